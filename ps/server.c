@@ -1,0 +1,1 @@
+/* Parameter server layer: shard store, consistency and checkpoints. */

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pstrain needs to build, test and run its demo. Idempotent; quiet
+# when everything is present. Set PST_SETUP_BENCH=1 to also install the benchmark peers.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libopenmpi-dev openmpi-bin
+  libzmq3-dev
+  libprotobuf-c-dev protobuf-c-compiler
+  libopenblas-dev
+  liblz4-dev zlib1g-dev
+  libyaml-dev libcjson-dev
+  libcmocka-dev
+  dataset-fashion-mnist
+)
+if [ "${PST_SETUP_BENCH:-0}" = 1 ]; then
+  packages+=(python3 python3-numpy python3-torch python3-sklearn liblinear-tools)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "pstrain setup: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,1 @@
+/* Worker layer: models, training loop and the push/pull client. */
