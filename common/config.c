@@ -1,0 +1,558 @@
+/* Run configuration: key table, defaults, YAML loading, overrides, validation and dumping. */
+#include "common/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define OFF(field) offsetof(pst_config_t, field)
+#define NOB 1, 0 /* no numeric bounds */
+
+static const pst_config_key_t keys[] = {
+    {"name", PST_CFG_STR, OFF(name), "run", NULL, NOB,
+     "Run name; the run directory defaults to runs/NAME-TIMESTAMP."},
+    {"seed", PST_CFG_INT, OFF(seed), "0", NULL, 0, 4294967295.0,
+     "Seed for splits, shuffling, initialisation and dropout."},
+    {"log_level", PST_CFG_STR, OFF(log_level), "info", "debug|info|warning|error", NOB,
+     "Verbosity of messages on stderr."},
+
+    {"data.train", PST_CFG_STR, OFF(data.train), "", NULL, NOB,
+     "Training data file (CSV, LIBSVM, or an IDX images file). Required."},
+    {"data.test", PST_CFG_STR, OFF(data.test), "", NULL, NOB,
+     "Test data file. Empty: train/val/test are split from data.train."},
+    {"data.format", PST_CFG_STR, OFF(data.format), "auto", "auto|csv|libsvm|idx", NOB,
+     "File format; auto infers it from the name and first line."},
+    {"data.target", PST_CFG_STR, OFF(data.target), "target", NULL, NOB,
+     "CSV column holding the label or regression target."},
+    {"data.train_labels", PST_CFG_STR, OFF(data.train_labels), "", NULL, NOB,
+     "IDX labels file for data.train; empty: derived (images-idx3 -> labels-idx1)."},
+    {"data.test_labels", PST_CFG_STR, OFF(data.test_labels), "", NULL, NOB,
+     "IDX labels file for data.test; empty: derived likewise."},
+    {"data.task", PST_CFG_STR, OFF(data.task), "auto", "auto|classification|regression", NOB,
+     "auto: classification when the target has at most 20 distinct integer values."},
+    {"data.train_fraction", PST_CFG_FLOAT, OFF(data.train_fraction), "0.7", NULL, 0, 1,
+     "Share of rows for training when there is no test file."},
+    {"data.val_fraction", PST_CFG_FLOAT, OFF(data.val_fraction), "0.2", NULL, 0, 0.9,
+     "Share of rows for validation (of the whole file, or of data.train when data.test is set)."},
+    {"data.test_fraction", PST_CFG_FLOAT, OFF(data.test_fraction), "0.1", NULL, 0, 1,
+     "Share of rows for testing when there is no test file."},
+    {"data.stratify", PST_CFG_BOOL, OFF(data.stratify), "true", NULL, NOB,
+     "Keep class ratios in every split (classification)."},
+    {"data.scaler", PST_CFG_STR, OFF(data.scaler), "auto", "auto|none|standard|minmax", NOB,
+     "Feature scaling fitted on the training split; auto: standard, or none for images."},
+    {"data.impute", PST_CFG_STR, OFF(data.impute), "mean", "mean|median|most_frequent", NOB,
+     "Value that replaces a missing cell, computed on the training split."},
+    {"data.drop_duplicates", PST_CFG_BOOL, OFF(data.drop_duplicates), "false", NULL, NOB,
+     "Drop exact duplicate rows from the training split."},
+    {"data.n_classes", PST_CFG_INT, OFF(data.n_classes), "0", NULL, 0, 1e6,
+     "Expected number of classes; a label outside is an error. 0: from the data."},
+
+    {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
+     "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},
+    {"model.activation", PST_CFG_STR, OFF(model.activation), "relu", "relu|tanh|sigmoid", NOB,
+     "Activation after each hidden layer."},
+    {"model.dropout", PST_CFG_FLOAT, OFF(model.dropout), "0", NULL, 0, 0.99,
+     "Dropout rate after each hidden activation."},
+    {"model.layers", PST_CFG_STR_LIST, OFF(model.layers), "[]", NULL, NOB,
+     "Explicit stack instead of model.hidden, e.g. [dense:256, relu, dropout:0.2, dense:10, "
+     "softmax]."},
+    {"model.output", PST_CFG_STR, OFF(model.output), "auto", "auto|softmax|sigmoid|linear", NOB,
+     "Output layer; auto: softmax for classification, linear for regression."},
+    {"model.loss", PST_CFG_STR, OFF(model.loss), "auto", "auto|softmax_ce|bce|mse|mae|huber", NOB,
+     "Loss; auto: softmax_ce (bce with a sigmoid output) or mse."},
+    {"model.huber_delta", PST_CFG_FLOAT, OFF(model.huber_delta), "1.0", NULL, 1e-12, 1e12,
+     "Huber loss threshold."},
+
+    {"optimizer.name", PST_CFG_STR, OFF(optimizer.name), "adam",
+     "sgd|momentum|nesterov|adam|adamw|radam|adabelief|adagrad", NOB, "Optimizer."},
+    {"optimizer.lr", PST_CFG_FLOAT, OFF(optimizer.lr), "0.001", NULL, 0, 1e6, "Learning rate."},
+    {"optimizer.momentum", PST_CFG_FLOAT, OFF(optimizer.momentum), "0.9", NULL, 0, 1,
+     "Momentum (momentum, nesterov)."},
+    {"optimizer.beta1", PST_CFG_FLOAT, OFF(optimizer.beta1), "0.9", NULL, 0, 1,
+     "First-moment decay (Adam family)."},
+    {"optimizer.beta2", PST_CFG_FLOAT, OFF(optimizer.beta2), "0.999", NULL, 0, 1,
+     "Second-moment decay (Adam family)."},
+    {"optimizer.eps", PST_CFG_FLOAT, OFF(optimizer.eps), "1e-8", NULL, 0, 1,
+     "Denominator epsilon (Adam family, AdaGrad)."},
+    {"optimizer.weight_decay", PST_CFG_FLOAT, OFF(optimizer.weight_decay), "0", NULL, 0, 1e3,
+     "Weight decay: decoupled for adamw, added to the gradient otherwise."},
+    {"optimizer.lookahead_k", PST_CFG_INT, OFF(optimizer.lookahead_k), "0", NULL, 0, 1e6,
+     "Lookahead: sync slow weights every k steps (0: off)."},
+    {"optimizer.lookahead_alpha", PST_CFG_FLOAT, OFF(optimizer.lookahead_alpha), "0.5", NULL, 0, 1,
+     "Lookahead slow-weight step size."},
+
+    {"schedule.name", PST_CFG_STR, OFF(schedule.name), "constant",
+     "constant|step|exponential|cosine|plateau", NOB, "Learning-rate schedule."},
+    {"schedule.gamma", PST_CFG_FLOAT, OFF(schedule.gamma), "0.1", NULL, 0, 1,
+     "Decay factor (step: per step_size epochs; exponential: per epoch)."},
+    {"schedule.step_size", PST_CFG_INT, OFF(schedule.step_size), "10", NULL, 1, 1e9,
+     "Epochs between decays (step)."},
+    {"schedule.min_lr", PST_CFG_FLOAT, OFF(schedule.min_lr), "0", NULL, 0, 1e6,
+     "Floor of the learning rate (cosine, plateau)."},
+    {"schedule.warmup_steps", PST_CFG_INT, OFF(schedule.warmup_steps), "0", NULL, 0, 1e12,
+     "Linear warm-up from 0 over this many steps, on top of any schedule."},
+    {"schedule.factor", PST_CFG_FLOAT, OFF(schedule.factor), "0.1", NULL, 0, 1,
+     "Plateau: multiply the learning rate by this."},
+    {"schedule.patience", PST_CFG_INT, OFF(schedule.patience), "5", NULL, 0, 1e9,
+     "Plateau: epochs without improvement before decaying."},
+    {"schedule.threshold", PST_CFG_FLOAT, OFF(schedule.threshold), "1e-4", NULL, 0, 1,
+     "Plateau: relative improvement that counts."},
+
+    {"train.epochs", PST_CFG_INT, OFF(train.epochs), "10", NULL, 1, 1e9, "Passes over the data."},
+    {"train.batch_size", PST_CFG_INT, OFF(train.batch_size), "64", NULL, 1, 1e7,
+     "Rows per mini-batch (per worker under mpirun)."},
+    {"train.l1", PST_CFG_FLOAT, OFF(train.l1), "0", NULL, 0, 1e6,
+     "L1 penalty on weights (not biases)."},
+    {"train.l2", PST_CFG_FLOAT, OFF(train.l2), "0", NULL, 0, 1e6,
+     "L2 penalty on weights (not biases): l2/2 * sum w^2."},
+    {"train.clip_norm", PST_CFG_FLOAT, OFF(train.clip_norm), "0", NULL, 0, 1e12,
+     "Clip the gradient to this global L2 norm (0: off)."},
+    {"train.clip_value", PST_CFG_FLOAT, OFF(train.clip_value), "0", NULL, 0, 1e12,
+     "Clip each gradient element to [-v, v] (0: off)."},
+    {"train.patience", PST_CFG_INT, OFF(train.patience), "0", NULL, 0, 1e9,
+     "Early stopping: stop after this many epochs without validation-loss improvement (0: off)."},
+    {"train.min_delta", PST_CFG_FLOAT, OFF(train.min_delta), "0", NULL, 0, 1e12,
+     "Early stopping: smallest decrease of validation loss that counts."},
+    {"train.restore_best", PST_CFG_BOOL, OFF(train.restore_best), "true", NULL, NOB,
+     "Early stopping: keep the weights of the best validation epoch."},
+    {"train.shuffle", PST_CFG_BOOL, OFF(train.shuffle), "true", NULL, NOB,
+     "Shuffle training rows every epoch."},
+    {"train.progress", PST_CFG_STR, OFF(train.progress), "auto", "auto|bar|lines|none", NOB,
+     "Progress display: a live bar on a terminal, plain lines otherwise."},
+
+    {"cluster.servers", PST_CFG_INT, OFF(cluster.servers), "1", NULL, 1, 1e6,
+     "Under mpirun: the first S ranks are parameter servers, the rest workers."},
+    {"cluster.consistency", PST_CFG_STR, OFF(cluster.consistency), "bsp", "bsp|ssp|asp", NOB,
+     "bsp: synchronous; ssp: bounded staleness; asp: asynchronous."},
+    {"cluster.staleness", PST_CFG_INT, OFF(cluster.staleness), "2", NULL, 0, 1e6,
+     "SSP: how many clocks a worker may run ahead of the slowest."},
+    {"cluster.heartbeat_timeout", PST_CFG_FLOAT, OFF(cluster.heartbeat_timeout), "30", NULL, 0.1,
+     1e6, "Seconds of silence after which a worker is declared dead."},
+    {"cluster.timeout", PST_CFG_FLOAT, OFF(cluster.timeout), "120", NULL, 0.1, 1e6,
+     "Seconds a worker waits for a server reply before failing."},
+    {"cluster.checkpoint_every", PST_CFG_INT, OFF(cluster.checkpoint_every), "0", NULL, 0, 1e12,
+     "Servers checkpoint their slices every N clocks (0: off)."},
+    {"cluster.interface", PST_CFG_STR, OFF(cluster.interface), "auto", NULL, NOB,
+     "Network interface or IP the servers bind; auto: the host's first non-loopback IPv4, or "
+     "loopback when all ranks share one host."},
+
+    {"transport.codec", PST_CFG_STR, OFF(transport.codec), "raw", "raw|lz4|lz4shuffle|fp16|int8",
+     NOB, "Payload codec for pushes and pulls."},
+    {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
+};
+
+const pst_config_key_t *pst_config_keys(void)
+{
+    return keys;
+}
+
+static const pst_config_key_t *find_key(const char *name)
+{
+    for (const pst_config_key_t *k = keys; k->key; k++)
+        if (strcmp(k->key, name) == 0)
+            return k;
+    return NULL;
+}
+
+static void *field(pst_config_t *cfg, const pst_config_key_t *k)
+{
+    return (char *)cfg + k->offset;
+}
+
+static void free_field(pst_config_t *cfg, const pst_config_key_t *k)
+{
+    void *p = field(cfg, k);
+    if (k->type == PST_CFG_STR) {
+        free(*(char **)p);
+        *(char **)p = NULL;
+    } else if (k->type == PST_CFG_STR_LIST) {
+        pst_str_list_t *l = p;
+        for (int i = 0; i < l->n; i++)
+            free(l->items[i]);
+        l->n = 0;
+    }
+}
+
+static bool in_choices(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *c = choices; *c;) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == n && strncmp(c, v, n) == 0)
+            return true;
+        c += len + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+static int parse_number(const pst_config_key_t *k, const char *text, const char *where, double *out,
+                        pst_err_t *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    while (*end && isspace((unsigned char)*end))
+        end++;
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return pst_err_set(err, PST_EINVAL, "%s: %s: '%s' is not a number", where, k->key, text);
+    if (k->type == PST_CFG_INT || k->type == PST_CFG_INT_LIST) {
+        if (v != floor(v))
+            return pst_err_set(err, PST_EINVAL, "%s: %s: '%s' is not an integer", where, k->key,
+                               text);
+    }
+    if (k->min <= k->max && (v < k->min || v > k->max))
+        return pst_err_set(err, PST_EINVAL, "%s: %s: %s is outside [%g, %g]", where, k->key, text,
+                           k->min, k->max);
+    *out = v;
+    return PST_OK;
+}
+
+static int parse_bool(const pst_config_key_t *k, const char *text, const char *where, bool *out,
+                      pst_err_t *err)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return *out = true, PST_OK;
+        if (strcasecmp(text, no[i]) == 0)
+            return *out = false, PST_OK;
+    }
+    return pst_err_set(err, PST_EINVAL, "%s: %s: '%s' is not true or false", where, k->key, text);
+}
+
+/* Sets a scalar key from text. */
+static int set_scalar(pst_config_t *cfg, const pst_config_key_t *k, const char *text,
+                      const char *where, pst_err_t *err)
+{
+    void *p = field(cfg, k);
+    double v;
+    int rc;
+    switch (k->type) {
+    case PST_CFG_STR:
+        if (k->choices && !in_choices(k->choices, text))
+            return pst_err_set(err, PST_EINVAL, "%s: %s: '%s' is not one of %s", where, k->key,
+                               text, k->choices);
+        free_field(cfg, k);
+        *(char **)p = strdup(text);
+        return *(char **)p ? PST_OK : PST_ENOMEM;
+    case PST_CFG_INT:
+        if ((rc = parse_number(k, text, where, &v, err)) != PST_OK)
+            return rc;
+        *(long *)p = (long)v;
+        return PST_OK;
+    case PST_CFG_FLOAT:
+        if ((rc = parse_number(k, text, where, &v, err)) != PST_OK)
+            return rc;
+        *(double *)p = v;
+        return PST_OK;
+    case PST_CFG_BOOL:
+        return parse_bool(k, text, where, (bool *)p, err);
+    default:
+        return pst_err_set(err, PST_EINVAL, "%s: %s expects a list like [a, b]", where, k->key);
+    }
+}
+
+/* Sets a list key from the items of a YAML sequence node. */
+static int set_list(pst_config_t *cfg, const pst_config_key_t *k, yaml_document_t *doc,
+                    yaml_node_t *seq, const char *where, pst_err_t *err)
+{
+    if (k->type != PST_CFG_INT_LIST && k->type != PST_CFG_STR_LIST)
+        return pst_err_set(err, PST_EINVAL, "%s: %s expects a single value, not a list", where,
+                           k->key);
+    int n = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n > PST_CONFIG_MAX_LIST)
+        return pst_err_set(err, PST_EINVAL, "%s: %s: at most %d items", where, k->key,
+                           PST_CONFIG_MAX_LIST);
+    free_field(cfg, k);
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+        if (!item || item->type != YAML_SCALAR_NODE)
+            return pst_err_set(err, PST_EINVAL, "%s: %s: item %d is not a plain value", where,
+                               k->key, i + 1);
+        const char *text = (const char *)item->data.scalar.value;
+        if (k->type == PST_CFG_INT_LIST) {
+            double v;
+            int rc = parse_number(k, text, where, &v, err);
+            if (rc != PST_OK)
+                return rc;
+            pst_int_list_t *l = field(cfg, k);
+            l->items[i] = (long)v;
+            l->n = i + 1;
+        } else {
+            pst_str_list_t *l = field(cfg, k);
+            if (!(l->items[i] = strdup(text)))
+                return PST_ENOMEM;
+            l->n = i + 1;
+        }
+    }
+    return PST_OK;
+}
+
+static int set_node(pst_config_t *cfg, const char *name, yaml_document_t *doc, yaml_node_t *node,
+                    const char *origin, pst_err_t *err)
+{
+    char where[512];
+    snprintf(where, sizeof where, "%s:%zu", origin, node->start_mark.line + 1);
+    const pst_config_key_t *k = find_key(name);
+    if (!k)
+        return pst_err_set(err, PST_EINVAL, "%s: unknown configuration key '%s'", where, name);
+    if (node->type == YAML_SEQUENCE_NODE)
+        return set_list(cfg, k, doc, node, where, err);
+    if (node->type != YAML_SCALAR_NODE)
+        return pst_err_set(err, PST_EINVAL, "%s: %s expects a value, not a mapping", where, name);
+    return set_scalar(cfg, k, (const char *)node->data.scalar.value, where, err);
+}
+
+static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *doc,
+                        yaml_node_t *map, const char *origin, pst_err_t *err)
+{
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+         pair++) {
+        yaml_node_t *key = yaml_document_get_node(doc, pair->key);
+        yaml_node_t *value = yaml_document_get_node(doc, pair->value);
+        if (!key || !value || key->type != YAML_SCALAR_NODE)
+            return pst_err_set(err, PST_EINVAL, "%s: keys must be plain names", origin);
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "",
+                 (const char *)key->data.scalar.value);
+        int rc = value->type == YAML_MAPPING_NODE ? walk_mapping(cfg, name, doc, value, origin, err)
+                                                  : set_node(cfg, name, doc, value, origin, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    return PST_OK;
+}
+
+static int load_yaml(pst_config_t *cfg, const char *text, size_t len, const char *origin,
+                     pst_err_t *err)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser))
+        return pst_err_set(err, PST_ENOMEM, "%s: cannot start the YAML parser", origin);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        int rc =
+            pst_err_set(err, PST_EFORMAT, "%s:%zu: YAML error: %s", origin,
+                        parser.problem_mark.line + 1, parser.problem ? parser.problem : "unknown");
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    int rc = PST_OK;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && root->type == YAML_MAPPING_NODE)
+        rc = walk_mapping(cfg, "", &doc, root, origin, err);
+    else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
+        rc = pst_err_set(err, PST_EFORMAT, "%s: the configuration must be a mapping of keys",
+                         origin);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int pst_config_init(pst_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (const pst_config_key_t *k = keys; k->key; k++) {
+        char line[1024];
+        snprintf(line, sizeof line, "%s: %s\n", k->key, k->default_value);
+        /* Defaults are written as flat "a.b: v" lines, which the key lookup accepts directly. */
+        pst_err_t err;
+        if (load_yaml(cfg, line, strlen(line), "defaults", &err) != PST_OK)
+            return PST_EINVAL;
+    }
+    return PST_OK;
+}
+
+void pst_config_fini(pst_config_t *cfg)
+{
+    for (const pst_config_key_t *k = keys; k->key; k++)
+        free_field(cfg, k);
+}
+
+int pst_config_load_string(pst_config_t *cfg, const char *yaml, const char *origin, pst_err_t *err)
+{
+    return load_yaml(cfg, yaml, strlen(yaml), origin, err);
+}
+
+int pst_config_load_file(pst_config_t *cfg, const char *path, pst_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pst_err_set(err, PST_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return PST_ENOMEM;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int read_failed = ferror(f);
+    fclose(f);
+    if (read_failed) {
+        free(buf);
+        return pst_err_set(err, PST_EIO, "%s: read error", path);
+    }
+    buf[len] = '\0';
+    int rc = load_yaml(cfg, buf, len, path, err);
+    free(buf);
+    return rc;
+}
+
+int pst_config_set(pst_config_t *cfg, const char *assignment, pst_err_t *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return pst_err_set(err, PST_EINVAL, "--set %s: expected key=value", assignment);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - assignment), assignment);
+    if (!find_key(name))
+        return pst_err_set(err, PST_EINVAL, "--set: unknown configuration key '%s'", name);
+    const char *value = eq + 1;
+    size_t len = strlen(name) + strlen(value) + 8;
+    char *line = malloc(len);
+    if (!line)
+        return PST_ENOMEM;
+    /* An empty value means the empty string; quote it so YAML does not read null. */
+    snprintf(line, len, "%s: %s\n", name, value[0] ? value : "\"\"");
+    int rc = load_yaml(cfg, line, strlen(line), "--set", err);
+    free(line);
+    return rc;
+}
+
+int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
+{
+    if (!cfg->data.train || !cfg->data.train[0])
+        return pst_err_set(err, PST_EINVAL, "data.train: no training data file given");
+    if (!cfg->data.test[0]) {
+        double sum = cfg->data.train_fraction + cfg->data.val_fraction + cfg->data.test_fraction;
+        if (fabs(sum - 1.0) > 1e-6)
+            return pst_err_set(err, PST_EINVAL,
+                               "data.train_fraction + data.val_fraction + data.test_fraction "
+                               "must add up to 1 (they add up to %g)",
+                               sum);
+        if (cfg->data.train_fraction <= 0)
+            return pst_err_set(err, PST_EINVAL, "data.train_fraction must be above 0");
+    }
+    if (cfg->model.layers.n > 0 && cfg->model.hidden.n > 0)
+        return pst_err_set(err, PST_EINVAL, "model.layers and model.hidden are exclusive");
+    return PST_OK;
+}
+
+/* Writes a string as a YAML scalar, quoted when plain style would change its meaning. */
+static void write_string(FILE *out, const char *s)
+{
+    bool plain = s[0] != '\0' && !isspace((unsigned char)s[0]);
+    for (const char *c = s; *c && plain; c++)
+        if (strchr(":#{}[],&*!|>'\"%@`", *c) || (unsigned char)*c < 0x20)
+            plain = false;
+    if (plain) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fputc('\\', out);
+        fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+static void write_value(const pst_config_t *cfg, const pst_config_key_t *k, FILE *out)
+{
+    const void *p = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case PST_CFG_STR:
+        write_string(out, *(char *const *)p ? *(char *const *)p : "");
+        break;
+    case PST_CFG_INT:
+        fprintf(out, "%ld", *(const long *)p);
+        break;
+    case PST_CFG_FLOAT:
+        fprintf(out, "%.9g", *(const double *)p);
+        break;
+    case PST_CFG_BOOL:
+        fputs(*(const bool *)p ? "true" : "false", out);
+        break;
+    case PST_CFG_INT_LIST: {
+        const pst_int_list_t *l = p;
+        fputc('[', out);
+        for (int i = 0; i < l->n; i++)
+            fprintf(out, "%s%ld", i ? ", " : "", l->items[i]);
+        fputc(']', out);
+        break;
+    }
+    case PST_CFG_STR_LIST: {
+        const pst_str_list_t *l = p;
+        fputc('[', out);
+        for (int i = 0; i < l->n; i++) {
+            fputs(i ? ", " : "", out);
+            write_string(out, l->items[i]);
+        }
+        fputc(']', out);
+        break;
+    }
+    }
+}
+
+int pst_config_write(const pst_config_t *cfg, FILE *out)
+{
+    char section[64] = "";
+    for (const pst_config_key_t *k = keys; k->key; k++) {
+        const char *dot = strchr(k->key, '.');
+        if (dot) {
+            size_t n = (size_t)(dot - k->key);
+            if (strlen(section) != n || strncmp(section, k->key, n) != 0) {
+                snprintf(section, sizeof section, "%.*s", (int)n, k->key);
+                fprintf(out, "%s:\n", section);
+            }
+            fprintf(out, "  %s: ", dot + 1);
+        } else {
+            section[0] = '\0';
+            fprintf(out, "%s: ", k->key);
+        }
+        write_value(cfg, k, out);
+        fputc('\n', out);
+    }
+    return ferror(out) ? PST_EIO : PST_OK;
+}
+
+char *pst_config_to_string(const pst_config_t *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    pst_config_write(cfg, f);
+    fclose(f);
+    return buf;
+}
+
+void pst_config_write_reference(FILE *out)
+{
+    fprintf(out, "| key | default | meaning |\n|---|---|---|\n");
+    for (const pst_config_key_t *k = keys; k->key; k++) {
+        fprintf(out, "| `%s` | `%s` | %s", k->key, k->default_value[0] ? k->default_value : "\"\"",
+                k->help);
+        if (k->choices)
+            fprintf(out, " One of: `%s`.", k->choices);
+        fprintf(out, " |\n");
+    }
+}

@@ -1,0 +1,121 @@
+/* Run configuration: a typed struct, a table of every key with its default and meaning, YAML
+ * loading, --set overrides and a YAML dump of the resolved values. */
+#ifndef PST_CONFIG_H
+#define PST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/err.h"
+
+#define PST_CONFIG_MAX_LIST 16
+
+typedef struct pst_str_list {
+    int n;
+    char *items[PST_CONFIG_MAX_LIST];
+} pst_str_list_t;
+
+typedef struct pst_int_list {
+    int n;
+    long items[PST_CONFIG_MAX_LIST];
+} pst_int_list_t;
+
+typedef struct pst_config {
+    char *name;
+    long seed;
+    char *log_level;
+
+    struct {
+        char *train, *test, *format, *target, *train_labels, *test_labels, *task;
+        double train_fraction, val_fraction, test_fraction;
+        bool stratify;
+        char *scaler, *impute;
+        bool drop_duplicates;
+        long n_classes;
+    } data;
+
+    struct {
+        pst_int_list_t hidden;
+        char *activation;
+        double dropout;
+        pst_str_list_t layers;
+        char *output, *loss;
+        double huber_delta;
+    } model;
+
+    struct {
+        char *name;
+        double lr, momentum, beta1, beta2, eps, weight_decay;
+        long lookahead_k;
+        double lookahead_alpha;
+    } optimizer;
+
+    struct {
+        char *name;
+        double gamma, min_lr, factor, threshold;
+        long step_size, warmup_steps, patience;
+    } schedule;
+
+    struct {
+        long epochs, batch_size, patience;
+        double l1, l2, clip_norm, clip_value, min_delta;
+        bool restore_best, shuffle;
+        char *progress;
+    } train;
+
+    struct {
+        long servers, staleness, checkpoint_every;
+        char *consistency, *interface;
+        double heartbeat_timeout, timeout;
+    } cluster;
+
+    struct {
+        char *codec;
+    } transport;
+} pst_config_t;
+
+typedef enum {
+    PST_CFG_STR,
+    PST_CFG_INT,
+    PST_CFG_FLOAT,
+    PST_CFG_BOOL,
+    PST_CFG_INT_LIST,
+    PST_CFG_STR_LIST
+} pst_cfg_type_t;
+
+typedef struct pst_config_key {
+    const char *key;
+    pst_cfg_type_t type;
+    size_t offset;
+    const char *default_value; /* as YAML text */
+    const char *choices;       /* "a|b|c" for enumerations, NULL otherwise */
+    double min, max;           /* numeric bounds (inclusive); min > max means unbounded */
+    const char *help;
+} pst_config_key_t;
+
+/* The key table, terminated by an entry with key == NULL. */
+const pst_config_key_t *pst_config_keys(void);
+
+/* Sets every key to its default. */
+int pst_config_init(pst_config_t *cfg);
+void pst_config_fini(pst_config_t *cfg);
+
+/* Merges a YAML file: nested mappings name keys as section.key. Unknown keys and bad values are
+ * errors naming the key and the file:line. */
+int pst_config_load_file(pst_config_t *cfg, const char *path, pst_err_t *err);
+/* Merges YAML text (origin names it in errors). */
+int pst_config_load_string(pst_config_t *cfg, const char *yaml, const char *origin, pst_err_t *err);
+/* Applies one override "key=value"; value is parsed as YAML (so lists are [a, b]). */
+int pst_config_set(pst_config_t *cfg, const char *assignment, pst_err_t *err);
+/* Checks cross-key constraints (fractions, required paths). */
+int pst_config_validate(const pst_config_t *cfg, pst_err_t *err);
+
+/* Writes every key with its resolved value as YAML. */
+int pst_config_write(const pst_config_t *cfg, FILE *out);
+/* The same into a malloc'ed string. Caller frees. */
+char *pst_config_to_string(const pst_config_t *cfg);
+/* Writes the reference table (key, default, meaning) as Markdown. */
+void pst_config_write_reference(FILE *out);
+
+#endif
