@@ -1,0 +1,348 @@
+/* The training loop over mini-batches, locally or against parameter servers through hooks. */
+#include "worker/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void pst_train_opts_defaults(pst_train_opts_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->epochs = 10;
+    opts->batch_size = 64;
+    opts->shuffle = true;
+    opts->loss = PST_LOSS_SOFTMAX_CE;
+    opts->fused_output = true;
+    opts->huber_delta = 1.0f;
+    opts->restore_best = true;
+    pst_optim_cfg_defaults(&opts->optim, PST_OPT_ADAM);
+    opts->sched.kind = PST_SCHED_CONSTANT;
+    opts->sched.base_lr = 1e-3f;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int pst_predicted_class(const float *out_row, int n_out)
+{
+    if (n_out == 1)
+        return out_row[0] >= 0.5f ? 1 : 0;
+    int best = 0;
+    for (int k = 1; k < n_out; k++)
+        if (out_row[k] > out_row[best])
+            best = k;
+    return best;
+}
+
+/* Copies rows idx[0..n) of ds into the contiguous batch buffers. */
+static void gather_batch(const pst_dataset_t *ds, const size_t *idx, int n, float *xb, float *yb)
+{
+    size_t d = ds->n_features;
+    for (int i = 0; i < n; i++) {
+        memcpy(xb + (size_t)i * d, ds->x + idx[i] * d, d * sizeof(float));
+        yb[i] = ds->y[idx[i]];
+    }
+}
+
+int pst_eval_sums(pst_model_t *model, const pst_dataset_t *ds, int chunk, pst_loss_kind_t loss,
+                  float huber_delta, pst_eval_sums_t *sums, pst_err_t *err)
+{
+    memset(sums, 0, sizeof *sums);
+    if (ds == NULL || ds->n_rows == 0)
+        return PST_OK;
+    int n_out = pst_model_n_outputs(model);
+    bool classify = loss == PST_LOSS_SOFTMAX_CE || loss == PST_LOSS_BCE;
+    for (size_t start = 0; start < ds->n_rows; start += (size_t)chunk) {
+        int n = (int)(ds->n_rows - start < (size_t)chunk ? ds->n_rows - start : (size_t)chunk);
+        const float *x = ds->x + start * ds->n_features;
+        const float *y = ds->y + start;
+        const float *out = pst_model_forward(model, x, n, false, NULL);
+        double mean = pst_loss_eval(loss, out, y, n, n_out, huber_delta, false, NULL);
+        if (!isfinite(mean))
+            return pst_err_set(err, PST_ENUMERIC, "evaluation loss is not finite (rows %zu..%zu)",
+                               start, start + (size_t)n - 1);
+        sums->loss_sum += mean * n;
+        for (int i = 0; i < n; i++) {
+            const float *row = out + (size_t)i * n_out;
+            if (classify) {
+                sums->correct += pst_predicted_class(row, n_out) == (int)y[i];
+            } else {
+                double e = (double)row[0] - y[i];
+                sums->sq_err_sum += e * e;
+            }
+        }
+        sums->n += n;
+    }
+    return PST_OK;
+}
+
+int pst_predict(pst_model_t *model, const pst_dataset_t *ds, int chunk, float *out, pst_err_t *err)
+{
+    int n_out = pst_model_n_outputs(model);
+    for (size_t start = 0; start < ds->n_rows; start += (size_t)chunk) {
+        int n = (int)(ds->n_rows - start < (size_t)chunk ? ds->n_rows - start : (size_t)chunk);
+        const float *o = pst_model_forward(model, ds->x + start * ds->n_features, n, false, NULL);
+        memcpy(out + start * (size_t)n_out, o, (size_t)n * n_out * sizeof(float));
+    }
+    return PST_OK;
+}
+
+/* Everything one run allocates up front, so the step loop never allocates. */
+typedef struct train_state {
+    size_t *order;      // (n_train) row order of the epoch
+    float *xb, *yb;     // (batch, d), (batch)
+    float *dout;        // (batch, n_out)
+    float *best;        // (n_params) weights of the best epoch, or NULL
+    pst_optim_t *optim; // local mode only
+} train_state_t;
+
+static void state_free(train_state_t *st)
+{
+    free(st->order);
+    free(st->xb);
+    free(st->yb);
+    free(st->dout);
+    free(st->best);
+    pst_optim_destroy(&st->optim);
+}
+
+static int state_alloc(train_state_t *st, pst_model_t *model, const pst_dataset_t *train,
+                       const pst_train_opts_t *opts, bool local, pst_err_t *err)
+{
+    memset(st, 0, sizeof *st);
+    size_t b = (size_t)opts->batch_size, n_out = (size_t)pst_model_n_outputs(model);
+    st->order = malloc(train->n_rows * sizeof *st->order);
+    st->xb = malloc(b * train->n_features * sizeof(float));
+    st->yb = malloc(b * sizeof(float));
+    st->dout = malloc(b * n_out * sizeof(float));
+    if (opts->patience > 0 && opts->restore_best)
+        st->best = malloc(pst_model_n_params(model) * sizeof(float));
+    if (!st->order || !st->xb || !st->yb || !st->dout ||
+        (opts->patience > 0 && opts->restore_best && !st->best))
+        return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
+    for (size_t i = 0; i < train->n_rows; i++)
+        st->order[i] = i;
+    if (local && !(st->optim = pst_optim_new(&opts->optim, pst_model_n_params(model), err)))
+        return err ? err->code : PST_ENOMEM;
+    return PST_OK;
+}
+
+static int check_inputs(pst_model_t *model, const pst_dataset_t *train, const pst_dataset_t *val,
+                        const pst_train_opts_t *opts, pst_err_t *err)
+{
+    if (pst_dataset_is_sparse(train) || (val && pst_dataset_is_sparse(val)))
+        return pst_err_set(err, PST_EINVAL, "the layer-stack model needs dense data");
+    if (train->n_rows == 0)
+        return pst_err_set(err, PST_EINVAL, "the training set is empty");
+    if ((int)train->n_features != pst_model_n_inputs(model) ||
+        (val && val->n_features != train->n_features))
+        return pst_err_set(err, PST_EINVAL, "data has %zu features but the model takes %d",
+                           train->n_features, pst_model_n_inputs(model));
+    if (opts->batch_size <= 0 || opts->epochs <= 0)
+        return pst_err_set(err, PST_EINVAL, "batch size and epochs must be positive");
+    return PST_OK;
+}
+
+/* One mini-batch: forward, loss, backward, penalty and clipping; the gradient is left in the
+ * model's gradient arena. Returns the batch's mean loss (penalty included). */
+static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
+                               const pst_train_opts_t *opts, pst_rng_t *dropout_rng)
+{
+    int n_out = pst_model_n_outputs(model);
+    const float *out = pst_model_forward(model, st->xb, n, true, dropout_rng);
+    double loss = pst_loss_eval(opts->loss, out, st->yb, n, n_out, opts->huber_delta,
+                                opts->fused_output, st->dout);
+    pst_model_backward(model, st->dout, n, opts->fused_output);
+    if (opts->l1 > 0 || opts->l2 > 0)
+        loss += pst_loss_penalty(model, opts->l1, opts->l2, true);
+    float *g = pst_model_grads(model);
+    size_t n_params = pst_model_n_params(model);
+    if (opts->clip_value > 0)
+        pst_clip_value(g, n_params, opts->clip_value);
+    if (opts->clip_norm > 0)
+        pst_clip_global_norm(g, n_params, opts->clip_norm);
+    return loss;
+}
+
+typedef struct epoch_ctx {
+    pst_model_t *model;
+    const pst_dataset_t *train;
+    const pst_train_opts_t *opts;
+    const pst_train_hooks_t *hooks;
+    train_state_t *st;
+    pst_sched_t *sched;
+    pst_rng_t *shuffle_rng, *dropout_rng;
+    uint64_t clock;
+    long steps;
+} epoch_ctx_t;
+
+static int run_epoch(epoch_ctx_t *c, int epoch, double *loss_sum, long *rows, pst_err_t *err)
+{
+    const pst_train_opts_t *opts = c->opts;
+    const pst_train_hooks_t *h = c->hooks;
+    bool remote = h && h->push;
+    size_t n = c->train->n_rows;
+    if (opts->shuffle)
+        pst_rng_shuffle(c->shuffle_rng, c->st->order, n);
+    float *params = pst_model_params(c->model);
+    double t0 = now_seconds(), last_report = t0;
+    *loss_sum = 0;
+    *rows = 0;
+    for (long step = 0; step < c->steps; step++) {
+        size_t start = (size_t)step * (size_t)opts->batch_size;
+        if (start >= n)
+            break;
+        int b = (int)(n - start < (size_t)opts->batch_size ? n - start : (size_t)opts->batch_size);
+        float lr = pst_sched_lr(c->sched, epoch - 1, (long)c->clock);
+        int rc;
+        if (remote && (rc = h->pull(h->ctx, params, c->clock, err)) != PST_OK)
+            return rc;
+        gather_batch(c->train, c->st->order + start, b, c->st->xb, c->st->yb);
+        double loss = compute_gradient(c->model, c->st, b, opts, c->dropout_rng);
+        if (!isfinite(loss))
+            return pst_err_set(err, PST_ENUMERIC,
+                               "epoch %d step %ld: loss is not finite (lower optimizer.lr?)", epoch,
+                               step + 1);
+        if (remote) {
+            if ((rc = h->push(h->ctx, pst_model_grads(c->model), c->clock, lr, err)) != PST_OK)
+                return rc;
+        } else {
+            pst_optim_step(c->st->optim, params, pst_model_grads(c->model), lr);
+        }
+        c->clock++;
+        *loss_sum += loss;
+        *rows += b;
+        double t = now_seconds();
+        if (h && h->on_progress && (t - last_report > 0.25 || step + 1 == c->steps)) {
+            last_report = t;
+            pst_step_progress_t p = {epoch,
+                                     opts->epochs,
+                                     step + 1,
+                                     c->steps,
+                                     *loss_sum / (double)(step + 1),
+                                     (double)*rows / (t - t0)};
+            h->on_progress(h->ctx, &p);
+        }
+    }
+    return PST_OK;
+}
+
+/* Validation sums, summed over workers when distributed. vals: loss, correct, sq_err, n. */
+static int validate(epoch_ctx_t *c, const pst_dataset_t *val, double *train_stats,
+                    pst_eval_sums_t *sums, pst_err_t *err)
+{
+    const pst_train_hooks_t *h = c->hooks;
+    int rc;
+    if (h && h->push && (rc = h->pull(h->ctx, pst_model_params(c->model), c->clock, err)) != PST_OK)
+        return rc;
+    if ((rc = pst_eval_sums(c->model, val, c->opts->batch_size, c->opts->loss, c->opts->huber_delta,
+                            sums, err)) != PST_OK)
+        return rc;
+    if (h && h->allreduce_sum) {
+        double v[6] = {sums->loss_sum, sums->correct,  sums->sq_err_sum,
+                       sums->n,        train_stats[0], train_stats[1]};
+        if ((rc = h->allreduce_sum(h->ctx, v, 6, err)) != PST_OK)
+            return rc;
+        sums->loss_sum = v[0], sums->correct = v[1], sums->sq_err_sum = v[2], sums->n = v[3];
+        train_stats[0] = v[4], train_stats[1] = v[5];
+    }
+    return PST_OK;
+}
+
+static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
+{
+    if (opts->steps_per_epoch > 0)
+        return opts->steps_per_epoch;
+    return (long)((n_rows + (size_t)opts->batch_size - 1) / (size_t)opts->batch_size);
+}
+
+int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_dataset_t *val,
+                  const pst_train_opts_t *opts, const pst_train_hooks_t *hooks,
+                  pst_train_result_t *result, pst_err_t *err)
+{
+    memset(result, 0, sizeof *result);
+    int rc = check_inputs(model, train, val, opts, err);
+    if (rc != PST_OK)
+        return rc;
+    train_state_t st;
+    bool remote = hooks && hooks->push;
+    if ((rc = state_alloc(&st, model, train, opts, !remote, err)) != PST_OK) {
+        state_free(&st);
+        return rc;
+    }
+    pst_sched_t sched;
+    pst_sched_init(&sched, &opts->sched);
+    pst_rng_t shuffle_rng, dropout_rng;
+    pst_rng_init(&shuffle_rng, pst_rng_derive(opts->seed, 1));
+    pst_rng_init(&dropout_rng, pst_rng_derive(opts->seed, 2));
+    epoch_ctx_t c = {model,
+                     train,
+                     opts,
+                     hooks,
+                     &st,
+                     &sched,
+                     &shuffle_rng,
+                     &dropout_rng,
+                     opts->start_clock,
+                     steps_for(opts, train->n_rows)};
+    bool classify = opts->loss == PST_LOSS_SOFTMAX_CE || opts->loss == PST_LOSS_BCE;
+    result->best_val_loss = INFINITY;
+    int since_best = 0;
+    for (int epoch = 1; epoch <= opts->epochs; epoch++) {
+        double t0 = now_seconds(), loss_sum;
+        long rows;
+        if ((rc = run_epoch(&c, epoch, &loss_sum, &rows, err)) != PST_OK)
+            break;
+        double seconds = now_seconds() - t0;
+        result->seconds += seconds;
+        result->rows_trained += rows;
+        double train_stats[2] = {loss_sum, (double)c.steps};
+        pst_eval_sums_t sums;
+        if ((rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
+            break;
+        pst_epoch_stats_t es = {epoch,
+                                opts->epochs,
+                                train_stats[0] / train_stats[1],
+                                NAN,
+                                NAN,
+                                classify ? "accuracy" : "mse",
+                                pst_sched_lr(&sched, epoch - 1, (long)c.clock),
+                                seconds,
+                                (double)rows / seconds,
+                                false};
+        if (sums.n > 0) {
+            es.val_loss = sums.loss_sum / sums.n;
+            es.val_metric = classify ? sums.correct / sums.n : sums.sq_err_sum / sums.n;
+            pst_sched_observe(&sched, es.val_loss);
+            if (es.val_loss < result->best_val_loss - opts->min_delta) {
+                es.improved = true;
+                result->best_val_loss = es.val_loss;
+                result->best_epoch = epoch;
+                since_best = 0;
+                if (st.best)
+                    memcpy(st.best, pst_model_params(model),
+                           pst_model_n_params(model) * sizeof(float));
+            } else {
+                since_best++;
+            }
+        }
+        result->epochs_run = epoch;
+        if (hooks && hooks->on_epoch)
+            hooks->on_epoch(hooks->ctx, &es);
+        if (opts->patience > 0 && since_best >= opts->patience) {
+            result->stopped_early = true;
+            break;
+        }
+    }
+    if (rc == PST_OK && st.best && result->best_epoch > 0)
+        memcpy(pst_model_params(model), st.best, pst_model_n_params(model) * sizeof(float));
+    result->clock = c.clock;
+    result->samples_per_s = result->seconds > 0 ? result->rows_trained / result->seconds : 0;
+    state_free(&st);
+    return rc;
+}
