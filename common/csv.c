@@ -74,8 +74,7 @@ static int push_field(csv_reader_t *r, const char *s, size_t len)
 }
 
 /* Quoted field starting at *p (on the opening quote): content span and position after it. */
-static int scan_quoted(csv_reader_t *r, const char **p, const char *end, field_t *f,
-                       pst_err_t *err)
+static int scan_quoted(csv_reader_t *r, const char **p, const char *end, field_t *f, pst_err_t *err)
 {
     const char *q = *p + 1;
     f->s = q;
@@ -162,8 +161,7 @@ static int parse_cell(const csv_reader_t *r, size_t col, double *value, pst_err_
     double v = strtod(f->s, &stop);
     if (stop != f->s + f->len)
         return pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': non-numeric value '%.*s'",
-                           r->path, r->line, r->names[col], (int)(f->len > 64 ? 64 : f->len),
-                           f->s);
+                           r->path, r->line, r->names[col], (int)(f->len > 64 ? 64 : f->len), f->s);
     if (!isfinite(v) || fabs(v) > FLT_MAX)
         return pst_err_set(err, PST_EFORMAT,
                            "%s:%zu: column '%s': value '%.*s' is not a finite float", r->path,
@@ -252,8 +250,8 @@ static int parse_row(const csv_reader_t *r, float *x, double *target, pst_err_t 
             x[k++] = (float)v;
     }
     if (isnan(*target))
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': missing target value",
-                           r->path, r->line, r->names[r->target_col]);
+        return pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': missing target value", r->path,
+                           r->line, r->names[r->target_col]);
     return PST_OK;
 }
 
@@ -269,8 +267,7 @@ static size_t count_lines(const char *s, const char *end)
 }
 
 /* Reads every data line into d (allocated with room for max_rows), raw targets and lines. */
-static int read_rows(csv_reader_t *r, pst_dataset_t *d, double *raw, size_t *lines,
-                     pst_err_t *err)
+static int read_rows(csv_reader_t *r, pst_dataset_t *d, double *raw, size_t *lines, pst_err_t *err)
 {
     size_t n = 0, width = d->n_features;
     const char *s;

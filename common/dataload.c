@@ -240,8 +240,9 @@ static int map_to_classes(pst_dataset_t *d, const double *raw, const double *cla
         if (hit == NULL) {
             char where[600];
             row_location(where, sizeof where, path, lines, i);
-            return pst_err_set(err, PST_ERANGE, "%s: label %g out of range: not one of the %zu known classes",
-                               where, raw[i], k);
+            return pst_err_set(err, PST_ERANGE,
+                               "%s: label %g out of range: not one of the %zu known classes", where,
+                               raw[i], k);
         }
         d->y[i] = (float)(hit - classes);
     }
@@ -285,8 +286,8 @@ static int choose_classes(const double *raw, size_t n, const size_t *lines,
             return pst_err_set(err, PST_ERANGE,
                                "%s: label %g out of range: expected %d classes (labels 0..%d or "
                                "exactly %d distinct values), found %zu distinct values",
-                               where, raw[i], spec->n_classes, spec->n_classes - 1,
-                               spec->n_classes, *k);
+                               where, raw[i], spec->n_classes, spec->n_classes - 1, spec->n_classes,
+                               *k);
         }
     }
     if (*classes == NULL)
@@ -295,8 +296,7 @@ static int choose_classes(const double *raw, size_t n, const size_t *lines,
 }
 
 /* Classification unless told otherwise; auto looks at the distinct values. */
-static int resolve_task(const double *raw, size_t n, const pst_data_spec_t *spec,
-                        pst_task_t *task)
+static int resolve_task(const double *raw, size_t n, const pst_data_spec_t *spec, pst_task_t *task)
 {
     if (spec->task == PST_DATA_TASK_REGRESSION) {
         *task = PST_TASK_REGRESSION;

@@ -8,7 +8,8 @@
 #include "common/err.h"
 
 typedef enum {
-    PST_DATA_TASK_AUTO = 0, /* classification if every target is integral with <= 20 distinct values */
+    PST_DATA_TASK_AUTO =
+        0, /* classification if every target is integral with <= 20 distinct values */
     PST_DATA_TASK_CLASSIFICATION,
     PST_DATA_TASK_REGRESSION
 } pst_data_task_t;

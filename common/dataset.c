@@ -13,7 +13,8 @@ static bool mul_size(size_t a, size_t b, size_t *out)
     return true;
 }
 
-/* calloc that treats a zero-size request as a valid one-byte block, so NULL always means failure. */
+/* calloc that treats a zero-size request as a valid one-byte block, so NULL always means failure.
+ */
 static void *zalloc(size_t count, size_t size)
 {
     size_t bytes;

@@ -34,8 +34,8 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t len, size_t 
         int n = gzread(f, (char *)buf + got, (unsigned)want);
         if (n < 0) {
             int zerr;
-            return pst_err_set(err, PST_EIO, "%s: byte %zu: read failed: %s", path,
-                               *offset + got, gzerror(f, &zerr));
+            return pst_err_set(err, PST_EIO, "%s: byte %zu: read failed: %s", path, *offset + got,
+                               gzerror(f, &zerr));
         }
         if (n == 0)
             return pst_err_set(err, PST_EFORMAT,
@@ -76,8 +76,8 @@ static int idx_open(idx_file_t *file, const char *path, uint32_t magic, const ch
         return rc;
     if (be32(head) != magic)
         return pst_err_set(err, PST_EFORMAT,
-                           "%s: byte 0: wrong magic 0x%08x, expected 0x%08x (IDX uint8 %s)",
-                           path, be32(head), magic, kind);
+                           "%s: byte 0: wrong magic 0x%08x, expected 0x%08x (IDX uint8 %s)", path,
+                           be32(head), magic, kind);
     rc = read_exact(file->f, path, head + 4, head_len - 4, &file->offset, "the header", err);
     for (size_t i = 0; rc == PST_OK && i < n_dims; i++)
         file->dims[i] = be32(head + 4 + 4 * i);
@@ -121,8 +121,7 @@ static int read_pixels(idx_file_t *file, float *x, size_t n_values, pst_err_t *e
 }
 
 /* Opens and checks the images header; *n images of rows*cols pixels. */
-static int open_images(idx_file_t *file, const char *path, size_t *n, size_t *width,
-                       pst_err_t *err)
+static int open_images(idx_file_t *file, const char *path, size_t *n, size_t *width, pst_err_t *err)
 {
     int rc = idx_open(file, path, PST_IDX_IMAGES_MAGIC, "images", err);
     if (rc != PST_OK)
@@ -207,8 +206,8 @@ static int read_pair(const char *images, const char *labels, int k, pst_dataset_
 int pst_idx_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err)
 {
     if (spec->task == PST_DATA_TASK_REGRESSION)
-        return pst_err_set(err, PST_EINVAL, "%s: IDX labels are classes; regression is not supported",
-                           spec->path);
+        return pst_err_set(err, PST_EINVAL,
+                           "%s: IDX labels are classes; regression is not supported", spec->path);
     char *derived = NULL;
     const char *labels = spec->labels_path;
     if (labels == NULL || labels[0] == '\0') {

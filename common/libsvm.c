@@ -146,8 +146,7 @@ static void build_fini(svm_build_t *b)
 }
 
 /* Moves the CSR arrays of b into a new dataset and encodes the labels. */
-static int finish(svm_build_t *b, const pst_data_spec_t *spec, pst_dataset_t **out,
-                  pst_err_t *err)
+static int finish(svm_build_t *b, const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err)
 {
     pst_dataset_t *d = pst_dataset_new(b->n_rows, 0, PST_TASK_REGRESSION);
     if (d == NULL)

@@ -174,9 +174,12 @@ static double fill_value(fit_ctx_t *c, size_t m, double sum)
     if (m == 0)
         return 0.0;
     switch (c->opts->impute) {
-    case PST_IMPUTE_MEDIAN: return median(c->present, m);
-    case PST_IMPUTE_MOST_FREQUENT: return most_frequent(&c->counter, c->present, m);
-    default: return sum / (double)m;
+    case PST_IMPUTE_MEDIAN:
+        return median(c->present, m);
+    case PST_IMPUTE_MOST_FREQUENT:
+        return most_frequent(&c->counter, c->present, m);
+    default:
+        return sum / (double)m;
     }
 }
 
@@ -221,8 +224,7 @@ static void fit_column(fit_ctx_t *c, const float *col, size_t j)
         }
     }
     if (m == 0)
-        pst_warn("preprocess: feature %zu has no values in the training set; filled with 0",
-                 j + 1);
+        pst_warn("preprocess: feature %zu has no values in the training set; filled with 0", j + 1);
     c->p->fill[j] = (float)fill_value(c, m, sum);
     scaler_stats(c, col, c->p->fill[j], j);
 }
@@ -238,8 +240,8 @@ static void gather_block(fit_ctx_t *c, const pst_dataset_t *d, size_t j0, size_t
     }
 }
 
-int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts,
-                    pst_preproc_t **out, pst_err_t *err)
+int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts, pst_preproc_t **out,
+                    pst_err_t *err)
 {
     if (pst_dataset_is_sparse(train) || train->x == NULL)
         return pst_err_set(err, PST_EINVAL, "preprocess: fit needs a dense dataset");
@@ -253,8 +255,8 @@ int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts,
     if (rc == PST_OK) {
         c.p->pixel_scale = opts->pixel_scale ? 1.0f / 255.0f : 1.0f;
         for (size_t j0 = 0; j0 < train->n_features; j0 += COLUMN_BLOCK) {
-            size_t width = train->n_features - j0 < COLUMN_BLOCK ? train->n_features - j0
-                                                                 : COLUMN_BLOCK;
+            size_t width =
+                train->n_features - j0 < COLUMN_BLOCK ? train->n_features - j0 : COLUMN_BLOCK;
             gather_block(&c, train, j0, width);
             for (size_t b = 0; b < width; b++)
                 fit_column(&c, c.block + b * n, j0 + b);

@@ -34,8 +34,8 @@ void pst_preproc_destroy(pst_preproc_t **self_p);
 /* Fits on the dense training set: fill from its non-missing values, then scaler statistics over
  * the imputed column (population std), as an imputer followed by a scaler would. A column with
  * no values gets fill 0. Returns PST_OK and a new *out (caller owns). */
-int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts,
-                    pst_preproc_t **out, pst_err_t *err);
+int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts, pst_preproc_t **out,
+                    pst_err_t *err);
 
 /* Transforms the dense dataset d in place with p's statistics. Returns PST_ENUMERIC naming the
  * first row and column whose result is not finite (the data is still fully transformed). */

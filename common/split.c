@@ -48,8 +48,10 @@ static int group_rows(const pst_dataset_t *ds, bool by_class, size_t *order, siz
         if (by_class) {
             float y = ds->y[i];
             if (!(y >= 0 && y < (float)n_groups && y == floorf(y)))
-                return pst_err_set(err, PST_ERANGE, "split: row %zu has label %g, not a class "
-                                   "index below %zu", i + 1, (double)y, n_groups);
+                return pst_err_set(err, PST_ERANGE,
+                                   "split: row %zu has label %g, not a class "
+                                   "index below %zu",
+                                   i + 1, (double)y, n_groups);
             g = (size_t)y;
         }
         start[g + 1]++;
@@ -130,9 +132,8 @@ static int check_fractions(double frac[N_PARTS], pst_err_t *err)
     return PST_OK;
 }
 
-int pst_split_three(const pst_dataset_t *ds, double train_frac, double val_frac,
-                    double test_frac, bool stratify, uint64_t seed, pst_split_t *out,
-                    pst_err_t *err)
+int pst_split_three(const pst_dataset_t *ds, double train_frac, double val_frac, double test_frac,
+                    bool stratify, uint64_t seed, pst_split_t *out, pst_err_t *err)
 {
     memset(out, 0, sizeof *out);
     double frac[N_PARTS] = {train_frac, val_frac, test_frac};

@@ -22,9 +22,8 @@ typedef struct pst_split {
  * every class lands in each part within one row of its exact share; otherwise the whole set is
  * (each part within one row of n * frac). Every row lands in exactly one part. The same seed
  * gives the same split. Fills *out (release with pst_split_fini). */
-int pst_split_three(const pst_dataset_t *ds, double train_frac, double val_frac,
-                    double test_frac, bool stratify, uint64_t seed, pst_split_t *out,
-                    pst_err_t *err);
+int pst_split_three(const pst_dataset_t *ds, double train_frac, double val_frac, double test_frac,
+                    bool stratify, uint64_t seed, pst_split_t *out, pst_err_t *err);
 
 /* Carves a validation part from a training file: train = 1 - val_frac, no test part. */
 int pst_split_two(const pst_dataset_t *ds, double val_frac, bool stratify, uint64_t seed,
