@@ -1,0 +1,111 @@
+/* Wire framing: one request is one multipart ZeroMQ message, validated in full on receipt. */
+#ifndef PST_WIRE_H
+#define PST_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "common/codec.h"
+#include "common/err.h"
+#include "pstrain.pb-c.h"
+
+/* A message on the wire, after the routing frame a ROUTER adds or strips:
+ *   frame 0  pst.Header, protobuf-packed (at most PST_WIRE_MAX_HEADER bytes)
+ *   frame 1  keys: header.count uint64 little-endian, strictly increasing
+ *            (only for sparse PUSH and PULL with count > 0)
+ *   frame 2  values: header.wire_size bytes in header.codec, decoding to header.raw_size bytes
+ *            = count floats (dense) or count * row_width floats (sparse), whose checksum is
+ *            header.checksum (only for PUSH, PULL_REPLY and INIT with count > 0)
+ * No other frame may follow. */
+
+#define PST_WIRE_MAX_BYTES_DEFAULT (1ull << 30) /* largest values or keys frame accepted */
+#define PST_WIRE_MAX_HEADER 4096                /* largest packed header */
+#define PST_WIRE_MAX_ROW_WIDTH (1u << 20)       /* largest sparse row, in floats */
+#define PST_WIRE_MAX_ERROR_TEXT 1024            /* error texts are cut to this many bytes */
+#define PST_WIRE_MAX_FRAMES 5                   /* routing + header + keys + values + 1 extra */
+
+/* header.flags */
+#define PST_WIRE_FLAG_STALE 1u /* ACK: the push was for a clock already applied; it was dropped */
+
+/* pst_wire_send flags */
+#define PST_WIRE_BORROW                                                                            \
+    1 /* raw values stay valid and unchanged until the peer has received them                      \
+       * (for example until it answered): they are sent without a copy */
+
+typedef enum { PST_WIRE_DEALER = 0, PST_WIRE_ROUTER = 1 } pst_wire_role_t;
+
+/* Counters of one wire. "raw" counts keys plus decoded values; "wire" counts every byte of the
+ * header, keys and values frames as they travel. */
+typedef struct pst_wire_stats {
+    uint64_t messages_sent, messages_received;
+    uint64_t bytes_raw_sent, bytes_wire_sent;
+    uint64_t bytes_raw_received, bytes_wire_received;
+    uint64_t bad_frames; /* messages rejected with PST_EPROTO */
+} pst_wire_stats_t;
+
+typedef struct pst_wire pst_wire_t;
+
+/* One received message. hdr and keys live in the wire's own buffers and stay valid until the next
+ * pst_wire_recv on the same wire; the frames stay valid until pst_wire_msg_close. */
+typedef struct pst_wire_msg {
+    Pst__Header *hdr;
+    const uint8_t *route; /* ROUTER: the sender's identity; NULL on a DEALER */
+    size_t route_len;
+    const uint64_t *keys; /* sparse PUSH/PULL: hdr->count sorted unique keys; else NULL */
+    size_t n_keys;
+    size_t n_values; /* floats in the values frame once decoded; 0 when there is none */
+    zmq_msg_t frames[PST_WIRE_MAX_FRAMES];
+    int n_frames;
+    int values_frame; /* index in frames, or -1 */
+} pst_wire_msg_t;
+
+/* A wire serves one socket from one thread. max_bytes = 0 means PST_WIRE_MAX_BYTES_DEFAULT.
+ * Caller owns the result. Destroy it after the socket is closed or after every message sent
+ * through it has left (pool buffers still held by ZeroMQ are freed when ZeroMQ lets go). */
+pst_wire_t *pst_wire_new(pst_wire_role_t role, uint64_t max_bytes, pst_err_t *err);
+void pst_wire_destroy(pst_wire_t **self_p);
+
+/* Applies the wire's limits to a socket (ZMQ_MAXMSGSIZE), so hostile peers cannot make ZeroMQ
+ * buffer oversized frames. */
+int pst_wire_prepare_socket(pst_wire_t *self, void *sock, pst_err_t *err);
+
+/* Sends one message. The caller fills hdr (op, ids, offset, count, clock, sender, seq, sparse,
+ * row_width, lr, ...) and sets hdr->codec to the codec wanted for the values; the wire sets
+ * codec (the one applied), raw_size, wire_size and checksum. keys (sparse PUSH/PULL: hdr->count)
+ * and values (PUSH, PULL_REPLY, INIT: count or count * row_width floats) may be NULL when the op
+ * carries none. residual: error feedback for lossy codecs (same length as values) or NULL.
+ * route: the peer's identity on a ROUTER, NULL on a DEALER. flags: 0 or PST_WIRE_BORROW.
+ * Payload buffers come from a pool that ZeroMQ hands back after sending: no allocation once the
+ * pool has grown to the number of messages in flight. */
+int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
+                  Pst__Header *hdr, const uint64_t *keys, const float *values, float *residual,
+                  int flags, pst_err_t *err);
+
+/* Receives one whole message and validates its structure: frame count, header, op, codec, sizes
+ * and keys. flags: 0 (block) or ZMQ_DONTWAIT (PST_ETIMEOUT when nothing is waiting). A malformed
+ * message is drained, counted in bad_frames and answered with PST_EPROTO and a message; the
+ * socket is ready for the next one. On PST_OK call pst_wire_decode (if n_values > 0) and then
+ * pst_wire_msg_close. */
+int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, pst_err_t *err);
+
+/* Decodes the values frame into dst (msg->n_values floats) and checks the checksum. A codec
+ * failure or checksum mismatch counts as a bad frame and returns PST_EPROTO (dst then holds
+ * garbage). */
+int pst_wire_decode(pst_wire_t *self, const pst_wire_msg_t *msg, float *dst, pst_err_t *err);
+
+/* Releases the frames of msg. Safe twice. */
+void pst_wire_msg_close(pst_wire_msg_t *msg);
+
+void pst_wire_stats(const pst_wire_t *self, pst_wire_stats_t *out);
+
+/* Floats the values frame of a message with this header carries (0 when the op carries none). */
+uint64_t pst_wire_value_count(const Pst__Header *hdr);
+const char *pst_wire_op_name(int op);
+
+/* The endpoint a socket is bound to (ZMQ_LAST_ENDPOINT), e.g. "tcp://127.0.0.1:41234". */
+int pst_wire_last_endpoint(void *sock, char *buf, size_t len, pst_err_t *err);
+
+#endif
