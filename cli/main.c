@@ -1,9 +1,84 @@
 /* pstrain: entry point and subcommand dispatch. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
+
+#define PSTRAIN_VERSION "0.1.0"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*usage)(FILE *out);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"train", pst_cmd_train, pst_usage_train,
+     "train a model from a YAML config (locally, or under mpirun with parameter servers)"},
+    {"eval", pst_cmd_eval, pst_usage_eval, "score a saved model on a labelled data file"},
+    {"predict", pst_cmd_predict, pst_usage_predict, "write a saved model's predictions as CSV"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+void pst_cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("pstrain: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+bool pst_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: pstrain COMMAND [ARGS...]\n\n"
+                 "pstrain trains machine-learning models on one machine or many: under mpirun the\n"
+                 "first ranks hold the model in parameter servers and the others train on their\n"
+                 "share of the data.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-9s %s\n", "config", "print every configuration key with its default");
+    fprintf(out, "\nexamples:\n"
+                 "  pstrain train examples/fashion_mlp.yaml\n"
+                 "  mpirun -np 3 pstrain train examples/fashion_mlp.yaml --set cluster.servers=1\n"
+                 "  pstrain eval runs/fashion-mlp-*/model.pst data.csv --set data.target=label\n\n"
+                 "'pstrain COMMAND --help' explains a command.\n");
+}
+
 int main(int argc, char **argv)
 {
-    printf("pstrain\n");
-    return 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (pst_is_help(name) || strcmp(name, "help") == 0) {
+        if (argc > 2)
+            for (size_t i = 0; i < N_COMMANDS; i++)
+                if (strcmp(argv[2], commands[i].name) == 0)
+                    return commands[i].usage(stdout), 0;
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("pstrain %s\n", PSTRAIN_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "config") == 0) {
+        pst_config_write_reference(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    pst_cli_error("unknown command '%s' (try 'pstrain --help')", name);
+    return 2;
 }

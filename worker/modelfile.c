@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/atomicfile.h"
+#include "common/preprocess.h"
 #include "pstrain.pb-c.h"
 
 #define MODELFILE_MAX_BYTES ((size_t)4 << 30)
@@ -234,23 +235,13 @@ int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_e
     if (ds->n_features != (size_t)mf->n_inputs)
         return pst_err_set(err, PST_EINVAL, "data has %zu features, the model takes %d",
                            ds->n_features, mf->n_inputs);
-    size_t d = ds->n_features;
-    for (size_t r = 0; r < ds->n_rows; r++) {
-        float *row = ds->x + r * d;
-        for (size_t j = 0; j < d; j++) {
-            float v = row[j];
-            if (mf->pixel_scale != 0)
-                v *= mf->pixel_scale;
-            if (isnan(v) && mf->fill)
-                v = mf->fill[j];
-            if (mf->shift)
-                v = (v - mf->shift[j]) * mf->scale[j];
-            if (!isfinite(v))
-                return pst_err_set(err, PST_ENUMERIC,
-                                   "row %zu, feature %zu: value is missing or not finite", r + 1,
-                                   j + 1);
-            row[j] = v;
-        }
+    if (mf->shift) {
+        /* A view of the file's statistics; the struct does not own these arrays. */
+        pst_preproc_t view = {ds->n_features, mf->pixel_scale != 0 ? mf->pixel_scale : 1.0f,
+                              mf->shift, mf->scale, mf->fill};
+        int rc = pst_preproc_apply(&view, ds, err);
+        if (rc != PST_OK)
+            return rc;
     }
-    return PST_OK;
+    return pst_preproc_check_finite(ds, err);
 }

@@ -1,0 +1,24 @@
+/* Shared declarations of the pstrain program's subcommands. */
+#ifndef PST_CLI_H
+#define PST_CLI_H
+
+#include <stdbool.h>
+
+#include "common/config.h"
+
+/* Each subcommand returns the process exit status: 0 success, 1 failure, 2 usage error. */
+int pst_cmd_train(int argc, char **argv);
+int pst_cmd_eval(int argc, char **argv);
+int pst_cmd_predict(int argc, char **argv);
+
+void pst_usage_train(FILE *out);
+void pst_usage_eval(FILE *out);
+void pst_usage_predict(FILE *out);
+
+/* Prints "pstrain: error: MESSAGE" on stderr. */
+void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* True when argv[i] is -h or --help. */
+bool pst_is_help(const char *arg);
+
+#endif

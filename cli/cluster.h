@@ -1,0 +1,31 @@
+/* Distributed runs under mpirun: rank roles, endpoint exchange, servers and worker hooks. */
+#ifndef PST_CLUSTER_H
+#define PST_CLUSTER_H
+
+#include <stdbool.h>
+
+#include "common/config.h"
+
+#define PST_MAX_SETS 64
+
+typedef struct pst_train_args {
+    const char *config;
+    const char *sets[PST_MAX_SETS];
+    int n_sets;
+    const char *out;
+    const char *resume;
+    bool quiet;
+} pst_train_args_t;
+
+/* Loads CONFIG and applies the --set overrides; sets the log level. */
+int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets, int n_sets,
+                    pst_err_t *err);
+
+/* True when this process was started by mpirun (or srun) with more than one rank. */
+bool pst_cluster_launched(void);
+/* Runs this rank's role in a distributed training run; returns the exit status. */
+int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args);
+/* A rank that failed before the run started: joins MPI so every rank exits with status. */
+int pst_cluster_abort_early(int status);
+
+#endif

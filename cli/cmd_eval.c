@@ -1,0 +1,257 @@
+/* pstrain eval and pstrain predict: apply a saved model to a data file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cluster.h"
+#include "cli/pipeline.h"
+#include "cli/rundir.h"
+#include "common/atomicfile.h"
+#include "common/metrics.h"
+#include "worker/modelfile.h"
+#include "worker/train.h"
+
+#define APPLY_CHUNK 256
+
+void pst_usage_eval(FILE *out)
+{
+    fprintf(out,
+            "usage: pstrain eval MODEL DATA [--set KEY=VALUE]... [--json FILE]\n\n"
+            "Scores MODEL (a model.pst from a run directory) on the labelled rows of DATA and\n"
+            "prints its metrics: accuracy, precision, recall, F1, specificity, log-loss and\n"
+            "the confusion matrix for classifiers; MSE, MAE and R^2 for regression.\n"
+            "DATA is read as the training data was (data.format, data.target, ... from the\n"
+            "configuration stored in MODEL); --set overrides those keys, e.g.\n"
+            "--set data.test_labels=FILE for IDX labels.\n\n"
+            "options:\n"
+            "  --set KEY=VALUE  override a data.* key for reading DATA\n"
+            "  --json FILE      also write the metrics as JSON to FILE\n");
+}
+
+void pst_usage_predict(FILE *out)
+{
+    fprintf(out,
+            "usage: pstrain predict MODEL DATA [-o FILE] [--set KEY=VALUE]...\n\n"
+            "Writes MODEL's prediction for every row of DATA as CSV: a header, then per row\n"
+            "the predicted label (in the data's own label values) followed by one probability\n"
+            "column per class, or the predicted value for regression. DATA is read as the\n"
+            "training data was; its target column must be present (its values are not used).\n\n"
+            "options:\n"
+            "  -o FILE          write to FILE (atomically) instead of standard output\n"
+            "  --set KEY=VALUE  override a data.* key for reading DATA\n");
+}
+
+typedef struct apply_args {
+    const char *model, *data, *out, *json;
+    const char *sets[PST_MAX_SETS];
+    int n_sets;
+} apply_args_t;
+
+static int parse_apply_args(apply_args_t *a, int argc, char **argv, bool predict)
+{
+    memset(a, 0, sizeof *a);
+    void (*usage)(FILE *) = predict ? pst_usage_predict : pst_usage_eval;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool has_value = i + 1 < argc;
+        if (pst_is_help(arg)) {
+            usage(stdout);
+            return 1;
+        } else if (strcmp(arg, "--set") == 0 && has_value && a->n_sets < PST_MAX_SETS) {
+            a->sets[a->n_sets++] = argv[++i];
+        } else if (predict && strcmp(arg, "-o") == 0 && has_value) {
+            a->out = argv[++i];
+        } else if (!predict && strcmp(arg, "--json") == 0 && has_value) {
+            a->json = argv[++i];
+        } else if (arg[0] == '-') {
+            pst_cli_error("unknown or incomplete option '%s'", arg);
+            return 2;
+        } else if (!a->model) {
+            a->model = arg;
+        } else if (!a->data) {
+            a->data = arg;
+        } else {
+            pst_cli_error("unexpected argument '%s'", arg);
+            return 2;
+        }
+    }
+    if (!a->model || !a->data) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* Everything eval and predict share: the model, and DATA loaded and preprocessed like training. */
+typedef struct applied {
+    pst_modelfile_t mf;
+    pst_model_t *model;
+    pst_dataset_t *data;
+    float *out; // (n_rows, n_outputs)
+} applied_t;
+
+static void applied_fini(applied_t *ap)
+{
+    free(ap->out);
+    pst_dataset_destroy(&ap->data);
+    pst_model_destroy(&ap->model);
+    pst_modelfile_fini(&ap->mf);
+}
+
+static int load_and_apply(applied_t *ap, const apply_args_t *a, pst_err_t *err)
+{
+    memset(ap, 0, sizeof *ap);
+    int rc = pst_modelfile_load(&ap->mf, a->model, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_config_t cfg;
+    pst_config_init(&cfg);
+    if (ap->mf.config_yaml)
+        rc = pst_config_load_string(&cfg, ap->mf.config_yaml, a->model, err);
+    for (int i = 0; i < a->n_sets && rc == PST_OK; i++)
+        rc = pst_config_set(&cfg, a->sets[i], err);
+    bool classify = ap->mf.task == PST_TASK_CLASSIFICATION;
+    if (rc == PST_OK)
+        rc = pst_pipeline_load_file(&cfg, a->data, cfg.data.test_labels,
+                                    classify ? ap->mf.class_values : NULL,
+                                    classify ? ap->mf.n_classes : 0, &ap->data, err);
+    pst_config_fini(&cfg);
+    if (rc == PST_OK && (rc = pst_dataset_densify(ap->data, (size_t)ap->mf.n_inputs, err)))
+        pst_err_prefix(err, "%s: ", a->data);
+    if (rc == PST_OK && (rc = pst_modelfile_preprocess(&ap->mf, ap->data, err)))
+        pst_err_prefix(err, "%s: ", a->data);
+    if (rc == PST_OK && !(ap->model = pst_modelfile_build(&ap->mf, APPLY_CHUNK, err)))
+        rc = err ? err->code : PST_EFORMAT;
+    if (rc != PST_OK)
+        return rc;
+    size_t n_out = (size_t)pst_model_n_outputs(ap->model);
+    if (!(ap->out = malloc((ap->data->n_rows ? ap->data->n_rows : 1) * n_out * sizeof(float))))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    return pst_predict(ap->model, ap->data, APPLY_CHUNK, ap->out, err);
+}
+
+static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
+{
+    size_t n = ap->data->n_rows;
+    int n_out = pst_model_n_outputs(ap->model);
+    float *prob = ap->out, *prob2 = NULL;
+    if (n_out == 1) {
+        if (!(prob2 = malloc(n * 2 * sizeof(float) + 1)))
+            return pst_err_set(err, PST_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            prob2[2 * i] = 1.0f - ap->out[i], prob2[2 * i + 1] = ap->out[i];
+        prob = prob2;
+    }
+    pst_class_metrics_t m;
+    int rc = pst_class_metrics_compute(&m, ap->mf.n_classes, n, prob, NULL, ap->data->y, err);
+    if (rc == PST_OK) {
+        pst_json_add_class_metrics(doc, &m);
+        printf("rows %zu  accuracy %.4f  f1_macro %.4f  precision_macro %.4f  recall_macro %.4f  "
+               "specificity_macro %.4f  log_loss %.4f\n",
+               n, m.accuracy, m.f1_macro, m.precision_macro, m.recall_macro, m.specificity_macro,
+               m.log_loss);
+        printf("confusion (rows: true class, columns: predicted):\n");
+        for (int i = 0; i < m.n_classes; i++) {
+            for (int j = 0; j < m.n_classes; j++)
+                printf("%s%6ld", j ? " " : "  ", m.confusion[i * m.n_classes + j]);
+            printf("\n");
+        }
+    }
+    pst_class_metrics_fini(&m);
+    free(prob2);
+    return rc;
+}
+
+int pst_cmd_eval(int argc, char **argv)
+{
+    apply_args_t a;
+    int status = parse_apply_args(&a, argc, argv, false);
+    if (status != 0)
+        return status == 1 ? 0 : status;
+    applied_t ap;
+    pst_err_t err = {0};
+    int rc = load_and_apply(&ap, &a, &err);
+    cJSON *doc = cJSON_CreateObject();
+    if (rc == PST_OK && ap.mf.task == PST_TASK_CLASSIFICATION) {
+        rc = class_metrics(&ap, doc, &err);
+    } else if (rc == PST_OK) {
+        pst_reg_metrics_t m;
+        pst_reg_metrics_compute(&m, ap.data->n_rows, ap.out, ap.data->y);
+        pst_json_add_reg_metrics(doc, &m);
+        printf("rows %zu  mse %.6g  mae %.6g  r2 %.4f\n", m.n, m.mse, m.mae, m.r2);
+    }
+    if (rc == PST_OK && a.json) {
+        char *text = cJSON_Print(doc);
+        rc = text ? pst_write_file_atomic(a.json, text, strlen(text), &err) : PST_ENOMEM;
+        free(text);
+    }
+    cJSON_Delete(doc);
+    if (rc != PST_OK)
+        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+    applied_fini(&ap);
+    return rc == PST_OK ? 0 : 1;
+}
+
+static void write_label(FILE *f, const pst_modelfile_t *mf, int k)
+{
+    if (mf->class_values)
+        fprintf(f, "%.17g", mf->class_values[k]);
+    else
+        fprintf(f, "%d", k);
+}
+
+static void write_predictions(FILE *f, const applied_t *ap)
+{
+    const pst_modelfile_t *mf = &ap->mf;
+    int n_out = pst_model_n_outputs(ap->model);
+    bool classify = mf->task == PST_TASK_CLASSIFICATION;
+    fputs("prediction", f);
+    for (int k = 0; classify && k < mf->n_classes; k++) {
+        fputs(",p_", f);
+        write_label(f, mf, k);
+    }
+    fputc('\n', f);
+    for (size_t i = 0; i < ap->data->n_rows; i++) {
+        const float *row = ap->out + i * (size_t)n_out;
+        if (!classify) {
+            fprintf(f, "%.9g\n", row[0]);
+            continue;
+        }
+        write_label(f, mf, pst_predicted_class(row, n_out));
+        for (int k = 0; k < mf->n_classes; k++)
+            fprintf(f, ",%.6g", n_out == 1 ? (k ? row[0] : 1.0f - row[0]) : row[k]);
+        fputc('\n', f);
+    }
+}
+
+int pst_cmd_predict(int argc, char **argv)
+{
+    apply_args_t a;
+    int status = parse_apply_args(&a, argc, argv, true);
+    if (status != 0)
+        return status == 1 ? 0 : status;
+    applied_t ap;
+    pst_err_t err = {0};
+    int rc = load_and_apply(&ap, &a, &err);
+    if (rc == PST_OK && !a.out) {
+        write_predictions(stdout, &ap);
+    } else if (rc == PST_OK) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&buf, &len);
+        if (!mem) {
+            rc = pst_err_set(&err, PST_ENOMEM, "out of memory");
+        } else {
+            write_predictions(mem, &ap);
+            fclose(mem);
+            rc = pst_write_file_atomic(a.out, buf, len, &err);
+        }
+        free(buf);
+    }
+    if (rc != PST_OK)
+        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+    applied_fini(&ap);
+    return rc == PST_OK ? 0 : 1;
+}

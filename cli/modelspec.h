@@ -1,0 +1,25 @@
+/* Turns the model.* configuration keys into a layer stack, loss and output fusion. */
+#ifndef PST_MODELSPEC_H
+#define PST_MODELSPEC_H
+
+#include <stdbool.h>
+
+#include "common/config.h"
+#include "common/dataset.h"
+#include "worker/loss.h"
+#include "worker/model.h"
+
+#define PST_MAX_LAYERS 64
+
+typedef struct pst_modelspec {
+    pst_layer_spec_t layers[PST_MAX_LAYERS];
+    int n_layers;
+    pst_loss_kind_t loss;
+    bool fused_output; /* cross-entropy taken at the logits of the softmax/sigmoid output */
+} pst_modelspec_t;
+
+/* Builds the stack for a task with n_classes classes (0 for regression). Errors name the key. */
+int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task_t task,
+                        int n_classes, pst_err_t *err);
+
+#endif

@@ -1,0 +1,41 @@
+/* One training job as the program runs it: data, model, loop, evaluation, run directory. Shared
+ * by local runs and by the workers of a distributed run. */
+#ifndef PST_SESSION_H
+#define PST_SESSION_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "cli/modelspec.h"
+#include "cli/pipeline.h"
+#include "cli/rundir.h"
+#include "common/config.h"
+#include "worker/model.h"
+#include "worker/train.h"
+
+typedef struct pst_session {
+    const pst_config_t *cfg;
+    pst_pipeline_t data;
+    pst_modelspec_t spec;
+    pst_model_t *model;
+    pst_train_opts_t opts;
+    pst_train_result_t result;
+    bool lead;         /* writes the run directory and prints (local run, or worker 0) */
+    bool progress_bar; /* live progress line on a terminal */
+    pst_rundir_t rundir;
+    cJSON *extra; /* more report sections (e.g. comm), owned; may be NULL */
+} pst_session_t;
+
+/* Loads data, builds and initialises the model, fills training options. */
+int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
+/* Opens the run directory (lead only). */
+int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err);
+/* Hooks that print epochs and progress (lead) and log metrics.jsonl. */
+void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks);
+/* Trains with the given hooks (NULL members: local). */
+int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err);
+/* Evaluates val and test, writes report.json and the model file, prints the summary (lead). */
+int pst_session_finish(pst_session_t *s, pst_err_t *err);
+void pst_session_fini(pst_session_t *s);
+
+#endif
