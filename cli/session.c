@@ -30,13 +30,14 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     o->patience = (int)cfg->train.patience;
     o->min_delta = cfg->train.min_delta;
     o->restore_best = cfg->train.restore_best;
-    pst_optim_kind_t kind;
+    pst_optim_kind_t kind = PST_OPT_ADAM; /* the config already checked the name */
     pst_optim_kind_parse(cfg->optimizer.name, &kind);
     pst_optim_cfg_defaults(&o->optim, kind);
     o->optim.momentum = (float)cfg->optimizer.momentum;
     o->optim.beta1 = (float)cfg->optimizer.beta1;
     o->optim.beta2 = (float)cfg->optimizer.beta2;
-    o->optim.eps = (float)cfg->optimizer.eps;
+    if (cfg->optimizer.eps > 0)
+        o->optim.eps = (float)cfg->optimizer.eps;
     o->optim.weight_decay = (float)cfg->optimizer.weight_decay;
     o->optim.lookahead_k = (int)cfg->optimizer.lookahead_k;
     o->optim.lookahead_alpha = (float)cfg->optimizer.lookahead_alpha;

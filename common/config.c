@@ -75,8 +75,9 @@ static const pst_config_key_t keys[] = {
      "First-moment decay (Adam family)."},
     {"optimizer.beta2", PST_CFG_FLOAT, OFF(optimizer.beta2), "0.999", NULL, 0, 1,
      "Second-moment decay (Adam family)."},
-    {"optimizer.eps", PST_CFG_FLOAT, OFF(optimizer.eps), "1e-8", NULL, 0, 1,
-     "Denominator epsilon (Adam family, AdaGrad)."},
+    {"optimizer.eps", PST_CFG_FLOAT, OFF(optimizer.eps), "0", NULL, 0, 1,
+     "Denominator epsilon; 0: the optimizer's own (1e-8 Adam family, 1e-10 AdaGrad, 1e-16 "
+     "AdaBelief)."},
     {"optimizer.weight_decay", PST_CFG_FLOAT, OFF(optimizer.weight_decay), "0", NULL, 0, 1e3,
      "Weight decay: decoupled for adamw, added to the gradient otherwise."},
     {"optimizer.lookahead_k", PST_CFG_INT, OFF(optimizer.lookahead_k), "0", NULL, 0, 1e6,
