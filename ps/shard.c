@@ -1,0 +1,512 @@
+/* Shard store: dense ranges and hashed sparse rows of every tensor this server owns. */
+#include "ps/shard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SHARD_SEED 0x5053545348415244ull /* "PSTSHARD" */
+#define INIT_STREAM 0x9e3779b97f4a7c15ull
+#define MAX_ROWS 0xfffffffeu /* row indices are uint32 with 0 meaning empty in the table */
+
+struct pst_shard {
+    uint32_t server, n_servers;
+    pst_optim_cfg_t optim;
+    pst_slice_t **slices; /* (n_slices) */
+    size_t n_slices, cap;
+};
+
+/* ---- placement ---- */
+
+void pst_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint64_t *offset,
+                     uint64_t *len)
+{
+    uint64_t base = n / n_servers, extra = n % n_servers;
+    *len = base + (server < extra ? 1 : 0);
+    *offset = server * base + (server < extra ? server : extra);
+}
+
+uint64_t pst_shard_mix(uint64_t key)
+{
+    uint64_t x = key ^ SHARD_SEED;
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+uint32_t pst_shard_of_key(uint64_t key, uint32_t n_servers)
+{
+    return (uint32_t)(pst_shard_mix(key) % n_servers);
+}
+
+/* ---- store ---- */
+
+pst_shard_t *pst_shard_new(uint32_t server, uint32_t n_servers, const pst_optim_cfg_t *optim,
+                           pst_err_t *err)
+{
+    if (n_servers == 0 || server >= n_servers) {
+        pst_err_set(err, PST_EINVAL, "shard: server %u of %u", server, n_servers);
+        return NULL;
+    }
+    pst_shard_t *sh = calloc(1, sizeof *sh);
+    if (sh == NULL) {
+        pst_err_set(err, PST_ENOMEM, "shard: out of memory");
+        return NULL;
+    }
+    sh->server = server;
+    sh->n_servers = n_servers;
+    sh->optim = *optim;
+    return sh;
+}
+
+static void slice_free(pst_slice_t *s)
+{
+    if (s == NULL)
+        return;
+    pst_optim_destroy(&s->optim);
+    if (s->row_optim != NULL) {
+        for (size_t i = 0; i < s->n_rows; i++)
+            pst_optim_destroy(&s->row_optim[i]);
+    }
+    free(s->row_optim);
+    free(s->values);
+    free(s->row_keys);
+    free(s->rows);
+    free(s->table);
+    free(s->acc);
+    free(s->touched);
+    free(s->is_touched);
+    free(s);
+}
+
+void pst_shard_destroy(pst_shard_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    pst_shard_t *sh = *self_p;
+    for (size_t i = 0; i < sh->n_slices; i++)
+        slice_free(sh->slices[i]);
+    free(sh->slices);
+    free(sh);
+    *self_p = NULL;
+}
+
+uint32_t pst_shard_server(const pst_shard_t *self)
+{
+    return self->server;
+}
+
+uint32_t pst_shard_n_servers(const pst_shard_t *self)
+{
+    return self->n_servers;
+}
+
+int pst_shard_find(const pst_shard_t *self, uint32_t model_id, uint32_t tensor_id)
+{
+    for (size_t i = 0; i < self->n_slices; i++) {
+        const pst_slice_t *s = self->slices[i];
+        if (s->model_id == model_id && s->tensor_id == tensor_id)
+            return (int)i;
+    }
+    return -1;
+}
+
+size_t pst_shard_count(const pst_shard_t *self)
+{
+    return self->n_slices;
+}
+
+pst_slice_t *pst_shard_slice(pst_shard_t *self, size_t index)
+{
+    return index < self->n_slices ? self->slices[index] : NULL;
+}
+
+/* Allocates a slice with its optimizer over n parameters and appends it; returns its index. */
+static int shard_append(pst_shard_t *sh, uint32_t model_id, uint32_t tensor_id, size_t n,
+                        pst_slice_t **out, pst_err_t *err)
+{
+    if (pst_shard_find(sh, model_id, tensor_id) >= 0)
+        return pst_err_set(err, PST_ESTATE, "shard: tensor %u/%u already registered", model_id,
+                           tensor_id);
+    if (sh->n_slices == sh->cap) {
+        size_t cap = sh->cap ? 2 * sh->cap : 8;
+        pst_slice_t **grown = realloc(sh->slices, cap * sizeof *grown);
+        if (grown == NULL)
+            return pst_err_set(err, PST_ENOMEM, "shard: out of memory");
+        sh->slices = grown;
+        sh->cap = cap;
+    }
+    pst_slice_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return pst_err_set(err, PST_ENOMEM, "shard: out of memory");
+    s->model_id = model_id;
+    s->tensor_id = tensor_id;
+    s->optim_cfg = sh->optim;
+    s->optim = pst_optim_new(&sh->optim, n, err);
+    if (s->optim == NULL) {
+        free(s);
+        return err ? err->code : PST_ENOMEM;
+    }
+    sh->slices[sh->n_slices] = s;
+    *out = s;
+    return (int)sh->n_slices++;
+}
+
+int pst_shard_add_dense(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id, uint64_t total,
+                        const float *init, pst_err_t *err)
+{
+    uint64_t offset, len;
+    pst_shard_range(total, self->n_servers, self->server, &offset, &len);
+    if (len > SIZE_MAX / sizeof(float))
+        return pst_err_set(err, PST_ERANGE, "shard: %llu elements", (unsigned long long)len);
+    float *values = calloc(len > 0 ? len : 1, sizeof(float));
+    if (values == NULL)
+        return pst_err_set(err, PST_ENOMEM, "shard: no memory for %llu values",
+                           (unsigned long long)len);
+    pst_slice_t *s;
+    int index = shard_append(self, model_id, tensor_id, len, &s, err);
+    if (index < 0) {
+        free(values);
+        return index;
+    }
+    if (init != NULL && len > 0)
+        memcpy(values, init, len * sizeof(float));
+    s->values = values;
+    s->total = total;
+    s->offset = offset;
+    s->len = len;
+    return index;
+}
+
+int pst_shard_add_sparse(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id,
+                         uint32_t row_width, float init_scale, uint64_t seed, pst_err_t *err)
+{
+    if (row_width == 0)
+        return pst_err_set(err, PST_EINVAL, "shard: sparse tensor %u/%u with row width 0", model_id,
+                           tensor_id);
+    pst_slice_t *s;
+    int index = shard_append(self, model_id, tensor_id, row_width, &s, err);
+    if (index < 0)
+        return index;
+    s->sparse = true;
+    s->row_width = row_width;
+    s->init_scale = init_scale;
+    s->seed = seed;
+    return index;
+}
+
+/* ---- dense slices ---- */
+
+static void scale_floats(float *v, size_t n, float scale)
+{
+    if (scale == 1.0f)
+        return;
+    for (size_t i = 0; i < n; i++)
+        v[i] *= scale;
+}
+
+void pst_slice_dense_step(pst_slice_t *s, float *g, float scale, float lr)
+{
+    scale_floats(g, s->len, scale);
+    pst_optim_step(s->optim, s->values, g, lr);
+}
+
+float *pst_slice_dense_acc(pst_slice_t *s, bool *empty)
+{
+    if (s->acc == NULL) {
+        s->acc = malloc((s->len > 0 ? s->len : 1) * sizeof(float));
+        s->acc_filled = false;
+    }
+    *empty = !s->acc_filled;
+    return s->acc;
+}
+
+void pst_slice_dense_acc_filled(pst_slice_t *s)
+{
+    s->acc_filled = true;
+}
+
+void pst_slice_dense_acc_add(pst_slice_t *s, const float *g)
+{
+    if (!s->acc_filled) {
+        memcpy(s->acc, g, s->len * sizeof(float));
+        s->acc_filled = true;
+        return;
+    }
+    for (uint64_t i = 0; i < s->len; i++)
+        s->acc[i] += g[i];
+}
+
+void pst_slice_dense_apply(pst_slice_t *s, float scale, float lr)
+{
+    if (!s->acc_filled)
+        return;
+    pst_slice_dense_step(s, s->acc, scale, lr);
+    s->acc_filled = false;
+}
+
+/* ---- sparse rows ---- */
+
+static size_t table_slot(uint64_t key, size_t mask)
+{
+    uint64_t h = pst_shard_mix(key);
+    /* The low bits of mix(key) decide the server; the table uses the high ones. */
+    return (size_t)((h >> 32 | h << 32) & mask);
+}
+
+static int64_t table_find(const pst_slice_t *s, uint64_t key)
+{
+    if (s->table_cap == 0)
+        return -1;
+    size_t mask = s->table_cap - 1;
+    for (size_t at = table_slot(key, mask);; at = (at + 1) & mask) {
+        uint32_t entry = s->table[at];
+        if (entry == 0)
+            return -1;
+        if (s->row_keys[entry - 1] == key)
+            return entry - 1;
+    }
+}
+
+static void table_insert(pst_slice_t *s, uint64_t key, uint32_t row)
+{
+    size_t mask = s->table_cap - 1;
+    size_t at = table_slot(key, mask);
+    while (s->table[at] != 0)
+        at = (at + 1) & mask;
+    s->table[at] = row + 1;
+}
+
+/* Keeps the table at most half full. */
+static int table_reserve(pst_slice_t *s, size_t n_rows)
+{
+    if (2 * n_rows <= s->table_cap)
+        return PST_OK;
+    size_t cap = s->table_cap ? s->table_cap : 64;
+    while (2 * n_rows > cap)
+        cap *= 2;
+    uint32_t *table = calloc(cap, sizeof *table);
+    if (table == NULL)
+        return PST_ENOMEM;
+    free(s->table);
+    s->table = table;
+    s->table_cap = cap;
+    for (size_t r = 0; r < s->n_rows; r++)
+        table_insert(s, s->row_keys[r], (uint32_t)r);
+    return PST_OK;
+}
+
+static int grow_array(void **p, size_t elem, size_t old_n, size_t new_n, bool zero)
+{
+    void *grown = realloc(*p, new_n * elem);
+    if (grown == NULL)
+        return PST_ENOMEM;
+    if (zero)
+        memset((char *)grown + old_n * elem, 0, (new_n - old_n) * elem);
+    *p = grown;
+    return PST_OK;
+}
+
+/* Grows every per-row array to hold at least n_rows rows. */
+static int rows_reserve(pst_slice_t *s, size_t n_rows)
+{
+    if (n_rows <= s->rows_cap)
+        return PST_OK;
+    size_t old = s->rows_cap, cap = old ? old : 64, w = s->row_width;
+    while (cap < n_rows)
+        cap *= 2;
+    int rc = grow_array((void **)&s->row_keys, sizeof(uint64_t), old, cap, false);
+    if (rc == PST_OK)
+        rc = grow_array((void **)&s->rows, w * sizeof(float), old, cap, false);
+    if (rc == PST_OK && pst_slice_stateful(s))
+        rc = grow_array((void **)&s->row_optim, sizeof(pst_optim_t *), old, cap, true);
+    if (rc == PST_OK && s->acc != NULL) {
+        rc = grow_array((void **)&s->acc, w * sizeof(float), old, cap, false);
+        if (rc == PST_OK)
+            rc = grow_array((void **)&s->touched, sizeof(uint32_t), old, cap, false);
+        if (rc == PST_OK)
+            rc = grow_array((void **)&s->is_touched, 1, old, cap, true);
+    }
+    if (rc == PST_OK)
+        s->rows_cap = cap;
+    return rc;
+}
+
+/* Value j of a new row of key: uniform in [-scale, scale], a function of (seed, key, j) only, so
+ * the same key starts the same on any server, in any order of touch. */
+static float init_value(const pst_slice_t *s, uint64_t key, uint32_t j)
+{
+    uint64_t h = pst_shard_mix(s->seed ^ pst_shard_mix(key) ^ (INIT_STREAM * (j + 1)));
+    double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
+    return (float)((2.0 * u - 1.0) * s->init_scale);
+}
+
+static int row_create(pst_slice_t *s, uint64_t key, uint32_t *row)
+{
+    if (s->n_rows >= MAX_ROWS)
+        return PST_ERANGE;
+    int rc = rows_reserve(s, s->n_rows + 1);
+    if (rc == PST_OK)
+        rc = table_reserve(s, s->n_rows + 1);
+    if (rc != PST_OK)
+        return rc;
+    size_t r = s->n_rows++;
+    s->row_keys[r] = key;
+    float *v = s->rows + r * s->row_width;
+    for (uint32_t j = 0; j < s->row_width; j++)
+        v[j] = s->init_scale != 0.0f ? init_value(s, key, j) : 0.0f;
+    table_insert(s, key, (uint32_t)r);
+    *row = (uint32_t)r;
+    return PST_OK;
+}
+
+int pst_slice_rows(pst_slice_t *s, const uint64_t *keys, size_t n, uint32_t *rows, pst_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t found = table_find(s, keys[i]);
+        if (found >= 0) {
+            rows[i] = (uint32_t)found;
+            continue;
+        }
+        int rc = row_create(s, keys[i], &rows[i]);
+        if (rc != PST_OK)
+            return pst_err_set(err, rc, "shard: cannot add a row to tensor %u/%u (%zu rows)",
+                               s->model_id, s->tensor_id, s->n_rows);
+    }
+    return PST_OK;
+}
+
+void pst_slice_gather(const pst_slice_t *s, const uint32_t *rows, size_t n, float *out)
+{
+    size_t w = s->row_width;
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + i * w, s->rows + (size_t)rows[i] * w, w * sizeof(float));
+}
+
+bool pst_slice_stateful(const pst_slice_t *s)
+{
+    size_t n_state = 0;
+    pst_optim_state(s->optim, &n_state);
+    return n_state > 0;
+}
+
+pst_optim_t *pst_slice_row_optim(const pst_slice_t *s, size_t row)
+{
+    return s->row_optim != NULL && row < s->n_rows ? s->row_optim[row] : NULL;
+}
+
+/* The optimizer that steps a row: the shared stateless one, or the row's own, made on first use. */
+static pst_optim_t *row_optimizer(pst_slice_t *s, uint32_t row, pst_err_t *err)
+{
+    if (s->row_optim == NULL)
+        return s->optim;
+    if (s->row_optim[row] == NULL)
+        s->row_optim[row] = pst_optim_new(&s->optim_cfg, s->row_width, err);
+    return s->row_optim[row];
+}
+
+static int step_row(pst_slice_t *s, uint32_t row, float *g, float lr, pst_err_t *err)
+{
+    pst_optim_t *opt = row_optimizer(s, row, err);
+    if (opt == NULL)
+        return err ? err->code : PST_ENOMEM;
+    pst_optim_step(opt, s->rows + (size_t)row * s->row_width, g, lr);
+    return PST_OK;
+}
+
+int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, float *g, float scale,
+                          float lr, pst_err_t *err)
+{
+    size_t w = s->row_width;
+    scale_floats(g, n * w, scale);
+    for (size_t i = 0; i < n; i++) {
+        int rc = step_row(s, rows[i], g + i * w, lr, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    return PST_OK;
+}
+
+static int sparse_acc_enable(pst_slice_t *s)
+{
+    if (s->acc != NULL)
+        return PST_OK;
+    size_t cap = s->rows_cap > 0 ? s->rows_cap : 1;
+    s->acc = malloc(cap * s->row_width * sizeof(float));
+    s->touched = malloc(cap * sizeof(uint32_t));
+    s->is_touched = calloc(cap, 1);
+    if (s->acc == NULL || s->touched == NULL || s->is_touched == NULL) {
+        free(s->acc);
+        free(s->touched);
+        free(s->is_touched);
+        s->acc = NULL;
+        s->touched = NULL;
+        s->is_touched = NULL;
+        return PST_ENOMEM;
+    }
+    s->n_touched = 0;
+    return PST_OK;
+}
+
+int pst_slice_sparse_acc_add(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g,
+                             pst_err_t *err)
+{
+    if (sparse_acc_enable(s) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "shard: no memory for an accumulator");
+    size_t w = s->row_width;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = rows[i];
+        float *acc = s->acc + (size_t)r * w;
+        const float *gi = g + i * w;
+        if (!s->is_touched[r]) {
+            s->is_touched[r] = 1;
+            s->touched[s->n_touched++] = r;
+            memcpy(acc, gi, w * sizeof(float));
+        } else {
+            for (size_t j = 0; j < w; j++)
+                acc[j] += gi[j];
+        }
+    }
+    return PST_OK;
+}
+
+int pst_slice_sparse_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err)
+{
+    size_t w = s->row_width;
+    int rc = PST_OK;
+    for (size_t i = 0; i < s->n_touched; i++) {
+        uint32_t r = s->touched[i];
+        float *acc = s->acc + (size_t)r * w;
+        scale_floats(acc, w, scale);
+        if (rc == PST_OK)
+            rc = step_row(s, r, acc, lr, err);
+        s->is_touched[r] = 0;
+    }
+    s->n_touched = 0;
+    return rc;
+}
+
+int pst_slice_restore_row(pst_slice_t *s, uint64_t key, const float *values, const float *state,
+                          size_t n_state, uint64_t steps, pst_err_t *err)
+{
+    uint32_t row;
+    int rc = pst_slice_rows(s, &key, 1, &row, err);
+    if (rc != PST_OK)
+        return rc;
+    memcpy(s->rows + (size_t)row * s->row_width, values, s->row_width * sizeof(float));
+    if (state == NULL)
+        return PST_OK;
+    pst_optim_t *opt = row_optimizer(s, row, err);
+    if (opt == NULL)
+        return err ? err->code : PST_ENOMEM;
+    size_t have = 0;
+    float *dst = pst_optim_state(opt, &have);
+    if (have != n_state)
+        return pst_err_set(err, PST_EFORMAT, "shard: row state of %zu floats, optimizer has %zu",
+                           n_state, have);
+    memcpy(dst, state, n_state * sizeof(float));
+    pst_optim_set_steps(opt, steps);
+    return PST_OK;
+}

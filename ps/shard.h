@@ -1,0 +1,118 @@
+/* Shard store: the slice of every tensor this server owns, and the optimizer state beside it. */
+#ifndef PST_SHARD_H
+#define PST_SHARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/optim.h"
+
+/* Placement, shared by servers and clients (pure functions). */
+
+/* The contiguous range of a dense tensor of n elements that server s of n_servers owns: the first
+ * n % S servers hold ceil(n / S) elements, the others floor(n / S); ranges are in server order. */
+void pst_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint64_t *offset,
+                     uint64_t *len);
+
+/* A fixed, seeded 64-bit mix (a bijection): the hash of sparse keys. */
+uint64_t pst_shard_mix(uint64_t key);
+
+/* The server that owns a sparse key: mix(key) % n_servers. */
+uint32_t pst_shard_of_key(uint64_t key, uint32_t n_servers);
+
+/* One tensor's slice on this server. Read the public fields; change them only through the
+ * functions below. */
+typedef struct pst_slice {
+    uint32_t model_id, tensor_id;
+    bool sparse;
+    uint64_t clock; /* clocks completed; kept here for checkpoints, advanced by the server */
+    /* dense */
+    uint64_t total;       /* elements of the whole tensor */
+    uint64_t offset, len; /* this server's range */
+    float *values;        /* (len) */
+    /* sparse */
+    uint32_t row_width;
+    float init_scale; /* new rows: uniform in [-init_scale, init_scale], 0 = zeros */
+    uint64_t seed;
+    size_t n_rows;
+    uint64_t *row_keys; /* (n_rows) in order of first touch */
+    float *rows;        /* (n_rows, row_width) */
+    /* the store's own */
+    pst_optim_cfg_t optim_cfg;
+    pst_optim_t *optim;      /* dense: over values; sparse: shared by all rows if stateless */
+    pst_optim_t **row_optim; /* sparse with stateful optimizer: (rows_cap), NULL until stepped */
+    size_t rows_cap;
+    uint32_t *table; /* open addressing: row index + 1, 0 = empty; (table_cap) */
+    size_t table_cap;
+    float *acc;          /* BSP accumulator: dense (len); sparse (rows_cap, row_width) */
+    bool acc_filled;     /* dense: acc holds a contribution of the open clock */
+    uint32_t *touched;   /* sparse: rows in acc this clock; (rows_cap) */
+    uint8_t *is_touched; /* (rows_cap) */
+    size_t n_touched;
+} pst_slice_t;
+
+typedef struct pst_shard pst_shard_t;
+
+/* The store of server `server` of n_servers; every slice gets an optimizer made from optim.
+ * Caller owns the result. */
+pst_shard_t *pst_shard_new(uint32_t server, uint32_t n_servers, const pst_optim_cfg_t *optim,
+                           pst_err_t *err);
+void pst_shard_destroy(pst_shard_t **self_p);
+
+uint32_t pst_shard_server(const pst_shard_t *self);
+uint32_t pst_shard_n_servers(const pst_shard_t *self);
+
+/* Adds this server's range of a dense tensor of total elements; init holds the range's initial
+ * values (len floats) or NULL for zeros. Returns the slice index (>= 0) or an error; a tensor
+ * already present is PST_ESTATE. */
+int pst_shard_add_dense(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id, uint64_t total,
+                        const float *init, pst_err_t *err);
+/* Adds an empty sparse tensor whose rows are created on first touch. Returns the index. */
+int pst_shard_add_sparse(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id,
+                         uint32_t row_width, float init_scale, uint64_t seed, pst_err_t *err);
+
+/* Index of a tensor's slice, or -1. */
+int pst_shard_find(const pst_shard_t *self, uint32_t model_id, uint32_t tensor_id);
+size_t pst_shard_count(const pst_shard_t *self);
+pst_slice_t *pst_shard_slice(pst_shard_t *self, size_t index);
+
+/* ---- dense slices ---- */
+
+/* Applies one optimizer step with gradient g * scale (g: len floats, scaled in place). */
+void pst_slice_dense_step(pst_slice_t *s, float *g, float scale, float lr);
+/* The accumulator (len floats, allocated on first use, NULL without memory); *empty tells whether
+ * it holds nothing yet this clock, in which case the caller may write the first contribution into
+ * it directly and call pst_slice_dense_acc_filled. */
+float *pst_slice_dense_acc(pst_slice_t *s, bool *empty);
+void pst_slice_dense_acc_filled(pst_slice_t *s);
+/* acc += g (the accumulator must exist). */
+void pst_slice_dense_acc_add(pst_slice_t *s, const float *g);
+/* One optimizer step with acc * scale; the accumulator is empty afterwards. No-op when empty. */
+void pst_slice_dense_apply(pst_slice_t *s, float scale, float lr);
+
+/* ---- sparse slices ---- */
+
+/* Row indices of n keys, creating (initialising) rows on first touch. */
+int pst_slice_rows(pst_slice_t *s, const uint64_t *keys, size_t n, uint32_t *rows, pst_err_t *err);
+/* out (n, row_width) = the rows' values. */
+void pst_slice_gather(const pst_slice_t *s, const uint32_t *rows, size_t n, float *out);
+/* One optimizer step per row with g (n, row_width) * scale; g is scaled in place. */
+int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, float *g, float scale,
+                          float lr, pst_err_t *err);
+/* Adds g (n, row_width) to the rows' accumulators. */
+int pst_slice_sparse_acc_add(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g,
+                             pst_err_t *err);
+/* Steps every row touched this clock with acc * scale, then empties the accumulator. */
+int pst_slice_sparse_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err);
+
+/* Checkpoint support: the optimizer of a row (NULL: stateless or never stepped), and restoring a
+ * row with its values and, when state != NULL, its optimizer state and step counter. */
+pst_optim_t *pst_slice_row_optim(const pst_slice_t *s, size_t row);
+int pst_slice_restore_row(pst_slice_t *s, uint64_t key, const float *values, const float *state,
+                          size_t n_state, uint64_t steps, pst_err_t *err);
+/* Whether the slice's optimizer keeps per-parameter state. */
+bool pst_slice_stateful(const pst_slice_t *s);
+
+#endif

@@ -1,0 +1,285 @@
+/* Tests for ps/shard: range balance, key placement, first-touch rows and optimizer steps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps/shard.h"
+
+static pst_optim_cfg_t optim_cfg(pst_optim_kind_t kind)
+{
+    pst_optim_cfg_t cfg;
+    pst_optim_cfg_defaults(&cfg, kind);
+    return cfg;
+}
+
+static void ranges_are_balanced_and_contiguous(void **state)
+{
+    const uint64_t sizes[] = {0, 1, 2, 3, 7, 10, 99, 100, 101, 1000003, 1ull << 40};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint64_t n = sizes[k];
+        for (uint32_t S = 1; S <= 17; S++) {
+            uint64_t next = 0, lo = n / S, hi = (n + S - 1) / S;
+            for (uint32_t s = 0; s < S; s++) {
+                uint64_t off, len;
+                pst_shard_range(n, S, s, &off, &len);
+                assert_int_equal(off, next);
+                assert_true(len == lo || len == hi);
+                /* The larger ranges come first. */
+                assert_int_equal(len, s < n % S ? hi : lo);
+                next = off + len;
+            }
+            assert_int_equal(next, n);
+        }
+    }
+}
+
+static void every_element_has_one_owner(void **state)
+{
+    for (uint64_t n = 0; n < 60; n++) {
+        for (uint32_t S = 1; S <= 9; S++) {
+            int owners[60] = {0};
+            for (uint32_t s = 0; s < S; s++) {
+                uint64_t off, len;
+                pst_shard_range(n, S, s, &off, &len);
+                for (uint64_t i = off; i < off + len; i++)
+                    owners[i]++;
+            }
+            for (uint64_t i = 0; i < n; i++)
+                assert_int_equal(owners[i], 1);
+        }
+    }
+}
+
+static void key_placement_is_fixed_and_spread(void **state)
+{
+    /* Golden values of the seeded mix (splitmix64 finalizer over key ^ "PSTSHARD"), computed
+     * independently in Python: clients and checkpoints depend on them never changing. */
+    assert_int_equal(pst_shard_mix(0), 0x7994114f24120e15ull);
+    assert_int_equal(pst_shard_mix(42), 0x61e73546071f8db0ull);
+    assert_int_equal(pst_shard_mix(UINT64_MAX), 0xf5ddb2902afaf729ull);
+    assert_int_equal(pst_shard_of_key(0, 7), 4);
+    assert_int_equal(pst_shard_of_key(42, 7), 1);
+    assert_int_equal(pst_shard_of_key(1ull << 63, 7), 2);
+
+    /* Sequential keys (hashed feature ids) and strided keys spread evenly. */
+    enum { N = 140000, S = 7 };
+    int seq[S] = {0}, strided[S] = {0};
+    for (uint64_t k = 0; k < N; k++) {
+        seq[pst_shard_of_key(k, S)]++;
+        strided[pst_shard_of_key(k << 20, S)]++;
+    }
+    for (int s = 0; s < S; s++) {
+        assert_true(abs(seq[s] - N / S) < N / S / 20);
+        assert_true(abs(strided[s] - N / S) < N / S / 20);
+    }
+    for (uint64_t k = 0; k < 1000; k++)
+        assert_int_equal(pst_shard_of_key(k, 1), 0);
+}
+
+static void registration_and_lookup(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_err_t err = {0};
+    assert_null(pst_shard_new(3, 3, &cfg, &err));
+    assert_int_equal(err.code, PST_EINVAL);
+    pst_shard_t *sh = pst_shard_new(1, 3, &cfg, NULL);
+    float init[4] = {1, 2, 3, 4};
+    assert_int_equal(pst_shard_add_dense(sh, 7, 0, 11, init, NULL), 0);
+    assert_int_equal(pst_shard_add_sparse(sh, 7, 1, 4, 0.0f, 1, NULL), 1);
+    assert_int_equal(pst_shard_add_dense(sh, 8, 0, 2, NULL, NULL), 2);
+    assert_int_equal(pst_shard_add_dense(sh, 7, 0, 11, init, &err), PST_ESTATE);
+    assert_int_equal(pst_shard_find(sh, 7, 1), 1);
+    assert_int_equal(pst_shard_find(sh, 9, 0), -1);
+    assert_int_equal(pst_shard_count(sh), 3);
+    /* 11 over 3 servers: 4, 4, 3; server 1 owns [4, 8). */
+    pst_slice_t *s = pst_shard_slice(sh, 0);
+    assert_int_equal(s->offset, 4);
+    assert_int_equal(s->len, 4);
+    assert_memory_equal(s->values, init, sizeof init);
+    /* 2 over 3 servers: server 1 owns [1, 2), server 2 nothing. */
+    s = pst_shard_slice(sh, 2);
+    assert_int_equal(s->offset, 1);
+    assert_int_equal(s->len, 1);
+    assert_true(s->values[0] == 0.0f);
+    assert_null(pst_shard_slice(sh, 3));
+    pst_shard_destroy(&sh);
+    pst_shard_destroy(&sh);
+}
+
+static void dense_step_and_accumulation(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    float init[3] = {1, 2, 3};
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_dense(sh, 0, 0, 3, init, NULL));
+    float g[3] = {1, -2, 4};
+    pst_slice_dense_step(s, g, 0.5f, 0.1f); /* w -= 0.1 * 0.5 * g */
+    assert_float_equal(s->values[0], 0.95, 1e-6);
+    assert_float_equal(s->values[1], 2.1, 1e-6);
+    assert_float_equal(s->values[2], 2.8, 1e-6);
+
+    /* Two contributions, the first written straight into the empty accumulator. */
+    bool empty;
+    float *acc = pst_slice_dense_acc(s, &empty);
+    assert_true(empty);
+    acc[0] = 2, acc[1] = 0, acc[2] = -2;
+    pst_slice_dense_acc_filled(s);
+    float g2[3] = {4, 2, 0};
+    pst_slice_dense_acc_add(s, g2);
+    pst_slice_dense_apply(s, 0.5f, 1.0f); /* w -= mean = {3, 1, -1} */
+    assert_float_equal(s->values[0], -2.05, 1e-6);
+    assert_float_equal(s->values[1], 1.1, 1e-6);
+    assert_float_equal(s->values[2], 3.8, 1e-6);
+    /* Empty again: applying twice changes nothing; the next add overwrites. */
+    pst_slice_dense_apply(s, 0.5f, 1.0f);
+    assert_float_equal(s->values[0], -2.05, 1e-6);
+    pst_slice_dense_acc(s, &empty);
+    assert_true(empty);
+    pst_slice_dense_acc_add(s, g2);
+    pst_slice_dense_apply(s, 1.0f, 1.0f);
+    assert_float_equal(s->values[0], -6.05, 1e-6);
+    pst_shard_destroy(&sh);
+}
+
+static void rows_are_created_on_first_touch(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *a = pst_shard_new(0, 1, &cfg, NULL), *b = pst_shard_new(0, 1, &cfg, NULL);
+    pst_slice_t *zeros = pst_shard_slice(a, pst_shard_add_sparse(a, 0, 0, 3, 0.0f, 5, NULL));
+    pst_slice_t *ra = pst_shard_slice(a, pst_shard_add_sparse(a, 0, 1, 3, 0.1f, 5, NULL));
+    pst_slice_t *rb = pst_shard_slice(b, pst_shard_add_sparse(b, 0, 1, 3, 0.1f, 5, NULL));
+
+    uint64_t keys[3] = {10, 20, UINT64_MAX}, reversed[3] = {UINT64_MAX, 20, 10};
+    uint32_t rows[3], rows_b[3];
+    float out[9], out_b[9];
+    assert_int_equal(pst_slice_rows(zeros, keys, 3, rows, NULL), PST_OK);
+    assert_int_equal(zeros->n_rows, 3);
+    pst_slice_gather(zeros, rows, 3, out);
+    for (int i = 0; i < 9; i++)
+        assert_true(out[i] == 0.0f);
+
+    /* Random init depends on (seed, key, column) only, not on the order of touch. */
+    assert_int_equal(pst_slice_rows(ra, keys, 3, rows, NULL), PST_OK);
+    assert_int_equal(pst_slice_rows(rb, reversed, 3, rows_b, NULL), PST_OK);
+    assert_int_equal(rows[0], 0);
+    assert_int_equal(rows_b[2], 2);
+    pst_slice_gather(ra, rows, 3, out);
+    pst_slice_gather(rb, (uint32_t[]){rows_b[2], rows_b[1], rows_b[0]}, 3, out_b);
+    assert_memory_equal(out, out_b, sizeof out);
+    for (int i = 0; i < 9; i++)
+        assert_true(out[i] >= -0.1f && out[i] <= 0.1f && out[i] != 0.0f);
+    assert_true(out[0] != out[1] && out[0] != out[3]);
+
+    /* Touching again finds the same rows. */
+    uint32_t again[3];
+    assert_int_equal(pst_slice_rows(ra, keys, 3, again, NULL), PST_OK);
+    assert_memory_equal(again, rows, sizeof rows);
+    assert_int_equal(ra->n_rows, 3);
+    pst_shard_destroy(&a);
+    pst_shard_destroy(&b);
+}
+
+static void many_rows_survive_growth(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_sparse(sh, 0, 0, 2, 0.0f, 0, NULL));
+    enum { N = 20000 };
+    for (uint64_t k = 0; k < N; k++) {
+        uint64_t key = k * 7919;
+        uint32_t row;
+        assert_int_equal(pst_slice_rows(s, &key, 1, &row, NULL), PST_OK);
+        assert_int_equal(row, k);
+        float g[2] = {-(float)k, 1.0f};
+        assert_int_equal(pst_slice_sparse_step(s, &row, 1, g, 1.0f, 1.0f, NULL), PST_OK);
+    }
+    assert_int_equal(s->n_rows, N);
+    for (uint64_t k = 0; k < N; k++) {
+        uint64_t key = k * 7919;
+        uint32_t row;
+        assert_int_equal(pst_slice_rows(s, &key, 1, &row, NULL), PST_OK);
+        assert_int_equal(row, k);
+        assert_true(s->rows[2 * row] == (float)k);
+        assert_true(s->rows[2 * row + 1] == -1.0f);
+    }
+    assert_int_equal(s->n_rows, N);
+    pst_shard_destroy(&sh);
+}
+
+/* A stateful optimizer keeps state per row: a row stepped through the sparse slice ends where a
+ * dense optimizer over one row ends, and untouched rows do not move. */
+static void sparse_rows_keep_their_own_optimizer_state(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_ADAM);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_sparse(sh, 0, 0, 2, 0.0f, 0, NULL));
+    assert_true(pst_slice_stateful(s));
+    pst_optim_t *ref = pst_optim_new(&cfg, 2, NULL);
+    float w_ref[2] = {0, 0};
+    uint64_t keys[2] = {3, 4};
+    uint32_t rows[2];
+    assert_int_equal(pst_slice_rows(s, keys, 2, rows, NULL), PST_OK);
+    for (int t = 0; t < 5; t++) {
+        float g[2] = {1.0f + t, -0.5f * t};
+        float g_ref[2] = {g[0], g[1]};
+        assert_int_equal(pst_slice_sparse_step(s, &rows[0], 1, g, 1.0f, 0.01f, NULL), PST_OK);
+        pst_optim_step(ref, w_ref, g_ref, 0.01f);
+    }
+    assert_float_equal(s->rows[0], w_ref[0], 1e-7);
+    assert_float_equal(s->rows[1], w_ref[1], 1e-7);
+    assert_true(s->rows[2] == 0.0f && s->rows[3] == 0.0f);
+    assert_non_null(pst_slice_row_optim(s, rows[0]));
+    assert_null(pst_slice_row_optim(s, rows[1]));
+    assert_int_equal(pst_optim_steps(pst_slice_row_optim(s, rows[0])), 5);
+    pst_optim_destroy(&ref);
+    pst_shard_destroy(&sh);
+}
+
+static void sparse_accumulation_averages_touched_rows(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_sparse(sh, 0, 0, 2, 0.0f, 0, NULL));
+    uint64_t k1[2] = {1, 2}, k2[2] = {2, 3}, k_idle = 9;
+    uint32_t r1[2], r2[2], r_idle;
+    assert_int_equal(pst_slice_rows(s, &k_idle, 1, &r_idle, NULL), PST_OK);
+    assert_int_equal(pst_slice_rows(s, k1, 2, r1, NULL), PST_OK);
+    float g1[4] = {1, 1, 2, 2};
+    assert_int_equal(pst_slice_sparse_acc_add(s, r1, 2, g1, NULL), PST_OK);
+    /* New rows touched after the accumulator exists grow it too. */
+    assert_int_equal(pst_slice_rows(s, k2, 2, r2, NULL), PST_OK);
+    float g2[4] = {4, 4, 6, 6};
+    assert_int_equal(pst_slice_sparse_acc_add(s, r2, 2, g2, NULL), PST_OK);
+    assert_int_equal(pst_slice_sparse_apply(s, 0.5f, 1.0f, NULL), PST_OK);
+    /* Two contributors: key 1 -> -0.5, key 2 -> -(2 + 4) / 2 = -3, key 3 -> -3. */
+    assert_float_equal(s->rows[2 * r1[0]], -0.5, 1e-7);
+    assert_float_equal(s->rows[2 * r1[1] + 1], -3.0, 1e-7);
+    assert_float_equal(s->rows[2 * r2[1]], -3.0, 1e-7);
+    assert_true(s->rows[2 * r_idle] == 0.0f);
+    /* The accumulator is empty afterwards. */
+    assert_int_equal(pst_slice_sparse_apply(s, 0.5f, 1.0f, NULL), PST_OK);
+    assert_float_equal(s->rows[2 * r1[0]], -0.5, 1e-7);
+    pst_shard_destroy(&sh);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ranges_are_balanced_and_contiguous),
+        cmocka_unit_test(every_element_has_one_owner),
+        cmocka_unit_test(key_placement_is_fixed_and_spread),
+        cmocka_unit_test(registration_and_lookup),
+        cmocka_unit_test(dense_step_and_accumulation),
+        cmocka_unit_test(rows_are_created_on_first_touch),
+        cmocka_unit_test(many_rows_survive_growth),
+        cmocka_unit_test(sparse_rows_keep_their_own_optimizer_state),
+        cmocka_unit_test(sparse_accumulation_averages_touched_rows),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
