@@ -130,6 +130,7 @@ typedef struct fake_server {
     size_t n;
     uint64_t expect_clock;
     int clock_errors;
+    uint64_t fail_at; /* push of this clock fails (a crash); 0 = never */
 } fake_server_t;
 
 static int fake_pull(void *ctx, float *params, uint64_t clock, pst_err_t *err)
@@ -143,6 +144,8 @@ static int fake_pull(void *ctx, float *params, uint64_t clock, pst_err_t *err)
 static int fake_push(void *ctx, const float *g, uint64_t clock, float lr, pst_err_t *err)
 {
     fake_server_t *s = ctx;
+    if (s->fail_at && clock == s->fail_at)
+        return pst_err_set(err, PST_EIO, "server gone");
     s->clock_errors += clock != s->expect_clock;
     pst_optim_step(s->opt, s->w, g, lr);
     s->expect_clock++;
@@ -156,8 +159,12 @@ static void hooks_match_local_steps(void **state)
     pst_train_opts_t o;
     opts_for(&o, 3);
     o.optim.kind = PST_OPT_ADAM;
-    fake_server_t fs = {malloc(pst_model_n_params(remote) * sizeof(float)), NULL,
-                        pst_model_n_params(remote), 0, 0};
+    fake_server_t fs = {malloc(pst_model_n_params(remote) * sizeof(float)),
+                        NULL,
+                        pst_model_n_params(remote),
+                        0,
+                        0,
+                        0};
     memcpy(fs.w, pst_model_params(remote), fs.n * sizeof(float));
     fs.opt = pst_optim_new(&o.optim, fs.n, NULL);
     pst_train_hooks_t hooks = {.ctx = &fs, .pull = fake_pull, .push = fake_push};
@@ -175,6 +182,51 @@ static void hooks_match_local_steps(void **state)
     pst_model_destroy(&remote);
     pst_dataset_destroy(&train);
     pst_dataset_destroy(&val);
+}
+
+static void resume_mid_epoch_matches_uninterrupted(void **state)
+{
+    /* Dropout and shuffling on: a run that crashes at clock 30 (mid-epoch 2) and resumes from
+     * there with the server's state must end with the uninterrupted run's weights. */
+    pst_dataset_t *train = blobs(300, 3, 8);
+    pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 16, 0},
+                                 {PST_LAYER_RELU, 0, 0},
+                                 {PST_LAYER_DROPOUT, 0, 0.3f},
+                                 {PST_LAYER_DENSE, 3, 0},
+                                 {PST_LAYER_SOFTMAX, 0, 0}};
+    pst_model_t *m = pst_model_new(4, layers, 5, 16, NULL);
+    pst_rng_t rng;
+    pst_rng_init(&rng, 5);
+    pst_model_init_params(m, &rng);
+    size_t n = pst_model_n_params(m);
+    float *w0 = malloc(n * sizeof(float));
+    memcpy(w0, pst_model_params(m), n * sizeof(float));
+    pst_train_opts_t o;
+    opts_for(&o, 3);
+    fake_server_t whole = {malloc(n * sizeof(float)), pst_optim_new(&o.optim, n, NULL), n, 0, 0, 0};
+    fake_server_t part = {malloc(n * sizeof(float)), pst_optim_new(&o.optim, n, NULL), n, 0, 0, 30};
+    memcpy(whole.w, w0, n * sizeof(float));
+    memcpy(part.w, w0, n * sizeof(float));
+    pst_train_hooks_t hw = {.ctx = &whole, .pull = fake_pull, .push = fake_push};
+    pst_train_hooks_t hp = {.ctx = &part, .pull = fake_pull, .push = fake_push};
+    pst_train_result_t r;
+    pst_err_t err;
+    assert_int_equal(pst_train_run(m, train, NULL, &o, &hw, &r, &err), PST_OK);
+    assert_int_equal(pst_train_run(m, train, NULL, &o, &hp, &r, &err), PST_EIO);
+    assert_int_equal(part.expect_clock, 30);
+    part.fail_at = 0;
+    o.start_clock = 30;
+    assert_int_equal(pst_train_run(m, train, NULL, &o, &hp, &r, &err), PST_OK);
+    assert_int_equal(r.clock, 3 * 19);
+    assert_int_equal(part.clock_errors + whole.clock_errors, 0);
+    assert_memory_equal(whole.w, part.w, n * sizeof(float));
+    free(w0);
+    free(whole.w);
+    free(part.w);
+    pst_optim_destroy(&whole.opt);
+    pst_optim_destroy(&part.opt);
+    pst_model_destroy(&m);
+    pst_dataset_destroy(&train);
 }
 
 static void rejects_wrong_width_and_nonfinite_loss(void **state)
@@ -260,6 +312,7 @@ int main(void)
         cmocka_unit_test(learns_and_is_deterministic),
         cmocka_unit_test(early_stopping_restores_best),
         cmocka_unit_test(hooks_match_local_steps),
+        cmocka_unit_test(resume_mid_epoch_matches_uninterrupted),
         cmocka_unit_test(rejects_wrong_width_and_nonfinite_loss),
         cmocka_unit_test(modelfile_round_trip_and_corruption),
     };

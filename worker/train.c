@@ -176,24 +176,39 @@ typedef struct epoch_ctx {
     const pst_train_hooks_t *hooks;
     train_state_t *st;
     pst_sched_t *sched;
-    pst_rng_t *shuffle_rng, *dropout_rng;
     uint64_t clock;
     long steps;
 } epoch_ctx_t;
 
-static int run_epoch(epoch_ctx_t *c, int epoch, double *loss_sum, long *rows, pst_err_t *err)
+/* Every epoch's row order and every step's dropout masks come from their own seeded streams, so a
+ * run resumed at any clock draws exactly what an uninterrupted run would have drawn. */
+static void epoch_order(const epoch_ctx_t *c, int epoch)
+{
+    size_t n = c->train->n_rows;
+    for (size_t i = 0; i < n; i++)
+        c->st->order[i] = i;
+    if (!c->opts->shuffle)
+        return;
+    pst_rng_t rng;
+    pst_rng_init(&rng, pst_rng_derive(pst_rng_derive(c->opts->seed, 1), (uint64_t)epoch));
+    pst_rng_shuffle(&rng, c->st->order, n);
+}
+
+/* Runs steps first_step.. of an epoch. */
+static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_sum, long *rows,
+                     pst_err_t *err)
 {
     const pst_train_opts_t *opts = c->opts;
     const pst_train_hooks_t *h = c->hooks;
     bool remote = h && h->push;
     size_t n = c->train->n_rows;
-    if (opts->shuffle)
-        pst_rng_shuffle(c->shuffle_rng, c->st->order, n);
+    epoch_order(c, epoch);
     float *params = pst_model_params(c->model);
     double t0 = now_seconds(), last_report = t0;
+    uint64_t dropout_seed = pst_rng_derive(opts->seed, 2);
     *loss_sum = 0;
     *rows = 0;
-    for (long step = 0; step < c->steps; step++) {
+    for (long step = first_step; step < c->steps; step++) {
         size_t start = (size_t)step * (size_t)opts->batch_size;
         if (start >= n)
             break;
@@ -203,7 +218,9 @@ static int run_epoch(epoch_ctx_t *c, int epoch, double *loss_sum, long *rows, ps
         if (remote && (rc = h->pull(h->ctx, params, c->clock, err)) != PST_OK)
             return rc;
         gather_batch(c->train, c->st->order + start, b, c->st->xb, c->st->yb);
-        double loss = compute_gradient(c->model, c->st, b, opts, c->dropout_rng);
+        pst_rng_t dropout_rng;
+        pst_rng_init(&dropout_rng, pst_rng_derive(dropout_seed, c->clock));
+        double loss = compute_gradient(c->model, c->st, b, opts, &dropout_rng);
         if (!isfinite(loss))
             return pst_err_set(err, PST_ENUMERIC,
                                "epoch %d step %ld: loss is not finite (lower optimizer.lr?)", epoch,
@@ -224,7 +241,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, double *loss_sum, long *rows, ps
                                      opts->epochs,
                                      step + 1,
                                      c->steps,
-                                     *loss_sum / (double)(step + 1),
+                                     *loss_sum / (double)(step + 1 - first_step),
                                      (double)*rows / (t - t0)};
             h->on_progress(h->ctx, &p);
         }
@@ -277,31 +294,25 @@ int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_data
     }
     pst_sched_t sched;
     pst_sched_init(&sched, &opts->sched);
-    pst_rng_t shuffle_rng, dropout_rng;
-    pst_rng_init(&shuffle_rng, pst_rng_derive(opts->seed, 1));
-    pst_rng_init(&dropout_rng, pst_rng_derive(opts->seed, 2));
-    epoch_ctx_t c = {model,
-                     train,
-                     opts,
-                     hooks,
-                     &st,
-                     &sched,
-                     &shuffle_rng,
-                     &dropout_rng,
-                     opts->start_clock,
-                     steps_for(opts, train->n_rows)};
+    epoch_ctx_t c = {
+        model, train, opts, hooks, &st, &sched, opts->start_clock, steps_for(opts, train->n_rows)};
+    /* A resumed run continues inside the epoch its clock falls in. */
+    int first_epoch = (int)(opts->start_clock / (uint64_t)c.steps) + 1;
+    long first_step = (long)(opts->start_clock % (uint64_t)c.steps);
     bool classify = opts->loss == PST_LOSS_SOFTMAX_CE || opts->loss == PST_LOSS_BCE;
     result->best_val_loss = INFINITY;
     int since_best = 0;
-    for (int epoch = 1; epoch <= opts->epochs; epoch++) {
+    for (int epoch = first_epoch; epoch <= opts->epochs; epoch++) {
         double t0 = now_seconds(), loss_sum;
         long rows;
-        if ((rc = run_epoch(&c, epoch, &loss_sum, &rows, err)) != PST_OK)
+        if ((rc = run_epoch(&c, epoch, first_step, &loss_sum, &rows, err)) != PST_OK)
             break;
+        double steps_run = (double)(c.steps - first_step);
+        first_step = 0;
         double seconds = now_seconds() - t0;
         result->seconds += seconds;
         result->rows_trained += rows;
-        double train_stats[2] = {loss_sum, (double)c.steps};
+        double train_stats[2] = {loss_sum, steps_run};
         pst_eval_sums_t sums;
         if ((rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
             break;
