@@ -1,0 +1,30 @@
+/* Server checkpoints: every slice, its optimizer state and clock, in one checksummed file. */
+#ifndef PST_CHECKPOINT_H
+#define PST_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/optim.h"
+#include "ps/shard.h"
+
+#define PST_CHECKPOINT_VERSION 1
+
+/* DIR/server-S.ckpt into buf. */
+int pst_checkpoint_path(const char *dir, uint32_t server, char *buf, size_t len, pst_err_t *err);
+
+/* Writes every slice of shard (values, optimizer state and steps, slice clock) and clock, the
+ * number of clocks completed, to DIR/server-S.ckpt: the file is built in memory, written to a
+ * temporary file beside it, fsynced and renamed over the old one, so a crash or failed write
+ * leaves the previous checkpoint in place. Creates DIR if needed. */
+int pst_checkpoint_write(const char *dir, pst_shard_t *shard, uint64_t clock, pst_err_t *err);
+
+/* Loads a checkpoint into a new shard whose slices get optimizers made from optim (which must be
+ * the kind that wrote it). *clock receives the clocks completed. A truncated, corrupt or foreign
+ * file is refused with PST_EFORMAT and a message; nothing is returned then. Caller owns the
+ * result. */
+pst_shard_t *pst_checkpoint_load(const char *path, const pst_optim_cfg_t *optim, uint64_t *clock,
+                                 pst_err_t *err);
+
+#endif
