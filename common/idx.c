@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 enum { IDX_BLOCK = 1 << 20 };
@@ -120,6 +121,21 @@ static int read_pixels(idx_file_t *file, float *x, size_t n_values, pst_err_t *e
     return rc;
 }
 
+/* For an uncompressed file, refuses a header that promises more bytes than the file holds,
+ * before anything is allocated for them. */
+static int check_plain_size(idx_file_t *file, size_t n_values, pst_err_t *err)
+{
+    struct stat st;
+    if (!gzdirect(file->f) || stat(file->path, &st) != 0 || !S_ISREG(st.st_mode))
+        return PST_OK;
+    size_t size = (size_t)st.st_size;
+    if (size - file->offset < n_values)
+        return pst_err_set(err, PST_EFORMAT,
+                           "%s: byte %zu: truncated file: %zu pixel bytes expected, got %zu",
+                           file->path, size, n_values, size - file->offset);
+    return PST_OK;
+}
+
 /* Opens and checks the images header; *n images of rows*cols pixels. */
 static int open_images(idx_file_t *file, const char *path, size_t *n, size_t *width, pst_err_t *err)
 {
@@ -136,7 +152,7 @@ static int open_images(idx_file_t *file, const char *path, size_t *n, size_t *wi
     if (*width > SIZE_MAX / sizeof(float) / *n)
         return pst_err_set(err, PST_ERANGE, "%s: byte 4: %zu images of %zu pixels is too large",
                            path, *n, *width);
-    return PST_OK;
+    return check_plain_size(file, *n * *width, err);
 }
 
 /* Reads n labels into y, checking them against k (0 = any); *max_label gets the largest. */

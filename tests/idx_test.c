@@ -219,6 +219,10 @@ static void truncated_images(void **state)
     assert_non_null(strstr(err.msg, "truncated"));
     assert_non_null(strstr(err.msg, "byte 31")); /* 16 + 15 pixels read */
     assert_non_null(strstr(err.msg, ip));
+    /* the same uncompressed: caught from the file size before reading */
+    ip = write_file("tp-images", img, ilen, 0);
+    assert_int_equal(read_pair(ip, lp, 0, &d, &err), PST_EFORMAT);
+    assert_non_null(strstr(err.msg, "byte 31: truncated file: 18 pixel bytes expected, got 15"));
     /* a header cut short */
     ip = write_file("h-images", img, 10, 0);
     assert_int_equal(read_pair(ip, lp, 0, &d, &err), PST_EFORMAT);
