@@ -216,6 +216,34 @@ const char *pst_wire_op_name(int op)
     return names[op];
 }
 
+/* ---- placement ---- */
+
+#define KEY_SEED 0x5053545348415244ull /* "PSTSHARD" */
+
+void pst_wire_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint64_t *offset,
+                          uint64_t *len)
+{
+    uint64_t base = n / n_servers, extra = n % n_servers;
+    *len = base + (server < extra ? 1 : 0);
+    *offset = server * base + (server < extra ? server : extra);
+}
+
+uint64_t pst_wire_key_hash(uint64_t key)
+{
+    uint64_t x = key ^ KEY_SEED;
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+uint32_t pst_wire_key_server(uint64_t key, uint32_t n_servers)
+{
+    return (uint32_t)(pst_wire_key_hash(key) % n_servers);
+}
+
 /* ---- sending ---- */
 
 /* Whether the keys and values a header declares stay within the size limit (row_width already

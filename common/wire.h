@@ -101,6 +101,36 @@ void pst_wire_msg_close(pst_wire_msg_t *msg);
 
 void pst_wire_stats(const pst_wire_t *self, pst_wire_stats_t *out);
 
+/* ---- placement: which server holds what; both sides call these same pure functions ---- */
+
+/* The contiguous range of a dense tensor of n elements that server s of n_servers owns: the first
+ * n % S servers hold ceil(n / S) elements, the others floor(n / S); ranges are in server order. */
+void pst_wire_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint64_t *offset,
+                          uint64_t *len);
+/* A fixed, seeded 64-bit mix (a bijection): the hash of sparse keys. */
+uint64_t pst_wire_key_hash(uint64_t key);
+/* The server that owns a sparse key: hash(key) % n_servers. */
+uint32_t pst_wire_key_server(uint64_t key, uint32_t n_servers);
+
+/* ---- STATS: a server's counters travel in header.counters in this order ---- */
+enum {
+    PST_STAT_MESSAGES,       /* messages received */
+    PST_STAT_BAD_FRAMES,     /* messages dropped as malformed */
+    PST_STAT_BYTES_RAW_IN,   /* keys and decoded values received */
+    PST_STAT_BYTES_WIRE_IN,  /* bytes of header, keys and values frames received */
+    PST_STAT_BYTES_RAW_OUT,  /* the same, sent */
+    PST_STAT_BYTES_WIRE_OUT, /* */
+    PST_STAT_PUSHES,         /* pushes accepted */
+    PST_STAT_PULLS,          /* pulls answered */
+    PST_STAT_UPDATES,        /* optimizer steps applied (per tensor slice) */
+    PST_STAT_ERRORS,         /* requests refused with an ERROR reply */
+    PST_STAT_STALE_PUSHES,   /* BSP pushes for a clock already applied, dropped */
+    PST_STAT_DEAD_WORKERS,   /* workers declared dead */
+    PST_STAT_CHECKPOINTS,    /* checkpoints written */
+    PST_STAT_TENSORS,        /* tensor slices held */
+    PST_STAT_COUNT
+};
+
 /* Floats the values frame of a message with this header carries (0 when the op carries none). */
 uint64_t pst_wire_value_count(const Pst__Header *hdr);
 const char *pst_wire_op_name(int op);

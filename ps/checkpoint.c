@@ -223,7 +223,8 @@ static int get_dense(reader_t *r, pst_shard_t *sh, uint32_t model, uint32_t tens
     if (!get(r, &total, 8) || !get(r, &offset, 8) || !get(r, &len, 8))
         return corrupt(err, path, "dense record cut short");
     uint64_t want_off, want_len;
-    pst_shard_range(total, pst_shard_n_servers(sh), pst_shard_server(sh), &want_off, &want_len);
+    pst_wire_shard_range(total, pst_shard_n_servers(sh), pst_shard_server(sh), &want_off,
+                         &want_len);
     if (offset != want_off || len != want_len)
         return corrupt(err, path, "dense range does not match the server's share");
     const uint8_t *values = get_span(r, len);

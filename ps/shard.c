@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHARD_SEED 0x5053545348415244ull /* "PSTSHARD" */
 #define INIT_STREAM 0x9e3779b97f4a7c15ull
 #define MAX_ROWS 0xfffffffeu /* row indices are uint32 with 0 meaning empty in the table */
 
@@ -14,32 +13,6 @@ struct pst_shard {
     pst_slice_t **slices; /* (n_slices) */
     size_t n_slices, cap;
 };
-
-/* ---- placement ---- */
-
-void pst_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint64_t *offset,
-                     uint64_t *len)
-{
-    uint64_t base = n / n_servers, extra = n % n_servers;
-    *len = base + (server < extra ? 1 : 0);
-    *offset = server * base + (server < extra ? server : extra);
-}
-
-uint64_t pst_shard_mix(uint64_t key)
-{
-    uint64_t x = key ^ SHARD_SEED;
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-uint32_t pst_shard_of_key(uint64_t key, uint32_t n_servers)
-{
-    return (uint32_t)(pst_shard_mix(key) % n_servers);
-}
 
 /* ---- store ---- */
 
@@ -158,7 +131,7 @@ int pst_shard_add_dense(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id
                         const float *init, pst_err_t *err)
 {
     uint64_t offset, len;
-    pst_shard_range(total, self->n_servers, self->server, &offset, &len);
+    pst_wire_shard_range(total, self->n_servers, self->server, &offset, &len);
     if (len > SIZE_MAX / sizeof(float))
         return pst_err_set(err, PST_ERANGE, "shard: %llu elements", (unsigned long long)len);
     float *values = calloc(len > 0 ? len : 1, sizeof(float));
@@ -251,7 +224,7 @@ void pst_slice_dense_apply(pst_slice_t *s, float scale, float lr)
 
 static size_t table_slot(uint64_t key, size_t mask)
 {
-    uint64_t h = pst_shard_mix(key);
+    uint64_t h = pst_wire_key_hash(key);
     /* The low bits of mix(key) decide the server; the table uses the high ones. */
     return (size_t)((h >> 32 | h << 32) & mask);
 }
@@ -338,7 +311,7 @@ static int rows_reserve(pst_slice_t *s, size_t n_rows)
  * the same key starts the same on any server, in any order of touch. */
 static float init_value(const pst_slice_t *s, uint64_t key, uint32_t j)
 {
-    uint64_t h = pst_shard_mix(s->seed ^ pst_shard_mix(key) ^ (INIT_STREAM * (j + 1)));
+    uint64_t h = pst_wire_key_hash(s->seed ^ pst_wire_key_hash(key) ^ (INIT_STREAM * (j + 1)));
     double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
     return (float)((2.0 * u - 1.0) * s->init_scale);
 }

@@ -8,19 +8,10 @@
 
 #include "common/err.h"
 #include "common/optim.h"
+#include "common/wire.h"
 
-/* Placement, shared by servers and clients (pure functions). */
-
-/* The contiguous range of a dense tensor of n elements that server s of n_servers owns: the first
- * n % S servers hold ceil(n / S) elements, the others floor(n / S); ranges are in server order. */
-void pst_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint64_t *offset,
-                     uint64_t *len);
-
-/* A fixed, seeded 64-bit mix (a bijection): the hash of sparse keys. */
-uint64_t pst_shard_mix(uint64_t key);
-
-/* The server that owns a sparse key: mix(key) % n_servers. */
-uint32_t pst_shard_of_key(uint64_t key, uint32_t n_servers);
+/* Placement (which server owns which range or key) is part of the protocol: see
+ * pst_wire_shard_range and pst_wire_key_server in common/wire.h. */
 
 /* One tensor's slice on this server. Read the public fields; change them only through the
  * functions below. */

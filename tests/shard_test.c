@@ -27,7 +27,7 @@ static void ranges_are_balanced_and_contiguous(void **state)
             uint64_t next = 0, lo = n / S, hi = (n + S - 1) / S;
             for (uint32_t s = 0; s < S; s++) {
                 uint64_t off, len;
-                pst_shard_range(n, S, s, &off, &len);
+                pst_wire_shard_range(n, S, s, &off, &len);
                 assert_int_equal(off, next);
                 assert_true(len == lo || len == hi);
                 /* The larger ranges come first. */
@@ -46,7 +46,7 @@ static void every_element_has_one_owner(void **state)
             int owners[60] = {0};
             for (uint32_t s = 0; s < S; s++) {
                 uint64_t off, len;
-                pst_shard_range(n, S, s, &off, &len);
+                pst_wire_shard_range(n, S, s, &off, &len);
                 for (uint64_t i = off; i < off + len; i++)
                     owners[i]++;
             }
@@ -60,26 +60,26 @@ static void key_placement_is_fixed_and_spread(void **state)
 {
     /* Golden values of the seeded mix (splitmix64 finalizer over key ^ "PSTSHARD"), computed
      * independently in Python: clients and checkpoints depend on them never changing. */
-    assert_int_equal(pst_shard_mix(0), 0x7994114f24120e15ull);
-    assert_int_equal(pst_shard_mix(42), 0x61e73546071f8db0ull);
-    assert_int_equal(pst_shard_mix(UINT64_MAX), 0xf5ddb2902afaf729ull);
-    assert_int_equal(pst_shard_of_key(0, 7), 4);
-    assert_int_equal(pst_shard_of_key(42, 7), 1);
-    assert_int_equal(pst_shard_of_key(1ull << 63, 7), 2);
+    assert_int_equal(pst_wire_key_hash(0), 0x7994114f24120e15ull);
+    assert_int_equal(pst_wire_key_hash(42), 0x61e73546071f8db0ull);
+    assert_int_equal(pst_wire_key_hash(UINT64_MAX), 0xf5ddb2902afaf729ull);
+    assert_int_equal(pst_wire_key_server(0, 7), 4);
+    assert_int_equal(pst_wire_key_server(42, 7), 1);
+    assert_int_equal(pst_wire_key_server(1ull << 63, 7), 2);
 
     /* Sequential keys (hashed feature ids) and strided keys spread evenly. */
     enum { N = 140000, S = 7 };
     int seq[S] = {0}, strided[S] = {0};
     for (uint64_t k = 0; k < N; k++) {
-        seq[pst_shard_of_key(k, S)]++;
-        strided[pst_shard_of_key(k << 20, S)]++;
+        seq[pst_wire_key_server(k, S)]++;
+        strided[pst_wire_key_server(k << 20, S)]++;
     }
     for (int s = 0; s < S; s++) {
         assert_true(abs(seq[s] - N / S) < N / S / 20);
         assert_true(abs(strided[s] - N / S) < N / S / 20);
     }
     for (uint64_t k = 0; k < 1000; k++)
-        assert_int_equal(pst_shard_of_key(k, 1), 0);
+        assert_int_equal(pst_wire_key_server(k, 1), 0);
 }
 
 static void registration_and_lookup(void **state)
