@@ -234,7 +234,9 @@ int pst_idx_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *er
                                "name); set labels_path",
                                spec->path);
     }
-    int rc = read_pair(spec->path, labels, spec->n_classes, out, err);
+    /* A class mapping from a training file fixes the class count of this one. */
+    int k = spec->n_classes > 0 ? spec->n_classes : spec->class_values ? spec->n_class_values : 0;
+    int rc = read_pair(spec->path, labels, k, out, err);
     free(derived);
     return rc;
 }

@@ -14,7 +14,8 @@ enum {
 /* Reads the images file spec->path and the labels file spec->labels_path (NULL = derived, see
  * pst_idx_labels_path), plain or gzip, into a new dense classification dataset (caller owns
  * *out): n_rows = n, n_features = rows * cols, pixels as raw 0..255 floats, row-major per image.
- * n_classes = max label + 1, or spec->n_classes when given (a larger label is an error).
+ * n_classes = max label + 1, or spec->n_classes when given, else spec->n_class_values when
+ * spec->class_values is given (a larger label is an error).
  * Errors name the file and the byte offset (in the uncompressed stream). */
 int pst_idx_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err);
 

@@ -198,6 +198,11 @@ static void expected_class_count_and_out_of_range(void **state)
     assert_int_equal(read_pair(ip, lp, 10, &d, &err), PST_OK);
     assert_int_equal(d->n_classes, 10);
     pst_dataset_destroy(&d);
+    static const double train_classes[4] = {0, 1, 2, 3};
+    pst_data_spec_t spec = {
+        .path = ip, .labels_path = lp, .class_values = train_classes, .n_class_values = 4};
+    assert_int_equal(pst_idx_read(&spec, &d, &err), PST_ERANGE); /* label 5 of 4 classes */
+    assert_non_null(strstr(err.msg, "(4 classes)"));
     assert_int_equal(read_pair(ip, lp, 5, &d, &err), PST_ERANGE);
     assert_null(d);
     assert_non_null(strstr(err.msg, "label 5 out of range"));
