@@ -1,0 +1,67 @@
+/* Parameter server: one ROUTER socket serving INIT, PUSH, PULL, BARRIER and control requests of
+ * n_workers workers, with BSP, SSP or ASP consistency per tensor slice. */
+#ifndef PST_SERVER_H
+#define PST_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/optim.h"
+#include "common/wire.h"
+
+typedef enum {
+    PST_CONSISTENCY_BSP = 0, /* one averaged step per clock, after every live worker pushed */
+    PST_CONSISTENCY_SSP,     /* pulls at clock c wait until every live worker pushed c - s - 1 */
+    PST_CONSISTENCY_ASP,     /* every push applied at once, pulls never wait */
+} pst_consistency_t;
+
+/* Parses "bsp", "ssp", "asp". */
+int pst_consistency_parse(const char *name, pst_consistency_t *out);
+const char *pst_consistency_name(pst_consistency_t c);
+
+typedef struct pst_server_cfg {
+    uint32_t server_index, n_servers; /* this server is s of S */
+    uint32_t n_workers;               /* workers send sender ids in [0, n_workers) */
+    pst_consistency_t consistency;
+    uint32_t staleness;         /* SSP: s */
+    int heartbeat_timeout_ms;   /* a worker silent this long is dead (default 30000) */
+    pst_optim_cfg_t optim;      /* every slice's optimizer (default SGD) */
+    const char *checkpoint_dir; /* NULL: no checkpoints; copied by pst_server_new */
+    uint64_t checkpoint_every;  /* write after every N clocks of a model; 0: on request only */
+    uint64_t max_message_bytes; /* largest keys or values frame; 0: 1 GiB */
+    void *zmq_ctx;              /* a ZeroMQ context to use, or NULL for the server's own */
+} pst_server_cfg_t;
+
+void pst_server_cfg_defaults(pst_server_cfg_t *cfg);
+
+typedef struct pst_server pst_server_t;
+
+/* Caller owns the result. */
+pst_server_t *pst_server_new(const pst_server_cfg_t *cfg, pst_err_t *err);
+/* Closes the socket (letting queued replies leave for up to a second) and frees everything. */
+void pst_server_destroy(pst_server_t **self_p);
+
+/* Binds the ROUTER to an endpoint such as tcp://127.0.0.1 with port "*" (ephemeral); actual gets
+ * the endpoint bound (ZMQ_LAST_ENDPOINT) for workers to connect to. May be called more than once.
+ */
+int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size_t actual_len,
+                    pst_err_t *err);
+
+/* Loads DIR/server-S.ckpt before run(): slices, optimizer state and clocks come back, and pulls
+ * are answered as if the checkpoint's clocks had just completed. *clock receives the file's clock
+ * (clocks completed). PST_ENOTFOUND when there is no checkpoint to resume from. */
+int pst_server_restore(pst_server_t *self, uint64_t *clock, pst_err_t *err);
+
+/* Serves until every worker has sent SHUTDOWN or is dead, or pst_server_stop was called.
+ * Malformed frames are counted, logged and dropped; bad requests get an ERROR reply. */
+int pst_server_run(pst_server_t *self, pst_err_t *err);
+
+/* Makes run() return within a poll tick. Safe from any thread. */
+void pst_server_stop(pst_server_t *self);
+
+/* Counters in PST_STAT_* order (common/wire.h). Call from the thread that runs the server, or
+ * after run() returned; workers use a STATS request instead. */
+void pst_server_stats(const pst_server_t *self, uint64_t counters[PST_STAT_COUNT]);
+
+#endif

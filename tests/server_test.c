@@ -1,0 +1,727 @@
+/* Tests for ps/server with worker/psclient over TCP loopback: servers run in threads, clients in
+ * the test thread; BSP, SSP and ASP clocks, sharding, sparse keys, dead workers, hostile frames
+ * and checkpoints. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ps/server.h"
+#include "worker/psclient.h"
+
+typedef struct server_run {
+    pst_server_t *srv;
+    pthread_t thread;
+    int rc;
+    char endpoint[256];
+} server_run_t;
+
+static void *run_main(void *arg)
+{
+    server_run_t *r = arg;
+    r->rc = pst_server_run(r->srv, NULL);
+    return NULL;
+}
+
+static pst_server_cfg_t server_cfg(uint32_t n_workers, pst_consistency_t mode)
+{
+    pst_server_cfg_t cfg;
+    pst_server_cfg_defaults(&cfg);
+    cfg.n_workers = n_workers;
+    cfg.consistency = mode;
+    return cfg;
+}
+
+static server_run_t *start_server(const pst_server_cfg_t *cfg)
+{
+    server_run_t *r = calloc(1, sizeof *r);
+    pst_err_t err = {0};
+    r->srv = pst_server_new(cfg, &err);
+    assert_non_null(r->srv);
+    assert_int_equal(
+        pst_server_bind(r->srv, "tcp://127.0.0.1:*", r->endpoint, sizeof r->endpoint, &err),
+        PST_OK);
+    assert_int_equal(pthread_create(&r->thread, NULL, run_main, r), 0);
+    return r;
+}
+
+/* Joins the server (run() returns once every worker shut down or died) and takes its counters. */
+static void finish_server(server_run_t *r, uint64_t counters[PST_STAT_COUNT])
+{
+    assert_int_equal(pthread_join(r->thread, NULL), 0);
+    assert_int_equal(r->rc, PST_OK);
+    if (counters != NULL)
+        pst_server_stats(r->srv, counters);
+    pst_server_destroy(&r->srv);
+    free(r);
+}
+
+static pst_psclient_t *connect_client(server_run_t **servers, uint32_t n_servers, uint32_t id,
+                                      int heartbeat_ms, pst_codec_t codec)
+{
+    const char *endpoints[8];
+    for (uint32_t s = 0; s < n_servers; s++)
+        endpoints[s] = servers[s]->endpoint;
+    pst_psclient_cfg_t cfg;
+    pst_psclient_cfg_defaults(&cfg);
+    cfg.endpoints = endpoints;
+    cfg.n_servers = n_servers;
+    cfg.worker_id = id;
+    cfg.heartbeat_ms = heartbeat_ms;
+    cfg.timeout_ms = 5000;
+    cfg.push_codec = codec;
+    pst_err_t err = {0};
+    pst_psclient_t *c = pst_psclient_new(&cfg, &err);
+    if (c == NULL)
+        fail_msg("client: %s", err.msg);
+    return c;
+}
+
+static void ok(int rc, const pst_err_t *err)
+{
+    if (rc != PST_OK)
+        fail_msg("rc %d: %s", rc, err->msg);
+}
+
+static void pull_now(pst_psclient_t *c, int tensor, float *dst, uint64_t clock)
+{
+    pst_err_t err = {0};
+    pst_ticket_t t;
+    ok(pst_psclient_pull(c, tensor, dst, clock, &t, &err), &err);
+    ok(pst_psclient_wait(c, t, &err), &err);
+}
+
+static void push_now(pst_psclient_t *c, int tensor, const float *g, uint64_t clock, float lr)
+{
+    pst_err_t err = {0};
+    pst_ticket_t t;
+    ok(pst_psclient_push(c, tensor, g, clock, lr, &t, &err), &err);
+    ok(pst_psclient_wait(c, t, &err), &err);
+}
+
+static void shutdown_client(pst_psclient_t **c)
+{
+    pst_err_t err = {0};
+    ok(pst_psclient_shutdown(*c, &err), &err);
+    pst_psclient_destroy(c);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+enum { N = 5 };
+/* Dyadic values, so every sum and product below is exact in float32. */
+static const float W0[N] = {1.0f, -2.0f, 0.5f, 4.0f, 0.0f};
+static const float G1[N] = {1.0f, 0.5f, -2.0f, 0.25f, 8.0f};
+static const float G2[N] = {3.0f, -0.5f, 1.0f, 0.75f, -4.0f};
+
+/* ---- BSP ---- */
+
+static void bsp_applies_one_averaged_step_per_clock(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *a = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_psclient_t *b = connect_client(&srv, 1, 1, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int ta = pst_psclient_register_dense(a, 1, 0, N, &err);
+    int tb = pst_psclient_register_dense(b, 1, 0, N, &err);
+    uint64_t clock = 99;
+    float other[N] = {9, 9, 9, 9, 9};
+    ok(pst_psclient_init(a, ta, W0, &clock, &err), &err);
+    assert_int_equal(clock, 0);
+    ok(pst_psclient_init(b, tb, other, &clock, &err), &err); /* ignored: first writer wins */
+
+    float wa[N], wb[N];
+    pull_now(a, ta, wa, 0);
+    pull_now(b, tb, wb, 0);
+    assert_memory_equal(wa, W0, sizeof wa);
+    assert_memory_equal(wb, W0, sizeof wb);
+
+    /* a pushes clock 0 and asks for clock 1: held until b's push arrives. */
+    push_now(a, ta, G1, 0, 0.5f);
+    pst_ticket_t pull_a;
+    ok(pst_psclient_pull(a, ta, wa, 1, &pull_a, &err), &err);
+    assert_int_equal(pst_psclient_test(a, pull_a, 300, &err), PST_ETIMEOUT);
+    push_now(b, tb, G2, 0, 0.5f);
+    ok(pst_psclient_wait(a, pull_a, &err), &err);
+    pull_now(b, tb, wb, 1);
+    for (int i = 0; i < N; i++) {
+        float expect = W0[i] - 0.5f * ((G1[i] + G2[i]) * 0.5f);
+        assert_true(wa[i] == expect);
+        assert_true(wb[i] == expect);
+    }
+
+    /* A late push for clock 0 is acknowledged and dropped; a push from the future is refused. */
+    push_now(b, tb, G2, 0, 0.5f);
+    pst_psclient_stats_t st;
+    pst_psclient_stats(b, &st);
+    assert_int_equal(st.stale_pushes, 1);
+    pst_ticket_t t;
+    ok(pst_psclient_push(a, ta, G1, 7, 0.5f, &t, &err), &err);
+    assert_int_equal(pst_psclient_wait(a, t, &err), PST_ESTATE);
+    assert_non_null(strstr(err.msg, "clock 1 is open"));
+    /* Unknown tensors are refused with a readable error. */
+    int ghost = pst_psclient_register_dense(a, 1, 42, N, &err);
+    ok(pst_psclient_pull(a, ghost, wa, 0, &t, &err), &err);
+    assert_int_equal(pst_psclient_wait(a, t, &err), PST_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "tensor 1/42 is not registered"));
+    pull_now(a, ta, wa, 1);
+    assert_true(wa[0] == W0[0] - 0.5f * ((G1[0] + G2[0]) * 0.5f));
+
+    pst_psclient_stats(a, &st);
+    assert_int_equal(st.pushes, 1);
+    assert_int_equal(st.pulls, 3);
+    assert_int_equal(st.errors, 2);
+    assert_true(st.pull_latency_ms > 0.0);
+    shutdown_client(&a);
+    shutdown_client(&b);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_UPDATES], 1);
+    assert_int_equal(c[PST_STAT_STALE_PUSHES], 1);
+    assert_int_equal(c[PST_STAT_ERRORS], 2);
+    assert_int_equal(c[PST_STAT_TENSORS], 1);
+    assert_int_equal(c[PST_STAT_BAD_FRAMES], 0);
+}
+
+typedef struct barrier_arg {
+    pst_psclient_t *c;
+    int rc;
+    double left_at;
+} barrier_arg_t;
+
+static void *barrier_main(void *arg)
+{
+    barrier_arg_t *b = arg;
+    b->rc = pst_psclient_barrier(b->c, NULL);
+    b->left_at = now_s();
+    return NULL;
+}
+
+static void barrier_waits_for_every_live_worker(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
+    server_run_t *srv = start_server(&cfg);
+    barrier_arg_t first = {connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW), -1, 0};
+    pst_psclient_t *second = connect_client(&srv, 1, 1, 1000, PST_CODEC_RAW);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, barrier_main, &first), 0);
+    usleep(300 * 1000);
+    double arrived = now_s();
+    pst_err_t err = {0};
+    ok(pst_psclient_barrier(second, &err), &err);
+    pthread_join(th, NULL);
+    assert_int_equal(first.rc, PST_OK);
+    /* The first worker left only after the second arrived. */
+    assert_true(first.left_at >= arrived);
+    shutdown_client(&first.c);
+    shutdown_client(&second);
+    finish_server(srv, NULL);
+}
+
+/* ---- SSP ---- */
+
+static void ssp_blocks_the_fast_worker_at_the_staleness_bound(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_SSP);
+    cfg.staleness = 1;
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *fast = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_psclient_t *slow = connect_client(&srv, 1, 1, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int tf = pst_psclient_register_dense(fast, 0, 0, N, &err);
+    int ts = pst_psclient_register_dense(slow, 0, 0, N, &err);
+    ok(pst_psclient_init(fast, tf, W0, NULL, &err), &err);
+    ok(pst_psclient_init(slow, ts, W0, NULL, &err), &err);
+
+    /* The fast worker runs clocks 0 and 1 while the slow one has pushed nothing. */
+    float w[N];
+    pull_now(fast, tf, w, 0);
+    push_now(fast, tf, G1, 0, 1.0f);
+    pull_now(fast, tf, w, 1);
+    /* Pushes apply at once, each scaled by 1/2. */
+    for (int i = 0; i < N; i++)
+        assert_true(w[i] == W0[i] - 0.5f * G1[i]);
+    push_now(fast, tf, G1, 1, 1.0f);
+    /* Clock 2 needs every worker to have pushed clock 0. */
+    pst_ticket_t blocked;
+    ok(pst_psclient_pull(fast, tf, w, 2, &blocked, &err), &err);
+    assert_int_equal(pst_psclient_test(fast, blocked, 300, &err), PST_ETIMEOUT);
+    float ws[N];
+    pull_now(slow, ts, ws, 0);
+    push_now(slow, ts, G2, 0, 1.0f);
+    double pushed = now_s();
+    ok(pst_psclient_wait(fast, blocked, &err), &err);
+    assert_true(now_s() - pushed < 1.0);
+    for (int i = 0; i < N; i++)
+        assert_true(w[i] == W0[i] - 0.5f * G1[i] - 0.5f * G1[i] - 0.5f * G2[i]);
+    /* Clock 3 waits for the slow worker's clock 1; clock 2 of the slow one is free. */
+    push_now(fast, tf, G1, 2, 1.0f);
+    ok(pst_psclient_pull(fast, tf, w, 3, &blocked, &err), &err);
+    assert_int_equal(pst_psclient_test(fast, blocked, 200, &err), PST_ETIMEOUT);
+    pull_now(slow, ts, ws, 1);
+    push_now(slow, ts, G2, 1, 1.0f);
+    ok(pst_psclient_wait(fast, blocked, &err), &err);
+    shutdown_client(&fast);
+    shutdown_client(&slow);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_UPDATES], 5);
+}
+
+/* ---- ASP ---- */
+
+static void asp_never_waits(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_ASP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *a = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_psclient_t *b = connect_client(&srv, 1, 1, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int ta = pst_psclient_register_dense(a, 0, 0, N, &err);
+    int tb = pst_psclient_register_dense(b, 0, 0, N, &err);
+    ok(pst_psclient_init(a, ta, W0, NULL, &err), &err);
+    ok(pst_psclient_init(b, tb, W0, NULL, &err), &err);
+    float w[N];
+    for (uint64_t clock = 0; clock < 6; clock++) {
+        pull_now(a, ta, w, clock);
+        push_now(a, ta, G1, clock, 0.5f);
+    }
+    pull_now(a, ta, w, 6);
+    for (int i = 0; i < N; i++)
+        assert_true(w[i] == W0[i] - 6 * (0.5f * (0.5f * G1[i])));
+    shutdown_client(&a);
+    shutdown_client(&b);
+    finish_server(srv, NULL);
+}
+
+/* ---- sharding ---- */
+
+static void two_servers_split_a_tensor(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    cfg.n_servers = 2;
+    server_run_t *srv[2];
+    for (uint32_t s = 0; s < 2; s++) {
+        cfg.server_index = s;
+        srv[s] = start_server(&cfg);
+    }
+    pst_psclient_t *c = connect_client(srv, 2, 0, 1000, PST_CODEC_LZ4);
+    pst_err_t err = {0};
+    enum { M = 7 };
+    float w0[M] = {0, 1, 2, 3, 4, 5, 6}, g[M] = {1, 1, 1, 1, 2, 2, 2}, w[M];
+    int t = pst_psclient_register_dense(c, 3, 1, M, &err);
+    ok(pst_psclient_init(c, t, w0, NULL, &err), &err);
+    pull_now(c, t, w, 0);
+    assert_memory_equal(w, w0, sizeof w);
+    push_now(c, t, g, 0, 0.5f);
+    pull_now(c, t, w, 1);
+    for (int i = 0; i < M; i++)
+        assert_true(w[i] == w0[i] - 0.5f * g[i]);
+    /* 7 elements: server 0 holds [0, 4), server 1 [4, 7); each saw only its range. */
+    uint64_t c0[PST_STAT_COUNT], c1[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(c, 0, c0, &err), &err);
+    ok(pst_psclient_server_stats(c, 1, c1, &err), &err);
+    assert_int_equal(c0[PST_STAT_BYTES_RAW_IN], 2 * 4 * sizeof(float)); /* INIT + PUSH */
+    assert_int_equal(c1[PST_STAT_BYTES_RAW_IN], 2 * 3 * sizeof(float));
+    assert_int_equal(c0[PST_STAT_BYTES_RAW_OUT], 2 * 4 * sizeof(float)); /* two pulls */
+    assert_int_equal(c1[PST_STAT_BYTES_RAW_OUT], 2 * 3 * sizeof(float));
+    assert_int_equal(c0[PST_STAT_UPDATES], 1);
+    assert_int_equal(c1[PST_STAT_UPDATES], 1);
+    shutdown_client(&c);
+    finish_server(srv[0], NULL);
+    finish_server(srv[1], NULL);
+}
+
+/* A tensor smaller than the number of servers leaves a server with an empty range. */
+static void tiny_tensor_on_three_servers(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    cfg.n_servers = 3;
+    server_run_t *srv[3];
+    for (uint32_t s = 0; s < 3; s++) {
+        cfg.server_index = s;
+        srv[s] = start_server(&cfg);
+    }
+    pst_psclient_t *c = connect_client(srv, 3, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    float w0[2] = {1, 2}, g[2] = {2, 4}, w[2];
+    int t = pst_psclient_register_dense(c, 0, 0, 2, &err);
+    ok(pst_psclient_init(c, t, w0, NULL, &err), &err);
+    push_now(c, t, g, 0, 0.25f);
+    pull_now(c, t, w, 1);
+    assert_true(w[0] == 0.5f && w[1] == 1.0f);
+    shutdown_client(&c);
+    for (int s = 0; s < 3; s++)
+        finish_server(srv[s], NULL);
+}
+
+/* ---- sparse ---- */
+
+static void sparse_push_pull_moves_only_the_given_keys(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    cfg.n_servers = 2;
+    server_run_t *srv[2];
+    for (uint32_t s = 0; s < 2; s++) {
+        cfg.server_index = s;
+        srv[s] = start_server(&cfg);
+    }
+    pst_psclient_t *c = connect_client(srv, 2, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    enum { W = 4 };
+    int t = pst_psclient_register_sparse(c, 2, 0, W, 0.0f, 7, &err);
+    ok(pst_psclient_init(c, t, NULL, NULL, &err), &err);
+
+    /* Keys chosen to land on both servers. */
+    uint64_t keys[3] = {3, 10, 1000};
+    assert_true(pst_wire_key_server(3, 2) != pst_wire_key_server(10, 2) ||
+                pst_wire_key_server(3, 2) != pst_wire_key_server(1000, 2));
+    float g[3 * W];
+    for (int i = 0; i < 3 * W; i++)
+        g[i] = (float)(i + 1);
+    pst_psclient_stats_t before, after;
+    pst_psclient_stats(c, &before);
+    pst_ticket_t tk;
+    ok(pst_psclient_push_sparse(c, t, keys, 3, g, 0, 0.5f, &tk, &err), &err);
+    ok(pst_psclient_wait(c, tk, &err), &err);
+    pst_psclient_stats(c, &after);
+    /* Exactly three keys and three rows left this worker. */
+    assert_int_equal(after.bytes_raw_sent - before.bytes_raw_sent,
+                     3 * sizeof(uint64_t) + 3 * W * sizeof(float));
+
+    uint64_t more[4] = {3, 10, 1000, 5555};
+    float rows[4 * W];
+    memset(rows, 0xff, sizeof rows);
+    pst_psclient_stats(c, &before);
+    ok(pst_psclient_pull_sparse(c, t, more, 4, rows, 1, &tk, &err), &err);
+    ok(pst_psclient_wait(c, tk, &err), &err);
+    pst_psclient_stats(c, &after);
+    assert_int_equal(after.bytes_raw_sent - before.bytes_raw_sent, 4 * sizeof(uint64_t));
+    assert_int_equal(after.bytes_raw_received - before.bytes_raw_received, 4 * W * sizeof(float));
+    for (int i = 0; i < 3 * W; i++)
+        assert_true(rows[i] == -0.5f * g[i]);
+    for (int j = 0; j < W; j++)
+        assert_true(rows[3 * W + j] == 0.0f); /* a fresh row */
+
+    /* The servers together received the 3 keys and rows of the push and the 4 keys of the pull
+     * (plus nothing else with a payload). */
+    uint64_t c0[PST_STAT_COUNT], c1[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(c, 0, c0, &err), &err);
+    ok(pst_psclient_server_stats(c, 1, c1, &err), &err);
+    assert_int_equal(c0[PST_STAT_BYTES_RAW_IN] + c1[PST_STAT_BYTES_RAW_IN],
+                     3 * 8 + 3 * W * 4 + 4 * 8);
+
+    /* Unsorted keys are refused before anything is sent. */
+    uint64_t bad[2] = {9, 4};
+    assert_int_equal(pst_psclient_push_sparse(c, t, bad, 2, g, 1, 0.5f, &tk, &err), PST_EINVAL);
+    shutdown_client(&c);
+    finish_server(srv[0], NULL);
+    finish_server(srv[1], NULL);
+}
+
+/* ---- failures ---- */
+
+static void dead_worker_stops_holding_back_bsp(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
+    cfg.heartbeat_timeout_ms = 600;
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *live = connect_client(&srv, 1, 0, 100, PST_CODEC_RAW);
+    pst_psclient_t *doomed = connect_client(&srv, 1, 1, 0, PST_CODEC_RAW); /* no heartbeats */
+    pst_err_t err = {0};
+    int tl = pst_psclient_register_dense(live, 0, 0, N, &err);
+    int td = pst_psclient_register_dense(doomed, 0, 0, N, &err);
+    ok(pst_psclient_init(live, tl, W0, NULL, &err), &err);
+    ok(pst_psclient_init(doomed, td, W0, NULL, &err), &err);
+    double last_heard = now_s();
+
+    /* The live worker, idle for longer than the timeout, is kept alive by its heartbeats. */
+    usleep(800 * 1000);
+    float w[N];
+    pull_now(live, tl, w, 0);
+    push_now(live, tl, G1, 0, 0.5f);
+    pst_ticket_t t;
+    ok(pst_psclient_pull(live, tl, w, 1, &t, &err), &err);
+    ok(pst_psclient_wait(live, t, &err), &err);
+    /* Clock 0 closed only once the silent worker was declared dead. */
+    assert_true(now_s() - last_heard >= 0.6);
+    for (int i = 0; i < N; i++)
+        assert_true(w[i] == W0[i] - 0.5f * G1[i]); /* the one contribution, not halved */
+    /* With the dead worker gone, clocks go on without waiting. */
+    push_now(live, tl, G1, 1, 0.5f);
+    pull_now(live, tl, w, 2);
+    assert_true(w[0] == W0[0] - G1[0]);
+    shutdown_client(&live);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_DEAD_WORKERS], 1);
+    assert_int_equal(c[PST_STAT_UPDATES], 2);
+    pst_psclient_destroy(&doomed);
+}
+
+static void send_frames(void *sock, int n, const void *const *data, const size_t *len)
+{
+    for (int i = 0; i < n; i++)
+        assert_true(zmq_send(sock, data[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+}
+
+static void hostile_frames_are_dropped_and_counted(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    server_run_t *srv = start_server(&cfg);
+    void *ctx = zmq_ctx_new();
+    void *raw = zmq_socket(ctx, ZMQ_DEALER);
+    int timeout = 3000, linger = 0;
+    zmq_setsockopt(raw, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(raw, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(raw, srv->endpoint), 0);
+
+    /* 1: garbage where the header belongs. */
+    uint8_t garbage[64];
+    memset(garbage, 0xa5, sizeof garbage);
+    send_frames(raw, 1, (const void *[]){garbage}, (size_t[]){sizeof garbage});
+    /* 2: a push whose raw_size disagrees with its count. */
+    uint8_t buf[PST_WIRE_MAX_HEADER];
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_PUSH;
+    h.count = 4;
+    h.raw_size = 12;
+    h.wire_size = 16;
+    size_t len = pst__header__pack(&h, buf);
+    send_frames(raw, 2, (const void *[]){buf, garbage}, (size_t[]){len, 16});
+    /* 3: ten frames. */
+    send_frames(raw, 10,
+                (const void *[]){garbage, garbage, garbage, garbage, garbage, garbage, garbage,
+                                 garbage, garbage, garbage},
+                (size_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    /* 4: a huge declared payload with no payload. */
+    h.count = 1ull << 40;
+    h.raw_size = h.count * 4;
+    len = pst__header__pack(&h, buf);
+    send_frames(raw, 1, (const void *[]){buf}, (size_t[]){len});
+    /* A well-formed message from a sender that is not a worker gets an ERROR reply. */
+    Pst__Header stranger = PST__HEADER__INIT;
+    stranger.op = PST__OP__OP_HEARTBEAT;
+    stranger.sender = 77;
+    stranger.seq = 5;
+    len = pst__header__pack(&stranger, buf);
+    send_frames(raw, 1, (const void *[]){buf}, (size_t[]){len});
+    int n = zmq_recv(raw, buf, sizeof buf, 0);
+    assert_true(n > 0);
+    Pst__Header *reply = pst__header__unpack(NULL, (size_t)n, buf);
+    assert_non_null(reply);
+    assert_int_equal(reply->op, PST__OP__OP_ERROR);
+    assert_int_equal(reply->seq, 5);
+    assert_non_null(strstr(reply->error, "not a worker id"));
+    pst__header__free_unpacked(reply, NULL);
+
+    /* Service goes on for a real worker. */
+    pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int t = pst_psclient_register_dense(c, 0, 0, N, &err);
+    ok(pst_psclient_init(c, t, W0, NULL, &err), &err);
+    push_now(c, t, G1, 0, 1.0f);
+    float w[N];
+    pull_now(c, t, w, 1);
+    assert_true(w[1] == W0[1] - G1[1]);
+    uint64_t counters[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(c, 0, counters, &err), &err);
+    assert_int_equal(counters[PST_STAT_BAD_FRAMES], 4);
+    assert_int_equal(counters[PST_STAT_ERRORS], 1);
+    shutdown_client(&c);
+    finish_server(srv, NULL);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+}
+
+/* A checksum failure is answered with an error (the header was sound), never applied. */
+static void corrupt_payload_is_refused(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_ASP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int t = pst_psclient_register_dense(c, 0, 0, N, &err);
+    ok(pst_psclient_init(c, t, W0, NULL, &err), &err);
+    void *ctx = zmq_ctx_new();
+    void *raw = zmq_socket(ctx, ZMQ_DEALER);
+    int timeout = 3000, linger = 0;
+    zmq_setsockopt(raw, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(raw, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(raw, srv->endpoint), 0);
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_PUSH;
+    h.count = N;
+    h.raw_size = h.wire_size = sizeof G1;
+    h.checksum = pst_checksum(G1, sizeof G1) + 1;
+    h.lr = 1.0f;
+    uint8_t buf[PST_WIRE_MAX_HEADER];
+    size_t len = pst__header__pack(&h, buf);
+    send_frames(raw, 2, (const void *[]){buf, G1}, (size_t[]){len, sizeof G1});
+    int n = zmq_recv(raw, buf, sizeof buf, 0);
+    Pst__Header *reply = pst__header__unpack(NULL, (size_t)n, buf);
+    assert_non_null(reply);
+    assert_int_equal(reply->op, PST__OP__OP_ERROR);
+    assert_non_null(strstr(reply->error, "checksum"));
+    pst__header__free_unpacked(reply, NULL);
+    float w[N];
+    pull_now(c, t, w, 0);
+    assert_memory_equal(w, W0, sizeof w);
+    shutdown_client(&c);
+    uint64_t counters[PST_STAT_COUNT];
+    finish_server(srv, counters);
+    assert_int_equal(counters[PST_STAT_BAD_FRAMES], 1);
+    assert_int_equal(counters[PST_STAT_UPDATES], 0);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+}
+
+/* An unanswered request fails with the name of the silent server, it does not hang. */
+static void silent_server_times_out_with_its_name(void **state)
+{
+    void *ctx = zmq_ctx_new();
+    void *mute = zmq_socket(ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(mute, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(mute, "tcp://127.0.0.1:*"), 0);
+    server_run_t fake = {0};
+    size_t len = sizeof fake.endpoint;
+    zmq_getsockopt(mute, ZMQ_LAST_ENDPOINT, fake.endpoint, &len);
+    const char *endpoints[1] = {fake.endpoint};
+    pst_psclient_cfg_t cfg;
+    pst_psclient_cfg_defaults(&cfg);
+    cfg.endpoints = endpoints;
+    cfg.n_servers = 1;
+    cfg.timeout_ms = 300;
+    cfg.heartbeat_ms = 0;
+    pst_err_t err = {0};
+    pst_psclient_t *c = pst_psclient_new(&cfg, &err);
+    assert_non_null(c);
+    int t = pst_psclient_register_dense(c, 0, 0, N, &err);
+    double start = now_s();
+    assert_int_equal(pst_psclient_init(c, t, W0, NULL, &err), PST_ETIMEOUT);
+    assert_true(now_s() - start < 2.0);
+    assert_non_null(strstr(err.msg, "server 0"));
+    assert_non_null(strstr(err.msg, fake.endpoint));
+    pst_psclient_destroy(&c);
+    zmq_close(mute);
+    zmq_ctx_term(ctx);
+}
+
+/* ---- checkpoints ---- */
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+static void checkpoint_and_resume(void **state)
+{
+    char dir[] = "/tmp/pst_server_ckpt_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    pst_optim_cfg_defaults(&cfg.optim, PST_OPT_MOMENTUM);
+    cfg.checkpoint_dir = dir;
+    cfg.checkpoint_every = 2;
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int t = pst_psclient_register_dense(c, 0, 0, N, &err);
+    ok(pst_psclient_init(c, t, W0, NULL, &err), &err);
+    float w[N], w4[N];
+    for (uint64_t clock = 0; clock < 5; clock++) {
+        pull_now(c, t, w, clock);
+        push_now(c, t, G1, clock, 0.125f);
+    }
+    /* The checkpoint of clock 4 holds the weights a pull at clock 4 saw. */
+    shutdown_client(&c);
+    uint64_t counters[PST_STAT_COUNT];
+    finish_server(srv, counters);
+    assert_int_equal(counters[PST_STAT_CHECKPOINTS], 2); /* after clocks 2 and 4 */
+    assert_int_equal(count_files(dir), 1);
+
+    /* A second run resumes: the reference is a run without interruption up to clock 4. */
+    pst_server_cfg_t ref_cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    pst_optim_cfg_defaults(&ref_cfg.optim, PST_OPT_MOMENTUM);
+    server_run_t *ref = start_server(&ref_cfg);
+    pst_psclient_t *rcl = connect_client(&ref, 1, 0, 1000, PST_CODEC_RAW);
+    int rt = pst_psclient_register_dense(rcl, 0, 0, N, &err);
+    ok(pst_psclient_init(rcl, rt, W0, NULL, &err), &err);
+    for (uint64_t clock = 0; clock < 4; clock++)
+        push_now(rcl, rt, G1, clock, 0.125f);
+    pull_now(rcl, rt, w4, 4);
+
+    srv = calloc(1, sizeof *srv);
+    srv->srv = pst_server_new(&cfg, &err);
+    uint64_t clock = 0;
+    ok(pst_server_restore(srv->srv, &clock, &err), &err);
+    assert_int_equal(clock, 4);
+    ok(pst_server_bind(srv->srv, "tcp://127.0.0.1:*", srv->endpoint, sizeof srv->endpoint, &err),
+       &err);
+    assert_int_equal(pthread_create(&srv->thread, NULL, run_main, srv), 0);
+    c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    t = pst_psclient_register_dense(c, 0, 0, N, &err);
+    float ignored[N] = {0};
+    uint64_t resume = 0;
+    ok(pst_psclient_init(c, t, ignored, &resume, &err), &err);
+    assert_int_equal(resume, 4);
+    pull_now(c, t, w, 4);
+    assert_memory_equal(w, w4, sizeof w);
+    /* Momentum state came back too: the next step matches the uninterrupted run's. */
+    push_now(c, t, G2, 4, 0.125f);
+    push_now(rcl, rt, G2, 4, 0.125f);
+    pull_now(c, t, w, 5);
+    pull_now(rcl, rt, w4, 5);
+    assert_memory_equal(w, w4, sizeof w);
+    ok(pst_psclient_checkpoint(c, &err), &err);
+    shutdown_client(&c);
+    shutdown_client(&rcl);
+    finish_server(srv, NULL);
+    finish_server(ref, NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/server-0.ckpt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    pst_log_set_level(PST_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bsp_applies_one_averaged_step_per_clock),
+        cmocka_unit_test(barrier_waits_for_every_live_worker),
+        cmocka_unit_test(ssp_blocks_the_fast_worker_at_the_staleness_bound),
+        cmocka_unit_test(asp_never_waits),
+        cmocka_unit_test(two_servers_split_a_tensor),
+        cmocka_unit_test(tiny_tensor_on_three_servers),
+        cmocka_unit_test(sparse_push_pull_moves_only_the_given_keys),
+        cmocka_unit_test(dead_worker_stops_holding_back_bsp),
+        cmocka_unit_test(hostile_frames_are_dropped_and_counted),
+        cmocka_unit_test(corrupt_payload_is_refused),
+        cmocka_unit_test(silent_server_times_out_with_its_name),
+        cmocka_unit_test(checkpoint_and_resume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,105 @@
+/* Push/pull client of a worker: one DEALER per parameter server, asynchronous requests split
+ * across the servers' ranges or keys, and tickets to wait on. */
+#ifndef PST_PSCLIENT_H
+#define PST_PSCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/codec.h"
+#include "common/err.h"
+#include "common/wire.h"
+
+typedef struct pst_psclient_cfg {
+    const char *const *endpoints; /* (n_servers) in server order, e.g. "tcp://10.0.0.2:41234" */
+    uint32_t n_servers;
+    uint32_t worker_id;     /* in [0, n_workers) of the servers' configuration */
+    pst_codec_t push_codec; /* gradients (lossy codecs keep an error-feedback residual) */
+    pst_codec_t pull_codec; /* weights */
+    int timeout_ms;         /* a request unanswered this long fails (default 120000) */
+    int heartbeat_ms;       /* heartbeat period of a background thread; 0: none (default 1000) */
+    uint64_t max_message_bytes; /* 0: 1 GiB */
+    void *zmq_ctx;              /* a ZeroMQ context to use, or NULL for the client's own */
+} pst_psclient_cfg_t;
+
+/* Identifies one asynchronous request; valid until waited on. */
+typedef uint64_t pst_ticket_t;
+
+typedef struct pst_psclient_stats {
+    uint64_t bytes_raw;  /* keys and decoded values, both directions */
+    uint64_t bytes_wire; /* header, keys and values frames as they travelled, both directions */
+    uint64_t bytes_raw_sent, bytes_wire_sent, bytes_raw_received, bytes_wire_received;
+    uint64_t pushes, pulls; /* completed */
+    double push_latency_ms; /* mean, send to the last server's ACK */
+    double pull_latency_ms; /* mean, send to the last server's reply */
+    uint64_t stale_pushes;  /* BSP pushes a server dropped as late */
+    uint64_t errors;        /* requests that failed */
+} pst_psclient_stats_t;
+
+typedef struct pst_psclient pst_psclient_t;
+
+void pst_psclient_cfg_defaults(pst_psclient_cfg_t *cfg);
+
+/* Connects to every server (connections complete in the background). Caller owns the result. */
+pst_psclient_t *pst_psclient_new(const pst_psclient_cfg_t *cfg, pst_err_t *err);
+/* Stops the heartbeat thread and closes the sockets without waiting for unsent messages. */
+void pst_psclient_destroy(pst_psclient_t **self_p);
+
+/* Declares a tensor of model model_id: dense of n floats, or sparse with rows of row_width floats
+ * (new rows start uniform in [-init_scale, init_scale] seeded by seed, 0 = zeros). Returns a
+ * handle >= 0 for the calls below. No network traffic. */
+int pst_psclient_register_dense(pst_psclient_t *self, uint32_t model_id, uint32_t tensor_id,
+                                uint64_t n, pst_err_t *err);
+int pst_psclient_register_sparse(pst_psclient_t *self, uint32_t model_id, uint32_t tensor_id,
+                                 uint32_t row_width, float init_scale, uint64_t seed,
+                                 pst_err_t *err);
+
+/* Registers the tensor on every server and waits: dense values (n floats) are the initial
+ * weights, kept only if this worker is the first to INIT (sparse: values must be NULL). Every
+ * worker that pushes a tensor must INIT it, and all must do so before any pushes (for example
+ * followed by pst_psclient_barrier). *clock (may be NULL) receives the clocks the servers have
+ * completed for the tensor, the least over servers: 0 for a new run, the resume clock after a
+ * restart from checkpoints. */
+int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uint64_t *clock,
+                      pst_err_t *err);
+
+/* Asynchronous push of a dense gradient (n floats) for clock, with the learning rate the servers
+ * apply. grad must stay valid and unchanged until the ticket is waited on (with the raw codec it
+ * is sent without a copy; after a failed wait, until the client is destroyed). */
+int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint64_t clock, float lr,
+                      pst_ticket_t *ticket, pst_err_t *err);
+/* Asynchronous pull of the weights for clock into dst (n floats), filled when the ticket is
+ * waited on. BSP: answered once clock - 1 is applied; SSP: once every live worker pushed clock
+ * - staleness - 1; ASP: at once. */
+int pst_psclient_pull(pst_psclient_t *self, int tensor, float *dst, uint64_t clock,
+                      pst_ticket_t *ticket, pst_err_t *err);
+
+/* Sparse variants: n_keys keys, sorted and unique, with values (n_keys, row_width). Every server
+ * gets a request, with the keys it owns (possibly none), so BSP clocks advance. keys and dst must
+ * stay valid until the ticket is waited on. */
+int pst_psclient_push_sparse(pst_psclient_t *self, int tensor, const uint64_t *keys, size_t n_keys,
+                             const float *grad, uint64_t clock, float lr, pst_ticket_t *ticket,
+                             pst_err_t *err);
+int pst_psclient_pull_sparse(pst_psclient_t *self, int tensor, const uint64_t *keys, size_t n_keys,
+                             float *dst, uint64_t clock, pst_ticket_t *ticket, pst_err_t *err);
+
+/* Waits for every server's reply to a request. Fails with the servers' error text, or with
+ * PST_ETIMEOUT naming the servers that did not answer within timeout_ms. The ticket is spent
+ * either way. */
+int pst_psclient_wait(pst_psclient_t *self, pst_ticket_t ticket, pst_err_t *err);
+/* Like wait, but gives up after timeout_ms with PST_ETIMEOUT and keeps the ticket open. */
+int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms, pst_err_t *err);
+
+/* Waits until every live worker reached the barrier on every server. */
+int pst_psclient_barrier(pst_psclient_t *self, pst_err_t *err);
+/* Asks every server to write a checkpoint now, and waits. */
+int pst_psclient_checkpoint(pst_psclient_t *self, pst_err_t *err);
+/* Tells every server this worker is done (no more requests after it), and waits. */
+int pst_psclient_shutdown(pst_psclient_t *self, pst_err_t *err);
+/* A server's counters, in PST_STAT_* order. */
+int pst_psclient_server_stats(pst_psclient_t *self, uint32_t server,
+                              uint64_t counters[PST_STAT_COUNT], pst_err_t *err);
+
+void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out);
+
+#endif
