@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # The reference Fashion-MNIST workload in PyTorch on one thread, timed like pstrain (speed benchmark).
 """Trains the MLP 784-256-128-10 (ReLU, softmax cross-entropy, Adam lr 1e-3, batch 64) on
-Fashion-MNIST with a seeded, stratified 20% validation hold-out, and prints one JSON line:
+Fashion-MNIST with a seeded, stratified 10% validation hold-out, and prints one JSON line:
 samples_per_s, seconds, test_accuracy, epochs (and a few extra fields).
 
 Only the training steps are timed, as pstrain times them: per epoch the shuffle, then for every
@@ -124,7 +124,7 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--data-dir", default=DATA_DIR)
     p.add_argument("--verbose", action="store_true", help="one line per epoch on stderr")
     args = p.parse_args(argv)

@@ -151,7 +151,7 @@ def verdict(ok):
 
 
 print()
-print("Fashion-MNIST MLP 784-256-128-10, Adam 1e-3, batch 64, %s epochs, 48,000 training rows;"
+print("Fashion-MNIST MLP 784-256-128-10, Adam 1e-3, batch 64, %s epochs, 54,000 training rows;"
       % epochs)
 print("one thread each; medians of %s runs per tool, alternating pstrain and PyTorch" % repeats)
 print()
