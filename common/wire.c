@@ -27,6 +27,8 @@ struct pst_wire {
     size_t keys_cap;
     float *scratch; /* the receiver's view of a lossy payload, for the sender's checksum */
     size_t scratch_cap;
+    float *view; /* decoded values handed out by pst_wire_view */
+    size_t view_cap;
     pool_buf_t *pool[POOL_SIZE];
     _Alignas(16) uint8_t arena[ARENA_BYTES];
 };
@@ -170,6 +172,7 @@ void pst_wire_destroy(pst_wire_t **self_p)
     }
     free(w->keys);
     free(w->scratch);
+    free(w->view);
     free(w);
     *self_p = NULL;
 }
@@ -266,20 +269,30 @@ static bool codec_lossy(int codec)
     return codec == PST_CODEC_FP16 || codec == PST_CODEC_INT8;
 }
 
+/* Wraps lent raw values in msg; the lender's release runs when ZeroMQ lets go. */
+static int wrap_lent(const pst_wire_payload_t *p, size_t raw, zmq_msg_t *msg, pst_err_t *err)
+{
+    if (zmq_msg_init_data(msg, (void *)p->values, raw, p->release, p->hint) != 0) {
+        if (p->release != NULL)
+            p->release((void *)p->values, p->hint);
+        return pst_err_set(err, PST_ENOMEM, "wire: cannot wrap a %zu-byte frame", raw);
+    }
+    return PST_OK;
+}
+
 /* Fills codec, raw_size, wire_size and checksum of hdr and wraps the encoded values in msg. */
-static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const float *values, size_t n,
-                          float *residual, int flags, zmq_msg_t *msg, pst_err_t *err)
+static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payload_t *p, size_t n,
+                          zmq_msg_t *msg, pst_err_t *err)
 {
     size_t raw = n * sizeof(float);
+    const float *values = p->values;
+    float *residual = p->residual;
     hdr->raw_size = raw;
     if (hdr->codec == PST__CODEC__CODEC_RAW) {
         hdr->wire_size = raw;
         hdr->checksum = pst_checksum(values, raw);
-        if (flags & PST_WIRE_BORROW) {
-            if (zmq_msg_init_data(msg, (void *)values, raw, NULL, NULL) != 0)
-                return pst_err_set(err, PST_ENOMEM, "wire: cannot wrap a %zu-byte frame", raw);
-            return PST_OK;
-        }
+        if (p->lend)
+            return wrap_lent(p, raw, msg, err);
         pool_buf_t *b = pool_acquire(w, raw);
         if (b == NULL)
             return pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-byte frame", raw);
@@ -350,9 +363,11 @@ static int send_failed(pst_err_t *err, const char *what)
     return pst_err_set(err, code, "wire: sending %s: %s", what, zmq_strerror(errno));
 }
 
-static int check_outgoing(const pst_wire_t *w, const Pst__Header *hdr, const uint64_t *keys,
-                          const float *values, pst_err_t *err)
+static int check_outgoing(const pst_wire_t *w, const Pst__Header *hdr, const pst_wire_payload_t *p,
+                          pst_err_t *err)
 {
+    const uint64_t *keys = p ? p->keys : NULL;
+    const float *values = p ? p->values : NULL;
     if (!op_known(hdr->op) || !codec_known(hdr->codec))
         return pst_err_set(err, PST_EINVAL, "wire: op %d or codec %d unknown", hdr->op, hdr->codec);
     if (hdr->sparse && (hdr->row_width == 0 || hdr->row_width > PST_WIRE_MAX_ROW_WIDTH))
@@ -374,24 +389,33 @@ static void count_sent(pst_wire_t *w, const Pst__Header *hdr, size_t header_len,
     w->stats.bytes_wire_sent += header_len + keys_len + hdr->wire_size;
 }
 
-int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
-                  Pst__Header *hdr, const uint64_t *keys, const float *values, float *residual,
-                  int flags, pst_err_t *err)
+/* Releases lent values that will not travel as they are. */
+static void release_unsent(const pst_wire_payload_t *p)
 {
-    int rc = check_outgoing(self, hdr, keys, values, err);
-    if (rc != PST_OK)
-        return rc;
+    if (p != NULL && p->lend && p->release != NULL)
+        p->release((void *)p->values, p->hint);
+}
+
+int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
+                  Pst__Header *hdr, const pst_wire_payload_t *payload, pst_err_t *err)
+{
+    int rc = check_outgoing(self, hdr, payload, err);
     size_t n_values = (size_t)pst_wire_value_count(hdr);
     bool has_keys = carries_keys(hdr), has_values = n_values > 0;
+    if (rc != PST_OK || !has_values || hdr->codec != PST__CODEC__CODEC_RAW)
+        release_unsent(payload);
+    if (rc != PST_OK)
+        return rc;
     zmq_msg_t keys_msg, values_msg;
     hdr->raw_size = hdr->wire_size = 0;
     hdr->checksum = 0;
     if (has_values) {
-        rc = prepare_values(self, hdr, values, n_values, residual, flags, &values_msg, err);
+        rc = prepare_values(self, hdr, payload, n_values, &values_msg, err);
         if (rc != PST_OK)
             return rc;
     }
-    if (has_keys && (rc = prepare_keys(self, keys, hdr->count, &keys_msg, err)) != PST_OK) {
+    if (has_keys &&
+        (rc = prepare_keys(self, payload->keys, hdr->count, &keys_msg, err)) != PST_OK) {
         if (has_values)
             zmq_msg_close(&values_msg);
         return rc;
@@ -626,6 +650,16 @@ int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, 
     return PST_OK;
 }
 
+static int verify_checksum(pst_wire_t *w, const Pst__Header *h, const void *raw, pst_err_t *err)
+{
+    uint32_t sum = pst_checksum(raw, h->raw_size);
+    if (sum == h->checksum)
+        return PST_OK;
+    w->stats.bad_frames++;
+    return pst_err_set(err, PST_EPROTO, "wire: %s checksum %08x, header says %08x",
+                       pst_wire_op_name(h->op), sum, h->checksum);
+}
+
 int pst_wire_decode(pst_wire_t *self, const pst_wire_msg_t *msg, float *dst, pst_err_t *err)
 {
     if (msg->n_values == 0)
@@ -639,13 +673,26 @@ int pst_wire_decode(pst_wire_t *self, const pst_wire_msg_t *msg, float *dst, pst
             pst_err_prefix(err, "wire: %s values: ", pst_wire_op_name(h->op));
         return PST_EPROTO;
     }
-    uint32_t sum = pst_checksum(dst, h->raw_size);
-    if (sum != h->checksum) {
-        self->stats.bad_frames++;
-        return pst_err_set(err, PST_EPROTO, "wire: %s checksum %08x, header says %08x",
-                           pst_wire_op_name(h->op), sum, h->checksum);
+    return verify_checksum(self, h, dst, err);
+}
+
+int pst_wire_view(pst_wire_t *self, const pst_wire_msg_t *msg, const float **values, pst_err_t *err)
+{
+    *values = NULL;
+    if (msg->n_values == 0)
+        return PST_OK;
+    const uint8_t *data = frame_data(msg, msg->values_frame);
+    if (msg->hdr->codec == PST__CODEC__CODEC_RAW &&
+        frame_size(msg, msg->values_frame) == msg->hdr->raw_size &&
+        (uintptr_t)data % _Alignof(float) == 0) {
+        *values = (const float *)(const void *)data;
+        return verify_checksum(self, msg->hdr, data, err);
     }
-    return PST_OK;
+    if (ensure_floats(&self->view, &self->view_cap, msg->n_values) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "wire: no memory for %zu values", msg->n_values);
+    int rc = pst_wire_decode(self, msg, self->view, err);
+    *values = self->view;
+    return rc;
 }
 
 void pst_wire_stats(const pst_wire_t *self, pst_wire_stats_t *out)

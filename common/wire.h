@@ -30,11 +30,6 @@
 /* header.flags */
 #define PST_WIRE_FLAG_STALE 1u /* ACK: the push was for a clock already applied; it was dropped */
 
-/* pst_wire_send flags */
-#define PST_WIRE_BORROW                                                                            \
-    1 /* raw values stay valid and unchanged until the peer has received them                      \
-       * (for example until it answered): they are sent without a copy */
-
 typedef enum { PST_WIRE_DEALER = 0, PST_WIRE_ROUTER = 1 } pst_wire_role_t;
 
 /* Counters of one wire. "raw" counts keys plus decoded values; "wire" counts every byte of the
@@ -72,17 +67,31 @@ void pst_wire_destroy(pst_wire_t **self_p);
  * buffer oversized frames. */
 int pst_wire_prepare_socket(pst_wire_t *self, void *sock, pst_err_t *err);
 
+/* What a message carries besides its header. keys: sparse PUSH/PULL, hdr->count keys. values:
+ * PUSH, PULL_REPLY, INIT, count (dense) or count * row_width (sparse) floats. residual: error
+ * feedback for lossy codecs (same length as values) or NULL.
+ * lend: with the raw codec the values are sent without a copy. release(values, hint) is then
+ * called exactly once: by ZeroMQ, possibly on its I/O thread, when it no longer reads them, or
+ * right away when the values were not sent as they are (another codec, a failed send). A NULL
+ * release means the caller knows the values outlive the send (for example until the peer's
+ * answer) and stay unchanged until then. Without lend, values are copied into a pooled buffer. */
+typedef struct pst_wire_payload {
+    const uint64_t *keys;
+    const float *values;
+    float *residual;
+    bool lend;
+    void (*release)(void *data, void *hint);
+    void *hint;
+} pst_wire_payload_t;
+
 /* Sends one message. The caller fills hdr (op, ids, offset, count, clock, sender, seq, sparse,
  * row_width, lr, ...) and sets hdr->codec to the codec wanted for the values; the wire sets
- * codec (the one applied), raw_size, wire_size and checksum. keys (sparse PUSH/PULL: hdr->count)
- * and values (PUSH, PULL_REPLY, INIT: count or count * row_width floats) may be NULL when the op
- * carries none. residual: error feedback for lossy codecs (same length as values) or NULL.
- * route: the peer's identity on a ROUTER, NULL on a DEALER. flags: 0 or PST_WIRE_BORROW.
+ * codec (the one applied), raw_size, wire_size and checksum. payload may be NULL when the op
+ * carries nothing. route: the peer's identity on a ROUTER, NULL on a DEALER.
  * Payload buffers come from a pool that ZeroMQ hands back after sending: no allocation once the
  * pool has grown to the number of messages in flight. */
 int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
-                  Pst__Header *hdr, const uint64_t *keys, const float *values, float *residual,
-                  int flags, pst_err_t *err);
+                  Pst__Header *hdr, const pst_wire_payload_t *payload, pst_err_t *err);
 
 /* Receives one whole message and validates its structure: frame count, header, op, codec, sizes
  * and keys. flags: 0 (block) or ZMQ_DONTWAIT (PST_ETIMEOUT when nothing is waiting). A malformed
@@ -95,6 +104,12 @@ int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, 
  * failure or checksum mismatch counts as a bad frame and returns PST_EPROTO (dst then holds
  * garbage). */
 int pst_wire_decode(pst_wire_t *self, const pst_wire_msg_t *msg, float *dst, pst_err_t *err);
+
+/* Like pst_wire_decode, but *values points at the raw frame itself when it needs no decoding
+ * (raw codec, aligned), else at the wire's own scratch; valid until pst_wire_msg_close or the next
+ * view on this wire. */
+int pst_wire_view(pst_wire_t *self, const pst_wire_msg_t *msg, const float **values,
+                  pst_err_t *err);
 
 /* Releases the frames of msg. Safe twice. */
 void pst_wire_msg_close(pst_wire_msg_t *msg);

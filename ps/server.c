@@ -284,11 +284,10 @@ static Pst__Header reply_header(const Pst__Header *req, Pst__Op op)
 }
 
 static void send_reply(pst_server_t *srv, const uint8_t *route, size_t route_len, Pst__Header *h,
-                       const uint64_t *keys, const float *values)
+                       const pst_wire_payload_t *payload)
 {
     pst_err_t err = {0};
-    if (pst_wire_send(srv->wire, srv->sock, route, route_len, h, keys, values, NULL, 0, &err) !=
-        PST_OK)
+    if (pst_wire_send(srv->wire, srv->sock, route, route_len, h, payload, &err) != PST_OK)
         pst_warn("server %u: %s to worker %u: %s", srv->cfg.server_index, pst_wire_op_name(h->op),
                  h->sender, err.msg);
 }
@@ -298,7 +297,7 @@ static void reply_ack(pst_server_t *srv, const pst_wire_msg_t *msg, uint64_t clo
     Pst__Header h = reply_header(msg->hdr, PST__OP__OP_ACK);
     h.clock = clock;
     h.flags = flags;
-    send_reply(srv, msg->route, msg->route_len, &h, NULL, NULL);
+    send_reply(srv, msg->route, msg->route_len, &h, NULL);
 }
 
 static void reply_error(pst_server_t *srv, const pst_wire_msg_t *msg, int code, const char *fmt,
@@ -318,7 +317,7 @@ static void reply_error(pst_server_t *srv, const pst_wire_msg_t *msg, int code, 
     Pst__Header h = reply_header(msg->hdr, PST__OP__OP_ERROR);
     h.error = text;
     h.flags = (uint32_t)(-code);
-    send_reply(srv, msg->route, msg->route_len, &h, NULL, NULL);
+    send_reply(srv, msg->route, msg->route_len, &h, NULL);
 }
 
 /* ---- workers ---- */
@@ -407,22 +406,24 @@ static void send_pull_reply(pst_server_t *srv, size_t idx, const uint8_t *route,
     h.offset = req->offset;
     h.count = req->count;
     h.codec = req->codec;
-    const float *values = NULL;
+    pst_wire_payload_t out = {0};
     if (!s->sparse) {
-        values = s->values + (req->offset - s->offset);
+        /* Lent, not copied: a later update moves the slice to a fresh block if still in flight. */
+        out.values = pst_slice_lend(s, &out.release, &out.hint) + (req->offset - s->offset);
+        out.lend = true;
     } else {
         h.sparse = 1;
         h.row_width = s->row_width;
-        float *out = scratch_floats(srv, req->count * s->row_width);
-        if (req->count > 0 && out == NULL) {
+        float *gathered = scratch_floats(srv, req->count * s->row_width);
+        if (req->count > 0 && gathered == NULL) {
             pst_error("server %u: no memory to answer a pull", srv->cfg.server_index);
             return;
         }
-        pst_slice_gather(s, rows, req->count, out);
-        values = out;
+        pst_slice_gather(s, rows, req->count, gathered);
+        out.values = gathered;
     }
     srv->counters[PST_STAT_PULLS]++;
-    send_reply(srv, route, route_len, &h, NULL, values);
+    send_reply(srv, route, route_len, &h, &out);
 }
 
 /* Resolves sparse keys to rows (creating them on first touch), then answers. */
@@ -523,9 +524,9 @@ static void bsp_try_complete(pst_server_t *srv, size_t idx)
     }
     float scale = 1.0f / (float)t->n_contributed;
     pst_err_t err = {0};
-    if (!s->sparse)
-        pst_slice_dense_apply(s, scale, t->lr);
-    else if (pst_slice_sparse_apply(s, scale, t->lr, &err) != PST_OK)
+    int rc = s->sparse ? pst_slice_sparse_apply(s, scale, t->lr, &err)
+                       : pst_slice_dense_apply(s, scale, t->lr, &err);
+    if (rc != PST_OK)
         pst_error("server %u: tensor %u/%u: %s", srv->cfg.server_index, s->model_id, s->tensor_id,
                   err.msg);
     memset(t->contributed, 0, srv->cfg.n_workers);
@@ -581,7 +582,7 @@ static void check_barrier(pst_server_t *srv)
         h.op = PST__OP__OP_BARRIER;
         h.sender = w;
         h.seq = wk->barrier_seq;
-        send_reply(srv, wk->barrier_route.id, wk->barrier_route.len, &h, NULL, NULL);
+        send_reply(srv, wk->barrier_route.id, wk->barrier_route.len, &h, NULL);
         wk->at_barrier = false;
     }
 }
@@ -656,9 +657,8 @@ static int register_tensor(pst_server_t *srv, const pst_wire_msg_t *msg)
         rc = pst_shard_add_sparse(srv->shard, h->model_id, h->tensor_id, h->row_width,
                                   h->init_scale, h->seed, &err);
     } else {
-        float *init = msg->n_values > 0 ? scratch_floats(srv, msg->n_values) : NULL;
-        rc = msg->n_values > 0 && init == NULL ? pst_err_set(&err, PST_ENOMEM, "out of memory")
-                                               : pst_wire_decode(srv->wire, msg, init, &err);
+        const float *init = NULL;
+        rc = pst_wire_view(srv->wire, msg, &init, &err);
         if (rc == PST_OK)
             rc = pst_shard_add_dense(srv->shard, h->model_id, h->tensor_id, h->total_size, init,
                                      &err);
@@ -744,56 +744,55 @@ static int find_slice(pst_server_t *srv, const pst_wire_msg_t *msg)
     return idx;
 }
 
-/* Decodes a push and adds it to the BSP accumulator. */
+/* Adds a push to the BSP accumulator. A dense first contribution is held in place (see
+ * pst_slice_dense_acc_add); on_push settles it before the message goes. */
 static int accumulate(pst_server_t *srv, pst_slice_t *s, const pst_wire_msg_t *msg, pst_err_t *err)
 {
-    if (!s->sparse) {
-        bool empty;
-        float *acc = pst_slice_dense_acc(s, &empty);
-        float *into = empty ? acc : scratch_floats(srv, msg->n_values);
-        if (acc == NULL || into == NULL)
-            return pst_err_set(err, PST_ENOMEM, "out of memory");
-        int rc = pst_wire_decode(srv->wire, msg, into, err);
-        if (rc != PST_OK)
-            return rc;
-        if (empty)
-            pst_slice_dense_acc_filled(s);
-        else
-            pst_slice_dense_acc_add(s, into);
-        return PST_OK;
-    }
-    float *g = scratch_floats(srv, msg->n_values);
+    const float *g = NULL;
+    int rc = pst_wire_view(srv->wire, msg, &g, err);
+    if (rc != PST_OK || !s->sparse)
+        return rc != PST_OK ? rc : pst_slice_dense_acc_add(s, g, true, err);
     uint32_t *rows = scratch_rows(srv, msg->n_keys);
-    if ((msg->n_values > 0 && g == NULL) || (msg->n_keys > 0 && rows == NULL))
+    if (msg->n_keys > 0 && rows == NULL)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
-    int rc = pst_wire_decode(srv->wire, msg, g, err);
-    if (rc == PST_OK)
-        rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
+    rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
     if (rc == PST_OK)
         rc = pst_slice_sparse_acc_add(s, rows, msg->n_keys, g, err);
     return rc;
 }
 
-/* Decodes a push and applies it at once, scaled by 1 / participants (SSP, ASP). */
+/* g * scale in the server's scratch (g itself when scale is 1). */
+static const float *scaled(pst_server_t *srv, const float *g, size_t n, float scale)
+{
+    if (scale == 1.0f || n == 0)
+        return g;
+    float *out = scratch_floats(srv, n);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = g[i] * scale;
+    return out;
+}
+
+/* Applies a push at once, scaled by 1 / participants (SSP, ASP). */
 static int apply_now(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg, pst_err_t *err)
 {
     pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     float scale = 1.0f / (float)srv->tensors[idx].n_participants, lr = msg->hdr->lr;
-    float *g = scratch_floats(srv, msg->n_values);
-    uint32_t *rows = scratch_rows(srv, msg->n_keys);
-    if ((msg->n_values > 0 && g == NULL) || (msg->n_keys > 0 && rows == NULL))
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    int rc = pst_wire_decode(srv->wire, msg, g, err);
+    const float *view = NULL;
+    int rc = pst_wire_view(srv->wire, msg, &view, err);
     if (rc != PST_OK)
         return rc;
+    uint32_t *rows = scratch_rows(srv, msg->n_keys);
+    const float *g = scaled(srv, view, msg->n_values, scale);
+    if ((msg->n_keys > 0 && rows == NULL) || (msg->n_values > 0 && g == NULL))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
     srv->counters[PST_STAT_UPDATES]++;
-    if (!s->sparse) {
-        pst_slice_dense_step(s, g, scale, lr);
-        return PST_OK;
-    }
+    if (!s->sparse)
+        return pst_slice_dense_step(s, g, lr, err);
     rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
     if (rc == PST_OK)
-        rc = pst_slice_sparse_step(s, rows, msg->n_keys, g, scale, lr, err);
+        rc = pst_slice_sparse_step(s, rows, msg->n_keys, g, lr, err);
     return rc;
 }
 
@@ -865,6 +864,9 @@ static void on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
     srv->counters[PST_STAT_PUSHES]++;
     reply_ack(srv, msg, h->clock, 0);
     progress(srv, idx);
+    /* A contribution still held in the message's frame is copied before the frame goes. */
+    if (bsp && !s->sparse && pst_slice_dense_acc_settle(s, &err) != PST_OK)
+        pst_error("server %u: %s", srv->cfg.server_index, err.msg);
 }
 
 static void on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
@@ -908,7 +910,7 @@ static void on_stats(pst_server_t *srv, const pst_wire_msg_t *msg)
     Pst__Header h = reply_header(msg->hdr, PST__OP__OP_STATS);
     h.n_counters = PST_STAT_COUNT;
     h.counters = counters;
-    send_reply(srv, msg->route, msg->route_len, &h, NULL, NULL);
+    send_reply(srv, msg->route, msg->route_len, &h, NULL);
 }
 
 static void on_checkpoint(pst_server_t *srv, const pst_wire_msg_t *msg)

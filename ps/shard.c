@@ -1,6 +1,7 @@
 /* Shard store: dense ranges and hashed sparse rows of every tensor this server owns. */
 #include "ps/shard.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,34 @@ struct pst_shard {
 };
 
 /* ---- store ---- */
+
+/* The values of a dense slice: one reference for the slice, one per message that lent them. */
+struct pst_values_block {
+    atomic_int refs;
+    float *data;
+};
+
+static struct pst_values_block *block_new(size_t n)
+{
+    struct pst_values_block *b = malloc(sizeof *b);
+    float *data = calloc(n > 0 ? n : 1, sizeof(float));
+    if (b == NULL || data == NULL) {
+        free(b);
+        free(data);
+        return NULL;
+    }
+    atomic_init(&b->refs, 1);
+    b->data = data;
+    return b;
+}
+
+static void block_unref(struct pst_values_block *b)
+{
+    if (b != NULL && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+        free(b->data);
+        free(b);
+    }
+}
 
 pst_shard_t *pst_shard_new(uint32_t server, uint32_t n_servers, const pst_optim_cfg_t *optim,
                            pst_err_t *err)
@@ -44,7 +73,7 @@ static void slice_free(pst_slice_t *s)
             pst_optim_destroy(&s->row_optim[i]);
     }
     free(s->row_optim);
-    free(s->values);
+    block_unref(s->block);
     free(s->row_keys);
     free(s->rows);
     free(s->table);
@@ -134,19 +163,20 @@ int pst_shard_add_dense(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id
     pst_wire_shard_range(total, self->n_servers, self->server, &offset, &len);
     if (len > SIZE_MAX / sizeof(float))
         return pst_err_set(err, PST_ERANGE, "shard: %llu elements", (unsigned long long)len);
-    float *values = calloc(len > 0 ? len : 1, sizeof(float));
-    if (values == NULL)
+    struct pst_values_block *block = block_new(len);
+    if (block == NULL)
         return pst_err_set(err, PST_ENOMEM, "shard: no memory for %llu values",
                            (unsigned long long)len);
     pst_slice_t *s;
     int index = shard_append(self, model_id, tensor_id, len, &s, err);
     if (index < 0) {
-        free(values);
+        block_unref(block);
         return index;
     }
     if (init != NULL && len > 0)
-        memcpy(values, init, len * sizeof(float));
-    s->values = values;
+        memcpy(block->data, init, len * sizeof(float));
+    s->block = block;
+    s->values = block->data;
     s->total = total;
     s->offset = offset;
     s->len = len;
@@ -172,6 +202,37 @@ int pst_shard_add_sparse(pst_shard_t *self, uint32_t model_id, uint32_t tensor_i
 
 /* ---- dense slices ---- */
 
+/* Called by ZeroMQ, possibly on its I/O thread, once a lent message is sent. */
+static void block_release(void *data, void *hint)
+{
+    (void)data;
+    block_unref(hint);
+}
+
+const float *pst_slice_lend(pst_slice_t *s, void (**release)(void *data, void *hint), void **hint)
+{
+    atomic_fetch_add_explicit(&s->block->refs, 1, memory_order_relaxed);
+    *release = block_release;
+    *hint = s->block;
+    return s->values;
+}
+
+/* Before values change: if a message still holds them, continue on a private copy. */
+static int values_make_private(pst_slice_t *s, pst_err_t *err)
+{
+    if (atomic_load_explicit(&s->block->refs, memory_order_acquire) == 1)
+        return PST_OK;
+    struct pst_values_block *copy = block_new(s->len);
+    if (copy == NULL)
+        return pst_err_set(err, PST_ENOMEM, "shard: no memory to copy %llu values",
+                           (unsigned long long)s->len);
+    memcpy(copy->data, s->values, s->len * sizeof(float));
+    block_unref(s->block);
+    s->block = copy;
+    s->values = copy->data;
+    return PST_OK;
+}
+
 static void scale_floats(float *v, size_t n, float scale)
 {
     if (scale == 1.0f)
@@ -180,44 +241,69 @@ static void scale_floats(float *v, size_t n, float scale)
         v[i] *= scale;
 }
 
-void pst_slice_dense_step(pst_slice_t *s, float *g, float scale, float lr)
+int pst_slice_dense_step(pst_slice_t *s, const float *g, float lr, pst_err_t *err)
 {
-    scale_floats(g, s->len, scale);
-    pst_optim_step(s->optim, s->values, g, lr);
+    int rc = values_make_private(s, err);
+    if (rc == PST_OK)
+        pst_optim_step(s->optim, s->values, g, lr);
+    return rc;
 }
 
-float *pst_slice_dense_acc(pst_slice_t *s, bool *empty)
+static int acc_alloc(pst_slice_t *s, pst_err_t *err)
 {
-    if (s->acc == NULL) {
-        s->acc = malloc((s->len > 0 ? s->len : 1) * sizeof(float));
-        s->acc_filled = false;
+    if (s->acc == NULL && (s->acc = malloc((s->len > 0 ? s->len : 1) * sizeof(float))) == NULL)
+        return pst_err_set(err, PST_ENOMEM, "shard: no memory for an accumulator");
+    return PST_OK;
+}
+
+int pst_slice_dense_acc_settle(pst_slice_t *s, pst_err_t *err)
+{
+    if (s->acc_held == NULL)
+        return PST_OK;
+    int rc = acc_alloc(s, err);
+    if (rc == PST_OK) {
+        memcpy(s->acc, s->acc_held, s->len * sizeof(float));
+        s->acc_filled = true;
     }
-    *empty = !s->acc_filled;
-    return s->acc;
+    s->acc_held = NULL;
+    return rc;
 }
 
-void pst_slice_dense_acc_filled(pst_slice_t *s)
+int pst_slice_dense_acc_add(pst_slice_t *s, const float *g, bool hold, pst_err_t *err)
 {
-    s->acc_filled = true;
-}
-
-void pst_slice_dense_acc_add(pst_slice_t *s, const float *g)
-{
+    if (!s->acc_filled && s->acc_held == NULL && hold) {
+        s->acc_held = g;
+        return PST_OK;
+    }
+    int rc = pst_slice_dense_acc_settle(s, err);
+    if (rc == PST_OK)
+        rc = acc_alloc(s, err);
+    if (rc != PST_OK)
+        return rc;
     if (!s->acc_filled) {
         memcpy(s->acc, g, s->len * sizeof(float));
         s->acc_filled = true;
-        return;
+        return PST_OK;
     }
     for (uint64_t i = 0; i < s->len; i++)
         s->acc[i] += g[i];
+    return PST_OK;
 }
 
-void pst_slice_dense_apply(pst_slice_t *s, float scale, float lr)
+int pst_slice_dense_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err)
 {
-    if (!s->acc_filled)
-        return;
-    pst_slice_dense_step(s, s->acc, scale, lr);
+    int rc = PST_OK;
+    if (s->acc_held != NULL && scale == 1.0f) {
+        rc = pst_slice_dense_step(s, s->acc_held, lr, err);
+        s->acc_held = NULL;
+        return rc;
+    }
+    if ((rc = pst_slice_dense_acc_settle(s, err)) != PST_OK || !s->acc_filled)
+        return rc;
+    scale_floats(s->acc, s->len, scale);
+    rc = pst_slice_dense_step(s, s->acc, lr, err);
     s->acc_filled = false;
+    return rc;
 }
 
 /* ---- sparse rows ---- */
@@ -380,7 +466,7 @@ static pst_optim_t *row_optimizer(pst_slice_t *s, uint32_t row, pst_err_t *err)
     return s->row_optim[row];
 }
 
-static int step_row(pst_slice_t *s, uint32_t row, float *g, float lr, pst_err_t *err)
+static int step_row(pst_slice_t *s, uint32_t row, const float *g, float lr, pst_err_t *err)
 {
     pst_optim_t *opt = row_optimizer(s, row, err);
     if (opt == NULL)
@@ -389,11 +475,10 @@ static int step_row(pst_slice_t *s, uint32_t row, float *g, float lr, pst_err_t 
     return PST_OK;
 }
 
-int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, float *g, float scale,
-                          float lr, pst_err_t *err)
+int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g, float lr,
+                          pst_err_t *err)
 {
     size_t w = s->row_width;
-    scale_floats(g, n * w, scale);
     for (size_t i = 0; i < n; i++) {
         int rc = step_row(s, rows[i], g + i * w, lr, err);
         if (rc != PST_OK)

@@ -15,6 +15,8 @@
 
 /* One tensor's slice on this server. Read the public fields; change them only through the
  * functions below. */
+struct pst_values_block;
+
 typedef struct pst_slice {
     uint32_t model_id, tensor_id;
     bool sparse;
@@ -22,7 +24,7 @@ typedef struct pst_slice {
     /* dense */
     uint64_t total;       /* elements of the whole tensor */
     uint64_t offset, len; /* this server's range */
-    float *values;        /* (len) */
+    float *values;        /* (len); moves to a new block when lent values are updated */
     /* sparse */
     uint32_t row_width;
     float init_scale; /* new rows: uniform in [-init_scale, init_scale], 0 = zeros */
@@ -37,10 +39,12 @@ typedef struct pst_slice {
     size_t rows_cap;
     uint32_t *table; /* open addressing: row index + 1, 0 = empty; (table_cap) */
     size_t table_cap;
-    float *acc;          /* BSP accumulator: dense (len); sparse (rows_cap, row_width) */
-    bool acc_filled;     /* dense: acc holds a contribution of the open clock */
-    uint32_t *touched;   /* sparse: rows in acc this clock; (rows_cap) */
-    uint8_t *is_touched; /* (rows_cap) */
+    struct pst_values_block *block; /* dense: owner of values, shared with lent messages */
+    float *acc;                     /* BSP accumulator: dense (len); sparse (rows_cap, row_width) */
+    bool acc_filled;                /* dense: acc holds a contribution of the open clock */
+    const float *acc_held;          /* dense: the open clock's only contribution, not yet copied */
+    uint32_t *touched;              /* sparse: rows in acc this clock; (rows_cap) */
+    uint8_t *is_touched;            /* (rows_cap) */
     size_t n_touched;
 } pst_slice_t;
 
@@ -71,17 +75,20 @@ pst_slice_t *pst_shard_slice(pst_shard_t *self, size_t index);
 
 /* ---- dense slices ---- */
 
-/* Applies one optimizer step with gradient g * scale (g: len floats, scaled in place). */
-void pst_slice_dense_step(pst_slice_t *s, float *g, float scale, float lr);
-/* The accumulator (len floats, allocated on first use, NULL without memory); *empty tells whether
- * it holds nothing yet this clock, in which case the caller may write the first contribution into
- * it directly and call pst_slice_dense_acc_filled. */
-float *pst_slice_dense_acc(pst_slice_t *s, bool *empty);
-void pst_slice_dense_acc_filled(pst_slice_t *s);
-/* acc += g (the accumulator must exist). */
-void pst_slice_dense_acc_add(pst_slice_t *s, const float *g);
+/* One optimizer step with gradient g (len floats). */
+int pst_slice_dense_step(pst_slice_t *s, const float *g, float lr, pst_err_t *err);
+
+/* BSP accumulation. add: acc += g, or acc = g for the first contribution of a clock; with hold,
+ * a first contribution is only remembered, not copied, and the caller must call settle before g
+ * goes away (an apply in between uses g directly). */
+int pst_slice_dense_acc_add(pst_slice_t *s, const float *g, bool hold, pst_err_t *err);
+int pst_slice_dense_acc_settle(pst_slice_t *s, pst_err_t *err);
 /* One optimizer step with acc * scale; the accumulator is empty afterwards. No-op when empty. */
-void pst_slice_dense_apply(pst_slice_t *s, float scale, float lr);
+int pst_slice_dense_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err);
+
+/* Lends the values for a zero-copy send: *release(values, *hint) must be called once when done.
+ * Later updates copy the values first if they are still lent, so a lent buffer never changes. */
+const float *pst_slice_lend(pst_slice_t *s, void (**release)(void *data, void *hint), void **hint);
 
 /* ---- sparse slices ---- */
 
@@ -89,9 +96,9 @@ void pst_slice_dense_apply(pst_slice_t *s, float scale, float lr);
 int pst_slice_rows(pst_slice_t *s, const uint64_t *keys, size_t n, uint32_t *rows, pst_err_t *err);
 /* out (n, row_width) = the rows' values. */
 void pst_slice_gather(const pst_slice_t *s, const uint32_t *rows, size_t n, float *out);
-/* One optimizer step per row with g (n, row_width) * scale; g is scaled in place. */
-int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, float *g, float scale,
-                          float lr, pst_err_t *err);
+/* One optimizer step per row with g (n, row_width). */
+int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g, float lr,
+                          pst_err_t *err);
 /* Adds g (n, row_width) to the rows' accumulators. */
 int pst_slice_sparse_acc_add(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g,
                              pst_err_t *err);

@@ -35,16 +35,16 @@ static pst_shard_t *sample_shard(void)
     pst_slice_t *d2 = pst_shard_slice(sh, pst_shard_add_dense(sh, 2, 0, 4, NULL, NULL));
     for (int t = 0; t < 3; t++) {
         float g[5] = {0.1f * t, -1, 2, 0.5f, 3};
-        pst_slice_dense_step(d, g, 1.0f, 0.01f);
+        pst_slice_dense_step(d, g, 0.01f, NULL);
         float g2[2] = {1, t};
-        pst_slice_dense_step(d2, g2, 1.0f, 0.1f);
+        pst_slice_dense_step(d2, g2, 0.1f, NULL);
     }
     uint64_t keys[3] = {5, 77, 1ull << 50}, read_only = 12;
     uint32_t rows[3], ro;
     assert_int_equal(pst_slice_rows(sp, keys, 3, rows, NULL), PST_OK);
     assert_int_equal(pst_slice_rows(sp, &read_only, 1, &ro, NULL), PST_OK);
     float g[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    assert_int_equal(pst_slice_sparse_step(sp, rows, 3, g, 1.0f, 0.01f, NULL), PST_OK);
+    assert_int_equal(pst_slice_sparse_step(sp, rows, 3, g, 0.01f, NULL), PST_OK);
     d->clock = 6;
     sp->clock = 6;
     d2->clock = 2;
@@ -147,8 +147,8 @@ static void write_then_load_is_identical(void **state)
 
     /* Training continues identically from the restored state (Adam's moments and steps). */
     float g1[5] = {1, 1, 1, 1, 1}, g2[5] = {1, 1, 1, 1, 1};
-    pst_slice_dense_step(pst_shard_slice(sh, 0), g1, 1.0f, 0.01f);
-    pst_slice_dense_step(pst_shard_slice(back, 0), g2, 1.0f, 0.01f);
+    pst_slice_dense_step(pst_shard_slice(sh, 0), g1, 0.01f, NULL);
+    pst_slice_dense_step(pst_shard_slice(back, 0), g2, 0.01f, NULL);
     assert_memory_equal(pst_shard_slice(sh, 0)->values, pst_shard_slice(back, 0)->values,
                         5 * sizeof(float));
     /* Restored rows keep their place: key 12 is still row 3, found without a new row. */

@@ -119,32 +119,64 @@ static void dense_step_and_accumulation(void **state)
     float init[3] = {1, 2, 3};
     pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_dense(sh, 0, 0, 3, init, NULL));
     float g[3] = {1, -2, 4};
-    pst_slice_dense_step(s, g, 0.5f, 0.1f); /* w -= 0.1 * 0.5 * g */
+    assert_int_equal(pst_slice_dense_step(s, g, 0.05f, NULL), PST_OK); /* w -= 0.05 g */
     assert_float_equal(s->values[0], 0.95, 1e-6);
     assert_float_equal(s->values[1], 2.1, 1e-6);
     assert_float_equal(s->values[2], 2.8, 1e-6);
 
-    /* Two contributions, the first written straight into the empty accumulator. */
-    bool empty;
-    float *acc = pst_slice_dense_acc(s, &empty);
-    assert_true(empty);
-    acc[0] = 2, acc[1] = 0, acc[2] = -2;
-    pst_slice_dense_acc_filled(s);
-    float g2[3] = {4, 2, 0};
-    pst_slice_dense_acc_add(s, g2);
-    pst_slice_dense_apply(s, 0.5f, 1.0f); /* w -= mean = {3, 1, -1} */
+    /* Two contributions, the first held in place until the second arrives. */
+    float g1[3] = {2, 0, -2}, g2[3] = {4, 2, 0};
+    assert_int_equal(pst_slice_dense_acc_add(s, g1, true, NULL), PST_OK);
+    assert_ptr_equal(s->acc_held, g1);
+    assert_int_equal(pst_slice_dense_acc_add(s, g2, true, NULL), PST_OK);
+    assert_null(s->acc_held);
+    g1[0] = 1000; /* the held contribution was copied when the second one came */
+    assert_int_equal(pst_slice_dense_apply(s, 0.5f, 1.0f, NULL), PST_OK); /* w -= {3, 1, -1} */
     assert_float_equal(s->values[0], -2.05, 1e-6);
     assert_float_equal(s->values[1], 1.1, 1e-6);
     assert_float_equal(s->values[2], 3.8, 1e-6);
-    /* Empty again: applying twice changes nothing; the next add overwrites. */
-    pst_slice_dense_apply(s, 0.5f, 1.0f);
+    /* Empty again: applying twice changes nothing. */
+    assert_int_equal(pst_slice_dense_apply(s, 0.5f, 1.0f, NULL), PST_OK);
     assert_float_equal(s->values[0], -2.05, 1e-6);
-    pst_slice_dense_acc(s, &empty);
-    assert_true(empty);
-    pst_slice_dense_acc_add(s, g2);
-    pst_slice_dense_apply(s, 1.0f, 1.0f);
+
+    /* A single held contribution applied directly, and one settled before its buffer goes. */
+    assert_int_equal(pst_slice_dense_acc_add(s, g2, true, NULL), PST_OK);
+    assert_int_equal(pst_slice_dense_apply(s, 1.0f, 1.0f, NULL), PST_OK);
     assert_float_equal(s->values[0], -6.05, 1e-6);
+    float tmp[3] = {1, 1, 1};
+    assert_int_equal(pst_slice_dense_acc_add(s, tmp, true, NULL), PST_OK);
+    assert_int_equal(pst_slice_dense_acc_settle(s, NULL), PST_OK);
+    tmp[0] = 1000;
+    assert_int_equal(pst_slice_dense_apply(s, 0.5f, 1.0f, NULL), PST_OK);
+    assert_float_equal(s->values[0], -6.55, 1e-6);
     pst_shard_destroy(&sh);
+}
+
+/* Lent values never change under the borrower: an update moves the slice to a fresh copy. */
+static void lent_values_stay_unchanged(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    float init[2] = {1, 2}, g[2] = {1, 1};
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_dense(sh, 0, 0, 2, init, NULL));
+    void (*release)(void *, void *);
+    void *hint;
+    const float *lent = pst_slice_lend(s, &release, &hint);
+    assert_ptr_equal(lent, s->values);
+    assert_int_equal(pst_slice_dense_step(s, g, 1.0f, NULL), PST_OK);
+    assert_true(s->values != lent);
+    assert_true(lent[0] == 1.0f && lent[1] == 2.0f);
+    assert_true(s->values[0] == 0.0f && s->values[1] == 1.0f);
+    release((void *)lent, hint);
+    /* Not lent any more: updates happen in place. */
+    const float *before = s->values;
+    assert_int_equal(pst_slice_dense_step(s, g, 1.0f, NULL), PST_OK);
+    assert_ptr_equal(s->values, before);
+    /* The slice can go while a message still holds the values. */
+    lent = pst_slice_lend(s, &release, &hint);
+    pst_shard_destroy(&sh);
+    assert_true(lent[0] == -1.0f);
+    release((void *)lent, hint);
 }
 
 static void rows_are_created_on_first_touch(void **state)
@@ -197,7 +229,7 @@ static void many_rows_survive_growth(void **state)
         assert_int_equal(pst_slice_rows(s, &key, 1, &row, NULL), PST_OK);
         assert_int_equal(row, k);
         float g[2] = {-(float)k, 1.0f};
-        assert_int_equal(pst_slice_sparse_step(s, &row, 1, g, 1.0f, 1.0f, NULL), PST_OK);
+        assert_int_equal(pst_slice_sparse_step(s, &row, 1, g, 1.0f, NULL), PST_OK);
     }
     assert_int_equal(s->n_rows, N);
     for (uint64_t k = 0; k < N; k++) {
@@ -228,7 +260,7 @@ static void sparse_rows_keep_their_own_optimizer_state(void **state)
     for (int t = 0; t < 5; t++) {
         float g[2] = {1.0f + t, -0.5f * t};
         float g_ref[2] = {g[0], g[1]};
-        assert_int_equal(pst_slice_sparse_step(s, &rows[0], 1, g, 1.0f, 0.01f, NULL), PST_OK);
+        assert_int_equal(pst_slice_sparse_step(s, &rows[0], 1, g, 0.01f, NULL), PST_OK);
         pst_optim_step(ref, w_ref, g_ref, 0.01f);
     }
     assert_float_equal(s->rows[0], w_ref[0], 1e-7);
@@ -276,6 +308,7 @@ int main(void)
         cmocka_unit_test(key_placement_is_fixed_and_spread),
         cmocka_unit_test(registration_and_lookup),
         cmocka_unit_test(dense_step_and_accumulation),
+        cmocka_unit_test(lent_values_stay_unchanged),
         cmocka_unit_test(rows_are_created_on_first_touch),
         cmocka_unit_test(many_rows_survive_growth),
         cmocka_unit_test(sparse_rows_keep_their_own_optimizer_state),

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +109,8 @@ static void round_trip_one(fixture_t *f, int op, pst_codec_t codec, bool sparse)
     h.lr = 0.25f;
     h.flags = 1;
     h.error = op == PST__OP__OP_ERROR ? "unknown tensor" : "";
-    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, keys, values, NULL, 0, NULL),
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h,
+                                   &(pst_wire_payload_t){.keys = keys, .values = values}, NULL),
                      PST_OK);
     pst_wire_msg_t m;
     pst_err_t err = {0};
@@ -170,8 +173,7 @@ static void reply_reaches_the_sender(void **state)
     h.op = PST__OP__OP_PULL;
     h.count = 8;
     h.seq = 5;
-    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, NULL, NULL, 0, NULL),
-                     PST_OK);
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, NULL), PST_OK);
     pst_wire_msg_t m;
     assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
     uint8_t route[256];
@@ -185,8 +187,8 @@ static void reply_reaches_the_sender(void **state)
     r.count = 8;
     r.seq = 5;
     r.codec = PST__CODEC__CODEC_RAW;
-    assert_int_equal(pst_wire_send(f->rw, f->router, route, route_len, &r, NULL, values, NULL,
-                                   PST_WIRE_BORROW, NULL),
+    assert_int_equal(pst_wire_send(f->rw, f->router, route, route_len, &r,
+                                   &(pst_wire_payload_t){.values = values, .lend = true}, NULL),
                      PST_OK);
     assert_int_equal(pst_wire_recv(f->dw, f->dealer, &m, 0, NULL), PST_OK);
     assert_null(m.route);
@@ -222,7 +224,9 @@ static void int8_residual_feeds_back(void **state)
         h.count = N;
         h.codec = PST__CODEC__CODEC_INT8;
         assert_int_equal(
-            pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, values, residual, 0, NULL), PST_OK);
+            pst_wire_send(f->dw, f->dealer, NULL, 0, &h,
+                          &(pst_wire_payload_t){.values = values, .residual = residual}, NULL),
+            PST_OK);
         pst_wire_msg_t m;
         assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
         assert_int_equal(m.hdr->codec, PST__CODEC__CODEC_INT8);
@@ -291,8 +295,9 @@ static void expect_good_message_next(fixture_t *f)
     Pst__Header h = good_push(4);
     h.codec = PST__CODEC__CODEC_RAW;
     h.seq = 777;
-    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, values, NULL, 0, NULL),
-                     PST_OK);
+    assert_int_equal(
+        pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &(pst_wire_payload_t){.values = values}, NULL),
+        PST_OK);
     pst_wire_msg_t m;
     assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
     assert_int_equal(m.hdr->seq, 777);
@@ -499,17 +504,74 @@ static void rejects_bad_keys(void **state)
     fixture_destroy(f);
 }
 
+static atomic_int releases;
+
+static void count_release(void *data, void *hint)
+{
+    assert_ptr_equal(hint, &releases);
+    (void)data;
+    atomic_fetch_add(&releases, 1);
+}
+
+/* Lent values travel without a copy and are handed back exactly once: by ZeroMQ after sending, or
+ * at once when another codec copied them. Views read raw frames in place. */
+static void lent_values_are_released_once(void **state)
+{
+    fixture_t *f = fixture_new(0);
+    enum { M = 4096 };
+    float *values = malloc(M * sizeof(float));
+    fill(values, M, 1.0f);
+    atomic_store(&releases, 0);
+    pst_wire_payload_t lent = {
+        .values = values, .lend = true, .release = count_release, .hint = &releases};
+    Pst__Header h = good_push(M);
+    h.codec = PST__CODEC__CODEC_RAW;
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &lent, NULL), PST_OK);
+    pst_wire_msg_t m;
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    const float *view = NULL;
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_OK);
+    assert_memory_equal(view, values, M * sizeof(float));
+    pst_wire_msg_close(&m);
+    for (int i = 0; i < 200 && atomic_load(&releases) == 0; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&releases), 1);
+
+    /* fp16 copies while encoding: released before send returns; the view decodes. */
+    h = good_push(M);
+    h.codec = PST__CODEC__CODEC_FP16;
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &lent, NULL), PST_OK);
+    assert_int_equal(atomic_load(&releases), 2);
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_OK);
+    assert_close(view, values, M, codec_tolerance(PST_CODEC_FP16, 1.0f));
+    pst_wire_msg_close(&m);
+
+    /* A refused send releases too. */
+    h.op = (Pst__Op)99;
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &lent, NULL), PST_EINVAL);
+    assert_int_equal(atomic_load(&releases), 3);
+
+    /* A view checks the checksum like a decode. */
+    h = good_push(4);
+    h.checksum = 12345;
+    send_crafted(f, &h, NULL, 0, values, 4 * sizeof(float));
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_EPROTO);
+    pst_wire_msg_close(&m);
+    free(values);
+    fixture_destroy(f);
+}
+
 /* The sender refuses what the receiver would reject. */
 static void send_checks_its_arguments(void **state)
 {
     fixture_t *f = fixture_new(0);
     Pst__Header h = good_push(4);
     pst_err_t err = {0};
-    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, NULL, NULL, 0, &err),
-                     PST_EINVAL);
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, &err), PST_EINVAL);
     h.op = (Pst__Op)77;
-    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, NULL, NULL, 0, &err),
-                     PST_EINVAL);
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, NULL, &err), PST_EINVAL);
     pst_wire_msg_t m;
     assert_int_equal(pst_wire_recv(f->rw, f->router, &m, ZMQ_DONTWAIT, NULL), PST_ETIMEOUT);
     fixture_destroy(f);
@@ -525,6 +587,7 @@ int main(void)
         cmocka_unit_test(rejects_bad_frames_and_sizes),
         cmocka_unit_test(rejects_bad_payloads),
         cmocka_unit_test(rejects_bad_keys),
+        cmocka_unit_test(lent_values_are_released_once),
         cmocka_unit_test(send_checks_its_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,7 +150,7 @@ static void send_heartbeats(pst_psclient_t *c)
         h.op = PST__OP__OP_HEARTBEAT;
         h.sender = c->cfg.worker_id;
         /* A full queue (server gone) just skips this beat. */
-        pst_wire_send(c->hb_wire, c->hb_socks[s], NULL, 0, &h, NULL, NULL, NULL, 0, NULL);
+        pst_wire_send(c->hb_wire, c->hb_socks[s], NULL, 0, &h, NULL, NULL);
     }
 }
 
@@ -450,13 +450,12 @@ static void op_release(op_t *op)
     op->active = false;
 }
 
-static int send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h, const uint64_t *keys,
-                   const float *values, float *residual, int flags, pst_err_t *err)
+static int send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h,
+                   const pst_wire_payload_t *payload, pst_err_t *err)
 {
     h->sender = c->cfg.worker_id;
     h->seq = op->seq;
-    int rc =
-        pst_wire_send(c->wires[s], c->socks[s], NULL, 0, h, keys, values, residual, flags, err);
+    int rc = pst_wire_send(c->wires[s], c->socks[s], NULL, 0, h, payload, err);
     if (rc != PST_OK) {
         if (err != NULL)
             pst_err_prefix(err, "server %u (%s): ", s, c->endpoints[s]);
@@ -743,7 +742,7 @@ static int round_trip(pst_psclient_t *c, Pst__Op kind, int only, uint64_t *count
             continue;
         }
         Pst__Header h = request_header(NULL, kind, 0);
-        int rc = send_to(c, s, op, &h, NULL, NULL, NULL, 0, err);
+        int rc = send_to(c, s, op, &h, NULL, err);
         if (rc != PST_OK)
             return rc;
     }
@@ -774,8 +773,9 @@ int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uin
             h.offset = t->off[s];
             h.count = t->len[s];
         }
-        int rc = send_to(self, s, op, &h, NULL, t->sparse ? NULL : values + t->off[s], NULL,
-                         PST_WIRE_BORROW, err);
+        /* The values outlive the send: this call waits for the answers. */
+        pst_wire_payload_t out = {.values = t->sparse ? NULL : values + t->off[s], .lend = true};
+        int rc = send_to(self, s, op, &h, &out, err);
         if (rc != PST_OK)
             return rc;
     }
@@ -801,15 +801,16 @@ int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint6
     op_t *op = op_start(self, PST__OP__OP_PUSH, tensor, err);
     if (op == NULL)
         return PST_ESTATE;
-    int flags = self->cfg.push_codec == PST_CODEC_RAW ? PST_WIRE_BORROW : 0;
     for (uint32_t s = 0; s < self->cfg.n_servers; s++) {
         Pst__Header h = request_header(t, PST__OP__OP_PUSH, clock);
         h.offset = t->off[s];
         h.count = t->len[s];
         h.codec = (Pst__Codec)self->cfg.push_codec;
         h.lr = lr;
-        float *residual = t->residual ? t->residual + t->off[s] : NULL;
-        int rc = send_to(self, s, op, &h, NULL, grad + t->off[s], residual, flags, err);
+        /* Lent: the caller keeps grad unchanged until the ticket is waited on. */
+        pst_wire_payload_t out = {.values = grad + t->off[s], .lend = true};
+        out.residual = t->residual ? t->residual + t->off[s] : NULL;
+        int rc = send_to(self, s, op, &h, &out, err);
         if (rc != PST_OK)
             return rc;
     }
@@ -832,7 +833,7 @@ int pst_psclient_pull(pst_psclient_t *self, int tensor, float *dst, uint64_t clo
         h.offset = t->off[s];
         h.count = t->len[s];
         h.codec = (Pst__Codec)self->cfg.pull_codec;
-        int rc = send_to(self, s, op, &h, NULL, NULL, NULL, 0, err);
+        int rc = send_to(self, s, op, &h, NULL, err);
         if (rc != PST_OK)
             return rc;
     }
@@ -917,8 +918,9 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
         h.count = op->n_sent[s];
         h.codec = (Pst__Codec)(push ? c->cfg.push_codec : c->cfg.pull_codec);
         h.lr = lr;
-        rc =
-            send_to(c, s, op, &h, c->split[s].keys, push ? c->split[s].values : NULL, NULL, 0, err);
+        pst_wire_payload_t out = {.keys = c->split[s].keys,
+                                  .values = push ? c->split[s].values : NULL};
+        rc = send_to(c, s, op, &h, &out, err);
         if (rc != PST_OK)
             return rc;
     }
