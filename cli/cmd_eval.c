@@ -135,17 +135,9 @@ static int load_and_apply(applied_t *ap, const apply_args_t *a, pst_err_t *err)
 static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
 {
     size_t n = ap->data->n_rows;
-    int n_out = pst_model_n_outputs(ap->model);
-    float *prob = ap->out, *prob2 = NULL;
-    if (n_out == 1) {
-        if (!(prob2 = malloc(n * 2 * sizeof(float) + 1)))
-            return pst_err_set(err, PST_ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++)
-            prob2[2 * i] = 1.0f - ap->out[i], prob2[2 * i + 1] = ap->out[i];
-        prob = prob2;
-    }
     pst_class_metrics_t m;
-    int rc = pst_class_metrics_compute(&m, ap->mf.n_classes, n, prob, NULL, ap->data->y, err);
+    int rc = pst_class_metrics_from_outputs(&m, ap->mf.n_classes, n, ap->out,
+                                            pst_model_n_outputs(ap->model), ap->data->y, err);
     if (rc == PST_OK) {
         pst_json_add_class_metrics(doc, &m);
         printf("rows %zu  accuracy %.4f  f1_macro %.4f  precision_macro %.4f  recall_macro %.4f  "
@@ -160,7 +152,6 @@ static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
         }
     }
     pst_class_metrics_fini(&m);
-    free(prob2);
     return rc;
 }
 

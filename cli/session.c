@@ -145,30 +145,16 @@ static int evaluate_into(pst_session_t *s, const pst_dataset_t *ds, cJSON *obj, 
         return PST_OK;
     int n_out = pst_model_n_outputs(s->model);
     float *out = malloc(ds->n_rows * (size_t)n_out * sizeof(float));
-    float *prob2 = NULL;
     if (!out)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
     int rc = pst_predict(s->model, ds, s->opts.batch_size, out, err);
-    pst_eval_sums_t sums;
     if (rc == PST_OK)
-        rc = pst_eval_sums(s->model, ds, s->opts.batch_size, s->opts.loss, s->opts.huber_delta,
-                           &sums, err);
-    if (rc == PST_OK)
-        pst_json_add_number(obj, "loss", sums.loss_sum / sums.n);
+        pst_json_add_number(obj, "loss",
+                            pst_loss_eval(s->opts.loss, out, ds->y, (int)ds->n_rows, n_out,
+                                          s->opts.huber_delta, false, NULL));
     if (rc == PST_OK && ds->task == PST_TASK_CLASSIFICATION) {
-        const float *prob = out;
-        if (n_out == 1) {
-            prob2 = malloc(ds->n_rows * 2 * sizeof(float));
-            if (!prob2) {
-                free(out);
-                return pst_err_set(err, PST_ENOMEM, "out of memory");
-            }
-            for (size_t i = 0; i < ds->n_rows; i++)
-                prob2[2 * i] = 1.0f - out[i], prob2[2 * i + 1] = out[i];
-            prob = prob2;
-        }
         pst_class_metrics_t m;
-        rc = pst_class_metrics_compute(&m, ds->n_classes, ds->n_rows, prob, NULL, ds->y, err);
+        rc = pst_class_metrics_from_outputs(&m, ds->n_classes, ds->n_rows, out, n_out, ds->y, err);
         if (rc == PST_OK)
             pst_json_add_class_metrics(obj, &m);
         pst_class_metrics_fini(&m);
@@ -177,7 +163,6 @@ static int evaluate_into(pst_session_t *s, const pst_dataset_t *ds, cJSON *obj, 
         pst_reg_metrics_compute(&m, ds->n_rows, out, ds->y);
         pst_json_add_reg_metrics(obj, &m);
     }
-    free(prob2);
     free(out);
     return rc;
 }

@@ -263,3 +263,22 @@ double pst_roc_auc(const float *score, const float *label01, size_t n)
     free(s);
     return auc;
 }
+
+int pst_class_metrics_from_outputs(pst_class_metrics_t *m, int n_classes, size_t n,
+                                   const float *out, int n_out, const float *labels, pst_err_t *err)
+{
+    if (n_out != 1)
+        return pst_class_metrics_compute(m, n_classes, n, out, NULL, labels, err);
+    float *prob = malloc((n ? n : 1) * 2 * sizeof(float));
+    if (!prob) {
+        memset(m, 0, sizeof *m);
+        return pst_err_set(err, PST_ENOMEM, "metrics: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        prob[2 * i] = 1.0f - out[i];
+        prob[2 * i + 1] = out[i];
+    }
+    int rc = pst_class_metrics_compute(m, n_classes, n, prob, NULL, labels, err);
+    free(prob);
+    return rc;
+}
