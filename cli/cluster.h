@@ -25,7 +25,8 @@ int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets
 bool pst_cluster_launched(void);
 /* Runs this rank's role in a distributed training run; returns the exit status. */
 int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args);
-/* A rank that failed before the run started: joins MPI so every rank exits with status. */
-int pst_cluster_abort_early(int status);
+/* False on every rank but the first of an mpirun job, so a configuration error that every rank
+ * meets is printed once. */
+bool pst_cluster_is_first_rank(void);
 
 #endif

@@ -130,9 +130,10 @@ int pst_cmd_train(int argc, char **argv)
     if (a.quiet)
         pst_log_set_level(PST_LOG_ERROR);
     if (rc != PST_OK) {
-        pst_cli_error("%s", err.msg);
+        if (pst_cluster_is_first_rank())
+            pst_cli_error("%s", err.msg);
         pst_config_fini(&cfg);
-        return pst_cluster_launched() ? pst_cluster_abort_early(1) : 1;
+        return 1;
     }
     status = pst_cluster_launched() ? pst_cluster_train(&cfg, &a) : train_local(&cfg, &a);
     pst_config_fini(&cfg);

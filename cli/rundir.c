@@ -16,8 +16,13 @@ const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf,
     return buf;
 }
 
-static int choose_path(pst_rundir_t *rd, const pst_config_t *cfg, pst_err_t *err)
+int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
+                      pst_err_t *err)
 {
+    if (out && out[0]) {
+        snprintf(path, cap, "%s", out);
+        return PST_OK;
+    }
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -25,11 +30,11 @@ static int choose_path(pst_rundir_t *rd, const pst_config_t *cfg, pst_err_t *err
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     for (int i = 1; i < 1000; i++) {
         if (i == 1)
-            snprintf(rd->path, sizeof rd->path, "runs/%s-%s", cfg->name, stamp);
+            snprintf(path, cap, "runs/%s-%s", cfg->name, stamp);
         else
-            snprintf(rd->path, sizeof rd->path, "runs/%s-%s-%d", cfg->name, stamp, i);
+            snprintf(path, cap, "runs/%s-%s-%d", cfg->name, stamp, i);
         struct stat sb;
-        if (stat(rd->path, &sb) != 0)
+        if (stat(path, &sb) != 0)
             return PST_OK;
     }
     return pst_err_set(err, PST_EIO, "cannot find a free run directory name under runs/");
@@ -37,11 +42,11 @@ static int choose_path(pst_rundir_t *rd, const pst_config_t *cfg, pst_err_t *err
 
 int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, pst_err_t *err)
 {
+    bool append = rd->append;
     memset(rd, 0, sizeof *rd);
-    int rc;
-    if (out && out[0])
-        snprintf(rd->path, sizeof rd->path, "%s", out);
-    else if ((rc = choose_path(rd, cfg, err)) != PST_OK)
+    rd->append = append;
+    int rc = pst_rundir_choose(cfg, out, rd->path, sizeof rd->path, err);
+    if (rc != PST_OK)
         return rc;
     if ((rc = pst_mkdir_p(rd->path, err)) != PST_OK)
         return rc;
@@ -54,7 +59,8 @@ int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, 
     free(yaml);
     if (rc != PST_OK)
         return rc;
-    rd->metrics = fopen(pst_rundir_file(rd, "metrics.jsonl", file, sizeof file), "w");
+    rd->metrics =
+        fopen(pst_rundir_file(rd, "metrics.jsonl", file, sizeof file), rd->append ? "a" : "w");
     if (!rd->metrics)
         return pst_err_set(err, PST_EIO, "%s: cannot create: %s", file, strerror(errno));
     return PST_OK;

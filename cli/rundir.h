@@ -3,6 +3,7 @@
 #define PST_RUNDIR_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "common/config.h"
@@ -13,11 +14,15 @@
 typedef struct pst_rundir {
     char path[1024];
     FILE *metrics; /* metrics.jsonl, a line per epoch, flushed as written */
+    bool append;   /* resuming: metrics.jsonl keeps the lines of the interrupted run */
 } pst_rundir_t;
 
 /* Creates DIR (out, or runs/NAME-YYYYMMDD-HHMMSS, suffixed -2, -3... if taken), writes
  * config.yaml and opens metrics.jsonl. */
 int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, pst_err_t *err);
+/* The directory pst_rundir_open would use (out, or a new runs/NAME-STAMP), without creating it. */
+int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
+                      pst_err_t *err);
 void pst_rundir_close(pst_rundir_t *rd);
 
 /* Joins the run directory and a file name into buf. */

@@ -11,6 +11,21 @@
 #include "common/metrics.h"
 #include "worker/modelfile.h"
 
+void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out)
+{
+    pst_optim_kind_t kind = PST_OPT_ADAM; /* the config already checked the name */
+    pst_optim_kind_parse(cfg->optimizer.name, &kind);
+    pst_optim_cfg_defaults(out, kind);
+    out->momentum = (float)cfg->optimizer.momentum;
+    out->beta1 = (float)cfg->optimizer.beta1;
+    out->beta2 = (float)cfg->optimizer.beta2;
+    if (cfg->optimizer.eps > 0)
+        out->eps = (float)cfg->optimizer.eps;
+    out->weight_decay = (float)cfg->optimizer.weight_decay;
+    out->lookahead_k = (int)cfg->optimizer.lookahead_k;
+    out->lookahead_alpha = (float)cfg->optimizer.lookahead_alpha;
+}
+
 static int fill_opts(pst_session_t *s, pst_err_t *err)
 {
     const pst_config_t *cfg = s->cfg;
@@ -30,17 +45,7 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     o->patience = (int)cfg->train.patience;
     o->min_delta = cfg->train.min_delta;
     o->restore_best = cfg->train.restore_best;
-    pst_optim_kind_t kind = PST_OPT_ADAM; /* the config already checked the name */
-    pst_optim_kind_parse(cfg->optimizer.name, &kind);
-    pst_optim_cfg_defaults(&o->optim, kind);
-    o->optim.momentum = (float)cfg->optimizer.momentum;
-    o->optim.beta1 = (float)cfg->optimizer.beta1;
-    o->optim.beta2 = (float)cfg->optimizer.beta2;
-    if (cfg->optimizer.eps > 0)
-        o->optim.eps = (float)cfg->optimizer.eps;
-    o->optim.weight_decay = (float)cfg->optimizer.weight_decay;
-    o->optim.lookahead_k = (int)cfg->optimizer.lookahead_k;
-    o->optim.lookahead_alpha = (float)cfg->optimizer.lookahead_alpha;
+    pst_session_optim_cfg(cfg, &o->optim);
     pst_sched_kind_parse(cfg->schedule.name, &o->sched.kind);
     o->sched.base_lr = (float)cfg->optimizer.lr;
     o->sched.gamma = (float)cfg->schedule.gamma;
@@ -51,7 +56,7 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     o->sched.factor = (float)cfg->schedule.factor;
     o->sched.patience = (int)cfg->schedule.patience;
     o->sched.threshold = (float)cfg->schedule.threshold;
-    if (kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
+    if (o->optim.kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
         pst_warn("optimizer.weight_decay and train.l2 both penalise the weights");
     return PST_OK;
 }
@@ -84,9 +89,8 @@ int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err)
     return pst_rundir_open(&s->rundir, s->cfg, out, err);
 }
 
-static void print_epoch(void *ctx, const pst_epoch_stats_t *es)
+void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
 {
-    pst_session_t *s = ctx;
     if (!s->lead)
         return;
     if (s->progress_bar)
@@ -102,9 +106,8 @@ static void print_epoch(void *ctx, const pst_epoch_stats_t *es)
     pst_rundir_log_epoch(&s->rundir, es);
 }
 
-static void print_progress(void *ctx, const pst_step_progress_t *p)
+void pst_session_print_progress(pst_session_t *s, const pst_step_progress_t *p)
 {
-    pst_session_t *s = ctx;
     if (!s->progress_bar)
         return;
     int width = 30, done = (int)(width * p->step / (p->steps ? p->steps : 1));
@@ -117,11 +120,21 @@ static void print_progress(void *ctx, const pst_step_progress_t *p)
     fflush(stderr);
 }
 
+static void on_epoch(void *ctx, const pst_epoch_stats_t *es)
+{
+    pst_session_print_epoch(ctx, es);
+}
+
+static void on_progress(void *ctx, const pst_step_progress_t *p)
+{
+    pst_session_print_progress(ctx, p);
+}
+
 void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks)
 {
     hooks->ctx = s;
-    hooks->on_epoch = print_epoch;
-    hooks->on_progress = print_progress;
+    hooks->on_epoch = on_epoch;
+    hooks->on_progress = on_progress;
 }
 
 int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err)
@@ -135,7 +148,9 @@ int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err
                  pst_model_n_params(s->model), pst_loss_kind_name(s->spec.loss),
                  s->cfg->optimizer.name, s->cfg->optimizer.lr, s->opts.batch_size, s->opts.epochs);
     }
-    return pst_train_run(s->model, s->data.train, s->data.val, &s->opts, hooks, &s->result, err);
+    const pst_dataset_t *train = s->train_part ? s->train_part : s->data.train;
+    const pst_dataset_t *val = s->val_part ? s->val_part : s->data.val;
+    return pst_train_run(s->model, train, val, &s->opts, hooks, &s->result, err);
 }
 
 /* Metrics of the model on ds into obj. */
@@ -275,6 +290,8 @@ void pst_session_fini(pst_session_t *s)
 {
     pst_rundir_close(&s->rundir);
     pst_model_destroy(&s->model);
+    pst_dataset_destroy(&s->train_part);
+    pst_dataset_destroy(&s->val_part);
     pst_pipeline_fini(&s->data);
     cJSON_Delete(s->extra);
     s->extra = NULL;

@@ -23,8 +23,12 @@ typedef struct pst_session {
     bool lead;         /* writes the run directory and prints (local run, or worker 0) */
     bool progress_bar; /* live progress line on a terminal */
     pst_rundir_t rundir;
-    cJSON *extra; /* more report sections (e.g. comm), owned; may be NULL */
+    pst_dataset_t *train_part, *val_part; /* a worker's share of train/val, or NULL: all */
+    cJSON *extra;                         /* more report sections (e.g. comm), owned; may be NULL */
 } pst_session_t;
+
+/* The optimizer configuration the optimizer.* keys describe (servers use it too). */
+void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 
 /* Loads data, builds and initialises the model, fills training options. */
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
@@ -32,6 +36,9 @@ int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, ps
 int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err);
 /* Hooks that print epochs and progress (lead) and log metrics.jsonl. */
 void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks);
+/* What those hooks do: print (lead only) and log the epoch to metrics.jsonl. */
+void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es);
+void pst_session_print_progress(pst_session_t *s, const pst_step_progress_t *p);
 /* Trains with the given hooks (NULL members: local). */
 int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err);
 /* Evaluates val and test, writes report.json and the model file, prints the summary (lead). */

@@ -141,7 +141,12 @@ static const pst_config_key_t keys[] = {
      "loopback when all ranks share one host."},
 
     {"transport.codec", PST_CFG_STR, OFF(transport.codec), "raw", "raw|lz4|lz4shuffle|fp16|int8",
-     NOB, "Payload codec for pushes and pulls."},
+     NOB,
+     "Payload codec of pushed gradients (int8 and fp16 keep error feedback on the worker; LZ4 "
+     "falls back to raw when it does not shrink a payload)."},
+    {"transport.pull_codec", PST_CFG_STR, OFF(transport.pull_codec), "same",
+     "same|raw|lz4|lz4shuffle|fp16|int8", NOB,
+     "Payload codec of pulled weights; same: transport.codec."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

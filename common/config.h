@@ -71,7 +71,7 @@ typedef struct pst_config {
     } cluster;
 
     struct {
-        char *codec;
+        char *codec, *pull_codec;
     } transport;
 } pst_config_t;
 
