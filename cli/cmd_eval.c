@@ -9,6 +9,7 @@
 #include "cli/pipeline.h"
 #include "cli/rundir.h"
 #include "common/atomicfile.h"
+#include "common/codec.h"
 #include "common/metrics.h"
 #include "worker/modelfile.h"
 #include "worker/train.h"
@@ -245,4 +246,57 @@ int pst_cmd_predict(int argc, char **argv)
         pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     applied_fini(&ap);
     return rc == PST_OK ? 0 : 1;
+}
+
+void pst_usage_info(FILE *out)
+{
+    fprintf(out, "usage: pstrain info MODEL [--params]\n\n"
+                 "Describes a model file: task, classes, layer stack, parameter count and a\n"
+                 "checksum of the parameters. --params also prints every parameter, one per line\n"
+                 "(%%.9g, exact for float32), to compare models.\n");
+}
+
+int pst_cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool params = false;
+    for (int i = 1; i < argc; i++) {
+        if (pst_is_help(argv[i])) {
+            pst_usage_info(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--params") == 0) {
+            params = true;
+        } else if (argv[i][0] != '-' && !path) {
+            path = argv[i];
+        } else {
+            pst_cli_error("info: unexpected argument '%s'", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        pst_usage_info(stderr);
+        return 2;
+    }
+    pst_modelfile_t mf;
+    pst_err_t err = {0};
+    if (pst_modelfile_load(&mf, path, &err) != PST_OK) {
+        pst_cli_error("%s", err.msg);
+        return 1;
+    }
+    printf("task: %s\nclasses: %d\ninputs: %d\nloss: %s\nlayers:",
+           mf.task == PST_TASK_REGRESSION ? "regression" : "classification", mf.n_classes,
+           mf.n_inputs, pst_loss_kind_name(mf.loss));
+    for (int i = 0; i < mf.n_layers; i++) {
+        printf(" %s", pst_layer_kind_name(mf.layers[i].kind));
+        if (mf.layers[i].kind == PST_LAYER_DENSE)
+            printf(":%d", mf.layers[i].units);
+        if (mf.layers[i].kind == PST_LAYER_DROPOUT)
+            printf(":%g", mf.layers[i].rate);
+    }
+    printf("\nparameters: %zu\nchecksum: %08x\n", mf.n_params,
+           pst_checksum(mf.params, mf.n_params * sizeof(float)));
+    for (size_t i = 0; params && i < mf.n_params; i++)
+        printf("%.9g\n", mf.params[i]);
+    pst_modelfile_fini(&mf);
+    return 0;
 }

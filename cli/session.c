@@ -95,13 +95,15 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
         return;
     if (s->progress_bar)
         fprintf(stderr, "\r\033[K");
-    printf("epoch %*d/%d  loss %.4f  val_loss %.4f  val_%s %.4f  lr %.3g  %.0f samples/s  "
-           "%.1fs%s\n",
+    printf("epoch %*d/%d  loss %.4f",
            es->epochs >= 100  ? 3
            : es->epochs >= 10 ? 2
                               : 1,
-           es->epoch, es->epochs, es->train_loss, es->val_loss, es->val_metric_name, es->val_metric,
-           es->lr, es->samples_per_s, es->seconds, es->improved ? "  *" : "");
+           es->epoch, es->epochs, es->train_loss);
+    if (isfinite(es->val_loss))
+        printf("  val_loss %.4f  val_%s %.4f", es->val_loss, es->val_metric_name, es->val_metric);
+    printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", es->lr, es->samples_per_s, es->seconds,
+           es->improved ? "  *" : "");
     fflush(stdout);
     pst_rundir_log_epoch(&s->rundir, es);
 }

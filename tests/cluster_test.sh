@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Multi-process tests under mpirun: servers and workers as real ranks on loopback.
+#  - BSP with one worker reproduces local training's weights exactly;
+#  - BSP with two workers of batch b matches local training with batch 2b (float tolerance);
+#  - each consistency mode (bsp, ssp, asp) trains to a useful accuracy, with 2 servers as well;
+#  - every codec carries training;
+#  - a run killed after a checkpoint and resumed ends with the uninterrupted run's weights;
+#  - too few ranks and missing data are clear errors, not hangs.
+# usage: cluster_test.sh PSTRAIN TESTS_DIR
+set -uo pipefail
+pstrain=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d' + sys.argv[2]))" "$@"; }
+mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$pstrain" "$@"; }
+
+# Weights of a model file, one per line.
+params() { "$pstrain" info "$1" --params | tail -n +8; }
+# max |a - b| / (|b| + 1e-3) over two parameter lists
+max_rel_diff() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+a = [float(x) for x in open(sys.argv[1])]
+b = [float(x) for x in open(sys.argv[2])]
+if len(a) != len(b) or not a:
+    print("inf")
+else:
+    print(max(abs(x - y) / (abs(y) + 1e-3) for x, y in zip(a, b)))
+PY
+}
+
+# A 3-class problem with 256 training rows (so shares and batches divide evenly) and a test file.
+python3 - "$work" <<'PY'
+import random, sys
+random.seed(1)
+def write(path, n):
+    with open(path, "w") as f:
+        f.write("a,b,c,d,target\n")
+        for i in range(n):
+            c = i % 3
+            x = [random.gauss(1.5 if j == c else 0.0, 0.7) for j in range(4)]
+            f.write(",".join("%.5f" % v for v in x) + ",%d\n" % c)
+write(sys.argv[1] + "/train.csv", 256)
+write(sys.argv[1] + "/test.csv", 90)
+PY
+cat > "$work/base.yaml" <<YAML
+name: cluster-test
+seed: 3
+data: {train: $work/train.csv, test: $work/test.csv, val_fraction: 0, target: target}
+model: {hidden: [8], activation: tanh}
+optimizer: {name: momentum, lr: 0.05}
+train: {epochs: 4, batch_size: 16}
+YAML
+
+# --- BSP, one worker == local, bit for bit (Adam, dropout, shuffling on) ---------------------
+common=(--set optimizer.name=adam --set optimizer.lr=0.01 --set model.dropout=0.2)
+"$pstrain" train "$work/base.yaml" "${common[@]}" --out "$work/local1" -q >/dev/null || fail "local run"
+mpi 2 train "$work/base.yaml" "${common[@]}" --out "$work/bsp1" -q >"$work/bsp1.log" 2>&1 || fail "bsp 1 worker: $(tail -3 "$work/bsp1.log")"
+params "$work/local1/model.pst" > "$work/local1.txt"
+params "$work/bsp1/model.pst" > "$work/bsp1.txt"
+if [ -s "$work/local1.txt" ] && cmp -s "$work/local1.txt" "$work/bsp1.txt"; then
+  pass "BSP with 1 worker reproduces local weights exactly ($(wc -l < "$work/local1.txt") parameters)"
+else
+  fail "BSP with 1 worker differs from local: max rel diff $(max_rel_diff "$work/bsp1.txt" "$work/local1.txt")"
+fi
+
+# --- BSP, two workers of batch b == local batch 2b -------------------------------------------
+"$pstrain" train "$work/base.yaml" --set train.shuffle=false --set train.batch_size=32 --out "$work/local32" -q >/dev/null || fail "local batch 32"
+mpi 3 train "$work/base.yaml" --set train.shuffle=false --set train.batch_size=16 --out "$work/bsp2" -q >"$work/bsp2.log" 2>&1 || fail "bsp 2 workers: $(tail -3 "$work/bsp2.log")"
+params "$work/local32/model.pst" > "$work/local32.txt"
+params "$work/bsp2/model.pst" > "$work/bsp2.txt"
+d=$(max_rel_diff "$work/bsp2.txt" "$work/local32.txt")
+if python3 -c "import sys; sys.exit(0 if $d < 1e-4 else 1)"; then
+  pass "BSP 2 workers x batch 16 matches local batch 32 (max rel diff $d)"
+else
+  fail "BSP 2 workers x batch 16 vs local batch 32: max rel diff $d"
+fi
+# The comparison must be able to fail: local batch 16 is a different trajectory.
+"$pstrain" train "$work/base.yaml" --set train.shuffle=false --set train.batch_size=16 --out "$work/local16" -q >/dev/null
+params "$work/local16/model.pst" > "$work/local16.txt"
+d16=$(max_rel_diff "$work/bsp2.txt" "$work/local16.txt")
+python3 -c "import sys; sys.exit(0 if $d16 > 1e-2 else 1)" && pass "and differs from local batch 16 (max rel diff $d16)" \
+  || fail "BSP 2 x 16 is indistinguishable from local batch 16 ($d16): the check is blind"
+
+# --- every consistency mode learns, with one and two servers -------------------------------
+for mode in bsp ssp asp; do
+  for servers in 1 2; do
+    np=$((servers + 2))
+    out="$work/$mode-$servers"
+    if mpi $np train "$work/base.yaml" --set cluster.consistency=$mode --set cluster.staleness=1 \
+         --set cluster.servers=$servers --set train.epochs=8 --out "$out" -q >"$out.log" 2>&1; then
+      acc=$(json "$out/report.json" "['test']['accuracy']")
+      pushes=$(json "$out/report.json" "['comm']['pushes']")
+      if python3 -c "import sys; sys.exit(0 if $acc >= 0.8 and $pushes == 2*8*8 else 1)"; then
+        pass "$mode with $servers server(s): test accuracy $acc, $pushes pushes"
+      else
+        fail "$mode with $servers server(s): test accuracy $acc, pushes $pushes"
+      fi
+    else
+      fail "$mode with $servers server(s): $(tail -3 "$out.log")"
+    fi
+  done
+done
+
+# --- every codec carries training --------------------------------------------------------
+for codec in lz4 lz4shuffle fp16 int8; do
+  out="$work/codec-$codec"
+  if mpi 3 train "$work/base.yaml" --set transport.codec=$codec --set train.epochs=8 --out "$out" -q >"$out.log" 2>&1; then
+    acc=$(json "$out/report.json" "['test']['accuracy']")
+    ratio=$(json "$out/report.json" "['comm']['wire_ratio']")
+    python3 -c "import sys; sys.exit(0 if $acc >= 0.8 else 1)" && pass "codec $codec: accuracy $acc, raw/wire $ratio" \
+      || fail "codec $codec: accuracy $acc"
+  else
+    fail "codec $codec: $(tail -3 "$out.log")"
+  fi
+done
+
+# --- checkpoint, kill, resume == uninterrupted ------------------------------------------
+# A longer run checkpoints every 8 clocks; it is killed (SIGKILL, every rank) once a checkpoint
+# exists, then resumed from that run directory, and must end with the uninterrupted run's weights.
+long=(--set train.epochs=40 --set cluster.checkpoint_every=8 --set model.hidden=[64])
+mpi 2 train "$work/base.yaml" "${long[@]}" --out "$work/whole" -q >"$work/whole.log" 2>&1 || fail "uninterrupted run: $(tail -3 "$work/whole.log")"
+setsid timeout 300 mpirun --oversubscribe -np 2 "$pstrain" train "$work/base.yaml" "${long[@]}" --out "$work/killed" -q >"$work/killed.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  [ -e "$work/killed/checkpoints/server-0.ckpt" ] && break
+  sleep 0.05
+done
+kill -KILL -- -"$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+killed_at=$(wc -l < "$work/killed/metrics.jsonl" 2>/dev/null || echo 0)
+if [ ! -e "$work/killed/checkpoints/server-0.ckpt" ]; then
+  fail "no checkpoint was written before the kill"
+else
+  mpi 2 train "$work/base.yaml" "${long[@]}" --resume "$work/killed" -q >"$work/resume.log" 2>&1 || fail "resume: $(tail -3 "$work/resume.log")"
+  params "$work/whole/model.pst" > "$work/whole.txt"
+  params "$work/killed/model.pst" > "$work/resumed.txt" 2>/dev/null
+  if [ -s "$work/whole.txt" ] && cmp -s "$work/whole.txt" "$work/resumed.txt"; then
+    pass "killed after $killed_at epochs, resumed from checkpoint: weights equal the uninterrupted run"
+  else
+    fail "resumed weights differ from the uninterrupted run ($(grep -c . "$work/resumed.txt") parameters)"
+  fi
+fi
+
+# --- errors ------------------------------------------------------------------------------
+if mpi 2 train "$work/base.yaml" --set cluster.servers=2 --out "$work/noworker" >"$work/noworker.log" 2>&1; then
+  fail "2 ranks with 2 servers should fail"
+elif [ "$(grep -c "no worker" "$work/noworker.log")" = 1 ]; then
+  pass "too few ranks: one clear error"
+else
+  fail "too few ranks: $(head -3 "$work/noworker.log")"
+fi
+if mpi 3 train "$work/base.yaml" --set data.train=/nonexistent.csv --out "$work/nodata" >"$work/nodata.log" 2>&1; then
+  fail "missing data should fail under mpirun"
+else
+  grep -q "nonexistent.csv" "$work/nodata.log" && pass "missing data under mpirun: error, no hang" || fail "missing data: $(head -3 "$work/nodata.log")"
+fi
+
+if [ $failures -ne 0 ]; then echo "$failures checks failed"; exit 1; fi
+echo "all checks passed"
