@@ -19,18 +19,19 @@ typedef struct pst_dataset {
     float *x; // (n_rows, n_features), row-major
 
     /* CSR storage (LIBSVM input); NULL when dense. Column indices are 0-based. */
-    size_t *row_ptr;  // (n_rows + 1)
+    size_t *row_ptr;   // (n_rows + 1)
     uint32_t *col_idx; // (nnz)
-    float *val;       // (nnz)
+    float *val;        // (nnz)
 
     /* Classification: class index 0..n_classes-1 stored exactly as a float.
      * Regression: the target value. */
     float *y; // (n_rows)
 
-    int n_classes;         /* 0 for regression */
-    double *class_values;  /* (n_classes) original label value of each class index, sorted; may be NULL */
-    char **feature_names;  /* (n_features) or NULL */
-    char *target_name;     /* or NULL */
+    int n_classes;        /* 0 for regression */
+    double *class_values; /* (n_classes) original label value of each class index, sorted; may be
+                             NULL */
+    char **feature_names; /* (n_features) or NULL */
+    char *target_name;    /* or NULL */
 } pst_dataset_t;
 
 /* Allocates a dense dataset with zeroed x and y. Caller owns the result. */

@@ -8,18 +8,30 @@
 const char *pst_strerror(int rc)
 {
     switch (rc) {
-    case PST_OK: return "success";
-    case PST_ENOMEM: return "out of memory";
-    case PST_EINVAL: return "invalid argument";
-    case PST_EIO: return "input/output error";
-    case PST_EFORMAT: return "malformed input";
-    case PST_EPROTO: return "protocol error";
-    case PST_ERANGE: return "out of range";
-    case PST_ENOTFOUND: return "not found";
-    case PST_ETIMEOUT: return "timed out";
-    case PST_ESTATE: return "invalid state";
-    case PST_ENUMERIC: return "non-finite number";
-    default: return "unknown error";
+    case PST_OK:
+        return "success";
+    case PST_ENOMEM:
+        return "out of memory";
+    case PST_EINVAL:
+        return "invalid argument";
+    case PST_EIO:
+        return "input/output error";
+    case PST_EFORMAT:
+        return "malformed input";
+    case PST_EPROTO:
+        return "protocol error";
+    case PST_ERANGE:
+        return "out of range";
+    case PST_ENOTFOUND:
+        return "not found";
+    case PST_ETIMEOUT:
+        return "timed out";
+    case PST_ESTATE:
+        return "invalid state";
+    case PST_ENUMERIC:
+        return "non-finite number";
+    default:
+        return "unknown error";
     }
 }
 

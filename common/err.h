@@ -14,7 +14,7 @@ enum {
     PST_ERANGE = -6,  /* value or index out of range */
     PST_ENOTFOUND = -7,
     PST_ETIMEOUT = -8,
-    PST_ESTATE = -9,  /* operation not valid in the current state */
+    PST_ESTATE = -9,   /* operation not valid in the current state */
     PST_ENUMERIC = -10 /* NaN or infinity where a finite number is required */
 };
 

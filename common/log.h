@@ -2,7 +2,13 @@
 #ifndef PST_LOG_H
 #define PST_LOG_H
 
-typedef enum { PST_LOG_DEBUG, PST_LOG_INFO, PST_LOG_WARN, PST_LOG_ERROR, PST_LOG_QUIET } pst_log_level_t;
+typedef enum {
+    PST_LOG_DEBUG,
+    PST_LOG_INFO,
+    PST_LOG_WARN,
+    PST_LOG_ERROR,
+    PST_LOG_QUIET
+} pst_log_level_t;
 
 void pst_log_set_level(pst_log_level_t level);
 /* A short tag printed before every line, e.g. "rank 2 worker". */

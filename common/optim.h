@@ -21,11 +21,11 @@ typedef enum {
 
 typedef struct pst_optim_cfg {
     pst_optim_kind_t kind;
-    float momentum;      /* momentum, nesterov (default 0.9) */
-    float beta1, beta2;  /* adam family (0.9, 0.999) */
-    float eps;           /* adam family, adagrad (1e-8; adagrad 1e-10) */
-    float weight_decay;  /* adamw: decoupled; others: added to the gradient as wd * w (L2) */
-    int lookahead_k;     /* 0 = no lookahead; else sync slow weights every k steps */
+    float momentum;        /* momentum, nesterov (default 0.9) */
+    float beta1, beta2;    /* adam family (0.9, 0.999) */
+    float eps;             /* adam family, adagrad (1e-8; adagrad 1e-10) */
+    float weight_decay;    /* adamw: decoupled; others: added to the gradient as wd * w (L2) */
+    int lookahead_k;       /* 0 = no lookahead; else sync slow weights every k steps */
     float lookahead_alpha; /* slow-weight step size (0.5) */
 } pst_optim_cfg_t;
 

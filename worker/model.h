@@ -55,7 +55,8 @@ float *pst_model_grads(pst_model_t *self);
 int pst_model_n_tensors(const pst_model_t *self);
 const pst_tensor_info_t *pst_model_tensor(const pst_model_t *self, int i);
 
-/* He-normal init for dense layers followed by ReLU, Xavier/Glorot-uniform otherwise; zero biases. */
+/* He-normal init for dense layers followed by ReLU, Xavier/Glorot-uniform otherwise; zero biases.
+ */
 void pst_model_init_params(pst_model_t *self, pst_rng_t *rng);
 
 /* Forward pass over batch rows of x (batch, n_inputs). Returns the output (batch, n_outputs),
