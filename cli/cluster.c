@@ -163,22 +163,42 @@ typedef struct worker {
     pst_psclient_t *client;
     int tensor;
     int index; /* worker index 0..n_workers-1 */
+    bool push_pending;
+    pst_ticket_t push_ticket;
 } worker_t;
 
+/* Waits for the last push's acknowledgements, if any are outstanding. */
+static int finish_push(worker_t *w, pst_err_t *err)
+{
+    if (!w->push_pending)
+        return PST_OK;
+    w->push_pending = false;
+    return pst_psclient_wait(w->client, w->push_ticket, err);
+}
+
+/* The pull for the next clock goes out before the previous push is waited on, so the two
+ * transfers overlap. The pushed gradient stays untouched until then: the next backward pass
+ * comes after this pull. */
 static int hook_pull(void *ctx, float *params, uint64_t clock, pst_err_t *err)
 {
     worker_t *w = ctx;
     pst_ticket_t t;
     int rc = pst_psclient_pull(w->client, w->tensor, params, clock, &t, err);
-    return rc ? rc : pst_psclient_wait(w->client, t, err);
+    int push_rc = finish_push(w, err);
+    if (rc != PST_OK)
+        return rc;
+    rc = pst_psclient_wait(w->client, t, err);
+    return push_rc != PST_OK ? push_rc : rc;
 }
 
 static int hook_push(void *ctx, const float *grads, uint64_t clock, float lr, pst_err_t *err)
 {
     worker_t *w = ctx;
-    pst_ticket_t t;
-    int rc = pst_psclient_push(w->client, w->tensor, grads, clock, lr, &t, err);
-    return rc ? rc : pst_psclient_wait(w->client, t, err);
+    int rc = finish_push(w, err);
+    if (rc == PST_OK)
+        rc = pst_psclient_push(w->client, w->tensor, grads, clock, lr, &w->push_ticket, err);
+    w->push_pending = rc == PST_OK;
+    return rc;
 }
 
 static int hook_allreduce(void *ctx, double *vals, int n, pst_err_t *err)
@@ -328,7 +348,8 @@ static int worker_train(worker_t *w, pst_err_t *err)
     int rc = worker_connect(w, err);
     if (rc == PST_OK)
         rc = pst_session_train(&w->s, &hooks, err);
-    return rc;
+    int push_rc = finish_push(w, rc == PST_OK ? err : NULL);
+    return rc != PST_OK ? rc : push_rc;
 }
 
 static int run_worker(cluster_t *c)

@@ -122,7 +122,7 @@ done
 # --- checkpoint, kill, resume == uninterrupted ------------------------------------------
 # A longer run checkpoints every 8 clocks; it is killed (SIGKILL, every rank) once a checkpoint
 # exists, then resumed from that run directory, and must end with the uninterrupted run's weights.
-long=(--set train.epochs=40 --set cluster.checkpoint_every=8 --set model.hidden=[64])
+long=(--set train.epochs=150 --set cluster.checkpoint_every=8 --set model.hidden=[64])
 mpi 2 train "$work/base.yaml" "${long[@]}" --out "$work/whole" -q >"$work/whole.log" 2>&1 || fail "uninterrupted run: $(tail -3 "$work/whole.log")"
 setsid timeout 300 mpirun --oversubscribe -np 2 "$pstrain" train "$work/base.yaml" "${long[@]}" --out "$work/killed" -q >"$work/killed.log" 2>&1 &
 pid=$!

@@ -350,6 +350,9 @@ int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_data
             break;
         }
     }
+    /* A run resumed after its last clock trains nothing: it still ends on the global weights. */
+    if (rc == PST_OK && remote && result->epochs_run == 0)
+        rc = hooks->pull(hooks->ctx, pst_model_params(model), c.clock, err);
     if (rc == PST_OK && st.best && result->best_epoch > 0)
         memcpy(pst_model_params(model), st.best, pst_model_n_params(model) * sizeof(float));
     result->clock = c.clock;
