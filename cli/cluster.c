@@ -45,8 +45,9 @@ static int env_int(const char *name)
 
 bool pst_cluster_launched(void)
 {
+    /* mpirun (Open MPI), a PMI launcher (MPICH hydra), or srun with PMIx under Slurm. */
     return env_int("OMPI_COMM_WORLD_SIZE") > 1 || env_int("PMI_SIZE") > 1 ||
-           env_int("PMIX_SIZE") > 1;
+           (getenv("PMIX_RANK") && env_int("SLURM_STEP_NUM_TASKS") > 1);
 }
 
 bool pst_cluster_is_first_rank(void)
@@ -54,6 +55,8 @@ bool pst_cluster_is_first_rank(void)
     const char *r = getenv("OMPI_COMM_WORLD_RANK");
     if (!r)
         r = getenv("PMI_RANK");
+    if (!r)
+        r = getenv("PMIX_RANK");
     return !r || atoi(r) == 0;
 }
 
