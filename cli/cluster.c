@@ -225,27 +225,69 @@ static int take_share(const pst_dataset_t *all, int index, int n_parts, pst_data
     return *out ? PST_OK : pst_err_set(err, PST_ENOMEM, "out of memory");
 }
 
-static int worker_prepare(worker_t *w, pst_err_t *err)
+static int reduce_sum(void *ctx, double *vals, int n, pst_err_t *err)
+{
+    if (MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)ctx) != MPI_SUCCESS)
+        return pst_err_set(err, PST_EIO, "MPI_Allreduce failed");
+    return PST_OK;
+}
+
+static int reduce_max(void *ctx, double *vals, int n, pst_err_t *err)
+{
+    if (MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_MAX, *(MPI_Comm *)ctx) != MPI_SUCCESS)
+        return pst_err_set(err, PST_EIO, "MPI_Allreduce failed");
+    return PST_OK;
+}
+
+/* Loads this worker's rows: its own file when data.train is a {worker} pattern, else its
+ * rank-strided share of the common split. Returns the smallest share over workers. */
+static int load_rows(worker_t *w, size_t *smallest, pst_err_t *err)
 {
     cluster_t *c = w->c;
     pst_session_t *s = &w->s;
-    int rc = pst_session_prepare(s, c->cfg, w->index == 0, err);
-    if (rc != PST_OK)
+    int rc;
+    if (pst_shardload_is_pattern(c->cfg->data.train)) {
+        pst_reducer_t reduce = {&c->workers, reduce_sum, reduce_max};
+        rc = pst_session_prepare_shard(s, c->cfg, w->index == 0, w->index, &reduce, err);
+        /* One more reduction that every worker reaches, failed or not: the smallest share. */
+        double v[2] = {rc != PST_OK, rc == PST_OK ? -(double)s->data.train->n_rows : 0};
+        pst_err_t scratch;
+        if (reduce_max(&c->workers, v, 2, &scratch) != PST_OK && rc == PST_OK)
+            rc = pst_err_set(err, PST_EIO, "%s", scratch.msg);
+        if (rc == PST_OK && v[0] > 0)
+            rc = pst_err_set(err, PST_ESTATE, "another worker failed to prepare");
+        *smallest = rc == PST_OK ? (size_t)-v[1] : 0;
         return rc;
-    size_t n_train = s->data.train->n_rows, b = (size_t)s->opts.batch_size;
+    }
+    if ((rc = pst_session_prepare(s, c->cfg, w->index == 0, err)) != PST_OK)
+        return rc;
+    size_t n_train = s->data.train->n_rows;
     if (n_train < (size_t)c->n_workers)
         return pst_err_set(err, PST_EINVAL, "%zu training rows cannot feed %d workers", n_train,
                            c->n_workers);
     if ((rc = take_share(s->data.train, w->index, c->n_workers, &s->train_part, err)) ||
         (rc = take_share(s->data.val, w->index, c->n_workers, &s->val_part, err)))
         return rc;
+    *smallest = n_train / (size_t)c->n_workers; /* shares differ by at most one row */
+    return PST_OK;
+}
+
+static int worker_prepare(worker_t *w, pst_err_t *err)
+{
+    pst_session_t *s = &w->s;
+    size_t smallest = 0;
+    int rc = load_rows(w, &smallest, err);
+    if (rc != PST_OK)
+        return rc;
+    if (smallest == 0)
+        return pst_err_set(err, PST_EINVAL, "a worker has no training rows");
     /* Every worker takes the same number of steps per epoch, or BSP clocks would not meet: the
-     * smallest share decides (shares differ by at most one row). */
-    size_t smallest = n_train / (size_t)c->n_workers;
+     * smallest share decides. */
+    size_t b = (size_t)s->opts.batch_size;
     s->opts.steps_per_epoch = (long)((smallest + b - 1) / b);
     if (s->lead) {
-        s->rundir.append = c->args->resume != NULL;
-        rc = pst_session_open_rundir(s, c->run_dir, err);
+        s->rundir.append = w->c->args->resume != NULL;
+        rc = pst_session_open_rundir(s, w->c->run_dir, err);
     }
     return rc;
 }
@@ -362,8 +404,12 @@ static int run_worker(cluster_t *c)
     rank_hello_t hello = {0};
     int rc = worker_prepare(&w, &err);
     hello.ok = rc == PST_OK;
-    if (rc != PST_OK && w.index == 0)
-        pst_cli_error("%s", err.msg);
+    /* With a common file every worker meets the same error and worker 0 reports it; with one
+     * file per worker, the worker whose file failed reports its own. */
+    bool own_file = pst_shardload_is_pattern(c->cfg->data.train);
+    if (rc != PST_OK &&
+        (w.index == 0 ? !(own_file && rc == PST_ESTATE) : own_file && rc != PST_ESTATE))
+        pst_cli_error("worker %d: %s", w.index, err.msg);
     if (!exchange_hellos(c, &hello)) {
         pst_session_fini(&w.s);
         return 1;

@@ -91,6 +91,11 @@ int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets
 
 static int train_local(const pst_config_t *cfg, const pst_train_args_t *a)
 {
+    if (pst_shardload_is_pattern(cfg->data.train)) {
+        pst_cli_error("data.train names one file per worker (%s); run under mpirun",
+                      PST_WORKER_PATTERN);
+        return 2;
+    }
     if (a->resume) {
         pst_cli_error("--resume restarts a distributed run from its servers' checkpoints; run "
                       "it under mpirun");

@@ -61,18 +61,13 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     return PST_OK;
 }
 
-int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err)
+/* Builds and initialises the model for the loaded data, and the training options. */
+static int prepare_model(pst_session_t *s, pst_err_t *err)
 {
-    memset(s, 0, sizeof *s);
-    s->cfg = cfg;
-    s->lead = lead;
-    const char *p = cfg->train.progress;
-    s->progress_bar = lead && (strcmp(p, "bar") == 0 || (strcmp(p, "auto") == 0 && isatty(2)));
-    int rc = pst_pipeline_load(&s->data, cfg, err);
-    if (rc != PST_OK)
-        return rc;
+    const pst_config_t *cfg = s->cfg;
     const pst_dataset_t *tr = s->data.train;
-    if ((rc = pst_modelspec_build(&s->spec, cfg, tr->task, tr->n_classes, err)) != PST_OK)
+    int rc = pst_modelspec_build(&s->spec, cfg, tr->task, tr->n_classes, err);
+    if (rc != PST_OK)
         return rc;
     int max_batch = (int)cfg->train.batch_size;
     s->model = pst_model_new((int)tr->n_features, s->spec.layers, s->spec.n_layers, max_batch, err);
@@ -82,6 +77,30 @@ int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, ps
     pst_rng_init(&init_rng, pst_rng_derive((uint64_t)cfg->seed, 0));
     pst_model_init_params(s->model, &init_rng);
     return fill_opts(s, err);
+}
+
+static void session_init(pst_session_t *s, const pst_config_t *cfg, bool lead)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->lead = lead;
+    const char *p = cfg->train.progress;
+    s->progress_bar = lead && (strcmp(p, "bar") == 0 || (strcmp(p, "auto") == 0 && isatty(2)));
+}
+
+int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err)
+{
+    session_init(s, cfg, lead);
+    int rc = pst_pipeline_load(&s->data, cfg, err);
+    return rc ? rc : prepare_model(s, err);
+}
+
+int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool lead, int worker,
+                              const pst_reducer_t *reduce, pst_err_t *err)
+{
+    session_init(s, cfg, lead);
+    int rc = pst_shardload(&s->data, cfg, worker, reduce, err);
+    return rc ? rc : prepare_model(s, err);
 }
 
 int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err)

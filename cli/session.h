@@ -9,6 +9,7 @@
 #include "cli/modelspec.h"
 #include "cli/pipeline.h"
 #include "cli/rundir.h"
+#include "cli/shardload.h"
 #include "common/config.h"
 #include "worker/model.h"
 #include "worker/train.h"
@@ -32,6 +33,9 @@ void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 
 /* Loads data, builds and initialises the model, fills training options. */
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
+/* The same for a worker that reads only its own file (data.train with a {worker} pattern). */
+int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool lead, int worker,
+                              const pst_reducer_t *reduce, pst_err_t *err);
 /* Opens the run directory (lead only). */
 int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err);
 /* Hooks that print epochs and progress (lead) and log metrics.jsonl. */

@@ -20,7 +20,8 @@ static const pst_config_key_t keys[] = {
      "Verbosity of messages on stderr."},
 
     {"data.train", PST_CFG_STR, OFF(data.train), "", NULL, NOB,
-     "Training data file (CSV, LIBSVM, or an IDX images file). Required."},
+     "Training data file (CSV, LIBSVM, or an IDX images file). Required. Under mpirun, a name "
+     "containing {worker} gives each worker its own file (0-based worker index)."},
     {"data.test", PST_CFG_STR, OFF(data.test), "", NULL, NOB,
      "Test data file. Empty: train/val/test are split from data.train."},
     {"data.format", PST_CFG_STR, OFF(data.format), "auto", "auto|csv|libsvm|idx", NOB,

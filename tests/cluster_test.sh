@@ -146,6 +146,28 @@ else
   fi
 fi
 
+# --- one file per worker --------------------------------------------------------------
+# Worker w reads only train-w.csv; scaling statistics are reduced over both files.
+head -1 "$work/train.csv" > "$work/train-0.csv"
+head -1 "$work/train.csv" > "$work/train-1.csv"
+tail -n +2 "$work/train.csv" | awk -v a="$work/train-0.csv" -v b="$work/train-1.csv" 'NR % 2 { print >> a; next } { print >> b }'
+if mpi 3 train "$work/base.yaml" --set data.train="$work/train-{worker}.csv" --set data.val_fraction=0.1 \
+     --set train.epochs=8 --out "$work/perfile" -q >"$work/perfile.log" 2>&1; then
+  acc=$(json "$work/perfile/report.json" "['test']['accuracy']")
+  rows=$(json "$work/perfile/report.json" "['train']['rows']")
+  python3 -c "import sys; sys.exit(0 if $acc >= 0.8 else 1)" && pass "one file per worker: test accuracy $acc ($rows rows trained)" \
+    || fail "one file per worker: accuracy $acc"
+else
+  fail "one file per worker: $(tail -3 "$work/perfile.log")"
+fi
+rm "$work/train-1.csv"
+if mpi 3 train "$work/base.yaml" --set data.train="$work/train-{worker}.csv" --out "$work/perfile2" -q >"$work/perfile2.log" 2>&1; then
+  fail "a missing per-worker file should fail"
+else
+  grep -q "train-1.csv" "$work/perfile2.log" && pass "a missing per-worker file: error naming it, no hang" \
+    || fail "missing per-worker file: $(head -3 "$work/perfile2.log")"
+fi
+
 # --- errors ------------------------------------------------------------------------------
 if mpi 2 train "$work/base.yaml" --set cluster.servers=2 --out "$work/noworker" >"$work/noworker.log" 2>&1; then
   fail "2 ranks with 2 servers should fail"
