@@ -212,19 +212,6 @@ static int hook_allreduce(void *ctx, double *vals, int n, pst_err_t *err)
     return PST_OK;
 }
 
-/* This worker's rank-strided share of a dataset. */
-static int take_share(const pst_dataset_t *all, int index, int n_parts, pst_dataset_t **out,
-                      pst_err_t *err)
-{
-    size_t *idx, n;
-    int rc = pst_partition_rows(all->n_rows, index, n_parts, &idx, &n, err);
-    if (rc != PST_OK)
-        return rc;
-    *out = pst_dataset_take_rows(all, idx, n);
-    free(idx);
-    return *out ? PST_OK : pst_err_set(err, PST_ENOMEM, "out of memory");
-}
-
 static int reduce_sum(void *ctx, double *vals, int n, pst_err_t *err)
 {
     if (MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)ctx) != MPI_SUCCESS)
@@ -265,8 +252,10 @@ static int load_rows(worker_t *w, size_t *smallest, pst_err_t *err)
     if (n_train < (size_t)c->n_workers)
         return pst_err_set(err, PST_EINVAL, "%zu training rows cannot feed %d workers", n_train,
                            c->n_workers);
-    if ((rc = take_share(s->data.train, w->index, c->n_workers, &s->train_part, err)) ||
-        (rc = take_share(s->data.val, w->index, c->n_workers, &s->val_part, err)))
+    if ((rc = pst_partition_rows(n_train, w->index, c->n_workers, &s->train_share,
+                                 &s->n_train_share, err)) ||
+        (rc = pst_partition_rows(s->data.val->n_rows, w->index, c->n_workers, &s->val_share,
+                                 &s->n_val_share, err)))
         return rc;
     *smallest = n_train / (size_t)c->n_workers; /* shares differ by at most one row */
     return PST_OK;

@@ -169,9 +169,14 @@ int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err
                  pst_model_n_params(s->model), pst_loss_kind_name(s->spec.loss),
                  s->cfg->optimizer.name, s->cfg->optimizer.lr, s->opts.batch_size, s->opts.epochs);
     }
-    const pst_dataset_t *train = s->train_part ? s->train_part : s->data.train;
-    const pst_dataset_t *val = s->val_part ? s->val_part : s->data.val;
-    return pst_train_run(s->model, train, val, &s->opts, hooks, &s->result, err);
+    pst_rows_t train = pst_rows_all(s->data.train), val = pst_rows_all(s->data.val);
+    if (s->train_share) {
+        train.idx = s->train_share;
+        train.n = s->n_train_share;
+        val.idx = s->val_share;
+        val.n = s->n_val_share;
+    }
+    return pst_train_rows(s->model, &train, &val, &s->opts, hooks, &s->result, err);
 }
 
 /* Metrics of the model on ds into obj. */
@@ -311,8 +316,8 @@ void pst_session_fini(pst_session_t *s)
 {
     pst_rundir_close(&s->rundir);
     pst_model_destroy(&s->model);
-    pst_dataset_destroy(&s->train_part);
-    pst_dataset_destroy(&s->val_part);
+    free(s->train_share);
+    free(s->val_share);
     pst_pipeline_fini(&s->data);
     cJSON_Delete(s->extra);
     s->extra = NULL;

@@ -24,8 +24,9 @@ typedef struct pst_session {
     bool lead;         /* writes the run directory and prints (local run, or worker 0) */
     bool progress_bar; /* live progress line on a terminal */
     pst_rundir_t rundir;
-    pst_dataset_t *train_part, *val_part; /* a worker's share of train/val, or NULL: all */
-    cJSON *extra;                         /* more report sections (e.g. comm), owned; may be NULL */
+    size_t *train_share, *val_share; /* a worker's rows of train/val, or NULL: all rows */
+    size_t n_train_share, n_val_share;
+    cJSON *extra; /* more report sections (e.g. comm), owned; may be NULL */
 } pst_session_t;
 
 /* The optimizer configuration the optimizer.* keys describe (servers use it too). */

@@ -229,25 +229,32 @@ static void fit_column(fit_ctx_t *c, const float *col, size_t j)
     scaler_stats(c, col, c->p->fill[j], j);
 }
 
-/* Gathers columns [j0, j0 + width) of x, pixel-scaled, into c->block (column-major). */
-static void gather_block(fit_ctx_t *c, const pst_dataset_t *d, size_t j0, size_t width)
+/* Gathers columns [j0, j0 + width) of the fitted rows, pixel-scaled, into c->block
+ * (column-major). */
+static void gather_block(fit_ctx_t *c, const pst_dataset_t *d, const size_t *rows, size_t j0,
+                         size_t width)
 {
     float ps = c->p->pixel_scale;
-    for (size_t i = 0; i < d->n_rows; i++) {
-        const float *row = d->x + i * d->n_features + j0;
+    for (size_t i = 0; i < c->n_rows; i++) {
+        const float *row = d->x + (rows ? rows[i] : i) * d->n_features + j0;
         for (size_t b = 0; b < width; b++)
-            c->block[b * d->n_rows + i] = row[b] * ps;
+            c->block[b * c->n_rows + i] = row[b] * ps;
     }
 }
 
 int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts, pst_preproc_t **out,
                     pst_err_t *err)
 {
+    return pst_preproc_fit_rows(train, NULL, train->n_rows, opts, out, err);
+}
+
+int pst_preproc_fit_rows(const pst_dataset_t *train, const size_t *rows, size_t n,
+                         const pst_preproc_opts_t *opts, pst_preproc_t **out, pst_err_t *err)
+{
     if (pst_dataset_is_sparse(train) || train->x == NULL)
         return pst_err_set(err, PST_EINVAL, "preprocess: fit needs a dense dataset");
-    if (train->n_rows == 0)
+    if (n == 0)
         return pst_err_set(err, PST_EINVAL, "preprocess: fit on an empty training set");
-    size_t n = train->n_rows;
     fit_ctx_t c = {.opts = opts, .n_rows = n, .p = pst_preproc_new(train->n_features)};
     c.block = malloc(COLUMN_BLOCK * n * sizeof *c.block);
     c.present = malloc(n * sizeof *c.present);
@@ -257,7 +264,7 @@ int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts, 
         for (size_t j0 = 0; j0 < train->n_features; j0 += COLUMN_BLOCK) {
             size_t width =
                 train->n_features - j0 < COLUMN_BLOCK ? train->n_features - j0 : COLUMN_BLOCK;
-            gather_block(&c, train, j0, width);
+            gather_block(&c, train, rows, j0, width);
             for (size_t b = 0; b < width; b++)
                 fit_column(&c, c.block + b * n, j0 + b);
         }
@@ -283,6 +290,23 @@ static int non_finite(const pst_dataset_t *d, size_t row, size_t col, const char
                        col + 1, name[0] ? " '" : "", name, name[0] ? "'" : "", what);
 }
 
+/* Transforms one row in place; returns the first column whose result is not finite, or
+ * SIZE_MAX. */
+static size_t transform_row(const pst_preproc_t *p, float *row)
+{
+    size_t bad = SIZE_MAX;
+    for (size_t j = 0; j < p->n_features; j++) {
+        float v = row[j] * p->pixel_scale;
+        if (isnan(v))
+            v = p->fill[j];
+        v = (v - p->shift[j]) * p->scale[j];
+        row[j] = v;
+        if (!isfinite(v) && bad == SIZE_MAX)
+            bad = j;
+    }
+    return bad;
+}
+
 int pst_preproc_apply(const pst_preproc_t *p, pst_dataset_t *d, pst_err_t *err)
 {
     if (pst_dataset_is_sparse(d) || d->x == NULL)
@@ -292,21 +316,28 @@ int pst_preproc_apply(const pst_preproc_t *p, pst_dataset_t *d, pst_err_t *err)
                            p->n_features, d->n_features);
     size_t bad_row = SIZE_MAX, bad_col = 0, width = d->n_features;
     for (size_t i = 0; i < d->n_rows; i++) {
-        float *row = d->x + i * width;
-        for (size_t j = 0; j < width; j++) {
-            float v = row[j] * p->pixel_scale;
-            if (isnan(v))
-                v = p->fill[j];
-            v = (v - p->shift[j]) * p->scale[j];
-            row[j] = v;
-            if (!isfinite(v) && bad_row == SIZE_MAX) {
-                bad_row = i;
-                bad_col = j;
-            }
+        size_t j = transform_row(p, d->x + i * width);
+        if (j != SIZE_MAX && bad_row == SIZE_MAX) {
+            bad_row = i;
+            bad_col = j;
         }
     }
     if (bad_row != SIZE_MAX)
         return non_finite(d, bad_row, bad_col, "value after preprocessing", err);
+    return PST_OK;
+}
+
+int pst_preproc_apply_block(const pst_preproc_t *p, float *x, size_t n_rows, size_t *bad_row,
+                            size_t *bad_col)
+{
+    for (size_t i = 0; i < n_rows; i++) {
+        size_t j = transform_row(p, x + i * p->n_features);
+        if (j != SIZE_MAX) {
+            *bad_row = i;
+            *bad_col = j;
+            return PST_ENUMERIC;
+        }
+    }
     return PST_OK;
 }
 

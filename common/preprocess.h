@@ -37,6 +37,16 @@ void pst_preproc_destroy(pst_preproc_t **self_p);
 int pst_preproc_fit(const pst_dataset_t *train, const pst_preproc_opts_t *opts, pst_preproc_t **out,
                     pst_err_t *err);
 
+/* The same fit over rows[0..n) of train only (repeats count as often as they appear; NULL: the
+ * first n rows), for folds and bootstrap samples that are index lists over one dataset. */
+int pst_preproc_fit_rows(const pst_dataset_t *train, const size_t *rows, size_t n,
+                         const pst_preproc_opts_t *opts, pst_preproc_t **out, pst_err_t *err);
+
+/* Transforms n_rows contiguous rows (n_rows, p->n_features) in place. Stops at the first
+ * non-finite result with PST_ENUMERIC and its position in *bad_row, *bad_col. */
+int pst_preproc_apply_block(const pst_preproc_t *p, float *x, size_t n_rows, size_t *bad_row,
+                            size_t *bad_col);
+
 /* Transforms the dense dataset d in place with p's statistics. Returns PST_ENUMERIC naming the
  * first row and column whose result is not finite (the data is still fully transformed). */
 int pst_preproc_apply(const pst_preproc_t *p, pst_dataset_t *d, pst_err_t *err);

@@ -39,57 +39,126 @@ int pst_predicted_class(const float *out_row, int n_out)
     return best;
 }
 
-/* Copies rows idx[0..n) of ds into the contiguous batch buffers. */
-static void gather_batch(const pst_dataset_t *ds, const size_t *idx, int n, float *xb, float *yb)
+pst_rows_t pst_rows_all(const pst_dataset_t *ds)
 {
+    pst_rows_t r = {ds, NULL, ds ? ds->n_rows : 0, NULL};
+    return r;
+}
+
+/* Copies n rows of the view into the contiguous buffers x (n, d) and y (n), applying the view's
+ * preprocessing. Row i is view position pos[i], or first + i when pos is NULL. */
+static int gather_rows(const pst_rows_t *rows, const size_t *pos, size_t first, size_t n, float *x,
+                       float *y, pst_err_t *err)
+{
+    const pst_dataset_t *ds = rows->ds;
     size_t d = ds->n_features;
-    for (int i = 0; i < n; i++) {
-        memcpy(xb + (size_t)i * d, ds->x + idx[i] * d, d * sizeof(float));
-        yb[i] = ds->y[idx[i]];
+    for (size_t i = 0; i < n; i++) {
+        size_t p = pos ? pos[i] : first + i;
+        size_t r = rows->idx ? rows->idx[p] : p;
+        memcpy(x + i * d, ds->x + r * d, d * sizeof(float));
+        y[i] = ds->y[r];
     }
+    size_t bad_row, bad_col;
+    if (rows->preproc && pst_preproc_apply_block(rows->preproc, x, n, &bad_row, &bad_col)) {
+        size_t p = pos ? pos[bad_row] : first + bad_row;
+        return pst_err_set(err, PST_ENUMERIC,
+                           "row %zu, feature %zu: not finite after preprocessing",
+                           (rows->idx ? rows->idx[p] : p) + 1, bad_col + 1);
+    }
+    return PST_OK;
+}
+
+/* Calls fn on the view in chunks of at most chunk rows, gathered and preprocessed. */
+typedef int (*chunk_fn)(void *ctx, size_t start, const float *x, const float *y, int n,
+                        pst_err_t *err);
+
+static int for_each_chunk(const pst_rows_t *rows, int chunk, chunk_fn fn, void *ctx, pst_err_t *err)
+{
+    size_t d = rows->ds->n_features;
+    float *x = malloc((size_t)chunk * d * sizeof(float));
+    float *y = malloc((size_t)chunk * sizeof(float));
+    int rc = x && y ? PST_OK : pst_err_set(err, PST_ENOMEM, "evaluation buffers: out of memory");
+    for (size_t start = 0; start < rows->n && rc == PST_OK; start += (size_t)chunk) {
+        size_t n = rows->n - start < (size_t)chunk ? rows->n - start : (size_t)chunk;
+        if ((rc = gather_rows(rows, NULL, start, n, x, y, err)) == PST_OK)
+            rc = fn(ctx, start, x, y, (int)n, err);
+    }
+    free(x);
+    free(y);
+    return rc;
+}
+
+typedef struct eval_ctx {
+    pst_model_t *model;
+    pst_loss_kind_t loss;
+    float huber_delta;
+    pst_eval_sums_t *sums;
+    float *out; /* predict: (n, n_outputs) */
+} eval_ctx_t;
+
+static int eval_chunk(void *ctx, size_t start, const float *x, const float *y, int n,
+                      pst_err_t *err)
+{
+    eval_ctx_t *e = ctx;
+    int n_out = pst_model_n_outputs(e->model);
+    bool classify = e->loss == PST_LOSS_SOFTMAX_CE || e->loss == PST_LOSS_BCE;
+    const float *out = pst_model_forward(e->model, x, n, false, NULL);
+    double mean = pst_loss_eval(e->loss, out, y, n, n_out, e->huber_delta, false, NULL);
+    if (!isfinite(mean))
+        return pst_err_set(err, PST_ENUMERIC, "evaluation loss is not finite (rows %zu..%zu)",
+                           start + 1, start + (size_t)n);
+    e->sums->loss_sum += mean * n;
+    for (int i = 0; i < n; i++) {
+        const float *row = out + (size_t)i * n_out;
+        if (classify) {
+            e->sums->correct += pst_predicted_class(row, n_out) == (int)y[i];
+        } else {
+            double diff = (double)row[0] - y[i];
+            e->sums->sq_err_sum += diff * diff;
+        }
+    }
+    e->sums->n += n;
+    return PST_OK;
+}
+
+int pst_eval_sums_rows(pst_model_t *model, const pst_rows_t *rows, int chunk, pst_loss_kind_t loss,
+                       float huber_delta, pst_eval_sums_t *sums, pst_err_t *err)
+{
+    memset(sums, 0, sizeof *sums);
+    if (rows == NULL || rows->n == 0)
+        return PST_OK;
+    eval_ctx_t e = {model, loss, huber_delta, sums, NULL};
+    return for_each_chunk(rows, chunk, eval_chunk, &e, err);
 }
 
 int pst_eval_sums(pst_model_t *model, const pst_dataset_t *ds, int chunk, pst_loss_kind_t loss,
                   float huber_delta, pst_eval_sums_t *sums, pst_err_t *err)
 {
-    memset(sums, 0, sizeof *sums);
-    if (ds == NULL || ds->n_rows == 0)
-        return PST_OK;
-    int n_out = pst_model_n_outputs(model);
-    bool classify = loss == PST_LOSS_SOFTMAX_CE || loss == PST_LOSS_BCE;
-    for (size_t start = 0; start < ds->n_rows; start += (size_t)chunk) {
-        int n = (int)(ds->n_rows - start < (size_t)chunk ? ds->n_rows - start : (size_t)chunk);
-        const float *x = ds->x + start * ds->n_features;
-        const float *y = ds->y + start;
-        const float *out = pst_model_forward(model, x, n, false, NULL);
-        double mean = pst_loss_eval(loss, out, y, n, n_out, huber_delta, false, NULL);
-        if (!isfinite(mean))
-            return pst_err_set(err, PST_ENUMERIC, "evaluation loss is not finite (rows %zu..%zu)",
-                               start, start + (size_t)n - 1);
-        sums->loss_sum += mean * n;
-        for (int i = 0; i < n; i++) {
-            const float *row = out + (size_t)i * n_out;
-            if (classify) {
-                sums->correct += pst_predicted_class(row, n_out) == (int)y[i];
-            } else {
-                double e = (double)row[0] - y[i];
-                sums->sq_err_sum += e * e;
-            }
-        }
-        sums->n += n;
-    }
+    pst_rows_t rows = pst_rows_all(ds);
+    return pst_eval_sums_rows(model, &rows, chunk, loss, huber_delta, sums, err);
+}
+
+static int predict_chunk(void *ctx, size_t start, const float *x, const float *y, int n,
+                         pst_err_t *err)
+{
+    eval_ctx_t *e = ctx;
+    size_t n_out = (size_t)pst_model_n_outputs(e->model);
+    const float *o = pst_model_forward(e->model, x, n, false, NULL);
+    memcpy(e->out + start * n_out, o, (size_t)n * n_out * sizeof(float));
     return PST_OK;
+}
+
+int pst_predict_rows(pst_model_t *model, const pst_rows_t *rows, int chunk, float *out,
+                     pst_err_t *err)
+{
+    eval_ctx_t e = {model, PST_LOSS_MSE, 1, NULL, out};
+    return for_each_chunk(rows, chunk, predict_chunk, &e, err);
 }
 
 int pst_predict(pst_model_t *model, const pst_dataset_t *ds, int chunk, float *out, pst_err_t *err)
 {
-    int n_out = pst_model_n_outputs(model);
-    for (size_t start = 0; start < ds->n_rows; start += (size_t)chunk) {
-        int n = (int)(ds->n_rows - start < (size_t)chunk ? ds->n_rows - start : (size_t)chunk);
-        const float *o = pst_model_forward(model, ds->x + start * ds->n_features, n, false, NULL);
-        memcpy(out + start * (size_t)n_out, o, (size_t)n * n_out * sizeof(float));
-    }
-    return PST_OK;
+    pst_rows_t rows = pst_rows_all(ds);
+    return pst_predict_rows(model, &rows, chunk, out, err);
 }
 
 /* Everything one run allocates up front, so the step loop never allocates. */
@@ -111,13 +180,13 @@ static void state_free(train_state_t *st)
     pst_optim_destroy(&st->optim);
 }
 
-static int state_alloc(train_state_t *st, pst_model_t *model, const pst_dataset_t *train,
+static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *train,
                        const pst_train_opts_t *opts, bool local, pst_err_t *err)
 {
     memset(st, 0, sizeof *st);
     size_t b = (size_t)opts->batch_size, n_out = (size_t)pst_model_n_outputs(model);
-    st->order = malloc(train->n_rows * sizeof *st->order);
-    st->xb = malloc(b * train->n_features * sizeof(float));
+    st->order = malloc(train->n * sizeof *st->order);
+    st->xb = malloc(b * train->ds->n_features * sizeof(float));
     st->yb = malloc(b * sizeof(float));
     st->dout = malloc(b * n_out * sizeof(float));
     if (opts->patience > 0 && opts->restore_best)
@@ -125,24 +194,25 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_dataset_
     if (!st->order || !st->xb || !st->yb || !st->dout ||
         (opts->patience > 0 && opts->restore_best && !st->best))
         return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
-    for (size_t i = 0; i < train->n_rows; i++)
+    for (size_t i = 0; i < train->n; i++)
         st->order[i] = i;
     if (local && !(st->optim = pst_optim_new(&opts->optim, pst_model_n_params(model), err)))
         return err ? err->code : PST_ENOMEM;
     return PST_OK;
 }
 
-static int check_inputs(pst_model_t *model, const pst_dataset_t *train, const pst_dataset_t *val,
+static int check_inputs(pst_model_t *model, const pst_rows_t *train, const pst_rows_t *val,
                         const pst_train_opts_t *opts, pst_err_t *err)
 {
-    if (pst_dataset_is_sparse(train) || (val && pst_dataset_is_sparse(val)))
+    const pst_dataset_t *tr = train->ds, *va = val && val->n ? val->ds : NULL;
+    if (!tr || pst_dataset_is_sparse(tr) || (va && pst_dataset_is_sparse(va)))
         return pst_err_set(err, PST_EINVAL, "the layer-stack model needs dense data");
-    if (train->n_rows == 0)
+    if (train->n == 0)
         return pst_err_set(err, PST_EINVAL, "the training set is empty");
-    if ((int)train->n_features != pst_model_n_inputs(model) ||
-        (val && val->n_features != train->n_features))
+    if ((int)tr->n_features != pst_model_n_inputs(model) ||
+        (va && va->n_features != tr->n_features))
         return pst_err_set(err, PST_EINVAL, "data has %zu features but the model takes %d",
-                           train->n_features, pst_model_n_inputs(model));
+                           tr->n_features, pst_model_n_inputs(model));
     if (opts->batch_size <= 0 || opts->epochs <= 0)
         return pst_err_set(err, PST_EINVAL, "batch size and epochs must be positive");
     return PST_OK;
@@ -171,7 +241,7 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
 
 typedef struct epoch_ctx {
     pst_model_t *model;
-    const pst_dataset_t *train;
+    const pst_rows_t *train;
     const pst_train_opts_t *opts;
     const pst_train_hooks_t *hooks;
     train_state_t *st;
@@ -184,7 +254,7 @@ typedef struct epoch_ctx {
  * run resumed at any clock draws exactly what an uninterrupted run would have drawn. */
 static void epoch_order(const epoch_ctx_t *c, int epoch)
 {
-    size_t n = c->train->n_rows;
+    size_t n = c->train->n;
     for (size_t i = 0; i < n; i++)
         c->st->order[i] = i;
     if (!c->opts->shuffle)
@@ -201,7 +271,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     const pst_train_opts_t *opts = c->opts;
     const pst_train_hooks_t *h = c->hooks;
     bool remote = h && h->push;
-    size_t n = c->train->n_rows;
+    size_t n = c->train->n;
     epoch_order(c, epoch);
     float *params = pst_model_params(c->model);
     double t0 = now_seconds(), last_report = t0;
@@ -217,7 +287,9 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         int rc;
         if (remote && (rc = h->pull(h->ctx, params, c->clock, err)) != PST_OK)
             return rc;
-        gather_batch(c->train, c->st->order + start, b, c->st->xb, c->st->yb);
+        if ((rc = gather_rows(c->train, c->st->order + start, 0, (size_t)b, c->st->xb, c->st->yb,
+                              err)) != PST_OK)
+            return rc;
         pst_rng_t dropout_rng;
         pst_rng_init(&dropout_rng, pst_rng_derive(dropout_seed, c->clock));
         double loss = compute_gradient(c->model, c->st, b, opts, &dropout_rng);
@@ -250,15 +322,15 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
 }
 
 /* Validation sums, summed over workers when distributed. vals: loss, correct, sq_err, n. */
-static int validate(epoch_ctx_t *c, const pst_dataset_t *val, double *train_stats,
+static int validate(epoch_ctx_t *c, const pst_rows_t *val, double *train_stats,
                     pst_eval_sums_t *sums, pst_err_t *err)
 {
     const pst_train_hooks_t *h = c->hooks;
     int rc;
     if (h && h->push && (rc = h->pull(h->ctx, pst_model_params(c->model), c->clock, err)) != PST_OK)
         return rc;
-    if ((rc = pst_eval_sums(c->model, val, c->opts->batch_size, c->opts->loss, c->opts->huber_delta,
-                            sums, err)) != PST_OK)
+    if ((rc = pst_eval_sums_rows(c->model, val, c->opts->batch_size, c->opts->loss,
+                                 c->opts->huber_delta, sums, err)) != PST_OK)
         return rc;
     if (h && h->allreduce_sum) {
         double v[6] = {sums->loss_sum, sums->correct,  sums->sq_err_sum,
@@ -282,6 +354,14 @@ int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_data
                   const pst_train_opts_t *opts, const pst_train_hooks_t *hooks,
                   pst_train_result_t *result, pst_err_t *err)
 {
+    pst_rows_t t = pst_rows_all(train), v = pst_rows_all(val);
+    return pst_train_rows(model, &t, &v, opts, hooks, result, err);
+}
+
+int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t *val,
+                   const pst_train_opts_t *opts, const pst_train_hooks_t *hooks,
+                   pst_train_result_t *result, pst_err_t *err)
+{
     memset(result, 0, sizeof *result);
     int rc = check_inputs(model, train, val, opts, err);
     if (rc != PST_OK)
@@ -295,7 +375,7 @@ int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_data
     pst_sched_t sched;
     pst_sched_init(&sched, &opts->sched);
     epoch_ctx_t c = {
-        model, train, opts, hooks, &st, &sched, opts->start_clock, steps_for(opts, train->n_rows)};
+        model, train, opts, hooks, &st, &sched, opts->start_clock, steps_for(opts, train->n)};
     /* A resumed run continues inside the epoch its clock falls in. */
     int first_epoch = (int)(opts->start_clock / (uint64_t)c.steps) + 1;
     long first_step = (long)(opts->start_clock % (uint64_t)c.steps);

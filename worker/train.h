@@ -9,9 +9,23 @@
 #include "common/dataset.h"
 #include "common/err.h"
 #include "common/optim.h"
+#include "common/preprocess.h"
 #include "common/sched.h"
 #include "worker/loss.h"
 #include "worker/model.h"
+
+/* Rows of a dataset as training and evaluation see them: all rows or an index list (repeats
+ * allowed), with preprocessing applied as rows are gathered, so folds and bootstrap samples are
+ * index lists over one loaded dataset rather than copies. */
+typedef struct pst_rows {
+    const pst_dataset_t *ds; /* dense */
+    const size_t *idx;       /* (n) row numbers of ds; NULL: rows 0..n-1 */
+    size_t n;
+    const pst_preproc_t *preproc; /* applied to gathered rows; NULL: ds is ready to use */
+} pst_rows_t;
+
+/* All rows of a ready dataset (NULL gives an empty view). */
+pst_rows_t pst_rows_all(const pst_dataset_t *ds);
 
 typedef struct pst_train_opts {
     int epochs;
@@ -87,6 +101,10 @@ void pst_train_opts_defaults(pst_train_opts_t *opts);
 int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_dataset_t *val,
                   const pst_train_opts_t *opts, const pst_train_hooks_t *hooks,
                   pst_train_result_t *result, pst_err_t *err);
+/* The same over row views; val may be NULL or empty. */
+int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t *val,
+                   const pst_train_opts_t *opts, const pst_train_hooks_t *hooks,
+                   pst_train_result_t *result, pst_err_t *err);
 
 /* Evaluation sums over a dataset: loss sum, correct count (classification) and rows. Uses the
  * model's forward in inference mode, in chunks no larger than the model's max batch. */
@@ -99,6 +117,8 @@ typedef struct pst_eval_sums {
 
 int pst_eval_sums(pst_model_t *model, const pst_dataset_t *ds, int chunk, pst_loss_kind_t loss,
                   float huber_delta, pst_eval_sums_t *sums, pst_err_t *err);
+int pst_eval_sums_rows(pst_model_t *model, const pst_rows_t *rows, int chunk, pst_loss_kind_t loss,
+                       float huber_delta, pst_eval_sums_t *sums, pst_err_t *err);
 
 /* Model outputs for every row of ds into out (n_rows, n_outputs), chunk rows per forward pass
  * (at most the model's max batch). */
