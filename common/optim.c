@@ -10,6 +10,8 @@
 
 #include "common/optim.h"
 
+#include "common/ftrl.h"
+
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +27,8 @@
 enum { BLOCK = 512 };
 
 /* State layout: `slots` rows of n floats for the update rule (momentum: v; adam family: m, v;
- * adagrad: sum of squares), then one row of lookahead slow weights when lookahead is on. */
+ * adagrad: sum of squares; ftrl: z, n), then one row of lookahead slow weights when lookahead is
+ * on. */
 struct pst_optim {
     pst_optim_cfg_t cfg;
     size_t n;
@@ -40,8 +43,8 @@ typedef struct adaptive {
     float decay, step, den_scale, eps;
 } adaptive_t;
 
-static const char *const kind_names[] = {"sgd",   "momentum", "nesterov",  "adam",
-                                         "adamw", "radam",    "adabelief", "adagrad"};
+static const char *const kind_names[] = {"sgd",   "momentum",  "nesterov", "adam", "adamw",
+                                         "radam", "adabelief", "adagrad",  "ftrl"};
 enum { N_KINDS = sizeof kind_names / sizeof kind_names[0] };
 
 void pst_optim_cfg_defaults(pst_optim_cfg_t *cfg, pst_optim_kind_t kind)
@@ -61,6 +64,7 @@ void pst_optim_cfg_defaults(pst_optim_cfg_t *cfg, pst_optim_kind_t kind)
         cfg->weight_decay = 0.01f;
     cfg->lookahead_k = 0;
     cfg->lookahead_alpha = 0.5f;
+    cfg->ftrl_beta = 1.0f;
 }
 
 int pst_optim_kind_parse(const char *name, pst_optim_kind_t *kind)
@@ -90,7 +94,7 @@ static size_t state_slots(pst_optim_kind_t kind)
     case PST_OPT_NESTEROV:
     case PST_OPT_ADAGRAD:
         return 1;
-    default:
+    default: /* the adam family; ftrl: z, n */
         return 2;
     }
 }
@@ -98,6 +102,17 @@ static size_t state_slots(pst_optim_kind_t kind)
 static int in_unit(float x)
 {
     return x >= 0.0f && x < 1.0f;
+}
+
+/* FTRL's weights are a function of its state, so lookahead and weight decay, which move the
+ * weights outside the rule, do not apply; its L2 is ftrl_l2. */
+static int ftrl_check(const pst_optim_cfg_t *c, pst_err_t *err)
+{
+    if (c->lookahead_k > 0 || c->weight_decay != 0.0f)
+        return pst_err_set(err, PST_EINVAL,
+                           "optimizer: ftrl takes ftrl_l2, not weight_decay or lookahead");
+    pst_ftrl_cfg_t f = {.alpha = 1.0f, .beta = c->ftrl_beta, .l1 = c->ftrl_l1, .l2 = c->ftrl_l2};
+    return pst_ftrl_cfg_check(&f, err);
 }
 
 static int cfg_check(const pst_optim_cfg_t *c, pst_err_t *err)
@@ -120,7 +135,7 @@ static int cfg_check(const pst_optim_cfg_t *c, pst_err_t *err)
     if (c->lookahead_k > 0 && !(c->lookahead_alpha > 0.0f && c->lookahead_alpha <= 1.0f))
         return pst_err_set(err, PST_EINVAL, "optimizer: lookahead_alpha %g not in (0, 1]",
                            c->lookahead_alpha);
-    return PST_OK;
+    return c->kind == PST_OPT_FTRL ? ftrl_check(c, err) : PST_OK;
 }
 
 pst_optim_t *pst_optim_new(const pst_optim_cfg_t *cfg, size_t n, pst_err_t *err)
@@ -371,6 +386,17 @@ static void adagrad_rule(const rule_ctx_t *c, float *w, const float *g, float *s
     }
 }
 
+/* FTRL-Proximal with alpha = lr over state rows z, n (common/ftrl.h). */
+static void ftrl_rule(const rule_ctx_t *c, float *w, const float *g, float *z, float *n_sq,
+                      size_t n)
+{
+    if (!(c->lr > 0.0f))
+        return;
+    pst_ftrl_cfg_t f = {
+        .alpha = c->lr, .beta = c->cfg->ftrl_beta, .l1 = c->cfg->ftrl_l1, .l2 = c->cfg->ftrl_l2};
+    pst_ftrl_update(&f, w, z, n_sq, g, n);
+}
+
 /* slow += alpha * (w - slow); w = slow. */
 static void lookahead_sync(float *restrict w, float *restrict slow, size_t n, float alpha)
 {
@@ -409,6 +435,9 @@ static void apply_rule(pst_optim_t *self, float *w, const float *g, float lr)
         break;
     case PST_OPT_ADAGRAD:
         adagrad_rule(&c, w, g, row0, n);
+        break;
+    case PST_OPT_FTRL:
+        ftrl_rule(&c, w, g, row0, row1, n);
         break;
     }
 }

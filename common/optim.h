@@ -17,23 +17,27 @@ typedef enum {
     PST_OPT_RADAM,
     PST_OPT_ADABELIEF,
     PST_OPT_ADAGRAD,
+    PST_OPT_FTRL, /* FTRL-Proximal (common/ftrl.h) with alpha = the step's lr */
 } pst_optim_kind_t;
 
 typedef struct pst_optim_cfg {
     pst_optim_kind_t kind;
-    float momentum;        /* momentum, nesterov (default 0.9) */
-    float beta1, beta2;    /* adam family (0.9, 0.999) */
-    float eps;             /* adam family, adagrad (1e-8; adagrad 1e-10) */
-    float weight_decay;    /* adamw: decoupled; others: added to the gradient as wd * w (L2) */
-    int lookahead_k;       /* 0 = no lookahead; else sync slow weights every k steps */
-    float lookahead_alpha; /* slow-weight step size (0.5) */
+    float momentum;         /* momentum, nesterov (default 0.9) */
+    float beta1, beta2;     /* adam family (0.9, 0.999) */
+    float eps;              /* adam family, adagrad (1e-8; adagrad 1e-10) */
+    float weight_decay;     /* adamw: decoupled; others: added to the gradient as wd * w (L2) */
+    int lookahead_k;        /* 0 = no lookahead; else sync slow weights every k steps */
+    float lookahead_alpha;  /* slow-weight step size (0.5) */
+    float ftrl_beta;        /* ftrl (1); ftrl takes no weight_decay or lookahead */
+    float ftrl_l1, ftrl_l2; /* ftrl (0, 0) */
 } pst_optim_cfg_t;
 
 typedef struct pst_optim pst_optim_t;
 
 /* Fills cfg with the documented defaults for kind. */
 void pst_optim_cfg_defaults(pst_optim_cfg_t *cfg, pst_optim_kind_t kind);
-/* Parses "sgd", "momentum", "nesterov", "adam", "adamw", "radam", "adabelief", "adagrad". */
+/* Parses "sgd", "momentum", "nesterov", "adam", "adamw", "radam", "adabelief", "adagrad" and
+ * "ftrl". */
 int pst_optim_kind_parse(const char *name, pst_optim_kind_t *kind);
 const char *pst_optim_kind_name(pst_optim_kind_t kind);
 
@@ -42,7 +46,8 @@ pst_optim_t *pst_optim_new(const pst_optim_cfg_t *cfg, size_t n, pst_err_t *err)
 void pst_optim_destroy(pst_optim_t **self_p);
 
 /* One update: w[i] -= f(g[i], state) with learning rate lr. The first call captures w as the
- * lookahead slow weights when lookahead is on. */
+ * lookahead slow weights when lookahead is on. FTRL: state rows [z | n], alpha = lr, and w holds
+ * the weights computed from (z, n) afterwards; a step with lr <= 0 changes nothing. */
 void pst_optim_step(pst_optim_t *self, float *w, const float *g, float lr);
 
 /* Checkpoint support: the state is n_state floats plus the step counter. */
