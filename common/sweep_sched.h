@@ -107,8 +107,9 @@ const char *pst_sweep_state_name(pst_sweep_state_t state);
 /* Number of rungs with a recorded result, and the result at one of them (NaN if none). */
 int pst_sweep_trial_rungs_done(const pst_sweep_sched_t *sched, int trial);
 double pst_sweep_trial_metric(const pst_sweep_sched_t *sched, int trial, int rung);
-/* Epochs trained by one trial, by the whole sweep, and by training every trial of the sweep
- * to the top rung (hyperband: n_trials * max_epochs) for comparison. */
+/* Epochs trained by one trial and by the whole sweep (as reported), and the budget of training
+ * every trial fully, to compare with: hyperband n_trials * max_epochs, grid and random the sum
+ * of their trials' epochs. For a grid over the same space, see pst_sweep_grid_size. */
 long pst_sweep_trial_epochs(const pst_sweep_sched_t *sched, int trial);
 long pst_sweep_epochs_spent(const pst_sweep_sched_t *sched);
 long pst_sweep_full_epochs(const pst_sweep_sched_t *sched);
