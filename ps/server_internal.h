@@ -1,0 +1,119 @@
+/* Parameter server internals shared by server.c, server_consistency.c and server_tensors.c. */
+#ifndef PST_SERVER_INTERNAL_H
+#define PST_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/wire.h"
+#include "ps/server.h"
+#include "ps/shard.h"
+
+#define MAX_ROUTE 256 /* ZeroMQ identities are at most 255 bytes */
+
+typedef struct route {
+    uint8_t id[MAX_ROUTE];
+    size_t len;
+} route_t;
+
+typedef struct worker {
+    int64_t last_seen_ms;
+    bool alive; /* heard from within the heartbeat timeout */
+    bool done;  /* sent SHUTDOWN */
+    bool at_barrier;
+    route_t barrier_route;
+    uint64_t barrier_seq;
+} worker_t;
+
+/* A pull that waits for its clock. */
+typedef struct pending {
+    route_t route;
+    uint32_t sender;
+    uint64_t seq, clock, offset, count;
+    Pst__Codec codec;
+    uint64_t *keys; /* sparse: count keys; (keys_cap) */
+    size_t keys_cap;
+} pending_t;
+
+/* Consistency state beside slice i of the shard (same index). */
+typedef struct tensor {
+    uint8_t *participant; /* (n_workers) sent INIT for this tensor */
+    uint64_t *pushed;     /* (n_workers) clocks pushed: last pushed clock + 1 */
+    uint8_t *contributed; /* (n_workers) BSP: pushed the open clock */
+    uint32_t n_participants, n_contributed;
+    float lr; /* BSP: learning rate of the open clock */
+    pending_t *pending;
+    size_t n_pending, pending_cap;
+    uint64_t ckpt_mark; /* clock of the last checkpoint written for this tensor's model */
+} tensor_t;
+
+struct pst_server {
+    pst_server_cfg_t cfg;
+    char *ckpt_dir;
+    void *ctx;
+    bool own_ctx, bound;
+    void *sock;
+    pst_wire_t *wire;
+    pst_shard_t *shard;
+    tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
+    size_t tensors_cap;
+    worker_t *workers; /* (n_workers) */
+    uint64_t counters[PST_STAT_COUNT];
+    float *scratch; /* decoded values; (scratch_cap) */
+    size_t scratch_cap;
+    uint32_t *rows; /* sparse row indices; (rows_cap) */
+    size_t rows_cap;
+    atomic_int stop;
+};
+
+static inline bool pst_server_worker_live(const worker_t *w)
+{
+    return w->alive && !w->done;
+}
+
+/* ---- replies (server.c) ---- */
+
+/* A reply header echoing the request's model, tensor, sender, sequence number and clock. */
+Pst__Header pst_server_reply_header(const Pst__Header *req, Pst__Op op);
+/* Sends to the worker at route; a failure is logged, not returned. */
+void pst_server_send_reply(pst_server_t *srv, const uint8_t *route, size_t route_len,
+                           Pst__Header *h, const pst_wire_payload_t *payload);
+void pst_server_reply_ack(pst_server_t *srv, const pst_wire_msg_t *msg, uint64_t clock,
+                          uint32_t flags);
+/* An ERROR reply with code and the formatted text, counted and logged. */
+void pst_server_reply_error(pst_server_t *srv, const pst_wire_msg_t *msg, int code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- consistency (server_consistency.c) ---- */
+
+/* Consistency state for slice idx, every worker's pushes starting at clock. */
+int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock);
+void pst_server_tensor_fini(tensor_t *t);
+/* Whether a pull of slice idx at clock may be answered now. */
+bool pst_server_pull_ready(const pst_server_t *srv, size_t idx, uint64_t clock);
+/* Keeps a pull (with a copy of its keys) until its clock is ready. */
+int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg);
+/* BSP admission: the push must be for the open clock, once per worker. Returns false after
+ * replying (a stale push is acknowledged and dropped). */
+bool pst_server_bsp_admit(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg);
+/* A push reached slice idx: its clock may complete and queued pulls may go. */
+void pst_server_progress(pst_server_t *srv, size_t idx);
+/* Releases the barrier once every live worker is at it. */
+void pst_server_check_barrier(pst_server_t *srv);
+/* The live set changed: clocks, queued pulls and the barrier may move. */
+void pst_server_recheck_all(pst_server_t *srv);
+/* Declares workers silent for longer than the heartbeat timeout dead; now in ms, monotonic. */
+void pst_server_check_heartbeats(pst_server_t *srv, int64_t now);
+
+/* ---- tensor requests (server_tensors.c) ---- */
+
+/* Resolves sparse keys to rows (creating them on first touch), then answers. */
+int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, size_t route_len,
+                          const Pst__Header *req, const uint64_t *keys, pst_err_t *err);
+void pst_server_on_init(pst_server_t *srv, const pst_wire_msg_t *msg);
+void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg);
+void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg);
+
+#endif

@@ -1,0 +1,319 @@
+/* Tensor requests: INIT registers slices, PUSH accumulates or applies gradients, PULL answers with
+ * a dense range or sparse rows (or queues until the clock is ready). */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "ps/server_internal.h"
+
+/* ---- scratch buffers ---- */
+
+static float *scratch_floats(pst_server_t *srv, size_t n)
+{
+    if (n > srv->scratch_cap) {
+        float *grown = realloc(srv->scratch, n * sizeof(float));
+        if (grown == NULL)
+            return NULL;
+        srv->scratch = grown;
+        srv->scratch_cap = n;
+    }
+    return srv->scratch;
+}
+
+static uint32_t *scratch_rows(pst_server_t *srv, size_t n)
+{
+    if (n > srv->rows_cap) {
+        uint32_t *grown = realloc(srv->rows, n * sizeof(uint32_t));
+        if (grown == NULL)
+            return NULL;
+        srv->rows = grown;
+        srv->rows_cap = n;
+    }
+    return srv->rows;
+}
+
+/* ---- INIT ---- */
+
+/* First INIT of a tensor: creates the slice from the message. Returns its index or -1. */
+static int register_tensor(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    size_t idx = pst_shard_count(srv->shard);
+    if (pst_server_new_tensor_state(srv, idx, 0) != PST_OK) {
+        pst_server_reply_error(srv, msg, PST_ENOMEM, "no memory for tensor %u/%u", h->model_id,
+                               h->tensor_id);
+        return -1;
+    }
+    pst_err_t err = {0};
+    int rc;
+    if (h->sparse) {
+        rc = pst_shard_add_sparse(srv->shard, h->model_id, h->tensor_id, h->row_width,
+                                  h->init_scale, h->seed, &err);
+    } else {
+        const float *init = NULL;
+        rc = pst_wire_view(srv->wire, msg, &init, &err);
+        if (rc == PST_OK)
+            rc = pst_shard_add_dense(srv->shard, h->model_id, h->tensor_id, h->total_size, init,
+                                     &err);
+    }
+    if (rc < 0) {
+        pst_server_tensor_fini(&srv->tensors[idx]);
+        pst_server_reply_error(srv, msg, rc, "INIT of tensor %u/%u: %s", h->model_id, h->tensor_id,
+                               err.msg);
+        return -1;
+    }
+    pst_info("server %u: tensor %u/%u registered (%s)", srv->cfg.server_index, h->model_id,
+             h->tensor_id, h->sparse ? "sparse" : "dense");
+    return rc;
+}
+
+/* An INIT must describe the tensor the way this server holds (or would hold) it. */
+static bool init_matches(pst_server_t *srv, const pst_wire_msg_t *msg, int idx)
+{
+    const Pst__Header *h = msg->hdr;
+    if (h->sparse) {
+        if (h->count != 0) {
+            pst_server_reply_error(srv, msg, PST_EINVAL, "sparse INIT carries no rows");
+            return false;
+        }
+        if (idx >= 0 && (!pst_shard_slice(srv->shard, (size_t)idx)->sparse ||
+                         pst_shard_slice(srv->shard, (size_t)idx)->row_width != h->row_width)) {
+            pst_server_reply_error(srv, msg, PST_EINVAL,
+                                   "tensor %u/%u is not sparse with rows of %u", h->model_id,
+                                   h->tensor_id, h->row_width);
+            return false;
+        }
+        return true;
+    }
+    uint64_t off, len;
+    pst_wire_shard_range(h->total_size, srv->cfg.n_servers, srv->cfg.server_index, &off, &len);
+    if (h->total_size == 0 || h->offset != off || h->count != len) {
+        pst_server_reply_error(
+            srv, msg, PST_ERANGE,
+            "server %u of %u owns [%llu, %llu) of %llu elements; INIT sent [%llu, %llu)",
+            srv->cfg.server_index, srv->cfg.n_servers, (unsigned long long)off,
+            (unsigned long long)(off + len), (unsigned long long)h->total_size,
+            (unsigned long long)h->offset, (unsigned long long)(h->offset + h->count));
+        return false;
+    }
+    if (idx >= 0 && (pst_shard_slice(srv->shard, (size_t)idx)->sparse ||
+                     pst_shard_slice(srv->shard, (size_t)idx)->total != h->total_size)) {
+        pst_server_reply_error(srv, msg, PST_EINVAL,
+                               "tensor %u/%u is registered with another shape", h->model_id,
+                               h->tensor_id);
+        return false;
+    }
+    return true;
+}
+
+void pst_server_on_init(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    int idx = pst_shard_find(srv->shard, h->model_id, h->tensor_id);
+    if (!init_matches(srv, msg, idx))
+        return;
+    if (idx < 0 && (idx = register_tensor(srv, msg)) < 0)
+        return;
+    tensor_t *t = &srv->tensors[idx];
+    if (!t->participant[h->sender]) {
+        t->participant[h->sender] = 1;
+        t->n_participants++;
+    }
+    pst_server_reply_ack(srv, msg, pst_shard_slice(srv->shard, (size_t)idx)->clock, 0);
+}
+
+/* ---- PUSH ---- */
+
+/* The slice a PUSH or PULL addresses, or -1 after an ERROR reply. */
+static int find_slice(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    int idx = pst_shard_find(srv->shard, h->model_id, h->tensor_id);
+    if (idx < 0) {
+        pst_server_reply_error(srv, msg, PST_ENOTFOUND,
+                               "tensor %u/%u is not registered (send INIT first)", h->model_id,
+                               h->tensor_id);
+        return -1;
+    }
+    const pst_slice_t *s = pst_shard_slice(srv->shard, (size_t)idx);
+    if (s->sparse != (bool)h->sparse || (s->sparse && s->row_width != h->row_width)) {
+        pst_server_reply_error(srv, msg, PST_EINVAL, "tensor %u/%u is %s (rows of %u)", h->model_id,
+                               h->tensor_id, s->sparse ? "sparse" : "dense", s->row_width);
+        return -1;
+    }
+    return idx;
+}
+
+/* Adds a push to the BSP accumulator. A dense first contribution is held in place (see
+ * pst_slice_dense_acc_add); pst_server_on_push settles it before the message goes. */
+static int accumulate(pst_server_t *srv, pst_slice_t *s, const pst_wire_msg_t *msg, pst_err_t *err)
+{
+    const float *g = NULL;
+    int rc = pst_wire_view(srv->wire, msg, &g, err);
+    if (rc != PST_OK || !s->sparse)
+        return rc != PST_OK ? rc : pst_slice_dense_acc_add(s, g, true, err);
+    uint32_t *rows = scratch_rows(srv, msg->n_keys);
+    if (msg->n_keys > 0 && rows == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
+    if (rc == PST_OK)
+        rc = pst_slice_sparse_acc_add(s, rows, msg->n_keys, g, err);
+    return rc;
+}
+
+/* g * scale in the server's scratch (g itself when scale is 1). */
+static const float *scaled(pst_server_t *srv, const float *g, size_t n, float scale)
+{
+    if (scale == 1.0f || n == 0)
+        return g;
+    float *out = scratch_floats(srv, n);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = g[i] * scale;
+    return out;
+}
+
+/* Applies a push at once, scaled by 1 / participants (SSP, ASP). */
+static int apply_now(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg, pst_err_t *err)
+{
+    pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    float scale = 1.0f / (float)srv->tensors[idx].n_participants, lr = msg->hdr->lr;
+    const float *view = NULL;
+    int rc = pst_wire_view(srv->wire, msg, &view, err);
+    if (rc != PST_OK)
+        return rc;
+    uint32_t *rows = scratch_rows(srv, msg->n_keys);
+    const float *g = scaled(srv, view, msg->n_values, scale);
+    if ((msg->n_keys > 0 && rows == NULL) || (msg->n_values > 0 && g == NULL))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    srv->counters[PST_STAT_UPDATES]++;
+    if (!s->sparse)
+        return pst_slice_dense_step(s, g, lr, err);
+    rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
+    if (rc == PST_OK)
+        rc = pst_slice_sparse_step(s, rows, msg->n_keys, g, lr, err);
+    return rc;
+}
+
+void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    int found = find_slice(srv, msg);
+    if (found < 0)
+        return;
+    size_t idx = (size_t)found;
+    pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    tensor_t *t = &srv->tensors[idx];
+    if (!t->participant[h->sender]) {
+        pst_server_reply_error(srv, msg, PST_ESTATE, "worker %u pushed tensor %u/%u without INIT",
+                               h->sender, h->model_id, h->tensor_id);
+        return;
+    }
+    if (!s->sparse && (h->offset != s->offset || h->count != s->len)) {
+        pst_server_reply_error(
+            srv, msg, PST_ERANGE, "push of [%llu, %llu); this server owns [%llu, %llu)",
+            (unsigned long long)h->offset, (unsigned long long)(h->offset + h->count),
+            (unsigned long long)s->offset, (unsigned long long)(s->offset + s->len));
+        return;
+    }
+    bool bsp = srv->cfg.consistency == PST_CONSISTENCY_BSP;
+    if (bsp && !pst_server_bsp_admit(srv, idx, msg))
+        return;
+    pst_err_t err = {0};
+    int rc = bsp ? accumulate(srv, s, msg, &err) : apply_now(srv, idx, msg, &err);
+    if (rc != PST_OK) {
+        pst_server_reply_error(srv, msg, rc, "push of tensor %u/%u: %s", h->model_id, h->tensor_id,
+                               err.msg);
+        return;
+    }
+    if (bsp) {
+        t->contributed[h->sender] = 1;
+        t->n_contributed++;
+        t->lr = h->lr;
+    } else if (h->clock + 1 > t->pushed[h->sender]) {
+        t->pushed[h->sender] = h->clock + 1;
+    }
+    srv->counters[PST_STAT_PUSHES]++;
+    pst_server_reply_ack(srv, msg, h->clock, 0);
+    pst_server_progress(srv, idx);
+    /* A contribution still held in the message's frame is copied before the frame goes. */
+    if (bsp && !s->sparse && pst_slice_dense_acc_settle(s, &err) != PST_OK)
+        pst_error("server %u: %s", srv->cfg.server_index, err.msg);
+}
+
+/* ---- PULL ---- */
+
+/* Answers a pull with the slice's current values: a dense range, or the given rows. */
+static void send_pull_reply(pst_server_t *srv, size_t idx, const uint8_t *route, size_t route_len,
+                            const Pst__Header *req, const uint32_t *rows)
+{
+    pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    Pst__Header h = pst_server_reply_header(req, PST__OP__OP_PULL_REPLY);
+    h.clock = s->clock;
+    h.offset = req->offset;
+    h.count = req->count;
+    h.codec = req->codec;
+    pst_wire_payload_t out = {0};
+    if (!s->sparse) {
+        /* Lent, not copied: a later update moves the slice to a fresh block if still in flight. */
+        out.values = pst_slice_lend(s, &out.release, &out.hint) + (req->offset - s->offset);
+        out.lend = true;
+    } else {
+        h.sparse = 1;
+        h.row_width = s->row_width;
+        float *gathered = scratch_floats(srv, req->count * s->row_width);
+        if (req->count > 0 && gathered == NULL) {
+            pst_error("server %u: no memory to answer a pull", srv->cfg.server_index);
+            return;
+        }
+        pst_slice_gather(s, rows, req->count, gathered);
+        out.values = gathered;
+    }
+    srv->counters[PST_STAT_PULLS]++;
+    pst_server_send_reply(srv, route, route_len, &h, &out);
+}
+
+int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, size_t route_len,
+                          const Pst__Header *req, const uint64_t *keys, pst_err_t *err)
+{
+    pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    uint32_t *rows = NULL;
+    if (s->sparse && req->count > 0) {
+        rows = scratch_rows(srv, req->count);
+        if (rows == NULL)
+            return pst_err_set(err, PST_ENOMEM, "no memory for %llu rows",
+                               (unsigned long long)req->count);
+        int rc = pst_slice_rows(s, keys, req->count, rows, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    send_pull_reply(srv, idx, route, route_len, req, rows);
+    return PST_OK;
+}
+
+void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    int found = find_slice(srv, msg);
+    if (found < 0)
+        return;
+    size_t idx = (size_t)found;
+    const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    if (!s->sparse && (h->offset < s->offset || h->offset + h->count > s->offset + s->len)) {
+        pst_server_reply_error(
+            srv, msg, PST_ERANGE, "pull of [%llu, %llu); this server owns [%llu, %llu)",
+            (unsigned long long)h->offset, (unsigned long long)(h->offset + h->count),
+            (unsigned long long)s->offset, (unsigned long long)(s->offset + s->len));
+        return;
+    }
+    pst_err_t err = {0};
+    int rc = PST_OK;
+    if (pst_server_pull_ready(srv, idx, h->clock))
+        rc = pst_server_reply_pull(srv, idx, msg->route, msg->route_len, h, msg->keys, &err);
+    else if ((rc = pst_server_queue_pull(srv, idx, msg)) != PST_OK)
+        pst_err_set(&err, rc, "no memory to queue the pull");
+    if (rc != PST_OK)
+        pst_server_reply_error(srv, msg, rc, "pull of tensor %u/%u: %s", h->model_id, h->tensor_id,
+                               err.msg);
+}
