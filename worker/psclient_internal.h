@@ -1,0 +1,121 @@
+/* Push/pull client internals shared by psclient.c, psclient_tickets.c, psclient_sparse.c and
+ * psclient_heartbeat.c. */
+#ifndef PST_PSCLIENT_INTERNAL_H
+#define PST_PSCLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "common/wire.h"
+#include "worker/psclient.h"
+
+#define MAX_OPS 64 /* requests outstanding at once */
+
+typedef struct tensor {
+    uint32_t model_id, tensor_id;
+    bool sparse;
+    uint64_t n; /* dense: floats */
+    uint32_t row_width;
+    float init_scale;
+    uint64_t seed;
+    uint64_t *off, *len; /* dense: (n_servers) each server's range */
+    float *residual;     /* dense with a lossy push codec: (n) error feedback */
+} tensor_t;
+
+/* One request in flight, addressed to some or all servers. */
+typedef struct op {
+    bool active, done;
+    uint64_t seq;
+    Pst__Op kind;
+    int tensor;
+    float *dst;           /* PULL: where values go */
+    const uint64_t *keys; /* sparse PULL: the caller's keys, for scattering the replies */
+    size_t n_keys;
+    uint64_t *counters; /* STATS: (PST_STAT_COUNT) */
+    uint8_t *replied;   /* (n_servers) 1 once answered, or when not asked */
+    uint64_t *n_sent;   /* (n_servers) sparse: keys sent to each server */
+    uint32_t n_waiting;
+    uint64_t clock; /* INIT: least clock the servers reported */
+    int64_t start_ns, end_ns;
+    int rc;
+    char error[512];
+} op_t;
+
+/* Per-server buffers of a sparse request split by key owner. */
+typedef struct split {
+    uint64_t *keys;
+    float *values;
+    size_t keys_cap, values_cap;
+} split_t;
+
+struct pst_psclient {
+    pst_psclient_cfg_t cfg;
+    char **endpoints; /* (n_servers) copies */
+    void *ctx;
+    bool own_ctx;
+    void **socks;       /* (n_servers) DEALERs */
+    pst_wire_t **wires; /* (n_servers) */
+    zmq_pollitem_t *items;
+    tensor_t *tensors;
+    size_t n_tensors, tensors_cap;
+    op_t ops[MAX_OPS];
+    uint8_t *replied_block; /* (MAX_OPS, n_servers) */
+    uint64_t *sent_block;   /* (MAX_OPS, n_servers) */
+    uint64_t next_seq;
+    split_t *split;  /* (n_servers) */
+    uint32_t *owner; /* sparse: server of each key; (owner_cap) */
+    size_t *fill;    /* (n_servers) split cursor */
+    size_t owner_cap;
+    float *scratch; /* sparse pull replies; (scratch_cap) */
+    size_t scratch_cap;
+    uint64_t pushes, pulls, stale, errors;
+    double push_ms, pull_ms; /* sums */
+    /* heartbeats */
+    bool hb_running, hb_stop;
+    pthread_t hb_thread;
+    pthread_mutex_t hb_mu;
+    pthread_cond_t hb_cv;
+    void **hb_socks; /* (n_servers) used by the heartbeat thread only */
+    pst_wire_t *hb_wire;
+};
+
+/* ---- connections and requests (psclient.c) ---- */
+
+/* A DEALER connected to endpoint, or NULL with err set. */
+void *pst_psclient_connect_dealer(pst_psclient_t *c, const char *endpoint, int send_timeout_ms,
+                                  pst_err_t *err);
+/* The tensor behind a handle, which must be sparse or dense as asked; NULL with err set. */
+tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse, pst_err_t *err);
+/* A request header naming tensor t (NULL: none). */
+Pst__Header pst_psclient_request_header(const tensor_t *t, Pst__Op op, uint64_t clock);
+/* Sends op's request to server s; on failure op is released and the error names the server. */
+int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h,
+                         const pst_wire_payload_t *payload, pst_err_t *err);
+
+/* ---- tickets (psclient_tickets.c) ---- */
+
+/* A fresh request awaiting every server; NULL (PST_ESTATE in err) when MAX_OPS are open. */
+op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor, pst_err_t *err);
+void pst_psclient_op_release(op_t *op);
+/* Marks op failed by server s with the formatted text; the first failure wins. */
+void pst_psclient_op_fail(op_t *op, int code, uint32_t s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- sparse key routing (psclient_sparse.c) ---- */
+
+/* Decodes a server's rows and puts each where its key sits in the caller's key list. */
+void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, op_t *op,
+                                     const pst_wire_msg_t *msg);
+
+/* ---- heartbeats (psclient_heartbeat.c) ---- */
+
+/* Starts the thread that sends a HEARTBEAT to every server each heartbeat_ms. */
+int pst_psclient_start_heartbeats(pst_psclient_t *c, pst_err_t *err);
+/* Stops and joins it; safe when it never started or already stopped. */
+void pst_psclient_stop_heartbeats(pst_psclient_t *c);
+
+#endif

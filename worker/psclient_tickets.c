@@ -1,0 +1,262 @@
+/* Tickets: the requests in flight, servers' replies matched to them by sequence number and
+ * absorbed, and waiting on them. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "common/log.h"
+#include "worker/psclient_internal.h"
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- requests in flight ---- */
+
+op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor, pst_err_t *err)
+{
+    uint64_t seq = ++c->next_seq;
+    op_t *op = &c->ops[seq % MAX_OPS];
+    if (op->active) {
+        pst_err_set(err, PST_ESTATE, "client: %d requests outstanding; wait on some first",
+                    MAX_OPS);
+        return NULL;
+    }
+    op->active = true;
+    op->done = false;
+    op->seq = seq;
+    op->kind = kind;
+    op->tensor = tensor;
+    op->dst = NULL;
+    op->keys = NULL;
+    op->n_keys = 0;
+    op->counters = NULL;
+    memset(op->replied, 0, c->cfg.n_servers);
+    memset(op->n_sent, 0, c->cfg.n_servers * sizeof(uint64_t));
+    op->n_waiting = c->cfg.n_servers;
+    op->clock = UINT64_MAX;
+    op->rc = PST_OK;
+    op->error[0] = '\0';
+    op->start_ns = now_ns();
+    return op;
+}
+
+void pst_psclient_op_release(op_t *op)
+{
+    op->active = false;
+}
+
+/* ---- replies ---- */
+
+void pst_psclient_op_fail(op_t *op, int code, uint32_t s, const char *fmt, ...)
+{
+    if (op->rc != PST_OK)
+        return;
+    op->rc = code;
+    int at = snprintf(op->error, sizeof op->error, "server %u: ", s);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->error + at, sizeof op->error - (size_t)at, fmt, ap);
+    va_end(ap);
+}
+
+static Pst__Op expected_reply(Pst__Op kind)
+{
+    switch (kind) {
+    case PST__OP__OP_PULL:
+        return PST__OP__OP_PULL_REPLY;
+    case PST__OP__OP_BARRIER:
+        return PST__OP__OP_BARRIER;
+    case PST__OP__OP_STATS:
+        return PST__OP__OP_STATS;
+    default:
+        return PST__OP__OP_ACK;
+    }
+}
+
+static void absorb_dense_pull(pst_psclient_t *c, uint32_t s, op_t *op, const pst_wire_msg_t *msg)
+{
+    const tensor_t *t = &c->tensors[op->tensor];
+    const Pst__Header *h = msg->hdr;
+    if (h->sparse || h->offset != t->off[s] || h->count != t->len[s]) {
+        pst_psclient_op_fail(op, PST_EPROTO, s, "reply for [%llu, +%llu), asked [%llu, +%llu)",
+                             (unsigned long long)h->offset, (unsigned long long)h->count,
+                             (unsigned long long)t->off[s], (unsigned long long)t->len[s]);
+        return;
+    }
+    pst_err_t err = {0};
+    if (pst_wire_decode(c->wires[s], msg, op->dst + t->off[s], &err) != PST_OK)
+        pst_psclient_op_fail(op, PST_EPROTO, s, "%s", err.msg);
+}
+
+static void copy_counters(uint64_t *out, const Pst__Header *h)
+{
+    for (size_t i = 0; i < PST_STAT_COUNT; i++)
+        out[i] = i < h->n_counters ? h->counters[i] : 0;
+}
+
+static void absorb(pst_psclient_t *c, uint32_t s, op_t *op, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    if (h->op == PST__OP__OP_ERROR) {
+        int code = -(int)h->flags;
+        pst_psclient_op_fail(op, code < 0 && code >= PST_ENUMERIC ? code : PST_EPROTO, s, "%s",
+                             h->error);
+        return;
+    }
+    if (h->op != expected_reply(op->kind)) {
+        pst_psclient_op_fail(op, PST_EPROTO, s, "answered %s with %s", pst_wire_op_name(op->kind),
+                             pst_wire_op_name(h->op));
+        return;
+    }
+    if (op->kind == PST__OP__OP_PULL && op->keys == NULL)
+        absorb_dense_pull(c, s, op, msg);
+    else if (op->kind == PST__OP__OP_PULL)
+        pst_psclient_absorb_sparse_pull(c, s, op, msg);
+    else if (op->kind == PST__OP__OP_PUSH && (h->flags & PST_WIRE_FLAG_STALE))
+        c->stale++;
+    else if (op->kind == PST__OP__OP_INIT && h->clock < op->clock)
+        op->clock = h->clock;
+    else if (op->kind == PST__OP__OP_STATS && op->counters != NULL)
+        copy_counters(op->counters, h);
+}
+
+static void on_reply(pst_psclient_t *c, uint32_t s, const pst_wire_msg_t *msg)
+{
+    op_t *op = &c->ops[msg->hdr->seq % MAX_OPS];
+    if (!op->active || op->seq != msg->hdr->seq || op->replied[s]) {
+        pst_debug("client: late reply %s seq %llu from server %u dropped",
+                  pst_wire_op_name(msg->hdr->op), (unsigned long long)msg->hdr->seq, s);
+        return;
+    }
+    absorb(c, s, op, msg);
+    op->replied[s] = 1;
+    if (--op->n_waiting == 0) {
+        op->done = true;
+        op->end_ns = now_ns();
+    }
+}
+
+/* Receives whatever arrives within timeout_ms and matches it to requests. */
+static int pump(pst_psclient_t *c, int timeout_ms, pst_err_t *err)
+{
+    uint32_t S = c->cfg.n_servers;
+    int n = zmq_poll(c->items, (int)S, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? PST_OK
+                              : pst_err_set(err, PST_EIO, "client: poll: %s", zmq_strerror(errno));
+    for (uint32_t s = 0; n > 0 && s < S; s++) {
+        if (!(c->items[s].revents & ZMQ_POLLIN))
+            continue;
+        for (;;) {
+            pst_wire_msg_t msg;
+            pst_err_t why = {0};
+            int rc = pst_wire_recv(c->wires[s], c->socks[s], &msg, ZMQ_DONTWAIT, &why);
+            if (rc == PST_ETIMEOUT)
+                break;
+            if (rc == PST_EPROTO) {
+                pst_warn("client: malformed reply from server %u dropped: %s", s, why.msg);
+                continue;
+            }
+            if (rc != PST_OK)
+                return pst_err_set(err, rc, "client: server %u: %s", s, why.msg);
+            on_reply(c, s, &msg);
+            pst_wire_msg_close(&msg);
+        }
+    }
+    return PST_OK;
+}
+
+/* ---- waiting ---- */
+
+static op_t *find_op(pst_psclient_t *c, pst_ticket_t ticket, pst_err_t *err)
+{
+    op_t *op = &c->ops[ticket % MAX_OPS];
+    if (!op->active || op->seq != ticket) {
+        pst_err_set(err, PST_EINVAL, "client: ticket %llu is unknown or spent",
+                    (unsigned long long)ticket);
+        return NULL;
+    }
+    return op;
+}
+
+/* Pumps until op is done or timeout_ms passed (PST_ETIMEOUT, op still open). */
+static int op_wait(pst_psclient_t *c, op_t *op, int timeout_ms, pst_err_t *err)
+{
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+    while (!op->done) {
+        int64_t left_ms = (deadline - now_ns()) / 1000000;
+        if (left_ms <= 0 && now_ns() >= deadline)
+            return PST_ETIMEOUT;
+        int rc = pump(c, left_ms > 0 ? (int)left_ms : 1, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    return PST_OK;
+}
+
+static void timeout_error(pst_psclient_t *c, const op_t *op, pst_err_t *err)
+{
+    char who[256] = "";
+    size_t at = 0;
+    for (uint32_t s = 0; s < c->cfg.n_servers && at < sizeof who; s++) {
+        if (!op->replied[s])
+            at += (size_t)snprintf(who + at, sizeof who - at, "%sserver %u (%s)", at ? ", " : "", s,
+                                   c->endpoints[s]);
+    }
+    pst_err_set(err, PST_ETIMEOUT, "client: %s: no reply from %s within %d ms",
+                pst_wire_op_name(op->kind), who, c->cfg.timeout_ms);
+}
+
+/* Accounts a finished request, releases it and returns its outcome. */
+static int op_finish(pst_psclient_t *c, op_t *op, pst_err_t *err)
+{
+    double ms = (double)(op->end_ns - op->start_ns) / 1e6;
+    int rc = op->rc;
+    if (rc != PST_OK) {
+        c->errors++;
+        pst_err_set(err, rc, "client: %s: %s", pst_wire_op_name(op->kind), op->error);
+    } else if (op->kind == PST__OP__OP_PUSH) {
+        c->pushes++;
+        c->push_ms += ms;
+    } else if (op->kind == PST__OP__OP_PULL) {
+        c->pulls++;
+        c->pull_ms += ms;
+    }
+    pst_psclient_op_release(op);
+    return rc;
+}
+
+int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms, pst_err_t *err)
+{
+    op_t *op = find_op(self, ticket, err);
+    if (op == NULL)
+        return PST_EINVAL;
+    int rc = op_wait(self, op, timeout_ms, err);
+    if (rc == PST_ETIMEOUT)
+        return pst_err_set(err, rc, "client: %s still waiting", pst_wire_op_name(op->kind));
+    return rc == PST_OK ? op_finish(self, op, err) : rc;
+}
+
+int pst_psclient_wait(pst_psclient_t *self, pst_ticket_t ticket, pst_err_t *err)
+{
+    op_t *op = find_op(self, ticket, err);
+    if (op == NULL)
+        return PST_EINVAL;
+    int rc = op_wait(self, op, self->cfg.timeout_ms, err);
+    if (rc == PST_OK)
+        return op_finish(self, op, err);
+    if (rc == PST_ETIMEOUT)
+        timeout_error(self, op, err);
+    self->errors++;
+    pst_psclient_op_release(op);
+    return rc;
+}
