@@ -26,17 +26,16 @@ void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out)
     out->lookahead_alpha = (float)cfg->optimizer.lookahead_alpha;
 }
 
-static int fill_opts(pst_session_t *s, pst_err_t *err)
+void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *spec,
+                                pst_train_opts_t *o)
 {
-    const pst_config_t *cfg = s->cfg;
-    pst_train_opts_t *o = &s->opts;
     pst_train_opts_defaults(o);
     o->epochs = (int)cfg->train.epochs;
     o->batch_size = (int)cfg->train.batch_size;
     o->seed = pst_rng_derive((uint64_t)cfg->seed, 100);
     o->shuffle = cfg->train.shuffle;
-    o->loss = s->spec.loss;
-    o->fused_output = s->spec.fused_output;
+    o->loss = spec->loss;
+    o->fused_output = spec->fused_output;
     o->huber_delta = (float)cfg->model.huber_delta;
     o->l1 = (float)cfg->train.l1;
     o->l2 = (float)cfg->train.l2;
@@ -56,7 +55,13 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     o->sched.factor = (float)cfg->schedule.factor;
     o->sched.patience = (int)cfg->schedule.patience;
     o->sched.threshold = (float)cfg->schedule.threshold;
-    if (o->optim.kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
+}
+
+static int fill_opts(pst_session_t *s, pst_err_t *err)
+{
+    const pst_config_t *cfg = s->cfg;
+    pst_train_opts_from_config(cfg, &s->spec, &s->opts);
+    if (s->opts.optim.kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
         pst_warn("optimizer.weight_decay and train.l2 both penalise the weights");
     return PST_OK;
 }
@@ -153,7 +158,7 @@ static void on_progress(void *ctx, const pst_step_progress_t *p)
 
 void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks)
 {
-    hooks->ctx = s;
+    hooks->observer_ctx = s;
     hooks->on_epoch = on_epoch;
     hooks->on_progress = on_progress;
 }

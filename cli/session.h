@@ -32,6 +32,10 @@ typedef struct pst_session {
 /* The optimizer configuration the optimizer.* keys describe (servers use it too). */
 void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 
+/* Training options from the train.*, optimizer.* and schedule.* keys for a layer stack. */
+void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *spec,
+                                pst_train_opts_t *opts);
+
 /* Loads data, builds and initialises the model, fills training options. */
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
 /* The same for a worker that reads only its own file (data.train with a {worker} pattern). */
@@ -39,7 +43,8 @@ int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool le
                               const pst_reducer_t *reduce, pst_err_t *err);
 /* Opens the run directory (lead only). */
 int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err);
-/* Hooks that print epochs and progress (lead) and log metrics.jsonl. */
+/* Observer hooks that print epochs and progress (lead) and log metrics.jsonl; they leave the
+ * transport hooks and ctx alone. */
 void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks);
 /* What those hooks do: print (lead only) and log the epoch to metrics.jsonl. */
 void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es);

@@ -122,11 +122,20 @@ static const pst_config_key_t keys[] = {
      "Early stopping: keep the weights of the best validation epoch."},
     {"train.shuffle", PST_CFG_BOOL, OFF(train.shuffle), "true", NULL, NOB,
      "Shuffle training rows every epoch."},
+    {"train.imbalance", PST_CFG_STR, OFF(train.imbalance), "none",
+     "none|class_weight|oversample|undersample|smote", NOB,
+     "Class imbalance handling, applied to training rows only (cv, bag, stack, sweep tasks): "
+     "balanced class weights in the loss, random over- or under-sampling, or SMOTE."},
+    {"train.smote_k", PST_CFG_INT, OFF(train.smote_k), "5", NULL, 1, 1000,
+     "SMOTE: neighbours a synthetic row may be drawn towards."},
     {"train.progress", PST_CFG_STR, OFF(train.progress), "auto", "auto|bar|lines|none", NOB,
      "Progress display: a live bar on a terminal, plain lines otherwise."},
 
     {"cluster.servers", PST_CFG_INT, OFF(cluster.servers), "1", NULL, 1, 1e6,
      "Under mpirun: the first S ranks are parameter servers, the rest workers."},
+    {"cluster.groups", PST_CFG_INT, OFF(cluster.groups), "1", NULL, 1, 1e6,
+     "cv, bag, stack, sweep under mpirun: workers split into this many groups, each training "
+     "one task at a time on the shared servers."},
     {"cluster.consistency", PST_CFG_STR, OFF(cluster.consistency), "bsp", "bsp|ssp|asp", NOB,
      "bsp: synchronous; ssp: bounded staleness; asp: asynchronous."},
     {"cluster.staleness", PST_CFG_INT, OFF(cluster.staleness), "2", NULL, 0, 1e6,

@@ -58,14 +58,14 @@ typedef struct pst_config {
     } schedule;
 
     struct {
-        long epochs, batch_size, patience;
+        long epochs, batch_size, patience, smote_k;
         double l1, l2, clip_norm, clip_value, min_delta;
         bool restore_best, shuffle;
-        char *progress;
+        char *progress, *imbalance;
     } train;
 
     struct {
-        long servers, staleness, checkpoint_every;
+        long servers, staleness, checkpoint_every, groups;
         char *consistency, *interface;
         double heartbeat_timeout, timeout;
     } cluster;

@@ -41,7 +41,7 @@ int pst_predicted_class(const float *out_row, int n_out)
 
 pst_rows_t pst_rows_all(const pst_dataset_t *ds)
 {
-    pst_rows_t r = {ds, NULL, ds ? ds->n_rows : 0, NULL};
+    pst_rows_t r = {ds, NULL, ds ? ds->n_rows : 0, NULL, NULL, 0};
     return r;
 }
 
@@ -51,19 +51,24 @@ static int gather_rows(const pst_rows_t *rows, const size_t *pos, size_t first, 
                        float *y, pst_err_t *err)
 {
     const pst_dataset_t *ds = rows->ds;
-    size_t d = ds->n_features;
+    size_t d = ds->n_features, w = pst_rows_width(rows);
     for (size_t i = 0; i < n; i++) {
         size_t p = pos ? pos[i] : first + i;
         size_t r = rows->idx ? rows->idx[p] : p;
-        memcpy(x + i * d, ds->x + r * d, d * sizeof(float));
+        if (rows->cols)
+            for (size_t j = 0; j < w; j++)
+                x[i * w + j] = ds->x[r * d + rows->cols[j]];
+        else
+            memcpy(x + i * d, ds->x + r * d, d * sizeof(float));
         y[i] = ds->y[r];
     }
     size_t bad_row, bad_col;
-    if (rows->preproc && pst_preproc_apply_block(rows->preproc, x, n, &bad_row, &bad_col)) {
+    if (rows->preproc &&
+        pst_preproc_apply_cols(rows->preproc, x, n, rows->cols, w, &bad_row, &bad_col)) {
         size_t p = pos ? pos[bad_row] : first + bad_row;
-        return pst_err_set(err, PST_ENUMERIC,
-                           "row %zu, feature %zu: not finite after preprocessing",
-                           (rows->idx ? rows->idx[p] : p) + 1, bad_col + 1);
+        return pst_err_set(
+            err, PST_ENUMERIC, "row %zu, feature %zu: not finite after preprocessing",
+            (rows->idx ? rows->idx[p] : p) + 1, (rows->cols ? rows->cols[bad_col] : bad_col) + 1);
     }
     return PST_OK;
 }
@@ -74,7 +79,7 @@ typedef int (*chunk_fn)(void *ctx, size_t start, const float *x, const float *y,
 
 static int for_each_chunk(const pst_rows_t *rows, int chunk, chunk_fn fn, void *ctx, pst_err_t *err)
 {
-    size_t d = rows->ds->n_features;
+    size_t d = pst_rows_width(rows);
     float *x = malloc((size_t)chunk * d * sizeof(float));
     float *y = malloc((size_t)chunk * sizeof(float));
     int rc = x && y ? PST_OK : pst_err_set(err, PST_ENOMEM, "evaluation buffers: out of memory");
@@ -186,7 +191,7 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
     memset(st, 0, sizeof *st);
     size_t b = (size_t)opts->batch_size, n_out = (size_t)pst_model_n_outputs(model);
     st->order = malloc(train->n * sizeof *st->order);
-    st->xb = malloc(b * train->ds->n_features * sizeof(float));
+    st->xb = malloc(b * pst_rows_width(train) * sizeof(float));
     st->yb = malloc(b * sizeof(float));
     st->dout = malloc(b * n_out * sizeof(float));
     if (opts->patience > 0 && opts->restore_best)
@@ -209,10 +214,10 @@ static int check_inputs(pst_model_t *model, const pst_rows_t *train, const pst_r
         return pst_err_set(err, PST_EINVAL, "the layer-stack model needs dense data");
     if (train->n == 0)
         return pst_err_set(err, PST_EINVAL, "the training set is empty");
-    if ((int)tr->n_features != pst_model_n_inputs(model) ||
-        (va && va->n_features != tr->n_features))
+    if ((int)pst_rows_width(train) != pst_model_n_inputs(model) ||
+        (va && pst_rows_width(val) != pst_rows_width(train)))
         return pst_err_set(err, PST_EINVAL, "data has %zu features but the model takes %d",
-                           tr->n_features, pst_model_n_inputs(model));
+                           pst_rows_width(train), pst_model_n_inputs(model));
     if (opts->batch_size <= 0 || opts->epochs <= 0)
         return pst_err_set(err, PST_EINVAL, "batch size and epochs must be positive");
     return PST_OK;
@@ -227,6 +232,12 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
     const float *out = pst_model_forward(model, st->xb, n, true, dropout_rng);
     double loss = pst_loss_eval(opts->loss, out, st->yb, n, n_out, opts->huber_delta,
                                 opts->fused_output, st->dout);
+    if (opts->class_weights)
+        for (int i = 0; i < n; i++) {
+            float wt = (float)opts->class_weights[(int)st->yb[i]];
+            for (int k = 0; k < n_out; k++)
+                st->dout[(size_t)i * n_out + k] *= wt;
+        }
     pst_model_backward(model, st->dout, n, opts->fused_output);
     if (opts->l1 > 0 || opts->l2 > 0)
         loss += pst_loss_penalty(model, opts->l1, opts->l2, true);
@@ -315,7 +326,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
                                      c->steps,
                                      *loss_sum / (double)(step + 1 - first_step),
                                      (double)*rows / (t - t0)};
-            h->on_progress(h->ctx, &p);
+            h->on_progress(h->observer_ctx ? h->observer_ctx : h->ctx, &p);
         }
     }
     return PST_OK;
@@ -424,7 +435,7 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         }
         result->epochs_run = epoch;
         if (hooks && hooks->on_epoch)
-            hooks->on_epoch(hooks->ctx, &es);
+            hooks->on_epoch(hooks->observer_ctx ? hooks->observer_ctx : hooks->ctx, &es);
         if (opts->patience > 0 && since_best >= opts->patience) {
             result->stopped_early = true;
             break;

@@ -22,7 +22,15 @@ typedef struct pst_rows {
     const size_t *idx;       /* (n) row numbers of ds; NULL: rows 0..n-1 */
     size_t n;
     const pst_preproc_t *preproc; /* applied to gathered rows; NULL: ds is ready to use */
+    const size_t *cols;           /* (n_cols) feature columns the model sees; NULL: all */
+    size_t n_cols;
 } pst_rows_t;
+
+/* Features per gathered row of a view. */
+static inline size_t pst_rows_width(const pst_rows_t *r)
+{
+    return r->cols ? r->n_cols : r->ds->n_features;
+}
 
 /* All rows of a ready dataset (NULL gives an empty view). */
 pst_rows_t pst_rows_all(const pst_dataset_t *ds);
@@ -43,8 +51,10 @@ typedef struct pst_train_opts {
     bool restore_best;
     pst_optim_cfg_t optim;
     pst_sched_cfg_t sched;
-    long steps_per_epoch; /* 0: ceil(n_train / batch); distributed runs agree on one value */
-    uint64_t start_clock; /* clocks already done (resume) */
+    long steps_per_epoch;        /* 0: ceil(n_train / batch); distributed runs agree on one value */
+    uint64_t start_clock;        /* clocks already done (resume) */
+    const double *class_weights; /* (n_classes) weight of each class's rows in the gradient, or
+                                    NULL; the reported loss stays unweighted */
 } pst_train_opts_t;
 
 typedef struct pst_epoch_stats {
@@ -77,8 +87,10 @@ typedef struct pst_train_hooks {
     int (*push)(void *ctx, const float *grads, uint64_t clock, float lr, pst_err_t *err);
     /* Sums vals[0..n) over all workers in place, so every worker takes the same decisions. */
     int (*allreduce_sum)(void *ctx, double *vals, int n, pst_err_t *err);
+    /* Observers; they receive observer_ctx (or ctx when that is NULL). */
     void (*on_epoch)(void *ctx, const pst_epoch_stats_t *stats);
     void (*on_progress)(void *ctx, const pst_step_progress_t *progress);
+    void *observer_ctx;
 } pst_train_hooks_t;
 
 typedef struct pst_train_result {
@@ -123,6 +135,8 @@ int pst_eval_sums_rows(pst_model_t *model, const pst_rows_t *rows, int chunk, ps
 /* Model outputs for every row of ds into out (n_rows, n_outputs), chunk rows per forward pass
  * (at most the model's max batch). */
 int pst_predict(pst_model_t *model, const pst_dataset_t *ds, int chunk, float *out, pst_err_t *err);
+int pst_predict_rows(pst_model_t *model, const pst_rows_t *rows, int chunk, float *out,
+                     pst_err_t *err);
 
 /* Predicted class of one output row: argmax, or p >= 0.5 for a single sigmoid output. */
 int pst_predicted_class(const float *out_row, int n_out);

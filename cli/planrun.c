@@ -1,0 +1,382 @@
+/* Executing plans of fits: sequentially here, or through a coordinator and worker groups. */
+#include "cli/planrun.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/cluster.h"
+#include "cli/ranks.h"
+#include "cli/remote.h"
+#include "common/log.h"
+
+#define TAG_REQUEST 71 /* group leader -> coordinator: a result and/or a request for work */
+#define TAG_TASK 72    /* coordinator -> group leader: a task id, or -1 when there is none */
+
+typedef struct pst_planrun_cluster {
+    pst_ranks_t ranks;
+    int n_groups, group;
+    MPI_Comm group_comm; /* this worker's group */
+    bool group_leader;
+    pst_server_t *server;
+    pthread_t server_thread;
+    bool server_running;
+    int server_rc;
+    pst_remote_t remote;
+} planrun_cluster_t;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- setup ------------------------------------------------------------------------------ */
+
+static void *serve(void *arg)
+{
+    planrun_cluster_t *c = arg;
+    pst_err_t err = {0};
+    c->server_rc = pst_server_run(c->server, &err);
+    if (c->server_rc != PST_OK)
+        pst_error("server: %s", err.msg);
+    return NULL;
+}
+
+/* Roles, groups, servers (their loop in a thread, so rank 0's main thread can coordinate). */
+static int cluster_begin(pst_planrun_t *run, pst_err_t *err)
+{
+    int provided;
+    MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    planrun_cluster_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    run->cluster = c;
+    c->group_comm = MPI_COMM_NULL;
+    int rc = pst_ranks_init(&c->ranks, &run->cfg, err);
+    int failed = rc != PST_OK, any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any)
+        return rc != PST_OK ? rc : pst_err_set(err, PST_ESTATE, "another rank failed");
+    int w = c->ranks.n_workers;
+    c->n_groups = (int)run->cfg.cluster.groups < w ? (int)run->cfg.cluster.groups : w;
+    if (c->ranks.worker >= 0) {
+        c->group = c->ranks.worker * c->n_groups / w;
+        MPI_Comm_split(c->ranks.role, c->group, c->ranks.worker, &c->group_comm);
+        int group_rank;
+        MPI_Comm_rank(c->group_comm, &group_rank);
+        c->group_leader = group_rank == 0;
+    }
+    run->lead = c->ranks.rank == 0;
+    return PST_OK;
+}
+
+/* Servers bind and start serving; workers connect. Everyone learns whether all are ready. */
+static int cluster_connect(pst_planrun_t *run, int data_rc, pst_err_t *err)
+{
+    planrun_cluster_t *c = run->cluster;
+    pst_hello_t hello = {.ok = data_rc == PST_OK};
+    int rc = data_rc;
+    if (rc == PST_OK && c->ranks.worker < 0)
+        rc = pst_ranks_open_server(&c->ranks, &run->cfg, NULL, false, &c->server, &hello, err);
+    hello.ok = rc == PST_OK;
+    if (!pst_ranks_exchange(&c->ranks, &hello))
+        return rc != PST_OK ? rc : pst_err_set(err, PST_ESTATE, "another rank failed to start");
+    if (c->ranks.worker < 0) {
+        if (pthread_create(&c->server_thread, NULL, serve, c) != 0)
+            return pst_err_set(err, PST_EIO, "cannot start the server thread");
+        c->server_running = true;
+        return PST_OK;
+    }
+    return pst_remote_connect(&c->remote, &c->ranks, &run->cfg, c->group_comm, err);
+}
+
+/* ---- the fit environment of a worker group ------------------------------------------------ */
+
+static int env_begin(void *ctx, uint32_t model_id, const float *params, size_t n,
+                     pst_train_hooks_t *hooks, pst_err_t *err)
+{
+    planrun_cluster_t *c = ctx;
+    int rc = pst_remote_begin(&c->remote, model_id, params, n, NULL, err);
+    if (rc == PST_OK)
+        pst_remote_hooks(&c->remote, hooks);
+    return rc;
+}
+
+static int env_end(void *ctx, pst_err_t *err)
+{
+    planrun_cluster_t *c = ctx;
+    return pst_remote_flush(&c->remote, err);
+}
+
+/* ---- one task --------------------------------------------------------------------------- */
+
+/* Runs task t; the lead of its run (or group) scores it into *metrics and keeps *pred. */
+static int run_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t,
+                    const pst_fit_env_t *env, cJSON **metrics, float **pred, pst_err_t *err)
+{
+    pst_fit_t fit = {.cfg = &run->cfg,
+                     .data = run->data,
+                     .fit_preproc = true,
+                     .images = strcmp(run->format, "idx") == 0,
+                     .seed = pst_rng_derive((uint64_t)run->cfg.seed, 1000 + (uint64_t)t),
+                     .model_id = (uint32_t)t + 1};
+    kind->describe(kind->ctx, t, run->data, &fit);
+    pst_fit_out_t out;
+    int rc = pst_fit_run(&fit, env, &out, err);
+    if (rc == PST_OK && (!env || env->lead)) {
+        run->n_out = out.n_out;
+        *metrics = cJSON_CreateObject();
+        rc = pst_plan_score(run->data, fit.eval, fit.n_eval, out.pred, out.n_out, *metrics, err);
+        pst_json_add_number(*metrics, "fit_seconds", out.fit_seconds);
+        pst_json_add_number(*metrics, "score_seconds", out.score_seconds);
+        pst_json_add_number(*metrics, "epochs", out.result.epochs_run);
+        *pred = out.pred;
+        out.pred = NULL;
+    }
+    pst_fit_out_fini(&out);
+    return rc;
+}
+
+static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t, const cJSON *m)
+{
+    char label[64];
+    kind->label(kind->ctx, t, label, sizeof label);
+    const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "mse", "r2", "fit_seconds"};
+    printf("%-18s", label);
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const cJSON *v = cJSON_GetObjectItem(m, keys[k]);
+        if (v && cJSON_IsNumber(v))
+            printf("  %s %.4f", keys[k], v->valuedouble);
+    }
+    printf("\n");
+    fflush(stdout);
+    if (run->rundir.metrics) {
+        cJSON *line = cJSON_Duplicate(m, true);
+        cJSON_AddStringToObject(line, "task", label);
+        char *text = cJSON_PrintUnformatted(line);
+        fprintf(run->rundir.metrics, "%s\n", text);
+        fflush(run->rundir.metrics);
+        free(text);
+        cJSON_Delete(line);
+    }
+}
+
+/* ---- coordinator and groups ---------------------------------------------------------------- */
+
+/* A group leader's message: [task, json bytes, n floats] then the JSON text and the floats. */
+static int send_result(int task, const cJSON *metrics, const float *pred, size_t n_floats)
+{
+    char *json = metrics ? cJSON_PrintUnformatted(metrics) : NULL;
+    int64_t head[3] = {task, json ? (int64_t)strlen(json) : 0, (int64_t)n_floats};
+    size_t len = sizeof head + (size_t)head[1] + n_floats * sizeof(float);
+    char *buf = malloc(len);
+    if (!buf) {
+        free(json);
+        return PST_ENOMEM;
+    }
+    memcpy(buf, head, sizeof head);
+    if (json)
+        memcpy(buf + sizeof head, json, (size_t)head[1]);
+    if (n_floats)
+        memcpy(buf + sizeof head + head[1], pred, n_floats * sizeof(float));
+    MPI_Send(buf, (int)len, MPI_BYTE, 0, TAG_REQUEST, MPI_COMM_WORLD);
+    free(buf);
+    free(json);
+    return PST_OK;
+}
+
+/* Receives one group leader's message; stores its result. Returns the sender rank. */
+static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, int *failed)
+{
+    MPI_Status st;
+    MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &st);
+    int len;
+    MPI_Get_count(&st, MPI_BYTE, &len);
+    char *buf = malloc((size_t)len);
+    MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    int64_t head[3];
+    memcpy(head, buf, sizeof head);
+    int task = (int)head[0];
+    if (task == -2)
+        *failed = 1;
+    if (task >= 0 && task < run->n_tasks) {
+        char *json = strndup(buf + sizeof head, (size_t)head[1]);
+        run->task_metrics[task] = cJSON_Parse(json);
+        free(json);
+        run->pred[task] = malloc((size_t)(head[2] ? head[2] : 1) * sizeof(float));
+        memcpy(run->pred[task], buf + sizeof head + head[1], (size_t)head[2] * sizeof(float));
+        cJSON *n_out = cJSON_DetachItemFromObject(run->task_metrics[task], "n_out");
+        if (n_out)
+            run->n_out = n_out->valueint;
+        cJSON_Delete(n_out);
+        print_task(run, kind, task, run->task_metrics[task]);
+    }
+    free(buf);
+    return st.MPI_SOURCE;
+}
+
+/* Rank 0: hands tasks to free groups in order and collects their results. */
+static int coordinate(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *err)
+{
+    planrun_cluster_t *c = run->cluster;
+    int next = 0, finished_groups = 0, failed = 0;
+    while (finished_groups < c->n_groups) {
+        int source = receive_result(run, kind, &failed);
+        int task = !failed && next < run->n_tasks ? next++ : -1;
+        MPI_Send(&task, 1, MPI_INT, source, TAG_TASK, MPI_COMM_WORLD);
+        finished_groups += task < 0;
+    }
+    return failed ? pst_err_set(err, PST_ESTATE, "a worker group failed a task") : PST_OK;
+}
+
+/* Workers: the group leader asks for tasks; the group trains each together. */
+static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *err)
+{
+    planrun_cluster_t *c = run->cluster;
+    int share, n_shares;
+    MPI_Comm_rank(c->group_comm, &share);
+    MPI_Comm_size(c->group_comm, &n_shares);
+    pst_fit_env_t env = {c, env_begin, env_end, c->group_leader, share, n_shares};
+    int task = -1, rc = PST_OK;
+    cJSON *metrics = NULL;
+    float *pred = NULL;
+    size_t n_floats = 0;
+    for (;;) {
+        if (c->group_leader) {
+            if (metrics)
+                cJSON_AddNumberToObject(metrics, "n_out", run->n_out);
+            send_result(rc != PST_OK ? -2 : task, metrics, pred, n_floats);
+            cJSON_Delete(metrics);
+            free(pred);
+            metrics = NULL;
+            pred = NULL;
+            MPI_Recv(&task, 1, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        }
+        MPI_Bcast(&task, 1, MPI_INT, 0, c->group_comm);
+        if (task < 0)
+            break;
+        pst_fit_t probe = {0};
+        kind->describe(kind->ctx, task, run->data, &probe);
+        rc = run_task(run, kind, task, &env, &metrics, &pred, err);
+        n_floats = probe.n_eval * (size_t)run->n_out;
+        if (rc != PST_OK)
+            pst_error("group %d, task %d: %s", c->group, task, err->msg);
+    }
+    return rc;
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const char *group_column,
+                      pst_err_t *err)
+{
+    memset(run, 0, sizeof *run);
+    run->lead = true;
+    run->report = cJSON_CreateObject();
+    int rc = pst_plan_config(&run->cfg, args, err);
+    if (args->quiet)
+        pst_log_set_level(PST_LOG_ERROR);
+    run->distributed = pst_cluster_launched();
+    if (rc != PST_OK)
+        return rc;
+    if (run->distributed && (rc = cluster_begin(run, err)) != PST_OK)
+        return rc;
+    rc = pst_plan_load(&run->cfg, group_column, &run->data, &run->groups, &run->format, err);
+    if (run->distributed)
+        rc = cluster_connect(run, rc, err);
+    if (rc == PST_OK && run->lead)
+        rc = pst_rundir_open(&run->rundir, &run->cfg, args->out, err);
+    return rc;
+}
+
+int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
+                        pst_err_t *err)
+{
+    run->n_tasks = n_tasks;
+    run->task_metrics = calloc((size_t)n_tasks, sizeof *run->task_metrics);
+    run->pred = calloc((size_t)n_tasks, sizeof *run->pred);
+    if (!run->task_metrics || !run->pred)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    double t0 = now_seconds();
+    int rc = PST_OK;
+    if (run->distributed && run->cluster->ranks.rank == 0)
+        rc = coordinate(run, kind, err);
+    else if (run->distributed && run->cluster->ranks.worker >= 0)
+        rc = work(run, kind, err);
+    for (int t = 0; !run->distributed && t < n_tasks && rc == PST_OK; t++) {
+        rc = run_task(run, kind, t, NULL, &run->task_metrics[t], &run->pred[t], err);
+        if (rc == PST_OK)
+            print_task(run, kind, t, run->task_metrics[t]);
+    }
+    run->seconds = now_seconds() - t0;
+    return rc;
+}
+
+int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err)
+{
+    cJSON *r = run->report;
+    cJSON_AddStringToObject(r, "command", command);
+    cJSON_AddStringToObject(r, "name", run->cfg.name);
+    pst_json_add_number(r, "seconds", run->seconds);
+    if (run->distributed) {
+        cJSON *cl = cJSON_AddObjectToObject(r, "cluster");
+        cJSON_AddNumberToObject(cl, "servers", run->cluster->ranks.n_servers);
+        cJSON_AddNumberToObject(cl, "workers", run->cluster->ranks.n_workers);
+        cJSON_AddNumberToObject(cl, "groups", run->cluster->n_groups);
+    }
+    cJSON *tasks = cJSON_AddArrayToObject(r, "tasks");
+    for (int t = 0; t < run->n_tasks; t++)
+        cJSON_AddItemToArray(tasks, run->task_metrics[t]
+                                        ? cJSON_Duplicate(run->task_metrics[t], true)
+                                        : cJSON_CreateNull());
+    return pst_rundir_write_json(&run->rundir, "report.json", r, err);
+}
+
+static void cluster_end(pst_planrun_t *run)
+{
+    planrun_cluster_t *c = run->cluster;
+    if (c->ranks.worker >= 0)
+        pst_remote_close(&c->remote);
+    if (c->server_running) {
+        pthread_join(c->server_thread, NULL);
+        pst_server_destroy(&c->server);
+    } else if (c->server) {
+        pst_server_destroy(&c->server);
+    }
+    if (c->group_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&c->group_comm);
+    pst_ranks_fini(&c->ranks);
+    free(c);
+    run->cluster = NULL;
+}
+
+int pst_planrun_end(pst_planrun_t *run, int rc)
+{
+    int status = rc == PST_OK ? 0 : 1;
+    if (run->cluster) {
+        cluster_end(run);
+        int worst = 0;
+        MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        status = worst;
+    }
+    if (run->distributed)
+        MPI_Finalize();
+    pst_rundir_close(&run->rundir);
+    for (int t = 0; t < run->n_tasks; t++) {
+        cJSON_Delete(run->task_metrics ? run->task_metrics[t] : NULL);
+        free(run->pred ? run->pred[t] : NULL);
+    }
+    free(run->task_metrics);
+    free(run->pred);
+    cJSON_Delete(run->report);
+    pst_dataset_destroy(&run->data);
+    free(run->groups);
+    pst_config_fini(&run->cfg);
+    return status;
+}

@@ -1,0 +1,52 @@
+/* Executing a plan of fits (cv folds, bag members, stack bases, sweep trials): one after another
+ * in this process, or under mpirun handed by a coordinator on the first server rank to worker
+ * groups (cluster.groups) that train on the shared parameter servers. */
+#ifndef PST_PLANRUN_H
+#define PST_PLANRUN_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "cli/fit.h"
+#include "cli/plan.h"
+#include "cli/rundir.h"
+
+/* What a plan is made of: each task's rows, and its name for people. */
+typedef struct pst_planrun_kind {
+    const char *name;
+    /* Fills the task's rows (train, eval, cols) of fit; the rest is set by the runner. */
+    void (*describe)(void *ctx, int task, const pst_dataset_t *ds, pst_fit_t *fit);
+    void (*label)(void *ctx, int task, char *buf, size_t cap);
+    void *ctx;
+} pst_planrun_kind_t;
+
+typedef struct pst_planrun {
+    pst_config_t cfg;
+    pst_dataset_t *data; /* data.train, dense and raw */
+    int64_t *groups;     /* --group-column values, or NULL */
+    const char *format;
+    bool lead; /* writes the run directory: the local process, or rank 0 */
+    bool distributed;
+    pst_rundir_t rundir;
+    cJSON *report; /* report.json being built (lead) */
+    int n_tasks;
+    cJSON **task_metrics; /* (n_tasks) each task's eval metrics and timings (lead) */
+    float **pred;         /* (n_tasks) each task's outputs on its eval rows (lead) */
+    int n_out;
+    double seconds;                      /* wall time of the whole plan */
+    struct pst_planrun_cluster *cluster; /* distributed state, or NULL */
+} pst_planrun_t;
+
+/* Loads the configuration and data.train, starts MPI roles when launched by mpirun, and opens
+ * the run directory (lead). */
+int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const char *group_column,
+                      pst_err_t *err);
+/* Runs n_tasks fits; afterwards the lead holds every task's metrics and predictions. */
+int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
+                        pst_err_t *err);
+/* Adds the tasks and timings to the report and writes report.json (lead). */
+int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err);
+/* Frees everything, joins the other ranks, and returns the process exit status for rc. */
+int pst_planrun_end(pst_planrun_t *run, int rc);
+
+#endif

@@ -1,0 +1,36 @@
+/* A worker's link to the parameter servers for one dense tensor: the push/pull training hooks
+ * (each pull overlapping the previous push's acknowledgement) and epoch sums over a group. */
+#ifndef PST_REMOTE_H
+#define PST_REMOTE_H
+
+#include <mpi.h>
+#include <stdbool.h>
+
+#include "cli/ranks.h"
+#include "common/config.h"
+#include "worker/psclient.h"
+#include "worker/train.h"
+
+typedef struct pst_remote {
+    pst_psclient_t *client;
+    MPI_Comm group; /* the workers training this tensor together */
+    int tensor;
+    bool push_pending;
+    pst_ticket_t push_ticket;
+} pst_remote_t;
+
+/* Connects worker `worker` to every server with the transport.* codecs and cluster.timeout. */
+int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_config_t *cfg,
+                       MPI_Comm group, pst_err_t *err);
+/* Registers and initialises tensor 0 of model_id (first writer's values win), then waits until
+ * every worker of the group has done the same. *clock (may be NULL): clocks already done. */
+int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, size_t n,
+                     uint64_t *clock, pst_err_t *err);
+/* Fills the pull, push and allreduce_sum hooks (ctx = r). */
+void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks);
+/* Waits for the last push's acknowledgements, if any. */
+int pst_remote_flush(pst_remote_t *r, pst_err_t *err);
+/* Tells the servers this worker is done, and disconnects. */
+void pst_remote_close(pst_remote_t *r);
+
+#endif
