@@ -15,7 +15,10 @@
  *     sigma = (sqrt(n + g^2) - sqrt(n)) / alpha;  z += g - sigma w;  n += g^2
  * A coordinate whose n is 0 (it never saw a non-zero gradient) starts from the weight it holds:
  * its z is set so that weight(z, 0) equals that w. With w = 0 this is the textbook z = 0; with a
- * randomly initialised row (factorization-machine factors) the row keeps its start point. */
+ * randomly initialised row (factorization-machine factors) the row keeps its start point.
+ * beta, l1 and l2 are in the units of the gradients given: scaling g, beta, l1 and l2 by the same c
+ * leaves every weight unchanged, so for gradients averaged over batches of B rows the per-example
+ * values of the literature (beta 1, l1 and l2 around 1) are divided by B. */
 typedef struct pst_ftrl_cfg {
     float alpha; /* > 0; per-coordinate learning rate scale (0.05) */
     float beta;  /* > 0; smoothing of the early steps (1) */

@@ -1,0 +1,756 @@
+/* Sparse logistic regression and factorization machines: batch keys, gradients, local training. */
+#include "worker/sparse_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/metrics.h"
+#include "common/rng.h"
+#include "common/wire.h"
+
+/* Rows scored per call when evaluating a dataset. */
+enum { EVAL_ROWS = 2048 };
+
+/* ---- batches ---- */
+
+static int batch_check(const pst_sparse_batch_t *b, pst_err_t *err)
+{
+    if ((b->col32 == NULL) == (b->col64 == NULL))
+        return pst_err_set(err, PST_EINVAL, "sparse batch: set exactly one of col32 and col64");
+    if (b->n_rows > 0 && b->row_ptr == NULL)
+        return pst_err_set(err, PST_EINVAL, "sparse batch: no row_ptr");
+    for (size_t i = 0; i < b->n_rows; i++) {
+        if (b->row_ptr[i + 1] < b->row_ptr[i])
+            return pst_err_set(err, PST_EINVAL, "sparse batch: row_ptr decreases at row %zu", i);
+    }
+    return PST_OK;
+}
+
+/* Key and value of entry at (an absolute offset, as in row_ptr). */
+static uint64_t key_at(const pst_sparse_batch_t *b, size_t at)
+{
+    return b->col64 != NULL ? b->col64[at] : b->col32[at];
+}
+
+static float val_at(const pst_sparse_batch_t *b, size_t at)
+{
+    return b->val != NULL ? b->val[at] : 1.0f;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Index of key in the ascending keys[0..n); the key is present. */
+static size_t key_index(const uint64_t *keys, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] <= key)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int pst_sparse_batch_keys(const pst_sparse_batch_t *b, uint64_t *keys, size_t *n_keys,
+                          uint32_t *slot_of_nnz, pst_err_t *err)
+{
+    int rc = batch_check(b, err);
+    if (rc != PST_OK)
+        return rc;
+    size_t nnz = pst_sparse_batch_nnz(b), base = nnz > 0 ? b->row_ptr[0] : 0;
+    if (nnz > UINT32_MAX)
+        return pst_err_set(err, PST_ERANGE, "sparse batch: %zu entries exceed 2^32", nnz);
+    for (size_t k = 0; k < nnz; k++)
+        keys[k] = key_at(b, base + k);
+    qsort(keys, nnz, sizeof *keys, key_cmp);
+    size_t n = 0;
+    for (size_t k = 0; k < nnz; k++) {
+        if (n == 0 || keys[k] != keys[n - 1])
+            keys[n++] = keys[k];
+    }
+    for (size_t k = 0; k < nnz; k++)
+        slot_of_nnz[k] = (uint32_t)key_index(keys, n, key_at(b, base + k));
+    *n_keys = n;
+    return PST_OK;
+}
+
+/* ---- models ---- */
+
+int pst_sparse_spec_check(const pst_sparse_spec_t *spec, pst_err_t *err)
+{
+    if (spec->kind == PST_SPARSE_LR)
+        return PST_OK;
+    if (spec->kind != PST_SPARSE_FM)
+        return pst_err_set(err, PST_EINVAL, "sparse model: unknown kind %d", (int)spec->kind);
+    if (spec->n_factors < 1 || spec->n_factors > PST_FM_MAX_FACTORS)
+        return pst_err_set(err, PST_EINVAL, "sparse model: FM factors %u not in [1, %d]",
+                           spec->n_factors, PST_FM_MAX_FACTORS);
+    return PST_OK;
+}
+
+/* LR is the FM without factors: one kernel serves both, with k = 0 for LR. */
+static uint32_t factors_of(const pst_sparse_spec_t *spec)
+{
+    return spec->kind == PST_SPARSE_FM ? spec->n_factors : 0;
+}
+
+uint32_t pst_sparse_row_width(const pst_sparse_spec_t *spec)
+{
+    return 1 + factors_of(spec);
+}
+
+static double sigmoid(double m)
+{
+    if (m >= 0.0)
+        return 1.0 / (1.0 + exp(-m));
+    double e = exp(m);
+    return e / (1.0 + e);
+}
+
+/* -[y log p + (1 - y) log(1 - p)] with p = sigmoid(m), without forming p. */
+static double log_loss_of_margin(double m, double y)
+{
+    return fmax(m, 0.0) - m * y + log1p(exp(-fabs(m)));
+}
+
+/* One pass over a batch: the forward, and with grad the backward too. */
+typedef struct pass {
+    const pst_sparse_batch_t *b;
+    uint32_t k; /* factors; 0 = LR */
+    const uint32_t *slot;
+    const pst_sparse_weights_t *w;
+    float sums[PST_FM_MAX_FACTORS]; /* the row's sum_j v_jf x_j */
+} pass_t;
+
+/* Margin of row i; fills p->sums for the backward. */
+static double row_margin(pass_t *p, size_t i)
+{
+    const pst_sparse_batch_t *b = p->b;
+    size_t base = b->row_ptr[0], width = 1 + p->k;
+    double linear = p->w->bias, squares = 0.0;
+    memset(p->sums, 0, p->k * sizeof(float));
+    for (size_t at = b->row_ptr[i]; at < b->row_ptr[i + 1]; at++) {
+        const float *row = p->w->rows + (size_t)p->slot[at - base] * width;
+        float x = val_at(b, at);
+        linear += (double)row[0] * x;
+        for (uint32_t f = 0; f < p->k; f++) {
+            float t = row[1 + f] * x;
+            p->sums[f] += t;
+            squares += (double)t * t;
+        }
+    }
+    double pairs = -squares;
+    for (uint32_t f = 0; f < p->k; f++)
+        pairs += (double)p->sums[f] * p->sums[f];
+    return linear + 0.5 * pairs;
+}
+
+/* Adds d * (dmargin / dparameter) of row i to the gradient rows. */
+static void row_backward(const pass_t *p, size_t i, float d, float *grad_rows)
+{
+    const pst_sparse_batch_t *b = p->b;
+    size_t base = b->row_ptr[0], width = 1 + p->k;
+    for (size_t at = b->row_ptr[i]; at < b->row_ptr[i + 1]; at++) {
+        size_t off = (size_t)p->slot[at - base] * width;
+        const float *row = p->w->rows + off;
+        float *g = grad_rows + off;
+        float dx = d * val_at(b, at), x = val_at(b, at);
+        g[0] += dx;
+        for (uint32_t f = 0; f < p->k; f++)
+            g[1 + f] += dx * (p->sums[f] - row[1 + f] * x);
+    }
+}
+
+static int pass_check(const pass_t *p, bool labelled, pst_err_t *err)
+{
+    int rc = batch_check(p->b, err);
+    if (rc != PST_OK)
+        return rc;
+    if (p->k > PST_FM_MAX_FACTORS)
+        return pst_err_set(err, PST_EINVAL, "sparse model: FM factors %u exceed %d", p->k,
+                           PST_FM_MAX_FACTORS);
+    size_t nnz = pst_sparse_batch_nnz(p->b);
+    for (size_t k = 0; k < nnz; k++) {
+        if (p->slot[k] >= p->w->n_keys)
+            return pst_err_set(err, PST_ERANGE, "sparse model: slot %u of entry %zu >= %zu keys",
+                               p->slot[k], k, p->w->n_keys);
+    }
+    if (!labelled)
+        return PST_OK;
+    if (p->b->y == NULL && p->b->n_rows > 0)
+        return pst_err_set(err, PST_EINVAL, "sparse model: a training batch needs labels");
+    for (size_t i = 0; i < p->b->n_rows; i++) {
+        if (!(p->b->y[i] >= 0.0f && p->b->y[i] <= 1.0f))
+            return pst_err_set(err, PST_EINVAL, "sparse model: label %g of row %zu not in [0, 1]",
+                               p->b->y[i], i);
+    }
+    return PST_OK;
+}
+
+/* The forward (prob, may be NULL) and, with grad, the mean log-loss gradient. */
+static int run_pass(pass_t *p, pst_sparse_grad_t *grad, float *prob, pst_err_t *err)
+{
+    int rc = pass_check(p, grad != NULL, err);
+    if (rc != PST_OK)
+        return rc;
+    size_t n_rows = p->b->n_rows;
+    double scale = n_rows > 0 ? 1.0 / (double)n_rows : 0.0, loss = 0.0, bias_grad = 0.0;
+    if (grad != NULL)
+        memset(grad->rows, 0, p->w->n_keys * (1 + p->k) * sizeof(float));
+    for (size_t i = 0; i < n_rows; i++) {
+        double m = row_margin(p, i);
+        if (!isfinite(m))
+            return pst_err_set(err, PST_ENUMERIC, "sparse model: non-finite output at row %zu", i);
+        double prob_i = sigmoid(m);
+        if (prob != NULL)
+            prob[i] = (float)prob_i;
+        if (grad == NULL)
+            continue;
+        double y = p->b->y[i], d = (prob_i - y) * scale;
+        loss += log_loss_of_margin(m, y);
+        bias_grad += d;
+        row_backward(p, i, (float)d, grad->rows);
+    }
+    if (grad != NULL) {
+        grad->bias = (float)bias_grad;
+        grad->loss = loss * scale;
+    }
+    return PST_OK;
+}
+
+int pst_fm_step(const pst_sparse_batch_t *b, uint32_t n_factors, const uint32_t *slot_of_nnz,
+                const pst_sparse_weights_t *w, pst_sparse_grad_t *grad, pst_err_t *err)
+{
+    pass_t p = {.b = b, .k = n_factors, .slot = slot_of_nnz, .w = w};
+    return run_pass(&p, grad, NULL, err);
+}
+
+int pst_sparse_lr_step(const pst_sparse_batch_t *b, const uint32_t *slot_of_nnz,
+                       const pst_sparse_weights_t *w, pst_sparse_grad_t *grad, pst_err_t *err)
+{
+    return pst_fm_step(b, 0, slot_of_nnz, w, grad, err);
+}
+
+int pst_sparse_step(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *b,
+                    const uint32_t *slot_of_nnz, const pst_sparse_weights_t *w,
+                    pst_sparse_grad_t *grad, pst_err_t *err)
+{
+    int rc = pst_sparse_spec_check(spec, err);
+    if (rc != PST_OK)
+        return rc;
+    return pst_fm_step(b, factors_of(spec), slot_of_nnz, w, grad, err);
+}
+
+int pst_sparse_predict(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *b,
+                       const uint32_t *slot_of_nnz, const pst_sparse_weights_t *w, float *prob,
+                       pst_err_t *err)
+{
+    int rc = pst_sparse_spec_check(spec, err);
+    if (rc != PST_OK)
+        return rc;
+    pass_t p = {.b = b, .k = factors_of(spec), .slot = slot_of_nnz, .w = w};
+    return run_pass(&p, NULL, prob, err);
+}
+
+/* ---- the local model's key map: open addressing over rows [weights | optimizer state] ---- */
+
+#define INIT_STREAM 0x9e3779b97f4a7c15ull
+#define MAX_ROWS 0xfffffffeu /* the table stores row + 1 in a uint32, 0 = empty */
+
+typedef struct key_map {
+    uint32_t width; /* floats per entry: row_width + state width */
+    size_t n, cap;
+    uint64_t *keys;  // (cap) in order of first touch
+    float *entries;  // (cap, width)
+    uint32_t *table; // (table_cap) row + 1, 0 = empty; at most half full
+    size_t table_cap;
+} key_map_t;
+
+static size_t table_slot(uint64_t key, size_t mask)
+{
+    uint64_t h = pst_wire_key_hash(key);
+    return (size_t)((h >> 32 | h << 32) & mask);
+}
+
+static int64_t map_find(const key_map_t *m, uint64_t key)
+{
+    if (m->table_cap == 0)
+        return -1;
+    size_t mask = m->table_cap - 1;
+    for (size_t at = table_slot(key, mask);; at = (at + 1) & mask) {
+        uint32_t entry = m->table[at];
+        if (entry == 0)
+            return -1;
+        if (m->keys[entry - 1] == key)
+            return (int64_t)entry - 1;
+    }
+}
+
+static void table_put(key_map_t *m, uint64_t key, uint32_t row)
+{
+    size_t mask = m->table_cap - 1, at = table_slot(key, mask);
+    while (m->table[at] != 0)
+        at = (at + 1) & mask;
+    m->table[at] = row + 1;
+}
+
+static int map_reserve(key_map_t *m, size_t n)
+{
+    if (n <= m->cap && 2 * n <= m->table_cap)
+        return PST_OK;
+    size_t cap = m->cap ? m->cap : 256;
+    while (cap < n)
+        cap *= 2;
+    uint64_t *keys = realloc(m->keys, cap * sizeof *keys);
+    if (keys != NULL)
+        m->keys = keys;
+    float *entries = keys ? realloc(m->entries, cap * m->width * sizeof *entries) : NULL;
+    if (entries != NULL)
+        m->entries = entries;
+    uint32_t *table = entries ? calloc(2 * cap, sizeof *table) : NULL;
+    if (table == NULL)
+        return PST_ENOMEM;
+    free(m->table);
+    m->table = table;
+    m->table_cap = 2 * cap;
+    m->cap = cap;
+    for (size_t r = 0; r < m->n; r++)
+        table_put(m, m->keys[r], (uint32_t)r);
+    return PST_OK;
+}
+
+static void map_fini(key_map_t *m)
+{
+    free(m->keys);
+    free(m->entries);
+    free(m->table);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- the local model ---- */
+
+struct pst_sparse_model {
+    pst_sparse_train_opts_t opts;
+    uint32_t row_width, state_width;
+    key_map_t map;
+    float bias;
+    float bias_state[2];
+    pst_rng_t rng;
+    /* step workspace, grown to the largest batch */
+    size_t nnz_cap;
+    uint64_t *keys;     // (nnz_cap)
+    uint32_t *slot;     // (nnz_cap)
+    uint32_t *entry;    // (nnz_cap) map row of each unique key
+    float *rows, *grad; // (nnz_cap, row_width)
+    /* a gathered mini-batch of shuffled rows */
+    size_t batch_rows_cap, batch_nnz_cap;
+    size_t *batch_row_ptr; // (batch_rows_cap + 1)
+    uint64_t *batch_col;   // (batch_nnz_cap)
+    float *batch_val;      // (batch_nnz_cap)
+    float *batch_y;        // (batch_rows_cap)
+};
+
+void pst_sparse_train_opts_defaults(pst_sparse_train_opts_t *opts, pst_sparse_kind_t kind)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->spec.kind = kind;
+    opts->spec.n_factors = kind == PST_SPARSE_FM ? 8 : 0;
+    opts->optimizer = PST_SPARSE_OPT_FTRL;
+    pst_ftrl_cfg_defaults(&opts->ftrl);
+    /* gradients are means over batches of 256 rows: the per-example beta 1 divided by 256 */
+    opts->ftrl.alpha = 0.1f;
+    opts->ftrl.beta = 1.0f / 256.0f;
+    pst_ftrl_adagrad_cfg_defaults(&opts->adagrad);
+    opts->init_scale = kind == PST_SPARSE_FM ? 0.01f : 0.0f;
+    opts->epochs = 1;
+    opts->batch_size = 256;
+    opts->shuffle = true;
+}
+
+static int opts_check(const pst_sparse_train_opts_t *o, pst_err_t *err)
+{
+    int rc = pst_sparse_spec_check(&o->spec, err);
+    if (rc != PST_OK)
+        return rc;
+    if (o->optimizer == PST_SPARSE_OPT_FTRL)
+        rc = pst_ftrl_cfg_check(&o->ftrl, err);
+    else if (o->optimizer == PST_SPARSE_OPT_ADAGRAD)
+        rc = pst_ftrl_adagrad_cfg_check(&o->adagrad, err);
+    else
+        rc = pst_err_set(err, PST_EINVAL, "sparse model: unknown optimizer %d", (int)o->optimizer);
+    if (rc != PST_OK)
+        return rc;
+    if (!(o->init_scale >= 0.0f && isfinite(o->init_scale)))
+        return pst_err_set(err, PST_EINVAL, "sparse model: init_scale %g must be >= 0",
+                           o->init_scale);
+    if (o->epochs < 0 || o->batch_size == 0)
+        return pst_err_set(err, PST_EINVAL, "sparse model: epochs %d and batch size %zu", o->epochs,
+                           o->batch_size);
+    return PST_OK;
+}
+
+pst_sparse_model_t *pst_sparse_model_new(const pst_sparse_train_opts_t *opts, pst_err_t *err)
+{
+    if (opts_check(opts, err) != PST_OK)
+        return NULL;
+    pst_sparse_model_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        pst_err_set(err, PST_ENOMEM, "sparse model: out of memory");
+        return NULL;
+    }
+    self->opts = *opts;
+    self->row_width = pst_sparse_row_width(&opts->spec);
+    self->state_width =
+        opts->optimizer == PST_SPARSE_OPT_FTRL ? 2 * self->row_width : self->row_width;
+    self->map.width = self->row_width + self->state_width;
+    pst_rng_init(&self->rng, opts->seed);
+    return self;
+}
+
+static void free_workspace(pst_sparse_model_t *self)
+{
+    free(self->keys);
+    free(self->slot);
+    free(self->entry);
+    free(self->rows);
+    free(self->grad);
+    free(self->batch_row_ptr);
+    free(self->batch_col);
+    free(self->batch_val);
+    free(self->batch_y);
+}
+
+void pst_sparse_model_destroy(pst_sparse_model_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    pst_sparse_model_t *self = *self_p;
+    map_fini(&self->map);
+    free_workspace(self);
+    free(self);
+    *self_p = NULL;
+}
+
+/* realloc of *p to n elements of elem bytes; *p is kept on failure. */
+static int grow(void **p, size_t n, size_t elem)
+{
+    void *q = realloc(*p, (n > 0 ? n : 1) * elem);
+    if (q == NULL)
+        return PST_ENOMEM;
+    *p = q;
+    return PST_OK;
+}
+
+static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *err)
+{
+    if (nnz <= self->nnz_cap)
+        return PST_OK;
+    size_t w = self->row_width;
+    int rc = grow((void **)&self->keys, nnz, sizeof(uint64_t));
+    if (rc == PST_OK)
+        rc = grow((void **)&self->slot, nnz, sizeof(uint32_t));
+    if (rc == PST_OK)
+        rc = grow((void **)&self->entry, nnz, sizeof(uint32_t));
+    if (rc == PST_OK)
+        rc = grow((void **)&self->rows, nnz, w * sizeof(float));
+    if (rc == PST_OK)
+        rc = grow((void **)&self->grad, nnz, w * sizeof(float));
+    if (rc != PST_OK)
+        return pst_err_set(err, rc, "sparse model: no memory for a batch of %zu entries", nnz);
+    self->nnz_cap = nnz;
+    return PST_OK;
+}
+
+/* Value j of a new row of key: uniform in [-init_scale, init_scale] as a function of (seed, key,
+ * j) only, the same function a parameter server's sparse tensor uses (ps/shard.c), so a local
+ * model starts where a distributed one does. */
+static float init_value(const pst_sparse_model_t *self, uint64_t key, uint32_t j)
+{
+    uint64_t h =
+        pst_wire_key_hash(self->opts.init_seed ^ pst_wire_key_hash(key) ^ (INIT_STREAM * (j + 1)));
+    double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
+    return (float)((2.0 * u - 1.0) * self->opts.init_scale);
+}
+
+static int row_create(pst_sparse_model_t *self, uint64_t key, uint32_t *row)
+{
+    key_map_t *m = &self->map;
+    if (m->n >= MAX_ROWS || map_reserve(m, m->n + 1) != PST_OK)
+        return PST_ENOMEM;
+    size_t r = m->n++;
+    m->keys[r] = key;
+    float *e = m->entries + r * m->width;
+    for (uint32_t j = 0; j < self->row_width; j++)
+        e[j] = self->opts.init_scale != 0.0f ? init_value(self, key, j) : 0.0f;
+    memset(e + self->row_width, 0, self->state_width * sizeof(float));
+    table_put(m, key, (uint32_t)r);
+    *row = (uint32_t)r;
+    return PST_OK;
+}
+
+/* The map rows of keys[0..n) into self->entry, creating missing ones. */
+static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t found = map_find(&self->map, self->keys[i]);
+        if (found >= 0) {
+            self->entry[i] = (uint32_t)found;
+            continue;
+        }
+        if (row_create(self, self->keys[i], &self->entry[i]) != PST_OK)
+            return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row (%zu rows)",
+                               self->map.n);
+    }
+    return PST_OK;
+}
+
+/* self->rows (n, row_width) = the rows of keys[0..n); zeros for keys not in the map. */
+static void gather_rows(pst_sparse_model_t *self, size_t n)
+{
+    size_t w = self->row_width;
+    for (size_t i = 0; i < n; i++) {
+        int64_t found = map_find(&self->map, self->keys[i]);
+        float *dst = self->rows + i * w;
+        if (found >= 0)
+            memcpy(dst, self->map.entries + (size_t)found * self->map.width, w * sizeof(float));
+        else
+            memset(dst, 0, w * sizeof(float));
+    }
+}
+
+/* One optimizer step on count weights w with state beside them. */
+static void optimizer_step(const pst_sparse_model_t *self, float *w, float *state, const float *g,
+                           size_t count)
+{
+    if (self->opts.optimizer == PST_SPARSE_OPT_FTRL)
+        pst_ftrl_update(&self->opts.ftrl, w, state, state + count, g, count);
+    else
+        pst_ftrl_adagrad_update(&self->opts.adagrad, w, state, g, count);
+}
+
+int pst_sparse_model_update(pst_sparse_model_t *self, const pst_sparse_batch_t *b, double *loss,
+                            pst_err_t *err)
+{
+    int rc = batch_check(b, err);
+    if (rc == PST_OK)
+        rc = workspace_reserve(self, pst_sparse_batch_nnz(b), err);
+    size_t n_keys = 0;
+    if (rc == PST_OK)
+        rc = pst_sparse_batch_keys(b, self->keys, &n_keys, self->slot, err);
+    if (rc == PST_OK)
+        rc = touch_rows(self, n_keys, err);
+    if (rc != PST_OK)
+        return rc;
+    gather_rows(self, n_keys);
+    pst_sparse_weights_t w = {.rows = self->rows, .n_keys = n_keys, .bias = self->bias};
+    pst_sparse_grad_t g = {.rows = self->grad};
+    rc = pst_fm_step(b, factors_of(&self->opts.spec), self->slot, &w, &g, err);
+    if (rc != PST_OK)
+        return rc;
+    size_t rw = self->row_width;
+    for (size_t i = 0; i < n_keys; i++) {
+        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
+        optimizer_step(self, e, e + rw, self->grad + i * rw, rw);
+    }
+    optimizer_step(self, &self->bias, self->bias_state, &g.bias, 1);
+    if (loss != NULL)
+        *loss = g.loss;
+    return PST_OK;
+}
+
+int pst_sparse_model_predict(pst_sparse_model_t *self, const pst_sparse_batch_t *b, float *prob,
+                             pst_err_t *err)
+{
+    int rc = batch_check(b, err);
+    if (rc == PST_OK)
+        rc = workspace_reserve(self, pst_sparse_batch_nnz(b), err);
+    size_t n_keys = 0;
+    if (rc == PST_OK)
+        rc = pst_sparse_batch_keys(b, self->keys, &n_keys, self->slot, err);
+    if (rc != PST_OK)
+        return rc;
+    gather_rows(self, n_keys);
+    pst_sparse_weights_t w = {.rows = self->rows, .n_keys = n_keys, .bias = self->bias};
+    return pst_sparse_predict(&self->opts.spec, b, self->slot, &w, prob, err);
+}
+
+/* ---- training and evaluation over a CSR dataset ---- */
+
+static int dataset_check(const pst_dataset_t *d, pst_err_t *err)
+{
+    if (!pst_dataset_is_sparse(d) || d->col_idx == NULL)
+        return pst_err_set(err, PST_EINVAL, "sparse model: the dataset is not CSR");
+    if (d->task != PST_TASK_CLASSIFICATION || d->n_classes > 2)
+        return pst_err_set(err, PST_EINVAL, "sparse model: needs a binary classification set");
+    return PST_OK;
+}
+
+/* Rows [start, start + n) of d as a batch, without copying. */
+static pst_sparse_batch_t window(const pst_dataset_t *d, size_t start, size_t n)
+{
+    pst_sparse_batch_t b = {.n_rows = n,
+                            .row_ptr = d->row_ptr + start,
+                            .col32 = d->col_idx,
+                            .val = d->val,
+                            .y = d->y + start};
+    return b;
+}
+
+static int batch_buffers_reserve(pst_sparse_model_t *self, size_t n_rows, size_t nnz)
+{
+    int rc = PST_OK;
+    if (n_rows > self->batch_rows_cap) {
+        rc = grow((void **)&self->batch_row_ptr, n_rows + 1, sizeof(size_t));
+        if (rc == PST_OK)
+            rc = grow((void **)&self->batch_y, n_rows, sizeof(float));
+        if (rc == PST_OK)
+            self->batch_rows_cap = n_rows;
+    }
+    if (rc == PST_OK && nnz > self->batch_nnz_cap) {
+        rc = grow((void **)&self->batch_col, nnz, sizeof(uint64_t));
+        if (rc == PST_OK)
+            rc = grow((void **)&self->batch_val, nnz, sizeof(float));
+        if (rc == PST_OK)
+            self->batch_nnz_cap = nnz;
+    }
+    return rc;
+}
+
+/* Rows idx[0..n) of d copied into the model's batch buffers. */
+static int gather_batch(pst_sparse_model_t *self, const pst_dataset_t *d, const size_t *idx,
+                        size_t n, pst_sparse_batch_t *out, pst_err_t *err)
+{
+    size_t nnz = 0;
+    for (size_t i = 0; i < n; i++)
+        nnz += d->row_ptr[idx[i] + 1] - d->row_ptr[idx[i]];
+    if (batch_buffers_reserve(self, n, nnz) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: no memory for a batch");
+    size_t at = 0;
+    self->batch_row_ptr[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t src = d->row_ptr[idx[i]]; src < d->row_ptr[idx[i] + 1]; src++, at++) {
+            self->batch_col[at] = d->col_idx[src];
+            self->batch_val[at] = d->val != NULL ? d->val[src] : 1.0f;
+        }
+        self->batch_row_ptr[i + 1] = at;
+        self->batch_y[i] = d->y[idx[i]];
+    }
+    *out = (pst_sparse_batch_t){.n_rows = n,
+                                .row_ptr = self->batch_row_ptr,
+                                .col64 = self->batch_col,
+                                .val = self->batch_val,
+                                .y = self->batch_y};
+    return PST_OK;
+}
+
+/* One pass over the rows in the order of idx; *loss = the mean batch loss. */
+static int train_epoch(pst_sparse_model_t *self, const pst_dataset_t *d, const size_t *idx,
+                       double *loss, pst_err_t *err)
+{
+    size_t n = d->n_rows, bs = self->opts.batch_size, n_batches = 0;
+    double sum = 0.0;
+    for (size_t start = 0; start < n; start += bs, n_batches++) {
+        size_t len = n - start < bs ? n - start : bs;
+        pst_sparse_batch_t b = window(d, start, len);
+        int rc = self->opts.shuffle ? gather_batch(self, d, idx + start, len, &b, err) : PST_OK;
+        double batch_loss = 0.0;
+        if (rc == PST_OK)
+            rc = pst_sparse_model_update(self, &b, &batch_loss, err);
+        if (rc != PST_OK)
+            return rc;
+        sum += batch_loss;
+    }
+    *loss = n_batches > 0 ? sum / (double)n_batches : 0.0;
+    return PST_OK;
+}
+
+int pst_sparse_train(pst_sparse_model_t *self, const pst_dataset_t *train, double *train_loss,
+                     pst_err_t *err)
+{
+    int rc = dataset_check(train, err);
+    if (rc != PST_OK)
+        return rc;
+    size_t n = train->n_rows;
+    size_t *idx = malloc((n > 0 ? n : 1) * sizeof *idx);
+    if (idx == NULL)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: out of memory");
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    double loss = 0.0;
+    for (int epoch = 0; epoch < self->opts.epochs && rc == PST_OK; epoch++) {
+        if (self->opts.shuffle)
+            pst_rng_shuffle(&self->rng, idx, n);
+        rc = train_epoch(self, train, idx, &loss, err);
+    }
+    free(idx);
+    if (rc == PST_OK && train_loss != NULL)
+        *train_loss = loss;
+    return rc;
+}
+
+/* Mean log-loss of probabilities, clipped to [1e-15, 1 - 1e-15] as scikit-learn does. */
+static double mean_log_loss(const float *prob, const float *y, size_t n)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double p = fmin(fmax(prob[i], 1e-15), 1.0 - 1e-15);
+        sum -= y[i] * log(p) + (1.0 - y[i]) * log(1.0 - p);
+    }
+    return n > 0 ? sum / (double)n : 0.0;
+}
+
+int pst_sparse_evaluate(pst_sparse_model_t *self, const pst_dataset_t *data, float *prob,
+                        double *log_loss, double *auc, pst_err_t *err)
+{
+    int rc = dataset_check(data, err);
+    if (rc != PST_OK)
+        return rc;
+    size_t n = data->n_rows;
+    float *scores = prob != NULL ? prob : malloc((n > 0 ? n : 1) * sizeof *scores);
+    if (scores == NULL)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: out of memory");
+    for (size_t start = 0; start < n && rc == PST_OK; start += EVAL_ROWS) {
+        size_t len = n - start < EVAL_ROWS ? n - start : EVAL_ROWS;
+        pst_sparse_batch_t b = window(data, start, len);
+        rc = pst_sparse_model_predict(self, &b, scores + start, err);
+    }
+    if (rc == PST_OK && log_loss != NULL)
+        *log_loss = mean_log_loss(scores, data->y, n);
+    if (rc == PST_OK && auc != NULL)
+        *auc = pst_roc_auc(scores, data->y, n);
+    if (scores != prob)
+        free(scores);
+    return rc;
+}
+
+size_t pst_sparse_model_n_keys(const pst_sparse_model_t *self)
+{
+    return self->map.n;
+}
+
+const float *pst_sparse_model_entry(const pst_sparse_model_t *self, size_t index, uint64_t *key)
+{
+    if (index >= self->map.n)
+        return NULL;
+    if (key != NULL)
+        *key = self->map.keys[index];
+    return self->map.entries + index * self->map.width;
+}
+
+const float *pst_sparse_model_row(const pst_sparse_model_t *self, uint64_t key)
+{
+    int64_t found = map_find(&self->map, key);
+    return found >= 0 ? self->map.entries + (size_t)found * self->map.width : NULL;
+}
+
+float pst_sparse_model_bias(const pst_sparse_model_t *self)
+{
+    return self->bias;
+}
