@@ -548,6 +548,65 @@ static void predict_leaves_unseen_keys_out(void **state)
     pst_sparse_model_destroy(&model);
 }
 
+/* Unshuffled training reads the dataset in place, one window of rows per step (the last one
+ * short), and ends where explicit updates on hand-built batches of the same rows end. */
+static void unshuffled_training_steps_through_windows(void **state)
+{
+    enum { N_ROWS = 10, NNZ = 3, BATCH = 4 };
+    pst_rng_t rng;
+    pst_rng_init(&rng, 8);
+    pst_dataset_t *d = csr_new(N_ROWS, NNZ, 6);
+    for (size_t k = 0; k < N_ROWS * NNZ; k++) {
+        d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 6);
+        d->val[k] = (float)pst_rng_uniform(&rng);
+    }
+    for (size_t i = 0; i < N_ROWS; i++)
+        d->y[i] = (float)(i % 3 == 0);
+    pst_sparse_train_opts_t opts;
+    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_FM);
+    opts.spec.n_factors = 2;
+    opts.optimizer = PST_SPARSE_OPT_ADAGRAD;
+    opts.batch_size = BATCH;
+    opts.shuffle = false;
+    pst_sparse_model_t *trained = pst_sparse_model_new(&opts, NULL);
+    pst_sparse_model_t *stepped = pst_sparse_model_new(&opts, NULL);
+    assert_non_null(trained);
+    assert_non_null(stepped);
+    double loss = 0.0, sum = 0.0, batch_loss = 0.0;
+    assert_int_equal(pst_sparse_train(trained, d, &loss, NULL), PST_OK);
+
+    for (size_t start = 0; start < N_ROWS; start += BATCH) {
+        size_t len = N_ROWS - start < BATCH ? N_ROWS - start : BATCH;
+        size_t row_ptr[BATCH + 1];
+        uint64_t col[BATCH * NNZ];
+        for (size_t i = 0; i <= len; i++)
+            row_ptr[i] = i * NNZ;
+        for (size_t k = 0; k < len * NNZ; k++)
+            col[k] = d->col_idx[start * NNZ + k];
+        pst_sparse_batch_t b = {.n_rows = len,
+                                .row_ptr = row_ptr,
+                                .col64 = col,
+                                .val = d->val + start * NNZ,
+                                .y = d->y + start};
+        assert_int_equal(pst_sparse_model_update(stepped, &b, &batch_loss, NULL), PST_OK);
+        sum += batch_loss;
+    }
+    assert_near(loss, sum / 3.0, 1e-9);
+    assert_int_equal(pst_sparse_model_n_keys(trained), pst_sparse_model_n_keys(stepped));
+    for (size_t i = 0; i < pst_sparse_model_n_keys(trained); i++) {
+        uint64_t key = 0;
+        const float *a = pst_sparse_model_entry(trained, i, &key);
+        const float *b = pst_sparse_model_row(stepped, key);
+        assert_non_null(b);
+        for (int j = 0; j < 3; j++)
+            assert_true(a[j] == b[j]);
+    }
+    assert_true(pst_sparse_model_bias(trained) == pst_sparse_model_bias(stepped));
+    pst_sparse_model_destroy(&trained);
+    pst_sparse_model_destroy(&stepped);
+    pst_dataset_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +621,7 @@ int main(void)
         cmocka_unit_test(fm_beats_lr_on_interactions),
         cmocka_unit_test(server_step_equals_local_step),
         cmocka_unit_test(predict_leaves_unseen_keys_out),
+        cmocka_unit_test(unshuffled_training_steps_through_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

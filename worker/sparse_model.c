@@ -161,7 +161,7 @@ static void row_backward(const pass_t *p, size_t i, float d, float *grad_rows)
         size_t off = (size_t)p->slot[at - base] * width;
         const float *row = p->w->rows + off;
         float *g = grad_rows + off;
-        float dx = d * val_at(b, at), x = val_at(b, at);
+        float x = val_at(b, at), dx = d * x;
         g[0] += dx;
         for (uint32_t f = 0; f < p->k; f++)
             g[1 + f] += dx * (p->sums[f] - row[1 + f] * x);
@@ -263,6 +263,7 @@ int pst_sparse_predict(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *
 
 #define INIT_STREAM 0x9e3779b97f4a7c15ull
 #define MAX_ROWS 0xfffffffeu /* the table stores row + 1 in a uint32, 0 = empty */
+#define NO_ROW UINT32_MAX    /* a key the map does not hold */
 
 typedef struct key_map {
     uint32_t width; /* floats per entry: row_width + state width */
@@ -511,15 +512,24 @@ static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
     return PST_OK;
 }
 
-/* self->rows (n, row_width) = the rows of keys[0..n); zeros for keys not in the map. */
+/* The map rows of keys[0..n) into self->entry, NO_ROW for keys not in the map. */
+static void find_rows(pst_sparse_model_t *self, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t found = map_find(&self->map, self->keys[i]);
+        self->entry[i] = found >= 0 ? (uint32_t)found : NO_ROW;
+    }
+}
+
+/* self->rows (n, row_width) = the rows self->entry[0..n) name; zeros for NO_ROW. */
 static void gather_rows(pst_sparse_model_t *self, size_t n)
 {
     size_t w = self->row_width;
     for (size_t i = 0; i < n; i++) {
-        int64_t found = map_find(&self->map, self->keys[i]);
         float *dst = self->rows + i * w;
-        if (found >= 0)
-            memcpy(dst, self->map.entries + (size_t)found * self->map.width, w * sizeof(float));
+        if (self->entry[i] != NO_ROW)
+            memcpy(dst, self->map.entries + (size_t)self->entry[i] * self->map.width,
+                   w * sizeof(float));
         else
             memset(dst, 0, w * sizeof(float));
     }
@@ -576,6 +586,7 @@ int pst_sparse_model_predict(pst_sparse_model_t *self, const pst_sparse_batch_t 
         rc = pst_sparse_batch_keys(b, self->keys, &n_keys, self->slot, err);
     if (rc != PST_OK)
         return rc;
+    find_rows(self, n_keys);
     gather_rows(self, n_keys);
     pst_sparse_weights_t w = {.rows = self->rows, .n_keys = n_keys, .bias = self->bias};
     return pst_sparse_predict(&self->opts.spec, b, self->slot, &w, prob, err);
@@ -658,8 +669,12 @@ static int train_epoch(pst_sparse_model_t *self, const pst_dataset_t *d, const s
     double sum = 0.0;
     for (size_t start = 0; start < n; start += bs, n_batches++) {
         size_t len = n - start < bs ? n - start : bs;
-        pst_sparse_batch_t b = window(d, start, len);
-        int rc = self->opts.shuffle ? gather_batch(self, d, idx + start, len, &b, err) : PST_OK;
+        pst_sparse_batch_t b;
+        int rc = PST_OK;
+        if (self->opts.shuffle)
+            rc = gather_batch(self, d, idx + start, len, &b, err);
+        else
+            b = window(d, start, len);
         double batch_loss = 0.0;
         if (rc == PST_OK)
             rc = pst_sparse_model_update(self, &b, &batch_loss, err);
