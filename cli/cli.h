@@ -12,12 +12,14 @@ int pst_cmd_eval(int argc, char **argv);
 int pst_cmd_predict(int argc, char **argv);
 int pst_cmd_info(int argc, char **argv);
 int pst_cmd_cv(int argc, char **argv);
+int pst_cmd_sweep(int argc, char **argv);
 
 void pst_usage_train(FILE *out);
 void pst_usage_eval(FILE *out);
 void pst_usage_predict(FILE *out);
 void pst_usage_info(FILE *out);
 void pst_usage_cv(FILE *out);
+void pst_usage_sweep(FILE *out);
 
 /* Prints "pstrain: error: MESSAGE" on stderr. */
 void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

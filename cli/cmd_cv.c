@@ -141,7 +141,7 @@ int pst_cmd_cv(int argc, char **argv)
         return status == 1 ? 0 : status;
     cv_plan_t p = {.args = &a};
     pst_planrun_t run;
-    pst_planrun_kind_t kind = {"cv", cv_describe, cv_label, &p};
+    pst_planrun_kind_t kind = {.name = "cv", .describe = cv_describe, .label = cv_label, .ctx = &p};
     pst_err_t err = {0};
     int rc = pst_planrun_begin(&run, &a.plan, a.group_column, &err);
     if (rc == PST_OK)

@@ -120,7 +120,17 @@ static int env_end(void *ctx, pst_err_t *err)
 static int run_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t,
                     const pst_fit_env_t *env, cJSON **metrics, float **pred, pst_err_t *err)
 {
-    pst_fit_t fit = {.cfg = &run->cfg,
+    pst_config_t own;
+    bool has_own = kind->config != NULL;
+    if (has_own) {
+        pst_config_init(&own);
+        int rc = kind->config(kind->ctx, t, &own, err);
+        if (rc != PST_OK) {
+            pst_config_fini(&own);
+            return rc;
+        }
+    }
+    pst_fit_t fit = {.cfg = has_own ? &own : &run->cfg,
                      .data = run->data,
                      .fit_preproc = true,
                      .images = strcmp(run->format, "idx") == 0,
@@ -140,7 +150,20 @@ static int run_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t,
         out.pred = NULL;
     }
     pst_fit_out_fini(&out);
+    if (has_own)
+        pst_config_fini(&own);
     return rc;
+}
+
+/* The next task of the plan: in order, or from the plan's own scheduler. */
+static int next_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int *next, int *task)
+{
+    if (kind->next)
+        return kind->next(kind->ctx, task);
+    if (*next >= run->n_tasks)
+        return PST_PLAN_DONE;
+    *task = (*next)++;
+    return PST_PLAN_RUN;
 }
 
 static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t, const cJSON *m)
@@ -191,8 +214,9 @@ static int send_result(int task, const cJSON *metrics, const float *pred, size_t
     return PST_OK;
 }
 
-/* Receives one group leader's message; stores its result. Returns the sender rank. */
-static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, int *failed)
+/* Receives one group leader's message; stores and reports its result. Returns the sender. */
+static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, int *failed,
+                          bool *had_task)
 {
     MPI_Status st;
     MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &st);
@@ -203,8 +227,10 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     int64_t head[3];
     memcpy(head, buf, sizeof head);
     int task = (int)head[0];
-    if (task == -2)
-        *failed = 1;
+    *had_task = task != -1;
+    if (task <= -2 && kind->report && -task - 2 < run->n_tasks)
+        kind->report(kind->ctx, -task - 2, NULL);
+    *failed |= task <= -2 && !kind->report;
     if (task >= 0 && task < run->n_tasks) {
         char *json = strndup(buf + sizeof head, (size_t)head[1]);
         run->task_metrics[task] = cJSON_Parse(json);
@@ -216,26 +242,49 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
             run->n_out = n_out->valueint;
         cJSON_Delete(n_out);
         print_task(run, kind, task, run->task_metrics[task]);
+        if (kind->report)
+            kind->report(kind->ctx, task, run->task_metrics[task]);
     }
     free(buf);
     return st.MPI_SOURCE;
 }
 
-/* Rank 0: hands tasks to free groups in order and collects their results. */
+/* Rank 0: hands tasks to free groups and collects their results. A group asking while the plan
+ * must wait for results is answered when one arrives. */
 static int coordinate(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *err)
 {
     planrun_cluster_t *c = run->cluster;
-    int next = 0, finished_groups = 0, failed = 0;
+    int next = 0, finished_groups = 0, failed = 0, running = 0, n_waiting = 0;
+    int *waiting = calloc((size_t)c->n_groups, sizeof(int));
+    if (!waiting)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
     while (finished_groups < c->n_groups) {
-        int source = receive_result(run, kind, &failed);
-        int task = !failed && next < run->n_tasks ? next++ : -1;
-        MPI_Send(&task, 1, MPI_INT, source, TAG_TASK, MPI_COMM_WORLD);
-        finished_groups += task < 0;
+        bool had_task;
+        int source = receive_result(run, kind, &failed, &had_task);
+        running -= had_task;
+        waiting[n_waiting++] = source;
+        /* Serve the waiting groups while the plan has work for them. */
+        while (n_waiting > 0) {
+            int task = -1;
+            int action = failed ? PST_PLAN_DONE : next_task(run, kind, &next, &task);
+            if (action == PST_PLAN_WAIT && running > 0)
+                break;
+            int dest = waiting[--n_waiting];
+            if (action != PST_PLAN_RUN)
+                task = -1;
+            MPI_Send(&task, 1, MPI_INT, dest, TAG_TASK, MPI_COMM_WORLD);
+            if (task < 0)
+                finished_groups++;
+            else
+                running++;
+        }
     }
+    free(waiting);
     return failed ? pst_err_set(err, PST_ESTATE, "a worker group failed a task") : PST_OK;
 }
 
-/* Workers: the group leader asks for tasks; the group trains each together. */
+/* Workers: the group leader asks for tasks (each request carrying the last result: the task
+ * id, -2 - id when it failed, -1 for none); the group trains each task together. */
 static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *err)
 {
     planrun_cluster_t *c = run->cluster;
@@ -243,7 +292,7 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
     MPI_Comm_rank(c->group_comm, &share);
     MPI_Comm_size(c->group_comm, &n_shares);
     pst_fit_env_t env = {c, env_begin, env_end, c->group_leader, share, n_shares};
-    int task = -1, rc = PST_OK;
+    int code = -1, task = -1, final_rc = PST_OK;
     cJSON *metrics = NULL;
     float *pred = NULL;
     size_t n_floats = 0;
@@ -251,24 +300,29 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
         if (c->group_leader) {
             if (metrics)
                 cJSON_AddNumberToObject(metrics, "n_out", run->n_out);
-            send_result(rc != PST_OK ? -2 : task, metrics, pred, n_floats);
-            cJSON_Delete(metrics);
-            free(pred);
-            metrics = NULL;
-            pred = NULL;
+            send_result(code, metrics, pred, n_floats);
             MPI_Recv(&task, 1, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         }
+        cJSON_Delete(metrics);
+        free(pred);
+        metrics = NULL;
+        pred = NULL;
         MPI_Bcast(&task, 1, MPI_INT, 0, c->group_comm);
         if (task < 0)
             break;
         pst_fit_t probe = {0};
         kind->describe(kind->ctx, task, run->data, &probe);
-        rc = run_task(run, kind, task, &env, &metrics, &pred, err);
+        int rc = run_task(run, kind, task, &env, &metrics, &pred, err);
         n_floats = probe.n_eval * (size_t)run->n_out;
-        if (rc != PST_OK)
+        code = rc == PST_OK ? task : -2 - task;
+        if (rc != PST_OK) {
             pst_error("group %d, task %d: %s", c->group, task, err->msg);
+            /* A plan with its own scheduler records the failure and goes on. */
+            if (!kind->report)
+                final_rc = rc;
+        }
     }
-    return rc;
+    return final_rc;
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
@@ -309,10 +363,24 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
         rc = coordinate(run, kind, err);
     else if (run->distributed && run->cluster->ranks.worker >= 0)
         rc = work(run, kind, err);
-    for (int t = 0; !run->distributed && t < n_tasks && rc == PST_OK; t++) {
+    int next = 0, t;
+    while (!run->distributed && rc == PST_OK) {
+        int action = next_task(run, kind, &next, &t);
+        if (action == PST_PLAN_DONE)
+            break;
+        if (action == PST_PLAN_WAIT) {
+            rc = pst_err_set(err, PST_ESTATE, "the plan waits for a result while nothing runs");
+            break;
+        }
         rc = run_task(run, kind, t, NULL, &run->task_metrics[t], &run->pred[t], err);
         if (rc == PST_OK)
             print_task(run, kind, t, run->task_metrics[t]);
+        if (kind->report) {
+            if (rc != PST_OK)
+                pst_error("task %d: %s", t, err->msg);
+            kind->report(kind->ctx, t, rc == PST_OK ? run->task_metrics[t] : NULL);
+            rc = PST_OK;
+        }
     }
     run->seconds = now_seconds() - t0;
     return rc;

@@ -18,7 +18,18 @@ typedef struct pst_planrun_kind {
     void (*describe)(void *ctx, int task, const pst_dataset_t *ds, pst_fit_t *fit);
     void (*label)(void *ctx, int task, char *buf, size_t cap);
     void *ctx;
+    /* Optional, for plans that grow as results come in (sweeps): the next task to start.
+     * Returns PST_PLAN_RUN with *task set, PST_PLAN_WAIT (a running task must report first) or
+     * PST_PLAN_DONE. NULL: tasks 0..n_tasks-1 in order. Called on the coordinator only. */
+    int (*next)(void *ctx, int *task);
+    /* Optional: a task's result, on the coordinator (metrics NULL when it failed). */
+    void (*report)(void *ctx, int task, const cJSON *metrics);
+    /* Optional: fills cfg (initialised by the caller) with the task's own configuration; every
+     * rank must be able to do it for any task. NULL: every task uses the plan's configuration. */
+    int (*config)(void *ctx, int task, pst_config_t *cfg, pst_err_t *err);
 } pst_planrun_kind_t;
+
+enum { PST_PLAN_DONE = 0, PST_PLAN_RUN = 1, PST_PLAN_WAIT = 2 };
 
 typedef struct pst_planrun {
     pst_config_t cfg;
@@ -41,7 +52,8 @@ typedef struct pst_planrun {
  * the run directory (lead). */
 int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const char *group_column,
                       pst_err_t *err);
-/* Runs n_tasks fits; afterwards the lead holds every task's metrics and predictions. */
+/* Runs the plan's fits (n_tasks of them, or with kind->next as many as it hands out, ids below
+ * n_tasks); afterwards the lead holds every finished task's metrics and predictions. */
 int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
                         pst_err_t *err);
 /* Adds the tasks and timings to the report and writes report.json (lead). */
