@@ -1,5 +1,4 @@
-/* Feature hashing: seeded 64-bit hash, field namespaces, numeric buckets and the hashed TSV reader.
- */
+/* Feature hashing: the hash, field namespaces, numeric buckets, the hashed TSV reader. */
 #include "common/hashing.h"
 
 #include <assert.h>

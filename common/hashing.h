@@ -1,5 +1,4 @@
-/* Feature hashing: a seeded 64-bit string hash, per-field buckets, and a hashed Criteo-style TSV
- * reader. */
+/* Feature hashing: seeded 64-bit hash, per-field buckets, hashed Criteo-style TSV reader. */
 #ifndef PST_HASHING_H
 #define PST_HASHING_H
 

@@ -1,5 +1,4 @@
-/* Tests for common/hashing: golden hash values, spread and avalanche, numeric buckets, the TSV
- * reader and its errors. */
+/* Tests for common/hashing: golden values, spread, numeric buckets, the TSV reader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
