@@ -341,6 +341,30 @@ int pst_preproc_apply_block(const pst_preproc_t *p, float *x, size_t n_rows, siz
     return PST_OK;
 }
 
+int pst_preproc_apply_cols(const pst_preproc_t *p, float *x, size_t n_rows, const size_t *cols,
+                           size_t n_cols, size_t *bad_row, size_t *bad_col)
+{
+    if (!cols)
+        return pst_preproc_apply_block(p, x, n_rows, bad_row, bad_col);
+    for (size_t i = 0; i < n_rows; i++) {
+        float *row = x + i * n_cols;
+        for (size_t j = 0; j < n_cols; j++) {
+            size_t c = cols[j];
+            float v = row[j] * p->pixel_scale;
+            if (isnan(v))
+                v = p->fill[c];
+            v = (v - p->shift[c]) * p->scale[c];
+            row[j] = v;
+            if (!isfinite(v)) {
+                *bad_row = i;
+                *bad_col = j;
+                return PST_ENUMERIC;
+            }
+        }
+    }
+    return PST_OK;
+}
+
 int pst_preproc_check_finite(const pst_dataset_t *d, pst_err_t *err)
 {
     for (size_t i = 0; i < d->n_rows; i++) {

@@ -47,6 +47,11 @@ int pst_preproc_fit_rows(const pst_dataset_t *train, const size_t *rows, size_t 
 int pst_preproc_apply_block(const pst_preproc_t *p, float *x, size_t n_rows, size_t *bad_row,
                             size_t *bad_col);
 
+/* The same for rows holding only columns cols[0..n_cols) of the features (x: (n_rows, n_cols));
+ * cols NULL: every column, as pst_preproc_apply_block. */
+int pst_preproc_apply_cols(const pst_preproc_t *p, float *x, size_t n_rows, const size_t *cols,
+                           size_t n_cols, size_t *bad_row, size_t *bad_col);
+
 /* Transforms the dense dataset d in place with p's statistics. Returns PST_ENUMERIC naming the
  * first row and column whose result is not finite (the data is still fully transformed). */
 int pst_preproc_apply(const pst_preproc_t *p, pst_dataset_t *d, pst_err_t *err);
