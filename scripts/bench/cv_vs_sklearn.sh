@@ -67,6 +67,10 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pst-cv-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# A private copy of the binary: a rebuild of the shared build directory mid-run cannot touch it.
+cp "$pstrain" "$tmp/pstrain"
+pstrain=$tmp/pstrain
+"$pstrain" --help >/dev/null || { echo "$0: $pstrain does not run" >&2; exit 1; }
 results=$tmp/results.jsonl
 
 pstrain_settings() { # $1 model, $2 rows: prints the --set options of that model
