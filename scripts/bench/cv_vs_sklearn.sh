@@ -159,6 +159,8 @@ print()
 print("diff      = pstrain mean - scikit-learn mean (scikit-learn on StratifiedKFold(shuffle=True, "
       "random_state=%s)); target |diff| <= %.2f" % (seed, TARGET))
 print("same-fold = pstrain mean - scikit-learn mean on pstrain's own folds (same train/test rows)")
+print("one test row = 1/rows of a mean accuracy: %s" % ", ".join(
+    "%s %.4f" % (r["dataset"], 1 / r["rows"]) for r in runs if r["model"] == "logreg"))
 print("s         = seconds of the fold loop (fit + score of all %s folds); speedup = sklearn s / "
       "pstrain s" % folds)
 l2s = ", ".join("%s %.3g" % (r["dataset"], float(r["settings"].split("=")[1]))
