@@ -12,6 +12,8 @@ int pst_cmd_eval(int argc, char **argv);
 int pst_cmd_predict(int argc, char **argv);
 int pst_cmd_info(int argc, char **argv);
 int pst_cmd_cv(int argc, char **argv);
+int pst_cmd_bag(int argc, char **argv);
+int pst_cmd_stack(int argc, char **argv);
 int pst_cmd_sweep(int argc, char **argv);
 
 void pst_usage_train(FILE *out);
@@ -19,6 +21,8 @@ void pst_usage_eval(FILE *out);
 void pst_usage_predict(FILE *out);
 void pst_usage_info(FILE *out);
 void pst_usage_cv(FILE *out);
+void pst_usage_bag(FILE *out);
+void pst_usage_stack(FILE *out);
 void pst_usage_sweep(FILE *out);
 
 /* Prints "pstrain: error: MESSAGE" on stderr. */

@@ -11,6 +11,7 @@
 #include "common/atomicfile.h"
 #include "common/codec.h"
 #include "common/metrics.h"
+#include "worker/ensemble.h"
 #include "worker/modelfile.h"
 #include "worker/train.h"
 
@@ -18,17 +19,17 @@
 
 void pst_usage_eval(FILE *out)
 {
-    fprintf(out,
-            "usage: pstrain eval MODEL DATA [--set KEY=VALUE]... [--json FILE]\n\n"
-            "Scores MODEL (a model.pst from a run directory) on the labelled rows of DATA and\n"
-            "prints its metrics: accuracy, precision, recall, F1, specificity, log-loss and\n"
-            "the confusion matrix for classifiers; MSE, MAE and R^2 for regression.\n"
-            "DATA is read as the training data was (data.format, data.target, ... from the\n"
-            "configuration stored in MODEL); --set overrides those keys, e.g.\n"
-            "--set data.test_labels=FILE for IDX labels.\n\n"
-            "options:\n"
-            "  --set KEY=VALUE  override a data.* key for reading DATA\n"
-            "  --json FILE      also write the metrics as JSON to FILE\n");
+    fprintf(out, "usage: pstrain eval MODEL DATA [--set KEY=VALUE]... [--json FILE]\n\n"
+                 "Scores MODEL (a model.pst from a run directory, or an ensemble) on the labelled "
+                 "rows of DATA and\n"
+                 "prints its metrics: accuracy, precision, recall, F1, specificity, log-loss and\n"
+                 "the confusion matrix for classifiers; MSE, MAE and R^2 for regression.\n"
+                 "DATA is read as the training data was (data.format, data.target, ... from the\n"
+                 "configuration stored in MODEL); --set overrides those keys, e.g.\n"
+                 "--set data.test_labels=FILE for IDX labels.\n\n"
+                 "options:\n"
+                 "  --set KEY=VALUE  override a data.* key for reading DATA\n"
+                 "  --json FILE      also write the metrics as JSON to FILE\n");
 }
 
 void pst_usage_predict(FILE *out)
@@ -85,12 +86,17 @@ static int parse_apply_args(apply_args_t *a, int argc, char **argv, bool predict
     return 0;
 }
 
-/* Everything eval and predict share: the model, and DATA loaded and preprocessed like training. */
+/* Everything eval and predict share: the model (or ensemble), and DATA loaded and preprocessed
+ * like training. */
 typedef struct applied {
     pst_modelfile_t mf;
+    pst_ensemble_t ens;
+    bool ensemble;              /* MODEL is an ensemble file: ens, else mf */
+    const pst_modelfile_t *ref; /* task, classes and data configuration: mf or ens member 1 */
     pst_model_t *model;
     pst_dataset_t *data;
-    float *out; // (n_rows, n_outputs)
+    float *out; // (n_rows, n_out)
+    int n_out;
 } applied_t;
 
 static void applied_fini(applied_t *ap)
@@ -99,46 +105,73 @@ static void applied_fini(applied_t *ap)
     pst_dataset_destroy(&ap->data);
     pst_model_destroy(&ap->model);
     pst_modelfile_fini(&ap->mf);
+    pst_ensemble_fini(&ap->ens);
+}
+
+static int load_model(applied_t *ap, const char *path, pst_err_t *err)
+{
+    int rc = pst_ensemble_probe(path, &ap->ensemble, err);
+    if (rc == PST_OK)
+        rc = ap->ensemble ? pst_ensemble_load(&ap->ens, path, err)
+                          : pst_modelfile_load(&ap->mf, path, err);
+    if (rc == PST_OK)
+        ap->ref = ap->ensemble ? &ap->ens.members[0] : &ap->mf;
+    return rc;
+}
+
+/* Outputs of the ensemble, or of the single model after its preprocessing, for every row. */
+static int predict_all(applied_t *ap, pst_err_t *err)
+{
+    size_t n = ap->data->n_rows ? ap->data->n_rows : 1;
+    if (ap->ensemble) {
+        ap->n_out = pst_ensemble_width(ap->ref->task, ap->ref->n_classes);
+        if (!(ap->out = malloc(n * (size_t)ap->n_out * sizeof(float))))
+            return pst_err_set(err, PST_ENOMEM, "out of memory");
+        return pst_ensemble_apply(&ap->ens, ap->data, ap->out, err);
+    }
+    int rc = pst_modelfile_preprocess(&ap->mf, ap->data, err);
+    if (rc != PST_OK)
+        return rc;
+    if (!(ap->model = pst_modelfile_build(&ap->mf, APPLY_CHUNK, err)))
+        return err ? err->code : PST_EFORMAT;
+    ap->n_out = pst_model_n_outputs(ap->model);
+    if (!(ap->out = malloc(n * (size_t)ap->n_out * sizeof(float))))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    return pst_predict(ap->model, ap->data, APPLY_CHUNK, ap->out, err);
 }
 
 static int load_and_apply(applied_t *ap, const apply_args_t *a, pst_err_t *err)
 {
     memset(ap, 0, sizeof *ap);
-    int rc = pst_modelfile_load(&ap->mf, a->model, err);
+    int rc = load_model(ap, a->model, err);
     if (rc != PST_OK)
         return rc;
+    const pst_modelfile_t *ref = ap->ref;
     pst_config_t cfg;
     pst_config_init(&cfg);
-    if (ap->mf.config_yaml)
-        rc = pst_config_load_string(&cfg, ap->mf.config_yaml, a->model, err);
+    if (ref->config_yaml)
+        rc = pst_config_load_string(&cfg, ref->config_yaml, a->model, err);
     for (int i = 0; i < a->n_sets && rc == PST_OK; i++)
         rc = pst_config_set(&cfg, a->sets[i], err);
-    bool classify = ap->mf.task == PST_TASK_CLASSIFICATION;
+    bool classify = ref->task == PST_TASK_CLASSIFICATION;
     if (rc == PST_OK)
         rc = pst_pipeline_load_file(&cfg, a->data, cfg.data.test_labels,
-                                    classify ? ap->mf.class_values : NULL,
-                                    classify ? ap->mf.n_classes : 0, &ap->data, err);
+                                    classify ? ref->class_values : NULL,
+                                    classify ? ref->n_classes : 0, &ap->data, err);
     pst_config_fini(&cfg);
-    if (rc == PST_OK && (rc = pst_dataset_densify(ap->data, (size_t)ap->mf.n_inputs, err)))
+    if (rc == PST_OK && (rc = pst_dataset_densify(ap->data, (size_t)ref->n_inputs, err)))
         pst_err_prefix(err, "%s: ", a->data);
-    if (rc == PST_OK && (rc = pst_modelfile_preprocess(&ap->mf, ap->data, err)))
+    if (rc == PST_OK && (rc = predict_all(ap, err)))
         pst_err_prefix(err, "%s: ", a->data);
-    if (rc == PST_OK && !(ap->model = pst_modelfile_build(&ap->mf, APPLY_CHUNK, err)))
-        rc = err ? err->code : PST_EFORMAT;
-    if (rc != PST_OK)
-        return rc;
-    size_t n_out = (size_t)pst_model_n_outputs(ap->model);
-    if (!(ap->out = malloc((ap->data->n_rows ? ap->data->n_rows : 1) * n_out * sizeof(float))))
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    return pst_predict(ap->model, ap->data, APPLY_CHUNK, ap->out, err);
+    return rc;
 }
 
 static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
 {
     size_t n = ap->data->n_rows;
     pst_class_metrics_t m;
-    int rc = pst_class_metrics_from_outputs(&m, ap->mf.n_classes, n, ap->out,
-                                            pst_model_n_outputs(ap->model), ap->data->y, err);
+    int rc = pst_class_metrics_from_outputs(&m, ap->ref->n_classes, n, ap->out, ap->n_out,
+                                            ap->data->y, err);
     if (rc == PST_OK) {
         pst_json_add_class_metrics(doc, &m);
         printf("rows %zu  accuracy %.4f  f1_macro %.4f  precision_macro %.4f  recall_macro %.4f  "
@@ -166,7 +199,7 @@ int pst_cmd_eval(int argc, char **argv)
     pst_err_t err = {0};
     int rc = load_and_apply(&ap, &a, &err);
     cJSON *doc = cJSON_CreateObject();
-    if (rc == PST_OK && ap.mf.task == PST_TASK_CLASSIFICATION) {
+    if (rc == PST_OK && ap.ref->task == PST_TASK_CLASSIFICATION) {
         rc = class_metrics(&ap, doc, &err);
     } else if (rc == PST_OK) {
         pst_reg_metrics_t m;
@@ -196,8 +229,8 @@ static void write_label(FILE *f, const pst_modelfile_t *mf, int k)
 
 static void write_predictions(FILE *f, const applied_t *ap)
 {
-    const pst_modelfile_t *mf = &ap->mf;
-    int n_out = pst_model_n_outputs(ap->model);
+    const pst_modelfile_t *mf = ap->ref;
+    int n_out = ap->n_out;
     bool classify = mf->task == PST_TASK_CLASSIFICATION;
     fputs("prediction", f);
     for (int k = 0; classify && k < mf->n_classes; k++) {
@@ -252,8 +285,53 @@ void pst_usage_info(FILE *out)
 {
     fprintf(out, "usage: pstrain info MODEL [--params]\n\n"
                  "Describes a model file: task, classes, layer stack, parameter count and a\n"
-                 "checksum of the parameters. --params also prints every parameter, one per line\n"
-                 "(%%.9g, exact for float32), to compare models.\n");
+                 "checksum of the parameters; for an ensemble its method, voting, weights and\n"
+                 "each member. --params also prints every parameter, one per line (%%.9g, exact\n"
+                 "for float32), to compare models.\n");
+}
+
+/* One model's description; indent prefixes every line (ensemble members). */
+static void print_model(const pst_modelfile_t *mf, const char *indent, bool params)
+{
+    printf("%stask: %s\n%sclasses: %d\n%sinputs: %d\n", indent,
+           mf->task == PST_TASK_REGRESSION ? "regression" : "classification", indent, mf->n_classes,
+           indent, mf->n_inputs);
+    if (mf->n_columns > 0) {
+        printf("%scolumns:", indent);
+        for (int i = 0; i < mf->n_columns; i++)
+            printf(" %zu", mf->columns[i]);
+        printf("\n");
+    }
+    printf("%sloss: %s\n%slayers:", indent, pst_loss_kind_name(mf->loss), indent);
+    for (int i = 0; i < mf->n_layers; i++) {
+        printf(" %s", pst_layer_kind_name(mf->layers[i].kind));
+        if (mf->layers[i].kind == PST_LAYER_DENSE)
+            printf(":%d", mf->layers[i].units);
+        if (mf->layers[i].kind == PST_LAYER_DROPOUT)
+            printf(":%g", mf->layers[i].rate);
+    }
+    printf("\n%sparameters: %zu\n%schecksum: %08x\n", indent, mf->n_params, indent,
+           pst_checksum(mf->params, mf->n_params * sizeof(float)));
+    for (size_t i = 0; params && i < mf->n_params; i++)
+        printf("%.9g\n", mf->params[i]);
+}
+
+static void print_ensemble(const pst_ensemble_t *e, bool params)
+{
+    printf("ensemble: %s\nmembers: %d\n", pst_ensemble_method_name(e->method), e->n_members);
+    if (!e->meta)
+        printf("voting: %s\n", pst_voting_name(e->voting));
+    for (int m = 0; m < e->n_members; m++) {
+        printf("member %d:", m + 1);
+        if (e->weights)
+            printf(" weight %g", e->weights[m]);
+        printf("\n");
+        print_model(&e->members[m], "  ", params);
+    }
+    if (e->meta) {
+        printf("meta model:\n");
+        print_model(e->meta, "  ", params);
+    }
 }
 
 int pst_cmd_info(int argc, char **argv)
@@ -277,26 +355,17 @@ int pst_cmd_info(int argc, char **argv)
         pst_usage_info(stderr);
         return 2;
     }
-    pst_modelfile_t mf;
+    applied_t ap = {0};
     pst_err_t err = {0};
-    if (pst_modelfile_load(&mf, path, &err) != PST_OK) {
+    if (load_model(&ap, path, &err) != PST_OK) {
         pst_cli_error("%s", err.msg);
+        applied_fini(&ap);
         return 1;
     }
-    printf("task: %s\nclasses: %d\ninputs: %d\nloss: %s\nlayers:",
-           mf.task == PST_TASK_REGRESSION ? "regression" : "classification", mf.n_classes,
-           mf.n_inputs, pst_loss_kind_name(mf.loss));
-    for (int i = 0; i < mf.n_layers; i++) {
-        printf(" %s", pst_layer_kind_name(mf.layers[i].kind));
-        if (mf.layers[i].kind == PST_LAYER_DENSE)
-            printf(":%d", mf.layers[i].units);
-        if (mf.layers[i].kind == PST_LAYER_DROPOUT)
-            printf(":%g", mf.layers[i].rate);
-    }
-    printf("\nparameters: %zu\nchecksum: %08x\n", mf.n_params,
-           pst_checksum(mf.params, mf.n_params * sizeof(float)));
-    for (size_t i = 0; params && i < mf.n_params; i++)
-        printf("%.9g\n", mf.params[i]);
-    pst_modelfile_fini(&mf);
+    if (ap.ensemble)
+        print_ensemble(&ap.ens, params);
+    else
+        print_model(&ap.mf, "", params);
+    applied_fini(&ap);
     return 0;
 }

@@ -20,6 +20,9 @@ static const command_t commands[] = {
     {"eval", pst_cmd_eval, pst_usage_eval, "score a saved model on a labelled data file"},
     {"predict", pst_cmd_predict, pst_usage_predict, "write a saved model's predictions as CSV"},
     {"cv", pst_cmd_cv, pst_usage_cv, "k-fold cross-validation (repeated, stratified, grouped)"},
+    {"bag", pst_cmd_bag, pst_usage_bag, "bagging ensemble: members on bootstrap samples, voted"},
+    {"stack", pst_cmd_stack, pst_usage_stack,
+     "stacking, blending or voting ensemble of base models given as overrides"},
     {"sweep", pst_cmd_sweep, pst_usage_sweep, "hyperparameter search: grid, random, hyperband"},
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
 };

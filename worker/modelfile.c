@@ -25,6 +25,7 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
         for (int i = 0; i < mf->n_inputs; i++)
             free(mf->feature_names[i]);
     free(mf->feature_names);
+    free(mf->columns);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -33,8 +34,11 @@ static const char *task_name(pst_task_t task)
     return task == PST_TASK_REGRESSION ? "regression" : "classification";
 }
 
-int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *err)
+int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len_out,
+                       pst_err_t *err)
 {
+    *buf_out = NULL;
+    *len_out = 0;
     Pst__Model m = PST__MODEL__INIT;
     Pst__Preprocess pre = PST__PREPROCESS__INIT;
     Pst__LayerSpec *specs = calloc((size_t)mf->n_layers, sizeof *specs);
@@ -42,7 +46,7 @@ int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *e
     if (mf->n_layers > 0 && (!specs || !spec_ptrs)) {
         free(specs);
         free(spec_ptrs);
-        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
+        return pst_err_set(err, PST_ENOMEM, "model file: out of memory");
     }
     for (int i = 0; i < mf->n_layers; i++) {
         pst__layer_spec__init(&specs[i]);
@@ -75,19 +79,37 @@ int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *e
     m.target_name = mf->target_name ? mf->target_name : "";
     m.n_feature_names = mf->feature_names ? (size_t)mf->n_inputs : 0;
     m.feature_names = mf->feature_names;
+    uint32_t *columns = malloc((mf->n_columns > 0 ? (size_t)mf->n_columns : 1) * sizeof *columns);
+    for (int i = 0; columns && i < mf->n_columns; i++)
+        columns[i] = (uint32_t)mf->columns[i];
+    m.n_columns = (size_t)(mf->n_columns > 0 ? mf->n_columns : 0);
+    m.columns = columns;
 
     size_t len = pst__model__get_packed_size(&m);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rc;
+    uint8_t *buf = columns ? malloc(len ? len : 1) : NULL;
+    int rc = PST_OK;
     if (!buf) {
-        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
+        rc = pst_err_set(err, PST_ENOMEM, "model file: out of memory");
     } else {
         pst__model__pack(&m, buf);
-        rc = pst_write_file_atomic(path, buf, len, err);
+        *buf_out = buf;
+        *len_out = len;
     }
-    free(buf);
+    free(columns);
     free(specs);
     free(spec_ptrs);
+    return rc;
+}
+
+int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *err)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = pst_modelfile_pack(mf, &buf, &len, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, "%s: ", path);
+    rc = pst_write_file_atomic(path, buf, len, err);
+    free(buf);
     return rc;
 }
 
@@ -155,6 +177,25 @@ static int read_strings(pst_modelfile_t *mf, const Pst__Model *m, const char *pa
     return PST_OK;
 }
 
+static int read_columns(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
+{
+    if (m->n_columns == 0)
+        return PST_OK;
+    if (m->n_columns > (size_t)mf->n_inputs)
+        return pst_err_set(err, PST_EFORMAT, "%s: %zu columns of %d inputs", path, m->n_columns,
+                           mf->n_inputs);
+    if (!(mf->columns = malloc(m->n_columns * sizeof *mf->columns)))
+        return PST_ENOMEM;
+    mf->n_columns = (int)m->n_columns;
+    for (size_t i = 0; i < m->n_columns; i++) {
+        if (m->columns[i] >= m->n_inputs)
+            return pst_err_set(err, PST_EFORMAT, "%s: column %u of %u inputs", path, m->columns[i],
+                               m->n_inputs);
+        mf->columns[i] = m->columns[i];
+    }
+    return PST_OK;
+}
+
 static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
 {
     if (m->magic != PST_MODELFILE_MAGIC)
@@ -189,7 +230,26 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     mf->n_params = m->params.len / sizeof(float);
     if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
         return PST_ENOMEM;
-    return read_strings(mf, m, path, err);
+    if ((rc = read_strings(mf, m, path, err)) != PST_OK)
+        return rc;
+    return read_columns(mf, m, path, err);
+}
+
+int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, const char *origin,
+                         pst_err_t *err)
+{
+    memset(mf, 0, sizeof *mf);
+    Pst__Model *m = pst__model__unpack(NULL, len, buf);
+    if (!m)
+        return pst_err_set(err, PST_EFORMAT, "%s: not a pstrain model file (cannot decode)",
+                           origin);
+    int rc = read_model(mf, m, origin, err);
+    pst__model__free_unpacked(m, NULL);
+    if (rc == PST_ENOMEM)
+        pst_err_set(err, rc, "%s: out of memory", origin);
+    if (rc != PST_OK)
+        pst_modelfile_fini(mf);
+    return rc;
 }
 
 int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err)
@@ -200,22 +260,15 @@ int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err)
     int rc = pst_read_file(path, MODELFILE_MAX_BYTES, &buf, &len, err);
     if (rc != PST_OK)
         return rc;
-    Pst__Model *m = pst__model__unpack(NULL, len, buf);
+    rc = pst_modelfile_unpack(mf, buf, len, path, err);
     free(buf);
-    if (!m)
-        return pst_err_set(err, PST_EFORMAT, "%s: not a pstrain model file (cannot decode)", path);
-    rc = read_model(mf, m, path, err);
-    pst__model__free_unpacked(m, NULL);
-    if (rc == PST_ENOMEM)
-        pst_err_set(err, rc, "%s: out of memory", path);
-    if (rc != PST_OK)
-        pst_modelfile_fini(mf);
     return rc;
 }
 
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err)
 {
-    pst_model_t *model = pst_model_new(mf->n_inputs, mf->layers, mf->n_layers, max_batch, err);
+    pst_model_t *model =
+        pst_model_new(pst_modelfile_width(mf), mf->layers, mf->n_layers, max_batch, err);
     if (!model)
         return NULL;
     if (pst_model_n_params(model) != mf->n_params) {
@@ -226,6 +279,40 @@ pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_e
     }
     memcpy(pst_model_params(model), mf->params, mf->n_params * sizeof(float));
     return model;
+}
+
+/* Narrows ds in place to mf's columns, in their order (names follow their columns). */
+static int keep_columns(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err)
+{
+    size_t d = ds->n_features, w = (size_t)mf->n_columns;
+    if (w == 0)
+        return PST_OK;
+    char **names = NULL;
+    if (ds->feature_names && !(names = calloc(w, sizeof *names)))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    float *row = malloc(w * sizeof *row);
+    if (!row) {
+        free(names);
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < ds->n_rows; i++) {
+        for (size_t j = 0; j < w; j++)
+            row[j] = ds->x[i * d + mf->columns[j]];
+        memcpy(ds->x + i * w, row, w * sizeof *row);
+    }
+    free(row);
+    for (size_t j = 0; names && j < w; j++) {
+        names[j] = ds->feature_names[mf->columns[j]];
+        ds->feature_names[mf->columns[j]] = NULL;
+    }
+    for (size_t j = 0; names && j < d; j++)
+        free(ds->feature_names[j]);
+    if (ds->feature_names) {
+        free(ds->feature_names);
+        ds->feature_names = names;
+    }
+    ds->n_features = w;
+    return PST_OK;
 }
 
 int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err)
@@ -243,5 +330,6 @@ int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_e
         if (rc != PST_OK)
             return rc;
     }
-    return pst_preproc_check_finite(ds, err);
+    int rc = pst_preproc_check_finite(ds, err);
+    return rc == PST_OK ? keep_columns(mf, ds, err) : rc;
 }

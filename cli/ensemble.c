@@ -1,0 +1,297 @@
+/* Ensemble plans: data rows, fits that keep their models, member files, combined scores. */
+#include "cli/ensemble.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/pipeline.h"
+#include "cli/rundir.h"
+#include "common/atomicfile.h"
+#include "common/split.h"
+
+/* ---- rows -------------------------------------------------------------------------------- */
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t *index_range(size_t first, size_t n)
+{
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    for (size_t i = 0; idx && i < n; i++)
+        idx[i] = first + i;
+    return idx;
+}
+
+/* Appends the rows of data.test (read with data.train's classes) to run->data. */
+static int append_test_file(pst_planrun_t *run, pst_err_t *err)
+{
+    pst_dataset_t *all = run->data, *test = NULL;
+    const pst_config_t *cfg = &run->cfg;
+    bool classify = all->task == PST_TASK_CLASSIFICATION;
+    int rc = pst_pipeline_load_file(cfg, cfg->data.test, cfg->data.test_labels,
+                                    classify ? all->class_values : NULL,
+                                    classify ? all->n_classes : 0, &test, err);
+    if (rc == PST_OK && (rc = pst_dataset_densify(test, all->n_features, err)) != PST_OK)
+        pst_err_prefix(err, "%s: ", cfg->data.test);
+    if (rc == PST_OK && test->n_features != all->n_features)
+        rc = pst_err_set(err, PST_EFORMAT, "%s has %zu features but %s has %zu", cfg->data.test,
+                         test->n_features, cfg->data.train, all->n_features);
+    size_t n = all->n_rows + (test ? test->n_rows : 0), d = all->n_features;
+    float *x = rc == PST_OK ? realloc(all->x, (n ? n : 1) * d * sizeof(float)) : NULL;
+    if (x)
+        all->x = x;
+    float *y = x ? realloc(all->y, (n ? n : 1) * sizeof(float)) : NULL;
+    if (y)
+        all->y = y;
+    if (rc == PST_OK && !y)
+        rc = pst_err_set(err, PST_ENOMEM, "out of memory");
+    if (rc == PST_OK) {
+        memcpy(all->x + all->n_rows * d, test->x, test->n_rows * d * sizeof(float));
+        memcpy(all->y + all->n_rows, test->y, test->n_rows * sizeof(float));
+        all->n_rows = n;
+    }
+    pst_dataset_destroy(&test);
+    return rc;
+}
+
+int pst_ens_rows(pst_planrun_t *run, pst_ens_rows_t *rows, pst_err_t *err)
+{
+    memset(rows, 0, sizeof *rows);
+    const pst_config_t *cfg = &run->cfg;
+    size_t n_train_file = run->data->n_rows;
+    if (cfg->data.test[0]) {
+        int rc = append_test_file(run, err);
+        if (rc != PST_OK)
+            return rc;
+        rows->pool = index_range(0, n_train_file);
+        rows->n_pool = n_train_file;
+        rows->n_test = run->data->n_rows - n_train_file;
+        rows->test = index_range(n_train_file, rows->n_test);
+    } else {
+        pst_split_t s;
+        bool stratify = cfg->data.stratify && run->data->task == PST_TASK_CLASSIFICATION;
+        int rc = pst_split_three(run->data, cfg->data.train_fraction, cfg->data.val_fraction,
+                                 cfg->data.test_fraction, stratify, (uint64_t)cfg->seed, &s, err);
+        if (rc != PST_OK)
+            return rc;
+        rows->n_pool = s.n_train + s.n_val;
+        rows->pool = malloc((rows->n_pool ? rows->n_pool : 1) * sizeof(size_t));
+        rows->test = index_range(0, s.n_test);
+        rows->n_test = s.n_test;
+        if (rows->pool && rows->test) {
+            memcpy(rows->pool, s.train, s.n_train * sizeof(size_t));
+            memcpy(rows->pool + s.n_train, s.val, s.n_val * sizeof(size_t));
+            memcpy(rows->test, s.test, s.n_test * sizeof(size_t));
+        }
+        pst_split_fini(&s);
+    }
+    if (!rows->pool || !rows->test)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    qsort(rows->pool, rows->n_pool, sizeof(size_t), cmp_size);
+    qsort(rows->test, rows->n_test, sizeof(size_t), cmp_size);
+    if (rows->n_test == 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "%s: no test rows (set data.test_fraction above 0 or data.test)",
+                           cfg->data.train);
+    if (rows->n_pool < 2)
+        return pst_err_set(err, PST_EINVAL, "%s: %zu training rows", cfg->data.train, rows->n_pool);
+    return PST_OK;
+}
+
+void pst_ens_rows_fini(pst_ens_rows_t *rows)
+{
+    free(rows->pool);
+    free(rows->test);
+    memset(rows, 0, sizeof *rows);
+}
+
+/* ---- running the fits -------------------------------------------------------------------- */
+
+/* One fit in this process, set up as the plan runner sets it up; its model is kept on request. */
+static int run_local(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t, pst_ens_exec_t *ex,
+                     pst_err_t *err)
+{
+    pst_fit_t fit = {.cfg = &run->cfg,
+                     .data = run->data,
+                     .fit_preproc = true,
+                     .images = strcmp(run->format, "idx") == 0,
+                     .seed = pst_rng_derive((uint64_t)run->cfg.seed, 1000 + (uint64_t)t),
+                     .model_id = (uint32_t)t + 1};
+    kind->describe(kind->ctx, t, run->data, &fit);
+    pst_fit_out_t out;
+    int rc = pst_fit_run(&fit, NULL, &out, err);
+    if (rc == PST_OK) {
+        cJSON *m = run->task_metrics[t] = cJSON_CreateObject();
+        rc = pst_plan_score(run->data, fit.eval, fit.n_eval, out.pred, out.n_out, m, err);
+        pst_json_add_number(m, "fit_seconds", out.fit_seconds);
+        pst_json_add_number(m, "score_seconds", out.score_seconds);
+        pst_json_add_number(m, "epochs", out.result.epochs_run);
+        run->n_out = ex->n_out[t] = out.n_out;
+        run->pred[t] = out.pred;
+        out.pred = NULL;
+        char label[64];
+        kind->label(kind->ctx, t, label, sizeof label);
+        printf("%-22s trained in %.2f s\n", label, out.fit_seconds);
+        fflush(stdout);
+    }
+    if (rc == PST_OK && t >= ex->keep_from) {
+        pst_ens_kept_t *k = &ex->kept[t - ex->keep_from];
+        *k = (pst_ens_kept_t){out, fit.cfg, fit.cols, fit.n_cols};
+        return PST_OK;
+    }
+    pst_fit_out_fini(&out);
+    return rc;
+}
+
+int pst_ens_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
+                    pst_ens_exec_t *ex, pst_err_t *err)
+{
+    ex->n_tasks = n_tasks;
+    ex->n_out = calloc((size_t)n_tasks, sizeof *ex->n_out);
+    ex->kept = calloc((size_t)(n_tasks - ex->keep_from + 1), sizeof *ex->kept);
+    if (!ex->n_out || !ex->kept)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    if (run->distributed) {
+        int rc = pst_planrun_execute(run, kind, n_tasks, err);
+        for (int t = 0; t < n_tasks; t++)
+            ex->n_out[t] = run->n_out;
+        return rc;
+    }
+    run->n_tasks = n_tasks;
+    run->task_metrics = calloc((size_t)n_tasks, sizeof *run->task_metrics);
+    run->pred = calloc((size_t)n_tasks, sizeof *run->pred);
+    if (!run->task_metrics || !run->pred)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    ex->has_models = true;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = PST_OK;
+    for (int t = 0; t < n_tasks && rc == PST_OK; t++)
+        rc = run_local(run, kind, t, ex, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    run->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return rc;
+}
+
+void pst_ens_exec_fini(pst_ens_exec_t *ex)
+{
+    for (int i = 0; ex->kept && i < ex->n_tasks - ex->keep_from; i++)
+        pst_fit_out_fini(&ex->kept[i].out);
+    free(ex->kept);
+    free(ex->n_out);
+    memset(ex, 0, sizeof *ex);
+}
+
+/* ---- outputs ----------------------------------------------------------------------------- */
+
+int pst_ens_width(const pst_planrun_t *run)
+{
+    return pst_ensemble_width(run->data->task, run->data->n_classes);
+}
+
+int pst_ens_task_probs(const pst_planrun_t *run, const pst_ens_exec_t *ex, int task, size_t first,
+                       size_t n, int width, float **probs, pst_err_t *err)
+{
+    int n_out = ex->n_out[task];
+    if (!run->pred[task] || (n_out != width && !(n_out == 1 && width == 2)))
+        return pst_err_set(err, PST_ESTATE, "task %d gave %d outputs per row, not %d", task + 1,
+                           n_out, width);
+    if (!(*probs = malloc((n ? n : 1) * (size_t)width * sizeof(float))))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    pst_ensemble_outputs_to_probs(run->pred[task] + first * (size_t)n_out, n, n_out, width, *probs);
+    return PST_OK;
+}
+
+int pst_ens_member(const pst_ens_kept_t *k, const pst_dataset_t *ds, pst_modelfile_t *mf,
+                   pst_err_t *err)
+{
+    const pst_preproc_t *pp = k->out.preproc;
+    *mf = (pst_modelfile_t){
+        .n_inputs = (int)ds->n_features,
+        .n_layers = k->out.spec.n_layers,
+        .layers = (pst_layer_spec_t *)k->out.spec.layers,
+        .loss = k->out.spec.loss,
+        .task = ds->task,
+        .n_classes = ds->n_classes,
+        .class_values = ds->class_values,
+        .shift = pp ? pp->shift : NULL,
+        .scale = pp ? pp->scale : NULL,
+        .fill = pp ? pp->fill : NULL,
+        .pixel_scale = pp ? pp->pixel_scale : 0,
+        .params = pst_model_params(k->out.model),
+        .n_params = pst_model_n_params(k->out.model),
+        .config_yaml = pst_config_to_string(k->cfg),
+        .target_name = ds->target_name,
+        .feature_names = ds->feature_names,
+    };
+    if (k->cols) {
+        mf->columns = malloc(k->n_cols * sizeof(size_t));
+        if (mf->columns) {
+            memcpy(mf->columns, k->cols, k->n_cols * sizeof(size_t));
+            mf->n_columns = (int)k->n_cols;
+        }
+    }
+    if (!mf->config_yaml || (k->cols && !mf->columns))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    return PST_OK;
+}
+
+void pst_ens_member_fini(pst_modelfile_t *mf)
+{
+    free(mf->config_yaml);
+    free(mf->columns);
+    memset(mf, 0, sizeof *mf);
+}
+
+cJSON *pst_ens_score(const pst_dataset_t *ds, const size_t *idx, size_t n, const float *probs,
+                     int width, cJSON *obj, const char *name, pst_err_t *err)
+{
+    cJSON *m = cJSON_AddObjectToObject(obj, name);
+    if (!m) {
+        pst_err_set(err, PST_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return pst_plan_score(ds, idx, n, probs, width, m, err) == PST_OK ? m : NULL;
+}
+
+double pst_ens_number(const cJSON *obj, const char *key)
+{
+    const cJSON *v = obj ? cJSON_GetObjectItem(obj, key) : NULL;
+    return v && cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+int pst_ens_write_predictions(const pst_planrun_t *run, const char *name, const size_t *idx,
+                              size_t n, const float *probs, int width, pst_err_t *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    pst_plan_write_predictions(f, run->data, idx, n, probs, width, NULL, NULL, true);
+    fclose(f);
+    char path[1100];
+    int rc = pst_write_file_atomic(pst_rundir_file(&run->rundir, name, path, sizeof path), buf, len,
+                                   err);
+    free(buf);
+    return rc;
+}
+
+void pst_ens_log(const pst_planrun_t *run, const char *label, const cJSON *metrics)
+{
+    if (!run->rundir.metrics || run->distributed)
+        return;
+    cJSON *line = cJSON_Duplicate(metrics, true);
+    cJSON_AddStringToObject(line, "task", label);
+    char *text = cJSON_PrintUnformatted(line);
+    fprintf(run->rundir.metrics, "%s\n", text);
+    fflush(run->rundir.metrics);
+    free(text);
+    cJSON_Delete(line);
+}
