@@ -149,7 +149,7 @@ print("%-27s %6s %9s %13s %9s %9s %-17s %6s" % ("run", "ranks", "wall s", "wall 
       "fit/fold", "CPU s per rank", "cores"))
 for m in ("local", "1", "2"):
     cpu = [statistics.median(r["cpu"][i] for r in by[m]) for i in range(RANKS[m])]
-    busy = sum(cpu) / med(m, "wall")
+    busy = statistics.median(sum(r["cpu"]) / r["wall"] for r in by[m])
     print("%-27s %6d %9.2f %13s %9.2f %9.2f %-17s %6.2f" % (
         LABEL[m], RANKS[m], med(m, "wall"), rng(m, "wall"), med(m, "seconds"), med(m, "fit"),
         " ".join("%.1f" % c for c in cpu), busy))
@@ -170,12 +170,11 @@ print()
 print("machine: %d cores; load average %s before, %s after (1, 5, 15 min; it counts these runs too)"
       % (cores, load_before, load_after))
 print("CPU s per rank = user + system seconds of each process, rank 0 first (the parameter server")
-print("thread and the fold coordinator); cores = all ranks' CPU seconds / wall seconds.")
+print("thread and the fold coordinator); cores = all ranks' CPU seconds / wall seconds (median over runs).")
 busy0 = {m: statistics.median(r["cpu"][0] / r["wall"] for r in by[m]) for m in ("1", "2")}
 need = {m: statistics.median(sum(r["cpu"]) / r["wall"] for r in by[m]) for m in ("1", "2")}
 print()
-print("rank 0 was on a CPU %.0f%% of the G=1 wall time and %.0f%% of G=2's;" % (100 * busy0["1"],
-      100 * busy0["2"]), end=" ")
+print("rank 0 kept %.2f cores busy on G=1 and %.2f on G=2;" % (busy0["1"], busy0["2"]), end=" ")
 if busy0["1"] > 0.9:
     print("its coordinator waits for")
     print("the groups' results in a blocking MPI call, which Open MPI completes by polling, so rank 0")
