@@ -539,8 +539,9 @@ static int svm_pair(text_reader_t *r, const char *tok, size_t len, size_t n, uin
 {
     uint64_t index = 0;
     size_t i = 0;
-    while (i < len && tok[i] >= '0' && tok[i] <= '9' && index <= UINT32_MAX)
-        index = index * 10 + (uint64_t)(tok[i++] - '0');
+    for (; i < len && tok[i] >= '0' && tok[i] <= '9'; i++)
+        if (index <= UINT32_MAX) /* saturates above, still reported as too large */
+            index = index * 10 + (uint64_t)(tok[i] - '0');
     if (i == 0 || i >= len || tok[i] != ':')
         return svm_bad(r, tok, len, "expected idx:value", err);
     if (index == 0)
@@ -918,8 +919,9 @@ static int begin_epoch(pst_sparse_stream_t *s, uint64_t epoch, pst_err_t *err)
 static int fall_back_to_text(pst_sparse_stream_t *s, pst_err_t *err)
 {
     uint64_t done = s->cache.rows_done;
-    pst_warn("%s: corrupt block %llu, deleting it and reading %s", s->cache_path,
-             (unsigned long long)s->cache.blocks_read, s->src.path);
+    pst_warn("%s: block %llu of %llu is corrupt; deleting the cache and reading %s", s->cache_path,
+             (unsigned long long)s->cache.blocks_read + 1, (unsigned long long)s->cache.h.n_blocks,
+             s->src.path);
     cache_close(&s->cache);
     s->cache_open = s->stats.from_cache = false;
     s->stats.caches_rejected++;
