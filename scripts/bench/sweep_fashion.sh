@@ -52,7 +52,7 @@ default = json.load(open(f"{work}/default/report.json"))
 sweep = json.load(open(f"{work}/sweep/report.json"))["sweep"]
 bar = default["val"]["accuracy"]
 best = sweep["best"]["val_metric"]
-max_epochs = 9
+max_epochs = sweep["full_epochs"] // sweep["trials"]
 grid_epochs = grid_points * max_epochs
 print()
 print("default config (10 epochs):   val accuracy %.4f   %.0f s" % (bar, t1 - t0))
