@@ -116,7 +116,11 @@ static int parse_stack_args(stack_args_t *a, int argc, char **argv)
             a->holdout = strtod(argv[++i], &end);
             if (*end != '\0')
                 a->holdout = -1;
-        } else if (strcmp(argv[i], "--base") == 0 && has_value && a->n_bases < MAX_BASES) {
+        } else if (strcmp(argv[i], "--base") == 0 && has_value) {
+            if (a->n_bases == MAX_BASES) {
+                pst_cli_error("stack: at most %d --base models", MAX_BASES);
+                return 2;
+            }
             a->base[a->n_bases++] = argv[++i];
         } else if (strcmp(argv[i], "--meta") == 0 && has_value) {
             a->meta = argv[++i];
