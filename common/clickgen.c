@@ -182,7 +182,7 @@ static int build_tail(pst_clickgen_state_t *g, double *p, uint32_t head, uint32_
 
 /* The popularity law as two alias tables, so that most draws stay in cache: the head table
  * holds ids [0, n_head) plus one column (n_head) standing for all the others, drawn from the
- * tail table. Both exact. Needs the weights. */
+ * tail table. Probabilities are exact to the 2^-32 of the thresholds. Needs the weights. */
 static int build_popularity(pst_clickgen_state_t *g)
 {
     uint32_t f = g->cfg.n_features, head = f < HEAD_IDS ? f : HEAD_IDS, tail = f - head;

@@ -17,11 +17,11 @@
 typedef struct pst_clickgen {
     uint64_t rows;
     uint32_t n_features; /* F, 2..2^28 */
-    uint32_t nnz;        /* K ids per row, 1..F/2 */
+    uint32_t nnz;        /* K ids per row, 1..F/2 (near F/2, many repeats are redrawn: slow) */
     uint64_t seed;
     double click_rate;    /* target mean click probability, in (0, 1); default 0.03 */
-    double zipf_exponent; /* popularity exponent, > 0; default 1.1 */
-    double sigma;         /* standard deviation of the true weights, >= 0; default 0.25 */
+    double zipf_exponent; /* popularity exponent, in (0, 10]; default 1.1 */
+    double sigma;         /* standard deviation of the true weights, in [0, 100]; default 0.25 */
 } pst_clickgen_t;
 
 /* Fills the defaults: 0 rows, F = 1,000,000, K = 30, seed 1, rate 0.03, exponent 1.1,

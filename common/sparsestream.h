@@ -101,19 +101,24 @@ typedef struct pst_sparse_stream_stats {
 
 typedef struct pst_sparse_stream pst_sparse_stream_t;
 
-/* Opens src and starts epoch 0. Memory is bounded by the shuffle buffer, not the file:
- *   rows held <= max(1, buffer_rows), each a copy of one row (8 bytes per entry + 16),
- *   + one batch (batch_rows rows), + the text chunk (chunk_bytes, grown to the longest line)
- *   or one cache block (<= ~1 MiB + 16 bytes per row) + a cache block being written.
- * Caller owns *out. */
+/* Opens src and starts epoch 0. Memory is bounded by the options, never by the file size:
+ *   rows held in the shuffle buffer <= max(1, buffer_rows) (stats.max_rows_held counts them),
+ *   each slot 40 bytes + 8 bytes per entry of the longest row it held;
+ * + one batch: batch_rows rows (20 bytes each + 8 per entry);
+ * + reading: the text chunk (chunk_bytes, grown to the longest line) and a scratch row, or one
+ *   cache block (about 1 MiB: a block closes once its payload reaches 1 MiB or 65,536 rows);
+ * + while a cache is being written, one such block and a 4 MiB write buffer.
+ * So 2M rows of 30 entries through a 10,000-row buffer hold about 2.8 MB of rows. Caller owns
+ * *out. */
 int pst_sparse_stream_open(const pst_sparse_source_t *src, const pst_sparse_stream_opts_t *opts,
                            pst_sparse_stream_t **out, pst_err_t *err);
 
 /* The next batch of the epoch in *batch; (*batch)->n_rows == 0 once the epoch has yielded every
  * row exactly once. Rows are emitted reservoir-style: the buffer is filled, then each emitted
  * row is a uniformly chosen buffered row whose slot takes the next source row. Text errors
- * name FILE:LINE. A cache block that fails its checksum is deleted and the epoch continues from
- * the source text. */
+ * name FILE:LINE. When a cache block fails its checksum, the cache file is deleted (with a
+ * warning) and the epoch continues from the source text, skipping the rows already yielded; the
+ * next epoch writes a new cache. */
 int pst_sparse_stream_next(pst_sparse_stream_t *s, const pst_sparse_batch_t **batch,
                            pst_err_t *err);
 

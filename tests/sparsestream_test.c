@@ -1,5 +1,4 @@
-/* Tests for common/sparsestream: shuffled batches, the buffer bound, the row cache, atomic writes.
- */
+/* Tests for common/sparsestream: shuffled batches, the buffer bound, the cache, atomic writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
