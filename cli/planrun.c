@@ -192,6 +192,37 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
 
 /* ---- coordinator and groups ---------------------------------------------------------------- */
 
+/* Waiting ranks sleep between polls: Open MPI completes blocking calls by spinning, which would
+ * hold a core the workers need. */
+static void nap(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void wait_request(MPI_Request *req)
+{
+    int done = 0;
+    for (MPI_Test(req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(req, &done, MPI_STATUS_IGNORE))
+        nap();
+}
+
+/* The group leader's task number reaches every member of the group. */
+static void share_task(int *task, MPI_Comm group)
+{
+    MPI_Request req;
+    MPI_Ibcast(task, 1, MPI_INT, 0, group, &req);
+    wait_request(&req);
+}
+
+/* The leader receives its next task from the coordinator. */
+static void receive_task(int *task)
+{
+    MPI_Request req;
+    MPI_Irecv(task, 1, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, &req);
+    wait_request(&req);
+}
+
 /* A group leader's message: [task, json bytes, n floats] then the JSON text and the floats. */
 static int send_result(int task, const cJSON *metrics, const float *pred, size_t n_floats)
 {
@@ -219,7 +250,10 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
                           bool *had_task)
 {
     MPI_Status st;
-    MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &st);
+    int ready = 0;
+    for (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st); !ready;
+         MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st))
+        nap();
     int len;
     MPI_Get_count(&st, MPI_BYTE, &len);
     char *buf = malloc((size_t)len);
@@ -301,13 +335,13 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
             if (metrics)
                 cJSON_AddNumberToObject(metrics, "n_out", run->n_out);
             send_result(code, metrics, pred, n_floats);
-            MPI_Recv(&task, 1, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            receive_task(&task);
         }
         cJSON_Delete(metrics);
         free(pred);
         metrics = NULL;
         pred = NULL;
-        MPI_Bcast(&task, 1, MPI_INT, 0, c->group_comm);
+        share_task(&task, c->group_comm);
         if (task < 0)
             break;
         pst_fit_t probe = {0};
