@@ -14,6 +14,7 @@
 #include "cli/ranks.h"
 #include "cli/remote.h"
 #include "cli/session.h"
+#include "cli/sparse_train.h"
 #include "common/log.h"
 #include "common/split.h"
 
@@ -275,7 +276,12 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
     }
     MPI_Bcast(c.run_dir, (int)sizeof c.run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/checkpoints", c.run_dir);
-    status = c.ranks.worker < 0 ? run_server(&c) : run_worker(&c);
+    if (c.ranks.worker < 0)
+        status = run_server(&c);
+    else if (pst_sparse_train_selected(cfg))
+        status = pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL);
+    else
+        status = run_worker(&c);
     /* The final join: every rank exits with the worst status of any rank. */
     MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     pst_ranks_fini(&c.ranks);

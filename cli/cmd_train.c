@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/cluster.h"
 #include "cli/session.h"
+#include "cli/sparse_train.h"
 #include "common/log.h"
 
 void pst_usage_train(FILE *out)
@@ -140,7 +141,12 @@ int pst_cmd_train(int argc, char **argv)
         pst_config_fini(&cfg);
         return 1;
     }
-    status = pst_cluster_launched() ? pst_cluster_train(&cfg, &a) : train_local(&cfg, &a);
+    if (pst_cluster_launched())
+        status = pst_cluster_train(&cfg, &a);
+    else if (pst_sparse_train_selected(&cfg))
+        status = pst_sparse_train_local(&cfg, a.out, a.resume);
+    else
+        status = train_local(&cfg, &a);
     pst_config_fini(&cfg);
     return status;
 }

@@ -24,6 +24,9 @@ void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out)
     out->weight_decay = (float)cfg->optimizer.weight_decay;
     out->lookahead_k = (int)cfg->optimizer.lookahead_k;
     out->lookahead_alpha = (float)cfg->optimizer.lookahead_alpha;
+    out->ftrl_beta = (float)cfg->optimizer.ftrl_beta;
+    out->ftrl_l1 = (float)cfg->optimizer.ftrl_l1;
+    out->ftrl_l2 = (float)cfg->optimizer.ftrl_l2;
 }
 
 void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *spec,

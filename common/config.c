@@ -66,9 +66,17 @@ static const pst_config_key_t keys[] = {
      "Loss; auto: softmax_ce (bce with a sigmoid output) or mse."},
     {"model.huber_delta", PST_CFG_FLOAT, OFF(model.huber_delta), "1.0", NULL, 1e-12, 1e12,
      "Huber loss threshold."},
+    {"model.type", PST_CFG_STR, OFF(model.type), "dense", "dense|sparse_lr|fm", NOB,
+     "dense: a layer stack (model.hidden, model.layers); sparse_lr, fm: logistic regression or a "
+     "factorization machine over LIBSVM features with 0/1 labels, trained with ftrl or adagrad."},
+    {"model.factors", PST_CFG_INT, OFF(model.factors), "8", NULL, 1, 512,
+     "fm: factors per feature (k)."},
+    {"model.init_scale", PST_CFG_FLOAT, OFF(model.init_scale), "0.01", NULL, 0, 10,
+     "fm: a feature's weight and factors start uniform in [-s, s] (sparse_lr weights start at 0)."},
 
     {"optimizer.name", PST_CFG_STR, OFF(optimizer.name), "adam",
-     "sgd|momentum|nesterov|adam|adamw|radam|adabelief|adagrad", NOB, "Optimizer."},
+     "sgd|momentum|nesterov|adam|adamw|radam|adabelief|adagrad|ftrl", NOB,
+     "Optimizer (ftrl: FTRL-Proximal with alpha = optimizer.lr)."},
     {"optimizer.lr", PST_CFG_FLOAT, OFF(optimizer.lr), "0.001", NULL, 0, 1e6, "Learning rate."},
     {"optimizer.momentum", PST_CFG_FLOAT, OFF(optimizer.momentum), "0.9", NULL, 0, 1,
      "Momentum (momentum, nesterov)."},
@@ -85,6 +93,13 @@ static const pst_config_key_t keys[] = {
      "Lookahead: sync slow weights every k steps (0: off)."},
     {"optimizer.lookahead_alpha", PST_CFG_FLOAT, OFF(optimizer.lookahead_alpha), "0.5", NULL, 0, 1,
      "Lookahead slow-weight step size."},
+    {"optimizer.ftrl_beta", PST_CFG_FLOAT, OFF(optimizer.ftrl_beta), "1", NULL, 1e-12, 1e9,
+     "ftrl: beta. Sparse models apply ftrl_* per example (to gradients summed over a batch); "
+     "dense models to the batch-mean gradient."},
+    {"optimizer.ftrl_l1", PST_CFG_FLOAT, OFF(optimizer.ftrl_l1), "0", NULL, 0, 1e9,
+     "ftrl: L1 strength; a weight whose z is at most l1 in magnitude is exactly 0."},
+    {"optimizer.ftrl_l2", PST_CFG_FLOAT, OFF(optimizer.ftrl_l2), "0", NULL, 0, 1e9,
+     "ftrl: L2 strength."},
 
     {"schedule.name", PST_CFG_STR, OFF(schedule.name), "constant",
      "constant|step|exponential|cosine|plateau", NOB, "Learning-rate schedule."},

@@ -42,6 +42,9 @@ typedef struct pst_config {
         pst_str_list_t layers;
         char *output, *loss;
         double huber_delta;
+        char *type;        /* dense, sparse_lr or fm */
+        long factors;      /* fm: k */
+        double init_scale; /* sparse models: new rows start uniform in [-s, s] */
     } model;
 
     struct {
@@ -49,6 +52,7 @@ typedef struct pst_config {
         double lr, momentum, beta1, beta2, eps, weight_decay;
         long lookahead_k;
         double lookahead_alpha;
+        double ftrl_beta, ftrl_l1, ftrl_l2;
     } optimizer;
 
     struct {
