@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/datagen.h"
 
 #define PSTRAIN_VERSION "0.1.0"
 
@@ -24,6 +25,8 @@ static const command_t commands[] = {
     {"stack", pst_cmd_stack, pst_usage_stack,
      "stacking, blending or voting ensemble of base models given as overrides"},
     {"sweep", pst_cmd_sweep, pst_usage_sweep, "hyperparameter search: grid, random, hyperband"},
+    {"datagen", pst_cmd_datagen, pst_usage_datagen,
+     "write synthetic data: click logs drawn from known true weights"},
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -846,11 +846,11 @@ static void example_sweep_loads(void **state)
     pst_sweep_sched_t *s = pst_sweep_sched_new(sp, cfg.train.epochs, &err);
     assert_non_null(s);
     assert_int_equal(pst_sweep_n_rungs(s), 3);
-    assert_int_equal(pst_sweep_full_epochs(s), 27 * 9);
+    assert_int_equal(pst_sweep_full_epochs(s), 27 * 18);
     pst_sweep_job_t job;
     assert_int_equal(pst_sweep_next(s, &job), PST_SWEEP_RUN);
     assert_int_equal(pst_sweep_job_apply(s, &job, &cfg, &err), PST_OK);
-    assert_int_equal(cfg.train.epochs, 1);
+    assert_int_equal(cfg.train.epochs, 2);
     pst_config_fini(&cfg);
     pst_sweep_sched_destroy(&s);
     pst_sweep_space_destroy(&sp);
