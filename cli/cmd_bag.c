@@ -224,9 +224,9 @@ static int score_member(pst_planrun_t *run, const pst_ens_exec_t *ex, const bag_
     const bag_member_t *bm = &p->member[m];
     int width = pst_ens_width(run);
     float *oob = NULL;
-    int rc = pst_ens_task_probs(run, ex, m, bm->n_oob, p->rows.n_test, width, &res->test[m], err);
+    int rc = pst_ens_task_probs(run, m, bm->n_oob, p->rows.n_test, width, &res->test[m], err);
     if (rc == PST_OK)
-        rc = pst_ens_task_probs(run, ex, m, 0, bm->n_oob, width, &oob, err);
+        rc = pst_ens_task_probs(run, m, 0, bm->n_oob, width, &oob, err);
     cJSON *old = run->task_metrics[m], *entry = cJSON_CreateObject();
     run->task_metrics[m] = entry;
     if (rc == PST_OK && !pst_ens_score(run->data, p->rows.test, p->rows.n_test, res->test[m], width,
@@ -325,23 +325,18 @@ static void print_results(const pst_planrun_t *run, const cJSON *bag, int n_memb
 static int save_ensemble(const pst_planrun_t *run, const bag_args_t *a, const pst_ens_exec_t *ex,
                          pst_err_t *err)
 {
-    if (!ex->has_models) {
-        pst_warn("bag: under mpirun the trained members stay with the worker groups; "
-                 "model.pst is not written");
-        return PST_OK;
-    }
     pst_ensemble_t e = {.method = PST_ENSEMBLE_BAGGING, .voting = a->voting};
     e.members = calloc((size_t)ex->n_tasks, sizeof *e.members);
     int rc = e.members ? PST_OK : pst_err_set(err, PST_ENOMEM, "out of memory");
     for (int m = 0; m < ex->n_tasks && rc == PST_OK; m++)
-        if ((rc = pst_ens_member(&ex->kept[m], run->data, &e.members[m], err)) == PST_OK)
+        if ((rc = pst_ens_member(run, m, &e.members[m], err)) == PST_OK)
             e.n_members++;
     char path[1100];
     if (rc == PST_OK)
         rc = pst_ensemble_save(&e, pst_rundir_file(&run->rundir, "model.pst", path, sizeof path),
                                err);
     for (int m = 0; e.members && m < ex->n_tasks; m++)
-        pst_ens_member_fini(&e.members[m]);
+        pst_modelfile_fini(&e.members[m]);
     free(e.members);
     return rc;
 }
@@ -406,7 +401,7 @@ int pst_cmd_bag(int argc, char **argv)
     pst_ens_exec_t ex = {.keep_from = 0};
     pst_planrun_t run;
     pst_planrun_kind_t kind = {
-        .name = "bag", .describe = bag_describe, .label = bag_label, .ctx = &p};
+        .name = "bag", .describe = bag_describe, .label = bag_label, .ctx = &p, .own_log = true};
     pst_err_t err = {0};
     int rc = pst_planrun_begin(&run, &a.plan, NULL, &err);
     if (rc == PST_OK && a.voting == PST_VOTE_HARD && run.data->task != PST_TASK_CLASSIFICATION)
@@ -423,7 +418,6 @@ int pst_cmd_bag(int argc, char **argv)
         rc = pst_planrun_finish(&run, "bag", &err);
     if (rc != PST_OK && (run.lead || !pst_cluster_launched()))
         pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    pst_ens_exec_fini(&ex);
     bag_plan_fini(&p);
     return pst_planrun_end(&run, rc);
 }

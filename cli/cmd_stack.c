@@ -394,7 +394,7 @@ static int gather_oof(const pst_planrun_t *run, const pst_ens_exec_t *ex, const 
     for (int f = 0; f < p->k; f++) {
         const pst_fold_t *fold = &p->folds.fold[f];
         float *probs;
-        int rc = pst_ens_task_probs(run, ex, b * p->k + f, 0, fold->n_test, width, &probs, err);
+        int rc = pst_ens_task_probs(run, b * p->k + f, 0, fold->n_test, width, &probs, err);
         if (rc != PST_OK)
             return rc;
         for (size_t i = 0; i < fold->n_test; i++)
@@ -415,12 +415,12 @@ static int gather_bases(const pst_planrun_t *run, const pst_ens_exec_t *ex, cons
     r->n_meta_train = method == STACK_STACKING ? p->rows.n_pool : p->n_holdout;
     int rc = PST_OK;
     for (int b = 0; b < p->n_bases && rc == PST_OK; b++) {
-        rc = pst_ens_task_probs(run, ex, oof_tasks + b, test_first, p->rows.n_test, width,
+        rc = pst_ens_task_probs(run, oof_tasks + b, test_first, p->rows.n_test, width,
                                 &r->base_test[b], err);
         if (rc == PST_OK && method == STACK_STACKING)
             rc = gather_oof(run, ex, p, b, width, &r->base_train[b], err);
         if (rc == PST_OK && method == STACK_BLENDING)
-            rc = pst_ens_task_probs(run, ex, b, 0, p->n_holdout, width, &r->base_train[b], err);
+            rc = pst_ens_task_probs(run, b, 0, p->n_holdout, width, &r->base_train[b], err);
     }
     return rc;
 }
@@ -551,11 +551,6 @@ static int report_stack(pst_planrun_t *run, const stack_plan_t *p, const stack_r
 static int save_ensemble(const pst_planrun_t *run, const stack_plan_t *p, const pst_ens_exec_t *ex,
                          const stack_results_t *r, pst_err_t *err)
 {
-    if (!ex->has_models) {
-        pst_warn("stack: under mpirun the trained bases stay with the worker groups; "
-                 "model.pst is not written");
-        return PST_OK;
-    }
     static const pst_ensemble_method_t kinds[] = {PST_ENSEMBLE_STACKING, PST_ENSEMBLE_BLENDING,
                                                   PST_ENSEMBLE_VOTING, PST_ENSEMBLE_VOTING};
     pst_ensemble_t e = {.method = kinds[p->args->method],
@@ -564,10 +559,9 @@ static int save_ensemble(const pst_planrun_t *run, const stack_plan_t *p, const 
     pst_modelfile_t members[MAX_BASES] = {0}, meta = {0};
     int rc = PST_OK;
     for (int b = 0; b < p->n_bases && rc == PST_OK; b++)
-        rc = pst_ens_member(&ex->kept[b], run->data, &members[b], err);
-    pst_ens_kept_t meta_kept = {r->meta, &p->cfgs->meta, NULL, 0};
+        rc = pst_ens_member(run, ex->keep_from + b, &members[b], err);
     if (rc == PST_OK && r->has_meta)
-        rc = pst_ens_member(&meta_kept, r->meta_data, &meta, err);
+        rc = pst_ens_member_fit(&p->cfgs->meta, r->meta_data, &r->meta, &meta, err);
     e.members = members;
     e.n_members = p->n_bases;
     e.meta = r->has_meta ? &meta : NULL;
@@ -576,8 +570,8 @@ static int save_ensemble(const pst_planrun_t *run, const stack_plan_t *p, const 
         rc = pst_ensemble_save(&e, pst_rundir_file(&run->rundir, "model.pst", path, sizeof path),
                                err);
     for (int b = 0; b < p->n_bases; b++)
-        pst_ens_member_fini(&members[b]);
-    pst_ens_member_fini(&meta);
+        pst_modelfile_fini(&members[b]);
+    pst_modelfile_fini(&meta);
     return rc;
 }
 
@@ -629,7 +623,6 @@ int pst_cmd_stack(int argc, char **argv)
         rc = pst_planrun_finish(&run, "stack", &err);
     if (rc != PST_OK && (run.lead || !pst_cluster_launched()))
         pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    pst_ens_exec_fini(&ex);
     stack_plan_fini(&p);
     status = pst_planrun_end(&run, rc);
     configs_fini(&cfgs, a.n_bases);

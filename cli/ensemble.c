@@ -114,91 +114,25 @@ void pst_ens_rows_fini(pst_ens_rows_t *rows)
 /* ---- running the fits -------------------------------------------------------------------- */
 
 /* One fit in this process, set up as the plan runner sets it up; its model is kept on request. */
-static int run_local(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t, pst_ens_exec_t *ex,
-                     pst_err_t *err)
-{
-    pst_fit_t fit = {.cfg = &run->cfg,
-                     .data = run->data,
-                     .fit_preproc = true,
-                     .images = strcmp(run->format, "idx") == 0,
-                     .seed = pst_rng_derive((uint64_t)run->cfg.seed, 1000 + (uint64_t)t),
-                     .model_id = (uint32_t)t + 1};
-    kind->describe(kind->ctx, t, run->data, &fit);
-    pst_fit_out_t out;
-    int rc = pst_fit_run(&fit, NULL, &out, err);
-    if (rc == PST_OK) {
-        cJSON *m = run->task_metrics[t] = cJSON_CreateObject();
-        rc = pst_plan_score(run->data, fit.eval, fit.n_eval, out.pred, out.n_out, m, err);
-        pst_json_add_number(m, "fit_seconds", out.fit_seconds);
-        pst_json_add_number(m, "score_seconds", out.score_seconds);
-        pst_json_add_number(m, "epochs", out.result.epochs_run);
-        run->n_out = ex->n_out[t] = out.n_out;
-        run->pred[t] = out.pred;
-        out.pred = NULL;
-        char label[64];
-        kind->label(kind->ctx, t, label, sizeof label);
-        printf("%-22s trained in %.2f s\n", label, out.fit_seconds);
-        fflush(stdout);
-    }
-    if (rc == PST_OK && t >= ex->keep_from) {
-        pst_ens_kept_t *k = &ex->kept[t - ex->keep_from];
-        *k = (pst_ens_kept_t){out, fit.cfg, fit.cols, fit.n_cols};
-        return PST_OK;
-    }
-    pst_fit_out_fini(&out);
-    return rc;
-}
-
 int pst_ens_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
                     pst_ens_exec_t *ex, pst_err_t *err)
 {
+    pst_planrun_kind_t keeping = *kind;
+    keeping.keep_models = true;
+    keeping.keep_from = ex->keep_from;
     ex->n_tasks = n_tasks;
-    ex->n_out = calloc((size_t)n_tasks, sizeof *ex->n_out);
-    ex->kept = calloc((size_t)(n_tasks - ex->keep_from + 1), sizeof *ex->kept);
-    if (!ex->n_out || !ex->kept)
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    if (run->distributed) {
-        int rc = pst_planrun_execute(run, kind, n_tasks, err);
-        for (int t = 0; t < n_tasks; t++)
-            ex->n_out[t] = run->n_out;
-        return rc;
-    }
-    run->n_tasks = n_tasks;
-    run->task_metrics = calloc((size_t)n_tasks, sizeof *run->task_metrics);
-    run->pred = calloc((size_t)n_tasks, sizeof *run->pred);
-    if (!run->task_metrics || !run->pred)
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    ex->has_models = true;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = PST_OK;
-    for (int t = 0; t < n_tasks && rc == PST_OK; t++)
-        rc = run_local(run, kind, t, ex, err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    run->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    return rc;
+    return pst_planrun_execute(run, &keeping, n_tasks, err);
 }
-
-void pst_ens_exec_fini(pst_ens_exec_t *ex)
-{
-    for (int i = 0; ex->kept && i < ex->n_tasks - ex->keep_from; i++)
-        pst_fit_out_fini(&ex->kept[i].out);
-    free(ex->kept);
-    free(ex->n_out);
-    memset(ex, 0, sizeof *ex);
-}
-
-/* ---- outputs ----------------------------------------------------------------------------- */
 
 int pst_ens_width(const pst_planrun_t *run)
 {
     return pst_ensemble_width(run->data->task, run->data->n_classes);
 }
 
-int pst_ens_task_probs(const pst_planrun_t *run, const pst_ens_exec_t *ex, int task, size_t first,
-                       size_t n, int width, float **probs, pst_err_t *err)
+int pst_ens_task_probs(const pst_planrun_t *run, int task, size_t first, size_t n, int width,
+                       float **probs, pst_err_t *err)
 {
-    int n_out = ex->n_out[task];
+    int n_out = run->n_outs[task];
     if (!run->pred[task] || (n_out != width && !(n_out == 1 && width == 2)))
         return pst_err_set(err, PST_ESTATE, "task %d gave %d outputs per row, not %d", task + 1,
                            n_out, width);
@@ -208,45 +142,22 @@ int pst_ens_task_probs(const pst_planrun_t *run, const pst_ens_exec_t *ex, int t
     return PST_OK;
 }
 
-int pst_ens_member(const pst_ens_kept_t *k, const pst_dataset_t *ds, pst_modelfile_t *mf,
-                   pst_err_t *err)
+int pst_ens_member(const pst_planrun_t *run, int task, pst_modelfile_t *mf, pst_err_t *err)
 {
-    const pst_preproc_t *pp = k->out.preproc;
-    *mf = (pst_modelfile_t){
-        .n_inputs = (int)ds->n_features,
-        .n_layers = k->out.spec.n_layers,
-        .layers = (pst_layer_spec_t *)k->out.spec.layers,
-        .loss = k->out.spec.loss,
-        .task = ds->task,
-        .n_classes = ds->n_classes,
-        .class_values = ds->class_values,
-        .shift = pp ? pp->shift : NULL,
-        .scale = pp ? pp->scale : NULL,
-        .fill = pp ? pp->fill : NULL,
-        .pixel_scale = pp ? pp->pixel_scale : 0,
-        .params = pst_model_params(k->out.model),
-        .n_params = pst_model_n_params(k->out.model),
-        .config_yaml = pst_config_to_string(k->cfg),
-        .target_name = ds->target_name,
-        .feature_names = ds->feature_names,
-    };
-    if (k->cols) {
-        mf->columns = malloc(k->n_cols * sizeof(size_t));
-        if (mf->columns) {
-            memcpy(mf->columns, k->cols, k->n_cols * sizeof(size_t));
-            mf->n_columns = (int)k->n_cols;
-        }
-    }
-    if (!mf->config_yaml || (k->cols && !mf->columns))
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    return PST_OK;
+    return pst_planrun_model(run, task, mf, err);
 }
 
-void pst_ens_member_fini(pst_modelfile_t *mf)
+int pst_ens_member_fit(const pst_config_t *cfg, const pst_dataset_t *data, const pst_fit_out_t *out,
+                       pst_modelfile_t *mf, pst_err_t *err)
 {
-    free(mf->config_yaml);
-    free(mf->columns);
-    memset(mf, 0, sizeof *mf);
+    pst_fit_t view = {.cfg = cfg, .data = data};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = pst_fit_model_pack(&view, out, &buf, &len, err);
+    if (rc == PST_OK)
+        rc = pst_modelfile_unpack(mf, buf, len, "the meta model", err);
+    free(buf);
+    return rc;
 }
 
 cJSON *pst_ens_score(const pst_dataset_t *ds, const size_t *idx, size_t n, const float *probs,

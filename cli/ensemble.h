@@ -24,43 +24,31 @@ typedef struct pst_ens_rows {
 int pst_ens_rows(pst_planrun_t *run, pst_ens_rows_t *rows, pst_err_t *err);
 void pst_ens_rows_fini(pst_ens_rows_t *rows);
 
-/* A trained fit kept for the ensemble file. */
-typedef struct pst_ens_kept {
-    pst_fit_out_t out;
-    const pst_config_t *cfg; /* the fit's configuration (owned by the plan) */
-    const size_t *cols;      /* (n_cols) its feature columns, or NULL (owned by the plan) */
-    size_t n_cols;
-} pst_ens_kept_t;
-
 /* How a plan's fits ran, beyond what pst_planrun_t holds. */
 typedef struct pst_ens_exec {
     int n_tasks;
-    int keep_from;        /* tasks >= keep_from keep their trained models */
-    pst_ens_kept_t *kept; // (n_tasks - keep_from) when has_models
-    bool has_models;      /* false under mpirun: the trained models stay with the groups */
-    int *n_out;           // (n_tasks) outputs per row of each task's predictions (lead)
+    int keep_from; /* tasks >= keep_from hand their trained models to the lead */
 } pst_ens_exec_t;
 
-/* Runs the plan's fits: in this process one after another, keeping the models of tasks >=
- * ex->keep_from; under mpirun through pst_planrun_execute (no models). Afterwards the lead holds
- * every task's metrics (on its eval rows) and predictions in run. */
+/* Runs the plan's fits through pst_planrun_execute (here, or on worker groups under mpirun),
+ * the tasks >= ex->keep_from keeping their trained models. Afterwards the lead holds every
+ * task's metrics (on its eval rows), predictions and kept models in run. */
 int pst_ens_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
                     pst_ens_exec_t *ex, pst_err_t *err);
-void pst_ens_exec_fini(pst_ens_exec_t *ex);
 
 /* Rows [first, first + n) of task's predictions as (n, width) probabilities (a single sigmoid
  * output p becomes 1 - p, p). *probs is new (caller frees). */
-int pst_ens_task_probs(const pst_planrun_t *run, const pst_ens_exec_t *ex, int task, size_t first,
-                       size_t n, int width, float **probs, pst_err_t *err);
+int pst_ens_task_probs(const pst_planrun_t *run, int task, size_t first, size_t n, int width,
+                       float **probs, pst_err_t *err);
 
 /* Columns of a combined output row for run->data: n_classes, or 1 for regression. */
 int pst_ens_width(const pst_planrun_t *run);
 
-/* A model file describing a kept fit on ds: arrays point into k and ds, except config_yaml and
- * columns, which are copies freed by pst_ens_member_fini. */
-int pst_ens_member(const pst_ens_kept_t *k, const pst_dataset_t *ds, pst_modelfile_t *mf,
-                   pst_err_t *err);
-void pst_ens_member_fini(pst_modelfile_t *mf);
+/* The model file of a kept task (lead); owned by the caller: pst_modelfile_fini. */
+int pst_ens_member(const pst_planrun_t *run, int task, pst_modelfile_t *mf, pst_err_t *err);
+/* The model file of a fit trained in this process on data with cfg; owned likewise. */
+int pst_ens_member_fit(const pst_config_t *cfg, const pst_dataset_t *data, const pst_fit_out_t *out,
+                       pst_modelfile_t *mf, pst_err_t *err);
 
 /* Scores probs (n, width) of rows idx of ds into a new object obj[name]; returns it or NULL. */
 cJSON *pst_ens_score(const pst_dataset_t *ds, const size_t *idx, size_t n, const float *probs,

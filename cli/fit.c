@@ -7,6 +7,7 @@
 
 #include "cli/session.h"
 #include "common/resample.h"
+#include "worker/modelfile.h"
 
 static double now_seconds(void)
 {
@@ -242,4 +243,35 @@ void pst_fit_out_fini(pst_fit_out_t *out)
     pst_model_destroy(&out->model);
     pst_preproc_destroy(&out->preproc);
     memset(out, 0, sizeof *out);
+}
+
+int pst_fit_model_pack(const pst_fit_t *fit, const pst_fit_out_t *out, uint8_t **buf, size_t *len,
+                       pst_err_t *err)
+{
+    const pst_dataset_t *ds = fit->data;
+    const pst_preproc_t *pp = out->preproc;
+    pst_modelfile_t mf = {
+        .n_inputs = (int)ds->n_features,
+        .n_layers = out->spec.n_layers,
+        .layers = (pst_layer_spec_t *)out->spec.layers,
+        .loss = out->spec.loss,
+        .task = ds->task,
+        .n_classes = ds->n_classes,
+        .class_values = ds->class_values,
+        .shift = pp ? pp->shift : NULL,
+        .scale = pp ? pp->scale : NULL,
+        .fill = pp ? pp->fill : NULL,
+        .pixel_scale = pp ? pp->pixel_scale : 0,
+        .params = pst_model_params(out->model),
+        .n_params = pst_model_n_params(out->model),
+        .config_yaml = pst_config_to_string(fit->cfg),
+        .target_name = ds->target_name,
+        .feature_names = ds->feature_names,
+        .columns = (size_t *)fit->cols,
+        .n_columns = (int)fit->n_cols,
+    };
+    int rc = mf.config_yaml ? pst_modelfile_pack(&mf, buf, len, err)
+                            : pst_err_set(err, PST_ENOMEM, "out of memory");
+    free(mf.config_yaml);
+    return rc;
 }

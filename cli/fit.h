@@ -62,4 +62,9 @@ typedef struct pst_fit_out {
 int pst_fit_run(const pst_fit_t *t, const pst_fit_env_t *env, pst_fit_out_t *out, pst_err_t *err);
 void pst_fit_out_fini(pst_fit_out_t *out);
 
+/* The trained fit as model-file bytes (layers, preprocessing, columns, parameters, the fit's
+ * configuration), for the lead to keep or for a group to send. *buf is new (caller frees). */
+int pst_fit_model_pack(const pst_fit_t *fit, const pst_fit_out_t *out, uint8_t **buf, size_t *len,
+                       pst_err_t *err);
+
 #endif

@@ -117,8 +117,37 @@ static int env_end(void *ctx, pst_err_t *err)
 /* ---- one task --------------------------------------------------------------------------- */
 
 /* Runs task t; the lead of its run (or group) scores it into *metrics and keeps *pred. */
+/* What a finished task hands to the lead. */
+typedef struct task_result {
+    cJSON *metrics;
+    float *pred;
+    size_t n_pred;
+    int n_out;
+    uint8_t *model;
+    size_t model_len;
+} task_result_t;
+
+static void task_result_fini(task_result_t *r)
+{
+    cJSON_Delete(r->metrics);
+    free(r->pred);
+    free(r->model);
+    memset(r, 0, sizeof *r);
+}
+
+/* Moves a result into the run's tables (lead). */
+static void store_result(pst_planrun_t *run, int t, task_result_t *r)
+{
+    run->task_metrics[t] = r->metrics;
+    run->pred[t] = r->pred;
+    run->n_outs[t] = run->n_out = r->n_out;
+    run->models[t] = r->model;
+    run->model_len[t] = r->model_len;
+    memset(r, 0, sizeof *r);
+}
+
 static int run_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t,
-                    const pst_fit_env_t *env, cJSON **metrics, float **pred, pst_err_t *err)
+                    const pst_fit_env_t *env, task_result_t *res, pst_err_t *err)
 {
     pst_config_t own;
     bool has_own = kind->config != NULL;
@@ -140,14 +169,17 @@ static int run_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t,
     pst_fit_out_t out;
     int rc = pst_fit_run(&fit, env, &out, err);
     if (rc == PST_OK && (!env || env->lead)) {
-        run->n_out = out.n_out;
-        *metrics = cJSON_CreateObject();
-        rc = pst_plan_score(run->data, fit.eval, fit.n_eval, out.pred, out.n_out, *metrics, err);
-        pst_json_add_number(*metrics, "fit_seconds", out.fit_seconds);
-        pst_json_add_number(*metrics, "score_seconds", out.score_seconds);
-        pst_json_add_number(*metrics, "epochs", out.result.epochs_run);
-        *pred = out.pred;
+        cJSON *m = res->metrics = cJSON_CreateObject();
+        rc = pst_plan_score(run->data, fit.eval, fit.n_eval, out.pred, out.n_out, m, err);
+        pst_json_add_number(m, "fit_seconds", out.fit_seconds);
+        pst_json_add_number(m, "score_seconds", out.score_seconds);
+        pst_json_add_number(m, "epochs", out.result.epochs_run);
+        res->n_out = out.n_out;
+        res->pred = out.pred;
+        res->n_pred = fit.n_eval * (size_t)out.n_out;
         out.pred = NULL;
+        if (rc == PST_OK && kind->keep_models && t >= kind->keep_from)
+            rc = pst_fit_model_pack(&fit, &out, &res->model, &res->model_len, err);
     }
     pst_fit_out_fini(&out);
     if (has_own)
@@ -168,6 +200,8 @@ static int next_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int *ne
 
 static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t, const cJSON *m)
 {
+    if (kind->own_log)
+        return;
     char label[64];
     kind->label(kind->ctx, t, label, sizeof label);
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "mse", "r2", "fit_seconds"};
@@ -223,26 +257,54 @@ static void receive_task(int *task)
     wait_request(&req);
 }
 
-/* A group leader's message: [task, json bytes, n floats] then the JSON text and the floats. */
-static int send_result(int task, const cJSON *metrics, const float *pred, size_t n_floats)
+/* A group leader's message: [task, json bytes, n floats, n_out, model bytes], then the JSON text,
+ * the floats and the model file. */
+static int send_result(int task, const task_result_t *r)
 {
-    char *json = metrics ? cJSON_PrintUnformatted(metrics) : NULL;
-    int64_t head[3] = {task, json ? (int64_t)strlen(json) : 0, (int64_t)n_floats};
-    size_t len = sizeof head + (size_t)head[1] + n_floats * sizeof(float);
-    char *buf = malloc(len);
+    char *json = r->metrics ? cJSON_PrintUnformatted(r->metrics) : NULL;
+    int64_t head[5] = {task, json ? (int64_t)strlen(json) : 0, (int64_t)r->n_pred, r->n_out,
+                       (int64_t)r->model_len};
+    size_t len = sizeof head + (size_t)head[1] + r->n_pred * sizeof(float) + r->model_len;
+    char *buf = malloc(len), *at = buf + sizeof head;
     if (!buf) {
         free(json);
         return PST_ENOMEM;
     }
     memcpy(buf, head, sizeof head);
     if (json)
-        memcpy(buf + sizeof head, json, (size_t)head[1]);
-    if (n_floats)
-        memcpy(buf + sizeof head + head[1], pred, n_floats * sizeof(float));
+        memcpy(at, json, (size_t)head[1]);
+    at += head[1];
+    if (r->n_pred)
+        memcpy(at, r->pred, r->n_pred * sizeof(float));
+    at += r->n_pred * sizeof(float);
+    if (r->model_len)
+        memcpy(at, r->model, r->model_len);
     MPI_Send(buf, (int)len, MPI_BYTE, 0, TAG_REQUEST, MPI_COMM_WORLD);
     free(buf);
     free(json);
     return PST_OK;
+}
+
+/* Unpacks a result message into r; returns the task field. */
+static int unpack_result(const char *buf, task_result_t *r)
+{
+    int64_t head[5];
+    memcpy(head, buf, sizeof head);
+    const char *at = buf + sizeof head;
+    char *json = strndup(at, (size_t)head[1]);
+    r->metrics = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    at += head[1];
+    r->n_pred = (size_t)head[2];
+    r->pred = malloc((r->n_pred ? r->n_pred : 1) * sizeof(float));
+    if (r->pred)
+        memcpy(r->pred, at, r->n_pred * sizeof(float));
+    at += r->n_pred * sizeof(float);
+    r->n_out = (int)head[3];
+    r->model_len = (size_t)head[4];
+    if (r->model_len && (r->model = malloc(r->model_len)))
+        memcpy(r->model, at, r->model_len);
+    return (int)head[0];
 }
 
 /* Receives one group leader's message; stores and reports its result. Returns the sender. */
@@ -258,27 +320,19 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     MPI_Get_count(&st, MPI_BYTE, &len);
     char *buf = malloc((size_t)len);
     MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    int64_t head[3];
-    memcpy(head, buf, sizeof head);
-    int task = (int)head[0];
+    task_result_t r = {0};
+    int task = unpack_result(buf, &r);
     *had_task = task != -1;
     if (task <= -2 && kind->report && -task - 2 < run->n_tasks)
         kind->report(kind->ctx, -task - 2, NULL);
     *failed |= task <= -2 && !kind->report;
     if (task >= 0 && task < run->n_tasks) {
-        char *json = strndup(buf + sizeof head, (size_t)head[1]);
-        run->task_metrics[task] = cJSON_Parse(json);
-        free(json);
-        run->pred[task] = malloc((size_t)(head[2] ? head[2] : 1) * sizeof(float));
-        memcpy(run->pred[task], buf + sizeof head + head[1], (size_t)head[2] * sizeof(float));
-        cJSON *n_out = cJSON_DetachItemFromObject(run->task_metrics[task], "n_out");
-        if (n_out)
-            run->n_out = n_out->valueint;
-        cJSON_Delete(n_out);
+        store_result(run, task, &r);
         print_task(run, kind, task, run->task_metrics[task]);
         if (kind->report)
             kind->report(kind->ctx, task, run->task_metrics[task]);
     }
+    task_result_fini(&r);
     free(buf);
     return st.MPI_SOURCE;
 }
@@ -327,27 +381,17 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
     MPI_Comm_size(c->group_comm, &n_shares);
     pst_fit_env_t env = {c, env_begin, env_end, c->group_leader, share, n_shares};
     int code = -1, task = -1, final_rc = PST_OK;
-    cJSON *metrics = NULL;
-    float *pred = NULL;
-    size_t n_floats = 0;
+    task_result_t res = {0};
     for (;;) {
         if (c->group_leader) {
-            if (metrics)
-                cJSON_AddNumberToObject(metrics, "n_out", run->n_out);
-            send_result(code, metrics, pred, n_floats);
+            send_result(code, &res);
             receive_task(&task);
         }
-        cJSON_Delete(metrics);
-        free(pred);
-        metrics = NULL;
-        pred = NULL;
+        task_result_fini(&res);
         share_task(&task, c->group_comm);
         if (task < 0)
             break;
-        pst_fit_t probe = {0};
-        kind->describe(kind->ctx, task, run->data, &probe);
-        int rc = run_task(run, kind, task, &env, &metrics, &pred, err);
-        n_floats = probe.n_eval * (size_t)run->n_out;
+        int rc = run_task(run, kind, task, &env, &res, err);
         code = rc == PST_OK ? task : -2 - task;
         if (rc != PST_OK) {
             pst_error("group %d, task %d: %s", c->group, task, err->msg);
@@ -389,7 +433,10 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
     run->n_tasks = n_tasks;
     run->task_metrics = calloc((size_t)n_tasks, sizeof *run->task_metrics);
     run->pred = calloc((size_t)n_tasks, sizeof *run->pred);
-    if (!run->task_metrics || !run->pred)
+    run->n_outs = calloc((size_t)n_tasks, sizeof *run->n_outs);
+    run->models = calloc((size_t)n_tasks, sizeof *run->models);
+    run->model_len = calloc((size_t)n_tasks, sizeof *run->model_len);
+    if (!run->task_metrics || !run->pred || !run->n_outs || !run->models || !run->model_len)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
     double t0 = now_seconds();
     int rc = PST_OK;
@@ -406,9 +453,13 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
             rc = pst_err_set(err, PST_ESTATE, "the plan waits for a result while nothing runs");
             break;
         }
-        rc = run_task(run, kind, t, NULL, &run->task_metrics[t], &run->pred[t], err);
-        if (rc == PST_OK)
+        task_result_t res = {0};
+        rc = run_task(run, kind, t, NULL, &res, err);
+        if (rc == PST_OK) {
+            store_result(run, t, &res);
             print_task(run, kind, t, run->task_metrics[t]);
+        }
+        task_result_fini(&res);
         if (kind->report) {
             if (rc != PST_OK)
                 pst_error("task %d: %s", t, err->msg);
@@ -418,6 +469,13 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
     }
     run->seconds = now_seconds() - t0;
     return rc;
+}
+
+int pst_planrun_model(const pst_planrun_t *run, int task, pst_modelfile_t *mf, pst_err_t *err)
+{
+    if (task < 0 || task >= run->n_tasks || !run->models || !run->models[task])
+        return pst_err_set(err, PST_ESTATE, "task %d kept no model", task + 1);
+    return pst_modelfile_unpack(mf, run->models[task], run->model_len[task], "a trained task", err);
 }
 
 int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err)
@@ -473,9 +531,13 @@ int pst_planrun_end(pst_planrun_t *run, int rc)
     for (int t = 0; t < run->n_tasks; t++) {
         cJSON_Delete(run->task_metrics ? run->task_metrics[t] : NULL);
         free(run->pred ? run->pred[t] : NULL);
+        free(run->models ? run->models[t] : NULL);
     }
     free(run->task_metrics);
     free(run->pred);
+    free(run->n_outs);
+    free(run->models);
+    free(run->model_len);
     cJSON_Delete(run->report);
     pst_dataset_destroy(&run->data);
     free(run->groups);

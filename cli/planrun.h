@@ -10,6 +10,7 @@
 #include "cli/fit.h"
 #include "cli/plan.h"
 #include "cli/rundir.h"
+#include "worker/modelfile.h"
 
 /* What a plan is made of: each task's rows, and its name for people. */
 typedef struct pst_planrun_kind {
@@ -27,6 +28,12 @@ typedef struct pst_planrun_kind {
     /* Optional: fills cfg (initialised by the caller) with the task's own configuration; every
      * rank must be able to do it for any task. NULL: every task uses the plan's configuration. */
     int (*config)(void *ctx, int task, pst_config_t *cfg, pst_err_t *err);
+    /* Tasks >= keep_from hand their trained model to the lead (ensembles); keep_models off:
+     * none do. */
+    bool keep_models;
+    int keep_from;
+    /* The plan prints and logs its tasks itself (their eval rows mix several parts). */
+    bool own_log;
 } pst_planrun_kind_t;
 
 enum { PST_PLAN_DONE = 0, PST_PLAN_RUN = 1, PST_PLAN_WAIT = 2 };
@@ -43,8 +50,11 @@ typedef struct pst_planrun {
     int n_tasks;
     cJSON **task_metrics; /* (n_tasks) each task's eval metrics and timings (lead) */
     float **pred;         /* (n_tasks) each task's outputs on its eval rows (lead) */
-    int n_out;
-    double seconds;                      /* wall time of the whole plan */
+    int *n_outs;          /* (n_tasks) outputs per row of each task's predictions (lead) */
+    uint8_t **models;     /* (n_tasks) kept tasks' model-file bytes, else NULL (lead) */
+    size_t *model_len;    /* (n_tasks) */
+    int n_out;            /* outputs per row of the last task scored */
+    double seconds;       /* wall time of the whole plan */
     struct pst_planrun_cluster *cluster; /* distributed state, or NULL */
 } pst_planrun_t;
 
@@ -56,6 +66,9 @@ int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const cha
  * n_tasks); afterwards the lead holds every finished task's metrics and predictions. */
 int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int n_tasks,
                         pst_err_t *err);
+/* A kept task's trained model (lead), owned by the caller (pst_modelfile_fini). */
+int pst_planrun_model(const pst_planrun_t *run, int task, pst_modelfile_t *mf, pst_err_t *err);
+
 /* Adds the tasks and timings to the report and writes report.json (lead). */
 int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err);
 /* Frees everything, joins the other ranks, and returns the process exit status for rc. */
