@@ -401,8 +401,10 @@ typedef struct run {
     bool lead; /* prints, evaluates, writes the run directory */
     pst_rundir_t rundir;
     trainer_t trainer;
-    size_t *share; // (n_share) rows of data.train this process trains on
-    size_t n_share;
+    size_t n_train_rows; /* of the whole training split (a worker keeps its share in data.train) */
+    double nnz_per_row;  /* of the whole training split */
+    double load_seconds; /* reading and splitting the files */
+    size_t *order;       // (data.train rows) this epoch's order; NULL: as stored (already shuffled)
     long steps_per_epoch;
     batcher_t batcher;
     pst_rng_t rng;
@@ -431,13 +433,13 @@ static void run_fini(run_t *run)
     pst_rundir_close(&run->rundir);
     click_data_fini(&run->data);
     batcher_fini(&run->batcher);
-    free(run->share);
-    run->share = NULL;
+    free(run->order);
+    run->order = NULL;
     cJSON_Delete(run->comm);
     run->comm = NULL;
 }
 
-/* Reads the job and the data; the share is every training row. */
+/* Reads the job and the data. */
 static int run_prepare(run_t *run, pst_err_t *err)
 {
     const pst_config_t *cfg = run->cfg;
@@ -446,13 +448,19 @@ static int run_prepare(run_t *run, pst_err_t *err)
                            "data.train: one file per worker (%s) is for dense models; model.type "
                            "%s reads one LIBSVM file",
                            PST_WORKER_PATTERN, cfg->model.type);
+    double t0 = now_seconds();
     int rc = job_from_config(cfg, &run->job, err);
     if (rc == PST_OK)
         rc = load_click_data(cfg, &run->data, err);
     if (rc != PST_OK)
         return rc;
+    run->load_seconds = now_seconds() - t0;
     pst_rng_init(&run->rng, run->job.shuffle_seed);
-    return pst_partition_rows(run->data.train->n_rows, 0, 1, &run->share, &run->n_share, err);
+    const pst_dataset_t *tr = run->data.train;
+    run->n_train_rows = tr->n_rows;
+    run->nnz_per_row = (double)dataset_nnz(tr) / (double)tr->n_rows;
+    run->steps_per_epoch = (long)((tr->n_rows + run->job.batch - 1) / run->job.batch);
+    return PST_OK;
 }
 
 static void log_start(const run_t *run)
@@ -460,9 +468,10 @@ static void log_start(const run_t *run)
     const click_data_t *d = &run->data;
     const job_t *j = &run->job;
     const pst_optim_cfg_t *o = &j->optim;
-    double nnz = (double)dataset_nnz(d->train) / (double)d->train->n_rows;
-    pst_info("data: %zu train, %zu validation, %zu test rows, features up to %zu, %.1f per row",
-             d->train->n_rows, d->val->n_rows, d->test->n_rows, d->train->n_features, nnz);
+    pst_info("data: %zu train, %zu validation, %zu test rows, features up to %zu, %.1f per row, "
+             "read in %.1fs",
+             run->n_train_rows, d->val->n_rows, d->test->n_rows, d->train->n_features,
+             run->nnz_per_row, run->load_seconds);
     if (j->ftrl)
         pst_info("model: %s, rows of %u floats; ftrl alpha %g beta %g l1 %g l2 %g (per example), "
                  "batch %zu, %d epochs",
@@ -473,20 +482,39 @@ static void log_start(const run_t *run)
                  pst_sparse_row_width(&j->spec), j->lr, j->batch, j->epochs);
 }
 
-/* One pass: steps_per_epoch batches of the (reshuffled) share; *loss = mean batch loss. */
-static int train_epoch(run_t *run, double *loss, pst_err_t *err)
+/* The row order of epoch (1-based): the training split comes in a seeded random order, so the
+ * first epoch reads it as stored (windows, no copies); later epochs reshuffle. */
+static int epoch_order(run_t *run, int epoch, pst_err_t *err)
 {
-    if (run->job.shuffle)
-        pst_rng_shuffle(&run->rng, run->share, run->n_share);
-    size_t bs = run->job.batch;
+    if (!run->job.shuffle || epoch == 1)
+        return PST_OK;
+    size_t n = run->data.train->n_rows;
+    if (run->order == NULL) {
+        if ((run->order = malloc((n > 0 ? n : 1) * sizeof *run->order)) == NULL)
+            return pst_err_set(err, PST_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            run->order[i] = i;
+    }
+    pst_rng_shuffle(&run->rng, run->order, n);
+    return PST_OK;
+}
+
+/* One pass: steps_per_epoch batches of data.train; *loss = mean batch loss. */
+static int train_epoch(run_t *run, int epoch, double *loss, pst_err_t *err)
+{
+    int rc = epoch_order(run, epoch, err);
+    if (rc != PST_OK)
+        return rc;
+    const pst_dataset_t *tr = run->data.train;
+    size_t bs = run->job.batch, n = tr->n_rows;
     double sum = 0.0;
     long steps = 0;
-    for (size_t start = 0; steps < run->steps_per_epoch && start < run->n_share;
-         start += bs, steps++) {
-        size_t len = run->n_share - start < bs ? run->n_share - start : bs;
-        pst_sparse_batch_t b;
+    for (size_t start = 0; steps < run->steps_per_epoch && start < n; start += bs, steps++) {
+        size_t len = n - start < bs ? n - start : bs;
+        pst_sparse_batch_t b = window(tr, start, len);
         double batch_loss = 0.0;
-        int rc = batcher_gather(&run->batcher, run->data.train, run->share + start, len, &b, err);
+        if (run->order != NULL)
+            rc = batcher_gather(&run->batcher, tr, run->order + start, len, &b, err);
         if (rc == PST_OK)
             rc = run->trainer.step(run->trainer.ctx, &b, &batch_loss, err);
         if (rc != PST_OK)
@@ -546,7 +574,7 @@ static int run_train(run_t *run, pst_err_t *err)
     for (int epoch = 1; epoch <= run->job.epochs; epoch++) {
         uint64_t rows_before = run->rows_trained;
         double t0 = now_seconds();
-        int rc = train_epoch(run, &run->train_loss, err);
+        int rc = train_epoch(run, epoch, &run->train_loss, err);
         double seconds = now_seconds() - t0;
         if (rc != PST_OK)
             return rc;
@@ -573,12 +601,12 @@ static cJSON *build_report(const run_t *run)
     cJSON_AddStringToObject(doc, "task", "classification");
     cJSON *data = cJSON_AddObjectToObject(doc, "data");
     cJSON_AddStringToObject(data, "format", "libsvm");
-    pst_json_add_number(data, "train_rows", (double)d->train->n_rows);
+    pst_json_add_number(data, "train_rows", (double)run->n_train_rows);
     pst_json_add_number(data, "val_rows", (double)d->val->n_rows);
     pst_json_add_number(data, "test_rows", (double)d->test->n_rows);
     pst_json_add_number(data, "features", (double)d->train->n_features);
-    pst_json_add_number(data, "nnz_per_row",
-                        (double)dataset_nnz(d->train) / (double)d->train->n_rows);
+    pst_json_add_number(data, "nnz_per_row", run->nnz_per_row);
+    pst_json_add_number(data, "load_seconds", run->load_seconds);
     cJSON *model = cJSON_AddObjectToObject(doc, "model");
     cJSON_AddStringToObject(model, "type", j->type);
     if (j->spec.kind == PST_SPARSE_FM)
@@ -645,7 +673,6 @@ static int train_local(run_t *run, const char *out, pst_err_t *err)
     if (model == NULL)
         return err->code ? err->code : PST_ENOMEM;
     run->trainer = (trainer_t){model, local_step, local_predict};
-    run->steps_per_epoch = (long)((run->n_share + run->job.batch - 1) / run->job.batch);
     rc = pst_rundir_open(&run->rundir, run->cfg, out, err);
     if (rc == PST_OK)
         rc = run_train(run, err);
@@ -936,21 +963,27 @@ static int mark_trained(run_t *run, remote_trainer_t *r, pst_err_t *err)
     return PST_OK;
 }
 
-/* This worker's rank-strided share of the training rows; every worker takes as many steps per
- * epoch as the smallest share needs, so BSP clocks meet. */
+/* Keeps this worker's rank-strided share of the training rows (row i goes to worker i mod W);
+ * every worker takes as many steps per epoch as the smallest share needs, so BSP clocks meet. */
 static int take_share(run_t *run, int worker, int n_workers, pst_err_t *err)
 {
-    size_t n_train = run->data.train->n_rows;
+    size_t n_train = run->data.train->n_rows, *share = NULL, n_share = 0;
     if (n_train < (size_t)n_workers)
         return pst_err_set(err, PST_EINVAL, "%zu training rows cannot feed %d workers", n_train,
                            n_workers);
-    free(run->share);
-    run->share = NULL;
-    int rc = pst_partition_rows(n_train, worker, n_workers, &run->share, &run->n_share, err);
+    int rc = pst_partition_rows(n_train, worker, n_workers, &share, &n_share, err);
+    pst_dataset_t *mine = NULL;
+    if (rc == PST_OK)
+        rc = take(run->data.train, share, n_share, &mine, err);
+    free(share);
+    if (rc != PST_OK)
+        return rc;
+    pst_dataset_destroy(&run->data.train);
+    run->data.train = mine;
     size_t smallest = n_train / (size_t)n_workers;
     run->steps_per_epoch = (long)((smallest + run->job.batch - 1) / run->job.batch);
     pst_rng_init(&run->rng, pst_rng_derive(run->job.shuffle_seed, (uint64_t)worker));
-    return rc;
+    return PST_OK;
 }
 
 static int worker_prepare(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, const char *run_dir,
@@ -960,10 +993,10 @@ static int worker_prepare(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, c
         return pst_err_set(err, PST_EINVAL, "--resume: model.type %s runs do not resume",
                            run->cfg->model.type);
     int rc = run_prepare(run, err);
-    if (rc == PST_OK)
-        rc = take_share(run, ranks->worker, ranks->n_workers, err);
     if (rc == PST_OK && run->lead)
         rc = mark_trained(run, r, err);
+    if (rc == PST_OK)
+        rc = take_share(run, ranks->worker, ranks->n_workers, err);
     if (rc == PST_OK && run->lead)
         rc = pst_rundir_open(&run->rundir, run->cfg, run_dir, err);
     r->job = &run->job;
