@@ -21,6 +21,13 @@
 #include "common/split.h"
 #include "worker/psclient.h"
 #include "worker/sparse_model.h"
+/* common/sparsestream.h names its stream batch pst_sparse_batch_t as well; this file uses only
+ * its whole-file loader, so the stream's batch type is renamed here to keep the two apart. */
+#define pst_sparse_batch pst_sparse_stream_batch
+#define pst_sparse_batch_t pst_sparse_stream_batch_t
+#include "common/sparsestream.h"
+#undef pst_sparse_batch
+#undef pst_sparse_batch_t
 
 /* Rows scored per predict call when evaluating. */
 enum { EVAL_ROWS = 4096 };
@@ -183,8 +190,10 @@ static int load_click_file(const pst_config_t *cfg, const char *path, pst_datase
                            "%s: model.type %s reads LIBSVM data (\"label index:value ...\"), but "
                            "this file reads as %s",
                            path, cfg->model.type, format);
+    /* the streaming reader's loader: integers parse without strtod */
+    pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     if (rc == PST_OK)
-        rc = pst_data_load(&spec, out, err);
+        rc = pst_sparse_load(&src, false, &spec, out, err);
     if (rc == PST_OK && (rc = to_clicks(*out, path, cfg->model.type, err)) != PST_OK)
         pst_dataset_destroy(out);
     return rc;
