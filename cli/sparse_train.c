@@ -30,7 +30,7 @@
 #undef pst_sparse_batch_t
 
 /* Rows scored per predict call when evaluating. */
-enum { EVAL_ROWS = 4096 };
+enum { EVAL_ROWS = 512 };
 
 bool pst_sparse_train_selected(const pst_config_t *cfg)
 {

@@ -3,7 +3,7 @@
 # under mpirun with the bytes each training row puts on the wire.
 #
 # usage: scripts/bench/clicks_vs_liblinear.sh [--rows N] [--test-rows T] [--features F] [--nnz K]
-#                                             [--epochs E] [--seed S]
+#                                             [--epochs E] [--batch B] [--seed S]
 #
 # Data: N training rows (default 2,000,000) and T test rows (default 500,000) drawn from one
 # click process with known true weights: F features (default 2^20), K distinct per row (default
@@ -13,12 +13,15 @@
 # of the same process does. The test rows' Bayes AUC (true probabilities) is printed as the
 # ceiling.
 # Runs, one after another on the same files:
-#   pstrain    model.type sparse_lr, FTRL alpha 0.1, beta 1 (per example), batch 256, E passes
-#              (default 1: on this data a second pass lowers the training loss, not the
-#              validation loss), every training row (no validation share), test scored at the end
+#   pstrain    model.type sparse_lr, FTRL alpha 0.1, beta 1 (per example), batch B (default 64:
+#              from 16 to 64 rows the throughput is flat and the AUC the same, larger batches
+#              are slower), E passes (default 1: on this data a second pass lowers the training
+#              loss, not the validation loss), every training row (no validation share), test
+#              scored at the end
 #   liblinear  liblinear-train -s 0 (L2-regularised logistic regression, primal trust-region
 #              Newton, C = 1, default tolerance), then liblinear-predict -b 1 (probabilities)
-#   mpirun     the pstrain run on 1 parameter server + 2 workers (BSP, raw codec)
+#   mpirun     the same pstrain run on 1 parameter server + 2 workers (BSP, raw codec, batch B
+#              per worker)
 # Wall times run from process start to exit and include reading the text files (liblinear: train
 # plus predict). Test AUC and log-loss: liblinear's from its prediction file by a Python helper,
 # pstrain's from its report.json, with the same definitions (ties count one half; probabilities
@@ -33,6 +36,7 @@ test_rows=500000
 features=1048576
 nnz=30
 epochs=1
+batch=64
 seed=7
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,12 +45,13 @@ while [ $# -gt 0 ]; do
   --features) features=${2:?--features needs a value}; shift 2 ;;
   --nnz) nnz=${2:?--nnz needs a value}; shift 2 ;;
   --epochs) epochs=${2:?--epochs needs a value}; shift 2 ;;
+  --batch) batch=${2:?--batch needs a value}; shift 2 ;;
   --seed) seed=${2:?--seed needs a value}; shift 2 ;;
-  -h | --help) sed -n '4,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "clicks_vs_liblinear: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-for v in "$rows" "$test_rows" "$features" "$nnz" "$epochs" "$seed"; do
+for v in "$rows" "$test_rows" "$features" "$nnz" "$epochs" "$batch" "$seed"; do
   [[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || {
     echo "clicks_vs_liblinear: '$v' is not a positive integer" >&2
     exit 2
@@ -174,7 +179,7 @@ seed: 0
 data: {train: $train, test: $test, format: libsvm, val_fraction: 0}
 model: {type: sparse_lr}
 optimizer: {name: ftrl, lr: 0.1, ftrl_beta: 1}
-train: {epochs: $epochs, batch_size: 256, progress: none}
+train: {epochs: $epochs, batch_size: $batch, progress: none}
 YAML
 
 timed "$tmp/t_pstrain" "$pstrain" train "$tmp/lr.yaml" --out "$tmp/local" -q >/dev/null
@@ -221,9 +226,9 @@ print("pstrain local: read and split %.1fs, %d training pass(es) %.1fs (%.0f row
          local["train"]["samples_per_s"], local["sparse"]["keys"]))
 print("liblinear: train %.1fs, predict %.1fs (wall)" % (times("t_ll_train")[0], times("t_ll_predict")[0]))
 c = mpi["comm"]
-print("mpirun: %.1f unique keys per step (of %d entries in a batch of 256), %.1f raw / %.1f wire "
+print("mpirun: %.1f unique keys per step (of %d entries in a batch of $batch), %.1f raw / %.1f wire "
       "bytes per training row, %d pushes, %d pulls, %.0f MB on the wire in all"
-      % (mpi["sparse"]["keys_per_step"], 256 * $nnz, mpi["sparse"]["raw_bytes_per_example"],
+      % (mpi["sparse"]["keys_per_step"], $batch * $nnz, mpi["sparse"]["raw_bytes_per_example"],
          mpi["sparse"]["bytes_per_example"], c["pushes"], c["pulls"], c["bytes_wire"] / 1e6))
 auc_gap = local["test"]["roc_auc"] - ll_auc
 ratio = t_local[0] / t_ll[0]
