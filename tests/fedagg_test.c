@@ -566,9 +566,22 @@ static void dp_clipping_bounds_one_site(void **state)
     assert_true(fabs(change - 0.25) < 1e-6);
     pst_fedagg_destroy(&a);
 
-    /* m = 0: the round's k (here 3 sites, without the zero one) divides: (-0.1, 0.5, 0.6)/3. */
-    c = dp_cfg(1, 0, 0, 1);
+    /* m = 8 expected sites, 3 came: the sum is still divided by 8: (-0.1, 0.5, 0.6)/8. */
+    c = dp_cfg(1, 0, 8, 1);
     a = make(&c, 3);
+    combined(a, without, NULL, 3, 3, base);
+    assert_vec(base, (const double[]){-0.1 / 8, 0.5 / 8, 0.6 / 8}, 3, 1e-7);
+    pst_fedagg_destroy(&a);
+
+    /* m = 0: the round's k divides, a skipped site included: 4 sites, one NaN -> sum / 4. */
+    const float nan_site[] = {NAN, 0, 0};
+    const float *with_nan[] = {d0, d1, d2, nan_site};
+    c = dp_cfg(1, 0, 0, 1);
+    c.skip_nonfinite = 1;
+    a = make(&c, 3);
+    combined(a, with_nan, NULL, 4, 3, base);
+    assert_vec(base, (const double[]){-0.025, 0.125, 0.15}, 3, 1e-7);
+    assert_int_equal(pst_fedagg_last(a)->n_used, 3);
     combined(a, without, NULL, 3, 3, base);
     assert_vec(base, (const double[]){-0.1 / 3, 0.5 / 3, 0.2}, 3, 1e-7);
     pst_fedagg_destroy(&a);
