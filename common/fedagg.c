@@ -26,8 +26,8 @@ struct pst_fedagg {
     float *column;   // (cap) one coordinate across the usable sites
     double *weight;  // (cap) per used site: mean weight or DP clipping scale
     double *score;   // (cap) Krum scores
-    double *dist;    // (cap * cap) squared distances between used sites
-    double *nearest; // (cap) one row of dist, sorted
+    double *dist;    // (cap * cap) squared distances between used sites; Krum only
+    double *nearest; // (cap) one row of dist, sorted; Krum only
 };
 
 static const char *const rule_names[] = {"mean", "median", "trimmed_mean", "krum", "multi_krum"};
@@ -209,9 +209,12 @@ static int grow_scratch(pst_fedagg_t *a, int k, pst_err_t *err)
     a->column = malloc(c * sizeof *a->column);
     a->weight = malloc(c * sizeof *a->weight);
     a->score = malloc(c * sizeof *a->score);
-    a->dist = malloc(c * c * sizeof *a->dist);
-    a->nearest = malloc(c * sizeof *a->nearest);
-    if (!a->used || !a->order || !a->column || !a->weight || !a->score || !a->dist || !a->nearest) {
+    /* Only Krum needs the k x k distances. */
+    int krum = a->cfg.rule == PST_FEDAGG_KRUM || a->cfg.rule == PST_FEDAGG_MULTI_KRUM;
+    a->dist = krum ? malloc(c * c * sizeof *a->dist) : NULL;
+    a->nearest = krum ? malloc(c * sizeof *a->nearest) : NULL;
+    if (!a->used || !a->order || !a->column || !a->weight || !a->score ||
+        (krum && (!a->dist || !a->nearest))) {
         free_scratch(a);
         a->used = a->order = NULL;
         a->column = NULL;
