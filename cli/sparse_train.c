@@ -21,13 +21,7 @@
 #include "common/split.h"
 #include "worker/psclient.h"
 #include "worker/sparse_model.h"
-/* common/sparsestream.h names its stream batch pst_sparse_batch_t as well; this file uses only
- * its whole-file loader, so the stream's batch type is renamed here to keep the two apart. */
-#define pst_sparse_batch pst_sparse_stream_batch
-#define pst_sparse_batch_t pst_sparse_stream_batch_t
 #include "common/sparsestream.h"
-#undef pst_sparse_batch
-#undef pst_sparse_batch_t
 
 /* Rows scored per predict call when evaluating. */
 enum { EVAL_ROWS = 512 };

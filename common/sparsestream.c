@@ -852,7 +852,7 @@ struct pst_sparse_stream {
     slot_t *slots; // (n_slots) the shuffle buffer; slots[0..held) are full
     size_t n_slots, held;
     pst_rng_t rng;
-    pst_sparse_batch_t batch;
+    pst_sparse_stream_batch_t batch;
     size_t batch_nnz_cap;
     size_t max_col; /* largest 0-based column + 1 seen */
     pst_sparse_stream_stats_t stats;
@@ -1001,7 +1001,7 @@ static int fill_slot(pst_sparse_stream_t *s, slot_t *slot, pst_err_t *err)
 
 static int append_to_batch(pst_sparse_stream_t *s, const slot_t *slot, pst_err_t *err)
 {
-    pst_sparse_batch_t *b = &s->batch;
+    pst_sparse_stream_batch_t *b = &s->batch;
     size_t cap = s->batch_nnz_cap;
     if (!grow_array((void **)&b->col_idx, &cap, b->nnz + slot->nnz, sizeof *b->col_idx) ||
         !grow_array((void **)&b->val, &s->batch_nnz_cap, b->nnz + slot->nnz, sizeof *b->val))
@@ -1050,9 +1050,10 @@ static int take_row(pst_sparse_stream_t *s, pst_err_t *err)
     return 1;
 }
 
-int pst_sparse_stream_next(pst_sparse_stream_t *s, const pst_sparse_batch_t **batch, pst_err_t *err)
+int pst_sparse_stream_next(pst_sparse_stream_t *s, const pst_sparse_stream_batch_t **batch,
+                           pst_err_t *err)
 {
-    pst_sparse_batch_t *b = &s->batch;
+    pst_sparse_stream_batch_t *b = &s->batch;
     b->n_rows = b->nnz = 0;
     b->row_ptr[0] = 0;
     *batch = b;
@@ -1166,7 +1167,7 @@ typedef struct load_build {
     double *raw;       // (cap_rows) labels as written
 } load_build_t;
 
-static int load_append(load_build_t *lb, const pst_sparse_batch_t *b, pst_err_t *err)
+static int load_append(load_build_t *lb, const pst_sparse_stream_batch_t *b, pst_err_t *err)
 {
     size_t cap_nnz = lb->cap_nnz;
     if (!grow_array((void **)&lb->row_ptr, &lb->cap_ptr, lb->n_rows + b->n_rows + 1,
@@ -1223,7 +1224,7 @@ int pst_sparse_load(const pst_sparse_source_t *src, bool use_cache, const pst_da
     if (rc != PST_OK)
         return rc;
     load_build_t lb = {0};
-    const pst_sparse_batch_t *b;
+    const pst_sparse_stream_batch_t *b;
     while (rc == PST_OK) {
         rc = pst_sparse_stream_next(s, &b, err);
         if (rc != PST_OK || b->n_rows == 0)

@@ -76,7 +76,7 @@ typedef struct pst_sparse_stream_opts {
 } pst_sparse_stream_opts_t;
 
 /* One mini-batch, owned by the stream, valid until the next call on it. */
-typedef struct pst_sparse_batch {
+typedef struct pst_sparse_stream_batch {
     size_t n_rows;
     size_t nnz;
     size_t *row_ptr;   // (n_rows + 1)
@@ -84,7 +84,7 @@ typedef struct pst_sparse_batch {
     float *val;        // (nnz)
     float *y;          // (n_rows) label as written in the source
     uint64_t *row_id;  // (n_rows) 0-based position of the row among the source's data rows
-} pst_sparse_batch_t;
+} pst_sparse_stream_batch_t;
 
 typedef struct pst_sparse_stream_stats {
     uint64_t epoch;           /* current epoch, 0-based */
@@ -119,7 +119,7 @@ int pst_sparse_stream_open(const pst_sparse_source_t *src, const pst_sparse_stre
  * name FILE:LINE. When a cache block fails its checksum, the cache file is deleted (with a
  * warning) and the epoch continues from the source text, skipping the rows already yielded; the
  * next epoch writes a new cache. */
-int pst_sparse_stream_next(pst_sparse_stream_t *s, const pst_sparse_batch_t **batch,
+int pst_sparse_stream_next(pst_sparse_stream_t *s, const pst_sparse_stream_batch_t **batch,
                            pst_err_t *err);
 
 /* Starts the next epoch (re-checking the cache, reshuffling with the epoch's seed). */

@@ -99,7 +99,7 @@ static float label_of(const pst_dataset_t *ref, uint64_t r)
     return ref->class_values ? (float)ref->class_values[(int)ref->y[r]] : ref->y[r];
 }
 
-static void assert_row_equal(const pst_sparse_batch_t *b, size_t i, const pst_dataset_t *ref)
+static void assert_row_equal(const pst_sparse_stream_batch_t *b, size_t i, const pst_dataset_t *ref)
 {
     uint64_t r = b->row_id[i];
     assert_true(r < ref->n_rows);
@@ -117,7 +117,7 @@ static size_t drain(pst_sparse_stream_t *s, const pst_dataset_t *ref, size_t bat
 {
     unsigned char *seen = calloc(ref->n_rows, 1);
     size_t t = 0;
-    const pst_sparse_batch_t *b;
+    const pst_sparse_stream_batch_t *b;
     pst_err_t err;
     for (;;) {
         if (pst_sparse_stream_next(s, &b, &err) != PST_OK)
@@ -281,7 +281,7 @@ static void expect_text_error(const char *text, const char *needle)
     write_text(in_dir(path, "bad.svm"), text);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     pst_sparse_stream_t *s = open_stream(&src, 1000, 10, 1, true);
-    const pst_sparse_batch_t *b;
+    const pst_sparse_stream_batch_t *b;
     pst_err_t err;
     pst_err_clear(&err);
     assert_int_equal(pst_sparse_stream_next(s, &b, &err), PST_EFORMAT);
@@ -335,7 +335,7 @@ static void cache_written_reused_rebuilt(void **state)
 
     /* an unfinished epoch leaves no cache and no temporary file */
     pst_sparse_stream_t *s = open_stream(&src, 64, 100, 5, true);
-    const pst_sparse_batch_t *b;
+    const pst_sparse_stream_batch_t *b;
     assert_int_equal(pst_sparse_stream_next(s, &b, &err), PST_OK);
     pst_sparse_stream_destroy(&s);
     assert_int_equal(access(cache, F_OK), -1);
@@ -525,7 +525,7 @@ static void hashed_tsv_stream_and_cache(void **state)
     /* TSV errors name the line */
     write_text(path, "1\t1\t2\t3\ta\tb\tc\td\n0\t1\t2\ta\tb\tc\td\n");
     s = open_stream(&src, 64, 10, 9, false);
-    const pst_sparse_batch_t *b;
+    const pst_sparse_stream_batch_t *b;
     assert_int_equal(pst_sparse_stream_next(s, &b, &err), PST_EFORMAT);
     assert_non_null(strstr(err.msg, ":2: missing columns"));
     pst_sparse_stream_destroy(&s);
