@@ -102,7 +102,7 @@ static int split_fields(csv_reader_t *r, const char *s, size_t len, pst_err_t *e
     for (;;) {
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
-        field_t f;
+        field_t f = {NULL, 0};
         if (p < end && *p == '"') {
             int rc = scan_quoted(r, &p, end, &f, err);
             if (rc != PST_OK)

@@ -522,7 +522,8 @@ static int visit(parse_ctx_t *ctx, int p, int *mark, int *path, int depth, int *
         int start = depth;
         while (start > 0 && path[start - 1] != p)
             start--;
-        for (int i = start - 1; i < depth; i++) {
+        /* p is on the path (mark 1), so start >= 1 here; the bound keeps that explicit. */
+        for (int i = start > 0 ? start - 1 : 0; i < depth; i++) {
             size_t used = strlen(chain);
             snprintf(chain + used, sizeof chain - used, "%s -> ", sp->params[path[i]].key);
         }
