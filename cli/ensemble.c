@@ -196,13 +196,5 @@ int pst_ens_write_predictions(const pst_planrun_t *run, const char *name, const 
 
 void pst_ens_log(const pst_planrun_t *run, const char *label, const cJSON *metrics)
 {
-    if (!run->rundir.metrics || run->distributed)
-        return;
-    cJSON *line = cJSON_Duplicate(metrics, true);
-    cJSON_AddStringToObject(line, "task", label);
-    char *text = cJSON_PrintUnformatted(line);
-    fprintf(run->rundir.metrics, "%s\n", text);
-    fflush(run->rundir.metrics);
-    free(text);
-    cJSON_Delete(line);
+    pst_rundir_log_task((pst_rundir_t *)&run->rundir, label, metrics);
 }

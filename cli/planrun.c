@@ -213,15 +213,7 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
     }
     printf("\n");
     fflush(stdout);
-    if (run->rundir.metrics) {
-        cJSON *line = cJSON_Duplicate(m, true);
-        cJSON_AddStringToObject(line, "task", label);
-        char *text = cJSON_PrintUnformatted(line);
-        fprintf(run->rundir.metrics, "%s\n", text);
-        fflush(run->rundir.metrics);
-        free(text);
-        cJSON_Delete(line);
-    }
+    pst_rundir_log_task(&run->rundir, label, m);
 }
 
 /* ---- coordinator and groups ---------------------------------------------------------------- */

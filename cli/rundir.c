@@ -105,6 +105,21 @@ void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
     cJSON_Delete(line);
 }
 
+void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metrics)
+{
+    if (!rd->metrics)
+        return;
+    cJSON *line = cJSON_Duplicate(metrics, true);
+    cJSON_AddStringToObject(line, "task", label);
+    char *text = cJSON_PrintUnformatted(line);
+    if (text) {
+        fprintf(rd->metrics, "%s\n", text);
+        fflush(rd->metrics);
+    }
+    free(text);
+    cJSON_Delete(line);
+}
+
 int pst_rundir_write_json(const pst_rundir_t *rd, const char *name, const cJSON *doc,
                           pst_err_t *err)
 {

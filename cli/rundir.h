@@ -31,6 +31,9 @@ const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf,
 /* Appends one epoch's line to metrics.jsonl. */
 void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es);
 
+/* Appends a task's metrics to metrics.jsonl as one line, with "task": label. */
+void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metrics);
+
 /* Writes a JSON document atomically to DIR/name. */
 int pst_rundir_write_json(const pst_rundir_t *rd, const char *name, const cJSON *doc,
                           pst_err_t *err);

@@ -24,8 +24,9 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
+int pst_write_all(int fd, const void *data, size_t len)
 {
+    const unsigned char *p = data;
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
@@ -51,7 +52,7 @@ int pst_write_file_atomic(const char *path, const void *data, size_t len, pst_er
         free(tmp);
         return rc;
     }
-    int failed = write_all(fd, data, len) != 0 || fsync(fd) != 0;
+    int failed = pst_write_all(fd, data, len) != 0 || fsync(fd) != 0;
     int saved = errno;
     failed |= close(fd) != 0;
     if (failed || rename(tmp, path) != 0) {

@@ -6,6 +6,9 @@
 
 #include "common/err.h"
 
+/* Writes all len bytes to fd, retrying short writes and EINTR. 0 on success, -1 (errno set). */
+int pst_write_all(int fd, const void *data, size_t len);
+
 /* Writes len bytes to path atomically. */
 int pst_write_file_atomic(const char *path, const void *data, size_t len, pst_err_t *err);
 

@@ -1,6 +1,8 @@
 /* Sparse streaming: text and cache readers, the cache writer, the shuffle buffer and batches. */
 #include "common/sparsestream.h"
 
+#include "common/atomicfile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -36,23 +38,9 @@ struct pst_atomic_writer {
     uint64_t flushed;
 };
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static int writer_flush(pst_atomic_writer_t *w, pst_err_t *err)
 {
-    if (w->len > 0 && write_all(w->fd, w->buf, w->len) != 0)
+    if (w->len > 0 && pst_write_all(w->fd, w->buf, w->len) != 0)
         return pst_err_set(err, PST_EIO, "%s: write failed: %s", w->tmp, strerror(errno));
     w->flushed += w->len;
     w->len = 0;
@@ -97,7 +85,7 @@ int pst_atomic_writer_write(pst_atomic_writer_t *w, const void *data, size_t len
             return rc;
     }
     if (len >= w->cap) {
-        if (write_all(w->fd, data, len) != 0)
+        if (pst_write_all(w->fd, data, len) != 0)
             return pst_err_set(err, PST_EIO, "%s: write failed: %s", w->tmp, strerror(errno));
         w->flushed += len;
         return PST_OK;
