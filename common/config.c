@@ -172,6 +172,40 @@ static const pst_config_key_t keys[] = {
     {"transport.pull_codec", PST_CFG_STR, OFF(transport.pull_codec), "same",
      "same|raw|lz4|lz4shuffle|fp16|int8", NOB,
      "Payload codec of pulled weights; same: transport.codec."},
+
+    {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,
+     "pstrain fed: number of sites the training rows are split into."},
+    {"fed.split", PST_CFG_STR, OFF(fed.split), "iid", "iid|dirichlet", NOB,
+     "pstrain fed: iid deals rows evenly at random; dirichlet gives each site class shares drawn "
+     "from Dirichlet(fed.alpha) (classification)."},
+    {"fed.alpha", PST_CFG_FLOAT, OFF(fed.alpha), "0.5", NULL, 1e-6, 1e6,
+     "pstrain fed: Dirichlet concentration; small values give sites few classes each."},
+    {"fed.rounds", PST_CFG_INT, OFF(fed.rounds), "20", NULL, 1, 1e9,
+     "pstrain fed: federated rounds."},
+    {"fed.fraction", PST_CFG_FLOAT, OFF(fed.fraction), "1.0", NULL, 1e-9, 1,
+     "pstrain fed: share of sites asked each round (ceil(fraction * sites), at least "
+     "fed.min_sites)."},
+    {"fed.min_sites", PST_CFG_INT, OFF(fed.min_sites), "1", NULL, 1, 1e6,
+     "pstrain fed: fewest sites asked in a round."},
+    {"fed.local_epochs", PST_CFG_INT, OFF(fed.local_epochs), "1", NULL, 1, 1e6,
+     "pstrain fed: epochs each site trains on its rows per round (optimizer.* and train.batch_size "
+     "apply)."},
+    {"fed.aggregator", PST_CFG_STR, OFF(fed.aggregator), "fedavg",
+     "fedavg|fedprox|fedadam|fedyogi|fedadagrad|median|trimmed_mean|krum|multi_krum", NOB,
+     "pstrain fed: how the server combines the sites' updates."},
+    {"fed.mu", PST_CFG_FLOAT, OFF(fed.mu), "0.01", NULL, 0, 1e6,
+     "pstrain fed, fedprox: proximal weight; sites add mu (w - w_global) to each gradient."},
+    {"fed.server_lr", PST_CFG_FLOAT, OFF(fed.server_lr), "0", NULL, 0, 1e6,
+     "pstrain fed: server learning rate; 0: the aggregator's default (1, or 0.01 for "
+     "fedadam/fedyogi/fedadagrad)."},
+    {"fed.dp.clip", PST_CFG_FLOAT, OFF(fed.dp.clip), "0", NULL, 0, 1e12,
+     "pstrain fed: DP-FedAvg clipping norm of each site's update (0: no differential privacy)."},
+    {"fed.dp.noise", PST_CFG_FLOAT, OFF(fed.dp.noise), "1.0", NULL, 0, 1e6,
+     "pstrain fed: DP noise multiplier z (noise std = z * clip / sites asked)."},
+    {"fed.dp.delta", PST_CFG_FLOAT, OFF(fed.dp.delta), "1e-5", NULL, 1e-300, 0.999999,
+     "pstrain fed: delta at which the spent epsilon is reported."},
+    {"fed.dp.epsilon_budget", PST_CFG_FLOAT, OFF(fed.dp.epsilon_budget), "0", NULL, 0, 1e12,
+     "pstrain fed: stop before a round would spend more than this epsilon (0: no budget)."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

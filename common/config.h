@@ -77,6 +77,15 @@ typedef struct pst_config {
     struct {
         char *codec, *pull_codec;
     } transport;
+
+    struct {
+        long sites, rounds, min_sites, local_epochs;
+        char *split, *aggregator;
+        double alpha, fraction, mu, server_lr;
+        struct {
+            double clip, noise, delta, epsilon_budget;
+        } dp;
+    } fed;
 } pst_config_t;
 
 typedef enum {
