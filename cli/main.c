@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/datagen.h"
+#include "cli/fed.h"
 
 #define PSTRAIN_VERSION "0.1.0"
 
@@ -27,6 +28,7 @@ static const command_t commands[] = {
     {"sweep", pst_cmd_sweep, pst_usage_sweep, "hyperparameter search: grid, random, hyperband"},
     {"datagen", pst_cmd_datagen, pst_usage_datagen,
      "write synthetic data: click logs drawn from known true weights"},
+    {"fed", pst_cmd_fed, pst_usage_fed, "federated rounds over simulated sites of one dataset"},
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
