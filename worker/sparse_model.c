@@ -27,35 +27,184 @@ static int batch_check(const pst_sparse_batch_t *b, pst_err_t *err)
     return PST_OK;
 }
 
-/* Key and value of entry at (an absolute offset, as in row_ptr). */
-static uint64_t key_at(const pst_sparse_batch_t *b, size_t at)
-{
-    return b->col64 != NULL ? b->col64[at] : b->col32[at];
-}
-
+/* Value of entry at (an absolute offset, as in row_ptr). */
 static float val_at(const pst_sparse_batch_t *b, size_t at)
 {
     return b->val != NULL ? b->val[at] : 1.0f;
 }
 
-static int key_cmp(const void *a, const void *b)
+/* ---- batch keys: an LSD radix sort of (key, nnz index) pairs ---- */
+
+enum { DIGIT_BITS = 11, DIGITS = (64 + DIGIT_BITS - 1) / DIGIT_BITS, BUCKETS = 1 << DIGIT_BITS };
+
+/* Ping-pong buffers of the key sort, kept between batches so a step allocates nothing. */
+typedef struct key_scratch {
+    size_t cap;
+    uint64_t *sort[2];               // (cap) packed key << index_bits | nnz, or bare keys
+    uint32_t *index[2];              // (cap) nnz of sort[.][i] when the pair does not fit 64 bits
+    uint32_t count[DIGITS][BUCKETS]; /* histogram of every digit */
+} key_scratch_t;
+
+static void key_scratch_fini(key_scratch_t *s)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+    for (int i = 0; i < 2; i++) {
+        free(s->sort[i]);
+        free(s->index[i]);
+        s->sort[i] = NULL;
+        s->index[i] = NULL;
+    }
+    s->cap = 0;
 }
 
-/* Index of key in the ascending keys[0..n); the key is present. */
-static size_t key_index(const uint64_t *keys, size_t n, uint64_t key)
+static int key_scratch_reserve(key_scratch_t *s, size_t nnz)
 {
-    size_t lo = 0, hi = n;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (keys[mid] <= key)
-            lo = mid;
-        else
-            hi = mid;
+    if (nnz <= s->cap)
+        return PST_OK;
+    key_scratch_fini(s);
+    size_t n = nnz > 0 ? nnz : 1;
+    for (int i = 0; i < 2; i++) {
+        s->sort[i] = malloc(n * sizeof(uint64_t));
+        s->index[i] = malloc(n * sizeof(uint32_t));
+        if (s->sort[i] == NULL || s->index[i] == NULL) {
+            key_scratch_fini(s);
+            return PST_ENOMEM;
+        }
     }
-    return lo;
+    s->cap = nnz;
+    return PST_OK;
+}
+
+/* Bits needed to write x: 0 for 0. */
+static unsigned bit_width(uint64_t x)
+{
+    return x == 0 ? 0 : 64u - (unsigned)__builtin_clzll(x);
+}
+
+/* out[k] = nnz k's key; returns the OR of all keys. */
+static uint64_t load_keys(const pst_sparse_batch_t *b, size_t base, size_t nnz, uint64_t *out)
+{
+    uint64_t all = 0;
+    if (b->col64 != NULL) {
+        for (size_t k = 0; k < nnz; k++) {
+            out[k] = b->col64[base + k];
+            all |= out[k];
+        }
+    } else {
+        for (size_t k = 0; k < nnz; k++) {
+            out[k] = b->col32[base + k];
+            all |= out[k];
+        }
+    }
+    return all;
+}
+
+/* Histograms of the digits [0, n_digits) of v[0..n). */
+static void count_digits(key_scratch_t *s, const uint64_t *v, size_t n, unsigned n_digits)
+{
+    memset(s->count, 0, n_digits * sizeof s->count[0]);
+    for (size_t k = 0; k < n; k++) {
+        uint64_t x = v[k];
+        for (unsigned d = 0; d < n_digits; d++)
+            s->count[d][(x >> (d * DIGIT_BITS)) & (BUCKETS - 1)]++;
+    }
+}
+
+/* Turns the histogram of digit d into start offsets; false if all n values share the digit. */
+static bool digit_offsets(uint32_t *count, size_t n)
+{
+    uint32_t sum = 0;
+    for (uint32_t c = 0; c < BUCKETS; c++) {
+        if (count[c] == n)
+            return false;
+        uint32_t t = count[c];
+        count[c] = sum;
+        sum += t;
+    }
+    return true;
+}
+
+/* Sorts v = s->sort[*cur][0..n) ascending, stably, by its low `bits` bits, moving the indices
+ * s->index[*cur] along when with_index; *cur names the buffer that holds the result. */
+static void radix_sort(key_scratch_t *s, size_t n, unsigned bits, bool with_index, int *cur)
+{
+    unsigned n_digits = (bits + DIGIT_BITS - 1) / DIGIT_BITS;
+    count_digits(s, s->sort[*cur], n, n_digits);
+    for (unsigned d = 0; d < n_digits; d++) {
+        uint32_t *off = s->count[d];
+        if (!digit_offsets(off, n))
+            continue;
+        unsigned shift = d * DIGIT_BITS;
+        const uint64_t *src = s->sort[*cur];
+        uint64_t *dst = s->sort[!*cur];
+        if (with_index) {
+            const uint32_t *isrc = s->index[*cur];
+            uint32_t *idst = s->index[!*cur];
+            for (size_t k = 0; k < n; k++) {
+                uint32_t to = off[(src[k] >> shift) & (BUCKETS - 1)]++;
+                dst[to] = src[k];
+                idst[to] = isrc[k];
+            }
+        } else {
+            for (size_t k = 0; k < n; k++)
+                dst[off[(src[k] >> shift) & (BUCKETS - 1)]++] = src[k];
+        }
+        *cur = !*cur;
+    }
+}
+
+/* The unique keys of the sorted pairs (key, nnz) and the slot of every nnz. */
+static size_t unique_keys(const uint64_t *key, const uint32_t *nnz_of, size_t n, uint64_t *keys,
+                          uint32_t *slot_of_nnz)
+{
+    size_t n_keys = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (n_keys == 0 || key[k] != keys[n_keys - 1])
+            keys[n_keys++] = key[k];
+        slot_of_nnz[nnz_of[k]] = (uint32_t)(n_keys - 1);
+    }
+    return n_keys;
+}
+
+/* The same for pairs packed as key << index_bits | nnz. */
+static size_t unique_packed(const uint64_t *packed, size_t n, unsigned index_bits, uint64_t *keys,
+                            uint32_t *slot_of_nnz)
+{
+    uint64_t index_mask = ((uint64_t)1 << index_bits) - 1;
+    size_t n_keys = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t key = packed[k] >> index_bits;
+        if (n_keys == 0 || key != keys[n_keys - 1])
+            keys[n_keys++] = key;
+        slot_of_nnz[packed[k] & index_mask] = (uint32_t)(n_keys - 1);
+    }
+    return n_keys;
+}
+
+/* pst_sparse_batch_keys on a checked batch with nnz < 2^32, using the scratch s (cap >= nnz).
+ * When the key bits and the nnz bits fit one word, the pairs are sorted packed; otherwise the
+ * keys are sorted with their nnz beside them. */
+static size_t collect_keys(key_scratch_t *s, const pst_sparse_batch_t *b, uint64_t *keys,
+                           uint32_t *slot_of_nnz)
+{
+    size_t nnz = pst_sparse_batch_nnz(b);
+    if (nnz == 0)
+        return 0;
+    size_t base = b->row_ptr[0];
+    unsigned key_bits = bit_width(load_keys(b, base, nnz, s->sort[0]));
+    unsigned index_bits = bit_width(nnz - 1);
+    int cur = 0;
+    if (key_bits + index_bits <= 64) {
+        uint64_t *v = s->sort[0];
+        if (index_bits > 0)
+            for (size_t k = 0; k < nnz; k++)
+                v[k] = v[k] << index_bits | k;
+        radix_sort(s, nnz, key_bits + index_bits, false, &cur);
+        return unique_packed(s->sort[cur], nnz, index_bits, keys, slot_of_nnz);
+    }
+    for (size_t k = 0; k < nnz; k++)
+        s->index[0][k] = (uint32_t)k;
+    radix_sort(s, nnz, key_bits, true, &cur);
+    return unique_keys(s->sort[cur], s->index[cur], nnz, keys, slot_of_nnz);
 }
 
 int pst_sparse_batch_keys(const pst_sparse_batch_t *b, uint64_t *keys, size_t *n_keys,
@@ -64,20 +213,17 @@ int pst_sparse_batch_keys(const pst_sparse_batch_t *b, uint64_t *keys, size_t *n
     int rc = batch_check(b, err);
     if (rc != PST_OK)
         return rc;
-    size_t nnz = pst_sparse_batch_nnz(b), base = nnz > 0 ? b->row_ptr[0] : 0;
+    size_t nnz = pst_sparse_batch_nnz(b);
     if (nnz > UINT32_MAX)
         return pst_err_set(err, PST_ERANGE, "sparse batch: %zu entries exceed 2^32", nnz);
-    for (size_t k = 0; k < nnz; k++)
-        keys[k] = key_at(b, base + k);
-    qsort(keys, nnz, sizeof *keys, key_cmp);
-    size_t n = 0;
-    for (size_t k = 0; k < nnz; k++) {
-        if (n == 0 || keys[k] != keys[n - 1])
-            keys[n++] = keys[k];
+    key_scratch_t *s = calloc(1, sizeof *s);
+    if (s == NULL || key_scratch_reserve(s, nnz) != PST_OK) {
+        free(s);
+        return pst_err_set(err, PST_ENOMEM, "sparse batch: no memory for %zu entries", nnz);
     }
-    for (size_t k = 0; k < nnz; k++)
-        slot_of_nnz[k] = (uint32_t)key_index(keys, n, key_at(b, base + k));
-    *n_keys = n;
+    *n_keys = collect_keys(s, b, keys, slot_of_nnz);
+    key_scratch_fini(s);
+    free(s);
     return PST_OK;
 }
 
@@ -264,13 +410,22 @@ int pst_sparse_predict(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *
 #define INIT_STREAM 0x9e3779b97f4a7c15ull
 #define MAX_ROWS 0xfffffffeu /* the table stores row + 1 in a uint32, 0 = empty */
 #define NO_ROW UINT32_MAX    /* a key the map does not hold */
+/* Keys looked up ahead of use: their table cells and rows are requested while earlier ones are
+ * processed, hiding the memory latency of random access into large maps. */
+#define PREFETCH_AHEAD 16
+
+/* A table cell holds its key beside the row, so a probe reads one cache line, not two. */
+typedef struct table_cell {
+    uint64_t key;
+    uint32_t row1; /* row + 1, 0 = empty */
+} table_cell_t;
 
 typedef struct key_map {
     uint32_t width; /* floats per entry: row_width + state width */
     size_t n, cap;
-    uint64_t *keys;  // (cap) in order of first touch
-    float *entries;  // (cap, width)
-    uint32_t *table; // (table_cap) row + 1, 0 = empty; at most half full
+    uint64_t *keys;      // (cap) in order of first touch
+    float *entries;      // (cap, width)
+    table_cell_t *table; // (table_cap) at most half full
     size_t table_cap;
 } key_map_t;
 
@@ -286,20 +441,27 @@ static int64_t map_find(const key_map_t *m, uint64_t key)
         return -1;
     size_t mask = m->table_cap - 1;
     for (size_t at = table_slot(key, mask);; at = (at + 1) & mask) {
-        uint32_t entry = m->table[at];
-        if (entry == 0)
+        const table_cell_t *cell = &m->table[at];
+        if (cell->row1 == 0)
             return -1;
-        if (m->keys[entry - 1] == key)
-            return (int64_t)entry - 1;
+        if (cell->key == key)
+            return (int64_t)cell->row1 - 1;
     }
+}
+
+/* Hints the cache to load the cell where a probe for key starts. */
+static void map_prefetch(const key_map_t *m, uint64_t key)
+{
+    if (m->table_cap > 0)
+        __builtin_prefetch(&m->table[table_slot(key, m->table_cap - 1)]);
 }
 
 static void table_put(key_map_t *m, uint64_t key, uint32_t row)
 {
     size_t mask = m->table_cap - 1, at = table_slot(key, mask);
-    while (m->table[at] != 0)
+    while (m->table[at].row1 != 0)
         at = (at + 1) & mask;
-    m->table[at] = row + 1;
+    m->table[at] = (table_cell_t){.key = key, .row1 = row + 1};
 }
 
 static int map_reserve(key_map_t *m, size_t n)
@@ -315,7 +477,7 @@ static int map_reserve(key_map_t *m, size_t n)
     float *entries = keys ? realloc(m->entries, cap * m->width * sizeof *entries) : NULL;
     if (entries != NULL)
         m->entries = entries;
-    uint32_t *table = entries ? calloc(2 * cap, sizeof *table) : NULL;
+    table_cell_t *table = entries ? calloc(2 * cap, sizeof *table) : NULL;
     if (table == NULL)
         return PST_ENOMEM;
     free(m->table);
@@ -350,6 +512,7 @@ struct pst_sparse_model {
     uint32_t *slot;     // (nnz_cap)
     uint32_t *entry;    // (nnz_cap) map row of each unique key
     float *rows, *grad; // (nnz_cap, row_width)
+    key_scratch_t scratch;
     /* a gathered mini-batch of shuffled rows */
     size_t batch_rows_cap, batch_nnz_cap;
     size_t *batch_row_ptr; // (batch_rows_cap + 1)
@@ -426,6 +589,7 @@ static void free_workspace(pst_sparse_model_t *self)
     free(self->batch_col);
     free(self->batch_val);
     free(self->batch_y);
+    key_scratch_fini(&self->scratch);
 }
 
 void pst_sparse_model_destroy(pst_sparse_model_t **self_p)
@@ -451,6 +615,8 @@ static int grow(void **p, size_t n, size_t elem)
 
 static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *err)
 {
+    if (nnz > UINT32_MAX)
+        return pst_err_set(err, PST_ERANGE, "sparse batch: %zu entries exceed 2^32", nnz);
     if (nnz <= self->nnz_cap)
         return PST_OK;
     size_t w = self->row_width;
@@ -463,6 +629,8 @@ static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *er
         rc = grow((void **)&self->rows, nnz, w * sizeof(float));
     if (rc == PST_OK)
         rc = grow((void **)&self->grad, nnz, w * sizeof(float));
+    if (rc == PST_OK)
+        rc = key_scratch_reserve(&self->scratch, nnz);
     if (rc != PST_OK)
         return pst_err_set(err, rc, "sparse model: no memory for a batch of %zu entries", nnz);
     self->nnz_cap = nnz;
@@ -500,6 +668,8 @@ static int row_create(pst_sparse_model_t *self, uint64_t key, uint32_t *row)
 static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
 {
     for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            map_prefetch(&self->map, self->keys[i + PREFETCH_AHEAD]);
         int64_t found = map_find(&self->map, self->keys[i]);
         if (found >= 0) {
             self->entry[i] = (uint32_t)found;
@@ -516,6 +686,8 @@ static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
 static void find_rows(pst_sparse_model_t *self, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            map_prefetch(&self->map, self->keys[i + PREFETCH_AHEAD]);
         int64_t found = map_find(&self->map, self->keys[i]);
         self->entry[i] = found >= 0 ? (uint32_t)found : NO_ROW;
     }
@@ -526,6 +698,9 @@ static void gather_rows(pst_sparse_model_t *self, size_t n)
 {
     size_t w = self->row_width;
     for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n && self->entry[i + PREFETCH_AHEAD] != NO_ROW)
+            __builtin_prefetch(self->map.entries +
+                               (size_t)self->entry[i + PREFETCH_AHEAD] * self->map.width);
         float *dst = self->rows + i * w;
         if (self->entry[i] != NO_ROW)
             memcpy(dst, self->map.entries + (size_t)self->entry[i] * self->map.width,
@@ -551,11 +726,10 @@ int pst_sparse_model_update(pst_sparse_model_t *self, const pst_sparse_batch_t *
     int rc = batch_check(b, err);
     if (rc == PST_OK)
         rc = workspace_reserve(self, pst_sparse_batch_nnz(b), err);
-    size_t n_keys = 0;
-    if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, self->keys, &n_keys, self->slot, err);
-    if (rc == PST_OK)
-        rc = touch_rows(self, n_keys, err);
+    if (rc != PST_OK)
+        return rc;
+    size_t n_keys = collect_keys(&self->scratch, b, self->keys, self->slot);
+    rc = touch_rows(self, n_keys, err);
     if (rc != PST_OK)
         return rc;
     gather_rows(self, n_keys);
@@ -581,11 +755,9 @@ int pst_sparse_model_predict(pst_sparse_model_t *self, const pst_sparse_batch_t 
     int rc = batch_check(b, err);
     if (rc == PST_OK)
         rc = workspace_reserve(self, pst_sparse_batch_nnz(b), err);
-    size_t n_keys = 0;
-    if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, self->keys, &n_keys, self->slot, err);
     if (rc != PST_OK)
         return rc;
+    size_t n_keys = collect_keys(&self->scratch, b, self->keys, self->slot);
     find_rows(self, n_keys);
     gather_rows(self, n_keys);
     pst_sparse_weights_t w = {.rows = self->rows, .n_keys = n_keys, .bias = self->bias};
