@@ -70,6 +70,178 @@ static void batch_keys_are_sorted_unique_with_slots(void **state)
     assert_int_equal(n_keys, 0);
 }
 
+/* ---- batch keys against a plain reference on random batches ---- */
+
+static int ref_key_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The batch keys by qsort, unique and bsearch per entry. */
+static size_t ref_batch_keys(const uint64_t *col, size_t nnz, uint64_t *keys, uint32_t *slot)
+{
+    memcpy(keys, col, nnz * sizeof *keys);
+    qsort(keys, nnz, sizeof *keys, ref_key_cmp);
+    size_t n = 0;
+    for (size_t k = 0; k < nnz; k++) {
+        if (n == 0 || keys[k] != keys[n - 1])
+            keys[n++] = keys[k];
+    }
+    for (size_t k = 0; k < nnz; k++) {
+        const uint64_t *found = bsearch(&col[k], keys, n, sizeof *keys, ref_key_cmp);
+        assert_non_null(found);
+        slot[k] = (uint32_t)(found - keys);
+    }
+    return n;
+}
+
+/* A random key of a kind: 0 few small ids (many repeats), 1 ids below 2^20, 2 small ids and
+ * multiples of 2^50, 3 any 64 bits with 0 and 2^64 - 1 frequent, 4 always 2^50 + 5. */
+static uint64_t random_key(pst_rng_t *rng, int kind)
+{
+    switch (kind) {
+    case 0:
+        return pst_rng_below(rng, 40);
+    case 1:
+        return pst_rng_below(rng, 1u << 20);
+    case 2:
+        return pst_rng_below(rng, 2) ? pst_rng_below(rng, 8) << 50 : pst_rng_below(rng, 1000);
+    case 3: {
+        uint64_t r = pst_rng_below(rng, 10);
+        return r == 0 ? 0 : r == 1 ? UINT64_MAX : pst_rng_next(rng);
+    }
+    default:
+        return (1ull << 50) + 5;
+    }
+}
+
+typedef struct random_batch {
+    size_t n_rows, base;
+    size_t *row_ptr; // (n_rows + 1), starting at base
+    uint64_t *col;   // (base + nnz)
+    uint32_t *col32; // (base + nnz) the keys cut to 32 bits
+    float *y;        // (n_rows)
+} random_batch_t;
+
+/* Rows of 0..max_len keys (a fifth of them empty) after base unused entries. */
+static void random_batch_fill(random_batch_t *r, pst_rng_t *rng, size_t n_rows, size_t max_len,
+                              int kind)
+{
+    r->n_rows = n_rows;
+    r->base = pst_rng_below(rng, 4);
+    r->row_ptr = malloc((n_rows + 1) * sizeof *r->row_ptr);
+    r->y = malloc((n_rows + 1) * sizeof *r->y);
+    assert_non_null(r->row_ptr);
+    r->row_ptr[0] = r->base;
+    for (size_t i = 0; i < n_rows; i++) {
+        size_t len = pst_rng_below(rng, 5) == 0 ? 0 : pst_rng_below(rng, max_len + 1);
+        r->row_ptr[i + 1] = r->row_ptr[i] + len;
+        r->y[i] = (float)pst_rng_below(rng, 2);
+    }
+    size_t total = r->row_ptr[n_rows];
+    r->col = malloc((total + 1) * sizeof *r->col);
+    r->col32 = malloc((total + 1) * sizeof *r->col32);
+    assert_non_null(r->col);
+    for (size_t at = 0; at < total; at++) {
+        r->col[at] = at < r->base ? 12345 : random_key(rng, kind);
+        r->col32[at] = (uint32_t)r->col[at];
+    }
+}
+
+static void random_batch_free(random_batch_t *r)
+{
+    free(r->row_ptr);
+    free(r->y);
+    free(r->col);
+    free(r->col32);
+}
+
+/* pst_sparse_batch_keys of b equals the reference on the keys col[base..). */
+static void check_against_reference(const pst_sparse_batch_t *b, const uint64_t *col, size_t base)
+{
+    size_t nnz = pst_sparse_batch_nnz(b), cap = nnz > 0 ? nnz : 1;
+    uint64_t *keys = malloc(cap * sizeof *keys), *want_keys = malloc(cap * sizeof *want_keys);
+    uint32_t *slot = malloc(cap * sizeof *slot), *want_slot = malloc(cap * sizeof *want_slot);
+    assert_true(keys && want_keys && slot && want_slot);
+    size_t n_keys = 99, want = ref_batch_keys(col + base, nnz, want_keys, want_slot);
+    assert_int_equal(pst_sparse_batch_keys(b, keys, &n_keys, slot, NULL), PST_OK);
+    assert_int_equal(n_keys, want);
+    assert_memory_equal(keys, want_keys, want * sizeof *keys);
+    assert_memory_equal(slot, want_slot, nnz * sizeof *slot);
+    free(keys);
+    free(want_keys);
+    free(slot);
+    free(want_slot);
+}
+
+static void batch_keys_equal_a_plain_reference(void **state)
+{
+    (void)state;
+    pst_rng_t rng;
+    pst_rng_init(&rng, 11);
+    for (int trial = 0; trial < 300; trial++) {
+        int kind = trial % 5;
+        /* mostly small batches; a few of ~48k entries need 16 index bits (they pack with ids below
+         * 2^20 into one word, but not with 2^50 keys) */
+        bool large = trial % 50 == 6 || trial % 50 == 7;
+        size_t n_rows = large ? 3000 : pst_rng_below(&rng, 60);
+        size_t max_len = trial % 13 == 0 ? 1 : 40;
+        random_batch_t r;
+        random_batch_fill(&r, &rng, n_rows, max_len, kind);
+        pst_sparse_batch_t b64 = {.n_rows = n_rows, .row_ptr = r.row_ptr, .col64 = r.col};
+        check_against_reference(&b64, r.col, r.base);
+        pst_sparse_batch_t b32 = {.n_rows = n_rows, .row_ptr = r.row_ptr, .col32 = r.col32};
+        uint64_t *wide = malloc((r.row_ptr[n_rows] + 1) * sizeof *wide);
+        assert_non_null(wide);
+        for (size_t at = 0; at < r.row_ptr[n_rows]; at++)
+            wide[at] = r.col32[at];
+        check_against_reference(&b32, wide, r.base);
+        free(wide);
+        random_batch_free(&r);
+    }
+}
+
+/* A model's steps reuse their key workspace: the rows a step creates are the batch's new keys in
+ * ascending order, as the reference finds them. */
+static void model_steps_create_rows_of_sorted_new_keys(void **state)
+{
+    (void)state;
+    pst_sparse_train_opts_t opts;
+    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_LR);
+    pst_sparse_model_t *m = pst_sparse_model_new(&opts, NULL);
+    assert_non_null(m);
+    pst_rng_t rng;
+    pst_rng_init(&rng, 12);
+    for (int trial = 0; trial < 60; trial++) {
+        size_t n_rows = trial % 20 == 3 ? 1500 : pst_rng_below(&rng, 50);
+        random_batch_t r;
+        random_batch_fill(&r, &rng, n_rows, 30, trial % 5);
+        size_t nnz = r.row_ptr[n_rows] - r.base, cap = nnz > 0 ? nnz : 1;
+        uint64_t *want_keys = malloc(cap * sizeof *want_keys);
+        uint32_t *want_slot = malloc(cap * sizeof *want_slot);
+        assert_true(want_keys && want_slot);
+        size_t n_new = 0, want = ref_batch_keys(r.col + r.base, nnz, want_keys, want_slot);
+        for (size_t i = 0; i < want; i++) {
+            if (pst_sparse_model_row(m, want_keys[i]) == NULL)
+                want_keys[n_new++] = want_keys[i];
+        }
+        size_t before = pst_sparse_model_n_keys(m);
+        pst_sparse_batch_t b = {.n_rows = n_rows, .row_ptr = r.row_ptr, .col64 = r.col, .y = r.y};
+        assert_int_equal(pst_sparse_model_update(m, &b, NULL, NULL), PST_OK);
+        assert_int_equal(pst_sparse_model_n_keys(m), before + n_new);
+        for (size_t i = 0; i < n_new; i++) {
+            uint64_t key = 0;
+            assert_non_null(pst_sparse_model_entry(m, before + i, &key));
+            assert_true(key == want_keys[i]);
+        }
+        free(want_keys);
+        free(want_slot);
+        random_batch_free(&r);
+    }
+    pst_sparse_model_destroy(&m);
+}
+
 static void batch_keys_reject_bad_batches(void **state)
 {
     uint64_t keys[8];
@@ -611,6 +783,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_keys_are_sorted_unique_with_slots),
+        cmocka_unit_test(batch_keys_equal_a_plain_reference),
+        cmocka_unit_test(model_steps_create_rows_of_sorted_new_keys),
         cmocka_unit_test(batch_keys_reject_bad_batches),
         cmocka_unit_test(fm_gradient_by_hand),
         cmocka_unit_test(lr_gradient_by_hand),
