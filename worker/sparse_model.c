@@ -98,12 +98,13 @@ static uint64_t load_keys(const pst_sparse_batch_t *b, size_t base, size_t nnz, 
     return all;
 }
 
-/* Histograms of the digits [0, n_digits) of v[0..n). */
-static void count_digits(key_scratch_t *s, const uint64_t *v, size_t n, unsigned n_digits)
+/* Histograms of the digits [0, n_digits) of v[0..n) >> low. */
+static void count_digits(key_scratch_t *s, const uint64_t *v, size_t n, unsigned low,
+                         unsigned n_digits)
 {
     memset(s->count, 0, n_digits * sizeof s->count[0]);
     for (size_t k = 0; k < n; k++) {
-        uint64_t x = v[k];
+        uint64_t x = v[k] >> low;
         for (unsigned d = 0; d < n_digits; d++)
             s->count[d][(x >> (d * DIGIT_BITS)) & (BUCKETS - 1)]++;
     }
@@ -123,17 +124,18 @@ static bool digit_offsets(uint32_t *count, size_t n)
     return true;
 }
 
-/* Sorts v = s->sort[*cur][0..n) ascending, stably, by its low `bits` bits, moving the indices
- * s->index[*cur] along when with_index; *cur names the buffer that holds the result. */
-static void radix_sort(key_scratch_t *s, size_t n, unsigned bits, bool with_index, int *cur)
+/* Sorts v = s->sort[*cur][0..n) stably by the field of `bits` bits above bit `low`, moving the
+ * indices s->index[*cur] along when with_index; *cur names the buffer that holds the result. */
+static void radix_sort(key_scratch_t *s, size_t n, unsigned low, unsigned bits, bool with_index,
+                       int *cur)
 {
     unsigned n_digits = (bits + DIGIT_BITS - 1) / DIGIT_BITS;
-    count_digits(s, s->sort[*cur], n, n_digits);
+    count_digits(s, s->sort[*cur], n, low, n_digits);
     for (unsigned d = 0; d < n_digits; d++) {
         uint32_t *off = s->count[d];
         if (!digit_offsets(off, n))
             continue;
-        unsigned shift = d * DIGIT_BITS;
+        unsigned shift = low + d * DIGIT_BITS;
         const uint64_t *src = s->sort[*cur];
         uint64_t *dst = s->sort[!*cur];
         if (with_index) {
@@ -198,12 +200,13 @@ static size_t collect_keys(key_scratch_t *s, const pst_sparse_batch_t *b, uint64
         if (index_bits > 0)
             for (size_t k = 0; k < nnz; k++)
                 v[k] = v[k] << index_bits | k;
-        radix_sort(s, nnz, key_bits + index_bits, false, &cur);
+        /* the pairs start in nnz order and the sort is stable: sorting the keys alone suffices */
+        radix_sort(s, nnz, index_bits, key_bits, false, &cur);
         return unique_packed(s->sort[cur], nnz, index_bits, keys, slot_of_nnz);
     }
     for (size_t k = 0; k < nnz; k++)
         s->index[0][k] = (uint32_t)k;
-    radix_sort(s, nnz, key_bits, true, &cur);
+    radix_sort(s, nnz, 0, key_bits, true, &cur);
     return unique_keys(s->sort[cur], s->index[cur], nnz, keys, slot_of_nnz);
 }
 
@@ -701,12 +704,12 @@ static void gather_rows(pst_sparse_model_t *self, size_t n)
         if (i + PREFETCH_AHEAD < n && self->entry[i + PREFETCH_AHEAD] != NO_ROW)
             __builtin_prefetch(self->map.entries +
                                (size_t)self->entry[i + PREFETCH_AHEAD] * self->map.width);
+        /* a loop, not memcpy: rows are a few floats (LR: one) */
         float *dst = self->rows + i * w;
-        if (self->entry[i] != NO_ROW)
-            memcpy(dst, self->map.entries + (size_t)self->entry[i] * self->map.width,
-                   w * sizeof(float));
-        else
-            memset(dst, 0, w * sizeof(float));
+        uint32_t e = self->entry[i];
+        const float *src = e != NO_ROW ? self->map.entries + (size_t)e * self->map.width : NULL;
+        for (size_t j = 0; j < w; j++)
+            dst[j] = src != NULL ? src[j] : 0.0f;
     }
 }
 
