@@ -432,18 +432,19 @@ typedef struct key_map {
     size_t table_cap;
 } key_map_t;
 
-static size_t table_slot(uint64_t key, size_t mask)
+/* The cell where the probe for a key of hash h (pst_wire_key_hash) starts. */
+static size_t table_slot(uint64_t h, size_t mask)
 {
-    uint64_t h = pst_wire_key_hash(key);
     return (size_t)((h >> 32 | h << 32) & mask);
 }
 
-static int64_t map_find(const key_map_t *m, uint64_t key)
+/* The row of key, whose hash is h, or -1. */
+static int64_t map_find_hashed(const key_map_t *m, uint64_t key, uint64_t h)
 {
     if (m->table_cap == 0)
         return -1;
     size_t mask = m->table_cap - 1;
-    for (size_t at = table_slot(key, mask);; at = (at + 1) & mask) {
+    for (size_t at = table_slot(h, mask);; at = (at + 1) & mask) {
         const table_cell_t *cell = &m->table[at];
         if (cell->row1 == 0)
             return -1;
@@ -452,16 +453,21 @@ static int64_t map_find(const key_map_t *m, uint64_t key)
     }
 }
 
-/* Hints the cache to load the cell where a probe for key starts. */
-static void map_prefetch(const key_map_t *m, uint64_t key)
+static int64_t map_find(const key_map_t *m, uint64_t key)
 {
-    if (m->table_cap > 0)
-        __builtin_prefetch(&m->table[table_slot(key, m->table_cap - 1)]);
+    return map_find_hashed(m, key, pst_wire_key_hash(key));
 }
 
-static void table_put(key_map_t *m, uint64_t key, uint32_t row)
+/* Hints the cache to load the cell where the probe for a key of hash h starts. */
+static void map_prefetch(const key_map_t *m, uint64_t h)
 {
-    size_t mask = m->table_cap - 1, at = table_slot(key, mask);
+    if (m->table_cap > 0)
+        __builtin_prefetch(&m->table[table_slot(h, m->table_cap - 1)]);
+}
+
+static void table_put(key_map_t *m, uint64_t key, uint64_t h, uint32_t row)
+{
+    size_t mask = m->table_cap - 1, at = table_slot(h, mask);
     while (m->table[at].row1 != 0)
         at = (at + 1) & mask;
     m->table[at] = (table_cell_t){.key = key, .row1 = row + 1};
@@ -488,7 +494,7 @@ static int map_reserve(key_map_t *m, size_t n)
     m->table_cap = 2 * cap;
     m->cap = cap;
     for (size_t r = 0; r < m->n; r++)
-        table_put(m, m->keys[r], (uint32_t)r);
+        table_put(m, m->keys[r], pst_wire_key_hash(m->keys[r]), (uint32_t)r);
     return PST_OK;
 }
 
@@ -513,6 +519,7 @@ struct pst_sparse_model {
     size_t nnz_cap;
     uint64_t *keys;     // (nnz_cap)
     uint32_t *slot;     // (nnz_cap)
+    uint64_t *hash;     // (nnz_cap) pst_wire_key_hash of each unique key
     uint32_t *entry;    // (nnz_cap) map row of each unique key
     float *rows, *grad; // (nnz_cap, row_width)
     key_scratch_t scratch;
@@ -585,6 +592,7 @@ static void free_workspace(pst_sparse_model_t *self)
 {
     free(self->keys);
     free(self->slot);
+    free(self->hash);
     free(self->entry);
     free(self->rows);
     free(self->grad);
@@ -627,6 +635,8 @@ static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *er
     if (rc == PST_OK)
         rc = grow((void **)&self->slot, nnz, sizeof(uint32_t));
     if (rc == PST_OK)
+        rc = grow((void **)&self->hash, nnz, sizeof(uint64_t));
+    if (rc == PST_OK)
         rc = grow((void **)&self->entry, nnz, sizeof(uint32_t));
     if (rc == PST_OK)
         rc = grow((void **)&self->rows, nnz, w * sizeof(float));
@@ -651,7 +661,7 @@ static float init_value(const pst_sparse_model_t *self, uint64_t key, uint32_t j
     return (float)((2.0 * u - 1.0) * self->opts.init_scale);
 }
 
-static int row_create(pst_sparse_model_t *self, uint64_t key, uint32_t *row)
+static int row_create(pst_sparse_model_t *self, uint64_t key, uint64_t h, uint32_t *row)
 {
     key_map_t *m = &self->map;
     if (m->n >= MAX_ROWS || map_reserve(m, m->n + 1) != PST_OK)
@@ -662,23 +672,31 @@ static int row_create(pst_sparse_model_t *self, uint64_t key, uint32_t *row)
     for (uint32_t j = 0; j < self->row_width; j++)
         e[j] = self->opts.init_scale != 0.0f ? init_value(self, key, j) : 0.0f;
     memset(e + self->row_width, 0, self->state_width * sizeof(float));
-    table_put(m, key, (uint32_t)r);
+    table_put(m, key, h, (uint32_t)r);
     *row = (uint32_t)r;
     return PST_OK;
+}
+
+/* self->hash[0..n) = the hashes of keys[0..n), each computed once per step. */
+static void hash_keys(pst_sparse_model_t *self, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        self->hash[i] = pst_wire_key_hash(self->keys[i]);
 }
 
 /* The map rows of keys[0..n) into self->entry, creating missing ones. */
 static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
 {
+    hash_keys(self, n);
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n)
-            map_prefetch(&self->map, self->keys[i + PREFETCH_AHEAD]);
-        int64_t found = map_find(&self->map, self->keys[i]);
+            map_prefetch(&self->map, self->hash[i + PREFETCH_AHEAD]);
+        int64_t found = map_find_hashed(&self->map, self->keys[i], self->hash[i]);
         if (found >= 0) {
             self->entry[i] = (uint32_t)found;
             continue;
         }
-        if (row_create(self, self->keys[i], &self->entry[i]) != PST_OK)
+        if (row_create(self, self->keys[i], self->hash[i], &self->entry[i]) != PST_OK)
             return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row (%zu rows)",
                                self->map.n);
     }
@@ -688,10 +706,11 @@ static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
 /* The map rows of keys[0..n) into self->entry, NO_ROW for keys not in the map. */
 static void find_rows(pst_sparse_model_t *self, size_t n)
 {
+    hash_keys(self, n);
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n)
-            map_prefetch(&self->map, self->keys[i + PREFETCH_AHEAD]);
-        int64_t found = map_find(&self->map, self->keys[i]);
+            map_prefetch(&self->map, self->hash[i + PREFETCH_AHEAD]);
+        int64_t found = map_find_hashed(&self->map, self->keys[i], self->hash[i]);
         self->entry[i] = found >= 0 ? (uint32_t)found : NO_ROW;
     }
 }
