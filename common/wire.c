@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keycodec.h"
+
 #define POOL_SIZE 32            /* payload buffers kept for reuse per wire */
 #define ARENA_BYTES (64 * 1024) /* header unpacking; a header that needs more is rejected */
 
@@ -23,7 +25,9 @@ struct pst_wire {
     pst_wire_stats_t stats;
     ProtobufCAllocator alloc; /* bump allocator over arena, reset for every header */
     size_t arena_used;
-    uint64_t *keys; /* aligned copy of a keys frame that arrived misaligned */
+    pst_keycodec_t *kc;
+    uint64_t *keys; /* decoded keys, or an aligned copy of a raw keys frame that arrived
+                     * misaligned; (keys_cap) */
     size_t keys_cap;
     float *scratch; /* the receiver's view of a lossy payload, for the sender's checksum */
     size_t scratch_cap;
@@ -153,6 +157,11 @@ pst_wire_t *pst_wire_new(pst_wire_role_t role, uint64_t max_bytes, pst_err_t *er
         pst_err_set(err, PST_ENOMEM, "wire: out of memory");
         return NULL;
     }
+    w->kc = pst_keycodec_new(err);
+    if (w->kc == NULL) {
+        free(w);
+        return NULL;
+    }
     w->role = role;
     w->max_bytes = max_bytes > 0 ? max_bytes : PST_WIRE_MAX_BYTES_DEFAULT;
     w->alloc.alloc = arena_alloc;
@@ -170,6 +179,7 @@ void pst_wire_destroy(pst_wire_t **self_p)
         if (w->pool[i] != NULL)
             buf_unref(w->pool[i]);
     }
+    pst_keycodec_destroy(&w->kc);
     free(w->keys);
     free(w->scratch);
     free(w->view);
@@ -200,6 +210,17 @@ static bool op_carries_values(int op)
 static bool carries_keys(const Pst__Header *h)
 {
     return h->sparse && h->count > 0 && (h->op == PST__OP__OP_PUSH || h->op == PST__OP__OP_PULL);
+}
+
+bool pst_wire_keys_cached(const Pst__Header *hdr)
+{
+    return carries_keys(hdr) && (hdr->flags & PST_WIRE_FLAG_KEYS_CACHED);
+}
+
+/* Whether a message with this header has a keys frame. */
+static bool has_keys_frame(const Pst__Header *h)
+{
+    return carries_keys(h) && !(h->flags & PST_WIRE_FLAG_KEYS_CACHED);
 }
 
 uint64_t pst_wire_value_count(const Pst__Header *hdr)
@@ -323,15 +344,21 @@ static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payloa
     return attach(msg, b, len, err);
 }
 
-static int prepare_keys(pst_wire_t *w, const uint64_t *keys, size_t n, zmq_msg_t *msg,
-                        pst_err_t *err)
+/* Encodes the keys into a pooled frame; sets key_encoding and key_signature of hdr. */
+static int prepare_keys(pst_wire_t *w, Pst__Header *hdr, const uint64_t *keys, zmq_msg_t *msg,
+                        size_t *len, pst_err_t *err)
 {
-    size_t len = n * sizeof(uint64_t);
-    pool_buf_t *b = pool_acquire(w, len);
+    size_t n = (size_t)hdr->count, cap = pst_keycodec_bound(n);
+    pool_buf_t *b = pool_acquire(w, cap);
     if (b == NULL)
-        return pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-byte frame", len);
-    memcpy(b->data, keys, len);
-    return attach(msg, b, len, err);
+        return pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-byte frame", cap);
+    int rc = pst_keycodec_encode(w->kc, keys, n, b->data, cap, len, &hdr->key_signature, err);
+    if (rc != PST_OK) {
+        buf_unref(b);
+        return rc;
+    }
+    hdr->key_encoding = PST_WIRE_KEYS_DELTA;
+    return attach(msg, b, *len, err);
 }
 
 static int send_bytes(void *sock, const void *data, size_t len, int more)
@@ -375,17 +402,19 @@ static int check_outgoing(const pst_wire_t *w, const Pst__Header *hdr, const pst
     if (!count_fits(w, hdr))
         return pst_err_set(err, PST_EINVAL, "wire: %llu entries exceed the %llu-byte limit",
                            (unsigned long long)hdr->count, (unsigned long long)w->max_bytes);
-    if (carries_keys(hdr) && keys == NULL)
+    if (has_keys_frame(hdr) && keys == NULL)
         return pst_err_set(err, PST_EINVAL, "wire: %s needs keys", pst_wire_op_name(hdr->op));
     if (pst_wire_value_count(hdr) > 0 && values == NULL)
         return pst_err_set(err, PST_EINVAL, "wire: %s needs values", pst_wire_op_name(hdr->op));
     return PST_OK;
 }
 
+/* keys_len: bytes of the keys frame as sent (0 when none travelled). */
 static void count_sent(pst_wire_t *w, const Pst__Header *hdr, size_t header_len, size_t keys_len)
 {
+    uint64_t keys_raw = carries_keys(hdr) ? hdr->count * sizeof(uint64_t) : 0;
     w->stats.messages_sent++;
-    w->stats.bytes_raw_sent += keys_len + hdr->raw_size;
+    w->stats.bytes_raw_sent += keys_raw + hdr->raw_size;
     w->stats.bytes_wire_sent += header_len + keys_len + hdr->wire_size;
 }
 
@@ -401,12 +430,13 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
 {
     int rc = check_outgoing(self, hdr, payload, err);
     size_t n_values = (size_t)pst_wire_value_count(hdr);
-    bool has_keys = carries_keys(hdr), has_values = n_values > 0;
+    bool has_keys = has_keys_frame(hdr), has_values = n_values > 0;
     if (rc != PST_OK || !has_values || hdr->codec != PST__CODEC__CODEC_RAW)
         release_unsent(payload);
     if (rc != PST_OK)
         return rc;
     zmq_msg_t keys_msg, values_msg;
+    size_t keys_len = 0;
     hdr->raw_size = hdr->wire_size = 0;
     hdr->checksum = 0;
     if (has_values) {
@@ -415,7 +445,7 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
             return rc;
     }
     if (has_keys &&
-        (rc = prepare_keys(self, payload->keys, hdr->count, &keys_msg, err)) != PST_OK) {
+        (rc = prepare_keys(self, hdr, payload->keys, &keys_msg, &keys_len, err)) != PST_OK) {
         if (has_values)
             zmq_msg_close(&values_msg);
         return rc;
@@ -445,7 +475,7 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
     }
     if (has_values && send_msg(sock, &values_msg, 0) != 0)
         return send_failed(err, "values");
-    count_sent(self, hdr, header_len, has_keys ? hdr->count * sizeof(uint64_t) : 0);
+    count_sent(self, hdr, header_len, keys_len);
     return PST_OK;
 }
 
@@ -552,8 +582,45 @@ static int check_header(const pst_wire_t *w, const Pst__Header *h, pst_err_t *er
     return PST_OK;
 }
 
+static int grow_keys(pst_wire_t *w, uint64_t n, pst_err_t *err)
+{
+    if (w->keys_cap >= n)
+        return PST_OK;
+    uint64_t *grown = realloc(w->keys, n * sizeof(uint64_t));
+    if (grown == NULL)
+        return pst_err_set(err, PST_ENOMEM, "wire: no memory for %llu keys", (unsigned long long)n);
+    w->keys = grown;
+    w->keys_cap = n;
+    return PST_OK;
+}
+
+/* A keys frame in common/keycodec's layout, decoded into the wire's keys; its signature must be
+ * the one the header declares, since receivers remember lists by it. */
+static int decode_keys(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err)
+{
+    uint64_t n = msg->hdr->count, signature = 0;
+    int rc = grow_keys(w, n, err);
+    if (rc == PST_OK)
+        rc = pst_keycodec_decode(w->kc, frame_data(msg, at), frame_size(msg, at), w->keys,
+                                 (size_t)n, &signature, err);
+    if (rc != PST_OK)
+        return rc == PST_ENOMEM ? rc : PST_EPROTO;
+    if (signature != msg->hdr->key_signature)
+        return pst_err_set(err, PST_EPROTO, "wire: key list signature %016llx, header says %016llx",
+                           (unsigned long long)signature,
+                           (unsigned long long)msg->hdr->key_signature);
+    msg->keys = w->keys;
+    msg->n_keys = (size_t)n;
+    return PST_OK;
+}
+
 static int check_keys(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err)
 {
+    if (msg->hdr->key_encoding == PST_WIRE_KEYS_DELTA)
+        return decode_keys(w, msg, at, err);
+    if (msg->hdr->key_encoding != PST_WIRE_KEYS_RAW)
+        return pst_err_set(err, PST_EPROTO, "wire: unknown key encoding %u",
+                           msg->hdr->key_encoding);
     uint64_t n = msg->hdr->count;
     size_t len = frame_size(msg, at);
     if (len != n * sizeof(uint64_t))
@@ -562,14 +629,9 @@ static int check_keys(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err
     const uint8_t *data = frame_data(msg, at);
     const uint64_t *keys = (const uint64_t *)(const void *)data;
     if ((uintptr_t)data % _Alignof(uint64_t) != 0) {
-        if (w->keys_cap < n) {
-            uint64_t *grown = realloc(w->keys, len);
-            if (grown == NULL)
-                return pst_err_set(err, PST_ENOMEM, "wire: no memory for %llu keys",
-                                   (unsigned long long)n);
-            w->keys = grown;
-            w->keys_cap = n;
-        }
+        int rc = grow_keys(w, n, err);
+        if (rc != PST_OK)
+            return rc;
         memcpy(w->keys, data, len);
         keys = w->keys;
     }
@@ -598,7 +660,7 @@ static int validate(pst_wire_t *w, pst_wire_msg_t *msg, int extra, pst_err_t *er
         rc = check_header(w, msg->hdr, err);
     if (rc != PST_OK)
         return rc;
-    bool has_keys = carries_keys(msg->hdr);
+    bool has_keys = has_keys_frame(msg->hdr);
     msg->n_values = (size_t)pst_wire_value_count(msg->hdr);
     int expect = at + 1 + (has_keys ? 1 : 0) + (msg->n_values > 0 ? 1 : 0);
     if (msg->n_frames + extra != expect)
@@ -623,7 +685,8 @@ static void count_received(pst_wire_t *w, const pst_wire_msg_t *msg)
         wire += frame_size(msg, i);
     w->stats.messages_received++;
     w->stats.bytes_wire_received += wire;
-    w->stats.bytes_raw_received += msg->n_keys * sizeof(uint64_t) + msg->hdr->raw_size;
+    uint64_t keys_raw = carries_keys(msg->hdr) ? msg->hdr->count * sizeof(uint64_t) : 0;
+    w->stats.bytes_raw_received += keys_raw + msg->hdr->raw_size;
 }
 
 int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, pst_err_t *err)

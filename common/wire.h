@@ -14,8 +14,12 @@
 
 /* A message on the wire, after the routing frame a ROUTER adds or strips:
  *   frame 0  pst.Header, protobuf-packed (at most PST_WIRE_MAX_HEADER bytes)
- *   frame 1  keys: header.count uint64 little-endian, strictly increasing
- *            (only for sparse PUSH and PULL with count > 0)
+ *   frame 1  keys: header.count strictly increasing uint64 keys in header.key_encoding:
+ *            PST_WIRE_KEYS_RAW (uint64 little-endian) or PST_WIRE_KEYS_DELTA (common/keycodec,
+ *            what pst_wire_send writes; header.key_signature is then the list's signature)
+ *            (only for sparse PUSH and PULL with count > 0, and absent when header.flags has
+ *            PST_WIRE_FLAG_KEYS_CACHED: header.key_signature then names the list the sender last
+ *            sent in full for that tensor, which the receiver resolves itself)
  *   frame 2  values: header.wire_size bytes in header.codec, decoding to header.raw_size bytes
  *            = count floats (dense) or count * row_width floats (sparse), whose checksum is
  *            header.checksum (only for PUSH, PULL_REPLY and INIT with count > 0)
@@ -29,11 +33,17 @@
 
 /* header.flags */
 #define PST_WIRE_FLAG_STALE 1u /* ACK: the push was for a clock already applied; it was dropped */
+#define PST_WIRE_FLAG_KEYS_CACHED 2u /* sparse PUSH/PULL: no keys frame; see key_signature */
+
+/* header.key_encoding */
+#define PST_WIRE_KEYS_RAW 0u   /* uint64 little-endian */
+#define PST_WIRE_KEYS_DELTA 1u /* common/keycodec: delta varints, LZ4 when it shrinks them */
 
 typedef enum { PST_WIRE_DEALER = 0, PST_WIRE_ROUTER = 1 } pst_wire_role_t;
 
-/* Counters of one wire. "raw" counts keys plus decoded values; "wire" counts every byte of the
- * header, keys and values frames as they travel. */
+/* Counters of one wire. "raw" counts keys (8 bytes each, whether their frame travelled or a
+ * signature stood for it) plus decoded values; "wire" counts every byte of the header, keys and
+ * values frames as they travel. */
 typedef struct pst_wire_stats {
     uint64_t messages_sent, messages_received;
     uint64_t bytes_raw_sent, bytes_wire_sent;
@@ -49,7 +59,9 @@ typedef struct pst_wire_msg {
     Pst__Header *hdr;
     const uint8_t *route; /* ROUTER: the sender's identity; NULL on a DEALER */
     size_t route_len;
-    const uint64_t *keys; /* sparse PUSH/PULL: hdr->count sorted unique keys; else NULL */
+    const uint64_t *keys; /* sparse PUSH/PULL: hdr->count sorted unique keys; else NULL, and
+                           * NULL with n_keys 0 when pst_wire_keys_cached(hdr): the receiver
+                           * points keys at its remembered list */
     size_t n_keys;
     size_t n_values; /* floats in the values frame once decoded; 0 when there is none */
     zmq_msg_t frames[PST_WIRE_MAX_FRAMES];
@@ -88,6 +100,9 @@ typedef struct pst_wire_payload {
  * row_width, lr, ...) and sets hdr->codec to the codec wanted for the values; the wire sets
  * codec (the one applied), raw_size, wire_size and checksum. payload may be NULL when the op
  * carries nothing. route: the peer's identity on a ROUTER, NULL on a DEALER.
+ * Keys: with PST_WIRE_FLAG_KEYS_CACHED in hdr->flags the caller sets hdr->key_signature and no
+ * keys travel (payload->keys may be NULL); else the wire encodes payload->keys with
+ * common/keycodec and sets key_encoding and key_signature.
  * Payload buffers come from a pool that ZeroMQ hands back after sending: no allocation once the
  * pool has grown to the number of messages in flight. */
 int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
@@ -145,6 +160,9 @@ enum {
     PST_STAT_TENSORS,        /* tensor slices held */
     PST_STAT_COUNT
 };
+
+/* Whether a message with this header names its keys by signature instead of a keys frame. */
+bool pst_wire_keys_cached(const Pst__Header *hdr);
 
 /* Floats the values frame of a message with this header carries (0 when the op carries none). */
 uint64_t pst_wire_value_count(const Pst__Header *hdr);

@@ -262,7 +262,7 @@ static void on_shutdown(pst_server_t *srv, const pst_wire_msg_t *msg)
         pst_server_recheck_all(srv);
 }
 
-static void handle(pst_server_t *srv, const pst_wire_msg_t *msg)
+static void handle(pst_server_t *srv, pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
     if (h->sender >= srv->cfg.n_workers) {
@@ -291,10 +291,12 @@ static void handle(pst_server_t *srv, const pst_wire_msg_t *msg)
         pst_server_on_init(srv, msg);
         break;
     case PST__OP__OP_PUSH:
-        pst_server_on_push(srv, msg);
+        if (pst_server_resolve_keys(srv, msg))
+            pst_server_on_push(srv, msg);
         break;
     case PST__OP__OP_PULL:
-        pst_server_on_pull(srv, msg);
+        if (pst_server_resolve_keys(srv, msg))
+            pst_server_on_pull(srv, msg);
         break;
     case PST__OP__OP_BARRIER:
         on_barrier(srv, msg);

@@ -44,7 +44,10 @@ int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock)
     t->participant = calloc(n, 1);
     t->contributed = calloc(n, 1);
     t->pushed = malloc(n * sizeof(uint64_t));
-    if (t->participant == NULL || t->contributed == NULL || t->pushed == NULL) {
+    t->keylists = calloc(n, sizeof *t->keylists);
+    t->n_keylists = t->keylists != NULL ? n : 0;
+    if (t->participant == NULL || t->contributed == NULL || t->pushed == NULL ||
+        t->keylists == NULL) {
         pst_server_tensor_fini(t);
         return PST_ENOMEM;
     }
@@ -59,6 +62,9 @@ void pst_server_tensor_fini(tensor_t *t)
     free(t->participant);
     free(t->pushed);
     free(t->contributed);
+    for (uint32_t w = 0; t->keylists != NULL && w < t->n_keylists; w++)
+        pst_keycodec_list_fini(&t->keylists[w]);
+    free(t->keylists);
     for (size_t i = 0; i < t->pending_cap; i++)
         free(t->pending[i].keys);
     free(t->pending);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/keycodec.h"
 #include "common/wire.h"
 #include "ps/server.h"
 #include "ps/shard.h"
@@ -47,6 +48,9 @@ typedef struct tensor {
     pending_t *pending;
     size_t n_pending, pending_cap;
     uint64_t ckpt_mark; /* clock of the last checkpoint written for this tensor's model */
+    pst_keycodec_list_t *keylists; /* (n_keylists = n_workers) sparse: the last key list each
+                                    * worker sent in full */
+    uint32_t n_keylists;
 } tensor_t;
 
 struct pst_server {
@@ -108,6 +112,11 @@ void pst_server_recheck_all(pst_server_t *srv);
 void pst_server_check_heartbeats(pst_server_t *srv, int64_t now);
 
 /* ---- tensor requests (server_tensors.c) ---- */
+
+/* Sparse PUSH/PULL: remembers a full key list for its sender and tensor, or points msg->keys at
+ * the remembered list a signature names. Returns false after an ERROR reply ("unknown key
+ * signature"); true otherwise, also when the tensor is unknown (the handler answers that). */
+bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg);
 
 /* Resolves sparse keys to rows (creating them on first touch), then answers. */
 int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, size_t route_len,

@@ -242,6 +242,38 @@ void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
         pst_error("server %u: %s", srv->cfg.server_index, err.msg);
 }
 
+/* ---- keys remembered per worker ---- */
+
+bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    bool keyed =
+        h->sparse && h->count > 0 && (h->op == PST__OP__OP_PUSH || h->op == PST__OP__OP_PULL);
+    int idx = keyed ? pst_shard_find(srv->shard, h->model_id, h->tensor_id) : -1;
+    if (idx < 0 || h->sender >= srv->tensors[idx].n_keylists)
+        return true;
+    pst_keycodec_list_t *list = &srv->tensors[idx].keylists[h->sender];
+    if (!pst_wire_keys_cached(h)) {
+        /* Only lists sent with a signature can be named by one later. */
+        if (h->key_encoding != PST_WIRE_KEYS_DELTA)
+            list->valid = false;
+        else if (pst_keycodec_list_store(list, msg->keys, msg->n_keys, h->key_signature) != PST_OK)
+            pst_warn("server %u: no memory to remember worker %u's keys", srv->cfg.server_index,
+                     h->sender);
+        return true;
+    }
+    if (!list->valid || list->signature != h->key_signature || list->n != h->count) {
+        pst_server_reply_error(srv, msg, PST_ENOTFOUND,
+                               "unknown key signature %016llx for tensor %u/%u (%llu keys)",
+                               (unsigned long long)h->key_signature, h->model_id, h->tensor_id,
+                               (unsigned long long)h->count);
+        return false;
+    }
+    msg->keys = list->keys;
+    msg->n_keys = list->n;
+    return true;
+}
+
 /* ---- PULL ---- */
 
 /* Answers a pull with the slice's current values: a dense range, or the given rows. */

@@ -483,6 +483,170 @@ static void send_frames(void *sock, int n, const void *const *data, const size_t
         assert_true(zmq_send(sock, data[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
 }
 
+/* ---- key signatures ---- */
+
+enum { KN = 1000, KW = 2 };
+
+/* KN random keys with gaps in [128, 16384): two varint bytes each, which LZ4 cannot squeeze
+ * much, so a keys frame costs well over KN bytes. */
+static void spread_keys(uint64_t *keys, uint64_t seed)
+{
+    uint64_t x = seed, k = 0;
+    for (int i = 0; i < KN; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        k += 128 + (x >> 33) % 16256;
+        keys[i] = k;
+    }
+}
+
+/* Pulls or pushes keys on server 0 of c and returns the wire and raw bytes this worker sent. */
+static void sparse_round(pst_psclient_t *c, int t, const uint64_t *keys, const float *g, float *dst,
+                         uint64_t clock, uint64_t *wire, uint64_t *raw)
+{
+    pst_psclient_stats_t before, after;
+    pst_err_t err = {0};
+    pst_ticket_t tk;
+    pst_psclient_stats(c, &before);
+    if (g != NULL)
+        ok(pst_psclient_push_sparse(c, t, keys, KN, g, clock, 0.5f, &tk, &err), &err);
+    else
+        ok(pst_psclient_pull_sparse(c, t, keys, KN, dst, clock, &tk, &err), &err);
+    ok(pst_psclient_wait(c, tk, &err), &err);
+    pst_psclient_stats(c, &after);
+    *wire = after.bytes_wire_sent - before.bytes_wire_sent;
+    *raw = after.bytes_raw_sent - before.bytes_raw_sent;
+}
+
+static void push_after_pull_names_its_keys_by_signature(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int t = pst_psclient_register_sparse(c, 3, 0, KW, 0.0f, 7, &err);
+    ok(pst_psclient_init(c, t, NULL, NULL, &err), &err);
+    static uint64_t keys[KN], other[KN];
+    static float g[KN * KW], rows[KN * KW];
+    spread_keys(keys, 1);
+    spread_keys(other, 2);
+    for (int i = 0; i < KN * KW; i++)
+        g[i] = (float)(i % 64) - 32.0f; /* exact in float32, and so is 0.5 * g */
+    uint64_t pull_wire, pull_raw, push_wire, push_raw, wire, raw;
+
+    /* Clock 0: the pull carries the full list, encoded: between 1 and 8 bytes a key. */
+    sparse_round(c, t, keys, NULL, rows, 0, &pull_wire, &pull_raw);
+    assert_int_equal(pull_raw, KN * 8);
+    assert_true(pull_wire > KN && pull_wire < KN * 3);
+    /* The push of the same batch names the list by signature: no keys frame, only the header
+     * (well under 100 bytes) beside the rows; raw still counts the keys. */
+    sparse_round(c, t, keys, g, NULL, 0, &push_wire, &push_raw);
+    assert_int_equal(push_raw, KN * 8 + KN * KW * 4);
+    assert_true(push_wire >= KN * KW * 4 && push_wire < KN * KW * 4 + 100);
+
+    /* Clock 1: the same keys again, pulled by signature too; the values are those a full list
+     * gives: one SGD step of lr 0.5 from zero rows. */
+    memset(rows, 0xff, sizeof rows);
+    sparse_round(c, t, keys, NULL, rows, 1, &wire, &raw);
+    assert_true(wire < 100);
+    for (int i = 0; i < KN * KW; i++)
+        assert_true(rows[i] == -0.5f * g[i]);
+    /* Another list travels in full, and the following push of it by signature. */
+    sparse_round(c, t, other, NULL, rows, 1, &wire, &raw);
+    assert_true(wire > KN);
+    sparse_round(c, t, other, g, NULL, 1, &wire, &raw);
+    assert_true(wire < KN * KW * 4 + 100);
+    sparse_round(c, t, other, NULL, rows, 2, &wire, &raw);
+    assert_true(wire < 100);
+    /* Keys in both lists got one step each, the others one step or none. */
+    for (int i = 0; i < KN * KW; i++)
+        assert_true(rows[i] == -0.5f * g[i] + (other[i / KW] == keys[i / KW] ? -0.5f * g[i] : 0));
+
+    /* The server counted the raw bytes this worker sent, keys named by signature included. */
+    uint64_t counters[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(c, 0, counters, &err), &err);
+    pst_psclient_stats_t cs;
+    pst_psclient_stats(c, &cs);
+    assert_int_equal(counters[PST_STAT_ERRORS], 0);
+    assert_int_equal(counters[PST_STAT_BYTES_RAW_IN], cs.bytes_raw_sent);
+    shutdown_client(&c);
+    finish_server(srv, NULL);
+}
+
+/* A signature the server does not hold for this worker is refused with an ERROR; the client then
+ * sends the full list again and is served. */
+static void unknown_key_signature_is_refused(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_ASP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int t = pst_psclient_register_sparse(c, 4, 0, 1, 0.0f, 7, &err);
+    ok(pst_psclient_init(c, t, NULL, NULL, &err), &err);
+
+    /* A signature never sent, from a raw socket speaking for worker 0. */
+    void *ctx = zmq_ctx_new();
+    void *raw = zmq_socket(ctx, ZMQ_DEALER);
+    int timeout = 3000, linger = 0;
+    zmq_setsockopt(raw, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(raw, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(raw, srv->endpoint), 0);
+    uint8_t buf[PST_WIRE_MAX_HEADER];
+    float grad[2] = {1.0f, 2.0f};
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_PUSH;
+    h.model_id = 4;
+    h.sparse = 1;
+    h.row_width = 1;
+    h.count = 2;
+    h.seq = 9;
+    h.raw_size = h.wire_size = sizeof grad;
+    h.checksum = pst_checksum(grad, sizeof grad);
+    h.flags = PST_WIRE_FLAG_KEYS_CACHED;
+    h.key_signature = 0x1234;
+    size_t len = pst__header__pack(&h, buf);
+    send_frames(raw, 2, (const void *[]){buf, grad}, (size_t[]){len, sizeof grad});
+    int n = zmq_recv(raw, buf, sizeof buf, 0);
+    assert_true(n > 0);
+    Pst__Header *reply = pst__header__unpack(NULL, (size_t)n, buf);
+    assert_non_null(reply);
+    assert_int_equal(reply->op, PST__OP__OP_ERROR);
+    assert_int_equal(reply->seq, 9);
+    assert_int_equal(-(int)reply->flags, PST_ENOTFOUND);
+    assert_non_null(strstr(reply->error, "unknown key signature"));
+    pst__header__free_unpacked(reply, NULL);
+
+    /* The client's list is replaced on the server behind its back (a second connection for the
+     * same worker pulls other keys): its next request by signature is refused... */
+    uint64_t keys[3] = {5, 6, 70}, other[2] = {1, 2};
+    float g[3] = {2.0f, 4.0f, 8.0f}, rows[3];
+    pst_ticket_t tk;
+    ok(pst_psclient_pull_sparse(c, t, keys, 3, rows, 0, &tk, &err), &err);
+    ok(pst_psclient_wait(c, tk, &err), &err);
+    pst_psclient_t *twin = connect_client(&srv, 1, 0, 0, PST_CODEC_RAW);
+    int t2 = pst_psclient_register_sparse(twin, 4, 0, 1, 0.0f, 7, &err);
+    ok(pst_psclient_pull_sparse(twin, t2, other, 2, rows, 0, &tk, &err), &err);
+    ok(pst_psclient_wait(twin, tk, &err), &err);
+    pst_psclient_destroy(&twin);
+    ok(pst_psclient_push_sparse(c, t, keys, 3, g, 0, 1.0f, &tk, &err), &err);
+    assert_int_equal(pst_psclient_wait(c, tk, &err), PST_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "unknown key signature"));
+    /* ... and the retry sends the full list and is applied (ASP, one participant). */
+    ok(pst_psclient_push_sparse(c, t, keys, 3, g, 0, 1.0f, &tk, &err), &err);
+    ok(pst_psclient_wait(c, tk, &err), &err);
+    ok(pst_psclient_pull_sparse(c, t, keys, 3, rows, 1, &tk, &err), &err);
+    ok(pst_psclient_wait(c, tk, &err), &err);
+    for (int i = 0; i < 3; i++)
+        assert_true(rows[i] == -g[i]);
+    uint64_t counters[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(c, 0, counters, &err), &err);
+    assert_int_equal(counters[PST_STAT_ERRORS], 2);
+    assert_int_equal(counters[PST_STAT_PUSHES], 1);
+    shutdown_client(&c);
+    finish_server(srv, NULL);
+    zmq_close(raw);
+    zmq_ctx_term(ctx);
+}
+
 static void hostile_frames_are_dropped_and_counted(void **state)
 {
     pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_BSP);
@@ -722,6 +886,8 @@ int main(void)
         cmocka_unit_test(dead_worker_stops_holding_back_bsp),
         cmocka_unit_test(hostile_frames_are_dropped_and_counted),
         cmocka_unit_test(corrupt_payload_is_refused),
+        cmocka_unit_test(push_after_pull_names_its_keys_by_signature),
+        cmocka_unit_test(unknown_key_signature_is_refused),
         cmocka_unit_test(silent_server_times_out_with_its_name),
         cmocka_unit_test(checkpoint_and_resume),
     };

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keycodec.h"
 #include "common/wire.h"
 
 typedef struct fixture {
@@ -504,6 +505,124 @@ static void rejects_bad_keys(void **state)
     fixture_destroy(f);
 }
 
+/* ---- key encodings ---- */
+
+static void keys_travel_delta_encoded(void **state)
+{
+    enum { NK = 1000 };
+    fixture_t *f = fixture_new(0);
+    static uint64_t keys[NK];
+    for (int i = 0; i < NK; i++)
+        keys[i] = (1ull << 40) + 3 * (uint64_t)i; /* a regular run: LZ4 takes it */
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_PULL;
+    h.count = NK;
+    h.sparse = 1;
+    h.row_width = 2;
+    assert_int_equal(
+        pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &(pst_wire_payload_t){.keys = keys}, NULL),
+        PST_OK);
+    assert_int_equal(h.key_encoding, PST_WIRE_KEYS_DELTA);
+    assert_true(h.key_signature == pst_keycodec_signature(keys, NK));
+    pst_wire_msg_t m;
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(m.n_keys, NK);
+    assert_memory_equal(m.keys, keys, sizeof keys);
+    assert_true(m.hdr->key_signature == h.key_signature);
+    size_t keys_frame = zmq_msg_size(&m.frames[2]);
+    assert_true(keys_frame < NK / 10); /* 8000 bytes raw */
+    pst_wire_msg_close(&m);
+    pst_wire_stats_t sent, got;
+    pst_wire_stats(f->dw, &sent);
+    pst_wire_stats(f->rw, &got);
+    assert_int_equal(sent.bytes_raw_sent, NK * 8);
+    assert_int_equal(got.bytes_raw_received, NK * 8);
+    assert_int_equal(sent.bytes_wire_sent, got.bytes_wire_received);
+    assert_true(sent.bytes_wire_sent > keys_frame && sent.bytes_wire_sent < keys_frame + 64);
+    fixture_destroy(f);
+}
+
+static void cached_keys_send_no_keys_frame(void **state)
+{
+    fixture_t *f = fixture_new(0);
+    float values[6] = {1, 2, 3, 4, 5, 6}, got_values[6];
+    Pst__Header h = good_push(3);
+    h.sparse = 1;
+    h.row_width = 2;
+    h.codec = PST__CODEC__CODEC_RAW;
+    h.flags = PST_WIRE_FLAG_KEYS_CACHED;
+    h.key_signature = 0xfeedfacecafebeefull;
+    assert_int_equal(
+        pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &(pst_wire_payload_t){.values = values}, NULL),
+        PST_OK);
+    pst_wire_msg_t m;
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_true(pst_wire_keys_cached(m.hdr));
+    assert_true(m.hdr->key_signature == 0xfeedfacecafebeefull);
+    assert_int_equal(m.n_frames, 3); /* route, header, values */
+    assert_null(m.keys);
+    assert_int_equal(m.n_keys, 0);
+    assert_int_equal(pst_wire_decode(f->rw, &m, got_values, NULL), PST_OK);
+    assert_memory_equal(got_values, values, sizeof values);
+    size_t header = zmq_msg_size(&m.frames[1]);
+    pst_wire_msg_close(&m);
+    pst_wire_stats_t sent, got;
+    pst_wire_stats(f->dw, &sent);
+    pst_wire_stats(f->rw, &got);
+    /* Raw counts the three keys the signature stands for; the wire only what travelled. */
+    assert_int_equal(sent.bytes_raw_sent, 3 * 8 + sizeof values);
+    assert_int_equal(got.bytes_raw_received, 3 * 8 + sizeof values);
+    assert_int_equal(sent.bytes_wire_sent, header + sizeof values);
+    assert_int_equal(got.bytes_wire_received, header + sizeof values);
+
+    /* A keys frame beside the cached flag is one frame too many. */
+    uint64_t keys[3] = {1, 2, 3};
+    h.checksum = pst_checksum(values, sizeof values);
+    send_crafted(f, &h, keys, sizeof keys, values, sizeof values);
+    expect_rejected(f, "keys frame with the cached flag");
+    fixture_destroy(f);
+}
+
+static void rejects_bad_encoded_keys(void **state)
+{
+    fixture_t *f = fixture_new(0);
+    float values[6] = {1, 2, 3, 4, 5, 6};
+    Pst__Header h = good_push(3);
+    h.sparse = 1;
+    h.row_width = 2;
+    h.raw_size = h.wire_size = sizeof values;
+    h.checksum = pst_checksum(values, sizeof values);
+    h.key_encoding = PST_WIRE_KEYS_DELTA;
+    const uint64_t sorted[3] = {1, 4, 9};
+    h.key_signature = pst_keycodec_signature(sorted, 3);
+    const uint8_t good[] = {PST_KEYCODEC_VARINT, 1, 3, 5},
+                  repeat[] = {PST_KEYCODEC_VARINT, 1, 0, 5},
+                  lz4_junk[] = {PST_KEYCODEC_LZ4, 4, 0xff, 0xff};
+
+    send_crafted(f, &h, good, 3, values, sizeof values);
+    expect_rejected(f, "truncated key encoding");
+    send_crafted(f, &h, repeat, sizeof repeat, values, sizeof values);
+    expect_rejected(f, "a repeated key");
+    send_crafted(f, &h, lz4_junk, sizeof lz4_junk, values, sizeof values);
+    expect_rejected(f, "a bad LZ4 block");
+    h.key_signature ^= 1;
+    send_crafted(f, &h, good, sizeof good, values, sizeof values);
+    expect_rejected(f, "a signature that is not the list's");
+    h.key_signature ^= 1;
+    h.key_encoding = 7;
+    send_crafted(f, &h, good, sizeof good, values, sizeof values);
+    expect_rejected(f, "an unknown key encoding");
+    h.key_encoding = PST_WIRE_KEYS_DELTA;
+
+    send_crafted(f, &h, good, sizeof good, values, sizeof values);
+    pst_wire_msg_t m;
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(m.n_keys, 3);
+    assert_memory_equal(m.keys, sorted, sizeof sorted);
+    pst_wire_msg_close(&m);
+    fixture_destroy(f);
+}
+
 static atomic_int releases;
 
 static void count_release(void *data, void *hint)
@@ -587,6 +706,9 @@ int main(void)
         cmocka_unit_test(rejects_bad_frames_and_sizes),
         cmocka_unit_test(rejects_bad_payloads),
         cmocka_unit_test(rejects_bad_keys),
+        cmocka_unit_test(keys_travel_delta_encoded),
+        cmocka_unit_test(cached_keys_send_no_keys_frame),
+        cmocka_unit_test(rejects_bad_encoded_keys),
         cmocka_unit_test(lent_values_are_released_once),
         cmocka_unit_test(send_checks_its_arguments),
     };

@@ -161,6 +161,9 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
         free(c->tensors[i].off);
         free(c->tensors[i].len);
         free(c->tensors[i].residual);
+        for (uint32_t s = 0; c->tensors[i].sent != NULL && s < S; s++)
+            pst_keycodec_list_fini(&c->tensors[i].sent[s]);
+        free(c->tensors[i].sent);
     }
     pst_wire_destroy(&c->hb_wire);
     free(c->hb_socks);
@@ -241,7 +244,14 @@ int pst_psclient_register_sparse(pst_psclient_t *self, uint32_t model_id, uint32
                   .row_width = row_width,
                   .init_scale = init_scale,
                   .seed = seed};
-    return add_tensor(self, &t, err);
+    t.sent = calloc(self->cfg.n_servers, sizeof *t.sent);
+    if (t.sent == NULL)
+        return pst_err_set(err, PST_ENOMEM, "client: no memory for tensor %u/%u", model_id,
+                           tensor_id);
+    int rc = add_tensor(self, &t, err);
+    if (rc < 0)
+        free(t.sent);
+    return rc;
 }
 
 tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse, pst_err_t *err)

@@ -10,6 +10,7 @@
 
 #include <zmq.h>
 
+#include "common/keycodec.h"
 #include "common/wire.h"
 #include "worker/psclient.h"
 
@@ -22,8 +23,9 @@ typedef struct tensor {
     uint32_t row_width;
     float init_scale;
     uint64_t seed;
-    uint64_t *off, *len; /* dense: (n_servers) each server's range */
-    float *residual;     /* dense with a lossy push codec: (n) error feedback */
+    uint64_t *off, *len;       /* dense: (n_servers) each server's range */
+    float *residual;           /* dense with a lossy push codec: (n) error feedback */
+    pst_keycodec_list_t *sent; /* sparse: (n_servers) the last key list sent in full to each */
 } tensor_t;
 
 /* One request in flight, addressed to some or all servers. */

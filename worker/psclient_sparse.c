@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "worker/psclient_internal.h"
 
 /* ---- requests ---- */
@@ -61,6 +62,24 @@ static int split_keys(pst_psclient_t *c, op_t *op, const uint64_t *keys, size_t 
     return PST_OK;
 }
 
+/* The server remembers the last list sent in full; the same list again travels as its
+ * signature alone. */
+static bool use_cached_keys(const pst_keycodec_list_t *sent, Pst__Header *h, const uint64_t *keys)
+{
+    if (h->count == 0 || !pst_keycodec_list_same(sent, keys, (size_t)h->count))
+        return false;
+    h->flags |= PST_WIRE_FLAG_KEYS_CACHED;
+    h->key_signature = sent->signature;
+    return true;
+}
+
+/* After a full list went out: the server now holds it under the signature the wire computed. */
+static void remember_keys(pst_keycodec_list_t *sent, const Pst__Header *h, const uint64_t *keys)
+{
+    if (pst_keycodec_list_store(sent, keys, (size_t)h->count, h->key_signature) != PST_OK)
+        pst_warn("client: no memory to remember a key list; the next request sends it in full");
+}
+
 static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64_t *keys,
                        size_t n_keys, const float *grad, float *dst, uint64_t clock, float lr,
                        pst_ticket_t *ticket, pst_err_t *err)
@@ -85,11 +104,14 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
         h.count = op->n_sent[s];
         h.codec = (Pst__Codec)(push ? c->cfg.push_codec : c->cfg.pull_codec);
         h.lr = lr;
+        bool cached = use_cached_keys(&t->sent[s], &h, c->split[s].keys);
         pst_wire_payload_t out = {.keys = c->split[s].keys,
                                   .values = push ? c->split[s].values : NULL};
         rc = pst_psclient_send_to(c, s, op, &h, &out, err);
         if (rc != PST_OK)
             return rc;
+        if (!cached && h.count > 0)
+            remember_keys(&t->sent[s], &h, c->split[s].keys);
     }
     *ticket = op->seq;
     return PST_OK;

@@ -107,6 +107,10 @@ static void absorb(pst_psclient_t *c, uint32_t s, op_t *op, const pst_wire_msg_t
 {
     const Pst__Header *h = msg->hdr;
     if (h->op == PST__OP__OP_ERROR) {
+        /* Whatever went wrong, the server may not hold the key list this worker last sent
+         * (an unknown signature, a restart): the next request sends it in full. */
+        if (op->tensor >= 0 && c->tensors[op->tensor].sent != NULL)
+            c->tensors[op->tensor].sent[s].valid = false;
         int code = -(int)h->flags;
         pst_psclient_op_fail(op, code < 0 && code >= PST_ENUMERIC ? code : PST_EPROTO, s, "%s",
                              h->error);
