@@ -35,6 +35,7 @@ static float val_at(const pst_sparse_batch_t *b, size_t at)
 
 /* ---- batch keys: an LSD radix sort of (key, nnz index) pairs ---- */
 
+/* Digits of at most 11 bits, as even as the key width allows: 20-bit ids sort in 2 passes of 10. */
 enum { DIGIT_BITS = 11, DIGITS = (64 + DIGIT_BITS - 1) / DIGIT_BITS, BUCKETS = 1 << DIGIT_BITS };
 
 /* Ping-pong buffers of the key sort, kept between batches so a step allocates nothing. */
@@ -80,41 +81,47 @@ static unsigned bit_width(uint64_t x)
     return x == 0 ? 0 : 64u - (unsigned)__builtin_clzll(x);
 }
 
-/* out[k] = nnz k's key; returns the OR of all keys. */
-static uint64_t load_keys(const pst_sparse_batch_t *b, size_t base, size_t nnz, uint64_t *out)
+/* out[k] = nnz k's key << shift | k, where shift is 0 or leaves room for k (k < 2^shift);
+ * returns the OR of all keys, unshifted. */
+static uint64_t load_keys(const pst_sparse_batch_t *b, size_t base, size_t nnz, unsigned shift,
+                          uint64_t *out)
 {
-    uint64_t all = 0;
+    uint64_t all = 0, tag_mask = ((uint64_t)1 << shift) - 1;
     if (b->col64 != NULL) {
         for (size_t k = 0; k < nnz; k++) {
-            out[k] = b->col64[base + k];
-            all |= out[k];
+            uint64_t key = b->col64[base + k];
+            out[k] = key << shift | (k & tag_mask);
+            all |= key;
         }
     } else {
         for (size_t k = 0; k < nnz; k++) {
-            out[k] = b->col32[base + k];
-            all |= out[k];
+            uint64_t key = b->col32[base + k];
+            out[k] = key << shift | (k & tag_mask);
+            all |= key;
         }
     }
     return all;
 }
 
-/* Histograms of the digits [0, n_digits) of v[0..n) >> low. */
+/* Histograms of the n_digits digits of `width` bits of v[0..n) >> low. */
 static void count_digits(key_scratch_t *s, const uint64_t *v, size_t n, unsigned low,
-                         unsigned n_digits)
+                         unsigned n_digits, unsigned width)
 {
-    memset(s->count, 0, n_digits * sizeof s->count[0]);
+    uint64_t mask = ((uint64_t)1 << width) - 1;
+    for (unsigned d = 0; d < n_digits; d++)
+        memset(s->count[d], 0, ((size_t)1 << width) * sizeof(uint32_t));
     for (size_t k = 0; k < n; k++) {
         uint64_t x = v[k] >> low;
         for (unsigned d = 0; d < n_digits; d++)
-            s->count[d][(x >> (d * DIGIT_BITS)) & (BUCKETS - 1)]++;
+            s->count[d][(x >> (d * width)) & mask]++;
     }
 }
 
-/* Turns the histogram of digit d into start offsets; false if all n values share the digit. */
-static bool digit_offsets(uint32_t *count, size_t n)
+/* Turns a histogram of n values over buckets into start offsets; false if all share a bucket. */
+static bool digit_offsets(uint32_t *count, size_t n, uint32_t buckets)
 {
     uint32_t sum = 0;
-    for (uint32_t c = 0; c < BUCKETS; c++) {
+    for (uint32_t c = 0; c < buckets; c++) {
         if (count[c] == n)
             return false;
         uint32_t t = count[c];
@@ -130,25 +137,27 @@ static void radix_sort(key_scratch_t *s, size_t n, unsigned low, unsigned bits, 
                        int *cur)
 {
     unsigned n_digits = (bits + DIGIT_BITS - 1) / DIGIT_BITS;
-    count_digits(s, s->sort[*cur], n, low, n_digits);
+    unsigned width = n_digits > 0 ? (bits + n_digits - 1) / n_digits : 0;
+    uint64_t mask = ((uint64_t)1 << width) - 1;
+    count_digits(s, s->sort[*cur], n, low, n_digits, width);
     for (unsigned d = 0; d < n_digits; d++) {
         uint32_t *off = s->count[d];
-        if (!digit_offsets(off, n))
+        if (!digit_offsets(off, n, (uint32_t)mask + 1))
             continue;
-        unsigned shift = low + d * DIGIT_BITS;
+        unsigned shift = low + d * width;
         const uint64_t *src = s->sort[*cur];
         uint64_t *dst = s->sort[!*cur];
         if (with_index) {
             const uint32_t *isrc = s->index[*cur];
             uint32_t *idst = s->index[!*cur];
             for (size_t k = 0; k < n; k++) {
-                uint32_t to = off[(src[k] >> shift) & (BUCKETS - 1)]++;
+                uint32_t to = off[(src[k] >> shift) & mask]++;
                 dst[to] = src[k];
                 idst[to] = isrc[k];
             }
         } else {
             for (size_t k = 0; k < n; k++)
-                dst[off[(src[k] >> shift) & (BUCKETS - 1)]++] = src[k];
+                dst[off[(src[k] >> shift) & mask]++] = src[k];
         }
         *cur = !*cur;
     }
@@ -192,18 +201,15 @@ static size_t collect_keys(key_scratch_t *s, const pst_sparse_batch_t *b, uint64
     if (nnz == 0)
         return 0;
     size_t base = b->row_ptr[0];
-    unsigned key_bits = bit_width(load_keys(b, base, nnz, s->sort[0]));
     unsigned index_bits = bit_width(nnz - 1);
+    unsigned key_bits = bit_width(load_keys(b, base, nnz, index_bits, s->sort[0]));
     int cur = 0;
     if (key_bits + index_bits <= 64) {
-        uint64_t *v = s->sort[0];
-        if (index_bits > 0)
-            for (size_t k = 0; k < nnz; k++)
-                v[k] = v[k] << index_bits | k;
         /* the pairs start in nnz order and the sort is stable: sorting the keys alone suffices */
         radix_sort(s, nnz, index_bits, key_bits, false, &cur);
         return unique_packed(s->sort[cur], nnz, index_bits, keys, slot_of_nnz);
     }
+    load_keys(b, base, nnz, 0, s->sort[0]); /* the keys do not fit beside their index */
     for (size_t k = 0; k < nnz; k++)
         s->index[0][k] = (uint32_t)k;
     radix_sort(s, nnz, 0, key_bits, true, &cur);
