@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/metrics.h"
 #include "common/rng.h"
@@ -422,6 +423,7 @@ int pst_sparse_predict(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *
 /* Keys looked up ahead of use: their table cells and rows are requested while earlier ones are
  * processed, hiding the memory latency of random access into large maps. */
 #define PREFETCH_AHEAD 16
+#define HUGE_PAGE ((size_t)2 << 20)
 
 /* A table cell holds its key beside the row, so a probe reads one cache line, not two. */
 typedef struct table_cell {
@@ -479,6 +481,24 @@ static void table_put(key_map_t *m, uint64_t key, uint64_t h, uint32_t row)
     m->table[at] = (table_cell_t){.key = key, .row1 = row + 1};
 }
 
+/* A zeroed table of n cells. Large tables ask for huge pages: lookups hit random cells, and with
+ * 4 KiB pages nearly every one would also miss the TLB. */
+static table_cell_t *table_alloc(size_t n)
+{
+    size_t bytes = n * sizeof(table_cell_t);
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_PAGE) {
+        void *p = NULL;
+        if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+            return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE);
+        memset(p, 0, bytes);
+        return p;
+    }
+#endif
+    return calloc(n, sizeof(table_cell_t));
+}
+
 static int map_reserve(key_map_t *m, size_t n)
 {
     if (n <= m->cap && 2 * n <= m->table_cap)
@@ -492,15 +512,21 @@ static int map_reserve(key_map_t *m, size_t n)
     float *entries = keys ? realloc(m->entries, cap * m->width * sizeof *entries) : NULL;
     if (entries != NULL)
         m->entries = entries;
-    table_cell_t *table = entries ? calloc(2 * cap, sizeof *table) : NULL;
+    table_cell_t *table = entries ? table_alloc(2 * cap) : NULL;
     if (table == NULL)
         return PST_ENOMEM;
-    free(m->table);
+    table_cell_t *old = m->table;
+    size_t old_cap = m->table_cap;
     m->table = table;
     m->table_cap = 2 * cap;
     m->cap = cap;
-    for (size_t r = 0; r < m->n; r++)
-        table_put(m, m->keys[r], pst_wire_key_hash(m->keys[r]), (uint32_t)r);
+    /* in the old table's order: a cell's new home lies near its old one (the slot keeps the
+     * hash's low bits), so the writes stream instead of hopping at random */
+    for (size_t at = 0; at < old_cap; at++) {
+        if (old[at].row1 != 0)
+            table_put(m, old[at].key, pst_wire_key_hash(old[at].key), old[at].row1 - 1);
+    }
+    free(old);
     return PST_OK;
 }
 
