@@ -424,6 +424,7 @@ int pst_sparse_predict(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *
  * processed, hiding the memory latency of random access into large maps. */
 #define PREFETCH_AHEAD 16
 #define HUGE_PAGE ((size_t)2 << 20)
+#define SMALL_PAGE ((size_t)4096)
 
 /* A table cell holds its key beside the row, so a probe reads one cache line, not two. */
 typedef struct table_cell {
@@ -481,22 +482,21 @@ static void table_put(key_map_t *m, uint64_t key, uint64_t h, uint32_t row)
     m->table[at] = (table_cell_t){.key = key, .row1 = row + 1};
 }
 
-/* A zeroed table of n cells. Large tables ask for huge pages: lookups hit random cells, and with
- * 4 KiB pages nearly every one would also miss the TLB. */
-static table_cell_t *table_alloc(size_t n)
+/* Asks for huge pages under a large block: the map's tables and rows are read at random, and
+ * with 4 KiB pages nearly every such read would also miss the TLB. Only a hint. */
+static void advise_huge(void *p, size_t bytes)
 {
-    size_t bytes = n * sizeof(table_cell_t);
 #ifdef MADV_HUGEPAGE
-    if (bytes >= HUGE_PAGE) {
-        void *p = NULL;
-        if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
-            return NULL;
-        madvise(p, bytes, MADV_HUGEPAGE);
-        memset(p, 0, bytes);
-        return p;
-    }
+    if (bytes < HUGE_PAGE)
+        return;
+    uintptr_t start = ((uintptr_t)p + SMALL_PAGE - 1) & ~(uintptr_t)(SMALL_PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + bytes) & ~(uintptr_t)(SMALL_PAGE - 1);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
 #endif
-    return calloc(n, sizeof(table_cell_t));
 }
 
 static int map_reserve(key_map_t *m, size_t n)
@@ -512,9 +512,11 @@ static int map_reserve(key_map_t *m, size_t n)
     float *entries = keys ? realloc(m->entries, cap * m->width * sizeof *entries) : NULL;
     if (entries != NULL)
         m->entries = entries;
-    table_cell_t *table = entries ? table_alloc(2 * cap) : NULL;
+    table_cell_t *table = entries ? calloc(2 * cap, sizeof *table) : NULL;
     if (table == NULL)
         return PST_ENOMEM;
+    advise_huge(entries, cap * m->width * sizeof *entries);
+    advise_huge(table, 2 * cap * sizeof *table);
     table_cell_t *old = m->table;
     size_t old_cap = m->table_cap;
     m->table = table;
