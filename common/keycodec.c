@@ -192,7 +192,8 @@ int pst_keycodec_encode(pst_keycodec_t *self, const uint64_t *keys, size_t n, ui
         return PST_OK;
     }
     out[0] = PST_KEYCODEC_VARINT;
-    memcpy(out + 1, self->scratch, stream_len);
+    if (stream_len > 0)
+        memcpy(out + 1, self->scratch, stream_len);
     *len = 1 + stream_len;
     return PST_OK;
 }
