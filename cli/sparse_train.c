@@ -130,10 +130,13 @@ static void local_opts(const job_t *j, pst_sparse_train_opts_t *o)
 
 typedef struct click_data {
     pst_dataset_t *train, *val, *test; /* CSR; val and test may have no rows */
+    bool from_cache;                   /* data.train was read from its binary cache */
+    pst_sparse_stream_t *stream;       /* data.buffer_rows > 0: data.train, read every epoch */
 } click_data_t;
 
 static void click_data_fini(click_data_t *d)
 {
+    pst_sparse_stream_destroy(&d->stream);
     pst_dataset_destroy(&d->train);
     pst_dataset_destroy(&d->val);
     pst_dataset_destroy(&d->test);
@@ -171,8 +174,9 @@ static int to_clicks(pst_dataset_t *d, const char *path, const char *type, pst_e
     return PST_OK;
 }
 
+/* *from_cache (may be NULL): whether the read used a valid FILE.pstcache. */
 static int load_click_file(const pst_config_t *cfg, const char *path, pst_dataset_t **out,
-                           pst_err_t *err)
+                           bool *from_cache, pst_err_t *err)
 {
     pst_data_spec_t spec = {.path = path,
                             .format = strcmp(cfg->data.format, "auto") ? cfg->data.format : NULL,
@@ -186,8 +190,11 @@ static int load_click_file(const pst_config_t *cfg, const char *path, pst_datase
                            path, cfg->model.type, format);
     /* the streaming reader's loader: integers parse without strtod */
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
+    pst_err_t scratch = {0};
+    if (from_cache != NULL)
+        *from_cache = cfg->data.cache && pst_sparse_cache_check(&src, &scratch) == PST_OK;
     if (rc == PST_OK)
-        rc = pst_sparse_load(&src, false, &spec, out, err);
+        rc = pst_sparse_load(&src, cfg->data.cache, &spec, out, err);
     if (rc == PST_OK && (rc = to_clicks(*out, path, cfg->model.type, err)) != PST_OK)
         pst_dataset_destroy(out);
     return rc;
@@ -208,9 +215,9 @@ static int load_click_data(const pst_config_t *cfg, click_data_t *d, pst_err_t *
     pst_dataset_t *all = NULL;
     pst_split_t s = {0};
     bool has_test = cfg->data.test[0] != '\0';
-    int rc = load_click_file(cfg, cfg->data.train, &all, err);
+    int rc = load_click_file(cfg, cfg->data.train, &all, &d->from_cache, err);
     if (rc == PST_OK && has_test)
-        rc = load_click_file(cfg, cfg->data.test, &d->test, err);
+        rc = load_click_file(cfg, cfg->data.test, &d->test, NULL, err);
     if (rc == PST_OK)
         rc = has_test ? pst_split_two(all, cfg->data.val_fraction, cfg->data.stratify,
                                       (uint64_t)cfg->seed, &s, err)
@@ -225,6 +232,46 @@ static int load_click_data(const pst_config_t *cfg, click_data_t *d, pst_err_t *
     if (rc == PST_OK && d->train->n_rows == 0)
         rc = pst_err_set(err, PST_EINVAL, "%s: no rows left for training after the split",
                          cfg->data.train);
+    if (rc != PST_OK)
+        click_data_fini(d);
+    return rc;
+}
+
+/* Streamed data.train (data.buffer_rows > 0): the rows stay in the file and pass through the
+ * shuffle buffer every epoch. No validation share is carved (that would hold rows in memory);
+ * train and val are empty sets, test is data.test. */
+static int open_click_stream(const pst_config_t *cfg, size_t batch, uint64_t seed, click_data_t *d,
+                             pst_err_t *err)
+{
+    memset(d, 0, sizeof *d);
+    if (cfg->data.test[0] == '\0')
+        return pst_err_set(err, PST_EINVAL,
+                           "data.buffer_rows %ld streams data.train, which needs data.test: the "
+                           "70/20/10 split of one file needs all its rows in memory",
+                           cfg->data.buffer_rows);
+    if (cfg->data.format[0] != '\0' && strcmp(cfg->data.format, "auto") != 0 &&
+        strcmp(cfg->data.format, "libsvm") != 0)
+        return pst_err_set(err, PST_EINVAL, "data.buffer_rows streams LIBSVM files, not %s",
+                           cfg->data.format);
+    if (cfg->data.val_fraction > 0)
+        pst_warn("data.buffer_rows: data.val_fraction is not used (no validation rows are carved "
+                 "from a streamed data.train)");
+    int rc = load_click_file(cfg, cfg->data.test, &d->test, NULL, err);
+    pst_sparse_source_t src = {.path = cfg->data.train, .format = PST_SPARSE_LIBSVM};
+    pst_sparse_stream_opts_t opts = {.batch_rows = batch,
+                                     .buffer_rows = (size_t)cfg->data.buffer_rows,
+                                     .seed = seed,
+                                     .use_cache = cfg->data.cache};
+    if (rc == PST_OK)
+        rc = pst_sparse_stream_open(&src, &opts, &d->stream, err);
+    if (rc == PST_OK && ((d->train = pst_dataset_take_rows(d->test, NULL, 0)) == NULL ||
+                         (d->val = pst_dataset_take_rows(d->test, NULL, 0)) == NULL))
+        rc = pst_err_set(err, PST_ENOMEM, "out of memory");
+    if (rc == PST_OK) {
+        pst_sparse_stream_stats_t st;
+        pst_sparse_stream_stats(d->stream, &st);
+        d->from_cache = st.from_cache;
+    }
     if (rc != PST_OK)
         click_data_fini(d);
     return rc;
@@ -453,12 +500,16 @@ static int run_prepare(run_t *run, pst_err_t *err)
                            PST_WORKER_PATTERN, cfg->model.type);
     double t0 = now_seconds();
     int rc = job_from_config(cfg, &run->job, err);
-    if (rc == PST_OK)
+    if (rc == PST_OK && cfg->data.buffer_rows > 0)
+        rc = open_click_stream(cfg, run->job.batch, run->job.shuffle_seed, &run->data, err);
+    else if (rc == PST_OK)
         rc = load_click_data(cfg, &run->data, err);
     if (rc != PST_OK)
         return rc;
     run->load_seconds = now_seconds() - t0;
     pst_rng_init(&run->rng, run->job.shuffle_seed);
+    if (run->data.stream != NULL)
+        return PST_OK; /* rows, entries and features are known after the first epoch */
     const pst_dataset_t *tr = run->data.train;
     run->n_train_rows = tr->n_rows;
     run->nnz_per_row = (double)dataset_nnz(tr) / (double)tr->n_rows;
@@ -471,10 +522,18 @@ static void log_start(const run_t *run)
     const click_data_t *d = &run->data;
     const job_t *j = &run->job;
     const pst_optim_cfg_t *o = &j->optim;
-    pst_info("data: %zu train, %zu validation, %zu test rows, features up to %zu, %.1f per row, "
-             "read in %.1fs",
-             run->n_train_rows, d->val->n_rows, d->test->n_rows, d->train->n_features,
-             run->nnz_per_row, run->load_seconds);
+    if (d->stream != NULL)
+        pst_info("data: %s streamed through a %ld-row shuffle buffer%s, %zu test rows",
+                 run->cfg->data.train, run->cfg->data.buffer_rows,
+                 d->from_cache ? " from its cache" : "", d->test->n_rows);
+    else
+        pst_info(
+            "data: %zu train, %zu validation, %zu test rows, features up to %zu, %.1f per row, "
+            "read in %.1fs",
+            run->n_train_rows, d->val->n_rows, d->test->n_rows, d->train->n_features,
+            run->nnz_per_row, run->load_seconds);
+    if (d->from_cache)
+        pst_info("data: %s read from its cache", run->cfg->data.train);
     if (j->ftrl)
         pst_info("model: %s, rows of %u floats; ftrl alpha %g beta %g l1 %g l2 %g (per example), "
                  "batch %zu, %d epochs",
@@ -502,9 +561,76 @@ static int epoch_order(run_t *run, int epoch, pst_err_t *err)
     return PST_OK;
 }
 
+/* A streamed batch as a model batch, labels mapped to {0, 1} in the batcher's y. */
+static int stream_batch(run_t *run, const pst_sparse_stream_batch_t *sb, pst_sparse_batch_t *b,
+                        pst_err_t *err)
+{
+    batcher_t *g = &run->batcher;
+    if (batcher_reserve(g, sb->n_rows, 0) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "out of memory for a batch of %zu rows", sb->n_rows);
+    for (size_t i = 0; i < sb->n_rows; i++) {
+        float y = sb->y[i];
+        if (y != 0.0f && y != 1.0f && y != -1.0f)
+            return pst_err_set(err, PST_EFORMAT,
+                               "%s: data row %llu: model.type %s needs click labels 0/1 (or "
+                               "-1/+1), not %g",
+                               run->cfg->data.train, (unsigned long long)sb->row_id[i] + 1,
+                               run->job.type, (double)y);
+        g->y[i] = y > 0.0f ? 1.0f : 0.0f;
+    }
+    *b = (pst_sparse_batch_t){.n_rows = sb->n_rows,
+                              .row_ptr = sb->row_ptr,
+                              .col32 = sb->col_idx,
+                              .val = sb->val,
+                              .y = g->y};
+    return PST_OK;
+}
+
+/* One pass of the streamed data.train (rewound after the first epoch); the first pass also
+ * counts the rows, entries and features. */
+static int train_stream_epoch(run_t *run, int epoch, double *loss, pst_err_t *err)
+{
+    pst_sparse_stream_t *s = run->data.stream;
+    int rc = epoch > 1 ? pst_sparse_stream_rewind(s, err) : PST_OK;
+    double sum = 0.0;
+    size_t steps = 0, rows = 0, nnz = 0;
+    for (;;) {
+        const pst_sparse_stream_batch_t *sb = NULL;
+        pst_sparse_batch_t b;
+        double batch_loss = 0.0;
+        if (rc == PST_OK)
+            rc = pst_sparse_stream_next(s, &sb, err);
+        if (rc != PST_OK || sb->n_rows == 0)
+            break;
+        rc = stream_batch(run, sb, &b, err);
+        if (rc == PST_OK)
+            rc = run->trainer.step(run->trainer.ctx, &b, &batch_loss, err);
+        sum += batch_loss;
+        steps++;
+        rows += sb->n_rows;
+        nnz += sb->nnz;
+    }
+    if (rc != PST_OK)
+        return rc;
+    run->rows_trained += rows;
+    if (epoch == 1) {
+        pst_sparse_stream_stats_t st;
+        pst_sparse_stream_stats(s, &st);
+        run->n_train_rows = rows;
+        run->nnz_per_row = rows > 0 ? (double)nnz / (double)rows : 0.0;
+        run->data.train->n_features = st.n_features;
+        if (rows == 0)
+            return pst_err_set(err, PST_EINVAL, "%s: no rows to train on", run->cfg->data.train);
+    }
+    *loss = steps > 0 ? sum / (double)steps : NAN;
+    return PST_OK;
+}
+
 /* One pass: steps_per_epoch batches of data.train; *loss = mean batch loss. */
 static int train_epoch(run_t *run, int epoch, double *loss, pst_err_t *err)
 {
+    if (run->data.stream != NULL)
+        return train_stream_epoch(run, epoch, loss, err);
     int rc = epoch_order(run, epoch, err);
     if (rc != PST_OK)
         return rc;
@@ -610,6 +736,14 @@ static cJSON *build_report(const run_t *run)
     pst_json_add_number(data, "features", (double)d->train->n_features);
     pst_json_add_number(data, "nnz_per_row", run->nnz_per_row);
     pst_json_add_number(data, "load_seconds", run->load_seconds);
+    cJSON_AddBoolToObject(data, "from_cache", d->from_cache);
+    pst_json_add_number(data, "buffer_rows", (double)run->cfg->data.buffer_rows);
+    if (d->stream != NULL) {
+        pst_sparse_stream_stats_t st;
+        pst_sparse_stream_stats(d->stream, &st);
+        pst_json_add_number(data, "max_rows_held", (double)st.max_rows_held);
+        pst_json_add_number(data, "caches_written", st.caches_written);
+    }
     cJSON *model = cJSON_AddObjectToObject(doc, "model");
     cJSON_AddStringToObject(model, "type", j->type);
     if (j->spec.kind == PST_SPARSE_FM)
@@ -995,6 +1129,11 @@ static int worker_prepare(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, c
     if (resume)
         return pst_err_set(err, PST_EINVAL, "--resume: model.type %s runs do not resume",
                            run->cfg->model.type);
+    if (run->cfg->data.buffer_rows > 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "data.buffer_rows %ld: streaming data.train is for local runs; under "
+                           "mpirun set data.buffer_rows: 0 (each worker reads the file whole)",
+                           run->cfg->data.buffer_rows);
     int rc = run_prepare(run, err);
     if (rc == PST_OK && run->lead)
         rc = mark_trained(run, r, err);

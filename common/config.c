@@ -50,6 +50,12 @@ static const pst_config_key_t keys[] = {
      "Drop exact duplicate rows from the training split."},
     {"data.n_classes", PST_CFG_INT, OFF(data.n_classes), "0", NULL, 0, 1e6,
      "Expected number of classes; a label outside is an error. 0: from the data."},
+    {"data.cache", PST_CFG_BOOL, OFF(data.cache), "true", NULL, NOB,
+     "Sparse models: keep a binary copy of each LIBSVM file beside it (FILE.pstcache), written "
+     "on the first read and reused while the file's size and modification time are unchanged."},
+    {"data.buffer_rows", PST_CFG_INT, OFF(data.buffer_rows), "0", NULL, 0, 1e9,
+     "Sparse models: 0 reads data.train whole; > 0 streams it every epoch through a shuffle "
+     "buffer of this many rows (bounded memory; needs data.test, local runs only)."},
 
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},

@@ -33,6 +33,8 @@ typedef struct pst_config {
         char *scaler, *impute;
         bool drop_duplicates;
         long n_classes;
+        bool cache;       /* sparse models: read/write the LIBSVM binary cache */
+        long buffer_rows; /* sparse models: > 0 streams data.train through this many rows */
     } data;
 
     struct {

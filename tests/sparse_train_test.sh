@@ -5,6 +5,8 @@
 #  - a factorization machine trains and beats a floor;
 #  - under mpirun, 1 server + 2 workers reach the local AUC within 0.01 (2 servers too), and the
 #    traffic is what pulling and pushing only each batch's keys implies;
+#  - the binary cache is written on the first read, reused by the next (same model) and rebuilt
+#    when the source changes; data.buffer_rows streams data.train to the whole-file AUC;
 #  - bad input (a CSV file, labels other than 0/1, a malformed line, a dense optimizer) fails
 #    with a clear message.
 # usage: sparse_train_test.sh PSTRAIN TESTS_DIR
@@ -216,6 +218,58 @@ else
   fail "wide data under mpirun: $(tail -3 "$work/wide.log")"
 fi
 
+# --- binary cache and streaming ----------------------------------------------------------------
+# A fresh copy of the training file: the first run writes FILE.pstcache, the second reads it and
+# trains the same model; a touched source (new mtime) makes the cache stale and it is rebuilt.
+cp "$work/a_train.svm" "$work/c_train.svm"
+cp "$work/a_test.svm" "$work/c_test.svm"
+cache_run() { # NAME ARGS...
+  local name=$1
+  shift
+  "$pstrain" train "$work/lr.yaml" --set data.train="$work/c_train.svm" \
+    --set data.test="$work/c_test.svm" --set train.epochs=2 --out "$work/$name" -q "$@" \
+    >"$work/$name.log" 2>&1
+}
+if cache_run c1 && cache_run c2; then
+  r1=$work/c1/report.json r2=$work/c2/report.json
+  check "first read writes the cache: from_cache False, c_train.svm.pstcache exists" \
+    "'$(json "$r1" "['data']['from_cache']")' == 'False' and $([ -s "$work/c_train.svm.pstcache" ] && echo True || echo False)"
+  check "second read: from_cache True, same test AUC ($(json "$r1" "['test']['roc_auc']"))" \
+    "'$(json "$r2" "['data']['from_cache']")' == 'True' and $(json "$r1" "['test']['roc_auc']") == $(json "$r2" "['test']['roc_auc']")"
+  check "load_seconds reported" "$(json "$r2" "['data']['load_seconds']") >= 0"
+  before=$(stat -c %i-%Y "$work/c_train.svm.pstcache")
+  sleep 1
+  touch "$work/c_train.svm"
+  if cache_run c3; then
+    check "touched source: cache rebuilt (from_cache False, new cache file), same test AUC" \
+      "'$(json "$work/c3/report.json" "['data']['from_cache']")' == 'False' and '$before' != '$(stat -c %i-%Y "$work/c_train.svm.pstcache")' and $(json "$r1" "['test']['roc_auc']") == $(json "$work/c3/report.json" "['test']['roc_auc']")"
+  else
+    fail "run after touch: $(tail -3 "$work/c3.log")"
+  fi
+else
+  fail "cache runs: $(tail -3 "$work/c1.log" "$work/c2.log")"
+fi
+cp "$work/a_train.svm" "$work/n_train.svm"
+if "$pstrain" train "$work/lr.yaml" --set data.train="$work/n_train.svm" --set data.cache=false \
+  --set train.epochs=1 --out "$work/nc" -q >"$work/nc.log" 2>&1; then
+  check "data.cache false writes no cache" \
+    "$([ -e "$work/n_train.svm.pstcache" ] && echo False || echo True) and '$(json "$work/nc/report.json" "['data']['from_cache']")' == 'False'"
+else
+  fail "data.cache false: $(tail -3 "$work/nc.log")"
+fi
+# Streaming data.train through a 2000-row shuffle buffer against reading it whole (no validation
+# share in either, so both train on the same 60000 rows).
+if cache_run whole --set data.val_fraction=0 --set train.epochs=3 &&
+  cache_run stream --set data.val_fraction=0 --set train.epochs=3 --set data.buffer_rows=2000; then
+  rw=$work/whole/report.json rs=$work/stream/report.json
+  check "streamed (buffer 2000) test AUC $(json "$rs" "['test']['roc_auc']") within 0.01 of whole-file $(json "$rw" "['test']['roc_auc']")" \
+    "abs($(json "$rs" "['test']['roc_auc']") - $(json "$rw" "['test']['roc_auc']")) <= 0.01"
+  check "streamed: 3 x 60000 rows trained, at most 2000 held, $(json "$rw" "['data']['features']") features" \
+    "$(json "$rs" "['train']['rows']") == 180000 and 0 < $(json "$rs" "['data']['max_rows_held']") <= 2000 and $(json "$rs" "['data']['features']") == $(json "$rw" "['data']['features']") and $(json "$rs" "['data']['train_rows']") == 60000"
+else
+  fail "whole/streamed runs: $(tail -3 "$work/whole.log" "$work/stream.log")"
+fi
+
 # --- bad input ------------------------------------------------------------------------------
 expect_error() { # DESCRIPTION PATTERN ARGS...
   local what=$1 pattern=$2
@@ -237,8 +291,10 @@ expect_error "labels 0/1/2" "3 distinct labels" "$pstrain" train "$work/lr.yaml"
 printf '0 1:1 2:1\n1 3:1 x\n' >"$work/broken.svm"
 expect_error "a malformed line" "broken.svm:2" "$pstrain" train "$work/lr.yaml" --set data.format=libsvm --set data.train="$work/broken.svm" --out "$work/e4" -q
 expect_error "a dense optimizer" "ftrl or adagrad" "$pstrain" train "$work/lr.yaml" --set optimizer.name=adam --out "$work/e5" -q
+expect_error "data.buffer_rows without data.test" "data.buffer_rows" "$pstrain" train "$work/lr.yaml" --set data.test="" --set data.val_fraction=0.2 --set data.buffer_rows=100 --out "$work/e7" -q
+expect_error "data.buffer_rows under mpirun" "data.buffer_rows" mpi 3 train "$work/lr.yaml" --set data.buffer_rows=100 --out "$work/e8" -q
 expect_error "labels 1/2 under mpirun" "needs click labels 0/1" mpi 3 train "$work/lr.yaml" --set data.train="$work/labels12.svm" --out "$work/e6" -q
-for d in e1 e2 e3 e4 e5; do [ -e "$work/$d/report.json" ] && fail "$d wrote a report"; done
+for d in e1 e2 e3 e4 e5 e7; do [ -e "$work/$d/report.json" ] && fail "$d wrote a report"; done
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
