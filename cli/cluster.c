@@ -162,42 +162,18 @@ static void report_comm(worker_t *w)
     pst_psclient_stats_t st = {0};
     if (w->remote.client)
         pst_psclient_stats(w->remote.client, &st);
-    double v[9] = {(double)st.bytes_raw,
-                   (double)st.bytes_wire,
-                   (double)st.pushes,
-                   (double)st.pulls,
-                   st.push_latency_ms * (double)st.pushes,
-                   st.pull_latency_ms * (double)st.pulls,
-                   (double)st.stale_pushes,
-                   (double)st.errors,
-                   (double)w->s.result.rows_trained};
-    double sum[9];
-    MPI_Reduce(v, sum, 9, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    double v[PST_COMM_N + 1], sum[PST_COMM_N + 1];
+    pst_comm_counters(&st, v);
+    v[PST_COMM_N] = (double)w->s.result.rows_trained;
+    MPI_Reduce(v, sum, PST_COMM_N + 1, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
     if (w->index != 0)
         return;
     /* The run's throughput is every worker's rows over the lead's training time. */
     pst_train_result_t *r = &w->s.result;
-    r->rows_trained = (long)sum[8];
-    r->samples_per_s = r->seconds > 0 ? sum[8] / r->seconds : 0;
-    const pst_config_t *cfg = w->c->cfg;
+    r->rows_trained = (long)sum[PST_COMM_N];
+    r->samples_per_s = r->seconds > 0 ? sum[PST_COMM_N] / r->seconds : 0;
     cJSON *extra = cJSON_CreateObject();
-    cJSON *comm = cJSON_AddObjectToObject(extra, "comm");
-    cJSON_AddNumberToObject(comm, "servers", w->c->ranks.n_servers);
-    cJSON_AddNumberToObject(comm, "workers", w->c->ranks.n_workers);
-    cJSON_AddStringToObject(comm, "consistency", cfg->cluster.consistency);
-    cJSON_AddStringToObject(comm, "codec", cfg->transport.codec);
-    cJSON_AddStringToObject(comm, "pull_codec",
-                            strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
-                                                                      : cfg->transport.codec);
-    pst_json_add_number(comm, "bytes_raw", sum[0]);
-    pst_json_add_number(comm, "bytes_wire", sum[1]);
-    pst_json_add_number(comm, "wire_ratio", sum[1] > 0 ? sum[0] / sum[1] : NAN);
-    pst_json_add_number(comm, "pushes", sum[2]);
-    pst_json_add_number(comm, "pulls", sum[3]);
-    pst_json_add_number(comm, "push_latency_ms", sum[2] > 0 ? sum[4] / sum[2] : NAN);
-    pst_json_add_number(comm, "pull_latency_ms", sum[3] > 0 ? sum[5] / sum[3] : NAN);
-    pst_json_add_number(comm, "stale_pushes", sum[6]);
-    pst_json_add_number(comm, "errors", sum[7]);
+    pst_comm_json(cJSON_AddObjectToObject(extra, "comm"), &w->c->ranks, w->c->cfg, sum);
     w->s.extra = extra;
 }
 

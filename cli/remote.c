@@ -1,7 +1,10 @@
 /* Push/pull hooks over the psclient, and the group reductions a training run needs. */
 #include "cli/remote.h"
 
+#include <math.h>
 #include <string.h>
+
+#include "cli/rundir.h"
 
 #include "common/log.h"
 
@@ -101,4 +104,39 @@ void pst_remote_close(pst_remote_t *r)
     if (pst_psclient_shutdown(r->client, &err) != PST_OK)
         pst_warn("shutdown: %s", err.msg);
     pst_psclient_destroy(&r->client);
+}
+
+void pst_comm_counters(const pst_psclient_stats_t *st, double out[PST_COMM_N])
+{
+    out[PST_COMM_BYTES_RAW] = (double)st->bytes_raw;
+    out[PST_COMM_BYTES_WIRE] = (double)st->bytes_wire;
+    out[PST_COMM_PUSHES] = (double)st->pushes;
+    out[PST_COMM_PULLS] = (double)st->pulls;
+    out[PST_COMM_PUSH_MS] = st->push_latency_ms * (double)st->pushes;
+    out[PST_COMM_PULL_MS] = st->pull_latency_ms * (double)st->pulls;
+    out[PST_COMM_STALE] = (double)st->stale_pushes;
+    out[PST_COMM_ERRORS] = (double)st->errors;
+}
+
+void pst_comm_json(cJSON *comm, const pst_ranks_t *ranks, const pst_config_t *cfg,
+                   const double sum[PST_COMM_N])
+{
+    double raw = sum[PST_COMM_BYTES_RAW], wire = sum[PST_COMM_BYTES_WIRE];
+    double pushes = sum[PST_COMM_PUSHES], pulls = sum[PST_COMM_PULLS];
+    cJSON_AddNumberToObject(comm, "servers", ranks->n_servers);
+    cJSON_AddNumberToObject(comm, "workers", ranks->n_workers);
+    cJSON_AddStringToObject(comm, "consistency", cfg->cluster.consistency);
+    cJSON_AddStringToObject(comm, "codec", cfg->transport.codec);
+    cJSON_AddStringToObject(comm, "pull_codec",
+                            strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
+                                                                      : cfg->transport.codec);
+    pst_json_add_number(comm, "bytes_raw", raw);
+    pst_json_add_number(comm, "bytes_wire", wire);
+    pst_json_add_number(comm, "wire_ratio", wire > 0 ? raw / wire : NAN);
+    pst_json_add_number(comm, "pushes", pushes);
+    pst_json_add_number(comm, "pulls", pulls);
+    pst_json_add_number(comm, "push_latency_ms", pushes > 0 ? sum[PST_COMM_PUSH_MS] / pushes : NAN);
+    pst_json_add_number(comm, "pull_latency_ms", pulls > 0 ? sum[PST_COMM_PULL_MS] / pulls : NAN);
+    pst_json_add_number(comm, "stale_pushes", sum[PST_COMM_STALE]);
+    pst_json_add_number(comm, "errors", sum[PST_COMM_ERRORS]);
 }

@@ -3,6 +3,7 @@
 #ifndef PST_REMOTE_H
 #define PST_REMOTE_H
 
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stdbool.h>
 
@@ -30,6 +31,23 @@ int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, si
 void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks);
 /* Waits for the last push's acknowledgements, if any. */
 int pst_remote_flush(pst_remote_t *r, pst_err_t *err);
+/* A worker's link counters in a fixed order, for the caller to sum over workers. */
+enum {
+    PST_COMM_BYTES_RAW,
+    PST_COMM_BYTES_WIRE,
+    PST_COMM_PUSHES,
+    PST_COMM_PULLS,
+    PST_COMM_PUSH_MS, /* latency sums: mean x count */
+    PST_COMM_PULL_MS,
+    PST_COMM_STALE,
+    PST_COMM_ERRORS,
+    PST_COMM_N
+};
+void pst_comm_counters(const pst_psclient_stats_t *st, double out[PST_COMM_N]);
+/* Fills report.json's comm section from counters summed over workers. */
+void pst_comm_json(cJSON *comm, const pst_ranks_t *ranks, const pst_config_t *cfg,
+                   const double sum[PST_COMM_N]);
+
 /* Tells the servers this worker is done, and disconnects. */
 void pst_remote_close(pst_remote_t *r);
 

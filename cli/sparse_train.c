@@ -1156,41 +1156,25 @@ static void report_comm(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, dou
     pst_psclient_stats_t st = {0};
     if (r->link.client != NULL)
         pst_psclient_stats(r->link.client, &st);
-    double v[11] = {(double)st.bytes_raw,
-                    (double)st.bytes_wire,
-                    (double)st.pushes,
-                    (double)st.pulls,
-                    st.push_latency_ms * (double)st.pushes,
-                    st.pull_latency_ms * (double)st.pulls,
-                    (double)st.errors,
-                    (double)run->rows_trained,
-                    train_wire,
-                    train_raw,
-                    (double)r->keys_pushed};
-    double sum[11], steps = (double)r->clock, all_steps = 0;
-    MPI_Reduce(v, sum, 11, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
+    /* The link's counters, then rows, training wire and raw bytes, keys pushed. */
+    enum { ROWS = PST_COMM_N, TRAIN_WIRE, TRAIN_RAW, KEYS, N_SUMS };
+    double v[N_SUMS], sum[N_SUMS], steps = (double)r->clock, all_steps = 0;
+    pst_comm_counters(&st, v);
+    v[ROWS] = (double)run->rows_trained;
+    v[TRAIN_WIRE] = train_wire;
+    v[TRAIN_RAW] = train_raw;
+    v[KEYS] = (double)r->keys_pushed;
+    MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     if (!run->lead)
         return;
-    run->rows_trained = (uint64_t)sum[7];
-    run->sparse.bytes_per_example = sum[7] > 0 ? sum[8] / sum[7] : NAN;
-    run->sparse.raw_bytes_per_example = sum[7] > 0 ? sum[9] / sum[7] : NAN;
-    run->sparse.keys_per_step = all_steps > 0 ? sum[10] / all_steps : NAN;
-    const pst_config_t *cfg = run->cfg;
+    run->rows_trained = (uint64_t)sum[ROWS];
+    run->sparse.bytes_per_example = sum[ROWS] > 0 ? sum[TRAIN_WIRE] / sum[ROWS] : NAN;
+    run->sparse.raw_bytes_per_example = sum[ROWS] > 0 ? sum[TRAIN_RAW] / sum[ROWS] : NAN;
+    run->sparse.keys_per_step = all_steps > 0 ? sum[KEYS] / all_steps : NAN;
     cJSON *comm = run->comm = cJSON_CreateObject();
-    cJSON_AddNumberToObject(comm, "servers", ranks->n_servers);
-    cJSON_AddNumberToObject(comm, "workers", ranks->n_workers);
-    cJSON_AddStringToObject(comm, "consistency", cfg->cluster.consistency);
-    cJSON_AddStringToObject(comm, "codec", cfg->transport.codec);
-    pst_json_add_number(comm, "bytes_raw", sum[0]);
-    pst_json_add_number(comm, "bytes_wire", sum[1]);
-    pst_json_add_number(comm, "wire_ratio", sum[1] > 0 ? sum[0] / sum[1] : NAN);
-    pst_json_add_number(comm, "pushes", sum[2]);
-    pst_json_add_number(comm, "pulls", sum[3]);
-    pst_json_add_number(comm, "push_latency_ms", sum[2] > 0 ? sum[4] / sum[2] : NAN);
-    pst_json_add_number(comm, "pull_latency_ms", sum[3] > 0 ? sum[5] / sum[3] : NAN);
-    pst_json_add_number(comm, "errors", sum[6]);
-    pst_json_add_number(comm, "train_bytes_wire", sum[8]);
+    pst_comm_json(comm, ranks, run->cfg, sum);
+    pst_json_add_number(comm, "train_bytes_wire", sum[TRAIN_WIRE]);
 }
 
 /* Trains, then (lead) scores the test rows on the final global weights. *train_wire and
