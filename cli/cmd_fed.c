@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/plan.h"
 #include "cli/cluster.h"
 #include "cli/fed.h"
 #include "cli/fedsim.h"
@@ -37,36 +38,30 @@ void pst_usage_fed(FILE *out)
 static int parse_fed_args(pst_train_args_t *a, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
+    pst_plan_args_t p = {0};
     for (int i = 2; i < argc; i++) {
-        const char *arg = argv[i];
-        bool has_value = i + 1 < argc;
-        if (pst_is_help(arg)) {
+        if (pst_is_help(argv[i])) {
             pst_usage_fed(stdout);
             return 1;
-        } else if (strcmp(arg, "--set") == 0 && has_value) {
-            if (a->n_sets >= PST_MAX_SETS) {
-                pst_cli_error("too many --set options (at most %d)", PST_MAX_SETS);
-                return 2;
-            }
-            a->sets[a->n_sets++] = argv[++i];
-        } else if (strcmp(arg, "--out") == 0 && has_value) {
-            a->out = argv[++i];
-        } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
-            a->quiet = true;
-        } else if (arg[0] == '-') {
-            pst_cli_error("fed: unknown or incomplete option '%s' (see 'pstrain fed --help')", arg);
-            return 2;
-        } else if (!a->config) {
-            a->config = arg;
-        } else {
-            pst_cli_error("fed: unexpected argument '%s'", arg);
+        }
+        int used = pst_plan_common_arg(&p, argc, argv, i);
+        if (!used) {
+            pst_cli_error("fed: unknown, incomplete or unexpected argument '%s' (see 'pstrain fed "
+                          "--help')",
+                          argv[i]);
             return 2;
         }
+        i += used - 1;
     }
-    if (!a->config) {
+    if (!p.config) {
         pst_cli_error("fed simulate: no CONFIG file given (see 'pstrain fed --help')");
         return 2;
     }
+    a->config = p.config;
+    a->n_sets = p.n_sets;
+    memcpy(a->sets, p.sets, sizeof a->sets);
+    a->out = p.out;
+    a->quiet = p.quiet;
     return 0;
 }
 

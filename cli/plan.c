@@ -168,7 +168,7 @@ int pst_plan_common_arg(pst_plan_args_t *a, int argc, char **argv, int i)
 {
     const char *arg = argv[i];
     bool has_value = i + 1 < argc;
-    if (strcmp(arg, "--set") == 0 && has_value && a->n_sets < 64) {
+    if (strcmp(arg, "--set") == 0 && has_value && a->n_sets < PST_MAX_SETS) {
         a->sets[a->n_sets++] = argv[i + 1];
         return 2;
     }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cli/cluster.h"
 #include "common/config.h"
 #include "common/dataset.h"
 
@@ -34,7 +35,7 @@ void pst_plan_write_predictions(FILE *f, const pst_dataset_t *ds, const size_t *
  * argv entries it consumed at i (0: not one of them). */
 typedef struct pst_plan_args {
     const char *config;
-    const char *sets[64];
+    const char *sets[PST_MAX_SETS];
     int n_sets;
     const char *out;
     bool quiet;
