@@ -9,14 +9,7 @@
 # usage: cluster_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d' + sys.argv[2]))" "$@"; }
-mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$pstrain" "$@"; }
+source "$(dirname "$0")/lib.sh"
 
 # Weights of a model file, one per line.
 params() { "$pstrain" info "$1" --params | tail -n +8; }

@@ -10,14 +10,7 @@ pstrain=$1
 tests=$2
 data=$tests/data
 examples=$tests/../examples
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d' + sys.argv[2]))" "$@"; }
-mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$pstrain" "$@"; }
+source "$(dirname "$0")/lib.sh"
 
 # --- cv locally ----------------------------------------------------------------------------
 cv=(cv "$examples/csv_logreg.yaml" --set data.train="$data/breast_cancer.csv" --folds 5 --stratified --repeats 2)

@@ -8,13 +8,8 @@ pstrain=$1
 tests=$2
 data=$tests/data
 config=$tests/../examples/csv_logreg.yaml
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
+source "$(dirname "$0")/lib.sh"
 
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d' + sys.argv[2]))" "$@"; }
 # jexpr FILE EXPR: EXPR over the document d
 jexpr() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 # at_least VALUE FLOOR

@@ -12,13 +12,8 @@
 # usage: sparse_train_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/lib.sh"
 py=/usr/bin/python3
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
 json() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d' + sys.argv[2]))" "$@"; }
 mpi() { local np=$1; shift; timeout 120 mpirun --oversubscribe -np "$np" "$pstrain" "$@"; }
 # check "description" python-expression: passes when the expression is true

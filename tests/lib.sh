@@ -1,0 +1,13 @@
+# Helpers the end-to-end test scripts share: a scratch directory removed on exit, pass/fail
+# counting, reading report.json values, and mpirun with a time limit. Sourced, not run.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+# json FILE EXPR: prints d<EXPR> of the JSON document in FILE, e.g. json r.json "['test']['accuracy']"
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d' + sys.argv[2]))" "$@"; }
+# mpi NP ARGS...: pstrain ARGS under mpirun with NP ranks, at most 300 s
+mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$pstrain" "$@"; }
