@@ -17,38 +17,7 @@
 #include "common/clickgen.h"
 #include "common/dataload.h"
 #include "common/libsvm.h"
-
-static char dir[64];
-
-static int make_dir(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/pst_clickgen_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-    return 0;
-}
-
-static const char *in_dir(char *buf, const char *name)
-{
-    snprintf(buf, 256, "%s/%s", dir, name);
-    return buf;
-}
+#include "scratch.h"
 
 static pst_clickgen_t config(uint64_t rows, uint32_t f, uint32_t k, uint64_t seed)
 {
@@ -114,10 +83,10 @@ static void same_seed_same_bytes(void **state)
 {
     char a[256], b[256], c[256];
     pst_clickgen_t cfg = config(5000, 5000, 12, 3);
-    write_data(&cfg, in_dir(a, "a.svm"));
-    write_data(&cfg, in_dir(b, "b.svm"));
+    write_data(&cfg, pst_scratch_path(a, "a.svm"));
+    write_data(&cfg, pst_scratch_path(b, "b.svm"));
     cfg.seed = 4;
-    write_data(&cfg, in_dir(c, "c.svm"));
+    write_data(&cfg, pst_scratch_path(c, "c.svm"));
     size_t la, lb, lc;
     unsigned char *da = slurp(a, &la), *db = slurp(b, &lb), *dc = slurp(c, &lc);
     assert_true(la > 5000 * 12 * 4);
@@ -231,8 +200,8 @@ static void truth_recomputed_from_weights(void **state)
     enum { ROWS = 100000, F = 20000, K = 20 };
     char data[256], json[256], weights[256];
     pst_clickgen_t cfg = config(ROWS, F, K, 11);
-    pst_clickgen_files_t files = {in_dir(data, "d.svm"), in_dir(json, "t.json"),
-                                  in_dir(weights, "w.f32")};
+    pst_clickgen_files_t files = {pst_scratch_path(data, "d.svm"), pst_scratch_path(json, "t.json"),
+                                  pst_scratch_path(weights, "w.f32")};
     pst_clickgen_truth_t t;
     pst_err_t err;
     assert_int_equal(pst_clickgen_write(&cfg, &files, &t, &err), PST_OK);
@@ -293,7 +262,7 @@ static void truth_recomputed_from_weights(void **state)
 static int count_temp_files(void)
 {
     int n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(pst_scratch_dir());
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         n += strstr(e->d_name, ".tmp.") != NULL;
@@ -333,7 +302,7 @@ static void bad_configs_and_paths(void **state)
     assert_int_equal(access("/nonexistent-dir/clicks.svm", F_OK), -1);
 
     char data[256];
-    files.data = in_dir(data, "ok.svm");
+    files.data = pst_scratch_path(data, "ok.svm");
     assert_int_equal(pst_clickgen_write(&ok, &files, NULL, &err), PST_OK);
     assert_int_equal(count_temp_files(), 0);
     /* K = F/2: every row draws half of all features, still distinct */
@@ -348,10 +317,12 @@ static void bad_configs_and_paths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(same_seed_same_bytes, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(same_seed_same_bytes, pst_scratch_make, pst_scratch_remove),
         cmocka_unit_test(click_rate_and_popularity),
-        cmocka_unit_test_setup_teardown(truth_recomputed_from_weights, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(bad_configs_and_paths, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(truth_recomputed_from_weights, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(bad_configs_and_paths, pst_scratch_make,
+                                        pst_scratch_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

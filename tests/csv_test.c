@@ -14,37 +14,13 @@
 
 #include "common/csv.h"
 #include "common/dataload.h"
-
-enum { MAX_TEMP = 64 };
-static char temp_paths[MAX_TEMP][64];
-static int n_temp;
-
-static int remove_temps(void **state)
-{
-    for (int i = 0; i < n_temp; i++)
-        unlink(temp_paths[i]);
-    return 0;
-}
-
-/* Writes text to a new temp file ending in suffix; returns its path. */
-static const char *temp_file(const char *suffix, const char *text)
-{
-    assert_true(n_temp < MAX_TEMP);
-    char *path = temp_paths[n_temp++];
-    snprintf(path, 64, "/tmp/pst_csv_XXXXXX%s", suffix);
-    int fd = mkstemps(path, (int)strlen(suffix));
-    assert_true(fd >= 0);
-    size_t len = strlen(text);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-    return path;
-}
+#include "scratch.h"
 
 /* Reads text as a CSV with the given target and task; returns the code. */
 static int read_text(const char *text, const char *target, pst_data_task_t task, pst_dataset_t **d,
                      pst_err_t *err, const char **path_out)
 {
-    const char *path = temp_file(".csv", text);
+    const char *path = pst_scratch_file(".csv", text);
     if (path_out)
         *path_out = path;
     pst_data_spec_t spec = {.path = path, .target = target, .task = task};
@@ -226,7 +202,7 @@ static void missing_markers_quotes_crlf(void **state)
 
 static void gzip_csv(void **state)
 {
-    const char *path = temp_file(".csv.gz", "");
+    const char *path = pst_scratch_file(".csv.gz", "");
     gzFile f = gzopen(path, "wb");
     gzputs(f, "a,target\n1,0\n2,1\n");
     gzclose(f);
@@ -291,7 +267,7 @@ static void bad_input(void **state)
 
 static void expected_classes_and_reused_mapping(void **state)
 {
-    const char *path = temp_file(".csv", "a,t\n1,0\n2,2\n3,1\n");
+    const char *path = pst_scratch_file(".csv", "a,t\n1,0\n2,2\n3,1\n");
     pst_data_spec_t spec = {.path = path, .target = "t", .n_classes = 5};
     pst_dataset_t *d = NULL;
     pst_err_t err = {0};
@@ -305,13 +281,13 @@ static void expected_classes_and_reused_mapping(void **state)
     assert_int_equal(pst_csv_read(&spec, &d, &err), PST_ERANGE);
     assert_non_null(strstr(err.msg, ":3: label 2 out of range"));
     /* -1/+1 with K = 2 maps by sorted value */
-    spec.path = temp_file(".csv", "a,t\n1,1\n2,-1\n");
+    spec.path = pst_scratch_file(".csv", "a,t\n1,1\n2,-1\n");
     assert_int_equal(pst_csv_read(&spec, &d, &err), PST_OK);
     assert_true(d->y[0] == 1 && d->y[1] == 0);
     pst_dataset_destroy(&d);
     /* a test file read with the training file's classes */
     static const double train_classes[2] = {-1, 1};
-    pst_data_spec_t test = {.path = temp_file(".csv", "a,t\n1,1\n2,1\n"),
+    pst_data_spec_t test = {.path = pst_scratch_file(".csv", "a,t\n1,1\n2,1\n"),
                             .target = "t",
                             .class_values = train_classes,
                             .n_class_values = 2};
@@ -319,14 +295,14 @@ static void expected_classes_and_reused_mapping(void **state)
     assert_int_equal(d->n_classes, 2);
     assert_true(d->y[0] == 1 && d->y[1] == 1);
     pst_dataset_destroy(&d);
-    test.path = temp_file(".csv", "a,t\n1,1\n2,0\n");
+    test.path = pst_scratch_file(".csv", "a,t\n1,1\n2,0\n");
     assert_int_equal(pst_csv_read(&test, &d, &err), PST_ERANGE);
     assert_non_null(strstr(err.msg, ":3: label 0 out of range"));
 }
 
 static void format_inference_errors(void **state)
 {
-    const char *path = temp_file(".data", "a,b\n1,2\n");
+    const char *path = pst_scratch_file(".data", "a,b\n1,2\n");
     pst_data_spec_t spec = {.path = path};
     pst_dataset_t *d = NULL;
     pst_err_t err = {0};
@@ -355,5 +331,5 @@ int main(void)
         cmocka_unit_test(expected_classes_and_reused_mapping),
         cmocka_unit_test(format_inference_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, remove_temps);
+    return cmocka_run_group_tests(tests, NULL, pst_scratch_remove);
 }

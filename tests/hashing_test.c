@@ -12,31 +12,7 @@
 #include <unistd.h>
 
 #include "common/hashing.h"
-
-enum { MAX_TEMP = 32 };
-static char temp_paths[MAX_TEMP][64];
-static int n_temp;
-
-static int remove_temps(void **state)
-{
-    for (int i = 0; i < n_temp; i++)
-        unlink(temp_paths[i]);
-    n_temp = 0;
-    return 0;
-}
-
-static const char *temp_file(const char *text)
-{
-    assert_true(n_temp < MAX_TEMP);
-    char *path = temp_paths[n_temp++];
-    snprintf(path, 64, "/tmp/pst_hash_XXXXXX.tsv");
-    int fd = mkstemps(path, 4);
-    assert_true(fd >= 0);
-    size_t len = strlen(text);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-    return path;
-}
+#include "scratch.h"
 
 /* Golden values from an independent Python implementation of the algorithm documented in
  * hashing.h; a change here changes every hashed model. */
@@ -198,7 +174,7 @@ static const char *small_tsv = "1\t5\t-3\tab\t\tcat\n"
 
 static void tsv_reader_bucketised(void **state)
 {
-    const char *path = temp_file(small_tsv);
+    const char *path = pst_scratch_file(".tsv", small_tsv);
     pst_dataset_t *d = NULL;
     pst_err_t err;
     assert_int_equal(pst_tsv_hashed_read(path, 2, 3, 16, 9, PST_NUMERIC_BUCKET, &d, &err), PST_OK);
@@ -229,7 +205,7 @@ static void tsv_reader_bucketised(void **state)
 
 static void tsv_reader_values_and_log(void **state)
 {
-    const char *path = temp_file(small_tsv);
+    const char *path = pst_scratch_file(".tsv", small_tsv);
     pst_dataset_t *d = NULL;
     pst_err_t err;
     assert_int_equal(pst_tsv_hashed_read(path, 2, 3, 20, 4, PST_NUMERIC_VALUE, &d, &err), PST_OK);
@@ -261,7 +237,7 @@ static void tsv_reader_values_and_log(void **state)
 /* With one bit there are two buckets: colliding entries are summed. */
 static void collisions_are_summed(void **state)
 {
-    const char *path = temp_file("1\ta\tb\tc\td\te\tf\tg\n");
+    const char *path = pst_scratch_file(".tsv", "1\ta\tb\tc\td\te\tf\tg\n");
     pst_dataset_t *d = NULL;
     pst_err_t err;
     assert_int_equal(pst_tsv_hashed_read(path, 0, 7, 1, 3, PST_NUMERIC_BUCKET, &d, &err), PST_OK);
@@ -284,7 +260,7 @@ static void collisions_are_summed(void **state)
 
 static void expect_error(const char *text, int code, const char *needle)
 {
-    const char *path = temp_file(text);
+    const char *path = pst_scratch_file(".tsv", text);
     pst_dataset_t *d = NULL;
     pst_err_t err;
     pst_err_clear(&err);
@@ -310,7 +286,7 @@ static void bad_input_names_file_and_line(void **state)
     pst_dataset_t *d = NULL;
     pst_err_t err;
     assert_int_equal(pst_tsv_hashed_read("/nonexistent/x.tsv", 1, 1, 8, 0, 0, &d, &err), PST_EIO);
-    const char *ok = temp_file("1\t1\t2\ta\tb\n");
+    const char *ok = pst_scratch_file(".tsv", "1\t1\t2\ta\tb\n");
     assert_int_equal(pst_tsv_hashed_read(ok, 2, 2, 0, 0, PST_NUMERIC_BUCKET, &d, &err), PST_EINVAL);
     assert_non_null(strstr(err.msg, "bits"));
 }
@@ -325,10 +301,10 @@ int main(void)
         cmocka_unit_test(fields_are_namespaces),
         cmocka_unit_test(numeric_codes),
         cmocka_unit_test(spec_digest_and_check),
-        cmocka_unit_test_teardown(tsv_reader_bucketised, remove_temps),
-        cmocka_unit_test_teardown(tsv_reader_values_and_log, remove_temps),
-        cmocka_unit_test_teardown(collisions_are_summed, remove_temps),
-        cmocka_unit_test_teardown(bad_input_names_file_and_line, remove_temps),
+        cmocka_unit_test_teardown(tsv_reader_bucketised, pst_scratch_remove),
+        cmocka_unit_test_teardown(tsv_reader_values_and_log, pst_scratch_remove),
+        cmocka_unit_test_teardown(collisions_are_summed, pst_scratch_remove),
+        cmocka_unit_test_teardown(bad_input_names_file_and_line, pst_scratch_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

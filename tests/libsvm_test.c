@@ -12,35 +12,12 @@
 
 #include "common/dataload.h"
 #include "common/libsvm.h"
-
-enum { MAX_TEMP = 64 };
-static char temp_paths[MAX_TEMP][64];
-static int n_temp;
-
-static int remove_temps(void **state)
-{
-    for (int i = 0; i < n_temp; i++)
-        unlink(temp_paths[i]);
-    return 0;
-}
-
-static const char *temp_file(const char *suffix, const char *text)
-{
-    assert_true(n_temp < MAX_TEMP);
-    char *path = temp_paths[n_temp++];
-    snprintf(path, 64, "/tmp/pst_svm_XXXXXX%s", suffix);
-    int fd = mkstemps(path, (int)strlen(suffix));
-    assert_true(fd >= 0);
-    size_t len = strlen(text);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-    return path;
-}
+#include "scratch.h"
 
 static int read_text(const char *text, pst_data_task_t task, pst_dataset_t **d, pst_err_t *err,
                      const char **path_out)
 {
-    const char *path = temp_file(".svm", text);
+    const char *path = pst_scratch_file(".svm", text);
     if (path_out)
         *path_out = path;
     pst_data_spec_t spec = {.path = path, .task = task};
@@ -122,7 +99,7 @@ static void iris_round_trip(void **state)
     pst_err_t err = {0};
     assert_int_equal(pst_data_load(&spec, &dense, &err), PST_OK);
     char *text = to_libsvm(dense);
-    spec = (pst_data_spec_t){.path = temp_file(".libsvm", text)};
+    spec = (pst_data_spec_t){.path = pst_scratch_file(".libsvm", text)};
     free(text);
     assert_int_equal(pst_data_load(&spec, &sparse, &err), PST_OK);
     assert_true(pst_dataset_is_sparse(sparse));
@@ -172,7 +149,7 @@ static void format_inference(void **state)
 {
     static const char *suffixes[] = {".txt", ".svm.gz", ".dat"};
     for (int s = 0; s < 3; s++) {
-        const char *path = temp_file(suffixes[s], "# header comment\n-1 2:1\n+1 1:3\n");
+        const char *path = pst_scratch_file(suffixes[s], "# header comment\n-1 2:1\n+1 1:3\n");
         if (s == 1) { /* write it gzip-compressed under the .gz name */
             char cmd[160];
             snprintf(cmd, sizeof cmd, "gzip -c %s > %s.tmp && mv %s.tmp %s", path, path, path,
@@ -217,5 +194,5 @@ int main(void)
         cmocka_unit_test(format_inference),
         cmocka_unit_test(densify_widths),
     };
-    return cmocka_run_group_tests(tests, NULL, remove_temps);
+    return cmocka_run_group_tests(tests, NULL, pst_scratch_remove);
 }

@@ -18,43 +18,12 @@
 #include "common/clickgen.h"
 #include "common/libsvm.h"
 #include "common/sparsestream.h"
-
-static char dir[64];
-
-static int make_dir(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/pst_sstream_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-    return 0;
-}
-
-static const char *in_dir(char *buf, const char *name)
-{
-    snprintf(buf, 256, "%s/%s", dir, name);
-    return buf;
-}
+#include "scratch.h"
 
 static int count_temp_files(void)
 {
     int n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(pst_scratch_dir());
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         n += strstr(e->d_name, ".tmp.") != NULL;
@@ -167,7 +136,7 @@ static void every_row_once_with_bounded_buffer(void **state)
 {
     enum { ROWS = 10000, BUFFER = 500, BATCH = 64 };
     char path[256];
-    write_clicks(in_dir(path, "c.svm"), ROWS, 1);
+    write_clicks(pst_scratch_path(path, "c.svm"), ROWS, 1);
     pst_dataset_t *ref = read_reference(path);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     uint64_t *e0 = malloc(ROWS * sizeof *e0), *e1 = malloc(ROWS * sizeof *e1);
@@ -214,7 +183,7 @@ static void every_row_once_with_bounded_buffer(void **state)
 static void source_order_without_buffer(void **state)
 {
     char path[256];
-    write_clicks(in_dir(path, "c.svm"), 3000, 2);
+    write_clicks(pst_scratch_path(path, "c.svm"), 3000, 2);
     pst_dataset_t *ref = read_reference(path);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     uint64_t order[3000];
@@ -242,7 +211,7 @@ static const char *hand_svm = "# comment line\n"
 static void libsvm_details_and_tiny_chunks(void **state)
 {
     char path[256];
-    write_text(in_dir(path, "h.svm"), hand_svm);
+    write_text(pst_scratch_path(path, "h.svm"), hand_svm);
     pst_dataset_t *ref = read_reference(path);
     assert_int_equal(ref->n_rows, 5);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
@@ -262,8 +231,8 @@ static void libsvm_details_and_tiny_chunks(void **state)
 static void gzip_source(void **state)
 {
     char path[256], gz[256];
-    write_text(in_dir(path, "h.svm"), hand_svm);
-    gzFile f = gzopen(in_dir(gz, "h.svm.gz"), "wb");
+    write_text(pst_scratch_path(path, "h.svm"), hand_svm);
+    gzFile f = gzopen(pst_scratch_path(gz, "h.svm.gz"), "wb");
     assert_int_equal(gzwrite(f, hand_svm, (unsigned)strlen(hand_svm)), (int)strlen(hand_svm));
     gzclose(f);
     pst_dataset_t *ref = read_reference(path);
@@ -278,7 +247,7 @@ static void gzip_source(void **state)
 static void expect_text_error(const char *text, const char *needle)
 {
     char path[256];
-    write_text(in_dir(path, "bad.svm"), text);
+    write_text(pst_scratch_path(path, "bad.svm"), text);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     pst_sparse_stream_t *s = open_stream(&src, 1000, 10, 1, true);
     const pst_sparse_stream_batch_t *b;
@@ -289,7 +258,7 @@ static void expect_text_error(const char *text, const char *needle)
         fail_msg("message '%s' lacks the path or '%s'", err.msg, needle);
     pst_sparse_stream_destroy(&s);
     char cache[256];
-    assert_int_equal(access(in_dir(cache, "bad.svm.pstcache"), F_OK), -1);
+    assert_int_equal(access(pst_scratch_path(cache, "bad.svm.pstcache"), F_OK), -1);
     assert_int_equal(count_temp_files(), 0);
 }
 
@@ -326,8 +295,8 @@ static void set_mtime(const char *path, time_t seconds)
 static void cache_written_reused_rebuilt(void **state)
 {
     char path[256], cache[256];
-    write_clicks(in_dir(path, "c.svm"), 5000, 3);
-    in_dir(cache, "c.svm.pstcache");
+    write_clicks(pst_scratch_path(path, "c.svm"), 5000, 3);
+    pst_scratch_path(cache, "c.svm.pstcache");
     pst_dataset_t *ref = read_reference(path);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     pst_err_t err;
@@ -414,8 +383,8 @@ static void build_cache(const pst_sparse_source_t *src, const pst_dataset_t *ref
 static void corrupt_caches_are_rejected(void **state)
 {
     char path[256], cache[256];
-    write_clicks(in_dir(path, "c.svm"), 60000, 7); /* several cache blocks */
-    in_dir(cache, "c.svm.pstcache");
+    write_clicks(pst_scratch_path(path, "c.svm"), 60000, 7); /* several cache blocks */
+    pst_scratch_path(cache, "c.svm.pstcache");
     pst_dataset_t *ref = read_reference(path);
     pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
     pst_err_t err;
@@ -494,7 +463,7 @@ static void write_tsv(const char *path, int rows)
 static void hashed_tsv_stream_and_cache(void **state)
 {
     char path[256];
-    write_tsv(in_dir(path, "t.tsv"), 2000);
+    write_tsv(pst_scratch_path(path, "t.tsv"), 2000);
     pst_hash_spec_t spec = {3, 4, 18, 5, PST_NUMERIC_BUCKET};
     pst_dataset_t *ref;
     pst_err_t err;
@@ -552,8 +521,8 @@ static void assert_same_dataset(const pst_dataset_t *a, const pst_dataset_t *b)
 static void load_equals_reader(void **state)
 {
     char path[256], hand[256];
-    write_clicks(in_dir(path, "c.svm"), 70000, 8);
-    write_text(in_dir(hand, "h.svm"), hand_svm);
+    write_clicks(pst_scratch_path(path, "c.svm"), 70000, 8);
+    write_text(pst_scratch_path(hand, "h.svm"), hand_svm);
     const char *paths[] = {path, hand};
     for (int i = 0; i < 2; i++) {
         pst_dataset_t *ref = read_reference(paths[i]), *d;
@@ -571,7 +540,7 @@ static void load_equals_reader(void **state)
     pst_dataset_t *d;
     pst_err_t err;
     char empty[256];
-    write_text(in_dir(empty, "e.svm"), "# nothing\n\n");
+    write_text(pst_scratch_path(empty, "e.svm"), "# nothing\n\n");
     pst_sparse_source_t src = {.path = empty, .format = PST_SPARSE_LIBSVM};
     assert_int_equal(pst_sparse_load(&src, false, NULL, &d, &err), PST_EFORMAT);
     assert_non_null(strstr(err.msg, "no data rows"));
@@ -582,7 +551,7 @@ static void atomic_writer(void **state)
     char path[256], other[256];
     pst_atomic_writer_t *w;
     pst_err_t err;
-    assert_int_equal(pst_atomic_writer_open(in_dir(path, "w.bin"), 8, &w, &err), PST_OK);
+    assert_int_equal(pst_atomic_writer_open(pst_scratch_path(path, "w.bin"), 8, &w, &err), PST_OK);
     assert_int_equal(pst_atomic_writer_write(w, "0123456789", 10, &err), PST_OK);
     char *p;
     assert_int_equal(pst_atomic_writer_reserve(w, 4, &p, &err), PST_OK);
@@ -603,7 +572,7 @@ static void atomic_writer(void **state)
     free(data);
     assert_int_equal(stat_of(path).st_mode & 0777, 0644);
 
-    assert_int_equal(pst_atomic_writer_open(in_dir(other, "x.bin"), 0, &w, &err), PST_OK);
+    assert_int_equal(pst_atomic_writer_open(pst_scratch_path(other, "x.bin"), 0, &w, &err), PST_OK);
     assert_int_equal(pst_atomic_writer_write(w, "abc", 3, &err), PST_OK);
     assert_int_equal(count_temp_files(), 1);
     pst_atomic_writer_destroy(&w);
@@ -617,16 +586,23 @@ static void atomic_writer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(every_row_once_with_bounded_buffer, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(source_order_without_buffer, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(libsvm_details_and_tiny_chunks, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(gzip_source, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(text_errors_name_file_and_line, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(cache_written_reused_rebuilt, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(corrupt_caches_are_rejected, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(hashed_tsv_stream_and_cache, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(load_equals_reader, make_dir, remove_dir),
-        cmocka_unit_test_setup_teardown(atomic_writer, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(every_row_once_with_bounded_buffer, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(source_order_without_buffer, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(libsvm_details_and_tiny_chunks, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(gzip_source, pst_scratch_make, pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(text_errors_name_file_and_line, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(cache_written_reused_rebuilt, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(corrupt_caches_are_rejected, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(hashed_tsv_stream_and_cache, pst_scratch_make,
+                                        pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(load_equals_reader, pst_scratch_make, pst_scratch_remove),
+        cmocka_unit_test_setup_teardown(atomic_writer, pst_scratch_make, pst_scratch_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
