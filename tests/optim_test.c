@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/optim.h"
 
@@ -550,46 +549,6 @@ static void global_norm_accumulates_in_double(void **state)
     free(g);
 }
 
-/* Timings mean nothing unoptimised or under the sanitizers. */
-#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* An Adam step over 1M floats is memory-bound: about a millisecond when the loops vectorise, four
- * times that when they do not. Best of several runs, so a busy machine does not fail the test. */
-static void adam_step_is_fast(void **state)
-{
-    size_t n = 1u << 20;
-    float *w = calloc(n, sizeof *w), *g = malloc(n * sizeof *g);
-    for (size_t i = 0; i < n; i++)
-        g[i] = (float)(i % 17) * 0.01f - 0.08f;
-    pst_optim_cfg_t c;
-    pst_optim_cfg_defaults(&c, PST_OPT_ADAM);
-    pst_optim_t *opt = pst_optim_new(&c, n, NULL);
-    double best = 1e9;
-    for (int r = 0; r < 30; r++) {
-        double t0 = seconds();
-        pst_optim_step(opt, w, g, 1e-3f);
-        double dt = seconds() - t0;
-        best = dt < best ? dt : best;
-    }
-    print_message("adam step on %zu floats: %.3f ms\n", n, best * 1e3);
-    assert_true(best < 2.5e-3);
-    pst_optim_destroy(&opt);
-    free(w);
-    free(g);
-}
-#else
-static void adam_step_is_fast(void **state)
-{
-    skip();
-}
-#endif
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,7 +561,6 @@ int main(void)
         cmocka_unit_test(state_round_trip_resumes_exactly),
         cmocka_unit_test(clipping),
         cmocka_unit_test(global_norm_accumulates_in_double),
-        cmocka_unit_test(adam_step_is_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
