@@ -130,23 +130,12 @@ static void real_t10k_set(void **state)
     pst_dataset_destroy(&d);
 }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void real_train_set_is_fast(void **state)
+static void real_train_set_reads_whole(void **state)
 {
     pst_data_spec_t spec = {.path = FMNIST "train-images-idx3-ubyte.gz", .n_classes = 10};
     pst_dataset_t *d = NULL;
     pst_err_t err = {0};
-    double t0 = seconds_now();
     assert_int_equal(pst_idx_read(&spec, &d, &err), PST_OK);
-    double elapsed = seconds_now() - t0;
-    print_message("60000 Fashion-MNIST images read in %.3f s\n", elapsed);
-    assert_true(elapsed < 1.5); /* about 0.3 s on an idle core; margin for a busy machine */
     assert_int_equal(d->n_rows, 60000);
     static const int first_labels[10] = {9, 0, 0, 3, 0, 2, 7, 2, 5, 5};
     for (int i = 0; i < 10; i++)
@@ -292,7 +281,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(real_t10k_set),
-        cmocka_unit_test(real_train_set_is_fast),
+        cmocka_unit_test(real_train_set_reads_whole),
         cmocka_unit_test(plain_and_gzip_read_the_same),
         cmocka_unit_test(expected_class_count_and_out_of_range),
         cmocka_unit_test(truncated_images),
