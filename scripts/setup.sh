@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pstrain needs to build, test and run its demo. Idempotent; quiet
-# when everything is present. Set PST_SETUP_BENCH=1 to also install the benchmark peers.
+# when everything is present. Set PST_SETUP_BENCH=1 to also install the benchmark peers,
+# PST_SETUP_FUZZ=1 the fuzzing tool chain.
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,10 @@ packages=(
 )
 # The end-to-end tests script their checks in Python; the sparse test computes reference figures
 # with numpy through /usr/bin/python3.
+# scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.
+if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
+  packages+=(clang libclang-rt-dev)
+fi
 if [ "${PST_SETUP_BENCH:-0}" = 1 ]; then
   packages+=(python3-torch python3-sklearn liblinear-tools)
 fi

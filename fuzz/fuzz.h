@@ -1,0 +1,29 @@
+/* Fuzz targets: every decoder of untrusted bytes, driven by libFuzzer (scripts/fuzz.sh) or by the
+ * replay driver that runs a target over files (the test suite's regression run). */
+#ifndef PST_FUZZ_H
+#define PST_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The libFuzzer entry point every target defines. Returns 0; a bug shows as a crash, a sanitizer
+ * report or an abort from fuzz_check. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Aborts with a message when cond is false: a broken invariant of the code under test. */
+void fuzz_check(int cond, const char *what);
+
+/* Writes data to a scratch file private to this process (the same path on every call, so one
+ * input at a time) whose name ends in suffix; returns its path. Aborts on I/O failure. */
+const char *fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix);
+
+/* Splits input into frames: each frame is a 2-byte little-endian length, then that many bytes
+ * (cut short at the end of the input). Returns the frames found, at most max. */
+typedef struct fuzz_frame {
+    const uint8_t *data;
+    size_t len;
+} fuzz_frame_t;
+int fuzz_split_frames(const uint8_t *data, size_t size, fuzz_frame_t *frames, int max,
+                      size_t *used);
+
+#endif

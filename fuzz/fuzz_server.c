@@ -1,0 +1,185 @@
+/* Fuzz target: a live parameter server fed a sequence of well-framed but hostile requests (wrong
+ * ranges, unknown tensors, odd row widths, clocks out of order, senders that are no workers...).
+ * Input: a setup byte, then messages of a 32-byte descriptor followed by value bytes (see
+ * next_message). Afterwards the server must still answer STATS: it may refuse requests, never
+ * crash or stop serving. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "fuzz/fuzz.h"
+#include "ps/server.h"
+
+enum { DESCRIPTOR = 32, MAX_MESSAGES = 64, N_WORKERS = 2, MAX_VALUES = 1 << 16 };
+
+static const pst_optim_kind_t KINDS[] = {PST_OPT_SGD, PST_OPT_ADAM, PST_OPT_ADAGRAD, PST_OPT_FTRL};
+
+typedef struct served {
+    pst_server_t *srv;
+    pthread_t thread;
+    atomic_int finished;
+} served_t;
+
+typedef struct request {
+    Pst__Header hdr;
+    uint64_t keys[256];
+    float *values; // (MAX_VALUES)
+} request_t;
+
+static void *zmq_context(void)
+{
+    static void *ctx;
+    if (ctx == NULL)
+        ctx = zmq_ctx_new();
+    fuzz_check(ctx != NULL, "zmq context");
+    return ctx;
+}
+
+static void *serve(void *arg)
+{
+    served_t *s = arg;
+    pst_err_t err = {0};
+    (void)pst_server_run(s->srv, &err);
+    atomic_store(&s->finished, 1);
+    return NULL;
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Decodes the descriptor at data into r->hdr; the values (dense: count floats; sparse: one row
+ * per key) come from the bytes after it, zero-padded. Returns the bytes used. */
+static size_t next_message(const uint8_t *data, size_t size, request_t *r, size_t *n_values)
+{
+    const uint8_t *d = data;
+    pst__header__init(&r->hdr);
+    Pst__Header *h = &r->hdr;
+    h->op = (Pst__Op)(d[0] % 12);
+    h->sparse = d[1] & 1;
+    h->codec = (Pst__Codec)((d[1] >> 1) & 7) % 5;
+    h->flags = (d[1] & 0x10) ? 2u : 0u; /* KEYS_CACHED */
+    h->sender = (d[1] >> 5) & 3;
+    h->model_id = d[2] % 4;
+    h->tensor_id = d[3] % 4;
+    h->row_width = (uint32_t)(get_le(d + 4, 2) % 17);
+    h->count = get_le(d + 6, 2);
+    h->offset = get_le(d + 8, 8);
+    h->total_size = get_le(d + 16, 8);
+    h->clock = get_le(d + 24, 4);
+    h->seq = get_le(d + 28, 2);
+    h->lr = d[30] == 255 ? 1e30f : (float)d[30] / 64.0f;
+    h->init_scale = (float)(d[31] & 15) / 8.0f;
+    h->seed = d[31];
+    size_t n = (size_t)h->count;
+    if (h->sparse) {
+        n = (size_t)(h->count % 257);
+        h->count = n;
+        uint64_t key = d[8];
+        for (size_t i = 0; i < n && i < 256; i++)
+            r->keys[i] = key += 1 + d[(i % 24) + 8];
+        n *= h->row_width;
+    }
+    if (n > MAX_VALUES)
+        n = MAX_VALUES, h->count = h->sparse ? h->count : MAX_VALUES;
+    size_t avail = (size - DESCRIPTOR) / sizeof(float), take = avail < n ? avail : n;
+    memset(r->values, 0, n * sizeof(float));
+    memcpy(r->values, data + DESCRIPTOR, take * sizeof(float));
+    *n_values = n;
+    return DESCRIPTOR + take * sizeof(float);
+}
+
+static void send_request(pst_wire_t *wire, void *sock, request_t *r)
+{
+    if (r->hdr.sparse && (r->hdr.flags & 2u))
+        r->hdr.key_signature = r->keys[0] * 0x9e3779b97f4a7c15ull;
+    pst_wire_payload_t payload = {.keys = r->keys, .values = r->values};
+    (void)pst_wire_send(wire, sock, NULL, 0, &r->hdr, &payload, NULL);
+}
+
+/* Sends STATS and reads replies until its answer arrives. */
+static void expect_alive(pst_wire_t *wire, void *sock, const served_t *s)
+{
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_STATS;
+    h.seq = 1u << 20;
+    if (pst_wire_send(wire, sock, NULL, 0, &h, NULL, NULL) != PST_OK)
+        return;
+    for (;;) {
+        pst_wire_msg_t msg;
+        int rc = pst_wire_recv(wire, sock, &msg, 0, NULL);
+        if (rc == PST_ETIMEOUT && atomic_load(&s->finished))
+            return; /* every worker shut down: the server ended as it should */
+        fuzz_check(rc == PST_OK, "the server still answers");
+        bool done = msg.hdr->op == PST__OP__OP_STATS && msg.hdr->seq == (1u << 20);
+        pst_wire_msg_close(&msg);
+        if (done)
+            return;
+    }
+}
+
+static pst_server_t *start_server(uint8_t setup, char *endpoint, size_t len)
+{
+    static unsigned instance;
+    pst_server_cfg_t cfg;
+    pst_server_cfg_defaults(&cfg);
+    cfg.n_workers = N_WORKERS;
+    cfg.consistency = (pst_consistency_t)(setup % 3);
+    cfg.staleness = 1;
+    pst_optim_cfg_defaults(&cfg.optim, KINDS[(setup >> 2) % 4]);
+    cfg.zmq_ctx = zmq_context();
+    cfg.max_message_bytes = 1 << 20;
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/pst-fuzz-ckpt-%ld", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (long)getpid());
+    cfg.checkpoint_dir = dir;
+    pst_server_t *srv = pst_server_new(&cfg, NULL);
+    fuzz_check(srv != NULL, "server starts");
+    snprintf(endpoint, len, "inproc://fuzz-server-%u", instance++);
+    fuzz_check(pst_server_bind(srv, endpoint, NULL, 0, NULL) == PST_OK, "server binds");
+    return srv;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 + DESCRIPTOR)
+        return 0;
+    char endpoint[64];
+    served_t s = {.srv = start_server(data[0], endpoint, sizeof endpoint)};
+    fuzz_check(pthread_create(&s.thread, NULL, serve, &s) == 0, "server thread");
+    void *sock = zmq_socket(zmq_context(), ZMQ_DEALER);
+    int timeout = 5000, linger = 0;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    fuzz_check(zmq_connect(sock, endpoint) == 0, "connect");
+    pst_wire_t *wire = pst_wire_new(PST_WIRE_DEALER, 1 << 20, NULL);
+    request_t *r = malloc(sizeof *r);
+    fuzz_check(wire && r && (r->values = malloc(MAX_VALUES * sizeof(float))), "allocation");
+    size_t at = 1;
+    for (int m = 0; m < MAX_MESSAGES && size - at >= DESCRIPTOR; m++) {
+        size_t n_values;
+        at += next_message(data + at, size - at, r, &n_values);
+        send_request(wire, sock, r);
+    }
+    expect_alive(wire, sock, &s);
+    pst_server_stop(s.srv);
+    Pst__Header wake = PST__HEADER__INIT; /* ends the server's poll wait at once */
+    wake.op = PST__OP__OP_HEARTBEAT;
+    (void)pst_wire_send(wire, sock, NULL, 0, &wake, NULL, NULL);
+    pthread_join(s.thread, NULL);
+    zmq_close(sock);
+    pst_server_destroy(&s.srv);
+    pst_wire_destroy(&wire);
+    free(r->values);
+    free(r);
+    return 0;
+}

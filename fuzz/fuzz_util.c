@@ -1,0 +1,47 @@
+/* Helpers shared by the fuzz targets. */
+#include "fuzz/fuzz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void fuzz_check(int cond, const char *what)
+{
+    if (!cond) {
+        fprintf(stderr, "fuzz: invariant broken: %s\n", what);
+        abort();
+    }
+}
+
+const char *fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix)
+{
+    static char path[512];
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/pst-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(),
+             suffix);
+    FILE *f = fopen(path, "wb");
+    fuzz_check(f != NULL, "scratch file opens");
+    fuzz_check(size == 0 || fwrite(data, 1, size, f) == size, "scratch file written");
+    fuzz_check(fclose(f) == 0, "scratch file closed");
+    return path;
+}
+
+int fuzz_split_frames(const uint8_t *data, size_t size, fuzz_frame_t *frames, int max, size_t *used)
+{
+    size_t at = 0;
+    int n = 0;
+    while (n < max && at + 2 <= size) {
+        size_t len = (size_t)data[at] | (size_t)data[at + 1] << 8;
+        at += 2;
+        if (len > size - at)
+            len = size - at;
+        frames[n].data = data + at;
+        frames[n].len = len;
+        n++;
+        at += len;
+    }
+    if (used != NULL)
+        *used = at;
+    return n;
+}
