@@ -584,6 +584,11 @@ void pst_fedagg_set_rounds(pst_fedagg_t *a, uint64_t rounds)
     a->rounds = rounds;
 }
 
+void pst_fedagg_set_dp_sites(pst_fedagg_t *a, int m)
+{
+    a->cfg.dp_expected_sites = m > 0 ? m : 0;
+}
+
 pst_rng_t *pst_fedagg_rng(pst_fedagg_t *a)
 {
     return &a->rng;

@@ -104,6 +104,8 @@ const pst_fedagg_info_t *pst_fedagg_last(const pst_fedagg_t *a);
 float *pst_fedagg_state(pst_fedagg_t *a, size_t *n_state);
 uint64_t pst_fedagg_rounds(const pst_fedagg_t *a);
 void pst_fedagg_set_rounds(pst_fedagg_t *a, uint64_t rounds);
+/* DP: the m of the next rounds (the sites asked; 0: the round's k). */
+void pst_fedagg_set_dp_sites(pst_fedagg_t *a, int m);
 /* The DP noise stream, to save and restore with a checkpoint. */
 pst_rng_t *pst_fedagg_rng(pst_fedagg_t *a);
 

@@ -199,12 +199,24 @@ int pst_wire_prepare_socket(pst_wire_t *self, void *sock, pst_err_t *err)
 
 static bool op_known(int op)
 {
-    return op >= PST__OP__OP_PUSH && op <= PST__OP__OP_CHECKPOINT;
+    return op >= PST__OP__OP_PUSH && op <= PST__OP__OP_FED_DONE;
 }
 
 static bool op_carries_values(int op)
 {
-    return op == PST__OP__OP_PUSH || op == PST__OP__OP_PULL_REPLY || op == PST__OP__OP_INIT;
+    return op == PST__OP__OP_PUSH || op == PST__OP__OP_PULL_REPLY || op == PST__OP__OP_INIT ||
+           op == PST__OP__OP_FED_TASK || op == PST__OP__OP_FED_UPDATE || op == PST__OP__OP_FED_DONE;
+}
+
+static bool op_carries_blob(int op)
+{
+    return op == PST__OP__OP_FED_WELCOME;
+}
+
+/* Whether a message with this header has a blob frame. */
+static bool has_blob_frame(const Pst__Header *h)
+{
+    return op_carries_blob(h->op) && h->blob_size > 0;
 }
 
 static bool carries_keys(const Pst__Header *h)
@@ -232,10 +244,11 @@ uint64_t pst_wire_value_count(const Pst__Header *hdr)
 
 const char *pst_wire_op_name(int op)
 {
-    static const char *names[] = {"none",     "push",    "pull",      "pull-reply",
-                                  "ack",      "barrier", "heartbeat", "stats",
-                                  "shutdown", "error",   "init",      "checkpoint"};
-    if (op < 0 || op > PST__OP__OP_CHECKPOINT)
+    static const char *names[] = {
+        "none",         "push",        "pull",     "pull-reply", "ack",     "barrier",
+        "heartbeat",    "stats",       "shutdown", "error",      "init",    "checkpoint",
+        "fed-register", "fed-welcome", "fed-task", "fed-update", "fed-done"};
+    if (op < 0 || op > PST__OP__OP_FED_DONE)
         return "unknown";
     return names[op];
 }
@@ -406,6 +419,11 @@ static int check_outgoing(const pst_wire_t *w, const Pst__Header *hdr, const pst
         return pst_err_set(err, PST_EINVAL, "wire: %s needs keys", pst_wire_op_name(hdr->op));
     if (pst_wire_value_count(hdr) > 0 && values == NULL)
         return pst_err_set(err, PST_EINVAL, "wire: %s needs values", pst_wire_op_name(hdr->op));
+    size_t blob_len = p ? p->blob_len : 0;
+    if (blob_len > 0 && !op_carries_blob(hdr->op))
+        return pst_err_set(err, PST_EINVAL, "wire: %s carries no blob", pst_wire_op_name(hdr->op));
+    if (blob_len > w->max_bytes || (blob_len > 0 && p->blob == NULL))
+        return pst_err_set(err, PST_EINVAL, "wire: blob of %zu bytes", blob_len);
     return PST_OK;
 }
 
@@ -414,8 +432,8 @@ static void count_sent(pst_wire_t *w, const Pst__Header *hdr, size_t header_len,
 {
     uint64_t keys_raw = carries_keys(hdr) ? hdr->count * sizeof(uint64_t) : 0;
     w->stats.messages_sent++;
-    w->stats.bytes_raw_sent += keys_raw + hdr->raw_size;
-    w->stats.bytes_wire_sent += header_len + keys_len + hdr->wire_size;
+    w->stats.bytes_raw_sent += keys_raw + hdr->raw_size + hdr->blob_size;
+    w->stats.bytes_wire_sent += header_len + keys_len + hdr->wire_size + hdr->blob_size;
 }
 
 /* Releases lent values that will not travel as they are. */
@@ -439,6 +457,9 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
     size_t keys_len = 0;
     hdr->raw_size = hdr->wire_size = 0;
     hdr->checksum = 0;
+    bool has_blob = payload != NULL && payload->blob_len > 0;
+    hdr->blob_size = has_blob ? payload->blob_len : 0;
+    hdr->blob_checksum = has_blob ? pst_checksum(payload->blob, payload->blob_len) : 0;
     if (has_values) {
         rc = prepare_values(self, hdr, payload, n_values, &values_msg, err);
         if (rc != PST_OK)
@@ -457,7 +478,7 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
     } else {
         pst__header__pack(hdr, packed);
         if ((route != NULL && send_bytes(sock, route, route_len, 1) != 0) ||
-            send_bytes(sock, packed, header_len, has_keys || has_values) != 0)
+            send_bytes(sock, packed, header_len, has_keys || has_values || has_blob) != 0)
             rc = send_failed(err, "header");
     }
     if (rc != PST_OK) {
@@ -467,14 +488,16 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
             zmq_msg_close(&values_msg);
         return rc;
     }
-    if (has_keys && send_msg(sock, &keys_msg, has_values) != 0) {
+    if (has_keys && send_msg(sock, &keys_msg, has_values || has_blob) != 0) {
         rc = send_failed(err, "keys");
         if (has_values)
             zmq_msg_close(&values_msg);
         return rc;
     }
-    if (has_values && send_msg(sock, &values_msg, 0) != 0)
+    if (has_values && send_msg(sock, &values_msg, has_blob) != 0)
         return send_failed(err, "values");
+    if (has_blob && send_bytes(sock, payload->blob, payload->blob_len, 0) != 0)
+        return send_failed(err, "blob");
     count_sent(self, hdr, header_len, keys_len);
     return PST_OK;
 }
@@ -579,6 +602,9 @@ static int check_header(const pst_wire_t *w, const Pst__Header *h, pst_err_t *er
     if (expect == 0 && h->wire_size != 0)
         return pst_err_set(err, PST_EPROTO, "wire: %s declares %llu value bytes but has none",
                            pst_wire_op_name(h->op), (unsigned long long)h->wire_size);
+    if (h->blob_size > w->max_bytes || (h->blob_size > 0 && !op_carries_blob(h->op)))
+        return pst_err_set(err, PST_EPROTO, "wire: %s declares a blob of %llu bytes",
+                           pst_wire_op_name(h->op), (unsigned long long)h->blob_size);
     return PST_OK;
 }
 
@@ -645,6 +671,22 @@ static int check_keys(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err
     return PST_OK;
 }
 
+/* The blob frame: its declared size and checksum. */
+static int check_blob(pst_wire_msg_t *msg, int at, pst_err_t *err)
+{
+    size_t len = frame_size(msg, at);
+    if (len != msg->hdr->blob_size)
+        return pst_err_set(err, PST_EPROTO, "wire: blob frame of %zu bytes, declared %llu", len,
+                           (unsigned long long)msg->hdr->blob_size);
+    uint32_t sum = pst_checksum(frame_data(msg, at), len);
+    if (sum != msg->hdr->blob_checksum)
+        return pst_err_set(err, PST_EPROTO, "wire: blob checksum %08x, header says %08x", sum,
+                           msg->hdr->blob_checksum);
+    msg->blob = frame_data(msg, at);
+    msg->blob_len = len;
+    return PST_OK;
+}
+
 static int validate(pst_wire_t *w, pst_wire_msg_t *msg, int extra, pst_err_t *err)
 {
     int at = w->role == PST_WIRE_ROUTER ? 1 : 0;
@@ -660,22 +702,22 @@ static int validate(pst_wire_t *w, pst_wire_msg_t *msg, int extra, pst_err_t *er
         rc = check_header(w, msg->hdr, err);
     if (rc != PST_OK)
         return rc;
-    bool has_keys = has_keys_frame(msg->hdr);
+    bool has_keys = has_keys_frame(msg->hdr), has_blob = has_blob_frame(msg->hdr);
     msg->n_values = (size_t)pst_wire_value_count(msg->hdr);
-    int expect = at + 1 + (has_keys ? 1 : 0) + (msg->n_values > 0 ? 1 : 0);
+    int expect = at + 1 + (has_keys ? 1 : 0) + (msg->n_values > 0 ? 1 : 0) + (has_blob ? 1 : 0);
     if (msg->n_frames + extra != expect)
         return pst_err_set(err, PST_EPROTO, "wire: %s with %d frames, expected %d",
                            pst_wire_op_name(msg->hdr->op), msg->n_frames + extra, expect);
     if (has_keys && (rc = check_keys(w, msg, at + 1, err)) != PST_OK)
         return rc;
     if (msg->n_values > 0) {
-        msg->values_frame = expect - 1;
+        msg->values_frame = expect - 1 - (has_blob ? 1 : 0);
         size_t len = frame_size(msg, msg->values_frame);
         if (len != msg->hdr->wire_size)
             return pst_err_set(err, PST_EPROTO, "wire: values frame of %zu bytes, declared %llu",
                                len, (unsigned long long)msg->hdr->wire_size);
     }
-    return PST_OK;
+    return has_blob ? check_blob(msg, expect - 1, err) : PST_OK;
 }
 
 static void count_received(pst_wire_t *w, const pst_wire_msg_t *msg)
@@ -686,7 +728,7 @@ static void count_received(pst_wire_t *w, const pst_wire_msg_t *msg)
     w->stats.messages_received++;
     w->stats.bytes_wire_received += wire;
     uint64_t keys_raw = carries_keys(msg->hdr) ? msg->hdr->count * sizeof(uint64_t) : 0;
-    w->stats.bytes_raw_received += keys_raw + msg->hdr->raw_size;
+    w->stats.bytes_raw_received += keys_raw + msg->hdr->raw_size + msg->hdr->blob_size;
 }
 
 int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, pst_err_t *err)
@@ -699,6 +741,8 @@ int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, 
     msg->n_values = 0;
     msg->n_frames = 0;
     msg->values_frame = -1;
+    msg->blob = NULL;
+    msg->blob_len = 0;
     int extra = 0;
     int rc = recv_frames(msg, sock, flags, &extra, err);
     if (rc != PST_OK)

@@ -22,18 +22,22 @@
  *            sent in full for that tensor, which the receiver resolves itself)
  *   frame 2  values: header.wire_size bytes in header.codec, decoding to header.raw_size bytes
  *            = count floats (dense) or count * row_width floats (sparse), whose checksum is
- *            header.checksum (only for PUSH, PULL_REPLY and INIT with count > 0)
- * No other frame may follow. */
+ *            header.checksum (only for PUSH, PULL_REPLY, INIT, FED_TASK, FED_UPDATE and FED_DONE
+ *            with count > 0)
+ *   frame 3  blob: header.blob_size opaque bytes whose checksum is header.blob_checksum (only
+ *            FED_WELCOME with blob_size > 0: the federated model contract)
+ * Frames that do not apply are absent, not empty. No other frame may follow. */
 
 #define PST_WIRE_MAX_BYTES_DEFAULT (1ull << 30) /* largest values or keys frame accepted */
 #define PST_WIRE_MAX_HEADER 4096                /* largest packed header */
 #define PST_WIRE_MAX_ROW_WIDTH (1u << 20)       /* largest sparse row, in floats */
 #define PST_WIRE_MAX_ERROR_TEXT 1024            /* error texts are cut to this many bytes */
-#define PST_WIRE_MAX_FRAMES 5                   /* routing + header + keys + values + 1 extra */
+#define PST_WIRE_MAX_FRAMES 6 /* routing + header + keys + values + blob + 1 extra */
 
 /* header.flags */
 #define PST_WIRE_FLAG_STALE 1u /* ACK: the push was for a clock already applied; it was dropped */
 #define PST_WIRE_FLAG_KEYS_CACHED 2u /* sparse PUSH/PULL: no keys frame; see key_signature */
+#define PST_WIRE_FLAG_DECLINED 4u    /* FED_UPDATE: no update (count 0); the reason is in error */
 
 /* header.key_encoding */
 #define PST_WIRE_KEYS_RAW 0u   /* uint64 little-endian */
@@ -66,7 +70,9 @@ typedef struct pst_wire_msg {
     size_t n_values; /* floats in the values frame once decoded; 0 when there is none */
     zmq_msg_t frames[PST_WIRE_MAX_FRAMES];
     int n_frames;
-    int values_frame; /* index in frames, or -1 */
+    int values_frame;    /* index in frames, or -1 */
+    const uint8_t *blob; /* FED_WELCOME: the blob frame (checksum verified), else NULL */
+    size_t blob_len;
 } pst_wire_msg_t;
 
 /* A wire serves one socket from one thread. max_bytes = 0 means PST_WIRE_MAX_BYTES_DEFAULT.
@@ -94,6 +100,8 @@ typedef struct pst_wire_payload {
     bool lend;
     void (*release)(void *data, void *hint);
     void *hint;
+    const uint8_t *blob; /* FED_WELCOME: opaque bytes sent as they are (copied by ZeroMQ) */
+    size_t blob_len;
 } pst_wire_payload_t;
 
 /* Sends one message. The caller fills hdr (op, ids, offset, count, clock, sender, seq, sparse,

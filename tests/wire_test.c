@@ -153,7 +153,7 @@ static void round_trip_one(fixture_t *f, int op, pst_codec_t codec, bool sparse)
 static void round_trip_every_op_and_codec(void **state)
 {
     fixture_t *f = fixture_new(0);
-    for (int op = PST__OP__OP_PUSH; op <= PST__OP__OP_CHECKPOINT; op++) {
+    for (int op = PST__OP__OP_PUSH; op <= PST__OP__OP_FED_DONE; op++) {
         for (int codec = PST_CODEC_RAW; codec <= PST_CODEC_INT8; codec++) {
             round_trip_one(f, op, (pst_codec_t)codec, false);
             round_trip_one(f, op, (pst_codec_t)codec, true);
@@ -161,7 +161,7 @@ static void round_trip_every_op_and_codec(void **state)
     }
     pst_wire_stats_t st;
     pst_wire_stats(f->rw, &st);
-    assert_int_equal(st.messages_received, 11 * 5 * 2);
+    assert_int_equal(st.messages_received, 16 * 5 * 2);
     assert_int_equal(st.bad_frames, 0);
     fixture_destroy(f);
 }
@@ -682,6 +682,58 @@ static void lent_values_are_released_once(void **state)
     fixture_destroy(f);
 }
 
+/* FED_WELCOME carries the model contract in a blob frame after the header; a blob whose size or
+ * checksum disagrees with the header, or a blob on an op that carries none, is dropped. */
+static void blob_travels_and_is_checked(void **state)
+{
+    fixture_t *f = fixture_new(0);
+    uint8_t blob[300];
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob[i] = (uint8_t)(i * 7 + 1);
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_FED_WELCOME;
+    h.site = "site-a";
+    h.clock = 4;
+    pst_wire_payload_t p = {.blob = blob, .blob_len = sizeof blob};
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &p, NULL), PST_OK);
+    pst_wire_msg_t m;
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(m.blob_len, sizeof blob);
+    assert_memory_equal(m.blob, blob, sizeof blob);
+    assert_string_equal(m.hdr->site, "site-a");
+    uint32_t checksum = m.hdr->blob_checksum;
+    pst_wire_msg_close(&m);
+
+    uint8_t packed[PST_WIRE_MAX_HEADER];
+    const void *data[2] = {packed, blob};
+    size_t len[2];
+    Pst__Header bad = h;
+    bad.blob_size = sizeof blob;
+    bad.blob_checksum = checksum ^ 1u; /* wrong checksum */
+    len[0] = pack(&bad, packed), len[1] = sizeof blob;
+    send_frames(f->raw, 2, data, len);
+    bad.blob_checksum = checksum;
+    bad.blob_size = sizeof blob - 1; /* size disagrees */
+    len[0] = pack(&bad, packed);
+    send_frames(f->raw, 2, data, len);
+    bad.op = PST__OP__OP_HEARTBEAT; /* an op without a blob */
+    bad.blob_size = sizeof blob;
+    len[0] = pack(&bad, packed);
+    send_frames(f->raw, 2, data, len);
+    bad.op = PST__OP__OP_FED_WELCOME; /* a declared blob that is missing */
+    len[0] = pack(&bad, packed);
+    send_frames(f->raw, 1, data, len);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_EPROTO);
+    pst_wire_stats_t st;
+    pst_wire_stats(f->rw, &st);
+    assert_int_equal(st.bad_frames, 4);
+
+    h.op = PST__OP__OP_HEARTBEAT; /* the sender refuses a blob on an op that carries none */
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &p, NULL), PST_EINVAL);
+    fixture_destroy(f);
+}
+
 /* The sender refuses what the receiver would reject. */
 static void send_checks_its_arguments(void **state)
 {
@@ -711,6 +763,7 @@ int main(void)
         cmocka_unit_test(rejects_bad_encoded_keys),
         cmocka_unit_test(lent_values_are_released_once),
         cmocka_unit_test(send_checks_its_arguments),
+        cmocka_unit_test(blob_travels_and_is_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
