@@ -512,6 +512,37 @@ static void check_model_gradient(const pst_layer_spec_t *spec, int n_layers, int
     pst_model_destroy(&m);
 }
 
+/* pst_model_backward_input: d(objective)/d(x) against central differences in x, with dropout
+ * in front of the first dense layer (its mask must be applied on the way down). */
+static void gradcheck_input_gradient(void **state)
+{
+    enum { BATCH = 4, IN = 5 };
+    pst_layer_spec_t spec[] = {DROPOUT(0.3f), DENSE(6), ACT(PST_LAYER_TANH), DENSE(2)};
+    pst_model_t *m = random_model(IN, spec, N_OF(spec), BATCH, 61);
+    pst_rng_t rng;
+    pst_rng_init(&rng, 62);
+    float x[BATCH * IN], proj[BATCH * 2], dx[BATCH * IN];
+    fill_uniform(x, BATCH * IN, -1.5f, 1.5f, &rng);
+    fill_uniform(proj, BATCH * 2, -1.0f, 1.0f, &rng);
+    objective_t o = {.proj = proj, .training = true, .mask_seed = 63};
+    objective_value(m, x, BATCH, &o, NULL);
+    memcpy(dx, pst_model_backward_input(m, proj, BATCH, false), sizeof dx);
+    int zeroed = 0;
+    for (int i = 0; i < BATCH * IN; i++) {
+        float saved = x[i];
+        x[i] = saved + 1e-3f;
+        double plus = objective_value(m, x, BATCH, &o, NULL);
+        x[i] = saved - 1e-3f;
+        double minus = objective_value(m, x, BATCH, &o, NULL);
+        x[i] = saved;
+        double numeric = (plus - minus) / 2e-3;
+        assert_true(fabs(dx[i] - numeric) <= 1e-2 * fmax(fabs(dx[i]), fabs(numeric)) + 1e-4);
+        zeroed += dx[i] == 0.0f;
+    }
+    assert_true(zeroed > 0 && zeroed < BATCH * IN); /* the mask dropped some inputs, not all */
+    pst_model_destroy(&m);
+}
+
 static void gradcheck_hidden_activations(void **state)
 {
     pst_layer_kind_t kinds[] = {PST_LAYER_TANH, PST_LAYER_SIGMOID, PST_LAYER_RELU};
@@ -715,6 +746,7 @@ int main(void)
         cmocka_unit_test(gradcheck_hidden_activations),
         cmocka_unit_test(gradcheck_softmax_layer),
         cmocka_unit_test(gradcheck_dropout_fixed_mask),
+        cmocka_unit_test(gradcheck_input_gradient),
         cmocka_unit_test(gradcheck_softmax_cross_entropy),
         cmocka_unit_test(gradcheck_binary_cross_entropy),
         cmocka_unit_test(gradcheck_regression_losses),

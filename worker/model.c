@@ -559,7 +559,10 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
     return g;
 }
 
-void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output)
+/* The backward pass, down to the first dense layer, or with_input down to the input; returns
+ * d(loss)/d(input) when with_input, else NULL. */
+static const float *backward_pass(pst_model_t *self, const float *dout, int batch,
+                                  bool fused_output, bool with_input)
 {
     assert(batch == self->batch && "backward must follow a forward of the same batch");
     int top = self->n_layers - 1;
@@ -571,6 +574,19 @@ void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fu
     memset(self->grads, 0, self->n_params * sizeof(float));
     float *g = self->scratch[0];
     memcpy(g, dout, (size_t)batch * (size_t)self->n_outputs * sizeof(float));
-    for (int i = top; i >= self->first_dense; i--)
-        g = layer_backward(self, &self->layers[i], g, batch, i > self->first_dense);
+    int bottom = with_input ? 0 : self->first_dense;
+    for (int i = top; i >= bottom; i--)
+        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > self->first_dense);
+    return with_input ? g : NULL;
+}
+
+void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output)
+{
+    backward_pass(self, dout, batch, fused_output, false);
+}
+
+const float *pst_model_backward_input(pst_model_t *self, const float *dout, int batch,
+                                      bool fused_output)
+{
+    return backward_pass(self, dout, batch, fused_output, true);
 }

@@ -70,6 +70,11 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
  * cross-entropy case: p - y), and that layer's Jacobian is skipped. */
 void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output);
 
+/* pst_model_backward that also returns d(loss)/d(input) (batch, n_inputs), for a model whose
+ * input is itself trained (embeddings). Owned by the model, valid until the next backward. */
+const float *pst_model_backward_input(pst_model_t *self, const float *dout, int batch,
+                                      bool fused_output);
+
 /* Logits of the last forward: the input of a trailing softmax/sigmoid layer, or the output. */
 const float *pst_model_pre_output(const pst_model_t *self);
 
