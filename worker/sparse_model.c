@@ -820,6 +820,40 @@ int pst_sparse_model_predict(pst_sparse_model_t *self, const pst_sparse_batch_t 
     return pst_sparse_predict(&self->opts.spec, b, self->slot, &w, prob, err);
 }
 
+int pst_sparse_model_lookup(pst_sparse_model_t *self, const pst_sparse_batch_t *b, bool create,
+                            const float **rows, const uint32_t **slot_of_nnz, size_t *n_keys,
+                            pst_err_t *err)
+{
+    int rc = batch_check(b, err);
+    if (rc == PST_OK)
+        rc = workspace_reserve(self, pst_sparse_batch_nnz(b), err);
+    if (rc != PST_OK)
+        return rc;
+    size_t n = collect_keys(&self->scratch, b, self->keys, self->slot);
+    if (create)
+        rc = touch_rows(self, n, err);
+    else
+        find_rows(self, n);
+    if (rc != PST_OK)
+        return rc;
+    gather_rows(self, n);
+    *rows = self->rows;
+    *slot_of_nnz = self->slot;
+    *n_keys = n;
+    return PST_OK;
+}
+
+void pst_sparse_model_apply(pst_sparse_model_t *self, const float *grad, size_t n_keys)
+{
+    size_t rw = self->row_width;
+    for (size_t i = 0; i < n_keys; i++) {
+        if (self->entry[i] == NO_ROW) /* a lookup without create: nothing to step */
+            continue;
+        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
+        optimizer_step(self, e, e + rw, grad + i * rw, rw);
+    }
+}
+
 /* ---- training and evaluation over a CSR dataset ---- */
 
 static int dataset_check(const pst_dataset_t *d, pst_err_t *err)

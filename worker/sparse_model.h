@@ -123,6 +123,17 @@ int pst_sparse_model_update(pst_sparse_model_t *self, const pst_sparse_batch_t *
 int pst_sparse_model_predict(pst_sparse_model_t *self, const pst_sparse_batch_t *b, float *prob,
                              pst_err_t *err);
 
+/* The model as a store of rows for gradients computed elsewhere (wide & deep): the batch's
+ * unique keys as pst_sparse_batch_keys finds them, their rows (creating new keys' rows when
+ * create, else reading keys never trained as zeros) into *rows (n_keys, row_width) and the slot
+ * of every nnz into *slot_of_nnz. Both stay valid until the next call on the model. */
+int pst_sparse_model_lookup(pst_sparse_model_t *self, const pst_sparse_batch_t *b, bool create,
+                            const float **rows, const uint32_t **slot_of_nnz, size_t *n_keys,
+                            pst_err_t *err);
+/* One optimizer step of each row of the last lookup with grad (n_keys, row_width); rows a lookup
+ * without create did not find are left alone. n_keys is the lookup's. The bias is not touched. */
+void pst_sparse_model_apply(pst_sparse_model_t *self, const float *grad, size_t n_keys);
+
 /* opts->epochs passes over a CSR dataset (classification, labels 0/1) in mini-batches;
  * *train_loss (may be NULL) receives the last epoch's mean batch loss. */
 int pst_sparse_train(pst_sparse_model_t *self, const pst_dataset_t *train, double *train_loss,
