@@ -34,10 +34,7 @@ int pst_ftrl_cfg_check(const pst_ftrl_cfg_t *cfg, pst_err_t *err)
 
 float pst_ftrl_weight(const pst_ftrl_cfg_t *cfg, float z, float n)
 {
-    if (fabsf(z) <= cfg->l1)
-        return 0.0f;
-    float shrunk = z - copysignf(cfg->l1, z);
-    return -shrunk / ((cfg->beta + sqrtf(n)) / cfg->alpha + cfg->l2);
+    return pst_ftrl_weight_of_root(cfg, z, sqrtf(n));
 }
 
 void pst_ftrl_weights(const pst_ftrl_cfg_t *cfg, float *w, const float *z, const float *n,
@@ -47,31 +44,11 @@ void pst_ftrl_weights(const pst_ftrl_cfg_t *cfg, float *w, const float *z, const
         w[i] = pst_ftrl_weight(cfg, z[i], n[i]);
 }
 
-/* The z for which weight(z, 0) == w: z = -(w (beta / alpha + l2) + sign(w) l1), 0 for w == 0. */
-static float start_z(const pst_ftrl_cfg_t *cfg, float w)
-{
-    if (w == 0.0f)
-        return 0.0f;
-    return -(w * (cfg->beta / cfg->alpha + cfg->l2) + copysignf(cfg->l1, w));
-}
-
 void pst_ftrl_update(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n, const float *g,
                      size_t count)
 {
-    for (size_t i = 0; i < count; i++) {
-        float zi = n[i] == 0.0f ? start_z(cfg, w[i]) : z[i];
-        float ni = n[i];
-        float wi = pst_ftrl_weight(cfg, zi, ni);
-        float g2 = g[i] * g[i];
-        /* sqrt(n + g^2) - sqrt(n) written as g^2 / (sqrt(n + g^2) + sqrt(n)): no cancellation
-         * once n is large beside g^2. */
-        float sigma = g2 > 0.0f ? g2 / ((sqrtf(ni + g2) + sqrtf(ni)) * cfg->alpha) : 0.0f;
-        zi += g[i] - sigma * wi;
-        ni += g2;
-        z[i] = zi;
-        n[i] = ni;
-        w[i] = pst_ftrl_weight(cfg, zi, ni);
-    }
+    for (size_t i = 0; i < count; i++)
+        pst_ftrl_step(cfg, &w[i], &z[i], &n[i], g[i]);
 }
 
 void pst_ftrl_adagrad_cfg_defaults(pst_ftrl_adagrad_cfg_t *cfg)

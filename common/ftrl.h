@@ -4,6 +4,7 @@
 #ifndef PST_FTRL_H
 #define PST_FTRL_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -39,6 +40,56 @@ void pst_ftrl_weights(const pst_ftrl_cfg_t *cfg, float *w, const float *z, const
  * arrays never alias. cfg must pass pst_ftrl_cfg_check. */
 void pst_ftrl_update(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n, const float *g,
                      size_t count);
+
+/* pst_ftrl_weight with sqrt(n) given. */
+static inline float pst_ftrl_weight_of_root(const pst_ftrl_cfg_t *cfg, float z, float root_n)
+{
+    if (fabsf(z) <= cfg->l1)
+        return 0.0f;
+    float shrunk = z - copysignf(cfg->l1, z);
+    return -shrunk / ((cfg->beta + root_n) / cfg->alpha + cfg->l2);
+}
+
+/* One coordinate of an FTRL step from weight w0 = weight(z0, n0), with root0 = sqrt(n0). */
+static inline void pst_ftrl_step_from(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n,
+                                      float g, float z0, float w0, float root0)
+{
+    float g2 = g * g, n1 = *n + g2, root1 = sqrtf(n1);
+    /* sqrt(n + g^2) - sqrt(n) written as g^2 / (sqrt(n + g^2) + sqrt(n)): no cancellation once n
+     * is large beside g^2 */
+    float sigma = g2 > 0.0f ? g2 / ((root1 + root0) * cfg->alpha) : 0.0f;
+    float z1 = z0 + (g - sigma * w0);
+    *z = z1;
+    *n = n1;
+    *w = pst_ftrl_weight_of_root(cfg, z1, root1);
+}
+
+/* The z for which weight(z, 0) == w: -(w (beta / alpha + l2) + sign(w) l1), 0 for w == 0. */
+static inline float pst_ftrl_start_z(const pst_ftrl_cfg_t *cfg, float w)
+{
+    return w == 0.0f ? 0.0f : -(w * (cfg->beta / cfg->alpha + cfg->l2) + copysignf(cfg->l1, w));
+}
+
+/* One coordinate of pst_ftrl_update, inline for callers that step many single-weight rows. */
+static inline void pst_ftrl_step(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n, float g)
+{
+    float n0 = *n, z0 = n0 != 0.0f ? *z : pst_ftrl_start_z(cfg, *w), root0 = sqrtf(n0);
+    pst_ftrl_step_from(cfg, w, z, n, g, z0, pst_ftrl_weight_of_root(cfg, z0, root0), root0);
+}
+
+/* pst_ftrl_step for a coordinate whose w already holds weight(z, n) under this cfg wherever
+ * n > 0, as the previous step with the same cfg left it: the same result, without recomputing
+ * the weight. Not for a cfg that changes between steps (an alpha schedule). */
+static inline void pst_ftrl_step_kept(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n,
+                                      float g)
+{
+    float n0 = *n;
+    if (n0 == 0.0f) {
+        pst_ftrl_step(cfg, w, z, n, g);
+        return;
+    }
+    pst_ftrl_step_from(cfg, w, z, n, g, *z, *w, sqrtf(n0));
+}
 
 /* AdaGrad as torch.optim.Adagrad with weight decay, per coordinate with accumulator acc:
  *   d = g + l2 w;  acc += d^2;  w -= lr d / (sqrt(acc) + eps)

@@ -426,10 +426,22 @@ int pst_sparse_predict(const pst_sparse_spec_t *spec, const pst_sparse_batch_t *
 #define HUGE_PAGE ((size_t)2 << 20)
 #define SMALL_PAGE ((size_t)4096)
 
+/* Keys below this are placed by index in a direct array instead of the hash table: feature ids
+ * of LIBSVM files and hashed features of up to 2^22 buckets then cost no hashing and 8 bytes of
+ * cache per key, and ids numbered by frequency keep the frequent keys together. The array grows
+ * to the largest such key seen (at most 32 MiB). */
+#define DIRECT_KEYS_MAX ((uint64_t)1 << 22)
+
+/* Where a key's row is, and a training step's mark on the key (see step_keys). */
+typedef struct row_ref {
+    uint32_t row1; /* row + 1, 0 = empty */
+    uint32_t tag;
+} row_ref_t;
+
 /* A table cell holds its key beside the row, so a probe reads one cache line, not two. */
 typedef struct table_cell {
     uint64_t key;
-    uint32_t row1; /* row + 1, 0 = empty */
+    row_ref_t ref;
 } table_cell_t;
 
 typedef struct key_map {
@@ -437,8 +449,11 @@ typedef struct key_map {
     size_t n, cap;
     uint64_t *keys;      // (cap) in order of first touch
     float *entries;      // (cap, width)
-    table_cell_t *table; // (table_cap) at most half full
+    table_cell_t *table; // (table_cap) at most half full; keys >= DIRECT_KEYS_MAX
     size_t table_cap;
+    size_t n_hashed;   /* keys in the table */
+    row_ref_t *direct; // (direct_cap) the refs of keys < direct_cap <= DIRECT_KEYS_MAX
+    size_t direct_cap;
 } key_map_t;
 
 /* The cell where the probe for a key of hash h (pst_wire_key_hash) starts. */
@@ -450,15 +465,17 @@ static size_t table_slot(uint64_t h, size_t mask)
 /* The row of key, whose hash is h, or -1. */
 static int64_t map_find_hashed(const key_map_t *m, uint64_t key, uint64_t h)
 {
+    if (key < DIRECT_KEYS_MAX)
+        return key < m->direct_cap ? (int64_t)m->direct[key].row1 - 1 : -1;
     if (m->table_cap == 0)
         return -1;
     size_t mask = m->table_cap - 1;
     for (size_t at = table_slot(h, mask);; at = (at + 1) & mask) {
         const table_cell_t *cell = &m->table[at];
-        if (cell->row1 == 0)
+        if (cell->ref.row1 == 0)
             return -1;
         if (cell->key == key)
-            return (int64_t)cell->row1 - 1;
+            return (int64_t)cell->ref.row1 - 1;
     }
 }
 
@@ -474,12 +491,12 @@ static void map_prefetch(const key_map_t *m, uint64_t h)
         __builtin_prefetch(&m->table[table_slot(h, m->table_cap - 1)]);
 }
 
-static void table_put(key_map_t *m, uint64_t key, uint64_t h, uint32_t row)
+static void table_put(key_map_t *m, uint64_t key, uint64_t h, row_ref_t ref)
 {
     size_t mask = m->table_cap - 1, at = table_slot(h, mask);
-    while (m->table[at].row1 != 0)
+    while (m->table[at].ref.row1 != 0)
         at = (at + 1) & mask;
-    m->table[at] = (table_cell_t){.key = key, .row1 = row + 1};
+    m->table[at] = (table_cell_t){.key = key, .ref = ref};
 }
 
 /* Asks for huge pages under a large block: the map's tables and rows are read at random, and
@@ -499,34 +516,48 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
-static int map_reserve(key_map_t *m, size_t n)
+/* Room for n rows. */
+static int rows_reserve(key_map_t *m, size_t n)
 {
-    if (n <= m->cap && 2 * n <= m->table_cap)
+    if (n <= m->cap)
         return PST_OK;
     size_t cap = m->cap ? m->cap : 256;
     while (cap < n)
         cap *= 2;
     uint64_t *keys = realloc(m->keys, cap * sizeof *keys);
-    if (keys != NULL)
-        m->keys = keys;
-    float *entries = keys ? realloc(m->entries, cap * m->width * sizeof *entries) : NULL;
-    if (entries != NULL)
-        m->entries = entries;
-    table_cell_t *table = entries ? calloc(2 * cap, sizeof *table) : NULL;
+    if (keys == NULL)
+        return PST_ENOMEM;
+    m->keys = keys;
+    float *entries = realloc(m->entries, cap * m->width * sizeof *entries);
+    if (entries == NULL)
+        return PST_ENOMEM;
+    m->entries = entries;
+    advise_huge(entries, cap * m->width * sizeof *entries);
+    m->cap = cap;
+    return PST_OK;
+}
+
+/* Room for n keys in the hash table, keeping it at most half full. */
+static int table_reserve(key_map_t *m, size_t n)
+{
+    if (2 * n <= m->table_cap)
+        return PST_OK;
+    size_t cap = m->table_cap ? m->table_cap : 512;
+    while (cap < 2 * n)
+        cap *= 2;
+    table_cell_t *table = calloc(cap, sizeof *table);
     if (table == NULL)
         return PST_ENOMEM;
-    advise_huge(entries, cap * m->width * sizeof *entries);
-    advise_huge(table, 2 * cap * sizeof *table);
+    advise_huge(table, cap * sizeof *table);
     table_cell_t *old = m->table;
     size_t old_cap = m->table_cap;
     m->table = table;
-    m->table_cap = 2 * cap;
-    m->cap = cap;
+    m->table_cap = cap;
     /* in the old table's order: a cell's new home lies near its old one (the slot keeps the
      * hash's low bits), so the writes stream instead of hopping at random */
     for (size_t at = 0; at < old_cap; at++) {
-        if (old[at].row1 != 0)
-            table_put(m, old[at].key, pst_wire_key_hash(old[at].key), old[at].row1 - 1);
+        if (old[at].ref.row1 != 0)
+            table_put(m, old[at].key, pst_wire_key_hash(old[at].key), old[at].ref);
     }
     free(old);
     return PST_OK;
@@ -537,6 +568,7 @@ static void map_fini(key_map_t *m)
     free(m->keys);
     free(m->entries);
     free(m->table);
+    free(m->direct);
     memset(m, 0, sizeof *m);
 }
 
@@ -546,6 +578,7 @@ struct pst_sparse_model {
     pst_sparse_train_opts_t opts;
     uint32_t row_width, state_width;
     key_map_t map;
+    uint32_t tag_base; /* cells tagged in [tag_base, tag_base + unique keys) are in this step */
     float bias;
     float bias_state[2];
     pst_rng_t rng;
@@ -695,46 +728,11 @@ static float init_value(const pst_sparse_model_t *self, uint64_t key, uint32_t j
     return (float)((2.0 * u - 1.0) * self->opts.init_scale);
 }
 
-static int row_create(pst_sparse_model_t *self, uint64_t key, uint64_t h, uint32_t *row)
-{
-    key_map_t *m = &self->map;
-    if (m->n >= MAX_ROWS || map_reserve(m, m->n + 1) != PST_OK)
-        return PST_ENOMEM;
-    size_t r = m->n++;
-    m->keys[r] = key;
-    float *e = m->entries + r * m->width;
-    for (uint32_t j = 0; j < self->row_width; j++)
-        e[j] = self->opts.init_scale != 0.0f ? init_value(self, key, j) : 0.0f;
-    memset(e + self->row_width, 0, self->state_width * sizeof(float));
-    table_put(m, key, h, (uint32_t)r);
-    *row = (uint32_t)r;
-    return PST_OK;
-}
-
 /* self->hash[0..n) = the hashes of keys[0..n), each computed once per step. */
 static void hash_keys(pst_sparse_model_t *self, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         self->hash[i] = pst_wire_key_hash(self->keys[i]);
-}
-
-/* The map rows of keys[0..n) into self->entry, creating missing ones. */
-static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
-{
-    hash_keys(self, n);
-    for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n)
-            map_prefetch(&self->map, self->hash[i + PREFETCH_AHEAD]);
-        int64_t found = map_find_hashed(&self->map, self->keys[i], self->hash[i]);
-        if (found >= 0) {
-            self->entry[i] = (uint32_t)found;
-            continue;
-        }
-        if (row_create(self, self->keys[i], self->hash[i], &self->entry[i]) != PST_OK)
-            return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row (%zu rows)",
-                               self->map.n);
-    }
-    return PST_OK;
 }
 
 /* The map rows of keys[0..n) into self->entry, NO_ROW for keys not in the map. */
@@ -776,16 +774,174 @@ static void optimizer_step(const pst_sparse_model_t *self, float *w, float *stat
         pst_ftrl_adagrad_update(&self->opts.adagrad, w, state, g, count);
 }
 
+/* The ref of key (>= DIRECT_KEYS_MAX, of hash h): its cell's, or that of the empty cell where the
+ * key goes, whose key is then set. The table has room. */
+static row_ref_t *table_ref(key_map_t *m, uint64_t key, uint64_t h)
+{
+    size_t mask = m->table_cap - 1;
+    for (size_t at = table_slot(h, mask);; at = (at + 1) & mask) {
+        table_cell_t *cell = &m->table[at];
+        if (cell->ref.row1 == 0)
+            cell->key = key;
+        if (cell->key == key)
+            return &cell->ref;
+    }
+}
+
+/* The direct array covers keys [0, n) (n <= DIRECT_KEYS_MAX); new refs are empty. */
+static int direct_reserve(key_map_t *m, size_t n)
+{
+    if (n <= m->direct_cap)
+        return PST_OK;
+    size_t cap = m->direct_cap ? m->direct_cap : 1024;
+    while (cap < n)
+        cap *= 2;
+    cap = cap < DIRECT_KEYS_MAX ? cap : DIRECT_KEYS_MAX;
+    row_ref_t *d = realloc(m->direct, cap * sizeof *d);
+    if (d == NULL)
+        return PST_ENOMEM;
+    memset(d + m->direct_cap, 0, (cap - m->direct_cap) * sizeof *d);
+    advise_huge(d, cap * sizeof *d);
+    m->direct = d;
+    m->direct_cap = cap;
+    return PST_OK;
+}
+
+/* A new row for key, whose empty ref is given (the map has room for the row). */
+static void row_add(pst_sparse_model_t *self, uint64_t key, row_ref_t *ref)
+{
+    key_map_t *m = &self->map;
+    size_t r = m->n++;
+    m->keys[r] = key;
+    float *e = m->entries + r * m->width;
+    for (uint32_t j = 0; j < self->row_width; j++)
+        e[j] = self->opts.init_scale != 0.0f ? init_value(self, key, j) : 0.0f;
+    memset(e + self->row_width, 0, self->state_width * sizeof(float));
+    *ref = (row_ref_t){.row1 = (uint32_t)r + 1, .tag = 0};
+}
+
+/* Starts a step of nnz entries: room for every key to be new, and a tag range no ref holds. */
+static int step_begin(pst_sparse_model_t *self, size_t nnz, pst_err_t *err)
+{
+    key_map_t *m = &self->map;
+    if (m->n + nnz > MAX_ROWS || rows_reserve(m, m->n + nnz) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add %zu rows to %zu", nnz, m->n);
+    if (self->tag_base == 0 || self->tag_base > UINT32_MAX - nnz) {
+        for (size_t at = 0; at < m->table_cap; at++)
+            m->table[at].ref.tag = 0;
+        for (size_t at = 0; at < m->direct_cap; at++)
+            m->direct[at].tag = 0;
+        self->tag_base = 1;
+    }
+    return PST_OK;
+}
+
+/* The ref of a key beyond the direct array's reach: the array grown to it, or its table cell
+ * (inserted, with an empty ref, when new). NULL when out of memory. Tags survive the growth. */
+static row_ref_t *ref_far(key_map_t *m, uint64_t key)
+{
+    if (key < DIRECT_KEYS_MAX)
+        return direct_reserve(m, key + 1) == PST_OK ? &m->direct[key] : NULL;
+    if (table_reserve(m, m->n_hashed + 1) != PST_OK)
+        return NULL;
+    return table_ref(m, key, pst_wire_key_hash(key));
+}
+
+/* Hints the cache to load the ref of key. */
+static void ref_prefetch(const key_map_t *m, uint64_t key)
+{
+    if (key < m->direct_cap)
+        __builtin_prefetch(&m->direct[key]);
+    else if (key >= DIRECT_KEYS_MAX)
+        map_prefetch(m, pst_wire_key_hash(key));
+}
+
+/* The loop of step_keys over the keys col32 or col64 (the other NULL): inlined once per width,
+ * so the width is a constant inside. */
+static inline __attribute__((always_inline)) int step_keys_of(pst_sparse_model_t *self,
+                                                              const uint32_t *col32,
+                                                              const uint64_t *col64, size_t nnz,
+                                                              uint32_t *n_unique)
+{
+    key_map_t *m = &self->map;
+    uint32_t *restrict slot = self->slot, *restrict entry = self->entry;
+    row_ref_t *direct = m->direct;
+    uint32_t tag = self->tag_base, unique = 0;
+    for (size_t k = 0; k < nnz; k++) {
+        if (k + PREFETCH_AHEAD < nnz)
+            ref_prefetch(m, col64 ? col64[k + PREFETCH_AHEAD] : col32[k + PREFETCH_AHEAD]);
+        uint64_t key = col64 ? col64[k] : col32[k];
+        row_ref_t *ref = key < m->direct_cap ? &direct[key] : ref_far(m, key);
+        if (ref == NULL)
+            return PST_ENOMEM;
+        direct = m->direct;
+        if (ref->row1 == 0) {
+            row_add(self, key, ref);
+            m->n_hashed += key >= DIRECT_KEYS_MAX;
+        }
+        if (ref->tag < tag) {
+            ref->tag = tag + unique;
+            entry[unique++] = ref->row1 - 1;
+        }
+        slot[k] = ref->tag - tag;
+    }
+    self->tag_base = tag + unique;
+    *n_unique = unique;
+    return PST_OK;
+}
+
+/* The step's unique keys without sorting: every entry's key is looked up (its row created on
+ * first touch) and the first entry of a key in the step tags the key's ref with the next slot.
+ * self->entry[0..*n) = the rows of the unique keys in order of first occurrence, self->slot[k] =
+ * entry k's slot. A key's gradient still sums its entries in entry order, so the step equals
+ * one over sorted keys; rows are created in order of first occurrence. */
+static int step_keys(pst_sparse_model_t *self, const pst_sparse_batch_t *b, size_t *n,
+                     pst_err_t *err)
+{
+    size_t nnz = pst_sparse_batch_nnz(b), base = nnz > 0 ? b->row_ptr[0] : 0;
+    int rc = step_begin(self, nnz, err);
+    if (rc != PST_OK)
+        return rc;
+    uint32_t unique = 0;
+    if (b->col64 != NULL)
+        rc = step_keys_of(self, NULL, b->col64 + base, nnz, &unique);
+    else
+        rc = step_keys_of(self, b->col32 + base, NULL, nnz, &unique);
+    if (rc != PST_OK)
+        return pst_err_set(err, rc, "sparse model: no memory for the rows of %zu keys",
+                           self->map.n);
+    *n = unique;
+    return PST_OK;
+}
+
+/* The optimizer step of the rows self->entry[0..n) with the gradients in self->grad. FTRL steps
+ * inline, coordinate by coordinate: LR rows are single weights, and a call per row would cost
+ * more than the step. The model's FTRL settings never change and only its steps write the
+ * rows, so every row's weights are those of its state (pst_ftrl_step_kept). */
+static void optimizer_steps(const pst_sparse_model_t *self, size_t n)
+{
+    size_t rw = self->row_width;
+    const float *grad = self->grad;
+    for (size_t i = 0; i < n; i++, grad += rw) {
+        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
+        if (self->opts.optimizer != PST_SPARSE_OPT_FTRL) {
+            optimizer_step(self, e, e + rw, grad, rw);
+            continue;
+        }
+        for (size_t j = 0; j < rw; j++)
+            pst_ftrl_step_kept(&self->opts.ftrl, e + j, e + rw + j, e + 2 * rw + j, grad[j]);
+    }
+}
+
 int pst_sparse_model_update(pst_sparse_model_t *self, const pst_sparse_batch_t *b, double *loss,
                             pst_err_t *err)
 {
     int rc = batch_check(b, err);
     if (rc == PST_OK)
         rc = workspace_reserve(self, pst_sparse_batch_nnz(b), err);
-    if (rc != PST_OK)
-        return rc;
-    size_t n_keys = collect_keys(&self->scratch, b, self->keys, self->slot);
-    rc = touch_rows(self, n_keys, err);
+    size_t n_keys = 0;
+    if (rc == PST_OK)
+        rc = step_keys(self, b, &n_keys, err);
     if (rc != PST_OK)
         return rc;
     gather_rows(self, n_keys);
@@ -794,11 +950,7 @@ int pst_sparse_model_update(pst_sparse_model_t *self, const pst_sparse_batch_t *
     rc = pst_fm_step(b, factors_of(&self->opts.spec), self->slot, &w, &g, err);
     if (rc != PST_OK)
         return rc;
-    size_t rw = self->row_width;
-    for (size_t i = 0; i < n_keys; i++) {
-        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
-        optimizer_step(self, e, e + rw, self->grad + i * rw, rw);
-    }
+    optimizer_steps(self, n_keys);
     optimizer_step(self, &self->bias, self->bias_state, &g.bias, 1);
     if (loss != NULL)
         *loss = g.loss;
