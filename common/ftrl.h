@@ -12,6 +12,7 @@
 /* FTRL-Proximal (McMahan et al., 2013), per coordinate i with state z[i], n[i]:
  *   weight(z, n) = 0                                                  if |z| <= l1
  *                = -(z - sign(z) l1) / ((beta + sqrt(n)) / alpha + l2)  otherwise
+ *   (computed as -(z - sign(z) l1) * alpha / (beta + sqrt(n) + alpha l2))
  *   step with gradient g, w = weight(z, n):
  *     sigma = (sqrt(n + g^2) - sqrt(n)) / alpha;  z += g - sigma w;  n += g^2
  * A coordinate whose n is 0 (it never saw a non-zero gradient) starts from the weight it holds:
@@ -41,27 +42,38 @@ void pst_ftrl_weights(const pst_ftrl_cfg_t *cfg, float *w, const float *z, const
 void pst_ftrl_update(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n, const float *g,
                      size_t count);
 
+/* alpha / (beta + sqrt(n) + alpha l2), from root_n = sqrt(n): weight(z, n) = -(z - sign(z) l1)
+ * times this when |z| > l1. */
+static inline float pst_ftrl_scale_of_root(const pst_ftrl_cfg_t *cfg, float root_n)
+{
+    return cfg->alpha / (cfg->beta + root_n + cfg->alpha * cfg->l2);
+}
+
+static inline float pst_ftrl_weight_scaled(const pst_ftrl_cfg_t *cfg, float z, float scale)
+{
+    return fabsf(z) <= cfg->l1 ? 0.0f : -(z - copysignf(cfg->l1, z)) * scale;
+}
+
 /* pst_ftrl_weight with sqrt(n) given. */
 static inline float pst_ftrl_weight_of_root(const pst_ftrl_cfg_t *cfg, float z, float root_n)
 {
-    if (fabsf(z) <= cfg->l1)
-        return 0.0f;
-    float shrunk = z - copysignf(cfg->l1, z);
-    return -shrunk / ((cfg->beta + root_n) / cfg->alpha + cfg->l2);
+    return pst_ftrl_weight_scaled(cfg, z, pst_ftrl_scale_of_root(cfg, root_n));
 }
 
-/* One coordinate of an FTRL step from weight w0 = weight(z0, n0), with root0 = sqrt(n0). */
+/* One coordinate of an FTRL step from weight w0 = weight(z0, n0), with root0 = sqrt(n0). The
+ * new weight's scale depends on n only, so its division runs beside sigma's. */
 static inline void pst_ftrl_step_from(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n,
                                       float g, float z0, float w0, float root0)
 {
     float g2 = g * g, n1 = *n + g2, root1 = sqrtf(n1);
+    float scale1 = pst_ftrl_scale_of_root(cfg, root1);
     /* sqrt(n + g^2) - sqrt(n) written as g^2 / (sqrt(n + g^2) + sqrt(n)): no cancellation once n
      * is large beside g^2 */
     float sigma = g2 > 0.0f ? g2 / ((root1 + root0) * cfg->alpha) : 0.0f;
     float z1 = z0 + (g - sigma * w0);
     *z = z1;
     *n = n1;
-    *w = pst_ftrl_weight_of_root(cfg, z1, root1);
+    *w = pst_ftrl_weight_scaled(cfg, z1, scale1);
 }
 
 /* The z for which weight(z, 0) == w: -(w (beta / alpha + l2) + sign(w) l1), 0 for w == 0. */

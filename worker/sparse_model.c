@@ -848,7 +848,7 @@ static row_ref_t *ref_far(key_map_t *m, uint64_t key)
 }
 
 /* Hints the cache to load the ref of key. */
-static void ref_prefetch(const key_map_t *m, uint64_t key)
+static inline void ref_prefetch(const key_map_t *m, uint64_t key)
 {
     if (key < m->direct_cap)
         __builtin_prefetch(&m->direct[key]);
