@@ -972,6 +972,26 @@ int pst_sparse_model_predict(pst_sparse_model_t *self, const pst_sparse_batch_t 
     return pst_sparse_predict(&self->opts.spec, b, self->slot, &w, prob, err);
 }
 
+/* The map rows of keys[0..n) into self->entry, creating missing ones. */
+static int touch_rows(pst_sparse_model_t *self, size_t n, pst_err_t *err)
+{
+    key_map_t *m = &self->map;
+    if (m->n + n > MAX_ROWS || rows_reserve(m, m->n + n) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add %zu rows to %zu", n, m->n);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = self->keys[i];
+        row_ref_t *ref = key < m->direct_cap ? &m->direct[key] : ref_far(m, key);
+        if (ref == NULL)
+            return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row (%zu rows)", m->n);
+        if (ref->row1 == 0) {
+            row_add(self, key, ref);
+            m->n_hashed += key >= DIRECT_KEYS_MAX;
+        }
+        self->entry[i] = ref->row1 - 1;
+    }
+    return PST_OK;
+}
+
 int pst_sparse_model_lookup(pst_sparse_model_t *self, const pst_sparse_batch_t *b, bool create,
                             const float **rows, const uint32_t **slot_of_nnz, size_t *n_keys,
                             pst_err_t *err)
