@@ -88,7 +88,19 @@ int pst_hash_spec_check(const pst_hash_spec_t *spec, pst_err_t *err)
     if (spec->numeric != PST_NUMERIC_VALUE && spec->numeric != PST_NUMERIC_BUCKET &&
         spec->numeric != PST_NUMERIC_LOG)
         return pst_err_set(err, PST_EINVAL, "unknown numeric mode %d", (int)spec->numeric);
+    uint64_t n_fields = spec->n_numeric + spec->n_categorical;
+    if (spec->field_keys && ((n_fields - 1) >> (32 - spec->bits)) != 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "a table of 2^%d buckets for each of %llu fields exceeds 32-bit "
+                           "feature indices (lower the hash bits)",
+                           spec->bits, (unsigned long long)n_fields);
     return PST_OK;
+}
+
+size_t pst_hash_spec_n_features(const pst_hash_spec_t *spec)
+{
+    size_t per_field = (size_t)1 << spec->bits;
+    return spec->field_keys ? (spec->n_numeric + spec->n_categorical) * per_field : per_field;
 }
 
 uint64_t pst_hash_spec_digest(const pst_hash_spec_t *spec)
@@ -99,7 +111,9 @@ uint64_t pst_hash_spec_digest(const pst_hash_spec_t *spec)
     for (size_t i = 0; i < 5; i++)
         for (size_t b = 0; b < 8; b++)
             bytes[8 * i + b] = (unsigned char)(fields[i] >> (8 * b));
-    return pst_hash64(0x7073742D68617368ULL, bytes, sizeof bytes);
+    uint64_t digest = pst_hash64(0x7073742D68617368ULL, bytes, sizeof bytes);
+    /* digests of specs without field keys stay as they were, so their caches stay valid */
+    return spec->field_keys ? pst_hash64(digest, "field keys", 10) : digest;
 }
 
 /* A finite number filling exactly s[0..len); plain integers are parsed without strtod. */
@@ -176,6 +190,12 @@ static bool numeric_entry(const pst_hash_spec_t *spec, uint32_t field, double v,
     return true;
 }
 
+/* What field_keys adds to a bucket of field: field << bits (bits may be 32 only for one field). */
+static uint32_t field_base(const pst_hash_spec_t *spec, size_t field)
+{
+    return spec->field_keys && field > 0 ? (uint32_t)(field << spec->bits) : 0;
+}
+
 static int parse_label(const char *s, size_t len, float *label, const char *path, size_t line_no,
                        pst_err_t *err)
 {
@@ -211,10 +231,13 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
             if (!parse_number(cell, cell_len, &v))
                 return pst_err_set(err, PST_EFORMAT, "%s:%zu: column %zu: bad number '%.*s'", path,
                                    line_no, col + 1, (int)(cell_len > 32 ? 32 : cell_len), cell);
-            if (numeric_entry(spec, (uint32_t)(col - 1), v, &idx[n], &val[n]))
+            if (numeric_entry(spec, (uint32_t)(col - 1), v, &idx[n], &val[n])) {
+                idx[n] |= field_base(spec, col - 1);
                 n++;
+            }
         } else if (cell_len > 0) {
-            idx[n] = pst_hash_feature(spec->seed, (uint32_t)(col - 1), cell, cell_len, spec->bits);
+            idx[n] = pst_hash_feature(spec->seed, (uint32_t)(col - 1), cell, cell_len, spec->bits) |
+                     field_base(spec, col - 1);
             val[n++] = 1.0f;
         }
         cell = tab ? tab + 1 : end;
@@ -295,7 +318,8 @@ static int parse_text(const pst_hash_spec_t *spec, const char *path, const char 
 }
 
 /* Moves the arrays of b into a new classification dataset with classes {0, 1}. */
-static int finish(csr_build_t *b, int bits, const char *path, pst_dataset_t **out, pst_err_t *err)
+static int finish(csr_build_t *b, size_t n_features, const char *path, pst_dataset_t **out,
+                  pst_err_t *err)
 {
     pst_dataset_t *d = pst_dataset_new(b->n_rows, 0, PST_TASK_CLASSIFICATION);
     double *classes = malloc(2 * sizeof *classes);
@@ -307,7 +331,7 @@ static int finish(csr_build_t *b, int bits, const char *path, pst_dataset_t **ou
     free(d->x);
     free(d->y);
     d->x = NULL;
-    d->n_features = (size_t)1 << bits;
+    d->n_features = n_features;
     d->row_ptr = b->row_ptr;
     d->col_idx = b->col_idx;
     d->val = b->val;
@@ -326,7 +350,11 @@ int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical
                         pst_err_t *err)
 {
     *out = NULL;
-    pst_hash_spec_t spec = {n_numeric, n_categorical, bits, seed, numeric};
+    pst_hash_spec_t spec = {.n_numeric = n_numeric,
+                            .n_categorical = n_categorical,
+                            .bits = bits,
+                            .seed = seed,
+                            .numeric = numeric};
     int rc = pst_hash_spec_check(&spec, err);
     if (rc != PST_OK)
         return pst_err_prefix(err, "%s: ", path);
@@ -339,7 +367,7 @@ int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical
     rc = parse_text(&spec, path, buf, len, &b, err);
     free(buf);
     if (rc == PST_OK)
-        rc = finish(&b, bits, path, out, err);
+        rc = finish(&b, pst_hash_spec_n_features(&spec), path, out, err);
     csr_free(&b);
     return rc;
 }

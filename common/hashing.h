@@ -58,10 +58,19 @@ typedef struct pst_hash_spec {
     int bits;                   /* buckets = 2^bits, 1..PST_HASH_MAX_BITS */
     uint64_t seed;              /* hash seed */
     pst_numeric_mode_t numeric; /* numeric columns: value, bucket or log value */
+    /* false: every field hashes into one shared space of 2^bits buckets (fields differ by seed);
+     * true: a table of 2^bits buckets per field, feature index = field << bits | bucket, so the
+     * field is index >> bits (needs bits + bits of the field count <= 32). */
+    bool field_keys;
 } pst_hash_spec_t;
 
-/* PST_OK, or PST_EINVAL naming the bad field (bits, no columns, unknown mode). */
+/* PST_OK, or PST_EINVAL naming the bad field (bits, no columns, unknown mode, field keys that
+ * do not fit 32 bits). */
 int pst_hash_spec_check(const pst_hash_spec_t *spec, pst_err_t *err);
+
+/* Size of the feature index space: 2^bits, or (n_numeric + n_categorical) << bits with
+ * field_keys. spec must pass pst_hash_spec_check. */
+size_t pst_hash_spec_n_features(const pst_hash_spec_t *spec);
 
 /* A 64-bit digest of every field of spec (caches built with another spec are stale). */
 uint64_t pst_hash_spec_digest(const pst_hash_spec_t *spec);

@@ -1064,8 +1064,9 @@ int pst_sparse_stream_rewind(pst_sparse_stream_t *s, pst_err_t *err)
 void pst_sparse_stream_stats(const pst_sparse_stream_t *s, pst_sparse_stream_stats_t *stats)
 {
     *stats = s->stats;
-    stats->n_features =
-        s->src.format == PST_SPARSE_TSV_HASHED ? (size_t)1 << s->src.hash.bits : s->max_col;
+    stats->n_features = s->src.format == PST_SPARSE_TSV_HASHED
+                            ? pst_hash_spec_n_features(&s->src.hash)
+                            : s->max_col;
 }
 
 void pst_sparse_stream_destroy(pst_sparse_stream_t **self_p)

@@ -93,7 +93,7 @@ typedef struct pst_sparse_stream_stats {
     size_t max_rows_held;     /* most rows the shuffle buffer ever held: <= max(1, buffer_rows) */
     size_t max_row_nnz;       /* longest row seen */
     size_t n_features;        /* LIBSVM: largest index seen (known after a full epoch or from the
-                                 cache); hashed TSV: 2^bits */
+                                 cache); hashed TSV: pst_hash_spec_n_features */
     bool from_cache;          /* the current epoch reads the cache */
     unsigned caches_written;  /* caches this stream wrote */
     unsigned caches_rejected; /* stale or corrupt caches this stream found */

@@ -111,7 +111,9 @@ static void numeric_codes(void **state)
 
 static void spec_digest_and_check(void **state)
 {
-    pst_hash_spec_t a = {13, 26, 20, 1, PST_NUMERIC_BUCKET}, b = a;
+    pst_hash_spec_t a = {
+        .n_numeric = 13, .n_categorical = 26, .bits = 20, .seed = 1, .numeric = PST_NUMERIC_BUCKET};
+    pst_hash_spec_t b = a;
     assert_true(pst_hash_spec_digest(&a) == pst_hash_spec_digest(&b));
     b.bits = 21;
     assert_true(pst_hash_spec_digest(&a) != pst_hash_spec_digest(&b));
@@ -128,6 +130,42 @@ static void spec_digest_and_check(void **state)
     b = a;
     b.n_numeric = b.n_categorical = 0;
     assert_int_equal(pst_hash_spec_check(&b, &err), PST_EINVAL);
+    /* a table per field: 39 fields need 6 bits beside the buckets' */
+    b = a;
+    b.field_keys = true;
+    assert_true(pst_hash_spec_digest(&a) != pst_hash_spec_digest(&b));
+    assert_int_equal(pst_hash_spec_check(&b, &err), PST_OK);
+    assert_int_equal(pst_hash_spec_n_features(&b), (size_t)39 << 20);
+    assert_int_equal(pst_hash_spec_n_features(&a), (size_t)1 << 20);
+    b.bits = 26;
+    assert_int_equal(pst_hash_spec_check(&b, &err), PST_OK);
+    b.bits = 27;
+    assert_int_equal(pst_hash_spec_check(&b, &err), PST_EINVAL);
+    assert_non_null(strstr(err.msg, "39 fields"));
+}
+
+/* With field keys every entry carries its field above the bucket bits. */
+static void field_keys_put_the_field_above_the_bucket(void **state)
+{
+    pst_hash_spec_t spec = {2, 3, 12, 9, PST_NUMERIC_VALUE, true};
+    const char line[] = "1\t5\t\tab\t\tab";
+    uint32_t idx[5];
+    float val[5], label;
+    size_t nnz;
+    pst_err_t err;
+    assert_int_equal(pst_tsv_hashed_parse_line(&spec, line, sizeof line - 1, &label, idx, val, &nnz,
+                                               "x.tsv", 1, &err),
+                     PST_OK);
+    const uint32_t want[] = {pst_hash_feature(9, 0, "", 0, 12),
+                             (2u << 12) | pst_hash_feature(9, 2, "ab", 2, 12),
+                             (4u << 12) | pst_hash_feature(9, 4, "ab", 2, 12)};
+    const float want_val[] = {5, 1, 1};
+    assert_int_equal(nnz, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(idx[i], want[i]);
+        assert_float_equal(val[i], want_val[i], 0);
+        assert_int_equal(idx[i] >> 12, i == 0 ? 0 : 2 * i);
+    }
 }
 
 /* Expected sorted (bucket, value) entries of a row, built from pst_hash_feature. */
@@ -301,6 +339,7 @@ int main(void)
         cmocka_unit_test(fields_are_namespaces),
         cmocka_unit_test(numeric_codes),
         cmocka_unit_test(spec_digest_and_check),
+        cmocka_unit_test(field_keys_put_the_field_above_the_bucket),
         cmocka_unit_test_teardown(tsv_reader_bucketised, pst_scratch_remove),
         cmocka_unit_test_teardown(tsv_reader_values_and_log, pst_scratch_remove),
         cmocka_unit_test_teardown(collisions_are_summed, pst_scratch_remove),

@@ -464,7 +464,8 @@ static void hashed_tsv_stream_and_cache(void **state)
 {
     char path[256];
     write_tsv(pst_scratch_path(path, "t.tsv"), 2000);
-    pst_hash_spec_t spec = {3, 4, 18, 5, PST_NUMERIC_BUCKET};
+    pst_hash_spec_t spec = {
+        .n_numeric = 3, .n_categorical = 4, .bits = 18, .seed = 5, .numeric = PST_NUMERIC_BUCKET};
     pst_dataset_t *ref;
     pst_err_t err;
     assert_int_equal(pst_tsv_hashed_read(path, 3, 4, 18, 5, PST_NUMERIC_BUCKET, &ref, &err),
