@@ -289,9 +289,7 @@ static double sigmoid(double z)
     return 1.0 / (1.0 + exp(-z));
 }
 
-/* The bias b with mean sigmoid(b + s_i) = rate over the pilot sums s (bisection; the mean is
- * increasing in b). */
-static double solve_bias(const double *s, size_t n, double rate)
+double pst_clickgen_solve_bias(const double *s, size_t n, double rate)
 {
     double lo = -60.0, hi = 60.0;
     for (int it = 0; it < 80; it++) {
@@ -319,7 +317,7 @@ static int calibrate(pst_clickgen_state_t *g)
     pst_rng_init(&pilot, pst_rng_derive(g->cfg.seed, STREAM_PILOT));
     for (size_t i = 0; i < PILOT_ROWS; i++)
         sums[i] = draw_row_ids(g, &pilot, ids);
-    g->bias = solve_bias(sums, PILOT_ROWS, g->cfg.click_rate);
+    g->bias = pst_clickgen_solve_bias(sums, PILOT_ROWS, g->cfg.click_rate);
     free(sums);
     free(ids);
     return PST_OK;

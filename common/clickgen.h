@@ -2,6 +2,7 @@
 #ifndef PST_CLICKGEN_H
 #define PST_CLICKGEN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -30,6 +31,10 @@ void pst_clickgen_defaults(pst_clickgen_t *cfg);
 
 /* PST_OK, or PST_EINVAL naming the bad field. */
 int pst_clickgen_check(const pst_clickgen_t *cfg, pst_err_t *err);
+
+/* The bias b with mean sigmoid(b + s_i) = rate over pilot logits s[0..n) (bisection; the mean
+ * is increasing in b). */
+double pst_clickgen_solve_bias(const double *s, size_t n, double rate);
 
 /* ---- The process as an object, to draw rows in memory. ---- */
 
