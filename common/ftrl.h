@@ -89,19 +89,13 @@ static inline void pst_ftrl_step(const pst_ftrl_cfg_t *cfg, float *w, float *z, 
     pst_ftrl_step_from(cfg, w, z, n, g, z0, pst_ftrl_weight_of_root(cfg, z0, root0), root0);
 }
 
-/* pst_ftrl_step for a coordinate whose w already holds weight(z, n) under this cfg wherever
- * n > 0, as the previous step with the same cfg left it: the same result, without recomputing
- * the weight. Not for a cfg that changes between steps (an alpha schedule). */
-static inline void pst_ftrl_step_kept(const pst_ftrl_cfg_t *cfg, float *w, float *z, float *n,
-                                      float g)
-{
-    float n0 = *n;
-    if (n0 == 0.0f) {
-        pst_ftrl_step(cfg, w, z, n, g);
-        return;
-    }
-    pst_ftrl_step_from(cfg, w, z, n, g, *z, *w, sqrtf(n0));
-}
+/* pst_ftrl_update with the same results for weights that already hold weight(z, n) under this
+ * cfg wherever n > 0, as the previous step with the same cfg left them (not for a cfg that
+ * changes between steps, e.g. an alpha schedule): the weight before the step is read, not
+ * recomputed. A branch-free loop over contiguous arrays that never alias, for blocks of gathered
+ * rows. */
+void pst_ftrl_update_kept(const pst_ftrl_cfg_t *cfg, float *restrict w, float *restrict z,
+                          float *restrict n, const float *restrict g, size_t count);
 
 /* AdaGrad as torch.optim.Adagrad with weight decay, per coordinate with accumulator acc:
  *   d = g + l2 w;  acc += d^2;  w -= lr d / (sqrt(acc) + eps)

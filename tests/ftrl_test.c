@@ -269,10 +269,45 @@ static void shard_runs_ftrl_on_sparse_rows(void **state)
     pst_shard_destroy(&sh);
 }
 
+/* The block update for kept weights equals pst_ftrl_update bit for bit over many steps of
+ * coordinates in every state: fresh with w 0, fresh with a start weight, with history, inside
+ * and outside the L1 band, zero gradients; once with l1 and l2, once without. */
+static void ftrl_update_kept_equals_update(void **state)
+{
+    enum { N = 37, STEPS = 50 };
+    const pst_ftrl_cfg_t cfgs[2] = {CFG, {.alpha = 0.1f, .beta = 1.0f / 64, .l1 = 0, .l2 = 0}};
+    for (int c = 0; c < 2; c++) {
+        float w[N], z[N], n[N], kw[N], kz[N], kn[N], g[N];
+        uint64_t r = 88172645463325252ull;
+        for (int i = 0; i < N; i++) {
+            w[i] = i % 3 == 0 ? 0.0f : 0.01f * (float)(i % 7) - 0.03f;
+            z[i] = 0.0f;
+            n[i] = 0.0f;
+        }
+        memcpy(kw, w, sizeof w);
+        memcpy(kz, z, sizeof z);
+        memcpy(kn, n, sizeof n);
+        for (int t = 0; t < STEPS; t++) {
+            for (int i = 0; i < N; i++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                /* a zero gradient one time in five, else in (-1, 1) scaled down for the L1 band */
+                float u = (float)(r >> 40) / (float)(1u << 24) * 2.0f - 1.0f;
+                g[i] = (r & 7) < 2 ? 0.0f : u * ((r >> 3 & 1) ? 1.0f : 0.05f);
+            }
+            pst_ftrl_update(&cfgs[c], w, z, n, g, N);
+            pst_ftrl_update_kept(&cfgs[c], kw, kz, kn, g, N);
+            assert_memory_equal(w, kw, sizeof w);
+            assert_memory_equal(z, kz, sizeof z);
+            assert_memory_equal(n, kn, sizeof n);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ftrl_one_step_by_hand),
+        cmocka_unit_test(ftrl_update_kept_equals_update),
         cmocka_unit_test(ftrl_l1_zeroes_a_weight),
         cmocka_unit_test(ftrl_l1_sparsifies_a_solution),
         cmocka_unit_test(adagrad_one_step_by_hand),

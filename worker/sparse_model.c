@@ -589,6 +589,7 @@ struct pst_sparse_model {
     uint64_t *hash;     // (nnz_cap) pst_wire_key_hash of each unique key
     uint32_t *entry;    // (nnz_cap) map row of each unique key
     float *rows, *grad; // (nnz_cap, row_width)
+    float *state;       // (nnz_cap, state_width) FTRL: the z rows, then the n rows
     key_scratch_t scratch;
     /* a gathered mini-batch of shuffled rows */
     size_t batch_rows_cap, batch_nnz_cap;
@@ -663,6 +664,7 @@ static void free_workspace(pst_sparse_model_t *self)
     free(self->entry);
     free(self->rows);
     free(self->grad);
+    free(self->state);
     free(self->batch_row_ptr);
     free(self->batch_col);
     free(self->batch_val);
@@ -709,6 +711,8 @@ static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *er
         rc = grow((void **)&self->rows, nnz, w * sizeof(float));
     if (rc == PST_OK)
         rc = grow((void **)&self->grad, nnz, w * sizeof(float));
+    if (rc == PST_OK)
+        rc = grow((void **)&self->state, nnz, self->state_width * sizeof(float));
     if (rc == PST_OK)
         rc = key_scratch_reserve(&self->scratch, nnz);
     if (rc != PST_OK)
@@ -914,22 +918,52 @@ static int step_keys(pst_sparse_model_t *self, const pst_sparse_batch_t *b, size
     return PST_OK;
 }
 
-/* The optimizer step of the rows self->entry[0..n) with the gradients in self->grad. FTRL steps
- * inline, coordinate by coordinate: LR rows are single weights, and a call per row would cost
- * more than the step. The model's FTRL settings never change and only its steps write the
- * rows, so every row's weights are those of its state (pst_ftrl_step_kept). */
-static void optimizer_steps(const pst_sparse_model_t *self, size_t n)
+/* FTRL state of the rows self->entry[0..n) into self->state: z (n, row_width), then n. */
+static void gather_state(pst_sparse_model_t *self, size_t n)
 {
     size_t rw = self->row_width;
-    const float *grad = self->grad;
-    for (size_t i = 0; i < n; i++, grad += rw) {
-        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
-        if (self->opts.optimizer != PST_SPARSE_OPT_FTRL) {
-            optimizer_step(self, e, e + rw, grad, rw);
-            continue;
+    float *z = self->state, *sq = self->state + n * rw;
+    for (size_t i = 0; i < n; i++) {
+        const float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
+        for (size_t j = 0; j < rw; j++) {
+            z[i * rw + j] = e[rw + j];
+            sq[i * rw + j] = e[2 * rw + j];
         }
-        for (size_t j = 0; j < rw; j++)
-            pst_ftrl_step_kept(&self->opts.ftrl, e + j, e + rw + j, e + 2 * rw + j, grad[j]);
+    }
+}
+
+/* The gathered weights and state back into the rows self->entry[0..n). */
+static void scatter_rows(pst_sparse_model_t *self, size_t n)
+{
+    size_t rw = self->row_width;
+    const float *w = self->rows, *z = self->state, *sq = self->state + n * rw;
+    for (size_t i = 0; i < n; i++) {
+        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
+        for (size_t j = 0; j < rw; j++) {
+            e[j] = w[i * rw + j];
+            e[rw + j] = z[i * rw + j];
+            e[2 * rw + j] = sq[i * rw + j];
+        }
+    }
+}
+
+/* The optimizer step of the rows self->entry[0..n), gathered into self->rows, with the
+ * gradients in self->grad. FTRL steps the gathered block at once (pst_ftrl_update_kept: the
+ * model's FTRL settings never change and only its steps write the rows, so every row's weights
+ * are those of its state) and writes it back; AdaGrad steps the rows in place. */
+static void optimizer_steps(pst_sparse_model_t *self, size_t n)
+{
+    size_t rw = self->row_width;
+    if (self->opts.optimizer == PST_SPARSE_OPT_FTRL) {
+        gather_state(self, n);
+        pst_ftrl_update_kept(&self->opts.ftrl, self->rows, self->state, self->state + n * rw,
+                             self->grad, n * rw);
+        scatter_rows(self, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
+        optimizer_step(self, e, e + rw, self->grad + i * rw, rw);
     }
 }
 
