@@ -262,20 +262,6 @@ uint32_t pst_sparse_row_width(const pst_sparse_spec_t *spec)
     return 1 + factors_of(spec);
 }
 
-static double sigmoid(double m)
-{
-    if (m >= 0.0)
-        return 1.0 / (1.0 + exp(-m));
-    double e = exp(m);
-    return e / (1.0 + e);
-}
-
-/* -[y log p + (1 - y) log(1 - p)] with p = sigmoid(m), without forming p. */
-static double log_loss_of_margin(double m, double y)
-{
-    return fmax(m, 0.0) - m * y + log1p(exp(-fabs(m)));
-}
-
 /* One pass over a batch: the forward, and with grad the backward too. */
 typedef struct pass {
     const pst_sparse_batch_t *b;
@@ -364,13 +350,14 @@ static int run_pass(pass_t *p, pst_sparse_grad_t *grad, float *prob, pst_err_t *
         double m = row_margin(p, i);
         if (!isfinite(m))
             return pst_err_set(err, PST_ENUMERIC, "sparse model: non-finite output at row %zu", i);
-        double prob_i = sigmoid(m);
+        /* sigmoid and log-loss from one exponential: exp(-|m|) is exp(-m) or exp(m) */
+        double e = exp(-fabs(m)), prob_i = m >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
         if (prob != NULL)
             prob[i] = (float)prob_i;
         if (grad == NULL)
             continue;
         double y = p->b->y[i], d = (prob_i - y) * scale;
-        loss += log_loss_of_margin(m, y);
+        loss += fmax(m, 0.0) - m * y + log1p(e); /* -[y log p + (1 - y) log(1 - p)] */
         bias_grad += d;
         row_backward(p, i, (float)d, grad->rows);
     }
@@ -751,10 +738,12 @@ static void find_rows(pst_sparse_model_t *self, size_t n)
     }
 }
 
-/* self->rows (n, row_width) = the rows self->entry[0..n) name; zeros for NO_ROW. */
-static void gather_rows(pst_sparse_model_t *self, size_t n)
+/* self->rows (n, row_width) = the rows self->entry[0..n) name; zeros for NO_ROW. With state
+ * (the rows exist), their FTRL state too: self->state = z (n, row_width), then n. */
+static void gather(pst_sparse_model_t *self, size_t n, bool state)
 {
     size_t w = self->row_width;
+    float *z = self->state, *sq = self->state + n * w;
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n && self->entry[i + PREFETCH_AHEAD] != NO_ROW)
             __builtin_prefetch(self->map.entries +
@@ -765,7 +754,16 @@ static void gather_rows(pst_sparse_model_t *self, size_t n)
         const float *src = e != NO_ROW ? self->map.entries + (size_t)e * self->map.width : NULL;
         for (size_t j = 0; j < w; j++)
             dst[j] = src != NULL ? src[j] : 0.0f;
+        for (size_t j = 0; state && j < w; j++) {
+            z[i * w + j] = src[w + j];
+            sq[i * w + j] = src[2 * w + j];
+        }
     }
+}
+
+static void gather_rows(pst_sparse_model_t *self, size_t n)
+{
+    gather(self, n, false);
 }
 
 /* One optimizer step on count weights w with state beside them. */
@@ -918,20 +916,6 @@ static int step_keys(pst_sparse_model_t *self, const pst_sparse_batch_t *b, size
     return PST_OK;
 }
 
-/* FTRL state of the rows self->entry[0..n) into self->state: z (n, row_width), then n. */
-static void gather_state(pst_sparse_model_t *self, size_t n)
-{
-    size_t rw = self->row_width;
-    float *z = self->state, *sq = self->state + n * rw;
-    for (size_t i = 0; i < n; i++) {
-        const float *e = self->map.entries + (size_t)self->entry[i] * self->map.width;
-        for (size_t j = 0; j < rw; j++) {
-            z[i * rw + j] = e[rw + j];
-            sq[i * rw + j] = e[2 * rw + j];
-        }
-    }
-}
-
 /* The gathered weights and state back into the rows self->entry[0..n). */
 static void scatter_rows(pst_sparse_model_t *self, size_t n)
 {
@@ -947,15 +931,15 @@ static void scatter_rows(pst_sparse_model_t *self, size_t n)
     }
 }
 
-/* The optimizer step of the rows self->entry[0..n), gathered into self->rows, with the
- * gradients in self->grad. FTRL steps the gathered block at once (pst_ftrl_update_kept: the
- * model's FTRL settings never change and only its steps write the rows, so every row's weights
- * are those of its state) and writes it back; AdaGrad steps the rows in place. */
+/* The optimizer step of the rows self->entry[0..n), gathered into self->rows (and for FTRL their
+ * state into self->state), with the gradients in self->grad. FTRL steps the gathered block at once
+ * (pst_ftrl_update_kept: the model's FTRL settings never change and only its steps write the rows,
+ * so every row's weights are those of its state) and writes it back; AdaGrad steps the rows in
+ * place. */
 static void optimizer_steps(pst_sparse_model_t *self, size_t n)
 {
     size_t rw = self->row_width;
     if (self->opts.optimizer == PST_SPARSE_OPT_FTRL) {
-        gather_state(self, n);
         pst_ftrl_update_kept(&self->opts.ftrl, self->rows, self->state, self->state + n * rw,
                              self->grad, n * rw);
         scatter_rows(self, n);
@@ -978,7 +962,7 @@ int pst_sparse_model_update(pst_sparse_model_t *self, const pst_sparse_batch_t *
         rc = step_keys(self, b, &n_keys, err);
     if (rc != PST_OK)
         return rc;
-    gather_rows(self, n_keys);
+    gather(self, n_keys, self->opts.optimizer == PST_SPARSE_OPT_FTRL);
     pst_sparse_weights_t w = {.rows = self->rows, .n_keys = n_keys, .bias = self->bias};
     pst_sparse_grad_t g = {.rows = self->grad};
     rc = pst_fm_step(b, factors_of(&self->opts.spec), self->slot, &w, &g, err);
