@@ -442,6 +442,10 @@ typedef struct sparse_stats {
     double keys_per_step;     /* mean unique keys a step pulls and pushes (distributed) */
     double bytes_per_example; /* training traffic on the wire per training row (distributed) */
     double raw_bytes_per_example;
+    double model_bytes;     /* local: the model's rows, state and index */
+    double server_rows;     /* distributed: sparse rows the servers hold, summed */
+    double server_bytes;    /* distributed: bytes the servers' stores allocated, summed */
+    double server_peak_rss; /* distributed: the largest server process's peak RSS, bytes */
 } sparse_stats_t;
 
 typedef struct run {
@@ -475,7 +479,7 @@ static void run_init(run_t *run, const pst_config_t *cfg, bool lead)
     run->best_val_loss = INFINITY;
     click_metrics_none(&run->val);
     click_metrics_none(&run->test);
-    run->sparse = (sparse_stats_t){NAN, NAN, NAN, NAN};
+    run->sparse = (sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 }
 
 static void run_fini(run_t *run)
@@ -768,6 +772,13 @@ static cJSON *build_report(const run_t *run)
     pst_json_add_number(sparse, "keys_per_step", run->sparse.keys_per_step);
     pst_json_add_number(sparse, "bytes_per_example", run->sparse.bytes_per_example);
     pst_json_add_number(sparse, "raw_bytes_per_example", run->sparse.raw_bytes_per_example);
+    pst_json_add_number(sparse, "model_bytes", run->sparse.model_bytes);
+    pst_json_add_number(sparse, "server_rows", run->sparse.server_rows);
+    pst_json_add_number(sparse, "server_bytes", run->sparse.server_bytes);
+    pst_json_add_number(
+        sparse, "server_bytes_per_row",
+        run->sparse.server_rows > 0 ? run->sparse.server_bytes / run->sparse.server_rows : NAN);
+    pst_json_add_number(sparse, "server_peak_rss_bytes", run->sparse.server_peak_rss);
     if (run->comm != NULL)
         cJSON_AddItemReferenceToObject(doc, "comm", run->comm);
     return doc;
@@ -816,6 +827,7 @@ static int train_local(run_t *run, const char *out, pst_err_t *err)
     if (rc == PST_OK && (rc = evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, "test: ");
     run->sparse.keys = (double)pst_sparse_model_n_keys(model);
+    run->sparse.model_bytes = (double)pst_sparse_model_bytes(model);
     if (rc == PST_OK)
         rc = finish_report(run, err);
     pst_sparse_model_destroy(&model);
@@ -1148,6 +1160,27 @@ static int worker_prepare(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, c
     return rc;
 }
 
+/* Lead, after every worker finished training: the rows and memory the servers hold. A server that
+ * does not answer leaves the figures unknown (NaN) rather than low. */
+static void server_memory(run_t *run, remote_trainer_t *r, int n_servers)
+{
+    double rows = 0, bytes = 0, rss = 0;
+    for (int i = 0; i < n_servers; i++) {
+        uint64_t c[PST_STAT_COUNT];
+        pst_err_t err = {0};
+        if (pst_psclient_server_stats(r->link.client, (uint32_t)i, c, &err) != PST_OK) {
+            pst_warn("server %d: no statistics: %s", i, err.msg);
+            return;
+        }
+        rows += (double)c[PST_STAT_SPARSE_ROWS];
+        bytes += (double)c[PST_STAT_STORE_BYTES];
+        rss = fmax(rss, (double)c[PST_STAT_PEAK_RSS]);
+    }
+    run->sparse.server_rows = rows;
+    run->sparse.server_bytes = bytes;
+    run->sparse.server_peak_rss = rss > 0 ? rss : NAN;
+}
+
 /* Sums the workers' traffic and rows into the lead's report (collective). train_wire and
  * train_raw: this worker's bytes of the training steps. */
 static void report_comm(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, double train_wire,
@@ -1175,6 +1208,8 @@ static void report_comm(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, dou
     cJSON *comm = run->comm = cJSON_CreateObject();
     pst_comm_json(comm, ranks, run->cfg, sum);
     pst_json_add_number(comm, "train_bytes_wire", sum[TRAIN_WIRE]);
+    if (r->link.client != NULL)
+        server_memory(run, r, ranks->n_servers);
 }
 
 /* Trains, then (lead) scores the test rows on the final global weights. *train_wire and

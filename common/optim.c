@@ -407,12 +407,12 @@ static void lookahead_sync(float *restrict w, float *restrict slow, size_t n, fl
     }
 }
 
-static void apply_rule(pst_optim_t *self, float *w, const float *g, float lr)
+/* Step number `steps` (from 1) of n parameters with state rows [row0 | row1 | ...]. */
+static void apply_rule(const pst_optim_cfg_t *cfg, size_t n, float *state, uint64_t steps, float *w,
+                       const float *g, float lr)
 {
-    const pst_optim_cfg_t *cfg = &self->cfg;
-    size_t n = self->n;
-    float *row0 = self->state, *row1 = self->state + n;
-    rule_ctx_t c = {.cfg = cfg, .lr = lr, .t = (double)self->steps};
+    float *row0 = state, *row1 = state + n;
+    rule_ctx_t c = {.cfg = cfg, .lr = lr, .t = (double)steps};
     switch (cfg->kind) {
     case PST_OPT_SGD:
         sgd_kernel(w, g, n, lr, cfg->weight_decay);
@@ -442,18 +442,30 @@ static void apply_rule(pst_optim_t *self, float *w, const float *g, float lr)
     }
 }
 
+static void step_with(const pst_optim_cfg_t *cfg, size_t n, float *state, uint64_t *steps, float *w,
+                      const float *g, float lr)
+{
+    int k = cfg->lookahead_k;
+    float *slow = state + state_slots(cfg->kind) * n;
+    if (k > 0 && *steps == 0)
+        memcpy(slow, w, n * sizeof(float));
+    (*steps)++;
+    apply_rule(cfg, n, state, *steps, w, g, lr);
+    if (k > 0 && *steps % (uint64_t)k == 0)
+        lookahead_sync(w, slow, n, cfg->lookahead_alpha);
+}
+
 void pst_optim_step(pst_optim_t *self, float *w, const float *g, float lr)
 {
     assert(self != NULL);
-    size_t n = self->n;
-    int k = self->cfg.lookahead_k;
-    float *slow = self->state + state_slots(self->cfg.kind) * n;
-    if (k > 0 && self->steps == 0)
-        memcpy(slow, w, n * sizeof(float));
-    self->steps++;
-    apply_rule(self, w, g, lr);
-    if (k > 0 && self->steps % (uint64_t)k == 0)
-        lookahead_sync(w, slow, n, self->cfg.lookahead_alpha);
+    step_with(&self->cfg, self->n, self->state, &self->steps, w, g, lr);
+}
+
+void pst_optim_step_external(const pst_optim_t *self, float *w, const float *g, float lr,
+                             float *state, uint64_t *steps)
+{
+    assert(self != NULL && (state != NULL || self->n_state == 0) && steps != NULL);
+    step_with(&self->cfg, self->n, state, steps, w, g, lr);
 }
 
 /* Sum of squares in double, four partial sums so the additions overlap. */

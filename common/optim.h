@@ -50,6 +50,13 @@ void pst_optim_destroy(pst_optim_t **self_p);
  * the weights computed from (z, n) afterwards; a step with lr <= 0 changes nothing. */
 void pst_optim_step(pst_optim_t *self, float *w, const float *g, float lr);
 
+/* The same update on state kept elsewhere: state holds n_state floats laid out as this
+ * optimizer's own (zeros before the first step) and *steps counts the steps taken with it. self
+ * gives the configuration and the parameter count; its own state and counter are not used.
+ * Lets a store keep the state of many small parameter blocks in one array. */
+void pst_optim_step_external(const pst_optim_t *self, float *w, const float *g, float lr,
+                             float *state, uint64_t *steps);
+
 /* Checkpoint support: the state is n_state floats plus the step counter. */
 float *pst_optim_state(pst_optim_t *self, size_t *n_state);
 uint64_t pst_optim_steps(const pst_optim_t *self);

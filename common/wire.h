@@ -166,6 +166,9 @@ enum {
     PST_STAT_DEAD_WORKERS,   /* workers declared dead */
     PST_STAT_CHECKPOINTS,    /* checkpoints written */
     PST_STAT_TENSORS,        /* tensor slices held */
+    PST_STAT_SPARSE_ROWS,    /* sparse rows held */
+    PST_STAT_STORE_BYTES,    /* bytes the store allocated: values, optimizer state, keys, tables */
+    PST_STAT_PEAK_RSS,       /* the server process's peak resident set size, bytes */
     PST_STAT_COUNT
 };
 

@@ -73,13 +73,18 @@ static void put_f32(writer_t *w, float v)
     put(w, &v, sizeof v);
 }
 
+static void put_state(writer_t *w, uint64_t steps, const float *state, size_t n_state)
+{
+    put_u64(w, steps);
+    put_u64(w, n_state);
+    put(w, state, n_state * sizeof(float));
+}
+
 static void put_optim(writer_t *w, pst_optim_t *opt)
 {
     size_t n_state = 0;
     const float *state = pst_optim_state(opt, &n_state);
-    put_u64(w, pst_optim_steps(opt));
-    put_u64(w, n_state);
-    put(w, state, n_state * sizeof(float));
+    put_state(w, pst_optim_steps(opt), state, n_state);
 }
 
 static void put_dense(writer_t *w, const pst_slice_t *s)
@@ -101,10 +106,12 @@ static void put_sparse(writer_t *w, const pst_slice_t *s)
     for (size_t r = 0; r < s->n_rows; r++) {
         put_u64(w, s->row_keys[r]);
         put(w, s->rows + r * s->row_width, s->row_width * sizeof(float));
-        pst_optim_t *opt = pst_slice_row_optim(s, r);
-        put_u8(w, opt != NULL);
-        if (opt != NULL)
-            put_optim(w, opt);
+        size_t n_state = 0;
+        uint64_t steps = 0;
+        const float *state = pst_slice_row_state(s, r, &n_state, &steps);
+        put_u8(w, state != NULL);
+        if (state != NULL)
+            put_state(w, steps, state, n_state);
     }
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +158,12 @@ void pst_server_stats(const pst_server_t *self, uint64_t counters[PST_STAT_COUNT
     counters[PST_STAT_BYTES_RAW_OUT] = ws.bytes_raw_sent;
     counters[PST_STAT_BYTES_WIRE_OUT] = ws.bytes_wire_sent;
     counters[PST_STAT_TENSORS] = pst_shard_count(self->shard);
+    counters[PST_STAT_SPARSE_ROWS] = pst_shard_sparse_rows(self->shard);
+    counters[PST_STAT_STORE_BYTES] = pst_shard_bytes(self->shard);
+    struct rusage ru;
+    /* Linux reports ru_maxrss in KiB. */
+    counters[PST_STAT_PEAK_RSS] =
+        getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
 }
 
 /* ---- replies ---- */

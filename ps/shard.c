@@ -68,11 +68,8 @@ static void slice_free(pst_slice_t *s)
     if (s == NULL)
         return;
     pst_optim_destroy(&s->optim);
-    if (s->row_optim != NULL) {
-        for (size_t i = 0; i < s->n_rows; i++)
-            pst_optim_destroy(&s->row_optim[i]);
-    }
-    free(s->row_optim);
+    free(s->row_state);
+    free(s->row_steps);
     block_unref(s->block);
     free(s->row_keys);
     free(s->rows);
@@ -197,6 +194,9 @@ int pst_shard_add_sparse(pst_shard_t *self, uint32_t model_id, uint32_t tensor_i
     s->row_width = row_width;
     s->init_scale = init_scale;
     s->seed = seed;
+    size_t n_state = 0;
+    pst_optim_state(s->optim, &n_state);
+    s->state_width = (uint32_t)n_state;
     return index;
 }
 
@@ -379,8 +379,10 @@ static int rows_reserve(pst_slice_t *s, size_t n_rows)
     int rc = grow_array((void **)&s->row_keys, sizeof(uint64_t), old, cap, false);
     if (rc == PST_OK)
         rc = grow_array((void **)&s->rows, w * sizeof(float), old, cap, false);
-    if (rc == PST_OK && pst_slice_stateful(s))
-        rc = grow_array((void **)&s->row_optim, sizeof(pst_optim_t *), old, cap, true);
+    if (rc == PST_OK && s->state_width > 0)
+        rc = grow_array((void **)&s->row_state, s->state_width * sizeof(float), old, cap, true);
+    if (rc == PST_OK && s->state_width > 0)
+        rc = grow_array((void **)&s->row_steps, sizeof(uint64_t), old, cap, true);
     if (rc == PST_OK && s->acc != NULL) {
         rc = grow_array((void **)&s->acc, w * sizeof(float), old, cap, false);
         if (rc == PST_OK)
@@ -451,39 +453,33 @@ bool pst_slice_stateful(const pst_slice_t *s)
     return n_state > 0;
 }
 
-pst_optim_t *pst_slice_row_optim(const pst_slice_t *s, size_t row)
+const float *pst_slice_row_state(const pst_slice_t *s, size_t row, size_t *n_state, uint64_t *steps)
 {
-    return s->row_optim != NULL && row < s->n_rows ? s->row_optim[row] : NULL;
+    if (s->state_width == 0 || row >= s->n_rows || s->row_steps[row] == 0)
+        return NULL;
+    *n_state = s->state_width;
+    *steps = s->row_steps[row];
+    return s->row_state + row * s->state_width;
 }
 
-/* The optimizer that steps a row: the shared stateless one, or the row's own, made on first use. */
-static pst_optim_t *row_optimizer(pst_slice_t *s, uint32_t row, pst_err_t *err)
+/* A stateless optimizer steps every row itself; a stateful one steps each row's own state. */
+static void step_row(pst_slice_t *s, uint32_t row, const float *g, float lr)
 {
-    if (s->row_optim == NULL)
-        return s->optim;
-    if (s->row_optim[row] == NULL)
-        s->row_optim[row] = pst_optim_new(&s->optim_cfg, s->row_width, err);
-    return s->row_optim[row];
-}
-
-static int step_row(pst_slice_t *s, uint32_t row, const float *g, float lr, pst_err_t *err)
-{
-    pst_optim_t *opt = row_optimizer(s, row, err);
-    if (opt == NULL)
-        return err ? err->code : PST_ENOMEM;
-    pst_optim_step(opt, s->rows + (size_t)row * s->row_width, g, lr);
-    return PST_OK;
+    float *w = s->rows + (size_t)row * s->row_width;
+    if (s->state_width == 0)
+        pst_optim_step(s->optim, w, g, lr);
+    else
+        pst_optim_step_external(s->optim, w, g, lr, s->row_state + (size_t)row * s->state_width,
+                                &s->row_steps[row]);
 }
 
 int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g, float lr,
                           pst_err_t *err)
 {
+    (void)err;
     size_t w = s->row_width;
-    for (size_t i = 0; i < n; i++) {
-        int rc = step_row(s, rows[i], g + i * w, lr, err);
-        if (rc != PST_OK)
-            return rc;
-    }
+    for (size_t i = 0; i < n; i++)
+        step_row(s, rows[i], g + i * w, lr);
     return PST_OK;
 }
 
@@ -532,18 +528,17 @@ int pst_slice_sparse_acc_add(pst_slice_t *s, const uint32_t *rows, size_t n, con
 
 int pst_slice_sparse_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err)
 {
+    (void)err;
     size_t w = s->row_width;
-    int rc = PST_OK;
     for (size_t i = 0; i < s->n_touched; i++) {
         uint32_t r = s->touched[i];
         float *acc = s->acc + (size_t)r * w;
         scale_floats(acc, w, scale);
-        if (rc == PST_OK)
-            rc = step_row(s, r, acc, lr, err);
+        step_row(s, r, acc, lr);
         s->is_touched[r] = 0;
     }
     s->n_touched = 0;
-    return rc;
+    return PST_OK;
 }
 
 int pst_slice_restore_row(pst_slice_t *s, uint64_t key, const float *values, const float *state,
@@ -556,15 +551,44 @@ int pst_slice_restore_row(pst_slice_t *s, uint64_t key, const float *values, con
     memcpy(s->rows + (size_t)row * s->row_width, values, s->row_width * sizeof(float));
     if (state == NULL)
         return PST_OK;
-    pst_optim_t *opt = row_optimizer(s, row, err);
-    if (opt == NULL)
-        return err ? err->code : PST_ENOMEM;
-    size_t have = 0;
-    float *dst = pst_optim_state(opt, &have);
-    if (have != n_state)
-        return pst_err_set(err, PST_EFORMAT, "shard: row state of %zu floats, optimizer has %zu",
-                           n_state, have);
-    memcpy(dst, state, n_state * sizeof(float));
-    pst_optim_set_steps(opt, steps);
+    if (n_state != s->state_width)
+        return pst_err_set(err, PST_EFORMAT, "shard: row state of %zu floats, optimizer has %u",
+                           n_state, s->state_width);
+    if (n_state > 0)
+        memcpy(s->row_state + (size_t)row * n_state, state, n_state * sizeof(float));
+    if (n_state > 0)
+        s->row_steps[row] = steps;
     return PST_OK;
+}
+
+/* ---- memory ---- */
+
+uint64_t pst_slice_bytes(const pst_slice_t *s)
+{
+    size_t n_state = 0;
+    pst_optim_state(s->optim, &n_state);
+    uint64_t bytes = sizeof *s + n_state * sizeof(float);
+    if (!s->sparse)
+        return bytes + s->len * sizeof(float) * (s->acc != NULL ? 2 : 1);
+    uint64_t per_row = sizeof(uint64_t) + s->row_width * sizeof(float) +
+                       s->state_width * sizeof(float) + (s->state_width ? sizeof(uint64_t) : 0);
+    if (s->acc != NULL)
+        per_row += s->row_width * sizeof(float) + sizeof(uint32_t) + 1;
+    return bytes + s->rows_cap * per_row + s->table_cap * sizeof(uint32_t);
+}
+
+uint64_t pst_shard_bytes(const pst_shard_t *self)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < self->n_slices; i++)
+        bytes += pst_slice_bytes(self->slices[i]);
+    return bytes;
+}
+
+uint64_t pst_shard_sparse_rows(const pst_shard_t *self)
+{
+    uint64_t rows = 0;
+    for (size_t i = 0; i < self->n_slices; i++)
+        rows += self->slices[i]->sparse ? self->slices[i]->n_rows : 0;
+    return rows;
 }

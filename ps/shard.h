@@ -34,8 +34,10 @@ typedef struct pst_slice {
     float *rows;        /* (n_rows, row_width) */
     /* the store's own */
     pst_optim_cfg_t optim_cfg;
-    pst_optim_t *optim;      /* dense: over values; sparse: shared by all rows if stateless */
-    pst_optim_t **row_optim; /* sparse with stateful optimizer: (rows_cap), NULL until stepped */
+    pst_optim_t *optim;   /* dense: over values; sparse: shared by all rows if stateless */
+    uint32_t state_width; /* sparse: optimizer state floats per row (0: stateless) */
+    float *row_state;     /* sparse, stateful: (rows_cap, state_width), zeros until stepped */
+    uint64_t *row_steps;  /* sparse, stateful: (rows_cap) steps each row took, 0 = never */
     size_t rows_cap;
     uint32_t *table; /* open addressing: row index + 1, 0 = empty; (table_cap) */
     size_t table_cap;
@@ -105,12 +107,21 @@ int pst_slice_sparse_acc_add(pst_slice_t *s, const uint32_t *rows, size_t n, con
 /* Steps every row touched this clock with acc * scale, then empties the accumulator. */
 int pst_slice_sparse_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err);
 
-/* Checkpoint support: the optimizer of a row (NULL: stateless or never stepped), and restoring a
- * row with its values and, when state != NULL, its optimizer state and step counter. */
-pst_optim_t *pst_slice_row_optim(const pst_slice_t *s, size_t row);
+/* Checkpoint support: a row's optimizer state (*n_state floats) and its step count, NULL when the
+ * optimizer is stateless or the row was never stepped; and restoring a row with its values and,
+ * when state != NULL, its optimizer state and step counter. */
+const float *pst_slice_row_state(const pst_slice_t *s, size_t row, size_t *n_state,
+                                 uint64_t *steps);
 int pst_slice_restore_row(pst_slice_t *s, uint64_t key, const float *values, const float *state,
                           size_t n_state, uint64_t steps, pst_err_t *err);
 /* Whether the slice's optimizer keeps per-parameter state. */
 bool pst_slice_stateful(const pst_slice_t *s);
+
+/* Bytes the store holds for its slices: values, optimizer state, sparse keys, tables and
+ * accumulators, counted from what is allocated (capacities), not from what is used. */
+uint64_t pst_slice_bytes(const pst_slice_t *s);
+uint64_t pst_shard_bytes(const pst_shard_t *self);
+/* Sparse rows held, over every sparse slice. */
+uint64_t pst_shard_sparse_rows(const pst_shard_t *self);
 
 #endif

@@ -81,10 +81,15 @@ static void assert_slices_equal(pst_slice_t *a, pst_slice_t *b)
     assert_memory_equal(a->row_keys, b->row_keys, a->n_rows * sizeof(uint64_t));
     assert_memory_equal(a->rows, b->rows, a->n_rows * a->row_width * sizeof(float));
     for (size_t r = 0; r < a->n_rows; r++) {
-        pst_optim_t *oa = pst_slice_row_optim(a, r), *ob = pst_slice_row_optim(b, r);
-        assert_int_equal(oa == NULL, ob == NULL);
-        if (oa != NULL)
-            assert_optim_equal(oa, ob);
+        size_t na = 0, nb = 0;
+        uint64_t ta = 0, tb = 0;
+        const float *sa = pst_slice_row_state(a, r, &na, &ta);
+        const float *sb = pst_slice_row_state(b, r, &nb, &tb);
+        assert_int_equal(sa == NULL, sb == NULL);
+        assert_int_equal(na, nb);
+        assert_int_equal(ta, tb);
+        if (sa != NULL)
+            assert_memory_equal(sa, sb, na * sizeof(float));
     }
 }
 

@@ -260,7 +260,9 @@ static void shard_runs_ftrl_on_sparse_rows(void **state)
         assert_near(got[i], ref_w[i], 1e-6);
     /* the row's checkpointable state is [z | n] of its row_width coordinates */
     size_t n_state = 0;
-    const float *st = pst_optim_state(pst_slice_row_optim(s, rows[1]), &n_state);
+    uint64_t steps = 0;
+    const float *st = pst_slice_row_state(s, rows[1], &n_state, &steps);
+    assert_non_null(st);
     assert_int_equal(n_state, 2 * WIDTH);
     for (int j = 0; j < WIDTH; j++) {
         assert_near(st[j], ref_z[WIDTH + j], 1e-6);

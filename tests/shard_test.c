@@ -266,9 +266,15 @@ static void sparse_rows_keep_their_own_optimizer_state(void **state)
     assert_float_equal(s->rows[0], w_ref[0], 1e-7);
     assert_float_equal(s->rows[1], w_ref[1], 1e-7);
     assert_true(s->rows[2] == 0.0f && s->rows[3] == 0.0f);
-    assert_non_null(pst_slice_row_optim(s, rows[0]));
-    assert_null(pst_slice_row_optim(s, rows[1]));
-    assert_int_equal(pst_optim_steps(pst_slice_row_optim(s, rows[0])), 5);
+    size_t n_state = 0;
+    uint64_t steps = 0;
+    const float *st = pst_slice_row_state(s, rows[0], &n_state, &steps);
+    assert_non_null(st);
+    assert_int_equal(n_state, 4); /* Adam: m and v of both coordinates */
+    assert_int_equal(steps, 5);
+    size_t n_ref = 0;
+    assert_memory_equal(st, pst_optim_state(ref, &n_ref), 4 * sizeof(float));
+    assert_null(pst_slice_row_state(s, rows[1], &n_state, &steps));
     pst_optim_destroy(&ref);
     pst_shard_destroy(&sh);
 }
@@ -300,6 +306,35 @@ static void sparse_accumulation_averages_touched_rows(void **state)
     pst_shard_destroy(&sh);
 }
 
+/* Memory is counted from what the store allocated: with FTRL a row of width 1 needs its key (8),
+ * weight (4), [z | n] (8) and step counter (8), plus its share of a table at most half full.
+ * Capacities double, so the total lies between the need and a small multiple of it. */
+static void store_bytes_follow_the_rows(void **state)
+{
+    (void)state;
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_FTRL);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_sparse(sh, 0, 0, 1, 0.0f, 0, NULL));
+    uint64_t empty = pst_shard_bytes(sh);
+    enum { N = 10000 };
+    static uint64_t keys[N];
+    static uint32_t rows[N];
+    static float g[N];
+    for (int i = 0; i < N; i++) {
+        keys[i] = 1000003ull * (uint64_t)i + 17;
+        g[i] = 0.5f;
+    }
+    assert_int_equal(pst_slice_rows(s, keys, N, rows, NULL), PST_OK);
+    assert_int_equal(pst_slice_sparse_step(s, rows, N, g, 0.1f, NULL), PST_OK);
+    assert_int_equal(pst_shard_sparse_rows(sh), N);
+    uint64_t need = (uint64_t)N * (8 + 4 + 8 + 8 + 2 * 4);
+    uint64_t held = pst_shard_bytes(sh) - empty;
+    assert_true(held >= need);
+    assert_true(held <= 3 * need);
+    assert_int_equal(pst_shard_bytes(sh), pst_slice_bytes(s));
+    pst_shard_destroy(&sh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +348,7 @@ int main(void)
         cmocka_unit_test(many_rows_survive_growth),
         cmocka_unit_test(sparse_rows_keep_their_own_optimizer_state),
         cmocka_unit_test(sparse_accumulation_averages_touched_rows),
+        cmocka_unit_test(store_bytes_follow_the_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

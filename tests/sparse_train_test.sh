@@ -122,6 +122,8 @@ if "$pstrain" train "$work/lr.yaml" --out "$work/lr" -q >"$work/lr.log" 2>&1; th
   keys=$(json "$work/lr/report.json" "['sparse']['keys']")
   check "trained keys $keys are the ids of the 90% training share (<= $(distinct_keys "$work/a_train.svm"))" \
     "0.98 * $(distinct_keys "$work/a_train.svm") <= $keys <= $(distinct_keys "$work/a_train.svm")"
+  check "model memory $(json "$work/lr/report.json" "['sparse']['model_bytes']") B holds key, weight, z and n of each of $keys keys" \
+    "$(json "$work/lr/report.json" "['sparse']['model_bytes']") >= $keys * (8 + 3 * 4)"
   lines=$(grep -c '"val_roc_auc"' "$work/lr/metrics.jsonl")
   check "metrics.jsonl has 5 epochs with validation AUC and calibration" "$lines == 5 and $(grep -c val_mean_pred "$work/lr/metrics.jsonl") == 5"
 else
@@ -163,6 +165,13 @@ if mpi 3 train "$work/lr.yaml" --out "$work/dist" -q >"$work/dist.log" 2>&1; the
   check "1 server + 2 workers: test AUC $auc within 0.01 of local $local_auc" "abs($auc - $local_auc) <= 0.01"
   check "distributed report has comm and sparse figures" \
     "$(json "$work/dist/report.json" "['comm']['pushes']") > 0 and $(json "$work/dist/report.json" "['comm']['bytes_wire']") > 0 and $(json "$work/dist/report.json" "['sparse']['bytes_per_example']") > 0"
+  rows=$(json "$work/dist/report.json" "['sparse']['server_rows']")
+  bytes=$(json "$work/dist/report.json" "['sparse']['server_bytes']")
+  rss=$(json "$work/dist/report.json" "['sparse']['server_peak_rss_bytes']")
+  check "server holds $rows rows, the ids of the training share (<= $(distinct_keys "$work/a_train.svm"))" \
+    "0.98 * $(distinct_keys "$work/a_train.svm") <= $rows <= $(distinct_keys "$work/a_train.svm")"
+  check "server memory $bytes B: key, weight, FTRL state and steps of each row, within its peak RSS $rss B" \
+    "$rows * (8 + 4 + 8 + 8) <= $bytes < $rss"
 else
   fail "1 server + 2 workers: $(tail -3 "$work/dist.log")"
 fi
@@ -170,6 +179,8 @@ if mpi 4 train "$work/lr.yaml" --set cluster.servers=2 --set cluster.consistency
   --set train.epochs=3 --out "$work/dist2" -q >"$work/dist2.log" 2>&1; then
   auc=$(json "$work/dist2/report.json" "['test']['roc_auc']")
   check "2 servers + 2 workers (ASP): test AUC $auc within 0.01 of Bayes $bayes" "abs($auc - $bayes) <= 0.01"
+  check "2 servers hold the training ids between them" \
+    "0.98 * $(distinct_keys "$work/a_train.svm") <= $(json "$work/dist2/report.json" "['sparse']['server_rows']") <= $(distinct_keys "$work/a_train.svm")"
 else
   fail "2 servers + 2 workers: $(tail -3 "$work/dist2.log")"
 fi

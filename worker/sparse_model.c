@@ -1197,6 +1197,14 @@ int pst_sparse_evaluate(pst_sparse_model_t *self, const pst_dataset_t *data, flo
     return rc;
 }
 
+uint64_t pst_sparse_model_bytes(const pst_sparse_model_t *self)
+{
+    const key_map_t *m = &self->map;
+    return (uint64_t)m->cap * (sizeof(uint64_t) + m->width * sizeof(float)) +
+           (uint64_t)m->table_cap * sizeof(table_cell_t) +
+           (uint64_t)m->direct_cap * sizeof(row_ref_t);
+}
+
 size_t pst_sparse_model_n_keys(const pst_sparse_model_t *self)
 {
     return self->map.n;

@@ -145,6 +145,9 @@ int pst_sparse_evaluate(pst_sparse_model_t *self, const pst_dataset_t *data, flo
 
 /* The trained weights: keys in order of first touch, index < pst_sparse_model_n_keys. */
 size_t pst_sparse_model_n_keys(const pst_sparse_model_t *self);
+/* Bytes the model's rows, optimizer state, keys and index hold (allocated capacity; the step
+ * workspace is not counted). */
+uint64_t pst_sparse_model_bytes(const pst_sparse_model_t *self);
 const float *pst_sparse_model_entry(const pst_sparse_model_t *self, size_t index, uint64_t *key);
 /* The row of key (row_width floats), or NULL if the key was never trained. */
 const float *pst_sparse_model_row(const pst_sparse_model_t *self, uint64_t key);
