@@ -242,6 +242,10 @@ print("mpirun: %.1f unique keys per step (of %d entries in a batch of $batch), %
       "bytes per training row, %d pushes, %d pulls, %.0f MB on the wire in all"
       % (mpi["sparse"]["keys_per_step"], $batch * $nnz, mpi["sparse"]["raw_bytes_per_example"],
          mpi["sparse"]["bytes_per_example"], c["pushes"], c["pulls"], c["bytes_wire"] / 1e6))
+sp = mpi["sparse"]
+print("mpirun server: %d rows, store %.1f MB (%.1f B/row), peak RSS %.1f MB; local model %.1f MB"
+      % (sp["server_rows"], sp["server_bytes"] / 1e6, sp["server_bytes_per_row"],
+         sp["server_peak_rss_bytes"] / 1e6, local["sparse"]["model_bytes"] / 1e6))
 auc_gap = local["test"]["roc_auc"] - ll_auc
 ratio = t_local[0] / t_ll[0]
 print()
