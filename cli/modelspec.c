@@ -113,15 +113,29 @@ static int choose_loss(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task_
     return PST_OK;
 }
 
+/* model.layers as written into spec. */
+static int explicit_layers(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
+{
+    int rc = PST_OK;
+    for (int i = 0; i < cfg->model.layers.n && rc == PST_OK; i++)
+        rc = parse_layer(spec, cfg->model.layers.items[i], i, err);
+    return rc;
+}
+
+int pst_modelspec_hidden(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
+{
+    memset(spec, 0, sizeof *spec);
+    return cfg->model.layers.n > 0 ? explicit_layers(spec, cfg, err)
+                                   : hidden_layers(spec, cfg, err);
+}
+
 int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task_t task,
                         int n_classes, pst_err_t *err)
 {
     memset(spec, 0, sizeof *spec);
     int rc = PST_OK;
     if (cfg->model.layers.n > 0) {
-        for (int i = 0; i < cfg->model.layers.n && rc == PST_OK; i++)
-            rc = parse_layer(spec, cfg->model.layers.items[i], i, err);
-        if (rc != PST_OK)
+        if ((rc = explicit_layers(spec, cfg, err)) != PST_OK)
             return rc;
         int width = 0;
         for (int i = 0; i < spec->n_layers; i++)

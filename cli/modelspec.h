@@ -22,4 +22,8 @@ typedef struct pst_modelspec {
 int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task_t task,
                         int n_classes, pst_err_t *err);
 
+/* The hidden stack alone, for a model that appends its own output (wide & deep): model.layers
+ * as written, or model.hidden with model.activation and model.dropout (possibly no layer). */
+int pst_modelspec_hidden(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err);
+
 #endif

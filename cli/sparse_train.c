@@ -14,6 +14,8 @@
 #include "cli/rundir.h"
 #include "cli/session.h"
 #include "cli/shardload.h"
+#include "cli/sparse_tsv.h"
+#include "cli/sparse_wd.h"
 #include "common/dataload.h"
 #include "common/log.h"
 #include "common/optim.h"
@@ -65,6 +67,10 @@ typedef struct job {
     int epochs;
     size_t batch;
     bool shuffle;
+    bool wide_deep;       /* rows are [w | embedding] (spec: FM of embedding_dim factors) */
+    pst_wd_job_t wd;      /* wide_deep */
+    bool tsv;             /* the data files read as hashed Criteo-style TSV */
+    pst_hash_spec_t hash; /* tsv */
 } job_t;
 
 static int job_from_config(const pst_config_t *cfg, job_t *j, pst_err_t *err)
@@ -72,8 +78,11 @@ static int job_from_config(const pst_config_t *cfg, job_t *j, pst_err_t *err)
     memset(j, 0, sizeof *j);
     j->type = cfg->model.type;
     bool fm = strcmp(cfg->model.type, "fm") == 0;
-    j->spec.kind = fm ? PST_SPARSE_FM : PST_SPARSE_LR;
-    j->spec.n_factors = fm ? (uint32_t)cfg->model.factors : 0;
+    j->wide_deep = strcmp(cfg->model.type, "wide_deep") == 0;
+    j->spec.kind = fm || j->wide_deep ? PST_SPARSE_FM : PST_SPARSE_LR;
+    j->spec.n_factors = fm             ? (uint32_t)cfg->model.factors
+                        : j->wide_deep ? (uint32_t)cfg->model.embedding_dim
+                                       : 0;
     const char *opt = cfg->optimizer.name;
     if (strcmp(opt, "ftrl") != 0 && strcmp(opt, "adagrad") != 0)
         return pst_err_set(err, PST_EINVAL,
@@ -90,19 +99,23 @@ static int job_from_config(const pst_config_t *cfg, job_t *j, pst_err_t *err)
         return err != NULL && err->code != 0 ? err->code : PST_EINVAL;
     pst_optim_destroy(&probe);
     j->lr = (float)cfg->optimizer.lr;
-    j->init_scale = fm ? (float)cfg->model.init_scale : 0.0f;
+    j->init_scale = fm || j->wide_deep ? (float)cfg->model.init_scale : 0.0f;
     j->init_seed = pst_rng_derive((uint64_t)cfg->seed, 0);
     j->shuffle_seed = pst_rng_derive((uint64_t)cfg->seed, 100);
     j->epochs = (int)cfg->train.epochs;
     j->batch = (size_t)cfg->train.batch_size;
     j->shuffle = cfg->train.shuffle;
-    if (cfg->model.hidden.n > 0 || cfg->model.layers.n > 0)
+    if (!j->wide_deep && (cfg->model.hidden.n > 0 || cfg->model.layers.n > 0))
         pst_warn("model.type %s: model.hidden and model.layers are not used", j->type);
     if (strcmp(cfg->schedule.name, "constant") != 0 || cfg->train.patience > 0)
         pst_warn("model.type %s: the learning rate stays constant and every epoch runs "
                  "(schedule.* and train.patience are not used)",
                  j->type);
-    return pst_sparse_spec_check(&j->spec, err);
+    j->tsv = pst_click_is_tsv(cfg, cfg->data.train);
+    int rc = j->tsv ? pst_click_hash_spec(cfg, j->wide_deep, &j->hash, err) : PST_OK;
+    if (rc == PST_OK && j->wide_deep)
+        rc = pst_wd_job_from_config(cfg, j->tsv ? &j->hash : NULL, j->batch, &j->wd, err);
+    return rc == PST_OK ? pst_sparse_spec_check(&j->spec, err) : rc;
 }
 
 /* Options of the in-process model: the job's constants per batch mean. */
@@ -124,6 +137,19 @@ static void local_opts(const job_t *j, pst_sparse_train_opts_t *o)
     o->batch_size = j->batch;
     o->shuffle = false;
     o->seed = j->shuffle_seed;
+}
+
+/* The deep part's optimizer in this process: the servers' rule with its per-example constants
+ * per batch mean, as local_opts sets the rows'. */
+static void local_dense_opts(const job_t *j, pst_optim_cfg_t *o)
+{
+    float per_row = 1.0f / (float)j->batch;
+    *o = j->optim;
+    o->ftrl_beta *= per_row;
+    o->ftrl_l1 *= per_row;
+    o->ftrl_l2 *= per_row;
+    o->eps *= per_row;
+    o->weight_decay *= per_row;
 }
 
 /* ---- click data: LIBSVM files in CSR, labels 0/1 ---- */
@@ -174,22 +200,30 @@ static int to_clicks(pst_dataset_t *d, const char *path, const char *type, pst_e
     return PST_OK;
 }
 
+/* The reader of path: hashed TSV (job->hash) or LIBSVM. */
+static pst_sparse_source_t click_source(const job_t *job, const char *path)
+{
+    return (pst_sparse_source_t){.path = path,
+                                 .format = job->tsv ? PST_SPARSE_TSV_HASHED : PST_SPARSE_LIBSVM,
+                                 .hash = job->hash};
+}
+
 /* *from_cache (may be NULL): whether the read used a valid FILE.pstcache. */
-static int load_click_file(const pst_config_t *cfg, const char *path, pst_dataset_t **out,
-                           bool *from_cache, pst_err_t *err)
+static int load_click_file(const pst_config_t *cfg, const job_t *job, const char *path,
+                           pst_dataset_t **out, bool *from_cache, pst_err_t *err)
 {
     pst_data_spec_t spec = {.path = path,
                             .format = strcmp(cfg->data.format, "auto") ? cfg->data.format : NULL,
                             .task = PST_DATA_TASK_CLASSIFICATION};
-    const char *format = NULL;
-    int rc = pst_data_infer_format(&spec, &format, err);
+    const char *format = "libsvm";
+    int rc = job->tsv ? PST_OK : pst_data_infer_format(&spec, &format, err);
     if (rc == PST_OK && strcmp(format, "libsvm") != 0)
         return pst_err_set(err, PST_EFORMAT,
                            "%s: model.type %s reads LIBSVM data (\"label index:value ...\"), but "
                            "this file reads as %s",
                            path, cfg->model.type, format);
     /* the streaming reader's loader: integers parse without strtod */
-    pst_sparse_source_t src = {.path = path, .format = PST_SPARSE_LIBSVM};
+    pst_sparse_source_t src = click_source(job, path);
     pst_err_t scratch = {0};
     if (from_cache != NULL)
         *from_cache = cfg->data.cache && pst_sparse_cache_check(&src, &scratch) == PST_OK;
@@ -209,15 +243,16 @@ static int take(const pst_dataset_t *all, const size_t *idx, size_t n, pst_datas
 
 /* data.train split as a dense run splits it: 70/20/10 (the data.*_fraction keys), or with
  * data.test a validation share carved from data.train. */
-static int load_click_data(const pst_config_t *cfg, click_data_t *d, pst_err_t *err)
+static int load_click_data(const pst_config_t *cfg, const job_t *job, click_data_t *d,
+                           pst_err_t *err)
 {
     memset(d, 0, sizeof *d);
     pst_dataset_t *all = NULL;
     pst_split_t s = {0};
     bool has_test = cfg->data.test[0] != '\0';
-    int rc = load_click_file(cfg, cfg->data.train, &all, &d->from_cache, err);
+    int rc = load_click_file(cfg, job, cfg->data.train, &all, &d->from_cache, err);
     if (rc == PST_OK && has_test)
-        rc = load_click_file(cfg, cfg->data.test, &d->test, NULL, err);
+        rc = load_click_file(cfg, job, cfg->data.test, &d->test, NULL, err);
     if (rc == PST_OK)
         rc = has_test ? pst_split_two(all, cfg->data.val_fraction, cfg->data.stratify,
                                       (uint64_t)cfg->seed, &s, err)
@@ -240,7 +275,7 @@ static int load_click_data(const pst_config_t *cfg, click_data_t *d, pst_err_t *
 /* Streamed data.train (data.buffer_rows > 0): the rows stay in the file and pass through the
  * shuffle buffer every epoch. No validation share is carved (that would hold rows in memory);
  * train and val are empty sets, test is data.test. */
-static int open_click_stream(const pst_config_t *cfg, size_t batch, uint64_t seed, click_data_t *d,
+static int open_click_stream(const pst_config_t *cfg, const job_t *job, click_data_t *d,
                              pst_err_t *err)
 {
     memset(d, 0, sizeof *d);
@@ -250,17 +285,18 @@ static int open_click_stream(const pst_config_t *cfg, size_t batch, uint64_t see
                            "70/20/10 split of one file needs all its rows in memory",
                            cfg->data.buffer_rows);
     if (cfg->data.format[0] != '\0' && strcmp(cfg->data.format, "auto") != 0 &&
-        strcmp(cfg->data.format, "libsvm") != 0)
-        return pst_err_set(err, PST_EINVAL, "data.buffer_rows streams LIBSVM files, not %s",
+        strcmp(cfg->data.format, "libsvm") != 0 && !job->tsv)
+        return pst_err_set(err, PST_EINVAL,
+                           "data.buffer_rows streams LIBSVM or criteo files, not %s",
                            cfg->data.format);
     if (cfg->data.val_fraction > 0)
         pst_warn("data.buffer_rows: data.val_fraction is not used (no validation rows are carved "
                  "from a streamed data.train)");
-    int rc = load_click_file(cfg, cfg->data.test, &d->test, NULL, err);
-    pst_sparse_source_t src = {.path = cfg->data.train, .format = PST_SPARSE_LIBSVM};
-    pst_sparse_stream_opts_t opts = {.batch_rows = batch,
+    int rc = load_click_file(cfg, job, cfg->data.test, &d->test, NULL, err);
+    pst_sparse_source_t src = click_source(job, cfg->data.train);
+    pst_sparse_stream_opts_t opts = {.batch_rows = job->batch,
                                      .buffer_rows = (size_t)cfg->data.buffer_rows,
-                                     .seed = seed,
+                                     .seed = job->shuffle_seed,
                                      .use_cache = cfg->data.cache};
     if (rc == PST_OK)
         rc = pst_sparse_stream_open(&src, &opts, &d->stream, err);
@@ -505,9 +541,9 @@ static int run_prepare(run_t *run, pst_err_t *err)
     double t0 = now_seconds();
     int rc = job_from_config(cfg, &run->job, err);
     if (rc == PST_OK && cfg->data.buffer_rows > 0)
-        rc = open_click_stream(cfg, run->job.batch, run->job.shuffle_seed, &run->data, err);
+        rc = open_click_stream(cfg, &run->job, &run->data, err);
     else if (rc == PST_OK)
-        rc = load_click_data(cfg, &run->data, err);
+        rc = load_click_data(cfg, &run->job, &run->data, err);
     if (rc != PST_OK)
         return rc;
     run->load_seconds = now_seconds() - t0;
@@ -733,7 +769,7 @@ static cJSON *build_report(const run_t *run)
     cJSON_AddStringToObject(doc, "name", run->cfg->name);
     cJSON_AddStringToObject(doc, "task", "classification");
     cJSON *data = cJSON_AddObjectToObject(doc, "data");
-    cJSON_AddStringToObject(data, "format", "libsvm");
+    cJSON_AddStringToObject(data, "format", j->tsv ? "criteo" : "libsvm");
     pst_json_add_number(data, "train_rows", (double)run->n_train_rows);
     pst_json_add_number(data, "val_rows", (double)d->val->n_rows);
     pst_json_add_number(data, "test_rows", (double)d->test->n_rows);
@@ -750,11 +786,18 @@ static cJSON *build_report(const run_t *run)
     }
     cJSON *model = cJSON_AddObjectToObject(doc, "model");
     cJSON_AddStringToObject(model, "type", j->type);
-    if (j->spec.kind == PST_SPARSE_FM)
+    double dense_params = 1.0; /* the bias */
+    if (j->wide_deep) {
+        dense_params = (double)pst_wd_job_dense_params(&j->wd, NULL);
+        pst_json_add_number(model, "embedding_dim", j->wd.spec.dim);
+        pst_json_add_number(model, "fields", j->wd.spec.n_fields);
+        pst_json_add_number(model, "deep_parameters", dense_params);
+    } else if (j->spec.kind == PST_SPARSE_FM) {
         pst_json_add_number(model, "factors", j->spec.n_factors);
+    }
     pst_json_add_number(model, "row_width", pst_sparse_row_width(&j->spec));
     pst_json_add_number(model, "parameters",
-                        run->sparse.keys * pst_sparse_row_width(&j->spec) + 1.0);
+                        run->sparse.keys * pst_sparse_row_width(&j->spec) + dense_params);
     cJSON_AddStringToObject(model, "optimizer", j->ftrl ? "ftrl" : "adagrad");
     cJSON *train = cJSON_AddObjectToObject(doc, "train");
     pst_json_add_number(train, "epochs", run->epochs_run);
@@ -817,20 +860,32 @@ static int train_local(run_t *run, const char *out, pst_err_t *err)
         return rc;
     pst_sparse_train_opts_t opts;
     local_opts(&run->job, &opts);
-    pst_sparse_model_t *model = pst_sparse_model_new(&opts, err);
-    if (model == NULL)
+    pst_sparse_model_t *model = NULL;
+    pst_wd_local_t *wd = NULL;
+    if (run->job.wide_deep) {
+        pst_optim_cfg_t dense;
+        local_dense_opts(&run->job, &dense);
+        wd = pst_wd_job_local(&run->job.wd, &opts, &dense, run->job.lr, run->job.init_seed,
+                              pst_rng_derive((uint64_t)run->cfg->seed, 200), err);
+        run->trainer = (trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb};
+    } else {
+        model = pst_sparse_model_new(&opts, err);
+        run->trainer = (trainer_t){model, local_step, local_predict};
+    }
+    if (run->trainer.ctx == NULL)
         return err->code ? err->code : PST_ENOMEM;
-    run->trainer = (trainer_t){model, local_step, local_predict};
     rc = pst_rundir_open(&run->rundir, run->cfg, out, err);
     if (rc == PST_OK)
         rc = run_train(run, err);
     if (rc == PST_OK && (rc = evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, "test: ");
-    run->sparse.keys = (double)pst_sparse_model_n_keys(model);
-    run->sparse.model_bytes = (double)pst_sparse_model_bytes(model);
+    const pst_sparse_model_t *rows = wd ? pst_wd_local_rows(wd) : model;
+    run->sparse.keys = (double)pst_sparse_model_n_keys(rows);
+    run->sparse.model_bytes = (double)pst_sparse_model_bytes(rows);
     if (rc == PST_OK)
         rc = finish_report(run, err);
     pst_sparse_model_destroy(&model);
+    pst_wd_local_destroy(&wd);
     return rc;
 }
 
@@ -1146,6 +1201,10 @@ static int worker_prepare(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks, c
                            "data.buffer_rows %ld: streaming data.train is for local runs; under "
                            "mpirun set data.buffer_rows: 0 (each worker reads the file whole)",
                            run->cfg->data.buffer_rows);
+    if (strcmp(run->cfg->model.type, "wide_deep") == 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.type wide_deep trains in one process: run it without mpirun "
+                           "(its deep part has no server tensors yet)");
     int rc = run_prepare(run, err);
     if (rc == PST_OK && run->lead)
         rc = mark_trained(run, r, err);

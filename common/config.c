@@ -24,8 +24,10 @@ static const pst_config_key_t keys[] = {
      "containing {worker} gives each worker its own file (0-based worker index)."},
     {"data.test", PST_CFG_STR, OFF(data.test), "", NULL, NOB,
      "Test data file. Empty: train/val/test are split from data.train."},
-    {"data.format", PST_CFG_STR, OFF(data.format), "auto", "auto|csv|libsvm|idx", NOB,
-     "File format; auto infers it from the name and first line."},
+    {"data.format", PST_CFG_STR, OFF(data.format), "auto", "auto|csv|libsvm|idx|criteo", NOB,
+     "File format; auto infers it from the name and first line (a .tsv or .tsv.gz name reads as "
+     "criteo). criteo: label, data.numeric_columns numbers, data.categorical_columns strings, "
+     "tab-separated, hashed into features (sparse models)."},
     {"data.target", PST_CFG_STR, OFF(data.target), "target", NULL, NOB,
      "CSV column holding the label or regression target."},
     {"data.train_labels", PST_CFG_STR, OFF(data.train_labels), "", NULL, NOB,
@@ -56,6 +58,19 @@ static const pst_config_key_t keys[] = {
     {"data.buffer_rows", PST_CFG_INT, OFF(data.buffer_rows), "0", NULL, 0, 1e9,
      "Sparse models: 0 reads data.train whole; > 0 streams it every epoch through a shuffle "
      "buffer of this many rows (bounded memory; needs data.test, local runs only)."},
+    {"data.hash_bits", PST_CFG_INT, OFF(data.hash_bits), "18", NULL, 1, 32,
+     "criteo: 2^bits hash buckets (sparse_lr, fm: shared by all columns; wide_deep: per column, "
+     "so bits + bits of the column count must fit 32)."},
+    {"data.hash_seed", PST_CFG_INT, OFF(data.hash_seed), "0", NULL, 0, 4294967295.0,
+     "criteo: seed of the feature hash; every column hashes in its own namespace."},
+    {"data.numeric_columns", PST_CFG_INT, OFF(data.numeric_columns), "13", NULL, 0, 4096,
+     "criteo: numeric columns after the label."},
+    {"data.categorical_columns", PST_CFG_INT, OFF(data.categorical_columns), "26", NULL, 0, 4096,
+     "criteo: categorical (string) columns after the numeric ones."},
+    {"data.numeric", PST_CFG_STR, OFF(data.numeric), "log", "value|log|bucket", NOB,
+     "criteo: a numeric cell becomes one feature per column with the number (value) or "
+     "sign(x) ln(1 + |x|) (log) as its value, or a feature per log2 bucket of the number with "
+     "value 1 (bucket). Empty cells add nothing."},
 
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},
@@ -72,13 +87,24 @@ static const pst_config_key_t keys[] = {
      "Loss; auto: softmax_ce (bce with a sigmoid output) or mse."},
     {"model.huber_delta", PST_CFG_FLOAT, OFF(model.huber_delta), "1.0", NULL, 1e-12, 1e12,
      "Huber loss threshold."},
-    {"model.type", PST_CFG_STR, OFF(model.type), "dense", "dense|sparse_lr|fm", NOB,
-     "dense: a layer stack (model.hidden, model.layers); sparse_lr, fm: logistic regression or a "
-     "factorization machine over LIBSVM features with 0/1 labels, trained with ftrl or adagrad."},
+    {"model.type", PST_CFG_STR, OFF(model.type), "dense", "dense|sparse_lr|fm|wide_deep", NOB,
+     "dense: a layer stack (model.hidden, model.layers); sparse_lr, fm, wide_deep: logistic "
+     "regression, a factorization machine, or wide & deep (a linear part plus per-field "
+     "embeddings into the model.hidden stack) over sparse LIBSVM or criteo features with 0/1 "
+     "labels, trained with ftrl or adagrad."},
     {"model.factors", PST_CFG_INT, OFF(model.factors), "8", NULL, 1, 512,
      "fm: factors per feature (k)."},
     {"model.init_scale", PST_CFG_FLOAT, OFF(model.init_scale), "0.01", NULL, 0, 10,
-     "fm: a feature's weight and factors start uniform in [-s, s] (sparse_lr weights start at 0)."},
+     "fm, wide_deep: a feature's weight and factors (embedding) start uniform in [-s, s] "
+     "(sparse_lr weights start at 0)."},
+    {"model.embedding_dim", PST_CFG_INT, OFF(model.embedding_dim), "8", NULL, 1, 512,
+     "wide_deep: embedding width of every feature; each field's embeddings pool into one vector "
+     "of the deep part's input."},
+    {"model.fields", PST_CFG_INT, OFF(model.fields), "1", NULL, 1, 4096,
+     "wide_deep on LIBSVM data: feature id i belongs to field i mod fields (1: one pooled "
+     "field). criteo data: every column is a field, and this key is not used."},
+    {"model.pooling", PST_CFG_STR, OFF(model.pooling), "sum", "sum|mean", NOB,
+     "wide_deep: how a field's feature embeddings (times their values) combine."},
 
     {"optimizer.name", PST_CFG_STR, OFF(optimizer.name), "adam",
      "sgd|momentum|nesterov|adam|adamw|radam|adabelief|adagrad|ftrl", NOB,

@@ -35,6 +35,8 @@ typedef struct pst_config {
         long n_classes;
         bool cache;       /* sparse models: read/write the LIBSVM binary cache */
         long buffer_rows; /* sparse models: > 0 streams data.train through this many rows */
+        long hash_bits, hash_seed, numeric_columns, categorical_columns; /* criteo TSV */
+        char *numeric;                                                   /* value, log, bucket */
     } data;
 
     struct {
@@ -44,9 +46,11 @@ typedef struct pst_config {
         pst_str_list_t layers;
         char *output, *loss;
         double huber_delta;
-        char *type;        /* dense, sparse_lr or fm */
-        long factors;      /* fm: k */
-        double init_scale; /* sparse models: new rows start uniform in [-s, s] */
+        char *type;                 /* dense, sparse_lr, fm or wide_deep */
+        long factors;               /* fm: k */
+        double init_scale;          /* sparse models: new rows start uniform in [-s, s] */
+        long embedding_dim, fields; /* wide_deep */
+        char *pooling;              /* wide_deep: sum or mean */
     } model;
 
     struct {

@@ -276,6 +276,36 @@ else
   fail "whole/streamed runs: $(tail -3 "$work/whole.log" "$work/stream.log")"
 fi
 
+# --- Criteo-style TSV and wide & deep --------------------------------------------------------
+# datagen criteo draws clicks from per-token weights plus pairwise interactions between fields;
+# its truth file gives main_effects_auc, the AUC of the true logit without the interactions. A
+# model of main effects (sparse_lr) stays near it; wide & deep learns part of the interactions.
+"$pstrain" datagen criteo --rows 120000 --numeric 4 --categorical 8 --vocab 200 --interaction 1.5 \
+  --seed 3 --out "$work/c_all.tsv" --truth "$work/c_truth.json" >/dev/null
+head -n 100000 "$work/c_all.tsv" >"$work/c_train.tsv"
+tail -n 20000 "$work/c_all.tsv" >"$work/c_test.tsv"
+main_auc=$(json "$work/c_truth.json" "['main_effects_auc']")
+wd_yaml=$(cd "$(dirname "$0")/.." && pwd)/examples/clicks_wd.yaml
+cwd=(--set data.train="$work/c_train.tsv" --set data.test="$work/c_test.tsv")
+if "$pstrain" train "$wd_yaml" "${cwd[@]}" --out "$work/wd" -q >"$work/wd.log" 2>&1 &&
+  "$pstrain" train "$wd_yaml" "${cwd[@]}" --set model.type=sparse_lr \
+    --set model.hidden=[] --out "$work/clr" -q >"$work/clr.log" 2>&1 &&
+  "$pstrain" train "$wd_yaml" "${cwd[@]}" --set model.type=sparse_lr \
+    --set model.hidden=[] --out "$work/clr2" -q >"$work/clr2.log" 2>&1; then
+  wd_auc=$(json "$work/wd/report.json" "['test']['roc_auc']")
+  lr_auc=$(json "$work/clr/report.json" "['test']['roc_auc']")
+  check "criteo TSV: sparse_lr test AUC $lr_auc within 0.01 of the main-effects AUC $main_auc" \
+    "abs($lr_auc - $main_auc) <= 0.01"
+  check "wide & deep test AUC $wd_auc beats sparse_lr's $lr_auc by >= 0.01 (learns interactions)" \
+    "$wd_auc >= $lr_auc + 0.01"
+  check "wide & deep report: criteo data, 12 fields, a deep part" \
+    "'$(json "$work/wd/report.json" "['data']['format']")' == 'criteo' and $(json "$work/wd/report.json" "['model']['fields']") == 12 and $(json "$work/wd/report.json" "['model']['deep_parameters']") > 1000"
+  check "hashing is deterministic: two sparse_lr runs give the same AUC and keys" \
+    "$lr_auc == $(json "$work/clr2/report.json" "['test']['roc_auc']") and $(json "$work/clr/report.json" "['sparse']['keys']") == $(json "$work/clr2/report.json" "['sparse']['keys']")"
+else
+  fail "criteo TSV / wide & deep: $(tail -3 "$work/wd.log" "$work/clr.log" "$work/clr2.log")"
+fi
+printf '0\t1\t2\t3\t4\ta\tb\tc\td\te\tf\tg\th\n1\t1\t2\n' >"$work/short.tsv"
 # --- bad input ------------------------------------------------------------------------------
 expect_error() { # DESCRIPTION PATTERN ARGS...
   local what=$1 pattern=$2
@@ -300,7 +330,9 @@ expect_error "a dense optimizer" "ftrl or adagrad" "$pstrain" train "$work/lr.ya
 expect_error "data.buffer_rows without data.test" "data.buffer_rows" "$pstrain" train "$work/lr.yaml" --set data.test="" --set data.val_fraction=0.2 --set data.buffer_rows=100 --out "$work/e7" -q
 expect_error "data.buffer_rows under mpirun" "data.buffer_rows" mpi 3 train "$work/lr.yaml" --set data.buffer_rows=100 --out "$work/e8" -q
 expect_error "labels 1/2 under mpirun" "needs click labels 0/1" mpi 3 train "$work/lr.yaml" --set data.train="$work/labels12.svm" --out "$work/e6" -q
-for d in e1 e2 e3 e4 e5 e7; do [ -e "$work/$d/report.json" ] && fail "$d wrote a report"; done
+expect_error "a TSV row with too few columns" "short.tsv:2" "$pstrain" train "$wd_yaml" --set data.train="$work/short.tsv" --set data.test="$work/short.tsv" --out "$work/e9" -q
+expect_error "wide_deep under mpirun" "wide_deep trains in one process" mpi 3 train "$wd_yaml" "${cwd[@]}" --out "$work/e10" -q
+for d in e1 e2 e3 e4 e5 e7 e9 e10; do [ -e "$work/$d/report.json" ] && fail "$d wrote a report"; done
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
