@@ -1,4 +1,4 @@
-/* pstrain fed: argument parsing and the simulated federated run in this process. */
+/* pstrain fed: argument parsing, the simulated federated run in this process, and key pairs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +9,14 @@
 #include "cli/fed.h"
 #include "cli/fedsim.h"
 #include "cli/session.h"
+#include "common/fedkeys.h"
 #include "common/log.h"
 
 void pst_usage_fed(FILE *out)
 {
     fprintf(out,
-            "usage: pstrain fed simulate CONFIG.yaml [--set KEY=VALUE]... [--out DIR]\n\n"
+            "usage: pstrain fed simulate CONFIG.yaml [--set KEY=VALUE]... [--out DIR]\n"
+            "       pstrain fed keygen PREFIX\n\n"
             "Simulates federated learning in this process: the training rows of data.train are\n"
             "split into fed.sites sites (fed.split iid, or dirichlet with fed.alpha for sites\n"
             "with skewed class mixes). Each of fed.rounds rounds asks ceil(fed.fraction * sites)\n"
@@ -30,9 +32,13 @@ void pst_usage_fed(FILE *out)
             "  --set KEY=VALUE  override a configuration key (repeatable)\n"
             "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n"
             "  -q, --quiet      only errors on stderr\n\n"
-            "example:\n"
+            "keygen writes a CURVE key pair: PREFIX.key (public and secret key, mode 0600; keep\n"
+            "it on the machine that uses it) and PREFIX.pub (the public key alone, to hand to\n"
+            "the other side), and prints the public key. It never overwrites either file.\n\n"
+            "examples:\n"
             "  pstrain fed simulate examples/fed_fashion.yaml --set fed.split=dirichlet "
-            "--set fed.alpha=0.1\n");
+            "--set fed.alpha=0.1\n"
+            "  pstrain fed keygen keys/site-a\n");
 }
 
 static int parse_fed_args(pst_train_args_t *a, int argc, char **argv)
@@ -85,14 +91,44 @@ static int simulate(const pst_config_t *cfg, const pst_train_args_t *a)
     return rc == PST_OK ? 0 : 1;
 }
 
+/* pstrain fed keygen PREFIX */
+static int keygen(int argc, char **argv)
+{
+    if (argc == 3 && pst_is_help(argv[2])) {
+        pst_usage_fed(stdout);
+        return 0;
+    }
+    if (argc != 3 || argv[2][0] == '-') {
+        pst_cli_error("fed keygen: give one PREFIX (writes PREFIX.key and PREFIX.pub; see "
+                      "'pstrain fed --help')");
+        return 2;
+    }
+    pst_fedkey_pair_t kp;
+    pst_err_t err = {0};
+    int rc = pst_fedkey_generate(&kp, &err);
+    if (rc == PST_OK)
+        rc = pst_fedkey_write(&kp, argv[2], &err);
+    memset(kp.secret_key, 0, sizeof kp.secret_key);
+    if (rc != PST_OK) {
+        pst_cli_error("fed keygen: %s", err.msg[0] ? err.msg : pst_strerror(rc));
+        return 1;
+    }
+    printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key: %s\n", argv[2], argv[2],
+           kp.public_key);
+    return 0;
+}
+
 int pst_cmd_fed(int argc, char **argv)
 {
     if (argc < 2 || pst_is_help(argv[1])) {
         pst_usage_fed(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "keygen") == 0)
+        return keygen(argc, argv);
     if (strcmp(argv[1], "simulate") != 0) {
-        pst_cli_error("fed: unknown subcommand '%s' (only 'simulate' runs in one process)",
+        pst_cli_error("fed: unknown subcommand '%s' (simulate or keygen; serve and join are not "
+                      "built yet)",
                       argv[1]);
         return 2;
     }

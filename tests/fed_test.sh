@@ -127,6 +127,28 @@ bad "dirichlet on regression" "dirichlet" --set data.train="$data/diabetes.csv" 
 "$pstrain" fed train "$config" >/dev/null 2>&1
 [ $? -eq 2 ] && pass "unknown fed subcommand is a usage error" || fail "unknown fed subcommand"
 
+# --- fed keygen ------------------------------------------------------------------------------
+# A key pair: PREFIX.key (public and secret, mode 0600) and PREFIX.pub; the printed public key is
+# the one in both files; a second run with the same prefix overwrites nothing.
+if "$pstrain" fed keygen "$work/site-a" >"$work/keygen.log" 2>&1; then
+  printed=$(sed -n 's/^public key: //p' "$work/keygen.log")
+  check "keygen: .key has mode 600" "$( [ "$(stat -c %a "$work/site-a.key")" = 600 ] && echo True || echo False)"
+  check "keygen: 40-character public key, the same in .key and .pub" \
+    "$(python3 -c "import sys; k=sys.argv[1]; a=open(sys.argv[2]).read(); b=open(sys.argv[3]).read(); print(len(k) == 40 and ('public: ' + k) in a and ('public: ' + k) in b and 'secret: ' in a and 'secret' not in b)" "$printed" "$work/site-a.key" "$work/site-a.pub")"
+  "$pstrain" fed keygen "$work/site-b" >"$work/keygen_b.log" 2>&1
+  check "keygen: two runs give two different key pairs" \
+    "$( [ "$(sed -n 's/^public key: //p' "$work/keygen_b.log")" != "$printed" ] && echo True || echo False)"
+  before=$(md5sum "$work/site-a.key" "$work/site-a.pub")
+  if "$pstrain" fed keygen "$work/site-a" >"$work/keygen2.log" 2>&1; then
+    fail "keygen over existing files succeeded"
+  else
+    check "keygen refuses to overwrite: $(tail -1 "$work/keygen2.log")" \
+      "$( [ "$(md5sum "$work/site-a.key" "$work/site-a.pub")" = "$before" ] && grep -q 'not overwritten' "$work/keygen2.log" && echo True || echo False)"
+  fi
+else
+  fail "fed keygen: $(tail -2 "$work/keygen.log")"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
   exit 1
