@@ -367,18 +367,31 @@ static int batcher_reserve(batcher_t *g, size_t n_rows, size_t nnz)
     return rc;
 }
 
+/* Rows ahead of the one being copied whose offsets (ROW_AHEAD) and entries (DATA_AHEAD) are
+ * prefetched: shuffled rows are scattered over the whole CSR arrays. */
+enum { ROW_AHEAD = 16, DATA_AHEAD = 4 };
+
 /* Rows idx[0..n) of d copied into one batch. */
 static int batcher_gather(batcher_t *g, const pst_dataset_t *d, const size_t *idx, size_t n,
                           pst_sparse_batch_t *out, pst_err_t *err)
 {
     size_t nnz = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + ROW_AHEAD < n)
+            __builtin_prefetch(&d->row_ptr[idx[i + ROW_AHEAD]]);
         nnz += d->row_ptr[idx[i] + 1] - d->row_ptr[idx[i]];
+    }
     if (batcher_reserve(g, n, nnz) != PST_OK)
         return pst_err_set(err, PST_ENOMEM, "out of memory for a batch of %zu entries", nnz);
     size_t at = 0;
     g->row_ptr[0] = 0;
     for (size_t i = 0; i < n; i++) {
+        if (i + DATA_AHEAD < n) {
+            size_t ahead = d->row_ptr[idx[i + DATA_AHEAD]];
+            __builtin_prefetch(d->col_idx + ahead);
+            __builtin_prefetch(d->val + ahead);
+            __builtin_prefetch(&d->y[idx[i + DATA_AHEAD]]);
+        }
         size_t begin = d->row_ptr[idx[i]], count = d->row_ptr[idx[i] + 1] - begin;
         memcpy(g->col + at, d->col_idx + begin, count * sizeof *g->col);
         memcpy(g->val + at, d->val + begin, count * sizeof *g->val);
