@@ -75,14 +75,13 @@ static int simulate(const pst_config_t *cfg, const pst_train_args_t *a)
 {
     pst_session_t s;
     pst_err_t err = {0};
-    pst_fedsim_result_t res;
     int rc = pst_session_prepare(&s, cfg, true, &err);
     if (rc == PST_OK)
         rc = pst_fedsim_check_config(cfg, s.data.train, &err);
     if (rc == PST_OK)
         rc = pst_session_open_rundir(&s, a->out, &err);
     if (rc == PST_OK)
-        rc = pst_fedsim_run(&s, &res, &err);
+        rc = pst_fedsim_run(&s, &err);
     if (rc == PST_OK)
         rc = pst_session_finish(&s, &err);
     if (rc != PST_OK)

@@ -206,7 +206,8 @@ static const pst_config_key_t keys[] = {
      "Payload codec of pulled weights; same: transport.codec."},
 
     {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,
-     "pstrain fed: number of sites the training rows are split into."},
+     "pstrain fed: simulate: sites the training rows are split into; serve: sites round 1 waits "
+     "for (up to fed.start_timeout)."},
     {"fed.split", PST_CFG_STR, OFF(fed.split), "iid", "iid|dirichlet", NOB,
      "pstrain fed: iid deals rows evenly at random; dirichlet gives each site class shares drawn "
      "from Dirichlet(fed.alpha) (classification)."},
@@ -218,7 +219,15 @@ static const pst_config_key_t keys[] = {
      "pstrain fed: share of sites asked each round (ceil(fraction * sites), at least "
      "fed.min_sites)."},
     {"fed.min_sites", PST_CFG_INT, OFF(fed.min_sites), "1", NULL, 1, 1e6,
-     "pstrain fed: fewest sites asked in a round."},
+     "pstrain fed: fewest sites asked in a round; a round waits until this many are connected."},
+    {"fed.min_responses", PST_CFG_INT, OFF(fed.min_responses), "0", NULL, 0, 1e6,
+     "pstrain fed: updates after which a round closes once fed.wait_after_min has passed (0: "
+     "every site asked)."},
+    {"fed.wait_after_min", PST_CFG_FLOAT, OFF(fed.wait_after_min), "10", NULL, 0, 1e9,
+     "pstrain fed: seconds a round stays open after fed.min_responses updates arrived."},
+    {"fed.round_timeout", PST_CFG_FLOAT, OFF(fed.round_timeout), "600", NULL, 0.001, 1e9,
+     "pstrain fed: seconds after which a round closes with the updates that arrived; later "
+     "ones are dropped."},
     {"fed.local_epochs", PST_CFG_INT, OFF(fed.local_epochs), "1", NULL, 1, 1e6,
      "pstrain fed: epochs each site trains on its rows per round (optimizer.* and train.batch_size "
      "apply)."},
@@ -230,6 +239,35 @@ static const pst_config_key_t keys[] = {
     {"fed.server_lr", PST_CFG_FLOAT, OFF(fed.server_lr), "0", NULL, 0, 1e6,
      "pstrain fed: server learning rate; 0: the aggregator's default (1, or 0.01 for "
      "fedadam/fedyogi/fedadagrad)."},
+    {"fed.codec", PST_CFG_STR, OFF(fed.codec), "lz4", "raw|lz4|lz4shuffle|fp16|int8", NOB,
+     "pstrain fed: payload codec of the sites' updates (int8 keeps error feedback on the site)."},
+    {"fed.down_codec", PST_CFG_STR, OFF(fed.down_codec), "lz4", "raw|lz4|lz4shuffle|fp16", NOB,
+     "pstrain fed: payload codec of the global weights sent to the sites."},
+    {"fed.listen", PST_CFG_STR, OFF(fed.listen), "tcp://0.0.0.0:7600", NULL, NOB,
+     "pstrain fed serve: the ZeroMQ endpoint the server binds."},
+    {"fed.server", PST_CFG_STR, OFF(fed.server), "", NULL, NOB,
+     "pstrain fed join: the server's endpoint, tcp://HOST:PORT (--server overrides)."},
+    {"fed.site", PST_CFG_STR, OFF(fed.site), "", NULL, NOB,
+     "pstrain fed join: this site's id (letters, digits, '-', '_', '.'); empty: the host name "
+     "(--site overrides)."},
+    {"fed.key", PST_CFG_STR, OFF(fed.key), "", NULL, NOB,
+     "pstrain fed serve/join: this side's CURVE key pair file (from pstrain fed keygen)."},
+    {"fed.server_key", PST_CFG_STR, OFF(fed.server_key), "", NULL, NOB,
+     "pstrain fed join: the server's public key file (.pub)."},
+    {"fed.allowed_keys", PST_CFG_STR, OFF(fed.allowed_keys), "", NULL, NOB,
+     "pstrain fed serve: the site keys admitted: a directory of SITE.pub files (each bound to "
+     "its site id) or a file of 'KEY [SITE]' lines."},
+    {"fed.insecure", PST_CFG_BOOL, OFF(fed.insecure), "false", NULL, NOB,
+     "pstrain fed serve/join: plaintext TCP without CURVE keys (only on a trusted network)."},
+    {"fed.start_timeout", PST_CFG_FLOAT, OFF(fed.start_timeout), "300", NULL, 0, 1e9,
+     "pstrain fed serve: seconds round 1 waits for fed.sites sites before starting with those "
+     "connected."},
+    {"fed.heartbeat", PST_CFG_FLOAT, OFF(fed.heartbeat), "2", NULL, 0.01, 3600,
+     "pstrain fed: seconds between a site's heartbeats, also while it trains."},
+    {"fed.heartbeat_timeout", PST_CFG_FLOAT, OFF(fed.heartbeat_timeout), "60", NULL, 0.05, 1e9,
+     "pstrain fed: a round stops waiting for an asked site silent this many seconds."},
+    {"fed.server_timeout", PST_CFG_FLOAT, OFF(fed.server_timeout), "600", NULL, 0.05, 1e9,
+     "pstrain fed join: the site gives up when the server has been silent this many seconds."},
     {"fed.dp.clip", PST_CFG_FLOAT, OFF(fed.dp.clip), "0", NULL, 0, 1e12,
      "pstrain fed: DP-FedAvg clipping norm of each site's update (0: no differential privacy)."},
     {"fed.dp.noise", PST_CFG_FLOAT, OFF(fed.dp.noise), "1.0", NULL, 0, 1e6,

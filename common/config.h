@@ -85,9 +85,13 @@ typedef struct pst_config {
     } transport;
 
     struct {
-        long sites, rounds, min_sites, local_epochs;
+        long sites, rounds, min_sites, local_epochs, min_responses;
         char *split, *aggregator;
         double alpha, fraction, mu, server_lr;
+        double wait_after_min, round_timeout, start_timeout, heartbeat, heartbeat_timeout;
+        double server_timeout;
+        char *codec, *down_codec, *listen, *server, *site, *key, *server_key, *allowed_keys;
+        bool insecure;
         struct {
             double clip, noise, delta, epsilon_budget;
         } dp;

@@ -305,6 +305,25 @@ int pst_dpacct_epsilon(const pst_dpacct_t *a, double delta, double *eps, pst_err
     return pst_dpacct_epsilon_conv(a, delta, PST_DPACCT_STANDARD, eps, NULL, err);
 }
 
+int pst_dpacct_epsilon_after(const pst_dpacct_t *a, double q, double sigma, uint64_t n,
+                             double delta, double *eps, pst_err_t *err)
+{
+    int rc = check_mechanism(q, sigma, err);
+    if (rc != PST_OK)
+        return rc;
+    if (!(delta > 0 && delta < 1))
+        return pst_err_set(err, PST_EINVAL, "dpacct: delta %g not in (0, 1)", delta);
+    double *tmp = malloc(a->n_orders * sizeof *tmp);
+    if (tmp == NULL)
+        return pst_err_set(err, PST_ENOMEM, "dpacct: no memory for %zu orders", a->n_orders);
+    fill_step_rdp(a, q, sigma, tmp);
+    for (size_t i = 0; i < a->n_orders; i++)
+        tmp[i] = a->rdp[i] + (tmp[i] == 0 || n == 0 ? 0.0 : (double)n * tmp[i]);
+    min_epsilon(a->orders, tmp, a->n_orders, delta, PST_DPACCT_STANDARD, eps, NULL);
+    free(tmp);
+    return PST_OK;
+}
+
 size_t pst_dpacct_n_orders(const pst_dpacct_t *a)
 {
     return a->n_orders;

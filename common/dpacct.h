@@ -55,6 +55,11 @@ int pst_dpacct_epsilon(const pst_dpacct_t *a, double delta, double *eps, pst_err
 int pst_dpacct_epsilon_conv(const pst_dpacct_t *a, double delta, pst_dpacct_conv_t conv,
                             double *eps, double *order, pst_err_t *err);
 
+/* The epsilon at delta (standard conversion) that n more steps of (q, sigma) would bring the
+ * composition to, without composing them: a budget check before a round. */
+int pst_dpacct_epsilon_after(const pst_dpacct_t *a, double q, double sigma, uint64_t n,
+                             double delta, double *eps, pst_err_t *err);
+
 /* The orders and the accumulated RDP at each (n_orders each). The RDP may be overwritten in place
  * to restore a checkpoint (with pst_dpacct_set_steps for the counter). */
 size_t pst_dpacct_n_orders(const pst_dpacct_t *a);

@@ -13,6 +13,7 @@ typedef struct site {
     bool silent;   /* missed a round and has not been seen since */
     bool asked;    /* asked in the open (or last) round */
     bool answered; /* answered the open (or last) round */
+    bool dropped;  /* asked in the open round, and will not answer it */
 } site_t;
 
 struct pst_fedround {
@@ -21,7 +22,7 @@ struct pst_fedround {
     int n_sites, cap;
     int *asked;    /* (cap) indices asked in the current round */
     size_t *order; /* (cap) sampling scratch */
-    int n_asked, n_answered, needed;
+    int n_asked, n_answered, n_dropped, needed;
     bool open;
     uint64_t round;
     double started, min_reached; /* times; min_reached < 0 until `needed` answers arrived */
@@ -152,6 +153,19 @@ void pst_fedround_seen(pst_fedround_t *r, int index)
         r->sites[index].silent = false;
 }
 
+/* Orders eligible site indices by id (insertion sort: a round samples among tens to thousands of
+ * sites), so the sample depends on which sites are eligible, not on the order they registered. */
+static void sort_by_id(const site_t *sites, size_t *order, int n)
+{
+    for (int i = 1; i < n; i++) {
+        size_t v = order[i];
+        int j = i - 1;
+        for (; j >= 0 && strcmp(sites[order[j]].id, sites[v].id) > 0; j--)
+            order[j + 1] = order[j];
+        order[j + 1] = v;
+    }
+}
+
 int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int **asked,
                        int *n_asked, pst_err_t *err)
 {
@@ -161,13 +175,14 @@ int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int 
                            r->open ? "still open" : "not older");
     int n = 0;
     for (int i = 0; i < r->n_sites; i++) {
-        r->sites[i].asked = r->sites[i].answered = false;
+        r->sites[i].asked = r->sites[i].answered = r->sites[i].dropped = false;
         if (!r->sites[i].silent)
             r->order[n++] = (size_t)i;
     }
     if (n < r->cfg.min_sites)
         return pst_err_set(err, PST_ENOTFOUND, "fed round %llu: %d of %d sites needed are here",
                            (unsigned long long)round, n, r->cfg.min_sites);
+    sort_by_id(r->sites, r->order, n);
     pst_rng_shuffle(&r->rng, r->order, (size_t)n);
     r->n_asked = pst_fedround_sample_count(r->cfg.fraction, r->cfg.min_sites, n);
     for (int i = 0; i < r->n_asked; i++) {
@@ -175,7 +190,7 @@ int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int 
         r->sites[r->asked[i]].asked = true;
     }
     r->needed = r->cfg.min_responses < r->n_asked ? r->cfg.min_responses : r->n_asked;
-    r->n_answered = 0;
+    r->n_answered = r->n_dropped = 0;
     r->open = true;
     r->round = round;
     r->started = now;
@@ -207,6 +222,10 @@ pst_fedround_verdict_t pst_fedround_offer(pst_fedround_t *r, int index, uint64_t
         return PST_FEDROUND_UNASKED;
     if (s->answered)
         return PST_FEDROUND_DUPLICATE;
+    if (s->dropped) { /* it came back after all */
+        s->dropped = false;
+        r->n_dropped--;
+    }
     s->answered = true;
     if (++r->n_answered == r->needed)
         r->min_reached = now;
@@ -227,7 +246,7 @@ pst_fedround_close_t pst_fedround_poll(const pst_fedround_t *r, double now, doub
         double timeout_at = r->started + r->cfg.round_timeout;
         double wait_at = r->min_reached >= 0 ? r->min_reached + r->cfg.wait_after_min : INFINITY;
         at = wait_at < timeout_at ? wait_at : timeout_at;
-        if (r->n_answered == r->n_asked)
+        if (r->n_answered + r->n_dropped == r->n_asked)
             c = PST_FEDROUND_ALL;
         else if (now >= wait_at)
             c = PST_FEDROUND_MIN_WAIT;
@@ -256,6 +275,26 @@ int pst_fedround_finish(pst_fedround_t *r)
             s->silent = true;
     }
     return r->n_answered;
+}
+
+bool pst_fedround_drop(pst_fedround_t *r, int index)
+{
+    if (!r->open || index < 0 || index >= r->n_sites)
+        return false;
+    site_t *s = &r->sites[index];
+    if (!s->asked || s->answered || s->dropped)
+        return false;
+    s->dropped = true;
+    r->n_dropped++;
+    return true;
+}
+
+bool pst_fedround_waiting_for(const pst_fedround_t *r, int index)
+{
+    if (!r->open || index < 0 || index >= r->n_sites)
+        return false;
+    const site_t *s = &r->sites[index];
+    return s->asked && !s->answered && !s->dropped;
 }
 
 int pst_fedround_n_answered(const pst_fedround_t *r)

@@ -24,7 +24,7 @@ typedef struct pst_fedround_cfg {
 /* Why a round closed. */
 typedef enum {
     PST_FEDROUND_OPEN = 0, /* not closed (yet) */
-    PST_FEDROUND_ALL,      /* every asked site answered */
+    PST_FEDROUND_ALL,      /* every asked site answered (or was dropped) */
     PST_FEDROUND_MIN_WAIT, /* min_responses arrived and wait_after_min passed */
     PST_FEDROUND_TIMEOUT,  /* round_timeout passed */
 } pst_fedround_close_t;
@@ -61,7 +61,8 @@ int pst_fedround_n_eligible(const pst_fedround_t *r);
 void pst_fedround_seen(pst_fedround_t *r, int index);
 
 /* Starts round `round` (> every earlier one) at time now: samples the asked sites among the
- * eligible ones. PST_ENOTFOUND (and nothing starts) while fewer than min_sites are
+ * eligible ones, taken in order of their ids (so the sample does not depend on the order in which
+ * sites registered). PST_ENOTFOUND (and nothing starts) while fewer than min_sites are
  * eligible; PST_ESTATE when a round is still open or round is not past the last one. *asked points
  * at the asked indices (valid until the next start), in sampling order. */
 int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int **asked,
@@ -79,6 +80,13 @@ const char *pst_fedround_verdict_name(pst_fedround_verdict_t v);
  * will close if nothing more arrives (+infinity for none). OPEN when no round is open. */
 pst_fedround_close_t pst_fedround_poll(const pst_fedround_t *r, double now, double *deadline);
 const char *pst_fedround_close_name(pst_fedround_close_t c);
+
+/* The open round stops waiting for an asked site that has not answered (it disconnected, or went
+ * silent): once every asked site answered or was dropped the round closes as ALL. An update the
+ * site sends later in the round is still accepted. False when the site was not waited for. */
+bool pst_fedround_drop(pst_fedround_t *r, int index);
+/* Whether the open round still waits for the site: asked, not answered, not dropped. */
+bool pst_fedround_waiting_for(const pst_fedround_t *r, int index);
 
 /* Ends the open round: asked sites that did not answer are no longer eligible until they are
  * seen again. Returns how many answered. */

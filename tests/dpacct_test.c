@@ -317,6 +317,31 @@ static void calibration_finds_the_tutorial_noise(void **state)
                      PST_EINVAL);
 }
 
+/* epsilon_after predicts exactly what composing the steps then gives, and leaves the accountant
+ * as it was. */
+static void epsilon_after_predicts_composition(void **state)
+{
+    (void)state;
+    pst_dpacct_t *a = pst_dpacct_new(0.5, 3.0, NULL);
+    assert_non_null(a);
+    pst_dpacct_step_n(a, 4);
+    double before, predicted, after;
+    assert_int_equal(pst_dpacct_epsilon(a, 1e-5, &before, NULL), PST_OK);
+    assert_int_equal(pst_dpacct_epsilon_after(a, 0.3, 2.0, 2, 1e-5, &predicted, NULL), PST_OK);
+    double still;
+    assert_int_equal(pst_dpacct_epsilon(a, 1e-5, &still, NULL), PST_OK);
+    assert_true(still == before);
+    assert_int_equal(pst_dpacct_compose(a, 0.3, 2.0, 2, NULL), PST_OK);
+    assert_int_equal(pst_dpacct_epsilon(a, 1e-5, &after, NULL), PST_OK);
+    assert_rel(predicted, after, 1e-12);
+    assert_true(after > before);
+    assert_int_equal(pst_dpacct_epsilon_after(a, 0.3, 2.0, 0, 1e-5, &predicted, NULL), PST_OK);
+    assert_true(predicted == after);
+    assert_int_equal(pst_dpacct_epsilon_after(a, 1.5, 2.0, 1, 1e-5, &predicted, NULL), PST_EINVAL);
+    assert_int_equal(pst_dpacct_epsilon_after(a, 0.3, 2.0, 1, 0, &predicted, NULL), PST_EINVAL);
+    pst_dpacct_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +354,7 @@ int main(void)
         cmocka_unit_test(degenerate_cases_and_errors),
         cmocka_unit_test(default_orders),
         cmocka_unit_test(calibration_finds_the_tutorial_noise),
+        cmocka_unit_test(epsilon_after_predicts_composition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

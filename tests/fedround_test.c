@@ -219,6 +219,67 @@ static void bad_ids_and_settings_are_refused(void **state)
     assert_null(pst_fedround_new(&bad, &err));
 }
 
+/* Two registries holding the same sites registered in opposite orders ask the same site ids. */
+static void sampling_ignores_registration_order(void **state)
+{
+    (void)state;
+    pst_fedround_cfg_t cfg = {0.4, 1, 1, 0, 10, 7};
+    pst_fedround_t *a = pst_fedround_new(&cfg, NULL), *b = pst_fedround_new(&cfg, NULL);
+    for (int i = 0; i < 10; i++) {
+        char ia[16], ib[16];
+        snprintf(ia, sizeof ia, "site-%d", i);
+        snprintf(ib, sizeof ib, "site-%d", 9 - i);
+        assert_true(pst_fedround_register(a, ia, NULL) >= 0);
+        assert_true(pst_fedround_register(b, ib, NULL) >= 0);
+    }
+    for (uint64_t round = 1; round <= 4; round++) {
+        const int *sa, *sb;
+        int na, nb;
+        assert_int_equal(pst_fedround_start(a, round, 0, &sa, &na, NULL), PST_OK);
+        assert_int_equal(pst_fedround_start(b, round, 0, &sb, &nb, NULL), PST_OK);
+        assert_int_equal(na, 4);
+        assert_int_equal(nb, 4);
+        for (int i = 0; i < na; i++) {
+            assert_string_equal(pst_fedround_site(a, sa[i]), pst_fedround_site(b, sb[i]));
+            pst_fedround_offer(a, sa[i], round, 1);
+            pst_fedround_offer(b, sb[i], round, 1);
+        }
+        pst_fedround_finish(a);
+        pst_fedround_finish(b);
+    }
+    pst_fedround_destroy(&a);
+    pst_fedround_destroy(&b);
+}
+
+/* A dropped site no longer holds the round open; dropping twice or an unasked site does nothing;
+ * the dropped site may still answer while the round is open, and is silent afterwards if not. */
+static void dropped_sites_close_the_round(void **state)
+{
+    (void)state;
+    pst_fedround_t *r = make(1.0, 1, 3, 1000, 1000, 3);
+    const int *asked;
+    int n;
+    assert_int_equal(pst_fedround_start(r, 1, 0, &asked, &n, NULL), PST_OK);
+    assert_int_equal(n, 3);
+    assert_true(pst_fedround_waiting_for(r, 0));
+    assert_int_equal(pst_fedround_offer(r, 0, 1, 1), PST_FEDROUND_ACCEPTED);
+    assert_false(pst_fedround_waiting_for(r, 0));
+    assert_false(pst_fedround_drop(r, 0)); /* it answered */
+    assert_true(pst_fedround_drop(r, 1));
+    assert_false(pst_fedround_drop(r, 1));
+    assert_false(pst_fedround_waiting_for(r, 1));
+    assert_int_equal(pst_fedround_poll(r, 2, NULL), PST_FEDROUND_OPEN); /* site 2 still due */
+    assert_true(pst_fedround_drop(r, 2));
+    assert_int_equal(pst_fedround_poll(r, 3, NULL), PST_FEDROUND_ALL);
+    /* site 2 comes back before the round is finished: its update counts */
+    assert_int_equal(pst_fedround_offer(r, 2, 1, 4), PST_FEDROUND_ACCEPTED);
+    assert_int_equal(pst_fedround_poll(r, 4, NULL), PST_FEDROUND_ALL);
+    assert_int_equal(pst_fedround_finish(r), 2);
+    assert_int_equal(pst_fedround_n_eligible(r), 2); /* site 1 is silent */
+    assert_false(pst_fedround_drop(r, 2));           /* no round open */
+    pst_fedround_destroy(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +291,8 @@ int main(void)
         cmocka_unit_test(late_duplicate_unasked_and_future_updates_are_dropped),
         cmocka_unit_test(reregistration_keeps_the_index_and_makes_a_site_eligible),
         cmocka_unit_test(bad_ids_and_settings_are_refused),
+        cmocka_unit_test(sampling_ignores_registration_order),
+        cmocka_unit_test(dropped_sites_close_the_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

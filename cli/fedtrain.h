@@ -1,0 +1,51 @@
+/* A federated site's local training: from the global weights of a round, fed.local_epochs epochs
+ * over the site's rows with the optimizer.* settings (and FedProx's proximal term), giving the
+ * update the site sends back. One trainer serves every site a process plays. */
+#ifndef PST_FEDTRAIN_H
+#define PST_FEDTRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/modelspec.h"
+#include "common/config.h"
+#include "worker/model.h"
+#include "worker/train.h"
+
+typedef struct pst_fedtrainer {
+    pst_model_t *local;    /* the site's copy of the model */
+    pst_train_opts_t opts; /* local training: epochs = fed.local_epochs, no early stopping */
+    float mu;              /* FedProx proximal weight; 0 for the other aggregators */
+    size_t n_params;
+    /* Called about every quarter second while training (NULL: nothing), e.g. to send heartbeats. */
+    void (*keepalive)(void *ctx);
+    void *keepalive_ctx;
+} pst_fedtrainer_t;
+
+/* A trainer for models of spec with n_inputs inputs; base holds the training options of the
+ * configuration (pst_train_opts_from_config), cfg the fed.* keys. */
+int pst_fedtrainer_init(pst_fedtrainer_t *t, const pst_modelspec_t *spec, size_t n_inputs,
+                        const pst_train_opts_t *base, const pst_config_t *cfg, pst_err_t *err);
+void pst_fedtrainer_fini(pst_fedtrainer_t *t);
+
+/* What one local training produced. */
+typedef struct pst_fedtrain_result {
+    bool ok;     /* false: training diverged (NaN or infinite loss); no update */
+    double rows; /* training rows of the site */
+    double loss; /* mean training loss of the last local epoch */
+    long rows_trained;
+    double seconds;
+} pst_fedtrain_result_t;
+
+/* Trains the site's rows from global (n_params floats) with the task's seed; delta (n_params)
+ * receives the local weights minus global. A diverged training is not an error: res->ok is false
+ * and the message is in err. */
+int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                       uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err);
+
+/* The seed of a site's local training in a round: a function of the run's seed, the round and
+ * the site's id only, so a site trains alike whichever process plays it. */
+uint64_t pst_fedtrain_seed(uint64_t run_seed, uint64_t round, const char *site);
+
+#endif
