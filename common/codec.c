@@ -18,7 +18,10 @@
  *   fp16        n IEEE binary16
  *   int8        per block of up to PST_CODEC_INT8_BLOCK floats: float32 scale = max|x| / 127, then
  *               one int8 q per float; the value is q * scale
- * Every layout's size is exact given n, except LZ4's, which must decode to exactly 4n bytes. */
+ *   int8lz4     one LZ4 block holding the int8 layout (zero-heavy payloads quantise to runs of
+ *               zero bytes, which LZ4 collapses)
+ * Every layout's size is exact given n, except those of LZ4 blocks, which must decode to exactly
+ * the size of the layout they hold (4n bytes, or the int8 layout's size). */
 
 #define INT8_MAX_Q 127.0f
 #define FP16_OVERFLOW 65520.0f /* smallest magnitude that rounds to infinity in binary16 */
@@ -26,30 +29,53 @@
 static const struct {
     pst_codec_t codec;
     const char *name;
-} codec_names[] = {
-    {PST_CODEC_RAW, "raw"},   {PST_CODEC_LZ4, "lz4"},   {PST_CODEC_LZ4_SHUFFLE, "lz4shuffle"},
-    {PST_CODEC_FP16, "fp16"}, {PST_CODEC_INT8, "int8"},
+    bool lossy;
+} codec_table[] = {
+    {PST_CODEC_RAW, "raw", false},
+    {PST_CODEC_LZ4, "lz4", false},
+    {PST_CODEC_LZ4_SHUFFLE, "lz4shuffle", false},
+    {PST_CODEC_FP16, "fp16", true},
+    {PST_CODEC_INT8, "int8", true},
+    {PST_CODEC_INT8_LZ4, "int8lz4", true},
 };
-#define N_CODECS (sizeof codec_names / sizeof codec_names[0])
+#define N_CODECS (sizeof codec_table / sizeof codec_table[0])
 
 int pst_codec_parse(const char *name, pst_codec_t *codec)
 {
     for (size_t i = 0; name != NULL && i < N_CODECS; i++) {
-        if (strcmp(name, codec_names[i].name) == 0) {
-            *codec = codec_names[i].codec;
+        if (strcmp(name, codec_table[i].name) == 0) {
+            *codec = codec_table[i].codec;
             return PST_OK;
         }
     }
     return PST_EINVAL;
 }
 
-const char *pst_codec_name(pst_codec_t codec)
+/* The table row of codec, or -1. */
+static int codec_index(int codec)
 {
     for (size_t i = 0; i < N_CODECS; i++) {
-        if (codec_names[i].codec == codec)
-            return codec_names[i].name;
+        if ((int)codec_table[i].codec == codec)
+            return (int)i;
     }
-    return "unknown";
+    return -1;
+}
+
+const char *pst_codec_name(pst_codec_t codec)
+{
+    int i = codec_index((int)codec);
+    return i < 0 ? "unknown" : codec_table[i].name;
+}
+
+bool pst_codec_known(int codec)
+{
+    return codec_index(codec) >= 0;
+}
+
+bool pst_codec_lossy(pst_codec_t codec)
+{
+    int i = codec_index((int)codec);
+    return i >= 0 && codec_table[i].lossy;
 }
 
 /* ---- byte order ---- */
@@ -130,6 +156,7 @@ size_t pst_codec_bound(pst_codec_t codec, size_t n)
     case PST_CODEC_FP16:
         return n * sizeof(uint16_t);
     case PST_CODEC_INT8:
+    case PST_CODEC_INT8_LZ4: /* compressed output is kept only when smaller than int8 */
         return int8_encoded_size(n);
     }
     return SIZE_MAX;
@@ -137,8 +164,9 @@ size_t pst_codec_bound(pst_codec_t codec, size_t n)
 
 /* ---- per-thread scratch ---- */
 
-/* The shuffled image of a payload lives in a per-thread buffer that grows on demand and is kept
- * between calls, so steady-state encoding allocates nothing; it is freed when the thread exits. */
+/* The intermediate image of a payload (shuffled planes, the int8 layout) lives in a per-thread
+ * buffer that grows on demand and is kept between calls, so steady-state encoding allocates
+ * nothing; it is freed when the thread exits. */
 typedef struct scratch {
     uint8_t *buf;
     size_t cap;
@@ -237,7 +265,7 @@ static void unshuffle_planes(const uint8_t *src, size_t n, float *dst)
 /* ---- LZ4 ---- */
 
 /* Compresses len bytes into dst when the result is strictly smaller than len; returns the
- * compressed size, or 0 when it does not pay (the caller then sends raw). */
+ * compressed size, or 0 when it does not pay (the caller then sends the uncompressed layout). */
 static size_t lz4_compress_smaller(const uint8_t *src, size_t len, uint8_t *dst)
 {
     if (len == 0 || len > LZ4_MAX_INPUT_SIZE)
@@ -246,13 +274,33 @@ static size_t lz4_compress_smaller(const uint8_t *src, size_t len, uint8_t *dst)
     return packed > 0 ? (size_t)packed : 0;
 }
 
-/* Decompresses src into exactly len bytes of dst. */
-static int lz4_decompress_exact(const uint8_t *src, size_t src_len, uint8_t *dst, size_t len,
-                                pst_err_t *err)
+/* Puts into dst the LZ4 block of image (len bytes) when that is smaller, else image itself; sets
+ * *dst_len and returns whether it compressed. */
+static bool lz4_pack_or_copy(const uint8_t *image, size_t len, uint8_t *dst, size_t *dst_len)
+{
+    size_t packed = lz4_compress_smaller(image, len, dst);
+    *dst_len = packed ? packed : len;
+    if (!packed && len > 0)
+        memcpy(dst, image, len);
+    return packed > 0;
+}
+
+/* Whether a block of src_len bytes decoding to len bytes is within what LZ4 handles. */
+static int lz4_sizes_ok(size_t src_len, size_t len, pst_err_t *err)
 {
     if (src_len > INT_MAX || len > LZ4_MAX_INPUT_SIZE)
         return pst_err_set(err, PST_EPROTO, "lz4 payload of %zu bytes for %zu: too large", src_len,
                            len);
+    return PST_OK;
+}
+
+/* Decompresses src into exactly len bytes of dst. */
+static int lz4_decompress_exact(const uint8_t *src, size_t src_len, uint8_t *dst, size_t len,
+                                pst_err_t *err)
+{
+    int rc = lz4_sizes_ok(src_len, len, err);
+    if (rc != PST_OK)
+        return rc;
     uint8_t empty;
     int got = LZ4_decompress_safe((const char *)src, (char *)(len ? dst : &empty), (int)src_len,
                                   (int)len);
@@ -275,12 +323,24 @@ static int lz4_encode(const float *src, size_t n, uint8_t *dst, size_t *dst_len,
         raw_encode(src, n, tmp);
         image = tmp;
     }
-    size_t packed = lz4_compress_smaller(image, len, dst);
-    *used = packed ? PST_CODEC_LZ4 : PST_CODEC_RAW;
-    *dst_len = packed ? packed : len;
-    if (!packed && len > 0)
-        memcpy(dst, image, len);
+    *used = lz4_pack_or_copy(image, len, dst, dst_len) ? PST_CODEC_LZ4 : PST_CODEC_RAW;
     return PST_OK;
+}
+
+/* Decompresses src into exactly len bytes of the calling thread's scratch, returned in *image.
+ * Sizes LZ4 cannot handle are refused before any scratch is reserved for them. */
+static int lz4_decompress_scratch(pst_codec_t codec, const uint8_t *src, size_t src_len, size_t len,
+                                  const uint8_t **image, pst_err_t *err)
+{
+    int rc = lz4_sizes_ok(src_len, len, err);
+    if (rc != PST_OK)
+        return rc;
+    uint8_t *buf = scratch_reserve(len ? len : 1);
+    if (buf == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: no scratch for %zu bytes", pst_codec_name(codec),
+                           len);
+    *image = buf;
+    return lz4_decompress_exact(src, src_len, buf, len, err);
 }
 
 static int lz4_decode(const uint8_t *src, size_t src_len, float *dst, size_t n, pst_err_t *err)
@@ -312,11 +372,9 @@ static int lz4_shuffle_encode(const float *src, size_t n, uint8_t *dst, size_t *
 static int lz4_shuffle_decode(const uint8_t *src, size_t src_len, float *dst, size_t n,
                               pst_err_t *err)
 {
-    size_t len = n * sizeof(float);
-    uint8_t *planes = scratch_reserve(len ? len : 1);
-    if (planes == NULL)
-        return pst_err_set(err, PST_ENOMEM, "lz4shuffle: no scratch for %zu bytes", len);
-    int rc = lz4_decompress_exact(src, src_len, planes, len, err);
+    const uint8_t *planes = NULL;
+    int rc = lz4_decompress_scratch(PST_CODEC_LZ4_SHUFFLE, src, src_len, n * sizeof(float), &planes,
+                                    err);
     if (rc == PST_OK)
         unshuffle_planes(planes, n, dst);
     return rc;
@@ -473,12 +531,38 @@ static int int8_decode(const uint8_t *src, float *dst, size_t n, pst_err_t *err)
     return PST_OK;
 }
 
+/* ---- int8 + LZ4 ---- */
+
+/* The int8 layout is built in scratch and then compressed into dst; when LZ4 does not shrink it,
+ * dst receives the int8 layout itself and *used says PST_CODEC_INT8. Error feedback is int8's. */
+static int int8_lz4_encode(const float *src, size_t n, float *residual, uint8_t *dst,
+                           size_t *dst_len, pst_codec_t *used)
+{
+    size_t len = int8_encoded_size(n);
+    uint8_t *image = scratch_reserve(len ? len : 1);
+    if (image == NULL)
+        return PST_ENOMEM;
+    int rc = int8_encode(src, n, residual, image);
+    if (rc != PST_OK)
+        return rc;
+    *used = lz4_pack_or_copy(image, len, dst, dst_len) ? PST_CODEC_INT8_LZ4 : PST_CODEC_INT8;
+    return PST_OK;
+}
+
+static int int8_lz4_decode(const uint8_t *src, size_t src_len, float *dst, size_t n, pst_err_t *err)
+{
+    const uint8_t *image = NULL;
+    int rc =
+        lz4_decompress_scratch(PST_CODEC_INT8_LZ4, src, src_len, int8_encoded_size(n), &image, err);
+    return rc == PST_OK ? int8_decode(image, dst, n, err) : rc;
+}
+
 /* ---- dispatch ---- */
 
 /* Lossless codecs ignore residual. With error feedback, every src + residual must be finite
  * (and, for fp16, inside the binary16 range) or nothing is encoded and residual is untouched:
- * PST_ENUMERIC. Without feedback int8 still refuses non-finite input, while fp16 maps it to
- * infinity and NaN as IEEE conversion does. */
+ * PST_ENUMERIC. Without feedback int8 and int8lz4 still refuse non-finite input, while fp16 maps
+ * it to infinity and NaN as IEEE conversion does. */
 
 int pst_codec_encode(pst_codec_t codec, const float *src, size_t n, float *residual, uint8_t *dst,
                      size_t dst_cap, size_t *dst_len, pst_codec_t *used, pst_err_t *err)
@@ -511,6 +595,9 @@ int pst_codec_encode(pst_codec_t codec, const float *src, size_t n, float *resid
         break;
     case PST_CODEC_INT8:
         rc = int8_encode(src, n, residual, dst);
+        break;
+    case PST_CODEC_INT8_LZ4:
+        rc = int8_lz4_encode(src, n, residual, dst, dst_len, used);
         break;
     }
     if (rc == PST_ENOMEM)
@@ -559,6 +646,8 @@ int pst_codec_decode(pst_codec_t codec, const uint8_t *src, size_t src_len, floa
     case PST_CODEC_INT8:
         rc = expect_len(codec, src_len, bound, err);
         return rc == PST_OK ? int8_decode(src, dst, n, err) : rc;
+    case PST_CODEC_INT8_LZ4:
+        return int8_lz4_decode(src, src_len, dst, n, err);
     }
     return PST_EPROTO; /* not reached: pst_codec_bound rejects unknown codecs */
 }

@@ -197,12 +197,12 @@ static const pst_config_key_t keys[] = {
      "Network interface or IP the servers bind; auto: the host's first non-loopback IPv4, or "
      "loopback when all ranks share one host."},
 
-    {"transport.codec", PST_CFG_STR, OFF(transport.codec), "raw", "raw|lz4|lz4shuffle|fp16|int8",
-     NOB,
-     "Payload codec of pushed gradients (int8 and fp16 keep error feedback on the worker; LZ4 "
-     "falls back to raw when it does not shrink a payload)."},
+    {"transport.codec", PST_CFG_STR, OFF(transport.codec), "raw",
+     "raw|lz4|lz4shuffle|fp16|int8|int8lz4", NOB,
+     "Payload codec of pushed gradients (int8, int8lz4 and fp16 keep error feedback on the worker; "
+     "LZ4 falls back to raw, and int8lz4 to int8, when compression does not shrink a payload)."},
     {"transport.pull_codec", PST_CFG_STR, OFF(transport.pull_codec), "same",
-     "same|raw|lz4|lz4shuffle|fp16|int8", NOB,
+     "same|raw|lz4|lz4shuffle|fp16|int8|int8lz4", NOB,
      "Payload codec of pulled weights; same: transport.codec."},
 
     {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,

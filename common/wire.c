@@ -293,16 +293,6 @@ static bool count_fits(const pst_wire_t *w, const Pst__Header *h)
            h->count <= w->max_bytes / ((uint64_t)h->row_width * sizeof(float));
 }
 
-static bool codec_known(int codec)
-{
-    return codec >= PST_CODEC_RAW && codec <= PST_CODEC_INT8;
-}
-
-static bool codec_lossy(int codec)
-{
-    return codec == PST_CODEC_FP16 || codec == PST_CODEC_INT8;
-}
-
 /* Wraps lent raw values in msg; the lender's release runs when ZeroMQ lets go. */
 static int wrap_lent(const pst_wire_payload_t *p, size_t raw, zmq_msg_t *msg, pst_err_t *err)
 {
@@ -339,7 +329,7 @@ static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payloa
     if (b == NULL)
         return pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-byte frame", cap);
     int rc = pst_codec_encode(codec, values, n, residual, b->data, cap, &len, &used, err);
-    if (rc == PST_OK && codec_lossy(used)) {
+    if (rc == PST_OK && pst_codec_lossy(used)) {
         /* The checksum covers what the receiver will decode, not what was given. */
         rc = ensure_floats(&w->scratch, &w->scratch_cap, n);
         if (rc == PST_OK)
@@ -408,7 +398,7 @@ static int check_outgoing(const pst_wire_t *w, const Pst__Header *hdr, const pst
 {
     const uint64_t *keys = p ? p->keys : NULL;
     const float *values = p ? p->values : NULL;
-    if (!op_known(hdr->op) || !codec_known(hdr->codec))
+    if (!op_known(hdr->op) || !pst_codec_known((int)hdr->codec))
         return pst_err_set(err, PST_EINVAL, "wire: op %d or codec %d unknown", hdr->op, hdr->codec);
     if (hdr->sparse && (hdr->row_width == 0 || hdr->row_width > PST_WIRE_MAX_ROW_WIDTH))
         return pst_err_set(err, PST_EINVAL, "wire: sparse row width %u", hdr->row_width);
@@ -580,7 +570,7 @@ static int check_header(const pst_wire_t *w, const Pst__Header *h, pst_err_t *er
 {
     if (!op_known(h->op))
         return pst_err_set(err, PST_EPROTO, "wire: unknown op %d", (int)h->op);
-    if (!codec_known(h->codec))
+    if (!pst_codec_known((int)h->codec))
         return pst_err_set(err, PST_EPROTO, "wire: unknown codec %d", (int)h->codec);
     if (h->sparse && (h->row_width == 0 || h->row_width > PST_WIRE_MAX_ROW_WIDTH))
         return pst_err_set(err, PST_EPROTO, "wire: sparse row width %u", h->row_width);

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
         return 0;
-    pst_codec_t codec = (pst_codec_t)(data[0] % 5);
+    pst_codec_t codec = (pst_codec_t)(data[0] % (PST_CODEC_INT8_LZ4 + 1));
     size_t n = ((size_t)data[1] | (size_t)data[2] << 8) % (MAX_FLOATS + 1);
     float *dst = malloc((n ? n : 1) * sizeof *dst);
     fuzz_check(dst != NULL, "allocation");

@@ -87,26 +87,37 @@ static void fill(float *v, size_t n)
 
 /* ---- codec, keycodec ---- */
 
+/* One seed: the codec actually used, the float count, and the payload. */
+static void codec_seed(pst_codec_t codec, const float *v, size_t n, const char *name)
+{
+    size_t cap = pst_codec_bound(codec, n), len = 0;
+    uint8_t *enc = malloc(cap);
+    pst_codec_t used = PST_CODEC_RAW;
+    if (!enc || pst_codec_encode(codec, v, n, NULL, enc, cap, &len, &used, NULL))
+        die("codec encode");
+    buf_t b = {0};
+    uint8_t head[3] = {(uint8_t)used, (uint8_t)n, (uint8_t)(n >> 8)};
+    put(&b, head, 3);
+    put(&b, enc, len);
+    save("codec", name, &b);
+    free(b.data);
+    free(enc);
+}
+
+/* Every codec over values with a zero every 7th, and over mostly zeros (so that the LZ4 codecs
+ * really compress rather than fall back). */
 static void codec_seeds(void)
 {
-    enum { N = 300 };
-    float v[N];
+    enum { N = 300, N_NONZERO = 40 };
+    float v[N], zeros[N] = {0};
     fill(v, N);
-    for (int c = 0; c < 5; c++) {
-        size_t cap = pst_codec_bound((pst_codec_t)c, N), len = 0;
-        uint8_t *enc = malloc(cap);
-        pst_codec_t used = PST_CODEC_RAW;
-        if (!enc || pst_codec_encode((pst_codec_t)c, v, N, NULL, enc, cap, &len, &used, NULL))
-            die("codec encode");
-        buf_t b = {0};
-        uint8_t head[3] = {(uint8_t)used, N & 0xff, N >> 8};
-        put(&b, head, 3);
-        put(&b, enc, len);
+    memcpy(zeros, v, N_NONZERO * sizeof *v);
+    for (int c = 0; pst_codec_known(c); c++) {
         char name[32];
         snprintf(name, sizeof name, "codec-%d", c);
-        save("codec", name, &b);
-        free(b.data);
-        free(enc);
+        codec_seed((pst_codec_t)c, v, N, name);
+        snprintf(name, sizeof name, "codec-%d-zeros", c);
+        codec_seed((pst_codec_t)c, zeros, N, name);
     }
 }
 
@@ -167,15 +178,14 @@ static void wire_seeds(void)
     fill(v, 64);
     uint64_t keys[8] = {3, 9, 10, 400, 401, 90000, 1ull << 40, (1ull << 40) + 7};
     pst_wire_payload_t dense = {.values = v}, sparse = {.keys = keys, .values = v};
-    const char *codecs[] = {"raw", "lz4", "lz4shuffle", "fp16", "int8"};
-    for (int c = 0; c < 5; c++) {
+    for (int c = 0; pst_codec_known(c); c++) {
         Pst__Header h = PST__HEADER__INIT;
         h.op = PST__OP__OP_PUSH;
         h.count = 64;
         h.codec = (Pst__Codec)c;
         h.clock = 3;
         char name[32];
-        snprintf(name, sizeof name, "push-dense-%s", codecs[c]);
+        snprintf(name, sizeof name, "push-dense-%s", pst_codec_name((pst_codec_t)c));
         capture(tx, rx, w, &h, &dense, name);
         Pst__Header s = PST__HEADER__INIT;
         s.op = PST__OP__OP_PUSH;
@@ -183,9 +193,18 @@ static void wire_seeds(void)
         s.count = 8;
         s.row_width = 8;
         s.codec = (Pst__Codec)c;
-        snprintf(name, sizeof name, "push-sparse-%s", codecs[c]);
+        snprintf(name, sizeof name, "push-sparse-%s", pst_codec_name((pst_codec_t)c));
         capture(tx, rx, w, &s, &sparse, name);
     }
+    float zeros[64] = {0}; /* int8 bytes that LZ4 shrinks, so int8lz4 does not fall back */
+    memcpy(zeros, v, 8 * sizeof *v);
+    Pst__Header z = PST__HEADER__INIT;
+    z.op = PST__OP__OP_PUSH;
+    z.count = 64;
+    z.codec = PST__CODEC__CODEC_INT8_LZ4;
+    capture(tx, rx, w, &z, &(pst_wire_payload_t){.values = zeros}, "push-dense-int8lz4-zeros");
+    if (z.codec != PST__CODEC__CODEC_INT8_LZ4)
+        die("int8lz4 seed fell back to int8");
     Pst__Header pull = PST__HEADER__INIT;
     pull.op = PST__OP__OP_PULL;
     pull.sparse = true;

@@ -100,7 +100,7 @@ for mode in bsp ssp asp; do
 done
 
 # --- every codec carries training --------------------------------------------------------
-for codec in lz4 lz4shuffle fp16 int8; do
+for codec in lz4 lz4shuffle fp16 int8 int8lz4; do
   out="$work/codec-$codec"
   if mpi 3 train "$work/base.yaml" --set transport.codec=$codec --set train.epochs=8 --out "$out" -q >"$out.log" 2>&1; then
     acc=$(json "$out/report.json" "['test']['accuracy']")

@@ -73,7 +73,7 @@ static int check_cfg(const pst_psclient_cfg_t *cfg, pst_err_t *err)
     if (cfg->timeout_ms <= 0 || cfg->heartbeat_ms < 0)
         return pst_err_set(err, PST_EINVAL, "client: timeout %d ms, heartbeat %d ms",
                            cfg->timeout_ms, cfg->heartbeat_ms);
-    if (cfg->push_codec > PST_CODEC_INT8 || cfg->pull_codec > PST_CODEC_INT8)
+    if (!pst_codec_known((int)cfg->push_codec) || !pst_codec_known((int)cfg->pull_codec))
         return pst_err_set(err, PST_EINVAL, "client: unknown codec");
     return PST_OK;
 }
@@ -198,11 +198,6 @@ static int add_tensor(pst_psclient_t *c, tensor_t *t, pst_err_t *err)
     return (int)c->n_tensors++;
 }
 
-static bool lossy(pst_codec_t codec)
-{
-    return codec == PST_CODEC_FP16 || codec == PST_CODEC_INT8;
-}
-
 int pst_psclient_register_dense(pst_psclient_t *self, uint32_t model_id, uint32_t tensor_id,
                                 uint64_t n, pst_err_t *err)
 {
@@ -213,10 +208,11 @@ int pst_psclient_register_dense(pst_psclient_t *self, uint32_t model_id, uint32_
     tensor_t t = {.model_id = model_id, .tensor_id = tensor_id, .n = n};
     t.off = malloc(S * sizeof(uint64_t));
     t.len = malloc(S * sizeof(uint64_t));
-    if (lossy(self->cfg.push_codec))
+    if (pst_codec_lossy(self->cfg.push_codec))
         t.residual = calloc(n, sizeof(float));
     int rc = PST_OK;
-    if (t.off == NULL || t.len == NULL || (lossy(self->cfg.push_codec) && t.residual == NULL))
+    if (t.off == NULL || t.len == NULL ||
+        (pst_codec_lossy(self->cfg.push_codec) && t.residual == NULL))
         rc =
             pst_err_set(err, PST_ENOMEM, "client: no memory for tensor %u/%u", model_id, tensor_id);
     else

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs=10
-codecs="raw lz4 lz4shuffle fp16 int8"
+codecs="raw lz4 lz4shuffle fp16 int8 int8lz4"
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs=$2; shift 2 ;;
