@@ -1,77 +1,134 @@
-/* pstrain fed: argument parsing, the simulated federated run in this process, and key pairs. */
+/* pstrain fed: simulate (in this process or under mpirun), serve, join and keygen. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/plan.h"
 #include "cli/cluster.h"
 #include "cli/fed.h"
+#include "cli/fedconf.h"
+#include "cli/fedjoin.h"
+#include "cli/fedserve.h"
 #include "cli/fedsim.h"
+#include "cli/fedsim_mpi.h"
+#include "cli/plan.h"
 #include "cli/session.h"
 #include "common/fedkeys.h"
 #include "common/log.h"
 
 void pst_usage_fed(FILE *out)
 {
-    fprintf(out,
-            "usage: pstrain fed simulate CONFIG.yaml [--set KEY=VALUE]... [--out DIR]\n"
-            "       pstrain fed keygen PREFIX\n\n"
-            "Simulates federated learning in this process: the training rows of data.train are\n"
-            "split into fed.sites sites (fed.split iid, or dirichlet with fed.alpha for sites\n"
-            "with skewed class mixes). Each of fed.rounds rounds asks ceil(fed.fraction * sites)\n"
-            "sites (at least fed.min_sites) to train fed.local_epochs epochs from the global\n"
-            "model with the optimizer.* settings; the server combines their updates with\n"
-            "fed.aggregator (fedavg, fedprox, fedadam, fedyogi, fedadagrad, median,\n"
-            "trimmed_mean, krum, multi_krum). fed.dp.clip > 0 turns on DP-FedAvg, with the\n"
-            "spent epsilon reported each round and fed.dp.epsilon_budget stopping the run.\n\n"
-            "The run directory holds config.yaml, metrics.jsonl (a line per round: validation\n"
-            "loss and metric, sites asked and answered, bytes each way, epsilon), report.json\n"
-            "(test metrics of the final global model, totals, a fed section) and model.pst.\n\n"
-            "options:\n"
-            "  --set KEY=VALUE  override a configuration key (repeatable)\n"
-            "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n"
-            "  -q, --quiet      only errors on stderr\n\n"
-            "keygen writes a CURVE key pair: PREFIX.key (public and secret key, mode 0600; keep\n"
-            "it on the machine that uses it) and PREFIX.pub (the public key alone, to hand to\n"
-            "the other side), and prints the public key. It never overwrites either file.\n\n"
-            "examples:\n"
-            "  pstrain fed simulate examples/fed_fashion.yaml --set fed.split=dirichlet "
-            "--set fed.alpha=0.1\n"
-            "  pstrain fed keygen keys/site-a\n");
+    fprintf(
+        out,
+        "usage: pstrain fed simulate CONFIG.yaml [--set KEY=VALUE]... [--out DIR] [-q]\n"
+        "       mpirun -np N pstrain fed simulate CONFIG.yaml [...]\n"
+        "       pstrain fed serve CONFIG.yaml [--set KEY=VALUE]... [--out DIR] [-q]\n"
+        "       pstrain fed join CONFIG.yaml --server tcp://HOST:PORT [--site ID] [--set ...]\n"
+        "                        [--out DIR] [-q]\n"
+        "       pstrain fed keygen PREFIX\n\n"
+        "Federated learning: sites that cannot pool their data train one model; each trains on "
+        "its\n"
+        "own rows and sends only its update (local weights minus global weights). Every round the\n"
+        "server asks ceil(fed.fraction * sites) sites (at least fed.min_sites), each trains\n"
+        "fed.local_epochs epochs from the global model with the optimizer.* settings, and the\n"
+        "server combines the updates with fed.aggregator (fedavg, fedprox, fedadam, fedyogi,\n"
+        "fedadagrad, median, trimmed_mean, krum, multi_krum). A round closes when every asked "
+        "site\n"
+        "answered, or fed.min_responses answered and fed.wait_after_min seconds passed, or at\n"
+        "fed.round_timeout; a site silent for fed.heartbeat_timeout no longer holds it. With\n"
+        "fed.dp.clip > 0 updates are clipped and noised (DP-FedAvg), the spent epsilon is "
+        "reported\n"
+        "every round and fed.dp.epsilon_budget stops the run.\n\n"
+        "simulate  splits the training rows of data.train into fed.sites sites (fed.split iid, or\n"
+        "          dirichlet with fed.alpha). Alone it runs every site in this process; under\n"
+        "          mpirun rank 0 serves and the other ranks play the sites over ZeroMQ, through\n"
+        "          the same server and site code as a deployment (same results).\n"
+        "serve     listens on fed.listen. Its data.* rows are the server's own: they fix the "
+        "model's\n"
+        "          inputs, classes and preprocessing (sent to every site as the contract), and "
+        "score\n"
+        "          the global model each round (validation) and at the end (test). Round 1 waits\n"
+        "          for fed.sites sites, at most fed.start_timeout seconds. CURVE encryption with\n"
+        "          fed.key (the server's key pair) admits only the keys in fed.allowed_keys (a\n"
+        "          directory of SITE.pub files, or a file of 'KEY [SITE]' lines); fed.insecure:\n"
+        "          true serves plaintext instead. Ctrl-C ends the run after writing its outputs.\n"
+        "join      runs one site: data.train is its own data; the model, preprocessing and\n"
+        "          training settings come from the server. With CURVE it needs fed.key (its key\n"
+        "          pair) and fed.server_key (the server's .pub). A dropped connection is\n"
+        "          re-established and the site rejoins at the next round. Its run directory gets\n"
+        "          the final model.pst and a report.json (rounds, bytes, metrics on its rows).\n"
+        "keygen    writes a CURVE key pair: PREFIX.key (public and secret key, mode 0600; keep it\n"
+        "          on the machine that uses it) and PREFIX.pub (hand it to the other side), and\n"
+        "          prints the public key. It never overwrites either file.\n\n"
+        "The server's run directory holds config.yaml, metrics.jsonl (a line per round: "
+        "validation\n"
+        "loss and metric, sites asked and answered, bytes each way raw and on the wire, epsilon),\n"
+        "report.json (test metrics of the final global model, totals, a fed section) and\n"
+        "model.pst. Updates travel in fed.codec (lz4 by default; int8lz4 quantises), the global\n"
+        "weights in fed.down_codec.\n\n"
+        "options:\n"
+        "  --set KEY=VALUE  override a configuration key (repeatable; 'pstrain config' lists "
+        "them)\n"
+        "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n"
+        "  --server URL     join: the server, tcp://HOST:PORT (fed.server)\n"
+        "  --site ID        join: this site's id (fed.site; default the host name)\n"
+        "  -q, --quiet      only errors on stderr\n\n"
+        "examples:\n"
+        "  pstrain fed simulate examples/fed_fashion.yaml --set fed.split=dirichlet "
+        "--set fed.alpha=0.1\n"
+        "  mpirun -np 4 pstrain fed simulate examples/fed_fashion.yaml\n"
+        "  pstrain fed keygen keys/server; pstrain fed keygen keys/allowed/hospital-a\n"
+        "  pstrain fed serve fed.yaml --set fed.key=keys/server.key "
+        "--set fed.allowed_keys=keys/allowed\n"
+        "  pstrain fed join fed.yaml --server tcp://fed.example.org:7600 --site hospital-a \\\n"
+        "      --set data.train=/data/a.csv --set fed.key=hospital-a.key "
+        "--set fed.server_key=server.pub\n");
 }
 
-static int parse_fed_args(pst_train_args_t *a, int argc, char **argv)
+typedef struct fed_args {
+    pst_plan_args_t plan;
+    const char *server, *site;
+} fed_args_t;
+
+/* Parses the options after `pstrain fed SUBCOMMAND`; 1 for --help, 2 for a usage error. */
+static int parse_fed_args(fed_args_t *a, const char *sub, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
-    pst_plan_args_t p = {0};
+    bool join = strcmp(sub, "join") == 0;
     for (int i = 2; i < argc; i++) {
         if (pst_is_help(argv[i])) {
             pst_usage_fed(stdout);
             return 1;
         }
-        int used = pst_plan_common_arg(&p, argc, argv, i);
+        bool value = i + 1 < argc;
+        if (join && value && strcmp(argv[i], "--server") == 0) {
+            a->server = argv[++i];
+            continue;
+        }
+        if (join && value && strcmp(argv[i], "--site") == 0) {
+            a->site = argv[++i];
+            continue;
+        }
+        int used = pst_plan_common_arg(&a->plan, argc, argv, i);
         if (!used) {
-            pst_cli_error("fed: unknown, incomplete or unexpected argument '%s' (see 'pstrain fed "
-                          "--help')",
-                          argv[i]);
+            pst_cli_error("fed %s: unknown, incomplete or unexpected argument '%s' (see "
+                          "'pstrain fed --help')",
+                          sub, argv[i]);
             return 2;
         }
         i += used - 1;
     }
-    if (!p.config) {
-        pst_cli_error("fed simulate: no CONFIG file given (see 'pstrain fed --help')");
+    if (!a->plan.config) {
+        pst_cli_error("fed %s: no CONFIG file given (see 'pstrain fed --help')", sub);
         return 2;
     }
-    a->config = p.config;
-    a->n_sets = p.n_sets;
-    memcpy(a->sets, p.sets, sizeof a->sets);
-    a->out = p.out;
-    a->quiet = p.quiet;
     return 0;
 }
 
-static int simulate(const pst_config_t *cfg, const pst_train_args_t *a)
+/* ---- simulate ---- */
+
+static int simulate(const pst_config_t *cfg, const fed_args_t *a)
 {
     pst_session_t s;
     pst_err_t err = {0};
@@ -79,7 +136,7 @@ static int simulate(const pst_config_t *cfg, const pst_train_args_t *a)
     if (rc == PST_OK)
         rc = pst_fedsim_check_config(cfg, s.data.train, &err);
     if (rc == PST_OK)
-        rc = pst_session_open_rundir(&s, a->out, &err);
+        rc = pst_session_open_rundir(&s, a->plan.out, &err);
     if (rc == PST_OK)
         rc = pst_fedsim_run(&s, &err);
     if (rc == PST_OK)
@@ -90,7 +147,97 @@ static int simulate(const pst_config_t *cfg, const pst_train_args_t *a)
     return rc == PST_OK ? 0 : 1;
 }
 
-/* pstrain fed keygen PREFIX */
+/* ---- serve ---- */
+
+static pst_fedserve_t *serving; /* the server a signal stops */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (serving)
+        pst_fedserve_stop(serving);
+}
+
+/* The server's key pair and the admitted site keys, unless fed.insecure. */
+static int server_keys(const pst_config_t *cfg, pst_fedkey_pair_t *kp, pst_fedkey_list_t *allowed,
+                       pst_err_t *err)
+{
+    if (cfg->fed.insecure) {
+        pst_warn("fed.insecure: serving plaintext; updates and the model travel unencrypted and "
+                 "any site may join");
+        return PST_OK;
+    }
+    if (!cfg->fed.key[0] || !cfg->fed.allowed_keys[0])
+        return pst_err_set(err, PST_EINVAL,
+                           "fed.key and fed.allowed_keys: the server needs its key pair "
+                           "(pstrain fed keygen) and the sites' public keys, or fed.insecure: "
+                           "true on a trusted network");
+    int rc = pst_fedkey_read_pair(cfg->fed.key, kp, err);
+    if (rc == PST_OK)
+        rc = pst_fedkey_list_load(allowed, cfg->fed.allowed_keys, err);
+    return rc;
+}
+
+static int serve_session(pst_session_t *s, const fed_args_t *a, const pst_fedserve_net_t *net,
+                         pst_err_t *err)
+{
+    pst_fedserve_t fs;
+    int rc = pst_session_open_rundir(s, a->plan.out, err);
+    if (rc == PST_OK)
+        rc = pst_fedserve_open(&fs, s, net, err);
+    if (rc != PST_OK)
+        return rc;
+    if (net->key)
+        printf("fed server: listening on %s, public key %s, %zu site key(s) admitted\n",
+               fs.endpoint, net->key->public_key, net->allowed->n);
+    fflush(stdout);
+    serving = &fs;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rc = pst_fedserve_run(&fs, err);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    serving = NULL;
+    bool stopped = rc == PST_ESTATE;
+    if (rc == PST_OK || stopped) {
+        pst_err_t fin = {0};
+        int frc = pst_session_finish(s, &fin);
+        if (frc != PST_OK)
+            rc = (*err = fin, frc);
+    }
+    pst_fedserve_close(&fs);
+    return rc;
+}
+
+static int serve(const pst_config_t *cfg, const fed_args_t *a)
+{
+    pst_err_t err = {0};
+    pst_fedkey_pair_t kp;
+    pst_fedkey_list_t allowed = {0};
+    pst_session_t s;
+    memset(&s, 0, sizeof s);
+    int rc = server_keys(cfg, &kp, &allowed, &err);
+    if (rc == PST_OK)
+        rc = pst_session_prepare(&s, cfg, true, &err);
+    if (rc == PST_OK) {
+        pst_fedserve_net_t net = {.endpoint = cfg->fed.listen,
+                                  .key = cfg->fed.insecure ? NULL : &kp,
+                                  .allowed = cfg->fed.insecure ? NULL : &allowed,
+                                  .expected_sites = (int)cfg->fed.sites};
+        rc = serve_session(&s, a, &net, &err);
+    }
+    memset(kp.secret_key, 0, sizeof kp.secret_key);
+    if (rc != PST_OK)
+        pst_cli_error("%s%s", err.msg[0] ? err.msg : pst_strerror(rc),
+                      rc == PST_ESTATE ? " (report.json and model.pst cover the rounds run)" : "");
+    pst_fedkey_list_fini(&allowed);
+    pst_session_fini(&s);
+    return rc == PST_OK ? 0 : 1;
+}
+
+/* ---- keygen ---- */
+
 static int keygen(int argc, char **argv)
 {
     if (argc == 3 && pst_is_help(argv[2])) {
@@ -117,39 +264,56 @@ static int keygen(int argc, char **argv)
     return 0;
 }
 
+/* ---- dispatch ---- */
+
+static int load_checked(pst_config_t *cfg, const fed_args_t *a)
+{
+    pst_err_t err = {0};
+    int rc = pst_plan_config(cfg, &a->plan, &err);
+    if (rc == PST_OK)
+        rc = pst_fedconf_check(cfg, NULL, &err);
+    if (a->plan.quiet)
+        pst_log_set_level(PST_LOG_ERROR);
+    if (rc != PST_OK && pst_cluster_is_first_rank())
+        pst_cli_error("%s", err.msg);
+    return rc;
+}
+
 int pst_cmd_fed(int argc, char **argv)
 {
     if (argc < 2 || pst_is_help(argv[1])) {
         pst_usage_fed(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "keygen") == 0)
+    const char *sub = argv[1];
+    if (strcmp(sub, "keygen") == 0)
         return keygen(argc, argv);
-    if (strcmp(argv[1], "simulate") != 0) {
-        pst_cli_error("fed: unknown subcommand '%s' (simulate or keygen; serve and join are not "
-                      "built yet)",
-                      argv[1]);
+    bool sim = strcmp(sub, "simulate") == 0, srv = strcmp(sub, "serve") == 0,
+         join = strcmp(sub, "join") == 0;
+    if (!sim && !srv && !join) {
+        pst_cli_error("fed: unknown subcommand '%s' (simulate, serve, join or keygen)", sub);
         return 2;
     }
-    pst_train_args_t a;
-    int status = parse_fed_args(&a, argc, argv);
+    fed_args_t a;
+    int status = parse_fed_args(&a, sub, argc, argv);
     if (status != 0)
         return status == 1 ? 0 : status;
     pst_config_t cfg;
-    pst_err_t err = {0};
-    int rc = pst_load_config(&cfg, a.config, a.sets, a.n_sets, &err);
-    if (rc == PST_OK)
-        rc = pst_config_validate(&cfg, &err);
-    if (rc == PST_OK)
-        rc = pst_fedsim_check_config(&cfg, NULL, &err);
-    if (a.quiet)
-        pst_log_set_level(PST_LOG_ERROR);
-    if (rc != PST_OK) {
-        pst_cli_error("%s", err.msg);
+    if (load_checked(&cfg, &a) != PST_OK) {
         pst_config_fini(&cfg);
         return 1;
     }
-    status = simulate(&cfg, &a);
+    bool launched = pst_cluster_launched();
+    if (sim)
+        status = launched ? pst_fedsim_mpi(&cfg, &(pst_train_args_t){.out = a.plan.out})
+                          : simulate(&cfg, &a);
+    else if (launched) {
+        pst_cli_error("fed %s runs as one process; under mpirun use 'fed simulate'", sub);
+        status = 2;
+    } else if (srv)
+        status = serve(&cfg, &a);
+    else
+        status = pst_fedjoin_run(&cfg, &(pst_fedjoin_args_t){a.server, a.site, a.plan.out});
     pst_config_fini(&cfg);
     return status;
 }

@@ -10,13 +10,7 @@
 
 #include "cli/session.h"
 #include "ps/fedcoord.h"
-
-/* Bytes of a round's model traffic: "raw" counts the floats (4 bytes each), "wire" what travelled
- * (headers and compressed payloads; equal to raw when nothing travels). */
-typedef struct pst_fedtraffic {
-    double down_raw, down_wire; /* global weights sent to sites */
-    double up_raw, up_wire;     /* updates received */
-} pst_fedtraffic_t;
+#include "ps/fedserver.h"
 
 typedef struct pst_fedreport {
     pst_session_t *s; /* the lead session: its model receives the global weights */

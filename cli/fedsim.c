@@ -138,7 +138,7 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
     uint64_t round = pst_fedcoord_round(sim->coord);
     const float *global = pst_fedcoord_global(sim->coord);
     pst_rows_t rows = pst_fedsim_site_rows(&sim->sites, s, site);
-    uint64_t seed = pst_fedtrain_seed((uint64_t)s->cfg->seed, round, sim->sites.ids[site]);
+    uint64_t seed = pst_fedcoord_task_seed((uint64_t)s->cfg->seed, round, sim->sites.ids[site]);
     pst_fedtrain_result_t res;
     pst_err_t site_err = {0};
     int rc = pst_fedtrainer_run(&sim->trainer, &rows, global, seed, sim->delta, &res, &site_err);

@@ -6,10 +6,6 @@
 
 #include "common/fedagg.h"
 #include "common/optim.h"
-#include "common/rng.h"
-
-/* Seed stream of the sites' local training (apart from the other streams of a run). */
-#define STREAM_SITE 0x5349544555ull
 
 int pst_fedtrainer_init(pst_fedtrainer_t *t, const pst_modelspec_t *spec, size_t n_inputs,
                         const pst_train_opts_t *base, const pst_config_t *cfg, pst_err_t *err)
@@ -109,10 +105,27 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     return PST_OK;
 }
 
-uint64_t pst_fedtrain_seed(uint64_t run_seed, uint64_t round, const char *site)
+int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,
+                      double *samples, double *loss, pst_err_t *err)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the site id */
-    for (const unsigned char *p = (const unsigned char *)site; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ull;
-    return pst_rng_derive(pst_rng_derive(pst_rng_derive(run_seed, STREAM_SITE), round), h);
+    (void)site;
+    pst_fedtrain_site_t *fs = ctx;
+    pst_fedtrainer_t *t = fs->trainer;
+    if (task->n != t->n_params)
+        return pst_err_set(err, PST_EPROTO, "a task of %zu floats for a model of %zu", task->n,
+                           t->n_params);
+    t->keepalive = task->keepalive;
+    t->keepalive_ctx = task->keepalive_ctx;
+    pst_fedtrain_result_t res;
+    int rc = pst_fedtrainer_run(t, &fs->rows, task->global, task->seed, delta, &res, err);
+    t->keepalive = NULL;
+    if (rc != PST_OK)
+        return rc;
+    if (!res.ok)
+        return PST_ENUMERIC;
+    fs->rows_trained += res.rows_trained;
+    fs->seconds += res.seconds;
+    *samples = res.rows;
+    *loss = res.loss;
+    return PST_OK;
 }

@@ -11,6 +11,7 @@
 #include "cli/modelspec.h"
 #include "common/config.h"
 #include "worker/model.h"
+#include "worker/fedsite.h"
 #include "worker/train.h"
 
 typedef struct pst_fedtrainer {
@@ -44,8 +45,17 @@ typedef struct pst_fedtrain_result {
 int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
                        uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err);
 
-/* The seed of a site's local training in a round: a function of the run's seed, the round and
- * the site's id only, so a site trains alike whichever process plays it. */
-uint64_t pst_fedtrain_seed(uint64_t run_seed, uint64_t round, const char *site);
+/* One site a process plays: its rows and the trainer it shares with the process's other sites. */
+typedef struct pst_fedtrain_site {
+    pst_fedtrainer_t *trainer;
+    pst_rows_t rows;
+    long rows_trained;
+    double seconds;
+} pst_fedtrain_site_t;
+
+/* The train hook of worker/fedsite over a pst_fedtrain_site_t (ctx): trains the task's round
+ * with the task's seed, keeping every site of the run alive meanwhile. */
+int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,
+                      double *samples, double *loss, pst_err_t *err);
 
 #endif

@@ -216,7 +216,8 @@ static int evaluate_into(pst_session_t *s, const pst_dataset_t *ds, cJSON *obj, 
     return rc;
 }
 
-static int save_model(pst_session_t *s, pst_err_t *err)
+/* The model file of the session's model; config_yaml is allocated (free it). */
+static pst_modelfile_t session_modelfile(const pst_session_t *s)
 {
     const pst_dataset_t *tr = s->data.train;
     const pst_preproc_t *pp = s->data.preproc;
@@ -238,6 +239,20 @@ static int save_model(pst_session_t *s, pst_err_t *err)
         .target_name = tr->target_name,
         .feature_names = tr->feature_names,
     };
+    return mf;
+}
+
+int pst_session_pack_model(const pst_session_t *s, uint8_t **buf, size_t *len, pst_err_t *err)
+{
+    pst_modelfile_t mf = session_modelfile(s);
+    int rc = pst_modelfile_pack(&mf, buf, len, err);
+    free(mf.config_yaml);
+    return rc;
+}
+
+static int save_model(pst_session_t *s, pst_err_t *err)
+{
+    pst_modelfile_t mf = session_modelfile(s);
     char path[1100];
     int rc =
         pst_modelfile_save(&mf, pst_rundir_file(&s->rundir, "model.pst", path, sizeof path), err);

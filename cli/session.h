@@ -51,6 +51,9 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es);
 void pst_session_print_progress(pst_session_t *s, const pst_step_progress_t *p);
 /* Trains with the given hooks (NULL members: local). */
 int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err);
+/* The session's model as a model file's bytes (layers, preprocessing, classes, parameters, the
+ * configuration), in *buf (caller frees). */
+int pst_session_pack_model(const pst_session_t *s, uint8_t **buf, size_t *len, pst_err_t *err);
 /* Evaluates val and test, writes report.json and the model file, prints the summary (lead). */
 int pst_session_finish(pst_session_t *s, pst_err_t *err);
 void pst_session_fini(pst_session_t *s);

@@ -239,8 +239,9 @@ static const pst_config_key_t keys[] = {
     {"fed.server_lr", PST_CFG_FLOAT, OFF(fed.server_lr), "0", NULL, 0, 1e6,
      "pstrain fed: server learning rate; 0: the aggregator's default (1, or 0.01 for "
      "fedadam/fedyogi/fedadagrad)."},
-    {"fed.codec", PST_CFG_STR, OFF(fed.codec), "lz4", "raw|lz4|lz4shuffle|fp16|int8", NOB,
-     "pstrain fed: payload codec of the sites' updates (int8 keeps error feedback on the site)."},
+    {"fed.codec", PST_CFG_STR, OFF(fed.codec), "lz4", "raw|lz4|lz4shuffle|fp16|int8|int8lz4", NOB,
+     "pstrain fed: payload codec of the sites' updates (lossless lz4, lz4shuffle; quantised fp16, "
+     "int8, int8lz4 keep error feedback on the site)."},
     {"fed.down_codec", PST_CFG_STR, OFF(fed.down_codec), "lz4", "raw|lz4|lz4shuffle|fp16", NOB,
      "pstrain fed: payload codec of the global weights sent to the sites."},
     {"fed.listen", PST_CFG_STR, OFF(fed.listen), "tcp://0.0.0.0:7600", NULL, NOB,
@@ -500,6 +501,43 @@ int pst_config_init(pst_config_t *cfg)
         if (load_yaml(cfg, line, strlen(line), "defaults", &err) != PST_OK)
             return PST_EINVAL;
     }
+    return PST_OK;
+}
+
+/* Copies one field of src into dst, duplicating strings. */
+static int copy_field(pst_config_t *dst, const pst_config_t *src, const pst_config_key_t *k)
+{
+    const void *from = (const char *)src + k->offset;
+    void *to = field(dst, k);
+    free_field(dst, k);
+    if (k->type == PST_CFG_STR) {
+        const char *v = *(char *const *)from;
+        *(char **)to = v ? strdup(v) : NULL;
+        return v && !*(char **)to ? PST_ENOMEM : PST_OK;
+    }
+    if (k->type == PST_CFG_STR_LIST) {
+        const pst_str_list_t *a = from;
+        pst_str_list_t *b = to;
+        for (b->n = 0; b->n < a->n; b->n++)
+            if (!(b->items[b->n] = strdup(a->items[b->n])))
+                return PST_ENOMEM;
+        return PST_OK;
+    }
+    size_t size = k->type == PST_CFG_INT     ? sizeof(long)
+                  : k->type == PST_CFG_FLOAT ? sizeof(double)
+                  : k->type == PST_CFG_BOOL  ? sizeof(bool)
+                                             : sizeof(pst_int_list_t);
+    memcpy(to, from, size);
+    return PST_OK;
+}
+
+int pst_config_copy_prefix(pst_config_t *dst, const pst_config_t *src, const char *prefix,
+                           pst_err_t *err)
+{
+    size_t len = strlen(prefix);
+    for (const pst_config_key_t *k = keys; k->key; k++)
+        if (strncmp(k->key, prefix, len) == 0 && copy_field(dst, src, k) != PST_OK)
+            return pst_err_set(err, PST_ENOMEM, "config: out of memory copying %s", k->key);
     return PST_OK;
 }
 

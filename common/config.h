@@ -131,6 +131,9 @@ int pst_config_load_file(pst_config_t *cfg, const char *path, pst_err_t *err);
 int pst_config_load_string(pst_config_t *cfg, const char *yaml, const char *origin, pst_err_t *err);
 /* Applies one override "key=value"; value is parsed as YAML (so lists are [a, b]). */
 int pst_config_set(pst_config_t *cfg, const char *assignment, pst_err_t *err);
+/* Sets every key of dst whose name starts with prefix ("data.") to src's value. */
+int pst_config_copy_prefix(pst_config_t *dst, const pst_config_t *src, const char *prefix,
+                           pst_err_t *err);
 /* Checks cross-key constraints (fractions, required paths). */
 int pst_config_validate(const pst_config_t *cfg, pst_err_t *err);
 

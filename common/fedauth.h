@@ -71,8 +71,9 @@ int pst_fedauth_server_socket(void *sock, const pst_fedkey_pair_t *server, pst_e
 int pst_fedauth_client_socket(void *sock, const pst_fedkey_pair_t *client,
                               const char *server_public, pst_err_t *err);
 
-/* The site id the peer that sent frame was admitted as (ZAP User-Id; any frame of a received
- * message, the ROUTER's routing-id frame included): the bound site id or PST_FEDAUTH_ANY_SITE.
+/* The site id the peer that sent frame was admitted as (ZAP User-Id of a received frame; read it
+ * from a frame the peer sent, since the routing-id frame a ROUTER adds does not always carry it):
+ * the bound site id or PST_FEDAUTH_ANY_SITE.
  * The handler admits a bound key whatever site id the peer later claims: the server must refuse
  * a site registering under another id than a bound one.
  * NULL when the frame did not come through a handshake the handler admitted (a socket without ZAP,

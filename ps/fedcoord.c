@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "common/dpacct.h"
+#include "common/rng.h"
+
+/* Seed stream of the sites' local training, apart from the other streams of a run. */
+#define STREAM_SITE 0x5349544555ull
 
 struct pst_fedcoord {
     pst_fedcoord_cfg_t cfg;
@@ -290,4 +294,12 @@ int pst_fedcoord_end(pst_fedcoord_t *c, double now, pst_fedcoord_round_t *out, p
     if (out->round >= c->cfg.rounds)
         c->finished = true;
     return rc;
+}
+
+uint64_t pst_fedcoord_task_seed(uint64_t run_seed, uint64_t round, const char *site)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the site id */
+    for (const unsigned char *p = (const unsigned char *)site; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return pst_rng_derive(pst_rng_derive(pst_rng_derive(run_seed, STREAM_SITE), round), h);
 }

@@ -88,4 +88,9 @@ pst_fedround_close_t pst_fedcoord_poll(const pst_fedcoord_t *c, double now, doub
  * with too few updates), with the global weights unchanged and the round still over. */
 int pst_fedcoord_end(pst_fedcoord_t *c, double now, pst_fedcoord_round_t *out, pst_err_t *err);
 
+/* The seed of a site's local training in a round: a function of the run's seed, the round and
+ * the site's id only, so a site trains alike whichever process plays it and whenever it
+ * registered. */
+uint64_t pst_fedcoord_task_seed(uint64_t run_seed, uint64_t round, const char *site);
+
 #endif

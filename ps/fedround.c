@@ -166,6 +166,12 @@ static void sort_by_id(const site_t *sites, size_t *order, int n)
     }
 }
 
+void pst_fedround_hold(pst_fedround_t *r, int index)
+{
+    if (index >= 0 && index < r->n_sites)
+        r->sites[index].silent = true;
+}
+
 int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int **asked,
                        int *n_asked, pst_err_t *err)
 {

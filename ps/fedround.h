@@ -59,6 +59,8 @@ int pst_fedround_n_sites(const pst_fedround_t *r);
 int pst_fedround_n_eligible(const pst_fedround_t *r);
 /* Any message from the site: one that missed a round is eligible again from the next round. */
 void pst_fedround_seen(pst_fedround_t *r, int index);
+/* The site is not eligible until it is seen (for example: registered, but not ready to train). */
+void pst_fedround_hold(pst_fedround_t *r, int index);
 
 /* Starts round `round` (> every earlier one) at time now: samples the asked sites among the
  * eligible ones, taken in order of their ids (so the sample does not depend on the order in which

@@ -1,0 +1,294 @@
+/* A federated site: security, the server's contract, the site's data under the contract's
+ * preprocessing, local training rounds, and the site's own outputs. */
+#include "cli/fedjoin.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/fedtrain.h"
+#include "cli/modelspec.h"
+#include "cli/pipeline.h"
+#include "cli/rundir.h"
+#include "cli/session.h"
+#include "common/fedkeys.h"
+#include "common/log.h"
+#include "worker/fedsite.h"
+#include "worker/modelfile.h"
+
+typedef struct join {
+    const pst_config_t *cfg; /* the site's own */
+    char site[PST_FEDKEY_NAME_MAX + 1];
+    const char *server;
+    pst_config_t run_cfg; /* the server's configuration with the site's data.* keys */
+    bool have_contract;
+    pst_modelfile_t mf;
+    pst_modelspec_t spec;
+    pst_dataset_t *data;
+    pst_fedtrainer_t trainer;
+    pst_fedtrain_site_t play;
+    pst_rundir_t rundir;
+    pst_fedsite_t *fs;
+    bool got_final;
+    uint64_t rounds;
+} join_t;
+
+int pst_fedjoin_site_id(const pst_config_t *cfg, const char *override, char *buf, size_t cap,
+                        pst_err_t *err)
+{
+    const char *id = override ? override : cfg->fed.site;
+    char host[256] = "";
+    if (id == NULL || id[0] == '\0') {
+        if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+            return pst_err_set(err, PST_EINVAL, "fed.site: no site id, and no host name to use");
+        for (char *c = host; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+                *c = '-';
+        id = host;
+    }
+    size_t n = strlen(id);
+    if (n == 0 || n >= cap || n > PST_FEDKEY_NAME_MAX)
+        return pst_err_set(err, PST_EINVAL, "fed.site: '%.80s' is not 1 to %d characters", id,
+                           PST_FEDKEY_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_' && id[i] != '.')
+            return pst_err_set(err, PST_EINVAL,
+                               "fed.site: '%.80s' may hold only letters, digits, '-', '_', '.'",
+                               id);
+    memcpy(buf, id, n + 1);
+    return PST_OK;
+}
+
+/* ---- the contract ---- */
+
+/* The server's configuration, with this site's data keys in place of the server's. */
+static int contract_config(join_t *j, pst_err_t *err)
+{
+    pst_config_init(&j->run_cfg);
+    if (!j->mf.config_yaml)
+        return pst_err_set(err, PST_EPROTO, "the server's contract carries no configuration");
+    int rc = pst_config_load_string(&j->run_cfg, j->mf.config_yaml, "the server's contract", err);
+    if (rc == PST_OK)
+        rc = pst_config_copy_prefix(&j->run_cfg, j->cfg, "data.", err);
+    return rc;
+}
+
+/* Loads the site's rows with the classes and preprocessing of the contract. */
+static int load_site_data(join_t *j, pst_err_t *err)
+{
+    const pst_modelfile_t *mf = &j->mf;
+    bool classify = mf->task == PST_TASK_CLASSIFICATION;
+    int rc = pst_pipeline_load_file(&j->run_cfg, j->cfg->data.train, j->cfg->data.train_labels,
+                                    classify ? mf->class_values : NULL,
+                                    classify ? mf->n_classes : 0, &j->data, err);
+    if (rc == PST_OK)
+        rc = pst_dataset_densify(j->data, (size_t)mf->n_inputs, err);
+    if (rc == PST_OK)
+        rc = pst_modelfile_preprocess(mf, j->data, err);
+    if (rc == PST_OK && j->data->n_rows == 0)
+        rc = pst_err_set(err, PST_EFORMAT, "no rows");
+    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", j->cfg->data.train);
+}
+
+static int take_contract(join_t *j, const uint8_t *contract, size_t len, size_t n, pst_err_t *err)
+{
+    int rc = pst_modelfile_unpack(&j->mf, contract, len, "the server's contract", err);
+    if (rc == PST_OK)
+        rc = contract_config(j, err);
+    if (rc == PST_OK)
+        rc = pst_modelspec_build(&j->spec, &j->run_cfg, j->mf.task, j->mf.n_classes, err);
+    if (rc == PST_OK)
+        rc = load_site_data(j, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_train_opts_t opts;
+    pst_train_opts_from_config(&j->run_cfg, &j->spec, &opts);
+    rc = pst_fedtrainer_init(&j->trainer, &j->spec, (size_t)pst_modelfile_width(&j->mf), &opts,
+                             &j->run_cfg, err);
+    if (rc != PST_OK)
+        return rc;
+    if (j->trainer.n_params != n || j->mf.n_params != n)
+        return pst_err_set(err, PST_EPROTO,
+                           "the contract's model has %zu parameters, the server announced %zu",
+                           j->trainer.n_params, n);
+    j->play = (pst_fedtrain_site_t){.trainer = &j->trainer, .rows = pst_rows_all(j->data)};
+    j->have_contract = true;
+    pst_info("fed site %s: %zu rows of %s; from the server: %d local epoch(s), %s lr %g, batch "
+             "%ld, %s",
+             j->site, j->data->n_rows, j->cfg->data.train, j->trainer.opts.epochs,
+             j->run_cfg.optimizer.name, j->run_cfg.optimizer.lr, j->run_cfg.train.batch_size,
+             j->run_cfg.fed.aggregator);
+    return PST_OK;
+}
+
+static int on_welcome(void *ctx, pst_fedsite_t *site, const uint8_t *contract, size_t len, size_t n,
+                      pst_err_t *err)
+{
+    (void)site;
+    join_t *j = ctx;
+    if (j->have_contract) /* registered again: the same run goes on */
+        return n == j->trainer.n_params
+                   ? PST_OK
+                   : pst_err_set(err, PST_EPROTO, "the server's model changed size");
+    int rc = take_contract(j, contract, len, n, err);
+    return rc == PST_OK ? rc : pst_err_prefix(err, "fed site %s: ", j->site);
+}
+
+static int on_train(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,
+                    double *samples, double *loss, pst_err_t *err)
+{
+    join_t *j = ctx;
+    return pst_fedtrain_hook(&j->play, site, task, delta, samples, loss, err);
+}
+
+/* ---- the end of the run ---- */
+
+/* The final model scored on the site's own rows. */
+static void local_metrics(join_t *j, cJSON *doc)
+{
+    pst_eval_sums_t sums;
+    pst_train_opts_t *o = &j->trainer.opts;
+    pst_rows_t rows = pst_rows_all(j->data);
+    if (pst_eval_sums_rows(j->trainer.local, &rows, o->batch_size, o->loss, o->huber_delta, &sums,
+                           NULL) != PST_OK ||
+        sums.n <= 0)
+        return;
+    cJSON *local = cJSON_AddObjectToObject(doc, "local");
+    pst_json_add_number(local, "rows", sums.n);
+    pst_json_add_number(local, "loss", sums.loss_sum / sums.n);
+    if (j->mf.task == PST_TASK_CLASSIFICATION)
+        pst_json_add_number(local, "accuracy", sums.correct / sums.n);
+    else
+        pst_json_add_number(local, "mse", sums.sq_err_sum / sums.n);
+}
+
+static int write_report(join_t *j, pst_err_t *err)
+{
+    pst_fedsite_stats_t st;
+    pst_fedsite_stats(j->fs, &st);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "site", j->site);
+    cJSON_AddStringToObject(doc, "server", j->server);
+    pst_json_add_number(doc, "rounds", (double)j->rounds);
+    cJSON_AddBoolToObject(doc, "completed", j->got_final);
+    pst_json_add_number(doc, "rounds_trained", (double)st.rounds_trained);
+    pst_json_add_number(doc, "rounds_declined", (double)st.rounds_declined);
+    pst_json_add_number(doc, "rows_trained", (double)j->play.rows_trained);
+    pst_json_add_number(doc, "train_seconds", j->play.seconds);
+    pst_json_add_number(doc, "bytes_up_raw", (double)st.bytes_up_raw);
+    pst_json_add_number(doc, "bytes_up_wire", (double)st.bytes_up_wire);
+    pst_json_add_number(doc, "bytes_down_raw", (double)st.bytes_down_raw);
+    pst_json_add_number(doc, "bytes_down_wire", (double)st.bytes_down_wire);
+    pst_json_add_number(doc, "reconnects", (double)st.reconnects);
+    if (j->got_final)
+        local_metrics(j, doc);
+    int rc = pst_rundir_write_json(&j->rundir, "report.json", doc, err);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+static int on_done(void *ctx, pst_fedsite_t *site, const float *final, size_t n, uint64_t rounds,
+                   pst_err_t *err)
+{
+    (void)site;
+    join_t *j = ctx;
+    j->rounds = rounds;
+    if (final == NULL || !j->have_contract)
+        return PST_OK;
+    j->got_final = true;
+    memcpy(j->mf.params, final, n * sizeof *final);
+    memcpy(pst_model_params(j->trainer.local), final, n * sizeof *final);
+    char path[1100];
+    return pst_modelfile_save(&j->mf, pst_rundir_file(&j->rundir, "model.pst", path, sizeof path),
+                              err);
+}
+
+/* ---- running a site ---- */
+
+static int load_keys(const pst_config_t *cfg, pst_fedkey_pair_t *kp, char *server_public,
+                     pst_err_t *err)
+{
+    if (!cfg->fed.key[0] || !cfg->fed.server_key[0])
+        return pst_err_set(err, PST_EINVAL,
+                           "fed.key and fed.server_key: a site needs its key pair (pstrain fed "
+                           "keygen) and the server's public key, or fed.insecure: true on a "
+                           "trusted network");
+    int rc = pst_fedkey_read_pair(cfg->fed.key, kp, err);
+    if (rc == PST_OK)
+        rc = pst_fedkey_read_public(cfg->fed.server_key, server_public, err);
+    return rc;
+}
+
+static int join_run(join_t *j, const pst_fedjoin_args_t *args, pst_err_t *err)
+{
+    const pst_config_t *cfg = j->cfg;
+    pst_fedkey_pair_t kp;
+    char server_public[PST_FEDKEY_Z85 + 1];
+    int rc = cfg->fed.insecure ? PST_OK : load_keys(cfg, &kp, server_public, err);
+    if (rc == PST_OK && access(cfg->data.train, R_OK) != 0)
+        rc = pst_err_set(err, PST_EIO, "data.train: cannot read '%s'", cfg->data.train);
+    if (rc == PST_OK)
+        rc = pst_rundir_open(&j->rundir, cfg, args->out, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_fedsite_cfg_t sc = {.site = j->site,
+                            .endpoint = j->server,
+                            .key = cfg->fed.insecure ? NULL : &kp,
+                            .server_public = cfg->fed.insecure ? NULL : server_public,
+                            .heartbeat = cfg->fed.heartbeat,
+                            .server_timeout = cfg->fed.server_timeout};
+    pst_fedsite_hooks_t hooks = {
+        .ctx = j, .welcome = on_welcome, .train = on_train, .done = on_done};
+    j->fs = pst_fedsite_new(&sc, &hooks, err);
+    memset(kp.secret_key, 0, sizeof kp.secret_key);
+    if (!j->fs)
+        return err->code;
+    pst_info("fed site %s: connecting to %s (%s)", j->site, j->server,
+             cfg->fed.insecure ? "plaintext" : "CURVE");
+    rc = pst_fedsite_run(&j->fs, 1, err);
+    if (rc == PST_OK || j->have_contract) {
+        pst_err_t report_err = {0};
+        if (write_report(j, &report_err) != PST_OK && rc == PST_OK)
+            rc = (*err = report_err, report_err.code);
+    }
+    if (rc == PST_OK && !j->got_final)
+        rc = pst_err_set(err, PST_ESTATE,
+                         "the server stopped the run early after round %llu (no final model)",
+                         (unsigned long long)j->rounds);
+    return rc;
+}
+
+int pst_fedjoin_run(const pst_config_t *cfg, const pst_fedjoin_args_t *args)
+{
+    join_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        pst_cli_error("out of memory");
+        return 1;
+    }
+    j->cfg = cfg;
+    j->server = args->server ? args->server : cfg->fed.server;
+    pst_err_t err = {0};
+    int rc = pst_fedjoin_site_id(cfg, args->site, j->site, sizeof j->site, &err);
+    if (rc == PST_OK && (!j->server || !j->server[0]))
+        rc = pst_err_set(&err, PST_EINVAL,
+                         "fed join: no server: give --server tcp://HOST:PORT or fed.server");
+    if (rc == PST_OK)
+        rc = join_run(j, args, &err);
+    if (rc != PST_OK)
+        pst_cli_error("%s", err.msg);
+    else
+        printf("fed site %s: done after %llu rounds; model and report in %s\n", j->site,
+               (unsigned long long)j->rounds, j->rundir.path);
+    pst_fedsite_destroy(&j->fs);
+    pst_rundir_close(&j->rundir);
+    pst_fedtrainer_fini(&j->trainer);
+    pst_dataset_destroy(&j->data);
+    pst_modelfile_fini(&j->mf);
+    pst_config_fini(&j->run_cfg);
+    free(j);
+    return rc == PST_OK ? 0 : 1;
+}
