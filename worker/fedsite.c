@@ -16,8 +16,9 @@
 #include "common/wire.h"
 
 #define POLL_MS 100
-#define ZMTP_HEARTBEAT_MS 2000 /* connection-level pings, so a dead server connection is noticed   \
-                                */
+#define ZMTP_HEARTBEAT_MS                                                                          \
+    2000 /* connection-level pings, so a dead server connection is noticed                         \
+          */
 #define CLOSE_LINGER_MS 2000
 #define HANDSHAKE_FAILURES_FATAL 3 /* failed handshakes in a row, with no success, that end it */
 
@@ -31,12 +32,14 @@ struct pst_fedsite {
     pst_wire_t *wire;
     bool welcomed, done, ever_connected;
     int handshake_failures;
-    size_t n;            /* floats of the model, from the welcome */
-    int up_codec;        /* codec the server asked for */
-    float *global;       /* (n) the task's weights */
-    float *delta;        /* (n) */
-    float *residual;     /* (n) error feedback of a lossy codec; zero at first */
-    uint64_t last_round; /* the last round trained (a task sent again is not trained twice) */
+    size_t n;               /* floats of the model, from the welcome */
+    int up_codec;           /* codec the server asked for */
+    float *global;          /* (n) the task's weights */
+    float *delta;           /* (n) */
+    float *residual;        /* (n) error feedback of a lossy codec; zero at first */
+    float *residual_before; /* (n) the residual before the last update was encoded */
+    uint64_t last_round;    /* the last round trained (a task sent again is not trained twice) */
+    double last_samples, last_loss;
     uint64_t seq;
     double last_sent, last_heard;
     pst_fedsite_stats_t stats;
@@ -177,6 +180,7 @@ void pst_fedsite_destroy(pst_fedsite_t **self_p)
     free(s->global);
     free(s->delta);
     free(s->residual);
+    free(s->residual_before);
     free(s);
     *self_p = NULL;
 }
@@ -280,7 +284,8 @@ static int on_welcome(pst_fedsite_t *s, const pst_wire_msg_t *msg)
         s->global = malloc(n * sizeof *s->global);
         s->delta = malloc(n * sizeof *s->delta);
         s->residual = calloc(n, sizeof *s->residual);
-        if (!s->global || !s->delta || !s->residual)
+        s->residual_before = calloc(n, sizeof *s->residual_before);
+        if (!s->global || !s->delta || !s->residual || !s->residual_before)
             return fail(s, PST_ENOMEM, "fed site %s: out of memory%s", "");
     }
     s->n = n;
@@ -320,8 +325,13 @@ static void keepalive(void *ctx)
         heartbeat_due(g->sites[i], now);
 }
 
+/* Sends the update in s->delta. The residual it starts from is kept, so the very same message can
+ * be sent again (see on_task). */
 static int send_update(pst_fedsite_t *s, uint64_t round, double samples, double loss)
 {
+    memcpy(s->residual_before, s->residual, s->n * sizeof *s->residual);
+    s->last_samples = samples;
+    s->last_loss = loss;
     Pst__Header h = header(s, PST__OP__OP_FED_UPDATE);
     h.clock = round;
     h.count = s->n;
@@ -358,8 +368,18 @@ static int on_task(pst_fedsite_t *s, const pst_wire_msg_t *msg, site_group_t *gr
     const Pst__Header *h = msg->hdr;
     if (!s->welcomed || h->count != s->n || msg->n_values != s->n)
         return fail(s, PST_EPROTO, "fed site %s: a task that does not fit the model%s", "");
-    if (h->clock <= s->last_round) /* sent again after a reconnect: already done */
+    if (h->clock < s->last_round) /* an old round's task, sent again: nothing to do */
         return PST_OK;
+    if (h->clock == s->last_round) {
+        /* The server asks again (we reconnected): the update may have been lost on the way.
+         * Send the same message again rather than train twice. */
+        if (s->last_samples < 1)
+            return PST_OK; /* the round was declined */
+        pst_info("fed site %s: sending the round %llu update again", s->site,
+                 (unsigned long long)h->clock);
+        memcpy(s->residual, s->residual_before, s->n * sizeof *s->residual);
+        return send_update(s, h->clock, s->last_samples, s->last_loss);
+    }
     pst_err_t err = {0};
     if (pst_wire_decode(s->wire, msg, s->global, &err) != PST_OK) {
         pst_warn("fed site %s: round %llu task dropped: %s", s->site, (unsigned long long)h->clock,
@@ -370,6 +390,7 @@ static int on_task(pst_fedsite_t *s, const pst_wire_msg_t *msg, site_group_t *gr
     pst_fedsite_task_t task = {h->clock, h->seed, s->global, s->n, keepalive, group};
     double samples = 0, loss = NAN;
     int rc = s->hooks.train(s->hooks.ctx, s, &task, s->delta, &samples, &loss, &err);
+    s->last_samples = 0;
     if (rc == PST_ENUMERIC || (rc == PST_OK && !(samples >= 1))) {
         pst_warn("fed site %s: declining round %llu: %s", s->site, (unsigned long long)h->clock,
                  rc == PST_OK ? "no training rows" : err.msg);
