@@ -232,6 +232,53 @@ else
   fail "server with a dropped site: $(tail -3 "$work/drop.log")"
 fi
 
+# --- 4. Bad settings and input: clear errors, non-zero exits --------------------------------------
+bad() { # description expected-text command...
+  local what=$1 text=$2
+  shift 2
+  if timeout 60 "$@" >"$work/bad.log" 2>&1; then
+    fail "$what: accepted"
+  elif grep -q -- "$text" "$work/bad.log"; then
+    pass "$what: $(grep -m1 -- "$text" "$work/bad.log" | cut -c1-110)"
+  else
+    fail "$what: no '$text' in: $(cat "$work/bad.log")"
+  fi
+}
+bad "serve without keys" "fed.key and fed.allowed_keys" \
+  "$pstrain" fed serve "$config" --set data.train="$data/digits.csv" --out "$work/bad1"
+bad "serve with a missing allowed-key directory" "$work/nokeys" \
+  "$pstrain" fed serve "$config" --set data.train="$data/digits.csv" \
+  --set fed.key="$work/keys/server.key" --set fed.allowed_keys="$work/nokeys" --out "$work/bad2"
+bad "join without a server" "no server" \
+  "$pstrain" fed join "$config" --set data.train="$work/site-a.csv" --set fed.insecure=true
+bad "join with a bad site id" "fed.site" \
+  "$pstrain" fed join "$config" --server tcp://127.0.0.1:1 --site "a/b" --set fed.insecure=true
+bad "join without its key pair" "fed.key and fed.server_key" \
+  "$pstrain" fed join "$config" --server tcp://127.0.0.1:1 --set data.train="$work/site-a.csv"
+bad "serve under mpirun" "runs as one process" \
+  mpirun --oversubscribe -np 2 "$pstrain" fed serve "$config" --set fed.insecure=true
+# A site whose data does not fit the server's model: its error names the file.
+port=$(freeport)
+serve shape "$port" --set fed.rounds=1 --set fed.sites=1 --set fed.insecure=true \
+  --set fed.start_timeout=2 --set fed.round_timeout=3
+wait_for "$work/shape.log" "listening on" 20
+cut -d, -f1-10,65 "$work/site-a.csv" >"$work/narrow.csv"
+bad "a site's data with 10 of the 64 features" "narrow.csv" \
+  "$pstrain" fed join "$config" --server "tcp://127.0.0.1:$port" --site site-n \
+  --set data.train="$work/narrow.csv" --set fed.insecure=true --out "$work/narrow"
+kill "$srv_pid" 2>/dev/null
+# Ctrl-C on a server: it stops, and still writes its report and model for the rounds run.
+port=$(freeport)
+serve intr "$port" --set fed.rounds=5 --set fed.sites=2 --set fed.insecure=true
+wait_for "$work/intr.log" "listening on" 20
+kill -INT "$srv_pid"
+if wait_server intr 20; then
+  fail "an interrupted server exited 0"
+else
+  check "an interrupted server writes report.json (stopped_early) and model.pst" \
+    "$(jexpr "$work/intr/report.json" "d['fed']['stopped_early'] and d['fed']['rounds'] == 0 and __import__('os').path.getsize('$work/intr/model.pst') > 0")"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
   exit 1
