@@ -295,8 +295,16 @@ static void print_summary(const pst_session_t *s, const cJSON *doc)
     const cJSON *test = cJSON_GetObjectItem(doc, "test");
     const cJSON *val = cJSON_GetObjectItem(doc, "val");
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "log_loss", "mse", "mae", "r2"};
-    printf("\ntrained %d epochs in %.1fs (%.0f samples/s)\n", s->result.epochs_run,
-           s->result.seconds, s->result.samples_per_s);
+    const cJSON *fed = s->extra ? cJSON_GetObjectItem(s->extra, "fed") : NULL;
+    if (fed == NULL)
+        printf("\ntrained %d epochs in %.1fs (%.0f samples/s)\n", s->result.epochs_run,
+               s->result.seconds, s->result.samples_per_s);
+    else if (s->result.rows_trained > 0)
+        printf("\n%d federated rounds; the sites trained %ld rows in %.1fs (%.0f samples/s)\n",
+               s->result.epochs_run, s->result.rows_trained, s->result.seconds,
+               s->result.samples_per_s);
+    else
+        printf("\n%d federated rounds\n", s->result.epochs_run);
     const cJSON *parts[2] = {val, test};
     const char *names[2] = {"validation", "test"};
     for (int p = 0; p < 2; p++) {

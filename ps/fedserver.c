@@ -213,13 +213,16 @@ static double wire_bytes_sent(const pst_fedserver_t *srv)
     return (double)ws.bytes_wire_sent;
 }
 
-/* Sends to a route; a route whose connection is gone counts as unreachable. */
+/* Sends to a route; a route whose connection is gone (ROUTER_MANDATORY) counts as unreachable
+ * and sets *gone. */
 static int send_route(pst_fedserver_t *srv, const uint8_t *route, size_t route_len, Pst__Header *h,
-                      const pst_wire_payload_t *payload, pst_err_t *err)
+                      const pst_wire_payload_t *payload, bool *gone, pst_err_t *err)
 {
     int rc = pst_wire_send(srv->wire, srv->sock, route, route_len, h, payload, err);
-    if (rc != PST_OK && errno == EHOSTUNREACH)
-        srv->stats.unreachable++;
+    bool unreachable = rc != PST_OK && errno == EHOSTUNREACH;
+    srv->stats.unreachable += unreachable;
+    if (gone != NULL)
+        *gone = unreachable;
     return rc;
 }
 
@@ -230,8 +233,9 @@ static int send_site(pst_fedserver_t *srv, int index, Pst__Header *h,
     site_link_t *l = link_of(srv, index);
     if (l == NULL || l->route_len == 0)
         return pst_err_set(err, PST_EIO, "no connection to %s", site_name(srv, index));
-    int rc = send_route(srv, l->route, l->route_len, h, payload, err);
-    if (rc != PST_OK && srv->stats.unreachable > 0 && errno == EHOSTUNREACH)
+    bool gone = false;
+    int rc = send_route(srv, l->route, l->route_len, h, payload, &gone, err);
+    if (gone)
         l->route_len = 0;
     return rc;
 }
@@ -250,7 +254,7 @@ static void reply_ack(pst_fedserver_t *srv, const pst_wire_msg_t *msg, uint32_t 
     h.seq = msg->hdr->seq;
     h.clock = pst_fedcoord_round(srv->coord);
     h.flags = flags;
-    send_route(srv, msg->route, msg->route_len, &h, NULL, NULL);
+    send_route(srv, msg->route, msg->route_len, &h, NULL, NULL, NULL);
 }
 
 static void reply_error(pst_fedserver_t *srv, const pst_wire_msg_t *msg, int code, const char *fmt,
@@ -269,7 +273,7 @@ static void reply_error(pst_fedserver_t *srv, const pst_wire_msg_t *msg, int cod
     h.seq = msg->hdr->seq;
     h.error = text;
     h.flags = (uint32_t)(-code);
-    send_route(srv, msg->route, msg->route_len, &h, NULL, NULL);
+    send_route(srv, msg->route, msg->route_len, &h, NULL, NULL, NULL);
 }
 
 /* The open round's task for a site: the global weights. */
@@ -361,7 +365,7 @@ static void on_register(pst_fedserver_t *srv, pst_wire_msg_t *msg, double now)
     /* Not asked until it says it is ready: setting up from the contract may take a while. */
     l->ready = false;
     pst_fedround_hold(sites, index);
-    if (send_route(srv, msg->route, msg->route_len, &h, &p, &err) != PST_OK)
+    if (send_route(srv, msg->route, msg->route_len, &h, &p, NULL, &err) != PST_OK)
         return;
     site_seen(srv, index, msg, now);
 }
@@ -524,9 +528,6 @@ static int start_round(pst_fedserver_t *srv, double now, pst_err_t *err)
     pst_debug("fed server: round %llu asks %d sites",
               (unsigned long long)pst_fedcoord_round(srv->coord), k);
     for (int i = 0; i < k; i++) {
-        site_link_t *l = link_of(srv, asked[i]);
-        if (l != NULL)
-            l->last_seen = now > l->last_seen ? l->last_seen : now;
         pst_err_t send_err = {0};
         if (send_task(srv, asked[i], &send_err) != PST_OK) {
             pst_warn("fed server: round %llu: %s left out: %s",
