@@ -18,10 +18,6 @@ source "$(dirname "$0")/lib.sh"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
 
-# jexpr FILE EXPR / mexpr FILE EXPR: a Python expression over report.json (d) or metrics.jsonl (m)
-jexpr() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-mexpr() { python3 -c "import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; print(eval(sys.argv[2]))" "$@"; }
-check() { if [ "$2" = "True" ]; then pass "$1"; else fail "$1 ($2)"; fi; }
 freeport() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 # wait_for FILE PATTERN SECONDS: until FILE holds PATTERN
 wait_for() {

@@ -11,14 +11,6 @@ data=$tests/data
 config=$tests/../examples/csv_logreg.yaml
 source "$(dirname "$0")/lib.sh"
 
-# jexpr FILE EXPR: EXPR over the report document d
-jexpr() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-# mexpr FILE EXPR: EXPR over the list m of metrics.jsonl lines
-mexpr() { python3 -c "import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; print(eval(sys.argv[2]))" "$@"; }
-check() { # description python-boolean-output
-  if [ "$2" = "True" ]; then pass "$1"; else fail "$1 ($2)"; fi
-}
-
 fed() { # name args... ; runs into $work/name
   local name=$1; shift
   "$pstrain" fed simulate "$config" --set data.train="$data/digits.csv" "$@" --out "$work/$name" \

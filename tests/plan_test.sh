@@ -10,8 +10,6 @@ data=$tests/data
 config=$tests/../examples/csv_logreg.yaml
 source "$(dirname "$0")/lib.sh"
 
-# jexpr FILE EXPR: EXPR over the document d
-jexpr() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 # at_least VALUE FLOOR
 at_least() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$1" "$2"; }
 
