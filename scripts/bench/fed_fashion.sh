@@ -1,48 +1,113 @@
 #!/usr/bin/env bash
 # Federated vs centralised training of the reference Fashion-MNIST MLP, and FedAvg, FedProx and
-# FedAdam on non-IID sites, with test accuracy and traffic per round.
+# FedAdam on non-IID sites, through the network path (mpirun: a server rank and site ranks over
+# loopback), with test accuracy and bytes per round raw and on the wire.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bench/fed_fashion.sh [--rounds R] [--alpha A]
+usage: scripts/bench/fed_fashion.sh [--rounds R | --quick] [--alpha A] [--ranks N] [--repeats K]
 
-Runs examples/fed_fashion.yaml (10 sites, one local epoch per round) and prints a table:
-  centralised     pstrain train on the same model for R epochs (the same passes over the data)
-  fedavg iid      pstrain fed simulate, IID sites, R rounds of all 10 sites; target: within 0.01
-                  of centralised
-  fedavg iid 0.2  the same with fed.fraction 0.2 (2 sites a round) for 5R rounds: the same passes
-                  over the data in shorter rounds; the same target
-  fedavg / fedprox / fedadam dirichlet(A): non-IID sites, R rounds each
-with test accuracy, rounds, bytes per round (both ways) and seconds.
+Runs examples/fed_fashion.yaml (the MLP 784-256-128-10, 54,000 training images dealt to 10
+sites, one local epoch per round) and prints a table, one row per run:
+  centralised               pstrain train, one process, R epochs (the same passes over the data)
+  fedavg iid                IID sites, R rounds of all 10 sites
+  fedavg iid, fraction 0.2  the same with fed.fraction 0.2 (2 sites a round) for 5R rounds: the
+                            same passes over the data in shorter rounds
+  ... fraction 0.2, int8lz4 the previous run with fed.codec int8lz4 (updates quantised to int8
+                            with a scale per 256 floats, then LZ4; error feedback on the site)
+  fedavg / fedprox / fedadam dirichlet(A)
+                            non-IID sites (Dirichlet(A) class mixes), R rounds of all 10 sites;
+                            FedProx with fed.mu 0.01, FedAdam with fed.server_lr 0.01
+Every federated run is 'mpirun --oversubscribe -np N pstrain fed simulate': rank 0 is the
+federated server, ranks 1..N-1 play the sites over loopback ZeroMQ, so the bytes are what
+crossed the sockets. Updates travel in lz4 unless the row says otherwise, global weights in lz4.
 
-  --rounds R   rounds (and centralised epochs), default 10
-  --alpha A    Dirichlet concentration of the non-IID runs, default 0.1
+Columns: test accuracy; rounds; data epochs (passes over the training rows: sites answered
+times their share of the rows, times the local epochs); MB per round (1e6 bytes, mean over
+the rounds of metrics.jsonl) down raw, down on the wire, up raw, up on the wire (raw: 4 bytes
+a float, every site asked or answering; wire: frame headers and compressed payloads); and
+the median over K repeats of the wall seconds of the whole command (with mpirun start-up and
+data loading). The repeats run the seven commands in turn, K times over; accuracy and bytes
+come from the first, and a line says so if a later repeat got other accuracy or bytes (the
+runs are seeded: they should not).
 
-BUILD_DIR picks the build directory (default build), PSTRAIN the binary; runs go to a
-temporary directory (KEEP_RUNS=DIR keeps them there).
+Then the issue's target, computed from the table: centralised minus fedavg iid, and minus
+fedavg iid fraction 0.2, each "(target: within 0.01) -> met" when the federated accuracy is
+at least the centralised one minus 0.01, else "missed"; the up-wire/up-raw ratio of each
+update codec (over its runs; the per-run range when it has several), the down ratio, and the
+accuracy int8lz4 costs against lz4 at fraction 0.2.
+
+options:
+  --rounds R   rounds (and centralised epochs), a positive integer, default 10
+  --quick      a smoke run: --rounds 2 and --repeats 1 (not together with --rounds)
+  --alpha A    Dirichlet concentration of the non-IID runs, a positive number, default 0.1
+  --ranks N    mpirun ranks of the federated runs, 1 server + N-1 site ranks (site i on rank
+               1 + i mod (N-1)), an integer >= 2, default 3 (2 site ranks: two cores)
+  --repeats K  runs of each command for the median seconds, a positive integer, default 3
+  -h, --help   this text
+
+Environment: BUILD_DIR picks the build directory (default build; built if the binary is
+missing), PSTRAIN the binary, MPIRUN the launcher (default mpirun; run as root it gets
+--allow-run-as-root); OPENBLAS_NUM_THREADS is set to 1. Runs go to a temporary directory,
+removed at the end (KEEP_RUNS=DIR keeps them there). Timings are noisy on a shared machine:
+the load average is printed before and after. Exit status: 0 whether or not the targets are
+met, 1 when a run fails or something is missing, 2 on a bad argument.
 USAGE
 }
 
-rounds=10
+die_usage() { echo "fed_fashion: $*" >&2; exit 2; }
+rounds=
+quick=0
 alpha=0.1
+ranks=3
+repeats=
 while [ $# -gt 0 ]; do
   case "$1" in
-  --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-  --alpha) alpha=${2:?--alpha needs a value}; shift 2 ;;
+  --rounds | --alpha | --ranks | --repeats)
+    [ $# -ge 2 ] || die_usage "$1 needs a value (see --help)"
+    case "$1" in
+    --rounds) rounds=$2 ;;
+    --alpha) alpha=$2 ;;
+    --ranks) ranks=$2 ;;
+    --repeats) repeats=$2 ;;
+    esac
+    shift 2 ;;
+  --quick) quick=1; shift ;;
   -h | --help) usage; exit 0 ;;
-  *) echo "fed_fashion: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  *) die_usage "unknown argument '$1' (see --help)" ;;
   esac
 done
-[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "fed_fashion: '$rounds' is not a positive integer" >&2; exit 2; }
+if [ "$quick" = 1 ]; then
+  [ -z "$rounds" ] || die_usage "--quick and --rounds together (--quick is --rounds 2)"
+  rounds=2
+  repeats=${repeats:-1}
+fi
+rounds=${rounds:-10}
+repeats=${repeats:-3}
+[[ "$repeats" =~ ^[1-9][0-9]*$ ]] || die_usage "--repeats: '$repeats' is not a positive integer"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die_usage "--rounds: '$rounds' is not a positive integer"
+if ! { [[ "$ranks" =~ ^[1-9][0-9]*$ ]] && [ "$ranks" -ge 2 ]; }; then
+  die_usage "--ranks: '$ranks' is not an integer >= 2"
+fi
+if ! { [[ "$alpha" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] &&
+  python3 -c 'import math, sys; a = float(sys.argv[1]); sys.exit(not (0 < a < math.inf))' "$alpha"; }; then
+  die_usage "--alpha: '$alpha' is not a positive number"
+fi
 
 build=${BUILD_DIR:-build}
 pstrain=${PSTRAIN:-$build/cli/pstrain}
 if [ ! -x "$pstrain" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j1 --target pstrain >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target pstrain >/dev/null
 fi
+mpirun=${MPIRUN:-mpirun}
+command -v "$mpirun" >/dev/null ||
+  { echo "fed_fashion: $mpirun is missing (scripts/setup.sh installs Open MPI)" >&2; exit 1; }
+mpi=("$mpirun" --oversubscribe -np "$ranks")
+[ "$(id -u)" != 0 ] || mpi+=(--allow-run-as-root)
+export OPENBLAS_NUM_THREADS=1
 config=examples/fed_fashion.yaml
 [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
   { echo "fed_fashion: Fashion-MNIST is missing (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -50,56 +115,118 @@ runs=${KEEP_RUNS:-$(mktemp -d)}
 mkdir -p "$runs"
 [ -n "${KEEP_RUNS:-}" ] || trap 'rm -rf "$runs"' EXIT
 
-echo "Fashion-MNIST MLP 784-256-128-10, 10 sites, $rounds rounds of 1 local epoch; load $(cut -d' ' -f1 /proc/loadavg)"
-run() { # name command... : runs into $runs/name, prints nothing, fails loudly
-  local name=$1; shift
-  local t0=$SECONDS
+echo "Fashion-MNIST MLP 784-256-128-10, 10 sites, $rounds rounds of 1 local epoch, $repeats" \
+  "repeat(s); federated runs: mpirun -np $ranks (1 server + $((ranks - 1)) site ranks over loopback);" \
+  "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+run() { # name command... : runs into $runs/r$rep/name, prints nothing, fails loudly
+  local name=r$rep/$1; shift
+  local t0=$EPOCHREALTIME
   if ! "$@" --out "$runs/$name" -q >"$runs/$name.log" 2>&1; then
-    echo "fed_fashion: $name failed:" >&2
+    echo "fed_fashion: $name failed: $*" >&2
     tail -5 "$runs/$name.log" >&2
     exit 1
   fi
-  echo $((SECONDS - t0)) >"$runs/$name.seconds"
+  python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' \
+    "$t0" "$EPOCHREALTIME" >"$runs/$name.seconds"
 }
-run centralised "$pstrain" train "$config" --set train.epochs="$rounds"
-run fedavg_iid "$pstrain" fed simulate "$config" --set fed.rounds="$rounds"
-run fedavg_iid_c02 "$pstrain" fed simulate "$config" --set fed.rounds=$((5 * rounds)) \
-  --set fed.fraction=0.2
+fed=("${mpi[@]}" "$pstrain" fed simulate "$config")
+c02=(--set fed.rounds=$((5 * rounds)) --set fed.fraction=0.2)
 noniid=(--set fed.rounds="$rounds" --set fed.split=dirichlet --set fed.alpha="$alpha")
-run fedavg_dir "$pstrain" fed simulate "$config" "${noniid[@]}"
-run fedprox_dir "$pstrain" fed simulate "$config" "${noniid[@]}" --set fed.aggregator=fedprox \
-  --set fed.mu=0.01
-run fedadam_dir "$pstrain" fed simulate "$config" "${noniid[@]}" --set fed.aggregator=fedadam \
-  --set fed.server_lr=0.01
+for ((rep = 1; rep <= repeats; rep++)); do
+  mkdir -p "$runs/r$rep"
+  run centralised "$pstrain" train "$config" --set train.epochs="$rounds"
+  run fedavg_iid "${fed[@]}" --set fed.rounds="$rounds"
+  run fedavg_iid_c02 "${fed[@]}" "${c02[@]}"
+  run fedavg_iid_c02_int8lz4 "${fed[@]}" "${c02[@]}" --set fed.codec=int8lz4
+  run fedavg_dir "${fed[@]}" "${noniid[@]}"
+  run fedprox_dir "${fed[@]}" "${noniid[@]}" --set fed.aggregator=fedprox --set fed.mu=0.01
+  run fedadam_dir "${fed[@]}" "${noniid[@]}" --set fed.aggregator=fedadam --set fed.server_lr=0.01
+done
 
-python3 - "$runs" "$alpha" <<'PY'
-import json, sys
-runs, alpha = sys.argv[1], sys.argv[2]
+python3 - "$runs" "$alpha" "$repeats" <<'PY'
+import json, re, statistics, sys
+runs, alpha, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [("centralised", "centralised"), ("fedavg_iid", "fedavg iid"),
         ("fedavg_iid_c02", "fedavg iid, fraction 0.2"),
+        ("fedavg_iid_c02_int8lz4", "  ... fraction 0.2, int8lz4"),
         ("fedavg_dir", f"fedavg dirichlet({alpha})"), ("fedprox_dir", f"fedprox dirichlet({alpha})"),
         ("fedadam_dir", f"fedadam dirichlet({alpha})")]
-print(f"{'run':<28} {'test acc':>8} {'rounds':>6} {'epochs':>6} {'MB down/rnd':>11} {'MB up/rnd':>9} "
-      f"{'seconds':>7}")
-acc = {}
+
+
+def codecs(key):
+    # fed.codec and fed.down_codec as the run resolved them (its config.yaml)
+    text = open(f"{runs}/r1/{key}/config.yaml").read()
+    fed = text[text.index("\nfed:"):]
+    up = re.search(r"^  codec: *(\S+)", fed, re.M).group(1)
+    down = re.search(r"^  down_codec: *(\S+)", fed, re.M).group(1)
+    return up, down
+
+
+print(f"{'':<28} {'':>8} {'':>6} {'data':>6}  {'MB per round (mean)':^35}".rstrip())
+print(f"{'run':<28} {'test acc':>8} {'rounds':>6} {'epochs':>6}  {'down raw':>8} {'down wire':>9} "
+      f"{'up raw':>7} {'up wire':>7}  {'seconds':>7}")
+
+def outcome(rep, key):
+    # what the run computed and sent: test accuracy and byte totals
+    d = json.load(open(f"{runs}/r{rep}/{key}/report.json"))
+    fed = d.get("fed", {})
+    return (d["test"]["accuracy"],) + tuple(fed.get(k) for k in
+                                            ("bytes_down", "bytes_up", "bytes_down_raw", "bytes_up_raw"))
+
+
+acc, wire, differ = {}, {}, []
 for key, label in rows:
-    d = json.load(open(f"{runs}/{key}/report.json"))
-    secs = open(f"{runs}/{key}.seconds").read().strip()
+    d = json.load(open(f"{runs}/r1/{key}/report.json"))
+    secs = statistics.median(float(open(f"{runs}/r{r}/{key}.seconds").read())
+                             for r in range(1, repeats + 1))
+    secs = f"{secs:.1f}"
+    differ += [label.strip(" .")] * any(outcome(r, key) != outcome(1, key)
+                                         for r in range(2, repeats + 1))
     acc[key] = d["test"]["accuracy"]
     fed = d.get("fed")
-    if fed:
-        n = max(fed["rounds"], 1)
-        down, up = fed["bytes_down"] / n / 1e6, fed["bytes_up"] / n / 1e6
-        # passes over the whole training set: every answering site trained local_epochs on its
-        # share (IID: one site's share of the rows)
-        epochs = fed["sites_answered"] / fed["sites"] * fed["local_epochs"]
-        print(f"{label:<28} {acc[key]:8.4f} {fed['rounds']:6d} {epochs:6.1f} {down:11.2f} {up:9.2f} "
-              f"{secs:>7}")
+    if not fed:
+        print(f"{label:<28} {acc[key]:8.4f} {'-':>6} {d['train']['epochs']:6d}  {'-':>8} "
+              f"{'-':>9} {'-':>7} {'-':>7}  {secs:>7}")
+        continue
+    lines = [json.loads(l) for l in open(f"{runs}/r1/{key}/metrics.jsonl") if l.strip()]
+    n = len(lines)
+    assert n == fed["rounds"], f"{key}: {n} metrics lines for {fed['rounds']} rounds"
+    mean = {k: sum(l[k] for l in lines) / n / 1e6
+            for k in ("bytes_down_raw", "bytes_down", "bytes_up_raw", "bytes_up")}
+    # passes over the training rows; exact when every site answered every round or the sites
+    # hold equal shares (IID), else an estimate from the mean share (marked ~)
+    if fed["sites_answered"] == fed["rounds"] * fed["sites"]:
+        epochs, mark = fed["rounds"] * fed["local_epochs"], ""
     else:
-        e = d['train']['epochs']
-        print(f"{label:<28} {acc[key]:8.4f} {'-':>6} {e:6d} {'-':>11} {'-':>9} {secs:>7}")
+        epochs = fed["sites_answered"] / fed["sites"] * fed["local_epochs"]
+        mark = "" if len(set(fed["site_rows"])) == 1 else "~"
+    up, down = codecs(key)
+    wire.setdefault(("up", up), []).append((label.strip(" ."), fed["bytes_up"], fed["bytes_up_raw"]))
+    wire.setdefault(("down", down), []).append((label.strip(" ."), fed["bytes_down"],
+                                                fed["bytes_down_raw"]))
+    print(f"{label:<28} {acc[key]:8.4f} {fed['rounds']:6d} {mark + format(epochs, '.1f'):>6}  "
+          f"{mean['bytes_down_raw']:8.2f} {mean['bytes_down']:9.2f} {mean['bytes_up_raw']:7.2f} "
+          f"{mean['bytes_up']:7.2f}  {secs:>7}")
+
+print()
 for key, label in rows[1:3]:
-    gap = acc["centralised"] - acc[key]
+    gap = round(acc["centralised"] - acc[key], 6)
     print(f"centralised - {label} = {gap:+.4f} (target: within 0.01) -> "
-          f"{'met' if abs(gap) <= 0.01 else 'missed'}")
+          f"{'met' if gap <= 0.01 else 'missed'}")
+for (way, codec), rs in sorted(wire.items(), key=lambda kv: (kv[0][0] != "up", kv[0][1])):
+    ratio = sum(r[1] for r in rs) / sum(r[2] for r in rs)
+    each = [r[1] / r[2] for r in rs]
+    if len(rs) == 1:
+        spread = f" ({rs[0][0]})"
+    elif f"{min(each):.3f}" == f"{max(each):.3f}":
+        spread = " (every run)"
+    else:
+        spread = f" (per run {min(each):.3f}-{max(each):.3f})"
+    print(f"{way} wire / {way} raw, {codec}, {len(rs)} run{'s' if len(rs) > 1 else ''}: "
+          f"{ratio:.3f}{spread}")
+cost = round(acc["fedavg_iid_c02"] - acc["fedavg_iid_c02_int8lz4"], 6)
+print(f"int8lz4 accuracy cost at fraction 0.2: lz4 - int8lz4 = {cost:+.4f}")
+if differ:
+    print(f"repeats differed in accuracy or bytes (table: the first): {', '.join(differ)}")
 PY
+echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
