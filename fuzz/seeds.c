@@ -406,6 +406,131 @@ static void server_seeds(void)
     }
 }
 
+/* ---- federated server message sequences (fuzz/fuzz_fedserver.c) ---- */
+
+/* Descriptor kinds of the target (the low 4 bits of byte 0); an other op is FED_OTHER | (op - 1)
+ * << 4. Site ids: 0-3 well-formed, 4 empty, 5 "bad id", 6 "*", 7 one too long, 8 raw bytes. */
+enum {
+    FED_UPDATE = 0,
+    FED_DECLINE = 4,
+    FED_HEARTBEAT = 5,
+    FED_REGISTER = 7,
+    FED_CORRUPT = 9,
+    FED_RECONNECT = 10,
+    FED_OTHER = 11,
+};
+enum { FED_PARAMS = 8, FED_RAW_ID = 8 };
+
+/* count: 0 the model's size, 4 none, 5 one short, 6 one over, 8 sparse rows of width 1.
+ * values: 0 the floats that follow, 2 small ones, 3 a NaN, 4 an infinity, 5 a huge one. */
+static void fed_message(buf_t *b, int kind, int conn, int site, int round, int count, int values,
+                        int rows)
+{
+    uint8_t d[16] = {(uint8_t)kind,
+                     (uint8_t)(conn | site << 2),
+                     (uint8_t)round,
+                     (uint8_t)count,
+                     (uint8_t)values,
+                     (uint8_t)(round % 3),
+                     (uint8_t)rows,
+                     (uint8_t)(rows >> 8),
+                     16,
+                     'r',
+                     'a',
+                     'w',
+                     '.',
+                     'i',
+                     'd',
+                     '7'};
+    put(b, d, sizeof d);
+    /* The target reads as many floats as the message carries (only updates here). */
+    static const size_t counts[8] = {FED_PARAMS, FED_PARAMS,     FED_PARAMS,     FED_PARAMS,
+                                     0,          FED_PARAMS - 1, FED_PARAMS + 1, 2 * FED_PARAMS};
+    if (values == 0 && kind == FED_UPDATE) {
+        float v[4 * FED_PARAMS];
+        size_t n = counts[count % 8] * ((count & 8) ? 1 + (count >> 4) % 3 : 1);
+        fill(v, n);
+        put(b, v, n * sizeof *v);
+    }
+}
+
+static void fed_ready(buf_t *b, int conn, int site)
+{
+    fed_message(b, FED_REGISTER, conn, site, 0, 0, 2, 0);
+    fed_message(b, FED_HEARTBEAT, conn, site, 0, 0, 2, 0);
+}
+
+/* Two sites through clean rounds, then everything a hostile site may send. */
+static void fed_session(buf_t *b)
+{
+    fed_ready(b, 0, 0);
+    fed_ready(b, 1, 1);
+    for (int round = 1; round <= 3; round++) {
+        fed_message(b, FED_UPDATE, 0, 0, round, 0, 0, 10);
+        fed_message(b, FED_UPDATE, 1, 1, round, 0, 2, 30);
+        fed_message(b, FED_HEARTBEAT, 0, 0, 0, 0, 2, 0);
+    }
+    fed_message(b, FED_DECLINE, 1, 1, 4, 0, 2, 0);
+    fed_message(b, FED_OTHER | (PST__OP__OP_PUSH - 1) << 4, 0, 0, 4, 0, 2, 0);
+    fed_message(b, FED_OTHER | (PST__OP__OP_STATS - 1) << 4, 0, 0, 4, 0, 2, 0);
+    fed_message(b, FED_OTHER | (PST__OP__OP_FED_TASK - 1) << 4, 0, 0, 4, 0, 2, 0);
+    for (int site = 4; site <= 7; site++)
+        fed_message(b, FED_REGISTER, 2, site, 0, 0, 2, 0);
+    fed_message(b, FED_HEARTBEAT, 2, 2, 0, 0, 2, 0);
+    fed_message(b, FED_UPDATE, 2, 3, 4, 0, 2, 5);
+    fed_message(b, FED_UPDATE, 0, 0, 5, 0, 2, 5);
+    fed_message(b, FED_UPDATE, 0, 0, 4, 6, 2, 5);
+    fed_message(b, FED_UPDATE, 0, 0, 4, 4, 2, 5);
+    fed_message(b, FED_UPDATE, 0, 0, 4, 0, 2, 0);
+    fed_message(b, FED_CORRUPT, 0, 0, 4, 0, 2, 5);
+    fed_message(b, FED_RECONNECT, 1, 1, 0, 0, 2, 0);
+    fed_message(b, FED_HEARTBEAT, 1, 1, 0, 0, 2, 0);
+    fed_message(b, FED_UPDATE, 1, 1, 4, 0, 3, 5);
+    fed_message(b, FED_UPDATE, 0, 0, 4, 0, 4, 5);
+    fed_message(b, FED_UPDATE, 1, 1, 5, 0, 5, 5);
+    fed_message(b, FED_UPDATE, 0, 0, 5, 8, 2, 5);
+    fed_ready(b, 2, FED_RAW_ID);
+    fed_message(b, FED_UPDATE, 2, FED_RAW_ID, 255, 0, 2, 0xffff);
+}
+
+/* Two sites expected; rounds with a NaN, an infinity and a huge value among the updates. */
+static void fed_rounds(buf_t *b)
+{
+    fed_ready(b, 0, 0);
+    fed_ready(b, 1, 1);
+    for (int round = 1; round <= 4; round++) {
+        fed_message(b, FED_UPDATE, 0, 0, round, 0, round < 4 ? 2 + round : 2, 10);
+        fed_message(b, FED_UPDATE, 1, 1, round, round == 2 ? 8 : 0, 0, 30);
+        fed_message(b, FED_HEARTBEAT, 0, 0, 0, 0, 2, 0); /* the next round starts meanwhile */
+    }
+}
+
+static void fedserver_seeds(void)
+{
+    /* Setups: expected sites, fraction, min_responses, rule and optimizer, start timeout. */
+    const uint8_t setups[] = {0x00, 0x21, 0x4a, 0x63, 0x85};
+    for (size_t i = 0; i < sizeof setups; i++) {
+        buf_t b = {0};
+        put(&b, &setups[i], 1);
+        fed_session(&b);
+        char name[32];
+        snprintf(name, sizeof name, "session-%02x", setups[i]);
+        save("fedserver", name, &b);
+        free(b.data);
+    }
+    /* Round 1 waits for two sites; min_responses 2; each rule and optimizer. */
+    const uint8_t rounds_setups[] = {0x8a, 0xaa, 0xca, 0xea};
+    for (size_t i = 0; i < sizeof rounds_setups; i++) {
+        buf_t b = {0};
+        put(&b, &rounds_setups[i], 1);
+        fed_rounds(&b);
+        char name[32];
+        snprintf(name, sizeof name, "rounds-%02x", rounds_setups[i]);
+        save("fedserver", name, &b);
+        free(b.data);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -423,5 +548,6 @@ int main(int argc, char **argv)
     data_seeds();
     config_seeds();
     server_seeds();
+    fedserver_seeds();
     return 0;
 }

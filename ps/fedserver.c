@@ -519,8 +519,11 @@ static int start_round(pst_fedserver_t *srv, double now, pst_err_t *err)
             pst_info("fed server: stopping: %s", why.msg);
         return PST_OK;
     }
-    if (rc != PST_OK)
-        return *err = why, rc;
+    if (rc != PST_OK) {
+        if (err != NULL)
+            *err = why;
+        return rc;
+    }
     srv->waiting_logged = false;
     srv->round_open = true;
     srv->round_started = now;
@@ -621,7 +624,7 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
             rc = pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
         else
             rc = drain(srv);
-        if (rc != PST_OK && err->msg[0] == '\0')
+        if (rc != PST_OK && err != NULL && err->msg[0] == '\0')
             pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
     }
     bool stopped = atomic_load(&srv->stop) && !pst_fedcoord_finished(srv->coord);

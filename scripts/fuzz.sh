@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(codec keycodec wire modelfile checkpoint data config server)
+[ ${#targets[@]} -gt 0 ] || targets=(codec keycodec wire modelfile checkpoint data config server fedserver)
 PST_SETUP_FUZZ=1 bash scripts/setup.sh
 dir=build-fuzz
 CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPST_FUZZ=ON -DPST_SANITIZE=ON >/dev/null
