@@ -5,6 +5,7 @@
 #include "common/log.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -501,24 +502,46 @@ static float second_moment(pst_fedopt_t opt, float v, float d, float beta2)
     return v;
 }
 
+static float max_abs(const float *x, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+    return m;
+}
+
+/* The server optimizer's step for one coordinate: the new m, v and weight (see fedagg.h). */
+static float step_one(const pst_fedagg_cfg_t *c, float *m, float *v, float d, float w)
+{
+    if (c->server_opt == PST_FEDOPT_SGD)
+        return w + (float)c->server_lr * d;
+    float beta1 = (float)c->beta1;
+    *m = beta1 * *m + (1.0f - beta1) * d;
+    *v = second_moment(c->server_opt, *v, d, (float)c->beta2);
+    return w + (float)c->server_lr * *m / (sqrtf(*v) + (float)c->tau);
+}
+
+/* Whether the step keeps every weight and optimizer state finite (nothing is written). */
+static bool step_stays_finite(const pst_fedagg_t *a, const float *global)
+{
+    bool adaptive = a->cfg.server_opt != PST_FEDOPT_SGD;
+    for (size_t j = 0; j < a->n; j++) {
+        float m = adaptive ? a->state[j] : 0, v = adaptive ? a->state[a->n + j] : 0;
+        float w = step_one(&a->cfg, &m, &v, a->agg[j], global[j]);
+        if (!isfinite(w) || !isfinite(m) || !isfinite(v))
+            return false;
+    }
+    return true;
+}
+
 static void apply_optimizer(pst_fedagg_t *a, float *global)
 {
-    const pst_fedagg_cfg_t *c = &a->cfg;
-    size_t n = a->n;
-    if (c->server_opt == PST_FEDOPT_SGD) {
-        float lr = (float)c->server_lr;
-        for (size_t j = 0; j < n; j++)
-            global[j] += lr * a->agg[j];
-        return;
-    }
-    float *m = a->state, *v = a->state + n;
-    float beta1 = (float)c->beta1, beta2 = (float)c->beta2;
-    float lr = (float)c->server_lr, tau = (float)c->tau;
-    for (size_t j = 0; j < n; j++) {
-        float d = a->agg[j];
-        m[j] = beta1 * m[j] + (1.0f - beta1) * d;
-        v[j] = second_moment(c->server_opt, v[j], d, beta2);
-        global[j] += lr * m[j] / (sqrtf(v[j]) + tau);
+    float scratch[2] = {0, 0};
+    bool adaptive = a->cfg.server_opt != PST_FEDOPT_SGD;
+    for (size_t j = 0; j < a->n; j++) {
+        float *m = adaptive ? &a->state[j] : &scratch[0];
+        float *v = adaptive ? &a->state[a->n + j] : &scratch[1];
+        global[j] = step_one(&a->cfg, m, v, a->agg[j], global[j]);
     }
 }
 
@@ -550,6 +573,11 @@ int pst_fedagg_round(pst_fedagg_t *a, float *global, const float *const *deltas,
     size_t bad = rc == PST_OK ? first_nonfinite(a->agg, a->n) : 0;
     if (rc == PST_OK && bad < a->n)
         rc = pst_err_set(err, PST_ENUMERIC, "fedagg: combined delta[%zu] overflows", bad);
+    if (rc == PST_OK && !step_stays_finite(a, global))
+        rc = pst_err_set(err, PST_ENUMERIC,
+                         "fedagg: the step would make weights or server optimizer state infinite "
+                         "or NaN (combined update up to %g)",
+                         (double)max_abs(a->agg, a->n));
     if (rc != PST_OK) {
         a->last = saved;
         a->rng = rng;

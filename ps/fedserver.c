@@ -615,8 +615,11 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
             rc = start_round(srv, now, err);
         if (rc == PST_OK && srv->round_open) {
             drop_silent(srv, now);
-            if (pst_fedcoord_poll(srv->coord, now, NULL) != PST_FEDROUND_OPEN)
+            if (pst_fedcoord_poll(srv->coord, now, NULL) != PST_FEDROUND_OPEN) {
                 rc = end_round(srv, now, hooks, err);
+                if (rc == PST_OK && !pst_fedcoord_finished(srv->coord))
+                    continue; /* the next round starts at once */
+            }
         }
         if (rc != PST_OK || (!srv->round_open && pst_fedcoord_finished(srv->coord)))
             break;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,6 +649,41 @@ static void dp_overflow_leaves_everything_untouched(void **state)
     pst_fedagg_destroy(&a);
 }
 
+/* Finite updates that would push the weights (FedAvg: FLT_MAX twice) or the server optimizer's
+ * second moment (FedYogi: d^2 overflows) past float fail the round and change nothing. */
+static void weight_overflow_leaves_everything_untouched(void **state)
+{
+    (void)state;
+    const float big[] = {FLT_MAX, 1.0f};
+    const float *deltas[] = {big, big};
+    pst_fedagg_cfg_t c = cfg_for(PST_FEDAGG_MEAN, PST_FEDOPT_SGD);
+    pst_fedagg_t *a = make(&c, 2);
+    float g[] = {0, 0};
+    pst_err_t err = {0};
+    assert_int_equal(pst_fedagg_round(a, g, deltas, NULL, 2, &err), PST_OK);
+    assert_true(g[0] == FLT_MAX);
+    assert_int_equal(pst_fedagg_round(a, g, deltas, NULL, 2, &err), PST_ENUMERIC);
+    assert_non_null(strstr(err.msg, "infinite or NaN"));
+    assert_true(g[0] == FLT_MAX && g[1] == 1.0f);
+    assert_int_equal(pst_fedagg_rounds(a), 1);
+    pst_fedagg_destroy(&a);
+
+    const float huge[] = {1e20f, 0.5f};
+    const float *yogi_deltas[] = {huge};
+    c = cfg_for(PST_FEDAGG_MEAN, PST_FEDOPT_YOGI);
+    a = make(&c, 2);
+    float w[] = {1, 2};
+    size_t n_state = 0;
+    float *st = pst_fedagg_state(a, &n_state);
+    float st_before[4];
+    memcpy(st_before, st, sizeof st_before);
+    assert_int_equal(pst_fedagg_round(a, w, yogi_deltas, NULL, 1, &err), PST_ENUMERIC);
+    assert_vec(w, (const double[]){1, 2}, 2, 0);
+    assert_memory_equal(st_before, pst_fedagg_state(a, &n_state), sizeof st_before);
+    assert_int_equal(pst_fedagg_rounds(a), 0);
+    pst_fedagg_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +706,7 @@ int main(void)
         cmocka_unit_test(dp_clipping_bounds_one_site),
         cmocka_unit_test(dp_noise_has_the_right_deviation),
         cmocka_unit_test(dp_overflow_leaves_everything_untouched),
+        cmocka_unit_test(weight_overflow_leaves_everything_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
