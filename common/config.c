@@ -239,11 +239,12 @@ static const pst_config_key_t keys[] = {
     {"fed.server_lr", PST_CFG_FLOAT, OFF(fed.server_lr), "0", NULL, 0, 1e6,
      "pstrain fed: server learning rate; 0: the aggregator's default (1, or 0.01 for "
      "fedadam/fedyogi/fedadagrad)."},
-    {"fed.codec", PST_CFG_STR, OFF(fed.codec), "lz4shuffle", "raw|lz4|lz4shuffle|fp16|int8|int8lz4", NOB,
+    {"fed.codec", PST_CFG_STR, OFF(fed.codec), "lz4shuffle", "raw|lz4|lz4shuffle|fp16|int8|int8lz4",
+     NOB,
      "pstrain fed: payload codec of the sites' updates (lossless lz4, lz4shuffle; quantised fp16, "
      "int8, int8lz4 keep error feedback on the site)."},
-    {"fed.down_codec", PST_CFG_STR, OFF(fed.down_codec), "lz4shuffle", "raw|lz4|lz4shuffle|fp16", NOB,
-     "pstrain fed: payload codec of the global weights sent to the sites."},
+    {"fed.down_codec", PST_CFG_STR, OFF(fed.down_codec), "lz4shuffle", "raw|lz4|lz4shuffle|fp16",
+     NOB, "pstrain fed: payload codec of the global weights sent to the sites."},
     {"fed.listen", PST_CFG_STR, OFF(fed.listen), "tcp://0.0.0.0:7600", NULL, NOB,
      "pstrain fed serve: the ZeroMQ endpoint the server binds."},
     {"fed.server", PST_CFG_STR, OFF(fed.server), "", NULL, NOB,
