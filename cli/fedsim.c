@@ -91,7 +91,11 @@ typedef struct sim {
     pst_fedcoord_t *coord;
     pst_fedtrainer_t trainer;
     pst_fedreport_t report;
-    float *delta; /* (n_params) */
+    float *delta;         /* (n_params) */
+    pst_codec_t up, down; /* fed.codec, fed.down_codec */
+    float *residuals;     /* (sites, n_params) error feedback of a lossy fed.codec, or NULL */
+    uint8_t *payload;     /* an encoded update or global model */
+    size_t payload_cap;
 } sim_t;
 
 static int sim_init(sim_t *sim, pst_session_t *s, pst_err_t *err)
@@ -115,8 +119,17 @@ static int sim_init(sim_t *sim, pst_session_t *s, pst_err_t *err)
                              s->cfg, err);
     if (rc != PST_OK)
         return rc;
+    sim->up = pst_fedconf_up_codec(s->cfg);
+    sim->down = pst_fedconf_down_codec(s->cfg);
     sim->delta = malloc(n * sizeof *sim->delta);
-    if (!sim->delta)
+    sim->payload_cap = pst_codec_bound(sim->up, n) > pst_codec_bound(sim->down, n)
+                           ? pst_codec_bound(sim->up, n)
+                           : pst_codec_bound(sim->down, n);
+    sim->payload = malloc(sim->payload_cap);
+    bool lossy = pst_codec_lossy(sim->up);
+    if (lossy)
+        sim->residuals = calloc((size_t)sim->sites.n * n, sizeof *sim->residuals);
+    if (!sim->delta || !sim->payload || (lossy && !sim->residuals))
         return pst_err_set(err, PST_ENOMEM, "out of memory");
     pst_fedreport_init(&sim->report, s, s->cfg->fed.dp.clip > 0);
     return PST_OK;
@@ -128,6 +141,23 @@ static void sim_fini(sim_t *sim)
     pst_fedcoord_destroy(&sim->coord);
     pst_fedtrainer_fini(&sim->trainer);
     free(sim->delta);
+    free(sim->payload);
+    free(sim->residuals);
+}
+
+/* What a network would carry: values encoded with codec (a lossy one keeps the site's error
+ * feedback in residual) and decoded again in place. Returns the encoded bytes. */
+static int through_codec(sim_t *sim, pst_codec_t codec, float *values, float *residual,
+                         double *bytes, pst_err_t *err)
+{
+    size_t n = sim->trainer.n_params, len = 0;
+    pst_codec_t used = codec;
+    int rc = pst_codec_encode(codec, values, n, residual, sim->payload, sim->payload_cap, &len,
+                              &used, err);
+    if (rc == PST_OK && used != PST_CODEC_RAW)
+        rc = pst_codec_decode(used, sim->payload, len, values, n, err);
+    *bytes = (double)len;
+    return rc;
 }
 
 /* Site `site` (its registry index is its number) trains for the open round and offers its update;
@@ -152,9 +182,13 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
         pst_fedcoord_drop(sim->coord, site);
         return PST_OK;
     }
-    double bytes = 4.0 * (double)sim->trainer.n_params;
-    traffic->up_raw += bytes;
-    traffic->up_wire += bytes;
+    size_t n = sim->trainer.n_params;
+    double wire = 0;
+    float *residual = sim->residuals ? sim->residuals + (size_t)site * n : NULL;
+    if ((rc = through_codec(sim, sim->up, sim->delta, residual, &wire, err)) != PST_OK)
+        return rc;
+    traffic->up_raw += 4.0 * (double)n;
+    traffic->up_wire += wire;
     pst_fedcoord_offer(sim->coord, site, round, sim->delta, res.rows, res.loss, pst_fed_now());
     s->result.rows_trained += res.rows_trained;
     s->result.seconds += res.seconds;
@@ -176,8 +210,12 @@ static int run_round(sim_t *sim, bool *more, pst_err_t *err)
     }
     if (rc != PST_OK)
         return rc;
-    double bytes = 4.0 * (double)sim->trainer.n_params;
-    pst_fedtraffic_t traffic = {bytes * k, bytes * k, 0, 0};
+    /* The global weights as the sites would receive them (down codecs are lossless). */
+    double bytes = 4.0 * (double)sim->trainer.n_params, wire = 0;
+    memcpy(sim->delta, pst_fedcoord_global(sim->coord), sim->trainer.n_params * sizeof(float));
+    if ((rc = through_codec(sim, sim->down, sim->delta, NULL, &wire, err)) != PST_OK)
+        return rc;
+    pst_fedtraffic_t traffic = {bytes * k, wire * k, 0, 0};
     for (int i = 0; i < k && rc == PST_OK; i++)
         rc = train_site(sim, asked[i], &traffic, err);
     if (rc != PST_OK)

@@ -141,6 +141,14 @@ if mpi 3 fed simulate "$config" --set data.train="$data/digits.csv" --set fed.ro
   --set fed.codec=int8lz4 --out "$work/mpi8" -q >"$work/mpi8.log" 2>&1; then
   check "int8lz4 updates: under 30% of the raw bytes, test accuracy >= 0.88" \
     "$(jexpr "$work/mpi8/report.json" "d['fed']['bytes_up'] < 0.3 * d['fed']['bytes_up_raw'] and d['test']['accuracy'] >= 0.88")"
+  # One process applies the codec as the wire does: the same quantised rounds.
+  fed local8 --set fed.rounds=15 --set fed.codec=int8lz4 &&
+    cmp -s <(mexpr "$work/local8/metrics.jsonl" "[x['val_loss'] for x in m]") \
+      <(mexpr "$work/mpi8/metrics.jsonl" "[x['val_loss'] for x in m]") &&
+    ! cmp -s <(mexpr "$work/local8/metrics.jsonl" "[x['val_loss'] for x in m]") \
+      <(mexpr "$work/avg/metrics.jsonl" "[x['val_loss'] for x in m]") &&
+    pass "int8lz4 in one process: the losses of mpirun's, not those of lossless updates" ||
+    fail "int8lz4 in one process differs from mpirun, or quantisation changed nothing"
 else
   fail "mpirun fed simulate int8lz4: $(tail -3 "$work/mpi8.log")"
 fi
