@@ -24,8 +24,8 @@ if fed avg --set fed.rounds=15; then
   check "15 rounds logged" "$(mexpr "$m" "len(m) == 15 and [x['round'] for x in m] == list(range(1, 16))")"
   # 1797 rows: 70% train split; softmax regression on 64 features, 10 classes = 650 floats.
   check "model bytes 650 floats" "$(jexpr "$r" "d['fed']['model_bytes'] == 2600")"
-  check "bytes each way 15 x 10 x 2600" \
-    "$(jexpr "$r" "d['fed']['bytes_up'] == 390000 and d['fed']['bytes_down'] == 390000")"
+  check "raw bytes each way 15 x 10 x 2600, encoded no more" \
+    "$(jexpr "$r" "d['fed']['bytes_up_raw'] == 390000 and d['fed']['bytes_down_raw'] == 390000 and 0 < d['fed']['bytes_up'] <= 390000")"
   check "iid site sizes balanced and cover training rows" \
     "$(jexpr "$r" "max(d['fed']['site_rows']) - min(d['fed']['site_rows']) <= 1 and sum(d['fed']['site_rows']) == d['data']['train_rows']")"
   check "val accuracy improves over rounds" "$(mexpr "$m" "m[-1]['val_accuracy'] > m[0]['val_accuracy'] + 0.2")"
@@ -47,7 +47,7 @@ fi
 
 # 3. Sampling: ceil(0.25 * 10) = 3 sites; min_sites raises it to 5.
 fed frac --set fed.rounds=3 --set fed.fraction=0.25 &&
-  check "fraction 0.25 asks 3 sites" "$(mexpr "$work/frac/metrics.jsonl" "all(x['sites_asked'] == 3 and x['bytes_up'] == 3 * 2600 for x in m)")" ||
+  check "fraction 0.25 asks 3 sites" "$(mexpr "$work/frac/metrics.jsonl" "all(x['sites_asked'] == 3 and x['bytes_up_raw'] == 3 * 2600 for x in m)")" ||
   fail "fraction run"
 fed minsites --set fed.rounds=3 --set fed.fraction=0.25 --set fed.min_sites=5 &&
   check "min_sites 5 asks 5 sites" "$(mexpr "$work/minsites/metrics.jsonl" "all(x['sites_asked'] == 5 for x in m)")" ||
