@@ -385,6 +385,7 @@ static int on_task(pst_fedsite_t *s, const pst_wire_msg_t *msg, site_group_t *gr
         return PST_OK;
     }
     s->last_round = h->clock;
+    pst_debug("fed site %s: training round %llu", s->site, (unsigned long long)h->clock);
     pst_fedsite_task_t task = {h->clock, h->seed, s->global, s->n, keepalive, group};
     double samples = 0, loss = NAN;
     int rc = s->hooks.train(s->hooks.ctx, s, &task, s->delta, &samples, &loss, &err);
