@@ -9,6 +9,7 @@
 #include "cli/fed.h"
 #include "cli/fedconf.h"
 #include "cli/fedjoin.h"
+#include "cli/fedjoin_mpi.h"
 #include "cli/fedserve.h"
 #include "cli/fedsim.h"
 #include "cli/fedsim_mpi.h"
@@ -26,6 +27,7 @@ void pst_usage_fed(FILE *out)
         "       pstrain fed serve CONFIG.yaml [--set KEY=VALUE]... [--out DIR] [-q]\n"
         "       pstrain fed join CONFIG.yaml --server tcp://HOST:PORT [--site ID] [--set ...]\n"
         "                        [--out DIR] [-q]\n"
+        "       mpirun -np K pstrain fed join CONFIG.yaml --server tcp://HOST:PORT [...]\n"
         "       pstrain fed keygen PREFIX\n\n"
         "Federated learning: sites that cannot pool their data train one model; each trains on "
         "its\n"
@@ -58,6 +60,13 @@ void pst_usage_fed(FILE *out)
         "          pair) and fed.server_key (the server's .pub). A dropped connection is\n"
         "          re-established and the site rejoins at the next round. Its run directory gets\n"
         "          the final model.pst and a report.json (rounds, bytes, metrics on its rows).\n"
+        "          Under mpirun the site is one job and still one site to the server: the first\n"
+        "          cluster.servers ranks are its parameter servers, the others workers; worker 0\n"
+        "          holds the connection and writes the run directory (report.json gains an mpi\n"
+        "          section). Each round the W workers train the global weights together, each\n"
+        "          on its rank-strided share of data.train with the contract's batch size b,\n"
+        "          under BSP: the site trains like one process of batch W*b. The site's own\n"
+        "          cluster.* and transport.* keys apply.\n"
         "keygen    writes a CURVE key pair: PREFIX.key (public and secret key, mode 0600; keep it\n"
         "          on the machine that uses it) and PREFIX.pub (hand it to the other side), and\n"
         "          prints the public key. It never overwrites either file.\n\n"
@@ -83,6 +92,10 @@ void pst_usage_fed(FILE *out)
         "--set fed.allowed_keys=keys/allowed\n"
         "  pstrain fed join fed.yaml --server tcp://fed.example.org:7600 --site hospital-a \\\n"
         "      --set data.train=/data/a.csv --set fed.key=hospital-a.key "
+        "--set fed.server_key=server.pub\n"
+        "  mpirun -np 5 pstrain fed join fed.yaml --server tcp://fed.example.org:7600 "
+        "--site hospital-b \\\n"
+        "      --set data.train=/data/b.csv --set fed.key=hospital-b.key "
         "--set fed.server_key=server.pub\n");
 }
 
@@ -307,8 +320,10 @@ int pst_cmd_fed(int argc, char **argv)
     if (sim)
         status = launched ? pst_fedsim_mpi(&cfg, &(pst_train_args_t){.out = a.plan.out})
                           : simulate(&cfg, &a);
+    else if (launched && join)
+        status = pst_fedjoin_mpi(&cfg, &(pst_fedjoin_args_t){a.server, a.site, a.plan.out});
     else if (launched) {
-        pst_cli_error("fed %s runs as one process; under mpirun use 'fed simulate'", sub);
+        pst_cli_error("fed serve runs as one process; under mpirun use 'fed simulate'");
         status = 2;
     } else if (srv)
         status = serve(&cfg, &a);

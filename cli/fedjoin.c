@@ -24,12 +24,9 @@ typedef struct join {
     const pst_config_t *cfg; /* the site's own */
     char site[PST_FEDKEY_NAME_MAX + 1];
     const char *server;
-    pst_config_t run_cfg; /* the server's configuration with the site's data.* keys */
+    const pst_fedjoin_ext_t *ext; /* the other ranks of an mpirun site, or NULL */
     bool have_contract;
-    pst_modelfile_t mf;
-    pst_modelspec_t spec;
-    pst_dataset_t *data;
-    pst_fedtrainer_t trainer;
+    pst_fedjoin_model_t m;
     pst_fedtrain_site_t play;
     pst_rundir_t rundir;
     pst_fedsite_t *fs;
@@ -66,62 +63,90 @@ int pst_fedjoin_site_id(const pst_config_t *cfg, const char *override, char *buf
 /* ---- the contract ---- */
 
 /* The server's configuration, with this site's data keys in place of the server's. */
-static int contract_config(join_t *j, pst_err_t *err)
+static int contract_config(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_err_t *err)
 {
-    pst_config_init(&j->run_cfg);
-    if (!j->mf.config_yaml)
+    pst_config_init(&m->run_cfg);
+    if (!m->mf.config_yaml)
         return pst_err_set(err, PST_EPROTO, "the server's contract carries no configuration");
-    int rc = pst_config_load_string(&j->run_cfg, j->mf.config_yaml, "the server's contract", err);
+    int rc = pst_config_load_string(&m->run_cfg, m->mf.config_yaml, "the server's contract", err);
     if (rc == PST_OK)
-        rc = pst_config_copy_prefix(&j->run_cfg, j->cfg, "data.", err);
+        rc = pst_config_copy_prefix(&m->run_cfg, cfg, "data.", err);
     return rc;
 }
 
 /* Loads the site's rows with the classes and preprocessing of the contract. */
-static int load_site_data(join_t *j, pst_err_t *err)
+static int load_site_data(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_err_t *err)
 {
-    const pst_modelfile_t *mf = &j->mf;
+    const pst_modelfile_t *mf = &m->mf;
     bool classify = mf->task == PST_TASK_CLASSIFICATION;
-    int rc = pst_pipeline_load_file(&j->run_cfg, j->cfg->data.train, j->cfg->data.train_labels,
+    int rc = pst_pipeline_load_file(&m->run_cfg, cfg->data.train, cfg->data.train_labels,
                                     classify ? mf->class_values : NULL,
-                                    classify ? mf->n_classes : 0, &j->data, err);
+                                    classify ? mf->n_classes : 0, &m->data, err);
     if (rc == PST_OK)
-        rc = pst_dataset_densify(j->data, (size_t)mf->n_inputs, err);
+        rc = pst_dataset_densify(m->data, (size_t)mf->n_inputs, err);
     if (rc == PST_OK)
-        rc = pst_modelfile_preprocess(mf, j->data, err);
-    if (rc == PST_OK && j->data->n_rows == 0)
+        rc = pst_modelfile_preprocess(mf, m->data, err);
+    if (rc == PST_OK && m->data->n_rows == 0)
         rc = pst_err_set(err, PST_EFORMAT, "no rows");
-    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", j->cfg->data.train);
+    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", cfg->data.train);
+}
+
+int pst_fedjoin_model_open(pst_fedjoin_model_t *m, const pst_config_t *cfg, const uint8_t *contract,
+                           size_t len, pst_err_t *err)
+{
+    int rc = pst_modelfile_unpack(&m->mf, contract, len, "the server's contract", err);
+    return rc == PST_OK ? contract_config(m, cfg, err) : rc;
+}
+
+int pst_fedjoin_model_load(pst_fedjoin_model_t *m, const pst_config_t *cfg, size_t n,
+                           pst_err_t *err)
+{
+    int rc = pst_modelspec_build(&m->spec, &m->run_cfg, m->mf.task, m->mf.n_classes, err);
+    if (rc == PST_OK)
+        rc = load_site_data(m, cfg, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_train_opts_t opts;
+    pst_train_opts_from_config(&m->run_cfg, &m->spec, &opts);
+    rc = pst_fedtrainer_init(&m->trainer, &m->spec, (size_t)pst_modelfile_width(&m->mf), &opts,
+                             &m->run_cfg, err);
+    if (rc != PST_OK)
+        return rc;
+    if (m->trainer.n_params != n || m->mf.n_params != n)
+        return pst_err_set(err, PST_EPROTO,
+                           "the contract's model has %zu parameters, the server announced %zu",
+                           m->trainer.n_params, n);
+    return PST_OK;
+}
+
+static void log_model(const pst_fedjoin_model_t *m, const pst_config_t *cfg, const char *site)
+{
+    pst_info("fed site %s: %zu rows of %s; from the server: %d local epoch(s), %s lr %g, batch "
+             "%ld, %s",
+             site, m->data->n_rows, cfg->data.train, m->trainer.opts.epochs,
+             m->run_cfg.optimizer.name, m->run_cfg.optimizer.lr, m->run_cfg.train.batch_size,
+             m->run_cfg.fed.aggregator);
+}
+
+void pst_fedjoin_model_fini(pst_fedjoin_model_t *m)
+{
+    pst_fedtrainer_fini(&m->trainer);
+    pst_dataset_destroy(&m->data);
+    pst_modelfile_fini(&m->mf);
+    pst_config_fini(&m->run_cfg);
 }
 
 static int take_contract(join_t *j, const uint8_t *contract, size_t len, size_t n, pst_err_t *err)
 {
-    int rc = pst_modelfile_unpack(&j->mf, contract, len, "the server's contract", err);
-    if (rc == PST_OK)
-        rc = contract_config(j, err);
-    if (rc == PST_OK)
-        rc = pst_modelspec_build(&j->spec, &j->run_cfg, j->mf.task, j->mf.n_classes, err);
-    if (rc == PST_OK)
-        rc = load_site_data(j, err);
+    int rc = j->ext ? j->ext->contract(j->ext->ctx, &j->m, contract, len, n, err)
+                    : pst_fedjoin_model_open(&j->m, j->cfg, contract, len, err);
+    if (rc == PST_OK && !j->ext)
+        rc = pst_fedjoin_model_load(&j->m, j->cfg, n, err);
     if (rc != PST_OK)
         return rc;
-    pst_train_opts_t opts;
-    pst_train_opts_from_config(&j->run_cfg, &j->spec, &opts);
-    rc = pst_fedtrainer_init(&j->trainer, &j->spec, (size_t)pst_modelfile_width(&j->mf), &opts,
-                             &j->run_cfg, err);
-    if (rc != PST_OK)
-        return rc;
-    if (j->trainer.n_params != n || j->mf.n_params != n)
-        return pst_err_set(err, PST_EPROTO,
-                           "the contract's model has %zu parameters, the server announced %zu",
-                           j->trainer.n_params, n);
-    j->play = (pst_fedtrain_site_t){.trainer = &j->trainer, .rows = pst_rows_all(j->data)};
+    j->play = (pst_fedtrain_site_t){.trainer = &j->m.trainer, .rows = pst_rows_all(j->m.data)};
     j->have_contract = true;
-    pst_info("fed site %s: %zu rows of %s; from the server: %d local epoch(s), %s lr %g, batch "
-             "%ld, %s",
-             j->site, j->data->n_rows, j->cfg->data.train, j->trainer.opts.epochs,
-             j->run_cfg.optimizer.name, j->run_cfg.optimizer.lr, j->run_cfg.train.batch_size,
-             j->run_cfg.fed.aggregator);
+    log_model(&j->m, j->cfg, j->site);
     return PST_OK;
 }
 
@@ -131,7 +156,7 @@ static int on_welcome(void *ctx, pst_fedsite_t *site, const uint8_t *contract, s
     (void)site;
     join_t *j = ctx;
     if (j->have_contract) /* registered again: the same run goes on */
-        return n == j->trainer.n_params
+        return n == j->m.trainer.n_params
                    ? PST_OK
                    : pst_err_set(err, PST_EPROTO, "the server's model changed size");
     int rc = take_contract(j, contract, len, n, err);
@@ -142,6 +167,8 @@ static int on_train(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *ta
                     double *samples, double *loss, pst_err_t *err)
 {
     join_t *j = ctx;
+    if (j->ext)
+        return j->ext->train(j->ext->ctx, &j->play, task, delta, samples, loss, err);
     return pst_fedtrain_hook(&j->play, site, task, delta, samples, loss, err);
 }
 
@@ -151,16 +178,16 @@ static int on_train(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *ta
 static void local_metrics(join_t *j, cJSON *doc)
 {
     pst_eval_sums_t sums;
-    pst_train_opts_t *o = &j->trainer.opts;
-    pst_rows_t rows = pst_rows_all(j->data);
-    if (pst_eval_sums_rows(j->trainer.local, &rows, o->batch_size, o->loss, o->huber_delta, &sums,
+    pst_train_opts_t *o = &j->m.trainer.opts;
+    pst_rows_t rows = pst_rows_all(j->m.data);
+    if (pst_eval_sums_rows(j->m.trainer.local, &rows, o->batch_size, o->loss, o->huber_delta, &sums,
                            NULL) != PST_OK ||
         sums.n <= 0)
         return;
     cJSON *local = cJSON_AddObjectToObject(doc, "local");
     pst_json_add_number(local, "rows", sums.n);
     pst_json_add_number(local, "loss", sums.loss_sum / sums.n);
-    if (j->mf.task == PST_TASK_CLASSIFICATION)
+    if (j->m.mf.task == PST_TASK_CLASSIFICATION)
         pst_json_add_number(local, "accuracy", sums.correct / sums.n);
     else
         pst_json_add_number(local, "mse", sums.sq_err_sum / sums.n);
@@ -186,6 +213,8 @@ static int write_report(join_t *j, pst_err_t *err)
     pst_json_add_number(doc, "reconnects", (double)st.reconnects);
     if (j->got_final)
         local_metrics(j, doc);
+    if (j->ext)
+        j->ext->report(j->ext->ctx, doc);
     int rc = pst_rundir_write_json(&j->rundir, "report.json", doc, err);
     cJSON_Delete(doc);
     return rc;
@@ -200,10 +229,10 @@ static int on_done(void *ctx, pst_fedsite_t *site, const float *final, size_t n,
     if (final == NULL || !j->have_contract)
         return PST_OK;
     j->got_final = true;
-    memcpy(j->mf.params, final, n * sizeof *final);
-    memcpy(pst_model_params(j->trainer.local), final, n * sizeof *final);
+    memcpy(j->m.mf.params, final, n * sizeof *final);
+    memcpy(pst_model_params(j->m.trainer.local), final, n * sizeof *final);
     char path[1100];
-    return pst_modelfile_save(&j->mf, pst_rundir_file(&j->rundir, "model.pst", path, sizeof path),
+    return pst_modelfile_save(&j->m.mf, pst_rundir_file(&j->rundir, "model.pst", path, sizeof path),
                               err);
 }
 
@@ -264,12 +293,19 @@ static int join_run(join_t *j, const pst_fedjoin_args_t *args, pst_err_t *err)
 
 int pst_fedjoin_run(const pst_config_t *cfg, const pst_fedjoin_args_t *args)
 {
+    return pst_fedjoin_run_ext(cfg, args, NULL);
+}
+
+int pst_fedjoin_run_ext(const pst_config_t *cfg, const pst_fedjoin_args_t *args,
+                        const pst_fedjoin_ext_t *ext)
+{
     join_t *j = calloc(1, sizeof *j);
     if (!j) {
         pst_cli_error("out of memory");
         return 1;
     }
     j->cfg = cfg;
+    j->ext = ext;
     j->server = args->server ? args->server : cfg->fed.server;
     pst_err_t err = {0};
     int rc = pst_fedjoin_site_id(cfg, args->site, j->site, sizeof j->site, &err);
@@ -285,10 +321,7 @@ int pst_fedjoin_run(const pst_config_t *cfg, const pst_fedjoin_args_t *args)
                (unsigned long long)j->rounds, j->rundir.path);
     pst_fedsite_destroy(&j->fs);
     pst_rundir_close(&j->rundir);
-    pst_fedtrainer_fini(&j->trainer);
-    pst_dataset_destroy(&j->data);
-    pst_modelfile_fini(&j->mf);
-    pst_config_fini(&j->run_cfg);
+    pst_fedjoin_model_fini(&j->m);
     free(j);
     return rc == PST_OK ? 0 : 1;
 }

@@ -31,29 +31,34 @@ void pst_fedtrainer_fini(pst_fedtrainer_t *t)
     pst_model_destroy(&t->local);
 }
 
-/* Transport hooks that keep the training in this process: pull leaves the weights where they
- * are, push takes one local optimizer step on the gradient plus mu (w - w_global), which is
- * FedProx's local objective, loss + (mu / 2) |w - w_global|^2, exactly. */
+/* Transport hooks of a site's training. Alone, the training stays in this process: pull leaves
+ * the weights where they are, push takes one local optimizer step. With the site's parameter
+ * servers (remote), pull and push go to them and they run the optimizer. Either way the pushed
+ * gradient is the loss's plus mu (w - w_global), which is FedProx's local objective,
+ * loss + (mu / 2) |w - w_global|^2, exactly: under BSP every worker adds the same term at the
+ * same pulled weights, so the servers' average carries it once. */
 typedef struct site_ctx {
     pst_fedtrainer_t *t;
     const float *w_global;
-    pst_optim_t *optim;
+    pst_optim_t *optim;              /* alone: the site's optimizer, fresh every round */
+    const pst_train_hooks_t *remote; /* the servers' pull and push, or NULL */
     double last_loss;
 } site_ctx_t;
 
 static int site_pull(void *ctx, float *params, uint64_t clock, pst_err_t *err)
 {
-    (void)ctx, (void)params, (void)clock, (void)err;
-    return PST_OK;
+    site_ctx_t *c = ctx;
+    return c->remote ? c->remote->pull(c->remote->ctx, params, clock, err) : PST_OK;
 }
 
 static int site_push(void *ctx, const float *grads, uint64_t clock, float lr, pst_err_t *err)
 {
-    (void)clock, (void)err;
     site_ctx_t *c = ctx;
     float *w = pst_model_params(c->t->local), *g = (float *)grads; /* the model's gradient arena */
     if (c->t->mu > 0)
         pst_fedprox_grad_add(g, w, c->w_global, c->t->n_params, c->t->mu);
+    if (c->remote)
+        return c->remote->push(c->remote->ctx, g, clock, lr, err);
     pst_optim_step(c->optim, w, g, lr);
     return PST_OK;
 }
@@ -71,8 +76,9 @@ static void site_progress(void *ctx, const pst_step_progress_t *progress)
         c->t->keepalive(c->t->keepalive_ctx);
 }
 
-int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                       uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err)
+static int run_rows(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global, uint64_t seed,
+                    const pst_train_hooks_t *remote, float *delta, pst_fedtrain_result_t *res,
+                    pst_err_t *err)
 {
     memset(res, 0, sizeof *res);
     res->rows = (double)rows->n;
@@ -81,8 +87,8 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     memcpy(w, global, t->n_params * sizeof *w);
     pst_train_opts_t o = t->opts;
     o.seed = seed;
-    site_ctx_t ctx = {t, global, pst_optim_new(&o.optim, t->n_params, err), NAN};
-    if (!ctx.optim)
+    site_ctx_t ctx = {t, global, NULL, remote, NAN};
+    if (!remote && !(ctx.optim = pst_optim_new(&o.optim, t->n_params, err)))
         return pst_err_prefix(err, "optimizer: ");
     pst_train_hooks_t hooks = {.ctx = &ctx,
                                .pull = site_pull,
@@ -103,6 +109,19 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     res->rows_trained = r.rows_trained;
     res->seconds = r.seconds;
     return PST_OK;
+}
+
+int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                       uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err)
+{
+    return run_rows(t, rows, global, seed, NULL, delta, res, err);
+}
+
+int pst_fedtrainer_run_remote(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                              uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                              pst_fedtrain_result_t *res, pst_err_t *err)
+{
+    return run_rows(t, rows, global, seed, remote, delta, res, err);
 }
 
 int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,

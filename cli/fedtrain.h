@@ -45,6 +45,17 @@ typedef struct pst_fedtrain_result {
 int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
                        uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err);
 
+/* The same for one worker of a site that is an mpirun job (cli/fedjoin_mpi): remote's pull and
+ * push reach the site's parameter servers, which run the optimizer (state fresh for the round's
+ * namespace) with BSP. Its allreduce_sum is not used: the training takes no collective step, so
+ * a worker that fails never leaves the others waiting in one. Every worker calls it with its
+ * share of the rows, the same global weights and seed, and the same t->opts.steps_per_epoch;
+ * delta is the servers' final weights minus global; res->rows, rows_trained and loss (the last
+ * epoch's mean) are this worker's. */
+int pst_fedtrainer_run_remote(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                              uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                              pst_fedtrain_result_t *res, pst_err_t *err);
+
 /* One site a process plays: its rows and the trainer it shares with the process's other sites. */
 typedef struct pst_fedtrain_site {
     pst_fedtrainer_t *trainer;

@@ -218,27 +218,12 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
 
 /* ---- coordinator and groups ---------------------------------------------------------------- */
 
-/* Waiting ranks sleep between polls: Open MPI completes blocking calls by spinning, which would
- * hold a core the workers need. */
-static void nap(void)
-{
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static void wait_request(MPI_Request *req)
-{
-    int done = 0;
-    for (MPI_Test(req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(req, &done, MPI_STATUS_IGNORE))
-        nap();
-}
-
 /* The group leader's task number reaches every member of the group. */
 static void share_task(int *task, MPI_Comm group)
 {
     MPI_Request req;
     MPI_Ibcast(task, 1, MPI_INT, 0, group, &req);
-    wait_request(&req);
+    pst_ranks_wait(&req);
 }
 
 /* The leader receives its next task from the coordinator. */
@@ -246,7 +231,7 @@ static void receive_task(int *task)
 {
     MPI_Request req;
     MPI_Irecv(task, 1, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, &req);
-    wait_request(&req);
+    pst_ranks_wait(&req);
 }
 
 /* A group leader's message: [task, json bytes, n floats, n_out, model bytes], then the JSON text,
@@ -307,7 +292,7 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     int ready = 0;
     for (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st); !ready;
          MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st))
-        nap();
+        pst_ranks_nap();
     int len;
     MPI_Get_count(&st, MPI_BYTE, &len);
     char *buf = malloc((size_t)len);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/netaddr.h"
@@ -68,6 +69,19 @@ bool pst_ranks_exchange(pst_ranks_t *r, const pst_hello_t *mine)
         if (!r->hellos[i].ok)
             return false;
     return true;
+}
+
+void pst_ranks_nap(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+void pst_ranks_wait(MPI_Request *req)
+{
+    int done = 0;
+    for (MPI_Test(req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(req, &done, MPI_STATUS_IGNORE))
+        pst_ranks_nap();
 }
 
 void pst_ranks_endpoints(const pst_ranks_t *r, const char **endpoints)

@@ -35,6 +35,12 @@ bool pst_ranks_exchange(pst_ranks_t *r, const pst_hello_t *mine);
 /* The endpoints of the servers, in server order (after the exchange). */
 void pst_ranks_endpoints(const pst_ranks_t *r, const char **endpoints);
 
+/* Waiting ranks sleep between polls: Open MPI completes blocking calls by spinning, which would
+ * hold a core the working ranks need. pst_ranks_nap sleeps a millisecond; pst_ranks_wait
+ * completes a nonblocking request that way. */
+void pst_ranks_nap(void);
+void pst_ranks_wait(MPI_Request *req);
+
 /* Creates and binds this server rank's server. ckpt_dir: checkpoint directory or NULL; resume:
  * restore from it. hello->endpoint receives the bound endpoint. */
 int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const char *ckpt_dir,

@@ -35,10 +35,11 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
 int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, size_t n,
                      uint64_t *clock, pst_err_t *err)
 {
-    if ((r->tensor = pst_psclient_register_dense(r->client, model_id, 0, n, err)) < 0)
-        return r->tensor;
-    int rc = pst_psclient_init(r->client, r->tensor, params, clock, err);
-    /* Every worker of the group must have registered before anyone pushes. */
+    r->tensor = pst_psclient_register_dense(r->client, model_id, 0, n, err);
+    int rc =
+        r->tensor < 0 ? r->tensor : pst_psclient_init(r->client, r->tensor, params, clock, err);
+    /* Every worker of the group must have registered before anyone pushes; a worker that failed
+     * still joins the reduction, or the others would wait in it forever. */
     int failed = rc != PST_OK, any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, r->group);
     if (rc == PST_OK && any)
@@ -52,6 +53,14 @@ int pst_remote_flush(pst_remote_t *r, pst_err_t *err)
         return PST_OK;
     r->push_pending = false;
     return pst_psclient_wait(r->client, r->push_ticket, err);
+}
+
+int pst_remote_drop(pst_remote_t *r, uint32_t model_id, pst_err_t *err)
+{
+    int rc = pst_remote_flush(r, err);
+    int drop_rc = pst_psclient_drop(r->client, model_id, rc == PST_OK ? err : NULL);
+    r->tensor = -1;
+    return rc != PST_OK ? rc : drop_rc;
 }
 
 /* The pull for the next clock goes out before the previous push is waited on, so the two

@@ -199,7 +199,7 @@ int pst_wire_prepare_socket(pst_wire_t *self, void *sock, pst_err_t *err)
 
 static bool op_known(int op)
 {
-    return op >= PST__OP__OP_PUSH && op <= PST__OP__OP_FED_DONE;
+    return op >= PST__OP__OP_PUSH && op <= PST__OP__OP_DROP;
 }
 
 static bool op_carries_values(int op)
@@ -245,10 +245,10 @@ uint64_t pst_wire_value_count(const Pst__Header *hdr)
 const char *pst_wire_op_name(int op)
 {
     static const char *names[] = {
-        "none",         "push",        "pull",     "pull-reply", "ack",     "barrier",
-        "heartbeat",    "stats",       "shutdown", "error",      "init",    "checkpoint",
-        "fed-register", "fed-welcome", "fed-task", "fed-update", "fed-done"};
-    if (op < 0 || op > PST__OP__OP_FED_DONE)
+        "none",         "push",        "pull",     "pull-reply", "ack",      "barrier",
+        "heartbeat",    "stats",       "shutdown", "error",      "init",     "checkpoint",
+        "fed-register", "fed-welcome", "fed-task", "fed-update", "fed-done", "drop"};
+    if (op < 0 || op > PST__OP__OP_DROP)
         return "unknown";
     return names[op];
 }

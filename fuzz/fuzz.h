@@ -13,6 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Aborts with a message when cond is false: a broken invariant of the code under test. */
 void fuzz_check(int cond, const char *what);
 
+/* The server target's op byte: op % 13 is the wire op of that number, except that 12 stands for
+ * DROP (the federated ops 12..16 are not a parameter server's). */
+enum { FUZZ_SERVER_OPS = 13, FUZZ_SERVER_OP_DROP = 12 };
+
 /* Writes data to a scratch file private to this process (the same path on every call, so one
  * input at a time) whose name ends in suffix; returns its path. Aborts on I/O failure. */
 const char *fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix);

@@ -64,7 +64,8 @@ static size_t next_message(const uint8_t *data, size_t size, request_t *r, size_
     const uint8_t *d = data;
     pst__header__init(&r->hdr);
     Pst__Header *h = &r->hdr;
-    h->op = (Pst__Op)(d[0] % 12);
+    int op = d[0] % FUZZ_SERVER_OPS;
+    h->op = (Pst__Op)(op == FUZZ_SERVER_OP_DROP ? PST__OP__OP_DROP : op);
     h->sparse = d[1] & 1;
     h->codec = (Pst__Codec)((d[1] >> 1) & 7) % 5;
     h->flags = (d[1] & 0x10) ? 2u : 0u; /* KEYS_CACHED */

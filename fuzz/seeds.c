@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/keycodec.h"
 #include "common/wire.h"
+#include "fuzz/fuzz.h"
 #include "ps/checkpoint.h"
 #include "worker/ensemble.h"
 #include "worker/modelfile.h"
@@ -390,11 +391,21 @@ static void server_seeds(void)
         put(&b, v, sizeof v);
         descriptor(&b, PST__OP__OP_PUSH, 0, 0, 0, 16, 0, 16, 0);
         put(&b, v, sizeof v);
+        /* Every descriptor is followed by the value bytes of its count (see next_message in
+         * fuzz_server.c), pulls too, or the next descriptor would be read as values. */
         descriptor(&b, PST__OP__OP_PULL, 0, 0, 0, 16, 0, 16, 1);
+        put(&b, v, sizeof v);
         descriptor(&b, PST__OP__OP_INIT, 1, 1, 2, 0, 0, 0, 0);
         descriptor(&b, PST__OP__OP_PUSH, 1, 1, 2, 3, 0, 0, 0);
         put(&b, v, 6 * sizeof(float));
         descriptor(&b, PST__OP__OP_PULL, 1, 1, 2, 3, 0, 0, 1);
+        put(&b, v, 6 * sizeof(float));
+        /* The model goes and comes back: requests in between name a tensor no longer held. */
+        descriptor(&b, FUZZ_SERVER_OP_DROP, 0, 0, 0, 0, 0, 0, 0);
+        descriptor(&b, PST__OP__OP_PUSH, 0, 0, 0, 16, 0, 16, 1);
+        put(&b, v, sizeof v);
+        descriptor(&b, PST__OP__OP_INIT, 1 << 5, 0, 0, 16, 0, 16, 0);
+        put(&b, v, sizeof v);
         descriptor(&b, PST__OP__OP_BARRIER, 0, 0, 0, 0, 0, 0, 1);
         descriptor(&b, PST__OP__OP_HEARTBEAT, 1 << 5, 0, 0, 0, 0, 0, 0);
         descriptor(&b, PST__OP__OP_CHECKPOINT, 0, 0, 0, 0, 0, 0, 1);

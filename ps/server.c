@@ -316,6 +316,9 @@ static void handle(pst_server_t *srv, pst_wire_msg_t *msg)
     case PST__OP__OP_CHECKPOINT:
         on_checkpoint(srv, msg);
         break;
+    case PST__OP__OP_DROP:
+        pst_server_on_drop(srv, msg);
+        break;
     case PST__OP__OP_SHUTDOWN:
         on_shutdown(srv, msg);
         break;

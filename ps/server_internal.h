@@ -124,5 +124,8 @@ int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, s
 void pst_server_on_init(pst_server_t *srv, const pst_wire_msg_t *msg);
 void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg);
 void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg);
+/* Forgets every tensor of the message's model: slices, clocks, remembered keys; pulls still
+ * queued on them get an ERROR reply. */
+void pst_server_on_drop(pst_server_t *srv, const pst_wire_msg_t *msg);
 
 #endif

@@ -1,7 +1,9 @@
 /* Tensor requests: INIT registers slices, PUSH accumulates or applies gradients, PULL answers with
- * a dense range or sparse rows (or queues until the clock is ready). */
+ * a dense range or sparse rows (or queues until the clock is ready), DROP forgets a model. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "ps/server_internal.h"
@@ -348,4 +350,57 @@ void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
     if (rc != PST_OK)
         pst_server_reply_error(srv, msg, rc, "pull of tensor %u/%u: %s", h->model_id, h->tensor_id,
                                err.msg);
+}
+
+/* ---- DROP ---- */
+
+/* Answers the pulls still queued on slice idx with an ERROR: their tensor is going away, and a
+ * worker waiting on one must not wait for its timeout. */
+static void refuse_queued_pulls(pst_server_t *srv, size_t idx)
+{
+    tensor_t *t = &srv->tensors[idx];
+    const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    char text[128];
+    snprintf(text, sizeof text, "server %u: tensor %u/%u was dropped", srv->cfg.server_index,
+             s->model_id, s->tensor_id);
+    for (size_t i = 0; i < t->n_pending; i++) {
+        const pending_t *p = &t->pending[i];
+        Pst__Header h = PST__HEADER__INIT;
+        h.op = PST__OP__OP_ERROR;
+        h.model_id = s->model_id;
+        h.tensor_id = s->tensor_id;
+        h.sender = p->sender;
+        h.seq = p->seq;
+        h.clock = p->clock;
+        h.flags = (uint32_t)(-PST_ESTATE);
+        h.error = text;
+        srv->counters[PST_STAT_ERRORS]++;
+        pst_server_send_reply(srv, p->route.id, p->route.len, &h, NULL);
+    }
+    t->n_pending = 0;
+}
+
+void pst_server_on_drop(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    uint32_t model = msg->hdr->model_id;
+    size_t n = pst_shard_count(srv->shard), kept = 0;
+    /* The consistency states sit beside the slices at the same indices: compact them in the
+     * order pst_shard_drop_model keeps, and leave the freed tail zeroed for reuse. */
+    for (size_t i = 0; i < n; i++) {
+        if (pst_shard_slice(srv->shard, i)->model_id != model) {
+            srv->tensors[kept++] = srv->tensors[i];
+            continue;
+        }
+        refuse_queued_pulls(srv, i);
+        pst_server_tensor_fini(&srv->tensors[i]);
+    }
+    if (kept < n)
+        memset(srv->tensors + kept, 0, (n - kept) * sizeof *srv->tensors);
+    size_t dropped = pst_shard_drop_model(srv->shard, model);
+    if (dropped > 0)
+        pst_info("server %u: model %u dropped (%zu tensor slices)", srv->cfg.server_index, model,
+                 dropped);
+    Pst__Header h = pst_server_reply_header(msg->hdr, PST__OP__OP_ACK);
+    h.count = dropped;
+    pst_server_send_reply(srv, msg->route, msg->route_len, &h, NULL);
 }

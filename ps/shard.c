@@ -102,6 +102,20 @@ uint32_t pst_shard_n_servers(const pst_shard_t *self)
     return self->n_servers;
 }
 
+size_t pst_shard_drop_model(pst_shard_t *self, uint32_t model_id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_slices; i++) {
+        if (self->slices[i]->model_id == model_id)
+            slice_free(self->slices[i]);
+        else
+            self->slices[kept++] = self->slices[i];
+    }
+    size_t dropped = self->n_slices - kept;
+    self->n_slices = kept;
+    return dropped;
+}
+
 int pst_shard_find(const pst_shard_t *self, uint32_t model_id, uint32_t tensor_id)
 {
     for (size_t i = 0; i < self->n_slices; i++) {

@@ -70,6 +70,11 @@ int pst_shard_add_dense(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id
 int pst_shard_add_sparse(pst_shard_t *self, uint32_t model_id, uint32_t tensor_id,
                          uint32_t row_width, float init_scale, uint64_t seed, pst_err_t *err);
 
+/* Removes every slice of model_id with its values, optimizer state and accumulators (values
+ * still lent to a message are freed once it is sent). The other slices keep their order, so the
+ * indices after a removed slice move down. Returns the number of slices removed. */
+size_t pst_shard_drop_model(pst_shard_t *self, uint32_t model_id);
+
 /* Index of a tensor's slice, or -1. */
 int pst_shard_find(const pst_shard_t *self, uint32_t model_id, uint32_t tensor_id);
 size_t pst_shard_count(const pst_shard_t *self);

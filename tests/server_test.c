@@ -872,6 +872,101 @@ static void checkpoint_and_resume(void **state)
     rmdir(dir);
 }
 
+/* ---- dropping a model ---- */
+
+/* Over two servers: a model dropped mid-clock fails the pull another worker has queued on it,
+ * leaves the other model alone, and registered again starts afresh: new initial values, clock 0
+ * and no optimizer state (momentum would otherwise carry the old velocity). */
+static void drop_forgets_a_model_and_its_optimizer_state(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
+    pst_optim_cfg_defaults(&cfg.optim, PST_OPT_MOMENTUM);
+    cfg.optim.momentum = 0.5f;
+    cfg.n_servers = 2;
+    server_run_t *srv[2];
+    for (uint32_t s = 0; s < 2; s++) {
+        cfg.server_index = s;
+        srv[s] = start_server(&cfg);
+    }
+    pst_psclient_t *a = connect_client(srv, 2, 0, 1000, PST_CODEC_RAW);
+    pst_psclient_t *b = connect_client(srv, 2, 1, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int a1 = pst_psclient_register_dense(a, 1, 0, N, &err);
+    int a2 = pst_psclient_register_dense(a, 2, 0, N, &err);
+    int b1 = pst_psclient_register_dense(b, 1, 0, N, &err);
+    int b2 = pst_psclient_register_dense(b, 2, 0, N, &err);
+    ok(pst_psclient_init(a, a1, W0, NULL, &err), &err);
+    ok(pst_psclient_init(a, a2, W0, NULL, &err), &err);
+    ok(pst_psclient_init(b, b1, W0, NULL, &err), &err);
+    ok(pst_psclient_init(b, b2, W0, NULL, &err), &err);
+    float w[N];
+    for (uint64_t clock = 0; clock < 2; clock++) { /* model 1 gathers momentum */
+        push_now(a, a1, G1, clock, 0.5f);
+        push_now(b, b1, G1, clock, 0.5f);
+    }
+
+    /* a pushed clock 2 and waits for clock 3 (b's push); b drops the model instead. */
+    push_now(a, a1, G1, 2, 0.5f);
+    pst_ticket_t queued;
+    ok(pst_psclient_pull(a, a1, w, 3, &queued, &err), &err);
+    assert_int_equal(pst_psclient_test(a, queued, 100, &err), PST_ETIMEOUT);
+    uint64_t c[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(b, 0, c, &err), &err);
+    assert_int_equal(c[PST_STAT_TENSORS], 2);
+    ok(pst_psclient_drop(b, 1, &err), &err);
+    double dropped_at = now_s();
+    assert_int_equal(pst_psclient_wait(a, queued, &err), PST_ESTATE);
+    assert_true(now_s() - dropped_at < 1.0);
+    assert_non_null(strstr(err.msg, "tensor 1/0 was dropped"));
+    /* A request with a dropped handle is refused here; one naming the model still reaches the
+     * servers, which no longer know it. */
+    pst_ticket_t t;
+    assert_int_equal(pst_psclient_pull(b, b1, w, 0, &t, &err), PST_EINVAL);
+    assert_int_equal(pst_psclient_push(a, a1, G1, 3, 0.5f, &t, &err), PST_OK);
+    assert_int_equal(pst_psclient_wait(a, t, &err), PST_ENOTFOUND);
+    for (uint32_t s = 0; s < 2; s++) {
+        ok(pst_psclient_server_stats(b, s, c, &err), &err);
+        assert_int_equal(c[PST_STAT_TENSORS], 1);
+    }
+    /* Dropping again, by the other worker, is no error; the other model goes on. */
+    ok(pst_psclient_drop(a, 1, &err), &err);
+    push_now(a, a2, G2, 0, 0.5f);
+    push_now(b, b2, G2, 0, 0.5f);
+    pull_now(a, a2, w, 1);
+    for (int i = 0; i < N; i++)
+        assert_true(w[i] == W0[i] - 0.5f * G2[i]);
+
+    /* Registered again: the slots of the dropped handles are reused, the first INIT wins again,
+     * and the first step has no velocity: w = init - lr g exactly. */
+    float init[N] = {2.0f, 2.0f, -1.0f, 0.5f, 1.0f};
+    int a1b = pst_psclient_register_dense(a, 1, 0, N, &err);
+    int b1b = pst_psclient_register_dense(b, 1, 0, N, &err);
+    assert_int_equal(a1b, a1);
+    assert_int_equal(b1b, b1);
+    uint64_t clock = 99;
+    ok(pst_psclient_init(a, a1b, init, &clock, &err), &err);
+    assert_int_equal(clock, 0);
+    ok(pst_psclient_init(b, b1b, W0, &clock, &err), &err);
+    pull_now(b, b1b, w, 0);
+    assert_memory_equal(w, init, sizeof w);
+    push_now(a, a1b, G1, 0, 0.5f);
+    push_now(b, b1b, G2, 0, 0.5f);
+    pull_now(b, b1b, w, 1);
+    for (int i = 0; i < N; i++)
+        assert_true(w[i] == init[i] - 0.5f * ((G1[i] + G2[i]) * 0.5f));
+    /* Dropping a model with one of its own requests outstanding is refused. */
+    ok(pst_psclient_pull(a, a1b, w, 1, &t, &err), &err);
+    assert_int_equal(pst_psclient_drop(a, 1, &err), PST_ESTATE);
+    ok(pst_psclient_wait(a, t, &err), &err);
+    shutdown_client(&a);
+    shutdown_client(&b);
+    for (uint32_t s = 0; s < 2; s++) {
+        finish_server(srv[s], c);
+        assert_int_equal(c[PST_STAT_TENSORS], 2);
+        assert_int_equal(c[PST_STAT_BAD_FRAMES], 0);
+    }
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -890,6 +985,7 @@ int main(void)
         cmocka_unit_test(unknown_key_signature_is_refused),
         cmocka_unit_test(silent_server_times_out_with_its_name),
         cmocka_unit_test(checkpoint_and_resume),
+        cmocka_unit_test(drop_forgets_a_model_and_its_optimizer_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

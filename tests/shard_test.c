@@ -112,6 +112,42 @@ static void registration_and_lookup(void **state)
     pst_shard_destroy(&sh);
 }
 
+/* Dropping a model removes its slices, dense and sparse, keeps the others in order, and frees
+ * values still lent to a message only once the message lets go. */
+static void drop_model_keeps_the_other_slices_in_order(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_ADAM);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    float init[2] = {1, 2};
+    uint64_t key = 5;
+    uint32_t row;
+    assert_int_equal(pst_shard_add_dense(sh, 1, 0, 2, init, NULL), 0);
+    assert_int_equal(pst_shard_add_dense(sh, 2, 0, 2, init, NULL), 1);
+    assert_int_equal(pst_shard_add_sparse(sh, 1, 1, 3, 0.5f, 1, NULL), 2);
+    assert_int_equal(pst_shard_add_sparse(sh, 3, 0, 3, 0.5f, 1, NULL), 3);
+    assert_int_equal(pst_slice_rows(pst_shard_slice(sh, 2), &key, 1, &row, NULL), PST_OK);
+    void (*release)(void *, void *);
+    void *hint;
+    const float *lent = pst_slice_lend(pst_shard_slice(sh, 0), &release, &hint);
+    assert_int_equal(pst_shard_drop_model(sh, 1), 2);
+    assert_int_equal(pst_shard_count(sh), 2);
+    assert_int_equal(pst_shard_find(sh, 2, 0), 0);
+    assert_int_equal(pst_shard_find(sh, 3, 0), 1);
+    assert_int_equal(pst_shard_find(sh, 1, 0), -1);
+    assert_int_equal(pst_shard_find(sh, 1, 1), -1);
+    assert_true(lent[0] == 1.0f && lent[1] == 2.0f);
+    release((void *)lent, hint);
+    assert_int_equal(pst_shard_drop_model(sh, 1), 0);
+    /* Registered again, the model starts from its new values. */
+    float again[2] = {7, 8};
+    assert_int_equal(pst_shard_add_dense(sh, 1, 0, 2, again, NULL), 2);
+    assert_memory_equal(pst_shard_slice(sh, 2)->values, again, sizeof again);
+    assert_int_equal(pst_shard_drop_model(sh, 2), 1);
+    assert_int_equal(pst_shard_drop_model(sh, 3), 1);
+    assert_int_equal(pst_shard_find(sh, 1, 0), 0);
+    pst_shard_destroy(&sh);
+}
+
 static void dense_step_and_accumulation(void **state)
 {
     pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
@@ -342,6 +378,7 @@ int main(void)
         cmocka_unit_test(every_element_has_one_owner),
         cmocka_unit_test(key_placement_is_fixed_and_spread),
         cmocka_unit_test(registration_and_lookup),
+        cmocka_unit_test(drop_model_keeps_the_other_slices_in_order),
         cmocka_unit_test(dense_step_and_accumulation),
         cmocka_unit_test(lent_values_stay_unchanged),
         cmocka_unit_test(rows_are_created_on_first_touch),

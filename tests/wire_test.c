@@ -155,7 +155,7 @@ static void round_trip_one(fixture_t *f, int op, pst_codec_t codec, bool sparse)
 static void round_trip_every_op_and_codec(void **state)
 {
     fixture_t *f = fixture_new(0);
-    for (int op = PST__OP__OP_PUSH; op <= PST__OP__OP_FED_DONE; op++) {
+    for (int op = PST__OP__OP_PUSH; op <= PST__OP__OP_DROP; op++) {
         for (int codec = PST_CODEC_RAW; pst_codec_known(codec); codec++) {
             round_trip_one(f, op, (pst_codec_t)codec, false);
             round_trip_one(f, op, (pst_codec_t)codec, true);
@@ -163,8 +163,10 @@ static void round_trip_every_op_and_codec(void **state)
     }
     pst_wire_stats_t st;
     pst_wire_stats(f->rw, &st);
-    assert_int_equal(st.messages_received, 16 * 6 * 2);
+    assert_int_equal(st.messages_received, 17 * 6 * 2);
     assert_int_equal(st.bad_frames, 0);
+    assert_string_equal(pst_wire_op_name(PST__OP__OP_DROP), "drop");
+    assert_string_equal(pst_wire_op_name(PST__OP__OP_DROP + 1), "unknown");
     fixture_destroy(f);
 }
 
@@ -444,6 +446,11 @@ static void rejects_bad_headers(void **state)
     h.codec = (Pst__Codec)9;
     send_crafted(f, &h, NULL, 0, values, sizeof values);
     expect_rejected(f, "unknown codec");
+    /* DROP names a model and carries nothing else. */
+    h = good_push(4);
+    h.op = PST__OP__OP_DROP;
+    send_crafted(f, &h, NULL, 0, values, sizeof values);
+    expect_rejected(f, "a drop with a values frame");
     fixture_destroy(f);
 }
 

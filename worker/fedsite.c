@@ -16,7 +16,8 @@
 #include "common/wire.h"
 
 #define POLL_MS 100
-#define ZMTP_HEARTBEAT_MS 2000 /* connection-level pings, so a dead server link is noticed */
+/* Connection-level pings, so a dead server connection is noticed. */
+#define ZMTP_HEARTBEAT_MS 2000
 #define CLOSE_LINGER_MS 2000
 #define HANDSHAKE_FAILURES_FATAL 3 /* failed handshakes in a row, with no success, that end it */
 

@@ -136,6 +136,17 @@ static void close_all(void **socks, uint32_t n)
     }
 }
 
+static void tensor_free(tensor_t *t, uint32_t n_servers)
+{
+    free(t->off);
+    free(t->len);
+    free(t->residual);
+    for (uint32_t s = 0; t->sent != NULL && s < n_servers; s++)
+        pst_keycodec_list_fini(&t->sent[s]);
+    free(t->sent);
+    memset(t, 0, sizeof *t);
+}
+
 void pst_psclient_destroy(pst_psclient_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
@@ -157,14 +168,8 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
             free(c->split[s].values);
         }
     }
-    for (size_t i = 0; i < c->n_tensors; i++) {
-        free(c->tensors[i].off);
-        free(c->tensors[i].len);
-        free(c->tensors[i].residual);
-        for (uint32_t s = 0; c->tensors[i].sent != NULL && s < S; s++)
-            pst_keycodec_list_fini(&c->tensors[i].sent[s]);
-        free(c->tensors[i].sent);
-    }
+    for (size_t i = 0; i < c->n_tensors; i++)
+        tensor_free(&c->tensors[i], S);
     pst_wire_destroy(&c->hb_wire);
     free(c->hb_socks);
     free(c->tensors);
@@ -186,6 +191,12 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
 
 static int add_tensor(pst_psclient_t *c, tensor_t *t, pst_err_t *err)
 {
+    for (size_t i = 0; i < c->n_tensors; i++) {
+        if (c->tensors[i].dropped) {
+            c->tensors[i] = *t;
+            return (int)i;
+        }
+    }
     if (c->n_tensors == c->tensors_cap) {
         size_t cap = c->tensors_cap ? 2 * c->tensors_cap : 8;
         tensor_t *grown = realloc(c->tensors, cap * sizeof *grown);
@@ -257,6 +268,10 @@ tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse, ps
         return NULL;
     }
     tensor_t *t = &c->tensors[tensor];
+    if (t->dropped) {
+        pst_err_set(err, PST_EINVAL, "client: tensor handle %d was dropped", tensor);
+        return NULL;
+    }
     if (t->sparse != sparse) {
         pst_err_set(err, PST_EINVAL, "client: tensor %u/%u is %s", t->model_id, t->tensor_id,
                     t->sparse ? "sparse" : "dense");
@@ -296,8 +311,10 @@ Pst__Header pst_psclient_request_header(const tensor_t *t, Pst__Op op, uint64_t 
     return h;
 }
 
-/* Sends a header-only request of kind to every server (or one, when only >= 0) and waits. */
-static int round_trip(pst_psclient_t *c, Pst__Op kind, int only, uint64_t *counters, pst_err_t *err)
+/* Sends a header-only request of kind about model_id to every server (or one, when only >= 0)
+ * and waits. */
+static int round_trip(pst_psclient_t *c, Pst__Op kind, uint32_t model_id, int only,
+                      uint64_t *counters, pst_err_t *err)
 {
     op_t *op = pst_psclient_op_start(c, kind, -1, err);
     if (op == NULL)
@@ -310,6 +327,7 @@ static int round_trip(pst_psclient_t *c, Pst__Op kind, int only, uint64_t *count
             continue;
         }
         Pst__Header h = pst_psclient_request_header(NULL, kind, 0);
+        h.model_id = model_id;
         int rc = pst_psclient_send_to(c, s, op, &h, NULL, err);
         if (rc != PST_OK)
             return rc;
@@ -322,7 +340,7 @@ static int round_trip(pst_psclient_t *c, Pst__Op kind, int only, uint64_t *count
 int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uint64_t *clock,
                       pst_err_t *err)
 {
-    if (tensor < 0 || (size_t)tensor >= self->n_tensors)
+    if (tensor < 0 || (size_t)tensor >= self->n_tensors || self->tensors[tensor].dropped)
         return pst_err_set(err, PST_EINVAL, "client: no tensor handle %d", tensor);
     const tensor_t *t = &self->tensors[tensor];
     if (t->sparse != (values == NULL))
@@ -403,20 +421,42 @@ int pst_psclient_pull(pst_psclient_t *self, int tensor, float *dst, uint64_t clo
     return PST_OK;
 }
 
+int pst_psclient_drop(pst_psclient_t *self, uint32_t model_id, pst_err_t *err)
+{
+    for (int i = 0; i < MAX_OPS; i++) {
+        const op_t *op = &self->ops[i];
+        if (op->active && op->tensor >= 0 && self->tensors[op->tensor].model_id == model_id &&
+            !self->tensors[op->tensor].dropped)
+            return pst_err_set(err, PST_ESTATE,
+                               "client: model %u still has requests outstanding; wait on them "
+                               "before dropping it",
+                               model_id);
+    }
+    int rc = round_trip(self, PST__OP__OP_DROP, model_id, -1, NULL, err);
+    for (size_t i = 0; i < self->n_tensors; i++) {
+        tensor_t *t = &self->tensors[i];
+        if (!t->dropped && t->model_id == model_id) {
+            tensor_free(t, self->cfg.n_servers);
+            t->dropped = true;
+        }
+    }
+    return rc;
+}
+
 int pst_psclient_barrier(pst_psclient_t *self, pst_err_t *err)
 {
-    return round_trip(self, PST__OP__OP_BARRIER, -1, NULL, err);
+    return round_trip(self, PST__OP__OP_BARRIER, 0, -1, NULL, err);
 }
 
 int pst_psclient_checkpoint(pst_psclient_t *self, pst_err_t *err)
 {
-    return round_trip(self, PST__OP__OP_CHECKPOINT, -1, NULL, err);
+    return round_trip(self, PST__OP__OP_CHECKPOINT, 0, -1, NULL, err);
 }
 
 int pst_psclient_shutdown(pst_psclient_t *self, pst_err_t *err)
 {
     pst_psclient_stop_heartbeats(self);
-    return round_trip(self, PST__OP__OP_SHUTDOWN, -1, NULL, err);
+    return round_trip(self, PST__OP__OP_SHUTDOWN, 0, -1, NULL, err);
 }
 
 int pst_psclient_server_stats(pst_psclient_t *self, uint32_t server,
@@ -424,7 +464,7 @@ int pst_psclient_server_stats(pst_psclient_t *self, uint32_t server,
 {
     if (server >= self->cfg.n_servers)
         return pst_err_set(err, PST_EINVAL, "client: no server %u", server);
-    return round_trip(self, PST__OP__OP_STATS, (int)server, counters, err);
+    return round_trip(self, PST__OP__OP_STATS, 0, (int)server, counters, err);
 }
 
 void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out)

@@ -90,6 +90,13 @@ int pst_psclient_wait(pst_psclient_t *self, pst_ticket_t ticket, pst_err_t *err)
 /* Like wait, but gives up after timeout_ms with PST_ETIMEOUT and keeps the ticket open. */
 int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms, pst_err_t *err);
 
+/* Tells every server to forget every tensor of model_id (values, optimizer state, clocks), waits,
+ * and forgets the model's tensors here too: their handles are invalid afterwards, whether or not
+ * every server answered, and the next registrations reuse their slots. No request of the model
+ * may be outstanding (PST_ESTATE); a pull another worker still has queued on it fails. Dropping
+ * a model a server does not hold is no error, so every worker of a model may drop it. */
+int pst_psclient_drop(pst_psclient_t *self, uint32_t model_id, pst_err_t *err);
+
 /* Waits until every live worker reached the barrier on every server. */
 int pst_psclient_barrier(pst_psclient_t *self, pst_err_t *err);
 /* Asks every server to write a checkpoint now, and waits. */

@@ -18,6 +18,7 @@
 
 typedef struct tensor {
     uint32_t model_id, tensor_id;
+    bool dropped; /* a free slot: its model was dropped; the next registration reuses it */
     bool sparse;
     uint64_t n; /* dense: floats */
     uint32_t row_width;
