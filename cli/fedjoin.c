@@ -88,7 +88,9 @@ static int load_site_data(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_e
         rc = pst_modelfile_preprocess(mf, m->data, err);
     if (rc == PST_OK && m->data->n_rows == 0)
         rc = pst_err_set(err, PST_EFORMAT, "no rows");
-    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", cfg->data.train);
+    if (rc != PST_OK && err && !strstr(err->msg, cfg->data.train)) /* readers name the file */
+        pst_err_prefix(err, "%s: ", cfg->data.train);
+    return rc;
 }
 
 int pst_fedjoin_model_open(pst_fedjoin_model_t *m, const pst_config_t *cfg, const uint8_t *contract,
