@@ -5,11 +5,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/datagen.h"
 #include "common/clickgen.h"
+#include "common/clock.h"
 #include "common/criteogen.h"
 
 void pst_usage_datagen(FILE *out)
@@ -195,13 +195,6 @@ static int parse_clicks_args(datagen_args_t *a, int argc, char **argv)
     return status != 0 ? status : check_required(a);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int run_clicks(int argc, char **argv)
 {
     datagen_args_t a;
@@ -210,12 +203,12 @@ static int run_clicks(int argc, char **argv)
         return status < 0 ? 0 : status;
     pst_err_t err;
     pst_clickgen_truth_t t;
-    double start = now_seconds();
+    double start = pst_clock_seconds();
     if (pst_clickgen_write(&a.cfg, &a.files, &t, &err) != PST_OK) {
         pst_cli_error("datagen clicks: %s", err.msg);
         return 1;
     }
-    double seconds = now_seconds() - start;
+    double seconds = pst_clock_seconds() - start;
     printf("wrote %llu rows to %s in %.2f s (%.0f rows/s): click rate %.4f (target %.4f), "
            "bias %.4f, Bayes AUC %.4f, Bayes log-loss %.4f\n",
            (unsigned long long)a.cfg.rows, a.files.data, seconds,
@@ -308,14 +301,14 @@ static int run_criteo(int argc, char **argv)
         return 2;
     }
     pst_criteogen_truth_t t;
-    double start = now_seconds();
+    double start = pst_clock_seconds();
     if (pst_criteogen_write(&a.cfg, a.out, a.truth, &t, &err) != PST_OK) {
         pst_cli_error("datagen criteo: %s", err.msg);
         return 1;
     }
     printf("wrote %llu rows to %s in %.2f s: click rate %.4f (target %.4f), Bayes AUC %.4f, "
            "Bayes log-loss %.4f, main-effects AUC %.4f\n",
-           (unsigned long long)a.cfg.rows, a.out, now_seconds() - start, t.click_rate,
+           (unsigned long long)a.cfg.rows, a.out, pst_clock_seconds() - start, t.click_rate,
            a.cfg.click_rate, t.bayes_auc, t.bayes_log_loss, t.main_effects_auc);
     return 0;
 }

@@ -25,13 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/cluster.h"
 #include "cli/ranks.h"
 #include "cli/remote.h"
 #include "cli/rundir.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/split.h"
 
@@ -70,13 +70,6 @@ typedef struct sitempi {
     double sums[SUM_N];            /* communication counters summed over workers and rounds */
     uint64_t ps_tensors, ps_bytes; /* the servers' tensors and store after the last round */
 } sitempi_t;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bool is_lead(const sitempi_t *x)
 {
@@ -335,7 +328,7 @@ static int lead_train(void *ctx, pst_fedtrain_site_t *play, const pst_fedsite_ta
     share_weights(x, x->global);
     t->keepalive = task->keepalive;
     t->keepalive_ctx = task->keepalive_ctx;
-    double sums[SUM_N] = {0}, t0 = now_seconds();
+    double sums[SUM_N] = {0}, t0 = pst_clock_seconds();
     int rc = train_round(x, &c, x->global, delta, sums, err);
     t->keepalive = NULL;
     if (rc != PST_OK)
@@ -346,7 +339,7 @@ static int lead_train(void *ctx, pst_fedtrain_site_t *play, const pst_fedsite_ta
     x->rounds_trained++;
     count_server_holdings(x);
     play->rows_trained += (long)sums[SUM_ROWS];
-    play->seconds += now_seconds() - t0;
+    play->seconds += pst_clock_seconds() - t0;
     *samples = (double)x->m->data->n_rows;
     *loss = sums[SUM_LOSS] / x->ranks.n_workers;
     return PST_OK;

@@ -33,7 +33,4 @@ int pst_fedreport_round(pst_fedreport_t *rep, const pst_fedcoord_round_t *r, con
 cJSON *pst_fedreport_section(const pst_fedreport_t *rep, const pst_config_t *cfg,
                              const pst_fedcoord_t *coord);
 
-/* Seconds on a monotonic clock. */
-double pst_fed_now(void);
-
 #endif

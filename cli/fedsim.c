@@ -12,6 +12,7 @@
 #include "cli/fedreport.h"
 #include "cli/fedtrain.h"
 #include "cli/rundir.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/rng.h"
 
@@ -189,7 +190,8 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
         return rc;
     traffic->up_raw += 4.0 * (double)n;
     traffic->up_wire += wire;
-    pst_fedcoord_offer(sim->coord, site, round, sim->delta, res.rows, res.loss, pst_fed_now());
+    pst_fedcoord_offer(sim->coord, site, round, sim->delta, res.rows, res.loss,
+                       pst_clock_seconds());
     s->result.rows_trained += res.rows_trained;
     s->result.seconds += res.seconds;
     return PST_OK;
@@ -198,7 +200,7 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
 /* One round; *more is false when no round is left. */
 static int run_round(sim_t *sim, bool *more, pst_err_t *err)
 {
-    double t0 = pst_fed_now();
+    double t0 = pst_clock_seconds();
     const int *asked;
     int k;
     int rc = pst_fedcoord_begin(sim->coord, t0, &asked, &k, err);
@@ -222,10 +224,10 @@ static int run_round(sim_t *sim, bool *more, pst_err_t *err)
         return pst_err_prefix(err, "site training: ");
     pst_fedcoord_round_t r;
     pst_err_t agg_err = {0};
-    if (pst_fedcoord_end(sim->coord, pst_fed_now(), &r, &agg_err) != PST_OK)
+    if (pst_fedcoord_end(sim->coord, pst_clock_seconds(), &r, &agg_err) != PST_OK)
         pst_warn("round %llu: weights unchanged: %s", (unsigned long long)r.round, agg_err.msg);
     rc = pst_fedreport_round(&sim->report, &r, pst_fedcoord_global(sim->coord), &traffic,
-                             pst_fed_now() - t0, err);
+                             pst_clock_seconds() - t0, err);
     *more = rc == PST_OK;
     return rc;
 }

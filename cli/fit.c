@@ -3,18 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/session.h"
+#include "common/clock.h"
 #include "common/resample.h"
 #include "worker/modelfile.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The rows a task trains and validates on, after the split and the imbalance handling. */
 typedef struct fit_rows {
@@ -196,7 +189,7 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
     if (env)
         rc = env->begin(env->ctx, t->model_id, pst_model_params(out->model),
                         pst_model_n_params(out->model), &hooks, err);
-    double t0 = now_seconds();
+    double t0 = pst_clock_seconds();
     if (rc == PST_OK)
         rc =
             pst_train_rows(out->model, &train, &val, &opts, env ? &hooks : NULL, &out->result, err);
@@ -205,16 +198,16 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
         int end_rc = env->end(env->ctx, rc == PST_OK ? err : &end_err);
         rc = rc != PST_OK ? rc : end_rc;
     }
-    out->fit_seconds = now_seconds() - t0;
+    out->fit_seconds = pst_clock_seconds() - t0;
     if (rc != PST_OK)
         return rc;
-    t0 = now_seconds();
+    t0 = pst_clock_seconds();
     pst_rows_t eval = {t->data, t->eval, t->n_eval, out->preproc, t->cols, t->n_cols};
     out->pred = malloc((t->n_eval ? t->n_eval : 1) * (size_t)out->n_out * sizeof(float));
     if (!out->pred)
         return pst_err_set(err, PST_ENOMEM, "predictions: out of memory");
     rc = pst_predict_rows(out->model, &eval, opts.batch_size, out->pred, err);
-    out->score_seconds = now_seconds() - t0;
+    out->score_seconds = pst_clock_seconds() - t0;
     return rc;
 }
 

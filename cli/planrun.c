@@ -6,12 +6,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/cluster.h"
 #include "cli/ranks.h"
 #include "cli/remote.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #define TAG_REQUEST 71 /* group leader -> coordinator: a result and/or a request for work */
@@ -28,13 +28,6 @@ typedef struct pst_planrun_cluster {
     int server_rc;
     pst_remote_t remote;
 } planrun_cluster_t;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
@@ -415,7 +408,7 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
     run->model_len = calloc((size_t)n_tasks, sizeof *run->model_len);
     if (!run->task_metrics || !run->pred || !run->n_outs || !run->models || !run->model_len)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
-    double t0 = now_seconds();
+    double t0 = pst_clock_seconds();
     int rc = PST_OK;
     if (run->distributed && run->cluster->ranks.rank == 0)
         rc = coordinate(run, kind, err);
@@ -444,7 +437,7 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
             rc = PST_OK;
         }
     }
-    run->seconds = now_seconds() - t0;
+    run->seconds = pst_clock_seconds() - t0;
     return rc;
 }
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/remote.h"
@@ -16,6 +15,7 @@
 #include "cli/shardload.h"
 #include "cli/sparse_tsv.h"
 #include "cli/sparse_wd.h"
+#include "common/clock.h"
 #include "common/dataload.h"
 #include "common/log.h"
 #include "common/optim.h"
@@ -31,13 +31,6 @@ enum { EVAL_ROWS = 512 };
 bool pst_sparse_train_selected(const pst_config_t *cfg)
 {
     return cfg->model.type != NULL && strcmp(cfg->model.type, "dense") != 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* realloc of *p to n elements of elem bytes; *p is kept on failure. */
@@ -551,7 +544,7 @@ static int run_prepare(run_t *run, pst_err_t *err)
                            "data.train: one file per worker (%s) is for dense models; model.type "
                            "%s reads one LIBSVM file",
                            PST_WORKER_PATTERN, cfg->model.type);
-    double t0 = now_seconds();
+    double t0 = pst_clock_seconds();
     int rc = job_from_config(cfg, &run->job, err);
     if (rc == PST_OK && cfg->data.buffer_rows > 0)
         rc = open_click_stream(cfg, &run->job, &run->data, err);
@@ -559,7 +552,7 @@ static int run_prepare(run_t *run, pst_err_t *err)
         rc = load_click_data(cfg, &run->job, &run->data, err);
     if (rc != PST_OK)
         return rc;
-    run->load_seconds = now_seconds() - t0;
+    run->load_seconds = pst_clock_seconds() - t0;
     pst_rng_init(&run->rng, run->job.shuffle_seed);
     if (run->data.stream != NULL)
         return PST_OK; /* rows, entries and features are known after the first epoch */
@@ -755,9 +748,9 @@ static int run_train(run_t *run, pst_err_t *err)
         log_start(run);
     for (int epoch = 1; epoch <= run->job.epochs; epoch++) {
         uint64_t rows_before = run->rows_trained;
-        double t0 = now_seconds();
+        double t0 = pst_clock_seconds();
         int rc = train_epoch(run, epoch, &run->train_loss, err);
-        double seconds = now_seconds() - t0;
+        double seconds = pst_clock_seconds() - t0;
         if (rc != PST_OK)
             return rc;
         run->seconds += seconds;

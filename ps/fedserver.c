@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "common/fedauth.h"
 #include "common/log.h"
 #include "common/wire.h"
@@ -51,13 +51,6 @@ struct pst_fedserver {
     pst_fedtraffic_t traffic;
     char agg_err[512];
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- lifecycle ---- */
 
@@ -479,7 +472,7 @@ static int drain(pst_fedserver_t *srv)
             return rc;
         pst_wire_stats(srv->wire, &after);
         handle(srv, &msg, (double)(after.bytes_wire_received - before.bytes_wire_received),
-               now_s());
+               pst_clock_seconds());
         pst_wire_msg_close(&msg);
     }
     return PST_OK;
@@ -607,10 +600,10 @@ static int wait_input(pst_fedserver_t *srv, double now)
 int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, pst_err_t *err)
 {
     pst_fedserver_t *srv = self;
-    srv->run_started = now_s();
+    srv->run_started = pst_clock_seconds();
     int rc = PST_OK;
     while (rc == PST_OK && !atomic_load(&srv->stop)) {
-        double now = now_s();
+        double now = pst_clock_seconds();
         if (!srv->round_open && !pst_fedcoord_finished(srv->coord))
             rc = start_round(srv, now, err);
         if (rc == PST_OK && srv->round_open) {

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "common/fedauth.h"
 #include "common/log.h"
 #include "common/wire.h"
@@ -44,13 +44,6 @@ struct pst_fedsite {
     pst_fedsite_stats_t stats;
     pst_err_t fatal; /* why the site stopped, when it failed */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- connection ---- */
 
@@ -106,7 +99,7 @@ static int send_msg(pst_fedsite_t *s, Pst__Header *h, const pst_wire_payload_t *
 {
     int rc = pst_wire_send(s->wire, s->sock, NULL, 0, h, p, err);
     if (rc == PST_OK)
-        s->last_sent = now_s();
+        s->last_sent = pst_clock_seconds();
     return rc;
 }
 
@@ -153,7 +146,7 @@ pst_fedsite_t *pst_fedsite_new(const pst_fedsite_cfg_t *cfg, const pst_fedsite_h
         pst_fedsite_destroy(&s);
         return NULL;
     }
-    s->last_heard = now_s();
+    s->last_heard = pst_clock_seconds();
     return s;
 }
 
@@ -319,7 +312,7 @@ static void heartbeat_due(pst_fedsite_t *s, double now)
 static void keepalive(void *ctx)
 {
     site_group_t *g = ctx;
-    double now = now_s();
+    double now = pst_clock_seconds();
     for (int i = 0; i < g->n; i++)
         heartbeat_due(g->sites[i], now);
 }
@@ -447,7 +440,7 @@ static int on_error(pst_fedsite_t *s, const pst_wire_msg_t *msg)
 
 static int on_message(pst_fedsite_t *s, const pst_wire_msg_t *msg, site_group_t *group)
 {
-    s->last_heard = now_s();
+    s->last_heard = pst_clock_seconds();
     switch (msg->hdr->op) {
     case PST__OP__OP_FED_WELCOME:
         return on_welcome(s, msg);
@@ -527,14 +520,14 @@ int pst_fedsite_run(pst_fedsite_t *const *sites, int n, pst_err_t *err)
             rc = pst_err_set(err, PST_EIO, "fed site: poll: %s", zmq_strerror(errno));
             break;
         }
-        double now = now_s();
+        double now = pst_clock_seconds();
         left = 0;
         for (int i = 0; i < n && rc == PST_OK; i++) {
             pst_fedsite_t *s = sites[i];
             if (!s->done && (items[2 * i].revents || items[2 * i + 1].revents))
                 rc = service(s, &group);
             if (rc == PST_OK)
-                rc = check_silence(s, now_s());
+                rc = check_silence(s, pst_clock_seconds());
             heartbeat_due(s, now);
             left += !s->done;
             if (rc != PST_OK)

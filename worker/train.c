@@ -4,7 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "common/clock.h"
 
 void pst_train_opts_defaults(pst_train_opts_t *opts)
 {
@@ -19,13 +20,6 @@ void pst_train_opts_defaults(pst_train_opts_t *opts)
     pst_optim_cfg_defaults(&opts->optim, PST_OPT_ADAM);
     opts->sched.kind = PST_SCHED_CONSTANT;
     opts->sched.base_lr = 1e-3f;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int pst_predicted_class(const float *out_row, int n_out)
@@ -285,7 +279,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     size_t n = c->train->n;
     epoch_order(c, epoch);
     float *params = pst_model_params(c->model);
-    double t0 = now_seconds(), last_report = t0;
+    double t0 = pst_clock_seconds(), last_report = t0;
     uint64_t dropout_seed = pst_rng_derive(opts->seed, 2);
     *loss_sum = 0;
     *rows = 0;
@@ -317,7 +311,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         c->clock++;
         *loss_sum += loss;
         *rows += b;
-        double t = now_seconds();
+        double t = pst_clock_seconds();
         if (h && h->on_progress && (t - last_report > 0.25 || step + 1 == c->steps)) {
             last_report = t;
             pst_step_progress_t p = {epoch,
@@ -394,13 +388,13 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
     result->best_val_loss = INFINITY;
     int since_best = 0;
     for (int epoch = first_epoch; epoch <= opts->epochs; epoch++) {
-        double t0 = now_seconds(), loss_sum;
+        double t0 = pst_clock_seconds(), loss_sum;
         long rows;
         if ((rc = run_epoch(&c, epoch, first_step, &loss_sum, &rows, err)) != PST_OK)
             break;
         double steps_run = (double)(c.steps - first_step);
         first_step = 0;
-        double seconds = now_seconds() - t0;
+        double seconds = pst_clock_seconds() - t0;
         result->seconds += seconds;
         result->rows_trained += rows;
         double train_stats[2] = {loss_sum, steps_run};

@@ -1,0 +1,11 @@
+/* Monotonic time. */
+#include "common/clock.h"
+
+#include <time.h>
+
+double pst_clock_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
