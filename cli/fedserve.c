@@ -50,10 +50,9 @@ int pst_fedserve_open(pst_fedserve_t *fs, pst_session_t *s, const pst_fedserve_n
     return PST_OK;
 }
 
-static int on_round(void *ctx, const pst_fedcoord_round_t *r, const char *agg_err,
-                    const pst_fedtraffic_t *traffic, double seconds, pst_err_t *err)
+static int on_round(void *ctx, const pst_fedcoord_round_t *r, const pst_fedtraffic_t *traffic,
+                    double seconds, pst_err_t *err)
 {
-    (void)agg_err;
     pst_fedserve_t *fs = ctx;
     return pst_fedreport_round(&fs->report, r, pst_fedcoord_global(fs->coord), traffic, seconds,
                                err);

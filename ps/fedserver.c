@@ -49,7 +49,6 @@ struct pst_fedserver {
     bool round_open, waiting_logged;
     double run_started, round_started;
     pst_fedtraffic_t traffic;
-    char agg_err[512];
 };
 
 /* ---- lifecycle ---- */
@@ -58,8 +57,7 @@ static int check_cfg(const pst_fedserver_cfg_t *cfg, pst_err_t *err)
 {
     if (cfg->endpoint == NULL || cfg->contract == NULL || cfg->contract_len == 0)
         return pst_err_set(err, PST_EINVAL, "fed server: needs an endpoint and a model contract");
-    if (cfg->down_codec != PST_CODEC_RAW && cfg->down_codec != PST_CODEC_LZ4 &&
-        cfg->down_codec != PST_CODEC_LZ4_SHUFFLE)
+    if (!pst_codec_known((int)cfg->down_codec) || pst_codec_lossy(cfg->down_codec))
         return pst_err_set(err, PST_EINVAL,
                            "fed server: global weights travel losslessly (raw, lz4, lz4shuffle), "
                            "not %s",
@@ -564,7 +562,7 @@ static int end_round(pst_fedserver_t *srv, double now, const pst_fedserver_hooks
     srv->round_open = false;
     if (hooks == NULL || hooks->on_round == NULL)
         return PST_OK;
-    return hooks->on_round(hooks->ctx, &r, agg.msg, &srv->traffic, now - srv->round_started, err);
+    return hooks->on_round(hooks->ctx, &r, &srv->traffic, now - srv->round_started, err);
 }
 
 /* Tells every connected site the run is over: the final weights, or none when interrupted. */

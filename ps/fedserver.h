@@ -37,10 +37,10 @@ typedef struct pst_fedtraffic {
 
 typedef struct pst_fedserver_hooks {
     void *ctx;
-    /* After each round (r filled by pst_fedcoord_end; agg_err is its message when the round
-     * could not aggregate, else ""). A non-OK return ends the run with that error. */
-    int (*on_round)(void *ctx, const pst_fedcoord_round_t *r, const char *agg_err,
-                    const pst_fedtraffic_t *traffic, double seconds, pst_err_t *err);
+    /* After each round (r filled by pst_fedcoord_end; a round that could not aggregate is
+     * logged and has r->aggregated false). A non-OK return ends the run with that error. */
+    int (*on_round)(void *ctx, const pst_fedcoord_round_t *r, const pst_fedtraffic_t *traffic,
+                    double seconds, pst_err_t *err);
 } pst_fedserver_hooks_t;
 
 /* Counters of a server's life. */

@@ -75,10 +75,10 @@ struct site {
 
 /* ---- the server ---- */
 
-static int record_round(void *ctx, const pst_fedcoord_round_t *r, const char *agg_err,
-                        const pst_fedtraffic_t *traffic, double seconds, pst_err_t *err)
+static int record_round(void *ctx, const pst_fedcoord_round_t *r, const pst_fedtraffic_t *traffic,
+                        double seconds, pst_err_t *err)
 {
-    (void)agg_err, (void)traffic, (void)seconds, (void)err;
+    (void)traffic, (void)seconds, (void)err;
     fed_t *f = ctx;
     if (f->n_rounds < MAX_ROUNDS)
         f->rounds[f->n_rounds++] = *r;
