@@ -21,6 +21,7 @@ struct pst_fedround {
     site_t *sites; /* (n_sites) */
     int n_sites, cap;
     int *asked;    /* (cap) indices asked in the current round */
+    int *by_id;    /* (n_sites) site indices in the order of their ids */
     size_t *order; /* (cap) sampling scratch */
     int n_asked, n_answered, n_dropped, needed;
     bool open;
@@ -64,6 +65,7 @@ void pst_fedround_destroy(pst_fedround_t **self_p)
     free(r->sites);
     free(r->asked);
     free(r->order);
+    free(r->by_id);
     free(r);
     *self_p = NULL;
 }
@@ -93,10 +95,33 @@ static int grow(pst_fedround_t *r, pst_err_t *err)
     size_t *order = realloc(r->order, (size_t)cap * sizeof *order);
     if (order)
         r->order = order;
-    if (!sites || !asked || !order)
+    int *by_id = realloc(r->by_id, (size_t)cap * sizeof *by_id);
+    if (by_id)
+        r->by_id = by_id;
+    if (!sites || !asked || !order || !by_id)
         return pst_err_set(err, PST_ENOMEM, "out of memory for %d sites", cap);
     r->cap = cap;
     return PST_OK;
+}
+
+/* The position in by_id where site is, or would be inserted; *found tells which. */
+static int id_position(const pst_fedround_t *r, const char *site, bool *found)
+{
+    int lo = 0, hi = r->n_sites;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->sites[r->by_id[mid]].id, site);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
 }
 
 int pst_fedround_register(pst_fedround_t *r, const char *site, pst_err_t *err)
@@ -105,10 +130,11 @@ int pst_fedround_register(pst_fedround_t *r, const char *site, pst_err_t *err)
         return pst_err_set(err, PST_EINVAL,
                            "site id '%.80s': 1 to %d letters, digits, '-', '_' or '.'",
                            site ? site : "", PST_FEDROUND_SITE_MAX);
-    int index = pst_fedround_find(r, site);
-    if (index >= 0) {
-        r->sites[index].silent = false;
-        return index;
+    bool found;
+    int pos = id_position(r, site, &found);
+    if (found) {
+        r->sites[r->by_id[pos]].silent = false;
+        return r->by_id[pos];
     }
     if (r->n_sites == r->cap) {
         int rc = grow(r, err);
@@ -118,15 +144,16 @@ int pst_fedround_register(pst_fedround_t *r, const char *site, pst_err_t *err)
     site_t *s = &r->sites[r->n_sites];
     memset(s, 0, sizeof *s);
     strcpy(s->id, site);
+    memmove(r->by_id + pos + 1, r->by_id + pos, (size_t)(r->n_sites - pos) * sizeof *r->by_id);
+    r->by_id[pos] = r->n_sites;
     return r->n_sites++;
 }
 
 int pst_fedround_find(const pst_fedround_t *r, const char *site)
 {
-    for (int i = 0; i < r->n_sites; i++)
-        if (strcmp(r->sites[i].id, site) == 0)
-            return i;
-    return -1;
+    bool found;
+    int pos = id_position(r, site, &found);
+    return found ? r->by_id[pos] : -1;
 }
 
 const char *pst_fedround_site(const pst_fedround_t *r, int index)
@@ -153,19 +180,6 @@ void pst_fedround_seen(pst_fedround_t *r, int index)
         r->sites[index].silent = false;
 }
 
-/* Orders eligible site indices by id (insertion sort: a round samples among tens to thousands of
- * sites), so the sample depends on which sites are eligible, not on the order they registered. */
-static void sort_by_id(const site_t *sites, size_t *order, int n)
-{
-    for (int i = 1; i < n; i++) {
-        size_t v = order[i];
-        int j = i - 1;
-        for (; j >= 0 && strcmp(sites[order[j]].id, sites[v].id) > 0; j--)
-            order[j + 1] = order[j];
-        order[j + 1] = v;
-    }
-}
-
 void pst_fedround_hold(pst_fedround_t *r, int index)
 {
     if (index >= 0 && index < r->n_sites)
@@ -179,16 +193,18 @@ int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int 
         return pst_err_set(err, PST_ESTATE, "fed round %llu: round %llu is %s",
                            (unsigned long long)round, (unsigned long long)r->round,
                            r->open ? "still open" : "not older");
+    /* Eligible sites in the order of their ids, so the sample depends on which sites are
+     * eligible, not on the order they registered. */
     int n = 0;
-    for (int i = 0; i < r->n_sites; i++) {
-        r->sites[i].asked = r->sites[i].answered = r->sites[i].dropped = false;
-        if (!r->sites[i].silent)
-            r->order[n++] = (size_t)i;
+    for (int k = 0; k < r->n_sites; k++) {
+        site_t *s = &r->sites[r->by_id[k]];
+        s->asked = s->answered = s->dropped = false;
+        if (!s->silent)
+            r->order[n++] = (size_t)r->by_id[k];
     }
     if (n < r->cfg.min_sites)
         return pst_err_set(err, PST_ENOTFOUND, "fed round %llu: %d of %d sites needed are here",
                            (unsigned long long)round, n, r->cfg.min_sites);
-    sort_by_id(r->sites, r->order, n);
     pst_rng_shuffle(&r->rng, r->order, (size_t)n);
     r->n_asked = pst_fedround_sample_count(r->cfg.fraction, r->cfg.min_sites, n);
     for (int i = 0; i < r->n_asked; i++) {
