@@ -89,16 +89,20 @@ void pst_fedconf_coord(const pst_config_t *cfg, pst_fedcoord_cfg_t *out)
     out->dp_budget = cfg->fed.dp.epsilon_budget;
 }
 
-pst_codec_t pst_fedconf_up_codec(const pst_config_t *cfg)
+/* A codec key's value; the configuration's choices admit only known names. */
+static pst_codec_t codec_of(const char *name)
 {
     pst_codec_t c = PST_CODEC_RAW;
-    pst_codec_parse(cfg->fed.codec, &c);
+    pst_codec_parse(name, &c);
     return c;
+}
+
+pst_codec_t pst_fedconf_up_codec(const pst_config_t *cfg)
+{
+    return codec_of(cfg->fed.codec);
 }
 
 pst_codec_t pst_fedconf_down_codec(const pst_config_t *cfg)
 {
-    pst_codec_t c = PST_CODEC_RAW;
-    pst_codec_parse(cfg->fed.down_codec, &c);
-    return c;
+    return codec_of(cfg->fed.down_codec);
 }

@@ -11,6 +11,12 @@
 /* Seed stream of the sites' local training, apart from the other streams of a run. */
 #define STREAM_SITE 0x5349544555ull
 
+/* An asked site's answer in the open round. */
+typedef struct slot {
+    bool answered;
+    double samples, loss;
+} slot_t;
+
 struct pst_fedcoord {
     pst_fedcoord_cfg_t cfg;
     size_t n;
@@ -19,12 +25,10 @@ struct pst_fedcoord {
     pst_fedagg_t *agg;
     pst_dpacct_t *acct; /* NULL without DP */
     float *slots;       /* (slot_cap, n): the update of the i-th asked site */
+    slot_t *meta;       /* (slot_cap) what came with it */
     int slot_cap;
     const int *asked; /* (n_asked) of the open round, owned by sites */
     int n_asked;
-    bool *answered;     /* (slot_cap) */
-    double *samples;    /* (slot_cap) */
-    double *loss;       /* (slot_cap) */
     const float **ptrs; /* (slot_cap) scratch for the aggregator */
     double *counts;     /* (slot_cap) */
     int refused;        /* offers of the open round that did not count */
@@ -83,9 +87,7 @@ void pst_fedcoord_destroy(pst_fedcoord_t **self_p)
     pst_fedagg_destroy(&c->agg);
     pst_dpacct_destroy(&c->acct);
     free(c->slots);
-    free(c->answered);
-    free(c->samples);
-    free(c->loss);
+    free(c->meta);
     free(c->ptrs);
     free(c->counts);
     free(c);
@@ -138,22 +140,16 @@ static int reserve_slots(pst_fedcoord_t *c, int k, pst_err_t *err)
     float *slots = realloc(c->slots, (size_t)k * c->n * sizeof *slots);
     if (slots)
         c->slots = slots;
-    bool *answered = realloc(c->answered, (size_t)k * sizeof *answered);
-    if (answered)
-        c->answered = answered;
-    double *samples = realloc(c->samples, (size_t)k * sizeof *samples);
-    if (samples)
-        c->samples = samples;
-    double *loss = realloc(c->loss, (size_t)k * sizeof *loss);
-    if (loss)
-        c->loss = loss;
+    slot_t *meta = realloc(c->meta, (size_t)k * sizeof *meta);
+    if (meta)
+        c->meta = meta;
     const float **ptrs = realloc(c->ptrs, (size_t)k * sizeof *ptrs);
     if (ptrs)
         c->ptrs = ptrs;
     double *counts = realloc(c->counts, (size_t)k * sizeof *counts);
     if (counts)
         c->counts = counts;
-    if (!slots || !answered || !samples || !loss || !ptrs || !counts)
+    if (!slots || !meta || !ptrs || !counts)
         return pst_err_set(err, PST_ENOMEM, "out of memory for %d updates of %zu floats", k, c->n);
     c->slot_cap = k;
     return PST_OK;
@@ -202,8 +198,7 @@ int pst_fedcoord_begin(pst_fedcoord_t *c, double now, const int **asked, int *n_
     rc = pst_fedround_start(c->sites, round, now, &c->asked, &c->n_asked, err);
     if (rc != PST_OK)
         return rc;
-    for (int i = 0; i < c->n_asked; i++)
-        c->answered[i] = false;
+    memset(c->meta, 0, (size_t)c->n_asked * sizeof *c->meta);
     c->refused = 0;
     c->q = q;
     pst_fedagg_set_dp_sites(c->agg, c->n_asked);
@@ -231,9 +226,7 @@ pst_fedround_verdict_t pst_fedcoord_offer(pst_fedcoord_t *c, int index, uint64_t
     }
     int slot = slot_of(c, index); /* asked, so found */
     memcpy(c->slots + (size_t)slot * c->n, delta, c->n * sizeof *delta);
-    c->answered[slot] = true;
-    c->samples[slot] = samples;
-    c->loss[slot] = loss;
+    c->meta[slot] = (slot_t){true, samples, loss};
     return v;
 }
 
@@ -253,12 +246,13 @@ static int gather(pst_fedcoord_t *c, pst_fedcoord_round_t *out)
     int k = 0;
     double loss_sum = 0;
     for (int i = 0; i < c->n_asked; i++) {
-        if (!c->answered[i])
+        const slot_t *m = &c->meta[i];
+        if (!m->answered)
             continue;
         c->ptrs[k] = c->slots + (size_t)i * c->n;
-        c->counts[k++] = c->samples[i];
-        out->samples += c->samples[i];
-        loss_sum += c->samples[i] * c->loss[i];
+        c->counts[k++] = m->samples;
+        out->samples += m->samples;
+        loss_sum += m->samples * m->loss;
     }
     out->train_loss = out->samples > 0 ? loss_sum / out->samples : NAN;
     return k;
