@@ -146,17 +146,18 @@ static void sim_fini(sim_t *sim)
     free(sim->residuals);
 }
 
-/* What a network would carry: values encoded with codec (a lossy one keeps the site's error
- * feedback in residual) and decoded again in place. Returns the encoded bytes. */
-static int through_codec(sim_t *sim, pst_codec_t codec, float *values, float *residual,
-                         double *bytes, pst_err_t *err)
+/* What a network would carry: values encoded with codec, and *bytes the encoded size. A lossy
+ * codec keeps the site's error feedback in residual, and values become what the receiver would
+ * decode; a lossless one leaves them as they are. */
+static int through_codec(sim_t *sim, pst_codec_t codec, const float *values, float *decoded,
+                         float *residual, double *bytes, pst_err_t *err)
 {
     size_t n = sim->trainer.n_params, len = 0;
     pst_codec_t used = codec;
     int rc = pst_codec_encode(codec, values, n, residual, sim->payload, sim->payload_cap, &len,
                               &used, err);
-    if (rc == PST_OK && used != PST_CODEC_RAW)
-        rc = pst_codec_decode(used, sim->payload, len, values, n, err);
+    if (rc == PST_OK && pst_codec_lossy(used))
+        rc = pst_codec_decode(used, sim->payload, len, decoded, n, err);
     *bytes = (double)len;
     return rc;
 }
@@ -186,7 +187,7 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
     size_t n = sim->trainer.n_params;
     double wire = 0;
     float *residual = sim->residuals ? sim->residuals + (size_t)site * n : NULL;
-    if ((rc = through_codec(sim, sim->up, sim->delta, residual, &wire, err)) != PST_OK)
+    if ((rc = through_codec(sim, sim->up, sim->delta, sim->delta, residual, &wire, err)) != PST_OK)
         return rc;
     traffic->up_raw += 4.0 * (double)n;
     traffic->up_wire += wire;
@@ -212,10 +213,11 @@ static int run_round(sim_t *sim, bool *more, pst_err_t *err)
     }
     if (rc != PST_OK)
         return rc;
-    /* The global weights as the sites would receive them (down codecs are lossless). */
+    /* The size of the global weights as the sites would receive them (down codecs are
+     * lossless: the weights stay as they are). */
     double bytes = 4.0 * (double)sim->trainer.n_params, wire = 0;
-    memcpy(sim->delta, pst_fedcoord_global(sim->coord), sim->trainer.n_params * sizeof(float));
-    if ((rc = through_codec(sim, sim->down, sim->delta, NULL, &wire, err)) != PST_OK)
+    rc = through_codec(sim, sim->down, pst_fedcoord_global(sim->coord), NULL, NULL, &wire, err);
+    if (rc != PST_OK)
         return rc;
     pst_fedtraffic_t traffic = {bytes * k, wire * k, 0, 0};
     for (int i = 0; i < k && rc == PST_OK; i++)
