@@ -2,7 +2,6 @@
  * preprocessing, local training rounds, and the site's own outputs. */
 #include "cli/fedjoin.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +33,9 @@ typedef struct join {
     uint64_t rounds;
 } join_t;
 
-int pst_fedjoin_site_id(const pst_config_t *cfg, const char *override, char *buf, size_t cap,
-                        pst_err_t *err)
+/* The site id a configuration gives (fed.site, else the host name made a valid id) into buf. */
+static int site_id(const pst_config_t *cfg, const char *override, char *buf, size_t cap,
+                   pst_err_t *err)
 {
     const char *id = override ? override : cfg->fed.site;
     char host[256] = "";
@@ -43,19 +43,15 @@ int pst_fedjoin_site_id(const pst_config_t *cfg, const char *override, char *buf
         if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
             return pst_err_set(err, PST_EINVAL, "fed.site: no site id, and no host name to use");
         for (char *c = host; *c; c++)
-            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+            if (!pst_fedkey_site_char(*c))
                 *c = '-';
         id = host;
     }
     size_t n = strlen(id);
-    if (n == 0 || n >= cap || n > PST_FEDKEY_NAME_MAX)
-        return pst_err_set(err, PST_EINVAL, "fed.site: '%.80s' is not 1 to %d characters", id,
+    if (!pst_fedkey_site_valid(id) || n >= cap)
+        return pst_err_set(err, PST_EINVAL,
+                           "fed.site: '%.80s' is not 1 to %d letters, digits, '-', '_' or '.'", id,
                            PST_FEDKEY_NAME_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_' && id[i] != '.')
-            return pst_err_set(err, PST_EINVAL,
-                               "fed.site: '%.80s' may hold only letters, digits, '-', '_', '.'",
-                               id);
     memcpy(buf, id, n + 1);
     return PST_OK;
 }
@@ -79,18 +75,18 @@ static int load_site_data(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_e
 {
     const pst_modelfile_t *mf = &m->mf;
     bool classify = mf->task == PST_TASK_CLASSIFICATION;
+    /* The reader names the file in its errors; what follows it does not. */
     int rc = pst_pipeline_load_file(&m->run_cfg, cfg->data.train, cfg->data.train_labels,
                                     classify ? mf->class_values : NULL,
                                     classify ? mf->n_classes : 0, &m->data, err);
-    if (rc == PST_OK)
-        rc = pst_dataset_densify(m->data, (size_t)mf->n_inputs, err);
+    if (rc != PST_OK)
+        return rc;
+    rc = pst_dataset_densify(m->data, (size_t)mf->n_inputs, err);
     if (rc == PST_OK)
         rc = pst_modelfile_preprocess(mf, m->data, err);
     if (rc == PST_OK && m->data->n_rows == 0)
         rc = pst_err_set(err, PST_EFORMAT, "no rows");
-    if (rc != PST_OK && err && !strstr(err->msg, cfg->data.train)) /* readers name the file */
-        pst_err_prefix(err, "%s: ", cfg->data.train);
-    return rc;
+    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", cfg->data.train);
 }
 
 int pst_fedjoin_model_open(pst_fedjoin_model_t *m, const pst_config_t *cfg, const uint8_t *contract,
@@ -310,7 +306,7 @@ int pst_fedjoin_run_ext(const pst_config_t *cfg, const pst_fedjoin_args_t *args,
     j->ext = ext;
     j->server = args->server ? args->server : cfg->fed.server;
     pst_err_t err = {0};
-    int rc = pst_fedjoin_site_id(cfg, args->site, j->site, sizeof j->site, &err);
+    int rc = site_id(cfg, args->site, j->site, sizeof j->site, &err);
     if (rc == PST_OK && (!j->server || !j->server[0]))
         rc = pst_err_set(&err, PST_EINVAL,
                          "fed join: no server: give --server tcp://HOST:PORT or fed.server");

@@ -69,8 +69,4 @@ typedef struct pst_fedjoin_ext {
 int pst_fedjoin_run_ext(const pst_config_t *cfg, const pst_fedjoin_args_t *args,
                         const pst_fedjoin_ext_t *ext);
 
-/* The site id a configuration gives (fed.site, else the host name made a valid id) into buf. */
-int pst_fedjoin_site_id(const pst_config_t *cfg, const char *override, char *buf, size_t cap,
-                        pst_err_t *err);
-
 #endif

@@ -146,17 +146,26 @@ int pst_fedkey_read_public(const char *path, char out[PST_FEDKEY_Z85 + 1], pst_e
 
 /* ---- allowed keys ---- */
 
+bool pst_fedkey_site_char(int c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.';
+}
+
+bool pst_fedkey_site_valid(const char *site)
+{
+    size_t n = strlen(site);
+    if (n == 0 || n > PST_FEDKEY_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!pst_fedkey_site_char(site[i]))
+            return false;
+    return true;
+}
+
+/* A key's site binding: none (""), or a site id. */
 static bool site_name_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n > PST_FEDKEY_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.')
-            return false;
-    }
-    return true;
+    return s[0] == '\0' || pst_fedkey_site_valid(s);
 }
 
 int pst_fedkey_list_add(pst_fedkey_list_t *list, const char *key, const char *site, pst_err_t *err)

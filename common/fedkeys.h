@@ -31,6 +31,11 @@ int pst_fedkey_read_public(const char *path, char out[PST_FEDKEY_Z85 + 1], pst_e
 /* True when text is 40 Z85 characters that decode to a key. */
 bool pst_fedkey_valid(const char *text);
 
+/* Site ids, everywhere a site is named (registration, bound keys, fed.site): 1 to
+ * PST_FEDKEY_NAME_MAX characters, each a letter, a digit, '-', '_' or '.'. */
+bool pst_fedkey_site_char(int c);
+bool pst_fedkey_site_valid(const char *site);
+
 /* Public keys a server accepts, each optionally bound to the one site id it may register as. */
 typedef struct pst_fedkey_entry {
     char key[PST_FEDKEY_Z85 + 1];

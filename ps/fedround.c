@@ -1,7 +1,6 @@
 /* Federated round bookkeeping: registry, seeded sampling, close conditions, late updates. */
 #include "ps/fedround.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,19 +69,6 @@ void pst_fedround_destroy(pst_fedround_t **self_p)
     *self_p = NULL;
 }
 
-static bool site_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > PST_FEDROUND_SITE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.')
-            return false;
-    }
-    return true;
-}
-
 static int grow(pst_fedround_t *r, pst_err_t *err)
 {
     int cap = r->cap ? 2 * r->cap : 8;
@@ -126,7 +112,7 @@ static int id_position(const pst_fedround_t *r, const char *site, bool *found)
 
 int pst_fedround_register(pst_fedround_t *r, const char *site, pst_err_t *err)
 {
-    if (site == NULL || !site_id_ok(site))
+    if (site == NULL || !pst_fedkey_site_valid(site))
         return pst_err_set(err, PST_EINVAL,
                            "site id '%.80s': 1 to %d letters, digits, '-', '_' or '.'",
                            site ? site : "", PST_FEDROUND_SITE_MAX);

@@ -10,7 +10,9 @@
 
 #include "common/err.h"
 
-#define PST_FEDROUND_SITE_MAX 64 /* longest site id */
+#include "common/fedkeys.h"
+
+#define PST_FEDROUND_SITE_MAX PST_FEDKEY_NAME_MAX /* longest site id */
 
 typedef struct pst_fedround_cfg {
     double fraction;       /* share of eligible sites asked, in (0, 1] */
