@@ -36,7 +36,6 @@ struct pst_fedauth {
     bool zap_bound;
     int wake_fds[2]; /* a byte written to [1] stops the thread, which polls [0] */
     pthread_t thread;
-    bool running;
     atomic_uint_fast64_t admitted, refused;
 };
 
@@ -309,7 +308,6 @@ pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed
         release(a);
         return NULL;
     }
-    a->running = true;
     return a;
 }
 
@@ -318,12 +316,11 @@ void pst_fedauth_stop(pst_fedauth_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     pst_fedauth_t *a = *self_p;
-    if (a->running) {
-        const char stop = 1;
-        while (write(a->wake_fds[1], &stop, 1) < 0 && errno == EINTR) {
-        }
-        pthread_join(a->thread, NULL);
+    /* Every handler start returned is running (start releases what fails). */
+    const char stop = 1;
+    while (write(a->wake_fds[1], &stop, 1) < 0 && errno == EINTR) {
     }
+    pthread_join(a->thread, NULL);
     release(a);
     *self_p = NULL;
 }
