@@ -166,25 +166,31 @@ int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *m
     return PST_OK;
 }
 
+Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx, const pending_t *p)
+{
+    const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
+    Pst__Header req = PST__HEADER__INIT;
+    req.model_id = s->model_id;
+    req.tensor_id = s->tensor_id;
+    req.sender = p->sender;
+    req.seq = p->seq;
+    req.clock = p->clock;
+    req.offset = p->offset;
+    req.count = p->count;
+    req.codec = p->codec;
+    return req;
+}
+
 static void serve_pending(pst_server_t *srv, size_t idx)
 {
     tensor_t *t = &srv->tensors[idx];
-    const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     for (size_t i = 0; i < t->n_pending;) {
         pending_t *p = &t->pending[i];
         if (!pst_server_pull_ready(srv, idx, p->clock)) {
             i++;
             continue;
         }
-        Pst__Header req = PST__HEADER__INIT;
-        req.model_id = s->model_id;
-        req.tensor_id = s->tensor_id;
-        req.sender = p->sender;
-        req.seq = p->seq;
-        req.clock = p->clock;
-        req.offset = p->offset;
-        req.count = p->count;
-        req.codec = p->codec;
+        Pst__Header req = pst_server_pending_request(srv, idx, p);
         pst_err_t err = {0};
         if (pst_server_reply_pull(srv, idx, p->route.id, p->route.len, &req, p->keys, &err) !=
             PST_OK)

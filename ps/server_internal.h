@@ -97,6 +97,8 @@ int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock);
 void pst_server_tensor_fini(tensor_t *t);
 /* Whether a pull of slice idx at clock may be answered now. */
 bool pst_server_pull_ready(const pst_server_t *srv, size_t idx, uint64_t clock);
+/* The request header of a queued pull of slice idx, as the worker sent it. */
+Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx, const pending_t *p);
 /* Keeps a pull (with a copy of its keys) until its clock is ready. */
 int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg);
 /* BSP admission: the push must be for the open clock, once per worker. Returns false after

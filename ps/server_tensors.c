@@ -365,13 +365,8 @@ static void refuse_queued_pulls(pst_server_t *srv, size_t idx)
              s->model_id, s->tensor_id);
     for (size_t i = 0; i < t->n_pending; i++) {
         const pending_t *p = &t->pending[i];
-        Pst__Header h = PST__HEADER__INIT;
-        h.op = PST__OP__OP_ERROR;
-        h.model_id = s->model_id;
-        h.tensor_id = s->tensor_id;
-        h.sender = p->sender;
-        h.seq = p->seq;
-        h.clock = p->clock;
+        Pst__Header req = pst_server_pending_request(srv, idx, p);
+        Pst__Header h = pst_server_reply_header(&req, PST__OP__OP_ERROR);
         h.flags = (uint32_t)(-PST_ESTATE);
         h.error = text;
         srv->counters[PST_STAT_ERRORS]++;
