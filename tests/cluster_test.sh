@@ -11,21 +11,6 @@ set -uo pipefail
 pstrain=$1
 source "$(dirname "$0")/lib.sh"
 
-# Weights of a model file, one per line.
-params() { "$pstrain" info "$1" --params | tail -n +8; }
-# max |a - b| / (|b| + 1e-3) over two parameter lists
-max_rel_diff() {
-  python3 - "$1" "$2" <<'PY'
-import sys
-a = [float(x) for x in open(sys.argv[1])]
-b = [float(x) for x in open(sys.argv[2])]
-if len(a) != len(b) or not a:
-    print("inf")
-else:
-    print(max(abs(x - y) / (abs(y) + 1e-3) for x, y in zip(a, b)))
-PY
-}
-
 # A 3-class problem with 256 training rows (so shares and batches divide evenly) and a test file.
 python3 - "$work" <<'PY'
 import random, sys

@@ -16,9 +16,8 @@ data=$tests/data
 config=$tests/../examples/csv_logreg.yaml
 source "$(dirname "$0")/lib.sh"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; [ -n "${KEEP_SCRATCH:-}" ] || rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null; scratch_cleanup' EXIT
 
-freeport() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 # wait_for FILE PATTERN SECONDS: until FILE holds PATTERN
 wait_for() {
   local i
@@ -91,7 +90,7 @@ wait_server() {
 }
 
 # --- 1. CURVE deployment ---------------------------------------------------------------------
-port=$(freeport) rport=$(freeport)
+port=$(free_port) rport=$(free_port)
 serve srv "$port" --set fed.rounds=3 --set fed.sites=3 --set fed.key="$work/keys/server.key" \
   --set fed.allowed_keys="$work/keys/allowed"
 wait_for "$work/srv.log" "listening on" 20 || fail "server did not start: $(cat "$work/srv.log")"
@@ -142,7 +141,7 @@ fi
 kill "$relay_pid" 2>/dev/null
 
 # The same exchange without CURVE, through a relay too: what a capture of it shows.
-port=$(freeport) rport=$(freeport)
+port=$(free_port) rport=$(free_port)
 serve plain "$port" --set fed.rounds=1 --set fed.sites=1 --set fed.insecure=true
 wait_for "$work/plain.log" "listening on" 20
 relay c2 "$rport" "$port"
@@ -169,7 +168,7 @@ check "CURVE capture ($(stat -c %s "$work/c1.cap") bytes) shows none of them ($s
 
 # --- 2. A site killed in the middle of a round -------------------------------------------------
 # A wide model and 10 local epochs make a round last seconds, so the kill lands inside one.
-port=$(freeport)
+port=$(free_port)
 slow=(--set "model.hidden=[1024, 1024]" --set fed.local_epochs=10 --set fed.heartbeat=0.25
   --set fed.heartbeat_timeout=2 --set fed.rounds=3 --set fed.sites=3 --set fed.insecure=true)
 serve kill "$port" "${slow[@]}"
@@ -198,7 +197,7 @@ fi
 
 # --- 3. A dropped connection --------------------------------------------------------------------
 # fed.min_sites 3: after a round without site-c the next one waits until it is back.
-port=$(freeport) rport=$(freeport)
+port=$(free_port) rport=$(free_port)
 # Rounds of a fraction of a second: the run is far from over when the network drops.
 drop=(--set "model.hidden=[512, 512]" --set fed.local_epochs=2 --set fed.heartbeat=0.25
   --set fed.heartbeat_timeout=1 --set fed.rounds=20 --set fed.sites=3 --set fed.min_sites=3
@@ -257,7 +256,7 @@ bad "join without its key pair" "fed.key and fed.server_key" \
 bad "serve under mpirun" "runs as one process" \
   mpirun --oversubscribe -np 2 "$pstrain" fed serve "$config" --set fed.insecure=true
 # A site whose data does not fit the server's model: its error names the file.
-port=$(freeport)
+port=$(free_port)
 serve shape "$port" --set fed.rounds=1 --set fed.sites=1 --set fed.insecure=true \
   --set fed.start_timeout=2 --set fed.round_timeout=3
 wait_for "$work/shape.log" "listening on" 20
@@ -267,7 +266,7 @@ bad "a site's data with 10 of the 64 features" "narrow.csv" \
   --set data.train="$work/narrow.csv" --set fed.insecure=true --out "$work/narrow"
 kill "$srv_pid" 2>/dev/null
 # Ctrl-C on a server: it stops, and still writes its report and model for the rounds run.
-port=$(freeport)
+port=$(free_port)
 serve intr "$port" --set fed.rounds=5 --set fed.sites=2 --set fed.insecure=true
 wait_for "$work/intr.log" "listening on" 20
 kill -INT "$srv_pid"

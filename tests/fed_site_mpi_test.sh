@@ -18,7 +18,6 @@ tests=$2
 digits=$tests/data/digits.csv
 config=$tests/../examples/csv_logreg.yaml
 source "$(dirname "$0")/lib.sh"
-[ -n "${KEEP_SCRATCH:-}" ] && trap - EXIT && echo "scratch: $work"
 
 # verdict DESCRIPTION PYTHON-EXPRESSION: passes when the expression is true. In it, R(path) is a
 # JSON document and M(path) the list of a metrics.jsonl's lines, both under the scratch dir.
@@ -36,18 +35,6 @@ except Exception as e:
 PY
 )
   if [ "$out" = "True" ]; then pass "$1"; else fail "$1 ($out)"; fi
-}
-free_port() { python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
-# Weights of a model file, one per line.
-params() { "$pstrain" info "$1" --params | tail -n +8; }
-# max |a - b| / (|b| + 1e-3) over two parameter lists
-max_rel_diff() {
-  python3 - "$1" "$2" <<'PY'
-import sys
-a = [float(x) for x in open(sys.argv[1])]
-b = [float(x) for x in open(sys.argv[2])]
-print(max(abs(x - y) / (abs(y) + 1e-3) for x, y in zip(a, b)) if len(a) == len(b) and a else "inf")
-PY
 }
 
 # Site files from the digits rows: "one" 600 rows, "many" 256 rows (a multiple of W·b for every
@@ -108,8 +95,8 @@ if [ "$server_rc" -eq 0 ] && [ "$one_rc" -eq 0 ] && [ "$many_rc" -eq 0 ]; then
     "[(x['round'], x['sites_asked'], x['sites_answered']) for x in M('main/metrics.jsonl')] == [(r, 2, 2) for r in (1, 2, 3)]"
   verdict "the server saw sites 'one' and 'many' only, none went silent" \
     "sorted(R('main/report.json')['fed']['site_ids']) == ['many', 'one'] and R('main/report.json')['fed']['server']['registrations'] == 2 and R('main/report.json')['fed']['server']['silent_drops'] == 0"
-  verdict "each round outlasted the heartbeat timeout twice over" \
-    "min(x['seconds'] for x in M('main/metrics.jsonl')) > 2.0"
+  verdict "each round outlasted the heartbeat timeout" \
+    "min(x['seconds'] for x in M('main/metrics.jsonl')) > 1.0"
   verdict "the model learns (final validation accuracy > 0.85)" \
     "M('main/metrics.jsonl')[-1]['val_accuracy'] > 0.85"
   verdict "mpirun site report: 3 rounds trained, 1 server and 2 workers of 128 rows each" \
@@ -156,7 +143,7 @@ python3 -c "import sys; sys.exit(0 if $d < 1e-4 else 1)" &&
   pass "mpirun site, 2 workers x batch 16 == one process, batch 32 (max rel diff $d over 3 rounds)" ||
   fail "mpirun site 2 x 16 vs one process 32: max rel diff $d"
 verdict "and so are the per-round training and validation losses (rel diff < 1e-5)" \
-  "all(abs(a[k] - b[k]) <= 1e-5 * abs(b[k]) for a, b in zip(M('mpi16-server/metrics.jsonl'), M('one32-server/metrics.jsonl')) for k in ('train_loss', 'val_loss')) and len(M('mpi16-server/metrics.jsonl')) == 3"
+  "len(M('mpi16-server/metrics.jsonl')) == len(M('one32-server/metrics.jsonl')) == 3 and all(abs(a[k] - b[k]) <= 1e-5 * abs(b[k]) for a, b in zip(M('mpi16-server/metrics.jsonl'), M('one32-server/metrics.jsonl')) for k in ('train_loss', 'val_loss'))"
 d16=$(max_rel_diff "$work/mpi16.txt" "$work/one16.txt")
 python3 -c "import sys; sys.exit(0 if $d16 > 1e-2 else 1)" &&
   pass "and differs from one process, batch 16 (max rel diff $d16)" ||
