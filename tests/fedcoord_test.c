@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/dpacct.h"
 #include "ps/fedcoord.h"
 
 #define N 4
@@ -286,6 +287,12 @@ static void the_privacy_budget_stops_the_run(void **state)
     }
     assert_int_equal(rounds, 9);
     assert_true(pst_fedcoord_finished(c) && pst_fedcoord_budget_stopped(c));
+    pst_dpacct_t *acct = pst_dpacct_new(0.5, 3.0, NULL);
+    pst_dpacct_step_n(acct, 9);
+    double want;
+    assert_int_equal(pst_dpacct_epsilon(acct, 1e-5, &want, NULL), PST_OK);
+    pst_dpacct_destroy(&acct);
+    assert_true(fabs(last - want) <= 1e-12 * want);
     assert_true(last > 2.8 && last <= 3.0);
     pst_fedcoord_destroy(&c);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "ps/server.h"
 #include "worker/psclient.h"
@@ -116,13 +117,6 @@ static void shutdown_client(pst_psclient_t **c)
     pst_psclient_destroy(c);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 enum { N = 5 };
 /* Dyadic values, so every sum and product below is exact in float32. */
 static const float W0[N] = {1.0f, -2.0f, 0.5f, 4.0f, 0.0f};
@@ -209,7 +203,7 @@ static void *barrier_main(void *arg)
 {
     barrier_arg_t *b = arg;
     b->rc = pst_psclient_barrier(b->c, NULL);
-    b->left_at = now_s();
+    b->left_at = pst_clock_seconds();
     return NULL;
 }
 
@@ -222,7 +216,7 @@ static void barrier_waits_for_every_live_worker(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, barrier_main, &first), 0);
     usleep(300 * 1000);
-    double arrived = now_s();
+    double arrived = pst_clock_seconds();
     pst_err_t err = {0};
     ok(pst_psclient_barrier(second, &err), &err);
     pthread_join(th, NULL);
@@ -265,9 +259,9 @@ static void ssp_blocks_the_fast_worker_at_the_staleness_bound(void **state)
     float ws[N];
     pull_now(slow, ts, ws, 0);
     push_now(slow, ts, G2, 0, 1.0f);
-    double pushed = now_s();
+    double pushed = pst_clock_seconds();
     ok(pst_psclient_wait(fast, blocked, &err), &err);
-    assert_true(now_s() - pushed < 1.0);
+    assert_true(pst_clock_seconds() - pushed < 1.0);
     for (int i = 0; i < N; i++)
         assert_true(w[i] == W0[i] - 0.5f * G1[i] - 0.5f * G1[i] - 0.5f * G2[i]);
     /* Clock 3 waits for the slow worker's clock 1; clock 2 of the slow one is free. */
@@ -449,7 +443,7 @@ static void dead_worker_stops_holding_back_bsp(void **state)
     int td = pst_psclient_register_dense(doomed, 0, 0, N, &err);
     ok(pst_psclient_init(live, tl, W0, NULL, &err), &err);
     ok(pst_psclient_init(doomed, td, W0, NULL, &err), &err);
-    double last_heard = now_s();
+    double last_heard = pst_clock_seconds();
 
     /* The live worker pushes clock 0; the pull of clock 1 waits for the silent one... */
     float w[N];
@@ -460,7 +454,7 @@ static void dead_worker_stops_holding_back_bsp(void **state)
     assert_int_equal(pst_psclient_test(live, t, 200, &err), PST_ETIMEOUT);
     /* ...until it is declared dead, 600 ms after it was last heard of. */
     ok(pst_psclient_wait(live, t, &err), &err);
-    assert_true(now_s() - last_heard >= 0.55);
+    assert_true(pst_clock_seconds() - last_heard >= 0.55);
     for (int i = 0; i < N; i++)
         assert_true(w[i] == W0[i] - 0.5f * G1[i]); /* the one contribution, not halved */
     /* The live worker, idle for longer than the timeout, is kept alive by its heartbeats, and
@@ -780,9 +774,9 @@ static void silent_server_times_out_with_its_name(void **state)
     pst_psclient_t *c = pst_psclient_new(&cfg, &err);
     assert_non_null(c);
     int t = pst_psclient_register_dense(c, 0, 0, N, &err);
-    double start = now_s();
+    double start = pst_clock_seconds();
     assert_int_equal(pst_psclient_init(c, t, W0, NULL, &err), PST_ETIMEOUT);
-    assert_true(now_s() - start < 2.0);
+    assert_true(pst_clock_seconds() - start < 2.0);
     assert_non_null(strstr(err.msg, "server 0"));
     assert_non_null(strstr(err.msg, fake.endpoint));
     pst_psclient_destroy(&c);
@@ -914,9 +908,9 @@ static void drop_forgets_a_model_and_its_optimizer_state(void **state)
     ok(pst_psclient_server_stats(b, 0, c, &err), &err);
     assert_int_equal(c[PST_STAT_TENSORS], 2);
     ok(pst_psclient_drop(b, 1, &err), &err);
-    double dropped_at = now_s();
+    double dropped_at = pst_clock_seconds();
     assert_int_equal(pst_psclient_wait(a, queued, &err), PST_ESTATE);
-    assert_true(now_s() - dropped_at < 1.0);
+    assert_true(pst_clock_seconds() - dropped_at < 1.0);
     assert_non_null(strstr(err.msg, "tensor 1/0 was dropped"));
     /* A request with a dropped handle is refused here; one naming the model still reaches the
      * servers, which no longer know it. */
