@@ -276,7 +276,7 @@ static int train_round(sitempi_t *x, const command_t *c, const float *global, fl
     if (rc == PST_OK) {
         pst_train_hooks_t hooks = {0};
         pst_remote_hooks(&x->remote, &hooks);
-        rc = pst_fedtrainer_run_remote(t, &x->rows, global, c->seed, &hooks, delta, &res, err);
+        rc = pst_fedtrainer_run(t, &x->rows, global, c->seed, &hooks, delta, &res, err);
         if (rc == PST_OK && !res.ok)
             rc = PST_ENUMERIC; /* the message is in err */
     }
@@ -313,36 +313,38 @@ static void share_weights(sitempi_t *x, float *w)
     pst_ranks_wait(&req);
 }
 
-/* The train hook of worker 0's join: the round goes to every worker, and they train it. */
-static int lead_train(void *ctx, pst_fedtrain_site_t *play, const pst_fedsite_task_t *task,
-                      float *delta, double *samples, double *loss, pst_err_t *err)
+/* Worker 0 keeps the workers' figures of a trained round for report.json. */
+static void record_round(sitempi_t *x, const double *sums)
 {
-    sitempi_t *x = ctx;
-    pst_fedtrainer_t *t = &x->m->trainer;
-    if (task->n != t->n_params)
-        return pst_err_set(err, PST_EPROTO, "a task of %zu floats for a model of %zu", task->n,
-                           t->n_params);
-    command_t c = {CMD_TRAIN, task->round, task->seed};
-    share_command(x, &c);
-    memcpy(x->global, task->global, t->n_params * sizeof *x->global);
-    share_weights(x, x->global);
-    t->keepalive = task->keepalive;
-    t->keepalive_ctx = task->keepalive_ctx;
-    double sums[SUM_N] = {0}, t0 = pst_clock_seconds();
-    int rc = train_round(x, &c, x->global, delta, sums, err);
-    t->keepalive = NULL;
-    if (rc != PST_OK)
-        return rc;
     for (int i = 0; i < PST_COMM_N; i++) /* the clients' counters grow over the run */
         x->sums[i] = sums[i];
     x->sums[SUM_ROWS] += sums[SUM_ROWS];
     x->rounds_trained++;
     count_server_holdings(x);
-    play->rows_trained += (long)sums[SUM_ROWS];
-    play->seconds += pst_clock_seconds() - t0;
-    *samples = (double)x->m->data->n_rows;
-    *loss = sums[SUM_LOSS] / x->ranks.n_workers;
-    return PST_OK;
+}
+
+/* The train hook of worker 0's join: the round goes to every worker, and they train it. */
+static int lead_train(void *ctx, pst_fedtrain_site_t *play, const pst_fedsite_task_t *task,
+                      float *delta, double *samples, double *loss, pst_err_t *err)
+{
+    sitempi_t *x = ctx;
+    int rc = pst_fedtrain_site_begin(play, task, err);
+    if (rc != PST_OK)
+        return rc;
+    command_t c = {CMD_TRAIN, task->round, task->seed};
+    share_command(x, &c);
+    memcpy(x->global, task->global, task->n * sizeof *x->global);
+    share_weights(x, x->global);
+    double sums[SUM_N] = {0}, t0 = pst_clock_seconds();
+    rc = train_round(x, &c, x->global, delta, sums, err);
+    if (rc == PST_OK)
+        record_round(x, sums);
+    pst_fedtrain_result_t res = {.ok = rc == PST_OK,
+                                 .rows = (double)x->m->data->n_rows,
+                                 .loss = sums[SUM_LOSS] / x->ranks.n_workers,
+                                 .rows_trained = (long)sums[SUM_ROWS],
+                                 .seconds = pst_clock_seconds() - t0};
+    return pst_fedtrain_site_end(play, rc, &res, samples, loss);
 }
 
 /* The other workers: rounds as worker 0 sends them, until it says stop. */

@@ -76,9 +76,9 @@ static void site_progress(void *ctx, const pst_step_progress_t *progress)
         c->t->keepalive(c->t->keepalive_ctx);
 }
 
-static int run_rows(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global, uint64_t seed,
-                    const pst_train_hooks_t *remote, float *delta, pst_fedtrain_result_t *res,
-                    pst_err_t *err)
+int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                       uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                       pst_fedtrain_result_t *res, pst_err_t *err)
 {
     memset(res, 0, sizeof *res);
     res->rows = (double)rows->n;
@@ -111,17 +111,30 @@ static int run_rows(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *gl
     return PST_OK;
 }
 
-int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                       uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err)
+int pst_fedtrain_site_begin(pst_fedtrain_site_t *fs, const pst_fedsite_task_t *task, pst_err_t *err)
 {
-    return run_rows(t, rows, global, seed, NULL, delta, res, err);
+    pst_fedtrainer_t *t = fs->trainer;
+    if (task->n != t->n_params)
+        return pst_err_set(err, PST_EPROTO, "a task of %zu floats for a model of %zu", task->n,
+                           t->n_params);
+    t->keepalive = task->keepalive;
+    t->keepalive_ctx = task->keepalive_ctx;
+    return PST_OK;
 }
 
-int pst_fedtrainer_run_remote(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                              uint64_t seed, const pst_train_hooks_t *remote, float *delta,
-                              pst_fedtrain_result_t *res, pst_err_t *err)
+int pst_fedtrain_site_end(pst_fedtrain_site_t *fs, int rc, const pst_fedtrain_result_t *res,
+                          double *samples, double *loss)
 {
-    return run_rows(t, rows, global, seed, remote, delta, res, err);
+    fs->trainer->keepalive = NULL;
+    if (rc != PST_OK)
+        return rc;
+    if (!res->ok)
+        return PST_ENUMERIC;
+    fs->rows_trained += res->rows_trained;
+    fs->seconds += res->seconds;
+    *samples = res->rows;
+    *loss = res->loss;
+    return PST_OK;
 }
 
 int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,
@@ -129,22 +142,11 @@ int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *
 {
     (void)site;
     pst_fedtrain_site_t *fs = ctx;
-    pst_fedtrainer_t *t = fs->trainer;
-    if (task->n != t->n_params)
-        return pst_err_set(err, PST_EPROTO, "a task of %zu floats for a model of %zu", task->n,
-                           t->n_params);
-    t->keepalive = task->keepalive;
-    t->keepalive_ctx = task->keepalive_ctx;
-    pst_fedtrain_result_t res;
-    int rc = pst_fedtrainer_run(t, &fs->rows, task->global, task->seed, delta, &res, err);
-    t->keepalive = NULL;
+    int rc = pst_fedtrain_site_begin(fs, task, err);
     if (rc != PST_OK)
         return rc;
-    if (!res.ok)
-        return PST_ENUMERIC;
-    fs->rows_trained += res.rows_trained;
-    fs->seconds += res.seconds;
-    *samples = res.rows;
-    *loss = res.loss;
-    return PST_OK;
+    pst_fedtrain_result_t res;
+    rc = pst_fedtrainer_run(fs->trainer, &fs->rows, task->global, task->seed, NULL, delta, &res,
+                            err);
+    return pst_fedtrain_site_end(fs, rc, &res, samples, loss);
 }

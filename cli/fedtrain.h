@@ -39,22 +39,21 @@ typedef struct pst_fedtrain_result {
     double seconds;
 } pst_fedtrain_result_t;
 
-/* Trains the site's rows from global (n_params floats) with the task's seed; delta (n_params)
- * receives the local weights minus global. A diverged training is not an error: res->ok is false
- * and the message is in err. */
+/* Trains rows from global (n_params floats) with seed; delta (n_params) receives the trained
+ * weights minus global. A diverged training is not an error: res->ok is false and the message is
+ * in err.
+ *
+ * remote NULL: the site trains alone, in this process. Otherwise this is one worker of a site
+ * that is an mpirun job (cli/fedjoin_mpi): remote's pull and push reach the site's parameter
+ * servers, which run the optimizer (state fresh for the round's namespace) with BSP. Its
+ * allreduce_sum is not used: the training takes no collective step, so a worker that fails never
+ * leaves the others waiting in one. Every worker calls it with its share of the rows, the same
+ * global weights and seed, and the same t->opts.steps_per_epoch; delta is the servers' final
+ * weights minus global; res->rows, rows_trained and loss (the last epoch's mean) are this
+ * worker's. */
 int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                       uint64_t seed, float *delta, pst_fedtrain_result_t *res, pst_err_t *err);
-
-/* The same for one worker of a site that is an mpirun job (cli/fedjoin_mpi): remote's pull and
- * push reach the site's parameter servers, which run the optimizer (state fresh for the round's
- * namespace) with BSP. Its allreduce_sum is not used: the training takes no collective step, so
- * a worker that fails never leaves the others waiting in one. Every worker calls it with its
- * share of the rows, the same global weights and seed, and the same t->opts.steps_per_epoch;
- * delta is the servers' final weights minus global; res->rows, rows_trained and loss (the last
- * epoch's mean) are this worker's. */
-int pst_fedtrainer_run_remote(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                              uint64_t seed, const pst_train_hooks_t *remote, float *delta,
-                              pst_fedtrain_result_t *res, pst_err_t *err);
+                       uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                       pst_fedtrain_result_t *res, pst_err_t *err);
 
 /* One site a process plays: its rows and the trainer it shares with the process's other sites. */
 typedef struct pst_fedtrain_site {
@@ -63,6 +62,16 @@ typedef struct pst_fedtrain_site {
     long rows_trained;
     double seconds;
 } pst_fedtrain_site_t;
+
+/* What every train hook of a site does around its training. begin checks the task against the
+ * trainer and keeps every site of the run alive while it trains. end stops that and returns the
+ * hook's result: rc when it is an error, PST_ENUMERIC when res says the training diverged (the
+ * round is declined), otherwise PST_OK, with res's rows trained and seconds added to fs and its
+ * rows and loss given as the round's samples and loss. */
+int pst_fedtrain_site_begin(pst_fedtrain_site_t *fs, const pst_fedsite_task_t *task,
+                            pst_err_t *err);
+int pst_fedtrain_site_end(pst_fedtrain_site_t *fs, int rc, const pst_fedtrain_result_t *res,
+                          double *samples, double *loss);
 
 /* The train hook of worker/fedsite over a pst_fedtrain_site_t (ctx): trains the task's round
  * with the task's seed, keeping every site of the run alive meanwhile. */
