@@ -55,16 +55,17 @@ enum { SUM_LOSS = PST_COMM_N, SUM_ROWS, SUM_N };
 typedef struct sitempi {
     const pst_config_t *cfg; /* the site's own */
     pst_ranks_t ranks;
-    int lead_rank;           /* world rank of worker 0, which holds the connection */
     pst_fedjoin_model_t own; /* the model of a rank without the connection */
     pst_fedjoin_model_t *m;  /* this rank's: own, or worker 0's in cli/fedjoin.c */
     bool started;            /* worker 0 sent the contract */
     bool ready;              /* every rank set it up: workers wait for commands, servers serve */
     size_t *share, n_share;  /* a worker's positions in the site's rows */
+    uint64_t *worker_rows;   /* (n_workers) every worker's n_share */
     pst_rows_t rows;
     pst_remote_t remote;
-    float *global, *scratch; /* (n_params) a worker's copy of the weights, its unused delta */
-    pst_server_t *server;    /* a server rank's */
+    float *global;        /* (n_params) a worker's copy of the round's weights */
+    float *scratch;       /* (n_params) the unused delta of the workers other than worker 0 */
+    pst_server_t *server; /* a server rank's */
     /* worker 0's figures for report.json */
     uint64_t rounds_trained;
     double sums[SUM_N];            /* communication counters summed over workers and rounds */
@@ -74,6 +75,12 @@ typedef struct sitempi {
 static bool is_lead(const sitempi_t *x)
 {
     return x->ranks.worker == 0;
+}
+
+/* The world rank of worker 0, which holds the connection: the first after the servers. */
+static int lead_rank(const sitempi_t *x)
+{
+    return x->ranks.n_servers;
 }
 
 /* ---- agreement ---- */
@@ -124,7 +131,7 @@ static int own_failure(const sitempi_t *x, int rc, pst_err_t *err)
 static void share_start(sitempi_t *x, start_t *st, uint8_t **contract)
 {
     MPI_Request req;
-    MPI_Ibcast(st, (int)sizeof *st, MPI_BYTE, x->lead_rank, MPI_COMM_WORLD, &req);
+    MPI_Ibcast(st, (int)sizeof *st, MPI_BYTE, lead_rank(x), MPI_COMM_WORLD, &req);
     pst_ranks_wait(&req);
     if (st->contract_len == 0)
         return;
@@ -133,7 +140,7 @@ static void share_start(sitempi_t *x, start_t *st, uint8_t **contract)
                       (unsigned long long)st->contract_len);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    MPI_Ibcast(*contract, (int)st->contract_len, MPI_BYTE, x->lead_rank, MPI_COMM_WORLD, &req);
+    MPI_Ibcast(*contract, (int)st->contract_len, MPI_BYTE, lead_rank(x), MPI_COMM_WORLD, &req);
     pst_ranks_wait(&req);
 }
 
@@ -151,8 +158,7 @@ static int open_contract(sitempi_t *x, const uint8_t *contract, const start_t *s
 
 /* A worker's rows: every worker loads the site's file and trains its rank-strided share, row i
  * going to worker i mod W, as `pstrain train` under mpirun does. Every worker must see the same
- * rows; each takes the steps of the smallest share, so the BSP clocks meet. Collective over the
- * workers, whatever rc. */
+ * rows. Collective over the workers, whatever rc. */
 static int take_share(sitempi_t *x, int rc, pst_err_t *err)
 {
     size_t n = rc == PST_OK ? x->m->data->n_rows : 0;
@@ -175,10 +181,21 @@ static int take_share(sitempi_t *x, int rc, pst_err_t *err)
     x->rows = pst_rows_all(x->m->data);
     x->rows.idx = x->share;
     x->rows.n = x->n_share;
-    pst_train_opts_t *o = &x->m->trainer.opts;
-    size_t smallest = n / (size_t)W, b = (size_t)o->batch_size;
-    o->steps_per_epoch = (long)((smallest + b - 1) / b);
     return PST_OK;
+}
+
+/* Every worker learns every share's size; each takes the steps of the smallest share, so the BSP
+ * clocks meet. Collective over the workers, once every rank is set up. */
+static void count_shares(sitempi_t *x)
+{
+    uint64_t mine = x->n_share, smallest = mine;
+    MPI_Allgather(&mine, 1, MPI_UINT64_T, x->worker_rows, 1, MPI_UINT64_T, x->ranks.role);
+    for (int w = 0; w < x->ranks.n_workers; w++)
+        if (x->worker_rows[w] < smallest)
+            smallest = x->worker_rows[w];
+    pst_train_opts_t *o = &x->m->trainer.opts;
+    uint64_t b = (uint64_t)o->batch_size;
+    o->steps_per_epoch = (long)((smallest + b - 1) / b);
 }
 
 static int worker_setup(sitempi_t *x, const uint8_t *contract, const start_t *st, pst_err_t *err)
@@ -187,10 +204,12 @@ static int worker_setup(sitempi_t *x, const uint8_t *contract, const start_t *st
     if (rc == PST_OK)
         rc = pst_fedjoin_model_load(x->m, x->cfg, st->n_params, err);
     rc = take_share(x, rc, err);
-    size_t n = st->n_params;
+    size_t n = st->n_params, W = (size_t)x->ranks.n_workers;
+    if (rc == PST_OK && !(x->worker_rows = malloc(W * sizeof *x->worker_rows)))
+        rc = pst_err_set(err, PST_ENOMEM, "out of memory");
     if (rc == PST_OK && !(x->global = malloc(n * sizeof *x->global)))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
-    if (rc == PST_OK && !(x->scratch = malloc(n * sizeof *x->scratch)))
+    if (rc == PST_OK && !is_lead(x) && !(x->scratch = malloc(n * sizeof *x->scratch)))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
     return rc;
 }
@@ -208,6 +227,8 @@ static int setup(sitempi_t *x, const uint8_t *contract, const start_t *st, pst_e
     if (pst_ranks_exchange(&x->ranks, &hello) && !server)
         rc = pst_remote_connect(&x->remote, &x->ranks, &x->m->run_cfg, x->ranks.role, err);
     rc = agree(MPI_COMM_WORLD, own_failure(x, rc, err), FAIL_OWN, err);
+    if (rc == PST_OK && !server)
+        count_shares(x);
     x->ready = rc == PST_OK;
     return rc;
 }
@@ -381,10 +402,9 @@ static void lead_report(void *ctx, cJSON *doc)
         return;
     const pst_config_t *cfg = &x->m->run_cfg;
     cJSON_AddStringToObject(mpi, "consistency", cfg->cluster.consistency);
-    size_t n = x->m->data->n_rows, W = (size_t)r->n_workers;
     cJSON *rows = cJSON_AddArrayToObject(mpi, "worker_rows");
-    for (size_t w = 0; w < W; w++)
-        cJSON_AddItemToArray(rows, cJSON_CreateNumber((double)((n - w + W - 1) / W)));
+    for (int w = 0; w < r->n_workers; w++)
+        cJSON_AddItemToArray(rows, cJSON_CreateNumber((double)x->worker_rows[w]));
     pst_json_add_number(mpi, "steps_per_epoch", (double)x->m->trainer.opts.steps_per_epoch);
     pst_json_add_number(mpi, "worker_rows_trained", x->sums[SUM_ROWS]);
     /* What the site's servers held after the last round's namespace was dropped. */
@@ -443,6 +463,7 @@ static void finish(sitempi_t *x)
     pst_server_destroy(&x->server);
     pst_fedjoin_model_fini(&x->own);
     free(x->share);
+    free(x->worker_rows);
     free(x->global);
     free(x->scratch);
 }
@@ -462,7 +483,6 @@ int pst_fedjoin_mpi(const pst_config_t *cfg, const pst_fedjoin_args_t *args)
         status = 2;
     } else {
         x->cfg = cfg;
-        x->lead_rank = x->ranks.n_servers;
         status = is_lead(x) ? run_lead(x, args) : run_follower(x);
         finish(x);
     }
