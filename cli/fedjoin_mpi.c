@@ -68,8 +68,8 @@ typedef struct sitempi {
     pst_server_t *server; /* a server rank's */
     /* worker 0's figures for report.json */
     uint64_t rounds_trained;
-    double sums[SUM_N];            /* communication counters summed over workers and rounds */
-    uint64_t ps_tensors, ps_bytes; /* the servers' tensors and store after the last round */
+    double sums[SUM_N]; /* communication counters summed over workers and rounds */
+    bool round_failed;  /* a round failed (and so the run): some server may not answer */
 } sitempi_t;
 
 static bool is_lead(const sitempi_t *x)
@@ -256,22 +256,6 @@ static int lead_contract(void *ctx, pst_fedjoin_model_t *m, const uint8_t *contr
 
 /* ---- rounds ---- */
 
-/* The servers' holdings, summed: after a round's drop nothing of it should be left. */
-static void count_server_holdings(sitempi_t *x)
-{
-    x->ps_tensors = x->ps_bytes = 0;
-    for (int s = 0; s < x->ranks.n_servers; s++) {
-        uint64_t c[PST_STAT_COUNT];
-        pst_err_t err = {0};
-        if (pst_psclient_server_stats(x->remote.client, (uint32_t)s, c, &err) != PST_OK) {
-            pst_warn("parameter server %d: stats: %s", s, err.msg);
-            continue;
-        }
-        x->ps_tensors += c[PST_STAT_TENSORS];
-        x->ps_bytes += c[PST_STAT_STORE_BYTES];
-    }
-}
-
 /* Worker 0 sums the workers' figures of a round (every worker calls it). */
 static void sum_round(sitempi_t *x, const pst_fedtrain_result_t *res, double *sums)
 {
@@ -341,7 +325,6 @@ static void record_round(sitempi_t *x, const double *sums)
         x->sums[i] = sums[i];
     x->sums[SUM_ROWS] += sums[SUM_ROWS];
     x->rounds_trained++;
-    count_server_holdings(x);
 }
 
 /* The train hook of worker 0's join: the round goes to every worker, and they train it. */
@@ -358,6 +341,7 @@ static int lead_train(void *ctx, pst_fedtrain_site_t *play, const pst_fedsite_ta
     share_weights(x, x->global);
     double sums[SUM_N] = {0}, t0 = pst_clock_seconds();
     rc = train_round(x, &c, x->global, delta, sums, err);
+    x->round_failed = rc != PST_OK && rc != PST_ENUMERIC;
     if (rc == PST_OK)
         record_round(x, sums);
     pst_fedtrain_result_t res = {.ok = rc == PST_OK,
@@ -389,6 +373,25 @@ static int follow_rounds(sitempi_t *x)
 
 /* ---- report ---- */
 
+/* The servers' holdings, summed: once the last round's namespace is dropped, nothing of it should
+ * be left. */
+static void add_server_holdings(sitempi_t *x, cJSON *mpi)
+{
+    uint64_t tensors = 0, bytes = 0;
+    for (int s = 0; s < x->ranks.n_servers; s++) {
+        uint64_t c[PST_STAT_COUNT];
+        pst_err_t err = {0};
+        if (pst_psclient_server_stats(x->remote.client, (uint32_t)s, c, &err) != PST_OK) {
+            pst_warn("parameter server %d: stats: %s", s, err.msg);
+            continue;
+        }
+        tensors += c[PST_STAT_TENSORS];
+        bytes += c[PST_STAT_STORE_BYTES];
+    }
+    pst_json_add_number(mpi, "server_tensors", (double)tensors);
+    pst_json_add_number(mpi, "server_store_bytes", (double)bytes);
+}
+
 static void lead_report(void *ctx, cJSON *doc)
 {
     sitempi_t *x = ctx;
@@ -407,9 +410,10 @@ static void lead_report(void *ctx, cJSON *doc)
         cJSON_AddItemToArray(rows, cJSON_CreateNumber((double)x->worker_rows[w]));
     pst_json_add_number(mpi, "steps_per_epoch", (double)x->m->trainer.opts.steps_per_epoch);
     pst_json_add_number(mpi, "worker_rows_trained", x->sums[SUM_ROWS]);
-    /* What the site's servers held after the last round's namespace was dropped. */
-    pst_json_add_number(mpi, "server_tensors", (double)x->ps_tensors);
-    pst_json_add_number(mpi, "server_store_bytes", (double)x->ps_bytes);
+    /* Asked now, while the other workers wait for the stop; not after a failed round, which
+     * may have been a server's, lest the report wait cluster.timeout for every one gone. */
+    if (!x->round_failed)
+        add_server_holdings(x, mpi);
     pst_comm_json(cJSON_AddObjectToObject(mpi, "comm"), r, cfg, x->sums);
 }
 
