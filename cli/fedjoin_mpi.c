@@ -11,12 +11,14 @@
  *
  * Namespaces: round r trains model namespace r on the site's servers, registered from the round's
  * global weights, so the optimizer state starts empty every round as the one-process site's does.
- * Once every worker is done with it, the workers drop it (OP_DROP): the servers hold one round's
- * model at a time however many rounds run. A worker whose training fails drops it at once
- * instead, so the others' pulls and pushes fail at once rather than wait for cluster.timeout;
- * training passes through no MPI collective (the epoch losses are summed after the round), so
- * every worker then reaches the round's agreement. A fresh id each round, rather than one id
- * reused, means a drop can only ever name its own round's namespace. */
+ * Once every worker is done with it, each worker drops it (OP_DROP): the servers hold one round's
+ * model at a time however many rounds run. One drop would do on the servers, but dropping is also
+ * how a worker's client forgets the round's tensor and frees it, so each worker drops it once. A
+ * worker whose training fails drops it at once instead, so the others' pulls and pushes fail at
+ * once rather than wait for cluster.timeout; training passes through no MPI collective (the epoch
+ * losses are summed after the round), so every worker then reaches the round's agreement. A fresh
+ * id each round, rather than one id reused, means a drop can only ever name its own round's
+ * namespace. */
 #include "cli/fedjoin_mpi.h"
 
 #include <limits.h>
@@ -285,7 +287,8 @@ static int train_round(sitempi_t *x, const command_t *c, const float *global, fl
         if (rc == PST_OK && !res.ok)
             rc = PST_ENUMERIC; /* the message is in err */
     }
-    if (rc != PST_OK) /* the others must not wait for this worker's pushes */
+    bool dropped = rc != PST_OK;
+    if (dropped) /* the others must not wait for this worker's pushes */
         pst_remote_drop(&x->remote, model, NULL);
     /* A worker whose peer failed and dropped the namespace hears so from the servers: the
      * tensor was dropped (PST_ESTATE) or is unknown (PST_ENOTFOUND); so does one whose peer
@@ -294,10 +297,11 @@ static int train_round(sitempi_t *x, const command_t *c, const float *global, fl
                  : rc == PST_ESTATE || rc == PST_ENOTFOUND ? FAIL_FOLLOWS
                                                            : FAIL_OWN;
     rc = agree(x->ranks.role, own_failure(x, rc, err), weight, err);
-    /* Every worker is done with the namespace: drop it (one drop is enough on the servers; each
-     * worker's client forgets it too). */
+    /* Every worker is done with the namespace: drop it, unless this worker did already (then the
+     * round failed, and no drop is agreed on). */
     pst_err_t drop_err = {0};
-    int drop_rc = own_failure(x, pst_remote_drop(&x->remote, model, &drop_err), &drop_err);
+    int drop_rc =
+        dropped ? PST_OK : own_failure(x, pst_remote_drop(&x->remote, model, &drop_err), &drop_err);
     if (rc == PST_OK && (rc = agree(x->ranks.role, drop_rc, FAIL_OWN, &drop_err)) != PST_OK)
         *err = drop_err;
     sum_round(x, &res, sums);
