@@ -87,12 +87,15 @@ static int lead_rank(const sitempi_t *x)
 
 /* ---- agreement ---- */
 
-/* How telling a rank's failure is, for choosing the one message every rank reports. */
+/* How telling a rank's failure is, for choosing the one outcome and message every rank reports.
+ * A failure of a worker's own in a round ends the run even when another worker's training
+ * diverged in it, so its message must win; a divergence only declines the round, and wins over
+ * the failures that follow from the diverged worker's drop. */
 enum {
     FAIL_NONE,
-    FAIL_FOLLOWS, /* most likely the consequence of another rank's failure (see below) */
-    FAIL_OWN,
-    FAIL_DIVERGED /* a diverged training: the round is declined, not the run ended */
+    FAIL_FOLLOWS,  /* most likely the consequence of another rank's failure (see train_round) */
+    FAIL_DIVERGED, /* a diverged training: the round is declined, not the run ended */
+    FAIL_OWN       /* anything else: the run ends with this message */
 };
 
 /* The outcome of a step every rank of comm took, the same on every rank: PST_OK, or the code and
