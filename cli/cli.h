@@ -25,9 +25,6 @@ void pst_usage_bag(FILE *out);
 void pst_usage_stack(FILE *out);
 void pst_usage_sweep(FILE *out);
 
-/* Prints "pstrain: error: MESSAGE" on stderr. */
-void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* True when argv[i] is -h or --help. */
 bool pst_is_help(const char *arg);
 

@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
-#include "cli/ensemble.h"
-#include "cli/rundir.h"
-#include "common/folds.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
+#include "app/plan/ensemble.h"
+#include "app/rundir.h"
+#include "common/sample/folds.h"
 #include "common/log.h"
 
 void pst_usage_bag(FILE *out)
@@ -58,15 +59,15 @@ static double parse_fraction(const char *text)
 static int check_bag_args(const bag_args_t *a)
 {
     if (!a->plan.config) {
-        pst_cli_error("bag: no CONFIG file given (see 'pstrain bag --help')");
+        pst_app_error("bag: no CONFIG file given (see 'pstrain bag --help')");
         return 2;
     }
     if (a->members < 1 || a->members > 10000) {
-        pst_cli_error("bag: --members must be an integer from 1 to 10000");
+        pst_app_error("bag: --members must be an integer from 1 to 10000");
         return 2;
     }
     if (a->max_samples < 0 || a->max_features < 0) {
-        pst_cli_error("bag: --max-samples and --max-features take a fraction in (0, 1]");
+        pst_app_error("bag: --max-samples and --max-features take a fraction in (0, 1]");
         return 2;
     }
     return 0;
@@ -95,11 +96,11 @@ static int parse_bag_args(bag_args_t *a, int argc, char **argv)
             a->max_features = parse_fraction(argv[++i]);
         } else if (strcmp(argv[i], "--voting") == 0 && has_value) {
             if (pst_voting_parse(argv[++i], &a->voting) != PST_OK) {
-                pst_cli_error("bag: --voting takes soft or hard, not '%s'", argv[i]);
+                pst_app_error("bag: --voting takes soft or hard, not '%s'", argv[i]);
                 return 2;
             }
         } else {
-            pst_cli_error("bag: unknown or incomplete option '%s' (see 'pstrain bag --help')",
+            pst_app_error("bag: unknown or incomplete option '%s' (see 'pstrain bag --help')",
                           argv[i]);
             return 2;
         }
@@ -417,7 +418,7 @@ int pst_cmd_bag(int argc, char **argv)
     if (rc == PST_OK && run.lead)
         rc = pst_planrun_finish(&run, "bag", &err);
     if (rc != PST_OK && (run.lead || !pst_cluster_launched()))
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     bag_plan_fini(&p);
     return pst_planrun_end(&run, rc);
 }

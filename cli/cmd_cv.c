@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
-#include "cli/fit.h"
-#include "cli/plan.h"
-#include "cli/planrun.h"
-#include "cli/rundir.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
+#include "app/plan/fit.h"
+#include "app/plan/plan.h"
+#include "app/plan/planrun.h"
+#include "app/rundir.h"
 #include "common/atomicfile.h"
-#include "common/folds.h"
+#include "common/sample/folds.h"
 #include "common/log.h"
 
 void pst_usage_cv(FILE *out)
@@ -65,17 +66,17 @@ static int parse_cv_args(cv_args_t *a, int argc, char **argv)
         } else if (strcmp(argv[i], "--group-column") == 0 && has_value) {
             a->group_column = argv[++i];
         } else {
-            pst_cli_error("cv: unknown or incomplete option '%s' (see 'pstrain cv --help')",
+            pst_app_error("cv: unknown or incomplete option '%s' (see 'pstrain cv --help')",
                           argv[i]);
             return 2;
         }
     }
     if (!a->plan.config) {
-        pst_cli_error("cv: no CONFIG file given (see 'pstrain cv --help')");
+        pst_app_error("cv: no CONFIG file given (see 'pstrain cv --help')");
         return 2;
     }
     if (a->folds < 2 || a->repeats < 1) {
-        pst_cli_error("cv: --folds must be at least 2 and --repeats at least 1");
+        pst_app_error("cv: --folds must be at least 2 and --repeats at least 1");
         return 2;
     }
     return 0;
@@ -176,7 +177,7 @@ int pst_cmd_cv(int argc, char **argv)
             rc = pst_planrun_finish(&run, "cv", &err);
     }
     if (rc != PST_OK && (run.lead || !pst_cluster_launched()))
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     pst_folds_fini(&p.folds);
     status = pst_planrun_end(&run, rc);
     return status;

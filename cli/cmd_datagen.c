@@ -7,10 +7,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "app/console.h"
 #include "cli/datagen.h"
-#include "common/clickgen.h"
+#include "common/gen/clickgen.h"
 #include "common/clock.h"
-#include "common/criteogen.h"
+#include "common/gen/criteogen.h"
 
 void pst_usage_datagen(FILE *out)
 {
@@ -90,7 +91,7 @@ static bool parse_real(const char *s, double *v)
 
 static int bad_value(const char *opt, const char *value, const char *want)
 {
-    pst_cli_error("datagen clicks: %s '%s': expected %s", opt, value, want);
+    pst_app_error("datagen clicks: %s '%s': expected %s", opt, value, want);
     return 2;
 }
 
@@ -134,7 +135,7 @@ static int apply_option(void *args, const char *opt, const char *value)
     } else if (strcmp(opt, "--truth-weights") == 0) {
         a->files.truth_weights = value;
     } else {
-        pst_cli_error("datagen clicks: unknown option '%s' (try 'pstrain datagen --help')", opt);
+        pst_app_error("datagen clicks: unknown option '%s' (try 'pstrain datagen --help')", opt);
         return 2;
     }
     return 0;
@@ -148,12 +149,12 @@ static int check_required(const datagen_args_t *a)
                           : !a->files.data   ? "--out"
                                              : NULL;
     if (missing != NULL) {
-        pst_cli_error("datagen clicks: %s is required (try 'pstrain datagen --help')", missing);
+        pst_app_error("datagen clicks: %s is required (try 'pstrain datagen --help')", missing);
         return 2;
     }
     pst_err_t err;
     if (pst_clickgen_check(&a->cfg, &err) != PST_OK) {
-        pst_cli_error("datagen clicks: %s", err.msg);
+        pst_app_error("datagen clicks: %s", err.msg);
         return 2;
     }
     return 0;
@@ -171,11 +172,11 @@ static int parse_options(void *args, apply_fn apply, int argc, char **argv)
             return -1;
         }
         if (argv[i][0] != '-' || argv[i][1] != '-') {
-            pst_cli_error("datagen %s: unexpected argument '%s'", argv[0], argv[i]);
+            pst_app_error("datagen %s: unexpected argument '%s'", argv[0], argv[i]);
             return 2;
         }
         if (i + 1 >= argc) {
-            pst_cli_error("datagen %s: %s needs a value", argv[0], argv[i]);
+            pst_app_error("datagen %s: %s needs a value", argv[0], argv[i]);
             return 2;
         }
         int status = apply(args, argv[i], argv[i + 1]);
@@ -205,7 +206,7 @@ static int run_clicks(int argc, char **argv)
     pst_clickgen_truth_t t;
     double start = pst_clock_seconds();
     if (pst_clickgen_write(&a.cfg, &a.files, &t, &err) != PST_OK) {
-        pst_cli_error("datagen clicks: %s", err.msg);
+        pst_app_error("datagen clicks: %s", err.msg);
         return 1;
     }
     double seconds = pst_clock_seconds() - start;
@@ -277,7 +278,7 @@ static int apply_criteo_option(void *args, const char *opt, const char *value)
     } else if (strcmp(opt, "--truth") == 0) {
         a->truth = value;
     } else {
-        pst_cli_error("datagen criteo: unknown option '%s' (try 'pstrain datagen --help')", opt);
+        pst_app_error("datagen criteo: unknown option '%s' (try 'pstrain datagen --help')", opt);
         return 2;
     }
     return 0;
@@ -291,19 +292,19 @@ static int run_criteo(int argc, char **argv)
     if (status != 0)
         return status < 0 ? 0 : status;
     if (!a.has_rows || a.out == NULL) {
-        pst_cli_error("datagen criteo: %s is required (try 'pstrain datagen --help')",
+        pst_app_error("datagen criteo: %s is required (try 'pstrain datagen --help')",
                       a.has_rows ? "--out" : "--rows");
         return 2;
     }
     pst_err_t err;
     if (pst_criteogen_check(&a.cfg, &err) != PST_OK) {
-        pst_cli_error("datagen criteo: %s", err.msg);
+        pst_app_error("datagen criteo: %s", err.msg);
         return 2;
     }
     pst_criteogen_truth_t t;
     double start = pst_clock_seconds();
     if (pst_criteogen_write(&a.cfg, a.out, a.truth, &t, &err) != PST_OK) {
-        pst_cli_error("datagen criteo: %s", err.msg);
+        pst_app_error("datagen criteo: %s", err.msg);
         return 1;
     }
     printf("wrote %llu rows to %s in %.2f s: click rate %.4f (target %.4f), Bayes AUC %.4f, "
@@ -327,6 +328,6 @@ int pst_cmd_datagen(int argc, char **argv)
         return run_clicks(argc - 1, argv + 1);
     if (strcmp(argv[1], "criteo") == 0)
         return run_criteo(argc - 1, argv + 1);
-    pst_cli_error("datagen: unknown generator '%s' (known: clicks, criteo)", argv[1]);
+    pst_app_error("datagen: unknown generator '%s' (known: clicks, criteo)", argv[1]);
     return 2;
 }

@@ -5,15 +5,16 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
-#include "cli/pipeline.h"
-#include "cli/rundir.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
+#include "app/pipeline.h"
+#include "app/rundir.h"
 #include "common/atomicfile.h"
-#include "common/codec.h"
-#include "common/metrics.h"
-#include "worker/ensemble.h"
-#include "worker/modelfile.h"
-#include "worker/train.h"
+#include "common/net/codec.h"
+#include "common/eval/metrics.h"
+#include "worker/model/ensemble.h"
+#include "worker/model/modelfile.h"
+#include "worker/train/train.h"
 
 #define APPLY_CHUNK 256
 
@@ -68,14 +69,14 @@ static int parse_apply_args(apply_args_t *a, int argc, char **argv, bool predict
         } else if (!predict && strcmp(arg, "--json") == 0 && has_value) {
             a->json = argv[++i];
         } else if (arg[0] == '-') {
-            pst_cli_error("unknown or incomplete option '%s'", arg);
+            pst_app_error("unknown or incomplete option '%s'", arg);
             return 2;
         } else if (!a->model) {
             a->model = arg;
         } else if (!a->data) {
             a->data = arg;
         } else {
-            pst_cli_error("unexpected argument '%s'", arg);
+            pst_app_error("unexpected argument '%s'", arg);
             return 2;
         }
     }
@@ -214,7 +215,7 @@ int pst_cmd_eval(int argc, char **argv)
     }
     cJSON_Delete(doc);
     if (rc != PST_OK)
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     applied_fini(&ap);
     return rc == PST_OK ? 0 : 1;
 }
@@ -276,7 +277,7 @@ int pst_cmd_predict(int argc, char **argv)
         free(buf);
     }
     if (rc != PST_OK)
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     applied_fini(&ap);
     return rc == PST_OK ? 0 : 1;
 }
@@ -347,7 +348,7 @@ int pst_cmd_info(int argc, char **argv)
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
-            pst_cli_error("info: unexpected argument '%s'", argv[i]);
+            pst_app_error("info: unexpected argument '%s'", argv[i]);
             return 2;
         }
     }
@@ -358,7 +359,7 @@ int pst_cmd_info(int argc, char **argv)
     applied_t ap = {0};
     pst_err_t err = {0};
     if (load_model(&ap, path, &err) != PST_OK) {
-        pst_cli_error("%s", err.msg);
+        pst_app_error("%s", err.msg);
         applied_fini(&ap);
         return 1;
     }

@@ -5,17 +5,18 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
 #include "cli/fed.h"
-#include "cli/fedconf.h"
-#include "cli/fedjoin.h"
-#include "cli/fedjoin_mpi.h"
-#include "cli/fedserve.h"
-#include "cli/fedsim.h"
-#include "cli/fedsim_mpi.h"
-#include "cli/plan.h"
-#include "cli/session.h"
-#include "common/fedkeys.h"
+#include "app/fed/fedconf.h"
+#include "app/fed/fedjoin.h"
+#include "app/fed/fedjoin_mpi.h"
+#include "app/fed/fedserve.h"
+#include "app/fed/fedsim.h"
+#include "app/fed/fedsim_mpi.h"
+#include "app/plan/plan.h"
+#include "app/session.h"
+#include "common/fed/fedkeys.h"
 #include "common/log.h"
 
 void pst_usage_fed(FILE *out)
@@ -127,7 +128,7 @@ static int parse_fed_args(fed_args_t *a, const char *sub, int argc, char **argv)
         }
         int used = pst_plan_common_arg(&a->plan, argc, argv, i);
         if (!used) {
-            pst_cli_error("fed %s: unknown, incomplete or unexpected argument '%s' (see "
+            pst_app_error("fed %s: unknown, incomplete or unexpected argument '%s' (see "
                           "'pstrain fed --help')",
                           sub, argv[i]);
             return 2;
@@ -135,7 +136,7 @@ static int parse_fed_args(fed_args_t *a, const char *sub, int argc, char **argv)
         i += used - 1;
     }
     if (!a->plan.config) {
-        pst_cli_error("fed %s: no CONFIG file given (see 'pstrain fed --help')", sub);
+        pst_app_error("fed %s: no CONFIG file given (see 'pstrain fed --help')", sub);
         return 2;
     }
     return 0;
@@ -157,7 +158,7 @@ static int simulate(const pst_config_t *cfg, const fed_args_t *a)
     if (rc == PST_OK)
         rc = pst_session_finish(&s, &err);
     if (rc != PST_OK)
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     pst_session_fini(&s);
     return rc == PST_OK ? 0 : 1;
 }
@@ -244,7 +245,7 @@ static int serve(const pst_config_t *cfg, const fed_args_t *a)
     }
     memset(kp.secret_key, 0, sizeof kp.secret_key);
     if (rc != PST_OK)
-        pst_cli_error("%s%s", err.msg[0] ? err.msg : pst_strerror(rc),
+        pst_app_error("%s%s", err.msg[0] ? err.msg : pst_strerror(rc),
                       rc == PST_ESTATE ? " (report.json and model.pst cover the rounds run)" : "");
     pst_fedkey_list_fini(&allowed);
     pst_session_fini(&s);
@@ -260,7 +261,7 @@ static int keygen(int argc, char **argv)
         return 0;
     }
     if (argc != 3 || argv[2][0] == '-') {
-        pst_cli_error("fed keygen: give one PREFIX (writes PREFIX.key and PREFIX.pub; see "
+        pst_app_error("fed keygen: give one PREFIX (writes PREFIX.key and PREFIX.pub; see "
                       "'pstrain fed --help')");
         return 2;
     }
@@ -271,7 +272,7 @@ static int keygen(int argc, char **argv)
         rc = pst_fedkey_write(&kp, argv[2], &err);
     memset(kp.secret_key, 0, sizeof kp.secret_key);
     if (rc != PST_OK) {
-        pst_cli_error("fed keygen: %s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("fed keygen: %s", err.msg[0] ? err.msg : pst_strerror(rc));
         return 1;
     }
     printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key: %s\n", argv[2], argv[2],
@@ -290,7 +291,7 @@ static int load_checked(pst_config_t *cfg, const fed_args_t *a)
     if (a->plan.quiet)
         pst_log_set_level(PST_LOG_ERROR);
     if (rc != PST_OK && pst_cluster_is_first_rank())
-        pst_cli_error("%s", err.msg);
+        pst_app_error("%s", err.msg);
     return rc;
 }
 
@@ -306,7 +307,7 @@ int pst_cmd_fed(int argc, char **argv)
     bool sim = strcmp(sub, "simulate") == 0, srv = strcmp(sub, "serve") == 0,
          join = strcmp(sub, "join") == 0;
     if (!sim && !srv && !join) {
-        pst_cli_error("fed: unknown subcommand '%s' (simulate, serve, join or keygen)", sub);
+        pst_app_error("fed: unknown subcommand '%s' (simulate, serve, join or keygen)", sub);
         return 2;
     }
     fed_args_t a;
@@ -325,7 +326,7 @@ int pst_cmd_fed(int argc, char **argv)
     else if (launched && join)
         status = pst_fedjoin_mpi(&cfg, &(pst_fedjoin_args_t){a.server, a.site, a.plan.out});
     else if (launched) {
-        pst_cli_error("fed serve runs as one process; under mpirun use 'fed simulate'");
+        pst_app_error("fed serve runs as one process; under mpirun use 'fed simulate'");
         status = 2;
     } else if (srv)
         status = serve(&cfg, &a);

@@ -4,12 +4,13 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
-#include "cli/ensemble.h"
-#include "cli/rundir.h"
-#include "common/folds.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
+#include "app/plan/ensemble.h"
+#include "app/rundir.h"
+#include "common/sample/folds.h"
 #include "common/log.h"
-#include "common/split.h"
+#include "common/sample/split.h"
 
 #define MAX_BASES 32
 
@@ -65,7 +66,7 @@ static int parse_method(const char *name, stack_method_t *out)
             *out = (stack_method_t)i;
             return 0;
         }
-    pst_cli_error("stack: --method takes stacking, blending, soft_vote or hard_vote, not '%s'",
+    pst_app_error("stack: --method takes stacking, blending, soft_vote or hard_vote, not '%s'",
                   name);
     return 2;
 }
@@ -73,20 +74,20 @@ static int parse_method(const char *name, stack_method_t *out)
 static int check_stack_args(const stack_args_t *a)
 {
     if (!a->plan.config) {
-        pst_cli_error("stack: no CONFIG file given (see 'pstrain stack --help')");
+        pst_app_error("stack: no CONFIG file given (see 'pstrain stack --help')");
         return 2;
     }
     if (a->n_bases < 2) {
-        pst_cli_error("stack: give at least two base models with --base (see 'pstrain stack "
+        pst_app_error("stack: give at least two base models with --base (see 'pstrain stack "
                       "--help')");
         return 2;
     }
     if (a->folds < 2) {
-        pst_cli_error("stack: --folds must be an integer of at least 2");
+        pst_app_error("stack: --folds must be an integer of at least 2");
         return 2;
     }
     if (!(a->holdout > 0 && a->holdout < 1)) {
-        pst_cli_error("stack: --holdout takes a fraction in (0, 1)");
+        pst_app_error("stack: --holdout takes a fraction in (0, 1)");
         return 2;
     }
     return 0;
@@ -118,14 +119,14 @@ static int parse_stack_args(stack_args_t *a, int argc, char **argv)
                 a->holdout = -1;
         } else if (strcmp(argv[i], "--base") == 0 && has_value) {
             if (a->n_bases == MAX_BASES) {
-                pst_cli_error("stack: at most %d --base models", MAX_BASES);
+                pst_app_error("stack: at most %d --base models", MAX_BASES);
                 return 2;
             }
             a->base[a->n_bases++] = argv[++i];
         } else if (strcmp(argv[i], "--meta") == 0 && has_value) {
             a->meta = argv[++i];
         } else {
-            pst_cli_error("stack: unknown or incomplete option '%s' (see 'pstrain stack --help')",
+            pst_app_error("stack: unknown or incomplete option '%s' (see 'pstrain stack --help')",
                           argv[i]);
             return 2;
         }
@@ -197,9 +198,9 @@ static int load_configs(stack_configs_t *c, const stack_args_t *a)
         if (rc == PST_OK)
             continue;
         if (meta)
-            pst_cli_error("stack: --meta: %s", err.msg);
+            pst_app_error("stack: --meta: %s", err.msg);
         else
-            pst_cli_error("stack: --base %d: %s", b + 1, err.msg);
+            pst_app_error("stack: --base %d: %s", b + 1, err.msg);
         return rc == PST_EINVAL || rc == PST_ENOTFOUND || rc == PST_EFORMAT ? 2 : 1;
     }
     return 0;
@@ -622,7 +623,7 @@ int pst_cmd_stack(int argc, char **argv)
     if (rc == PST_OK && run.lead)
         rc = pst_planrun_finish(&run, "stack", &err);
     if (rc != PST_OK && (run.lead || !pst_cluster_launched()))
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     stack_plan_fini(&p);
     status = pst_planrun_end(&run, rc);
     configs_fini(&cfgs, a.n_bases);

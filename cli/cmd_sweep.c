@@ -7,14 +7,15 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
-#include "cli/fit.h"
-#include "cli/plan.h"
-#include "cli/planrun.h"
-#include "cli/rundir.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
+#include "app/plan/fit.h"
+#include "app/plan/plan.h"
+#include "app/plan/planrun.h"
+#include "app/rundir.h"
 #include "common/log.h"
-#include "common/split.h"
-#include "common/sweep.h"
+#include "common/sample/split.h"
+#include "app/sweep/sweep.h"
 
 void pst_usage_sweep(FILE *out)
 {
@@ -68,7 +69,7 @@ static int parse_sweep_args(sweep_args_t *a, int argc, char **argv)
         } else {
             int used = pst_plan_common_arg(&a->plan, argc, argv, i);
             if (!used || a->plan.config) {
-                pst_cli_error("sweep: unknown or incomplete option '%s' (see 'pstrain sweep "
+                pst_app_error("sweep: unknown or incomplete option '%s' (see 'pstrain sweep "
                               "--help')",
                               argv[i]);
                 return 2;
@@ -77,11 +78,11 @@ static int parse_sweep_args(sweep_args_t *a, int argc, char **argv)
         }
     }
     if (!a->sweep_path) {
-        pst_cli_error("sweep: no SWEEP.yaml given (see 'pstrain sweep --help')");
+        pst_app_error("sweep: no SWEEP.yaml given (see 'pstrain sweep --help')");
         return 2;
     }
     if (a->resume && a->plan.out) {
-        pst_cli_error("sweep: --resume continues in its own directory; drop --out");
+        pst_app_error("sweep: --resume continues in its own directory; drop --out");
         return 2;
     }
     if (a->resume)
@@ -243,7 +244,7 @@ int pst_cmd_sweep(int argc, char **argv)
     pst_err_t err = {0};
     int rc = pst_sweep_space_load_file(a.sweep_path, &p.space, &err);
     if (rc != PST_OK) {
-        pst_cli_error("%s", err.msg);
+        pst_app_error("%s", err.msg);
         return 1;
     }
     a.plan.config = p.space->base;
@@ -264,7 +265,7 @@ int pst_cmd_sweep(int argc, char **argv)
     if (rc == PST_OK && run.lead)
         rc = finish(&p, &run, &err);
     if (rc != PST_OK && (run.lead || !pst_cluster_launched()))
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     status = pst_planrun_end(&run, rc);
     pst_split_fini(&p.split);
     pst_sweep_sched_destroy(&p.sched);

@@ -4,9 +4,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cluster.h"
-#include "cli/session.h"
-#include "cli/sparse_train.h"
+#include "app/console.h"
+#include "app/mpi/cluster.h"
+#include "app/session.h"
+#include "app/sparse/sparse_train.h"
 #include "common/log.h"
 
 void pst_usage_train(FILE *out)
@@ -40,7 +41,7 @@ static int parse_train_args(pst_train_args_t *a, int argc, char **argv)
             return 1;
         } else if (strcmp(arg, "--set") == 0 && has_value) {
             if (a->n_sets >= PST_MAX_SETS) {
-                pst_cli_error("too many --set options (at most %d)", PST_MAX_SETS);
+                pst_app_error("too many --set options (at most %d)", PST_MAX_SETS);
                 return 2;
             }
             a->sets[a->n_sets++] = argv[++i];
@@ -53,52 +54,32 @@ static int parse_train_args(pst_train_args_t *a, int argc, char **argv)
         } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
             a->quiet = true;
         } else if (arg[0] == '-') {
-            pst_cli_error("train: unknown or incomplete option '%s' (see 'pstrain train --help')",
+            pst_app_error("train: unknown or incomplete option '%s' (see 'pstrain train --help')",
                           arg);
             return 2;
         } else if (!a->config) {
             a->config = arg;
         } else {
-            pst_cli_error("train: unexpected argument '%s'", arg);
+            pst_app_error("train: unexpected argument '%s'", arg);
             return 2;
         }
     }
     if (!a->config) {
-        pst_cli_error("train: no CONFIG file given (see 'pstrain train --help')");
+        pst_app_error("train: no CONFIG file given (see 'pstrain train --help')");
         return 2;
     }
     return 0;
 }
 
-int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets, int n_sets,
-                    pst_err_t *err)
-{
-    pst_config_init(cfg);
-    int rc = path ? pst_config_load_file(cfg, path, err) : PST_OK;
-    for (int i = 0; i < n_sets && rc == PST_OK; i++)
-        rc = pst_config_set(cfg, sets[i], err);
-    if (rc == PST_OK) {
-        pst_log_level_t level = PST_LOG_INFO;
-        if (strcmp(cfg->log_level, "debug") == 0)
-            level = PST_LOG_DEBUG;
-        else if (strcmp(cfg->log_level, "warning") == 0)
-            level = PST_LOG_WARN;
-        else if (strcmp(cfg->log_level, "error") == 0)
-            level = PST_LOG_ERROR;
-        pst_log_set_level(level);
-    }
-    return rc;
-}
-
 static int train_local(const pst_config_t *cfg, const pst_train_args_t *a)
 {
     if (pst_shardload_is_pattern(cfg->data.train)) {
-        pst_cli_error("data.train names one file per worker (%s); run under mpirun",
+        pst_app_error("data.train names one file per worker (%s); run under mpirun",
                       PST_WORKER_PATTERN);
         return 2;
     }
     if (a->resume) {
-        pst_cli_error("--resume restarts a distributed run from its servers' checkpoints; run "
+        pst_app_error("--resume restarts a distributed run from its servers' checkpoints; run "
                       "it under mpirun");
         return 2;
     }
@@ -115,7 +96,7 @@ static int train_local(const pst_config_t *cfg, const pst_train_args_t *a)
     if (rc == PST_OK)
         rc = pst_session_finish(&s, &err);
     if (rc != PST_OK)
-        pst_cli_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     pst_session_fini(&s);
     return rc == PST_OK ? 0 : 1;
 }
@@ -137,7 +118,7 @@ int pst_cmd_train(int argc, char **argv)
         pst_log_set_level(PST_LOG_ERROR);
     if (rc != PST_OK) {
         if (pst_cluster_is_first_rank())
-            pst_cli_error("%s", err.msg);
+            pst_app_error("%s", err.msg);
         pst_config_fini(&cfg);
         return 1;
     }

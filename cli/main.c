@@ -1,8 +1,8 @@
 /* pstrain: entry point and subcommand dispatch. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "app/console.h"
 #include "cli/cli.h"
 #include "cli/datagen.h"
 #include "cli/fed.h"
@@ -32,16 +32,6 @@ static const command_t commands[] = {
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
-
-void pst_cli_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("pstrain: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 bool pst_is_help(const char *arg)
 {
@@ -90,6 +80,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(name, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    pst_cli_error("unknown command '%s' (try 'pstrain --help')", name);
+    pst_app_error("unknown command '%s' (try 'pstrain --help')", name);
     return 2;
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/codec.h"
+#include "common/net/codec.h"
 #include "fuzz/fuzz.h"
 
 enum { MAX_FLOATS = 4096 };

@@ -2,7 +2,7 @@
  * and labels, as fuzz_split_frames cuts them). The selector picks the reader and the task. */
 #include <string.h>
 
-#include "common/dataload.h"
+#include "common/data/dataload.h"
 #include "fuzz/fuzz.h"
 
 static void check_dataset(const pst_dataset_t *d)

@@ -17,11 +17,11 @@
 
 #include <zmq.h>
 
-#include "common/codec.h"
+#include "common/net/codec.h"
 #include "common/log.h"
-#include "common/wire.h"
+#include "common/net/wire.h"
 #include "fuzz/fuzz.h"
-#include "ps/fedserver.h"
+#include "ps/fed/fedserver.h"
 
 enum {
     DESCRIPTOR = 16,

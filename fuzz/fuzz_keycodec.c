@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/keycodec.h"
+#include "common/net/keycodec.h"
 #include "fuzz/fuzz.h"
 
 enum { MAX_KEYS = 8192 };

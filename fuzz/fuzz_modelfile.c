@@ -2,10 +2,10 @@
  * error, and a model that builds must predict on a batch of rows without faults. */
 #include <stdlib.h>
 
-#include "common/dataset.h"
+#include "common/data/dataset.h"
 #include "fuzz/fuzz.h"
-#include "worker/ensemble.h"
-#include "worker/modelfile.h"
+#include "worker/model/ensemble.h"
+#include "worker/model/modelfile.h"
 
 enum { ROWS = 2, MAX_INPUTS = 1 << 16 };
 

@@ -6,7 +6,7 @@
 
 #include <zmq.h>
 
-#include "common/wire.h"
+#include "common/net/wire.h"
 #include "fuzz/fuzz.h"
 
 enum { MAX_FRAMES = 6, MAX_BYTES = 1 << 20 };

@@ -10,14 +10,14 @@
 #include <zlib.h>
 #include <zmq.h>
 
-#include "common/codec.h"
+#include "common/net/codec.h"
 #include "common/config.h"
-#include "common/keycodec.h"
-#include "common/wire.h"
+#include "common/net/keycodec.h"
+#include "common/net/wire.h"
 #include "fuzz/fuzz.h"
 #include "ps/checkpoint.h"
-#include "worker/ensemble.h"
-#include "worker/modelfile.h"
+#include "worker/model/ensemble.h"
+#include "worker/model/modelfile.h"
 
 static const char *root;
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "common/optim.h"
+#include "common/optim/optim.h"
 #include "ps/shard.h"
 
 #define PST_CHECKPOINT_VERSION 1

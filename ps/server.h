@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "common/optim.h"
-#include "common/wire.h"
+#include "common/optim/optim.h"
+#include "common/net/wire.h"
 
 typedef enum {
     PST_CONSISTENCY_BSP = 0, /* one averaged step per clock, after every live worker pushed */

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/keycodec.h"
-#include "common/wire.h"
+#include "common/net/keycodec.h"
+#include "common/net/wire.h"
 #include "ps/server.h"
 #include "ps/shard.h"
 

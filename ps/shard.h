@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "common/optim.h"
-#include "common/wire.h"
+#include "common/optim/optim.h"
+#include "common/net/wire.h"
 
 /* Placement (which server owns which range or key) is part of the protocol: see
  * pst_wire_shard_range and pst_wire_key_server in common/wire.h. */

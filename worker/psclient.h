@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/codec.h"
+#include "common/net/codec.h"
 #include "common/err.h"
-#include "common/wire.h"
+#include "common/net/wire.h"
 
 typedef struct pst_psclient_cfg {
     const char *const *endpoints; /* (n_servers) in server order, e.g. "tcp://10.0.0.2:41234" */

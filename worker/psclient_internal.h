@@ -10,8 +10,8 @@
 
 #include <zmq.h>
 
-#include "common/keycodec.h"
-#include "common/wire.h"
+#include "common/net/keycodec.h"
+#include "common/net/wire.h"
 #include "worker/psclient.h"
 
 #define MAX_OPS 64 /* requests outstanding at once */

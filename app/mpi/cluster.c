@@ -1,0 +1,266 @@
+/* Distributed training under mpirun: the first cluster.servers ranks serve parameters, the others
+ * train on rank-strided shares of the rows (or on one file each). MPI bootstraps (endpoints,
+ * readiness), reduces the few numbers every worker must agree on at epoch ends, and joins;
+ * parameters travel over ZeroMQ. */
+#include "app/mpi/cluster.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/console.h"
+#include "app/mpi/ranks.h"
+#include "app/mpi/remote.h"
+#include "app/session.h"
+#include "app/sparse/sparse_train.h"
+#include "common/log.h"
+#include "common/sample/split.h"
+
+typedef struct cluster {
+    const pst_config_t *cfg;
+    const pst_train_args_t *args;
+    pst_ranks_t ranks;
+    char run_dir[1024], ckpt_dir[1100];
+} cluster_t;
+
+static int env_int(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? atoi(v) : 0;
+}
+
+bool pst_cluster_launched(void)
+{
+    /* mpirun (Open MPI), a PMI launcher (MPICH hydra), or srun with PMIx under Slurm. */
+    return env_int("OMPI_COMM_WORLD_SIZE") > 1 || env_int("PMI_SIZE") > 1 ||
+           (getenv("PMIX_RANK") && env_int("SLURM_STEP_NUM_TASKS") > 1);
+}
+
+bool pst_cluster_is_first_rank(void)
+{
+    const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!r)
+        r = getenv("PMI_RANK");
+    if (!r)
+        r = getenv("PMIX_RANK");
+    return !r || atoi(r) == 0;
+}
+
+/* ---- server ranks ------------------------------------------------------------------------ */
+
+static int run_server(cluster_t *c)
+{
+    pst_err_t err = {0};
+    pst_server_t *srv = NULL;
+    pst_hello_t hello = {0};
+    bool checkpoints = c->cfg->cluster.checkpoint_every > 0 || c->args->resume;
+    int rc = pst_ranks_open_server(&c->ranks, c->cfg, checkpoints ? c->ckpt_dir : NULL,
+                                   c->args->resume != NULL, &srv, &hello, &err);
+    hello.ok = rc == PST_OK;
+    if (rc != PST_OK)
+        pst_error("server %d: %s%s", c->ranks.rank, c->args->resume ? "--resume: " : "", err.msg);
+    if (!pst_ranks_exchange(&c->ranks, &hello)) {
+        pst_server_destroy(&srv);
+        return 1;
+    }
+    rc = pst_server_run(srv, &err);
+    if (rc != PST_OK)
+        pst_error("server %d: %s", c->ranks.rank, err.msg);
+    uint64_t counters[PST_STAT_COUNT];
+    pst_server_stats(srv, counters);
+    if (counters[PST_STAT_BAD_FRAMES] > 0)
+        pst_warn("server %d dropped %llu malformed messages", c->ranks.rank,
+                 (unsigned long long)counters[PST_STAT_BAD_FRAMES]);
+    pst_server_destroy(&srv);
+    return rc == PST_OK ? 0 : 1;
+}
+
+/* ---- worker ranks ------------------------------------------------------------------------ */
+
+typedef struct worker {
+    cluster_t *c;
+    pst_session_t s;
+    pst_remote_t remote;
+    int index; /* worker index 0..n_workers-1 */
+} worker_t;
+
+static int reduce_sum(void *ctx, double *vals, int n, pst_err_t *err)
+{
+    if (MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)ctx) != MPI_SUCCESS)
+        return pst_err_set(err, PST_EIO, "MPI_Allreduce failed");
+    return PST_OK;
+}
+
+static int reduce_max(void *ctx, double *vals, int n, pst_err_t *err)
+{
+    if (MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_MAX, *(MPI_Comm *)ctx) != MPI_SUCCESS)
+        return pst_err_set(err, PST_EIO, "MPI_Allreduce failed");
+    return PST_OK;
+}
+
+/* Loads this worker's rows: its own file when data.train is a {worker} pattern, else its
+ * rank-strided share of the common split. Returns the smallest share over workers. */
+static int load_rows(worker_t *w, size_t *smallest, pst_err_t *err)
+{
+    cluster_t *c = w->c;
+    pst_session_t *s = &w->s;
+    MPI_Comm *workers = &c->ranks.role;
+    int n_workers = c->ranks.n_workers, rc;
+    if (pst_shardload_is_pattern(c->cfg->data.train)) {
+        pst_reducer_t reduce = {workers, reduce_sum, reduce_max};
+        rc = pst_session_prepare_shard(s, c->cfg, w->index == 0, w->index, &reduce, err);
+        /* One more reduction that every worker reaches, failed or not: the smallest share. */
+        double v[2] = {rc != PST_OK, rc == PST_OK ? -(double)s->data.train->n_rows : 0};
+        pst_err_t scratch;
+        if (reduce_max(workers, v, 2, &scratch) != PST_OK && rc == PST_OK)
+            rc = pst_err_set(err, PST_EIO, "%s", scratch.msg);
+        if (rc == PST_OK && v[0] > 0)
+            rc = pst_err_set(err, PST_ESTATE, "another worker failed to prepare");
+        *smallest = rc == PST_OK ? (size_t)-v[1] : 0;
+        return rc;
+    }
+    if ((rc = pst_session_prepare(s, c->cfg, w->index == 0, err)) != PST_OK)
+        return rc;
+    size_t n_train = s->data.train->n_rows;
+    if (n_train < (size_t)n_workers)
+        return pst_err_set(err, PST_EINVAL, "%zu training rows cannot feed %d workers", n_train,
+                           n_workers);
+    if ((rc = pst_partition_rows(n_train, w->index, n_workers, &s->train_share, &s->n_train_share,
+                                 err)) ||
+        (rc = pst_partition_rows(s->data.val->n_rows, w->index, n_workers, &s->val_share,
+                                 &s->n_val_share, err)))
+        return rc;
+    *smallest = n_train / (size_t)n_workers; /* shares differ by at most one row */
+    return PST_OK;
+}
+
+static int worker_prepare(worker_t *w, pst_err_t *err)
+{
+    pst_session_t *s = &w->s;
+    size_t smallest = 0;
+    int rc = load_rows(w, &smallest, err);
+    if (rc != PST_OK)
+        return rc;
+    if (smallest == 0)
+        return pst_err_set(err, PST_EINVAL, "a worker has no training rows");
+    /* Every worker takes the same number of steps per epoch, or BSP clocks would not meet: the
+     * smallest share decides. */
+    size_t b = (size_t)s->opts.batch_size;
+    s->opts.steps_per_epoch = (long)((smallest + b - 1) / b);
+    if (s->lead) {
+        s->rundir.append = w->c->args->resume != NULL;
+        rc = pst_session_open_rundir(s, w->c->run_dir, err);
+    }
+    return rc;
+}
+
+/* Sums the workers' communication counters into the lead's report. */
+static void report_comm(worker_t *w)
+{
+    pst_psclient_stats_t st = {0};
+    if (w->remote.client)
+        pst_psclient_stats(w->remote.client, &st);
+    double v[PST_COMM_N + 1], sum[PST_COMM_N + 1];
+    pst_comm_counters(&st, v);
+    v[PST_COMM_N] = (double)w->s.result.rows_trained;
+    MPI_Reduce(v, sum, PST_COMM_N + 1, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    if (w->index != 0)
+        return;
+    /* The run's throughput is every worker's rows over the lead's training time. */
+    pst_train_result_t *r = &w->s.result;
+    r->rows_trained = (long)sum[PST_COMM_N];
+    r->samples_per_s = r->seconds > 0 ? sum[PST_COMM_N] / r->seconds : 0;
+    cJSON *extra = cJSON_CreateObject();
+    pst_comm_json(cJSON_AddObjectToObject(extra, "comm"), &w->c->ranks, w->c->cfg, sum);
+    w->s.extra = extra;
+}
+
+static int worker_train(worker_t *w, pst_err_t *err)
+{
+    int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
+    uint64_t clock = 0;
+    size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
+    if (rc == PST_OK)
+        rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_session_t *s = &w->s;
+    s->opts.start_clock = clock;
+    if (clock > 0 && w->index == 0)
+        pst_info("resuming at clock %llu (epoch %llu, step %llu)", (unsigned long long)clock,
+                 (unsigned long long)(clock / (uint64_t)s->opts.steps_per_epoch + 1),
+                 (unsigned long long)(clock % (uint64_t)s->opts.steps_per_epoch + 1));
+    pst_train_hooks_t hooks = {0};
+    pst_remote_hooks(&w->remote, &hooks);
+    pst_session_hooks(s, &hooks);
+    rc = pst_session_train(s, &hooks, err);
+    int flush_rc = pst_remote_flush(&w->remote, rc == PST_OK ? err : NULL);
+    return rc != PST_OK ? rc : flush_rc;
+}
+
+static int run_worker(cluster_t *c)
+{
+    worker_t w = {.c = c, .index = c->ranks.worker};
+    pst_err_t err = {0};
+    pst_hello_t hello = {0};
+    int rc = worker_prepare(&w, &err);
+    hello.ok = rc == PST_OK;
+    /* With a common file every worker meets the same error and worker 0 reports it; with one
+     * file per worker, the worker whose file failed reports its own. */
+    bool own_file = pst_shardload_is_pattern(c->cfg->data.train);
+    if (rc != PST_OK &&
+        (w.index == 0 ? !(own_file && rc == PST_ESTATE) : own_file && rc != PST_ESTATE))
+        pst_app_error("worker %d: %s", w.index, err.msg);
+    if (!pst_ranks_exchange(&c->ranks, &hello)) {
+        pst_session_fini(&w.s);
+        return 1;
+    }
+    rc = worker_train(&w, &err);
+    if (rc != PST_OK)
+        pst_app_error("worker %d: %s", w.index, err.msg);
+    report_comm(&w);
+    /* Tell the servers this worker is gone, whatever happened, so nobody waits for it. */
+    pst_remote_close(&w.remote);
+    /* Every worker must agree the run succeeded before the lead writes its report. */
+    int failed = rc != PST_OK, any_failed = 0;
+    MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, c->ranks.role);
+    if (!any_failed && w.s.lead && (rc = pst_session_finish(&w.s, &err)) != PST_OK)
+        pst_app_error("%s", err.msg);
+    pst_session_fini(&w.s);
+    return rc == PST_OK && !any_failed ? 0 : 1;
+}
+
+int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
+{
+    MPI_Init(NULL, NULL);
+    cluster_t c = {.cfg = cfg, .args = args};
+    pst_err_t err = {0};
+    int rc = pst_ranks_init(&c.ranks, cfg, &err);
+    if (rc == PST_OK && c.ranks.rank == 0)
+        rc = pst_rundir_choose(cfg, args->resume ? args->resume : args->out, c.run_dir,
+                               sizeof c.run_dir, &err);
+    int failed = rc != PST_OK, any = 0, status = 0, worst = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any) {
+        if (c.ranks.rank == 0)
+            pst_app_error("%s", err.msg);
+        pst_ranks_fini(&c.ranks);
+        MPI_Finalize();
+        return 2;
+    }
+    MPI_Bcast(c.run_dir, (int)sizeof c.run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/checkpoints", c.run_dir);
+    if (c.ranks.worker < 0)
+        status = run_server(&c);
+    else if (pst_sparse_train_selected(cfg))
+        status = pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL);
+    else
+        status = run_worker(&c);
+    /* The final join: every rank exits with the worst status of any rank. */
+    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    pst_ranks_fini(&c.ranks);
+    MPI_Finalize();
+    return worst;
+}

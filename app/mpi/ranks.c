@@ -1,0 +1,136 @@
+/* Rank roles, endpoint exchange and server start-up for mpirun jobs. */
+#include "app/mpi/ranks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/net/netaddr.h"
+#include "app/session.h"
+#include "common/log.h"
+
+static bool all_on_one_host(int size)
+{
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    char *all = calloc((size_t)size, sizeof host);
+    if (!all)
+        return false;
+    MPI_Allgather(host, (int)sizeof host, MPI_BYTE, all, (int)sizeof host, MPI_BYTE,
+                  MPI_COMM_WORLD);
+    bool same = true;
+    for (int i = 1; i < size; i++)
+        same = same && strncmp(all, all + (size_t)i * sizeof host, sizeof host) == 0;
+    free(all);
+    return same;
+}
+
+int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err)
+{
+    memset(r, 0, sizeof *r);
+    r->role = MPI_COMM_NULL;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &r->size);
+    r->n_servers = (int)cfg->cluster.servers;
+    r->n_workers = r->size - r->n_servers;
+    if (r->n_workers < 1)
+        return pst_err_set(err, PST_EINVAL,
+                           "cluster.servers=%d leaves no worker among %d ranks; start more ranks "
+                           "(mpirun -np %d) or lower cluster.servers",
+                           r->n_servers, r->size, r->n_servers + 1);
+    bool server = r->rank < r->n_servers;
+    r->worker = server ? -1 : r->rank - r->n_servers;
+    MPI_Comm_split(MPI_COMM_WORLD, server ? 0 : 1, r->rank, &r->role);
+    r->one_host = all_on_one_host(r->size);
+    r->hellos = calloc((size_t)r->size, sizeof *r->hellos);
+    if (!r->hellos)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    char tag[32];
+    snprintf(tag, sizeof tag, "%s %d", server ? "server" : "worker", server ? r->rank : r->worker);
+    pst_log_set_tag(tag);
+    return PST_OK;
+}
+
+void pst_ranks_fini(pst_ranks_t *r)
+{
+    if (r->role != MPI_COMM_NULL)
+        MPI_Comm_free(&r->role);
+    free(r->hellos);
+    r->hellos = NULL;
+}
+
+bool pst_ranks_exchange(pst_ranks_t *r, const pst_hello_t *mine)
+{
+    MPI_Allgather(mine, (int)sizeof *mine, MPI_BYTE, r->hellos, (int)sizeof *mine, MPI_BYTE,
+                  MPI_COMM_WORLD);
+    for (int i = 0; i < r->size; i++)
+        if (!r->hellos[i].ok)
+            return false;
+    return true;
+}
+
+void pst_ranks_nap(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+void pst_ranks_wait(MPI_Request *req)
+{
+    int done = 0;
+    for (MPI_Test(req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(req, &done, MPI_STATUS_IGNORE))
+        pst_ranks_nap();
+}
+
+void pst_ranks_endpoints(const pst_ranks_t *r, const char **endpoints)
+{
+    for (int i = 0; i < r->n_servers; i++)
+        endpoints[i] = r->hellos[i].endpoint;
+}
+
+static int server_config(const pst_ranks_t *r, const pst_config_t *cfg, const char *ckpt_dir,
+                         pst_server_cfg_t *sc, pst_err_t *err)
+{
+    pst_server_cfg_defaults(sc);
+    sc->server_index = (uint32_t)r->rank;
+    sc->n_servers = (uint32_t)r->n_servers;
+    sc->n_workers = (uint32_t)r->n_workers;
+    if (pst_consistency_parse(cfg->cluster.consistency, &sc->consistency) != PST_OK)
+        return pst_err_set(err, PST_EINVAL, "cluster.consistency: '%s'", cfg->cluster.consistency);
+    sc->staleness = (uint32_t)cfg->cluster.staleness;
+    sc->heartbeat_timeout_ms = (int)(cfg->cluster.heartbeat_timeout * 1000);
+    pst_session_optim_cfg(cfg, &sc->optim);
+    if (ckpt_dir) {
+        sc->checkpoint_dir = ckpt_dir;
+        sc->checkpoint_every = (uint64_t)cfg->cluster.checkpoint_every;
+    }
+    return PST_OK;
+}
+
+int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const char *ckpt_dir,
+                          bool resume, pst_server_t **srv, pst_hello_t *hello, pst_err_t *err)
+{
+    pst_server_cfg_t sc;
+    int rc = server_config(r, cfg, ckpt_dir, &sc, err);
+    if (rc != PST_OK)
+        return rc;
+    char ip[64], why[160], endpoint[128];
+    if ((rc = pst_netaddr_choose(cfg->cluster.interface, r->one_host, ip, sizeof ip, why,
+                                 sizeof why, err)) != PST_OK)
+        return rc;
+    if (!(*srv = pst_server_new(&sc, err)))
+        return err->code ? err->code : PST_ENOMEM;
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:*", ip);
+    if ((rc = pst_server_bind(*srv, endpoint, hello->endpoint, sizeof hello->endpoint, err)))
+        return rc;
+    pst_info("server %d of %d listening on %s (%s)", r->rank, r->n_servers, hello->endpoint, why);
+    if (resume) {
+        uint64_t clock = 0;
+        if ((rc = pst_server_restore(*srv, &clock, err)) != PST_OK)
+            return rc;
+        pst_info("server %d restored its slices at clock %llu", r->rank, (unsigned long long)clock);
+    }
+    return PST_OK;
+}

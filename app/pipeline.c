@@ -1,0 +1,141 @@
+/* Data pipeline: load, split, deduplicate, fit preprocessing on train, apply to all parts. */
+#include "app/pipeline.h"
+
+#include <string.h>
+
+#include "common/data/dataload.h"
+#include "common/sample/split.h"
+
+static pst_data_task_t task_of(const char *name)
+{
+    if (strcmp(name, "classification") == 0)
+        return PST_DATA_TASK_CLASSIFICATION;
+    if (strcmp(name, "regression") == 0)
+        return PST_DATA_TASK_REGRESSION;
+    return PST_DATA_TASK_AUTO;
+}
+
+int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char *labels_path,
+                           const double *class_values, int n_class_values, pst_dataset_t **out,
+                           pst_err_t *err)
+{
+    pst_data_spec_t spec = {
+        .path = path,
+        .format = strcmp(cfg->data.format, "auto") == 0 ? NULL : cfg->data.format,
+        .target = cfg->data.target,
+        .labels_path = labels_path && labels_path[0] ? labels_path : NULL,
+        .task = task_of(cfg->data.task),
+        .n_classes = (int)cfg->data.n_classes,
+        .class_values = class_values,
+        .n_class_values = n_class_values,
+    };
+    if (class_values)
+        spec.task = PST_DATA_TASK_CLASSIFICATION;
+    return pst_data_load(&spec, out, err);
+}
+
+static int take(const pst_dataset_t *all, const size_t *idx, size_t n, pst_dataset_t **out,
+                pst_err_t *err)
+{
+    *out = pst_dataset_take_rows(all, idx, n);
+    return *out ? PST_OK : pst_err_set(err, PST_ENOMEM, "out of memory splitting the data");
+}
+
+static int split_parts(pst_pipeline_t *p, const pst_config_t *cfg, pst_dataset_t *all,
+                       pst_err_t *err)
+{
+    pst_split_t s;
+    bool stratify = cfg->data.stratify && all->task == PST_TASK_CLASSIFICATION;
+    int rc =
+        cfg->data.test[0]
+            ? pst_split_two(all, cfg->data.val_fraction, stratify, (uint64_t)cfg->seed, &s, err)
+            : pst_split_three(all, cfg->data.train_fraction, cfg->data.val_fraction,
+                              cfg->data.test_fraction, stratify, (uint64_t)cfg->seed, &s, err);
+    if (rc != PST_OK)
+        return rc;
+    if ((rc = take(all, s.train, s.n_train, &p->train, err)) == PST_OK &&
+        (rc = take(all, s.val, s.n_val, &p->val, err)) == PST_OK && !cfg->data.test[0])
+        rc = take(all, s.test, s.n_test, &p->test, err);
+    pst_split_fini(&s);
+    if (rc == PST_OK && p->train->n_rows == 0)
+        rc = pst_err_set(err, PST_EINVAL, "%s: no rows left for training after the split",
+                         cfg->data.train);
+    return rc;
+}
+
+static int load_test(pst_pipeline_t *p, const pst_config_t *cfg, const pst_dataset_t *all,
+                     pst_err_t *err)
+{
+    int rc = pst_pipeline_load_file(cfg, cfg->data.test, cfg->data.test_labels,
+                                    all->task == PST_TASK_CLASSIFICATION ? all->class_values : NULL,
+                                    all->n_classes, &p->test, err);
+    if (rc != PST_OK)
+        return rc;
+    if ((rc = pst_dataset_densify(p->test, all->n_features, err)) != PST_OK)
+        return pst_err_prefix(err, "%s: ", cfg->data.test);
+    if (p->test->n_features != all->n_features)
+        return pst_err_set(err, PST_EFORMAT, "%s has %zu features but %s has %zu", cfg->data.test,
+                           p->test->n_features, cfg->data.train, all->n_features);
+    return PST_OK;
+}
+
+static int fit_and_apply(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *err)
+{
+    bool images = strcmp(p->format, "idx") == 0;
+    pst_preproc_opts_t opts = {PST_SCALER_STANDARD, PST_IMPUTE_MEAN, images};
+    const char *s = cfg->data.scaler;
+    if (strcmp(s, "none") == 0 || (strcmp(s, "auto") == 0 && images))
+        opts.scaler = PST_SCALER_NONE;
+    else if (strcmp(s, "minmax") == 0)
+        opts.scaler = PST_SCALER_MINMAX;
+    if (strcmp(cfg->data.impute, "median") == 0)
+        opts.impute = PST_IMPUTE_MEDIAN;
+    else if (strcmp(cfg->data.impute, "most_frequent") == 0)
+        opts.impute = PST_IMPUTE_MOST_FREQUENT;
+    int rc = pst_preproc_fit(p->train, &opts, &p->preproc, err);
+    pst_dataset_t *parts[3] = {p->train, p->val, p->test};
+    const char *names[3] = {"training", "validation", "test"};
+    for (int i = 0; i < 3 && rc == PST_OK; i++) {
+        if ((rc = pst_preproc_apply(p->preproc, parts[i], err)) == PST_OK)
+            rc = pst_preproc_check_finite(parts[i], err);
+        if (rc != PST_OK)
+            pst_err_prefix(err, "%s data after preprocessing: ", names[i]);
+    }
+    return rc;
+}
+
+int pst_pipeline_load(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *err)
+{
+    memset(p, 0, sizeof *p);
+    pst_data_spec_t spec = {.path = cfg->data.train,
+                            .format = strcmp(cfg->data.format, "auto") ? cfg->data.format : NULL};
+    int rc = pst_data_infer_format(&spec, &p->format, err);
+    pst_dataset_t *all = NULL;
+    if (rc == PST_OK)
+        rc = pst_pipeline_load_file(cfg, cfg->data.train, cfg->data.train_labels, NULL, 0, &all,
+                                    err);
+    if (rc == PST_OK && (rc = pst_dataset_densify(all, 0, err)) != PST_OK)
+        pst_err_prefix(err, "%s: ", cfg->data.train);
+    if (rc == PST_OK && cfg->data.test[0])
+        rc = load_test(p, cfg, all, err);
+    if (rc == PST_OK)
+        rc = split_parts(p, cfg, all, err);
+    if (rc == PST_OK && !p->test && !(p->test = pst_dataset_take_rows(all, NULL, 0)))
+        rc = pst_err_set(err, PST_ENOMEM, "out of memory");
+    if (rc == PST_OK && cfg->data.drop_duplicates)
+        rc = pst_preproc_drop_duplicates(p->train, &p->n_duplicates, err);
+    if (rc == PST_OK)
+        rc = fit_and_apply(p, cfg, err);
+    pst_dataset_destroy(&all);
+    if (rc != PST_OK)
+        pst_pipeline_fini(p);
+    return rc;
+}
+
+void pst_pipeline_fini(pst_pipeline_t *p)
+{
+    pst_dataset_destroy(&p->train);
+    pst_dataset_destroy(&p->val);
+    pst_dataset_destroy(&p->test);
+    pst_preproc_destroy(&p->preproc);
+}

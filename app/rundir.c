@@ -1,0 +1,182 @@
+/* Run directory creation, metrics lines and JSON reports. */
+#include "app/rundir.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/atomicfile.h"
+
+const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s", rd->path, name);
+    return buf;
+}
+
+int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
+                      pst_err_t *err)
+{
+    if (out && out[0]) {
+        snprintf(path, cap, "%s", out);
+        return PST_OK;
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    for (int i = 1; i < 1000; i++) {
+        if (i == 1)
+            snprintf(path, cap, "runs/%s-%s", cfg->name, stamp);
+        else
+            snprintf(path, cap, "runs/%s-%s-%d", cfg->name, stamp, i);
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            return PST_OK;
+    }
+    return pst_err_set(err, PST_EIO, "cannot find a free run directory name under runs/");
+}
+
+int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, pst_err_t *err)
+{
+    bool append = rd->append;
+    memset(rd, 0, sizeof *rd);
+    rd->append = append;
+    int rc = pst_rundir_choose(cfg, out, rd->path, sizeof rd->path, err);
+    if (rc != PST_OK)
+        return rc;
+    if ((rc = pst_mkdir_p(rd->path, err)) != PST_OK)
+        return rc;
+    char *yaml = pst_config_to_string(cfg);
+    if (!yaml)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    char file[1100];
+    rc = pst_write_file_atomic(pst_rundir_file(rd, "config.yaml", file, sizeof file), yaml,
+                               strlen(yaml), err);
+    free(yaml);
+    if (rc != PST_OK)
+        return rc;
+    rd->metrics =
+        fopen(pst_rundir_file(rd, "metrics.jsonl", file, sizeof file), rd->append ? "a" : "w");
+    if (!rd->metrics)
+        return pst_err_set(err, PST_EIO, "%s: cannot create: %s", file, strerror(errno));
+    return PST_OK;
+}
+
+void pst_rundir_close(pst_rundir_t *rd)
+{
+    if (rd->metrics)
+        fclose(rd->metrics);
+    rd->metrics = NULL;
+}
+
+void pst_json_add_number(cJSON *obj, const char *name, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(obj, name, v);
+    else
+        cJSON_AddNullToObject(obj, name);
+}
+
+void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
+{
+    if (!rd->metrics)
+        return;
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddNumberToObject(line, "epoch", es->epoch);
+    pst_json_add_number(line, "train_loss", es->train_loss);
+    pst_json_add_number(line, "val_loss", es->val_loss);
+    char name[64];
+    snprintf(name, sizeof name, "val_%s", es->val_metric_name);
+    pst_json_add_number(line, name, es->val_metric);
+    pst_json_add_number(line, "lr", es->lr);
+    pst_json_add_number(line, "seconds", es->seconds);
+    pst_json_add_number(line, "samples_per_s", es->samples_per_s);
+    cJSON_AddBoolToObject(line, "improved", es->improved);
+    char *text = cJSON_PrintUnformatted(line);
+    if (text) {
+        fprintf(rd->metrics, "%s\n", text);
+        fflush(rd->metrics);
+    }
+    free(text);
+    cJSON_Delete(line);
+}
+
+void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metrics)
+{
+    if (!rd->metrics)
+        return;
+    cJSON *line = cJSON_Duplicate(metrics, true);
+    cJSON_AddStringToObject(line, "task", label);
+    char *text = cJSON_PrintUnformatted(line);
+    if (text) {
+        fprintf(rd->metrics, "%s\n", text);
+        fflush(rd->metrics);
+    }
+    free(text);
+    cJSON_Delete(line);
+}
+
+int pst_rundir_write_json(const pst_rundir_t *rd, const char *name, const cJSON *doc,
+                          pst_err_t *err)
+{
+    char *text = cJSON_Print(doc);
+    if (!text)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    char file[1100];
+    size_t len = strlen(text);
+    text[len] = '\n';
+    int rc =
+        pst_write_file_atomic(pst_rundir_file(rd, name, file, sizeof file), text, len + 1, err);
+    free(text);
+    return rc;
+}
+
+static cJSON *double_array(const double *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, isfinite(v[i]) ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
+    return a;
+}
+
+void pst_json_add_class_metrics(cJSON *obj, const pst_class_metrics_t *m)
+{
+    int k = m->n_classes;
+    pst_json_add_number(obj, "n", (double)m->n);
+    pst_json_add_number(obj, "accuracy", m->accuracy);
+    pst_json_add_number(obj, "precision_macro", m->precision_macro);
+    pst_json_add_number(obj, "recall_macro", m->recall_macro);
+    pst_json_add_number(obj, "f1_macro", m->f1_macro);
+    pst_json_add_number(obj, "specificity_macro", m->specificity_macro);
+    pst_json_add_number(obj, "precision_micro", m->precision_micro);
+    pst_json_add_number(obj, "recall_micro", m->recall_micro);
+    pst_json_add_number(obj, "f1_micro", m->f1_micro);
+    pst_json_add_number(obj, "specificity_micro", m->specificity_micro);
+    pst_json_add_number(obj, "log_loss", m->log_loss);
+    if (k == 2)
+        pst_json_add_number(obj, "roc_auc", m->roc_auc);
+    cJSON *per = cJSON_AddObjectToObject(obj, "per_class");
+    cJSON_AddItemToObject(per, "precision", double_array(m->precision, k));
+    cJSON_AddItemToObject(per, "recall", double_array(m->recall, k));
+    cJSON_AddItemToObject(per, "f1", double_array(m->f1, k));
+    cJSON_AddItemToObject(per, "specificity", double_array(m->specificity, k));
+    cJSON *conf = cJSON_AddArrayToObject(obj, "confusion");
+    for (int i = 0; i < k; i++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int j = 0; j < k; j++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)m->confusion[i * k + j]));
+        cJSON_AddItemToArray(conf, row);
+    }
+}
+
+void pst_json_add_reg_metrics(cJSON *obj, const pst_reg_metrics_t *m)
+{
+    pst_json_add_number(obj, "n", (double)m->n);
+    pst_json_add_number(obj, "mse", m->mse);
+    pst_json_add_number(obj, "mae", m->mae);
+    pst_json_add_number(obj, "r2", m->r2);
+}

@@ -1,0 +1,48 @@
+/* The run directory: resolved config, metrics.jsonl, report.json and the model file. */
+#ifndef PST_APP_RUNDIR_H
+#define PST_APP_RUNDIR_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "common/eval/metrics.h"
+#include "worker/train/train.h"
+
+typedef struct pst_rundir {
+    char path[1024];
+    FILE *metrics; /* metrics.jsonl, a line per epoch, flushed as written */
+    bool append;   /* resuming: metrics.jsonl keeps the lines of the interrupted run */
+} pst_rundir_t;
+
+/* Creates DIR (out, or runs/NAME-YYYYMMDD-HHMMSS, suffixed -2, -3... if taken), writes
+ * config.yaml and opens metrics.jsonl. */
+int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, pst_err_t *err);
+/* The directory pst_rundir_open would use (out, or a new runs/NAME-STAMP), without creating it. */
+int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
+                      pst_err_t *err);
+void pst_rundir_close(pst_rundir_t *rd);
+
+/* Joins the run directory and a file name into buf. */
+const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf, size_t cap);
+
+/* Appends one epoch's line to metrics.jsonl. */
+void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es);
+
+/* Appends a task's metrics to metrics.jsonl as one line, with "task": label. */
+void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metrics);
+
+/* Writes a JSON document atomically to DIR/name. */
+int pst_rundir_write_json(const pst_rundir_t *rd, const char *name, const cJSON *doc,
+                          pst_err_t *err);
+
+/* Adds classification metrics to obj: accuracy, precision/recall/f1/specificity (macro, micro,
+ * per class), log_loss, roc_auc (binary), confusion. */
+void pst_json_add_class_metrics(cJSON *obj, const pst_class_metrics_t *m);
+void pst_json_add_reg_metrics(cJSON *obj, const pst_reg_metrics_t *m);
+/* Adds a number, or null when it is not finite (JSON has no NaN). */
+void pst_json_add_number(cJSON *obj, const char *name, double v);
+
+#endif

@@ -1,0 +1,373 @@
+/* Feature hashing: the hash, field namespaces, numeric buckets, the hashed TSV reader. */
+#include "common/data/hashing.h"
+
+#include <assert.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/data/dataload.h"
+
+#define P1 0x9E3779B97F4A7C15ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define P3 0x165667B19E3779F9ULL
+#define P4 0x27D4EB2F165667C5ULL
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t fmix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Up to 8 bytes as a little-endian word, zero-padded; the same value on every host. */
+static uint64_t load_le(const unsigned char *p, size_t n)
+{
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+static uint64_t absorb(uint64_t h, uint64_t w)
+{
+    h ^= rotl64(w * P2, 31) * P1;
+    return rotl64(h, 27) * P1 + P4;
+}
+
+uint64_t pst_hash64(uint64_t seed, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = seed + P1 + (uint64_t)len * P2;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        h = absorb(h, load_le(p + i, 8));
+    if (i < len)
+        h = absorb(h, load_le(p + i, len - i));
+    return fmix64(h ^ (uint64_t)len);
+}
+
+uint64_t pst_hash_field_seed(uint64_t seed, uint32_t field_index)
+{
+    return fmix64(seed + ((uint64_t)field_index + 1) * P3);
+}
+
+uint32_t pst_hash_feature(uint64_t seed, uint32_t field_index, const char *token, size_t len,
+                          int bits)
+{
+    assert(bits >= 1 && bits <= PST_HASH_MAX_BITS);
+    uint64_t h = pst_hash64(pst_hash_field_seed(seed, field_index), token, len);
+    return (uint32_t)(h >> (64 - bits));
+}
+
+int32_t pst_hash_numeric_code(double v)
+{
+    double a = fabs(v);
+    if (!(a >= 1.0))
+        return 0;
+    int e;
+    frexp(a, &e); /* a = m * 2^e, m in [0.5, 1): floor(log2 a) = e - 1 */
+    return v < 0 ? -e : e;
+}
+
+int pst_hash_spec_check(const pst_hash_spec_t *spec, pst_err_t *err)
+{
+    if (spec->bits < 1 || spec->bits > PST_HASH_MAX_BITS)
+        return pst_err_set(err, PST_EINVAL, "hash bits %d outside [1, %d]", spec->bits,
+                           PST_HASH_MAX_BITS);
+    if (spec->n_numeric + spec->n_categorical == 0)
+        return pst_err_set(err, PST_EINVAL, "no feature columns (numeric and categorical are 0)");
+    if (spec->n_numeric + spec->n_categorical > UINT32_MAX / 2)
+        return pst_err_set(err, PST_EINVAL, "too many feature columns");
+    if (spec->numeric != PST_NUMERIC_VALUE && spec->numeric != PST_NUMERIC_BUCKET &&
+        spec->numeric != PST_NUMERIC_LOG)
+        return pst_err_set(err, PST_EINVAL, "unknown numeric mode %d", (int)spec->numeric);
+    uint64_t n_fields = spec->n_numeric + spec->n_categorical;
+    if (spec->field_keys && ((n_fields - 1) >> (32 - spec->bits)) != 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "a table of 2^%d buckets for each of %llu fields exceeds 32-bit "
+                           "feature indices (lower the hash bits)",
+                           spec->bits, (unsigned long long)n_fields);
+    return PST_OK;
+}
+
+size_t pst_hash_spec_n_features(const pst_hash_spec_t *spec)
+{
+    size_t per_field = (size_t)1 << spec->bits;
+    return spec->field_keys ? (spec->n_numeric + spec->n_categorical) * per_field : per_field;
+}
+
+uint64_t pst_hash_spec_digest(const pst_hash_spec_t *spec)
+{
+    uint64_t fields[5] = {spec->n_numeric, spec->n_categorical, (uint64_t)spec->bits, spec->seed,
+                          (uint64_t)spec->numeric};
+    unsigned char bytes[sizeof fields];
+    for (size_t i = 0; i < 5; i++)
+        for (size_t b = 0; b < 8; b++)
+            bytes[8 * i + b] = (unsigned char)(fields[i] >> (8 * b));
+    uint64_t digest = pst_hash64(0x7073742D68617368ULL, bytes, sizeof bytes);
+    /* digests of specs without field keys stay as they were, so their caches stay valid */
+    return spec->field_keys ? pst_hash64(digest, "field keys", 10) : digest;
+}
+
+/* A finite number filling exactly s[0..len); plain integers are parsed without strtod. */
+static bool parse_number(const char *s, size_t len, double *v)
+{
+    size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    if (len > i && len - i <= 15) {
+        double acc = 0;
+        size_t k = i;
+        while (k < len && s[k] >= '0' && s[k] <= '9')
+            acc = acc * 10 + (s[k++] - '0');
+        if (k == len) {
+            *v = s[0] == '-' ? -acc : acc;
+            return true;
+        }
+    }
+    if (len == 0 || s[0] == ' ' || s[0] == '\t')
+        return false;
+    char *stop;
+    *v = strtod(s, &stop);
+    return stop == s + len && isfinite(*v) && fabs(*v) <= FLT_MAX;
+}
+
+static size_t count_tabs(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = memchr(p, '\t', len - (size_t)(p - s))) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Insertion sort by bucket (rows hold a few dozen entries), then sums equal buckets. */
+static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t key = idx[i];
+        float v = val[i];
+        size_t j = i;
+        for (; j > 0 && idx[j - 1] > key; j--) {
+            idx[j] = idx[j - 1];
+            val[j] = val[j - 1];
+        }
+        idx[j] = key;
+        val[j] = v;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out > 0 && idx[out - 1] == idx[i]) {
+            val[out - 1] += val[i];
+        } else {
+            idx[out] = idx[i];
+            val[out++] = val[i];
+        }
+    }
+    return out;
+}
+
+/* Entry of numeric field `field` with value v; false when the cell adds none (zero value). */
+static bool numeric_entry(const pst_hash_spec_t *spec, uint32_t field, double v, uint32_t *bucket,
+                          float *value)
+{
+    if (spec->numeric == PST_NUMERIC_BUCKET) {
+        uint32_t code = (uint32_t)pst_hash_numeric_code(v);
+        unsigned char le[4] = {(unsigned char)code, (unsigned char)(code >> 8),
+                               (unsigned char)(code >> 16), (unsigned char)(code >> 24)};
+        *bucket = pst_hash_feature(spec->seed, field, (const char *)le, 4, spec->bits);
+        *value = 1.0f;
+        return true;
+    }
+    if (v == 0.0)
+        return false;
+    *bucket = pst_hash_feature(spec->seed, field, "", 0, spec->bits);
+    *value = spec->numeric == PST_NUMERIC_LOG ? (float)copysign(log1p(fabs(v)), v) : (float)v;
+    return true;
+}
+
+/* What field_keys adds to a bucket of field: field << bits (bits may be 32 only for one field). */
+static uint32_t field_base(const pst_hash_spec_t *spec, size_t field)
+{
+    return spec->field_keys && field > 0 ? (uint32_t)(field << spec->bits) : 0;
+}
+
+static int parse_label(const char *s, size_t len, float *label, const char *path, size_t line_no,
+                       pst_err_t *err)
+{
+    double v;
+    if (!parse_number(s, len, &v) || (v != 0.0 && v != 1.0))
+        return pst_err_set(err, PST_EFORMAT, "%s:%zu: column 1: label '%.*s' is not 0 or 1", path,
+                           line_no, (int)(len > 32 ? 32 : len), s);
+    *label = (float)v;
+    return PST_OK;
+}
+
+int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t len, float *label,
+                              uint32_t *idx, float *val, size_t *nnz, const char *path,
+                              size_t line_no, pst_err_t *err)
+{
+    if (len > 0 && s[len - 1] == '\r')
+        len--;
+    size_t expected = 1 + spec->n_numeric + spec->n_categorical, found = count_tabs(s, len) + 1;
+    if (found != expected)
+        return pst_err_set(err, PST_EFORMAT, "%s:%zu: %s columns: expected %zu, found %zu", path,
+                           line_no, found < expected ? "missing" : "extra", expected, found);
+    const char *cell = s, *end = s + len;
+    size_t n = 0;
+    for (size_t col = 0; col < expected; col++) {
+        const char *tab = memchr(cell, '\t', (size_t)(end - cell));
+        size_t cell_len = (size_t)((tab ? tab : end) - cell);
+        if (col == 0) {
+            int rc = parse_label(cell, cell_len, label, path, line_no, err);
+            if (rc != PST_OK)
+                return rc;
+        } else if (cell_len > 0 && col <= spec->n_numeric) {
+            double v;
+            if (!parse_number(cell, cell_len, &v))
+                return pst_err_set(err, PST_EFORMAT, "%s:%zu: column %zu: bad number '%.*s'", path,
+                                   line_no, col + 1, (int)(cell_len > 32 ? 32 : cell_len), cell);
+            if (numeric_entry(spec, (uint32_t)(col - 1), v, &idx[n], &val[n])) {
+                idx[n] |= field_base(spec, col - 1);
+                n++;
+            }
+        } else if (cell_len > 0) {
+            idx[n] = pst_hash_feature(spec->seed, (uint32_t)(col - 1), cell, cell_len, spec->bits) |
+                     field_base(spec, col - 1);
+            val[n++] = 1.0f;
+        }
+        cell = tab ? tab + 1 : end;
+    }
+    *nnz = sort_and_merge(idx, val, n);
+    return PST_OK;
+}
+
+/* Growing CSR arrays of the whole-file reader. */
+typedef struct csr_build {
+    size_t n_rows, nnz, cap_rows, cap_nnz;
+    size_t *row_ptr;   // (cap_rows + 1)
+    uint32_t *col_idx; // (cap_nnz)
+    float *val;        // (cap_nnz)
+    float *y;          // (cap_rows)
+} csr_build_t;
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t extra)
+{
+    if (need <= *cap)
+        return true;
+    size_t cap2 = *cap ? *cap : 1024;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *q = realloc(*p, (cap2 + extra) * elem);
+    if (q == NULL)
+        return false;
+    *p = q;
+    *cap = cap2;
+    return true;
+}
+
+static bool csr_reserve(csr_build_t *b, size_t row_nnz)
+{
+    size_t cap_rows = b->cap_rows, cap_nnz = b->cap_nnz;
+    bool ok = grow((void **)&b->row_ptr, &cap_rows, b->n_rows + 1, sizeof(size_t), 1) &&
+              grow((void **)&b->y, &b->cap_rows, b->n_rows + 1, sizeof(float), 0) &&
+              grow((void **)&b->col_idx, &cap_nnz, b->nnz + row_nnz, sizeof(uint32_t), 0) &&
+              grow((void **)&b->val, &b->cap_nnz, b->nnz + row_nnz, sizeof(float), 0);
+    return ok;
+}
+
+static void csr_free(csr_build_t *b)
+{
+    free(b->row_ptr);
+    free(b->col_idx);
+    free(b->val);
+    free(b->y);
+}
+
+static int parse_text(const pst_hash_spec_t *spec, const char *path, const char *buf, size_t len,
+                      csr_build_t *b, pst_err_t *err)
+{
+    size_t width = spec->n_numeric + spec->n_categorical, line_no = 0;
+    for (const char *p = buf, *end = buf + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        size_t line_len = (size_t)(stop - p);
+        line_no++;
+        if (line_len > 0 && !(line_len == 1 && p[0] == '\r')) {
+            if (!csr_reserve(b, width))
+                return pst_err_set(err, PST_ENOMEM, "%s: out of memory at line %zu", path, line_no);
+            b->row_ptr[0] = 0;
+            size_t nnz;
+            int rc =
+                pst_tsv_hashed_parse_line(spec, p, line_len, &b->y[b->n_rows], b->col_idx + b->nnz,
+                                          b->val + b->nnz, &nnz, path, line_no, err);
+            if (rc != PST_OK)
+                return rc;
+            b->nnz += nnz;
+            b->row_ptr[++b->n_rows] = b->nnz;
+        }
+        p = stop + 1;
+    }
+    if (b->n_rows == 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: no data rows", path);
+    return PST_OK;
+}
+
+/* Moves the arrays of b into a new classification dataset with classes {0, 1}. */
+static int finish(csr_build_t *b, size_t n_features, const char *path, pst_dataset_t **out,
+                  pst_err_t *err)
+{
+    pst_dataset_t *d = pst_dataset_new(b->n_rows, 0, PST_TASK_CLASSIFICATION);
+    double *classes = malloc(2 * sizeof *classes);
+    if (d == NULL || classes == NULL) {
+        pst_dataset_destroy(&d);
+        free(classes);
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
+    }
+    free(d->x);
+    free(d->y);
+    d->x = NULL;
+    d->n_features = n_features;
+    d->row_ptr = b->row_ptr;
+    d->col_idx = b->col_idx;
+    d->val = b->val;
+    d->y = b->y;
+    classes[0] = 0.0;
+    classes[1] = 1.0;
+    d->class_values = classes;
+    d->n_classes = 2;
+    memset(b, 0, sizeof *b);
+    *out = d;
+    return PST_OK;
+}
+
+int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical, int bits,
+                        uint64_t seed, pst_numeric_mode_t numeric, pst_dataset_t **out,
+                        pst_err_t *err)
+{
+    *out = NULL;
+    pst_hash_spec_t spec = {.n_numeric = n_numeric,
+                            .n_categorical = n_categorical,
+                            .bits = bits,
+                            .seed = seed,
+                            .numeric = numeric};
+    int rc = pst_hash_spec_check(&spec, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, "%s: ", path);
+    char *buf;
+    size_t len;
+    rc = pst_data_read_file(path, &buf, &len, err);
+    if (rc != PST_OK)
+        return rc;
+    csr_build_t b = {0};
+    rc = parse_text(&spec, path, buf, len, &b, err);
+    free(buf);
+    if (rc == PST_OK)
+        rc = finish(&b, pst_hash_spec_n_features(&spec), path, out, err);
+    csr_free(&b);
+    return rc;
+}

@@ -1,0 +1,592 @@
+/* Feed-forward layer stack: spec validation, one parameter arena, batched forward and backward. */
+#include "worker/model/model.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Widths and batch sizes are capped so every buffer size fits comfortably in size_t. */
+#define MAX_WIDTH (1 << 24)
+#define MAX_ACT_FLOATS ((size_t)1 << 36)
+#define ALIGN_FLOATS 16
+
+typedef struct layer {
+    pst_layer_spec_t spec;
+    int in, out;        /* widths of the layer's input and output */
+    int w_tensor;       /* dense: index of W in the tensor table (b follows); -1 otherwise */
+    float *buf;         // (max_batch, out): the output this layer writes
+    float *mask;        // dropout: (max_batch, out), 0 or 1/(1-rate) of the last training forward
+    const float *input; /* of the last forward: x or the previous layer's output */
+    const float *y;     /* output of the last forward: buf, or input for a pass-through dropout */
+    bool mask_active;   /* dropout applied in the last forward */
+} layer_t;
+
+struct pst_model {
+    int n_inputs, n_outputs, n_layers, max_batch;
+    int first_dense; /* backward stops after this layer: nothing below it has parameters */
+    layer_t *layers;
+    pst_tensor_info_t *tensors;
+    int n_tensors;
+    size_t n_params;
+    float *params;     // (n_params) the arena
+    float *grads;      // (n_params) same layout
+    float *activation; /* one block carved into every layer buffer, x copy and scratch */
+    float *x_copy;     // (max_batch, n_inputs): backward needs the input of the first dense layer
+    float *scratch[2]; // 2 x (max_batch, max_width): ping-pong gradients in backward
+    float *ones;       // (max_batch) all 1: bias gradients are dY^T ones
+    int batch;         /* rows of the last forward; 0 before the first */
+};
+
+static const char *const KIND_NAMES[] = {
+    [PST_LAYER_DENSE] = "dense", [PST_LAYER_RELU] = "relu",       [PST_LAYER_SIGMOID] = "sigmoid",
+    [PST_LAYER_TANH] = "tanh",   [PST_LAYER_SOFTMAX] = "softmax", [PST_LAYER_DROPOUT] = "dropout",
+};
+#define N_KINDS ((int)(sizeof(KIND_NAMES) / sizeof(KIND_NAMES[0])))
+
+int pst_layer_kind_parse(const char *name, pst_layer_kind_t *kind)
+{
+    for (int i = 0; name != NULL && i < N_KINDS; i++) {
+        if (strcmp(name, KIND_NAMES[i]) == 0) {
+            *kind = (pst_layer_kind_t)i;
+            return PST_OK;
+        }
+    }
+    return PST_EINVAL;
+}
+
+const char *pst_layer_kind_name(pst_layer_kind_t kind)
+{
+    if ((int)kind < 0 || (int)kind >= N_KINDS)
+        return "unknown";
+    return KIND_NAMES[kind];
+}
+
+/* ---- spec validation ---- */
+
+static int check_layer(const pst_layer_spec_t *l, int i, int n_layers, pst_err_t *err)
+{
+    if ((int)l->kind < 0 || (int)l->kind >= N_KINDS)
+        return pst_err_set(err, PST_EINVAL, "model.c:%d: layer %d: unknown kind %d", __LINE__, i,
+                           (int)l->kind);
+    if (l->kind == PST_LAYER_DENSE && (l->units <= 0 || l->units > MAX_WIDTH))
+        return pst_err_set(err, PST_EINVAL,
+                           "model.c:%d: layer %d: dense units must be in [1, %d], got %d", __LINE__,
+                           i, MAX_WIDTH, l->units);
+    if (l->kind == PST_LAYER_DROPOUT && !(l->rate >= 0.0f && l->rate < 1.0f))
+        return pst_err_set(err, PST_EINVAL,
+                           "model.c:%d: layer %d: dropout rate must be in [0, 1), got %g", __LINE__,
+                           i, (double)l->rate);
+    if (l->kind == PST_LAYER_SOFTMAX && i != n_layers - 1)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.c:%d: layer %d: softmax is only allowed as the last layer",
+                           __LINE__, i);
+    return PST_OK;
+}
+
+static int check_spec(int n_inputs, const pst_layer_spec_t *layers, int n_layers, int max_batch,
+                      pst_err_t *err)
+{
+    if (n_inputs <= 0 || n_inputs > MAX_WIDTH)
+        return pst_err_set(err, PST_EINVAL, "model.c:%d: n_inputs must be in [1, %d], got %d",
+                           __LINE__, MAX_WIDTH, n_inputs);
+    if (max_batch <= 0)
+        return pst_err_set(err, PST_EINVAL, "model.c:%d: max_batch must be positive, got %d",
+                           __LINE__, max_batch);
+    if (layers == NULL || n_layers <= 0)
+        return pst_err_set(err, PST_EINVAL, "model.c:%d: the model has no layers", __LINE__);
+    int n_dense = 0;
+    for (int i = 0; i < n_layers; i++) {
+        int rc = check_layer(&layers[i], i, n_layers, err);
+        if (rc != PST_OK)
+            return rc;
+        n_dense += layers[i].kind == PST_LAYER_DENSE;
+    }
+    if (n_dense == 0)
+        return pst_err_set(err, PST_EINVAL, "model.c:%d: the model needs at least one dense layer",
+                           __LINE__);
+    return PST_OK;
+}
+
+/* ---- construction ---- */
+
+static size_t round_up(size_t n)
+{
+    return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+/* Fills widths and the tensor table (W then b per dense layer, in layer order). */
+static void lay_out_tensors(pst_model_t *m)
+{
+    int width = m->n_inputs;
+    size_t offset = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer_t *l = &m->layers[i];
+        l->in = width;
+        l->out = l->spec.kind == PST_LAYER_DENSE ? l->spec.units : width;
+        l->w_tensor = -1;
+        if (l->spec.kind == PST_LAYER_DENSE) {
+            if (m->first_dense < 0)
+                m->first_dense = i;
+            l->w_tensor = m->n_tensors;
+            pst_tensor_info_t *w = &m->tensors[m->n_tensors++];
+            *w = (pst_tensor_info_t){offset, (size_t)l->out * (size_t)l->in, l->out, l->in, false};
+            offset += w->size;
+            pst_tensor_info_t *b = &m->tensors[m->n_tensors++];
+            *b = (pst_tensor_info_t){offset, (size_t)l->out, l->out, 1, true};
+            offset += b->size;
+        }
+        width = l->out;
+    }
+    m->n_outputs = width;
+    m->n_params = offset;
+}
+
+/* Floats needed by the activation block, or 0 when it would be unreasonably large. */
+static size_t activation_floats(const pst_model_t *m, int *max_width)
+{
+    size_t rows = (size_t)m->max_batch, total = round_up(rows * (size_t)m->n_inputs);
+    *max_width = m->n_inputs;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer_t *l = &m->layers[i];
+        total += round_up(rows * (size_t)l->out);
+        if (l->spec.kind == PST_LAYER_DROPOUT)
+            total += round_up(rows * (size_t)l->out);
+        if (l->out > *max_width)
+            *max_width = l->out;
+    }
+    total += 2 * round_up(rows * (size_t)*max_width) + round_up(rows);
+    return total > MAX_ACT_FLOATS ? 0 : total;
+}
+
+static float *take(float **cursor, size_t n)
+{
+    float *p = *cursor;
+    *cursor += round_up(n);
+    return p;
+}
+
+static void carve_activations(pst_model_t *m, int max_width)
+{
+    size_t rows = (size_t)m->max_batch;
+    float *cursor = m->activation;
+    m->x_copy = take(&cursor, rows * (size_t)m->n_inputs);
+    for (int i = 0; i < m->n_layers; i++) {
+        layer_t *l = &m->layers[i];
+        l->buf = take(&cursor, rows * (size_t)l->out);
+        if (l->spec.kind == PST_LAYER_DROPOUT)
+            l->mask = take(&cursor, rows * (size_t)l->out);
+    }
+    m->scratch[0] = take(&cursor, rows * (size_t)max_width);
+    m->scratch[1] = take(&cursor, rows * (size_t)max_width);
+    m->ones = take(&cursor, rows);
+    for (size_t r = 0; r < rows; r++)
+        m->ones[r] = 1.0f;
+}
+
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = round_up(n == 0 ? 1 : n) * sizeof(float);
+    float *p = aligned_alloc(ALIGN_FLOATS * sizeof(float), bytes);
+    if (p != NULL)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static int alloc_buffers(pst_model_t *m, pst_err_t *err)
+{
+    int max_width = 0;
+    size_t act = activation_floats(m, &max_width);
+    if (act == 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.c:%d: activations for max_batch %d are too large", __LINE__,
+                           m->max_batch);
+    m->params = alloc_floats(m->n_params);
+    m->grads = alloc_floats(m->n_params);
+    m->activation = alloc_floats(act);
+    if (m->params == NULL || m->grads == NULL || m->activation == NULL)
+        return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for %zu parameters",
+                           __LINE__, m->n_params);
+    carve_activations(m, max_width);
+    return PST_OK;
+}
+
+pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_layers,
+                           int max_batch, pst_err_t *err)
+{
+    if (check_spec(n_inputs, layers, n_layers, max_batch, err) != PST_OK)
+        return NULL;
+    pst_model_t *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory", __LINE__);
+        return NULL;
+    }
+    m->n_inputs = n_inputs;
+    m->n_layers = n_layers;
+    m->max_batch = max_batch;
+    m->first_dense = -1;
+    m->layers = calloc((size_t)n_layers, sizeof(layer_t));
+    m->tensors = calloc(2 * (size_t)n_layers, sizeof(pst_tensor_info_t));
+    if (m->layers == NULL || m->tensors == NULL) {
+        pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory", __LINE__);
+        pst_model_destroy(&m);
+        return NULL;
+    }
+    for (int i = 0; i < n_layers; i++)
+        m->layers[i].spec = layers[i];
+    lay_out_tensors(m);
+    if (alloc_buffers(m, err) != PST_OK)
+        pst_model_destroy(&m);
+    return m;
+}
+
+void pst_model_destroy(pst_model_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    pst_model_t *m = *self_p;
+    free(m->params);
+    free(m->grads);
+    free(m->activation);
+    free(m->tensors);
+    free(m->layers);
+    free(m);
+    *self_p = NULL;
+}
+
+/* ---- accessors ---- */
+
+int pst_model_n_inputs(const pst_model_t *self)
+{
+    return self->n_inputs;
+}
+
+int pst_model_n_outputs(const pst_model_t *self)
+{
+    return self->n_outputs;
+}
+
+int pst_model_n_layers(const pst_model_t *self)
+{
+    return self->n_layers;
+}
+
+const pst_layer_spec_t *pst_model_layer(const pst_model_t *self, int i)
+{
+    if (i < 0 || i >= self->n_layers)
+        return NULL;
+    return &self->layers[i].spec;
+}
+
+size_t pst_model_n_params(const pst_model_t *self)
+{
+    return self->n_params;
+}
+
+float *pst_model_params(pst_model_t *self)
+{
+    return self->params;
+}
+
+float *pst_model_grads(pst_model_t *self)
+{
+    return self->grads;
+}
+
+int pst_model_n_tensors(const pst_model_t *self)
+{
+    return self->n_tensors;
+}
+
+const pst_tensor_info_t *pst_model_tensor(const pst_model_t *self, int i)
+{
+    if (i < 0 || i >= self->n_tensors)
+        return NULL;
+    return &self->tensors[i];
+}
+
+/* ---- initialisation ---- */
+
+/* Weights are drawn layer by layer, row-major, from rng alone: the same seed gives the same
+ * parameters on every rank. */
+void pst_model_init_params(pst_model_t *self, pst_rng_t *rng)
+{
+    for (int i = 0; i < self->n_layers; i++) {
+        const layer_t *l = &self->layers[i];
+        if (l->w_tensor < 0)
+            continue;
+        const pst_tensor_info_t *wt = &self->tensors[l->w_tensor];
+        const pst_tensor_info_t *bt = &self->tensors[l->w_tensor + 1];
+        float *w = self->params + wt->offset;
+        bool he = i + 1 < self->n_layers && self->layers[i + 1].spec.kind == PST_LAYER_RELU;
+        if (he) {
+            double std = sqrt(2.0 / l->in);
+            for (size_t k = 0; k < wt->size; k++)
+                w[k] = (float)(std * pst_rng_normal(rng));
+        } else {
+            double limit = sqrt(6.0 / (l->in + l->out));
+            for (size_t k = 0; k < wt->size; k++)
+                w[k] = (float)(limit * (2.0 * pst_rng_uniform(rng) - 1.0));
+        }
+        memset(self->params + bt->offset, 0, bt->size * sizeof(float));
+    }
+}
+
+/* ---- forward ---- */
+
+/* y (batch, out) = x (batch, in) W^T + b, W (out, in) row-major. */
+static void dense_forward(const pst_model_t *m, layer_t *l, const float *x, int batch)
+{
+    const float *w = m->params + m->tensors[l->w_tensor].offset;
+    const float *b = m->params + m->tensors[l->w_tensor + 1].offset;
+    for (int r = 0; r < batch; r++)
+        memcpy(l->buf + (size_t)r * l->out, b, (size_t)l->out * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->out, l->in, 1.0f, x, l->in, w,
+                l->in, 1.0f, l->buf, l->out);
+}
+
+/* Element-wise kernels are "spans" (a, b, n) run in fixed-size blocks: a constant trip count lets
+ * the compiler vectorise them at -O2, whose cost model rejects loops of unknown length. */
+#define SPAN_BLOCK 16
+
+typedef void span_fn(const float *restrict a, float *restrict b, size_t n);
+
+static void run_blocked(span_fn *span, const float *a, float *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + SPAN_BLOCK <= n; i += SPAN_BLOCK)
+        span(a + i, b + i, SPAN_BLOCK);
+    span(a + i, b + i, n - i);
+}
+
+static void relu_span(const float *restrict x, float *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* b *= a, element-wise. */
+static void mul_span(const float *restrict a, float *restrict b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] *= a[i];
+}
+
+static void sigmoid_forward(const float *restrict x, float *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+static void tanh_forward(const float *restrict x, float *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+
+/* Row-wise softmax, shifted by the row maximum so exp never overflows. */
+static void softmax_forward(const float *restrict x, float *restrict y, int batch, int width)
+{
+    for (int r = 0; r < batch; r++) {
+        const float *xr = x + (size_t)r * width;
+        float *yr = y + (size_t)r * width;
+        float max = xr[0];
+        for (int j = 1; j < width; j++)
+            max = xr[j] > max ? xr[j] : max;
+        float sum = 0.0f;
+        for (int j = 0; j < width; j++) {
+            yr[j] = expf(xr[j] - max);
+            sum += yr[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < width; j++)
+            yr[j] *= inv;
+    }
+}
+
+/* Inverted dropout: kept units are scaled by 1/(1-rate) so inference needs no rescaling. */
+static void dropout_forward(layer_t *l, const float *x, size_t n, pst_rng_t *rng)
+{
+    float keep_scale = 1.0f / (1.0f - l->spec.rate);
+    double rate = l->spec.rate;
+    for (size_t i = 0; i < n; i++)
+        l->mask[i] = pst_rng_uniform(rng) >= rate ? keep_scale : 0.0f;
+    memcpy(l->buf, x, n * sizeof(float));
+    run_blocked(mul_span, l->mask, l->buf, n);
+}
+
+static void layer_forward(const pst_model_t *m, layer_t *l, const float *x, int batch,
+                          bool training, pst_rng_t *rng)
+{
+    size_t n = (size_t)batch * (size_t)l->out;
+    l->input = x;
+    l->y = l->buf;
+    l->mask_active = false;
+    switch (l->spec.kind) {
+    case PST_LAYER_DENSE:
+        dense_forward(m, l, x, batch);
+        break;
+    case PST_LAYER_RELU:
+        run_blocked(relu_span, x, l->buf, n);
+        break;
+    case PST_LAYER_SIGMOID:
+        sigmoid_forward(x, l->buf, n);
+        break;
+    case PST_LAYER_TANH:
+        tanh_forward(x, l->buf, n);
+        break;
+    case PST_LAYER_SOFTMAX:
+        softmax_forward(x, l->buf, batch, l->out);
+        break;
+    case PST_LAYER_DROPOUT:
+        if (training && l->spec.rate > 0.0f) {
+            assert(rng != NULL && "training with dropout needs an rng");
+            dropout_forward(l, x, n, rng);
+            l->mask_active = true;
+        } else {
+            l->y = x;
+        }
+        break;
+    }
+}
+
+/* The input is copied because backward needs it for the first dense layer's weight gradient and
+ * the caller's batch buffer may be reused in between. Returns NULL for a batch outside
+ * [1, max_batch]. */
+const float *pst_model_forward(pst_model_t *self, const float *x, int batch, bool training,
+                               pst_rng_t *rng)
+{
+    if (batch <= 0 || batch > self->max_batch)
+        return NULL;
+    memcpy(self->x_copy, x, (size_t)batch * (size_t)self->n_inputs * sizeof(float));
+    const float *cur = self->x_copy;
+    for (int i = 0; i < self->n_layers; i++) {
+        layer_forward(self, &self->layers[i], cur, batch, training, rng);
+        cur = self->layers[i].y;
+    }
+    self->batch = batch;
+    return cur;
+}
+
+const float *pst_model_pre_output(const pst_model_t *self)
+{
+    const layer_t *last = &self->layers[self->n_layers - 1];
+    if (last->spec.kind == PST_LAYER_SOFTMAX || last->spec.kind == PST_LAYER_SIGMOID)
+        return last->input;
+    return last->y;
+}
+
+/* ---- backward ---- */
+
+/* dW (out, in) = dY^T X; db (out) = column sums of dY; dX (batch, in) = dY W unless dx is NULL. */
+static void dense_backward(pst_model_t *m, const layer_t *l, const float *dy, float *dx, int batch)
+{
+    const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
+    float *dw = m->grads + wt->offset;
+    float *db = m->grads + m->tensors[l->w_tensor + 1].offset;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->in, batch, 1.0f, dy, l->out,
+                l->input, l->in, 1.0f, dw, l->in);
+    cblas_sgemv(CblasRowMajor, CblasTrans, batch, l->out, 1.0f, dy, l->out, m->ones, 1, 0.0f, db,
+                1);
+    if (dx != NULL)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, l->in, l->out, 1.0f, dy,
+                    l->out, m->params + wt->offset, l->in, 0.0f, dx, l->in);
+}
+
+/* Element-wise gradients work in place on g, which holds d/d(output) and becomes d/d(input). */
+static void relu_backward_span(const float *restrict y, float *restrict g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+}
+
+static void sigmoid_backward_span(const float *restrict y, float *restrict g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] *= y[i] * (1.0f - y[i]);
+}
+
+static void tanh_backward_span(const float *restrict y, float *restrict g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] *= 1.0f - y[i] * y[i];
+}
+
+/* g_j <- y_j (g_j - sum_k g_k y_k), row by row. */
+static void softmax_backward(const float *restrict y, float *restrict g, int batch, int width)
+{
+    for (int r = 0; r < batch; r++) {
+        const float *restrict yr = y + (size_t)r * width;
+        float *restrict gr = g + (size_t)r * width;
+        float dot = 0.0f;
+        for (int j = 0; j < width; j++)
+            dot += gr[j] * yr[j];
+        for (int j = 0; j < width; j++)
+            gr[j] = yr[j] * (gr[j] - dot);
+    }
+}
+
+/* Turns g (batch, out) into the gradient with respect to the layer's input and returns where it
+ * now lives: in place for element-wise layers, the other scratch buffer for a dense layer. */
+static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int batch, bool need_dx)
+{
+    size_t n = (size_t)batch * (size_t)l->out;
+    switch (l->spec.kind) {
+    case PST_LAYER_DENSE: {
+        float *dx = need_dx ? (g == m->scratch[0] ? m->scratch[1] : m->scratch[0]) : NULL;
+        dense_backward(m, l, g, dx, batch);
+        return dx;
+    }
+    case PST_LAYER_RELU:
+        run_blocked(relu_backward_span, l->y, g, n);
+        break;
+    case PST_LAYER_SIGMOID:
+        run_blocked(sigmoid_backward_span, l->y, g, n);
+        break;
+    case PST_LAYER_TANH:
+        run_blocked(tanh_backward_span, l->y, g, n);
+        break;
+    case PST_LAYER_SOFTMAX:
+        softmax_backward(l->y, g, batch, l->out);
+        break;
+    case PST_LAYER_DROPOUT:
+        if (l->mask_active)
+            run_blocked(mul_span, l->mask, g, n);
+        break;
+    }
+    return g;
+}
+
+/* The backward pass, down to the first dense layer, or with_input down to the input; returns
+ * d(loss)/d(input) when with_input, else NULL. */
+static const float *backward_pass(pst_model_t *self, const float *dout, int batch,
+                                  bool fused_output, bool with_input)
+{
+    assert(batch == self->batch && "backward must follow a forward of the same batch");
+    int top = self->n_layers - 1;
+    pst_layer_kind_t last = self->layers[top].spec.kind;
+    if (fused_output && (last == PST_LAYER_SOFTMAX || last == PST_LAYER_SIGMOID))
+        top--;
+    /* dW accumulates (beta = 1) into a zeroed arena: one memset is much cheaper than the
+     * scaling pass sgemm makes over C when beta = 0. */
+    memset(self->grads, 0, self->n_params * sizeof(float));
+    float *g = self->scratch[0];
+    memcpy(g, dout, (size_t)batch * (size_t)self->n_outputs * sizeof(float));
+    int bottom = with_input ? 0 : self->first_dense;
+    for (int i = top; i >= bottom; i--)
+        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > self->first_dense);
+    return with_input ? g : NULL;
+}
+
+void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output)
+{
+    backward_pass(self, dout, batch, fused_output, false);
+}
+
+const float *pst_model_backward_input(pst_model_t *self, const float *dout, int batch,
+                                      bool fused_output)
+{
+    return backward_pass(self, dout, batch, fused_output, true);
+}

@@ -1,0 +1,81 @@
+/* A feed-forward layer stack over one contiguous parameter arena, trained on whole mini-batches
+ * with OpenBLAS sgemm. Linear, logistic and softmax regression are stacks with no hidden layer. */
+#ifndef PST_WORKER_MODEL_MODEL_H
+#define PST_WORKER_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/rng.h"
+
+typedef enum {
+    PST_LAYER_DENSE = 0,
+    PST_LAYER_RELU,
+    PST_LAYER_SIGMOID,
+    PST_LAYER_TANH,
+    PST_LAYER_SOFTMAX,
+    PST_LAYER_DROPOUT,
+} pst_layer_kind_t;
+
+typedef struct pst_layer_spec {
+    pst_layer_kind_t kind;
+    int units;  /* dense: output width */
+    float rate; /* dropout: probability of zeroing (inverted dropout) */
+} pst_layer_spec_t;
+
+/* One parameter tensor inside the arena. */
+typedef struct pst_tensor_info {
+    size_t offset;  /* floats from the start of the arena */
+    size_t size;    /* floats */
+    int rows, cols; /* dense weight: (out, in); bias: (out, 1) */
+    bool is_bias;   /* biases take no L1/L2 penalty */
+} pst_tensor_info_t;
+
+typedef struct pst_model pst_model_t;
+
+int pst_layer_kind_parse(const char *name, pst_layer_kind_t *kind);
+const char *pst_layer_kind_name(pst_layer_kind_t kind);
+
+/* Builds the stack for n_inputs features; activations are preallocated for max_batch rows so the
+ * step loop never allocates. Caller owns the result. */
+pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_layers,
+                           int max_batch, pst_err_t *err);
+void pst_model_destroy(pst_model_t **self_p);
+
+int pst_model_n_inputs(const pst_model_t *self);
+int pst_model_n_outputs(const pst_model_t *self);
+int pst_model_n_layers(const pst_model_t *self);
+const pst_layer_spec_t *pst_model_layer(const pst_model_t *self, int i);
+
+/* The arena: all parameters, and the gradients of the last backward pass, same layout. */
+size_t pst_model_n_params(const pst_model_t *self);
+float *pst_model_params(pst_model_t *self);
+float *pst_model_grads(pst_model_t *self);
+int pst_model_n_tensors(const pst_model_t *self);
+const pst_tensor_info_t *pst_model_tensor(const pst_model_t *self, int i);
+
+/* He-normal init for dense layers followed by ReLU, Xavier/Glorot-uniform otherwise; zero biases.
+ */
+void pst_model_init_params(pst_model_t *self, pst_rng_t *rng);
+
+/* Forward pass over batch rows of x (batch, n_inputs). Returns the output (batch, n_outputs),
+ * owned by the model and valid until the next forward. training=true applies dropout with rng. */
+const float *pst_model_forward(pst_model_t *self, const float *x, int batch, bool training,
+                               pst_rng_t *rng);
+
+/* Backward pass for the last forward: dout is d(loss)/d(output) (batch, n_outputs). Overwrites
+ * the gradient arena (does not accumulate). When fused_output is true, dout is taken as the
+ * gradient with respect to the *input* of a trailing softmax or sigmoid layer (the fused
+ * cross-entropy case: p - y), and that layer's Jacobian is skipped. */
+void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output);
+
+/* pst_model_backward that also returns d(loss)/d(input) (batch, n_inputs), for a model whose
+ * input is itself trained (embeddings). Owned by the model, valid until the next backward. */
+const float *pst_model_backward_input(pst_model_t *self, const float *dout, int batch,
+                                      bool fused_output);
+
+/* Logits of the last forward: the input of a trailing softmax/sigmoid layer, or the output. */
+const float *pst_model_pre_output(const pst_model_t *self);
+
+#endif

@@ -1,0 +1,335 @@
+/* Model file: pst.Model protobuf with magic and version, written atomically, validated on read. */
+#include "worker/model/modelfile.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/atomicfile.h"
+#include "common/data/preprocess.h"
+#include "pstrain.pb-c.h"
+
+#define MODELFILE_MAX_BYTES ((size_t)4 << 30)
+
+void pst_modelfile_fini(pst_modelfile_t *mf)
+{
+    free(mf->layers);
+    free(mf->class_values);
+    free(mf->shift);
+    free(mf->scale);
+    free(mf->fill);
+    free(mf->params);
+    free(mf->config_yaml);
+    free(mf->target_name);
+    if (mf->feature_names)
+        for (int i = 0; i < mf->n_inputs; i++)
+            free(mf->feature_names[i]);
+    free(mf->feature_names);
+    free(mf->columns);
+    memset(mf, 0, sizeof *mf);
+}
+
+static const char *task_name(pst_task_t task)
+{
+    return task == PST_TASK_REGRESSION ? "regression" : "classification";
+}
+
+int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len_out,
+                       pst_err_t *err)
+{
+    *buf_out = NULL;
+    *len_out = 0;
+    Pst__Model m = PST__MODEL__INIT;
+    Pst__Preprocess pre = PST__PREPROCESS__INIT;
+    Pst__LayerSpec *specs = calloc((size_t)mf->n_layers, sizeof *specs);
+    Pst__LayerSpec **spec_ptrs = calloc((size_t)mf->n_layers, sizeof *spec_ptrs);
+    if (mf->n_layers > 0 && (!specs || !spec_ptrs)) {
+        free(specs);
+        free(spec_ptrs);
+        return pst_err_set(err, PST_ENOMEM, "model file: out of memory");
+    }
+    for (int i = 0; i < mf->n_layers; i++) {
+        pst__layer_spec__init(&specs[i]);
+        specs[i].kind = (char *)pst_layer_kind_name(mf->layers[i].kind);
+        specs[i].units = (uint32_t)mf->layers[i].units;
+        specs[i].rate = mf->layers[i].rate;
+        spec_ptrs[i] = &specs[i];
+    }
+    m.magic = PST_MODELFILE_MAGIC;
+    m.version = PST_MODELFILE_VERSION;
+    m.n_inputs = (uint32_t)mf->n_inputs;
+    m.n_layers = (size_t)mf->n_layers;
+    m.layers = spec_ptrs;
+    m.loss = (char *)pst_loss_kind_name(mf->loss);
+    m.task = (char *)task_name(mf->task);
+    m.n_classes = (uint32_t)mf->n_classes;
+    m.n_class_values = mf->class_values ? (size_t)mf->n_classes : 0;
+    m.class_values = mf->class_values;
+    if (mf->shift) {
+        pre.n_shift = pre.n_scale = pre.n_fill = (size_t)mf->n_inputs;
+        pre.shift = mf->shift;
+        pre.scale = mf->scale;
+        pre.fill = mf->fill;
+    }
+    pre.pixel_scale = mf->pixel_scale;
+    m.preprocess = &pre;
+    m.params.data = (uint8_t *)mf->params;
+    m.params.len = mf->n_params * sizeof(float);
+    m.config_yaml = mf->config_yaml ? mf->config_yaml : "";
+    m.target_name = mf->target_name ? mf->target_name : "";
+    m.n_feature_names = mf->feature_names ? (size_t)mf->n_inputs : 0;
+    m.feature_names = mf->feature_names;
+    uint32_t *columns = malloc((mf->n_columns > 0 ? (size_t)mf->n_columns : 1) * sizeof *columns);
+    for (int i = 0; columns && i < mf->n_columns; i++)
+        columns[i] = (uint32_t)mf->columns[i];
+    m.n_columns = (size_t)(mf->n_columns > 0 ? mf->n_columns : 0);
+    m.columns = columns;
+
+    size_t len = pst__model__get_packed_size(&m);
+    uint8_t *buf = columns ? malloc(len ? len : 1) : NULL;
+    int rc = PST_OK;
+    if (!buf) {
+        rc = pst_err_set(err, PST_ENOMEM, "model file: out of memory");
+    } else {
+        pst__model__pack(&m, buf);
+        *buf_out = buf;
+        *len_out = len;
+    }
+    free(columns);
+    free(specs);
+    free(spec_ptrs);
+    return rc;
+}
+
+int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *err)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = pst_modelfile_pack(mf, &buf, &len, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, "%s: ", path);
+    rc = pst_write_file_atomic(path, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+static int copy_floats(float **dst, const float *src, size_t n)
+{
+    *dst = malloc((n ? n : 1) * sizeof(float));
+    if (!*dst)
+        return PST_ENOMEM;
+    memcpy(*dst, src, n * sizeof(float));
+    return PST_OK;
+}
+
+static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
+{
+    if (m->n_layers == 0 || m->n_layers > 1024)
+        return pst_err_set(err, PST_EFORMAT, "%s: %zu layers", path, m->n_layers);
+    mf->n_layers = (int)m->n_layers;
+    mf->layers = calloc(m->n_layers, sizeof *mf->layers);
+    if (!mf->layers)
+        return PST_ENOMEM;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        if (pst_layer_kind_parse(m->layers[i]->kind, &mf->layers[i].kind) != PST_OK)
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown kind '%s'", path, i + 1,
+                               m->layers[i]->kind);
+        mf->layers[i].units = (int)m->layers[i]->units;
+        mf->layers[i].rate = m->layers[i]->rate;
+    }
+    return PST_OK;
+}
+
+static int read_preprocess(pst_modelfile_t *mf, const Pst__Preprocess *pre, const char *path,
+                           pst_err_t *err)
+{
+    if (!pre)
+        return PST_OK;
+    mf->pixel_scale = pre->pixel_scale;
+    if (pre->n_shift == 0 && pre->n_scale == 0 && pre->n_fill == 0)
+        return PST_OK;
+    size_t n = (size_t)mf->n_inputs;
+    if (pre->n_shift != n || pre->n_scale != n || pre->n_fill != n)
+        return pst_err_set(err, PST_EFORMAT, "%s: preprocessing has %zu values for %zu inputs",
+                           path, pre->n_shift, n);
+    if (copy_floats(&mf->shift, pre->shift, n) || copy_floats(&mf->scale, pre->scale, n) ||
+        copy_floats(&mf->fill, pre->fill, n))
+        return PST_ENOMEM;
+    return PST_OK;
+}
+
+static int read_strings(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
+{
+    if ((m->config_yaml[0] && !(mf->config_yaml = strdup(m->config_yaml))) ||
+        (m->target_name[0] && !(mf->target_name = strdup(m->target_name))))
+        return PST_ENOMEM;
+    if (m->n_feature_names == 0)
+        return PST_OK;
+    if (m->n_feature_names != (size_t)mf->n_inputs)
+        return pst_err_set(err, PST_EFORMAT, "%s: %zu feature names for %d inputs", path,
+                           m->n_feature_names, mf->n_inputs);
+    mf->feature_names = calloc(m->n_feature_names, sizeof(char *));
+    if (!mf->feature_names)
+        return PST_ENOMEM;
+    for (size_t i = 0; i < m->n_feature_names; i++)
+        if (!(mf->feature_names[i] = strdup(m->feature_names[i])))
+            return PST_ENOMEM;
+    return PST_OK;
+}
+
+static int read_columns(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
+{
+    if (m->n_columns == 0)
+        return PST_OK;
+    if (m->n_columns > (size_t)mf->n_inputs)
+        return pst_err_set(err, PST_EFORMAT, "%s: %zu columns of %d inputs", path, m->n_columns,
+                           mf->n_inputs);
+    if (!(mf->columns = malloc(m->n_columns * sizeof *mf->columns)))
+        return PST_ENOMEM;
+    mf->n_columns = (int)m->n_columns;
+    for (size_t i = 0; i < m->n_columns; i++) {
+        if (m->columns[i] >= m->n_inputs)
+            return pst_err_set(err, PST_EFORMAT, "%s: column %u of %u inputs", path, m->columns[i],
+                               m->n_inputs);
+        mf->columns[i] = m->columns[i];
+    }
+    return PST_OK;
+}
+
+static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
+{
+    if (m->magic != PST_MODELFILE_MAGIC)
+        return pst_err_set(err, PST_EFORMAT, "%s: not a pstrain model file (bad magic)", path);
+    if (m->version != PST_MODELFILE_VERSION)
+        return pst_err_set(err, PST_EFORMAT, "%s: model file version %u, this pstrain reads %u",
+                           path, m->version, PST_MODELFILE_VERSION);
+    if (m->n_inputs == 0 || m->n_inputs > (1u << 26))
+        return pst_err_set(err, PST_EFORMAT, "%s: %u inputs", path, m->n_inputs);
+    mf->n_inputs = (int)m->n_inputs;
+    int rc = read_layers(mf, m, path, err);
+    if (rc != PST_OK)
+        return rc;
+    if (pst_loss_kind_parse(m->loss, &mf->loss) != PST_OK)
+        return pst_err_set(err, PST_EFORMAT, "%s: unknown loss '%s'", path, m->loss);
+    mf->task = strcmp(m->task, "regression") == 0 ? PST_TASK_REGRESSION : PST_TASK_CLASSIFICATION;
+    mf->n_classes = (int)m->n_classes;
+    if (m->n_class_values) {
+        if (m->n_class_values != m->n_classes)
+            return pst_err_set(err, PST_EFORMAT, "%s: %zu class values for %u classes", path,
+                               m->n_class_values, m->n_classes);
+        mf->class_values = malloc(m->n_class_values * sizeof(double));
+        if (!mf->class_values)
+            return PST_ENOMEM;
+        memcpy(mf->class_values, m->class_values, m->n_class_values * sizeof(double));
+    }
+    if ((rc = read_preprocess(mf, m->preprocess, path, err)) != PST_OK)
+        return rc;
+    if (m->params.len % sizeof(float) != 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: parameter block of %zu bytes", path,
+                           m->params.len);
+    mf->n_params = m->params.len / sizeof(float);
+    if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
+        return PST_ENOMEM;
+    if ((rc = read_strings(mf, m, path, err)) != PST_OK)
+        return rc;
+    return read_columns(mf, m, path, err);
+}
+
+int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, const char *origin,
+                         pst_err_t *err)
+{
+    memset(mf, 0, sizeof *mf);
+    Pst__Model *m = pst__model__unpack(NULL, len, buf);
+    if (!m)
+        return pst_err_set(err, PST_EFORMAT, "%s: not a pstrain model file (cannot decode)",
+                           origin);
+    int rc = read_model(mf, m, origin, err);
+    pst__model__free_unpacked(m, NULL);
+    if (rc == PST_ENOMEM)
+        pst_err_set(err, rc, "%s: out of memory", origin);
+    if (rc != PST_OK)
+        pst_modelfile_fini(mf);
+    return rc;
+}
+
+int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err)
+{
+    memset(mf, 0, sizeof *mf);
+    unsigned char *buf;
+    size_t len;
+    int rc = pst_read_file(path, MODELFILE_MAX_BYTES, &buf, &len, err);
+    if (rc != PST_OK)
+        return rc;
+    rc = pst_modelfile_unpack(mf, buf, len, path, err);
+    free(buf);
+    return rc;
+}
+
+pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err)
+{
+    pst_model_t *model =
+        pst_model_new(pst_modelfile_width(mf), mf->layers, mf->n_layers, max_batch, err);
+    if (!model)
+        return NULL;
+    if (pst_model_n_params(model) != mf->n_params) {
+        pst_err_set(err, PST_EFORMAT, "model file holds %zu parameters, its layers need %zu",
+                    mf->n_params, pst_model_n_params(model));
+        pst_model_destroy(&model);
+        return NULL;
+    }
+    memcpy(pst_model_params(model), mf->params, mf->n_params * sizeof(float));
+    return model;
+}
+
+/* Narrows ds in place to mf's columns, in their order (names follow their columns). */
+static int keep_columns(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err)
+{
+    size_t d = ds->n_features, w = (size_t)mf->n_columns;
+    if (w == 0)
+        return PST_OK;
+    char **names = NULL;
+    if (ds->feature_names && !(names = calloc(w, sizeof *names)))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    float *row = malloc(w * sizeof *row);
+    if (!row) {
+        free(names);
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < ds->n_rows; i++) {
+        for (size_t j = 0; j < w; j++)
+            row[j] = ds->x[i * d + mf->columns[j]];
+        memcpy(ds->x + i * w, row, w * sizeof *row);
+    }
+    free(row);
+    for (size_t j = 0; names && j < w; j++) {
+        names[j] = ds->feature_names[mf->columns[j]];
+        ds->feature_names[mf->columns[j]] = NULL;
+    }
+    for (size_t j = 0; names && j < d; j++)
+        free(ds->feature_names[j]);
+    if (ds->feature_names) {
+        free(ds->feature_names);
+        ds->feature_names = names;
+    }
+    ds->n_features = w;
+    return PST_OK;
+}
+
+int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err)
+{
+    if (pst_dataset_is_sparse(ds))
+        return pst_err_set(err, PST_EINVAL, "data must be dense before preprocessing");
+    if (ds->n_features != (size_t)mf->n_inputs)
+        return pst_err_set(err, PST_EINVAL, "data has %zu features, the model takes %d",
+                           ds->n_features, mf->n_inputs);
+    if (mf->shift) {
+        /* A view of the file's statistics; the struct does not own these arrays. */
+        pst_preproc_t view = {ds->n_features, mf->pixel_scale != 0 ? mf->pixel_scale : 1.0f,
+                              mf->shift, mf->scale, mf->fill};
+        int rc = pst_preproc_apply(&view, ds, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    int rc = pst_preproc_check_finite(ds, err);
+    return rc == PST_OK ? keep_columns(mf, ds, err) : rc;
+}

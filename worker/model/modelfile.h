@@ -1,0 +1,63 @@
+/* The model file: a protobuf pst.Model (magic, version, layer stack, preprocessing, class values,
+ * parameters) written atomically, and read back with every field checked. */
+#ifndef PST_WORKER_MODEL_MODELFILE_H
+#define PST_WORKER_MODEL_MODELFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/data/dataset.h"
+#include "common/err.h"
+#include "worker/model/loss.h"
+#include "worker/model/model.h"
+
+#define PST_MODELFILE_MAGIC 0x50535431u /* "PST1" */
+#define PST_MODELFILE_VERSION 1u
+
+/* Everything needed to turn raw rows into predictions. Arrays are owned by the struct. */
+typedef struct pst_modelfile {
+    int n_inputs;
+    int n_layers;
+    pst_layer_spec_t *layers; // (n_layers)
+    pst_loss_kind_t loss;
+    pst_task_t task;
+    int n_classes;
+    double *class_values;        // (n_classes) or NULL
+    float *shift, *scale, *fill; // (n_inputs) preprocessing, or NULL for none
+    float pixel_scale;           // 0: none
+    float *params;               // (n_params)
+    size_t n_params;
+    char *config_yaml;    // resolved training configuration, or NULL
+    char *target_name;    // or NULL
+    char **feature_names; // (n_inputs) or NULL
+    size_t *columns;      // (n_columns) preprocessed columns the model takes, or NULL: all inputs
+    int n_columns;
+} pst_modelfile_t;
+
+/* Inputs of the layer stack: n_columns when the model takes a feature subset, else n_inputs. */
+static inline int pst_modelfile_width(const pst_modelfile_t *mf)
+{
+    return mf->n_columns > 0 ? mf->n_columns : mf->n_inputs;
+}
+
+void pst_modelfile_fini(pst_modelfile_t *mf);
+
+/* Writes mf to path via a temporary file, fsync and rename: a crash never leaves half a file. */
+int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *err);
+/* Reads and validates a model file; mf is filled and owned by the caller (pst_modelfile_fini). */
+int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err);
+
+/* The serialised pst.Model message of mf in *buf (caller frees), as a file holds it. */
+int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf, size_t *len, pst_err_t *err);
+/* Decodes and validates a serialised pst.Model (origin names it in errors), as _load does. */
+int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, const char *origin,
+                         pst_err_t *err);
+
+/* Builds the model described by mf with its parameters, for batches of up to max_batch rows. */
+pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err);
+
+/* Applies mf's preprocessing to a dense dataset in place and checks every value is finite; a
+ * model with columns then keeps only those columns (ds becomes n_columns wide). */
+int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err);
+
+#endif

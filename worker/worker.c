@@ -1,1 +1,0 @@
-/* Worker layer: models, training loop and the push/pull client. */
