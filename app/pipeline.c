@@ -72,7 +72,7 @@ static int load_test(pst_pipeline_t *p, const pst_config_t *cfg, const pst_datas
     if (rc != PST_OK)
         return rc;
     if ((rc = pst_dataset_densify(p->test, all->n_features, err)) != PST_OK)
-        return pst_err_prefix(err, "%s: ", cfg->data.test);
+        return pst_err_prefix(err, rc, "%s: ", cfg->data.test);
     if (p->test->n_features != all->n_features)
         return pst_err_set(err, PST_EFORMAT, "%s has %zu features but %s has %zu", cfg->data.test,
                            p->test->n_features, cfg->data.train, all->n_features);
@@ -99,7 +99,7 @@ static int fit_and_apply(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *
         if ((rc = pst_preproc_apply(p->preproc, parts[i], err)) == PST_OK)
             rc = pst_preproc_check_finite(parts[i], err);
         if (rc != PST_OK)
-            pst_err_prefix(err, "%s data after preprocessing: ", names[i]);
+            pst_err_prefix(err, rc, "%s data after preprocessing: ", names[i]);
     }
     return rc;
 }
@@ -115,7 +115,7 @@ int pst_pipeline_load(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *err
         rc = pst_pipeline_load_file(cfg, cfg->data.train, cfg->data.train_labels, NULL, 0, &all,
                                     err);
     if (rc == PST_OK && (rc = pst_dataset_densify(all, 0, err)) != PST_OK)
-        pst_err_prefix(err, "%s: ", cfg->data.train);
+        pst_err_prefix(err, rc, "%s: ", cfg->data.train);
     if (rc == PST_OK && cfg->data.test[0])
         rc = load_test(p, cfg, all, err);
     if (rc == PST_OK)

@@ -80,7 +80,7 @@ static int prepare_model(pst_session_t *s, pst_err_t *err)
     int max_batch = (int)cfg->train.batch_size;
     s->model = pst_model_new((int)tr->n_features, s->spec.layers, s->spec.n_layers, max_batch, err);
     if (!s->model)
-        return pst_err_prefix(err, "model: ");
+        return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "model: ");
     pst_rng_t init_rng;
     pst_rng_init(&init_rng, pst_rng_derive((uint64_t)cfg->seed, 0));
     pst_model_init_params(s->model, &init_rng);

@@ -169,7 +169,7 @@ static int load_own(pst_pipeline_t *p, const pst_config_t *cfg, int worker, cons
     if (rc == PST_OK)
         rc = pst_pipeline_load_file(cfg, path, NULL, NULL, 0, all, err);
     if (rc == PST_OK && (rc = pst_dataset_densify(*all, 0, err)) != PST_OK)
-        pst_err_prefix(err, "%s: ", path);
+        pst_err_prefix(err, rc, "%s: ", path);
     if ((rc = agree(r, rc, err)) != PST_OK)
         return rc;
     double width[2] = {(double)(*all)->n_features, -(double)(*all)->n_features};
@@ -200,7 +200,7 @@ int pst_shardload(pst_pipeline_t *p, const pst_config_t *cfg, int worker,
     rc = pst_pipeline_load_file(cfg, cfg->data.test, cfg->data.test_labels,
                                 classify ? all->class_values : NULL, all->n_classes, &p->test, err);
     if (rc == PST_OK && (rc = pst_dataset_densify(p->test, all->n_features, err)) != PST_OK)
-        pst_err_prefix(err, "%s: ", cfg->data.test);
+        pst_err_prefix(err, rc, "%s: ", cfg->data.test);
     if (rc == PST_OK)
         rc = split_own(p, cfg, all, worker, err);
     if (rc == PST_OK && cfg->data.drop_duplicates)

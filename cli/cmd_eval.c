@@ -161,9 +161,9 @@ static int load_and_apply(applied_t *ap, const apply_args_t *a, pst_err_t *err)
                                     classify ? ref->n_classes : 0, &ap->data, err);
     pst_config_fini(&cfg);
     if (rc == PST_OK && (rc = pst_dataset_densify(ap->data, (size_t)ref->n_inputs, err)))
-        pst_err_prefix(err, "%s: ", a->data);
+        pst_err_prefix(err, rc, "%s: ", a->data);
     if (rc == PST_OK && (rc = predict_all(ap, err)))
-        pst_err_prefix(err, "%s: ", a->data);
+        pst_err_prefix(err, rc, "%s: ", a->data);
     return rc;
 }
 

@@ -476,7 +476,7 @@ static int fit_meta(const pst_planrun_t *run, const stack_plan_t *p, stack_resul
                      .n_eval = n_test,
                      .seed = pst_rng_derive((uint64_t)run->cfg.seed, 5000)};
     if (rc == PST_OK && (rc = pst_fit_run(&fit, NULL, &r->meta, err)) != PST_OK)
-        pst_err_prefix(err, "meta model: ");
+        pst_err_prefix(err, rc, "meta model: ");
     r->has_meta = true;
     int width = pst_ens_width(run);
     if (rc == PST_OK && !(r->ensemble = malloc(n_test * (size_t)width * sizeof(float))))

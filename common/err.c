@@ -47,10 +47,11 @@ int pst_err_set(pst_err_t *err, int code, const char *fmt, ...)
     return code;
 }
 
-int pst_err_prefix(pst_err_t *err, const char *fmt, ...)
+int pst_err_prefix(pst_err_t *err, int code, const char *fmt, ...)
 {
     if (err == NULL)
-        return PST_EINVAL;
+        return code;
+    err->code = code;
     char prefix[256];
     va_list ap;
     va_start(ap, fmt);
@@ -64,7 +65,12 @@ int pst_err_prefix(pst_err_t *err, const char *fmt, ...)
     memmove(err->msg + plen, err->msg, olen);
     memcpy(err->msg, prefix, plen);
     err->msg[plen + olen] = '\0';
-    return err->code;
+    return code;
+}
+
+int pst_err_code(const pst_err_t *err, int fallback)
+{
+    return err == NULL ? fallback : err->code;
 }
 
 void pst_err_clear(pst_err_t *err)

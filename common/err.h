@@ -32,8 +32,15 @@ const char *pst_strerror(int rc);
 int pst_err_set(pst_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prefixes the existing message with more context ("loading config: "). Returns err->code. */
-int pst_err_prefix(pst_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the existing message with more context ("loading config: ") for a failure with code,
+ * records code in err (if non-NULL) and returns code, also when err is NULL, so callers write
+ * `return pst_err_prefix(err, rc, "%s: ", path);`. */
+int pst_err_prefix(pst_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The code a failed call recorded in err, or fallback when err is NULL: for constructors, which
+ * return NULL rather than a code. */
+int pst_err_code(const pst_err_t *err, int fallback);
 
 void pst_err_clear(pst_err_t *err);
 

@@ -290,7 +290,7 @@ int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h
     int rc = pst_wire_send(c->wires[s], c->socks[s], NULL, 0, h, payload, err);
     if (rc != PST_OK) {
         if (err != NULL)
-            pst_err_prefix(err, "server %u (%s): ", s, c->endpoints[s]);
+            pst_err_prefix(err, rc, "server %u (%s): ", s, c->endpoints[s]);
         pst_psclient_op_release(op);
         c->errors++;
     }

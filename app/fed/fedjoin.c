@@ -86,7 +86,7 @@ static int load_site_data(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_e
         rc = pst_modelfile_preprocess(mf, m->data, err);
     if (rc == PST_OK && m->data->n_rows == 0)
         rc = pst_err_set(err, PST_EFORMAT, "no rows");
-    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", cfg->data.train);
+    return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", cfg->data.train);
 }
 
 int pst_fedjoin_model_open(pst_fedjoin_model_t *m, const pst_config_t *cfg, const uint8_t *contract,
@@ -158,7 +158,7 @@ static int on_welcome(void *ctx, pst_fedsite_t *site, const uint8_t *contract, s
                    ? PST_OK
                    : pst_err_set(err, PST_EPROTO, "the server's model changed size");
     int rc = take_contract(j, contract, len, n, err);
-    return rc == PST_OK ? rc : pst_err_prefix(err, "fed site %s: ", j->site);
+    return rc == PST_OK ? rc : pst_err_prefix(err, rc, "fed site %s: ", j->site);
 }
 
 static int on_train(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,

@@ -125,9 +125,9 @@ static int own_failure(const sitempi_t *x, int rc, pst_err_t *err)
     if (rc == PST_OK)
         return rc;
     if (x->ranks.worker < 0)
-        pst_err_prefix(err, "parameter server %d: ", x->ranks.rank);
+        pst_err_prefix(err, rc, "parameter server %d: ", x->ranks.rank);
     else
-        pst_err_prefix(err, "worker %d: ", x->ranks.worker);
+        pst_err_prefix(err, rc, "worker %d: ", x->ranks.worker);
     return rc;
 }
 

@@ -22,7 +22,7 @@ int pst_fedserve_open(pst_fedserve_t *fs, pst_session_t *s, const pst_fedserve_n
     size_t n = pst_model_n_params(s->model);
     fs->coord = pst_fedcoord_new(&cc, pst_model_params(s->model), n, err);
     if (!fs->coord)
-        return pst_err_prefix(err, "fed: ");
+        return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "fed: ");
     uint8_t *contract = NULL;
     size_t contract_len = 0;
     if ((rc = pst_session_pack_model(s, &contract, &contract_len, err)) != PST_OK)

@@ -111,7 +111,7 @@ static int sim_init(sim_t *sim, pst_session_t *s, pst_err_t *err)
         return rc;
     sim->coord = pst_fedcoord_new(&cc, pst_model_params(s->model), n, err);
     if (!sim->coord)
-        return pst_err_prefix(err, "fed: ");
+        return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "fed: ");
     for (int i = 0; i < sim->sites.n; i++)
         if ((rc = pst_fedround_register(pst_fedcoord_sites(sim->coord), sim->sites.ids[i], err)) <
             0)
@@ -177,7 +177,7 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
         pst_fedtrainer_run(&sim->trainer, &rows, global, seed, NULL, sim->delta, &res, &site_err);
     if (rc != PST_OK) {
         *err = site_err;
-        return pst_err_prefix(err, "%s: ", sim->sites.ids[site]);
+        return pst_err_prefix(err, rc, "%s: ", sim->sites.ids[site]);
     }
     if (!res.ok) {
         pst_warn("round %llu: %s left out: %s", (unsigned long long)round, sim->sites.ids[site],
@@ -224,7 +224,7 @@ static int run_round(sim_t *sim, bool *more, pst_err_t *err)
     for (int i = 0; i < k && rc == PST_OK; i++)
         rc = train_site(sim, asked[i], &traffic, err);
     if (rc != PST_OK)
-        return pst_err_prefix(err, "site training: ");
+        return pst_err_prefix(err, rc, "site training: ");
     pst_fedcoord_round_t r;
     pst_err_t agg_err = {0};
     if (pst_fedcoord_end(sim->coord, pst_clock_seconds(), &r, &agg_err) != PST_OK)

@@ -38,7 +38,7 @@ static int append_test_file(pst_planrun_t *run, pst_err_t *err)
                                     classify ? all->class_values : NULL,
                                     classify ? all->n_classes : 0, &test, err);
     if (rc == PST_OK && (rc = pst_dataset_densify(test, all->n_features, err)) != PST_OK)
-        pst_err_prefix(err, "%s: ", cfg->data.test);
+        pst_err_prefix(err, rc, "%s: ", cfg->data.test);
     if (rc == PST_OK && test->n_features != all->n_features)
         rc = pst_err_set(err, PST_EFORMAT, "%s has %zu features but %s has %zu", cfg->data.test,
                          test->n_features, cfg->data.train, all->n_features);

@@ -147,7 +147,7 @@ static int build_model(const pst_fit_t *t, pst_fit_out_t *out, pst_err_t *err)
     out->model = pst_model_new(width, out->spec.layers, out->spec.n_layers,
                                (int)t->cfg->train.batch_size, err);
     if (!out->model)
-        return pst_err_prefix(err, "model: ");
+        return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "model: ");
     pst_rng_t rng;
     pst_rng_init(&rng, pst_rng_derive(t->seed, 0));
     pst_model_init_params(out->model, &rng);

@@ -59,7 +59,7 @@ int pst_plan_load(const pst_config_t *cfg, const char *group_column, pst_dataset
         rc =
             pst_pipeline_load_file(cfg, cfg->data.train, cfg->data.train_labels, NULL, 0, out, err);
     if (rc == PST_OK && (rc = pst_dataset_densify(*out, 0, err)) != PST_OK)
-        pst_err_prefix(err, "%s: ", cfg->data.train);
+        pst_err_prefix(err, rc, "%s: ", cfg->data.train);
     if (rc == PST_OK && group_column)
         rc = take_group_column(*out, group_column, groups, err);
     if (rc != PST_OK) {

@@ -758,7 +758,7 @@ static int run_train(run_t *run, pst_err_t *err)
         if (!run->lead)
             continue;
         if ((rc = evaluate(&run->trainer, run->data.val, &run->val, err)) != PST_OK)
-            return pst_err_prefix(err, "validation: ");
+            return pst_err_prefix(err, rc, "validation: ");
         double rate = seconds > 0 ? (double)(run->rows_trained - rows_before) / seconds : 0.0;
         print_epoch(run, epoch, seconds, rate);
     }
@@ -884,7 +884,7 @@ static int train_local(run_t *run, const char *out, pst_err_t *err)
     if (rc == PST_OK)
         rc = run_train(run, err);
     if (rc == PST_OK && (rc = evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
-        pst_err_prefix(err, "test: ");
+        pst_err_prefix(err, rc, "test: ");
     const pst_sparse_model_t *rows = wd ? pst_wd_local_rows(wd) : model;
     run->sparse.keys = (double)pst_sparse_model_n_keys(rows);
     run->sparse.model_bytes = (double)pst_sparse_model_bytes(rows);
@@ -1295,7 +1295,7 @@ static int worker_train(run_t *run, remote_trainer_t *r, pst_ranks_t *ranks,
     *train_raw = (double)(st.bytes_raw - r->eval_raw);
     if (rc == PST_OK && run->lead &&
         (rc = evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
-        pst_err_prefix(err, "test: ");
+        pst_err_prefix(err, rc, "test: ");
     return rc;
 }
 

@@ -30,7 +30,8 @@ int pst_click_hash_spec(const pst_config_t *cfg, bool field_keys, pst_hash_spec_
                                                                      : PST_NUMERIC_LOG,
                              .field_keys = field_keys};
     int rc = pst_hash_spec_check(out, err);
-    return rc != PST_OK ? pst_err_prefix(err, "data.numeric_columns, categorical_columns, "
-                                              "hash_bits: ")
+    return rc != PST_OK ? pst_err_prefix(err, rc,
+                                         "data.numeric_columns, categorical_columns, "
+                                         "hash_bits: ")
                         : PST_OK;
 }

@@ -378,7 +378,7 @@ static int restore_csv_row(pst_sweep_sched_t *s, const csv_record_t *r, const cs
     }
     if (rc == PST_OK)
         rc = pst_sweep_restore(s, (int)trial, done, metrics, epochs, err);
-    return rc == PST_OK ? PST_OK : pst_err_prefix(err, "%s: ", where);
+    return rc == PST_OK ? PST_OK : pst_err_prefix(err, rc, "%s: ", where);
 }
 
 static int load_csv(pst_sweep_sched_t *s, const char *text, const char *origin, pst_err_t *err)
@@ -461,7 +461,7 @@ static int json_restore_trial(pst_sweep_sched_t *s, const cJSON *obj, const char
         metrics[k] = cJSON_IsNumber(m) ? m->valuedouble : NAN;
     }
     rc = pst_sweep_restore(s, trial, done, metrics, (long)epochs->valuedouble, err);
-    return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", origin);
+    return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", origin);
 }
 
 static int load_json(pst_sweep_sched_t *s, const char *text, const char *origin, pst_err_t *err)

@@ -245,7 +245,7 @@ int pst_sweep_trial_apply(const pst_sweep_trial_t *trial, pst_config_t *cfg, pst
         int rc = pst_config_set(cfg, assignment, err);
         free(assignment);
         if (rc != PST_OK)
-            return pst_err_prefix(err, "trial %d: ", trial->id);
+            return pst_err_prefix(err, rc, "trial %d: ", trial->id);
     }
     return PST_OK;
 }

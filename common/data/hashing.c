@@ -357,7 +357,7 @@ int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical
                             .numeric = numeric};
     int rc = pst_hash_spec_check(&spec, err);
     if (rc != PST_OK)
-        return pst_err_prefix(err, "%s: ", path);
+        return pst_err_prefix(err, rc, "%s: ", path);
     char *buf;
     size_t len;
     rc = pst_data_read_file(path, &buf, &len, err);

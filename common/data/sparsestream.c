@@ -1097,7 +1097,7 @@ static int check_source(const pst_sparse_source_t *src, pst_err_t *err)
         return pst_err_set(err, PST_EINVAL, "no data path");
     if (src->format == PST_SPARSE_TSV_HASHED) {
         int rc = pst_hash_spec_check(&src->hash, err);
-        return rc == PST_OK ? rc : pst_err_prefix(err, "%s: ", src->path);
+        return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", src->path);
     }
     if (src->format != PST_SPARSE_LIBSVM)
         return pst_err_set(err, PST_EINVAL, "%s: unknown format %d", src->path, (int)src->format);

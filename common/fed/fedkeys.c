@@ -223,7 +223,7 @@ static int load_file(pst_fedkey_list_t *list, const char *path, const char *boun
         char key[PST_FEDKEY_Z85 + 1];
         int rc = pst_fedkey_read_public(path, key, err);
         if (rc == PST_OK && (rc = pst_fedkey_list_add(list, key, bound_site, err)) != PST_OK)
-            pst_err_prefix(err, "%s: ", path);
+            pst_err_prefix(err, rc, "%s: ", path);
         return rc;
     }
     FILE *f = fopen(path, "r");
@@ -234,7 +234,7 @@ static int load_file(pst_fedkey_list_t *list, const char *path, const char *boun
     for (int no = 1; rc == PST_OK && fgets(line, sizeof line, f); no++) {
         char *t = trim(line);
         if (t[0] != '\0' && !is_comment(t) && (rc = add_line(list, t, err)) != PST_OK)
-            pst_err_prefix(err, "%s:%d: ", path, no);
+            pst_err_prefix(err, rc, "%s:%d: ", path, no);
     }
     fclose(f);
     return rc;

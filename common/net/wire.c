@@ -767,7 +767,7 @@ int pst_wire_decode(pst_wire_t *self, const pst_wire_msg_t *msg, float *dst, pst
     if (rc != PST_OK) {
         self->stats.bad_frames++;
         if (err != NULL)
-            pst_err_prefix(err, "wire: %s values: ", pst_wire_op_name(h->op));
+            pst_err_prefix(err, rc, "wire: %s values: ", pst_wire_op_name(h->op));
         return PST_EPROTO;
     }
     return verify_checksum(self, h, dst, err);

@@ -93,8 +93,8 @@ static int bucket_rows(const pst_dataset_t *ds, bool by_class, int k, buckets_t 
     int rc = PST_OK;
     if (b->order == NULL || b->start == NULL || fill == NULL)
         rc = pst_err_set(err, PST_ENOMEM, "k-fold: out of memory for %zu rows", ds->n_rows);
-    else if (by_class && pst_class_counts(ds, NULL, ds->n_rows, b->start + 1, err) != PST_OK)
-        rc = pst_err_prefix(err, "k-fold: ");
+    else if (by_class && (rc = pst_class_counts(ds, NULL, ds->n_rows, b->start + 1, err)) != PST_OK)
+        pst_err_prefix(err, rc, "k-fold: ");
     else if (!by_class)
         b->start[1] = ds->n_rows;
     for (size_t c = 0; rc == PST_OK && c < b->n_buckets; c++) {

@@ -100,7 +100,7 @@ static int group_positions(const pst_dataset_t *ds, const size_t *idx, size_t n,
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu rows", what, n);
     rc = pst_class_counts(ds, idx, n, p->counts, err);
     if (rc != PST_OK)
-        return pst_err_prefix(err, "%s: ", what);
+        return pst_err_prefix(err, rc, "%s: ", what);
     for (size_t c = 0; c < p->n_classes; c++) {
         p->n_present += p->counts[c] > 0;
         p->start[c + 1] = p->start[c] + p->counts[c];
@@ -144,7 +144,7 @@ int pst_class_weights_balanced(const pst_dataset_t *ds, const size_t *idx, size_
     for (int c = 0; rc == PST_OK && c < ds->n_classes; c++)
         weights[c] = counts[c] ? (double)n / ((double)present * (double)counts[c]) : 0.0;
     free(counts);
-    return rc == PST_OK ? PST_OK : pst_err_prefix(err, "class weights: ");
+    return rc == PST_OK ? PST_OK : pst_err_prefix(err, rc, "class weights: ");
 }
 
 int pst_oversample_random(const pst_dataset_t *ds, const size_t *idx, size_t n, uint64_t seed,

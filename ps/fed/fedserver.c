@@ -78,7 +78,7 @@ static int open_socket(pst_fedserver_t *srv, char *actual, size_t actual_len, ps
     if (srv->cfg.key != NULL) {
         srv->auth = pst_fedauth_start(srv->ctx, srv->cfg.allowed, err);
         if (srv->auth == NULL)
-            return pst_err_prefix(err, "fed server: ");
+            return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "fed server: ");
     }
     srv->sock = zmq_socket(srv->ctx, ZMQ_ROUTER);
     if (srv->sock == NULL)

@@ -21,7 +21,7 @@ int pst_fedtrainer_init(pst_fedtrainer_t *t, const pst_modelspec_t *spec, size_t
     t->mu = strcmp(cfg->fed.aggregator, "fedprox") == 0 ? (float)cfg->fed.mu : 0.0f;
     t->local = pst_model_new(n_inputs, spec->layers, spec->n_layers, t->opts.batch_size, err);
     if (!t->local)
-        return pst_err_prefix(err, "model: ");
+        return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "model: ");
     t->n_params = pst_model_n_params(t->local);
     return PST_OK;
 }
@@ -89,7 +89,7 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     o.seed = seed;
     site_ctx_t ctx = {t, global, NULL, remote, NAN};
     if (!remote && !(ctx.optim = pst_optim_new(&o.optim, t->n_params, err)))
-        return pst_err_prefix(err, "optimizer: ");
+        return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "optimizer: ");
     pst_train_hooks_t hooks = {.ctx = &ctx,
                                .pull = site_pull,
                                .push = site_push,

@@ -415,11 +415,11 @@ int pst_ensemble_apply(const pst_ensemble_t *e, const pst_dataset_t *raw, float 
     for (int m = 0; m < e->n_members && rc == PST_OK; m++) {
         member[m] = all + (size_t)m * block;
         if ((rc = model_probs(&e->members[m], raw, width, member[m], err)) != PST_OK)
-            pst_err_prefix(err, "member %d: ", m + 1);
+            pst_err_prefix(err, rc, "member %d: ", m + 1);
     }
     if (rc == PST_OK && e->meta &&
         (rc = meta_probs(e, (const float *const *)member, n, width, out, err)) != PST_OK)
-        pst_err_prefix(err, "meta model: ");
+        pst_err_prefix(err, rc, "meta model: ");
     if (rc == PST_OK && !e->meta)
         rc = pst_ensemble_vote(e->voting, first->task == PST_TASK_CLASSIFICATION,
                                (const float *const *)member, e->weights, e->n_members, n, width,

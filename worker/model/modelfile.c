@@ -107,7 +107,7 @@ int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *e
     size_t len;
     int rc = pst_modelfile_pack(mf, &buf, &len, err);
     if (rc != PST_OK)
-        return pst_err_prefix(err, "%s: ", path);
+        return pst_err_prefix(err, rc, "%s: ", path);
     rc = pst_write_file_atomic(path, buf, len, err);
     free(buf);
     return rc;

@@ -88,7 +88,7 @@ pst_wide_deep_t *pst_wide_deep_new(const pst_wide_deep_spec_t *spec, pst_err_t *
     m->max_rows = spec->max_batch > PREDICT_ROWS ? spec->max_batch : PREDICT_ROWS;
     m->mlp = pst_model_new(m->in_width, m->layers, m->n_layers, m->max_rows, err);
     if (m->mlp == NULL) {
-        pst_err_prefix(err, "wide & deep: ");
+        pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "wide & deep: ");
         pst_wide_deep_destroy(&m);
         return NULL;
     }
