@@ -219,7 +219,7 @@ void pst_server_reply_error(pst_server_t *srv, const pst_wire_msg_t *msg, int co
 
 static void on_barrier(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
-    worker_t *wk = &srv->workers[msg->hdr->sender];
+    pst_server_worker_t *wk = &srv->workers[msg->hdr->sender];
     wk->at_barrier = true;
     wk->barrier_seq = msg->hdr->seq;
     memcpy(wk->barrier_route.id, msg->route, msg->route_len);
@@ -260,7 +260,7 @@ static void on_checkpoint(pst_server_t *srv, const pst_wire_msg_t *msg)
 
 static void on_shutdown(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
-    worker_t *wk = &srv->workers[msg->hdr->sender];
+    pst_server_worker_t *wk = &srv->workers[msg->hdr->sender];
     bool was_live = pst_server_worker_live(wk);
     wk->done = true;
     pst_server_reply_ack(srv, msg, msg->hdr->clock, 0);
@@ -277,7 +277,7 @@ static void handle(pst_server_t *srv, pst_wire_msg_t *msg)
                                h->sender, srv->cfg.n_workers);
         return;
     }
-    worker_t *wk = &srv->workers[h->sender];
+    pst_server_worker_t *wk = &srv->workers[h->sender];
     if (wk->done) {
         if (h->op == PST__OP__OP_SHUTDOWN)
             pst_server_reply_ack(srv, msg, h->clock, 0);

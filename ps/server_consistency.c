@@ -32,14 +32,14 @@ int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock)
 {
     if (idx >= srv->tensors_cap) {
         size_t cap = srv->tensors_cap ? 2 * srv->tensors_cap : 8;
-        tensor_t *grown = realloc(srv->tensors, cap * sizeof *grown);
+        pst_server_tensor_t *grown = realloc(srv->tensors, cap * sizeof *grown);
         if (grown == NULL)
             return PST_ENOMEM;
         memset(grown + srv->tensors_cap, 0, (cap - srv->tensors_cap) * sizeof *grown);
         srv->tensors = grown;
         srv->tensors_cap = cap;
     }
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     uint32_t n = srv->cfg.n_workers;
     t->participant = calloc(n, 1);
     t->contributed = calloc(n, 1);
@@ -57,7 +57,7 @@ int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock)
     return PST_OK;
 }
 
-void pst_server_tensor_fini(tensor_t *t)
+void pst_server_tensor_fini(pst_server_tensor_t *t)
 {
     free(t->participant);
     free(t->pushed);
@@ -113,7 +113,7 @@ static void maybe_checkpoint(pst_server_t *srv, size_t idx)
 bool pst_server_pull_ready(const pst_server_t *srv, size_t idx, uint64_t clock)
 {
     const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
-    const tensor_t *t = &srv->tensors[idx];
+    const pst_server_tensor_t *t = &srv->tensors[idx];
     switch (srv->cfg.consistency) {
     case PST_CONSISTENCY_BSP:
         return s->clock >= clock;
@@ -133,17 +133,17 @@ bool pst_server_pull_ready(const pst_server_t *srv, size_t idx, uint64_t clock)
 
 int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg)
 {
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     if (t->n_pending == t->pending_cap) {
         size_t cap = t->pending_cap ? 2 * t->pending_cap : 8;
-        pending_t *grown = realloc(t->pending, cap * sizeof *grown);
+        pst_server_pending_t *grown = realloc(t->pending, cap * sizeof *grown);
         if (grown == NULL)
             return PST_ENOMEM;
         memset(grown + t->pending_cap, 0, (cap - t->pending_cap) * sizeof *grown);
         t->pending = grown;
         t->pending_cap = cap;
     }
-    pending_t *p = &t->pending[t->n_pending];
+    pst_server_pending_t *p = &t->pending[t->n_pending];
     const Pst__Header *h = msg->hdr;
     if (msg->n_keys > p->keys_cap) {
         uint64_t *keys = realloc(p->keys, msg->n_keys * sizeof(uint64_t));
@@ -166,7 +166,8 @@ int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *m
     return PST_OK;
 }
 
-Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx, const pending_t *p)
+Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx,
+                                       const pst_server_pending_t *p)
 {
     const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     Pst__Header req = PST__HEADER__INIT;
@@ -183,9 +184,9 @@ Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx, cons
 
 static void serve_pending(pst_server_t *srv, size_t idx)
 {
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     for (size_t i = 0; i < t->n_pending;) {
-        pending_t *p = &t->pending[i];
+        pst_server_pending_t *p = &t->pending[i];
         if (!pst_server_pull_ready(srv, idx, p->clock)) {
             i++;
             continue;
@@ -196,7 +197,7 @@ static void serve_pending(pst_server_t *srv, size_t idx)
             PST_OK)
             pst_error("server %u: queued pull: %s", srv->cfg.server_index, err.msg);
         /* Swap the last entry in (its key buffer travels with it). */
-        pending_t done = *p;
+        pst_server_pending_t done = *p;
         *p = t->pending[--t->n_pending];
         t->pending[t->n_pending] = done;
     }
@@ -234,7 +235,7 @@ bool pst_server_bsp_admit(pst_server_t *srv, size_t idx, const pst_wire_msg_t *m
 /* BSP: once every live participant pushed the open clock, one averaged step. */
 static void bsp_try_complete(pst_server_t *srv, size_t idx)
 {
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     if (t->n_contributed == 0)
         return;
@@ -260,7 +261,7 @@ static void bsp_try_complete(pst_server_t *srv, size_t idx)
 /* SSP/ASP: the slice's clock is the slowest live participant's; queued pulls may now go. */
 static void async_advance(pst_server_t *srv, size_t idx)
 {
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     uint64_t slowest = UINT64_MAX;
     for (uint32_t w = 0; w < srv->cfg.n_workers; w++) {
@@ -288,7 +289,7 @@ void pst_server_check_barrier(pst_server_t *srv)
 {
     bool any = false;
     for (uint32_t w = 0; w < srv->cfg.n_workers; w++) {
-        const worker_t *wk = &srv->workers[w];
+        const pst_server_worker_t *wk = &srv->workers[w];
         if (wk->at_barrier)
             any = true;
         else if (pst_server_worker_live(wk))
@@ -297,7 +298,7 @@ void pst_server_check_barrier(pst_server_t *srv)
     if (!any)
         return;
     for (uint32_t w = 0; w < srv->cfg.n_workers; w++) {
-        worker_t *wk = &srv->workers[w];
+        pst_server_worker_t *wk = &srv->workers[w];
         if (!wk->at_barrier)
             continue;
         Pst__Header h = PST__HEADER__INIT;
@@ -320,7 +321,7 @@ void pst_server_check_heartbeats(pst_server_t *srv, int64_t now)
 {
     bool changed = false;
     for (uint32_t w = 0; w < srv->cfg.n_workers; w++) {
-        worker_t *wk = &srv->workers[w];
+        pst_server_worker_t *wk = &srv->workers[w];
         int64_t silent = now - wk->last_seen_ms;
         if (!pst_server_worker_live(wk) || silent <= srv->cfg.heartbeat_timeout_ms)
             continue;

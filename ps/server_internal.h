@@ -12,46 +12,46 @@
 #include "ps/server.h"
 #include "ps/shard.h"
 
-#define MAX_ROUTE 256 /* ZeroMQ identities are at most 255 bytes */
+#define PST_SERVER_MAX_ROUTE 256 /* ZeroMQ identities are at most 255 bytes */
 
-typedef struct route {
-    uint8_t id[MAX_ROUTE];
+typedef struct pst_server_route {
+    uint8_t id[PST_SERVER_MAX_ROUTE];
     size_t len;
-} route_t;
+} pst_server_route_t;
 
-typedef struct worker {
+typedef struct pst_server_worker {
     int64_t last_seen_ms;
     bool alive; /* heard from within the heartbeat timeout */
     bool done;  /* sent SHUTDOWN */
     bool at_barrier;
-    route_t barrier_route;
+    pst_server_route_t barrier_route;
     uint64_t barrier_seq;
-} worker_t;
+} pst_server_worker_t;
 
 /* A pull that waits for its clock. */
-typedef struct pending {
-    route_t route;
+typedef struct pst_server_pending {
+    pst_server_route_t route;
     uint32_t sender;
     uint64_t seq, clock, offset, count;
     Pst__Codec codec;
     uint64_t *keys; /* sparse: count keys; (keys_cap) */
     size_t keys_cap;
-} pending_t;
+} pst_server_pending_t;
 
 /* Consistency state beside slice i of the shard (same index). */
-typedef struct tensor {
+typedef struct pst_server_tensor {
     uint8_t *participant; /* (n_workers) sent INIT for this tensor */
     uint64_t *pushed;     /* (n_workers) clocks pushed: last pushed clock + 1 */
     uint8_t *contributed; /* (n_workers) BSP: pushed the open clock */
     uint32_t n_participants, n_contributed;
     float lr; /* BSP: learning rate of the open clock */
-    pending_t *pending;
+    pst_server_pending_t *pending;
     size_t n_pending, pending_cap;
     uint64_t ckpt_mark; /* clock of the last checkpoint written for this tensor's model */
     pst_keycodec_list_t *keylists; /* (n_keylists = n_workers) sparse: the last key list each
                                     * worker sent in full */
     uint32_t n_keylists;
-} tensor_t;
+} pst_server_tensor_t;
 
 struct pst_server {
     pst_server_cfg_t cfg;
@@ -61,9 +61,9 @@ struct pst_server {
     void *sock;
     pst_wire_t *wire;
     pst_shard_t *shard;
-    tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
+    pst_server_tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
     size_t tensors_cap;
-    worker_t *workers; /* (n_workers) */
+    pst_server_worker_t *workers; /* (n_workers) */
     uint64_t counters[PST_STAT_COUNT];
     float *scratch; /* decoded values; (scratch_cap) */
     size_t scratch_cap;
@@ -72,7 +72,7 @@ struct pst_server {
     atomic_int stop;
 };
 
-static inline bool pst_server_worker_live(const worker_t *w)
+static inline bool pst_server_worker_live(const pst_server_worker_t *w)
 {
     return w->alive && !w->done;
 }
@@ -94,11 +94,12 @@ void pst_server_reply_error(pst_server_t *srv, const pst_wire_msg_t *msg, int co
 
 /* Consistency state for slice idx, every worker's pushes starting at clock. */
 int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock);
-void pst_server_tensor_fini(tensor_t *t);
+void pst_server_tensor_fini(pst_server_tensor_t *t);
 /* Whether a pull of slice idx at clock may be answered now. */
 bool pst_server_pull_ready(const pst_server_t *srv, size_t idx, uint64_t clock);
 /* The request header of a queued pull of slice idx, as the worker sent it. */
-Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx, const pending_t *p);
+Pst__Header pst_server_pending_request(const pst_server_t *srv, size_t idx,
+                                       const pst_server_pending_t *p);
 /* Keeps a pull (with a copy of its keys) until its clock is ready. */
 int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg);
 /* BSP admission: the push must be for the open clock, once per worker. Returns false after

@@ -116,7 +116,7 @@ void pst_server_on_init(pst_server_t *srv, const pst_wire_msg_t *msg)
         return;
     if (idx < 0 && (idx = register_tensor(srv, msg)) < 0)
         return;
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     if (!t->participant[h->sender]) {
         t->participant[h->sender] = 1;
         t->n_participants++;
@@ -206,7 +206,7 @@ void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
         return;
     size_t idx = (size_t)found;
     pst_slice_t *s = pst_shard_slice(srv->shard, idx);
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     if (!t->participant[h->sender]) {
         pst_server_reply_error(srv, msg, PST_ESTATE, "worker %u pushed tensor %u/%u without INIT",
                                h->sender, h->model_id, h->tensor_id);
@@ -358,13 +358,13 @@ void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
  * worker waiting on one must not wait for its timeout. */
 static void refuse_queued_pulls(pst_server_t *srv, size_t idx)
 {
-    tensor_t *t = &srv->tensors[idx];
+    pst_server_tensor_t *t = &srv->tensors[idx];
     const pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     char text[128];
     snprintf(text, sizeof text, "server %u: tensor %u/%u was dropped", srv->cfg.server_index,
              s->model_id, s->tensor_id);
     for (size_t i = 0; i < t->n_pending; i++) {
-        const pending_t *p = &t->pending[i];
+        const pst_server_pending_t *p = &t->pending[i];
         Pst__Header req = pst_server_pending_request(srv, idx, p);
         Pst__Header h = pst_server_reply_header(&req, PST__OP__OP_ERROR);
         h.flags = (uint32_t)(-PST_ESTATE);

@@ -87,12 +87,12 @@ static int alloc_arrays(pst_psclient_t *c)
     c->items = calloc(S, sizeof *c->items);
     c->split = calloc(S, sizeof *c->split);
     c->fill = calloc(S, sizeof *c->fill);
-    c->replied_block = calloc((size_t)MAX_OPS * S, 1);
-    c->sent_block = calloc((size_t)MAX_OPS * S, sizeof(uint64_t));
+    c->replied_block = calloc((size_t)PST_PSCLIENT_MAX_OPS * S, 1);
+    c->sent_block = calloc((size_t)PST_PSCLIENT_MAX_OPS * S, sizeof(uint64_t));
     if (!c->endpoints || !c->socks || !c->wires || !c->items || !c->split || !c->fill ||
         !c->replied_block || !c->sent_block)
         return PST_ENOMEM;
-    for (int i = 0; i < MAX_OPS; i++) {
+    for (int i = 0; i < PST_PSCLIENT_MAX_OPS; i++) {
         c->ops[i].replied = c->replied_block + (size_t)i * S;
         c->ops[i].n_sent = c->sent_block + (size_t)i * S;
     }
@@ -136,7 +136,7 @@ static void close_all(void **socks, uint32_t n)
     }
 }
 
-static void tensor_free(tensor_t *t, uint32_t n_servers)
+static void tensor_free(pst_psclient_tensor_t *t, uint32_t n_servers)
 {
     free(t->off);
     free(t->len);
@@ -189,7 +189,7 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
 
 /* ---- tensors ---- */
 
-static int add_tensor(pst_psclient_t *c, tensor_t *t, pst_err_t *err)
+static int add_tensor(pst_psclient_t *c, pst_psclient_tensor_t *t, pst_err_t *err)
 {
     for (size_t i = 0; i < c->n_tensors; i++) {
         if (c->tensors[i].dropped) {
@@ -199,7 +199,7 @@ static int add_tensor(pst_psclient_t *c, tensor_t *t, pst_err_t *err)
     }
     if (c->n_tensors == c->tensors_cap) {
         size_t cap = c->tensors_cap ? 2 * c->tensors_cap : 8;
-        tensor_t *grown = realloc(c->tensors, cap * sizeof *grown);
+        pst_psclient_tensor_t *grown = realloc(c->tensors, cap * sizeof *grown);
         if (grown == NULL)
             return pst_err_set(err, PST_ENOMEM, "client: out of memory");
         c->tensors = grown;
@@ -216,7 +216,7 @@ int pst_psclient_register_dense(pst_psclient_t *self, uint32_t model_id, uint32_
     if (n == 0)
         return pst_err_set(err, PST_EINVAL, "client: tensor %u/%u has no elements", model_id,
                            tensor_id);
-    tensor_t t = {.model_id = model_id, .tensor_id = tensor_id, .n = n};
+    pst_psclient_tensor_t t = {.model_id = model_id, .tensor_id = tensor_id, .n = n};
     t.off = malloc(S * sizeof(uint64_t));
     t.len = malloc(S * sizeof(uint64_t));
     if (pst_codec_lossy(self->cfg.push_codec))
@@ -245,12 +245,12 @@ int pst_psclient_register_sparse(pst_psclient_t *self, uint32_t model_id, uint32
 {
     if (row_width == 0 || row_width > PST_WIRE_MAX_ROW_WIDTH)
         return pst_err_set(err, PST_EINVAL, "client: sparse row width %u", row_width);
-    tensor_t t = {.model_id = model_id,
-                  .tensor_id = tensor_id,
-                  .sparse = true,
-                  .row_width = row_width,
-                  .init_scale = init_scale,
-                  .seed = seed};
+    pst_psclient_tensor_t t = {.model_id = model_id,
+                               .tensor_id = tensor_id,
+                               .sparse = true,
+                               .row_width = row_width,
+                               .init_scale = init_scale,
+                               .seed = seed};
     t.sent = calloc(self->cfg.n_servers, sizeof *t.sent);
     if (t.sent == NULL)
         return pst_err_set(err, PST_ENOMEM, "client: no memory for tensor %u/%u", model_id,
@@ -261,13 +261,14 @@ int pst_psclient_register_sparse(pst_psclient_t *self, uint32_t model_id, uint32
     return rc;
 }
 
-tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse, pst_err_t *err)
+pst_psclient_tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse,
+                                               pst_err_t *err)
 {
     if (tensor < 0 || (size_t)tensor >= c->n_tensors) {
         pst_err_set(err, PST_EINVAL, "client: no tensor handle %d", tensor);
         return NULL;
     }
-    tensor_t *t = &c->tensors[tensor];
+    pst_psclient_tensor_t *t = &c->tensors[tensor];
     if (t->dropped) {
         pst_err_set(err, PST_EINVAL, "client: tensor handle %d was dropped", tensor);
         return NULL;
@@ -282,7 +283,7 @@ tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse, ps
 
 /* ---- requests ---- */
 
-int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h,
+int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, Pst__Header *h,
                          const pst_wire_payload_t *payload, pst_err_t *err)
 {
     h->sender = c->cfg.worker_id;
@@ -297,7 +298,7 @@ int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h
     return rc;
 }
 
-Pst__Header pst_psclient_request_header(const tensor_t *t, Pst__Op op, uint64_t clock)
+Pst__Header pst_psclient_request_header(const pst_psclient_tensor_t *t, Pst__Op op, uint64_t clock)
 {
     Pst__Header h = PST__HEADER__INIT;
     h.op = op;
@@ -316,7 +317,7 @@ Pst__Header pst_psclient_request_header(const tensor_t *t, Pst__Op op, uint64_t 
 static int round_trip(pst_psclient_t *c, Pst__Op kind, uint32_t model_id, int only,
                       uint64_t *counters, pst_err_t *err)
 {
-    op_t *op = pst_psclient_op_start(c, kind, -1, err);
+    pst_psclient_op_t *op = pst_psclient_op_start(c, kind, -1, err);
     if (op == NULL)
         return PST_ESTATE;
     op->counters = counters;
@@ -342,12 +343,12 @@ int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uin
 {
     if (tensor < 0 || (size_t)tensor >= self->n_tensors || self->tensors[tensor].dropped)
         return pst_err_set(err, PST_EINVAL, "client: no tensor handle %d", tensor);
-    const tensor_t *t = &self->tensors[tensor];
+    const pst_psclient_tensor_t *t = &self->tensors[tensor];
     if (t->sparse != (values == NULL))
         return pst_err_set(
             err, PST_EINVAL, "client: INIT of tensor %u/%u: %s", t->model_id, t->tensor_id,
             t->sparse ? "sparse rows start from init_scale" : "dense values required");
-    op_t *op = pst_psclient_op_start(self, PST__OP__OP_INIT, tensor, err);
+    pst_psclient_op_t *op = pst_psclient_op_start(self, PST__OP__OP_INIT, tensor, err);
     if (op == NULL)
         return PST_ESTATE;
     for (uint32_t s = 0; s < self->cfg.n_servers; s++) {
@@ -375,10 +376,10 @@ int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uin
 int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint64_t clock, float lr,
                       pst_ticket_t *ticket, pst_err_t *err)
 {
-    tensor_t *t = pst_psclient_get_tensor(self, tensor, false, err);
+    pst_psclient_tensor_t *t = pst_psclient_get_tensor(self, tensor, false, err);
     if (t == NULL)
         return PST_EINVAL;
-    op_t *op = pst_psclient_op_start(self, PST__OP__OP_PUSH, tensor, err);
+    pst_psclient_op_t *op = pst_psclient_op_start(self, PST__OP__OP_PUSH, tensor, err);
     if (op == NULL)
         return PST_ESTATE;
     for (uint32_t s = 0; s < self->cfg.n_servers; s++) {
@@ -401,10 +402,10 @@ int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint6
 int pst_psclient_pull(pst_psclient_t *self, int tensor, float *dst, uint64_t clock,
                       pst_ticket_t *ticket, pst_err_t *err)
 {
-    tensor_t *t = pst_psclient_get_tensor(self, tensor, false, err);
+    pst_psclient_tensor_t *t = pst_psclient_get_tensor(self, tensor, false, err);
     if (t == NULL)
         return PST_EINVAL;
-    op_t *op = pst_psclient_op_start(self, PST__OP__OP_PULL, tensor, err);
+    pst_psclient_op_t *op = pst_psclient_op_start(self, PST__OP__OP_PULL, tensor, err);
     if (op == NULL)
         return PST_ESTATE;
     op->dst = dst;
@@ -423,8 +424,8 @@ int pst_psclient_pull(pst_psclient_t *self, int tensor, float *dst, uint64_t clo
 
 int pst_psclient_drop(pst_psclient_t *self, uint32_t model_id, pst_err_t *err)
 {
-    for (int i = 0; i < MAX_OPS; i++) {
-        const op_t *op = &self->ops[i];
+    for (int i = 0; i < PST_PSCLIENT_MAX_OPS; i++) {
+        const pst_psclient_op_t *op = &self->ops[i];
         if (op->active && op->tensor >= 0 && self->tensors[op->tensor].model_id == model_id &&
             !self->tensors[op->tensor].dropped)
             return pst_err_set(err, PST_ESTATE,
@@ -434,7 +435,7 @@ int pst_psclient_drop(pst_psclient_t *self, uint32_t model_id, pst_err_t *err)
     }
     int rc = round_trip(self, PST__OP__OP_DROP, model_id, -1, NULL, err);
     for (size_t i = 0; i < self->n_tensors; i++) {
-        tensor_t *t = &self->tensors[i];
+        pst_psclient_tensor_t *t = &self->tensors[i];
         if (!t->dropped && t->model_id == model_id) {
             tensor_free(t, self->cfg.n_servers);
             t->dropped = true;

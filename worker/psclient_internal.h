@@ -14,9 +14,9 @@
 #include "common/net/wire.h"
 #include "worker/psclient.h"
 
-#define MAX_OPS 64 /* requests outstanding at once */
+#define PST_PSCLIENT_MAX_OPS 64 /* requests outstanding at once */
 
-typedef struct tensor {
+typedef struct pst_psclient_tensor {
     uint32_t model_id, tensor_id;
     bool dropped; /* a free slot: its model was dropped; the next registration reuses it */
     bool sparse;
@@ -27,10 +27,10 @@ typedef struct tensor {
     uint64_t *off, *len;       /* dense: (n_servers) each server's range */
     float *residual;           /* dense with a lossy push codec: (n) error feedback */
     pst_keycodec_list_t *sent; /* sparse: (n_servers) the last key list sent in full to each */
-} tensor_t;
+} pst_psclient_tensor_t;
 
 /* One request in flight, addressed to some or all servers. */
-typedef struct op {
+typedef struct pst_psclient_op {
     bool active, done;
     uint64_t seq;
     Pst__Op kind;
@@ -46,14 +46,14 @@ typedef struct op {
     int64_t start_ns, end_ns;
     int rc;
     char error[512];
-} op_t;
+} pst_psclient_op_t;
 
 /* Per-server buffers of a sparse request split by key owner. */
-typedef struct split {
+typedef struct pst_psclient_split {
     uint64_t *keys;
     float *values;
     size_t keys_cap, values_cap;
-} split_t;
+} pst_psclient_split_t;
 
 struct pst_psclient {
     pst_psclient_cfg_t cfg;
@@ -63,15 +63,15 @@ struct pst_psclient {
     void **socks;       /* (n_servers) DEALERs */
     pst_wire_t **wires; /* (n_servers) */
     zmq_pollitem_t *items;
-    tensor_t *tensors;
+    pst_psclient_tensor_t *tensors;
     size_t n_tensors, tensors_cap;
-    op_t ops[MAX_OPS];
-    uint8_t *replied_block; /* (MAX_OPS, n_servers) */
-    uint64_t *sent_block;   /* (MAX_OPS, n_servers) */
+    pst_psclient_op_t ops[PST_PSCLIENT_MAX_OPS];
+    uint8_t *replied_block; /* (PST_PSCLIENT_MAX_OPS, n_servers) */
+    uint64_t *sent_block;   /* (PST_PSCLIENT_MAX_OPS, n_servers) */
     uint64_t next_seq;
-    split_t *split;  /* (n_servers) */
-    uint32_t *owner; /* sparse: server of each key; (owner_cap) */
-    size_t *fill;    /* (n_servers) split cursor */
+    pst_psclient_split_t *split; /* (n_servers) */
+    uint32_t *owner;             /* sparse: server of each key; (owner_cap) */
+    size_t *fill;                /* (n_servers) split cursor */
     size_t owner_cap;
     float *scratch; /* sparse pull replies; (scratch_cap) */
     size_t scratch_cap;
@@ -92,26 +92,29 @@ struct pst_psclient {
 void *pst_psclient_connect_dealer(pst_psclient_t *c, const char *endpoint, int send_timeout_ms,
                                   pst_err_t *err);
 /* The tensor behind a handle, which must be sparse or dense as asked; NULL with err set. */
-tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse, pst_err_t *err);
+pst_psclient_tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse,
+                                               pst_err_t *err);
 /* A request header naming tensor t (NULL: none). */
-Pst__Header pst_psclient_request_header(const tensor_t *t, Pst__Op op, uint64_t clock);
+Pst__Header pst_psclient_request_header(const pst_psclient_tensor_t *t, Pst__Op op, uint64_t clock);
 /* Sends op's request to server s; on failure op is released and the error names the server. */
-int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, op_t *op, Pst__Header *h,
+int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, Pst__Header *h,
                          const pst_wire_payload_t *payload, pst_err_t *err);
 
 /* ---- tickets (psclient_tickets.c) ---- */
 
-/* A fresh request awaiting every server; NULL (PST_ESTATE in err) when MAX_OPS are open. */
-op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor, pst_err_t *err);
-void pst_psclient_op_release(op_t *op);
+/* A fresh request awaiting every server; NULL (PST_ESTATE in err) when PST_PSCLIENT_MAX_OPS are
+ * open. */
+pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor,
+                                         pst_err_t *err);
+void pst_psclient_op_release(pst_psclient_op_t *op);
 /* Marks op failed by server s with the formatted text; the first failure wins. */
-void pst_psclient_op_fail(op_t *op, int code, uint32_t s, const char *fmt, ...)
+void pst_psclient_op_fail(pst_psclient_op_t *op, int code, uint32_t s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* ---- sparse key routing (psclient_sparse.c) ---- */
 
 /* Decodes a server's rows and puts each where its key sits in the caller's key list. */
-void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, op_t *op,
+void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op,
                                      const pst_wire_msg_t *msg);
 
 /* ---- heartbeats (psclient_heartbeat.c) ---- */

@@ -9,7 +9,7 @@
 
 /* ---- requests ---- */
 
-static int grow_split(split_t *sp, size_t n_keys, size_t n_values)
+static int grow_split(pst_psclient_split_t *sp, size_t n_keys, size_t n_values)
 {
     if (n_keys > sp->keys_cap) {
         uint64_t *k = realloc(sp->keys, n_keys * sizeof(uint64_t));
@@ -30,7 +30,7 @@ static int grow_split(split_t *sp, size_t n_keys, size_t n_values)
 
 /* Splits sorted unique keys (and their rows, when values != NULL) by owning server into
  * c->split; op->n_sent[s] receives each server's count. */
-static int split_keys(pst_psclient_t *c, op_t *op, const uint64_t *keys, size_t n,
+static int split_keys(pst_psclient_t *c, pst_psclient_op_t *op, const uint64_t *keys, size_t n,
                       const float *values, size_t w, pst_err_t *err)
 {
     uint32_t S = c->cfg.n_servers;
@@ -53,7 +53,7 @@ static int split_keys(pst_psclient_t *c, op_t *op, const uint64_t *keys, size_t 
     }
     memset(c->fill, 0, S * sizeof *c->fill);
     for (size_t i = 0; i < n; i++) {
-        split_t *sp = &c->split[c->owner[i]];
+        pst_psclient_split_t *sp = &c->split[c->owner[i]];
         size_t j = c->fill[c->owner[i]]++;
         sp->keys[j] = keys[i];
         if (values != NULL)
@@ -84,10 +84,10 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
                        size_t n_keys, const float *grad, float *dst, uint64_t clock, float lr,
                        pst_ticket_t *ticket, pst_err_t *err)
 {
-    tensor_t *t = pst_psclient_get_tensor(c, tensor, true, err);
+    pst_psclient_tensor_t *t = pst_psclient_get_tensor(c, tensor, true, err);
     if (t == NULL)
         return PST_EINVAL;
-    op_t *op = pst_psclient_op_start(c, kind, tensor, err);
+    pst_psclient_op_t *op = pst_psclient_op_start(c, kind, tensor, err);
     if (op == NULL)
         return PST_ESTATE;
     int rc = split_keys(c, op, keys, n_keys, grad, t->row_width, err);
@@ -148,10 +148,10 @@ static float *client_scratch(pst_psclient_t *c, size_t n)
     return c->scratch;
 }
 
-void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, op_t *op,
+void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op,
                                      const pst_wire_msg_t *msg)
 {
-    const tensor_t *t = &c->tensors[op->tensor];
+    const pst_psclient_tensor_t *t = &c->tensors[op->tensor];
     const Pst__Header *h = msg->hdr;
     size_t w = t->row_width;
     if (!h->sparse || h->row_width != w || h->count != op->n_sent[s]) {

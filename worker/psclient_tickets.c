@@ -21,13 +21,14 @@ static int64_t now_ns(void)
 
 /* ---- requests in flight ---- */
 
-op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor, pst_err_t *err)
+pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor,
+                                         pst_err_t *err)
 {
     uint64_t seq = ++c->next_seq;
-    op_t *op = &c->ops[seq % MAX_OPS];
+    pst_psclient_op_t *op = &c->ops[seq % PST_PSCLIENT_MAX_OPS];
     if (op->active) {
         pst_err_set(err, PST_ESTATE, "client: %d requests outstanding; wait on some first",
-                    MAX_OPS);
+                    PST_PSCLIENT_MAX_OPS);
         return NULL;
     }
     op->active = true;
@@ -49,14 +50,14 @@ op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor, pst_err
     return op;
 }
 
-void pst_psclient_op_release(op_t *op)
+void pst_psclient_op_release(pst_psclient_op_t *op)
 {
     op->active = false;
 }
 
 /* ---- replies ---- */
 
-void pst_psclient_op_fail(op_t *op, int code, uint32_t s, const char *fmt, ...)
+void pst_psclient_op_fail(pst_psclient_op_t *op, int code, uint32_t s, const char *fmt, ...)
 {
     if (op->rc != PST_OK)
         return;
@@ -82,9 +83,10 @@ static Pst__Op expected_reply(Pst__Op kind)
     }
 }
 
-static void absorb_dense_pull(pst_psclient_t *c, uint32_t s, op_t *op, const pst_wire_msg_t *msg)
+static void absorb_dense_pull(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op,
+                              const pst_wire_msg_t *msg)
 {
-    const tensor_t *t = &c->tensors[op->tensor];
+    const pst_psclient_tensor_t *t = &c->tensors[op->tensor];
     const Pst__Header *h = msg->hdr;
     if (h->sparse || h->offset != t->off[s] || h->count != t->len[s]) {
         pst_psclient_op_fail(op, PST_EPROTO, s, "reply for [%llu, +%llu), asked [%llu, +%llu)",
@@ -103,7 +105,7 @@ static void copy_counters(uint64_t *out, const Pst__Header *h)
         out[i] = i < h->n_counters ? h->counters[i] : 0;
 }
 
-static void absorb(pst_psclient_t *c, uint32_t s, op_t *op, const pst_wire_msg_t *msg)
+static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
     if (h->op == PST__OP__OP_ERROR) {
@@ -135,7 +137,7 @@ static void absorb(pst_psclient_t *c, uint32_t s, op_t *op, const pst_wire_msg_t
 
 static void on_reply(pst_psclient_t *c, uint32_t s, const pst_wire_msg_t *msg)
 {
-    op_t *op = &c->ops[msg->hdr->seq % MAX_OPS];
+    pst_psclient_op_t *op = &c->ops[msg->hdr->seq % PST_PSCLIENT_MAX_OPS];
     if (!op->active || op->seq != msg->hdr->seq || op->replied[s]) {
         pst_debug("client: late reply %s seq %llu from server %u dropped",
                   pst_wire_op_name(msg->hdr->op), (unsigned long long)msg->hdr->seq, s);
@@ -181,9 +183,9 @@ static int pump(pst_psclient_t *c, int timeout_ms, pst_err_t *err)
 
 /* ---- waiting ---- */
 
-static op_t *find_op(pst_psclient_t *c, pst_ticket_t ticket, pst_err_t *err)
+static pst_psclient_op_t *find_op(pst_psclient_t *c, pst_ticket_t ticket, pst_err_t *err)
 {
-    op_t *op = &c->ops[ticket % MAX_OPS];
+    pst_psclient_op_t *op = &c->ops[ticket % PST_PSCLIENT_MAX_OPS];
     if (!op->active || op->seq != ticket) {
         pst_err_set(err, PST_EINVAL, "client: ticket %llu is unknown or spent",
                     (unsigned long long)ticket);
@@ -193,7 +195,7 @@ static op_t *find_op(pst_psclient_t *c, pst_ticket_t ticket, pst_err_t *err)
 }
 
 /* Pumps until op is done or timeout_ms passed (PST_ETIMEOUT, op still open). */
-static int op_wait(pst_psclient_t *c, op_t *op, int timeout_ms, pst_err_t *err)
+static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
 {
     int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
     while (!op->done) {
@@ -207,7 +209,7 @@ static int op_wait(pst_psclient_t *c, op_t *op, int timeout_ms, pst_err_t *err)
     return PST_OK;
 }
 
-static void timeout_error(pst_psclient_t *c, const op_t *op, pst_err_t *err)
+static void timeout_error(pst_psclient_t *c, const pst_psclient_op_t *op, pst_err_t *err)
 {
     char who[256] = "";
     size_t at = 0;
@@ -221,7 +223,7 @@ static void timeout_error(pst_psclient_t *c, const op_t *op, pst_err_t *err)
 }
 
 /* Accounts a finished request, releases it and returns its outcome. */
-static int op_finish(pst_psclient_t *c, op_t *op, pst_err_t *err)
+static int op_finish(pst_psclient_t *c, pst_psclient_op_t *op, pst_err_t *err)
 {
     double ms = (double)(op->end_ns - op->start_ns) / 1e6;
     int rc = op->rc;
@@ -241,7 +243,7 @@ static int op_finish(pst_psclient_t *c, op_t *op, pst_err_t *err)
 
 int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms, pst_err_t *err)
 {
-    op_t *op = find_op(self, ticket, err);
+    pst_psclient_op_t *op = find_op(self, ticket, err);
     if (op == NULL)
         return PST_EINVAL;
     int rc = op_wait(self, op, timeout_ms, err);
@@ -252,7 +254,7 @@ int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms,
 
 int pst_psclient_wait(pst_psclient_t *self, pst_ticket_t ticket, pst_err_t *err)
 {
-    op_t *op = find_op(self, ticket, err);
+    pst_psclient_op_t *op = find_op(self, ticket, err);
     if (op == NULL)
         return PST_EINVAL;
     int rc = op_wait(self, op, self->cfg.timeout_ms, err);
