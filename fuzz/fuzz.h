@@ -7,27 +7,27 @@
 #include <stdint.h>
 
 /* The libFuzzer entry point every target defines. Returns 0; a bug shows as a crash, a sanitizer
- * report or an abort from fuzz_check. */
+ * report or an abort from pst_fuzz_check. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Aborts with a message when cond is false: a broken invariant of the code under test. */
-void fuzz_check(int cond, const char *what);
+void pst_fuzz_check(int cond, const char *what);
 
 /* The server target's op byte: op % 13 is the wire op of that number, except that 12 stands for
  * DROP (the federated ops 12..16 are not a parameter server's). */
-enum { FUZZ_SERVER_OPS = 13, FUZZ_SERVER_OP_DROP = 12 };
+enum { PST_FUZZ_SERVER_OPS = 13, PST_FUZZ_SERVER_OP_DROP = 12 };
 
 /* Writes data to a scratch file private to this process (the same path on every call, so one
  * input at a time) whose name ends in suffix; returns its path. Aborts on I/O failure. */
-const char *fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix);
+const char *pst_fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix);
 
 /* Splits input into frames: each frame is a 2-byte little-endian length, then that many bytes
  * (cut short at the end of the input). Returns the frames found, at most max. */
-typedef struct fuzz_frame {
+typedef struct pst_fuzz_frame {
     const uint8_t *data;
     size_t len;
-} fuzz_frame_t;
-int fuzz_split_frames(const uint8_t *data, size_t size, fuzz_frame_t *frames, int max,
-                      size_t *used);
+} pst_fuzz_frame_t;
+int pst_fuzz_split_frames(const uint8_t *data, size_t size, pst_fuzz_frame_t *frames, int max,
+                          size_t *used);
 
 #endif

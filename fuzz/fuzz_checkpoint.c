@@ -19,7 +19,7 @@ static uint8_t *sealed_file(const uint8_t *data, size_t size, size_t *len)
 {
     *len = size + sizeof(uint32_t);
     uint8_t *file = malloc(*len);
-    fuzz_check(file != NULL, "allocation");
+    pst_fuzz_check(file != NULL, "allocation");
     memcpy(file, data, size);
     if (size >= HEADER_BYTES) {
         uint64_t body = size - HEADER_BYTES;
@@ -38,17 +38,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pst_optim_cfg_defaults(&optim, KINDS[data[0] % (sizeof KINDS / sizeof KINDS[0])]);
     size_t len;
     uint8_t *file = sealed_file(data + 1, size - 1, &len);
-    const char *path = fuzz_scratch_file(file, len, ".ckpt");
+    const char *path = pst_fuzz_scratch_file(file, len, ".ckpt");
     free(file);
     uint64_t clock = 0;
     pst_err_t err = {0};
     pst_shard_t *shard = pst_checkpoint_load(path, &optim, &clock, &err);
     if (shard == NULL) {
-        fuzz_check(err.msg[0] != '\0', "a refused checkpoint says why");
+        pst_fuzz_check(err.msg[0] != '\0', "a refused checkpoint says why");
         return 0;
     }
     for (size_t i = 0; i < pst_shard_count(shard); i++)
-        fuzz_check(pst_shard_slice(shard, i) != NULL, "every slice is there");
+        pst_fuzz_check(pst_shard_slice(shard, i) != NULL, "every slice is there");
     pst_shard_destroy(&shard);
     return 0;
 }

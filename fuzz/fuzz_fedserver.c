@@ -89,7 +89,7 @@ static void *zmq_context(void)
         ctx = zmq_ctx_new();
         pst_log_set_level(PST_LOG_ERROR); /* hostile input is logged as warnings */
     }
-    fuzz_check(ctx != NULL, "zmq context");
+    pst_fuzz_check(ctx != NULL, "zmq context");
     return ctx;
 }
 
@@ -138,7 +138,7 @@ static void start_server(uint8_t setup, served_t *s)
     for (int i = 0; i < N_PARAMS; i++)
         init[i] = 0.25f * (float)(i - 3);
     s->coord = pst_fedcoord_new(&cc, init, N_PARAMS, NULL);
-    fuzz_check(s->coord != NULL, "coordinator starts");
+    pst_fuzz_check(s->coord != NULL, "coordinator starts");
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://fuzz-fedserver-%u", instance++);
     pst_fedserver_cfg_t cfg = {.endpoint = endpoint,
@@ -152,9 +152,9 @@ static void start_server(uint8_t setup, served_t *s)
                                .heartbeat_timeout = 0.05,
                                .zmq_ctx = zmq_context()};
     s->srv = pst_fedserver_new(&cfg, s->coord, s->endpoint, sizeof s->endpoint, NULL);
-    fuzz_check(s->srv != NULL, "server starts");
+    pst_fuzz_check(s->srv != NULL, "server starts");
     atomic_init(&s->finished, 0);
-    fuzz_check(pthread_create(&s->thread, NULL, serve, s) == 0, "server thread");
+    pst_fuzz_check(pthread_create(&s->thread, NULL, serve, s) == 0, "server thread");
 }
 
 /* ---- the sites ---- */
@@ -163,10 +163,10 @@ static void *connect_site(const served_t *s)
 {
     void *sock = zmq_socket(zmq_context(), ZMQ_DEALER);
     int timeout = ANSWER_MS, linger = 0;
-    fuzz_check(sock != NULL, "socket");
+    pst_fuzz_check(sock != NULL, "socket");
     zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    fuzz_check(zmq_connect(sock, s->endpoint) == 0, "connect");
+    pst_fuzz_check(zmq_connect(sock, s->endpoint) == 0, "connect");
     return sock;
 }
 
@@ -287,13 +287,13 @@ static void send_corrupt(session_t *ss, message_t *m)
     h->checksum = pst_checksum(m->values, h->raw_size) ^ 0x5a5a5a5au;
     uint8_t packed[PST_WIRE_MAX_HEADER];
     size_t len = pst__header__get_packed_size(h);
-    fuzz_check(len <= sizeof packed, "header fits");
+    pst_fuzz_check(len <= sizeof packed, "header fits");
     pst__header__pack(h, packed);
     void *sock = ss->conns[m->conn];
     bool more = m->n_values > 0;
-    fuzz_check(zmq_send(sock, packed, len, more ? ZMQ_SNDMORE : 0) >= 0, "send");
+    pst_fuzz_check(zmq_send(sock, packed, len, more ? ZMQ_SNDMORE : 0) >= 0, "send");
     if (more)
-        fuzz_check(zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
+        pst_fuzz_check(zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
 }
 
 /* Reads until the answer to seq arrives. Tasks and final weights on the way must be finite. */
@@ -302,13 +302,14 @@ static void await_answer(session_t *ss, int conn, uint64_t seq, answer_t *a)
     for (;;) {
         pst_wire_msg_t msg;
         int rc = pst_wire_recv(ss->wires[conn], ss->conns[conn], &msg, 0, NULL);
-        fuzz_check(rc == PST_OK, "every request is answered");
+        pst_fuzz_check(rc == PST_OK, "every request is answered");
         const Pst__Header *h = msg.hdr;
         if (h->op == PST__OP__OP_FED_TASK || (h->op == PST__OP__OP_FED_DONE && h->count > 0)) {
             float w[N_PARAMS];
-            fuzz_check(msg.n_values == N_PARAMS, "tasks carry the model");
-            fuzz_check(pst_wire_decode(ss->wires[conn], &msg, w, NULL) == PST_OK, "tasks decode");
-            fuzz_check(within(w, N_PARAMS, FLT_MAX), "tasks carry finite weights");
+            pst_fuzz_check(msg.n_values == N_PARAMS, "tasks carry the model");
+            pst_fuzz_check(pst_wire_decode(ss->wires[conn], &msg, w, NULL) == PST_OK,
+                           "tasks decode");
+            pst_fuzz_check(within(w, N_PARAMS, FLT_MAX), "tasks carry finite weights");
         }
         bool reply = h->op == PST__OP__OP_ACK || h->op == PST__OP__OP_ERROR ||
                      h->op == PST__OP__OP_FED_WELCOME;
@@ -338,38 +339,39 @@ static void check_answer(session_t *ss, const message_t *m, const answer_t *a)
     bool registered = known(ss, m->site);
     switch (h->op) {
     case PST__OP__OP_FED_REGISTER:
-        fuzz_check(a->op == PST__OP__OP_FED_WELCOME || is_error(a, PST_EINVAL),
-                   "a registration is welcomed or refused");
-        fuzz_check(!m->known_valid || a->op == PST__OP__OP_FED_WELCOME, "good ids are welcomed");
+        pst_fuzz_check(a->op == PST__OP__OP_FED_WELCOME || is_error(a, PST_EINVAL),
+                       "a registration is welcomed or refused");
+        pst_fuzz_check(!m->known_valid || a->op == PST__OP__OP_FED_WELCOME,
+                       "good ids are welcomed");
         if (a->op == PST__OP__OP_FED_WELCOME) {
-            fuzz_check(a->count == N_PARAMS && a->contract, "the welcome carries the contract");
+            pst_fuzz_check(a->count == N_PARAMS && a->contract, "the welcome carries the contract");
             if (!registered && ss->n_known < MAX_KNOWN)
                 snprintf(ss->known[ss->n_known++], SITE_LEN, "%s", m->site);
         }
         return;
     case PST__OP__OP_HEARTBEAT:
-        fuzz_check(registered ? a->op == PST__OP__OP_ACK && a->flags == 0
-                              : is_error(a, PST_ENOTFOUND),
-                   "heartbeats: ACK from registered sites only");
+        pst_fuzz_check(registered ? a->op == PST__OP__OP_ACK && a->flags == 0
+                                  : is_error(a, PST_ENOTFOUND),
+                       "heartbeats: ACK from registered sites only");
         return;
     case PST__OP__OP_FED_UPDATE:
         break;
     default:
-        fuzz_check(is_error(a, PST_EPROTO), "other protocols' requests are refused");
+        pst_fuzz_check(is_error(a, PST_EPROTO), "other protocols' requests are refused");
         return;
     }
     if (!registered) {
-        fuzz_check(is_error(a, PST_ENOTFOUND), "updates from unregistered sites are refused");
+        pst_fuzz_check(is_error(a, PST_ENOTFOUND), "updates from unregistered sites are refused");
         return;
     }
     if (m->kind == SEND_DECLINE) {
-        fuzz_check(a->op == PST__OP__OP_ACK && a->flags == 0, "declines are acknowledged");
+        pst_fuzz_check(a->op == PST__OP__OP_ACK && a->flags == 0, "declines are acknowledged");
         return;
     }
     bool fits = h->count == N_PARAMS && m->n_values == N_PARAMS && h->samples > 0 &&
                 m->kind != SEND_CORRUPT;
-    fuzz_check(fits ? a->op == PST__OP__OP_ACK : is_error(a, PST_EPROTO),
-               "updates are acknowledged exactly when they fit");
+    pst_fuzz_check(fits ? a->op == PST__OP__OP_ACK : is_error(a, PST_EPROTO),
+                   "updates are acknowledged exactly when they fit");
 }
 
 static void play(session_t *ss, const served_t *s, message_t *m)
@@ -384,9 +386,9 @@ static void play(session_t *ss, const served_t *s, message_t *m)
         send_corrupt(ss, m);
     } else {
         pst_wire_payload_t p = {.values = m->values};
-        fuzz_check(pst_wire_send(ss->wires[m->conn], ss->conns[m->conn], NULL, 0, &m->hdr, &p,
-                                 NULL) == PST_OK,
-                   "send");
+        pst_fuzz_check(pst_wire_send(ss->wires[m->conn], ss->conns[m->conn], NULL, 0, &m->hdr, &p,
+                                     NULL) == PST_OK,
+                       "send");
     }
     answer_t a = {0};
     await_answer(ss, m->conn, m->hdr.seq, &a);
@@ -406,7 +408,7 @@ static void expect_serving(session_t *ss, const served_t *s)
     m.hdr.site = m.site;
     zmq_close(ss->conns[0]);
     ss->conns[0] = connect_site(s);
-    fuzz_check(!atomic_load(&s->finished), "the server still runs");
+    pst_fuzz_check(!atomic_load(&s->finished), "the server still runs");
     play(ss, s, &m);
 }
 
@@ -419,11 +421,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     start_server(data[0], &s);
     session_t *ss = calloc(1, sizeof *ss);
     message_t *m = malloc(sizeof *m);
-    fuzz_check(ss != NULL && m != NULL, "allocation");
+    pst_fuzz_check(ss != NULL && m != NULL, "allocation");
     for (int i = 0; i < N_CONNS; i++) {
         ss->conns[i] = connect_site(&s);
         ss->wires[i] = pst_wire_new(PST_WIRE_DEALER, 0, NULL);
-        fuzz_check(ss->wires[i] != NULL, "wire");
+        pst_fuzz_check(ss->wires[i] != NULL, "wire");
     }
     size_t at = 1;
     for (int i = 0; i < MAX_MESSAGES && size - at >= DESCRIPTOR; i++) {
@@ -436,9 +438,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wake.op = PST__OP__OP_HEARTBEAT;
     (void)pst_wire_send(ss->wires[0], ss->conns[0], NULL, 0, &wake, NULL, NULL);
     pthread_join(s.thread, NULL);
-    fuzz_check(s.rc == PST_ESTATE, "the run ends only when stopped");
-    fuzz_check(within(pst_fedcoord_global(s.coord), N_PARAMS, FLT_MAX),
-               "the global weights stay finite");
+    pst_fuzz_check(s.rc == PST_ESTATE, "the run ends only when stopped");
+    pst_fuzz_check(within(pst_fedcoord_global(s.coord), N_PARAMS, FLT_MAX),
+                   "the global weights stay finite");
     for (int i = 0; i < N_CONNS; i++) {
         zmq_close(ss->conns[i]);
         pst_wire_destroy(&ss->wires[i]);

@@ -15,7 +15,7 @@ static pst_dataset_t *zero_rows(int n_inputs)
     if (n_inputs <= 0 || n_inputs > MAX_INPUTS)
         return NULL;
     pst_dataset_t *ds = pst_dataset_new(ROWS, (size_t)n_inputs, PST_TASK_CLASSIFICATION);
-    fuzz_check(ds != NULL, "allocation");
+    pst_fuzz_check(ds != NULL, "allocation");
     return ds;
 }
 
@@ -24,15 +24,15 @@ static void try_model(const uint8_t *data, size_t size)
     pst_modelfile_t mf;
     pst_err_t err = {0};
     if (pst_modelfile_unpack(&mf, data, size, "fuzz", &err) != PST_OK) {
-        fuzz_check(err.msg[0] != '\0', "a refused model file says why");
+        pst_fuzz_check(err.msg[0] != '\0', "a refused model file says why");
         return;
     }
     pst_model_t *model = pst_modelfile_build(&mf, ROWS, &err);
     pst_dataset_t *ds = model ? zero_rows(mf.n_inputs) : NULL;
     if (ds != NULL && pst_modelfile_preprocess(&mf, ds, &err) == PST_OK) {
-        fuzz_check((int)ds->n_features == pst_model_n_inputs(model), "preprocessed width");
+        pst_fuzz_check((int)ds->n_features == pst_model_n_inputs(model), "preprocessed width");
         const float *out = pst_model_forward(model, ds->x, ROWS, false, NULL);
-        fuzz_check(out != NULL, "forward returns outputs");
+        pst_fuzz_check(out != NULL, "forward returns outputs");
     }
     pst_dataset_destroy(&ds);
     pst_model_destroy(&model);
@@ -44,15 +44,15 @@ static void try_ensemble(const uint8_t *data, size_t size)
     pst_ensemble_t e;
     pst_err_t err = {0};
     if (pst_ensemble_unpack(&e, data, size, "fuzz", &err) != PST_OK) {
-        fuzz_check(err.msg[0] != '\0', "a refused ensemble file says why");
+        pst_fuzz_check(err.msg[0] != '\0', "a refused ensemble file says why");
         return;
     }
     pst_dataset_t *ds = zero_rows(e.members[0].n_inputs);
     if (ds != NULL) {
         int width = pst_ensemble_width(e.members[0].task, e.members[0].n_classes);
-        fuzz_check(width >= 1, "ensemble output width");
+        pst_fuzz_check(width >= 1, "ensemble output width");
         float *out = malloc((size_t)width * ROWS * sizeof *out);
-        fuzz_check(out != NULL, "allocation");
+        pst_fuzz_check(out != NULL, "allocation");
         (void)pst_ensemble_apply(&e, ds, out, &err);
         free(out);
     }

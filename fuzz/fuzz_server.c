@@ -36,7 +36,7 @@ static void *zmq_context(void)
     static void *ctx;
     if (ctx == NULL)
         ctx = zmq_ctx_new();
-    fuzz_check(ctx != NULL, "zmq context");
+    pst_fuzz_check(ctx != NULL, "zmq context");
     return ctx;
 }
 
@@ -64,8 +64,8 @@ static size_t next_message(const uint8_t *data, size_t size, request_t *r, size_
     const uint8_t *d = data;
     pst__header__init(&r->hdr);
     Pst__Header *h = &r->hdr;
-    int op = d[0] % FUZZ_SERVER_OPS;
-    h->op = (Pst__Op)(op == FUZZ_SERVER_OP_DROP ? PST__OP__OP_DROP : op);
+    int op = d[0] % PST_FUZZ_SERVER_OPS;
+    h->op = (Pst__Op)(op == PST_FUZZ_SERVER_OP_DROP ? PST__OP__OP_DROP : op);
     h->sparse = d[1] & 1;
     h->codec = (Pst__Codec)((d[1] >> 1) & 7) % 5;
     h->flags = (d[1] & 0x10) ? 2u : 0u; /* KEYS_CACHED */
@@ -120,7 +120,7 @@ static void expect_alive(pst_wire_t *wire, void *sock, const served_t *s)
         int rc = pst_wire_recv(wire, sock, &msg, 0, NULL);
         if (rc == PST_ETIMEOUT && atomic_load(&s->finished))
             return; /* every worker shut down: the server ended as it should */
-        fuzz_check(rc == PST_OK, "the server still answers");
+        pst_fuzz_check(rc == PST_OK, "the server still answers");
         bool done = msg.hdr->op == PST__OP__OP_STATS && msg.hdr->seq == (1u << 20);
         pst_wire_msg_close(&msg);
         if (done)
@@ -144,9 +144,9 @@ static pst_server_t *start_server(uint8_t setup, char *endpoint, size_t len)
              (long)getpid());
     cfg.checkpoint_dir = dir;
     pst_server_t *srv = pst_server_new(&cfg, NULL);
-    fuzz_check(srv != NULL, "server starts");
+    pst_fuzz_check(srv != NULL, "server starts");
     snprintf(endpoint, len, "inproc://fuzz-server-%u", instance++);
-    fuzz_check(pst_server_bind(srv, endpoint, NULL, 0, NULL) == PST_OK, "server binds");
+    pst_fuzz_check(pst_server_bind(srv, endpoint, NULL, 0, NULL) == PST_OK, "server binds");
     return srv;
 }
 
@@ -156,15 +156,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     char endpoint[64];
     served_t s = {.srv = start_server(data[0], endpoint, sizeof endpoint)};
-    fuzz_check(pthread_create(&s.thread, NULL, serve, &s) == 0, "server thread");
+    pst_fuzz_check(pthread_create(&s.thread, NULL, serve, &s) == 0, "server thread");
     void *sock = zmq_socket(zmq_context(), ZMQ_DEALER);
     int timeout = 5000, linger = 0;
     zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    fuzz_check(zmq_connect(sock, endpoint) == 0, "connect");
+    pst_fuzz_check(zmq_connect(sock, endpoint) == 0, "connect");
     pst_wire_t *wire = pst_wire_new(PST_WIRE_DEALER, 1 << 20, NULL);
     request_t *r = malloc(sizeof *r);
-    fuzz_check(wire && r && (r->values = malloc(MAX_VALUES * sizeof(float))), "allocation");
+    pst_fuzz_check(wire && r && (r->values = malloc(MAX_VALUES * sizeof(float))), "allocation");
     size_t at = 1;
     for (int m = 0; m < MAX_MESSAGES && size - at >= DESCRIPTOR; m++) {
         size_t n_values;

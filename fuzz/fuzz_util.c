@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-void fuzz_check(int cond, const char *what)
+void pst_fuzz_check(int cond, const char *what)
 {
     if (!cond) {
         fprintf(stderr, "fuzz: invariant broken: %s\n", what);
@@ -14,20 +14,21 @@ void fuzz_check(int cond, const char *what)
     }
 }
 
-const char *fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix)
+const char *pst_fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix)
 {
     static char path[512];
     const char *dir = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/pst-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(),
              suffix);
     FILE *f = fopen(path, "wb");
-    fuzz_check(f != NULL, "scratch file opens");
-    fuzz_check(size == 0 || fwrite(data, 1, size, f) == size, "scratch file written");
-    fuzz_check(fclose(f) == 0, "scratch file closed");
+    pst_fuzz_check(f != NULL, "scratch file opens");
+    pst_fuzz_check(size == 0 || fwrite(data, 1, size, f) == size, "scratch file written");
+    pst_fuzz_check(fclose(f) == 0, "scratch file closed");
     return path;
 }
 
-int fuzz_split_frames(const uint8_t *data, size_t size, fuzz_frame_t *frames, int max, size_t *used)
+int pst_fuzz_split_frames(const uint8_t *data, size_t size, pst_fuzz_frame_t *frames, int max,
+                          size_t *used)
 {
     size_t at = 0;
     int n = 0;

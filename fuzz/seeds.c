@@ -401,7 +401,7 @@ static void server_seeds(void)
         descriptor(&b, PST__OP__OP_PULL, 1, 1, 2, 3, 0, 0, 1);
         put(&b, v, 6 * sizeof(float));
         /* The model goes and comes back: requests in between name a tensor no longer held. */
-        descriptor(&b, FUZZ_SERVER_OP_DROP, 0, 0, 0, 0, 0, 0, 0);
+        descriptor(&b, PST_FUZZ_SERVER_OP_DROP, 0, 0, 0, 0, 0, 0, 0);
         descriptor(&b, PST__OP__OP_PUSH, 0, 0, 0, 16, 0, 16, 1);
         put(&b, v, sizeof v);
         descriptor(&b, PST__OP__OP_INIT, 1 << 5, 0, 0, 16, 0, 16, 0);
