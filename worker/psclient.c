@@ -338,8 +338,8 @@ static int round_trip(pst_psclient_t *c, Pst__Op kind, uint32_t model_id, int on
 
 /* ---- public requests ---- */
 
-int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uint64_t *clock,
-                      pst_err_t *err)
+int pst_psclient_init_on_servers(pst_psclient_t *self, int tensor, const float *values,
+                                 uint64_t *clock, pst_err_t *err)
 {
     if (tensor < 0 || (size_t)tensor >= self->n_tensors || self->tensors[tensor].dropped)
         return pst_err_set(err, PST_EINVAL, "client: no tensor handle %d", tensor);

@@ -54,14 +54,14 @@ int pst_psclient_register_sparse(pst_psclient_t *self, uint32_t model_id, uint32
                                  uint32_t row_width, float init_scale, uint64_t seed,
                                  pst_err_t *err);
 
-/* Registers the tensor on every server and waits: dense values (n floats) are the initial
- * weights, kept only if this worker is the first to INIT (sparse: values must be NULL). Every
- * worker that pushes a tensor must INIT it, and all must do so before any pushes (for example
+/* Sends INIT for the tensor to every server and waits for the answers: dense values (n floats) are
+ * the initial weights, kept only if this worker is the first to INIT (sparse: values must be NULL).
+ * Every worker that pushes a tensor must INIT it, and all must do so before any pushes (for example
  * followed by pst_psclient_barrier). *clock (may be NULL) receives the clocks the servers have
  * completed for the tensor, the least over servers: 0 for a new run, the resume clock after a
  * restart from checkpoints. */
-int pst_psclient_init(pst_psclient_t *self, int tensor, const float *values, uint64_t *clock,
-                      pst_err_t *err);
+int pst_psclient_init_on_servers(pst_psclient_t *self, int tensor, const float *values,
+                                 uint64_t *clock, pst_err_t *err);
 
 /* Asynchronous push of a dense gradient (n floats) for clock, with the learning rate the servers
  * apply. grad must stay valid and unchanged until the ticket is waited on (with the raw codec it

@@ -36,8 +36,8 @@ int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, si
                      uint64_t *clock, pst_err_t *err)
 {
     r->tensor = pst_psclient_register_dense(r->client, model_id, 0, n, err);
-    int rc =
-        r->tensor < 0 ? r->tensor : pst_psclient_init(r->client, r->tensor, params, clock, err);
+    int rc = r->tensor < 0 ? r->tensor
+                           : pst_psclient_init_on_servers(r->client, r->tensor, params, clock, err);
     /* Every worker of the group must have registered before anyone pushes; a worker that failed
      * still joins the reduction, or the others would wait in it forever. */
     int failed = rc != PST_OK, any = 0;

@@ -1131,9 +1131,9 @@ static int register_tensors(remote_trainer_t *r, pst_err_t *err)
         return r->bias_tensor;
     const float zero = 0.0f;
     uint64_t rows_clock = 0, bias_clock = 0;
-    int rc = pst_psclient_init(c, r->rows_tensor, NULL, &rows_clock, err);
+    int rc = pst_psclient_init_on_servers(c, r->rows_tensor, NULL, &rows_clock, err);
     if (rc == PST_OK)
-        rc = pst_psclient_init(c, r->bias_tensor, &zero, &bias_clock, err);
+        rc = pst_psclient_init_on_servers(c, r->bias_tensor, &zero, &bias_clock, err);
     if (rc == PST_OK && (rows_clock != 0 || bias_clock != 0))
         rc = pst_err_set(err, PST_ESTATE, "the servers already hold clock %llu of this model",
                          (unsigned long long)rows_clock);

@@ -212,7 +212,8 @@ static void runner_open(runner_t *r, const char *endpoint, uint32_t tensor_id, c
     if (r->client == NULL)
         die("client", err.msg);
     r->tensor = pst_psclient_register_dense(r->client, 0, tensor_id, N_FLOATS, &err);
-    check(r->tensor < 0 ? r->tensor : pst_psclient_init(r->client, r->tensor, init, NULL, &err),
+    check(r->tensor < 0 ? r->tensor
+                        : pst_psclient_init_on_servers(r->client, r->tensor, init, NULL, &err),
           &err);
     r->gbs = calloc((size_t)reps, sizeof *r->gbs);
 }

@@ -136,9 +136,10 @@ static void bsp_applies_one_averaged_step_per_clock(void **state)
     int tb = pst_psclient_register_dense(b, 1, 0, N, &err);
     uint64_t clock = 99;
     float other[N] = {9, 9, 9, 9, 9};
-    ok(pst_psclient_init(a, ta, W0, &clock, &err), &err);
+    ok(pst_psclient_init_on_servers(a, ta, W0, &clock, &err), &err);
     assert_int_equal(clock, 0);
-    ok(pst_psclient_init(b, tb, other, &clock, &err), &err); /* ignored: first writer wins */
+    ok(pst_psclient_init_on_servers(b, tb, other, &clock, &err),
+       &err); /* ignored: first writer wins */
 
     float wa[N], wb[N];
     pull_now(a, ta, wa, 0);
@@ -240,8 +241,8 @@ static void ssp_blocks_the_fast_worker_at_the_staleness_bound(void **state)
     pst_err_t err = {0};
     int tf = pst_psclient_register_dense(fast, 0, 0, N, &err);
     int ts = pst_psclient_register_dense(slow, 0, 0, N, &err);
-    ok(pst_psclient_init(fast, tf, W0, NULL, &err), &err);
-    ok(pst_psclient_init(slow, ts, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(fast, tf, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(slow, ts, W0, NULL, &err), &err);
 
     /* The fast worker runs clocks 0 and 1 while the slow one has pushed nothing. */
     float w[N];
@@ -289,8 +290,8 @@ static void asp_never_waits(void **state)
     pst_err_t err = {0};
     int ta = pst_psclient_register_dense(a, 0, 0, N, &err);
     int tb = pst_psclient_register_dense(b, 0, 0, N, &err);
-    ok(pst_psclient_init(a, ta, W0, NULL, &err), &err);
-    ok(pst_psclient_init(b, tb, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(a, ta, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(b, tb, W0, NULL, &err), &err);
     float w[N];
     for (uint64_t clock = 0; clock < 6; clock++) {
         pull_now(a, ta, w, clock);
@@ -320,7 +321,7 @@ static void two_servers_split_a_tensor(void **state)
     enum { M = 7 };
     float w0[M] = {0, 1, 2, 3, 4, 5, 6}, g[M] = {1, 1, 1, 1, 2, 2, 2}, w[M];
     int t = pst_psclient_register_dense(c, 3, 1, M, &err);
-    ok(pst_psclient_init(c, t, w0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, w0, NULL, &err), &err);
     pull_now(c, t, w, 0);
     assert_memory_equal(w, w0, sizeof w);
     push_now(c, t, g, 0, 0.5f);
@@ -356,7 +357,7 @@ static void tiny_tensor_on_three_servers(void **state)
     pst_err_t err = {0};
     float w0[2] = {1, 2}, g[2] = {2, 4}, w[2];
     int t = pst_psclient_register_dense(c, 0, 0, 2, &err);
-    ok(pst_psclient_init(c, t, w0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, w0, NULL, &err), &err);
     push_now(c, t, g, 0, 0.25f);
     pull_now(c, t, w, 1);
     assert_true(w[0] == 0.5f && w[1] == 1.0f);
@@ -380,7 +381,7 @@ static void sparse_push_pull_moves_only_the_given_keys(void **state)
     pst_err_t err = {0};
     enum { W = 4 };
     int t = pst_psclient_register_sparse(c, 2, 0, W, 0.0f, 7, &err);
-    ok(pst_psclient_init(c, t, NULL, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, NULL, NULL, &err), &err);
 
     /* Keys chosen to land on both servers. */
     uint64_t keys[3] = {3, 10, 1000};
@@ -441,8 +442,8 @@ static void dead_worker_stops_holding_back_bsp(void **state)
     pst_err_t err = {0};
     int tl = pst_psclient_register_dense(live, 0, 0, N, &err);
     int td = pst_psclient_register_dense(doomed, 0, 0, N, &err);
-    ok(pst_psclient_init(live, tl, W0, NULL, &err), &err);
-    ok(pst_psclient_init(doomed, td, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(live, tl, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(doomed, td, W0, NULL, &err), &err);
     double last_heard = pst_clock_seconds();
 
     /* The live worker pushes clock 0; the pull of clock 1 waits for the silent one... */
@@ -518,7 +519,7 @@ static void push_after_pull_names_its_keys_by_signature(void **state)
     pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_sparse(c, 3, 0, KW, 0.0f, 7, &err);
-    ok(pst_psclient_init(c, t, NULL, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, NULL, NULL, &err), &err);
     static uint64_t keys[KN], other[KN];
     static float g[KN * KW], rows[KN * KW];
     spread_keys(keys, 1);
@@ -575,7 +576,7 @@ static void unknown_key_signature_is_refused(void **state)
     pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_sparse(c, 4, 0, 1, 0.0f, 7, &err);
-    ok(pst_psclient_init(c, t, NULL, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, NULL, NULL, &err), &err);
 
     /* A signature never sent, from a raw socket speaking for worker 0. */
     void *ctx = zmq_ctx_new();
@@ -695,7 +696,7 @@ static void hostile_frames_are_dropped_and_counted(void **state)
     pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_dense(c, 0, 0, N, &err);
-    ok(pst_psclient_init(c, t, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, W0, NULL, &err), &err);
     push_now(c, t, G1, 0, 1.0f);
     float w[N];
     pull_now(c, t, w, 1);
@@ -718,7 +719,7 @@ static void corrupt_payload_is_refused(void **state)
     pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_dense(c, 0, 0, N, &err);
-    ok(pst_psclient_init(c, t, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, W0, NULL, &err), &err);
     void *ctx = zmq_ctx_new();
     void *raw = zmq_socket(ctx, ZMQ_DEALER);
     int timeout = 3000, linger = 0;
@@ -775,7 +776,7 @@ static void silent_server_times_out_with_its_name(void **state)
     assert_non_null(c);
     int t = pst_psclient_register_dense(c, 0, 0, N, &err);
     double start = pst_clock_seconds();
-    assert_int_equal(pst_psclient_init(c, t, W0, NULL, &err), PST_ETIMEOUT);
+    assert_int_equal(pst_psclient_init_on_servers(c, t, W0, NULL, &err), PST_ETIMEOUT);
     assert_true(pst_clock_seconds() - start < 2.0);
     assert_non_null(strstr(err.msg, "server 0"));
     assert_non_null(strstr(err.msg, fake.endpoint));
@@ -809,7 +810,7 @@ static void checkpoint_and_resume(void **state)
     pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_dense(c, 0, 0, N, &err);
-    ok(pst_psclient_init(c, t, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, W0, NULL, &err), &err);
     float w[N], w4[N];
     for (uint64_t clock = 0; clock < 5; clock++) {
         pull_now(c, t, w, clock);
@@ -828,7 +829,7 @@ static void checkpoint_and_resume(void **state)
     server_run_t *ref = start_server(&ref_cfg);
     pst_psclient_t *rcl = connect_client(&ref, 1, 0, 1000, PST_CODEC_RAW);
     int rt = pst_psclient_register_dense(rcl, 0, 0, N, &err);
-    ok(pst_psclient_init(rcl, rt, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(rcl, rt, W0, NULL, &err), &err);
     for (uint64_t clock = 0; clock < 4; clock++)
         push_now(rcl, rt, G1, clock, 0.125f);
     pull_now(rcl, rt, w4, 4);
@@ -845,7 +846,7 @@ static void checkpoint_and_resume(void **state)
     t = pst_psclient_register_dense(c, 0, 0, N, &err);
     float ignored[N] = {0};
     uint64_t resume = 0;
-    ok(pst_psclient_init(c, t, ignored, &resume, &err), &err);
+    ok(pst_psclient_init_on_servers(c, t, ignored, &resume, &err), &err);
     assert_int_equal(resume, 4);
     pull_now(c, t, w, 4);
     assert_memory_equal(w, w4, sizeof w);
@@ -889,10 +890,10 @@ static void drop_forgets_a_model_and_its_optimizer_state(void **state)
     int a2 = pst_psclient_register_dense(a, 2, 0, N, &err);
     int b1 = pst_psclient_register_dense(b, 1, 0, N, &err);
     int b2 = pst_psclient_register_dense(b, 2, 0, N, &err);
-    ok(pst_psclient_init(a, a1, W0, NULL, &err), &err);
-    ok(pst_psclient_init(a, a2, W0, NULL, &err), &err);
-    ok(pst_psclient_init(b, b1, W0, NULL, &err), &err);
-    ok(pst_psclient_init(b, b2, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(a, a1, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(a, a2, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(b, b1, W0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(b, b2, W0, NULL, &err), &err);
     float w[N];
     for (uint64_t clock = 0; clock < 2; clock++) { /* model 1 gathers momentum */
         push_now(a, a1, G1, clock, 0.5f);
@@ -938,9 +939,9 @@ static void drop_forgets_a_model_and_its_optimizer_state(void **state)
     assert_int_equal(a1b, a1);
     assert_int_equal(b1b, b1);
     uint64_t clock = 99;
-    ok(pst_psclient_init(a, a1b, init, &clock, &err), &err);
+    ok(pst_psclient_init_on_servers(a, a1b, init, &clock, &err), &err);
     assert_int_equal(clock, 0);
-    ok(pst_psclient_init(b, b1b, W0, &clock, &err), &err);
+    ok(pst_psclient_init_on_servers(b, b1b, W0, &clock, &err), &err);
     pull_now(b, b1b, w, 0);
     assert_memory_equal(w, init, sizeof w);
     push_now(a, a1b, G1, 0, 0.5f);
