@@ -494,7 +494,11 @@ int pst_planrun_end(pst_planrun_t *run, int rc)
         MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
         status = worst;
     }
+    /* A configuration error under mpirun ends the plan before MPI started. */
+    int started = 0;
     if (run->distributed)
+        MPI_Initialized(&started);
+    if (started)
         MPI_Finalize();
     pst_rundir_close(&run->rundir);
     for (int t = 0; t < run->n_tasks; t++) {
