@@ -30,6 +30,7 @@
 
 #include "app/console.h"
 #include "app/mpi/cluster.h"
+#include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
 #include "app/rundir.h"
@@ -87,37 +88,16 @@ static int lead_rank(const sitempi_t *x)
 
 /* ---- agreement ---- */
 
-/* How telling a rank's failure is, for choosing the one outcome and message every rank reports.
- * A failure of a worker's own in a round ends the run even when another worker's training
- * diverged in it, so its message must win; a divergence only declines the round, and wins over
- * the failures that follow from the diverged worker's drop. */
+/* How telling a rank's failure is, for choosing the one outcome and message every rank reports
+ * (pst_mpijob_agree_err: the heaviest failure wins, the first rank among equals). A failure of a
+ * worker's own in a round ends the run even when another worker's training diverged in it, so its
+ * message must win; a divergence only declines the round, and wins over the failures that follow
+ * from the diverged worker's drop. */
 enum {
-    FAIL_NONE,
-    FAIL_FOLLOWS,  /* most likely the consequence of another rank's failure (see train_round) */
-    FAIL_DIVERGED, /* a diverged training: the round is declined, not the run ended */
-    FAIL_OWN       /* anything else: the run ends with this message */
+    FAIL_FOLLOWS = 1, /* most likely the consequence of another rank's failure (see train_round) */
+    FAIL_DIVERGED,    /* a diverged training: the round is declined, not the run ended */
+    FAIL_OWN          /* anything else: the run ends with this message */
 };
-
-/* The outcome of a step every rank of comm took, the same on every rank: PST_OK, or the code and
- * message of the most telling failure (first rank among equals). */
-static int agree(MPI_Comm comm, int rc, int weight, pst_err_t *err)
-{
-    struct {
-        int weight, rank;
-    } mine = {rc == PST_OK ? FAIL_NONE : weight, 0}, worst;
-    MPI_Comm_rank(comm, &mine.rank);
-    MPI_Allreduce(&mine, &worst, 1, MPI_2INT, MPI_MAXLOC, comm);
-    if (worst.weight == FAIL_NONE)
-        return PST_OK;
-    pst_err_t shared = {0};
-    if (mine.rank == worst.rank) {
-        shared = *err;
-        shared.code = rc;
-    }
-    MPI_Bcast(&shared, (int)sizeof shared, MPI_BYTE, worst.rank, comm);
-    *err = shared;
-    return shared.code;
-}
 
 /* A failure of this rank, named for the message every rank may end up printing. */
 static int own_failure(const sitempi_t *x, int rc, pst_err_t *err)
@@ -231,7 +211,7 @@ static int setup(sitempi_t *x, const uint8_t *contract, const start_t *st, pst_e
     hello.ok = rc == PST_OK;
     if (pst_ranks_exchange(&x->ranks, &hello) && !server)
         rc = pst_remote_connect(&x->remote, &x->ranks, &x->m->run_cfg, x->ranks.role, err);
-    rc = agree(MPI_COMM_WORLD, own_failure(x, rc, err), FAIL_OWN, err);
+    rc = pst_mpijob_agree_err(MPI_COMM_WORLD, own_failure(x, rc, err), FAIL_OWN, err);
     if (rc == PST_OK && !server)
         count_shares(x);
     x->ready = rc == PST_OK;
@@ -299,13 +279,14 @@ static int train_round(sitempi_t *x, const command_t *c, const float *global, fl
     int weight = rc == PST_ENUMERIC                        ? FAIL_DIVERGED
                  : rc == PST_ESTATE || rc == PST_ENOTFOUND ? FAIL_FOLLOWS
                                                            : FAIL_OWN;
-    rc = agree(x->ranks.role, own_failure(x, rc, err), weight, err);
+    rc = pst_mpijob_agree_err(x->ranks.role, own_failure(x, rc, err), weight, err);
     /* Every worker is done with the namespace: drop it, unless this worker did already (then the
      * round failed, and no drop is agreed on). */
     pst_err_t drop_err = {0};
     int drop_rc =
         dropped ? PST_OK : own_failure(x, pst_remote_drop(&x->remote, model, &drop_err), &drop_err);
-    if (rc == PST_OK && (rc = agree(x->ranks.role, drop_rc, FAIL_OWN, &drop_err)) != PST_OK)
+    if (rc == PST_OK &&
+        (rc = pst_mpijob_agree_err(x->ranks.role, drop_rc, FAIL_OWN, &drop_err)) != PST_OK)
         *err = drop_err;
     sum_round(x, &res, sums);
     return rc;
@@ -481,14 +462,15 @@ static void finish(sitempi_t *x)
 
 int pst_fedjoin_mpi(const pst_config_t *cfg, const pst_fedjoin_args_t *args)
 {
-    int provided;
-    MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
-    sitempi_t *x = calloc(1, sizeof *x);
+    pst_mpijob_t job;
     pst_err_t err = {0};
-    int rc = x ? pst_ranks_init(&x->ranks, cfg, &err) : PST_ENOMEM;
-    int failed = rc != PST_OK, any = 0, status = 0, worst = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (any) {
+    if (pst_mpijob_begin(&job, &err) != PST_OK) {
+        pst_app_error("fed join: %s", err.msg);
+        return 2;
+    }
+    sitempi_t *x = calloc(1, sizeof *x);
+    int rc = x ? pst_ranks_init(&x->ranks, cfg, &err) : PST_ENOMEM, status = 0;
+    if (pst_mpijob_agree(MPI_COMM_WORLD, rc) != PST_OK) {
         if (pst_cluster_is_first_rank())
             pst_app_error("fed join: %s", x ? err.msg : "out of memory");
         status = 2;
@@ -497,10 +479,9 @@ int pst_fedjoin_mpi(const pst_config_t *cfg, const pst_fedjoin_args_t *args)
         status = is_lead(x) ? run_lead(x, args) : run_follower(x);
         finish(x);
     }
-    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (x)
         pst_ranks_fini(&x->ranks);
     free(x);
-    MPI_Finalize();
-    return worst;
+    /* The final join: every rank exits with the worst status of any rank. */
+    return pst_mpijob_end(&job, status);
 }

@@ -13,12 +13,14 @@
 #include "app/fed/fedsim.h"
 #include "worker/fed/fedtrain.h"
 #include "common/net/netaddr.h"
+#include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "common/log.h"
 #include "worker/fed/fedsite.h"
 
 typedef struct simrank {
     const pst_config_t *cfg;
+    pst_mpijob_t job;
     pst_ranks_t ranks;
     pst_session_t s;
     pst_fedsim_sites_t sites;
@@ -179,9 +181,7 @@ static int begin(simrank_t *r, const pst_train_args_t *args, pst_err_t *err)
     int rc = pst_ranks_init(&r->ranks, &one_server, err);
     if (rc == PST_OK && r->ranks.rank == 0)
         rc = pst_rundir_choose(r->cfg, args->out, r->run_dir, sizeof r->run_dir, err);
-    int failed = rc != PST_OK, any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (any)
+    if (pst_mpijob_agree(MPI_COMM_WORLD, rc) != PST_OK)
         return rc != PST_OK ? rc : PST_ESTATE;
     MPI_Bcast(r->run_dir, (int)sizeof r->run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     return PST_OK;
@@ -189,18 +189,20 @@ static int begin(simrank_t *r, const pst_train_args_t *args, pst_err_t *err)
 
 int pst_fedsim_mpi(const pst_config_t *cfg, const pst_train_args_t *args)
 {
-    MPI_Init(NULL, NULL);
     simrank_t r;
     memset(&r, 0, sizeof r);
     r.cfg = cfg;
     pst_err_t err = {0};
-    int rc = begin(&r, args, &err), status = 0, worst = 0;
+    if (pst_mpijob_begin(&r.job, &err) != PST_OK) {
+        pst_app_error("%s", err.msg);
+        return 2;
+    }
+    int rc = begin(&r, args, &err);
     if (rc != PST_OK) {
         if (r.ranks.rank == 0 && err.msg[0])
             pst_app_error("%s", err.msg);
         pst_ranks_fini(&r.ranks);
-        MPI_Finalize();
-        return 2;
+        return pst_mpijob_end(&r.job, 2);
     }
     char tag[32];
     snprintf(tag, sizeof tag, r.ranks.rank == 0 ? "fed server" : "sites %d", r.ranks.rank);
@@ -216,11 +218,9 @@ int pst_fedsim_mpi(const pst_config_t *cfg, const pst_train_args_t *args)
         pst_app_error("%s", err.msg);
     else if (r.ranks.rank == 0 && rc != PST_OK && rc != PST_ESTATE)
         pst_app_error("%s", err.msg);
-    status = rc == PST_OK ? 0 : 1;
-    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     pst_fedsim_sites_fini(&r.sites);
     pst_session_fini(&r.s);
     pst_ranks_fini(&r.ranks);
-    MPI_Finalize();
-    return worst;
+    /* The final join: every rank exits with the worst status of any rank. */
+    return pst_mpijob_end(&r.job, rc == PST_OK ? 0 : 1);
 }

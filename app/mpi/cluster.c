@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
 #include "app/session.h"
@@ -21,6 +22,7 @@
 typedef struct cluster {
     const pst_config_t *cfg;
     const pst_train_args_t *args;
+    pst_mpijob_t job;
     pst_ranks_t ranks;
     char run_dir[1024], ckpt_dir[1100];
 } cluster_t;
@@ -224,8 +226,7 @@ static int run_worker(cluster_t *c)
     /* Tell the servers this worker is gone, whatever happened, so nobody waits for it. */
     pst_remote_close(&w.remote);
     /* Every worker must agree the run succeeded before the lead writes its report. */
-    int failed = rc != PST_OK, any_failed = 0;
-    MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, c->ranks.role);
+    bool any_failed = pst_mpijob_agree(c->ranks.role, rc) != PST_OK;
     if (!any_failed && w.s.lead && (rc = pst_session_finish(&w.s, &err)) != PST_OK)
         pst_app_error("%s", err.msg);
     pst_session_fini(&w.s);
@@ -234,21 +235,21 @@ static int run_worker(cluster_t *c)
 
 int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
 {
-    MPI_Init(NULL, NULL);
     cluster_t c = {.cfg = cfg, .args = args};
     pst_err_t err = {0};
-    int rc = pst_ranks_init(&c.ranks, cfg, &err);
+    if (pst_mpijob_begin(&c.job, &err) != PST_OK) {
+        pst_app_error("%s", err.msg);
+        return 2;
+    }
+    int rc = pst_ranks_init(&c.ranks, cfg, &err), status = 0;
     if (rc == PST_OK && c.ranks.rank == 0)
         rc = pst_rundir_choose(cfg, args->resume ? args->resume : args->out, c.run_dir,
                                sizeof c.run_dir, &err);
-    int failed = rc != PST_OK, any = 0, status = 0, worst = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (any) {
+    if (pst_mpijob_agree(MPI_COMM_WORLD, rc) != PST_OK) {
         if (c.ranks.rank == 0)
             pst_app_error("%s", err.msg);
         pst_ranks_fini(&c.ranks);
-        MPI_Finalize();
-        return 2;
+        return pst_mpijob_end(&c.job, 2);
     }
     MPI_Bcast(c.run_dir, (int)sizeof c.run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/checkpoints", c.run_dir);
@@ -258,9 +259,7 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
         status = pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL);
     else
         status = run_worker(&c);
-    /* The final join: every rank exits with the worst status of any rank. */
-    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     pst_ranks_fini(&c.ranks);
-    MPI_Finalize();
-    return worst;
+    /* The final join: every rank exits with the worst status of any rank. */
+    return pst_mpijob_end(&c.job, status);
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "app/mpi/mpijob.h"
 #include "app/rundir.h"
 
 #include "common/log.h"
@@ -40,9 +41,7 @@ int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, si
                            : pst_psclient_init_on_servers(r->client, r->tensor, params, clock, err);
     /* Every worker of the group must have registered before anyone pushes; a worker that failed
      * still joins the reduction, or the others would wait in it forever. */
-    int failed = rc != PST_OK, any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, r->group);
-    if (rc == PST_OK && any)
+    if (pst_mpijob_agree(r->group, rc) != PST_OK && rc == PST_OK)
         rc = pst_err_set(err, PST_ESTATE, "another worker of the group failed to register");
     return rc;
 }

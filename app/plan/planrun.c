@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/mpi/cluster.h"
+#include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
 #include "common/clock.h"
@@ -43,17 +44,20 @@ static void *serve(void *arg)
 /* Roles, groups, servers (their loop in a thread, so rank 0's main thread can coordinate). */
 static int cluster_begin(pst_planrun_t *run, pst_err_t *err)
 {
-    int provided;
-    MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    /* Allocated before MPI starts: a rank without it ends before any collective, and mpirun
+     * ends the job, rather than the other ranks wait for it in one. */
     planrun_cluster_t *c = calloc(1, sizeof *c);
     if (!c)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
+    int rc = pst_mpijob_begin(&run->mpi, err);
+    if (rc != PST_OK) {
+        free(c);
+        return rc;
+    }
     run->cluster = c;
     c->group_comm = MPI_COMM_NULL;
-    int rc = pst_ranks_init(&c->ranks, &run->cfg, err);
-    int failed = rc != PST_OK, any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (any)
+    rc = pst_ranks_init(&c->ranks, &run->cfg, err);
+    if (pst_mpijob_agree(MPI_COMM_WORLD, rc) != PST_OK)
         return rc != PST_OK ? rc : pst_err_set(err, PST_ESTATE, "another rank failed");
     int w = c->ranks.n_workers;
     c->n_groups = (int)run->cfg.cluster.groups < w ? (int)run->cfg.cluster.groups : w;
@@ -487,15 +491,10 @@ static void cluster_end(pst_planrun_t *run)
 
 int pst_planrun_end(pst_planrun_t *run, int rc)
 {
-    int status = rc == PST_OK ? 0 : 1;
-    if (run->cluster) {
+    if (run->cluster)
         cluster_end(run);
-        int worst = 0;
-        MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        status = worst;
-    }
-    if (run->distributed)
-        MPI_Finalize();
+    /* The final join, when MPI began: a configuration error under mpirun ends the plan before. */
+    int status = pst_mpijob_end(&run->mpi, rc == PST_OK ? 0 : 1);
     pst_rundir_close(&run->rundir);
     for (int t = 0; t < run->n_tasks; t++) {
         cJSON_Delete(run->task_metrics ? run->task_metrics[t] : NULL);

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+#include "app/mpi/mpijob.h"
 #include "app/plan/fit.h"
 #include "app/plan/plan.h"
 #include "app/rundir.h"
@@ -55,6 +56,7 @@ typedef struct pst_planrun {
     size_t *model_len;    /* (n_tasks) */
     int n_out;            /* outputs per row of the last task scored */
     double seconds;       /* wall time of the whole plan */
+    pst_mpijob_t mpi;     /* distributed: MPI, begun with the cluster */
     struct pst_planrun_cluster *cluster; /* distributed state, or NULL */
 } pst_planrun_t;
 
