@@ -33,8 +33,8 @@ typedef struct pst_session {
 void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 
 /* Training options from the train.*, optimizer.* and schedule.* keys for a layer stack. */
-void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *spec,
-                                pst_train_opts_t *opts);
+void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec,
+                            pst_train_opts_t *opts);
 
 /* Loads data, builds and initialises the model, fills training options. */
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
