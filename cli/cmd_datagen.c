@@ -86,9 +86,9 @@ static bool parse_real(const char *s, double *v)
     return s[0] != '\0' && *end == '\0' && errno == 0 && isfinite(*v);
 }
 
-static int bad_value(const char *opt, const char *value, const char *want)
+static int bad_value(const char *gen, const char *opt, const char *value, const char *want)
 {
-    pst_app_error("datagen clicks: %s '%s': expected %s", opt, value, want);
+    pst_app_error("datagen %s: %s '%s': expected %s", gen, opt, value, want);
     return 2;
 }
 
@@ -100,27 +100,27 @@ static int apply_option(void *args, const char *opt, const char *value)
     double d;
     if (strcmp(opt, "--rows") == 0) {
         if (!parse_uint(value, 1, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 1");
+            return bad_value("clicks", opt, value, "a whole number >= 1");
         a->cfg.rows = u;
         a->has_rows = true;
     } else if (strcmp(opt, "--features") == 0) {
         if (!parse_uint(value, 2, 1u << 28, &u))
-            return bad_value(opt, value, "a whole number in [2, 268435456]");
+            return bad_value("clicks", opt, value, "a whole number in [2, 268435456]");
         a->cfg.n_features = (uint32_t)u;
         a->has_features = true;
     } else if (strcmp(opt, "--nnz") == 0) {
         if (!parse_uint(value, 1, UINT32_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 1");
+            return bad_value("clicks", opt, value, "a whole number >= 1");
         a->cfg.nnz = (uint32_t)u;
         a->has_nnz = true;
     } else if (strcmp(opt, "--seed") == 0) {
         if (!parse_uint(value, 0, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 0");
+            return bad_value("clicks", opt, value, "a whole number >= 0");
         a->cfg.seed = u;
     } else if (strcmp(opt, "--click-rate") == 0 || strcmp(opt, "--sigma") == 0 ||
                strcmp(opt, "--zipf") == 0) {
         if (!parse_real(value, &d))
-            return bad_value(opt, value, "a number");
+            return bad_value("clicks", opt, value, "a number");
         double *field = opt[2] == 'c'   ? &a->cfg.click_rate
                         : opt[2] == 's' ? &a->cfg.sigma
                                         : &a->cfg.zipf_exponent;
@@ -208,7 +208,7 @@ static int set_u32(uint32_t *field, const char *opt, const char *value, uint64_t
     snprintf(want, sizeof want, "a whole number in [%llu, %llu]", (unsigned long long)lo,
              (unsigned long long)hi);
     if (!parse_uint(value, lo, hi, &u))
-        return bad_value(opt, value, want);
+        return bad_value("criteo", opt, value, want);
     *field = (uint32_t)u;
     return 0;
 }
@@ -231,15 +231,15 @@ static int apply_criteo_option(void *args, const char *opt, const char *value)
     double *real = criteo_real_field(&a->cfg, opt);
     if (real != NULL) {
         if (!parse_real(value, real))
-            return bad_value(opt, value, "a number");
+            return bad_value("criteo", opt, value, "a number");
     } else if (strcmp(opt, "--rows") == 0) {
         if (!parse_uint(value, 1, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 1");
+            return bad_value("criteo", opt, value, "a whole number >= 1");
         a->cfg.rows = u;
         a->has_rows = true;
     } else if (strcmp(opt, "--seed") == 0) {
         if (!parse_uint(value, 0, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 0");
+            return bad_value("criteo", opt, value, "a whole number >= 0");
         a->cfg.seed = u;
     } else if (strcmp(opt, "--numeric") == 0) {
         return set_u32(&a->cfg.n_numeric, opt, value, 0, PST_CRITEOGEN_MAX_FIELDS);
