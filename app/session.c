@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/console.h"
 #include "common/log.h"
 #include "common/eval/metrics.h"
 #include "worker/model/modelfile.h"
@@ -352,6 +353,16 @@ void pst_session_fini(pst_session_t *s)
     pst_pipeline_fini(&s->data);
     cJSON_Delete(s->extra);
     s->extra = NULL;
+}
+
+int pst_session_end(pst_session_t *s, int rc, pst_err_t *err)
+{
+    if (rc == PST_OK)
+        rc = pst_session_finish(s, err);
+    if (rc != PST_OK)
+        pst_app_error("%s", err->msg[0] ? err->msg : pst_strerror(rc));
+    pst_session_fini(s);
+    return rc == PST_OK ? 0 : 1;
 }
 
 int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets, int n_sets,

@@ -28,12 +28,7 @@ static int train_local(const pst_config_t *cfg, const pst_train_args_t *a)
         pst_session_hooks(&s, &hooks);
         rc = pst_session_train(&s, &hooks, &err);
     }
-    if (rc == PST_OK)
-        rc = pst_session_finish(&s, &err);
-    if (rc != PST_OK)
-        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    pst_session_fini(&s);
-    return rc == PST_OK ? 0 : 1;
+    return pst_session_end(&s, rc, &err);
 }
 
 int pst_trainjob_run(const pst_train_args_t *a)

@@ -117,7 +117,7 @@ int pst_args_parse(pst_args_t *a, const pst_args_spec_t *spec, int argc, char **
     return PST_ARGS_RUN;
 }
 
-void pst_args_to_plan(const pst_args_t *a, pst_plan_args_t *plan)
+int pst_args_to_plan(const pst_args_t *a, pst_plan_args_t *plan, const char *no_config)
 {
     memset(plan, 0, sizeof *plan);
     plan->config = a->positional[0];
@@ -125,4 +125,8 @@ void pst_args_to_plan(const pst_args_t *a, pst_plan_args_t *plan)
     plan->n_sets = a->n_sets;
     plan->out = a->out;
     plan->quiet = a->quiet;
+    if (plan->config || !no_config)
+        return PST_ARGS_RUN;
+    pst_app_error("%s", no_config);
+    return 2;
 }

@@ -66,8 +66,9 @@ static inline int pst_args_status(int parsed)
     return parsed == PST_ARGS_HELP ? 0 : parsed;
 }
 
-/* The plan options (CONFIG = the first positional, --set, --out, -q) of parsed arguments. */
-void pst_args_to_plan(const pst_args_t *a, pst_plan_args_t *plan);
+/* The plan options (CONFIG = the first positional, --set, --out, -q) of parsed arguments.
+ * Without a CONFIG, when no_config is given, prints it as the error and returns 2; else 0. */
+int pst_args_to_plan(const pst_args_t *a, pst_plan_args_t *plan, const char *no_config);
 
 /* True when arg is -h or --help. */
 bool pst_is_help(const char *arg);

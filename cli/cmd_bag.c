@@ -77,10 +77,6 @@ static int parse_voting(void *ctx, const char *name, const char *value)
 
 static int check_bag_opts(const pst_bag_opts_t *o)
 {
-    if (!o->plan.config) {
-        pst_app_error("bag: no CONFIG file given (see 'pstrain bag --help')");
-        return 2;
-    }
     if (o->members < 1 || o->members > 10000) {
         pst_app_error("bag: --members must be an integer from 1 to 10000");
         return 2;
@@ -112,7 +108,8 @@ static int parse_bag_args(pst_bag_opts_t *o, int argc, char **argv)
     int parsed = pst_args_parse(&a, &spec, argc, argv);
     if (parsed != PST_ARGS_RUN)
         return parsed;
-    pst_args_to_plan(&a, &o->plan);
+    if (pst_args_to_plan(&a, &o->plan, "bag: no CONFIG file given (see 'pstrain bag --help')"))
+        return 2;
     return check_bag_opts(o);
 }
 

@@ -59,11 +59,8 @@ static int parse_cv_args(pst_cv_opts_t *o, int argc, char **argv)
     int parsed = pst_args_parse(&a, &spec, argc, argv);
     if (parsed != PST_ARGS_RUN)
         return parsed;
-    pst_args_to_plan(&a, &o->plan);
-    if (!o->plan.config) {
-        pst_app_error("cv: no CONFIG file given (see 'pstrain cv --help')");
+    if (pst_args_to_plan(&a, &o->plan, "cv: no CONFIG file given (see 'pstrain cv --help')"))
         return 2;
-    }
     if (o->folds < 2 || o->repeats < 1) {
         pst_app_error("cv: --folds must be at least 2 and --repeats at least 1");
         return 2;

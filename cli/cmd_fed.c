@@ -109,12 +109,10 @@ static int parse_fed_args(pst_fedcmd_opts_t *o, const char *sub, int argc, char 
     int parsed = pst_args_parse(&a, &spec, argc, argv);
     if (parsed != PST_ARGS_RUN)
         return parsed;
-    pst_args_to_plan(&a, &o->plan);
-    if (!o->plan.config) {
-        pst_app_error("fed %s: no CONFIG file given (see 'pstrain fed --help')", sub);
-        return 2;
-    }
-    return PST_ARGS_RUN;
+    char no_config[96];
+    snprintf(no_config, sizeof no_config, "fed %s: no CONFIG file given (see 'pstrain fed --help')",
+             sub);
+    return pst_args_to_plan(&a, &o->plan, no_config);
 }
 
 static int keygen(int argc, char **argv)

@@ -83,10 +83,6 @@ static int parse_base(void *ctx, const char *name, const char *value)
 
 static int check_stack_opts(const pst_stack_opts_t *o)
 {
-    if (!o->plan.config) {
-        pst_app_error("stack: no CONFIG file given (see 'pstrain stack --help')");
-        return 2;
-    }
     if (o->n_bases < 2) {
         pst_app_error("stack: give at least two base models with --base (see 'pstrain stack "
                       "--help')");
@@ -122,7 +118,8 @@ static int parse_stack_args(pst_stack_opts_t *o, int argc, char **argv)
     int parsed = pst_args_parse(&a, &spec, argc, argv);
     if (parsed != PST_ARGS_RUN)
         return parsed;
-    pst_args_to_plan(&a, &o->plan);
+    if (pst_args_to_plan(&a, &o->plan, "stack: no CONFIG file given (see 'pstrain stack --help')"))
+        return 2;
     return check_stack_opts(o);
 }
 

@@ -51,7 +51,7 @@ static int parse_sweep_args(pst_sweeprun_opts_t *o, int argc, char **argv)
     int parsed = pst_args_parse(&a, &spec, argc, argv);
     if (parsed != PST_ARGS_RUN)
         return parsed;
-    pst_args_to_plan(&a, &o->plan);
+    pst_args_to_plan(&a, &o->plan, NULL);
     o->plan.config = NULL;
     o->sweep_path = a.positional[0];
     o->resume = a.resume;

@@ -30,12 +30,7 @@ static int simulate(const pst_config_t *cfg, const pst_fedcmd_opts_t *a)
         rc = pst_session_open_rundir(&s, a->plan.out, &err);
     if (rc == PST_OK)
         rc = pst_fedsim_run(&s, &err);
-    if (rc == PST_OK)
-        rc = pst_session_finish(&s, &err);
-    if (rc != PST_OK)
-        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    pst_session_fini(&s);
-    return rc == PST_OK ? 0 : 1;
+    return pst_session_end(&s, rc, &err);
 }
 
 /* ---- serve ---- */

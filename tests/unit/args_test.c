@@ -199,12 +199,16 @@ static void plan_options_carry_over(void **state)
     assert_int_equal(PARSE(&d, &a, "cfg.yaml", "--set", "a=1", "--set", "b=2", "--out", "o", "-q"),
                      PST_ARGS_RUN);
     pst_plan_args_t plan;
-    pst_args_to_plan(&a, &plan);
+    assert_int_equal(pst_args_to_plan(&a, &plan, "no CONFIG"), PST_ARGS_RUN);
     assert_string_equal(plan.config, "cfg.yaml");
     assert_int_equal(plan.n_sets, 2);
     assert_string_equal(plan.sets[1], "b=2");
     assert_string_equal(plan.out, "o");
     assert_true(plan.quiet);
+    assert_int_equal(PARSE(&d, &a, "--out", "o"), PST_ARGS_RUN);
+    assert_int_equal(pst_args_to_plan(&a, &plan, "no CONFIG"), 2);
+    assert_int_equal(pst_args_to_plan(&a, &plan, NULL), PST_ARGS_RUN);
+    assert_null(plan.config);
 }
 
 int main(void)
