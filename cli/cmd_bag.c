@@ -1,6 +1,7 @@
 /* pstrain bag: argv of a bagging ensemble, run by app/plan/bag. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app/console.h"
 #include "app/plan/bag.h"
@@ -45,30 +46,23 @@ static double parse_fraction(const char *text)
 
 static int parse_members(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     char *end;
     long m = strtol(value, &end, 10);
     ((pst_bag_opts_t *)ctx)->members = *end == '\0' && m > 0 && m <= 10000 ? (int)m : -1;
     return 0;
 }
 
-static int parse_max_samples(void *ctx, const char *name, const char *value)
+/* --max-samples F and --max-features F. */
+static int parse_share(void *ctx, const char *name, const char *value)
 {
-    (void)name;
-    ((pst_bag_opts_t *)ctx)->max_samples = parse_fraction(value);
-    return 0;
-}
-
-static int parse_max_features(void *ctx, const char *name, const char *value)
-{
-    (void)name;
-    ((pst_bag_opts_t *)ctx)->max_features = parse_fraction(value);
+    pst_bag_opts_t *o = ctx;
+    *(strcmp(name, "--max-samples") == 0 ? &o->max_samples : &o->max_features) =
+        parse_fraction(value);
     return 0;
 }
 
 static int parse_voting(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     if (pst_voting_parse(value, &((pst_bag_opts_t *)ctx)->voting) == PST_OK)
         return 0;
     pst_app_error("bag: --voting takes soft or hard, not '%s'", value);
@@ -92,8 +86,8 @@ static int parse_bag_args(pst_bag_opts_t *o, int argc, char **argv)
 {
     *o = (pst_bag_opts_t){.members = 10, .max_samples = 1.0, .max_features = 1.0};
     static const pst_args_opt_t opts[] = {{"--members", .parse = parse_members},
-                                          {"--max-samples", .parse = parse_max_samples},
-                                          {"--max-features", .parse = parse_max_features},
+                                          {"--max-samples", .parse = parse_share},
+                                          {"--max-features", .parse = parse_share},
                                           {"--voting", .parse = parse_voting},
                                           {NULL}};
     pst_args_spec_t spec = {

@@ -41,7 +41,6 @@ void pst_usage_stack(FILE *out)
 
 static int parse_method(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     if (pst_stack_method_parse(value, &((pst_stack_opts_t *)ctx)->method) == PST_OK)
         return 0;
     pst_app_error("stack: --method takes stacking, blending, soft_vote or hard_vote, not '%s'",
@@ -51,7 +50,6 @@ static int parse_method(void *ctx, const char *name, const char *value)
 
 static int parse_folds(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     char *end;
     long k = strtol(value, &end, 10);
     ((pst_stack_opts_t *)ctx)->folds = *end == '\0' && k >= 2 && k <= 1000 ? (int)k : -1;
@@ -60,7 +58,6 @@ static int parse_folds(void *ctx, const char *name, const char *value)
 
 static int parse_holdout(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     char *end;
     double *holdout = &((pst_stack_opts_t *)ctx)->holdout;
     *holdout = strtod(value, &end);
@@ -71,7 +68,6 @@ static int parse_holdout(void *ctx, const char *name, const char *value)
 
 static int parse_base(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     pst_stack_opts_t *o = ctx;
     if (o->n_bases == PST_STACK_MAX_BASES) {
         pst_app_error("stack: at most %d --base models", PST_STACK_MAX_BASES);

@@ -26,7 +26,6 @@ typedef struct demo {
 
 static int parse_count(void *ctx, const char *name, const char *value)
 {
-    (void)name;
     if (strcmp(value, "bad") == 0)
         return 2;
     ((demo_t *)ctx)->count = atoi(value);
