@@ -70,7 +70,7 @@ static int positional(pst_args_t *a, const pst_args_spec_t *spec, const char *ar
         pst_app_error(spec->unknown, arg);
         return 2;
     }
-    if (a->n_positional >= spec->max_positional) {
+    if (a->n_positional >= spec->max_positional || a->n_positional >= PST_ARGS_MAX_POSITIONAL) {
         pst_app_error(spec->unexpected ? spec->unexpected : spec->unknown, arg);
         return 2;
     }
@@ -100,13 +100,8 @@ int pst_args_parse(pst_args_t *a, const pst_args_spec_t *spec, int argc, char **
             spec->usage(stdout);
             return PST_ARGS_HELP;
         }
-        if (spec->pairs) {
-            int rc = pair_opt(spec, argc, argv, &i);
-            if (rc != 0)
-                return rc;
-            continue;
-        }
-        int rc = common_opt(a, spec->common, argc, argv, &i);
+        int rc = spec->pairs ? pair_opt(spec, argc, argv, &i)
+                             : common_opt(a, spec->common, argc, argv, &i);
         if (rc < 0)
             rc = table_opt(spec, argc, argv, &i);
         if (rc < 0)
