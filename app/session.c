@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/console.h"
 #include "common/log.h"
 #include "common/eval/metrics.h"
 #include "worker/model/modelfile.h"
@@ -29,8 +30,8 @@ void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out)
     out->ftrl_l2 = (float)cfg->optimizer.ftrl_l2;
 }
 
-void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *spec,
-                                pst_train_opts_t *o)
+void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec,
+                            pst_train_opts_t *o)
 {
     pst_train_opts_defaults(o);
     o->epochs = (int)cfg->train.epochs;
@@ -63,7 +64,7 @@ void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *
 static int fill_opts(pst_session_t *s, pst_err_t *err)
 {
     const pst_config_t *cfg = s->cfg;
-    pst_train_opts_from_config(cfg, &s->spec, &s->opts);
+    pst_session_train_opts(cfg, &s->spec, &s->opts);
     if (s->opts.optim.kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
         pst_warn("optimizer.weight_decay and train.l2 both penalise the weights");
     return PST_OK;
@@ -352,6 +353,16 @@ void pst_session_fini(pst_session_t *s)
     pst_pipeline_fini(&s->data);
     cJSON_Delete(s->extra);
     s->extra = NULL;
+}
+
+int pst_session_end(pst_session_t *s, int rc, pst_err_t *err)
+{
+    if (rc == PST_OK)
+        rc = pst_session_finish(s, err);
+    if (rc != PST_OK)
+        pst_app_error("%s", err->msg[0] ? err->msg : pst_strerror(rc));
+    pst_session_fini(s);
+    return rc == PST_OK ? 0 : 1;
 }
 
 int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets, int n_sets,

@@ -33,8 +33,8 @@ typedef struct pst_session {
 void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 
 /* Training options from the train.*, optimizer.* and schedule.* keys for a layer stack. */
-void pst_train_opts_from_config(const pst_config_t *cfg, const pst_modelspec_t *spec,
-                                pst_train_opts_t *opts);
+void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec,
+                            pst_train_opts_t *opts);
 
 /* Loads data, builds and initialises the model, fills training options. */
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
@@ -57,6 +57,9 @@ int pst_session_pack_model(const pst_session_t *s, uint8_t **buf, size_t *len, p
 /* Evaluates val and test, writes report.json and the model file, prints the summary (lead). */
 int pst_session_finish(pst_session_t *s, pst_err_t *err);
 void pst_session_fini(pst_session_t *s);
+/* Ends a job run by a session: pst_session_finish when rc is PST_OK, then the error (if any) on
+ * stderr, then pst_session_fini. Returns the process exit status: 0 success, 1 failure. */
+int pst_session_end(pst_session_t *s, int rc, pst_err_t *err);
 
 /* Loads CONFIG and applies the --set overrides; sets the log level. */
 int pst_load_config(pst_config_t *cfg, const char *path, const char *const *sets, int n_sets,

@@ -2,9 +2,7 @@
 #ifndef PST_CLI_H
 #define PST_CLI_H
 
-#include <stdbool.h>
-
-#include "common/config.h"
+#include <stdio.h>
 
 /* Each subcommand returns the process exit status: 0 success, 1 failure, 2 usage error. */
 int pst_cmd_train(int argc, char **argv);
@@ -24,8 +22,5 @@ void pst_usage_cv(FILE *out);
 void pst_usage_bag(FILE *out);
 void pst_usage_stack(FILE *out);
 void pst_usage_sweep(FILE *out);
-
-/* True when argv[i] is -h or --help. */
-bool pst_is_help(const char *arg);
 
 #endif

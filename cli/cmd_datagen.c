@@ -1,17 +1,14 @@
-/* pstrain datagen clicks | criteo: writes synthetic click data (LIBSVM, or Criteo-style TSV) and
- * the truth behind it. */
+/* pstrain datagen clicks | criteo: argv of the synthetic data generators, run by app/datagen. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "app/console.h"
+#include "app/datagen.h"
+#include "cli/args.h"
 #include "cli/datagen.h"
-#include "common/gen/clickgen.h"
-#include "common/clock.h"
-#include "common/gen/criteogen.h"
 
 void pst_usage_datagen(FILE *out)
 {
@@ -89,13 +86,13 @@ static bool parse_real(const char *s, double *v)
     return s[0] != '\0' && *end == '\0' && errno == 0 && isfinite(*v);
 }
 
-static int bad_value(const char *opt, const char *value, const char *want)
+static int bad_value(const char *gen, const char *opt, const char *value, const char *want)
 {
-    pst_app_error("datagen clicks: %s '%s': expected %s", opt, value, want);
+    pst_app_error("datagen %s: %s '%s': expected %s", gen, opt, value, want);
     return 2;
 }
 
-/* Applies option opt = value; 0 on success, else the exit status. */
+/* Applies option opt = value of the table; 0 on success, else the exit status. */
 static int apply_option(void *args, const char *opt, const char *value)
 {
     datagen_args_t *a = args;
@@ -103,27 +100,27 @@ static int apply_option(void *args, const char *opt, const char *value)
     double d;
     if (strcmp(opt, "--rows") == 0) {
         if (!parse_uint(value, 1, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 1");
+            return bad_value("clicks", opt, value, "a whole number >= 1");
         a->cfg.rows = u;
         a->has_rows = true;
     } else if (strcmp(opt, "--features") == 0) {
         if (!parse_uint(value, 2, 1u << 28, &u))
-            return bad_value(opt, value, "a whole number in [2, 268435456]");
+            return bad_value("clicks", opt, value, "a whole number in [2, 268435456]");
         a->cfg.n_features = (uint32_t)u;
         a->has_features = true;
     } else if (strcmp(opt, "--nnz") == 0) {
         if (!parse_uint(value, 1, UINT32_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 1");
+            return bad_value("clicks", opt, value, "a whole number >= 1");
         a->cfg.nnz = (uint32_t)u;
         a->has_nnz = true;
     } else if (strcmp(opt, "--seed") == 0) {
         if (!parse_uint(value, 0, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 0");
+            return bad_value("clicks", opt, value, "a whole number >= 0");
         a->cfg.seed = u;
     } else if (strcmp(opt, "--click-rate") == 0 || strcmp(opt, "--sigma") == 0 ||
                strcmp(opt, "--zipf") == 0) {
         if (!parse_real(value, &d))
-            return bad_value(opt, value, "a number");
+            return bad_value("clicks", opt, value, "a number");
         double *field = opt[2] == 'c'   ? &a->cfg.click_rate
                         : opt[2] == 's' ? &a->cfg.sigma
                                         : &a->cfg.zipf_exponent;
@@ -134,9 +131,6 @@ static int apply_option(void *args, const char *opt, const char *value)
         a->files.truth_json = value;
     } else if (strcmp(opt, "--truth-weights") == 0) {
         a->files.truth_weights = value;
-    } else {
-        pst_app_error("datagen clicks: unknown option '%s' (try 'pstrain datagen --help')", opt);
-        return 2;
     }
     return 0;
 }
@@ -160,62 +154,42 @@ static int check_required(const datagen_args_t *a)
     return 0;
 }
 
-typedef int (*apply_fn)(void *args, const char *opt, const char *value);
-
-/* "--opt value" pairs of argv[1..argc). Returns -1 when --help was printed, else the usage
- * status (0 = ok). */
-static int parse_options(void *args, apply_fn apply, int argc, char **argv)
+/* The "--opt value" pairs of argv[1..argc) (argv[0] is the generator), each applied by parse.
+ * Returns PST_ARGS_RUN, PST_ARGS_HELP or 2. */
+static int parse_pairs(const char *const *names, int (*parse)(void *, const char *, const char *),
+                       void *ctx, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (pst_is_help(argv[i])) {
-            pst_usage_datagen(stdout);
-            return -1;
-        }
-        if (argv[i][0] != '-' || argv[i][1] != '-') {
-            pst_app_error("datagen %s: unexpected argument '%s'", argv[0], argv[i]);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            pst_app_error("datagen %s: %s needs a value", argv[0], argv[i]);
-            return 2;
-        }
-        int status = apply(args, argv[i], argv[i + 1]);
-        if (status != 0)
-            return status;
-        i++;
-    }
-    return 0;
-}
-
-/* argv[0] is "clicks". Returns -1 when --help was printed, else the usage status (0 = ok). */
-static int parse_clicks_args(datagen_args_t *a, int argc, char **argv)
-{
-    memset(a, 0, sizeof *a);
-    pst_clickgen_defaults(&a->cfg);
-    int status = parse_options(a, apply_option, argc, argv);
-    return status != 0 ? status : check_required(a);
+    pst_args_opt_t opts[16] = {{NULL}};
+    for (int i = 0; names[i] && i < 15; i++)
+        opts[i] = (pst_args_opt_t){names[i], .parse = parse};
+    char unknown[128], unexpected[128], missing[128];
+    snprintf(unknown, sizeof unknown,
+             "datagen %s: unknown option '%%s' (try 'pstrain datagen --help')", argv[0]);
+    snprintf(unexpected, sizeof unexpected, "datagen %s: unexpected argument '%%s'", argv[0]);
+    snprintf(missing, sizeof missing, "datagen %s: %%s needs a value", argv[0]);
+    pst_args_spec_t spec = {.usage = pst_usage_datagen,
+                            .opts = opts,
+                            .ctx = ctx,
+                            .first = 1,
+                            .unknown = unknown,
+                            .unexpected = unexpected,
+                            .pairs = true,
+                            .missing_value = missing};
+    pst_args_t a;
+    return pst_args_parse(&a, &spec, argc, argv);
 }
 
 static int run_clicks(int argc, char **argv)
 {
-    datagen_args_t a;
-    int status = parse_clicks_args(&a, argc, argv);
-    if (status != 0)
-        return status < 0 ? 0 : status;
-    pst_err_t err;
-    pst_clickgen_truth_t t;
-    double start = pst_clock_seconds();
-    if (pst_clickgen_write(&a.cfg, &a.files, &t, &err) != PST_OK) {
-        pst_app_error("datagen clicks: %s", err.msg);
-        return 1;
-    }
-    double seconds = pst_clock_seconds() - start;
-    printf("wrote %llu rows to %s in %.2f s (%.0f rows/s): click rate %.4f (target %.4f), "
-           "bias %.4f, Bayes AUC %.4f, Bayes log-loss %.4f\n",
-           (unsigned long long)a.cfg.rows, a.files.data, seconds,
-           (double)a.cfg.rows / (seconds > 0 ? seconds : 1e-9), t.click_rate, a.cfg.click_rate,
-           t.bias, t.bayes_auc, t.bayes_log_loss);
-    return 0;
+    static const char *const names[] = {"--rows",       "--features",      "--nnz",  "--seed",
+                                        "--click-rate", "--sigma",         "--zipf", "--out",
+                                        "--truth",      "--truth-weights", NULL};
+    datagen_args_t a = {0};
+    pst_clickgen_defaults(&a.cfg);
+    int parsed = parse_pairs(names, apply_option, &a, argc, argv);
+    if (parsed == PST_ARGS_RUN)
+        parsed = check_required(&a);
+    return parsed == PST_ARGS_RUN ? pst_datagen_clicks(&a.cfg, &a.files) : pst_args_status(parsed);
 }
 
 /* ---- datagen criteo ---- */
@@ -234,7 +208,7 @@ static int set_u32(uint32_t *field, const char *opt, const char *value, uint64_t
     snprintf(want, sizeof want, "a whole number in [%llu, %llu]", (unsigned long long)lo,
              (unsigned long long)hi);
     if (!parse_uint(value, lo, hi, &u))
-        return bad_value(opt, value, want);
+        return bad_value("criteo", opt, value, want);
     *field = (uint32_t)u;
     return 0;
 }
@@ -257,15 +231,15 @@ static int apply_criteo_option(void *args, const char *opt, const char *value)
     double *real = criteo_real_field(&a->cfg, opt);
     if (real != NULL) {
         if (!parse_real(value, real))
-            return bad_value(opt, value, "a number");
+            return bad_value("criteo", opt, value, "a number");
     } else if (strcmp(opt, "--rows") == 0) {
         if (!parse_uint(value, 1, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 1");
+            return bad_value("criteo", opt, value, "a whole number >= 1");
         a->cfg.rows = u;
         a->has_rows = true;
     } else if (strcmp(opt, "--seed") == 0) {
         if (!parse_uint(value, 0, UINT64_MAX, &u))
-            return bad_value(opt, value, "a whole number >= 0");
+            return bad_value("criteo", opt, value, "a whole number >= 0");
         a->cfg.seed = u;
     } else if (strcmp(opt, "--numeric") == 0) {
         return set_u32(&a->cfg.n_numeric, opt, value, 0, PST_CRITEOGEN_MAX_FIELDS);
@@ -277,41 +251,38 @@ static int apply_criteo_option(void *args, const char *opt, const char *value)
         a->out = value;
     } else if (strcmp(opt, "--truth") == 0) {
         a->truth = value;
-    } else {
-        pst_app_error("datagen criteo: unknown option '%s' (try 'pstrain datagen --help')", opt);
-        return 2;
     }
     return 0;
 }
 
-static int run_criteo(int argc, char **argv)
+static int check_criteo(const criteo_args_t *a)
 {
-    criteo_args_t a = {0};
-    pst_criteogen_defaults(&a.cfg);
-    int status = parse_options(&a, apply_criteo_option, argc, argv);
-    if (status != 0)
-        return status < 0 ? 0 : status;
-    if (!a.has_rows || a.out == NULL) {
+    if (!a->has_rows || a->out == NULL) {
         pst_app_error("datagen criteo: %s is required (try 'pstrain datagen --help')",
-                      a.has_rows ? "--out" : "--rows");
+                      a->has_rows ? "--out" : "--rows");
         return 2;
     }
     pst_err_t err;
-    if (pst_criteogen_check(&a.cfg, &err) != PST_OK) {
+    if (pst_criteogen_check(&a->cfg, &err) != PST_OK) {
         pst_app_error("datagen criteo: %s", err.msg);
         return 2;
     }
-    pst_criteogen_truth_t t;
-    double start = pst_clock_seconds();
-    if (pst_criteogen_write(&a.cfg, a.out, a.truth, &t, &err) != PST_OK) {
-        pst_app_error("datagen criteo: %s", err.msg);
-        return 1;
-    }
-    printf("wrote %llu rows to %s in %.2f s: click rate %.4f (target %.4f), Bayes AUC %.4f, "
-           "Bayes log-loss %.4f, main-effects AUC %.4f\n",
-           (unsigned long long)a.cfg.rows, a.out, pst_clock_seconds() - start, t.click_rate,
-           a.cfg.click_rate, t.bayes_auc, t.bayes_log_loss, t.main_effects_auc);
-    return 0;
+    return PST_ARGS_RUN;
+}
+
+static int run_criteo(int argc, char **argv)
+{
+    static const char *const names[] = {"--rows",    "--seed",       "--numeric", "--categorical",
+                                        "--vocab",   "--click-rate", "--sigma",   "--interaction",
+                                        "--missing", "--zipf",       "--out",     "--truth",
+                                        NULL};
+    criteo_args_t a = {0};
+    pst_criteogen_defaults(&a.cfg);
+    int parsed = parse_pairs(names, apply_criteo_option, &a, argc, argv);
+    if (parsed == PST_ARGS_RUN)
+        parsed = check_criteo(&a);
+    return parsed == PST_ARGS_RUN ? pst_datagen_criteo(&a.cfg, a.out, a.truth)
+                                  : pst_args_status(parsed);
 }
 
 int pst_cmd_datagen(int argc, char **argv)

@@ -1,22 +1,12 @@
-/* pstrain eval and pstrain predict: apply a saved model to a data file. */
-#include <errno.h>
+/* pstrain eval, predict and info: argv of applying or describing a saved model, run by
+ * app/score. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "app/console.h"
-#include "app/mpi/cluster.h"
-#include "app/pipeline.h"
-#include "app/rundir.h"
-#include "common/atomicfile.h"
-#include "common/net/codec.h"
-#include "common/eval/metrics.h"
-#include "worker/model/ensemble.h"
-#include "worker/model/modelfile.h"
-#include "worker/train/train.h"
-
-#define APPLY_CHUNK 256
+#include "app/score.h"
+#include "cli/args.h"
+#include "cli/cli.h"
 
 void pst_usage_eval(FILE *out)
 {
@@ -46,242 +36,6 @@ void pst_usage_predict(FILE *out)
             "  --set KEY=VALUE  override a data.* key for reading DATA\n");
 }
 
-typedef struct apply_args {
-    const char *model, *data, *out, *json;
-    const char *sets[PST_MAX_SETS];
-    int n_sets;
-} apply_args_t;
-
-static int parse_apply_args(apply_args_t *a, int argc, char **argv, bool predict)
-{
-    memset(a, 0, sizeof *a);
-    void (*usage)(FILE *) = predict ? pst_usage_predict : pst_usage_eval;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool has_value = i + 1 < argc;
-        if (pst_is_help(arg)) {
-            usage(stdout);
-            return 1;
-        } else if (strcmp(arg, "--set") == 0 && has_value && a->n_sets < PST_MAX_SETS) {
-            a->sets[a->n_sets++] = argv[++i];
-        } else if (predict && strcmp(arg, "-o") == 0 && has_value) {
-            a->out = argv[++i];
-        } else if (!predict && strcmp(arg, "--json") == 0 && has_value) {
-            a->json = argv[++i];
-        } else if (arg[0] == '-') {
-            pst_app_error("unknown or incomplete option '%s'", arg);
-            return 2;
-        } else if (!a->model) {
-            a->model = arg;
-        } else if (!a->data) {
-            a->data = arg;
-        } else {
-            pst_app_error("unexpected argument '%s'", arg);
-            return 2;
-        }
-    }
-    if (!a->model || !a->data) {
-        usage(stderr);
-        return 2;
-    }
-    return 0;
-}
-
-/* Everything eval and predict share: the model (or ensemble), and DATA loaded and preprocessed
- * like training. */
-typedef struct applied {
-    pst_modelfile_t mf;
-    pst_ensemble_t ens;
-    bool ensemble;              /* MODEL is an ensemble file: ens, else mf */
-    const pst_modelfile_t *ref; /* task, classes and data configuration: mf or ens member 1 */
-    pst_model_t *model;
-    pst_dataset_t *data;
-    float *out; // (n_rows, n_out)
-    int n_out;
-} applied_t;
-
-static void applied_fini(applied_t *ap)
-{
-    free(ap->out);
-    pst_dataset_destroy(&ap->data);
-    pst_model_destroy(&ap->model);
-    pst_modelfile_fini(&ap->mf);
-    pst_ensemble_fini(&ap->ens);
-}
-
-static int load_model(applied_t *ap, const char *path, pst_err_t *err)
-{
-    int rc = pst_ensemble_probe(path, &ap->ensemble, err);
-    if (rc == PST_OK)
-        rc = ap->ensemble ? pst_ensemble_load(&ap->ens, path, err)
-                          : pst_modelfile_load(&ap->mf, path, err);
-    if (rc == PST_OK)
-        ap->ref = ap->ensemble ? &ap->ens.members[0] : &ap->mf;
-    return rc;
-}
-
-/* Outputs of the ensemble, or of the single model after its preprocessing, for every row. */
-static int predict_all(applied_t *ap, pst_err_t *err)
-{
-    size_t n = ap->data->n_rows ? ap->data->n_rows : 1;
-    if (ap->ensemble) {
-        ap->n_out = pst_ensemble_width(ap->ref->task, ap->ref->n_classes);
-        if (!(ap->out = malloc(n * (size_t)ap->n_out * sizeof(float))))
-            return pst_err_set(err, PST_ENOMEM, "out of memory");
-        return pst_ensemble_apply(&ap->ens, ap->data, ap->out, err);
-    }
-    int rc = pst_modelfile_preprocess(&ap->mf, ap->data, err);
-    if (rc != PST_OK)
-        return rc;
-    if (!(ap->model = pst_modelfile_build(&ap->mf, APPLY_CHUNK, err)))
-        return err ? err->code : PST_EFORMAT;
-    ap->n_out = pst_model_n_outputs(ap->model);
-    if (!(ap->out = malloc(n * (size_t)ap->n_out * sizeof(float))))
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    return pst_predict(ap->model, ap->data, APPLY_CHUNK, ap->out, err);
-}
-
-static int load_and_apply(applied_t *ap, const apply_args_t *a, pst_err_t *err)
-{
-    memset(ap, 0, sizeof *ap);
-    int rc = load_model(ap, a->model, err);
-    if (rc != PST_OK)
-        return rc;
-    const pst_modelfile_t *ref = ap->ref;
-    pst_config_t cfg;
-    pst_config_init(&cfg);
-    if (ref->config_yaml)
-        rc = pst_config_load_string(&cfg, ref->config_yaml, a->model, err);
-    for (int i = 0; i < a->n_sets && rc == PST_OK; i++)
-        rc = pst_config_set(&cfg, a->sets[i], err);
-    bool classify = ref->task == PST_TASK_CLASSIFICATION;
-    if (rc == PST_OK)
-        rc = pst_pipeline_load_file(&cfg, a->data, cfg.data.test_labels,
-                                    classify ? ref->class_values : NULL,
-                                    classify ? ref->n_classes : 0, &ap->data, err);
-    pst_config_fini(&cfg);
-    if (rc == PST_OK && (rc = pst_dataset_densify(ap->data, (size_t)ref->n_inputs, err)))
-        pst_err_prefix(err, rc, "%s: ", a->data);
-    if (rc == PST_OK && (rc = predict_all(ap, err)))
-        pst_err_prefix(err, rc, "%s: ", a->data);
-    return rc;
-}
-
-static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
-{
-    size_t n = ap->data->n_rows;
-    pst_class_metrics_t m;
-    int rc = pst_class_metrics_from_outputs(&m, ap->ref->n_classes, n, ap->out, ap->n_out,
-                                            ap->data->y, err);
-    if (rc == PST_OK) {
-        pst_json_add_class_metrics(doc, &m);
-        printf("rows %zu  accuracy %.4f  f1_macro %.4f  precision_macro %.4f  recall_macro %.4f  "
-               "specificity_macro %.4f  log_loss %.4f\n",
-               n, m.accuracy, m.f1_macro, m.precision_macro, m.recall_macro, m.specificity_macro,
-               m.log_loss);
-        printf("confusion (rows: true class, columns: predicted):\n");
-        for (int i = 0; i < m.n_classes; i++) {
-            for (int j = 0; j < m.n_classes; j++)
-                printf("%s%6ld", j ? " " : "  ", m.confusion[i * m.n_classes + j]);
-            printf("\n");
-        }
-    }
-    pst_class_metrics_fini(&m);
-    return rc;
-}
-
-int pst_cmd_eval(int argc, char **argv)
-{
-    apply_args_t a;
-    int status = parse_apply_args(&a, argc, argv, false);
-    if (status != 0)
-        return status == 1 ? 0 : status;
-    applied_t ap;
-    pst_err_t err = {0};
-    int rc = load_and_apply(&ap, &a, &err);
-    cJSON *doc = cJSON_CreateObject();
-    if (rc == PST_OK && ap.ref->task == PST_TASK_CLASSIFICATION) {
-        rc = class_metrics(&ap, doc, &err);
-    } else if (rc == PST_OK) {
-        pst_reg_metrics_t m;
-        pst_reg_metrics_compute(&m, ap.data->n_rows, ap.out, ap.data->y);
-        pst_json_add_reg_metrics(doc, &m);
-        printf("rows %zu  mse %.6g  mae %.6g  r2 %.4f\n", m.n, m.mse, m.mae, m.r2);
-    }
-    if (rc == PST_OK && a.json) {
-        char *text = cJSON_Print(doc);
-        rc = text ? pst_write_file_atomic(a.json, text, strlen(text), &err) : PST_ENOMEM;
-        free(text);
-    }
-    cJSON_Delete(doc);
-    if (rc != PST_OK)
-        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    applied_fini(&ap);
-    return rc == PST_OK ? 0 : 1;
-}
-
-static void write_label(FILE *f, const pst_modelfile_t *mf, int k)
-{
-    if (mf->class_values)
-        fprintf(f, "%.17g", mf->class_values[k]);
-    else
-        fprintf(f, "%d", k);
-}
-
-static void write_predictions(FILE *f, const applied_t *ap)
-{
-    const pst_modelfile_t *mf = ap->ref;
-    int n_out = ap->n_out;
-    bool classify = mf->task == PST_TASK_CLASSIFICATION;
-    fputs("prediction", f);
-    for (int k = 0; classify && k < mf->n_classes; k++) {
-        fputs(",p_", f);
-        write_label(f, mf, k);
-    }
-    fputc('\n', f);
-    for (size_t i = 0; i < ap->data->n_rows; i++) {
-        const float *row = ap->out + i * (size_t)n_out;
-        if (!classify) {
-            fprintf(f, "%.9g\n", row[0]);
-            continue;
-        }
-        write_label(f, mf, pst_predicted_class(row, n_out));
-        for (int k = 0; k < mf->n_classes; k++)
-            fprintf(f, ",%.6g", n_out == 1 ? (k ? row[0] : 1.0f - row[0]) : row[k]);
-        fputc('\n', f);
-    }
-}
-
-int pst_cmd_predict(int argc, char **argv)
-{
-    apply_args_t a;
-    int status = parse_apply_args(&a, argc, argv, true);
-    if (status != 0)
-        return status == 1 ? 0 : status;
-    applied_t ap;
-    pst_err_t err = {0};
-    int rc = load_and_apply(&ap, &a, &err);
-    if (rc == PST_OK && !a.out) {
-        write_predictions(stdout, &ap);
-    } else if (rc == PST_OK) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *mem = open_memstream(&buf, &len);
-        if (!mem) {
-            rc = pst_err_set(&err, PST_ENOMEM, "out of memory");
-        } else {
-            write_predictions(mem, &ap);
-            fclose(mem);
-            rc = pst_write_file_atomic(a.out, buf, len, &err);
-        }
-        free(buf);
-    }
-    if (rc != PST_OK)
-        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    applied_fini(&ap);
-    return rc == PST_OK ? 0 : 1;
-}
-
 void pst_usage_info(FILE *out)
 {
     fprintf(out, "usage: pstrain info MODEL [--params]\n\n"
@@ -291,82 +45,64 @@ void pst_usage_info(FILE *out)
                  "for float32), to compare models.\n");
 }
 
-/* One model's description; indent prefixes every line (ensemble members). */
-static void print_model(const pst_modelfile_t *mf, const char *indent, bool params)
+/* MODEL DATA [--set KEY=VALUE]... and -o FILE (predict) or --json FILE (eval). */
+static int parse_apply_args(pst_score_opts_t *o, int argc, char **argv, bool predict)
 {
-    printf("%stask: %s\n%sclasses: %d\n%sinputs: %d\n", indent,
-           mf->task == PST_TASK_REGRESSION ? "regression" : "classification", indent, mf->n_classes,
-           indent, mf->n_inputs);
-    if (mf->n_columns > 0) {
-        printf("%scolumns:", indent);
-        for (int i = 0; i < mf->n_columns; i++)
-            printf(" %zu", mf->columns[i]);
-        printf("\n");
+    memset(o, 0, sizeof *o);
+    const pst_args_opt_t eval_opts[] = {{"--json", .text = &o->json}, {NULL}};
+    const pst_args_opt_t predict_opts[] = {{"-o", .text = &o->out}, {NULL}};
+    pst_args_spec_t spec = {.usage = predict ? pst_usage_predict : pst_usage_eval,
+                            .common = PST_ARGS_SET,
+                            .opts = predict ? predict_opts : eval_opts,
+                            .first = 1,
+                            .max_positional = 2,
+                            .unknown = "unknown or incomplete option '%s'",
+                            .unexpected = "unexpected argument '%s'"};
+    pst_args_t a;
+    int parsed = pst_args_parse(&a, &spec, argc, argv);
+    if (parsed != PST_ARGS_RUN)
+        return parsed;
+    if (a.n_positional < 2) {
+        spec.usage(stderr);
+        return 2;
     }
-    printf("%sloss: %s\n%slayers:", indent, pst_loss_kind_name(mf->loss), indent);
-    for (int i = 0; i < mf->n_layers; i++) {
-        printf(" %s", pst_layer_kind_name(mf->layers[i].kind));
-        if (mf->layers[i].kind == PST_LAYER_DENSE)
-            printf(":%d", mf->layers[i].units);
-        if (mf->layers[i].kind == PST_LAYER_DROPOUT)
-            printf(":%g", mf->layers[i].rate);
-    }
-    printf("\n%sparameters: %zu\n%schecksum: %08x\n", indent, mf->n_params, indent,
-           pst_checksum(mf->params, mf->n_params * sizeof(float)));
-    for (size_t i = 0; params && i < mf->n_params; i++)
-        printf("%.9g\n", mf->params[i]);
+    o->model = a.positional[0];
+    o->data = a.positional[1];
+    memcpy(o->sets, a.sets, (size_t)a.n_sets * sizeof a.sets[0]);
+    o->n_sets = a.n_sets;
+    return PST_ARGS_RUN;
 }
 
-static void print_ensemble(const pst_ensemble_t *e, bool params)
+int pst_cmd_eval(int argc, char **argv)
 {
-    printf("ensemble: %s\nmembers: %d\n", pst_ensemble_method_name(e->method), e->n_members);
-    if (!e->meta)
-        printf("voting: %s\n", pst_voting_name(e->voting));
-    for (int m = 0; m < e->n_members; m++) {
-        printf("member %d:", m + 1);
-        if (e->weights)
-            printf(" weight %g", e->weights[m]);
-        printf("\n");
-        print_model(&e->members[m], "  ", params);
-    }
-    if (e->meta) {
-        printf("meta model:\n");
-        print_model(e->meta, "  ", params);
-    }
+    pst_score_opts_t o;
+    int parsed = parse_apply_args(&o, argc, argv, false);
+    return parsed == PST_ARGS_RUN ? pst_score_eval(&o) : pst_args_status(parsed);
+}
+
+int pst_cmd_predict(int argc, char **argv)
+{
+    pst_score_opts_t o;
+    int parsed = parse_apply_args(&o, argc, argv, true);
+    return parsed == PST_ARGS_RUN ? pst_score_predict(&o) : pst_args_status(parsed);
 }
 
 int pst_cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
     bool params = false;
-    for (int i = 1; i < argc; i++) {
-        if (pst_is_help(argv[i])) {
-            pst_usage_info(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--params") == 0) {
-            params = true;
-        } else if (argv[i][0] != '-' && !path) {
-            path = argv[i];
-        } else {
-            pst_app_error("info: unexpected argument '%s'", argv[i]);
-            return 2;
-        }
-    }
-    if (!path) {
+    const pst_args_opt_t opts[] = {{"--params", .flag = &params}, {NULL}};
+    pst_args_spec_t spec = {.usage = pst_usage_info,
+                            .opts = opts,
+                            .first = 1,
+                            .max_positional = 1,
+                            .unknown = "info: unexpected argument '%s'"};
+    pst_args_t a;
+    int parsed = pst_args_parse(&a, &spec, argc, argv);
+    if (parsed != PST_ARGS_RUN)
+        return pst_args_status(parsed);
+    if (a.n_positional < 1) {
         pst_usage_info(stderr);
         return 2;
     }
-    applied_t ap = {0};
-    pst_err_t err = {0};
-    if (load_model(&ap, path, &err) != PST_OK) {
-        pst_app_error("%s", err.msg);
-        applied_fini(&ap);
-        return 1;
-    }
-    if (ap.ensemble)
-        print_ensemble(&ap.ens, params);
-    else
-        print_model(&ap.mf, "", params);
-    applied_fini(&ap);
-    return 0;
+    return pst_score_info(a.positional[0], params);
 }

@@ -1,23 +1,11 @@
-/* pstrain fed: simulate (in this process or under mpirun), serve, join and keygen. */
-#include <signal.h>
+/* pstrain fed: argv of the federated commands, run by app/fed/fedcmd. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "app/console.h"
-#include "app/mpi/cluster.h"
+#include "app/fed/fedcmd.h"
+#include "cli/args.h"
 #include "cli/fed.h"
-#include "app/fed/fedconf.h"
-#include "app/fed/fedjoin.h"
-#include "app/fed/fedjoin_mpi.h"
-#include "app/fed/fedserve.h"
-#include "app/fed/fedsim.h"
-#include "app/fed/fedsim_mpi.h"
-#include "app/plan/plan.h"
-#include "app/session.h"
-#include "common/fed/fedkeys.h"
-#include "common/log.h"
 
 void pst_usage_fed(FILE *out)
 {
@@ -102,157 +90,30 @@ void pst_usage_fed(FILE *out)
         "--set fed.server_key=server.pub\n");
 }
 
-typedef struct fed_args {
-    pst_plan_args_t plan;
-    const char *server, *site;
-} fed_args_t;
-
-/* Parses the options after `pstrain fed SUBCOMMAND`; 1 for --help, 2 for a usage error. */
-static int parse_fed_args(fed_args_t *a, const char *sub, int argc, char **argv)
+/* Parses the options after `pstrain fed SUBCOMMAND`. */
+static int parse_fed_args(pst_fedcmd_opts_t *o, const char *sub, int argc, char **argv)
 {
-    memset(a, 0, sizeof *a);
-    bool join = strcmp(sub, "join") == 0;
-    for (int i = 2; i < argc; i++) {
-        if (pst_is_help(argv[i])) {
-            pst_usage_fed(stdout);
-            return 1;
-        }
-        bool value = i + 1 < argc;
-        if (join && value && strcmp(argv[i], "--server") == 0) {
-            a->server = argv[++i];
-            continue;
-        }
-        if (join && value && strcmp(argv[i], "--site") == 0) {
-            a->site = argv[++i];
-            continue;
-        }
-        int used = pst_plan_common_arg(&a->plan, argc, argv, i);
-        if (!used) {
-            pst_app_error("fed %s: unknown, incomplete or unexpected argument '%s' (see "
-                          "'pstrain fed --help')",
-                          sub, argv[i]);
-            return 2;
-        }
-        i += used - 1;
-    }
-    if (!a->plan.config) {
-        pst_app_error("fed %s: no CONFIG file given (see 'pstrain fed --help')", sub);
-        return 2;
-    }
-    return 0;
+    const pst_args_opt_t join_opts[] = {
+        {"--server", .text = &o->server}, {"--site", .text = &o->site}, {NULL}};
+    char unknown[160];
+    snprintf(unknown, sizeof unknown,
+             "fed %s: unknown, incomplete or unexpected argument '%%s' (see 'pstrain fed --help')",
+             sub);
+    pst_args_spec_t spec = {.usage = pst_usage_fed,
+                            .common = PST_ARGS_SET | PST_ARGS_OUT | PST_ARGS_QUIET,
+                            .opts = o->kind == PST_FEDCMD_JOIN ? join_opts : NULL,
+                            .first = 2,
+                            .max_positional = 1,
+                            .unknown = unknown};
+    pst_args_t a;
+    int parsed = pst_args_parse(&a, &spec, argc, argv);
+    if (parsed != PST_ARGS_RUN)
+        return parsed;
+    char no_config[96];
+    snprintf(no_config, sizeof no_config, "fed %s: no CONFIG file given (see 'pstrain fed --help')",
+             sub);
+    return pst_args_to_plan(&a, &o->plan, no_config);
 }
-
-/* ---- simulate ---- */
-
-static int simulate(const pst_config_t *cfg, const fed_args_t *a)
-{
-    pst_session_t s;
-    pst_err_t err = {0};
-    int rc = pst_session_prepare(&s, cfg, true, &err);
-    if (rc == PST_OK)
-        rc = pst_fedsim_check_config(cfg, s.data.train, &err);
-    if (rc == PST_OK)
-        rc = pst_session_open_rundir(&s, a->plan.out, &err);
-    if (rc == PST_OK)
-        rc = pst_fedsim_run(&s, &err);
-    if (rc == PST_OK)
-        rc = pst_session_finish(&s, &err);
-    if (rc != PST_OK)
-        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    pst_session_fini(&s);
-    return rc == PST_OK ? 0 : 1;
-}
-
-/* ---- serve ---- */
-
-static pst_fedserve_t *serving; /* the server a signal stops */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (serving)
-        pst_fedserve_stop(serving);
-}
-
-/* The server's key pair and the admitted site keys, unless fed.insecure. */
-static int server_keys(const pst_config_t *cfg, pst_fedkey_pair_t *kp, pst_fedkey_list_t *allowed,
-                       pst_err_t *err)
-{
-    if (cfg->fed.insecure) {
-        pst_warn("fed.insecure: serving plaintext; updates and the model travel unencrypted and "
-                 "any site may join");
-        return PST_OK;
-    }
-    if (!cfg->fed.key[0] || !cfg->fed.allowed_keys[0])
-        return pst_err_set(err, PST_EINVAL,
-                           "fed.key and fed.allowed_keys: the server needs its key pair "
-                           "(pstrain fed keygen) and the sites' public keys, or fed.insecure: "
-                           "true on a trusted network");
-    int rc = pst_fedkey_read_pair(cfg->fed.key, kp, err);
-    if (rc == PST_OK)
-        rc = pst_fedkey_list_load(allowed, cfg->fed.allowed_keys, err);
-    return rc;
-}
-
-static int serve_session(pst_session_t *s, const fed_args_t *a, const pst_fedserve_net_t *net,
-                         pst_err_t *err)
-{
-    pst_fedserve_t fs;
-    int rc = pst_session_open_rundir(s, a->plan.out, err);
-    if (rc == PST_OK)
-        rc = pst_fedserve_open(&fs, s, net, err);
-    if (rc != PST_OK)
-        return rc;
-    if (net->key)
-        printf("fed server: listening on %s, public key %s, %zu site key(s) admitted\n",
-               fs.endpoint, net->key->public_key, net->allowed->n);
-    fflush(stdout);
-    serving = &fs;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    rc = pst_fedserve_run(&fs, err);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    serving = NULL;
-    bool stopped = rc == PST_ESTATE;
-    if (rc == PST_OK || stopped) {
-        pst_err_t fin = {0};
-        int frc = pst_session_finish(s, &fin);
-        if (frc != PST_OK)
-            rc = (*err = fin, frc);
-    }
-    pst_fedserve_close(&fs);
-    return rc;
-}
-
-static int serve(const pst_config_t *cfg, const fed_args_t *a)
-{
-    pst_err_t err = {0};
-    pst_fedkey_pair_t kp;
-    pst_fedkey_list_t allowed = {0};
-    pst_session_t s;
-    memset(&s, 0, sizeof s);
-    int rc = server_keys(cfg, &kp, &allowed, &err);
-    if (rc == PST_OK)
-        rc = pst_session_prepare(&s, cfg, true, &err);
-    if (rc == PST_OK) {
-        pst_fedserve_net_t net = {.endpoint = cfg->fed.listen,
-                                  .key = cfg->fed.insecure ? NULL : &kp,
-                                  .allowed = cfg->fed.insecure ? NULL : &allowed,
-                                  .expected_sites = (int)cfg->fed.sites};
-        rc = serve_session(&s, a, &net, &err);
-    }
-    memset(kp.secret_key, 0, sizeof kp.secret_key);
-    if (rc != PST_OK)
-        pst_app_error("%s%s", err.msg[0] ? err.msg : pst_strerror(rc),
-                      rc == PST_ESTATE ? " (report.json and model.pst cover the rounds run)" : "");
-    pst_fedkey_list_fini(&allowed);
-    pst_session_fini(&s);
-    return rc == PST_OK ? 0 : 1;
-}
-
-/* ---- keygen ---- */
 
 static int keygen(int argc, char **argv)
 {
@@ -265,34 +126,18 @@ static int keygen(int argc, char **argv)
                       "'pstrain fed --help')");
         return 2;
     }
-    pst_fedkey_pair_t kp;
-    pst_err_t err = {0};
-    int rc = pst_fedkey_generate(&kp, &err);
-    if (rc == PST_OK)
-        rc = pst_fedkey_write(&kp, argv[2], &err);
-    memset(kp.secret_key, 0, sizeof kp.secret_key);
-    if (rc != PST_OK) {
-        pst_app_error("fed keygen: %s", err.msg[0] ? err.msg : pst_strerror(rc));
-        return 1;
-    }
-    printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key: %s\n", argv[2], argv[2],
-           kp.public_key);
-    return 0;
+    return pst_fedcmd_keygen(argv[2]);
 }
 
-/* ---- dispatch ---- */
-
-static int load_checked(pst_config_t *cfg, const fed_args_t *a)
+/* The job a subcommand names: 0, or 2 when it names none. */
+static int parse_kind(const char *sub, pst_fedcmd_kind_t *kind)
 {
-    pst_err_t err = {0};
-    int rc = pst_plan_config(cfg, &a->plan, &err);
-    if (rc == PST_OK)
-        rc = pst_fedconf_check(cfg, NULL, &err);
-    if (a->plan.quiet)
-        pst_log_set_level(PST_LOG_ERROR);
-    if (rc != PST_OK && pst_cluster_is_first_rank())
-        pst_app_error("%s", err.msg);
-    return rc;
+    static const char *const names[] = {"simulate", "serve", "join"};
+    for (int k = 0; k < 3; k++)
+        if (strcmp(sub, names[k]) == 0)
+            return *kind = (pst_fedcmd_kind_t)k, 0;
+    pst_app_error("fed: unknown subcommand '%s' (simulate, serve, join or keygen)", sub);
+    return 2;
 }
 
 int pst_cmd_fed(int argc, char **argv)
@@ -301,37 +146,11 @@ int pst_cmd_fed(int argc, char **argv)
         pst_usage_fed(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *sub = argv[1];
-    if (strcmp(sub, "keygen") == 0)
+    if (strcmp(argv[1], "keygen") == 0)
         return keygen(argc, argv);
-    bool sim = strcmp(sub, "simulate") == 0, srv = strcmp(sub, "serve") == 0,
-         join = strcmp(sub, "join") == 0;
-    if (!sim && !srv && !join) {
-        pst_app_error("fed: unknown subcommand '%s' (simulate, serve, join or keygen)", sub);
-        return 2;
-    }
-    fed_args_t a;
-    int status = parse_fed_args(&a, sub, argc, argv);
-    if (status != 0)
-        return status == 1 ? 0 : status;
-    pst_config_t cfg;
-    if (load_checked(&cfg, &a) != PST_OK) {
-        pst_config_fini(&cfg);
-        return 1;
-    }
-    bool launched = pst_cluster_launched();
-    if (sim)
-        status = launched ? pst_fedsim_mpi(&cfg, &(pst_train_args_t){.out = a.plan.out})
-                          : simulate(&cfg, &a);
-    else if (launched && join)
-        status = pst_fedjoin_mpi(&cfg, &(pst_fedjoin_args_t){a.server, a.site, a.plan.out});
-    else if (launched) {
-        pst_app_error("fed serve runs as one process; under mpirun use 'fed simulate'");
-        status = 2;
-    } else if (srv)
-        status = serve(&cfg, &a);
-    else
-        status = pst_fedjoin_run(&cfg, &(pst_fedjoin_args_t){a.server, a.site, a.plan.out});
-    pst_config_fini(&cfg);
-    return status;
+    pst_fedcmd_opts_t o = {0};
+    int parsed = parse_kind(argv[1], &o.kind);
+    if (parsed == 0)
+        parsed = parse_fed_args(&o, argv[1], argc, argv);
+    return parsed == PST_ARGS_RUN ? pst_fedcmd_run(&o) : pst_args_status(parsed);
 }

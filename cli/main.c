@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/datagen.h"
 #include "cli/fed.h"
+#include "common/config.h"
 
 #define PSTRAIN_VERSION "0.1.0"
 
@@ -32,11 +34,6 @@ static const command_t commands[] = {
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
-
-bool pst_is_help(const char *arg)
-{
-    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
-}
 
 static void usage(FILE *out)
 {

@@ -105,7 +105,7 @@ int pst_fedjoin_model_load(pst_fedjoin_model_t *m, const pst_config_t *cfg, size
     if (rc != PST_OK)
         return rc;
     pst_train_opts_t opts;
-    pst_train_opts_from_config(&m->run_cfg, &m->spec, &opts);
+    pst_session_train_opts(&m->run_cfg, &m->spec, &opts);
     rc = pst_fedtrainer_init(&m->trainer, &m->spec, (size_t)pst_modelfile_width(&m->mf), &opts,
                              &m->run_cfg, err);
     if (rc != PST_OK)

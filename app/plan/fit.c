@@ -168,7 +168,7 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
                              pst_fit_out_t *out, pst_err_t *err)
 {
     pst_train_opts_t opts;
-    pst_train_opts_from_config(t->cfg, &out->spec, &opts);
+    pst_session_train_opts(t->cfg, &out->spec, &opts);
     opts.seed = pst_rng_derive(t->seed, 100);
     opts.class_weights = r->class_weights;
     if (env && env->n_shares > 1) {

@@ -165,29 +165,6 @@ void pst_plan_write_predictions(FILE *f, const pst_dataset_t *ds, const size_t *
     }
 }
 
-int pst_plan_common_arg(pst_plan_args_t *a, int argc, char **argv, int i)
-{
-    const char *arg = argv[i];
-    bool has_value = i + 1 < argc;
-    if (strcmp(arg, "--set") == 0 && has_value && a->n_sets < PST_MAX_SETS) {
-        a->sets[a->n_sets++] = argv[i + 1];
-        return 2;
-    }
-    if (strcmp(arg, "--out") == 0 && has_value) {
-        a->out = argv[i + 1];
-        return 2;
-    }
-    if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
-        a->quiet = true;
-        return 1;
-    }
-    if (arg[0] != '-' && !a->config) {
-        a->config = arg;
-        return 1;
-    }
-    return 0;
-}
-
 int pst_plan_config(pst_config_t *cfg, const pst_plan_args_t *a, pst_err_t *err)
 {
     int rc = pst_load_config(cfg, a->config, a->sets, a->n_sets, err);

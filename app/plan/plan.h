@@ -31,8 +31,8 @@ void pst_plan_write_predictions(FILE *f, const pst_dataset_t *ds, const size_t *
                                 const float *out, int n_out, const char *extra_header,
                                 const char *const *extra, bool header);
 
-/* Parses the options every plan command takes: --set KEY=VALUE, --out DIR, -q. Returns how many
- * argv entries it consumed at i (0: not one of them). */
+/* What every plan command takes: CONFIG, its --set KEY=VALUE overrides, the run directory
+ * (NULL: runs/NAME-STAMP) and quiet (only errors on stderr). */
 typedef struct pst_plan_args {
     const char *config;
     const char *sets[PST_MAX_SETS];
@@ -40,7 +40,6 @@ typedef struct pst_plan_args {
     const char *out;
     bool quiet;
 } pst_plan_args_t;
-int pst_plan_common_arg(pst_plan_args_t *a, int argc, char **argv, int i);
 
 /* Loads CONFIG with the --set overrides and validates it. */
 int pst_plan_config(pst_config_t *cfg, const pst_plan_args_t *a, pst_err_t *err);

@@ -25,7 +25,7 @@ typedef struct pst_fedtrainer {
 } pst_fedtrainer_t;
 
 /* A trainer for models of spec with n_inputs inputs; base holds the training options of the
- * configuration (pst_train_opts_from_config), cfg the fed.* keys. */
+ * configuration (its train.*, optimizer.* and schedule.* keys), cfg the fed.* keys. */
 int pst_fedtrainer_init(pst_fedtrainer_t *t, const pst_modelspec_t *spec, size_t n_inputs,
                         const pst_train_opts_t *base, const pst_config_t *cfg, pst_err_t *err);
 void pst_fedtrainer_fini(pst_fedtrainer_t *t);
