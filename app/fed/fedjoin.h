@@ -2,7 +2,7 @@
  * server's contract fixes the model, its preprocessing and the training settings; the site's own
  * configuration names its data (data.*) and how to reach the server (fed.server, fed.site,
  * fed.key, fed.server_key). The site's rows never leave it: only updates travel. A site that is
- * an mpirun job (cli/fedjoin_mpi.h) runs the same join on the rank that holds the connection,
+ * an mpirun job (app/fed/fedjoin_mpi.h) runs the same join on the rank that holds the connection,
  * extended by pst_fedjoin_ext_t. */
 #ifndef PST_APP_FED_FEDJOIN_H
 #define PST_APP_FED_FEDJOIN_H
@@ -28,7 +28,7 @@ int pst_fedjoin_run(const pst_config_t *cfg, const pst_fedjoin_args_t *args);
 
 /* What a site sets up from the server's contract: the model file, the configuration it trains
  * with, its rows under the contract's classes and preprocessing, and the local trainer. A site
- * of one process and every rank of an mpirun site (cli/fedjoin_mpi.c) set it up alike. */
+ * of one process and every rank of an mpirun site (app/fed/fedjoin_mpi.c) set it up alike. */
 typedef struct pst_fedjoin_model {
     pst_config_t run_cfg; /* the server's configuration with the site's data.* keys */
     pst_modelfile_t mf;
@@ -48,7 +48,7 @@ int pst_fedjoin_model_load(pst_fedjoin_model_t *m, const pst_config_t *cfg, size
 /* Safe on a zeroed or partly set up m. */
 void pst_fedjoin_model_fini(pst_fedjoin_model_t *m);
 
-/* How an mpirun site (cli/fedjoin_mpi.c) extends the run of the rank that holds the connection
+/* How an mpirun site (app/fed/fedjoin_mpi.c) extends the run of the rank that holds the connection
  * to the federated server: the other ranks set up the contract too and train every round with
  * it, and report.json shows them. */
 typedef struct pst_fedjoin_ext {

@@ -1,7 +1,7 @@
 /* An mpirun site: worker 0 holds the connection to the federated server (the one-process join of
- * cli/fedjoin.c, extended); the contract goes from it to every rank; the site's parameter servers
- * start with the contract's optimizer; each round the workers train together and worker 0 sends
- * the update.
+ * app/fed/fedjoin.c, extended); the contract goes from it to every rank; the site's parameter
+ * servers start with the contract's optimizer; each round the workers train together and worker 0
+ * sends the update.
  *
  * MPI carries what the ranks must agree on: the contract (every rank), each round's command, seed
  * and global weights (the workers), and the outcome of each step with the message of its most
@@ -59,7 +59,7 @@ typedef struct sitempi {
     const pst_config_t *cfg; /* the site's own */
     pst_ranks_t ranks;
     pst_fedjoin_model_t own; /* the model of a rank without the connection */
-    pst_fedjoin_model_t *m;  /* this rank's: own, or worker 0's in cli/fedjoin.c */
+    pst_fedjoin_model_t *m;  /* this rank's: own, or worker 0's in app/fed/fedjoin.c */
     bool started;            /* worker 0 sent the contract */
     bool ready;              /* every rank set it up: workers wait for commands, servers serve */
     size_t *share, n_share;  /* a worker's positions in the site's rows */

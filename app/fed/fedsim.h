@@ -1,6 +1,6 @@
 /* Federated learning simulated over one dataset: the training rows are split into sites, and the
  * rounds run through the same coordinator as a deployment, in this process (pst_fedsim_run) or
- * under mpirun with sites played by worker ranks over ZeroMQ (cli/fedsim_mpi). */
+ * under mpirun with sites played by worker ranks over ZeroMQ (app/fed/fedsim_mpi). */
 #ifndef PST_APP_FED_FEDSIM_H
 #define PST_APP_FED_FEDSIM_H
 
@@ -27,7 +27,7 @@ pst_rows_t pst_fedsim_site_rows(const pst_fedsim_sites_t *sites, const pst_sessi
 /* Adds the split's settings and sizes to a report's fed section. */
 void pst_fedsim_describe(const pst_fedsim_sites_t *sites, const pst_config_t *cfg, cJSON *fed);
 
-/* Checks the fed.* keys (cli/fedconf) and that the training rows can feed the sites. */
+/* Checks the fed.* keys (app/fed/fedconf) and that the training rows can feed the sites. */
 int pst_fedsim_check_config(const pst_config_t *cfg, const pst_dataset_t *train, pst_err_t *err);
 
 /* Runs every round in this process on a prepared session (data loaded, model initialised, run

@@ -27,9 +27,9 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
  * every worker of the group has done the same. *clock (may be NULL): clocks already done. */
 int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, size_t n,
                      uint64_t *clock, pst_err_t *err);
-/* Waits for the last push, then has the servers forget model_id (cli/fedjoin_mpi: each federated
- * round trains a fresh namespace, so the servers hold one round's model at a time). Needs no
- * other worker; a model already dropped is no error. */
+/* Waits for the last push, then has the servers forget model_id (app/fed/fedjoin_mpi: each
+ * federated round trains a fresh namespace, so the servers hold one round's model at a time). Needs
+ * no other worker; a model already dropped is no error. */
 int pst_remote_drop(pst_remote_t *r, uint32_t model_id, pst_err_t *err);
 /* Fills the pull, push and allreduce_sum hooks (ctx = r). */
 void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks);

@@ -44,7 +44,7 @@ typedef struct pst_fedtrain_result {
  * in err.
  *
  * remote NULL: the site trains alone, in this process. Otherwise this is one worker of a site
- * that is an mpirun job (cli/fedjoin_mpi): remote's pull and push reach the site's parameter
+ * that is an mpirun job (app/fed/fedjoin_mpi): remote's pull and push reach the site's parameter
  * servers, which run the optimizer (state fresh for the round's namespace) with BSP. Its
  * allreduce_sum is not used: the training takes no collective step, so a worker that fails never
  * leaves the others waiting in one. Every worker calls it with its share of the rows, the same
