@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "common/atomicfile.h"
+#include "common/numparse.h"
 
 typedef struct parse_ctx {
     yaml_document_t *doc;
@@ -55,15 +56,7 @@ static yaml_node_t *item_of(parse_ctx_t *ctx, const yaml_node_t *seq, int i)
 /* Parses a whole-text real number. */
 static bool parse_real(const char *text, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    while (*end && isspace((unsigned char)*end))
-        end++;
-    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    return pst_parse_double(text, PST_NUM_FINITE | PST_NUM_TRAILING_SPACE, out) == PST_OK;
 }
 
 static bool same_value(const char *a, const char *b)
@@ -76,11 +69,9 @@ static int parse_long_node(parse_ctx_t *ctx, const yaml_node_t *node, const char
                            long max, long *out)
 {
     const char *text = scalar_of(node);
-    double v;
-    if (!text || !parse_real(text, &v) || v != floor(v) || v < (double)min || v > (double)max)
+    if (!text || pst_parse_long(text, min, max, out) != PST_OK)
         return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: expected an integer in [%ld, %ld]",
                            ctx->sp->origin, line_of(node), name, min, max);
-    *out = (long)v;
     return PST_OK;
 }
 
