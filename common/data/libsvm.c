@@ -1,11 +1,15 @@
-/* LIBSVM / SVMlight reader: tokenises each line into a label and increasing idx:val pairs. */
+/* LIBSVM / SVMlight: the line syntax (a label, increasing idx:val pairs) and the whole-file reader.
+ */
 #include "common/data/libsvm.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/data/sparsestream_internal.h"
 #include "common/numparse.h"
+
+#define READ_CHUNK (1u << 20)
 
 /* Where a line is parsed, for messages. */
 typedef struct svm_where {
@@ -86,79 +90,22 @@ int pst_libsvm_parse_line(const char *s, size_t len, double *label, uint32_t *id
     return 1;
 }
 
-static size_t count_char(const char *s, size_t len, char c)
-{
-    size_t n = 0;
-    for (const char *p = s; (p = memchr(p, c, len - (size_t)(p - s))) != NULL; p++)
-        n++;
-    return n;
-}
-
-/* Appends the line's row, if any, to csr (sized for every ':' of the file). */
-static int parse_into(pst_data_csr_t *csr, const char *s, size_t len, const char *path,
-                      size_t line_no, pst_err_t *err)
-{
-    size_t nnz = csr->row_ptr[csr->n_rows], n;
-    double label;
-    int rc = pst_libsvm_parse_line(s, len, &label, csr->col_idx + nnz, csr->val + nnz, &n, path,
-                                   line_no, err);
-    if (rc <= 0)
-        return rc;
-    for (size_t k = 0; k < n; k++)
-        if ((size_t)csr->col_idx[nnz + k] + 1 > csr->n_features)
-            csr->n_features = (size_t)csr->col_idx[nnz + k] + 1;
-    csr->raw[csr->n_rows] = label;
-    csr->lines[csr->n_rows++] = line_no;
-    csr->row_ptr[csr->n_rows] = nnz + n;
-    return PST_OK;
-}
-
-static int parse_all(pst_data_csr_t *csr, const char *buf, size_t len, const char *path,
-                     pst_err_t *err)
-{
-    const char *p = buf, *end = buf + len;
-    size_t line_no = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *stop = nl ? nl : end;
-        int rc = parse_into(csr, p, (size_t)(stop - p), path, ++line_no, err);
-        if (rc != PST_OK)
-            return rc;
-        p = stop + 1;
-    }
-    return PST_OK;
-}
-
-static void csr_fini(pst_data_csr_t *csr)
-{
-    free(csr->row_ptr);
-    free(csr->col_idx);
-    free(csr->val);
-    free(csr->raw);
-    free(csr->lines);
-}
-
 int pst_libsvm_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err)
 {
-    char *buf;
-    size_t len;
-    int rc = pst_data_read_file(spec->path, &buf, &len, err);
+    *out = NULL;
+    pst_sparse_source_t src = {.path = spec->path, .format = PST_SPARSE_LIBSVM};
+    pst_sparse_text_t text;
+    int rc = pst_sparse_text_open(&text, &src, READ_CHUNK, err);
     if (rc != PST_OK)
         return rc;
-    size_t max_rows = count_char(buf, len, '\n') + 1, max_nnz = count_char(buf, len, ':') + 1;
-    pst_data_csr_t csr = {0};
-    csr.row_ptr = calloc(max_rows + 1, sizeof *csr.row_ptr);
-    csr.col_idx = malloc(max_nnz * sizeof *csr.col_idx);
-    csr.val = malloc(max_nnz * sizeof *csr.val);
-    csr.raw = malloc(max_rows * sizeof *csr.raw);
-    csr.lines = malloc(max_rows * sizeof *csr.lines);
-    if (!csr.row_ptr || !csr.col_idx || !csr.val || !csr.raw || !csr.lines)
-        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu lines", spec->path, max_rows);
+    pst_sparse_csr_build_t build = {.with_lines = true};
+    pst_sparse_row_t row;
+    while ((rc = pst_sparse_text_row(&text, &row, err)) == 1)
+        if ((rc = pst_sparse_csr_append(&build, &row, text.line_no, err)) != PST_OK)
+            break;
+    pst_sparse_text_close(&text);
     if (rc == PST_OK)
-        rc = parse_all(&csr, buf, len, spec->path, err);
-    free(buf);
-    if (rc == PST_OK)
-        rc = pst_data_from_csr(&csr, spec, spec->path, out, err);
-    csr_fini(&csr);
+        return pst_sparse_csr_finish(&build, spec, spec->path, out, err);
+    pst_sparse_csr_fini(&build);
     return rc;
 }

@@ -244,6 +244,7 @@ int pst_sparse_cache_row(pst_sparse_cache_reader_t *c, pst_sparse_row_t *row)
         return PST_SPARSE_CACHE_CORRUPT;
     row->nnz = n;
     row->y = c->y[c->row_pos];
+    row->label = row->y;
     row->id = c->rows_done++;
     row->idx = c->col + c->entry_pos;
     row->val = c->val + c->entry_pos;

@@ -122,6 +122,7 @@ static int svm_line(pst_sparse_text_t *r, const char *s, size_t len, pst_sparse_
     if (rc == 1) {
         row->nnz = (uint32_t)nnz;
         row->y = (float)label;
+        row->label = label;
     }
     return rc;
 }
@@ -135,6 +136,7 @@ static int tsv_line(pst_sparse_text_t *r, const char *s, size_t len, pst_sparse_
     int rc = pst_tsv_hashed_parse_line(&r->src->hash, s, len, &row->y, r->idx, r->val, &nnz,
                                        r->path, r->line_no, err);
     row->nnz = (uint32_t)nnz;
+    row->label = row->y;
     return rc == PST_OK ? 1 : rc;
 }
 

@@ -342,52 +342,76 @@ int pst_sparse_stream_open(const pst_sparse_source_t *src, const pst_sparse_stre
     return rc;
 }
 
-typedef struct load_build {
-    size_t n_rows, nnz, cap_ptr, cap_rows, cap_nnz;
-    size_t *row_ptr;   // (cap_rows + 1)
-    uint32_t *col_idx; // (cap_nnz)
-    float *val;        // (cap_nnz)
-    double *raw;       // (cap_rows) labels as written
-} load_build_t;
-
-static int load_append(load_build_t *lb, const pst_sparse_stream_batch_t *b, pst_err_t *err)
+/* Room for rows + 1 row pointers, rows labels (and lines), and nnz entries. */
+static int csr_reserve(pst_sparse_csr_build_t *b, size_t rows, size_t nnz, pst_err_t *err)
 {
-    size_t cap_nnz = lb->cap_nnz;
-    if (!pst_sparse_grow_array((void **)&lb->row_ptr, &lb->cap_ptr, lb->n_rows + b->n_rows + 1,
-                               sizeof *lb->row_ptr) ||
-        !pst_sparse_grow_array((void **)&lb->raw, &lb->cap_rows, lb->n_rows + b->n_rows,
-                               sizeof *lb->raw) ||
-        !pst_sparse_grow_array((void **)&lb->col_idx, &cap_nnz, lb->nnz + b->nnz,
-                               sizeof *lb->col_idx) ||
-        !pst_sparse_grow_array((void **)&lb->val, &lb->cap_nnz, lb->nnz + b->nnz, sizeof *lb->val))
-        return pst_err_set(err, PST_ENOMEM, "out of memory loading %zu rows", lb->n_rows);
-    memcpy(lb->col_idx + lb->nnz, b->col_idx, b->nnz * sizeof *b->col_idx);
-    memcpy(lb->val + lb->nnz, b->val, b->nnz * sizeof *b->val);
-    lb->row_ptr[0] = 0;
-    for (size_t i = 0; i < b->n_rows; i++) {
-        lb->raw[lb->n_rows + i] = b->y[i];
-        lb->row_ptr[lb->n_rows + i + 1] = lb->nnz + b->row_ptr[i + 1];
-    }
-    lb->n_rows += b->n_rows;
-    lb->nnz += b->nnz;
+    pst_data_csr_t *c = &b->csr;
+    size_t cap_rows = b->cap_rows, cap_ptr = b->cap_rows ? b->cap_rows + 1 : 0,
+           cap_lines = cap_rows;
+    size_t cap_nnz = b->cap_nnz;
+    if (!pst_sparse_grow_array((void **)&c->raw, &b->cap_rows, rows, sizeof *c->raw) ||
+        !pst_sparse_grow_array((void **)&c->row_ptr, &cap_ptr, rows + 1, sizeof *c->row_ptr) ||
+        (b->with_lines &&
+         !pst_sparse_grow_array((void **)&c->lines, &cap_lines, rows, sizeof *c->lines)) ||
+        !pst_sparse_grow_array((void **)&c->col_idx, &cap_nnz, nnz, sizeof *c->col_idx) ||
+        !pst_sparse_grow_array((void **)&c->val, &b->cap_nnz, nnz, sizeof *c->val))
+        return pst_err_set(err, PST_ENOMEM, "out of memory loading %zu rows", c->n_rows);
     return PST_OK;
 }
 
-static int load_finish(load_build_t *lb, size_t n_features, const pst_sparse_source_t *src,
-                       const pst_data_spec_t *labels, pst_dataset_t **out, pst_err_t *err)
+int pst_sparse_csr_append(pst_sparse_csr_build_t *b, const pst_sparse_row_t *row, size_t line_no,
+                          pst_err_t *err)
 {
-    pst_data_csr_t csr = {.n_rows = lb->n_rows,
-                          .n_features = n_features,
-                          .row_ptr = lb->row_ptr,
-                          .col_idx = lb->col_idx,
-                          .val = lb->val,
-                          .raw = lb->raw};
-    pst_data_spec_t spec = labels ? *labels : (pst_data_spec_t){0};
-    spec.path = src->path;
-    int rc = pst_data_from_csr(&csr, &spec, src->path, out, err);
-    lb->row_ptr = csr.row_ptr;
-    lb->col_idx = csr.col_idx;
-    lb->val = csr.val;
+    pst_data_csr_t *c = &b->csr;
+    if (c->n_rows + 1 > b->cap_rows || b->nnz + row->nnz > b->cap_nnz) {
+        int rc = csr_reserve(b, c->n_rows + 1, b->nnz + row->nnz, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    memcpy(c->col_idx + b->nnz, row->idx, row->nnz * sizeof *row->idx);
+    memcpy(c->val + b->nnz, row->val, row->nnz * sizeof *row->val);
+    b->nnz += row->nnz;
+    if (row->nnz > 0 && (size_t)row->idx[row->nnz - 1] + 1 > c->n_features)
+        c->n_features = (size_t)row->idx[row->nnz - 1] + 1;
+    if (b->with_lines)
+        c->lines[c->n_rows] = line_no;
+    c->raw[c->n_rows] = row->label;
+    c->row_ptr[0] = 0;
+    c->row_ptr[++c->n_rows] = b->nnz;
+    return PST_OK;
+}
+
+int pst_sparse_csr_finish(pst_sparse_csr_build_t *b, const pst_data_spec_t *spec, const char *path,
+                          pst_dataset_t **out, pst_err_t *err)
+{
+    int rc = pst_data_from_csr(&b->csr, spec, path, out, err);
+    pst_sparse_csr_fini(b);
+    return rc;
+}
+
+void pst_sparse_csr_fini(pst_sparse_csr_build_t *b)
+{
+    free(b->csr.row_ptr);
+    free(b->csr.col_idx);
+    free(b->csr.val);
+    free(b->csr.raw);
+    free(b->csr.lines);
+    memset(b, 0, sizeof *b);
+}
+
+/* Appends the rows of a batch, in order. */
+static int load_append(pst_sparse_csr_build_t *lb, const pst_sparse_stream_batch_t *b,
+                       pst_err_t *err)
+{
+    int rc = PST_OK;
+    for (size_t i = 0; rc == PST_OK && i < b->n_rows; i++) {
+        size_t first = b->row_ptr[i];
+        pst_sparse_row_t row = {.nnz = (uint32_t)(b->row_ptr[i + 1] - first),
+                                .label = b->y[i],
+                                .idx = b->col_idx + first,
+                                .val = b->val + first};
+        rc = pst_sparse_csr_append(lb, &row, 0, err);
+    }
     return rc;
 }
 
@@ -400,7 +424,7 @@ int pst_sparse_load(const pst_sparse_source_t *src, bool use_cache, const pst_da
     int rc = pst_sparse_stream_open(src, &opts, &s, err);
     if (rc != PST_OK)
         return rc;
-    load_build_t lb = {0};
+    pst_sparse_csr_build_t lb = {0};
     const pst_sparse_stream_batch_t *b;
     while (rc == PST_OK) {
         rc = pst_sparse_stream_next(s, &b, err);
@@ -411,11 +435,11 @@ int pst_sparse_load(const pst_sparse_source_t *src, bool use_cache, const pst_da
     pst_sparse_stream_stats_t st;
     pst_sparse_stream_stats(s, &st);
     pst_sparse_stream_destroy(&s);
+    lb.csr.n_features = st.n_features;
+    pst_data_spec_t spec = labels ? *labels : (pst_data_spec_t){0};
+    spec.path = src->path;
     if (rc == PST_OK)
-        rc = load_finish(&lb, st.n_features, src, labels, out, err);
-    free(lb.row_ptr);
-    free(lb.col_idx);
-    free(lb.val);
-    free(lb.raw);
+        return pst_sparse_csr_finish(&lb, &spec, src->path, out, err);
+    pst_sparse_csr_fini(&lb);
     return rc;
 }

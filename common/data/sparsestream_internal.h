@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <zlib.h>
 
+#include "common/data/dataload.h"
 #include "common/data/sparsestream.h"
 
 /* pst_sparse_cache_row: a block failed its checks (never a PST_* code). */
@@ -26,6 +27,7 @@ typedef struct pst_sparse_cache_header {
 typedef struct pst_sparse_row {
     uint32_t nnz;
     float y;
+    double label; /* y as written in the text (double); y itself from the cache */
     uint64_t id;
     const uint32_t *idx; // (nnz)
     const float *val;    // (nnz)
@@ -76,6 +78,23 @@ bool pst_sparse_host_is_little_endian(void);
 /* The identity of the source a cache must match: format, spec digest, size and mtime. */
 int pst_sparse_source_identity(const pst_sparse_source_t *src, pst_sparse_cache_header_t *h,
                                pst_err_t *err);
+
+/* A CSR dataset built row by row for whole-file loads; zero-initialise, set with_lines to keep
+ * each row's source line. */
+typedef struct pst_sparse_csr_build {
+    pst_data_csr_t csr;
+    bool with_lines;
+    size_t nnz, cap_rows, cap_nnz; /* entries so far, room for rows and entries */
+} pst_sparse_csr_build_t;
+
+/* Appends one row (idx 0-based, increasing); csr.n_features grows to its largest index + 1. */
+int pst_sparse_csr_append(pst_sparse_csr_build_t *b, const pst_sparse_row_t *row, size_t line_no,
+                          pst_err_t *err);
+/* Moves the rows into a new dataset (pst_data_from_csr) and frees the build. */
+int pst_sparse_csr_finish(pst_sparse_csr_build_t *b, const pst_data_spec_t *spec, const char *path,
+                          pst_dataset_t **out, pst_err_t *err);
+/* Frees the rows of an unfinished build. */
+void pst_sparse_csr_fini(pst_sparse_csr_build_t *b);
 
 /* Cache reader: PST_OK, PST_ENOTFOUND when absent, PST_EFORMAT when stale or corrupt. */
 int pst_sparse_cache_open(pst_sparse_cache_reader_t *c, const pst_sparse_source_t *src,
