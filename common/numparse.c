@@ -16,11 +16,11 @@ int pst_parse_double(const char *text, unsigned flags, double *out)
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    bool range_error = errno == ERANGE;
+    bool range_error = errno == ERANGE, converted = end != text;
     if (flags & PST_NUM_TRAILING_SPACE)
         while (*end && isspace((unsigned char)*end))
             end++;
-    if (text[0] == '\0' || *end != '\0')
+    if (!converted || *end != '\0') /* a blank text converts nothing: no number */
         return PST_EINVAL;
     if ((flags & PST_NUM_FINITE) && (range_error || !isfinite(v)))
         return PST_EINVAL;

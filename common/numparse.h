@@ -13,7 +13,7 @@ enum {
 
 /* Parses all of the NUL-terminated text as one strtod number (leading whitespace, a sign,
  * decimal or hex digits and an exponent, as strtod takes them). PST_OK with *out set, or
- * PST_EINVAL when text is empty, has anything after the number (beyond whitespace when
+ * PST_EINVAL when text is empty or blank, has anything after the number (beyond whitespace when
  * PST_NUM_TRAILING_SPACE), or breaks the PST_NUM_FINITE policy. */
 int pst_parse_double(const char *text, unsigned flags, double *out);
 
