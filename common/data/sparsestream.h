@@ -82,7 +82,8 @@ typedef struct pst_sparse_stream pst_sparse_stream_t;
  *   rows held in the shuffle buffer <= max(1, buffer_rows) (stats.max_rows_held counts them),
  *   each slot 40 bytes + 8 bytes per entry of the longest row it held;
  * + one batch: batch_rows rows (20 bytes each + 8 per entry);
- * + reading: the text chunk (chunk_bytes, grown to the longest line) and a scratch row, or one
+ * + reading: the text chunk (chunk_bytes, grown to the longest line) and a scratch row (8 bytes
+ *   per entry, room for the longest LIBSVM line's length / 2 entries), or one
  *   cache block (about 1 MiB: a block closes once its payload reaches 1 MiB or 65,536 rows);
  * + while a cache is being written, one such block and a 4 MiB write buffer.
  * So 2M rows of 30 entries through a 10,000-row buffer hold about 2.8 MB of rows. Caller owns
