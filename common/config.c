@@ -8,6 +8,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "common/numparse.h"
+
 #define OFF(field) offsetof(pst_config_t, field)
 #define NOB 1, 0 /* no numeric bounds */
 
@@ -329,12 +331,8 @@ static bool in_choices(const char *choices, const char *v)
 static int parse_number(const pst_config_key_t *k, const char *text, const char *where, double *out,
                         pst_err_t *err)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    while (*end && isspace((unsigned char)*end))
-        end++;
-    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v))
+    double v;
+    if (pst_parse_double(text, PST_NUM_FINITE | PST_NUM_TRAILING_SPACE, &v) != PST_OK)
         return pst_err_set(err, PST_EINVAL, "%s: %s: '%s' is not a number", where, k->key, text);
     if (k->type == PST_CFG_INT || k->type == PST_CFG_INT_LIST) {
         if (v != floor(v))

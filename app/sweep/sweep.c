@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/atomicfile.h"
+#include "common/numparse.h"
 
 #define RESULTS_MAX_BYTES (256u << 20)
 
@@ -217,18 +218,12 @@ static int match_params(const pst_sweep_sched_t *s, int t, const char *const *va
 
 static bool parse_metric(const char *text, double *out)
 {
-    char *end;
-    errno = 0;
-    *out = strtod(text, &end);
-    return text[0] != '\0' && *end == '\0';
+    return pst_parse_double(text, 0, out) == PST_OK;
 }
 
 static bool parse_count(const char *text, long *out)
 {
-    char *end;
-    errno = 0;
-    *out = strtol(text, &end, 10);
-    return text[0] != '\0' && *end == '\0' && errno == 0 && *out >= 0;
+    return pst_parse_decimal(text, out) == PST_OK && *out >= 0;
 }
 
 /* One CSV record: fields split on commas, quotes per RFC 4180. */

@@ -3,10 +3,12 @@
 #include "app/sweep/sweep_sched.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/numparse.h"
 #include "common/rng.h"
 
 typedef struct trial_rec {
@@ -270,7 +272,10 @@ static int set_run_epochs(pst_sweep_sched_t *s, long base_epochs, pst_err_t *err
 {
     for (int i = 0; i < s->trials.n; i++) {
         const char *text = pst_sweep_trial_value(&s->trials.items[i], "train.epochs");
-        s->rec[i].run_epochs = text ? strtol(text, NULL, 10) : base_epochs;
+        long epochs = base_epochs;
+        if (text != NULL && pst_parse_long(text, LONG_MIN, LONG_MAX, &epochs) != PST_OK)
+            epochs = 0; /* not a whole number: refused below, as the config refuses it */
+        s->rec[i].run_epochs = epochs;
         if (s->rec[i].run_epochs < 1)
             return pst_err_set(err, PST_EINVAL, "sweep: trial %d would train %ld epochs", i,
                                s->rec[i].run_epochs);

@@ -1,4 +1,4 @@
-/* Sweep files: YAML parsing and checks of the search space, random sampling and grid expansion. */
+/* Sweep files: YAML parsing of the search space, loading, and queries on parameters. */
 #include "app/sweep/sweep_space.h"
 
 #include <ctype.h>
@@ -8,16 +8,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "app/sweep/sweep_space_internal.h"
 #include "common/atomicfile.h"
-
-typedef struct parse_ctx {
-    yaml_document_t *doc;
-    pst_sweep_space_t *sp;
-    pst_config_t scratch; /* defaults; every value text is tried on it */
-    pst_err_t *err;
-    bool has_method, has_metric, has_mode, has_trials, has_hyperband, has_max_epochs;
-    size_t root_line, hyperband_line;
-} parse_ctx_t;
+#include "common/numparse.h"
 
 static const char *const dist_names[] = {"uniform", "log_uniform", "int", "choice"};
 static const char *const method_names[] = {"grid", "random", "hyperband"};
@@ -47,7 +40,7 @@ static int n_items(const yaml_node_t *seq)
     return (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 }
 
-static yaml_node_t *item_of(parse_ctx_t *ctx, const yaml_node_t *seq, int i)
+static yaml_node_t *item_of(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *seq, int i)
 {
     return yaml_document_get_node(ctx->doc, seq->data.sequence.items.start[i]);
 }
@@ -55,36 +48,27 @@ static yaml_node_t *item_of(parse_ctx_t *ctx, const yaml_node_t *seq, int i)
 /* Parses a whole-text real number. */
 static bool parse_real(const char *text, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    while (*end && isspace((unsigned char)*end))
-        end++;
-    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    return pst_parse_double(text, PST_NUM_FINITE | PST_NUM_TRAILING_SPACE, out) == PST_OK;
 }
 
-static bool same_value(const char *a, const char *b)
+bool pst_sweep_same_value(const char *a, const char *b)
 {
     double x, y;
     return strcmp(a, b) == 0 || (parse_real(a, &x) && parse_real(b, &y) && x == y);
 }
 
-static int parse_long_node(parse_ctx_t *ctx, const yaml_node_t *node, const char *name, long min,
-                           long max, long *out)
+static int parse_long_node(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node, const char *name,
+                           long min, long max, long *out)
 {
     const char *text = scalar_of(node);
-    double v;
-    if (!text || !parse_real(text, &v) || v != floor(v) || v < (double)min || v > (double)max)
+    if (!text || pst_parse_long(text, min, max, out) != PST_OK)
         return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: expected an integer in [%ld, %ld]",
                            ctx->sp->origin, line_of(node), name, min, max);
-    *out = (long)v;
     return PST_OK;
 }
 
-static int set_string(parse_ctx_t *ctx, const yaml_node_t *node, const char *name, char **out)
+static int set_string(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node, const char *name,
+                      char **out)
 {
     const char *text = scalar_of(node);
     if (!text || !text[0])
@@ -95,7 +79,7 @@ static int set_string(parse_ctx_t *ctx, const yaml_node_t *node, const char *nam
     return *out ? PST_OK : PST_ENOMEM;
 }
 
-static int parse_method(parse_ctx_t *ctx, const yaml_node_t *node)
+static int parse_method(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
 {
     const char *text = scalar_of(node);
     for (int m = 0; text && m < 3; m++) {
@@ -109,7 +93,7 @@ static int parse_method(parse_ctx_t *ctx, const yaml_node_t *node)
                        ctx->sp->origin, line_of(node));
 }
 
-static int parse_mode(parse_ctx_t *ctx, const yaml_node_t *node)
+static int parse_mode(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
 {
     const char *text = scalar_of(node);
     if (!text || (strcmp(text, "max") != 0 && strcmp(text, "min") != 0))
@@ -120,7 +104,7 @@ static int parse_mode(parse_ctx_t *ctx, const yaml_node_t *node)
     return PST_OK;
 }
 
-static int parse_hyperband(parse_ctx_t *ctx, const yaml_node_t *map)
+static int parse_hyperband(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *map)
 {
     pst_sweep_space_t *sp = ctx->sp;
     if (map->type != YAML_MAPPING_NODE)
@@ -156,8 +140,8 @@ static int parse_hyperband(parse_ctx_t *ctx, const yaml_node_t *map)
 }
 
 /* The text of a choice item: a scalar as written, a list of scalars as "[a, b]". */
-static int choice_text(parse_ctx_t *ctx, const pst_sweep_param_t *param, yaml_node_t *item,
-                       char **out)
+static int choice_text(pst_sweep_parse_ctx_t *ctx, const pst_sweep_param_t *param,
+                       yaml_node_t *item, char **out)
 {
     if (scalar_of(item))
         return (*out = strdup(scalar_of(item))) ? PST_OK : PST_ENOMEM;
@@ -185,7 +169,7 @@ static int choice_text(parse_ctx_t *ctx, const pst_sweep_param_t *param, yaml_no
     return PST_OK;
 }
 
-static int parse_choices(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *seq)
+static int parse_choices(pst_sweep_parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *seq)
 {
     if (seq->type != YAML_SEQUENCE_NODE || n_items(seq) == 0)
         return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: choice expects a non-empty list",
@@ -202,7 +186,7 @@ static int parse_choices(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t
     return PST_OK;
 }
 
-static int parse_range(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *seq)
+static int parse_range(pst_sweep_parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *seq)
 {
     const char *name = dist_names[param->dist];
     if (seq->type != YAML_SEQUENCE_NODE || n_items(seq) != 2 || !scalar_of(item_of(ctx, seq, 0)) ||
@@ -214,7 +198,8 @@ static int parse_range(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *
     return PST_OK;
 }
 
-static int parse_cond(parse_ctx_t *ctx, pst_sweep_cond_t *cond, yaml_node_t *key, yaml_node_t *v)
+static int parse_cond(pst_sweep_parse_ctx_t *ctx, pst_sweep_cond_t *cond, yaml_node_t *key,
+                      yaml_node_t *v)
 {
     const char *origin = ctx->sp->origin;
     if (!scalar_of(key))
@@ -240,7 +225,7 @@ static int parse_cond(parse_ctx_t *ctx, pst_sweep_cond_t *cond, yaml_node_t *key
     return PST_OK;
 }
 
-static int parse_when(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *map)
+static int parse_when(pst_sweep_parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *map)
 {
     if (map->type != YAML_MAPPING_NODE ||
         map->data.mapping.pairs.top == map->data.mapping.pairs.start)
@@ -261,7 +246,7 @@ static int parse_when(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *m
     return PST_OK;
 }
 
-static int parse_dist_key(parse_ctx_t *ctx, pst_sweep_param_t *param, const char *name,
+static int parse_dist_key(pst_sweep_parse_ctx_t *ctx, pst_sweep_param_t *param, const char *name,
                           yaml_node_t *name_node, yaml_node_t *v, bool *has_dist)
 {
     for (int d = 0; d < 4; d++) {
@@ -290,7 +275,7 @@ static int parse_dist_key(parse_ctx_t *ctx, pst_sweep_param_t *param, const char
                        ctx->sp->origin, line_of(name_node), param->key, name);
 }
 
-static int parse_param(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *map)
+static int parse_param(pst_sweep_parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *map)
 {
     if (map->type != YAML_MAPPING_NODE)
         return pst_err_set(ctx->err, PST_EINVAL,
@@ -313,108 +298,7 @@ static int parse_param(parse_ctx_t *ctx, pst_sweep_param_t *param, yaml_node_t *
     return PST_OK;
 }
 
-static const pst_config_key_t *config_key(const char *name)
-{
-    for (const pst_config_key_t *k = pst_config_keys(); k->key; k++)
-        if (strcmp(k->key, name) == 0)
-            return k;
-    return NULL;
-}
-
-/* Tries value on the scratch configuration, so a bad value fails at load with its line. */
-static int try_value(parse_ctx_t *ctx, const pst_sweep_param_t *param, const char *value)
-{
-    char assignment[1024];
-    pst_err_t inner = {0};
-    snprintf(assignment, sizeof assignment, "%s=%s", param->key, value);
-    if (pst_config_set(&ctx->scratch, assignment, &inner) == PST_OK)
-        return PST_OK;
-    return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: value '%s' is refused (%s)",
-                       ctx->sp->origin, param->line, param->key, value, inner.msg);
-}
-
-/* The `grid` points of a range: evenly spaced (log-spaced for log_uniform); ints deduplicated. */
-static int make_grid_values(pst_sweep_param_t *param)
-{
-    if (!(param->values = calloc((size_t)param->grid, sizeof *param->values)))
-        return PST_ENOMEM;
-    bool log_space = param->dist == PST_SWEEP_LOG_UNIFORM;
-    double lo = log_space ? log(param->lo) : param->lo;
-    double hi = log_space ? log(param->hi) : param->hi;
-    for (int i = 0; i < param->grid; i++) {
-        double t = (double)i / (param->grid - 1);
-        double v = i == 0 ? param->lo : i == param->grid - 1 ? param->hi : lo + (hi - lo) * t;
-        if (log_space && i > 0 && i < param->grid - 1)
-            v = exp(v);
-        if (param->dist == PST_SWEEP_INT)
-            v = floor(v + 0.5);
-        char buf[PST_SWEEP_VALUE_MAX];
-        pst_sweep_param_format(param, v, buf);
-        if (param->n_values > 0 && strcmp(param->values[param->n_values - 1], buf) == 0)
-            continue;
-        if (!(param->values[param->n_values] = strdup(buf)))
-            return PST_ENOMEM;
-        param->n_values++;
-    }
-    return PST_OK;
-}
-
-static int check_bounds(parse_ctx_t *ctx, const pst_sweep_param_t *param)
-{
-    const char *origin = ctx->sp->origin, *name = dist_names[param->dist];
-    if (param->dist == PST_SWEEP_LOG_UNIFORM && !(param->lo > 0))
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: log_uniform needs bounds above 0",
-                           origin, param->line, param->key);
-    if (param->dist == PST_SWEEP_INT &&
-        (param->lo != floor(param->lo) || param->hi != floor(param->hi) || fabs(param->lo) > 1e15 ||
-         fabs(param->hi) > 1e15))
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: int needs integer bounds", origin,
-                           param->line, param->key);
-    bool ordered = param->dist == PST_SWEEP_INT ? param->lo <= param->hi : param->lo < param->hi;
-    if (!ordered)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: %s needs low %s high", origin,
-                           param->line, param->key, name,
-                           param->dist == PST_SWEEP_INT ? "<=" : "<");
-    return PST_OK;
-}
-
-/* Checks a parameter against the configuration key it sets, and builds its grid values. */
-static int check_param(parse_ctx_t *ctx, pst_sweep_param_t *param)
-{
-    const pst_config_key_t *k = config_key(param->key);
-    const char *origin = ctx->sp->origin;
-    if (!k)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: space: unknown configuration key '%s'",
-                           origin, param->line, param->key);
-    if (param->dist == PST_SWEEP_CHOICE) {
-        if (param->grid)
-            return pst_err_set(ctx->err, PST_EINVAL,
-                               "%s:%zu: %s: grid applies to ranges; a choice expands fully", origin,
-                               param->line, param->key);
-        for (int i = 0; i < param->n_values; i++) {
-            int rc = try_value(ctx, param, param->values[i]);
-            if (rc != PST_OK)
-                return rc;
-        }
-        return PST_OK;
-    }
-    bool numeric = k->type == PST_CFG_FLOAT || k->type == PST_CFG_INT;
-    if (!numeric || (k->type == PST_CFG_INT && param->dist != PST_SWEEP_INT))
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: %s does not suit this key (%s)",
-                           origin, param->line, param->key, dist_names[param->dist],
-                           numeric ? "an integer key: use int or choice" : "use choice");
-    int rc = check_bounds(ctx, param);
-    char text[PST_SWEEP_VALUE_MAX];
-    for (int end = 0; end < 2 && rc == PST_OK; end++) {
-        pst_sweep_param_format(param, end ? param->hi : param->lo, text);
-        rc = try_value(ctx, param, text);
-    }
-    if (rc == PST_OK && param->grid)
-        rc = make_grid_values(param);
-    return rc;
-}
-
-static int parse_space(parse_ctx_t *ctx, yaml_node_t *map)
+static int parse_space(pst_sweep_parse_ctx_t *ctx, yaml_node_t *map)
 {
     pst_sweep_space_t *sp = ctx->sp;
     if (map->type != YAML_MAPPING_NODE)
@@ -439,14 +323,14 @@ static int parse_space(parse_ctx_t *ctx, yaml_node_t *map)
             return PST_ENOMEM;
         int rc = parse_param(ctx, param, yaml_document_get_node(ctx->doc, p->value));
         if (rc == PST_OK)
-            rc = check_param(ctx, param);
+            rc = pst_sweep_check_param(ctx, param);
         if (rc != PST_OK)
             return rc;
     }
     return PST_OK;
 }
 
-static int parse_top_key(parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t *v)
+static int parse_top_key(pst_sweep_parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t *v)
 {
     pst_sweep_space_t *sp = ctx->sp;
     const char *name = scalar_of(k) ? scalar_of(k) : "";
@@ -480,177 +364,7 @@ static int parse_top_key(parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t *v)
                        sp->origin, line_of(k), name);
 }
 
-/* Links every condition to the parameter it names and checks the values it expects. */
-static int resolve_conds(parse_ctx_t *ctx)
-{
-    pst_sweep_space_t *sp = ctx->sp;
-    for (int i = 0; i < sp->n_params; i++) {
-        pst_sweep_param_t *param = &sp->params[i];
-        for (int c = 0; c < param->n_conds; c++) {
-            pst_sweep_cond_t *cond = &param->conds[c];
-            cond->param = pst_sweep_space_find(sp, cond->key);
-            if (cond->param < 0)
-                return pst_err_set(ctx->err, PST_EINVAL,
-                                   "%s:%zu: %s: when names '%s', which is not a parameter of "
-                                   "the space",
-                                   sp->origin, param->line, param->key, cond->key);
-            const pst_sweep_param_t *target = &sp->params[cond->param];
-            for (int v = 0; v < cond->n_values && target->dist == PST_SWEEP_CHOICE; v++) {
-                bool known = false;
-                for (int j = 0; j < target->n_values; j++)
-                    known |= same_value(cond->values[v], target->values[j]);
-                if (!known)
-                    return pst_err_set(ctx->err, PST_EINVAL,
-                                       "%s:%zu: %s: when %s is '%s', which is not one of its "
-                                       "choices",
-                                       sp->origin, param->line, param->key, cond->key,
-                                       cond->values[v]);
-            }
-        }
-    }
-    return PST_OK;
-}
-
-/* Depth-first topological sort; a parameter seen again on the current path closes a cycle. */
-static int visit(parse_ctx_t *ctx, int p, int *mark, int *path, int depth, int *n_sorted)
-{
-    pst_sweep_space_t *sp = ctx->sp;
-    if (mark[p] == 2)
-        return PST_OK;
-    if (mark[p] == 1) {
-        char chain[400] = "";
-        int start = depth;
-        while (start > 0 && path[start - 1] != p)
-            start--;
-        /* p is on the path (mark 1), so start >= 1 here; the bound keeps that explicit. */
-        for (int i = start > 0 ? start - 1 : 0; i < depth; i++) {
-            size_t used = strlen(chain);
-            snprintf(chain + used, sizeof chain - used, "%s -> ", sp->params[path[i]].key);
-        }
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: when conditions form a cycle: %s%s",
-                           sp->origin, sp->params[p].line, sp->params[p].key, chain,
-                           sp->params[p].key);
-    }
-    mark[p] = 1;
-    path[depth] = p;
-    for (int c = 0; c < sp->params[p].n_conds; c++) {
-        int rc = visit(ctx, sp->params[p].conds[c].param, mark, path, depth + 1, n_sorted);
-        if (rc != PST_OK)
-            return rc;
-    }
-    mark[p] = 2;
-    sp->order[(*n_sorted)++] = p;
-    return PST_OK;
-}
-
-static int sort_params(parse_ctx_t *ctx)
-{
-    pst_sweep_space_t *sp = ctx->sp;
-    int n = sp->n_params, n_sorted = 0, rc = PST_OK;
-    int *mark = calloc((size_t)n + 1, sizeof *mark), *path = calloc((size_t)n + 1, sizeof *path);
-    sp->order = calloc((size_t)n + 1, sizeof *sp->order);
-    if (!mark || !path || !sp->order)
-        rc = PST_ENOMEM;
-    for (int p = 0; p < n && rc == PST_OK; p++)
-        rc = visit(ctx, p, mark, path, 0, &n_sorted);
-    free(mark);
-    free(path);
-    return rc;
-}
-
-/* Which way the metric improves: `mode`, or the metric's name. */
-static int infer_mode(parse_ctx_t *ctx)
-{
-    static const char *const up[] = {"accuracy",    "precision", "recall", "f1",
-                                     "specificity", "roc_auc",   "auc",    "r2"};
-    static const char *const down[] = {"loss", "mse", "mae", "rmse", "error"};
-    if (ctx->has_mode)
-        return PST_OK;
-    const char *dot = strrchr(ctx->sp->metric, '.');
-    const char *name = dot ? dot + 1 : ctx->sp->metric;
-    size_t len = strlen(name);
-    for (size_t i = 0; i < sizeof down / sizeof down[0]; i++) {
-        size_t n = strlen(down[i]);
-        if (len >= n && strcmp(name + len - n, down[i]) == 0)
-            return ctx->sp->maximize = false, PST_OK;
-    }
-    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++)
-        if (strncmp(name, up[i], strlen(up[i])) == 0)
-            return ctx->sp->maximize = true, PST_OK;
-    return pst_err_set(ctx->err, PST_EINVAL,
-                       "%s: metric '%s': add mode: max or mode: min (cannot tell from the name)",
-                       ctx->sp->origin, ctx->sp->metric);
-}
-
-static int check_grid_ranges(parse_ctx_t *ctx)
-{
-    for (int i = 0; i < ctx->sp->n_params; i++) {
-        const pst_sweep_param_t *param = &ctx->sp->params[i];
-        if (param->dist != PST_SWEEP_CHOICE && !param->grid)
-            return pst_err_set(ctx->err, PST_EINVAL,
-                               "%s:%zu: %s: method grid needs grid: N points for a %s range",
-                               ctx->sp->origin, param->line, param->key, dist_names[param->dist]);
-    }
-    return PST_OK;
-}
-
-static int check_method(parse_ctx_t *ctx)
-{
-    pst_sweep_space_t *sp = ctx->sp;
-    const char *m = method_names[sp->method];
-    if (sp->method == PST_SWEEP_GRID && ctx->has_trials)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: trials: grid runs every point; remove it",
-                           sp->origin);
-    if (sp->method != PST_SWEEP_GRID && !ctx->has_trials)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: method %s needs trials: N", sp->origin, m);
-    if (sp->method != PST_SWEEP_HYPERBAND && ctx->has_hyperband)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: hyperband: set, but method is %s",
-                           sp->origin, ctx->hyperband_line, m);
-    if (sp->method == PST_SWEEP_GRID)
-        return check_grid_ranges(ctx);
-    if (sp->method != PST_SWEEP_HYPERBAND)
-        return PST_OK;
-    if (!ctx->has_max_epochs)
-        return pst_err_set(ctx->err, PST_EINVAL,
-                           "%s: method hyperband needs "
-                           "hyperband: {max_epochs: N}",
-                           sp->origin);
-    if (sp->min_epochs > sp->max_epochs)
-        return pst_err_set(ctx->err, PST_EINVAL,
-                           "%s:%zu: hyperband: min_epochs %ld is above max_epochs %ld", sp->origin,
-                           ctx->hyperband_line, sp->min_epochs, sp->max_epochs);
-    int epochs = pst_sweep_space_find(sp, "train.epochs");
-    if (epochs >= 0)
-        return pst_err_set(ctx->err, PST_EINVAL,
-                           "%s:%zu: train.epochs: hyperband sets the epochs of every job; "
-                           "remove it from the space",
-                           sp->origin, sp->params[epochs].line);
-    return PST_OK;
-}
-
-static int check_space(parse_ctx_t *ctx)
-{
-    pst_sweep_space_t *sp = ctx->sp;
-    if (!sp->base)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: base: the training config is missing",
-                           sp->origin);
-    if (!ctx->has_method)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: method: missing (grid, random, hyperband)",
-                           sp->origin);
-    if (!ctx->has_metric)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: metric: missing (e.g. val.accuracy)",
-                           sp->origin);
-    if (sp->n_params == 0)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: space: no parameters", sp->origin);
-    int rc = infer_mode(ctx);
-    if (rc == PST_OK)
-        rc = check_method(ctx);
-    if (rc == PST_OK)
-        rc = resolve_conds(ctx);
-    return rc == PST_OK ? sort_params(ctx) : rc;
-}
-
-static int parse_root(parse_ctx_t *ctx, yaml_node_t *root)
+static int parse_root(pst_sweep_parse_ctx_t *ctx, yaml_node_t *root)
 {
     if (!root || root->type != YAML_MAPPING_NODE)
         return pst_err_set(ctx->err, PST_EFORMAT, "%s: a sweep file is a mapping of keys",
@@ -662,7 +376,7 @@ static int parse_root(parse_ctx_t *ctx, yaml_node_t *root)
         if (rc != PST_OK)
             return rc;
     }
-    return check_space(ctx);
+    return pst_sweep_check_space(ctx);
 }
 
 static pst_sweep_space_t *space_new(const char *origin)
@@ -681,7 +395,7 @@ int pst_sweep_space_load_string(const char *yaml, const char *origin, pst_sweep_
                                 pst_err_t *err)
 {
     *out = NULL;
-    parse_ctx_t ctx = {.err = err};
+    pst_sweep_parse_ctx_t ctx = {.err = err};
     if (!(ctx.sp = space_new(origin)))
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", origin);
     yaml_parser_t parser;
@@ -780,7 +494,7 @@ bool pst_sweep_space_active(const pst_sweep_space_t *space, int p, const char *c
         const char *v = values[cond->param];
         bool holds = false;
         for (int i = 0; v && i < cond->n_values && !holds; i++)
-            holds = same_value(v, cond->values[i]);
+            holds = pst_sweep_same_value(v, cond->values[i]);
         if (!holds)
             return false;
     }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/numparse.h"
+
 /* One cell of the current line: text between the separators (inside the quotes if quoted). */
 typedef struct field {
     const char *s;
@@ -157,12 +159,12 @@ static int parse_cell(const csv_reader_t *r, size_t col, double *value, pst_err_
         *value = NAN;
         return PST_OK;
     }
-    char *stop;
-    double v = strtod(f->s, &stop);
-    if (stop != f->s + f->len)
+    double v;
+    int rc = pst_parse_float_field(f->s, f->len, &v);
+    if (rc == PST_EFORMAT)
         return pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': non-numeric value '%.*s'",
                            r->path, r->line, r->names[col], (int)(f->len > 64 ? 64 : f->len), f->s);
-    if (!isfinite(v) || fabs(v) > FLT_MAX)
+    if (rc != PST_OK)
         return pst_err_set(err, PST_EFORMAT,
                            "%s:%zu: column '%s': value '%.*s' is not a finite float", r->path,
                            r->line, r->names[col], (int)(f->len > 64 ? 64 : f->len), f->s);

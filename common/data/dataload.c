@@ -345,3 +345,28 @@ int pst_data_set_targets(pst_dataset_t *d, const double *raw, const size_t *line
     d->n_classes = (int)k;
     return PST_OK;
 }
+
+int pst_data_from_csr(pst_data_csr_t *csr, const pst_data_spec_t *spec, const char *path,
+                      pst_dataset_t **out, pst_err_t *err)
+{
+    *out = NULL;
+    if (csr->n_rows == 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: no data rows", path);
+    pst_dataset_t *d = pst_dataset_new(csr->n_rows, 0, PST_TASK_REGRESSION);
+    if (d == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
+    free(d->x);
+    d->x = NULL;
+    d->n_features = csr->n_features;
+    d->row_ptr = csr->row_ptr;
+    d->col_idx = csr->col_idx;
+    d->val = csr->val;
+    csr->row_ptr = NULL;
+    csr->col_idx = NULL;
+    csr->val = NULL;
+    int rc = pst_data_set_targets(d, csr->raw, csr->lines, spec, path, err);
+    if (rc != PST_OK)
+        pst_dataset_destroy(&d);
+    *out = d;
+    return rc;
+}

@@ -3,6 +3,7 @@
 #define PST_COMMON_DATA_DATALOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/data/dataset.h"
 #include "common/err.h"
@@ -47,5 +48,22 @@ int pst_data_read_file(const char *path, char **buf, size_t *len, pst_err_t *err
  * lines: (d->n_rows) source line of each row for messages, or NULL; path names the file. */
 int pst_data_set_targets(pst_dataset_t *d, const double *raw, const size_t *lines,
                          const pst_data_spec_t *spec, const char *path, pst_err_t *err);
+
+/* CSR arrays a sparse reader filled, with the label of each row as written. */
+typedef struct pst_data_csr {
+    size_t n_rows;
+    size_t n_features;
+    size_t *row_ptr;   // (n_rows + 1)
+    uint32_t *col_idx; // (nnz) 0-based
+    float *val;        // (nnz)
+    double *raw;       // (n_rows) labels as written
+    size_t *lines;     // (n_rows) source line of each row for messages, or NULL
+} pst_data_csr_t;
+
+/* For the sparse readers: moves row_ptr, col_idx and val of csr into a new CSR dataset (caller
+ * owns *out; the three are NULL in csr afterwards, raw and lines stay the caller's) and sets its
+ * targets from raw as pst_data_set_targets does. "PATH: no data rows" when n_rows is 0. */
+int pst_data_from_csr(pst_data_csr_t *csr, const pst_data_spec_t *spec, const char *path,
+                      pst_dataset_t **out, pst_err_t *err);
 
 #endif

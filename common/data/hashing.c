@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/data/dataload.h"
+#include "common/numparse.h"
 
 #define P1 0x9E3779B97F4A7C15ULL
 #define P2 0xC2B2AE3D27D4EB4FULL
@@ -116,27 +117,6 @@ uint64_t pst_hash_spec_digest(const pst_hash_spec_t *spec)
     return spec->field_keys ? pst_hash64(digest, "field keys", 10) : digest;
 }
 
-/* A finite number filling exactly s[0..len); plain integers are parsed without strtod. */
-static bool parse_number(const char *s, size_t len, double *v)
-{
-    size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-    if (len > i && len - i <= 15) {
-        double acc = 0;
-        size_t k = i;
-        while (k < len && s[k] >= '0' && s[k] <= '9')
-            acc = acc * 10 + (s[k++] - '0');
-        if (k == len) {
-            *v = s[0] == '-' ? -acc : acc;
-            return true;
-        }
-    }
-    if (len == 0 || s[0] == ' ' || s[0] == '\t')
-        return false;
-    char *stop;
-    *v = strtod(s, &stop);
-    return stop == s + len && isfinite(*v) && fabs(*v) <= FLT_MAX;
-}
-
 static size_t count_tabs(const char *s, size_t len)
 {
     size_t n = 0;
@@ -200,7 +180,7 @@ static int parse_label(const char *s, size_t len, float *label, const char *path
                        pst_err_t *err)
 {
     double v;
-    if (!parse_number(s, len, &v) || (v != 0.0 && v != 1.0))
+    if (pst_parse_float_field(s, len, &v) != PST_OK || (v != 0.0 && v != 1.0))
         return pst_err_set(err, PST_EFORMAT, "%s:%zu: column 1: label '%.*s' is not 0 or 1", path,
                            line_no, (int)(len > 32 ? 32 : len), s);
     *label = (float)v;
@@ -228,7 +208,7 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
                 return rc;
         } else if (cell_len > 0 && col <= spec->n_numeric) {
             double v;
-            if (!parse_number(cell, cell_len, &v))
+            if (pst_parse_float_field(cell, cell_len, &v) != PST_OK)
                 return pst_err_set(err, PST_EFORMAT, "%s:%zu: column %zu: bad number '%.*s'", path,
                                    line_no, col + 1, (int)(cell_len > 32 ? 32 : cell_len), cell);
             if (numeric_entry(spec, (uint32_t)(col - 1), v, &idx[n], &val[n])) {

@@ -1,193 +1,111 @@
-/* LIBSVM / SVMlight reader: tokenises each line into a label and increasing idx:val pairs. */
+/* LIBSVM / SVMlight: the line syntax (a label, increasing idx:val pairs) and the whole-file reader.
+ */
 #include "common/data/libsvm.h"
 
-#include <errno.h>
-#include <float.h>
-#include <math.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The CSR arrays being filled, sized from upper bounds counted before parsing. */
-typedef struct svm_build {
-    const char *path;
-    size_t line;       /* 1-based current line */
-    size_t n_rows;     /* rows parsed so far */
-    size_t nnz;        /* entries stored so far */
-    size_t max_index;  /* largest 1-based index seen */
-    size_t *row_ptr;   // (max_rows + 1)
-    uint32_t *col_idx; // (max_nnz)
-    float *val;        // (max_nnz)
-    double *raw;       // (max_rows) labels as written
-    size_t *lines;     // (max_rows) source line of each row
-} svm_build_t;
+#include "common/data/sparsestream_internal.h"
+#include "common/numparse.h"
 
-static bool is_space(char c)
+#define READ_CHUNK (1u << 20)
+
+/* Where a line is parsed, for messages. */
+typedef struct svm_where {
+    const char *path;
+    size_t line_no;
+} svm_where_t;
+
+static bool is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int bad_token(const svm_build_t *b, const char *tok, size_t len, const char *why,
+static int bad_token(const svm_where_t *at, const char *tok, size_t len, const char *why,
                      pst_err_t *err)
 {
-    return pst_err_set(err, PST_EFORMAT, "%s:%zu: bad token '%.*s': %s", b->path, b->line,
+    return pst_err_set(err, PST_EFORMAT, "%s:%zu: bad token '%.*s': %s", at->path, at->line_no,
                        (int)(len > 64 ? 64 : len), tok, why);
 }
 
-/* A finite float-range number filling exactly tok[0..len). */
-static bool parse_number(const char *tok, size_t len, double *v)
+/* "idx:val" with idx 1-based, above *prev, into *index (0-based) and *value. */
+static int parse_pair(const svm_where_t *at, const char *tok, size_t len, uint64_t *prev,
+                      uint32_t *index, float *value, pst_err_t *err)
 {
-    char *stop;
-    if (len == 0 || is_space(tok[0]))
-        return false;
-    *v = strtod(tok, &stop);
-    return stop == tok + len && isfinite(*v) && fabs(*v) <= FLT_MAX;
-}
-
-/* "idx:val" with idx 1-based, above the previous index of the row. */
-static int parse_pair(svm_build_t *b, const char *tok, size_t len, size_t *prev, pst_err_t *err)
-{
-    if (tok[0] < '0' || tok[0] > '9')
-        return bad_token(b, tok, len, "expected idx:value", err);
-    char *colon;
-    errno = 0;
-    unsigned long long index = strtoull(tok, &colon, 10);
-    if (*colon != ':' || colon >= tok + len)
-        return bad_token(b, tok, len, "expected idx:value", err);
-    if (index == 0)
-        return bad_token(b, tok, len, "feature index 0 (indices are 1-based)", err);
-    if (errno == ERANGE || index > UINT32_MAX)
-        return bad_token(b, tok, len, "feature index too large", err);
-    if (index <= *prev)
-        return bad_token(b, tok, len, "feature indices must be strictly increasing", err);
+    uint64_t one_based;
+    size_t digits = pst_parse_digits_u32(tok, len, &one_based);
+    if (digits == 0 || digits >= len || tok[digits] != ':')
+        return bad_token(at, tok, len, "expected idx:value", err);
+    if (one_based == 0)
+        return bad_token(at, tok, len, "feature index 0 (indices are 1-based)", err);
+    if (one_based > UINT32_MAX)
+        return bad_token(at, tok, len, "feature index too large", err);
+    if (one_based <= *prev)
+        return bad_token(at, tok, len, "feature indices must be strictly increasing", err);
     double v;
-    if (!parse_number(colon + 1, (size_t)(tok + len - colon - 1), &v))
-        return bad_token(b, tok, len, "non-numeric or non-finite value", err);
-    b->col_idx[b->nnz] = (uint32_t)(index - 1);
-    b->val[b->nnz++] = (float)v;
-    *prev = (size_t)index;
-    if (index > b->max_index)
-        b->max_index = (size_t)index;
+    if (pst_parse_float_field(tok + digits + 1, len - digits - 1, &v) != PST_OK)
+        return bad_token(at, tok, len, "non-numeric or non-finite value", err);
+    *index = (uint32_t)(one_based - 1);
+    *value = (float)v;
+    *prev = one_based;
     return PST_OK;
 }
 
-/* Next whitespace-separated token of s[*pos..len); false when none is left. */
-static bool next_token(const char *s, size_t len, size_t *pos, const char **tok, size_t *tok_len)
+/* The next blank-separated token of [*p, end); false when none is left. */
+static bool next_token(const char **p, const char *end, const char **tok, size_t *tok_len)
 {
-    size_t i = *pos;
-    while (i < len && is_space(s[i]))
-        i++;
-    if (i >= len)
+    const char *q = *p;
+    while (q < end && is_blank(*q))
+        q++;
+    if (q == end)
         return false;
-    size_t start = i;
-    while (i < len && !is_space(s[i]))
-        i++;
-    *tok = s + start;
-    *tok_len = i - start;
-    *pos = i;
+    *tok = q;
+    while (q < end && !is_blank(*q))
+        q++;
+    *tok_len = (size_t)(q - *tok);
+    *p = q;
     return true;
 }
 
-/* Parses one line (comment already cut off). Blank lines add no row. */
-static int parse_line(svm_build_t *b, const char *s, size_t len, pst_err_t *err)
+int pst_libsvm_parse_line(const char *s, size_t len, double *label, uint32_t *idx, float *val,
+                          size_t *nnz, const char *path, size_t line_no, pst_err_t *err)
 {
-    size_t pos = 0, tok_len, prev = 0;
-    const char *tok;
-    if (!next_token(s, len, &pos, &tok, &tok_len))
-        return PST_OK;
-    double label;
-    if (!parse_number(tok, tok_len, &label))
-        return bad_token(b, tok, tok_len, "label is not a finite number", err);
-    while (next_token(s, len, &pos, &tok, &tok_len)) {
-        int rc = parse_pair(b, tok, tok_len, &prev, err);
+    const svm_where_t at = {path, line_no};
+    const char *hash = memchr(s, '#', len);
+    const char *p = s, *end = hash ? hash : s + len, *tok;
+    size_t tok_len, n = 0;
+    if (!next_token(&p, end, &tok, &tok_len))
+        return 0;
+    if (pst_parse_float_field(tok, tok_len, label) != PST_OK)
+        return bad_token(&at, tok, tok_len, "label is not a finite number", err);
+    uint64_t prev = 0;
+    while (next_token(&p, end, &tok, &tok_len)) {
+        int rc = parse_pair(&at, tok, tok_len, &prev, &idx[n], &val[n], err);
         if (rc != PST_OK)
             return rc;
-    }
-    b->raw[b->n_rows] = label;
-    b->lines[b->n_rows++] = b->line;
-    b->row_ptr[b->n_rows] = b->nnz;
-    return PST_OK;
-}
-
-static size_t count_char(const char *s, size_t len, char c)
-{
-    size_t n = 0;
-    for (const char *p = s; (p = memchr(p, c, len - (size_t)(p - s))) != NULL; p++)
         n++;
-    return n;
-}
-
-static int parse_all(svm_build_t *b, const char *buf, size_t len, pst_err_t *err)
-{
-    const char *p = buf, *end = buf + len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *stop = nl ? nl : end;
-        const char *hash = memchr(p, '#', (size_t)(stop - p));
-        b->line++;
-        int rc = parse_line(b, p, (size_t)((hash ? hash : stop) - p), err);
-        if (rc != PST_OK)
-            return rc;
-        p = stop + 1;
     }
-    if (b->n_rows == 0)
-        return pst_err_set(err, PST_EFORMAT, "%s: no data rows", b->path);
-    return PST_OK;
-}
-
-static void build_fini(svm_build_t *b)
-{
-    free(b->row_ptr);
-    free(b->col_idx);
-    free(b->val);
-    free(b->raw);
-    free(b->lines);
-}
-
-/* Moves the CSR arrays of b into a new dataset and encodes the labels. */
-static int finish(svm_build_t *b, const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err)
-{
-    pst_dataset_t *d = pst_dataset_new(b->n_rows, 0, PST_TASK_REGRESSION);
-    if (d == NULL)
-        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", b->path);
-    free(d->x);
-    d->x = NULL;
-    d->n_features = b->max_index;
-    d->row_ptr = b->row_ptr;
-    d->col_idx = b->col_idx;
-    d->val = b->val;
-    b->row_ptr = NULL;
-    b->col_idx = NULL;
-    b->val = NULL;
-    int rc = pst_data_set_targets(d, b->raw, b->lines, spec, b->path, err);
-    if (rc != PST_OK)
-        pst_dataset_destroy(&d);
-    *out = d;
-    return rc;
+    *nnz = n;
+    return 1;
 }
 
 int pst_libsvm_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err)
 {
-    char *buf;
-    size_t len;
-    int rc = pst_data_read_file(spec->path, &buf, &len, err);
+    *out = NULL;
+    pst_sparse_source_t src = {.path = spec->path, .format = PST_SPARSE_LIBSVM};
+    pst_sparse_text_t text;
+    int rc = pst_sparse_text_open(&text, &src, READ_CHUNK, err);
     if (rc != PST_OK)
         return rc;
-    size_t max_rows = count_char(buf, len, '\n') + 1, max_nnz = count_char(buf, len, ':') + 1;
-    svm_build_t b = {.path = spec->path};
-    b.row_ptr = calloc(max_rows + 1, sizeof *b.row_ptr);
-    b.col_idx = malloc(max_nnz * sizeof *b.col_idx);
-    b.val = malloc(max_nnz * sizeof *b.val);
-    b.raw = malloc(max_rows * sizeof *b.raw);
-    b.lines = malloc(max_rows * sizeof *b.lines);
-    if (!b.row_ptr || !b.col_idx || !b.val || !b.raw || !b.lines)
-        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu lines", spec->path, max_rows);
+    pst_sparse_csr_build_t build = {.with_lines = true};
+    pst_sparse_row_t row;
+    while ((rc = pst_sparse_text_row(&text, &row, err)) == 1)
+        if ((rc = pst_sparse_csr_append(&build, &row, text.line_no, err)) != PST_OK)
+            break;
+    pst_sparse_text_close(&text);
     if (rc == PST_OK)
-        rc = parse_all(&b, buf, len, err);
-    free(buf);
-    if (rc == PST_OK)
-        rc = finish(&b, spec, out, err);
-    build_fini(&b);
+        return pst_sparse_csr_finish(&build, spec, spec->path, out, err);
+    pst_sparse_csr_fini(&build);
     return rc;
 }

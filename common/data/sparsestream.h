@@ -1,4 +1,4 @@
-/* Sparse data beyond memory: shuffled CSR batches, a binary row cache, atomic writes. */
+/* Sparse data beyond memory: shuffled CSR batches and a binary row cache. */
 #ifndef PST_COMMON_DATA_SPARSESTREAM_H
 #define PST_COMMON_DATA_SPARSESTREAM_H
 
@@ -8,32 +8,9 @@
 
 #include "common/data/dataload.h"
 #include "common/data/dataset.h"
-#include "common/err.h"
+#include "common/atomicfile.h"
 #include "common/data/hashing.h"
-
-/* ---- Atomic streaming writer: bytes go to PATH.tmp.XXXXXX (unique) and appear at PATH only on
- * commit (flush, fsync, rename, directory fsync), so a failure or crash never leaves half a file at
- * PATH. A crash may leave the temporary file behind. */
-
-typedef struct pst_atomic_writer pst_atomic_writer_t;
-
-/* Creates the temporary file; buffer_bytes is the write buffer (0 = 4 MiB). */
-int pst_atomic_writer_open(const char *path, size_t buffer_bytes, pst_atomic_writer_t **out,
-                           pst_err_t *err);
-int pst_atomic_writer_write(pst_atomic_writer_t *w, const void *data, size_t len, pst_err_t *err);
-/* Room for up to len bytes (len <= the buffer size) at *p; pst_atomic_writer_advance(w, used)
- * then appends the first `used` bytes written there. Lets callers format in place. */
-int pst_atomic_writer_reserve(pst_atomic_writer_t *w, size_t len, char **p, pst_err_t *err);
-void pst_atomic_writer_advance(pst_atomic_writer_t *w, size_t used);
-/* Bytes appended so far. */
-uint64_t pst_atomic_writer_offset(const pst_atomic_writer_t *w);
-/* Overwrites len already-appended bytes at offset (a header completed at the end). */
-int pst_atomic_writer_patch(pst_atomic_writer_t *w, uint64_t offset, const void *data, size_t len,
-                            pst_err_t *err);
-/* Publishes the file at its path. Destroys *w (sets it NULL) whether or not it succeeds. */
-int pst_atomic_writer_commit(pst_atomic_writer_t **w, pst_err_t *err);
-/* Discards an uncommitted file (unlinks the temporary). Safe on NULL and twice. */
-void pst_atomic_writer_destroy(pst_atomic_writer_t **w);
+#include "common/err.h"
 
 /* ---- Sources ---- */
 
@@ -105,7 +82,8 @@ typedef struct pst_sparse_stream pst_sparse_stream_t;
  *   rows held in the shuffle buffer <= max(1, buffer_rows) (stats.max_rows_held counts them),
  *   each slot 40 bytes + 8 bytes per entry of the longest row it held;
  * + one batch: batch_rows rows (20 bytes each + 8 per entry);
- * + reading: the text chunk (chunk_bytes, grown to the longest line) and a scratch row, or one
+ * + reading: the text chunk (chunk_bytes, grown to the longest line) and a scratch row (8 bytes
+ *   per entry, room for the longest LIBSVM line's length / 2 entries), or one
  *   cache block (about 1 MiB: a block closes once its payload reaches 1 MiB or 65,536 rows);
  * + while a cache is being written, one such block and a 4 MiB write buffer.
  * So 2M rows of 30 entries through a 10,000-row buffer hold about 2.8 MB of rows. Caller owns

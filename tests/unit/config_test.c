@@ -71,6 +71,9 @@ static void bad_values_are_errors(void **state)
     assert_int_equal(pst_config_set(&cfg, "optimizer.name=adamax", &err), PST_EINVAL);
     assert_non_null(strstr(err.msg, "adamw"));
     assert_int_equal(pst_config_set(&cfg, "optimizer.lr=nan", &err), PST_EINVAL);
+    assert_int_equal(pst_config_load_string(&cfg, "optimizer:\n  lr: '  '\n", "blank.yaml", &err),
+                     PST_EINVAL); /* a blank number is no number, not 0 */
+    assert_non_null(strstr(err.msg, "is not a number"));
     assert_int_equal(pst_config_set(&cfg, "data.stratify=maybe", &err), PST_EINVAL);
     assert_int_equal(pst_config_set(&cfg, "nosuch.key=1", &err), PST_EINVAL);
     assert_non_null(strstr(err.msg, "nosuch.key"));

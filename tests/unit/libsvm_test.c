@@ -184,6 +184,60 @@ static void densify_widths(void **state)
     pst_dataset_destroy(&d);
 }
 
+static void one_line_parser(void **state)
+{
+    (void)state;
+    uint32_t idx[8];
+    float val[8];
+    double label = 0;
+    size_t nnz = 99;
+    pst_err_t err;
+    const char *line = "-1.5 2:0.5 7:3 # comment 9:9";
+    assert_int_equal(
+        pst_libsvm_parse_line(line, strlen(line), &label, idx, val, &nnz, "f.svm", 4, &err), 1);
+    assert_true(label == -1.5);
+    assert_int_equal(nnz, 2);
+    assert_int_equal(idx[0], 1);
+    assert_int_equal(idx[1], 6);
+    assert_true(val[0] == 0.5f && val[1] == 3.0f);
+    assert_int_equal(pst_libsvm_parse_line("  \t\r", 4, &label, idx, val, &nnz, "f.svm", 5, &err),
+                     0);
+    assert_int_equal(
+        pst_libsvm_parse_line("# all comment", 13, &label, idx, val, &nnz, "f.svm", 6, &err), 0);
+    assert_int_equal(pst_libsvm_parse_line("0.1", 3, &label, idx, val, &nnz, "f.svm", 7, &err), 1);
+    assert_true(label == 0.1); /* labels keep double precision */
+    assert_int_equal(nnz, 0);
+    assert_int_equal(
+        pst_libsvm_parse_line("1 2:1 2:2", 9, &label, idx, val, &nnz, "f.svm", 8, &err),
+        PST_EFORMAT);
+    assert_string_equal(err.msg, "f.svm:8: bad token '2:2': feature indices must be strictly "
+                                 "increasing");
+    assert_true(pst_libsvm_max_entries(strlen(line)) >= 2);
+}
+
+/* A line longer than the reader's chunk grows the chunk instead of splitting the row. */
+static void line_longer_than_a_chunk(void **state)
+{
+    (void)state;
+    size_t n = 300000, cap = 16 * n;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t used = (size_t)snprintf(text, cap, "1");
+    for (size_t i = 1; i <= n; i++)
+        used += (size_t)snprintf(text + used, cap - used, " %zu:1", i);
+    snprintf(text + used, cap - used, "\n0 5:2\n");
+    pst_dataset_t *d;
+    pst_err_t err;
+    assert_int_equal(read_text(text, PST_DATA_TASK_REGRESSION, &d, &err, NULL), PST_OK);
+    free(text);
+    assert_int_equal(d->n_rows, 2);
+    assert_int_equal(d->n_features, n);
+    assert_int_equal(d->row_ptr[1], n);
+    assert_int_equal(d->row_ptr[2], n + 1);
+    assert_int_equal(d->col_idx[n], 4);
+    pst_dataset_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +247,8 @@ int main(void)
         cmocka_unit_test(bad_tokens),
         cmocka_unit_test(format_inference),
         cmocka_unit_test(densify_widths),
+        cmocka_unit_test(one_line_parser),
+        cmocka_unit_test(line_longer_than_a_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, pst_scratch_remove);
 }

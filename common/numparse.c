@@ -1,0 +1,96 @@
+/* Number parsing shared by the config, the sweep files and every text data reader. */
+#include "common/numparse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "common/err.h"
+
+int pst_parse_double(const char *text, unsigned flags, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    bool range_error = errno == ERANGE, converted = end != text;
+    if (flags & PST_NUM_TRAILING_SPACE)
+        while (*end && isspace((unsigned char)*end))
+            end++;
+    if (!converted || *end != '\0') /* a blank text converts nothing: no number */
+        return PST_EINVAL;
+    if ((flags & PST_NUM_FINITE) && (range_error || !isfinite(v)))
+        return PST_EINVAL;
+    *out = v;
+    return PST_OK;
+}
+
+int pst_parse_long(const char *text, long min, long max, long *out)
+{
+    double v;
+    if (pst_parse_double(text, PST_NUM_FINITE | PST_NUM_TRAILING_SPACE, &v) != PST_OK)
+        return PST_EINVAL;
+    if (v != floor(v))
+        return PST_EFORMAT;
+    if (v < (double)min || v > (double)max)
+        return PST_ERANGE;
+    *out = (long)v;
+    return PST_OK;
+}
+
+int pst_parse_decimal(const char *text, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno != 0)
+        return PST_EINVAL;
+    *out = v;
+    return PST_OK;
+}
+
+/* [+-]digits, at most 15 of them (exact in a double): true with the value. */
+static bool parse_plain_integer(const char *s, size_t len, double *out)
+{
+    size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    if (len <= i || len - i > 15)
+        return false;
+    double acc = 0;
+    for (size_t k = i; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return false;
+        acc = acc * 10 + (s[k] - '0');
+    }
+    *out = s[0] == '-' ? -acc : acc;
+    return true;
+}
+
+int pst_parse_float_field(const char *s, size_t len, double *out)
+{
+    if (parse_plain_integer(s, len, out))
+        return PST_OK;
+    if (len == 0 || s[0] == ' ' || s[0] == '\t')
+        return PST_EFORMAT;
+    char *stop;
+    double v = strtod(s, &stop);
+    if (stop != s + len)
+        return PST_EFORMAT;
+    if (!isfinite(v) || fabs(v) > FLT_MAX)
+        return PST_ENUMERIC;
+    *out = v;
+    return PST_OK;
+}
+
+size_t pst_parse_digits_u32(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+        if (v <= UINT32_MAX)
+            v = v * 10 + (uint64_t)(s[i] - '0');
+    *out = v > UINT32_MAX ? (uint64_t)UINT32_MAX + 1 : v;
+    return i;
+}

@@ -1,0 +1,201 @@
+/* Tests for common/numparse: each parser's accepted syntax, edges and refusals. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/numparse.h"
+
+#define TEXT_POLICY (PST_NUM_FINITE | PST_NUM_TRAILING_SPACE)
+
+/* pst_parse_double on text with the config/sweep policy; PST_OK and *v, or the code. */
+static int text_number(const char *text, double *v)
+{
+    *v = -12345;
+    return pst_parse_double(text, TEXT_POLICY, v);
+}
+
+static void whole_text_numbers(void **state)
+{
+    (void)state;
+    double v;
+    assert_int_equal(text_number("42", &v), PST_OK);
+    assert_true(v == 42);
+    assert_int_equal(text_number("-0.5e3", &v), PST_OK);
+    assert_true(v == -500);
+    assert_int_equal(text_number("  7  ", &v), PST_OK); /* strtod skips leading blanks */
+    assert_true(v == 7);
+    assert_int_equal(text_number("7\t\n", &v), PST_OK);
+    assert_int_equal(text_number("0x10", &v), PST_OK); /* hex, as strtod reads it */
+    assert_true(v == 16);
+    assert_int_equal(text_number("+3", &v), PST_OK);
+    assert_true(v == 3);
+}
+
+static void whole_text_refusals(void **state)
+{
+    (void)state;
+    double v;
+    const char *bad[] = {"",    "   ",  "abc",   "1x",     "1 2", "1e",  "inf",
+                         "nan", "-inf", "1e400", "1e-400", "1,5", "--1", "."};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(text_number(bad[i], &v), PST_EINVAL);
+        assert_true(v == -12345); /* untouched on failure */
+    }
+    /* without the policies: nan and inf parse, trailing blanks do not */
+    assert_int_equal(pst_parse_double("nan", 0, &v), PST_OK);
+    assert_true(isnan(v));
+    assert_int_equal(pst_parse_double("-inf", 0, &v), PST_OK);
+    assert_true(isinf(v) && v < 0);
+    assert_int_equal(pst_parse_double("1e400", 0, &v), PST_OK);
+    assert_int_equal(pst_parse_double("1 ", 0, &v), PST_EINVAL);
+    assert_int_equal(pst_parse_double("", 0, &v), PST_EINVAL);
+}
+
+static void whole_numbers_in_range(void **state)
+{
+    (void)state;
+    long n = -1;
+    assert_int_equal(pst_parse_long("12", 1, 100, &n), PST_OK);
+    assert_int_equal(n, 12);
+    assert_int_equal(pst_parse_long("1.2e1", 1, 100, &n), PST_OK);
+    assert_int_equal(n, 12);
+    assert_int_equal(pst_parse_long(" 3.0 ", 1, 100, &n), PST_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(pst_parse_long("1", 1, 1, &n), PST_OK); /* bounds are inclusive */
+    n = -1;
+    assert_int_equal(pst_parse_long("2.5", 1, 100, &n), PST_EFORMAT);
+    assert_int_equal(pst_parse_long("0", 1, 100, &n), PST_ERANGE);
+    assert_int_equal(pst_parse_long("101", 1, 100, &n), PST_ERANGE);
+    assert_int_equal(pst_parse_long("1e300", 1, LONG_MAX, &n), PST_ERANGE);
+    assert_int_equal(pst_parse_long("ten", 1, 100, &n), PST_EINVAL);
+    assert_int_equal(pst_parse_long("", 1, 100, &n), PST_EINVAL);
+    assert_int_equal(pst_parse_long("nan", 1, 100, &n), PST_EINVAL);
+    assert_int_equal(n, -1);
+}
+
+static void decimal_integers(void **state)
+{
+    (void)state;
+    long n = -1;
+    assert_int_equal(pst_parse_decimal("0", &n), PST_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(pst_parse_decimal("-17", &n), PST_OK);
+    assert_int_equal(n, -17);
+    assert_int_equal(pst_parse_decimal("9223372036854775807", &n), PST_OK);
+    assert_true(n == LONG_MAX);
+    n = 5;
+    assert_int_equal(pst_parse_decimal("9223372036854775808", &n), PST_EINVAL); /* overflow */
+    assert_int_equal(pst_parse_decimal("", &n), PST_EINVAL);
+    assert_int_equal(pst_parse_decimal("1.0", &n), PST_EINVAL);
+    assert_int_equal(pst_parse_decimal("12 ", &n), PST_EINVAL);
+    assert_int_equal(pst_parse_decimal("0x1f", &n), PST_EINVAL);
+    assert_int_equal(n, 5);
+}
+
+/* pst_parse_float_field on the first len bytes of text. */
+static int field(const char *text, size_t len, double *v)
+{
+    *v = -12345;
+    return pst_parse_float_field(text, len, v);
+}
+
+static void data_fields(void **state)
+{
+    (void)state;
+    double v;
+    assert_int_equal(field("1", 1, &v), PST_OK);
+    assert_true(v == 1);
+    assert_int_equal(field("-0", 2, &v), PST_OK);
+    assert_true(v == 0 && signbit(v));
+    assert_int_equal(field("+25", 3, &v), PST_OK);
+    assert_true(v == 25);
+    assert_int_equal(field("999999999999999", 15, &v), PST_OK); /* fast path, exact */
+    assert_true(v == 999999999999999.0);
+    assert_int_equal(field("12345678901234567", 17, &v), PST_OK); /* through strtod */
+    assert_true(v == 12345678901234567.0);
+    assert_int_equal(field("0.25", 4, &v), PST_OK);
+    assert_true(v == 0.25);
+    assert_int_equal(field("1e-3", 4, &v), PST_OK);
+    assert_true(v == 1e-3);
+    assert_int_equal(field("0x1p3", 5, &v), PST_OK);
+    assert_true(v == 8);
+    assert_int_equal(field("1e-50", 5, &v), PST_OK); /* underflow is not refused */
+    /* only the first len bytes count, when what follows ends the number */
+    assert_int_equal(field("12\t3", 2, &v), PST_OK);
+    assert_true(v == 12);
+    assert_int_equal(field("7,8", 1, &v), PST_OK);
+    assert_true(v == 7);
+}
+
+static void data_field_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int rc;
+    } cases[] = {
+        {"", PST_EFORMAT},
+        {"-", PST_EFORMAT},
+        {"+", PST_EFORMAT},
+        {" 1", PST_EFORMAT},
+        {"\t1", PST_EFORMAT},
+        {"1 ", PST_EFORMAT},
+        {"1x", PST_EFORMAT},
+        {"1.5.", PST_EFORMAT},
+        {"abc", PST_EFORMAT},
+        {"inf", PST_ENUMERIC},
+        {"nan", PST_ENUMERIC},
+        {"-infinity", PST_ENUMERIC},
+        {"1e39", PST_ENUMERIC} /* beyond float */,
+        {"-3.5e38", PST_ENUMERIC},
+    };
+    double v;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(field(cases[i].text, strlen(cases[i].text), &v), cases[i].rc);
+        assert_true(v == -12345); /* untouched on failure */
+    }
+    assert_int_equal(field("3.4e38", 6, &v), PST_OK);
+    assert_true(v <= FLT_MAX);
+}
+
+static void digit_runs(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(pst_parse_digits_u32("123:4", 5, &v), 3);
+    assert_true(v == 123);
+    assert_int_equal(pst_parse_digits_u32(":4", 2, &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(pst_parse_digits_u32("4294967295", 10, &v), 10);
+    assert_true(v == UINT32_MAX);
+    assert_int_equal(pst_parse_digits_u32("4294967296", 10, &v), 10);
+    assert_true(v == (uint64_t)UINT32_MAX + 1);
+    assert_int_equal(pst_parse_digits_u32("99999999999999999999999", 23, &v), 23);
+    assert_true(v == (uint64_t)UINT32_MAX + 1); /* saturates, never wraps */
+    assert_int_equal(pst_parse_digits_u32("0007", 4, &v), 4);
+    assert_true(v == 7);
+    assert_int_equal(pst_parse_digits_u32("12", 1, &v), 1); /* stops at len */
+    assert_true(v == 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(whole_text_numbers),
+        cmocka_unit_test(whole_text_refusals),
+        cmocka_unit_test(whole_numbers_in_range),
+        cmocka_unit_test(decimal_integers),
+        cmocka_unit_test(data_fields),
+        cmocka_unit_test(data_field_refusals),
+        cmocka_unit_test(digit_runs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
