@@ -7,6 +7,7 @@
 #include "app/plan/bag.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "common/numparse.h"
 
 void pst_usage_bag(FILE *out)
 {
@@ -39,16 +40,15 @@ void pst_usage_bag(FILE *out)
 /* A fraction in (0, 1], or -1. */
 static double parse_fraction(const char *text)
 {
-    char *end;
-    double v = strtod(text, &end);
-    return *end == '\0' && v > 0 && v <= 1 ? v : -1;
+    double v;
+    return pst_parse_double(text, 0, &v) == PST_OK && v > 0 && v <= 1 ? v : -1;
 }
 
 static int parse_members(void *ctx, const char *name, const char *value)
 {
-    char *end;
-    long m = strtol(value, &end, 10);
-    ((pst_bag_opts_t *)ctx)->members = *end == '\0' && m > 0 && m <= 10000 ? (int)m : -1;
+    long m;
+    bool ok = pst_parse_decimal(value, &m) == PST_OK && m > 0 && m <= 10000;
+    ((pst_bag_opts_t *)ctx)->members = ok ? (int)m : -1;
     return 0;
 }
 

@@ -1,4 +1,5 @@
 /* pstrain cv: argv of a cross-validation, run by app/plan/cv. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "app/plan/cv.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "common/numparse.h"
 
 void pst_usage_cv(FILE *out)
 {
@@ -31,11 +33,15 @@ void pst_usage_cv(FILE *out)
             "prediction by the model that did not train on it).\n");
 }
 
-/* --folds K and --repeats R, read as atoi reads them (the checks come after parsing). */
+/* --folds K and --repeats R: whole decimal numbers; anything else reads as 0, which the checks
+ * after parsing refuse. */
 static int parse_count(void *ctx, const char *name, const char *value)
 {
     pst_cv_opts_t *o = ctx;
-    *(strcmp(name, "--folds") == 0 ? &o->folds : &o->repeats) = atoi(value);
+    long v;
+    if (pst_parse_decimal(value, &v) != PST_OK || v < 0 || v > INT_MAX)
+        v = 0;
+    *(strcmp(name, "--folds") == 0 ? &o->folds : &o->repeats) = (int)v;
     return 0;
 }
 

@@ -1,6 +1,4 @@
 /* pstrain datagen clicks | criteo: argv of the synthetic data generators, run by app/datagen. */
-#include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +7,7 @@
 #include "app/datagen.h"
 #include "cli/args.h"
 #include "cli/datagen.h"
+#include "common/numparse.h"
 
 void pst_usage_datagen(FILE *out)
 {
@@ -67,12 +66,8 @@ typedef struct datagen_args {
 /* A whole decimal in [lo, hi]. */
 static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
 {
-    if (s[0] < '0' || s[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || x < lo || x > hi)
+    uint64_t x;
+    if (pst_parse_u64(s, &x) != PST_OK || x < lo || x > hi)
         return false;
     *v = x;
     return true;
@@ -80,10 +75,7 @@ static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
 
 static bool parse_real(const char *s, double *v)
 {
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return s[0] != '\0' && *end == '\0' && errno == 0 && isfinite(*v);
+    return pst_parse_double(s, PST_NUM_FINITE, v) == PST_OK;
 }
 
 static int bad_value(const char *gen, const char *opt, const char *value, const char *want)

@@ -6,6 +6,7 @@
 #include "app/plan/stack.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "common/numparse.h"
 
 void pst_usage_stack(FILE *out)
 {
@@ -50,18 +51,16 @@ static int parse_method(void *ctx, const char *name, const char *value)
 
 static int parse_folds(void *ctx, const char *name, const char *value)
 {
-    char *end;
-    long k = strtol(value, &end, 10);
-    ((pst_stack_opts_t *)ctx)->folds = *end == '\0' && k >= 2 && k <= 1000 ? (int)k : -1;
+    long k;
+    bool ok = pst_parse_decimal(value, &k) == PST_OK && k >= 2 && k <= 1000;
+    ((pst_stack_opts_t *)ctx)->folds = ok ? (int)k : -1;
     return 0;
 }
 
 static int parse_holdout(void *ctx, const char *name, const char *value)
 {
-    char *end;
     double *holdout = &((pst_stack_opts_t *)ctx)->holdout;
-    *holdout = strtod(value, &end);
-    if (*end != '\0')
+    if (pst_parse_double(value, 0, holdout) != PST_OK)
         *holdout = -1;
     return 0;
 }

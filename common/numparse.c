@@ -52,6 +52,19 @@ int pst_parse_decimal(const char *text, long *out)
     return PST_OK;
 }
 
+int pst_parse_u64(const char *text, uint64_t *out)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return PST_EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end != '\0' || errno != 0 || v > UINT64_MAX)
+        return PST_EINVAL;
+    *out = (uint64_t)v;
+    return PST_OK;
+}
+
 /* [+-]digits, at most 15 of them (exact in a double): true with the value. */
 static bool parse_plain_integer(const char *s, size_t len, double *out)
 {

@@ -26,6 +26,10 @@ int pst_parse_long(const char *text, long min, long max, long *out);
  * PST_OK with *out set, else PST_EINVAL. */
 int pst_parse_decimal(const char *text, long *out);
 
+/* Decimal digits filling all of the text (no sign, no blanks) that fit a uint64_t. PST_OK with
+ * *out set, else PST_EINVAL. */
+int pst_parse_u64(const char *text, uint64_t *out);
+
 /* A data field s[0..len): a number filling it exactly and within float range. s[len] must not
  * continue a number (a delimiter, blank, newline or NUL follows every field). A leading space
  * or tab is refused; plain integers of up to 15 digits with an optional sign skip strtod.

@@ -4,6 +4,7 @@
  * parameters travel over ZeroMQ. */
 #include "app/mpi/cluster.h"
 
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
+#include "common/numparse.h"
 #include "common/sample/split.h"
 
 typedef struct cluster {
@@ -30,7 +32,8 @@ typedef struct cluster {
 static int env_int(const char *name)
 {
     const char *v = getenv(name);
-    return v ? atoi(v) : 0;
+    long n;
+    return v && pst_parse_decimal(v, &n) == PST_OK && n >= 0 && n <= INT_MAX ? (int)n : 0;
 }
 
 bool pst_cluster_launched(void)
@@ -47,7 +50,8 @@ bool pst_cluster_is_first_rank(void)
         r = getenv("PMI_RANK");
     if (!r)
         r = getenv("PMIX_RANK");
-    return !r || atoi(r) == 0;
+    long n;
+    return !r || pst_parse_decimal(r, &n) != PST_OK || n == 0;
 }
 
 /* ---- server ranks ------------------------------------------------------------------------ */

@@ -100,6 +100,25 @@ static void decimal_integers(void **state)
     assert_int_equal(n, 5);
 }
 
+static void unsigned_64_bit(void **state)
+{
+    (void)state;
+    uint64_t v = 0;
+    assert_int_equal(pst_parse_u64("0", &v), PST_OK);
+    assert_true(v == 0);
+    assert_int_equal(pst_parse_u64("18446744073709551615", &v), PST_OK);
+    assert_true(v == UINT64_MAX);
+    v = 5;
+    assert_int_equal(pst_parse_u64("18446744073709551616", &v), PST_EINVAL); /* overflow */
+    assert_int_equal(pst_parse_u64("-1", &v), PST_EINVAL); /* strtoull would wrap it */
+    assert_int_equal(pst_parse_u64("+1", &v), PST_EINVAL);
+    assert_int_equal(pst_parse_u64(" 1", &v), PST_EINVAL);
+    assert_int_equal(pst_parse_u64("1 ", &v), PST_EINVAL);
+    assert_int_equal(pst_parse_u64("", &v), PST_EINVAL);
+    assert_int_equal(pst_parse_u64("1e3", &v), PST_EINVAL);
+    assert_true(v == 5);
+}
+
 /* pst_parse_float_field on the first len bytes of text. */
 static int field(const char *text, size_t len, double *v)
 {
@@ -189,13 +208,10 @@ static void digit_runs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(whole_text_numbers),
-        cmocka_unit_test(whole_text_refusals),
-        cmocka_unit_test(whole_numbers_in_range),
-        cmocka_unit_test(decimal_integers),
-        cmocka_unit_test(data_fields),
-        cmocka_unit_test(data_field_refusals),
-        cmocka_unit_test(digit_runs),
+        cmocka_unit_test(whole_text_numbers),     cmocka_unit_test(whole_text_refusals),
+        cmocka_unit_test(whole_numbers_in_range), cmocka_unit_test(decimal_integers),
+        cmocka_unit_test(unsigned_64_bit),        cmocka_unit_test(data_fields),
+        cmocka_unit_test(data_field_refusals),    cmocka_unit_test(digit_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

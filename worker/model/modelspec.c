@@ -1,6 +1,7 @@
 /* Layer stack from configuration: model.hidden + activation + dropout, or an explicit model.layers
  * list, followed by the output layer the task needs. */
 #include "worker/model/modelspec.h"
+#include "common/numparse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,8 @@ static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_e
                            "model.layers[%d]: unknown layer '%s' (dense:N, relu, sigmoid, tanh, "
                            "softmax, dropout:RATE)",
                            index, text);
-    char *end = NULL;
-    double arg = colon ? strtod(colon + 1, &end) : 0;
-    if (colon && (end == colon + 1 || *end != '\0'))
+    double arg = 0;
+    if (colon && pst_parse_double(colon + 1, 0, &arg) != PST_OK)
         return pst_err_set(err, PST_EINVAL, "model.layers[%d]: bad number in '%s'", index, text);
     if (kind == PST_LAYER_DENSE && (!colon || arg < 1 || arg != (int)arg))
         return pst_err_set(err, PST_EINVAL, "model.layers[%d]: '%s' needs a width, e.g. dense:128",
