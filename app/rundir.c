@@ -81,6 +81,18 @@ void pst_json_add_number(cJSON *obj, const char *name, double v)
         cJSON_AddNullToObject(obj, name);
 }
 
+/* Appends line to metrics.jsonl as one JSON line and frees it. */
+static void write_line(pst_rundir_t *rd, cJSON *line)
+{
+    char *text = cJSON_PrintUnformatted(line);
+    if (text) {
+        fprintf(rd->metrics, "%s\n", text);
+        fflush(rd->metrics);
+    }
+    free(text);
+    cJSON_Delete(line);
+}
+
 void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
 {
     if (!rd->metrics)
@@ -96,13 +108,7 @@ void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
     pst_json_add_number(line, "seconds", es->seconds);
     pst_json_add_number(line, "samples_per_s", es->samples_per_s);
     cJSON_AddBoolToObject(line, "improved", es->improved);
-    char *text = cJSON_PrintUnformatted(line);
-    if (text) {
-        fprintf(rd->metrics, "%s\n", text);
-        fflush(rd->metrics);
-    }
-    free(text);
-    cJSON_Delete(line);
+    write_line(rd, line);
 }
 
 void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metrics)
@@ -111,13 +117,7 @@ void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metri
         return;
     cJSON *line = cJSON_Duplicate(metrics, true);
     cJSON_AddStringToObject(line, "task", label);
-    char *text = cJSON_PrintUnformatted(line);
-    if (text) {
-        fprintf(rd->metrics, "%s\n", text);
-        fflush(rd->metrics);
-    }
-    free(text);
-    cJSON_Delete(line);
+    write_line(rd, line);
 }
 
 int pst_rundir_write_json(const pst_rundir_t *rd, const char *name, const cJSON *doc,

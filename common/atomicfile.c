@@ -217,7 +217,7 @@ int pst_read_file(const char *path, size_t max_len, unsigned char **data, size_t
                            (long long)sb.st_size, max_len);
     }
     size_t size = (size_t)sb.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
+    unsigned char *buf = malloc(size + 1);
     if (!buf) {
         fclose(f);
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
@@ -228,6 +228,7 @@ int pst_read_file(const char *path, size_t max_len, unsigned char **data, size_t
         free(buf);
         return pst_err_set(err, PST_EIO, "%s: short read", path);
     }
+    buf[size] = '\0';
     *data = buf;
     *len = size;
     return PST_OK;

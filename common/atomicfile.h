@@ -13,7 +13,8 @@ int pst_write_all(int fd, const void *data, size_t len);
 /* Writes len bytes to path atomically (through a pst_atomic_writer_t). */
 int pst_write_file_atomic(const char *path, const void *data, size_t len, pst_err_t *err);
 
-/* Reads a whole file into a malloc'ed buffer (caller frees *data). Fails above max_len bytes. */
+/* Reads a whole file into a malloc'ed buffer (caller frees *data), followed by a NUL byte that
+ * *len does not count, so a text file can be read as a string. Fails above max_len bytes. */
 int pst_read_file(const char *path, size_t max_len, unsigned char **data, size_t *len,
                   pst_err_t *err);
 

@@ -503,14 +503,8 @@ int pst_sweep_load_results(pst_sweep_sched_t *s, const char *path, pst_err_t *er
     int rc = pst_read_file(path, RESULTS_MAX_BYTES, &data, &len, err);
     if (rc != PST_OK)
         return rc;
-    char *text = realloc(data, len + 1);
-    if (!text) {
-        free(data);
-        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
-    }
-    text[len] = '\0';
-    rc = pst_sweep_load_results_text(s, text, path, err);
-    free(text);
+    rc = pst_sweep_load_results_text(s, (char *)data, path, err);
+    free(data);
     return rc;
 }
 

@@ -433,14 +433,8 @@ int pst_sweep_space_load_file(const char *path, pst_sweep_space_t **out, pst_err
     int rc = pst_read_file(path, 16u << 20, &data, &len, err);
     if (rc != PST_OK)
         return rc;
-    char *text = realloc(data, len + 1);
-    if (!text) {
-        free(data);
-        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
-    }
-    text[len] = '\0';
-    rc = pst_sweep_space_load_string(text, path, out, err);
-    free(text);
+    rc = pst_sweep_space_load_string((char *)data, path, out, err);
+    free(data);
     return rc;
 }
 
