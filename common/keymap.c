@@ -72,20 +72,6 @@ static int table_reserve(pst_keymap_t *m, size_t n)
     return PST_OK;
 }
 
-/* The ref of key (>= PST_KEYMAP_DIRECT_MAX, of hash h): its cell's, or that of the empty cell
- * where the key goes, whose key is then set. The table has room. */
-static pst_keymap_ref_t *table_ref(pst_keymap_t *m, uint64_t key, uint64_t h)
-{
-    size_t mask = m->table_cap - 1;
-    for (size_t at = pst_keymap_slot(h, mask);; at = (at + 1) & mask) {
-        pst_keymap_cell_t *cell = &m->table[at];
-        if (cell->ref.row1 == 0)
-            cell->key = key;
-        if (cell->key == key)
-            return &cell->ref;
-    }
-}
-
 /* Moves the table's keys below the direct array's new capacity into the array: the table is
  * rebuilt from the keys that stay. */
 static int direct_take_from_table(pst_keymap_t *m)
@@ -143,7 +129,7 @@ pst_keymap_ref_t *pst_keymap_ref_far(pst_keymap_t *m, uint64_t key)
         return direct_grow(m, cap) == PST_OK ? &m->direct[key] : NULL;
     if (table_reserve(m, m->n_hashed + 1) != PST_OK)
         return NULL;
-    return table_ref(m, key, pst_wire_key_hash(key));
+    return pst_keymap_table_ref(m, key, pst_wire_key_hash(key));
 }
 
 int pst_keymap_insert(pst_keymap_t *m, uint64_t key, uint32_t row)

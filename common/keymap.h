@@ -95,11 +95,34 @@ static inline void pst_keymap_prefetch(const pst_keymap_t *m, uint64_t key)
  * (re-read m->direct; earlier refs are stale) but keeps their tags. */
 pst_keymap_ref_t *pst_keymap_ref_far(pst_keymap_t *m, uint64_t key);
 
+/* The ref of key in the table, which has room for one more key (key >= direct_cap, of hash h):
+ * its cell's, or that of the empty cell where the key goes, whose key is then set. */
+static inline pst_keymap_ref_t *pst_keymap_table_ref(pst_keymap_t *m, uint64_t key, uint64_t h)
+{
+    size_t mask = m->table_cap - 1;
+    for (size_t at = pst_keymap_slot(h, mask);; at = (at + 1) & mask) {
+        pst_keymap_cell_t *cell = &m->table[at];
+        if (cell->ref.row1 == 0)
+            cell->key = key;
+        if (cell->key == key)
+            return &cell->ref;
+    }
+}
+
+/* pst_keymap_ref_far with the common case inline: a key the direct array never takes, in a table
+ * with room for one more key. */
+static inline pst_keymap_ref_t *pst_keymap_ref_beyond(pst_keymap_t *m, uint64_t key)
+{
+    if (key < PST_KEYMAP_DIRECT_MAX || 2 * (m->n_hashed + 1) > m->table_cap)
+        return pst_keymap_ref_far(m, key);
+    return pst_keymap_table_ref(m, key, pst_wire_key_hash(key));
+}
+
 /* The ref of key; an empty one (row1 == 0) for a new key, to be claimed with
  * pst_keymap_claim or left empty. NULL when out of memory. */
 static inline pst_keymap_ref_t *pst_keymap_ref(pst_keymap_t *m, uint64_t key)
 {
-    return key < m->direct_cap ? &m->direct[key] : pst_keymap_ref_far(m, key);
+    return key < m->direct_cap ? &m->direct[key] : pst_keymap_ref_beyond(m, key);
 }
 
 /* Gives key's empty ref (from pst_keymap_ref) the row `row`, with tag 0. */

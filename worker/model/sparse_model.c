@@ -294,7 +294,7 @@ static inline __attribute__((always_inline)) int step_keys_of(pst_sparse_model_t
         if (k + PREFETCH_AHEAD < nnz)
             pst_keymap_prefetch(m, col64 ? col64[k + PREFETCH_AHEAD] : col32[k + PREFETCH_AHEAD]);
         uint64_t key = col64 ? col64[k] : col32[k];
-        pst_keymap_ref_t *ref = key < m->direct_cap ? &direct[key] : pst_keymap_ref_far(m, key);
+        pst_keymap_ref_t *ref = key < m->direct_cap ? &direct[key] : pst_keymap_ref_beyond(m, key);
         if (ref == NULL)
             return PST_ENOMEM;
         direct = m->direct;
