@@ -6,7 +6,8 @@
 #include <string.h>
 
 #define INIT_STREAM 0x9e3779b97f4a7c15ull
-#define MAX_ROWS 0xfffffffeu /* row indices are uint32 with 0 meaning empty in the table */
+/* Keys looked up ahead of use, hiding the latency of random access into large slices. */
+#define PREFETCH_AHEAD 16
 
 struct pst_shard {
     uint32_t server, n_servers;
@@ -73,7 +74,7 @@ static void slice_free(pst_slice_t *s)
     block_unref(s->block);
     free(s->row_keys);
     free(s->rows);
-    free(s->table);
+    pst_keymap_fini(&s->keymap);
     free(s->acc);
     free(s->touched);
     free(s->is_touched);
@@ -322,55 +323,6 @@ int pst_slice_dense_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err)
 
 /* ---- sparse rows ---- */
 
-static size_t table_slot(uint64_t key, size_t mask)
-{
-    uint64_t h = pst_wire_key_hash(key);
-    /* The low bits of mix(key) decide the server; the table uses the high ones. */
-    return (size_t)((h >> 32 | h << 32) & mask);
-}
-
-static int64_t table_find(const pst_slice_t *s, uint64_t key)
-{
-    if (s->table_cap == 0)
-        return -1;
-    size_t mask = s->table_cap - 1;
-    for (size_t at = table_slot(key, mask);; at = (at + 1) & mask) {
-        uint32_t entry = s->table[at];
-        if (entry == 0)
-            return -1;
-        if (s->row_keys[entry - 1] == key)
-            return entry - 1;
-    }
-}
-
-static void table_insert(pst_slice_t *s, uint64_t key, uint32_t row)
-{
-    size_t mask = s->table_cap - 1;
-    size_t at = table_slot(key, mask);
-    while (s->table[at] != 0)
-        at = (at + 1) & mask;
-    s->table[at] = row + 1;
-}
-
-/* Keeps the table at most half full. */
-static int table_reserve(pst_slice_t *s, size_t n_rows)
-{
-    if (2 * n_rows <= s->table_cap)
-        return PST_OK;
-    size_t cap = s->table_cap ? s->table_cap : 64;
-    while (2 * n_rows > cap)
-        cap *= 2;
-    uint32_t *table = calloc(cap, sizeof *table);
-    if (table == NULL)
-        return PST_ENOMEM;
-    free(s->table);
-    s->table = table;
-    s->table_cap = cap;
-    for (size_t r = 0; r < s->n_rows; r++)
-        table_insert(s, s->row_keys[r], (uint32_t)r);
-    return PST_OK;
-}
-
 static int grow_array(void **p, size_t elem, size_t old_n, size_t new_n, bool zero)
 {
     void *grown = realloc(*p, new_n * elem);
@@ -418,34 +370,42 @@ static float init_value(const pst_slice_t *s, uint64_t key, uint32_t j)
     return (float)((2.0 * u - 1.0) * s->init_scale);
 }
 
-static int row_create(pst_slice_t *s, uint64_t key, uint32_t *row)
+/* A new row for key, whose empty ref is given; the slice has room for it. */
+static void row_create(pst_slice_t *s, uint64_t key, pst_keymap_ref_t *ref)
 {
-    if (s->n_rows >= MAX_ROWS)
-        return PST_ERANGE;
-    int rc = rows_reserve(s, s->n_rows + 1);
-    if (rc == PST_OK)
-        rc = table_reserve(s, s->n_rows + 1);
-    if (rc != PST_OK)
-        return rc;
     size_t r = s->n_rows++;
     s->row_keys[r] = key;
     float *v = s->rows + r * s->row_width;
     for (uint32_t j = 0; j < s->row_width; j++)
         v[j] = s->init_scale != 0.0f ? init_value(s, key, j) : 0.0f;
-    table_insert(s, key, (uint32_t)r);
-    *row = (uint32_t)r;
+    pst_keymap_claim(&s->keymap, key, ref, (uint32_t)r);
+}
+
+/* The row of key, created on first touch. */
+static int row_of(pst_slice_t *s, uint64_t key, uint32_t *row)
+{
+    int64_t found = pst_keymap_find(&s->keymap, key);
+    if (found >= 0) {
+        *row = (uint32_t)found;
+        return PST_OK;
+    }
+    if (s->n_rows >= PST_KEYMAP_MAX_ROWS)
+        return PST_ERANGE;
+    int rc = rows_reserve(s, s->n_rows + 1);
+    pst_keymap_ref_t *ref = rc == PST_OK ? pst_keymap_ref(&s->keymap, key) : NULL;
+    if (ref == NULL)
+        return PST_ENOMEM;
+    row_create(s, key, ref);
+    *row = ref->row1 - 1;
     return PST_OK;
 }
 
 int pst_slice_rows(pst_slice_t *s, const uint64_t *keys, size_t n, uint32_t *rows, pst_err_t *err)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t found = table_find(s, keys[i]);
-        if (found >= 0) {
-            rows[i] = (uint32_t)found;
-            continue;
-        }
-        int rc = row_create(s, keys[i], &rows[i]);
+        if (i + PREFETCH_AHEAD < n)
+            pst_keymap_prefetch(&s->keymap, keys[i + PREFETCH_AHEAD]);
+        int rc = row_of(s, keys[i], &rows[i]);
         if (rc != PST_OK)
             return pst_err_set(err, rc, "shard: cannot add a row to tensor %u/%u (%zu rows)",
                                s->model_id, s->tensor_id, s->n_rows);
@@ -588,7 +548,7 @@ uint64_t pst_slice_bytes(const pst_slice_t *s)
                        s->state_width * sizeof(float) + (s->state_width ? sizeof(uint64_t) : 0);
     if (s->acc != NULL)
         per_row += s->row_width * sizeof(float) + sizeof(uint32_t) + 1;
-    return bytes + s->rows_cap * per_row + s->table_cap * sizeof(uint32_t);
+    return bytes + s->rows_cap * per_row + pst_keymap_bytes(&s->keymap);
 }
 
 uint64_t pst_shard_bytes(const pst_shard_t *self)

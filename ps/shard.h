@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/keymap.h"
 #include "common/optim/optim.h"
 #include "common/net/wire.h"
 
@@ -39,8 +40,7 @@ typedef struct pst_slice {
     float *row_state;     /* sparse, stateful: (rows_cap, state_width), zeros until stepped */
     uint64_t *row_steps;  /* sparse, stateful: (rows_cap) steps each row took, 0 = never */
     size_t rows_cap;
-    uint32_t *table; /* open addressing: row index + 1, 0 = empty; (table_cap) */
-    size_t table_cap;
+    pst_keymap_t keymap;            /* sparse: key -> row */
     struct pst_values_block *block; /* dense: owner of values, shared with lent messages */
     float *acc;                     /* BSP accumulator: dense (len); sparse (rows_cap, row_width) */
     bool acc_filled;                /* dense: acc holds a contribution of the open clock */

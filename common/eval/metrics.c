@@ -143,6 +143,36 @@ static double log_loss(const float *prob, const float *labels, size_t n, int k)
     return sum / (double)n;
 }
 
+double pst_log_loss_binary(const float *prob, const float *y, size_t n)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double p = fmin(fmax(prob[i], P_MIN), 1.0 - P_MIN);
+        sum -= y[i] * log(p) + (1.0 - y[i]) * log(1.0 - p);
+    }
+    return n > 0 ? sum / (double)n : 0.0;
+}
+
+void pst_binary_metrics_none(pst_binary_metrics_t *m)
+{
+    *m = (pst_binary_metrics_t){0, NAN, NAN, NAN, NAN};
+}
+
+void pst_binary_metrics_compute(pst_binary_metrics_t *m, const float *prob, const float *y,
+                                size_t n)
+{
+    double pred = 0.0, positives = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        pred += prob[i];
+        positives += y[i];
+    }
+    m->n = n;
+    m->log_loss = pst_log_loss_binary(prob, y, n);
+    m->roc_auc = pst_roc_auc(prob, y, n);
+    m->mean_pred = pred / (double)n;
+    m->observed = positives / (double)n;
+}
+
 static int by_score(const void *a, const void *b)
 {
     float x = ((const scored_t *)a)->score, y = ((const scored_t *)b)->score;

@@ -40,6 +40,23 @@ int pst_class_metrics_from_outputs(pst_class_metrics_t *m, int n_classes, size_t
 void pst_reg_metrics_compute(pst_reg_metrics_t *m, size_t n, const float *pred,
                              const float *target);
 
+/* Mean log-loss of probabilities of class 1 against labels y in [0, 1], each probability clipped
+ * to [1e-15, 1 - 1e-15] as scikit-learn does; 0 for n == 0. */
+double pst_log_loss_binary(const float *prob, const float *y, size_t n);
+
+/* A binary classifier's figures on n > 0 rows (click models): log-loss (pst_log_loss_binary),
+ * ROC-AUC and calibration, the mean probability against the observed rate of class 1. */
+typedef struct pst_binary_metrics {
+    size_t n;
+    double log_loss, roc_auc;
+    double mean_pred, observed;
+} pst_binary_metrics_t;
+
+/* n 0, every figure NaN: the metrics of a set without rows. */
+void pst_binary_metrics_none(pst_binary_metrics_t *m);
+void pst_binary_metrics_compute(pst_binary_metrics_t *m, const float *prob, const float *y,
+                                size_t n);
+
 /* ROC-AUC from scores of the positive class (ties count one half). NaN if a class is absent. */
 double pst_roc_auc(const float *score, const float *label01, size_t n);
 

@@ -343,8 +343,9 @@ static void sparse_accumulation_averages_touched_rows(void **state)
 }
 
 /* Memory is counted from what the store allocated: with FTRL a row of width 1 needs its key (8),
- * weight (4), [z | n] (8) and step counter (8), plus its share of a table at most half full.
- * Capacities double, so the total lies between the need and a small multiple of it. */
+ * weight (4), [z | n] (8) and step counter (8), plus its share of a keymap table at most half
+ * full (cells of 16 bytes: the key beside the row). Capacities double, so the total lies between
+ * the need and a small multiple of it. */
 static void store_bytes_follow_the_rows(void **state)
 {
     (void)state;
@@ -363,7 +364,7 @@ static void store_bytes_follow_the_rows(void **state)
     assert_int_equal(pst_slice_rows(s, keys, N, rows, NULL), PST_OK);
     assert_int_equal(pst_slice_sparse_step(s, rows, N, g, 0.1f, NULL), PST_OK);
     assert_int_equal(pst_shard_sparse_rows(sh), N);
-    uint64_t need = (uint64_t)N * (8 + 4 + 8 + 8 + 2 * 4);
+    uint64_t need = (uint64_t)N * (8 + 4 + 8 + 8 + 2 * sizeof(pst_keymap_cell_t));
     uint64_t held = pst_shard_bytes(sh) - empty;
     assert_true(held >= need);
     assert_true(held <= 3 * need);

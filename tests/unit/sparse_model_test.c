@@ -1,5 +1,6 @@
-/* Tests for worker/sparse_model: batch keys, LR and FM gradients (by hand, by PyTorch, by finite
- * differences), the distributed step equal to the local one, and training on synthetic clicks. */
+/* Tests for worker/model/sparse_batch, sparse_fm and sparse_model: batch keys, LR and FM gradients
+ * (by hand, by PyTorch, by finite differences), the local model's rows, and the distributed step
+ * equal to the local one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -434,179 +435,6 @@ static void steps_reject_bad_input(void **state)
     assert_null(pst_sparse_model_new(&opts, &err));
 }
 
-/* ---- synthetic click sets ---- */
-
-/* A CSR classification set of n_rows rows with nnz entries each, columns and values to be filled.
- */
-static pst_dataset_t *csr_new(size_t n_rows, size_t nnz, size_t n_features)
-{
-    pst_dataset_t *d = pst_dataset_new(n_rows, 0, PST_TASK_CLASSIFICATION);
-    assert_non_null(d);
-    free(d->x);
-    d->x = NULL;
-    d->n_features = n_features;
-    d->n_classes = 2;
-    d->row_ptr = malloc((n_rows + 1) * sizeof(size_t));
-    d->col_idx = malloc(n_rows * nnz * sizeof(uint32_t));
-    d->val = malloc(n_rows * nnz * sizeof(float));
-    assert_true(d->row_ptr && d->col_idx && d->val);
-    for (size_t i = 0; i <= n_rows; i++)
-        d->row_ptr[i] = i * nnz;
-    for (size_t k = 0; k < n_rows * nnz; k++)
-        d->val[k] = 1.0f;
-    return d;
-}
-
-static double sigmoid(double m)
-{
-    return 1.0 / (1.0 + exp(-m));
-}
-
-/* Rows of `nnz` distinct features out of n_features, one-hot; label ~ Bernoulli(sigmoid(bias +
- * sum of the true weights)); margin (n_rows) receives the true margins. */
-static pst_dataset_t *logistic_set(size_t n_rows, size_t nnz, uint32_t n_features,
-                                   const float *true_w, float true_bias, pst_rng_t *rng,
-                                   float *margin)
-{
-    pst_dataset_t *d = csr_new(n_rows, nnz, n_features);
-    for (size_t i = 0; i < n_rows; i++) {
-        uint32_t *cols = d->col_idx + i * nnz;
-        double m = true_bias;
-        for (size_t j = 0; j < nnz; j++) {
-            bool fresh;
-            do {
-                cols[j] = (uint32_t)pst_rng_below(rng, n_features);
-                fresh = true;
-                for (size_t l = 0; l < j; l++)
-                    fresh = fresh && cols[l] != cols[j];
-            } while (!fresh);
-            m += true_w[cols[j]];
-        }
-        margin[i] = (float)m;
-        d->y[i] = pst_rng_uniform(rng) < sigmoid(m) ? 1.0f : 0.0f;
-    }
-    return d;
-}
-
-/* Rows of 10 one-hot features out of 5,000 with true weights N(0, 0.7^2) and bias -0.5. Sparse LR
- * trained with FTRL ranks 20,000 held-out rows within 0.02 AUC of the true weights. It gets
- * 200,000 training rows (400 per feature): with 16,000 (32 per feature) even the best
- * L2-regularised fit by L-BFGS in PyTorch stays 0.09 below the true weights' AUC. */
-static void lr_ftrl_learns_true_weights(void **state)
-{
-    enum { N_FEATURES = 5000, NNZ = 10, N_TRAIN = 200000, N_TEST = 20000 };
-    pst_rng_t rng;
-    pst_rng_init(&rng, 2024);
-    float *true_w = malloc(N_FEATURES * sizeof(float));
-    for (int j = 0; j < N_FEATURES; j++)
-        true_w[j] = (float)(0.7 * pst_rng_normal(&rng));
-    float *margin = malloc(N_TRAIN * sizeof(float));
-    pst_dataset_t *train = logistic_set(N_TRAIN, NNZ, N_FEATURES, true_w, -0.5f, &rng, margin);
-    pst_dataset_t *test = logistic_set(N_TEST, NNZ, N_FEATURES, true_w, -0.5f, &rng, margin);
-    double true_auc = pst_roc_auc(margin, test->y, N_TEST);
-
-    pst_sparse_train_opts_t opts;
-    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_LR);
-    /* beta, l1 and l2 act on mean-over-batch gradients: the per-example 1, 0.5, 1 divided by 32 */
-    opts.ftrl = (pst_ftrl_cfg_t){.alpha = 0.1f, .beta = 0.03f, .l1 = 0.015f, .l2 = 0.03f};
-    opts.epochs = 2;
-    opts.batch_size = 32;
-    pst_err_t err = {0};
-    pst_sparse_model_t *model = pst_sparse_model_new(&opts, &err);
-    assert_non_null(model);
-    double train_loss = 0.0, test_loss = 0.0, auc = 0.0;
-    assert_int_equal(pst_sparse_train(model, train, &train_loss, &err), PST_OK);
-    assert_int_equal(pst_sparse_evaluate(model, test, NULL, &test_loss, &auc, &err), PST_OK);
-    print_message("LR FTRL: true AUC %.4f, model AUC %.4f, train loss %.4f, test loss %.4f, "
-                  "%zu keys\n",
-                  true_auc, auc, train_loss, test_loss, pst_sparse_model_n_keys(model));
-    assert_true(true_auc > 0.85);
-    assert_true(auc > true_auc - 0.02);
-    assert_true(test_loss < 0.5); /* an untrained model scores log 2 = 0.693 */
-    assert_int_equal(pst_sparse_model_n_keys(model), N_FEATURES);
-
-    pst_sparse_model_destroy(&model);
-    pst_sparse_model_destroy(&model);
-    pst_dataset_destroy(&train);
-    pst_dataset_destroy(&test);
-    free(true_w);
-    free(margin);
-}
-
-/* Two categorical fields A and B of 50 values each whose label depends only on their pairwise
- * interaction 1.5 <u_a, u_b> (u in R^2, N(0, 1)), plus 4 one-hot noise features. LR sees no
- * signal in either field alone; an FM (k = 4) learns the interaction. */
-static pst_dataset_t *interaction_set(size_t n_rows, const float *u, pst_rng_t *rng, float *margin)
-{
-    enum { N_VALUES = 50, NNZ = 6, N_NOISE = 1000 };
-    pst_dataset_t *d = csr_new(n_rows, NNZ, 2 * N_VALUES + N_NOISE);
-    for (size_t i = 0; i < n_rows; i++) {
-        uint32_t *cols = d->col_idx + i * NNZ;
-        uint32_t a = (uint32_t)pst_rng_below(rng, N_VALUES);
-        uint32_t b = (uint32_t)pst_rng_below(rng, N_VALUES);
-        cols[0] = a;
-        cols[1] = N_VALUES + b;
-        for (int j = 2; j < NNZ; j++)
-            cols[j] = 2 * N_VALUES + (uint32_t)pst_rng_below(rng, N_NOISE);
-        double m =
-            1.5 * (u[2 * a] * u[2 * (N_VALUES + b)] + u[2 * a + 1] * u[2 * (N_VALUES + b) + 1]);
-        margin[i] = (float)m;
-        d->y[i] = pst_rng_uniform(rng) < sigmoid(m) ? 1.0f : 0.0f;
-    }
-    return d;
-}
-
-static double train_and_score(const pst_sparse_train_opts_t *opts, const pst_dataset_t *train,
-                              const pst_dataset_t *test)
-{
-    pst_err_t err = {0};
-    pst_sparse_model_t *model = pst_sparse_model_new(opts, &err);
-    assert_non_null(model);
-    double auc = 0.0;
-    assert_int_equal(pst_sparse_train(model, train, NULL, &err), PST_OK);
-    assert_int_equal(pst_sparse_evaluate(model, test, NULL, NULL, &auc, &err), PST_OK);
-    pst_sparse_model_destroy(&model);
-    return auc;
-}
-
-static void fm_beats_lr_on_interactions(void **state)
-{
-    enum { N_TRAIN = 16000, N_TEST = 4000 };
-    pst_rng_t rng;
-    pst_rng_init(&rng, 77);
-    float u[2 * 100];
-    for (int i = 0; i < 200; i++)
-        u[i] = (float)pst_rng_normal(&rng);
-    float *margin = malloc(N_TRAIN * sizeof(float));
-    pst_dataset_t *train = interaction_set(N_TRAIN, u, &rng, margin);
-    pst_dataset_t *test = interaction_set(N_TEST, u, &rng, margin);
-    double true_auc = pst_roc_auc(margin, test->y, N_TEST);
-
-    pst_sparse_train_opts_t opts;
-    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_LR);
-    opts.ftrl = (pst_ftrl_cfg_t){.alpha = 0.1f, .beta = 0.03f, .l1 = 0.0f, .l2 = 0.1f};
-    opts.epochs = 4;
-    opts.batch_size = 32;
-    double lr_auc = train_and_score(&opts, train, test);
-
-    opts.spec = (pst_sparse_spec_t){.kind = PST_SPARSE_FM, .n_factors = 4};
-    opts.init_scale = 0.1f;
-    double fm_auc = train_and_score(&opts, train, test);
-
-    opts.optimizer = PST_SPARSE_OPT_ADAGRAD;
-    opts.adagrad = (pst_ftrl_adagrad_cfg_t){.lr = 0.1f, .eps = 1e-10f, .l2 = 0.0f};
-    double fm_adagrad_auc = train_and_score(&opts, train, test);
-    print_message("interactions: true AUC %.4f, LR %.4f, FM FTRL %.4f, FM AdaGrad %.4f\n", true_auc,
-                  lr_auc, fm_auc, fm_adagrad_auc);
-    assert_true(lr_auc < 0.6);
-    assert_true(fm_auc > lr_auc + 0.15);
-    assert_true(fm_auc > true_auc - 0.06);
-    assert_true(fm_adagrad_auc > lr_auc + 0.1);
-    pst_dataset_destroy(&train);
-    pst_dataset_destroy(&test);
-    free(margin);
-}
-
 /* ---- the distributed step ---- */
 
 /* A random batch of n_rows rows of nnz keys from a pool of 12 keys, some beyond 32 bits. */
@@ -723,65 +551,6 @@ static void predict_leaves_unseen_keys_out(void **state)
     pst_sparse_model_destroy(&model);
 }
 
-/* Unshuffled training reads the dataset in place, one window of rows per step (the last one
- * short), and ends where explicit updates on hand-built batches of the same rows end. */
-static void unshuffled_training_steps_through_windows(void **state)
-{
-    enum { N_ROWS = 10, NNZ = 3, BATCH = 4 };
-    pst_rng_t rng;
-    pst_rng_init(&rng, 8);
-    pst_dataset_t *d = csr_new(N_ROWS, NNZ, 6);
-    for (size_t k = 0; k < N_ROWS * NNZ; k++) {
-        d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 6);
-        d->val[k] = (float)pst_rng_uniform(&rng);
-    }
-    for (size_t i = 0; i < N_ROWS; i++)
-        d->y[i] = (float)(i % 3 == 0);
-    pst_sparse_train_opts_t opts;
-    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_FM);
-    opts.spec.n_factors = 2;
-    opts.optimizer = PST_SPARSE_OPT_ADAGRAD;
-    opts.batch_size = BATCH;
-    opts.shuffle = false;
-    pst_sparse_model_t *trained = pst_sparse_model_new(&opts, NULL);
-    pst_sparse_model_t *stepped = pst_sparse_model_new(&opts, NULL);
-    assert_non_null(trained);
-    assert_non_null(stepped);
-    double loss = 0.0, sum = 0.0, batch_loss = 0.0;
-    assert_int_equal(pst_sparse_train(trained, d, &loss, NULL), PST_OK);
-
-    for (size_t start = 0; start < N_ROWS; start += BATCH) {
-        size_t len = N_ROWS - start < BATCH ? N_ROWS - start : BATCH;
-        size_t row_ptr[BATCH + 1];
-        uint64_t col[BATCH * NNZ];
-        for (size_t i = 0; i <= len; i++)
-            row_ptr[i] = i * NNZ;
-        for (size_t k = 0; k < len * NNZ; k++)
-            col[k] = d->col_idx[start * NNZ + k];
-        pst_sparse_batch_t b = {.n_rows = len,
-                                .row_ptr = row_ptr,
-                                .col64 = col,
-                                .val = d->val + start * NNZ,
-                                .y = d->y + start};
-        assert_int_equal(pst_sparse_model_update(stepped, &b, &batch_loss, NULL), PST_OK);
-        sum += batch_loss;
-    }
-    assert_near(loss, sum / 3.0, 1e-9);
-    assert_int_equal(pst_sparse_model_n_keys(trained), pst_sparse_model_n_keys(stepped));
-    for (size_t i = 0; i < pst_sparse_model_n_keys(trained); i++) {
-        uint64_t key = 0;
-        const float *a = pst_sparse_model_entry(trained, i, &key);
-        const float *b = pst_sparse_model_row(stepped, key);
-        assert_non_null(b);
-        for (int j = 0; j < 3; j++)
-            assert_true(a[j] == b[j]);
-    }
-    assert_true(pst_sparse_model_bias(trained) == pst_sparse_model_bias(stepped));
-    pst_sparse_model_destroy(&trained);
-    pst_sparse_model_destroy(&stepped);
-    pst_dataset_destroy(&d);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -794,11 +563,8 @@ int main(void)
         cmocka_unit_test(lr_gradient_matches_finite_differences),
         cmocka_unit_test(fm_gradient_matches_finite_differences),
         cmocka_unit_test(steps_reject_bad_input),
-        cmocka_unit_test(lr_ftrl_learns_true_weights),
-        cmocka_unit_test(fm_beats_lr_on_interactions),
         cmocka_unit_test(server_step_equals_local_step),
         cmocka_unit_test(predict_leaves_unseen_keys_out),
-        cmocka_unit_test(unshuffled_training_steps_through_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

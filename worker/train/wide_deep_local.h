@@ -13,7 +13,7 @@
 typedef struct pst_wd_local_opts {
     /* The rows' store: spec.kind PST_SPARSE_FM with spec.n_factors = the embedding dimension
      * (its rows are [w | e], as wide & deep's), optimizer, init_scale and init_seed. The store's
-     * epochs, batch_size, shuffle and bias are not used. */
+     * bias is not used. */
     pst_sparse_train_opts_t rows;
     pst_optim_cfg_t dense; /* the MLP's optimizer, stepped on batch-mean gradients */
     float dense_lr;

@@ -1,0 +1,285 @@
+/* A sparse training run: the job, its data, the loop over this process's share of the rows,
+ * per-epoch evaluation (log-loss, ROC-AUC, calibration) and the report. */
+#include "app/sparse/sparse_run.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/shardload.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+void pst_sparse_run_init(pst_sparse_run_t *run, const pst_config_t *cfg, bool lead)
+{
+    memset(run, 0, sizeof *run);
+    run->cfg = cfg;
+    run->lead = lead;
+    run->best_val_loss = INFINITY;
+    pst_binary_metrics_none(&run->val);
+    pst_binary_metrics_none(&run->test);
+    run->sparse = (pst_sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+}
+
+void pst_sparse_run_fini(pst_sparse_run_t *run)
+{
+    pst_rundir_close(&run->rundir);
+    pst_click_data_fini(&run->data);
+    pst_sparse_loop_fini(&run->loop);
+    cJSON_Delete(run->comm);
+    run->comm = NULL;
+}
+
+int pst_sparse_run_prepare(pst_sparse_run_t *run, pst_err_t *err)
+{
+    const pst_config_t *cfg = run->cfg;
+    if (pst_shardload_is_pattern(cfg->data.train))
+        return pst_err_set(err, PST_EINVAL,
+                           "data.train: one file per worker (%s) is for dense models; model.type "
+                           "%s reads one LIBSVM file",
+                           PST_WORKER_PATTERN, cfg->model.type);
+    double t0 = pst_clock_seconds();
+    int rc = pst_sparse_job_from_config(cfg, &run->job, err);
+    if (rc == PST_OK && cfg->data.buffer_rows > 0)
+        rc = pst_click_data_open_stream(cfg, &run->job, &run->data, err);
+    else if (rc == PST_OK)
+        rc = pst_click_data_load(cfg, &run->job, &run->data, err);
+    if (rc != PST_OK)
+        return rc;
+    run->load_seconds = pst_clock_seconds() - t0;
+    run->shuffle_seed = run->job.shuffle_seed;
+    if (run->data.stream != NULL)
+        return PST_OK; /* rows, entries and features are known after the first epoch */
+    const pst_dataset_t *tr = run->data.train;
+    run->n_train_rows = tr->n_rows;
+    run->nnz_per_row = (double)pst_click_data_nnz(tr) / (double)tr->n_rows;
+    run->steps_per_epoch = (long)((tr->n_rows + run->job.batch - 1) / run->job.batch);
+    return PST_OK;
+}
+
+static void log_start(const pst_sparse_run_t *run)
+{
+    const pst_click_data_t *d = &run->data;
+    const pst_sparse_job_t *j = &run->job;
+    const pst_optim_cfg_t *o = &j->optim;
+    if (d->stream != NULL)
+        pst_info("data: %s streamed through a %ld-row shuffle buffer%s, %zu test rows",
+                 run->cfg->data.train, run->cfg->data.buffer_rows,
+                 d->from_cache ? " from its cache" : "", d->test->n_rows);
+    else
+        pst_info(
+            "data: %zu train, %zu validation, %zu test rows, features up to %zu, %.1f per row, "
+            "read in %.1fs",
+            run->n_train_rows, d->val->n_rows, d->test->n_rows, d->train->n_features,
+            run->nnz_per_row, run->load_seconds);
+    if (d->from_cache)
+        pst_info("data: %s read from its cache", run->cfg->data.train);
+    if (j->ftrl)
+        pst_info("model: %s, rows of %u floats; ftrl alpha %g beta %g l1 %g l2 %g (per example), "
+                 "batch %zu, %d epochs",
+                 j->type, pst_sparse_row_width(&j->spec), j->lr, o->ftrl_beta, o->ftrl_l1,
+                 o->ftrl_l2, j->batch, j->epochs);
+    else
+        pst_info("model: %s, rows of %u floats; adagrad lr %g, batch %zu, %d epochs", j->type,
+                 pst_sparse_row_width(&j->spec), j->lr, j->batch, j->epochs);
+}
+
+/* One pass over data.train (its stream, or this process's share); *loss = mean batch loss. The
+ * first pass of a stream also counts its rows, entries and features. */
+static int train_epoch(pst_sparse_run_t *run, int epoch, double *loss, pst_err_t *err)
+{
+    pst_sparse_epoch_t e;
+    pst_sparse_stream_t *s = run->data.stream;
+    int rc = s != NULL ? pst_sparse_loop_stream_epoch(&run->loop, s, epoch, &e, err)
+                       : pst_sparse_loop_epoch(&run->loop, run->data.train, epoch, &e, err);
+    if (rc != PST_OK)
+        return rc;
+    run->rows_trained += e.rows;
+    if (s != NULL && epoch == 1) {
+        pst_sparse_stream_stats_t st;
+        pst_sparse_stream_stats(s, &st);
+        run->n_train_rows = e.rows;
+        run->nnz_per_row = e.rows > 0 ? (double)e.nnz / (double)e.rows : 0.0;
+        run->data.train->n_features = st.n_features;
+        if (e.rows == 0)
+            return pst_err_set(err, PST_EINVAL, "%s: no rows to train on", run->cfg->data.train);
+    }
+    *loss = e.loss;
+    return PST_OK;
+}
+
+static void log_epoch_line(pst_sparse_run_t *run, int epoch, double seconds, double rate,
+                           bool improved)
+{
+    if (run->rundir.metrics == NULL)
+        return;
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddNumberToObject(line, "epoch", epoch);
+    pst_json_add_number(line, "train_loss", run->train_loss);
+    pst_json_add_number(line, "val_loss", run->val.log_loss);
+    pst_json_add_number(line, "val_roc_auc", run->val.roc_auc);
+    pst_json_add_number(line, "val_mean_pred", run->val.mean_pred);
+    pst_json_add_number(line, "val_observed", run->val.observed);
+    pst_json_add_number(line, "lr", run->job.lr);
+    pst_json_add_number(line, "seconds", seconds);
+    pst_json_add_number(line, "samples_per_s", rate);
+    cJSON_AddBoolToObject(line, "improved", improved);
+    char *text = cJSON_PrintUnformatted(line);
+    if (text != NULL) {
+        fprintf(run->rundir.metrics, "%s\n", text);
+        fflush(run->rundir.metrics);
+    }
+    free(text);
+    cJSON_Delete(line);
+}
+
+static void print_epoch(pst_sparse_run_t *run, int epoch, double seconds, double rate)
+{
+    bool improved = isfinite(run->val.log_loss) && run->val.log_loss < run->best_val_loss;
+    if (improved)
+        run->best_val_loss = run->val.log_loss;
+    int width = run->job.epochs >= 100 ? 3 : run->job.epochs >= 10 ? 2 : 1;
+    printf("epoch %*d/%d  loss %.4f", width, epoch, run->job.epochs, run->train_loss);
+    if (isfinite(run->val.log_loss))
+        printf("  val_loss %.4f  val_auc %.4f  val_mean_pred %.4f (observed %.4f)",
+               run->val.log_loss, run->val.roc_auc, run->val.mean_pred, run->val.observed);
+    printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", run->job.lr, rate, seconds,
+           improved ? "  *" : "");
+    fflush(stdout);
+    log_epoch_line(run, epoch, seconds, rate, improved);
+}
+
+/* Every epoch: train, then (lead) evaluate validation, print and log. */
+int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
+{
+    pst_sparse_loop_opts_t opts = {.batch_size = run->job.batch,
+                                   .shuffle = run->job.shuffle,
+                                   .seed = run->shuffle_seed,
+                                   .steps_per_epoch = run->steps_per_epoch,
+                                   .source = run->cfg->data.train,
+                                   .model_type = run->job.type};
+    pst_sparse_loop_fini(&run->loop);
+    pst_sparse_loop_init(&run->loop, run->trainer, &opts);
+    if (run->lead)
+        log_start(run);
+    for (int epoch = 1; epoch <= run->job.epochs; epoch++) {
+        uint64_t rows_before = run->rows_trained;
+        double t0 = pst_clock_seconds();
+        int rc = train_epoch(run, epoch, &run->train_loss, err);
+        double seconds = pst_clock_seconds() - t0;
+        if (rc != PST_OK)
+            return rc;
+        run->seconds += seconds;
+        run->epochs_run = epoch;
+        if (!run->lead)
+            continue;
+        if ((rc = pst_sparse_evaluate(&run->trainer, run->data.val, &run->val, err)) != PST_OK)
+            return pst_err_prefix(err, rc, "validation: ");
+        double rate = seconds > 0 ? (double)(run->rows_trained - rows_before) / seconds : 0.0;
+        print_epoch(run, epoch, seconds, rate);
+    }
+    return PST_OK;
+}
+
+/* ---- report ---- */
+
+static void metrics_json(cJSON *obj, const pst_binary_metrics_t *m)
+{
+    pst_json_add_number(obj, "n", (double)m->n);
+    pst_json_add_number(obj, "log_loss", m->log_loss);
+    pst_json_add_number(obj, "roc_auc", m->roc_auc);
+    cJSON *cal = cJSON_AddObjectToObject(obj, "calibration");
+    pst_json_add_number(cal, "mean_pred", m->mean_pred);
+    pst_json_add_number(cal, "observed", m->observed);
+}
+
+static cJSON *build_report(const pst_sparse_run_t *run)
+{
+    const pst_click_data_t *d = &run->data;
+    const pst_sparse_job_t *j = &run->job;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "name", run->cfg->name);
+    cJSON_AddStringToObject(doc, "task", "classification");
+    cJSON *data = cJSON_AddObjectToObject(doc, "data");
+    cJSON_AddStringToObject(data, "format", j->tsv ? "criteo" : "libsvm");
+    pst_json_add_number(data, "train_rows", (double)run->n_train_rows);
+    pst_json_add_number(data, "val_rows", (double)d->val->n_rows);
+    pst_json_add_number(data, "test_rows", (double)d->test->n_rows);
+    pst_json_add_number(data, "features", (double)d->train->n_features);
+    pst_json_add_number(data, "nnz_per_row", run->nnz_per_row);
+    pst_json_add_number(data, "load_seconds", run->load_seconds);
+    cJSON_AddBoolToObject(data, "from_cache", d->from_cache);
+    pst_json_add_number(data, "buffer_rows", (double)run->cfg->data.buffer_rows);
+    if (d->stream != NULL) {
+        pst_sparse_stream_stats_t st;
+        pst_sparse_stream_stats(d->stream, &st);
+        pst_json_add_number(data, "max_rows_held", (double)st.max_rows_held);
+        pst_json_add_number(data, "caches_written", st.caches_written);
+    }
+    cJSON *model = cJSON_AddObjectToObject(doc, "model");
+    cJSON_AddStringToObject(model, "type", j->type);
+    double dense_params = 1.0; /* the bias */
+    if (j->wide_deep) {
+        dense_params = (double)pst_wd_job_dense_params(&j->wd, NULL);
+        pst_json_add_number(model, "embedding_dim", j->wd.spec.dim);
+        pst_json_add_number(model, "fields", j->wd.spec.n_fields);
+        pst_json_add_number(model, "deep_parameters", dense_params);
+    } else if (j->spec.kind == PST_SPARSE_FM) {
+        pst_json_add_number(model, "factors", j->spec.n_factors);
+    }
+    pst_json_add_number(model, "row_width", pst_sparse_row_width(&j->spec));
+    pst_json_add_number(model, "parameters",
+                        run->sparse.keys * pst_sparse_row_width(&j->spec) + dense_params);
+    cJSON_AddStringToObject(model, "optimizer", j->ftrl ? "ftrl" : "adagrad");
+    cJSON *train = cJSON_AddObjectToObject(doc, "train");
+    pst_json_add_number(train, "epochs", run->epochs_run);
+    pst_json_add_number(train, "seconds", run->seconds);
+    pst_json_add_number(train, "samples_per_s",
+                        run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0);
+    pst_json_add_number(train, "rows", (double)run->rows_trained);
+    pst_json_add_number(train, "final_loss", run->train_loss);
+    if (d->val->n_rows > 0)
+        metrics_json(cJSON_AddObjectToObject(doc, "val"), &run->val);
+    if (d->test->n_rows > 0)
+        metrics_json(cJSON_AddObjectToObject(doc, "test"), &run->test);
+    cJSON *sparse = cJSON_AddObjectToObject(doc, "sparse");
+    pst_json_add_number(sparse, "keys", run->sparse.keys);
+    pst_json_add_number(sparse, "keys_per_step", run->sparse.keys_per_step);
+    pst_json_add_number(sparse, "bytes_per_example", run->sparse.bytes_per_example);
+    pst_json_add_number(sparse, "raw_bytes_per_example", run->sparse.raw_bytes_per_example);
+    pst_json_add_number(sparse, "model_bytes", run->sparse.model_bytes);
+    pst_json_add_number(sparse, "server_rows", run->sparse.server_rows);
+    pst_json_add_number(sparse, "server_bytes", run->sparse.server_bytes);
+    pst_json_add_number(
+        sparse, "server_bytes_per_row",
+        run->sparse.server_rows > 0 ? run->sparse.server_bytes / run->sparse.server_rows : NAN);
+    pst_json_add_number(sparse, "server_peak_rss_bytes", run->sparse.server_peak_rss);
+    if (run->comm != NULL)
+        cJSON_AddItemReferenceToObject(doc, "comm", run->comm);
+    return doc;
+}
+
+static void print_metrics_line(const char *name, const pst_binary_metrics_t *m)
+{
+    if (m->n == 0)
+        return;
+    printf("%-10s  roc_auc %.4f  log_loss %.4f  mean_pred %.4f  observed %.4f\n", name, m->roc_auc,
+           m->log_loss, m->mean_pred, m->observed);
+}
+
+int pst_sparse_run_finish(pst_sparse_run_t *run, pst_err_t *err)
+{
+    cJSON *doc = build_report(run);
+    int rc = pst_rundir_write_json(&run->rundir, "report.json", doc, err);
+    cJSON_Delete(doc);
+    if (rc != PST_OK)
+        return rc;
+    printf("\ntrained %d epochs in %.1fs (%.0f samples/s), %.0f keys\n", run->epochs_run,
+           run->seconds, run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0,
+           run->sparse.keys);
+    print_metrics_line("validation", &run->val);
+    print_metrics_line("test", &run->test);
+    printf("run directory: %s\n", run->rundir.path);
+    return PST_OK;
+}

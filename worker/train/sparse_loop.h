@@ -1,0 +1,79 @@
+/* The sparse training loop: epochs of CSR mini-batches (windows, shuffled copies or a stream) fed
+ * to a trainer's step hook, and evaluation through its predict hook. */
+#ifndef PST_WORKER_TRAIN_SPARSE_LOOP_H
+#define PST_WORKER_TRAIN_SPARSE_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/data/dataset.h"
+#include "common/data/sparsestream.h"
+#include "common/err.h"
+#include "common/eval/metrics.h"
+#include "common/rng.h"
+#include "worker/model/sparse_model.h"
+
+/* What trains: the local model, a wide & deep model or the parameter servers behind two hooks. */
+typedef struct pst_sparse_trainer {
+    void *ctx;
+    /* One optimizer step on a labelled batch; *loss = its mean log-loss before the step. */
+    int (*step)(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err);
+    /* prob (n_rows) of a batch under the current weights; keys never trained count as zero. */
+    int (*predict)(void *ctx, const pst_sparse_batch_t *b, float *prob, pst_err_t *err);
+} pst_sparse_trainer_t;
+
+/* The trainer of a local model (pst_sparse_model_update and pst_sparse_model_predict). */
+pst_sparse_trainer_t pst_sparse_trainer_local(pst_sparse_model_t *model);
+
+/* Rows [start, start + n) of a CSR set as a batch, without copying. */
+pst_sparse_batch_t pst_sparse_window(const pst_dataset_t *d, size_t start, size_t n);
+
+typedef struct pst_sparse_loop_opts {
+    size_t batch_size;      /* rows per step, > 0 */
+    bool shuffle;           /* epochs after the first reshuffle the rows (the first reads them as
+                               stored: a training split comes in a seeded random order already) */
+    uint64_t seed;          /* the shuffles' */
+    long steps_per_epoch;   /* at most this many steps an epoch; 0: every batch */
+    const char *source;     /* streamed data: its name in messages (the file) */
+    const char *model_type; /* streamed data: the model's name in messages */
+} pst_sparse_loop_opts_t;
+
+/* What one epoch did. */
+typedef struct pst_sparse_epoch {
+    double loss; /* mean batch loss; NaN without steps */
+    size_t steps, rows, nnz;
+} pst_sparse_epoch_t;
+
+/* Read the fields; the loop's buffers are reused from batch to batch. */
+typedef struct pst_sparse_loop {
+    pst_sparse_trainer_t trainer;
+    pst_sparse_loop_opts_t opts;
+    pst_rng_t rng;
+    size_t *order; // (order_n) this epoch's row order; NULL: as stored
+    size_t order_n;
+    size_t rows_cap, nnz_cap; /* a batch of gathered rows */
+    size_t *row_ptr;          // (rows_cap + 1)
+    uint32_t *col;            // (nnz_cap)
+    float *val;               // (nnz_cap)
+    float *y;                 // (rows_cap)
+} pst_sparse_loop_t;
+
+void pst_sparse_loop_init(pst_sparse_loop_t *self, pst_sparse_trainer_t trainer,
+                          const pst_sparse_loop_opts_t *opts);
+void pst_sparse_loop_fini(pst_sparse_loop_t *self);
+
+/* One pass over a CSR set of labels 0/1, epoch counted from 1. */
+int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, int epoch,
+                          pst_sparse_epoch_t *out, pst_err_t *err);
+/* One pass over a stream (rewound after the first epoch); labels 0/1 or -1/+1 become 0/1, others
+ * are PST_EFORMAT naming the row. */
+int pst_sparse_loop_stream_epoch(pst_sparse_loop_t *self, pst_sparse_stream_t *stream, int epoch,
+                                 pst_sparse_epoch_t *out, pst_err_t *err);
+
+/* Scores every row of a CSR set with the trainer's predict hook, in chunks; a set without rows
+ * gives pst_binary_metrics_none. */
+int pst_sparse_evaluate(const pst_sparse_trainer_t *trainer, const pst_dataset_t *d,
+                        pst_binary_metrics_t *m, pst_err_t *err);
+
+#endif
