@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
 #include "app/sparse/sparse_run.h"
 #include "app/sparse/sparse_wd.h"
@@ -96,9 +97,7 @@ static int remote_begin(worker_t *r, pst_ranks_t *ranks, const pst_config_t *cfg
     r->remote.client = r->link.client;
     if (rc == PST_OK)
         rc = pst_sparse_remote_register(&r->remote, err);
-    int failed = rc != PST_OK, any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, ranks->role);
-    if (rc == PST_OK && any)
+    if (pst_mpijob_agree(ranks->role, rc) != PST_OK && rc == PST_OK)
         rc = pst_err_set(err, PST_ESTATE, "another worker failed to register the model");
     return rc;
 }
@@ -264,8 +263,7 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     report_comm(&run, &r, ranks, train_wire, train_raw);
     worker_fini(&r);
     /* Every worker must agree the run succeeded before the lead writes its report. */
-    int failed = rc != PST_OK, any_failed = 0;
-    MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, ranks->role);
+    bool any_failed = pst_mpijob_agree(ranks->role, rc) != PST_OK;
     if (!any_failed && run.lead && (rc = pst_sparse_run_finish(&run, &err)) != PST_OK)
         pst_app_error("%s", err.msg);
     pst_sparse_run_fini(&run);
