@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/keymap.h"
 #include "common/net/wire.h"
 
@@ -146,16 +147,6 @@ void pst_sparse_model_destroy(pst_sparse_model_t **self_p)
     *self_p = NULL;
 }
 
-/* realloc of *p to n elements of elem bytes; *p is kept on failure. */
-static int grow(void **p, size_t n, size_t elem)
-{
-    void *q = realloc(*p, (n > 0 ? n : 1) * elem);
-    if (q == NULL)
-        return PST_ENOMEM;
-    *p = q;
-    return PST_OK;
-}
-
 static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *err)
 {
     if (nnz > UINT32_MAX)
@@ -163,19 +154,19 @@ static int workspace_reserve(pst_sparse_model_t *self, size_t nnz, pst_err_t *er
     if (nnz <= self->nnz_cap)
         return PST_OK;
     size_t w = self->row_width;
-    int rc = grow((void **)&self->keys, nnz, sizeof(uint64_t));
+    int rc = pst_array_resize((void **)&self->keys, nnz, sizeof(uint64_t));
     if (rc == PST_OK)
-        rc = grow((void **)&self->slot, nnz, sizeof(uint32_t));
+        rc = pst_array_resize((void **)&self->slot, nnz, sizeof(uint32_t));
     if (rc == PST_OK)
-        rc = grow((void **)&self->hash, nnz, sizeof(uint64_t));
+        rc = pst_array_resize((void **)&self->hash, nnz, sizeof(uint64_t));
     if (rc == PST_OK)
-        rc = grow((void **)&self->entry, nnz, sizeof(uint32_t));
+        rc = pst_array_resize((void **)&self->entry, nnz, sizeof(uint32_t));
     if (rc == PST_OK)
-        rc = grow((void **)&self->rows, nnz, w * sizeof(float));
+        rc = pst_array_resize((void **)&self->rows, nnz, w * sizeof(float));
     if (rc == PST_OK)
-        rc = grow((void **)&self->grad, nnz, w * sizeof(float));
+        rc = pst_array_resize((void **)&self->grad, nnz, w * sizeof(float));
     if (rc == PST_OK)
-        rc = grow((void **)&self->state, nnz, self->state_width * sizeof(float));
+        rc = pst_array_resize((void **)&self->state, nnz, self->state_width * sizeof(float));
     if (rc == PST_OK)
         rc = pst_sparse_keysort_reserve(&self->scratch, nnz);
     if (rc != PST_OK)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
+
 /* Rows scored per predict call when evaluating. */
 enum { EVAL_ROWS = 512 };
 
@@ -55,30 +57,20 @@ void pst_sparse_loop_fini(pst_sparse_loop_t *self)
     memset(self, 0, sizeof *self);
 }
 
-/* realloc of *p to n elements of elem bytes; *p is kept on failure. */
-static int grow(void **p, size_t n, size_t elem)
-{
-    void *q = realloc(*p, (n > 0 ? n : 1) * elem);
-    if (q == NULL)
-        return PST_ENOMEM;
-    *p = q;
-    return PST_OK;
-}
-
 static int batch_reserve(pst_sparse_loop_t *g, size_t n_rows, size_t nnz)
 {
     int rc = PST_OK;
     if (n_rows > g->rows_cap) {
-        rc = grow((void **)&g->row_ptr, n_rows + 1, sizeof(size_t));
+        rc = pst_array_resize((void **)&g->row_ptr, n_rows + 1, sizeof(size_t));
         if (rc == PST_OK)
-            rc = grow((void **)&g->y, n_rows, sizeof(float));
+            rc = pst_array_resize((void **)&g->y, n_rows, sizeof(float));
         if (rc == PST_OK)
             g->rows_cap = n_rows;
     }
     if (rc == PST_OK && nnz > g->nnz_cap) {
-        rc = grow((void **)&g->col, nnz, sizeof(uint32_t));
+        rc = pst_array_resize((void **)&g->col, nnz, sizeof(uint32_t));
         if (rc == PST_OK)
-            rc = grow((void **)&g->val, nnz, sizeof(float));
+            rc = pst_array_resize((void **)&g->val, nnz, sizeof(float));
         if (rc == PST_OK)
             g->nnz_cap = nnz;
     }

@@ -5,15 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* realloc of *p to n elements of elem bytes; *p is kept on failure. */
-static int grow(void **p, size_t n, size_t elem)
-{
-    void *q = realloc(*p, (n > 0 ? n : 1) * elem);
-    if (q == NULL)
-        return PST_ENOMEM;
-    *p = q;
-    return PST_OK;
-}
+#include "common/alloc.h"
 
 void pst_sparse_remote_init(pst_sparse_remote_t *r, pst_psclient_t *client,
                             const pst_sparse_remote_opts_t *opts)
@@ -37,13 +29,13 @@ static int step_buf_reserve(pst_sparse_remote_buf_t *b, size_t nnz, uint32_t wid
 {
     if (nnz <= b->cap)
         return PST_OK;
-    int rc = grow((void **)&b->keys, nnz, sizeof(uint64_t));
+    int rc = pst_array_resize((void **)&b->keys, nnz, sizeof(uint64_t));
     if (rc == PST_OK)
-        rc = grow((void **)&b->slot, nnz, sizeof(uint32_t));
+        rc = pst_array_resize((void **)&b->slot, nnz, sizeof(uint32_t));
     if (rc == PST_OK)
-        rc = grow((void **)&b->rows, nnz, width * sizeof(float));
+        rc = pst_array_resize((void **)&b->rows, nnz, width * sizeof(float));
     if (rc == PST_OK)
-        rc = grow((void **)&b->grad, nnz, width * sizeof(float));
+        rc = pst_array_resize((void **)&b->grad, nnz, width * sizeof(float));
     if (rc != PST_OK)
         return pst_err_set(err, PST_ENOMEM, "out of memory for a batch of %zu entries", nnz);
     b->cap = nnz;
@@ -140,8 +132,8 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
 static int select_trained(pst_sparse_remote_t *r, size_t n_keys, size_t *n, pst_err_t *err)
 {
     if (n_keys > r->pull_cap) {
-        if (grow((void **)&r->pull_keys, n_keys, sizeof(uint64_t)) != PST_OK ||
-            grow((void **)&r->pull_at, n_keys, sizeof(uint32_t)) != PST_OK)
+        if (pst_array_resize((void **)&r->pull_keys, n_keys, sizeof(uint64_t)) != PST_OK ||
+            pst_array_resize((void **)&r->pull_at, n_keys, sizeof(uint32_t)) != PST_OK)
             return pst_err_set(err, PST_ENOMEM, "out of memory for %zu keys", n_keys);
         r->pull_cap = n_keys;
     }
