@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Multi-process tests under mpirun: servers and workers as real ranks on loopback.
+# Multi-process tests of pstrain train under mpirun: servers and workers as real ranks on loopback
+# (dense models; sparse ones under mpirun are in sparse_train_test.sh).
 #  - BSP with one worker reproduces local training's weights exactly;
 #  - BSP with two workers of batch b matches local training with batch 2b (float tolerance);
 #  - each consistency mode (bsp, ssp, asp) trains to a useful accuracy, with 2 servers as well;

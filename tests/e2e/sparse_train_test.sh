@@ -9,6 +9,7 @@
 #    when the source changes; data.buffer_rows streams data.train to the whole-file AUC;
 #  - bad input (a CSV file, labels other than 0/1, a malformed line, a dense optimizer) fails
 #    with a clear message.
+# Dense models are in cli_train_test.sh (one process) and cluster_test.sh (mpirun).
 # usage: sparse_train_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1

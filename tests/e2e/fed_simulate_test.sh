@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end: pstrain fed simulate on the digits CSV. FedAvg over IID sites reaches an accuracy
-# floor a broken round loop cannot; runs are reproducible; site sampling, traffic counts and the
-# FedProx proximal step match hand-computed values; DP-FedAvg reports a growing epsilon and stops
-# at its budget; bad fed.* settings are errors.
-# usage: fed_test.sh PSTRAIN TESTS_DIR
+# End-to-end: pstrain fed simulate on the digits CSV, every site simulated by one program (in one
+# process, or under mpirun with the server on rank 0 and the sites on the other ranks). FedAvg over
+# IID sites reaches an accuracy floor a broken round loop cannot; runs are reproducible; site
+# sampling, traffic counts and the FedProx proximal step match hand-computed values; the robust
+# rules stay near FedAvg without being FedAvg; eval on model.pst gives report.json's accuracy;
+# DP-FedAvg reports a growing epsilon and stops at its budget; bad fed.* settings are errors.
+# fed_deploy_test.sh runs rounds as a deployment instead (fed serve and fed join as separate
+# programs, CURVE, sites that die or reconnect); fed_site_mpi_test.sh, a site that is an mpirun job.
+# usage: fed_simulate_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
 tests=$2
