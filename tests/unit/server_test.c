@@ -193,6 +193,47 @@ static void bsp_applies_one_averaged_step_per_clock(void **state)
     assert_int_equal(c[PST_STAT_BAD_FRAMES], 0);
 }
 
+/* A worker's second push for the open clock is refused, not summed: the step stays the average of
+ * one push per worker, and the clock closes only when the other worker pushed. */
+static void bsp_refuses_a_second_push_for_the_open_clock(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *a = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_psclient_t *b = connect_client(&srv, 1, 1, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int ta = pst_psclient_register_dense(a, 1, 0, N, &err);
+    int tb = pst_psclient_register_dense(b, 1, 0, N, &err);
+    uint64_t clock;
+    ok(pst_psclient_init(a, ta, W0, &clock, &err), &err);
+    ok(pst_psclient_init(b, tb, W0, &clock, &err), &err);
+
+    push_now(a, ta, G1, 0, 0.5f);
+    pst_ticket_t t;
+    ok(pst_psclient_push(a, ta, G1, 0, 0.5f, &t, &err), &err);
+    assert_int_equal(pst_psclient_wait(a, t, &err), PST_ESTATE);
+    assert_non_null(strstr(err.msg, "second push of tensor 1/0 for clock 0"));
+    /* Clock 0 is still open: a pull for clock 1 waits for b. */
+    float wa[N], wb[N];
+    pst_ticket_t pull_a;
+    ok(pst_psclient_pull(a, ta, wa, 1, &pull_a, &err), &err);
+    assert_int_equal(pst_psclient_test(a, pull_a, 200, &err), PST_ETIMEOUT);
+    push_now(b, tb, G2, 0, 0.5f);
+    ok(pst_psclient_wait(a, pull_a, &err), &err);
+    pull_now(b, tb, wb, 1);
+    for (int i = 0; i < N; i++) {
+        float expect = W0[i] - 0.5f * ((G1[i] + G2[i]) * 0.5f);
+        assert_true(wa[i] == expect);
+        assert_true(wb[i] == expect);
+    }
+    shutdown_client(&a);
+    shutdown_client(&b);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_UPDATES], 1);
+    assert_int_equal(c[PST_STAT_ERRORS], 1);
+}
+
 typedef struct barrier_arg {
     pst_psclient_t *c;
     int rc;
@@ -966,6 +1007,7 @@ int main(void)
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bsp_applies_one_averaged_step_per_clock),
+        cmocka_unit_test(bsp_refuses_a_second_push_for_the_open_clock),
         cmocka_unit_test(barrier_waits_for_every_live_worker),
         cmocka_unit_test(ssp_blocks_the_fast_worker_at_the_staleness_bound),
         cmocka_unit_test(asp_never_waits),
