@@ -138,7 +138,8 @@ build_copy() {
 build_copy || { tail -20 "$scratch/build.log" >&2; echo "mutants: the unmutated copy does not build" >&2; exit 1; }
 
 # run_test NAME: 0 when the ctest test NAME passes in the scratch build
-run_test() { (cd "$build" && ctest -R "^$1\$" --timeout 900 >"$scratch/test-$1.log" 2>&1); }
+# (stdin closed: mpirun in an end-to-end test would read the list of mutations being looped over)
+run_test() { (cd "$build" && ctest -R "^$1\$" --timeout 900 >"$scratch/test-$1.log" 2>&1 </dev/null); }
 
 # --- the unmutated copy passes every listed test
 all_tests=$(echo "$selected" | cut -d' ' -f2- | tr ' ' '\n' | sort -u | grep . || true)
@@ -152,7 +153,7 @@ done
 # --- each mutant
 rows=()
 survived=0
-while read -r name tests; do
+while read -r name tests <&3; do
   [ -n "$name" ] || continue
   original=$scratch/original
   if ! python3 - "$src" "$name" "$repo/scripts/mutants.txt" "$original" <<'PY'; then
@@ -191,7 +192,7 @@ PY
     rows+=("$name|${caught[*]}|yes")
   fi
   echo "mutants: $name: ${caught[*]:-survived}" >&2
-done <<<"$selected"
+done 3<<<"$selected"
 build_copy || true
 
 printf '\n%-26s %-40s %s\n' mutant "caught by" caught
