@@ -39,7 +39,7 @@ void pst_usage_datagen(FILE *out)
             "usage: pstrain datagen criteo --rows N --out FILE [--numeric I] [--categorical C]\n"
             "                              [--vocab V] [--seed S] [--click-rate R] [--sigma X]\n"
             "                              [--interaction Y] [--missing M] [--zipf A]\n"
-            "                              [--truth FILE]\n\n"
+            "                              [--truth FILE] [--truth-main FILE]\n\n"
             "Writes N Criteo-style TSV lines \"label<TAB>I counts<TAB>C tokens\" (tokens of\n"
             "8 hex digits; a cell is empty with probability M). Token t of a field is drawn\n"
             "with popularity (t+1)^-A among V; the logit sums per-token weights ~ N(0, X),\n"
@@ -51,7 +51,9 @@ void pst_usage_datagen(FILE *out)
             "  --click-rate 0.25, --sigma 0.5, --interaction 1, --missing 0.05, --zipf 1.1\n"
             "  --truth FILE          JSON: the configuration, the realised click rate, the\n"
             "                        Bayes AUC and log-loss, and main_effects_auc (the AUC of\n"
-            "                        the true logit without its interactions)\n\n"
+            "                        the true logit without its interactions)\n"
+            "  --truth-main FILE     each row's true click probability without the\n"
+            "                        interactions, as little-endian float32\n\n"
             "example:\n"
             "  pstrain datagen criteo --rows 100000 --numeric 4 --categorical 8 --vocab 200 \\\n"
             "      --out clicks.tsv --truth clicks.truth.json\n");
@@ -243,6 +245,8 @@ static int apply_criteo_option(void *args, const char *opt, const char *value)
         a->out = value;
     } else if (strcmp(opt, "--truth") == 0) {
         a->truth = value;
+    } else if (strcmp(opt, "--truth-main") == 0) {
+        a->cfg.main_probs = value;
     }
     return 0;
 }
@@ -264,10 +268,13 @@ static int check_criteo(const criteo_args_t *a)
 
 static int run_criteo(int argc, char **argv)
 {
-    static const char *const names[] = {"--rows",    "--seed",       "--numeric", "--categorical",
-                                        "--vocab",   "--click-rate", "--sigma",   "--interaction",
-                                        "--missing", "--zipf",       "--out",     "--truth",
-                                        NULL};
+    static const char *const names[] = {"--rows",       "--seed",
+                                        "--numeric",    "--categorical",
+                                        "--vocab",      "--click-rate",
+                                        "--sigma",      "--interaction",
+                                        "--missing",    "--zipf",
+                                        "--out",        "--truth",
+                                        "--truth-main", NULL};
     criteo_args_t a = {0};
     pst_criteogen_defaults(&a.cfg);
     int parsed = parse_pairs(names, apply_criteo_option, &a, argc, argv);

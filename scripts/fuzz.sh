@@ -12,8 +12,12 @@ targets=("$@")
 PST_SETUP_FUZZ=1 bash scripts/setup.sh
 dir=build-fuzz
 CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPST_FUZZ=ON -DPST_SANITIZE=ON >/dev/null
-cmake --build "$dir" -j "$(nproc)" --target fuzz_seeds $(printf 'fuzz_%s ' "${targets[@]}") \
-  2>&1 | grep -E 'error|warning' || true
+if ! cmake --build "$dir" -j "$(nproc)" --target fuzz_seeds $(printf 'fuzz_%s ' "${targets[@]}") \
+  >"$dir/build.log" 2>&1; then
+  grep -E 'error|warning' "$dir/build.log" >&2 || tail -20 "$dir/build.log" >&2
+  echo "fuzz.sh: the build failed; see $dir/build.log" >&2
+  exit 1
+fi
 "$dir/fuzz/fuzz_seeds" "$dir/seeds"
 export OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 failed=0

@@ -12,10 +12,11 @@ packages=(
   libopenblas-dev
   liblz4-dev zlib1g-dev
   libyaml-dev libcjson-dev
-  libcmocka-dev
+  libcmocka-dev clang-format
   dataset-fashion-mnist
   python3 python3-numpy
 )
+# scripts/test.sh checks formatting with clang-format (the repository's .clang-format).
 # The end-to-end tests script their checks in Python; the sparse test computes reference figures
 # with numpy through /usr/bin/python3.
 # scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.

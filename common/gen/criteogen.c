@@ -311,6 +311,8 @@ int pst_criteogen_write(const pst_criteogen_t *cfg, const char *data_path, const
         rc = calibrate(&g, err);
         if (rc == PST_OK)
             rc = write_data(&g, data_path, &acc, err);
+        if (rc == PST_OK && cfg->main_probs != NULL)
+            rc = pst_write_file_atomic(cfg->main_probs, acc.p_main, n * sizeof(float), err);
         pst_criteogen_truth_t t = {.bias = g.bias,
                                    .positives = acc.positives,
                                    .click_rate = n ? (double)acc.positives / (double)n : NAN,

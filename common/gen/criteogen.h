@@ -30,6 +30,8 @@ typedef struct pst_criteogen {
     double interaction;     /* standard deviation of the pairwise term, [0, 10], default 1 */
     double missing;         /* probability a cell is empty, [0, 1), default 0.05 */
     double zipf_exponent;   /* token popularity, (0, 10], default 1.1 */
+    const char *main_probs; /* NULL, or a file for each row's sigmoid(bias + main effects), the
+                               probability without the pairwise term, as float32 */
 } pst_criteogen_t;
 
 void pst_criteogen_defaults(pst_criteogen_t *cfg);

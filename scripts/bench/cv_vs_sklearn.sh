@@ -58,9 +58,11 @@ python=/usr/bin/python3
 }
 build_dir=${BUILD_DIR:-build}
 pstrain=${PSTRAIN:-$build_dir/cli/pstrain}
-if [ ! -x "$pstrain" ]; then
+# Built on every run unless PSTRAIN names a binary (a no-op when up to date; a failed build
+# stops the script): an old binary would time other code than the tree's.
+if [ -z "${PSTRAIN:-}" ]; then
   echo "cv_vs_sklearn: building pstrain into $build_dir" >&2
-  BUILD_DIR=$build_dir bash scripts/build.sh
+  BUILD_DIR=$build_dir bash scripts/build.sh >&2
 fi
 cores=$(nproc) # before OMP_NUM_THREADS=1, which nproc obeys
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1

@@ -14,7 +14,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -x build/cli/pstrain ] || bash scripts/build.sh
+# Built on every run (a no-op when up to date; a failed build stops the script): an old binary
+# would time other code than the tree's.
+bash scripts/build.sh >&2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

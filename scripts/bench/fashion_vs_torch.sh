@@ -15,8 +15,8 @@ their ratio, and pstrain's share of the single-core compute ceiling.
   --repeats R   runs per tool (default 3)
   --epochs E    epochs per run, passed to both (default 10; 1 for a quick look)
 
-Builds pstrain first if build/cli/pstrain is missing (BUILD_DIR overrides the build
-directory, PSTRAIN the binary) and installs the benchmark packages if missing.
+Builds pstrain first (a no-op when it is up to date; BUILD_DIR overrides the build
+directory; PSTRAIN names a binary to use as it is) and installs the benchmark packages if missing.
 Timings only mean something on a quiet machine: the load average is printed too.
 EOF
 }
@@ -40,9 +40,11 @@ done
 PST_SETUP_BENCH=1 bash scripts/setup.sh
 build_dir=${BUILD_DIR:-build}
 pstrain=${PSTRAIN:-$build_dir/cli/pstrain}
-if [ ! -x "$pstrain" ]; then
+# Built on every run unless PSTRAIN names a binary (a no-op when up to date; a failed build
+# stops the script): an old binary would time other code than the tree's.
+if [ -z "${PSTRAIN:-}" ]; then
   echo "fashion_vs_torch: building pstrain into $build_dir" >&2
-  BUILD_DIR=$build_dir bash scripts/build.sh
+  BUILD_DIR=$build_dir bash scripts/build.sh >&2
 fi
 python=/usr/bin/python3
 

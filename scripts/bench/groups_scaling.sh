@@ -42,9 +42,11 @@ done
 command -v mpirun >/dev/null || { echo "groups_scaling: mpirun is missing (bash scripts/setup.sh)" >&2; exit 1; }
 build_dir=${BUILD_DIR:-build}
 pstrain=${PSTRAIN:-$build_dir/cli/pstrain}
-if [ ! -x "$pstrain" ]; then
+# Built on every run unless PSTRAIN names a binary (a no-op when up to date; a failed build
+# stops the script): an old binary would time other code than the tree's.
+if [ -z "${PSTRAIN:-}" ]; then
   echo "groups_scaling: building pstrain into $build_dir" >&2
-  BUILD_DIR=$build_dir bash scripts/build.sh
+  BUILD_DIR=$build_dir bash scripts/build.sh >&2
 fi
 python=/usr/bin/python3
 cores=$(nproc) # before OMP_NUM_THREADS=1, which nproc obeys

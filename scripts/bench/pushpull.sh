@@ -29,6 +29,11 @@ if ! grep -q 'scripts/bench' CMakeLists.txt; then
   extra+=("-DCMAKE_PROJECT_INCLUDE=$inject")
 fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" >/dev/null
-cmake --build "$build_dir" --target pushpull_bench -j "$(nproc)" 2>&1 | grep -E 'error|warning' || true
+# A failed build stops here: timing the previous binary would report figures of other code.
+if ! cmake --build "$build_dir" --target pushpull_bench -j "$(nproc)" >"$build_dir/build.log" 2>&1; then
+  grep -E 'error|warning' "$build_dir/build.log" >&2 || tail -20 "$build_dir/build.log" >&2
+  echo "pushpull.sh: building pushpull_bench failed; see $build_dir/build.log" >&2
+  exit 1
+fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 OPENBLAS_NUM_THREADS=1 "$build_dir/scripts/bench/pushpull_bench" "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: pstrain train/eval/predict on the small real CSVs, with accuracy floors a broken
-# model cannot reach, and the bad-input cases of the command line.
+# model cannot reach, and the bad-input cases of the command line. One process, dense models only:
+# mpirun runs are in cluster_test.sh, sparse models in sparse_train_test.sh.
 # usage: cli_train_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1

@@ -4,6 +4,7 @@
 #  - 5 folds on 2 groups under mpirun give the local run's fold metrics exactly;
 #  - a sweep writes its results table and a best config that trains;
 #  - a sweep killed midway resumes without rerunning finished trials.
+# Bag and stack, the other plans, are in bag_stack_test.sh.
 # usage: cv_sweep_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1

@@ -2,7 +2,8 @@
 # End-to-end: a federated site that is itself an mpirun job. pstrain fed serve (plaintext on
 # loopback) runs rounds with an ordinary one-process site and a site started as
 # `mpirun -np 3 pstrain fed join` (1 local parameter server, 2 workers), each on its own part of
-# the digits CSV.
+# the digits CSV. Unlike fed_deploy_test.sh (one-process sites: CURVE, dead and reconnecting sites),
+# this covers a site's own servers and workers.
 #  - the run completes; the server saw 2 sites, both answered every round, none went silent
 #    although the mpirun site's rounds outlast the server's heartbeat timeout;
 #  - the mpirun site's report shows its workers, their rows and rounds, and that its servers

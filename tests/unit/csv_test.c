@@ -254,6 +254,11 @@ static void bad_input(void **state)
     expect_error("a,b,t\n1,2,\n", "t", PST_EFORMAT, "@:2: column 't': missing target", NULL);
     expect_error("a,b,t\n1,\"2,0\n", "t", PST_EFORMAT, "@:2: field 2: unterminated quote", NULL);
     expect_error("a,b,t\n1,\"2\"x,0\n", "t", PST_EFORMAT, "@:2: field 2: text after", NULL);
+    /* Missing markers match whole cells only: a cell that merely starts with one is no number. */
+    expect_error("a,b,t\n1,nancy,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "'nancy'");
+    expect_error("a,b,t\n1,?5,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "'?5'");
+    expect_error("a,b,t\n1,NAx,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "'NAx'");
+    expect_error("a,b,t\nn/a/b,1,0\n", "t", PST_EFORMAT, "@:2: column 'a'", "'n/a/b'");
     expect_error("a,b,t\n1,inf,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "not a finite float");
     expect_error("a,b,t\n1,1e39,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "not a finite float");
     expect_error("t,t\n1,2\n", "t", PST_EFORMAT, "appears 2 times", NULL);

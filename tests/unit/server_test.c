@@ -125,15 +125,46 @@ static const float G2[N] = {3.0f, -0.5f, 1.0f, 0.75f, -4.0f};
 
 /* ---- BSP ---- */
 
-static void bsp_applies_one_averaged_step_per_clock(void **state)
+/* A BSP server for 2 workers, with worker 0 (a) and worker 1 (b) connected, each holding tensor
+ * 1/0 of N floats registered (handles ta, tb). */
+static void start_bsp_pair(server_run_t **srv, pst_psclient_t **a, int *ta, pst_psclient_t **b,
+                           int *tb)
 {
     pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
-    server_run_t *srv = start_server(&cfg);
-    pst_psclient_t *a = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
-    pst_psclient_t *b = connect_client(&srv, 1, 1, 1000, PST_CODEC_RAW);
+    *srv = start_server(&cfg);
+    *a = connect_client(srv, 1, 0, 1000, PST_CODEC_RAW);
+    *b = connect_client(srv, 1, 1, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
-    int ta = pst_psclient_register_dense(a, 1, 0, N, &err);
-    int tb = pst_psclient_register_dense(b, 1, 0, N, &err);
+    *ta = pst_psclient_register_dense(*a, 1, 0, N, &err);
+    *tb = pst_psclient_register_dense(*b, 1, 0, N, &err);
+}
+
+/* With a's push of G1 for clock 0 in: a's pull of clock 1 is held until b pushes G2, then a and b
+ * both see one step (lr 0.5) of the two gradients' mean from W0. */
+static void close_clock_0(pst_psclient_t *a, int ta, pst_psclient_t *b, int tb, float *wa,
+                          float *wb)
+{
+    pst_err_t err = {0};
+    pst_ticket_t pull_a;
+    ok(pst_psclient_pull(a, ta, wa, 1, &pull_a, &err), &err);
+    assert_int_equal(pst_psclient_test(a, pull_a, 300, &err), PST_ETIMEOUT);
+    push_now(b, tb, G2, 0, 0.5f);
+    ok(pst_psclient_wait(a, pull_a, &err), &err);
+    pull_now(b, tb, wb, 1);
+    for (int i = 0; i < N; i++) {
+        float expect = W0[i] - 0.5f * ((G1[i] + G2[i]) * 0.5f);
+        assert_true(wa[i] == expect);
+        assert_true(wb[i] == expect);
+    }
+}
+
+static void bsp_applies_one_averaged_step_per_clock(void **state)
+{
+    server_run_t *srv;
+    pst_psclient_t *a, *b;
+    int ta, tb;
+    start_bsp_pair(&srv, &a, &ta, &b, &tb);
+    pst_err_t err = {0};
     uint64_t clock = 99;
     float other[N] = {9, 9, 9, 9, 9};
     ok(pst_psclient_init_on_servers(a, ta, W0, &clock, &err), &err);
@@ -149,17 +180,7 @@ static void bsp_applies_one_averaged_step_per_clock(void **state)
 
     /* a pushes clock 0 and asks for clock 1: held until b's push arrives. */
     push_now(a, ta, G1, 0, 0.5f);
-    pst_ticket_t pull_a;
-    ok(pst_psclient_pull(a, ta, wa, 1, &pull_a, &err), &err);
-    assert_int_equal(pst_psclient_test(a, pull_a, 300, &err), PST_ETIMEOUT);
-    push_now(b, tb, G2, 0, 0.5f);
-    ok(pst_psclient_wait(a, pull_a, &err), &err);
-    pull_now(b, tb, wb, 1);
-    for (int i = 0; i < N; i++) {
-        float expect = W0[i] - 0.5f * ((G1[i] + G2[i]) * 0.5f);
-        assert_true(wa[i] == expect);
-        assert_true(wb[i] == expect);
-    }
+    close_clock_0(a, ta, b, tb, wa, wb);
 
     /* A late push for clock 0 is acknowledged and dropped; a push from the future is refused. */
     push_now(b, tb, G2, 0, 0.5f);
@@ -192,6 +213,35 @@ static void bsp_applies_one_averaged_step_per_clock(void **state)
     assert_int_equal(c[PST_STAT_ERRORS], 2);
     assert_int_equal(c[PST_STAT_TENSORS], 1);
     assert_int_equal(c[PST_STAT_BAD_FRAMES], 0);
+}
+
+/* A worker's second push for the open clock is refused, not summed: the step stays the average of
+ * one push per worker, and the clock closes only when the other worker pushed. */
+static void bsp_refuses_a_second_push_for_the_open_clock(void **state)
+{
+    server_run_t *srv;
+    pst_psclient_t *a, *b;
+    int ta, tb;
+    start_bsp_pair(&srv, &a, &ta, &b, &tb);
+    pst_err_t err = {0};
+    uint64_t clock;
+    ok(pst_psclient_init_on_servers(a, ta, W0, &clock, &err), &err);
+    ok(pst_psclient_init_on_servers(b, tb, W0, &clock, &err), &err);
+
+    push_now(a, ta, G1, 0, 0.5f);
+    pst_ticket_t t;
+    ok(pst_psclient_push(a, ta, G1, 0, 0.5f, &t, &err), &err);
+    assert_int_equal(pst_psclient_wait(a, t, &err), PST_ESTATE);
+    assert_non_null(strstr(err.msg, "second push of tensor 1/0 for clock 0"));
+    /* Clock 0 is still open: a pull for clock 1 waits for b, then one step of the mean. */
+    float wa[N], wb[N];
+    close_clock_0(a, ta, b, tb, wa, wb);
+    shutdown_client(&a);
+    shutdown_client(&b);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_UPDATES], 1);
+    assert_int_equal(c[PST_STAT_ERRORS], 1);
 }
 
 typedef struct barrier_arg {
@@ -967,6 +1017,7 @@ int main(void)
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bsp_applies_one_averaged_step_per_clock),
+        cmocka_unit_test(bsp_refuses_a_second_push_for_the_open_clock),
         cmocka_unit_test(barrier_waits_for_every_live_worker),
         cmocka_unit_test(ssp_blocks_the_fast_worker_at_the_staleness_bound),
         cmocka_unit_test(asp_never_waits),

@@ -342,6 +342,30 @@ static void sparse_accumulation_averages_touched_rows(void **state)
     pst_shard_destroy(&sh);
 }
 
+/* Each clock steps the rows touched in that clock: a row touched again after an apply is stepped
+ * again by its new gradient alone, and a row touched only before is not stepped. */
+static void sparse_rows_are_stepped_again_in_later_clocks(void **state)
+{
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_sparse(sh, 0, 0, 1, 0.0f, 0, NULL));
+    uint64_t keys[2] = {4, 5};
+    uint32_t rows[2];
+    assert_int_equal(pst_slice_rows(s, keys, 2, rows, NULL), PST_OK);
+    float g1[2] = {1, 2};
+    assert_int_equal(pst_slice_sparse_acc_add(s, rows, 2, g1, NULL), PST_OK);
+    assert_int_equal(pst_slice_sparse_apply(s, 1.0f, 1.0f, NULL), PST_OK);
+    assert_true(s->rows[rows[0]] == -1.0f && s->rows[rows[1]] == -2.0f);
+    for (int clock = 1; clock <= 3; clock++) {
+        float g = 4.0f;
+        assert_int_equal(pst_slice_sparse_acc_add(s, &rows[0], 1, &g, NULL), PST_OK);
+        assert_int_equal(pst_slice_sparse_apply(s, 0.5f, 1.0f, NULL), PST_OK);
+        assert_true(s->rows[rows[0]] == -1.0f - 2.0f * (float)clock);
+        assert_true(s->rows[rows[1]] == -2.0f);
+    }
+    pst_shard_destroy(&sh);
+}
+
 /* Memory is counted from what the store allocated: with FTRL a row of width 1 needs its key (8),
  * weight (4), [z | n] (8) and step counter (8), plus its share of a keymap table at most half
  * full (cells of 16 bytes: the key beside the row). Capacities double, so the total lies between
@@ -386,6 +410,7 @@ int main(void)
         cmocka_unit_test(many_rows_survive_growth),
         cmocka_unit_test(sparse_rows_keep_their_own_optimizer_state),
         cmocka_unit_test(sparse_accumulation_averages_touched_rows),
+        cmocka_unit_test(sparse_rows_are_stepped_again_in_later_clocks),
         cmocka_unit_test(store_bytes_follow_the_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

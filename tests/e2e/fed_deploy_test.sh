@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end: a federated deployment over loopback, every side a separate process.
+# End-to-end: a federated deployment over loopback, every side a separate process: `pstrain fed
+# serve` and one-process `pstrain fed join` sites. fed_simulate_test.sh covers fed simulate, where
+# one program plays every site; fed_site_mpi_test.sh, a site that is an mpirun job.
 #  1. CURVE: `fed serve` and three `fed join` sites complete their rounds; each site ends with the
 #     server's final model; a site with a key the server does not list is refused, and so is a
 #     listed key speaking as another site; a capture of one site's traffic (through a relay)
@@ -8,7 +10,7 @@
 #     once the site has been silent for fed.heartbeat_timeout, and the run completes.
 #  3. A site whose connection drops (the relay it uses is killed, then restarted) reconnects and
 #     answers the rounds after it.
-# usage: fed_net_test.sh PSTRAIN TESTS_DIR
+# usage: fed_deploy_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
 tests=$2

@@ -2,7 +2,8 @@
 # End-to-end: pstrain bag and pstrain stack on the small real CSVs, with accuracy floors a broken
 # ensemble cannot reach; their model.pst applied by eval and predict reproduces the run's own test
 # figures; bad options are usage errors.
-# usage: plan_test.sh PSTRAIN TESTS_DIR
+# cv and sweep, the other plans of fits, are in cv_sweep_test.sh; single fits in cli_train_test.sh.
+# usage: bag_stack_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
 tests=$2
