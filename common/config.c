@@ -280,6 +280,14 @@ static const pst_config_key_t keys[] = {
      "pstrain fed: delta at which the spent epsilon is reported."},
     {"fed.dp.epsilon_budget", PST_CFG_FLOAT, OFF(fed.dp.epsilon_budget), "0", NULL, 0, 1e12,
      "pstrain fed: stop before a round would spend more than this epsilon (0: no budget)."},
+    {"fed.attack", PST_CFG_STR, OFF(fed.attack), "none", "none|sign_flip|noise", NOB,
+     "pstrain fed simulate (one process): what the attacking sites send in place of their "
+     "update, to test the robust rules: sign_flip, minus fed.attack_scale times it; noise, "
+     "Gaussian noise of fed.attack_scale times its root mean square."},
+    {"fed.attack_sites", PST_CFG_INT, OFF(fed.attack_sites), "0", NULL, 0, 1e6,
+     "pstrain fed simulate: how many sites attack (the first ones); with fed.attack."},
+    {"fed.attack_scale", PST_CFG_FLOAT, OFF(fed.attack_scale), "10", NULL, 0, 1e6,
+     "pstrain fed simulate: the size of the attack, in multiples of the honest update."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

@@ -95,6 +95,9 @@ typedef struct pst_config {
         struct {
             double clip, noise, delta, epsilon_budget;
         } dp;
+        char *attack;        /* none | sign_flip | noise: what attacking simulated sites send */
+        long attack_sites;   /* the first attack_sites sites attack */
+        double attack_scale; /* the attack's size, in multiples of the honest update */
     } fed;
 } pst_config_t;
 

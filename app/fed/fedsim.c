@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/rng.h"
 
-enum { STREAM_SPLIT = 300 };
+enum { STREAM_SPLIT = 300, STREAM_ATTACK = 301 };
 
 int pst_fedsim_sites_init(pst_fedsim_sites_t *sites, const pst_session_t *s, pst_err_t *err)
 {
@@ -81,6 +81,17 @@ int pst_fedsim_check_config(const pst_config_t *cfg, const pst_dataset_t *train,
     if (rc == PST_OK && train && train->n_rows < (size_t)cfg->fed.sites)
         rc = pst_err_set(err, PST_EINVAL, "fed.sites: %ld sites but only %zu training rows",
                          cfg->fed.sites, train->n_rows);
+    bool attack = strcmp(cfg->fed.attack, "none") != 0;
+    if (rc == PST_OK && attack && cfg->fed.attack_sites < 1)
+        rc = pst_err_set(err, PST_EINVAL, "fed.attack: %s needs fed.attack_sites >= 1",
+                         cfg->fed.attack);
+    if (rc == PST_OK && !attack && cfg->fed.attack_sites > 0)
+        rc = pst_err_set(err, PST_EINVAL, "fed.attack_sites: %ld attacking sites need fed.attack",
+                         cfg->fed.attack_sites);
+    if (rc == PST_OK && attack && cfg->fed.attack_sites >= cfg->fed.sites)
+        rc = pst_err_set(err, PST_EINVAL,
+                         "fed.attack_sites: %ld of %ld sites attack; at least one must be honest",
+                         cfg->fed.attack_sites, cfg->fed.sites);
     return rc;
 }
 
@@ -162,6 +173,26 @@ static int through_codec(sim_t *sim, pst_codec_t codec, const float *values, flo
     return rc;
 }
 
+/* An attacking site's update in place of its honest one, delta (n): minus scale times it
+ * (sign_flip), or Gaussian noise of scale times its root mean square (noise), drawn from seed. */
+static void attack_update(const pst_config_t *cfg, uint64_t seed, float *delta, size_t n)
+{
+    double scale = cfg->fed.attack_scale;
+    if (strcmp(cfg->fed.attack, "sign_flip") == 0) {
+        for (size_t i = 0; i < n; i++)
+            delta[i] = (float)(-scale * delta[i]);
+        return;
+    }
+    double sum_sq = 0;
+    for (size_t i = 0; i < n; i++)
+        sum_sq += (double)delta[i] * delta[i];
+    double sd = scale * sqrt(sum_sq / (double)(n > 0 ? n : 1));
+    pst_rng_t rng;
+    pst_rng_init(&rng, pst_rng_derive(seed, STREAM_ATTACK));
+    for (size_t i = 0; i < n; i++)
+        delta[i] = (float)(sd * pst_rng_normal(&rng));
+}
+
 /* Site `site` (its registry index is its number) trains for the open round and offers its update;
  * a site whose training diverged is dropped from the round. */
 static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t *err)
@@ -186,6 +217,8 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
         return PST_OK;
     }
     size_t n = sim->trainer.n_params;
+    if (site < s->cfg->fed.attack_sites)
+        attack_update(s->cfg, seed, sim->delta, n);
     double wire = 0;
     float *residual = sim->residuals ? sim->residuals + (size_t)site * n : NULL;
     if ((rc = through_codec(sim, sim->up, sim->delta, sim->delta, residual, &wire, err)) != PST_OK)

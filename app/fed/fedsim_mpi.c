@@ -168,6 +168,10 @@ static int prepare(simrank_t *r, pst_err_t *err)
     int rc = pst_session_prepare(&r->s, r->cfg, r->ranks.rank == 0, err);
     if (rc == PST_OK)
         rc = pst_fedsim_check_config(r->cfg, r->s.data.train, err);
+    if (rc == PST_OK && strcmp(r->cfg->fed.attack, "none") != 0)
+        rc = pst_err_set(err, PST_EINVAL,
+                         "fed.attack: attacking sites are simulated in one process only (run "
+                         "pstrain fed simulate without mpirun)");
     if (rc == PST_OK)
         rc = pst_fedsim_sites_init(&r->sites, &r->s, err);
     return rc;
