@@ -41,8 +41,11 @@ static void overflow_fails_and_keeps_the_array(void **state)
     assert_int_equal(pst_array_resize((void **)&v, 8, sizeof *v), PST_OK);
     v[7] = 42;
     uint64_t *before = v;
-    /* n * elem wraps around SIZE_MAX: a plain realloc(n * elem) would get a tiny block. */
-    assert_int_equal(pst_array_resize((void **)&v, SIZE_MAX / 4, sizeof *v), PST_ENOMEM);
+    /* n * elem wraps around to 8 bytes: a plain realloc(n * elem) would succeed with a block
+     * far smaller than asked for. */
+    size_t n = SIZE_MAX / sizeof *v + 2;
+    assert_true(n * sizeof *v == 8);
+    assert_int_equal(pst_array_resize((void **)&v, n, sizeof *v), PST_ENOMEM);
     assert_ptr_equal(v, before);
     assert_int_equal(v[7], 42);
     free(v);
