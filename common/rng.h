@@ -19,6 +19,18 @@ uint64_t pst_rng_below(pst_rng_t *rng, uint64_t n);
 double pst_rng_normal(pst_rng_t *rng);
 /* Fisher-Yates shuffle of idx[0..n). */
 void pst_rng_shuffle(pst_rng_t *rng, size_t *idx, size_t n);
+/* The splitmix64 finalizer: a bijection of 64-bit words whose every output bit depends on every
+ * input bit. Seeds the generator, hashes keys onto servers and signs key lists. */
+static inline uint64_t pst_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
 /* A seed derived from a parent seed and a stream number (for per-rank, per-fold streams). */
 uint64_t pst_rng_derive(uint64_t seed, uint64_t stream);
 

@@ -7,6 +7,8 @@
 
 #include <lz4.h>
 
+#include "common/rng.h"
+
 #define LZ4_MIN_STREAM 64              /* shorter varint streams are never worth an LZ4 attempt */
 #define SIG_SEED 0x50535445594c4953ull /* "PSTEYLIS" */
 
@@ -48,16 +50,6 @@ static int grow_scratch(pst_keycodec_t *kc, size_t need)
 
 /* ---- signature ---- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t sig_start(size_t n)
 {
     return SIG_SEED ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
@@ -65,14 +57,14 @@ static uint64_t sig_start(size_t n)
 
 static uint64_t sig_step(uint64_t h, uint64_t delta)
 {
-    h ^= mix64(delta + 0x632be59bd9b4e019ull);
+    h ^= pst_mix64(delta + 0x632be59bd9b4e019ull);
     h = (h << 23) | (h >> 41);
     return h * 0x9fb21c651e98df25ull;
 }
 
 static uint64_t sig_end(uint64_t h, size_t n)
 {
-    return mix64(h ^ (uint64_t)n);
+    return pst_mix64(h ^ (uint64_t)n);
 }
 
 uint64_t pst_keycodec_signature(const uint64_t *keys, size_t n)
