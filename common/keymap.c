@@ -109,14 +109,20 @@ static size_t direct_cap_for(const pst_keymap_t *m, uint64_t key)
     return cap <= PST_KEYMAP_DIRECT_MIN || cap <= allowed ? cap : 0;
 }
 
-/* The direct array grown to cap refs; new refs are empty, table keys below cap move in. */
+/* The direct array grown to cap refs; new refs are empty, table keys below cap move in. The
+ * array moves into a new block that is advised for huge pages before anything touches it: the
+ * copy and the zeroing then fault in a few huge pages instead of one small page per 512 refs,
+ * which realloc's copy (made before any advice could apply) would cost on every growth. */
 static int direct_grow(pst_keymap_t *m, size_t cap)
 {
-    pst_keymap_ref_t *d = realloc(m->direct, cap * sizeof *d);
+    pst_keymap_ref_t *d = malloc(cap * sizeof *d);
     if (d == NULL)
         return PST_ENOMEM;
-    memset(d + m->direct_cap, 0, (cap - m->direct_cap) * sizeof *d);
     pst_keymap_advise_huge(d, cap * sizeof *d);
+    if (m->direct_cap > 0)
+        memcpy(d, m->direct, m->direct_cap * sizeof *d);
+    memset(d + m->direct_cap, 0, (cap - m->direct_cap) * sizeof *d);
+    free(m->direct);
     m->direct = d;
     m->direct_cap = cap;
     return direct_take_from_table(m);

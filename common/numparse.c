@@ -65,26 +65,8 @@ int pst_parse_u64(const char *text, uint64_t *out)
     return PST_OK;
 }
 
-/* [+-]digits, at most 15 of them (exact in a double): true with the value. */
-static bool parse_plain_integer(const char *s, size_t len, double *out)
+int pst_parse_float_field_general(const char *s, size_t len, double *out)
 {
-    size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-    if (len <= i || len - i > 15)
-        return false;
-    double acc = 0;
-    for (size_t k = i; k < len; k++) {
-        if (s[k] < '0' || s[k] > '9')
-            return false;
-        acc = acc * 10 + (s[k] - '0');
-    }
-    *out = s[0] == '-' ? -acc : acc;
-    return true;
-}
-
-int pst_parse_float_field(const char *s, size_t len, double *out)
-{
-    if (parse_plain_integer(s, len, out))
-        return PST_OK;
     if (len == 0 || s[0] == ' ' || s[0] == '\t')
         return PST_EFORMAT;
     char *stop;
@@ -95,15 +77,4 @@ int pst_parse_float_field(const char *s, size_t len, double *out)
         return PST_ENUMERIC;
     *out = v;
     return PST_OK;
-}
-
-size_t pst_parse_digits_u32(const char *s, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t i = 0;
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-        if (v <= UINT32_MAX)
-            v = v * 10 + (uint64_t)(s[i] - '0');
-    *out = v > UINT32_MAX ? (uint64_t)UINT32_MAX + 1 : v;
-    return i;
 }

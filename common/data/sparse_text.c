@@ -7,7 +7,7 @@
 
 #include "common/data/libsvm.h"
 
-bool pst_sparse_grow_array(void **p, size_t *cap, size_t need, size_t elem)
+bool pst_sparse_grow_array_to(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return true;

@@ -63,8 +63,15 @@ typedef struct pst_sparse_cache_reader {
 
 typedef struct pst_sparse_cache_writer pst_sparse_cache_writer_t;
 
-/* Grows *p (of *cap elements of elem bytes) to hold need, doubling; false when out of memory. */
-bool pst_sparse_grow_array(void **p, size_t *cap, size_t need, size_t elem);
+/* The reallocation behind pst_sparse_grow_array, for when need > *cap. */
+bool pst_sparse_grow_array_to(void **p, size_t *cap, size_t need, size_t elem);
+
+/* Grows *p (of *cap elements of elem bytes) to hold need, doubling; false when out of memory.
+ * Inline: the readers and builders check their room on every row, and it is nearly always there. */
+static inline bool pst_sparse_grow_array(void **p, size_t *cap, size_t need, size_t elem)
+{
+    return need <= *cap || pst_sparse_grow_array_to(p, cap, need, elem);
+}
 
 /* Text reader: LIBSVM or hashed TSV lines from a plain or gzip file, read chunk bytes at a time. */
 int pst_sparse_text_open(pst_sparse_text_t *r, const pst_sparse_source_t *src, size_t chunk,
