@@ -8,6 +8,7 @@
 
 #include "common/net/keycodec.h"
 #include "common/net/wire_internal.h"
+#include "common/rng.h"
 
 /* ---- header arena ---- */
 
@@ -239,13 +240,7 @@ void pst_wire_shard_range(uint64_t n, uint32_t n_servers, uint32_t server, uint6
 
 uint64_t pst_wire_key_hash(uint64_t key)
 {
-    uint64_t x = key ^ KEY_SEED;
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
+    return pst_mix64(key ^ KEY_SEED);
 }
 
 uint32_t pst_wire_key_server(uint64_t key, uint32_t n_servers)
