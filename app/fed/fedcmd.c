@@ -149,8 +149,6 @@ static int load_checked(pst_config_t *cfg, const pst_fedcmd_opts_t *a)
     int rc = pst_plan_config(cfg, &a->plan, &err);
     if (rc == PST_OK)
         rc = pst_fedconf_check(cfg, NULL, &err);
-    if (a->plan.quiet)
-        pst_log_set_level(PST_LOG_ERROR);
     if (rc != PST_OK && pst_cluster_is_first_rank())
         pst_app_error("%s", err.msg);
     return rc;

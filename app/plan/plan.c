@@ -170,5 +170,9 @@ int pst_plan_config(pst_config_t *cfg, const pst_plan_args_t *a, pst_err_t *err)
     int rc = pst_load_config(cfg, a->config, a->sets, a->n_sets, err);
     if (rc == PST_OK)
         rc = pst_config_validate(cfg, err);
+    /* Loading sets the log level from log_level; -q outranks it on every load (a sweep or a
+     * stack loads CONFIG again for each trial or base model). */
+    if (a->quiet)
+        pst_log_set_level(PST_LOG_ERROR);
     return rc;
 }

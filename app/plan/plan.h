@@ -41,7 +41,8 @@ typedef struct pst_plan_args {
     bool quiet;
 } pst_plan_args_t;
 
-/* Loads CONFIG with the --set overrides and validates it. */
+/* Loads CONFIG with the --set overrides and validates it; sets the log level from log_level, or
+ * to errors only when a->quiet. */
 int pst_plan_config(pst_config_t *cfg, const pst_plan_args_t *a, pst_err_t *err);
 
 #endif

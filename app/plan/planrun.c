@@ -385,8 +385,6 @@ int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const cha
     run->lead = true;
     run->report = cJSON_CreateObject();
     int rc = pst_plan_config(&run->cfg, args, err);
-    if (args->quiet)
-        pst_log_set_level(PST_LOG_ERROR);
     run->distributed = pst_cluster_launched();
     if (rc != PST_OK)
         return rc;
