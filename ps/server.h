@@ -60,7 +60,7 @@ int pst_server_run(pst_server_t *self, pst_err_t *err);
 /* Makes run() return within a poll tick. Safe from any thread. */
 void pst_server_stop(pst_server_t *self);
 
-/* Counters in PST_STAT_* order (common/wire.h). Call from the thread that runs the server, or
+/* Counters in PST_STAT_* order (common/net/wire.h). Call from the thread that runs the server, or
  * after run() returned; workers use a STATS request instead. */
 void pst_server_stats(const pst_server_t *self, uint64_t counters[PST_STAT_COUNT]);
 

@@ -12,7 +12,7 @@
 #include "common/net/wire.h"
 
 /* Placement (which server owns which range or key) is part of the protocol: see
- * pst_wire_shard_range and pst_wire_key_server in common/wire.h. */
+ * pst_wire_shard_range and pst_wire_key_server in common/net/wire.h. */
 
 /* One tensor's slice on this server. Read the public fields; change them only through the
  * functions below. */

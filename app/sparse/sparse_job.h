@@ -17,7 +17,8 @@
 /* FTRL's beta, l1, l2 and AdaGrad's eps and L2 are per example: they apply to gradients summed
  * over a batch, so results do not depend on the batch size through them. The servers see summed
  * gradients (workers scale their batch means); the local model steps on batch means, so its
- * constants are divided by the batch size (common/ftrl.h: scaling g and them alike is neutral). */
+ * constants are divided by the batch size (common/optim/ftrl.h: scaling g and them alike is
+ * neutral). */
 typedef struct pst_sparse_job {
     const char *type;
     pst_sparse_spec_t spec;

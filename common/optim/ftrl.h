@@ -99,7 +99,7 @@ void pst_ftrl_update_kept(const pst_ftrl_cfg_t *cfg, float *restrict w, float *r
 
 /* AdaGrad as torch.optim.Adagrad with weight decay, per coordinate with accumulator acc:
  *   d = g + l2 w;  acc += d^2;  w -= lr d / (sqrt(acc) + eps)
- * (the same rule as PST_OPT_ADAGRAD in common/optim.h, on caller-owned state). */
+ * (the same rule as PST_OPT_ADAGRAD in common/optim/optim.h, on caller-owned state). */
 typedef struct pst_ftrl_adagrad_cfg {
     float lr;  /* > 0 (0.05) */
     float eps; /* >= 0 (1e-10) */

@@ -386,7 +386,7 @@ static void adagrad_rule(const rule_ctx_t *c, float *w, const float *g, float *s
     }
 }
 
-/* FTRL-Proximal with alpha = lr over state rows z, n (common/ftrl.h). */
+/* FTRL-Proximal with alpha = lr over state rows z, n (common/optim/ftrl.h). */
 static void ftrl_rule(const rule_ctx_t *c, float *w, const float *g, float *z, float *n_sq,
                       size_t n)
 {

@@ -17,7 +17,7 @@ typedef enum {
     PST_OPT_RADAM,
     PST_OPT_ADABELIEF,
     PST_OPT_ADAGRAD,
-    PST_OPT_FTRL, /* FTRL-Proximal (common/ftrl.h) with alpha = the step's lr */
+    PST_OPT_FTRL, /* FTRL-Proximal (common/optim/ftrl.h) with alpha = the step's lr */
 } pst_optim_kind_t;
 
 typedef struct pst_optim_cfg {

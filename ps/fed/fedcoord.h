@@ -48,7 +48,7 @@ pst_fedcoord_t *pst_fedcoord_new(const pst_fedcoord_cfg_t *cfg, const float *ini
                                  pst_err_t *err);
 void pst_fedcoord_destroy(pst_fedcoord_t **self_p);
 
-/* The registry of sites: register, find, mark seen (see ps/fedround.h). */
+/* The registry of sites: register, find, mark seen (see ps/fed/fedround.h). */
 pst_fedround_t *pst_fedcoord_sites(pst_fedcoord_t *c);
 /* The global weights (n floats), updated by every aggregated round. */
 float *pst_fedcoord_global(pst_fedcoord_t *c);

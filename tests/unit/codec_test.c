@@ -965,7 +965,8 @@ static void checksum_depends_on_length(void **state)
     for (size_t len = 0; len < 79; len++)
         assert_int_not_equal(pst_checksum(zeros, len), pst_checksum(zeros, len + 1));
     /* The value is part of the wire format, so it is pinned: these were computed by an
-     * independent Python transcription of the algorithm described in common/codec.c. */
+     * independent Python transcription of the algorithm described in common/net/codec_checksum.c.
+     */
     uint8_t pattern[771];
     for (size_t i = 0; i < 768; i++)
         pattern[i] = (uint8_t)i;

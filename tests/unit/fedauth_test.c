@@ -18,7 +18,7 @@
 #include "common/fed/fedauth.h"
 #include "tests/unit/scratch.h"
 
-/* A draft option in libzmq 4.3 (see common/fedauth.c). */
+/* A draft option in libzmq 4.3 (see common/fed/fedauth.c). */
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif

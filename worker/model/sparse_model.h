@@ -15,9 +15,9 @@
 typedef enum { PST_SPARSE_OPT_FTRL = 0, PST_SPARSE_OPT_ADAGRAD = 1 } pst_sparse_opt_t;
 
 typedef struct pst_sparse_train_opts {
-    pst_sparse_spec_t spec;         /* LR */
-    pst_sparse_opt_t optimizer;     /* FTRL */
-    pst_ftrl_cfg_t ftrl;            /* alpha 0.1, beta 1/256, l1 0, l2 0 (see common/ftrl.h) */
+    pst_sparse_spec_t spec;     /* LR */
+    pst_sparse_opt_t optimizer; /* FTRL */
+    pst_ftrl_cfg_t ftrl;        /* alpha 0.1, beta 1/256, l1 0, l2 0 (see common/optim/ftrl.h) */
     pst_ftrl_adagrad_cfg_t adagrad; /* pst_ftrl_adagrad_cfg_defaults */
     float init_scale;               /* new rows uniform in [-s, s], as a server's (0; FM: 0.01) */
     uint64_t init_seed;             /* the rows' init seed, as a server's sparse tensor (0) */

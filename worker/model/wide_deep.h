@@ -54,7 +54,7 @@ int pst_wide_deep_input_width(const pst_wide_deep_t *self);
 /* The dense part: its parameter arena (pst_model_params, the weights a worker pulls) and the
  * gradient arena the last step wrote (pst_model_grads). */
 pst_model_t *pst_wide_deep_mlp(pst_wide_deep_t *self);
-/* He/Glorot initialisation of the MLP from seed (worker/model.h). */
+/* He/Glorot initialisation of the MLP from seed (worker/model/model.h). */
 void pst_wide_deep_init_dense(pst_wide_deep_t *self, uint64_t seed);
 
 /* Forward and backward on a labelled batch of at most max_batch rows. rows (n_keys, row_width)
