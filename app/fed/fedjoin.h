@@ -57,7 +57,7 @@ typedef struct pst_fedjoin_ext {
      * rank failed, with one message for them all. */
     int (*contract)(void *ctx, pst_fedjoin_model_t *m, const uint8_t *contract, size_t len,
                     size_t n_params, pst_err_t *err);
-    /* Trains a task on every rank, as the train hook of worker/fedsite does (PST_ENUMERIC
+    /* Trains a task on every rank, as the train hook of worker/fed/fedsite does (PST_ENUMERIC
      * declines the round); adds this site's rows and seconds to play. */
     int (*train)(void *ctx, pst_fedtrain_site_t *play, const pst_fedsite_task_t *task, float *delta,
                  double *samples, double *loss, pst_err_t *err);

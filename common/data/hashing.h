@@ -86,7 +86,7 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
 
 /* Reads a whole TSV file (plain or gzip) into a new CSR dataset (caller owns *out): x NULL,
  * n_features = 2^bits, classification with classes {0, 1} and y the label. Blank lines are
- * skipped; an empty file is an error. For files larger than memory use common/sparsestream. */
+ * skipped; an empty file is an error. For files larger than memory use common/data/sparsestream. */
 int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical, int bits,
                         uint64_t seed, pst_numeric_mode_t numeric, pst_dataset_t **out,
                         pst_err_t *err);

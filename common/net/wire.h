@@ -15,7 +15,7 @@
 /* A message on the wire, after the routing frame a ROUTER adds or strips:
  *   frame 0  pst.Header, protobuf-packed (at most PST_WIRE_MAX_HEADER bytes)
  *   frame 1  keys: header.count strictly increasing uint64 keys in header.key_encoding:
- *            PST_WIRE_KEYS_RAW (uint64 little-endian) or PST_WIRE_KEYS_DELTA (common/keycodec,
+ *            PST_WIRE_KEYS_RAW (uint64 little-endian) or PST_WIRE_KEYS_DELTA (common/net/keycodec,
  *            what pst_wire_send writes; header.key_signature is then the list's signature)
  *            (only for sparse PUSH and PULL with count > 0, and absent when header.flags has
  *            PST_WIRE_FLAG_KEYS_CACHED: header.key_signature then names the list the sender last
@@ -41,7 +41,7 @@
 
 /* header.key_encoding */
 #define PST_WIRE_KEYS_RAW 0u   /* uint64 little-endian */
-#define PST_WIRE_KEYS_DELTA 1u /* common/keycodec: delta varints, LZ4 when it shrinks them */
+#define PST_WIRE_KEYS_DELTA 1u /* common/net/keycodec: delta varints, LZ4 when it shrinks them */
 
 typedef enum { PST_WIRE_DEALER = 0, PST_WIRE_ROUTER = 1 } pst_wire_role_t;
 
@@ -110,7 +110,7 @@ typedef struct pst_wire_payload {
  * carries nothing. route: the peer's identity on a ROUTER, NULL on a DEALER.
  * Keys: with PST_WIRE_FLAG_KEYS_CACHED in hdr->flags the caller sets hdr->key_signature and no
  * keys travel (payload->keys may be NULL); else the wire encodes payload->keys with
- * common/keycodec and sets key_encoding and key_signature.
+ * common/net/keycodec and sets key_encoding and key_signature.
  * Payload buffers come from a pool that ZeroMQ hands back after sending: no allocation once the
  * pool has grown to the number of messages in flight. */
 int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,

@@ -124,7 +124,7 @@ static int grow_keys(pst_wire_t *w, uint64_t n, pst_err_t *err)
     return PST_OK;
 }
 
-/* A keys frame in common/keycodec's layout, decoded into the wire's keys; its signature must be
+/* A keys frame in common/net/keycodec's layout, decoded into the wire's keys; its signature must be
  * the one the header declares, since receivers remember lists by it. */
 static int decode_keys(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err)
 {

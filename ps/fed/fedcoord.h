@@ -1,8 +1,8 @@
 /* Federated coordinator: the global model and what a round does to it. Sites register and are
- * sampled (ps/fedround), their updates are collected, combined (common/fedagg) and, with
- * differential privacy, accounted (common/dpacct). No I/O and no clock: the caller passes the time
- * and moves the bytes, so a simulation in one process, a simulation under mpirun and a deployment
- * over the network run the very same rounds. */
+ * sampled (ps/fed/fedround), their updates are collected, combined (common/fed/fedagg) and, with
+ * differential privacy, accounted (common/fed/dpacct). No I/O and no clock: the caller passes the
+ * time and moves the bytes, so a simulation in one process, a simulation under mpirun and a
+ * deployment over the network run the very same rounds. */
 #ifndef PST_PS_FED_FEDCOORD_H
 #define PST_PS_FED_FEDCOORD_H
 

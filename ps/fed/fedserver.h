@@ -1,6 +1,6 @@
 /* Federated server: one ROUTER socket, optionally CURVE-encrypted with only listed site keys
  * admitted, that registers sites, hands each round's asked sites the global weights, collects
- * their updates into the coordinator (ps/fedcoord), closes rounds, and at the end sends every
+ * their updates into the coordinator (ps/fed/fedcoord), closes rounds, and at the end sends every
  * site the final weights. */
 #ifndef PST_PS_FED_FEDSERVER_H
 #define PST_PS_FED_FEDSERVER_H

@@ -73,7 +73,7 @@ int pst_fedtrain_site_begin(pst_fedtrain_site_t *fs, const pst_fedsite_task_t *t
 int pst_fedtrain_site_end(pst_fedtrain_site_t *fs, int rc, const pst_fedtrain_result_t *res,
                           double *samples, double *loss);
 
-/* The train hook of worker/fedsite over a pst_fedtrain_site_t (ctx): trains the task's round
+/* The train hook of worker/fed/fedsite over a pst_fedtrain_site_t (ctx): trains the task's round
  * with the task's seed, keeping every site of the run alive meanwhile. */
 int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *task, float *delta,
                       double *samples, double *loss, pst_err_t *err);
