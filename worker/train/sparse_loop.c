@@ -29,7 +29,8 @@ pst_sparse_trainer_t pst_sparse_trainer_local(pst_sparse_model_t *model)
     return (pst_sparse_trainer_t){model, local_step, local_predict};
 }
 
-pst_sparse_batch_t pst_sparse_window(const pst_dataset_t *d, size_t start, size_t n)
+/* Rows [start, start + n) of a CSR set as a batch, without copying. */
+static pst_sparse_batch_t window(const pst_dataset_t *d, size_t start, size_t n)
 {
     return (pst_sparse_batch_t){.n_rows = n,
                                 .row_ptr = d->row_ptr + start,
@@ -160,7 +161,7 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
     pst_sparse_epoch_t e = {0};
     for (size_t start = 0; (long)e.steps != max_steps && start < n; start += bs, e.steps++) {
         size_t len = n - start < bs ? n - start : bs;
-        pst_sparse_batch_t b = pst_sparse_window(train, start, len);
+        pst_sparse_batch_t b = window(train, start, len);
         double batch_loss = 0.0;
         if (self->order != NULL)
             rc = gather(self, train, self->order + start, len, &b, err);
@@ -244,7 +245,7 @@ int pst_sparse_evaluate(const pst_sparse_trainer_t *trainer, const pst_dataset_t
         return pst_err_set(err, PST_ENOMEM, "out of memory scoring %zu rows", d->n_rows);
     for (size_t start = 0; start < d->n_rows && rc == PST_OK; start += EVAL_ROWS) {
         size_t len = d->n_rows - start < EVAL_ROWS ? d->n_rows - start : EVAL_ROWS;
-        pst_sparse_batch_t b = pst_sparse_window(d, start, len);
+        pst_sparse_batch_t b = window(d, start, len);
         rc = trainer->predict(trainer->ctx, &b, prob + start, err);
     }
     if (rc == PST_OK)

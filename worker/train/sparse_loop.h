@@ -26,9 +26,6 @@ typedef struct pst_sparse_trainer {
 /* The trainer of a local model (pst_sparse_model_update and pst_sparse_model_predict). */
 pst_sparse_trainer_t pst_sparse_trainer_local(pst_sparse_model_t *model);
 
-/* Rows [start, start + n) of a CSR set as a batch, without copying. */
-pst_sparse_batch_t pst_sparse_window(const pst_dataset_t *d, size_t start, size_t n);
-
 typedef struct pst_sparse_loop_opts {
     size_t batch_size;      /* rows per step, > 0 */
     bool shuffle;           /* epochs after the first reshuffle the rows (the first reads them as
