@@ -313,6 +313,7 @@ static cJSON *build_report(const pst_sparse_run_t *run)
                         run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0);
     pst_json_add_number(train, "rows", (double)run->rows_trained);
     pst_json_add_number(train, "final_loss", run->train_loss);
+    pst_json_add_number(train, "batch_size", (double)j->batch);
     pst_json_add_number(train, "patience", j->patience);
     pst_json_add_number(train, "best_epoch", run->stop.best_epoch);
     pst_json_add_number(train, "best_val_loss", run->stop.best_loss);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "worker/train/early_stop.h"
 
 void pst_train_opts_defaults(pst_train_opts_t *opts)
 {
@@ -386,7 +387,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
     long first_step = (long)(opts->start_clock % (uint64_t)c.steps);
     bool classify = opts->loss == PST_LOSS_SOFTMAX_CE || opts->loss == PST_LOSS_BCE;
     result->best_val_loss = INFINITY;
-    int since_best = 0;
+    pst_early_stop_t stop;
+    pst_early_stop_init(&stop, opts->patience, opts->min_delta);
     for (int epoch = first_epoch; epoch <= opts->epochs; epoch++) {
         double t0 = pst_clock_seconds(), loss_sum;
         long rows;
@@ -415,22 +417,18 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
             es.val_loss = sums.loss_sum / sums.n;
             es.val_metric = classify ? sums.correct / sums.n : sums.sq_err_sum / sums.n;
             pst_sched_observe(&sched, es.val_loss);
-            if (es.val_loss < result->best_val_loss - opts->min_delta) {
-                es.improved = true;
-                result->best_val_loss = es.val_loss;
-                result->best_epoch = epoch;
-                since_best = 0;
-                if (st.best)
-                    memcpy(st.best, pst_model_params(model),
-                           pst_model_n_params(model) * sizeof(float));
-            } else {
-                since_best++;
-            }
+        }
+        bool stop_now = pst_early_stop_observe(&stop, epoch, es.val_loss, &es.improved);
+        if (es.improved) {
+            result->best_val_loss = stop.best_loss;
+            result->best_epoch = epoch;
+            if (st.best)
+                memcpy(st.best, pst_model_params(model), pst_model_n_params(model) * sizeof(float));
         }
         result->epochs_run = epoch;
         if (hooks && hooks->on_epoch)
             hooks->on_epoch(hooks->observer_ctx ? hooks->observer_ctx : hooks->ctx, &es);
-        if (opts->patience > 0 && since_best >= opts->patience) {
+        if (stop_now) {
             result->stopped_early = true;
             break;
         }
