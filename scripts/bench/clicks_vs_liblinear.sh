@@ -241,9 +241,9 @@ print("clicks: $rows training rows, $test_rows test rows, $features features, $n
       "click rate %.4f (generator: $generator, seed $seed)" % local["test"]["calibration"]["observed"])
 print("Bayes ceiling on the test rows (true probabilities): AUC %.4f, log-loss %.4f" % (bayes_auc, bayes_ll))
 print("machine: $cores cores, load average $load_start at start, $load_end at end\n")
-print("%-34s %8s %8s %9s %9s %12s" % ("run", "wall s", "cpu s", "test AUC", "log-loss", "wire B/row"))
+print("%-40s %8s %8s %9s %9s %12s" % ("run", "wall s", "cpu s", "test AUC", "log-loss", "wire B/row"))
 def row(name, t, auc, ll, bpe="-"):
-    print("%-34s %8.1f %8.1f %9.4f %9.4f %12s" % (name, t[0], t[1], auc, ll, bpe))
+    print("%-40s %8.1f %8.1f %9.4f %9.4f %12s" % (name, t[0], t[1], auc, ll, bpe))
 lt = local["train"]
 row("pstrain %s, best epoch %d of %d" % (local["model"]["type"], lt.get("best_epoch", 0),
                                         lt["epochs"]), t_local,
@@ -290,7 +290,7 @@ print()
 print("target: test AUC at least liblinear's best (C=%s, %.4f) - 0.002: %.4f (%+.4f) -> %s"
       % (best_c, ll_auc, local["test"]["roc_auc"], auc_gap,
          "met" if auc_gap >= -0.002 else "NOT met"))
-print("mpirun: test AUC %.4f (%+.4f against the same target) -> %s"
+print("same target under mpirun: test AUC %.4f (%+.4f from liblinear's best) -> %s"
       % (mpi["test"]["roc_auc"], mpi["test"]["roc_auc"] - ll_auc,
          "met" if mpi["test"]["roc_auc"] - ll_auc >= -0.002 else "NOT met"))
 print("target: wall time at most 0.1x liblinear's (C=%s): %.2fx (%.1fs / %.1fs) -> %s"
