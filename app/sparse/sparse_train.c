@@ -107,6 +107,8 @@ static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
 {
     worker_t *r = ctx;
     int failed = pst_mpijob_agree_err(r->comm, rc, 1, err);
+    if (rc == PST_OK && failed != PST_OK)
+        pst_err_prefix(err, failed, "another worker failed: ");
     int flag = *stop;
     MPI_Bcast(&flag, 1, MPI_INT, 0, r->comm);
     *stop = flag != 0;
