@@ -19,7 +19,7 @@ void pst_sparse_run_init(pst_sparse_run_t *run, const pst_config_t *cfg, bool le
     run->best_val_loss = INFINITY;
     pst_binary_metrics_none(&run->val);
     pst_binary_metrics_none(&run->test);
-    run->sparse = (pst_sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    run->sparse = (pst_sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 }
 
 void pst_sparse_run_fini(pst_sparse_run_t *run)
@@ -255,6 +255,8 @@ static cJSON *build_report(const pst_sparse_run_t *run)
         sparse, "server_bytes_per_row",
         run->sparse.server_rows > 0 ? run->sparse.server_bytes / run->sparse.server_rows : NAN);
     pst_json_add_number(sparse, "server_peak_rss_bytes", run->sparse.server_peak_rss);
+    pst_json_add_number(sparse, "nonzero_rows", run->sparse.nonzero_rows);
+    pst_json_add_number(sparse, "model_file_bytes", run->sparse.model_file_bytes);
     if (run->comm != NULL)
         cJSON_AddItemReferenceToObject(doc, "comm", run->comm);
     return doc;
@@ -278,6 +280,9 @@ int pst_sparse_run_finish(pst_sparse_run_t *run, pst_err_t *err)
     printf("\ntrained %d epochs in %.1fs (%.0f samples/s), %.0f keys\n", run->epochs_run,
            run->seconds, run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0,
            run->sparse.keys);
+    if (isfinite(run->sparse.model_file_bytes))
+        printf("model.pst: %.0f nonzero rows, %.0f bytes\n", run->sparse.nonzero_rows,
+               run->sparse.model_file_bytes);
     print_metrics_line("validation", &run->val);
     print_metrics_line("test", &run->test);
     printf("run directory: %s\n", run->rundir.path);

@@ -11,6 +11,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
 #include "app/sparse/sparse_run.h"
+#include "app/sparse/sparse_save.h"
 #include "app/sparse/sparse_wd.h"
 #include "common/log.h"
 #include "common/rng.h"
@@ -53,6 +54,9 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
     const pst_sparse_model_t *rows = wd ? pst_wd_local_rows(wd) : model;
     run->sparse.keys = (double)pst_sparse_model_n_keys(rows);
     run->sparse.model_bytes = (double)pst_sparse_model_bytes(rows);
+    if (rc == PST_OK)
+        rc = pst_sparse_save_model(run, rows, model ? pst_sparse_model_bias(model) : 0.0f,
+                                   wd ? pst_wd_local_model(wd) : NULL, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_finish(run, err);
     pst_sparse_model_destroy(&model);
