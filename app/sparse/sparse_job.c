@@ -43,9 +43,11 @@ int pst_sparse_job_from_config(const pst_config_t *cfg, pst_sparse_job_t *j, pst
     j->shuffle = cfg->train.shuffle;
     if (!j->wide_deep && (cfg->model.hidden.n > 0 || cfg->model.layers.n > 0))
         pst_warn("model.type %s: model.hidden and model.layers are not used", j->type);
-    if (strcmp(cfg->schedule.name, "constant") != 0 || cfg->train.patience > 0)
-        pst_warn("model.type %s: the learning rate stays constant and every epoch runs "
-                 "(schedule.* and train.patience are not used)",
+    j->patience = (int)cfg->train.patience;
+    j->min_delta = cfg->train.min_delta;
+    j->restore_best = cfg->train.restore_best;
+    if (strcmp(cfg->schedule.name, "constant") != 0)
+        pst_warn("model.type %s: the learning rate stays constant (schedule.* is not used)",
                  j->type);
     j->tsv = pst_click_is_tsv(cfg, cfg->data.train);
     int rc = j->tsv ? pst_click_hash_spec(cfg, j->wide_deep, &j->hash, err) : PST_OK;

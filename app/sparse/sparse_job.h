@@ -30,6 +30,9 @@ typedef struct pst_sparse_job {
     int epochs;
     size_t batch;
     bool shuffle;
+    int patience;         /* train.patience: early stopping on the validation log-loss; 0: off */
+    double min_delta;     /* train.min_delta */
+    bool restore_best;    /* train.restore_best (with patience > 0) */
     bool wide_deep;       /* rows are [w | embedding] (spec: FM of embedding_dim factors) */
     pst_wd_job_t wd;      /* wide_deep */
     bool tsv;             /* the data files read as hashed Criteo-style TSV */

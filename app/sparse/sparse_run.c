@@ -16,7 +16,7 @@ void pst_sparse_run_init(pst_sparse_run_t *run, const pst_config_t *cfg, bool le
     memset(run, 0, sizeof *run);
     run->cfg = cfg;
     run->lead = lead;
-    run->best_val_loss = INFINITY;
+    pst_early_stop_init(&run->stop, 0, 0.0);
     pst_binary_metrics_none(&run->val);
     pst_binary_metrics_none(&run->test);
     run->sparse = (pst_sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
@@ -29,6 +29,8 @@ void pst_sparse_run_fini(pst_sparse_run_t *run)
     pst_sparse_loop_fini(&run->loop);
     cJSON_Delete(run->comm);
     run->comm = NULL;
+    cJSON_Delete(run->epochs_json);
+    run->epochs_json = NULL;
 }
 
 int pst_sparse_run_prepare(pst_sparse_run_t *run, pst_err_t *err)
@@ -49,6 +51,15 @@ int pst_sparse_run_prepare(pst_sparse_run_t *run, pst_err_t *err)
         return rc;
     run->load_seconds = pst_clock_seconds() - t0;
     run->shuffle_seed = run->job.shuffle_seed;
+    pst_early_stop_init(&run->stop, run->job.patience, run->job.min_delta);
+    if (run->job.patience > 0 && run->data.val->n_rows == 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.patience %d: early stopping needs validation rows: set "
+                           "data.val_fraction above 0%s",
+                           run->job.patience,
+                           run->data.stream != NULL ? " and data.buffer_rows: 0 (a streamed "
+                                                      "data.train carves no validation rows)"
+                                                    : "");
     if (run->data.stream != NULL)
         return PST_OK; /* rows, entries and features are known after the first epoch */
     const pst_dataset_t *tr = run->data.train;
@@ -134,11 +145,26 @@ static void log_epoch_line(pst_sparse_run_t *run, int epoch, double seconds, dou
     cJSON_Delete(line);
 }
 
-static void print_epoch(pst_sparse_run_t *run, int epoch, double seconds, double rate)
+/* The lead's record of an epoch in report.json. */
+static void add_epoch_json(pst_sparse_run_t *run, int epoch, bool improved)
 {
-    bool improved = isfinite(run->val.log_loss) && run->val.log_loss < run->best_val_loss;
-    if (improved)
-        run->best_val_loss = run->val.log_loss;
+    if (run->epochs_json == NULL && (run->epochs_json = cJSON_CreateArray()) == NULL)
+        return;
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL)
+        return;
+    cJSON_AddNumberToObject(e, "epoch", epoch);
+    pst_json_add_number(e, "train_loss", run->train_loss);
+    pst_json_add_number(e, "val_loss", run->val.log_loss);
+    pst_json_add_number(e, "val_roc_auc", run->val.roc_auc);
+    cJSON_AddBoolToObject(e, "improved", improved);
+    cJSON_AddItemToArray(run->epochs_json, e);
+}
+
+static void print_epoch(pst_sparse_run_t *run, int epoch, double seconds, double rate,
+                        bool improved)
+{
+    add_epoch_json(run, epoch, improved);
     int width = run->job.epochs >= 100 ? 3 : run->job.epochs >= 10 ? 2 : 1;
     printf("epoch %*d/%d  loss %.4f", width, epoch, run->job.epochs, run->train_loss);
     if (isfinite(run->val.log_loss))
@@ -150,7 +176,49 @@ static void print_epoch(pst_sparse_run_t *run, int epoch, double seconds, double
     log_epoch_line(run, epoch, seconds, rate, improved);
 }
 
-/* Every epoch: train, then (lead) evaluate validation, print and log. */
+bool pst_sparse_run_wants_best(const pst_sparse_run_t *run)
+{
+    return run->job.patience > 0 && run->job.restore_best && run->data.val != NULL &&
+           run->data.val->n_rows > 0;
+}
+
+/* Lead, after an epoch: validation, the early-stopping decision, the best weights kept, the
+ * epoch's line. */
+static int lead_epoch_end(pst_sparse_run_t *run, int epoch, double seconds, uint64_t rows,
+                          bool *stop, pst_err_t *err)
+{
+    int rc = pst_sparse_evaluate(&run->trainer, run->data.val, &run->val, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "validation: ");
+    bool improved = false;
+    *stop = pst_early_stop_observe(&run->stop, epoch, run->val.log_loss, &improved);
+    if (improved) {
+        run->best_val = run->val;
+        if (run->best != NULL && (rc = pst_sparse_best_save(run->best, epoch, err)) != PST_OK)
+            return pst_err_prefix(err, rc, "keeping the weights of epoch %d: ", epoch);
+    }
+    print_epoch(run, epoch, seconds, seconds > 0 ? (double)rows / seconds : 0.0, improved);
+    return PST_OK;
+}
+
+/* Lead, after the last epoch: the best epoch's weights back in place of the last ones. */
+static int restore_best(pst_sparse_run_t *run, pst_err_t *err)
+{
+    if (run->best == NULL || run->best->epoch == 0 || run->best->epoch == run->epochs_run)
+        return PST_OK; /* the last epoch was the best: its weights are already the final ones */
+    int rc = pst_sparse_best_restore(run->best, &run->trainer, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "restoring the weights of epoch %d: ", run->best->epoch);
+    run->restored = true;
+    run->val = run->best_val;
+    if (run->lead)
+        pst_info("restored the weights of epoch %d (validation log-loss %.6f)", run->best->epoch,
+                 run->stop.best_loss);
+    return PST_OK;
+}
+
+/* Every epoch: train, then (lead) evaluate validation, print and log; every worker stops at the
+ * epoch the lead's early stopping chose. */
 int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
 {
     pst_sparse_loop_opts_t opts = {.batch_size = run->job.batch,
@@ -163,23 +231,29 @@ int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
     pst_sparse_loop_init(&run->loop, run->trainer, &opts);
     if (run->lead)
         log_start(run);
-    for (int epoch = 1; epoch <= run->job.epochs; epoch++) {
+    int rc = PST_OK;
+    for (int epoch = 1; epoch <= run->job.epochs && rc == PST_OK; epoch++) {
         uint64_t rows_before = run->rows_trained;
         double t0 = pst_clock_seconds();
-        int rc = train_epoch(run, epoch, &run->train_loss, err);
+        bool stop = false;
+        rc = train_epoch(run, epoch, &run->train_loss, err);
         double seconds = pst_clock_seconds() - t0;
-        if (rc != PST_OK)
-            return rc;
         run->seconds += seconds;
         run->epochs_run = epoch;
-        if (!run->lead)
-            continue;
-        if ((rc = pst_sparse_evaluate(&run->trainer, run->data.val, &run->val, err)) != PST_OK)
-            return pst_err_prefix(err, rc, "validation: ");
-        double rate = seconds > 0 ? (double)(run->rows_trained - rows_before) / seconds : 0.0;
-        print_epoch(run, epoch, seconds, rate);
+        if (rc == PST_OK && run->lead)
+            rc = lead_epoch_end(run, epoch, seconds, run->rows_trained - rows_before, &stop, err);
+        if (run->agree != NULL)
+            rc = run->agree(run->agree_ctx, rc, &stop, err);
+        if (rc == PST_OK && stop && epoch < run->job.epochs) {
+            run->stopped_early = true;
+            if (run->lead)
+                pst_info("early stopping: no improvement of the validation log-loss for %d "
+                         "epochs; the best was epoch %d",
+                         run->job.patience, run->stop.best_epoch);
+            break;
+        }
     }
-    return PST_OK;
+    return rc == PST_OK && run->lead ? restore_best(run, err) : rc;
 }
 
 /* ---- report ---- */
@@ -239,6 +313,13 @@ static cJSON *build_report(const pst_sparse_run_t *run)
                         run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0);
     pst_json_add_number(train, "rows", (double)run->rows_trained);
     pst_json_add_number(train, "final_loss", run->train_loss);
+    pst_json_add_number(train, "patience", j->patience);
+    pst_json_add_number(train, "best_epoch", run->stop.best_epoch);
+    pst_json_add_number(train, "best_val_loss", run->stop.best_loss);
+    cJSON_AddBoolToObject(train, "stopped_early", run->stopped_early);
+    cJSON_AddBoolToObject(train, "restored_best", run->restored);
+    if (run->epochs_json != NULL)
+        cJSON_AddItemReferenceToObject(train, "history", run->epochs_json);
     if (d->val->n_rows > 0)
         metrics_json(cJSON_AddObjectToObject(doc, "val"), &run->val);
     if (d->test->n_rows > 0)
@@ -280,6 +361,11 @@ int pst_sparse_run_finish(pst_sparse_run_t *run, pst_err_t *err)
     printf("\ntrained %d epochs in %.1fs (%.0f samples/s), %.0f keys\n", run->epochs_run,
            run->seconds, run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0,
            run->sparse.keys);
+    if (run->stopped_early || run->restored)
+        printf("%s%sbest epoch %d (validation log-loss %.4f)%s\n",
+               run->stopped_early ? "stopped early" : "", run->stopped_early ? "; " : "",
+               run->stop.best_epoch, run->stop.best_loss,
+               run->restored ? ": its weights are the final ones" : "");
     if (isfinite(run->sparse.model_file_bytes))
         printf("model.pst: %.0f nonzero rows, %.0f bytes\n", run->sparse.nonzero_rows,
                run->sparse.model_file_bytes);

@@ -14,6 +14,8 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/eval/metrics.h"
+#include "worker/train/early_stop.h"
+#include "worker/train/sparse_best.h"
 #include "worker/train/sparse_loop.h"
 
 typedef struct pst_sparse_stats {
@@ -42,11 +44,24 @@ typedef struct pst_sparse_run {
     long steps_per_epoch;
     uint64_t shuffle_seed; /* this process's shuffles of data.train */
     pst_sparse_loop_t loop;
+    /* The best epoch's weights (the lead's, with train.patience > 0 and train.restore_best), set
+     * up by the caller after prepare; NULL: the final weights are the last epoch's. */
+    pst_sparse_best_t *best;
+    /* Distributed runs: called by every worker after every epoch with its status so far; returns
+     * PST_OK when every worker succeeded, and sets *stop on every worker to the lead's *stop.
+     * NULL in a local run. */
+    int (*agree)(void *ctx, int rc, bool *stop, pst_err_t *err);
+    void *agree_ctx;
+    pst_early_stop_t stop;
     /* results */
     int epochs_run;
-    double seconds, train_loss, best_val_loss;
+    double seconds, train_loss;
     uint64_t rows_trained;
-    pst_binary_metrics_t val, test;
+    bool stopped_early;
+    bool restored;                  /* the final weights are the best epoch's, restored */
+    pst_binary_metrics_t val, test; /* val: the final weights' (the best epoch's if restored) */
+    pst_binary_metrics_t best_val;  /* the best epoch's validation figures */
+    cJSON *epochs_json;             /* the lead's per-epoch figures, owned */
     pst_sparse_stats_t sparse;
     cJSON *comm; /* distributed: the comm section, owned */
 } pst_sparse_run_t;
@@ -58,7 +73,13 @@ void pst_sparse_run_fini(pst_sparse_run_t *run);
 /* Reads the job and the data (steps_per_epoch: every batch of data.train). */
 int pst_sparse_run_prepare(pst_sparse_run_t *run, pst_err_t *err);
 
-/* Every epoch through run->trainer: train, then (lead) evaluate validation, print and log. */
+/* True when the run keeps its best epoch's weights: train.patience > 0, train.restore_best and
+ * validation rows (call after prepare). */
+bool pst_sparse_run_wants_best(const pst_sparse_run_t *run);
+
+/* Every epoch through run->trainer: train, then (lead) evaluate validation, print and log, and
+ * stop after train.patience epochs without improvement (every worker at the same epoch). At the
+ * end the lead restores run->best, if any, into run->trainer. */
 int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err);
 
 /* Writes report.json and prints the summary. */

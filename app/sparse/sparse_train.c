@@ -45,6 +45,12 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
     }
     if (run->trainer.ctx == NULL)
         return err->code ? err->code : PST_ENOMEM;
+    pst_sparse_best_t best;
+    if (wd != NULL)
+        pst_sparse_best_init_wd(&best, wd);
+    else
+        pst_sparse_best_init_local(&best, model);
+    run->best = pst_sparse_run_wants_best(run) ? &best : NULL;
     rc = pst_rundir_open(&run->rundir, run->cfg, out, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_train(run, err);
@@ -59,6 +65,8 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
                                    wd ? pst_wd_local_model(wd) : NULL, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_finish(run, err);
+    run->best = NULL;
+    pst_sparse_best_fini(&best);
     pst_sparse_model_destroy(&model);
     pst_wd_local_destroy(&wd);
     return rc;
@@ -86,12 +94,27 @@ int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char 
 typedef struct worker {
     pst_remote_t link;
     pst_sparse_remote_t remote;
+    pst_sparse_best_t best; /* lead: the best epoch's model, pulled from the servers */
+    MPI_Comm comm;          /* the workers */
 } worker_t;
 
 static void worker_fini(worker_t *r)
 {
     pst_remote_close(&r->link);
+    pst_sparse_best_fini(&r->best);
     pst_sparse_remote_fini(&r->remote);
+}
+
+/* After every epoch: whether every worker succeeded (the winning failure's message reaches
+ * every worker), and the lead's early-stopping decision for all. */
+static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
+{
+    worker_t *r = ctx;
+    int failed = pst_mpijob_agree_err(r->comm, rc, 1, err);
+    int flag = *stop;
+    MPI_Bcast(&flag, 1, MPI_INT, 0, r->comm);
+    *stop = flag != 0;
+    return failed;
 }
 
 /* Connects and registers; every worker of the run must have registered before anyone pushes. */
@@ -160,7 +183,16 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
         rc = take_share(run, ranks->worker, ranks->n_workers, err);
     if (rc == PST_OK && run->lead)
         rc = pst_rundir_open(&run->rundir, run->cfg, run_dir, err);
+    if (rc == PST_OK && run->lead && pst_sparse_run_wants_best(run)) {
+        pst_sparse_train_opts_t local;
+        pst_sparse_job_local_opts(j, &local);
+        if ((rc = pst_sparse_best_init_remote(&r->best, &r->remote, &local, err)) == PST_OK)
+            run->best = &r->best;
+    }
     run->trainer = pst_sparse_remote_trainer(&r->remote);
+    r->comm = ranks->role;
+    run->agree = agree_epoch;
+    run->agree_ctx = r;
     return rc;
 }
 

@@ -461,6 +461,11 @@ uint64_t pst_sparse_model_bytes(const pst_sparse_model_t *self)
            pst_keymap_bytes(&m->map);
 }
 
+uint32_t pst_sparse_model_row_width(const pst_sparse_model_t *self)
+{
+    return self->row_width;
+}
+
 size_t pst_sparse_model_n_keys(const pst_sparse_model_t *self)
 {
     return self->store.map.n;
@@ -484,4 +489,105 @@ const float *pst_sparse_model_row(const pst_sparse_model_t *self, uint64_t key)
 float pst_sparse_model_bias(const pst_sparse_model_t *self)
 {
     return self->bias;
+}
+/* ---- weights from elsewhere, snapshots ---- */
+
+int pst_sparse_model_put(pst_sparse_model_t *self, const uint64_t *keys, size_t n,
+                         const float *rows, pst_err_t *err)
+{
+    row_store_t *m = &self->store;
+    size_t held = m->map.n, rw = self->row_width;
+    if (held + n > PST_KEYMAP_MAX_ROWS || rows_reserve(m, held + n) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add %zu rows to %zu", n, held);
+    for (size_t i = 0; i < n; i++) {
+        pst_keymap_ref_t *ref = pst_keymap_ref(&m->map, keys[i]);
+        if (ref == NULL)
+            return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row (%zu rows)",
+                               m->map.n);
+        if (ref->row1 == 0)
+            row_add(self, keys[i], ref);
+        memcpy(m->entries + (size_t)(ref->row1 - 1) * m->width, rows + i * rw, rw * sizeof(float));
+    }
+    return PST_OK;
+}
+
+void pst_sparse_model_set_bias(pst_sparse_model_t *self, float bias)
+{
+    self->bias = bias;
+}
+
+void pst_sparse_snapshot_fini(pst_sparse_snapshot_t *snap)
+{
+    free(snap->keys);
+    free(snap->weights);
+    memset(snap, 0, sizeof *snap);
+}
+
+int pst_sparse_model_snapshot(const pst_sparse_model_t *self, pst_sparse_snapshot_t *snap,
+                              pst_err_t *err)
+{
+    const row_store_t *m = &self->store;
+    size_t n = m->map.n, rw = self->row_width;
+    if (snap->row_width != rw) {
+        snap->n_keys = 0; /* rows of another width: nothing to keep */
+        snap->cap = 0;
+    }
+    if (n > snap->cap) {
+        if (pst_array_resize((void **)&snap->keys, n, sizeof(uint64_t)) != PST_OK ||
+            pst_array_resize((void **)&snap->weights, n, rw * sizeof(float)) != PST_OK)
+            return pst_err_set(err, PST_ENOMEM, "sparse model: no memory to copy %zu rows", n);
+        snap->cap = n;
+    }
+    snap->row_width = (uint32_t)rw;
+    if (n > 0)
+        memcpy(snap->keys, m->keys, n * sizeof(uint64_t));
+    for (size_t r = 0; r < n; r++)
+        memcpy(snap->weights + r * rw, m->entries + r * m->width, rw * sizeof(float));
+    snap->n_keys = n;
+    snap->bias = self->bias;
+    return PST_OK;
+}
+
+/* Keeps the first n rows: the index is rebuilt over their keys (the map cannot remove keys). */
+static int rows_truncate(pst_sparse_model_t *self, size_t n, pst_err_t *err)
+{
+    row_store_t *m = &self->store;
+    if (n >= m->map.n)
+        return PST_OK;
+    pst_keymap_fini(&m->map);
+    pst_keymap_init(&m->map);
+    self->tag_base = 0; /* the new map's tags are 0: the next step starts a fresh range */
+    for (size_t r = 0; r < n; r++) {
+        int rc = pst_keymap_insert(&m->map, m->keys[r], (uint32_t)r);
+        if (rc != PST_OK)
+            return pst_err_set(err, rc, "sparse model: cannot index row %zu of %zu", r, n);
+    }
+    return PST_OK;
+}
+
+int pst_sparse_model_restore(pst_sparse_model_t *self, const pst_sparse_snapshot_t *snap,
+                             pst_err_t *err)
+{
+    row_store_t *m = &self->store;
+    size_t n = snap->n_keys, rw = self->row_width;
+    if (n > 0 && snap->row_width != rw)
+        return pst_err_set(err, PST_EINVAL,
+                           "sparse model: a snapshot of rows of %u floats, not %zu",
+                           snap->row_width, rw);
+    if (n > m->map.n)
+        return pst_err_set(err, PST_EINVAL,
+                           "sparse model: a snapshot of %zu rows is not of this model's %zu", n,
+                           m->map.n);
+    for (size_t r = 0; r < n; r++)
+        if (m->keys[r] != snap->keys[r])
+            return pst_err_set(err, PST_EINVAL,
+                               "sparse model: the snapshot's row %zu is key %llu, not %llu", r,
+                               (unsigned long long)snap->keys[r], (unsigned long long)m->keys[r]);
+    int rc = rows_truncate(self, n, err);
+    if (rc != PST_OK)
+        return rc;
+    for (size_t r = 0; r < n; r++)
+        memcpy(m->entries + r * m->width, snap->weights + r * rw, rw * sizeof(float));
+    self->bias = snap->bias;
+    return PST_OK;
 }

@@ -53,6 +53,9 @@ int pst_sparse_model_lookup(pst_sparse_model_t *self, const pst_sparse_batch_t *
  * without create did not find are left alone. n_keys is the lookup's. The bias is not touched. */
 void pst_sparse_model_apply(pst_sparse_model_t *self, const float *grad, size_t n_keys);
 
+/* Floats per key of the model's spec (pst_sparse_row_width). */
+uint32_t pst_sparse_model_row_width(const pst_sparse_model_t *self);
+
 /* The trained weights: keys in order of first touch, index < pst_sparse_model_n_keys. */
 size_t pst_sparse_model_n_keys(const pst_sparse_model_t *self);
 /* Bytes the model's rows, optimizer state, keys and index hold (allocated capacity; the step
@@ -62,5 +65,35 @@ const float *pst_sparse_model_entry(const pst_sparse_model_t *self, size_t index
 /* The row of key (row_width floats), or NULL if the key was never trained. */
 const float *pst_sparse_model_row(const pst_sparse_model_t *self, uint64_t key);
 float pst_sparse_model_bias(const pst_sparse_model_t *self);
+
+/* Sets the weights of keys[0..n) to rows (n, row_width): rows of new keys are created with a
+ * zero optimizer state, held keys keep theirs. For weights trained elsewhere (a parameter
+ * server's rows pulled into this process). */
+int pst_sparse_model_put(pst_sparse_model_t *self, const uint64_t *keys, size_t n,
+                         const float *rows, pst_err_t *err);
+void pst_sparse_model_set_bias(pst_sparse_model_t *self, float bias);
+
+/* The weights of a model at one moment: its first n_keys rows (keys in order of first touch)
+ * and the bias, without optimizer state. Zeroed = empty; reused from snapshot to snapshot. */
+typedef struct pst_sparse_snapshot {
+    size_t n_keys, cap;
+    uint32_t row_width;
+    uint64_t *keys; // (cap)
+    float *weights; // (cap, row_width)
+    float bias;
+} pst_sparse_snapshot_t;
+
+void pst_sparse_snapshot_fini(pst_sparse_snapshot_t *snap);
+
+/* Copies the model's weights into snap. Every training epoch touches every row of its set, so
+ * the copy is of all rows: copying only rows touched since the last snapshot would save nothing
+ * and cost a mark in every step. */
+int pst_sparse_model_snapshot(const pst_sparse_model_t *self, pst_sparse_snapshot_t *snap,
+                              pst_err_t *err);
+/* Puts the model back to snap's weights, bit for bit: rows created after the snapshot are
+ * dropped (their keys count as never trained again) and the bias is snap's. The optimizer state
+ * stays the later one: a restored model is for scoring and saving. */
+int pst_sparse_model_restore(pst_sparse_model_t *self, const pst_sparse_snapshot_t *snap,
+                             pst_err_t *err);
 
 #endif

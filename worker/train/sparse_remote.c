@@ -237,3 +237,55 @@ pst_sparse_trainer_t pst_sparse_remote_trainer(pst_sparse_remote_t *r)
 {
     return (pst_sparse_trainer_t){r, remote_step, remote_predict};
 }
+
+/* The marked keys from *next on, at most PST_SPARSE_REMOTE_PULL_CHUNK of them, into pull_keys
+ * (ascending); *next moves past them. */
+static size_t next_marked_keys(pst_sparse_remote_t *r, size_t *next)
+{
+    size_t m = 0, k = *next;
+    for (; k < r->n_trained && m < PST_SPARSE_REMOTE_PULL_CHUNK; k++)
+        if (r->trained[k])
+            r->pull_keys[m++] = k;
+    *next = k;
+    return m;
+}
+
+int pst_sparse_remote_pull_model(pst_sparse_remote_t *r, pst_sparse_model_t *model, pst_err_t *err)
+{
+    if (r->trained == NULL)
+        return pst_err_set(
+            err, PST_ESTATE,
+            "pulling the model: no keys were marked (pst_sparse_remote_mark_trained)");
+    if (pst_sparse_model_row_width(model) != r->width)
+        return pst_err_set(err, PST_EINVAL, "pulling the model: local rows of %u floats, not %u",
+                           pst_sparse_model_row_width(model), r->width);
+    pst_sparse_remote_buf_t *e = &r->eval;
+    enum { CHUNK = PST_SPARSE_REMOTE_PULL_CHUNK };
+    int rc = pst_sparse_remote_flush(r, err);
+    if (rc == PST_OK && r->pull_cap < CHUNK &&
+        (pst_array_resize((void **)&r->pull_keys, CHUNK, sizeof(uint64_t)) != PST_OK ||
+         pst_array_resize((void **)&r->pull_at, CHUNK, sizeof(uint32_t)) != PST_OK))
+        rc = pst_err_set(err, PST_ENOMEM, "out of memory for %d keys", CHUNK);
+    else if (rc == PST_OK && r->pull_cap < CHUNK)
+        r->pull_cap = CHUNK;
+    if (rc == PST_OK)
+        rc = step_buf_reserve(e, CHUNK, r->width, err);
+    pst_psclient_stats_t before, after;
+    pst_psclient_stats(r->client, &before);
+    float bias = 0.0f;
+    for (size_t next = 0; rc == PST_OK && next < r->n_trained;) {
+        size_t n = next_marked_keys(r, &next);
+        rc = pull_weights(r, r->pull_keys, n, e->rows, &bias, NULL, err);
+        if (rc == PST_OK)
+            rc = pst_sparse_model_put(model, r->pull_keys, n, e->rows, err);
+    }
+    if (rc == PST_OK && r->n_trained == 0) /* no keys: the bias alone */
+        rc = pull_weights(r, r->pull_keys, 0, e->rows, &bias, NULL, err);
+    pst_psclient_stats(r->client, &after);
+    r->eval_wire += after.bytes_wire - before.bytes_wire;
+    r->eval_raw += after.bytes_raw - before.bytes_raw;
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "pulling the model: ");
+    pst_sparse_model_set_bias(model, bias);
+    return PST_OK;
+}

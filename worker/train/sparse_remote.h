@@ -64,6 +64,20 @@ int pst_sparse_remote_register(pst_sparse_remote_t *r, pst_err_t *err);
 int pst_sparse_remote_mark_trained(pst_sparse_remote_t *r, const pst_dataset_t *train,
                                    size_t *n_keys, pst_err_t *err);
 
+/* Keys pst_sparse_remote_pull_model asks for in one request. */
+enum { PST_SPARSE_REMOTE_PULL_CHUNK = 65536 };
+
+/* Copies the model the servers hold into model, a local model whose rows have this trainer's
+ * width (pst_sparse_model_new with opts.spec = the remote's spec): the rows of every key
+ * pst_sparse_remote_mark_trained marked, pulled at the current clock in ascending key order and
+ * chunks of PST_SPARSE_REMOTE_PULL_CHUNK keys, and the bias. Pending pushes are waited for
+ * first; under BSP the pull at the current clock sees every worker's steps before it, so after
+ * an epoch the copy is the model every worker trained. Rows model already holds are overwritten
+ * (pulling into the same model again refreshes it), other rows are left alone; the optimizer
+ * state stays on the servers. The traffic counts as evaluation traffic. PST_ESTATE when no keys
+ * were marked, PST_EINVAL on a model of another row width. */
+int pst_sparse_remote_pull_model(pst_sparse_remote_t *r, pst_sparse_model_t *model, pst_err_t *err);
+
 /* Waits for the last steps' pushes to be acknowledged. */
 int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err);
 
