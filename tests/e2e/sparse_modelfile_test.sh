@@ -9,7 +9,7 @@
 #    L1 leaves rows out of the file;
 #  - truncated or corrupt model files, and data.* overrides, are refused with clear errors;
 #  - under mpirun (1 server + 2 workers) sparse_lr writes a model.pst that reproduces its report.
-# usage: sparse_model_test.sh PSTRAIN TESTS_DIR
+# usage: sparse_modelfile_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
 source "$(dirname "$0")/lib.sh"
