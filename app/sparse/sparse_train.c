@@ -248,11 +248,26 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
         server_memory(run, r, ranks->n_servers);
 }
 
-/* Trains, then (lead) scores the test rows on the final global weights. *train_wire and
- * *train_raw receive this worker's training traffic. */
+/* Lead: the trained rows and bias copied from the servers into *out, a new local model, for the
+ * run's model.pst. */
+static int pull_model(pst_sparse_run_t *run, worker_t *r, pst_sparse_model_t **out, pst_err_t *err)
+{
+    pst_sparse_train_opts_t opts;
+    pst_sparse_job_local_opts(&run->job, &opts);
+    *out = pst_sparse_model_new(&opts, err);
+    if (*out == NULL)
+        return pst_err_code(err, PST_ENOMEM);
+    int rc = pst_sparse_remote_pull_model(&r->remote, *out, err);
+    if (rc != PST_OK)
+        pst_sparse_model_destroy(out);
+    return rc;
+}
+
+/* Trains, then (lead) scores the test rows on the final global weights and pulls them into
+ * *pulled. *train_wire and *train_raw receive this worker's training traffic. */
 static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
                         const pst_config_t *cfg, double *train_wire, double *train_raw,
-                        pst_err_t *err)
+                        pst_sparse_model_t **pulled, pst_err_t *err)
 {
     int rc = remote_begin(r, ranks, cfg, err);
     if (rc == PST_OK)
@@ -269,6 +284,8 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
     if (rc == PST_OK && run->lead &&
         (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");
+    if (rc == PST_OK && run->lead)
+        rc = pull_model(run, r, pulled, err);
     return rc;
 }
 
@@ -293,15 +310,20 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
         return 1;
     }
     double train_wire = 0, train_raw = 0;
-    rc = worker_train(&run, &r, ranks, cfg, &train_wire, &train_raw, &err);
+    pst_sparse_model_t *pulled = NULL;
+    rc = worker_train(&run, &r, ranks, cfg, &train_wire, &train_raw, &pulled, &err);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", index, err.msg[0] ? err.msg : pst_strerror(rc));
     report_comm(&run, &r, ranks, train_wire, train_raw);
     worker_fini(&r);
     /* Every worker must agree the run succeeded before the lead writes its report. */
     bool any_failed = pst_mpijob_agree(ranks->role, rc) != PST_OK;
-    if (!any_failed && run.lead && (rc = pst_sparse_run_finish(&run, &err)) != PST_OK)
+    if (!any_failed && run.lead &&
+        ((rc = pst_sparse_save_model(&run, pulled, pst_sparse_model_bias(pulled), NULL, &err)) !=
+             PST_OK ||
+         (rc = pst_sparse_run_finish(&run, &err)) != PST_OK))
         pst_app_error("%s", err.msg);
+    pst_sparse_model_destroy(&pulled);
     pst_sparse_run_fini(&run);
     return rc == PST_OK && !any_failed ? 0 : 1;
 }

@@ -8,14 +8,13 @@
 #  - `pstrain info` gives the nonzero rows and the file size that report.json records, and FTRL's
 #    L1 leaves rows out of the file;
 #  - truncated or corrupt model files, and data.* overrides, are refused with clear errors;
-#  - under mpirun (1 server + 2 workers) sparse_lr writes a model.pst that reproduces its report.
+#  - under mpirun (1 server + 2 workers) sparse_lr and fm write a model.pst, pulled from the
+#    servers, that reproduces the run's report the same way.
 # usage: sparse_modelfile_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
 source "$(dirname "$0")/lib.sh"
 py=/usr/bin/python3
-# near "description" A B: passes when |A - B| <= 1e-6
-near() { check "$1 ($2 vs $3)" "$("$py" -c "print(abs($2 - $3) <= 1e-6)")"; }
 
 "$pstrain" datagen clicks --rows 12000 --features 3000 --nnz 10 --seed 5 --click-rate 0.15 \
   --out "$work/all.svm" >/dev/null
@@ -43,38 +42,53 @@ optimizer: {name: ftrl, lr: 0.2}
 train: {epochs: 2, batch_size: 128}
 YAML
 
-# round_trip NAME RUN_DIR TEST_FILE: eval, predict and info of RUN_DIR/model.pst on TEST_FILE
+# round_trip NAME RUN_DIR TEST_FILE: eval, predict and info of RUN_DIR/model.pst on TEST_FILE,
+# checked against the run's report.json in one python call (python starts slowly on a busy host)
 round_trip() {
-  local name=$1 run=$2 data=$3
-  local report=$run/report.json
-  if ! "$pstrain" eval "$run/model.pst" "$data" --json "$work/$name.eval.json" >"$work/$name.eval.log" 2>&1; then
-    fail "$name: eval failed: $(tail -2 "$work/$name.eval.log")"
+  local name=$1 run=$2 data=$3 f=$work/${1// /_}
+  if ! "$pstrain" eval "$run/model.pst" "$data" --json "$f.eval.json" >"$f.eval.log" 2>&1; then
+    fail "$name: eval failed: $(tail -2 "$f.eval.log")"
     return
   fi
-  near "$name: eval log-loss equals the run's test log-loss" \
-    "$(json "$work/$name.eval.json" "['log_loss']")" "$(json "$report" "['test']['log_loss']")"
-  near "$name: eval AUC equals the run's test AUC" \
-    "$(json "$work/$name.eval.json" "['roc_auc']")" "$(json "$report" "['test']['roc_auc']")"
-  check "$name: eval scored every test row" \
-    "$("$py" -c "print($(json "$work/$name.eval.json" "['n']") == $(wc -l <"$data") == $(json "$report" "['test']['n']"))")"
-  if "$pstrain" predict "$run/model.pst" "$data" -o "$work/$name.pred" 2>"$work/$name.pred.log"; then
-    check "$name: predict writes one line per row" \
-      "$("$py" -c "print($(wc -l <"$work/$name.pred") == $(wc -l <"$data"))")"
-    near "$name: the predictions' mean is the run's test mean prediction" \
-      "$("$py" -c "import sys; v=[float(x) for x in open(sys.argv[1])]; print(sum(v)/len(v))" "$work/$name.pred")" \
-      "$(json "$report" "['test']['calibration']['mean_pred']")"
-    "$pstrain" predict "$run/model.pst" "$data" >"$work/$name.stdout"
-    check "$name: predict to standard output gives the same lines" \
-      "$(cmp -s "$work/$name.pred" "$work/$name.stdout" && echo True || echo False)"
-  else
-    fail "$name: predict failed: $(tail -2 "$work/$name.pred.log")"
+  if ! "$pstrain" predict "$run/model.pst" "$data" -o "$f.pred" 2>"$f.pred.log" ||
+    ! "$pstrain" predict "$run/model.pst" "$data" >"$f.stdout"; then
+    fail "$name: predict failed: $(tail -2 "$f.pred.log")"
+    return
   fi
-  "$pstrain" info "$run/model.pst" >"$work/$name.info"
-  local rows bytes
-  rows=$(sed -n 's/^nonzero rows: //p' "$work/$name.info")
-  bytes=$(sed -n 's/^file size: \([0-9]*\) bytes/\1/p' "$work/$name.info")
-  check "$name: info's nonzero rows ($rows) and size ($bytes) are the report's and the file's" \
-    "$("$py" -c "print('$rows' != '' and $rows == $(json "$report" "['sparse']['nonzero_rows']") and $bytes == $(json "$report" "['sparse']['model_file_bytes']") == $(stat -c %s "$run/model.pst"))")"
+  "$pstrain" info "$run/model.pst" >"$f.info"
+  local out
+  out=$("$py" - "$name" "$run" "$data" "$f" <<'PY'
+import json, os, sys
+name, run, data, f = sys.argv[1:]
+rep = json.load(open(run + "/report.json"))
+ev = json.load(open(f + ".eval.json"))
+pred = [float(x) for x in open(f + ".pred")]
+rows = sum(1 for line in open(data) if line.strip())
+info = dict(line.rstrip("\n").split(": ", 1) for line in open(f + ".info") if ": " in line)
+t = rep["test"]
+def check(what, ok, detail):
+    print(("ok: " if ok else "FAIL: ") + "%s: %s (%s)" % (name, what, detail))
+check("eval log-loss equals the run's test log-loss", abs(ev["log_loss"] - t["log_loss"]) <= 1e-6,
+      "%r vs %r" % (ev["log_loss"], t["log_loss"]))
+check("eval AUC equals the run's test AUC", abs(ev["roc_auc"] - t["roc_auc"]) <= 1e-6,
+      "%r vs %r" % (ev["roc_auc"], t["roc_auc"]))
+check("eval scored every test row", ev["n"] == rows == t["n"], "%d, %d rows, report %d" % (ev["n"], rows, t["n"]))
+check("predict writes one line per row", len(pred) == rows, "%d lines" % len(pred))
+mean = sum(pred) / max(len(pred), 1)
+check("the predictions' mean is the run's test mean prediction",
+      abs(mean - t["calibration"]["mean_pred"]) <= 1e-6, "%r vs %r" % (mean, t["calibration"]["mean_pred"]))
+check("predict to standard output gives the same lines",
+      open(f + ".pred").read() == open(f + ".stdout").read(), "")
+size = os.path.getsize(run + "/model.pst")
+nz = int(info.get("nonzero rows", -1))
+fs = int(info.get("file size", "-1 bytes").split()[0])
+check("info's nonzero rows and size are the report's and the file's",
+      nz == rep["sparse"]["nonzero_rows"] and fs == rep["sparse"]["model_file_bytes"] == size,
+      "%d rows, %d bytes" % (nz, fs))
+PY
+)
+  echo "$out"
+  failures=$((failures + $(grep -c '^FAIL' <<<"$out")))
 }
 
 if "$pstrain" train "$work/lr.yaml" --out "$work/lr" -q >"$work/lr.log" 2>&1; then
@@ -101,10 +115,23 @@ fi
 if "$pstrain" train "$work/lr.yaml" --set optimizer.ftrl_l1=3 --out "$work/l1" -q \
   >"$work/l1.log" 2>&1; then
   round_trip l1 "$work/l1" "$work/test.svm"
-  check "L1: $(json "$work/l1/report.json" "['sparse']['nonzero_rows']") nonzero rows of $(json "$work/l1/report.json" "['sparse']['keys']") keys, a smaller file" \
-    "$(jexpr "$work/l1/report.json" "d['sparse']['nonzero_rows'] < 0.8 * d['sparse']['keys'] and d['sparse']['model_file_bytes'] < $(json "$work/lr/report.json" "['sparse']['model_file_bytes']")")"
+  check "L1: $(json "$work/l1/report.json" "['sparse']")" \
+    "$("$py" -c "import json; a=json.load(open('$work/l1/report.json'))['sparse']; b=json.load(open('$work/lr/report.json'))['sparse']; print(a['nonzero_rows'] < 0.8 * a['keys'] and a['model_file_bytes'] < b['model_file_bytes'])")"
 else
   fail "L1: training failed: $(tail -3 "$work/l1.log")"
+fi
+
+# Under mpirun the weights live on the servers: the lead pulls the trained rows and the bias.
+if mpi 3 train "$work/lr.yaml" --out "$work/mpi_lr" -q >"$work/mpi_lr.log" 2>&1; then
+  round_trip "mpirun sparse_lr" "$work/mpi_lr" "$work/test.svm"
+else
+  fail "mpirun sparse_lr: training failed: $(tail -3 "$work/mpi_lr.log")"
+fi
+if mpi 3 train "$work/lr.yaml" --set model.type=fm --set model.factors=4 --out "$work/mpi_fm" -q \
+  >"$work/mpi_fm.log" 2>&1; then
+  round_trip "mpirun fm" "$work/mpi_fm" "$work/test.svm"
+else
+  fail "mpirun fm: training failed: $(tail -3 "$work/mpi_fm.log")"
 fi
 
 # --- bad files and options -----------------------------------------------------------------
