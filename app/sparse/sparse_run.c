@@ -226,12 +226,17 @@ int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
                                    .seed = run->shuffle_seed,
                                    .steps_per_epoch = run->steps_per_epoch,
                                    .source = run->cfg->data.train,
-                                   .model_type = run->job.type};
+                                   .model_type = run->job.type,
+                                   .skip_steps = run->start_clock};
     pst_sparse_loop_fini(&run->loop);
     pst_sparse_loop_init(&run->loop, run->trainer, &opts);
     if (run->lead)
         log_start(run);
     int rc = PST_OK;
+    /* a resumed run continues in the epoch of its servers' clock */
+    long first_epoch = run->steps_per_epoch > 0
+                           ? (long)(run->start_clock / (uint64_t)run->steps_per_epoch) + 1
+                           : 1;
     for (int epoch = 1; epoch <= run->job.epochs && rc == PST_OK; epoch++) {
         uint64_t rows_before = run->rows_trained;
         double t0 = pst_clock_seconds();
@@ -240,6 +245,8 @@ int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
         double seconds = pst_clock_seconds() - t0;
         run->seconds += seconds;
         run->epochs_run = epoch;
+        if (rc == PST_OK && epoch < first_epoch)
+            continue; /* the servers' checkpoint holds it: passed over, neither scored nor logged */
         if (rc == PST_OK && run->lead)
             rc = lead_epoch_end(run, epoch, seconds, run->rows_trained - rows_before, &stop, err);
         if (run->agree != NULL)

@@ -54,6 +54,7 @@ typedef struct pst_sparse_run {
     void *agree_ctx;
     pst_early_stop_t stop;
     /* results */
+    uint64_t start_clock; /* resumed: the steps the servers' checkpoint holds (0: a new run) */
     int epochs_run;
     double seconds, train_loss;
     uint64_t rows_trained;

@@ -75,7 +75,9 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
 int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char *resume)
 {
     if (resume != NULL) {
-        pst_app_error("--resume: model.type %s runs do not resume", cfg->model.type);
+        pst_app_error("--resume restarts a distributed run from its servers' checkpoints; run "
+                      "model.type %s under mpirun with cluster.checkpoint_every",
+                      cfg->model.type);
         return 2;
     }
     pst_sparse_run_t run;
@@ -118,12 +120,20 @@ static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
 }
 
 /* Connects and registers; every worker of the run must have registered before anyone pushes. */
-static int remote_begin(worker_t *r, pst_ranks_t *ranks, const pst_config_t *cfg, pst_err_t *err)
+static int remote_begin(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, bool resume,
+                        pst_err_t *err)
 {
-    int rc = pst_remote_connect(&r->link, ranks, cfg, ranks->role, err);
+    int rc = pst_remote_connect(&r->link, ranks, run->cfg, ranks->role, err);
     r->remote.client = r->link.client;
-    if (rc == PST_OK)
+    if (rc == PST_OK && resume)
+        rc = pst_sparse_remote_resume(&r->remote, &run->start_clock, err);
+    else if (rc == PST_OK)
         rc = pst_sparse_remote_register(&r->remote, err);
+    if (rc == PST_OK && resume && run->lead)
+        pst_info("resuming at clock %llu (epoch %llu, step %llu)",
+                 (unsigned long long)run->start_clock,
+                 (unsigned long long)(run->start_clock / (uint64_t)run->steps_per_epoch + 1),
+                 (unsigned long long)(run->start_clock % (uint64_t)run->steps_per_epoch + 1));
     if (pst_mpijob_agree(ranks->role, rc) != PST_OK && rc == PST_OK)
         rc = pst_err_set(err, PST_ESTATE, "another worker failed to register the model");
     return rc;
@@ -155,9 +165,6 @@ static int take_share(pst_sparse_run_t *run, int worker, int n_workers, pst_err_
 static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
                           const char *run_dir, bool resume, pst_err_t *err)
 {
-    if (resume)
-        return pst_err_set(err, PST_EINVAL, "--resume: model.type %s runs do not resume",
-                           run->cfg->model.type);
     if (run->cfg->data.buffer_rows > 0)
         return pst_err_set(err, PST_EINVAL,
                            "data.buffer_rows %ld: streaming data.train is for local runs; under "
@@ -181,6 +188,7 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
         run->sparse.keys = (double)keys;
     if (rc == PST_OK)
         rc = take_share(run, ranks->worker, ranks->n_workers, err);
+    run->rundir.append = resume;
     if (rc == PST_OK && run->lead)
         rc = pst_rundir_open(&run->rundir, run->cfg, run_dir, err);
     if (rc == PST_OK && run->lead && pst_sparse_run_wants_best(run)) {
@@ -265,11 +273,11 @@ static int pull_model(pst_sparse_run_t *run, worker_t *r, pst_sparse_model_t **o
 
 /* Trains, then (lead) scores the test rows on the final global weights and pulls them into
  * *pulled. *train_wire and *train_raw receive this worker's training traffic. */
-static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
-                        const pst_config_t *cfg, double *train_wire, double *train_raw,
-                        pst_sparse_model_t **pulled, pst_err_t *err)
+static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, bool resume,
+                        double *train_wire, double *train_raw, pst_sparse_model_t **pulled,
+                        pst_err_t *err)
 {
-    int rc = remote_begin(r, ranks, cfg, err);
+    int rc = remote_begin(run, r, ranks, resume, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_train(run, err);
     int flush_rc = r->link.client != NULL
@@ -311,7 +319,7 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     }
     double train_wire = 0, train_raw = 0;
     pst_sparse_model_t *pulled = NULL;
-    rc = worker_train(&run, &r, ranks, cfg, &train_wire, &train_raw, &pulled, &err);
+    rc = worker_train(&run, &r, ranks, resume, &train_wire, &train_raw, &pulled, &err);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", index, err.msg[0] ? err.msg : pst_strerror(rc));
     report_comm(&run, &r, ranks, train_wire, train_raw);
