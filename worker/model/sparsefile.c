@@ -235,7 +235,7 @@ static int read_hash(pst_sparsefile_t *sf, const Pst__HashSpec *h, const char *p
         return pst_err_set(err, PST_EFORMAT, "%s: unknown numeric mode '%s'", path, h->numeric);
     sf->hash = (pst_hash_spec_t){.n_numeric = h->n_numeric,
                                  .n_categorical = h->n_categorical,
-                                 .bits = h->bits > PST_HASH_MAX_BITS ? 0 : (int)h->bits,
+                                 .bits = h->bits > 1024 ? 1024 : (int)h->bits,
                                  .seed = h->seed,
                                  .numeric = (pst_numeric_mode_t)mode,
                                  .field_keys = h->field_keys};
