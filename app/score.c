@@ -9,11 +9,13 @@
 #include "app/console.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
+#include "app/sparse/sparse_score.h"
 #include "common/atomicfile.h"
 #include "common/eval/metrics.h"
 #include "common/net/codec.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
+#include "worker/model/sparsefile.h"
 #include "worker/train/train.h"
 
 #define APPLY_CHUNK 256
@@ -121,8 +123,35 @@ static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
     return rc;
 }
 
+/* A sparse model file (model.type sparse_lr, fm, wide_deep) is scored by app/sparse: *status is
+ * then the exit status and the result true. */
+static bool sparse_model(const pst_score_opts_t *a, bool predict, int *status)
+{
+    pst_err_t err = {0};
+    bool sparse = false;
+    if (pst_sparsefile_probe(a->model, &sparse, &err) != PST_OK || !sparse)
+        return false;
+    int rc = PST_OK;
+    if (a->n_sets > 0)
+        rc = pst_err_set(&err, PST_EINVAL,
+                         "--set %s: a sparse model reads DATA with the format and hashing stored "
+                         "in %s; data.* overrides do not apply",
+                         a->sets[0], a->model);
+    else if (predict)
+        rc = pst_sparse_score_predict(a->model, a->data, a->out, &err);
+    else
+        rc = pst_sparse_score_eval(a->model, a->data, a->json, &err);
+    if (rc != PST_OK)
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+    *status = rc == PST_OK ? 0 : 1;
+    return true;
+}
+
 int pst_score_eval(const pst_score_opts_t *a)
 {
+    int status;
+    if (sparse_model(a, false, &status))
+        return status;
     applied_t ap;
     pst_err_t err = {0};
     int rc = load_and_apply(&ap, a, &err);
@@ -181,6 +210,9 @@ static void write_predictions(FILE *f, const applied_t *ap)
 
 int pst_score_predict(const pst_score_opts_t *a)
 {
+    int status;
+    if (sparse_model(a, true, &status))
+        return status;
     applied_t ap;
     pst_err_t err = {0};
     int rc = load_and_apply(&ap, a, &err);
@@ -253,6 +285,13 @@ int pst_score_info(const char *path, bool params)
 {
     applied_t ap = {0};
     pst_err_t err = {0};
+    bool sparse = false;
+    if (pst_sparsefile_probe(path, &sparse, &err) == PST_OK && sparse) {
+        int rc = pst_sparse_score_info(path, params, &err);
+        if (rc != PST_OK)
+            pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        return rc == PST_OK ? 0 : 1;
+    }
     if (load_model(&ap, path, &err) != PST_OK) {
         pst_app_error("%s", err.msg);
         applied_fini(&ap);

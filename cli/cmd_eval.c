@@ -17,7 +17,10 @@ void pst_usage_eval(FILE *out)
                  "the confusion matrix for classifiers; MSE, MAE and R^2 for regression.\n"
                  "DATA is read as the training data was (data.format, data.target, ... from the\n"
                  "configuration stored in MODEL); --set overrides those keys, e.g.\n"
-                 "--set data.test_labels=FILE for IDX labels.\n\n"
+                 "--set data.test_labels=FILE for IDX labels.\n"
+                 "A sparse model (model.type sparse_lr, fm, wide_deep) reads DATA with the format\n"
+                 "and hashing stored in MODEL, streamed in chunks, and prints rows, ROC-AUC,\n"
+                 "log-loss and calibration; --set does not apply to it.\n\n"
                  "options:\n"
                  "  --set KEY=VALUE  override a data.* key for reading DATA\n"
                  "  --json FILE      also write the metrics as JSON to FILE\n");
@@ -30,7 +33,9 @@ void pst_usage_predict(FILE *out)
             "Writes MODEL's prediction for every row of DATA as CSV: a header, then per row\n"
             "the predicted label (in the data's own label values) followed by one probability\n"
             "column per class, or the predicted value for regression. DATA is read as the\n"
-            "training data was; its target column must be present (its values are not used).\n\n"
+            "training data was; its target column must be present (its values are not used).\n"
+            "A sparse model writes one click probability per row of DATA instead, in input\n"
+            "order, one per line and no header (DATA streamed through the model's hashing).\n\n"
             "options:\n"
             "  -o FILE          write to FILE (atomically) instead of standard output\n"
             "  --set KEY=VALUE  override a data.* key for reading DATA\n");
@@ -42,7 +47,9 @@ void pst_usage_info(FILE *out)
                  "Describes a model file: task, classes, layer stack, parameter count and a\n"
                  "checksum of the parameters; for an ensemble its method, voting, weights and\n"
                  "each member. --params also prints every parameter, one per line (%%.9g, exact\n"
-                 "for float32), to compare models.\n");
+                 "for float32), to compare models. A sparse model shows its type, input\n"
+                 "hashing, nonzero rows, bias or deep stack, file size and a checksum of its\n"
+                 "rows; --params prints each row as KEY VALUES... (then the deep parameters).\n");
 }
 
 /* MODEL DATA [--set KEY=VALUE]... and -o FILE (predict) or --json FILE (eval). */

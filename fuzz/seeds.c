@@ -18,6 +18,7 @@
 #include "ps/checkpoint.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
+#include "worker/model/sparsefile.h"
 
 static const char *root;
 
@@ -288,6 +289,47 @@ static void file_seeds(void)
     remove(path);
 }
 
+static void save_sparse(const char *name, const pst_sparsefile_t *sf)
+{
+    uint8_t *packed;
+    size_t len;
+    if (pst_sparsefile_pack(sf, &packed, &len, NULL) != PST_OK)
+        die("sparse model pack");
+    buf_t b = {.data = packed, .len = len, .cap = len};
+    save("sparsefile", name, &b);
+    free(packed);
+}
+
+/* An FM on hashed TSV and a wide & deep on LIBSVM ids, a few rows each. */
+static void sparse_seeds(void)
+{
+    uint64_t keys[5] = {1, 7, 42, 1000, (uint64_t)3 << 20};
+    float rows[5 * 3], dense[4 * 2 + 2 + 2 + 1];
+    fill(rows, 15);
+    fill(dense, 13);
+    pst_sparsefile_t fm = {.type = PST_SPARSEFILE_FM,
+                           .spec = {PST_SPARSE_FM, 2},
+                           .format = PST_SPARSE_TSV_HASHED,
+                           .hash = {2, 3, 12, 9, PST_NUMERIC_LOG, false},
+                           .n_rows = 5,
+                           .keys = keys,
+                           .rows = rows,
+                           .bias = -0.25f};
+    save_sparse("fm", &fm);
+    static pst_layer_spec_t hidden[2] = {{PST_LAYER_DENSE, 2, 0}, {PST_LAYER_RELU, 0, 0}};
+    pst_sparsefile_t wd = {.type = PST_SPARSEFILE_WIDE_DEEP,
+                           .spec = {PST_SPARSE_FM, 2},
+                           .format = PST_SPARSE_LIBSVM,
+                           .n_rows = 5,
+                           .keys = keys,
+                           .rows = rows,
+                           .wd = {.n_fields = 2, .dim = 2, .hidden = hidden, .n_hidden = 2},
+                           .hidden = hidden,
+                           .dense = dense,
+                           .n_dense = 13};
+    save_sparse("wide_deep", &wd);
+}
+
 static void checkpoint_seeds(void)
 {
     static const pst_optim_kind_t kinds[] = {PST_OPT_SGD, PST_OPT_ADAM, PST_OPT_ADAGRAD,
@@ -555,6 +597,7 @@ int main(int argc, char **argv)
     keycodec_seeds();
     wire_seeds();
     file_seeds();
+    sparse_seeds();
     checkpoint_seeds();
     data_seeds();
     config_seeds();

@@ -19,7 +19,7 @@ void pst_sparse_run_init(pst_sparse_run_t *run, const pst_config_t *cfg, bool le
     pst_early_stop_init(&run->stop, 0, 0.0);
     pst_binary_metrics_none(&run->val);
     pst_binary_metrics_none(&run->test);
-    run->sparse = (pst_sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    run->sparse = (pst_sparse_stats_t){NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 }
 
 void pst_sparse_run_fini(pst_sparse_run_t *run)
@@ -226,12 +226,17 @@ int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
                                    .seed = run->shuffle_seed,
                                    .steps_per_epoch = run->steps_per_epoch,
                                    .source = run->cfg->data.train,
-                                   .model_type = run->job.type};
+                                   .model_type = run->job.type,
+                                   .skip_steps = run->start_clock};
     pst_sparse_loop_fini(&run->loop);
     pst_sparse_loop_init(&run->loop, run->trainer, &opts);
     if (run->lead)
         log_start(run);
     int rc = PST_OK;
+    /* a resumed run continues in the epoch of its servers' clock */
+    long first_epoch = run->steps_per_epoch > 0
+                           ? (long)(run->start_clock / (uint64_t)run->steps_per_epoch) + 1
+                           : 1;
     for (int epoch = 1; epoch <= run->job.epochs && rc == PST_OK; epoch++) {
         uint64_t rows_before = run->rows_trained;
         double t0 = pst_clock_seconds();
@@ -240,6 +245,8 @@ int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
         double seconds = pst_clock_seconds() - t0;
         run->seconds += seconds;
         run->epochs_run = epoch;
+        if (rc == PST_OK && epoch < first_epoch)
+            continue; /* the servers' checkpoint holds it: passed over, neither scored nor logged */
         if (rc == PST_OK && run->lead)
             rc = lead_epoch_end(run, epoch, seconds, run->rows_trained - rows_before, &stop, err);
         if (run->agree != NULL)
@@ -337,6 +344,8 @@ static cJSON *build_report(const pst_sparse_run_t *run)
         sparse, "server_bytes_per_row",
         run->sparse.server_rows > 0 ? run->sparse.server_bytes / run->sparse.server_rows : NAN);
     pst_json_add_number(sparse, "server_peak_rss_bytes", run->sparse.server_peak_rss);
+    pst_json_add_number(sparse, "nonzero_rows", run->sparse.nonzero_rows);
+    pst_json_add_number(sparse, "model_file_bytes", run->sparse.model_file_bytes);
     if (run->comm != NULL)
         cJSON_AddItemReferenceToObject(doc, "comm", run->comm);
     return doc;
@@ -365,6 +374,9 @@ int pst_sparse_run_finish(pst_sparse_run_t *run, pst_err_t *err)
                run->stopped_early ? "stopped early" : "", run->stopped_early ? "; " : "",
                run->stop.best_epoch, run->stop.best_loss,
                run->restored ? ": its weights are the final ones" : "");
+    if (isfinite(run->sparse.model_file_bytes))
+        printf("model.pst: %.0f nonzero rows, %.0f bytes\n", run->sparse.nonzero_rows,
+               run->sparse.model_file_bytes);
     print_metrics_line("validation", &run->val);
     print_metrics_line("test", &run->test);
     printf("run directory: %s\n", run->rundir.path);

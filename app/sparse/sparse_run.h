@@ -23,10 +23,12 @@ typedef struct pst_sparse_stats {
     double keys_per_step;     /* mean unique keys a step pulls and pushes (distributed) */
     double bytes_per_example; /* training traffic on the wire per training row (distributed) */
     double raw_bytes_per_example;
-    double model_bytes;     /* local: the model's rows, state and index */
-    double server_rows;     /* distributed: sparse rows the servers hold, summed */
-    double server_bytes;    /* distributed: bytes the servers' stores allocated, summed */
-    double server_peak_rss; /* distributed: the largest server process's peak RSS, bytes */
+    double model_bytes;      /* local: the model's rows, state and index */
+    double server_rows;      /* distributed: sparse rows the servers hold, summed */
+    double server_bytes;     /* distributed: bytes the servers' stores allocated, summed */
+    double server_peak_rss;  /* distributed: the largest server process's peak RSS, bytes */
+    double nonzero_rows;     /* rows model.pst holds: the trained rows that are not all zero */
+    double model_file_bytes; /* size of model.pst */
 } pst_sparse_stats_t;
 
 typedef struct pst_sparse_run {
@@ -52,6 +54,7 @@ typedef struct pst_sparse_run {
     void *agree_ctx;
     pst_early_stop_t stop;
     /* results */
+    uint64_t start_clock; /* resumed: the steps the servers' checkpoint holds (0: a new run) */
     int epochs_run;
     double seconds, train_loss;
     uint64_t rows_trained;

@@ -11,6 +11,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
 #include "app/sparse/sparse_run.h"
+#include "app/sparse/sparse_save.h"
 #include "app/sparse/sparse_wd.h"
 #include "common/log.h"
 #include "common/rng.h"
@@ -60,6 +61,9 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
     run->sparse.keys = (double)pst_sparse_model_n_keys(rows);
     run->sparse.model_bytes = (double)pst_sparse_model_bytes(rows);
     if (rc == PST_OK)
+        rc = pst_sparse_save_model(run, rows, model ? pst_sparse_model_bias(model) : 0.0f,
+                                   wd ? pst_wd_local_model(wd) : NULL, err);
+    if (rc == PST_OK)
         rc = pst_sparse_run_finish(run, err);
     run->best = NULL;
     pst_sparse_best_fini(&best);
@@ -71,7 +75,9 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
 int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char *resume)
 {
     if (resume != NULL) {
-        pst_app_error("--resume: model.type %s runs do not resume", cfg->model.type);
+        pst_app_error("--resume restarts a distributed run from its servers' checkpoints; run "
+                      "model.type %s under mpirun with cluster.checkpoint_every",
+                      cfg->model.type);
         return 2;
     }
     pst_sparse_run_t run;
@@ -116,12 +122,20 @@ static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
 }
 
 /* Connects and registers; every worker of the run must have registered before anyone pushes. */
-static int remote_begin(worker_t *r, pst_ranks_t *ranks, const pst_config_t *cfg, pst_err_t *err)
+static int remote_begin(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, bool resume,
+                        pst_err_t *err)
 {
-    int rc = pst_remote_connect(&r->link, ranks, cfg, ranks->role, err);
+    int rc = pst_remote_connect(&r->link, ranks, run->cfg, ranks->role, err);
     r->remote.client = r->link.client;
-    if (rc == PST_OK)
+    if (rc == PST_OK && resume)
+        rc = pst_sparse_remote_resume(&r->remote, &run->start_clock, err);
+    else if (rc == PST_OK)
         rc = pst_sparse_remote_register(&r->remote, err);
+    if (rc == PST_OK && resume && run->lead)
+        pst_info("resuming at clock %llu (epoch %llu, step %llu)",
+                 (unsigned long long)run->start_clock,
+                 (unsigned long long)(run->start_clock / (uint64_t)run->steps_per_epoch + 1),
+                 (unsigned long long)(run->start_clock % (uint64_t)run->steps_per_epoch + 1));
     if (pst_mpijob_agree(ranks->role, rc) != PST_OK && rc == PST_OK)
         rc = pst_err_set(err, PST_ESTATE, "another worker failed to register the model");
     return rc;
@@ -153,9 +167,6 @@ static int take_share(pst_sparse_run_t *run, int worker, int n_workers, pst_err_
 static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
                           const char *run_dir, bool resume, pst_err_t *err)
 {
-    if (resume)
-        return pst_err_set(err, PST_EINVAL, "--resume: model.type %s runs do not resume",
-                           run->cfg->model.type);
     if (run->cfg->data.buffer_rows > 0)
         return pst_err_set(err, PST_EINVAL,
                            "data.buffer_rows %ld: streaming data.train is for local runs; under "
@@ -179,6 +190,7 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
         run->sparse.keys = (double)keys;
     if (rc == PST_OK)
         rc = take_share(run, ranks->worker, ranks->n_workers, err);
+    run->rundir.append = resume;
     if (rc == PST_OK && run->lead)
         rc = pst_rundir_open(&run->rundir, run->cfg, run_dir, err);
     if (rc == PST_OK && run->lead && pst_sparse_run_wants_best(run)) {
@@ -246,13 +258,28 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
         server_memory(run, r, ranks->n_servers);
 }
 
-/* Trains, then (lead) scores the test rows on the final global weights. *train_wire and
- * *train_raw receive this worker's training traffic. */
-static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
-                        const pst_config_t *cfg, double *train_wire, double *train_raw,
+/* Lead: the trained rows and bias copied from the servers into *out, a new local model, for the
+ * run's model.pst. */
+static int pull_model(pst_sparse_run_t *run, worker_t *r, pst_sparse_model_t **out, pst_err_t *err)
+{
+    pst_sparse_train_opts_t opts;
+    pst_sparse_job_local_opts(&run->job, &opts);
+    *out = pst_sparse_model_new(&opts, err);
+    if (*out == NULL)
+        return pst_err_code(err, PST_ENOMEM);
+    int rc = pst_sparse_remote_pull_model(&r->remote, *out, err);
+    if (rc != PST_OK)
+        pst_sparse_model_destroy(out);
+    return rc;
+}
+
+/* Trains, then (lead) scores the test rows on the final global weights and pulls them into
+ * *pulled. *train_wire and *train_raw receive this worker's training traffic. */
+static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, bool resume,
+                        double *train_wire, double *train_raw, pst_sparse_model_t **pulled,
                         pst_err_t *err)
 {
-    int rc = remote_begin(r, ranks, cfg, err);
+    int rc = remote_begin(run, r, ranks, resume, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_train(run, err);
     int flush_rc = r->link.client != NULL
@@ -267,6 +294,8 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
     if (rc == PST_OK && run->lead &&
         (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");
+    if (rc == PST_OK && run->lead)
+        rc = pull_model(run, r, pulled, err);
     return rc;
 }
 
@@ -291,15 +320,20 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
         return 1;
     }
     double train_wire = 0, train_raw = 0;
-    rc = worker_train(&run, &r, ranks, cfg, &train_wire, &train_raw, &err);
+    pst_sparse_model_t *pulled = NULL;
+    rc = worker_train(&run, &r, ranks, resume, &train_wire, &train_raw, &pulled, &err);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", index, err.msg[0] ? err.msg : pst_strerror(rc));
     report_comm(&run, &r, ranks, train_wire, train_raw);
     worker_fini(&r);
     /* Every worker must agree the run succeeded before the lead writes its report. */
     bool any_failed = pst_mpijob_agree(ranks->role, rc) != PST_OK;
-    if (!any_failed && run.lead && (rc = pst_sparse_run_finish(&run, &err)) != PST_OK)
+    if (!any_failed && run.lead &&
+        ((rc = pst_sparse_save_model(&run, pulled, pst_sparse_model_bias(pulled), NULL, &err)) !=
+             PST_OK ||
+         (rc = pst_sparse_run_finish(&run, &err)) != PST_OK))
         pst_app_error("%s", err.msg);
+    pst_sparse_model_destroy(&pulled);
     pst_sparse_run_fini(&run);
     return rc == PST_OK && !any_failed ? 0 : 1;
 }

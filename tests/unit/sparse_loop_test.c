@@ -1,5 +1,6 @@
 /* Tests for worker/train/sparse_loop: epochs of windows and shuffled copies through a trainer's
- * hooks, and training the local model on synthetic clicks until it ranks like the true weights. */
+ * hooks, training the local model on synthetic clicks until it ranks like the true weights, and
+ * the steps a resumed run passes over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -334,6 +335,62 @@ static void shuffling_starts_with_the_second_epoch(void **state)
     pst_dataset_destroy(&d);
 }
 
+/* A trainer that records a fingerprint of every batch it is asked to step. */
+typedef struct recorder {
+    double seen[64];
+    int n;
+} recorder_t;
+
+static int record_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
+{
+    (void)err;
+    recorder_t *r = ctx;
+    double f = (double)b->n_rows;
+    for (size_t k = b->row_ptr[0]; k < b->row_ptr[b->n_rows]; k++)
+        f += (double)(b->col32 ? b->col32[k] : b->col64[k]) * (double)(k - b->row_ptr[0] + 1);
+    assert_true(r->n < 64);
+    r->seen[r->n++] = f;
+    *loss = 0.5;
+    return PST_OK;
+}
+
+/* A resumed run's loop passes over skip_steps batches, across epochs, and then steps exactly the
+ * batches an uninterrupted loop steps after them (the skipped epochs' shuffles still drawn). */
+static void skipped_steps_resume_where_the_run_was(void **state)
+{
+    (void)state;
+    enum { N_ROWS = 50, NNZ = 3, BATCH = 8, EPOCHS = 3, SKIP = 10 };
+    pst_rng_t rng;
+    pst_rng_init(&rng, 5);
+    pst_dataset_t *d = csr_new(N_ROWS, NNZ, 40);
+    for (size_t k = 0; k < N_ROWS * NNZ; k++)
+        d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 40);
+    recorder_t whole = {0}, resumed = {0};
+    pst_sparse_epoch_t e[EPOCHS];
+    for (int run = 0; run < 2; run++) {
+        recorder_t *r = run == 0 ? &whole : &resumed;
+        pst_sparse_loop_opts_t o = {
+            .batch_size = BATCH, .shuffle = true, .seed = 9, .skip_steps = run == 0 ? 0 : SKIP};
+        pst_sparse_loop_t loop;
+        pst_sparse_loop_init(&loop, (pst_sparse_trainer_t){r, record_step, NULL}, &o);
+        for (int epoch = 1; epoch <= EPOCHS; epoch++)
+            assert_int_equal(pst_sparse_loop_epoch(&loop, d, epoch, &e[epoch - 1], NULL), PST_OK);
+        pst_sparse_loop_fini(&loop);
+    }
+    assert_int_equal(whole.n, 7 * EPOCHS);
+    assert_int_equal(resumed.n, 7 * EPOCHS - SKIP);
+    for (int i = 0; i < resumed.n; i++)
+        assert_true(resumed.seen[i] == whole.seen[SKIP + i]);
+    /* epoch 1 wholly passed over, epoch 2 from its fourth batch, epoch 3 whole */
+    assert_int_equal(e[0].steps, 0);
+    assert_int_equal(e[0].rows, 0);
+    assert_true(isnan(e[0].loss));
+    assert_int_equal(e[1].steps, 4);
+    assert_int_equal(e[1].rows, N_ROWS - 3 * BATCH);
+    assert_int_equal(e[2].steps, 7);
+    pst_dataset_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +398,7 @@ int main(void)
         cmocka_unit_test(fm_beats_lr_on_interactions),
         cmocka_unit_test(unshuffled_training_steps_through_windows),
         cmocka_unit_test(shuffling_starts_with_the_second_epoch),
+        cmocka_unit_test(skipped_steps_resume_where_the_run_was),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include "common/atomicfile.h"
 #include "common/data/preprocess.h"
+#include "worker/model/sparsefile.h"
 #include "pstrain.pb-c.h"
 
 #define MODELFILE_MAX_BYTES ((size_t)4 << 30)
@@ -200,6 +201,11 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
 {
     if (m->magic != PST_MODELFILE_MAGIC)
         return pst_err_set(err, PST_EFORMAT, "%s: not a pstrain model file (bad magic)", path);
+    if (m->version == PST_MODELFILE_VERSION_SPARSE)
+        return pst_err_set(err, PST_EFORMAT,
+                           "%s: a sparse model file (model.type %s), not a dense model: pstrain "
+                           "eval, predict and info read it, ensembles and stacks do not",
+                           path, m->sparse ? m->sparse->type : "unknown");
     if (m->version != PST_MODELFILE_VERSION)
         return pst_err_set(err, PST_EFORMAT, "%s: model file version %u, this pstrain reads %u",
                            path, m->version, PST_MODELFILE_VERSION);

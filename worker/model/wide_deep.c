@@ -100,6 +100,11 @@ pst_wide_deep_t *pst_wide_deep_new(const pst_wide_deep_spec_t *spec, pst_err_t *
     return m;
 }
 
+const pst_wide_deep_spec_t *pst_wide_deep_spec(const pst_wide_deep_t *self)
+{
+    return &self->spec;
+}
+
 void pst_wide_deep_destroy(pst_wide_deep_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)

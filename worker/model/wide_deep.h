@@ -47,6 +47,8 @@ typedef struct pst_wide_deep pst_wide_deep_t;
 pst_wide_deep_t *pst_wide_deep_new(const pst_wide_deep_spec_t *spec, pst_err_t *err);
 void pst_wide_deep_destroy(pst_wide_deep_t **self_p);
 
+/* The model's spec; its hidden points into the model (valid while it lives). */
+const pst_wide_deep_spec_t *pst_wide_deep_spec(const pst_wide_deep_t *self);
 /* Floats per key: 1 + d. */
 uint32_t pst_wide_deep_row_width(const pst_wide_deep_t *self);
 /* Width of the MLP's input: F d + R. */

@@ -46,6 +46,7 @@ void pst_sparse_loop_init(pst_sparse_loop_t *self, pst_sparse_trainer_t trainer,
     self->trainer = trainer;
     self->opts = *opts;
     pst_rng_init(&self->rng, opts->seed);
+    self->skip_left = opts->skip_steps;
 }
 
 void pst_sparse_loop_fini(pst_sparse_loop_t *self)
@@ -159,8 +160,14 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
     long max_steps = self->opts.steps_per_epoch > 0 ? self->opts.steps_per_epoch : -1;
     double sum = 0.0;
     pst_sparse_epoch_t e = {0};
-    for (size_t start = 0; (long)e.steps != max_steps && start < n; start += bs, e.steps++) {
+    long taken = 0; /* batches of this epoch, passed over or stepped */
+    for (size_t start = 0; taken != max_steps && start < n; start += bs, taken++) {
         size_t len = n - start < bs ? n - start : bs;
+        if (self->skip_left > 0) {
+            self->skip_left--;
+            continue;
+        }
+        e.steps++;
         pst_sparse_batch_t b = window(train, start, len);
         double batch_loss = 0.0;
         if (self->order != NULL)

@@ -34,9 +34,13 @@ typedef struct pst_sparse_loop_opts {
     long steps_per_epoch;   /* at most this many steps an epoch; 0: every batch */
     const char *source;     /* streamed data: its name in messages (the file) */
     const char *model_type; /* streamed data: the model's name in messages */
+    /* A resumed run: the steps its servers' checkpoint already holds. The CSR epochs pass over
+     * their first skip_steps batches without stepping; epochs passed over still draw their
+     * shuffles, so the batches after them are those an uninterrupted run takes. */
+    uint64_t skip_steps;
 } pst_sparse_loop_opts_t;
 
-/* What one epoch did. */
+/* What one epoch did (batches passed over by opts.skip_steps are not counted). */
 typedef struct pst_sparse_epoch {
     double loss; /* mean batch loss; NaN without steps */
     size_t steps, rows, nnz;
@@ -54,6 +58,7 @@ typedef struct pst_sparse_loop {
     uint32_t *col;            // (nnz_cap)
     float *val;               // (nnz_cap)
     float *y;                 // (rows_cap)
+    uint64_t skip_left;       /* of opts.skip_steps */
 } pst_sparse_loop_t;
 
 void pst_sparse_loop_init(pst_sparse_loop_t *self, pst_sparse_trainer_t trainer,

@@ -192,7 +192,9 @@ void pst_sparse_remote_fini(pst_sparse_remote_t *r)
     r->trained = NULL;
 }
 
-int pst_sparse_remote_register(pst_sparse_remote_t *r, pst_err_t *err)
+/* Registers and INITs both tensors; the clocks the servers completed for each. */
+static int register_tensors(pst_sparse_remote_t *r, uint64_t *rows_clock, uint64_t *bias_clock,
+                            pst_err_t *err)
 {
     pst_psclient_t *c = r->client;
     r->rows_tensor =
@@ -203,13 +205,34 @@ int pst_sparse_remote_register(pst_sparse_remote_t *r, pst_err_t *err)
     if (r->bias_tensor < 0)
         return r->bias_tensor;
     const float zero = 0.0f;
-    uint64_t rows_clock = 0, bias_clock = 0;
-    int rc = pst_psclient_init_on_servers(c, r->rows_tensor, NULL, &rows_clock, err);
+    int rc = pst_psclient_init_on_servers(c, r->rows_tensor, NULL, rows_clock, err);
     if (rc == PST_OK)
-        rc = pst_psclient_init_on_servers(c, r->bias_tensor, &zero, &bias_clock, err);
+        rc = pst_psclient_init_on_servers(c, r->bias_tensor, &zero, bias_clock, err);
+    return rc;
+}
+
+int pst_sparse_remote_register(pst_sparse_remote_t *r, pst_err_t *err)
+{
+    uint64_t rows_clock = 0, bias_clock = 0;
+    int rc = register_tensors(r, &rows_clock, &bias_clock, err);
     if (rc == PST_OK && (rows_clock != 0 || bias_clock != 0))
         rc = pst_err_set(err, PST_ESTATE, "the servers already hold clock %llu of this model",
                          (unsigned long long)rows_clock);
+    return rc;
+}
+
+int pst_sparse_remote_resume(pst_sparse_remote_t *r, uint64_t *clock, pst_err_t *err)
+{
+    uint64_t rows_clock = 0, bias_clock = 0;
+    *clock = 0;
+    int rc = register_tensors(r, &rows_clock, &bias_clock, err);
+    if (rc == PST_OK && rows_clock != bias_clock)
+        rc = pst_err_set(err, PST_ESTATE,
+                         "--resume: the servers restored the rows at clock %llu but the bias at "
+                         "%llu",
+                         (unsigned long long)rows_clock, (unsigned long long)bias_clock);
+    if (rc == PST_OK)
+        *clock = r->clock = rows_clock;
     return rc;
 }
 

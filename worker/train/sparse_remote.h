@@ -58,6 +58,10 @@ void pst_sparse_remote_fini(pst_sparse_remote_t *r);
  * initialises them; PST_ESTATE if the servers already hold a clock of this model. Every worker
  * of the run must have registered before anyone pushes. */
 int pst_sparse_remote_register(pst_sparse_remote_t *r, pst_err_t *err);
+/* As pst_sparse_remote_register, for a run resumed from the servers' checkpoints: accepts the
+ * clock they restored (the same for the rows and the bias, else PST_ESTATE), continues counting
+ * from it and returns it in *clock (0: nothing was restored). */
+int pst_sparse_remote_resume(pst_sparse_remote_t *r, uint64_t *clock, pst_err_t *err);
 
 /* For evaluation: only keys that occur in the rows of train (ids below its n_features) are
  * pulled (a pull creates rows on the servers); *n_keys = how many distinct keys those are. */
