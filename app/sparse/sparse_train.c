@@ -17,6 +17,7 @@
 #include "common/sample/split.h"
 #include "worker/psclient.h"
 #include "worker/train/sparse_remote.h"
+#include "worker/train/wide_deep_remote.h"
 
 bool pst_sparse_train_selected(const pst_config_t *cfg)
 {
@@ -36,7 +37,7 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
         pst_optim_cfg_t dense;
         pst_sparse_job_local_dense_opts(&run->job, &dense);
         wd = pst_wd_job_local(&run->job.wd, &opts, &dense, run->job.lr, run->job.init_seed,
-                              pst_rng_derive((uint64_t)run->cfg->seed, 200), err);
+                              run->job.wd.dropout_seed, err);
         run->trainer = (pst_sparse_trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb};
     } else {
         model = pst_sparse_model_new(&opts, err);
@@ -78,16 +79,40 @@ int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char 
 
 /* ---- distributed runs ---- */
 
-/* A worker's link to the servers and the trainer that steps through it. */
+/* A worker's link to the servers and the trainer that steps through it: wd for model.type
+ * wide_deep, else remote. */
 typedef struct worker {
     pst_remote_t link;
     pst_sparse_remote_t remote;
+    pst_wd_remote_t *wd;
 } worker_t;
 
 static void worker_fini(worker_t *r)
 {
     pst_remote_close(&r->link);
     pst_sparse_remote_fini(&r->remote);
+    pst_wd_remote_destroy(&r->wd);
+}
+
+/* The trainer's counters, whichever it is. */
+static void worker_counts(const worker_t *r, pst_wd_remote_stats_t *out)
+{
+    if (r->wd != NULL) {
+        pst_wd_remote_stats(r->wd, out);
+        return;
+    }
+    *out = (pst_wd_remote_stats_t){.steps = r->remote.clock,
+                                   .keys_pushed = r->remote.keys_pushed,
+                                   .eval_wire = r->remote.eval_wire,
+                                   .eval_raw = r->remote.eval_raw};
+}
+
+static int worker_flush(worker_t *r, pst_err_t *err)
+{
+    if (r->link.client == NULL)
+        return PST_OK;
+    return r->wd != NULL ? pst_wd_remote_flush(r->wd, err)
+                         : pst_sparse_remote_flush(&r->remote, err);
 }
 
 /* Connects and registers; every worker of the run must have registered before anyone pushes. */
@@ -96,7 +121,8 @@ static int remote_begin(worker_t *r, pst_ranks_t *ranks, const pst_config_t *cfg
     int rc = pst_remote_connect(&r->link, ranks, cfg, ranks->role, err);
     r->remote.client = r->link.client;
     if (rc == PST_OK)
-        rc = pst_sparse_remote_register(&r->remote, err);
+        rc = r->wd != NULL ? pst_wd_remote_register(r->wd, r->link.client, err)
+                           : pst_sparse_remote_register(&r->remote, err);
     if (pst_mpijob_agree(ranks->role, rc) != PST_OK && rc == PST_OK)
         rc = pst_err_set(err, PST_ESTATE, "another worker failed to register the model");
     return rc;
@@ -136,10 +162,6 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                            "data.buffer_rows %ld: streaming data.train is for local runs; under "
                            "mpirun set data.buffer_rows: 0 (each worker reads the file whole)",
                            run->cfg->data.buffer_rows);
-    if (strcmp(run->cfg->model.type, "wide_deep") == 0)
-        return pst_err_set(err, PST_EINVAL,
-                           "model.type wide_deep trains in one process: run it without mpirun "
-                           "(its deep part has no server tensors yet)");
     int rc = pst_sparse_run_prepare(run, err);
     const pst_sparse_job_t *j = &run->job;
     pst_sparse_remote_opts_t opts = {.spec = j->spec,
@@ -148,15 +170,24 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                                      .init_seed = j->init_seed,
                                      .n_workers = (uint32_t)ranks->n_workers};
     pst_sparse_remote_init(&r->remote, NULL, &opts);
+    if (rc == PST_OK && j->wide_deep)
+        r->wd = pst_wd_job_remote(&j->wd, j->lr, j->init_scale, j->init_seed,
+                                  (uint32_t)ranks->n_workers, (uint32_t)ranks->worker, err);
+    if (rc == PST_OK && j->wide_deep && r->wd == NULL)
+        rc = pst_err_code(err, PST_ENOMEM);
     size_t keys = 0;
-    if (rc == PST_OK && run->lead &&
-        (rc = pst_sparse_remote_mark_trained(&r->remote, run->data.train, &keys, err)) == PST_OK)
+    if (rc == PST_OK && run->lead) {
+        rc = r->wd != NULL
+                 ? pst_wd_remote_mark_trained(r->wd, run->data.train, &keys, err)
+                 : pst_sparse_remote_mark_trained(&r->remote, run->data.train, &keys, err);
         run->sparse.keys = (double)keys;
+    }
     if (rc == PST_OK)
         rc = take_share(run, ranks->worker, ranks->n_workers, err);
     if (rc == PST_OK && run->lead)
         rc = pst_rundir_open(&run->rundir, run->cfg, run_dir, err);
-    run->trainer = pst_sparse_remote_trainer(&r->remote);
+    run->trainer =
+        r->wd != NULL ? pst_wd_remote_trainer(r->wd) : pst_sparse_remote_trainer(&r->remote);
     return rc;
 }
 
@@ -191,12 +222,14 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
         pst_psclient_stats(r->link.client, &st);
     /* The link's counters, then rows, training wire and raw bytes, keys pushed. */
     enum { ROWS = PST_COMM_N, TRAIN_WIRE, TRAIN_RAW, KEYS, N_SUMS };
-    double v[N_SUMS], sum[N_SUMS], steps = (double)r->remote.clock, all_steps = 0;
+    pst_wd_remote_stats_t counts;
+    worker_counts(r, &counts);
+    double v[N_SUMS], sum[N_SUMS], steps = (double)counts.steps, all_steps = 0;
     pst_comm_counters(&st, v);
     v[ROWS] = (double)run->rows_trained;
     v[TRAIN_WIRE] = train_wire;
     v[TRAIN_RAW] = train_raw;
-    v[KEYS] = (double)r->remote.keys_pushed;
+    v[KEYS] = (double)counts.keys_pushed;
     MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     if (!run->lead)
@@ -221,15 +254,15 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
     int rc = remote_begin(r, ranks, cfg, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_train(run, err);
-    int flush_rc = r->link.client != NULL
-                       ? pst_sparse_remote_flush(&r->remote, rc == PST_OK ? err : NULL)
-                       : PST_OK;
+    int flush_rc = worker_flush(r, rc == PST_OK ? err : NULL);
     rc = rc != PST_OK ? rc : flush_rc;
     pst_psclient_stats_t st = {0};
     if (r->link.client != NULL)
         pst_psclient_stats(r->link.client, &st);
-    *train_wire = (double)(st.bytes_wire - r->remote.eval_wire);
-    *train_raw = (double)(st.bytes_raw - r->remote.eval_raw);
+    pst_wd_remote_stats_t counts;
+    worker_counts(r, &counts);
+    *train_wire = (double)(st.bytes_wire - counts.eval_wire);
+    *train_raw = (double)(st.bytes_raw - counts.eval_raw);
     if (rc == PST_OK && run->lead &&
         (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");

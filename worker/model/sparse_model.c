@@ -485,3 +485,20 @@ float pst_sparse_model_bias(const pst_sparse_model_t *self)
 {
     return self->bias;
 }
+int pst_sparse_model_set_row(pst_sparse_model_t *self, uint64_t key, const float *values,
+                             pst_err_t *err)
+{
+    row_store_t *m = &self->store;
+    size_t held = m->map.n;
+    if (held + 1 > PST_KEYMAP_MAX_ROWS || rows_reserve(m, held + 1) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row to %zu", held);
+    pst_keymap_ref_t *ref = pst_keymap_ref(&m->map, key);
+    if (ref == NULL)
+        return pst_err_set(err, PST_ENOMEM, "sparse model: cannot add a row (%zu rows)", held);
+    if (ref->row1 == 0)
+        row_add(self, key, ref);
+    float *e = m->entries + (size_t)(ref->row1 - 1) * m->width;
+    memcpy(e, values, self->row_width * sizeof *e);
+    memset(e + self->row_width, 0, self->state_width * sizeof *e);
+    return PST_OK;
+}

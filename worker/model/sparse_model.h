@@ -63,4 +63,10 @@ const float *pst_sparse_model_entry(const pst_sparse_model_t *self, size_t index
 const float *pst_sparse_model_row(const pst_sparse_model_t *self, uint64_t key);
 float pst_sparse_model_bias(const pst_sparse_model_t *self);
 
+/* Sets key's row to values (row_width floats), creating the row if the key is new, with fresh
+ * optimizer state (zeros: an FTRL row continues from these weights). For a model whose weights
+ * were trained elsewhere (on parameter servers). PST_ENOMEM when the row cannot be added. */
+int pst_sparse_model_set_row(pst_sparse_model_t *self, uint64_t key, const float *values,
+                             pst_err_t *err);
+
 #endif
