@@ -147,7 +147,9 @@ static int take_share(pst_sparse_run_t *run, int worker, int n_workers, pst_err_
     run->data.train = mine;
     size_t smallest = n_train / (size_t)n_workers;
     run->steps_per_epoch = (long)((smallest + run->job.batch - 1) / run->job.batch);
-    run->shuffle_seed = pst_rng_derive(run->job.shuffle_seed, (uint64_t)worker);
+    /* one worker shuffles as the local run does, so the two runs take the same steps */
+    if (n_workers > 1)
+        run->shuffle_seed = pst_rng_derive(run->job.shuffle_seed, (uint64_t)worker);
     return PST_OK;
 }
 
