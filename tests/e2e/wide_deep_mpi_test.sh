@@ -25,7 +25,7 @@ data: {train: $work/train.svm, test: $work/test.svm, val_fraction: 0.1}
 model: {type: wide_deep, fields: 4, embedding_dim: 4, hidden: [16], activation: relu,
         init_scale: 0.05}
 optimizer: {name: ftrl, lr: 0.1, ftrl_beta: 1}
-train: {epochs: 3, batch_size: 32}
+train: {epochs: 2, batch_size: 32}
 YAML
 r() { json "$work/$1/report.json" "$2"; }
 
@@ -74,7 +74,7 @@ fi
 
 # --- two servers ------------------------------------------------------------------------------
 if mpi 4 train "$work/wd.yaml" --set cluster.servers=2 --set cluster.consistency=asp \
-  --set train.batch_size=16 --out "$work/asp" -q >"$work/asp.log" 2>&1; then
+  --set train.batch_size=16 --set train.epochs=1 --out "$work/asp" -q >"$work/asp.log" 2>&1; then
   auc=$(r asp "['test']['roc_auc']")
   check "2 servers + 2 workers (ASP): test AUC $auc within 0.02 of the local run's $local_auc" \
     "$(jexpr "$work/asp/report.json" "abs(d['test']['roc_auc'] - $local_auc) <= 0.02")"
