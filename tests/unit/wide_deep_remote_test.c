@@ -1,7 +1,7 @@
 /* Tests for worker/train/wide_deep_remote against a live parameter server on loopback: under BSP
- * with one worker, training through the servers equals the local trainer bit for bit (losses,
- * validation scores, every row, the deep stack), FTRL and AdaGrad, with dropout; the model pulled
- * back predicts as the local one; bad shapes and a missing key set are refused. */
+ * with one worker, training through one or two servers equals the local trainer bit for bit
+ * (losses, validation scores, every row, the deep stack), FTRL and AdaGrad, with dropout; the model
+ * pulled back predicts as the local one; bad shapes and a missing key set are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,10 +43,14 @@ static void *run_main(void *arg)
     return NULL;
 }
 
-static void start_server(server_run_t *r, const pst_optim_cfg_t *optim)
+/* Server `index` of n_servers. */
+static void start_server(server_run_t *r, uint32_t index, uint32_t n_servers,
+                         const pst_optim_cfg_t *optim)
 {
     pst_server_cfg_t cfg;
     pst_server_cfg_defaults(&cfg);
+    cfg.server_index = index;
+    cfg.n_servers = n_servers;
     cfg.n_workers = 1;
     cfg.consistency = PST_CONSISTENCY_BSP;
     cfg.optim = *optim;
@@ -68,13 +72,13 @@ static void finish_server(server_run_t *r)
     pst_server_destroy(&r->srv);
 }
 
-static pst_psclient_t *connect_client(const server_run_t *r)
+static pst_psclient_t *connect_client(const server_run_t *r, uint32_t n_servers)
 {
-    const char *endpoints[1] = {r->endpoint};
+    const char *endpoints[2] = {r[0].endpoint, n_servers > 1 ? r[1].endpoint : NULL};
     pst_psclient_cfg_t cfg;
     pst_psclient_cfg_defaults(&cfg);
     cfg.endpoints = endpoints;
-    cfg.n_servers = 1;
+    cfg.n_servers = n_servers;
     cfg.worker_id = 0;
     cfg.timeout_ms = 10000;
     pst_err_t err = {0};
@@ -267,7 +271,7 @@ static void assert_same_rows(pst_wd_local_t *local, pst_wd_local_t *pulled, size
     }
 }
 
-static void equals_local(pst_optim_kind_t kind)
+static void equals_local(pst_optim_kind_t kind, uint32_t n_servers)
 {
     pst_log_set_level(PST_LOG_ERROR);
     pst_dataset_t tr, val;
@@ -279,9 +283,10 @@ static void equals_local(pst_optim_kind_t kind)
     train((pst_sparse_trainer_t){local, local_step, local_predict}, &tr, &val, &want);
 
     pst_optim_cfg_t optim = server_optim(kind);
-    server_run_t srv;
-    start_server(&srv, &optim);
-    pst_psclient_t *client = connect_client(&srv);
+    server_run_t srv[2];
+    for (uint32_t i = 0; i < n_servers; i++)
+        start_server(&srv[i], i, n_servers, &optim);
+    pst_psclient_t *client = connect_client(srv, n_servers);
     pst_wd_remote_t *remote = remote_trainer();
     pst_err_t err = {0};
     size_t n_trained = 0;
@@ -322,7 +327,8 @@ static void equals_local(pst_optim_kind_t kind)
     assert_true(st.keys_pushed >= st.steps && st.eval_wire > 0);
     ok(pst_psclient_shutdown(client, &err), &err);
     pst_psclient_destroy(&client);
-    finish_server(&srv);
+    for (uint32_t i = 0; i < n_servers; i++)
+        finish_server(&srv[i]);
     pst_wd_remote_destroy(&remote);
     pst_wd_local_destroy(&pulled);
     pst_wd_local_destroy(&local);
@@ -332,12 +338,19 @@ static void equals_local(pst_optim_kind_t kind)
 
 static void ftrl_through_the_servers_equals_local_training(void **state)
 {
-    equals_local(PST_OPT_FTRL);
+    equals_local(PST_OPT_FTRL, 1);
+}
+
+/* The deep stack split into two ranges and the rows placed by hash over two servers: both
+ * optimizers step coordinate by coordinate, so the split changes no bit. */
+static void two_servers_equal_local_training(void **state)
+{
+    equals_local(PST_OPT_FTRL, 2);
 }
 
 static void adagrad_through_the_servers_equals_local_training(void **state)
 {
-    equals_local(PST_OPT_ADAGRAD);
+    equals_local(PST_OPT_ADAGRAD, 1);
 }
 
 /* A local model of another shape, a pull before any key set is marked, and a worker index out
@@ -378,6 +391,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ftrl_through_the_servers_equals_local_training),
         cmocka_unit_test(adagrad_through_the_servers_equals_local_training),
+        cmocka_unit_test(two_servers_equal_local_training),
         cmocka_unit_test(bad_use_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
