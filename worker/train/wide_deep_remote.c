@@ -128,19 +128,21 @@ int pst_wd_remote_flush(pst_wd_remote_t *self, pst_err_t *err)
     return rc != PST_OK ? rc : rc2;
 }
 
-/* Pulls keys[0..n) into rows and (with dense) the deep stack into the MLP for the current clock,
- * while `prev` (may be NULL) has its pushes acknowledged. */
+/* Pulls keys[0..n) into rows (none for n = 0) and, with dense, the deep stack into the MLP for
+ * the current clock, while `prev` (may be NULL) has its pushes acknowledged. */
 static int pull_weights(pst_wd_remote_t *r, const uint64_t *keys, size_t n, float *rows, bool dense,
                         step_buf_t *prev, pst_err_t *err)
 {
     pst_psclient_t *c = r->client;
     pst_ticket_t rows_t, dense_t;
     float *params = pst_model_params(pst_wide_deep_mlp(r->model));
-    int rc = pst_psclient_pull_sparse(c, r->rows_tensor, keys, n, rows, r->clock, &rows_t, err);
-    if (rc != PST_OK)
-        return rc;
-    bool dense_sent = false;
-    if (dense) {
+    bool rows_sent = false, dense_sent = false;
+    int rc = PST_OK;
+    if (n > 0) {
+        rc = pst_psclient_pull_sparse(c, r->rows_tensor, keys, n, rows, r->clock, &rows_t, err);
+        rows_sent = rc == PST_OK;
+    }
+    if (rc == PST_OK && dense) {
         rc = pst_psclient_pull(c, r->dense_tensor, params, r->clock, &dense_t, err);
         dense_sent = rc == PST_OK;
     }
@@ -148,12 +150,10 @@ static int pull_weights(pst_wd_remote_t *r, const uint64_t *keys, size_t n, floa
         rc = step_buf_flush(r, prev, err);
     /* every ticket sent is waited on; the first failure keeps its message */
     pst_err_t scratch;
-    int wait_rc = pst_psclient_wait(c, rows_t, rc == PST_OK ? err : &scratch);
+    int wait_rc = rows_sent ? pst_psclient_wait(c, rows_t, rc == PST_OK ? err : &scratch) : PST_OK;
     rc = rc != PST_OK ? rc : wait_rc;
-    if (dense_sent) {
-        wait_rc = pst_psclient_wait(c, dense_t, rc == PST_OK ? err : &scratch);
-        rc = rc != PST_OK ? rc : wait_rc;
-    }
+    wait_rc = dense_sent ? pst_psclient_wait(c, dense_t, rc == PST_OK ? err : &scratch) : PST_OK;
+    rc = rc != PST_OK ? rc : wait_rc;
     if (dense)
         r->dense_pulled = rc == PST_OK;
     return rc;
