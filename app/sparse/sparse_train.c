@@ -18,6 +18,7 @@
 #include "common/sample/split.h"
 #include "worker/psclient.h"
 #include "worker/train/sparse_remote.h"
+#include "worker/train/wide_deep_remote.h"
 
 bool pst_sparse_train_selected(const pst_config_t *cfg)
 {
@@ -37,7 +38,7 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
         pst_optim_cfg_t dense;
         pst_sparse_job_local_dense_opts(&run->job, &dense);
         wd = pst_wd_job_local(&run->job.wd, &opts, &dense, run->job.lr, run->job.init_seed,
-                              pst_rng_derive((uint64_t)run->cfg->seed, 200), err);
+                              run->job.wd.dropout_seed, err);
         run->trainer = (pst_sparse_trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb};
     } else {
         model = pst_sparse_model_new(&opts, err);
@@ -92,10 +93,12 @@ int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char 
 
 /* ---- distributed runs ---- */
 
-/* A worker's link to the servers and the trainer that steps through it. */
+/* A worker's link to the servers and the trainer that steps through it: wd for model.type
+ * wide_deep, else remote. */
 typedef struct worker {
     pst_remote_t link;
     pst_sparse_remote_t remote;
+    pst_wd_remote_t *wd;
     pst_sparse_best_t best; /* lead: the best epoch's model, pulled from the servers */
     MPI_Comm comm;          /* the workers */
 } worker_t;
@@ -105,6 +108,28 @@ static void worker_fini(worker_t *r)
     pst_remote_close(&r->link);
     pst_sparse_best_fini(&r->best);
     pst_sparse_remote_fini(&r->remote);
+    pst_wd_remote_destroy(&r->wd);
+}
+
+/* The trainer's counters, whichever it is. */
+static void worker_counts(const worker_t *r, pst_wd_remote_stats_t *out)
+{
+    if (r->wd != NULL) {
+        pst_wd_remote_stats(r->wd, out);
+        return;
+    }
+    *out = (pst_wd_remote_stats_t){.steps = r->remote.clock,
+                                   .keys_pushed = r->remote.keys_pushed,
+                                   .eval_wire = r->remote.eval_wire,
+                                   .eval_raw = r->remote.eval_raw};
+}
+
+static int worker_flush(worker_t *r, pst_err_t *err)
+{
+    if (r->link.client == NULL)
+        return PST_OK;
+    return r->wd != NULL ? pst_wd_remote_flush(r->wd, err)
+                         : pst_sparse_remote_flush(&r->remote, err);
 }
 
 /* After every epoch: whether every worker succeeded (the winning failure's message reaches
@@ -127,10 +152,14 @@ static int remote_begin(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
 {
     int rc = pst_remote_connect(&r->link, ranks, run->cfg, ranks->role, err);
     r->remote.client = r->link.client;
-    if (rc == PST_OK && resume)
+    if (rc == PST_OK && resume && r->wd != NULL)
+        rc = pst_err_set(err, PST_EINVAL,
+                         "--resume: wide_deep runs cannot resume yet; sparse_lr and fm runs can");
+    else if (rc == PST_OK && resume)
         rc = pst_sparse_remote_resume(&r->remote, &run->start_clock, err);
     else if (rc == PST_OK)
-        rc = pst_sparse_remote_register(&r->remote, err);
+        rc = r->wd != NULL ? pst_wd_remote_register(r->wd, r->link.client, err)
+                           : pst_sparse_remote_register(&r->remote, err);
     if (rc == PST_OK && resume && run->lead)
         pst_info("resuming at clock %llu (epoch %llu, step %llu)",
                  (unsigned long long)run->start_clock,
@@ -160,7 +189,47 @@ static int take_share(pst_sparse_run_t *run, int worker, int n_workers, pst_err_
     run->data.train = mine;
     size_t smallest = n_train / (size_t)n_workers;
     run->steps_per_epoch = (long)((smallest + run->job.batch - 1) / run->job.batch);
-    run->shuffle_seed = pst_rng_derive(run->job.shuffle_seed, (uint64_t)worker);
+    /* one worker shuffles as the local run does, so the two runs take the same steps */
+    if (n_workers > 1)
+        run->shuffle_seed = pst_rng_derive(run->job.shuffle_seed, (uint64_t)worker);
+    return PST_OK;
+}
+
+/* A new local model of the run's spec, to hold the servers' weights: *wd for wide_deep, else
+ * *model. */
+static int local_copy(const pst_sparse_run_t *run, pst_sparse_model_t **model, pst_wd_local_t **wd,
+                      pst_err_t *err)
+{
+    const pst_sparse_job_t *j = &run->job;
+    pst_sparse_train_opts_t opts;
+    pst_sparse_job_local_opts(j, &opts);
+    if (j->wide_deep) {
+        pst_optim_cfg_t dense;
+        pst_sparse_job_local_dense_opts(j, &dense);
+        *wd = pst_wd_job_local(&j->wd, &opts, &dense, j->lr, j->init_seed, j->wd.dropout_seed, err);
+        return *wd != NULL ? PST_OK : pst_err_code(err, PST_ENOMEM);
+    }
+    *model = pst_sparse_model_new(&opts, err);
+    return *model != NULL ? PST_OK : pst_err_code(err, PST_ENOMEM);
+}
+
+/* Lead: keeps the best epoch's weights by pulling them from the servers into a local copy. */
+static int best_begin(pst_sparse_run_t *run, worker_t *r, pst_err_t *err)
+{
+    int rc;
+    if (r->wd != NULL) {
+        pst_wd_local_t *copy = NULL;
+        if ((rc = local_copy(run, NULL, &copy, err)) != PST_OK)
+            return rc;
+        pst_sparse_trainer_t scorer = {copy, pst_wd_local_step_cb, pst_wd_local_predict_cb};
+        pst_sparse_best_init_wd_remote(&r->best, r->wd, copy, scorer);
+    } else {
+        pst_sparse_train_opts_t local;
+        pst_sparse_job_local_opts(&run->job, &local);
+        if ((rc = pst_sparse_best_init_remote(&r->best, &r->remote, &local, err)) != PST_OK)
+            return rc;
+    }
+    run->best = &r->best;
     return PST_OK;
 }
 
@@ -172,10 +241,6 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                            "data.buffer_rows %ld: streaming data.train is for local runs; under "
                            "mpirun set data.buffer_rows: 0 (each worker reads the file whole)",
                            run->cfg->data.buffer_rows);
-    if (strcmp(run->cfg->model.type, "wide_deep") == 0)
-        return pst_err_set(err, PST_EINVAL,
-                           "model.type wide_deep trains in one process: run it without mpirun "
-                           "(its deep part has no server tensors yet)");
     int rc = pst_sparse_run_prepare(run, err);
     const pst_sparse_job_t *j = &run->job;
     pst_sparse_remote_opts_t opts = {.spec = j->spec,
@@ -184,22 +249,27 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                                      .init_seed = j->init_seed,
                                      .n_workers = (uint32_t)ranks->n_workers};
     pst_sparse_remote_init(&r->remote, NULL, &opts);
+    if (rc == PST_OK && j->wide_deep)
+        r->wd = pst_wd_job_remote(&j->wd, j->lr, j->init_scale, j->init_seed,
+                                  (uint32_t)ranks->n_workers, (uint32_t)ranks->worker, err);
+    if (rc == PST_OK && j->wide_deep && r->wd == NULL)
+        rc = pst_err_code(err, PST_ENOMEM);
     size_t keys = 0;
-    if (rc == PST_OK && run->lead &&
-        (rc = pst_sparse_remote_mark_trained(&r->remote, run->data.train, &keys, err)) == PST_OK)
+    if (rc == PST_OK && run->lead) {
+        rc = r->wd != NULL
+                 ? pst_wd_remote_mark_trained(r->wd, run->data.train, &keys, err)
+                 : pst_sparse_remote_mark_trained(&r->remote, run->data.train, &keys, err);
         run->sparse.keys = (double)keys;
+    }
     if (rc == PST_OK)
         rc = take_share(run, ranks->worker, ranks->n_workers, err);
     run->rundir.append = resume;
     if (rc == PST_OK && run->lead)
         rc = pst_rundir_open(&run->rundir, run->cfg, run_dir, err);
-    if (rc == PST_OK && run->lead && pst_sparse_run_wants_best(run)) {
-        pst_sparse_train_opts_t local;
-        pst_sparse_job_local_opts(j, &local);
-        if ((rc = pst_sparse_best_init_remote(&r->best, &r->remote, &local, err)) == PST_OK)
-            run->best = &r->best;
-    }
-    run->trainer = pst_sparse_remote_trainer(&r->remote);
+    if (rc == PST_OK && run->lead && pst_sparse_run_wants_best(run))
+        rc = best_begin(run, r, err);
+    run->trainer =
+        r->wd != NULL ? pst_wd_remote_trainer(r->wd) : pst_sparse_remote_trainer(&r->remote);
     r->comm = ranks->role;
     run->agree = agree_epoch;
     run->agree_ctx = r;
@@ -237,12 +307,14 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
         pst_psclient_stats(r->link.client, &st);
     /* The link's counters, then rows, training wire and raw bytes, keys pushed. */
     enum { ROWS = PST_COMM_N, TRAIN_WIRE, TRAIN_RAW, KEYS, N_SUMS };
-    double v[N_SUMS], sum[N_SUMS], steps = (double)r->remote.clock, all_steps = 0;
+    pst_wd_remote_stats_t counts;
+    worker_counts(r, &counts);
+    double v[N_SUMS], sum[N_SUMS], steps = (double)counts.steps, all_steps = 0;
     pst_comm_counters(&st, v);
     v[ROWS] = (double)run->rows_trained;
     v[TRAIN_WIRE] = train_wire;
     v[TRAIN_RAW] = train_raw;
-    v[KEYS] = (double)r->remote.keys_pushed;
+    v[KEYS] = (double)counts.keys_pushed;
     MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     if (!run->lead)
@@ -258,39 +330,62 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
         server_memory(run, r, ranks->n_servers);
 }
 
-/* Lead: the trained rows and bias copied from the servers into *out, a new local model, for the
- * run's model.pst. */
-static int pull_model(pst_sparse_run_t *run, worker_t *r, pst_sparse_model_t **out, pst_err_t *err)
+/* The model the lead writes to model.pst: the servers' final weights, or the best epoch's copy
+ * when early stopping restored it (the weights the test figures were scored with). */
+typedef struct pulled {
+    pst_sparse_model_t *model;
+    pst_wd_local_t *wd;
+} pulled_t;
+
+static void pulled_fini(pulled_t *p)
 {
-    pst_sparse_train_opts_t opts;
-    pst_sparse_job_local_opts(&run->job, &opts);
-    *out = pst_sparse_model_new(&opts, err);
-    if (*out == NULL)
-        return pst_err_code(err, PST_ENOMEM);
-    int rc = pst_sparse_remote_pull_model(&r->remote, *out, err);
+    pst_sparse_model_destroy(&p->model);
+    pst_wd_local_destroy(&p->wd);
+}
+
+static int pull_model(pst_sparse_run_t *run, worker_t *r, pulled_t *out, pst_err_t *err)
+{
+    if (r->best.epoch > 0) { /* restored: take the copy over from best */
+        out->model = r->best.copy;
+        out->wd = r->best.wd_copy;
+        r->best.copy = NULL;
+        r->best.wd_copy = NULL;
+        return PST_OK;
+    }
+    int rc = local_copy(run, &out->model, &out->wd, err);
+    if (rc == PST_OK)
+        rc = r->wd != NULL ? pst_wd_remote_pull_model(r->wd, out->wd, err)
+                           : pst_sparse_remote_pull_model(&r->remote, out->model, err);
     if (rc != PST_OK)
-        pst_sparse_model_destroy(out);
+        pulled_fini(out);
     return rc;
+}
+
+static int save_pulled(pst_sparse_run_t *run, const pulled_t *p, pst_err_t *err)
+{
+    if (p->wd != NULL)
+        return pst_sparse_save_model(run, pst_wd_local_rows(p->wd), 0.0f, pst_wd_local_model(p->wd),
+                                     err);
+    return pst_sparse_save_model(run, p->model, pst_sparse_model_bias(p->model), NULL, err);
 }
 
 /* Trains, then (lead) scores the test rows on the final global weights and pulls them into
  * *pulled. *train_wire and *train_raw receive this worker's training traffic. */
 static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, bool resume,
-                        double *train_wire, double *train_raw, pst_sparse_model_t **pulled,
-                        pst_err_t *err)
+                        double *train_wire, double *train_raw, pulled_t *pulled, pst_err_t *err)
 {
     int rc = remote_begin(run, r, ranks, resume, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_train(run, err);
-    int flush_rc = r->link.client != NULL
-                       ? pst_sparse_remote_flush(&r->remote, rc == PST_OK ? err : NULL)
-                       : PST_OK;
+    int flush_rc = worker_flush(r, rc == PST_OK ? err : NULL);
     rc = rc != PST_OK ? rc : flush_rc;
     pst_psclient_stats_t st = {0};
     if (r->link.client != NULL)
         pst_psclient_stats(r->link.client, &st);
-    *train_wire = (double)(st.bytes_wire - r->remote.eval_wire);
-    *train_raw = (double)(st.bytes_raw - r->remote.eval_raw);
+    pst_wd_remote_stats_t counts;
+    worker_counts(r, &counts);
+    *train_wire = (double)(st.bytes_wire - counts.eval_wire);
+    *train_raw = (double)(st.bytes_raw - counts.eval_raw);
     if (rc == PST_OK && run->lead &&
         (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");
@@ -320,7 +415,7 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
         return 1;
     }
     double train_wire = 0, train_raw = 0;
-    pst_sparse_model_t *pulled = NULL;
+    pulled_t pulled = {0};
     rc = worker_train(&run, &r, ranks, resume, &train_wire, &train_raw, &pulled, &err);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", index, err.msg[0] ? err.msg : pst_strerror(rc));
@@ -329,11 +424,10 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     /* Every worker must agree the run succeeded before the lead writes its report. */
     bool any_failed = pst_mpijob_agree(ranks->role, rc) != PST_OK;
     if (!any_failed && run.lead &&
-        ((rc = pst_sparse_save_model(&run, pulled, pst_sparse_model_bias(pulled), NULL, &err)) !=
-             PST_OK ||
+        ((rc = save_pulled(&run, &pulled, &err)) != PST_OK ||
          (rc = pst_sparse_run_finish(&run, &err)) != PST_OK))
         pst_app_error("%s", err.msg);
-    pst_sparse_model_destroy(&pulled);
+    pulled_fini(&pulled);
     pst_sparse_run_fini(&run);
     return rc == PST_OK && !any_failed ? 0 : 1;
 }

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "common/rng.h"
+
 /* Bits that hold field indices 0..n_fields-1. */
 static unsigned bits_for(uint64_t n_fields)
 {
@@ -25,6 +27,7 @@ int pst_wd_job_from_config(const pst_config_t *cfg, const pst_hash_spec_t *hash,
     if (out->hidden.n_layers >= PST_WD_MAX_LAYERS)
         return pst_err_set(err, PST_EINVAL, "model: wide_deep takes at most %d hidden layers",
                            PST_WD_MAX_LAYERS - 1);
+    out->dropout_seed = pst_rng_derive((uint64_t)cfg->seed, 200);
     s->dim = (uint32_t)cfg->model.embedding_dim;
     s->n_hidden = out->hidden.n_layers;
     s->max_batch = (int)batch;
@@ -83,6 +86,22 @@ pst_wd_local_t *pst_wd_job_local(const pst_wd_job_t *job, const pst_sparse_train
                              .dropout_seed = dropout_seed};
     o.rows.spec = (pst_sparse_spec_t){.kind = PST_SPARSE_FM, .n_factors = spec.dim};
     return pst_wd_local_new(&spec, &o, err);
+}
+
+pst_wd_remote_t *pst_wd_job_remote(const pst_wd_job_t *job, float lr, float init_scale,
+                                   uint64_t init_seed, uint32_t n_workers, uint32_t worker,
+                                   pst_err_t *err)
+{
+    pst_wide_deep_spec_t spec;
+    pst_wd_job_spec(job, &spec);
+    pst_wd_remote_opts_t o = {.lr = lr,
+                              .init_scale = init_scale,
+                              .init_seed = init_seed,
+                              .dense_seed = init_seed,
+                              .dropout_seed = job->dropout_seed,
+                              .n_workers = n_workers,
+                              .worker = worker};
+    return pst_wd_remote_new(&spec, &o, err);
 }
 
 int pst_wd_local_step_cb(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)

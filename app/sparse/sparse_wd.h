@@ -13,12 +13,14 @@
 #include "worker/model/sparse_model.h"
 #include "worker/model/wide_deep.h"
 #include "worker/train/wide_deep_local.h"
+#include "worker/train/wide_deep_remote.h"
 
 /* What the run needs to build the model; copyable (the spec's layer pointer is set by
  * pst_wd_job_spec). */
 typedef struct pst_wd_job {
     pst_wide_deep_spec_t spec; /* hidden is NULL here */
     pst_modelspec_t hidden;    /* the hidden stack */
+    uint64_t dropout_seed;     /* the dropout masks' (local and distributed runs alike) */
 } pst_wd_job_t;
 
 /* Reads model.embedding_dim, model.pooling, model.fields and the hidden stack (model.hidden or
@@ -41,6 +43,14 @@ size_t pst_wd_job_dense_params(const pst_wd_job_t *job, pst_err_t *err);
 pst_wd_local_t *pst_wd_job_local(const pst_wd_job_t *job, const pst_sparse_train_opts_t *rows,
                                  const pst_optim_cfg_t *dense, float lr, uint64_t init_seed,
                                  uint64_t dropout_seed, pst_err_t *err);
+
+/* The parameter-server trainer of worker `worker` of n_workers, with the same rows, initial
+ * weights and dropout masks as pst_wd_job_local given the same lr, init_scale and init_seed
+ * (app/sparse/sparse_job.h: the servers' optimizer takes the per-example constants). Caller owns
+ * the result. */
+pst_wd_remote_t *pst_wd_job_remote(const pst_wd_job_t *job, float lr, float init_scale,
+                                   uint64_t init_seed, uint32_t n_workers, uint32_t worker,
+                                   pst_err_t *err);
 
 /* Trainer callbacks (the ctx is a pst_wd_local_t). */
 int pst_wd_local_step_cb(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err);

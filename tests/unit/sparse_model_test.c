@@ -551,6 +551,45 @@ static void predict_leaves_unseen_keys_out(void **state)
     pst_sparse_model_destroy(&model);
 }
 
+/* A row put from outside (weights trained on servers) is created with zero optimizer state or
+ * overwritten: the next FTRL step starts from exactly those weights. */
+static void put_creates_or_overwrites_and_training_continues_from_it(void **state)
+{
+    enum { K = 2, WIDTH = 1 + K };
+    pst_sparse_train_opts_t opts;
+    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_FM);
+    opts.spec.n_factors = K;
+    pst_sparse_model_t *model = pst_sparse_model_new(&opts, NULL);
+    assert_non_null(model);
+    const uint64_t far = (uint64_t)1 << 40;
+    const float first[WIDTH] = {0.5f, -0.25f, 0.125f}, second[WIDTH] = {-0.75f, 0.5f, 0.25f};
+    assert_int_equal(pst_sparse_model_put(model, (uint64_t[]){5}, 1, first, NULL), PST_OK);
+    assert_int_equal(pst_sparse_model_put(model, &far, 1, first, NULL), PST_OK);
+    assert_int_equal(pst_sparse_model_put(model, (uint64_t[]){5}, 1, second, NULL), PST_OK);
+    assert_int_equal(pst_sparse_model_n_keys(model), 2);
+    assert_memory_equal(pst_sparse_model_row(model, 5), second, sizeof second);
+    assert_memory_equal(pst_sparse_model_row(model, far), first, sizeof first);
+
+    const size_t row_ptr[2] = {0, 2};
+    const uint64_t col[2] = {5, far};
+    const float y[1] = {1.0f};
+    pst_sparse_batch_t b = {.n_rows = 1, .row_ptr = row_ptr, .col64 = col, .y = y};
+    /* the step's gradient at the set weights, and FTRL from them with zero state */
+    uint32_t slot[2] = {0, 1};
+    float rows[2 * WIDTH], grad[2 * WIDTH], z[2 * WIDTH] = {0}, n[2 * WIDTH] = {0};
+    memcpy(rows, second, sizeof second);
+    memcpy(rows + WIDTH, first, sizeof first);
+    pst_sparse_weights_t w = {.rows = rows, .n_keys = 2, .bias = 0.0f};
+    pst_sparse_grad_t g = {.rows = grad};
+    assert_int_equal(pst_sparse_step(&opts.spec, &b, slot, &w, &g, NULL), PST_OK);
+    pst_ftrl_update(&opts.ftrl, rows, z, n, grad, 2 * WIDTH);
+    assert_int_equal(pst_sparse_model_update(model, &b, NULL, NULL), PST_OK);
+    assert_memory_equal(pst_sparse_model_row(model, 5), rows, WIDTH * sizeof(float));
+    assert_memory_equal(pst_sparse_model_row(model, far), rows + WIDTH, WIDTH * sizeof(float));
+    assert_true(memcmp(rows, second, sizeof second) != 0); /* the step moved them */
+    pst_sparse_model_destroy(&model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +604,7 @@ int main(void)
         cmocka_unit_test(steps_reject_bad_input),
         cmocka_unit_test(server_step_equals_local_step),
         cmocka_unit_test(predict_leaves_unseen_keys_out),
+        cmocka_unit_test(put_creates_or_overwrites_and_training_continues_from_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

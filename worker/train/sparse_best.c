@@ -25,11 +25,21 @@ int pst_sparse_best_init_remote(pst_sparse_best_t *best, pst_sparse_remote_t *re
     return best->copy != NULL ? PST_OK : pst_err_code(err, PST_ENOMEM);
 }
 
+void pst_sparse_best_init_wd_remote(pst_sparse_best_t *best, pst_wd_remote_t *remote,
+                                    pst_wd_local_t *copy, pst_sparse_trainer_t scorer)
+{
+    memset(best, 0, sizeof *best);
+    best->wd_remote = remote;
+    best->wd_copy = copy;
+    best->wd_scorer = scorer;
+}
+
 void pst_sparse_best_fini(pst_sparse_best_t *best)
 {
     pst_sparse_snapshot_fini(&best->snap);
     free(best->dense);
     pst_sparse_model_destroy(&best->copy);
+    pst_wd_local_destroy(&best->wd_copy);
     memset(best, 0, sizeof *best);
 }
 
@@ -52,6 +62,8 @@ int pst_sparse_best_save(pst_sparse_best_t *best, int epoch, pst_err_t *err)
     int rc;
     if (best->remote != NULL)
         rc = pst_sparse_remote_pull_model(best->remote, best->copy, err);
+    else if (best->wd_remote != NULL)
+        rc = pst_wd_remote_pull_model(best->wd_remote, best->wd_copy, err);
     else if (best->wd != NULL) {
         rc = pst_sparse_model_snapshot(pst_wd_local_rows(best->wd), &best->snap, err);
         if (rc == PST_OK)
@@ -70,6 +82,10 @@ int pst_sparse_best_restore(pst_sparse_best_t *best, pst_sparse_trainer_t *train
         return PST_OK;
     if (best->remote != NULL) {
         *trainer = pst_sparse_trainer_local(best->copy);
+        return PST_OK;
+    }
+    if (best->wd_remote != NULL) {
+        *trainer = best->wd_scorer;
         return PST_OK;
     }
     if (best->model != NULL)
