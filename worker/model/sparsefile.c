@@ -285,9 +285,12 @@ static int read_rows(pst_sparsefile_t *sf, const Pst__SparseModel *s, const char
     sf->keys = malloc(n ? s->keys.len : 1);
     sf->rows = malloc(n ? s->rows.len : 1);
     if (sf->keys == NULL || sf->rows == NULL)
-        return PST_ENOMEM;
-    memcpy(sf->keys, s->keys.data, s->keys.len);
-    memcpy(sf->rows, s->rows.data, s->rows.len);
+        return pst_err_set(err, PST_ENOMEM, "%s: no memory for %llu rows", path,
+                           (unsigned long long)n);
+    if (n > 0) { /* a file without rows may carry no key or row bytes at all */
+        memcpy(sf->keys, s->keys.data, s->keys.len);
+        memcpy(sf->rows, s->rows.data, s->rows.len);
+    }
     sf->n_rows = (size_t)n;
     for (size_t i = 1; i < sf->n_rows; i++)
         if (sf->keys[i] <= sf->keys[i - 1])
