@@ -73,7 +73,8 @@ static int check_cfg(const pst_psclient_cfg_t *cfg, pst_err_t *err)
     if (cfg->timeout_ms <= 0 || cfg->heartbeat_ms < 0)
         return pst_err_set(err, PST_EINVAL, "client: timeout %d ms, heartbeat %d ms",
                            cfg->timeout_ms, cfg->heartbeat_ms);
-    if (!pst_codec_known((int)cfg->push_codec) || !pst_codec_known((int)cfg->pull_codec))
+    if ((!pst_codec_known((int)cfg->push_codec) && cfg->push_codec != PST_CODEC_AUTO) ||
+        (!pst_codec_known((int)cfg->pull_codec) && cfg->pull_codec != PST_CODEC_AUTO))
         return pst_err_set(err, PST_EINVAL, "client: unknown codec");
     return PST_OK;
 }

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "common/net/codec.h"
+#include "common/net/codec_auto.h"
 #include "common/err.h"
 #include "pstrain.pb-c.h"
 
@@ -138,6 +139,26 @@ int pst_wire_view(pst_wire_t *self, const pst_wire_msg_t *msg, const float **val
 void pst_wire_msg_close(pst_wire_msg_t *msg);
 
 void pst_wire_stats(const pst_wire_t *self, pst_wire_stats_t *out);
+
+/* ---- automatic codec choice: a header with codec PST_CODEC_AUTO has its values sent raw or
+ * compressed as the tensor's measurements decide (common/net/codec_auto.h) ---- */
+
+/* One tensor's choice in one direction (op: PUSH, PULL_REPLY, ...) on this wire, and why. */
+typedef struct pst_wire_auto_choice {
+    uint32_t model_id, tensor_id;
+    int op;
+    pst_codec_t chosen;
+    pst_codec_auto_why_t why;
+    pst_codec_t candidate;         /* the best compressor measured (raw when none) */
+    double ratio;                  /* its encoded / raw bytes; NaN when not measured */
+    double encode_bps, decode_bps; /* its speeds, raw bytes per second; NaN when not measured */
+    double link_bps;               /* the link, bytes per second; NaN when not measured */
+    uint64_t payloads;             /* payloads sent under auto */
+    uint64_t decisions;            /* times the choice changed */
+} pst_wire_auto_choice_t;
+
+/* Copies up to cap choices into out and returns how many the wire holds. */
+size_t pst_wire_auto_choices(const pst_wire_t *self, pst_wire_auto_choice_t *out, size_t cap);
 
 /* ---- placement: which server holds what; both sides call these same pure functions ---- */
 

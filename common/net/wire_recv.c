@@ -84,7 +84,9 @@ static int check_header(const pst_wire_t *w, const Pst__Header *h, pst_err_t *er
 {
     if (!pst_wire_op_known(h->op))
         return pst_err_set(err, PST_EPROTO, "wire: unknown op %d", (int)h->op);
-    if (!pst_codec_known((int)h->codec))
+    /* auto names no layout: only a PULL may carry it, asking the server to choose. */
+    if (!pst_codec_known((int)h->codec) &&
+        !((int)h->codec == PST_CODEC_AUTO && h->op == PST__OP__OP_PULL))
         return pst_err_set(err, PST_EPROTO, "wire: unknown codec %d", (int)h->codec);
     if (h->sparse && (h->row_width == 0 || h->row_width > PST_WIRE_MAX_ROW_WIDTH))
         return pst_err_set(err, PST_EPROTO, "wire: sparse row width %u", h->row_width);
