@@ -296,13 +296,14 @@ static void send_pull_reply(pst_server_t *srv, size_t idx, const uint8_t *route,
     } else {
         h.sparse = 1;
         h.row_width = s->row_width;
-        float *gathered = scratch_floats(srv, req->count * s->row_width);
-        if (req->count > 0 && gathered == NULL) {
+        /* Gathered straight into the frame that travels. */
+        float *gathered = NULL;
+        if (req->count > 0 &&
+            !(gathered = pst_wire_values_frame(srv->wire, req->count * s->row_width, &out, NULL))) {
             pst_error("server %u: no memory to answer a pull", srv->cfg.server_index);
             return;
         }
         pst_slice_gather(s, rows, req->count, gathered);
-        out.values = gathered;
     }
     srv->counters[PST_STAT_PULLS]++;
     pst_server_send_reply(srv, route, route_len, &h, &out);

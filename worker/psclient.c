@@ -166,7 +166,6 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
             free(c->endpoints[s]);
         if (c->split != NULL) {
             free(c->split[s].keys);
-            free(c->split[s].values);
         }
     }
     for (size_t i = 0; i < c->n_tensors; i++)
@@ -183,7 +182,6 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
     free(c->sent_block);
     free(c->owner);
     free(c->fill);
-    free(c->scratch);
     free(c);
     *self_p = NULL;
 }
@@ -361,8 +359,10 @@ int pst_psclient_init_on_servers(pst_psclient_t *self, int tensor, const float *
             h.offset = t->off[s];
             h.count = t->len[s];
         }
-        /* The values outlive the send: this call waits for the answers. */
-        pst_wire_payload_t out = {.values = t->sparse ? NULL : values + t->off[s], .lend = true};
+        /* The values outlive the send: this call waits for the answers and the release. */
+        pst_wire_payload_t out = {0};
+        if (!t->sparse)
+            pst_psclient_op_lend(op, &out, values + t->off[s]);
         int rc = pst_psclient_send_to(self, s, op, &h, &out, err);
         if (rc != PST_OK)
             return rc;
@@ -389,8 +389,9 @@ int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint6
         h.count = t->len[s];
         h.codec = (Pst__Codec)self->cfg.push_codec;
         h.lr = lr;
-        /* Lent: the caller keeps grad unchanged until the ticket is waited on. */
-        pst_wire_payload_t out = {.values = grad + t->off[s], .lend = true};
+        /* Lent to ZeroMQ for the ticket: see pst_psclient_push. */
+        pst_wire_payload_t out = {0};
+        pst_psclient_op_lend(op, &out, grad + t->off[s]);
         out.residual = t->residual ? t->residual + t->off[s] : NULL;
         int rc = pst_psclient_send_to(self, s, op, &h, &out, err);
         if (rc != PST_OK)

@@ -54,4 +54,8 @@ int pst_codec_decode(pst_codec_t codec, const uint8_t *src, size_t src_len, floa
 /* Checksum of a byte buffer, carried in the wire header. */
 uint32_t pst_checksum(const void *data, size_t len);
 
+/* Copies len bytes from src to dst (not overlapping) and returns pst_checksum of them, reading
+ * src once: a received raw payload is checked on its way to the caller's array. */
+uint32_t pst_checksum_copy(void *dst, const void *src, size_t len);
+
 #endif

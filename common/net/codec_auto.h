@@ -9,7 +9,8 @@
 
 #include "common/net/codec.h"
 
-#define PST_CODEC_AUTO_N_CANDIDATES 2 /* lossless compressors tried against raw: lz4, lz4shuffle   \
+#define PST_CODEC_AUTO_N_CANDIDATES                                                                \
+    2                                 /* lossless compressors tried against raw: lz4, lz4shuffle   \
                                        */
 #define PST_CODEC_AUTO_WARMUP 3       /* payloads probed after a (re)start */
 #define PST_CODEC_AUTO_RECHECK 32     /* then one payload in this many */

@@ -106,6 +106,22 @@ static int attach(pst_wire_t *w, size_t entry, zmq_msg_t *msg, pst_wire_pool_buf
     return pst_wire_auto_wrap(w, entry, msg, b->data, len, buf_release, b, err);
 }
 
+float *pst_wire_values_frame(pst_wire_t *self, size_t n, pst_wire_payload_t *payload,
+                             pst_err_t *err)
+{
+    size_t bytes = n * sizeof(float);
+    pst_wire_pool_buf_t *b = n <= SIZE_MAX / sizeof(float) ? pool_acquire(self, bytes) : NULL;
+    if (b == NULL) {
+        pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-float frame", n);
+        return NULL;
+    }
+    payload->values = (const float *)(const void *)b->data;
+    payload->lend = true;
+    payload->release = buf_release;
+    payload->hint = b;
+    return (float *)(void *)b->data;
+}
+
 int pst_wire_ensure_floats(float **buf, size_t *cap, size_t n)
 {
     if (*cap >= n)
@@ -412,10 +428,13 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
     size_t entry = SIZE_MAX;
     if (rc == PST_OK)
         resolve_auto(self, hdr, payload, n_values, &entry);
-    if (rc != PST_OK || !has_values || hdr->codec != PST__CODEC__CODEC_RAW)
+    if (rc != PST_OK || !has_values)
         release_unsent(payload);
     if (rc != PST_OK)
         return rc;
+    /* Encoded values travel in a copy: the lent ones are handed back once encoded (not before:
+     * a pool frame released early could become the encoder's own output). */
+    bool encoded = has_values && hdr->codec != PST__CODEC__CODEC_RAW;
     zmq_msg_t keys_msg, values_msg;
     size_t keys_len = 0;
     hdr->raw_size = hdr->wire_size = 0;
@@ -425,6 +444,8 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
     hdr->blob_checksum = has_blob ? pst_checksum(payload->blob, payload->blob_len) : 0;
     if (has_values) {
         rc = prepare_values(self, hdr, payload, n_values, entry, &values_msg, err);
+        if (encoded)
+            release_unsent(payload);
         if (rc != PST_OK)
             return rc;
     }

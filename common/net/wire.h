@@ -105,6 +105,14 @@ typedef struct pst_wire_payload {
     size_t blob_len;
 } pst_wire_payload_t;
 
+/* A frame of n floats from the wire's pool, for the values of one message sent through this
+ * wire: written in place (gathered rows, say) and sent without a copy. Sets payload->values,
+ * lend, release and hint; pst_wire_send hands the frame back to the pool once ZeroMQ is done with
+ * it (at once when another codec encodes it). A payload never given to pst_wire_send must be given
+ * back with payload->release(payload->values, payload->hint). NULL (err set) when out of memory. */
+float *pst_wire_values_frame(pst_wire_t *self, size_t n, pst_wire_payload_t *payload,
+                             pst_err_t *err);
+
 /* Sends one message. The caller fills hdr (op, ids, offset, count, clock, sender, seq, sparse,
  * row_width, lr, ...) and sets hdr->codec to the codec wanted for the values; the wire sets
  * codec (the one applied), raw_size, wire_size and checksum. payload may be NULL when the op
