@@ -490,3 +490,18 @@ void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out)
     out->stale_pushes = self->stale;
     out->errors = self->errors;
 }
+
+size_t pst_psclient_codec_choices(const pst_psclient_t *self, pst_psclient_codec_choice_t *out,
+                                  size_t cap)
+{
+    size_t total = 0;
+    for (uint32_t s = 0; s < self->cfg.n_servers; s++) {
+        size_t n = pst_wire_auto_choices(self->wires[s], NULL, 0);
+        for (size_t i = 0; i < n && total + i < cap; i++) {
+            out[total + i].server = s;
+            pst_wire_auto_choices_at(self->wires[s], i, &out[total + i].choice);
+        }
+        total += n;
+    }
+    return total;
+}

@@ -117,4 +117,14 @@ int pst_psclient_server_stats(pst_psclient_t *self, uint32_t server,
 
 void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out);
 
+/* What transport.codec auto chose for each tensor pushed to each server, and why. */
+typedef struct pst_psclient_codec_choice {
+    uint32_t server;
+    pst_wire_auto_choice_t choice;
+} pst_psclient_codec_choice_t;
+
+/* Copies up to cap choices into out (server by server) and returns how many there are. */
+size_t pst_psclient_codec_choices(const pst_psclient_t *self, pst_psclient_codec_choice_t *out,
+                                  size_t cap);
+
 #endif

@@ -167,6 +167,8 @@ typedef struct pst_wire_auto_choice {
 
 /* Copies up to cap choices into out and returns how many the wire holds. */
 size_t pst_wire_auto_choices(const pst_wire_t *self, pst_wire_auto_choice_t *out, size_t cap);
+/* Choice i (< pst_wire_auto_choices(self, NULL, 0)). */
+void pst_wire_auto_choices_at(const pst_wire_t *self, size_t i, pst_wire_auto_choice_t *out);
 
 /* ---- placement: which server holds what; both sides call these same pure functions ---- */
 

@@ -195,25 +195,29 @@ void pst_wire_auto_fini(pst_wire_t *w)
 
 /* ---- what was chosen ---- */
 
+void pst_wire_auto_choices_at(const pst_wire_t *self, size_t i, pst_wire_auto_choice_t *out)
+{
+    const pst_wire_auto_entry_t *e = &self->autos[i];
+    const pst_codec_auto_est_t *best = pst_codec_auto_best(&e->choice);
+    *out = (pst_wire_auto_choice_t){
+        .model_id = e->model_id,
+        .tensor_id = e->tensor_id,
+        .op = e->op,
+        .chosen = e->choice.chosen,
+        .why = e->choice.why,
+        .candidate = best ? best->codec : PST_CODEC_RAW,
+        .ratio = best ? best->ratio : NAN,
+        .encode_bps = best ? best->encode_bps : NAN,
+        .decode_bps = best ? best->decode_bps : NAN,
+        .link_bps = e->choice.link_bps > 0 ? e->choice.link_bps : NAN,
+        .payloads = e->choice.payloads,
+        .decisions = e->choice.decisions,
+    };
+}
+
 size_t pst_wire_auto_choices(const pst_wire_t *self, pst_wire_auto_choice_t *out, size_t cap)
 {
-    for (size_t i = 0; i < self->n_autos && i < cap; i++) {
-        const pst_wire_auto_entry_t *e = &self->autos[i];
-        const pst_codec_auto_est_t *best = pst_codec_auto_best(&e->choice);
-        out[i] = (pst_wire_auto_choice_t){
-            .model_id = e->model_id,
-            .tensor_id = e->tensor_id,
-            .op = e->op,
-            .chosen = e->choice.chosen,
-            .why = e->choice.why,
-            .candidate = best ? best->codec : PST_CODEC_RAW,
-            .ratio = best ? best->ratio : NAN,
-            .encode_bps = best ? best->encode_bps : NAN,
-            .decode_bps = best ? best->decode_bps : NAN,
-            .link_bps = e->choice.link_bps > 0 ? e->choice.link_bps : NAN,
-            .payloads = e->choice.payloads,
-            .decisions = e->choice.decisions,
-        };
-    }
+    for (size_t i = 0; i < self->n_autos && i < cap; i++)
+        pst_wire_auto_choices_at(self, i, &out[i]);
     return self->n_autos;
 }
