@@ -17,7 +17,7 @@ Measures in one run, on TCP loopback with 1M-float (4 MiB) messages:
       int8 codecs, with the ratios (b)/a1 and (b)/a2; target: raw >= 0.80 x a2.
 Then codec_bench: auto against raw on dense float32, sparse keys + rows and
 floats on int8 levels, in alternation; auto must not be slower than raw beyond
-the spread of raw's own repetitions.
+the spread of raw's own repetitions (auto/raw: the median of per-repetition ratios).
 Prints medians of R repetitions (default 5) of N round trips (default 20). The
 server side runs pinned to CPU 1, the worker side to CPU 0 (the process under
 taskset -c 0,1). Builds into build-bench/ (BUILD_DIR overrides) in Release mode.

@@ -213,20 +213,19 @@ static int parse_args(int argc, char **argv, bench_cfg_t *cfg)
     return cfg->reps > 0 && cfg->iters > 0 ? 0 : -1;
 }
 
-static double time_echo(echo_t *e, char mode, int n, const float *src, float *dst)
+/* Seconds of one round trip of the echo, or of one step of a runner. */
+static double time_echo(echo_t *e, char mode, const float *src, float *dst)
 {
     double t0 = bench_now();
-    for (int i = 0; i < n; i++)
-        echo_round_trip(e, mode, src, dst);
-    return 2.0 * BYTES * n / (bench_now() - t0) / 1e9;
+    echo_round_trip(e, mode, src, dst);
+    return bench_now() - t0;
 }
 
-static double time_runner(runner_t *r, int n, const float *grad, float *w)
+static double time_runner(runner_t *r, const float *grad, float *w)
 {
     double t0 = bench_now();
-    for (int i = 0; i < n; i++)
-        runner_step(r, grad, w);
-    return 2.0 * BYTES * n / (bench_now() - t0) / 1e9;
+    runner_step(r, grad, w);
+    return bench_now() - t0;
 }
 
 /* *best_raw: the raw codec's best (b)/a2, or left as it is without a raw runner. */
@@ -271,7 +270,7 @@ int main(int argc, char **argv)
         grad[i] = (float)(1e-3 * pst_rng_normal(&rng));
     }
     printf("pushpull_bench: %u floats (%.1f MiB) per message, TCP loopback, median of %d "
-           "repetitions x %d round trips, all measured in turn\n",
+           "repetitions x %d round trips, each contender's round trips in turn\n",
            N_FLOATS, BYTES / 1048576.0, cfg.reps, cfg.iters);
 
     /* The server side on CPU 1, the worker side (this thread, its ZeroMQ threads) on CPU 0. */
@@ -294,21 +293,29 @@ int main(int argc, char **argv)
 
     double *zmq_gbs[2] = {calloc((size_t)cfg.reps, sizeof(double)),
                           calloc((size_t)cfg.reps, sizeof(double))};
+    /* Round trip by round trip in turn, so that every contender sees the same moments of the
+     * machine's load; a repetition's GB/s is its bytes over its summed time. */
+    double echo_s[2], *runner_s = calloc((size_t)n_runners, sizeof(double));
     for (int r = -1; r < cfg.reps; r++) {
         int n = r < 0 ? 3 : cfg.iters; /* r = -1 warms everything up */
-        for (int mode = ZMQ_COPY; mode <= ZMQ_ZERO_COPY; mode++) {
-            double gbs = time_echo(&echo, (char)mode, n, grad, w);
-            if (r >= 0)
-                zmq_gbs[mode][r] = gbs;
-        }
+        echo_s[0] = echo_s[1] = 0;
         for (int k = 0; k < n_runners; k++) {
+            runner_s[k] = 0;
             if (r == 0)
                 pst_psclient_stats(runners[k].client, &runners[k].before);
-            double gbs = time_runner(&runners[k], n, grad, w);
-            if (r >= 0)
-                runners[k].gbs[r] = gbs;
         }
+        for (int i = 0; i < n; i++) {
+            for (int mode = ZMQ_COPY; mode <= ZMQ_ZERO_COPY; mode++)
+                echo_s[mode] += time_echo(&echo, (char)mode, grad, w);
+            for (int k = 0; k < n_runners; k++)
+                runner_s[k] += time_runner(&runners[k], grad, w);
+        }
+        for (int mode = ZMQ_COPY; r >= 0 && mode <= ZMQ_ZERO_COPY; mode++)
+            zmq_gbs[mode][r] = 2.0 * BYTES * n / echo_s[mode] / 1e9;
+        for (int k = 0; r >= 0 && k < n_runners; k++)
+            runners[k].gbs[r] = 2.0 * BYTES * n / runner_s[k] / 1e9;
     }
+    free(runner_s);
     double best_raw = -1;
     report(&cfg, zmq_gbs, runners, n_runners, &best_raw);
     if (best_raw >= 0)
