@@ -293,6 +293,9 @@ static void send_pull_reply(pst_server_t *srv, size_t idx, const uint8_t *route,
         /* Lent, not copied: a later update moves the slice to a fresh block if still in flight. */
         out.values = pst_slice_lend(s, &out.release, &out.hint) + (req->offset - s->offset);
         out.lend = true;
+        /* The usual pull asks for the whole slice: its sum is shared by every worker's reply. */
+        out.checksum_known = req->offset == s->offset && req->count == s->len;
+        out.checksum = out.checksum_known ? pst_slice_checksum(s) : 0;
     } else {
         h.sparse = 1;
         h.row_width = s->row_width;

@@ -283,9 +283,11 @@ static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payloa
     const float *values = p->values;
     float *residual = p->residual;
     hdr->raw_size = raw;
+    /* A sum the caller already holds (values sent to many peers) is not computed again. */
+    uint32_t sum = p->checksum_known ? p->checksum : 0;
     if (hdr->codec == PST__CODEC__CODEC_RAW) {
         hdr->wire_size = raw;
-        hdr->checksum = pst_checksum(values, raw);
+        hdr->checksum = p->checksum_known ? sum : pst_checksum(values, raw);
         /* Lent values travel as they are; the lender's release runs when ZeroMQ lets go. */
         if (p->lend)
             return pst_wire_auto_wrap(w, entry, msg, (void *)values, raw, p->release, p->hint, err);
@@ -308,7 +310,7 @@ static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payloa
             rc = pst_codec_decode(used, b->data, len, w->scratch, n, err);
         hdr->checksum = pst_checksum(w->scratch, raw);
     } else if (rc == PST_OK) {
-        hdr->checksum = pst_checksum(values, raw);
+        hdr->checksum = p->checksum_known ? sum : pst_checksum(values, raw);
     }
     if (rc != PST_OK) {
         buf_unref(b);

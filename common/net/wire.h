@@ -101,6 +101,8 @@ typedef struct pst_wire_payload {
     bool lend;
     void (*release)(void *data, void *hint);
     void *hint;
+    bool checksum_known; /* checksum is pst_checksum of the values, already computed */
+    uint32_t checksum;
     const uint8_t *blob; /* FED_WELCOME: opaque bytes sent as they are (copied by ZeroMQ) */
     size_t blob_len;
 } pst_wire_payload_t;

@@ -756,6 +756,25 @@ static void lent_values_are_released_once(void **state)
     assert_close(view, values, M, codec_tolerance(PST_CODEC_FP16, 1.0f));
     pst_wire_msg_close(&m);
 
+    /* A checksum the sender already holds is sent as it is, not computed again: a wrong one
+     * given reaches the receiver, which refuses the values. */
+    h = good_push(M);
+    h.codec = PST__CODEC__CODEC_RAW;
+    pst_wire_payload_t known = {.values = values,
+                                .checksum_known = true,
+                                .checksum = pst_checksum(values, M * sizeof(float))};
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &known, NULL), PST_OK);
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_OK);
+    pst_wire_msg_close(&m);
+    known.checksum ^= 1;
+    h = good_push(M);
+    h.codec = PST__CODEC__CODEC_RAW;
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &known, NULL), PST_OK);
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_EPROTO);
+    pst_wire_msg_close(&m);
+
     /* A refused send releases too. */
     h.op = (Pst__Op)99;
     assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &lent, NULL), PST_EINVAL);
