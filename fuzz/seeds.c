@@ -216,6 +216,17 @@ static void wire_seeds(void)
     pull.flags = PST_WIRE_FLAG_KEYS_CACHED;
     pull.key_signature = pst_keycodec_signature(keys, 8);
     capture(tx, rx, w, &pull, NULL, "pull-cached");
+    /* auto: a PULL carries it to the server; a push resolves it before the values travel. */
+    Pst__Header pull_auto = PST__HEADER__INIT;
+    pull_auto.op = PST__OP__OP_PULL;
+    pull_auto.count = 64;
+    pull_auto.codec = (Pst__Codec)PST_CODEC_AUTO;
+    capture(tx, rx, w, &pull_auto, NULL, "pull-dense-auto");
+    Pst__Header push_auto = PST__HEADER__INIT;
+    push_auto.op = PST__OP__OP_PUSH;
+    push_auto.count = 64;
+    push_auto.codec = (Pst__Codec)PST_CODEC_AUTO;
+    capture(tx, rx, w, &push_auto, &dense, "push-dense-auto");
     Pst__Header err = PST__HEADER__INIT;
     err.op = PST__OP__OP_ERROR;
     err.error = "tensor 1/2 is not registered";

@@ -242,6 +242,7 @@ static int get_dense(reader_t *r, pst_shard_t *sh, uint32_t model, uint32_t tens
         return index;
     pst_slice_t *s = pst_shard_slice(sh, (size_t)index);
     memcpy(s->values, values, len * sizeof(float));
+    pst_slice_values_changed(s);
     *out = s;
     return get_optim(r, s->optim, path, err);
 }

@@ -293,16 +293,20 @@ static void send_pull_reply(pst_server_t *srv, size_t idx, const uint8_t *route,
         /* Lent, not copied: a later update moves the slice to a fresh block if still in flight. */
         out.values = pst_slice_lend(s, &out.release, &out.hint) + (req->offset - s->offset);
         out.lend = true;
+        /* The usual pull asks for the whole slice: its sum is shared by every worker's reply. */
+        out.checksum_known = req->offset == s->offset && req->count == s->len;
+        out.checksum = out.checksum_known ? pst_slice_checksum(s) : 0;
     } else {
         h.sparse = 1;
         h.row_width = s->row_width;
-        float *gathered = scratch_floats(srv, req->count * s->row_width);
-        if (req->count > 0 && gathered == NULL) {
+        /* Gathered straight into the frame that travels. */
+        float *gathered = NULL;
+        if (req->count > 0 &&
+            !(gathered = pst_wire_values_frame(srv->wire, req->count * s->row_width, &out, NULL))) {
             pst_error("server %u: no memory to answer a pull", srv->cfg.server_index);
             return;
         }
         pst_slice_gather(s, rows, req->count, gathered);
-        out.values = gathered;
     }
     srv->counters[PST_STAT_PULLS]++;
     pst_server_send_reply(srv, route, route_len, &h, &out);

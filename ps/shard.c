@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/net/codec.h"
+
 #define INIT_STREAM 0x9e3779b97f4a7c15ull
 /* Keys looked up ahead of use, hiding the latency of random access into large slices. */
 #define PREFETCH_AHEAD 16
@@ -22,6 +24,8 @@ struct pst_shard {
 struct pst_values_block {
     atomic_int refs;
     float *data;
+    bool sum_known; /* sum is pst_checksum of the data as it is now */
+    uint32_t sum;
 };
 
 static struct pst_values_block *block_new(size_t n)
@@ -35,6 +39,7 @@ static struct pst_values_block *block_new(size_t n)
     }
     atomic_init(&b->refs, 1);
     b->data = data;
+    b->sum_known = false;
     return b;
 }
 
@@ -259,9 +264,26 @@ static void scale_floats(float *v, size_t n, float scale)
 int pst_slice_dense_step(pst_slice_t *s, const float *g, float lr, pst_err_t *err)
 {
     int rc = values_make_private(s, err);
-    if (rc == PST_OK)
+    if (rc == PST_OK) {
         pst_optim_step(s->optim, s->values, g, lr);
+        pst_slice_values_changed(s);
+    }
     return rc;
+}
+
+void pst_slice_values_changed(pst_slice_t *s)
+{
+    s->block->sum_known = false;
+}
+
+uint32_t pst_slice_checksum(pst_slice_t *s)
+{
+    struct pst_values_block *b = s->block;
+    if (!b->sum_known) {
+        b->sum = pst_checksum(s->values, s->len * sizeof(float));
+        b->sum_known = true;
+    }
+    return b->sum;
 }
 
 static int acc_alloc(pst_slice_t *s, pst_err_t *err)

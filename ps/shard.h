@@ -97,6 +97,12 @@ int pst_slice_dense_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err)
  * Later updates copy the values first if they are still lent, so a lent buffer never changes. */
 const float *pst_slice_lend(pst_slice_t *s, void (**release)(void *data, void *hint), void **hint);
 
+/* pst_checksum of the whole slice's values, computed once per version of them: every worker
+ * pulling the same clock gets the same sum without another pass. Whoever writes s->values other
+ * than through pst_slice_dense_step calls pst_slice_values_changed. */
+uint32_t pst_slice_checksum(pst_slice_t *s);
+void pst_slice_values_changed(pst_slice_t *s);
+
 /* ---- sparse slices ---- */
 
 /* Row indices of n keys, creating (initialising) rows on first touch. */

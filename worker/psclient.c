@@ -73,7 +73,8 @@ static int check_cfg(const pst_psclient_cfg_t *cfg, pst_err_t *err)
     if (cfg->timeout_ms <= 0 || cfg->heartbeat_ms < 0)
         return pst_err_set(err, PST_EINVAL, "client: timeout %d ms, heartbeat %d ms",
                            cfg->timeout_ms, cfg->heartbeat_ms);
-    if (!pst_codec_known((int)cfg->push_codec) || !pst_codec_known((int)cfg->pull_codec))
+    if ((!pst_codec_known((int)cfg->push_codec) && cfg->push_codec != PST_CODEC_AUTO) ||
+        (!pst_codec_known((int)cfg->pull_codec) && cfg->pull_codec != PST_CODEC_AUTO))
         return pst_err_set(err, PST_EINVAL, "client: unknown codec");
     return PST_OK;
 }
@@ -165,7 +166,6 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
             free(c->endpoints[s]);
         if (c->split != NULL) {
             free(c->split[s].keys);
-            free(c->split[s].values);
         }
     }
     for (size_t i = 0; i < c->n_tensors; i++)
@@ -182,7 +182,6 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
     free(c->sent_block);
     free(c->owner);
     free(c->fill);
-    free(c->scratch);
     free(c);
     *self_p = NULL;
 }
@@ -360,8 +359,10 @@ int pst_psclient_init_on_servers(pst_psclient_t *self, int tensor, const float *
             h.offset = t->off[s];
             h.count = t->len[s];
         }
-        /* The values outlive the send: this call waits for the answers. */
-        pst_wire_payload_t out = {.values = t->sparse ? NULL : values + t->off[s], .lend = true};
+        /* The values outlive the send: this call waits for the answers and the release. */
+        pst_wire_payload_t out = {0};
+        if (!t->sparse)
+            pst_psclient_op_lend(op, &out, values + t->off[s]);
         int rc = pst_psclient_send_to(self, s, op, &h, &out, err);
         if (rc != PST_OK)
             return rc;
@@ -388,8 +389,9 @@ int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint6
         h.count = t->len[s];
         h.codec = (Pst__Codec)self->cfg.push_codec;
         h.lr = lr;
-        /* Lent: the caller keeps grad unchanged until the ticket is waited on. */
-        pst_wire_payload_t out = {.values = grad + t->off[s], .lend = true};
+        /* Lent to ZeroMQ for the ticket: see pst_psclient_push. */
+        pst_wire_payload_t out = {0};
+        pst_psclient_op_lend(op, &out, grad + t->off[s]);
         out.residual = t->residual ? t->residual + t->off[s] : NULL;
         int rc = pst_psclient_send_to(self, s, op, &h, &out, err);
         if (rc != PST_OK)
@@ -487,4 +489,19 @@ void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out)
     out->pull_latency_ms = self->pulls ? self->pull_ms / (double)self->pulls : 0.0;
     out->stale_pushes = self->stale;
     out->errors = self->errors;
+}
+
+size_t pst_psclient_codec_choices(const pst_psclient_t *self, pst_psclient_codec_choice_t *out,
+                                  size_t cap)
+{
+    size_t total = 0;
+    for (uint32_t s = 0; s < self->cfg.n_servers; s++) {
+        size_t n = pst_wire_auto_choices(self->wires[s], NULL, 0);
+        for (size_t i = 0; i < n && total + i < cap; i++) {
+            out[total + i].server = s;
+            pst_wire_auto_choices_at(self->wires[s], i, &out[total + i].choice);
+        }
+        total += n;
+    }
+    return total;
 }

@@ -64,8 +64,14 @@ int pst_psclient_init_on_servers(pst_psclient_t *self, int tensor, const float *
                                  uint64_t *clock, pst_err_t *err);
 
 /* Asynchronous push of a dense gradient (n floats) for clock, with the learning rate the servers
- * apply. grad must stay valid and unchanged until the ticket is waited on (with the raw codec it
- * is sent without a copy; after a failed wait, until the client is destroyed). */
+ * apply.
+ * Ownership of grad: when its values travel raw (the raw codec, or auto choosing raw) ZeroMQ sends
+ * them from grad itself, after this call returns, and tells the ticket when it let go of each
+ * server's part. So grad must stay valid and unchanged until the ticket is waited on; a wait that
+ * succeeds returns only once ZeroMQ released all of grad, and grad is the caller's again. After a
+ * failed wait ZeroMQ may still hold it (a server that never answered): keep it until the client
+ * is destroyed (with a shared zmq_ctx, until that context is terminated). Other codecs encode a
+ * copy during this call. */
 int pst_psclient_push(pst_psclient_t *self, int tensor, const float *grad, uint64_t clock, float lr,
                       pst_ticket_t *ticket, pst_err_t *err);
 /* Asynchronous pull of the weights for clock into dst (n floats), filled when the ticket is
@@ -75,8 +81,10 @@ int pst_psclient_pull(pst_psclient_t *self, int tensor, float *dst, uint64_t clo
                       pst_ticket_t *ticket, pst_err_t *err);
 
 /* Sparse variants: n_keys keys, sorted and unique, with values (n_keys, row_width). Every server
- * gets a request, with the keys it owns (possibly none), so BSP clocks advance. keys and dst must
- * stay valid until the ticket is waited on. */
+ * gets a request, with the keys it owns (possibly none), so BSP clocks advance. keys, grad and dst
+ * must stay valid (grad unchanged) until the ticket is waited on, under the ownership rule of
+ * pst_psclient_push: with one server grad is sent as it is; with several, each server's rows are
+ * gathered into a frame of the wire's pool and sent from there. */
 int pst_psclient_push_sparse(pst_psclient_t *self, int tensor, const uint64_t *keys, size_t n_keys,
                              const float *grad, uint64_t clock, float lr, pst_ticket_t *ticket,
                              pst_err_t *err);
@@ -108,5 +116,15 @@ int pst_psclient_server_stats(pst_psclient_t *self, uint32_t server,
                               uint64_t counters[PST_STAT_COUNT], pst_err_t *err);
 
 void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out);
+
+/* What transport.codec auto chose for each tensor pushed to each server, and why. */
+typedef struct pst_psclient_codec_choice {
+    uint32_t server;
+    pst_wire_auto_choice_t choice;
+} pst_psclient_codec_choice_t;
+
+/* Copies up to cap choices into out (server by server) and returns how many there are. */
+size_t pst_psclient_codec_choices(const pst_psclient_t *self, pst_psclient_codec_choice_t *out,
+                                  size_t cap);
 
 #endif

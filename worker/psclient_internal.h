@@ -4,6 +4,7 @@
 #define PST_PSCLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@ typedef struct pst_psclient_tensor {
 /* One request in flight, addressed to some or all servers. */
 typedef struct pst_psclient_op {
     bool active, done;
+    atomic_int lent; /* frames of the caller's buffer ZeroMQ still holds; the slot is not reused
+                      * (nor a wait on it finished) until they are all released */
     uint64_t seq;
     Pst__Op kind;
     int tensor;
@@ -48,11 +51,11 @@ typedef struct pst_psclient_op {
     char error[512];
 } pst_psclient_op_t;
 
-/* Per-server buffers of a sparse request split by key owner. */
+/* Per-server keys of a sparse request split by key owner (pushed rows go straight into frames of
+ * the wire's pool). */
 typedef struct pst_psclient_split {
     uint64_t *keys;
-    float *values;
-    size_t keys_cap, values_cap;
+    size_t keys_cap;
 } pst_psclient_split_t;
 
 struct pst_psclient {
@@ -73,8 +76,6 @@ struct pst_psclient {
     uint32_t *owner;             /* sparse: server of each key; (owner_cap) */
     size_t *fill;                /* (n_servers) split cursor */
     size_t owner_cap;
-    float *scratch; /* sparse pull replies; (scratch_cap) */
-    size_t scratch_cap;
     uint64_t pushes, pulls, stale, errors;
     double push_ms, pull_ms; /* sums */
     /* heartbeats */
@@ -107,6 +108,9 @@ int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, P
 pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor,
                                          pst_err_t *err);
 void pst_psclient_op_release(pst_psclient_op_t *op);
+/* Lends values (the caller's buffer) to ZeroMQ for op's message to one server: fills the payload's
+ * lend, release and hint so that ZeroMQ's release is counted against op. */
+void pst_psclient_op_lend(pst_psclient_op_t *op, pst_wire_payload_t *out, const float *values);
 /* Marks op failed by server s with the formatted text; the first failure wins. */
 void pst_psclient_op_fail(pst_psclient_op_t *op, int code, uint32_t s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

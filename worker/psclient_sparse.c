@@ -9,7 +9,7 @@
 
 /* ---- requests ---- */
 
-static int grow_split(pst_psclient_split_t *sp, size_t n_keys, size_t n_values)
+static int grow_split(pst_psclient_split_t *sp, size_t n_keys)
 {
     if (n_keys > sp->keys_cap) {
         uint64_t *k = realloc(sp->keys, n_keys * sizeof(uint64_t));
@@ -18,20 +18,12 @@ static int grow_split(pst_psclient_split_t *sp, size_t n_keys, size_t n_values)
         sp->keys = k;
         sp->keys_cap = n_keys;
     }
-    if (n_values > sp->values_cap) {
-        float *v = realloc(sp->values, n_values * sizeof(float));
-        if (v == NULL)
-            return PST_ENOMEM;
-        sp->values = v;
-        sp->values_cap = n_values;
-    }
     return PST_OK;
 }
 
-/* Splits sorted unique keys (and their rows, when values != NULL) by owning server into
- * c->split; op->n_sent[s] receives each server's count. */
-static int split_keys(pst_psclient_t *c, pst_psclient_op_t *op, const uint64_t *keys, size_t n,
-                      const float *values, size_t w, pst_err_t *err)
+/* Finds the owning server of sorted unique keys; op->n_sent[s] receives each server's count. */
+static int count_owners(pst_psclient_t *c, pst_psclient_op_t *op, const uint64_t *keys, size_t n,
+                        pst_err_t *err)
 {
     uint32_t S = c->cfg.n_servers;
     for (size_t i = 1; i < n; i++) {
@@ -48,16 +40,52 @@ static int split_keys(pst_psclient_t *c, pst_psclient_op_t *op, const uint64_t *
     for (size_t i = 0; i < n; i++)
         op->n_sent[c->owner[i] = pst_wire_key_server(keys[i], S)]++;
     for (uint32_t s = 0; s < S; s++) {
-        if (grow_split(&c->split[s], op->n_sent[s], values ? op->n_sent[s] * w : 0) != PST_OK)
+        if (grow_split(&c->split[s], op->n_sent[s]) != PST_OK)
             return pst_err_set(err, PST_ENOMEM, "client: out of memory");
     }
-    memset(c->fill, 0, S * sizeof *c->fill);
+    return PST_OK;
+}
+
+/* Splits the keys by owner into c->split, and their rows (when values != NULL) into rows[s], the
+ * frame of server s. */
+static void split_keys(pst_psclient_t *c, const uint64_t *keys, size_t n, const float *values,
+                       size_t w, float *const *rows)
+{
+    memset(c->fill, 0, c->cfg.n_servers * sizeof *c->fill);
     for (size_t i = 0; i < n; i++) {
-        pst_psclient_split_t *sp = &c->split[c->owner[i]];
-        size_t j = c->fill[c->owner[i]]++;
-        sp->keys[j] = keys[i];
+        uint32_t s = c->owner[i];
+        size_t j = c->fill[s]++;
+        c->split[s].keys[j] = keys[i];
         if (values != NULL)
-            memcpy(sp->values + j * w, values + i * w, w * sizeof(float));
+            memcpy(rows[s] + j * w, values + i * w, w * sizeof(float));
+    }
+}
+
+/* The payloads of a sparse push: with one server the caller's rows are lent as they are; with
+ * several, each server's rows are gathered into a frame of its wire's pool, sent without another
+ * copy. */
+static int push_payloads(pst_psclient_t *c, pst_psclient_op_t *op, const float *grad, size_t w,
+                         pst_wire_payload_t *outs, float **rows, pst_err_t *err)
+{
+    uint32_t S = c->cfg.n_servers;
+    memset(outs, 0, S * sizeof *outs);
+    if (S == 1) {
+        if (op->n_sent[0] > 0)
+            pst_psclient_op_lend(op, &outs[0], grad);
+        return PST_OK;
+    }
+    for (uint32_t s = 0; s < S; s++) {
+        rows[s] = NULL;
+        if (op->n_sent[s] == 0)
+            continue;
+        rows[s] = pst_wire_values_frame(c->wires[s], op->n_sent[s] * w, &outs[s], err);
+        if (rows[s] == NULL) {
+            for (uint32_t k = 0; k < s; k++) {
+                if (outs[k].release != NULL)
+                    outs[k].release((void *)outs[k].values, outs[k].hint);
+            }
+            return PST_ENOMEM;
+        }
     }
     return PST_OK;
 }
@@ -90,26 +118,38 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
     pst_psclient_op_t *op = pst_psclient_op_start(c, kind, tensor, err);
     if (op == NULL)
         return PST_ESTATE;
-    int rc = split_keys(c, op, keys, n_keys, grad, t->row_width, err);
+    bool push = kind == PST__OP__OP_PUSH;
+    uint32_t S = c->cfg.n_servers;
+    pst_wire_payload_t outs[S];
+    float *rows[S];
+    int rc = count_owners(c, op, keys, n_keys, err);
+    if (rc == PST_OK && push)
+        rc = push_payloads(c, op, grad, t->row_width, outs, rows, err);
     if (rc != PST_OK) {
         pst_psclient_op_release(op);
         return rc;
     }
+    split_keys(c, keys, n_keys, push && S > 1 ? grad : NULL, t->row_width, rows);
     op->dst = dst;
     op->keys = kind == PST__OP__OP_PULL ? keys : NULL;
     op->n_keys = n_keys;
-    bool push = kind == PST__OP__OP_PUSH;
-    for (uint32_t s = 0; s < c->cfg.n_servers; s++) {
+    for (uint32_t s = 0; s < S; s++) {
         Pst__Header h = pst_psclient_request_header(t, kind, clock);
         h.count = op->n_sent[s];
         h.codec = (Pst__Codec)(push ? c->cfg.push_codec : c->cfg.pull_codec);
         h.lr = lr;
         bool cached = use_cached_keys(&t->sent[s], &h, c->split[s].keys);
-        pst_wire_payload_t out = {.keys = c->split[s].keys,
-                                  .values = push ? c->split[s].values : NULL};
+        pst_wire_payload_t out = push ? outs[s] : (pst_wire_payload_t){0};
+        out.keys = c->split[s].keys;
         rc = pst_psclient_send_to(c, s, op, &h, &out, err);
-        if (rc != PST_OK)
+        if (rc != PST_OK) {
+            /* The failed send released its own payload; the later ones never left. */
+            for (uint32_t k = s + 1; push && k < S; k++) {
+                if (outs[k].release != NULL)
+                    outs[k].release((void *)outs[k].values, outs[k].hint);
+            }
             return rc;
+        }
         if (!cached && h.count > 0)
             remember_keys(&t->sent[s], &h, c->split[s].keys);
     }
@@ -136,18 +176,6 @@ int pst_psclient_pull_sparse(pst_psclient_t *self, int tensor, const uint64_t *k
 
 /* ---- replies ---- */
 
-static float *client_scratch(pst_psclient_t *c, size_t n)
-{
-    if (n > c->scratch_cap) {
-        float *grown = realloc(c->scratch, n * sizeof(float));
-        if (grown == NULL)
-            return NULL;
-        c->scratch = grown;
-        c->scratch_cap = n;
-    }
-    return c->scratch;
-}
-
 void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op,
                                      const pst_wire_msg_t *msg)
 {
@@ -160,13 +188,10 @@ void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, pst_psclient
                              (unsigned long long)op->n_sent[s], w);
         return;
     }
-    float *rows = client_scratch(c, msg->n_values);
+    /* Raw rows are read where ZeroMQ received them; other codecs decode into the wire's view. */
+    const float *rows = NULL;
     pst_err_t err = {0};
-    if (msg->n_values > 0 && rows == NULL) {
-        pst_psclient_op_fail(op, PST_ENOMEM, s, "no memory for the reply");
-        return;
-    }
-    if (pst_wire_decode(c->wires[s], msg, rows, &err) != PST_OK) {
+    if (pst_wire_view(c->wires[s], msg, &rows, &err) != PST_OK) {
         pst_psclient_op_fail(op, PST_EPROTO, s, "%s", err.msg);
         return;
     }

@@ -31,6 +31,14 @@ pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int te
                     PST_PSCLIENT_MAX_OPS);
         return NULL;
     }
+    if (atomic_load_explicit(&op->lent, memory_order_acquire) > 0) {
+        /* Only after a failed request: its buffer is still queued for a server that never
+         * answered. */
+        pst_err_set(err, PST_ESTATE,
+                    "client: the buffer of failed request %llu is still held by ZeroMQ",
+                    (unsigned long long)op->seq);
+        return NULL;
+    }
     op->active = true;
     op->done = false;
     op->seq = seq;
@@ -53,6 +61,23 @@ pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int te
 void pst_psclient_op_release(pst_psclient_op_t *op)
 {
     op->active = false;
+}
+
+/* Called by ZeroMQ, possibly on its I/O thread, once it no longer reads a lent frame. */
+static void lent_release(void *data, void *hint)
+{
+    (void)data;
+    pst_psclient_op_t *op = hint;
+    atomic_fetch_sub_explicit(&op->lent, 1, memory_order_release);
+}
+
+void pst_psclient_op_lend(pst_psclient_op_t *op, pst_wire_payload_t *out, const float *values)
+{
+    atomic_fetch_add_explicit(&op->lent, 1, memory_order_relaxed);
+    out->values = values;
+    out->lend = true;
+    out->release = lent_release;
+    out->hint = op;
 }
 
 /* ---- replies ---- */
@@ -194,7 +219,20 @@ static pst_psclient_op_t *find_op(pst_psclient_t *c, pst_ticket_t ticket, pst_er
     return op;
 }
 
-/* Pumps until op is done or timeout_ms passed (PST_ETIMEOUT, op still open). */
+/* Waits until ZeroMQ released every lent frame of op. Every server answered, so each frame was
+ * read in full: this is the short moment between ZeroMQ's last write and its release. */
+static int wait_released(const pst_psclient_op_t *op, int64_t deadline)
+{
+    while (atomic_load_explicit(&op->lent, memory_order_acquire) > 0) {
+        if (now_ns() >= deadline)
+            return PST_ETIMEOUT;
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
+    return PST_OK;
+}
+
+/* Pumps until op is done and its lent frames released, or timeout_ms passed (PST_ETIMEOUT, op
+ * still open). */
 static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
 {
     int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
@@ -206,7 +244,7 @@ static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst
         if (rc != PST_OK)
             return rc;
     }
-    return PST_OK;
+    return wait_released(op, deadline);
 }
 
 static void timeout_error(pst_psclient_t *c, const pst_psclient_op_t *op, pst_err_t *err)

@@ -179,7 +179,9 @@ static void report_comm(worker_t *w)
     r->rows_trained = (long)sum[PST_COMM_N];
     r->samples_per_s = r->seconds > 0 ? sum[PST_COMM_N] / r->seconds : 0;
     cJSON *extra = cJSON_CreateObject();
-    pst_comm_json(cJSON_AddObjectToObject(extra, "comm"), &w->c->ranks, w->c->cfg, sum);
+    cJSON *comm = cJSON_AddObjectToObject(extra, "comm");
+    pst_comm_json(comm, &w->c->ranks, w->c->cfg, sum);
+    pst_comm_codec_json(comm, w->remote.client);
     w->s.extra = extra;
 }
 

@@ -2,6 +2,7 @@
 #include "app/mpi/remote.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/mpi/mpijob.h"
@@ -147,4 +148,41 @@ void pst_comm_json(cJSON *comm, const pst_ranks_t *ranks, const pst_config_t *cf
     pst_json_add_number(comm, "pull_latency_ms", pulls > 0 ? sum[PST_COMM_PULL_MS] / pulls : NAN);
     pst_json_add_number(comm, "stale_pushes", sum[PST_COMM_STALE]);
     pst_json_add_number(comm, "errors", sum[PST_COMM_ERRORS]);
+}
+
+/* Bytes per second as MB/s, NaN kept (JSON null). */
+static double mbps(double bps)
+{
+    return bps / 1e6;
+}
+
+void pst_comm_codec_json(cJSON *comm, const pst_psclient_t *client)
+{
+    if (client == NULL)
+        return;
+    size_t n = pst_psclient_codec_choices(client, NULL, 0);
+    pst_psclient_codec_choice_t *all = n > 0 ? malloc(n * sizeof *all) : NULL;
+    if (n > 0 && all == NULL)
+        return;
+    n = pst_psclient_codec_choices(client, all, n);
+    cJSON *list = cJSON_AddArrayToObject(comm, "codec_choices");
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        const pst_wire_auto_choice_t *c = &all[i].choice;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "model_id", c->model_id);
+        cJSON_AddNumberToObject(o, "tensor_id", c->tensor_id);
+        cJSON_AddNumberToObject(o, "server", all[i].server);
+        cJSON_AddStringToObject(o, "direction", pst_wire_op_name(c->op));
+        cJSON_AddStringToObject(o, "chosen", pst_codec_name(c->chosen));
+        cJSON_AddStringToObject(o, "why", pst_codec_auto_why_name(c->why));
+        cJSON_AddStringToObject(o, "compressor", pst_codec_name(c->candidate));
+        pst_json_add_number(o, "ratio", c->ratio);
+        pst_json_add_number(o, "codec_encode_mb_s", mbps(c->encode_bps));
+        pst_json_add_number(o, "codec_decode_mb_s", mbps(c->decode_bps));
+        pst_json_add_number(o, "link_mb_s", mbps(c->link_bps));
+        pst_json_add_number(o, "payloads", (double)c->payloads);
+        pst_json_add_number(o, "changes", (double)c->decisions);
+        cJSON_AddItemToArray(list, o);
+    }
+    free(all);
 }

@@ -51,6 +51,9 @@ void pst_comm_counters(const pst_psclient_stats_t *st, double out[PST_COMM_N]);
 /* Fills report.json's comm section from counters summed over workers. */
 void pst_comm_json(cJSON *comm, const pst_ranks_t *ranks, const pst_config_t *cfg,
                    const double sum[PST_COMM_N]);
+/* comm.codec_choices: what transport.codec auto chose for each tensor this worker pushed to each
+ * server, and why (the compressor's ratio and MB/s, the link's MB/s). Nothing without a client. */
+void pst_comm_codec_json(cJSON *comm, const pst_psclient_t *client);
 
 /* Tells the servers this worker is done, and disconnects. */
 void pst_remote_close(pst_remote_t *r);

@@ -325,6 +325,7 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     run->sparse.keys_per_step = all_steps > 0 ? sum[KEYS] / all_steps : NAN;
     cJSON *comm = run->comm = cJSON_CreateObject();
     pst_comm_json(comm, ranks, run->cfg, sum);
+    pst_comm_codec_json(comm, r->link.client);
     pst_json_add_number(comm, "train_bytes_wire", sum[TRAIN_WIRE]);
     if (r->link.client != NULL)
         server_memory(run, r, ranks->n_servers);

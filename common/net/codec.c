@@ -39,6 +39,10 @@ static const struct {
 
 int pst_codec_parse(const char *name, pst_codec_t *codec)
 {
+    if (name != NULL && strcmp(name, "auto") == 0) {
+        *codec = PST_CODEC_AUTO;
+        return PST_OK;
+    }
     for (size_t i = 0; name != NULL && i < N_CODECS; i++) {
         if (strcmp(name, codec_table[i].name) == 0) {
             *codec = codec_table[i].codec;
@@ -61,6 +65,8 @@ static int codec_index(int codec)
 const char *pst_codec_name(pst_codec_t codec)
 {
     int i = codec_index((int)codec);
+    if (codec == PST_CODEC_AUTO)
+        return "auto";
     return i < 0 ? "unknown" : codec_table[i].name;
 }
 
@@ -91,6 +97,8 @@ size_t pst_codec_bound(pst_codec_t codec, size_t n)
     case PST_CODEC_INT8:
     case PST_CODEC_INT8_LZ4: /* compressed output is kept only when smaller than int8 */
         return pst_codec_int8_size(n);
+    case PST_CODEC_AUTO: /* not a layout: the wire resolves it before encoding */
+        break;
     }
     return SIZE_MAX;
 }
@@ -381,6 +389,8 @@ int pst_codec_encode(pst_codec_t codec, const float *src, size_t n, float *resid
     case PST_CODEC_INT8_LZ4:
         rc = int8_lz4_encode(src, n, residual, dst, dst_len, used);
         break;
+    case PST_CODEC_AUTO: /* bound is SIZE_MAX: refused above */
+        break;
     }
     if (rc == PST_ENOMEM)
         return pst_err_set(err, rc, "codec %s: no scratch for %zu floats", pst_codec_name(codec),
@@ -430,6 +440,8 @@ int pst_codec_decode(pst_codec_t codec, const uint8_t *src, size_t src_len, floa
         return rc == PST_OK ? pst_codec_int8_decode(src, dst, n, err) : rc;
     case PST_CODEC_INT8_LZ4:
         return int8_lz4_decode(src, src_len, dst, n, err);
+    case PST_CODEC_AUTO:
+        break;
     }
     return PST_EPROTO; /* not reached: pst_codec_bound rejects unknown codecs */
 }

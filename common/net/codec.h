@@ -17,11 +17,15 @@ typedef enum {
     PST_CODEC_FP16 = 3,
     PST_CODEC_INT8 = 4,
     PST_CODEC_INT8_LZ4 = 5,
+    /* Not a layout: asks the sender to pick raw or a lossless compressor per tensor
+     * (common/net/codec_auto.h). Valid in a send request and in a PULL's header (the server
+     * then picks for its reply); never in a values frame, so pst_codec_known refuses it. */
+    PST_CODEC_AUTO = 6,
 } pst_codec_t;
 
 #define PST_CODEC_INT8_BLOCK 256 /* floats per int8 scale block */
 
-/* Names: raw, lz4, lz4shuffle, fp16, int8, int8lz4. */
+/* Names: raw, lz4, lz4shuffle, fp16, int8, int8lz4, and auto (PST_CODEC_AUTO). */
 int pst_codec_parse(const char *name, pst_codec_t *codec);
 const char *pst_codec_name(pst_codec_t codec);
 
@@ -49,5 +53,9 @@ int pst_codec_decode(pst_codec_t codec, const uint8_t *src, size_t src_len, floa
 
 /* Checksum of a byte buffer, carried in the wire header. */
 uint32_t pst_checksum(const void *data, size_t len);
+
+/* Copies len bytes from src to dst (not overlapping) and returns pst_checksum of them, reading
+ * src once: a received raw payload is checked on its way to the caller's array. */
+uint32_t pst_checksum_copy(void *dst, const void *src, size_t len);
 
 #endif

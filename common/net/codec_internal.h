@@ -73,6 +73,10 @@ static inline size_t pst_codec_int8_size(size_t n)
     return n + sizeof(float) * ((n + PST_CODEC_INT8_BLOCK - 1) / PST_CODEC_INT8_BLOCK);
 }
 
+/* pst_checksum by the portable loop alone, whatever the CPU offers: the reference the
+ * vectorised loop must match bit for bit. */
+uint32_t pst_checksum_portable(const void *data, size_t len);
+
 /* ---- quantisers (codec_quant.c). Encoders quantise src + residual (residual may be NULL) and
  * leave in residual what the quantisation lost; they fail with PST_ENUMERIC when a value is not
  * finite (or, for fp16 with feedback, would not stay finite). ---- */

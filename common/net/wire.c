@@ -99,14 +99,27 @@ static pst_wire_pool_buf_t *pool_acquire(pst_wire_t *w, size_t need)
 }
 
 /* Hands len bytes of b to a ZeroMQ message; the message's reference is dropped when ZeroMQ is
- * done with it (or here, on failure). */
-static int attach(zmq_msg_t *msg, pst_wire_pool_buf_t *b, size_t len, pst_err_t *err)
+ * done with it (or here, on failure). entry: the auto entry timing the frame, or SIZE_MAX. */
+static int attach(pst_wire_t *w, size_t entry, zmq_msg_t *msg, pst_wire_pool_buf_t *b, size_t len,
+                  pst_err_t *err)
 {
-    if (zmq_msg_init_data(msg, b->data, len, buf_release, b) != 0) {
-        buf_unref(b);
-        return pst_err_set(err, PST_ENOMEM, "wire: cannot wrap a %zu-byte frame", len);
+    return pst_wire_auto_wrap(w, entry, msg, b->data, len, buf_release, b, err);
+}
+
+float *pst_wire_values_frame(pst_wire_t *self, size_t n, pst_wire_payload_t *payload,
+                             pst_err_t *err)
+{
+    size_t bytes = n * sizeof(float);
+    pst_wire_pool_buf_t *b = n <= SIZE_MAX / sizeof(float) ? pool_acquire(self, bytes) : NULL;
+    if (b == NULL) {
+        pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-float frame", n);
+        return NULL;
     }
-    return PST_OK;
+    payload->values = (const float *)(const void *)b->data;
+    payload->lend = true;
+    payload->release = buf_release;
+    payload->hint = b;
+    return (float *)(void *)b->data;
 }
 
 int pst_wire_ensure_floats(float **buf, size_t *cap, size_t n)
@@ -152,6 +165,7 @@ void pst_wire_destroy(pst_wire_t **self_p)
         if (w->pool[i] != NULL)
             buf_unref(w->pool[i]);
     }
+    pst_wire_auto_fini(w);
     pst_keycodec_destroy(&w->kc);
     free(w->keys);
     free(w->scratch);
@@ -260,35 +274,28 @@ bool pst_wire_count_fits(const pst_wire_t *w, const Pst__Header *h)
            h->count <= w->max_bytes / ((uint64_t)h->row_width * sizeof(float));
 }
 
-/* Wraps lent raw values in msg; the lender's release runs when ZeroMQ lets go. */
-static int wrap_lent(const pst_wire_payload_t *p, size_t raw, zmq_msg_t *msg, pst_err_t *err)
-{
-    if (zmq_msg_init_data(msg, (void *)p->values, raw, p->release, p->hint) != 0) {
-        if (p->release != NULL)
-            p->release((void *)p->values, p->hint);
-        return pst_err_set(err, PST_ENOMEM, "wire: cannot wrap a %zu-byte frame", raw);
-    }
-    return PST_OK;
-}
-
-/* Fills codec, raw_size, wire_size and checksum of hdr and wraps the encoded values in msg. */
+/* Fills codec, raw_size, wire_size and checksum of hdr and wraps the encoded values in msg.
+ * entry: the auto entry that chose hdr->codec, or SIZE_MAX. */
 static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payload_t *p, size_t n,
-                          zmq_msg_t *msg, pst_err_t *err)
+                          size_t entry, zmq_msg_t *msg, pst_err_t *err)
 {
     size_t raw = n * sizeof(float);
     const float *values = p->values;
     float *residual = p->residual;
     hdr->raw_size = raw;
+    /* A sum the caller already holds (values sent to many peers) is not computed again. */
+    uint32_t sum = p->checksum_known ? p->checksum : 0;
     if (hdr->codec == PST__CODEC__CODEC_RAW) {
         hdr->wire_size = raw;
-        hdr->checksum = pst_checksum(values, raw);
+        hdr->checksum = p->checksum_known ? sum : pst_checksum(values, raw);
+        /* Lent values travel as they are; the lender's release runs when ZeroMQ lets go. */
         if (p->lend)
-            return wrap_lent(p, raw, msg, err);
+            return pst_wire_auto_wrap(w, entry, msg, (void *)values, raw, p->release, p->hint, err);
         pst_wire_pool_buf_t *b = pool_acquire(w, raw);
         if (b == NULL)
             return pst_err_set(err, PST_ENOMEM, "wire: no memory for a %zu-byte frame", raw);
         memcpy(b->data, values, raw);
-        return attach(msg, b, raw, err);
+        return attach(w, entry, msg, b, raw, err);
     }
     pst_codec_t codec = (pst_codec_t)hdr->codec, used = codec;
     size_t cap = pst_codec_bound(codec, n), len = 0;
@@ -303,7 +310,7 @@ static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payloa
             rc = pst_codec_decode(used, b->data, len, w->scratch, n, err);
         hdr->checksum = pst_checksum(w->scratch, raw);
     } else if (rc == PST_OK) {
-        hdr->checksum = pst_checksum(values, raw);
+        hdr->checksum = p->checksum_known ? sum : pst_checksum(values, raw);
     }
     if (rc != PST_OK) {
         buf_unref(b);
@@ -311,7 +318,7 @@ static int prepare_values(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payloa
     }
     hdr->codec = (Pst__Codec)used;
     hdr->wire_size = len;
-    return attach(msg, b, len, err);
+    return attach(w, entry, msg, b, len, err);
 }
 
 /* Encodes the keys into a pooled frame; sets key_encoding and key_signature of hdr. */
@@ -328,7 +335,7 @@ static int prepare_keys(pst_wire_t *w, Pst__Header *hdr, const uint64_t *keys, z
         return rc;
     }
     hdr->key_encoding = PST_WIRE_KEYS_DELTA;
-    return attach(msg, b, *len, err);
+    return attach(w, SIZE_MAX, msg, b, *len, err);
 }
 
 static int send_bytes(void *sock, const void *data, size_t len, int more)
@@ -365,7 +372,8 @@ static int check_outgoing(const pst_wire_t *w, const Pst__Header *hdr, const pst
 {
     const uint64_t *keys = p ? p->keys : NULL;
     const float *values = p ? p->values : NULL;
-    if (!pst_wire_op_known(hdr->op) || !pst_codec_known((int)hdr->codec))
+    if (!pst_wire_op_known(hdr->op) ||
+        (!pst_codec_known((int)hdr->codec) && (int)hdr->codec != PST_CODEC_AUTO))
         return pst_err_set(err, PST_EINVAL, "wire: op %d or codec %d unknown", hdr->op, hdr->codec);
     if (hdr->sparse && (hdr->row_width == 0 || hdr->row_width > PST_WIRE_MAX_ROW_WIDTH))
         return pst_err_set(err, PST_EINVAL, "wire: sparse row width %u", hdr->row_width);
@@ -400,16 +408,35 @@ static void release_unsent(const pst_wire_payload_t *p)
         p->release((void *)p->values, p->hint);
 }
 
+/* Replaces PST_CODEC_AUTO in hdr by the codec the tensor's values travel in. A PULL keeps it:
+ * there it asks the server to choose for its reply. */
+static void resolve_auto(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payload_t *p,
+                         size_t n_values, size_t *entry)
+{
+    if ((int)hdr->codec != PST_CODEC_AUTO || hdr->op == PST__OP__OP_PULL)
+        return;
+    pst_codec_t codec = PST_CODEC_RAW;
+    if (n_values > 0)
+        codec = pst_wire_auto_pick(w, hdr, p->values, n_values, entry);
+    hdr->codec = (Pst__Codec)codec;
+}
+
 int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
                   Pst__Header *hdr, const pst_wire_payload_t *payload, pst_err_t *err)
 {
     int rc = check_outgoing(self, hdr, payload, err);
     size_t n_values = (size_t)pst_wire_value_count(hdr);
     bool has_keys = pst_wire_has_keys_frame(hdr), has_values = n_values > 0;
-    if (rc != PST_OK || !has_values || hdr->codec != PST__CODEC__CODEC_RAW)
+    size_t entry = SIZE_MAX;
+    if (rc == PST_OK)
+        resolve_auto(self, hdr, payload, n_values, &entry);
+    if (rc != PST_OK || !has_values)
         release_unsent(payload);
     if (rc != PST_OK)
         return rc;
+    /* Encoded values travel in a copy: the lent ones are handed back once encoded (not before:
+     * a pool frame released early could become the encoder's own output). */
+    bool encoded = has_values && hdr->codec != PST__CODEC__CODEC_RAW;
     zmq_msg_t keys_msg, values_msg;
     size_t keys_len = 0;
     hdr->raw_size = hdr->wire_size = 0;
@@ -418,7 +445,9 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
     hdr->blob_size = has_blob ? payload->blob_len : 0;
     hdr->blob_checksum = has_blob ? pst_checksum(payload->blob, payload->blob_len) : 0;
     if (has_values) {
-        rc = prepare_values(self, hdr, payload, n_values, &values_msg, err);
+        rc = prepare_values(self, hdr, payload, n_values, entry, &values_msg, err);
+        if (encoded)
+            release_unsent(payload);
         if (rc != PST_OK)
             return rc;
     }

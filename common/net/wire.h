@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "common/net/codec.h"
+#include "common/net/codec_auto.h"
 #include "common/err.h"
 #include "pstrain.pb-c.h"
 
@@ -100,9 +101,19 @@ typedef struct pst_wire_payload {
     bool lend;
     void (*release)(void *data, void *hint);
     void *hint;
+    bool checksum_known; /* checksum is pst_checksum of the values, already computed */
+    uint32_t checksum;
     const uint8_t *blob; /* FED_WELCOME: opaque bytes sent as they are (copied by ZeroMQ) */
     size_t blob_len;
 } pst_wire_payload_t;
+
+/* A frame of n floats from the wire's pool, for the values of one message sent through this
+ * wire: written in place (gathered rows, say) and sent without a copy. Sets payload->values,
+ * lend, release and hint; pst_wire_send hands the frame back to the pool once ZeroMQ is done with
+ * it (at once when another codec encodes it). A payload never given to pst_wire_send must be given
+ * back with payload->release(payload->values, payload->hint). NULL (err set) when out of memory. */
+float *pst_wire_values_frame(pst_wire_t *self, size_t n, pst_wire_payload_t *payload,
+                             pst_err_t *err);
 
 /* Sends one message. The caller fills hdr (op, ids, offset, count, clock, sender, seq, sparse,
  * row_width, lr, ...) and sets hdr->codec to the codec wanted for the values; the wire sets
@@ -138,6 +149,28 @@ int pst_wire_view(pst_wire_t *self, const pst_wire_msg_t *msg, const float **val
 void pst_wire_msg_close(pst_wire_msg_t *msg);
 
 void pst_wire_stats(const pst_wire_t *self, pst_wire_stats_t *out);
+
+/* ---- automatic codec choice: a header with codec PST_CODEC_AUTO has its values sent raw or
+ * compressed as the tensor's measurements decide (common/net/codec_auto.h) ---- */
+
+/* One tensor's choice in one direction (op: PUSH, PULL_REPLY, ...) on this wire, and why. */
+typedef struct pst_wire_auto_choice {
+    uint32_t model_id, tensor_id;
+    int op;
+    pst_codec_t chosen;
+    pst_codec_auto_why_t why;
+    pst_codec_t candidate;         /* the best compressor measured (raw when none) */
+    double ratio;                  /* its encoded / raw bytes; NaN when not measured */
+    double encode_bps, decode_bps; /* its speeds, raw bytes per second; NaN when not measured */
+    double link_bps;               /* the link, bytes per second; NaN when not measured */
+    uint64_t payloads;             /* payloads sent under auto */
+    uint64_t decisions;            /* times the choice changed */
+} pst_wire_auto_choice_t;
+
+/* Copies up to cap choices into out and returns how many the wire holds. */
+size_t pst_wire_auto_choices(const pst_wire_t *self, pst_wire_auto_choice_t *out, size_t cap);
+/* Choice i (< pst_wire_auto_choices(self, NULL, 0)). */
+void pst_wire_auto_choices_at(const pst_wire_t *self, size_t i, pst_wire_auto_choice_t *out);
 
 /* ---- placement: which server holds what; both sides call these same pure functions ---- */
 

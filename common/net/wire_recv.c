@@ -84,7 +84,9 @@ static int check_header(const pst_wire_t *w, const Pst__Header *h, pst_err_t *er
 {
     if (!pst_wire_op_known(h->op))
         return pst_err_set(err, PST_EPROTO, "wire: unknown op %d", (int)h->op);
-    if (!pst_codec_known((int)h->codec))
+    /* auto names no layout: only a PULL may carry it, asking the server to choose. */
+    if (!pst_codec_known((int)h->codec) &&
+        !((int)h->codec == PST_CODEC_AUTO && h->op == PST__OP__OP_PULL))
         return pst_err_set(err, PST_EPROTO, "wire: unknown codec %d", (int)h->codec);
     if (h->sparse && (h->row_width == 0 || h->row_width > PST_WIRE_MAX_ROW_WIDTH))
         return pst_err_set(err, PST_EPROTO, "wire: sparse row width %u", h->row_width);
@@ -271,11 +273,32 @@ static int verify_checksum(pst_wire_t *w, const Pst__Header *h, const void *raw,
                        pst_wire_op_name(h->op), sum, h->checksum);
 }
 
+/* A raw values frame is copied and checksummed in one pass. */
+static int decode_raw(pst_wire_t *w, const pst_wire_msg_t *msg, float *dst, pst_err_t *err)
+{
+    const Pst__Header *h = msg->hdr;
+    size_t len = frame_size(msg, msg->values_frame);
+    if (len != h->raw_size) {
+        w->stats.bad_frames++;
+        return pst_err_set(err, PST_EPROTO,
+                           "wire: %s values: raw payload of %zu bytes, expected %llu",
+                           pst_wire_op_name(h->op), len, (unsigned long long)h->raw_size);
+    }
+    uint32_t sum = pst_checksum_copy(dst, frame_data(msg, msg->values_frame), len);
+    if (sum == h->checksum)
+        return PST_OK;
+    w->stats.bad_frames++;
+    return pst_err_set(err, PST_EPROTO, "wire: %s checksum %08x, header says %08x",
+                       pst_wire_op_name(h->op), sum, h->checksum);
+}
+
 int pst_wire_decode(pst_wire_t *self, const pst_wire_msg_t *msg, float *dst, pst_err_t *err)
 {
     if (msg->n_values == 0)
         return PST_OK;
     const Pst__Header *h = msg->hdr;
+    if (h->codec == PST__CODEC__CODEC_RAW)
+        return decode_raw(self, msg, dst, err);
     int rc = pst_codec_decode((pst_codec_t)h->codec, frame_data(msg, msg->values_frame),
                               frame_size(msg, msg->values_frame), dst, msg->n_values, err);
     if (rc != PST_OK) {

@@ -15,6 +15,7 @@
 #include <lz4.h>
 
 #include "common/net/codec.h"
+#include "common/net/codec_internal.h"
 #include "common/rng.h"
 
 static const size_t test_sizes[] = {0, 1, 3, 255, 256, 257, 1000003};
@@ -976,6 +977,47 @@ static void checksum_depends_on_length(void **state)
     assert_int_equal(pst_checksum(pattern, sizeof pattern), 0x0ea0acaeu);
 }
 
+/* The vectorised checksum (where the CPU has it) gives the portable loop's bits, at every length
+ * and alignment. */
+static void checksum_matches_portable_loop(void **state)
+{
+    (void)state;
+    enum { MAX = 20000 };
+    uint8_t *buf = malloc(MAX + 64);
+    pst_rng_t rng;
+    pst_rng_init(&rng, 11);
+    for (size_t i = 0; i < MAX + 64; i++)
+        buf[i] = (uint8_t)pst_rng_next(&rng);
+    for (size_t len = 0; len <= MAX; len += len < 600 ? 1 : 997) {
+        for (size_t at = 0; at < 64; at += 13)
+            assert_int_equal(pst_checksum(buf + at, len), pst_checksum_portable(buf + at, len));
+    }
+    free(buf);
+}
+
+/* The copying checksum is the checksum, and the copy is exact, for every tail length. */
+static void checksum_copy_matches_checksum(void **state)
+{
+    (void)state;
+    enum { MAX = 70000 };
+    uint8_t *src = malloc(MAX), *dst = malloc(MAX);
+    pst_rng_t rng;
+    pst_rng_init(&rng, 9);
+    for (size_t i = 0; i < MAX; i++)
+        src[i] = (uint8_t)pst_rng_next(&rng);
+    const size_t lens[] = {0, 1, 7, 8, 127, 128, 129, 8191, 8192, 8193, 65536, MAX};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        memset(dst, 0xa5, MAX);
+        assert_int_equal(pst_checksum_copy(dst, src, lens[k]), pst_checksum(src, lens[k]));
+        if (lens[k] > 0)
+            assert_memory_equal(dst, src, lens[k]);
+        if (lens[k] < MAX)
+            assert_int_equal(dst[lens[k]], 0xa5);
+    }
+    free(src);
+    free(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1005,6 +1047,8 @@ int main(void)
         cmocka_unit_test(shuffle_scratch_per_thread),
         cmocka_unit_test(checksum_sees_every_single_byte_change),
         cmocka_unit_test(checksum_depends_on_length),
+        cmocka_unit_test(checksum_copy_matches_checksum),
+        cmocka_unit_test(checksum_matches_portable_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/net/codec.h"
 #include "ps/shard.h"
 
 static pst_optim_cfg_t optim_cfg(pst_optim_kind_t kind)
@@ -215,6 +216,42 @@ static void lent_values_stay_unchanged(void **state)
     release((void *)lent, hint);
 }
 
+/* The slice's checksum is computed once per version of its values and follows every step, in
+ * place or on a private copy. */
+static void slice_checksum_follows_the_values(void **state)
+{
+    (void)state;
+    pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
+    pst_shard_t *sh = pst_shard_new(0, 1, &cfg, NULL);
+    float init[300], g[300];
+    for (int i = 0; i < 300; i++) {
+        init[i] = (float)i * 0.25f;
+        g[i] = 1.0f;
+    }
+    pst_slice_t *s = pst_shard_slice(sh, pst_shard_add_dense(sh, 0, 0, 300, init, NULL));
+    uint32_t first = pst_slice_checksum(s);
+    assert_int_equal(first, pst_checksum(init, sizeof init));
+    assert_int_equal(pst_slice_checksum(s), first);
+    assert_int_equal(pst_slice_dense_step(s, g, 1.0f, NULL), PST_OK);
+    assert_int_not_equal(pst_slice_checksum(s), first);
+    assert_int_equal(pst_slice_checksum(s), pst_checksum(s->values, sizeof init));
+    /* Stepped while lent: the copy's sum is the new values'. */
+    void (*release)(void *, void *);
+    void *hint;
+    const float *lent = pst_slice_lend(s, &release, &hint);
+    uint32_t lent_sum = pst_slice_checksum(s);
+    assert_int_equal(pst_slice_dense_step(s, g, 1.0f, NULL), PST_OK);
+    assert_int_equal(pst_checksum(lent, sizeof init), lent_sum);
+    assert_int_equal(pst_slice_checksum(s), pst_checksum(s->values, sizeof init));
+    assert_int_not_equal(pst_slice_checksum(s), lent_sum);
+    release((void *)lent, hint);
+    /* A write outside the step says so. */
+    s->values[7] = 123.0f;
+    pst_slice_values_changed(s);
+    assert_int_equal(pst_slice_checksum(s), pst_checksum(s->values, sizeof init));
+    pst_shard_destroy(&sh);
+}
+
 static void rows_are_created_on_first_touch(void **state)
 {
     pst_optim_cfg_t cfg = optim_cfg(PST_OPT_SGD);
@@ -406,6 +443,7 @@ int main(void)
         cmocka_unit_test(drop_model_keeps_the_other_slices_in_order),
         cmocka_unit_test(dense_step_and_accumulation),
         cmocka_unit_test(lent_values_stay_unchanged),
+        cmocka_unit_test(slice_checksum_follows_the_values),
         cmocka_unit_test(rows_are_created_on_first_touch),
         cmocka_unit_test(many_rows_survive_growth),
         cmocka_unit_test(sparse_rows_keep_their_own_optimizer_state),

@@ -756,6 +756,25 @@ static void lent_values_are_released_once(void **state)
     assert_close(view, values, M, codec_tolerance(PST_CODEC_FP16, 1.0f));
     pst_wire_msg_close(&m);
 
+    /* A checksum the sender already holds is sent as it is, not computed again: a wrong one
+     * given reaches the receiver, which refuses the values. */
+    h = good_push(M);
+    h.codec = PST__CODEC__CODEC_RAW;
+    pst_wire_payload_t known = {.values = values,
+                                .checksum_known = true,
+                                .checksum = pst_checksum(values, M * sizeof(float))};
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &known, NULL), PST_OK);
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_OK);
+    pst_wire_msg_close(&m);
+    known.checksum ^= 1;
+    h = good_push(M);
+    h.codec = PST__CODEC__CODEC_RAW;
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &known, NULL), PST_OK);
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_EPROTO);
+    pst_wire_msg_close(&m);
+
     /* A refused send releases too. */
     h.op = (Pst__Op)99;
     assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &lent, NULL), PST_EINVAL);
@@ -769,6 +788,76 @@ static void lent_values_are_released_once(void **state)
     assert_int_equal(pst_wire_view(f->rw, &m, &view, NULL), PST_EPROTO);
     pst_wire_msg_close(&m);
     free(values);
+    fixture_destroy(f);
+}
+
+/* A header asking for PST_CODEC_AUTO gets its values sent raw or losslessly compressed, chosen
+ * per tensor: every payload arrives bit for bit, lent values are released once each, and the
+ * wire reports what it chose from measured ratios and link speed. */
+static void auto_codec_is_lossless_and_reported(void **state)
+{
+    (void)state;
+    fixture_t *f = fixture_new(0);
+    enum { M = 65536, SENDS = 40 };
+    float *dense = malloc(M * sizeof(float)), *zeros = calloc(M, sizeof(float));
+    float *got = malloc(M * sizeof(float));
+    fill(dense, M, 1.0f);
+    atomic_store(&releases, 0);
+    for (int i = 0; i < SENDS; i++) {
+        const float *values = i % 2 ? zeros : dense;
+        pst_wire_payload_t lent = {
+            .values = values, .lend = true, .release = count_release, .hint = &releases};
+        Pst__Header h = good_push(M);
+        h.tensor_id = (uint32_t)(i % 2);
+        h.codec = (Pst__Codec)PST_CODEC_AUTO;
+        assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &h, &lent, NULL), PST_OK);
+        pst_wire_msg_t m;
+        assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+        int codec = (int)m.hdr->codec;
+        assert_true(codec == PST_CODEC_RAW || codec == PST_CODEC_LZ4 ||
+                    codec == PST_CODEC_LZ4_SHUFFLE);
+        assert_int_equal(pst_wire_decode(f->rw, &m, got, NULL), PST_OK);
+        assert_memory_equal(got, values, M * sizeof(float));
+        pst_wire_msg_close(&m);
+    }
+    for (int i = 0; i < 200 && atomic_load(&releases) < SENDS; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&releases), SENDS);
+
+    pst_wire_auto_choice_t c[4];
+    assert_int_equal(pst_wire_auto_choices(f->dw, c, 4), 2);
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(c[t].tensor_id, (uint32_t)t);
+        assert_int_equal(c[t].op, PST__OP__OP_PUSH);
+        assert_int_equal(c[t].payloads, SENDS / 2);
+        assert_true(c[t].encode_bps > 0 && c[t].decode_bps > 0);
+        /* Raw frames of 256 KiB were timed from send to release. */
+        assert_true(c[t].link_bps > 0);
+        assert_true(c[t].chosen == PST_CODEC_RAW ? c[t].why == PST_CODEC_AUTO_WHY_NO_GAIN
+                                                 : c[t].why == PST_CODEC_AUTO_WHY_PAYS);
+    }
+    /* Smooth floats barely shrink; zeros collapse. */
+    assert_true(c[0].ratio > 0.5);
+    assert_true(c[1].ratio < 0.05);
+    assert_int_equal(pst_wire_auto_choices(f->rw, c, 4), 0);
+
+    /* A PULL may carry auto (the server chooses for its reply); a values frame may not. */
+    Pst__Header pull = PST__HEADER__INIT;
+    pull.op = PST__OP__OP_PULL;
+    pull.count = M;
+    pull.codec = (Pst__Codec)PST_CODEC_AUTO;
+    assert_int_equal(pst_wire_send(f->dw, f->dealer, NULL, 0, &pull, NULL, NULL), PST_OK);
+    pst_wire_msg_t m;
+    assert_int_equal(pst_wire_recv(f->rw, f->router, &m, 0, NULL), PST_OK);
+    assert_int_equal((int)m.hdr->codec, PST_CODEC_AUTO);
+    pst_wire_msg_close(&m);
+    Pst__Header forged = good_push(4);
+    forged.codec = (Pst__Codec)PST_CODEC_AUTO;
+    send_crafted(f, &forged, NULL, 0, dense, 4 * sizeof(float));
+    expect_rejected(f, "a values frame in codec auto");
+    free(dense);
+    free(zeros);
+    free(got);
     fixture_destroy(f);
 }
 
@@ -853,6 +942,7 @@ int main(void)
         cmocka_unit_test(cached_keys_send_no_keys_frame),
         cmocka_unit_test(rejects_bad_encoded_keys),
         cmocka_unit_test(lent_values_are_released_once),
+        cmocka_unit_test(auto_codec_is_lossless_and_reported),
         cmocka_unit_test(send_checks_its_arguments),
         cmocka_unit_test(blob_travels_and_is_checked),
     };
