@@ -183,12 +183,24 @@ static void report_comm(worker_t *w)
     w->s.extra = extra;
 }
 
+/* Per-layer transfers hide only what takes time: below this many floats a message's fixed costs
+ * (and a quantising codec's per-block scales) outweigh the overlap. */
+enum { LAYERED_MIN_PARAMS = 4096 };
+
+static bool layers_pay(pst_model_t *model)
+{
+    return pst_model_n_tensors(model) >= 4 && pst_model_n_params(model) >= LAYERED_MIN_PARAMS;
+}
+
 static int worker_train(worker_t *w, pst_err_t *err)
 {
     int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
-    if (rc == PST_OK)
+    /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer */
+    if (rc == PST_OK && w->c->cfg->transport.prefetch && layers_pay(w->s.model))
+        rc = pst_remote_begin_layers(&w->remote, 0, w->s.model, &clock, err);
+    else if (rc == PST_OK)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
     if (rc != PST_OK)
         return rc;
