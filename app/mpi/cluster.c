@@ -15,6 +15,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
+#include "app/rundir.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
@@ -162,24 +163,37 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
     return rc;
 }
 
-/* Sums the workers' communication counters into the lead's report. */
+/* Sums the workers' communication counters into the lead's report, with the mean step's time
+ * blocked on pulls (evaluation's whole-model pulls included), on push acknowledgements, and the
+ * rest (computation). */
 static void report_comm(worker_t *w)
 {
     pst_psclient_stats_t st = {0};
     if (w->remote.client)
         pst_psclient_stats(w->remote.client, &st);
-    double v[PST_COMM_N + 1], sum[PST_COMM_N + 1];
+    enum { ROWS = PST_COMM_N, STEPS, SECONDS, PULL_WAIT, PUSH_WAIT, N_SUMS };
+    double v[N_SUMS], sum[N_SUMS];
     pst_comm_counters(&st, v);
-    v[PST_COMM_N] = (double)w->s.result.rows_trained;
-    MPI_Reduce(v, sum, PST_COMM_N + 1, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    pst_train_result_t *r = &w->s.result;
+    v[ROWS] = (double)r->rows_trained;
+    v[STEPS] = (double)(r->clock - w->s.opts.start_clock);
+    v[SECONDS] = r->seconds;
+    v[PULL_WAIT] = w->remote.pull_wait_s;
+    v[PUSH_WAIT] = w->remote.push_wait_s;
+    MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
     if (w->index != 0)
         return;
     /* The run's throughput is every worker's rows over the lead's training time. */
-    pst_train_result_t *r = &w->s.result;
-    r->rows_trained = (long)sum[PST_COMM_N];
-    r->samples_per_s = r->seconds > 0 ? sum[PST_COMM_N] / r->seconds : 0;
+    r->rows_trained = (long)sum[ROWS];
+    r->samples_per_s = r->seconds > 0 ? sum[ROWS] / r->seconds : 0;
     cJSON *extra = cJSON_CreateObject();
-    pst_comm_json(cJSON_AddObjectToObject(extra, "comm"), &w->c->ranks, w->c->cfg, sum);
+    cJSON *comm = cJSON_AddObjectToObject(extra, "comm");
+    pst_comm_json(comm, &w->c->ranks, w->c->cfg, sum);
+    double per_step_ms = sum[STEPS] > 0 ? 1e3 / sum[STEPS] : NAN;
+    pst_json_add_number(comm, "step_pull_wait_ms", sum[PULL_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_compute_ms",
+                        (sum[SECONDS] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
     w->s.extra = extra;
 }
 

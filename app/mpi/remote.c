@@ -8,6 +8,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/rundir.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_config_t *cfg,
@@ -94,6 +95,15 @@ int pst_remote_begin_layers(pst_remote_t *r, uint32_t model_id, pst_model_t *mod
     return begin_parts(r, model_id, pst_model_params(model), clock, err);
 }
 
+/* pst_psclient_wait, the time blocked added to *waited. */
+static int timed_wait(pst_remote_t *r, pst_ticket_t t, double *waited, pst_err_t *err)
+{
+    double t0 = pst_clock_seconds();
+    int rc = pst_psclient_wait(r->client, t, err);
+    *waited += pst_clock_seconds() - t0;
+    return rc;
+}
+
 int pst_remote_flush(pst_remote_t *r, pst_err_t *err)
 {
     pst_err_t scratch;
@@ -103,7 +113,7 @@ int pst_remote_flush(pst_remote_t *r, pst_err_t *err)
         if (!p->push_pending)
             continue;
         p->push_pending = false;
-        int one = pst_psclient_wait(r->client, p->push_ticket, rc == PST_OK ? err : &scratch);
+        int one = timed_wait(r, p->push_ticket, &r->push_wait_s, rc == PST_OK ? err : &scratch);
         rc = rc != PST_OK ? rc : one;
     }
     return rc;
@@ -144,7 +154,7 @@ static int hook_pull_wait(void *ctx, int k, pst_err_t *err)
     if (!p->pull_pending)
         return PST_OK;
     p->pull_pending = false;
-    return pst_psclient_wait(r->client, p->pull_ticket, err);
+    return timed_wait(r, p->pull_ticket, &r->pull_wait_s, err);
 }
 
 static int hook_pull(void *ctx, float *params, uint64_t clock, pst_err_t *err)
@@ -169,7 +179,7 @@ static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock,
     int rc = PST_OK;
     if (p->push_pending) {
         p->push_pending = false;
-        rc = pst_psclient_wait(r->client, p->push_ticket, err);
+        rc = timed_wait(r, p->push_ticket, &r->push_wait_s, err);
     }
     if (rc == PST_OK)
         rc = pst_psclient_push(r->client, p->tensor, grads + p->off, clock, lr, &p->push_ticket,

@@ -28,6 +28,7 @@ typedef struct pst_remote {
     pst_remote_part_t *parts; // (n_parts) tensors 0..n_parts-1 of the model, in arena order
     int n_parts;
     bool layered; /* one part per dense layer, with the per-layer training hooks */
+    double pull_wait_s, push_wait_s; /* blocked in the hooks on pulls and on acknowledgements */
 } pst_remote_t;
 
 /* Connects worker `worker` to every server with the transport.* codecs and cluster.timeout. */
