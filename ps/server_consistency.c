@@ -44,10 +44,11 @@ int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock)
     t->participant = calloc(n, 1);
     t->contributed = calloc(n, 1);
     t->pushed = malloc(n * sizeof(uint64_t));
-    t->keylists = calloc(n, sizeof *t->keylists);
+    t->keylists = calloc((size_t)n * PST_WIRE_KEY_LISTS, sizeof *t->keylists);
+    t->keylist_newest = calloc(n, 1);
     t->n_keylists = t->keylists != NULL ? n : 0;
     if (t->participant == NULL || t->contributed == NULL || t->pushed == NULL ||
-        t->keylists == NULL) {
+        t->keylists == NULL || t->keylist_newest == NULL) {
         pst_server_tensor_fini(t);
         return PST_ENOMEM;
     }
@@ -62,9 +63,10 @@ void pst_server_tensor_fini(pst_server_tensor_t *t)
     free(t->participant);
     free(t->pushed);
     free(t->contributed);
-    for (uint32_t w = 0; t->keylists != NULL && w < t->n_keylists; w++)
-        pst_keycodec_list_fini(&t->keylists[w]);
+    for (size_t i = 0; t->keylists != NULL && i < (size_t)t->n_keylists * PST_WIRE_KEY_LISTS; i++)
+        pst_keycodec_list_fini(&t->keylists[i]);
     free(t->keylists);
+    free(t->keylist_newest);
     for (size_t i = 0; i < t->pending_cap; i++)
         free(t->pending[i].keys);
     free(t->pending);

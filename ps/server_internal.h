@@ -48,8 +48,9 @@ typedef struct pst_server_tensor {
     pst_server_pending_t *pending;
     size_t n_pending, pending_cap;
     uint64_t ckpt_mark; /* clock of the last checkpoint written for this tensor's model */
-    pst_keycodec_list_t *keylists; /* (n_keylists = n_workers) sparse: the last key list each
-                                    * worker sent in full */
+    pst_keycodec_list_t *keylists; /* (n_keylists = n_workers, PST_WIRE_KEY_LISTS) sparse: the
+                                    * last key lists each worker sent in full */
+    uint8_t *keylist_newest;       /* (n_keylists) the slot of each worker's latest list */
     uint32_t n_keylists;
 } pst_server_tensor_t;
 
@@ -116,9 +117,10 @@ void pst_server_check_heartbeats(pst_server_t *srv, int64_t now);
 
 /* ---- tensor requests (server_tensors.c) ---- */
 
-/* Sparse PUSH/PULL: remembers a full key list for its sender and tensor, or points msg->keys at
- * the remembered list a signature names. Returns false after an ERROR reply ("unknown key
- * signature"); true otherwise, also when the tensor is unknown (the handler answers that). */
+/* Sparse PUSH/PULL: remembers a full key list for its sender and tensor (in place of the older of
+ * its PST_WIRE_KEY_LISTS), or points msg->keys at the remembered list a signature names. Returns
+ * false after an ERROR reply ("unknown key signature"); true otherwise, also when the tensor is
+ * unknown (the handler answers that). */
 bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg);
 
 /* Resolves sparse keys to rows (creating them on first touch), then answers. */

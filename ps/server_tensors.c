@@ -254,9 +254,14 @@ bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg)
     int idx = keyed ? pst_shard_find(srv->shard, h->model_id, h->tensor_id) : -1;
     if (idx < 0 || h->sender >= srv->tensors[idx].n_keylists)
         return true;
-    pst_keycodec_list_t *list = &srv->tensors[idx].keylists[h->sender];
+    pst_server_tensor_t *t = &srv->tensors[idx];
+    pst_keycodec_list_t *lists = &t->keylists[(size_t)h->sender * PST_WIRE_KEY_LISTS];
     if (!pst_wire_keys_cached(h)) {
-        /* Only lists sent with a signature can be named by one later. */
+        /* A full list replaces the worker's older one, as on the worker's side; only lists sent
+         * with a signature can be named by one later. */
+        uint8_t *newest = &t->keylist_newest[h->sender];
+        *newest = (uint8_t)((*newest + 1) % PST_WIRE_KEY_LISTS);
+        pst_keycodec_list_t *list = &lists[*newest];
         if (h->key_encoding != PST_WIRE_KEYS_DELTA)
             list->valid = false;
         else if (pst_keycodec_list_store(list, msg->keys, msg->n_keys, h->key_signature) != PST_OK)
@@ -264,16 +269,19 @@ bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg)
                      h->sender);
         return true;
     }
-    if (!list->valid || list->signature != h->key_signature || list->n != h->count) {
-        pst_server_reply_error(srv, msg, PST_ENOTFOUND,
-                               "unknown key signature %016llx for tensor %u/%u (%llu keys)",
-                               (unsigned long long)h->key_signature, h->model_id, h->tensor_id,
-                               (unsigned long long)h->count);
-        return false;
+    for (int i = 0; i < PST_WIRE_KEY_LISTS; i++) {
+        const pst_keycodec_list_t *list = &lists[i];
+        if (list->valid && list->signature == h->key_signature && list->n == h->count) {
+            msg->keys = list->keys;
+            msg->n_keys = list->n;
+            return true;
+        }
     }
-    msg->keys = list->keys;
-    msg->n_keys = list->n;
-    return true;
+    pst_server_reply_error(srv, msg, PST_ENOTFOUND,
+                           "unknown key signature %016llx for tensor %u/%u (%llu keys)",
+                           (unsigned long long)h->key_signature, h->model_id, h->tensor_id,
+                           (unsigned long long)h->count);
+    return false;
 }
 
 /* ---- PULL ---- */

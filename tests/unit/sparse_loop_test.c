@@ -338,11 +338,11 @@ static void shuffling_starts_with_the_second_epoch(void **state)
 /* ---- look-ahead ---- */
 
 /* A local model behind hooks that record the batches: a fingerprint of each prepared batch, and
- * of each stepped one, which must be the one prepared just before (same contents, still intact). */
+ * of each stepped one, which must be the oldest prepared one (same contents, still intact). */
 typedef struct recorder {
     pst_sparse_model_t *model;
-    uint64_t ahead; /* fingerprint of the batch prepare received since the last step; 0: none */
-    uint64_t due;   /* the one prepared before the last step: the next step's batch */
+    uint64_t queue[2]; /* fingerprints of the prepared batches not yet stepped, oldest first */
+    size_t queued;
     size_t n_prepared, n_steps, n_matched;
     uint64_t trail; /* fingerprints of every stepped batch, folded */
 } recorder_t;
@@ -361,9 +361,9 @@ static uint64_t fingerprint(const pst_sparse_batch_t *b)
 static int recorder_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
 {
     recorder_t *r = ctx;
-    if (r->ahead != 0)
-        return pst_err_set(err, PST_ESTATE, "two prepares without a step between");
-    r->ahead = fingerprint(next);
+    if (r->queued == 2)
+        return pst_err_set(err, PST_ESTATE, "a third batch prepared before a step");
+    r->queue[r->queued++] = fingerprint(next);
     r->n_prepared++;
     return PST_OK;
 }
@@ -372,9 +372,11 @@ static int recorder_step(void *ctx, const pst_sparse_batch_t *b, double *loss, p
 {
     recorder_t *r = ctx;
     uint64_t f = fingerprint(b);
-    r->n_matched += r->due != 0 && r->due == f;
-    r->due = r->ahead;
-    r->ahead = 0;
+    if (r->queued > 0) {
+        r->n_matched += r->queue[0] == f;
+        r->queue[0] = r->queue[1];
+        r->queued--;
+    }
     r->n_steps++;
     r->trail = r->trail * 31 + f;
     return pst_sparse_model_update(r->model, b, loss, err);
@@ -385,9 +387,10 @@ static int recorder_predict(void *ctx, const pst_sparse_batch_t *b, float *prob,
     return pst_sparse_model_predict(((recorder_t *)ctx)->model, b, prob, err);
 }
 
-/* With a prepare hook the loop hands each next batch over before the current step, intact until
- * its own step (windows in the first epoch, shuffled copies in later ones, a capped epoch), and
- * trains exactly as without it: the same batches, the same losses, bit-identical weights. */
+/* With a prepare hook the loop hands over an epoch's first batch, then each next batch before the
+ * current step, every one intact until its own step (windows in the first epoch, shuffled copies in
+ * later ones, a capped epoch), and trains exactly as without it: the same batches, the same losses,
+ * bit-identical weights. */
 static void look_ahead_prepares_every_next_batch(void **state)
 {
     enum { N_ROWS = 61, NNZ = 5, BATCH = 8, EPOCHS = 3 };
@@ -422,9 +425,10 @@ static void look_ahead_prepares_every_next_batch(void **state)
         size_t steps = caps[c] > 0 ? (size_t)caps[c] : (N_ROWS + BATCH - 1) / BATCH;
         assert_int_equal(rec[0].n_prepared, 0);
         assert_int_equal(rec[1].n_steps, EPOCHS * steps);
-        /* no look-ahead past an epoch's last step */
-        assert_int_equal(rec[1].n_prepared, EPOCHS * (steps - 1));
-        assert_int_equal(rec[1].n_matched, EPOCHS * (steps - 1));
+        /* every batch prepared before its step, none past an epoch's end */
+        assert_int_equal(rec[1].n_prepared, EPOCHS * steps);
+        assert_int_equal(rec[1].n_matched, EPOCHS * steps);
+        assert_int_equal(rec[1].queued, 0);
         assert_true(rec[0].trail == rec[1].trail);
         for (int epoch = 0; epoch < EPOCHS; epoch++) {
             assert_true(e[0][epoch].loss == e[1][epoch].loss);

@@ -183,6 +183,8 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
     bool look_ahead = self->trainer.prepare != NULL;
     if (steps > 0)
         rc = epoch_batch(self, train, 0, 0, &cur, err);
+    if (steps > 0 && look_ahead && rc == PST_OK)
+        rc = self->trainer.prepare(self->trainer.ctx, &cur, err);
     for (size_t k = 0; rc == PST_OK && k < steps; k++) {
         bool more = k + 1 < steps;
         /* With a prepare hook the next batch is made and handed over before this one trains;

@@ -21,11 +21,12 @@ typedef struct pst_sparse_trainer {
     int (*step)(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err);
     /* prob (n_rows) of a batch under the current weights; keys never trained count as zero. */
     int (*predict)(void *ctx, const pst_sparse_batch_t *b, float *prob, pst_err_t *err);
-    /* Optional (NULL: no look-ahead). Called with the batch the next call of step will receive,
-     * before the current batch's step, so a trainer can start fetching its weights while the
-     * current batch computes. The batch stays valid and unchanged until that step returns. The
-     * loop looks ahead only within an epoch (never across evaluation) and not on streams, whose
-     * batches live only until the next one is read. */
+    /* Optional (NULL: no look-ahead). Every batch is handed to prepare, in order, before step
+     * receives it: an epoch's first batch, then each next batch before the current one's step,
+     * so a trainer can fetch a batch's weights while the one before it computes (at most two
+     * prepared batches wait for their steps). A batch stays valid and unchanged until its step
+     * returns. The loop looks ahead only within an epoch (never across evaluation) and not on
+     * streams, whose batches live only until the next one is read. */
     int (*prepare)(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err);
 } pst_sparse_trainer_t;
 

@@ -126,12 +126,17 @@ static int step_buf_load(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b,
     return rc;
 }
 
-/* The prepare hook: the next step's keys, and its pull sent for clock + 1. */
+/* The prepare hook: a coming step's keys, and its pull sent for that step's clock (the first
+ * clock not yet prepared: the current one at an epoch's start, else the next). */
 static int remote_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
 {
     pst_sparse_remote_t *r = ctx;
     double t0 = pst_clock_seconds();
-    uint64_t clock = r->clock + 1;
+    uint64_t clock = r->clock;
+    while (clock < r->clock + 2 && r->buf[clock % PST_SPARSE_REMOTE_DEPTH].prepared)
+        clock++;
+    if (clock == r->clock + 2)
+        return pst_err_set(err, PST_ESTATE, "sparse trainer: two batches already prepared");
     pst_sparse_remote_buf_t *b = &r->buf[clock % PST_SPARSE_REMOTE_DEPTH];
     int rc = step_buf_load(r, b, next, err);
     if (rc == PST_OK)

@@ -91,8 +91,10 @@ int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err);
  * batch times n_workers (the servers' constants are per example) without waiting for the
  * acknowledgement; predict scores a chunk on the global weights, unmarked keys as zero rows.
  *
- * With opts.prefetch, prepare sends the next batch's pull (clock + 1) before the current batch
- * computes, so it is in flight during the computation and the current push. What each
+ * With opts.prefetch, prepare sends each batch's pull ahead: the next batch's (clock + 1) before
+ * the current batch computes, so it is in flight during the computation and the current push.
+ * (An epoch's first batch is prepared first, so the servers' two remembered key lists are always
+ * the current and the next batch's, and every push names its keys by signature.) What each
  * consistency mode then guarantees:
  *  - bsp: the server holds a pull for clock c until clock c - 1 is applied (every worker's push),
  *    so the prefetched pull is answered with exactly the weights a pull sent after the push
