@@ -64,6 +64,18 @@ else
 fi
 [ -f "$work/wbsp1/report.json" ] && check "prefetching held the model as 3 tensors: 3 pushes a step (48 steps)" \
   "$(jexpr "$work/wbsp1/report.json" "d['comm']['pushes'] == 3 * 48")"
+# With a penalty and clipping the gradients change after backward: each layer is pushed once they
+# are final, still bit for bit.
+pen=(--set train.l2=0.001 --set train.clip_norm=0.5)
+"$pstrain" train "$work/base.yaml" "${wide[@]}" "${pen[@]}" --out "$work/wplocal" -q >/dev/null || fail "local run, l2 and clipping"
+mpi 2 train "$work/base.yaml" "${wide[@]}" "${pen[@]}" --out "$work/wpbsp1" -q >"$work/wpbsp1.log" 2>&1 || fail "layered bsp, l2 and clipping: $(tail -3 "$work/wpbsp1.log")"
+params "$work/wplocal/model.pst" > "$work/wplocal.txt"
+params "$work/wpbsp1/model.pst" > "$work/wpbsp1.txt"
+if [ -s "$work/wplocal.txt" ] && cmp -s "$work/wplocal.txt" "$work/wpbsp1.txt" && ! cmp -s "$work/wplocal.txt" "$work/wlocal.txt"; then
+  pass "layered BSP with l2 and clipping (pushed after backward) reproduces local weights exactly"
+else
+  fail "layered BSP with l2 and clipping differs from local: max rel diff $(max_rel_diff "$work/wpbsp1.txt" "$work/wplocal.txt")"
+fi
 for pf in true false; do
   mpi 3 train "$work/base.yaml" "${wide[@]}" --set transport.prefetch=$pf --out "$work/wbsp2-$pf" -q \
     >"$work/wbsp2-$pf.log" 2>&1 || fail "bsp 2 workers, prefetch $pf: $(tail -3 "$work/wbsp2-$pf.log")"
