@@ -210,6 +210,12 @@ static const pst_config_key_t keys[] = {
      "same|auto|raw|lz4|lz4shuffle|fp16|int8|int8lz4", NOB,
      "Payload codec of pulled weights; same: transport.codec; auto: each server chooses per "
      "tensor for its replies by the same rule."},
+    {"transport.prefetch", PST_CFG_BOOL, OFF(transport.prefetch), "true", NULL, NOB,
+     "Under mpirun: send pulls ahead and overlap them with computation. Sparse models: the next "
+     "batch's rows are pulled while the current batch computes. Dense models of 4096 floats or "
+     "more: a tensor per dense layer, each waited for just before its forward and pushed as soon "
+     "as backward produces its gradient. bsp trains bit for bit as without it; ssp and asp may "
+     "read one more step of staleness within their bounds."},
 
     {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,
      "pstrain fed: simulate: sites the training rows are split into; serve: sites round 1 waits "

@@ -82,6 +82,7 @@ typedef struct pst_config {
 
     struct {
         char *codec, *pull_codec;
+        bool prefetch;
     } transport;
 
     struct {

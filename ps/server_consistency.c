@@ -44,10 +44,11 @@ int pst_server_new_tensor_state(pst_server_t *srv, size_t idx, uint64_t clock)
     t->participant = calloc(n, 1);
     t->contributed = calloc(n, 1);
     t->pushed = malloc(n * sizeof(uint64_t));
-    t->keylists = calloc(n, sizeof *t->keylists);
+    t->keylists = calloc((size_t)n * PST_WIRE_KEY_LISTS, sizeof *t->keylists);
+    t->keylist_newest = calloc(n, 1);
     t->n_keylists = t->keylists != NULL ? n : 0;
     if (t->participant == NULL || t->contributed == NULL || t->pushed == NULL ||
-        t->keylists == NULL) {
+        t->keylists == NULL || t->keylist_newest == NULL) {
         pst_server_tensor_fini(t);
         return PST_ENOMEM;
     }
@@ -62,9 +63,12 @@ void pst_server_tensor_fini(pst_server_tensor_t *t)
     free(t->participant);
     free(t->pushed);
     free(t->contributed);
-    for (uint32_t w = 0; t->keylists != NULL && w < t->n_keylists; w++)
-        pst_keycodec_list_fini(&t->keylists[w]);
+    for (size_t i = 0; t->keylists != NULL && i < (size_t)t->n_keylists * PST_WIRE_KEY_LISTS; i++) {
+        pst_keycodec_list_fini(&t->keylists[i].keys);
+        free(t->keylists[i].rows);
+    }
     free(t->keylists);
+    free(t->keylist_newest);
     for (size_t i = 0; i < t->pending_cap; i++)
         free(t->pending[i].keys);
     free(t->pending);
@@ -162,6 +166,8 @@ int pst_server_queue_pull(pst_server_t *srv, size_t idx, const pst_wire_msg_t *m
     p->offset = h->offset;
     p->count = h->count;
     p->codec = h->codec;
+    p->list = srv->msg_list;
+    p->list_signature = p->list != NULL ? p->list->keys.signature : 0;
     t->n_pending++;
     return PST_OK;
 }
@@ -193,7 +199,12 @@ static void serve_pending(pst_server_t *srv, size_t idx)
         }
         Pst__Header req = pst_server_pending_request(srv, idx, p);
         pst_err_t err = {0};
-        if (pst_server_reply_pull(srv, idx, p->route.id, p->route.len, &req, p->keys, &err) !=
+        /* The list the keys came from, if it still holds them, knows or learns their rows. */
+        pst_server_keylist_t *list = p->list;
+        if (list != NULL && (!list->keys.valid || list->keys.signature != p->list_signature ||
+                             list->keys.n != p->count))
+            list = NULL;
+        if (pst_server_reply_pull(srv, idx, p->route.id, p->route.len, &req, p->keys, list, &err) !=
             PST_OK)
             pst_error("server %u: queued pull: %s", srv->cfg.server_index, err.msg);
         /* Swap the last entry in (its key buffer travels with it). */

@@ -28,6 +28,15 @@ typedef struct pst_server_worker {
     uint64_t barrier_seq;
 } pst_server_worker_t;
 
+/* A key list a worker sent in full, and the slice rows of its keys once looked up: rows never move
+ * while their slice lives, so a push naming the list its pull sent skips the lookups. */
+typedef struct pst_server_keylist {
+    pst_keycodec_list_t keys;
+    uint32_t *rows; // (rows_cap) the row of each key, when rows_known
+    size_t rows_cap;
+    bool rows_known;
+} pst_server_keylist_t;
+
 /* A pull that waits for its clock. */
 typedef struct pst_server_pending {
     pst_server_route_t route;
@@ -36,6 +45,9 @@ typedef struct pst_server_pending {
     Pst__Codec codec;
     uint64_t *keys; /* sparse: count keys; (keys_cap) */
     size_t keys_cap;
+    pst_server_keylist_t *list; /* the remembered list the keys came from, or NULL; used only
+                                 * while it still holds list_signature */
+    uint64_t list_signature;
 } pst_server_pending_t;
 
 /* Consistency state beside slice i of the shard (same index). */
@@ -48,8 +60,9 @@ typedef struct pst_server_tensor {
     pst_server_pending_t *pending;
     size_t n_pending, pending_cap;
     uint64_t ckpt_mark; /* clock of the last checkpoint written for this tensor's model */
-    pst_keycodec_list_t *keylists; /* (n_keylists = n_workers) sparse: the last key list each
-                                    * worker sent in full */
+    pst_server_keylist_t *keylists; /* (n_keylists = n_workers, PST_WIRE_KEY_LISTS) sparse: the
+                                     * last key lists each worker sent in full */
+    uint8_t *keylist_newest;        /* (n_keylists) the slot of each worker's latest list */
     uint32_t n_keylists;
 } pst_server_tensor_t;
 
@@ -69,6 +82,8 @@ struct pst_server {
     size_t scratch_cap;
     uint32_t *rows; /* sparse row indices; (rows_cap) */
     size_t rows_cap;
+    pst_server_keylist_t
+        *msg_list; /* the remembered list of the PUSH/PULL being handled, or NULL */
     atomic_int stop;
 };
 
@@ -116,14 +131,18 @@ void pst_server_check_heartbeats(pst_server_t *srv, int64_t now);
 
 /* ---- tensor requests (server_tensors.c) ---- */
 
-/* Sparse PUSH/PULL: remembers a full key list for its sender and tensor, or points msg->keys at
- * the remembered list a signature names. Returns false after an ERROR reply ("unknown key
- * signature"); true otherwise, also when the tensor is unknown (the handler answers that). */
+/* Sparse PUSH/PULL: remembers a full key list for its sender and tensor (in place of the older of
+ * its PST_WIRE_KEY_LISTS), or points msg->keys at the remembered list a signature names; either
+ * way srv->msg_list is that list (NULL for other messages). Returns
+ * false after an ERROR reply ("unknown key signature"); true otherwise, also when the tensor is
+ * unknown (the handler answers that). */
 bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg);
 
-/* Resolves sparse keys to rows (creating them on first touch), then answers. */
+/* Resolves sparse keys to rows (creating them on first touch; list's rows when it knows them, list
+ * may be NULL), then answers. */
 int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, size_t route_len,
-                          const Pst__Header *req, const uint64_t *keys, pst_err_t *err);
+                          const Pst__Header *req, const uint64_t *keys, pst_server_keylist_t *list,
+                          pst_err_t *err);
 void pst_server_on_init(pst_server_t *srv, const pst_wire_msg_t *msg);
 void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg);
 void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg);

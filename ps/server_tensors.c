@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
 #include "ps/server_internal.h"
 
@@ -32,6 +33,30 @@ static uint32_t *scratch_rows(pst_server_t *srv, size_t n)
         srv->rows_cap = n;
     }
     return srv->rows;
+}
+
+/* *rows = the rows of keys[0..n) in slice s, created on first touch: list's when it knows them,
+ * else looked up (and kept in list, when given and there is memory). */
+static int rows_of_keys(pst_server_t *srv, pst_slice_t *s, const uint64_t *keys, size_t n,
+                        pst_server_keylist_t *list, const uint32_t **rows, pst_err_t *err)
+{
+    if (list != NULL && list->rows_known && list->keys.n == n) {
+        *rows = list->rows;
+        return PST_OK;
+    }
+    if (list != NULL && n > list->rows_cap &&
+        pst_array_resize((void **)&list->rows, n, sizeof(uint32_t)) == PST_OK)
+        list->rows_cap = n;
+    if (list != NULL && n > list->rows_cap)
+        list = NULL;
+    uint32_t *out = list != NULL ? list->rows : scratch_rows(srv, n);
+    if (n > 0 && out == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory for %zu rows", n);
+    int rc = pst_slice_rows(s, keys, n, out, err);
+    if (rc == PST_OK && list != NULL)
+        list->rows_known = true;
+    *rows = out;
+    return rc;
 }
 
 /* ---- INIT ---- */
@@ -154,13 +179,9 @@ static int accumulate(pst_server_t *srv, pst_slice_t *s, const pst_wire_msg_t *m
     int rc = pst_wire_view(srv->wire, msg, &g, err);
     if (rc != PST_OK || !s->sparse)
         return rc != PST_OK ? rc : pst_slice_dense_acc_add(s, g, true, err);
-    uint32_t *rows = scratch_rows(srv, msg->n_keys);
-    if (msg->n_keys > 0 && rows == NULL)
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
-    if (rc == PST_OK)
-        rc = pst_slice_sparse_acc_add(s, rows, msg->n_keys, g, err);
-    return rc;
+    const uint32_t *rows = NULL;
+    rc = rows_of_keys(srv, s, msg->keys, msg->n_keys, srv->msg_list, &rows, err);
+    return rc == PST_OK ? pst_slice_sparse_acc_add(s, rows, msg->n_keys, g, err) : rc;
 }
 
 /* g * scale in the server's scratch (g itself when scale is 1). */
@@ -185,17 +206,15 @@ static int apply_now(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg, p
     int rc = pst_wire_view(srv->wire, msg, &view, err);
     if (rc != PST_OK)
         return rc;
-    uint32_t *rows = scratch_rows(srv, msg->n_keys);
     const float *g = scaled(srv, view, msg->n_values, scale);
-    if ((msg->n_keys > 0 && rows == NULL) || (msg->n_values > 0 && g == NULL))
+    if (msg->n_values > 0 && g == NULL)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
     srv->counters[PST_STAT_UPDATES]++;
     if (!s->sparse)
         return pst_slice_dense_step(s, g, lr, err);
-    rc = pst_slice_rows(s, msg->keys, msg->n_keys, rows, err);
-    if (rc == PST_OK)
-        rc = pst_slice_sparse_step(s, rows, msg->n_keys, g, lr, err);
-    return rc;
+    const uint32_t *rows = NULL;
+    rc = rows_of_keys(srv, s, msg->keys, msg->n_keys, srv->msg_list, &rows, err);
+    return rc == PST_OK ? pst_slice_sparse_step(s, rows, msg->n_keys, g, lr, err) : rc;
 }
 
 void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
@@ -249,31 +268,45 @@ void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
 bool pst_server_resolve_keys(pst_server_t *srv, pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
+    srv->msg_list = NULL;
     bool keyed =
         h->sparse && h->count > 0 && (h->op == PST__OP__OP_PUSH || h->op == PST__OP__OP_PULL);
     int idx = keyed ? pst_shard_find(srv->shard, h->model_id, h->tensor_id) : -1;
     if (idx < 0 || h->sender >= srv->tensors[idx].n_keylists)
         return true;
-    pst_keycodec_list_t *list = &srv->tensors[idx].keylists[h->sender];
+    pst_server_tensor_t *t = &srv->tensors[idx];
+    pst_server_keylist_t *lists = &t->keylists[(size_t)h->sender * PST_WIRE_KEY_LISTS];
     if (!pst_wire_keys_cached(h)) {
-        /* Only lists sent with a signature can be named by one later. */
+        /* A full list replaces the worker's older one, as on the worker's side; only lists sent
+         * with a signature can be named by one later. */
+        uint8_t *newest = &t->keylist_newest[h->sender];
+        *newest = (uint8_t)((*newest + 1) % PST_WIRE_KEY_LISTS);
+        pst_server_keylist_t *list = &lists[*newest];
+        list->rows_known = false;
         if (h->key_encoding != PST_WIRE_KEYS_DELTA)
-            list->valid = false;
-        else if (pst_keycodec_list_store(list, msg->keys, msg->n_keys, h->key_signature) != PST_OK)
+            list->keys.valid = false;
+        else if (pst_keycodec_list_store(&list->keys, msg->keys, msg->n_keys, h->key_signature) !=
+                 PST_OK)
             pst_warn("server %u: no memory to remember worker %u's keys", srv->cfg.server_index,
                      h->sender);
+        srv->msg_list = list->keys.valid ? list : NULL;
         return true;
     }
-    if (!list->valid || list->signature != h->key_signature || list->n != h->count) {
-        pst_server_reply_error(srv, msg, PST_ENOTFOUND,
-                               "unknown key signature %016llx for tensor %u/%u (%llu keys)",
-                               (unsigned long long)h->key_signature, h->model_id, h->tensor_id,
-                               (unsigned long long)h->count);
-        return false;
+    for (int i = 0; i < PST_WIRE_KEY_LISTS; i++) {
+        pst_server_keylist_t *list = &lists[i];
+        if (list->keys.valid && list->keys.signature == h->key_signature &&
+            list->keys.n == h->count) {
+            msg->keys = list->keys.keys;
+            msg->n_keys = list->keys.n;
+            srv->msg_list = list;
+            return true;
+        }
     }
-    msg->keys = list->keys;
-    msg->n_keys = list->n;
-    return true;
+    pst_server_reply_error(srv, msg, PST_ENOTFOUND,
+                           "unknown key signature %016llx for tensor %u/%u (%llu keys)",
+                           (unsigned long long)h->key_signature, h->model_id, h->tensor_id,
+                           (unsigned long long)h->count);
+    return false;
 }
 
 /* ---- PULL ---- */
@@ -313,19 +346,15 @@ static void send_pull_reply(pst_server_t *srv, size_t idx, const uint8_t *route,
 }
 
 int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, size_t route_len,
-                          const Pst__Header *req, const uint64_t *keys, pst_err_t *err)
+                          const Pst__Header *req, const uint64_t *keys, pst_server_keylist_t *list,
+                          pst_err_t *err)
 {
     pst_slice_t *s = pst_shard_slice(srv->shard, idx);
-    uint32_t *rows = NULL;
-    if (s->sparse && req->count > 0) {
-        rows = scratch_rows(srv, req->count);
-        if (rows == NULL)
-            return pst_err_set(err, PST_ENOMEM, "no memory for %llu rows",
-                               (unsigned long long)req->count);
-        int rc = pst_slice_rows(s, keys, req->count, rows, err);
-        if (rc != PST_OK)
-            return rc;
-    }
+    const uint32_t *rows = NULL;
+    int rc = s->sparse && req->count > 0 ? rows_of_keys(srv, s, keys, req->count, list, &rows, err)
+                                         : PST_OK;
+    if (rc != PST_OK)
+        return rc;
     send_pull_reply(srv, idx, route, route_len, req, rows);
     return PST_OK;
 }
@@ -348,7 +377,8 @@ void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
     pst_err_t err = {0};
     int rc = PST_OK;
     if (pst_server_pull_ready(srv, idx, h->clock))
-        rc = pst_server_reply_pull(srv, idx, msg->route, msg->route_len, h, msg->keys, &err);
+        rc = pst_server_reply_pull(srv, idx, msg->route, msg->route_len, h, msg->keys,
+                                   srv->msg_list, &err);
     else if ((rc = pst_server_queue_pull(srv, idx, msg)) != PST_OK)
         pst_err_set(&err, rc, "no memory to queue the pull");
     if (rc != PST_OK)

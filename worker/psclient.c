@@ -142,9 +142,10 @@ static void tensor_free(pst_psclient_tensor_t *t, uint32_t n_servers)
     free(t->off);
     free(t->len);
     free(t->residual);
-    for (uint32_t s = 0; t->sent != NULL && s < n_servers; s++)
+    for (uint32_t s = 0; t->sent != NULL && s < n_servers * PST_WIRE_KEY_LISTS; s++)
         pst_keycodec_list_fini(&t->sent[s]);
     free(t->sent);
+    free(t->sent_newest);
     memset(t, 0, sizeof *t);
 }
 
@@ -250,13 +251,16 @@ int pst_psclient_register_sparse(pst_psclient_t *self, uint32_t model_id, uint32
                                .row_width = row_width,
                                .init_scale = init_scale,
                                .seed = seed};
-    t.sent = calloc(self->cfg.n_servers, sizeof *t.sent);
-    if (t.sent == NULL)
-        return pst_err_set(err, PST_ENOMEM, "client: no memory for tensor %u/%u", model_id,
-                           tensor_id);
-    int rc = add_tensor(self, &t, err);
-    if (rc < 0)
+    t.sent = calloc((size_t)self->cfg.n_servers * PST_WIRE_KEY_LISTS, sizeof *t.sent);
+    t.sent_newest = calloc(self->cfg.n_servers, 1);
+    int rc = t.sent != NULL && t.sent_newest != NULL
+                 ? add_tensor(self, &t, err)
+                 : pst_err_set(err, PST_ENOMEM, "client: no memory for tensor %u/%u", model_id,
+                               tensor_id);
+    if (rc < 0) {
         free(t.sent);
+        free(t.sent_newest);
+    }
     return rc;
 }
 

@@ -27,7 +27,9 @@ typedef struct pst_psclient_tensor {
     uint64_t seed;
     uint64_t *off, *len;       /* dense: (n_servers) each server's range */
     float *residual;           /* dense with a lossy push codec: (n) error feedback */
-    pst_keycodec_list_t *sent; /* sparse: (n_servers) the last key list sent in full to each */
+    pst_keycodec_list_t *sent; /* sparse: (n_servers, PST_WIRE_KEY_LISTS) the last key lists
+                                * sent in full to each server, as the server remembers them */
+    uint8_t *sent_newest;      /* sparse: (n_servers) the slot of the last list sent in full */
 } pst_psclient_tensor_t;
 
 /* One request in flight, addressed to some or all servers. */

@@ -90,21 +90,27 @@ static int push_payloads(pst_psclient_t *c, pst_psclient_op_t *op, const float *
     return PST_OK;
 }
 
-/* The server remembers the last list sent in full; the same list again travels as its
- * signature alone. */
-static bool use_cached_keys(const pst_keycodec_list_t *sent, Pst__Header *h, const uint64_t *keys)
+/* The server remembers the last PST_WIRE_KEY_LISTS lists sent in full (mine: this client's
+ * copies, for one server); one of them again travels as its signature alone. */
+static bool use_cached_keys(const pst_keycodec_list_t *mine, Pst__Header *h, const uint64_t *keys)
 {
-    if (h->count == 0 || !pst_keycodec_list_same(sent, keys, (size_t)h->count))
-        return false;
-    h->flags |= PST_WIRE_FLAG_KEYS_CACHED;
-    h->key_signature = sent->signature;
-    return true;
+    for (int i = 0; h->count > 0 && i < PST_WIRE_KEY_LISTS; i++) {
+        if (pst_keycodec_list_same(&mine[i], keys, (size_t)h->count)) {
+            h->flags |= PST_WIRE_FLAG_KEYS_CACHED;
+            h->key_signature = mine[i].signature;
+            return true;
+        }
+    }
+    return false;
 }
 
-/* After a full list went out: the server now holds it under the signature the wire computed. */
-static void remember_keys(pst_keycodec_list_t *sent, const Pst__Header *h, const uint64_t *keys)
+/* After a full list went out: the server now holds it under the signature the wire computed, in
+ * place of the older of its two; *newest tracks which slot that is, as on the server. */
+static void remember_keys(pst_keycodec_list_t *mine, uint8_t *newest, const Pst__Header *h,
+                          const uint64_t *keys)
 {
-    if (pst_keycodec_list_store(sent, keys, (size_t)h->count, h->key_signature) != PST_OK)
+    *newest = (uint8_t)((*newest + 1) % PST_WIRE_KEY_LISTS);
+    if (pst_keycodec_list_store(&mine[*newest], keys, (size_t)h->count, h->key_signature) != PST_OK)
         pst_warn("client: no memory to remember a key list; the next request sends it in full");
 }
 
@@ -138,7 +144,8 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
         h.count = op->n_sent[s];
         h.codec = (Pst__Codec)(push ? c->cfg.push_codec : c->cfg.pull_codec);
         h.lr = lr;
-        bool cached = use_cached_keys(&t->sent[s], &h, c->split[s].keys);
+        pst_keycodec_list_t *mine = &t->sent[(size_t)s * PST_WIRE_KEY_LISTS];
+        bool cached = use_cached_keys(mine, &h, c->split[s].keys);
         pst_wire_payload_t out = push ? outs[s] : (pst_wire_payload_t){0};
         out.keys = c->split[s].keys;
         rc = pst_psclient_send_to(c, s, op, &h, &out, err);
@@ -151,7 +158,7 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
             return rc;
         }
         if (!cached && h.count > 0)
-            remember_keys(&t->sent[s], &h, c->split[s].keys);
+            remember_keys(mine, &t->sent_newest[s], &h, c->split[s].keys);
     }
     *ticket = op->seq;
     return PST_OK;

@@ -134,10 +134,11 @@ static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const p
 {
     const Pst__Header *h = msg->hdr;
     if (h->op == PST__OP__OP_ERROR) {
-        /* Whatever went wrong, the server may not hold the key list this worker last sent
+        /* Whatever went wrong, the server may not hold the key lists this worker last sent
          * (an unknown signature, a restart): the next request sends it in full. */
-        if (op->tensor >= 0 && c->tensors[op->tensor].sent != NULL)
-            c->tensors[op->tensor].sent[s].valid = false;
+        for (int i = 0;
+             op->tensor >= 0 && c->tensors[op->tensor].sent != NULL && i < PST_WIRE_KEY_LISTS; i++)
+            c->tensors[op->tensor].sent[(size_t)s * PST_WIRE_KEY_LISTS + i].valid = false;
         int code = -(int)h->flags;
         pst_psclient_op_fail(op, code < 0 && code >= PST_ENUMERIC ? code : PST_EPROTO, s, "%s",
                              h->error);

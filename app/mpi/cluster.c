@@ -15,6 +15,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
+#include "app/rundir.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
@@ -162,27 +163,48 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
     return rc;
 }
 
-/* Sums the workers' communication counters into the lead's report. */
+/* Sums the workers' communication counters into the lead's report, with the mean step's time
+ * blocked on pulls (evaluation's whole-model pulls included), on push acknowledgements, and the
+ * rest (computation). */
 static void report_comm(worker_t *w)
 {
     pst_psclient_stats_t st = {0};
     if (w->remote.client)
         pst_psclient_stats(w->remote.client, &st);
-    double v[PST_COMM_N + 1], sum[PST_COMM_N + 1];
+    enum { ROWS = PST_COMM_N, STEPS, SECONDS, PULL_WAIT, PUSH_WAIT, N_SUMS };
+    double v[N_SUMS], sum[N_SUMS];
     pst_comm_counters(&st, v);
-    v[PST_COMM_N] = (double)w->s.result.rows_trained;
-    MPI_Reduce(v, sum, PST_COMM_N + 1, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    pst_train_result_t *r = &w->s.result;
+    v[ROWS] = (double)r->rows_trained;
+    v[STEPS] = (double)(r->clock - w->s.opts.start_clock);
+    v[SECONDS] = r->seconds;
+    v[PULL_WAIT] = w->remote.pull_wait_s;
+    v[PUSH_WAIT] = w->remote.push_wait_s;
+    MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
     if (w->index != 0)
         return;
     /* The run's throughput is every worker's rows over the lead's training time. */
-    pst_train_result_t *r = &w->s.result;
-    r->rows_trained = (long)sum[PST_COMM_N];
-    r->samples_per_s = r->seconds > 0 ? sum[PST_COMM_N] / r->seconds : 0;
+    r->rows_trained = (long)sum[ROWS];
+    r->samples_per_s = r->seconds > 0 ? sum[ROWS] / r->seconds : 0;
     cJSON *extra = cJSON_CreateObject();
     cJSON *comm = cJSON_AddObjectToObject(extra, "comm");
     pst_comm_json(comm, &w->c->ranks, w->c->cfg, sum);
     pst_comm_codec_json(comm, w->remote.client);
+    double per_step_ms = sum[STEPS] > 0 ? 1e3 / sum[STEPS] : NAN;
+    pst_json_add_number(comm, "step_pull_wait_ms", sum[PULL_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_compute_ms",
+                        (sum[SECONDS] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
     w->s.extra = extra;
+}
+
+/* Per-layer transfers hide only what takes time: below this many floats a message's fixed costs
+ * (and a quantising codec's per-block scales) outweigh the overlap. */
+enum { LAYERED_MIN_PARAMS = 4096 };
+
+static bool layers_pay(pst_model_t *model)
+{
+    return pst_model_n_tensors(model) >= 4 && pst_model_n_params(model) >= LAYERED_MIN_PARAMS;
 }
 
 static int worker_train(worker_t *w, pst_err_t *err)
@@ -190,7 +212,10 @@ static int worker_train(worker_t *w, pst_err_t *err)
     int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
-    if (rc == PST_OK)
+    /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer */
+    if (rc == PST_OK && w->c->cfg->transport.prefetch && layers_pay(w->s.model))
+        rc = pst_remote_begin_layers(&w->remote, 0, w->s.model, &clock, err);
+    else if (rc == PST_OK)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
     if (rc != PST_OK)
         return rc;

@@ -8,6 +8,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/rundir.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_config_t *cfg,
@@ -15,7 +16,6 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
 {
     memset(r, 0, sizeof *r);
     r->group = group;
-    r->tensor = -1;
     const char *endpoints[ranks->n_servers];
     pst_ranks_endpoints(ranks, endpoints);
     pst_psclient_cfg_t pc;
@@ -34,12 +34,24 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     return PST_OK;
 }
 
-int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, size_t n,
-                     uint64_t *clock, pst_err_t *err)
+/* Registers and initialises tensors 0..n_parts-1 of model_id over params' ranges (the parts are
+ * r->parts, already set), then agrees with the group. *clock: the least clock of the parts. */
+static int begin_parts(pst_remote_t *r, uint32_t model_id, const float *params, uint64_t *clock,
+                       pst_err_t *err)
 {
-    r->tensor = pst_psclient_register_dense(r->client, model_id, 0, n, err);
-    int rc = r->tensor < 0 ? r->tensor
-                           : pst_psclient_init_on_servers(r->client, r->tensor, params, clock, err);
+    int rc = PST_OK;
+    uint64_t least = UINT64_MAX;
+    for (int k = 0; k < r->n_parts && rc == PST_OK; k++) {
+        pst_remote_part_t *p = &r->parts[k];
+        uint64_t c = 0;
+        p->tensor = pst_psclient_register_dense(r->client, model_id, (uint32_t)k, p->len, err);
+        rc = p->tensor < 0
+                 ? p->tensor
+                 : pst_psclient_init_on_servers(r->client, p->tensor, params + p->off, &c, err);
+        least = c < least ? c : least;
+    }
+    if (rc == PST_OK && clock != NULL)
+        *clock = least;
     /* Every worker of the group must have registered before anyone pushes; a worker that failed
      * still joins the reduction, or the others would wait in it forever. */
     if (pst_mpijob_agree(r->group, rc) != PST_OK && rc == PST_OK)
@@ -47,44 +59,142 @@ int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, si
     return rc;
 }
 
+/* n_parts zeroed parts (any previous ones freed); NULL when out of memory. */
+static pst_remote_part_t *parts_new(pst_remote_t *r, int n_parts)
+{
+    free(r->parts);
+    r->parts = calloc((size_t)n_parts, sizeof *r->parts);
+    r->n_parts = r->parts != NULL ? n_parts : 0;
+    return r->parts;
+}
+
+int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, size_t n,
+                     uint64_t *clock, pst_err_t *err)
+{
+    r->layered = false;
+    if (parts_new(r, 1) == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    r->parts[0].len = n;
+    return begin_parts(r, model_id, params, clock, err);
+}
+
+int pst_remote_begin_layers(pst_remote_t *r, uint32_t model_id, pst_model_t *model, uint64_t *clock,
+                            pst_err_t *err)
+{
+    int n_layers = pst_model_n_tensors(model) / 2;
+    r->layered = true;
+    if (n_layers < 1 || parts_new(r, n_layers) == NULL)
+        return pst_err_set(err, n_layers < 1 ? PST_EINVAL : PST_ENOMEM,
+                           n_layers < 1 ? "the model has no dense layer" : "out of memory");
+    for (int k = 0; k < n_layers; k++) {
+        const pst_tensor_info_t *w = pst_model_tensor(model, 2 * k);
+        const pst_tensor_info_t *b = pst_model_tensor(model, 2 * k + 1);
+        r->parts[k].off = w->offset;
+        r->parts[k].len = b->offset + b->size - w->offset;
+    }
+    return begin_parts(r, model_id, pst_model_params(model), clock, err);
+}
+
+/* pst_psclient_wait, the time blocked added to *waited. */
+static int timed_wait(pst_remote_t *r, pst_ticket_t t, double *waited, pst_err_t *err)
+{
+    double t0 = pst_clock_seconds();
+    int rc = pst_psclient_wait(r->client, t, err);
+    *waited += pst_clock_seconds() - t0;
+    return rc;
+}
+
 int pst_remote_flush(pst_remote_t *r, pst_err_t *err)
 {
-    if (!r->push_pending)
-        return PST_OK;
-    r->push_pending = false;
-    return pst_psclient_wait(r->client, r->push_ticket, err);
+    pst_err_t scratch;
+    int rc = PST_OK;
+    for (int k = 0; k < r->n_parts; k++) {
+        pst_remote_part_t *p = &r->parts[k];
+        if (!p->push_pending)
+            continue;
+        p->push_pending = false;
+        int one = timed_wait(r, p->push_ticket, &r->push_wait_s, rc == PST_OK ? err : &scratch);
+        rc = rc != PST_OK ? rc : one;
+    }
+    return rc;
 }
 
 int pst_remote_drop(pst_remote_t *r, uint32_t model_id, pst_err_t *err)
 {
     int rc = pst_remote_flush(r, err);
     int drop_rc = pst_psclient_drop(r->client, model_id, rc == PST_OK ? err : NULL);
-    r->tensor = -1;
+    free(r->parts);
+    r->parts = NULL;
+    r->n_parts = 0;
     return rc != PST_OK ? rc : drop_rc;
 }
 
-/* The pull for the next clock goes out before the previous push is waited on, so the two
- * transfers overlap. The pushed gradient stays untouched until then: the next backward pass
- * comes after this pull. */
+/* Sends every part's pull for clock, then waits for the previous pushes: the transfers overlap,
+ * and the pushed gradients stay untouched until acknowledged (the next backward pass comes after
+ * this). */
+static int hook_pull_start(void *ctx, float *params, uint64_t clock, pst_err_t *err)
+{
+    pst_remote_t *r = ctx;
+    int rc = PST_OK;
+    for (int k = 0; k < r->n_parts && rc == PST_OK; k++) {
+        pst_remote_part_t *p = &r->parts[k];
+        rc = pst_psclient_pull(r->client, p->tensor, params + p->off, clock, &p->pull_ticket, err);
+        p->pull_pending = rc == PST_OK;
+    }
+    int push_rc = pst_remote_flush(r, rc == PST_OK ? err : NULL);
+    return rc != PST_OK ? rc : push_rc;
+}
+
+static int hook_pull_wait(void *ctx, int k, pst_err_t *err)
+{
+    pst_remote_t *r = ctx;
+    if (k < 0 || k >= r->n_parts)
+        return pst_err_set(err, PST_EINVAL, "no layer %d among %d", k, r->n_parts);
+    pst_remote_part_t *p = &r->parts[k];
+    if (!p->pull_pending)
+        return PST_OK;
+    p->pull_pending = false;
+    return timed_wait(r, p->pull_ticket, &r->pull_wait_s, err);
+}
+
 static int hook_pull(void *ctx, float *params, uint64_t clock, pst_err_t *err)
 {
     pst_remote_t *r = ctx;
-    pst_ticket_t t;
-    int rc = pst_psclient_pull(r->client, r->tensor, params, clock, &t, err);
-    int push_rc = pst_remote_flush(r, err);
-    if (rc != PST_OK)
-        return rc;
-    rc = pst_psclient_wait(r->client, t, err);
-    return push_rc != PST_OK ? push_rc : rc;
+    int rc = hook_pull_start(ctx, params, clock, err);
+    pst_err_t scratch;
+    for (int k = 0; k < r->n_parts; k++) {
+        int one = hook_pull_wait(ctx, k, rc == PST_OK ? err : &scratch);
+        rc = rc != PST_OK ? rc : one;
+    }
+    return rc;
 }
 
+static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock, float lr,
+                           pst_err_t *err)
+{
+    pst_remote_t *r = ctx;
+    if (k < 0 || k >= r->n_parts)
+        return pst_err_set(err, PST_EINVAL, "no layer %d among %d", k, r->n_parts);
+    pst_remote_part_t *p = &r->parts[k];
+    int rc = PST_OK;
+    if (p->push_pending) {
+        p->push_pending = false;
+        rc = timed_wait(r, p->push_ticket, &r->push_wait_s, err);
+    }
+    if (rc == PST_OK)
+        rc = pst_psclient_push(r->client, p->tensor, grads + p->off, clock, lr, &p->push_ticket,
+                               err);
+    p->push_pending = rc == PST_OK;
+    return rc;
+}
+
+/* Every part, the last first (the order backward produces them). */
 static int hook_push(void *ctx, const float *grads, uint64_t clock, float lr, pst_err_t *err)
 {
     pst_remote_t *r = ctx;
-    int rc = pst_remote_flush(r, err);
-    if (rc == PST_OK)
-        rc = pst_psclient_push(r->client, r->tensor, grads, clock, lr, &r->push_ticket, err);
-    r->push_pending = rc == PST_OK;
+    int rc = PST_OK;
+    for (int k = r->n_parts - 1; k >= 0 && rc == PST_OK; k--)
+        rc = hook_push_layer(ctx, k, grads, clock, lr, err);
     return rc;
 }
 
@@ -102,17 +212,25 @@ void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks)
     hooks->pull = hook_pull;
     hooks->push = hook_push;
     hooks->allreduce_sum = hook_allreduce;
+    if (r->layered) {
+        hooks->pull_start = hook_pull_start;
+        hooks->pull_wait = hook_pull_wait;
+        hooks->push_layer = hook_push_layer;
+    }
 }
 
 void pst_remote_close(pst_remote_t *r)
 {
-    if (!r->client)
-        return;
-    pst_err_t err;
-    pst_remote_flush(r, &err);
-    if (pst_psclient_shutdown(r->client, &err) != PST_OK)
-        pst_warn("shutdown: %s", err.msg);
-    pst_psclient_destroy(&r->client);
+    if (r->client) {
+        pst_err_t err;
+        pst_remote_flush(r, &err);
+        if (pst_psclient_shutdown(r->client, &err) != PST_OK)
+            pst_warn("shutdown: %s", err.msg);
+        pst_psclient_destroy(&r->client);
+    }
+    free(r->parts);
+    r->parts = NULL;
+    r->n_parts = 0;
 }
 
 void pst_comm_counters(const pst_psclient_stats_t *st, double out[PST_COMM_N])

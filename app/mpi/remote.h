@@ -1,5 +1,7 @@
-/* A worker's link to the parameter servers for one dense tensor: the push/pull training hooks
- * (each pull overlapping the previous push's acknowledgement) and epoch sums over a group. */
+/* A worker's link to the parameter servers for a dense model, held as one tensor or as one tensor
+ * per dense layer: the push/pull training hooks (each pull overlapping the previous pushes'
+ * acknowledgements; per layer, pulls waited for just before each layer's forward and pushes sent
+ * as backward produces them) and epoch sums over a group. */
 #ifndef PST_APP_MPI_REMOTE_H
 #define PST_APP_MPI_REMOTE_H
 
@@ -12,12 +14,21 @@
 #include "worker/psclient.h"
 #include "worker/train/train.h"
 
+/* A contiguous range of the parameter arena held as one tensor on the servers. */
+typedef struct pst_remote_part {
+    int tensor;
+    size_t off, len; /* floats */
+    bool push_pending, pull_pending;
+    pst_ticket_t push_ticket, pull_ticket;
+} pst_remote_part_t;
+
 typedef struct pst_remote {
     pst_psclient_t *client;
-    MPI_Comm group; /* the workers training this tensor together */
-    int tensor;
-    bool push_pending;
-    pst_ticket_t push_ticket;
+    MPI_Comm group;           /* the workers training these tensors together */
+    pst_remote_part_t *parts; // (n_parts) tensors 0..n_parts-1 of the model, in arena order
+    int n_parts;
+    bool layered; /* one part per dense layer, with the per-layer training hooks */
+    double pull_wait_s, push_wait_s; /* blocked in the hooks on pulls and on acknowledgements */
 } pst_remote_t;
 
 /* Connects worker `worker` to every server with the transport.* codecs and cluster.timeout. */
@@ -27,13 +38,20 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
  * every worker of the group has done the same. *clock (may be NULL): clocks already done. */
 int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, size_t n,
                      uint64_t *clock, pst_err_t *err);
+/* pst_remote_begin with tensor k of model_id holding dense layer k of model (weights and bias),
+ * so each layer can be pulled and pushed on its own (pst_remote_hooks then fills the per-layer
+ * hooks). Under BSP training is the same to the bit as with one tensor: the server's optimizers
+ * work element by element. */
+int pst_remote_begin_layers(pst_remote_t *r, uint32_t model_id, pst_model_t *model, uint64_t *clock,
+                            pst_err_t *err);
 /* Waits for the last push, then has the servers forget model_id (app/fed/fedjoin_mpi: each
  * federated round trains a fresh namespace, so the servers hold one round's model at a time). Needs
  * no other worker; a model already dropped is no error. */
 int pst_remote_drop(pst_remote_t *r, uint32_t model_id, pst_err_t *err);
-/* Fills the pull, push and allreduce_sum hooks (ctx = r). */
+/* Fills the pull, push and allreduce_sum hooks (ctx = r), and pull_start, pull_wait and
+ * push_layer after pst_remote_begin_layers. */
 void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks);
-/* Waits for the last push's acknowledgements, if any. */
+/* Waits for the last pushes' acknowledgements, if any. */
 int pst_remote_flush(pst_remote_t *r, pst_err_t *err);
 /* A worker's link counters in a fixed order, for the caller to sum over workers. */
 enum {

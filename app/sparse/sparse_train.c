@@ -39,7 +39,8 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
         pst_sparse_job_local_dense_opts(&run->job, &dense);
         wd = pst_wd_job_local(&run->job.wd, &opts, &dense, run->job.lr, run->job.init_seed,
                               run->job.wd.dropout_seed, err);
-        run->trainer = (pst_sparse_trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb};
+        run->trainer =
+            (pst_sparse_trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb, NULL};
     } else {
         model = pst_sparse_model_new(&opts, err);
         run->trainer = pst_sparse_trainer_local(model);
@@ -221,7 +222,7 @@ static int best_begin(pst_sparse_run_t *run, worker_t *r, pst_err_t *err)
         pst_wd_local_t *copy = NULL;
         if ((rc = local_copy(run, NULL, &copy, err)) != PST_OK)
             return rc;
-        pst_sparse_trainer_t scorer = {copy, pst_wd_local_step_cb, pst_wd_local_predict_cb};
+        pst_sparse_trainer_t scorer = {copy, pst_wd_local_step_cb, pst_wd_local_predict_cb, NULL};
         pst_sparse_best_init_wd_remote(&r->best, r->wd, copy, scorer);
     } else {
         pst_sparse_train_opts_t local;
@@ -247,7 +248,8 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                                      .lr = j->lr,
                                      .init_scale = j->init_scale,
                                      .init_seed = j->init_seed,
-                                     .n_workers = (uint32_t)ranks->n_workers};
+                                     .n_workers = (uint32_t)ranks->n_workers,
+                                     .prefetch = run->cfg->transport.prefetch};
     pst_sparse_remote_init(&r->remote, NULL, &opts);
     if (rc == PST_OK && j->wide_deep)
         r->wd = pst_wd_job_remote(&j->wd, j->lr, j->init_scale, j->init_seed,
@@ -305,8 +307,8 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     pst_psclient_stats_t st = {0};
     if (r->link.client != NULL)
         pst_psclient_stats(r->link.client, &st);
-    /* The link's counters, then rows, training wire and raw bytes, keys pushed. */
-    enum { ROWS = PST_COMM_N, TRAIN_WIRE, TRAIN_RAW, KEYS, N_SUMS };
+    /* The link's counters, then rows, training wire and raw bytes, keys pushed, step times. */
+    enum { ROWS = PST_COMM_N, TRAIN_WIRE, TRAIN_RAW, KEYS, PULL_WAIT, PUSH_WAIT, STEP, N_SUMS };
     pst_wd_remote_stats_t counts;
     worker_counts(r, &counts);
     double v[N_SUMS], sum[N_SUMS], steps = (double)counts.steps, all_steps = 0;
@@ -315,6 +317,10 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     v[TRAIN_WIRE] = train_wire;
     v[TRAIN_RAW] = train_raw;
     v[KEYS] = (double)counts.keys_pushed;
+    /* the wide & deep trainer does not time its waits: unknown rather than zero */
+    v[PULL_WAIT] = r->wd != NULL ? NAN : r->remote.times.pull_wait;
+    v[PUSH_WAIT] = r->wd != NULL ? NAN : r->remote.times.push_wait;
+    v[STEP] = r->wd != NULL ? NAN : r->remote.times.total;
     MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     if (!run->lead)
@@ -327,6 +333,12 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     pst_comm_json(comm, ranks, run->cfg, sum);
     pst_comm_codec_json(comm, r->link.client);
     pst_json_add_number(comm, "train_bytes_wire", sum[TRAIN_WIRE]);
+    /* Per training step, mean over workers: blocked on pulls, on push acknowledgements, the rest */
+    double per_step_ms = all_steps > 0 ? 1e3 / all_steps : NAN;
+    pst_json_add_number(comm, "step_pull_wait_ms", sum[PULL_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_compute_ms",
+                        (sum[STEP] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
     if (r->link.client != NULL)
         server_memory(run, r, ranks->n_servers);
 }

@@ -19,8 +19,9 @@
  *            PST_WIRE_KEYS_RAW (uint64 little-endian) or PST_WIRE_KEYS_DELTA (common/net/keycodec,
  *            what pst_wire_send writes; header.key_signature is then the list's signature)
  *            (only for sparse PUSH and PULL with count > 0, and absent when header.flags has
- *            PST_WIRE_FLAG_KEYS_CACHED: header.key_signature then names the list the sender last
- *            sent in full for that tensor, which the receiver resolves itself)
+ *            PST_WIRE_FLAG_KEYS_CACHED: header.key_signature then names one of the
+ *            PST_WIRE_KEY_LISTS lists the sender last sent in full for that tensor, which the
+ *            receiver resolves itself)
  *   frame 2  values: header.wire_size bytes in header.codec, decoding to header.raw_size bytes
  *            = count floats (dense) or count * row_width floats (sparse), whose checksum is
  *            header.checksum (only for PUSH, PULL_REPLY, INIT, FED_TASK, FED_UPDATE and FED_DONE
@@ -39,6 +40,11 @@
 #define PST_WIRE_FLAG_STALE 1u /* ACK: the push was for a clock already applied; it was dropped */
 #define PST_WIRE_FLAG_KEYS_CACHED 2u /* sparse PUSH/PULL: no keys frame; see key_signature */
 #define PST_WIRE_FLAG_DECLINED 4u    /* FED_UPDATE: no update (count 0); the reason is in error */
+
+/* Key lists a receiver remembers per sender and tensor: the last ones sent in full, each new one
+ * replacing the older. Two, so that a worker prefetching the next batch's pull (a new list)
+ * before pushing the current batch (the list before it) still names the push's keys. */
+#define PST_WIRE_KEY_LISTS 2
 
 /* header.key_encoding */
 #define PST_WIRE_KEYS_RAW 0u   /* uint64 little-endian */

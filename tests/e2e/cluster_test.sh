@@ -47,6 +47,48 @@ else
   fail "BSP with 1 worker differs from local: max rel diff $(max_rel_diff "$work/bsp1.txt" "$work/local1.txt")"
 fi
 
+# --- BSP with weights per layer (transport.prefetch) == one tensor == local, bit for bit --------
+# A model of 4867 floats in 3 dense layers is held as 3 tensors (the layered path, from 4096
+# floats): each step pulls them ahead, waits for each just before its layer's forward and pushes
+# each as backward produces it. Under BSP nothing may change: 1 worker equals local training, and
+# 2 workers equal the same run with prefetching off (one tensor, whole-model transfers).
+wide=(--set 'model.hidden=[128, 32]' --set train.epochs=3 "${common[@]}")
+"$pstrain" train "$work/base.yaml" "${wide[@]}" --out "$work/wlocal" -q >/dev/null || fail "local run, hidden [128, 32]"
+mpi 2 train "$work/base.yaml" "${wide[@]}" --out "$work/wbsp1" -q >"$work/wbsp1.log" 2>&1 || fail "layered bsp 1 worker: $(tail -3 "$work/wbsp1.log")"
+params "$work/wlocal/model.pst" > "$work/wlocal.txt"
+params "$work/wbsp1/model.pst" > "$work/wbsp1.txt"
+if [ -s "$work/wlocal.txt" ] && cmp -s "$work/wlocal.txt" "$work/wbsp1.txt"; then
+  pass "layered BSP with 1 worker reproduces local weights exactly ($(wc -l < "$work/wlocal.txt") parameters)"
+else
+  fail "layered BSP with 1 worker differs from local: max rel diff $(max_rel_diff "$work/wbsp1.txt" "$work/wlocal.txt")"
+fi
+[ -f "$work/wbsp1/report.json" ] && check "prefetching held the model as 3 tensors: 3 pushes a step (48 steps)" \
+  "$(jexpr "$work/wbsp1/report.json" "d['comm']['pushes'] == 3 * 48")"
+# With a penalty and clipping the gradients change after backward: each layer is pushed once they
+# are final, still bit for bit.
+pen=(--set train.l2=0.001 --set train.clip_norm=0.5)
+"$pstrain" train "$work/base.yaml" "${wide[@]}" "${pen[@]}" --out "$work/wplocal" -q >/dev/null || fail "local run, l2 and clipping"
+mpi 2 train "$work/base.yaml" "${wide[@]}" "${pen[@]}" --out "$work/wpbsp1" -q >"$work/wpbsp1.log" 2>&1 || fail "layered bsp, l2 and clipping: $(tail -3 "$work/wpbsp1.log")"
+params "$work/wplocal/model.pst" > "$work/wplocal.txt"
+params "$work/wpbsp1/model.pst" > "$work/wpbsp1.txt"
+if [ -s "$work/wplocal.txt" ] && cmp -s "$work/wplocal.txt" "$work/wpbsp1.txt" && ! cmp -s "$work/wplocal.txt" "$work/wlocal.txt"; then
+  pass "layered BSP with l2 and clipping (pushed after backward) reproduces local weights exactly"
+else
+  fail "layered BSP with l2 and clipping differs from local: max rel diff $(max_rel_diff "$work/wpbsp1.txt" "$work/wplocal.txt")"
+fi
+for pf in true false; do
+  mpi 3 train "$work/base.yaml" "${wide[@]}" --set transport.prefetch=$pf --out "$work/wbsp2-$pf" -q \
+    >"$work/wbsp2-$pf.log" 2>&1 || fail "bsp 2 workers, prefetch $pf: $(tail -3 "$work/wbsp2-$pf.log")"
+  params "$work/wbsp2-$pf/model.pst" > "$work/wbsp2-$pf.txt"
+done
+if [ -s "$work/wbsp2-true.txt" ] && cmp -s "$work/wbsp2-true.txt" "$work/wbsp2-false.txt"; then
+  pass "BSP with 2 workers: per-layer prefetching and whole-model transfers end with the same weights"
+else
+  fail "BSP with 2 workers: prefetching changes the weights: max rel diff $(max_rel_diff "$work/wbsp2-true.txt" "$work/wbsp2-false.txt")"
+fi
+check "and the same training loss, epoch by epoch" \
+  "$(mcompare "$work/wbsp2-true/metrics.jsonl" "$work/wbsp2-false/metrics.jsonl" "[l['train_loss'] for l in m]" | sed 's/^same$/True/')"
+
 # --- BSP, two workers of batch b == local batch 2b -------------------------------------------
 "$pstrain" train "$work/base.yaml" --set train.shuffle=false --set train.batch_size=32 --out "$work/local32" -q >/dev/null || fail "local batch 32"
 mpi 3 train "$work/base.yaml" --set train.shuffle=false --set train.batch_size=16 --out "$work/bsp2" -q >"$work/bsp2.log" 2>&1 || fail "bsp 2 workers: $(tail -3 "$work/bsp2.log")"

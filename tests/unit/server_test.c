@@ -617,6 +617,60 @@ static void push_after_pull_names_its_keys_by_signature(void **state)
     finish_server(srv, NULL);
 }
 
+/* A worker prefetching sends the next batch's pull (a new list) before the current batch's push:
+ * the server remembers the last two lists, so the push still names its keys by signature, and so
+ * does a push of the list before it; a third list replaces the oldest, which travels in full
+ * again. */
+static void the_last_two_lists_are_named_by_signature(void **state)
+{
+    pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_ASP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
+    pst_err_t err = {0};
+    int t = pst_psclient_register_sparse(c, 5, 0, KW, 0.0f, 7, &err);
+    ok(pst_psclient_init_on_servers(c, t, NULL, NULL, &err), &err);
+    static uint64_t a[KN], b[KN], third[KN];
+    static float g[KN * KW], rows[KN * KW];
+    spread_keys(a, 3);
+    spread_keys(b, 4);
+    spread_keys(third, 5);
+    for (int i = 0; i < KN * KW; i++)
+        g[i] = (float)(i % 16) - 8.0f;
+    uint64_t wire, raw;
+    const uint64_t values = KN * KW * 4, header = 100;
+    sparse_round(c, t, a, NULL, rows, 0, &wire, &raw); /* step 0's pull */
+    assert_true(wire > KN);
+    sparse_round(c, t, b, NULL, rows, 1, &wire, &raw); /* step 1's, prefetched */
+    assert_true(wire > KN);
+    sparse_round(c, t, a, g, NULL, 0, &wire, &raw); /* step 0's push: a by signature */
+    assert_true(wire >= values && wire < values + header);
+    sparse_round(c, t, b, g, NULL, 1, &wire, &raw);
+    assert_true(wire >= values && wire < values + header);
+    sparse_round(c, t, third, NULL, rows, 2, &wire, &raw); /* replaces a, the older */
+    assert_true(wire > KN);
+    sparse_round(c, t, b, NULL, rows, 2, &wire, &raw);
+    assert_true(wire < header);
+    sparse_round(c, t, a, NULL, rows, 2, &wire, &raw); /* a travels in full, replacing b */
+    assert_true(wire > KN);
+    /* Every key of a got its push, and the push of b where b holds it too: SGD, lr 0.5. */
+    for (int i = 0; i < KN; i++) {
+        int j = 0;
+        while (j < KN && b[j] < a[i])
+            j++;
+        for (int w = 0; w < KW; w++) {
+            float want = -0.5f * g[i * KW + w];
+            if (j < KN && b[j] == a[i])
+                want += -0.5f * g[j * KW + w];
+            assert_true(rows[i * KW + w] == want);
+        }
+    }
+    uint64_t counters[PST_STAT_COUNT];
+    ok(pst_psclient_server_stats(c, 0, counters, &err), &err);
+    assert_int_equal(counters[PST_STAT_ERRORS], 0);
+    shutdown_client(&c);
+    finish_server(srv, NULL);
+}
+
 /* A signature the server does not hold for this worker is refused with an ERROR; the client then
  * sends the full list again and is served. */
 static void unknown_key_signature_is_refused(void **state)
@@ -660,17 +714,22 @@ static void unknown_key_signature_is_refused(void **state)
     assert_non_null(strstr(reply->error, "unknown key signature"));
     pst__header__free_unpacked(reply, NULL);
 
-    /* The client's list is replaced on the server behind its back (a second connection for the
-     * same worker pulls other keys): its next request by signature is refused... */
-    uint64_t keys[3] = {5, 6, 70}, other[2] = {1, 2};
+    /* The client's lists are replaced on the server behind its back (a second connection for the
+     * same worker pulls as many other lists as the server remembers): its next request by
+     * signature is refused... */
+    uint64_t keys[3] = {5, 6, 70}, other[PST_WIRE_KEY_LISTS][2];
     float g[3] = {2.0f, 4.0f, 8.0f}, rows[3];
     pst_ticket_t tk;
     ok(pst_psclient_pull_sparse(c, t, keys, 3, rows, 0, &tk, &err), &err);
     ok(pst_psclient_wait(c, tk, &err), &err);
     pst_psclient_t *twin = connect_client(&srv, 1, 0, 0, PST_CODEC_RAW);
     int t2 = pst_psclient_register_sparse(twin, 4, 0, 1, 0.0f, 7, &err);
-    ok(pst_psclient_pull_sparse(twin, t2, other, 2, rows, 0, &tk, &err), &err);
-    ok(pst_psclient_wait(twin, tk, &err), &err);
+    for (int i = 0; i < PST_WIRE_KEY_LISTS; i++) {
+        other[i][0] = 1 + (uint64_t)i;
+        other[i][1] = 100 + (uint64_t)i;
+        ok(pst_psclient_pull_sparse(twin, t2, other[i], 2, rows, 0, &tk, &err), &err);
+        ok(pst_psclient_wait(twin, tk, &err), &err);
+    }
     pst_psclient_destroy(&twin);
     ok(pst_psclient_push_sparse(c, t, keys, 3, g, 0, 1.0f, &tk, &err), &err);
     assert_int_equal(pst_psclient_wait(c, tk, &err), PST_ENOTFOUND);
@@ -1028,6 +1087,7 @@ int main(void)
         cmocka_unit_test(hostile_frames_are_dropped_and_counted),
         cmocka_unit_test(corrupt_payload_is_refused),
         cmocka_unit_test(push_after_pull_names_its_keys_by_signature),
+        cmocka_unit_test(the_last_two_lists_are_named_by_signature),
         cmocka_unit_test(unknown_key_signature_is_refused),
         cmocka_unit_test(silent_server_times_out_with_its_name),
         cmocka_unit_test(checkpoint_and_resume),

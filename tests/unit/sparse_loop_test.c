@@ -1,6 +1,6 @@
 /* Tests for worker/train/sparse_loop: epochs of windows and shuffled copies through a trainer's
- * hooks, training the local model on synthetic clicks until it ranks like the true weights, and
- * the steps a resumed run passes over. */
+ * hooks (the look-ahead of prepare too), training the local model on synthetic clicks until it
+ * ranks like the true weights, and the steps a resumed run passes over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,15 +336,15 @@ static void shuffling_starts_with_the_second_epoch(void **state)
 }
 
 /* A trainer that records a fingerprint of every batch it is asked to step. */
-typedef struct recorder {
+typedef struct skip_recorder {
     double seen[64];
     int n;
-} recorder_t;
+} skip_recorder_t;
 
-static int record_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
+static int skip_record_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
 {
     (void)err;
-    recorder_t *r = ctx;
+    skip_recorder_t *r = ctx;
     double f = (double)b->n_rows;
     for (size_t k = b->row_ptr[0]; k < b->row_ptr[b->n_rows]; k++)
         f += (double)(b->col32 ? b->col32[k] : b->col64[k]) * (double)(k - b->row_ptr[0] + 1);
@@ -365,14 +365,14 @@ static void skipped_steps_resume_where_the_run_was(void **state)
     pst_dataset_t *d = csr_new(N_ROWS, NNZ, 40);
     for (size_t k = 0; k < N_ROWS * NNZ; k++)
         d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 40);
-    recorder_t whole = {0}, resumed = {0};
+    skip_recorder_t whole = {0}, resumed = {0};
     pst_sparse_epoch_t e[EPOCHS];
     for (int run = 0; run < 2; run++) {
-        recorder_t *r = run == 0 ? &whole : &resumed;
+        skip_recorder_t *r = run == 0 ? &whole : &resumed;
         pst_sparse_loop_opts_t o = {
             .batch_size = BATCH, .shuffle = true, .seed = 9, .skip_steps = run == 0 ? 0 : SKIP};
         pst_sparse_loop_t loop;
-        pst_sparse_loop_init(&loop, (pst_sparse_trainer_t){r, record_step, NULL}, &o);
+        pst_sparse_loop_init(&loop, (pst_sparse_trainer_t){r, skip_record_step, NULL, NULL}, &o);
         for (int epoch = 1; epoch <= EPOCHS; epoch++)
             assert_int_equal(pst_sparse_loop_epoch(&loop, d, epoch, &e[epoch - 1], NULL), PST_OK);
         pst_sparse_loop_fini(&loop);
@@ -391,6 +391,124 @@ static void skipped_steps_resume_where_the_run_was(void **state)
     pst_dataset_destroy(&d);
 }
 
+/* ---- look-ahead ---- */
+
+/* A local model behind hooks that record the batches: a fingerprint of each prepared batch, and
+ * of each stepped one, which must be the oldest prepared one (same contents, still intact). */
+typedef struct recorder {
+    pst_sparse_model_t *model;
+    uint64_t queue[2]; /* fingerprints of the prepared batches not yet stepped, oldest first */
+    size_t queued;
+    size_t n_prepared, n_steps, n_matched;
+    uint64_t trail; /* fingerprints of every stepped batch, folded */
+} recorder_t;
+
+static uint64_t fingerprint(const pst_sparse_batch_t *b)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ b->n_rows;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        h = h * 1099511628211ull + (uint64_t)(b->y[i] * 7.0f);
+        for (size_t k = b->row_ptr[i]; k < b->row_ptr[i + 1]; k++)
+            h = h * 1099511628211ull + b->col32[k] + 1;
+    }
+    return h;
+}
+
+static int recorder_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
+{
+    recorder_t *r = ctx;
+    if (r->queued == 2)
+        return pst_err_set(err, PST_ESTATE, "a third batch prepared before a step");
+    r->queue[r->queued++] = fingerprint(next);
+    r->n_prepared++;
+    return PST_OK;
+}
+
+static int recorder_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
+{
+    recorder_t *r = ctx;
+    uint64_t f = fingerprint(b);
+    if (r->queued > 0) {
+        r->n_matched += r->queue[0] == f;
+        r->queue[0] = r->queue[1];
+        r->queued--;
+    }
+    r->n_steps++;
+    r->trail = r->trail * 31 + f;
+    return pst_sparse_model_update(r->model, b, loss, err);
+}
+
+static int recorder_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, pst_err_t *err)
+{
+    return pst_sparse_model_predict(((recorder_t *)ctx)->model, b, prob, err);
+}
+
+/* With a prepare hook the loop hands over an epoch's first batch, then each next batch before the
+ * current step, every one intact until its own step (windows in the first epoch, shuffled copies in
+ * later ones, a capped epoch), and trains exactly as without it: the same batches, the same losses,
+ * bit-identical weights. */
+static void look_ahead_prepares_every_next_batch(void **state)
+{
+    enum { N_ROWS = 61, NNZ = 5, BATCH = 8, EPOCHS = 3 };
+    pst_rng_t rng;
+    pst_rng_init(&rng, 21);
+    pst_dataset_t *d = csr_new(N_ROWS, NNZ, 40);
+    for (size_t k = 0; k < N_ROWS * NNZ; k++)
+        d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 40);
+    for (size_t i = 0; i < N_ROWS; i++)
+        d->y[i] = (float)(pst_rng_uniform(&rng) < 0.3);
+    pst_sparse_train_opts_t opts;
+    pst_sparse_train_opts_defaults(&opts, PST_SPARSE_FM);
+    opts.spec.n_factors = 2;
+    const long caps[2] = {0, 5};
+    for (int c = 0; c < 2; c++) {
+        recorder_t rec[2];
+        pst_sparse_loop_t loop[2];
+        pst_sparse_epoch_t e[2][EPOCHS];
+        for (int i = 0; i < 2; i++) {
+            memset(&rec[i], 0, sizeof rec[i]);
+            rec[i].model = pst_sparse_model_new(&opts, NULL);
+            assert_non_null(rec[i].model);
+            pst_sparse_trainer_t t = {&rec[i], recorder_step, recorder_predict,
+                                      i == 1 ? recorder_prepare : NULL};
+            pst_sparse_loop_opts_t o = {
+                .batch_size = BATCH, .shuffle = true, .seed = 5, .steps_per_epoch = caps[c]};
+            pst_sparse_loop_init(&loop[i], t, &o);
+            for (int epoch = 1; epoch <= EPOCHS; epoch++)
+                assert_int_equal(pst_sparse_loop_epoch(&loop[i], d, epoch, &e[i][epoch - 1], NULL),
+                                 PST_OK);
+        }
+        size_t steps = caps[c] > 0 ? (size_t)caps[c] : (N_ROWS + BATCH - 1) / BATCH;
+        assert_int_equal(rec[0].n_prepared, 0);
+        assert_int_equal(rec[1].n_steps, EPOCHS * steps);
+        /* every batch prepared before its step, none past an epoch's end */
+        assert_int_equal(rec[1].n_prepared, EPOCHS * steps);
+        assert_int_equal(rec[1].n_matched, EPOCHS * steps);
+        assert_int_equal(rec[1].queued, 0);
+        assert_true(rec[0].trail == rec[1].trail);
+        for (int epoch = 0; epoch < EPOCHS; epoch++) {
+            assert_true(e[0][epoch].loss == e[1][epoch].loss);
+            assert_int_equal(e[0][epoch].rows, e[1][epoch].rows);
+            assert_int_equal(e[0][epoch].nnz, e[1][epoch].nnz);
+        }
+        size_t n_keys = pst_sparse_model_n_keys(rec[0].model);
+        assert_int_equal(n_keys, pst_sparse_model_n_keys(rec[1].model));
+        for (size_t i = 0; i < n_keys; i++) {
+            uint64_t key = 0;
+            const float *a = pst_sparse_model_entry(rec[0].model, i, &key);
+            const float *b = pst_sparse_model_row(rec[1].model, key);
+            assert_non_null(b);
+            assert_memory_equal(a, b, 3 * sizeof(float));
+        }
+        assert_true(pst_sparse_model_bias(rec[0].model) == pst_sparse_model_bias(rec[1].model));
+        for (int i = 0; i < 2; i++) {
+            pst_sparse_loop_fini(&loop[i]);
+            pst_sparse_model_destroy(&rec[i].model);
+        }
+    }
+    pst_dataset_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +517,7 @@ int main(void)
         cmocka_unit_test(unshuffled_training_steps_through_windows),
         cmocka_unit_test(shuffling_starts_with_the_second_epoch),
         cmocka_unit_test(skipped_steps_resume_where_the_run_was),
+        cmocka_unit_test(look_ahead_prepares_every_next_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

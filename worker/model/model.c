@@ -38,6 +38,7 @@ struct pst_model {
     float *scratch[2]; // 2 x (max_batch, max_width): ping-pong gradients in backward
     float *ones;       // (max_batch) all 1: bias gradients are dY^T ones
     int batch;         /* rows of the last forward; 0 before the first */
+    pst_model_layer_hooks_t hooks;
 };
 
 static const char *const KIND_NAMES[] = {
@@ -463,6 +464,9 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
     memcpy(self->x_copy, x, (size_t)batch * (size_t)self->n_inputs * sizeof(float));
     const float *cur = self->x_copy;
     for (int i = 0; i < self->n_layers; i++) {
+        int w = self->layers[i].w_tensor;
+        if (w >= 0 && self->hooks.before_forward != NULL)
+            self->hooks.before_forward(self->hooks.ctx, w / 2);
         layer_forward(self, &self->layers[i], cur, batch, training, rng);
         cur = self->layers[i].y;
     }
@@ -575,9 +579,18 @@ static const float *backward_pass(pst_model_t *self, const float *dout, int batc
     float *g = self->scratch[0];
     memcpy(g, dout, (size_t)batch * (size_t)self->n_outputs * sizeof(float));
     int bottom = with_input ? 0 : self->first_dense;
-    for (int i = top; i >= bottom; i--)
+    for (int i = top; i >= bottom; i--) {
         g = layer_backward(self, &self->layers[i], g, batch, with_input || i > self->first_dense);
+        int w = self->layers[i].w_tensor;
+        if (w >= 0 && self->hooks.after_backward != NULL)
+            self->hooks.after_backward(self->hooks.ctx, w / 2);
+    }
     return with_input ? g : NULL;
+}
+
+void pst_model_set_layer_hooks(pst_model_t *self, const pst_model_layer_hooks_t *hooks)
+{
+    self->hooks = hooks != NULL ? *hooks : (pst_model_layer_hooks_t){0};
 }
 
 void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output)

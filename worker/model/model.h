@@ -75,6 +75,20 @@ void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fu
 const float *pst_model_backward_input(pst_model_t *self, const float *dout, int batch,
                                       bool fused_output);
 
+/* Called by the passes for each dense layer, k counting the dense layers from 0 (the weights and
+ * bias of layer k are tensors 2k and 2k + 1, contiguous in the arena): before_forward before its
+ * forward, after_backward once its backward has written both gradients (the last layer first).
+ * A NULL function is skipped. Lets a distributed step wait for each layer's weights just in time
+ * and send each layer's gradient as soon as it exists. */
+typedef struct pst_model_layer_hooks {
+    void *ctx;
+    void (*before_forward)(void *ctx, int k);
+    void (*after_backward)(void *ctx, int k);
+} pst_model_layer_hooks_t;
+
+/* Installs hooks (copied) for the following passes; NULL removes them. */
+void pst_model_set_layer_hooks(pst_model_t *self, const pst_model_layer_hooks_t *hooks);
+
 /* Logits of the last forward: the input of a trailing softmax/sigmoid layer, or the output. */
 const float *pst_model_pre_output(const pst_model_t *self);
 

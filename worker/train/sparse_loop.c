@@ -26,7 +26,7 @@ static int local_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, ps
 
 pst_sparse_trainer_t pst_sparse_trainer_local(pst_sparse_model_t *model)
 {
-    return (pst_sparse_trainer_t){model, local_step, local_predict};
+    return (pst_sparse_trainer_t){model, local_step, local_predict, NULL};
 }
 
 /* Rows [start, start + n) of a CSR set as a batch, without copying. */
@@ -49,17 +49,23 @@ void pst_sparse_loop_init(pst_sparse_loop_t *self, pst_sparse_trainer_t trainer,
     self->skip_left = opts->skip_steps;
 }
 
+static void loop_batch_fini(pst_sparse_loop_batch_t *g)
+{
+    free(g->row_ptr);
+    free(g->col);
+    free(g->val);
+    free(g->y);
+}
+
 void pst_sparse_loop_fini(pst_sparse_loop_t *self)
 {
     free(self->order);
-    free(self->row_ptr);
-    free(self->col);
-    free(self->val);
-    free(self->y);
+    loop_batch_fini(&self->batch[0]);
+    loop_batch_fini(&self->batch[1]);
     memset(self, 0, sizeof *self);
 }
 
-static int batch_reserve(pst_sparse_loop_t *g, size_t n_rows, size_t nnz)
+static int batch_reserve(pst_sparse_loop_batch_t *g, size_t n_rows, size_t nnz)
 {
     int rc = PST_OK;
     if (n_rows > g->rows_cap) {
@@ -92,7 +98,7 @@ static void prefetch_row(const pst_dataset_t *d, const size_t *idx, size_t i, si
 }
 
 /* Rows idx[0..n) of d copied into one batch. */
-static int gather(pst_sparse_loop_t *g, const pst_dataset_t *d, const size_t *idx, size_t n,
+static int gather(pst_sparse_loop_batch_t *g, const pst_dataset_t *d, const size_t *idx, size_t n,
                   pst_sparse_batch_t *out, pst_err_t *err)
 {
     size_t nnz = 0;
@@ -148,6 +154,18 @@ static int csr_check(const pst_dataset_t *d, pst_err_t *err)
     return PST_OK;
 }
 
+/* Batch number k (rows from start) of the epoch in slot k % 2: a window, or gathered rows. */
+static int epoch_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t k, size_t start,
+                       pst_sparse_batch_t *b, pst_err_t *err)
+{
+    size_t n = train->n_rows, bs = self->opts.batch_size;
+    size_t len = n - start < bs ? n - start : bs;
+    *b = window(train, start, len);
+    if (self->order == NULL)
+        return PST_OK;
+    return gather(&self->batch[k & 1], train, self->order + start, len, b, err);
+}
+
 int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, int epoch,
                           pst_sparse_epoch_t *out, pst_err_t *err)
 {
@@ -157,29 +175,45 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
     if (rc != PST_OK)
         return rc;
     size_t bs = self->opts.batch_size, n = train->n_rows;
-    long max_steps = self->opts.steps_per_epoch > 0 ? self->opts.steps_per_epoch : -1;
+    size_t steps = (n + bs - 1) / bs;
+    if (self->opts.steps_per_epoch > 0 && (size_t)self->opts.steps_per_epoch < steps)
+        steps = (size_t)self->opts.steps_per_epoch;
     double sum = 0.0;
     pst_sparse_epoch_t e = {0};
-    long taken = 0; /* batches of this epoch, passed over or stepped */
-    for (size_t start = 0; taken != max_steps && start < n; start += bs, taken++) {
-        size_t len = n - start < bs ? n - start : bs;
-        if (self->skip_left > 0) {
-            self->skip_left--;
-            continue;
+    /* Resuming: the batches a checkpoint already holds are passed over (the epoch's order was
+     * drawn all the same, so the rest come as in the uninterrupted run). */
+    size_t first = self->skip_left < steps ? (size_t)self->skip_left : steps;
+    self->skip_left -= first;
+    pst_sparse_batch_t cur = {0}, next = {0};
+    bool look_ahead = self->trainer.prepare != NULL;
+    if (first < steps)
+        rc = epoch_batch(self, train, first, first * bs, &cur, err);
+    if (first < steps && look_ahead && rc == PST_OK)
+        rc = self->trainer.prepare(self->trainer.ctx, &cur, err);
+    for (size_t k = first; rc == PST_OK && k < steps; k++) {
+        bool more = k + 1 < steps;
+        /* With a prepare hook the next batch is made and handed over before this one trains;
+         * the batches are the same either way. */
+        if (more && look_ahead) {
+            rc = epoch_batch(self, train, k + 1, (k + 1) * bs, &next, err);
+            if (rc == PST_OK)
+                rc = self->trainer.prepare(self->trainer.ctx, &next, err);
         }
-        e.steps++;
-        pst_sparse_batch_t b = window(train, start, len);
         double batch_loss = 0.0;
-        if (self->order != NULL)
-            rc = gather(self, train, self->order + start, len, &b, err);
         if (rc == PST_OK)
-            rc = self->trainer.step(self->trainer.ctx, &b, &batch_loss, err);
+            rc = self->trainer.step(self->trainer.ctx, &cur, &batch_loss, err);
         if (rc != PST_OK)
-            return rc;
+            break;
         sum += batch_loss;
-        e.rows += len;
-        e.nnz += pst_sparse_batch_nnz(&b);
+        e.steps++;
+        e.rows += cur.n_rows;
+        e.nnz += pst_sparse_batch_nnz(&cur);
+        if (more && !look_ahead)
+            rc = epoch_batch(self, train, k + 1, (k + 1) * bs, &next, err);
+        cur = next;
     }
+    if (rc != PST_OK)
+        return rc;
     e.loss = e.steps > 0 ? sum / (double)e.steps : NAN;
     *out = e;
     return PST_OK;
@@ -189,7 +223,8 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
 static int stream_batch(pst_sparse_loop_t *self, const pst_sparse_stream_batch_t *sb,
                         pst_sparse_batch_t *b, pst_err_t *err)
 {
-    if (batch_reserve(self, sb->n_rows, 0) != PST_OK)
+    pst_sparse_loop_batch_t *g = &self->batch[0];
+    if (batch_reserve(g, sb->n_rows, 0) != PST_OK)
         return pst_err_set(err, PST_ENOMEM, "out of memory for a batch of %zu rows", sb->n_rows);
     for (size_t i = 0; i < sb->n_rows; i++) {
         float y = sb->y[i];
@@ -199,13 +234,13 @@ static int stream_batch(pst_sparse_loop_t *self, const pst_sparse_stream_batch_t
                                "-1/+1), not %g",
                                self->opts.source, (unsigned long long)sb->row_id[i] + 1,
                                self->opts.model_type, (double)y);
-        self->y[i] = y > 0.0f ? 1.0f : 0.0f;
+        g->y[i] = y > 0.0f ? 1.0f : 0.0f;
     }
     *b = (pst_sparse_batch_t){.n_rows = sb->n_rows,
                               .row_ptr = sb->row_ptr,
                               .col32 = sb->col_idx,
                               .val = sb->val,
-                              .y = self->y};
+                              .y = g->y};
     return PST_OK;
 }
 

@@ -14,13 +14,20 @@
 #include "common/rng.h"
 #include "worker/model/sparse_model.h"
 
-/* What trains: the local model, a wide & deep model or the parameter servers behind two hooks. */
+/* What trains: the local model, a wide & deep model or the parameter servers behind hooks. */
 typedef struct pst_sparse_trainer {
     void *ctx;
     /* One optimizer step on a labelled batch; *loss = its mean log-loss before the step. */
     int (*step)(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err);
     /* prob (n_rows) of a batch under the current weights; keys never trained count as zero. */
     int (*predict)(void *ctx, const pst_sparse_batch_t *b, float *prob, pst_err_t *err);
+    /* Optional (NULL: no look-ahead). Every batch is handed to prepare, in order, before step
+     * receives it: an epoch's first batch, then each next batch before the current one's step,
+     * so a trainer can fetch a batch's weights while the one before it computes (at most two
+     * prepared batches wait for their steps). A batch stays valid and unchanged until its step
+     * returns. The loop looks ahead only within an epoch (never across evaluation) and not on
+     * streams, whose batches live only until the next one is read. */
+    int (*prepare)(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err);
 } pst_sparse_trainer_t;
 
 /* The trainer of a local model (pst_sparse_model_update and pst_sparse_model_predict). */
@@ -46,19 +53,24 @@ typedef struct pst_sparse_epoch {
     size_t steps, rows, nnz;
 } pst_sparse_epoch_t;
 
-/* Read the fields; the loop's buffers are reused from batch to batch. */
+/* A batch of gathered rows, reused from batch to batch. */
+typedef struct pst_sparse_loop_batch {
+    size_t rows_cap, nnz_cap;
+    size_t *row_ptr; // (rows_cap + 1)
+    uint32_t *col;   // (nnz_cap)
+    float *val;      // (nnz_cap)
+    float *y;        // (rows_cap)
+} pst_sparse_loop_batch_t;
+
+/* Read the fields. */
 typedef struct pst_sparse_loop {
     pst_sparse_trainer_t trainer;
     pst_sparse_loop_opts_t opts;
     pst_rng_t rng;
     size_t *order; // (order_n) this epoch's row order; NULL: as stored
     size_t order_n;
-    size_t rows_cap, nnz_cap; /* a batch of gathered rows */
-    size_t *row_ptr;          // (rows_cap + 1)
-    uint32_t *col;            // (nnz_cap)
-    float *val;               // (nnz_cap)
-    float *y;                 // (rows_cap)
-    uint64_t skip_left;       /* of opts.skip_steps */
+    pst_sparse_loop_batch_t batch[2]; /* the current batch and the one looked ahead to */
+    uint64_t skip_left;               /* of opts.skip_steps */
 } pst_sparse_loop_t;
 
 void pst_sparse_loop_init(pst_sparse_loop_t *self, pst_sparse_trainer_t trainer,

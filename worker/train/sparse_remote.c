@@ -1,11 +1,13 @@
 /* The parameter-server trainer of sparse models: each step pulls exactly its batch's rows and the
- * bias, and pushes their gradients while the next batch is prepared. */
+ * bias (sent ahead, while the previous batch computes, when prefetching), and pushes their
+ * gradients without waiting for the acknowledgement. */
 #include "worker/train/sparse_remote.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 
 void pst_sparse_remote_init(pst_sparse_remote_t *r, pst_psclient_t *client,
                             const pst_sparse_remote_opts_t *opts)
@@ -42,44 +44,125 @@ static int step_buf_reserve(pst_sparse_remote_buf_t *b, size_t nnz, uint32_t wid
     return PST_OK;
 }
 
-/* Waits for a step's pushes to be acknowledged. */
+/* Waits for a request of the step; the time blocked is added to *waited. */
+static int timed_wait(pst_sparse_remote_t *r, pst_ticket_t t, double *waited, pst_err_t *err)
+{
+    double t0 = pst_clock_seconds();
+    int rc = pst_psclient_wait(r->client, t, err);
+    *waited += pst_clock_seconds() - t0;
+    return rc;
+}
+
+/* Waits for both tickets (rows, then bias); the first failure is reported. */
+static int wait_pair(pst_sparse_remote_t *r, pst_ticket_t rows, pst_ticket_t bias, double *waited,
+                     pst_err_t *err)
+{
+    pst_err_t scratch;
+    int rc = timed_wait(r, rows, waited, err);
+    int bias_rc = timed_wait(r, bias, waited, rc == PST_OK ? err : &scratch);
+    return rc != PST_OK ? rc : bias_rc;
+}
+
+/* Waits for a step's pushes to be acknowledged and for a pull sent ahead (its rows dropped). */
 static int step_buf_flush(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b, pst_err_t *err)
 {
-    if (!b->pending)
-        return PST_OK;
-    b->pending = false;
+    int rc = PST_OK, pull_rc = PST_OK;
     pst_err_t scratch;
-    int rc = pst_psclient_wait(r->client, b->push_rows, err);
-    int bias_rc = pst_psclient_wait(r->client, b->push_bias, rc == PST_OK ? err : &scratch);
-    return rc != PST_OK ? rc : bias_rc;
+    if (b->pending) {
+        b->pending = false;
+        rc = wait_pair(r, b->push_rows, b->push_bias, &r->times.push_wait, err);
+    }
+    if (b->prepared) {
+        b->prepared = false;
+        pull_rc = wait_pair(r, b->pull_rows, b->pull_bias, &r->times.pull_wait,
+                            rc == PST_OK ? err : &scratch);
+    }
+    return rc != PST_OK ? rc : pull_rc;
 }
 
 int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err)
 {
     pst_err_t scratch;
-    int rc = step_buf_flush(r, &r->buf[0], err);
-    int rc2 = step_buf_flush(r, &r->buf[1], rc == PST_OK ? err : &scratch);
-    return rc != PST_OK ? rc : rc2;
+    int rc = PST_OK;
+    for (int i = 0; i < PST_SPARSE_REMOTE_DEPTH; i++) {
+        int one = step_buf_flush(r, &r->buf[i], rc == PST_OK ? err : &scratch);
+        rc = rc != PST_OK ? rc : one;
+    }
+    return rc;
 }
 
-/* Pulls keys[0..n) into rows and the bias for the current clock, while `prev` (may be NULL)
- * has its pushes acknowledged. */
-static int pull_weights(pst_sparse_remote_t *r, const uint64_t *keys, size_t n, float *rows,
-                        float *bias, pst_sparse_remote_buf_t *prev, pst_err_t *err)
+/* Sends the pulls of keys[0..n) into rows and of the bias for clock. */
+static int send_pulls(pst_sparse_remote_t *r, const uint64_t *keys, size_t n, float *rows,
+                      float *bias, uint64_t clock, pst_ticket_t *rows_t, pst_ticket_t *bias_t,
+                      pst_err_t *err)
 {
     pst_psclient_t *c = r->client;
-    pst_ticket_t rows_t, bias_t;
-    int rc = pst_psclient_pull_sparse(c, r->rows_tensor, keys, n, rows, r->clock, &rows_t, err);
+    int rc = pst_psclient_pull_sparse(c, r->rows_tensor, keys, n, rows, clock, rows_t, err);
     if (rc == PST_OK)
-        rc = pst_psclient_pull(c, r->bias_tensor, bias, r->clock, &bias_t, err);
-    if (rc != PST_OK)
-        return rc;
-    pst_err_t scratch;
-    rc = prev != NULL ? step_buf_flush(r, prev, err) : PST_OK;
-    int rows_rc = pst_psclient_wait(c, rows_t, rc == PST_OK ? err : &scratch);
-    rc = rc != PST_OK ? rc : rows_rc;
-    int bias_rc = pst_psclient_wait(c, bias_t, rc == PST_OK ? err : &scratch);
-    return rc != PST_OK ? rc : bias_rc;
+        rc = pst_psclient_pull(c, r->bias_tensor, bias, clock, bias_t, err);
+    return rc;
+}
+
+/* Pulls keys[0..n) into rows and the bias for the current clock, and waits for them (the time
+ * blocked is added to *waited). */
+static int pull_weights(pst_sparse_remote_t *r, const uint64_t *keys, size_t n, float *rows,
+                        float *bias, double *waited, pst_err_t *err)
+{
+    pst_ticket_t rows_t, bias_t;
+    int rc = send_pulls(r, keys, n, rows, bias, r->clock, &rows_t, &bias_t, err);
+    return rc == PST_OK ? wait_pair(r, rows_t, bias_t, waited, err) : rc;
+}
+
+/* Makes buffer b ready for a batch of step `clock`: the pushes it held (step clock - DEPTH)
+ * acknowledged, the batch's unique keys extracted. */
+static int step_buf_load(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b,
+                         const pst_sparse_batch_t *batch, pst_err_t *err)
+{
+    int rc = step_buf_flush(r, b, err);
+    if (rc == PST_OK)
+        rc = step_buf_reserve(b, pst_sparse_batch_nnz(batch), r->width, err);
+    if (rc == PST_OK)
+        rc = pst_sparse_batch_keys(batch, b->keys, &b->n_keys, b->slot, err);
+    return rc;
+}
+
+/* The prepare hook: a coming step's keys, and its pull sent for that step's clock (the first
+ * clock not yet prepared: the current one at an epoch's start, else the next). */
+static int remote_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
+{
+    pst_sparse_remote_t *r = ctx;
+    double t0 = pst_clock_seconds();
+    uint64_t clock = r->clock;
+    while (clock < r->clock + 2 && r->buf[clock % PST_SPARSE_REMOTE_DEPTH].prepared)
+        clock++;
+    if (clock == r->clock + 2)
+        return pst_err_set(err, PST_ESTATE, "sparse trainer: two batches already prepared");
+    pst_sparse_remote_buf_t *b = &r->buf[clock % PST_SPARSE_REMOTE_DEPTH];
+    int rc = step_buf_load(r, b, next, err);
+    if (rc == PST_OK)
+        rc = send_pulls(r, b->keys, b->n_keys, b->rows, &b->bias, clock, &b->pull_rows,
+                        &b->pull_bias, err);
+    if (rc == PST_OK) {
+        b->prepared = true;
+        b->prepared_row_ptr = next->row_ptr;
+        b->prepared_rows = next->n_rows;
+    }
+    r->times.total += pst_clock_seconds() - t0;
+    return rc;
+}
+
+/* The current step's weights: waited for when prepare sent their pull, pulled now otherwise. */
+static int step_weights(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *cur,
+                        const pst_sparse_batch_t *b, pst_err_t *err)
+{
+    if (cur->prepared && cur->prepared_row_ptr == b->row_ptr && cur->prepared_rows == b->n_rows) {
+        cur->prepared = false;
+        return wait_pair(r, cur->pull_rows, cur->pull_bias, &r->times.pull_wait, err);
+    }
+    int rc = step_buf_load(r, cur, b, err);
+    return rc == PST_OK ? pull_weights(r, cur->keys, cur->n_keys, cur->rows, &cur->bias,
+                                       &r->times.pull_wait, err)
+                        : rc;
 }
 
 /* Batch-mean gradients become sums over the batch (the servers' constants are per example);
@@ -98,23 +181,19 @@ static void scale_gradient(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *cur,
 static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
 {
     pst_sparse_remote_t *r = ctx;
-    pst_sparse_remote_buf_t *cur = &r->buf[r->clock & 1], *prev = &r->buf[(r->clock + 1) & 1];
-    size_t n_keys = 0;
-    int rc = step_buf_reserve(cur, pst_sparse_batch_nnz(b), r->width, err);
-    if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, cur->keys, &n_keys, cur->slot, err);
-    if (rc == PST_OK)
-        rc = pull_weights(r, cur->keys, n_keys, cur->rows, &cur->bias, prev, err);
-    pst_sparse_weights_t w = {.rows = cur->rows, .n_keys = n_keys, .bias = cur->bias};
+    double t0 = pst_clock_seconds();
+    pst_sparse_remote_buf_t *cur = &r->buf[r->clock % PST_SPARSE_REMOTE_DEPTH];
+    int rc = step_weights(r, cur, b, err);
+    pst_sparse_weights_t w = {.rows = cur->rows, .n_keys = cur->n_keys, .bias = cur->bias};
     pst_sparse_grad_t g = {.rows = cur->grad};
     if (rc == PST_OK)
         rc = pst_sparse_step(&r->opts.spec, b, cur->slot, &w, &g, err);
     if (rc != PST_OK)
         return rc;
     cur->bias_grad = g.bias;
-    scale_gradient(r, cur, n_keys, b->n_rows);
+    scale_gradient(r, cur, cur->n_keys, b->n_rows);
     pst_psclient_t *c = r->client;
-    rc = pst_psclient_push_sparse(c, r->rows_tensor, cur->keys, n_keys, cur->grad, r->clock,
+    rc = pst_psclient_push_sparse(c, r->rows_tensor, cur->keys, cur->n_keys, cur->grad, r->clock,
                                   r->opts.lr, &cur->push_rows, err);
     if (rc == PST_OK)
         rc = pst_psclient_push(c, r->bias_tensor, &cur->bias_grad, r->clock, r->opts.lr,
@@ -123,8 +202,9 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
         return rc;
     cur->pending = true;
     r->clock++;
-    r->keys_pushed += n_keys;
+    r->keys_pushed += cur->n_keys;
     *loss = g.loss;
+    r->times.total += pst_clock_seconds() - t0;
     return PST_OK;
 }
 
@@ -156,6 +236,7 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
 {
     pst_sparse_remote_t *r = ctx;
     pst_sparse_remote_buf_t *e = &r->eval;
+    double eval_wait = 0; /* evaluation is kept out of the step times */
     int rc = pst_sparse_remote_flush(r, err);
     pst_psclient_stats_t before, after;
     pst_psclient_stats(r->client, &before);
@@ -168,7 +249,7 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
         rc = select_trained(r, n_keys, &n_pull, err);
     /* e->grad holds the pulled rows, compacted */
     if (rc == PST_OK)
-        rc = pull_weights(r, r->pull_keys, n_pull, e->grad, &e->bias, NULL, err);
+        rc = pull_weights(r, r->pull_keys, n_pull, e->grad, &e->bias, &eval_wait, err);
     if (rc != PST_OK)
         return rc;
     memset(e->rows, 0, n_keys * w * sizeof(float));
@@ -183,8 +264,8 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
 
 void pst_sparse_remote_fini(pst_sparse_remote_t *r)
 {
-    step_buf_fini(&r->buf[0]);
-    step_buf_fini(&r->buf[1]);
+    for (int i = 0; i < PST_SPARSE_REMOTE_DEPTH; i++)
+        step_buf_fini(&r->buf[i]);
     step_buf_fini(&r->eval);
     free(r->pull_keys);
     free(r->pull_at);
@@ -258,7 +339,8 @@ int pst_sparse_remote_mark_trained(pst_sparse_remote_t *r, const pst_dataset_t *
 
 pst_sparse_trainer_t pst_sparse_remote_trainer(pst_sparse_remote_t *r)
 {
-    return (pst_sparse_trainer_t){r, remote_step, remote_predict};
+    return (pst_sparse_trainer_t){r, remote_step, remote_predict,
+                                  r->opts.prefetch ? remote_prepare : NULL};
 }
 
 /* The marked keys from *next on, at most PST_SPARSE_REMOTE_PULL_CHUNK of them, into pull_keys

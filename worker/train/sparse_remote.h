@@ -19,18 +19,35 @@ typedef struct pst_sparse_remote_opts {
     float init_scale; /* the rows tensor's */
     uint64_t init_seed;
     uint32_t n_workers; /* the workers training together: batch means are scaled by it */
+    bool prefetch; /* pull the next batch's rows while the current one computes (prepare hook) */
 } pst_sparse_remote_opts_t;
 
-/* What one step holds while its push is in flight; steps alternate between two. */
+/* Steps whose buffers live at once: the one computing, the one whose pull is prefetched, and one
+ * whose push may still await its acknowledgement. Step c uses buf[c % DEPTH]. */
+#define PST_SPARSE_REMOTE_DEPTH 3
+
+/* What one step holds while its pull or push is in flight. */
 typedef struct pst_sparse_remote_buf {
     size_t cap;         /* entries the arrays hold */
     uint64_t *keys;     // (cap) the batch's unique keys, ascending
     uint32_t *slot;     // (cap) key index of every entry
     float *rows, *grad; // (cap, row_width)
+    size_t n_keys;
     float bias, bias_grad;
-    bool pending;
+    bool pending; /* push_rows and push_bias await their acknowledgements */
     pst_ticket_t push_rows, push_bias;
+    bool prepared; /* pull_rows and pull_bias were sent ahead for the batch below */
+    pst_ticket_t pull_rows, pull_bias;
+    const size_t *prepared_row_ptr; /* the batch prepared, checked when its step comes */
+    size_t prepared_rows;
 } pst_sparse_remote_buf_t;
+
+/* Where a worker's step time went, in seconds over all steps. */
+typedef struct pst_sparse_remote_times {
+    double pull_wait; /* blocked on pulled rows */
+    double push_wait; /* blocked on push acknowledgements (before reusing a buffer) */
+    double total;     /* in the step and prepare hooks; compute = total - pull_wait - push_wait */
+} pst_sparse_remote_times_t;
 
 /* Read the fields. */
 typedef struct pst_sparse_remote {
@@ -39,7 +56,8 @@ typedef struct pst_sparse_remote {
     uint32_t width;
     int rows_tensor, bias_tensor;
     uint64_t clock; /* steps pushed */
-    pst_sparse_remote_buf_t buf[2], eval;
+    pst_sparse_remote_buf_t buf[PST_SPARSE_REMOTE_DEPTH], eval;
+    pst_sparse_remote_times_t times;
     uint64_t *pull_keys; // (pull_cap) evaluation: the trained keys of a chunk
     uint32_t *pull_at;   // (pull_cap) their index among the chunk's keys
     size_t pull_cap;
@@ -82,13 +100,29 @@ enum { PST_SPARSE_REMOTE_PULL_CHUNK = 65536 };
  * were marked, PST_EINVAL on a model of another row width. */
 int pst_sparse_remote_pull_model(pst_sparse_remote_t *r, pst_sparse_model_t *model, pst_err_t *err);
 
-/* Waits for the last steps' pushes to be acknowledged. */
+/* Waits for the last steps' pushes to be acknowledged (and for any pull sent ahead, whose rows
+ * are then dropped). */
 int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err);
 
 /* The loop's hooks: step pulls the batch's rows and the bias at the current clock (overlapping
- * the previous push's acknowledgement), computes the gradient and pushes it as a sum over the
- * batch times n_workers (the servers' constants are per example); predict scores a chunk on
- * the global weights, unmarked keys as zero rows. */
+ * the previous pushes' acknowledgements), computes the gradient and pushes it as a sum over the
+ * batch times n_workers (the servers' constants are per example) without waiting for the
+ * acknowledgement; predict scores a chunk on the global weights, unmarked keys as zero rows.
+ *
+ * With opts.prefetch, prepare sends each batch's pull ahead: the next batch's (clock + 1) before
+ * the current batch computes, so it is in flight during the computation and the current push.
+ * (An epoch's first batch is prepared first, so the servers' two remembered key lists are always
+ * the current and the next batch's, and every push names its keys by signature.) What each
+ * consistency mode then guarantees:
+ *  - bsp: the server holds a pull for clock c until clock c - 1 is applied (every worker's push),
+ *    so the prefetched pull is answered with exactly the weights a pull sent after the push
+ *    would get: training is bit for bit the same as without prefetching. Only the key
+ *    extraction and the request's trip overlap the computation.
+ *  - ssp: the pull of clock c is answered once every live worker pushed clock c - staleness - 1,
+ *    as without prefetching; it may miss this worker's own push of clock c - 1 (sent after the
+ *    pull), which staleness 0 never does (the server holds the pull until that push arrives).
+ *  - asp: answered at once; it misses this worker's push of clock c - 1 and whatever other
+ *    workers have not yet pushed (one step more staleness than without prefetching). */
 pst_sparse_trainer_t pst_sparse_remote_trainer(pst_sparse_remote_t *r);
 
 #endif

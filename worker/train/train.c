@@ -245,6 +245,32 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
     return loss;
 }
 
+/* A distributed step whose weights travel per dense layer (see pst_train_hooks_t): the model's
+ * layer hooks wait for each layer's pull and send each layer's push. The first failure stops the
+ * transfers; the passes finish on whatever weights they hold and the step then fails. */
+typedef struct layer_link {
+    const pst_train_hooks_t *h;
+    const float *grads;
+    uint64_t clock;
+    float lr;
+    int rc;
+    pst_err_t *err;
+} layer_link_t;
+
+static void link_before_forward(void *ctx, int k)
+{
+    layer_link_t *l = ctx;
+    if (l->rc == PST_OK)
+        l->rc = l->h->pull_wait(l->h->ctx, k, l->err);
+}
+
+static void link_after_backward(void *ctx, int k)
+{
+    layer_link_t *l = ctx;
+    if (l->rc == PST_OK)
+        l->rc = l->h->push_layer(l->h->ctx, k, l->grads, l->clock, l->lr, l->err);
+}
+
 typedef struct epoch_ctx {
     pst_model_t *model;
     const pst_rows_t *train;
@@ -255,6 +281,28 @@ typedef struct epoch_ctx {
     uint64_t clock;
     long steps;
 } epoch_ctx_t;
+
+/* compute_gradient on weights pulled per layer (pull_start already sent), each layer's gradient
+ * pushed as soon as it is final: during backward, or after it when a penalty or clipping still
+ * changes the gradients. */
+static int layered_gradient(const epoch_ctx_t *c, int n, float lr, pst_rng_t *dropout_rng,
+                            double *loss, pst_err_t *err)
+{
+    const pst_train_hooks_t *h = c->hooks;
+    const pst_train_opts_t *o = c->opts;
+    bool final_in_backward = o->l1 == 0 && o->l2 == 0 && o->clip_norm == 0 && o->clip_value == 0;
+    layer_link_t link = {h, pst_model_grads(c->model), c->clock, lr, PST_OK, err};
+    pst_model_layer_hooks_t mh = {&link, link_before_forward,
+                                  final_in_backward ? link_after_backward : NULL};
+    pst_model_set_layer_hooks(c->model, &mh);
+    *loss = compute_gradient(c->model, c->st, n, o, dropout_rng);
+    pst_model_set_layer_hooks(c->model, NULL);
+    for (int k = pst_model_n_tensors(c->model) / 2 - 1; !final_in_backward && k >= 0; k--) {
+        if (link.rc == PST_OK)
+            link.rc = h->push_layer(h->ctx, k, link.grads, c->clock, lr, err);
+    }
+    return link.rc;
+}
 
 /* Every epoch's row order and every step's dropout masks come from their own seeded streams, so a
  * run resumed at any clock draws exactly what an uninterrupted run would have drawn. */
@@ -277,6 +325,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     const pst_train_opts_t *opts = c->opts;
     const pst_train_hooks_t *h = c->hooks;
     bool remote = h && h->push;
+    bool layered = remote && h->pull_start != NULL;
     size_t n = c->train->n;
     epoch_order(c, epoch);
     float *params = pst_model_params(c->model);
@@ -290,25 +339,37 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
             break;
         int b = (int)(n - start < (size_t)opts->batch_size ? n - start : (size_t)opts->batch_size);
         float lr = pst_sched_lr(c->sched, epoch - 1, (long)c->clock);
-        int rc;
-        if (remote && (rc = h->pull(h->ctx, params, c->clock, err)) != PST_OK)
-            return rc;
-        if ((rc = gather_rows(c->train, c->st->order + start, 0, (size_t)b, c->st->xb, c->st->yb,
-                              err)) != PST_OK)
+        int rc = PST_OK;
+        /* Per-layer weights: the pulls go out first, and the batch is gathered while they
+         * travel. */
+        if (layered)
+            rc = h->pull_start(h->ctx, params, c->clock, err);
+        else if (remote)
+            rc = h->pull(h->ctx, params, c->clock, err);
+        if (rc == PST_OK)
+            rc = gather_rows(c->train, c->st->order + start, 0, (size_t)b, c->st->xb, c->st->yb,
+                             err);
+        if (rc != PST_OK)
             return rc;
         pst_rng_t dropout_rng;
         pst_rng_init(&dropout_rng, pst_rng_derive(dropout_seed, c->clock));
-        double loss = compute_gradient(c->model, c->st, b, opts, &dropout_rng);
+        double loss = 0.0;
+        if (layered)
+            rc = layered_gradient(c, b, lr, &dropout_rng, &loss, err);
+        else
+            loss = compute_gradient(c->model, c->st, b, opts, &dropout_rng);
+        if (rc != PST_OK)
+            return rc;
         if (!isfinite(loss))
             return pst_err_set(err, PST_ENUMERIC,
                                "epoch %d step %ld: loss is not finite (lower optimizer.lr?)", epoch,
                                step + 1);
-        if (remote) {
-            if ((rc = h->push(h->ctx, pst_model_grads(c->model), c->clock, lr, err)) != PST_OK)
-                return rc;
-        } else {
+        /* (layered: already pushed, layer by layer) */
+        if (remote && !layered &&
+            (rc = h->push(h->ctx, pst_model_grads(c->model), c->clock, lr, err)) != PST_OK)
+            return rc;
+        if (!remote)
             pst_optim_step(c->st->optim, params, pst_model_grads(c->model), lr);
-        }
         c->clock++;
         *loss_sum += loss;
         *rows += b;

@@ -85,6 +85,16 @@ typedef struct pst_train_hooks {
     int (*pull)(void *ctx, float *params, uint64_t clock, pst_err_t *err);
     /* Sends this worker's gradient for clock, with the learning rate the server applies. */
     int (*push)(void *ctx, const float *grads, uint64_t clock, float lr, pst_err_t *err);
+    /* Optional, all three or none: the weights held per dense layer (k counts the model's dense
+     * layers from 0; see pst_model_layer_hooks_t). A step then sends every layer's pull with
+     * pull_start, gathers its batch, waits for layer k's weights with pull_wait just before that
+     * layer's forward, and pushes layer k's gradient with push_layer as soon as backward produced
+     * it, the last layer first (after the whole backward when a penalty or clipping still
+     * changes the gradients). pull and push above still serve whole-model transfers. */
+    int (*pull_start)(void *ctx, float *params, uint64_t clock, pst_err_t *err);
+    int (*pull_wait)(void *ctx, int k, pst_err_t *err);
+    int (*push_layer)(void *ctx, int k, const float *grads, uint64_t clock, float lr,
+                      pst_err_t *err);
     /* Sums vals[0..n) over all workers in place, so every worker takes the same decisions. */
     int (*allreduce_sum)(void *ctx, double *vals, int n, pst_err_t *err);
     /* Observers; they receive observer_ctx (or ctx when that is NULL). */

@@ -289,7 +289,7 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
 
 pst_sparse_trainer_t pst_wd_remote_trainer(pst_wd_remote_t *self)
 {
-    return (pst_sparse_trainer_t){self, remote_step, remote_predict};
+    return (pst_sparse_trainer_t){self, remote_step, remote_predict, NULL};
 }
 
 int pst_wd_remote_register(pst_wd_remote_t *self, pst_psclient_t *client, pst_err_t *err)
