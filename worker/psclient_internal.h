@@ -76,7 +76,8 @@ struct pst_psclient {
     float *scratch; /* sparse pull replies; (scratch_cap) */
     size_t scratch_cap;
     uint64_t pushes, pulls, stale, errors;
-    double push_ms, pull_ms; /* sums */
+    double push_ms, pull_ms;           /* sums */
+    double push_wait_ms, pull_wait_ms; /* sums of the time callers blocked waiting */
     /* heartbeats */
     bool hb_running, hb_stop;
     pthread_t hb_thread;

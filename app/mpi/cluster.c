@@ -15,6 +15,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
+#include "app/mpi/steptime.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
@@ -89,7 +90,8 @@ typedef struct worker {
     cluster_t *c;
     pst_session_t s;
     pst_remote_t remote;
-    int index; /* worker index 0..n_workers-1 */
+    pst_psclient_stats_t at_start; /* the link's counters before the first step */
+    int index;                     /* worker index 0..n_workers-1 */
 } worker_t;
 
 static int reduce_sum(void *ctx, double *vals, int n, pst_err_t *err)
@@ -172,6 +174,12 @@ static void report_comm(worker_t *w)
     pst_comm_counters(&st, v);
     v[PST_COMM_N] = (double)w->s.result.rows_trained;
     MPI_Reduce(v, sum, PST_COMM_N + 1, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    /* A dense step is one push; evaluation pulls between epochs count as waiting (a few against
+     * every epoch's steps). */
+    double step[PST_STEPTIME_N], step_sum[PST_STEPTIME_N];
+    pst_steptime_worker(&w->at_start, &st, (double)(st.pushes - w->at_start.pushes),
+                        w->s.result.seconds, step);
+    MPI_Reduce(step, step_sum, PST_STEPTIME_N, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
     if (w->index != 0)
         return;
     /* The run's throughput is every worker's rows over the lead's training time. */
@@ -179,7 +187,12 @@ static void report_comm(worker_t *w)
     r->rows_trained = (long)sum[PST_COMM_N];
     r->samples_per_s = r->seconds > 0 ? sum[PST_COMM_N] / r->seconds : 0;
     cJSON *extra = cJSON_CreateObject();
-    pst_comm_json(cJSON_AddObjectToObject(extra, "comm"), &w->c->ranks, w->c->cfg, sum);
+    cJSON *comm = cJSON_AddObjectToObject(extra, "comm");
+    pst_comm_json(comm, &w->c->ranks, w->c->cfg, sum);
+    pst_steptime_json(comm, step_sum);
+    if (w->remote.client)
+        pst_steptime_query_servers(comm, w->remote.client, w->c->ranks.n_servers,
+                                   step_sum[PST_STEPTIME_STEPS]);
     w->s.extra = extra;
 }
 
@@ -192,6 +205,7 @@ static int worker_train(worker_t *w, pst_err_t *err)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
     if (rc != PST_OK)
         return rc;
+    pst_psclient_stats(w->remote.client, &w->at_start);
     pst_session_t *s = &w->s;
     s->opts.start_clock = clock;
     if (clock > 0 && w->index == 0)

@@ -10,6 +10,7 @@
 #include "app/console.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
+#include "app/mpi/steptime.h"
 #include "app/sparse/sparse_run.h"
 #include "app/sparse/sparse_wd.h"
 #include "common/log.h"
@@ -82,6 +83,8 @@ int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char 
 typedef struct worker {
     pst_remote_t link;
     pst_sparse_remote_t remote;
+    pst_psclient_stats_t at_start; /* the link's counters before the first step */
+    double step[PST_STEPTIME_N];   /* this worker's training figures */
 } worker_t;
 
 static void worker_fini(worker_t *r)
@@ -199,6 +202,8 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     v[KEYS] = (double)r->remote.keys_pushed;
     MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
+    double step_sum[PST_STEPTIME_N];
+    MPI_Reduce(r->step, step_sum, PST_STEPTIME_N, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     if (!run->lead)
         return;
     run->rows_trained = (uint64_t)sum[ROWS];
@@ -208,8 +213,23 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     cJSON *comm = run->comm = cJSON_CreateObject();
     pst_comm_json(comm, ranks, run->cfg, sum);
     pst_json_add_number(comm, "train_bytes_wire", sum[TRAIN_WIRE]);
-    if (r->link.client != NULL)
+    pst_steptime_json(comm, step_sum);
+    if (r->link.client != NULL) {
         server_memory(run, r, ranks->n_servers);
+        pst_steptime_query_servers(comm, r->link.client, ranks->n_servers, all_steps);
+    }
+}
+
+/* This worker's per-step figures from its link counters st after training, without the
+ * validation pulls between epochs (the lead's). */
+static void step_figures(worker_t *r, const pst_psclient_stats_t *st, double seconds)
+{
+    pst_psclient_stats_t train = *st;
+    const pst_sparse_remote_t *m = &r->remote;
+    train.pull_wait_ms -= m->eval_pull_wait_ms;
+    train.bytes_wire_sent -= m->eval_wire_sent;
+    train.bytes_wire_received -= m->eval_wire - m->eval_wire_sent;
+    pst_steptime_worker(&r->at_start, &train, (double)m->clock, seconds, r->step);
 }
 
 /* Trains, then (lead) scores the test rows on the final global weights. *train_wire and
@@ -219,8 +239,10 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
                         pst_err_t *err)
 {
     int rc = remote_begin(r, ranks, cfg, err);
-    if (rc == PST_OK)
+    if (rc == PST_OK) {
+        pst_psclient_stats(r->link.client, &r->at_start);
         rc = pst_sparse_run_train(run, err);
+    }
     int flush_rc = r->link.client != NULL
                        ? pst_sparse_remote_flush(&r->remote, rc == PST_OK ? err : NULL)
                        : PST_OK;
@@ -230,6 +252,7 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
         pst_psclient_stats(r->link.client, &st);
     *train_wire = (double)(st.bytes_wire - r->remote.eval_wire);
     *train_raw = (double)(st.bytes_raw - r->remote.eval_raw);
+    step_figures(r, &st, run->seconds);
     if (rc == PST_OK && run->lead &&
         (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");
