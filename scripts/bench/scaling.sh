@@ -152,7 +152,7 @@ setup() {
 # The bucket holds 2 ms of traffic, and at least a 64 KiB segment (veths pass GSO super-packets).
 shape_links() {
   local rate=$1 burst
-  burst=$(python3 -c "print(max(65536, int($rate * 1e9 / 8 * 0.002)))")
+  burst=$(awk -v r="$rate" 'BEGIN { b = int(r * 1e9 / 8 * 0.002); print (b < 65536 ? 65536 : b) }')
   for i in $(seq 0 $((max_ranks - 1))); do
     local ns=$ns_prefix-r$i
     tc qdisc replace dev "psv$id-$i" root tbf rate "${rate}gbit" burst "$burst" latency 20ms
@@ -251,6 +251,11 @@ fi
 echo "scaling: generating $rows click rows" >&2
 "$pstrain" datagen clicks --rows "$rows" --features 1048576 --nnz 30 --seed 7 \
   --out "$tmp/clicks.svm" >/dev/null
+# record MODEL SHAPE RATE REPEAT OUT: one line of results.jsonl for scaling_model.py
+record() {
+  printf '{"model": "%s", "servers": %d, "workers": %d, "gbit": %s, "repeat": %d, "report": "%s"}\n' \
+    "$1" "$2" "$2" "$3" "$4" "$5/report.json" >>"$results"
+}
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$tmp/results.jsonl
 : >"$results"
@@ -267,11 +272,17 @@ for rep in $(seq 1 "$repeats"); do
         else
           run_job "$out" $((2 * shape)) "$shape" $(dense_args)
         fi
-        printf '{"model": "%s", "servers": %d, "workers": %d, "gbit": %s, "repeat": %d, "report": "%s"}\n' \
-          "$model" "$shape" "$shape" "$rate" "$rep" "$out/report.json" >>"$results"
+        record "$model" "$shape" "$rate" "$rep" "$out"
       done
     done
   done
+  # The servers' fixed cost per request: the same 1 + 1 sparse run with batches of 32 rows,
+  # whose requests carry an eighth of the keys.
+  out=$tmp/calib-$rep
+  echo "scaling: sparse, batch 32, 1 server + 1 worker, $rate Gbit/s, run $rep" >&2
+  # shellcheck disable=SC2046
+  run_job "$out" 2 1 $(sparse_args "$tmp/clicks.svm") --set train.batch_size=32
+  record sparse-batch32 1 "$rate" "$rep" "$out"
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 scripts/bench/scaling_model.py "$results" --latency-us "$latency_us" --netem "$netem" \
