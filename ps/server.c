@@ -24,11 +24,16 @@
 #define LOG_BAD_FRAMES 10 /* malformed frames logged one by one; after that one line per 1000 */
 #define CLOSE_LINGER_MS 1000
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
 }
 
 /* ---- configuration and lifecycle ---- */
@@ -348,12 +353,24 @@ static void log_bad_frame(pst_server_t *srv, const pst_err_t *err)
                  (unsigned long long)ws.bad_frames, err->msg);
 }
 
+/* The time a push or pull took from its receipt to its reply: what a server spends per request,
+ * the figure that decides how many workers one server can feed. A BSP push that completes a
+ * clock includes the optimizer step and the replies to the pulls that waited for it. */
+static void account_time(pst_server_t *srv, int op, int64_t us)
+{
+    if (op == PST__OP__OP_PUSH)
+        srv->counters[PST_STAT_PUSH_US] += (uint64_t)us;
+    else if (op == PST__OP__OP_PULL)
+        srv->counters[PST_STAT_PULL_US] += (uint64_t)us;
+}
+
 /* Handles the messages waiting, at most BATCH of them. */
 static int drain(pst_server_t *srv, pst_err_t *err)
 {
     for (int i = 0; i < BATCH; i++) {
         pst_wire_msg_t msg;
         pst_err_t why = {0};
+        int64_t t0 = now_us();
         int rc = pst_wire_recv(srv->wire, srv->sock, &msg, ZMQ_DONTWAIT, &why);
         if (rc == PST_ETIMEOUT)
             return PST_OK;
@@ -364,6 +381,7 @@ static int drain(pst_server_t *srv, pst_err_t *err)
         if (rc != PST_OK)
             return pst_err_set(err, rc, "server %u: %s", srv->cfg.server_index, why.msg);
         handle(srv, &msg);
+        account_time(srv, msg.hdr->op, now_us() - t0);
         pst_wire_msg_close(&msg);
     }
     return PST_OK;

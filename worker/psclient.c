@@ -491,6 +491,8 @@ void pst_psclient_stats(const pst_psclient_t *self, pst_psclient_stats_t *out)
     out->pulls = self->pulls;
     out->push_latency_ms = self->pushes ? self->push_ms / (double)self->pushes : 0.0;
     out->pull_latency_ms = self->pulls ? self->pull_ms / (double)self->pulls : 0.0;
+    out->push_wait_ms = self->push_wait_ms;
+    out->pull_wait_ms = self->pull_wait_ms;
     out->stale_pushes = self->stale;
     out->errors = self->errors;
 }

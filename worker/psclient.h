@@ -32,6 +32,9 @@ typedef struct pst_psclient_stats {
     uint64_t pushes, pulls; /* completed */
     double push_latency_ms; /* mean, send to the last server's ACK */
     double pull_latency_ms; /* mean, send to the last server's reply */
+    double push_wait_ms;    /* total time callers blocked in wait/test on pushes (latency not
+                               hidden behind their own work) */
+    double pull_wait_ms;    /* the same for pulls */
     uint64_t stale_pushes;  /* BSP pushes a server dropped as late */
     uint64_t errors;        /* requests that failed */
 } pst_psclient_stats_t;

@@ -79,7 +79,8 @@ struct pst_psclient {
     size_t *fill;                /* (n_servers) split cursor */
     size_t owner_cap;
     uint64_t pushes, pulls, stale, errors;
-    double push_ms, pull_ms; /* sums */
+    double push_ms, pull_ms;           /* sums */
+    double push_wait_ms, pull_wait_ms; /* sums of the time callers blocked waiting */
     /* heartbeats */
     bool hb_running, hb_stop;
     pthread_t hb_thread;

@@ -234,7 +234,7 @@ static int wait_released(const pst_psclient_op_t *op, int64_t deadline)
 
 /* Pumps until op is done and its lent frames released, or timeout_ms passed (PST_ETIMEOUT, op
  * still open). */
-static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
+static int pump_until_done(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
 {
     int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
     while (!op->done) {
@@ -246,6 +246,20 @@ static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst
             return rc;
     }
     return wait_released(op, deadline);
+}
+
+/* pump_until_done, adding the time the caller was blocked to the op kind's wait sum: the part
+ * of a request's latency that the caller's own work did not hide. */
+static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
+{
+    int64_t t0 = now_ns();
+    int rc = pump_until_done(c, op, timeout_ms, err);
+    double ms = (double)(now_ns() - t0) / 1e6;
+    if (op->kind == PST__OP__OP_PUSH)
+        c->push_wait_ms += ms;
+    else if (op->kind == PST__OP__OP_PULL)
+        c->pull_wait_ms += ms;
+    return rc;
 }
 
 static void timeout_error(pst_psclient_t *c, const pst_psclient_op_t *op, pst_err_t *err)

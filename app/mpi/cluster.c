@@ -16,6 +16,7 @@
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
 #include "app/rundir.h"
+#include "app/mpi/steptime.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
@@ -90,7 +91,8 @@ typedef struct worker {
     cluster_t *c;
     pst_session_t s;
     pst_remote_t remote;
-    int index; /* worker index 0..n_workers-1 */
+    pst_psclient_stats_t at_start; /* the link's counters before the first step */
+    int index;                     /* worker index 0..n_workers-1 */
 } worker_t;
 
 static int reduce_sum(void *ctx, double *vals, int n, pst_err_t *err)
@@ -181,6 +183,12 @@ static void report_comm(worker_t *w)
     v[PULL_WAIT] = w->remote.pull_wait_s;
     v[PUSH_WAIT] = w->remote.push_wait_s;
     MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    /* A dense step is one push; evaluation pulls between epochs count as waiting (a few against
+     * every epoch's steps). */
+    double step[PST_STEPTIME_N], step_sum[PST_STEPTIME_N];
+    pst_steptime_worker(&w->at_start, &st, (double)(st.pushes - w->at_start.pushes),
+                        w->s.result.seconds, step);
+    MPI_Reduce(step, step_sum, PST_STEPTIME_N, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
     if (w->index != 0)
         return;
     /* The run's throughput is every worker's rows over the lead's training time. */
@@ -195,6 +203,10 @@ static void report_comm(worker_t *w)
     pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
     pst_json_add_number(comm, "step_compute_ms",
                         (sum[SECONDS] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
+    pst_steptime_json(comm, step_sum);
+    if (w->remote.client)
+        pst_steptime_query_servers(comm, w->remote.client, w->c->ranks.n_servers,
+                                   step_sum[PST_STEPTIME_STEPS]);
     w->s.extra = extra;
 }
 
@@ -219,6 +231,7 @@ static int worker_train(worker_t *w, pst_err_t *err)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
     if (rc != PST_OK)
         return rc;
+    pst_psclient_stats(w->remote.client, &w->at_start);
     pst_session_t *s = &w->s;
     s->opts.start_clock = clock;
     if (clock > 0 && w->index == 0)

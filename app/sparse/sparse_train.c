@@ -10,6 +10,7 @@
 #include "app/console.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
+#include "app/mpi/steptime.h"
 #include "app/sparse/sparse_run.h"
 #include "app/sparse/sparse_save.h"
 #include "app/sparse/sparse_wd.h"
@@ -100,8 +101,10 @@ typedef struct worker {
     pst_remote_t link;
     pst_sparse_remote_t remote;
     pst_wd_remote_t *wd;
-    pst_sparse_best_t best; /* lead: the best epoch's model, pulled from the servers */
-    MPI_Comm comm;          /* the workers */
+    pst_sparse_best_t best;        /* lead: the best epoch's model, pulled from the servers */
+    MPI_Comm comm;                 /* the workers */
+    pst_psclient_stats_t at_start; /* the link's counters before the first step */
+    double step[PST_STEPTIME_N];   /* this worker's training figures */
 } worker_t;
 
 static void worker_fini(worker_t *r)
@@ -323,6 +326,8 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     v[STEP] = r->wd != NULL ? NAN : r->remote.times.total;
     MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
+    double step_sum[PST_STEPTIME_N];
+    MPI_Reduce(r->step, step_sum, PST_STEPTIME_N, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
     if (!run->lead)
         return;
     run->rows_trained = (uint64_t)sum[ROWS];
@@ -339,8 +344,23 @@ static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
     pst_json_add_number(comm, "step_compute_ms",
                         (sum[STEP] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
-    if (r->link.client != NULL)
+    pst_steptime_json(comm, step_sum);
+    if (r->link.client != NULL) {
         server_memory(run, r, ranks->n_servers);
+        pst_steptime_query_servers(comm, r->link.client, ranks->n_servers, all_steps);
+    }
+}
+
+/* This worker's per-step figures from its link counters st after training, without the
+ * validation pulls between epochs (the lead's). */
+static void step_figures(worker_t *r, const pst_psclient_stats_t *st, double seconds)
+{
+    pst_psclient_stats_t train = *st;
+    const pst_sparse_remote_t *m = &r->remote;
+    train.pull_wait_ms -= m->eval_pull_wait_ms;
+    train.bytes_wire_sent -= m->eval_wire_sent;
+    train.bytes_wire_received -= m->eval_wire - m->eval_wire_sent;
+    pst_steptime_worker(&r->at_start, &train, (double)m->clock, seconds, r->step);
 }
 
 /* The model the lead writes to model.pst: the servers' final weights, or the best epoch's copy
@@ -388,8 +408,10 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
                         double *train_wire, double *train_raw, pulled_t *pulled, pst_err_t *err)
 {
     int rc = remote_begin(run, r, ranks, resume, err);
-    if (rc == PST_OK)
+    if (rc == PST_OK) {
+        pst_psclient_stats(r->link.client, &r->at_start);
         rc = pst_sparse_run_train(run, err);
+    }
     int flush_rc = worker_flush(r, rc == PST_OK ? err : NULL);
     rc = rc != PST_OK ? rc : flush_rc;
     pst_psclient_stats_t st = {0};
@@ -399,6 +421,7 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     worker_counts(r, &counts);
     *train_wire = (double)(st.bytes_wire - counts.eval_wire);
     *train_raw = (double)(st.bytes_raw - counts.eval_raw);
+    step_figures(r, &st, run->seconds);
     if (rc == PST_OK && run->lead &&
         (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");

@@ -208,6 +208,8 @@ enum {
     PST_STAT_SPARSE_ROWS,    /* sparse rows held */
     PST_STAT_STORE_BYTES,    /* bytes the store allocated: values, optimizer state, keys, tables */
     PST_STAT_PEAK_RSS,       /* the server process's peak resident set size, bytes */
+    PST_STAT_PUSH_US,        /* microseconds spent on pushes: receive, decode, apply, reply */
+    PST_STAT_PULL_US,        /* microseconds spent on pulls: receive, gather, encode, reply */
     PST_STAT_COUNT
 };
 

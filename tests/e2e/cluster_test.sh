@@ -46,6 +46,13 @@ if [ -s "$work/local1.txt" ] && cmp -s "$work/local1.txt" "$work/bsp1.txt"; then
 else
   fail "BSP with 1 worker differs from local: max rel diff $(max_rel_diff "$work/bsp1.txt" "$work/local1.txt")"
 fi
+# comm.step and comm.server: a dense step is one push and one pull of every parameter (raw
+# float32 on the wire, so at least 4 bytes each way per parameter); the one server took every push.
+n_params=$(wc -l < "$work/bsp1.txt")
+check "comm.step counts the run's $(json "$work/bsp1/report.json" "['comm']['pushes']") pushes as steps, and its bytes hold every parameter each way" \
+  "$(jexpr "$work/bsp1/report.json" "d['comm']['step']['steps'] == d['comm']['pushes'] == d['comm']['server']['pushes'] and min(d['comm']['step']['bytes_sent'], d['comm']['step']['bytes_received']) >= 4 * $n_params")"
+check "comm.step: compute and the waits make up the step; comm.server timed its requests" \
+  "$(jexpr "$work/bsp1/report.json" "abs(d['comm']['step']['compute_ms'] + d['comm']['step']['pull_wait_ms'] + d['comm']['step']['push_wait_ms'] - d['comm']['step']['step_ms']) < 1e-9 and d['comm']['step']['pull_wait_ms'] > 0 and d['comm']['server']['push_us'] > 0 and d['comm']['server']['pull_us'] > 0")"
 
 # --- BSP with weights per layer (transport.prefetch) == one tensor == local, bit for bit --------
 # A model of 4867 floats in 3 dense layers is held as 3 tensors (the layered path, from 4096

@@ -173,6 +173,10 @@ if mpi 3 train "$work/lr.yaml" --out "$work/dist" -q >"$work/dist.log" 2>&1; the
     "0.98 * $(distinct_keys "$work/a_train.svm") <= $rows <= $(distinct_keys "$work/a_train.svm")"
   check "server memory $bytes B: key, weight, FTRL state and steps of each row, within its peak RSS $rss B" \
     "$rows * (8 + 4 + 8 + 8) <= $bytes < $rss"
+  # A sparse step pushes two tensors (rows and bias): the workers' pushes and the server's are
+  # twice the steps; the steps' bytes are the training traffic less the set-up before step one.
+  check "comm.step: $(json "$work/dist/report.json" "['comm']['step']['steps']") steps, two pushes each, and the training bytes" \
+    "$(jexpr "$work/dist/report.json" "(lambda c, s: 2 * s['steps'] == c['pushes'] == c['server']['pushes'] and 0.9 * c['train_bytes_wire'] <= (s['bytes_sent'] + s['bytes_received']) * s['steps'] <= c['train_bytes_wire'])(d['comm'], d['comm']['step'])")"
 else
   fail "1 server + 2 workers: $(tail -3 "$work/dist.log")"
 fi

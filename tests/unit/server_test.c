@@ -244,6 +244,71 @@ static void bsp_refuses_a_second_push_for_the_open_clock(void **state)
     assert_int_equal(c[PST_STAT_ERRORS], 1);
 }
 
+typedef struct delayed_push {
+    pst_psclient_t *c;
+    int tensor;
+    double after_s; /* sleeps this long, then pushes G2 for clock 0 */
+} delayed_push_t;
+
+static void *delayed_push_main(void *arg)
+{
+    delayed_push_t *d = arg;
+    struct timespec ts = {0, (long)(d->after_s * 1e9)};
+    nanosleep(&ts, NULL);
+    pst_err_t err = {0};
+    pst_ticket_t t;
+    if (pst_psclient_push(d->c, d->tensor, G2, 0, 0.5f, &t, &err) == PST_OK)
+        pst_psclient_wait(d->c, t, &err);
+    return NULL;
+}
+
+/* A worker's wait sums hold the time it blocked: a's pull of clock 1 blocks until b pushes
+ * 0.3 s later, so a's pull wait is at least that and at most the wall time a spent waiting.
+ * The server counts its time on pushes and pulls from receipt to reply: it handled every
+ * request, and its time does not include the 0.3 s that a's pull sat waiting for b. */
+static void waits_and_server_time_are_counted(void **state)
+{
+    (void)state;
+    server_run_t *srv;
+    pst_psclient_t *a, *b;
+    int ta, tb;
+    start_bsp_pair(&srv, &a, &ta, &b, &tb);
+    pst_err_t err = {0};
+    uint64_t clock;
+    ok(pst_psclient_init_on_servers(a, ta, W0, &clock, &err), &err);
+    ok(pst_psclient_init_on_servers(b, tb, W0, &clock, &err), &err);
+    pst_psclient_stats_t st;
+    pst_psclient_stats(a, &st);
+    assert_true(st.pull_wait_ms == 0.0 && st.push_wait_ms == 0.0);
+
+    double t0 = pst_clock_seconds();
+    push_now(a, ta, G1, 0, 0.5f);
+    double pushed = pst_clock_seconds();
+    float wa[N];
+    pst_ticket_t pull_a;
+    ok(pst_psclient_pull(a, ta, wa, 1, &pull_a, &err), &err);
+    delayed_push_t d = {b, tb, 0.3};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, delayed_push_main, &d), 0);
+    double wait_from = pst_clock_seconds();
+    ok(pst_psclient_wait(a, pull_a, &err), &err);
+    double wait_to = pst_clock_seconds();
+    assert_int_equal(pthread_join(th, NULL), 0);
+
+    pst_psclient_stats(a, &st);
+    assert_true(st.push_wait_ms > 0.0 && st.push_wait_ms <= (pushed - t0) * 1e3);
+    assert_true(st.pull_wait_ms >= 300.0 * 0.95);
+    assert_true(st.pull_wait_ms <= (wait_to - wait_from) * 1e3);
+    shutdown_client(&a);
+    shutdown_client(&b);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_PUSHES], 2);
+    assert_int_equal(c[PST_STAT_PULLS], 1);
+    assert_true(c[PST_STAT_PUSH_US] > 0 && c[PST_STAT_PULL_US] > 0);
+    assert_true(c[PST_STAT_PUSH_US] + c[PST_STAT_PULL_US] < 150000);
+}
+
 typedef struct barrier_arg {
     pst_psclient_t *c;
     int rc;
@@ -1077,6 +1142,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bsp_applies_one_averaged_step_per_clock),
         cmocka_unit_test(bsp_refuses_a_second_push_for_the_open_clock),
+        cmocka_unit_test(waits_and_server_time_are_counted),
         cmocka_unit_test(barrier_waits_for_every_live_worker),
         cmocka_unit_test(ssp_blocks_the_fast_worker_at_the_staleness_bound),
         cmocka_unit_test(asp_never_waits),

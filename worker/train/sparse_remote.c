@@ -258,6 +258,8 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
     pst_psclient_stats(r->client, &after);
     r->eval_wire += after.bytes_wire - before.bytes_wire;
     r->eval_raw += after.bytes_raw - before.bytes_raw;
+    r->eval_wire_sent += after.bytes_wire_sent - before.bytes_wire_sent;
+    r->eval_pull_wait_ms += after.pull_wait_ms - before.pull_wait_ms;
     pst_sparse_weights_t weights = {.rows = e->rows, .n_keys = n_keys, .bias = e->bias};
     return pst_sparse_predict(&r->opts.spec, b, e->slot, &weights, prob, err);
 }

@@ -63,6 +63,8 @@ typedef struct pst_sparse_remote {
     size_t pull_cap;
     uint64_t keys_pushed;
     uint64_t eval_wire, eval_raw; /* evaluation traffic, kept out of the per-example figure */
+    uint64_t eval_wire_sent;      /* its part worker to servers */
+    double eval_pull_wait_ms;     /* evaluation's share of the link's pull wait */
     uint8_t *trained;             /* evaluating: trained[k] != 0 when key k occurs in training */
     size_t n_trained;
 } pst_sparse_remote_t;
