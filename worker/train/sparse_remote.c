@@ -44,12 +44,14 @@ static int step_buf_reserve(pst_sparse_remote_buf_t *b, size_t nnz, uint32_t wid
     return PST_OK;
 }
 
-/* Waits for a request of the step; the time blocked is added to *waited. */
+/* Waits for a request of the step; the time blocked is added to *waited (NULL: not counted, as
+ * for the pulls of evaluation and of pst_sparse_remote_pull_model). */
 static int timed_wait(pst_sparse_remote_t *r, pst_ticket_t t, double *waited, pst_err_t *err)
 {
     double t0 = pst_clock_seconds();
     int rc = pst_psclient_wait(r->client, t, err);
-    *waited += pst_clock_seconds() - t0;
+    if (waited != NULL)
+        *waited += pst_clock_seconds() - t0;
     return rc;
 }
 
