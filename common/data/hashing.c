@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "common/data/dataload.h"
+#include "common/data/sparsestream_internal.h"
+#include "common/data/textfile.h"
 #include "common/numparse.h"
 
 #define P1 0x9E3779B97F4A7C15ULL
@@ -226,82 +228,14 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
     return PST_OK;
 }
 
-/* Growing CSR arrays of the whole-file reader. */
-typedef struct csr_build {
-    size_t n_rows, nnz, cap_rows, cap_nnz;
-    size_t *row_ptr;   // (cap_rows + 1)
-    uint32_t *col_idx; // (cap_nnz)
-    float *val;        // (cap_nnz)
-    float *y;          // (cap_rows)
-} csr_build_t;
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t extra)
+/* Moves the rows of b into a new classification dataset with classes {0, 1}, labels in y. */
+static int finish(pst_sparse_csr_build_t *b, size_t n_features, const char *path,
+                  pst_dataset_t **out, pst_err_t *err)
 {
-    if (need <= *cap)
-        return true;
-    size_t cap2 = *cap ? *cap : 1024;
-    while (cap2 < need)
-        cap2 *= 2;
-    void *q = realloc(*p, (cap2 + extra) * elem);
-    if (q == NULL)
-        return false;
-    *p = q;
-    *cap = cap2;
-    return true;
-}
-
-static bool csr_reserve(csr_build_t *b, size_t row_nnz)
-{
-    size_t cap_rows = b->cap_rows, cap_nnz = b->cap_nnz;
-    bool ok = grow((void **)&b->row_ptr, &cap_rows, b->n_rows + 1, sizeof(size_t), 1) &&
-              grow((void **)&b->y, &b->cap_rows, b->n_rows + 1, sizeof(float), 0) &&
-              grow((void **)&b->col_idx, &cap_nnz, b->nnz + row_nnz, sizeof(uint32_t), 0) &&
-              grow((void **)&b->val, &b->cap_nnz, b->nnz + row_nnz, sizeof(float), 0);
-    return ok;
-}
-
-static void csr_free(csr_build_t *b)
-{
-    free(b->row_ptr);
-    free(b->col_idx);
-    free(b->val);
-    free(b->y);
-}
-
-static int parse_text(const pst_hash_spec_t *spec, const char *path, const char *buf, size_t len,
-                      csr_build_t *b, pst_err_t *err)
-{
-    size_t width = spec->n_numeric + spec->n_categorical, line_no = 0;
-    for (const char *p = buf, *end = buf + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *stop = nl ? nl : end;
-        size_t line_len = (size_t)(stop - p);
-        line_no++;
-        if (line_len > 0 && !(line_len == 1 && p[0] == '\r')) {
-            if (!csr_reserve(b, width))
-                return pst_err_set(err, PST_ENOMEM, "%s: out of memory at line %zu", path, line_no);
-            b->row_ptr[0] = 0;
-            size_t nnz;
-            int rc =
-                pst_tsv_hashed_parse_line(spec, p, line_len, &b->y[b->n_rows], b->col_idx + b->nnz,
-                                          b->val + b->nnz, &nnz, path, line_no, err);
-            if (rc != PST_OK)
-                return rc;
-            b->nnz += nnz;
-            b->row_ptr[++b->n_rows] = b->nnz;
-        }
-        p = stop + 1;
-    }
-    if (b->n_rows == 0)
+    pst_data_csr_t *c = &b->csr;
+    if (c->n_rows == 0)
         return pst_err_set(err, PST_EFORMAT, "%s: no data rows", path);
-    return PST_OK;
-}
-
-/* Moves the arrays of b into a new classification dataset with classes {0, 1}. */
-static int finish(csr_build_t *b, size_t n_features, const char *path, pst_dataset_t **out,
-                  pst_err_t *err)
-{
-    pst_dataset_t *d = pst_dataset_new(b->n_rows, 0, PST_TASK_CLASSIFICATION);
+    pst_dataset_t *d = pst_dataset_new(c->n_rows, 0, PST_TASK_CLASSIFICATION);
     double *classes = malloc(2 * sizeof *classes);
     if (d == NULL || classes == NULL) {
         pst_dataset_destroy(&d);
@@ -309,18 +243,20 @@ static int finish(csr_build_t *b, size_t n_features, const char *path, pst_datas
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
     }
     free(d->x);
-    free(d->y);
     d->x = NULL;
+    for (size_t i = 0; i < c->n_rows; i++)
+        d->y[i] = (float)c->raw[i];
     d->n_features = n_features;
-    d->row_ptr = b->row_ptr;
-    d->col_idx = b->col_idx;
-    d->val = b->val;
-    d->y = b->y;
+    d->row_ptr = c->row_ptr;
+    d->col_idx = c->col_idx;
+    d->val = c->val;
+    c->row_ptr = NULL;
+    c->col_idx = NULL;
+    c->val = NULL;
     classes[0] = 0.0;
     classes[1] = 1.0;
     d->class_values = classes;
     d->n_classes = 2;
-    memset(b, 0, sizeof *b);
     *out = d;
     return PST_OK;
 }
@@ -330,24 +266,25 @@ int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical
                         pst_err_t *err)
 {
     *out = NULL;
-    pst_hash_spec_t spec = {.n_numeric = n_numeric,
-                            .n_categorical = n_categorical,
-                            .bits = bits,
-                            .seed = seed,
-                            .numeric = numeric};
-    int rc = pst_hash_spec_check(&spec, err);
+    pst_sparse_source_t src = {.path = path,
+                               .format = PST_SPARSE_TSV_HASHED,
+                               .hash = {.n_numeric = n_numeric,
+                                        .n_categorical = n_categorical,
+                                        .bits = bits,
+                                        .seed = seed,
+                                        .numeric = numeric}};
+    int rc = pst_hash_spec_check(&src.hash, err);
     if (rc != PST_OK)
         return pst_err_prefix(err, rc, "%s: ", path);
-    char *buf;
-    size_t len;
-    rc = pst_data_read_file(path, &buf, &len, err);
+    pst_text_file_t text;
+    rc = pst_text_file_open(&text, path, err);
     if (rc != PST_OK)
         return rc;
-    csr_build_t b = {0};
-    rc = parse_text(&spec, path, buf, len, &b, err);
-    free(buf);
+    pst_sparse_csr_build_t b = {0};
+    rc = pst_sparse_parse_text(&src, text.data, text.len, 0, &b, err);
+    pst_text_file_close(&text);
     if (rc == PST_OK)
-        rc = finish(&b, pst_hash_spec_n_features(&spec), path, out, err);
-    csr_free(&b);
+        rc = finish(&b, pst_hash_spec_n_features(&src.hash), path, out, err);
+    pst_sparse_csr_fini(&b);
     return rc;
 }

@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include "common/data/sparsestream_internal.h"
+#include "common/data/textfile.h"
 #include "common/numparse.h"
-
-#define READ_CHUNK (1u << 20)
 
 /* Where a line is parsed, for messages. */
 typedef struct svm_where {
@@ -96,18 +95,12 @@ int pst_libsvm_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t 
 {
     *out = NULL;
     pst_sparse_source_t src = {.path = spec->path, .format = PST_SPARSE_LIBSVM};
-    pst_sparse_text_t text;
-    int rc = pst_sparse_text_open(&text, &src, READ_CHUNK, err);
+    pst_text_file_t text;
+    int rc = pst_text_file_open(&text, spec->path, err);
     if (rc != PST_OK)
         return rc;
     pst_sparse_csr_build_t build = {.with_lines = true};
-    pst_sparse_row_t row;
-    while ((rc = pst_sparse_text_row(&text, &row, err)) == 1)
-        if ((rc = pst_sparse_csr_append(&build, &row, text.line_no, err)) != PST_OK)
-            break;
-    pst_sparse_text_close(&text);
-    if (rc == PST_OK)
-        return pst_sparse_csr_finish(&build, spec, spec->path, out, err);
-    pst_sparse_csr_fini(&build);
-    return rc;
+    rc = pst_sparse_parse_text(&src, text.data, text.len, spec->read_threads, &build, err);
+    pst_text_file_close(&text);
+    return rc == PST_OK ? pst_sparse_csr_finish(&build, spec, spec->path, out, err) : rc;
 }
