@@ -69,9 +69,46 @@ static inline __attribute__((always_inline)) bool next_token(const char **p, con
     return true;
 }
 
+/* The common line in one pass: "label idx:val idx:val ..." with single spaces, a plain decimal
+ * label and values (see pst_scan_decimal), valid increasing indices, perhaps a trailing blank or
+ * '\r'. 1 with the row, as pst_libsvm_parse_line would give it; 0 when the line is anything else
+ * (a comment, tabs, an error...), which the general parser then reads. */
+static inline int plain_line(const char *s, size_t len, double *label, uint32_t *idx, float *val,
+                             size_t *nnz)
+{
+    if (len > 0 && s[len - 1] == '\r')
+        len--;
+    const char *p = s, *end = s + len;
+    size_t took = pst_scan_decimal(p, len, label);
+    if (took == 0 || ((p += took) < end && *p != ' '))
+        return 0;
+    uint64_t prev = 0;
+    size_t n = 0;
+    while (p < end && ++p < end) { /* p at a space, then at the entry after it */
+        uint64_t one_based = 0;
+        const char *digits = p;
+        while (p < end && (unsigned)(*p - '0') < 10 && p - digits < 10)
+            one_based = one_based * 10 + (uint64_t)(*p++ - '0');
+        if (p == digits || p == end || *p != ':' || one_based <= prev || one_based > UINT32_MAX)
+            return 0;
+        double v;
+        p++;
+        took = pst_scan_decimal(p, (size_t)(end - p), &v);
+        if (took == 0 || ((p += took) < end && *p != ' '))
+            return 0;
+        idx[n] = (uint32_t)(one_based - 1);
+        val[n++] = (float)v;
+        prev = one_based;
+    }
+    *nnz = n;
+    return 1;
+}
+
 int pst_libsvm_parse_line(const char *s, size_t len, double *label, uint32_t *idx, float *val,
                           size_t *nnz, const char *path, size_t line_no, pst_err_t *err)
 {
+    if (plain_line(s, len, label, idx, val, nnz))
+        return 1;
     const svm_where_t at = {path, line_no};
     const char *hash = memchr(s, '#', len);
     const char *p = s, *end = hash ? hash : s + len, *tok;

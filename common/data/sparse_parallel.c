@@ -11,17 +11,19 @@
 /* One range's parse, then its share of the copy into the joined arrays. */
 typedef struct range {
     const pst_sparse_source_t *src;
+    unsigned index;   /* of the range in file order */
     const char *data; /* the whole text */
     size_t len, begin, end;
     bool with_lines;
     /* results of the parse, local to the range */
     size_t n_lines; /* lines passed, blank and comment lines included */
-    size_t n_rows, nnz, cap_rows, cap_nnz;
-    size_t *row_end;  // (cap_rows) entries up to and including each row
-    double *label;    // (cap_rows) as written
-    size_t *line;     // (cap_rows) local line number of each row; with_lines only
-    uint32_t *col;    // (cap_nnz)
-    float *val;       // (cap_nnz)
+    size_t n_rows, nnz;
+    size_t cap_label, cap_line, cap_ptr, cap_col, cap_val; /* room in each array */
+    size_t *row_ptr;  // (cap_ptr) 0, then the entries up to and including each row
+    double *label;    // (cap_label) as written
+    size_t *line;     // (cap_line) local line number of each row; with_lines only
+    uint32_t *col;    // (cap_col)
+    float *val;       // (cap_val)
     size_t n_columns; /* largest column + 1 */
     int rc;           /* the first failure: a parse error on line n_lines, or PST_ENOMEM */
     size_t bad_begin, bad_len;
@@ -32,29 +34,54 @@ typedef struct range {
 
 static void range_free(range_t *r)
 {
-    free(r->row_end);
+    free(r->row_ptr);
     free(r->label);
     free(r->line);
     free(r->col);
     free(r->val);
-    r->row_end = r->line = NULL;
+    r->row_ptr = r->line = NULL;
     r->label = NULL;
     r->col = NULL;
     r->val = NULL;
 }
 
-/* Room for one more row of up to max_entries entries. */
+/* Grows *p to hold need elements, doubling from a first guess of first; false when out of
+ * memory. Large arrays are offered transparent huge pages: on first touch every 4 KiB page
+ * costs a fault, and the faults of a few hundred MB weigh as much as the parsing. */
+static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap)
+        return true;
+    size_t cap2 = *cap ? 2 * *cap : first;
+    if (cap2 < need)
+        cap2 = need;
+    void *q = realloc(*p, cap2 * elem);
+    if (q == NULL)
+        return false;
+    pst_text_advise_huge(q, cap2 * elem);
+    *p = q;
+    *cap = cap2;
+    return true;
+}
+
+/* Room for one more row of up to max_entries entries; first sizes guessed from the range's
+ * bytes (a row takes 64 bytes or more in common files, an entry 4). */
 static bool range_reserve(range_t *r, size_t max_entries)
 {
-    size_t cap = r->cap_rows, cap_lines = r->with_lines ? r->cap_rows : 0, cap_nnz = r->cap_nnz;
     size_t need_rows = r->n_rows + 1, need_nnz = r->nnz + max_entries;
-    return pst_sparse_grow_array((void **)&r->label, &cap, need_rows, sizeof *r->label) &&
-           (!r->with_lines ||
-            pst_sparse_grow_array((void **)&r->line, &cap_lines, need_rows, sizeof *r->line)) &&
-           pst_sparse_grow_array((void **)&r->row_end, &r->cap_rows, need_rows,
-                                 sizeof *r->row_end) &&
-           pst_sparse_grow_array((void **)&r->col, &cap_nnz, need_nnz, sizeof *r->col) &&
-           pst_sparse_grow_array((void **)&r->val, &r->cap_nnz, need_nnz, sizeof *r->val);
+    if (need_rows <= r->cap_label && need_nnz <= r->cap_col)
+        return true;
+    size_t bytes = r->end - r->begin, rows0 = bytes / 64 + 16, nnz0 = bytes / 4 + max_entries;
+    bool ok =
+        grow((void **)&r->label, &r->cap_label, need_rows, sizeof *r->label, rows0) &&
+        (!r->with_lines ||
+         grow((void **)&r->line, &r->cap_line, need_rows, sizeof *r->line, rows0)) &&
+        grow((void **)&r->row_ptr, &r->cap_ptr, need_rows + 1, sizeof *r->row_ptr, rows0 + 1) &&
+        grow((void **)&r->col, &r->cap_col, need_nnz, sizeof *r->col, nnz0) &&
+        grow((void **)&r->val, &r->cap_val, need_nnz, sizeof *r->val, nnz0);
+    if (ok)
+        r->row_ptr[0] = 0;
+    return ok;
 }
 
 /* Parses line s[0..len) (s[len] never continues a number) numbered line_no: 1 with the row in
@@ -109,7 +136,7 @@ static int range_line(range_t *r, const char *s, size_t len)
     r->label[r->n_rows] = label;
     if (r->with_lines)
         r->line[r->n_rows] = r->n_lines;
-    r->row_end[r->n_rows++] = r->nnz;
+    r->row_ptr[++r->n_rows] = r->nnz;
     return 1;
 }
 
@@ -138,15 +165,18 @@ static void range_parse(void *arg)
     }
 }
 
+/* Copies the rows of a later range into the joined arrays (the first range's arrays are them). */
 static void range_copy(void *arg)
 {
     range_t *r = arg;
     pst_data_csr_t *c = r->out;
+    if (r->index == 0)
+        return;
     memcpy(c->col_idx + r->nnz0, r->col, r->nnz * sizeof *r->col);
     memcpy(c->val + r->nnz0, r->val, r->nnz * sizeof *r->val);
     memcpy(c->raw + r->row0, r->label, r->n_rows * sizeof *r->label);
     for (size_t i = 0; i < r->n_rows; i++)
-        c->row_ptr[r->row0 + i + 1] = r->nnz0 + r->row_end[i];
+        c->row_ptr[r->row0 + i + 1] = r->nnz0 + r->row_ptr[i + 1];
     for (size_t i = 0; r->with_lines && i < r->n_rows; i++)
         c->lines[r->row0 + i] = r->line0 + r->line[i];
     range_free(r); /* the next range's copy runs beside this one: give the memory back now */
@@ -195,15 +225,28 @@ static int join_layout(range_t *ranges, unsigned n, pst_sparse_csr_build_t *b, p
         if (ranges[k].n_columns > columns)
             columns = ranges[k].n_columns;
     }
+    /* the first range's arrays grow to hold every row; the others are copied into them */
+    range_t *r0 = &ranges[0];
     pst_data_csr_t *c = &b->csr;
-    c->row_ptr = malloc((rows + 1) * sizeof *c->row_ptr);
-    c->raw = malloc((rows ? rows : 1) * sizeof *c->raw);
-    c->lines = b->with_lines ? malloc((rows ? rows : 1) * sizeof *c->lines) : NULL;
-    c->col_idx = malloc((nnz ? nnz : 1) * sizeof *c->col_idx);
-    c->val = malloc((nnz ? nnz : 1) * sizeof *c->val);
-    if (!c->row_ptr || !c->raw || (b->with_lines && !c->lines) || !c->col_idx || !c->val)
+    size_t *row_ptr = realloc(r0->row_ptr, (rows + 1) * sizeof *row_ptr);
+    r0->row_ptr = row_ptr ? row_ptr : r0->row_ptr;
+    double *raw = realloc(r0->label, (rows ? rows : 1) * sizeof *raw);
+    r0->label = raw ? raw : r0->label;
+    size_t *line = b->with_lines ? realloc(r0->line, (rows ? rows : 1) * sizeof *line) : NULL;
+    r0->line = line ? line : r0->line;
+    uint32_t *col = realloc(r0->col, (nnz ? nnz : 1) * sizeof *col);
+    r0->col = col ? col : r0->col;
+    float *val = realloc(r0->val, (nnz ? nnz : 1) * sizeof *val);
+    r0->val = val ? val : r0->val;
+    if (!row_ptr || !raw || (b->with_lines && !line) || !col || !val)
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu rows of %zu entries",
-                           ranges[0].src->path, rows, nnz);
+                           r0->src->path, rows, nnz);
+    *c =
+        (pst_data_csr_t){.row_ptr = row_ptr, .raw = raw, .lines = line, .col_idx = col, .val = val};
+    r0->row_ptr = r0->line = NULL;
+    r0->label = NULL;
+    r0->col = NULL;
+    r0->val = NULL;
     c->row_ptr[0] = 0;
     c->n_rows = rows;
     c->n_features = columns;
@@ -224,6 +267,7 @@ int pst_sparse_parse_text(const pst_sparse_source_t *src, const char *data, size
         ranges[k] = (range_t){.src = src,
                               .data = data,
                               .len = len,
+                              .index = k,
                               .begin = pst_text_range_start(data, len, k, n),
                               .end = pst_text_range_start(data, len, k + 1, n),
                               .with_lines = b->with_lines};

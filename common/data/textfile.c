@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,22 @@ size_t pst_text_range_start(const char *data, size_t len, unsigned i, unsigned n
         return offset;
     const char *nl = memchr(data + offset, '\n', len - offset);
     return nl ? (size_t)(nl - data) + 1 : len;
+}
+
+void pst_text_advise_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (bytes < 2 * huge)
+        return;
+    uintptr_t first = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t last = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (last > first)
+        madvise((void *)first, last - first, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }
 
 typedef struct run_arg {

@@ -32,6 +32,11 @@ unsigned pst_text_thread_count(unsigned requested, size_t len);
  * ranges cover every line exactly once, in file order. */
 size_t pst_text_range_start(const char *data, size_t len, unsigned i, unsigned n);
 
+/* Asks for transparent huge pages over the whole 2 MiB pages inside p[0..bytes) when bytes is
+ * large (fewer page faults when the memory is first written); a hint, silently ignored where
+ * unsupported. */
+void pst_text_advise_huge(void *p, size_t bytes);
+
 /* Runs fn(arg) for each of n args (args + k * arg_size), on n - 1 new threads and the caller's
  * own, and returns once all are done. When a thread cannot start, its arg runs on the caller's
  * thread instead: slower, never lost. */
