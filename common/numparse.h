@@ -97,8 +97,11 @@ static inline size_t pst_scan_decimal(const char *s, size_t len, double *out)
  * inf, nan or beyond float range. Inline: the readers call it for every cell of a file. */
 static inline int pst_parse_float_field(const char *s, size_t len, double *out)
 {
-    if (len > 0 && pst_scan_decimal(s, len, out) == len)
+    double v;
+    if (len > 0 && pst_scan_decimal(s, len, &v) == len) {
+        *out = v;
         return PST_OK;
+    }
     return pst_parse_float_field_general(s, len, out);
 }
 

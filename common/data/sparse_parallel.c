@@ -69,7 +69,8 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 static bool range_reserve(range_t *r, size_t max_entries)
 {
     size_t need_rows = r->n_rows + 1, need_nnz = r->nnz + max_entries;
-    if (need_rows <= r->cap_label && need_nnz <= r->cap_col)
+    if (need_rows <= r->cap_label && need_rows < r->cap_ptr && need_nnz <= r->cap_col &&
+        need_nnz <= r->cap_val && (!r->with_lines || need_rows <= r->cap_line))
         return true;
     size_t bytes = r->end - r->begin, rows0 = bytes / 64 + 16, nnz0 = bytes / 4 + max_entries;
     bool ok =
