@@ -127,8 +127,8 @@ static size_t count_tabs(const char *s, size_t len)
     return n;
 }
 
-/* Insertion sort by bucket (rows hold a few dozen entries), then sums equal buckets. */
-static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
+/* Insertion sort by bucket (stable), then sums equal buckets in their order in the row. */
+static size_t sort_and_merge_wide(uint32_t *idx, float *val, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
         uint32_t key = idx[i];
@@ -153,21 +153,67 @@ static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
     return out;
 }
 
+/* As sort_and_merge_wide, faster on rows of up to 256 entries: each entry travels through the
+ * insertion sort as one word, bucket << 32 | its position, so equal buckets keep their order in
+ * the row and their sums round the same way. */
+static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
+{
+    if (n > 256)
+        return sort_and_merge_wide(idx, val, n);
+    uint64_t key[256];
+    float v[256];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = (uint64_t)idx[i] << 32 | i;
+        size_t j = i;
+        for (; j > 0 && key[j - 1] > k; j--)
+            key[j] = key[j - 1];
+        key[j] = k;
+        v[i] = val[i];
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bucket = (uint32_t)(key[i] >> 32);
+        float x = v[(uint32_t)key[i]];
+        if (out > 0 && idx[out - 1] == bucket) {
+            val[out - 1] += x;
+        } else {
+            idx[out] = bucket;
+            val[out++] = x;
+        }
+    }
+    return out;
+}
+
+/* Bucket of token[0..len) in field: pst_hash_feature, with the field's seed from seeds when
+ * given (pst_hash_spec_field_seeds) rather than derived again. */
+static inline uint32_t bucket_of(const pst_hash_spec_t *spec, const uint64_t *seeds, uint32_t field,
+                                 const char *token, size_t len)
+{
+    uint64_t seed = seeds ? seeds[field] : pst_hash_field_seed(spec->seed, field);
+    return (uint32_t)(pst_hash64(seed, token, len) >> (64 - spec->bits));
+}
+
+void pst_hash_spec_field_seeds(const pst_hash_spec_t *spec, uint64_t *seeds)
+{
+    for (size_t f = 0; f < spec->n_numeric + spec->n_categorical; f++)
+        seeds[f] = pst_hash_field_seed(spec->seed, (uint32_t)f);
+}
+
 /* Entry of numeric field `field` with value v; false when the cell adds none (zero value). */
-static bool numeric_entry(const pst_hash_spec_t *spec, uint32_t field, double v, uint32_t *bucket,
-                          float *value)
+static bool numeric_entry(const pst_hash_spec_t *spec, const uint64_t *seeds, uint32_t field,
+                          double v, uint32_t *bucket, float *value)
 {
     if (spec->numeric == PST_NUMERIC_BUCKET) {
         uint32_t code = (uint32_t)pst_hash_numeric_code(v);
         unsigned char le[4] = {(unsigned char)code, (unsigned char)(code >> 8),
                                (unsigned char)(code >> 16), (unsigned char)(code >> 24)};
-        *bucket = pst_hash_feature(spec->seed, field, (const char *)le, 4, spec->bits);
+        *bucket = bucket_of(spec, seeds, field, (const char *)le, 4);
         *value = 1.0f;
         return true;
     }
     if (v == 0.0)
         return false;
-    *bucket = pst_hash_feature(spec->seed, field, "", 0, spec->bits);
+    *bucket = bucket_of(spec, seeds, field, "", 0);
     *value = spec->numeric == PST_NUMERIC_LOG ? (float)copysign(log1p(fabs(v)), v) : (float)v;
     return true;
 }
@@ -189,10 +235,61 @@ static int parse_label(const char *s, size_t len, float *label, const char *path
     return PST_OK;
 }
 
+/* The common line in one pass: label 0 or 1, the right number of cells, every numeric cell a
+ * plain decimal pst_scan_decimal takes whole. 1 with the row, as the general parser would give
+ * it; 0 for anything else, which the general parser then reads (and names the error of). */
+static int plain_tsv_line(const pst_hash_spec_t *spec, const uint64_t *seeds, const char *s,
+                          size_t len, float *label, uint32_t *idx, float *val, size_t *nnz)
+{
+    if (len > 0 && s[len - 1] == '\r')
+        len--;
+    const char *p = s, *q = s, *end = s + len;
+    while (q < end && *q != '\t')
+        q++;
+    if (q - p != 1 || (*p != '0' && *p != '1'))
+        return 0;
+    *label = (float)(*p - '0');
+    size_t n = 0, n_fields = spec->n_numeric + spec->n_categorical;
+    for (size_t field = 0; field < n_fields; field++) {
+        if (q == end)
+            return 0;
+        p = ++q;
+        while (q < end && *q != '\t')
+            q++;
+        size_t cell_len = (size_t)(q - p);
+        if (cell_len == 0)
+            continue;
+        if (field < spec->n_numeric) {
+            double v;
+            if (pst_scan_decimal(p, cell_len, &v) != cell_len)
+                return 0;
+            if (numeric_entry(spec, seeds, (uint32_t)field, v, &idx[n], &val[n]))
+                idx[n++] |= field_base(spec, field);
+        } else {
+            idx[n] = bucket_of(spec, seeds, (uint32_t)field, p, cell_len) | field_base(spec, field);
+            val[n++] = 1.0f;
+        }
+    }
+    if (q != end)
+        return 0;
+    *nnz = sort_and_merge(idx, val, n);
+    return 1;
+}
+
 int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t len, float *label,
                               uint32_t *idx, float *val, size_t *nnz, const char *path,
                               size_t line_no, pst_err_t *err)
 {
+    return pst_tsv_hashed_parse_seeded(spec, NULL, s, len, label, idx, val, nnz, path, line_no,
+                                       err);
+}
+
+int pst_tsv_hashed_parse_seeded(const pst_hash_spec_t *spec, const uint64_t *seeds, const char *s,
+                                size_t len, float *label, uint32_t *idx, float *val, size_t *nnz,
+                                const char *path, size_t line_no, pst_err_t *err)
+{
+    if (plain_tsv_line(spec, seeds, s, len, label, idx, val, nnz))
+        return PST_OK;
     if (len > 0 && s[len - 1] == '\r')
         len--;
     size_t expected = 1 + spec->n_numeric + spec->n_categorical, found = count_tabs(s, len) + 1;
@@ -213,12 +310,12 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
             if (pst_parse_float_field(cell, cell_len, &v) != PST_OK)
                 return pst_err_set(err, PST_EFORMAT, "%s:%zu: column %zu: bad number '%.*s'", path,
                                    line_no, col + 1, (int)(cell_len > 32 ? 32 : cell_len), cell);
-            if (numeric_entry(spec, (uint32_t)(col - 1), v, &idx[n], &val[n])) {
+            if (numeric_entry(spec, seeds, (uint32_t)(col - 1), v, &idx[n], &val[n])) {
                 idx[n] |= field_base(spec, col - 1);
                 n++;
             }
         } else if (cell_len > 0) {
-            idx[n] = pst_hash_feature(spec->seed, (uint32_t)(col - 1), cell, cell_len, spec->bits) |
+            idx[n] = bucket_of(spec, seeds, (uint32_t)(col - 1), cell, cell_len) |
                      field_base(spec, col - 1);
             val[n++] = 1.0f;
         }

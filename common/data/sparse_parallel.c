@@ -11,8 +11,9 @@
 /* One range's parse, then its share of the copy into the joined arrays. */
 typedef struct range {
     const pst_sparse_source_t *src;
-    unsigned index;   /* of the range in file order */
-    const char *data; /* the whole text */
+    unsigned index;        /* of the range in file order */
+    const char *data;      /* the whole text */
+    const uint64_t *seeds; /* hashed TSV: the seed of each field */
     size_t len, begin, end;
     bool with_lines;
     /* results of the parse, local to the range */
@@ -87,8 +88,9 @@ static bool range_reserve(range_t *r, size_t max_entries)
 
 /* Parses line s[0..len) (s[len] never continues a number) numbered line_no: 1 with the row in
  * idx/val (room for pst_libsvm_max_entries(len) or the TSV width), 0 when blank, or an error. */
-static int parse_line(const pst_sparse_source_t *src, const char *s, size_t len, size_t line_no,
-                      double *label, uint32_t *idx, float *val, size_t *nnz, pst_err_t *err)
+static int parse_line(const pst_sparse_source_t *src, const uint64_t *seeds, const char *s,
+                      size_t len, size_t line_no, double *label, uint32_t *idx, float *val,
+                      size_t *nnz, pst_err_t *err)
 {
     if (src->format == PST_SPARSE_LIBSVM)
         return pst_libsvm_parse_line(s, len, label, idx, val, nnz, src->path, line_no, err);
@@ -127,8 +129,8 @@ static int range_line(range_t *r, const char *s, size_t len)
     double label;
     size_t nnz = 0;
     pst_err_t scratch; /* messages are written again with the file's line number */
-    int rc = parse_line(r->src, s, len, r->n_lines, &label, r->col + r->nnz, r->val + r->nnz, &nnz,
-                        &scratch);
+    int rc = parse_line(r->src, r->seeds, s, len, r->n_lines, &label, r->col + r->nnz,
+                        r->val + r->nnz, &nnz, &scratch);
     if (rc != 1)
         return rc;
     if (nnz > 0 && (size_t)r->col[r->nnz + nnz - 1] + 1 > r->n_columns)
@@ -200,9 +202,10 @@ static int first_error(const range_t *ranges, unsigned n, pst_err_t *err)
         char *line = terminated_copy(r->data + r->bad_begin, r->bad_len);
         double label;
         size_t nnz;
-        int rc = idx && val && line
-                     ? parse_line(r->src, line, r->bad_len, line_no, &label, idx, val, &nnz, err)
-                     : pst_err_set(err, PST_ENOMEM, "%s:%zu: out of memory", r->src->path, line_no);
+        int rc =
+            idx && val && line
+                ? parse_line(r->src, NULL, line, r->bad_len, line_no, &label, idx, val, &nnz, err)
+                : pst_err_set(err, PST_ENOMEM, "%s:%zu: out of memory", r->src->path, line_no);
         free(idx);
         free(val);
         free(line);
@@ -262,11 +265,19 @@ int pst_sparse_parse_text(const pst_sparse_source_t *src, const char *data, size
 {
     unsigned n = pst_text_thread_count(n_threads, len);
     range_t *ranges = calloc(n, sizeof *ranges);
-    if (ranges == NULL)
+    bool tsv = src->format == PST_SPARSE_TSV_HASHED;
+    uint64_t *seeds = tsv ? malloc((src->hash.n_numeric + src->hash.n_categorical) * 8) : NULL;
+    if (ranges == NULL || (tsv && seeds == NULL)) {
+        free(ranges);
+        free(seeds);
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", src->path);
+    }
+    if (tsv)
+        pst_hash_spec_field_seeds(&src->hash, seeds);
     for (unsigned k = 0; k < n; k++)
         ranges[k] = (range_t){.src = src,
                               .data = data,
+                              .seeds = seeds,
                               .len = len,
                               .index = k,
                               .begin = pst_text_range_start(data, len, k, n),
@@ -281,6 +292,7 @@ int pst_sparse_parse_text(const pst_sparse_source_t *src, const char *data, size
     for (unsigned k = 0; k < n; k++)
         range_free(&ranges[k]);
     free(ranges);
+    free(seeds);
     if (rc != PST_OK)
         pst_sparse_csr_fini(b);
     return rc;
