@@ -11,7 +11,7 @@
 /* One range's parse, then its share of the copy into the joined arrays. */
 typedef struct range {
     const pst_sparse_source_t *src;
-    unsigned index;        /* of the range in file order */
+    unsigned n_ranges;     /* in the file */
     const char *data;      /* the whole text */
     const uint64_t *seeds; /* hashed TSV: the seed of each field */
     size_t len, begin, end;
@@ -65,15 +65,32 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
     return true;
 }
 
-/* Room for one more row of up to max_entries entries; first sizes guessed from the range's
- * bytes (a row takes 64 bytes or more in common files, an entry 4). */
+/* Lines in the range: an upper bound of its rows. */
+static size_t count_lines(const range_t *r)
+{
+    size_t n = 0;
+    const char *p = r->data + r->begin, *end = r->data + r->end;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n + 1;
+}
+
+/* Room for one more row of up to max_entries entries. The first call sizes every array for
+ * the whole range from its line count (a LIBSVM entry takes 4 bytes with its blank; a TSV row
+ * at most its width): only the pages written are ever faulted in, and no array moves while the
+ * other ranges run (a move of a mapping interrupts every thread of the process). */
 static bool range_reserve(range_t *r, size_t max_entries)
 {
     size_t need_rows = r->n_rows + 1, need_nnz = r->nnz + max_entries;
     if (need_rows <= r->cap_label && need_rows < r->cap_ptr && need_nnz <= r->cap_col &&
         need_nnz <= r->cap_val && (!r->with_lines || need_rows <= r->cap_line))
         return true;
-    size_t bytes = r->end - r->begin, rows0 = bytes / 64 + 16, nnz0 = bytes / 4 + max_entries;
+    size_t lines = count_lines(r), bytes = r->end - r->begin;
+    size_t rows0 = lines + 1,
+           nnz0 = (r->src->format == PST_SPARSE_LIBSVM ? bytes / 4 + lines : lines * max_entries) +
+                  max_entries;
     bool ok =
         grow((void **)&r->label, &r->cap_label, need_rows, sizeof *r->label, rows0) &&
         (!r->with_lines ||
@@ -168,12 +185,12 @@ static void range_parse(void *arg)
     }
 }
 
-/* Copies the rows of a later range into the joined arrays (the first range's arrays are them). */
+/* Copies the rows of the range into the joined arrays (unless they are its own). */
 static void range_copy(void *arg)
 {
     range_t *r = arg;
     pst_data_csr_t *c = r->out;
-    if (r->index == 0)
+    if (r->n_ranges == 1)
         return;
     memcpy(c->col_idx + r->nnz0, r->col, r->nnz * sizeof *r->col);
     memcpy(c->val + r->nnz0, r->val, r->nnz * sizeof *r->val);
@@ -229,28 +246,38 @@ static int join_layout(range_t *ranges, unsigned n, pst_sparse_csr_build_t *b, p
         if (ranges[k].n_columns > columns)
             columns = ranges[k].n_columns;
     }
-    /* the first range's arrays grow to hold every row; the others are copied into them */
     range_t *r0 = &ranges[0];
     pst_data_csr_t *c = &b->csr;
-    size_t *row_ptr = realloc(r0->row_ptr, (rows + 1) * sizeof *row_ptr);
-    r0->row_ptr = row_ptr ? row_ptr : r0->row_ptr;
-    double *raw = realloc(r0->label, (rows ? rows : 1) * sizeof *raw);
-    r0->label = raw ? raw : r0->label;
-    size_t *line = b->with_lines ? realloc(r0->line, (rows ? rows : 1) * sizeof *line) : NULL;
-    r0->line = line ? line : r0->line;
-    uint32_t *col = realloc(r0->col, (nnz ? nnz : 1) * sizeof *col);
-    r0->col = col ? col : r0->col;
-    float *val = realloc(r0->val, (nnz ? nnz : 1) * sizeof *val);
-    r0->val = val ? val : r0->val;
-    if (!row_ptr || !raw || (b->with_lines && !line) || !col || !val)
+    if (n == 1 && !range_reserve(r0, 1)) /* arrays even for a text without rows */
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", r0->src->path);
+    if (n == 1) { /* one range: its arrays are the result (room past the rows is never touched) */
+        *c = (pst_data_csr_t){.row_ptr = r0->row_ptr,
+                              .raw = r0->label,
+                              .lines = r0->line,
+                              .col_idx = r0->col,
+                              .val = r0->val};
+        r0->row_ptr = r0->line = NULL;
+        r0->label = NULL;
+        r0->col = NULL;
+        r0->val = NULL;
+    } else { /* fresh arrays, filled by every range at once (a realloc might copy on one) */
+        *c = (pst_data_csr_t){.row_ptr = malloc((rows + 1) * sizeof *c->row_ptr),
+                              .raw = malloc((rows ? rows : 1) * sizeof *c->raw),
+                              .lines = b->with_lines ? malloc((rows ? rows : 1) * sizeof *c->lines)
+                                                     : NULL,
+                              .col_idx = malloc((nnz ? nnz : 1) * sizeof *c->col_idx),
+                              .val = malloc((nnz ? nnz : 1) * sizeof *c->val)};
+        /* the copies write fresh pages: fewer faults in huge pages */
+        if (c->row_ptr && c->raw && c->col_idx && c->val) {
+            pst_text_advise_huge(c->row_ptr, (rows + 1) * sizeof *c->row_ptr);
+            pst_text_advise_huge(c->raw, rows * sizeof *c->raw);
+            pst_text_advise_huge(c->col_idx, nnz * sizeof *c->col_idx);
+            pst_text_advise_huge(c->val, nnz * sizeof *c->val);
+        }
+    }
+    if (!c->row_ptr || !c->raw || (b->with_lines && !c->lines) || !c->col_idx || !c->val)
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu rows of %zu entries",
                            r0->src->path, rows, nnz);
-    *c =
-        (pst_data_csr_t){.row_ptr = row_ptr, .raw = raw, .lines = line, .col_idx = col, .val = val};
-    r0->row_ptr = r0->line = NULL;
-    r0->label = NULL;
-    r0->col = NULL;
-    r0->val = NULL;
     c->row_ptr[0] = 0;
     c->n_rows = rows;
     c->n_features = columns;
@@ -279,7 +306,7 @@ int pst_sparse_parse_text(const pst_sparse_source_t *src, const char *data, size
                               .data = data,
                               .seeds = seeds,
                               .len = len,
-                              .index = k,
+                              .n_ranges = n,
                               .begin = pst_text_range_start(data, len, k, n),
                               .end = pst_text_range_start(data, len, k + 1, n),
                               .with_lines = b->with_lines};
