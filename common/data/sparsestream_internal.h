@@ -48,12 +48,12 @@ typedef struct pst_sparse_text {
 } pst_sparse_text_t;
 
 typedef struct pst_sparse_cache_reader {
-    FILE *f;
+    const unsigned char *map; // (map_len) the whole cache, mapped read-only
+    size_t map_len, pos;      /* its length; where the next block starts */
     pst_sparse_cache_header_t h;
-    unsigned char *block; // (h.max_block) payload of the current block
-    uint32_t rows, nnz;   /* of the current block */
-    uint32_t row_pos;     /* next row in the block */
-    size_t entry_pos;     /* its first entry */
+    uint32_t rows, nnz; /* of the current block */
+    uint32_t row_pos;   /* next row in the block */
+    size_t entry_pos;   /* its first entry */
     uint64_t blocks_read, rows_done;
     const uint32_t *row_nnz; // (rows)
     const float *y;          // (rows)
