@@ -28,6 +28,7 @@ int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char
         .n_classes = (int)cfg->data.n_classes,
         .class_values = class_values,
         .n_class_values = n_class_values,
+        .read_threads = (unsigned)cfg->data.read_threads,
     };
     if (class_values)
         spec.task = PST_DATA_TASK_CLASSIFICATION;

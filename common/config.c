@@ -60,6 +60,10 @@ static const pst_config_key_t keys[] = {
     {"data.buffer_rows", PST_CFG_INT, OFF(data.buffer_rows), "0", NULL, 0, 1e9,
      "Sparse models: 0 reads data.train whole; > 0 streams it every epoch through a shuffle "
      "buffer of this many rows (bounded memory; needs data.test, local runs only)."},
+    {"data.read_threads", PST_CFG_INT, OFF(data.read_threads), "0", NULL, 0, 256,
+     "LIBSVM and criteo text: threads that parse a file (and check a cache), each a byte range "
+     "of whole lines; 0: all online cores (one per MiB of text at most), 1: serial. The rows "
+     "and error messages are the same for every count."},
     {"data.hash_bits", PST_CFG_INT, OFF(data.hash_bits), "18", NULL, 1, 32,
      "criteo: 2^bits hash buckets (sparse_lr, fm: shared by all columns; wide_deep: per column, "
      "so bits + bits of the column count must fit 32)."},

@@ -33,8 +33,9 @@ typedef struct pst_config {
         char *scaler, *impute;
         bool drop_duplicates;
         long n_classes;
-        bool cache;       /* sparse models: read/write the LIBSVM binary cache */
-        long buffer_rows; /* sparse models: > 0 streams data.train through this many rows */
+        bool cache;        /* sparse models: read/write the LIBSVM binary cache */
+        long buffer_rows;  /* sparse models: > 0 streams data.train through this many rows */
+        long read_threads; /* LIBSVM / criteo text: parsing threads, 0 = all online cores */
         long hash_bits, hash_seed, numeric_columns, categorical_columns; /* criteo TSV */
         char *numeric;                                                   /* value, log, bucket */
     } data;

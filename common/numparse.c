@@ -65,6 +65,10 @@ int pst_parse_u64(const char *text, uint64_t *out)
     return PST_OK;
 }
 
+const double pst_pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 int pst_parse_float_field_general(const char *s, size_t len, double *out)
 {
     if (len == 0 || s[0] == ' ' || s[0] == '\t')

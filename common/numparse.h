@@ -36,23 +36,71 @@ int pst_parse_u64(const char *text, uint64_t *out);
  * use. */
 int pst_parse_float_field_general(const char *s, size_t len, double *out);
 
+/* 10^0 .. 10^22: the powers of ten a double holds exactly. */
+extern const double pst_pow10_exact[23];
+
+/* The plain decimal at the start of s[0..len) ([sign] digits [. digits] [e|E [sign] digits],
+ * at least one digit) when it converts exactly without strtod: at most 19 digits whose value
+ * m * 10^e has m <= 2^53, |e| <= 22 and a magnitude within float range. m and 10^|e| are then
+ * exact doubles, so one multiply or divide rounds once, to the value strtod returns (Clinger's
+ * fast path). Returns the bytes taken with *out set, or 0 when the text is not such a number
+ * (strtod must decide). When the byte after those taken is a blank or a delimiter (or there is
+ * none), strtod takes the same bytes and returns the same value; otherwise ("0x1", "1e")
+ * strtod must decide. Inline: the readers call it for every cell. */
+static inline size_t pst_scan_decimal(const char *s, size_t len, double *out)
+{
+    size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    uint64_t m = 0;
+    size_t first = i;
+    while (i < len && (unsigned)(s[i] - '0') < 10)
+        m = m * 10 + (uint64_t)(s[i++] - '0');
+    size_t n_digits = i - first;
+    int exp10 = 0;
+    if (i < len && s[i] == '.') {
+        size_t frac = ++i;
+        while (i < len && (unsigned)(s[i] - '0') < 10)
+            m = m * 10 + (uint64_t)(s[i++] - '0');
+        exp10 = -(int)(i - frac);
+        n_digits += i - frac;
+    }
+    if (n_digits == 0 || n_digits > 19 || m > ((uint64_t)1 << 53))
+        return 0;
+    if (i + 1 < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t k = i + 1;
+        int exp_neg = s[k] == '-', e = 0;
+        k += (s[k] == '-' || s[k] == '+');
+        size_t exp_first = k;
+        while (k < len && (unsigned)(s[k] - '0') < 10 && k - exp_first < 4)
+            e = e * 10 + (s[k++] - '0');
+        if (k < len && (unsigned)(s[k] - '0') < 10)
+            return 0; /* a longer exponent: strtod's call */
+        if (k > exp_first) {
+            i = k;
+            exp10 += exp_neg ? -e : e;
+        }
+    }
+    if (exp10 < -22 || exp10 > 22)
+        return 0;
+    double v =
+        exp10 >= 0 ? (double)m * pst_pow10_exact[exp10] : (double)m / pst_pow10_exact[-exp10];
+    if (v > 3.40282346638528859811704183484516925e+38) /* FLT_MAX: strtod's call, then refused */
+        return 0;
+    *out = s[0] == '-' ? -v : v;
+    return i;
+}
+
 /* A data field s[0..len): a number filling it exactly and within float range. s[len] must not
  * continue a number (a delimiter, blank, newline or NUL follows every field). A leading space
- * or tab is refused; plain integers of up to 15 digits with an optional sign skip strtod.
+ * or tab is refused. Plain decimals take pst_scan_decimal's exact path; anything else (longer,
+ * hex, inf, a malformed field) goes through strtod, with the same results.
  * PST_OK with *out set; PST_EFORMAT when the field is not one number; PST_ENUMERIC when it is
  * inf, nan or beyond float range. Inline: the readers call it for every cell of a file. */
 static inline int pst_parse_float_field(const char *s, size_t len, double *out)
 {
-    size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-    if (len > i && len - i <= 15) { /* at most 15 digits: exact in a double */
-        double acc = 0;
-        size_t k = i;
-        while (k < len && s[k] >= '0' && s[k] <= '9')
-            acc = acc * 10 + (s[k++] - '0');
-        if (k == len) {
-            *out = s[0] == '-' ? -acc : acc;
-            return PST_OK;
-        }
+    double v;
+    if (len > 0 && pst_scan_decimal(s, len, &v) == len) {
+        *out = v;
+        return PST_OK;
     }
     return pst_parse_float_field_general(s, len, out);
 }

@@ -64,7 +64,8 @@ static int load_click_file(const pst_config_t *cfg, const pst_sparse_job_t *job,
 {
     pst_data_spec_t spec = {.path = path,
                             .format = strcmp(cfg->data.format, "auto") ? cfg->data.format : NULL,
-                            .task = PST_DATA_TASK_CLASSIFICATION};
+                            .task = PST_DATA_TASK_CLASSIFICATION,
+                            .read_threads = (unsigned)cfg->data.read_threads};
     const char *format = "libsvm";
     int rc = job->tsv ? PST_OK : pst_data_infer_format(&spec, &format, err);
     if (rc == PST_OK && strcmp(format, "libsvm") != 0)
@@ -72,7 +73,6 @@ static int load_click_file(const pst_config_t *cfg, const pst_sparse_job_t *job,
                            "%s: model.type %s reads LIBSVM data (\"label index:value ...\"), but "
                            "this file reads as %s",
                            path, cfg->model.type, format);
-    /* the streaming reader's loader: integers parse without strtod */
     pst_sparse_source_t src = click_source(job, path);
     pst_err_t scratch = {0};
     if (from_cache != NULL)

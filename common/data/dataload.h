@@ -30,6 +30,9 @@ typedef struct pst_data_spec {
      * the list is an error. NULL = build the mapping from this file's labels. */
     const double *class_values; // (n_class_values)
     int n_class_values;
+    /* Threads parsing a LIBSVM or hashed TSV text (data.read_threads): 0 = the online cores
+     * (one per MiB of text at most), 1 = serial. The rows are the same for every count. */
+    unsigned read_threads;
 } pst_data_spec_t;
 
 /* Loads spec->path into a new dataset: dense for CSV and IDX, CSR sparse for LIBSVM.

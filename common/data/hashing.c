@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "common/data/dataload.h"
+#include "common/data/sparsestream_internal.h"
+#include "common/data/textfile.h"
 #include "common/numparse.h"
 
 #define P1 0x9E3779B97F4A7C15ULL
@@ -125,8 +127,8 @@ static size_t count_tabs(const char *s, size_t len)
     return n;
 }
 
-/* Insertion sort by bucket (rows hold a few dozen entries), then sums equal buckets. */
-static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
+/* Insertion sort by bucket (stable), then sums equal buckets in their order in the row. */
+static size_t sort_and_merge_wide(uint32_t *idx, float *val, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
         uint32_t key = idx[i];
@@ -151,21 +153,67 @@ static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
     return out;
 }
 
+/* As sort_and_merge_wide, faster on rows of up to 256 entries: each entry travels through the
+ * insertion sort as one word, bucket << 32 | its position, so equal buckets keep their order in
+ * the row and their sums round the same way. */
+static size_t sort_and_merge(uint32_t *idx, float *val, size_t n)
+{
+    if (n > 256)
+        return sort_and_merge_wide(idx, val, n);
+    uint64_t key[256];
+    float v[256];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = (uint64_t)idx[i] << 32 | i;
+        size_t j = i;
+        for (; j > 0 && key[j - 1] > k; j--)
+            key[j] = key[j - 1];
+        key[j] = k;
+        v[i] = val[i];
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bucket = (uint32_t)(key[i] >> 32);
+        float x = v[(uint32_t)key[i]];
+        if (out > 0 && idx[out - 1] == bucket) {
+            val[out - 1] += x;
+        } else {
+            idx[out] = bucket;
+            val[out++] = x;
+        }
+    }
+    return out;
+}
+
+/* Bucket of token[0..len) in field: pst_hash_feature, with the field's seed from seeds when
+ * given (pst_hash_spec_field_seeds) rather than derived again. */
+static inline uint32_t bucket_of(const pst_hash_spec_t *spec, const uint64_t *seeds, uint32_t field,
+                                 const char *token, size_t len)
+{
+    uint64_t seed = seeds ? seeds[field] : pst_hash_field_seed(spec->seed, field);
+    return (uint32_t)(pst_hash64(seed, token, len) >> (64 - spec->bits));
+}
+
+void pst_hash_spec_field_seeds(const pst_hash_spec_t *spec, uint64_t *seeds)
+{
+    for (size_t f = 0; f < spec->n_numeric + spec->n_categorical; f++)
+        seeds[f] = pst_hash_field_seed(spec->seed, (uint32_t)f);
+}
+
 /* Entry of numeric field `field` with value v; false when the cell adds none (zero value). */
-static bool numeric_entry(const pst_hash_spec_t *spec, uint32_t field, double v, uint32_t *bucket,
-                          float *value)
+static bool numeric_entry(const pst_hash_spec_t *spec, const uint64_t *seeds, uint32_t field,
+                          double v, uint32_t *bucket, float *value)
 {
     if (spec->numeric == PST_NUMERIC_BUCKET) {
         uint32_t code = (uint32_t)pst_hash_numeric_code(v);
         unsigned char le[4] = {(unsigned char)code, (unsigned char)(code >> 8),
                                (unsigned char)(code >> 16), (unsigned char)(code >> 24)};
-        *bucket = pst_hash_feature(spec->seed, field, (const char *)le, 4, spec->bits);
+        *bucket = bucket_of(spec, seeds, field, (const char *)le, 4);
         *value = 1.0f;
         return true;
     }
     if (v == 0.0)
         return false;
-    *bucket = pst_hash_feature(spec->seed, field, "", 0, spec->bits);
+    *bucket = bucket_of(spec, seeds, field, "", 0);
     *value = spec->numeric == PST_NUMERIC_LOG ? (float)copysign(log1p(fabs(v)), v) : (float)v;
     return true;
 }
@@ -187,10 +235,61 @@ static int parse_label(const char *s, size_t len, float *label, const char *path
     return PST_OK;
 }
 
+/* The common line in one pass: label 0 or 1, the right number of cells, every numeric cell a
+ * plain decimal pst_scan_decimal takes whole. 1 with the row, as the general parser would give
+ * it; 0 for anything else, which the general parser then reads (and names the error of). */
+static int plain_tsv_line(const pst_hash_spec_t *spec, const uint64_t *seeds, const char *s,
+                          size_t len, float *label, uint32_t *idx, float *val, size_t *nnz)
+{
+    if (len > 0 && s[len - 1] == '\r')
+        len--;
+    const char *p = s, *q = s, *end = s + len;
+    while (q < end && *q != '\t')
+        q++;
+    if (q - p != 1 || (*p != '0' && *p != '1'))
+        return 0;
+    *label = (float)(*p - '0');
+    size_t n = 0, n_fields = spec->n_numeric + spec->n_categorical;
+    for (size_t field = 0; field < n_fields; field++) {
+        if (q == end)
+            return 0;
+        p = ++q;
+        while (q < end && *q != '\t')
+            q++;
+        size_t cell_len = (size_t)(q - p);
+        if (cell_len == 0)
+            continue;
+        if (field < spec->n_numeric) {
+            double v;
+            if (pst_scan_decimal(p, cell_len, &v) != cell_len)
+                return 0;
+            if (numeric_entry(spec, seeds, (uint32_t)field, v, &idx[n], &val[n]))
+                idx[n++] |= field_base(spec, field);
+        } else {
+            idx[n] = bucket_of(spec, seeds, (uint32_t)field, p, cell_len) | field_base(spec, field);
+            val[n++] = 1.0f;
+        }
+    }
+    if (q != end)
+        return 0;
+    *nnz = sort_and_merge(idx, val, n);
+    return 1;
+}
+
 int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t len, float *label,
                               uint32_t *idx, float *val, size_t *nnz, const char *path,
                               size_t line_no, pst_err_t *err)
 {
+    return pst_tsv_hashed_parse_seeded(spec, NULL, s, len, label, idx, val, nnz, path, line_no,
+                                       err);
+}
+
+int pst_tsv_hashed_parse_seeded(const pst_hash_spec_t *spec, const uint64_t *seeds, const char *s,
+                                size_t len, float *label, uint32_t *idx, float *val, size_t *nnz,
+                                const char *path, size_t line_no, pst_err_t *err)
+{
+    if (plain_tsv_line(spec, seeds, s, len, label, idx, val, nnz))
+        return PST_OK;
     if (len > 0 && s[len - 1] == '\r')
         len--;
     size_t expected = 1 + spec->n_numeric + spec->n_categorical, found = count_tabs(s, len) + 1;
@@ -211,12 +310,12 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
             if (pst_parse_float_field(cell, cell_len, &v) != PST_OK)
                 return pst_err_set(err, PST_EFORMAT, "%s:%zu: column %zu: bad number '%.*s'", path,
                                    line_no, col + 1, (int)(cell_len > 32 ? 32 : cell_len), cell);
-            if (numeric_entry(spec, (uint32_t)(col - 1), v, &idx[n], &val[n])) {
+            if (numeric_entry(spec, seeds, (uint32_t)(col - 1), v, &idx[n], &val[n])) {
                 idx[n] |= field_base(spec, col - 1);
                 n++;
             }
         } else if (cell_len > 0) {
-            idx[n] = pst_hash_feature(spec->seed, (uint32_t)(col - 1), cell, cell_len, spec->bits) |
+            idx[n] = bucket_of(spec, seeds, (uint32_t)(col - 1), cell, cell_len) |
                      field_base(spec, col - 1);
             val[n++] = 1.0f;
         }
@@ -226,82 +325,14 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
     return PST_OK;
 }
 
-/* Growing CSR arrays of the whole-file reader. */
-typedef struct csr_build {
-    size_t n_rows, nnz, cap_rows, cap_nnz;
-    size_t *row_ptr;   // (cap_rows + 1)
-    uint32_t *col_idx; // (cap_nnz)
-    float *val;        // (cap_nnz)
-    float *y;          // (cap_rows)
-} csr_build_t;
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem, size_t extra)
+/* Moves the rows of b into a new classification dataset with classes {0, 1}, labels in y. */
+static int finish(pst_sparse_csr_build_t *b, size_t n_features, const char *path,
+                  pst_dataset_t **out, pst_err_t *err)
 {
-    if (need <= *cap)
-        return true;
-    size_t cap2 = *cap ? *cap : 1024;
-    while (cap2 < need)
-        cap2 *= 2;
-    void *q = realloc(*p, (cap2 + extra) * elem);
-    if (q == NULL)
-        return false;
-    *p = q;
-    *cap = cap2;
-    return true;
-}
-
-static bool csr_reserve(csr_build_t *b, size_t row_nnz)
-{
-    size_t cap_rows = b->cap_rows, cap_nnz = b->cap_nnz;
-    bool ok = grow((void **)&b->row_ptr, &cap_rows, b->n_rows + 1, sizeof(size_t), 1) &&
-              grow((void **)&b->y, &b->cap_rows, b->n_rows + 1, sizeof(float), 0) &&
-              grow((void **)&b->col_idx, &cap_nnz, b->nnz + row_nnz, sizeof(uint32_t), 0) &&
-              grow((void **)&b->val, &b->cap_nnz, b->nnz + row_nnz, sizeof(float), 0);
-    return ok;
-}
-
-static void csr_free(csr_build_t *b)
-{
-    free(b->row_ptr);
-    free(b->col_idx);
-    free(b->val);
-    free(b->y);
-}
-
-static int parse_text(const pst_hash_spec_t *spec, const char *path, const char *buf, size_t len,
-                      csr_build_t *b, pst_err_t *err)
-{
-    size_t width = spec->n_numeric + spec->n_categorical, line_no = 0;
-    for (const char *p = buf, *end = buf + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *stop = nl ? nl : end;
-        size_t line_len = (size_t)(stop - p);
-        line_no++;
-        if (line_len > 0 && !(line_len == 1 && p[0] == '\r')) {
-            if (!csr_reserve(b, width))
-                return pst_err_set(err, PST_ENOMEM, "%s: out of memory at line %zu", path, line_no);
-            b->row_ptr[0] = 0;
-            size_t nnz;
-            int rc =
-                pst_tsv_hashed_parse_line(spec, p, line_len, &b->y[b->n_rows], b->col_idx + b->nnz,
-                                          b->val + b->nnz, &nnz, path, line_no, err);
-            if (rc != PST_OK)
-                return rc;
-            b->nnz += nnz;
-            b->row_ptr[++b->n_rows] = b->nnz;
-        }
-        p = stop + 1;
-    }
-    if (b->n_rows == 0)
+    pst_data_csr_t *c = &b->csr;
+    if (c->n_rows == 0)
         return pst_err_set(err, PST_EFORMAT, "%s: no data rows", path);
-    return PST_OK;
-}
-
-/* Moves the arrays of b into a new classification dataset with classes {0, 1}. */
-static int finish(csr_build_t *b, size_t n_features, const char *path, pst_dataset_t **out,
-                  pst_err_t *err)
-{
-    pst_dataset_t *d = pst_dataset_new(b->n_rows, 0, PST_TASK_CLASSIFICATION);
+    pst_dataset_t *d = pst_dataset_new(c->n_rows, 0, PST_TASK_CLASSIFICATION);
     double *classes = malloc(2 * sizeof *classes);
     if (d == NULL || classes == NULL) {
         pst_dataset_destroy(&d);
@@ -309,18 +340,20 @@ static int finish(csr_build_t *b, size_t n_features, const char *path, pst_datas
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
     }
     free(d->x);
-    free(d->y);
     d->x = NULL;
+    for (size_t i = 0; i < c->n_rows; i++)
+        d->y[i] = (float)c->raw[i];
     d->n_features = n_features;
-    d->row_ptr = b->row_ptr;
-    d->col_idx = b->col_idx;
-    d->val = b->val;
-    d->y = b->y;
+    d->row_ptr = c->row_ptr;
+    d->col_idx = c->col_idx;
+    d->val = c->val;
+    c->row_ptr = NULL;
+    c->col_idx = NULL;
+    c->val = NULL;
     classes[0] = 0.0;
     classes[1] = 1.0;
     d->class_values = classes;
     d->n_classes = 2;
-    memset(b, 0, sizeof *b);
     *out = d;
     return PST_OK;
 }
@@ -330,24 +363,25 @@ int pst_tsv_hashed_read(const char *path, size_t n_numeric, size_t n_categorical
                         pst_err_t *err)
 {
     *out = NULL;
-    pst_hash_spec_t spec = {.n_numeric = n_numeric,
-                            .n_categorical = n_categorical,
-                            .bits = bits,
-                            .seed = seed,
-                            .numeric = numeric};
-    int rc = pst_hash_spec_check(&spec, err);
+    pst_sparse_source_t src = {.path = path,
+                               .format = PST_SPARSE_TSV_HASHED,
+                               .hash = {.n_numeric = n_numeric,
+                                        .n_categorical = n_categorical,
+                                        .bits = bits,
+                                        .seed = seed,
+                                        .numeric = numeric}};
+    int rc = pst_hash_spec_check(&src.hash, err);
     if (rc != PST_OK)
         return pst_err_prefix(err, rc, "%s: ", path);
-    char *buf;
-    size_t len;
-    rc = pst_data_read_file(path, &buf, &len, err);
+    pst_text_file_t text;
+    rc = pst_text_file_open(&text, path, err);
     if (rc != PST_OK)
         return rc;
-    csr_build_t b = {0};
-    rc = parse_text(&spec, path, buf, len, &b, err);
-    free(buf);
+    pst_sparse_csr_build_t b = {0};
+    rc = pst_sparse_parse_text(&src, text.data, text.len, 0, &b, err);
+    pst_text_file_close(&text);
     if (rc == PST_OK)
-        rc = finish(&b, pst_hash_spec_n_features(&spec), path, out, err);
-    csr_free(&b);
+        rc = finish(&b, pst_hash_spec_n_features(&src.hash), path, out, err);
+    pst_sparse_csr_fini(&b);
     return rc;
 }

@@ -84,6 +84,16 @@ int pst_tsv_hashed_parse_line(const pst_hash_spec_t *spec, const char *s, size_t
                               uint32_t *idx, float *val, size_t *nnz, const char *path,
                               size_t line_no, pst_err_t *err);
 
+/* The seed of each of spec's n_numeric + n_categorical fields (pst_hash_field_seed) into seeds,
+ * which a reader computes once per file for pst_tsv_hashed_parse_seeded. */
+void pst_hash_spec_field_seeds(const pst_hash_spec_t *spec, uint64_t *seeds);
+
+/* pst_tsv_hashed_parse_line with the field seeds of pst_hash_spec_field_seeds (or NULL: derived
+ * per cell): the same rows and messages, faster. */
+int pst_tsv_hashed_parse_seeded(const pst_hash_spec_t *spec, const uint64_t *seeds, const char *s,
+                                size_t len, float *label, uint32_t *idx, float *val, size_t *nnz,
+                                const char *path, size_t line_no, pst_err_t *err);
+
 /* Reads a whole TSV file (plain or gzip) into a new CSR dataset (caller owns *out): x NULL,
  * n_features = 2^bits, classification with classes {0, 1} and y the label. Blank lines are
  * skipped; an empty file is an error. For files larger than memory use common/data/sparsestream. */

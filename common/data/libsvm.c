@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include "common/data/sparsestream_internal.h"
+#include "common/data/textfile.h"
 #include "common/numparse.h"
-
-#define READ_CHUNK (1u << 20)
 
 /* Where a line is parsed, for messages. */
 typedef struct svm_where {
@@ -70,9 +69,46 @@ static inline __attribute__((always_inline)) bool next_token(const char **p, con
     return true;
 }
 
+/* The common line in one pass: "label idx:val idx:val ..." with single spaces, a plain decimal
+ * label and values (see pst_scan_decimal), valid increasing indices, perhaps a trailing blank or
+ * '\r'. 1 with the row, as pst_libsvm_parse_line would give it; 0 when the line is anything else
+ * (a comment, tabs, an error...), which the general parser then reads. */
+static inline int plain_line(const char *s, size_t len, double *label, uint32_t *idx, float *val,
+                             size_t *nnz)
+{
+    if (len > 0 && s[len - 1] == '\r')
+        len--;
+    const char *p = s, *end = s + len;
+    size_t took = pst_scan_decimal(p, len, label);
+    if (took == 0 || ((p += took) < end && *p != ' '))
+        return 0;
+    uint64_t prev = 0;
+    size_t n = 0;
+    while (p < end && ++p < end) { /* p at a space, then at the entry after it */
+        uint64_t one_based = 0;
+        const char *digits = p;
+        while (p < end && (unsigned)(*p - '0') < 10 && p - digits < 10)
+            one_based = one_based * 10 + (uint64_t)(*p++ - '0');
+        if (p == digits || p == end || *p != ':' || one_based <= prev || one_based > UINT32_MAX)
+            return 0;
+        double v;
+        p++;
+        took = pst_scan_decimal(p, (size_t)(end - p), &v);
+        if (took == 0 || ((p += took) < end && *p != ' '))
+            return 0;
+        idx[n] = (uint32_t)(one_based - 1);
+        val[n++] = (float)v;
+        prev = one_based;
+    }
+    *nnz = n;
+    return 1;
+}
+
 int pst_libsvm_parse_line(const char *s, size_t len, double *label, uint32_t *idx, float *val,
                           size_t *nnz, const char *path, size_t line_no, pst_err_t *err)
 {
+    if (plain_line(s, len, label, idx, val, nnz))
+        return 1;
     const svm_where_t at = {path, line_no};
     const char *hash = memchr(s, '#', len);
     const char *p = s, *end = hash ? hash : s + len, *tok;
@@ -96,18 +132,12 @@ int pst_libsvm_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t 
 {
     *out = NULL;
     pst_sparse_source_t src = {.path = spec->path, .format = PST_SPARSE_LIBSVM};
-    pst_sparse_text_t text;
-    int rc = pst_sparse_text_open(&text, &src, READ_CHUNK, err);
+    pst_text_file_t text;
+    int rc = pst_text_file_open(&text, spec->path, err);
     if (rc != PST_OK)
         return rc;
     pst_sparse_csr_build_t build = {.with_lines = true};
-    pst_sparse_row_t row;
-    while ((rc = pst_sparse_text_row(&text, &row, err)) == 1)
-        if ((rc = pst_sparse_csr_append(&build, &row, text.line_no, err)) != PST_OK)
-            break;
-    pst_sparse_text_close(&text);
-    if (rc == PST_OK)
-        return pst_sparse_csr_finish(&build, spec, spec->path, out, err);
-    pst_sparse_csr_fini(&build);
-    return rc;
+    rc = pst_sparse_parse_text(&src, text.data, text.len, spec->read_threads, &build, err);
+    pst_text_file_close(&text);
+    return rc == PST_OK ? pst_sparse_csr_finish(&build, spec, spec->path, out, err) : rc;
 }

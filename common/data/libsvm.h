@@ -17,10 +17,11 @@
  * Errors name FILE:LINE and the bad token. */
 int pst_libsvm_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err);
 
-/* Entries a line of len bytes can hold at most: room enough for pst_libsvm_parse_line. */
+/* Entries a line of len bytes can hold at most (each takes "i:v" and a blank before it, after a
+ * label): room enough for pst_libsvm_parse_line. */
 static inline size_t pst_libsvm_max_entries(size_t len)
 {
-    return len / 2 + 1;
+    return len / 4 + 1;
 }
 
 /* Parses one line s[0..len) (without its '\n'; text after '#' is a comment), the one LIBSVM

@@ -2,11 +2,15 @@
 #include "common/data/sparsestream_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/atomicfile.h"
+#include "common/data/textfile.h"
 
 #define CACHE_MAGIC "PSTCACHE"
 #define CACHE_VERSION 1u
@@ -131,6 +135,26 @@ static uint64_t expected_cache_size(const pst_sparse_cache_header_t *h)
     return HEADER_BYTES + h->n_blocks * BLOCK_HEADER_BYTES + 8 * h->n_rows + 8 * h->nnz;
 }
 
+/* NULL when the cache header raw (of a file_size-byte cache) is intact and matches the source
+ * identity want, else the reason. */
+static const char *header_check(const unsigned char raw[HEADER_BYTES], uint64_t file_size,
+                                const pst_sparse_cache_header_t *want, pst_sparse_cache_header_t *h)
+{
+    const char *why = header_decode(raw, h);
+    if (why != NULL)
+        return why;
+    if (h->format != want->format || h->digest != want->digest)
+        return "built with another format or hash spec";
+    if (h->src_size != want->src_size || h->mtime_s != want->mtime_s ||
+        h->mtime_ns != want->mtime_ns)
+        return "source changed (size or mtime)";
+    if (file_size != expected_cache_size(h))
+        return "file length does not match its header";
+    if (!pst_sparse_host_is_little_endian())
+        return "caches are little-endian only";
+    return NULL;
+}
+
 /* Opens and checks the cache at path for src; on PST_OK *f is positioned at the first block. */
 static int cache_open_checked(const pst_sparse_source_t *src, const char *path, FILE **f,
                               pst_sparse_cache_header_t *h, pst_err_t *err)
@@ -147,17 +171,10 @@ static int cache_open_checked(const pst_sparse_source_t *src, const char *path, 
     const char *why = NULL;
     if (fread(raw, 1, HEADER_BYTES, *f) != HEADER_BYTES)
         why = "truncated header";
-    else if ((why = header_decode(raw, h)) != NULL)
-        ;
-    else if (h->format != want.format || h->digest != want.digest)
-        why = "built with another format or hash spec";
-    else if (h->src_size != want.src_size || h->mtime_s != want.mtime_s ||
-             h->mtime_ns != want.mtime_ns)
-        why = "source changed (size or mtime)";
-    else if (fstat(fileno(*f), &sb) != 0 || (uint64_t)sb.st_size != expected_cache_size(h))
-        why = "file length does not match its header";
-    else if (!pst_sparse_host_is_little_endian())
-        why = "caches are little-endian only";
+    else if (fstat(fileno(*f), &sb) != 0)
+        why = "cannot stat";
+    else
+        why = header_check(raw, (uint64_t)sb.st_size, &want, h);
     if (why == NULL)
         return PST_OK;
     fclose(*f);
@@ -181,9 +198,8 @@ int pst_sparse_cache_check(const pst_sparse_source_t *src, pst_err_t *err)
 
 void pst_sparse_cache_close(pst_sparse_cache_reader_t *c)
 {
-    if (c->f != NULL)
-        fclose(c->f);
-    free(c->block);
+    if (c->map != NULL)
+        munmap((void *)c->map, c->map_len);
     memset(c, 0, sizeof *c);
 }
 
@@ -191,41 +207,53 @@ int pst_sparse_cache_open(pst_sparse_cache_reader_t *c, const pst_sparse_source_
                           const char *path, pst_err_t *err)
 {
     memset(c, 0, sizeof *c);
-    int rc = cache_open_checked(src, path, &c->f, &c->h, err);
+    FILE *f = NULL;
+    int rc = cache_open_checked(src, path, &f, &c->h, err);
     if (rc != PST_OK)
         return rc;
-    c->block = malloc(c->h.max_block ? c->h.max_block : 1);
-    if (c->block == NULL) {
-        pst_sparse_cache_close(c);
-        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
+    /* the header matched the file's length, so the mapping holds every block it promises; a
+     * cache is replaced by rename, never rewritten in place, so the mapped file stays whole */
+    c->map_len = (size_t)expected_cache_size(&c->h);
+    void *map = mmap(NULL, c->map_len, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    fclose(f);
+    if (map == MAP_FAILED) {
+        memset(c, 0, sizeof *c);
+        return pst_err_set(err, PST_EFORMAT, "%s: cannot be mapped: %s", path, strerror(errno));
     }
-    setvbuf(c->f, NULL, _IONBF, 0); /* payloads are read whole into c->block */
+    madvise(map, c->map_len, MADV_SEQUENTIAL);
+    c->map = map;
+    c->pos = HEADER_BYTES;
     return PST_OK;
 }
 
-/* PST_OK with the next block loaded, 0 rows at the end, or PST_SPARSE_CACHE_CORRUPT. */
+/* PST_OK with the next block in view, 0 rows at the end, or PST_SPARSE_CACHE_CORRUPT. The rows
+ * point into the mapping: 4-byte aligned (page-aligned start, every offset a multiple of 4) and
+ * little-endian like the host. */
 static int cache_load_block(pst_sparse_cache_reader_t *c)
 {
     c->rows = c->nnz = c->row_pos = 0;
     c->entry_pos = 0;
     if (c->blocks_read == c->h.n_blocks)
         return c->rows_done == c->h.n_rows ? PST_OK : PST_SPARSE_CACHE_CORRUPT;
-    unsigned char bh[BLOCK_HEADER_BYTES];
-    if (fread(bh, 1, sizeof bh, c->f) != sizeof bh)
+    if (c->map_len - c->pos < BLOCK_HEADER_BYTES)
         return PST_SPARSE_CACHE_CORRUPT;
+    const unsigned char *bh = c->map + c->pos;
     uint32_t rows = get_u32(bh), nnz = get_u32(bh + 4), crc = get_u32(bh + 8);
     uint64_t bytes = 8 * (uint64_t)rows + 8 * (uint64_t)nnz;
-    if (rows == 0 || bytes > c->h.max_block || c->rows_done + rows > c->h.n_rows)
+    if (rows == 0 || bytes > c->h.max_block || c->rows_done + rows > c->h.n_rows ||
+        bytes > c->map_len - c->pos - BLOCK_HEADER_BYTES)
         return PST_SPARSE_CACHE_CORRUPT;
-    if (fread(c->block, 1, bytes, c->f) != bytes || crc_of(c->block, bytes) != crc)
+    const unsigned char *payload = bh + BLOCK_HEADER_BYTES;
+    if (crc_of(payload, bytes) != crc)
         return PST_SPARSE_CACHE_CORRUPT;
+    c->pos += BLOCK_HEADER_BYTES + (size_t)bytes;
     c->rows = rows;
     c->nnz = nnz;
     c->blocks_read++;
-    c->row_nnz = (const uint32_t *)c->block;
-    c->y = (const float *)(c->block + 4 * (size_t)rows);
-    c->col = (const uint32_t *)(c->block + 8 * (size_t)rows);
-    c->val = (const float *)(c->block + 8 * (size_t)rows + 4 * (size_t)nnz);
+    c->row_nnz = (const uint32_t *)payload;
+    c->y = (const float *)(payload + 4 * (size_t)rows);
+    c->col = (const uint32_t *)(payload + 8 * (size_t)rows);
+    c->val = (const float *)(payload + 8 * (size_t)rows + 4 * (size_t)nnz);
     return PST_OK;
 }
 
@@ -359,5 +387,168 @@ int pst_sparse_cache_writer_commit(pst_sparse_cache_writer_t **cw_p, uint64_t n_
     if (rc == PST_OK)
         rc = pst_atomic_writer_commit(&cw->w, err);
     pst_sparse_cache_writer_destroy(cw_p);
+    return rc;
+}
+
+/* ---- Whole-cache loads through a read-only mapping ---- */
+
+/* One block of a mapped cache: where its arrays are, and where its rows go in the whole. */
+typedef struct mapped_block {
+    const unsigned char *payload;
+    uint32_t rows, nnz, crc;
+    size_t row0, nnz0;
+    pst_sparse_csr_build_t *out;
+    bool corrupt; /* set by the check: checksum or row lengths wrong */
+} mapped_block_t;
+
+/* Walks the block headers of the mapping (every size checked against the file) into blocks;
+ * NULL when the layout holds, else the reason. */
+static const char *map_layout(const unsigned char *map, uint64_t size,
+                              const pst_sparse_cache_header_t *h, mapped_block_t *blocks)
+{
+    uint64_t pos = HEADER_BYTES, rows = 0, nnz = 0;
+    for (uint64_t k = 0; k < h->n_blocks; k++) {
+        if (size - pos < BLOCK_HEADER_BYTES)
+            return "truncated block header";
+        mapped_block_t *b = &blocks[k];
+        b->rows = get_u32(map + pos);
+        b->nnz = get_u32(map + pos + 4);
+        b->crc = get_u32(map + pos + 8);
+        uint64_t bytes = 8 * (uint64_t)b->rows + 8 * (uint64_t)b->nnz;
+        pos += BLOCK_HEADER_BYTES;
+        if (b->rows == 0 || bytes > h->max_block || bytes > size - pos ||
+            rows + b->rows > h->n_rows || nnz + b->nnz > h->nnz)
+            return "block sizes do not match the header";
+        b->payload = map + pos;
+        b->row0 = (size_t)rows;
+        b->nnz0 = (size_t)nnz;
+        rows += b->rows;
+        nnz += b->nnz;
+        pos += bytes;
+    }
+    if (rows != h->n_rows || nnz != h->nnz || pos != size)
+        return "block sizes do not match the header";
+    return NULL;
+}
+
+/* Checks one block's checksum and row lengths, then copies its rows into the whole. The
+ * payload is 4-byte aligned (the mapping is page-aligned, every offset a multiple of 4) and
+ * little-endian like the host, so its arrays are read in place. */
+static void map_block_copy(void *arg)
+{
+    mapped_block_t *b = arg;
+    size_t r = b->rows, n = b->nnz;
+    if (crc_of(b->payload, 8 * r + 8 * n) != b->crc) {
+        b->corrupt = true;
+        return;
+    }
+    const uint32_t *row_nnz = (const uint32_t *)b->payload;
+    const float *y = (const float *)(b->payload + 4 * r);
+    pst_data_csr_t *c = &b->out->csr;
+    size_t end = b->nnz0;
+    for (size_t i = 0; i < r; i++) {
+        end += row_nnz[i];
+        c->row_ptr[b->row0 + i + 1] = end;
+        c->raw[b->row0 + i] = y[i];
+    }
+    if (end != b->nnz0 + n) {
+        b->corrupt = true;
+        return;
+    }
+    memcpy(c->col_idx + b->nnz0, b->payload + 8 * r, 4 * n);
+    memcpy(c->val + b->nnz0, b->payload + 8 * r + 4 * n, 4 * n);
+}
+
+/* The blocks of k-th of n threads: a share of every n-th block, so each checks and copies. */
+typedef struct map_share {
+    mapped_block_t *blocks;
+    uint64_t n_blocks;
+    unsigned k, n;
+} map_share_t;
+
+static void map_share_run(void *arg)
+{
+    map_share_t *s = arg;
+    for (uint64_t i = s->k; i < s->n_blocks; i += s->n)
+        map_block_copy(&s->blocks[i]);
+}
+
+static int map_alloc(pst_sparse_csr_build_t *b, const pst_sparse_cache_header_t *h,
+                     const char *path, pst_err_t *err)
+{
+    pst_data_csr_t *c = &b->csr;
+    size_t rows = (size_t)h->n_rows, nnz = (size_t)h->nnz;
+    c->row_ptr = malloc((rows + 1) * sizeof *c->row_ptr);
+    c->raw = malloc((rows ? rows : 1) * sizeof *c->raw);
+    c->col_idx = malloc((nnz ? nnz : 1) * sizeof *c->col_idx);
+    c->val = malloc((nnz ? nnz : 1) * sizeof *c->val);
+    if (!c->row_ptr || !c->raw || !c->col_idx || !c->val)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu rows", path, rows);
+    c->row_ptr[0] = 0;
+    c->n_rows = rows;
+    c->n_features = (size_t)h->n_features;
+    b->nnz = b->cap_nnz = nnz;
+    b->cap_rows = rows;
+    return PST_OK;
+}
+
+/* Checks and copies every block of the mapping on n_threads; PST_EFORMAT naming the first bad
+ * block. */
+static int map_blocks(const unsigned char *map, uint64_t size, const pst_sparse_cache_header_t *h,
+                      unsigned n_threads, pst_sparse_csr_build_t *b, const char *path,
+                      pst_err_t *err)
+{
+    mapped_block_t *blocks = calloc(h->n_blocks ? h->n_blocks : 1, sizeof *blocks);
+    if (blocks == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
+    const char *why = map_layout(map, size, h, blocks);
+    int rc = why ? pst_err_set(err, PST_EFORMAT, "%s: %s", path, why) : map_alloc(b, h, path, err);
+    if (rc == PST_OK) {
+        unsigned n = pst_text_thread_count(n_threads, size);
+        if (n > h->n_blocks)
+            n = h->n_blocks ? (unsigned)h->n_blocks : 1;
+        map_share_t shares[n];
+        for (unsigned k = 0; k < n; k++)
+            shares[k] = (map_share_t){blocks, h->n_blocks, k, n};
+        for (uint64_t i = 0; i < h->n_blocks; i++)
+            blocks[i].out = b;
+        pst_text_run_parallel(map_share_run, shares, sizeof *shares, n);
+        for (uint64_t i = 0; rc == PST_OK && i < h->n_blocks; i++)
+            if (blocks[i].corrupt)
+                rc = pst_err_set(err, PST_EFORMAT, "%s: block %llu of %llu is corrupt", path,
+                                 (unsigned long long)i + 1, (unsigned long long)h->n_blocks);
+    }
+    free(blocks);
+    return rc;
+}
+
+int pst_sparse_cache_load(const pst_sparse_source_t *src, const char *path, unsigned n_threads,
+                          pst_sparse_csr_build_t *b, pst_err_t *err)
+{
+    memset(b, 0, sizeof *b);
+    pst_sparse_cache_header_t want, h;
+    int rc = pst_sparse_source_identity(src, &want, err);
+    if (rc != PST_OK)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pst_err_set(err, PST_ENOTFOUND, "%s: no cache", path);
+    struct stat sb;
+    void *map = MAP_FAILED;
+    const char *why = NULL;
+    if (fstat(fd, &sb) != 0 || sb.st_size < HEADER_BYTES)
+        why = "truncated header";
+    else if ((map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) ==
+             MAP_FAILED)
+        why = "cannot be mapped";
+    else
+        why = header_check(map, (uint64_t)sb.st_size, &want, &h);
+    close(fd);
+    rc = why ? pst_err_set(err, PST_EFORMAT, "%s: %s", path, why)
+             : map_blocks(map, (uint64_t)sb.st_size, &h, n_threads, b, path, err);
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)sb.st_size);
+    if (rc != PST_OK)
+        pst_sparse_csr_fini(b);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/data/sparsestream_internal.h"
+#include "common/data/textfile.h"
 #include "common/log.h"
 #include "common/rng.h"
 
@@ -399,19 +400,70 @@ void pst_sparse_csr_fini(pst_sparse_csr_build_t *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Appends the rows of a batch, in order. */
-static int load_append(pst_sparse_csr_build_t *lb, const pst_sparse_stream_batch_t *b,
-                       pst_err_t *err)
+/* Writes the rows of b (labels already rounded to the cache's float) to the cache at path for
+ * the source whose identity was taken before its text was read. A failure only warns: the
+ * rows are loaded either way. */
+static void write_cache(const pst_sparse_csr_build_t *b, const char *path,
+                        const pst_sparse_cache_header_t *identity, const char *src_path)
 {
-    int rc = PST_OK;
-    for (size_t i = 0; rc == PST_OK && i < b->n_rows; i++) {
-        size_t first = b->row_ptr[i];
-        pst_sparse_row_t row = {.nnz = (uint32_t)(b->row_ptr[i + 1] - first),
-                                .label = b->y[i],
-                                .idx = b->col_idx + first,
-                                .val = b->val + first};
-        rc = pst_sparse_csr_append(lb, &row, 0, err);
+    pst_sparse_cache_writer_t *cw;
+    pst_err_t werr;
+    int rc = pst_sparse_cache_writer_new(path, identity, &cw, &werr);
+    const pst_data_csr_t *c = &b->csr;
+    for (size_t i = 0; rc == PST_OK && i < c->n_rows; i++) {
+        pst_sparse_row_t row = {.nnz = (uint32_t)(c->row_ptr[i + 1] - c->row_ptr[i]),
+                                .y = (float)c->raw[i],
+                                .idx = c->col_idx + c->row_ptr[i],
+                                .val = c->val + c->row_ptr[i]};
+        rc = pst_sparse_cache_writer_add(cw, &row, &werr);
     }
+    if (rc == PST_OK)
+        rc = pst_sparse_cache_writer_commit(&cw, c->n_features, &werr);
+    pst_sparse_cache_writer_destroy(&cw);
+    if (rc != PST_OK)
+        pst_warn("not caching %s: %s", src_path, werr.msg);
+}
+
+/* The rows of src's text into b, the labels rounded to float as the cache holds them (so a
+ * load gives the same labels with or without it); with write, the cache is written too. */
+static int load_text(const pst_sparse_source_t *src, unsigned n_threads, const char *cache_path,
+                     bool write, pst_sparse_csr_build_t *b, pst_err_t *err)
+{
+    pst_sparse_cache_header_t identity;
+    int rc = pst_sparse_source_identity(src, &identity, err);
+    pst_text_file_t text;
+    if (rc == PST_OK)
+        rc = pst_text_file_open(&text, src->path, err);
+    if (rc != PST_OK)
+        return rc;
+    rc = pst_sparse_parse_text(src, text.data, text.len, n_threads, b, err);
+    pst_text_file_close(&text);
+    if (rc != PST_OK)
+        return rc;
+    for (size_t i = 0; i < b->csr.n_rows; i++)
+        b->csr.raw[i] = (float)b->csr.raw[i];
+    if (write)
+        write_cache(b, cache_path, &identity, src->path);
+    return PST_OK;
+}
+
+/* The rows of src from its valid cache, else from its text (writing the cache when use_cache). */
+static int load_rows(const pst_sparse_source_t *src, bool use_cache, unsigned n_threads,
+                     pst_sparse_csr_build_t *b, pst_err_t *err)
+{
+    bool use = use_cache && pst_sparse_host_is_little_endian();
+    char *cache_path = use ? pst_sparse_cache_path(src->path) : NULL;
+    if (use && cache_path == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", src->path);
+    pst_err_t cerr;
+    int rc = use ? pst_sparse_cache_load(src, cache_path, n_threads, b, &cerr) : PST_ENOTFOUND;
+    if (rc == PST_EFORMAT)
+        pst_info("rebuilding cache: %s", cerr.msg);
+    else if (rc != PST_OK && rc != PST_ENOTFOUND)
+        rc = pst_err_set(err, rc, "%s", cerr.msg);
+    if (rc == PST_EFORMAT || rc == PST_ENOTFOUND)
+        rc = load_text(src, n_threads, cache_path, use, b, err);
+    free(cache_path);
     return rc;
 }
 
@@ -419,27 +471,21 @@ int pst_sparse_load(const pst_sparse_source_t *src, bool use_cache, const pst_da
                     pst_dataset_t **out, pst_err_t *err)
 {
     *out = NULL;
-    pst_sparse_stream_opts_t opts = {.batch_rows = 65536, .buffer_rows = 1, .use_cache = use_cache};
-    pst_sparse_stream_t *s;
-    int rc = pst_sparse_stream_open(src, &opts, &s, err);
+    int rc = check_source(src, err);
     if (rc != PST_OK)
         return rc;
-    pst_sparse_csr_build_t lb = {0};
-    const pst_sparse_stream_batch_t *b;
-    while (rc == PST_OK) {
-        rc = pst_sparse_stream_next(s, &b, err);
-        if (rc != PST_OK || b->n_rows == 0)
-            break;
-        rc = load_append(&lb, b, err);
-    }
-    pst_sparse_stream_stats_t st;
-    pst_sparse_stream_stats(s, &st);
-    pst_sparse_stream_destroy(&s);
-    lb.csr.n_features = st.n_features;
     pst_data_spec_t spec = labels ? *labels : (pst_data_spec_t){0};
     spec.path = src->path;
-    if (rc == PST_OK)
-        return pst_sparse_csr_finish(&lb, &spec, src->path, out, err);
-    pst_sparse_csr_fini(&lb);
-    return rc;
+    pst_sparse_csr_build_t b = {0};
+    if ((rc = load_rows(src, use_cache, spec.read_threads, &b, err)) != PST_OK)
+        return rc;
+    pst_data_csr_t *c = &b.csr;
+    if (src->format == PST_SPARSE_TSV_HASHED)
+        c->n_features = pst_hash_spec_n_features(&src->hash);
+    else /* as a stream counts it: the header's count, or past the last column of a row */
+        for (size_t i = 0; i < c->n_rows; i++)
+            if (c->row_ptr[i + 1] > c->row_ptr[i] &&
+                c->col_idx[c->row_ptr[i + 1] - 1] >= c->n_features)
+                c->n_features = (size_t)c->col_idx[c->row_ptr[i + 1] - 1] + 1;
+    return pst_sparse_csr_finish(&b, &spec, src->path, out, err);
 }

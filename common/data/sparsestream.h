@@ -83,8 +83,9 @@ typedef struct pst_sparse_stream pst_sparse_stream_t;
  *   each slot 40 bytes + 8 bytes per entry of the longest row it held;
  * + one batch: batch_rows rows (20 bytes each + 8 per entry);
  * + reading: the text chunk (chunk_bytes, grown to the longest line) and a scratch row (8 bytes
- *   per entry, room for the longest LIBSVM line's length / 2 entries), or one
- *   cache block (about 1 MiB: a block closes once its payload reaches 1 MiB or 65,536 rows);
+ *   per entry, room for the longest LIBSVM line's length / 4 entries), or the cache mapped
+ *   read-only (rows are viewed in place, blocks checked as they are reached: page cache, not
+ *   the process's own memory);
  * + while a cache is being written, one such block and a 4 MiB write buffer.
  * So 2M rows of 30 entries through a 10,000-row buffer hold about 2.8 MB of rows. Caller owns
  * *out. */
@@ -109,9 +110,12 @@ void pst_sparse_stream_stats(const pst_sparse_stream_t *s, pst_sparse_stream_sta
 void pst_sparse_stream_destroy(pst_sparse_stream_t **self_p);
 
 /* Reads all of src into a new CSR dataset in source order (caller owns *out), through the
- * cache when use_cache. Labels follow labels->task / n_classes / class_values as in
- * pst_data_set_targets (labels->path is ignored; NULL = auto: 0/1 click labels become the
- * classes {0, 1}). n_features as in the stream stats. */
+ * cache when use_cache: a valid cache is mapped and its blocks checked and copied on
+ * labels->read_threads threads; otherwise the text is parsed on that many line-aligned byte
+ * ranges (see pst_sparse_parse_text) and, with use_cache, the cache written from the rows. A
+ * truncated or corrupt cache is logged and rebuilt from the text. Labels follow labels->task /
+ * n_classes / class_values as in pst_data_set_targets (labels->path is ignored; NULL = auto: 0/1
+ * click labels become the classes {0, 1}). n_features as in the stream stats. */
 int pst_sparse_load(const pst_sparse_source_t *src, bool use_cache, const pst_data_spec_t *labels,
                     pst_dataset_t **out, pst_err_t *err);
 

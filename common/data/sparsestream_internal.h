@@ -48,12 +48,12 @@ typedef struct pst_sparse_text {
 } pst_sparse_text_t;
 
 typedef struct pst_sparse_cache_reader {
-    FILE *f;
+    const unsigned char *map; // (map_len) the whole cache, mapped read-only
+    size_t map_len, pos;      /* its length; where the next block starts */
     pst_sparse_cache_header_t h;
-    unsigned char *block; // (h.max_block) payload of the current block
-    uint32_t rows, nnz;   /* of the current block */
-    uint32_t row_pos;     /* next row in the block */
-    size_t entry_pos;     /* its first entry */
+    uint32_t rows, nnz; /* of the current block */
+    uint32_t row_pos;   /* next row in the block */
+    size_t entry_pos;   /* its first entry */
     uint64_t blocks_read, rows_done;
     const uint32_t *row_nnz; // (rows)
     const float *y;          // (rows)
@@ -103,12 +103,29 @@ int pst_sparse_csr_finish(pst_sparse_csr_build_t *b, const pst_data_spec_t *spec
 /* Frees the rows of an unfinished build. */
 void pst_sparse_csr_fini(pst_sparse_csr_build_t *b);
 
+/* Parses the whole text of src (its format and hash spec) in data[0..len) into b (zeroed, with
+ * with_lines set as wanted) on n_threads line-aligned byte ranges (0 = the online cores, one per
+ * MiB at most; see common/data/textfile.h): rows in file order, labels as written in b->csr.raw,
+ * global line numbers in b->csr.lines, b->csr.n_features the largest column + 1. The rows, and
+ * on bad input the first error in file order with its message (FILE:LINE), are those of the
+ * line-by-line reader. data[len] need not exist. On failure b is freed. */
+int pst_sparse_parse_text(const pst_sparse_source_t *src, const char *data, size_t len,
+                          unsigned n_threads, pst_sparse_csr_build_t *b, pst_err_t *err);
+
 /* Cache reader: PST_OK, PST_ENOTFOUND when absent, PST_EFORMAT when stale or corrupt. */
 int pst_sparse_cache_open(pst_sparse_cache_reader_t *c, const pst_sparse_source_t *src,
                           const char *path, pst_err_t *err);
 /* 1 and the next row, 0 at the end, or PST_SPARSE_CACHE_CORRUPT. */
 int pst_sparse_cache_row(pst_sparse_cache_reader_t *c, pst_sparse_row_t *row);
 void pst_sparse_cache_close(pst_sparse_cache_reader_t *c);
+
+/* Loads the whole cache at path for src into b (zeroed here) through a read-only mapping, the
+ * blocks checked and copied on n_threads (as data.read_threads): labels in b->csr.raw,
+ * b->csr.n_features from the header. Every size is checked against the file's length before
+ * anything is read. PST_OK; PST_ENOTFOUND when absent; PST_EFORMAT with the reason when stale,
+ * truncated or corrupt (b freed). */
+int pst_sparse_cache_load(const pst_sparse_source_t *src, const char *path, unsigned n_threads,
+                          pst_sparse_csr_build_t *b, pst_err_t *err);
 
 /* Cache writer: blocks of rows through an atomic writer; the header is written at commit. */
 int pst_sparse_cache_writer_new(const char *path, const pst_sparse_cache_header_t *identity,

@@ -8,6 +8,9 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -185,6 +188,104 @@ static void data_field_refusals(void **state)
     assert_true(v <= FLT_MAX);
 }
 
+/* pst_parse_float_field against strtod on text[0..len): the same code path decision and, when
+ * accepted, the same double and the same float, bit for bit. */
+static void assert_same_as_strtod(const char *text)
+{
+    size_t len = strlen(text);
+    char *stop;
+    double want = strtod(text, &stop), got = -12345;
+    int rc = pst_parse_float_field(text, len, &got);
+    bool accepted =
+        len > 0 && text[0] != ' ' && stop == text + len && isfinite(want) && fabs(want) <= FLT_MAX;
+    if ((rc == PST_OK) != accepted)
+        fail_msg("'%s': code %d, strtod accepts: %d", text, rc, accepted);
+    if (accepted) {
+        float fw = (float)want, fg = (float)got;
+        if (memcmp(&want, &got, sizeof want) != 0 || memcmp(&fw, &fg, sizeof fw) != 0)
+            fail_msg("'%s': %.17g, strtod %.17g", text, got, want);
+    }
+}
+
+static void data_fields_match_strtod_bit_for_bit(void **state)
+{
+    (void)state;
+    /* halfway and near-halfway cases, the edges of the exact path, long and tiny numbers */
+    static const char *awkward[] = {"0.1",
+                                    "0.2",
+                                    "0.3",
+                                    "1.1",
+                                    "2.675",
+                                    "0.30000000000000004",
+                                    "9007199254740992",
+                                    "9007199254740993",
+                                    "9007199254740991.5",
+                                    "900719925474099.3",
+                                    "1e22",
+                                    "1e23",
+                                    "1e-22",
+                                    "1e-23",
+                                    "4503599627370497.5",
+                                    "123456789012345678",
+                                    "1234567890123456789",
+                                    "12345678901234567890",
+                                    "0.000000000000000000001",
+                                    "1.7976931348623157e308",
+                                    "3.4028234663852886e38",
+                                    "3.4028235e38",
+                                    "3.4028236e38",
+                                    "1.4e-45",
+                                    "7e-46",
+                                    "1.17549435e-38",
+                                    "16777217",
+                                    "16777217.0",
+                                    "33554433e-1",
+                                    "0.1e1",
+                                    "-0.0",
+                                    "+.5",
+                                    "5.",
+                                    "00000000000000000000001",
+                                    "1.00000005960464477539062",
+                                    "1.0000000596046448",
+                                    "8.589973e9",
+                                    "1e0005",
+                                    "1e+22",
+                                    "1E-22",
+                                    "1e",
+                                    "1e+",
+                                    "1.5.2",
+                                    "--1",
+                                    "0x1.8p1",
+                                    "inf",
+                                    "NaN",
+                                    "1e400",
+                                    "1e-400",
+                                    "2.2250738585072011e-308"};
+    for (size_t i = 0; i < sizeof awkward / sizeof *awkward; i++)
+        assert_same_as_strtod(awkward[i]);
+    /* random decimals: up to 20 digits, a point anywhere, exponents around the exact range */
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    char text[64];
+    for (int n = 0; n < 200000; n++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int digits = 1 + (int)(x % 20), point = (int)((x >> 8) % (uint64_t)(digits + 1));
+        size_t k = 0;
+        if ((x >> 16) & 1)
+            text[k++] = '-';
+        uint64_t y = x;
+        for (int d = 0; d < digits; d++) {
+            if (d == point && (x >> 17) & 1)
+                text[k++] = '.';
+            y = y * 6364136223846793005ULL + 1442695040888963407ULL;
+            text[k++] = (char)('0' + (y >> 60) % 10);
+        }
+        if ((x >> 20) % 3 == 0)
+            k += (size_t)snprintf(text + k, sizeof text - k, "e%d", (int)((x >> 24) % 61) - 30);
+        text[k] = '\0';
+        assert_same_as_strtod(text);
+    }
+}
+
 static void digit_runs(void **state)
 {
     (void)state;
@@ -208,10 +309,15 @@ static void digit_runs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(whole_text_numbers),     cmocka_unit_test(whole_text_refusals),
-        cmocka_unit_test(whole_numbers_in_range), cmocka_unit_test(decimal_integers),
-        cmocka_unit_test(unsigned_64_bit),        cmocka_unit_test(data_fields),
-        cmocka_unit_test(data_field_refusals),    cmocka_unit_test(digit_runs),
+        cmocka_unit_test(whole_text_numbers),
+        cmocka_unit_test(whole_text_refusals),
+        cmocka_unit_test(whole_numbers_in_range),
+        cmocka_unit_test(decimal_integers),
+        cmocka_unit_test(unsigned_64_bit),
+        cmocka_unit_test(data_fields),
+        cmocka_unit_test(data_field_refusals),
+        cmocka_unit_test(digit_runs),
+        cmocka_unit_test(data_fields_match_strtod_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
