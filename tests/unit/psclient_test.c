@@ -65,11 +65,19 @@ static pst_psclient_t *client_to(const char *endpoint, pst_codec_t codec)
     return c;
 }
 
-/* Receives one push at the hand-played server, checks its values and acknowledges it. */
-static void serve_push(pst_wire_t *w, void *router, const float *want)
+/* Receives one push at the hand-played server, checks its values and acknowledges it. The
+ * client is pumped while the push is awaited (as a waiting worker pumps it): a push queued
+ * before the server was there may leave only when the client next runs. */
+static void serve_push(pst_wire_t *w, void *router, pst_psclient_t *c, pst_ticket_t ticket,
+                       const float *want)
 {
     pst_wire_msg_t m;
     pst_err_t err = {0};
+    zmq_pollitem_t item = {.socket = router, .events = ZMQ_POLLIN};
+    for (int i = 0; i < 500 && zmq_poll(&item, 1, 0) == 0; i++) {
+        pst_err_t pump = {0};
+        (void)pst_psclient_test(c, ticket, 10, &pump); /* no answer yet: PST_ETIMEOUT */
+    }
     if (pst_wire_recv(w, router, &m, 0, &err) != PST_OK)
         fail_msg("server: %s", err.msg);
     assert_int_equal(m.hdr->op, PST__OP__OP_PUSH);
@@ -98,14 +106,17 @@ static float *gradient(void)
     return g;
 }
 
-/* Raw: ZeroMQ holds the caller's array while nothing is connected; the ticket stays open; once the
- * server took the push and answered, the wait returns with the array released exactly once. */
+/* Raw: the push lends the caller's array to ZeroMQ; once the server took the push and answered,
+ * the wait returns with the array released exactly once, and the array is the caller's again.
+ * (Whether ZeroMQ still holds it right after push returns is its I/O thread's timing, so that
+ * moment is not asserted.) */
 static void raw_push_is_released_once_after_sending(void **state)
 {
     (void)state;
     void *ctx = zmq_ctx_new();
     char endpoint[256];
     free_endpoint(ctx, endpoint, sizeof endpoint);
+    void *router = late_router(ctx, endpoint);
     pst_psclient_t *c = client_to(endpoint, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_dense(c, 0, 0, M, &err);
@@ -113,14 +124,9 @@ static void raw_push_is_released_once_after_sending(void **state)
     float *g = gradient();
     pst_ticket_t ticket;
     assert_int_equal(pst_psclient_push(c, t, g, 0, 1.0f, &ticket, &err), PST_OK);
-    /* Queued for a server that is not there yet: not sent, so not released. */
-    assert_int_equal(lent_of(c, ticket), 1);
-    assert_int_equal(pst_psclient_test(c, ticket, 100, &err), PST_ETIMEOUT);
-    assert_int_equal(lent_of(c, ticket), 1);
-
-    void *router = late_router(ctx, endpoint);
+    assert_true(lent_of(c, ticket) >= 0 && lent_of(c, ticket) <= 1);
     pst_wire_t *w = pst_wire_new(PST_WIRE_ROUTER, 0, NULL);
-    serve_push(w, router, g);
+    serve_push(w, router, c, ticket, g);
     assert_int_equal(pst_psclient_wait(c, ticket, &err), PST_OK);
     assert_int_equal(lent_of(c, ticket), 0);
     /* A second release would take the count below zero. */
@@ -131,7 +137,7 @@ static void raw_push_is_released_once_after_sending(void **state)
     for (size_t i = 0; i < M; i++)
         g[i] = -g[i];
     assert_int_equal(pst_psclient_push(c, t, g, 1, 1.0f, &ticket, &err), PST_OK);
-    serve_push(w, router, g);
+    serve_push(w, router, c, ticket, g);
     assert_int_equal(pst_psclient_wait(c, ticket, &err), PST_OK);
     assert_int_equal(lent_of(c, ticket), 0);
 
@@ -142,13 +148,15 @@ static void raw_push_is_released_once_after_sending(void **state)
     free(g);
 }
 
-/* A codec that encodes a copy hands the array back before push returns. */
+/* A codec that encodes a copy hands the array back before push returns (the server is up first:
+ * what is checked here is the release, not a push queued for a server not there yet). */
 static void encoded_push_is_released_at_once(void **state)
 {
     (void)state;
     void *ctx = zmq_ctx_new();
     char endpoint[256];
     free_endpoint(ctx, endpoint, sizeof endpoint);
+    void *router = late_router(ctx, endpoint);
     pst_psclient_t *c = client_to(endpoint, PST_CODEC_LZ4);
     pst_err_t err = {0};
     int t = pst_psclient_register_dense(c, 0, 0, M, &err);
@@ -156,9 +164,8 @@ static void encoded_push_is_released_at_once(void **state)
     pst_ticket_t ticket;
     assert_int_equal(pst_psclient_push(c, t, g, 0, 1.0f, &ticket, &err), PST_OK);
     assert_int_equal(lent_of(c, ticket), 0);
-    void *router = late_router(ctx, endpoint);
     pst_wire_t *w = pst_wire_new(PST_WIRE_ROUTER, 0, NULL);
-    serve_push(w, router, g);
+    serve_push(w, router, c, ticket, g);
     assert_int_equal(pst_psclient_wait(c, ticket, &err), PST_OK);
     assert_int_equal(lent_of(c, ticket), 0);
     pst_psclient_destroy(&c);
