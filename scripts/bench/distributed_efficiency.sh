@@ -43,7 +43,9 @@ mpi_run() { mpirun --oversubscribe -np 2 --bind-to core "$pstrain" train "$@" -q
 if [ "$run_sparse" = 1 ]; then
   "$pstrain" datagen clicks --rows 500000 --features 1048576 --nnz 30 --seed 7 \
     --out "$work/clicks.svm" >/dev/null
-  sparse=(examples/clicks_lr.yaml --set data.train="$work/clicks.svm")
+  # batch 256 and the example's other settings; the batch is fixed here because the example's
+  # own batch is chosen for accuracy, and this figure is the one quoted at batch 256
+  sparse=(examples/clicks_lr.yaml --set data.train="$work/clicks.svm" --set train.batch_size=256)
   local_run "${sparse[@]}" --out "$work/warm" # writes the binary cache the timed runs then read
 fi
 dense=(examples/fashion_mlp.yaml --set train.epochs="$dense_epochs")
