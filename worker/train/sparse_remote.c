@@ -20,28 +20,8 @@ void pst_sparse_remote_init(pst_sparse_remote_t *r, pst_psclient_t *client,
 
 static void step_buf_fini(pst_sparse_remote_buf_t *b)
 {
-    free(b->keys);
-    free(b->slot);
-    free(b->rows);
-    free(b->grad);
+    pst_step_rows_fini(&b->step);
     memset(b, 0, sizeof *b);
-}
-
-static int step_buf_reserve(pst_sparse_remote_buf_t *b, size_t nnz, uint32_t width, pst_err_t *err)
-{
-    if (nnz <= b->cap)
-        return PST_OK;
-    int rc = pst_array_resize((void **)&b->keys, nnz, sizeof(uint64_t));
-    if (rc == PST_OK)
-        rc = pst_array_resize((void **)&b->slot, nnz, sizeof(uint32_t));
-    if (rc == PST_OK)
-        rc = pst_array_resize((void **)&b->rows, nnz, width * sizeof(float));
-    if (rc == PST_OK)
-        rc = pst_array_resize((void **)&b->grad, nnz, width * sizeof(float));
-    if (rc != PST_OK)
-        return pst_err_set(err, PST_ENOMEM, "out of memory for a batch of %zu entries", nnz);
-    b->cap = nnz;
-    return PST_OK;
 }
 
 /* Waits for a request of the step; the time blocked is added to *waited (NULL: not counted, as
@@ -122,9 +102,9 @@ static int step_buf_load(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b,
 {
     int rc = step_buf_flush(r, b, err);
     if (rc == PST_OK)
-        rc = step_buf_reserve(b, pst_sparse_batch_nnz(batch), r->width, err);
+        rc = pst_step_rows_reserve(&b->step, pst_sparse_batch_nnz(batch), r->width, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(batch, b->keys, &b->n_keys, b->slot, err);
+        rc = pst_sparse_batch_keys(batch, b->step.keys, &b->n_keys, b->step.slot, err);
     return rc;
 }
 
@@ -142,7 +122,7 @@ static int remote_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *
     pst_sparse_remote_buf_t *b = &r->buf[clock % PST_SPARSE_REMOTE_DEPTH];
     int rc = step_buf_load(r, b, next, err);
     if (rc == PST_OK)
-        rc = send_pulls(r, b->keys, b->n_keys, b->rows, &b->bias, clock, &b->pull_rows,
+        rc = send_pulls(r, b->step.keys, b->n_keys, b->step.rows, &b->bias, clock, &b->pull_rows,
                         &b->pull_bias, err);
     if (rc == PST_OK) {
         b->prepared = true;
@@ -162,7 +142,7 @@ static int step_weights(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *cur,
         return wait_pair(r, cur->pull_rows, cur->pull_bias, &r->times.pull_wait, err);
     }
     int rc = step_buf_load(r, cur, b, err);
-    return rc == PST_OK ? pull_weights(r, cur->keys, cur->n_keys, cur->rows, &cur->bias,
+    return rc == PST_OK ? pull_weights(r, cur->step.keys, cur->n_keys, cur->step.rows, &cur->bias,
                                        &r->times.pull_wait, err)
                         : rc;
 }
@@ -176,7 +156,7 @@ static void scale_gradient(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *cur,
     float scale = (float)n_rows * (float)r->opts.n_workers;
     size_t n = n_keys * r->width;
     for (size_t i = 0; i < n; i++)
-        cur->grad[i] *= scale;
+        cur->step.grad[i] *= scale;
     cur->bias_grad *= scale;
 }
 
@@ -186,17 +166,17 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
     double t0 = pst_clock_seconds();
     pst_sparse_remote_buf_t *cur = &r->buf[r->clock % PST_SPARSE_REMOTE_DEPTH];
     int rc = step_weights(r, cur, b, err);
-    pst_sparse_weights_t w = {.rows = cur->rows, .n_keys = cur->n_keys, .bias = cur->bias};
-    pst_sparse_grad_t g = {.rows = cur->grad};
+    pst_sparse_weights_t w = {.rows = cur->step.rows, .n_keys = cur->n_keys, .bias = cur->bias};
+    pst_sparse_grad_t g = {.rows = cur->step.grad};
     if (rc == PST_OK)
-        rc = pst_sparse_step(&r->opts.spec, b, cur->slot, &w, &g, err);
+        rc = pst_sparse_step(&r->opts.spec, b, cur->step.slot, &w, &g, err);
     if (rc != PST_OK)
         return rc;
     cur->bias_grad = g.bias;
     scale_gradient(r, cur, cur->n_keys, b->n_rows);
     pst_psclient_t *c = r->client;
-    rc = pst_psclient_push_sparse(c, r->rows_tensor, cur->keys, cur->n_keys, cur->grad, r->clock,
-                                  r->opts.lr, &cur->push_rows, err);
+    rc = pst_psclient_push_sparse(c, r->rows_tensor, cur->step.keys, cur->n_keys, cur->step.grad,
+                                  r->clock, r->opts.lr, &cur->push_rows, err);
     if (rc == PST_OK)
         rc = pst_psclient_push(c, r->bias_tensor, &cur->bias_grad, r->clock, r->opts.lr,
                                &cur->push_bias, err);
@@ -221,7 +201,7 @@ static int select_trained(pst_sparse_remote_t *r, size_t n_keys, size_t *n, pst_
     }
     size_t m = 0;
     for (size_t i = 0; i < n_keys; i++) {
-        uint64_t key = r->eval.keys[i];
+        uint64_t key = r->eval.step.keys[i];
         if (key < r->n_trained && r->trained[key]) {
             r->pull_keys[m] = key;
             r->pull_at[m++] = (uint32_t)i;
@@ -244,26 +224,26 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
     pst_psclient_stats(r->client, &before);
     size_t n_keys = 0, n_pull = 0, w = r->width;
     if (rc == PST_OK)
-        rc = step_buf_reserve(e, pst_sparse_batch_nnz(b), w, err);
+        rc = pst_step_rows_reserve(&e->step, pst_sparse_batch_nnz(b), w, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, e->keys, &n_keys, e->slot, err);
+        rc = pst_sparse_batch_keys(b, e->step.keys, &n_keys, e->step.slot, err);
     if (rc == PST_OK)
         rc = select_trained(r, n_keys, &n_pull, err);
-    /* e->grad holds the pulled rows, compacted */
+    /* e->step.grad holds the pulled rows, compacted */
     if (rc == PST_OK)
-        rc = pull_weights(r, r->pull_keys, n_pull, e->grad, &e->bias, &eval_wait, err);
+        rc = pull_weights(r, r->pull_keys, n_pull, e->step.grad, &e->bias, &eval_wait, err);
     if (rc != PST_OK)
         return rc;
-    memset(e->rows, 0, n_keys * w * sizeof(float));
+    memset(e->step.rows, 0, n_keys * w * sizeof(float));
     for (size_t j = 0; j < n_pull; j++)
-        memcpy(e->rows + (size_t)r->pull_at[j] * w, e->grad + j * w, w * sizeof(float));
+        memcpy(e->step.rows + (size_t)r->pull_at[j] * w, e->step.grad + j * w, w * sizeof(float));
     pst_psclient_stats(r->client, &after);
     r->eval_wire += after.bytes_wire - before.bytes_wire;
     r->eval_raw += after.bytes_raw - before.bytes_raw;
     r->eval_wire_sent += after.bytes_wire_sent - before.bytes_wire_sent;
     r->eval_pull_wait_ms += after.pull_wait_ms - before.pull_wait_ms;
-    pst_sparse_weights_t weights = {.rows = e->rows, .n_keys = n_keys, .bias = e->bias};
-    return pst_sparse_predict(&r->opts.spec, b, e->slot, &weights, prob, err);
+    pst_sparse_weights_t weights = {.rows = e->step.rows, .n_keys = n_keys, .bias = e->bias};
+    return pst_sparse_predict(&r->opts.spec, b, e->step.slot, &weights, prob, err);
 }
 
 void pst_sparse_remote_fini(pst_sparse_remote_t *r)
@@ -378,18 +358,18 @@ int pst_sparse_remote_pull_model(pst_sparse_remote_t *r, pst_sparse_model_t *mod
     else if (rc == PST_OK && r->pull_cap < CHUNK)
         r->pull_cap = CHUNK;
     if (rc == PST_OK)
-        rc = step_buf_reserve(e, CHUNK, r->width, err);
+        rc = pst_step_rows_reserve(&e->step, CHUNK, r->width, err);
     pst_psclient_stats_t before, after;
     pst_psclient_stats(r->client, &before);
     float bias = 0.0f;
     for (size_t next = 0; rc == PST_OK && next < r->n_trained;) {
         size_t n = next_marked_keys(r, &next);
-        rc = pull_weights(r, r->pull_keys, n, e->rows, &bias, NULL, err);
+        rc = pull_weights(r, r->pull_keys, n, e->step.rows, &bias, NULL, err);
         if (rc == PST_OK)
-            rc = pst_sparse_model_put(model, r->pull_keys, n, e->rows, err);
+            rc = pst_sparse_model_put(model, r->pull_keys, n, e->step.rows, err);
     }
     if (rc == PST_OK && r->n_trained == 0) /* no keys: the bias alone */
-        rc = pull_weights(r, r->pull_keys, 0, e->rows, &bias, NULL, err);
+        rc = pull_weights(r, r->pull_keys, 0, e->step.rows, &bias, NULL, err);
     pst_psclient_stats(r->client, &after);
     r->eval_wire += after.bytes_wire - before.bytes_wire;
     r->eval_raw += after.bytes_raw - before.bytes_raw;

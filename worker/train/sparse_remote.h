@@ -12,6 +12,7 @@
 #include "worker/model/sparse_model.h"
 #include "worker/psclient.h"
 #include "worker/train/sparse_loop.h"
+#include "worker/train/step_rows.h"
 
 typedef struct pst_sparse_remote_opts {
     pst_sparse_spec_t spec;
@@ -28,10 +29,7 @@ typedef struct pst_sparse_remote_opts {
 
 /* What one step holds while its pull or push is in flight. */
 typedef struct pst_sparse_remote_buf {
-    size_t cap;         /* entries the arrays hold */
-    uint64_t *keys;     // (cap) the batch's unique keys, ascending
-    uint32_t *slot;     // (cap) key index of every entry
-    float *rows, *grad; // (cap, row_width)
+    pst_step_rows_t step; /* keys, slots, rows and gradients */
     size_t n_keys;
     float bias, bias_grad;
     bool pending; /* push_rows and push_bias await their acknowledgements */

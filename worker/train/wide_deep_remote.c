@@ -8,16 +8,14 @@
 
 #include "common/alloc.h"
 #include "common/rng.h"
+#include "worker/train/step_rows.h"
 
 /* Keys per pull when copying the trained rows into a local model. */
 enum { MODEL_PULL_KEYS = 16384 };
 
 /* What one step holds while its pushes are in flight; steps alternate between two. */
 typedef struct step_buf {
-    size_t cap;         /* entries the arrays hold */
-    uint64_t *keys;     // (cap) the batch's unique keys, ascending
-    uint32_t *slot;     // (cap) key index of every entry
-    float *rows, *grad; // (cap, row_width)
+    pst_step_rows_t step; /* keys, slots, rows and gradients */
     bool pending;
     pst_ticket_t push_rows, push_dense;
 } step_buf_t;
@@ -66,10 +64,7 @@ pst_wd_remote_t *pst_wd_remote_new(const pst_wide_deep_spec_t *spec,
 
 static void step_buf_fini(step_buf_t *b)
 {
-    free(b->keys);
-    free(b->slot);
-    free(b->rows);
-    free(b->grad);
+    pst_step_rows_fini(&b->step);
     memset(b, 0, sizeof *b);
 }
 
@@ -87,23 +82,6 @@ void pst_wd_remote_destroy(pst_wd_remote_t **self_p)
     free(self->trained);
     free(self);
     *self_p = NULL;
-}
-
-static int step_buf_reserve(step_buf_t *b, size_t nnz, uint32_t width, pst_err_t *err)
-{
-    if (nnz <= b->cap)
-        return PST_OK;
-    int rc = pst_array_resize((void **)&b->keys, nnz, sizeof(uint64_t));
-    if (rc == PST_OK)
-        rc = pst_array_resize((void **)&b->slot, nnz, sizeof(uint32_t));
-    if (rc == PST_OK)
-        rc = pst_array_resize((void **)&b->rows, nnz, width * sizeof(float));
-    if (rc == PST_OK)
-        rc = pst_array_resize((void **)&b->grad, nnz, width * sizeof(float));
-    if (rc != PST_OK)
-        return pst_err_set(err, PST_ENOMEM, "out of memory for a batch of %zu entries", nnz);
-    b->cap = nnz;
-    return PST_OK;
 }
 
 /* Waits for a step's pushes to be acknowledged. */
@@ -176,8 +154,8 @@ static int push_gradients(pst_wd_remote_t *r, step_buf_t *cur, size_t n_keys, ps
 {
     pst_psclient_t *c = r->client;
     const float *dense = pst_model_grads(pst_wide_deep_mlp(r->model));
-    int rc = pst_psclient_push_sparse(c, r->rows_tensor, cur->keys, n_keys, cur->grad, r->clock,
-                                      r->opts.lr, &cur->push_rows, err);
+    int rc = pst_psclient_push_sparse(c, r->rows_tensor, cur->step.keys, n_keys, cur->step.grad,
+                                      r->clock, r->opts.lr, &cur->push_rows, err);
     if (rc != PST_OK)
         return rc;
     rc = pst_psclient_push(c, r->dense_tensor, dense, r->clock, r->opts.lr, &cur->push_dense, err);
@@ -196,21 +174,21 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
     pst_wd_remote_t *r = ctx;
     step_buf_t *cur = &r->buf[r->clock & 1], *prev = &r->buf[(r->clock + 1) & 1];
     size_t n_keys = 0;
-    int rc = step_buf_reserve(cur, pst_sparse_batch_nnz(b), r->width, err);
+    int rc = pst_step_rows_reserve(&cur->step, pst_sparse_batch_nnz(b), r->width, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, cur->keys, &n_keys, cur->slot, err);
+        rc = pst_sparse_batch_keys(b, cur->step.keys, &n_keys, cur->step.slot, err);
     if (rc == PST_OK)
-        rc = pull_weights(r, cur->keys, n_keys, cur->rows, true, prev, err);
+        rc = pull_weights(r, cur->step.keys, n_keys, cur->step.rows, true, prev, err);
     pst_rng_t dropout;
     uint64_t draw = r->clock * r->opts.n_workers + r->opts.worker;
     pst_rng_init(&dropout, pst_rng_derive(r->opts.dropout_seed, draw));
     double mean_loss = 0.0;
     if (rc == PST_OK)
-        rc = pst_wide_deep_step(r->model, b, cur->slot, cur->rows, n_keys, &dropout, cur->grad,
-                                &mean_loss, err);
+        rc = pst_wide_deep_step(r->model, b, cur->step.slot, cur->step.rows, n_keys, &dropout,
+                                cur->step.grad, &mean_loss, err);
     if (rc != PST_OK)
         return rc;
-    scale_gradients(r, cur->grad, n_keys, b->n_rows);
+    scale_gradients(r, cur->step.grad, n_keys, b->n_rows);
     if ((rc = push_gradients(r, cur, n_keys, err)) != PST_OK)
         return rc;
     r->clock++;
@@ -239,7 +217,7 @@ static int select_trained(pst_wd_remote_t *r, size_t n_keys, size_t *n, pst_err_
         return rc;
     size_t m = 0;
     for (size_t i = 0; i < n_keys; i++) {
-        uint64_t key = r->eval.keys[i];
+        uint64_t key = r->eval.step.keys[i];
         if (key < r->n_trained && r->trained[key]) {
             r->pull_keys[m] = key;
             r->pull_at[m++] = (uint32_t)i;
@@ -270,21 +248,21 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
     pst_psclient_stats(r->client, &before);
     size_t n_keys = 0, n_pull = 0, w = r->width;
     if (rc == PST_OK)
-        rc = step_buf_reserve(e, pst_sparse_batch_nnz(b), w, err);
+        rc = pst_step_rows_reserve(&e->step, pst_sparse_batch_nnz(b), w, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, e->keys, &n_keys, e->slot, err);
+        rc = pst_sparse_batch_keys(b, e->step.keys, &n_keys, e->step.slot, err);
     if (rc == PST_OK)
         rc = select_trained(r, n_keys, &n_pull, err);
-    /* e->grad holds the pulled rows, compacted */
+    /* e->step.grad holds the pulled rows, compacted */
     if (rc == PST_OK)
-        rc = pull_weights(r, r->pull_keys, n_pull, e->grad, !r->dense_pulled, NULL, err);
+        rc = pull_weights(r, r->pull_keys, n_pull, e->step.grad, !r->dense_pulled, NULL, err);
     count_eval(r, &before);
     if (rc != PST_OK)
         return rc;
-    memset(e->rows, 0, n_keys * w * sizeof(float));
+    memset(e->step.rows, 0, n_keys * w * sizeof(float));
     for (size_t j = 0; j < n_pull; j++)
-        memcpy(e->rows + (size_t)r->pull_at[j] * w, e->grad + j * w, w * sizeof(float));
-    return pst_wide_deep_predict(r->model, b, e->slot, e->rows, n_keys, prob, err);
+        memcpy(e->step.rows + (size_t)r->pull_at[j] * w, e->step.grad + j * w, w * sizeof(float));
+    return pst_wide_deep_predict(r->model, b, e->step.slot, e->step.rows, n_keys, prob, err);
 }
 
 pst_sparse_trainer_t pst_wd_remote_trainer(pst_wd_remote_t *self)
@@ -384,15 +362,15 @@ static int pull_rows_into(pst_wd_remote_t *r, pst_sparse_model_t *store, pst_err
     step_buf_t *e = &r->eval;
     int rc = pull_reserve(r, MODEL_PULL_KEYS, err);
     if (rc == PST_OK)
-        rc = step_buf_reserve(e, MODEL_PULL_KEYS, r->width, err);
+        rc = pst_step_rows_reserve(&e->step, MODEL_PULL_KEYS, r->width, err);
     for (size_t next = 0, n; rc == PST_OK && (n = next_trained_keys(r, &next)) > 0;) {
         pst_ticket_t t;
-        rc = pst_psclient_pull_sparse(r->client, r->rows_tensor, r->pull_keys, n, e->rows, r->clock,
-                                      &t, err);
+        rc = pst_psclient_pull_sparse(r->client, r->rows_tensor, r->pull_keys, n, e->step.rows,
+                                      r->clock, &t, err);
         if (rc == PST_OK)
             rc = pst_psclient_wait(r->client, t, err);
         if (rc == PST_OK)
-            rc = pst_sparse_model_put(store, r->pull_keys, n, e->rows, err);
+            rc = pst_sparse_model_put(store, r->pull_keys, n, e->step.rows, err);
     }
     return rc;
 }
