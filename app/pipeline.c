@@ -1,8 +1,10 @@
 /* Data pipeline: load, split, deduplicate, fit preprocessing on train, apply to all parts. */
 #include "app/pipeline.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "app/tabular.h"
 #include "common/data/dataload.h"
 #include "common/sample/split.h"
 
@@ -15,10 +17,25 @@ static pst_data_task_t task_of(const char *name)
     return PST_DATA_TASK_AUTO;
 }
 
-int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char *labels_path,
-                           const double *class_values, int n_class_values, pst_dataset_t **out,
-                           pst_err_t *err)
+static int load_spec(const pst_config_t *cfg, const char *path, const char *labels_path,
+                     const pst_dataset_t *like, const double *class_values, int n_class_values,
+                     pst_dataset_t **out, pst_err_t *err)
 {
+    pst_table_opts_t table;
+    pst_tabular_table_opts(cfg, &table);
+    /* A file read like a training table takes the training columns, by name. */
+    const char **names = NULL;
+    if (like && like->table) {
+        table.schema = like->table;
+        if (!(names = calloc(like->table->n_cols, sizeof *names)))
+            return pst_err_set(err, PST_ENOMEM, "out of memory");
+        for (size_t j = 0; j < like->table->n_cols; j++)
+            names[j] = like->table->cols[j].name;
+        table.features = names;
+        table.n_features = (int)like->table->n_cols;
+        table.n_drop = 0;
+        table.id_column = NULL;
+    }
     pst_data_spec_t spec = {
         .path = path,
         .format = strcmp(cfg->data.format, "auto") == 0 ? NULL : cfg->data.format,
@@ -29,10 +46,32 @@ int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char
         .class_values = class_values,
         .n_class_values = n_class_values,
         .read_threads = (unsigned)cfg->data.read_threads,
+        .class_names = like ? (const char *const *)like->class_names : NULL,
+        .table = &table,
     };
     if (class_values)
         spec.task = PST_DATA_TASK_CLASSIFICATION;
-    return pst_data_load(&spec, out, err);
+    int rc = pst_data_load(&spec, out, err);
+    free(names);
+    if (rc == PST_OK && strcmp(path, cfg->data.train) == 0 &&
+        (rc = pst_tabular_check_training(*out, path, err)) != PST_OK)
+        pst_dataset_destroy(out);
+    return rc;
+}
+
+int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char *labels_path,
+                           const double *class_values, int n_class_values, pst_dataset_t **out,
+                           pst_err_t *err)
+{
+    return load_spec(cfg, path, labels_path, NULL, class_values, n_class_values, out, err);
+}
+
+int pst_pipeline_load_like(const pst_config_t *cfg, const char *path, const char *labels_path,
+                           const pst_dataset_t *like, pst_dataset_t **out, pst_err_t *err)
+{
+    bool classify = like->task == PST_TASK_CLASSIFICATION;
+    return load_spec(cfg, path, labels_path, like, classify ? like->class_values : NULL,
+                     classify ? like->n_classes : 0, out, err);
 }
 
 static int take(const pst_dataset_t *all, const size_t *idx, size_t n, pst_dataset_t **out,
@@ -67,9 +106,7 @@ static int split_parts(pst_pipeline_t *p, const pst_config_t *cfg, pst_dataset_t
 static int load_test(pst_pipeline_t *p, const pst_config_t *cfg, const pst_dataset_t *all,
                      pst_err_t *err)
 {
-    int rc = pst_pipeline_load_file(cfg, cfg->data.test, cfg->data.test_labels,
-                                    all->task == PST_TASK_CLASSIFICATION ? all->class_values : NULL,
-                                    all->n_classes, &p->test, err);
+    int rc = pst_pipeline_load_like(cfg, cfg->data.test, cfg->data.test_labels, all, &p->test, err);
     if (rc != PST_OK)
         return rc;
     if ((rc = pst_dataset_densify(p->test, all->n_features, err)) != PST_OK)
@@ -93,8 +130,10 @@ static int fit_and_apply(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *
         opts.impute = PST_IMPUTE_MEDIAN;
     else if (strcmp(cfg->data.impute, "most_frequent") == 0)
         opts.impute = PST_IMPUTE_MOST_FREQUENT;
-    int rc = pst_preproc_fit(p->train, &opts, &p->preproc, err);
     pst_dataset_t *parts[3] = {p->train, p->val, p->test};
+    int rc = pst_tabular_encode(cfg, parts, 3, NULL, 0, &p->encoder, err);
+    if (rc == PST_OK)
+        rc = pst_preproc_fit(p->train, &opts, &p->preproc, err);
     const char *names[3] = {"training", "validation", "test"};
     for (int i = 0; i < 3 && rc == PST_OK; i++) {
         if ((rc = pst_preproc_apply(p->preproc, parts[i], err)) == PST_OK)
@@ -139,4 +178,5 @@ void pst_pipeline_fini(pst_pipeline_t *p)
     pst_dataset_destroy(&p->val);
     pst_dataset_destroy(&p->test);
     pst_preproc_destroy(&p->preproc);
+    pst_encoder_destroy(&p->encoder);
 }

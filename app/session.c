@@ -239,6 +239,8 @@ static pst_modelfile_t session_modelfile(const pst_session_t *s)
         .config_yaml = pst_config_to_string(s->cfg),
         .target_name = tr->target_name,
         .feature_names = tr->feature_names,
+        .encoder = s->data.encoder,
+        .class_names = tr->class_names,
     };
     return mf;
 }

@@ -78,6 +78,41 @@ static const pst_config_key_t keys[] = {
      "sign(x) ln(1 + |x|) (log) as its value, or a feature per log2 bucket of the number with "
      "value 1 (bucket). Empty cells add nothing."},
 
+    {"data.categorical", PST_CFG_STR_LIST, OFF(data.categorical), "[]", NULL, NOB,
+     "CSV: columns read as categories even when their values look numeric (codes, zip codes). "
+     "Other columns are typed from the training file: numeric, boolean (true/false, yes/no), "
+     "date (YYYY-MM-DD or YYYY/MM/DD, optionally with a time) or categorical (any other text)."},
+    {"data.as_numeric", PST_CFG_STR_LIST, OFF(data.as_numeric), "[]", NULL, NOB,
+     "CSV: columns that must be numeric: a cell that is not a number is an error naming it. "
+     "(data.numeric is the criteo transform.)"},
+    {"data.features", PST_CFG_STR_LIST, OFF(data.features), "[]", NULL, NOB,
+     "CSV: the feature columns by name; empty: every column but the target and the id. A name "
+     "the file lacks is an error."},
+    {"data.drop_columns", PST_CFG_STR_LIST, OFF(data.drop_columns), "[]", NULL, NOB,
+     "CSV: columns left out of the features by name; a name the file lacks is an error."},
+    {"data.dates", PST_CFG_STR, OFF(data.dates), "expand", "expand|drop", NOB,
+     "CSV date columns: expand into year, month, day of week (0 = Monday) and day of year, or "
+     "drop them."},
+    {"data.id_column", PST_CFG_STR, OFF(data.id_column), "", NULL, NOB,
+     "CSV: a column identifying each row: never a feature; predict copies it to its output."},
+    {"data.max_categories", PST_CFG_INT, OFF(data.max_categories), "32", NULL, 1, 1e6,
+     "CSV categorical columns: one-hot with a feature per value seen in the training rows, up "
+     "to this many values, plus an \"other\" feature for values not seen there. A missing cell "
+     "is a value of its own."},
+    {"data.high_cardinality", PST_CFG_STR, OFF(data.high_cardinality), "top", "top|hash|ordinal",
+     NOB,
+     "CSV categorical columns with more training values than data.max_categories: top: one-hot "
+     "of the most frequent ones, the rest \"other\"; hash: data.hash_slots one-hot slots "
+     "chosen by a hash of the text; ordinal: one feature, the value's rank in sorted order "
+     "(0 for unseen values)."},
+    {"data.hash_slots", PST_CFG_INT, OFF(data.hash_slots), "64", NULL, 1, 1 << 20,
+     "CSV: slots of a hashed categorical column (data.high_cardinality: hash)."},
+    {"data.outliers", PST_CFG_STR, OFF(data.outliers), "none", "none|clip_iqr|clip_zscore", NOB,
+     "CSV numeric columns: clamp values outside bounds fitted on the training rows: Tukey fences "
+     "(quartiles -/+ threshold x IQR) or mean -/+ threshold x std. Stored in the model."},
+    {"data.outlier_threshold", PST_CFG_FLOAT, OFF(data.outlier_threshold), "0", NULL, 0, 1e6,
+     "Multiple for data.outliers; 0: 1.5 (clip_iqr) or 3 (clip_zscore)."},
+
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},
     {"model.activation", PST_CFG_STR, OFF(model.activation), "relu", "relu|tanh|sigmoid", NOB,

@@ -38,6 +38,11 @@ typedef struct pst_config {
         long read_threads; /* LIBSVM / criteo text: parsing threads, 0 = all online cores */
         long hash_bits, hash_seed, numeric_columns, categorical_columns; /* criteo TSV */
         char *numeric;                                                   /* value, log, bucket */
+        /* CSV columns: types, selection, encoding and outliers */
+        pst_str_list_t categorical, as_numeric, features, drop_columns;
+        char *dates, *id_column, *high_cardinality, *outliers;
+        long max_categories, hash_slots;
+        double outlier_threshold;
     } data;
 
     struct {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app/session.h"
+#include "app/tabular.h"
 #include "common/clock.h"
 #include "common/sample/resample.h"
 #include "worker/model/modelfile.h"
@@ -211,11 +212,49 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
     return rc;
 }
 
-int pst_fit_run(const pst_fit_t *t, const pst_fit_env_t *env, pst_fit_out_t *out, pst_err_t *err)
+/* The features of raw columns t->cols: every feature of the encoder input of each. */
+static int encoded_cols(const pst_fit_t *t, pst_fit_out_t *out, pst_err_t *err)
+{
+    const pst_encoder_t *e = out->encoder;
+    if ((out->cols = malloc((e->n_features ? e->n_features : 1) * sizeof *out->cols)) == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_cols; i++) {
+        const pst_enc_input_t *in = &e->inputs[t->cols[i]];
+        for (size_t k = 0; k < in->width; k++)
+            out->cols[out->n_cols++] = in->offset + k;
+    }
+    return PST_OK;
+}
+
+/* Typed CSV data: the task's own encoding, fitted on its training rows only; *local is t with
+ * the encoded data (and columns) in place of the raw ones. */
+static int encode_task(const pst_fit_t *t, pst_fit_t *local, pst_fit_out_t *out, pst_err_t *err)
+{
+    *local = *t;
+    if (t->data->table == NULL)
+        return PST_OK;
+    pst_encoder_opts_t opts;
+    pst_tabular_encoder_opts(t->cfg, &opts);
+    int rc = pst_encoder_fit(t->data, t->train, t->n_train, &opts, &out->encoder, err);
+    if (rc == PST_OK)
+        rc = pst_encoder_apply(out->encoder, t->data, &out->encoded, err);
+    if (rc == PST_OK && t->cols)
+        rc = encoded_cols(t, out, err);
+    local->data = out->encoded;
+    local->cols = out->cols;
+    local->n_cols = out->n_cols;
+    return rc;
+}
+
+int pst_fit_run(const pst_fit_t *task, const pst_fit_env_t *env, pst_fit_out_t *out, pst_err_t *err)
 {
     memset(out, 0, sizeof *out);
     fit_rows_t r = {0};
-    int rc = carve_validation(t, &r, err);
+    pst_fit_t local;
+    const pst_fit_t *t = &local;
+    int rc = encode_task(task, &local, out, err);
+    if (rc == PST_OK)
+        rc = carve_validation(t, &r, err);
     if (rc == PST_OK)
         rc = handle_imbalance(t, &r, err);
     if (rc == PST_OK)
@@ -235,13 +274,16 @@ void pst_fit_out_fini(pst_fit_out_t *out)
     free(out->pred);
     pst_model_destroy(&out->model);
     pst_preproc_destroy(&out->preproc);
+    pst_encoder_destroy(&out->encoder);
+    pst_dataset_destroy(&out->encoded);
+    free(out->cols);
     memset(out, 0, sizeof *out);
 }
 
 int pst_fit_model_pack(const pst_fit_t *fit, const pst_fit_out_t *out, uint8_t **buf, size_t *len,
                        pst_err_t *err)
 {
-    const pst_dataset_t *ds = fit->data;
+    const pst_dataset_t *ds = out->encoded ? out->encoded : fit->data;
     const pst_preproc_t *pp = out->preproc;
     pst_modelfile_t mf = {
         .n_inputs = (int)ds->n_features,
@@ -260,8 +302,10 @@ int pst_fit_model_pack(const pst_fit_t *fit, const pst_fit_out_t *out, uint8_t *
         .config_yaml = pst_config_to_string(fit->cfg),
         .target_name = ds->target_name,
         .feature_names = ds->feature_names,
-        .columns = (size_t *)fit->cols,
-        .n_columns = (int)fit->n_cols,
+        .columns = (size_t *)(out->encoded ? out->cols : fit->cols),
+        .n_columns = (int)(out->encoded ? out->n_cols : fit->n_cols),
+        .encoder = out->encoder,
+        .class_names = ds->class_names,
     };
     int rc = mf.config_yaml ? pst_modelfile_pack(&mf, buf, len, err)
                             : pst_err_set(err, PST_ENOMEM, "out of memory");

@@ -10,6 +10,7 @@
 #include "worker/model/modelspec.h"
 #include "common/config.h"
 #include "common/data/dataset.h"
+#include "common/data/encoder.h"
 #include "common/data/preprocess.h"
 #include "worker/model/model.h"
 #include "worker/train/train.h"
@@ -54,11 +55,17 @@ typedef struct pst_fit_out {
     pst_model_t *model;     /* the trained model */
     pst_preproc_t *preproc; /* fitted preprocessing, or NULL */
     size_t n_synthetic;     /* SMOTE rows added */
+    /* Typed CSV data: the task's encoder (fitted on its training rows), the data encoded with
+     * it, and the feature columns of the task's column subset; NULL otherwise. */
+    pst_encoder_t *encoder;
+    pst_dataset_t *encoded;
+    size_t *cols; // (n_cols)
+    size_t n_cols;
 } pst_fit_out_t;
 
-/* Runs the task: imbalance handling (train.imbalance) on training rows only, validation rows
- * carved from them when train.patience > 0, preprocessing fitted on them, training, prediction
- * of the eval rows. */
+/* Runs the task: typed CSV columns encoded with an encoder fitted on its training rows, imbalance
+ * handling (train.imbalance) on training rows only, validation rows carved from them when
+ * train.patience > 0, preprocessing fitted on them, training, prediction of the eval rows. */
 int pst_fit_run(const pst_fit_t *t, const pst_fit_env_t *env, pst_fit_out_t *out, pst_err_t *err);
 void pst_fit_out_fini(pst_fit_out_t *out);
 

@@ -1,359 +1,388 @@
-/* CSV reader: header, numeric cells with missing markers, a target column, file:line errors. */
+/* CSV reader: header, column selection, every cell interned per column, then typed columns and
+ * the target (numbers, or text class labels). */
 #include "common/data/csv.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "common/numparse.h"
+#include "common/data/csvtok.h"
+#include "common/data/table_internal.h"
 
-/* One cell of the current line: text between the separators (inside the quotes if quoted). */
-typedef struct field {
-    const char *s;
-    size_t len;
-} field_t;
-
-typedef struct csv_reader {
+typedef struct csv_load {
+    const pst_data_spec_t *spec;
     const char *path;
-    const char *cur, *end; /* unread part of the file buffer */
-    size_t line;           /* 1-based number of the line last returned */
-    field_t *fields;       // (cap_fields)
-    size_t cap_fields, n_fields;
-    char **names; // (n_cols) header names
-    size_t n_cols, target_col;
-} csv_reader_t;
+    pst_csvtok_t *tok;
+    char **names; // (n_cols) header
+    size_t n_cols, header_line, target;
+    size_t *keep; // (n_keep) header index of each feature column, in file order
+    size_t n_keep;
+    pst_col_type_t *forced; // (n_cols) type given by the options, or -1
+    pst_strtab_t *cells;    // (n_keep + 1) distinct cells per kept column; the last: the target
+    uint32_t *codes;        // (n_rows, n_keep + 1)
+    size_t *lines;          // (n_rows)
+    size_t n_rows, cap_rows;
+} csv_load_t;
 
-/* Next line without its "\n" or "\r\n"; false at end of input. */
-static bool next_line(csv_reader_t *r, const char **s, size_t *len)
+static const pst_table_opts_t no_opts = {0};
+
+static void load_fini(csv_load_t *L)
 {
-    if (r->cur >= r->end)
-        return false;
-    const char *nl = memchr(r->cur, '\n', (size_t)(r->end - r->cur));
-    const char *stop = nl ? nl : r->end;
-    *s = r->cur;
-    *len = (size_t)(stop - r->cur);
-    if (*len > 0 && (*s)[*len - 1] == '\r')
-        (*len)--;
-    r->cur = nl ? nl + 1 : r->end;
-    r->line++;
-    return true;
+    for (size_t j = 0; L->names && j < L->n_cols; j++)
+        free(L->names[j]);
+    free(L->names);
+    for (size_t k = 0; L->cells && k <= L->n_keep; k++)
+        pst_strtab_fini(&L->cells[k]);
+    free(L->cells);
+    free(L->keep);
+    free(L->forced);
+    free(L->codes);
+    free(L->lines);
+    pst_csvtok_destroy(&L->tok);
 }
 
-static bool is_blank(const char *s, size_t len)
+static long find_name(const csv_load_t *L, const char *name)
 {
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t')
-            return false;
-    return true;
-}
-
-static void trim(const char **s, size_t *len)
-{
-    while (*len > 0 && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-        (*len)--;
-    }
-    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-        (*len)--;
-}
-
-static int push_field(csv_reader_t *r, const char *s, size_t len)
-{
-    if (r->n_fields == r->cap_fields) {
-        size_t cap = r->cap_fields ? 2 * r->cap_fields : 16;
-        field_t *grown = realloc(r->fields, cap * sizeof *grown);
-        if (grown == NULL)
-            return PST_ENOMEM;
-        r->fields = grown;
-        r->cap_fields = cap;
-    }
-    r->fields[r->n_fields++] = (field_t){s, len};
-    return PST_OK;
-}
-
-/* Quoted field starting at *p (on the opening quote): content span and position after it. */
-static int scan_quoted(csv_reader_t *r, const char **p, const char *end, field_t *f, pst_err_t *err)
-{
-    const char *q = *p + 1;
-    f->s = q;
-    while (q < end && !(*q == '"' && (q + 1 >= end || q[1] != '"')))
-        q += (*q == '"') ? 2 : 1;
-    if (q >= end)
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: field %zu: unterminated quote", r->path,
-                           r->line, r->n_fields + 1);
-    f->len = (size_t)(q - f->s);
-    q++;
-    while (q < end && (*q == ' ' || *q == '\t'))
-        q++;
-    if (q < end && *q != ',')
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: field %zu: text after the closing quote",
-                           r->path, r->line, r->n_fields + 1);
-    *p = q;
-    return PST_OK;
-}
-
-/* Splits line s[0..len) at commas into r->fields, honouring double quotes. */
-static int split_fields(csv_reader_t *r, const char *s, size_t len, pst_err_t *err)
-{
-    const char *p = s, *end = s + len;
-    r->n_fields = 0;
-    for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        field_t f = {NULL, 0};
-        if (p < end && *p == '"') {
-            int rc = scan_quoted(r, &p, end, &f, err);
-            if (rc != PST_OK)
-                return rc;
-        } else {
-            const char *comma = memchr(p, ',', (size_t)(end - p));
-            f.s = p;
-            f.len = (size_t)((comma ? comma : end) - p);
-            trim(&f.s, &f.len);
-            p = comma ? comma : end;
-        }
-        if (push_field(r, f.s, f.len) != PST_OK)
-            return pst_err_set(err, PST_ENOMEM, "%s:%zu: out of memory", r->path, r->line);
-        if (p >= end)
-            return PST_OK;
-        p++; /* the comma */
-    }
-}
-
-/* A header name with "" unescaped to ". */
-static char *field_text(const field_t *f)
-{
-    char *out = malloc(f->len + 1), *w = out;
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < f->len; i++) {
-        *w++ = f->s[i];
-        if (f->s[i] == '"' && i + 1 < f->len && f->s[i + 1] == '"')
-            i++;
-    }
-    *w = '\0';
-    return out;
-}
-
-static bool is_missing(const field_t *f)
-{
-    static const char *markers[] = {"na", "nan", "n/a", "?"};
-    if (f->len == 0)
-        return true;
-    for (size_t i = 0; i < sizeof markers / sizeof *markers; i++)
-        if (f->len == strlen(markers[i]) && strncasecmp(f->s, markers[i], f->len) == 0)
-            return true;
-    return false;
-}
-
-/* Parses cell `col` of the current line: NaN if missing, else a finite float-range number. */
-static int parse_cell(const csv_reader_t *r, size_t col, double *value, pst_err_t *err)
-{
-    field_t cell = r->fields[col], *f = &cell;
-    trim(&f->s, &f->len); /* quoted content keeps its spaces until here */
-    if (is_missing(f)) {
-        *value = NAN;
-        return PST_OK;
-    }
-    double v;
-    int rc = pst_parse_float_field(f->s, f->len, &v);
-    if (rc == PST_EFORMAT)
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': non-numeric value '%.*s'",
-                           r->path, r->line, r->names[col], (int)(f->len > 64 ? 64 : f->len), f->s);
-    if (rc != PST_OK)
-        return pst_err_set(err, PST_EFORMAT,
-                           "%s:%zu: column '%s': value '%.*s' is not a finite float", r->path,
-                           r->line, r->names[col], (int)(f->len > 64 ? 64 : f->len), f->s);
-    *value = v;
-    return PST_OK;
+    for (size_t j = 0; j < L->n_cols; j++)
+        if (strcmp(L->names[j], name) == 0)
+            return (long)j;
+    return -1;
 }
 
 /* "a, b, c" listing of the header names, cut to fit cap. */
-static void list_columns(const csv_reader_t *r, char *buf, size_t cap)
+static void list_columns(const csv_load_t *L, char *buf, size_t cap)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (size_t j = 0; j < r->n_cols && used + 1 < cap; j++) {
-        int n = snprintf(buf + used, cap - used, "%s%s", j ? ", " : "", r->names[j]);
+    for (size_t j = 0; j < L->n_cols && used + 1 < cap; j++) {
+        int n = snprintf(buf + used, cap - used, "%s%s", j ? ", " : "", L->names[j]);
         used += n > 0 ? (size_t)n : 0;
     }
 }
 
-/* Index of the target column: the named one or the last. */
-static int find_target(csv_reader_t *r, const char *target, pst_err_t *err)
+static int unknown_column(const csv_load_t *L, const char *what, const char *name, pst_err_t *err)
 {
-    if (target == NULL || target[0] == '\0') {
-        r->target_col = r->n_cols - 1;
-        return PST_OK;
-    }
-    size_t found = 0;
-    for (size_t j = 0; j < r->n_cols; j++) {
-        if (strcmp(r->names[j], target) == 0) {
-            if (found++ == 0)
-                r->target_col = j;
-        }
-    }
-    if (found == 1)
-        return PST_OK;
-    if (found > 1)
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: target column '%s' appears %zu times",
-                           r->path, r->line, target, found);
     char cols[400];
-    list_columns(r, cols, sizeof cols);
-    return pst_err_set(err, PST_ENOTFOUND, "%s:%zu: target column '%s' not found; columns are: %s",
-                       r->path, r->line, target, cols);
+    list_columns(L, cols, sizeof cols);
+    return pst_err_set(err, PST_ENOTFOUND, "%s:%zu: %s column '%s' not found; columns are: %s",
+                       L->path, L->header_line, what, name, cols);
 }
 
-/* Reads the first non-blank line as the header: names and the target column. */
-static int read_header(csv_reader_t *r, const char *target, pst_err_t *err)
+static int read_header(csv_load_t *L, pst_err_t *err)
 {
-    const char *s;
-    size_t len;
-    do {
-        if (!next_line(r, &s, &len))
-            return pst_err_set(err, PST_EFORMAT, "%s: empty file (no header row)", r->path);
-    } while (is_blank(s, len));
-    int rc = split_fields(r, s, len, err);
-    if (rc != PST_OK)
-        return rc;
-    r->n_cols = r->n_fields;
-    r->names = calloc(r->n_cols, sizeof *r->names);
-    if (r->names == NULL)
-        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", r->path);
-    for (size_t j = 0; j < r->n_cols; j++)
-        if ((r->names[j] = field_text(&r->fields[j])) == NULL)
-            return pst_err_set(err, PST_ENOMEM, "%s: out of memory", r->path);
-    if (r->n_cols < 2)
+    const pst_csv_record_t *rec;
+    int got = pst_csvtok_next(L->tok, &rec, err);
+    if (got < 0)
+        return got;
+    if (got == 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: empty file (no header row)", L->path);
+    L->header_line = rec->line;
+    L->n_cols = rec->n_fields;
+    if ((L->names = calloc(L->n_cols, sizeof *L->names)) == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    for (size_t j = 0; j < L->n_cols; j++)
+        if ((L->names[j] = strdup(rec->fields[j])) == NULL)
+            return pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    if (L->n_cols < 2)
         return pst_err_set(err, PST_EFORMAT,
-                           "%s:%zu: header has %zu column; need features and a target", r->path,
-                           r->line, r->n_cols);
-    return find_target(r, target, err);
-}
-
-/* Parses the current line's fields into feature row x (n_cols - 1) and *target. */
-static int parse_row(const csv_reader_t *r, float *x, double *target, pst_err_t *err)
-{
-    if (r->n_fields != r->n_cols)
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: ragged row: %zu fields, the header has %zu",
-                           r->path, r->line, r->n_fields, r->n_cols);
-    size_t k = 0;
-    for (size_t j = 0; j < r->n_cols; j++) {
-        double v = NAN;
-        int rc = parse_cell(r, j, &v, err);
-        if (rc != PST_OK)
-            return rc;
-        if (j == r->target_col)
-            *target = v;
-        else
-            x[k++] = (float)v;
+                           "%s:%zu: header has %zu column; need features and a target", L->path,
+                           L->header_line, L->n_cols);
+    for (size_t j = 0; j < L->n_cols; j++) {
+        size_t count = 0;
+        for (size_t k = 0; k < L->n_cols; k++)
+            count += strcmp(L->names[j], L->names[k]) == 0;
+        if (count > 1)
+            return pst_err_set(err, PST_EFORMAT,
+                               "%s:%zu: column '%s' appears %zu times in the header; names must "
+                               "be unique",
+                               L->path, L->header_line, L->names[j], count);
     }
-    if (isnan(*target))
-        return pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': missing target value", r->path,
-                           r->line, r->names[r->target_col]);
+    const char *target = L->spec->target;
+    long t = target && target[0] ? find_name(L, target) : (long)L->n_cols - 1;
+    if (t < 0)
+        return unknown_column(L, "target", target, err);
+    L->target = (size_t)t;
     return PST_OK;
 }
 
-/* Upper bound on data rows: lines left in the buffer. */
-static size_t count_lines(const char *s, const char *end)
+/* Index of name for option key, or an error naming both. */
+static int named(const csv_load_t *L, const char *key, const char *name, size_t *j, pst_err_t *err)
 {
-    size_t n = 1;
-    while ((s = memchr(s, '\n', (size_t)(end - s))) != NULL) {
-        n++;
-        s++;
-    }
-    return n;
+    long at = find_name(L, name);
+    if (at < 0)
+        return unknown_column(L, key, name, err);
+    *j = (size_t)at;
+    return PST_OK;
 }
 
-/* Reads every data line into d (allocated with room for max_rows), raw targets and lines. */
-static int read_rows(csv_reader_t *r, pst_dataset_t *d, double *raw, size_t *lines, pst_err_t *err)
+/* Applies data.categorical / data.as_numeric: forced[j] for each named column. */
+static int force_types(csv_load_t *L, const pst_table_opts_t *o, pst_err_t *err)
 {
-    size_t n = 0, width = d->n_features;
-    const char *s;
-    size_t len;
-    while (next_line(r, &s, &len)) {
-        if (is_blank(s, len))
-            continue;
-        int rc = split_fields(r, s, len, err);
+    if ((L->forced = malloc(L->n_cols * sizeof *L->forced)) == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    for (size_t j = 0; j < L->n_cols; j++)
+        L->forced[j] = (pst_col_type_t)-1;
+    for (size_t k = 0; o->schema && k < o->schema->n_cols; k++) {
+        long at = find_name(L, o->schema->cols[k].name);
+        if (at >= 0)
+            L->forced[at] = o->schema->cols[k].type;
+    }
+    size_t j;
+    for (int i = 0; i < o->n_categorical; i++) {
+        int rc = named(L, "data.categorical", o->categorical[i], &j, err);
+        if (rc != PST_OK)
+            return rc;
+        L->forced[j] = PST_COL_CATEGORICAL;
+    }
+    for (int i = 0; i < o->n_numeric; i++) {
+        int rc = named(L, "data.as_numeric", o->numeric[i], &j, err);
+        if (rc != PST_OK)
+            return rc;
+        if (L->forced[j] == PST_COL_CATEGORICAL)
+            return pst_err_set(err, PST_EINVAL,
+                               "column '%s' is in both data.categorical and data.as_numeric",
+                               o->numeric[i]);
+        L->forced[j] = PST_COL_NUMERIC;
+    }
+    return PST_OK;
+}
+
+/* The feature columns: data.features (or all but the target and id), less data.drop_columns. */
+static int select_columns(csv_load_t *L, const pst_table_opts_t *o, pst_err_t *err)
+{
+    bool *use = calloc(L->n_cols, sizeof *use);
+    L->keep = calloc(L->n_cols, sizeof *L->keep);
+    int rc = use && L->keep ? PST_OK : pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    size_t j;
+    for (size_t k = 0; rc == PST_OK && k < L->n_cols; k++)
+        use[k] = o->n_features == 0 && k != L->target;
+    for (int i = 0; rc == PST_OK && i < o->n_features; i++) {
+        if ((rc = named(L, "data.features", o->features[i], &j, err)) == PST_OK && j == L->target)
+            rc = pst_err_set(err, PST_EINVAL, "data.features names the target column '%s'",
+                             o->features[i]);
         if (rc == PST_OK)
-            rc = parse_row(r, d->x + n * width, &raw[n], err);
-        if (rc != PST_OK)
-            return rc;
-        lines[n++] = r->line;
+            use[j] = true;
     }
-    if (n == 0)
-        return pst_err_set(err, PST_EFORMAT, "%s: no data rows after the header", r->path);
-    d->n_rows = n;
+    if (rc == PST_OK && o->id_column && o->id_column[0]) {
+        if ((rc = named(L, "id", o->id_column, &j, err)) == PST_OK)
+            use[j] = false;
+    }
+    for (int i = 0; rc == PST_OK && i < o->n_drop; i++)
+        if ((rc = named(L, "data.drop_columns", o->drop[i], &j, err)) == PST_OK)
+            use[j] = false;
+    for (size_t k = 0; rc == PST_OK && k < L->n_cols; k++)
+        if (use[k])
+            L->keep[L->n_keep++] = k;
+    if (rc == PST_OK && L->n_keep == 0)
+        rc = pst_err_set(err, PST_EINVAL, "%s: no feature columns are left", L->path);
+    free(use);
+    if (rc == PST_OK && (L->cells = calloc(L->n_keep + 1, sizeof *L->cells)) == NULL)
+        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    return rc;
+}
+
+static int grow_rows(csv_load_t *L, pst_err_t *err)
+{
+    size_t cap = L->cap_rows ? 2 * L->cap_rows : 1024, width = L->n_keep + 1;
+    uint32_t *codes = realloc(L->codes, cap * width * sizeof *codes);
+    if (codes)
+        L->codes = codes;
+    size_t *lines = codes ? realloc(L->lines, cap * sizeof *lines) : NULL;
+    if (lines == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory after %zu rows", L->path, L->n_rows);
+    L->lines = lines;
+    L->cap_rows = cap;
     return PST_OK;
 }
 
-/* Moves the non-target header names into d->feature_names and the target's into target_name. */
-static void take_names(csv_reader_t *r, pst_dataset_t *d)
+static int read_rows(csv_load_t *L, pst_err_t *err)
 {
-    d->feature_names = calloc(d->n_features, sizeof *d->feature_names);
-    if (d->feature_names == NULL)
-        return;
-    size_t k = 0;
-    for (size_t j = 0; j < r->n_cols; j++) {
-        if (j == r->target_col)
-            d->target_name = r->names[j];
-        else
-            d->feature_names[k++] = r->names[j];
-        r->names[j] = NULL;
+    const pst_csv_record_t *rec;
+    int got;
+    size_t width = L->n_keep + 1;
+    while ((got = pst_csvtok_next(L->tok, &rec, err)) == 1) {
+        if (rec->n_fields != L->n_cols)
+            return pst_err_set(err, PST_EFORMAT,
+                               "%s:%zu: ragged row: %zu fields, the header has %zu", L->path,
+                               rec->line, rec->n_fields, L->n_cols);
+        if (L->n_rows == L->cap_rows && grow_rows(L, err) != PST_OK)
+            return PST_ENOMEM;
+        uint32_t *row = L->codes + L->n_rows * width;
+        for (size_t k = 0; k < width; k++) {
+            size_t j = k < L->n_keep ? L->keep[k] : L->target;
+            if (pst_strtab_intern(&L->cells[k], rec->fields[j], rec->lens[j], &row[k]) != PST_OK)
+                return pst_err_set(err, PST_ENOMEM, "%s:%zu: out of memory", L->path, rec->line);
+        }
+        L->lines[L->n_rows++] = rec->line;
     }
+    if (got < 0)
+        return got;
+    if (L->n_rows == 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: no data rows after the header", L->path);
+    return PST_OK;
 }
 
-static void reader_fini(csv_reader_t *r)
+static pst_table_cells_t cells_of(const csv_load_t *L, size_t k)
 {
-    for (size_t j = 0; r->names != NULL && j < r->n_cols; j++)
-        free(r->names[j]);
-    free(r->names);
-    free(r->fields);
+    return (pst_table_cells_t){L->path,       &L->cells[k], L->codes + k,
+                               L->n_keep + 1, L->lines,     L->n_rows};
 }
 
-/* Parses the whole buffer into *out. */
-static int parse_buffer(csv_reader_t *r, const pst_data_spec_t *spec, pst_dataset_t **out,
-                        pst_err_t *err)
+/* Types every kept column and fills the dataset's raw columns and schema. */
+static int fill_features(csv_load_t *L, bool drop_dates, pst_dataset_t **out, pst_err_t *err)
 {
-    int rc = read_header(r, spec->target, err);
-    if (rc != PST_OK)
-        return rc;
-    size_t max_rows = count_lines(r->cur, r->end);
-    pst_dataset_t *d = pst_dataset_new(max_rows, r->n_cols - 1, PST_TASK_REGRESSION);
-    double *raw = malloc(max_rows * sizeof *raw);
-    size_t *lines = malloc(max_rows * sizeof *lines);
-    if (d == NULL || raw == NULL || lines == NULL)
-        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu rows", r->path, max_rows);
-    if (rc == PST_OK)
-        rc = read_rows(r, d, raw, lines, err);
-    if (rc == PST_OK)
-        rc = pst_data_set_targets(d, raw, lines, spec, r->path, err);
-    if (rc == PST_OK) {
-        take_names(r, d);
-        if (d->feature_names == NULL || d->target_name == NULL)
-            rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory", r->path);
+    pst_col_type_t *types = malloc(L->n_keep * sizeof *types);
+    if (types == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    size_t width = 0;
+    for (size_t k = 0; k < L->n_keep; k++) {
+        pst_col_type_t f = L->forced[L->keep[k]];
+        types[k] = (int)f >= 0 ? f : pst_table_detect(&L->cells[k]);
+        width += !(drop_dates && types[k] == PST_COL_DATE);
     }
-    free(raw);
-    free(lines);
+    pst_dataset_t *d = width ? pst_dataset_new(L->n_rows, width, PST_TASK_REGRESSION) : NULL;
+    int rc = PST_OK;
+    if (width == 0)
+        rc = pst_err_set(err, PST_EINVAL, "%s: no feature columns are left", L->path);
+    else if (d == NULL || !(d->table = pst_table_new(width)) ||
+             !(d->feature_names = calloc(width, sizeof(char *))))
+        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory for %zu rows", L->path, L->n_rows);
+    for (size_t k = 0, j = 0; rc == PST_OK && k < L->n_keep; k++) {
+        if (drop_dates && types[k] == PST_COL_DATE)
+            continue;
+        pst_table_col_t *col = &d->table->cols[j];
+        col->type = types[k];
+        col->name = strdup(L->names[L->keep[k]]);
+        d->feature_names[j] = strdup(L->names[L->keep[k]]);
+        if (!col->name || !d->feature_names[j])
+            rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+        pst_table_cells_t in = cells_of(L, k);
+        if (rc == PST_OK)
+            rc = pst_table_fill_column(col, &in, d->x + j, width, err);
+        j++;
+    }
+    free(types);
     if (rc != PST_OK)
         pst_dataset_destroy(&d);
     *out = d;
     return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Text class labels: the class list (the spec's, or this file's sorted) and each row's index. */
+static int text_targets(csv_load_t *L, pst_dataset_t *d, double *raw, pst_err_t *err)
+{
+    const pst_strtab_t *t = &L->cells[L->n_keep];
+    const char *name = L->names[L->target];
+    if (L->spec->task == PST_DATA_TASK_REGRESSION)
+        return pst_err_set(err, PST_EFORMAT,
+                           "%s:%zu: column '%s': text value '%s' in a regression "
+                           "target",
+                           L->path, L->lines[0], name, t->strs[L->codes[L->n_keep]]);
+    const pst_data_spec_t *spec = L->spec;
+    size_t k = spec->class_names ? (size_t)spec->n_class_values : t->n;
+    char **classes = calloc(k ? k : 1, sizeof *classes);
+    double *index = malloc((k ? k : 1) * sizeof *index);
+    int rc = classes && index ? PST_OK : pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    for (size_t c = 0; rc == PST_OK && c < k; c++) {
+        index[c] = (double)c;
+        if (!(classes[c] = strdup(spec->class_names ? spec->class_names[c] : t->strs[c])))
+            rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    }
+    if (rc == PST_OK && !spec->class_names)
+        qsort(classes, k, sizeof *classes, cmp_str);
+    for (size_t i = 0; rc == PST_OK && i < L->n_rows; i++) {
+        const char *label = t->strs[L->codes[i * (L->n_keep + 1) + L->n_keep]];
+        char **hit = bsearch(&label, classes, k, sizeof *classes, cmp_str);
+        if (hit == NULL)
+            rc = pst_err_set(err, PST_ERANGE,
+                             "%s:%zu: label '%s' is not one of the %zu known "
+                             "classes",
+                             L->path, L->lines[i], label, k);
+        else
+            raw[i] = (double)(hit - classes);
+    }
+    pst_data_spec_t by_index = *spec;
+    by_index.class_values = index;
+    by_index.n_class_values = (int)k;
+    by_index.task = PST_DATA_TASK_CLASSIFICATION;
+    if (rc == PST_OK)
+        rc = pst_data_set_targets(d, raw, L->lines, &by_index, L->path, err);
+    if (rc == PST_OK) {
+        d->class_names = classes;
+        classes = NULL;
+    }
+    for (size_t c = 0; classes && c < k; c++)
+        free(classes[c]);
+    free(classes);
+    free(index);
+    return rc;
+}
+
+static int set_targets(csv_load_t *L, pst_dataset_t *d, pst_err_t *err)
+{
+    const pst_strtab_t *t = &L->cells[L->n_keep];
+    const char *name = L->names[L->target];
+    size_t width = L->n_keep + 1;
+    double *raw = malloc(L->n_rows * sizeof *raw);
+    if (raw == NULL)
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    int rc = PST_OK;
+    bool text = L->spec->class_names != NULL;
+    for (size_t i = 0; rc == PST_OK && i < L->n_rows; i++) {
+        uint32_t c = L->codes[i * width + L->n_keep];
+        double v;
+        bool finite;
+        if (pst_cell_is_missing(t->strs[c], t->lens[c]))
+            rc = pst_err_set(err, PST_EFORMAT, "%s:%zu: column '%s': missing target value", L->path,
+                             L->lines[i], name);
+        else if (!pst_cell_number(t->strs[c], t->lens[c], &v, &finite))
+            text = true;
+        else if (!finite)
+            rc = pst_err_set(err, PST_EFORMAT,
+                             "%s:%zu: column '%s': value '%s' is not a finite "
+                             "float",
+                             L->path, L->lines[i], name, t->strs[c]);
+        else
+            raw[i] = v;
+    }
+    if (rc == PST_OK)
+        rc = text ? text_targets(L, d, raw, err)
+                  : pst_data_set_targets(d, raw, L->lines, L->spec, L->path, err);
+    free(raw);
+    if (rc == PST_OK && (d->target_name = strdup(name)) == NULL)
+        rc = pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+    return rc;
+}
+
 int pst_csv_read(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *err)
 {
-    char *buf;
-    size_t len;
-    int rc = pst_data_read_file(spec->path, &buf, &len, err);
+    const pst_table_opts_t *o = spec->table ? spec->table : &no_opts;
+    csv_load_t L = {.spec = spec, .path = spec->path};
+    *out = NULL;
+    if ((L.tok = pst_csvtok_open(spec->path, err)) == NULL)
+        return pst_err_code(err, PST_EIO);
+    int rc = read_header(&L, err);
+    if (rc == PST_OK)
+        rc = force_types(&L, o, err);
+    if (rc == PST_OK)
+        rc = select_columns(&L, o, err);
+    if (rc == PST_OK)
+        rc = read_rows(&L, err);
+    pst_dataset_t *d = NULL;
+    if (rc == PST_OK)
+        rc = fill_features(&L, o->drop_dates, &d, err);
+    if (rc == PST_OK)
+        rc = set_targets(&L, d, err);
+    load_fini(&L);
     if (rc != PST_OK)
-        return rc;
-    csv_reader_t r = {.path = spec->path, .cur = buf, .end = buf + len};
-    rc = parse_buffer(&r, spec, out, err);
-    reader_fini(&r);
-    free(buf);
+        pst_dataset_destroy(&d);
+    *out = d;
     return rc;
 }

@@ -33,6 +33,11 @@ typedef struct pst_data_spec {
     /* Threads parsing a LIBSVM or hashed TSV text (data.read_threads): 0 = the online cores
      * (one per MiB of text at most), 1 = serial. The rows are the same for every count. */
     unsigned read_threads;
+    /* CSV: text class labels to reuse (the training file's, sorted, n_class_values of them), like
+     * class_values for numeric labels; NULL = this file's. */
+    const char *const *class_names;
+    /* CSV: column selection and types; NULL = every column but the target, types detected. */
+    const struct pst_table_opts *table;
 } pst_data_spec_t;
 
 /* Loads spec->path into a new dataset: dense for CSV and IDX, CSR sparse for LIBSVM.

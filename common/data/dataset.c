@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/data/table.h"
+
 /* a * b into *out, false on size_t overflow. */
 static bool mul_size(size_t a, size_t b, size_t *out)
 {
@@ -63,6 +65,8 @@ void pst_dataset_destroy(pst_dataset_t **self_p)
     free(d->class_values);
     free_names(d->feature_names, d->n_features);
     free(d->target_name);
+    free_names(d->class_names, d->class_names ? (size_t)d->n_classes : 0);
+    pst_table_unref(&d->table);
     free(d);
     *self_p = NULL;
 }
@@ -97,6 +101,13 @@ static bool copy_metadata(pst_dataset_t *dst, const pst_dataset_t *src)
             dst->feature_names[j] = dup_or_null(src->feature_names[j], &ok);
     }
     dst->target_name = dup_or_null(src->target_name, &ok);
+    if (src->class_names != NULL && src->n_classes > 0) {
+        if ((dst->class_names = zalloc((size_t)src->n_classes, sizeof(char *))) == NULL)
+            return false;
+        for (int c = 0; c < src->n_classes; c++)
+            dst->class_names[c] = dup_or_null(src->class_names[c], &ok);
+    }
+    dst->table = src->table ? pst_table_ref(src->table) : NULL;
     return ok;
 }
 
@@ -194,4 +205,11 @@ int pst_dataset_densify(pst_dataset_t *d, size_t n_features, pst_err_t *err)
     d->x = x;
     d->n_features = width;
     return PST_OK;
+}
+
+void pst_dataset_swap(pst_dataset_t *a, pst_dataset_t *b)
+{
+    pst_dataset_t t = *a;
+    *a = *b;
+    *b = t;
 }

@@ -10,6 +10,8 @@
 
 typedef enum { PST_TASK_CLASSIFICATION = 0, PST_TASK_REGRESSION = 1 } pst_task_t;
 
+struct pst_table;
+
 typedef struct pst_dataset {
     size_t n_rows;
     size_t n_features;
@@ -32,6 +34,10 @@ typedef struct pst_dataset {
                              NULL */
     char **feature_names; /* (n_features) or NULL */
     char *target_name;    /* or NULL */
+    char **class_names;   /* (n_classes) text labels as written, sorted, or NULL (numeric labels) */
+    /* Typed CSV: the schema of the raw columns (common/data/table.h), shared by the datasets
+     * taken from this one; NULL when the columns are plain features. */
+    struct pst_table *table;
 } pst_dataset_t;
 
 /* Allocates a dense dataset with zeroed x and y. Caller owns the result. */
@@ -45,6 +51,9 @@ static inline bool pst_dataset_is_sparse(const pst_dataset_t *d)
 
 /* New dataset holding rows idx[0..n) of src (dense or sparse), same metadata. Caller owns. */
 pst_dataset_t *pst_dataset_take_rows(const pst_dataset_t *src, const size_t *idx, size_t n);
+
+/* Exchanges the contents of a and b (a dataset replaced in place by a transformed copy). */
+void pst_dataset_swap(pst_dataset_t *a, pst_dataset_t *b);
 
 /* Converts sparse storage to dense in place (no-op when dense). n_features may grow the width
  * (e.g. to match a training set); it is an error if a column index is >= n_features. 0 = keep. */

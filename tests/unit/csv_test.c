@@ -14,7 +14,11 @@
 
 #include "common/data/csv.h"
 #include "common/data/dataload.h"
+#include "common/data/table.h"
 #include "scratch.h"
+
+/* Column options of the next read_text (then reset). */
+static pst_table_opts_t next_opts;
 
 /* Reads text as a CSV with the given target and task; returns the code. */
 static int read_text(const char *text, const char *target, pst_data_task_t task, pst_dataset_t **d,
@@ -23,7 +27,9 @@ static int read_text(const char *text, const char *target, pst_data_task_t task,
     const char *path = pst_scratch_file(".csv", text);
     if (path_out)
         *path_out = path;
-    pst_data_spec_t spec = {.path = path, .target = target, .task = task};
+    pst_table_opts_t opts = next_opts;
+    memset(&next_opts, 0, sizeof next_opts);
+    pst_data_spec_t spec = {.path = path, .target = target, .task = task, .table = &opts};
     pst_err_clear(err);
     *d = NULL;
     return pst_csv_read(&spec, d, err);
@@ -238,11 +244,22 @@ static void expect_error(const char *text, const char *target, int rc, const cha
     }
 }
 
+/* expect_error with column `numeric` declared numeric (data.as_numeric). */
+static void expect_numeric_error(const char *numeric, const char *text, const char *needle1,
+                                 const char *needle2)
+{
+    static const char *names[1];
+    names[0] = numeric;
+    next_opts.numeric = names;
+    next_opts.n_numeric = 1;
+    expect_error(text, "t", PST_EFORMAT, needle1, needle2);
+}
+
 static void bad_input(void **state)
 {
-    expect_error("a,b,t\n1,2,0\n3,abc,1\n", "t", PST_EFORMAT, "@:3: column 'b'",
-                 "non-numeric value 'abc'");
-    expect_error("a,b,t\n1,2,0\n3,4x,1\n", "t", PST_EFORMAT, "@:3: column 'b'", "'4x'");
+    expect_numeric_error("b", "a,b,t\n1,2,0\n3,abc,1\n", "@:3: column 'b'",
+                         "non-numeric value 'abc'");
+    expect_numeric_error("b", "a,b,t\n1,2,0\n3,4x,1\n", "@:3: column 'b'", "'4x'");
     expect_error("a,b,t\n1,2,0\n1,2,0\n3,4\n", "t", PST_EFORMAT, "@:4: ragged row",
                  "2 fields, the header has 3");
     expect_error("a,b,t\n1,2,0,9\n", "t", PST_EFORMAT, "@:2: ragged row", NULL);
@@ -255,10 +272,10 @@ static void bad_input(void **state)
     expect_error("a,b,t\n1,\"2,0\n", "t", PST_EFORMAT, "@:2: field 2: unterminated quote", NULL);
     expect_error("a,b,t\n1,\"2\"x,0\n", "t", PST_EFORMAT, "@:2: field 2: text after", NULL);
     /* Missing markers match whole cells only: a cell that merely starts with one is no number. */
-    expect_error("a,b,t\n1,nancy,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "'nancy'");
-    expect_error("a,b,t\n1,?5,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "'?5'");
-    expect_error("a,b,t\n1,NAx,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "'NAx'");
-    expect_error("a,b,t\nn/a/b,1,0\n", "t", PST_EFORMAT, "@:2: column 'a'", "'n/a/b'");
+    expect_numeric_error("b", "a,b,t\n1,nancy,0\n", "@:2: column 'b'", "'nancy'");
+    expect_numeric_error("b", "a,b,t\n1,?5,0\n", "@:2: column 'b'", "'?5'");
+    expect_numeric_error("b", "a,b,t\n1,NAx,0\n", "@:2: column 'b'", "'NAx'");
+    expect_numeric_error("a", "a,b,t\nn/a/b,1,0\n", "@:2: column 'a'", "'n/a/b'");
     expect_error("a,b,t\n1,inf,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "not a finite float");
     expect_error("a,b,t\n1,1e39,0\n", "t", PST_EFORMAT, "@:2: column 'b'", "not a finite float");
     expect_error("t,t\n1,2\n", "t", PST_EFORMAT, "appears 2 times", NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/atomicfile.h"
+#include "common/data/encoder_proto.h"
 #include "common/data/preprocess.h"
 #include "worker/model/sparsefile.h"
 #include "pstrain.pb-c.h"
@@ -27,6 +28,11 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
             free(mf->feature_names[i]);
     free(mf->feature_names);
     free(mf->columns);
+    pst_encoder_destroy(&mf->encoder);
+    if (mf->class_names)
+        for (int i = 0; i < mf->n_classes; i++)
+            free(mf->class_names[i]);
+    free(mf->class_names);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -85,6 +91,14 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         columns[i] = (uint32_t)mf->columns[i];
     m.n_columns = (size_t)(mf->n_columns > 0 ? mf->n_columns : 0);
     m.columns = columns;
+    m.n_class_names = mf->class_names ? (size_t)mf->n_classes : 0;
+    m.class_names = mf->class_names;
+    Pst__Encoder enc = PST__ENCODER__INIT;
+    if (mf->encoder && pst_encoder_to_proto(mf->encoder, &enc, err) != PST_OK) {
+        free(columns);
+        columns = NULL;
+    }
+    m.encoder = mf->encoder ? &enc : NULL;
 
     size_t len = pst__model__get_packed_size(&m);
     uint8_t *buf = columns ? malloc(len ? len : 1) : NULL;
@@ -99,6 +113,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     free(columns);
     free(specs);
     free(spec_ptrs);
+    pst_encoder_proto_free(&enc);
     return rc;
 }
 
@@ -197,6 +212,28 @@ static int read_columns(pst_modelfile_t *mf, const Pst__Model *m, const char *pa
     return PST_OK;
 }
 
+/* The encoder and the text class labels of a CSV model. */
+static int read_tabular(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
+{
+    if (m->n_class_names) {
+        if (m->n_class_names != m->n_classes)
+            return pst_err_set(err, PST_EFORMAT, "%s: %zu class names for %u classes", path,
+                               m->n_class_names, m->n_classes);
+        if (!(mf->class_names = calloc(m->n_class_names, sizeof(char *))))
+            return PST_ENOMEM;
+        for (size_t i = 0; i < m->n_class_names; i++)
+            if (!(mf->class_names[i] = strdup(m->class_names[i])))
+                return PST_ENOMEM;
+    }
+    if (m->encoder == NULL)
+        return PST_OK;
+    int rc = pst_encoder_from_proto(m->encoder, path, &mf->encoder, err);
+    if (rc == PST_OK && mf->encoder->n_features != (size_t)mf->n_inputs)
+        rc = pst_err_set(err, PST_EFORMAT, "%s: the encoder makes %zu features, the model takes %d",
+                         path, mf->encoder->n_features, mf->n_inputs);
+    return rc;
+}
+
 static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path, pst_err_t *err)
 {
     if (m->magic != PST_MODELFILE_MAGIC)
@@ -237,6 +274,8 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
         return PST_ENOMEM;
     if ((rc = read_strings(mf, m, path, err)) != PST_OK)
+        return rc;
+    if ((rc = read_tabular(mf, m, path, err)) != PST_OK)
         return rc;
     return read_columns(mf, m, path, err);
 }
@@ -325,6 +364,14 @@ int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_e
 {
     if (pst_dataset_is_sparse(ds))
         return pst_err_set(err, PST_EINVAL, "data must be dense before preprocessing");
+    if (mf->encoder && ds->table) {
+        pst_dataset_t *enc;
+        int rc = pst_encoder_apply(mf->encoder, ds, &enc, err);
+        if (rc != PST_OK)
+            return rc;
+        pst_dataset_swap(ds, enc);
+        pst_dataset_destroy(&enc);
+    }
     if (ds->n_features != (size_t)mf->n_inputs)
         return pst_err_set(err, PST_EINVAL, "data has %zu features, the model takes %d",
                            ds->n_features, mf->n_inputs);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/data/dataset.h"
+#include "common/data/encoder.h"
 #include "common/err.h"
 #include "worker/model/loss.h"
 #include "worker/model/model.h"
@@ -32,6 +33,10 @@ typedef struct pst_modelfile {
     char **feature_names; // (n_inputs) or NULL
     size_t *columns;      // (n_columns) preprocessed columns the model takes, or NULL: all inputs
     int n_columns;
+    /* CSV models: the named input columns and how they become the n_inputs features (applied
+     * before shift/scale/fill), or NULL (older files, IDX and LIBSVM data). */
+    pst_encoder_t *encoder;
+    char **class_names; // (n_classes) text class labels, or NULL: class_values are the labels
 } pst_modelfile_t;
 
 /* Inputs of the layer stack: n_columns when the model takes a feature subset, else n_inputs. */
@@ -57,7 +62,8 @@ int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, co
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err);
 
 /* Applies mf's preprocessing to a dense dataset in place and checks every value is finite; a
- * model with columns then keeps only those columns (ds becomes n_columns wide). */
+ * model with columns then keeps only those columns (ds becomes n_columns wide). A raw dataset
+ * (ds->table set) is first encoded with mf->encoder (columns matched by name). */
 int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err);
 
 #endif
