@@ -9,8 +9,10 @@
 #include "app/console.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
+#include "app/score_csv.h"
 #include "app/sparse/sparse_score.h"
 #include "common/atomicfile.h"
+#include "common/data/dataload.h"
 #include "common/eval/metrics.h"
 #include "common/net/codec.h"
 #include "worker/model/ensemble.h"
@@ -31,11 +33,15 @@ typedef struct applied {
     pst_dataset_t *data;
     float *out; // (n_rows, n_out)
     int n_out;
+    float *labels; /* (n_rows) of the rows scored, data->y or read by column name */
+    size_t n_rows;
 } applied_t;
 
 static void applied_fini(applied_t *ap)
 {
     free(ap->out);
+    if (ap->data == NULL)
+        free(ap->labels);
     pst_dataset_destroy(&ap->data);
     pst_model_destroy(&ap->model);
     pst_modelfile_fini(&ap->mf);
@@ -74,6 +80,30 @@ static int predict_all(applied_t *ap, pst_err_t *err)
     return pst_predict(ap->model, ap->data, APPLY_CHUNK, ap->out, err);
 }
 
+/* The model's stored configuration with the --set overrides. */
+static int model_config(const applied_t *ap, const pst_score_opts_t *a, pst_config_t *cfg,
+                        pst_err_t *err)
+{
+    pst_config_init(cfg);
+    int rc = PST_OK;
+    if (ap->ref->config_yaml)
+        rc = pst_config_load_string(cfg, ap->ref->config_yaml, a->model, err);
+    for (int i = 0; i < a->n_sets && rc == PST_OK; i++)
+        rc = pst_config_set(cfg, a->sets[i], err);
+    return rc;
+}
+
+/* A single model with named inputs scoring a CSV file goes by column name (app/score_csv). */
+static bool by_name(const applied_t *ap, const pst_config_t *cfg, const char *data)
+{
+    if (ap->ensemble || (!ap->mf.encoder && !ap->mf.feature_names))
+        return false;
+    pst_data_spec_t spec = {.path = data,
+                            .format = strcmp(cfg->data.format, "auto") ? cfg->data.format : NULL};
+    const char *format;
+    return pst_data_infer_format(&spec, &format, NULL) == PST_OK && strcmp(format, "csv") == 0;
+}
+
 static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *err)
 {
     memset(ap, 0, sizeof *ap);
@@ -82,12 +112,14 @@ static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *e
         return rc;
     const pst_modelfile_t *ref = ap->ref;
     pst_config_t cfg;
-    pst_config_init(&cfg);
-    if (ref->config_yaml)
-        rc = pst_config_load_string(&cfg, ref->config_yaml, a->model, err);
-    for (int i = 0; i < a->n_sets && rc == PST_OK; i++)
-        rc = pst_config_set(&cfg, a->sets[i], err);
+    rc = model_config(ap, a, &cfg, err);
     bool classify = ref->task == PST_TASK_CLASSIFICATION;
+    if (rc == PST_OK && by_name(ap, &cfg, a->data)) {
+        pst_score_csv_t sc = {.mf = &ap->mf, .data = a->data, .target = cfg.data.target};
+        rc = pst_score_csv_collect(&sc, &ap->out, &ap->n_out, &ap->labels, &ap->n_rows, err);
+        pst_config_fini(&cfg);
+        return rc;
+    }
     if (rc == PST_OK)
         rc = pst_pipeline_load_file(&cfg, a->data, cfg.data.test_labels,
                                     classify ? ref->class_values : NULL,
@@ -97,15 +129,29 @@ static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *e
         pst_err_prefix(err, rc, "%s: ", a->data);
     if (rc == PST_OK && (rc = predict_all(ap, err)))
         pst_err_prefix(err, rc, "%s: ", a->data);
+    if (rc == PST_OK) {
+        ap->labels = ap->data->y;
+        ap->n_rows = ap->data->n_rows;
+    }
     return rc;
+}
+
+/* Text class labels name the rows and columns of the confusion matrix in the JSON too. */
+static void add_class_names(cJSON *doc, const pst_modelfile_t *mf)
+{
+    if (!mf->class_names)
+        return;
+    cJSON *names = cJSON_AddArrayToObject(doc, "classes");
+    for (int k = 0; names && k < mf->n_classes; k++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(mf->class_names[k]));
 }
 
 static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
 {
-    size_t n = ap->data->n_rows;
+    size_t n = ap->n_rows;
     pst_class_metrics_t m;
     int rc = pst_class_metrics_from_outputs(&m, ap->ref->n_classes, n, ap->out, ap->n_out,
-                                            ap->data->y, err);
+                                            ap->labels, err);
     if (rc == PST_OK) {
         pst_json_add_class_metrics(doc, &m);
         printf("rows %zu  accuracy %.4f  f1_macro %.4f  precision_macro %.4f  recall_macro %.4f  "
@@ -113,11 +159,22 @@ static int class_metrics(applied_t *ap, cJSON *doc, pst_err_t *err)
                n, m.accuracy, m.f1_macro, m.precision_macro, m.recall_macro, m.specificity_macro,
                m.log_loss);
         printf("confusion (rows: true class, columns: predicted):\n");
-        for (int i = 0; i < m.n_classes; i++) {
+        if (ap->ref->class_names) {
+            printf("  %-12s", "");
             for (int j = 0; j < m.n_classes; j++)
-                printf("%s%6ld", j ? " " : "  ", m.confusion[i * m.n_classes + j]);
+                printf(" %12.12s", ap->ref->class_names[j]);
             printf("\n");
         }
+        for (int i = 0; i < m.n_classes; i++) {
+            if (ap->ref->class_names)
+                printf("  %-12.12s", ap->ref->class_names[i]);
+            int width = ap->ref->class_names ? 12 : 6;
+            for (int j = 0; j < m.n_classes; j++)
+                printf("%s%*ld", ap->ref->class_names || j ? " " : "  ", width,
+                       m.confusion[i * m.n_classes + j]);
+            printf("\n");
+        }
+        add_class_names(doc, ap->ref);
     }
     pst_class_metrics_fini(&m);
     return rc;
@@ -160,7 +217,7 @@ int pst_score_eval(const pst_score_opts_t *a)
         rc = class_metrics(&ap, doc, &err);
     } else if (rc == PST_OK) {
         pst_reg_metrics_t m;
-        pst_reg_metrics_compute(&m, ap.data->n_rows, ap.out, ap.data->y);
+        pst_reg_metrics_compute(&m, ap.n_rows, ap.out, ap.labels);
         pst_json_add_reg_metrics(doc, &m);
         printf("rows %zu  mse %.6g  mae %.6g  r2 %.4f\n", m.n, m.mse, m.mae, m.r2);
     }
@@ -176,14 +233,6 @@ int pst_score_eval(const pst_score_opts_t *a)
     return rc == PST_OK ? 0 : 1;
 }
 
-static void write_label(FILE *f, const pst_modelfile_t *mf, int k)
-{
-    if (mf->class_values)
-        fprintf(f, "%.17g", mf->class_values[k]);
-    else
-        fprintf(f, "%d", k);
-}
-
 static void write_predictions(FILE *f, const applied_t *ap)
 {
     const pst_modelfile_t *mf = ap->ref;
@@ -192,7 +241,7 @@ static void write_predictions(FILE *f, const applied_t *ap)
     fputs("prediction", f);
     for (int k = 0; classify && k < mf->n_classes; k++) {
         fputs(",p_", f);
-        write_label(f, mf, k);
+        pst_score_write_label(f, mf, k);
     }
     fputc('\n', f);
     for (size_t i = 0; i < ap->data->n_rows; i++) {
@@ -201,11 +250,36 @@ static void write_predictions(FILE *f, const applied_t *ap)
             fprintf(f, "%.9g\n", row[0]);
             continue;
         }
-        write_label(f, mf, pst_predicted_class(row, n_out));
+        pst_score_write_label(f, mf, pst_predicted_class(row, n_out));
         for (int k = 0; k < mf->n_classes; k++)
             fprintf(f, ",%.6g", n_out == 1 ? (k ? row[0] : 1.0f - row[0]) : row[k]);
         fputc('\n', f);
     }
+}
+
+/* A single model on a CSV file predicts by column name, streamed: *streamed says it ran. */
+static int predict_by_name(applied_t *ap, const pst_score_opts_t *a, bool *streamed, pst_err_t *err)
+{
+    memset(ap, 0, sizeof *ap);
+    int rc = load_model(ap, a->model, err);
+    pst_config_t cfg;
+    if (rc == PST_OK)
+        rc = model_config(ap, a, &cfg, err);
+    else
+        return rc;
+    if (rc == PST_OK && by_name(ap, &cfg, a->data)) {
+        *streamed = true;
+        pst_score_csv_t sc = {.mf = &ap->mf,
+                              .data = a->data,
+                              .target = cfg.data.target,
+                              .id_column = a->id ? a->id : cfg.data.id_column,
+                              .out = a->out};
+        rc = pst_score_csv_predict(&sc, err);
+    }
+    pst_config_fini(&cfg);
+    if (!*streamed)
+        applied_fini(ap);
+    return rc;
 }
 
 int pst_score_predict(const pst_score_opts_t *a)
@@ -215,8 +289,12 @@ int pst_score_predict(const pst_score_opts_t *a)
         return status;
     applied_t ap;
     pst_err_t err = {0};
-    int rc = load_and_apply(&ap, a, &err);
-    if (rc == PST_OK && !a->out) {
+    bool streamed = false;
+    int rc = predict_by_name(&ap, a, &streamed, &err);
+    if (rc == PST_OK && !streamed)
+        rc = load_and_apply(&ap, a, &err);
+    if (streamed) {
+    } else if (rc == PST_OK && !a->out) {
         write_predictions(stdout, &ap);
     } else if (rc == PST_OK) {
         char *buf = NULL;

@@ -14,6 +14,7 @@ typedef struct pst_score_opts {
     int n_sets;
     const char *json; /* eval: also write the metrics as JSON here, or NULL */
     const char *out;  /* predict: write the CSV here atomically, or NULL: standard output */
+    const char *id;   /* predict: id column copied to the output; NULL: data.id_column */
 } pst_score_opts_t;
 
 /* Prints the model's metrics on the labelled rows of data (and writes opts->json). Errors go to

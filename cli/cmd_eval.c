@@ -15,8 +15,11 @@ void pst_usage_eval(FILE *out)
                  "rows of DATA and\n"
                  "prints its metrics: accuracy, precision, recall, F1, specificity, log-loss and\n"
                  "the confusion matrix for classifiers; MSE, MAE and R^2 for regression.\n"
-                 "DATA is read as the training data was (data.format, data.target, ... from the\n"
-                 "configuration stored in MODEL); --set overrides those keys, e.g.\n"
+                 "A CSV file is matched to the model's input columns by name (order does not\n"
+                 "matter, other columns are ignored and listed once, a missing one is an error\n"
+                 "naming it) and streamed. Other data is read as the training data was\n"
+                 "(data.format, data.target, ... from the configuration stored in MODEL); --set\n"
+                 "overrides those keys, e.g.\n"
                  "--set data.test_labels=FILE for IDX labels.\n"
                  "A sparse model (model.type sparse_lr, fm, wide_deep) reads DATA with the format\n"
                  "and hashing stored in MODEL, streamed in chunks, and prints rows, ROC-AUC,\n"
@@ -29,15 +32,20 @@ void pst_usage_eval(FILE *out)
 void pst_usage_predict(FILE *out)
 {
     fprintf(out,
-            "usage: pstrain predict MODEL DATA [-o FILE] [--set KEY=VALUE]...\n\n"
+            "usage: pstrain predict MODEL DATA [-o FILE] [--id COL] [--set KEY=VALUE]...\n\n"
             "Writes MODEL's prediction for every row of DATA as CSV: a header, then per row\n"
-            "the predicted label (in the data's own label values) followed by one probability\n"
-            "column per class, or the predicted value for regression. DATA is read as the\n"
-            "training data was; its target column must be present (its values are not used).\n"
+            "the predicted label (in the data's own label values, text labels included)\n"
+            "followed by one probability column per class, or the predicted value for\n"
+            "regression. A CSV file is matched to the model's input columns by name: their\n"
+            "order does not matter, other columns are ignored (and listed once), a missing one\n"
+            "is an error naming it; no target column is needed, and the file is streamed in\n"
+            "chunks. Other formats (and ensembles) are read as the training data was.\n"
             "A sparse model writes one click probability per row of DATA instead, in input\n"
             "order, one per line and no header (DATA streamed through the model's hashing).\n\n"
             "options:\n"
             "  -o FILE          write to FILE (atomically) instead of standard output\n"
+            "  --id COL         copy column COL of DATA to the output's first column\n"
+            "                   (default: data.id_column of the model's configuration)\n"
             "  --set KEY=VALUE  override a data.* key for reading DATA\n");
 }
 
@@ -57,7 +65,8 @@ static int parse_apply_args(pst_score_opts_t *o, int argc, char **argv, bool pre
 {
     memset(o, 0, sizeof *o);
     const pst_args_opt_t eval_opts[] = {{"--json", .text = &o->json}, {NULL}};
-    const pst_args_opt_t predict_opts[] = {{"-o", .text = &o->out}, {NULL}};
+    const pst_args_opt_t predict_opts[] = {
+        {"-o", .text = &o->out}, {"--id", .text = &o->id}, {NULL}};
     pst_args_spec_t spec = {.usage = predict ? pst_usage_predict : pst_usage_eval,
                             .common = PST_ARGS_SET,
                             .opts = predict ? predict_opts : eval_opts,

@@ -209,12 +209,16 @@ int pst_encoder_encode(const pst_encoder_t *e, const pst_enc_cell_t *cells, size
                 continue;
             }
             double v;
-            if (!cell_number(in, &row[j], &v))
-                return pst_err_set(err, PST_EFORMAT, "row %zu: column '%s': '%.64s' is not %s",
-                                   i + 1, in->name, row[j].text,
+            if (!cell_number(in, &row[j], &v)) {
+                char where[32] = "";
+                if (n_rows > 1)
+                    snprintf(where, sizeof where, "row %zu: ", i + 1);
+                return pst_err_set(err, PST_EFORMAT, "%scolumn '%s': '%.64s' is not %s", where,
+                                   in->name, row[j].text,
                                    in->type == PST_COL_DATE      ? "a date"
                                    : in->type == PST_COL_BOOLEAN ? "a boolean"
                                                                  : "a finite number");
+            }
             if (in->kind == PST_ENC_DATE) {
                 pst_date_expand(v, f + in->offset);
             } else {
