@@ -10,6 +10,7 @@
 #include "app/pipeline.h"
 #include "app/rundir.h"
 #include "app/score_csv.h"
+#include "app/score_info.h"
 #include "app/sparse/sparse_score.h"
 #include "common/atomicfile.h"
 #include "common/data/dataload.h"
@@ -337,6 +338,11 @@ static void print_model(const pst_modelfile_t *mf, const char *indent, bool para
     }
     printf("\n%sparameters: %zu\n%schecksum: %08x\n", indent, mf->n_params, indent,
            pst_checksum(mf->params, mf->n_params * sizeof(float)));
+    /* --params output is the parameters after the fixed header lines (tests diff it). */
+    if (!params)
+        pst_info_print_inputs(mf, indent);
+    if (!params && !indent[0])
+        pst_info_print_training(mf, indent);
     for (size_t i = 0; params && i < mf->n_params; i++)
         printf("%.9g\n", mf->params[i]);
 }
@@ -379,6 +385,8 @@ int pst_score_info(const char *path, bool params)
         print_ensemble(&ap.ens, params);
     else
         print_model(&ap.mf, "", params);
+    if (!params)
+        pst_info_print_metrics(path);
     applied_fini(&ap);
     return 0;
 }
