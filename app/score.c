@@ -14,6 +14,7 @@
 #include "app/sparse/sparse_score.h"
 #include "common/atomicfile.h"
 #include "common/data/dataload.h"
+#include "common/data/table.h"
 #include "common/eval/metrics.h"
 #include "common/net/codec.h"
 #include "worker/model/ensemble.h"
@@ -105,6 +106,30 @@ static bool by_name(const applied_t *ap, const pst_config_t *cfg, const char *da
     return pst_data_infer_format(&spec, &format, NULL) == PST_OK && strcmp(format, "csv") == 0;
 }
 
+/* An ensemble of CSV models reads DATA's columns by the names and types of its first
+ * member's inputs, as raw columns that every member then encodes its own way. */
+static int load_inputs(const pst_config_t *cfg, const char *path, const pst_modelfile_t *ref,
+                       pst_dataset_t **out, pst_err_t *err)
+{
+    const pst_encoder_t *e = ref->encoder;
+    pst_dataset_t like = {.task = ref->task,
+                          .n_classes = ref->n_classes,
+                          .class_values = ref->class_values,
+                          .class_names = ref->class_names};
+    like.table = pst_table_new(e->n_inputs);
+    if (like.table == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    for (size_t j = 0; j < e->n_inputs; j++) {
+        like.table->cols[j].name = e->inputs[j].name; /* borrowed: cleared below */
+        like.table->cols[j].type = e->inputs[j].type;
+    }
+    int rc = pst_pipeline_load_like(cfg, path, cfg->data.test_labels, &like, out, err);
+    for (size_t j = 0; j < e->n_inputs; j++)
+        like.table->cols[j].name = NULL;
+    pst_table_unref(&like.table);
+    return rc;
+}
+
 static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *err)
 {
     memset(ap, 0, sizeof *ap);
@@ -121,7 +146,9 @@ static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *e
         pst_config_fini(&cfg);
         return rc;
     }
-    if (rc == PST_OK)
+    if (rc == PST_OK && ref->encoder)
+        rc = load_inputs(&cfg, a->data, ref, &ap->data, err);
+    else if (rc == PST_OK)
         rc = pst_pipeline_load_file(&cfg, a->data, cfg.data.test_labels,
                                     classify ? ref->class_values : NULL,
                                     classify ? ref->n_classes : 0, &ap->data, err);

@@ -277,6 +277,12 @@ static cJSON *build_report(pst_session_t *s)
     pst_json_add_number(data, "test_rows", (double)s->data.test->n_rows);
     pst_json_add_number(data, "features", (double)tr->n_features);
     pst_json_add_number(data, "classes", tr->n_classes);
+    if (tr->class_names) {
+        /* Text labels: the class order of per_class and confusion in the metrics. */
+        cJSON *names = cJSON_AddArrayToObject(data, "class_names");
+        for (int k = 0; names && k < tr->n_classes; k++)
+            cJSON_AddItemToArray(names, cJSON_CreateString(tr->class_names[k]));
+    }
     pst_json_add_number(data, "duplicates_dropped", (double)s->data.n_duplicates);
     cJSON *model = cJSON_AddObjectToObject(doc, "model");
     pst_json_add_number(model, "parameters", (double)pst_model_n_params(s->model));

@@ -1,6 +1,8 @@
 /* Per-worker training files: each worker loads its own, statistics are reduced over workers. */
 #include "app/shardload.h"
 
+#include "app/tabular.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +183,27 @@ static int load_own(pst_pipeline_t *p, const pst_config_t *cfg, int worker, cons
     return agree_classes(*all, path, r, err);
 }
 
+/* Typed CSV columns. Dates, booleans and numbers encode the same on every worker; categories
+ * and outlier bounds would be fitted on each worker's own rows and disagree, so they are
+ * refused here (one shared file under mpirun fits them once, on the common training split). */
+static int encode_own(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *err)
+{
+    const pst_table_t *t = p->train->table;
+    for (size_t j = 0; t && j < t->n_cols; j++)
+        if (t->cols[j].type == PST_COL_CATEGORICAL)
+            return pst_err_set(err, PST_EINVAL,
+                               "column '%s' is categorical: one data file per worker (%s) takes "
+                               "numeric, boolean and date columns only; give one shared file",
+                               t->cols[j].name, PST_WORKER_PATTERN);
+    if (t && strcmp(cfg->data.outliers, "none") != 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "data.outliers: one data file per worker (%s) cannot fit shared "
+                           "bounds; give one shared file",
+                           PST_WORKER_PATTERN);
+    pst_dataset_t *parts[3] = {p->train, p->val, p->test};
+    return pst_tabular_encode(cfg, parts, 3, NULL, 0, &p->encoder, err);
+}
+
 int pst_shardload(pst_pipeline_t *p, const pst_config_t *cfg, int worker,
                   const pst_reducer_t *reduce, pst_err_t *err)
 {
@@ -196,15 +219,15 @@ int pst_shardload(pst_pipeline_t *p, const pst_config_t *cfg, int worker,
         pst_dataset_destroy(&all);
         return rc;
     }
-    bool classify = all->task == PST_TASK_CLASSIFICATION;
-    rc = pst_pipeline_load_file(cfg, cfg->data.test, cfg->data.test_labels,
-                                classify ? all->class_values : NULL, all->n_classes, &p->test, err);
+    rc = pst_pipeline_load_like(cfg, cfg->data.test, cfg->data.test_labels, all, &p->test, err);
     if (rc == PST_OK && (rc = pst_dataset_densify(p->test, all->n_features, err)) != PST_OK)
         pst_err_prefix(err, rc, "%s: ", cfg->data.test);
     if (rc == PST_OK)
         rc = split_own(p, cfg, all, worker, err);
     if (rc == PST_OK && cfg->data.drop_duplicates)
         rc = pst_preproc_drop_duplicates(p->train, &p->n_duplicates, err);
+    if (rc == PST_OK)
+        rc = encode_own(p, cfg, err);
     rc = agree(reduce, rc, err);
     if (rc == PST_OK)
         rc = fit_global(p, cfg, reduce, err);

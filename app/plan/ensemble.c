@@ -1,6 +1,8 @@
 /* Ensemble plans: data rows, fits that keep their models, member files, combined scores. */
 #include "app/plan/ensemble.h"
 
+#include "common/data/table.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +35,10 @@ static int append_test_file(pst_planrun_t *run, pst_err_t *err)
 {
     pst_dataset_t *all = run->data, *test = NULL;
     const pst_config_t *cfg = &run->cfg;
-    bool classify = all->task == PST_TASK_CLASSIFICATION;
-    int rc = pst_pipeline_load_file(cfg, cfg->data.test, cfg->data.test_labels,
-                                    classify ? all->class_values : NULL,
-                                    classify ? all->n_classes : 0, &test, err);
+    int rc = pst_pipeline_load_like(cfg, cfg->data.test, cfg->data.test_labels, all, &test, err);
     if (rc == PST_OK && (rc = pst_dataset_densify(test, all->n_features, err)) != PST_OK)
+        pst_err_prefix(err, rc, "%s: ", cfg->data.test);
+    if (rc == PST_OK && all->table && (rc = pst_table_adopt_codes(all->table, test, err)))
         pst_err_prefix(err, rc, "%s: ", cfg->data.test);
     if (rc == PST_OK && test->n_features != all->n_features)
         rc = pst_err_set(err, PST_EFORMAT, "%s has %zu features but %s has %zu", cfg->data.test,

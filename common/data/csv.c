@@ -129,7 +129,7 @@ static int force_types(csv_load_t *L, const pst_table_opts_t *o, pst_err_t *err)
         if (at >= 0)
             L->forced[at] = o->schema->cols[k].type;
     }
-    size_t j;
+    size_t j = 0;
     for (int i = 0; i < o->n_categorical; i++) {
         int rc = named(L, "data.categorical", o->categorical[i], &j, err);
         if (rc != PST_OK)
@@ -155,7 +155,7 @@ static int select_columns(csv_load_t *L, const pst_table_opts_t *o, pst_err_t *e
     bool *use = calloc(L->n_cols, sizeof *use);
     L->keep = calloc(L->n_cols, sizeof *L->keep);
     int rc = use && L->keep ? PST_OK : pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
-    size_t j;
+    size_t j = 0;
     for (size_t k = 0; rc == PST_OK && k < L->n_cols; k++)
         use[k] = o->n_features == 0 && k != L->target;
     for (int i = 0; rc == PST_OK && i < o->n_features; i++) {
@@ -172,6 +172,13 @@ static int select_columns(csv_load_t *L, const pst_table_opts_t *o, pst_err_t *e
     for (int i = 0; rc == PST_OK && i < o->n_drop; i++)
         if ((rc = named(L, "data.drop_columns", o->drop[i], &j, err)) == PST_OK)
             use[j] = false;
+    /* data.features gives the order; otherwise the file's order */
+    for (int i = 0; rc == PST_OK && i < o->n_features; i++) {
+        size_t at = (size_t)find_name(L, o->features[i]);
+        if (use[at])
+            L->keep[L->n_keep++] = at;
+        use[at] = false;
+    }
     for (size_t k = 0; rc == PST_OK && k < L->n_cols; k++)
         if (use[k])
             L->keep[L->n_keep++] = k;

@@ -156,3 +156,50 @@ int pst_table_fill_column(pst_table_col_t *col, const pst_table_cells_t *in, flo
     free(values);
     return rc;
 }
+
+/* Index of text in col's vocabulary, appending it when new; -1 when out of memory. */
+static long vocab_code(pst_table_col_t *col, const char *text)
+{
+    for (size_t k = 0; k < col->n_vocab; k++)
+        if (strcmp(col->vocab[k], text) == 0)
+            return (long)k;
+    char **grown = realloc(col->vocab, (col->n_vocab + 1) * sizeof *grown);
+    if (grown == NULL)
+        return -1;
+    col->vocab = grown;
+    if ((col->vocab[col->n_vocab] = strdup(text)) == NULL)
+        return -1;
+    return (long)col->n_vocab++;
+}
+
+int pst_table_adopt_codes(pst_table_t *into, pst_dataset_t *d, pst_err_t *err)
+{
+    const pst_table_t *from = d->table;
+    if (from == NULL || from->n_cols != into->n_cols)
+        return pst_err_set(err, PST_EFORMAT, "the files' columns differ");
+    for (size_t j = 0; j < into->n_cols; j++) {
+        pst_table_col_t *col = &into->cols[j];
+        const pst_table_col_t *src = &from->cols[j];
+        if (strcmp(col->name, src->name) != 0 || col->type != src->type)
+            return pst_err_set(err, PST_EFORMAT,
+                               "column %zu is '%s' (%s) in one file and '%s' (%s) "
+                               "in the other",
+                               j + 1, col->name, pst_col_type_name(col->type), src->name,
+                               pst_col_type_name(src->type));
+        if (col->type != PST_COL_CATEGORICAL)
+            continue;
+        long *map = malloc((src->n_vocab ? src->n_vocab : 1) * sizeof *map);
+        int rc = map ? PST_OK : PST_ENOMEM;
+        for (size_t k = 0; rc == PST_OK && k < src->n_vocab; k++)
+            if ((map[k] = vocab_code(col, src->vocab[k])) < 0)
+                rc = PST_ENOMEM;
+        for (size_t i = 0; rc == PST_OK && i < d->n_rows; i++) {
+            float *x = &d->x[i * d->n_features + j];
+            *x = (float)map[(size_t)*x];
+        }
+        free(map);
+        if (rc != PST_OK)
+            return pst_err_set(err, rc, "out of memory");
+    }
+    return PST_OK;
+}

@@ -44,8 +44,15 @@ typedef struct pst_table_opts {
     const struct pst_table *schema;
 } pst_table_opts_t;
 
+/* A schema of n_cols zeroed columns with one reference. Caller owns the result. */
+pst_table_t *pst_table_new(size_t n_cols);
 pst_table_t *pst_table_ref(pst_table_t *t);
 void pst_table_unref(pst_table_t **self_p);
+
+/* Rewrites the category codes of d (a raw dataset read like into's data: the same columns in the
+ * same order) as codes of into's vocabularies, adding the values into has not seen, so that d's
+ * rows can join into's dataset. */
+int pst_table_adopt_codes(pst_table_t *into, pst_dataset_t *d, pst_err_t *err);
 
 /* Most distinct values a categorical column may have in a file (codes are exact in a float). */
 #define PST_TABLE_MAX_VOCAB (1u << 24)

@@ -15,9 +15,6 @@ typedef struct pst_table_cells {
     size_t n_rows;
 } pst_table_cells_t;
 
-/* A schema of n_cols zeroed columns with one reference. Caller owns the result. */
-pst_table_t *pst_table_new(size_t n_cols);
-
 /* The type the distinct cells suggest: numeric when every non-missing one is a number (or none
  * is left), else boolean, else date when all are of that kind, else categorical. */
 pst_col_type_t pst_table_detect(const pst_strtab_t *cells);

@@ -1,6 +1,8 @@
 /* Ensemble files: pst.Ensemble with magic PSTE, checked on read; voting and stacking arithmetic. */
 #include "worker/model/ensemble.h"
 
+#include "common/data/table.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +371,8 @@ static int model_probs(const pst_modelfile_t *mf, const pst_dataset_t *ds, int w
     int rc = copy ? PST_OK : pst_err_set(err, PST_ENOMEM, "ensemble: out of memory");
     if (rc == PST_OK) {
         memcpy(copy->x, ds->x, n * ds->n_features * sizeof(float));
+        /* raw CSV columns: each member encodes them with its own encoder */
+        copy->table = ds->table ? pst_table_ref(ds->table) : NULL;
         rc = pst_modelfile_preprocess(mf, copy, err);
     }
     if (rc == PST_OK && !(model = pst_modelfile_build(mf, APPLY_CHUNK, err)))
