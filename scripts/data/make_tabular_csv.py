@@ -7,6 +7,9 @@ with a comma), a monthly spend, support calls, autopay as yes/no, a free-text no
 with commas, doubled quotes or a line break) and the target `churned` (yes/no). Churn depends on
 the plan, the region, autopay, calls and spend, so a model has something real to learn.
 
+new_customers.csv: 20 more customers without the churned column, their columns in another order
+and a column the model never saw (campaign): what `pstrain predict` scores.
+
 rentals.csv: apartment rents (regression): city and heating in text, a listing date, a balcony
 flag (true/false), floor area and rooms, the rent as target; a few missing cells.
 """
@@ -72,4 +75,13 @@ for i in range(300):
     rows.append(",".join([f"L{i:04d}", city, heat_text, f"{y}-{m:02d}-{d:02d}",
                           "true" if balcony else "false", f"{area}", str(rooms), f"{rent:.0f}"]))
 with open(f"{out_dir}/rentals.csv", "w", encoding="utf-8", newline="") as f:
+    f.write("\n".join(rows) + "\n")
+
+rows = ["region,autopay,customer_id,campaign,support_calls,plan,monthly_spend,signup_date"]
+for i in range(20):
+    rows.append(",".join([quote(rng.choice(regions)[0]), rng.choice(["yes", "no"]), f"C{20000 + i}",
+                          rng.choice(["spring", "referral", ""]), str(min(12, int(rng.expovariate(0.6)))),
+                          rng.choice(plans)[0], f"{round(rng.lognormvariate(3.4, 0.4), 2)}",
+                          date_text(i)]))
+with open(f"{out_dir}/new_customers.csv", "w", encoding="utf-8", newline="") as f:
     f.write("\n".join(rows) + "\n")

@@ -47,6 +47,9 @@ grep -q "ignored: note, campaign" "$work/p2.err" && [ "$(grep -c ignored "$work/
   pass "header: id column and class names" || fail "header: $(head -1 "$work/p_orig.csv")"
 [ "$(wc -l <"$work/p_orig.csv")" = 401 ] && head -2 "$work/p_orig.csv" | tail -1 | grep -qE '^C10000,(yes|no),' &&
   pass "one row per customer, labelled by text" || fail "rows: $(head -2 "$work/p_orig.csv")"
+"$pstrain" predict "$m" "$data/new_customers.csv" -o "$work/p_new_customers.csv" 2>/dev/null &&
+  [ "$(wc -l <"$work/p_new_customers.csv")" = 21 ] && grep -qE '^C20019,(yes|no),' "$work/p_new_customers.csv" &&
+  pass "unlabelled new_customers.csv predicted" || fail "new_customers.csv: $(head -3 "$work/p_new_customers.csv")"
 "$pstrain" predict "$m" "$work/new.csv" --id region 2>/dev/null | head -2 | tail -1 | grep -qE '^"North, |^South,|^Central,|^Islands,' &&
   pass "--id picks the id column (quoted when it holds a comma)" || fail "--id"
 "$pstrain" predict "$m" "$work/missing.csv" >/dev/null 2>"$work/miss.err"
