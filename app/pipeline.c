@@ -6,6 +6,8 @@
 
 #include "app/tabular.h"
 #include "common/data/dataload.h"
+#include "common/data/table.h"
+#include "worker/model/modelfile.h"
 #include "common/sample/split.h"
 
 static pst_data_task_t task_of(const char *name)
@@ -19,7 +21,7 @@ static pst_data_task_t task_of(const char *name)
 
 static int load_spec(const pst_config_t *cfg, const char *path, const char *labels_path,
                      const pst_dataset_t *like, const double *class_values, int n_class_values,
-                     pst_dataset_t **out, pst_err_t *err)
+                     bool need_target, pst_dataset_t **out, pst_err_t *err)
 {
     pst_table_opts_t table;
     pst_tabular_table_opts(cfg, &table);
@@ -48,6 +50,7 @@ static int load_spec(const pst_config_t *cfg, const char *path, const char *labe
         .read_threads = (unsigned)cfg->data.read_threads,
         .class_names = like ? (const char *const *)like->class_names : NULL,
         .table = &table,
+        .target_optional = !need_target,
     };
     if (class_values)
         spec.task = PST_DATA_TASK_CLASSIFICATION;
@@ -63,7 +66,7 @@ int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char
                            const double *class_values, int n_class_values, pst_dataset_t **out,
                            pst_err_t *err)
 {
-    return load_spec(cfg, path, labels_path, NULL, class_values, n_class_values, out, err);
+    return load_spec(cfg, path, labels_path, NULL, class_values, n_class_values, true, out, err);
 }
 
 int pst_pipeline_load_like(const pst_config_t *cfg, const char *path, const char *labels_path,
@@ -71,7 +74,7 @@ int pst_pipeline_load_like(const pst_config_t *cfg, const char *path, const char
 {
     bool classify = like->task == PST_TASK_CLASSIFICATION;
     return load_spec(cfg, path, labels_path, like, classify ? like->class_values : NULL,
-                     classify ? like->n_classes : 0, out, err);
+                     classify ? like->n_classes : 0, true, out, err);
 }
 
 static int take(const pst_dataset_t *all, const size_t *idx, size_t n, pst_dataset_t **out,
@@ -179,4 +182,32 @@ void pst_pipeline_fini(pst_pipeline_t *p)
     pst_dataset_destroy(&p->test);
     pst_preproc_destroy(&p->preproc);
     pst_encoder_destroy(&p->encoder);
+}
+
+int pst_pipeline_load_for(const pst_config_t *cfg, const char *path, const char *labels_path,
+                          const pst_modelfile_t *mf, bool need_target, pst_dataset_t **out,
+                          pst_err_t *err)
+{
+    bool classify = mf->task == PST_TASK_CLASSIFICATION;
+    const pst_encoder_t *e = mf->encoder;
+    if (e == NULL)
+        return load_spec(cfg, path, labels_path, NULL, classify ? mf->class_values : NULL,
+                         classify ? mf->n_classes : 0, need_target, out, err);
+    /* A stand-in for the training data: the model's classes and its inputs' names and types. */
+    pst_dataset_t like = {.task = mf->task,
+                          .n_classes = mf->n_classes,
+                          .class_values = mf->class_values,
+                          .class_names = mf->class_names};
+    if ((like.table = pst_table_new(e->n_inputs)) == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    for (size_t j = 0; j < e->n_inputs; j++) {
+        like.table->cols[j].name = e->inputs[j].name; /* borrowed: cleared below */
+        like.table->cols[j].type = e->inputs[j].type;
+    }
+    int rc = load_spec(cfg, path, labels_path, &like, classify ? like.class_values : NULL,
+                       classify ? like.n_classes : 0, need_target, out, err);
+    for (size_t j = 0; j < e->n_inputs; j++)
+        like.table->cols[j].name = NULL;
+    pst_table_unref(&like.table);
+    return rc;
 }

@@ -32,4 +32,13 @@ int pst_pipeline_load_file(const pst_config_t *cfg, const char *path, const char
 int pst_pipeline_load_like(const pst_config_t *cfg, const char *path, const char *labels_path,
                            const pst_dataset_t *like, pst_dataset_t **out, pst_err_t *err);
 
+/* The same for a file scored or trained on by a saved model (eval, predict, federated sites):
+ * a CSV model's file is read by the names and types of its input columns, as raw columns its
+ * encoder then encodes, with its classes (numbers or text names). Without need_target a CSV
+ * file may lack the target column (rows to predict). */
+struct pst_modelfile;
+int pst_pipeline_load_for(const pst_config_t *cfg, const char *path, const char *labels_path,
+                          const struct pst_modelfile *mf, bool need_target, pst_dataset_t **out,
+                          pst_err_t *err);
+
 #endif

@@ -14,7 +14,6 @@
 #include "app/sparse/sparse_score.h"
 #include "common/atomicfile.h"
 #include "common/data/dataload.h"
-#include "common/data/table.h"
 #include "common/eval/metrics.h"
 #include "common/net/codec.h"
 #include "worker/model/ensemble.h"
@@ -106,31 +105,8 @@ static bool by_name(const applied_t *ap, const pst_config_t *cfg, const char *da
     return pst_data_infer_format(&spec, &format, NULL) == PST_OK && strcmp(format, "csv") == 0;
 }
 
-/* An ensemble of CSV models reads DATA's columns by the names and types of its first
- * member's inputs, as raw columns that every member then encodes its own way. */
-static int load_inputs(const pst_config_t *cfg, const char *path, const pst_modelfile_t *ref,
-                       pst_dataset_t **out, pst_err_t *err)
-{
-    const pst_encoder_t *e = ref->encoder;
-    pst_dataset_t like = {.task = ref->task,
-                          .n_classes = ref->n_classes,
-                          .class_values = ref->class_values,
-                          .class_names = ref->class_names};
-    like.table = pst_table_new(e->n_inputs);
-    if (like.table == NULL)
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
-    for (size_t j = 0; j < e->n_inputs; j++) {
-        like.table->cols[j].name = e->inputs[j].name; /* borrowed: cleared below */
-        like.table->cols[j].type = e->inputs[j].type;
-    }
-    int rc = pst_pipeline_load_like(cfg, path, cfg->data.test_labels, &like, out, err);
-    for (size_t j = 0; j < e->n_inputs; j++)
-        like.table->cols[j].name = NULL;
-    pst_table_unref(&like.table);
-    return rc;
-}
-
-static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *err)
+static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, bool need_target,
+                          pst_err_t *err)
 {
     memset(ap, 0, sizeof *ap);
     int rc = load_model(ap, a->model, err);
@@ -139,19 +115,15 @@ static int load_and_apply(applied_t *ap, const pst_score_opts_t *a, pst_err_t *e
     const pst_modelfile_t *ref = ap->ref;
     pst_config_t cfg;
     rc = model_config(ap, a, &cfg, err);
-    bool classify = ref->task == PST_TASK_CLASSIFICATION;
     if (rc == PST_OK && by_name(ap, &cfg, a->data)) {
         pst_score_csv_t sc = {.mf = &ap->mf, .data = a->data, .target = cfg.data.target};
         rc = pst_score_csv_collect(&sc, &ap->out, &ap->n_out, &ap->labels, &ap->n_rows, err);
         pst_config_fini(&cfg);
         return rc;
     }
-    if (rc == PST_OK && ref->encoder)
-        rc = load_inputs(&cfg, a->data, ref, &ap->data, err);
-    else if (rc == PST_OK)
-        rc = pst_pipeline_load_file(&cfg, a->data, cfg.data.test_labels,
-                                    classify ? ref->class_values : NULL,
-                                    classify ? ref->n_classes : 0, &ap->data, err);
+    if (rc == PST_OK)
+        rc = pst_pipeline_load_for(&cfg, a->data, cfg.data.test_labels, ref, need_target, &ap->data,
+                                   err);
     pst_config_fini(&cfg);
     if (rc == PST_OK && (rc = pst_dataset_densify(ap->data, (size_t)ref->n_inputs, err)))
         pst_err_prefix(err, rc, "%s: ", a->data);
@@ -239,7 +211,7 @@ int pst_score_eval(const pst_score_opts_t *a)
         return status;
     applied_t ap;
     pst_err_t err = {0};
-    int rc = load_and_apply(&ap, a, &err);
+    int rc = load_and_apply(&ap, a, true, &err);
     cJSON *doc = cJSON_CreateObject();
     if (rc == PST_OK && ap.ref->task == PST_TASK_CLASSIFICATION) {
         rc = class_metrics(&ap, doc, &err);
@@ -320,7 +292,7 @@ int pst_score_predict(const pst_score_opts_t *a)
     bool streamed = false;
     int rc = predict_by_name(&ap, a, &streamed, &err);
     if (rc == PST_OK && !streamed)
-        rc = load_and_apply(&ap, a, &err);
+        rc = load_and_apply(&ap, a, false, &err);
     if (streamed) {
     } else if (rc == PST_OK && !a->out) {
         write_predictions(stdout, &ap);

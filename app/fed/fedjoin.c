@@ -74,11 +74,9 @@ static int contract_config(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_
 static int load_site_data(pst_fedjoin_model_t *m, const pst_config_t *cfg, pst_err_t *err)
 {
     const pst_modelfile_t *mf = &m->mf;
-    bool classify = mf->task == PST_TASK_CLASSIFICATION;
     /* The reader names the file in its errors; what follows it does not. */
-    int rc = pst_pipeline_load_file(&m->run_cfg, cfg->data.train, cfg->data.train_labels,
-                                    classify ? mf->class_values : NULL,
-                                    classify ? mf->n_classes : 0, &m->data, err);
+    int rc = pst_pipeline_load_for(&m->run_cfg, cfg->data.train, cfg->data.train_labels, mf, true,
+                                   &m->data, err);
     if (rc != PST_OK)
         return rc;
     rc = pst_dataset_densify(m->data, (size_t)mf->n_inputs, err);

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ typedef struct csv_load {
 } csv_load_t;
 
 static const pst_table_opts_t no_opts = {0};
+
+/* L->target of a file without the (optional) target column. */
+#define NO_TARGET SIZE_MAX
 
 static void load_fini(csv_load_t *L)
 {
@@ -101,6 +105,10 @@ static int read_header(csv_load_t *L, pst_err_t *err)
     }
     const char *target = L->spec->target;
     long t = target && target[0] ? find_name(L, target) : (long)L->n_cols - 1;
+    if (t < 0 && L->spec->target_optional) {
+        L->target = NO_TARGET;
+        return PST_OK;
+    }
     if (t < 0)
         return unknown_column(L, "target", target, err);
     L->target = (size_t)t;
@@ -219,7 +227,9 @@ static int read_rows(csv_load_t *L, pst_err_t *err)
         uint32_t *row = L->codes + L->n_rows * width;
         for (size_t k = 0; k < width; k++) {
             size_t j = k < L->n_keep ? L->keep[k] : L->target;
-            if (pst_strtab_intern(&L->cells[k], rec->fields[j], rec->lens[j], &row[k]) != PST_OK)
+            const char *cell = j == NO_TARGET ? "" : rec->fields[j];
+            if (pst_strtab_intern(&L->cells[k], cell, j == NO_TARGET ? 0 : rec->lens[j], &row[k]) !=
+                PST_OK)
                 return pst_err_set(err, PST_ENOMEM, "%s:%zu: out of memory", L->path, rec->line);
         }
         L->lines[L->n_rows++] = rec->line;
@@ -332,8 +342,30 @@ static int text_targets(csv_load_t *L, pst_dataset_t *d, double *raw, pst_err_t 
     return rc;
 }
 
+/* No target column: the classes the caller gave (if any), every label 0. */
+static int no_targets(csv_load_t *L, pst_dataset_t *d, pst_err_t *err)
+{
+    const pst_data_spec_t *spec = L->spec;
+    int k = spec->n_class_values;
+    if (spec->class_values == NULL || k <= 0) {
+        d->task = PST_TASK_REGRESSION;
+        return PST_OK;
+    }
+    d->task = PST_TASK_CLASSIFICATION;
+    d->n_classes = k;
+    bool ok = (d->class_values = malloc((size_t)k * sizeof(double))) != NULL;
+    if (ok)
+        memcpy(d->class_values, spec->class_values, (size_t)k * sizeof(double));
+    if (ok && spec->class_names && (ok = (d->class_names = calloc((size_t)k, sizeof(char *)))))
+        for (int c = 0; ok && c < k; c++)
+            ok = (d->class_names[c] = strdup(spec->class_names[c])) != NULL;
+    return ok ? PST_OK : pst_err_set(err, PST_ENOMEM, "%s: out of memory", L->path);
+}
+
 static int set_targets(csv_load_t *L, pst_dataset_t *d, pst_err_t *err)
 {
+    if (L->target == NO_TARGET)
+        return no_targets(L, d, err);
     const pst_strtab_t *t = &L->cells[L->n_keep];
     const char *name = L->names[L->target];
     size_t width = L->n_keep + 1;

@@ -38,6 +38,9 @@ typedef struct pst_data_spec {
     const char *const *class_names;
     /* CSV: column selection and types; NULL = every column but the target, types detected. */
     const struct pst_table_opts *table;
+    /* CSV: a file without the target column is read unlabelled (every y 0, the classes of
+     * class_values / class_names) instead of refused: rows to predict. */
+    bool target_optional;
 } pst_data_spec_t;
 
 /* Loads spec->path into a new dataset: dense for CSV and IDX, CSR sparse for LIBSVM.

@@ -57,6 +57,21 @@ grep -q "ignored: note, campaign" "$work/p2.err" && [ "$(grep -c ignored "$work/
   grep -q "columns of the model are missing: signup_date, plan, monthly_spend" "$work/miss.err" &&
   pass "missing columns named" || fail "missing columns: $(cat "$work/miss.err")"
 
+# predict streams: 400k rows (about 25 MB of CSV) scored in bounded memory
+python3 - "$data/new_customers.csv" "$work/big.csv" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+with open(sys.argv[2], "w") as f:
+    f.write(lines[0] + "\n")
+    for i in range(20000):
+        f.write("\n".join(lines[1:]) + "\n")
+PY
+/usr/bin/time -f %M -o "$work/rss" "$pstrain" predict "$m" "$work/big.csv" -o "$work/big_pred.csv" 2>/dev/null
+rss=$(tail -1 "$work/rss")
+[ "$(wc -l <"$work/big_pred.csv")" = 400001 ] && [ "$rss" -lt 24000 ] &&
+  pass "400k rows streamed in $rss KiB (the file is $(($(stat -c %s "$work/big.csv") / 1024)) KiB)" ||
+  fail "streaming: $(wc -l <"$work/big_pred.csv") lines, max RSS $rss KiB"
+
 # eval: text labels in the confusion matrix and the JSON
 "$pstrain" eval "$m" "$work/new.csv" >/dev/null 2>"$work/e0.err"
 [ $? = 1 ] && grep -q "no target column 'churned'" "$work/e0.err" && pass "eval without labels refused" ||
@@ -82,6 +97,9 @@ ens=$(ls "$work/bag"/*.pst 2>/dev/null | head -1)
 [ -n "$ens" ] && "$pstrain" eval "$ens" "$cust" >"$work/bag_eval.out" 2>&1 &&
   grep -q accuracy "$work/bag_eval.out" && pass "bag ensemble evaluates the CSV" ||
   fail "bag eval: $(tail -2 "$work/bag_eval.out")"
+[ -n "$ens" ] && "$pstrain" predict "$ens" "$data/new_customers.csv" -o "$work/bag_pred.csv" 2>"$work/bag_pred.err" &&
+  [ "$(wc -l <"$work/bag_pred.csv")" = 21 ] && [ "$(head -1 "$work/bag_pred.csv")" = "prediction,p_no,p_yes" ] &&
+  pass "bag ensemble predicts unlabelled rows by column name" || fail "bag predict: $(cat "$work/bag_pred.err")"
 
 # Regression with outlier clipping, a boolean, a date and NA cells
 "$pstrain" train "$tests/../examples/csv_regression.yaml" --set data.train="$data/rentals.csv" \
