@@ -3,11 +3,18 @@
 #include <string.h>
 
 #include "common/data/dataload.h"
+#include "common/data/table.h"
 #include "fuzz/fuzz.h"
 
 static void check_dataset(const pst_dataset_t *d)
 {
     pst_fuzz_check(d->y != NULL || d->n_rows == 0, "labels are there");
+    /* a typed CSV's category codes index their column's vocabulary */
+    for (size_t j = 0; d->table && j < d->table->n_cols; j++)
+        for (size_t i = 0; d->table->cols[j].type == PST_COL_CATEGORICAL && i < d->n_rows; i++)
+            pst_fuzz_check(d->x[i * d->n_features + j] >= 0 &&
+                               d->x[i * d->n_features + j] < (float)d->table->cols[j].n_vocab,
+                           "category code within the vocabulary");
     if (d->task == PST_TASK_CLASSIFICATION)
         for (size_t i = 0; i < d->n_rows; i++)
             pst_fuzz_check(d->y[i] >= 0 && d->y[i] < (float)d->n_classes, "class index in range");

@@ -385,6 +385,13 @@ static void data_seeds(void)
 {
     save_text("data", "csv", 0x20, "a,b,y\n1,2,0\n3,NA,1\n5,6,0\n7,,1\n");
     save_text("data", "csv-regression", 0x08, "x1,x2,t\n0.5,1e3,2.5\n-1,2,?\n");
+    /* typed columns: a BOM, CRLF, quoted commas, line breaks and quotes, dates, yes/no, text
+     * categories and text labels */
+    save_text("data", "csv-typed", 0x20,
+              "\xEF\xBB\xBFwhen,city,\"note, free\",ok,n,y\r\n"
+              "2024-02-29,\"Lyon, FR\",\"a \"\"b\"\"\nc\",yes,1.5,churn\r\n"
+              "2024/03/01 10:00,Paris,,no,NA,stay\r\n"
+              "2023-12-31T23:59:00,,x,y,3,churn\r\n");
     save_text("data", "libsvm", 1, "+1 1:0.5 3:2 # comment\n-1 2:1\n+1 1:1 4:-3\n");
     buf_t b = {0};
     uint8_t sel = 2;
