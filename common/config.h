@@ -9,7 +9,7 @@
 
 #include "common/err.h"
 
-#define PST_CONFIG_MAX_LIST 16
+#define PST_CONFIG_MAX_LIST 64 /* data.features and the like name columns of wide tables */
 
 typedef struct pst_str_list {
     int n;
