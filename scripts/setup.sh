@@ -15,10 +15,11 @@ packages=(
   libcmocka-dev clang-format
   dataset-fashion-mnist
   python3 python3-numpy
-  iproute2
+  iproute2 time
 )
 # tests/e2e/scaling_netns_test.sh and scripts/bench/scaling.sh create network namespaces and
 # shape their links with ip and tc (iproute2).
+# tests/e2e/tabular_test.sh measures predict's peak memory with /usr/bin/time (time).
 # scripts/test.sh checks formatting with clang-format (the repository's .clang-format).
 # The end-to-end tests script their checks in Python; the sparse test computes reference figures
 # with numpy through /usr/bin/python3.
