@@ -46,6 +46,10 @@ static inline bool pst_dataset_is_sparse(const pst_dataset_t *d)
 /* New dataset holding rows idx[0..n) of src (dense or sparse), same metadata. Caller owns. */
 pst_dataset_t *pst_dataset_take_rows(const pst_dataset_t *src, const size_t *idx, size_t n);
 
+/* Appends the rows of src (dense, same width) to dense dst in place; dst keeps its metadata.
+ * On failure dst is unchanged. */
+int pst_dataset_append_rows(pst_dataset_t *dst, const pst_dataset_t *src, pst_err_t *err);
+
 /* Converts sparse storage to dense in place (no-op when dense). n_features may grow the width
  * (e.g. to match a training set); it is an error if a column index is >= n_features. 0 = keep. */
 int pst_dataset_densify(pst_dataset_t *d, size_t n_features, pst_err_t *err);
