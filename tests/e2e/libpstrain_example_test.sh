@@ -4,7 +4,7 @@
 # `pstrain predict`'s, character for character (both print the same float32 results with the same
 # formats: %.6g probabilities, %.9g regression values, so the tolerance is zero), for a softmax
 # regression, an MLP, a binary logistic regression (one sigmoid output), a linear regression and a bagging ensemble; the same with the columns
-# shuffled; a missing column named; a sparse model refused.
+# shuffled; a missing column named; a file that is no model and a sparse model refused.
 # usage: libpstrain_example_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
@@ -107,6 +107,19 @@ if [ "$status" = 1 ] && grep -q garbage.pst "$work/garbage.err"; then
   pass "a file that is no model is refused: $(cat "$work/garbage.err")"
 else
   fail "garbage model: exit $status, $(cat "$work/garbage.err")"
+fi
+
+# A sparse model: refused with its own code's message, not misread.
+"$pstrain" datagen clicks --rows 600 --features 200 --nnz 5 --seed 5 --out "$work/clicks.svm" >/dev/null
+printf 'name: lr\nseed: 0\ndata: {train: %s, format: libsvm}\nmodel: {type: sparse_lr}\noptimizer: {name: ftrl, lr: 0.1}\ntrain: {epochs: 1}\n' \
+  "$work/clicks.svm" >"$work/sparse.yaml"
+"$pstrain" train "$work/sparse.yaml" --out "$work/sparse" -q >"$work/sparse.log" 2>&1
+"$example" "$work/sparse/model.pst" "$data/wine.csv" >/dev/null 2>"$work/sparse.err"
+status=$?
+if [ "$status" = 1 ] && grep -q "a sparse model (model.type sparse_lr, fm or wide_deep); libpstrain scores dense" "$work/sparse.err"; then
+  pass "a sparse model is refused: $(cat "$work/sparse.err")"
+else
+  fail "sparse model: exit $status, $(cat "$work/sparse.err") $(tail -2 "$work/sparse.log")"
 fi
 
 echo "$failures checks failed"
