@@ -3,7 +3,8 @@
 # of examples/libpstrain built through pkg-config (shared and static), and its predictions equal to
 # `pstrain predict`'s, character for character (both print the same float32 results with the same
 # formats: %.6g probabilities, %.9g regression values, so the tolerance is zero), for a softmax
-# regression, an MLP, a binary logistic regression (one sigmoid output), a linear regression and a bagging ensemble; the same with the columns
+# regression, an MLP, a binary logistic regression (one sigmoid output), a linear regression, a
+# bagging ensemble (members on feature subsets) and a stacking ensemble; the same with the columns
 # shuffled; a missing column named; a file that is no model and a sparse model refused.
 # usage: libpstrain_example_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -64,6 +65,8 @@ train cancer "$examples/csv_logreg.yaml" "$data/breast_cancer.csv" --set train.e
 train diabetes "$examples/csv_regression.yaml" "$data/diabetes.csv" --set train.epochs=30
 "$pstrain" bag "$examples/csv_logreg.yaml" --set data.train="$data/iris.csv" --set train.epochs=20 \
   --members 3 --max-features 0.75 --out "$work/bag" -q >"$work/bag.log" 2>&1
+"$pstrain" stack "$examples/csv_logreg.yaml" --set data.train="$data/wine.csv" --set train.epochs=15 \
+  --base 'model.hidden=[]' --base 'model.hidden=[8]' --folds 3 --out "$work/stack" -q >"$work/stack.log" 2>&1
 same_as_program softmax_iris "$work/iris/model.pst" "$data/iris.csv"
 same_as_program mlp_wine "$work/wine_mlp/model.pst" "$data/wine.csv"
 same_as_program logistic_cancer "$work/cancer/model.pst" "$data/breast_cancer.csv"
@@ -72,6 +75,12 @@ if [ -f "$work/bag/model.pst" ]; then
   same_as_program bag_iris "$work/bag/model.pst" "$data/iris.csv"
 else
   fail "bag did not write model.pst: $(tail -3 "$work/bag.log")"
+fi
+
+if [ -f "$work/stack/model.pst" ]; then
+  same_as_program stack_wine "$work/stack/model.pst" "$data/wine.csv"
+else
+  fail "stack did not write model.pst: $(tail -3 "$work/stack.log")"
 fi
 
 # Columns in another order (the target first, features reversed): the same predictions, since
