@@ -5,7 +5,8 @@
 # (balanced for over-, under-sampling and SMOTE, the real counts for class_weight, whose weights
 # are n / (2 count)), and train.rows, counted by the training loop itself (summed over workers
 # under mpirun), must equal epochs x the list's length; class weights must change the model.
-# Per-worker files refuse resampling; federated runs refuse the key.
+# Per-worker files refuse resampling and sum their class counts for class_weight; federated runs
+# refuse the key.
 # usage: imbalance_train_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
@@ -132,6 +133,26 @@ if [ "$status" != 0 ] && grep -q "train.imbalance: oversample resamples the whol
 else
   fail "per-worker files with oversample: exit $status, $(tail -3 "$work/parts.log")"
 fi
+
+# class_weight over per-worker files: the class counts of both workers' training rows (each
+# worker carves its validation rows from its own file), and the weights from those sums (to the
+# 15 digits report.json keeps).
+mpi 3 train "$config" "${common[@]}" --set data.train="$work/part{worker}.csv" \
+  --set data.test="$work/imb.csv" --set train.imbalance=class_weight --out "$work/parts_cw" >"$work/parts_cw.log" 2>&1
+status=$?
+summed=$(python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1])); tr = d['train']; ib = tr['imbalance']
+files = [0, 0]
+for f in sys.argv[2:]:
+    for line in list(open(f))[1:]:
+        files[int(float(line.rstrip().split(',')[-1]))] += 1
+c, n = ib['class_rows'], sum(ib['class_rows'])
+ok = (n * tr['epochs'] == tr['rows'] and n > d['data']['train_rows'] and c[0] <= files[0] and
+      c[1] <= files[1] and all(abs(w - n / (2 * k)) <= 1e-12 * w for w, k in zip(ib['class_weights'], c)))
+print(ok or (c, files, tr['rows'], d['data']['train_rows'], ib['class_weights']))
+" "$work/parts_cw/report.json" "$work/part0.csv" "$work/part1.csv" 2>&1)
+check "per-worker files: class_weight from both workers' counts (exit $status)" "$summed"
 
 "$pstrain" fed simulate "$config" --set data.train="$work/imb.csv" --set train.imbalance=smote \
   --out "$work/fed" >"$work/fed.log" 2>&1
