@@ -105,6 +105,10 @@ static int check_present(const pstrain_model *m, const pstrain_column *columns, 
     }
     if (n_missing == 0)
         return PST_OK;
+    /* A list cut short says how many it names in all. */
+    if (strlen(list) == sizeof list - 1)
+        return pst_err_set(err, PSTRAIN_EMISSING, "%d missing input columns: %s...", n_missing,
+                           list);
     return pst_err_set(err, PSTRAIN_EMISSING, "missing input column%s: %s",
                        n_missing > 1 ? "s" : "", list);
 }

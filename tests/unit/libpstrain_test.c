@@ -364,6 +364,43 @@ static void bad_files_are_refused_with_a_message(void **state)
     assert_string_equal(pstrain_strerror(PSTRAIN_EMISSING), "an input column is missing");
 }
 
+/* A regression on 80 inputs given none of them: the message lists what fits and counts them. */
+static void many_missing_columns_are_counted(void **state)
+{
+    enum { WIDE = 80 };
+    char *wide_names[WIDE], path[256];
+    for (int i = 0; i < WIDE; i++) {
+        wide_names[i] = malloc(32);
+        snprintf(wide_names[i], 32, "measurement_%02d", i);
+    }
+    pst_layer_spec_t layer = {PST_LAYER_DENSE, 1, 0};
+    float params[WIDE + 1] = {0};
+    pst_modelfile_t mf = {.n_inputs = WIDE,
+                          .n_layers = 1,
+                          .layers = &layer,
+                          .loss = PST_LOSS_MSE,
+                          .task = PST_TASK_REGRESSION,
+                          .params = params,
+                          .n_params = WIDE + 1,
+                          .feature_names = wide_names};
+    pst_err_t e = {0};
+    assert_int_equal(pst_modelfile_save(&mf, pst_scratch_path(path, "wide.pst"), &e), PST_OK);
+    pstrain_model *m = NULL;
+    pstrain_error err;
+    assert_int_equal(pstrain_model_load(path, &m, &err), PSTRAIN_OK);
+    assert_int_equal(pstrain_model_task(m), PSTRAIN_REGRESSION);
+    assert_int_equal(pstrain_model_n_classes(m), 0);
+    assert_int_equal(pstrain_model_n_outputs(m), 1);
+    double one = 1, out;
+    pstrain_column other = {"measurement", &one, NULL};
+    assert_int_equal(pstrain_predict(m, &other, 1, 1, &out, NULL, &err), PSTRAIN_EMISSING);
+    assert_non_null(strstr(err.message, "80 missing input columns: 'measurement_00', "));
+    assert_string_equal(err.message + strlen(err.message) - 3, "...");
+    pstrain_model_free(m);
+    for (int i = 0; i < WIDE; i++)
+        free(wide_names[i]);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -374,6 +411,7 @@ int main(void)
         cmocka_unit_test(hostile_cells_name_column_and_row),
         cmocka_unit_test(missing_value_takes_the_stored_fill),
         cmocka_unit_test(bad_files_are_refused_with_a_message),
+        cmocka_unit_test(many_missing_columns_are_counted),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
