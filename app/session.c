@@ -101,7 +101,16 @@ int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, ps
 {
     session_init(s, cfg, lead);
     int rc = pst_pipeline_load(&s->data, cfg, err);
-    return rc ? rc : prepare_model(s, err);
+    if (rc == PST_OK)
+        rc = prepare_model(s, err);
+    return rc ? rc : pst_session_imbalance(s, NULL, err);
+}
+
+int pst_session_imbalance(pst_session_t *s, const pst_reducer_t *reduce, pst_err_t *err)
+{
+    int rc = pst_imbalance_apply(&s->imbalance, s->cfg, s->data.train, reduce, err);
+    s->opts.class_weights = s->imbalance.class_weights;
+    return rc;
 }
 
 int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool lead, int worker,
@@ -184,6 +193,9 @@ int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err
         train.n = s->n_train_share;
         val.idx = s->val_share;
         val.n = s->n_val_share;
+    } else if (s->imbalance.rows) {
+        train.idx = s->imbalance.rows;
+        train.n = s->imbalance.n_rows;
     }
     return pst_train_rows(s->model, &train, &val, &s->opts, hooks, &s->result, err);
 }
@@ -272,7 +284,7 @@ static cJSON *build_report(pst_session_t *s)
                             tr->task == PST_TASK_CLASSIFICATION ? "classification" : "regression");
     cJSON *data = cJSON_AddObjectToObject(doc, "data");
     cJSON_AddStringToObject(data, "format", s->data.format);
-    pst_json_add_number(data, "train_rows", (double)tr->n_rows);
+    pst_json_add_number(data, "train_rows", (double)(tr->n_rows - s->imbalance.n_synthetic));
     pst_json_add_number(data, "val_rows", (double)s->data.val->n_rows);
     pst_json_add_number(data, "test_rows", (double)s->data.test->n_rows);
     pst_json_add_number(data, "features", (double)tr->n_features);
@@ -296,6 +308,8 @@ static cJSON *build_report(pst_session_t *s)
     pst_json_add_number(train, "samples_per_s", r->samples_per_s);
     pst_json_add_number(train, "rows", (double)r->rows_trained);
     pst_json_add_number(train, "clock", (double)r->clock);
+    if (s->imbalance.class_rows)
+        pst_imbalance_json(&s->imbalance, cJSON_AddObjectToObject(train, "imbalance"));
     return doc;
 }
 
@@ -358,6 +372,7 @@ void pst_session_fini(pst_session_t *s)
     pst_model_destroy(&s->model);
     free(s->train_share);
     free(s->val_share);
+    pst_imbalance_fini(&s->imbalance);
     pst_pipeline_fini(&s->data);
     cJSON_Delete(s->extra);
     s->extra = NULL;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "worker/model/modelspec.h"
+#include "app/imbalance.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
 #include "app/shardload.h"
@@ -26,7 +27,8 @@ typedef struct pst_session {
     pst_rundir_t rundir;
     size_t *train_share, *val_share; /* a worker's rows of train/val, or NULL: all rows */
     size_t n_train_share, n_val_share;
-    cJSON *extra; /* more report sections (e.g. comm), owned; may be NULL */
+    pst_imbalance_t imbalance; /* train.imbalance: class weights or resampled training rows */
+    cJSON *extra;              /* more report sections (e.g. comm), owned; may be NULL */
 } pst_session_t;
 
 /* The optimizer configuration the optimizer.* keys describe (servers use it too). */
@@ -36,11 +38,16 @@ void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec,
                             pst_train_opts_t *opts);
 
-/* Loads data, builds and initialises the model, fills training options. */
+/* Loads data, builds and initialises the model, fills training options and applies
+ * train.imbalance (pst_session_imbalance). */
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err);
 /* The same for a worker that reads only its own file (data.train with a {worker} pattern). */
 int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool lead, int worker,
                               const pst_reducer_t *reduce, pst_err_t *err);
+/* Applies train.imbalance to the training set (see app/imbalance.h) and points the training
+ * options at its class weights. _prepare calls it; a worker of per-worker files calls it after
+ * _prepare_shard, once every worker has its rows, with reduce summing class counts. */
+int pst_session_imbalance(pst_session_t *s, const pst_reducer_t *reduce, pst_err_t *err);
 /* Opens the run directory (lead only). */
 int pst_session_open_rundir(pst_session_t *s, const char *out, pst_err_t *err);
 /* Observer hooks that print epochs and progress (lead) and log metrics.jsonl; they leave the

@@ -212,8 +212,9 @@ static const pst_config_key_t keys[] = {
      "Shuffle training rows every epoch."},
     {"train.imbalance", PST_CFG_STR, OFF(train.imbalance), "none",
      "none|class_weight|oversample|undersample|smote", NOB,
-     "Class imbalance handling, applied to training rows only (cv, bag, stack, sweep tasks): "
-     "balanced class weights in the loss, random over- or under-sampling, or SMOTE."},
+     "Class imbalance handling, applied to training rows only (train, locally and under mpirun, "
+     "and the cv, bag, stack, sweep tasks; federated runs refuse it): balanced class weights in "
+     "the loss, random over- or under-sampling, or SMOTE."},
     {"train.smote_k", PST_CFG_INT, OFF(train.smote_k), "5", NULL, 1, 1000,
      "SMOTE: neighbours a synthetic row may be drawn towards."},
     {"train.progress", PST_CFG_STR, OFF(train.progress), "auto", "auto|bar|lines|none", NOB,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the layer rules of CONTRIBUTING.md over the source tree: arrows point down only,
 # cli -> app -> (ps | worker) -> common -> proto; ps and worker never include each other; only app
-# and cli use MPI; no production .c file is over 700 lines (common/config.c, the key table, may be).
+# and cli use MPI; lib/ (libpstrain, beside cli/) includes only lib/, include/, worker/ and common/,
+# and neither MPI nor ZeroMQ; no production .c file is over 700 lines (common/config.c, the key table, may be).
 # Prints every breach with its file and line; exits 1 when there is one.
 # usage: scripts/check_layers.sh [SOURCE_ROOT]
 set -uo pipefail
@@ -25,6 +26,9 @@ forbid app 'cli/' 'app/ never includes cli/'
 forbid common 'mpi\.h' 'only app/ and cli/ use MPI'
 forbid ps 'mpi\.h' 'only app/ and cli/ use MPI'
 forbid worker 'mpi\.h' 'only app/ and cli/ use MPI'
+forbid lib 'app/|cli/|ps/' 'lib/ includes only lib/, include/, worker/ and common/'
+forbid lib 'mpi\.h|zmq\.h|worker/psclient|worker/fed/' 'lib/ stays free of MPI and ZeroMQ'
+forbid include 'common/|worker/|app/|cli/|ps/|lib/' 'include/pstrain.h is self-contained'
 
 while read -r f; do
   [ "$f" = common/config.c ] && continue
@@ -33,7 +37,7 @@ while read -r f; do
     echo "$f: $n lines   <- production files stay under 700 lines; split by responsibility"
     breaches=$((breaches + 1))
   fi
-done < <(find common ps worker app cli -name '*.c' | sort)
+done < <(find common ps worker app cli lib -name '*.c' | sort)
 
 if [ "$breaches" -gt 0 ]; then
   echo "check_layers: $breaches breach(es)" >&2

@@ -46,6 +46,12 @@ int pst_fedconf_check(const pst_config_t *cfg, const pst_dataset_t *train, pst_e
     if (parse_aggregator(cfg->fed.aggregator, &rule, &opt) != PST_OK)
         return pst_err_set(err, PST_EINVAL, "fed.aggregator: unknown rule '%s'",
                            cfg->fed.aggregator);
+    if (strcmp(cfg->train.imbalance, "none") != 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.imbalance: federated training does not apply %s (each site "
+                           "trains on its own rows, which no site resamples or reweights); set "
+                           "train.imbalance: none",
+                           cfg->train.imbalance);
     if (cfg->fed.min_sites > cfg->fed.sites)
         return pst_err_set(err, PST_EINVAL, "fed.min_sites (%ld) exceeds fed.sites (%ld)",
                            cfg->fed.min_sites, cfg->fed.sites);

@@ -128,11 +128,14 @@ static int load_rows(worker_t *w, size_t *smallest, pst_err_t *err)
         if (rc == PST_OK && v[0] > 0)
             rc = pst_err_set(err, PST_ESTATE, "another worker failed to prepare");
         *smallest = rc == PST_OK ? (size_t)-v[1] : 0;
-        return rc;
+        /* Every worker has its rows now: class weights from the counts of all of them. */
+        return rc == PST_OK ? pst_session_imbalance(s, &reduce, err) : rc;
     }
     if ((rc = pst_session_prepare(s, c->cfg, w->index == 0, err)) != PST_OK)
         return rc;
-    size_t n_train = s->data.train->n_rows;
+    /* Every worker resampled the same rows with the same seed: it takes its share of that list. */
+    const size_t *list = s->imbalance.rows;
+    size_t n_train = list ? s->imbalance.n_rows : s->data.train->n_rows;
     if (n_train < (size_t)n_workers)
         return pst_err_set(err, PST_EINVAL, "%zu training rows cannot feed %d workers", n_train,
                            n_workers);
@@ -141,6 +144,8 @@ static int load_rows(worker_t *w, size_t *smallest, pst_err_t *err)
         (rc = pst_partition_rows(s->data.val->n_rows, w->index, n_workers, &s->val_share,
                                  &s->n_val_share, err)))
         return rc;
+    for (size_t i = 0; list && i < s->n_train_share; i++)
+        s->train_share[i] = list[s->train_share[i]];
     *smallest = n_train / (size_t)n_workers; /* shares differ by at most one row */
     return PST_OK;
 }

@@ -62,23 +62,15 @@ static int add_smote(const pst_fit_t *t, fit_rows_t *r, pst_err_t *err)
                        pst_rng_derive(t->seed, 32), &syn, err);
     if (rc != PST_OK)
         return rc;
-    size_t n = r->n_train + syn->n_rows, d = t->data->n_features;
+    size_t n = r->n_train + syn->n_rows;
     pst_dataset_t *all = pst_dataset_take_rows(t->data, r->train, r->n_train);
-    float *x = all ? realloc(all->x, n * d * sizeof(float)) : NULL;
-    float *y = x ? realloc(all->y, n * sizeof(float)) : NULL;
-    if (x)
-        all->x = x;
-    if (y)
-        all->y = y;
-    if (!y) {
-        pst_dataset_destroy(&all);
-        pst_dataset_destroy(&syn);
-        return pst_err_set(err, PST_ENOMEM, "SMOTE rows: out of memory");
-    }
-    memcpy(all->x + r->n_train * d, syn->x, syn->n_rows * d * sizeof(float));
-    memcpy(all->y + r->n_train, syn->y, syn->n_rows * sizeof(float));
-    all->n_rows = n;
+    rc = all ? pst_dataset_append_rows(all, syn, err)
+             : pst_err_set(err, PST_ENOMEM, "SMOTE rows: out of memory");
     pst_dataset_destroy(&syn);
+    if (rc != PST_OK) {
+        pst_dataset_destroy(&all);
+        return rc;
+    }
     r->with_synthetic = all;
     size_t *idx = realloc(r->train, n * sizeof(size_t));
     if (!idx)

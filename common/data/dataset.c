@@ -158,6 +158,27 @@ pst_dataset_t *pst_dataset_take_rows(const pst_dataset_t *src, const size_t *idx
     return dst;
 }
 
+int pst_dataset_append_rows(pst_dataset_t *dst, const pst_dataset_t *src, pst_err_t *err)
+{
+    if (pst_dataset_is_sparse(dst) || pst_dataset_is_sparse(src) ||
+        dst->n_features != src->n_features)
+        return pst_err_set(err, PST_EINVAL, "append rows: needs two dense sets of one width");
+    size_t n = dst->n_rows + src->n_rows, cells, d = dst->n_features;
+    if (n < dst->n_rows || !mul_size(n, d, &cells))
+        return pst_err_set(err, PST_ERANGE, "append rows: too many rows");
+    float *x = realloc(dst->x, (cells ? cells : 1) * sizeof *x);
+    if (x)
+        dst->x = x;
+    float *y = x ? realloc(dst->y, (n ? n : 1) * sizeof *y) : NULL;
+    if (!y)
+        return pst_err_set(err, PST_ENOMEM, "append rows: out of memory");
+    dst->y = y;
+    memcpy(dst->x + dst->n_rows * d, src->x, src->n_rows * d * sizeof *x);
+    memcpy(dst->y + dst->n_rows, src->y, src->n_rows * sizeof *y);
+    dst->n_rows = n;
+    return PST_OK;
+}
+
 /* First stored column index >= width, as (row, column); false when every index fits. */
 static bool find_wide_column(const pst_dataset_t *d, size_t width, size_t *row, size_t *col)
 {

@@ -55,6 +55,10 @@ pst_dataset_t *pst_dataset_take_rows(const pst_dataset_t *src, const size_t *idx
 /* Exchanges the contents of a and b (a dataset replaced in place by a transformed copy). */
 void pst_dataset_swap(pst_dataset_t *a, pst_dataset_t *b);
 
+/* Appends the rows of src (dense, same width) to dense dst in place; dst keeps its metadata.
+ * On failure dst is unchanged. */
+int pst_dataset_append_rows(pst_dataset_t *dst, const pst_dataset_t *src, pst_err_t *err);
+
 /* Converts sparse storage to dense in place (no-op when dense). n_features may grow the width
  * (e.g. to match a training set); it is an error if a column index is >= n_features. 0 = keep. */
 int pst_dataset_densify(pst_dataset_t *d, size_t n_features, pst_err_t *err);

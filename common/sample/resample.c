@@ -128,6 +128,17 @@ static void count_range(const class_positions_t *p, size_t *most, size_t *fewest
     }
 }
 
+void pst_class_weights_from_counts(const size_t *counts, int n_classes, double *weights)
+{
+    size_t present = 0, n = 0;
+    for (int c = 0; c < n_classes; c++) {
+        present += counts[c] > 0;
+        n += counts[c];
+    }
+    for (int c = 0; c < n_classes; c++)
+        weights[c] = counts[c] ? (double)n / ((double)present * (double)counts[c]) : 0.0;
+}
+
 int pst_class_weights_balanced(const pst_dataset_t *ds, const size_t *idx, size_t n,
                                double *weights, pst_err_t *err)
 {
@@ -138,11 +149,8 @@ int pst_class_weights_balanced(const pst_dataset_t *ds, const size_t *idx, size_
     if (counts == NULL)
         return pst_err_set(err, PST_ENOMEM, "class weights: out of memory");
     rc = pst_class_counts(ds, idx, n, counts, err);
-    size_t present = 0;
-    for (int c = 0; rc == PST_OK && c < ds->n_classes; c++)
-        present += counts[c] > 0;
-    for (int c = 0; rc == PST_OK && c < ds->n_classes; c++)
-        weights[c] = counts[c] ? (double)n / ((double)present * (double)counts[c]) : 0.0;
+    if (rc == PST_OK)
+        pst_class_weights_from_counts(counts, ds->n_classes, weights);
     free(counts);
     return rc == PST_OK ? PST_OK : pst_err_prefix(err, rc, "class weights: ");
 }

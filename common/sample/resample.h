@@ -24,6 +24,9 @@ int pst_class_counts(const pst_dataset_t *ds, const size_t *idx, size_t n, size_
  * weights: (ds->n_classes). */
 int pst_class_weights_balanced(const pst_dataset_t *ds, const size_t *idx, size_t n,
                                double *weights, pst_err_t *err);
+/* The same weights from class counts (n_classes): for counts summed over several holders of
+ * rows (workers with a file each). */
+void pst_class_weights_from_counts(const size_t *counts, int n_classes, double *weights);
 
 /* Random over-sampling: idx[0..n) in its order, followed by rows drawn with replacement from each
  * smaller class's rows in idx until every class present has the majority count. Classes absent

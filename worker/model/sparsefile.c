@@ -438,33 +438,3 @@ int pst_sparsefile_load(pst_sparsefile_t *sf, const char *path, pst_err_t *err)
     free(buf);
     return rc;
 }
-
-/* A varint at p[*at..len) into *v; false when it runs past len or 10 bytes. */
-static bool read_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 70 && *at < len; shift += 7) {
-        uint8_t byte = p[(*at)++];
-        *v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            return true;
-    }
-    return false;
-}
-
-int pst_sparsefile_probe(const char *path, bool *is_sparse, pst_err_t *err)
-{
-    *is_sparse = false;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return pst_err_set(err, PST_EIO, "%s: cannot open", path);
-    /* protobuf-c writes fields in number order: magic (field 1), then version (field 2) */
-    uint8_t head[24];
-    size_t len = fread(head, 1, sizeof head, f), at = 0;
-    fclose(f);
-    uint64_t magic = 0, version = 0;
-    if (len > 0 && head[at++] == 0x08 && read_varint(head, len, &at, &magic) && at < len &&
-        head[at++] == 0x10 && read_varint(head, len, &at, &version))
-        *is_sparse = magic == PST_MODELFILE_MAGIC && version == PST_MODELFILE_VERSION_SPARSE;
-    return PST_OK;
-}

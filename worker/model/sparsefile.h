@@ -72,7 +72,7 @@ int pst_sparsefile_load(pst_sparsefile_t *sf, const char *path, pst_err_t *err);
 
 /* Reads the magic and version at the head of a model file without loading it: *is_sparse is
  * true for a model file of version PST_MODELFILE_VERSION_SPARSE (false for anything else,
- * including files that are not model files: their loader reports those). */
+ * including files that are not model files: their loader reports those). Defined in modelfile.c. */
 int pst_sparsefile_probe(const char *path, bool *is_sparse, pst_err_t *err);
 
 #endif
