@@ -1,0 +1,57 @@
+/* The fitted preprocessing as ONNX operators, one group of input columns at a time: each group
+ * reads one graph input and yields a float block (N, width) of model features; the blocks are
+ * concatenated in the model's feature order.
+ *
+ * Numeric block (float input): x * pixel_scale, NaN replaced by the fitted fill (IsNaN + Where),
+ * then (v - shift) * scale: the same float operations in the same order as
+ * pst_preproc_apply_block, so the features are bit-for-bit the ones pstrain computes.
+ *
+ * Categorical column (string input, (N, 1)), how an encoder's one-hot maps to ONNX: ai.onnx.ml
+ * LabelEncoder turns each string into its slot (keys_strings = the fitted categories, values
+ * 0..k-1), every other string (rarer, unseen, or the missing value if it has no slot of its own)
+ * into default_int64 = k, the "other" slot; ai.onnx OneHot (depth k + 1, values [0, 1]) and
+ * Flatten give the (N, k + 1) float block; without an "other" slot the last column is dropped
+ * (Slice), so an unknown value encodes as all zeros. Measured in onnxruntime 1.31: Equal on
+ * strings is refused at opset 13 (it takes strings from opset 19), and ai.onnx.ml OneHotEncoder
+ * has no slot for unknown values; LabelEncoder + OneHot runs. A boolean column is a categorical one
+ * with the categories "false" and "true"; a date column expanded to numbers is a numeric block. */
+#ifndef PST_COMMON_ONNX_ONNXPREP_H
+#define PST_COMMON_ONNX_ONNXPREP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/onnx/onnxgraph.h"
+
+/* A numeric block of n_columns; NULL statistics (or pixel_scale 0 or 1) leave that step out. */
+typedef struct pst_onnx_numeric {
+    size_t n_columns;
+    float pixel_scale;
+    const float *fill;  // (n_columns) NaN replacement, in pixel-scaled units
+    const float *shift; // (n_columns) subtracted
+    const float *scale; // (n_columns) then multiplied
+} pst_onnx_numeric_t;
+
+/* A categorical column one-hot encoded into n_categories slots (+ 1 with other). */
+typedef struct pst_onnx_onehot {
+    size_t n_categories;
+    const char *const *categories; // (n_categories) the value of each slot, in slot order
+    bool other;                    // a last slot for every value not listed
+} pst_onnx_onehot_t;
+
+/* Emits the numeric block over input (float (N, n_columns)); *out names its (N, n_columns)
+ * result (input itself when every step is left out). */
+int pst_onnx_prep_numeric(pst_onnx_graph_t *g, const char *input, const pst_onnx_numeric_t *spec,
+                          const char **out, pst_err_t *err);
+
+/* Emits the one-hot encoding of input (string (N, 1)); *out names the float (N, width) block.
+ * Imports ai.onnx.ml. An empty category list or a repeated category is PST_EINVAL. */
+int pst_onnx_prep_onehot(pst_onnx_graph_t *g, const char *input, const pst_onnx_onehot_t *spec,
+                         const char **out, pst_err_t *err);
+
+/* Concatenates n blocks along the feature axis into *out (blocks[0] itself when n is 1). */
+int pst_onnx_prep_concat(pst_onnx_graph_t *g, int n, const char *const *blocks, const char **out,
+                         pst_err_t *err);
+
+#endif

@@ -1,0 +1,290 @@
+/* Tests for common/onnx/onnxgraph and onnxprep: a packed graph decodes (with the protoc-c code of
+ * onnx.proto) to the nodes, attributes, shapes and bit-exact constants that were added; names
+ * stay unique; the numeric block emits each fitted step in pst_preproc's order and leaves out
+ * the absent ones; the string one-hot prototype (LabelEncoder + OneHot + Flatten, with or without
+ * the "other" slot) carries the categories and slots; bad category lists are refused. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "common/onnx/onnxgraph.h"
+#include "common/onnx/onnxprep.h"
+#include "onnx/onnx.pb-c.h"
+
+/* Packs g and decodes it again; the caller frees with onnx__model_proto__free_unpacked. */
+static Onnx__ModelProto *round_trip(pst_onnx_graph_t *g)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    pst_err_t err = {0};
+    assert_int_equal(pst_onnx_graph_pack(g, &buf, &len, &err), PST_OK);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(m);
+    return m;
+}
+
+static const Onnx__TensorProto *initializer(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (strcmp(g->initializer[i]->name, name) == 0)
+            return g->initializer[i];
+    fail_msg("no initializer %s", name);
+    return NULL;
+}
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    fail_msg("node %s has no attribute %s", n->name, name);
+    return NULL;
+}
+
+/* The op types of g's nodes joined by spaces. */
+static void op_list(const Onnx__GraphProto *g, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < g->n_node; i++) {
+        strncat(out, i ? " " : "", size - strlen(out) - 1);
+        strncat(out, g->node[i]->op_type, size - strlen(out) - 1);
+    }
+}
+
+static void packed_graph_decodes_to_what_was_built(void **state)
+{
+    pst_err_t err = {0};
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", &err);
+    assert_non_null(g);
+    const int64_t in_dims[2] = {PST_ONNX_BATCH, 3}, w_dims[2] = {2, 3}, c_dims[1] = {2};
+    const float w[6] = {0.1f, -2.5f, 3.0e-7f, NAN, INFINITY, -0.0f};
+    const int64_t codes[2] = {-7, INT64_MAX};
+    const double levels[2] = {0.1, -1e300};
+    const char *const words[2] = {"é", ""};
+    assert_int_equal(pst_onnx_graph_input(g, "x", PST_ONNX_FLOAT, 2, in_dims, "rows"), PST_OK);
+    assert_int_equal(pst_onnx_graph_floats(g, "w", 2, w_dims, w), PST_OK);
+    assert_int_equal(pst_onnx_graph_int64s(g, "codes", 1, c_dims, codes), PST_OK);
+    assert_int_equal(pst_onnx_graph_doubles(g, "levels", 1, c_dims, levels), PST_OK);
+    assert_int_equal(pst_onnx_graph_strings(g, "words", 1, c_dims, words), PST_OK);
+    const char *in[] = {"x", "w", NULL};
+    pst_onnx_node_t *node = pst_onnx_graph_op(g, "MatMul", "y", in);
+    assert_non_null(node);
+    assert_int_equal(pst_onnx_attr_int(g, node, "i", -3), PST_OK);
+    assert_int_equal(pst_onnx_attr_float(g, node, "f", 0.25f), PST_OK);
+    assert_int_equal(pst_onnx_attr_ints(g, node, "is", 2, codes), PST_OK);
+    assert_int_equal(pst_onnx_attr_strings(g, node, "ss", 2, words), PST_OK);
+    assert_int_equal(pst_onnx_graph_output(g, "y", PST_ONNX_FLOAT, 2, in_dims, "out"), PST_OK);
+    assert_int_equal(pst_onnx_graph_opset(g, PST_ONNX_ML_DOMAIN, 2), PST_OK);
+    assert_int_equal(pst_onnx_graph_opset(g, PST_ONNX_ML_DOMAIN, 1), PST_OK);
+    assert_int_equal(pst_onnx_graph_metadata(g, "k", "v"), PST_OK);
+
+    Onnx__ModelProto *m = round_trip(g);
+    assert_int_equal(m->ir_version, PST_ONNX_IR_VERSION);
+    assert_int_equal(m->n_opset_import, 2);
+    assert_string_equal(m->opset_import[0]->domain, "");
+    assert_int_equal(m->opset_import[0]->version, PST_ONNX_OPSET);
+    assert_string_equal(m->opset_import[1]->domain, PST_ONNX_ML_DOMAIN);
+    assert_int_equal(m->opset_import[1]->version, 1); /* the second call updated it */
+    assert_string_equal(m->metadata_props[0]->key, "k");
+    const Onnx__GraphProto *gp = m->graph;
+    assert_string_equal(gp->input[0]->name, "x");
+    const Onnx__TensorShapeProto *shape = gp->input[0]->type->tensor_type->shape;
+    assert_int_equal(shape->n_dim, 2);
+    assert_string_equal(shape->dim[0]->dim_param, "N");
+    assert_int_equal(shape->dim[1]->dim_value, 3);
+    const Onnx__TensorProto *t = initializer(gp, "w");
+    assert_int_equal(t->data_type, PST_ONNX_FLOAT);
+    assert_int_equal(t->n_dims, 2);
+    assert_int_equal(t->n_float_data, 6);
+    assert_memory_equal(t->float_data, w, sizeof w); /* NaN, infinity and -0 bit for bit */
+    assert_memory_equal(initializer(gp, "codes")->int64_data, codes, sizeof codes);
+    assert_memory_equal(initializer(gp, "levels")->double_data, levels, sizeof levels);
+    const Onnx__TensorProto *s = initializer(gp, "words");
+    assert_int_equal(s->string_data[0].len, strlen("é"));
+    assert_memory_equal(s->string_data[0].data, "é", strlen("é"));
+    assert_int_equal(s->string_data[1].len, 0);
+    const Onnx__NodeProto *n = gp->node[0];
+    assert_string_equal(n->op_type, "MatMul");
+    assert_int_equal(n->n_input, 2);
+    assert_string_equal(n->input[1], "w");
+    assert_int_equal(attr(n, "i")->i, -3);
+    assert_true(attr(n, "f")->f == 0.25f);
+    assert_int_equal(attr(n, "is")->ints[1], INT64_MAX);
+    assert_int_equal(attr(n, "ss")->n_strings, 2);
+    onnx__model_proto__free_unpacked(m, NULL);
+    pst_onnx_graph_destroy(&g);
+    assert_null(g);
+    pst_onnx_graph_destroy(&g);
+}
+
+static void unique_names_skip_every_taken_name(void **state)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", NULL);
+    const int64_t dims[1] = {1};
+    const float one = 1;
+    assert_string_equal(pst_onnx_graph_unique(g, "scale"), "scale");
+    assert_int_equal(pst_onnx_graph_floats(g, "scale", 1, dims, &one), PST_OK);
+    assert_int_equal(pst_onnx_graph_input(g, "scale_2", PST_ONNX_FLOAT, 1, dims, NULL), PST_OK);
+    assert_string_equal(pst_onnx_graph_unique(g, "scale"), "scale_3");
+    const char *in[] = {"scale", NULL};
+    assert_non_null(pst_onnx_graph_op(g, "Identity", "scale_3", in));
+    assert_string_equal(pst_onnx_graph_unique(g, "scale"), "scale_4");
+    pst_onnx_graph_destroy(&g);
+}
+
+static void numeric_block_applies_each_fitted_step_in_order(void **state)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", NULL);
+    const float fill[2] = {0.5f, -1.25f}, shift[2] = {0.25f, 3.0f}, scale[2] = {2.0f, 1.0f / 3};
+    pst_onnx_numeric_t spec = {2, 1.0f / 255, fill, shift, scale};
+    const char *out = NULL;
+    pst_err_t err = {0};
+    assert_int_equal(pst_onnx_prep_numeric(g, "x", &spec, &out, &err), PST_OK);
+    Onnx__ModelProto *m = round_trip(g);
+    char ops[256];
+    op_list(m->graph, ops, sizeof ops);
+    assert_string_equal(ops, "Mul IsNaN Where Sub Mul");
+    Onnx__NodeProto **n = m->graph->node;
+    assert_string_equal(n[0]->input[0], "x");
+    float factor = initializer(m->graph, n[0]->input[1])->float_data[0];
+    assert_memory_equal(&factor, &spec.pixel_scale, sizeof factor);
+    /* Where(missing, fill, v): the fill where the pixel-scaled cell is NaN, else the cell. */
+    assert_string_equal(n[2]->input[0], n[1]->output[0]);
+    assert_memory_equal(initializer(m->graph, n[2]->input[1])->float_data, fill, sizeof fill);
+    assert_string_equal(n[2]->input[2], n[0]->output[0]);
+    assert_memory_equal(initializer(m->graph, n[3]->input[1])->float_data, shift, sizeof shift);
+    assert_memory_equal(initializer(m->graph, n[4]->input[1])->float_data, scale, sizeof scale);
+    assert_string_equal(n[4]->input[0], n[3]->output[0]);
+    assert_string_equal(out, n[4]->output[0]);
+    onnx__model_proto__free_unpacked(m, NULL);
+    pst_onnx_graph_destroy(&g);
+}
+
+static void numeric_block_leaves_out_absent_steps(void **state)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", NULL);
+    const float shift[1] = {1};
+    pst_onnx_numeric_t only_shift = {1, 1.0f, NULL, shift, NULL},
+                       nothing = {1, 0, NULL, NULL, NULL};
+    const char *out = NULL;
+    assert_int_equal(pst_onnx_prep_numeric(g, "x", &nothing, &out, NULL), PST_OK);
+    assert_string_equal(out, "x");
+    assert_int_equal(pst_onnx_prep_numeric(g, "x", &only_shift, &out, NULL), PST_OK);
+    Onnx__ModelProto *m = round_trip(g);
+    char ops[256];
+    op_list(m->graph, ops, sizeof ops);
+    assert_string_equal(ops, "Sub");
+    assert_string_equal(out, m->graph->node[0]->output[0]);
+    onnx__model_proto__free_unpacked(m, NULL);
+    pst_onnx_graph_destroy(&g);
+}
+
+/* The one-hot of column "color" with slots red, green, blue (+ other); checks the nodes. */
+static void check_one_hot(bool other)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", NULL);
+    const char *const cats[3] = {"red", "green", "blue"};
+    pst_onnx_onehot_t spec = {3, cats, other};
+    const char *out = NULL;
+    assert_int_equal(pst_onnx_prep_onehot(g, "color", &spec, &out, NULL), PST_OK);
+    Onnx__ModelProto *m = round_trip(g);
+    char ops[256];
+    op_list(m->graph, ops, sizeof ops);
+    assert_string_equal(ops, other ? "LabelEncoder OneHot Flatten"
+                                   : "LabelEncoder OneHot Flatten Slice");
+    assert_string_equal(m->opset_import[1]->domain, PST_ONNX_ML_DOMAIN);
+    const Onnx__NodeProto *enc = m->graph->node[0];
+    assert_string_equal(enc->domain, PST_ONNX_ML_DOMAIN);
+    assert_string_equal(enc->input[0], "color");
+    const Onnx__AttributeProto *keys = attr(enc, "keys_strings"),
+                               *vals = attr(enc, "values_int64s");
+    assert_int_equal(keys->n_strings, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_memory_equal(keys->strings[i].data, cats[i], strlen(cats[i]));
+        assert_int_equal(vals->ints[i], i);
+    }
+    assert_int_equal(attr(enc, "default_int64")->i, 3); /* unknown values: the last slot */
+    const Onnx__NodeProto *hot = m->graph->node[1];
+    assert_int_equal(initializer(m->graph, hot->input[1])->int64_data[0], 4);
+    const float off_on[2] = {0, 1};
+    assert_memory_equal(initializer(m->graph, hot->input[2])->float_data, off_on, sizeof off_on);
+    assert_int_equal(attr(m->graph->node[2], "axis")->i, 1);
+    if (!other) { /* columns [0, 3) of the (N, 4) block: the other slot dropped */
+        const Onnx__NodeProto *slice = m->graph->node[3];
+        assert_int_equal(initializer(m->graph, slice->input[1])->int64_data[0], 0);
+        assert_int_equal(initializer(m->graph, slice->input[2])->int64_data[0], 3);
+        assert_int_equal(initializer(m->graph, slice->input[3])->int64_data[0], 1);
+    }
+    assert_string_equal(out, m->graph->node[m->graph->n_node - 1]->output[0]);
+    onnx__model_proto__free_unpacked(m, NULL);
+    pst_onnx_graph_destroy(&g);
+}
+
+static void one_hot_of_strings_with_an_other_slot(void **state)
+{
+    check_one_hot(true);
+}
+
+static void one_hot_of_strings_without_an_other_slot(void **state)
+{
+    check_one_hot(false);
+}
+
+static void one_hot_refuses_bad_category_lists(void **state)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", NULL);
+    const char *const cats[3] = {"a", "b", "a"};
+    pst_onnx_onehot_t twice = {3, cats, true}, none = {0, cats, true};
+    const char *out = NULL;
+    pst_err_t err = {0};
+    assert_int_equal(pst_onnx_prep_onehot(g, "col", &twice, &out, &err), PST_EINVAL);
+    assert_non_null(strstr(err.msg, "'col'"));
+    assert_non_null(strstr(err.msg, "'a' appears twice"));
+    assert_int_equal(pst_onnx_prep_onehot(g, "col", &none, &out, &err), PST_EINVAL);
+    assert_non_null(strstr(err.msg, "no categories"));
+    pst_onnx_graph_destroy(&g);
+}
+
+static void concat_joins_blocks_on_the_feature_axis(void **state)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("g", NULL);
+    const char *const blocks[2] = {"numbers", "colors"};
+    const char *out = NULL;
+    assert_int_equal(pst_onnx_prep_concat(g, 1, blocks, &out, NULL), PST_OK);
+    assert_string_equal(out, "numbers");
+    assert_int_equal(pst_onnx_prep_concat(g, 2, blocks, &out, NULL), PST_OK);
+    Onnx__ModelProto *m = round_trip(g);
+    const Onnx__NodeProto *n = m->graph->node[0];
+    assert_string_equal(n->op_type, "Concat");
+    assert_string_equal(n->input[0], "numbers");
+    assert_string_equal(n->input[1], "colors");
+    assert_int_equal(attr(n, "axis")->i, 1);
+    assert_string_equal(out, n->output[0]);
+    onnx__model_proto__free_unpacked(m, NULL);
+    assert_int_equal(pst_onnx_prep_concat(g, 0, blocks, &out, NULL), PST_EINVAL);
+    pst_onnx_graph_destroy(&g);
+}
+
+int main(void)
+{
+    pst_log_set_level(PST_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(packed_graph_decodes_to_what_was_built),
+        cmocka_unit_test(unique_names_skip_every_taken_name),
+        cmocka_unit_test(numeric_block_applies_each_fitted_step_in_order),
+        cmocka_unit_test(numeric_block_leaves_out_absent_steps),
+        cmocka_unit_test(one_hot_of_strings_with_an_other_slot),
+        cmocka_unit_test(one_hot_of_strings_without_an_other_slot),
+        cmocka_unit_test(one_hot_refuses_bad_category_lists),
+        cmocka_unit_test(concat_joins_blocks_on_the_feature_axis),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
