@@ -96,7 +96,8 @@ target = rows[0].index("target")
 def cell(v):
     return None if v.strip().lower() in ("", "na", "nan", "n/a", "?") else float(v)
 x = [[cell(v) for j, v in enumerate(r) if j != target] for r in rows[1:]]
-json.dump({"name": "input", "dims": [len(x), len(x[0])], "data": sum(x, [])}, open(sys.argv[2], "w"))
+json.dump([{"name": "input", "type": "float32", "dims": [len(x), len(x[0])], "data": sum(x, [])}],
+          open(sys.argv[2], "w"))
 PY
   if ! node "$(dirname "$0")/onnx_run.js" "$ort" "$work/$name.onnx" "$work/$name-in.json" \
     "$work/$name-ort.json" 2>>"$work/$name.log"; then

@@ -2,7 +2,10 @@
  * onnx.proto) to the nodes, attributes, shapes and bit-exact constants that were added; names
  * stay unique; the numeric block emits each fitted step in pst_preproc's order and leaves out
  * the absent ones; the string one-hot prototype (LabelEncoder + OneHot + Flatten, with or without
- * the "other" slot) carries the categories and slots; bad category lists are refused. */
+ * the "other" slot) carries the categories and slots; bad category lists are refused; and a
+ * hand-made graph of a numeric block and a one-hot string column, concatenated, runs in
+ * onnxruntime (onnxruntime-node through tests/e2e/onnx_run.js; skipped when it is not installed)
+ * to the features computed by hand, unseen strings in the "other" slot or all zeros. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,11 +15,16 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 #include "common/onnx/onnxgraph.h"
 #include "common/onnx/onnxprep.h"
 #include "onnx/onnx.pb-c.h"
+#include "scratch.h"
 
 /* Packs g and decodes it again; the caller frees with onnx__model_proto__free_unpacked. */
 static Onnx__ModelProto *round_trip(pst_onnx_graph_t *g)
@@ -273,6 +281,101 @@ static void concat_joins_blocks_on_the_feature_axis(void **state)
     pst_onnx_graph_destroy(&g);
 }
 
+/* The onnxruntime-node module scripts/setup_onnxruntime.sh installs, or NULL when it is absent. */
+static const char *runtime_module(char *buf, size_t size)
+{
+    const char *dir = getenv("PST_ONNXRUNTIME_DIR"), *cache = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (dir)
+        snprintf(buf, size, "%s/node_modules/onnxruntime-node", dir);
+    else if (cache)
+        snprintf(buf, size, "%s/pstrain/onnxruntime-node/node_modules/onnxruntime-node", cache);
+    else
+        snprintf(buf, size, "%s/.cache/pstrain/onnxruntime-node/node_modules/onnxruntime-node",
+                 home ? home : "");
+    char package[600];
+    snprintf(package, sizeof package, "%s/package.json", buf);
+    return access(package, R_OK) == 0 && system("node --version >/dev/null 2>&1") == 0 ? buf : NULL;
+}
+
+/* Features of x (2 numeric columns: fill 9 and 8, shift 1 and 2, scale 0.5 and 2) and color
+ * (red, green, blue, + other when other), written as a file and run in onnxruntime. */
+static cJSON *run_mixed_graph(const char *module, bool other)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("mixed", NULL);
+    const int64_t x_dims[2] = {PST_ONNX_BATCH, 2}, s_dims[2] = {PST_ONNX_BATCH, 1};
+    const int64_t y_dims[2] = {PST_ONNX_BATCH, other ? 6 : 5};
+    assert_int_equal(pst_onnx_graph_input(g, "x", PST_ONNX_FLOAT, 2, x_dims, NULL), PST_OK);
+    assert_int_equal(pst_onnx_graph_input(g, "color", PST_ONNX_STRING, 2, s_dims, NULL), PST_OK);
+    const float fill[2] = {9, 8}, shift[2] = {1, 2}, scale[2] = {0.5f, 2};
+    pst_onnx_numeric_t numbers = {2, 0, fill, shift, scale};
+    const char *const cats[3] = {"red", "green", "blue"};
+    pst_onnx_onehot_t colors = {3, cats, other};
+    const char *blocks[2], *features;
+    assert_int_equal(pst_onnx_prep_numeric(g, "x", &numbers, &blocks[0], NULL), PST_OK);
+    assert_int_equal(pst_onnx_prep_onehot(g, "color", &colors, &blocks[1], NULL), PST_OK);
+    assert_int_equal(pst_onnx_prep_concat(g, 2, blocks, &features, NULL), PST_OK);
+    const char *in[] = {features, NULL};
+    assert_non_null(pst_onnx_graph_op(g, "Identity", "y", in));
+    assert_int_equal(pst_onnx_graph_output(g, "y", PST_ONNX_FLOAT, 2, y_dims, NULL), PST_OK);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(pst_onnx_graph_pack(g, &buf, &len, NULL), PST_OK);
+    char model[256], out[256], cmd[2048];
+    assert_int_equal(pst_write_file_atomic(pst_scratch_path(model, "mixed.onnx"), buf, len, NULL),
+                     PST_OK);
+    free(buf);
+    pst_onnx_graph_destroy(&g);
+    const char *input =
+        pst_scratch_file(".json", "[{\"name\": \"x\", \"type\": \"float32\", \"dims\": [3, 2],"
+                                  " \"data\": [3, null, null, 4, 1, 2]},"
+                                  " {\"name\": \"color\", \"type\": \"string\", \"dims\": [3, 1],"
+                                  " \"data\": [\"blue\", \"purple\", \"red\"]}]");
+    snprintf(cmd, sizeof cmd, "node %s/../e2e/onnx_run.js %s %s %s %s", PST_TEST_DATA, module,
+             model, input, pst_scratch_path(out, "mixed_out.json"));
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    cJSON *doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    return doc;
+}
+
+static void check_features(cJSON *doc, const float *expect, int n_rows, int width)
+{
+    cJSON *y = cJSON_GetObjectItem(doc, "y");
+    cJSON *dims = cJSON_GetObjectItem(y, "dims"), *data = cJSON_GetObjectItem(y, "data");
+    assert_int_equal(cJSON_GetArrayItem(dims, 0)->valuedouble, n_rows);
+    assert_int_equal(cJSON_GetArrayItem(dims, 1)->valuedouble, width);
+    assert_int_equal(cJSON_GetArraySize(data), n_rows * width);
+    for (int i = 0; i < n_rows * width; i++)
+        assert_true((float)cJSON_GetArrayItem(data, i)->valuedouble == expect[i]);
+}
+
+static void mixed_graph_runs_in_onnxruntime(void **state)
+{
+    char buf[512];
+    const char *module = runtime_module(buf, sizeof buf);
+    if (!module) {
+        printf("onnxruntime-node is not installed (scripts/setup_onnxruntime.sh): skipped\n");
+        skip();
+    }
+    /* Rows: x (3, NaN) blue; (NaN, 4) purple (unseen); (1, 2) red. (v - shift) * scale after
+     * NaN -> fill, then the color's slot. */
+    const float with_other[3 * 6] = {1, 12, 0, 0, 1, 0, 4, 4, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0};
+    const float without[3 * 5] = {1, 12, 0, 0, 1, 4, 4, 0, 0, 0, 0, 0, 1, 0, 0};
+    cJSON *doc = run_mixed_graph(module, true);
+    check_features(doc, with_other, 3, 6);
+    cJSON_Delete(doc);
+    doc = run_mixed_graph(module, false);
+    check_features(doc, without, 3, 5);
+    cJSON_Delete(doc);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -285,6 +388,7 @@ int main(void)
         cmocka_unit_test(one_hot_of_strings_without_an_other_slot),
         cmocka_unit_test(one_hot_refuses_bad_category_lists),
         cmocka_unit_test(concat_joins_blocks_on_the_feature_axis),
+        cmocka_unit_test(mixed_graph_runs_in_onnxruntime),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
