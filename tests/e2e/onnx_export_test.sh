@@ -104,17 +104,19 @@ PY
     fail "$name: onnxruntime failed: $(tail -2 "$work/$name.log")"; return
   fi
   out=$("$py" - "$work/$name-pred.csv" "$work/$name-ort.json" <<'PY'
-import csv, json, sys
+import csv, json, math, sys
 pred = list(csv.DictReader(open(sys.argv[1])))
 ort = json.load(open(sys.argv[2]))
 n = len(pred)
+def finite_max(diffs):  # a NaN or missing value counts as an infinite difference
+    return max((d if d is not None and math.isfinite(d) else math.inf) for d in diffs)
 problems = []
 if "value" in ort:
     value = ort["value"]
     if value["dims"] != [n, 1]:
         problems.append(f"value dims {value['dims']}")
-    worst = max(abs(float(p["prediction"]) - v) / max(1.0, abs(float(p["prediction"])))
-                for p, v in zip(pred, value["data"]))
+    worst = finite_max(abs(float(p["prediction"]) - (v if v is not None else math.nan))
+                       / max(1.0, abs(float(p["prediction"]))) for p, v in zip(pred, value["data"]))
     summary = f"max relative difference {worst:.3g}"
 else:
     label, prob = ort["label"], ort["probabilities"]
@@ -125,8 +127,8 @@ else:
     if wrong:
         problems.append(f"{wrong} labels differ")
     cols = [c for c in pred[0] if c.startswith("p_")]
-    worst = max(abs(float(p[c]) - prob["data"][i * k + j])
-                for i, p in enumerate(pred) for j, c in enumerate(cols))
+    worst = finite_max(abs(float(p[c]) - (prob["data"][i * k + j] if prob["data"][i * k + j] is not None else math.nan))
+                       for i, p in enumerate(pred) for j, c in enumerate(cols))
     summary = f"labels equal, max probability difference {worst:.3g}"
 if worst > 1e-5:
     problems.append(f"difference {worst:.3g} > 1e-5")
