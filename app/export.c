@@ -10,33 +10,35 @@
 #include "common/onnx/onnxgraph.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
+#include "worker/model/onnxensemble.h"
 #include "worker/model/onnxmodel.h"
 #include "worker/model/sparsefile.h"
 
 #define PRODUCER_VERSION "0.1.0"
 
-/* Sparse models and ensembles have no ONNX form here: say which and why. */
-static int refuse_other_kinds(const char *path, pst_err_t *err)
+/* A sparse model has no ONNX form here: say so and why. */
+static int refuse_sparse(const char *path, pst_err_t *err)
 {
-    bool sparse = false, ensemble = false;
+    bool sparse = false;
     int rc = pst_sparsefile_probe(path, &sparse, err);
     if (rc == PST_OK && sparse)
         return pst_err_set(err, PST_EINVAL,
                            "%s: a sparse model (model.type sparse_lr, fm or wide_deep) cannot be "
                            "exported to ONNX: its hashed input keys have no ONNX form; export "
-                           "takes the dense models (linear, logistic, softmax, MLP)",
-                           path);
-    if (rc == PST_OK)
-        rc = pst_ensemble_probe(path, &ensemble, err);
-    if (rc == PST_OK && ensemble)
-        return pst_err_set(err, PST_EINVAL,
-                           "%s: an ensemble file (bag, stack, vote) cannot be exported to ONNX; "
-                           "export one of its member models instead",
+                           "takes the dense models (linear, logistic, softmax, MLP) and their "
+                           "ensembles",
                            path);
     return rc;
 }
 
-static int write_graph(const pst_modelfile_t *mf, const char *out, pst_err_t *err)
+/* The model file or the ensemble file, loaded; exactly one of the two is set. */
+typedef struct exported {
+    pst_modelfile_t mf;
+    pst_ensemble_t ens;
+    bool ensemble;
+} exported_t;
+
+static int write_graph(const exported_t *x, const char *out, pst_err_t *err)
 {
     pst_onnx_graph_t *g = pst_onnx_graph_new("pstrain", err);
     if (!g)
@@ -47,7 +49,8 @@ static int write_graph(const pst_modelfile_t *mf, const char *out, pst_err_t *er
     if (rc != PST_OK)
         rc = pst_err_set(err, rc, "out of memory");
     if (rc == PST_OK)
-        rc = pst_onnx_emit_model(g, mf, err);
+        rc = x->ensemble ? pst_onnx_emit_ensemble(g, &x->ens, err)
+                         : pst_onnx_emit_model(g, &x->mf, err);
     uint8_t *buf = NULL;
     size_t len = 0;
     if (rc == PST_OK)
@@ -61,13 +64,16 @@ static int write_graph(const pst_modelfile_t *mf, const char *out, pst_err_t *er
 
 int pst_export_onnx(const pst_export_opts_t *opts, pst_err_t *err)
 {
-    int rc = refuse_other_kinds(opts->model, err);
-    if (rc != PST_OK)
-        return rc;
-    pst_modelfile_t mf;
-    if ((rc = pst_modelfile_load(&mf, opts->model, err)) == PST_OK &&
-        (rc = write_graph(&mf, opts->out, err)) != PST_OK)
+    exported_t x = {0};
+    int rc = refuse_sparse(opts->model, err);
+    if (rc == PST_OK)
+        rc = pst_ensemble_probe(opts->model, &x.ensemble, err);
+    if (rc == PST_OK)
+        rc = x.ensemble ? pst_ensemble_load(&x.ens, opts->model, err)
+                        : pst_modelfile_load(&x.mf, opts->model, err);
+    if (rc == PST_OK && (rc = write_graph(&x, opts->out, err)) != PST_OK)
         pst_err_prefix(err, rc, "exporting %s: ", opts->model);
-    pst_modelfile_fini(&mf);
+    pst_modelfile_fini(&x.mf);
+    pst_ensemble_fini(&x.ens);
     return rc;
 }

@@ -14,7 +14,9 @@ void pst_usage_export(FILE *out)
             "as one ONNX graph (opset 13, IR version 7) that turns raw rows into predictions:\n"
             "the model's fitted preprocessing (pixel scaling, imputation of missing values,\n"
             "standard or min-max scaling, the feature subset) as ONNX operators, then its\n"
-            "layers; dropout is the identity at inference. The file is written atomically.\n\n"
+            "layers; dropout is the identity at inference. An ensemble file (bag, stack)\n"
+            "becomes every member's graph, then the soft or hard vote or the meta model.\n"
+            "The file is written atomically.\n\n"
             "inputs:\n"
             "  input          float (N, n_inputs): a row's feature columns in the training\n"
             "                 file's order, the target left out, as read; NaN for missing\n"
@@ -25,8 +27,8 @@ void pst_usage_export(FILE *out)
             "outputs (regression):\n"
             "  value          float (N, 1) the predicted value\n\n"
             "They match 'pstrain predict MODEL DATA'. The feature names, the target and the\n"
-            "task are in the file's metadata. A sparse model (sparse_lr, fm, wide_deep) or an\n"
-            "ensemble file is refused.\n\n"
+            "task are in the file's metadata. A sparse model (sparse_lr, fm, wide_deep) is\n"
+            "refused.\n\n"
             "options:\n"
             "  -o FILE  the ONNX file to write (required)\n");
 }

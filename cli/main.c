@@ -33,7 +33,7 @@ static const command_t commands[] = {
     {"fed", pst_cmd_fed, pst_usage_fed, "federated rounds over simulated sites of one dataset"},
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
     {"export", pst_cmd_export, pst_usage_export,
-     "write a dense model and its preprocessing as ONNX (raw rows in, predictions out)"},
+     "write a dense model or ensemble and its preprocessing as ONNX (rows in, predictions out)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

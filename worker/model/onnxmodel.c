@@ -17,10 +17,10 @@ static int out_of_memory(pst_err_t *err, const char *what)
 }
 
 /* The feature matrix the layer stack takes: raw input, preprocessed, narrowed to the columns. */
-static int emit_features(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char **out,
-                         pst_err_t *err)
+static int emit_features(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *input,
+                         const char **out, pst_err_t *err)
 {
-    const char *v = PST_ONNX_INPUT_NAME;
+    const char *v = input;
     if (mf->shift) {
         /* A model file holds either no preprocessing or all of it (pst_modelfile_preprocess). */
         pst_onnx_numeric_t spec = {(size_t)mf->n_inputs, mf->pixel_scale, mf->fill, mf->shift,
@@ -147,23 +147,31 @@ static int emit_label(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char
     return rc;
 }
 
-/* One sigmoid output p: probabilities [1 - p, p] and class index p >= 0.5, as pstrain predicts. */
-static int emit_binary(pst_onnx_graph_t *g, const char *p, const char **index)
+/* out = [1 - p, p] for one sigmoid output p (N, 1), as pst_ensemble_outputs_to_probs. */
+static int emit_two_probs(pst_onnx_graph_t *g, const char *p, const char *out)
 {
-    const char *one = pst_onnx_graph_unique(g, "one"), *half = pst_onnx_graph_unique(g, "half");
-    const char *shape = pst_onnx_graph_unique(g, "flat_shape");
-    const float one_v = 1.0f, half_v = 0.5f;
-    const int64_t flat = -1, flat_dims[1] = {1};
-    if (pst_onnx_graph_floats(g, one, 0, NULL, &one_v) != PST_OK ||
-        pst_onnx_graph_floats(g, half, 0, NULL, &half_v) != PST_OK ||
-        pst_onnx_graph_int64s(g, shape, 1, flat_dims, &flat) != PST_OK)
+    const char *one = pst_onnx_graph_unique(g, "one");
+    const float one_v = 1.0f;
+    if (pst_onnx_graph_floats(g, one, 0, NULL, &one_v) != PST_OK)
         return PST_ENOMEM;
     const char *q = pst_onnx_graph_unique(g, "p_negative");
     const char *q_in[] = {one, p, NULL}, *cat_in[] = {q, p, NULL};
     pst_onnx_node_t *cat = NULL;
     if (pst_onnx_graph_op(g, "Sub", q, q_in))
-        cat = pst_onnx_graph_op(g, "Concat", PST_ONNX_PROBABILITIES_NAME, cat_in);
-    if (pst_onnx_attr_int(g, cat, "axis", 1) != PST_OK)
+        cat = pst_onnx_graph_op(g, "Concat", out, cat_in);
+    return pst_onnx_attr_int(g, cat, "axis", 1);
+}
+
+/* One sigmoid output p: probabilities [1 - p, p] and class index p >= 0.5, as pstrain predicts. */
+static int emit_binary(pst_onnx_graph_t *g, const char *p, const char **index)
+{
+    const char *half = pst_onnx_graph_unique(g, "half");
+    const char *shape = pst_onnx_graph_unique(g, "flat_shape");
+    const float half_v = 0.5f;
+    const int64_t flat = -1, flat_dims[1] = {1};
+    if (pst_onnx_graph_floats(g, half, 0, NULL, &half_v) != PST_OK ||
+        pst_onnx_graph_int64s(g, shape, 1, flat_dims, &flat) != PST_OK ||
+        emit_two_probs(g, p, PST_ONNX_PROBABILITIES_NAME) != PST_OK)
         return PST_ENOMEM;
     const char *positive = pst_onnx_graph_unique(g, "positive");
     const char *as_int = pst_onnx_graph_unique(g, "positive_index");
@@ -193,8 +201,8 @@ static int emit_multiclass(pst_onnx_graph_t *g, const char *out, const char **in
     return PST_OK;
 }
 
-static int emit_outputs(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *out,
-                        int n_outputs, pst_err_t *err)
+int pst_onnx_emit_outputs(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *out,
+                          int n_outputs, pst_err_t *err)
 {
     if (mf->task == PST_TASK_REGRESSION) {
         const char *in[] = {out, NULL};
@@ -223,6 +231,30 @@ static int emit_outputs(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const ch
     return rc == PST_OK ? PST_OK : out_of_memory(err, "outputs");
 }
 
+int pst_onnx_emit_rows(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *input, int width,
+                       const char **out, pst_err_t *err)
+{
+    const char *features = NULL, *y = NULL;
+    int n_outputs = 0;
+    int rc = emit_features(g, mf, input, &features, err);
+    if (rc == PST_OK)
+        rc = emit_layers(g, mf, features, &y, &n_outputs, err);
+    if (rc != PST_OK)
+        return rc;
+    if (n_outputs == width) {
+        *out = y;
+        return PST_OK;
+    }
+    if (n_outputs != 1 || width != 2)
+        return pst_err_set(err, PST_EFORMAT, "a model gives %d outputs, %d are needed", n_outputs,
+                           width);
+    const char *probs = pst_onnx_graph_unique(g, "probs");
+    if (emit_two_probs(g, y, probs) != PST_OK)
+        return out_of_memory(err, "probabilities");
+    *out = probs;
+    return PST_OK;
+}
+
 /* The input's documentation: its columns by name when the model file knows them. */
 static int emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf)
 {
@@ -247,16 +279,22 @@ static int emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf)
     return rc;
 }
 
+int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
+{
+    const char *task = mf->task == PST_TASK_REGRESSION ? "regression" : "classification";
+    if (emit_input(g, mf) != PST_OK || pst_onnx_graph_metadata(g, "task", task) != PST_OK)
+        return out_of_memory(err, "input");
+    return PST_OK;
+}
+
 int pst_onnx_emit_model(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
 {
-    if (emit_input(g, mf) != PST_OK ||
-        pst_onnx_graph_metadata(
-            g, "task", mf->task == PST_TASK_REGRESSION ? "regression" : "classification") != PST_OK)
-        return out_of_memory(err, "input");
     const char *features = NULL, *out = NULL;
     int n_outputs = 0;
-    int rc = emit_features(g, mf, &features, err);
+    int rc = pst_onnx_emit_input(g, mf, err);
+    if (rc == PST_OK)
+        rc = emit_features(g, mf, PST_ONNX_INPUT_NAME, &features, err);
     if (rc == PST_OK)
         rc = emit_layers(g, mf, features, &out, &n_outputs, err);
-    return rc == PST_OK ? emit_outputs(g, mf, out, n_outputs, err) : rc;
+    return rc == PST_OK ? pst_onnx_emit_outputs(g, mf, out, n_outputs, err) : rc;
 }

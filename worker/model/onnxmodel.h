@@ -23,4 +23,16 @@
  * inference and emits nothing. */
 int pst_onnx_emit_model(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err);
 
+/* The pieces, for graphs of several models (worker/model/onnxensemble): */
+/* The graph input (mf's raw columns, documented by name) and the task metadata. */
+int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err);
+/* mf's output rows (N, width) for the raw rows in input: its preprocessing, columns and layers;
+ * one sigmoid output of a two-class model becomes [1 - p, p] (pst_ensemble_outputs_to_probs). */
+int pst_onnx_emit_rows(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *input, int width,
+                       const char **out, pst_err_t *err);
+/* The graph outputs for rows out (N, n_outputs) with mf's task and classes: label and
+ * probabilities (one output: p >= 0.5; several: the first largest), or value. */
+int pst_onnx_emit_outputs(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *out,
+                          int n_outputs, pst_err_t *err);
+
 #endif
