@@ -64,38 +64,39 @@ int pst_onnx_prep_numeric(pst_onnx_graph_t *g, const char *input, const pst_onnx
     return PST_OK;
 }
 
-static int check_categories(const pst_onnx_onehot_t *spec, const char *input, pst_err_t *err)
+static int check_categories(size_t n, const char *const *categories, const char *input,
+                            pst_err_t *err)
 {
-    if (spec->n_categories == 0)
-        return pst_err_set(err, PST_EINVAL, "ONNX one-hot of '%s': no categories", input);
-    for (size_t i = 0; i < spec->n_categories; i++)
+    if (n == 0)
+        return pst_err_set(err, PST_EINVAL, "ONNX encoding of '%s': no categories", input);
+    for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++)
-            if (strcmp(spec->categories[i], spec->categories[j]) == 0)
+            if (strcmp(categories[i], categories[j]) == 0)
                 return pst_err_set(err, PST_EINVAL,
-                                   "ONNX one-hot of '%s': category '%s' appears twice", input,
-                                   spec->categories[i]);
+                                   "ONNX encoding of '%s': category '%s' appears twice", input,
+                                   categories[i]);
     return PST_OK;
 }
 
-/* slot = LabelEncoder(input): the category's index, k for any other string. */
-static const char *slot_of(pst_onnx_graph_t *g, const char *input, const pst_onnx_onehot_t *spec)
+/* LabelEncoder(input): first + the category's index, other for any other string (int64). */
+static const char *code_of(pst_onnx_graph_t *g, const char *input, size_t k,
+                           const char *const *categories, int64_t first, int64_t other)
 {
-    size_t k = spec->n_categories;
-    int64_t *index = malloc(k * sizeof *index);
+    int64_t *index = malloc((k ? k : 1) * sizeof *index);
     if (!index)
         return NULL;
     for (size_t i = 0; i < k; i++)
-        index[i] = (int64_t)i;
-    const char *slot = pst_onnx_graph_unique(g, "slot");
+        index[i] = first + (int64_t)i;
+    const char *code = pst_onnx_graph_unique(g, "code");
     pst_onnx_node_t *node =
-        pst_onnx_graph_node(g, "LabelEncoder", PST_ONNX_ML_DOMAIN, 1, &input, 1, &slot);
-    int rc = pst_onnx_attr_strings(g, node, "keys_strings", k, spec->categories);
+        pst_onnx_graph_node(g, "LabelEncoder", PST_ONNX_ML_DOMAIN, 1, &input, 1, &code);
+    int rc = pst_onnx_attr_strings(g, node, "keys_strings", k, categories);
     if (rc == PST_OK)
         rc = pst_onnx_attr_ints(g, node, "values_int64s", k, index);
     if (rc == PST_OK)
-        rc = pst_onnx_attr_int(g, node, "default_int64", (int64_t)k);
+        rc = pst_onnx_attr_int(g, node, "default_int64", other);
     free(index);
-    return rc == PST_OK ? slot : NULL;
+    return rc == PST_OK ? code : NULL;
 }
 
 /* block = Flatten(OneHot(slot, depth k + 1)): (N, 1) indices to (N, k + 1) floats. */
@@ -138,18 +139,60 @@ static const char *first_columns(pst_onnx_graph_t *g, const char *block, size_t 
 int pst_onnx_prep_onehot(pst_onnx_graph_t *g, const char *input, const pst_onnx_onehot_t *spec,
                          const char **out, pst_err_t *err)
 {
-    int rc = check_categories(spec, input, err);
+    size_t k = spec->n_categories;
+    int rc = check_categories(k, spec->categories, input, err);
     if (rc != PST_OK)
         return rc;
     if (pst_onnx_graph_opset(g, PST_ONNX_ML_DOMAIN, PST_ONNX_ML_OPSET) != PST_OK)
         return failed(err, "one-hot");
-    const char *slot = slot_of(g, input, spec);
+    const char *slot = code_of(g, input, k, spec->categories, 0, (int64_t)k);
     const char *block = slot ? one_hot(g, slot, spec->n_categories) : NULL;
     if (block && !spec->other)
         block = first_columns(g, block, spec->n_categories);
     if (!block)
         return failed(err, "one-hot");
     *out = block;
+    return PST_OK;
+}
+
+int pst_onnx_prep_ordinal(pst_onnx_graph_t *g, const char *input, size_t n_categories,
+                          const char *const *categories, const char **out, pst_err_t *err)
+{
+    int rc = check_categories(n_categories, categories, input, err);
+    if (rc != PST_OK)
+        return rc;
+    if (pst_onnx_graph_opset(g, PST_ONNX_ML_DOMAIN, PST_ONNX_ML_OPSET) != PST_OK)
+        return failed(err, "ordinal code");
+    const char *code = code_of(g, input, n_categories, categories, 1, 0);
+    const char *value = pst_onnx_graph_unique(g, "ordinal");
+    const char *in[] = {code, NULL};
+    if (!code || pst_onnx_attr_int(g, pst_onnx_graph_op(g, "Cast", value, in), "to",
+                                   PST_ONNX_FLOAT) != PST_OK)
+        return failed(err, "ordinal code");
+    *out = value;
+    return PST_OK;
+}
+
+/* out = Where(op(x, bound), bound, x) for op Less (lower bounds) or Greater (upper bounds). */
+static const char *bound_side(pst_onnx_graph_t *g, const char *op, const char *x, size_t n,
+                              const float *bound)
+{
+    const char *b = vector(g, op[0] == 'L' ? "clip_lo" : "clip_hi", n, bound);
+    const char *beyond = b ? binary(g, op, "beyond", x, b) : NULL;
+    const char *out = pst_onnx_graph_unique(g, "clipped");
+    const char *in[] = {beyond, b, x, NULL};
+    return beyond && pst_onnx_graph_op(g, "Where", out, in) ? out : NULL;
+}
+
+int pst_onnx_prep_clip(pst_onnx_graph_t *g, const char *input, size_t n, const float *lo,
+                       const float *hi, const char **out, pst_err_t *err)
+{
+    /* x < lo ? lo : (x > hi ? hi : x): the upper side first, the lower side over it. */
+    const char *upper = bound_side(g, "Greater", input, n, hi);
+    const char *both = upper ? bound_side(g, "Less", upper, n, lo) : NULL;
+    if (!both)
+        return failed(err, "outlier clipping");
+    *out = both;
     return PST_OK;
 }
 

@@ -13,8 +13,19 @@
  * Flatten give the (N, k + 1) float block; without an "other" slot the last column is dropped
  * (Slice), so an unknown value encodes as all zeros. Measured in onnxruntime 1.31: Equal on
  * strings is refused at opset 13 (it takes strings from opset 19), and ai.onnx.ml OneHotEncoder
- * has no slot for unknown values; LabelEncoder + OneHot runs. A boolean column is a categorical one
- * with the categories "false" and "true"; a date column expanded to numbers is a numeric block. */
+ * has no slot for unknown values; LabelEncoder + OneHot runs.
+ *
+ * How the kinds of a fitted column encoder map (one graph input per column, named after it):
+ *   numeric or boolean value   float (N, 1) (a boolean as 0 or 1); fitted outlier bounds as
+ *                              pst_onnx_prep_clip, then the numeric block
+ *   one-hot category           string (N, 1), pst_onnx_prep_onehot with other = true, the missing
+ *                              value being the category "" when it was fitted as one
+ *   ordinal code               string (N, 1), pst_onnx_prep_ordinal (1 + index, 0 if unknown)
+ *   hashed category            no ONNX operator hashes strings: such a model cannot be exported
+ *   date                       text dates cannot be parsed by ONNX operators: a date column is
+ *                              exported only when dropped, or given as numbers.
+ * The column blocks are concatenated in the encoder's feature order (pst_onnx_prep_concat) and
+ * the numeric block (fill, shift, scale) then applies to the whole feature vector. */
 #ifndef PST_COMMON_ONNX_ONNXPREP_H
 #define PST_COMMON_ONNX_ONNXPREP_H
 
@@ -49,6 +60,16 @@ int pst_onnx_prep_numeric(pst_onnx_graph_t *g, const char *input, const pst_onnx
  * Imports ai.onnx.ml. An empty category list or a repeated category is PST_EINVAL. */
 int pst_onnx_prep_onehot(pst_onnx_graph_t *g, const char *input, const pst_onnx_onehot_t *spec,
                          const char **out, pst_err_t *err);
+
+/* Clamps each column j of input (float (N, n)) into [lo[j], hi[j]] as x < lo ? lo : x > hi ? hi
+ * : x does (NaN stays NaN): Less, Greater and Where. Leaves nothing out; *out names the result. */
+int pst_onnx_prep_clip(pst_onnx_graph_t *g, const char *input, size_t n, const float *lo,
+                       const float *hi, const char **out, pst_err_t *err);
+
+/* The ordinal code of input (string (N, 1)): 1 + the value's index in categories, 0 for any
+ * other value, as float (N, 1). Imports ai.onnx.ml; the category list is checked as for one-hot. */
+int pst_onnx_prep_ordinal(pst_onnx_graph_t *g, const char *input, size_t n_categories,
+                          const char *const *categories, const char **out, pst_err_t *err);
 
 /* Concatenates n blocks along the feature axis into *out (blocks[0] itself when n is 1). */
 int pst_onnx_prep_concat(pst_onnx_graph_t *g, int n, const char *const *blocks, const char **out,

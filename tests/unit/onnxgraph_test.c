@@ -5,7 +5,9 @@
  * the "other" slot) carries the categories and slots; bad category lists are refused; and a
  * hand-made graph of a numeric block and a one-hot string column, concatenated, runs in
  * onnxruntime (onnxruntime-node through tests/e2e/onnx_run.js; skipped when it is not installed)
- * to the features computed by hand, unseen strings in the "other" slot or all zeros. */
+ * to the features computed by hand, unseen strings in the "other" slot or all zeros; outlier
+ * clipping (Greater, Less, Where) and ordinal codes (LabelEncoder, Cast), as nodes and run in
+ * onnxruntime. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,8 +300,35 @@ static const char *runtime_module(char *buf, size_t size)
     return access(package, R_OK) == 0 && system("node --version >/dev/null 2>&1") == 0 ? buf : NULL;
 }
 
+/* Packs g, runs it in onnxruntime on the inputs of input_json (onnx_run.js's format) and
+ * returns its outputs (caller deletes). Destroys g. */
+static cJSON *run_in_runtime(const char *module, pst_onnx_graph_t **g, const char *input_json)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(pst_onnx_graph_pack(*g, &buf, &len, NULL), PST_OK);
+    pst_onnx_graph_destroy(g);
+    char model[256], out[256], cmd[2048];
+    assert_int_equal(pst_write_file_atomic(pst_scratch_path(model, "run.onnx"), buf, len, NULL),
+                     PST_OK);
+    free(buf);
+    const char *input = pst_scratch_file(".json", input_json);
+    snprintf(cmd, sizeof cmd, "node %s/../e2e/onnx_run.js %s %s %s %s", PST_TEST_DATA, module,
+             model, input, pst_scratch_path(out, "run_out.json"));
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    cJSON *doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    return doc;
+}
+
 /* Features of x (2 numeric columns: fill 9 and 8, shift 1 and 2, scale 0.5 and 2) and color
- * (red, green, blue, + other when other), written as a file and run in onnxruntime. */
+ * (red, green, blue, + other when other), run in onnxruntime on three rows. */
 static cJSON *run_mixed_graph(const char *module, bool other)
 {
     pst_onnx_graph_t *g = pst_onnx_graph_new("mixed", NULL);
@@ -318,36 +347,17 @@ static cJSON *run_mixed_graph(const char *module, bool other)
     const char *in[] = {features, NULL};
     assert_non_null(pst_onnx_graph_op(g, "Identity", "y", in));
     assert_int_equal(pst_onnx_graph_output(g, "y", PST_ONNX_FLOAT, 2, y_dims, NULL), PST_OK);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(pst_onnx_graph_pack(g, &buf, &len, NULL), PST_OK);
-    char model[256], out[256], cmd[2048];
-    assert_int_equal(pst_write_file_atomic(pst_scratch_path(model, "mixed.onnx"), buf, len, NULL),
-                     PST_OK);
-    free(buf);
-    pst_onnx_graph_destroy(&g);
-    const char *input =
-        pst_scratch_file(".json", "[{\"name\": \"x\", \"type\": \"float32\", \"dims\": [3, 2],"
-                                  " \"data\": [3, null, null, 4, 1, 2]},"
-                                  " {\"name\": \"color\", \"type\": \"string\", \"dims\": [3, 1],"
-                                  " \"data\": [\"blue\", \"purple\", \"red\"]}]");
-    snprintf(cmd, sizeof cmd, "node %s/../e2e/onnx_run.js %s %s %s %s", PST_TEST_DATA, module,
-             model, input, pst_scratch_path(out, "mixed_out.json"));
-    assert_int_equal(system(cmd), 0);
-    FILE *f = fopen(out, "r");
-    assert_non_null(f);
-    char text[4096];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    cJSON *doc = cJSON_Parse(text);
-    assert_non_null(doc);
-    return doc;
+    return run_in_runtime(module, &g,
+                          "[{\"name\": \"x\", \"type\": \"float32\", \"dims\": [3, 2],"
+                          " \"data\": [3, null, null, 4, 1, 2]},"
+                          " {\"name\": \"color\", \"type\": \"string\", \"dims\": [3, 1],"
+                          " \"data\": [\"blue\", \"purple\", \"red\"]}]");
 }
 
 static void check_features(cJSON *doc, const float *expect, int n_rows, int width)
 {
     cJSON *y = cJSON_GetObjectItem(doc, "y");
+    assert_non_null(y);
     cJSON *dims = cJSON_GetObjectItem(y, "dims"), *data = cJSON_GetObjectItem(y, "data");
     assert_int_equal(cJSON_GetArrayItem(dims, 0)->valuedouble, n_rows);
     assert_int_equal(cJSON_GetArrayItem(dims, 1)->valuedouble, width);
@@ -376,6 +386,76 @@ static void mixed_graph_runs_in_onnxruntime(void **state)
     cJSON_Delete(doc);
 }
 
+/* Clipping to [-1, 2] and [0, inf), and the ordinal code of a size column. */
+static pst_onnx_graph_t *clip_and_ordinal_graph(void)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("codes", NULL);
+    const int64_t x_dims[2] = {PST_ONNX_BATCH, 2}, s_dims[2] = {PST_ONNX_BATCH, 1};
+    const int64_t y_dims[2] = {PST_ONNX_BATCH, 3};
+    assert_int_equal(pst_onnx_graph_input(g, "x", PST_ONNX_FLOAT, 2, x_dims, NULL), PST_OK);
+    assert_int_equal(pst_onnx_graph_input(g, "size", PST_ONNX_STRING, 2, s_dims, NULL), PST_OK);
+    const float lo[2] = {-1, 0}, hi[2] = {2, INFINITY};
+    const char *const sizes[3] = {"L", "M", "S"};
+    const char *blocks[2], *features;
+    assert_int_equal(pst_onnx_prep_clip(g, "x", 2, lo, hi, &blocks[0], NULL), PST_OK);
+    assert_int_equal(pst_onnx_prep_ordinal(g, "size", 3, sizes, &blocks[1], NULL), PST_OK);
+    assert_int_equal(pst_onnx_prep_concat(g, 2, blocks, &features, NULL), PST_OK);
+    const char *in[] = {features, NULL};
+    assert_non_null(pst_onnx_graph_op(g, "Identity", "y", in));
+    assert_int_equal(pst_onnx_graph_output(g, "y", PST_ONNX_FLOAT, 2, y_dims, NULL), PST_OK);
+    return g;
+}
+
+static void clip_and_ordinal_nodes(void **state)
+{
+    pst_onnx_graph_t *g = clip_and_ordinal_graph();
+    Onnx__ModelProto *m = round_trip(g);
+    char ops[256];
+    op_list(m->graph, ops, sizeof ops);
+    assert_string_equal(ops, "Greater Where Less Where LabelEncoder Cast Concat Identity");
+    Onnx__NodeProto **n = m->graph->node;
+    const float hi[2] = {2, INFINITY}, lo[2] = {-1, 0};
+    assert_memory_equal(initializer(m->graph, n[0]->input[1])->float_data, hi, sizeof hi);
+    assert_string_equal(n[1]->input[1], n[0]->input[1]); /* Where(x > hi, hi, x) */
+    assert_string_equal(n[1]->input[2], "x");
+    assert_memory_equal(initializer(m->graph, n[2]->input[1])->float_data, lo, sizeof lo);
+    assert_string_equal(n[2]->input[0], n[1]->output[0]);
+    assert_int_equal(attr(n[4], "values_int64s")->ints[0], 1);
+    assert_int_equal(attr(n[4], "values_int64s")->ints[2], 3);
+    assert_int_equal(attr(n[4], "default_int64")->i, 0);
+    assert_int_equal(attr(n[5], "to")->i, PST_ONNX_FLOAT);
+    onnx__model_proto__free_unpacked(m, NULL);
+    pst_onnx_graph_destroy(&g);
+}
+
+static void clip_and_ordinal_run_in_onnxruntime(void **state)
+{
+    char buf[512];
+    const char *module = runtime_module(buf, sizeof buf);
+    if (!module) {
+        printf("onnxruntime-node is not installed (scripts/setup_onnxruntime.sh): skipped\n");
+        skip();
+    }
+    pst_onnx_graph_t *g = clip_and_ordinal_graph();
+    cJSON *doc = run_in_runtime(module, &g,
+                                "[{\"name\": \"x\", \"type\": \"float32\", \"dims\": [4, 2],"
+                                " \"data\": [-5, -5, 0.5, 1e30, 7, null, null, 0.25]},"
+                                " {\"name\": \"size\", \"type\": \"string\", \"dims\": [4, 1],"
+                                " \"data\": [\"S\", \"XL\", \"L\", \"\"]}]");
+    /* x < lo ? lo : x > hi ? hi : x per column (NaN stays NaN, checked apart); 1 + index. */
+    cJSON *data = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "y"), "data");
+    const float expect[12] = {-1, 0, 3, 0.5f, 1e30f, 0, 2, NAN, 1, NAN, 0.25f, 0};
+    assert_int_equal(cJSON_GetArraySize(data), 12);
+    for (int i = 0; i < 12; i++) {
+        cJSON *v = cJSON_GetArrayItem(data, i);
+        if (isnan(expect[i]))
+            assert_true(cJSON_IsNull(v)); /* NaN travels as null in JSON */
+        else
+            assert_true((float)v->valuedouble == expect[i]);
+    }
+    cJSON_Delete(doc);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -389,6 +469,8 @@ int main(void)
         cmocka_unit_test(one_hot_refuses_bad_category_lists),
         cmocka_unit_test(concat_joins_blocks_on_the_feature_axis),
         cmocka_unit_test(mixed_graph_runs_in_onnxruntime),
+        cmocka_unit_test(clip_and_ordinal_nodes),
+        cmocka_unit_test(clip_and_ordinal_run_in_onnxruntime),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
