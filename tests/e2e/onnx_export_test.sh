@@ -9,7 +9,8 @@
 #  - an MLP (tanh, dropout, softmax) on wine with missing cells imputed by the median and min-max
 #    scaling;
 #  - linear regression on diabetes, standard scaling;
-#  - an MLP (relu, softmax) on digits with missing cells imputed by the mean, no scaling.
+#  - an MLP (relu, softmax) on digits with missing cells imputed by the mean, no scaling;
+#  - an MLP on digits written as IDX images (0..255), so that the pixel scaling is exported too.
 # Ensemble files too, the same way: a soft-voting bag of sigmoid logistic regressions on feature
 # subsets (breast_cancer), a hard-voting bag of MLPs (wine, missing cells), a stack of two bases
 # under a meta model (wine) and a soft-voting bag of linear regressions (diabetes).
@@ -86,11 +87,12 @@ ensemble() {
     --out "$work/$name" -q >"$work/$name.log" 2>&1
 }
 
-# matches NAME: exports NAME's model, checks the file, runs it on NAME's test rows in onnxruntime
-# and compares with pstrain predict on the same rows
+# matches NAME [DATA]: exports NAME's model, checks the file, runs it on the rows of DATA (default
+# NAME's test CSV; an IDX images file is read as its raw bytes) in onnxruntime and compares with
+# pstrain predict on the same rows
 matches() {
   local name=$1
-  local model=$work/$name/model.pst csv=$work/${name}_test.csv
+  local model=$work/$name/model.pst csv=${2:-$work/${name}_test.csv}
   if ! "$pstrain" export "$model" -o "$work/$name.onnx" 2>>"$work/$name.log"; then
     fail "$name: export failed: $(tail -2 "$work/$name.log")"; return
   fi
@@ -103,12 +105,17 @@ matches() {
     fail "$name: the onnx checker refuses the file: $out"
   fi
   "$py" - "$csv" "$work/$name-in.json" <<'PY'
-import csv, json, math, sys
-rows = list(csv.reader(open(sys.argv[1])))
-target = rows[0].index("target")
-def cell(v):
-    return None if v.strip().lower() in ("", "na", "nan", "n/a", "?") else float(v)
-x = [[cell(v) for j, v in enumerate(r) if j != target] for r in rows[1:]]
+import csv, json, math, struct, sys
+if "idx3" in sys.argv[1]:
+    raw = open(sys.argv[1], "rb").read()
+    n, h, w = struct.unpack(">III", raw[4:16])
+    x = [list(raw[16 + i * h * w:16 + (i + 1) * h * w]) for i in range(n)]
+else:
+    rows = list(csv.reader(open(sys.argv[1])))
+    target = rows[0].index("target")
+    def cell(v):
+        return None if v.strip().lower() in ("", "na", "nan", "n/a", "?") else float(v)
+    x = [[cell(v) for j, v in enumerate(r) if j != target] for r in rows[1:]]
 json.dump([{"name": "input", "type": "float32", "dims": [len(x), len(x[0])], "data": sum(x, [])}],
           open(sys.argv[2], "w"))
 PY
@@ -170,6 +177,31 @@ if train digits_mlp "$work/digits_missing.csv" classification 'model.hidden=[32]
   model.activation=relu data.impute=mean data.scaler=none train.epochs=10; then
   matches digits_mlp
 else fail "digits_mlp: training failed: $(tail -3 "$work/digits_mlp.log")"; fi
+
+# digits as IDX files (8x8 images, 16 x the CSV's 0..16 levels), 4/5 for training
+"$py" - "$data/digits.csv" "$work" <<'PY'
+import csv, random, struct, sys
+rows = list(csv.reader(open(sys.argv[1])))
+target = rows[0].index("target")
+rows = rows[1:]
+random.Random(3).shuffle(rows)
+cut = len(rows) * 4 // 5
+for prefix, part in (("dtrain", rows[:cut]), ("dtest", rows[cut:])):
+    with open(f"{sys.argv[2]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, len(part), 8, 8))
+        f.write(bytes(min(255, int(float(r[j])) * 16) for r in part for j in range(len(r)) if j != target))
+    with open(f"{sys.argv[2]}/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(part)))
+        f.write(bytes(int(float(r[target])) for r in part))
+PY
+if "$pstrain" train "$root/examples/csv_logreg.yaml" --set data.train="$work/dtrain-images-idx3-ubyte" \
+  --set data.test="$work/dtest-images-idx3-ubyte" --set 'model.hidden=[16]' --set train.epochs=5 \
+  --out "$work/digits_idx" -q >"$work/digits_idx.log" 2>&1; then
+  matches digits_idx "$work/dtest-images-idx3-ubyte"
+  if "$py" -c "import onnx, sys; m = onnx.load(sys.argv[1]); sys.exit(0 if m.graph.node[0].op_type == 'Mul' and m.graph.node[0].input[0] == 'input' else 1)" "$work/digits_idx.onnx"; then
+    pass "digits_idx: the graph starts with the pixel scaling (Mul)"
+  else fail "digits_idx: the graph does not start with the pixel scaling"; fi
+else fail "digits_idx: training failed: $(tail -3 "$work/digits_idx.log")"; fi
 
 # --- ensembles --------------------------------------------------------------------------------
 if ensemble bag_bc "$data/breast_cancer.csv" classification bag --members 3 --max-features 0.5 \
