@@ -26,9 +26,9 @@ void pst_usage_export(FILE *out)
             "  probabilities  float (N, n_classes) one column per class, in label order\n"
             "outputs (regression):\n"
             "  value          float (N, 1) the predicted value\n\n"
-            "They match 'pstrain predict MODEL DATA'. The feature names, the target and the\n"
-            "task are in the file's metadata. A sparse model (sparse_lr, fm, wide_deep) is\n"
-            "refused.\n\n"
+            "They match 'pstrain predict MODEL DATA'. The file's metadata holds feature_names\n"
+            "(a JSON array of the input's columns), target, task and, for an ensemble, its\n"
+            "method. A sparse model (sparse_lr, fm, wide_deep) is refused.\n\n"
             "options:\n"
             "  -o FILE  the ONNX file to write (required)\n");
 }

@@ -120,7 +120,7 @@ static void mlp_with_preprocessing_and_columns(void **state)
     f.mf.pixel_scale = 0; /* none: no Mul node */
     f.columns[0] = 2, f.columns[1] = 0;
     f.mf.columns = f.columns, f.mf.n_columns = 2;
-    f.names[0] = "a", f.names[1] = "b", f.names[2] = "c";
+    f.names[0] = "a", f.names[1] = "b,c", f.names[2] = "c";
     f.mf.feature_names = f.names;
     f.mf.target_name = "kind";
 
@@ -162,7 +162,7 @@ static void mlp_with_preprocessing_and_columns(void **state)
     assert_int_equal(classes->int64_data[2], -9);
     assert_string_equal(label->input[1], g->node[9]->output[0]); /* ArgMax */
     assert_string_equal(m->metadata_props[0]->key, "feature_names");
-    assert_string_equal(m->metadata_props[0]->value, "a, b, c");
+    assert_string_equal(m->metadata_props[0]->value, "[\"a\",\"b,c\",\"c\"]");
     assert_string_equal(m->metadata_props[1]->value, "kind");
     onnx__model_proto__free_unpacked(m, NULL);
     free(f.params);

@@ -2,6 +2,7 @@
  * the layer stack as Gemm and activation nodes, and the label and probability outputs. */
 #include "worker/model/onnxmodel.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -255,27 +256,35 @@ int pst_onnx_emit_rows(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const cha
     return PST_OK;
 }
 
-/* The input's documentation: its columns by name when the model file knows them. */
+/* The feature names as a JSON array (a name may hold a comma), or NULL. Caller frees. */
+static char *names_json(const pst_modelfile_t *mf)
+{
+    cJSON *names = cJSON_CreateArray();
+    for (int i = 0; names && i < mf->n_inputs; i++)
+        if (!cJSON_AddItemToArray(names, cJSON_CreateString(mf->feature_names[i]))) {
+            cJSON_Delete(names);
+            return NULL;
+        }
+    char *text = names ? cJSON_PrintUnformatted(names) : NULL;
+    cJSON_Delete(names);
+    return text;
+}
+
+/* The graph input, documented with its columns by name when the model file knows them. */
 static int emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf)
 {
-    size_t len = 64;
-    for (int i = 0; mf->feature_names && i < mf->n_inputs; i++)
-        len += strlen(mf->feature_names[i]) + 2;
-    char *doc = malloc(len);
-    if (!doc)
-        return PST_ENOMEM;
-    size_t at = (size_t)snprintf(doc, len, "raw feature columns, NaN for missing");
-    for (int i = 0; mf->feature_names && i < mf->n_inputs; i++)
-        at += (size_t)snprintf(doc + at, len - at, "%s%s", i ? ", " : ": ", mf->feature_names[i]);
+    static const char doc[] = "raw feature columns in the training file's order (the target left "
+                              "out), NaN for a missing value; their names are the metadata "
+                              "feature_names";
     int64_t dims[2] = {PST_ONNX_BATCH, mf->n_inputs};
     int rc = pst_onnx_graph_input(g, PST_ONNX_INPUT_NAME, PST_ONNX_FLOAT, 2, dims, doc);
-    if (rc == PST_OK && mf->feature_names)
-        rc = pst_onnx_graph_metadata(g, "feature_names",
-                                     doc + strlen("raw feature columns, NaN "
-                                                  "for missing: "));
+    if (rc == PST_OK && mf->feature_names) {
+        char *names = names_json(mf);
+        rc = names ? pst_onnx_graph_metadata(g, "feature_names", names) : PST_ENOMEM;
+        free(names);
+    }
     if (rc == PST_OK && mf->target_name)
         rc = pst_onnx_graph_metadata(g, "target", mf->target_name);
-    free(doc);
     return rc;
 }
 
