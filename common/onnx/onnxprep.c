@@ -2,6 +2,7 @@
  */
 #include "common/onnx/onnxprep.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,4 +212,42 @@ int pst_onnx_prep_concat(pst_onnx_graph_t *g, int n, const char *const *blocks, 
         return failed(err, "concatenation");
     *out = features;
     return PST_OK;
+}
+
+/* One column's graph input and block. */
+static int emit_column(pst_onnx_graph_t *g, const pst_onnx_column_t *c, const char **block,
+                       pst_err_t *err)
+{
+    const int64_t dims[2] = {PST_ONNX_BATCH, 1};
+    bool number = c->kind == PST_ONNX_COLUMN_NUMBER;
+    if (pst_onnx_graph_input(g, c->name, number ? PST_ONNX_FLOAT : PST_ONNX_STRING, 2, dims,
+                             number ? "a number (a boolean as 0 or 1), NaN when missing"
+                                    : "a category's text, \"\" when missing") != PST_OK)
+        return failed(err, "column input");
+    if (c->kind == PST_ONNX_COLUMN_ONEHOT) {
+        pst_onnx_onehot_t spec = {c->n_categories, c->categories, true};
+        return pst_onnx_prep_onehot(g, c->name, &spec, block, err);
+    }
+    if (c->kind == PST_ONNX_COLUMN_ORDINAL)
+        return pst_onnx_prep_ordinal(g, c->name, c->n_categories, c->categories, block, err);
+    *block = c->name;
+    if (isinf(c->clip_lo) && isinf(c->clip_hi))
+        return PST_OK;
+    return pst_onnx_prep_clip(g, c->name, 1, &c->clip_lo, &c->clip_hi, block, err);
+}
+
+int pst_onnx_prep_columns(pst_onnx_graph_t *g, const pst_onnx_column_t *cols, size_t n,
+                          const char **out, pst_err_t *err)
+{
+    const char **blocks = calloc(n ? n : 1, sizeof *blocks);
+    if (!blocks)
+        return failed(err, "columns");
+    int rc = PST_OK;
+    for (size_t j = 0; j < n && rc == PST_OK; j++)
+        if ((rc = emit_column(g, &cols[j], &blocks[j], err)) != PST_OK)
+            pst_err_prefix(err, rc, "column '%s': ", cols[j].name);
+    if (rc == PST_OK)
+        rc = pst_onnx_prep_concat(g, (int)n, blocks, out, err);
+    free(blocks);
+    return rc;
 }

@@ -15,15 +15,18 @@
  * strings is refused at opset 13 (it takes strings from opset 19), and ai.onnx.ml OneHotEncoder
  * has no slot for unknown values; LabelEncoder + OneHot runs.
  *
- * How the kinds of a fitted column encoder map (one graph input per column, named after it):
+ * How the kinds of a fitted column encoder map (one graph input per column, named after it;
+ * pst_onnx_prep_columns emits a table of them from a pst_onnx_column_t per column):
  *   numeric or boolean value   float (N, 1) (a boolean as 0 or 1); fitted outlier bounds as
  *                              pst_onnx_prep_clip, then the numeric block
  *   one-hot category           string (N, 1), pst_onnx_prep_onehot with other = true, the missing
  *                              value being the category "" when it was fitted as one
  *   ordinal code               string (N, 1), pst_onnx_prep_ordinal (1 + index, 0 if unknown)
  *   hashed category            no ONNX operator hashes strings: such a model cannot be exported
- *   date                       text dates cannot be parsed by ONNX operators: a date column is
- *                              exported only when dropped, or given as numbers.
+ *   date                       ONNX operators cannot parse text dates, and the four parts
+ *                              (year, month, day of week, day of year) of a day count need the
+ *                              civil calendar as integer Div/Mod chains, not emitted: refuse a
+ *                              model with an expanded date column (data.dates: drop exports).
  * The column blocks are concatenated in the encoder's feature order (pst_onnx_prep_concat) and
  * the numeric block (fill, shift, scale) then applies to the whole feature vector. */
 #ifndef PST_COMMON_ONNX_ONNXPREP_H
@@ -70,6 +73,27 @@ int pst_onnx_prep_clip(pst_onnx_graph_t *g, const char *input, size_t n, const f
  * other value, as float (N, 1). Imports ai.onnx.ml; the category list is checked as for one-hot. */
 int pst_onnx_prep_ordinal(pst_onnx_graph_t *g, const char *input, size_t n_categories,
                           const char *const *categories, const char **out, pst_err_t *err);
+
+/* An input column of a table: a graph input of its own, named after it. */
+typedef enum {
+    PST_ONNX_COLUMN_NUMBER = 0, /* float (N, 1); a boolean as 0 or 1 */
+    PST_ONNX_COLUMN_ONEHOT,     /* string (N, 1); n_categories + 1 features, "other" last */
+    PST_ONNX_COLUMN_ORDINAL,    /* string (N, 1); 1 feature, 1 + index or 0 */
+} pst_onnx_column_kind_t;
+
+typedef struct pst_onnx_column {
+    const char *name;
+    pst_onnx_column_kind_t kind;
+    float clip_lo, clip_hi;        /* NUMBER: fitted bounds; -inf and +inf when off */
+    size_t n_categories;           /* ONEHOT, ORDINAL */
+    const char *const *categories; // (n_categories) in slot order
+} pst_onnx_column_t;
+
+/* Declares a graph input per column and emits its block (clipping only for finite bounds);
+ * *out names the (N, width) concatenation in column order, the raw feature vector that the
+ * numeric block (fill, shift, scale) then takes. */
+int pst_onnx_prep_columns(pst_onnx_graph_t *g, const pst_onnx_column_t *cols, size_t n,
+                          const char **out, pst_err_t *err);
 
 /* Concatenates n blocks along the feature axis into *out (blocks[0] itself when n is 1). */
 int pst_onnx_prep_concat(pst_onnx_graph_t *g, int n, const char *const *blocks, const char **out,

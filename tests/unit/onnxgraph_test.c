@@ -7,7 +7,8 @@
  * onnxruntime (onnxruntime-node through tests/e2e/onnx_run.js; skipped when it is not installed)
  * to the features computed by hand, unseen strings in the "other" slot or all zeros; outlier
  * clipping (Greater, Less, Where) and ordinal codes (LabelEncoder, Cast), as nodes and run in
- * onnxruntime. */
+ * onnxruntime; a table of numeric, one-hot, ordinal and boolean columns, each its own graph
+ * input, then the numeric block, as nodes and run in onnxruntime. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -456,6 +457,80 @@ static void clip_and_ordinal_run_in_onnxruntime(void **state)
     cJSON_Delete(doc);
 }
 
+/* A table of four columns: age (clipped to [0, 100]), color (one-hot), size (ordinal), member
+ * (a boolean); then the numeric block over the 7 features and the features as output y. */
+static pst_onnx_graph_t *table_graph(void)
+{
+    pst_onnx_graph_t *g = pst_onnx_graph_new("table", NULL);
+    const char *const colors[2] = {"", "red"}, *const sizes[3] = {"L", "M", "S"};
+    const pst_onnx_column_t cols[4] = {
+        {"age", PST_ONNX_COLUMN_NUMBER, 0, 100, 0, NULL},
+        {"color", PST_ONNX_COLUMN_ONEHOT, 0, 0, 2, colors},
+        {"size", PST_ONNX_COLUMN_ORDINAL, 0, 0, 3, sizes},
+        {"member", PST_ONNX_COLUMN_NUMBER, -INFINITY, INFINITY, 0, NULL},
+    };
+    const char *raw = NULL, *features = NULL;
+    assert_int_equal(pst_onnx_prep_columns(g, cols, 4, &raw, NULL), PST_OK);
+    const float fill[6] = {50, 0, 0, 0, 0, 1}, shift[6] = {40, 0, 0, 0, 1, 0};
+    const float scale[6] = {0.5f, 1, 1, 1, 1, 1};
+    pst_onnx_numeric_t numbers = {6, 0, fill, shift, scale};
+    assert_int_equal(pst_onnx_prep_numeric(g, raw, &numbers, &features, NULL), PST_OK);
+    const char *in[] = {features, NULL};
+    const int64_t y_dims[2] = {PST_ONNX_BATCH, 6};
+    assert_non_null(pst_onnx_graph_op(g, "Identity", "y", in));
+    assert_int_equal(pst_onnx_graph_output(g, "y", PST_ONNX_FLOAT, 2, y_dims, NULL), PST_OK);
+    return g;
+}
+
+static void table_columns_are_inputs_of_their_own(void **state)
+{
+    pst_onnx_graph_t *g = table_graph();
+    Onnx__ModelProto *m = round_trip(g);
+    const Onnx__GraphProto *gp = m->graph;
+    assert_int_equal(gp->n_input, 4);
+    const char *names[4] = {"age", "color", "size", "member"};
+    const int types[4] = {PST_ONNX_FLOAT, PST_ONNX_STRING, PST_ONNX_STRING, PST_ONNX_FLOAT};
+    for (int j = 0; j < 4; j++) {
+        assert_string_equal(gp->input[j]->name, names[j]);
+        assert_int_equal(gp->input[j]->type->tensor_type->elem_type, types[j]);
+    }
+    char ops[256];
+    op_list(gp, ops, sizeof ops);
+    /* member has no bounds: no clipping nodes for it */
+    assert_string_equal(ops, "Greater Where Less Where LabelEncoder OneHot Flatten LabelEncoder "
+                             "Cast Concat IsNaN Where Sub Mul Identity");
+    const Onnx__NodeProto *cat = gp->node[9];
+    assert_int_equal(cat->n_input, 4);
+    assert_string_equal(cat->input[3], "member");
+    onnx__model_proto__free_unpacked(m, NULL);
+    pst_onnx_graph_destroy(&g);
+}
+
+static void table_runs_in_onnxruntime(void **state)
+{
+    char buf[512];
+    const char *module = runtime_module(buf, sizeof buf);
+    if (!module) {
+        printf("onnxruntime-node is not installed (scripts/setup_onnxruntime.sh): skipped\n");
+        skip();
+    }
+    pst_onnx_graph_t *g = table_graph();
+    cJSON *doc = run_in_runtime(
+        module, &g,
+        "[{\"name\": \"age\", \"type\": \"float32\", \"dims\": [3, 1], \"data\": [130, null, 42]},"
+        " {\"name\": \"color\", \"type\": \"string\", \"dims\": [3, 1],"
+        " \"data\": [\"red\", \"\", \"blue\"]},"
+        " {\"name\": \"size\", \"type\": \"string\", \"dims\": [3, 1],"
+        " \"data\": [\"M\", \"XS\", \"S\"]},"
+        " {\"name\": \"member\", \"type\": \"float32\", \"dims\": [3, 1],"
+        " \"data\": [1, 0, null]}]");
+    /* Raw features: age clipped (100, NaN, 42); color: "" slot 0, red slot 1, other 2; size
+     * 1 + index; member. Then NaN -> fill and (v - shift) * scale. */
+    const float expect[3 * 6] = {30, 0, 1, 0, 1, 1, 5, 1, 0, 0, -1, 0, 1, 0, 0, 1, 2, 1};
+    check_features(doc, expect, 3, 6);
+    cJSON_Delete(doc);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -471,6 +546,8 @@ int main(void)
         cmocka_unit_test(mixed_graph_runs_in_onnxruntime),
         cmocka_unit_test(clip_and_ordinal_nodes),
         cmocka_unit_test(clip_and_ordinal_run_in_onnxruntime),
+        cmocka_unit_test(table_columns_are_inputs_of_their_own),
+        cmocka_unit_test(table_runs_in_onnxruntime),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
