@@ -73,7 +73,7 @@ train() {
   for s in "$@"; do sets+=(--set "$s"); done
   split "$csv" "$name"
   "$pstrain" train "$root/examples/csv_logreg.yaml" --set data.train="$work/${name}_train.csv" \
-    --set data.test="$work/${name}_test.csv" --set data.task="$task" --set train.epochs=40 \
+    --set data.test="$work/${name}_test.csv" --set data.task="$task" --set train.epochs=20 \
     "${sets[@]}" --out "$work/$name" -q >"$work/$name.log" 2>&1
 }
 
@@ -83,7 +83,7 @@ ensemble() {
   local name=$1 csv=$2 task=$3 command=$4; shift 4
   split "$csv" "$name"
   "$pstrain" "$command" "$root/examples/csv_logreg.yaml" --set data.train="$work/${name}_train.csv" \
-    --set data.test="$work/${name}_test.csv" --set data.task="$task" --set train.epochs=20 "$@" \
+    --set data.test="$work/${name}_test.csv" --set data.task="$task" --set train.epochs=10 "$@" \
     --out "$work/$name" -q >"$work/$name.log" 2>&1
 }
 
