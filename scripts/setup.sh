@@ -16,6 +16,7 @@ packages=(
   dataset-fashion-mnist
   python3 python3-numpy
   iproute2 time
+  libonnx-dev python3-onnx
 )
 # tests/e2e/scaling_netns_test.sh and scripts/bench/scaling.sh create network namespaces and
 # shape their links with ip and tc (iproute2).
@@ -23,6 +24,9 @@ packages=(
 # scripts/test.sh checks formatting with clang-format (the repository's .clang-format).
 # The end-to-end tests script their checks in Python; the sparse test computes reference figures
 # with numpy through /usr/bin/python3.
+# The ONNX export generates its protobuf code from libonnx-dev's onnx.proto; its test checks the
+# exported files with python3-onnx's checker and runs them in onnxruntime-node (installed with
+# npm by scripts/setup_onnxruntime.sh, after the packages, when node and npm are present).
 # scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.
 if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)
@@ -31,14 +35,21 @@ if [ "${PST_SETUP_BENCH:-0}" = 1 ]; then
   packages+=(python3-torch python3-sklearn liblinear-tools)
 fi
 
+# Node.js comes from Debian unless a node and npm are already installed (e.g. from NodeSource).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-echo "pstrain setup: installing ${missing[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "pstrain setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+bash "$(dirname "$0")/setup_onnxruntime.sh" >/dev/null ||
+  echo "pstrain setup: onnxruntime-node is not installed; the ONNX export test will skip" >&2

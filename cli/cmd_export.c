@@ -1,0 +1,63 @@
+/* pstrain export: argv of writing a saved model as ONNX, run by app/export. */
+#include <stdio.h>
+
+#include "app/console.h"
+#include "app/export.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+
+void pst_usage_export(FILE *out)
+{
+    fprintf(out,
+            "usage: pstrain export MODEL -o FILE.onnx\n\n"
+            "Writes MODEL (a dense model.pst: linear, logistic or softmax regression, or an MLP)\n"
+            "as one ONNX graph (opset 13, IR version 7) that turns raw rows into predictions:\n"
+            "the model's fitted preprocessing (pixel scaling, imputation of missing values,\n"
+            "standard or min-max scaling, the feature subset) as ONNX operators, then its\n"
+            "layers; dropout is the identity at inference. An ensemble file (bag, stack)\n"
+            "becomes every member's graph, then the soft or hard vote or the meta model.\n"
+            "The file is written atomically.\n\n"
+            "inputs:\n"
+            "  input          float (N, n_inputs): a row's feature columns in the training\n"
+            "                 file's order, the target left out, as read; NaN for missing\n"
+            "outputs (classification):\n"
+            "  label          int64 (N) the predicted class in the data's label values\n"
+            "                 (double (N) when a label value is not an integer)\n"
+            "  probabilities  float (N, n_classes) one column per class, in label order\n"
+            "outputs (regression):\n"
+            "  value          float (N, 1) the predicted value\n\n"
+            "They match 'pstrain predict MODEL DATA'. The file's metadata holds feature_names\n"
+            "(a JSON array of the input's columns), target, task and, for an ensemble, its\n"
+            "method. A sparse model (sparse_lr, fm, wide_deep) is refused.\n\n"
+            "options:\n"
+            "  -o FILE  the ONNX file to write (required)\n");
+}
+
+int pst_cmd_export(int argc, char **argv)
+{
+    pst_export_opts_t o = {0};
+    const pst_args_opt_t opts[] = {{"-o", .text = &o.out}, {NULL}};
+    pst_args_spec_t spec = {.usage = pst_usage_export,
+                            .opts = opts,
+                            .first = 1,
+                            .max_positional = 1,
+                            .unknown = "export: unknown or incomplete option '%s'",
+                            .unexpected = "export: unexpected argument '%s'"};
+    pst_args_t a;
+    int parsed = pst_args_parse(&a, &spec, argc, argv);
+    if (parsed != PST_ARGS_RUN)
+        return pst_args_status(parsed);
+    if (a.n_positional < 1 || !o.out) {
+        pst_app_error("export: %s", a.n_positional < 1 ? "MODEL is missing" : "-o FILE is missing");
+        pst_usage_export(stderr);
+        return 2;
+    }
+    o.model = a.positional[0];
+    pst_err_t err = {0};
+    int rc = pst_export_onnx(&o, &err);
+    if (rc != PST_OK) {
+        pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+        return 1;
+    }
+    return 0;
+}

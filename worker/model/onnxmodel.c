@@ -1,0 +1,309 @@
+/* A dense model file as one ONNX graph: preprocessing (common/onnx/onnxprep), column selection,
+ * the layer stack as Gemm and activation nodes, and the label and probability outputs. */
+#include "worker/model/onnxmodel.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/onnx/onnxprep.h"
+
+static int out_of_memory(pst_err_t *err, const char *what)
+{
+    return pst_err_set(err, PST_ENOMEM, "ONNX %s: out of memory", what);
+}
+
+/* The feature matrix the layer stack takes: raw input, preprocessed, narrowed to the columns. */
+static int emit_features(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *input,
+                         const char **out, pst_err_t *err)
+{
+    const char *v = input;
+    if (mf->shift) {
+        /* A model file holds either no preprocessing or all of it (pst_modelfile_preprocess). */
+        pst_onnx_numeric_t spec = {(size_t)mf->n_inputs, mf->pixel_scale, mf->fill, mf->shift,
+                                   mf->scale};
+        int rc = pst_onnx_prep_numeric(g, v, &spec, &v, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    if (mf->n_columns > 0) {
+        int64_t *columns = malloc((size_t)mf->n_columns * sizeof *columns);
+        if (!columns)
+            return out_of_memory(err, "columns");
+        for (int i = 0; i < mf->n_columns; i++)
+            columns[i] = (int64_t)mf->columns[i];
+        const char *index = pst_onnx_graph_unique(g, "columns");
+        const char *selected = pst_onnx_graph_unique(g, "selected");
+        int64_t dims[1] = {mf->n_columns};
+        int rc = pst_onnx_graph_int64s(g, index, 1, dims, columns);
+        free(columns);
+        const char *in[] = {v, index, NULL};
+        if (rc != PST_OK ||
+            pst_onnx_attr_int(g, pst_onnx_graph_op(g, "Gather", selected, in), "axis", 1) != PST_OK)
+            return out_of_memory(err, "columns");
+        v = selected;
+    }
+    *out = v;
+    return PST_OK;
+}
+
+/* y = Gemm(x, W, b) with W (out, in) as stored, transposed by the node. */
+static const char *emit_dense(pst_onnx_graph_t *g, const pst_model_t *model, int k, const char *x)
+{
+    const float *params = pst_model_params((pst_model_t *)model);
+    const pst_tensor_info_t *w = pst_model_tensor(model, 2 * k);
+    const pst_tensor_info_t *b = pst_model_tensor(model, 2 * k + 1);
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "dense%d_weight", k);
+    const char *w_name = pst_onnx_graph_unique(g, prefix);
+    snprintf(prefix, sizeof prefix, "dense%d_bias", k);
+    const char *b_name = pst_onnx_graph_unique(g, prefix);
+    int64_t w_dims[2] = {w->rows, w->cols}, b_dims[1] = {b->rows};
+    if (pst_onnx_graph_floats(g, w_name, 2, w_dims, params + w->offset) != PST_OK ||
+        pst_onnx_graph_floats(g, b_name, 1, b_dims, params + b->offset) != PST_OK)
+        return NULL;
+    snprintf(prefix, sizeof prefix, "dense%d", k);
+    const char *y = pst_onnx_graph_unique(g, prefix);
+    const char *in[] = {x, w_name, b_name, NULL};
+    pst_onnx_node_t *node = pst_onnx_graph_op(g, "Gemm", y, in);
+    return pst_onnx_attr_int(g, node, "transB", 1) == PST_OK ? y : NULL;
+}
+
+static const char *emit_activation(pst_onnx_graph_t *g, pst_layer_kind_t kind, const char *x)
+{
+    static const char *const ops[] = {[PST_LAYER_RELU] = "Relu",
+                                      [PST_LAYER_SIGMOID] = "Sigmoid",
+                                      [PST_LAYER_TANH] = "Tanh",
+                                      [PST_LAYER_SOFTMAX] = "Softmax"};
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s", pst_layer_kind_name(kind));
+    const char *y = pst_onnx_graph_unique(g, prefix);
+    const char *in[] = {x, NULL};
+    pst_onnx_node_t *node = pst_onnx_graph_op(g, ops[kind], y, in);
+    if (kind == PST_LAYER_SOFTMAX && pst_onnx_attr_int(g, node, "axis", 1) != PST_OK)
+        return NULL;
+    return node ? y : NULL;
+}
+
+/* The layer stack over x; *out names its (N, n_outputs) result. */
+static int emit_layers(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *x,
+                       const char **out, int *n_outputs, pst_err_t *err)
+{
+    pst_model_t *model = pst_modelfile_build(mf, 1, err);
+    if (!model)
+        return err ? err->code : PST_EFORMAT;
+    int k = 0;
+    for (int i = 0; i < mf->n_layers && x; i++) {
+        pst_layer_kind_t kind = mf->layers[i].kind;
+        if (kind == PST_LAYER_DENSE)
+            x = emit_dense(g, model, k++, x);
+        else if (kind != PST_LAYER_DROPOUT) /* dropout is the identity at inference */
+            x = emit_activation(g, kind, x);
+    }
+    *n_outputs = pst_model_n_outputs(model);
+    pst_model_destroy(&model);
+    if (!x)
+        return out_of_memory(err, "layers");
+    *out = x;
+    return PST_OK;
+}
+
+static bool integral_classes(const pst_modelfile_t *mf)
+{
+    for (int k = 0; mf->class_values && k < mf->n_classes; k++) {
+        double v = mf->class_values[k];
+        if (v != floor(v) || fabs(v) > 9007199254740992.0) /* 2^53: exact in both types */
+            return false;
+    }
+    return true;
+}
+
+/* label = Gather(class values, index): the data's own label values (0..k-1 when none). */
+static int emit_label(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *index,
+                      pst_onnx_type_t *type)
+{
+    int n = mf->n_classes;
+    int64_t dims[1] = {n};
+    const char *classes = pst_onnx_graph_unique(g, "classes");
+    int rc;
+    *type = integral_classes(mf) ? PST_ONNX_INT64 : PST_ONNX_DOUBLE;
+    if (*type == PST_ONNX_DOUBLE) {
+        rc = pst_onnx_graph_doubles(g, classes, 1, dims, mf->class_values);
+    } else {
+        int64_t *values = malloc((size_t)n * sizeof *values);
+        if (!values)
+            return PST_ENOMEM;
+        for (int k = 0; k < n; k++)
+            values[k] = mf->class_values ? (int64_t)mf->class_values[k] : k;
+        rc = pst_onnx_graph_int64s(g, classes, 1, dims, values);
+        free(values);
+    }
+    const char *in[] = {classes, index, NULL};
+    if (rc == PST_OK && !pst_onnx_graph_op(g, "Gather", PST_ONNX_LABEL_NAME, in))
+        rc = PST_ENOMEM;
+    return rc;
+}
+
+/* out = [1 - p, p] for one sigmoid output p (N, 1), as pst_ensemble_outputs_to_probs. */
+static int emit_two_probs(pst_onnx_graph_t *g, const char *p, const char *out)
+{
+    const char *one = pst_onnx_graph_unique(g, "one");
+    const float one_v = 1.0f;
+    if (pst_onnx_graph_floats(g, one, 0, NULL, &one_v) != PST_OK)
+        return PST_ENOMEM;
+    const char *q = pst_onnx_graph_unique(g, "p_negative");
+    const char *q_in[] = {one, p, NULL}, *cat_in[] = {q, p, NULL};
+    pst_onnx_node_t *cat = NULL;
+    if (pst_onnx_graph_op(g, "Sub", q, q_in))
+        cat = pst_onnx_graph_op(g, "Concat", out, cat_in);
+    return pst_onnx_attr_int(g, cat, "axis", 1);
+}
+
+/* One sigmoid output p: probabilities [1 - p, p] and class index p >= 0.5, as pstrain predicts. */
+static int emit_binary(pst_onnx_graph_t *g, const char *p, const char **index)
+{
+    const char *half = pst_onnx_graph_unique(g, "half");
+    const char *shape = pst_onnx_graph_unique(g, "flat_shape");
+    const float half_v = 0.5f;
+    const int64_t flat = -1, flat_dims[1] = {1};
+    if (pst_onnx_graph_floats(g, half, 0, NULL, &half_v) != PST_OK ||
+        pst_onnx_graph_int64s(g, shape, 1, flat_dims, &flat) != PST_OK ||
+        emit_two_probs(g, p, PST_ONNX_PROBABILITIES_NAME) != PST_OK)
+        return PST_ENOMEM;
+    const char *positive = pst_onnx_graph_unique(g, "positive");
+    const char *as_int = pst_onnx_graph_unique(g, "positive_index");
+    const char *flat_index = pst_onnx_graph_unique(g, "class_index");
+    const char *ge_in[] = {p, half, NULL}, *cast_in[] = {positive, NULL};
+    const char *reshape_in[] = {as_int, shape, NULL};
+    if (!pst_onnx_graph_op(g, "GreaterOrEqual", positive, ge_in) ||
+        pst_onnx_attr_int(g, pst_onnx_graph_op(g, "Cast", as_int, cast_in), "to", PST_ONNX_INT64) !=
+            PST_OK ||
+        !pst_onnx_graph_op(g, "Reshape", flat_index, reshape_in))
+        return PST_ENOMEM;
+    *index = flat_index;
+    return PST_OK;
+}
+
+/* Several outputs: they are the probabilities; the class is the first largest (ArgMax). */
+static int emit_multiclass(pst_onnx_graph_t *g, const char *out, const char **index)
+{
+    const char *in[] = {out, NULL};
+    const char *arg = pst_onnx_graph_unique(g, "class_index");
+    pst_onnx_node_t *node = pst_onnx_graph_op(g, "ArgMax", arg, in);
+    if (pst_onnx_attr_int(g, node, "axis", 1) != PST_OK ||
+        pst_onnx_attr_int(g, node, "keepdims", 0) != PST_OK ||
+        !pst_onnx_graph_op(g, "Identity", PST_ONNX_PROBABILITIES_NAME, in))
+        return PST_ENOMEM;
+    *index = arg;
+    return PST_OK;
+}
+
+int pst_onnx_emit_outputs(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *out,
+                          int n_outputs, pst_err_t *err)
+{
+    if (mf->task == PST_TASK_REGRESSION) {
+        const char *in[] = {out, NULL};
+        int64_t dims[2] = {PST_ONNX_BATCH, n_outputs};
+        if (!pst_onnx_graph_op(g, "Identity", PST_ONNX_VALUE_NAME, in) ||
+            pst_onnx_graph_output(g, PST_ONNX_VALUE_NAME, PST_ONNX_FLOAT, 2, dims,
+                                  "the predicted value") != PST_OK)
+            return out_of_memory(err, "outputs");
+        return PST_OK;
+    }
+    if (n_outputs != mf->n_classes && !(n_outputs == 1 && mf->n_classes == 2))
+        return pst_err_set(err, PST_EFORMAT, "the model has %d outputs for %d classes", n_outputs,
+                           mf->n_classes);
+    const char *index = NULL;
+    pst_onnx_type_t label_type;
+    int rc = n_outputs == 1 ? emit_binary(g, out, &index) : emit_multiclass(g, out, &index);
+    if (rc == PST_OK)
+        rc = emit_label(g, mf, index, &label_type);
+    int64_t label_dims[1] = {PST_ONNX_BATCH}, prob_dims[2] = {PST_ONNX_BATCH, mf->n_classes};
+    if (rc == PST_OK)
+        rc = pst_onnx_graph_output(g, PST_ONNX_LABEL_NAME, label_type, 1, label_dims,
+                                   "the predicted class, in the data's label values");
+    if (rc == PST_OK)
+        rc = pst_onnx_graph_output(g, PST_ONNX_PROBABILITIES_NAME, PST_ONNX_FLOAT, 2, prob_dims,
+                                   "the probability of each class, in label order");
+    return rc == PST_OK ? PST_OK : out_of_memory(err, "outputs");
+}
+
+int pst_onnx_emit_rows(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *input, int width,
+                       const char **out, pst_err_t *err)
+{
+    const char *features = NULL, *y = NULL;
+    int n_outputs = 0;
+    int rc = emit_features(g, mf, input, &features, err);
+    if (rc == PST_OK)
+        rc = emit_layers(g, mf, features, &y, &n_outputs, err);
+    if (rc != PST_OK)
+        return rc;
+    if (n_outputs == width) {
+        *out = y;
+        return PST_OK;
+    }
+    if (n_outputs != 1 || width != 2)
+        return pst_err_set(err, PST_EFORMAT, "a model gives %d outputs, %d are needed", n_outputs,
+                           width);
+    const char *probs = pst_onnx_graph_unique(g, "probs");
+    if (emit_two_probs(g, y, probs) != PST_OK)
+        return out_of_memory(err, "probabilities");
+    *out = probs;
+    return PST_OK;
+}
+
+/* The feature names as a JSON array (a name may hold a comma), or NULL. Caller frees. */
+static char *names_json(const pst_modelfile_t *mf)
+{
+    cJSON *names = cJSON_CreateArray();
+    for (int i = 0; names && i < mf->n_inputs; i++)
+        if (!cJSON_AddItemToArray(names, cJSON_CreateString(mf->feature_names[i]))) {
+            cJSON_Delete(names);
+            return NULL;
+        }
+    char *text = names ? cJSON_PrintUnformatted(names) : NULL;
+    cJSON_Delete(names);
+    return text;
+}
+
+/* The graph input, documented with its columns by name when the model file knows them. */
+static int emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf)
+{
+    static const char doc[] = "raw feature columns in the training file's order (the target left "
+                              "out), NaN for a missing value; their names are the metadata "
+                              "feature_names";
+    int64_t dims[2] = {PST_ONNX_BATCH, mf->n_inputs};
+    int rc = pst_onnx_graph_input(g, PST_ONNX_INPUT_NAME, PST_ONNX_FLOAT, 2, dims, doc);
+    if (rc == PST_OK && mf->feature_names) {
+        char *names = names_json(mf);
+        rc = names ? pst_onnx_graph_metadata(g, "feature_names", names) : PST_ENOMEM;
+        free(names);
+    }
+    if (rc == PST_OK && mf->target_name)
+        rc = pst_onnx_graph_metadata(g, "target", mf->target_name);
+    return rc;
+}
+
+int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
+{
+    const char *task = mf->task == PST_TASK_REGRESSION ? "regression" : "classification";
+    if (emit_input(g, mf) != PST_OK || pst_onnx_graph_metadata(g, "task", task) != PST_OK)
+        return out_of_memory(err, "input");
+    return PST_OK;
+}
+
+int pst_onnx_emit_model(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
+{
+    const char *features = NULL, *out = NULL;
+    int n_outputs = 0;
+    int rc = pst_onnx_emit_input(g, mf, err);
+    if (rc == PST_OK)
+        rc = emit_features(g, mf, PST_ONNX_INPUT_NAME, &features, err);
+    if (rc == PST_OK)
+        rc = emit_layers(g, mf, features, &out, &n_outputs, err);
+    return rc == PST_OK ? pst_onnx_emit_outputs(g, mf, out, n_outputs, err) : rc;
+}
