@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/console.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/eval/metrics.h"
 #include "worker/model/modelfile.h"
@@ -93,6 +94,7 @@ static void session_init(pst_session_t *s, const pst_config_t *cfg, bool lead)
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     s->lead = lead;
+    s->n_workers = 1;
     const char *p = cfg->train.progress;
     s->progress_bar = lead && (strcmp(p, "bar") == 0 || (strcmp(p, "auto") == 0 && isatty(2)));
 }
@@ -100,7 +102,9 @@ static void session_init(pst_session_t *s, const pst_config_t *cfg, bool lead)
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err)
 {
     session_init(s, cfg, lead);
+    double t0 = pst_clock_seconds();
     int rc = pst_pipeline_load(&s->data, cfg, err);
+    s->load_seconds = pst_clock_seconds() - t0;
     return rc ? rc : prepare_model(s, err);
 }
 
@@ -108,7 +112,9 @@ int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool le
                               const pst_reducer_t *reduce, pst_err_t *err)
 {
     session_init(s, cfg, lead);
+    double t0 = pst_clock_seconds();
     int rc = pst_shardload(&s->data, cfg, worker, reduce, err);
+    s->load_seconds = pst_clock_seconds() - t0;
     return rc ? rc : prepare_model(s, err);
 }
 
@@ -121,6 +127,9 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
 {
     if (!s->lead)
         return;
+    pst_rundir_log_epoch(&s->rundir, es);
+    if (strcmp(s->cfg->train.progress, "none") == 0)
+        return;
     if (s->progress_bar)
         fprintf(stderr, "\r\033[K");
     printf("epoch %*d/%d  loss %.4f",
@@ -130,10 +139,13 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
            es->epoch, es->epochs, es->train_loss);
     if (isfinite(es->val_loss))
         printf("  val_loss %.4f  val_%s %.4f", es->val_loss, es->val_metric_name, es->val_metric);
-    printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", es->lr, es->samples_per_s, es->seconds,
-           es->improved ? "  *" : "");
+    if (s->n_workers > 1) /* every worker takes the same steps: the lead's rate times workers */
+        printf("  lr %.3g  %d workers, %.0f samples/s  %.1fs%s\n", es->lr, s->n_workers,
+               es->samples_per_s * s->n_workers, es->seconds, es->improved ? "  *" : "");
+    else
+        printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", es->lr, es->samples_per_s, es->seconds,
+               es->improved ? "  *" : "");
     fflush(stdout);
-    pst_rundir_log_epoch(&s->rundir, es);
 }
 
 void pst_session_print_progress(pst_session_t *s, const pst_step_progress_t *p)
@@ -288,6 +300,10 @@ static cJSON *build_report(pst_session_t *s)
     pst_json_add_number(train, "samples_per_s", r->samples_per_s);
     pst_json_add_number(train, "rows", (double)r->rows_trained);
     pst_json_add_number(train, "clock", (double)r->clock);
+    cJSON *t = cJSON_AddObjectToObject(doc, "timings");
+    pst_json_add_number(t, "load_seconds", s->load_seconds);
+    pst_json_add_number(t, "train_seconds", r->seconds);
+    pst_json_add_number(t, "eval_seconds", s->eval_seconds);
     return doc;
 }
 
@@ -297,10 +313,20 @@ static void print_summary(const pst_session_t *s, const cJSON *doc)
     const cJSON *val = cJSON_GetObjectItem(doc, "val");
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "log_loss", "mse", "mae", "r2"};
     const cJSON *fed = s->extra ? cJSON_GetObjectItem(s->extra, "fed") : NULL;
-    if (fed == NULL)
-        printf("\ntrained %d epochs in %.1fs (%.0f samples/s)\n", s->result.epochs_run,
-               s->result.seconds, s->result.samples_per_s);
-    else if (s->result.rows_trained > 0)
+    const pst_train_result_t *r = &s->result;
+    if (fed == NULL) {
+        printf("\ntrained %d epoch%s in %.1fs (%.0f samples/s", r->epochs_run,
+               r->epochs_run == 1 ? "" : "s", r->seconds, r->samples_per_s);
+        if (s->n_workers > 1)
+            printf(", %d workers", s->n_workers);
+        printf("); loading %.1fs, evaluation %.1fs\n", s->load_seconds, s->eval_seconds);
+        if (r->stopped_early)
+            printf("stopped early: no validation improvement for %d epochs\n", s->opts.patience);
+        if (s->opts.patience > 0 && s->opts.restore_best && r->best_epoch > 0 &&
+            r->best_epoch < r->epochs_run)
+            printf("restored the weights of epoch %d (best validation loss %.4f)\n", r->best_epoch,
+                   r->best_val_loss);
+    } else if (s->result.rows_trained > 0)
         printf("\n%d federated rounds; the sites trained %ld rows in %.1fs (%.0f samples/s)\n",
                s->result.epochs_run, s->result.rows_trained, s->result.seconds,
                s->result.samples_per_s);
@@ -326,10 +352,15 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
 {
     if (!s->lead)
         return PST_OK;
-    cJSON *doc = build_report(s);
-    int rc = evaluate_into(s, s->data.val, cJSON_AddObjectToObject(doc, "val"), err);
+    double t0 = pst_clock_seconds();
+    cJSON *val = cJSON_CreateObject(), *test = cJSON_CreateObject();
+    int rc = evaluate_into(s, s->data.val, val, err);
     if (rc == PST_OK)
-        rc = evaluate_into(s, s->data.test, cJSON_AddObjectToObject(doc, "test"), err);
+        rc = evaluate_into(s, s->data.test, test, err);
+    s->eval_seconds = pst_clock_seconds() - t0;
+    cJSON *doc = build_report(s);
+    cJSON_AddItemToObject(doc, "val", val);
+    cJSON_AddItemToObject(doc, "test", test);
     if (rc == PST_OK && s->extra) {
         for (cJSON *it = s->extra->child; it; it = it->next)
             cJSON_AddItemReferenceToObject(doc, it->string, it);

@@ -40,8 +40,10 @@ int pst_trainjob_run(const pst_train_args_t *a)
     int rc = pst_load_config(&cfg, a->config, a->sets, a->n_sets, &err);
     if (rc == PST_OK)
         rc = pst_config_validate(&cfg, &err);
-    if (a->quiet)
+    if (a->quiet) /* -q: errors and the final summary only */
         pst_log_set_level(PST_LOG_ERROR);
+    if (rc == PST_OK && a->quiet)
+        rc = pst_config_set(&cfg, "train.progress=none", &err);
     if (rc != PST_OK) {
         if (pst_cluster_is_first_rank())
             pst_app_error("%s", err.msg);
