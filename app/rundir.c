@@ -90,9 +90,14 @@ static void write_line(pst_rundir_t *rd, const char *label, cJSON *line)
     if (text) {
         fprintf(rd->metrics, "%s\n", text);
         fflush(rd->metrics);
+        /* cJSON may print a number with 15 digits that reads back a hair off the double; the
+         * events carry the value as metrics.jsonl states it, so they are read back from it. */
+        cJSON *written = cJSON_Parse(text);
+        if (written)
+            pst_rundir_tb_line(&rd->tb, label, written);
+        cJSON_Delete(written);
     }
     free(text);
-    pst_rundir_tb_line(&rd->tb, label, line);
     cJSON_Delete(line);
 }
 

@@ -67,12 +67,13 @@ void pst_rundir_tb_task_run(const char *label, const cJSON *metrics, char *name,
 }
 
 /* Appends the numbers of obj (recursively, "prefix/key") to tags/values. */
-static void collect(const cJSON *obj, const char *prefix, char (*tags)[128], double *values, int *n)
+static void collect(const cJSON *obj, bool top, const char *prefix, char (*tags)[128],
+                    double *values, int *n)
 {
     for (const cJSON *it = obj->child; it && *n < MAX_SCALARS; it = it->next) {
         if (!it->string ||
-            (!prefix[0] && (strcmp(it->string, "step") == 0 || strcmp(it->string, "epoch") == 0 ||
-                            strcmp(it->string, "round") == 0)))
+            (top && (strcmp(it->string, "step") == 0 || strcmp(it->string, "epoch") == 0 ||
+                     strcmp(it->string, "round") == 0)))
             continue;
         char tag[128];
         snprintf(tag, sizeof tag, "%s%s%s", prefix, prefix[0] ? "/" : "", it->string);
@@ -80,7 +81,7 @@ static void collect(const cJSON *obj, const char *prefix, char (*tags)[128], dou
             snprintf(tags[*n], sizeof tags[*n], "%s", tag);
             values[(*n)++] = it->valuedouble;
         } else if (cJSON_IsObject(it)) {
-            collect(it, tag, tags, values, n);
+            collect(it, false, tag, tags, values, n);
         }
     }
 }
@@ -103,7 +104,9 @@ static void write_scalars(pst_rundir_tb_t *tb, pst_tbwriter_t *w, long step, con
     double values[MAX_SCALARS];
     const char *tag_p[MAX_SCALARS];
     int n = 0;
-    collect(line, "", tags, values, &n);
+    /* Step records share names with the epoch lines but count steps: a tag group of their own
+     * keeps the two x axes apart. */
+    collect(line, true, cJSON_GetObjectItem(line, "step") ? "step" : "", tags, values, &n);
     for (int i = 0; i < n; i++)
         tag_p[i] = tags[i];
     pst_err_t err = {0};

@@ -38,7 +38,8 @@ void pst_rundir_tb_task_run(const char *label, const cJSON *metrics, char *name,
                             long *step);
 
 /* Mirrors one metrics.jsonl line: its numbers as scalars at the line's "step", "epoch" or
- * "round" (in that order), nested objects as "key/sub" tags. label NULL: the root run. */
+ * "round" (in that order), nested objects as "key/sub" tags, and the numbers of a step record
+ * (a line with "step") as "step/key". label NULL: the root run. */
 void pst_rundir_tb_line(pst_rundir_tb_t *tb, const char *label, const cJSON *line);
 
 #endif

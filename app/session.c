@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/console.h"
+#include "app/session_tb.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/eval/metrics.h"
@@ -128,6 +129,7 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
     if (!s->lead)
         return;
     pst_rundir_log_epoch(&s->rundir, es);
+    pst_session_log_histograms(s, es->epoch);
     if (strcmp(s->cfg->train.progress, "none") == 0)
         return;
     if (s->progress_bar)
@@ -172,11 +174,20 @@ static void on_progress(void *ctx, const pst_step_progress_t *p)
     pst_session_print_progress(ctx, p);
 }
 
+static void on_step(void *ctx, const pst_step_progress_t *p)
+{
+    pst_session_log_step(ctx, p);
+}
+
 void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks)
 {
     hooks->observer_ctx = s;
     hooks->on_epoch = on_epoch;
     hooks->on_progress = on_progress;
+    if (s->lead && s->cfg->output.log_steps > 0) {
+        hooks->on_step = on_step;
+        hooks->step_every = s->cfg->output.log_steps;
+    }
 }
 
 int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err)
@@ -369,8 +380,10 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
         rc = save_model(s, err);
     if (rc == PST_OK)
         rc = pst_rundir_write_json(&s->rundir, "report.json", doc, err);
-    if (rc == PST_OK)
+    if (rc == PST_OK) {
+        pst_session_log_comm(s);
         print_summary(s, doc);
+    }
     cJSON_Delete(doc);
     return rc;
 }

@@ -6,8 +6,8 @@ masked CRC-32C of the data) is parsed here with its own CRC-32C, and the Event m
 Python code that protoc generates at test time from the same proto/ schemas (python3-protobuf).
 Every record's two checksums are verified; then every number of every metrics.jsonl line must be
 a scalar with the same tag at the same step, equal to the number rounded to float32 (TensorBoard
-stores simple_value as a float): lines without "task" in the directory's own run, a plan's task
-lines in the sub-run named for the task.
+stores simple_value as a float): lines without "task" in the directory's own run (a step record's
+numbers as step/NAME), a plan's task lines in the sub-run named for the task.
 
 usage: tfevents_check.py PROTO_DIR GEN_DIR RUN_DIR   prints a JSON summary; exit 1 on a mismatch
 """
@@ -145,7 +145,7 @@ def expected(run_dir):
 
         def walk(obj, prefix):
             for k, v in obj.items():
-                if not prefix and k in ("step", "epoch", "round"):
+                if obj is m and k in ("step", "epoch", "round"):
                     continue
                 tag = f"{prefix}/{k}" if prefix else k
                 if isinstance(v, bool) or v is None or isinstance(v, (str, list)):
@@ -154,7 +154,7 @@ def expected(run_dir):
                     walk(v, tag)
                 else:
                     want.setdefault(run, {})[(tag, int(step))] = f32(float(v))
-        walk(m, "")
+        walk(m, "step" if "step" in m else "")
     return want
 
 
@@ -175,12 +175,37 @@ def main():
                 problems.append(f"{run}: {key} missing")
             elif got[key] != value:
                 problems.append(f"{run}: {key} = {got[key]}, metrics.jsonl {value}")
+    # A distributed run's communication figures: report.json's "comm" as comm/NAME scalars at
+    # the last epoch of the root run.
+    report = os.path.join(run_dir, "report.json")
+    comm_checked = 0
+    if os.path.exists(report):
+        doc = json.load(open(report))
+        if "comm" in doc:
+            last = int(doc["train"]["epochs"])
+            got = runs.get(".", {}).get("scalars", {})
+            flat = {}
+
+            def flatten(obj, prefix):
+                for k, v in obj.items():
+                    if isinstance(v, dict):
+                        flatten(v, f"{prefix}/{k}")
+                    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                        flat[f"{prefix}/{k}"] = f32(float(v))
+            flatten(doc["comm"], "comm")
+            for tag, value in flat.items():
+                if got.get((tag, last)) != value:
+                    problems.append(f"report comm: {tag} at {last} = {got.get((tag, last))}, "
+                                    f"report.json {value}")
+            want.setdefault("comm", {}).update({(t, last): v for t, v in flat.items()})
+            comm_checked = len(flat)
     extra = sum(len(r["scalars"]) for r in runs.values()) - sum(len(s) for s in want.values())
     summary = {
         "runs": sorted(runs),
         "records": sum(r["records"] for r in runs.values()),
         "scalars_checked": sum(len(s) for s in want.values()),
         "extra_scalars": extra,
+        "comm_checked": comm_checked,
         "histograms": sum(len(r["histograms"]) for r in runs.values()),
         "tags": sorted({t for r in runs.values() for (t, _) in r["scalars"]}),
         "hparams": {k: r["hparams"] for k, r in runs.items() if r["hparams"]},
