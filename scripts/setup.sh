@@ -16,12 +16,15 @@ packages=(
   dataset-fashion-mnist
   python3 python3-numpy
   iproute2
+  protobuf-compiler python3-protobuf
 )
 # tests/e2e/scaling_netns_test.sh and scripts/bench/scaling.sh create network namespaces and
 # shape their links with ip and tc (iproute2).
 # scripts/test.sh checks formatting with clang-format (the repository's .clang-format).
 # The end-to-end tests script their checks in Python; the sparse test computes reference figures
 # with numpy through /usr/bin/python3.
+# tests/e2e/tensorboard_test.sh reads the TensorBoard event files back with Python code that
+# protoc generates from proto/ (protobuf-compiler, python3-protobuf).
 # scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.
 if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)

@@ -199,6 +199,16 @@ def main():
                                     f"report.json {value}")
             want.setdefault("comm", {}).update({(t, last): v for t, v in flat.items()})
             comm_checked = len(flat)
+    # cv: the folds' means (report.json's cv.NAME.mean) in the run "mean", at the mean epochs.
+    if os.path.exists(report) and "cv" in json.load(open(report)):
+        cv = json.load(open(report))["cv"]
+        step = int(cv["epochs"]["mean"]) if "epochs" in cv else 0
+        got = runs.get("mean", {}).get("scalars", {})
+        for k, v in cv.items():
+            if isinstance(v, dict) and isinstance(v.get("mean"), (int, float)):
+                if got.get((k, step)) != f32(float(v["mean"])):
+                    problems.append(f"cv mean: {k} = {got.get((k, step))}, report {v['mean']}")
+                want.setdefault("mean", {})[(k, step)] = f32(float(v["mean"]))
     extra = sum(len(r["scalars"]) for r in runs.values()) - sum(len(s) for s in want.values())
     summary = {
         "runs": sorted(runs),
