@@ -1,6 +1,7 @@
 /* Run directory creation, metrics lines and JSON reports. */
 #include "app/rundir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,24 @@ const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf,
 {
     snprintf(buf, cap, "%s/%s", rd->path, name);
     return buf;
+}
+
+int pst_rundir_check_new(const char *out, bool force, pst_err_t *err)
+{
+    if (!out || !out[0] || force)
+        return PST_OK;
+    DIR *d = opendir(out);
+    if (!d)
+        return PST_OK;
+    bool empty = true;
+    for (struct dirent *e; empty && (e = readdir(d));)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty ? PST_OK
+                 : pst_err_set(err, PST_ESTATE,
+                               "--out %s: the directory exists and is not empty; choose another "
+                               "or pass --force to write into it",
+                               out);
 }
 
 int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,

@@ -22,6 +22,10 @@ typedef struct pst_rundir {
 /* Creates DIR (out, or runs/NAME-YYYYMMDD-HHMMSS, suffixed -2, -3... if taken), writes
  * config.yaml, opens metrics.jsonl and (output.tensorboard) a TensorBoard event file. */
 int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, pst_err_t *err);
+/* Refuses out when it names an existing directory that holds anything (a run directory would be
+ * overwritten) unless force; PST_ESTATE with a message naming it. NULL or "" passes. */
+int pst_rundir_check_new(const char *out, bool force, pst_err_t *err);
+
 /* The directory pst_rundir_open would use (out, or a new runs/NAME-STAMP), without creating it. */
 int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
                       pst_err_t *err);

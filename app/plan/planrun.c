@@ -385,6 +385,8 @@ int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const cha
     run->lead = true;
     run->report = cJSON_CreateObject();
     int rc = pst_plan_config(&run->cfg, args, err);
+    if (rc == PST_OK)
+        rc = pst_rundir_check_new(args->out, args->force, err);
     run->distributed = pst_cluster_launched();
     if (rc != PST_OK)
         return rc;
@@ -466,7 +468,12 @@ int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err)
         cJSON_AddItemToArray(tasks, run->task_metrics[t]
                                         ? cJSON_Duplicate(run->task_metrics[t], true)
                                         : cJSON_CreateNull());
-    return pst_rundir_write_json(&run->rundir, "report.json", r, err);
+    int rc = pst_rundir_write_json(&run->rundir, "report.json", r, err);
+    if (rc == PST_OK) {
+        printf("run directory: %s\n", run->rundir.path);
+        fflush(stdout);
+    }
+    return rc;
 }
 
 static void cluster_end(pst_planrun_t *run)
