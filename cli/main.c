@@ -32,6 +32,8 @@ static const command_t commands[] = {
      "write synthetic data: click logs drawn from known true weights"},
     {"fed", pst_cmd_fed, pst_usage_fed, "federated rounds over simulated sites of one dataset"},
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
+    {"report", pst_cmd_report, pst_usage_report,
+     "an HTML page of run directories: curves, metrics, confusion matrix, folds, trials"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
