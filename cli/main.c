@@ -34,6 +34,8 @@ static const command_t commands[] = {
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
     {"report", pst_cmd_report, pst_usage_report,
      "an HTML page of run directories: curves, metrics, confusion matrix, folds, trials"},
+    {"embed", pst_cmd_embed, pst_usage_embed,
+     "a layer's activations over a data file as TensorBoard projector files"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

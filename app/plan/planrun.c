@@ -200,6 +200,9 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
         return;
     char label[64];
     kind->label(kind->ctx, t, label, sizeof label);
+    pst_rundir_log_task(&run->rundir, label, m);
+    if (run->quiet)
+        return;
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "mse", "r2", "fit_seconds"};
     printf("%-18s", label);
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -209,7 +212,6 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
     }
     printf("\n");
     fflush(stdout);
-    pst_rundir_log_task(&run->rundir, label, m);
 }
 
 /* ---- coordinator and groups ---------------------------------------------------------------- */
@@ -383,6 +385,7 @@ int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const cha
 {
     memset(run, 0, sizeof *run);
     run->lead = true;
+    run->quiet = args->quiet;
     run->report = cJSON_CreateObject();
     int rc = pst_plan_config(&run->cfg, args, err);
     if (rc == PST_OK)

@@ -61,6 +61,8 @@ check "cv prints its run directory" "$(grep -q "^run directory: $work/cv\$" "$wo
 check "bag prints its run directory" "$(grep -q "^run directory: $work/bag\$" "$work/bag.out" && echo True || echo False)"
 "$pstrain" stack "$cfg" --set data.train="$data/wine.csv" --base "model.hidden=[]" --base "model.hidden=[8]" --out "$work/stack" >"$work/stack.out" 2>&1
 check "stack prints its run directory" "$(grep -q "^run directory: $work/stack\$" "$work/stack.out" && echo True || echo "$(tail -2 "$work/stack.out")")"
+"$pstrain" cv "$cfg" --set data.train="$data/wine.csv" --folds 3 --out "$work/cvq" -q >"$work/cvq.out" 2>&1
+check "cv -q: no fold line, the summary and the run directory" "$(grep -q '^fold ' "$work/cvq.out" && echo False || { grep -q '^cv over 3 folds' "$work/cvq.out" && grep -q "^run directory: $work/cvq\$" "$work/cvq.out" && echo True || echo False; })"
 # cv's default directory is the one its help names
 pattern=$("$pstrain" cv --help | grep -o 'runs/NAME-[A-Z-]*')
 mkdir -p "$work/cwd"
