@@ -155,11 +155,15 @@ void pst_svg_plot(FILE *out, const pst_svg_axes_t *a, const pst_svg_series_t *se
                 widen(&xr, series[i].x[k]), widen(&yr, series[i].y[k]);
     if (isfinite(a->mark_x))
         widen(&xr, a->mark_x);
+    bool whole = true; /* epochs and rounds: no tick between two of them */
+    for (int i = 0; i < n_series && whole; i++)
+        for (int k = 0; k < series[i].n && whole; k++)
+            whole = !isfinite(series[i].x[k]) || series[i].x[k] == floor(series[i].x[k]);
     double xstep = 1;
     if (a->xticks)
         xr.lo = -0.5, xr.hi = a->n_xticks - 0.5;
-    else
-        xstep = settle(&xr);
+    else if ((xstep = settle(&xr)) < 1 && whole)
+        xstep = 1;
     double ystep = settle(&yr);
     fprintf(out,
             "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "

@@ -79,6 +79,8 @@ check "--out onto a run directory: refused, nothing overwritten" \
   "$([ $rc = 1 ] && grep -q "is not empty; choose another or pass --force" "$work/again.err" && [ "$(md5sum "$work/quiet/report.json")" = "$sum_before" ] && echo True || echo "exit $rc")"
 "$pstrain" cv "$cfg" --set data.train="$data/wine.csv" --folds 2 --out "$work/quiet" -q >/dev/null 2>"$work/again2.err"
 check "cv --out onto a run directory: refused" "$([ $? = 1 ] && grep -q "is not empty" "$work/again2.err" && echo True || echo False)"
+"$pstrain" fed simulate "$cfg" --set data.train="$data/digits.csv" --set fed.rounds=1 --out "$work/quiet" -q >/dev/null 2>"$work/again3.err"
+check "fed simulate --out onto a run directory: refused" "$([ $? = 1 ] && grep -q "is not empty" "$work/again3.err" && echo True || echo False)"
 mkdir -p "$work/emptydir"
 "$pstrain" train "$cfg" "${base[@]}" --out "$work/emptydir" -q >/dev/null 2>&1 && pass "--out onto an empty directory is fine" || fail "--out onto an empty directory"
 "$pstrain" train "$cfg" "${base[@]}" --set train.epochs=2 --out "$work/quiet" --force -q >/dev/null 2>&1
