@@ -1,6 +1,7 @@
 /* Run directory creation, metrics lines and JSON reports. */
 #include "app/rundir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,24 @@ const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf,
 {
     snprintf(buf, cap, "%s/%s", rd->path, name);
     return buf;
+}
+
+int pst_rundir_check_new(const char *out, bool force, pst_err_t *err)
+{
+    if (!out || !out[0] || force)
+        return PST_OK;
+    DIR *d = opendir(out);
+    if (!d)
+        return PST_OK;
+    bool empty = true;
+    for (struct dirent *e; empty && (e = readdir(d));)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty ? PST_OK
+                 : pst_err_set(err, PST_ESTATE,
+                               "--out %s: the directory exists and is not empty; choose another "
+                               "or pass --force to write into it",
+                               out);
 }
 
 int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
@@ -63,7 +82,7 @@ int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, 
         fopen(pst_rundir_file(rd, "metrics.jsonl", file, sizeof file), rd->append ? "a" : "w");
     if (!rd->metrics)
         return pst_err_set(err, PST_EIO, "%s: cannot create: %s", file, strerror(errno));
-    return PST_OK;
+    return cfg->output.tensorboard ? pst_rundir_tb_open(&rd->tb, rd->path, err) : PST_OK;
 }
 
 void pst_rundir_close(pst_rundir_t *rd)
@@ -71,6 +90,7 @@ void pst_rundir_close(pst_rundir_t *rd)
     if (rd->metrics)
         fclose(rd->metrics);
     rd->metrics = NULL;
+    pst_rundir_tb_close(&rd->tb);
 }
 
 void pst_json_add_number(cJSON *obj, const char *name, double v)
@@ -81,16 +101,29 @@ void pst_json_add_number(cJSON *obj, const char *name, double v)
         cJSON_AddNullToObject(obj, name);
 }
 
-/* Appends line to metrics.jsonl as one JSON line and frees it. */
-static void write_line(pst_rundir_t *rd, cJSON *line)
+/* Appends line to metrics.jsonl as one JSON line, mirrors it to the event files (in the sub-run
+ * of label, or the root run) and frees it. */
+static void write_line(pst_rundir_t *rd, const char *label, cJSON *line)
 {
     char *text = cJSON_PrintUnformatted(line);
     if (text) {
         fprintf(rd->metrics, "%s\n", text);
         fflush(rd->metrics);
+        /* cJSON may print a number with 15 digits that reads back a hair off the double; the
+         * events carry the value as metrics.jsonl states it, so they are read back from it. */
+        cJSON *written = cJSON_Parse(text);
+        if (written)
+            pst_rundir_tb_line(&rd->tb, label, written);
+        cJSON_Delete(written);
     }
     free(text);
     cJSON_Delete(line);
+}
+
+void pst_rundir_log_line(pst_rundir_t *rd, const cJSON *line)
+{
+    if (rd->metrics)
+        write_line(rd, NULL, cJSON_Duplicate(line, true));
 }
 
 void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
@@ -108,7 +141,7 @@ void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
     pst_json_add_number(line, "seconds", es->seconds);
     pst_json_add_number(line, "samples_per_s", es->samples_per_s);
     cJSON_AddBoolToObject(line, "improved", es->improved);
-    write_line(rd, line);
+    write_line(rd, NULL, line);
 }
 
 void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metrics)
@@ -117,7 +150,7 @@ void pst_rundir_log_task(pst_rundir_t *rd, const char *label, const cJSON *metri
         return;
     cJSON *line = cJSON_Duplicate(metrics, true);
     cJSON_AddStringToObject(line, "task", label);
-    write_line(rd, line);
+    write_line(rd, label, line);
 }
 
 int pst_rundir_write_json(const pst_rundir_t *rd, const char *name, const cJSON *doc,

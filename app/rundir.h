@@ -8,18 +8,24 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "app/rundir_tb.h"
 #include "common/eval/metrics.h"
 #include "worker/train/train.h"
 
 typedef struct pst_rundir {
     char path[1024];
-    FILE *metrics; /* metrics.jsonl, a line per epoch, flushed as written */
-    bool append;   /* resuming: metrics.jsonl keeps the lines of the interrupted run */
+    FILE *metrics;      /* metrics.jsonl, a line per epoch, flushed as written */
+    bool append;        /* resuming: metrics.jsonl keeps the lines of the interrupted run */
+    pst_rundir_tb_t tb; /* event files (output.tensorboard); tb.root NULL when off */
 } pst_rundir_t;
 
 /* Creates DIR (out, or runs/NAME-YYYYMMDD-HHMMSS, suffixed -2, -3... if taken), writes
- * config.yaml and opens metrics.jsonl. */
+ * config.yaml, opens metrics.jsonl and (output.tensorboard) a TensorBoard event file. */
 int pst_rundir_open(pst_rundir_t *rd, const pst_config_t *cfg, const char *out, pst_err_t *err);
+/* Refuses out when it names an existing directory that holds anything (a run directory would be
+ * overwritten) unless force; PST_ESTATE with a message naming it. NULL or "" passes. */
+int pst_rundir_check_new(const char *out, bool force, pst_err_t *err);
+
 /* The directory pst_rundir_open would use (out, or a new runs/NAME-STAMP), without creating it. */
 int pst_rundir_choose(const pst_config_t *cfg, const char *out, char *path, size_t cap,
                       pst_err_t *err);
@@ -27,6 +33,9 @@ void pst_rundir_close(pst_rundir_t *rd);
 
 /* Joins the run directory and a file name into buf. */
 const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf, size_t cap);
+
+/* Appends line to metrics.jsonl and mirrors its numbers to the event files (see rundir_tb.h). */
+void pst_rundir_log_line(pst_rundir_t *rd, const cJSON *line);
 
 /* Appends one epoch's line to metrics.jsonl. */
 void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es);

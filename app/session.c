@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "app/console.h"
+#include "app/session_tb.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/eval/metrics.h"
 #include "worker/model/modelfile.h"
@@ -93,6 +95,7 @@ static void session_init(pst_session_t *s, const pst_config_t *cfg, bool lead)
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     s->lead = lead;
+    s->n_workers = 1;
     const char *p = cfg->train.progress;
     s->progress_bar = lead && (strcmp(p, "bar") == 0 || (strcmp(p, "auto") == 0 && isatty(2)));
 }
@@ -100,7 +103,9 @@ static void session_init(pst_session_t *s, const pst_config_t *cfg, bool lead)
 int pst_session_prepare(pst_session_t *s, const pst_config_t *cfg, bool lead, pst_err_t *err)
 {
     session_init(s, cfg, lead);
+    double t0 = pst_clock_seconds();
     int rc = pst_pipeline_load(&s->data, cfg, err);
+    s->load_seconds = pst_clock_seconds() - t0;
     if (rc == PST_OK)
         rc = prepare_model(s, err);
     return rc ? rc : pst_session_imbalance(s, NULL, err);
@@ -117,7 +122,9 @@ int pst_session_prepare_shard(pst_session_t *s, const pst_config_t *cfg, bool le
                               const pst_reducer_t *reduce, pst_err_t *err)
 {
     session_init(s, cfg, lead);
+    double t0 = pst_clock_seconds();
     int rc = pst_shardload(&s->data, cfg, worker, reduce, err);
+    s->load_seconds = pst_clock_seconds() - t0;
     return rc ? rc : prepare_model(s, err);
 }
 
@@ -130,6 +137,10 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
 {
     if (!s->lead)
         return;
+    pst_rundir_log_epoch(&s->rundir, es);
+    pst_session_log_histograms(s, es->epoch);
+    if (strcmp(s->cfg->train.progress, "none") == 0)
+        return;
     if (s->progress_bar)
         fprintf(stderr, "\r\033[K");
     printf("epoch %*d/%d  loss %.4f",
@@ -139,10 +150,13 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
            es->epoch, es->epochs, es->train_loss);
     if (isfinite(es->val_loss))
         printf("  val_loss %.4f  val_%s %.4f", es->val_loss, es->val_metric_name, es->val_metric);
-    printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", es->lr, es->samples_per_s, es->seconds,
-           es->improved ? "  *" : "");
+    if (s->n_workers > 1) /* every worker takes the same steps: the lead's rate times workers */
+        printf("  lr %.3g  %d workers, %.0f samples/s  %.1fs%s\n", es->lr, s->n_workers,
+               es->samples_per_s * s->n_workers, es->seconds, es->improved ? "  *" : "");
+    else
+        printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", es->lr, es->samples_per_s, es->seconds,
+               es->improved ? "  *" : "");
     fflush(stdout);
-    pst_rundir_log_epoch(&s->rundir, es);
 }
 
 void pst_session_print_progress(pst_session_t *s, const pst_step_progress_t *p)
@@ -169,11 +183,20 @@ static void on_progress(void *ctx, const pst_step_progress_t *p)
     pst_session_print_progress(ctx, p);
 }
 
+static void on_step(void *ctx, const pst_step_progress_t *p)
+{
+    pst_session_log_step(ctx, p);
+}
+
 void pst_session_hooks(pst_session_t *s, pst_train_hooks_t *hooks)
 {
     hooks->observer_ctx = s;
     hooks->on_epoch = on_epoch;
     hooks->on_progress = on_progress;
+    if (s->lead && s->cfg->output.log_steps > 0) {
+        hooks->on_step = on_step;
+        hooks->step_every = s->cfg->output.log_steps;
+    }
 }
 
 int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err)
@@ -310,6 +333,10 @@ static cJSON *build_report(pst_session_t *s)
     pst_json_add_number(train, "clock", (double)r->clock);
     if (s->imbalance.class_rows)
         pst_imbalance_json(&s->imbalance, cJSON_AddObjectToObject(train, "imbalance"));
+    cJSON *t = cJSON_AddObjectToObject(doc, "timings");
+    pst_json_add_number(t, "load_seconds", s->load_seconds);
+    pst_json_add_number(t, "train_seconds", r->seconds);
+    pst_json_add_number(t, "eval_seconds", s->eval_seconds);
     return doc;
 }
 
@@ -319,10 +346,20 @@ static void print_summary(const pst_session_t *s, const cJSON *doc)
     const cJSON *val = cJSON_GetObjectItem(doc, "val");
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "log_loss", "mse", "mae", "r2"};
     const cJSON *fed = s->extra ? cJSON_GetObjectItem(s->extra, "fed") : NULL;
-    if (fed == NULL)
-        printf("\ntrained %d epochs in %.1fs (%.0f samples/s)\n", s->result.epochs_run,
-               s->result.seconds, s->result.samples_per_s);
-    else if (s->result.rows_trained > 0)
+    const pst_train_result_t *r = &s->result;
+    if (fed == NULL) {
+        printf("\ntrained %d epoch%s in %.1fs (%.0f samples/s", r->epochs_run,
+               r->epochs_run == 1 ? "" : "s", r->seconds, r->samples_per_s);
+        if (s->n_workers > 1)
+            printf(", %d workers", s->n_workers);
+        printf("); loading %.1fs, evaluation %.1fs\n", s->load_seconds, s->eval_seconds);
+        if (r->stopped_early)
+            printf("stopped early: no validation improvement for %d epochs\n", s->opts.patience);
+        if (s->opts.patience > 0 && s->opts.restore_best && r->best_epoch > 0 &&
+            r->best_epoch < r->epochs_run)
+            printf("restored the weights of epoch %d (best validation loss %.4f)\n", r->best_epoch,
+                   r->best_val_loss);
+    } else if (s->result.rows_trained > 0)
         printf("\n%d federated rounds; the sites trained %ld rows in %.1fs (%.0f samples/s)\n",
                s->result.epochs_run, s->result.rows_trained, s->result.seconds,
                s->result.samples_per_s);
@@ -348,10 +385,15 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
 {
     if (!s->lead)
         return PST_OK;
-    cJSON *doc = build_report(s);
-    int rc = evaluate_into(s, s->data.val, cJSON_AddObjectToObject(doc, "val"), err);
+    double t0 = pst_clock_seconds();
+    cJSON *val = cJSON_CreateObject(), *test = cJSON_CreateObject();
+    int rc = evaluate_into(s, s->data.val, val, err);
     if (rc == PST_OK)
-        rc = evaluate_into(s, s->data.test, cJSON_AddObjectToObject(doc, "test"), err);
+        rc = evaluate_into(s, s->data.test, test, err);
+    s->eval_seconds = pst_clock_seconds() - t0;
+    cJSON *doc = build_report(s);
+    cJSON_AddItemToObject(doc, "val", val);
+    cJSON_AddItemToObject(doc, "test", test);
     if (rc == PST_OK && s->extra) {
         for (cJSON *it = s->extra->child; it; it = it->next)
             cJSON_AddItemReferenceToObject(doc, it->string, it);
@@ -360,8 +402,10 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
         rc = save_model(s, err);
     if (rc == PST_OK)
         rc = pst_rundir_write_json(&s->rundir, "report.json", doc, err);
-    if (rc == PST_OK)
+    if (rc == PST_OK) {
+        pst_session_log_comm(s);
         print_summary(s, doc);
+    }
     cJSON_Delete(doc);
     return rc;
 }

@@ -27,8 +27,10 @@ typedef struct pst_session {
     pst_rundir_t rundir;
     size_t *train_share, *val_share; /* a worker's rows of train/val, or NULL: all rows */
     size_t n_train_share, n_val_share;
-    pst_imbalance_t imbalance; /* train.imbalance: class weights or resampled training rows */
-    cJSON *extra;              /* more report sections (e.g. comm), owned; may be NULL */
+    pst_imbalance_t imbalance;         /* train.imbalance: class weights or resampled rows */
+    cJSON *extra;                      /* more report sections (e.g. comm), owned; may be NULL */
+    int n_workers;                     /* workers training together (1: a local run) */
+    double load_seconds, eval_seconds; /* reading and preparing data; final evaluation */
 } pst_session_t;
 
 /* The optimizer configuration the optimizer.* keys describe (servers use it too). */

@@ -1,7 +1,10 @@
 /* The train command's job: configuration, then a local, sparse or distributed run. */
 #include "app/trainjob.h"
 
+#include <string.h>
+
 #include "app/console.h"
+#include "app/rundir.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
@@ -40,8 +43,14 @@ int pst_trainjob_run(const pst_train_args_t *a)
     int rc = pst_load_config(&cfg, a->config, a->sets, a->n_sets, &err);
     if (rc == PST_OK)
         rc = pst_config_validate(&cfg, &err);
-    if (a->quiet)
+    if (a->quiet) /* -q: errors and the final summary only */
         pst_log_set_level(PST_LOG_ERROR);
+    else if (!a->verbose && rc == PST_OK && strcmp(cfg.log_level, "info") == 0)
+        pst_log_set_level(PST_LOG_WARN); /* setup and server messages need -v */
+    if (rc == PST_OK && !a->resume)
+        rc = pst_rundir_check_new(a->out, a->force, &err);
+    if (rc == PST_OK && a->quiet)
+        rc = pst_config_set(&cfg, "train.progress=none", &err);
     if (rc != PST_OK) {
         if (pst_cluster_is_first_rank())
             pst_app_error("%s", err.msg);

@@ -1,6 +1,7 @@
 /* The shared argv loop: help, the common options, the command's option table, positionals. */
 #include "cli/args.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "app/console.h"
@@ -28,6 +29,20 @@ static int add_set(pst_args_t *a, const char *value)
     return 0;
 }
 
+/* --progress MODE: the per-epoch output, as the override train.progress=MODE. */
+static int progress_opt(pst_args_t *a, const char *mode)
+{
+    const char *modes[] = {"none", "lines", "bar", "auto"};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        if (strcmp(mode, modes[m]) == 0) {
+            snprintf(a->progress_set, sizeof a->progress_set, "train.progress=%s", mode);
+            return add_set(a, a->progress_set);
+        }
+    }
+    pst_app_error("--progress: '%s' is not one of none, lines, bar, auto", mode);
+    return 2;
+}
+
 /* A common option at argv[*i] (advancing *i past its value): 0 taken, 2 an error, -1 not one. */
 static int common_opt(pst_args_t *a, unsigned common, int argc, char **argv, int *i)
 {
@@ -39,6 +54,12 @@ static int common_opt(pst_args_t *a, unsigned common, int argc, char **argv, int
         return add_set(a, arg + 6);
     if ((common & PST_ARGS_OUT) && strcmp(arg, "--out") == 0 && has_value)
         return a->out = argv[++*i], 0;
+    if ((common & PST_ARGS_OUT) && strcmp(arg, "--force") == 0)
+        return a->force = true, 0;
+    if ((common & PST_ARGS_QUIET) && (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0))
+        return a->verbose = true, 0;
+    if ((common & PST_ARGS_QUIET) && strcmp(arg, "--progress") == 0 && has_value)
+        return progress_opt(a, argv[++*i]);
     if ((common & PST_ARGS_RESUME) && strcmp(arg, "--resume") == 0 && has_value)
         return a->resume = argv[++*i], 0;
     if ((common & PST_ARGS_QUIET) && (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0))
@@ -120,6 +141,7 @@ int pst_args_to_plan(const pst_args_t *a, pst_plan_args_t *plan, const char *no_
     plan->n_sets = a->n_sets;
     plan->out = a->out;
     plan->quiet = a->quiet;
+    plan->force = a->force;
     if (plan->config || !no_config)
         return PST_ARGS_RUN;
     pst_app_error("%s", no_config);

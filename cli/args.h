@@ -15,7 +15,7 @@ enum {
     PST_ARGS_SET = 1 << 0,    /* --set KEY=VALUE and --set=KEY=VALUE, repeatable */
     PST_ARGS_OUT = 1 << 1,    /* --out DIR */
     PST_ARGS_RESUME = 1 << 2, /* --resume DIR */
-    PST_ARGS_QUIET = 1 << 3,  /* -q, --quiet */
+    PST_ARGS_QUIET = 1 << 3,  /* -q, --quiet; with it -v, --verbose and --progress MODE */
 };
 
 /* pst_args_parse's results besides an exit status of 2 (usage error). */
@@ -53,7 +53,9 @@ typedef struct pst_args {
     const char *sets[PST_MAX_SETS];
     int n_sets;
     const char *out, *resume;
-    bool quiet;
+    bool quiet, verbose;
+    bool force;            /* --force (with --out): write into an existing non-empty DIR */
+    char progress_set[64]; /* --progress MODE as the override train.progress=MODE */
 } pst_args_t;
 
 /* Parses argv[spec->first..argc) into *a (zeroed first) and the table's targets. Returns

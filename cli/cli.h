@@ -14,6 +14,8 @@ int pst_cmd_bag(int argc, char **argv);
 int pst_cmd_stack(int argc, char **argv);
 int pst_cmd_sweep(int argc, char **argv);
 int pst_cmd_export(int argc, char **argv);
+int pst_cmd_report(int argc, char **argv);
+int pst_cmd_embed(int argc, char **argv);
 
 void pst_usage_train(FILE *out);
 void pst_usage_eval(FILE *out);
@@ -24,5 +26,7 @@ void pst_usage_bag(FILE *out);
 void pst_usage_stack(FILE *out);
 void pst_usage_sweep(FILE *out);
 void pst_usage_export(FILE *out);
+void pst_usage_report(FILE *out);
+void pst_usage_embed(FILE *out);
 
 #endif

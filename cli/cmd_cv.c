@@ -27,7 +27,9 @@ void pst_usage_cv(FILE *out)
             "  --group-column C   rows sharing a value of feature column C stay in one fold (the\n"
             "                     column is not used as a feature)\n"
             "  --set KEY=VALUE    override a configuration key\n"
-            "  --out DIR          run directory (default runs/NAME-cv-YYYYMMDD-HHMMSS)\n\n"
+            "  --out DIR          run directory (default runs/NAME-YYYYMMDD-HHMMSS, NAME the\n"
+            "                     config's name); an existing non-empty DIR is refused\n"
+            "  --force            write into an existing --out DIR all the same\n\n"
             "Writes report.json (cv.<metric>.mean/std over folds, every fold's metrics, fit and\n"
             "score times), metrics.jsonl (a line per fold) and oof_predictions.csv (each row's\n"
             "prediction by the model that did not train on it).\n");

@@ -33,7 +33,9 @@ void pst_usage_stack(FILE *out)
         "  --folds K         stacking folds (default 5)\n"
         "  --holdout F       blending: held-out share of the training rows (default 0.2)\n"
         "  --set KEY=VALUE   override a configuration key of every model\n"
-        "  --out DIR         run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n\n"
+        "  --out DIR         run directory (default runs/NAME-YYYYMMDD-HHMMSS); an existing\n"
+        "                    non-empty DIR is refused\n"
+        "  --force           write into an existing --out DIR all the same\n\n"
         "Writes report.json (stack.test: the ensemble's test metrics beside\n"
         "stack.bases[i].test), test_predictions.csv and model.pst, an ensemble file that\n"
         "'pstrain eval' and 'pstrain predict' apply like a model.\n",

@@ -30,7 +30,8 @@ void pst_usage_sweep(FILE *out)
             "trials go to worker groups (cluster.groups) as they free up.\n\n"
             "options:\n"
             "  --set KEY=VALUE  override a key of the base config\n"
-            "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n"
+            "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS); an existing\n"
+            "                   non-empty DIR is refused (--force writes into it)\n"
             "  --resume DIR     continue an interrupted sweep in DIR without rerunning finished\n"
             "                   trials (the same SWEEP.yaml)\n\n"
             "Writes sweep_results.csv and sweep_results.json (parameters, metric per rung, final\n"
@@ -63,8 +64,10 @@ static int parse_sweep_args(pst_sweeprun_opts_t *o, int argc, char **argv)
         pst_app_error("sweep: --resume continues in its own directory; drop --out");
         return 2;
     }
-    if (o->resume)
+    if (o->resume) {
         o->plan.out = o->resume;
+        o->plan.force = true; /* resuming writes into the sweep's own directory */
+    }
     return PST_ARGS_RUN;
 }
 

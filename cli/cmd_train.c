@@ -20,10 +20,15 @@ void pst_usage_train(FILE *out)
             "options:\n"
             "  --set KEY=VALUE  override a configuration key (repeatable), e.g.\n"
             "                   --set optimizer.lr=0.01 --set model.hidden=[64,32]\n"
-            "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n"
+            "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS); an existing\n"
+            "                   non-empty DIR is refused\n"
+            "  --force          write into an existing --out DIR all the same\n"
             "  --resume DIR     distributed runs: restart from the last complete checkpoint in\n"
             "                   DIR (the checkpoint directory of an earlier run)\n"
-            "  -q, --quiet      only errors on stderr\n\n"
+            "  -q, --quiet      only errors and the final summary\n"
+            "  -v, --verbose    also the setup and parameter-server messages (info level)\n"
+            "  --progress MODE  per-epoch output: lines, bar, none, or auto (a bar on a\n"
+            "                   terminal); the same as --set train.progress=MODE\n\n"
             "'pstrain config' lists every key with its default and meaning.\n");
 }
 
@@ -47,6 +52,8 @@ static int parse_train_args(pst_train_args_t *t, int argc, char **argv)
     t->out = a.out;
     t->resume = a.resume;
     t->quiet = a.quiet;
+    t->verbose = a.verbose;
+    t->force = a.force;
     if (!t->config) {
         pst_app_error("train: no CONFIG file given (see 'pstrain train --help')");
         return 2;

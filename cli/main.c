@@ -34,6 +34,10 @@ static const command_t commands[] = {
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
     {"export", pst_cmd_export, pst_usage_export,
      "write a dense model or ensemble and its preprocessing as ONNX (rows in, predictions out)"},
+    {"report", pst_cmd_report, pst_usage_report,
+     "an HTML page of run directories: curves, metrics, confusion matrix, folds, trials"},
+    {"embed", pst_cmd_embed, pst_usage_embed,
+     "a layer's activations over a data file as TensorBoard projector files"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

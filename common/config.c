@@ -338,6 +338,18 @@ static const pst_config_key_t keys[] = {
      "pstrain fed simulate: how many sites attack (the first ones); with fed.attack."},
     {"fed.attack_scale", PST_CFG_FLOAT, OFF(fed.attack_scale), "10", NULL, 0, 1e6,
      "pstrain fed simulate: the size of the attack, in multiples of the honest update."},
+
+    {"output.tensorboard", PST_CFG_BOOL, OFF(output.tensorboard), "true", NULL, NOB,
+     "Write TensorBoard event files (events.out.tfevents.*) in the run directory: every "
+     "number of metrics.jsonl as a scalar (cv folds, bag members and sweep trials as runs of "
+     "their own, sweeps with the HParams plugin's data). Open with tensorboard --logdir RUN."},
+    {"output.log_steps", PST_CFG_INT, OFF(output.log_steps), "0", NULL, 0, 1e9,
+     "Dense training: > 0 adds a record every this many steps (step, epoch, train_loss: the "
+     "epoch's running mean, samples_per_s, grad_norm) to metrics.jsonl and the event files; "
+     "0: a line per epoch only."},
+    {"output.histograms", PST_CFG_BOOL, OFF(output.histograms), "false", NULL, NOB,
+     "Dense training: histograms of each layer's weights and gradients every epoch in the event "
+     "files (TensorBoard's Histograms and Distributions views)."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

@@ -106,6 +106,12 @@ typedef struct pst_config {
         long attack_sites;   /* the first attack_sites sites attack */
         double attack_scale; /* the attack's size, in multiples of the honest update */
     } fed;
+
+    struct {
+        bool tensorboard; /* events.out.tfevents.* beside metrics.jsonl */
+        long log_steps;   /* > 0: a step record every this many steps (jsonl and events) */
+        bool histograms;  /* weight and gradient histograms per layer per epoch (events) */
+    } output;
 } pst_config_t;
 
 typedef enum {

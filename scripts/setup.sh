@@ -17,6 +17,7 @@ packages=(
   python3 python3-numpy
   iproute2 time
   libonnx-dev python3-onnx
+  protobuf-compiler python3-protobuf
 )
 # tests/e2e/scaling_netns_test.sh and scripts/bench/scaling.sh create network namespaces and
 # shape their links with ip and tc (iproute2).
@@ -27,6 +28,8 @@ packages=(
 # The ONNX export generates its protobuf code from libonnx-dev's onnx.proto; its test checks the
 # exported files with python3-onnx's checker and runs them in onnxruntime-node (installed with
 # npm by scripts/setup_onnxruntime.sh, after the packages, when node and npm are present).
+# tests/e2e/tensorboard_test.sh reads the TensorBoard event files back with Python code that
+# protoc generates from proto/ (protobuf-compiler, python3-protobuf).
 # scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.
 if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)

@@ -23,7 +23,12 @@ static int simulate(const pst_config_t *cfg, const pst_fedcmd_opts_t *a)
 {
     pst_session_t s;
     pst_err_t err = {0};
-    int rc = pst_session_prepare(&s, cfg, true, &err);
+    int rc = pst_rundir_check_new(a->plan.out, a->plan.force, &err);
+    if (rc != PST_OK) {
+        pst_app_error("%s", err.msg);
+        return 1;
+    }
+    rc = pst_session_prepare(&s, cfg, true, &err);
     if (rc == PST_OK)
         rc = pst_fedsim_check_config(cfg, s.data.train, &err);
     if (rc == PST_OK)
@@ -160,7 +165,8 @@ static int run_job(const pst_config_t *cfg, const pst_fedcmd_opts_t *o)
     pst_fedjoin_args_t join = {o->server, o->site, o->plan.out};
     bool launched = pst_cluster_launched();
     if (o->kind == PST_FEDCMD_SIMULATE)
-        return launched ? pst_fedsim_mpi(cfg, &(pst_train_args_t){.out = o->plan.out})
+        return launched ? pst_fedsim_mpi(
+                              cfg, &(pst_train_args_t){.out = o->plan.out, .force = o->plan.force})
                         : simulate(cfg, o);
     if (launched && o->kind == PST_FEDCMD_JOIN)
         return pst_fedjoin_mpi(cfg, &join);

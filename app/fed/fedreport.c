@@ -53,8 +53,7 @@ static void print_round(const pst_fedreport_t *rep, const pst_fedcoord_round_t *
 static void log_round(const pst_fedreport_t *rep, const pst_fedcoord_round_t *r,
                       const pst_fedtraffic_t *t, double val_loss, double val_metric, double seconds)
 {
-    FILE *out = rep->s->rundir.metrics;
-    if (!out)
+    if (!rep->s->rundir.metrics)
         return;
     cJSON *line = cJSON_CreateObject();
     pst_json_add_number(line, "round", (double)r->round);
@@ -74,11 +73,7 @@ static void log_round(const pst_fedreport_t *rep, const pst_fedcoord_round_t *r,
     if (rep->dp)
         pst_json_add_number(line, "epsilon", r->epsilon);
     pst_json_add_number(line, "seconds", seconds);
-    char *text = cJSON_PrintUnformatted(line);
-    if (text)
-        fprintf(out, "%s\n", text);
-    fflush(out);
-    free(text);
+    pst_rundir_log_line(&rep->s->rundir, line);
     cJSON_Delete(line);
 }
 

@@ -184,6 +184,8 @@ static int begin(simrank_t *r, const pst_train_args_t *args, pst_err_t *err)
     one_server.cluster.servers = 1;
     int rc = pst_ranks_init(&r->ranks, &one_server, err);
     if (rc == PST_OK && r->ranks.rank == 0)
+        rc = pst_rundir_check_new(args->out, args->force, err);
+    if (rc == PST_OK && r->ranks.rank == 0)
         rc = pst_rundir_choose(r->cfg, args->out, r->run_dir, sizeof r->run_dir, err);
     if (pst_mpijob_agree(MPI_COMM_WORLD, rc) != PST_OK)
         return rc != PST_OK ? rc : PST_ESTATE;

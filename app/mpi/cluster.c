@@ -159,6 +159,7 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
         return rc;
     if (smallest == 0)
         return pst_err_set(err, PST_EINVAL, "a worker has no training rows");
+    s->n_workers = w->c->ranks.n_workers;
     /* Every worker takes the same number of steps per epoch, or BSP clocks would not meet: the
      * smallest share decides. */
     size_t b = (size_t)s->opts.batch_size;

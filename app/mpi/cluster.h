@@ -14,7 +14,8 @@ typedef struct pst_train_args {
     int n_sets;
     const char *out;
     const char *resume;
-    bool quiet;
+    bool quiet, verbose;
+    bool force; /* --out may name an existing non-empty directory */
 } pst_train_args_t;
 
 /* True when this process was started by mpirun (or srun) with more than one rank. */

@@ -79,6 +79,19 @@ static void print_summary(const cJSON *cv, int n_folds)
     printf("\n");
 }
 
+/* The folds' means as a TensorBoard run of their own ("mean"), beside fold_1, fold_2... */
+static void log_mean(pst_planrun_t *run, const cJSON *cv)
+{
+    cJSON *line = cJSON_CreateObject();
+    for (const cJSON *m = cv->child; m; m = m->next) {
+        const cJSON *mean = cJSON_IsObject(m) ? cJSON_GetObjectItem(m, "mean") : NULL;
+        if (cJSON_IsNumber(mean))
+            pst_json_add_number(line, m->string, mean->valuedouble);
+    }
+    pst_rundir_tb_line(&run->rundir.tb, "mean", line);
+    cJSON_Delete(line);
+}
+
 int pst_cv_run(const pst_cv_opts_t *o)
 {
     cv_plan_t p = {.opts = o};
@@ -98,6 +111,7 @@ int pst_cv_run(const pst_cv_opts_t *o)
         cJSON_AddBoolToObject(cv, "stratified", o->stratified);
         pst_plan_summarise(run.task_metrics, run.n_tasks, cv);
         print_summary(cv, p.folds.n_folds);
+        log_mean(&run, cv);
         rc = write_oof(&run, &p, &err);
         if (rc == PST_OK)
             rc = pst_planrun_finish(&run, "cv", &err);

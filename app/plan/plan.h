@@ -39,6 +39,7 @@ typedef struct pst_plan_args {
     int n_sets;
     const char *out;
     bool quiet;
+    bool force; /* --out may name an existing non-empty directory (or resume it) */
 } pst_plan_args_t;
 
 /* Loads CONFIG with the --set overrides and validates it; sets the log level from log_level, or

@@ -200,6 +200,9 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
         return;
     char label[64];
     kind->label(kind->ctx, t, label, sizeof label);
+    pst_rundir_log_task(&run->rundir, label, m);
+    if (run->quiet)
+        return;
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "mse", "r2", "fit_seconds"};
     printf("%-18s", label);
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -209,7 +212,6 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
     }
     printf("\n");
     fflush(stdout);
-    pst_rundir_log_task(&run->rundir, label, m);
 }
 
 /* ---- coordinator and groups ---------------------------------------------------------------- */
@@ -383,8 +385,11 @@ int pst_planrun_begin(pst_planrun_t *run, const pst_plan_args_t *args, const cha
 {
     memset(run, 0, sizeof *run);
     run->lead = true;
+    run->quiet = args->quiet;
     run->report = cJSON_CreateObject();
     int rc = pst_plan_config(&run->cfg, args, err);
+    if (rc == PST_OK)
+        rc = pst_rundir_check_new(args->out, args->force, err);
     run->distributed = pst_cluster_launched();
     if (rc != PST_OK)
         return rc;
@@ -466,7 +471,12 @@ int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err)
         cJSON_AddItemToArray(tasks, run->task_metrics[t]
                                         ? cJSON_Duplicate(run->task_metrics[t], true)
                                         : cJSON_CreateNull());
-    return pst_rundir_write_json(&run->rundir, "report.json", r, err);
+    int rc = pst_rundir_write_json(&run->rundir, "report.json", r, err);
+    if (rc == PST_OK) {
+        printf("run directory: %s\n", run->rundir.path);
+        fflush(stdout);
+    }
+    return rc;
 }
 
 static void cluster_end(pst_planrun_t *run)

@@ -46,6 +46,7 @@ typedef struct pst_planrun {
     const char *format;
     bool lead; /* writes the run directory: the local process, or rank 0 */
     bool distributed;
+    bool quiet; /* -q: no line per task, only the summary */
     pst_rundir_t rundir;
     cJSON *report; /* report.json being built (lead) */
     int n_tasks;

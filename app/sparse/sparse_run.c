@@ -136,12 +136,7 @@ static void log_epoch_line(pst_sparse_run_t *run, int epoch, double seconds, dou
     pst_json_add_number(line, "seconds", seconds);
     pst_json_add_number(line, "samples_per_s", rate);
     cJSON_AddBoolToObject(line, "improved", improved);
-    char *text = cJSON_PrintUnformatted(line);
-    if (text != NULL) {
-        fprintf(run->rundir.metrics, "%s\n", text);
-        fflush(run->rundir.metrics);
-    }
-    free(text);
+    pst_rundir_log_line(&run->rundir, line);
     cJSON_Delete(line);
 }
 
@@ -165,6 +160,9 @@ static void print_epoch(pst_sparse_run_t *run, int epoch, double seconds, double
                         bool improved)
 {
     add_epoch_json(run, epoch, improved);
+    log_epoch_line(run, epoch, seconds, rate, improved);
+    if (strcmp(run->cfg->train.progress, "none") == 0)
+        return;
     int width = run->job.epochs >= 100 ? 3 : run->job.epochs >= 10 ? 2 : 1;
     printf("epoch %*d/%d  loss %.4f", width, epoch, run->job.epochs, run->train_loss);
     if (isfinite(run->val.log_loss))
@@ -173,7 +171,6 @@ static void print_epoch(pst_sparse_run_t *run, int epoch, double seconds, double
     printf("  lr %.3g  %.0f samples/s  %.1fs%s\n", run->job.lr, rate, seconds,
            improved ? "  *" : "");
     fflush(stdout);
-    log_epoch_line(run, epoch, seconds, rate, improved);
 }
 
 bool pst_sparse_run_wants_best(const pst_sparse_run_t *run)
@@ -366,9 +363,9 @@ int pst_sparse_run_finish(pst_sparse_run_t *run, pst_err_t *err)
     cJSON_Delete(doc);
     if (rc != PST_OK)
         return rc;
-    printf("\ntrained %d epochs in %.1fs (%.0f samples/s), %.0f keys\n", run->epochs_run,
-           run->seconds, run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0,
-           run->sparse.keys);
+    printf("\ntrained %d epoch%s in %.1fs (%.0f samples/s), %.0f keys\n", run->epochs_run,
+           run->epochs_run == 1 ? "" : "s", run->seconds,
+           run->seconds > 0 ? (double)run->rows_trained / run->seconds : 0.0, run->sparse.keys);
     if (run->stopped_early || run->restored)
         printf("%s%sbest epoch %d (validation log-loss %.4f)%s\n",
                run->stopped_early ? "stopped early" : "", run->stopped_early ? "; " : "",

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,7 @@
 #include "app/plan/planrun.h"
 #include "app/rundir.h"
 #include "app/sweep/sweep.h"
+#include "app/sweep/sweep_tb.h"
 #include "common/log.h"
 #include "common/sample/split.h"
 
@@ -23,6 +25,7 @@ typedef struct sweep_plan {
     pst_planrun_t *run;
     int n_rungs;
     const char *metric_key; /* key in a task's metrics */
+    bool *tb_started;       /* per trial: its HParams session start is written */
     char results_json[1100], results_csv[1100];
 } sweep_plan_t;
 
@@ -69,6 +72,9 @@ static void sweep_report(void *ctx, int task, const cJSON *metrics)
     int trial = task / p->n_rungs, rung = task % p->n_rungs;
     const cJSON *v = metrics ? cJSON_GetObjectItem(metrics, p->metric_key) : NULL;
     double value = v && cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (p->tb_started)
+        pst_sweep_tb_trial(&p->run->rundir, pst_sweep_get_trial(p->sched, trial),
+                           &p->tb_started[trial]);
     pst_err_t err;
     if (pst_sweep_report(p->sched, trial, rung, value, pst_sweep_rung_epochs(p->sched, rung),
                          &err) != PST_OK)
@@ -106,6 +112,8 @@ static int prepare(sweep_plan_t *p, pst_planrun_t *run, pst_err_t *err)
     p->metric_key = metric_key(p->space->metric, run->data->task);
     if (!run->lead)
         return PST_OK;
+    if (!(p->tb_started = calloc((size_t)pst_sweep_n_trials(p->sched) + 1, sizeof(bool))))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
     pst_rundir_file(&run->rundir, "sweep_results.json", p->results_json, sizeof p->results_json);
     pst_rundir_file(&run->rundir, "sweep_results.csv", p->results_csv, sizeof p->results_csv);
     struct stat sb;
@@ -151,6 +159,7 @@ static int finish(sweep_plan_t *p, pst_planrun_t *run, pst_err_t *err)
             p->sched, &cfg, pst_rundir_file(&run->rundir, "best_config.yaml", path, sizeof path),
             err);
     pst_config_fini(&cfg);
+    pst_sweep_tb_finish(&run->rundir, p->sched, p->tb_started, p->metric_key);
     printf("\nbest: trial %d, %s %.4f  (", best, p->space->metric, value);
     for (int i = 0; i < t->n_overrides; i++)
         printf("%s%s=%s", i ? ", " : "", t->overrides[i].key, t->overrides[i].value);
@@ -190,6 +199,7 @@ int pst_sweeprun_run(const pst_sweeprun_opts_t *o)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     int status = pst_planrun_end(&run, rc);
     pst_split_fini(&p.split);
+    free(p.tb_started);
     pst_sweep_sched_destroy(&p.sched);
     pst_sweep_space_destroy(&p.space);
     return status;

@@ -66,7 +66,7 @@ else
 fi
 
 # --- mpirun: 1 server + 2 workers ----------------------------------------------------------
-if mpi 3 train "$work/lr.yaml" --out "$work/mpi" >"$work/mpi.log" 2>&1; then
+if mpi 3 train "$work/lr.yaml" --out "$work/mpi" -v >"$work/mpi.log" 2>&1; then
   checks_stopped "$work/mpi" "mpirun"
   mbest=$(json "$work/mpi/report.json" "['train']['best_epoch']")
   check "mpirun: the server saw both workers shut down" \

@@ -41,7 +41,7 @@ resume_case() {
     fail "$name: no checkpoint was written"
     return
   fi
-  if ! mpi 2 train "$work/lr.yaml" "$@" --resume "$run" >"$run.resume.log" 2>&1; then
+  if ! mpi 2 train "$work/lr.yaml" "$@" --resume "$run" -v >"$run.resume.log" 2>&1; then
     fail "$name: --resume failed: $(tail -3 "$run.resume.log")"
     return
   fi

@@ -374,6 +374,15 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         *loss_sum += loss;
         *rows += b;
         double t = pst_clock_seconds();
+        if (h && h->on_step && h->step_every > 0 && c->clock % (uint64_t)h->step_every == 0) {
+            pst_step_progress_t p = {epoch,
+                                     opts->epochs,
+                                     step + 1,
+                                     c->steps,
+                                     *loss_sum / (double)(step + 1 - first_step),
+                                     (double)*rows / (t - t0)};
+            h->on_step(h->observer_ctx ? h->observer_ctx : h->ctx, &p);
+        }
         if (h && h->on_progress && (t - last_report > 0.25 || step + 1 == c->steps)) {
             last_report = t;
             pst_step_progress_t p = {epoch,

@@ -100,6 +100,10 @@ typedef struct pst_train_hooks {
     /* Observers; they receive observer_ctx (or ctx when that is NULL). */
     void (*on_epoch)(void *ctx, const pst_epoch_stats_t *stats);
     void (*on_progress)(void *ctx, const pst_step_progress_t *progress);
+    /* Every step_every steps (by clock, so a resumed run keeps its cadence): the step's
+     * progress, while the model still holds that step's gradients. */
+    void (*on_step)(void *ctx, const pst_step_progress_t *progress);
+    long step_every;
     void *observer_ctx;
 } pst_train_hooks_t;
 

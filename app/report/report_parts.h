@@ -1,0 +1,20 @@
+/* The parts of a report page, each written into the page's stream. */
+#ifndef PST_APP_REPORT_REPORT_PARTS_H
+#define PST_APP_REPORT_REPORT_PARTS_H
+
+#include <stdio.h>
+
+#include "app/report/report_run.h"
+
+/* Final metrics, timings, the confusion matrix as a heat map and the per-class table. */
+void pst_report_final(FILE *out, const pst_report_run_t *run);
+/* A distributed run's communication figures; a federated run's totals. */
+void pst_report_comm_fed(FILE *out, const pst_report_run_t *run);
+/* cv: the per-fold table and spread; bag: members against the ensemble; stack: the base
+ * models; sweep: the trials sorted by the objective, and the objective against each parameter. */
+void pst_report_plan(FILE *out, const pst_report_run_t *run);
+
+/* A table cell holding a number (4 significant digits) or an empty cell for NaN. */
+void pst_report_cell(FILE *out, double v);
+
+#endif
