@@ -76,8 +76,8 @@ typedef struct pst_config {
     } train;
 
     struct {
-        long servers, staleness, checkpoint_every, groups;
-        char *consistency, *interface;
+        long servers, staleness, checkpoint_every, groups, server_memory;
+        char *consistency, *interface, *security;
         double heartbeat_timeout, timeout;
     } cluster;
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/fed/fedauth.h"
 #include "common/net/keycodec.h"
 #include "common/net/wire.h"
 #include "ps/server.h"
@@ -73,6 +74,7 @@ struct pst_server {
     bool own_ctx, bound;
     void *sock;
     pst_wire_t *wire;
+    pst_fedauth_t *auth; /* the ZAP handler admitting the job's workers, or NULL (plain TCP) */
     pst_shard_t *shard;
     pst_server_tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
     size_t tensors_cap;

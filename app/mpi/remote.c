@@ -21,6 +21,12 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pst_psclient_cfg_t pc;
     pst_psclient_cfg_defaults(&pc);
     pc.endpoints = endpoints;
+    const char *server_keys[ranks->n_servers];
+    if (ranks->curve) {
+        pst_ranks_server_keys(ranks, server_keys);
+        pc.curve_key = &ranks->key;
+        pc.server_keys = server_keys;
+    }
     pc.n_servers = (uint32_t)ranks->n_servers;
     pc.worker_id = (uint32_t)ranks->worker;
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
