@@ -471,6 +471,21 @@ static int set_node(pst_config_t *cfg, const char *name, yaml_document_t *doc, y
     return set_scalar(cfg, k, (const char *)node->data.scalar.value, where, err);
 }
 
+/* Whether a pair before `pair` in map has the same key text (keys are scalars, checked before). */
+static bool key_repeated(yaml_document_t *doc, yaml_node_t *map, yaml_node_pair_t *pair,
+                         yaml_node_t *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        if (k->data.scalar.length == key->data.scalar.length &&
+            memcmp(k->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every key is checked as it comes (unknown keys end the walk), so the repeated-key check looks
+ * back over at most the few hundred pairs a valid file can hold. */
 static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *doc,
                         yaml_node_t *map, const char *origin, pst_err_t *err)
 {
@@ -480,6 +495,10 @@ static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *
         yaml_node_t *value = yaml_document_get_node(doc, pair->value);
         if (!key || !value || key->type != YAML_SCALAR_NODE)
             return pst_err_set(err, PST_EINVAL, "%s: keys must be plain names", origin);
+        if (key_repeated(doc, map, pair, key))
+            return pst_err_set(err, PST_EINVAL, "%s:%zu: key '%s%s%s' is repeated", origin,
+                               key->start_mark.line + 1, prefix, prefix[0] ? "." : "",
+                               (const char *)key->data.scalar.value);
         char name[256];
         snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "",
                  (const char *)key->data.scalar.value);
@@ -491,11 +510,46 @@ static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *
     return PST_OK;
 }
 
+/* A first pass over the events: nesting deeper than PST_CONFIG_MAX_DEPTH and aliases (which a
+ * walk would expand, exponentially for aliases of aliases) are refused before the document is
+ * built. Stopping at the depth limit also bounds the parser's own cost per token. */
+static int check_shape(const char *text, size_t len, const char *origin, pst_err_t *err)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return pst_err_set(err, PST_ENOMEM, "%s: cannot start the YAML parser", origin);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, rc = PST_OK;
+    for (bool done = false; !done && rc == PST_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev))
+            break; /* the load reports syntax errors with their line */
+        size_t line = ev.start_mark.line + 1;
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > PST_CONFIG_MAX_DEPTH)
+                rc = pst_err_set(err, PST_EFORMAT, "%s:%zu: nested deeper than %d levels", origin,
+                                 line, PST_CONFIG_MAX_DEPTH);
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        } else if (ev.type == YAML_ALIAS_EVENT) {
+            rc = pst_err_set(err, PST_EFORMAT, "%s:%zu: YAML aliases are not supported", origin,
+                             line);
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 static int load_yaml(pst_config_t *cfg, const char *text, size_t len, const char *origin,
                      pst_err_t *err)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    int shape = check_shape(text, len, origin, err);
+    if (shape != PST_OK)
+        return shape;
     if (!yaml_parser_initialize(&parser))
         return pst_err_set(err, PST_ENOMEM, "%s: cannot start the YAML parser", origin);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -588,6 +642,12 @@ int pst_config_load_file(pst_config_t *cfg, const char *path, pst_err_t *err)
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
+        if (len > PST_CONFIG_MAX_BYTES) {
+            free(buf);
+            fclose(f);
+            return pst_err_set(err, PST_EFORMAT, "%s: larger than %d bytes: not a configuration",
+                               path, PST_CONFIG_MAX_BYTES);
+        }
         if (len + 4096 > cap) {
             cap = cap ? cap * 2 : 8192;
             char *nb = realloc(buf, cap);

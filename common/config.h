@@ -10,6 +10,8 @@
 #include "common/err.h"
 
 #define PST_CONFIG_MAX_LIST 16
+#define PST_CONFIG_MAX_BYTES (1 << 20) /* a configuration file larger than this is refused */
+#define PST_CONFIG_MAX_DEPTH 16        /* nested mappings and lists, at most */
 
 typedef struct pst_str_list {
     int n;
