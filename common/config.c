@@ -14,7 +14,7 @@
 #define NOB 1, 0 /* no numeric bounds */
 
 static const pst_config_key_t keys[] = {
-    {"name", PST_CFG_STR, OFF(name), "run", NULL, NOB,
+    {"name", PST_CFG_STR, OFF(name), "run", PST_CONFIG_NAME_CHOICE, NOB,
      "Run name; the run directory defaults to runs/NAME-TIMESTAMP."},
     {"seed", PST_CFG_INT, OFF(seed), "0", NULL, 0, 4294967295.0,
      "Seed for splits, shuffling, initialisation and dropout."},
@@ -344,8 +344,24 @@ static void free_field(pst_config_t *cfg, const pst_config_key_t *k)
     }
 }
 
+/* A value that names one directory or file: 1 to 128 letters, digits, '-', '_' or '.', not
+ * starting with '.', so it can never be "..", hidden, or hold a '/'. */
+static bool is_plain_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 128 || v[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.')
+            return false;
+    }
+    return true;
+}
+
 static bool in_choices(const char *choices, const char *v)
 {
+    if (strcmp(choices, PST_CONFIG_NAME_CHOICE) == 0)
+        return is_plain_name(v);
     size_t n = strlen(v);
     for (const char *c = choices; *c;) {
         const char *bar = strchr(c, '|');
@@ -812,7 +828,9 @@ void pst_config_write_reference(FILE *out)
     for (const pst_config_key_t *k = keys; k->key; k++) {
         fprintf(out, "| `%s` | `%s` | %s", k->key, k->default_value[0] ? k->default_value : "\"\"",
                 k->help);
-        if (k->choices)
+        if (k->choices && strcmp(k->choices, PST_CONFIG_NAME_CHOICE) == 0)
+            fprintf(out, " Letters, digits, `-`, `_` and `.`, not starting with `.`.");
+        else if (k->choices)
             fprintf(out, " One of: `%s`.", k->choices);
         fprintf(out, " |\n");
     }

@@ -12,6 +12,9 @@
 #define PST_CONFIG_MAX_LIST 16
 #define PST_CONFIG_MAX_BYTES (1 << 20) /* a configuration file larger than this is refused */
 #define PST_CONFIG_MAX_DEPTH 16        /* nested mappings and lists, at most */
+/* The choices of a key whose value names a directory: letters, digits, '-', '_', '.', not
+ * starting with '.' (so never "..", never a path). */
+#define PST_CONFIG_NAME_CHOICE "<name>"
 
 typedef struct pst_str_list {
     int n;
@@ -119,7 +122,7 @@ typedef struct pst_config_key {
     pst_cfg_type_t type;
     size_t offset;
     const char *default_value; /* as YAML text */
-    const char *choices;       /* "a|b|c" for enumerations, NULL otherwise */
+    const char *choices;       /* "a|b|c" for enumerations, PST_CONFIG_NAME_CHOICE, or NULL */
     double min, max;           /* numeric bounds (inclusive); min > max means unbounded */
     const char *help;
 } pst_config_key_t;

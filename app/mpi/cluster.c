@@ -234,10 +234,15 @@ static int worker_train(worker_t *w, pst_err_t *err)
     pst_psclient_stats(w->remote.client, &w->at_start);
     pst_session_t *s = &w->s;
     s->opts.start_clock = clock;
+    uint64_t epoch = clock / (uint64_t)s->opts.steps_per_epoch + 1;
     if (clock > 0 && w->index == 0)
         pst_info("resuming at clock %llu (epoch %llu, step %llu)", (unsigned long long)clock,
-                 (unsigned long long)(clock / (uint64_t)s->opts.steps_per_epoch + 1),
+                 (unsigned long long)epoch,
                  (unsigned long long)(clock % (uint64_t)s->opts.steps_per_epoch + 1));
+    /* The epochs from the checkpoint's on are trained again, and logged again. */
+    if (s->lead && w->c->args->resume != NULL &&
+        (rc = pst_rundir_keep_epochs_before(&s->rundir, (long)epoch, err)) != PST_OK)
+        return rc;
     pst_train_hooks_t hooks = {0};
     pst_remote_hooks(&w->remote, &hooks);
     pst_session_hooks(s, &hooks);
@@ -286,6 +291,8 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
         return 2;
     }
     int rc = pst_ranks_init(&c.ranks, cfg, &err), status = 0;
+    if (rc == PST_OK && c.ranks.rank == 0 && args->resume)
+        rc = pst_rundir_check_resume(args->resume, &err);
     if (rc == PST_OK && c.ranks.rank == 0)
         rc = pst_rundir_choose(cfg, args->resume ? args->resume : args->out, c.run_dir,
                                sizeof c.run_dir, &err);

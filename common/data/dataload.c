@@ -79,6 +79,20 @@ static const char *canonical_format(const char *format)
     return NULL;
 }
 
+/* Whether the file (gzip-compressed or not) starts with an IDX magic number of unsigned bytes:
+ * 0x00 0x00 0x08 and 1 to 4 dimensions. The content decides, never the name. */
+static bool looks_like_idx(const char *path)
+{
+    gzFile f = gzopen(path, "rb");
+    if (f == NULL)
+        return false;
+    unsigned char head[4];
+    bool idx = gzread(f, head, sizeof head) == (int)sizeof head && head[0] == 0 && head[1] == 0 &&
+               head[2] == 0x08 && head[3] >= 1 && head[3] <= 4;
+    gzclose(f);
+    return idx;
+}
+
 /* Format from the file name alone, or NULL. A trailing ".gz" is ignored. */
 static const char *format_from_name(const char *path)
 {
@@ -89,8 +103,6 @@ static const char *format_from_name(const char *path)
         len -= 3;
     if (ends_with(base, len, ".csv"))
         return "csv";
-    if (strstr(base, "idx") != NULL || strstr(base, "ubyte") != NULL)
-        return "idx";
     if (ends_with(base, len, ".svm") || ends_with(base, len, ".libsvm") ||
         ends_with(base, len, ".txt"))
         return "libsvm";
@@ -144,7 +156,7 @@ int pst_data_infer_format(const pst_data_spec_t *spec, const char **format, pst_
                                spec->path, spec->format);
         return PST_OK;
     }
-    *format = format_from_name(spec->path);
+    *format = looks_like_idx(spec->path) ? "idx" : format_from_name(spec->path);
     if (*format != NULL)
         return PST_OK;
     char line[4096];

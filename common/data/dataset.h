@@ -48,6 +48,9 @@ pst_dataset_t *pst_dataset_take_rows(const pst_dataset_t *src, const size_t *idx
 
 /* Converts sparse storage to dense in place (no-op when dense). n_features may grow the width
  * (e.g. to match a training set); it is an error if a column index is >= n_features. 0 = keep. */
+/* The widest a sparse dataset may become when densified for a dense model: past it the dense
+ * copy would be mostly zeros and gigabytes large; such data is for the sparse models. */
+#define PST_DATASET_MAX_DENSE_WIDTH ((size_t)1 << 18)
 int pst_dataset_densify(pst_dataset_t *d, size_t n_features, pst_err_t *err);
 
 #endif

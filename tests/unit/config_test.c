@@ -176,6 +176,26 @@ static void deep_nesting_and_aliases_are_refused(void **state)
     pst_config_fini(&cfg);
 }
 
+/* A run name becomes a directory under runs/: it cannot hold a path. */
+static void run_names_cannot_leave_runs(void **state)
+{
+    (void)state;
+    pst_config_t cfg;
+    pst_config_init(&cfg);
+    pst_err_t err = {0};
+    const char *bad[] = {"a/../../../../tmp/evil", "..", ".hidden", "a/b", "", "x y"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char set[64];
+        snprintf(set, sizeof set, "name=%s", bad[i]);
+        assert_int_equal(pst_config_set(&cfg, set, &err), PST_EINVAL);
+        assert_non_null(strstr(err.msg, "name: '"));
+    }
+    assert_string_equal(cfg.name, "run");
+    assert_int_equal(pst_config_set(&cfg, "name=fold-3_v1.2", &err), PST_OK);
+    assert_string_equal(cfg.name, "fold-3_v1.2");
+    pst_config_fini(&cfg);
+}
+
 /* /dev/zero as a configuration: refused after the size limit, not read forever. */
 static void endless_file_is_refused(void **state)
 {
@@ -200,6 +220,7 @@ int main(void)
         cmocka_unit_test(repeated_keys_are_errors),
         cmocka_unit_test(deep_nesting_and_aliases_are_refused),
         cmocka_unit_test(endless_file_is_refused),
+        cmocka_unit_test(run_names_cannot_leave_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
