@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <stdint.h>
 #include <zlib.h>
 
 #include "common/data/csv.h"
@@ -18,16 +20,50 @@
 
 enum { READ_CHUNK = 1 << 20 };
 
+/* Half the physical memory: a larger text file could not be parsed next to its rows anyway. */
+static size_t max_text_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return SIZE_MAX;
+    return (size_t)pages / 2 * (size_t)page;
+}
+
+/* Checks the bytes read so far: *line_start moves to after the last newline in
+ * data[from..used); false when the line since then is longer than PST_DATA_MAX_LINE. */
+static bool lines_bounded(const char *data, size_t from, size_t used, size_t *line_start)
+{
+    for (size_t i = used; i > from; i--) {
+        if (data[i - 1] == '\n') {
+            *line_start = i;
+            break;
+        }
+    }
+    return used - *line_start <= PST_DATA_MAX_LINE;
+}
+
 int pst_data_read_file(const char *path, char **buf, size_t *len, pst_err_t *err)
 {
     gzFile f = gzopen(path, "rb");
     if (f == NULL)
         return pst_err_set(err, PST_EIO, "%s: cannot open: %s", path, strerror(errno));
     gzbuffer(f, READ_CHUNK);
-    size_t cap = READ_CHUNK, used = 0;
+    size_t cap = READ_CHUNK, used = 0, line_start = 0, limit = max_text_bytes();
     char *data = malloc(cap + 1);
     int rc = PST_OK;
     while (data != NULL) {
+        if (!lines_bounded(data, line_start, used, &line_start)) {
+            rc = pst_err_set(err, PST_EFORMAT,
+                             "%s: byte %zu: a line longer than %zu MiB: not a text data file", path,
+                             line_start, PST_DATA_MAX_LINE >> 20);
+            break;
+        }
+        if (used > limit) {
+            rc = pst_err_set(err, PST_EFORMAT,
+                             "%s: more than %zu MiB of text, half of this machine's memory", path,
+                             limit >> 20);
+            break;
+        }
         if (cap - used < READ_CHUNK) {
             char *grown = realloc(data, 2 * cap + 1);
             if (grown == NULL)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/data/dataload.h"
@@ -210,6 +211,26 @@ static void wide_data_is_not_densified(void **state)
     pst_dataset_destroy(&d);
 }
 
+/* /dev/zero as a data file (CSV or LIBSVM) is refused after one over-long line, in well under a
+ * second, instead of being read until memory runs out. */
+static void endless_input_is_refused(void **state)
+{
+    (void)state;
+    const char *formats[] = {"csv", "libsvm"};
+    for (int i = 0; i < 2; i++) {
+        pst_data_spec_t spec = {.path = "/dev/zero", .format = formats[i], .target = "y"};
+        pst_dataset_t *d = NULL;
+        pst_err_t err = {0};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(pst_data_load(&spec, &d, &err), PST_EFORMAT);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_non_null(strstr(err.msg, "/dev/zero: byte 0: a line longer than 16 MiB"));
+        assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 3000);
+        assert_null(d);
+    }
+}
+
 static void densify_widths(void **state)
 {
     pst_dataset_t *d;
@@ -290,6 +311,7 @@ int main(void)
         cmocka_unit_test(densify_widths),
         cmocka_unit_test(idx_is_told_by_content_not_name),
         cmocka_unit_test(wide_data_is_not_densified),
+        cmocka_unit_test(endless_input_is_refused),
         cmocka_unit_test(one_line_parser),
         cmocka_unit_test(line_longer_than_a_chunk),
     };
