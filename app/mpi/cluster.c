@@ -17,16 +17,22 @@
 #include "app/mpi/remote.h"
 #include "app/rundir.h"
 #include "app/mpi/steptime.h"
+#include "app/mpi/watchdog.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
 #include "common/numparse.h"
 #include "common/sample/split.h"
 
+/* Seconds a rank whose training failed waits for the others at the end: they are failing too, and
+ * only the few reductions of a failed run remain. */
+#define FAILED_END_S 10.0
+
 typedef struct cluster {
     const pst_config_t *cfg;
     const pst_train_args_t *args;
     pst_mpijob_t job;
+    pst_watchdog_t *watchdog; /* bounds the wait for the others at the end */
     pst_ranks_t ranks;
     char run_dir[1024], ckpt_dir[1100];
 } cluster_t;
@@ -58,6 +64,14 @@ bool pst_cluster_is_first_rank(void)
 
 /* ---- server ranks ------------------------------------------------------------------------ */
 
+/* From here on this rank only waits for the others: bounded, so that a hung or stopped rank ends
+ * the job with a message instead of holding it forever. */
+static void arm_end(cluster_t *c, bool failed)
+{
+    pst_watchdog_arm(c->watchdog, failed ? FAILED_END_S : c->cfg->cluster.timeout,
+                     "the end of the job (every rank's final reductions and join)");
+}
+
 static int run_server(cluster_t *c)
 {
     pst_err_t err = {0};
@@ -74,6 +88,7 @@ static int run_server(cluster_t *c)
         return 1;
     }
     rc = pst_server_run(srv, &err);
+    arm_end(c, rc != PST_OK);
     if (rc != PST_OK)
         pst_error("server %d: %s", c->ranks.rank, err.msg);
     uint64_t counters[PST_STAT_COUNT];
@@ -222,6 +237,8 @@ static bool layers_pay(pst_model_t *model)
 static int worker_train(worker_t *w, pst_err_t *err)
 {
     int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
+    w->remote.watchdog = w->c->watchdog;
+    w->remote.reduce_timeout_s = w->c->cfg->cluster.timeout;
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
     /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer */
@@ -269,6 +286,7 @@ static int run_worker(cluster_t *c)
         return 1;
     }
     rc = worker_train(&w, &err);
+    arm_end(c, rc != PST_OK);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", w.index, err.msg);
     report_comm(&w);
@@ -304,13 +322,18 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
     }
     MPI_Bcast(c.run_dir, (int)sizeof c.run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/checkpoints", c.run_dir);
-    if (c.ranks.worker < 0)
+    c.watchdog = pst_watchdog_new();
+    if (c.ranks.worker < 0) {
         status = run_server(&c);
-    else if (pst_sparse_train_selected(cfg))
+    } else if (pst_sparse_train_selected(cfg)) {
         status = pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL);
-    else
-        status = run_worker(&c);
+        arm_end(&c, status != 0);
+    } else {
+        status = run_worker(&c); /* armed once its training ended */
+    }
     pst_ranks_fini(&c.ranks);
     /* The final join: every rank exits with the worst status of any rank. */
-    return pst_mpijob_end(&c.job, status);
+    status = pst_mpijob_end(&c.job, status);
+    pst_watchdog_destroy(&c.watchdog);
+    return status;
 }
