@@ -13,6 +13,7 @@ int pst_cmd_cv(int argc, char **argv);
 int pst_cmd_bag(int argc, char **argv);
 int pst_cmd_stack(int argc, char **argv);
 int pst_cmd_sweep(int argc, char **argv);
+int pst_cmd_supervise(int argc, char **argv);
 
 void pst_usage_train(FILE *out);
 void pst_usage_eval(FILE *out);
@@ -22,5 +23,6 @@ void pst_usage_cv(FILE *out);
 void pst_usage_bag(FILE *out);
 void pst_usage_stack(FILE *out);
 void pst_usage_sweep(FILE *out);
+void pst_usage_supervise(FILE *out);
 
 #endif

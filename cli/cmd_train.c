@@ -22,7 +22,9 @@ void pst_usage_train(FILE *out)
             "                   --set optimizer.lr=0.01 --set model.hidden=[64,32]\n"
             "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS)\n"
             "  --resume DIR     distributed runs: restart from the last complete checkpoint in\n"
-            "                   DIR (the checkpoint directory of an earlier run)\n"
+            "                   DIR (the run directory of an earlier run; never created)\n"
+            "  --resume auto    with --out DIR: resume DIR's run when it holds a checkpoint,\n"
+            "                   else start it there (for a job rerun after a failure)\n"
             "  -q, --quiet      only errors on stderr\n\n"
             "'pstrain config' lists every key with its default and meaning.\n");
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/console.h"
 #include "app/mpi/mpijob.h"
@@ -300,8 +301,32 @@ static int run_worker(cluster_t *c)
     return rc == PST_OK && !any_failed ? 0 : 1;
 }
 
-int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
+/* --resume auto: the run in --out DIR resumes when DIR holds a checkpoint of server 0, else it
+ * starts there. Rank 0 looks and every rank follows its answer. */
+static int resolve_auto_resume(cluster_t *c, pst_train_args_t *resolved, pst_err_t *err)
 {
+    if (resolved->resume == NULL || strcmp(resolved->resume, PST_RESUME_AUTO) != 0)
+        return PST_OK;
+    if (resolved->out == NULL || resolved->out[0] == '\0')
+        return pst_err_set(err, PST_EINVAL, "--resume auto needs --out DIR: the run to continue");
+    int found = 0;
+    if (c->ranks.rank == 0) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/checkpoints/server-0.ckpt", resolved->out);
+        found = access(path, R_OK) == 0;
+    }
+    MPI_Bcast(&found, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    resolved->resume = found ? resolved->out : NULL;
+    if (c->ranks.rank == 0)
+        pst_info("--resume auto: %s %s",
+                 found ? "resuming the run in" : "no checkpoint yet; starting", resolved->out);
+    return PST_OK;
+}
+
+int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *given)
+{
+    pst_train_args_t resolved = *given;
+    const pst_train_args_t *args = &resolved;
     cluster_t c = {.cfg = cfg, .args = args};
     pst_err_t err = {0};
     if (pst_mpijob_begin(&c.job, &err) != PST_OK) {
@@ -309,6 +334,8 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
         return 2;
     }
     int rc = pst_ranks_init(&c.ranks, cfg, &err), status = 0;
+    if (rc == PST_OK)
+        rc = resolve_auto_resume(&c, &resolved, &err);
     if (rc == PST_OK && c.ranks.rank == 0 && args->resume)
         rc = pst_rundir_check_resume(args->resume, &err);
     if (rc == PST_OK && c.ranks.rank == 0)
