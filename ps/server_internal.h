@@ -14,6 +14,11 @@
 #include "ps/shard.h"
 
 #define PST_SERVER_MAX_ROUTE 256 /* ZeroMQ identities are at most 255 bytes */
+/* A worker's pulls waiting for their clock, per tensor slice, and how far past the slice's clock
+ * (beyond the staleness bound) a pull may ask: a worker prefetches one step ahead; more is a bug
+ * or a hostile peer filling the queue. */
+#define PST_SERVER_MAX_QUEUED_PULLS 16
+#define PST_SERVER_MAX_CLOCKS_AHEAD 8
 
 typedef struct pst_server_route {
     uint8_t id[PST_SERVER_MAX_ROUTE];

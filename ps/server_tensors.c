@@ -415,6 +415,34 @@ int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, s
     return PST_OK;
 }
 
+/* Whether a pull that must wait may be queued; false after an ERROR reply. */
+static bool may_queue(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    const pst_server_tensor_t *t = &srv->tensors[idx];
+    uint64_t now = pst_shard_slice(srv->shard, idx)->clock,
+             limit = now + srv->cfg.staleness + PST_SERVER_MAX_CLOCKS_AHEAD;
+    if (h->clock > limit) {
+        pst_server_reply_error(srv, msg, PST_ERANGE,
+                               "pull of tensor %u/%u for clock %llu; the slice is at clock %llu "
+                               "and answers at most %llu ahead",
+                               h->model_id, h->tensor_id, (unsigned long long)h->clock,
+                               (unsigned long long)now, (unsigned long long)(limit - now));
+        return false;
+    }
+    size_t queued = 0;
+    for (size_t i = 0; i < t->n_pending; i++)
+        queued += t->pending[i].sender == h->sender;
+    if (queued >= PST_SERVER_MAX_QUEUED_PULLS) {
+        pst_server_reply_error(
+            srv, msg, PST_ERANGE,
+            "worker %u has %zu pulls of tensor %u/%u waiting already (at most %d)", h->sender,
+            queued, h->model_id, h->tensor_id, PST_SERVER_MAX_QUEUED_PULLS);
+        return false;
+    }
+    return true;
+}
+
 void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
@@ -435,6 +463,8 @@ void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
     if (pst_server_pull_ready(srv, idx, h->clock))
         rc = pst_server_reply_pull(srv, idx, msg->route, msg->route_len, h, msg->keys,
                                    srv->msg_list, &err);
+    else if (!may_queue(srv, idx, msg))
+        return;
     else if ((rc = pst_server_queue_pull(srv, idx, msg)) != PST_OK)
         pst_err_set(&err, rc, "no memory to queue the pull");
     if (rc != PST_OK)

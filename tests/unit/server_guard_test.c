@@ -284,6 +284,37 @@ static void init_past_the_store_limit_is_refused(void **state)
     stop_server(r, c);
 }
 
+/* A pull far past the slice's clock is refused at once instead of waiting forever, and a worker
+ * can keep at most PST_SERVER_MAX_QUEUED_PULLS pulls waiting. */
+static void pulls_far_ahead_and_queues_are_bounded(void **state)
+{
+    (void)state;
+    server_run_t *r = start_server(NULL, 0);
+    pst_psclient_t *a = connect_client(r, 0, NULL, NULL, 5000);
+    pst_err_t err = {0};
+    int t = register_and_init(a, &err);
+    assert_true(t >= 0);
+    float got[N];
+    pst_ticket_t ticket;
+    assert_int_equal(pst_psclient_pull(a, t, got, 1000, &ticket, &err), PST_OK);
+    assert_int_equal(pst_psclient_wait(a, ticket, &err), PST_ERANGE);
+    assert_non_null(strstr(err.msg, "for clock 1000; the slice is at clock 0"));
+    /* Clock 1 waits for the BSP step of clock 0 (worker 1 never pushes): 16 wait, the 17th is
+     * refused. */
+    pst_ticket_t waiting[16];
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(pst_psclient_pull(a, t, got, 1, &waiting[i], &err), PST_OK);
+    assert_int_equal(pst_psclient_pull(a, t, got, 1, &ticket, &err), PST_OK);
+    assert_int_equal(pst_psclient_wait(a, ticket, &err), PST_ERANGE);
+    assert_non_null(strstr(err.msg, "16 pulls of tensor 1/0 waiting already"));
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(pst_psclient_test(a, waiting[i], 0, &err), PST_ETIMEOUT);
+    pst_psclient_destroy(&a);
+    uint64_t c[PST_STAT_COUNT];
+    stop_server(r, c);
+    assert_int_equal(c[PST_STAT_ERRORS], 2);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -293,6 +324,7 @@ int main(void)
         cmocka_unit_test(a_worker_cannot_speak_as_another),
         cmocka_unit_test(nonfinite_push_is_refused_with_weights_unchanged),
         cmocka_unit_test(init_past_the_store_limit_is_refused),
+        cmocka_unit_test(pulls_far_ahead_and_queues_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
