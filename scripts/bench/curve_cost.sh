@@ -27,10 +27,10 @@ PY
 cat >"$work/job.yaml" <<YAML
 name: curve-cost
 seed: 1
-data: {train: $work/train.csv, val_fraction: 0.1, target: target}
+data: {train: $work/train.csv, val_fraction: 0.2, target: target}
 model: {hidden: [256], activation: relu}
 optimizer: {name: sgd, lr: 0.05}
-train: {epochs: 3, batch_size: 32, progress: none}
+train: {epochs: 10, batch_size: 32, progress: none}
 YAML
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
