@@ -126,6 +126,67 @@ void pst_rundir_log_line(pst_rundir_t *rd, const cJSON *line)
         write_line(rd, NULL, cJSON_Duplicate(line, true));
 }
 
+#define METRICS_MAX_BYTES ((size_t)1 << 30)
+
+/* Whether one line of metrics.jsonl is an epoch's, at or past first_epoch. */
+static bool replayed_line(const char *line, size_t len, long first_epoch)
+{
+    cJSON *doc = cJSON_ParseWithLength(line, len);
+    const cJSON *epoch = doc ? cJSON_GetObjectItemCaseSensitive(doc, "epoch") : NULL;
+    bool replayed = cJSON_IsNumber(epoch) && epoch->valuedouble >= (double)first_epoch;
+    cJSON_Delete(doc);
+    return replayed;
+}
+
+int pst_rundir_keep_epochs_before(pst_rundir_t *rd, long first_epoch, pst_err_t *err)
+{
+    if (!rd->metrics)
+        return PST_OK;
+    fclose(rd->metrics);
+    rd->metrics = NULL;
+    char file[1100];
+    pst_rundir_file(rd, "metrics.jsonl", file, sizeof file);
+    unsigned char *text;
+    size_t len;
+    int rc = pst_read_file(file, METRICS_MAX_BYTES, &text, &len, err);
+    if (rc != PST_OK)
+        return rc;
+    /* Kept lines are compacted in place, then written over the file at once. */
+    size_t kept = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)((const unsigned char *)nl - text) + 1 : len;
+        if (!replayed_line((const char *)text + at, end - at, first_epoch)) {
+            memmove(text + kept, text + at, end - at);
+            kept += end - at;
+        }
+        at = end;
+    }
+    rc = pst_write_file_atomic(file, text, kept, err);
+    free(text);
+    if (rc == PST_OK && !(rd->metrics = fopen(file, "a")))
+        rc = pst_err_set(err, PST_EIO, "%s: cannot reopen: %s", file, strerror(errno));
+    return rc;
+}
+
+int pst_rundir_check_resume(const char *dir, pst_err_t *err)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return pst_err_set(err, PST_ENOTFOUND,
+                           "--resume %s: no such run directory (--resume continues a run; it "
+                           "never starts one)",
+                           dir);
+    char ckpt[1100];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoints", dir);
+    if (stat(ckpt, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return pst_err_set(err, PST_ENOTFOUND,
+                           "--resume %s: the run has no checkpoints to resume from (%s is "
+                           "missing; set cluster.checkpoint_every)",
+                           dir, ckpt);
+    return PST_OK;
+}
+
 void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
 {
     if (!rd->metrics)

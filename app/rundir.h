@@ -37,6 +37,15 @@ const char *pst_rundir_file(const pst_rundir_t *rd, const char *name, char *buf,
 /* Appends line to metrics.jsonl and mirrors its numbers to the event files (see rundir_tb.h). */
 void pst_rundir_log_line(pst_rundir_t *rd, const cJSON *line);
 
+/* A resumed run replays from the start of epoch first_epoch (1-based): drops the lines of that
+ * epoch and later ones that the interrupted run wrote, so metrics.jsonl holds each epoch once.
+ * Lines without an epoch stay. The file is rewritten atomically. */
+int pst_rundir_keep_epochs_before(pst_rundir_t *rd, long first_epoch, pst_err_t *err);
+
+/* The run directory --resume names, checked before anything is written: it must exist and hold
+ * the servers' checkpoints directory (--resume never creates a directory). */
+int pst_rundir_check_resume(const char *dir, pst_err_t *err);
+
 /* Appends one epoch's line to metrics.jsonl. */
 void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es);
 

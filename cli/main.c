@@ -31,6 +31,8 @@ static const command_t commands[] = {
     {"datagen", pst_cmd_datagen, pst_usage_datagen,
      "write synthetic data: click logs drawn from known true weights"},
     {"fed", pst_cmd_fed, pst_usage_fed, "federated rounds over simulated sites of one dataset"},
+    {"supervise", pst_cmd_supervise, pst_usage_supervise,
+     "rerun a failed job (mpirun ... --resume auto) until it succeeds"},
     {"info", pst_cmd_info, pst_usage_info, "describe a model file (layers, classes, parameters)"},
     {"export", pst_cmd_export, pst_usage_export,
      "write a dense model or ensemble and its preprocessing as ONNX (rows in, predictions out)"},

@@ -14,7 +14,7 @@
 #define NOB 1, 0 /* no numeric bounds */
 
 static const pst_config_key_t keys[] = {
-    {"name", PST_CFG_STR, OFF(name), "run", NULL, NOB,
+    {"name", PST_CFG_STR, OFF(name), "run", PST_CONFIG_NAME_CHOICE, NOB,
      "Run name; the run directory defaults to runs/NAME-TIMESTAMP."},
     {"seed", PST_CFG_INT, OFF(seed), "0", NULL, 0, 4294967295.0,
      "Seed for splits, shuffling, initialisation and dropout."},
@@ -237,7 +237,14 @@ static const pst_config_key_t keys[] = {
      "Servers checkpoint their slices every N clocks (0: off)."},
     {"cluster.interface", PST_CFG_STR, OFF(cluster.interface), "auto", NULL, NOB,
      "Network interface or IP the servers bind; auto: the host's first non-loopback IPv4, or "
-     "loopback when all ranks share one host."},
+     "loopback when all ranks share one host. 0.0.0.0 (every interface) is logged as a warning."},
+    {"cluster.security", PST_CFG_STR, OFF(cluster.security), "curve", "curve|none", NOB,
+     "curve: parameter traffic is encrypted and authenticated with CURVE keys made in memory for "
+     "the job and shared over MPI; servers admit only the job's workers, each under its own "
+     "worker id. none: plain TCP that anyone who reaches the port may use."},
+    {"cluster.server_memory", PST_CFG_INT, OFF(cluster.server_memory), "8192", NULL, 0, 1e9,
+     "MiB a parameter server's store may hold (16 bytes per value: weight, BSP sum, optimizer "
+     "state); INITs and new sparse rows past it are refused. 0: no limit."},
 
     {"transport.codec", PST_CFG_STR, OFF(transport.codec), "auto",
      "auto|raw|lz4|lz4shuffle|fp16|int8|int8lz4", NOB,
@@ -385,8 +392,24 @@ static void free_field(pst_config_t *cfg, const pst_config_key_t *k)
     }
 }
 
+/* A value that names one directory or file: 1 to 128 letters, digits, '-', '_' or '.', not
+ * starting with '.', so it can never be "..", hidden, or hold a '/'. */
+static bool is_plain_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 128 || v[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.')
+            return false;
+    }
+    return true;
+}
+
 static bool in_choices(const char *choices, const char *v)
 {
+    if (strcmp(choices, PST_CONFIG_NAME_CHOICE) == 0)
+        return is_plain_name(v);
     size_t n = strlen(v);
     for (const char *c = choices; *c;) {
         const char *bar = strchr(c, '|');
@@ -512,6 +535,21 @@ static int set_node(pst_config_t *cfg, const char *name, yaml_document_t *doc, y
     return set_scalar(cfg, k, (const char *)node->data.scalar.value, where, err);
 }
 
+/* Whether a pair before `pair` in map has the same key text (keys are scalars, checked before). */
+static bool key_repeated(yaml_document_t *doc, yaml_node_t *map, yaml_node_pair_t *pair,
+                         yaml_node_t *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        if (k->data.scalar.length == key->data.scalar.length &&
+            memcmp(k->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every key is checked as it comes (unknown keys end the walk), so the repeated-key check looks
+ * back over at most the few hundred pairs a valid file can hold. */
 static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *doc,
                         yaml_node_t *map, const char *origin, pst_err_t *err)
 {
@@ -521,6 +559,10 @@ static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *
         yaml_node_t *value = yaml_document_get_node(doc, pair->value);
         if (!key || !value || key->type != YAML_SCALAR_NODE)
             return pst_err_set(err, PST_EINVAL, "%s: keys must be plain names", origin);
+        if (key_repeated(doc, map, pair, key))
+            return pst_err_set(err, PST_EINVAL, "%s:%zu: key '%s%s%s' is repeated", origin,
+                               key->start_mark.line + 1, prefix, prefix[0] ? "." : "",
+                               (const char *)key->data.scalar.value);
         char name[256];
         snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "",
                  (const char *)key->data.scalar.value);
@@ -532,11 +574,46 @@ static int walk_mapping(pst_config_t *cfg, const char *prefix, yaml_document_t *
     return PST_OK;
 }
 
+/* A first pass over the events: nesting deeper than PST_CONFIG_MAX_DEPTH and aliases (which a
+ * walk would expand, exponentially for aliases of aliases) are refused before the document is
+ * built. Stopping at the depth limit also bounds the parser's own cost per token. */
+static int check_shape(const char *text, size_t len, const char *origin, pst_err_t *err)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return pst_err_set(err, PST_ENOMEM, "%s: cannot start the YAML parser", origin);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, rc = PST_OK;
+    for (bool done = false; !done && rc == PST_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev))
+            break; /* the load reports syntax errors with their line */
+        size_t line = ev.start_mark.line + 1;
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > PST_CONFIG_MAX_DEPTH)
+                rc = pst_err_set(err, PST_EFORMAT, "%s:%zu: nested deeper than %d levels", origin,
+                                 line, PST_CONFIG_MAX_DEPTH);
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        } else if (ev.type == YAML_ALIAS_EVENT) {
+            rc = pst_err_set(err, PST_EFORMAT, "%s:%zu: YAML aliases are not supported", origin,
+                             line);
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 static int load_yaml(pst_config_t *cfg, const char *text, size_t len, const char *origin,
                      pst_err_t *err)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    int shape = check_shape(text, len, origin, err);
+    if (shape != PST_OK)
+        return shape;
     if (!yaml_parser_initialize(&parser))
         return pst_err_set(err, PST_ENOMEM, "%s: cannot start the YAML parser", origin);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -629,6 +706,12 @@ int pst_config_load_file(pst_config_t *cfg, const char *path, pst_err_t *err)
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
+        if (len > PST_CONFIG_MAX_BYTES) {
+            free(buf);
+            fclose(f);
+            return pst_err_set(err, PST_EFORMAT, "%s: larger than %d bytes: not a configuration",
+                               path, PST_CONFIG_MAX_BYTES);
+        }
         if (len + 4096 > cap) {
             cap = cap ? cap * 2 : 8192;
             char *nb = realloc(buf, cap);
@@ -793,7 +876,9 @@ void pst_config_write_reference(FILE *out)
     for (const pst_config_key_t *k = keys; k->key; k++) {
         fprintf(out, "| `%s` | `%s` | %s", k->key, k->default_value[0] ? k->default_value : "\"\"",
                 k->help);
-        if (k->choices)
+        if (k->choices && strcmp(k->choices, PST_CONFIG_NAME_CHOICE) == 0)
+            fprintf(out, " Letters, digits, `-`, `_` and `.`, not starting with `.`.");
+        else if (k->choices)
             fprintf(out, " One of: `%s`.", k->choices);
         fprintf(out, " |\n");
     }

@@ -10,6 +10,11 @@
 #include "common/err.h"
 
 #define PST_CONFIG_MAX_LIST 64 /* data.features and the like name columns of wide tables */
+#define PST_CONFIG_MAX_BYTES (1 << 20) /* a configuration file larger than this is refused */
+#define PST_CONFIG_MAX_DEPTH 16        /* nested mappings and lists, at most */
+/* The choices of a key whose value names a directory: letters, digits, '-', '_', '.', not
+ * starting with '.' (so never "..", never a path). */
+#define PST_CONFIG_NAME_CHOICE "<name>"
 
 typedef struct pst_str_list {
     int n;
@@ -81,8 +86,8 @@ typedef struct pst_config {
     } train;
 
     struct {
-        long servers, staleness, checkpoint_every, groups;
-        char *consistency, *interface;
+        long servers, staleness, checkpoint_every, groups, server_memory;
+        char *consistency, *interface, *security;
         double heartbeat_timeout, timeout;
     } cluster;
 
@@ -128,7 +133,7 @@ typedef struct pst_config_key {
     pst_cfg_type_t type;
     size_t offset;
     const char *default_value; /* as YAML text */
-    const char *choices;       /* "a|b|c" for enumerations, NULL otherwise */
+    const char *choices;       /* "a|b|c" for enumerations, PST_CONFIG_NAME_CHOICE, or NULL */
     double min, max;           /* numeric bounds (inclusive); min > max means unbounded */
     const char *help;
 } pst_config_key_t;

@@ -1,8 +1,10 @@
-/* Fuzz target: model and ensemble files. Whatever unpacks must either build or be refused with an
- * error, and a model that builds must predict on a batch of rows without faults. */
+/* Fuzz target: model and ensemble files, with or without their checksum trailer. Whatever unpacks
+ * must either build or be refused with an error, and a model that builds must predict on a batch of
+ * rows without faults. */
 #include <stdlib.h>
 
 #include "common/data/dataset.h"
+#include "common/filesum.h"
 #include "fuzz/fuzz.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
@@ -60,9 +62,19 @@ static void try_ensemble(const uint8_t *data, size_t size)
     pst_ensemble_fini(&e);
 }
 
+/* Files end in a checksum trailer (common/filesum): a file that passes it is decoded without it;
+ * anything else is tried as the bare message too, so both layers are fuzzed. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    try_model(data, size);
-    try_ensemble(data, size);
+    size_t content = size;
+    pst_err_t err = {0};
+    if (pst_filesum_check(data, size, "fuzz", &content, &err) != PST_OK) {
+        pst_fuzz_check(err.msg[0] != '\0', "a refused trailer says why");
+        content = size;
+    } else {
+        pst_fuzz_check(content + PST_FILESUM_TRAILER == size, "the trailer is 8 bytes");
+    }
+    try_model(data, content);
+    try_ensemble(data, content);
     return 0;
 }

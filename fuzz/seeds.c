@@ -287,6 +287,14 @@ static void file_seeds(void)
         die("model pack");
     buf_t b = {.data = packed, .len = len, .cap = len};
     save("modelfile", "mlp", &b);
+    snprintf(path, sizeof path, "%s/model.tmp", root);
+    if (pst_modelfile_save(&mf, path, NULL) != PST_OK)
+        die("model save");
+    buf_t mb = {0};
+    read_back(path, &mb);
+    save("modelfile", "mlp-file", &mb); /* as written: with the checksum trailer */
+    free(mb.data);
+    remove(path);
     free(packed);
     pst_modelfile_t members[2] = {mf, mf};
     pst_ensemble_t e = {.method = PST_ENSEMBLE_BAGGING, .n_members = 2, .members = members};

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
+#include "common/numparse.h"
 #include "ps/checkpoint.h"
 #include "ps/server_internal.h"
 #include "ps/shard.h"
@@ -73,7 +74,15 @@ static int open_socket(pst_server_t *srv, pst_err_t *err)
     int unlimited = 0;
     /* Replies are never dropped for a slow worker; workers always read them. */
     zmq_setsockopt(srv->sock, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
-    return pst_wire_prepare_socket(srv->wire, srv->sock, err);
+    int rc = pst_wire_prepare_socket(srv->wire, srv->sock, err);
+    if (rc != PST_OK || srv->cfg.curve_key == NULL)
+        return rc;
+    /* The handler runs before the socket can bind, so no handshake is ever admitted unasked. */
+    if (srv->cfg.worker_keys == NULL || srv->cfg.worker_keys->n != srv->cfg.n_workers)
+        return pst_err_set(err, PST_EINVAL, "server: CURVE needs one public key per worker");
+    if (!(srv->auth = pst_fedauth_start(srv->ctx, srv->cfg.worker_keys, err)))
+        return err ? err->code : PST_EIO;
+    return pst_fedauth_server_socket(srv->sock, srv->cfg.curve_key, err);
 }
 
 pst_server_t *pst_server_new(const pst_server_cfg_t *cfg, pst_err_t *err)
@@ -87,6 +96,8 @@ pst_server_t *pst_server_new(const pst_server_cfg_t *cfg, pst_err_t *err)
     }
     srv->cfg = *cfg;
     srv->cfg.checkpoint_dir = NULL;
+    srv->cfg.curve_key = NULL; /* used by open_socket only, while the caller's copy lives */
+    srv->cfg.worker_keys = NULL;
     atomic_init(&srv->stop, 0);
     srv->workers = calloc(cfg->n_workers, sizeof *srv->workers);
     srv->ckpt_dir = cfg->checkpoint_dir ? strdup(cfg->checkpoint_dir) : NULL;
@@ -97,8 +108,13 @@ pst_server_t *pst_server_new(const pst_server_cfg_t *cfg, pst_err_t *err)
         rc = pst_err_set(err, PST_ENOMEM, "server: out of memory");
     else if (srv->wire == NULL || srv->shard == NULL)
         rc = PST_ENOMEM;
-    else
+    else {
+        srv->cfg.curve_key = cfg->curve_key;
+        srv->cfg.worker_keys = cfg->worker_keys;
         rc = open_socket(srv, err);
+        srv->cfg.curve_key = NULL;
+        srv->cfg.worker_keys = NULL;
+    }
     if (rc != PST_OK) {
         pst_server_destroy(&srv);
         return NULL;
@@ -118,6 +134,8 @@ void pst_server_destroy(pst_server_t **self_p)
         zmq_setsockopt(srv->sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(srv->sock);
     }
+    /* After the CURVE socket closed, before the context ends (it would wait for the handler). */
+    pst_fedauth_stop(&srv->auth);
     if (srv->own_ctx && srv->ctx != NULL)
         zmq_ctx_term(srv->ctx);
     pst_wire_destroy(&srv->wire);
@@ -274,9 +292,28 @@ static void on_shutdown(pst_server_t *srv, const pst_wire_msg_t *msg)
         pst_server_recheck_all(srv);
 }
 
+/* With CURVE, the worker a request speaks for is the key it was admitted with: a header naming
+ * another worker is refused, so no worker can push, pull or shut down in another's name. */
+static bool sender_authentic(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    if (srv->auth == NULL)
+        return true;
+    const char *who = pst_fedauth_peer_site(&msg->frames[1]);
+    long id = -1;
+    if (who != NULL && pst_parse_decimal(who, &id) == PST_OK && id == (long)msg->hdr->sender)
+        return true;
+    srv->counters[PST_STAT_SPOOFED]++;
+    pst_server_reply_error(srv, msg, PST_EPROTO, "a request as worker %u from %s%s",
+                           msg->hdr->sender, who ? "worker " : "an unauthenticated peer",
+                           who ? who : "");
+    return false;
+}
+
 static void handle(pst_server_t *srv, pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
+    if (!sender_authentic(srv, msg))
+        return;
     if (h->sender >= srv->cfg.n_workers) {
         pst_server_reply_error(srv, msg, PST_EINVAL, "sender %u is not a worker id (%u workers)",
                                h->sender, srv->cfg.n_workers);

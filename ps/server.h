@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/fed/fedkeys.h"
 #include "common/optim/optim.h"
 #include "common/net/wire.h"
 
@@ -31,6 +32,14 @@ typedef struct pst_server_cfg {
     uint64_t checkpoint_every;  /* write after every N clocks of a model; 0: on request only */
     uint64_t max_message_bytes; /* largest keys or values frame; 0: 1 GiB */
     void *zmq_ctx;              /* a ZeroMQ context to use, or NULL for the server's own */
+    /* CURVE: with curve_key set, the socket is a CURVE server with that key pair, and a ZAP
+     * handler in the server's context admits only worker_keys (entry w: worker w's public key,
+     * its site the decimal index w); a request whose header names another sender than the key
+     * it was admitted with is refused. NULL: plain TCP, anyone may connect. Both are copied by
+     * pst_server_new; the context must have no other ZAP handler. */
+    const pst_fedkey_pair_t *curve_key;
+    const pst_fedkey_list_t *worker_keys;
+    uint64_t max_store_bytes; /* refuse INITs and new sparse rows past this store size; 0: none */
 } pst_server_cfg_t;
 
 void pst_server_cfg_defaults(pst_server_cfg_t *cfg);

@@ -7,12 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/fed/fedauth.h"
 #include "common/net/keycodec.h"
 #include "common/net/wire.h"
 #include "ps/server.h"
 #include "ps/shard.h"
 
 #define PST_SERVER_MAX_ROUTE 256 /* ZeroMQ identities are at most 255 bytes */
+/* A worker's pulls waiting for their clock, per tensor slice, and how far past the slice's clock
+ * (beyond the staleness bound) a pull may ask: a worker prefetches one step ahead; more is a bug
+ * or a hostile peer filling the queue. */
+#define PST_SERVER_MAX_QUEUED_PULLS 16
+#define PST_SERVER_MAX_CLOCKS_AHEAD 8
 
 typedef struct pst_server_route {
     uint8_t id[PST_SERVER_MAX_ROUTE];
@@ -73,6 +79,7 @@ struct pst_server {
     bool own_ctx, bound;
     void *sock;
     pst_wire_t *wire;
+    pst_fedauth_t *auth; /* the ZAP handler admitting the job's workers, or NULL (plain TCP) */
     pst_shard_t *shard;
     pst_server_tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
     size_t tensors_cap;

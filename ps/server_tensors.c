@@ -1,5 +1,6 @@
 /* Tensor requests: INIT registers slices, PUSH accumulates or applies gradients, PULL answers with
  * a dense range or sparse rows (or queues until the clock is ready), DROP forgets a model. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,25 @@ static uint32_t *scratch_rows(pst_server_t *srv, size_t n)
     return srv->rows;
 }
 
+/* What one value may cost the store: itself, a BSP accumulator and up to two floats of optimizer
+ * state. The quota counts in these units before anything is allocated. */
+#define STORE_BYTES_PER_VALUE 16
+
+/* PST_ERANGE when growing the store by n_values more values would pass cfg.max_store_bytes. */
+static int store_check(const pst_server_t *srv, uint64_t n_values, pst_err_t *err)
+{
+    uint64_t limit = srv->cfg.max_store_bytes, held = pst_shard_bytes(srv->shard);
+    uint64_t more =
+        n_values <= limit / STORE_BYTES_PER_VALUE ? n_values * STORE_BYTES_PER_VALUE : UINT64_MAX;
+    if (limit == 0 || (more <= limit && held <= limit - more))
+        return PST_OK;
+    return pst_err_set(err, PST_ERANGE,
+                       "%llu more values would pass this server's store limit of %llu MiB "
+                       "(cluster.server_memory; %llu MiB held)",
+                       (unsigned long long)n_values, (unsigned long long)(limit >> 20),
+                       (unsigned long long)(held >> 20));
+}
+
 /* *rows = the rows of keys[0..n) in slice s, created on first touch: list's when it knows them,
  * else looked up (and kept in list, when given and there is memory). */
 static int rows_of_keys(pst_server_t *srv, pst_slice_t *s, const uint64_t *keys, size_t n,
@@ -44,6 +64,10 @@ static int rows_of_keys(pst_server_t *srv, pst_slice_t *s, const uint64_t *keys,
         *rows = list->rows;
         return PST_OK;
     }
+    /* Rows are created on first touch: the keys may all be new. */
+    int rc = store_check(srv, (uint64_t)n * s->row_width, err);
+    if (rc != PST_OK)
+        return rc;
     if (list != NULL && n > list->rows_cap &&
         pst_array_resize((void **)&list->rows, n, sizeof(uint32_t)) == PST_OK)
         list->rows_cap = n;
@@ -52,7 +76,7 @@ static int rows_of_keys(pst_server_t *srv, pst_slice_t *s, const uint64_t *keys,
     uint32_t *out = list != NULL ? list->rows : scratch_rows(srv, n);
     if (n > 0 && out == NULL)
         return pst_err_set(err, PST_ENOMEM, "out of memory for %zu rows", n);
-    int rc = pst_slice_rows(s, keys, n, out, err);
+    rc = pst_slice_rows(s, keys, n, out, err);
     if (rc == PST_OK && list != NULL)
         list->rows_known = true;
     *rows = out;
@@ -72,17 +96,14 @@ static int register_tensor(pst_server_t *srv, const pst_wire_msg_t *msg)
         return -1;
     }
     pst_err_t err = {0};
+    const float *init = NULL;
     int rc;
-    if (h->sparse) {
+    if (h->sparse)
         rc = pst_shard_add_sparse(srv->shard, h->model_id, h->tensor_id, h->row_width,
                                   h->init_scale, h->seed, &err);
-    } else {
-        const float *init = NULL;
-        rc = pst_wire_view(srv->wire, msg, &init, &err);
-        if (rc == PST_OK)
-            rc = pst_shard_add_dense(srv->shard, h->model_id, h->tensor_id, h->total_size, init,
-                                     &err);
-    }
+    else if ((rc = store_check(srv, h->count, &err)) == PST_OK &&
+             (rc = pst_wire_view(srv->wire, msg, &init, &err)) == PST_OK)
+        rc = pst_shard_add_dense(srv->shard, h->model_id, h->tensor_id, h->total_size, init, &err);
     if (rc < 0) {
         pst_server_tensor_fini(&srv->tensors[idx]);
         pst_server_reply_error(srv, msg, rc, "INIT of tensor %u/%u: %s", h->model_id, h->tensor_id,
@@ -171,16 +192,15 @@ static int find_slice(pst_server_t *srv, const pst_wire_msg_t *msg)
     return idx;
 }
 
-/* Adds a push to the BSP accumulator. A dense first contribution is held in place (see
+/* Adds a push's values g to the BSP accumulator. A dense first contribution is held in place (see
  * pst_slice_dense_acc_add); pst_server_on_push settles it before the message goes. */
-static int accumulate(pst_server_t *srv, pst_slice_t *s, const pst_wire_msg_t *msg, pst_err_t *err)
+static int accumulate(pst_server_t *srv, pst_slice_t *s, const pst_wire_msg_t *msg, const float *g,
+                      pst_err_t *err)
 {
-    const float *g = NULL;
-    int rc = pst_wire_view(srv->wire, msg, &g, err);
-    if (rc != PST_OK || !s->sparse)
-        return rc != PST_OK ? rc : pst_slice_dense_acc_add(s, g, true, err);
+    if (!s->sparse)
+        return pst_slice_dense_acc_add(s, g, true, err);
     const uint32_t *rows = NULL;
-    rc = rows_of_keys(srv, s, msg->keys, msg->n_keys, srv->msg_list, &rows, err);
+    int rc = rows_of_keys(srv, s, msg->keys, msg->n_keys, srv->msg_list, &rows, err);
     return rc == PST_OK ? pst_slice_sparse_acc_add(s, rows, msg->n_keys, g, err) : rc;
 }
 
@@ -197,15 +217,13 @@ static const float *scaled(pst_server_t *srv, const float *g, size_t n, float sc
     return out;
 }
 
-/* Applies a push at once, scaled by 1 / participants (SSP, ASP). */
-static int apply_now(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg, pst_err_t *err)
+/* Applies a push's values at once, scaled by 1 / participants (SSP, ASP). */
+static int apply_now(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg, const float *view,
+                     pst_err_t *err)
 {
     pst_slice_t *s = pst_shard_slice(srv->shard, idx);
     float scale = 1.0f / (float)srv->tensors[idx].n_participants, lr = msg->hdr->lr;
-    const float *view = NULL;
-    int rc = pst_wire_view(srv->wire, msg, &view, err);
-    if (rc != PST_OK)
-        return rc;
+    int rc;
     const float *g = scaled(srv, view, msg->n_values, scale);
     if (msg->n_values > 0 && g == NULL)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
@@ -215,6 +233,41 @@ static int apply_now(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg, p
     const uint32_t *rows = NULL;
     rc = rows_of_keys(srv, s, msg->keys, msg->n_keys, srv->msg_list, &rows, err);
     return rc == PST_OK ? pst_slice_sparse_step(s, rows, msg->n_keys, g, lr, err) : rc;
+}
+
+/* The index of the first NaN or infinity in g[0..n), or n. */
+static size_t first_nonfinite(const float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(g[i]))
+            return i;
+    }
+    return n;
+}
+
+/* *g = the decoded values of a push; false after an ERROR reply: a corrupt frame, or a NaN or an
+ * infinity, which one step would spread to every weight it touches. Refused pushes change
+ * nothing (nor the BSP clock: the worker is told and fails). */
+static bool push_values(pst_server_t *srv, const pst_wire_msg_t *msg, const float **values)
+{
+    const Pst__Header *h = msg->hdr;
+    const float *g = NULL;
+    pst_err_t err = {0};
+    if (pst_wire_view(srv->wire, msg, &g, &err) != PST_OK) {
+        pst_server_reply_error(srv, msg, err.code, "push of tensor %u/%u: %s", h->model_id,
+                               h->tensor_id, err.msg);
+        return false;
+    }
+    size_t bad = first_nonfinite(g, msg->n_values);
+    if (bad < msg->n_values) {
+        srv->counters[PST_STAT_NONFINITE]++;
+        pst_server_reply_error(srv, msg, PST_ENUMERIC,
+                               "push of tensor %u/%u refused: value %zu of %zu is %g", h->model_id,
+                               h->tensor_id, bad, msg->n_values, (double)g[bad]);
+        return false;
+    }
+    *values = g;
+    return true;
 }
 
 void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
@@ -238,11 +291,14 @@ void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
             (unsigned long long)s->offset, (unsigned long long)(s->offset + s->len));
         return;
     }
+    const float *g = NULL;
+    if (!push_values(srv, msg, &g))
+        return;
     bool bsp = srv->cfg.consistency == PST_CONSISTENCY_BSP;
     if (bsp && !pst_server_bsp_admit(srv, idx, msg))
         return;
     pst_err_t err = {0};
-    int rc = bsp ? accumulate(srv, s, msg, &err) : apply_now(srv, idx, msg, &err);
+    int rc = bsp ? accumulate(srv, s, msg, g, &err) : apply_now(srv, idx, msg, g, &err);
     if (rc != PST_OK) {
         pst_server_reply_error(srv, msg, rc, "push of tensor %u/%u: %s", h->model_id, h->tensor_id,
                                err.msg);
@@ -359,6 +415,34 @@ int pst_server_reply_pull(pst_server_t *srv, size_t idx, const uint8_t *route, s
     return PST_OK;
 }
 
+/* Whether a pull that must wait may be queued; false after an ERROR reply. */
+static bool may_queue(pst_server_t *srv, size_t idx, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    const pst_server_tensor_t *t = &srv->tensors[idx];
+    uint64_t now = pst_shard_slice(srv->shard, idx)->clock,
+             limit = now + srv->cfg.staleness + PST_SERVER_MAX_CLOCKS_AHEAD;
+    if (h->clock > limit) {
+        pst_server_reply_error(srv, msg, PST_ERANGE,
+                               "pull of tensor %u/%u for clock %llu; the slice is at clock %llu "
+                               "and answers at most %llu ahead",
+                               h->model_id, h->tensor_id, (unsigned long long)h->clock,
+                               (unsigned long long)now, (unsigned long long)(limit - now));
+        return false;
+    }
+    size_t queued = 0;
+    for (size_t i = 0; i < t->n_pending; i++)
+        queued += t->pending[i].sender == h->sender;
+    if (queued >= PST_SERVER_MAX_QUEUED_PULLS) {
+        pst_server_reply_error(
+            srv, msg, PST_ERANGE,
+            "worker %u has %zu pulls of tensor %u/%u waiting already (at most %d)", h->sender,
+            queued, h->model_id, h->tensor_id, PST_SERVER_MAX_QUEUED_PULLS);
+        return false;
+    }
+    return true;
+}
+
 void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
@@ -379,6 +463,8 @@ void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg)
     if (pst_server_pull_ready(srv, idx, h->clock))
         rc = pst_server_reply_pull(srv, idx, msg->route, msg->route_len, h, msg->keys,
                                    srv->msg_list, &err);
+    else if (!may_queue(srv, idx, msg))
+        return;
     else if ((rc = pst_server_queue_pull(srv, idx, msg)) != PST_OK)
         pst_err_set(&err, rc, "no memory to queue the pull");
     if (rc != PST_OK)

@@ -2,13 +2,22 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz/ and fuzzes each decoder for
 # SECONDS (default 60) from the generated seeds. Crashes are written to build-fuzz/crashes/TARGET/;
 # copy a fixed one into fuzz/regressions/TARGET/ so the test suite replays it from then on.
-# usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: see fuzz/CMakeLists.txt)
+# The corpus grows in build-fuzz/corpus/TARGET/ and is kept between runs.
+# usage: scripts/fuzz.sh [SECONDS | --minutes M] [TARGET...]   (targets: fuzz/CMakeLists.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-60}
-shift || true
+seconds=60
+if [ "${1:-}" = "--minutes" ]; then
+  seconds=$(( ${2:?--minutes needs a number} * 60 ))
+  shift 2
+elif [ -n "${1:-}" ] && [ "${1:-}" -eq "${1:-}" ] 2>/dev/null; then
+  seconds=$1
+  shift
+fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(codec keycodec wire modelfile checkpoint data config server fedserver)
+# Every target the build knows, by default.
+[ ${#targets[@]} -gt 0 ] ||
+  read -r -a targets <<<"$(sed -n 's/^set(PST_FUZZ_TARGETS \(.*\))$/\1/p' fuzz/CMakeLists.txt)"
 PST_SETUP_FUZZ=1 bash scripts/setup.sh
 dir=build-fuzz
 CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPST_FUZZ=ON -DPST_SANITIZE=ON >/dev/null

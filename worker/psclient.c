@@ -9,6 +9,7 @@
 
 #include <zmq.h>
 
+#include "common/fed/fedauth.h"
 #include "worker/psclient_internal.h"
 
 void pst_psclient_cfg_defaults(pst_psclient_cfg_t *cfg)
@@ -22,9 +23,10 @@ void pst_psclient_cfg_defaults(pst_psclient_cfg_t *cfg)
 
 /* ---- connections ---- */
 
-void *pst_psclient_connect_dealer(pst_psclient_t *c, const char *endpoint, int send_timeout_ms,
+void *pst_psclient_connect_dealer(pst_psclient_t *c, uint32_t s, int send_timeout_ms,
                                   pst_err_t *err)
 {
+    const char *endpoint = c->endpoints[s];
     void *sock = zmq_socket(c->ctx, ZMQ_DEALER);
     if (sock == NULL) {
         pst_err_set(err, PST_EIO, "client: DEALER socket: %s", zmq_strerror(errno));
@@ -33,6 +35,10 @@ void *pst_psclient_connect_dealer(pst_psclient_t *c, const char *endpoint, int s
     int linger = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_SNDTIMEO, &send_timeout_ms, sizeof send_timeout_ms);
+    if (c->curve && pst_fedauth_client_socket(sock, &c->curve_key, c->server_keys[s], err) != 0) {
+        zmq_close(sock);
+        return NULL;
+    }
     if (zmq_connect(sock, endpoint) != 0) {
         pst_err_set(err, PST_EIO, "client: connect %s: %s", endpoint, zmq_strerror(errno));
         zmq_close(sock);
@@ -49,7 +55,7 @@ static int open_connections(pst_psclient_t *c, const char *const *endpoints, pst
         c->wires[s] = pst_wire_new(PST_WIRE_DEALER, c->cfg.max_message_bytes, err);
         if (c->endpoints[s] == NULL || c->wires[s] == NULL)
             return pst_err_set(err, PST_ENOMEM, "client: out of memory");
-        c->socks[s] = pst_psclient_connect_dealer(c, c->endpoints[s], c->cfg.timeout_ms, err);
+        c->socks[s] = pst_psclient_connect_dealer(c, s, c->cfg.timeout_ms, err);
         if (c->socks[s] == NULL)
             return err ? err->code : PST_EIO;
         int rc = pst_wire_prepare_socket(c->wires[s], c->socks[s], err);
@@ -76,6 +82,28 @@ static int check_cfg(const pst_psclient_cfg_t *cfg, pst_err_t *err)
     if ((!pst_codec_known((int)cfg->push_codec) && cfg->push_codec != PST_CODEC_AUTO) ||
         (!pst_codec_known((int)cfg->pull_codec) && cfg->pull_codec != PST_CODEC_AUTO))
         return pst_err_set(err, PST_EINVAL, "client: unknown codec");
+    return PST_OK;
+}
+
+/* Keeps the worker's key pair and the servers' public keys (the caller's copies may go). */
+static int copy_curve(pst_psclient_t *c, const pst_psclient_cfg_t *cfg, pst_err_t *err)
+{
+    c->cfg.curve_key = NULL;
+    c->cfg.server_keys = NULL;
+    if (cfg->curve_key == NULL)
+        return PST_OK;
+    if (cfg->server_keys == NULL)
+        return pst_err_set(err, PST_EINVAL, "client: CURVE without the servers' public keys");
+    c->server_keys = calloc(cfg->n_servers, sizeof *c->server_keys);
+    if (c->server_keys == NULL)
+        return pst_err_set(err, PST_ENOMEM, "client: out of memory");
+    for (uint32_t s = 0; s < cfg->n_servers; s++) {
+        if (cfg->server_keys[s] == NULL || !pst_fedkey_valid(cfg->server_keys[s]))
+            return pst_err_set(err, PST_EINVAL, "client: server %u's public key is not Z85", s);
+        memcpy(c->server_keys[s], cfg->server_keys[s], PST_FEDKEY_Z85 + 1);
+    }
+    c->curve_key = *cfg->curve_key;
+    c->curve = true;
     return PST_OK;
 }
 
@@ -114,7 +142,7 @@ pst_psclient_t *pst_psclient_new(const pst_psclient_cfg_t *cfg, pst_err_t *err)
     c->cfg.endpoints = (const char *const *)c->endpoints;
     if (rc != PST_OK) {
         pst_err_set(err, rc, "client: out of memory");
-    } else {
+    } else if ((rc = copy_curve(c, cfg, err)) == PST_OK) {
         c->own_ctx = cfg->zmq_ctx == NULL;
         c->ctx = c->own_ctx ? zmq_ctx_new() : cfg->zmq_ctx;
         rc = c->ctx ? open_connections(c, cfg->endpoints, err)
@@ -171,6 +199,8 @@ void pst_psclient_destroy(pst_psclient_t **self_p)
     }
     for (size_t i = 0; i < c->n_tensors; i++)
         tensor_free(&c->tensors[i], S);
+    free(c->server_keys);
+    memset(&c->curve_key, 0, sizeof c->curve_key); /* the secret key leaves no copy behind */
     pst_wire_destroy(&c->hb_wire);
     free(c->hb_socks);
     free(c->tensors);

@@ -8,6 +8,7 @@
 
 #include "common/net/codec.h"
 #include "common/err.h"
+#include "common/fed/fedkeys.h"
 #include "common/net/wire.h"
 
 typedef struct pst_psclient_cfg {
@@ -20,6 +21,10 @@ typedef struct pst_psclient_cfg {
     int heartbeat_ms;       /* heartbeat period of a background thread; 0: none (default 1000) */
     uint64_t max_message_bytes; /* 0: 1 GiB */
     void *zmq_ctx;              /* a ZeroMQ context to use, or NULL for the client's own */
+    /* CURVE: with curve_key set, every connection is a CURVE client with this worker's key pair,
+     * trusting server s only under server_keys[s] (Z85). Copied by pst_psclient_new. */
+    const pst_fedkey_pair_t *curve_key;
+    const char *const *server_keys; /* (n_servers) */
 } pst_psclient_cfg_t;
 
 /* Identifies one asynchronous request; valid until waited on. */

@@ -48,7 +48,7 @@ int pst_psclient_start_heartbeats(pst_psclient_t *c, pst_err_t *err)
     if (c->hb_socks == NULL || c->hb_wire == NULL)
         return pst_err_set(err, PST_ENOMEM, "client: out of memory");
     for (uint32_t s = 0; s < S; s++) {
-        if ((c->hb_socks[s] = pst_psclient_connect_dealer(c, c->endpoints[s], 0, err)) == NULL)
+        if ((c->hb_socks[s] = pst_psclient_connect_dealer(c, s, 0, err)) == NULL)
             return err ? err->code : PST_EIO;
     }
     pthread_condattr_t attr;

@@ -62,7 +62,10 @@ typedef struct pst_psclient_split {
 
 struct pst_psclient {
     pst_psclient_cfg_t cfg;
-    char **endpoints; /* (n_servers) copies */
+    char **endpoints;                        /* (n_servers) copies */
+    pst_fedkey_pair_t curve_key;             /* when curve */
+    char (*server_keys)[PST_FEDKEY_Z85 + 1]; /* (n_servers) when curve */
+    bool curve;
     void *ctx;
     bool own_ctx;
     void **socks;       /* (n_servers) DEALERs */
@@ -92,8 +95,8 @@ struct pst_psclient {
 
 /* ---- connections and requests (psclient.c) ---- */
 
-/* A DEALER connected to endpoint, or NULL with err set. */
-void *pst_psclient_connect_dealer(pst_psclient_t *c, const char *endpoint, int send_timeout_ms,
+/* A DEALER connected to server s (over CURVE when the client uses it), or NULL with err set. */
+void *pst_psclient_connect_dealer(pst_psclient_t *c, uint32_t s, int send_timeout_ms,
                                   pst_err_t *err);
 /* The tensor behind a handle, which must be sparse or dense as asked; NULL with err set. */
 pst_psclient_tensor_t *pst_psclient_get_tensor(pst_psclient_t *c, int tensor, bool sparse,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/console.h"
 #include "app/mpi/mpijob.h"
@@ -17,16 +18,22 @@
 #include "app/mpi/remote.h"
 #include "app/rundir.h"
 #include "app/mpi/steptime.h"
+#include "app/mpi/watchdog.h"
 #include "app/session.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
 #include "common/numparse.h"
 #include "common/sample/split.h"
 
+/* Seconds a rank whose training failed waits for the others at the end: they are failing too, and
+ * only the few reductions of a failed run remain. */
+#define FAILED_END_S 10.0
+
 typedef struct cluster {
     const pst_config_t *cfg;
     const pst_train_args_t *args;
     pst_mpijob_t job;
+    pst_watchdog_t *watchdog; /* bounds the wait for the others at the end */
     pst_ranks_t ranks;
     char run_dir[1024], ckpt_dir[1100];
 } cluster_t;
@@ -58,6 +65,14 @@ bool pst_cluster_is_first_rank(void)
 
 /* ---- server ranks ------------------------------------------------------------------------ */
 
+/* From here on this rank only waits for the others: bounded, so that a hung or stopped rank ends
+ * the job with a message instead of holding it forever. */
+static void arm_end(cluster_t *c, bool failed)
+{
+    pst_watchdog_arm(c->watchdog, failed ? FAILED_END_S : c->cfg->cluster.timeout,
+                     "the end of the job (every rank's final reductions and join)");
+}
+
 static int run_server(cluster_t *c)
 {
     pst_err_t err = {0};
@@ -74,6 +89,7 @@ static int run_server(cluster_t *c)
         return 1;
     }
     rc = pst_server_run(srv, &err);
+    arm_end(c, rc != PST_OK);
     if (rc != PST_OK)
         pst_error("server %d: %s", c->ranks.rank, err.msg);
     uint64_t counters[PST_STAT_COUNT];
@@ -228,6 +244,8 @@ static bool layers_pay(pst_model_t *model)
 static int worker_train(worker_t *w, pst_err_t *err)
 {
     int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
+    w->remote.watchdog = w->c->watchdog;
+    w->remote.reduce_timeout_s = w->c->cfg->cluster.timeout;
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
     /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer */
@@ -240,10 +258,15 @@ static int worker_train(worker_t *w, pst_err_t *err)
     pst_psclient_stats(w->remote.client, &w->at_start);
     pst_session_t *s = &w->s;
     s->opts.start_clock = clock;
+    uint64_t epoch = clock / (uint64_t)s->opts.steps_per_epoch + 1;
     if (clock > 0 && w->index == 0)
         pst_info("resuming at clock %llu (epoch %llu, step %llu)", (unsigned long long)clock,
-                 (unsigned long long)(clock / (uint64_t)s->opts.steps_per_epoch + 1),
+                 (unsigned long long)epoch,
                  (unsigned long long)(clock % (uint64_t)s->opts.steps_per_epoch + 1));
+    /* The epochs from the checkpoint's on are trained again, and logged again. */
+    if (s->lead && w->c->args->resume != NULL &&
+        (rc = pst_rundir_keep_epochs_before(&s->rundir, (long)epoch, err)) != PST_OK)
+        return rc;
     pst_train_hooks_t hooks = {0};
     pst_remote_hooks(&w->remote, &hooks);
     pst_session_hooks(s, &hooks);
@@ -270,6 +293,7 @@ static int run_worker(cluster_t *c)
         return 1;
     }
     rc = worker_train(&w, &err);
+    arm_end(c, rc != PST_OK);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", w.index, err.msg);
     report_comm(&w);
@@ -283,8 +307,32 @@ static int run_worker(cluster_t *c)
     return rc == PST_OK && !any_failed ? 0 : 1;
 }
 
-int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
+/* --resume auto: the run in --out DIR resumes when DIR holds a checkpoint of server 0, else it
+ * starts there. Rank 0 looks and every rank follows its answer. */
+static int resolve_auto_resume(cluster_t *c, pst_train_args_t *resolved, pst_err_t *err)
 {
+    if (resolved->resume == NULL || strcmp(resolved->resume, PST_RESUME_AUTO) != 0)
+        return PST_OK;
+    if (resolved->out == NULL || resolved->out[0] == '\0')
+        return pst_err_set(err, PST_EINVAL, "--resume auto needs --out DIR: the run to continue");
+    int found = 0;
+    if (c->ranks.rank == 0) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/checkpoints/server-0.ckpt", resolved->out);
+        found = access(path, R_OK) == 0;
+    }
+    MPI_Bcast(&found, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    resolved->resume = found ? resolved->out : NULL;
+    if (c->ranks.rank == 0)
+        pst_info("--resume auto: %s %s",
+                 found ? "resuming the run in" : "no checkpoint yet; starting", resolved->out);
+    return PST_OK;
+}
+
+int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *given)
+{
+    pst_train_args_t resolved = *given;
+    const pst_train_args_t *args = &resolved;
     cluster_t c = {.cfg = cfg, .args = args};
     pst_err_t err = {0};
     if (pst_mpijob_begin(&c.job, &err) != PST_OK) {
@@ -292,6 +340,10 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
         return 2;
     }
     int rc = pst_ranks_init(&c.ranks, cfg, &err), status = 0;
+    if (rc == PST_OK)
+        rc = resolve_auto_resume(&c, &resolved, &err);
+    if (rc == PST_OK && c.ranks.rank == 0 && args->resume)
+        rc = pst_rundir_check_resume(args->resume, &err);
     if (rc == PST_OK && c.ranks.rank == 0)
         rc = pst_rundir_choose(cfg, args->resume ? args->resume : args->out, c.run_dir,
                                sizeof c.run_dir, &err);
@@ -303,13 +355,18 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *args)
     }
     MPI_Bcast(c.run_dir, (int)sizeof c.run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/checkpoints", c.run_dir);
-    if (c.ranks.worker < 0)
+    c.watchdog = pst_watchdog_new();
+    if (c.ranks.worker < 0) {
         status = run_server(&c);
-    else if (pst_sparse_train_selected(cfg))
+    } else if (pst_sparse_train_selected(cfg)) {
         status = pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL);
-    else
-        status = run_worker(&c);
+        arm_end(&c, status != 0);
+    } else {
+        status = run_worker(&c); /* armed once its training ended */
+    }
     pst_ranks_fini(&c.ranks);
     /* The final join: every rank exits with the worst status of any rank. */
-    return pst_mpijob_end(&c.job, status);
+    status = pst_mpijob_end(&c.job, status);
+    pst_watchdog_destroy(&c.watchdog);
+    return status;
 }

@@ -7,6 +7,8 @@
 #include "common/config.h"
 
 #define PST_MAX_SETS 64
+/* --resume auto --out DIR: resume DIR's run when it has a checkpoint, else start it there. */
+#define PST_RESUME_AUTO "auto"
 
 typedef struct pst_train_args {
     const char *config;

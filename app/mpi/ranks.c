@@ -27,6 +27,30 @@ static bool all_on_one_host(int size)
     return same;
 }
 
+/* Every rank makes a key pair and learns every rank's public key. A rank whose generation failed
+ * shares an empty key, so that every rank fails alike. */
+static int share_keys(pst_ranks_t *r, pst_err_t *err)
+{
+    pst_err_t why = {0};
+    char mine[PST_FEDKEY_Z85 + 1] = "";
+    if (pst_fedkey_generate(&r->key, &why) == PST_OK)
+        memcpy(mine, r->key.public_key, sizeof mine);
+    r->public_keys = calloc((size_t)r->size, sizeof *r->public_keys);
+    if (r->public_keys == NULL)
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    MPI_Allgather(mine, (int)sizeof mine, MPI_CHAR, r->public_keys, (int)sizeof mine, MPI_CHAR,
+                  MPI_COMM_WORLD);
+    for (int i = 0; i < r->size; i++) {
+        r->public_keys[i][PST_FEDKEY_Z85] = '\0';
+        if (!pst_fedkey_valid(r->public_keys[i]))
+            return pst_err_set(err, PST_EIO, "cluster.security=curve: rank %d has no CURVE key%s%s",
+                               i, i == r->rank && why.msg[0] ? ": " : "",
+                               i == r->rank ? why.msg : "");
+    }
+    r->curve = true;
+    return PST_OK;
+}
+
 int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err)
 {
     memset(r, 0, sizeof *r);
@@ -47,6 +71,9 @@ int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err)
     r->hellos = calloc((size_t)r->size, sizeof *r->hellos);
     if (!r->hellos)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
+    int rc = strcmp(cfg->cluster.security, "curve") == 0 ? share_keys(r, err) : PST_OK;
+    if (rc != PST_OK)
+        return rc;
     char tag[32];
     snprintf(tag, sizeof tag, "%s %d", server ? "server" : "worker", server ? r->rank : r->worker);
     pst_log_set_tag(tag);
@@ -59,6 +86,10 @@ void pst_ranks_fini(pst_ranks_t *r)
         MPI_Comm_free(&r->role);
     free(r->hellos);
     r->hellos = NULL;
+    free(r->public_keys);
+    r->public_keys = NULL;
+    memset(&r->key, 0, sizeof r->key); /* the secret key leaves no copy behind */
+    r->curve = false;
 }
 
 bool pst_ranks_exchange(pst_ranks_t *r, const pst_hello_t *mine)
@@ -90,6 +121,26 @@ void pst_ranks_endpoints(const pst_ranks_t *r, const char **endpoints)
         endpoints[i] = r->hellos[i].endpoint;
 }
 
+void pst_ranks_server_keys(const pst_ranks_t *r, const char **keys)
+{
+    for (int i = 0; i < r->n_servers; i++)
+        keys[i] = r->public_keys[i];
+}
+
+/* The workers' public keys, each bound to its worker index (the server's sender ids). */
+static int worker_keys(const pst_ranks_t *r, pst_fedkey_list_t *list, pst_err_t *err)
+{
+    memset(list, 0, sizeof *list);
+    for (int w = 0; w < r->n_workers; w++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", w);
+        int rc = pst_fedkey_list_add(list, r->public_keys[r->n_servers + w], id, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    return PST_OK;
+}
+
 static int server_config(const pst_ranks_t *r, const pst_config_t *cfg, const char *ckpt_dir,
                          pst_server_cfg_t *sc, pst_err_t *err)
 {
@@ -101,6 +152,7 @@ static int server_config(const pst_ranks_t *r, const pst_config_t *cfg, const ch
         return pst_err_set(err, PST_EINVAL, "cluster.consistency: '%s'", cfg->cluster.consistency);
     sc->staleness = (uint32_t)cfg->cluster.staleness;
     sc->heartbeat_timeout_ms = (int)(cfg->cluster.heartbeat_timeout * 1000);
+    sc->max_store_bytes = (uint64_t)cfg->cluster.server_memory << 20;
     pst_session_optim_cfg(cfg, &sc->optim);
     if (ckpt_dir) {
         sc->checkpoint_dir = ckpt_dir;
@@ -120,7 +172,20 @@ int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const c
     if ((rc = pst_netaddr_choose(cfg->cluster.interface, r->one_host, ip, sizeof ip, why,
                                  sizeof why, err)) != PST_OK)
         return rc;
-    if (!(*srv = pst_server_new(&sc, err)))
+    if (strcmp(ip, "0.0.0.0") == 0)
+        pst_warn("server %d binds every interface (cluster.interface=%s)%s", r->rank,
+                 cfg->cluster.interface,
+                 r->curve ? "" : " without authentication (cluster.security=none)");
+    pst_fedkey_list_t keys = {0};
+    if (r->curve && (rc = worker_keys(r, &keys, err)) != PST_OK) {
+        pst_fedkey_list_fini(&keys);
+        return rc;
+    }
+    sc.curve_key = r->curve ? &r->key : NULL;
+    sc.worker_keys = r->curve ? &keys : NULL;
+    *srv = pst_server_new(&sc, err);
+    pst_fedkey_list_fini(&keys);
+    if (*srv == NULL)
         return err->code ? err->code : PST_ENOMEM;
     snprintf(endpoint, sizeof endpoint, "tcp://%s:*", ip);
     if ((rc = pst_server_bind(*srv, endpoint, hello->endpoint, sizeof hello->endpoint, err)))

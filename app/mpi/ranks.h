@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "common/config.h"
+#include "common/fed/fedkeys.h"
 #include "ps/server.h"
 
 #define PST_ENDPOINT_LEN 256
@@ -23,12 +24,21 @@ typedef struct pst_ranks {
     MPI_Comm role;       /* the ranks of this rank's role (servers or workers) */
     bool one_host;       /* every rank runs on this host */
     pst_hello_t *hellos; /* (size) after pst_ranks_exchange */
+    /* cluster.security=curve: this rank's CURVE key pair, made in memory for this job only, and
+     * every rank's public key (rank order), shared over MPI before any server binds. */
+    bool curve;
+    pst_fedkey_pair_t key;
+    char (*public_keys)[PST_FEDKEY_Z85 + 1]; /* (size) when curve */
 } pst_ranks_t;
 
-/* Reads rank and size, assigns roles from cluster.servers, splits the role communicator.
- * Collective. Fails (on every rank alike) when there would be no worker. */
+/* Reads rank and size, assigns roles from cluster.servers, splits the role communicator, and
+ * with cluster.security=curve makes and shares the job's keys. Collective. Fails (on every rank
+ * alike) when there would be no worker. */
 int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err);
 void pst_ranks_fini(pst_ranks_t *r);
+
+/* The public keys of the servers, in server order (when r->curve). */
+void pst_ranks_server_keys(const pst_ranks_t *r, const char **keys);
 
 /* Every rank shares its hello; true when every rank is ok. Collective. */
 bool pst_ranks_exchange(pst_ranks_t *r, const pst_hello_t *mine);

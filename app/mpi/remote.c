@@ -21,6 +21,12 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pst_psclient_cfg_t pc;
     pst_psclient_cfg_defaults(&pc);
     pc.endpoints = endpoints;
+    const char *server_keys[ranks->n_servers];
+    if (ranks->curve) {
+        pst_ranks_server_keys(ranks, server_keys);
+        pc.curve_key = &ranks->key;
+        pc.server_keys = server_keys;
+    }
     pc.n_servers = (uint32_t)ranks->n_servers;
     pc.worker_id = (uint32_t)ranks->worker;
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
@@ -201,7 +207,11 @@ static int hook_push(void *ctx, const float *grads, uint64_t clock, float lr, ps
 static int hook_allreduce(void *ctx, double *vals, int n, pst_err_t *err)
 {
     pst_remote_t *r = ctx;
-    if (MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, r->group) != MPI_SUCCESS)
+    pst_watchdog_arm(r->watchdog, r->reduce_timeout_s,
+                     "the epoch-end reduction with every worker of the group");
+    int rc = MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, r->group);
+    pst_watchdog_disarm(r->watchdog);
+    if (rc != MPI_SUCCESS)
         return pst_err_set(err, PST_EIO, "MPI_Allreduce of epoch metrics failed");
     return PST_OK;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "app/mpi/ranks.h"
+#include "app/mpi/watchdog.h"
 #include "common/config.h"
 #include "worker/psclient.h"
 #include "worker/train/train.h"
@@ -29,6 +30,11 @@ typedef struct pst_remote {
     int n_parts;
     bool layered; /* one part per dense layer, with the per-layer training hooks */
     double pull_wait_s, push_wait_s; /* blocked in the hooks on pulls and on acknowledgements */
+    /* Set after connecting (NULL: unbounded): the epoch-end reduction with the other workers
+     * may wait reduce_timeout_s for them; a stopped or hung worker then ends the job with a
+     * message instead of holding it forever. */
+    pst_watchdog_t *watchdog;
+    double reduce_timeout_s;
 } pst_remote_t;
 
 /* Connects worker `worker` to every server with the transport.* codecs and cluster.timeout. */

@@ -164,11 +164,14 @@ static int remote_begin(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     else if (rc == PST_OK)
         rc = r->wd != NULL ? pst_wd_remote_register(r->wd, r->link.client, err)
                            : pst_sparse_remote_register(&r->remote, err);
-    if (rc == PST_OK && resume && run->lead)
+    if (rc == PST_OK && resume && run->lead) {
+        uint64_t epoch = run->start_clock / (uint64_t)run->steps_per_epoch + 1;
         pst_info("resuming at clock %llu (epoch %llu, step %llu)",
-                 (unsigned long long)run->start_clock,
-                 (unsigned long long)(run->start_clock / (uint64_t)run->steps_per_epoch + 1),
+                 (unsigned long long)run->start_clock, (unsigned long long)epoch,
                  (unsigned long long)(run->start_clock % (uint64_t)run->steps_per_epoch + 1));
+        /* The epochs from the checkpoint's on are trained again, and logged again. */
+        rc = pst_rundir_keep_epochs_before(&run->rundir, (long)epoch, err);
+    }
     if (pst_mpijob_agree(ranks->role, rc) != PST_OK && rc == PST_OK)
         rc = pst_err_set(err, PST_ESTATE, "another worker failed to register the model");
     return rc;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <stdint.h>
 #include <zlib.h>
 
 #include "common/data/csv.h"
@@ -18,16 +20,50 @@
 
 enum { READ_CHUNK = 1 << 20 };
 
+/* Half the physical memory: a larger text file could not be parsed next to its rows anyway. */
+static size_t max_text_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return SIZE_MAX;
+    return (size_t)pages / 2 * (size_t)page;
+}
+
+/* Checks the bytes read so far: *line_start moves to after the last newline in
+ * data[from..used); false when the line since then is longer than PST_DATA_MAX_LINE. */
+static bool lines_bounded(const char *data, size_t from, size_t used, size_t *line_start)
+{
+    for (size_t i = used; i > from; i--) {
+        if (data[i - 1] == '\n') {
+            *line_start = i;
+            break;
+        }
+    }
+    return used - *line_start <= PST_DATA_MAX_LINE;
+}
+
 int pst_data_read_file(const char *path, char **buf, size_t *len, pst_err_t *err)
 {
     gzFile f = gzopen(path, "rb");
     if (f == NULL)
         return pst_err_set(err, PST_EIO, "%s: cannot open: %s", path, strerror(errno));
     gzbuffer(f, READ_CHUNK);
-    size_t cap = READ_CHUNK, used = 0;
+    size_t cap = READ_CHUNK, used = 0, line_start = 0, limit = max_text_bytes();
     char *data = malloc(cap + 1);
     int rc = PST_OK;
     while (data != NULL) {
+        if (!lines_bounded(data, line_start, used, &line_start)) {
+            rc = pst_err_set(err, PST_EFORMAT,
+                             "%s: byte %zu: a line longer than %zu MiB: not a text data file", path,
+                             line_start, PST_DATA_MAX_LINE >> 20);
+            break;
+        }
+        if (used > limit) {
+            rc = pst_err_set(err, PST_EFORMAT,
+                             "%s: more than %zu MiB of text, half of this machine's memory", path,
+                             limit >> 20);
+            break;
+        }
         if (cap - used < READ_CHUNK) {
             char *grown = realloc(data, 2 * cap + 1);
             if (grown == NULL)
@@ -79,6 +115,20 @@ static const char *canonical_format(const char *format)
     return NULL;
 }
 
+/* Whether the file (gzip-compressed or not) starts with an IDX magic number of unsigned bytes:
+ * 0x00 0x00 0x08 and 1 to 4 dimensions. The content decides, never the name. */
+static bool looks_like_idx(const char *path)
+{
+    gzFile f = gzopen(path, "rb");
+    if (f == NULL)
+        return false;
+    unsigned char head[4];
+    bool idx = gzread(f, head, sizeof head) == (int)sizeof head && head[0] == 0 && head[1] == 0 &&
+               head[2] == 0x08 && head[3] >= 1 && head[3] <= 4;
+    gzclose(f);
+    return idx;
+}
+
 /* Format from the file name alone, or NULL. A trailing ".gz" is ignored. */
 static const char *format_from_name(const char *path)
 {
@@ -89,8 +139,6 @@ static const char *format_from_name(const char *path)
         len -= 3;
     if (ends_with(base, len, ".csv"))
         return "csv";
-    if (strstr(base, "idx") != NULL || strstr(base, "ubyte") != NULL)
-        return "idx";
     if (ends_with(base, len, ".svm") || ends_with(base, len, ".libsvm") ||
         ends_with(base, len, ".txt"))
         return "libsvm";
@@ -144,7 +192,7 @@ int pst_data_infer_format(const pst_data_spec_t *spec, const char **format, pst_
                                spec->path, spec->format);
         return PST_OK;
     }
-    *format = format_from_name(spec->path);
+    *format = looks_like_idx(spec->path) ? "idx" : format_from_name(spec->path);
     if (*format != NULL)
         return PST_OK;
     char line[4096];

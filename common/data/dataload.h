@@ -51,7 +51,10 @@ int pst_data_load(const pst_data_spec_t *spec, pst_dataset_t **out, pst_err_t *e
  * then from the first line. Returns PST_OK or an error naming the file. */
 int pst_data_infer_format(const pst_data_spec_t *spec, const char **format, pst_err_t *err);
 
-/* Reads a whole file, gzip-compressed or not, into a NUL-terminated buffer (caller frees). */
+/* Reads a whole file, gzip-compressed or not, into a NUL-terminated buffer (caller frees). Text
+ * only: a line longer than PST_DATA_MAX_LINE (a device like /dev/zero, a binary file) or content
+ * larger than half the machine's memory is refused with the byte where reading stopped. */
+#define PST_DATA_MAX_LINE ((size_t)16 << 20)
 int pst_data_read_file(const char *path, char **buf, size_t *len, pst_err_t *err);
 
 /* For the readers: resolves the task from spec and turns raw targets into d->y, d->task,

@@ -199,6 +199,12 @@ int pst_dataset_densify(pst_dataset_t *d, size_t n_features, pst_err_t *err)
     if (!pst_dataset_is_sparse(d))
         return PST_OK;
     size_t width = n_features ? n_features : d->n_features, row, col, cells;
+    if (width > PST_DATASET_MAX_DENSE_WIDTH)
+        return pst_err_set(err, PST_ERANGE,
+                           "densify: %zu features (the largest feature index) is wider than the "
+                           "%zu a dense model takes; train it with a sparse model (model.type "
+                           "sparse_lr, fm or wide_deep)",
+                           width, PST_DATASET_MAX_DENSE_WIDTH);
     if (find_wide_column(d, width, &row, &col))
         return pst_err_set(err, PST_ERANGE,
                            "densify: row %zu has feature index %zu but the width is %zu features",

@@ -61,6 +61,9 @@ int pst_dataset_append_rows(pst_dataset_t *dst, const pst_dataset_t *src, pst_er
 
 /* Converts sparse storage to dense in place (no-op when dense). n_features may grow the width
  * (e.g. to match a training set); it is an error if a column index is >= n_features. 0 = keep. */
+/* The widest a sparse dataset may become when densified for a dense model: past it the dense
+ * copy would be mostly zeros and gigabytes large; such data is for the sparse models. */
+#define PST_DATASET_MAX_DENSE_WIDTH ((size_t)1 << 18)
 int pst_dataset_densify(pst_dataset_t *d, size_t n_features, pst_err_t *err);
 
 #endif

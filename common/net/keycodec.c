@@ -229,8 +229,9 @@ static int inflate(pst_keycodec_t *kc, const uint8_t *p, size_t len, size_t n, s
     if (vr != VARINT_OK)
         return pst_err_set(err, PST_EPROTO, "keycodec: LZ4 stream length: varint %s",
                            varint_problem(vr));
+    /* Checked before the scratch grows: a few bytes cannot ask for gigabytes. */
     if (want < n || want > (uint64_t)n * PST_KEYCODEC_MAX_VARINT || want > INT_MAX ||
-        end - p > INT_MAX)
+        end - p > INT_MAX || want > (uint64_t)(end - p) * PST_KEYCODEC_LZ4_MAX_RATIO)
         return pst_err_set(err, PST_EPROTO, "keycodec: LZ4 stream of %llu bytes for %zu keys",
                            (unsigned long long)want, n);
     if (grow_scratch(kc, (size_t)want) != PST_OK)
@@ -243,6 +244,19 @@ static int inflate(pst_keycodec_t *kc, const uint8_t *p, size_t len, size_t n, s
     return PST_OK;
 }
 
+size_t pst_keycodec_max_keys(const uint8_t *in, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (in[0] == PST_KEYCODEC_VARINT)
+        return len - 1;
+    if (in[0] == PST_KEYCODEC_LZ4)
+        return len - 1 <= SIZE_MAX / PST_KEYCODEC_LZ4_MAX_RATIO
+                   ? (len - 1) * PST_KEYCODEC_LZ4_MAX_RATIO
+                   : SIZE_MAX;
+    return 0;
+}
+
 int pst_keycodec_decode(pst_keycodec_t *self, const uint8_t *in, size_t len, uint64_t *keys,
                         size_t n, uint64_t *signature, pst_err_t *err)
 {
@@ -250,6 +264,9 @@ int pst_keycodec_decode(pst_keycodec_t *self, const uint8_t *in, size_t len, uin
         return pst_err_set(err, PST_EPROTO, "keycodec: empty key list encoding");
     if (n > SIZE_MAX / PST_KEYCODEC_MAX_VARINT)
         return pst_err_set(err, PST_EPROTO, "keycodec: %zu keys", n);
+    if (n > pst_keycodec_max_keys(in, len) &&
+        (in[0] == PST_KEYCODEC_VARINT || in[0] == PST_KEYCODEC_LZ4))
+        return pst_err_set(err, PST_EPROTO, "keycodec: %zu keys cannot fit in %zu bytes", n, len);
     if (in[0] == PST_KEYCODEC_VARINT)
         return decode_stream(in + 1, len - 1, keys, n, signature, err);
     if (in[0] != PST_KEYCODEC_LZ4)

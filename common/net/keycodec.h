@@ -41,6 +41,12 @@ size_t pst_keycodec_bound(size_t n);
 int pst_keycodec_encode(pst_keycodec_t *self, const uint64_t *keys, size_t n, uint8_t *out,
                         size_t cap, size_t *len, uint64_t *signature, pst_err_t *err);
 
+/* The most keys an encoding of len bytes can hold (each key takes at least one byte of the varint
+ * stream, and an LZ4 block expands at most PST_KEYCODEC_LZ4_MAX_RATIO times): a receiver checks a
+ * declared key count against it before allocating for the keys. 0 for an unknown layout. */
+#define PST_KEYCODEC_LZ4_MAX_RATIO 256
+size_t pst_keycodec_max_keys(const uint8_t *in, size_t len);
+
 /* Decodes exactly n keys from in (len bytes) into keys; *signature (may be NULL) receives the
  * list's signature. Anything malformed (truncated, overlong or non-minimal varint, a sum past
  * 2^64 - 1, a key not above the previous one, bytes left over, fewer keys than n, a bad LZ4

@@ -210,6 +210,8 @@ enum {
     PST_STAT_PEAK_RSS,       /* the server process's peak resident set size, bytes */
     PST_STAT_PUSH_US,        /* microseconds spent on pushes: receive, decode, apply, reply */
     PST_STAT_PULL_US,        /* microseconds spent on pulls: receive, gather, encode, reply */
+    PST_STAT_NONFINITE,      /* pushes refused for a NaN or infinite value */
+    PST_STAT_SPOOFED,        /* requests naming another worker than the authenticated one */
     PST_STAT_COUNT
 };
 

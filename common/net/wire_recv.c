@@ -131,6 +131,10 @@ static int grow_keys(pst_wire_t *w, uint64_t n, pst_err_t *err)
 static int decode_keys(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err)
 {
     uint64_t n = msg->hdr->count, signature = 0;
+    /* Before the keys are allocated: the frame must be able to hold the count declared. */
+    if (n > pst_keycodec_max_keys(frame_data(msg, at), frame_size(msg, at)))
+        return pst_err_set(err, PST_EPROTO, "wire: %llu keys declared in a keys frame of %zu bytes",
+                           (unsigned long long)n, frame_size(msg, at));
     int rc = grow_keys(w, n, err);
     if (rc == PST_OK)
         rc = pst_keycodec_decode(w->kc, frame_data(msg, at), frame_size(msg, at), w->keys,

@@ -184,7 +184,22 @@ else
   else
     fail "resumed weights differ from the uninterrupted run ($(grep -c . "$work/resumed.txt") parameters)"
   fi
+  check "after the resume metrics.jsonl holds epochs 1 to 150 once each" \
+    "$(mexpr "$work/killed/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, 151))")"
 fi
+expect_resume_error() { # DESCRIPTION DIR PATTERN
+  if mpi 2 train "$work/base.yaml" --resume "$2" -q >"$work/bogus.log" 2>&1; then
+    fail "$1: succeeded"
+  elif grep -q -- "$3" "$work/bogus.log" && [ ! -e "$2/config.yaml" ]; then
+    pass "$1: $(grep -m1 -- "$3" "$work/bogus.log")"
+  else
+    fail "$1: $(tail -2 "$work/bogus.log")"
+  fi
+}
+expect_resume_error "--resume of a missing directory is an error and creates nothing" "$work/bogus" "no such run directory"
+[ ! -e "$work/bogus" ] || fail "--resume created $work/bogus"
+mkdir -p "$work/empty"
+expect_resume_error "--resume of a directory without checkpoints is an error" "$work/empty" "no checkpoints to resume from"
 
 # --- one file per worker --------------------------------------------------------------
 # Worker w reads only train-w.csv; scaling statistics are reduced over both files.

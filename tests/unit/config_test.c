@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "common/config.h"
@@ -129,6 +130,84 @@ static void validation_checks_fractions(void **state)
     pst_config_fini(&cfg);
 }
 
+static void repeated_keys_are_errors(void **state)
+{
+    (void)state;
+    pst_config_t cfg;
+    pst_config_init(&cfg);
+    pst_err_t err = {0};
+    assert_int_equal(pst_config_load_string(&cfg, "seed: 1\nname: a\nseed: 2\n", "c.yaml", &err),
+                     PST_EINVAL);
+    assert_string_equal(err.msg, "c.yaml:3: key 'seed' is repeated");
+    /* A section given twice, even with different keys in each. */
+    assert_int_equal(
+        pst_config_load_string(&cfg, "data: {train: a.csv}\ndata: {test: b.csv}\n", "c.yaml", &err),
+        PST_EINVAL);
+    assert_string_equal(err.msg, "c.yaml:2: key 'data' is repeated");
+    assert_int_equal(
+        pst_config_load_string(&cfg, "train:\n  epochs: 3\n  epochs: 4\n", "c.yaml", &err),
+        PST_EINVAL);
+    assert_string_equal(err.msg, "c.yaml:3: key 'train.epochs' is repeated");
+    pst_config_fini(&cfg);
+}
+
+/* Deep nesting is refused at the limit, quickly: 100k '[' take milliseconds, not seconds. */
+static void deep_nesting_and_aliases_are_refused(void **state)
+{
+    (void)state;
+    pst_config_t cfg;
+    pst_config_init(&cfg);
+    pst_err_t err = {0};
+    enum { DEEP = 100000 };
+    char *text = malloc(DEEP + 16);
+    memcpy(text, "seed: ", 6);
+    memset(text + 6, '[', DEEP);
+    text[6 + DEEP] = '\0';
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pst_config_load_string(&cfg, text, "deep.yaml", &err), PST_EFORMAT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_string_equal(err.msg, "deep.yaml:1: nested deeper than 16 levels");
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
+    free(text);
+    assert_int_equal(pst_config_load_string(&cfg, "name: &n x\noutput_dir: *n\n", "a.yaml", &err),
+                     PST_EFORMAT);
+    assert_string_equal(err.msg, "a.yaml:2: YAML aliases are not supported");
+    pst_config_fini(&cfg);
+}
+
+/* A run name becomes a directory under runs/: it cannot hold a path. */
+static void run_names_cannot_leave_runs(void **state)
+{
+    (void)state;
+    pst_config_t cfg;
+    pst_config_init(&cfg);
+    pst_err_t err = {0};
+    const char *bad[] = {"a/../../../../tmp/evil", "..", ".hidden", "a/b", "", "x y"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char set[64];
+        snprintf(set, sizeof set, "name=%s", bad[i]);
+        assert_int_equal(pst_config_set(&cfg, set, &err), PST_EINVAL);
+        assert_non_null(strstr(err.msg, "name: '"));
+    }
+    assert_string_equal(cfg.name, "run");
+    assert_int_equal(pst_config_set(&cfg, "name=fold-3_v1.2", &err), PST_OK);
+    assert_string_equal(cfg.name, "fold-3_v1.2");
+    pst_config_fini(&cfg);
+}
+
+/* /dev/zero as a configuration: refused after the size limit, not read forever. */
+static void endless_file_is_refused(void **state)
+{
+    (void)state;
+    pst_config_t cfg;
+    pst_config_init(&cfg);
+    pst_err_t err = {0};
+    assert_int_equal(pst_config_load_file(&cfg, "/dev/zero", &err), PST_EFORMAT);
+    assert_string_equal(err.msg, "/dev/zero: larger than 1048576 bytes: not a configuration");
+    pst_config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +217,10 @@ int main(void)
         cmocka_unit_test(bad_values_are_errors),
         cmocka_unit_test(overrides_and_round_trip),
         cmocka_unit_test(validation_checks_fractions),
+        cmocka_unit_test(repeated_keys_are_errors),
+        cmocka_unit_test(deep_nesting_and_aliases_are_refused),
+        cmocka_unit_test(endless_file_is_refused),
+        cmocka_unit_test(run_names_cannot_leave_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/atomicfile.h"
+#include "common/filesum.h"
 #include "pstrain.pb-c.h"
 #include "worker/model/ensemble.h"
 #include "worker/train/train.h"
@@ -213,9 +214,7 @@ static void write_message(const Pst__Ensemble *msg, const char *path)
     size_t len = pst__ensemble__get_packed_size(msg);
     uint8_t *buf = malloc(len);
     pst__ensemble__pack(msg, buf);
-    FILE *out = fopen(path, "wb");
-    assert_int_equal(fwrite(buf, 1, len, out), len);
-    fclose(out);
+    assert_int_equal(pst_filesum_write(path, buf, len, NULL), PST_OK);
     free(buf);
 }
 
@@ -240,7 +239,8 @@ static void damaged_files_refused(void **state)
     unsigned char *bytes;
     size_t len;
     assert_int_equal(pst_read_file(f.path, 1 << 20, &bytes, &len, &err), PST_OK);
-    Pst__Ensemble *msg = pst__ensemble__unpack(NULL, len, bytes);
+    /* The message, without the file's checksum trailer. */
+    Pst__Ensemble *msg = pst__ensemble__unpack(NULL, len - PST_FILESUM_TRAILER, bytes);
     assert_non_null(msg);
 
     /* Truncated anywhere past the magic: refused, never a crash. */

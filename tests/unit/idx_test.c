@@ -265,7 +265,7 @@ static void labels_path_derivation(void **state)
     pst_data_spec_t spec = {.path = "/d/pixels-ubyte"};
     pst_dataset_t *d = NULL;
     pst_err_t err = {0};
-    assert_int_equal(pst_data_load(&spec, &d, &err), PST_EINVAL);
+    assert_int_equal(pst_idx_read(&spec, &d, &err), PST_EINVAL);
     assert_non_null(strstr(err.msg, "labels_path"));
     spec.path = FMNIST "t10k-images-idx3-ubyte.gz";
     spec.task = PST_DATA_TASK_REGRESSION;

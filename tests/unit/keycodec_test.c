@@ -184,6 +184,26 @@ static void hostile_encodings_are_refused(void **state)
     assert_int_equal(decode_bytes(f, lz4_len_lies, sizeof lz4_len_lies, 2), PST_EPROTO);
 }
 
+/* A count a few bytes cannot hold is refused before anything is allocated for it. */
+static void declared_counts_are_checked_against_the_bytes(void **state)
+{
+    fixture_t *f = *state;
+    const uint8_t varint[] = {0, 0x01, 0xab, 0x02, 0x01};
+    const uint8_t lz4[] = {1, 0x7f, 0x10, 1, 2};
+    assert_int_equal(pst_keycodec_max_keys(varint, sizeof varint), 4);
+    assert_int_equal(pst_keycodec_max_keys(lz4, sizeof lz4), 4 * PST_KEYCODEC_LZ4_MAX_RATIO);
+    assert_int_equal(pst_keycodec_max_keys(varint, 0), 0);
+    uint64_t keys[4];
+    pst_err_t err = {0};
+    assert_int_equal(
+        pst_keycodec_decode(f->kc, varint, sizeof varint, keys, (size_t)1 << 27, NULL, &err),
+        PST_EPROTO);
+    assert_non_null(strstr(err.msg, "134217728 keys cannot fit in 5 bytes"));
+    assert_int_equal(pst_keycodec_decode(f->kc, lz4, sizeof lz4, keys, 4 * 256 + 1, NULL, &err),
+                     PST_EPROTO);
+    assert_non_null(strstr(err.msg, "cannot fit"));
+}
+
 static void truncations_and_random_bytes_never_crash(void **state)
 {
     fixture_t *f = *state;
@@ -258,6 +278,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unsorted_input_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_encodings_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(truncations_and_random_bytes_never_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(declared_counts_are_checked_against_the_bytes, setup,
+                                        teardown),
         cmocka_unit_test(remembered_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/data/dataload.h"
@@ -169,6 +170,67 @@ static void format_inference(void **state)
     }
 }
 
+/* IDX is recognised by its magic number, whatever the name; a name with "idx" in it is not IDX. */
+static void idx_is_told_by_content_not_name(void **state)
+{
+    (void)state;
+    pst_data_spec_t spec = {.path = pst_scratch_file("-idx-rows.txt", "1 2:5\n0 1:1\n")};
+    const char *format = NULL;
+    pst_err_t err = {0};
+    assert_int_equal(pst_data_infer_format(&spec, &format, &err), PST_OK);
+    assert_string_equal(format, "libsvm");
+    char path[256];
+    FILE *f = fopen(pst_scratch_path(path, "pixels.bin"), "wb");
+    const unsigned char head[] = {0, 0, 0x08, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7};
+    fwrite(head, 1, sizeof head, f);
+    fclose(f);
+    spec.path = path;
+    assert_int_equal(pst_data_infer_format(&spec, &format, &err), PST_OK);
+    assert_string_equal(format, "idx");
+}
+
+/* A feature index past the dense limit is refused with the width named, before any allocation
+ * of rows x width cells (60 rows x 10^8 features would be 24 GB). */
+static void wide_data_is_not_densified(void **state)
+{
+    (void)state;
+    pst_dataset_t *d;
+    pst_err_t err;
+    assert_int_equal(read_text("1 2:5 100000000:1\n0 1:1\n", PST_DATA_TASK_AUTO, &d, &err, NULL),
+                     PST_OK);
+    assert_int_equal(pst_dataset_densify(d, 0, &err), PST_ERANGE);
+    assert_non_null(strstr(err.msg, "100000000 features"));
+    assert_non_null(strstr(err.msg, "262144"));
+    assert_true(pst_dataset_is_sparse(d));
+    pst_dataset_destroy(&d);
+    /* At the limit it still works. */
+    assert_int_equal(read_text("1 2:5 262144:1\n0 1:1\n", PST_DATA_TASK_AUTO, &d, &err, NULL),
+                     PST_OK);
+    assert_int_equal(pst_dataset_densify(d, 0, &err), PST_OK);
+    assert_int_equal(d->n_features, 262144);
+    pst_dataset_destroy(&d);
+}
+
+/* /dev/zero as a data file (CSV or LIBSVM) is refused after one over-long line, in well under a
+ * second, instead of being read until memory runs out. */
+static void endless_input_is_refused(void **state)
+{
+    (void)state;
+    const char *formats[] = {"csv", "libsvm"};
+    for (int i = 0; i < 2; i++) {
+        pst_data_spec_t spec = {.path = "/dev/zero", .format = formats[i], .target = "y"};
+        pst_dataset_t *d = NULL;
+        pst_err_t err = {0};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(pst_data_load(&spec, &d, &err), PST_EFORMAT);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_non_null(strstr(err.msg, "/dev/zero: byte 0: a line longer than 16 MiB"));
+        assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 3000);
+        assert_null(d);
+    }
+}
+
 static void densify_widths(void **state)
 {
     pst_dataset_t *d;
@@ -247,6 +309,9 @@ int main(void)
         cmocka_unit_test(bad_tokens),
         cmocka_unit_test(format_inference),
         cmocka_unit_test(densify_widths),
+        cmocka_unit_test(idx_is_told_by_content_not_name),
+        cmocka_unit_test(wide_data_is_not_densified),
+        cmocka_unit_test(endless_input_is_refused),
         cmocka_unit_test(one_line_parser),
         cmocka_unit_test(line_longer_than_a_chunk),
     };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/atomicfile.h"
+#include "common/filesum.h"
 #include "pstrain.pb-c.h"
 #include "worker/train/train.h"
 
@@ -188,7 +189,7 @@ int pst_ensemble_save(const pst_ensemble_t *e, const char *path, pst_err_t *err)
     }
     if (rc == PST_OK) {
         pst__ensemble__pack(&msg, buf);
-        rc = pst_write_file_atomic(path, buf, len, err);
+        rc = pst_filesum_write(path, buf, len, err);
     }
     free(buf);
     free_messages(members, e->n_members, meta);
@@ -283,7 +284,7 @@ int pst_ensemble_load(pst_ensemble_t *e, const char *path, pst_err_t *err)
     memset(e, 0, sizeof *e);
     unsigned char *buf;
     size_t len;
-    int rc = pst_read_file(path, ENSEMBLE_MAX_BYTES, &buf, &len, err);
+    int rc = pst_filesum_read(path, ENSEMBLE_MAX_BYTES, &buf, &len, err);
     if (rc != PST_OK)
         return rc;
     rc = pst_ensemble_unpack(e, buf, len, path, err);
@@ -295,11 +296,14 @@ int pst_ensemble_probe(const char *path, bool *is_ensemble, pst_err_t *err)
 {
     *is_ensemble = false;
     unsigned char *buf;
-    size_t len;
-    int rc = pst_read_file(path, ENSEMBLE_MAX_BYTES, &buf, &len, err);
+    size_t len, content = 0;
+    int rc = pst_read_file(path, ENSEMBLE_MAX_BYTES + PST_FILESUM_TRAILER, &buf, &len, err);
     if (rc != PST_OK)
         return rc;
-    Pst__Ensemble *msg = pst__ensemble__unpack(NULL, len, buf);
+    /* A file that fails its checksum is no ensemble; its reader then says what is wrong. */
+    Pst__Ensemble *msg = pst_filesum_check(buf, len, path, &content, NULL) == PST_OK
+                             ? pst__ensemble__unpack(NULL, content, buf)
+                             : NULL;
     free(buf);
     *is_ensemble = msg && msg->magic == PST_ENSEMBLE_MAGIC;
     if (msg)

@@ -8,6 +8,7 @@
 
 #include "common/atomicfile.h"
 #include "common/data/encoder_proto.h"
+#include "common/filesum.h"
 #include "common/data/preprocess.h"
 #include "worker/model/sparsefile.h"
 #include "pstrain.pb-c.h"
@@ -125,7 +126,7 @@ int pst_modelfile_save(const pst_modelfile_t *mf, const char *path, pst_err_t *e
     int rc = pst_modelfile_pack(mf, &buf, &len, err);
     if (rc != PST_OK)
         return pst_err_prefix(err, rc, "%s: ", path);
-    rc = pst_write_file_atomic(path, buf, len, err);
+    rc = pst_filesum_write(path, buf, len, err);
     free(buf);
     return rc;
 }
@@ -151,10 +152,30 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
         if (pst_layer_kind_parse(m->layers[i]->kind, &mf->layers[i].kind) != PST_OK)
             return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown kind '%s'", path, i + 1,
                                m->layers[i]->kind);
+        if (mf->layers[i].kind == PST_LAYER_DENSE &&
+            (m->layers[i]->units == 0 || m->layers[i]->units > (1u << 26)))
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has %u units", path, i + 1,
+                               m->layers[i]->units);
         mf->layers[i].units = (int)m->layers[i]->units;
         mf->layers[i].rate = m->layers[i]->rate;
     }
     return PST_OK;
+}
+
+/* The parameters mf's layers need (weights and biases of each dense layer), computed before any
+ * model is built from them: a file's claims are checked against the bytes it holds, so a small
+ * file cannot make the reader allocate gigabytes. */
+static uint64_t layer_params(const pst_modelfile_t *mf)
+{
+    uint64_t width = (uint64_t)mf->n_inputs, n = 0;
+    for (int i = 0; i < mf->n_layers; i++) {
+        if (mf->layers[i].kind != PST_LAYER_DENSE)
+            continue;
+        uint64_t units = (uint64_t)mf->layers[i].units;
+        n += units * width + units; /* at most 2^52 + 2^26 a layer, 1024 layers: no overflow */
+        width = units;
+    }
+    return n;
 }
 
 static int read_preprocess(pst_modelfile_t *mf, const Pst__Preprocess *pre, const char *path,
@@ -272,6 +293,15 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
         return pst_err_set(err, PST_EFORMAT, "%s: parameter block of %zu bytes", path,
                            m->params.len);
     mf->n_params = m->params.len / sizeof(float);
+    /* pst_modelfile_width: the layers see the selected columns when the file names them. */
+    int saved_inputs = mf->n_inputs;
+    if (m->n_columns > 0 && m->n_columns <= m->n_inputs)
+        mf->n_inputs = (int)m->n_columns;
+    uint64_t need = layer_params(mf);
+    mf->n_inputs = saved_inputs;
+    if (need != mf->n_params)
+        return pst_err_set(err, PST_EFORMAT, "%s: %zu parameters stored, its layers need %llu",
+                           path, mf->n_params, (unsigned long long)need);
     if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
         return PST_ENOMEM;
     if ((rc = read_strings(mf, m, path, err)) != PST_OK)
@@ -303,7 +333,7 @@ int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err)
     memset(mf, 0, sizeof *mf);
     unsigned char *buf;
     size_t len;
-    int rc = pst_read_file(path, MODELFILE_MAX_BYTES, &buf, &len, err);
+    int rc = pst_filesum_read(path, MODELFILE_MAX_BYTES, &buf, &len, err);
     if (rc != PST_OK)
         return rc;
     rc = pst_modelfile_unpack(mf, buf, len, path, err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/atomicfile.h"
+#include "common/filesum.h"
 #include "common/net/codec.h"
 #include "worker/model/modelfile.h"
 #include "pstrain.pb-c.h"
@@ -209,10 +210,10 @@ int pst_sparsefile_save(const pst_sparsefile_t *sf, const char *path, size_t *by
     int rc = pst_sparsefile_pack(sf, &buf, &len, err);
     if (rc != PST_OK)
         return pst_err_prefix(err, rc, "%s: ", path);
-    rc = pst_write_file_atomic(path, buf, len, err);
+    rc = pst_filesum_write(path, buf, len, err);
     free(buf);
     if (bytes != NULL)
-        *bytes = rc == PST_OK ? len : 0;
+        *bytes = rc == PST_OK ? len + PST_FILESUM_TRAILER : 0;
     return rc;
 }
 
@@ -431,7 +432,7 @@ int pst_sparsefile_load(pst_sparsefile_t *sf, const char *path, pst_err_t *err)
     memset(sf, 0, sizeof *sf);
     unsigned char *buf;
     size_t len;
-    int rc = pst_read_file(path, SPARSEFILE_MAX_BYTES, &buf, &len, err);
+    int rc = pst_filesum_read(path, SPARSEFILE_MAX_BYTES, &buf, &len, err);
     if (rc != PST_OK)
         return rc;
     rc = pst_sparsefile_unpack(sf, buf, len, path, err);
