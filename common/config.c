@@ -238,10 +238,13 @@ static const pst_config_key_t keys[] = {
     {"cluster.interface", PST_CFG_STR, OFF(cluster.interface), "auto", NULL, NOB,
      "Network interface or IP the servers bind; auto: the host's first non-loopback IPv4, or "
      "loopback when all ranks share one host. 0.0.0.0 (every interface) is logged as a warning."},
-    {"cluster.security", PST_CFG_STR, OFF(cluster.security), "curve", "curve|none", NOB,
-     "curve: parameter traffic is encrypted and authenticated with CURVE keys made in memory for "
-     "the job and shared over MPI; servers admit only the job's workers, each under its own "
-     "worker id. none: plain TCP that anyone who reaches the port may use."},
+    {"cluster.security", PST_CFG_STR, OFF(cluster.security), "auto", "auto|curve|token|none", NOB,
+     "Who may talk to the parameter servers. curve: traffic is encrypted and authenticated with "
+     "CURVE keys made in memory for the job and shared over MPI; servers admit only the job's "
+     "workers, each under its own worker id. token: the same admission with a secret token per "
+     "worker in a PLAIN handshake, traffic not encrypted (for loopback, which only root can read; "
+     "about half the cost of curve is saved). auto: token when the servers bind loopback (one "
+     "host), else curve. none: plain TCP that anyone who reaches the port may use."},
     {"cluster.server_memory", PST_CFG_INT, OFF(cluster.server_memory), "8192", NULL, 0, 1e9,
      "MiB a parameter server's store may hold (16 bytes per value: weight, BSP sum, optimizer "
      "state); INITs and new sparse rows past it are refused. 0: no limit."},

@@ -75,11 +75,16 @@ static int open_socket(pst_server_t *srv, pst_err_t *err)
     /* Replies are never dropped for a slow worker; workers always read them. */
     zmq_setsockopt(srv->sock, ZMQ_SNDHWM, &unlimited, sizeof unlimited);
     int rc = pst_wire_prepare_socket(srv->wire, srv->sock, err);
-    if (rc != PST_OK || srv->cfg.curve_key == NULL)
+    if (rc != PST_OK || (srv->cfg.curve_key == NULL && !srv->cfg.plain_tokens))
         return rc;
     /* The handler runs before the socket can bind, so no handshake is ever admitted unasked. */
     if (srv->cfg.worker_keys == NULL || srv->cfg.worker_keys->n != srv->cfg.n_workers)
-        return pst_err_set(err, PST_EINVAL, "server: CURVE needs one public key per worker");
+        return pst_err_set(err, PST_EINVAL, "server: authentication needs one key per worker");
+    if (srv->cfg.plain_tokens) {
+        if (!(srv->auth = pst_fedauth_start_plain(srv->ctx, srv->cfg.worker_keys, err)))
+            return err ? err->code : PST_EIO;
+        return pst_fedauth_plain_server_socket(srv->sock, err);
+    }
     if (!(srv->auth = pst_fedauth_start(srv->ctx, srv->cfg.worker_keys, err)))
         return err ? err->code : PST_EIO;
     return pst_fedauth_server_socket(srv->sock, srv->cfg.curve_key, err);
@@ -292,7 +297,7 @@ static void on_shutdown(pst_server_t *srv, const pst_wire_msg_t *msg)
         pst_server_recheck_all(srv);
 }
 
-/* With CURVE, the worker a request speaks for is the key it was admitted with: a header naming
+/* With CURVE or tokens, the worker a request speaks for is the key it was admitted with: a header naming
  * another worker is refused, so no worker can push, pull or shut down in another's name. */
 static bool sender_authentic(pst_server_t *srv, const pst_wire_msg_t *msg)
 {

@@ -39,6 +39,10 @@ typedef struct pst_server_cfg {
      * pst_server_new; the context must have no other ZAP handler. */
     const pst_fedkey_pair_t *curve_key;
     const pst_fedkey_list_t *worker_keys;
+    /* Tokens: with plain_tokens set (curve_key unused), the socket is a PLAIN server and
+     * worker_keys' entry w holds worker w's secret token instead of a public key; the same
+     * admission and sender rules apply, without encryption (one host's loopback). */
+    bool plain_tokens;
     uint64_t max_store_bytes; /* refuse INITs and new sparse rows past this store size; 0: none */
 } pst_server_cfg_t;
 

@@ -35,7 +35,11 @@ void *pst_psclient_connect_dealer(pst_psclient_t *c, uint32_t s, int send_timeou
     int linger = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_SNDTIMEO, &send_timeout_ms, sizeof send_timeout_ms);
-    if (c->curve && pst_fedauth_client_socket(sock, &c->curve_key, c->server_keys[s], err) != 0) {
+    char user[16];
+    snprintf(user, sizeof user, "%u", c->cfg.worker_id);
+    if ((c->curve && pst_fedauth_client_socket(sock, &c->curve_key, c->server_keys[s], err) != 0) ||
+        (c->plain &&
+         pst_fedauth_plain_client_socket(sock, user, c->curve_key.secret_key, err) != 0)) {
         zmq_close(sock);
         return NULL;
     }
@@ -85,11 +89,20 @@ static int check_cfg(const pst_psclient_cfg_t *cfg, pst_err_t *err)
     return PST_OK;
 }
 
-/* Keeps the worker's key pair and the servers' public keys (the caller's copies may go). */
+/* Keeps the worker's key pair and the servers' public keys, or its token (the caller's copies may
+ * go). */
 static int copy_curve(pst_psclient_t *c, const pst_psclient_cfg_t *cfg, pst_err_t *err)
 {
     c->cfg.curve_key = NULL;
     c->cfg.server_keys = NULL;
+    c->cfg.token = NULL;
+    if (cfg->curve_key == NULL && cfg->token != NULL) {
+        if (strlen(cfg->token) != PST_FEDKEY_Z85)
+            return pst_err_set(err, PST_EINVAL, "client: the job's token is not 40 characters");
+        memcpy(c->curve_key.secret_key, cfg->token, PST_FEDKEY_Z85 + 1);
+        c->plain = true;
+        return PST_OK;
+    }
     if (cfg->curve_key == NULL)
         return PST_OK;
     if (cfg->server_keys == NULL)

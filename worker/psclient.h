@@ -25,6 +25,9 @@ typedef struct pst_psclient_cfg {
      * trusting server s only under server_keys[s] (Z85). Copied by pst_psclient_new. */
     const pst_fedkey_pair_t *curve_key;
     const char *const *server_keys; /* (n_servers) */
+    /* Tokens: with token set (and curve_key NULL), every connection is a PLAIN client with user
+     * name the decimal worker_id and this 40-character secret. Copied by pst_psclient_new. */
+    const char *token;
 } pst_psclient_cfg_t;
 
 /* Identifies one asynchronous request; valid until waited on. */

@@ -66,6 +66,7 @@ struct pst_psclient {
     pst_fedkey_pair_t curve_key;             /* when curve */
     char (*server_keys)[PST_FEDKEY_Z85 + 1]; /* (n_servers) when curve */
     bool curve;
+    bool plain; /* tokens: PLAIN with the token kept in curve_key.secret_key */
     void *ctx;
     bool own_ctx;
     void **socks;       /* (n_servers) DEALERs */

@@ -27,14 +27,25 @@ static bool all_on_one_host(int size)
     return same;
 }
 
-/* Every rank makes a key pair and learns every rank's public key. A rank whose generation failed
- * shares an empty key, so that every rank fails alike. */
-static int share_keys(pst_ranks_t *r, pst_err_t *err)
+/* Whether the servers bind loopback only: cluster.interface auto on one host, or a loopback
+ * name or address. */
+static bool binds_loopback(const char *interface, bool one_host)
+{
+    if (strcmp(interface, "auto") == 0)
+        return one_host;
+    return strcmp(interface, "lo") == 0 || strcmp(interface, "localhost") == 0 ||
+           strncmp(interface, "127.", 4) == 0;
+}
+
+/* Every rank makes a key pair and learns every rank's public key (curve) or secret key, used as
+ * a token (token: the job's ranks share their tokens over MPI, which strangers cannot join). A
+ * rank whose generation failed shares an empty key, so that every rank fails alike. */
+static int share_keys(pst_ranks_t *r, bool token, pst_err_t *err)
 {
     pst_err_t why = {0};
     char mine[PST_FEDKEY_Z85 + 1] = "";
     if (pst_fedkey_generate(&r->key, &why) == PST_OK)
-        memcpy(mine, r->key.public_key, sizeof mine);
+        memcpy(mine, token ? r->key.secret_key : r->key.public_key, sizeof mine);
     r->public_keys = calloc((size_t)r->size, sizeof *r->public_keys);
     if (r->public_keys == NULL)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
@@ -43,11 +54,13 @@ static int share_keys(pst_ranks_t *r, pst_err_t *err)
     for (int i = 0; i < r->size; i++) {
         r->public_keys[i][PST_FEDKEY_Z85] = '\0';
         if (!pst_fedkey_valid(r->public_keys[i]))
-            return pst_err_set(err, PST_EIO, "cluster.security=curve: rank %d has no CURVE key%s%s",
-                               i, i == r->rank && why.msg[0] ? ": " : "",
+            return pst_err_set(err, PST_EIO, "cluster.security=%s: rank %d has no key%s%s",
+                               token ? "token" : "curve", i, i == r->rank && why.msg[0] ? ": " : "",
                                i == r->rank ? why.msg : "");
     }
-    r->curve = true;
+    r->curve = !token;
+    r->token = token;
+    memset(mine, 0, sizeof mine);
     return PST_OK;
 }
 
@@ -71,7 +84,10 @@ int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err)
     r->hellos = calloc((size_t)r->size, sizeof *r->hellos);
     if (!r->hellos)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
-    int rc = strcmp(cfg->cluster.security, "curve") == 0 ? share_keys(r, err) : PST_OK;
+    const char *mode = cfg->cluster.security;
+    if (strcmp(mode, "auto") == 0)
+        mode = binds_loopback(cfg->cluster.interface, r->one_host) ? "token" : "curve";
+    int rc = strcmp(mode, "none") == 0 ? PST_OK : share_keys(r, strcmp(mode, "token") == 0, err);
     if (rc != PST_OK)
         return rc;
     char tag[32];
@@ -89,7 +105,7 @@ void pst_ranks_fini(pst_ranks_t *r)
     free(r->public_keys);
     r->public_keys = NULL;
     memset(&r->key, 0, sizeof r->key); /* the secret key leaves no copy behind */
-    r->curve = false;
+    r->curve = r->token = false;
 }
 
 bool pst_ranks_exchange(pst_ranks_t *r, const pst_hello_t *mine)
@@ -127,7 +143,8 @@ void pst_ranks_server_keys(const pst_ranks_t *r, const char **keys)
         keys[i] = r->public_keys[i];
 }
 
-/* The workers' public keys, each bound to its worker index (the server's sender ids). */
+/* The workers' public keys (or tokens), each bound to its worker index (the server's sender
+ * ids). */
 static int worker_keys(const pst_ranks_t *r, pst_fedkey_list_t *list, pst_err_t *err)
 {
     memset(list, 0, sizeof *list);
@@ -175,14 +192,16 @@ int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const c
     if (strcmp(ip, "0.0.0.0") == 0)
         pst_warn("server %d binds every interface (cluster.interface=%s)%s", r->rank,
                  cfg->cluster.interface,
-                 r->curve ? "" : " without authentication (cluster.security=none)");
+                 r->curve ? "" : r->token ? " with tokens in clear (cluster.security=token)"
+                                           : " without authentication (cluster.security=none)");
     pst_fedkey_list_t keys = {0};
-    if (r->curve && (rc = worker_keys(r, &keys, err)) != PST_OK) {
+    if ((r->curve || r->token) && (rc = worker_keys(r, &keys, err)) != PST_OK) {
         pst_fedkey_list_fini(&keys);
         return rc;
     }
     sc.curve_key = r->curve ? &r->key : NULL;
-    sc.worker_keys = r->curve ? &keys : NULL;
+    sc.worker_keys = r->curve || r->token ? &keys : NULL;
+    sc.plain_tokens = r->token;
     *srv = pst_server_new(&sc, err);
     pst_fedkey_list_fini(&keys);
     if (*srv == NULL)
@@ -190,7 +209,8 @@ int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const c
     snprintf(endpoint, sizeof endpoint, "tcp://%s:*", ip);
     if ((rc = pst_server_bind(*srv, endpoint, hello->endpoint, sizeof hello->endpoint, err)))
         return rc;
-    pst_info("server %d of %d listening on %s (%s)", r->rank, r->n_servers, hello->endpoint, why);
+    pst_info("server %d of %d listening on %s (%s; security %s)", r->rank, r->n_servers,
+             hello->endpoint, why, r->curve ? "curve" : r->token ? "token" : "none");
     if (resume) {
         uint64_t clock = 0;
         if ((rc = pst_server_restore(*srv, &clock, err)) != PST_OK)

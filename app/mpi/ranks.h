@@ -25,14 +25,16 @@ typedef struct pst_ranks {
     bool one_host;       /* every rank runs on this host */
     pst_hello_t *hellos; /* (size) after pst_ranks_exchange */
     /* cluster.security=curve: this rank's CURVE key pair, made in memory for this job only, and
-     * every rank's public key (rank order), shared over MPI before any server binds. */
-    bool curve;
+     * every rank's public key (rank order), shared over MPI before any server binds.
+     * token (auto on one host's loopback): the same, but every rank's secret key is shared and
+     * used as its token in a PLAIN handshake (authenticated, not encrypted). */
+    bool curve, token;
     pst_fedkey_pair_t key;
-    char (*public_keys)[PST_FEDKEY_Z85 + 1]; /* (size) when curve */
+    char (*public_keys)[PST_FEDKEY_Z85 + 1]; /* (size) when curve; the tokens when token */
 } pst_ranks_t;
 
 /* Reads rank and size, assigns roles from cluster.servers, splits the role communicator, and
- * with cluster.security=curve makes and shares the job's keys. Collective. Fails (on every rank
+ * with cluster.security curve, token or auto makes and shares the job's keys. Collective. Fails (on every rank
  * alike) when there would be no worker. */
 int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err);
 void pst_ranks_fini(pst_ranks_t *r);

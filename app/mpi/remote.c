@@ -26,6 +26,8 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
         pst_ranks_server_keys(ranks, server_keys);
         pc.curve_key = &ranks->key;
         pc.server_keys = server_keys;
+    } else if (ranks->token) {
+        pc.token = ranks->key.secret_key;
     }
     pc.n_servers = (uint32_t)ranks->n_servers;
     pc.worker_id = (uint32_t)ranks->worker;

@@ -1,5 +1,6 @@
 /* CURVE security of federated training: a ZAP handler thread (ZeroMQ RFC 27) admitting listed
- * site keys, and the CURVE options of server and site sockets. */
+ * site keys, and the CURVE options of server and site sockets. The same handler admits PLAIN
+ * handshakes carrying a listed secret token instead (one host's parameter servers). */
 #include "common/fed/fedauth.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct pst_fedauth {
     int wake_fds[2]; /* a byte written to [1] stops the thread, which polls [0] */
     pthread_t thread;
     atomic_uint_fast64_t admitted, refused;
+    bool plain; /* PLAIN handshakes: user name = the entry's site, password = its key (a token) */
 };
 
 /* The frames of one ZAP request after the REP envelope. */
@@ -125,6 +127,41 @@ static bool curve_key(zap_request_t *req, char key[PST_FEDKEY_Z85 + 1])
     return zmq_z85_encode(key, zmq_msg_data(&req->frames[F_CREDENTIALS]), CURVE_KEY_BYTES) != NULL;
 }
 
+/* Whether the n bytes at a and b are equal, in a time that does not depend on where they differ
+ * (a token is a secret). */
+static bool same_secret(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* A PLAIN request: the user name must be a listed entry's site and the password that entry's
+ * token. Every entry is compared, so the time does not tell which part was wrong. */
+static zap_verdict_t judge_plain(const pst_fedauth_t *a, zap_request_t *req)
+{
+    if (!frame_is(&req->frames[F_MECHANISM], "PLAIN"))
+        return (zap_verdict_t){"400", "a handshake without the job's token", ""};
+    if (req->n != F_CREDENTIALS + 2)
+        return (zap_verdict_t){"500", "a PLAIN request without a user name and a password", ""};
+    if (!frame_is(&req->frames[F_DOMAIN], PST_FEDAUTH_DOMAIN))
+        return (zap_verdict_t){"400", "a handshake in another ZAP domain", ""};
+    zmq_msg_t *user = &req->frames[F_CREDENTIALS], *password = &req->frames[F_CREDENTIALS + 1];
+    const pst_fedkey_entry_t *match = NULL;
+    for (size_t i = 0; i < a->allowed.n; i++) {
+        const pst_fedkey_entry_t *e = &a->allowed.items[i];
+        bool ok = zmq_msg_size(password) == PST_FEDKEY_Z85 &&
+                  same_secret(zmq_msg_data(password), (const unsigned char *)e->key,
+                              PST_FEDKEY_Z85);
+        if (ok && frame_is(user, e->site))
+            match = e;
+    }
+    if (match == NULL)
+        return (zap_verdict_t){"400", "a wrong user name or token", ""};
+    return (zap_verdict_t){"200", "OK", match->site};
+}
+
 /* Decides one request. key gets the offered CURVE key, or "" when there is none. */
 static zap_verdict_t judge(const pst_fedauth_t *a, zap_request_t *req, char key[PST_FEDKEY_Z85 + 1])
 {
@@ -132,6 +169,8 @@ static zap_verdict_t judge(const pst_fedauth_t *a, zap_request_t *req, char key[
     if (req->too_many || req->too_big || req->n <= F_MECHANISM ||
         !frame_is(&req->frames[F_VERSION], ZAP_VERSION))
         return (zap_verdict_t){"500", "a malformed ZAP request", ""};
+    if (a->plain)
+        return judge_plain(a, req);
     if (!frame_is(&req->frames[F_MECHANISM], "CURVE"))
         return (zap_verdict_t){"400", "a handshake without CURVE", ""};
     if (!curve_key(req, key))
@@ -281,7 +320,8 @@ static void release(pst_fedauth_t *a)
     free(a);
 }
 
-pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed, pst_err_t *err)
+static pst_fedauth_t *start(void *zmq_ctx, const pst_fedkey_list_t *allowed, bool plain,
+                            pst_err_t *err)
 {
     if (zmq_ctx == NULL || allowed == NULL || allowed->n == 0) {
         pst_err_set(err, PST_EINVAL, "federated auth: no allowed site keys");
@@ -293,6 +333,7 @@ pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed
         return NULL;
     }
     a->wake_fds[0] = a->wake_fds[1] = -1;
+    a->plain = plain;
     atomic_init(&a->admitted, 0);
     atomic_init(&a->refused, 0);
     int rc = copy_list(&a->allowed, allowed);
@@ -309,6 +350,17 @@ pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed
         return NULL;
     }
     return a;
+}
+
+pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed, pst_err_t *err)
+{
+    return start(zmq_ctx, allowed, false, err);
+}
+
+pst_fedauth_t *pst_fedauth_start_plain(void *zmq_ctx, const pst_fedkey_list_t *tokens,
+                                       pst_err_t *err)
+{
+    return start(zmq_ctx, tokens, true, err);
 }
 
 void pst_fedauth_stop(pst_fedauth_t **self_p)
@@ -362,6 +414,36 @@ int pst_fedauth_server_socket(void *sock, const pst_fedkey_pair_t *server, pst_e
     if (zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0)
         pst_debug("federated auth: this libzmq cannot enforce ZAP: %s", zmq_strerror(errno));
     return PST_OK;
+}
+
+/* ZAP's domain is set and enforced as for CURVE, so no handshake passes unasked. */
+static int enforce_zap(void *sock, pst_err_t *err)
+{
+    int one = 1;
+    int rc = set_option(sock, ZMQ_ZAP_DOMAIN, "ZMQ_ZAP_DOMAIN", PST_FEDAUTH_DOMAIN,
+                        strlen(PST_FEDAUTH_DOMAIN), err);
+    if (rc == PST_OK && zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0)
+        pst_debug("federated auth: this libzmq cannot enforce ZAP: %s", zmq_strerror(errno));
+    return rc;
+}
+
+int pst_fedauth_plain_server_socket(void *sock, pst_err_t *err)
+{
+    int one = 1;
+    int rc = set_option(sock, ZMQ_PLAIN_SERVER, "ZMQ_PLAIN_SERVER", &one, sizeof one, err);
+    return rc != PST_OK ? rc : enforce_zap(sock, err);
+}
+
+int pst_fedauth_plain_client_socket(void *sock, const char *user, const char *token,
+                                    pst_err_t *err)
+{
+    if (user == NULL || token == NULL || strlen(token) != PST_FEDKEY_Z85)
+        return pst_err_set(err, PST_EINVAL, "auth: a PLAIN client needs a user and a token");
+    int rc = set_option(sock, ZMQ_PLAIN_USERNAME, "ZMQ_PLAIN_USERNAME", user, strlen(user), err);
+    if (rc == PST_OK)
+        rc = set_option(sock, ZMQ_PLAIN_PASSWORD, "ZMQ_PLAIN_PASSWORD", token, PST_FEDKEY_Z85,
+                        err);
+    return rc;
 }
 
 int pst_fedauth_client_socket(void *sock, const pst_fedkey_pair_t *client,

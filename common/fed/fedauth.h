@@ -47,6 +47,14 @@ typedef struct pst_fedauth pst_fedauth_t;
  * frees it with pst_fedauth_stop. */
 pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed, pst_err_t *err);
 
+/* The same handler for PLAIN handshakes, used by one host's parameter servers where encrypting
+ * loopback traffic buys nothing (only root can read it, and root can read the processes): each
+ * entry of tokens is (key: a secret 40-character token, site: the user name that must come with
+ * it). A handshake is admitted with User-Id = site when both match one entry; every other
+ * mechanism, domain, name or token is refused and counted like an unknown CURVE key. */
+pst_fedauth_t *pst_fedauth_start_plain(void *zmq_ctx, const pst_fedkey_list_t *tokens,
+                                       pst_err_t *err);
+
 /* Stops and joins the handler thread, closes its sockets and frees it; *self_p becomes NULL. Safe
  * twice and on NULL. Call it before zmq_ctx_term of the context (which would otherwise wait for
  * the handler's sockets forever), and after closing the CURVE server sockets: a handshake that
@@ -65,6 +73,15 @@ uint64_t pst_fedauth_refused(const pst_fedauth_t *a);
  * handshake fails instead of being admitted unauthenticated). Call before zmq_bind.
  * PST_EINVAL for a key that is not Z85, PST_EIO when libzmq refuses an option. */
 int pst_fedauth_server_socket(void *sock, const pst_fedkey_pair_t *server, pst_err_t *err);
+
+/* Makes sock a PLAIN server in domain PST_FEDAUTH_DOMAIN with ZAP enforced (a handler started
+ * with pst_fedauth_start_plain decides). Call before zmq_bind. */
+int pst_fedauth_plain_server_socket(void *sock, pst_err_t *err);
+
+/* Makes sock a PLAIN client presenting user and its 40-character token. Call before
+ * zmq_connect. */
+int pst_fedauth_plain_client_socket(void *sock, const char *user, const char *token,
+                                    pst_err_t *err);
 
 /* Makes sock a CURVE client with its own key pair, trusting only the server whose public key is
  * server_public (Z85). Call before zmq_connect. Errors as pst_fedauth_server_socket. */

@@ -85,7 +85,7 @@ if run bag_cols bag "$config" --set data.train="$data/breast_cancer.csv" --membe
   at_least "$acc" 0.90 && [ "$widths" = "[15]" ] \
     && pass "bag --max-features 0.5 --voting hard: test accuracy $acc, members see $widths columns" \
     || fail "bag --max-features 0.5: accuracy $acc, member widths $widths"
-  "$pstrain" info "$work/bag_cols/model.pst" | grep -q "^  columns:" \
+  "$pstrain" info "$work/bag_cols/model.pst" | grep "^  columns:" >/dev/null \
     && pass "info lists the members' columns" || fail "info lists no columns"
   check_reproduced bag_cols "$data/breast_cancer.csv" "['bag']['test']['accuracy']"
 else
@@ -102,7 +102,7 @@ if run stack_wine stack "$config" --set data.train="$data/wine.csv" "${bases[@]}
   at_least "$acc" 0.90 && pass "stack wine: test accuracy $acc >= 0.90 (bases $b0, $b1)" \
     || fail "stack wine: test accuracy $acc < 0.90"
   [ "$tasks" = 10 ] && pass "stack: 2 bases x (4 folds + 1 refit) = 10 fits" || fail "stack: $tasks fits"
-  "$pstrain" info "$work/stack_wine/model.pst" | grep -q "^meta model:" \
+  "$pstrain" info "$work/stack_wine/model.pst" | grep "^meta model:" >/dev/null \
     && pass "info shows the meta model" || fail "info shows no meta model"
   check_reproduced stack_wine "$data/wine.csv" "['stack']['test']['accuracy']"
 else

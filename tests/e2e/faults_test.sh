@@ -84,7 +84,7 @@ grep -q "no reply from server 0 .* within 4000 ms" "$work/server.log" && pass "s
 stop_rank worker 2 25 "did not happen within"
 
 # --resume auto: the first run starts (no checkpoint yet), the rerun of the same command resumes.
-auto=(train "$work/job.yaml" --set train.epochs=4 --set cluster.checkpoint_every=100 --resume auto --out "$work/auto")
+auto=(train "$work/job.yaml" --set train.epochs=4 --set cluster.checkpoint_every=100 --resume auto --out "$work/auto" -v)
 mpi 2 "${auto[@]}" >"$work/auto1.log" 2>&1 || fail "--resume auto, first run: $(tail -3 "$work/auto1.log")"
 grep -q "no checkpoint yet; starting $work/auto" "$work/auto1.log" && pass "--resume auto starts a run without a checkpoint" \
   || fail "--resume auto did not say it starts: $(grep -m2 -i resume "$work/auto1.log")"
@@ -103,7 +103,7 @@ params "$work/whole/model.pst" >"$work/whole.txt"
 supervised_kill() { # NAME RANK
   local name=$1 rank=$2 pid="" rc
   PST_FAULT_TAG=$tag timeout 300 "$pstrain" supervise --restarts 2 --delay 0.2 -- \
-    mpirun --oversubscribe -x PST_FAULT_TAG -np 2 "$pstrain" "${sup[@]}" --resume auto \
+    mpirun --oversubscribe -x PST_FAULT_TAG -np 2 "$pstrain" "${sup[@]}" --resume auto -v \
     --out "$work/$name" >"$work/$name.log" 2>&1 &
   local job=$!
   for _ in $(seq 600); do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The parameter servers of an mpirun job admit only the job's own ranks (cluster.security=curve,
-# the default): a stranger client (tests/tools/pst_stranger) gets no ZMTP handshake and no answer
+# The parameter servers of an mpirun job admit only the job's own ranks (cluster.security=auto,
+# the default, is token on one host; curve is checked too): a stranger client
+# (tests/tools/pst_stranger) gets no ZMTP handshake, not even with a guessed token, and no answer
 # to STATS, PULL, INIT or SHUTDOWN sent in the workers' names, and the job it tried to disturb
 # finishes normally with the weights of an undisturbed run. With cluster.security=none the same
 # stranger is answered: the check can fail.
@@ -36,7 +37,7 @@ YAML
 # start_job NAME ARGS...: the job in the background ($job_pid); waits for its server's endpoint
 start_job() {
   local name=$1; shift
-  timeout 300 mpirun --oversubscribe -np 3 "$pstrain" train "$work/job.yaml" --out "$work/$name" "$@" \
+  timeout 300 mpirun --oversubscribe -np 3 "$pstrain" train "$work/job.yaml" --out "$work/$name" -v "$@" \
     >"$work/$name.log" 2>&1 &
   job_pid=$!
   endpoint=""
@@ -48,20 +49,22 @@ start_job() {
   done
 }
 
-# --- the default: CURVE ------------------------------------------------------------------------
+# --- the default on one host: tokens -----------------------------------------------------------
 start_job curve
+check "the default on one host is token" "$(grep -q 'security token' "$work/curve.log" && echo True)"
 if [ -z "$endpoint" ]; then
   fail "the job never logged its server's endpoint: $(tail -3 "$work/curve.log")"
 else
   # Each attempt waits up to 1.5 s for an answer: all at once, while the job runs.
   pids=()
-  for op in handshake stats pull init shutdown; do
+  for op in handshake guess stats pull init shutdown; do
     "$stranger" "$endpoint" "$op" >"$work/stranger-$op.txt" 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}"
   cat "$work"/stranger-*.txt | tee "$work/stranger.txt"
   check "the stranger gets no handshake" "$(grep -qx 'handshake: failed' "$work/stranger.txt" && echo True)"
+  check "a guessed token gets no handshake" "$(grep -qx 'guess: failed' "$work/stranger.txt" && echo True)"
   for op in stats pull init shutdown; do
     check "the stranger's $op gets no answer" "$(grep -qx "$op: no answer" "$work/stranger.txt" && echo True)"
   done
@@ -80,6 +83,23 @@ if [ -s "$work/quiet.txt" ] && cmp -s "$work/curve.txt" "$work/quiet.txt"; then
 else
   fail "the final weights differ from the undisturbed run's"
 fi
+
+# --- cluster.security=curve: the stranger gets no handshake either ---------------------------
+start_job curvejob --set cluster.security=curve
+check "cluster.security=curve is used" "$(grep -q 'security curve' "$work/curvejob.log" && echo True)"
+if [ -n "$endpoint" ]; then
+  "$stranger" "$endpoint" handshake guess stats >"$work/stranger-curve.txt" 2>&1
+  cat "$work/stranger-curve.txt"
+  check "under CURVE the stranger gets no handshake" "$(grep -qx 'handshake: failed' "$work/stranger-curve.txt" && echo True)"
+  check "under CURVE a PLAIN guess gets no handshake" "$(grep -qx 'guess: failed' "$work/stranger-curve.txt" && echo True)"
+  check "under CURVE the stranger's STATS gets no answer" "$(grep -qx 'stats: no answer' "$work/stranger-curve.txt" && echo True)"
+else
+  fail "the curve job never logged its endpoint: $(tail -3 "$work/curvejob.log")"
+fi
+wait "$job_pid" || fail "the curve job failed: $(tail -3 "$work/curvejob.log")"
+params "$work/curvejob/model.pst" >"$work/curvejob.txt"
+cmp -s "$work/curvejob.txt" "$work/quiet.txt" && pass "curve and token runs end with the same weights" \
+  || fail "the curve run's weights differ from the token run's"
 
 # --- cluster.security=none: the stranger is answered --------------------------------------------
 start_job plain --set cluster.security=none

@@ -1,6 +1,7 @@
-/* A client with no credentials for a job's parameter servers: it tries a ZMTP handshake, then
- * STATS, PULL, INIT and SHUTDOWN in the workers' names, and prints for each whether a server
- * answered. The security test runs it against a live job. */
+/* A client with no credentials for a job's parameter servers: it tries a ZMTP handshake (plain,
+ * or "guess": PLAIN as worker 0 with a made-up token), then STATS, PULL, INIT and SHUTDOWN in the
+ * workers' names, and prints for each whether a server answered. The security test runs it
+ * against a live job. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,17 @@
 
 #define WAIT_MS 1500
 
-/* What the monitor of a plain DEALER connecting to endpoint reports first about its handshake. */
-static const char *handshake(const char *endpoint)
+/* What the monitor of a DEALER connecting to endpoint reports first about its handshake: a plain
+ * one, or with guess a PLAIN client claiming to be worker 0 with a token it made up. */
+static const char *handshake(const char *endpoint, bool guess)
 {
     void *ctx = zmq_ctx_new();
     void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    if (guess) {
+        const char *token = "0123456789abcdefghijABCDEFGHIJ0123456789";
+        zmq_setsockopt(sock, ZMQ_PLAIN_USERNAME, "0", 1);
+        zmq_setsockopt(sock, ZMQ_PLAIN_PASSWORD, token, strlen(token));
+    }
     void *mon = zmq_socket(ctx, ZMQ_PAIR);
     int linger = 0, timeout = WAIT_MS;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -125,13 +132,18 @@ static int attempt(const char *endpoint, const char *op)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: pst_stranger ENDPOINT [handshake|stats|pull|init|shutdown]...\n");
+        fprintf(stderr,
+                "usage: pst_stranger ENDPOINT [handshake|guess|stats|pull|init|shutdown]...\n");
         return 2;
     }
     pst_log_set_level(PST_LOG_ERROR);
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "handshake") == 0) {
-            printf("handshake: %s\n", handshake(argv[1]));
+            printf("handshake: %s\n", handshake(argv[1], false));
+            continue;
+        }
+        if (strcmp(argv[i], "guess") == 0) {
+            printf("guess: %s\n", handshake(argv[1], true));
             continue;
         }
         int rc = attempt(argv[1], argv[i]);
