@@ -77,6 +77,10 @@ static const pst_config_key_t keys[] = {
      "criteo: a numeric cell becomes one feature per column with the number (value) or "
      "sign(x) ln(1 + |x|) (log) as its value, or a feature per log2 bucket of the number with "
      "value 1 (bucket). Empty cells add nothing."},
+    {"data.image_shape", PST_CFG_INT_LIST, OFF(data.image_shape), "[]", NULL, 1, 65536,
+     "Shape of each row as an image, [channels, height, width] or [height, width] (one "
+     "channel), for conv2d and pooling layers. Empty: each row is a square single-channel image "
+     "(28 x 28 for MNIST-style IDX files)."},
 
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},

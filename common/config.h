@@ -38,6 +38,7 @@ typedef struct pst_config {
         long read_threads; /* LIBSVM / criteo text: parsing threads, 0 = all online cores */
         long hash_bits, hash_seed, numeric_columns, categorical_columns; /* criteo TSV */
         char *numeric;                                                   /* value, log, bucket */
+        pst_int_list_t image_shape; /* [channels, height, width] or [height, width] of a row */
     } data;
 
     struct {

@@ -17,15 +17,15 @@
 
 #define DENSE(n)                                                                                   \
     {                                                                                              \
-        PST_LAYER_DENSE, (n), 0.0f                                                                 \
+        .kind = PST_LAYER_DENSE, .units = (n)                                                      \
     }
-#define ACT(kind)                                                                                  \
+#define ACT(k)                                                                                     \
     {                                                                                              \
-        (kind), 0, 0.0f                                                                            \
+        .kind = (k)                                                                                \
     }
 #define DROPOUT(r)                                                                                 \
     {                                                                                              \
-        PST_LAYER_DROPOUT, 0, (r)                                                                  \
+        .kind = PST_LAYER_DROPOUT, .rate = (r)                                                     \
     }
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -65,7 +65,7 @@ static pst_model_t *random_model(int n_inputs, const pst_layer_spec_t *layers, i
 
 static void layer_names_round_trip(void **state)
 {
-    for (int k = PST_LAYER_DENSE; k <= PST_LAYER_DROPOUT; k++) {
+    for (int k = PST_LAYER_DENSE; k <= PST_LAYER_GLOBAL_AVGPOOL; k++) {
         pst_layer_kind_t parsed;
         assert_int_equal(pst_layer_kind_parse(pst_layer_kind_name((pst_layer_kind_t)k), &parsed),
                          PST_OK);
@@ -74,7 +74,8 @@ static void layer_names_round_trip(void **state)
     pst_layer_kind_t kind = PST_LAYER_TANH;
     assert_int_equal(pst_layer_kind_parse("relu", &kind), PST_OK);
     assert_int_equal(kind, PST_LAYER_RELU);
-    assert_int_equal(pst_layer_kind_parse("conv2d", &kind), PST_EINVAL);
+    assert_int_equal(pst_layer_kind_parse("conv3d", &kind), PST_EINVAL);
+    assert_string_equal(pst_layer_kind_name(PST_LAYER_CONV2D), "conv2d");
     assert_int_equal(pst_layer_kind_parse(NULL, &kind), PST_EINVAL);
     assert_string_equal(pst_layer_kind_name(PST_LAYER_SOFTMAX), "softmax");
 }
@@ -111,7 +112,7 @@ static void spec_validation_errors(void **state)
     expect_invalid(3, no_dense, 2, 8, "at least one dense");
     pst_layer_spec_t softmax_mid[] = {DENSE(4), ACT(PST_LAYER_SOFTMAX), DENSE(2)};
     expect_invalid(3, softmax_mid, 3, 8, "softmax is only allowed as the last layer");
-    pst_layer_spec_t bad_kind[] = {DENSE(4), {(pst_layer_kind_t)42, 0, 0.0f}};
+    pst_layer_spec_t bad_kind[] = {DENSE(4), {.kind = (pst_layer_kind_t)42}};
     expect_invalid(3, bad_kind, 2, 8, "unknown kind");
     /* Rate 0 dropout, a leading activation and a trailing softmax are all fine. */
     pst_layer_spec_t fine[] = {DROPOUT(0.0f), ACT(PST_LAYER_TANH), DENSE(3),

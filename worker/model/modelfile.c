@@ -11,6 +11,8 @@
 #include "pstrain.pb-c.h"
 
 #define MODELFILE_MAX_BYTES ((size_t)4 << 30)
+/* Layer sizes beyond this are refused before they reach int arithmetic. */
+#define MAX_LAYER_FIELD (1u << 24)
 
 void pst_modelfile_fini(pst_modelfile_t *mf)
 {
@@ -54,6 +56,12 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         specs[i].kind = (char *)pst_layer_kind_name(mf->layers[i].kind);
         specs[i].units = (uint32_t)mf->layers[i].units;
         specs[i].rate = mf->layers[i].rate;
+        specs[i].channels = (uint32_t)mf->layers[i].channels;
+        specs[i].kernel = (uint32_t)mf->layers[i].kernel;
+        specs[i].stride = (uint32_t)mf->layers[i].stride;
+        specs[i].pad = (uint32_t)mf->layers[i].pad;
+        specs[i].height = (uint32_t)mf->layers[i].height;
+        specs[i].width = (uint32_t)mf->layers[i].width;
         spec_ptrs[i] = &specs[i];
     }
     m.magic = PST_MODELFILE_MAGIC;
@@ -135,8 +143,20 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
         if (pst_layer_kind_parse(m->layers[i]->kind, &mf->layers[i].kind) != PST_OK)
             return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown kind '%s'", path, i + 1,
                                m->layers[i]->kind);
-        mf->layers[i].units = (int)m->layers[i]->units;
-        mf->layers[i].rate = m->layers[i]->rate;
+        const Pst__LayerSpec *l = m->layers[i];
+        if (l->units > MAX_LAYER_FIELD || l->channels > MAX_LAYER_FIELD ||
+            l->kernel > MAX_LAYER_FIELD || l->stride > MAX_LAYER_FIELD ||
+            l->pad > MAX_LAYER_FIELD || l->height > MAX_LAYER_FIELD || l->width > MAX_LAYER_FIELD)
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has a size over %u", path, i + 1,
+                               MAX_LAYER_FIELD);
+        mf->layers[i].units = (int)l->units;
+        mf->layers[i].rate = l->rate;
+        mf->layers[i].channels = (int)l->channels;
+        mf->layers[i].kernel = (int)l->kernel;
+        mf->layers[i].stride = (int)l->stride;
+        mf->layers[i].pad = (int)l->pad;
+        mf->layers[i].height = (int)l->height;
+        mf->layers[i].width = (int)l->width;
     }
     return PST_OK;
 }
