@@ -109,7 +109,7 @@ static void spec_validation_errors(void **state)
     pst_layer_spec_t rate_nan[] = {DENSE(4), DROPOUT(NAN), DENSE(2)};
     expect_invalid(3, rate_nan, 3, 8, "dropout rate");
     pst_layer_spec_t no_dense[] = {ACT(PST_LAYER_RELU), ACT(PST_LAYER_SOFTMAX)};
-    expect_invalid(3, no_dense, 2, 8, "at least one dense");
+    expect_invalid(3, no_dense, 2, 8, "at least one dense or conv2d");
     pst_layer_spec_t softmax_mid[] = {DENSE(4), ACT(PST_LAYER_SOFTMAX), DENSE(2)};
     expect_invalid(3, softmax_mid, 3, 8, "softmax is only allowed as the last layer");
     pst_layer_spec_t bad_kind[] = {DENSE(4), {.kind = (pst_layer_kind_t)42}};

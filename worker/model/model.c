@@ -97,10 +97,11 @@ static int check_spec(int n_inputs, const pst_layer_spec_t *layers, int n_layers
         int rc = check_layer(&layers[i], i, n_layers, err);
         if (rc != PST_OK)
             return rc;
-        n_dense += layers[i].kind == PST_LAYER_DENSE;
+        n_dense += has_params(layers[i].kind);
     }
     if (n_dense == 0)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: the model needs at least one dense layer",
+        return pst_err_set(err, PST_EINVAL,
+                           "model.c:%d: the model needs at least one dense or conv2d layer",
                            __LINE__);
     return PST_OK;
 }
