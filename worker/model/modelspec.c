@@ -3,6 +3,7 @@
 #include "worker/model/modelspec.h"
 #include "common/numparse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,4 +265,32 @@ int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task
             return rc;
     }
     return choose_loss(spec, cfg, task, err);
+}
+
+const char *pst_layer_spec_format(const pst_layer_spec_t *l, char *buf, size_t n)
+{
+    const char *name = pst_layer_kind_name(l->kind);
+    switch (l->kind) {
+    case PST_LAYER_DENSE:
+        snprintf(buf, n, "%s:%d", name, l->units);
+        break;
+    case PST_LAYER_DROPOUT:
+        snprintf(buf, n, "%s:%g", name, (double)l->rate);
+        break;
+    case PST_LAYER_CONV2D:
+        snprintf(buf, n, "%s:%d:%d:%d:%d", name, l->channels, l->kernel,
+                 l->stride > 0 ? l->stride : 1, l->pad);
+        break;
+    case PST_LAYER_MAXPOOL2D:
+    case PST_LAYER_AVGPOOL2D:
+        snprintf(buf, n, "%s:%d:%d", name, l->kernel, l->stride > 0 ? l->stride : l->kernel);
+        break;
+    case PST_LAYER_INPUT:
+        snprintf(buf, n, "%s:%d:%d:%d", name, l->channels, l->height, l->width);
+        break;
+    default:
+        snprintf(buf, n, "%s", name);
+        break;
+    }
+    return buf;
 }
