@@ -236,6 +236,8 @@ static pst_modelfile_t session_modelfile(const pst_session_t *s)
         .pixel_scale = pp->pixel_scale,
         .params = pst_model_params(s->model),
         .n_params = pst_model_n_params(s->model),
+        .state = pst_model_state(s->model),
+        .n_state = pst_model_n_state(s->model),
         .config_yaml = pst_config_to_string(s->cfg),
         .target_name = tr->target_name,
         .feature_names = tr->feature_names,

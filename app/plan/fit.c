@@ -257,6 +257,8 @@ int pst_fit_model_pack(const pst_fit_t *fit, const pst_fit_out_t *out, uint8_t *
         .pixel_scale = pp ? pp->pixel_scale : 0,
         .params = pst_model_params(out->model),
         .n_params = pst_model_n_params(out->model),
+        .state = pst_model_state(out->model),
+        .n_state = pst_model_n_state(out->model),
         .config_yaml = pst_config_to_string(fit->cfg),
         .target_name = ds->target_name,
         .feature_names = ds->feature_names,

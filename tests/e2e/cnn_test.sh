@@ -5,6 +5,8 @@
 #  - under mpirun (1 server + 1 worker, BSP) the weights equal local training's bit for bit,
 #    with the whole model as one tensor and with weights per layer (transport.prefetch);
 #  - BSP with 2 workers of batch b matches local batch 2b (float tolerance);
+#  - batchnorm: BSP with 1 worker equals local (weights and running statistics); with 2 workers
+#    the model file holds the workers' averaged statistics and scores like the run;
 #  - cv runs the same layers; a malformed layer entry or image shape is a clear error.
 # usage: cnn_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -86,6 +88,26 @@ check "BSP 2 workers x batch 16 matches local batch 32 (max rel diff $d < 1e-3)"
 params "$work/local16/model.pst" >"$work/local16.txt"
 d16=$(max_rel_diff "$work/bsp2.txt" "$work/local16.txt")
 check "and differs from local batch 16 (max rel diff $d16 > 1e-2): the comparison can fail" "$(python3 -c "print($d16 > 1e-2)")"
+
+# --- batchnorm: BSP == local, and running statistics averaged over the workers -------------------
+bn=(--set 'model.layers=[conv2d:8:3:pad=1, batchnorm, relu, maxpool2d:2, flatten, dense:32, batchnorm, relu, dense:10, softmax]')
+"$pstrain" train "$work/cnn.yaml" "${bn[@]}" --out "$work/bnlocal" -q >/dev/null 2>&1 || fail "local batchnorm run"
+mpi 2 train "$work/cnn.yaml" "${bn[@]}" --out "$work/bnbsp1" -q >"$work/bnbsp1.log" 2>&1 || fail "batchnorm bsp 1 worker: $(tail -3 "$work/bnbsp1.log")"
+params "$work/bnlocal/model.pst" >"$work/bnlocal.txt"
+params "$work/bnbsp1/model.pst" >"$work/bnbsp1.txt"
+if [ -s "$work/bnlocal.txt" ] && cmp -s "$work/bnlocal.txt" "$work/bnbsp1.txt" && cmp -s "$work/bnlocal/model.pst" "$work/bnbsp1/model.pst"; then
+  pass "batchnorm: BSP with 1 worker reproduces local weights and running statistics exactly (identical model files)"
+else
+  fail "batchnorm: BSP with 1 worker differs from local: max rel diff $(max_rel_diff "$work/bnbsp1.txt" "$work/bnlocal.txt")"
+fi
+check "batchnorm: the local CNN learns (test accuracy >= 0.9)" "$(jexpr "$work/bnlocal/report.json" "d['test']['accuracy'] >= 0.9")"
+mpi 3 train "$work/cnn.yaml" "${bn[@]}" --out "$work/bnbsp2" -q >"$work/bnbsp2.log" 2>&1 || fail "batchnorm bsp 2 workers: $(tail -3 "$work/bnbsp2.log")"
+if "$pstrain" eval "$work/bnbsp2/model.pst" "$work/test.csv" --json "$work/bneval.json" >"$work/bneval.log" 2>&1; then
+  check "batchnorm, 2 workers: the model file (averaged running statistics) scores the run's test accuracy ($(json "$work/bneval.json" "['accuracy']") >= 0.85)" \
+    "$(python3 -c "import json; a=json.load(open('$work/bneval.json')); b=json.load(open('$work/bnbsp2/report.json'))['test']; print(abs(a['accuracy'] - b['accuracy']) < 1e-12 and a['accuracy'] >= 0.85)")"
+else
+  fail "eval of the 2-worker batchnorm model: $(tail -3 "$work/bneval.log")"
+fi
 
 # --- cv ------------------------------------------------------------------------------------------
 if "$pstrain" cv "$work/cnn.yaml" --folds 3 --out "$work/cv" -q >"$work/cv.log" 2>&1; then

@@ -15,6 +15,12 @@ void pst_model_init_params(pst_model_t *self, pst_rng_t *rng)
         const pst_tensor_info_t *wt = &self->tensors[l->w_tensor];
         const pst_tensor_info_t *bt = &self->tensors[l->w_tensor + 1];
         float *w = self->params + wt->offset;
+        if (l->spec.kind == PST_LAYER_BATCHNORM) { /* the identity: draws nothing */
+            for (size_t k = 0; k < wt->size; k++)
+                w[k] = 1.0f;
+            memset(self->params + bt->offset, 0, bt->size * sizeof(float));
+            continue;
+        }
         bool he = i + 1 < self->n_layers && self->layers[i + 1].spec.kind == PST_LAYER_RELU;
         /* A conv2d filter sees cols inputs and each input feeds rows * k * k outputs. */
         int window = l->spec.kind == PST_LAYER_CONV2D ? l->spec.kernel * l->spec.kernel : 1;

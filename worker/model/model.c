@@ -10,101 +10,10 @@
 #include <string.h>
 
 /* Widths and batch sizes are capped so every buffer size fits comfortably in size_t. */
-#define MAX_WIDTH (1 << 24)
 #define MAX_ACT_FLOATS ((size_t)1 << 36)
 #define ALIGN_FLOATS 16
 
 typedef pst_model_layer_t layer_t;
-
-static const char *const KIND_NAMES[] = {
-    [PST_LAYER_DENSE] = "dense",         [PST_LAYER_RELU] = "relu",
-    [PST_LAYER_SIGMOID] = "sigmoid",     [PST_LAYER_TANH] = "tanh",
-    [PST_LAYER_SOFTMAX] = "softmax",     [PST_LAYER_DROPOUT] = "dropout",
-    [PST_LAYER_INPUT] = "input",         [PST_LAYER_CONV2D] = "conv2d",
-    [PST_LAYER_MAXPOOL2D] = "maxpool2d", [PST_LAYER_AVGPOOL2D] = "avgpool2d",
-    [PST_LAYER_FLATTEN] = "flatten",     [PST_LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
-};
-#define N_KINDS ((int)(sizeof(KIND_NAMES) / sizeof(KIND_NAMES[0])))
-
-int pst_layer_kind_parse(const char *name, pst_layer_kind_t *kind)
-{
-    for (int i = 0; name != NULL && i < N_KINDS; i++) {
-        if (strcmp(name, KIND_NAMES[i]) == 0) {
-            *kind = (pst_layer_kind_t)i;
-            return PST_OK;
-        }
-    }
-    return PST_EINVAL;
-}
-
-const char *pst_layer_kind_name(pst_layer_kind_t kind)
-{
-    if ((int)kind < 0 || (int)kind >= N_KINDS)
-        return "unknown";
-    return KIND_NAMES[kind];
-}
-
-bool pst_layer_kind_is_spatial(pst_layer_kind_t kind)
-{
-    return kind == PST_LAYER_CONV2D || kind == PST_LAYER_MAXPOOL2D || kind == PST_LAYER_AVGPOOL2D ||
-           kind == PST_LAYER_GLOBAL_AVGPOOL;
-}
-
-static bool has_params(pst_layer_kind_t kind)
-{
-    return kind == PST_LAYER_DENSE || kind == PST_LAYER_CONV2D;
-}
-
-/* ---- spec validation ---- */
-
-static int check_layer(const pst_layer_spec_t *l, int i, int n_layers, pst_err_t *err)
-{
-    if ((int)l->kind < 0 || (int)l->kind >= N_KINDS)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: layer %d: unknown kind %d", __LINE__, i,
-                           (int)l->kind);
-    if (l->kind == PST_LAYER_DENSE && (l->units <= 0 || l->units > MAX_WIDTH))
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: dense units must be in [1, %d], got %d", __LINE__,
-                           i, MAX_WIDTH, l->units);
-    if (l->kind == PST_LAYER_DROPOUT && !(l->rate >= 0.0f && l->rate < 1.0f))
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: dropout rate must be in [0, 1), got %g", __LINE__,
-                           i, (double)l->rate);
-    if (l->kind == PST_LAYER_SOFTMAX && i != n_layers - 1)
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: softmax is only allowed as the last layer",
-                           __LINE__, i);
-    if (l->kind == PST_LAYER_INPUT && i != 0)
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: input is only allowed as the first layer",
-                           __LINE__, i);
-    return PST_OK;
-}
-
-static int check_spec(int n_inputs, const pst_layer_spec_t *layers, int n_layers, int max_batch,
-                      pst_err_t *err)
-{
-    if (n_inputs <= 0 || n_inputs > MAX_WIDTH)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: n_inputs must be in [1, %d], got %d",
-                           __LINE__, MAX_WIDTH, n_inputs);
-    if (max_batch <= 0)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: max_batch must be positive, got %d",
-                           __LINE__, max_batch);
-    if (layers == NULL || n_layers <= 0)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: the model has no layers", __LINE__);
-    int n_dense = 0;
-    for (int i = 0; i < n_layers; i++) {
-        int rc = check_layer(&layers[i], i, n_layers, err);
-        if (rc != PST_OK)
-            return rc;
-        n_dense += has_params(layers[i].kind);
-    }
-    if (n_dense == 0)
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: the model needs at least one dense or conv2d layer",
-                           __LINE__);
-    return PST_OK;
-}
 
 /* ---- construction ---- */
 
@@ -142,12 +51,17 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
             l->out_shape[0] = l->spec.units, l->out_shape[1] = l->out_shape[2] = 1;
         l->in = shape[0] * shape[1] * shape[2];
         l->out = l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
-        if (has_params(l->spec.kind) && m->first_dense < 0)
+        if (pst_layer_kind_has_params(l->spec.kind) && m->first_dense < 0)
             m->first_dense = i;
         if (l->spec.kind == PST_LAYER_DENSE)
             add_tensors(m, l, l->out, l->in, &offset);
         else if (l->spec.kind == PST_LAYER_CONV2D)
             add_tensors(m, l, l->out_shape[0], shape[0] * l->spec.kernel * l->spec.kernel, &offset);
+        if (l->spec.kind == PST_LAYER_BATCHNORM) {
+            add_tensors(m, l, shape[0], 1, &offset);
+            l->state_offset = m->n_state;
+            m->n_state += 2 * (size_t)shape[0];
+        }
         memcpy(shape, l->out_shape, sizeof shape);
     }
     m->n_outputs = shape[0] * shape[1] * shape[2];
@@ -166,8 +80,8 @@ static size_t activation_floats(const pst_model_t *m, int *max_width, size_t *tm
         size_t col = pst_spatial_col_floats(l, m->max_batch);
         size_t t = pst_spatial_tmp_floats(l, m->max_batch);
         total += round_up(rows * (size_t)l->out) + round_up(col);
-        if (l->spec.kind == PST_LAYER_DROPOUT)
-            total += round_up(rows * (size_t)l->out);
+        if (l->spec.kind == PST_LAYER_DROPOUT || l->spec.kind == PST_LAYER_BATCHNORM)
+            total += round_up(rows * (size_t)l->out) + round_up((size_t)l->in_shape[0]);
         if (l->out > *max_width)
             *max_width = l->out;
         *tmp = t > *tmp ? t : *tmp;
@@ -193,8 +107,10 @@ static void carve_activations(pst_model_t *m, int max_width, size_t tmp, size_t 
     for (int i = 0; i < m->n_layers; i++) {
         layer_t *l = &m->layers[i];
         l->buf = take(&cursor, rows * (size_t)l->out);
-        if (l->spec.kind == PST_LAYER_DROPOUT)
+        if (l->spec.kind == PST_LAYER_DROPOUT || l->spec.kind == PST_LAYER_BATCHNORM) {
             l->mask = take(&cursor, rows * (size_t)l->out);
+            l->bn_inv_std = take(&cursor, (size_t)l->in_shape[0]);
+        }
         if (l->spec.kind == PST_LAYER_CONV2D)
             l->col = take(&cursor, pst_spatial_col_floats(l, m->max_batch));
     }
@@ -248,17 +164,23 @@ static int alloc_buffers(pst_model_t *m, pst_err_t *err)
     m->params = alloc_floats(m->n_params);
     m->grads = alloc_floats(m->n_params);
     m->activation = alloc_floats(act);
-    if (m->params == NULL || m->grads == NULL || m->activation == NULL || carve_argmax(m) != PST_OK)
+    m->state = alloc_floats(m->n_state);
+    if (m->params == NULL || m->grads == NULL || m->activation == NULL || m->state == NULL ||
+        carve_argmax(m) != PST_OK)
         return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for %zu parameters",
                            __LINE__, m->n_params);
     carve_activations(m, max_width, tmp, dcol);
+    for (int i = 0; i < m->n_layers; i++) /* running variance starts at 1, the mean at 0 */
+        if (m->layers[i].spec.kind == PST_LAYER_BATCHNORM)
+            for (int c = 0; c < m->layers[i].in_shape[0]; c++)
+                m->state[m->layers[i].state_offset + (size_t)m->layers[i].in_shape[0] + c] = 1.0f;
     return PST_OK;
 }
 
 pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_layers,
                            int max_batch, pst_err_t *err)
 {
-    if (check_spec(n_inputs, layers, n_layers, max_batch, err) != PST_OK)
+    if (pst_layer_specs_check(n_inputs, layers, n_layers, max_batch, err) != PST_OK)
         return NULL;
     pst_model_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -292,6 +214,7 @@ void pst_model_destroy(pst_model_t **self_p)
     free(m->grads);
     free(m->activation);
     free(m->argmax);
+    free(m->state);
     free(m->tensors);
     free(m->layers);
     free(m);
@@ -335,6 +258,16 @@ float *pst_model_params(pst_model_t *self)
 float *pst_model_grads(pst_model_t *self)
 {
     return self->grads;
+}
+
+size_t pst_model_n_state(const pst_model_t *self)
+{
+    return self->n_state;
+}
+
+float *pst_model_state(pst_model_t *self)
+{
+    return self->state;
 }
 
 int pst_model_n_tensors(const pst_model_t *self)
@@ -487,6 +420,11 @@ static void layer_forward(pst_model_t *m, layer_t *l, const float *x, int batch,
     case PST_LAYER_FLATTEN:
         l->y = x;
         break;
+    case PST_LAYER_BATCHNORM:
+        pst_batchnorm_forward(l, m->params + m->tensors[l->w_tensor].offset,
+                              m->params + m->tensors[l->w_tensor + 1].offset,
+                              m->state + l->state_offset, x, batch, training);
+        break;
     }
 }
 
@@ -619,6 +557,13 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
     case PST_LAYER_INPUT:
     case PST_LAYER_FLATTEN:
         break;
+    case PST_LAYER_BATCHNORM: {
+        float *dx = need_dx ? other_scratch(m, g) : NULL;
+        const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
+        pst_batchnorm_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
+                               m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch);
+        return dx;
+    }
     }
     return g;
 }

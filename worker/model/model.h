@@ -22,6 +22,7 @@ typedef enum {
     PST_LAYER_AVGPOOL2D,      /* kernel x kernel windows, stride */
     PST_LAYER_FLATTEN,        /* (C, H, W) -> (C*H*W): the memory is already flat */
     PST_LAYER_GLOBAL_AVGPOOL, /* (C, H, W) -> (C) */
+    PST_LAYER_BATCHNORM,      /* per channel: gamma (x - mean) / std + beta */
 } pst_layer_kind_t;
 
 /* Tensors flow as (batch, C, H, W) row-major; a flat vector of n features is (n, 1, 1), and
@@ -71,10 +72,14 @@ size_t pst_model_n_params(const pst_model_t *self);
 float *pst_model_params(pst_model_t *self);
 float *pst_model_grads(pst_model_t *self);
 int pst_model_n_tensors(const pst_model_t *self);
+/* Statistics kept beside the arena but not trained: each batchnorm layer's running mean (C) then
+ * running variance (C), in layer order. Training forwards update them; model files store them. */
+size_t pst_model_n_state(const pst_model_t *self);
+float *pst_model_state(pst_model_t *self);
 const pst_tensor_info_t *pst_model_tensor(const pst_model_t *self, int i);
 
 /* He-normal init for dense and conv2d layers followed by ReLU, Xavier/Glorot-uniform otherwise
- * (fans counted over the kernel window for conv2d); zero biases. */
+ * (fans counted over the kernel window for conv2d); zero biases; batchnorm gamma 1, beta 0. */
 void pst_model_init_params(pst_model_t *self, pst_rng_t *rng);
 
 /* Forward pass over batch rows of x (batch, n_inputs). Returns the output (batch, n_outputs),
@@ -93,11 +98,11 @@ void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fu
 const float *pst_model_backward_input(pst_model_t *self, const float *dout, int batch,
                                       bool fused_output);
 
-/* Called by the passes for each layer with parameters (dense, conv2d), k counting them from 0 (the
- * weights and bias of layer k are tensors 2k and 2k + 1, contiguous in the arena): before_forward
- * before its forward, after_backward once its backward has written both gradients (the last layer
- * first). A NULL function is skipped. Lets a distributed step wait for each layer's weights just in
- * time and send each layer's gradient as soon as it exists. */
+/* Called by the passes for each layer with parameters (dense, conv2d, batchnorm), k counting them
+ * from 0 (the weights and bias of layer k are tensors 2k and 2k + 1, contiguous in the arena):
+ * before_forward before its forward, after_backward once its backward has written both gradients
+ * (the last layer first). A NULL function is skipped. Lets a distributed step wait for each layer's
+ * weights just in time and send each layer's gradient as soon as it exists. */
 typedef struct pst_model_layer_hooks {
     void *ctx;
     void (*before_forward)(void *ctx, int k);

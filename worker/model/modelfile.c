@@ -22,6 +22,7 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
     free(mf->scale);
     free(mf->fill);
     free(mf->params);
+    free(mf->state);
     free(mf->config_yaml);
     free(mf->target_name);
     if (mf->feature_names)
@@ -84,6 +85,8 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     m.preprocess = &pre;
     m.params.data = (uint8_t *)mf->params;
     m.params.len = mf->n_params * sizeof(float);
+    m.state.data = (uint8_t *)mf->state;
+    m.state.len = mf->state ? mf->n_state * sizeof(float) : 0;
     m.config_yaml = mf->config_yaml ? mf->config_yaml : "";
     m.target_name = mf->target_name ? mf->target_name : "";
     m.n_feature_names = mf->feature_names ? (size_t)mf->n_inputs : 0;
@@ -256,6 +259,11 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     mf->n_params = m->params.len / sizeof(float);
     if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
         return PST_ENOMEM;
+    if (m->state.len % sizeof(float) != 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: state block of %zu bytes", path, m->state.len);
+    mf->n_state = m->state.len / sizeof(float);
+    if (mf->n_state > 0 && copy_floats(&mf->state, (const float *)m->state.data, mf->n_state))
+        return PST_ENOMEM;
     if ((rc = read_strings(mf, m, path, err)) != PST_OK)
         return rc;
     return read_columns(mf, m, path, err);
@@ -303,7 +311,16 @@ pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_e
         pst_model_destroy(&model);
         return NULL;
     }
+    if (pst_model_n_state(model) != mf->n_state) {
+        pst_err_set(err, PST_EFORMAT,
+                    "model file holds %zu running statistics, its batchnorm layers need %zu",
+                    mf->n_state, pst_model_n_state(model));
+        pst_model_destroy(&model);
+        return NULL;
+    }
     memcpy(pst_model_params(model), mf->params, mf->n_params * sizeof(float));
+    if (mf->n_state > 0)
+        memcpy(pst_model_state(model), mf->state, mf->n_state * sizeof(float));
     return model;
 }
 

@@ -27,6 +27,8 @@ typedef struct pst_modelfile {
     float pixel_scale;           // 0: none
     float *params;               // (n_params)
     size_t n_params;
+    float *state; // (n_state) batchnorm running statistics, or NULL
+    size_t n_state;
     char *config_yaml;    // resolved training configuration, or NULL
     char *target_name;    // or NULL
     char **feature_names; // (n_inputs) or NULL

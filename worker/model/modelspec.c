@@ -18,7 +18,7 @@ static int push_layer(pst_modelspec_t *spec, pst_layer_kind_t kind, int units, f
 
 #define LAYER_NAMES                                                                                \
     "dense:N, relu, sigmoid, tanh, softmax, dropout:RATE, conv2d:CHANNELS:KERNEL[:STRIDE[:PAD]], " \
-    "maxpool2d:K[:STRIDE], avgpool2d:K[:STRIDE], flatten, global_avgpool, input:C:H:W"
+    "maxpool2d:K[:STRIDE], avgpool2d:K[:STRIDE], flatten, global_avgpool, batchnorm, input:C:H:W"
 
 /* Up to four integer fields after the kind, "conv2d:32:3:1:1"; named fields ("pad=1", "stride=2",
  * "kernel=3") set the same places. Returns the count of fields, or -1 on a bad one. */

@@ -410,6 +410,29 @@ static int validate(epoch_ctx_t *c, const pst_rows_t *val, double *train_stats,
     return PST_OK;
 }
 
+/* Under mpirun every worker normalises with its own batches, so each holds its own batchnorm
+ * running statistics; at every epoch's end they are replaced by their mean over the workers, as
+ * the weights already are one set. */
+static int average_state(epoch_ctx_t *c, pst_err_t *err)
+{
+    const pst_train_hooks_t *h = c->hooks;
+    size_t n = pst_model_n_state(c->model);
+    if (!h || !h->push || !h->allreduce_sum || n == 0)
+        return PST_OK;
+    double *v = malloc((n + 1) * sizeof *v);
+    if (!v)
+        return pst_err_set(err, PST_ENOMEM, "out of memory for %zu running statistics", n);
+    float *state = pst_model_state(c->model);
+    for (size_t i = 0; i < n; i++)
+        v[i] = state[i];
+    v[n] = 1.0; /* counts the workers */
+    int rc = h->allreduce_sum(h->ctx, v, (int)n + 1, err);
+    for (size_t i = 0; rc == PST_OK && i < n; i++)
+        state[i] = (float)(v[i] / v[n]);
+    free(v);
+    return rc;
+}
+
 static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
 {
     if (opts->steps_per_epoch > 0)
@@ -462,7 +485,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         result->rows_trained += rows;
         double train_stats[2] = {loss_sum, steps_run};
         pst_eval_sums_t sums;
-        if ((rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
+        if ((rc = average_state(&c, err)) != PST_OK ||
+            (rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
             break;
         pst_epoch_stats_t es = {epoch,
                                 opts->epochs,
