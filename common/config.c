@@ -144,7 +144,9 @@ static const pst_config_key_t keys[] = {
      "ftrl: L2 strength."},
 
     {"schedule.name", PST_CFG_STR, OFF(schedule.name), "constant",
-     "constant|step|exponential|cosine|plateau", NOB, "Learning-rate schedule."},
+     "constant|step|exponential|cosine|plateau|one_cycle", NOB,
+     "Learning-rate schedule. one_cycle: per step, a half cosine up from optimizer.lr/25 to "
+     "optimizer.lr over the first 30% of train.epochs, then down to optimizer.lr/25e4."},
     {"schedule.gamma", PST_CFG_FLOAT, OFF(schedule.gamma), "0.1", NULL, 0, 1,
      "Decay factor (step: per step_size epochs; exponential: per epoch)."},
     {"schedule.step_size", PST_CFG_INT, OFF(schedule.step_size), "10", NULL, 1, 1e9,

@@ -463,9 +463,11 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         return rc;
     }
     pst_sched_t sched;
-    pst_sched_init(&sched, &opts->sched);
     epoch_ctx_t c = {
         model, train, opts, hooks, &st, &sched, opts->start_clock, steps_for(opts, train->n)};
+    pst_sched_cfg_t sched_cfg = opts->sched;
+    sched_cfg.steps_per_epoch = c.steps; /* this worker's: its clock counts its own steps */
+    pst_sched_init(&sched, &sched_cfg);
     /* A resumed run continues inside the epoch its clock falls in. */
     int first_epoch = (int)(opts->start_clock / (uint64_t)c.steps) + 1;
     long first_step = (long)(opts->start_clock % (uint64_t)c.steps);
