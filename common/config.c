@@ -91,6 +91,10 @@ static const pst_config_key_t keys[] = {
     {"model.layers", PST_CFG_STR_LIST, OFF(model.layers), "[]", NULL, NOB,
      "Explicit stack instead of model.hidden, e.g. [dense:256, relu, dropout:0.2, dense:10, "
      "softmax]."},
+    {"model.init", PST_CFG_STR, OFF(model.init), "auto",
+     "auto|he_normal|he_uniform|glorot_normal|glorot_uniform|lecun_normal|lecun_uniform", NOB,
+     "Weight initialisation of every dense and conv2d layer (a model.layers entry may add its "
+     "own, e.g. dense:64:init=lecun_normal). auto: he_normal before a ReLU, else glorot_uniform."},
     {"model.output", PST_CFG_STR, OFF(model.output), "auto", "auto|softmax|sigmoid|linear", NOB,
      "Output layer; auto: softmax for classification, linear for regression."},
     {"model.loss", PST_CFG_STR, OFF(model.loss), "auto", "auto|softmax_ce|bce|mse|mae|huber", NOB,

@@ -387,6 +387,49 @@ static void init_statistics(void **state)
     pst_model_destroy(&m);
 }
 
+/* Each named initialisation: a 400 -> 300 dense layer's weights have the std of its normal law
+ * (within 3%) or fill the uniform law's [-limit, limit] (max within 1% of the limit). */
+static void init_kinds_follow_their_laws(void **state)
+{
+    (void)state;
+    const struct {
+        pst_init_kind_t kind;
+        double scale; /* std for normal, limit for uniform */
+        bool normal;
+    } laws[] = {
+        {PST_INIT_HE_NORMAL, sqrt(2.0 / 400), true},
+        {PST_INIT_HE_UNIFORM, sqrt(6.0 / 400), false},
+        {PST_INIT_GLOROT_NORMAL, sqrt(2.0 / 700), true},
+        {PST_INIT_GLOROT_UNIFORM, sqrt(6.0 / 700), false},
+        {PST_INIT_LECUN_NORMAL, sqrt(1.0 / 400), true},
+        {PST_INIT_LECUN_UNIFORM, sqrt(3.0 / 400), false},
+    };
+    for (int i = 0; i < N_OF(laws); i++) {
+        pst_layer_spec_t spec[] = {{.kind = PST_LAYER_DENSE, .units = 300, .init = laws[i].kind}};
+        pst_model_t *m = new_model(400, spec, 1, 1);
+        pst_rng_t rng;
+        pst_rng_init(&rng, 90 + (uint64_t)i);
+        pst_model_init_params(m, &rng);
+        const pst_tensor_info_t *w = pst_model_tensor(m, 0);
+        double mean, std;
+        float max_abs;
+        weight_stats(pst_model_params(m) + w->offset, w->size, &mean, &std, &max_abs);
+        if (laws[i].normal) {
+            assert_true(fabs(std / laws[i].scale - 1.0) < 0.03);
+        } else {
+            assert_true(max_abs <= laws[i].scale);
+            assert_true(max_abs > 0.99 * laws[i].scale);
+            assert_true(fabs(std / (laws[i].scale / sqrt(3.0)) - 1.0) < 0.03);
+        }
+        pst_init_kind_t parsed;
+        assert_int_equal(pst_init_kind_parse(pst_init_kind_name(laws[i].kind), &parsed), PST_OK);
+        assert_int_equal(parsed, laws[i].kind);
+        pst_model_destroy(&m);
+    }
+    pst_init_kind_t parsed;
+    assert_int_equal(pst_init_kind_parse("orthogonal", &parsed), PST_EINVAL);
+}
+
 static void init_is_deterministic_per_seed(void **state)
 {
     pst_layer_spec_t spec[] = {DENSE(20), ACT(PST_LAYER_RELU), DENSE(7), ACT(PST_LAYER_SOFTMAX)};
@@ -744,6 +787,7 @@ int main(void)
         cmocka_unit_test(dropout_masks_and_scales),
         cmocka_unit_test(init_statistics),
         cmocka_unit_test(init_is_deterministic_per_seed),
+        cmocka_unit_test(init_kinds_follow_their_laws),
         cmocka_unit_test(gradcheck_hidden_activations),
         cmocka_unit_test(gradcheck_softmax_layer),
         cmocka_unit_test(gradcheck_dropout_fixed_mask),

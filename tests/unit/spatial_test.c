@@ -340,12 +340,25 @@ static void model_layers_parse_spatial_entries(void **state)
     assert_int_equal(shape[0] * 10000 + shape[1] * 100 + shape[2], 80707);
     pst_model_destroy(&m);
 
+    /* model.init reaches every dense and conv2d layer that names none */
+    rc = build_spec("model:\n  init: lecun_uniform\n  layers: [conv2d:4:3:init=he_uniform, relu, "
+                    "flatten, dense:10, softmax]\n",
+                    &spec, &err);
+    assert_int_equal(rc, PST_OK);
+    assert_int_equal(spec.layers[1].init, PST_INIT_HE_UNIFORM);
+    assert_int_equal(spec.layers[4].init, PST_INIT_LECUN_UNIFORM);
+    char text[64];
+    assert_string_equal(pst_layer_spec_format(&spec.layers[1], text, sizeof text),
+                        "conv2d:4:3:1:0:init=he_uniform");
+
     const char *bad[][2] = {
         {"[conv2d:8, dense:10, softmax]", "model.layers[0]: bad fields in 'conv2d:8'"},
         {"[conv2d:8:3:bogus=1, dense:10, softmax]", "bad fields"},
         {"[maxpool2d:2:2:2, dense:10, softmax]", "bad fields"},
         {"[flatten:3, dense:10, softmax]", "'flatten:3' takes no argument"},
         {"[conv3d:8:3, dense:10, softmax]", "unknown layer 'conv3d:8:3'"},
+        {"[conv2d:8:3:init=orthogonal, dense:10, softmax]", "bad init"},
+        {"[conv2d:8:3, relu:init=he_normal, dense:10, softmax]", "only dense and conv2d take"},
     };
     for (int i = 0; i < N_OF(bad); i++) {
         char yaml[256];

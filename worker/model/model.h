@@ -25,18 +25,35 @@ typedef enum {
     PST_LAYER_BATCHNORM,      /* per channel: gamma (x - mean) / std + beta */
 } pst_layer_kind_t;
 
+/* How a layer's weights are drawn: auto is He-normal before a ReLU and Glorot-uniform otherwise;
+ * normal draws have std sqrt(g / fan), uniform ones the limit sqrt(3 g / fan), with g = 2 and
+ * fan = fan_in (he), g = 2 and fan = fan_in + fan_out (glorot), g = 1 and fan = fan_in (lecun). */
+typedef enum {
+    PST_INIT_AUTO = 0,
+    PST_INIT_HE_NORMAL,
+    PST_INIT_HE_UNIFORM,
+    PST_INIT_GLOROT_NORMAL,
+    PST_INIT_GLOROT_UNIFORM,
+    PST_INIT_LECUN_NORMAL,
+    PST_INIT_LECUN_UNIFORM,
+} pst_init_kind_t;
+
+int pst_init_kind_parse(const char *name, pst_init_kind_t *kind);
+const char *pst_init_kind_name(pst_init_kind_t kind);
+
 /* Tensors flow as (batch, C, H, W) row-major; a flat vector of n features is (n, 1, 1), and
  * dense layers take whatever shape comes as its flat width. */
 typedef struct pst_layer_spec {
     pst_layer_kind_t kind;
-    int units;    /* dense: output width */
-    float rate;   /* dropout: probability of zeroing (inverted dropout) */
-    int channels; /* conv2d: output channels; input: channels */
-    int kernel;   /* conv2d, pools: window side */
-    int stride;   /* conv2d, pools: step (0 = 1 for conv2d, kernel for pools) */
-    int pad;      /* conv2d: zero padding on every side */
-    int height;   /* input: image height (0 with width 0: inferred from a square image) */
-    int width;    /* input: image width */
+    int units;            /* dense: output width */
+    float rate;           /* dropout: probability of zeroing (inverted dropout) */
+    int channels;         /* conv2d: output channels; input: channels */
+    int kernel;           /* conv2d, pools: window side */
+    int stride;           /* conv2d, pools: step (0 = 1 for conv2d, kernel for pools) */
+    int pad;              /* conv2d: zero padding on every side */
+    int height;           /* input: image height (0 with width 0: inferred from a square image) */
+    int width;            /* input: image width */
+    pst_init_kind_t init; /* dense, conv2d: how the weights are drawn */
 } pst_layer_spec_t;
 
 /* One parameter tensor inside the arena. */
@@ -78,8 +95,8 @@ size_t pst_model_n_state(const pst_model_t *self);
 float *pst_model_state(pst_model_t *self);
 const pst_tensor_info_t *pst_model_tensor(const pst_model_t *self, int i);
 
-/* He-normal init for dense and conv2d layers followed by ReLU, Xavier/Glorot-uniform otherwise
- * (fans counted over the kernel window for conv2d); zero biases; batchnorm gamma 1, beta 0. */
+/* Draws dense and conv2d weights by each layer's init (fans counted over the kernel window for
+ * conv2d); zero biases; batchnorm gamma 1, beta 0. */
 void pst_model_init_params(pst_model_t *self, pst_rng_t *rng);
 
 /* Forward pass over batch rows of x (batch, n_inputs). Returns the output (batch, n_outputs),

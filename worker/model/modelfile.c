@@ -63,6 +63,9 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         specs[i].pad = (uint32_t)mf->layers[i].pad;
         specs[i].height = (uint32_t)mf->layers[i].height;
         specs[i].width = (uint32_t)mf->layers[i].width;
+        specs[i].init = mf->layers[i].init == PST_INIT_AUTO
+                            ? ""
+                            : (char *)pst_init_kind_name(mf->layers[i].init);
         spec_ptrs[i] = &specs[i];
     }
     m.magic = PST_MODELFILE_MAGIC;
@@ -160,6 +163,9 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
         mf->layers[i].pad = (int)l->pad;
         mf->layers[i].height = (int)l->height;
         mf->layers[i].width = (int)l->width;
+        if (l->init[0] != '\0' && pst_init_kind_parse(l->init, &mf->layers[i].init) != PST_OK)
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown init '%s'", path, i + 1,
+                               l->init);
     }
     return PST_OK;
 }

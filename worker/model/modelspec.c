@@ -89,7 +89,7 @@ static bool takes_shape(pst_layer_kind_t kind)
 }
 
 /* Parses "dense:256", "dropout:0.2", "relu", "conv2d:32:3:pad=1", ... */
-static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
+static int parse_layer_body(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
 {
     char name[32];
     const char *colon = strchr(text, ':');
@@ -154,6 +154,47 @@ static int add_input_layer(pst_modelspec_t *spec, const pst_config_t *cfg, pst_e
         in->width = (int)shape->items[o + 1];
     }
     return PST_OK;
+}
+
+/* An entry may end in ":init=NAME" (dense, conv2d); the rest is parse_layer_body's. */
+static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
+{
+    const char *at = strstr(text, ":init=");
+    if (at == NULL)
+        return parse_layer_body(spec, text, index, err);
+    pst_init_kind_t init;
+    char body[128];
+    size_t n = (size_t)(at - text);
+    if (pst_init_kind_parse(at + 6, &init) != PST_OK || n >= sizeof body)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.layers[%d]: bad init in '%s' (he_normal, he_uniform, "
+                           "glorot_normal, glorot_uniform, lecun_normal, lecun_uniform)",
+                           index, text);
+    memcpy(body, text, n);
+    body[n] = '\0';
+    int rc = parse_layer_body(spec, body, index, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_layer_spec_t *l = &spec->layers[spec->n_layers - 1];
+    if (l->kind != PST_LAYER_DENSE && l->kind != PST_LAYER_CONV2D)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.layers[%d]: '%s': only dense and conv2d take "
+                           "an init",
+                           index, text);
+    l->init = init;
+    return rc;
+}
+
+/* model.init for every dense and conv2d layer that names none. */
+static void apply_init(pst_modelspec_t *spec, const pst_config_t *cfg)
+{
+    pst_init_kind_t init = PST_INIT_AUTO;
+    pst_init_kind_parse(cfg->model.init, &init);
+    for (int i = 0; i < spec->n_layers; i++) {
+        pst_layer_spec_t *l = &spec->layers[i];
+        if ((l->kind == PST_LAYER_DENSE || l->kind == PST_LAYER_CONV2D) && l->init == PST_INIT_AUTO)
+            l->init = init;
+    }
 }
 
 static int hidden_layers(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
@@ -236,8 +277,10 @@ static int explicit_layers(pst_modelspec_t *spec, const pst_config_t *cfg, pst_e
 int pst_modelspec_hidden(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
 {
     memset(spec, 0, sizeof *spec);
-    return cfg->model.layers.n > 0 ? explicit_layers(spec, cfg, err)
-                                   : hidden_layers(spec, cfg, err);
+    int rc =
+        cfg->model.layers.n > 0 ? explicit_layers(spec, cfg, err) : hidden_layers(spec, cfg, err);
+    apply_init(spec, cfg);
+    return rc;
 }
 
 int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task_t task,
@@ -264,6 +307,7 @@ int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task
             (rc = output_layers(spec, cfg, task, n_classes, err)) != PST_OK)
             return rc;
     }
+    apply_init(spec, cfg);
     return choose_loss(spec, cfg, task, err);
 }
 
@@ -292,5 +336,8 @@ const char *pst_layer_spec_format(const pst_layer_spec_t *l, char *buf, size_t n
         snprintf(buf, n, "%s", name);
         break;
     }
+    size_t used = strlen(buf);
+    if (l->init != PST_INIT_AUTO && used < n)
+        snprintf(buf + used, n - used, ":init=%s", pst_init_kind_name(l->init));
     return buf;
 }
