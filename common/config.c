@@ -1,4 +1,5 @@
 /* Run configuration: key table, defaults, YAML loading, overrides, validation and dumping. */
+#include "common/data/augment.h"
 #include "common/config.h"
 
 #include <ctype.h>
@@ -82,6 +83,11 @@ static const pst_config_key_t keys[] = {
      "channel), for conv2d and pooling layers. Empty: each row is a square single-channel image "
      "(28 x 28 for MNIST-style IDX files)."},
 
+    {"data.augment", PST_CFG_STR_LIST, OFF(data.augment), "[]", NULL, NOB,
+     "Image augmentation of every training batch, in order, drawn from a stream seeded by seed "
+     "and the step: shift:N (move by up to N pixels, zero fill), flip (left-right, p 1/2), "
+     "rotate:DEG (up to DEG degrees, bilinear), cutout:N (zero an N x N square). Rows are images "
+     "of the model's input shape (data.image_shape)."},
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},
     {"model.activation", PST_CFG_STR, OFF(model.activation), "relu", "relu|tanh|sigmoid", NOB,
@@ -655,7 +661,8 @@ int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
     }
     if (cfg->model.layers.n > 0 && cfg->model.hidden.n > 0)
         return pst_err_set(err, PST_EINVAL, "model.layers and model.hidden are exclusive");
-    return PST_OK;
+    pst_augment_t aug;
+    return pst_augment_parse(&aug, cfg->data.augment.items, cfg->data.augment.n, err);
 }
 
 /* Writes a string as a YAML scalar, quoted when plain style would change its meaning. */

@@ -39,6 +39,7 @@ typedef struct pst_config {
         long hash_bits, hash_seed, numeric_columns, categorical_columns; /* criteo TSV */
         char *numeric;                                                   /* value, log, bucket */
         pst_int_list_t image_shape; /* [channels, height, width] or [height, width] of a row */
+        pst_str_list_t augment;     /* image augmentation ops, applied per training batch */
     } data;
 
     struct {

@@ -169,6 +169,7 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
 {
     pst_train_opts_t opts;
     pst_session_train_opts(t->cfg, &out->spec, &opts);
+    pst_session_augment_shape(&opts, t->cfg, out->model);
     opts.seed = pst_rng_derive(t->seed, 100);
     opts.class_weights = r->class_weights;
     if (env && env->n_shares > 1) {

@@ -168,6 +168,7 @@ typedef struct train_state {
     float *dout;        // (batch, n_out)
     float *best;        // (n_params) weights of the best epoch, or NULL
     pst_optim_t *optim; // local mode only
+    float *aug_scratch; // (d) one image, when augmenting
 } train_state_t;
 
 static void state_free(train_state_t *st)
@@ -177,6 +178,7 @@ static void state_free(train_state_t *st)
     free(st->yb);
     free(st->dout);
     free(st->best);
+    free(st->aug_scratch);
     pst_optim_destroy(&st->optim);
 }
 
@@ -191,6 +193,9 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
     st->dout = malloc(b * n_out * sizeof(float));
     if (opts->patience > 0 && opts->restore_best)
         st->best = malloc(pst_model_n_params(model) * sizeof(float));
+    if (opts->augment.n_ops > 0 &&
+        !(st->aug_scratch = malloc(pst_rows_width(train) * sizeof(float))))
+        return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
     if (!st->order || !st->xb || !st->yb || !st->dout ||
         (opts->patience > 0 && opts->restore_best && !st->best))
         return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
@@ -215,6 +220,12 @@ static int check_inputs(pst_model_t *model, const pst_rows_t *train, const pst_r
                            pst_rows_width(train), pst_model_n_inputs(model));
     if (opts->batch_size <= 0 || opts->epochs <= 0)
         return pst_err_set(err, PST_EINVAL, "batch size and epochs must be positive");
+    const pst_augment_t *a = &opts->augment;
+    if (a->n_ops > 0 && (size_t)a->channels * a->height * a->width != pst_rows_width(train))
+        return pst_err_set(err, PST_EINVAL,
+                           "data.augment: rows of %zu values are not %dx%dx%d images "
+                           "(set data.image_shape)",
+                           pst_rows_width(train), a->channels, a->height, a->width);
     return PST_OK;
 }
 
@@ -331,6 +342,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     float *params = pst_model_params(c->model);
     double t0 = pst_clock_seconds(), last_report = t0;
     uint64_t dropout_seed = pst_rng_derive(opts->seed, 2);
+    uint64_t augment_seed = pst_rng_derive(opts->seed, 3);
     *loss_sum = 0;
     *rows = 0;
     for (long step = first_step; step < c->steps; step++) {
@@ -351,6 +363,11 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
                              err);
         if (rc != PST_OK)
             return rc;
+        if (opts->augment.n_ops > 0) { /* a stream per step, like dropout's: resumable */
+            pst_rng_t aug_rng;
+            pst_rng_init(&aug_rng, pst_rng_derive(augment_seed, c->clock));
+            pst_augment_apply(&opts->augment, c->st->xb, b, &aug_rng, c->st->aug_scratch);
+        }
         pst_rng_t dropout_rng;
         pst_rng_init(&dropout_rng, pst_rng_derive(dropout_seed, c->clock));
         double loss = 0.0;
