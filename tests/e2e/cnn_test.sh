@@ -7,6 +7,8 @@
 #  - BSP with 2 workers of batch b matches local batch 2b (float tolerance);
 #  - batchnorm: BSP with 1 worker equals local (weights and running statistics); with 2 workers
 #    the model file holds the workers' averaged statistics and scores like the run;
+#  - data.augment: the same seed gives the same weights, another seed others; BSP with 1 worker
+#    equals local training;
 #  - cv runs the same layers; a malformed layer entry or image shape is a clear error.
 # usage: cnn_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -108,6 +110,32 @@ if "$pstrain" eval "$work/bnbsp2/model.pst" "$work/test.csv" --json "$work/bneva
 else
   fail "eval of the 2-worker batchnorm model: $(tail -3 "$work/bneval.log")"
 fi
+
+# --- augmentation: deterministic per seed, and the same under BSP with 1 worker ------------------
+aug=(--set 'data.augment=[shift:1, flip, rotate:10, cutout:3]')
+"$pstrain" train "$work/cnn.yaml" "${aug[@]}" --out "$work/aug1" -q >/dev/null 2>&1 || fail "augmented run"
+"$pstrain" train "$work/cnn.yaml" "${aug[@]}" --out "$work/aug2" -q >/dev/null 2>&1 || fail "augmented run again"
+"$pstrain" train "$work/cnn.yaml" "${aug[@]}" --set seed=4 --out "$work/aug3" -q >/dev/null 2>&1 || fail "augmented run, seed 4"
+"$pstrain" train "$work/cnn.yaml" --set seed=4 --out "$work/plain4" -q >/dev/null 2>&1 || fail "plain run, seed 4"
+params "$work/aug1/model.pst" >"$work/aug1.txt"
+params "$work/aug2/model.pst" >"$work/aug2.txt"
+params "$work/aug3/model.pst" >"$work/aug3.txt"
+params "$work/plain4/model.pst" >"$work/plain4.txt"
+if [ -s "$work/aug1.txt" ] && cmp -s "$work/aug1.txt" "$work/aug2.txt" && ! cmp -s "$work/aug1.txt" "$work/aug3.txt" && ! cmp -s "$work/aug3.txt" "$work/plain4.txt"; then
+  pass "augmentation: the same seed gives the same weights, another seed (or none) others"
+else
+  fail "augmentation is not deterministic per seed"
+fi
+mpi 2 train "$work/cnn.yaml" "${aug[@]}" --out "$work/augbsp" -q >"$work/augbsp.log" 2>&1 || fail "augmented bsp: $(tail -3 "$work/augbsp.log")"
+params "$work/augbsp/model.pst" >"$work/augbsp.txt"
+cmp -s "$work/aug1.txt" "$work/augbsp.txt" && pass "augmentation: BSP with 1 worker draws what local training draws (same weights)" \
+  || fail "augmented BSP with 1 worker differs: max rel diff $(max_rel_diff "$work/augbsp.txt" "$work/aug1.txt")"
+expect_error_aug() {
+  "$pstrain" train "$work/cnn.yaml" --set 'data.augment=[zoom:2]' --out "$work/err" -q >"$work/err.log" 2>&1
+  local rc=$?
+  [ "$rc" = 1 ] && grep -qF "data.augment[0]: unknown augmentation 'zoom:2'" "$work/err.log" && pass "an unknown augmentation: exit 1, named" || fail "unknown augmentation: exit $rc, $(cat "$work/err.log")"
+}
+expect_error_aug
 
 # --- cv ------------------------------------------------------------------------------------------
 if "$pstrain" cv "$work/cnn.yaml" --folds 3 --out "$work/cv" -q >"$work/cv.log" 2>&1; then
