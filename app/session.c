@@ -89,6 +89,24 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     return PST_OK;
 }
 
+/* model.init_from: the weights of a saved model, all of them or all but the output layer's. */
+static int start_from_file(pst_session_t *s, const char *path, pst_err_t *err)
+{
+    pst_modelfile_t mf;
+    int rc = pst_modelfile_load(&mf, path, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "model.init_from: ");
+    bool kept_output = false;
+    rc = pst_modelfile_transfer(&mf, s->model, &kept_output, err);
+    pst_modelfile_fini(&mf);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "model.init_from: %s: ", path);
+    if (s->lead)
+        pst_info("model: starting from %s (%s)", path,
+                 kept_output ? "all layers but the output layer" : "all layers");
+    return PST_OK;
+}
+
 /* Builds and initialises the model for the loaded data, and the training options. */
 static int prepare_model(pst_session_t *s, pst_err_t *err)
 {
@@ -104,6 +122,8 @@ static int prepare_model(pst_session_t *s, pst_err_t *err)
     pst_rng_t init_rng;
     pst_rng_init(&init_rng, pst_rng_derive((uint64_t)cfg->seed, 0));
     pst_model_init_params(s->model, &init_rng);
+    if (cfg->model.init_from[0] && (rc = start_from_file(s, cfg->model.init_from, err)) != PST_OK)
+        return rc;
     return fill_opts(s, err);
 }
 

@@ -101,6 +101,10 @@ static const pst_config_key_t keys[] = {
      "auto|he_normal|he_uniform|glorot_normal|glorot_uniform|lecun_normal|lecun_uniform", NOB,
      "Weight initialisation of every dense and conv2d layer (a model.layers entry may add its "
      "own, e.g. dense:64:init=lecun_normal). auto: he_normal before a ReLU, else glorot_uniform."},
+    {"model.init_from", PST_CFG_STR, OFF(model.init_from), "", NULL, NOB,
+     "A model file (model.pst) whose weights start training (fine-tuning): its layers must "
+     "match model.layers kind for kind; when only the output layer's size differs (another "
+     "class count) that layer starts fresh. Empty: random initialisation."},
     {"model.output", PST_CFG_STR, OFF(model.output), "auto", "auto|softmax|sigmoid|linear", NOB,
      "Output layer; auto: softmax for classification, linear for regression."},
     {"model.loss", PST_CFG_STR, OFF(model.loss), "auto", "auto|softmax_ce|bce|mse|mae|huber", NOB,

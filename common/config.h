@@ -47,7 +47,8 @@ typedef struct pst_config {
         char *activation;
         double dropout;
         pst_str_list_t layers;
-        char *init; /* weight initialisation of dense and conv2d layers */
+        char *init;      /* weight initialisation of dense and conv2d layers */
+        char *init_from; /* a model file to start from (fine-tuning), or "" */
         char *output, *loss;
         double huber_delta;
         char *type;                 /* dense, sparse_lr, fm or wide_deep */

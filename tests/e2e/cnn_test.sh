@@ -9,6 +9,8 @@
 #    the model file holds the workers' averaged statistics and scores like the run;
 #  - data.augment: the same seed gives the same weights, another seed others; BSP with 1 worker
 #    equals local training;
+#  - model.init_from starts from a saved model, whole or but the output layer for another class
+#    count (digits relabelled odd/even), and refuses a file whose layers differ;
 #  - cv runs the same layers; a malformed layer entry or image shape is a clear error.
 # usage: cnn_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -136,6 +138,44 @@ expect_error_aug() {
   [ "$rc" = 1 ] && grep -qF "data.augment[0]: unknown augmentation 'zoom:2'" "$work/err.log" && pass "an unknown augmentation: exit 1, named" || fail "unknown augmentation: exit $rc, $(cat "$work/err.log")"
 }
 expect_error_aug
+
+# --- fine-tuning from a model file ----------------------------------------------------------------
+# Another dataset: the same digits relabelled odd/even (2 classes). With lr 0 nothing moves, so
+# the run's weights show exactly where it started: the saved model's, output layer excepted.
+python3 - "$work" <<'PY'
+import sys
+for name in ("train", "test"):
+    lines = open(f"{sys.argv[1]}/{name}.csv").read().splitlines()
+    out = [lines[0]] + [",".join(l.split(",")[:-1] + [str(int(l.split(",")[-1]) % 2)]) for l in lines[1:]]
+    open(f"{sys.argv[1]}/{name}2.csv", "w").write("\n".join(out) + "\n")
+PY
+if [ -f "$work/local/model.pst" ]; then
+  params "$work/local/model.pst" >"$work/from.txt"
+  "$pstrain" train "$work/cnn.yaml" --set model.init_from="$work/local/model.pst" --set optimizer.name=sgd \
+    --set optimizer.lr=0 --set train.epochs=1 --out "$work/same" -q >/dev/null 2>&1 || fail "fine-tuning, same classes"
+  params "$work/same/model.pst" >"$work/same.txt"
+  cmp -s "$work/from.txt" "$work/same.txt" && pass "model.init_from: every weight starts from the model file" \
+    || fail "model.init_from: the weights did not start from the file"
+  "$pstrain" train "$work/cnn.yaml" --set model.init_from="$work/local/model.pst" --set optimizer.name=sgd \
+    --set optimizer.lr=0 --set train.epochs=1 --set data.train="$work/train2.csv" --set data.test="$work/test2.csv" \
+    --set 'model.layers=[conv2d:8:3:pad=1, relu, maxpool2d:2, conv2d:8:3:pad=1, tanh, avgpool2d:2:1, flatten, dense:2, softmax]' \
+    --out "$work/odd" >"$work/odd.log" 2>&1 || fail "fine-tuning, 2 classes: $(tail -3 "$work/odd.log")"
+  params "$work/odd/model.pst" >"$work/odd.txt"
+  # layers before the output dense: 8*9+8 + 8*72+8 = 664 values; the output layer is 10x72+10 in
+  # the file and 2x72+2 here
+  check "another class count: all but the output layer start from the file, and the log says so" \
+    "$(python3 -c "a=open('$work/from.txt').read().split(); b=open('$work/odd.txt').read().split(); print(a[:664] == b[:664] and len(b) == 664 + 146)")"
+  grep -q "starting from .* (all layers but the output layer)" "$work/odd.log" || fail "no log line for the transfer"
+  "$pstrain" train "$work/cnn.yaml" --set model.init_from="$work/local/model.pst" \
+    --set 'model.layers=[conv2d:8:3:pad=1, relu, flatten, dense:10, softmax]' --out "$work/err" -q >"$work/err.log" 2>&1
+  rc=$?
+  [ "$rc" = 1 ] && grep -q "model.init_from: .*model.pst: 5 layers in the model file\|model.init_from: .*layers in the model file" "$work/err.log" \
+    && pass "a model file whose layers do not match: exit 1, named" || fail "mismatched init_from: exit $rc, $(cat "$work/err.log")"
+  "$pstrain" train "$work/cnn.yaml" --set model.init_from="$work/none.pst" --out "$work/err" -q >"$work/err.log" 2>&1
+  rc=$?
+  [ "$rc" = 1 ] && grep -q "model.init_from: .*none.pst" "$work/err.log" && pass "a missing model file: exit 1, named" \
+    || fail "missing init_from: exit $rc, $(cat "$work/err.log")"
+fi
 
 # --- cv ------------------------------------------------------------------------------------------
 if "$pstrain" cv "$work/cnn.yaml" --folds 3 --out "$work/cv" -q >"$work/cv.log" 2>&1; then

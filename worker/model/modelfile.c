@@ -305,6 +305,54 @@ int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err)
     return rc;
 }
 
+/* Index of the first tensor whose size differs between a and b, or -1. */
+static int first_tensor_mismatch(const pst_model_t *a, const pst_model_t *b)
+{
+    for (int t = 0; t < pst_model_n_tensors(a); t++)
+        if (pst_model_tensor(a, t)->size != pst_model_tensor(b, t)->size)
+            return t;
+    return -1;
+}
+
+int pst_modelfile_transfer(const pst_modelfile_t *mf, pst_model_t *model, bool *kept_output,
+                           pst_err_t *err)
+{
+    int n = pst_model_n_layers(model);
+    if (mf->n_layers != n)
+        return pst_err_set(err, PST_EINVAL, "%d layers in the model file, %d here", mf->n_layers,
+                           n);
+    for (int i = 0; i < n; i++)
+        if (mf->layers[i].kind != pst_model_layer(model, i)->kind)
+            return pst_err_set(err, PST_EINVAL, "layer %d is %s in the model file, %s here", i,
+                               pst_layer_kind_name(mf->layers[i].kind),
+                               pst_layer_kind_name(pst_model_layer(model, i)->kind));
+    pst_model_t *from = pst_modelfile_build(mf, 1, err);
+    if (!from)
+        return pst_err_code(err, PST_EINVAL);
+    int t = first_tensor_mismatch(from, model), n_t = pst_model_n_tensors(model);
+    int rc = PST_OK;
+    if (pst_model_n_state(from) != pst_model_n_state(model)) {
+        rc = pst_err_set(err, PST_EINVAL, "%zu batchnorm statistics in the model file, %zu here",
+                         pst_model_n_state(from), pst_model_n_state(model));
+    } else if (t >= 0 && t < n_t - 2) {
+        rc = pst_err_set(err, PST_EINVAL,
+                         "tensor %d holds %zu values in the model file, %zu here (only the output "
+                         "layer may differ)",
+                         t, pst_model_tensor(from, t)->size, pst_model_tensor(model, t)->size);
+    } else {
+        /* the output layer's W and b are the arena's last two tensors */
+        size_t n_copy =
+            t < 0 ? pst_model_n_params(model) : pst_model_tensor(model, n_t - 2)->offset;
+        memcpy(pst_model_params(model), pst_model_params(from), n_copy * sizeof(float));
+        if (pst_model_n_state(model) > 0)
+            memcpy(pst_model_state(model), pst_model_state(from),
+                   pst_model_n_state(model) * sizeof(float));
+        *kept_output = t >= 0;
+    }
+    pst_model_destroy(&from);
+    return rc;
+}
+
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err)
 {
     pst_model_t *model =

@@ -58,6 +58,13 @@ int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, co
 /* Builds the model described by mf with its parameters, for batches of up to max_batch rows. */
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err);
 
+/* Starts model from mf's weights (fine-tuning): the layer kinds must match one for one; every
+ * tensor and running statistic is copied when all sizes agree, and all but the output layer's
+ * weights and bias (left as they are) when only those differ, e.g. another class count.
+ * *kept_output says which. Errors name the first layer that does not fit. */
+int pst_modelfile_transfer(const pst_modelfile_t *mf, pst_model_t *model, bool *kept_output,
+                           pst_err_t *err);
+
 /* Applies mf's preprocessing to a dense dataset in place and checks every value is finite; a
  * model with columns then keeps only those columns (ds becomes n_columns wide). */
 int pst_modelfile_preprocess(const pst_modelfile_t *mf, pst_dataset_t *ds, pst_err_t *err);

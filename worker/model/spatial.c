@@ -172,6 +172,15 @@ static geom_t geometry(const pst_model_layer_t *l, int batch)
     return g;
 }
 
+/* Stride 1: the outputs ox in [lo, hi) read inside the row at window column kx. */
+static void valid_span(const geom_t *g, int kx, int *lo, int *hi)
+{
+    int first = g->pad - kx, last = g->w + g->pad - kx; /* ox with 0 <= ox - pad + kx < w */
+    *lo = first < 0 ? 0 : first > g->ow ? g->ow : first;
+    *hi = last > g->ow ? g->ow : last;
+    *hi = *hi < *lo ? *lo : *hi;
+}
+
 /* One row of the lowered matrix, for input channel plane xc and window offset (ky, kx), image n:
  * dst[oy * ow + ox] = xc[oy * stride - pad + ky][ox * stride - pad + kx], 0 outside. */
 static void lower_plane(const geom_t *g, const float *xc, int ky, int kx, float *dst)
@@ -184,6 +193,15 @@ static void lower_plane(const geom_t *g, const float *xc, int ky, int kx, float 
             continue;
         }
         const float *row = xc + (size_t)iy * g->w;
+        if (g->stride == 1) { /* a contiguous run between zero margins */
+            int lo, hi;
+            valid_span(g, kx, &lo, &hi);
+            memset(d, 0, (size_t)lo * sizeof(float));
+            if (hi > lo)
+                memcpy(d + lo, row + lo - g->pad + kx, (size_t)(hi - lo) * sizeof(float));
+            memset(d + hi, 0, (size_t)(g->ow - hi) * sizeof(float));
+            continue;
+        }
         for (int ox = 0; ox < g->ow; ox++) {
             int ix = ox * g->stride - g->pad + kx;
             d[ox] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;
@@ -213,6 +231,14 @@ static void raise_plane(const geom_t *g, const float *src, int ky, int kx, float
             continue;
         const float *s = src + (size_t)oy * g->ow;
         float *row = xc + (size_t)iy * g->w;
+        if (g->stride == 1) {
+            int lo, hi;
+            valid_span(g, kx, &lo, &hi);
+            float *r = row - g->pad + kx;
+            for (int ox = lo; ox < hi; ox++)
+                r[ox] += s[ox];
+            continue;
+        }
         for (int ox = 0; ox < g->ow; ox++) {
             int ix = ox * g->stride - g->pad + kx;
             if (ix >= 0 && ix < g->w)
