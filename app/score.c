@@ -18,6 +18,7 @@
 #include "common/net/codec.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
+#include "worker/model/modelspec.h"
 #include "worker/model/sparsefile.h"
 #include "worker/train/train.h"
 
@@ -329,11 +330,8 @@ static void print_model(const pst_modelfile_t *mf, const char *indent, bool para
     }
     printf("%sloss: %s\n%slayers:", indent, pst_loss_kind_name(mf->loss), indent);
     for (int i = 0; i < mf->n_layers; i++) {
-        printf(" %s", pst_layer_kind_name(mf->layers[i].kind));
-        if (mf->layers[i].kind == PST_LAYER_DENSE)
-            printf(":%d", mf->layers[i].units);
-        if (mf->layers[i].kind == PST_LAYER_DROPOUT)
-            printf(":%g", mf->layers[i].rate);
+        char text[64];
+        printf(" %s", pst_layer_spec_format(&mf->layers[i], text, sizeof text));
     }
     printf("\n%sparameters: %zu\n%schecksum: %08x\n", indent, mf->n_params, indent,
            pst_checksum(mf->params, mf->n_params * sizeof(float)));

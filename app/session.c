@@ -52,6 +52,7 @@ void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec
     o->restore_best = cfg->train.restore_best;
     pst_session_optim_cfg(cfg, &o->optim);
     pst_sched_kind_parse(cfg->schedule.name, &o->sched.kind);
+    pst_augment_parse(&o->augment, cfg->data.augment.items, cfg->data.augment.n, NULL);
     o->sched.base_lr = (float)cfg->optimizer.lr;
     o->sched.gamma = (float)cfg->schedule.gamma;
     o->sched.step_size = (int)cfg->schedule.step_size;
@@ -63,12 +64,48 @@ void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec
     o->sched.threshold = (float)cfg->schedule.threshold;
 }
 
+void pst_session_augment_shape(pst_train_opts_t *o, const pst_config_t *cfg,
+                               const pst_model_t *model)
+{
+    int shape[3] = {0, 0, 0};
+    const pst_int_list_t *is = &cfg->data.image_shape;
+    if (pst_model_n_layers(model) > 0 && pst_model_layer(model, 0)->kind == PST_LAYER_INPUT) {
+        pst_model_shape(model, 0, shape);
+    } else if (is->n == 2 || is->n == 3) {
+        shape[0] = is->n == 3 ? (int)is->items[0] : 1;
+        shape[1] = (int)is->items[is->n - 2];
+        shape[2] = (int)is->items[is->n - 1];
+    }
+    o->augment.channels = shape[0];
+    o->augment.height = shape[1];
+    o->augment.width = shape[2];
+}
+
 static int fill_opts(pst_session_t *s, pst_err_t *err)
 {
     const pst_config_t *cfg = s->cfg;
     pst_session_train_opts(cfg, &s->spec, &s->opts);
+    pst_session_augment_shape(&s->opts, cfg, s->model);
     if (s->opts.optim.kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
         pst_warn("optimizer.weight_decay and train.l2 both penalise the weights");
+    return PST_OK;
+}
+
+/* model.init_from: the weights of a saved model, all of them or all but the output layer's. */
+static int start_from_file(pst_session_t *s, const char *path, pst_err_t *err)
+{
+    pst_modelfile_t mf;
+    int rc = pst_modelfile_load(&mf, path, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "model.init_from: ");
+    bool kept_output = false;
+    rc = pst_modelfile_transfer(&mf, s->model, &kept_output, err);
+    pst_modelfile_fini(&mf);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "model.init_from: %s: ", path);
+    if (s->lead)
+        pst_info("model: starting from %s (%s)", path,
+                 kept_output ? "all layers but the output layer" : "all layers");
     return PST_OK;
 }
 
@@ -87,6 +124,8 @@ static int prepare_model(pst_session_t *s, pst_err_t *err)
     pst_rng_t init_rng;
     pst_rng_init(&init_rng, pst_rng_derive((uint64_t)cfg->seed, 0));
     pst_model_init_params(s->model, &init_rng);
+    if (cfg->model.init_from[0] && (rc = start_from_file(s, cfg->model.init_from, err)) != PST_OK)
+        return rc;
     return fill_opts(s, err);
 }
 
@@ -271,6 +310,8 @@ static pst_modelfile_t session_modelfile(const pst_session_t *s)
         .pixel_scale = pp->pixel_scale,
         .params = pst_model_params(s->model),
         .n_params = pst_model_n_params(s->model),
+        .state = pst_model_state(s->model),
+        .n_state = pst_model_n_state(s->model),
         .config_yaml = pst_config_to_string(s->cfg),
         .target_name = tr->target_name,
         .feature_names = tr->feature_names,

@@ -37,6 +37,9 @@ typedef struct pst_session {
 void pst_session_optim_cfg(const pst_config_t *cfg, pst_optim_cfg_t *out);
 
 /* Training options from the train.*, optimizer.* and schedule.* keys for a layer stack. */
+/* The image shape data.augment works on: the model's input layer's, else data.image_shape. */
+void pst_session_augment_shape(pst_train_opts_t *o, const pst_config_t *cfg,
+                               const pst_model_t *model);
 void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec,
                             pst_train_opts_t *opts);
 

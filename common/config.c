@@ -1,4 +1,5 @@
 /* Run configuration: key table, defaults, YAML loading, overrides, validation and dumping. */
+#include "common/data/augment.h"
 #include "common/config.h"
 
 #include <ctype.h>
@@ -77,6 +78,10 @@ static const pst_config_key_t keys[] = {
      "criteo: a numeric cell becomes one feature per column with the number (value) or "
      "sign(x) ln(1 + |x|) (log) as its value, or a feature per log2 bucket of the number with "
      "value 1 (bucket). Empty cells add nothing."},
+    {"data.image_shape", PST_CFG_INT_LIST, OFF(data.image_shape), "[]", NULL, 1, 65536,
+     "Shape of each row as an image, [channels, height, width] or [height, width] (one "
+     "channel), for conv2d and pooling layers. Empty: each row is a square single-channel image "
+     "(28 x 28 for MNIST-style IDX files)."},
 
     {"data.categorical", PST_CFG_STR_LIST, OFF(data.categorical), "[]", NULL, NOB,
      "CSV: columns read as categories even when their values look numeric (codes, zip codes). "
@@ -113,6 +118,11 @@ static const pst_config_key_t keys[] = {
     {"data.outlier_threshold", PST_CFG_FLOAT, OFF(data.outlier_threshold), "0", NULL, 0, 1e6,
      "Multiple for data.outliers; 0: 1.5 (clip_iqr) or 3 (clip_zscore)."},
 
+    {"data.augment", PST_CFG_STR_LIST, OFF(data.augment), "[]", NULL, NOB,
+     "Image augmentation of every training batch, in order, drawn from a stream seeded by seed "
+     "and the step: shift:N (move by up to N pixels, zero fill), flip (left-right, p 1/2), "
+     "rotate:DEG (up to DEG degrees, bilinear), cutout:N (zero an N x N square). Rows are images "
+     "of the model's input shape (data.image_shape)."},
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},
     {"model.activation", PST_CFG_STR, OFF(model.activation), "relu", "relu|tanh|sigmoid", NOB,
@@ -122,6 +132,14 @@ static const pst_config_key_t keys[] = {
     {"model.layers", PST_CFG_STR_LIST, OFF(model.layers), "[]", NULL, NOB,
      "Explicit stack instead of model.hidden, e.g. [dense:256, relu, dropout:0.2, dense:10, "
      "softmax]."},
+    {"model.init", PST_CFG_STR, OFF(model.init), "auto",
+     "auto|he_normal|he_uniform|glorot_normal|glorot_uniform|lecun_normal|lecun_uniform", NOB,
+     "Weight initialisation of every dense and conv2d layer (a model.layers entry may add its "
+     "own, e.g. dense:64:init=lecun_normal). auto: he_normal before a ReLU, else glorot_uniform."},
+    {"model.init_from", PST_CFG_STR, OFF(model.init_from), "", NULL, NOB,
+     "A model file (model.pst) whose weights start training (fine-tuning): its layers must "
+     "match model.layers kind for kind; when only the output layer's size differs (another "
+     "class count) that layer starts fresh. Empty: random initialisation."},
     {"model.output", PST_CFG_STR, OFF(model.output), "auto", "auto|softmax|sigmoid|linear", NOB,
      "Output layer; auto: softmax for classification, linear for regression."},
     {"model.loss", PST_CFG_STR, OFF(model.loss), "auto", "auto|softmax_ce|bce|mse|mae|huber", NOB,
@@ -175,7 +193,9 @@ static const pst_config_key_t keys[] = {
      "ftrl: L2 strength."},
 
     {"schedule.name", PST_CFG_STR, OFF(schedule.name), "constant",
-     "constant|step|exponential|cosine|plateau", NOB, "Learning-rate schedule."},
+     "constant|step|exponential|cosine|plateau|one_cycle", NOB,
+     "Learning-rate schedule. one_cycle: per step, a half cosine up from optimizer.lr/25 to "
+     "optimizer.lr over the first 30% of train.epochs, then down to optimizer.lr/25e4."},
     {"schedule.gamma", PST_CFG_FLOAT, OFF(schedule.gamma), "0.1", NULL, 0, 1,
      "Decay factor (step: per step_size epochs; exponential: per epoch)."},
     {"schedule.step_size", PST_CFG_INT, OFF(schedule.step_size), "10", NULL, 1, 1e9,
@@ -779,7 +799,8 @@ int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
     }
     if (cfg->model.layers.n > 0 && cfg->model.hidden.n > 0)
         return pst_err_set(err, PST_EINVAL, "model.layers and model.hidden are exclusive");
-    return PST_OK;
+    pst_augment_t aug;
+    return pst_augment_parse(&aug, cfg->data.augment.items, cfg->data.augment.n, err);
 }
 
 /* Writes a string as a YAML scalar, quoted when plain style would change its meaning. */

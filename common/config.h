@@ -48,6 +48,8 @@ typedef struct pst_config {
         char *dates, *id_column, *high_cardinality, *outliers;
         long max_categories, hash_slots;
         double outlier_threshold;
+        pst_int_list_t image_shape; /* [channels, height, width] or [height, width] of a row */
+        pst_str_list_t augment;     /* image augmentation ops, applied per training batch */
     } data;
 
     struct {
@@ -55,6 +57,8 @@ typedef struct pst_config {
         char *activation;
         double dropout;
         pst_str_list_t layers;
+        char *init;      /* weight initialisation of dense and conv2d layers */
+        char *init_from; /* a model file to start from (fine-tuning), or "" */
         char *output, *loss;
         double huber_delta;
         char *type;                 /* dense, sparse_lr, fm or wide_deep */

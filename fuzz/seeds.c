@@ -253,10 +253,10 @@ static void read_back(const char *path, buf_t *b)
 
 static void small_model(pst_modelfile_t *mf, float *params, float *pre)
 {
-    static pst_layer_spec_t layers[4] = {{PST_LAYER_DENSE, 3, 0},
-                                         {PST_LAYER_RELU, 0, 0},
-                                         {PST_LAYER_DENSE, 2, 0},
-                                         {PST_LAYER_SOFTMAX, 0, 0}};
+    static pst_layer_spec_t layers[4] = {{.kind = PST_LAYER_DENSE, .units = 3},
+                                         {.kind = PST_LAYER_RELU, .units = 0},
+                                         {.kind = PST_LAYER_DENSE, .units = 2},
+                                         {.kind = PST_LAYER_SOFTMAX, .units = 0}};
     static double classes[2] = {0, 1};
     memset(mf, 0, sizeof *mf);
     mf->n_inputs = 4;
@@ -335,7 +335,8 @@ static void sparse_seeds(void)
                            .rows = rows,
                            .bias = -0.25f};
     save_sparse("fm", &fm);
-    static pst_layer_spec_t hidden[2] = {{PST_LAYER_DENSE, 2, 0}, {PST_LAYER_RELU, 0, 0}};
+    static pst_layer_spec_t hidden[2] = {{.kind = PST_LAYER_DENSE, .units = 2},
+                                         {.kind = PST_LAYER_RELU, .units = 0}};
     pst_sparsefile_t wd = {.type = PST_SPARSEFILE_WIDE_DEEP,
                            .spec = {PST_SPARSE_FM, 2},
                            .format = PST_SPARSE_LIBSVM,

@@ -162,6 +162,7 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
 {
     pst_train_opts_t opts;
     pst_session_train_opts(t->cfg, &out->spec, &opts);
+    pst_session_augment_shape(&opts, t->cfg, out->model);
     opts.seed = pst_rng_derive(t->seed, 100);
     opts.class_weights = r->class_weights;
     if (env && env->n_shares > 1) {
@@ -291,6 +292,8 @@ int pst_fit_model_pack(const pst_fit_t *fit, const pst_fit_out_t *out, uint8_t *
         .pixel_scale = pp ? pp->pixel_scale : 0,
         .params = pst_model_params(out->model),
         .n_params = pst_model_n_params(out->model),
+        .state = pst_model_state(out->model),
+        .n_state = pst_model_n_state(out->model),
         .config_yaml = pst_config_to_string(fit->cfg),
         .target_name = ds->target_name,
         .feature_names = ds->feature_names,

@@ -12,6 +12,7 @@
 #include "common/atomicfile.h"
 #include "common/data/sparsestream.h"
 #include "common/net/codec.h"
+#include "worker/model/modelspec.h"
 #include "worker/model/sparsefile.h"
 #include "worker/model/sparsescore.h"
 
@@ -207,11 +208,8 @@ static void print_deep(const pst_sparsefile_t *sf)
     printf("fields: %u (%u raw), embedding_dim %u, pooling %s\nhidden:", wd->n_fields, wd->n_raw,
            wd->dim, wd->pooling == PST_WD_POOL_MEAN ? "mean" : "sum");
     for (int i = 0; i < wd->n_hidden; i++) {
-        printf(" %s", pst_layer_kind_name(wd->hidden[i].kind));
-        if (wd->hidden[i].kind == PST_LAYER_DENSE)
-            printf(":%d", wd->hidden[i].units);
-        if (wd->hidden[i].kind == PST_LAYER_DROPOUT)
-            printf(":%g", wd->hidden[i].rate);
+        char text[64];
+        printf(" %s", pst_layer_spec_format(&wd->hidden[i], text, sizeof text));
     }
     printf("%s\ndeep parameters: %zu\n", wd->n_hidden ? "" : " none", sf->n_dense);
 }

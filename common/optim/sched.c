@@ -4,7 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"constant", "step", "exponential", "cosine", "plateau"};
+static const char *const kind_names[] = {"constant", "step",    "exponential",
+                                         "cosine",   "plateau", "one_cycle"};
 enum { N_KINDS = sizeof kind_names / sizeof kind_names[0] };
 
 int pst_sched_kind_parse(const char *name, pst_sched_kind_t *kind)
@@ -44,6 +45,29 @@ static double cosine_lr(const pst_sched_cfg_t *c, int epoch)
     return floor_lr + (base - floor_lr) * 0.5 * (1.0 + cos(M_PI * e / c->total_epochs));
 }
 
+/* One-cycle policy: the fraction t of the run done (by step, or by epoch without a step count)
+ * rises from base/25 to base over t < 0.3 and falls to base/25e4 at t = 1, on half cosines. */
+#define ONE_CYCLE_RISE 0.3
+#define ONE_CYCLE_DIV 25.0
+#define ONE_CYCLE_FINAL_DIV 1e4
+
+static double one_cycle_lr(const pst_sched_cfg_t *c, int epoch, long step)
+{
+    double t;
+    if (c->total_epochs <= 0)
+        return c->base_lr;
+    if (c->steps_per_epoch > 0)
+        t = (double)(step < 0 ? 0 : step) / ((double)c->steps_per_epoch * c->total_epochs);
+    else
+        t = (double)(epoch < 0 ? 0 : epoch) / c->total_epochs;
+    t = t > 1.0 ? 1.0 : t;
+    double peak = c->base_lr, start = peak / ONE_CYCLE_DIV, end = start / ONE_CYCLE_FINAL_DIV;
+    if (t < ONE_CYCLE_RISE)
+        return start + (peak - start) * 0.5 * (1.0 - cos(M_PI * t / ONE_CYCLE_RISE));
+    double u = (t - ONE_CYCLE_RISE) / (1.0 - ONE_CYCLE_RISE);
+    return end + (peak - end) * 0.5 * (1.0 + cos(M_PI * u));
+}
+
 /* The schedule's value for an epoch, before warm-up. Negative epochs count as epoch 0. */
 static double scheduled_lr(const pst_sched_t *self, int epoch)
 {
@@ -62,6 +86,7 @@ static double scheduled_lr(const pst_sched_t *self, int epoch)
         return cosine_lr(c, epoch);
     case PST_SCHED_PLATEAU:
         return self->plateau_lr;
+    case PST_SCHED_ONE_CYCLE: /* stepped in pst_sched_lr */
     case PST_SCHED_CONSTANT:
     default:
         return c->base_lr;
@@ -70,7 +95,8 @@ static double scheduled_lr(const pst_sched_t *self, int epoch)
 
 float pst_sched_lr(const pst_sched_t *self, int epoch, long step)
 {
-    double lr = scheduled_lr(self, epoch);
+    double lr = self->cfg.kind == PST_SCHED_ONE_CYCLE ? one_cycle_lr(&self->cfg, epoch, step)
+                                                      : scheduled_lr(self, epoch);
     long warmup = self->cfg.warmup_steps;
     if (warmup > 0 && step < warmup)
         lr *= (double)(step < 0 ? 1 : step + 1) / (double)warmup;

@@ -37,8 +37,8 @@ static void make_member(member_t *m, int n_inputs, const size_t *cols, int n_col
 {
     memset(m, 0, sizeof *m);
     int width = cols ? n_cols : n_inputs;
-    m->layers[0] = (pst_layer_spec_t){PST_LAYER_DENSE, N_CLASSES, 0};
-    m->layers[1] = (pst_layer_spec_t){PST_LAYER_SOFTMAX, 0, 0};
+    m->layers[0] = (pst_layer_spec_t){.kind = PST_LAYER_DENSE, .units = N_CLASSES, .rate = 0};
+    m->layers[1] = (pst_layer_spec_t){.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0};
     memcpy(m->w, w, (size_t)(N_CLASSES * width) * sizeof(float));
     memcpy(m->b, b, N_CLASSES * sizeof(float));
     /* Place W and b where the model's own tensor table says they live. */

@@ -149,7 +149,7 @@ static void invalid_inputs_give_nan(void **state)
 /* Dense 3 -> 2 with W = ((1, -2, 0), (0.5, 0, -1)), b = (3, -4): sum|w| = 4.5, sum w^2 = 6.25. */
 static void penalty_by_hand(void **state)
 {
-    pst_layer_spec_t spec[] = {{PST_LAYER_DENSE, 2, 0.0f}};
+    pst_layer_spec_t spec[] = {{.kind = PST_LAYER_DENSE, .units = 2, .rate = 0.0f}};
     pst_model_t *m = pst_model_new(3, spec, 1, 1, NULL);
     assert_non_null(m);
     const float params[8] = {1, -2, 0, 0.5f, 0, -1, 3, -4};

@@ -17,15 +17,15 @@
 
 #define DENSE(n)                                                                                   \
     {                                                                                              \
-        PST_LAYER_DENSE, (n), 0.0f                                                                 \
+        .kind = PST_LAYER_DENSE, .units = (n)                                                      \
     }
-#define ACT(kind)                                                                                  \
+#define ACT(k)                                                                                     \
     {                                                                                              \
-        (kind), 0, 0.0f                                                                            \
+        .kind = (k)                                                                                \
     }
 #define DROPOUT(r)                                                                                 \
     {                                                                                              \
-        PST_LAYER_DROPOUT, 0, (r)                                                                  \
+        .kind = PST_LAYER_DROPOUT, .rate = (r)                                                     \
     }
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -65,7 +65,7 @@ static pst_model_t *random_model(int n_inputs, const pst_layer_spec_t *layers, i
 
 static void layer_names_round_trip(void **state)
 {
-    for (int k = PST_LAYER_DENSE; k <= PST_LAYER_DROPOUT; k++) {
+    for (int k = PST_LAYER_DENSE; k <= PST_LAYER_GLOBAL_AVGPOOL; k++) {
         pst_layer_kind_t parsed;
         assert_int_equal(pst_layer_kind_parse(pst_layer_kind_name((pst_layer_kind_t)k), &parsed),
                          PST_OK);
@@ -74,7 +74,8 @@ static void layer_names_round_trip(void **state)
     pst_layer_kind_t kind = PST_LAYER_TANH;
     assert_int_equal(pst_layer_kind_parse("relu", &kind), PST_OK);
     assert_int_equal(kind, PST_LAYER_RELU);
-    assert_int_equal(pst_layer_kind_parse("conv2d", &kind), PST_EINVAL);
+    assert_int_equal(pst_layer_kind_parse("conv3d", &kind), PST_EINVAL);
+    assert_string_equal(pst_layer_kind_name(PST_LAYER_CONV2D), "conv2d");
     assert_int_equal(pst_layer_kind_parse(NULL, &kind), PST_EINVAL);
     assert_string_equal(pst_layer_kind_name(PST_LAYER_SOFTMAX), "softmax");
 }
@@ -108,10 +109,10 @@ static void spec_validation_errors(void **state)
     pst_layer_spec_t rate_nan[] = {DENSE(4), DROPOUT(NAN), DENSE(2)};
     expect_invalid(3, rate_nan, 3, 8, "dropout rate");
     pst_layer_spec_t no_dense[] = {ACT(PST_LAYER_RELU), ACT(PST_LAYER_SOFTMAX)};
-    expect_invalid(3, no_dense, 2, 8, "at least one dense");
+    expect_invalid(3, no_dense, 2, 8, "at least one dense or conv2d");
     pst_layer_spec_t softmax_mid[] = {DENSE(4), ACT(PST_LAYER_SOFTMAX), DENSE(2)};
     expect_invalid(3, softmax_mid, 3, 8, "softmax is only allowed as the last layer");
-    pst_layer_spec_t bad_kind[] = {DENSE(4), {(pst_layer_kind_t)42, 0, 0.0f}};
+    pst_layer_spec_t bad_kind[] = {DENSE(4), {.kind = (pst_layer_kind_t)42}};
     expect_invalid(3, bad_kind, 2, 8, "unknown kind");
     /* Rate 0 dropout, a leading activation and a trailing softmax are all fine. */
     pst_layer_spec_t fine[] = {DROPOUT(0.0f), ACT(PST_LAYER_TANH), DENSE(3),
@@ -384,6 +385,49 @@ static void init_statistics(void **state)
             assert_true(p[b->offset + i] == 0.0f);
     }
     pst_model_destroy(&m);
+}
+
+/* Each named initialisation: a 400 -> 300 dense layer's weights have the std of its normal law
+ * (within 3%) or fill the uniform law's [-limit, limit] (max within 1% of the limit). */
+static void init_kinds_follow_their_laws(void **state)
+{
+    (void)state;
+    const struct {
+        pst_init_kind_t kind;
+        double scale; /* std for normal, limit for uniform */
+        bool normal;
+    } laws[] = {
+        {PST_INIT_HE_NORMAL, sqrt(2.0 / 400), true},
+        {PST_INIT_HE_UNIFORM, sqrt(6.0 / 400), false},
+        {PST_INIT_GLOROT_NORMAL, sqrt(2.0 / 700), true},
+        {PST_INIT_GLOROT_UNIFORM, sqrt(6.0 / 700), false},
+        {PST_INIT_LECUN_NORMAL, sqrt(1.0 / 400), true},
+        {PST_INIT_LECUN_UNIFORM, sqrt(3.0 / 400), false},
+    };
+    for (int i = 0; i < N_OF(laws); i++) {
+        pst_layer_spec_t spec[] = {{.kind = PST_LAYER_DENSE, .units = 300, .init = laws[i].kind}};
+        pst_model_t *m = new_model(400, spec, 1, 1);
+        pst_rng_t rng;
+        pst_rng_init(&rng, 90 + (uint64_t)i);
+        pst_model_init_params(m, &rng);
+        const pst_tensor_info_t *w = pst_model_tensor(m, 0);
+        double mean, std;
+        float max_abs;
+        weight_stats(pst_model_params(m) + w->offset, w->size, &mean, &std, &max_abs);
+        if (laws[i].normal) {
+            assert_true(fabs(std / laws[i].scale - 1.0) < 0.03);
+        } else {
+            assert_true(max_abs <= laws[i].scale);
+            assert_true(max_abs > 0.99 * laws[i].scale);
+            assert_true(fabs(std / (laws[i].scale / sqrt(3.0)) - 1.0) < 0.03);
+        }
+        pst_init_kind_t parsed;
+        assert_int_equal(pst_init_kind_parse(pst_init_kind_name(laws[i].kind), &parsed), PST_OK);
+        assert_int_equal(parsed, laws[i].kind);
+        pst_model_destroy(&m);
+    }
+    pst_init_kind_t parsed;
+    assert_int_equal(pst_init_kind_parse("orthogonal", &parsed), PST_EINVAL);
 }
 
 static void init_is_deterministic_per_seed(void **state)
@@ -743,6 +787,7 @@ int main(void)
         cmocka_unit_test(dropout_masks_and_scales),
         cmocka_unit_test(init_statistics),
         cmocka_unit_test(init_is_deterministic_per_seed),
+        cmocka_unit_test(init_kinds_follow_their_laws),
         cmocka_unit_test(gradcheck_hidden_activations),
         cmocka_unit_test(gradcheck_softmax_layer),
         cmocka_unit_test(gradcheck_dropout_fixed_mask),

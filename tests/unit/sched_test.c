@@ -37,8 +37,8 @@ static float lr_at(const pst_sched_cfg_t *c, int epoch, long step)
 
 static void names_round_trip(void **state)
 {
-    const char *names[] = {"constant", "step", "exponential", "cosine", "plateau"};
-    for (int i = 0; i < 5; i++) {
+    const char *names[] = {"constant", "step", "exponential", "cosine", "plateau", "one_cycle"};
+    for (int i = 0; i < 6; i++) {
         pst_sched_kind_t k = PST_SCHED_CONSTANT;
         assert_int_equal(pst_sched_kind_parse(names[i], &k), PST_OK);
         assert_int_equal(k, i);
@@ -49,6 +49,37 @@ static void names_round_trip(void **state)
     assert_int_equal(pst_sched_kind_parse(NULL, &k), PST_EINVAL);
     assert_int_equal(k, PST_SCHED_COSINE);
     assert_string_equal(pst_sched_kind_name((pst_sched_kind_t)-1), "unknown");
+}
+
+/* one_cycle over 4 epochs of 10 steps (40 steps): 0.004 at step 0, the peak 0.1 at step 12 (30%),
+ * half way down at step 26, 0.1/25e4 at the end and after it; cosine shapes in between (values
+ * computed by hand from the closed form). Without a step count the cycle advances per epoch. */
+static void one_cycle_rises_then_anneals(void **state)
+{
+    (void)state;
+    pst_sched_cfg_t c = cfg_of(PST_SCHED_ONE_CYCLE, 0.1f);
+    c.total_epochs = 4;
+    c.steps_per_epoch = 10;
+    assert_near(lr_at(&c, 0, 0), 0.004, 1e-9);
+    assert_near(lr_at(&c, 0, 6), 0.004 + 0.096 * 0.5, 1e-8); /* half of the rise */
+    assert_near(lr_at(&c, 1, 12), 0.1, 1e-8);
+    assert_near(lr_at(&c, 2, 26), 4e-7 + (0.1 - 4e-7) * 0.5, 1e-8);
+    assert_near(lr_at(&c, 3, 40), 4e-7, 1e-12);
+    assert_near(lr_at(&c, 9, 400), 4e-7, 1e-12);
+    double prev = 0;
+    for (long s = 0; s <= 12; s++) { /* rising, then falling */
+        double lr = lr_at(&c, (int)(s / 10), s);
+        assert_true(lr > prev);
+        prev = lr;
+    }
+    for (long s = 13; s <= 40; s++) {
+        double lr = lr_at(&c, (int)(s / 10), s);
+        assert_true(lr < prev);
+        prev = lr;
+    }
+    c.steps_per_epoch = 0;
+    assert_near(lr_at(&c, 2, 999), 4e-7 + (0.1 - 4e-7) * 0.5 * (1 + cos(M_PI * (0.5 - 0.3) / 0.7)),
+                1e-8);
 }
 
 static void constant_step_exponential(void **state)
@@ -157,6 +188,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(names_round_trip),
+        cmocka_unit_test(one_cycle_rises_then_anneals),
         cmocka_unit_test(constant_step_exponential),
         cmocka_unit_test(cosine),
         cmocka_unit_test(warmup_on_top),

@@ -269,7 +269,7 @@ static void dense_and_sparse_readers_refuse_each_other(void **state)
     assert_non_null(strstr(err.msg, "s.pst: a sparse model file (model.type sparse_lr)"));
     free(buf);
     /* a dense model file read as sparse */
-    pst_layer_spec_t layer = {PST_LAYER_DENSE, 1, 0};
+    pst_layer_spec_t layer = {.kind = PST_LAYER_DENSE, .units = 1};
     float params[3] = {1, 2, 3};
     pst_modelfile_t dense = {.n_inputs = 2,
                              .n_layers = 1,
@@ -300,7 +300,8 @@ static void dense_and_sparse_readers_refuse_each_other(void **state)
 static void wide_deep_round_trip_scores_as_the_model(void **state)
 {
     (void)state;
-    static const pst_layer_spec_t hidden[2] = {{PST_LAYER_DENSE, 4, 0}, {PST_LAYER_RELU, 0, 0}};
+    static const pst_layer_spec_t hidden[2] = {{.kind = PST_LAYER_DENSE, .units = 4},
+                                               {.kind = PST_LAYER_RELU, .units = 0}};
     pst_wide_deep_spec_t spec = {
         .n_fields = 5, .dim = 3, .hidden = hidden, .n_hidden = 2, .max_batch = ROWS};
     pst_wide_deep_t *wd = pst_wide_deep_new(&spec, NULL);

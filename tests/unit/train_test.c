@@ -33,10 +33,10 @@ static pst_dataset_t *blobs(size_t n, int n_classes, uint64_t seed)
 
 static pst_model_t *mlp(int n_classes, int batch)
 {
-    pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 16, 0},
-                                 {PST_LAYER_TANH, 0, 0},
-                                 {PST_LAYER_DENSE, n_classes, 0},
-                                 {PST_LAYER_SOFTMAX, 0, 0}};
+    pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 16},
+                                 {.kind = PST_LAYER_TANH, .units = 0},
+                                 {.kind = PST_LAYER_DENSE, .units = n_classes},
+                                 {.kind = PST_LAYER_SOFTMAX, .units = 0}};
     pst_model_t *m = pst_model_new(4, layers, 4, batch, NULL);
     pst_rng_t rng;
     pst_rng_init(&rng, 5);
@@ -189,11 +189,11 @@ static void resume_mid_epoch_matches_uninterrupted(void **state)
     /* Dropout and shuffling on: a run that crashes at clock 30 (mid-epoch 2) and resumes from
      * there with the server's state must end with the uninterrupted run's weights. */
     pst_dataset_t *train = blobs(300, 3, 8);
-    pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 16, 0},
-                                 {PST_LAYER_RELU, 0, 0},
-                                 {PST_LAYER_DROPOUT, 0, 0.3f},
-                                 {PST_LAYER_DENSE, 3, 0},
-                                 {PST_LAYER_SOFTMAX, 0, 0}};
+    pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 16},
+                                 {.kind = PST_LAYER_RELU, .units = 0},
+                                 {.kind = PST_LAYER_DROPOUT, .units = 0, .rate = 0.3f},
+                                 {.kind = PST_LAYER_DENSE, .units = 3},
+                                 {.kind = PST_LAYER_SOFTMAX, .units = 0}};
     pst_model_t *m = pst_model_new(4, layers, 5, 16, NULL);
     pst_rng_t rng;
     pst_rng_init(&rng, 5);

@@ -1,5 +1,6 @@
 /* Feed-forward layer stack: spec validation, one parameter arena, batched forward and backward. */
 #include "worker/model/model.h"
+#include "worker/model/model_internal.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -9,107 +10,10 @@
 #include <string.h>
 
 /* Widths and batch sizes are capped so every buffer size fits comfortably in size_t. */
-#define MAX_WIDTH (1 << 24)
 #define MAX_ACT_FLOATS ((size_t)1 << 36)
 #define ALIGN_FLOATS 16
 
-typedef struct layer {
-    pst_layer_spec_t spec;
-    int in, out;        /* widths of the layer's input and output */
-    int w_tensor;       /* dense: index of W in the tensor table (b follows); -1 otherwise */
-    float *buf;         // (max_batch, out): the output this layer writes
-    float *mask;        // dropout: (max_batch, out), 0 or 1/(1-rate) of the last training forward
-    const float *input; /* of the last forward: x or the previous layer's output */
-    const float *y;     /* output of the last forward: buf, or input for a pass-through dropout */
-    bool mask_active;   /* dropout applied in the last forward */
-} layer_t;
-
-struct pst_model {
-    int n_inputs, n_outputs, n_layers, max_batch;
-    int first_dense; /* backward stops after this layer: nothing below it has parameters */
-    layer_t *layers;
-    pst_tensor_info_t *tensors;
-    int n_tensors;
-    size_t n_params;
-    float *params;     // (n_params) the arena
-    float *grads;      // (n_params) same layout
-    float *activation; /* one block carved into every layer buffer, x copy and scratch */
-    float *x_copy;     // (max_batch, n_inputs): backward needs the input of the first dense layer
-    float *scratch[2]; // 2 x (max_batch, max_width): ping-pong gradients in backward
-    float *ones;       // (max_batch) all 1: bias gradients are dY^T ones
-    int batch;         /* rows of the last forward; 0 before the first */
-    pst_model_layer_hooks_t hooks;
-};
-
-static const char *const KIND_NAMES[] = {
-    [PST_LAYER_DENSE] = "dense", [PST_LAYER_RELU] = "relu",       [PST_LAYER_SIGMOID] = "sigmoid",
-    [PST_LAYER_TANH] = "tanh",   [PST_LAYER_SOFTMAX] = "softmax", [PST_LAYER_DROPOUT] = "dropout",
-};
-#define N_KINDS ((int)(sizeof(KIND_NAMES) / sizeof(KIND_NAMES[0])))
-
-int pst_layer_kind_parse(const char *name, pst_layer_kind_t *kind)
-{
-    for (int i = 0; name != NULL && i < N_KINDS; i++) {
-        if (strcmp(name, KIND_NAMES[i]) == 0) {
-            *kind = (pst_layer_kind_t)i;
-            return PST_OK;
-        }
-    }
-    return PST_EINVAL;
-}
-
-const char *pst_layer_kind_name(pst_layer_kind_t kind)
-{
-    if ((int)kind < 0 || (int)kind >= N_KINDS)
-        return "unknown";
-    return KIND_NAMES[kind];
-}
-
-/* ---- spec validation ---- */
-
-static int check_layer(const pst_layer_spec_t *l, int i, int n_layers, pst_err_t *err)
-{
-    if ((int)l->kind < 0 || (int)l->kind >= N_KINDS)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: layer %d: unknown kind %d", __LINE__, i,
-                           (int)l->kind);
-    if (l->kind == PST_LAYER_DENSE && (l->units <= 0 || l->units > MAX_WIDTH))
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: dense units must be in [1, %d], got %d", __LINE__,
-                           i, MAX_WIDTH, l->units);
-    if (l->kind == PST_LAYER_DROPOUT && !(l->rate >= 0.0f && l->rate < 1.0f))
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: dropout rate must be in [0, 1), got %g", __LINE__,
-                           i, (double)l->rate);
-    if (l->kind == PST_LAYER_SOFTMAX && i != n_layers - 1)
-        return pst_err_set(err, PST_EINVAL,
-                           "model.c:%d: layer %d: softmax is only allowed as the last layer",
-                           __LINE__, i);
-    return PST_OK;
-}
-
-static int check_spec(int n_inputs, const pst_layer_spec_t *layers, int n_layers, int max_batch,
-                      pst_err_t *err)
-{
-    if (n_inputs <= 0 || n_inputs > MAX_WIDTH)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: n_inputs must be in [1, %d], got %d",
-                           __LINE__, MAX_WIDTH, n_inputs);
-    if (max_batch <= 0)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: max_batch must be positive, got %d",
-                           __LINE__, max_batch);
-    if (layers == NULL || n_layers <= 0)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: the model has no layers", __LINE__);
-    int n_dense = 0;
-    for (int i = 0; i < n_layers; i++) {
-        int rc = check_layer(&layers[i], i, n_layers, err);
-        if (rc != PST_OK)
-            return rc;
-        n_dense += layers[i].kind == PST_LAYER_DENSE;
-    }
-    if (n_dense == 0)
-        return pst_err_set(err, PST_EINVAL, "model.c:%d: the model needs at least one dense layer",
-                           __LINE__);
-    return PST_OK;
-}
+typedef pst_model_layer_t layer_t;
 
 /* ---- construction ---- */
 
@@ -118,47 +22,73 @@ static size_t round_up(size_t n)
     return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
-/* Fills widths and the tensor table (W then b per dense layer, in layer order). */
-static void lay_out_tensors(pst_model_t *m)
+/* W (rows, cols) then b (rows) of layer l at *offset. */
+static void add_tensors(pst_model_t *m, layer_t *l, int rows, int cols, size_t *offset)
 {
-    int width = m->n_inputs;
+    l->w_tensor = m->n_tensors;
+    pst_tensor_info_t *w = &m->tensors[m->n_tensors++];
+    *w = (pst_tensor_info_t){*offset, (size_t)rows * (size_t)cols, rows, cols, false};
+    *offset += w->size;
+    pst_tensor_info_t *b = &m->tensors[m->n_tensors++];
+    *b = (pst_tensor_info_t){*offset, (size_t)rows, rows, 1, true};
+    *offset += b->size;
+}
+
+/* Fills shapes, widths and the tensor table (W then b per dense or conv2d layer, in layer
+ * order); fails when a shape does not fit its layer. */
+static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
+{
+    int shape[3] = {m->n_inputs, 1, 1};
     size_t offset = 0;
     for (int i = 0; i < m->n_layers; i++) {
         layer_t *l = &m->layers[i];
-        l->in = width;
-        l->out = l->spec.kind == PST_LAYER_DENSE ? l->spec.units : width;
+        memcpy(l->in_shape, shape, sizeof shape);
         l->w_tensor = -1;
-        if (l->spec.kind == PST_LAYER_DENSE) {
-            if (m->first_dense < 0)
-                m->first_dense = i;
-            l->w_tensor = m->n_tensors;
-            pst_tensor_info_t *w = &m->tensors[m->n_tensors++];
-            *w = (pst_tensor_info_t){offset, (size_t)l->out * (size_t)l->in, l->out, l->in, false};
-            offset += w->size;
-            pst_tensor_info_t *b = &m->tensors[m->n_tensors++];
-            *b = (pst_tensor_info_t){offset, (size_t)l->out, l->out, 1, true};
-            offset += b->size;
+        int rc = pst_spatial_shape(l, i, err);
+        if (rc != PST_OK)
+            return rc;
+        if (l->spec.kind == PST_LAYER_DENSE)
+            l->out_shape[0] = l->spec.units, l->out_shape[1] = l->out_shape[2] = 1;
+        l->in = shape[0] * shape[1] * shape[2];
+        l->out = l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
+        if (pst_layer_kind_has_params(l->spec.kind) && m->first_dense < 0)
+            m->first_dense = i;
+        if (l->spec.kind == PST_LAYER_DENSE)
+            add_tensors(m, l, l->out, l->in, &offset);
+        else if (l->spec.kind == PST_LAYER_CONV2D)
+            add_tensors(m, l, l->out_shape[0], shape[0] * l->spec.kernel * l->spec.kernel, &offset);
+        if (l->spec.kind == PST_LAYER_BATCHNORM) {
+            add_tensors(m, l, shape[0], 1, &offset);
+            l->state_offset = m->n_state;
+            m->n_state += 2 * (size_t)shape[0];
         }
-        width = l->out;
+        memcpy(shape, l->out_shape, sizeof shape);
     }
-    m->n_outputs = width;
+    m->n_outputs = shape[0] * shape[1] * shape[2];
     m->n_params = offset;
+    return PST_OK;
 }
 
 /* Floats needed by the activation block, or 0 when it would be unreasonably large. */
-static size_t activation_floats(const pst_model_t *m, int *max_width)
+static size_t activation_floats(const pst_model_t *m, int *max_width, size_t *tmp, size_t *dcol)
 {
     size_t rows = (size_t)m->max_batch, total = round_up(rows * (size_t)m->n_inputs);
     *max_width = m->n_inputs;
+    *tmp = *dcol = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const layer_t *l = &m->layers[i];
-        total += round_up(rows * (size_t)l->out);
-        if (l->spec.kind == PST_LAYER_DROPOUT)
-            total += round_up(rows * (size_t)l->out);
+        size_t col = pst_spatial_col_floats(l, m->max_batch);
+        size_t t = pst_spatial_tmp_floats(l, m->max_batch);
+        total += round_up(rows * (size_t)l->out) + round_up(col);
+        if (l->spec.kind == PST_LAYER_DROPOUT || l->spec.kind == PST_LAYER_BATCHNORM)
+            total += round_up(rows * (size_t)l->out) + round_up((size_t)l->in_shape[0]);
         if (l->out > *max_width)
             *max_width = l->out;
+        *tmp = t > *tmp ? t : *tmp;
+        *dcol = col > *dcol ? col : *dcol;
     }
-    total += 2 * round_up(rows * (size_t)*max_width) + round_up(rows);
+    total +=
+        2 * round_up(rows * (size_t)*max_width) + round_up(rows) + round_up(*tmp) + round_up(*dcol);
     return total > MAX_ACT_FLOATS ? 0 : total;
 }
 
@@ -169,7 +99,7 @@ static float *take(float **cursor, size_t n)
     return p;
 }
 
-static void carve_activations(pst_model_t *m, int max_width)
+static void carve_activations(pst_model_t *m, int max_width, size_t tmp, size_t dcol)
 {
     size_t rows = (size_t)m->max_batch;
     float *cursor = m->activation;
@@ -177,9 +107,15 @@ static void carve_activations(pst_model_t *m, int max_width)
     for (int i = 0; i < m->n_layers; i++) {
         layer_t *l = &m->layers[i];
         l->buf = take(&cursor, rows * (size_t)l->out);
-        if (l->spec.kind == PST_LAYER_DROPOUT)
+        if (l->spec.kind == PST_LAYER_DROPOUT || l->spec.kind == PST_LAYER_BATCHNORM) {
             l->mask = take(&cursor, rows * (size_t)l->out);
+            l->bn_inv_std = take(&cursor, (size_t)l->in_shape[0]);
+        }
+        if (l->spec.kind == PST_LAYER_CONV2D)
+            l->col = take(&cursor, pst_spatial_col_floats(l, m->max_batch));
     }
+    m->conv_tmp = take(&cursor, tmp);
+    m->conv_dcol = take(&cursor, dcol);
     m->scratch[0] = take(&cursor, rows * (size_t)max_width);
     m->scratch[1] = take(&cursor, rows * (size_t)max_width);
     m->ones = take(&cursor, rows);
@@ -196,10 +132,31 @@ static float *alloc_floats(size_t n)
     return p;
 }
 
+/* One int32 block for the maxpool layers' argmax, or NULL with none. */
+static int carve_argmax(pst_model_t *m)
+{
+    size_t total = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].spec.kind == PST_LAYER_MAXPOOL2D)
+            total += (size_t)m->max_batch * (size_t)m->layers[i].out;
+    if (total == 0)
+        return PST_OK;
+    if (!(m->argmax = calloc(total, sizeof(int32_t))))
+        return PST_ENOMEM;
+    int32_t *cursor = m->argmax;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].spec.kind == PST_LAYER_MAXPOOL2D) {
+            m->layers[i].argmax = cursor;
+            cursor += (size_t)m->max_batch * (size_t)m->layers[i].out;
+        }
+    return PST_OK;
+}
+
 static int alloc_buffers(pst_model_t *m, pst_err_t *err)
 {
     int max_width = 0;
-    size_t act = activation_floats(m, &max_width);
+    size_t tmp, dcol;
+    size_t act = activation_floats(m, &max_width, &tmp, &dcol);
     if (act == 0)
         return pst_err_set(err, PST_EINVAL,
                            "model.c:%d: activations for max_batch %d are too large", __LINE__,
@@ -207,17 +164,23 @@ static int alloc_buffers(pst_model_t *m, pst_err_t *err)
     m->params = alloc_floats(m->n_params);
     m->grads = alloc_floats(m->n_params);
     m->activation = alloc_floats(act);
-    if (m->params == NULL || m->grads == NULL || m->activation == NULL)
+    m->state = alloc_floats(m->n_state);
+    if (m->params == NULL || m->grads == NULL || m->activation == NULL || m->state == NULL ||
+        carve_argmax(m) != PST_OK)
         return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for %zu parameters",
                            __LINE__, m->n_params);
-    carve_activations(m, max_width);
+    carve_activations(m, max_width, tmp, dcol);
+    for (int i = 0; i < m->n_layers; i++) /* running variance starts at 1, the mean at 0 */
+        if (m->layers[i].spec.kind == PST_LAYER_BATCHNORM)
+            for (int c = 0; c < m->layers[i].in_shape[0]; c++)
+                m->state[m->layers[i].state_offset + (size_t)m->layers[i].in_shape[0] + c] = 1.0f;
     return PST_OK;
 }
 
 pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_layers,
                            int max_batch, pst_err_t *err)
 {
-    if (check_spec(n_inputs, layers, n_layers, max_batch, err) != PST_OK)
+    if (pst_layer_specs_check(n_inputs, layers, n_layers, max_batch, err) != PST_OK)
         return NULL;
     pst_model_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -237,8 +200,7 @@ pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_l
     }
     for (int i = 0; i < n_layers; i++)
         m->layers[i].spec = layers[i];
-    lay_out_tensors(m);
-    if (alloc_buffers(m, err) != PST_OK)
+    if (lay_out_tensors(m, err) != PST_OK || alloc_buffers(m, err) != PST_OK)
         pst_model_destroy(&m);
     return m;
 }
@@ -251,6 +213,8 @@ void pst_model_destroy(pst_model_t **self_p)
     free(m->params);
     free(m->grads);
     free(m->activation);
+    free(m->argmax);
+    free(m->state);
     free(m->tensors);
     free(m->layers);
     free(m);
@@ -296,6 +260,16 @@ float *pst_model_grads(pst_model_t *self)
     return self->grads;
 }
 
+size_t pst_model_n_state(const pst_model_t *self)
+{
+    return self->n_state;
+}
+
+float *pst_model_state(pst_model_t *self)
+{
+    return self->state;
+}
+
 int pst_model_n_tensors(const pst_model_t *self)
 {
     return self->n_tensors;
@@ -308,31 +282,14 @@ const pst_tensor_info_t *pst_model_tensor(const pst_model_t *self, int i)
     return &self->tensors[i];
 }
 
-/* ---- initialisation ---- */
-
-/* Weights are drawn layer by layer, row-major, from rng alone: the same seed gives the same
- * parameters on every rank. */
-void pst_model_init_params(pst_model_t *self, pst_rng_t *rng)
+void pst_model_shape(const pst_model_t *self, int i, int shape[3])
 {
-    for (int i = 0; i < self->n_layers; i++) {
-        const layer_t *l = &self->layers[i];
-        if (l->w_tensor < 0)
-            continue;
-        const pst_tensor_info_t *wt = &self->tensors[l->w_tensor];
-        const pst_tensor_info_t *bt = &self->tensors[l->w_tensor + 1];
-        float *w = self->params + wt->offset;
-        bool he = i + 1 < self->n_layers && self->layers[i + 1].spec.kind == PST_LAYER_RELU;
-        if (he) {
-            double std = sqrt(2.0 / l->in);
-            for (size_t k = 0; k < wt->size; k++)
-                w[k] = (float)(std * pst_rng_normal(rng));
-        } else {
-            double limit = sqrt(6.0 / (l->in + l->out));
-            for (size_t k = 0; k < wt->size; k++)
-                w[k] = (float)(limit * (2.0 * pst_rng_uniform(rng) - 1.0));
-        }
-        memset(self->params + bt->offset, 0, bt->size * sizeof(float));
+    if (i < 0 || i >= self->n_layers) {
+        shape[0] = self->n_inputs;
+        shape[1] = shape[2] = 1;
+        return;
     }
+    memcpy(shape, self->layers[i].out_shape, 3 * sizeof(int));
 }
 
 /* ---- forward ---- */
@@ -418,8 +375,8 @@ static void dropout_forward(layer_t *l, const float *x, size_t n, pst_rng_t *rng
     run_blocked(mul_span, l->mask, l->buf, n);
 }
 
-static void layer_forward(const pst_model_t *m, layer_t *l, const float *x, int batch,
-                          bool training, pst_rng_t *rng)
+static void layer_forward(pst_model_t *m, layer_t *l, const float *x, int batch, bool training,
+                          pst_rng_t *rng)
 {
     size_t n = (size_t)batch * (size_t)l->out;
     l->input = x;
@@ -449,6 +406,24 @@ static void layer_forward(const pst_model_t *m, layer_t *l, const float *x, int 
         } else {
             l->y = x;
         }
+        break;
+    case PST_LAYER_CONV2D:
+        pst_conv_forward(l, m->params + m->tensors[l->w_tensor].offset,
+                         m->params + m->tensors[l->w_tensor + 1].offset, x, batch, m->conv_tmp);
+        break;
+    case PST_LAYER_MAXPOOL2D:
+    case PST_LAYER_AVGPOOL2D:
+    case PST_LAYER_GLOBAL_AVGPOOL:
+        pst_pool_forward(l, x, batch);
+        break;
+    case PST_LAYER_INPUT:
+    case PST_LAYER_FLATTEN:
+        l->y = x;
+        break;
+    case PST_LAYER_BATCHNORM:
+        pst_batchnorm_forward(l, m->params + m->tensors[l->w_tensor].offset,
+                              m->params + m->tensors[l->w_tensor + 1].offset,
+                              m->state + l->state_offset, x, batch, training);
         break;
     }
 }
@@ -532,6 +507,11 @@ static void softmax_backward(const float *restrict y, float *restrict g, int bat
     }
 }
 
+static float *other_scratch(pst_model_t *m, const float *g)
+{
+    return g == m->scratch[0] ? m->scratch[1] : m->scratch[0];
+}
+
 /* Turns g (batch, out) into the gradient with respect to the layer's input and returns where it
  * now lives: in place for element-wise layers, the other scratch buffer for a dense layer. */
 static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int batch, bool need_dx)
@@ -539,7 +519,7 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
     size_t n = (size_t)batch * (size_t)l->out;
     switch (l->spec.kind) {
     case PST_LAYER_DENSE: {
-        float *dx = need_dx ? (g == m->scratch[0] ? m->scratch[1] : m->scratch[0]) : NULL;
+        float *dx = need_dx ? other_scratch(m, g) : NULL;
         dense_backward(m, l, g, dx, batch);
         return dx;
     }
@@ -559,6 +539,31 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
         if (l->mask_active)
             run_blocked(mul_span, l->mask, g, n);
         break;
+    case PST_LAYER_CONV2D: {
+        float *dx = need_dx ? other_scratch(m, g) : NULL;
+        const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
+        pst_conv_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
+                          m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch, m->conv_tmp,
+                          m->conv_dcol);
+        return dx;
+    }
+    case PST_LAYER_MAXPOOL2D:
+    case PST_LAYER_AVGPOOL2D:
+    case PST_LAYER_GLOBAL_AVGPOOL: {
+        float *dx = other_scratch(m, g);
+        pst_pool_backward(l, g, dx, batch);
+        return dx;
+    }
+    case PST_LAYER_INPUT:
+    case PST_LAYER_FLATTEN:
+        break;
+    case PST_LAYER_BATCHNORM: {
+        float *dx = need_dx ? other_scratch(m, g) : NULL;
+        const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
+        pst_batchnorm_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
+                               m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch);
+        return dx;
+    }
     }
     return g;
 }

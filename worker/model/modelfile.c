@@ -14,6 +14,8 @@
 #include "pstrain.pb-c.h"
 
 #define MODELFILE_MAX_BYTES ((size_t)4 << 30)
+/* Layer sizes beyond this are refused before they reach int arithmetic. */
+#define MAX_LAYER_FIELD (1u << 24)
 
 void pst_modelfile_fini(pst_modelfile_t *mf)
 {
@@ -23,6 +25,7 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
     free(mf->scale);
     free(mf->fill);
     free(mf->params);
+    free(mf->state);
     free(mf->config_yaml);
     free(mf->target_name);
     if (mf->feature_names)
@@ -62,6 +65,15 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         specs[i].kind = (char *)pst_layer_kind_name(mf->layers[i].kind);
         specs[i].units = (uint32_t)mf->layers[i].units;
         specs[i].rate = mf->layers[i].rate;
+        specs[i].channels = (uint32_t)mf->layers[i].channels;
+        specs[i].kernel = (uint32_t)mf->layers[i].kernel;
+        specs[i].stride = (uint32_t)mf->layers[i].stride;
+        specs[i].pad = (uint32_t)mf->layers[i].pad;
+        specs[i].height = (uint32_t)mf->layers[i].height;
+        specs[i].width = (uint32_t)mf->layers[i].width;
+        specs[i].init = mf->layers[i].init == PST_INIT_AUTO
+                            ? ""
+                            : (char *)pst_init_kind_name(mf->layers[i].init);
         spec_ptrs[i] = &specs[i];
     }
     m.magic = PST_MODELFILE_MAGIC;
@@ -84,6 +96,8 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     m.preprocess = &pre;
     m.params.data = (uint8_t *)mf->params;
     m.params.len = mf->n_params * sizeof(float);
+    m.state.data = (uint8_t *)mf->state;
+    m.state.len = mf->state ? mf->n_state * sizeof(float) : 0;
     m.config_yaml = mf->config_yaml ? mf->config_yaml : "";
     m.target_name = mf->target_name ? mf->target_name : "";
     m.n_feature_names = mf->feature_names ? (size_t)mf->n_inputs : 0;
@@ -152,12 +166,25 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
         if (pst_layer_kind_parse(m->layers[i]->kind, &mf->layers[i].kind) != PST_OK)
             return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown kind '%s'", path, i + 1,
                                m->layers[i]->kind);
-        if (mf->layers[i].kind == PST_LAYER_DENSE &&
-            (m->layers[i]->units == 0 || m->layers[i]->units > (1u << 26)))
-            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has %u units", path, i + 1,
-                               m->layers[i]->units);
-        mf->layers[i].units = (int)m->layers[i]->units;
-        mf->layers[i].rate = m->layers[i]->rate;
+        const Pst__LayerSpec *l = m->layers[i];
+        if (l->units > MAX_LAYER_FIELD || l->channels > MAX_LAYER_FIELD ||
+            l->kernel > MAX_LAYER_FIELD || l->stride > MAX_LAYER_FIELD ||
+            l->pad > MAX_LAYER_FIELD || l->height > MAX_LAYER_FIELD || l->width > MAX_LAYER_FIELD)
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has a size over %u", path, i + 1,
+                               MAX_LAYER_FIELD);
+        if (mf->layers[i].kind == PST_LAYER_DENSE && l->units == 0)
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has 0 units", path, i + 1);
+        mf->layers[i].units = (int)l->units;
+        mf->layers[i].rate = l->rate;
+        mf->layers[i].channels = (int)l->channels;
+        mf->layers[i].kernel = (int)l->kernel;
+        mf->layers[i].stride = (int)l->stride;
+        mf->layers[i].pad = (int)l->pad;
+        mf->layers[i].height = (int)l->height;
+        mf->layers[i].width = (int)l->width;
+        if (l->init[0] != '\0' && pst_init_kind_parse(l->init, &mf->layers[i].init) != PST_OK)
+            return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown init '%s'", path, i + 1,
+                               l->init);
     }
     return PST_OK;
 }
@@ -165,10 +192,16 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
 /* The parameters mf's layers need (weights and biases of each dense layer), computed before any
  * model is built from them: a file's claims are checked against the bytes it holds, so a small
  * file cannot make the reader allocate gigabytes. */
+/* The parameters a stack of dense and element-wise layers needs; UINT64_MAX for a stack with
+ * spatial or batchnorm layers, whose count needs the shapes the model builds (their fields are
+ * bounded by MAX_LAYER_FIELD instead). */
 static uint64_t layer_params(const pst_modelfile_t *mf)
 {
     uint64_t width = (uint64_t)mf->n_inputs, n = 0;
     for (int i = 0; i < mf->n_layers; i++) {
+        if (pst_layer_kind_is_spatial(mf->layers[i].kind) ||
+            mf->layers[i].kind == PST_LAYER_BATCHNORM || mf->layers[i].kind == PST_LAYER_INPUT)
+            return UINT64_MAX;
         if (mf->layers[i].kind != PST_LAYER_DENSE)
             continue;
         uint64_t units = (uint64_t)mf->layers[i].units;
@@ -299,10 +332,15 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
         mf->n_inputs = (int)m->n_columns;
     uint64_t need = layer_params(mf);
     mf->n_inputs = saved_inputs;
-    if (need != mf->n_params)
+    if (need != UINT64_MAX && need != mf->n_params)
         return pst_err_set(err, PST_EFORMAT, "%s: %zu parameters stored, its layers need %llu",
                            path, mf->n_params, (unsigned long long)need);
     if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
+        return PST_ENOMEM;
+    if (m->state.len % sizeof(float) != 0)
+        return pst_err_set(err, PST_EFORMAT, "%s: state block of %zu bytes", path, m->state.len);
+    mf->n_state = m->state.len / sizeof(float);
+    if (mf->n_state > 0 && copy_floats(&mf->state, (const float *)m->state.data, mf->n_state))
         return PST_ENOMEM;
     if ((rc = read_strings(mf, m, path, err)) != PST_OK)
         return rc;
@@ -341,6 +379,54 @@ int pst_modelfile_load(pst_modelfile_t *mf, const char *path, pst_err_t *err)
     return rc;
 }
 
+/* Index of the first tensor whose size differs between a and b, or -1. */
+static int first_tensor_mismatch(const pst_model_t *a, const pst_model_t *b)
+{
+    for (int t = 0; t < pst_model_n_tensors(a); t++)
+        if (pst_model_tensor(a, t)->size != pst_model_tensor(b, t)->size)
+            return t;
+    return -1;
+}
+
+int pst_modelfile_transfer(const pst_modelfile_t *mf, pst_model_t *model, bool *kept_output,
+                           pst_err_t *err)
+{
+    int n = pst_model_n_layers(model);
+    if (mf->n_layers != n)
+        return pst_err_set(err, PST_EINVAL, "%d layers in the model file, %d here", mf->n_layers,
+                           n);
+    for (int i = 0; i < n; i++)
+        if (mf->layers[i].kind != pst_model_layer(model, i)->kind)
+            return pst_err_set(err, PST_EINVAL, "layer %d is %s in the model file, %s here", i,
+                               pst_layer_kind_name(mf->layers[i].kind),
+                               pst_layer_kind_name(pst_model_layer(model, i)->kind));
+    pst_model_t *from = pst_modelfile_build(mf, 1, err);
+    if (!from)
+        return pst_err_code(err, PST_EINVAL);
+    int t = first_tensor_mismatch(from, model), n_t = pst_model_n_tensors(model);
+    int rc = PST_OK;
+    if (pst_model_n_state(from) != pst_model_n_state(model)) {
+        rc = pst_err_set(err, PST_EINVAL, "%zu batchnorm statistics in the model file, %zu here",
+                         pst_model_n_state(from), pst_model_n_state(model));
+    } else if (t >= 0 && t < n_t - 2) {
+        rc = pst_err_set(err, PST_EINVAL,
+                         "tensor %d holds %zu values in the model file, %zu here (only the output "
+                         "layer may differ)",
+                         t, pst_model_tensor(from, t)->size, pst_model_tensor(model, t)->size);
+    } else {
+        /* the output layer's W and b are the arena's last two tensors */
+        size_t n_copy =
+            t < 0 ? pst_model_n_params(model) : pst_model_tensor(model, n_t - 2)->offset;
+        memcpy(pst_model_params(model), pst_model_params(from), n_copy * sizeof(float));
+        if (pst_model_n_state(model) > 0)
+            memcpy(pst_model_state(model), pst_model_state(from),
+                   pst_model_n_state(model) * sizeof(float));
+        *kept_output = t >= 0;
+    }
+    pst_model_destroy(&from);
+    return rc;
+}
+
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err)
 {
     pst_model_t *model =
@@ -353,7 +439,16 @@ pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_e
         pst_model_destroy(&model);
         return NULL;
     }
+    if (pst_model_n_state(model) != mf->n_state) {
+        pst_err_set(err, PST_EFORMAT,
+                    "model file holds %zu running statistics, its batchnorm layers need %zu",
+                    mf->n_state, pst_model_n_state(model));
+        pst_model_destroy(&model);
+        return NULL;
+    }
     memcpy(pst_model_params(model), mf->params, mf->n_params * sizeof(float));
+    if (mf->n_state > 0)
+        memcpy(pst_model_state(model), mf->state, mf->n_state * sizeof(float));
     return model;
 }
 

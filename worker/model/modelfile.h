@@ -28,6 +28,8 @@ typedef struct pst_modelfile {
     float pixel_scale;           // 0: none
     float *params;               // (n_params)
     size_t n_params;
+    float *state; // (n_state) batchnorm running statistics, or NULL
+    size_t n_state;
     char *config_yaml;    // resolved training configuration, or NULL
     char *target_name;    // or NULL
     char **feature_names; // (n_inputs) or NULL
@@ -60,6 +62,13 @@ int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, co
 
 /* Builds the model described by mf with its parameters, for batches of up to max_batch rows. */
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err);
+
+/* Starts model from mf's weights (fine-tuning): the layer kinds must match one for one; every
+ * tensor and running statistic is copied when all sizes agree, and all but the output layer's
+ * weights and bias (left as they are) when only those differ, e.g. another class count.
+ * *kept_output says which. Errors name the first layer that does not fit. */
+int pst_modelfile_transfer(const pst_modelfile_t *mf, pst_model_t *model, bool *kept_output,
+                           pst_err_t *err);
 
 /* Applies mf's preprocessing to a dense dataset in place and checks every value is finite; a
  * model with columns then keeps only those columns (ds becomes n_columns wide). A raw dataset

@@ -3,6 +3,7 @@
 #include "worker/model/modelspec.h"
 #include "common/numparse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,12 +12,84 @@ static int push_layer(pst_modelspec_t *spec, pst_layer_kind_t kind, int units, f
 {
     if (spec->n_layers >= PST_MAX_LAYERS)
         return pst_err_set(err, PST_EINVAL, "model: more than %d layers", PST_MAX_LAYERS);
-    spec->layers[spec->n_layers++] = (pst_layer_spec_t){kind, units, rate};
+    spec->layers[spec->n_layers++] = (pst_layer_spec_t){.kind = kind, .units = units, .rate = rate};
     return PST_OK;
 }
 
-/* Parses "dense:256", "dropout:0.2", "relu", ... */
-static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
+#define LAYER_NAMES                                                                                \
+    "dense:N, relu, sigmoid, tanh, softmax, dropout:RATE, conv2d:CHANNELS:KERNEL[:STRIDE[:PAD]], " \
+    "maxpool2d:K[:STRIDE], avgpool2d:K[:STRIDE], flatten, global_avgpool, batchnorm, input:C:H:W"
+
+/* Up to four integer fields after the kind, "conv2d:32:3:1:1"; named fields ("pad=1", "stride=2",
+ * "kernel=3") set the same places. Returns the count of fields, or -1 on a bad one. */
+static int int_fields(const char *text, const char *const *names, long out[4])
+{
+    int n = 0;
+    for (const char *p = strchr(text, ':'); p != NULL && n < 5; p = strchr(p + 1, ':'), n++) {
+        char field[32];
+        const char *end = strchr(p + 1, ':');
+        size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+        if (len == 0 || len >= sizeof field)
+            return -1;
+        memcpy(field, p + 1, len);
+        field[len] = '\0';
+        int at = n;
+        char *value = strchr(field, '=');
+        if (value != NULL) {
+            *value++ = '\0';
+            for (at = 0; at < 4 && (names[at] == NULL || strcmp(names[at], field) != 0); at++)
+                ;
+        }
+        double v;
+        if (n >= 4 || at >= 4 || pst_parse_double(value ? value : field, 0, &v) != PST_OK ||
+            v != (long)v || v < 0 || v > 65536)
+            return -1;
+        out[at] = (long)v;
+    }
+    return n;
+}
+
+/* conv2d, pools and input: "KIND:a:b:c:d" into spec; errors name the entry. */
+static int parse_shaped(pst_layer_spec_t *l, const char *text, int index, pst_err_t *err)
+{
+    static const char *const conv[4] = {"channels", "kernel", "stride", "pad"};
+    static const char *const pool[4] = {"kernel", "stride", NULL, NULL};
+    static const char *const input[4] = {"channels", "height", "width", NULL};
+    long f[4] = {0, 0, 0, 0};
+    const char *const *names = l->kind == PST_LAYER_CONV2D  ? conv
+                               : l->kind == PST_LAYER_INPUT ? input
+                                                            : pool;
+    int n = int_fields(text, names, f);
+    int need = l->kind == PST_LAYER_CONV2D ? 2 : l->kind == PST_LAYER_INPUT ? 3 : 1;
+    const char *form = l->kind == PST_LAYER_CONV2D  ? "conv2d:32:3 or conv2d:32:3:pad=1"
+                       : l->kind == PST_LAYER_INPUT ? "input:1:28:28"
+                                                    : "maxpool2d:2 or avgpool2d:3:stride=2";
+    if (n < need || (l->kind != PST_LAYER_CONV2D && n > (l->kind == PST_LAYER_INPUT ? 3 : 2)) ||
+        (l->kind != PST_LAYER_INPUT && f[0] < 1) || (l->kind == PST_LAYER_CONV2D && f[1] < 1))
+        return pst_err_set(err, PST_EINVAL, "model.layers[%d]: bad fields in '%s', e.g. %s", index,
+                           text, form);
+    if (l->kind == PST_LAYER_CONV2D)
+        *l = (pst_layer_spec_t){.kind = l->kind,
+                                .channels = (int)f[0],
+                                .kernel = (int)f[1],
+                                .stride = (int)f[2],
+                                .pad = (int)f[3]};
+    else if (l->kind == PST_LAYER_INPUT)
+        *l = (pst_layer_spec_t){
+            .kind = l->kind, .channels = (int)f[0], .height = (int)f[1], .width = (int)f[2]};
+    else
+        *l = (pst_layer_spec_t){.kind = l->kind, .kernel = (int)f[0], .stride = (int)f[1]};
+    return PST_OK;
+}
+
+static bool takes_shape(pst_layer_kind_t kind)
+{
+    return kind == PST_LAYER_CONV2D || kind == PST_LAYER_MAXPOOL2D || kind == PST_LAYER_AVGPOOL2D ||
+           kind == PST_LAYER_INPUT;
+}
+
+/* Parses "dense:256", "dropout:0.2", "relu", "conv2d:32:3:pad=1", ... */
+static int parse_layer_body(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
 {
     char name[32];
     const char *colon = strchr(text, ':');
@@ -28,12 +101,20 @@ static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_e
     pst_layer_kind_t kind;
     if (pst_layer_kind_parse(name, &kind) != PST_OK)
         return pst_err_set(err, PST_EINVAL,
-                           "model.layers[%d]: unknown layer '%s' (dense:N, relu, sigmoid, tanh, "
-                           "softmax, dropout:RATE)",
-                           index, text);
+                           "model.layers[%d]: unknown layer '%s' (" LAYER_NAMES ")", index, text);
+    if (takes_shape(kind)) {
+        pst_layer_spec_t l = {.kind = kind};
+        int rc = parse_shaped(&l, text, index, err);
+        if (rc == PST_OK && (rc = push_layer(spec, kind, 0, 0, err)) == PST_OK)
+            spec->layers[spec->n_layers - 1] = l;
+        return rc;
+    }
     double arg = 0;
     if (colon && pst_parse_double(colon + 1, 0, &arg) != PST_OK)
         return pst_err_set(err, PST_EINVAL, "model.layers[%d]: bad number in '%s'", index, text);
+    if (colon && kind != PST_LAYER_DENSE && kind != PST_LAYER_DROPOUT)
+        return pst_err_set(err, PST_EINVAL, "model.layers[%d]: '%s' takes no argument", index,
+                           text);
     if (kind == PST_LAYER_DENSE && (!colon || arg < 1 || arg != (int)arg))
         return pst_err_set(err, PST_EINVAL, "model.layers[%d]: '%s' needs a width, e.g. dense:128",
                            index, text);
@@ -43,6 +124,77 @@ static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_e
                            text);
     return push_layer(spec, kind, kind == PST_LAYER_DENSE ? (int)arg : 0,
                       kind == PST_LAYER_DROPOUT ? (float)arg : 0.0f, err);
+}
+
+/* A stack with spatial layers starts from an input layer: data.image_shape's, or one inferred
+ * by the model from the row width. */
+static int add_input_layer(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
+{
+    bool spatial = false;
+    for (int i = 0; i < spec->n_layers; i++)
+        spatial |= pst_layer_kind_is_spatial(spec->layers[i].kind);
+    if (!spatial || spec->layers[0].kind == PST_LAYER_INPUT)
+        return PST_OK;
+    const pst_int_list_t *shape = &cfg->data.image_shape;
+    if (shape->n != 0 && shape->n != 2 && shape->n != 3)
+        return pst_err_set(err, PST_EINVAL,
+                           "data.image_shape: %d values, expected [channels, height, width] or "
+                           "[height, width]",
+                           shape->n);
+    if (spec->n_layers >= PST_MAX_LAYERS)
+        return pst_err_set(err, PST_EINVAL, "model: more than %d layers", PST_MAX_LAYERS);
+    memmove(spec->layers + 1, spec->layers, (size_t)spec->n_layers * sizeof spec->layers[0]);
+    spec->n_layers++;
+    pst_layer_spec_t *in = &spec->layers[0];
+    *in = (pst_layer_spec_t){.kind = PST_LAYER_INPUT, .channels = 1};
+    if (shape->n > 0) {
+        int o = shape->n == 3;
+        in->channels = o ? (int)shape->items[0] : 1;
+        in->height = (int)shape->items[o];
+        in->width = (int)shape->items[o + 1];
+    }
+    return PST_OK;
+}
+
+/* An entry may end in ":init=NAME" (dense, conv2d); the rest is parse_layer_body's. */
+static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
+{
+    const char *at = strstr(text, ":init=");
+    if (at == NULL)
+        return parse_layer_body(spec, text, index, err);
+    pst_init_kind_t init;
+    char body[128];
+    size_t n = (size_t)(at - text);
+    if (pst_init_kind_parse(at + 6, &init) != PST_OK || n >= sizeof body)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.layers[%d]: bad init in '%s' (he_normal, he_uniform, "
+                           "glorot_normal, glorot_uniform, lecun_normal, lecun_uniform)",
+                           index, text);
+    memcpy(body, text, n);
+    body[n] = '\0';
+    int rc = parse_layer_body(spec, body, index, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_layer_spec_t *l = &spec->layers[spec->n_layers - 1];
+    if (l->kind != PST_LAYER_DENSE && l->kind != PST_LAYER_CONV2D)
+        return pst_err_set(err, PST_EINVAL,
+                           "model.layers[%d]: '%s': only dense and conv2d take "
+                           "an init",
+                           index, text);
+    l->init = init;
+    return rc;
+}
+
+/* model.init for every dense and conv2d layer that names none. */
+static void apply_init(pst_modelspec_t *spec, const pst_config_t *cfg)
+{
+    pst_init_kind_t init = PST_INIT_AUTO;
+    pst_init_kind_parse(cfg->model.init, &init);
+    for (int i = 0; i < spec->n_layers; i++) {
+        pst_layer_spec_t *l = &spec->layers[i];
+        if ((l->kind == PST_LAYER_DENSE || l->kind == PST_LAYER_CONV2D) && l->init == PST_INIT_AUTO)
+            l->init = init;
+    }
 }
 
 static int hidden_layers(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
@@ -119,14 +271,16 @@ static int explicit_layers(pst_modelspec_t *spec, const pst_config_t *cfg, pst_e
     int rc = PST_OK;
     for (int i = 0; i < cfg->model.layers.n && rc == PST_OK; i++)
         rc = parse_layer(spec, cfg->model.layers.items[i], i, err);
-    return rc;
+    return rc == PST_OK ? add_input_layer(spec, cfg, err) : rc;
 }
 
 int pst_modelspec_hidden(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
 {
     memset(spec, 0, sizeof *spec);
-    return cfg->model.layers.n > 0 ? explicit_layers(spec, cfg, err)
-                                   : hidden_layers(spec, cfg, err);
+    int rc =
+        cfg->model.layers.n > 0 ? explicit_layers(spec, cfg, err) : hidden_layers(spec, cfg, err);
+    apply_init(spec, cfg);
+    return rc;
 }
 
 int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task_t task,
@@ -153,5 +307,37 @@ int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task
             (rc = output_layers(spec, cfg, task, n_classes, err)) != PST_OK)
             return rc;
     }
+    apply_init(spec, cfg);
     return choose_loss(spec, cfg, task, err);
+}
+
+const char *pst_layer_spec_format(const pst_layer_spec_t *l, char *buf, size_t n)
+{
+    const char *name = pst_layer_kind_name(l->kind);
+    switch (l->kind) {
+    case PST_LAYER_DENSE:
+        snprintf(buf, n, "%s:%d", name, l->units);
+        break;
+    case PST_LAYER_DROPOUT:
+        snprintf(buf, n, "%s:%g", name, (double)l->rate);
+        break;
+    case PST_LAYER_CONV2D:
+        snprintf(buf, n, "%s:%d:%d:%d:%d", name, l->channels, l->kernel,
+                 l->stride > 0 ? l->stride : 1, l->pad);
+        break;
+    case PST_LAYER_MAXPOOL2D:
+    case PST_LAYER_AVGPOOL2D:
+        snprintf(buf, n, "%s:%d:%d", name, l->kernel, l->stride > 0 ? l->stride : l->kernel);
+        break;
+    case PST_LAYER_INPUT:
+        snprintf(buf, n, "%s:%d:%d:%d", name, l->channels, l->height, l->width);
+        break;
+    default:
+        snprintf(buf, n, "%s", name);
+        break;
+    }
+    size_t used = strlen(buf);
+    if (l->init != PST_INIT_AUTO && used < n)
+        snprintf(buf + used, n - used, ":init=%s", pst_init_kind_name(l->init));
+    return buf;
 }

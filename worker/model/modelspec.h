@@ -26,4 +26,8 @@ int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task
  * as written, or model.hidden with model.activation and model.dropout (possibly no layer). */
 int pst_modelspec_hidden(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err);
 
+/* Writes layer l as a model.layers entry ("dense:128", "conv2d:32:3:1:1", "relu") into buf of
+ * size n (truncated to fit); returns buf. */
+const char *pst_layer_spec_format(const pst_layer_spec_t *l, char *buf, size_t n);
+
 #endif

@@ -168,6 +168,7 @@ typedef struct train_state {
     float *dout;        // (batch, n_out)
     float *best;        // (n_params) weights of the best epoch, or NULL
     pst_optim_t *optim; // local mode only
+    float *aug_scratch; // (d) one image, when augmenting
 } train_state_t;
 
 static void state_free(train_state_t *st)
@@ -177,6 +178,7 @@ static void state_free(train_state_t *st)
     free(st->yb);
     free(st->dout);
     free(st->best);
+    free(st->aug_scratch);
     pst_optim_destroy(&st->optim);
 }
 
@@ -191,6 +193,9 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
     st->dout = malloc(b * n_out * sizeof(float));
     if (opts->patience > 0 && opts->restore_best)
         st->best = malloc(pst_model_n_params(model) * sizeof(float));
+    if (opts->augment.n_ops > 0 &&
+        !(st->aug_scratch = malloc(pst_rows_width(train) * sizeof(float))))
+        return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
     if (!st->order || !st->xb || !st->yb || !st->dout ||
         (opts->patience > 0 && opts->restore_best && !st->best))
         return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
@@ -215,6 +220,12 @@ static int check_inputs(pst_model_t *model, const pst_rows_t *train, const pst_r
                            pst_rows_width(train), pst_model_n_inputs(model));
     if (opts->batch_size <= 0 || opts->epochs <= 0)
         return pst_err_set(err, PST_EINVAL, "batch size and epochs must be positive");
+    const pst_augment_t *a = &opts->augment;
+    if (a->n_ops > 0 && (size_t)a->channels * a->height * a->width != pst_rows_width(train))
+        return pst_err_set(err, PST_EINVAL,
+                           "data.augment: rows of %zu values are not %dx%dx%d images "
+                           "(set data.image_shape)",
+                           pst_rows_width(train), a->channels, a->height, a->width);
     return PST_OK;
 }
 
@@ -331,6 +342,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     float *params = pst_model_params(c->model);
     double t0 = pst_clock_seconds(), last_report = t0;
     uint64_t dropout_seed = pst_rng_derive(opts->seed, 2);
+    uint64_t augment_seed = pst_rng_derive(opts->seed, 3);
     *loss_sum = 0;
     *rows = 0;
     for (long step = first_step; step < c->steps; step++) {
@@ -351,6 +363,11 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
                              err);
         if (rc != PST_OK)
             return rc;
+        if (opts->augment.n_ops > 0) { /* a stream per step, like dropout's: resumable */
+            pst_rng_t aug_rng;
+            pst_rng_init(&aug_rng, pst_rng_derive(augment_seed, c->clock));
+            pst_augment_apply(&opts->augment, c->st->xb, b, &aug_rng, c->st->aug_scratch);
+        }
         pst_rng_t dropout_rng;
         pst_rng_init(&dropout_rng, pst_rng_derive(dropout_seed, c->clock));
         double loss = 0.0;
@@ -419,6 +436,29 @@ static int validate(epoch_ctx_t *c, const pst_rows_t *val, double *train_stats,
     return PST_OK;
 }
 
+/* Under mpirun every worker normalises with its own batches, so each holds its own batchnorm
+ * running statistics; at every epoch's end they are replaced by their mean over the workers, as
+ * the weights already are one set. */
+static int average_state(epoch_ctx_t *c, pst_err_t *err)
+{
+    const pst_train_hooks_t *h = c->hooks;
+    size_t n = pst_model_n_state(c->model);
+    if (!h || !h->push || !h->allreduce_sum || n == 0)
+        return PST_OK;
+    double *v = malloc((n + 1) * sizeof *v);
+    if (!v)
+        return pst_err_set(err, PST_ENOMEM, "out of memory for %zu running statistics", n);
+    float *state = pst_model_state(c->model);
+    for (size_t i = 0; i < n; i++)
+        v[i] = state[i];
+    v[n] = 1.0; /* counts the workers */
+    int rc = h->allreduce_sum(h->ctx, v, (int)n + 1, err);
+    for (size_t i = 0; rc == PST_OK && i < n; i++)
+        state[i] = (float)(v[i] / v[n]);
+    free(v);
+    return rc;
+}
+
 static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
 {
     if (opts->steps_per_epoch > 0)
@@ -449,9 +489,11 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         return rc;
     }
     pst_sched_t sched;
-    pst_sched_init(&sched, &opts->sched);
     epoch_ctx_t c = {
         model, train, opts, hooks, &st, &sched, opts->start_clock, steps_for(opts, train->n)};
+    pst_sched_cfg_t sched_cfg = opts->sched;
+    sched_cfg.steps_per_epoch = c.steps; /* this worker's: its clock counts its own steps */
+    pst_sched_init(&sched, &sched_cfg);
     /* A resumed run continues inside the epoch its clock falls in. */
     int first_epoch = (int)(opts->start_clock / (uint64_t)c.steps) + 1;
     long first_step = (long)(opts->start_clock % (uint64_t)c.steps);
@@ -471,7 +513,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         result->rows_trained += rows;
         double train_stats[2] = {loss_sum, steps_run};
         pst_eval_sums_t sums;
-        if ((rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
+        if ((rc = average_state(&c, err)) != PST_OK ||
+            (rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
             break;
         pst_epoch_stats_t es = {epoch,
                                 opts->epochs,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/data/augment.h"
 #include "common/data/dataset.h"
 #include "common/err.h"
 #include "common/optim/optim.h"
@@ -55,6 +56,7 @@ typedef struct pst_train_opts {
     uint64_t start_clock;        /* clocks already done (resume) */
     const double *class_weights; /* (n_classes) weight of each class's rows in the gradient, or
                                     NULL; the reported loss stays unweighted */
+    pst_augment_t augment;       /* applied to every training batch; n_ops 0: none */
 } pst_train_opts_t;
 
 typedef struct pst_epoch_stats {

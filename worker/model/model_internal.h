@@ -1,0 +1,88 @@
+/* Types shared by the layer-stack files: model.c (the stack, dense and element-wise layers) and
+ * spatial.c (convolution and pooling over (batch, C, H, W) tensors). */
+#ifndef PST_WORKER_MODEL_MODEL_INTERNAL_H
+#define PST_WORKER_MODEL_MODEL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/model/model.h"
+
+typedef struct pst_model_layer {
+    pst_layer_spec_t spec;
+    int in, out;         /* flat widths of the layer's input and output */
+    int in_shape[3];     /* (C, H, W) of the input */
+    int out_shape[3];    /* (C, H, W) of the output */
+    int w_tensor;        /* dense, conv2d: index of W in the tensor table (b follows); else -1 */
+    float *buf;          // (max_batch, out): the output this layer writes
+    float *mask;         // dropout: (max_batch, out), 0 or 1/(1-rate) of the last training forward
+    float *col;          // conv2d: (in_C*k*k, max_batch*out_H*out_W), the lowered input
+    int32_t *argmax;     // maxpool2d: (max_batch, out), input offset of each window's maximum
+    float *bn_inv_std;   // batchnorm: (C) 1/sqrt(var + eps) of the last forward
+    size_t state_offset; /* batchnorm: running mean (C) then variance (C) in the state block */
+    const float *input;  /* of the last forward: x or the previous layer's output */
+    const float *y;      /* output of the last forward: buf, or input for a pass-through */
+    bool mask_active;    /* dropout applied in the last forward */
+} pst_model_layer_t;
+
+/* The stack: shared with init.c, which draws the initial weights. */
+struct pst_model {
+    int n_inputs, n_outputs, n_layers, max_batch;
+    int first_dense; /* first layer with parameters: backward stops there, nothing below learns */
+    pst_model_layer_t *layers;
+    pst_tensor_info_t *tensors;
+    int n_tensors;
+    size_t n_params;
+    float *params; // (n_params) the arena
+    float *grads;  // (n_params) same layout
+    float *state;  // (n_state) statistics that are not trained: batchnorm running moments
+    size_t n_state;
+    float *activation; /* one block carved into every layer buffer, x copy and scratch */
+    float *x_copy;     // (max_batch, n_inputs): backward needs the input of the first dense layer
+    float *scratch[2]; // 2 x (max_batch, max_width): ping-pong gradients in backward
+    float *ones;       // (max_batch) all 1: bias gradients are dY^T ones
+    float *conv_tmp;   // conv2d sgemm output and its gradient, the largest layer's size
+    float *conv_dcol;  // conv2d gradient of the lowered input, the largest layer's size
+    int32_t *argmax;   /* one block carved into the maxpool layers */
+    int batch;         /* rows of the last forward; 0 before the first */
+    pst_model_layer_hooks_t hooks;
+};
+
+/* Layers with a weight and a bias tensor: dense, conv2d, batchnorm (gamma, beta). */
+bool pst_layer_kind_has_params(pst_layer_kind_t kind);
+/* The checks of a layer stack that need no shapes; errors name the layer. */
+int pst_layer_specs_check(int n_inputs, const pst_layer_spec_t *layers, int n_layers, int max_batch,
+                          pst_err_t *err);
+
+/* Floats of the lowered input of a conv2d layer for max_batch rows (0 for other layers). */
+size_t pst_spatial_col_floats(const pst_model_layer_t *l, int max_batch);
+/* Floats of the conv2d scratch (the sgemm output and its gradient) for max_batch rows. */
+size_t pst_spatial_tmp_floats(const pst_model_layer_t *l, int max_batch);
+
+/* Output shape of a spatial or reshaping layer from its input shape; an error names layer i. */
+int pst_spatial_shape(pst_model_layer_t *l, int i, pst_err_t *err);
+
+/* conv2d: y (batch, OC, Ho, Wo) = W * x + b, lowered with im2col into one sgemm for the batch.
+ * tmp holds pst_spatial_tmp_floats floats. */
+void pst_conv_forward(pst_model_layer_t *l, const float *w, const float *b, const float *x,
+                      int batch, float *tmp);
+/* conv2d backward: dW and db accumulate into dw, db; dx (if non-NULL) is overwritten. dy is
+ * (batch, OC, Ho, Wo); tmp as for the forward; dcol holds pst_spatial_col_floats floats. */
+void pst_conv_backward(const pst_model_layer_t *l, const float *w, const float *dy, float *dw,
+                       float *db, float *dx, int batch, float *tmp, float *dcol);
+
+/* Pools: maxpool2d, avgpool2d, global_avgpool. */
+void pst_pool_forward(pst_model_layer_t *l, const float *x, int batch);
+/* dx (batch, in) is overwritten with the gradient of the pool's input. */
+void pst_pool_backward(const pst_model_layer_t *l, const float *dy, float *dx, int batch);
+
+/* batchnorm: y = gamma (x - mean) / sqrt(var + eps) + beta per channel; training uses the batch's
+ * moments and moves running (mean (C), then variance (C)) towards them, else running is used. */
+void pst_batchnorm_forward(pst_model_layer_t *l, const float *gamma, const float *beta,
+                           float *running, const float *x, int batch, bool training);
+/* dgamma and dbeta accumulate; dx (if non-NULL) is overwritten. */
+void pst_batchnorm_backward(const pst_model_layer_t *l, const float *gamma, const float *dy,
+                            float *dgamma, float *dbeta, float *dx, int batch);
+
+#endif
