@@ -36,10 +36,10 @@ static const double class_values[N_CLASSES] = {1, 2, 7};
  * scratch file; with_preproc false leaves it without (no imputation). */
 static const char *save_model(const char *file, bool with_preproc)
 {
-    pst_layer_spec_t layers[4] = {{PST_LAYER_DENSE, 16, 0},
-                                  {PST_LAYER_RELU, 0, 0},
-                                  {PST_LAYER_DENSE, N_CLASSES, 0},
-                                  {PST_LAYER_SOFTMAX, 0, 0}};
+    pst_layer_spec_t layers[4] = {{.kind = PST_LAYER_DENSE, .units = 16},
+                                  {.kind = PST_LAYER_RELU},
+                                  {.kind = PST_LAYER_DENSE, .units = N_CLASSES},
+                                  {.kind = PST_LAYER_SOFTMAX}};
     pst_err_t err = {0};
     pst_model_t *model = pst_model_new(N_IN, layers, 4, 8, &err);
     assert_non_null(model);
@@ -373,7 +373,7 @@ static void many_missing_columns_are_counted(void **state)
         wide_names[i] = malloc(32);
         snprintf(wide_names[i], 32, "measurement_%02d", i);
     }
-    pst_layer_spec_t layer = {PST_LAYER_DENSE, 1, 0};
+    pst_layer_spec_t layer = {.kind = PST_LAYER_DENSE, .units = 1};
     float params[WIDE + 1] = {0};
     pst_modelfile_t mf = {.n_inputs = WIDE,
                           .n_layers = 1,

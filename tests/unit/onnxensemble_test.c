@@ -33,8 +33,8 @@ static void make_member(fixture_t *f, pst_modelfile_t *mf, float *params, int n_
                         pst_task_t task)
 {
     int n_out = task == PST_TASK_CLASSIFICATION ? N_CLASSES : 1;
-    f->layers[0] = (pst_layer_spec_t){PST_LAYER_DENSE, n_out, 0};
-    f->layers[1] = (pst_layer_spec_t){PST_LAYER_SOFTMAX, 0, 0};
+    f->layers[0] = (pst_layer_spec_t){.kind = PST_LAYER_DENSE, .units = n_out};
+    f->layers[1] = (pst_layer_spec_t){.kind = PST_LAYER_SOFTMAX};
     memset(mf, 0, sizeof *mf);
     mf->n_inputs = n_inputs;
     mf->layers = f->layers;

@@ -103,11 +103,11 @@ static void check_value_info(const Onnx__ValueInfoProto *v, const char *name, in
 
 static void mlp_with_preprocessing_and_columns(void **state)
 {
-    const pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 4, 0},
-                                       {PST_LAYER_RELU, 0, 0},
-                                       {PST_LAYER_DROPOUT, 0, 0.5f},
-                                       {PST_LAYER_DENSE, 3, 0},
-                                       {PST_LAYER_SOFTMAX, 0, 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 4, .rate = 0},
+                                       {.kind = PST_LAYER_RELU, .units = 0, .rate = 0},
+                                       {.kind = PST_LAYER_DROPOUT, .units = 0, .rate = 0.5f},
+                                       {.kind = PST_LAYER_DENSE, .units = 3, .rate = 0},
+                                       {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 5, 2);
     f.mf.task = PST_TASK_CLASSIFICATION;
@@ -170,7 +170,7 @@ static void mlp_with_preprocessing_and_columns(void **state)
 
 static void sigmoid_output_gives_two_probabilities(void **state)
 {
-    const pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 1, 0}, {PST_LAYER_SIGMOID, 0, 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 1, .rate = 0}, {.kind = PST_LAYER_SIGMOID, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 2, N_IN);
     f.mf.task = PST_TASK_CLASSIFICATION;
@@ -201,7 +201,7 @@ static void sigmoid_output_gives_two_probabilities(void **state)
 static void regression_gives_a_value_and_no_label(void **state)
 {
     const pst_layer_spec_t layers[] = {
-        {PST_LAYER_DENSE, 5, 0}, {PST_LAYER_TANH, 0, 0}, {PST_LAYER_DENSE, 1, 0}};
+        {.kind = PST_LAYER_DENSE, .units = 5, .rate = 0}, {.kind = PST_LAYER_TANH, .units = 0, .rate = 0}, {.kind = PST_LAYER_DENSE, .units = 1, .rate = 0}};
     fixture_t f;
     make(&f, layers, 3, N_IN);
     f.mf.task = PST_TASK_REGRESSION;
@@ -219,7 +219,7 @@ static void regression_gives_a_value_and_no_label(void **state)
 
 static void classes_without_values_are_their_indices(void **state)
 {
-    const pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 3, 0}, {PST_LAYER_SOFTMAX, 0, 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 3, .rate = 0}, {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 2, N_IN);
     f.mf.task = PST_TASK_CLASSIFICATION;
@@ -235,7 +235,7 @@ static void classes_without_values_are_their_indices(void **state)
 
 static void outputs_that_do_not_fit_the_classes_are_refused(void **state)
 {
-    const pst_layer_spec_t layers[] = {{PST_LAYER_DENSE, 4, 0}, {PST_LAYER_SOFTMAX, 0, 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 4, .rate = 0}, {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 2, N_IN);
     f.mf.task = PST_TASK_CLASSIFICATION;

@@ -93,6 +93,15 @@ static const char *emit_activation(pst_onnx_graph_t *g, pst_layer_kind_t kind, c
 static int emit_layers(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *x,
                        const char **out, int *n_outputs, pst_err_t *err)
 {
+    for (int i = 0; i < mf->n_layers; i++) {
+        pst_layer_kind_t kind = mf->layers[i].kind;
+        if (kind != PST_LAYER_DENSE && kind != PST_LAYER_DROPOUT && kind != PST_LAYER_RELU &&
+            kind != PST_LAYER_SIGMOID && kind != PST_LAYER_TANH && kind != PST_LAYER_SOFTMAX)
+            return pst_err_set(err, PST_EINVAL,
+                               "layer %d is %s: ONNX export covers dense layers and their "
+                               "activations only",
+                               i + 1, pst_layer_kind_name(kind));
+    }
     pst_model_t *model = pst_modelfile_build(mf, 1, err);
     if (!model)
         return err ? err->code : PST_EFORMAT;
