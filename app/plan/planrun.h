@@ -26,6 +26,10 @@ typedef struct pst_planrun_kind {
     int (*next)(void *ctx, int *task);
     /* Optional: a task's result, on the coordinator (metrics NULL when it failed). */
     void (*report)(void *ctx, int task, const cJSON *metrics);
+    /* Optional: keeps the plan's state on disk (a sweep's results table). Called on the
+     * coordinator after each result once the groups waiting for work have their next task, so
+     * the writing never holds them up; `last` on the final call. */
+    void (*persist)(void *ctx, bool last);
     /* Optional: fills cfg (initialised by the caller) with the task's own configuration; every
      * rank must be able to do it for any task. NULL: every task uses the plan's configuration. */
     int (*config)(void *ctx, int task, pst_config_t *cfg, pst_err_t *err);
