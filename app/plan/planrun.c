@@ -18,6 +18,7 @@
 
 #define TAG_REQUEST 71 /* group leader -> coordinator: a result and/or a request for work */
 #define TAG_TASK 72    /* coordinator -> group leader: a task id, or -1 when there is none */
+#define TAG_PAYLOAD 73 /* coordinator -> group leader: the task's text, after its id */
 
 typedef struct pst_planrun_cluster {
     pst_ranks_t ranks;
@@ -353,6 +354,41 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     return st.MPI_SOURCE;
 }
 
+/* The task's text follows its id to the group leader (an empty text when there is none). */
+static void send_payload(const pst_planrun_kind_t *kind, int task, int dest)
+{
+    char *text = kind->payload(kind->ctx, task);
+    MPI_Send(text ? text : "", text ? (int)strlen(text) + 1 : 1, MPI_CHAR, dest, TAG_PAYLOAD,
+             MPI_COMM_WORLD);
+    free(text);
+}
+
+/* The leader receives the task's text and every member of the group gets it. Caller frees. */
+static char *share_payload(bool leader, MPI_Comm group)
+{
+    int len = 0;
+    char *text = NULL;
+    if (leader) {
+        MPI_Status st;
+        int ready = 0;
+        for (MPI_Iprobe(0, TAG_PAYLOAD, MPI_COMM_WORLD, &ready, &st); !ready;
+             MPI_Iprobe(0, TAG_PAYLOAD, MPI_COMM_WORLD, &ready, &st))
+            short_nap();
+        MPI_Get_count(&st, MPI_CHAR, &len);
+        text = malloc((size_t)len + 1);
+        MPI_Recv(text, len, MPI_CHAR, 0, TAG_PAYLOAD, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    MPI_Request req;
+    MPI_Ibcast(&len, 1, MPI_INT, 0, group, &req);
+    wait_handoff(&req);
+    if (!leader)
+        text = malloc((size_t)len + 1);
+    MPI_Ibcast(text, len, MPI_CHAR, 0, group, &req);
+    wait_handoff(&req);
+    text[len > 0 ? len - 1 : 0] = '\0';
+    return text;
+}
+
 /* Rank 0: hands tasks to free groups and collects their results. A group asking while the plan
  * must wait for results is answered when one arrives. */
 static int coordinate(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *err)
@@ -377,6 +413,8 @@ static int coordinate(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_er
             if (action != PST_PLAN_RUN)
                 task = -1;
             MPI_Send(&task, 1, MPI_INT, dest, TAG_TASK, MPI_COMM_WORLD);
+            if (task >= 0 && kind->payload)
+                send_payload(kind, task, dest);
             if (task < 0)
                 finished_groups++;
             else
@@ -411,7 +449,14 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
         share_task(&task, c->group_comm);
         if (task < 0)
             break;
-        int rc = run_task(run, kind, task, &env, &res, err);
+        int rc = PST_OK;
+        if (kind->payload) {
+            char *text = share_payload(c->group_leader, c->group_comm);
+            rc = kind->receive(kind->ctx, task, text, err);
+            free(text);
+        }
+        if (rc == PST_OK)
+            rc = run_task(run, kind, task, &env, &res, err);
         drop_task_namespace(c, task);
         c->tasks_done++;
         code = rc == PST_OK ? task : -2 - task;
@@ -556,6 +601,19 @@ int pst_planrun_model(const pst_planrun_t *run, int task, pst_modelfile_t *mf, p
     if (task < 0 || task >= run->n_tasks || !run->models || !run->models[task])
         return pst_err_set(err, PST_ESTATE, "task %d kept no model", task + 1);
     return pst_modelfile_unpack(mf, run->models[task], run->model_len[task], "a trained task", err);
+}
+
+int pst_planrun_take_model(pst_planrun_t *run, int task, uint8_t **buf, size_t *len)
+{
+    if (task < 0 || task >= run->n_tasks || !run->models)
+        return PST_ENOTFOUND;
+    free(run->pred[task]);
+    run->pred[task] = NULL;
+    *buf = run->models[task];
+    *len = run->model_len[task];
+    run->models[task] = NULL;
+    run->model_len[task] = 0;
+    return *buf ? PST_OK : PST_ENOTFOUND;
 }
 
 int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err)

@@ -449,3 +449,38 @@ int pst_sweep_adopt(pst_sweep_sched_t *s, int trial, const char *const *values, 
         pst_sweep_trial_fini(&t);
     return rc;
 }
+
+typedef struct ranked_trial {
+    int rungs, id;
+    double key;
+} ranked_trial_t;
+
+static int compare_trials(const void *a, const void *b)
+{
+    const ranked_trial_t *x = a, *y = b;
+    if (x->rungs != y->rungs)
+        return y->rungs - x->rungs;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int pst_sweep_ranking(const pst_sweep_sched_t *s, int *ids, int cap)
+{
+    ranked_trial_t *all = calloc((size_t)s->trials.n + 1, sizeof *all);
+    if (!all)
+        return 0;
+    int n = 0;
+    for (int i = 0; i < s->trials.n; i++) {
+        const trial_rec_t *r = &s->rec[i];
+        double m = r->rungs_done > 0 ? r->metric[r->rungs_done - 1] : NAN;
+        if (isfinite(m))
+            all[n++] = (ranked_trial_t){r->rungs_done, i, s->space->maximize ? -m : m};
+    }
+    qsort(all, (size_t)n, sizeof *all, compare_trials);
+    int k = n < cap ? n : cap;
+    for (int i = 0; i < k; i++)
+        ids[i] = all[i].id;
+    free(all);
+    return k;
+}

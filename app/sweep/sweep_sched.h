@@ -95,6 +95,11 @@ int pst_sweep_report(pst_sweep_sched_t *sched, int trial, int rung, double metri
 /* The best trial at the highest rung holding a finite result (grid, random: over all trials).
  * PST_ENOTFOUND when there is none yet. */
 int pst_sweep_best(const pst_sweep_sched_t *sched, int *trial, double *metric);
+/* The trials with a finite result, ranked as pst_sweep_best chooses (the highest rung reached
+ * first, then the metric there, then the id): the first min(cap, count) ids into ids. Returns
+ * how many were written. */
+int pst_sweep_ranking(const pst_sweep_sched_t *sched, int *ids, int cap);
+
 /* Applies the job's trial overrides to cfg, then train.epochs = job->epochs. */
 int pst_sweep_job_apply(const pst_sweep_sched_t *sched, const pst_sweep_job_t *job,
                         pst_config_t *cfg, pst_err_t *err);
