@@ -31,6 +31,8 @@ typedef struct sweep_plan {
     int received_task;
     double last_write; /* when the results tables were last written (clock seconds) */
     bool unwritten;    /* results recorded since */
+    uint8_t *best;     /* the best job's model file, until written (the lead holds no other) */
+    size_t best_len;
 } sweep_plan_t;
 
 /* Results tables are rewritten at most this often while trials run (and at the end): with
@@ -141,7 +143,7 @@ static void print_job(sweep_plan_t *p, int trial, int rung, double value, const 
         pst_rundir_log_task(&p->run->rundir, label, metrics);
 }
 
-/* Keeps the model of the job that produced the best result so far as best_model.pst (the lead
+/* Keeps the model of the job that produced the best result so far, for best_model.pst (the lead
  * holds no other trained model: memory stays bounded however many trials run). */
 static void keep_model(sweep_plan_t *p, int task, int trial, int rung)
 {
@@ -153,10 +155,13 @@ static void keep_model(sweep_plan_t *p, int task, int trial, int rung)
         return;
     bool is_best = pst_sweep_best(p->sched, &best, &metric) == PST_OK && best == trial &&
                    pst_sweep_trial_rungs_done(p->sched, trial) == rung + 1;
-    pst_err_t err;
-    if (is_best && pst_write_file_atomic(p->best_model, model, len, &err) != PST_OK)
-        pst_warn("sweep: %s", err.msg);
-    free(model);
+    if (!is_best) {
+        free(model);
+        return;
+    }
+    free(p->best);
+    p->best = model;
+    p->best_len = len;
 }
 
 static void sweep_report(void *ctx, int task, const cJSON *metrics)
@@ -181,6 +186,11 @@ static void sweep_persist(void *ctx, bool last)
     if (!p->unwritten || (!last && now - p->last_write < RESULTS_WRITE_INTERVAL_S))
         return;
     pst_err_t err;
+    /* the model before the tables, so that a table never names a best model not yet on disk */
+    if (p->best && pst_write_file_atomic(p->best_model, p->best, p->best_len, &err) != PST_OK)
+        pst_warn("sweep: %s", err.msg);
+    free(p->best);
+    p->best = NULL;
     if (pst_sweep_write_results(p->sched, p->results_json, &err) != PST_OK ||
         pst_sweep_write_results(p->sched, p->results_csv, &err) != PST_OK)
         pst_warn("sweep: %s", err.msg);
@@ -367,6 +377,7 @@ int pst_sweeprun_run(const pst_sweeprun_opts_t *o)
     int status = pst_planrun_end(&run, rc);
     pst_split_fini(&p.split);
     free(p.received);
+    free(p.best);
     pst_sweep_sched_destroy(&p.sched);
     pst_sweep_space_destroy(&p.space);
     return status;
