@@ -63,8 +63,8 @@ static void lr_decays_once_per_round(void **state)
     trainer(&scaled, &spec, 0.01f * 0.25f, 1.0);
     trainer(&constant, &spec, 0.01f, 0.5);
     size_t n = decayed.n_params;
-    float *global = calloc(n, sizeof *global), *a = calloc(n, sizeof *a),
-          *b = calloc(n, sizeof *b), *c = calloc(n, sizeof *c);
+    float *global = calloc(n, sizeof *global), *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b),
+          *c = calloc(n, sizeof *c);
     pst_rng_t rng;
     pst_rng_init(&rng, 9);
     for (size_t i = 0; i < n; i++)
