@@ -445,6 +445,8 @@ static int parse_top_key(pst_sweep_parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t
         return ctx->has_metric = true, set_string(ctx, v, "metric", &sp->metric);
     if (strcmp(name, "mode") == 0)
         return parse_mode(ctx, v);
+    if (strcmp(name, "keep_models") == 0)
+        return parse_long_node(ctx, v, "keep_models", 1, 100, &sp->keep_models);
     if (strcmp(name, "trials") == 0)
         return ctx->has_trials = true,
                parse_long_node(ctx, v, "trials", 1, PST_SWEEP_MAX_GRID, &sp->trials);
@@ -465,7 +467,7 @@ static int parse_top_key(pst_sweep_parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t
                           : parse_space(ctx, v);
     return pst_err_set(ctx->err, PST_EINVAL,
                        "%s:%zu: unknown sweep key '%s' (expected base, method, metric, mode, "
-                       "trials, seed, hyperband, rungs, pruner, tpe, space)",
+                       "trials, seed, hyperband, rungs, pruner, tpe, keep_models, space)",
                        sp->origin, line_of(k), name);
 }
 
@@ -497,6 +499,7 @@ static pst_sweep_space_t *space_new(const char *origin)
     sp->tpe_startup = 10;  /* Optuna's TPESampler defaults */
     sp->tpe_candidates = 24;
     sp->tpe_gamma = 0.1;
+    sp->keep_models = 1;
     return sp;
 }
 

@@ -70,6 +70,7 @@ typedef struct pst_sweep_space {
     long tpe_candidates;
     double tpe_gamma; /* tpe: fraction of the results in the good group */
     bool tpe_multivariate;
+    long keep_models; /* the best jobs whose models are kept in top_models/ (1: best_model.pst) */
     int n_params;
     pst_sweep_param_t *params; /* in declaration order */
     int *order; /* (n_params) parameter indices, each after those its conditions name */

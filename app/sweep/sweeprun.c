@@ -13,6 +13,7 @@
 #include "app/plan/planrun.h"
 #include "app/rundir.h"
 #include "app/sweep/sweep.h"
+#include "app/sweep/sweep_keep.h"
 #include "common/atomicfile.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -31,8 +32,9 @@ typedef struct sweep_plan {
     int received_task;
     double last_write; /* when the results tables were last written (clock seconds) */
     bool unwritten;    /* results recorded since */
-    uint8_t *best;     /* the best job's model file, until written (the lead holds no other) */
+    uint8_t *best;     /* the best job's model file, until written */
     size_t best_len;
+    pst_sweep_keep_t *keep; /* keep_models > 1: the best jobs' models, for top_models/ */
 } sweep_plan_t;
 
 /* Results tables are rewritten at most this often while trials run (and at the end): with
@@ -155,6 +157,15 @@ static void keep_model(sweep_plan_t *p, int task, int trial, int rung)
         return;
     bool is_best = pst_sweep_best(p->sched, &best, &metric) == PST_OK && best == trial &&
                    pst_sweep_trial_rungs_done(p->sched, trial) == rung + 1;
+    if (p->keep) {
+        uint8_t *copy = is_best ? malloc(len) : NULL;
+        if (copy)
+            memcpy(copy, model, len);
+        pst_sweep_keep_offer(p->keep, trial, rung, pst_sweep_trial_metric(p->sched, trial, rung),
+                             model, len);
+        model = copy;
+        is_best = copy != NULL;
+    }
     if (!is_best) {
         free(model);
         return;
@@ -191,6 +202,8 @@ static void sweep_persist(void *ctx, bool last)
         pst_warn("sweep: %s", err.msg);
     free(p->best);
     p->best = NULL;
+    if (p->keep && pst_sweep_keep_write(p->keep, p->run->rundir.path, &err) != PST_OK)
+        pst_warn("sweep: %s", err.msg);
     if (pst_sweep_write_results(p->sched, p->results_json, &err) != PST_OK ||
         pst_sweep_write_results(p->sched, p->results_csv, &err) != PST_OK)
         pst_warn("sweep: %s", err.msg);
@@ -247,6 +260,9 @@ static int prepare(sweep_plan_t *p, pst_planrun_t *run, pst_err_t *err)
     p->metric_key = metric_key(p->space->metric, run->data->task);
     if (!run->lead)
         return PST_OK;
+    if (p->space->keep_models > 1 &&
+        !(p->keep = pst_sweep_keep_new((int)p->space->keep_models, p->space->maximize)))
+        return pst_err_set(err, PST_ENOMEM, "sweep: out of memory");
     pst_rundir_file(&run->rundir, "sweep_results.json", p->results_json, sizeof p->results_json);
     pst_rundir_file(&run->rundir, "sweep_results.csv", p->results_csv, sizeof p->results_csv);
     pst_rundir_file(&run->rundir, "best_model.pst", p->best_model, sizeof p->best_model);
@@ -378,6 +394,7 @@ int pst_sweeprun_run(const pst_sweeprun_opts_t *o)
     pst_split_fini(&p.split);
     free(p.received);
     free(p.best);
+    pst_sweep_keep_destroy(&p.keep);
     pst_sweep_sched_destroy(&p.sched);
     pst_sweep_space_destroy(&p.space);
     return status;

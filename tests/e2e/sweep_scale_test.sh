@@ -5,6 +5,8 @@
 #  - the report gives tasks per second and each group's idle time;
 #  - each trial line shows the objective and the hyperparameters, and a table of the top trials
 #    ends the output;
+#  - keep_models: 3 keeps the models of the top 3 trials in top_models/, the best one the same
+#    file as best_model.pst;
 #  - best_model.pst scored by pstrain eval on the rows the trials were scored on (val_rows.txt)
 #    gives the best trial's metrics exactly;
 #  - a finished TPE sweep resumed runs nothing again and keeps its results;
@@ -53,12 +55,20 @@ fi
 
 # --- trial lines, the top table, best_model.pst through eval ---------------------------------
 sweep_file "$work/local.yaml" 12
+echo "keep_models: 3" >>"$work/local.yaml"
 local=(sweep "$work/local.yaml" --set data.train="$data/wine.csv" --set train.patience=0)
 if "$pstrain" "${local[@]}" --out "$work/local" >"$work/local.out" 2>"$work/local.log"; then
   lines=$(grep -cE '^trial [0-9]+ @100 +val\.accuracy [01]\.[0-9]{4} +completed .* optimizer\.lr=[0-9.e-]+ train\.batch_size=(32|64)$' "$work/local.out")
   top=$(grep -A11 '^top 10 trials by val.accuracy:' "$work/local.out" | grep -cE '^ +[0-9]+ +[0-9]+ +100 +[01]\.[0-9]{6}  optimizer\.lr=')
   [ "$lines" = 12 ] && [ "$top" = 10 ] && pass "12 trial lines with the objective and hyperparameters; a table of the top 10" \
     || fail "trial lines $lines of 12, top rows $top of 10: $(head -3 "$work/local.out")"
+  top3=$(jexpr "$work/local/report.json" "' '.join(f\"trial_{t['trial']}.pst\" for t in d['sweep']['top'][:3])")
+  kept=$(cd "$work/local/top_models" && ls | sort -V | tr '\n' ' ')
+  best_trial=$(json "$work/local/report.json" "['sweep']['best']['trial']")
+  [ "$(echo $top3 | tr ' ' '\n' | sort -V | tr '\n' ' ')" = "$kept" ] &&
+    cmp -s "$work/local/best_model.pst" "$work/local/top_models/trial_$best_trial.pst" \
+    && pass "top_models/ holds the top 3 trials' models ($kept); the best is best_model.pst" \
+    || fail "top_models: '$kept', top 3 '$top3'"
   python3 - "$data/wine.csv" "$work/local/val_rows.txt" "$work/val.csv" <<'PY'
 import sys
 lines = open(sys.argv[1]).read().splitlines()
