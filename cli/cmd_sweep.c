@@ -21,6 +21,7 @@ void pst_usage_sweep(FILE *out)
         "  hyperband: {min_epochs: 1, max_epochs: 9, eta: 3}   # or rungs: (any method)\n"
         "  # tpe: {startup_trials: 10, candidates: 24, gamma: 0.1, multivariate: false}\n"
         "  # pruner: median             # or {rule: median, startup_trials: 5}; default asha\n"
+        "  # keep_models: 5             # top_models/trial_T.pst of the 5 best (default 1)\n"
         "  space:\n"
         "    optimizer.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n"
         "    model.dropout: {uniform: [0.0, 0.5], grid: 3}\n"
