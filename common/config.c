@@ -321,6 +321,12 @@ static const pst_config_key_t keys[] = {
     {"fed.server_lr", PST_CFG_FLOAT, OFF(fed.server_lr), "0", NULL, 0, 1e6,
      "pstrain fed: server learning rate; 0: the aggregator's default (1, or 0.01 for "
      "fedadam/fedyogi/fedadagrad)."},
+    {"fed.server_momentum", PST_CFG_FLOAT, OFF(fed.server_momentum), "0", NULL, 0, 0.999,
+     "pstrain fed: server momentum of fedavg, fedprox and the robust rules (FedAvgM): the server "
+     "steps along m = server_momentum m + update, times fed.server_lr; 0: none."},
+    {"fed.lr_decay", PST_CFG_FLOAT, OFF(fed.lr_decay), "1", NULL, 1e-6, 1,
+     "pstrain fed: the sites' optimizer.lr is multiplied by this once per round (round r trains "
+     "with lr * lr_decay^(r-1)); 1: constant."},
     {"fed.codec", PST_CFG_STR, OFF(fed.codec), "lz4shuffle", "raw|lz4|lz4shuffle|fp16|int8|int8lz4",
      NOB,
      "pstrain fed: payload codec of the sites' updates (lossless lz4, lz4shuffle; quantised fp16, "

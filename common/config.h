@@ -103,7 +103,7 @@ typedef struct pst_config {
     struct {
         long sites, rounds, min_sites, local_epochs, min_responses;
         char *split, *aggregator;
-        double alpha, fraction, mu, server_lr;
+        double alpha, fraction, mu, server_lr, server_momentum, lr_decay;
         double wait_after_min, round_timeout, start_timeout, heartbeat, heartbeat_timeout;
         double server_timeout;
         char *codec, *down_codec, *listen, *server, *site, *key, *server_key, *allowed_keys;

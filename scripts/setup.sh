@@ -35,7 +35,7 @@ if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)
 fi
 if [ "${PST_SETUP_BENCH:-0}" = 1 ]; then
-  packages+=(python3-torch python3-sklearn liblinear-tools)
+  packages+=(python3-torch python3-sklearn liblinear-tools python3-optuna)
 fi
 
 # Node.js comes from Debian unless a node and npm are already installed (e.g. from NodeSource).

@@ -52,6 +52,11 @@ int pst_fedconf_check(const pst_config_t *cfg, const pst_dataset_t *train, pst_e
                            "trains on its own rows, which no site resamples or reweights); set "
                            "train.imbalance: none",
                            cfg->train.imbalance);
+    if (cfg->fed.server_momentum > 0 && opt != PST_FEDOPT_SGD)
+        return pst_err_set(err, PST_EINVAL,
+                           "fed.server_momentum: %s keeps its own first moment; server momentum "
+                           "is for fedavg, fedprox and the robust rules",
+                           cfg->fed.aggregator);
     if (cfg->fed.min_sites > cfg->fed.sites)
         return pst_err_set(err, PST_EINVAL, "fed.min_sites (%ld) exceeds fed.sites (%ld)",
                            cfg->fed.min_sites, cfg->fed.sites);
@@ -80,6 +85,7 @@ void pst_fedconf_coord(const pst_config_t *cfg, pst_fedcoord_cfg_t *out)
     out->agg.rule = rule;
     if (cfg->fed.server_lr > 0)
         out->agg.server_lr = cfg->fed.server_lr;
+    out->agg.server_momentum = cfg->fed.server_momentum;
     out->agg.dp_clip = cfg->fed.dp.clip;
     out->agg.dp_noise = cfg->fed.dp.clip > 0 ? cfg->fed.dp.noise : 0;
     out->agg.skip_nonfinite = 1;

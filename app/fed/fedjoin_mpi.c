@@ -266,7 +266,7 @@ static int train_round(sitempi_t *x, const command_t *c, const float *global, fl
     if (rc == PST_OK) {
         pst_train_hooks_t hooks = {0};
         pst_remote_hooks(&x->remote, &hooks);
-        rc = pst_fedtrainer_run(t, &x->rows, global, c->seed, &hooks, delta, &res, err);
+        rc = pst_fedtrainer_run(t, &x->rows, global, c->round, c->seed, &hooks, delta, &res, err);
         if (rc == PST_OK && !res.ok)
             rc = PST_ENUMERIC; /* the message is in err */
     }

@@ -204,8 +204,8 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
     uint64_t seed = pst_fedcoord_task_seed((uint64_t)s->cfg->seed, round, sim->sites.ids[site]);
     pst_fedtrain_result_t res;
     pst_err_t site_err = {0};
-    int rc =
-        pst_fedtrainer_run(&sim->trainer, &rows, global, seed, NULL, sim->delta, &res, &site_err);
+    int rc = pst_fedtrainer_run(&sim->trainer, &rows, global, round, seed, NULL, sim->delta, &res,
+                                &site_err);
     if (rc != PST_OK) {
         *err = site_err;
         return pst_err_prefix(err, rc, "%s: ", sim->sites.ids[site]);

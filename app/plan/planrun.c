@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "app/mpi/cluster.h"
 #include "app/mpi/mpijob.h"
@@ -16,6 +18,7 @@
 
 #define TAG_REQUEST 71 /* group leader -> coordinator: a result and/or a request for work */
 #define TAG_TASK 72    /* coordinator -> group leader: a task id, or -1 when there is none */
+#define TAG_PAYLOAD 73 /* coordinator -> group leader: the task's text, after its id */
 
 typedef struct pst_planrun_cluster {
     pst_ranks_t ranks;
@@ -27,7 +30,19 @@ typedef struct pst_planrun_cluster {
     bool server_running;
     int server_rc;
     pst_remote_t remote;
+    double idle_s;  /* group leader: between sending a result and receiving the next task */
+    int tasks_done; /* group leader: tasks its group ran */
+    struct rank_stats *stats; /* (ranks.size) rank 0, once the plan ran */
 } planrun_cluster_t;
+
+/* What each rank reports at the end of a plan, gathered on rank 0. */
+typedef struct rank_stats {
+    double peak_rss_kb; /* the process's high-water mark (VmHWM) */
+    double idle_s;
+    double tasks;
+    double group; /* -1: a server rank */
+    double leader;
+} rank_stats_t;
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
@@ -216,12 +231,28 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
 
 /* ---- coordinator and groups ---------------------------------------------------------------- */
 
+/* Hand-offs between tasks wait in naps of 50 us rather than pst_ranks_nap's millisecond: a
+ * plan of many short tasks would otherwise spend a good part of its time asleep between them,
+ * and a nap this short still leaves the core to the ranks that train. */
+static void short_nap(void)
+{
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+}
+
+static void wait_handoff(MPI_Request *req)
+{
+    int done = 0;
+    for (MPI_Test(req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(req, &done, MPI_STATUS_IGNORE))
+        short_nap();
+}
+
 /* The group leader's task number reaches every member of the group. */
 static void share_task(int *task, MPI_Comm group)
 {
     MPI_Request req;
     MPI_Ibcast(task, 1, MPI_INT, 0, group, &req);
-    pst_ranks_wait(&req);
+    wait_handoff(&req);
 }
 
 /* The leader receives its next task from the coordinator. */
@@ -229,7 +260,20 @@ static void receive_task(int *task)
 {
     MPI_Request req;
     MPI_Irecv(task, 1, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, &req);
-    pst_ranks_wait(&req);
+    wait_handoff(&req);
+}
+
+/* Every member of the group is done with task's namespace; then each drops it, so the servers
+ * hold only the namespaces of running tasks however many run (each member drops it once, as
+ * that is also how its client forgets the task's tensors). */
+static void drop_task_namespace(planrun_cluster_t *c, int task)
+{
+    MPI_Request req;
+    MPI_Ibarrier(c->group_comm, &req);
+    wait_handoff(&req);
+    pst_err_t err = {0};
+    if (pst_remote_drop(&c->remote, (uint32_t)task + 1, &err) != PST_OK)
+        pst_warn("group %d: task %d: dropping its namespace: %s", c->group, task, err.msg);
 }
 
 /* A group leader's message: [task, json bytes, n floats, n_out, model bytes], then the JSON text,
@@ -290,7 +334,7 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     int ready = 0;
     for (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st); !ready;
          MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st))
-        pst_ranks_nap();
+        short_nap();
     int len;
     MPI_Get_count(&st, MPI_BYTE, &len);
     char *buf = malloc((size_t)len);
@@ -310,6 +354,41 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     task_result_fini(&r);
     free(buf);
     return st.MPI_SOURCE;
+}
+
+/* The task's text follows its id to the group leader (an empty text when there is none). */
+static void send_payload(const pst_planrun_kind_t *kind, int task, int dest)
+{
+    char *text = kind->payload(kind->ctx, task);
+    MPI_Send(text ? text : "", text ? (int)strlen(text) + 1 : 1, MPI_CHAR, dest, TAG_PAYLOAD,
+             MPI_COMM_WORLD);
+    free(text);
+}
+
+/* The leader receives the task's text and every member of the group gets it. Caller frees. */
+static char *share_payload(bool leader, MPI_Comm group)
+{
+    int len = 0;
+    char *text = NULL;
+    if (leader) {
+        MPI_Status st;
+        int ready = 0;
+        for (MPI_Iprobe(0, TAG_PAYLOAD, MPI_COMM_WORLD, &ready, &st); !ready;
+             MPI_Iprobe(0, TAG_PAYLOAD, MPI_COMM_WORLD, &ready, &st))
+            short_nap();
+        MPI_Get_count(&st, MPI_CHAR, &len);
+        text = malloc((size_t)len + 1);
+        MPI_Recv(text, len, MPI_CHAR, 0, TAG_PAYLOAD, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    MPI_Request req;
+    MPI_Ibcast(&len, 1, MPI_INT, 0, group, &req);
+    wait_handoff(&req);
+    if (!leader)
+        text = malloc((size_t)len + 1);
+    MPI_Ibcast(text, len, MPI_CHAR, 0, group, &req);
+    wait_handoff(&req);
+    text[len > 0 ? len - 1 : 0] = '\0';
+    return text;
 }
 
 /* Rank 0: hands tasks to free groups and collects their results. A group asking while the plan
@@ -336,11 +415,15 @@ static int coordinate(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_er
             if (action != PST_PLAN_RUN)
                 task = -1;
             MPI_Send(&task, 1, MPI_INT, dest, TAG_TASK, MPI_COMM_WORLD);
+            if (task >= 0 && kind->payload)
+                send_payload(kind, task, dest);
             if (task < 0)
                 finished_groups++;
             else
                 running++;
         }
+        if (kind->persist)
+            kind->persist(kind->ctx, finished_groups == c->n_groups);
     }
     free(waiting);
     return failed ? pst_err_set(err, PST_ESTATE, "a worker group failed a task") : PST_OK;
@@ -359,14 +442,25 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
     task_result_t res = {0};
     for (;;) {
         if (c->group_leader) {
+            double asked = pst_clock_seconds();
             send_result(code, &res);
             receive_task(&task);
+            c->idle_s += pst_clock_seconds() - asked;
         }
         task_result_fini(&res);
         share_task(&task, c->group_comm);
         if (task < 0)
             break;
-        int rc = run_task(run, kind, task, &env, &res, err);
+        int rc = PST_OK;
+        if (kind->payload) {
+            char *text = share_payload(c->group_leader, c->group_comm);
+            rc = kind->receive(kind->ctx, task, text, err);
+            free(text);
+        }
+        if (rc == PST_OK)
+            rc = run_task(run, kind, task, &env, &res, err);
+        drop_task_namespace(c, task);
+        c->tasks_done++;
         code = rc == PST_OK ? task : -2 - task;
         if (rc != PST_OK) {
             pst_error("group %d, task %d: %s", c->group, task, err->msg);
@@ -376,6 +470,60 @@ static int work(pst_planrun_t *run, const pst_planrun_kind_t *kind, pst_err_t *e
         }
     }
     return final_rc;
+}
+
+/* Once every rank is done (so a server's high-water mark covers every task), rank 0 gathers
+ * each rank's peak memory and each group's idle time and task count. */
+static void gather_stats(pst_planrun_t *run)
+{
+    planrun_cluster_t *c = run->cluster;
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait_handoff(&req);
+    struct rusage ru;
+    rank_stats_t mine = {.peak_rss_kb =
+                             getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss : 0, /* KiB */
+                         .idle_s = c->idle_s,
+                         .tasks = c->tasks_done,
+                         .group = c->ranks.worker >= 0 ? c->group : -1,
+                         .leader = c->group_leader};
+    if (c->ranks.rank == 0)
+        c->stats = calloc((size_t)c->ranks.size, sizeof *c->stats);
+    MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, c->stats, (int)sizeof mine, MPI_BYTE, 0,
+               MPI_COMM_WORLD);
+}
+
+/* report.json's cluster section: ranks, tasks per second, each group's idle time, peak memory. */
+static void cluster_json(const pst_planrun_t *run, cJSON *r)
+{
+    const planrun_cluster_t *c = run->cluster;
+    cJSON *cl = cJSON_AddObjectToObject(r, "cluster");
+    cJSON_AddNumberToObject(cl, "servers", c->ranks.n_servers);
+    cJSON_AddNumberToObject(cl, "workers", c->ranks.n_workers);
+    cJSON_AddNumberToObject(cl, "groups", c->n_groups);
+    if (!c->stats)
+        return;
+    cJSON *groups = cJSON_AddArrayToObject(cl, "group_stats");
+    cJSON *servers = cJSON_CreateArray(), *workers = cJSON_CreateArray();
+    double tasks = 0;
+    for (int i = 0; i < c->ranks.size; i++) {
+        const rank_stats_t *st = &c->stats[i];
+        cJSON_AddItemToArray(st->group < 0 ? servers : workers,
+                             cJSON_CreateNumber(st->peak_rss_kb / 1024.0));
+        if (!st->leader)
+            continue;
+        cJSON *g = cJSON_CreateObject();
+        cJSON_AddNumberToObject(g, "group", st->group);
+        cJSON_AddNumberToObject(g, "tasks", st->tasks);
+        pst_json_add_number(g, "idle_seconds", st->idle_s);
+        pst_json_add_number(g, "idle_fraction", run->seconds > 0 ? st->idle_s / run->seconds : 0);
+        cJSON_AddItemToArray(groups, g);
+        tasks += st->tasks;
+    }
+    pst_json_add_number(cl, "tasks_per_second", run->seconds > 0 ? tasks / run->seconds : 0);
+    cJSON *rss = cJSON_AddObjectToObject(cl, "peak_rss_mib");
+    cJSON_AddItemToObject(rss, "servers", servers);
+    cJSON_AddItemToObject(rss, "workers", workers);
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
@@ -442,7 +590,13 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
             kind->report(kind->ctx, t, rc == PST_OK ? run->task_metrics[t] : NULL);
             rc = PST_OK;
         }
+        if (kind->persist)
+            kind->persist(kind->ctx, false);
     }
+    if (!run->distributed && kind->persist)
+        kind->persist(kind->ctx, true);
+    if (run->distributed)
+        gather_stats(run);
     run->seconds = pst_clock_seconds() - t0;
     return rc;
 }
@@ -454,18 +608,27 @@ int pst_planrun_model(const pst_planrun_t *run, int task, pst_modelfile_t *mf, p
     return pst_modelfile_unpack(mf, run->models[task], run->model_len[task], "a trained task", err);
 }
 
+int pst_planrun_take_model(pst_planrun_t *run, int task, uint8_t **buf, size_t *len)
+{
+    if (task < 0 || task >= run->n_tasks || !run->models)
+        return PST_ENOTFOUND;
+    free(run->pred[task]);
+    run->pred[task] = NULL;
+    *buf = run->models[task];
+    *len = run->model_len[task];
+    run->models[task] = NULL;
+    run->model_len[task] = 0;
+    return *buf ? PST_OK : PST_ENOTFOUND;
+}
+
 int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err)
 {
     cJSON *r = run->report;
     cJSON_AddStringToObject(r, "command", command);
     cJSON_AddStringToObject(r, "name", run->cfg.name);
     pst_json_add_number(r, "seconds", run->seconds);
-    if (run->distributed) {
-        cJSON *cl = cJSON_AddObjectToObject(r, "cluster");
-        cJSON_AddNumberToObject(cl, "servers", run->cluster->ranks.n_servers);
-        cJSON_AddNumberToObject(cl, "workers", run->cluster->ranks.n_workers);
-        cJSON_AddNumberToObject(cl, "groups", run->cluster->n_groups);
-    }
+    if (run->distributed)
+        cluster_json(run, r);
     cJSON *tasks = cJSON_AddArrayToObject(r, "tasks");
     for (int t = 0; t < run->n_tasks; t++)
         cJSON_AddItemToArray(tasks, run->task_metrics[t]
@@ -493,6 +656,7 @@ static void cluster_end(pst_planrun_t *run)
     if (c->group_comm != MPI_COMM_NULL)
         MPI_Comm_free(&c->group_comm);
     pst_ranks_fini(&c->ranks);
+    free(c->stats);
     free(c);
     run->cluster = NULL;
 }

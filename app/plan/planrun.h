@@ -26,6 +26,16 @@ typedef struct pst_planrun_kind {
     int (*next)(void *ctx, int *task);
     /* Optional: a task's result, on the coordinator (metrics NULL when it failed). */
     void (*report)(void *ctx, int task, const cJSON *metrics);
+    /* Optional, for plans whose tasks only the coordinator knows (a TPE sweep proposes each
+     * trial as it starts it): a text the coordinator sends with the task (malloc'ed, caller
+     * frees; NULL: none), and, on every worker of the group that runs it, the text received
+     * before config is asked for the task. */
+    char *(*payload)(void *ctx, int task);
+    int (*receive)(void *ctx, int task, const char *payload, pst_err_t *err);
+    /* Optional: keeps the plan's state on disk (a sweep's results table). Called on the
+     * coordinator after each result once the groups waiting for work have their next task, so
+     * the writing never holds them up; `last` on the final call. */
+    void (*persist)(void *ctx, bool last);
     /* Optional: fills cfg (initialised by the caller) with the task's own configuration; every
      * rank must be able to do it for any task. NULL: every task uses the plan's configuration. */
     int (*config)(void *ctx, int task, pst_config_t *cfg, pst_err_t *err);
@@ -71,6 +81,11 @@ int pst_planrun_execute(pst_planrun_t *run, const pst_planrun_kind_t *kind, int 
                         pst_err_t *err);
 /* A kept task's trained model (lead), owned by the caller (pst_modelfile_fini). */
 int pst_planrun_model(const pst_planrun_t *run, int task, pst_modelfile_t *mf, pst_err_t *err);
+
+/* Hands a kept task's model-file bytes to the caller (who frees *buf) and frees the task's
+ * predictions, so a plan that keeps few of its tasks' outputs holds none of the others (lead).
+ * PST_ENOTFOUND when the task kept no model. */
+int pst_planrun_take_model(pst_planrun_t *run, int task, uint8_t **buf, size_t *len);
 
 /* Adds the tasks and timings to the report and writes report.json (lead). */
 int pst_planrun_finish(pst_planrun_t *run, const char *command, pst_err_t *err);

@@ -94,7 +94,7 @@ char *pst_sweep_results_csv(const pst_sweep_sched_t *s)
     if (!out)
         return NULL;
     csv_header(s, out);
-    for (int t = 0; t < pst_sweep_n_trials(s); t++)
+    for (int t = 0; t < pst_sweep_n_created(s); t++)
         csv_row(s, t, out);
     bool failed = ferror(out) != 0;
     fclose(out);
@@ -160,7 +160,7 @@ char *pst_sweep_results_json(const pst_sweep_sched_t *s)
     cJSON_AddNumberToObject(doc, "full_epochs", (double)pst_sweep_full_epochs(s));
     cJSON_AddItemToObject(doc, "best", json_best(s));
     cJSON *trials = cJSON_AddArrayToObject(doc, "trials");
-    for (int t = 0; t < pst_sweep_n_trials(s); t++)
+    for (int t = 0; t < pst_sweep_n_created(s); t++)
         cJSON_AddItemToArray(trials, json_trial(s, t));
     char *text = cJSON_Print(doc);
     cJSON_Delete(doc);
@@ -195,14 +195,17 @@ int pst_sweep_write_results(const pst_sweep_sched_t *s, const char *path, pst_er
 /* ---- reading ---- */
 
 /* Checks a results row's parameter values (values[p], NULL: unset) against the trial's own. */
-static int match_params(const pst_sweep_sched_t *s, int t, const char *const *values,
-                        const char *where, pst_err_t *err)
+static int match_params(pst_sweep_sched_t *s, int t, const char *const *values, const char *where,
+                        pst_err_t *err)
 {
     const pst_sweep_space_t *sp = pst_sweep_sched_space(s);
-    const pst_sweep_trial_t *trial = pst_sweep_get_trial(s, t);
-    if (!trial)
+    if (t < 0 || t >= pst_sweep_n_trials(s))
         return pst_err_set(err, PST_ERANGE, "%s: trial %d: the sweep has %d trials", where, t,
                            pst_sweep_n_trials(s));
+    int rc = pst_sweep_adopt(s, t, values, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "%s: ", where);
+    const pst_sweep_trial_t *trial = pst_sweep_get_trial(s, t);
     for (int p = 0; p < sp->n_params; p++) {
         const char *mine = pst_sweep_trial_value(trial, sp->params[p].key);
         const char *theirs = values[p];
@@ -487,7 +490,7 @@ static int load_json(pst_sweep_sched_t *s, const char *text, const char *origin,
 int pst_sweep_load_results_text(pst_sweep_sched_t *s, const char *text, const char *origin,
                                 pst_err_t *err)
 {
-    for (int t = 0; t < pst_sweep_n_trials(s); t++)
+    for (int t = 0; t < pst_sweep_n_created(s); t++)
         if (pst_sweep_trial_state(s, t) != PST_SWEEP_PENDING || pst_sweep_trial_epochs(s, t))
             return pst_err_set(err, PST_ESTATE, "%s: results load into a fresh sweep only", origin);
     const char *c = text;
@@ -518,7 +521,7 @@ static void write_best_header(const pst_sweep_sched_t *s, int trial, double metr
             metric, sp->base);
     for (int i = 0; i < t->n_overrides; i++)
         fprintf(out, " %s=%s", t->overrides[i].key, t->overrides[i].value);
-    if (sp->method == PST_SWEEP_HYPERBAND)
+    if (sp->rungs)
         fprintf(out, " train.epochs=%ld", sp->max_epochs);
     fputc('\n', out);
 }
@@ -532,9 +535,8 @@ int pst_sweep_write_best_config(const pst_sweep_sched_t *s, pst_config_t *cfg, c
     if (pst_sweep_best(s, &trial, &metric) != PST_OK)
         return pst_err_set(err, PST_ENOTFOUND, "%s: no trial has a result yet", path);
     pst_sweep_job_t job = {.trial = trial, .epochs = sp->max_epochs};
-    int rc = sp->method == PST_SWEEP_HYPERBAND
-                 ? pst_sweep_job_apply(s, &job, cfg, err)
-                 : pst_sweep_trial_apply(pst_sweep_get_trial(s, trial), cfg, err);
+    int rc = sp->rungs ? pst_sweep_job_apply(s, &job, cfg, err)
+                       : pst_sweep_trial_apply(pst_sweep_get_trial(s, trial), cfg, err);
     if (rc != PST_OK)
         return rc;
     char *buf = NULL;

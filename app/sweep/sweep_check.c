@@ -219,6 +219,25 @@ static int check_grid_ranges(pst_sweep_parse_ctx_t *ctx)
     return PST_OK;
 }
 
+static int check_rungs(pst_sweep_parse_ctx_t *ctx)
+{
+    pst_sweep_space_t *sp = ctx->sp;
+    if (!ctx->has_max_epochs)
+        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: the rungs need max_epochs: N", sp->origin,
+                           ctx->hyperband_line);
+    if (sp->min_epochs > sp->max_epochs)
+        return pst_err_set(ctx->err, PST_EINVAL,
+                           "%s:%zu: hyperband: min_epochs %ld is above max_epochs %ld", sp->origin,
+                           ctx->hyperband_line, sp->min_epochs, sp->max_epochs);
+    int epochs = pst_sweep_space_find(sp, "train.epochs");
+    if (epochs >= 0)
+        return pst_err_set(ctx->err, PST_EINVAL,
+                           "%s:%zu: train.epochs: the rungs set the epochs of every job; "
+                           "remove it from the space",
+                           sp->origin, sp->params[epochs].line);
+    return PST_OK;
+}
+
 static int check_method(pst_sweep_parse_ctx_t *ctx)
 {
     pst_sweep_space_t *sp = ctx->sp;
@@ -228,29 +247,21 @@ static int check_method(pst_sweep_parse_ctx_t *ctx)
                            sp->origin);
     if (sp->method != PST_SWEEP_GRID && !ctx->has_trials)
         return pst_err_set(ctx->err, PST_EINVAL, "%s: method %s needs trials: N", sp->origin, m);
-    if (sp->method != PST_SWEEP_HYPERBAND && ctx->has_hyperband)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: hyperband: set, but method is %s",
-                           sp->origin, ctx->hyperband_line, m);
-    if (sp->method == PST_SWEEP_GRID)
-        return check_grid_ranges(ctx);
-    if (sp->method != PST_SWEEP_HYPERBAND)
-        return PST_OK;
-    if (!ctx->has_max_epochs)
+    if (sp->method != PST_SWEEP_TPE && ctx->has_tpe)
+        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: tpe: set, but method is %s", sp->origin,
+                           ctx->tpe_line, m);
+    if (sp->method == PST_SWEEP_HYPERBAND && !ctx->has_hyperband)
         return pst_err_set(ctx->err, PST_EINVAL,
                            "%s: method hyperband needs "
                            "hyperband: {max_epochs: N}",
                            sp->origin);
-    if (sp->min_epochs > sp->max_epochs)
+    if (ctx->has_pruner && !ctx->has_hyperband)
         return pst_err_set(ctx->err, PST_EINVAL,
-                           "%s:%zu: hyperband: min_epochs %ld is above max_epochs %ld", sp->origin,
-                           ctx->hyperband_line, sp->min_epochs, sp->max_epochs);
-    int epochs = pst_sweep_space_find(sp, "train.epochs");
-    if (epochs >= 0)
-        return pst_err_set(ctx->err, PST_EINVAL,
-                           "%s:%zu: train.epochs: hyperband sets the epochs of every job; "
-                           "remove it from the space",
-                           sp->origin, sp->params[epochs].line);
-    return PST_OK;
+                           "%s:%zu: pruner: prunes at rungs; add rungs: {min_epochs: A, "
+                           "max_epochs: B, eta: C}",
+                           sp->origin, ctx->pruner_line);
+    int rc = sp->method == PST_SWEEP_GRID ? check_grid_ranges(ctx) : PST_OK;
+    return rc == PST_OK && ctx->has_hyperband ? check_rungs(ctx) : rc;
 }
 
 int pst_sweep_check_space(pst_sweep_parse_ctx_t *ctx)
@@ -260,8 +271,8 @@ int pst_sweep_check_space(pst_sweep_parse_ctx_t *ctx)
         return pst_err_set(ctx->err, PST_EINVAL, "%s: base: the training config is missing",
                            sp->origin);
     if (!ctx->has_method)
-        return pst_err_set(ctx->err, PST_EINVAL, "%s: method: missing (grid, random, hyperband)",
-                           sp->origin);
+        return pst_err_set(ctx->err, PST_EINVAL,
+                           "%s: method: missing (grid, random, hyperband, tpe)", sp->origin);
     if (!ctx->has_metric)
         return pst_err_set(ctx->err, PST_EINVAL, "%s: metric: missing (e.g. val.accuracy)",
                            sp->origin);

@@ -1,5 +1,5 @@
-/* Sweep scheduling: trials sampled or expanded from the space, then grid/random runs or
- * asynchronous successive halving (ASHA) over rungs of growing epochs. */
+/* Sweep scheduling: trials sampled, expanded from the space or proposed by TPE, run once or over
+ * rungs of growing epochs, pruned by asynchronous successive halving (ASHA) or the median. */
 #include "app/sweep/sweep_sched.h"
 
 #include <errno.h>
@@ -10,12 +10,14 @@
 
 #include "common/numparse.h"
 #include "common/rng.h"
+#include "app/sweep/sweep_tpe.h"
 
 typedef struct trial_rec {
     int rungs_done;   /* rungs with a recorded result */
     int running_rung; /* -1: idle */
     long epochs;      /* epochs trained so far */
-    long run_epochs;  /* grid, random: the length of its one run */
+    long run_epochs;  /* without rungs: the length of its one run */
+    int verdict;      /* median pruner, on its last rung's result: 1 go on, -1 pruned, 0 none */
     double metric[PST_SWEEP_MAX_RUNGS];
 } trial_rec_t;
 
@@ -27,9 +29,12 @@ typedef struct ranked {
 
 struct pst_sweep_sched {
     const pst_sweep_space_t *space;
-    pst_sweep_trials_t trials;
-    trial_rec_t *rec; /* (trials.n) */
-    ranked_t *ranked; /* (trials.n) scratch */
+    pst_sweep_trials_t trials; /* the trials so far (tpe: created as they are started) */
+    int n_budget;              /* trials the sweep will have */
+    long base_epochs;
+    trial_rec_t *rec;     /* (n_budget) */
+    ranked_t *ranked;     /* (n_budget) scratch */
+    pst_sweep_obs_t *obs; /* (n_budget) tpe scratch */
     int n_rungs;
     long rung_epochs[PST_SWEEP_MAX_RUNGS];
     long epochs_spent;
@@ -38,226 +43,12 @@ struct pst_sweep_sched {
 static const char *const state_names[] = {"pending",  "running",   "stopped",
                                           "promoted", "completed", "failed"};
 
-/* ---- trials ---- */
-
-static int trial_from_values(const pst_sweep_space_t *sp, int id, const char *const *values,
-                             pst_sweep_trial_t *out)
-{
-    memset(out, 0, sizeof *out);
-    out->id = id;
-    if (!(out->overrides = calloc((size_t)sp->n_params + 1, sizeof *out->overrides)))
-        return PST_ENOMEM;
-    for (int p = 0; p < sp->n_params; p++) {
-        if (!values[p])
-            continue;
-        pst_sweep_override_t *o = &out->overrides[out->n_overrides++];
-        o->key = strdup(sp->params[p].key);
-        o->value = strdup(values[p]);
-        if (!o->key || !o->value) {
-            pst_sweep_trial_fini(out);
-            return PST_ENOMEM;
-        }
-    }
-    return PST_OK;
-}
-
-/* One draw for a parameter into text (choices point at their own text). */
-static const char *draw(const pst_sweep_param_t *param, pst_rng_t *rng,
-                        char text[PST_SWEEP_VALUE_MAX])
-{
-    double u = pst_rng_uniform(rng), v;
-    switch (param->dist) {
-    case PST_SWEEP_UNIFORM:
-        v = param->lo + (param->hi - param->lo) * u;
-        break;
-    case PST_SWEEP_LOG_UNIFORM:
-        v = exp(log(param->lo) + (log(param->hi) - log(param->lo)) * u);
-        v = fmin(fmax(v, param->lo), param->hi);
-        break;
-    case PST_SWEEP_INT:
-        v = param->lo + (double)pst_rng_below(rng, (uint64_t)(param->hi - param->lo) + 1);
-        break;
-    default:
-        return param->values[pst_rng_below(rng, (uint64_t)param->n_values)];
-    }
-    pst_sweep_param_format(param, v, text);
-    return text;
-}
-
-int pst_sweep_sample(const pst_sweep_space_t *space, int id, pst_sweep_trial_t *out)
-{
-    int n = space->n_params;
-    const char **values = calloc((size_t)n + 1, sizeof *values);
-    char(*texts)[PST_SWEEP_VALUE_MAX] = calloc((size_t)n + 1, sizeof *texts);
-    int rc = PST_ENOMEM;
-    if (values && texts) {
-        uint64_t trial_seed = pst_rng_derive(space->seed, (uint64_t)id);
-        for (int i = 0; i < n; i++) {
-            int p = space->order[i];
-            pst_rng_t rng;
-            pst_rng_init(&rng, pst_rng_derive(trial_seed, (uint64_t)p));
-            const char *v = draw(&space->params[p], &rng, texts[p]);
-            values[p] = pst_sweep_space_active(space, p, values) ? v : NULL;
-        }
-        rc = trial_from_values(space, id, values, out);
-    }
-    free(values);
-    free(texts);
-    return rc;
-}
-
-typedef struct grid_walk {
-    const pst_sweep_space_t *space;
-    const char **values;     /* (n_params) current point */
-    pst_sweep_trials_t *out; /* NULL: count only */
-    int cap;
-    long count;
-} grid_walk_t;
-
-static int grid_emit(grid_walk_t *w)
-{
-    if (++w->count > PST_SWEEP_MAX_GRID)
-        return PST_ERANGE;
-    if (!w->out)
-        return PST_OK;
-    if (w->out->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 64;
-        pst_sweep_trial_t *items = realloc(w->out->items, (size_t)cap * sizeof *items);
-        if (!items)
-            return PST_ENOMEM;
-        w->out->items = items;
-        w->cap = cap;
-    }
-    int rc = trial_from_values(w->space, w->out->n, w->values, &w->out->items[w->out->n]);
-    w->out->n += rc == PST_OK;
-    return rc;
-}
-
-/* Expands parameters in condition order from position pos; an unset parameter is one branch. */
-static int grid_walk(grid_walk_t *w, int pos)
-{
-    const pst_sweep_space_t *sp = w->space;
-    if (pos == sp->n_params)
-        return grid_emit(w);
-    int p = sp->order[pos];
-    if (!pst_sweep_space_active(sp, p, w->values)) {
-        w->values[p] = NULL;
-        return grid_walk(w, pos + 1);
-    }
-    for (int v = 0; v < sp->params[p].n_values; v++) {
-        w->values[p] = sp->params[p].values[v];
-        int rc = grid_walk(w, pos + 1);
-        if (rc != PST_OK)
-            return rc;
-    }
-    w->values[p] = NULL;
-    return PST_OK;
-}
-
-static int run_grid(const pst_sweep_space_t *space, pst_sweep_trials_t *out, long *count,
-                    pst_err_t *err)
-{
-    for (int p = 0; p < space->n_params; p++) {
-        const pst_sweep_param_t *param = &space->params[p];
-        if (param->n_values == 0)
-            return pst_err_set(err, PST_EINVAL, "%s:%zu: %s: a grid needs grid: N points for a %s",
-                               space->origin, param->line, param->key,
-                               pst_sweep_dist_name(param->dist));
-    }
-    grid_walk_t w = {.space = space, .out = out};
-    if (!(w.values = calloc((size_t)space->n_params + 1, sizeof *w.values)))
-        return pst_err_set(err, PST_ENOMEM, "grid: out of memory");
-    int rc = grid_walk(&w, 0);
-    free(w.values);
-    *count = w.count;
-    if (rc == PST_ERANGE)
-        return pst_err_set(err, rc, "%s: the grid has more than %d points", space->origin,
-                           PST_SWEEP_MAX_GRID);
-    return rc == PST_ENOMEM ? pst_err_set(err, rc, "grid: out of memory") : rc;
-}
-
-int pst_sweep_grid(const pst_sweep_space_t *space, pst_sweep_trials_t *out, pst_err_t *err)
-{
-    long count;
-    memset(out, 0, sizeof *out);
-    int rc = run_grid(space, out, &count, err);
-    if (rc != PST_OK)
-        pst_sweep_trials_fini(out);
-    return rc;
-}
-
-int pst_sweep_grid_size(const pst_sweep_space_t *space, long *n, pst_err_t *err)
-{
-    return run_grid(space, NULL, n, err);
-}
-
-int pst_sweep_trials(const pst_sweep_space_t *space, pst_sweep_trials_t *out, pst_err_t *err)
-{
-    if (space->method == PST_SWEEP_GRID)
-        return pst_sweep_grid(space, out, err);
-    memset(out, 0, sizeof *out);
-    if (!(out->items = calloc((size_t)space->trials, sizeof *out->items)))
-        return pst_err_set(err, PST_ENOMEM, "trials: out of memory");
-    for (; out->n < space->trials; out->n++) {
-        if (pst_sweep_sample(space, out->n, &out->items[out->n]) != PST_OK) {
-            pst_sweep_trials_fini(out);
-            return pst_err_set(err, PST_ENOMEM, "trials: out of memory");
-        }
-    }
-    return PST_OK;
-}
-
-void pst_sweep_trial_fini(pst_sweep_trial_t *trial)
-{
-    for (int i = 0; i < trial->n_overrides; i++) {
-        free(trial->overrides[i].key);
-        free(trial->overrides[i].value);
-    }
-    free(trial->overrides);
-    trial->overrides = NULL;
-    trial->n_overrides = 0;
-}
-
-void pst_sweep_trials_fini(pst_sweep_trials_t *trials)
-{
-    for (int i = 0; i < trials->n; i++)
-        pst_sweep_trial_fini(&trials->items[i]);
-    free(trials->items);
-    trials->items = NULL;
-    trials->n = 0;
-}
-
-const char *pst_sweep_trial_value(const pst_sweep_trial_t *trial, const char *key)
-{
-    for (int i = 0; i < trial->n_overrides; i++)
-        if (strcmp(trial->overrides[i].key, key) == 0)
-            return trial->overrides[i].value;
-    return NULL;
-}
-
-int pst_sweep_trial_apply(const pst_sweep_trial_t *trial, pst_config_t *cfg, pst_err_t *err)
-{
-    for (int i = 0; i < trial->n_overrides; i++) {
-        const pst_sweep_override_t *o = &trial->overrides[i];
-        size_t len = strlen(o->key) + strlen(o->value) + 2;
-        char *assignment = malloc(len);
-        if (!assignment)
-            return pst_err_set(err, PST_ENOMEM, "trial %d: out of memory", trial->id);
-        snprintf(assignment, len, "%s=%s", o->key, o->value);
-        int rc = pst_config_set(cfg, assignment, err);
-        free(assignment);
-        if (rc != PST_OK)
-            return pst_err_prefix(err, rc, "trial %d: ", trial->id);
-    }
-    return PST_OK;
-}
-
 /* ---- scheduler ---- */
 
 static void make_rungs(pst_sweep_sched_t *s, long base_epochs)
 {
     const pst_sweep_space_t *sp = s->space;
-    if (sp->method != PST_SWEEP_HYPERBAND) {
+    if (!sp->rungs) {
         s->rung_epochs[s->n_rungs++] = base_epochs;
         return;
     }
@@ -267,20 +58,47 @@ static void make_rungs(pst_sweep_sched_t *s, long base_epochs)
     s->rung_epochs[s->n_rungs++] = sp->max_epochs;
 }
 
-/* Grid, random: a trial that searches train.epochs runs that long, the others base_epochs. */
-static int set_run_epochs(pst_sweep_sched_t *s, long base_epochs, pst_err_t *err)
+/* Without rungs: a trial that searches train.epochs runs that long, the others base_epochs. */
+static int set_run_epochs(pst_sweep_sched_t *s, int i, pst_err_t *err)
 {
-    for (int i = 0; i < s->trials.n; i++) {
-        const char *text = pst_sweep_trial_value(&s->trials.items[i], "train.epochs");
-        long epochs = base_epochs;
-        if (text != NULL && pst_parse_long(text, LONG_MIN, LONG_MAX, &epochs) != PST_OK)
-            epochs = 0; /* not a whole number: refused below, as the config refuses it */
-        s->rec[i].run_epochs = epochs;
-        if (s->rec[i].run_epochs < 1)
-            return pst_err_set(err, PST_EINVAL, "sweep: trial %d would train %ld epochs", i,
-                               s->rec[i].run_epochs);
-    }
+    const char *text = pst_sweep_trial_value(&s->trials.items[i], "train.epochs");
+    long epochs = s->base_epochs;
+    if (text != NULL && pst_parse_long(text, LONG_MIN, LONG_MAX, &epochs) != PST_OK)
+        epochs = 0; /* not a whole number: refused below, as the config refuses it */
+    s->rec[i].run_epochs = epochs;
+    if (s->rec[i].run_epochs < 1)
+        return pst_err_set(err, PST_EINVAL, "sweep: trial %d would train %ld epochs", i,
+                           s->rec[i].run_epochs);
     return PST_OK;
+}
+
+/* Appends trial (taken on success) as trial s->trials.n. */
+static int add_trial(pst_sweep_sched_t *s, pst_sweep_trial_t *trial, pst_err_t *err)
+{
+    int i = s->trials.n;
+    s->trials.items[i] = *trial;
+    s->trials.n++;
+    int rc = s->space->rungs ? PST_OK : set_run_epochs(s, i, err);
+    if (rc != PST_OK) {
+        s->trials.n--;
+        memset(&s->trials.items[i], 0, sizeof s->trials.items[i]);
+    }
+    return rc;
+}
+
+static int make_trials(pst_sweep_sched_t *s, pst_err_t *err)
+{
+    const pst_sweep_space_t *space = s->space;
+    if (space->method == PST_SWEEP_TPE) {
+        s->n_budget = (int)space->trials;
+        s->trials.items = calloc((size_t)s->n_budget + 1, sizeof *s->trials.items);
+        if (!s->trials.items)
+            return pst_err_set(err, PST_ENOMEM, "sweep: out of memory");
+        return PST_OK;
+    }
+    int rc = pst_sweep_trials(space, &s->trials, err);
+    s->n_budget = s->trials.n;
+    return rc;
 }
 
 pst_sweep_sched_t *pst_sweep_sched_new(const pst_sweep_space_t *space, long base_epochs,
@@ -292,17 +110,20 @@ pst_sweep_sched_t *pst_sweep_sched_new(const pst_sweep_space_t *space, long base
         return NULL;
     }
     s->space = space;
+    s->base_epochs = base_epochs;
     make_rungs(s, base_epochs);
-    int rc = pst_sweep_trials(space, &s->trials, err);
+    int rc = make_trials(s, err);
     if (rc == PST_OK) {
-        s->rec = calloc((size_t)s->trials.n + 1, sizeof *s->rec);
-        s->ranked = calloc((size_t)s->trials.n + 1, sizeof *s->ranked);
-        rc = s->rec && s->ranked ? PST_OK : pst_err_set(err, PST_ENOMEM, "sweep: out of memory");
+        s->rec = calloc((size_t)s->n_budget + 1, sizeof *s->rec);
+        s->ranked = calloc((size_t)s->n_budget + 1, sizeof *s->ranked);
+        s->obs = calloc((size_t)s->n_budget + 1, sizeof *s->obs);
+        rc = s->rec && s->ranked && s->obs ? PST_OK
+                                           : pst_err_set(err, PST_ENOMEM, "sweep: out of memory");
     }
-    for (int i = 0; rc == PST_OK && i < s->trials.n; i++)
+    for (int i = 0; rc == PST_OK && i < s->n_budget; i++)
         s->rec[i].running_rung = -1;
-    if (rc == PST_OK && space->method != PST_SWEEP_HYPERBAND)
-        rc = set_run_epochs(s, base_epochs, err);
+    for (int i = 0; rc == PST_OK && !space->rungs && i < s->trials.n; i++)
+        rc = set_run_epochs(s, i, err);
     if (rc != PST_OK)
         pst_sweep_sched_destroy(&s);
     return s;
@@ -316,6 +137,7 @@ void pst_sweep_sched_destroy(pst_sweep_sched_t **sched_p)
     pst_sweep_trials_fini(&s->trials);
     free(s->rec);
     free(s->ranked);
+    free(s->obs);
     free(s);
     *sched_p = NULL;
 }
@@ -351,23 +173,78 @@ static bool awaits_promotion(const trial_rec_t *r, int k)
 
 static void start_job(pst_sweep_sched_t *s, int trial, int rung, pst_sweep_job_t *job)
 {
-    bool hyperband = s->space->method == PST_SWEEP_HYPERBAND;
     job->trial = trial;
     job->rung = rung;
-    job->epochs = hyperband ? s->rung_epochs[rung] : s->rec[trial].run_epochs;
+    job->epochs = s->space->rungs ? s->rung_epochs[rung] : s->rec[trial].run_epochs;
     job->from_epochs = rung > 0 ? s->rung_epochs[rung - 1] : 0;
     s->rec[trial].running_rung = rung;
 }
 
-/* The best trial in the top floor(n_k / eta) of rung k that is not promoted yet, or -1. */
+/* ASHA: the best trial in the top floor(n_k / eta) of rung k that is not promoted yet; median:
+ * the lowest trial the pruner let go on from rung k; or -1. */
 static int promotable(const pst_sweep_sched_t *s, int k)
 {
+    if (s->space->pruner == PST_SWEEP_PRUNE_MEDIAN) {
+        for (int i = 0; i < s->trials.n; i++)
+            if (s->rec[i].verdict > 0 && awaits_promotion(&s->rec[i], k))
+                return i;
+        return -1;
+    }
     int n = rank_rung(s, k);
     int top = n / (int)s->space->eta;
     for (int i = 0; i < top; i++)
         if (awaits_promotion(&s->rec[s->ranked[i].id], k))
             return s->ranked[i].id;
     return -1;
+}
+
+/* The rung TPE learns from: the highest one with enough finite results to fit a model (one
+ * more than the parameters, as BOHB asks), else the first. Fills s->obs; returns their count. */
+static int gather_observations(pst_sweep_sched_t *s)
+{
+    int want = s->space->n_params + 1;
+    for (int k = s->n_rungs - 1; k >= 0; k--) {
+        int n = 0;
+        for (int i = 0; i < s->trials.n; i++) {
+            const trial_rec_t *r = &s->rec[i];
+            if (r->rungs_done > k && isfinite(r->metric[k]))
+                s->obs[n++] = (pst_sweep_obs_t){&s->trials.items[i],
+                                                s->space->maximize ? -r->metric[k] : r->metric[k]};
+        }
+        if (n >= want || k == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* TPE: creates the next trial from the results so far. */
+static int propose_trial(pst_sweep_sched_t *s)
+{
+    pst_sweep_trial_t trial;
+    int n_obs = gather_observations(s);
+    int rc = pst_sweep_tpe_propose(s->space, s->trials.n, s->obs, n_obs, &trial);
+    if (rc == PST_OK && (rc = add_trial(s, &trial, NULL)) != PST_OK)
+        pst_sweep_trial_fini(&trial);
+    return rc;
+}
+
+/* Median pruner: a trial goes on from rung k when its result there is at least as good as the
+ * median of the results recorded at rung k (its own included), or while fewer than
+ * prune_startup trials have reported there. */
+static int median_verdict(const pst_sweep_sched_t *s, int trial, int k)
+{
+    const trial_rec_t *r = &s->rec[trial];
+    if (!isfinite(r->metric[k]))
+        return -1;
+    if (k + 1 >= s->n_rungs)
+        return 0;
+    int n = rank_rung(s, k);
+    if (n < s->space->prune_startup)
+        return 1;
+    double lo = s->ranked[(n - 1) / 2].key, hi = s->ranked[n / 2].key;
+    double median = 0.5 * (lo + hi);
+    double key = s->space->maximize ? -r->metric[k] : r->metric[k];
+    return key <= median ? 1 : -1;
 }
 
 pst_sweep_action_t pst_sweep_next(pst_sweep_sched_t *s, pst_sweep_job_t *job)
@@ -389,6 +266,10 @@ pst_sweep_action_t pst_sweep_next(pst_sweep_sched_t *s, pst_sweep_job_t *job)
         }
         running |= s->rec[i].running_rung >= 0;
     }
+    if (s->trials.n < s->n_budget && propose_trial(s) == PST_OK) {
+        start_job(s, s->trials.n - 1, 0, job);
+        return PST_SWEEP_RUN;
+    }
     return running ? PST_SWEEP_WAIT : PST_SWEEP_DONE;
 }
 
@@ -406,6 +287,8 @@ int pst_sweep_report(pst_sweep_sched_t *s, int trial, int rung, double metric, l
     r->metric[rung] = isfinite(metric) ? metric : NAN;
     r->rungs_done = rung + 1;
     r->running_rung = -1;
+    if (s->space->pruner == PST_SWEEP_PRUNE_MEDIAN)
+        r->verdict = median_verdict(s, trial, rung);
     r->epochs += epochs_spent;
     s->epochs_spent += epochs_spent;
     return PST_OK;
@@ -442,6 +325,11 @@ const pst_sweep_space_t *pst_sweep_sched_space(const pst_sweep_sched_t *s)
 
 int pst_sweep_n_trials(const pst_sweep_sched_t *s)
 {
+    return s->n_budget;
+}
+
+int pst_sweep_n_created(const pst_sweep_sched_t *s)
+{
     return s->trials.n;
 }
 
@@ -472,6 +360,8 @@ pst_sweep_state_t pst_sweep_trial_state(const pst_sweep_sched_t *s, int trial)
         return PST_SWEEP_FAILED;
     if (r->rungs_done == s->n_rungs)
         return PST_SWEEP_COMPLETED;
+    if (s->space->pruner == PST_SWEEP_PRUNE_MEDIAN)
+        return r->verdict > 0 ? PST_SWEEP_PROMOTED : PST_SWEEP_STOPPED;
     int n = rank_rung(s, k), top = n / (int)s->space->eta;
     for (int i = 0; i < top; i++)
         if (s->ranked[i].id == trial)
@@ -507,8 +397,8 @@ long pst_sweep_epochs_spent(const pst_sweep_sched_t *s)
 
 long pst_sweep_full_epochs(const pst_sweep_sched_t *s)
 {
-    if (s->space->method == PST_SWEEP_HYPERBAND)
-        return (long)s->trials.n * s->rung_epochs[s->n_rungs - 1];
+    if (s->space->rungs)
+        return (long)s->n_budget * s->rung_epochs[s->n_rungs - 1];
     long total = 0;
     for (int i = 0; i < s->trials.n; i++)
         total += s->rec[i].run_epochs;
@@ -532,10 +422,65 @@ int pst_sweep_restore(pst_sweep_sched_t *s, int trial, int rungs_done, const dou
                                "sweep: trial %d failed at rung %d, below its "
                                "last",
                                trial, k);
-    for (int k = 0; k < rungs_done; k++)
+    for (int k = 0; k < rungs_done; k++) {
         r->metric[k] = isfinite(metrics[k]) ? metrics[k] : NAN;
+        r->rungs_done = k + 1; /* the median's verdict as it was, from the rungs before */
+        if (s->space->pruner == PST_SWEEP_PRUNE_MEDIAN)
+            r->verdict = median_verdict(s, trial, k);
+    }
     r->rungs_done = rungs_done;
     r->epochs = epochs_spent;
     s->epochs_spent += epochs_spent;
     return PST_OK;
+}
+
+int pst_sweep_adopt(pst_sweep_sched_t *s, int trial, const char *const *values, pst_err_t *err)
+{
+    if (s->space->method != PST_SWEEP_TPE || trial < s->trials.n)
+        return PST_OK;
+    if (trial != s->trials.n || trial >= s->n_budget)
+        return pst_err_set(err, PST_ERANGE, "sweep: trial %d comes after %d trials of %d", trial,
+                           s->trials.n, s->n_budget);
+    pst_sweep_trial_t t;
+    if (pst_sweep_trial_from_values(s->space, trial, values, &t) != PST_OK)
+        return pst_err_set(err, PST_ENOMEM, "sweep: out of memory");
+    int rc = add_trial(s, &t, err);
+    if (rc != PST_OK)
+        pst_sweep_trial_fini(&t);
+    return rc;
+}
+
+typedef struct ranked_trial {
+    int rungs, id;
+    double key;
+} ranked_trial_t;
+
+static int compare_trials(const void *a, const void *b)
+{
+    const ranked_trial_t *x = a, *y = b;
+    if (x->rungs != y->rungs)
+        return y->rungs - x->rungs;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int pst_sweep_ranking(const pst_sweep_sched_t *s, int *ids, int cap)
+{
+    ranked_trial_t *all = calloc((size_t)s->trials.n + 1, sizeof *all);
+    if (!all)
+        return 0;
+    int n = 0;
+    for (int i = 0; i < s->trials.n; i++) {
+        const trial_rec_t *r = &s->rec[i];
+        double m = r->rungs_done > 0 ? r->metric[r->rungs_done - 1] : NAN;
+        if (isfinite(m))
+            all[n++] = (ranked_trial_t){r->rungs_done, i, s->space->maximize ? -m : m};
+    }
+    qsort(all, (size_t)n, sizeof *all, compare_trials);
+    int k = n < cap ? n : cap;
+    for (int i = 0; i < k; i++)
+        ids[i] = all[i].id;
+    free(all);
+    return k;
 }

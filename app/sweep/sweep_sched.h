@@ -39,6 +39,9 @@ int pst_sweep_grid(const pst_sweep_space_t *space, pst_sweep_trials_t *out, pst_
 /* Number of grid points, a conditional parameter counted only under its condition. */
 int pst_sweep_grid_size(const pst_sweep_space_t *space, long *n, pst_err_t *err);
 
+/* A trial setting parameter p to values[p] (NULL: unset), in declaration order. */
+int pst_sweep_trial_from_values(const pst_sweep_space_t *space, int id, const char *const *values,
+                                pst_sweep_trial_t *out);
 void pst_sweep_trial_fini(pst_sweep_trial_t *trial);
 void pst_sweep_trials_fini(pst_sweep_trials_t *trials);
 /* The value text the trial sets for key, or NULL when the trial leaves it alone. */
@@ -78,10 +81,12 @@ pst_sweep_sched_t *pst_sweep_sched_new(const pst_sweep_space_t *space, long base
                                        pst_err_t *err);
 void pst_sweep_sched_destroy(pst_sweep_sched_t **sched_p);
 
-/* The next job. Hyperband (ASHA): promote a trial that finished rung k and ranks in the top
+/* The next job. With rungs, ASHA: promote a trial that finished rung k and ranks in the top
  * floor(n_k / eta) of the n_k results recorded at rung k so far (the highest rung first, best
- * metric first), else start the lowest pending trial at rung 0. Grid and random: pending trials
- * in id order, once each. The job is marked running. */
+ * metric first), or the median pruner: promote a trial whose result at rung k was at least the
+ * median there when it came in; else start the lowest pending trial at rung 0; tpe then proposes
+ * a new trial from the results so far. Without rungs: pending trials in id order, once each. The
+ * job is marked running. */
 pst_sweep_action_t pst_sweep_next(pst_sweep_sched_t *sched, pst_sweep_job_t *job);
 /* Records a finished job: the metric measured at the end of it (non-finite: the trial failed,
  * ranked last) and the epochs it actually trained. PST_ESTATE unless that job is running. */
@@ -90,12 +95,20 @@ int pst_sweep_report(pst_sweep_sched_t *sched, int trial, int rung, double metri
 /* The best trial at the highest rung holding a finite result (grid, random: over all trials).
  * PST_ENOTFOUND when there is none yet. */
 int pst_sweep_best(const pst_sweep_sched_t *sched, int *trial, double *metric);
+/* The trials with a finite result, ranked as pst_sweep_best chooses (the highest rung reached
+ * first, then the metric there, then the id): the first min(cap, count) ids into ids. Returns
+ * how many were written. */
+int pst_sweep_ranking(const pst_sweep_sched_t *sched, int *ids, int cap);
+
 /* Applies the job's trial overrides to cfg, then train.epochs = job->epochs. */
 int pst_sweep_job_apply(const pst_sweep_sched_t *sched, const pst_sweep_job_t *job,
                         pst_config_t *cfg, pst_err_t *err);
 
 const pst_sweep_space_t *pst_sweep_sched_space(const pst_sweep_sched_t *sched);
+/* Trials the sweep will have, and those it has so far: the same number, but for tpe, which
+ * proposes each trial when it starts it (pst_sweep_get_trial is NULL for a trial not yet made). */
 int pst_sweep_n_trials(const pst_sweep_sched_t *sched);
+int pst_sweep_n_created(const pst_sweep_sched_t *sched);
 const pst_sweep_trial_t *pst_sweep_get_trial(const pst_sweep_sched_t *sched, int trial);
 /* Rungs: hyperband min_epochs * eta^k below max_epochs, then max_epochs; grid and random one
  * rung of base_epochs. */
@@ -114,6 +127,10 @@ long pst_sweep_trial_epochs(const pst_sweep_sched_t *sched, int trial);
 long pst_sweep_epochs_spent(const pst_sweep_sched_t *sched);
 long pst_sweep_full_epochs(const pst_sweep_sched_t *sched);
 
+/* Tpe, restoring from a results file: makes trial `trial` with the parameter values given
+ * (values[p], NULL: unset) when it is the next one to make; a no-op for other methods and for a
+ * trial that exists. PST_ERANGE when trials would be skipped. */
+int pst_sweep_adopt(pst_sweep_sched_t *sched, int trial, const char *const *values, pst_err_t *err);
 /* Restores a trial from a results file: results of its first rungs_done rungs and its epochs.
  * Only on a trial that is still pending; a non-finite result must be the last one. */
 int pst_sweep_restore(pst_sweep_sched_t *sched, int trial, int rungs_done, const double *metrics,

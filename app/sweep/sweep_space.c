@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -13,7 +14,8 @@
 #include "common/numparse.h"
 
 static const char *const dist_names[] = {"uniform", "log_uniform", "int", "choice"};
-static const char *const method_names[] = {"grid", "random", "hyperband"};
+static const char *const method_names[] = {"grid", "random", "hyperband", "tpe"};
+static const char *const pruner_names[] = {"asha", "median"};
 
 const char *pst_sweep_method_name(pst_sweep_method_t method)
 {
@@ -82,15 +84,16 @@ static int set_string(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node, const
 static int parse_method(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
 {
     const char *text = scalar_of(node);
-    for (int m = 0; text && m < 3; m++) {
+    for (int m = 0; text && m < 4; m++) {
         if (strcmp(text, method_names[m]) == 0) {
             ctx->sp->method = (pst_sweep_method_t)m;
             ctx->has_method = true;
             return PST_OK;
         }
     }
-    return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: method: expected grid, random or hyperband",
-                       ctx->sp->origin, line_of(node));
+    return pst_err_set(ctx->err, PST_EINVAL,
+                       "%s:%zu: method: expected grid, random, hyperband or tpe", ctx->sp->origin,
+                       line_of(node));
 }
 
 static int parse_mode(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
@@ -104,13 +107,17 @@ static int parse_mode(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
     return PST_OK;
 }
 
-static int parse_hyperband(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *map)
+/* The rungs: `hyperband:` or `rungs:` (the same block under either name). */
+static int parse_rungs(pst_sweep_parse_ctx_t *ctx, const char *block, const yaml_node_t *map)
 {
     pst_sweep_space_t *sp = ctx->sp;
     if (map->type != YAML_MAPPING_NODE)
         return pst_err_set(ctx->err, PST_EINVAL,
-                           "%s:%zu: hyperband: expected {min_epochs: A, max_epochs: B, eta: C}",
-                           sp->origin, line_of(map));
+                           "%s:%zu: %s: expected {min_epochs: A, max_epochs: B, eta: C}",
+                           sp->origin, line_of(map), block);
+    if (ctx->has_hyperband)
+        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: the rungs are set twice", sp->origin,
+                           line_of(map), block);
     ctx->has_hyperband = true;
     ctx->hyperband_line = line_of(map);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -118,23 +125,117 @@ static int parse_hyperband(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *map)
         yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
         const char *name = scalar_of(k) ? scalar_of(k) : "";
+        char label[64];
+        snprintf(label, sizeof label, "%s.%s", block, name);
         int rc;
         if (strcmp(name, "min_epochs") == 0)
-            rc = parse_long_node(ctx, v, "hyperband.min_epochs", 1, PST_SWEEP_MAX_EPOCHS,
-                                 &sp->min_epochs);
+            rc = parse_long_node(ctx, v, label, 1, PST_SWEEP_MAX_EPOCHS, &sp->min_epochs);
         else if (strcmp(name, "max_epochs") == 0)
-            rc = parse_long_node(ctx, v, "hyperband.max_epochs", 1, PST_SWEEP_MAX_EPOCHS,
-                                 &sp->max_epochs);
+            rc = parse_long_node(ctx, v, label, 1, PST_SWEEP_MAX_EPOCHS, &sp->max_epochs);
         else if (strcmp(name, "eta") == 0)
-            rc = parse_long_node(ctx, v, "hyperband.eta", 2, 1000, &sp->eta);
+            rc = parse_long_node(ctx, v, label, 2, 1000, &sp->eta);
         else
             rc = pst_err_set(ctx->err, PST_EINVAL,
-                             "%s:%zu: unknown key 'hyperband.%s' (expected min_epochs, "
-                             "max_epochs, eta)",
-                             sp->origin, line_of(k), name);
+                             "%s:%zu: unknown key '%s' (expected min_epochs, max_epochs, eta)",
+                             sp->origin, line_of(k), label);
         if (rc != PST_OK)
             return rc;
         ctx->has_max_epochs |= strcmp(name, "max_epochs") == 0;
+    }
+    sp->rungs = true;
+    return PST_OK;
+}
+
+static int parse_bool_node(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node, const char *name,
+                           bool *out)
+{
+    const char *text = scalar_of(node);
+    if (text && (strcmp(text, "true") == 0 || strcmp(text, "false") == 0))
+        return *out = text[0] == 't', PST_OK;
+    return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: expected true or false", ctx->sp->origin,
+                       line_of(node), name);
+}
+
+static int parse_tpe_key(pst_sweep_parse_ctx_t *ctx, const char *name, const yaml_node_t *k,
+                         const yaml_node_t *v)
+{
+    pst_sweep_space_t *sp = ctx->sp;
+    char label[64];
+    snprintf(label, sizeof label, "tpe.%s", name);
+    if (strcmp(name, "startup_trials") == 0)
+        return parse_long_node(ctx, v, label, 0, PST_SWEEP_MAX_GRID, &sp->tpe_startup);
+    if (strcmp(name, "candidates") == 0)
+        return parse_long_node(ctx, v, label, 1, 10000, &sp->tpe_candidates);
+    if (strcmp(name, "multivariate") == 0)
+        return parse_bool_node(ctx, v, label, &sp->tpe_multivariate);
+    if (strcmp(name, "gamma") == 0) {
+        const char *text = scalar_of(v);
+        if (text && parse_real(text, &sp->tpe_gamma) && sp->tpe_gamma > 0 && sp->tpe_gamma < 1)
+            return PST_OK;
+        return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: %s: expected a number in (0, 1)",
+                           sp->origin, line_of(v), label);
+    }
+    return pst_err_set(ctx->err, PST_EINVAL,
+                       "%s:%zu: unknown key '%s' (expected startup_trials, candidates, "
+                       "multivariate, gamma)",
+                       sp->origin, line_of(k), label);
+}
+
+/* tpe: {startup_trials: N, candidates: N, multivariate: BOOL, gamma: X} */
+static int parse_tpe(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *map)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return pst_err_set(ctx->err, PST_EINVAL,
+                           "%s:%zu: tpe: expected {startup_trials: N, candidates: N, "
+                           "multivariate: true|false, gamma: X}",
+                           ctx->sp->origin, line_of(map));
+    ctx->has_tpe = true;
+    ctx->tpe_line = line_of(map);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+        int rc = parse_tpe_key(ctx, scalar_of(k) ? scalar_of(k) : "", k,
+                               yaml_document_get_node(ctx->doc, p->value));
+        if (rc != PST_OK)
+            return rc;
+    }
+    return PST_OK;
+}
+
+static int parse_pruner_rule(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
+{
+    const char *text = scalar_of(node);
+    for (int r = 0; text && r < 2; r++)
+        if (strcmp(text, pruner_names[r]) == 0)
+            return ctx->sp->pruner = (pst_sweep_pruner_t)r, PST_OK;
+    return pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: pruner: expected asha or median",
+                       ctx->sp->origin, line_of(node));
+}
+
+/* pruner: asha | median | {rule: asha|median, startup_trials: N} */
+static int parse_pruner(pst_sweep_parse_ctx_t *ctx, const yaml_node_t *node)
+{
+    ctx->has_pruner = true;
+    ctx->pruner_line = line_of(node);
+    if (node->type != YAML_MAPPING_NODE)
+        return parse_pruner_rule(ctx, node);
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
+        const char *name = scalar_of(k) ? scalar_of(k) : "";
+        int rc;
+        if (strcmp(name, "rule") == 0)
+            rc = parse_pruner_rule(ctx, v);
+        else if (strcmp(name, "startup_trials") == 0)
+            rc = parse_long_node(ctx, v, "pruner.startup_trials", 0, PST_SWEEP_MAX_GRID,
+                                 &ctx->sp->prune_startup);
+        else
+            rc = pst_err_set(ctx->err, PST_EINVAL,
+                             "%s:%zu: unknown key 'pruner.%s' (expected rule, startup_trials)",
+                             ctx->sp->origin, line_of(k), name);
+        if (rc != PST_OK)
+            return rc;
     }
     return PST_OK;
 }
@@ -344,6 +445,8 @@ static int parse_top_key(pst_sweep_parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t
         return ctx->has_metric = true, set_string(ctx, v, "metric", &sp->metric);
     if (strcmp(name, "mode") == 0)
         return parse_mode(ctx, v);
+    if (strcmp(name, "keep_models") == 0)
+        return parse_long_node(ctx, v, "keep_models", 1, 100, &sp->keep_models);
     if (strcmp(name, "trials") == 0)
         return ctx->has_trials = true,
                parse_long_node(ctx, v, "trials", 1, PST_SWEEP_MAX_GRID, &sp->trials);
@@ -352,15 +455,19 @@ static int parse_top_key(pst_sweep_parse_ctx_t *ctx, yaml_node_t *k, yaml_node_t
         sp->seed = (uint64_t)seed;
         return rc;
     }
-    if (strcmp(name, "hyperband") == 0)
-        return parse_hyperband(ctx, v);
+    if (strcmp(name, "hyperband") == 0 || strcmp(name, "rungs") == 0)
+        return parse_rungs(ctx, name, v);
+    if (strcmp(name, "tpe") == 0)
+        return parse_tpe(ctx, v);
+    if (strcmp(name, "pruner") == 0)
+        return parse_pruner(ctx, v);
     if (strcmp(name, "space") == 0)
         return sp->params ? pst_err_set(ctx->err, PST_EINVAL, "%s:%zu: space appears twice",
                                         sp->origin, line_of(k))
                           : parse_space(ctx, v);
     return pst_err_set(ctx->err, PST_EINVAL,
                        "%s:%zu: unknown sweep key '%s' (expected base, method, metric, mode, "
-                       "trials, seed, hyperband, space)",
+                       "trials, seed, hyperband, rungs, pruner, tpe, keep_models, space)",
                        sp->origin, line_of(k), name);
 }
 
@@ -388,6 +495,11 @@ static pst_sweep_space_t *space_new(const char *origin)
     }
     sp->min_epochs = 1;
     sp->eta = 3;
+    sp->prune_startup = 5; /* Optuna's MedianPruner default */
+    sp->tpe_startup = 10;  /* Optuna's TPESampler defaults */
+    sp->tpe_candidates = 24;
+    sp->tpe_gamma = 0.1;
+    sp->keep_models = 1;
     return sp;
 }
 

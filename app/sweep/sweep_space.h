@@ -13,7 +13,18 @@
 #define PST_SWEEP_MAX_EPOCHS 1000000
 #define PST_SWEEP_VALUE_MAX 40 /* room for a value text formatted from a number */
 
-typedef enum { PST_SWEEP_GRID, PST_SWEEP_RANDOM, PST_SWEEP_HYPERBAND } pst_sweep_method_t;
+typedef enum {
+    PST_SWEEP_GRID,
+    PST_SWEEP_RANDOM,
+    PST_SWEEP_HYPERBAND, /* random trials, successive halving over rungs */
+    PST_SWEEP_TPE        /* trials proposed from the results so far; rungs optional */
+} pst_sweep_method_t;
+
+/* What decides, at the end of a rung, whether a trial goes on to the next. */
+typedef enum {
+    PST_SWEEP_PRUNE_ASHA,  /* the top 1/eta of the results at the rung so far (may come later) */
+    PST_SWEEP_PRUNE_MEDIAN /* at least as good as the median at the rung, decided at once */
+} pst_sweep_pruner_t;
 
 typedef enum {
     PST_SWEEP_UNIFORM,     /* real, uniform in [lo, hi] */
@@ -51,7 +62,15 @@ typedef struct pst_sweep_space {
     bool maximize; /* from `mode`, or inferred from the metric name */
     long trials;   /* random, hyperband: configurations sampled */
     uint64_t seed;
-    long min_epochs, max_epochs, eta; /* hyperband */
+    long min_epochs, max_epochs, eta; /* rungs: hyperband, or any method with `rungs:` */
+    bool rungs;                       /* jobs run in rungs of growing epochs */
+    pst_sweep_pruner_t pruner;
+    long prune_startup; /* median: results at a rung before anything is pruned there */
+    long tpe_startup;   /* tpe: random trials before the estimator is used */
+    long tpe_candidates;
+    double tpe_gamma; /* tpe: fraction of the results in the good group */
+    bool tpe_multivariate;
+    long keep_models; /* the best jobs whose models are kept in top_models/ (1: best_model.pst) */
     int n_params;
     pst_sweep_param_t *params; /* in declaration order */
     int *order; /* (n_params) parameter indices, each after those its conditions name */

@@ -17,7 +17,8 @@ typedef struct pst_sweep_parse_ctx {
     pst_config_t scratch; /* defaults; every value text is tried on it */
     pst_err_t *err;
     bool has_method, has_metric, has_mode, has_trials, has_hyperband, has_max_epochs;
-    size_t root_line, hyperband_line;
+    bool has_tpe, has_pruner;
+    size_t root_line, hyperband_line, tpe_line, pruner_line;
 } pst_sweep_parse_ctx_t;
 
 /* Whether two value texts are the same value: equal text, or equal numbers (1e-3, 0.001). */

@@ -100,8 +100,16 @@ static int check_optimizer_cfg(const pst_fedagg_cfg_t *c, pst_err_t *err)
                            (int)c->server_opt);
     if (!(c->server_lr > 0 && isfinite(c->server_lr)))
         return pst_err_set(err, PST_EINVAL, "fedagg: server_lr %g must be > 0", c->server_lr);
+    if (!(c->server_momentum >= 0 && c->server_momentum < 1))
+        return pst_err_set(err, PST_EINVAL, "fedagg: server_momentum %g not in [0, 1)",
+                           c->server_momentum);
     if (c->server_opt == PST_FEDOPT_SGD)
         return PST_OK;
+    if (c->server_momentum > 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "fedagg: server_momentum is for the sgd server optimizer; %s has its "
+                           "own first moment",
+                           opt_names[c->server_opt]);
     if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1))
         return pst_err_set(err, PST_EINVAL, "fedagg: betas (%g, %g) not in [0, 1)", c->beta1,
                            c->beta2);
@@ -154,11 +162,12 @@ pst_fedagg_t *pst_fedagg_new(const pst_fedagg_cfg_t *cfg, size_t n, pst_err_t *e
     a->agg = malloc(n * sizeof *a->agg);
     if (a->agg == NULL)
         goto nomem;
-    if (cfg->server_opt != PST_FEDOPT_SGD) {
+    if (cfg->server_opt != PST_FEDOPT_SGD || cfg->server_momentum > 0) {
         a->state = malloc(2 * n * sizeof *a->state);
         if (a->state == NULL)
             goto nomem;
-        float v0 = (float)(cfg->tau * cfg->tau);
+        /* FedAvgM keeps its momentum in m and leaves v at 0 */
+        float v0 = cfg->server_opt != PST_FEDOPT_SGD ? (float)(cfg->tau * cfg->tau) : 0.0f;
         for (size_t i = 0; i < n; i++) {
             a->state[i] = 0.0f;
             a->state[n + i] = v0;
@@ -513,6 +522,10 @@ static float max_abs(const float *x, size_t n)
 /* The server optimizer's step for one coordinate: the new m, v and weight (see fedagg.h). */
 static float step_one(const pst_fedagg_cfg_t *c, float *m, float *v, float d, float w)
 {
+    if (c->server_opt == PST_FEDOPT_SGD && c->server_momentum > 0) {
+        *m = (float)c->server_momentum * *m + d;
+        return w + (float)c->server_lr * *m;
+    }
     if (c->server_opt == PST_FEDOPT_SGD)
         return w + (float)c->server_lr * d;
     float beta1 = (float)c->beta1;
@@ -524,7 +537,7 @@ static float step_one(const pst_fedagg_cfg_t *c, float *m, float *v, float d, fl
 /* Whether the step keeps every weight and optimizer state finite (nothing is written). */
 static bool step_stays_finite(const pst_fedagg_t *a, const float *global)
 {
-    bool adaptive = a->cfg.server_opt != PST_FEDOPT_SGD;
+    bool adaptive = a->state != NULL;
     for (size_t j = 0; j < a->n; j++) {
         float m = adaptive ? a->state[j] : 0, v = adaptive ? a->state[a->n + j] : 0;
         float w = step_one(&a->cfg, &m, &v, a->agg[j], global[j]);
@@ -537,7 +550,7 @@ static bool step_stays_finite(const pst_fedagg_t *a, const float *global)
 static void apply_optimizer(pst_fedagg_t *a, float *global)
 {
     float scratch[2] = {0, 0};
-    bool adaptive = a->cfg.server_opt != PST_FEDOPT_SGD;
+    bool adaptive = a->state != NULL;
     for (size_t j = 0; j < a->n; j++) {
         float *m = adaptive ? &a->state[j] : &scratch[0];
         float *v = adaptive ? &a->state[a->n + j] : &scratch[1];

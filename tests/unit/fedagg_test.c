@@ -86,6 +86,38 @@ static void fedavg_weights_by_counts(void **state)
     assert_null(a);
 }
 
+/* FedAvgM: m = b m + d, global += lr m. With b = 0.5, lr 2 and the mean delta (1, -2) twice:
+ * m = (1, -2), global (0, 0) -> (2, -4); m = (1.5, -3), global -> (5, -10). The momentum sits in
+ * the state's m, v stays 0. Momentum on an adaptive server optimizer is refused. */
+static void fedavgm_steps_along_the_momentum(void **state)
+{
+    (void)state;
+    const float d0[] = {2, -4}, d1[] = {0, 0};
+    const float *deltas[] = {d0, d1};
+    pst_fedagg_cfg_t c = cfg_for(PST_FEDAGG_MEAN, PST_FEDOPT_SGD);
+    c.server_lr = 2;
+    c.server_momentum = 0.5;
+    pst_fedagg_t *a = make(&c, 2);
+    float g[] = {0, 0};
+    assert_int_equal(pst_fedagg_round(a, g, deltas, NULL, 2, NULL), PST_OK);
+    assert_vec(g, (const double[]){2, -4}, 2, 1e-6);
+    assert_int_equal(pst_fedagg_round(a, g, deltas, NULL, 2, NULL), PST_OK);
+    assert_vec(g, (const double[]){5, -10}, 2, 1e-6);
+    size_t n_state = 0;
+    const float *st = pst_fedagg_state(a, &n_state);
+    assert_int_equal(n_state, 4);
+    assert_vec(st, (const double[]){1.5, -3, 0, 0}, 4, 1e-6);
+    pst_fedagg_destroy(&a);
+    pst_fedagg_cfg_t adam = cfg_for(PST_FEDAGG_MEAN, PST_FEDOPT_ADAM);
+    adam.server_momentum = 0.5;
+    pst_err_t err = {0};
+    assert_null(pst_fedagg_new(&adam, 2, &err));
+    assert_non_null(strstr(err.msg, "server_momentum is for the sgd server optimizer"));
+    c.server_momentum = 1.0;
+    assert_null(pst_fedagg_new(&c, 2, &err));
+    assert_non_null(strstr(err.msg, "server_momentum 1 not in [0, 1)"));
+}
+
 static void server_lr_scales_the_mean(void **state)
 {
     (void)state;
@@ -689,6 +721,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fedavg_weights_by_counts),
         cmocka_unit_test(server_lr_scales_the_mean),
+        cmocka_unit_test(fedavgm_steps_along_the_momentum),
         cmocka_unit_test(fedprox_gradient_term),
         cmocka_unit_test(median_by_hand),
         cmocka_unit_test(median_sorts_many_sites),

@@ -19,6 +19,7 @@ int pst_fedtrainer_init(pst_fedtrainer_t *t, const pst_modelspec_t *spec, size_t
     t->opts.start_clock = 0;
     t->opts.steps_per_epoch = 0;
     t->mu = strcmp(cfg->fed.aggregator, "fedprox") == 0 ? (float)cfg->fed.mu : 0.0f;
+    t->lr_decay = cfg->fed.lr_decay;
     t->local = pst_model_new(n_inputs, spec->layers, spec->n_layers, t->opts.batch_size, err);
     if (!t->local)
         return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "model: ");
@@ -77,7 +78,7 @@ static void site_progress(void *ctx, const pst_step_progress_t *progress)
 }
 
 int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                       uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                       uint64_t round, uint64_t seed, const pst_train_hooks_t *remote, float *delta,
                        pst_fedtrain_result_t *res, pst_err_t *err)
 {
     memset(res, 0, sizeof *res);
@@ -87,6 +88,7 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     memcpy(w, global, t->n_params * sizeof *w);
     pst_train_opts_t o = t->opts;
     o.seed = seed;
+    o.sched.base_lr = (float)(t->opts.sched.base_lr * pow(t->lr_decay, round > 1 ? round - 1 : 0));
     site_ctx_t ctx = {t, global, NULL, remote, NAN};
     if (!remote && !(ctx.optim = pst_optim_new(&o.optim, t->n_params, err)))
         return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "optimizer: ");
@@ -146,7 +148,7 @@ int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *
     if (rc != PST_OK)
         return rc;
     pst_fedtrain_result_t res;
-    rc = pst_fedtrainer_run(fs->trainer, &fs->rows, task->global, task->seed, NULL, delta, &res,
-                            err);
+    rc = pst_fedtrainer_run(fs->trainer, &fs->rows, task->global, task->round, task->seed, NULL,
+                            delta, &res, err);
     return pst_fedtrain_site_end(fs, rc, &res, samples, loss);
 }

@@ -18,6 +18,7 @@ typedef struct pst_fedtrainer {
     pst_model_t *local;    /* the site's copy of the model */
     pst_train_opts_t opts; /* local training: epochs = fed.local_epochs, no early stopping */
     float mu;              /* FedProx proximal weight; 0 for the other aggregators */
+    double lr_decay;       /* round r trains with the learning rate times lr_decay^(r-1) */
     size_t n_params;
     /* Called about every quarter second while training (NULL: nothing), e.g. to send heartbeats. */
     void (*keepalive)(void *ctx);
@@ -39,9 +40,9 @@ typedef struct pst_fedtrain_result {
     double seconds;
 } pst_fedtrain_result_t;
 
-/* Trains rows from global (n_params floats) with seed; delta (n_params) receives the trained
- * weights minus global. A diverged training is not an error: res->ok is false and the message is
- * in err.
+/* Trains rows from global (n_params floats) for round `round` (1-based) with seed; delta (n_params)
+ * receives the trained weights minus global. A diverged training is not an error: res->ok is false
+ * and the message is in err.
  *
  * remote NULL: the site trains alone, in this process. Otherwise this is one worker of a site
  * that is an mpirun job (app/fed/fedjoin_mpi): remote's pull and push reach the site's parameter
@@ -52,7 +53,7 @@ typedef struct pst_fedtrain_result {
  * weights minus global; res->rows, rows_trained and loss (the last epoch's mean) are this
  * worker's. */
 int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                       uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                       uint64_t round, uint64_t seed, const pst_train_hooks_t *remote, float *delta,
                        pst_fedtrain_result_t *res, pst_err_t *err);
 
 /* One site a process plays: its rows and the trainer it shares with the process's other sites. */
