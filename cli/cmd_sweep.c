@@ -40,7 +40,7 @@ void pst_usage_sweep(FILE *out)
         "options:\n"
         "  --set KEY=VALUE  override a key of the base config\n"
         "  --out DIR        run directory (default runs/NAME-YYYYMMDD-HHMMSS); an existing\n"
-         "                   non-empty DIR is refused (--force writes into it)\n"
+        "                   non-empty DIR is refused (--force writes into it)\n"
         "  --resume DIR     continue an interrupted sweep in DIR without rerunning finished\n"
         "                   trials (the same SWEEP.yaml)\n\n"
         "Writes sweep_results.csv and sweep_results.json (parameters, metric per rung, final\n"

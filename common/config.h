@@ -9,7 +9,7 @@
 
 #include "common/err.h"
 
-#define PST_CONFIG_MAX_LIST 64 /* data.features and the like name columns of wide tables */
+#define PST_CONFIG_MAX_LIST 64         /* data.features and the like name columns of wide tables */
 #define PST_CONFIG_MAX_BYTES (1 << 20) /* a configuration file larger than this is refused */
 #define PST_CONFIG_MAX_DEPTH 16        /* nested mappings and lists, at most */
 /* The choices of a key whose value names a directory: letters, digits, '-', '_', '.', not

@@ -297,8 +297,8 @@ static void on_shutdown(pst_server_t *srv, const pst_wire_msg_t *msg)
         pst_server_recheck_all(srv);
 }
 
-/* With CURVE or tokens, the worker a request speaks for is the key it was admitted with: a header naming
- * another worker is refused, so no worker can push, pull or shut down in another's name. */
+/* With CURVE or tokens, the worker a request speaks for is the key it was admitted with: a header
+ * naming another worker is refused, so no worker can push, pull or shut down in another's name. */
 static bool sender_authentic(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
     if (srv->auth == NULL)

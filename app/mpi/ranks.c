@@ -192,8 +192,9 @@ int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const c
     if (strcmp(ip, "0.0.0.0") == 0)
         pst_warn("server %d binds every interface (cluster.interface=%s)%s", r->rank,
                  cfg->cluster.interface,
-                 r->curve ? "" : r->token ? " with tokens in clear (cluster.security=token)"
-                                           : " without authentication (cluster.security=none)");
+                 r->curve   ? ""
+                 : r->token ? " with tokens in clear (cluster.security=token)"
+                            : " without authentication (cluster.security=none)");
     pst_fedkey_list_t keys = {0};
     if ((r->curve || r->token) && (rc = worker_keys(r, &keys, err)) != PST_OK) {
         pst_fedkey_list_fini(&keys);
@@ -210,7 +211,10 @@ int pst_ranks_open_server(const pst_ranks_t *r, const pst_config_t *cfg, const c
     if ((rc = pst_server_bind(*srv, endpoint, hello->endpoint, sizeof hello->endpoint, err)))
         return rc;
     pst_info("server %d of %d listening on %s (%s; security %s)", r->rank, r->n_servers,
-             hello->endpoint, why, r->curve ? "curve" : r->token ? "token" : "none");
+             hello->endpoint, why,
+             r->curve   ? "curve"
+             : r->token ? "token"
+                        : "none");
     if (resume) {
         uint64_t clock = 0;
         if ((rc = pst_server_restore(*srv, &clock, err)) != PST_OK)

@@ -34,8 +34,8 @@ typedef struct pst_ranks {
 } pst_ranks_t;
 
 /* Reads rank and size, assigns roles from cluster.servers, splits the role communicator, and
- * with cluster.security curve, token or auto makes and shares the job's keys. Collective. Fails (on every rank
- * alike) when there would be no worker. */
+ * with cluster.security curve, token or auto makes and shares the job's keys. Collective. Fails (on
+ * every rank alike) when there would be no worker. */
 int pst_ranks_init(pst_ranks_t *r, const pst_config_t *cfg, pst_err_t *err);
 void pst_ranks_fini(pst_ranks_t *r);
 

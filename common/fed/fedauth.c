@@ -151,9 +151,9 @@ static zap_verdict_t judge_plain(const pst_fedauth_t *a, zap_request_t *req)
     const pst_fedkey_entry_t *match = NULL;
     for (size_t i = 0; i < a->allowed.n; i++) {
         const pst_fedkey_entry_t *e = &a->allowed.items[i];
-        bool ok = zmq_msg_size(password) == PST_FEDKEY_Z85 &&
-                  same_secret(zmq_msg_data(password), (const unsigned char *)e->key,
-                              PST_FEDKEY_Z85);
+        bool ok =
+            zmq_msg_size(password) == PST_FEDKEY_Z85 &&
+            same_secret(zmq_msg_data(password), (const unsigned char *)e->key, PST_FEDKEY_Z85);
         if (ok && frame_is(user, e->site))
             match = e;
     }
@@ -434,15 +434,13 @@ int pst_fedauth_plain_server_socket(void *sock, pst_err_t *err)
     return rc != PST_OK ? rc : enforce_zap(sock, err);
 }
 
-int pst_fedauth_plain_client_socket(void *sock, const char *user, const char *token,
-                                    pst_err_t *err)
+int pst_fedauth_plain_client_socket(void *sock, const char *user, const char *token, pst_err_t *err)
 {
     if (user == NULL || token == NULL || strlen(token) != PST_FEDKEY_Z85)
         return pst_err_set(err, PST_EINVAL, "auth: a PLAIN client needs a user and a token");
     int rc = set_option(sock, ZMQ_PLAIN_USERNAME, "ZMQ_PLAIN_USERNAME", user, strlen(user), err);
     if (rc == PST_OK)
-        rc = set_option(sock, ZMQ_PLAIN_PASSWORD, "ZMQ_PLAIN_PASSWORD", token, PST_FEDKEY_Z85,
-                        err);
+        rc = set_option(sock, ZMQ_PLAIN_PASSWORD, "ZMQ_PLAIN_PASSWORD", token, PST_FEDKEY_Z85, err);
     return rc;
 }
 

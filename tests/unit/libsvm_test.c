@@ -227,7 +227,8 @@ static void endless_input_is_refused(void **state)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         /* LIBSVM lines are capped at 16 MiB, CSV records (which may span lines) at 64 MiB. */
         assert_non_null(strstr(err.msg, "/dev/zero"));
-        assert_non_null(strstr(err.msg, i == 0 ? "record longer than" : "a line longer than 16 MiB"));
+        assert_non_null(
+            strstr(err.msg, i == 0 ? "record longer than" : "a line longer than 16 MiB"));
         assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 3000);
         assert_null(d);
     }

@@ -170,7 +170,8 @@ static void mlp_with_preprocessing_and_columns(void **state)
 
 static void sigmoid_output_gives_two_probabilities(void **state)
 {
-    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 1, .rate = 0}, {.kind = PST_LAYER_SIGMOID, .units = 0, .rate = 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 1, .rate = 0},
+                                       {.kind = PST_LAYER_SIGMOID, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 2, N_IN);
     f.mf.task = PST_TASK_CLASSIFICATION;
@@ -200,8 +201,9 @@ static void sigmoid_output_gives_two_probabilities(void **state)
 
 static void regression_gives_a_value_and_no_label(void **state)
 {
-    const pst_layer_spec_t layers[] = {
-        {.kind = PST_LAYER_DENSE, .units = 5, .rate = 0}, {.kind = PST_LAYER_TANH, .units = 0, .rate = 0}, {.kind = PST_LAYER_DENSE, .units = 1, .rate = 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 5, .rate = 0},
+                                       {.kind = PST_LAYER_TANH, .units = 0, .rate = 0},
+                                       {.kind = PST_LAYER_DENSE, .units = 1, .rate = 0}};
     fixture_t f;
     make(&f, layers, 3, N_IN);
     f.mf.task = PST_TASK_REGRESSION;
@@ -219,7 +221,8 @@ static void regression_gives_a_value_and_no_label(void **state)
 
 static void classes_without_values_are_their_indices(void **state)
 {
-    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 3, .rate = 0}, {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 3, .rate = 0},
+                                       {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 2, N_IN);
     f.mf.task = PST_TASK_CLASSIFICATION;
@@ -235,7 +238,8 @@ static void classes_without_values_are_their_indices(void **state)
 
 static void outputs_that_do_not_fit_the_classes_are_refused(void **state)
 {
-    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 4, .rate = 0}, {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
+    const pst_layer_spec_t layers[] = {{.kind = PST_LAYER_DENSE, .units = 4, .rate = 0},
+                                       {.kind = PST_LAYER_SOFTMAX, .units = 0, .rate = 0}};
     fixture_t f;
     make(&f, layers, 2, N_IN);
     f.mf.task = PST_TASK_CLASSIFICATION;
