@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The cost of cluster.security=curve (encrypted, authenticated parameter traffic) against none on
-# one dense training job: 1 server + 1 worker under mpirun, each rank bound to its own core,
+# The cost of cluster.security=curve (encrypted, authenticated parameter traffic) and token
+# (authenticated by a per-worker secret in a PLAIN handshake, not encrypted: auto's choice on one
+# host) against none on one dense training job: 1 server + 1 worker under mpirun, each rank bound to its own core,
 # the two settings alternating in every repetition so both see the same moments of the machine's
 # load. Prints each run's training time, the medians, their ratio, and the load average before
 # and after (figures only mean something on a quiet machine).
@@ -36,7 +37,7 @@ YAML
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A times
 for r in $(seq "$reps"); do
-  for mode in curve none; do
+  for mode in curve token none; do
     out="$work/$mode-$r"
     mpirun --oversubscribe --bind-to core -np 2 "$pstrain" train "$work/job.yaml" \
       --set cluster.security="$mode" --out "$out" -q >"$out.log" 2>&1 ||
@@ -46,11 +47,11 @@ for r in $(seq "$reps"); do
     printf 'rep %d  %-5s  %.3f s\n' "$r" "$mode" "$s"
   done
 done
-python3 - "${times[curve]}" "${times[none]}" <<'PY'
+python3 - "${times[curve]}" "${times[token]}" "${times[none]}" <<'PY'
 import statistics, sys
-curve = [float(x) for x in sys.argv[1].split()]
-none = [float(x) for x in sys.argv[2].split()]
-mc, mn = statistics.median(curve), statistics.median(none)
-print("median training time: curve %.3f s, none %.3f s; curve/none %.3f (%+.1f%%)" % (mc, mn, mc / mn, 100 * (mc / mn - 1)))
+curve, token, none = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+mc, mt, mn = statistics.median(curve), statistics.median(token), statistics.median(none)
+print("median training time: curve %.3f s, token %.3f s, none %.3f s" % (mc, mt, mn))
+print("curve/none %.3f (%+.1f%%); token/none %.3f (%+.1f%%)" % (mc / mn, 100 * (mc / mn - 1), mt / mn, 100 * (mt / mn - 1)))
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
