@@ -160,6 +160,95 @@ static void workers_with_their_keys_are_served(void **state)
 }
 
 /* Requests from a client the server does not admit are never answered: each times out. */
+static void expect_no_answer(pst_psclient_t *s);
+
+/* ---- tokens (cluster.security=token) ---- */
+
+/* A server admitting the two workers' secret keys as their tokens over PLAIN. */
+static server_run_t *start_token_server(const pst_fedkey_pair_t workers[2],
+                                        pst_fedkey_list_t *tokens)
+{
+    memset(tokens, 0, sizeof *tokens);
+    for (int w = 0; w < 2; w++)
+        assert_int_equal(pst_fedkey_list_add(tokens, workers[w].secret_key, w ? "1" : "0", NULL),
+                         PST_OK);
+    pst_server_cfg_t cfg;
+    pst_server_cfg_defaults(&cfg);
+    cfg.n_workers = 2;
+    cfg.worker_keys = tokens;
+    cfg.plain_tokens = true;
+    server_run_t *r = calloc(1, sizeof *r);
+    pst_err_t err = {0};
+    r->srv = pst_server_new(&cfg, &err);
+    if (r->srv == NULL)
+        fail_msg("server: %s", err.msg);
+    assert_int_equal(
+        pst_server_bind(r->srv, "tcp://127.0.0.1:*", r->endpoint, sizeof r->endpoint, &err),
+        PST_OK);
+    assert_int_equal(pthread_create(&r->thread, NULL, run_main, r), 0);
+    return r;
+}
+
+static pst_psclient_t *connect_token_client(const server_run_t *r, uint32_t id, const char *token,
+                                            int timeout_ms)
+{
+    const char *endpoints[1] = {r->endpoint};
+    pst_psclient_cfg_t cfg;
+    pst_psclient_cfg_defaults(&cfg);
+    cfg.endpoints = endpoints;
+    cfg.n_servers = 1;
+    cfg.worker_id = id;
+    cfg.heartbeat_ms = 0;
+    cfg.timeout_ms = timeout_ms;
+    cfg.token = token;
+    pst_err_t err = {0};
+    pst_psclient_t *c = pst_psclient_new(&cfg, &err);
+    if (c == NULL)
+        fail_msg("client: %s", err.msg);
+    return c;
+}
+
+/* Each worker is served under its own token; no token, a made-up token, or worker 1's token
+ * presented as worker 0 gets no answer. */
+static void tokens_admit_only_their_workers(void **state)
+{
+    (void)state;
+    job_keys_t k;
+    make_keys(&k);
+    pst_fedkey_list_t tokens;
+    server_run_t *r = start_token_server(k.workers, &tokens);
+    pst_psclient_t *none = connect_client(r, 0, NULL, NULL, 800);
+    expect_no_answer(none);
+    pst_psclient_destroy(&none);
+    pst_fedkey_pair_t own;
+    assert_int_equal(pst_fedkey_generate(&own, NULL), PST_OK);
+    pst_psclient_t *guess = connect_token_client(r, 0, own.secret_key, 800);
+    expect_no_answer(guess);
+    pst_psclient_destroy(&guess);
+    pst_psclient_t *swapped = connect_token_client(r, 0, k.workers[1].secret_key, 800);
+    expect_no_answer(swapped);
+    pst_psclient_destroy(&swapped);
+    pst_psclient_t *a = connect_token_client(r, 0, k.workers[0].secret_key, 5000);
+    pst_err_t err = {0};
+    uint64_t c[PST_STAT_COUNT];
+    assert_int_equal(pst_psclient_server_stats(a, 0, c, &err), PST_OK);
+    assert_int_equal(c[PST_STAT_TENSORS], 0); /* none of the strangers' INITs landed */
+    int t = register_and_init(a, &err);
+    if (t < 0)
+        fail_msg("%s", err.msg);
+    float got[N];
+    assert_int_equal(pull_now(a, t, got, &err), PST_OK);
+    assert_memory_equal(got, W0, sizeof got);
+    pst_psclient_t *b = connect_token_client(r, 1, k.workers[1].secret_key, 5000);
+    assert_int_equal(pst_psclient_server_stats(b, 0, c, &err), PST_OK);
+    pst_psclient_destroy(&b);
+    pst_psclient_destroy(&a);
+    stop_server(r, c);
+    assert_int_equal(c[PST_STAT_SPOOFED], 0);
+    pst_fedkey_list_fini(&tokens);
+    pst_fedkey_list_fini(&k.allowed);
+}
+
 static void expect_no_answer(pst_psclient_t *s)
 {
     pst_err_t err = {0};
@@ -321,6 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(workers_with_their_keys_are_served),
         cmocka_unit_test(strangers_get_no_answer),
+        cmocka_unit_test(tokens_admit_only_their_workers),
         cmocka_unit_test(a_worker_cannot_speak_as_another),
         cmocka_unit_test(nonfinite_push_is_refused_with_weights_unchanged),
         cmocka_unit_test(init_past_the_store_limit_is_refused),
