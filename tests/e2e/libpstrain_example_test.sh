@@ -83,6 +83,70 @@ else
   fail "stack did not write model.pst: $(tail -3 "$work/stack.log")"
 fi
 
+# A table of text categories, yes/no booleans, dates, quoted fields, a BOM and text class labels:
+# the library encodes the cells exactly as pstrain predict does (id column, class names and all).
+train customers "$examples/csv_tabular.yaml" "$data/customers.csv"
+cust_model=$work/customers/model.pst
+"$pstrain" predict "$cust_model" "$data/customers.csv" -o "$work/customers.program.csv" 2>>"$work/customers.log"
+# The columns reordered, the target dropped, and two copies of the rows whose plan and region
+# are values the training rows never had: both copies go to the "other" categories.
+python3 - "$data/customers.csv" "$work" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))
+h = rows[0]
+order = [h.index(c) for c in ["note", "autopay", "support_calls", "region", "customer_id",
+                              "monthly_spend", "plan", "signup_date"]]
+with open(sys.argv[2] + "/customers_shuffled.csv", "w", newline="") as f:
+    csv.writer(f).writerows([[r[i] for i in order] for r in rows])
+for name, plan, region in (("a", "enterprise", "Atlantis"), ("b", "platinum", "Lemuria")):
+    with open(sys.argv[2] + "/unseen_" + name + ".csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(h)
+        for r in rows[1:]:
+            r = list(r)
+            r[h.index("plan")], r[h.index("region")] = plan, region
+            w.writerow(r)
+PY
+for ex in "$example" "$example-static"; do
+  if "$ex" "$cust_model" "$data/customers.csv" customer_id >"$work/customers.lib.csv" 2>"$work/customers.lib.err" &&
+    [ "$(wc -l <"$work/customers.lib.csv")" -gt 400 ] && cmp -s "$work/customers.lib.csv" "$work/customers.program.csv" &&
+    grep -q '^customer_id,prediction,p_no,p_yes$' "$work/customers.lib.csv"; then
+    pass "customers (categories, booleans, dates, text labels): $(basename "$ex") prints pstrain predict's output exactly"
+  else
+    fail "customers: $(basename "$ex") differs from pstrain predict: $(head -2 "$work/customers.lib.err"; diff "$work/customers.lib.csv" "$work/customers.program.csv" | head -4)"
+  fi
+done
+"$example" "$cust_model" "$work/customers_shuffled.csv" customer_id >"$work/customers_shuffled.lib.csv" 2>&1
+if cmp -s "$work/customers_shuffled.lib.csv" "$work/customers.program.csv"; then
+  pass "customers with reordered columns and no target: the same predictions"
+else
+  fail "customers reordered: $(diff "$work/customers_shuffled.lib.csv" "$work/customers.program.csv" | head -3)"
+fi
+"$pstrain" predict "$cust_model" "$work/unseen_a.csv" -o "$work/unseen_a.program.csv" 2>>"$work/customers.log"
+"$example" "$cust_model" "$work/unseen_a.csv" customer_id >"$work/unseen_a.lib.csv" 2>&1
+"$example" "$cust_model" "$work/unseen_b.csv" customer_id >"$work/unseen_b.lib.csv" 2>&1
+if [ -s "$work/unseen_a.program.csv" ] && cmp -s "$work/unseen_a.lib.csv" "$work/unseen_a.program.csv" &&
+  cmp -s "$work/unseen_a.lib.csv" "$work/unseen_b.lib.csv" && ! cmp -s "$work/unseen_a.lib.csv" "$work/customers.program.csv"; then
+  pass "unseen plan and region values: as pstrain predict, and two different unseen values score alike"
+else
+  fail "unseen categories: $(diff "$work/unseen_a.lib.csv" "$work/unseen_a.program.csv" | head -3) $(diff "$work/unseen_a.lib.csv" "$work/unseen_b.lib.csv" | head -3)"
+fi
+# A date column given text that is no date: the column and row are named.
+python3 - "$work/customers_shuffled.csv" "$work/baddate.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+rows[4][rows[0].index("signup_date")] = "next tuesday"
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(rows)
+PY
+"$example" "$cust_model" "$work/baddate.csv" >"$work/baddate.out" 2>"$work/baddate.err"
+status=$?
+if [ "$status" = 1 ] && grep -q "row 3: column 'signup_date': 'next tuesday' is not a date" "$work/baddate.err" &&
+  [ ! -s "$work/baddate.out" ]; then
+  pass "a bad date is refused: $(cat "$work/baddate.err")"
+else
+  fail "bad date: exit $status, $(cat "$work/baddate.err")"
+fi
+
 # Columns in another order (the target first, features reversed): the same predictions, since
 # the library matches columns by name.
 python3 - "$data/wine.csv" "$work/wine_shuffled.csv" <<'PY'
