@@ -4,8 +4,9 @@
  * and run it as ./predict MODEL DATA.csv [ID_COLUMN]. With ID_COLUMN, each output row starts
  * with that column's cell (as `pstrain predict --id COL`). The CSV reader takes RFC 4180 files:
  * quoted fields (commas, line ends, doubled quotes inside), a UTF-8 byte order mark, CRLF line
- * ends. Every cell goes to the library as a string: it parses numbers, booleans and dates and
- * encodes categories itself. */
+ * ends; blanks around an unquoted field are dropped, as pstrain's own reader drops them. Every cell
+ * goes to the library as a string: it parses numbers, booleans and dates and encodes categories
+ * itself. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <pstrain.h>
 #include <stdio.h>
@@ -52,7 +53,8 @@ static int next_record(const char **p, char **fields, int max)
     for (;;) {
         size_t cap = 64, len = 0;
         char *f = malloc(cap);
-        if (*s == '"') {
+        int quoted = *s == '"';
+        if (quoted) {
             for (s++;; s++) {
                 if (*s == '\0') {
                     free(f);
@@ -74,6 +76,12 @@ static int next_record(const char **p, char **fields, int max)
             f[len++] = *s;
         }
         f[len] = '\0';
+        if (!quoted) { /* blanks around an unquoted field are not part of it */
+            size_t skip = strspn(f, " \t");
+            while (len > skip && (f[len - 1] == ' ' || f[len - 1] == '\t'))
+                f[--len] = '\0';
+            memmove(f, f + skip, len - skip + 1);
+        }
         if (n < max)
             fields[n++] = f;
         else
