@@ -4,8 +4,11 @@
 # `pstrain predict`'s, character for character (both print the same float32 results with the same
 # formats: %.6g probabilities, %.9g regression values, so the tolerance is zero), for a softmax
 # regression, an MLP, a binary logistic regression (one sigmoid output), a linear regression, a
-# bagging ensemble (members on feature subsets) and a stacking ensemble; the same with the columns
-# shuffled; a missing column named; a file that is no model and a sparse model refused.
+# bagging ensemble (members on feature subsets) and a stacking ensemble; a model and a bagging
+# ensemble on customers.csv (text categories, yes/no booleans, dates, quoted fields, a BOM, text
+# class labels, an id column), also with its columns reordered and with category values unseen in
+# training; the same with the columns shuffled; a missing column named; a bad date named; a file
+# that is no model and a sparse model refused.
 # usage: libpstrain_example_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
@@ -130,6 +133,15 @@ if [ -s "$work/unseen_a.program.csv" ] && cmp -s "$work/unseen_a.lib.csv" "$work
   pass "unseen plan and region values: as pstrain predict, and two different unseen values score alike"
 else
   fail "unseen categories: $(diff "$work/unseen_a.lib.csv" "$work/unseen_a.program.csv" | head -3) $(diff "$work/unseen_a.lib.csv" "$work/unseen_b.lib.csv" | head -3)"
+fi
+# A bagging ensemble on the same table: its members share one encoding, and the library scores
+# it as pstrain predict does (which writes no id column for ensembles).
+"$pstrain" bag "$examples/csv_tabular.yaml" --set data.train="$data/customers.csv" --set train.epochs=10 \
+  --members 3 --out "$work/cust_bag" -q >"$work/cust_bag.log" 2>&1
+if [ -f "$work/cust_bag/model.pst" ]; then
+  same_as_program bag_customers "$work/cust_bag/model.pst" "$data/customers.csv"
+else
+  fail "bag on customers.csv did not write model.pst: $(tail -3 "$work/cust_bag.log")"
 fi
 # A date column given text that is no date: the column and row are named.
 python3 - "$work/customers_shuffled.csv" "$work/baddate.csv" <<'PY'
