@@ -4,7 +4,8 @@
  * pstrain predict's path gives (the row reader's encoding, the model file's preprocessing,
  * pst_predict in 256-row chunks), also from several threads at once; it describes the inputs
  * with their real types; unseen categories share the "other" slot; numbers stand for booleans
- * and categories as documented; bad cells are refused naming column and row. */
+ * and categories as documented; bad cells are refused naming column and row; an ensemble whose
+ * members encode differently is refused. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include "common/rng.h"
 #include "include/pstrain.h"
 #include "tests/unit/scratch.h"
+#include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
 #include "worker/train/train.h"
 
@@ -75,9 +77,10 @@ static void free_cells(cells_t *c)
 
 /* An MLP over an encoder fitted on customers.csv (note dropped), standardised on the encoded
  * rows, with the file's text class labels; saved to a scratch file. */
-static const char *save_customers_model(void)
+static const char *save_model_as(const char *file, pst_outliers_t outliers)
 {
-    static char path[256];
+    static char paths[3][256];
+    char *path = paths[outliers];
     pst_err_t err = {0};
     const char *drop[] = {"note"};
     pst_table_opts_t to = {.drop = drop, .n_drop = 1, .id_column = "customer_id"};
@@ -86,7 +89,8 @@ static const char *save_customers_model(void)
         pst_csv_read(&(pst_data_spec_t){.path = CUSTOMERS, .target = "churned", .table = &to}, &raw,
                      &err),
         PST_OK);
-    pst_encoder_opts_t eo = {.max_categories = 32, .beyond = PST_ENC_ONEHOT, .hash_slots = 8};
+    pst_encoder_opts_t eo = {
+        .max_categories = 32, .beyond = PST_ENC_ONEHOT, .hash_slots = 8, .outliers = outliers};
     pst_encoder_t *enc = NULL;
     pst_dataset_t *ds = NULL;
     assert_int_equal(pst_encoder_fit(raw, NULL, raw->n_rows, &eo, &enc, &err), PST_OK);
@@ -132,14 +136,18 @@ static const char *save_customers_model(void)
                           .n_params = pst_model_n_params(model),
                           .encoder = enc,
                           .class_names = raw->class_names};
-    assert_int_equal(pst_modelfile_save(&mf, pst_scratch_path(path, "customers.pst"), &err),
-                     PST_OK);
+    assert_int_equal(pst_modelfile_save(&mf, pst_scratch_path(path, file), &err), PST_OK);
     pst_model_destroy(&model);
     pst_encoder_destroy(&enc);
     pst_dataset_destroy(&ds);
     pst_dataset_destroy(&raw);
     free(shift), free(scale), free(fill);
     return path;
+}
+
+static const char *save_customers_model(void)
+{
+    return save_model_as("customers.pst", PST_OUTLIERS_NONE);
 }
 
 /* pstrain predict's path over the whole file: (n_rows, 2) probabilities. */
@@ -350,12 +358,42 @@ static void categories_booleans_and_numbers(void **state)
     free_cells(c);
 }
 
+/* An ensemble whose members encode the columns differently (numbers clipped at fitted Tukey
+ * fences, or not clipped) is refused, naming the file and the members. */
+static void ensemble_of_differing_encoders_is_refused(void **state)
+{
+    const char *paths[2] = {save_model_as("plain.pst", PST_OUTLIERS_NONE),
+                            save_model_as("clipped.pst", PST_OUTLIERS_CLIP_IQR)};
+    pst_modelfile_t members[2];
+    pst_err_t e = {0};
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pst_modelfile_load(&members[k], paths[k], &e), PST_OK);
+    pst_ensemble_t ens = {.method = PST_ENSEMBLE_BAGGING, .n_members = 2, .members = members};
+    char path[256];
+    assert_int_equal(pst_ensemble_save(&ens, pst_scratch_path(path, "mixed.pste"), &e), PST_OK);
+    pstrain_model *m = (pstrain_model *)&m;
+    pstrain_error err;
+    assert_int_equal(pstrain_model_load(path, &m, &err), PSTRAIN_EUNSUPPORTED);
+    assert_null(m);
+    assert_non_null(strstr(err.message, "mixed.pste: members 1 and 2 of the ensemble encode"));
+    /* The same member twice shares one encoding: loaded, inputs typed. */
+    pst_modelfile_t same[2] = {members[0], members[0]};
+    ens.members = same;
+    assert_int_equal(pst_ensemble_save(&ens, path, &e), PST_OK);
+    assert_int_equal(pstrain_model_load(path, &m, &err), PSTRAIN_OK);
+    assert_int_equal(pstrain_model_input_type(m, 1), PSTRAIN_CATEGORICAL);
+    pstrain_model_free(m);
+    for (int k = 0; k < 2; k++)
+        pst_modelfile_fini(&members[k]);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(typed_inputs_predict_as_pstrain_predict),
         cmocka_unit_test(categories_booleans_and_numbers),
+        cmocka_unit_test(ensemble_of_differing_encoders_is_refused),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
