@@ -134,6 +134,18 @@ if [ -s "$work/unseen_a.program.csv" ] && cmp -s "$work/unseen_a.lib.csv" "$work
 else
   fail "unseen categories: $(diff "$work/unseen_a.lib.csv" "$work/unseen_a.program.csv" | head -3) $(diff "$work/unseen_a.lib.csv" "$work/unseen_b.lib.csv" | head -3)"
 fi
+# Four threads predicting at once on the one loaded customers model, and on the wine MLP: every
+# result equal to the single-threaded one, bit for bit.
+threads_tool=${PST_LIB_THREADS:-$build/tests/pst_lib_threads}
+for pair in "customers:$cust_model:$data/customers.csv" "wine_mlp:$work/wine_mlp/model.pst:$data/wine.csv"; do
+  IFS=: read -r tname tmodel tcsv <<<"$pair"
+  if "$threads_tool" "$tmodel" "$tcsv" >"$work/threads_$tname.out" 2>&1 &&
+    grep -q ": 0 differ from the single-threaded result" "$work/threads_$tname.out"; then
+    pass "$tname, concurrent predictions: $(cat "$work/threads_$tname.out")"
+  else
+    fail "$tname, concurrent predictions: $(head -3 "$work/threads_$tname.out")"
+  fi
+done
 # A bagging ensemble on the same table: its members share one encoding, and the library scores
 # it as pstrain predict does (which writes no id column for ensembles).
 "$pstrain" bag "$examples/csv_tabular.yaml" --set data.train="$data/customers.csv" --set train.epochs=10 \
