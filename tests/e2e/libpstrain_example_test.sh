@@ -7,7 +7,8 @@
 # bagging ensemble (members on feature subsets) and a stacking ensemble; a model and a bagging
 # ensemble on customers.csv (text categories, yes/no booleans, dates, quoted fields, a BOM, text
 # class labels, an id column), also with its columns reordered and with category values unseen in
-# training; the same with the columns shuffled; a missing column named; a bad date named; a file
+# training; four threads predicting at once on one loaded model (customers, wine MLP) equal to one;
+# the same with the columns shuffled; a missing column named; a bad date named; a file
 # that is no model and a sparse model refused.
 # usage: libpstrain_example_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
