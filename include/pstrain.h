@@ -41,13 +41,28 @@ typedef struct pstrain_model pstrain_model;
 
 typedef enum { PSTRAIN_CLASSIFICATION = 0, PSTRAIN_REGRESSION = 1 } pstrain_task;
 
-/* The kind of value an input column takes. Every input of today's models is numeric: a number,
- * or a string that reads as one. Categorical inputs (text) take any string. */
-typedef enum { PSTRAIN_NUMERIC = 0, PSTRAIN_CATEGORICAL = 1 } pstrain_input_type;
+/* The kind of value an input column takes (values fixed: append only).
+ * - NUMERIC: a number, or a string that reads as one.
+ * - CATEGORICAL: any string; a value the model did not see in training goes to its "other"
+ *   category, as in `pstrain predict`. A number is taken as the text of its shortest decimal
+ *   form that reads back exactly (3 is the category "3", 0.5 is "0.5").
+ * - BOOLEAN: "yes"/"no", "true"/"false", "y"/"n", "t"/"f" (any case), "1"/"0"; or the numbers
+ *   1 and 0 (any other number is an error).
+ * - DATE: "YYYY-MM-DD" or "YYYY/MM/DD", optionally followed by a time; or a number of days since
+ *   1970-01-01.
+ * Models trained on a file without text columns have numeric inputs only. */
+typedef enum {
+    PSTRAIN_NUMERIC = 0,
+    PSTRAIN_CATEGORICAL = 1,
+    PSTRAIN_BOOLEAN = 2,
+    PSTRAIN_DATE = 3
+} pstrain_input_type;
 
 /* One column of a batch, named as the model names its input. Give numbers (NaN: missing) or
- * strings (NULL, "", "NA", "NaN", "N/A" or "?": missing), not both. A missing value is imputed
- * with the value the model stored at training time. */
+ * strings (NULL, "", "NA", "NaN", "N/A" or "?": missing), not both. Strings are read exactly as
+ * `pstrain predict` reads the same text in a CSV field, so both give the same bits. A missing
+ * number, boolean or date is imputed with the value the model stored at training time; a
+ * missing category is a category of its own. */
 typedef struct pstrain_column {
     const char *name;
     const double *numbers;      /* (n_rows) or NULL */
@@ -61,13 +76,16 @@ PSTRAIN_API int pstrain_model_load(const char *path, pstrain_model **out, pstrai
 PSTRAIN_API void pstrain_model_free(pstrain_model *model);
 
 /* The input columns a prediction needs, in the model's order (the caller's order never matters).
- * Names are those of the training file's header ("x0", "x1", ... for files without one). */
+ * Names are those of the training file's header ("x0", "x1", ... for files without one): the
+ * raw columns, before any category or date encoding, with the type the training file gave them
+ * (detected, or set by data.categorical / data.numeric). */
 PSTRAIN_API int pstrain_model_n_inputs(const pstrain_model *model);
 PSTRAIN_API const char *pstrain_model_input_name(const pstrain_model *model, int i);
 PSTRAIN_API pstrain_input_type pstrain_model_input_type(const pstrain_model *model, int i);
 
 PSTRAIN_API pstrain_task pstrain_model_task(const pstrain_model *model);
-/* Number of classes (0 for regression) and the label of class k as the training data wrote it. */
+/* Number of classes (0 for regression) and the label of class k as the training data wrote it:
+ * the text of a text label ("yes", "churned"), else the number as pstrain predict prints it. */
 PSTRAIN_API int pstrain_model_n_classes(const pstrain_model *model);
 PSTRAIN_API const char *pstrain_model_class_name(const pstrain_model *model, int k);
 /* Values per predicted row: n_classes probabilities (classification) or 1 (regression). */

@@ -4,6 +4,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -116,7 +117,7 @@ static int check_present(const pstrain_model *m, const pstrain_column *columns, 
 static int encode_column(const pstrain_model *m, int raw, const pstrain_column *col, size_t n_rows,
                          float *x, pst_err_t *err)
 {
-    size_t width = (size_t)m->n_raw;
+    size_t width = (size_t)m->width;
     for (size_t r = 0; r < n_rows; r++) {
         float *cell = x + r * width + (size_t)raw;
         int rc = col->numbers ? number_cell(col->name, r, col->numbers[r], cell, err)
@@ -132,13 +133,69 @@ static int encode_column(const pstrain_model *m, int raw, const pstrain_column *
     return PST_OK;
 }
 
+/* A number for an encoded input: finite, and 0 or 1 for a boolean (NaN: missing). Categories
+ * and dates take it as the encoder does (shortest decimal text; days since 1970-01-01). */
+static int check_number(const pstrain_model *m, int raw, size_t row, double v, pst_err_t *err)
+{
+    const char *name = m->raw_names[raw];
+    if (isnan(v))
+        return PST_OK;
+    if (!(fabs(v) <= FLT_MAX))
+        return pst_err_set(err, PSTRAIN_ENUMERIC,
+                           "column '%s', row %zu: value %g is not a finite float", name, row, v);
+    if (m->types[raw] == PSTRAIN_BOOLEAN && v != 0 && v != 1)
+        return pst_err_set(err, PSTRAIN_ETYPE,
+                           "column '%s', row %zu: boolean column given %g (0 or 1 expected)", name,
+                           row, v);
+    return PST_OK;
+}
+
+/* Through the model's encoder, one row at a time, the cells in the encoder's input order: the
+ * step pstrain predict takes for each CSV row, so the same text gives the same features. */
+static int encode_with_encoder(const pstrain_model *m, const pstrain_column *columns, int n_columns,
+                               size_t n_rows, float *x, pst_err_t *err)
+{
+    const pst_encoder_t *e = m->encoder;
+    pst_enc_cell_t *cells = calloc(e->n_inputs ? e->n_inputs : 1, sizeof *cells);
+    const pstrain_column **cols = calloc(e->n_inputs ? e->n_inputs : 1, sizeof *cols);
+    int rc = cells && cols ? PST_OK : pst_err_set(err, PSTRAIN_ENOMEM, "out of memory");
+    for (size_t j = 0; rc == PST_OK && j < e->n_inputs; j++)
+        cols[j] = find_column(columns, n_columns, m->raw_names[j]);
+    for (size_t r = 0; rc == PST_OK && r < n_rows; r++) {
+        for (size_t j = 0; rc == PST_OK && j < e->n_inputs; j++) {
+            const pstrain_column *c = cols[j];
+            if (c->strings) {
+                /* NULL text: the encoder reads the number, NaN, as a missing cell. */
+                cells[j] = (pst_enc_cell_t){c->strings[r], NAN};
+            } else {
+                cells[j] = (pst_enc_cell_t){NULL, c->numbers[r]};
+                rc = check_number(m, (int)j, r, c->numbers[r], err);
+            }
+        }
+        float *f = x + r * (size_t)m->width;
+        if (rc == PST_OK && (rc = pst_encoder_encode(e, cells, 1, f, err)) != PST_OK)
+            rc = pst_err_prefix(err, PSTRAIN_ETYPE, "row %zu: ", r);
+        for (size_t j = 0; rc == PST_OK && j < e->n_inputs; j++)
+            if (!m->imputable[j] && isnan(f[e->inputs[j].offset]))
+                rc = pst_err_set(err, PSTRAIN_ENUMERIC,
+                                 "column '%s', row %zu: missing value, and the model stores no "
+                                 "value to impute it with",
+                                 m->raw_names[j], r);
+    }
+    free(cols);
+    free(cells);
+    return rc;
+}
+
 int pst_lib_encode_rows(const pstrain_model *m, const pstrain_column *columns, int n_columns,
                         size_t n_rows, float *x, pst_err_t *err)
 {
     int rc = check_columns(columns, n_columns, err);
     if (rc == PST_OK)
         rc = check_present(m, columns, n_columns, err);
-    memset(x, 0, n_rows * (size_t)m->n_raw * sizeof *x);
+    memset(x, 0, n_rows * (size_t)m->width * sizeof *x);
+    if (m->encoder)
+        return rc == PST_OK ? encode_with_encoder(m, columns, n_columns, n_rows, x, err) : rc;
     for (int i = 0; i < m->n_inputs && rc == PST_OK; i++) {
         int raw = m->inputs[i];
         rc = encode_column(m, raw, find_column(columns, n_columns, m->raw_names[raw]), n_rows, x,

@@ -64,10 +64,10 @@ int pstrain_predict(const pstrain_model *m, const pstrain_column *columns, int n
     pst_err_t e = {0};
     if (!m || (n_columns > 0 && !columns) || n_columns < 0 || (n_rows > 0 && !out))
         return pst_lib_report(NULL, PSTRAIN_EINVAL, err);
-    if (n_rows > SIZE_MAX / sizeof(float) / (size_t)(m->n_raw + m->n_outputs + 1))
+    if (n_rows > SIZE_MAX / sizeof(float) / (size_t)(m->width + m->n_outputs + 1))
         return pst_lib_report(NULL, PSTRAIN_ERANGE, err);
     /* One row at least: an empty batch still has its columns checked. */
-    pst_dataset_t *ds = pst_dataset_new(n_rows ? n_rows : 1, (size_t)m->n_raw, m->ref->task);
+    pst_dataset_t *ds = pst_dataset_new(n_rows ? n_rows : 1, (size_t)m->width, m->ref->task);
     if (!ds)
         return pst_lib_report(NULL, PSTRAIN_ENOMEM, err);
     float *raw = NULL;

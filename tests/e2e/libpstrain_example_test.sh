@@ -4,8 +4,12 @@
 # `pstrain predict`'s, character for character (both print the same float32 results with the same
 # formats: %.6g probabilities, %.9g regression values, so the tolerance is zero), for a softmax
 # regression, an MLP, a binary logistic regression (one sigmoid output), a linear regression, a
-# bagging ensemble (members on feature subsets) and a stacking ensemble; the same with the columns
-# shuffled; a missing column named; a file that is no model and a sparse model refused.
+# bagging ensemble (members on feature subsets) and a stacking ensemble; a model and a bagging
+# ensemble on customers.csv (text categories, yes/no booleans, dates, quoted fields, a BOM, text
+# class labels, an id column), also with its columns reordered and with category values unseen in
+# training; four threads predicting at once on one loaded model (customers, wine MLP) equal to one;
+# the same with the columns shuffled; a missing column named; a bad date named; a file
+# that is no model and a sparse model refused.
 # usage: libpstrain_example_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
@@ -81,6 +85,91 @@ if [ -f "$work/stack/model.pst" ]; then
   same_as_program stack_wine "$work/stack/model.pst" "$data/wine.csv"
 else
   fail "stack did not write model.pst: $(tail -3 "$work/stack.log")"
+fi
+
+# A table of text categories, yes/no booleans, dates, quoted fields, a BOM and text class labels:
+# the library encodes the cells exactly as pstrain predict does (id column, class names and all).
+train customers "$examples/csv_tabular.yaml" "$data/customers.csv"
+cust_model=$work/customers/model.pst
+"$pstrain" predict "$cust_model" "$data/customers.csv" -o "$work/customers.program.csv" 2>>"$work/customers.log"
+# The columns reordered, the target dropped, and two copies of the rows whose plan and region
+# are values the training rows never had: both copies go to the "other" categories.
+python3 - "$data/customers.csv" "$work" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))
+h = rows[0]
+order = [h.index(c) for c in ["note", "autopay", "support_calls", "region", "customer_id",
+                              "monthly_spend", "plan", "signup_date"]]
+with open(sys.argv[2] + "/customers_shuffled.csv", "w", newline="") as f:
+    csv.writer(f).writerows([[r[i] for i in order] for r in rows])
+for name, plan, region in (("a", "enterprise", "Atlantis"), ("b", "platinum", "Lemuria")):
+    with open(sys.argv[2] + "/unseen_" + name + ".csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(h)
+        for r in rows[1:]:
+            r = list(r)
+            r[h.index("plan")], r[h.index("region")] = plan, region
+            w.writerow(r)
+PY
+for ex in "$example" "$example-static"; do
+  if "$ex" "$cust_model" "$data/customers.csv" customer_id >"$work/customers.lib.csv" 2>"$work/customers.lib.err" &&
+    [ "$(wc -l <"$work/customers.lib.csv")" -gt 400 ] && cmp -s "$work/customers.lib.csv" "$work/customers.program.csv" &&
+    grep -q '^customer_id,prediction,p_no,p_yes$' "$work/customers.lib.csv"; then
+    pass "customers (categories, booleans, dates, text labels): $(basename "$ex") prints pstrain predict's output exactly"
+  else
+    fail "customers: $(basename "$ex") differs from pstrain predict: $(head -2 "$work/customers.lib.err"; diff "$work/customers.lib.csv" "$work/customers.program.csv" | head -4)"
+  fi
+done
+"$example" "$cust_model" "$work/customers_shuffled.csv" customer_id >"$work/customers_shuffled.lib.csv" 2>&1
+if cmp -s "$work/customers_shuffled.lib.csv" "$work/customers.program.csv"; then
+  pass "customers with reordered columns and no target: the same predictions"
+else
+  fail "customers reordered: $(diff "$work/customers_shuffled.lib.csv" "$work/customers.program.csv" | head -3)"
+fi
+"$pstrain" predict "$cust_model" "$work/unseen_a.csv" -o "$work/unseen_a.program.csv" 2>>"$work/customers.log"
+"$example" "$cust_model" "$work/unseen_a.csv" customer_id >"$work/unseen_a.lib.csv" 2>&1
+"$example" "$cust_model" "$work/unseen_b.csv" customer_id >"$work/unseen_b.lib.csv" 2>&1
+if [ -s "$work/unseen_a.program.csv" ] && cmp -s "$work/unseen_a.lib.csv" "$work/unseen_a.program.csv" &&
+  cmp -s "$work/unseen_a.lib.csv" "$work/unseen_b.lib.csv" && ! cmp -s "$work/unseen_a.lib.csv" "$work/customers.program.csv"; then
+  pass "unseen plan and region values: as pstrain predict, and two different unseen values score alike"
+else
+  fail "unseen categories: $(diff "$work/unseen_a.lib.csv" "$work/unseen_a.program.csv" | head -3) $(diff "$work/unseen_a.lib.csv" "$work/unseen_b.lib.csv" | head -3)"
+fi
+# Four threads predicting at once on the one loaded customers model, and on the wine MLP: every
+# result equal to the single-threaded one, bit for bit.
+threads_tool=${PST_LIB_THREADS:-$build/tests/pst_lib_threads}
+for pair in "customers:$cust_model:$data/customers.csv" "wine_mlp:$work/wine_mlp/model.pst:$data/wine.csv"; do
+  IFS=: read -r tname tmodel tcsv <<<"$pair"
+  if "$threads_tool" "$tmodel" "$tcsv" >"$work/threads_$tname.out" 2>&1 &&
+    grep -q ": 0 differ from the single-threaded result" "$work/threads_$tname.out"; then
+    pass "$tname, concurrent predictions: $(cat "$work/threads_$tname.out")"
+  else
+    fail "$tname, concurrent predictions: $(head -3 "$work/threads_$tname.out")"
+  fi
+done
+# A bagging ensemble on the same table: its members share one encoding, and the library scores
+# it as pstrain predict does (which writes no id column for ensembles).
+"$pstrain" bag "$examples/csv_tabular.yaml" --set data.train="$data/customers.csv" --set train.epochs=10 \
+  --members 3 --out "$work/cust_bag" -q >"$work/cust_bag.log" 2>&1
+if [ -f "$work/cust_bag/model.pst" ]; then
+  same_as_program bag_customers "$work/cust_bag/model.pst" "$data/customers.csv"
+else
+  fail "bag on customers.csv did not write model.pst: $(tail -3 "$work/cust_bag.log")"
+fi
+# A date column given text that is no date: the column and row are named.
+python3 - "$work/customers_shuffled.csv" "$work/baddate.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+rows[4][rows[0].index("signup_date")] = "next tuesday"
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(rows)
+PY
+"$example" "$cust_model" "$work/baddate.csv" >"$work/baddate.out" 2>"$work/baddate.err"
+status=$?
+if [ "$status" = 1 ] && grep -q "row 3: column 'signup_date': 'next tuesday' is not a date" "$work/baddate.err" &&
+  [ ! -s "$work/baddate.out" ]; then
+  pass "a bad date is refused: $(cat "$work/baddate.err")"
+else
+  fail "bad date: exit $status, $(cat "$work/baddate.err")"
 fi
 
 # Columns in another order (the target first, features reversed): the same predictions, since
