@@ -9,9 +9,12 @@
 
 /* The graph's interface:
  *   input          float (N, n_inputs): the feature columns of a data row in the training file's
- *                  order (the target left out), raw as read; NaN marks a missing value.
+ *                  order (the target left out), raw as read; NaN marks a missing value. A model
+ *                  whose encoder has a categorical column takes instead one input per column,
+ *                  named after it (worker/model/onnxcolumns.h).
  *   label          classification: the predicted class, int64 (N) when every class value is an
- *                  integer, else double (N): the data's own label values.
+ *                  integer, else double (N): the data's own label values; string (N) for text
+ *                  class names.
  *   probabilities  classification: float (N, n_classes), one column per class in label order.
  *   value          regression: float (N, 1), the predicted value. */
 #define PST_ONNX_INPUT_NAME "input"
