@@ -17,7 +17,8 @@
 # Models with typed CSV columns (customers.csv, dates dropped): a one-hot MLP with outlier clipping
 # and a logistic regression with ordinal codes take one graph input per column (categories as
 # strings, numbers and booleans as floats) and give pstrain predict's text labels and probabilities
-# within 1e-5 on the test rows, among them values unseen in training and missing cells; a hashed
+# within 1e-5 on the test rows, among them values unseen in training and missing cells, as do a bag
+# and a stack of such models; a hashed
 # category and an expanded date column are refused naming the column.
 # Also: a sparse model and files that are not models are refused with messages saying why, a
 # failed export leaves no file, and bad options are usage errors (exit 2).
@@ -247,15 +248,17 @@ for part, chunk in (("train", body[:cut]), ("test", test)):
         csv.writer(f, lineterminator="\n").writerows([head] + chunk)
 PY
 
-# typed NAME SETS...: examples/csv_tabular.yaml (customer_id passed through, note dropped) on the
-# split above into $work/NAME
+# typed NAME SETS... [-- ARGS...]: pstrain train (with ARGS: pstrain ARGS, e.g. bag --members 3)
+# of examples/csv_tabular.yaml (customer_id passed through, note dropped) on the split above into
+# $work/NAME
 typed() {
   local name=$1; shift
-  local sets=() s
-  for s in "$@"; do sets+=(--set "$s"); done
-  "$pstrain" train "$root/examples/csv_tabular.yaml" --set data.train="$work/cust_train.csv" \
-    --set data.test="$work/cust_test.csv" --set train.epochs=10 "${sets[@]}" \
-    --out "$work/$name" -q >"$work/$name.log" 2>&1
+  local sets=() s command=(train)
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do sets+=(--set "$1"); shift; done
+  [ $# -gt 0 ] && { shift; command=("$@"); }
+  "$pstrain" "${command[0]}" "$root/examples/csv_tabular.yaml" "${command[@]:1}" \
+    --set data.train="$work/cust_train.csv" --set data.test="$work/cust_test.csv" \
+    --set train.epochs=10 "${sets[@]}" --out "$work/$name" -q >"$work/$name.log" 2>&1
 }
 
 # matches_typed NAME OPS NOT: exports NAME's model, checks the file and its inputs (one per column: float
@@ -357,6 +360,14 @@ else fail "cust_onehot: training failed: $(tail -3 "$work/cust_onehot.log")"; fi
 if typed cust_ordinal data.dates=drop data.max_categories=2 data.high_cardinality=ordinal; then
   matches_typed cust_ordinal "LabelEncoder Cast" "OneHot Greater Less"
 else fail "cust_ordinal: training failed: $(tail -3 "$work/cust_ordinal.log")"; fi
+# ensembles over the same typed columns: a soft-voting bag and a stack
+if typed cust_bag data.dates=drop data.max_categories=3 -- bag --members 3; then
+  matches_typed cust_bag "LabelEncoder OneHot" ""
+else fail "cust_bag: training failed: $(tail -3 "$work/cust_bag.log")"; fi
+if typed cust_stack data.dates=drop -- stack --base 'model.hidden=[]' \
+  --base 'model.hidden=[4];model.activation=tanh' --folds 3; then
+  matches_typed cust_stack "LabelEncoder OneHot" ""
+else fail "cust_stack: training failed: $(tail -3 "$work/cust_stack.log")"; fi
 
 # --- refusals and usage ---------------------------------------------------------------------
 # refused NAME MODEL PATTERN: export of MODEL exits 1, says PATTERN, and writes nothing

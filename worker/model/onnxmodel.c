@@ -253,12 +253,10 @@ int pst_onnx_emit_rows(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const cha
 {
     const char *features = NULL, *y = NULL;
     int n_outputs = 0;
-    if (pst_onnx_columns_typed(mf->encoder))
-        return pst_err_set(err, PST_EINVAL,
-                           "an ensemble of models with categorical or date columns cannot be "
-                           "exported to ONNX yet: export a single model");
     const char *raw = NULL;
-    int rc = pst_onnx_emit_clips(g, mf->encoder, input, &raw, err);
+    int rc = pst_onnx_columns_typed(mf->encoder)
+                 ? pst_onnx_encode_columns(g, mf->encoder, &raw, err)
+                 : pst_onnx_emit_clips(g, mf->encoder, input, &raw, err);
     if (rc == PST_OK)
         rc = emit_features(g, mf, raw, &features, err);
     if (rc == PST_OK)
@@ -319,27 +317,20 @@ static int emit_task(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *
     return PST_OK;
 }
 
-int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
-{
-    if (emit_input(g, mf) != PST_OK)
-        return out_of_memory(err, "input");
-    return emit_task(g, mf, err);
-}
-
-/* The raw feature matrix (N, n_inputs) the model's imputation and scaling take: the columns of
- * a typed encoder, each its own graph input; otherwise the one float input, clipped. */
-static int emit_raw(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char **raw,
-                    pst_err_t *err)
+int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char **input,
+                        pst_err_t *err)
 {
     if (!pst_onnx_columns_typed(mf->encoder)) {
-        int rc = pst_onnx_emit_input(g, mf, err);
-        return rc == PST_OK ? pst_onnx_emit_clips(g, mf->encoder, PST_ONNX_INPUT_NAME, raw, err)
-                            : rc;
+        *input = PST_ONNX_INPUT_NAME;
+        if (emit_input(g, mf) != PST_OK)
+            return out_of_memory(err, "input");
+        return emit_task(g, mf, err);
     }
     if (mf->encoder->n_features != (size_t)mf->n_inputs)
         return pst_err_set(err, PST_EFORMAT, "the encoder gives %zu features, the model takes %d",
                            mf->encoder->n_features, mf->n_inputs);
-    int rc = pst_onnx_emit_columns(g, mf->encoder, raw, err);
+    *input = NULL; /* the columns, by name */
+    int rc = pst_onnx_declare_columns(g, mf->encoder, err);
     if (rc == PST_OK && mf->target_name &&
         pst_onnx_graph_metadata(g, "target", mf->target_name) != PST_OK)
         rc = out_of_memory(err, "metadata");
@@ -348,9 +339,13 @@ static int emit_raw(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *
 
 int pst_onnx_emit_model(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
 {
-    const char *features = NULL, *out = NULL, *raw = NULL;
+    const char *raw = NULL, *features = NULL, *out = NULL;
     int n_outputs = 0;
-    int rc = emit_raw(g, mf, &raw, err);
+    int rc = pst_onnx_emit_input(g, mf, &raw, err);
+    if (rc == PST_OK)
+        rc = pst_onnx_columns_typed(mf->encoder)
+                 ? pst_onnx_encode_columns(g, mf->encoder, &raw, err)
+                 : pst_onnx_emit_clips(g, mf->encoder, raw, &raw, err);
     if (rc == PST_OK)
         rc = emit_features(g, mf, raw, &features, err);
     if (rc == PST_OK)
