@@ -18,7 +18,8 @@
 # and a logistic regression with ordinal codes take one graph input per column (categories as
 # strings, numbers and booleans as floats) and give pstrain predict's text labels and probabilities
 # within 1e-5 on the test rows, among them values unseen in training and missing cells, as do a bag
-# and a stack of such models; a hashed
+# and a stack of such models, and a linear regression on rentals.csv (text, boolean, clipped
+# numbers); a hashed
 # category and an expanded date column are refused naming the column.
 # Also: a sparse model and files that are not models are refused with messages saying why, a
 # failed export leaves no file, and bad options are usage errors (exit 2).
@@ -261,13 +262,15 @@ typed() {
     --set train.epochs=10 "${sets[@]}" --out "$work/$name" -q >"$work/$name.log" 2>&1
 }
 
-# matches_typed NAME OPS NOT: exports NAME's model, checks the file and its inputs (one per column: float
-# for numbers and booleans, string for categories), runs it in onnxruntime on the raw cells of
-# the test rows (missing cells as NaN or "", booleans as 1 or 0) and compares with pstrain
-# predict: the same text labels, probabilities within 1e-5. The graph's operator types (sorted,
-# space-separated) must include each of OPS and none of NOT.
+# matches_typed NAME OPS NOT [CSV INPUTS]: exports NAME's model, checks the file and its inputs
+# (one per column: float for numbers and booleans, string for categories), runs it in onnxruntime
+# on the raw cells of the test rows CSV (missing cells as NaN or "", booleans as 1 or 0) and
+# compares with pstrain predict: the same text labels and probabilities within 1e-5, or values
+# within 1e-5 relative. The graph inputs must be INPUTS (CSV and INPUTS default to customers'),
+# its operator types include each of OPS and none of NOT.
 matches_typed() {
-  local name=$1 model=$work/$1/model.pst csv=$work/cust_test.csv
+  local name=$1 model=$work/$1/model.pst csv=${4:-$work/cust_test.csv}
+  local inputs=${5:-"plan:string region:string monthly_spend:float support_calls:float autopay:float"}
   if ! "$pstrain" export "$model" -o "$work/$name.onnx" 2>>"$work/$name.log"; then
     fail "$name: export failed: $(tail -2 "$work/$name.log")"; return
   fi
@@ -305,7 +308,6 @@ PY
   else
     fail "$name: the onnx checker refuses the file or its inputs: $out"; return
   fi
-  local inputs="plan:string region:string monthly_spend:float support_calls:float autopay:float"
   local ops=" ${out#* ops } " op ok=1
   [ "${out%% ops *}" = "$inputs" ] || ok=0
   for op in $2; do case $ops in *" $op "*) ;; *) ok=0 ;; esac; done
@@ -320,11 +322,24 @@ PY
 import csv, json, math, sys
 pred = list(csv.DictReader(open(sys.argv[1], newline="")))
 ort = json.load(open(sys.argv[2]))
-label, prob = ort["label"], ort["probabilities"]
 n = len(pred)
+problems = []
+def diff(a, b):
+    return abs(a - b) if b is not None and math.isfinite(b) else math.inf
+if "value" in ort:  # regression: relative to values above 1
+    value = ort["value"]
+    if value["dims"] != [n, 1]:
+        problems.append(f"value dims {value['dims']}")
+    worst = max(diff(float(p["prediction"]), v) / max(1.0, abs(float(p["prediction"])))
+                for p, v in zip(pred, value["data"]))
+    if worst > 1e-5:
+        problems.append(f"difference {worst:.3g} > 1e-5")
+    print("; ".join(problems) if problems else
+          f"ok on {n} test rows (with missing cells): max relative difference {worst:.3g}")
+    sys.exit(0)
+label, prob = ort["label"], ort["probabilities"]
 cols = [c for c in pred[0] if c.startswith("p_")]
 k = len(cols)
-problems = []
 if label["type"] != "string" or label["dims"] != [n] or prob["dims"] != [n, k]:
     problems.append(f"label {label['type']} {label['dims']}, probabilities {prob['dims']}")
 wrong = sum(p["prediction"] != l for p, l in zip(pred, label["data"]))
@@ -332,8 +347,6 @@ if wrong:
     problems.append(f"{wrong} labels differ")
 if not set(label["data"]) <= {c[2:] for c in cols}:
     problems.append(f"labels {sorted(set(label['data']))} are not the classes")
-def diff(a, b):
-    return abs(a - b) if b is not None and math.isfinite(b) else math.inf
 worst = max(diff(float(p[c]), prob["data"][i * k + j]) for i, p in enumerate(pred)
             for j, c in enumerate(cols))
 if worst > 1e-5:
@@ -360,6 +373,31 @@ else fail "cust_onehot: training failed: $(tail -3 "$work/cust_onehot.log")"; fi
 if typed cust_ordinal data.dates=drop data.max_categories=2 data.high_cardinality=ordinal; then
   matches_typed cust_ordinal "LabelEncoder Cast" "OneHot Greater Less"
 else fail "cust_ordinal: training failed: $(tail -3 "$work/cust_ordinal.log")"; fi
+# regression on rentals.csv (city and heating as text, balcony true/false, listing date dropped),
+# outliers clipped, with missing cells in the test rows
+"$py" - "$data/rentals.csv" "$work/rent" <<'PY'
+import csv, random, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))
+head, body = rows[0], rows[1:]
+random.Random(9).shuffle(body)
+cut = len(body) * 4 // 5
+test = body[cut:]
+col = {name: j for j, name in enumerate(head)}
+test[0][col["city"]] = "Zermatt"
+test[1][col["balcony"]] = ""
+test[2][col["area_m2"]] = "NA"
+for part, chunk in (("train", body[:cut]), ("test", test)):
+    with open(f"{sys.argv[2]}_{part}.csv", "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([head] + chunk)
+PY
+if "$pstrain" train "$root/examples/csv_regression.yaml" --set data.train="$work/rent_train.csv" \
+  --set data.test="$work/rent_test.csv" --set data.target=rent --set data.id_column=listing \
+  --set data.dates=drop --set data.outliers=clip_iqr --set optimizer.lr=20 --set train.epochs=60 \
+  --out "$work/rent_linear" -q >"$work/rent_linear.log" 2>&1; then
+  matches_typed rent_linear "LabelEncoder OneHot Greater Less" "" "$work/rent_test.csv" \
+    "city:string heating:string balcony:float area_m2:float rooms:float"
+else fail "rent_linear: training failed: $(tail -3 "$work/rent_linear.log")"; fi
+
 # ensembles over the same typed columns: a soft-voting bag and a stack
 if typed cust_bag data.dates=drop data.max_categories=3 -- bag --members 3; then
   matches_typed cust_bag "LabelEncoder OneHot" ""
