@@ -19,8 +19,7 @@
 # strings, numbers and booleans as floats) and give pstrain predict's text labels and probabilities
 # within 1e-5 on the test rows, among them values unseen in training and missing cells, as do a bag
 # and a stack of such models, and a linear regression on rentals.csv (text, boolean, clipped
-# numbers); a hashed
-# category and an expanded date column are refused naming the column.
+# numbers); a hashed category and an expanded date column are refused naming the column.
 # Also: a sparse model and files that are not models are refused with messages saying why, a
 # failed export leaves no file, and bad options are usage errors (exit 2).
 # Exits 77 (skipped) only when neither the checker nor the runtime can be installed.
