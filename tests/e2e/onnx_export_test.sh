@@ -14,6 +14,12 @@
 # Ensemble files too, the same way: a soft-voting bag of sigmoid logistic regressions on feature
 # subsets (breast_cancer), a hard-voting bag of MLPs (wine, missing cells), a stack of two bases
 # under a meta model (wine) and a soft-voting bag of linear regressions (diabetes).
+# Models with typed CSV columns (customers.csv, dates dropped): a one-hot MLP with outlier clipping
+# and a logistic regression with ordinal codes take one graph input per column (categories as
+# strings, numbers and booleans as floats) and give pstrain predict's text labels and probabilities
+# within 1e-5 on the test rows, among them values unseen in training and missing cells, as do a bag
+# and a stack of such models, and a linear regression on rentals.csv (text, boolean, clipped
+# numbers); a hashed category and an expanded date column are refused naming the column.
 # Also: a sparse model and files that are not models are refused with messages saying why, a
 # failed export leaves no file, and bad options are usage errors (exit 2).
 # Exits 77 (skipped) only when neither the checker nor the runtime can be installed.
@@ -220,6 +226,186 @@ if ensemble bag_diabetes "$data/diabetes.csv" regression bag --members 3 --set o
   matches bag_diabetes
 else fail "bag_diabetes: training failed: $(tail -3 "$work/bag_diabetes.log")"; fi
 
+# --- typed columns: text categories, booleans, text labels ---------------------------------------
+# customers.csv (a BOM, quoted commas, yes/no flags, text labels churned yes/no), its dates dropped:
+# a seeded 4:1 split read as CSV (quoted fields kept), and in the test rows a plan never seen in
+# training ("enterprise": the "other" slot), missing region, autopay and monthly_spend cells.
+"$py" - "$data/customers.csv" "$work/cust" <<'PY'
+import csv, random, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))
+head, body = rows[0], rows[1:]
+random.Random(5).shuffle(body)
+cut = len(body) * 4 // 5
+test = body[cut:]
+col = {name: j for j, name in enumerate(head)}
+test[0][col["plan"]] = "enterprise"
+test[1][col["region"]] = ""
+test[2][col["autopay"]] = "NA"
+test[3][col["monthly_spend"]] = "?"
+test[4][col["plan"]] = "enterprise"
+for part, chunk in (("train", body[:cut]), ("test", test)):
+    with open(f"{sys.argv[2]}_{part}.csv", "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([head] + chunk)
+PY
+
+# typed NAME SETS... [-- ARGS...]: pstrain train (with ARGS: pstrain ARGS, e.g. bag --members 3)
+# of examples/csv_tabular.yaml (customer_id passed through, note dropped) on the split above into
+# $work/NAME
+typed() {
+  local name=$1; shift
+  local sets=() s command=(train)
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do sets+=(--set "$1"); shift; done
+  [ $# -gt 0 ] && { shift; command=("$@"); }
+  "$pstrain" "${command[0]}" "$root/examples/csv_tabular.yaml" "${command[@]:1}" \
+    --set data.train="$work/cust_train.csv" --set data.test="$work/cust_test.csv" \
+    --set train.epochs=10 "${sets[@]}" --out "$work/$name" -q >"$work/$name.log" 2>&1
+}
+
+# matches_typed NAME OPS NOT [CSV INPUTS]: exports NAME's model, checks the file and its inputs
+# (one per column: float for numbers and booleans, string for categories), runs it in onnxruntime
+# on the raw cells of the test rows CSV (missing cells as NaN or "", booleans as 1 or 0) and
+# compares with pstrain predict: the same text labels and probabilities within 1e-5, or values
+# within 1e-5 relative. The graph inputs must be INPUTS (CSV and INPUTS default to customers'),
+# its operator types include each of OPS and none of NOT.
+matches_typed() {
+  local name=$1 model=$work/$1/model.pst csv=${4:-$work/cust_test.csv}
+  local inputs=${5:-"plan:string region:string monthly_spend:float support_calls:float autopay:float"}
+  if ! "$pstrain" export "$model" -o "$work/$name.onnx" 2>>"$work/$name.log"; then
+    fail "$name: export failed: $(tail -2 "$work/$name.log")"; return
+  fi
+  if ! "$pstrain" predict "$model" "$csv" -o "$work/$name-pred.csv" 2>>"$work/$name.log"; then
+    fail "$name: predict failed: $(tail -2 "$work/$name.log")"; return
+  fi
+  if out=$("$py" - "$work/$name.onnx" "$csv" "$work/$name-in.json" 2>&1 <<'PY'
+import csv, json, onnx, sys
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+rows = list(csv.DictReader(open(sys.argv[2], newline="")))
+missing = ("", "na", "nan", "n/a", "?")
+def number(v):
+    w = v.strip().lower()
+    if w in missing:
+        return None
+    if w in ("true", "yes", "t", "y"):
+        return 1.0
+    if w in ("false", "no", "f", "n"):
+        return 0.0
+    return float(w)
+feeds, kinds = [], []
+for i in m.graph.input:
+    string = i.type.tensor_type.elem_type == onnx.TensorProto.STRING
+    kinds.append(f"{i.name}:{'string' if string else 'float'}")
+    data = [("" if r[i.name].strip().lower() in missing else r[i.name]) if string else number(r[i.name])
+            for r in rows]
+    feeds.append({"name": i.name, "type": "string" if string else "float32",
+                  "dims": [len(rows), 1], "data": data})
+json.dump(feeds, open(sys.argv[3], "w"))
+print(" ".join(kinds), "ops", " ".join(sorted({n.op_type for n in m.graph.node})))
+PY
+  ); then
+    pass "$name: the onnx checker accepts the file; inputs $out"
+  else
+    fail "$name: the onnx checker refuses the file or its inputs: $out"; return
+  fi
+  local ops=" ${out#* ops } " op ok=1
+  [ "${out%% ops *}" = "$inputs" ] || ok=0
+  for op in $2; do case $ops in *" $op "*) ;; *) ok=0 ;; esac; done
+  for op in $3; do case $ops in *" $op "*) ok=0 ;; esac; done
+  if [ "$ok" = 1 ]; then pass "$name: the graph's inputs are the columns; it uses $2${3:+, not $3}"
+  else fail "$name: unexpected graph inputs or operators (want $inputs, $2${3:+, not $3}): $out"; fi
+  if ! node "$(dirname "$0")/onnx_run.js" "$ort" "$work/$name.onnx" "$work/$name-in.json" \
+    "$work/$name-ort.json" 2>>"$work/$name.log"; then
+    fail "$name: onnxruntime failed: $(tail -2 "$work/$name.log")"; return
+  fi
+  out=$("$py" - "$work/$name-pred.csv" "$work/$name-ort.json" <<'PY'
+import csv, json, math, sys
+pred = list(csv.DictReader(open(sys.argv[1], newline="")))
+ort = json.load(open(sys.argv[2]))
+n = len(pred)
+problems = []
+def diff(a, b):
+    return abs(a - b) if b is not None and math.isfinite(b) else math.inf
+if "value" in ort:  # regression: relative to values above 1
+    value = ort["value"]
+    if value["dims"] != [n, 1]:
+        problems.append(f"value dims {value['dims']}")
+    worst = max(diff(float(p["prediction"]), v) / max(1.0, abs(float(p["prediction"])))
+                for p, v in zip(pred, value["data"]))
+    if worst > 1e-5:
+        problems.append(f"difference {worst:.3g} > 1e-5")
+    print("; ".join(problems) if problems else
+          f"ok on {n} test rows (with missing cells): max relative difference {worst:.3g}")
+    sys.exit(0)
+label, prob = ort["label"], ort["probabilities"]
+cols = [c for c in pred[0] if c.startswith("p_")]
+k = len(cols)
+if label["type"] != "string" or label["dims"] != [n] or prob["dims"] != [n, k]:
+    problems.append(f"label {label['type']} {label['dims']}, probabilities {prob['dims']}")
+wrong = sum(p["prediction"] != l for p, l in zip(pred, label["data"]))
+if wrong:
+    problems.append(f"{wrong} labels differ")
+if not set(label["data"]) <= {c[2:] for c in cols}:
+    problems.append(f"labels {sorted(set(label['data']))} are not the classes")
+worst = max(diff(float(p[c]), prob["data"][i * k + j]) for i, p in enumerate(pred)
+            for j, c in enumerate(cols))
+if worst > 1e-5:
+    problems.append(f"difference {worst:.3g} > 1e-5")
+if n < 30:
+    problems.append(f"only {n} test rows")
+print("; ".join(problems) if problems else
+      f"ok on {n} test rows (5 with an unseen plan or a missing cell): text labels equal, "
+      f"max probability difference {worst:.3g}")
+PY
+)
+  case $out in
+    ok*) pass "$name: onnxruntime equals pstrain predict: ${out#ok }" ;;
+    *) fail "$name: onnxruntime differs from pstrain predict: $out" ;;
+  esac
+}
+
+# one-hot (region's rarer values in "other"), outliers clipped, an MLP
+if typed cust_onehot data.dates=drop data.max_categories=3 data.outliers=clip_iqr \
+  'model.hidden=[8]' model.activation=tanh; then
+  matches_typed cust_onehot "Greater Less LabelEncoder OneHot" ""
+else fail "cust_onehot: training failed: $(tail -3 "$work/cust_onehot.log")"; fi
+# ordinal codes for the columns of more than 2 values, logistic regression
+if typed cust_ordinal data.dates=drop data.max_categories=2 data.high_cardinality=ordinal; then
+  matches_typed cust_ordinal "LabelEncoder Cast" "OneHot Greater Less"
+else fail "cust_ordinal: training failed: $(tail -3 "$work/cust_ordinal.log")"; fi
+# regression on rentals.csv (city and heating as text, balcony true/false, listing date dropped),
+# outliers clipped, with missing cells in the test rows
+"$py" - "$data/rentals.csv" "$work/rent" <<'PY'
+import csv, random, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))
+head, body = rows[0], rows[1:]
+random.Random(9).shuffle(body)
+cut = len(body) * 4 // 5
+test = body[cut:]
+col = {name: j for j, name in enumerate(head)}
+test[0][col["city"]] = "Zermatt"
+test[1][col["balcony"]] = ""
+test[2][col["area_m2"]] = "NA"
+for part, chunk in (("train", body[:cut]), ("test", test)):
+    with open(f"{sys.argv[2]}_{part}.csv", "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([head] + chunk)
+PY
+if "$pstrain" train "$root/examples/csv_regression.yaml" --set data.train="$work/rent_train.csv" \
+  --set data.test="$work/rent_test.csv" --set data.target=rent --set data.id_column=listing \
+  --set data.dates=drop --set data.outliers=clip_iqr --set optimizer.lr=20 --set train.epochs=60 \
+  --out "$work/rent_linear" -q >"$work/rent_linear.log" 2>&1; then
+  matches_typed rent_linear "LabelEncoder OneHot Greater Less" "" "$work/rent_test.csv" \
+    "city:string heating:string balcony:float area_m2:float rooms:float"
+else fail "rent_linear: training failed: $(tail -3 "$work/rent_linear.log")"; fi
+
+# ensembles over the same typed columns: a soft-voting bag and a stack
+if typed cust_bag data.dates=drop data.max_categories=3 -- bag --members 3; then
+  matches_typed cust_bag "LabelEncoder OneHot" ""
+else fail "cust_bag: training failed: $(tail -3 "$work/cust_bag.log")"; fi
+if typed cust_stack data.dates=drop -- stack --base 'model.hidden=[]' \
+  --base 'model.hidden=[4];model.activation=tanh' --folds 3; then
+  matches_typed cust_stack "LabelEncoder OneHot" ""
+else fail "cust_stack: training failed: $(tail -3 "$work/cust_stack.log")"; fi
+
 # --- refusals and usage ---------------------------------------------------------------------
 # refused NAME MODEL PATTERN: export of MODEL exits 1, says PATTERN, and writes nothing
 refused() {
@@ -243,6 +429,13 @@ YAML
 if "$pstrain" train "$work/lr.yaml" --out "$work/sparse" -q >"$work/sparse.log" 2>&1; then
   refused sparse "$work/sparse/model.pst" "a sparse model (model.type sparse_lr, fm or wide_deep) cannot be exported"
 else fail "sparse_lr: training failed: $(tail -3 "$work/sparse.log")"; fi
+# a hashed category and an expanded date column: no ONNX form, refused naming the column
+if typed cust_hash data.dates=drop data.max_categories=2 data.high_cardinality=hash; then
+  refused cust_hash "$work/cust_hash/model.pst" "column 'plan' cannot be exported to ONNX: it is a hashed category"
+else fail "cust_hash: training failed: $(tail -3 "$work/cust_hash.log")"; fi
+if typed cust_dates data.dates=expand; then
+  refused cust_dates "$work/cust_dates/model.pst" "column 'signup_date' cannot be exported to ONNX: it is a date column"
+else fail "cust_dates: training failed: $(tail -3 "$work/cust_dates.log")"; fi
 printf 'not a model' >"$work/junk.pst"
 refused junk "$work/junk.pst" "junk.pst"
 refused missing "$work/no-such-model.pst" "no-such-model.pst"

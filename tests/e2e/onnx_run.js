@@ -1,7 +1,8 @@
 // Runs an ONNX model in onnxruntime-node: node onnx_run.js MODULE MODEL IN OUT.
 // IN is JSON: a list of inputs {"name", "type" ("float32" or "string"), "dims", "data"} (null for
 // a float NaN). OUT receives every output of the model as JSON {name: {"dims", "type", "data"}}
-// (int64 values as numbers). Used by onnx_export_test.sh and tests/unit/onnxgraph_test.c.
+// (int64 values as numbers, strings as strings). Used by onnx_export_test.sh and
+// tests/unit/onnxgraph_test.c.
 const [moduleDir, modelPath, inPath, outPath] = process.argv.slice(2);
 const ort = require(moduleDir);
 const fs = require('fs');
@@ -20,7 +21,8 @@ function tensor(input) {
   const out = {};
   for (const name of session.outputNames) {
     const t = results[name];
-    out[name] = {dims: t.dims, type: t.type, data: Array.from(t.data, (v) => Number(v))};
+    const value = t.type === 'string' ? (v) => v : (v) => Number(v);
+    out[name] = {dims: t.dims, type: t.type, data: Array.from(t.data, value)};
   }
   fs.writeFileSync(outPath, JSON.stringify(out));
 })().catch((e) => {

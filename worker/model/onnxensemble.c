@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common/onnx/onnxprep.h"
+#include "worker/model/onnxcolumns.h"
 #include "worker/model/onnxmodel.h"
 
 /* A member's vote (N, width): share * rows (soft), or share at its predicted class (hard). */
@@ -73,10 +74,19 @@ int pst_onnx_emit_ensemble(pst_onnx_graph_t *g, const pst_ensemble_t *e, pst_err
     const char **rows = calloc((size_t)e->n_members, sizeof *rows);
     if (!rows)
         return pst_err_set(err, PST_ENOMEM, "out of memory");
-    int rc = pst_onnx_emit_input(g, first, err);
+    /* The graph inputs are member 1's; each member encodes them with its own fitted encoder. */
+    int rc = PST_OK;
+    for (int m = 1; m < e->n_members && rc == PST_OK; m++)
+        if (!pst_onnx_columns_compatible(first->encoder, e->members[m].encoder))
+            rc = pst_err_set(err, PST_EINVAL,
+                             "member %d takes other input columns than member 1: such an "
+                             "ensemble has no single set of ONNX inputs",
+                             m + 1);
+    const char *input = NULL;
+    if (rc == PST_OK)
+        rc = pst_onnx_emit_input(g, first, &input, err);
     for (int m = 0; m < e->n_members && rc == PST_OK; m++)
-        if ((rc = pst_onnx_emit_rows(g, &e->members[m], PST_ONNX_INPUT_NAME, width, &rows[m],
-                                     err)) != PST_OK)
+        if ((rc = pst_onnx_emit_rows(g, &e->members[m], input, width, &rows[m], err)) != PST_OK)
             pst_err_prefix(err, rc, "member %d: ", m + 1);
     const char *out = NULL;
     if (rc == PST_OK && e->meta) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/onnx/onnxprep.h"
+#include "worker/model/onnxcolumns.h"
 
 static int out_of_memory(pst_err_t *err, const char *what)
 {
@@ -131,7 +132,8 @@ static bool integral_classes(const pst_modelfile_t *mf)
     return true;
 }
 
-/* label = Gather(class values, index): the data's own label values (0..k-1 when none). */
+/* label = Gather(class values, index): the data's own label values (0..k-1 when none), or its
+ * text class names. */
 static int emit_label(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *index,
                       pst_onnx_type_t *type)
 {
@@ -139,8 +141,12 @@ static int emit_label(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char
     int64_t dims[1] = {n};
     const char *classes = pst_onnx_graph_unique(g, "classes");
     int rc;
-    *type = integral_classes(mf) ? PST_ONNX_INT64 : PST_ONNX_DOUBLE;
-    if (*type == PST_ONNX_DOUBLE) {
+    *type = mf->class_names        ? PST_ONNX_STRING
+            : integral_classes(mf) ? PST_ONNX_INT64
+                                   : PST_ONNX_DOUBLE;
+    if (*type == PST_ONNX_STRING) {
+        rc = pst_onnx_graph_strings(g, classes, 1, dims, (const char *const *)mf->class_names);
+    } else if (*type == PST_ONNX_DOUBLE) {
         rc = pst_onnx_graph_doubles(g, classes, 1, dims, mf->class_values);
     } else {
         int64_t *values = malloc((size_t)n * sizeof *values);
@@ -234,7 +240,8 @@ int pst_onnx_emit_outputs(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const 
     int64_t label_dims[1] = {PST_ONNX_BATCH}, prob_dims[2] = {PST_ONNX_BATCH, mf->n_classes};
     if (rc == PST_OK)
         rc = pst_onnx_graph_output(g, PST_ONNX_LABEL_NAME, label_type, 1, label_dims,
-                                   "the predicted class, in the data's label values");
+                                   "the predicted class, in the data's label values (its text for "
+                                   "text labels)");
     if (rc == PST_OK)
         rc = pst_onnx_graph_output(g, PST_ONNX_PROBABILITIES_NAME, PST_ONNX_FLOAT, 2, prob_dims,
                                    "the probability of each class, in label order");
@@ -246,7 +253,12 @@ int pst_onnx_emit_rows(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const cha
 {
     const char *features = NULL, *y = NULL;
     int n_outputs = 0;
-    int rc = emit_features(g, mf, input, &features, err);
+    const char *raw = NULL;
+    int rc = pst_onnx_columns_typed(mf->encoder)
+                 ? pst_onnx_encode_columns(g, mf->encoder, &raw, err)
+                 : pst_onnx_emit_clips(g, mf->encoder, input, &raw, err);
+    if (rc == PST_OK)
+        rc = emit_features(g, mf, raw, &features, err);
     if (rc == PST_OK)
         rc = emit_layers(g, mf, features, &y, &n_outputs, err);
     if (rc != PST_OK)
@@ -297,21 +309,45 @@ static int emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf)
     return rc;
 }
 
-int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
+static int emit_task(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
 {
     const char *task = mf->task == PST_TASK_REGRESSION ? "regression" : "classification";
-    if (emit_input(g, mf) != PST_OK || pst_onnx_graph_metadata(g, "task", task) != PST_OK)
-        return out_of_memory(err, "input");
+    if (pst_onnx_graph_metadata(g, "task", task) != PST_OK)
+        return out_of_memory(err, "metadata");
     return PST_OK;
+}
+
+int pst_onnx_emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char **input,
+                        pst_err_t *err)
+{
+    if (!pst_onnx_columns_typed(mf->encoder)) {
+        *input = PST_ONNX_INPUT_NAME;
+        if (emit_input(g, mf) != PST_OK)
+            return out_of_memory(err, "input");
+        return emit_task(g, mf, err);
+    }
+    if (mf->encoder->n_features != (size_t)mf->n_inputs)
+        return pst_err_set(err, PST_EFORMAT, "the encoder gives %zu features, the model takes %d",
+                           mf->encoder->n_features, mf->n_inputs);
+    *input = NULL; /* the columns, by name */
+    int rc = pst_onnx_declare_columns(g, mf->encoder, err);
+    if (rc == PST_OK && mf->target_name &&
+        pst_onnx_graph_metadata(g, "target", mf->target_name) != PST_OK)
+        rc = out_of_memory(err, "metadata");
+    return rc == PST_OK ? emit_task(g, mf, err) : rc;
 }
 
 int pst_onnx_emit_model(pst_onnx_graph_t *g, const pst_modelfile_t *mf, pst_err_t *err)
 {
-    const char *features = NULL, *out = NULL;
+    const char *raw = NULL, *features = NULL, *out = NULL;
     int n_outputs = 0;
-    int rc = pst_onnx_emit_input(g, mf, err);
+    int rc = pst_onnx_emit_input(g, mf, &raw, err);
     if (rc == PST_OK)
-        rc = emit_features(g, mf, PST_ONNX_INPUT_NAME, &features, err);
+        rc = pst_onnx_columns_typed(mf->encoder)
+                 ? pst_onnx_encode_columns(g, mf->encoder, &raw, err)
+                 : pst_onnx_emit_clips(g, mf->encoder, raw, &raw, err);
+    if (rc == PST_OK)
+        rc = emit_features(g, mf, raw, &features, err);
     if (rc == PST_OK)
         rc = emit_layers(g, mf, features, &out, &n_outputs, err);
     return rc == PST_OK ? pst_onnx_emit_outputs(g, mf, out, n_outputs, err) : rc;
