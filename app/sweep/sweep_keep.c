@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/atomicfile.h"
+#include "common/filesum.h"
 
 typedef struct kept {
     int trial, rung;
@@ -131,7 +132,7 @@ int pst_sweep_keep_write(pst_sweep_keep_t *keep, const char *dir, pst_err_t *err
         if (s->written)
             continue;
         snprintf(path, sizeof path, "%s/top_models/trial_%d.pst", dir, s->trial);
-        int rc = pst_write_file_atomic(path, s->model, s->len, err);
+        int rc = pst_filesum_write(path, s->model, s->len, err);
         if (rc == PST_OK)
             rc = note_on_disk(keep, s->trial);
         if (rc != PST_OK)

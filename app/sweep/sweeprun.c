@@ -16,6 +16,7 @@
 #include "app/sweep/sweep_tb.h"
 #include "app/sweep/sweep_keep.h"
 #include "common/atomicfile.h"
+#include "common/filesum.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sample/split.h"
@@ -203,7 +204,7 @@ static void sweep_persist(void *ctx, bool last)
         return;
     pst_err_t err;
     /* the model before the tables, so that a table never names a best model not yet on disk */
-    if (p->best && pst_write_file_atomic(p->best_model, p->best, p->best_len, &err) != PST_OK)
+    if (p->best && pst_filesum_write(p->best_model, p->best, p->best_len, &err) != PST_OK)
         pst_warn("sweep: %s", err.msg);
     free(p->best);
     p->best = NULL;

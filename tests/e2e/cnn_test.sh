@@ -159,7 +159,7 @@ if [ -f "$work/local/model.pst" ]; then
   "$pstrain" train "$work/cnn.yaml" --set model.init_from="$work/local/model.pst" --set optimizer.name=sgd \
     --set optimizer.lr=0 --set train.epochs=1 --set data.train="$work/train2.csv" --set data.test="$work/test2.csv" \
     --set 'model.layers=[conv2d:8:3:pad=1, relu, maxpool2d:2, conv2d:8:3:pad=1, tanh, avgpool2d:2:1, flatten, dense:2, softmax]' \
-    --out "$work/odd" >"$work/odd.log" 2>&1 || fail "fine-tuning, 2 classes: $(tail -3 "$work/odd.log")"
+    --out "$work/odd" -v >"$work/odd.log" 2>&1 || fail "fine-tuning, 2 classes: $(tail -3 "$work/odd.log")"
   params "$work/odd/model.pst" >"$work/odd.txt"
   # layers before the output dense: 8*9+8 + 8*72+8 = 664 values; the output layer is 10x72+10 in
   # the file and 2x72+2 here

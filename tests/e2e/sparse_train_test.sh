@@ -278,9 +278,7 @@ if cache_run c1 && cache_run c2; then
     "'$(json "$r1" "['data']['from_cache']")' == 'False' and $([ -s "$work/c_train.svm.pstcache" ] && echo True || echo False)"
   check "second read: from_cache True, same test AUC ($(json "$r1" "['test']['roc_auc']"))" \
     "'$(json "$r2" "['data']['from_cache']")' == 'True' and $(json "$r1" "['test']['roc_auc']") == $(json "$r2" "['test']['roc_auc']")"
-  # Reading the cache is the point of it: its load time is below the parse that wrote it.
-  check "load from the cache ($(json "$r2" "['data']['load_seconds']") s) faster than parsing and writing it ($(json "$r1" "['data']['load_seconds']") s)" \
-    "0 < $(json "$r2" "['data']['load_seconds']") < $(json "$r1" "['data']['load_seconds']")"
+  # How much faster the cache loads is measured by scripts/bench/readers.sh, not asserted here.
   before=$(stat -c %i-%Y "$work/c_train.svm.pstcache")
   sleep 1
   touch "$work/c_train.svm"
