@@ -155,7 +155,9 @@ int pst_rundir_keep_epochs_before(pst_rundir_t *rd, long first_epoch, pst_err_t 
     size_t kept = 0;
     for (size_t at = 0; at < len;) {
         const char *nl = memchr(text + at, '\n', len - at);
-        size_t end = nl ? (size_t)((const unsigned char *)nl - text) + 1 : len;
+        if (!nl)
+            break; /* a last line without its newline was torn by the interruption: dropped */
+        size_t end = (size_t)((const unsigned char *)nl - text) + 1;
         if (!replayed_line((const char *)text + at, end - at, first_epoch)) {
             memmove(text + kept, text + at, end - at);
             kept += end - at;
