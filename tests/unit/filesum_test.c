@@ -69,7 +69,8 @@ static void round_trip_and_every_flipped_bit_refused(void **state)
 }
 
 /* A 2-layer model file that claims a layer of 2^24 units (the most a layer field may say) over
- * 2^20 inputs (2^44 parameters) but holds 4 floats: refused from its counts, at once, before the model is built. */
+ * 2^20 inputs (2^44 parameters) but holds 4 floats: refused from its counts, at once, before the
+ * model is built. */
 static void claims_larger_than_the_bytes_are_refused(void **state)
 {
     (void)state;
