@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "app/sweep/sweep_keep.h"
+#include "common/filesum.h"
 
 /* A model file of one byte: the trial's number, so a written file says whose it is. */
 static void offer(pst_sweep_keep_t *keep, int trial, int rung, double metric)
@@ -56,17 +57,18 @@ static void keeps_the_best_k_by_rung_then_metric(void **state)
     pst_sweep_keep_destroy(&keep);
 }
 
+/* Whether top_models/trial_T.pst exists as a checksummed file of one content byte (*byte). */
 static bool has_file(const char *dir, int trial, int *byte)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/top_models/trial_%d.pst", dir, trial);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (pst_filesum_read(path, 16, &data, &len, NULL) != PST_OK)
         return false;
-    *byte = fgetc(f);
-    bool one = fgetc(f) == EOF;
-    fclose(f);
-    return one;
+    *byte = len > 0 ? data[0] : -1;
+    free(data);
+    return len == 1;
 }
 
 static void files_follow_the_table(void **state)
