@@ -54,6 +54,21 @@ static void make_keys(job_keys_t *k)
     }
 }
 
+/* The server of cfg (two workers), bound to loopback and running in a thread. */
+static server_run_t *start_cfg(const pst_server_cfg_t *cfg)
+{
+    server_run_t *r = calloc(1, sizeof *r);
+    pst_err_t err = {0};
+    r->srv = pst_server_new(cfg, &err);
+    if (r->srv == NULL)
+        fail_msg("server: %s", err.msg);
+    assert_int_equal(
+        pst_server_bind(r->srv, "tcp://127.0.0.1:*", r->endpoint, sizeof r->endpoint, &err),
+        PST_OK);
+    assert_int_equal(pthread_create(&r->thread, NULL, run_main, r), 0);
+    return r;
+}
+
 /* A BSP server for two workers (CURVE with keys when keys is not NULL), running in a thread. */
 static server_run_t *start_server(const job_keys_t *keys, uint64_t max_store_bytes)
 {
@@ -63,16 +78,7 @@ static server_run_t *start_server(const job_keys_t *keys, uint64_t max_store_byt
     cfg.max_store_bytes = max_store_bytes;
     cfg.curve_key = keys ? &keys->server : NULL;
     cfg.worker_keys = keys ? &keys->allowed : NULL;
-    server_run_t *r = calloc(1, sizeof *r);
-    pst_err_t err = {0};
-    r->srv = pst_server_new(&cfg, &err);
-    if (r->srv == NULL)
-        fail_msg("server: %s", err.msg);
-    assert_int_equal(
-        pst_server_bind(r->srv, "tcp://127.0.0.1:*", r->endpoint, sizeof r->endpoint, &err),
-        PST_OK);
-    assert_int_equal(pthread_create(&r->thread, NULL, run_main, r), 0);
-    return r;
+    return start_cfg(&cfg);
 }
 
 static void stop_server(server_run_t *r, uint64_t counters[PST_STAT_COUNT])
@@ -85,10 +91,10 @@ static void stop_server(server_run_t *r, uint64_t counters[PST_STAT_COUNT])
     free(r);
 }
 
-/* A client as worker id, with key pair key trusting server_public (NULL key: plain TCP). */
-static pst_psclient_t *connect_client(const server_run_t *r, uint32_t id,
-                                      const pst_fedkey_pair_t *key, const char *server_public,
-                                      int timeout_ms)
+/* A client as worker id: with key pair key trusting server_public, or with token (both NULL:
+ * plain TCP). */
+static pst_psclient_t *connect_as(const server_run_t *r, uint32_t id, const pst_fedkey_pair_t *key,
+                                  const char *server_public, const char *token, int timeout_ms)
 {
     const char *endpoints[1] = {r->endpoint};
     const char *server_keys[1] = {server_public};
@@ -101,11 +107,19 @@ static pst_psclient_t *connect_client(const server_run_t *r, uint32_t id,
     cfg.timeout_ms = timeout_ms;
     cfg.curve_key = key;
     cfg.server_keys = key ? server_keys : NULL;
+    cfg.token = token;
     pst_err_t err = {0};
     pst_psclient_t *c = pst_psclient_new(&cfg, &err);
     if (c == NULL)
         fail_msg("client: %s", err.msg);
     return c;
+}
+
+static pst_psclient_t *connect_client(const server_run_t *r, uint32_t id,
+                                      const pst_fedkey_pair_t *key, const char *server_public,
+                                      int timeout_ms)
+{
+    return connect_as(r, id, key, server_public, NULL, timeout_ms);
 }
 
 enum { N = 4 };
@@ -177,35 +191,13 @@ static server_run_t *start_token_server(const pst_fedkey_pair_t workers[2],
     cfg.n_workers = 2;
     cfg.worker_keys = tokens;
     cfg.plain_tokens = true;
-    server_run_t *r = calloc(1, sizeof *r);
-    pst_err_t err = {0};
-    r->srv = pst_server_new(&cfg, &err);
-    if (r->srv == NULL)
-        fail_msg("server: %s", err.msg);
-    assert_int_equal(
-        pst_server_bind(r->srv, "tcp://127.0.0.1:*", r->endpoint, sizeof r->endpoint, &err),
-        PST_OK);
-    assert_int_equal(pthread_create(&r->thread, NULL, run_main, r), 0);
-    return r;
+    return start_cfg(&cfg);
 }
 
 static pst_psclient_t *connect_token_client(const server_run_t *r, uint32_t id, const char *token,
                                             int timeout_ms)
 {
-    const char *endpoints[1] = {r->endpoint};
-    pst_psclient_cfg_t cfg;
-    pst_psclient_cfg_defaults(&cfg);
-    cfg.endpoints = endpoints;
-    cfg.n_servers = 1;
-    cfg.worker_id = id;
-    cfg.heartbeat_ms = 0;
-    cfg.timeout_ms = timeout_ms;
-    cfg.token = token;
-    pst_err_t err = {0};
-    pst_psclient_t *c = pst_psclient_new(&cfg, &err);
-    if (c == NULL)
-        fail_msg("client: %s", err.msg);
-    return c;
+    return connect_as(r, id, NULL, NULL, token, timeout_ms);
 }
 
 /* Each worker is served under its own token; no token, a made-up token, or worker 1's token
