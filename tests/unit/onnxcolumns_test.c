@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "onnx/onnx.pb-c.h"
+#include "onnx_check.h"
 #include "worker/model/onnxcolumns.h"
 
 static char **words(size_t n, const char *const *list)
@@ -63,13 +64,8 @@ static Onnx__ModelProto *emit(const pst_encoder_t *e)
     assert_int_equal(pst_onnx_encode_columns(g, e, &out, &err), PST_OK);
     const int64_t dims[2] = {PST_ONNX_BATCH, (int64_t)e->n_features};
     assert_int_equal(pst_onnx_graph_output(g, out, PST_ONNX_FLOAT, 2, dims, "features"), PST_OK);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(pst_onnx_graph_pack(g, &buf, &len, &err), PST_OK);
+    Onnx__ModelProto *m = round_trip(g);
     pst_onnx_graph_destroy(&g);
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(m);
     return m;
 }
 
@@ -79,15 +75,6 @@ static size_t count_ops(const Onnx__GraphProto *g, const char *op)
     for (size_t i = 0; i < g->n_node; i++)
         n += strcmp(g->node[i]->op_type, op) == 0;
     return n;
-}
-
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *node, const char *name)
-{
-    for (size_t i = 0; i < node->n_attribute; i++)
-        if (strcmp(node->attribute[i]->name, name) == 0)
-            return node->attribute[i];
-    fail_msg("no attribute %s on %s", name, node->op_type);
-    return NULL;
 }
 
 static void columns_become_inputs_and_features(void **state)

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "onnx/onnx.pb-c.h"
+#include "onnx_check.h"
 #include "worker/model/onnxensemble.h"
 #include "worker/model/onnxmodel.h"
 
@@ -66,32 +67,9 @@ static Onnx__ModelProto *emit(const pst_ensemble_t *e)
     pst_err_t err = {0};
     pst_onnx_graph_t *g = pst_onnx_graph_new("e", &err);
     assert_int_equal(pst_onnx_emit_ensemble(g, e, &err), PST_OK);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(pst_onnx_graph_pack(g, &buf, &len, &err), PST_OK);
+    Onnx__ModelProto *m = round_trip(g);
     pst_onnx_graph_destroy(&g);
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(m);
     return m;
-}
-
-static const Onnx__TensorProto *initializer(const Onnx__GraphProto *g, const char *name)
-{
-    for (size_t i = 0; i < g->n_initializer; i++)
-        if (strcmp(g->initializer[i]->name, name) == 0)
-            return g->initializer[i];
-    fail_msg("no initializer %s", name);
-    return NULL;
-}
-
-static void op_list(const Onnx__GraphProto *g, char *out, size_t size)
-{
-    out[0] = '\0';
-    for (size_t i = 0; i < g->n_node; i++) {
-        strncat(out, i ? " " : "", size - strlen(out) - 1);
-        strncat(out, g->node[i]->op_type, size - strlen(out) - 1);
-    }
 }
 
 static void soft_vote_is_the_weighted_sum_in_member_order(void **state)

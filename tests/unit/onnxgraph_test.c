@@ -27,48 +27,8 @@
 #include "common/onnx/onnxgraph.h"
 #include "common/onnx/onnxprep.h"
 #include "onnx/onnx.pb-c.h"
+#include "onnx_check.h"
 #include "scratch.h"
-
-/* Packs g and decodes it again; the caller frees with onnx__model_proto__free_unpacked. */
-static Onnx__ModelProto *round_trip(pst_onnx_graph_t *g)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    pst_err_t err = {0};
-    assert_int_equal(pst_onnx_graph_pack(g, &buf, &len, &err), PST_OK);
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(m);
-    return m;
-}
-
-static const Onnx__TensorProto *initializer(const Onnx__GraphProto *g, const char *name)
-{
-    for (size_t i = 0; i < g->n_initializer; i++)
-        if (strcmp(g->initializer[i]->name, name) == 0)
-            return g->initializer[i];
-    fail_msg("no initializer %s", name);
-    return NULL;
-}
-
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    fail_msg("node %s has no attribute %s", n->name, name);
-    return NULL;
-}
-
-/* The op types of g's nodes joined by spaces. */
-static void op_list(const Onnx__GraphProto *g, char *out, size_t size)
-{
-    out[0] = '\0';
-    for (size_t i = 0; i < g->n_node; i++) {
-        strncat(out, i ? " " : "", size - strlen(out) - 1);
-        strncat(out, g->node[i]->op_type, size - strlen(out) - 1);
-    }
-}
 
 static void packed_graph_decodes_to_what_was_built(void **state)
 {
