@@ -16,6 +16,7 @@ int pst_cmd_sweep(int argc, char **argv);
 int pst_cmd_export(int argc, char **argv);
 int pst_cmd_report(int argc, char **argv);
 int pst_cmd_embed(int argc, char **argv);
+int pst_cmd_explain(int argc, char **argv);
 int pst_cmd_supervise(int argc, char **argv);
 
 void pst_usage_train(FILE *out);
@@ -29,6 +30,7 @@ void pst_usage_sweep(FILE *out);
 void pst_usage_export(FILE *out);
 void pst_usage_report(FILE *out);
 void pst_usage_embed(FILE *out);
+void pst_usage_explain(FILE *out);
 void pst_usage_supervise(FILE *out);
 
 #endif

@@ -40,6 +40,8 @@ static const command_t commands[] = {
      "an HTML page of run directories: curves, metrics, confusion matrix, folds, trials"},
     {"embed", pst_cmd_embed, pst_usage_embed,
      "a layer's activations over a data file as TensorBoard projector files"},
+    {"explain", pst_cmd_explain, pst_usage_explain,
+     "permutation importance and per-row attributions of a saved model on a data file"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
