@@ -104,31 +104,37 @@ static int model_baseline(const pst_explainer_t *ex, const pst_attr_opts_t *o, d
     return rc;
 }
 
-/* The logit (pre-output) of class k for model-space rows z (batch, width), into out. */
-static void stack_logits(pst_model_t *model, const float *z, int batch, int k, double *out)
+/* The explained output c . logits of model-space row z (width). */
+static double stack_output(pst_model_t *model, const float *z, const float *c)
 {
     int n_out = pst_model_n_outputs(model);
-    pst_model_forward(model, z, batch, false, NULL);
+    pst_model_forward(model, z, 1, false, NULL);
     const float *pre = pst_model_pre_output(model);
-    for (int r = 0; r < batch; r++)
-        out[r] = pre[(size_t)r * (size_t)n_out + (size_t)(n_out == 1 ? 0 : k)];
+    double s = 0;
+    for (int o = 0; o < n_out; o++)
+        s += (double)c[o] * pre[o];
+    return s;
 }
 
-static void linear_row(const pst_explainer_t *ex, const float *z, const double *zbar, int k,
-                       double *phi)
+/* c . (W z + b) moves by sum_j (c . W[:, j]) (z_j - zbar_j) from the baseline. */
+static void linear_row(const pst_explainer_t *ex, const float *z, const double *zbar,
+                       const float *c, double *phi)
 {
     pst_model_t *model = ex->model;
     int width = pst_model_n_inputs(model), n_out = pst_model_n_outputs(model);
     const float *w = pst_model_params(model) + pst_model_tensor(model, 0)->offset; // (out, in)
-    const float *wk = w + (size_t)(n_out == 1 ? 0 : k) * (size_t)width;
-    for (int j = 0; j < width; j++)
-        phi[ex->input_group[j]] += (double)wk[j] * ((double)z[j] - zbar[j]);
+    for (int j = 0; j < width; j++) {
+        double wj = 0;
+        for (int o = 0; o < n_out; o++)
+            wj += (double)c[o] * w[(size_t)o * (size_t)width + (size_t)j];
+        phi[ex->input_group[j]] += wj * ((double)z[j] - zbar[j]);
+    }
 }
 
-/* Integrated gradients: (z - zbar) times the mean gradient of the logit at the midpoints of
+/* Integrated gradients: (z - zbar) times the mean gradient of c . logits at the midpoints of
  * `steps` equal segments of the straight path from zbar to z. */
-static void ig_row(const pst_explainer_t *ex, const float *z, const double *zbar, int k, int steps,
-                   float *path, float *dout, double *phi)
+static void ig_row(const pst_explainer_t *ex, const float *z, const double *zbar, const float *c,
+                   int steps, float *path, float *dout, double *phi)
 {
     pst_model_t *model = ex->model;
     int width = pst_model_n_inputs(model), n_out = pst_model_n_outputs(model);
@@ -138,9 +144,8 @@ static void ig_row(const pst_explainer_t *ex, const float *z, const double *zbar
             path[(size_t)s * (size_t)width + (size_t)j] =
                 (float)(zbar[j] + alpha * ((double)z[j] - zbar[j]));
     }
-    memset(dout, 0, (size_t)steps * (size_t)n_out * sizeof(float));
     for (int s = 0; s < steps; s++)
-        dout[(size_t)s * (size_t)n_out + (size_t)(n_out == 1 ? 0 : k)] = 1.0f;
+        memcpy(dout + (size_t)s * (size_t)n_out, c, (size_t)n_out * sizeof(float));
     pst_model_forward(model, path, steps, false, NULL);
     /* fused: dout is taken at the logits, so the trailing sigmoid or softmax is skipped */
     const float *grad = pst_model_backward_input(model, dout, steps, true);
@@ -160,8 +165,9 @@ static int through_layers(const pst_explainer_t *ex, const pst_attr_opts_t *o,
     float *zb = malloc((size_t)width * sizeof(float)), *z = NULL;
     float *path = malloc((size_t)o->steps * (size_t)width * sizeof(float));
     float *dout = malloc((size_t)o->steps * (size_t)n_out * sizeof(float));
-    int rc = zbar && zb && path && dout ? model_baseline(ex, o, zbar, err)
-                                        : pst_err_set(err, PST_ENOMEM, "out of memory");
+    float *c = malloc((size_t)n_out * sizeof(float));
+    int rc = zbar && zb && path && dout && c ? model_baseline(ex, o, zbar, err)
+                                             : pst_err_set(err, PST_ENOMEM, "out of memory");
     if (rc == PST_OK)
         rc = pst_explainer_to_model(ex, ex->data->x, at->n_rows, &z, err);
     for (int j = 0; rc == PST_OK && j < width; j++)
@@ -169,14 +175,15 @@ static int through_layers(const pst_explainer_t *ex, const pst_attr_opts_t *o,
     for (size_t i = 0; rc == PST_OK && i < at->n_rows; i++) {
         const float *zi = z + i * (size_t)width;
         double *phi = at->phi + i * (size_t)at->n_groups;
-        int k = at->cls[i];
-        stack_logits(ex->model, zi, 1, k, &at->fx[i]);
-        stack_logits(ex->model, zb, 1, k, &at->fbase[i]);
+        pst_explainer_logit_weights(ex, at->cls[i], c);
+        at->fx[i] = stack_output(ex->model, zi, c);
+        at->fbase[i] = stack_output(ex->model, zb, c);
         if (at->method == PST_ATTR_LINEAR)
-            linear_row(ex, zi, zbar, k, phi);
+            linear_row(ex, zi, zbar, c, phi);
         else
-            ig_row(ex, zi, zbar, k, o->steps, path, dout, phi);
+            ig_row(ex, zi, zbar, c, o->steps, path, dout, phi);
     }
+    free(c);
     free(zbar);
     free(zb);
     free(z);

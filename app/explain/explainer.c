@@ -185,7 +185,27 @@ int pst_explainer_predict(const pst_explainer_t *ex, const float *x, size_t n, f
     return rc;
 }
 
-/* A single model's logits (the layer stack's pre-output) for class cls[i] of each row. */
+void pst_explainer_logit_weights(const pst_explainer_t *ex, int k, float *c)
+{
+    int n_out = pst_model_n_outputs(ex->model);
+    memset(c, 0, (size_t)n_out * sizeof(float));
+    if (n_out == 2 && ex->mf->task == PST_TASK_CLASSIFICATION) {
+        c[0] = -1.0f; /* softmax logits are known up to a shift: their difference is not */
+        c[1] = 1.0f;
+    } else {
+        c[n_out == 1 ? 0 : k] = 1.0f;
+    }
+}
+
+static double dot_logits(const float *c, const float *z, int n)
+{
+    double s = 0;
+    for (int o = 0; o < n; o++)
+        s += (double)c[o] * z[o];
+    return s;
+}
+
+/* A single model's explained output (weighted logits) for class cls[i] of each row. */
 static int model_logits(const pst_explainer_t *ex, const float *x, size_t n, const int *cls,
                         double *out, pst_err_t *err)
 {
@@ -193,16 +213,22 @@ static int model_logits(const pst_explainer_t *ex, const float *x, size_t n, con
     if (!ds)
         return pst_err_code(err, PST_ENOMEM);
     int n_out = pst_model_n_outputs(ex->model);
+    float *c = malloc((size_t)n_out * sizeof(float));
+    if (!c) {
+        pst_dataset_destroy(&ds);
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    }
     size_t width = ds->n_features;
     for (size_t at = 0; at < n; at += PST_EXPLAIN_BATCH) {
         int b = (int)(n - at < PST_EXPLAIN_BATCH ? n - at : PST_EXPLAIN_BATCH);
         pst_model_forward(ex->model, ds->x + at * width, b, false, NULL);
         const float *pre = pst_model_pre_output(ex->model);
         for (int r = 0; r < b; r++) {
-            int k = n_out == 1 || !cls ? 0 : cls[at + (size_t)r];
-            out[at + (size_t)r] = pre[(size_t)r * (size_t)n_out + (size_t)k];
+            pst_explainer_logit_weights(ex, cls ? cls[at + (size_t)r] : 0, c);
+            out[at + (size_t)r] = dot_logits(c, pre + (size_t)r * (size_t)n_out, n_out);
         }
     }
+    free(c);
     pst_dataset_destroy(&ds);
     return PST_OK;
 }
@@ -255,5 +281,7 @@ const char *pst_explainer_output_name(const pst_explainer_t *ex)
 {
     if (ex->ref->task == PST_TASK_REGRESSION)
         return "value";
-    return ex->mf ? "logit" : "probability";
+    if (!ex->mf)
+        return "probability";
+    return ex->n_classes <= 2 ? "log-odds" : "logit";
 }

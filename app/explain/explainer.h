@@ -48,10 +48,15 @@ int pst_explainer_predict(const pst_explainer_t *ex, const float *x, size_t n, f
                           pst_err_t *err);
 
 /* The explained output of each row x (n, width) for class cls[i] (NULL: class 0 / the value):
- * a single model's logit (the input of its trailing sigmoid or softmax; for one sigmoid output
- * the logit of class 1) or its value; an ensemble's probability or value. */
+ * for a single model a weighted sum of its logits (the input of its trailing sigmoid or softmax,
+ * pst_explainer_logit_weights), or its value; an ensemble's probability or value. */
 int pst_explainer_output(const pst_explainer_t *ex, const float *x, size_t n, const int *cls,
                          double *out, pst_err_t *err);
+
+/* The weights c (model outputs) of the logits a single model's explained output sums for class
+ * k: the log-odds of class 1 for a binary model (one sigmoid unit: c = 1; two softmax units:
+ * c = (-1, 1)), logit k of a multi-class model, the value of a regression. */
+void pst_explainer_logit_weights(const pst_explainer_t *ex, int k, float *c);
 
 /* Input-space rows x (n, width) as the layer stack sees them: (n, model inputs) in *z (caller
  * frees). Single model only. */
@@ -62,7 +67,8 @@ int pst_explainer_to_model(const pst_explainer_t *ex, const float *x, size_t n, 
  * model class 1, 0 for regression. cls (n rows of ex->data). */
 int pst_explainer_classes(const pst_explainer_t *ex, int *cls, pst_err_t *err);
 
-/* Name of the quantity pst_explainer_output returns ("logit", "probability", "value"). */
+/* Name of the quantity pst_explainer_output returns ("log-odds", "logit", "probability",
+ * "value"). */
 const char *pst_explainer_output_name(const pst_explainer_t *ex);
 
 #endif
