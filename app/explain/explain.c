@@ -5,14 +5,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/console.h"
 #include "app/explain/explain_write.h"
 #include "app/pipeline.h"
+#include "app/report/report.h"
 #include "app/score_csv.h"
 #include "common/atomicfile.h"
 #include "common/config.h"
 #include "common/data/rowreader.h"
+#include "common/log.h"
 #include "worker/model/sparsefile.h"
 
 void pst_explain_opts_defaults(pst_explain_opts_t *o)
@@ -167,6 +170,17 @@ static void print_attributions(const pst_explainer_t *ex, const pst_attributions
            at->worst_error);
 }
 
+/* A run directory's HTML report is written again, now with the importance section. */
+static void refresh_report(const char *dir, const char *page)
+{
+    pst_report_opts_t ro = {.dirs = {dir}, .n_dirs = 1, .out = page};
+    pst_err_t err = {0};
+    if (pst_report_write(&ro, NULL, 0, &err) == PST_OK)
+        printf("added the importance to %s\n", page);
+    else
+        pst_warn("%s: not updated: %s", page, err.msg);
+}
+
 static int write_outputs(const job_t *j, const char *dir, const pst_importance_t *imp,
                          const pst_attributions_t *at, const char *id_name, pst_err_t *err)
 {
@@ -183,6 +197,9 @@ static int write_outputs(const job_t *j, const char *dir, const pst_importance_t
         rc = pst_explain_write_html(path, &j->ex, imp, at, err);
     if (rc == PST_OK)
         printf("wrote %s/importance.csv, attributions.csv and explain.html\n", dir);
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    if (rc == PST_OK && access(path, F_OK) == 0)
+        refresh_report(dir, path);
     return rc;
 }
 

@@ -136,6 +136,7 @@ static void write_run(FILE *out, const pst_report_run_t *run)
     pst_report_final(out, run);
     pst_report_comm_fed(out, run);
     pst_report_plan(out, run);
+    pst_report_importance(out, run);
 }
 
 static void write_page(FILE *out, const pst_report_run_t *runs, int n)

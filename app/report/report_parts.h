@@ -13,6 +13,8 @@ void pst_report_comm_fed(FILE *out, const pst_report_run_t *run);
 /* cv: the per-fold table and spread; bag: members against the ensemble; stack: the base
  * models; sweep: the trials sorted by the objective, and the objective against each parameter. */
 void pst_report_plan(FILE *out, const pst_report_run_t *run);
+/* The run directory's importance.csv (pstrain explain), if it has one: a table and a plot. */
+void pst_report_importance(FILE *out, const pst_report_run_t *run);
 
 /* A table cell holding a number (4 significant digits) or an empty cell for NaN. */
 void pst_report_cell(FILE *out, double v);

@@ -104,6 +104,19 @@ else
   fail "explain bag: $(cat "$work/bag.out")"
 fi
 
+# the run directory's HTML report gains the importance table and plot
+"$pstrain" report "$work/mlp" >/dev/null 2>&1 || fail "report"
+if "$pstrain" explain "$work/mlp/model.pst" "$data/iris.csv" --rows 3 >"$work/rep.out" 2>&1; then
+  grep -q "added the importance to $work/mlp/report.html" "$work/rep.out" &&
+    grep -q "<h3>Permutation importance</h3>" "$work/mlp/report.html" &&
+    grep -q "<td>petal_length_cm</td>" "$work/mlp/report.html" &&
+    [ -f "$work/mlp/importance.csv" ] && [ -f "$work/mlp/explain.html" ] &&
+    pass "explain writes beside the model and adds its importance to report.html" ||
+    fail "report: $(cat "$work/rep.out")"
+else
+  fail "explain into the run directory: $(cat "$work/rep.out")"
+fi
+
 # refusals: nothing is written
 printf 'not a model\n' >"$work/junk.pst"
 "$pstrain" explain "$work/junk.pst" "$data/iris.csv" -o "$work/bad1" >"$work/e1.out" 2>&1
