@@ -56,8 +56,14 @@ static int parse_count(void *ctx, const char *name, const char *value)
     pst_explain_opts_t *o = ((cli_ctx_t *)ctx)->o;
     long v;
     long min = strcmp(name, "--rows") == 0 ? 0 : 1;
-    if (pst_parse_long(value, min, 100000000, &v) != PST_OK) {
-        pst_app_error("explain: %s '%s' is not a whole number >= %ld", name, value, min);
+    /* bounds that keep every buffer modest: the shuffles, background rows and coalitions are
+     * held in memory at once */
+    long max = strcmp(name, "--rows") == 0         ? 100000000
+               : strcmp(name, "--coalitions") == 0 ? 1000000
+               : strcmp(name, "--steps") == 0      ? 256
+                                                   : 100000;
+    if (pst_parse_long(value, min, max, &v) != PST_OK) {
+        pst_app_error("explain: %s '%s' is not a whole number in %ld..%ld", name, value, min, max);
         return 2;
     }
     if (strcmp(name, "--repeats") == 0)

@@ -55,16 +55,20 @@ models=(
   "bc_mlp breast_cancer.csv examples/csv_logreg.yaml mlp [16]"
   "diabetes_linear diabetes.csv examples/csv_regression.yaml linear []"
 )
-# median_seconds CMD...: the median wall time of three runs of CMD pinned to core 0
+# median_seconds CMD...: the median wall time and CPU time (user + system) of three runs of CMD
+# pinned to core 0
 median_seconds() {
   "$python" - "$@" <<'PY'
-import statistics, subprocess, sys, time
-t = []
+import resource, statistics, subprocess, sys, time
+t, cpu = [], []
 for _ in range(3):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(["taskset", "-c", "0"] + sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
     t.append(time.perf_counter() - t0)
-print(f"{statistics.median(t):.3f}")
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+print(f"{statistics.median(t):.3f},{statistics.median(cpu):.3f}")
 PY
 }
 
@@ -96,7 +100,8 @@ for spec in "${models[@]}"; do
     --kind "$kind" --repeats "$repeats" --seed "$seed" | tail -1)
   "$python" - "$name" "$sk" "$pst_s" "$d" <<'PY' || status=1
 import json, re, sys
-name, r, pst_s, d = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+name, r, d = sys.argv[1], json.loads(sys.argv[2]), sys.argv[4]
+pst_s, pst_cpu = (float(v) for v in sys.argv[3].split(","))
 metric = "log-loss" if r["scoring"] == "neg_log_loss" else "mse"
 print(f"\n== {name}: permutation importance, rise in {metric} (both sides on one fitted model: "
       f"largest prediction gap {r['pred_diff']:.2e})")
@@ -105,8 +110,9 @@ for i, (p, s) in enumerate(zip(r["pstrain"], r["sklearn"])):
     print(f"  {i + 1:>4}  {p[0]:<26.26} {p[1]:>10.4g} {p[2]:>9.2g}   {s[0]:<26.26} {s[1]:>10.4g} {s[2]:>9.2g}")
 ok = r["rho"] >= 0.9
 print(f"  Spearman rho {r['rho']:.4f} (target >= 0.9: {'met' if ok else 'NOT met'})")
-print(f"  time: pstrain explain {pst_s:.3f} s (whole process), scikit-learn permutation_importance "
-      f"{r['sklearn_seconds']:.3f} s (median of 3, core 0), ratio {r['sklearn_seconds'] / pst_s:.1f}x")
+print(f"  time: pstrain explain {pst_s:.3f} s wall, {pst_cpu:.3f} s CPU (whole process, files "
+      f"fsynced), scikit-learn permutation_importance {r['sklearn_seconds']:.3f} s wall (median of "
+      f"3, core 0); scikit-learn / pstrain wall {r['sklearn_seconds'] / pst_s:.1f}x")
 for key, what, out in (("linear_diff", "exact contributions (--method linear, baseline = training mean)", "lin.out"),
                        ("kernel_diff", "Kernel SHAP (every row as background) vs exact Shapley values", "ks.out")):
     if key in r:
