@@ -84,15 +84,17 @@ float *pst_attr_background(const pst_explainer_t *ex, int b, uint64_t seed, pst_
     return bg;
 }
 
-/* The baseline as the layer stack sees it: the training mean (0 after standard scaling) or the
- * mean of the background rows. zbar (model inputs). */
+/* The baseline as the layer stack sees it: the one given, or the mean of the background rows.
+ * zbar (model inputs). */
 static int model_baseline(const pst_explainer_t *ex, const pst_attr_opts_t *o, double *zbar,
                           pst_err_t *err)
 {
     int width = pst_model_n_inputs(ex->model);
     memset(zbar, 0, (size_t)width * sizeof(double));
-    if (o->training_mean)
+    if (o->baseline) {
+        memcpy(zbar, o->baseline, (size_t)width * sizeof(double));
         return PST_OK;
+    }
     float *bg = pst_attr_background(ex, o->background, o->seed, err), *z = NULL;
     int rc = bg ? pst_explainer_to_model(ex, bg, (size_t)o->background, &z, err)
                 : pst_err_code(err, PST_ENOMEM);
@@ -208,7 +210,7 @@ static double completeness_error(const pst_attributions_t *at)
 
 static int check_opts(const pst_explainer_t *ex, const pst_attr_opts_t *o, pst_err_t *err)
 {
-    if (o->background < 1 && (o->method == PST_ATTR_KERNEL_SHAP || !o->training_mean))
+    if (o->background < 1 && (o->method == PST_ATTR_KERNEL_SHAP || !o->baseline))
         return pst_err_set(err, PST_EINVAL, "background must be at least 1 row");
     if (o->method == PST_ATTR_IG && (o->steps < 1 || o->steps > PST_EXPLAIN_BATCH))
         return pst_err_set(err, PST_EINVAL, "steps must be in 1..%d", PST_EXPLAIN_BATCH);

@@ -21,13 +21,13 @@ const char *pst_attr_method_name(pst_attr_method_t method);
 
 typedef struct pst_attr_opts {
     pst_attr_method_t method;
-    size_t rows;        /* explain the first rows of the data (0: all) */
-    int background;     /* rows drawn from the data as background (kernel_shap), and for the
-                           baseline mean when training_mean is false */
-    int steps;          /* ig: points on the path, 1..PST_EXPLAIN_BATCH */
-    int coalitions;     /* kernel_shap: most coalitions evaluated; all 2^M - 2 when they fit */
-    bool training_mean; /* ig, linear: the baseline is the training mean (the model's standard
-                           scaler maps it to 0) instead of the background rows' mean */
+    size_t rows;            /* explain the first rows of the data (0: all) */
+    int background;         /* rows drawn from the data as background (kernel_shap), and for the
+                               baseline mean when baseline is NULL */
+    int steps;              /* ig: points on the path, 1..PST_EXPLAIN_BATCH */
+    int coalitions;         /* kernel_shap: most coalitions evaluated; all 2^M - 2 when they fit */
+    const double *baseline; /* ig, linear: the baseline as the layer stack sees it (model
+                               inputs), or NULL: the mean of the background rows */
     uint64_t seed;
 } pst_attr_opts_t;
 

@@ -125,13 +125,28 @@ static int load_ids(job_t *j, const char *path, const char *column, size_t n, ps
     return rc;
 }
 
-/* The model's standard scaler maps the training mean to 0: use it as the baseline then. */
-static bool training_mean_known(const job_t *j)
+/* The training mean as the layer stack sees it, (model inputs) in *zbar (caller frees), or NULL
+ * when the model file does not tell it: with mean imputation (the default) the fill value of a
+ * feature is its training mean, whatever the scaler; a standard scaler's shift is the mean too,
+ * so that it maps to 0. */
+static double *training_baseline(const job_t *j, const char **how)
 {
+    const pst_modelfile_t *mf = &j->mf;
     const char *scaler = j->cfg.data.scaler;
-    return !j->ensemble && j->mf.shift &&
-           (strcmp(scaler, "standard") == 0 ||
-            (strcmp(scaler, "auto") == 0 && (j->mf.pixel_scale == 0 || j->mf.pixel_scale == 1)));
+    bool mean_fill = strcmp(j->cfg.data.impute, "mean") == 0;
+    bool standard = strcmp(scaler, "standard") == 0 ||
+                    (strcmp(scaler, "auto") == 0 && (mf->pixel_scale == 0 || mf->pixel_scale == 1));
+    if (j->ensemble || !mf->shift || !mf->fill || !(mean_fill || standard))
+        return NULL;
+    int width = pst_modelfile_width(mf);
+    double *zbar = calloc((size_t)width, sizeof(double));
+    for (int k = 0; zbar && mean_fill && k < width; k++) {
+        size_t f = mf->n_columns > 0 ? mf->columns[k] : (size_t)k;
+        zbar[k] = ((double)mf->fill[f] - mf->shift[f]) * mf->scale[f];
+    }
+    *how = mean_fill ? "training mean (the model's mean-imputation values)"
+                     : "training mean (the standard scaler's centre)";
+    return zbar;
 }
 
 static void print_importance(const pst_explainer_t *ex, const pst_importance_t *imp)
@@ -150,15 +165,15 @@ static void print_importance(const pst_explainer_t *ex, const pst_importance_t *
 }
 
 static void print_attributions(const pst_explainer_t *ex, const pst_attributions_t *at,
-                               const pst_attr_opts_t *o)
+                               const pst_attr_opts_t *o, const char *how)
 {
     const char *baseline = at->method == PST_ATTR_KERNEL_SHAP
                                ? "mean output over the background rows"
-                           : o->training_mean ? "training mean (the standard scaler's centre)"
-                                              : "mean of the background rows";
+                           : o->baseline ? how
+                                         : "mean of the background rows";
     printf("attributions: %s of the %s, %zu rows; baseline: %s", pst_attr_method_name(at->method),
            pst_explainer_output_name(ex), at->n_rows, baseline);
-    if (at->method == PST_ATTR_KERNEL_SHAP || !o->training_mean)
+    if (at->method == PST_ATTR_KERNEL_SHAP || !o->baseline)
         printf(" (%d rows)", o->background);
     if (at->method == PST_ATTR_KERNEL_SHAP)
         printf("; %s",
@@ -211,7 +226,9 @@ static int run(job_t *j, const pst_explain_opts_t *o, const char *dir, pst_err_t
     if (rc == PST_OK)
         rc = load_data(j, o->data, err);
     pst_attr_opts_t ao = o->attr;
-    ao.training_mean = training_mean_known(j);
+    const char *how = NULL;
+    double *baseline = rc == PST_OK ? training_baseline(j, &how) : NULL;
+    ao.baseline = baseline;
     if (rc == PST_OK)
         rc = pst_attr_resolve(&j->ex, &ao.method, err);
     const char *id = o->id ? o->id : (j->cfg_ready ? j->cfg.data.id_column : NULL);
@@ -225,11 +242,12 @@ static int run(job_t *j, const pst_explain_opts_t *o, const char *dir, pst_err_t
         rc = load_ids(j, o->data, id, at.n_rows, err);
     if (rc == PST_OK) {
         print_importance(&j->ex, &imp);
-        print_attributions(&j->ex, &at, &ao);
+        print_attributions(&j->ex, &at, &ao, how);
         rc = write_outputs(j, dir, &imp, &at, id, err);
     }
     pst_importance_fini(&imp);
     pst_attributions_fini(&at);
+    free(baseline);
     return rc;
 }
 

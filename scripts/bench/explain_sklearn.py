@@ -146,7 +146,8 @@ def main():
         w, b = output_layer(dense[0][0], dense[0][1], classes)
         w = w[0]  # the explained output: the value, or the log-odds of class 1
         z = sc.transform(imp_.transform(x))
-        exact_linear = w * z  # baseline: the training mean, 0 after standard scaling
+        z_train = (init["fill"] - init["shift"]) * init["scale"]  # the training mean, scaled
+        exact_linear = w * (z - z_train)
         exact_shap = w * (z - z.mean(axis=0))  # Shapley values, every row as background
         out["linear_diff"] = attribution_gap(a.dir + "/linear.csv", names, exact_linear)
         out["kernel_diff"] = attribution_gap(a.dir + "/kernel.csv", names, exact_shap)

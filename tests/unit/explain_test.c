@@ -176,6 +176,21 @@ static void linear_contributions_are_exact(void **state)
     for (size_t i = 0; i < at.n_rows; i++)
         assert_true(at.phi[i * 4 + 3] == 0.0);
     pst_attributions_fini(&at);
+    /* a baseline given as the layer stack sees it */
+    static const double zbar[] = {0.5, -1.0, 2.0, 4.0};
+    o.baseline = zbar;
+    o.background = 0; /* not needed then */
+    assert_int_equal(pst_attributions_compute(&ex, &o, &at, &err), PST_OK);
+    for (size_t i = 0; i < at.n_rows; i++) {
+        const float *x = ex.data->x + i * 4;
+        for (int j = 0; j < 4; j++) {
+            double z = ((double)x[j] - shift4[j]) * scale4[j];
+            assert_true(fabs(at.phi[i * 4 + (size_t)j] - w4[j] * (z - zbar[j])) <= 1e-4);
+        }
+        assert_true(fabs(at.fbase[i] - (0.25 + 2.0 * 0.5 + 1.0 + 0.5 * 2.0)) <= 1e-5);
+    }
+    pst_attributions_fini(&at);
+    o = all_rows_opts(PST_ATTR_AUTO);
     /* the gradient of a linear model is its weights: integrated gradients agree */
     o.method = PST_ATTR_IG;
     o.steps = 3;
