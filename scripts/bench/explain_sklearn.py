@@ -143,22 +143,28 @@ def main():
                              key=lambda t: -t[1])}
 
     if a.kind in ("logistic", "linear"):
+        # the explained output: the value, the log-odds of class 1, or the logit of the class
+        # each row of attributions.csv names (multi-class)
         w, b = output_layer(dense[0][0], dense[0][1], classes)
-        w = w[0]  # the explained output: the value, or the log-odds of class 1
         z = sc.transform(imp_.transform(x))
         z_train = (init["fill"] - init["shift"]) * init["scale"]  # the training mean, scaled
-        exact_linear = w * (z - z_train)
-        exact_shap = w * (z - z.mean(axis=0))  # Shapley values, every row as background
-        out["linear_diff"] = attribution_gap(a.dir + "/linear.csv", names, exact_linear)
-        out["kernel_diff"] = attribution_gap(a.dir + "/kernel.csv", names, exact_shap)
+        out["linear_diff"] = attribution_gap(a.dir + "/linear.csv", names, w, z, z_train, init)
+        # Shapley values of a linear model with every row as background
+        out["kernel_diff"] = attribution_gap(a.dir + "/kernel.csv", names, w, z, z.mean(axis=0),
+                                             init)
     print(json.dumps(out))
 
 
-def attribution_gap(path, names, exact):
-    """Largest |pstrain - exact| over the rows pstrain explained, and the largest |exact|."""
+def attribution_gap(path, names, w, z, base, init):
+    """Largest |pstrain - exact| over the rows pstrain explained, and the largest |exact|;
+    exact = w_k (z - base) with k the row's explained class."""
     rows = list(csv.DictReader(open(path)))
     got = np.array([[float(r[n]) for n in names] for r in rows])
-    want = exact[: len(rows)]
+    if w.shape[0] == 1:
+        k = np.zeros(len(rows), dtype=int)
+    else:
+        k = np.searchsorted(init["classes"], [float(r["class"]) for r in rows])
+    want = w[k] * (z[: len(rows)] - base)
     return [float(np.max(np.abs(got - want))), float(np.max(np.abs(want))), len(rows)]
 
 

@@ -6,8 +6,9 @@
 # usage: scripts/bench/explain_vs_sklearn.sh [--repeats R] [--seed S]
 #
 # Data (/work/shared/data, or tests/data): breast_cancer.csv (569 rows, 30 numeric columns,
-# binary) with a logistic regression and a 30-16-2 ReLU MLP, diabetes.csv (442 rows, 10 columns)
-# with a linear regression. pstrain trains each model and exports it to ONNX; the scikit-learn
+# binary) with a logistic regression and a 30-16-2 ReLU MLP, wine.csv (178 rows, 13 columns,
+# 3 classes) with a softmax regression, diabetes.csv (442 rows, 10 columns) with a linear
+# regression. pstrain trains each model and exports it to ONNX; the scikit-learn
 # pipeline (SimpleImputer + StandardScaler + LogisticRegression / LinearRegression /
 # MLPClassifier) gets the exported numbers as its fitted attributes, and the largest gap between
 # its predictions and `pstrain predict` is printed first, so that both sides score one model.
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
   --repeats) repeats=${2:?--repeats needs a value}; shift 2 ;;
   --seed) seed=${2:?--seed needs a value}; shift 2 ;;
-  -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "explain_vs_sklearn: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,6 +54,7 @@ data_dir=/work/shared/data
 models=(
   "bc_logistic breast_cancer.csv examples/csv_logreg.yaml logistic []"
   "bc_mlp breast_cancer.csv examples/csv_logreg.yaml mlp [16]"
+  "wine_logistic wine.csv examples/csv_logreg.yaml logistic []"
   "diabetes_linear diabetes.csv examples/csv_regression.yaml linear []"
 )
 # median_seconds CMD...: the median wall time and CPU time (user + system) of three runs of CMD
