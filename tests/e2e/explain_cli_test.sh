@@ -127,6 +127,21 @@ st=$?
 st=$?
 [ $st = 1 ] && grep -q "sepal" "$work/e2.out" && [ ! -e "$work/bad2" ] &&
   pass "data without the model's columns is refused naming one" || fail "shape: $st $(cat "$work/e2.out")"
+"$pstrain" datagen clicks --rows 600 --features 200 --nnz 5 --seed 5 --out "$work/clicks.svm" \
+  >/dev/null 2>&1 || fail "datagen"
+cat >"$work/lr.yaml" <<YAML
+name: lr
+seed: 0
+data: {train: $work/clicks.svm, format: libsvm}
+model: {type: sparse_lr}
+optimizer: {name: ftrl, lr: 0.1}
+train: {epochs: 1, batch_size: 64}
+YAML
+"$pstrain" train "$work/lr.yaml" --out "$work/sparse" -q >/dev/null 2>&1 || fail "train sparse"
+"$pstrain" explain "$work/sparse/model.pst" "$work/clicks.svm" -o "$work/bad0" >"$work/e0.out" 2>&1
+st=$?
+[ $st = 1 ] && grep -q "a sparse model" "$work/e0.out" && [ ! -e "$work/bad0" ] &&
+  pass "a sparse model is refused" || fail "sparse model: $st $(cat "$work/e0.out")"
 "$pstrain" explain "$work/mlp/model.pst" "$data/iris.csv" --method shapley >"$work/e3.out" 2>&1
 st=$?
 [ $st = 2 ] && grep -q "unknown --method 'shapley'" "$work/e3.out" &&
