@@ -83,15 +83,25 @@ static int load_config(job_t *j, const pst_explain_opts_t *o, pst_err_t *err)
 static int load_data(job_t *j, const char *path, pst_err_t *err)
 {
     pst_dataset_t *ds = NULL;
+    bool labelled = true;
     int rc = pst_pipeline_load_for(&j->cfg, path, j->cfg.data.test_labels, j->ref, true, &ds, err);
+    if (rc != PST_OK) {
+        /* rows without labels still get attributions; any other fault fails both reads */
+        pst_err_t second = {0};
+        if (pst_pipeline_load_for(&j->cfg, path, j->cfg.data.test_labels, j->ref, false, &ds,
+                                  &second) == PST_OK) {
+            rc = PST_OK;
+            labelled = false;
+        }
+    }
     if (rc == PST_OK && (rc = pst_dataset_densify(ds, (size_t)j->ref->n_inputs, err)))
         pst_err_prefix(err, rc, "%s: ", path);
     if (rc != PST_OK) {
         pst_dataset_destroy(&ds);
         return rc;
     }
-    rc = j->ensemble ? pst_explainer_init_ensemble(&j->ex, &j->ens, ds, true, err)
-                     : pst_explainer_init_model(&j->ex, &j->mf, ds, true, err);
+    rc = j->ensemble ? pst_explainer_init_ensemble(&j->ex, &j->ens, ds, labelled, err)
+                     : pst_explainer_init_model(&j->ex, &j->mf, ds, labelled, err);
     return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", path);
 }
 
@@ -202,7 +212,7 @@ static int write_outputs(const job_t *j, const char *dir, const pst_importance_t
     char path[4096];
     int rc = pst_mkdir_p(dir, err);
     snprintf(path, sizeof path, "%s/importance.csv", dir);
-    if (rc == PST_OK)
+    if (rc == PST_OK && imp)
         rc = pst_explain_write_importance(path, &j->ex, imp, err);
     snprintf(path, sizeof path, "%s/attributions.csv", dir);
     if (rc == PST_OK)
@@ -211,7 +221,8 @@ static int write_outputs(const job_t *j, const char *dir, const pst_importance_t
     if (rc == PST_OK)
         rc = pst_explain_write_html(path, &j->ex, imp, at, err);
     if (rc == PST_OK)
-        printf("wrote %s/importance.csv, attributions.csv and explain.html\n", dir);
+        printf("wrote %s/%sattributions.csv and explain.html\n", dir,
+               imp ? "importance.csv, " : "");
     snprintf(path, sizeof path, "%s/report.html", dir);
     if (rc == PST_OK && access(path, F_OK) == 0)
         refresh_report(dir, path);
@@ -234,16 +245,21 @@ static int run(job_t *j, const pst_explain_opts_t *o, const char *dir, pst_err_t
     const char *id = o->id ? o->id : (j->cfg_ready ? j->cfg.data.id_column : NULL);
     pst_importance_t imp = {0};
     pst_attributions_t at = {0};
-    if (rc == PST_OK)
+    bool labelled = rc == PST_OK && j->ex.labelled;
+    if (labelled)
         rc = pst_importance_compute(&j->ex, o->metric, o->repeats, ao.seed, &imp, err);
     if (rc == PST_OK)
         rc = pst_attributions_compute(&j->ex, &ao, &at, err);
     if (rc == PST_OK && id && id[0])
         rc = load_ids(j, o->data, id, at.n_rows, err);
     if (rc == PST_OK) {
-        print_importance(&j->ex, &imp);
+        if (labelled)
+            print_importance(&j->ex, &imp);
+        else
+            printf("permutation importance: skipped, %s has no labels (column '%s')\n", o->data,
+                   j->cfg.data.target);
         print_attributions(&j->ex, &at, &ao, how);
-        rc = write_outputs(j, dir, &imp, &at, id, err);
+        rc = write_outputs(j, dir, labelled ? &imp : NULL, &at, id, err);
     }
     pst_importance_fini(&imp);
     pst_attributions_fini(&at);

@@ -1,5 +1,6 @@
-/* `pstrain explain`: a saved model (or ensemble) and a labelled data file in, global permutation
- * importance and per-row attributions out (importance.csv, attributions.csv, explain.html). */
+/* `pstrain explain`: a saved model (or ensemble) and a data file in, global permutation
+ * importance (labelled rows) and per-row attributions out (importance.csv, attributions.csv,
+ * explain.html). */
 #ifndef PST_APP_EXPLAIN_EXPLAIN_H
 #define PST_APP_EXPLAIN_EXPLAIN_H
 

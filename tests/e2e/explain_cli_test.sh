@@ -104,6 +104,18 @@ else
   fail "explain bag: $(cat "$work/bag.out")"
 fi
 
+# rows without labels: attributions only
+if "$pstrain" explain "$work/lin/model.pst" "$data/new_customers.csv" -o "$work/new" --rows 5 \
+  >"$work/new.out" 2>&1; then
+  grep -q "permutation importance: skipped, .*new_customers.csv has no labels (column 'churned')" \
+    "$work/new.out" && [ ! -e "$work/new/importance.csv" ] &&
+    [ "$(cut -d, -f2 "$work/new/attributions.csv" | tr '\n' ' ')" = "customer_id C20000 C20001 C20002 C20003 C20004 " ] &&
+    pass "unlabelled rows get attributions with their ids, and no importance" ||
+    fail "unlabelled: $(cat "$work/new.out"; head -3 "$work/new/attributions.csv")"
+else
+  fail "explain unlabelled: $(cat "$work/new.out")"
+fi
+
 # the run directory's HTML report gains the importance table and plot
 "$pstrain" report "$work/mlp" >/dev/null 2>&1 || fail "report"
 if "$pstrain" explain "$work/mlp/model.pst" "$data/iris.csv" --rows 3 >"$work/rep.out" 2>&1; then
