@@ -129,6 +129,15 @@ else
   fail "explain into the run directory: $(cat "$work/rep.out")"
 fi
 
+# pstrain report reads importance.csv's quoted names and escapes them
+mkdir -p "$work/rq" && cp "$work/mlp/report.json" "$work/mlp/metrics.jsonl" "$work/rq/"
+printf 'rank,column,metric,mean_drop,std_drop,drop_1\n1,"dose, ""mg""",log_loss,0.5,0.1,0.5\n2,<b>,log_loss,0.25,0,0.25\n' \
+  >"$work/rq/importance.csv"
+"$pstrain" report "$work/rq" >/dev/null 2>&1 &&
+  grep -q '<tr><td>dose, &quot;mg&quot;</td><td>0.5</td><td>0.1</td></tr>' "$work/rq/report.html" &&
+  grep -q '<tr><td>&lt;b&gt;</td><td>0.25</td><td>0</td></tr>' "$work/rq/report.html" &&
+  pass "report: importance rows unquoted and escaped" || fail "report of a quoted importance.csv"
+
 # refusals: nothing is written
 printf 'not a model\n' >"$work/junk.pst"
 "$pstrain" explain "$work/junk.pst" "$data/iris.csv" -o "$work/bad1" >"$work/e1.out" 2>&1
