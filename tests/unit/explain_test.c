@@ -296,6 +296,65 @@ static void ig_is_complete_on_an_mlp(void **state)
     pst_explainer_fini(&ex);
 }
 
+/* v(S): the mean output over the background rows bg (b, 5) with the columns of mask from x. */
+static double coalition_value(const pst_explainer_t *ex, const float *x, const float *bg, int b,
+                              unsigned mask, int cls)
+{
+    float rows[10 * 5];
+    int classes[10];
+    double out[10], v = 0;
+    for (int i = 0; i < b; i++) {
+        for (int j = 0; j < 5; j++)
+            rows[i * 5 + j] = (mask >> j) & 1 ? x[j] : bg[i * 5 + j];
+        classes[i] = cls;
+    }
+    pst_err_t err = {0};
+    assert_int_equal(pst_explainer_output(ex, rows, (size_t)b, classes, out, &err), PST_OK);
+    for (int i = 0; i < b; i++)
+        v += out[i] / b;
+    return v;
+}
+
+/* On a non-linear model, Kernel SHAP over every coalition is the Shapley value itself:
+ * phi_i = sum over S without i of |S|! (M - |S| - 1)! / M! (v(S + i) - v(S)), by brute force. */
+static void kernel_shap_is_the_shapley_value_of_an_mlp(void **state)
+{
+    (void)state;
+    tmodel_t t;
+    make_mlp(&t, 5, 13);
+    pst_explainer_t ex;
+    pst_err_t err = {0};
+    assert_int_equal(pst_explainer_init_model(&ex, &t.mf, make_data(5, NULL, 0, 3, 14), true, &err),
+                     PST_OK);
+    pst_attr_opts_t o = {
+        .method = PST_ATTR_KERNEL_SHAP, .rows = 4, .background = 10, .coalitions = 30, .seed = 2};
+    pst_attributions_t at;
+    assert_int_equal(pst_attributions_compute(&ex, &o, &at, &err), PST_OK);
+    assert_true(at.exhaustive);
+    float *bg = pst_attr_background(&ex, 10, 2, &err);
+    assert_non_null(bg);
+    static const double fact[] = {1, 1, 2, 6, 24, 120};
+    for (size_t r = 0; r < at.n_rows; r++) {
+        const float *x = ex.data->x + r * 5;
+        for (int i = 0; i < 5; i++) {
+            double phi = 0;
+            for (unsigned s = 0; s < 32; s++) {
+                if ((s >> i) & 1)
+                    continue;
+                int size = __builtin_popcount(s);
+                phi += fact[size] * fact[5 - size - 1] / fact[5] *
+                       (coalition_value(&ex, x, bg, 10, s | (1u << i), at.cls[r]) -
+                        coalition_value(&ex, x, bg, 10, s, at.cls[r]));
+            }
+            assert_true(fabs(at.phi[r * 5 + (size_t)i] - phi) <= 1e-6 * (1 + fabs(phi)));
+        }
+        assert_true(fabs(at.fbase[r] - coalition_value(&ex, x, bg, 10, 0, at.cls[r])) <= 1e-9);
+    }
+    free(bg);
+    pst_attributions_fini(&at);
+    pst_explainer_fini(&ex);
+}
+
 /* Column 0 carries most of the signal, column 3 none: shuffling it changes nothing at all. */
 static void importance_finds_the_planted_feature(void **state)
 {
@@ -457,6 +516,7 @@ int main(void)
         cmocka_unit_test(kernel_shap_equals_exact_shap_on_linear),
         cmocka_unit_test(kernel_shap_on_an_ensemble_of_linear_models),
         cmocka_unit_test(ig_is_complete_on_an_mlp),
+        cmocka_unit_test(kernel_shap_is_the_shapley_value_of_an_mlp),
         cmocka_unit_test(importance_finds_the_planted_feature),
         cmocka_unit_test(same_seed_same_figures),
         cmocka_unit_test(csv_files_hold_the_figures),
