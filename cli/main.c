@@ -40,6 +40,8 @@ static const command_t commands[] = {
      "an HTML page of run directories: curves, metrics, confusion matrix, folds, trials"},
     {"embed", pst_cmd_embed, pst_usage_embed,
      "a layer's activations over a data file as TensorBoard projector files"},
+    {"drift", pst_cmd_drift, pst_usage_drift,
+     "compare a data file with a model's training distributions (PSI, KS, chi-square)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
