@@ -137,8 +137,8 @@ static int fit_and_apply(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *
     pst_dataset_t *parts[3] = {p->train, p->val, p->test};
     int rc = PST_OK;
     /* Raw columns, before encoding and scaling: what new data will be compared with. */
-    if (cfg->drift.profile && (rc = pst_drift_profile_fit_features(p->train, &p->drift, err)) ==
-                                  PST_OK)
+    if (cfg->drift.profile &&
+        (rc = pst_drift_profile_fit_features(p->train, &p->drift, err)) == PST_OK)
         rc = pst_drift_profile_fit_labels(p->drift, p->train, err);
     if (rc == PST_OK)
         rc = pst_tabular_encode(cfg, parts, 3, NULL, 0, &p->encoder, err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/drift/driftwarn.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
 #include "app/score_csv.h"
@@ -313,6 +314,8 @@ int pst_score_predict(const pst_score_opts_t *a)
     if (rc != PST_OK)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     applied_fini(&ap);
+    if (rc == PST_OK)
+        pst_drift_warn_predict(a->model, a->data, a->sets, a->n_sets);
     return rc == PST_OK ? 0 : 1;
 }
 

@@ -33,9 +33,9 @@ typedef struct pst_drift_result {
     size_t n_unprofiled; /* model inputs beyond the profile's cap */
     bool has_prediction, has_label;
     pst_drift_row_t prediction, label;
-    size_t n_rows;     /* rows of the data file */
-    double threshold;  /* PSI above which a row is flagged */
-    size_t n_flagged;  /* inputs flagged */
+    size_t n_rows;    /* rows of the data file */
+    double threshold; /* PSI above which a row is flagged */
+    size_t n_flagged; /* inputs flagged */
 } pst_drift_result_t;
 
 void pst_drift_result_fini(pst_drift_result_t *r);
@@ -52,9 +52,9 @@ typedef struct pst_drift_opts {
     const char *model, *data;
     const char *sets[PST_MAX_SETS]; /* data.* overrides for reading data */
     int n_sets;
-    const char *json;  /* also write the result as JSON here, or NULL */
-    double threshold;  /* flag inputs whose PSI is above this */
-    int fail_on;       /* a pst_drift_severity_t: exit 3 when any row reaches it; -1: never */
+    const char *json; /* also write the result as JSON here, or NULL */
+    double threshold; /* flag inputs whose PSI is above this */
+    int fail_on;      /* a pst_drift_severity_t: exit 3 when any row reaches it; -1: never */
 } pst_drift_opts_t;
 
 /* Exit status of a drift run whose worst input, prediction or label row has severity worst. */

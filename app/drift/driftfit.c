@@ -52,8 +52,8 @@ static int fit_classes(pst_drift_dist_t *d, const pst_drift_outputs_t *o, const 
         if (c >= 0 && (size_t)c < k)
             counts[c]++;
     }
-    int rc = ok ? pst_drift_dist_fit_counts(d, PREDICTION_NAME, (const char *const *)texts,
-                                            counts, k, err)
+    int rc = ok ? pst_drift_dist_fit_counts(d, PREDICTION_NAME, (const char *const *)texts, counts,
+                                            k, err)
                 : pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
     for (size_t c = 0; texts && c < k; c++)
         free(texts[c]);
@@ -87,24 +87,23 @@ void pst_driftfit_count_outputs(const pst_drift_dist_t *d, const pst_drift_outpu
     }
 }
 
-int pst_driftfit_predictions(pst_drift_profile_t *p, pst_model_t *model,
-                             const pst_dataset_t *train, const pst_dataset_t *val, int batch,
-                             pst_err_t *err)
+int pst_driftfit_predictions(pst_drift_profile_t *p, pst_model_t *model, const pst_dataset_t *train,
+                             const pst_dataset_t *val, int batch, pst_err_t *err)
 {
     const pst_dataset_t *ds = val && val->n_rows > 0 ? val : train;
     int n_out = pst_model_n_outputs(model);
     float *out = malloc((ds->n_rows ? ds->n_rows : 1) * (size_t)n_out * sizeof *out);
     if (out == NULL)
         return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
-    pst_drift_outputs_t o = {train->task, train->n_classes,
-                             (const char *const *)train->class_names, train->class_values};
+    pst_drift_outputs_t o = {train->task, train->n_classes, (const char *const *)train->class_names,
+                             train->class_values};
     pst_drift_dist_fini(&p->prediction);
     p->has_prediction = false;
     free(p->prediction_rows);
     p->prediction_rows = NULL;
     int rc = pst_predict(model, ds, batch, out, err);
-    if (rc == PST_OK && (rc = pst_driftfit_outputs(&p->prediction, &o, out, n_out, ds->n_rows,
-                                                   err)) == PST_OK) {
+    if (rc == PST_OK &&
+        (rc = pst_driftfit_outputs(&p->prediction, &o, out, n_out, ds->n_rows, err)) == PST_OK) {
         p->has_prediction = true;
         if (!(p->prediction_rows = strdup(ds == val ? "validation" : "training")))
             rc = pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");

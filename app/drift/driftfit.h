@@ -26,8 +26,7 @@ void pst_driftfit_count_outputs(const pst_drift_dist_t *d, const pst_drift_outpu
 
 /* Completes a profile at the end of training: the model's predictions on the validation rows
  * (the training rows when there are none), predicted in batches of batch rows. */
-int pst_driftfit_predictions(pst_drift_profile_t *p, pst_model_t *model,
-                             const pst_dataset_t *train, const pst_dataset_t *val, int batch,
-                             pst_err_t *err);
+int pst_driftfit_predictions(pst_drift_profile_t *p, pst_model_t *model, const pst_dataset_t *train,
+                             const pst_dataset_t *val, int batch, pst_err_t *err);
 
 #endif

@@ -57,11 +57,11 @@ static void print_row(const pst_drift_row_t *r, int rank)
 
 static void print_result(const pst_drift_result_t *r, const pst_drift_opts_t *o)
 {
-    printf("drift of %s (%zu rows) against the training distributions of %s\n", o->data,
-           r->n_rows, o->model);
+    printf("drift of %s (%zu rows) against the training distributions of %s\n", o->data, r->n_rows,
+           o->model);
     printf("PSI: < %.2f stable, %.2f-%.2f moderate, > %.2f major; flagged: PSI > %g\n",
-           PST_DRIFT_PSI_MODERATE, PST_DRIFT_PSI_MODERATE, PST_DRIFT_PSI_MAJOR,
-           PST_DRIFT_PSI_MAJOR, r->threshold);
+           PST_DRIFT_PSI_MODERATE, PST_DRIFT_PSI_MODERATE, PST_DRIFT_PSI_MAJOR, PST_DRIFT_PSI_MAJOR,
+           r->threshold);
     printf("KS: largest gap of the two cumulative shares at the training quantile edges (the "
            "exact KS is at most\none bin's share above it); p asymptotic. Categorical: Pearson "
            "chi-square, p from its df.\n\n");
@@ -81,8 +81,8 @@ static void print_result(const pst_drift_result_t *r, const pst_drift_opts_t *o)
             printf("%s%s", shown++ ? ", " : ": ", r->inputs[j].name);
     printf("\n");
     if (r->n_unprofiled)
-        printf("%zu inputs beyond the first %d are not profiled and not checked\n",
-               r->n_unprofiled, PST_DRIFT_MAX_FEATURES);
+        printf("%zu inputs beyond the first %d are not profiled and not checked\n", r->n_unprofiled,
+               PST_DRIFT_MAX_FEATURES);
     if (r->has_prediction)
         printf("prediction drift: psi %.4f (%s)\n", r->prediction.psi,
                pst_drift_severity_name(r->prediction.severity));
@@ -171,9 +171,9 @@ int pst_drift_run(const pst_drift_opts_t *o)
         print_result(&r, o);
     if (rc == PST_OK && o->json)
         rc = write_json(&r, o, &err);
-    int status = rc != PST_OK ? 1
+    int status = rc != PST_OK                                      ? 1
                  : o->fail_on >= 0 && (int)worst(&r) >= o->fail_on ? PST_DRIFT_EXIT_FOUND
-                                                                    : 0;
+                                                                   : 0;
     if (rc != PST_OK)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     pst_drift_result_fini(&r);

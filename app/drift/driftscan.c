@@ -53,8 +53,7 @@ static pst_drift_outputs_t outputs_of(const pst_modelfile_t *mf)
 }
 
 /* Labels of n rows (class indexes or targets) into the label counts. */
-static void count_labels(pst_drift_counts_t *c, const pst_modelfile_t *mf, const float *y,
-                         size_t n)
+static void count_labels(pst_drift_counts_t *c, const pst_modelfile_t *mf, const float *y, size_t n)
 {
     const pst_drift_dist_t *d = &mf->drift->label;
     for (size_t i = 0; mf->drift->has_label && i < n; i++) {
@@ -64,8 +63,8 @@ static void count_labels(pst_drift_counts_t *c, const pst_modelfile_t *mf, const
             continue;
         }
         char buf[64];
-        pst_drift_class_text((const char *const *)mf->class_names, mf->class_values, (int)y[i],
-                             buf, sizeof buf);
+        pst_drift_class_text((const char *const *)mf->class_names, mf->class_values, (int)y[i], buf,
+                             sizeof buf);
         c->label[pst_drift_dist_category(d, buf)]++;
     }
 }
@@ -127,8 +126,8 @@ static int count_cell(pst_drift_counts_t *c, size_t j, const pst_drift_dist_t *d
 }
 
 /* File column of each profiled input, named in one error when some are missing. */
-static int match_columns(const pst_encoder_t *e, size_t n, const pst_csv_record_t *h,
-                         size_t *col, const char *path, pst_err_t *err)
+static int match_columns(const pst_encoder_t *e, size_t n, const pst_csv_record_t *h, size_t *col,
+                         const char *path, pst_err_t *err)
 {
     for (size_t j = 0; j < n; j++) {
         size_t k = 0;
@@ -186,10 +185,10 @@ static int scan_encoded_csv(const pst_modelfile_t *mf, const pst_encoder_t *e, c
     pst_rowreader_t *r = pst_rowreader_open(path, &ro, err);
     pst_model_t *model = r ? pst_modelfile_build(mf, MODEL_BATCH, err) : NULL;
     pst_dataset_t *chunk = pst_dataset_new(CHUNK_ROWS, e->n_features, mf->task);
-    float *out = model ? malloc((size_t)CHUNK_ROWS * (size_t)pst_model_n_outputs(model) *
-                                sizeof *out)
-                       : NULL;
-    int rc = !r || !model ? pst_err_code(err, PST_EFORMAT)
+    float *out = model
+                     ? malloc((size_t)CHUNK_ROWS * (size_t)pst_model_n_outputs(model) * sizeof *out)
+                     : NULL;
+    int rc = !r || !model     ? pst_err_code(err, PST_EFORMAT)
              : !chunk || !out ? pst_err_set(err, PST_ENOMEM, "out of memory")
                               : PST_OK;
     c->has_labels = r && pst_rowreader_has_target(r);

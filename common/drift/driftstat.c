@@ -8,7 +8,7 @@ static const char *const severity_names[] = {"stable", "moderate", "major"};
 
 pst_drift_severity_t pst_drift_severity(double psi)
 {
-    return psi > PST_DRIFT_PSI_MAJOR      ? PST_DRIFT_MAJOR
+    return psi > PST_DRIFT_PSI_MAJOR       ? PST_DRIFT_MAJOR
            : psi >= PST_DRIFT_PSI_MODERATE ? PST_DRIFT_MODERATE
                                            : PST_DRIFT_STABLE;
 }

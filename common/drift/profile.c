@@ -52,8 +52,8 @@ int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const floa
 {
     memset(d, 0, sizeof *d);
     d->kind = PST_DRIFT_NUMERIC;
-    size_t step = n > PST_DRIFT_EDGE_SAMPLE ? (n + PST_DRIFT_EDGE_SAMPLE - 1) / PST_DRIFT_EDGE_SAMPLE
-                                            : 1;
+    size_t step =
+        n > PST_DRIFT_EDGE_SAMPLE ? (n + PST_DRIFT_EDGE_SAMPLE - 1) / PST_DRIFT_EDGE_SAMPLE : 1;
     size_t m;
     double *s = sorted_sample(values, stride, n, step, &m);
     d->name = strdup(name);
