@@ -237,11 +237,11 @@ static void counts_short(Pst__DriftProfile *m)
 }
 static void kind_unknown(Pst__DriftProfile *m)
 {
-    m->features[1]->kind = "ordinal";
+    strcpy(m->features[1]->kind, "ordinal"); /* in place: the message owns it */
 }
 static void name_empty(Pst__DriftProfile *m)
 {
-    m->features[0]->name = "";
+    m->features[0]->name[0] = '\0';
 }
 static void count_huge(Pst__DriftProfile *m)
 {
