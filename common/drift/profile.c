@@ -11,31 +11,14 @@ const char *pst_drift_kind_name(pst_drift_kind_t kind)
     return kind == PST_DRIFT_CATEGORICAL ? "categorical" : "numeric";
 }
 
-static int cmp_double(const void *a, const void *b)
+static int cmp_float(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
 }
 
-/* The finite values of the column, every step-th one, sorted. */
-static double *sorted_sample(const float *values, size_t stride, size_t n, size_t step,
-                             size_t *n_out)
-{
-    double *s = malloc((n / step + 1) * sizeof *s);
-    size_t m = 0;
-    for (size_t i = 0; s && i < n; i += step) {
-        float v = values[i * stride];
-        if (isfinite(v))
-            s[m++] = v;
-    }
-    if (s)
-        qsort(s, m, sizeof *s, cmp_double);
-    *n_out = m;
-    return s;
-}
-
 /* Edges at the k/PST_DRIFT_BINS quantiles of the sorted sample, duplicates (ties) merged. */
-static size_t quantile_edges(const double *s, size_t m, double *edges)
+static size_t quantile_edges(const float *s, size_t m, double *edges)
 {
     size_t n_edges = 0;
     for (size_t k = 1; m > 0 && k < PST_DRIFT_BINS; k++) {
@@ -47,41 +30,45 @@ static size_t quantile_edges(const double *s, size_t m, double *edges)
     return n_edges;
 }
 
-int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const float *values,
-                               size_t stride, size_t n, pst_err_t *err)
+int pst_drift_dist_init_numeric(pst_drift_dist_t *d, const char *name, float *sample, size_t m,
+                                pst_err_t *err)
 {
     memset(d, 0, sizeof *d);
     d->kind = PST_DRIFT_NUMERIC;
-    size_t step =
-        n > PST_DRIFT_EDGE_SAMPLE ? (n + PST_DRIFT_EDGE_SAMPLE - 1) / PST_DRIFT_EDGE_SAMPLE : 1;
-    size_t m;
-    double *s = sorted_sample(values, stride, n, step, &m);
+    d->min = d->max = NAN;
     d->name = strdup(name);
     d->edges = malloc(PST_DRIFT_BINS * sizeof *d->edges);
     d->counts = calloc(PST_DRIFT_BINS, sizeof *d->counts);
-    if (!s || !d->name || !d->edges || !d->counts) {
-        free(s);
+    if (!d->name || !d->edges || !d->counts) {
         pst_drift_dist_fini(d);
         return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
     }
-    d->n_edges = quantile_edges(s, m, d->edges);
+    size_t finite = 0;
+    for (size_t i = 0; i < m; i++)
+        if (isfinite(sample[i]))
+            sample[finite++] = sample[i];
+    qsort(sample, finite, sizeof *sample, cmp_float);
+    d->n_edges = quantile_edges(sample, finite, d->edges);
     d->n_bins = d->n_edges + 1;
-    free(s);
-    d->min = NAN;
-    d->max = NAN;
-    for (size_t i = 0; i < n; i++) {
-        float v = values[i * stride];
-        if (!isfinite(v)) {
-            d->n_missing++;
-            continue;
-        }
-        d->counts[pst_drift_dist_bin(d, v)]++;
-        if (!(v >= d->min))
-            d->min = v;
-        if (!(v <= d->max))
-            d->max = v;
-    }
     return PST_OK;
+}
+
+int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const float *values,
+                               size_t stride, size_t n, pst_err_t *err)
+{
+    size_t step =
+        n > PST_DRIFT_EDGE_SAMPLE ? (n + PST_DRIFT_EDGE_SAMPLE - 1) / PST_DRIFT_EDGE_SAMPLE : 1;
+    float *sample = malloc((n / step + 1) * sizeof *sample);
+    if (sample == NULL)
+        return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i += step)
+        sample[m++] = values[i * stride];
+    int rc = pst_drift_dist_init_numeric(d, name, sample, m, err);
+    free(sample);
+    for (size_t i = 0; rc == PST_OK && i < n; i++)
+        pst_drift_dist_add(d, values[i * stride]);
+    return rc;
 }
 
 typedef struct ranked {

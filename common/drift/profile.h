@@ -9,6 +9,7 @@
 #ifndef PST_COMMON_DRIFT_PROFILE_H
 #define PST_COMMON_DRIFT_PROFILE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,9 +20,12 @@
 #define PST_DRIFT_BINS 20
 #define PST_DRIFT_MAX_CATEGORIES 32
 #define PST_DRIFT_MAX_FEATURES 1024
-/* Edges are chosen on at most this many values (an even stride over the rows); counts are exact
- * over all rows. */
+/* Edges are chosen on at most this many values of a column (an even stride over the rows), and
+ * for wide data on fewer, so that the sample of all columns stays within PST_DRIFT_SAMPLE_BUDGET
+ * values (but never fewer than PST_DRIFT_EDGE_SAMPLE_MIN rows); counts are exact over all rows. */
 #define PST_DRIFT_EDGE_SAMPLE 20000
+#define PST_DRIFT_EDGE_SAMPLE_MIN 2000
+#define PST_DRIFT_SAMPLE_BUDGET ((size_t)4 << 20)
 
 /* Stored in model files by name ("numeric", "categorical"). */
 typedef enum { PST_DRIFT_NUMERIC = 0, PST_DRIFT_CATEGORICAL = 1 } pst_drift_kind_t;
@@ -50,6 +54,10 @@ typedef struct pst_drift_profile {
 
 const char *pst_drift_kind_name(pst_drift_kind_t kind);
 
+/* An empty numeric distribution with the quantile edges of sample[0..m) (NaN = missing; the
+ * sample is reordered): values are then counted with pst_drift_dist_add. */
+int pst_drift_dist_init_numeric(pst_drift_dist_t *d, const char *name, float *sample, size_t m,
+                                pst_err_t *err);
 /* Numeric distribution of values[0..n) (NaN = missing), named name. Fails only on memory. */
 int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const float *values,
                                size_t stride, size_t n, pst_err_t *err);
@@ -60,6 +68,20 @@ int pst_drift_dist_fit_counts(pst_drift_dist_t *d, const char *name, const char 
 
 /* Bin of a numeric value (not NaN): the first k with v <= edges[k], else n_edges. */
 size_t pst_drift_dist_bin(const pst_drift_dist_t *d, double v);
+/* Counts one numeric value (NaN or infinite: missing) and widens min and max. */
+static inline void pst_drift_dist_add(pst_drift_dist_t *d, float v)
+{
+    if (!isfinite(v)) {
+        d->n_missing++;
+        return;
+    }
+    d->counts[pst_drift_dist_bin(d, v)]++;
+    if (!(v >= d->min))
+        d->min = v;
+    if (!(v <= d->max))
+        d->max = v;
+}
+
 /* Index of a categorical value, or n_categories ("other"). */
 size_t pst_drift_dist_category(const pst_drift_dist_t *d, const char *text);
 /* Total of the counts (rows that are not missing). */

@@ -41,19 +41,61 @@ static int fit_category(pst_drift_dist_t *d, const pst_dataset_t *ds, size_t j, 
     return rc;
 }
 
-static int fit_feature(pst_drift_dist_t *d, const pst_dataset_t *ds, size_t j, pst_err_t *err)
+static bool is_category(const pst_dataset_t *ds, size_t j)
 {
-    if (ds->table && ds->table->cols[j].type == PST_COL_CATEGORICAL)
-        return fit_category(d, ds, j, err);
-    char fallback[32];
-    const char *name = ds->table           ? ds->table->cols[j].name
-                       : ds->feature_names ? ds->feature_names[j]
-                                           : NULL;
-    if (name == NULL) {
-        snprintf(fallback, sizeof fallback, "f%zu", j);
-        name = fallback;
+    return ds->table && ds->table->cols[j].type == PST_COL_CATEGORICAL;
+}
+
+/* Name of feature j into buf when it has none. */
+static const char *name_of(const pst_dataset_t *ds, size_t j, char *buf, size_t cap)
+{
+    if (ds->table)
+        return ds->table->cols[j].name;
+    if (ds->feature_names)
+        return ds->feature_names[j];
+    snprintf(buf, cap, "f%zu", j);
+    return buf;
+}
+
+/* Rows of the edge sample: an even stride, fewer for wide data (PST_DRIFT_SAMPLE_BUDGET). */
+static size_t sample_step(size_t n_rows, size_t n_cols)
+{
+    size_t cap = PST_DRIFT_SAMPLE_BUDGET / (n_cols ? n_cols : 1);
+    cap = cap < PST_DRIFT_EDGE_SAMPLE_MIN ? PST_DRIFT_EDGE_SAMPLE_MIN
+          : cap > PST_DRIFT_EDGE_SAMPLE   ? PST_DRIFT_EDGE_SAMPLE
+                                          : cap;
+    return n_rows > cap ? (n_rows + cap - 1) / cap : 1;
+}
+
+/* The numeric columns among the first n: the edge sample gathered and every row counted in
+ * row-major passes, as the matrix lies in memory (a pass per column would stride through all
+ * of it once per column). */
+static int fit_numeric_columns(pst_drift_profile_t *p, const pst_dataset_t *ds, size_t n,
+                               pst_err_t *err)
+{
+    size_t nf = ds->n_features, step = sample_step(ds->n_rows, n);
+    size_t m = ds->n_rows ? (ds->n_rows - 1) / step + 1 : 0;
+    float *sample = malloc((n * m + 1) * sizeof *sample); // (n, m)
+    if (sample == NULL)
+        return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
+    for (size_t i = 0, k = 0; i < ds->n_rows; i += step, k++)
+        for (size_t j = 0; j < n; j++)
+            sample[j * m + k] = ds->x[i * nf + j];
+    int rc = PST_OK;
+    for (size_t j = 0; j < n && rc == PST_OK; j++) {
+        char buf[32];
+        if (!is_category(ds, j))
+            rc = pst_drift_dist_init_numeric(&p->features[j], name_of(ds, j, buf, sizeof buf),
+                                             sample + j * m, m, err);
     }
-    return pst_drift_dist_fit_numeric(d, name, ds->x + j, ds->n_features, ds->n_rows, err);
+    free(sample);
+    for (size_t i = 0; rc == PST_OK && i < ds->n_rows; i++) {
+        const float *row = ds->x + i * nf;
+        for (size_t j = 0; j < n; j++)
+            if (!is_category(ds, j))
+                pst_drift_dist_add(&p->features[j], row[j]);
+    }
+    return rc;
 }
 
 int pst_drift_profile_fit_features(const pst_dataset_t *ds, pst_drift_profile_t **out,
@@ -69,10 +111,11 @@ int pst_drift_profile_fit_features(const pst_dataset_t *ds, pst_drift_profile_t 
         return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
     }
     p->n_inputs = ds->n_features;
-    int rc = PST_OK;
+    p->n_features = n; /* entries not fitted yet are zeroed: safe to release */
+    int rc = fit_numeric_columns(p, ds, n, err);
     for (size_t j = 0; j < n && rc == PST_OK; j++)
-        if ((rc = fit_feature(&p->features[j], ds, j, err)) == PST_OK)
-            p->n_features++;
+        if (is_category(ds, j))
+            rc = fit_category(&p->features[j], ds, j, err);
     if (rc != PST_OK)
         pst_drift_profile_destroy(&p);
     *out = p;
