@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/drift/driftcheck.h"
 #include "app/drift/driftwarn.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
@@ -341,6 +342,8 @@ static void print_model(const pst_modelfile_t *mf, const char *indent, bool para
     /* --params output is the parameters after the fixed header lines (tests diff it). */
     if (!params)
         pst_info_print_inputs(mf, indent);
+    if (!params && !indent[0])
+        pst_drift_describe(mf, indent);
     if (!params && !indent[0])
         pst_info_print_training(mf, indent);
     for (size_t i = 0; params && i < mf->n_params; i++)

@@ -1,6 +1,7 @@
 /* Drift comparison: the counts of a data file against a model's profile, row by row. */
 #include "app/drift/driftcheck.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,24 @@ int pst_drift_no_profile(const char *path, pst_err_t *err)
                        "profiles, an ensemble, a sparse model, or trained with "
                        "train.drift_profile: false): train it again to check drift",
                        path);
+}
+
+void pst_drift_describe(const pst_modelfile_t *mf, const char *indent)
+{
+    const pst_drift_profile_t *p = mf->drift;
+    if (p == NULL) {
+        printf("%sdrift profile: none (pstrain drift cannot check this model)\n", indent);
+        return;
+    }
+    size_t categorical = 0;
+    for (size_t j = 0; j < p->n_features; j++)
+        categorical += p->features[j].kind == PST_DRIFT_CATEGORICAL;
+    printf("%sdrift profile: %zu of %zu inputs (%zu numeric, %zu categorical)", indent,
+           p->n_features, p->n_inputs, p->n_features - categorical, categorical);
+    if (p->has_prediction)
+        printf(", predictions on the %s rows",
+               p->prediction_rows ? p->prediction_rows : "training");
+    printf("%s\n", p->has_label ? ", labels" : "");
 }
 
 static pst_drift_row_t compare_dist(const pst_drift_dist_t *d, const uint64_t *cur,

@@ -45,6 +45,10 @@ void pst_drift_result_fini(pst_drift_result_t *r);
 int pst_drift_compare(const pst_modelfile_t *mf, const pst_config_t *cfg, const char *data,
                       double threshold, pst_drift_result_t *r, pst_err_t *err);
 
+/* Prints one line saying what training distributions mf keeps ("none" without a profile), for
+ * pstrain info; indent prefixes it. */
+void pst_drift_describe(const pst_modelfile_t *mf, const char *indent);
+
 /* The error for a model file without a profile, naming path. */
 int pst_drift_no_profile(const char *path, pst_err_t *err);
 

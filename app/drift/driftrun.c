@@ -62,6 +62,10 @@ static void print_result(const pst_drift_result_t *r, const pst_drift_opts_t *o)
     printf("PSI: < %.2f stable, %.2f-%.2f moderate, > %.2f major; flagged: PSI > %g\n",
            PST_DRIFT_PSI_MODERATE, PST_DRIFT_PSI_MODERATE, PST_DRIFT_PSI_MAJOR, PST_DRIFT_PSI_MAJOR,
            r->threshold);
+    if (r->n_rows < 100)
+        printf("note: %zu rows: with so few, PSI and KS vary widely between samples of the same "
+               "data\n",
+               r->n_rows);
     printf("KS: largest gap of the two cumulative shares at the training quantile edges (the "
            "exact KS is at most\none bin's share above it); p asymptotic. Categorical: Pearson "
            "chi-square, p from its df.\n\n");

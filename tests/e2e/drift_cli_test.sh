@@ -23,6 +23,8 @@ awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 = $1 * 1.3 + 4; $24 = $24 * 1.3 + 300 }
   --set data.val_fraction=0 --set train.epochs=20 \
   --set train.patience=0 >/dev/null 2>"$work/train.err" || fail "training: $(cat "$work/train.err")"
 model=$work/run/model.pst
+"$pstrain" info "$model" | grep -q "^drift profile: 30 of 30 inputs (30 numeric, 0 categorical), predictions on the training rows, labels$" &&
+  pass "info describes the stored distributions" || fail "info: $("$pstrain" info "$model" | grep drift)"
 
 "$pstrain" drift "$model" "$work/plain.csv" --json "$work/plain.json" >"$work/plain.txt" 2>&1
 rc=$?
@@ -66,6 +68,8 @@ grep -q "drift" "$work/warn.err" && fail "predict.drift_warn=0 still warns" || p
 # A model file without distributions, as files written before them.
 "$pstrain" train "$tests/../examples/csv_logreg.yaml" --out "$work/old" -q \
   --set data.train="$work/train.csv" --set train.epochs=2 --set train.drift_profile=false >/dev/null 2>&1
+"$pstrain" info "$work/old/model.pst" | grep -q "^drift profile: none" && pass "info says a model has none" ||
+  fail "info of a model without distributions"
 "$pstrain" drift "$work/old/model.pst" "$work/shifted.csv" >"$work/old.txt" 2>&1
 rc=$?
 [ "$rc" = 1 ] && grep -q "holds no training distributions" "$work/old.txt" &&
