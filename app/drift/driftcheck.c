@@ -87,6 +87,10 @@ int pst_drift_compare(const pst_modelfile_t *mf, const pst_config_t *cfg, const 
     int rc = pst_drift_scan(mf, cfg, data, &c, err);
     if (rc != PST_OK)
         return rc;
+    if (c.n_rows == 0) {
+        pst_drift_counts_fini(&c);
+        return pst_err_set(err, PST_EFORMAT, "%s: no data rows to compare", data);
+    }
     if (!(r->inputs = calloc(p->n_features ? p->n_features : 1, sizeof *r->inputs))) {
         pst_drift_counts_fini(&c);
         return pst_err_set(err, PST_ENOMEM, "drift: out of memory");

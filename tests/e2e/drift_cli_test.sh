@@ -90,6 +90,10 @@ sed '3s/^[^,]*,/abc,/' "$work/plain.csv" >"$work/badcell.csv"
 "$pstrain" drift "$model" "$work/badcell.csv" >/dev/null 2>"$work/err.txt"
 [ $? = 1 ] && grep -q "badcell.csv:3: column 'mean_radius': 'abc' is not a numeric" "$work/err.txt" &&
   pass "a bad cell is named by file:line and column" || fail "bad cell: $(cat "$work/err.txt")"
+head -n 1 "$work/plain.csv" >"$work/header.csv"
+"$pstrain" drift "$model" "$work/header.csv" >/dev/null 2>"$work/err.txt"
+[ $? = 1 ] && grep -q "header.csv: no data rows to compare" "$work/err.txt" &&
+  pass "a file without rows is refused" || fail "header only: $(cat "$work/err.txt")"
 for args in "--fail-on stable" "--fail-on huge" "--threshold abc" "--threshold -1" "--bogus" ""; do
   # shellcheck disable=SC2086
   "$pstrain" drift "$model" $( [ -n "$args" ] && echo "$work/plain.csv" ) $args >/dev/null 2>&1
