@@ -52,6 +52,15 @@ grep -q "^flagged 2 of 30 inputs: " "$work/shifted.txt" && pass "the summary nam
 rc=$?
 [ "$rc" = 0 ] && pass "--fail-on major exits 0 without major drift" || fail "exit $rc"
 
+# The training file itself, read by name at drift time, counts exactly as training counted it
+# (dates, text categories, quoted commas, missing cells, a BOM): every figure is exactly 0.
+cust=$tests/data/customers.csv
+"$pstrain" train "$tests/../examples/csv_tabular.yaml" --out "$work/same" -q --set data.train="$cust" \
+  --set data.test="$cust" --set data.val_fraction=0 --set train.epochs=2 >/dev/null 2>&1
+"$pstrain" drift "$work/same/model.pst" "$cust" --json "$work/same.json" >/dev/null 2>&1
+check "the training file gives the training counts exactly (PSI, KS, chi-square 0)" \
+  "$(jexpr "$work/same.json" "all(r['psi'] == 0 and r.get('ks', 0) == 0 and r.get('chi2', 0) == 0 and r['rows'] + r.get('missing', 0) == 400 for r in d['inputs'] + [d['prediction'], d['label']]) and len(d['inputs']) == 6")"
+
 # predict.drift_warn: one warning on drifted rows, none otherwise.
 "$pstrain" predict "$model" "$work/shifted.csv" -o "$work/p.csv" 2>"$work/warn.err"
 n=$(grep -c "drift from the training data" "$work/warn.err")
