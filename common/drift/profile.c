@@ -53,17 +53,58 @@ int pst_drift_dist_init_numeric(pst_drift_dist_t *d, const char *name, float *sa
     return PST_OK;
 }
 
-int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const float *values,
-                               size_t stride, size_t n, pst_err_t *err)
+int pst_drift_dist_init_edges(pst_drift_dist_t *d, const char *name, const double *edges, size_t n,
+                              pst_err_t *err)
+{
+    float none = NAN;
+    int rc = pst_drift_dist_init_numeric(d, name, &none, 0, err);
+    for (size_t k = 0; rc == PST_OK && k < n && d->n_edges < PST_DRIFT_BINS - 1; k++)
+        if (d->n_edges == 0 || edges[k] > d->edges[d->n_edges - 1])
+            d->edges[d->n_edges++] = edges[k];
+    d->n_bins = d->n_edges + 1;
+    return rc;
+}
+
+/* Every step-th of values[i * stride], i < n (at most PST_DRIFT_EDGE_SAMPLE). Caller frees. */
+static float *edge_sample(const float *values, size_t stride, size_t n, size_t *m)
 {
     size_t step =
         n > PST_DRIFT_EDGE_SAMPLE ? (n + PST_DRIFT_EDGE_SAMPLE - 1) / PST_DRIFT_EDGE_SAMPLE : 1;
     float *sample = malloc((n / step + 1) * sizeof *sample);
+    *m = 0;
+    for (size_t i = 0; sample && i < n; i += step)
+        sample[(*m)++] = values[i * stride];
+    return sample;
+}
+
+int pst_drift_quantiles(const float *values, size_t stride, size_t n, double *q, size_t *n_finite,
+                        pst_err_t *err)
+{
+    size_t m;
+    float *sample = edge_sample(values, stride, n, &m);
     if (sample == NULL)
         return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
-    size_t m = 0;
-    for (size_t i = 0; i < n; i += step)
-        sample[m++] = values[i * stride];
+    size_t finite = 0;
+    for (size_t i = 0; i < m; i++)
+        if (isfinite(sample[i]))
+            sample[finite++] = sample[i];
+    qsort(sample, finite, sizeof *sample, cmp_float);
+    for (size_t k = 1; finite > 0 && k < PST_DRIFT_BINS; k++) {
+        size_t at = (k * finite + PST_DRIFT_BINS - 1) / PST_DRIFT_BINS;
+        q[k - 1] = sample[at > 0 ? at - 1 : 0];
+    }
+    *n_finite = finite;
+    free(sample);
+    return PST_OK;
+}
+
+int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const float *values,
+                               size_t stride, size_t n, pst_err_t *err)
+{
+    size_t m;
+    float *sample = edge_sample(values, stride, n, &m);
+    if (sample == NULL)
+        return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
     int rc = pst_drift_dist_init_numeric(d, name, sample, m, err);
     free(sample);
     for (size_t i = 0; rc == PST_OK && i < n; i++)

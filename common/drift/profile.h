@@ -58,6 +58,14 @@ const char *pst_drift_kind_name(pst_drift_kind_t kind);
  * sample is reordered): values are then counted with pst_drift_dist_add. */
 int pst_drift_dist_init_numeric(pst_drift_dist_t *d, const char *name, float *sample, size_t m,
                                 pst_err_t *err);
+/* An empty numeric distribution with edges[0..n) (ascending; repeats are dropped). */
+int pst_drift_dist_init_edges(pst_drift_dist_t *d, const char *name, const double *edges, size_t n,
+                              pst_err_t *err);
+/* The k/PST_DRIFT_BINS quantiles, k = 1 .. PST_DRIFT_BINS - 1, of the finite values among
+ * values[i * stride], i < n, taken on the edge sample pst_drift_dist_fit_numeric takes, into q;
+ * *n_finite gets the finite values of that sample (0: q is left alone). */
+int pst_drift_quantiles(const float *values, size_t stride, size_t n, double *q, size_t *n_finite,
+                        pst_err_t *err);
 /* Numeric distribution of values[0..n) (NaN = missing), named name. Fails only on memory. */
 int pst_drift_dist_fit_numeric(pst_drift_dist_t *d, const char *name, const float *values,
                                size_t stride, size_t n, pst_err_t *err);

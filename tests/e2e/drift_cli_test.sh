@@ -4,7 +4,8 @@
 # drift, the same rows with two columns scaled and offset flag exactly those two (and the table,
 # the JSON and --fail-on say so); predict warns once on the shifted rows and not on the others
 # or with predict.drift_warn=0; a model without distributions (as older files) gets a clear
-# message; bad options exit with 2.
+# message; per-worker files under mpirun store the profile of their union; bad options exit
+# with 2.
 # usage: drift_cli_test.sh PSTRAIN TESTS_DIR
 pstrain=$1
 tests=$2
@@ -60,6 +61,22 @@ cust=$tests/data/customers.csv
 "$pstrain" drift "$work/same/model.pst" "$cust" --json "$work/same.json" >/dev/null 2>&1
 check "the training file gives the training counts exactly (PSI, KS, chi-square 0)" \
   "$(jexpr "$work/same.json" "all(r['psi'] == 0 and r.get('ks', 0) == 0 and r.get('chi2', 0) == 0 and r['rows'] + r.get('missing', 0) == 400 for r in d['inputs'] + [d['prediction'], d['label']]) and len(d['inputs']) == 6")"
+
+# One file per worker under mpirun: the workers' counts add up to the profile of the union.
+awk 'NR == 1 || NR % 2 == 0' "$work/train.csv" >"$work/part0.csv"
+awk 'NR == 1 || (NR > 1 && NR % 2 == 1)' "$work/train.csv" >"$work/part1.csv"
+if mpi 3 train "$tests/../examples/csv_logreg.yaml" --out "$work/shard" -q \
+  --set data.train="$work/part{worker}.csv" --set data.test="$work/plain.csv" \
+  --set data.val_fraction=0 --set train.epochs=2 >"$work/shard.log" 2>&1; then
+  "$pstrain" drift "$work/shard/model.pst" "$work/train.csv" --json "$work/shard.json" >/dev/null 2>&1
+  check "per-worker files: the union of the files gives the stored counts exactly" \
+    "$(jexpr "$work/shard.json" "all(r['psi'] == 0 and r['ks'] == 0 and r['rows'] == r['rows_train'] for r in d['inputs']) and d['label']['psi'] == 0 and d['label']['rows_train'] == d['rows']")"
+  "$pstrain" drift "$work/shard/model.pst" "$work/shifted.csv" --json "$work/shard2.json" >/dev/null 2>&1
+  check "per-worker files: the shifted columns are flagged" \
+    "$(jexpr "$work/shard2.json" "sorted(r['name'] for r in d['inputs'] if r['flagged']) == ['mean_radius', 'worst_area']")"
+else
+  fail "training on per-worker files: $(tail -5 "$work/shard.log")"
+fi
 
 # predict.drift_warn: one warning on drifted rows, none otherwise.
 "$pstrain" predict "$model" "$work/shifted.csv" -o "$work/p.csv" 2>"$work/warn.err"
