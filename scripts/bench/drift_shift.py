@@ -142,6 +142,8 @@ def compare_idx(src, out, json_path, label):
     flagged = {n for n, r in rows.items() if r["flagged"]}
     truth = {"f%d" % j for j in IDX_SHIFTED} if label == "shifted" else set()
     print("%s t10k: %d of %d pixels flagged" % (label, len(flagged), len(names)))
+    if flagged:
+        print("  flagged: " + ", ".join(sorted(flagged, key=lambda n: int(n[1:]))))
     ok = confusion(flagged, truth, names)
     train = read_idx(src + "/train-images-idx3-ubyte.gz")
     test = (read_idx(out + "/shifted-images-idx3-ubyte.gz") if label == "shifted"
