@@ -5,8 +5,11 @@
 #include <string.h>
 
 #include "app/tabular.h"
+#include "common/clock.h"
 #include "common/data/dataload.h"
 #include "common/data/table.h"
+#include "common/drift/profile.h"
+#include "common/log.h"
 #include "worker/model/modelfile.h"
 #include "common/sample/split.h"
 
@@ -134,7 +137,17 @@ static int fit_and_apply(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *
     else if (strcmp(cfg->data.impute, "most_frequent") == 0)
         opts.impute = PST_IMPUTE_MOST_FREQUENT;
     pst_dataset_t *parts[3] = {p->train, p->val, p->test};
-    int rc = pst_tabular_encode(cfg, parts, 3, NULL, 0, &p->encoder, err);
+    int rc = PST_OK;
+    /* Raw columns, before encoding and scaling: what new data will be compared with. */
+    double t0 = pst_clock_seconds();
+    if (cfg->drift.profile &&
+        (rc = pst_drift_profile_fit_features(p->train, &p->drift, err)) == PST_OK)
+        rc = pst_drift_profile_fit_labels(p->drift, p->train, err);
+    if (p->drift)
+        pst_debug("drift profile of %zu inputs over %zu rows in %.3fs", p->drift->n_features,
+                  p->train->n_rows, pst_clock_seconds() - t0);
+    if (rc == PST_OK)
+        rc = pst_tabular_encode(cfg, parts, 3, NULL, 0, &p->encoder, err);
     if (rc == PST_OK)
         rc = pst_preproc_fit(p->train, &opts, &p->preproc, err);
     const char *names[3] = {"training", "validation", "test"};
@@ -182,6 +195,7 @@ void pst_pipeline_fini(pst_pipeline_t *p)
     pst_dataset_destroy(&p->test);
     pst_preproc_destroy(&p->preproc);
     pst_encoder_destroy(&p->encoder);
+    pst_drift_profile_destroy(&p->drift);
 }
 
 int pst_pipeline_load_for(const pst_config_t *cfg, const char *path, const char *labels_path,

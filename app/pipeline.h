@@ -14,6 +14,8 @@ typedef struct pst_pipeline {
     pst_encoder_t *encoder; /* CSV: fitted on the training part, applied to all; NULL otherwise */
     const char *format;     /* reader used for data.train */
     size_t n_duplicates;    /* rows dropped from train */
+    /* Training distributions of the raw inputs and labels (train.drift_profile), or NULL. */
+    struct pst_drift_profile *drift;
 } pst_pipeline_t;
 
 /* Fills p (release with pst_pipeline_fini). Errors name the file, line or key. */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/drift/driftcheck.h"
+#include "app/drift/driftwarn.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
 #include "app/score_csv.h"
@@ -313,6 +315,8 @@ int pst_score_predict(const pst_score_opts_t *a)
     if (rc != PST_OK)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
     applied_fini(&ap);
+    if (rc == PST_OK)
+        pst_drift_warn_predict(a->model, a->data, a->sets, a->n_sets);
     return rc == PST_OK ? 0 : 1;
 }
 
@@ -338,6 +342,8 @@ static void print_model(const pst_modelfile_t *mf, const char *indent, bool para
     /* --params output is the parameters after the fixed header lines (tests diff it). */
     if (!params)
         pst_info_print_inputs(mf, indent);
+    if (!params && !indent[0])
+        pst_drift_describe(mf, indent);
     if (!params && !indent[0])
         pst_info_print_training(mf, indent);
     for (size_t i = 0; params && i < mf->n_params; i++)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/console.h"
+#include "app/drift/driftfit.h"
 #include "app/session_tb.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -317,6 +318,7 @@ static pst_modelfile_t session_modelfile(const pst_session_t *s)
         .feature_names = tr->feature_names,
         .encoder = s->data.encoder,
         .class_names = tr->class_names,
+        .drift = s->data.drift,
     };
     return mf;
 }
@@ -331,10 +333,15 @@ int pst_session_pack_model(const pst_session_t *s, uint8_t **buf, size_t *len, p
 
 static int save_model(pst_session_t *s, pst_err_t *err)
 {
+    int rc = PST_OK;
+    if (s->data.drift)
+        rc = pst_driftfit_predictions(s->data.drift, s->model, s->data.train, s->data.val,
+                                      s->opts.batch_size, err);
+    if (rc != PST_OK)
+        return rc;
     pst_modelfile_t mf = session_modelfile(s);
     char path[1100];
-    int rc =
-        pst_modelfile_save(&mf, pst_rundir_file(&s->rundir, "model.pst", path, sizeof path), err);
+    rc = pst_modelfile_save(&mf, pst_rundir_file(&s->rundir, "model.pst", path, sizeof path), err);
     free(mf.config_yaml);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* Per-worker training files: each worker loads its own, statistics are reduced over workers. */
 #include "app/shardload.h"
 
+#include "app/drift/driftshard.h"
 #include "app/tabular.h"
 
 #include <math.h>
@@ -226,6 +227,10 @@ int pst_shardload(pst_pipeline_t *p, const pst_config_t *cfg, int worker,
         rc = split_own(p, cfg, all, worker, err);
     if (rc == PST_OK && cfg->data.drop_duplicates)
         rc = pst_preproc_drop_duplicates(p->train, &p->n_duplicates, err);
+    /* The raw columns, before encoding: every worker agrees first, so that all or none
+     * reduce. */
+    if (cfg->drift.profile && (rc = agree(reduce, rc, err)) == PST_OK)
+        rc = pst_drift_profile_fit_shards(p->train, reduce, &p->drift, err);
     if (rc == PST_OK)
         rc = encode_own(p, cfg, err);
     rc = agree(reduce, rc, err);

@@ -18,6 +18,7 @@ int pst_cmd_report(int argc, char **argv);
 int pst_cmd_embed(int argc, char **argv);
 int pst_cmd_explain(int argc, char **argv);
 int pst_cmd_supervise(int argc, char **argv);
+int pst_cmd_drift(int argc, char **argv);
 
 void pst_usage_train(FILE *out);
 void pst_usage_eval(FILE *out);
@@ -32,5 +33,6 @@ void pst_usage_report(FILE *out);
 void pst_usage_embed(FILE *out);
 void pst_usage_explain(FILE *out);
 void pst_usage_supervise(FILE *out);
+void pst_usage_drift(FILE *out);
 
 #endif

@@ -42,6 +42,8 @@ static const command_t commands[] = {
      "a layer's activations over a data file as TensorBoard projector files"},
     {"explain", pst_cmd_explain, pst_usage_explain,
      "permutation importance and per-row attributions of a saved model on a data file"},
+    {"drift", pst_cmd_drift, pst_usage_drift,
+     "compare a data file with a model's training distributions (PSI, KS, chi-square)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

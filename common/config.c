@@ -239,6 +239,11 @@ static const pst_config_key_t keys[] = {
      "SMOTE: neighbours a synthetic row may be drawn towards."},
     {"train.progress", PST_CFG_STR, OFF(train.progress), "auto", "auto|bar|lines|none", NOB,
      "Progress display: a live bar on a terminal, plain lines otherwise."},
+    {"train.drift_profile", PST_CFG_BOOL, OFF(drift.profile), "true", NULL, NOB,
+     "Dense training: store the training distributions in the model file for pstrain drift "
+     "and predict.drift_warn: per input quantile bins (20, exact counts) or the 32 most frequent "
+     "categories and other, the predictions on the validation rows (else the training rows) "
+     "and the labels. Inputs beyond the first 1024 are not profiled."},
 
     {"cluster.servers", PST_CFG_INT, OFF(cluster.servers), "1", NULL, 1, 1e6,
      "Under mpirun: the first S ranks are parameter servers, the rest workers."},
@@ -386,6 +391,11 @@ static const pst_config_key_t keys[] = {
     {"output.histograms", PST_CFG_BOOL, OFF(output.histograms), "false", NULL, NOB,
      "Dense training: histograms of each layer's weights and gradients every epoch in the event "
      "files (TensorBoard's Histograms and Distributions views)."},
+
+    {"predict.drift_warn", PST_CFG_FLOAT, OFF(drift.warn), "0.25", NULL, 0, 1e6,
+     "pstrain predict warns once, naming the worst inputs, when an input's PSI against the "
+     "model's training distribution passes this (0.1-0.25 moderate, above 0.25 major); 0: off, "
+     "and models without stored distributions are not checked."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

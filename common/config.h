@@ -121,6 +121,11 @@ typedef struct pst_config {
         long log_steps;   /* > 0: a step record every this many steps (jsonl and events) */
         bool histograms;  /* weight and gradient histograms per layer per epoch (events) */
     } output;
+
+    struct {
+        bool profile; /* train.drift_profile: store training distributions in the model file */
+        double warn;  /* predict.drift_warn: PSI that makes predict warn; 0 = off */
+    } drift;
 } pst_config_t;
 
 typedef enum {

@@ -12,6 +12,7 @@
 
 #include "common/net/codec.h"
 #include "common/config.h"
+#include "common/drift/profile.h"
 #include "common/net/keycodec.h"
 #include "common/net/wire.h"
 #include "fuzz/fuzz.h"
@@ -275,6 +276,31 @@ static void small_model(pst_modelfile_t *mf, float *params, float *pre)
     mf->fill = pre + 8;
 }
 
+/* The same model with a drift profile of 16 rows (model file field 21). */
+static void drift_seed(pst_modelfile_t *mf)
+{
+    pst_dataset_t *ds = pst_dataset_new(16, 4, PST_TASK_CLASSIFICATION);
+    pst_drift_profile_t *profile = NULL;
+    if (ds == NULL)
+        die("drift dataset");
+    fill(ds->x, 64);
+    ds->n_classes = 2;
+    if (pst_drift_profile_fit_features(ds, &profile, NULL) != PST_OK ||
+        pst_drift_profile_fit_labels(profile, ds, NULL) != PST_OK)
+        die("drift profile");
+    mf->drift = profile;
+    uint8_t *packed;
+    size_t len;
+    if (pst_modelfile_pack(mf, &packed, &len, NULL) != PST_OK)
+        die("model pack");
+    buf_t b = {.data = packed, .len = len, .cap = len};
+    save("modelfile", "mlp-drift", &b);
+    free(packed);
+    mf->drift = NULL;
+    pst_drift_profile_destroy(&profile);
+    pst_dataset_destroy(&ds);
+}
+
 static void file_seeds(void)
 {
     char path[4096];
@@ -296,6 +322,7 @@ static void file_seeds(void)
     free(mb.data);
     remove(path);
     free(packed);
+    drift_seed(&mf);
     pst_modelfile_t members[2] = {mf, mf};
     pst_ensemble_t e = {.method = PST_ENSEMBLE_BAGGING, .n_members = 2, .members = members};
     snprintf(path, sizeof path, "%s/ensemble.tmp", root);

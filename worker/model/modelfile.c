@@ -8,6 +8,7 @@
 
 #include "common/atomicfile.h"
 #include "common/data/encoder_proto.h"
+#include "common/drift/profile_proto.h"
 #include "common/filesum.h"
 #include "common/data/preprocess.h"
 #include "worker/model/sparsefile.h"
@@ -34,6 +35,7 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
     free(mf->feature_names);
     free(mf->columns);
     pst_encoder_destroy(&mf->encoder);
+    pst_drift_profile_destroy(&mf->drift);
     if (mf->class_names)
         for (int i = 0; i < mf->n_classes; i++)
             free(mf->class_names[i]);
@@ -115,6 +117,12 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         columns = NULL;
     }
     m.encoder = mf->encoder ? &enc : NULL;
+    Pst__DriftProfile drift = PST__DRIFT_PROFILE__INIT;
+    if (columns && mf->drift && pst_drift_to_proto(mf->drift, &drift, err) != PST_OK) {
+        free(columns);
+        columns = NULL;
+    }
+    m.drift = mf->drift ? &drift : NULL;
 
     size_t len = pst__model__get_packed_size(&m);
     uint8_t *buf = columns ? malloc(len ? len : 1) : NULL;
@@ -130,6 +138,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     free(specs);
     free(spec_ptrs);
     pst_encoder_proto_free(&enc);
+    pst_drift_proto_free(&drift);
     return rc;
 }
 
@@ -345,6 +354,9 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     if ((rc = read_strings(mf, m, path, err)) != PST_OK)
         return rc;
     if ((rc = read_tabular(mf, m, path, err)) != PST_OK)
+        return rc;
+    size_t n_named = mf->encoder ? mf->encoder->n_inputs : (size_t)mf->n_inputs;
+    if (m->drift && (rc = pst_drift_from_proto(m->drift, n_named, path, &mf->drift, err)))
         return rc;
     return read_columns(mf, m, path, err);
 }

@@ -39,6 +39,9 @@ typedef struct pst_modelfile {
      * before shift/scale/fill), or NULL (older files, IDX and LIBSVM data). */
     pst_encoder_t *encoder;
     char **class_names; // (n_classes) text class labels, or NULL: class_values are the labels
+    /* Training distributions of the inputs (the encoder's named columns, else the n_inputs
+     * features), predictions and labels, for drift checks; NULL in older files. */
+    struct pst_drift_profile *drift;
 } pst_modelfile_t;
 
 /* Inputs of the layer stack: n_columns when the model takes a feature subset, else n_inputs. */
