@@ -386,6 +386,11 @@ static const pst_config_key_t keys[] = {
     {"output.histograms", PST_CFG_BOOL, OFF(output.histograms), "false", NULL, NOB,
      "Dense training: histograms of each layer's weights and gradients every epoch in the event "
      "files (TensorBoard's Histograms and Distributions views)."},
+
+    {"output.test_predictions", PST_CFG_INT, OFF(output.test_predictions), "10000", NULL, 0, 1e8,
+     "pstrain train: write test_predictions.csv in the run directory, the true label and the "
+     "model's outputs of the first this many rows of the test split (0: no file). The ROC, "
+     "precision-recall and reliability curves in report.json come from every row regardless."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

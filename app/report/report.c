@@ -85,7 +85,8 @@ static void curve_plot(FILE *out, const pst_report_run_t *runs, int n, const cha
             bufs[nb++] = y;
             snprintf(names[ns], sizeof names[ns], "%s%s%s", n > 1 ? runs[r].name : "",
                      n > 1 ? " " : "", ks[j]);
-            series[ns] = (pst_svg_series_t){names[ns], x, y, m, false, j == 1};
+            series[ns] =
+                (pst_svg_series_t){.name = names[ns], .x = x, .y = y, .n = m, .dashed = j == 1};
             ns++;
         }
     }

@@ -8,11 +8,18 @@
 
 /* Final metrics, timings, the confusion matrix as a heat map and the per-class table. */
 void pst_report_final(FILE *out, const pst_report_run_t *run);
+/* ROC and precision-recall curves (each class against the rest, with their macro average) and
+ * the reliability plot with the Brier score and ECE, of the test part (else validation). */
+void pst_report_curves(FILE *out, const pst_report_run_t *run);
 /* A distributed run's communication figures; a federated run's totals. */
 void pst_report_comm_fed(FILE *out, const pst_report_run_t *run);
 /* cv: the per-fold table and spread; bag: members against the ensemble; stack: the base
  * models; sweep: the trials sorted by the objective, and the objective against each parameter. */
 void pst_report_plan(FILE *out, const pst_report_run_t *run);
+
+/* cv: each figure of the folds' epochs (a line per fold, their mean thick) from the tasks'
+ * history. */
+void pst_report_fold_curves(FILE *out, const cJSON *tasks);
 
 /* A table cell holding a number (4 significant digits) or an empty cell for NaN. */
 void pst_report_cell(FILE *out, double v);
