@@ -162,8 +162,11 @@ int pst_report_write(const pst_report_opts_t *o, char *written, size_t cap, pst_
                            PST_REPORT_MAX_RUNS);
     pst_report_run_t runs[PST_REPORT_MAX_RUNS];
     int loaded = 0, rc = PST_OK;
-    for (; rc == PST_OK && loaded < o->n_dirs; loaded++)
+    for (; rc == PST_OK && loaded < o->n_dirs; loaded++) {
         rc = pst_report_run_load(&runs[loaded], o->dirs[loaded], err);
+        if (rc == PST_OK)
+            rc = pst_report_curves_check(&runs[loaded], err);
+    }
     char *page = NULL;
     size_t len = 0;
     if (rc == PST_OK) {

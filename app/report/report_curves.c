@@ -158,3 +158,75 @@ void pst_report_curves(FILE *out, const pst_report_run_t *run)
     reliability_plot(out, cJSON_GetObjectItem(curves, "calibration"), what);
     fputs("</div>\n", out);
 }
+
+/* Whether a is an array of numbers and nulls of length n (n < 0: any length, set to it). */
+static bool number_array(const cJSON *a, int *n)
+{
+    if (!cJSON_IsArray(a) || (*n >= 0 && cJSON_GetArraySize(a) != *n))
+        return false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) if (!cJSON_IsNumber(it) && !cJSON_IsNull(it)) return false;
+    *n = cJSON_GetArraySize(a);
+    return true;
+}
+
+/* Checks the pair of arrays of a curve object; the name of the bad one into bad. */
+static bool curve_ok(const cJSON *obj, const char *at, const char *key, const char *xn,
+                     const char *yn, char *bad, size_t cap)
+{
+    const cJSON *c = cJSON_GetObjectItem(obj, key);
+    int n = -1;
+    const char *which = !cJSON_IsObject(c)                              ? ""
+                        : !number_array(cJSON_GetObjectItem(c, xn), &n) ? xn
+                        : !number_array(cJSON_GetObjectItem(c, yn), &n) ? yn
+                                                                        : NULL;
+    if (which)
+        snprintf(bad, cap, "%s.%s%s%s", at, key, which[0] ? "." : "", which);
+    return which == NULL;
+}
+
+/* The first malformed entry of one part's curves, named into bad; true when all are sound. */
+static bool part_ok(const cJSON *curves, const char *part, char *bad, size_t cap)
+{
+    char at[128];
+    const cJSON *classes = cJSON_GetObjectItem(curves, "classes");
+    if (!cJSON_IsArray(classes)) {
+        snprintf(bad, cap, "%s.curves.classes", part);
+        return false;
+    }
+    for (int c = 0; c < cJSON_GetArraySize(classes); c++) {
+        const cJSON *cl = cJSON_GetArrayItem(classes, c);
+        snprintf(at, sizeof at, "%s.curves.classes[%d]", part, c);
+        if (!curve_ok(cl, at, "roc", "fpr", "tpr", bad, cap) ||
+            !curve_ok(cl, at, "pr", "recall", "precision", bad, cap))
+            return false;
+    }
+    const cJSON *macro = cJSON_GetObjectItem(curves, "macro");
+    snprintf(at, sizeof at, "%s.curves.macro", part);
+    if (macro && (!curve_ok(macro, at, "roc", "fpr", "tpr", bad, cap) ||
+                  !curve_ok(macro, at, "pr", "recall", "precision", bad, cap)))
+        return false;
+    const cJSON *cal = cJSON_GetObjectItem(curves, "calibration");
+    int n = -1;
+    const char *keys[] = {"mean_pred", "observed", "count"};
+    for (int k = 0; cal && k < 3; k++)
+        if (!number_array(cJSON_GetObjectItem(cal, keys[k]), &n)) {
+            snprintf(bad, cap, "%s.curves.calibration.%s", part, keys[k]);
+            return false;
+        }
+    return true;
+}
+
+int pst_report_curves_check(const pst_report_run_t *run, pst_err_t *err)
+{
+    const char *parts[] = {"val", "test"};
+    for (int p = 0; run->report && p < 2; p++) {
+        const cJSON *curves =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(run->report, parts[p]), "curves");
+        char bad[192];
+        if (curves && !part_ok(curves, parts[p], bad, sizeof bad))
+            return pst_err_set(err, PST_EFORMAT, "%s/report.json: %s: not an array of numbers",
+                               run->dir, bad);
+    }
+    return PST_OK;
+}

@@ -11,6 +11,9 @@ void pst_report_final(FILE *out, const pst_report_run_t *run);
 /* ROC and precision-recall curves (each class against the rest, with their macro average) and
  * the reliability plot with the Brier score and ECE, of the test part (else validation). */
 void pst_report_curves(FILE *out, const pst_report_run_t *run);
+/* Refuses curves in report.json whose points are not arrays of numbers of matching lengths,
+ * naming DIR/report.json and the key (PST_EFORMAT). */
+int pst_report_curves_check(const pst_report_run_t *run, pst_err_t *err);
 /* A distributed run's communication figures; a federated run's totals. */
 void pst_report_comm_fed(FILE *out, const pst_report_run_t *run);
 /* cv: the per-fold table and spread; bag: members against the ensemble; stack: the base

@@ -65,11 +65,10 @@ static ranked_t *rank_rows(const float *score, const float *label01, size_t n, s
     return r;
 }
 
-/* Walks the thresholds, highest first: a ROC point each, a PR point each until full recall. */
+/* Walks the thresholds, highest first: a ROC point and a PR point each. */
 static void walk_thresholds(pst_class_curves_t *c, const ranked_t *r, size_t n)
 {
     double P = (double)c->n_pos, N = (double)c->n_neg, tp = 0, fp = 0, ap = 0, last_recall = 0;
-    bool full = false;
     curve_add(&c->roc, 0, 0);
     curve_add(&c->pr, 0, 1);
     for (size_t start = 0; start < n;) {
@@ -79,14 +78,11 @@ static void walk_thresholds(pst_class_curves_t *c, const ranked_t *r, size_t n)
             fp += !r[end].positive;
             end++;
         }
-        curve_add(&c->roc, fp / N, tp / P);
-        if (!full) {
-            double precision = tp / (tp + fp), recall = tp / P;
-            curve_add(&c->pr, recall, precision);
-            ap += (recall - last_recall) * precision;
-            last_recall = recall;
-            full = tp == P;
-        }
+        double precision = tp / (tp + fp), recall = tp / P;
+        curve_add(&c->roc, fp / N, recall);
+        curve_add(&c->pr, recall, precision);
+        ap += (recall - last_recall) * precision;
+        last_recall = recall;
         start = end;
     }
     c->average_precision = ap;

@@ -22,7 +22,7 @@ typedef struct pst_class_curves {
     double auc;               /* pst_roc_auc of the same scores: the run's reported ROC-AUC */
     double average_precision; /* sum over thresholds of (R_i - R_{i-1}) P_i */
     pst_curve_t roc;          /* x false positive rate, y true positive rate, (0,0) to (1,1) */
-    pst_curve_t pr;           /* x recall, y precision, from (0,1) up to the first full recall */
+    pst_curve_t pr;           /* x recall, y precision, from (0,1) */
 } pst_class_curves_t;
 
 /* The curves of score (n) against label01 (n, 0 or 1): a point per distinct score, highest

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: pstrain report. The pages of a train, cv, bag, sweep and fed run and of two runs
 # together are checked for what they draw (the plot count the run's files call for, the restored
-# epoch's marker, the confusion matrix, the fold, member and trial tables in the right order),
+# epoch's marker, the confusion matrix, the ROC, precision-recall and reliability plots, a line
+# per fold and their mean, the fold, member and trial tables in the right order),
 # for being self-contained (no script source, link, image or address but the SVG namespace), and
 # bad input is refused with a message naming the place.
 # Headless Chromium is not run here: the checks read the page's markup.
@@ -59,7 +60,7 @@ curve_plots='1 + len({k for l in m if "task" not in l and "step" not in l for k,
   --set train.patience=3 --set optimizer.lr=0.05 --out "$work/train" -q >/dev/null 2>&1 || fail "train"
 if "$pstrain" report "$work/train" >"$work/train.report.out" 2>&1; then
   grep -q "^report: $work/train/report.html" "$work/train.report.out" && pass "report names the page it wrote" || fail "report output: $(cat "$work/train.report.out")"
-  page_check train "$work/train/report.html" "n_plots == $curve_plots + 1 and titles[0] == 'Loss' and 'Confusion matrix (test)' in titles and f'restored epoch {r[\"train\"][\"best_epoch\"]}' in s and r['train']['best_epoch'] < r['train']['epochs'] and s.count('<td>class ') == 2 and 'lr' in titles"
+  page_check train "$work/train/report.html" "n_plots == $curve_plots + 4 and titles[0] == 'Loss' and 'Confusion matrix (test)' in titles and titles[-3:] == ['ROC curve (test)', 'Precision-recall curve (test)', 'Reliability (test): Brier %.4f, ECE %.4f' % (r['test']['curves']['calibration']['brier'], r['test']['curves']['calibration']['ece'])] and f'restored epoch {r[\"train\"][\"best_epoch\"]}' in s and r['train']['best_epoch'] < r['train']['epochs'] and s.count('<td>class ') == 2 and 'lr' in titles"
 else
   fail "report train: $(cat "$work/train.report.out")"
 fi
@@ -76,7 +77,7 @@ fi
 # --- cv, bag, sweep, fed -------------------------------------------------------------------------
 "$pstrain" cv "$cfg" --set data.train="$data/wine.csv" --folds 4 --out "$work/cv" -q >/dev/null 2>&1 || fail "cv"
 "$pstrain" report "$work/cv" -o "$work/cv.html" >/dev/null 2>&1 || fail "report cv"
-page_check cv "$work/cv.html" "n_plots == 1 and titles == ['accuracy per fold'] and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
+page_check cv "$work/cv.html" "n_plots == 4 and titles == ['accuracy per fold', 'train_loss per fold', 'val_loss per fold', 'val_accuracy per fold'] and s.split('train_loss per fold')[1].split('</svg>')[0].count('<polyline') == 5 and all(len(t['history']['epoch']) == t['epochs'] for t in r['tasks']) and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
 
 "$pstrain" bag "$cfg" --set data.train="$data/wine.csv" --members 3 --out "$work/bag" -q >/dev/null 2>&1 || fail "bag"
 "$pstrain" report "$work/bag" -o "$work/bag.html" >/dev/null 2>&1 || fail "report bag"
@@ -98,7 +99,7 @@ page_check sweep "$work/sweep.html" "titles == ['val.accuracy against optimizer.
 
 "$pstrain" fed simulate "$cfg" --set data.train="$data/digits.csv" --set fed.rounds=3 --out "$work/fed" -q >/dev/null 2>&1 || fail "fed"
 "$pstrain" report "$work/fed" -o "$work/fed.html" >/dev/null 2>&1 || fail "report fed"
-page_check fed "$work/fed.html" "n_plots == $curve_plots + 1 and {'sites_answered', 'sites_asked', 'val_accuracy'} <= set(titles) and 'Federated rounds' in s and re.search(r'<svg class=\"plot\".*?<text[^>]*>round</text>', s, re.S)"
+page_check fed "$work/fed.html" "n_plots == $curve_plots + 4 and 'ROC curve (test)' in titles and {'sites_answered', 'sites_asked', 'val_accuracy'} <= set(titles) and 'Federated rounds' in s and re.search(r'<svg class=\"plot\".*?<text[^>]*>round</text>', s, re.S)"
 
 # --- bad input -----------------------------------------------------------------------------------
 mkdir -p "$work/notarun"

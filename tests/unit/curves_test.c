@@ -47,9 +47,9 @@ static void roc_and_pr_of_a_small_case_with_a_tie(void **state)
     const double fpr[] = {0, 0, 1.0 / 3, 1.0 / 3, 2.0 / 3, 1};
     const double tpr[] = {0, 1.0 / 3, 2.0 / 3, 1, 1, 1};
     assert_points(&c.roc, fpr, tpr, 6, __LINE__);
-    const double recall[] = {0, 1.0 / 3, 2.0 / 3, 1};
-    const double precision[] = {1, 1, 2.0 / 3, 0.75};
-    assert_points(&c.pr, recall, precision, 4, __LINE__);
+    const double recall[] = {0, 1.0 / 3, 2.0 / 3, 1, 1, 1};
+    const double precision[] = {1, 1, 2.0 / 3, 0.75, 0.6, 0.5};
+    assert_points(&c.pr, recall, precision, 6, __LINE__);
     assert_close(c.auc, 5.0 / 6);
     assert_close(c.average_precision, 29.0 / 36);
     pst_class_curves_fini(&c);

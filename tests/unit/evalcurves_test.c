@@ -43,7 +43,7 @@ static void binary_curves_carry_the_reported_auc(void **state)
     const cJSON *fpr = cJSON_GetObjectItem(cJSON_GetObjectItem(c1, "roc"), "fpr");
     assert_int_equal(cJSON_GetArraySize(fpr), 6);
     assert_int_equal(
-        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(c1, "pr"), "recall")), 4);
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(c1, "pr"), "recall")), 6);
     assert_null(cJSON_GetObjectItem(curves, "macro"));
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(curves, "thinned")));
     const cJSON *cal = cJSON_GetObjectItem(curves, "calibration");
