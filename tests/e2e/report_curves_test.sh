@@ -4,7 +4,8 @@
 # (roc_curve without dropping points, precision_recall_curve, average_precision_score,
 # calibration_curve, brier_score_loss; skipped with a message when scikit-learn is missing), the
 # AUC against the run's roc_auc bit for bit, and the page for its plots and the printed figures,
-# for a binary and a three-class task; bad curve data is refused naming the file.
+# for a binary and a three-class task; --png writes each plot of the page as a PNG (checked for
+# size and content with pngcheck.py); bad curve data is refused naming the file.
 # usage: report_curves_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$1
@@ -89,6 +90,38 @@ check "three-class page: a curve per class, the macro average drawn thick, AUCs 
   "$(page "$work/multi.html" "$work/multi/report.json" "all('class %d AUC %.4f' % (c['class'], c['auc']) in legend('ROC curve (test)') for c in d['test']['curves']['classes']) and 'macro AUC %.4f' % d['test']['curves']['macro']['auc'] in legend('ROC curve (test)') and plot['ROC curve (test)'].count('<polyline') == 5 and plot['Precision-recall curve (test)'].count('<polyline') == 4 and plot['ROC curve (test)'].count('stroke-width=\"3.2\"') == 1 and 'top-class probability' in plot['Reliability (test): Brier %.4f, ECE %.4f' % (d['test']['curves']['calibration']['brier'], d['test']['curves']['calibration']['ece'])]")"
 check "macro AUC is the mean of the classes' AUCs" \
   "$(jexpr "$work/multi/report.json" "abs(d['test']['curves']['macro']['auc'] - sum(c['auc'] for c in d['test']['curves']['classes']) / 3) < 1e-12")"
+
+# --- the same plots as PNG files ------------------------------------------------------------------
+if "$pstrain" report "$work/bin" -o "$work/bin2.html" --png "$work/png" >"$work/png.out" 2>&1; then
+  out=$("$py" - "$work/bin2.html" "$work/png" "$(dirname "$0")/pngcheck.py" <<'PY'
+import json, os, re, subprocess, sys
+page, d, check = sys.argv[1:4]
+svgs = re.findall(r'<svg class="plot[^>]*width="(\d+)" height="(\d+)"', open(page).read())
+files = sorted(os.listdir(d))
+assert len(files) == len(svgs) >= 8, (files, len(svgs))
+assert files[5] == "06-roc-curve-test.png" and files[7] == "08-reliability-test.png", files
+for f, (w, h) in zip(files, svgs):
+    s = json.loads(subprocess.run([sys.executable, check, os.path.join(d, f), "#1f77b4"],
+                                  capture_output=True, text=True, check=True).stdout)
+    assert (s["width"], s["height"]) == (2 * int(w), 2 * int(h)), (f, s, w, h)
+    assert 0.01 < s["non_white"] < 0.9 and s["colours"] > 20, (f, s)
+    assert "confusion" in f or s["hits"][0] > 100, (f, s)  # the first series' blue is drawn
+print("True", len(files))
+PY
+)
+  check "--png: a PNG per plot of the page, twice its size, drawn (${out#True })" "$(echo "$out" | tail -1 | cut -d' ' -f1)"
+  grep -q "^png: $(ls "$work/png" | wc -l) plots in $work/png" "$work/png.out" && pass "--png says what it wrote" || fail "--png output: $(cat "$work/png.out")"
+elif grep -q "built without librsvg" "$work/png.out"; then
+  echo "skip: this pstrain was built without librsvg; --png refused as it should: $(cat "$work/png.out")"
+else
+  fail "--png: $(cat "$work/png.out")"
+fi
+touch "$work/afile"
+"$pstrain" report "$work/bin" -o "$work/bin3.html" --png "$work/afile" >/dev/null 2>"$work/png.err"
+rc=$?
+check "--png onto a file: exit 1 naming it" "$([ $rc = 1 ] && grep -qE "$work/afile: exists and is not a directory|built without librsvg" "$work/png.err" && echo True || echo "exit $rc: $(cat "$work/png.err")")"
+"$pstrain" report "$work/bin" --png >/dev/null 2>&1
+check "--png without a directory: usage error" "$([ $? = 2 ] && echo True || echo False)"
 
 # --- bad curve data ------------------------------------------------------------------------------
 mkdir -p "$work/bad" && cp "$work/bin/metrics.jsonl" "$work/bad/"
