@@ -37,17 +37,19 @@ def read_png(path):
             line = line.reshape(-1, bpp).cumsum(axis=0).reshape(-1) % 256
         elif f == 2:
             line = (line + prev) % 256
-        elif f in (3, 4):
-            line = line.copy()
+        elif f in (3, 4):  # average and Paeth depend on the byte just undone: plain lists
+            cur, up = line.tolist(), prev.tolist()
             for i in range(stride):
-                a = line[i - bpp] if i >= bpp else 0
-                b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+                a = cur[i - bpp] if i >= bpp else 0
+                b = up[i]
                 if f == 3:
-                    line[i] = (line[i] + (a + b) // 2) % 256
-                else:
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) % 256
+                    cur[i] = (cur[i] + (a + b) // 2) & 255
+                    continue
+                c = up[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                cur[i] = (cur[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+            line = np.array(cur, dtype=np.int64)
         img[y] = line
         prev = line
     return w, h, img.reshape(h, w, bpp)[:, :, :3]
