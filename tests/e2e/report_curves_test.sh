@@ -4,7 +4,7 @@
 # (roc_curve without dropping points, precision_recall_curve, average_precision_score,
 # calibration_curve, brier_score_loss; skipped with a message when scikit-learn is missing), the
 # AUC against the run's roc_auc bit for bit, and the page for its plots and the printed figures,
-# for a binary and a three-class task; --png writes each plot of the page as a PNG (checked for
+# for a binary and a three-class task and a sparse click model; --png writes each plot of the page as a PNG (checked for
 # size and content with pngcheck.py); bad curve data is refused naming the file.
 # usage: report_curves_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -122,6 +122,14 @@ rc=$?
 check "--png onto a file: exit 1 naming it" "$([ $rc = 1 ] && grep -qE "$work/afile: exists and is not a directory|built without librsvg" "$work/png.err" && echo True || echo "exit $rc: $(cat "$work/png.err")")"
 "$pstrain" report "$work/bin" --png >/dev/null 2>&1
 check "--png without a directory: usage error" "$([ $? = 2 ] && echo True || echo False)"
+
+# --- a sparse click model -------------------------------------------------------------------------
+"$pstrain" datagen clicks --rows 20000 --features 5000 --nnz 10 --seed 7 --out "$work/clicks.svm" >/dev/null 2>&1 &&
+  "$pstrain" train "$examples/clicks_lr.yaml" --set data.train="$work/clicks.svm" --set train.epochs=2 \
+    --out "$work/sparse" -q >/dev/null 2>&1 && "$pstrain" report "$work/sparse" -o "$work/sparse.html" >/dev/null 2>&1 ||
+  fail "sparse click model: train and report"
+check "sparse model: curves of every test row, their AUC the run's roc_auc, printed on the plot" \
+  "$(jexpr "$work/sparse/report.json" "d['test']['curves']['classes'][0]['auc'] == d['test']['roc_auc'] and d['test']['curves']['thinned'] and len(d['test']['curves']['classes'][0]['roc']['fpr']) <= 802 and sum(d['test']['curves']['calibration']['count']) == d['test']['n'] and ('class 1 AUC %.4f' % d['test']['roc_auc']) in open('$work/sparse.html').read()")"
 
 # --- bad curve data ------------------------------------------------------------------------------
 mkdir -p "$work/bad" && cp "$work/bin/metrics.jsonl" "$work/bad/"
