@@ -24,6 +24,7 @@ bool pst_report_png_available(void)
 #endif
 }
 
+#ifdef PST_HAVE_RSVG
 /* NN-title.png from the plot's title (the text after its first bold font weight) up to a colon. */
 static void file_name(const char *svg, size_t len, int index, char *name, size_t cap)
 {
@@ -58,7 +59,6 @@ static int make_dir(const char *dir, pst_err_t *err)
     return PST_OK;
 }
 
-#ifdef PST_HAVE_RSVG
 typedef struct png_buf {
     unsigned char *data;
     size_t len, cap;
