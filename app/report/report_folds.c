@@ -30,25 +30,26 @@ typedef struct fold_line {
     int n;
 } fold_line_t;
 
-/* The mean over the folds at each epoch 1..max of any fold (folds that stopped early leave it). */
+/* The mean over the folds at each epoch 1..max of any fold (folds that stopped early leave it);
+ * mx and my hold MAX_EPOCHS entries. */
 static int fold_mean(const fold_line_t *lines, int n_lines, double *mx, double *my)
 {
     int max = 0;
+    for (int e = 0; e < MAX_EPOCHS; e++)
+        mx[e] = my[e] = 0; /* mx counts, my sums, until the division below */
     for (int f = 0; f < n_lines; f++)
-        for (int i = 0; i < lines[f].n; i++)
-            if (isfinite(lines[f].x[i]) && lines[f].x[i] > max && lines[f].x[i] <= MAX_EPOCHS)
-                max = (int)lines[f].x[i];
+        for (int i = 0; i < lines[f].n; i++) {
+            double x = lines[f].x[i], y = lines[f].y[i];
+            if (!(x >= 1 && x <= MAX_EPOCHS) || x != floor(x) || !isfinite(y))
+                continue;
+            int e = (int)x;
+            mx[e - 1] += 1;
+            my[e - 1] += y;
+            max = e > max ? e : max;
+        }
     for (int e = 1; e <= max; e++) {
-        double sum = 0;
-        int count = 0;
-        for (int f = 0; f < n_lines; f++)
-            for (int i = 0; i < lines[f].n; i++)
-                if (lines[f].x[i] == e && isfinite(lines[f].y[i])) {
-                    sum += lines[f].y[i];
-                    count++;
-                }
+        my[e - 1] = mx[e - 1] > 0 ? my[e - 1] / mx[e - 1] : NAN;
         mx[e - 1] = e;
-        my[e - 1] = count ? sum / count : NAN;
     }
     return max;
 }

@@ -79,6 +79,29 @@ fi
 "$pstrain" report "$work/cv" -o "$work/cv.html" >/dev/null 2>&1 || fail "report cv"
 page_check cv "$work/cv.html" "n_plots == 4 and titles == ['accuracy per fold', 'train_loss per fold', 'val_loss per fold', 'val_accuracy per fold'] and s.split('train_loss per fold')[1].split('</svg>')[0].count('<polyline') == 5 and all(len(t['history']['epoch']) == t['epochs'] for t in r['tasks']) and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
 
+# the thick line of each fold plot is the mean over the folds at each epoch, read back from the
+# plot's own scales (within the 0.1 pixel the points are written to)
+out=$("$py" - "$work/cv.html" "$work/cv/report.json" "$(dirname "$0")/svgpoints.py" <<'PY'
+import json, subprocess, sys
+page, report, reader = sys.argv[1:4]
+tasks = json.load(open(report))["tasks"]
+for key in ("train_loss", "val_loss", "val_accuracy"):
+    lines = json.loads(subprocess.run([sys.executable, reader, page, key + " per fold"],
+                                      capture_output=True, text=True, check=True).stdout)
+    mean = [l for l in lines if l["width"] == 3.2]
+    assert len(lines) == len(tasks) + 1 and len(mean) == 1, (key, len(lines))
+    epochs = max(len(t["history"]["epoch"]) for t in tasks)
+    assert len(mean[0]["points"]) == epochs, (key, len(mean[0]["points"]), epochs)
+    for e, (x, y) in enumerate(mean[0]["points"], 1):
+        vals = [t["history"][key][e - 1] for t in tasks if len(t["history"]["epoch"]) >= e and t["history"][key][e - 1] is not None]
+        want = sum(vals) / len(vals)
+        px, py = mean[0]["per_pixel"]
+        assert abs(x - e) <= 0.1 * px and abs(y - want) <= 0.1 * py, (key, e, x, y, want)
+print("True")
+PY
+)
+check "cv: each fold plot's thick line is the folds' mean at every epoch" "$(echo "$out" | tail -1)"
+
 "$pstrain" bag "$cfg" --set data.train="$data/wine.csv" --members 3 --out "$work/bag" -q >/dev/null 2>&1 || fail "bag"
 "$pstrain" report "$work/bag" -o "$work/bag.html" >/dev/null 2>&1 || fail "report bag"
 page_check bag "$work/bag.html" "titles == ['accuracy per member'] and 'Members against the ensemble' in s and '>ensemble</text>' in s and s.count('<td>member ') == 3"
