@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/report/svgplot.h"
+#include "common/eval/curves.h"
 
 #define MAX_FOLDS 20 /* lines a plot holds legibly; more folds show only their mean */
 #define MAX_EPOCHS 100000
@@ -116,5 +117,102 @@ void pst_report_fold_curves(FILE *out, const cJSON *tasks)
     for (const cJSON *k = h->child; k; k = k->next)
         if (strcmp(k->string, "epoch") != 0 && strcmp(k->string, "lr") != 0)
             key_plot(out, tasks, k->string);
+    fputs("</div>\n", out);
+}
+
+/* A fold's curve {xn: [...], yn: [...]} as a pst_curve_t (arrays allocated; NULL when absent). */
+static bool fold_curve(const cJSON *obj, const char *xn, const char *yn, pst_curve_t *c)
+{
+    const cJSON *xa = cJSON_GetObjectItem(obj, xn), *ya = cJSON_GetObjectItem(obj, yn);
+    int n = cJSON_GetArraySize(xa);
+    memset(c, 0, sizeof *c);
+    if (n < 1 || n != cJSON_GetArraySize(ya))
+        return false;
+    c->x = malloc((size_t)n * sizeof *c->x);
+    c->y = malloc((size_t)n * sizeof *c->y);
+    if (!c->x || !c->y) {
+        pst_curve_fini(c);
+        return false;
+    }
+    c->n = read_into(xa, c->x, n);
+    read_into(ya, c->y, n);
+    return true;
+}
+
+/* One plot of every fold's ROC (roc true) or precision-recall curve: a binary task's class 1, or
+ * the macro average of several classes, with the fold's AUC or AP; their mean drawn thick. */
+static void fold_curve_plot(FILE *out, const cJSON *tasks, bool roc)
+{
+    int n = cJSON_GetArraySize(tasks), drawn = 0, used = 0;
+    pst_curve_t *c = calloc((size_t)n + 1, sizeof *c);
+    pst_svg_series_t *s = calloc((size_t)n + 2, sizeof *s);
+    char(*names)[48] = calloc((size_t)n + 1, sizeof *names);
+    double sum = 0;
+    for (int t = 0; c && s && names && t < n; t++) {
+        const cJSON *cur = cJSON_GetObjectItem(cJSON_GetArrayItem(tasks, t), "curves");
+        const cJSON *macro = cJSON_GetObjectItem(cur, "macro");
+        const cJSON *one =
+            macro ? macro : cJSON_GetArrayItem(cJSON_GetObjectItem(cur, "classes"), 0);
+        if (!fold_curve(cJSON_GetObjectItem(one, roc ? "roc" : "pr"), roc ? "fpr" : "recall",
+                        roc ? "tpr" : "precision", &c[t]))
+            continue;
+        double fig = pst_report_num(one, roc ? "auc" : "average_precision", NULL);
+        sum += fig;
+        used++;
+        if (n > MAX_FOLDS)
+            continue;
+        snprintf(names[drawn], sizeof names[drawn], "fold %d %s%s %.4f", t + 1,
+                 macro ? "macro " : "", roc ? "AUC" : "AP", fig);
+        s[drawn] = (pst_svg_series_t){
+            .name = names[drawn], .x = c[t].x, .y = c[t].y, .n = c[t].n, .bare = true};
+        drawn++;
+    }
+    pst_curve_t mean = {0};
+    if (used > 0 &&
+        (roc ? pst_roc_mean(c, n, 101, &mean, NULL) : pst_pr_mean(c, n, 101, &mean, NULL)) ==
+            PST_OK &&
+        mean.n > 0) {
+        snprintf(names[n], sizeof names[n], "mean %s %.4f", roc ? "AUC" : "AP", sum / used);
+        s[drawn++] = (pst_svg_series_t){.name = names[n],
+                                        .x = mean.x,
+                                        .y = mean.y,
+                                        .n = mean.n,
+                                        .colour = "#000",
+                                        .emphasis = true,
+                                        .bare = true};
+        static const double diag[2] = {0, 1};
+        if (roc)
+            s[drawn++] = (pst_svg_series_t){.name = "chance",
+                                            .x = diag,
+                                            .y = diag,
+                                            .n = 2,
+                                            .dashed = true,
+                                            .colour = "#999",
+                                            .bare = true};
+        pst_svg_axes_t ax = {.title =
+                                 roc ? "ROC curve per fold" : "Precision-recall curve per fold",
+                             .xlabel = roc ? "false positive rate" : "recall",
+                             .ylabel = roc ? "true positive rate" : "precision",
+                             .mark_x = NAN};
+        pst_svg_plot(out, &ax, s, drawn);
+    }
+    pst_curve_fini(&mean);
+    for (int t = 0; c && t < n; t++)
+        pst_curve_fini(&c[t]);
+    free(c);
+    free(s);
+    free(names);
+}
+
+void pst_report_fold_roc(FILE *out, const cJSON *tasks)
+{
+    if (!cJSON_GetObjectItem(cJSON_GetArrayItem(tasks, 0), "curves"))
+        return;
+    fputs("<h3>ROC and precision-recall of each fold</h3>\n<p class=\"note\">Each fold's "
+          "out-of-fold rows (several classes: their macro average); the thick line is the mean "
+          "curve over the folds, its figure the folds' mean.</p>\n<div class=\"plots\">\n",
+          out);
+    fold_curve_plot(out, tasks, true);
+    fold_curve_plot(out, tasks, false);
     fputs("</div>\n", out);
 }

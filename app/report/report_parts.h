@@ -23,6 +23,8 @@ void pst_report_plan(FILE *out, const pst_report_run_t *run);
 /* cv: each figure of the folds' epochs (a line per fold, their mean thick) from the tasks'
  * history. */
 void pst_report_fold_curves(FILE *out, const cJSON *tasks);
+/* cv: every fold's ROC and precision-recall curve of its out-of-fold rows, with their mean. */
+void pst_report_fold_roc(FILE *out, const cJSON *tasks);
 
 /* A table cell holding a number (4 significant digits) or an empty cell for NaN. */
 void pst_report_cell(FILE *out, double v);

@@ -253,6 +253,7 @@ void pst_report_plan(FILE *out, const pst_report_run_t *run)
         tasks_section(out, tasks, "fold", "Folds", NAN, NULL);
         cv_summary(out, cJSON_GetObjectItem(r, "cv"));
         pst_report_fold_curves(out, tasks);
+        pst_report_fold_roc(out, tasks);
     } else if (strcmp(c, "bag") == 0) {
         const cJSON *bag = cJSON_GetObjectItem(r, "bag");
         double ens = pst_report_num(bag, "test", plan_metric(tasks), NULL);

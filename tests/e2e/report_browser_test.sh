@@ -98,7 +98,7 @@ page() {
     "$("$py" -c "import json,sys; s=json.loads(sys.argv[1]); print(s['width'] == $width and s['height'] == $height and s['non_white'] > 0.01 and s['colours'] > 50 and s['hits'][0] > $blue)" "$shot" 2>&1)"
 }
 page train "$(($(curve_plots train) + 4))" 1000
-page cv 4 1000
+page cv 6 1000
 page sweep 2 200
 page fed "$(($(curve_plots fed) + 4))" 1000
 

@@ -4,7 +4,7 @@
 # (roc_curve without dropping points, precision_recall_curve, average_precision_score,
 # calibration_curve, brier_score_loss; skipped with a message when scikit-learn is missing), the
 # AUC against the run's roc_auc bit for bit, and the page for its plots and the printed figures,
-# for a binary and a three-class task and a sparse click model; --png writes each plot of the page as a PNG (checked for
+# for a binary and a three-class task, a binary cv's folds and a sparse click model; --png writes each plot of the page as a PNG (checked for
 # size and content with pngcheck.py); bad curve data is refused naming the file.
 # usage: report_curves_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -122,6 +122,12 @@ rc=$?
 check "--png onto a file: exit 1 naming it" "$([ $rc = 1 ] && grep -qE "$work/afile: exists and is not a directory|built without librsvg" "$work/png.err" && echo True || echo "exit $rc: $(cat "$work/png.err")")"
 "$pstrain" report "$work/bin" --png >/dev/null 2>&1
 check "--png without a directory: usage error" "$([ $? = 2 ] && echo True || echo False)"
+
+# --- cv: each fold's out-of-fold curves ----------------------------------------------------------
+"$pstrain" cv "$cfg" --set data.train="$data/breast_cancer.csv" --folds 4 --out "$work/cv" -q >/dev/null 2>&1 &&
+  "$pstrain" report "$work/cv" -o "$work/cv.html" >/dev/null 2>&1 || fail "binary cv: run and report"
+check "cv: each fold's curves carry its roc_auc bit for bit; the plot prints them and their mean" \
+  "$(jexpr "$work/cv/report.json" "all(t['curves']['classes'][0]['auc'] == t['roc_auc'] for t in d['tasks']) and len(d['tasks']) == 4 and all(('fold %d AUC %.4f' % (i + 1, t['roc_auc'])) in open('$work/cv.html').read() for i, t in enumerate(d['tasks'])) and ('mean AUC %.4f' % d['cv']['roc_auc']['mean']) in open('$work/cv.html').read()")"
 
 # --- a sparse click model -------------------------------------------------------------------------
 "$pstrain" datagen clicks --rows 20000 --features 5000 --nnz 10 --seed 7 --out "$work/clicks.svm" >/dev/null 2>&1 &&

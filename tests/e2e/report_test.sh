@@ -77,7 +77,7 @@ fi
 # --- cv, bag, sweep, fed -------------------------------------------------------------------------
 "$pstrain" cv "$cfg" --set data.train="$data/wine.csv" --folds 4 --out "$work/cv" -q >/dev/null 2>&1 || fail "cv"
 "$pstrain" report "$work/cv" -o "$work/cv.html" >/dev/null 2>&1 || fail "report cv"
-page_check cv "$work/cv.html" "n_plots == 4 and titles == ['accuracy per fold', 'train_loss per fold', 'val_loss per fold', 'val_accuracy per fold'] and s.split('train_loss per fold')[1].split('</svg>')[0].count('<polyline') == 5 and all(len(t['history']['epoch']) == t['epochs'] for t in r['tasks']) and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
+page_check cv "$work/cv.html" "n_plots == 6 and titles == ['accuracy per fold', 'train_loss per fold', 'val_loss per fold', 'val_accuracy per fold', 'ROC curve per fold', 'Precision-recall curve per fold'] and all(f'fold {i + 1} macro AUC %.4f' % t['curves']['macro']['auc'] in s for i, t in enumerate(r['tasks'])) and s.split('train_loss per fold')[1].split('</svg>')[0].count('<polyline') == 5 and all(len(t['history']['epoch']) == t['epochs'] for t in r['tasks']) and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
 
 # the thick line of each fold plot is the mean over the folds at each epoch, read back from the
 # plot's own scales (within the 0.1 pixel the points are written to)
