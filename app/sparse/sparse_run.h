@@ -61,11 +61,12 @@ typedef struct pst_sparse_run {
     bool stopped_early;
     bool restored;                  /* the final weights are the best epoch's, restored */
     pst_binary_metrics_t val, test; /* val: the final weights' (the best epoch's if restored) */
-    float *test_prob; /* (test rows) the test probabilities, for report.json's curves; or NULL */
-    pst_binary_metrics_t best_val; /* the best epoch's validation figures */
-    cJSON *epochs_json;            /* the lead's per-epoch figures, owned */
+    pst_binary_metrics_t best_val;  /* the best epoch's validation figures */
+    cJSON *epochs_json;             /* the lead's per-epoch figures, owned */
     pst_sparse_stats_t sparse;
     cJSON *comm; /* distributed: the comm section, owned */
+
+    float *test_prob; /* (test rows) the test probabilities, for report.json's curves; or NULL */
 } pst_sparse_run_t;
 
 /* lead: this process prints, evaluates and writes the run directory. */
