@@ -9,6 +9,7 @@
 
 #include "app/console.h"
 #include "app/drift/driftfit.h"
+#include "app/evalcurves.h"
 #include "app/session_tb.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -263,8 +264,10 @@ int pst_session_train(pst_session_t *s, pst_train_hooks_t *hooks, pst_err_t *err
     return pst_train_rows(s->model, &train, &val, &s->opts, hooks, &s->result, err);
 }
 
-/* Metrics of the model on ds into obj. */
-static int evaluate_into(pst_session_t *s, const pst_dataset_t *ds, cJSON *obj, pst_err_t *err)
+/* Metrics of the model on ds into obj (with the curves of a classification); the first rows'
+ * outputs into the run directory's file predictions when it is not NULL. */
+static int evaluate_into(pst_session_t *s, const pst_dataset_t *ds, cJSON *obj,
+                         const char *predictions, pst_err_t *err)
 {
     if (ds->n_rows == 0)
         return PST_OK;
@@ -283,11 +286,19 @@ static int evaluate_into(pst_session_t *s, const pst_dataset_t *ds, cJSON *obj, 
         if (rc == PST_OK)
             pst_json_add_class_metrics(obj, &m);
         pst_class_metrics_fini(&m);
+        if (rc == PST_OK)
+            rc = pst_evalcurves_add(obj, ds->n_classes, ds->n_rows, out, n_out, ds->y, err);
     } else if (rc == PST_OK) {
         pst_reg_metrics_t m;
         pst_reg_metrics_compute(&m, ds->n_rows, out, ds->y);
         pst_json_add_reg_metrics(obj, &m);
     }
+    char path[1100];
+    if (rc == PST_OK && predictions && s->cfg->output.test_predictions > 0)
+        rc = pst_evalcurves_write_predictions(
+            pst_rundir_file(&s->rundir, predictions, path, sizeof path), ds->n_rows, out, n_out,
+            ds->y, ds->task == PST_TASK_CLASSIFICATION, (size_t)s->cfg->output.test_predictions,
+            err);
     free(out);
     return rc;
 }
@@ -435,9 +446,9 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
         return PST_OK;
     double t0 = pst_clock_seconds();
     cJSON *val = cJSON_CreateObject(), *test = cJSON_CreateObject();
-    int rc = evaluate_into(s, s->data.val, val, err);
+    int rc = evaluate_into(s, s->data.val, val, NULL, err);
     if (rc == PST_OK)
-        rc = evaluate_into(s, s->data.test, test, err);
+        rc = evaluate_into(s, s->data.test, test, "test_predictions.csv", err);
     s->eval_seconds = pst_clock_seconds() - t0;
     cJSON *doc = build_report(s);
     cJSON_AddItemToObject(doc, "val", val);

@@ -10,18 +10,24 @@
 void pst_usage_report(FILE *out)
 {
     fprintf(out,
-            "usage: pstrain report RUNDIR... [-o report.html]\n\n"
+            "usage: pstrain report RUNDIR... [-o report.html] [--png DIR]\n\n"
             "Writes one self-contained HTML page (inline SVG plots, no network, no external\n"
             "files) about one or more run directories: the loss, metric, learning-rate and\n"
             "throughput curves of metrics.jsonl (the epoch early stopping restored is marked),\n"
             "final validation and test metrics, the confusion matrix as a heat map and the\n"
-            "per-class table; for cv the folds and their spread, for bag the members against\n"
-            "the ensemble, for sweep the trials sorted by the objective and the objective\n"
-            "against each hyperparameter, for fed the rounds and the sites taking part, and the\n"
+            "per-class table, a classifier's ROC and precision-recall curves (each class\n"
+            "against the rest, with their macro average) and its reliability plot with the\n"
+            "Brier score and ECE; for cv the folds, their spread and a line per fold of each\n"
+            "epoch figure with their mean, for bag the members against the ensemble, for\n"
+            "sweep the trials sorted by the objective and the objective against each\n"
+            "hyperparameter, for fed the rounds and the sites taking part, and the\n"
             "communication figures of a run under mpirun. Several directories share the\n"
             "curves' axes, so runs compare at a glance.\n\n"
             "options:\n"
-            "  -o, --out FILE   the page (default RUNDIR/report.html of the first directory)\n");
+            "  -o, --out FILE   the page (default RUNDIR/report.html of the first directory)\n"
+            "  --png DIR        also each plot as a PNG file in DIR (01-loss.png, ...), the\n"
+            "                   page's own SVG rendered by librsvg at twice its size; refused\n"
+            "                   when pstrain was built without librsvg\n");
 }
 
 static int run_report(int argc, char **argv)
@@ -38,6 +44,12 @@ static int run_report(int argc, char **argv)
                 return 2;
             }
             o.out = argv[++i];
+        } else if (strcmp(argv[i], "--png") == 0) {
+            if (i + 1 >= argc) {
+                pst_app_error("report: --png needs a directory");
+                return 2;
+            }
+            o.png_dir = argv[++i];
         } else if (argv[i][0] == '-') {
             pst_app_error("report: unknown option '%s' (see 'pstrain report --help')", argv[i]);
             return 2;
@@ -54,12 +66,16 @@ static int run_report(int argc, char **argv)
     }
     pst_err_t err = {0};
     char path[1200];
+    int n_png = 0;
+    o.n_png = &n_png;
     int rc = pst_report_write(&o, path, sizeof path, &err);
     if (rc != PST_OK) {
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
         return 1;
     }
     printf("report: %s\n", path);
+    if (o.png_dir)
+        printf("png: %d plot%s in %s\n", n_png, n_png == 1 ? "" : "s", o.png_dir);
     return 0;
 }
 

@@ -396,6 +396,10 @@ static const pst_config_key_t keys[] = {
      "pstrain predict warns once, naming the worst inputs, when an input's PSI against the "
      "model's training distribution passes this (0.1-0.25 moderate, above 0.25 major); 0: off, "
      "and models without stored distributions are not checked."},
+    {"output.test_predictions", PST_CFG_INT, OFF(output.test_predictions), "10000", NULL, 0, 1e8,
+     "pstrain train: write test_predictions.csv in the run directory, the true label and the "
+     "model's outputs of the first this many rows of the test split (0: no file). The ROC, "
+     "precision-recall and reliability curves in report.json come from every row regardless."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 

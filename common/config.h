@@ -120,6 +120,8 @@ typedef struct pst_config {
         bool tensorboard; /* events.out.tfevents.* beside metrics.jsonl */
         long log_steps;   /* > 0: a step record every this many steps (jsonl and events) */
         bool histograms;  /* weight and gradient histograms per layer per epoch (events) */
+
+        long test_predictions; /* rows of test_predictions.csv (0: none) */
     } output;
 
     struct {

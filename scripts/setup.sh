@@ -18,6 +18,7 @@ packages=(
   iproute2 time
   libonnx-dev python3-onnx
   protobuf-compiler python3-protobuf
+  librsvg2-dev chromium
 )
 # tests/e2e/scaling_netns_test.sh and scripts/bench/scaling.sh create network namespaces and
 # shape their links with ip and tc (iproute2).
@@ -30,6 +31,10 @@ packages=(
 # npm by scripts/setup_onnxruntime.sh, after the packages, when node and npm are present).
 # tests/e2e/tensorboard_test.sh reads the TensorBoard event files back with Python code that
 # protoc generates from proto/ (protobuf-compiler, python3-protobuf).
+# pstrain report --png renders the page's SVG plots with librsvg and cairo (librsvg2-dev; the
+# build leaves --png out without it). tests/e2e/report_browser_test.sh loads the report pages in
+# headless Chromium (chromium, about 350 MB installed; its install took 105 s on a bookworm VM,
+# librsvg2-dev's 80 s with its -dev dependencies); without it that test says so and skips.
 # scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.
 if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "app/console.h"
+#include "app/evalcurves.h"
 #include "app/mpi/cluster.h"
 #include "app/plan/fit.h"
 #include "app/plan/planrun.h"
@@ -64,6 +65,28 @@ static int write_oof(const pst_planrun_t *run, const cv_plan_t *p, pst_err_t *er
     return rc;
 }
 
+/* Each fold's ROC, precision-recall and reliability curves of its out-of-fold rows, kept with
+ * the fold's metrics in report.json (classification only). */
+static int fold_curves(pst_planrun_t *run, const cv_plan_t *p, pst_err_t *err)
+{
+    const pst_dataset_t *ds = run->data;
+    int rc = PST_OK;
+    for (int t = 0; rc == PST_OK && t < run->n_tasks; t++) {
+        const pst_fold_t *fold = &p->folds.fold[t];
+        if (ds->task != PST_TASK_CLASSIFICATION || !run->pred[t] || !run->task_metrics[t])
+            continue;
+        float *labels = malloc((fold->n_test ? fold->n_test : 1) * sizeof *labels);
+        if (!labels)
+            return pst_err_set(err, PST_ENOMEM, "out of memory");
+        for (size_t i = 0; i < fold->n_test; i++)
+            labels[i] = ds->y[fold->test[i]];
+        rc = pst_evalcurves_add(run->task_metrics[t], ds->n_classes, fold->n_test, run->pred[t],
+                                run->n_outs[t], labels, err);
+        free(labels);
+    }
+    return rc;
+}
+
 /* "accuracy 0.9830 +- 0.0228" for the metrics people look at first. */
 static void print_summary(const cJSON *cv, int n_folds)
 {
@@ -113,6 +136,8 @@ int pst_cv_run(const pst_cv_opts_t *o)
         print_summary(cv, p.folds.n_folds);
         log_mean(&run, cv);
         rc = write_oof(&run, &p, &err);
+        if (rc == PST_OK)
+            rc = fold_curves(&run, &p, &err);
         if (rc == PST_OK)
             rc = pst_planrun_finish(&run, "cv", &err);
     }

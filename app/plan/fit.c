@@ -1,5 +1,6 @@
 /* Running one fit of a plan: rows in, trained model and predictions out. */
 #include "app/plan/fit.h"
+#include "app/plan/history.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,15 +179,14 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
     const pst_dataset_t *src = r->with_synthetic ? r->with_synthetic : t->data;
     pst_rows_t train = {src, r->train, r->n_train, out->preproc, t->cols, t->n_cols};
     pst_rows_t val = {t->data, r->val, r->n_val, out->preproc, t->cols, t->n_cols};
-    pst_train_hooks_t hooks = {0};
+    pst_train_hooks_t hooks = {.on_epoch = pst_history_on_epoch, .observer_ctx = &out->history};
     int rc = PST_OK;
     if (env)
         rc = env->begin(env->ctx, t->model_id, pst_model_params(out->model),
                         pst_model_n_params(out->model), &hooks, err);
     double t0 = pst_clock_seconds();
     if (rc == PST_OK)
-        rc =
-            pst_train_rows(out->model, &train, &val, &opts, env ? &hooks : NULL, &out->result, err);
+        rc = pst_train_rows(out->model, &train, &val, &opts, &hooks, &out->result, err);
     if (env) {
         pst_err_t end_err;
         int end_rc = env->end(env->ctx, rc == PST_OK ? err : &end_err);
@@ -270,6 +270,7 @@ void pst_fit_out_fini(pst_fit_out_t *out)
     pst_encoder_destroy(&out->encoder);
     pst_dataset_destroy(&out->encoded);
     free(out->cols);
+    cJSON_Delete(out->history);
     memset(out, 0, sizeof *out);
 }
 

@@ -3,6 +3,7 @@
 #ifndef PST_APP_PLAN_FIT_H
 #define PST_APP_PLAN_FIT_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,7 @@ typedef struct pst_fit_out {
     pst_dataset_t *encoded;
     size_t *cols; // (n_cols)
     size_t n_cols;
+    cJSON *history; /* per-epoch figures (app/plan/history.h), or NULL; owned */
 } pst_fit_out_t;
 
 /* Runs the task: typed CSV columns encoded with an encoder fitted on its training rows, imbalance

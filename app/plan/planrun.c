@@ -185,6 +185,10 @@ static int run_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t,
         pst_json_add_number(m, "fit_seconds", out.fit_seconds);
         pst_json_add_number(m, "score_seconds", out.score_seconds);
         pst_json_add_number(m, "epochs", out.result.epochs_run);
+        if (out.history) {
+            cJSON_AddItemToObject(m, "history", out.history);
+            out.history = NULL;
+        }
         res->n_out = out.n_out;
         res->pred = out.pred;
         res->n_pred = fit.n_eval * (size_t)out.n_out;
@@ -215,7 +219,11 @@ static void print_task(pst_planrun_t *run, const pst_planrun_kind_t *kind, int t
         return;
     char label[64];
     kind->label(kind->ctx, t, label, sizeof label);
+    /* metrics.jsonl keeps a line of figures per task; the epochs stay in report.json */
+    cJSON *history = cJSON_DetachItemFromObject((cJSON *)m, "history");
     pst_rundir_log_task(&run->rundir, label, m);
+    if (history)
+        cJSON_AddItemToObject((cJSON *)m, "history", history);
     if (run->quiet)
         return;
     const char *keys[] = {"accuracy", "f1_macro", "roc_auc", "mse", "r2", "fit_seconds"};

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/report/report_parts.h"
+#include "app/report/report_png.h"
 #include "app/report/svgplot.h"
 #include "common/atomicfile.h"
 
@@ -85,7 +86,8 @@ static void curve_plot(FILE *out, const pst_report_run_t *runs, int n, const cha
             bufs[nb++] = y;
             snprintf(names[ns], sizeof names[ns], "%s%s%s", n > 1 ? runs[r].name : "",
                      n > 1 ? " " : "", ks[j]);
-            series[ns] = (pst_svg_series_t){names[ns], x, y, m, false, j == 1};
+            series[ns] =
+                (pst_svg_series_t){.name = names[ns], .x = x, .y = y, .n = m, .dashed = j == 1};
             ns++;
         }
     }
@@ -160,10 +162,15 @@ int pst_report_write(const pst_report_opts_t *o, char *written, size_t cap, pst_
     if (o->n_dirs < 1 || o->n_dirs > PST_REPORT_MAX_RUNS)
         return pst_err_set(err, PST_EINVAL, "report: between 1 and %d run directories",
                            PST_REPORT_MAX_RUNS);
+    if (o->png_dir && !pst_report_png_available())
+        return pst_report_png_write(NULL, 0, o->png_dir, o->n_png, err);
     pst_report_run_t runs[PST_REPORT_MAX_RUNS];
     int loaded = 0, rc = PST_OK;
-    for (; rc == PST_OK && loaded < o->n_dirs; loaded++)
+    for (; rc == PST_OK && loaded < o->n_dirs; loaded++) {
         rc = pst_report_run_load(&runs[loaded], o->dirs[loaded], err);
+        if (rc == PST_OK)
+            rc = pst_report_curves_check(&runs[loaded], err);
+    }
     char *page = NULL;
     size_t len = 0;
     if (rc == PST_OK) {
@@ -181,6 +188,8 @@ int pst_report_write(const pst_report_opts_t *o, char *written, size_t cap, pst_
         snprintf(path, sizeof path, "%s/report.html", o->dirs[0]);
     if (rc == PST_OK)
         rc = pst_write_file_atomic(path, page, len, err);
+    if (rc == PST_OK && o->png_dir)
+        rc = pst_report_png_write(page, len, o->png_dir, o->n_png, err);
     if (rc == PST_OK && written)
         snprintf(written, cap, "%s", path);
     free(page);

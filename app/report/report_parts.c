@@ -126,6 +126,7 @@ void pst_report_final(FILE *out, const pst_report_run_t *run)
     const cJSON *part =
         parts[1] && cJSON_GetObjectItem(parts[1], "confusion") ? parts[1] : parts[0];
     confusion(out, part, part == parts[1] ? "test" : "validation");
+    pst_report_curves(out, run);
 }
 
 /* Every number of obj as a two-column table (nested objects as "key/sub"). */

@@ -60,14 +60,15 @@ static void tasks_section(FILE *out, const cJSON *tasks, const char *label, cons
     fputs("</tbody></table>\n", out);
     if (x && y && names && ticks) {
         int m = n;
-        pst_svg_series_t s[2] = {{label, x, y, n, true, false}, {0}};
+        pst_svg_series_t s[2] = {{.name = label, .x = x, .y = y, .n = n, .points = true}};
         int ns = 1;
         if (isfinite(extra)) {
             x[n] = n;
             y[n] = extra;
             snprintf(names[n], sizeof names[n], "%s", extra_name);
             ticks[n] = names[n];
-            s[1] = (pst_svg_series_t){extra_name, x + n, y + n, 1, true, false};
+            s[1] = (pst_svg_series_t){
+                .name = extra_name, .x = x + n, .y = y + n, .n = 1, .points = true};
             ns = 2;
             m = n + 1;
         }
@@ -178,7 +179,7 @@ static void param_plot(FILE *out, const cJSON *const *t, int n, const char *para
         x[i] = c;
     }
     if (x && y && cats) {
-        pst_svg_series_t s = {"trials", x, y, n, true, false};
+        pst_svg_series_t s = {.name = "trials", .x = x, .y = y, .n = n, .points = true};
         char title[160];
         snprintf(title, sizeof title, "%s against %s", metric, param);
         pst_svg_axes_t ax = {.title = title,
@@ -251,6 +252,8 @@ void pst_report_plan(FILE *out, const pst_report_run_t *run)
     if (strcmp(c, "cv") == 0) {
         tasks_section(out, tasks, "fold", "Folds", NAN, NULL);
         cv_summary(out, cJSON_GetObjectItem(r, "cv"));
+        pst_report_fold_curves(out, tasks);
+        pst_report_fold_roc(out, tasks);
     } else if (strcmp(c, "bag") == 0) {
         const cJSON *bag = cJSON_GetObjectItem(r, "bag");
         double ens = pst_report_num(bag, "test", plan_metric(tasks), NULL);

@@ -123,16 +123,16 @@ static void draw_axes(FILE *out, const pst_svg_axes_t *a, const range_t *xr, dou
 static void draw_series(FILE *out, const pst_svg_series_t *s, int i, const range_t *xr,
                         const range_t *yr)
 {
-    const char *colour = palette[i % N_COLOURS];
+    const char *colour = s->colour ? s->colour : palette[i % N_COLOURS];
     if (!s->points) {
-        fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s points=\"",
-                colour, s->dashed ? " stroke-dasharray=\"5 3\"" : "");
+        fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"",
+                colour, s->emphasis ? "3.2" : "1.8", s->dashed ? " stroke-dasharray=\"5 3\"" : "");
         for (int k = 0; k < s->n; k++)
             if (isfinite(s->x[k]) && isfinite(s->y[k]))
                 fprintf(out, "%.1f,%.1f ", sx(xr, s->x[k]), sy(yr, s->y[k]));
         fputs("\"/>\n", out);
     }
-    for (int k = 0; k < s->n; k++)
+    for (int k = 0; k < s->n && !(s->bare && !s->points); k++)
         if (isfinite(s->x[k]) && isfinite(s->y[k]))
             fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"/>\n",
                     sx(xr, s->x[k]), sy(yr, s->y[k]), s->points ? "3.5" : "2", colour);

@@ -10,9 +10,12 @@
 typedef struct pst_svg_series {
     const char *name; /* legend text */
     const double *x, *y;
-    int n;       /* points; non-finite ones are skipped */
-    bool points; /* markers only (a scatter), else a line with markers */
-    bool dashed; /* a second line of the same run (validation beside training) */
+    int n;              /* points; non-finite ones are skipped */
+    bool points;        /* markers only (a scatter), else a line with markers */
+    bool dashed;        /* a second line of the same run (validation beside training) */
+    const char *colour; /* NULL: the palette's colour of the series' place */
+    bool emphasis;      /* a thick line (a mean among its parts) */
+    bool bare;          /* a line without markers (curves of many points) */
 } pst_svg_series_t;
 
 typedef struct pst_svg_axes {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/evalcurves.h"
 #include "app/shardload.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -27,6 +28,8 @@ void pst_sparse_run_fini(pst_sparse_run_t *run)
     pst_rundir_close(&run->rundir);
     pst_click_data_fini(&run->data);
     pst_sparse_loop_fini(&run->loop);
+    free(run->test_prob);
+    run->test_prob = NULL;
     cJSON_Delete(run->comm);
     run->comm = NULL;
     cJSON_Delete(run->epochs_json);
@@ -327,8 +330,12 @@ static cJSON *build_report(const pst_sparse_run_t *run)
         cJSON_AddItemReferenceToObject(train, "history", run->epochs_json);
     if (d->val->n_rows > 0)
         metrics_json(cJSON_AddObjectToObject(doc, "val"), &run->val);
-    if (d->test->n_rows > 0)
-        metrics_json(cJSON_AddObjectToObject(doc, "test"), &run->test);
+    if (d->test->n_rows > 0) {
+        cJSON *test = cJSON_AddObjectToObject(doc, "test");
+        metrics_json(test, &run->test);
+        if (run->test_prob) /* curves to draw; left out (not fatal) only when memory runs out */
+            pst_evalcurves_add(test, 2, d->test->n_rows, run->test_prob, 1, d->test->y, NULL);
+    }
     cJSON *sparse = cJSON_AddObjectToObject(doc, "sparse");
     pst_json_add_number(sparse, "keys", run->sparse.keys);
     pst_json_add_number(sparse, "keys_per_step", run->sparse.keys_per_step);

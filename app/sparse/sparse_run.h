@@ -65,6 +65,8 @@ typedef struct pst_sparse_run {
     cJSON *epochs_json;             /* the lead's per-epoch figures, owned */
     pst_sparse_stats_t sparse;
     cJSON *comm; /* distributed: the comm section, owned */
+
+    float *test_prob; /* (test rows) the test probabilities, for report.json's curves; or NULL */
 } pst_sparse_run_t;
 
 /* lead: this process prints, evaluates and writes the run directory. */

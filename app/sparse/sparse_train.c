@@ -57,8 +57,8 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
     rc = pst_rundir_open(&run->rundir, run->cfg, out, err);
     if (rc == PST_OK)
         rc = pst_sparse_run_train(run, err);
-    if (rc == PST_OK &&
-        (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
+    if (rc == PST_OK && (rc = pst_sparse_evaluate_keep(&run->trainer, run->data.test, &run->test,
+                                                       &run->test_prob, err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");
     const pst_sparse_model_t *rows = wd ? pst_wd_local_rows(wd) : model;
     run->sparse.keys = (double)pst_sparse_model_n_keys(rows);
@@ -426,7 +426,8 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     *train_raw = (double)(st.bytes_raw - counts.eval_raw);
     step_figures(r, &st, run->seconds);
     if (rc == PST_OK && run->lead &&
-        (rc = pst_sparse_evaluate(&run->trainer, run->data.test, &run->test, err)) != PST_OK)
+        (rc = pst_sparse_evaluate_keep(&run->trainer, run->data.test, &run->test, &run->test_prob,
+                                       err)) != PST_OK)
         pst_err_prefix(err, rc, "test: ");
     if (rc == PST_OK && run->lead)
         rc = pull_model(run, r, pulled, err);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: pstrain report. The pages of a train, cv, bag, sweep and fed run and of two runs
 # together are checked for what they draw (the plot count the run's files call for, the restored
-# epoch's marker, the confusion matrix, the fold, member and trial tables in the right order),
+# epoch's marker, the confusion matrix, the ROC, precision-recall and reliability plots, a line
+# per fold and their mean, the fold, member and trial tables in the right order),
 # for being self-contained (no script source, link, image or address but the SVG namespace), and
 # bad input is refused with a message naming the place.
 # Headless Chromium is not run here: the checks read the page's markup.
@@ -59,7 +60,7 @@ curve_plots='1 + len({k for l in m if "task" not in l and "step" not in l for k,
   --set train.patience=3 --set optimizer.lr=0.05 --out "$work/train" -q >/dev/null 2>&1 || fail "train"
 if "$pstrain" report "$work/train" >"$work/train.report.out" 2>&1; then
   grep -q "^report: $work/train/report.html" "$work/train.report.out" && pass "report names the page it wrote" || fail "report output: $(cat "$work/train.report.out")"
-  page_check train "$work/train/report.html" "n_plots == $curve_plots + 1 and titles[0] == 'Loss' and 'Confusion matrix (test)' in titles and f'restored epoch {r[\"train\"][\"best_epoch\"]}' in s and r['train']['best_epoch'] < r['train']['epochs'] and s.count('<td>class ') == 2 and 'lr' in titles"
+  page_check train "$work/train/report.html" "n_plots == $curve_plots + 4 and titles[0] == 'Loss' and 'Confusion matrix (test)' in titles and titles[-3:] == ['ROC curve (test)', 'Precision-recall curve (test)', 'Reliability (test): Brier %.4f, ECE %.4f' % (r['test']['curves']['calibration']['brier'], r['test']['curves']['calibration']['ece'])] and f'restored epoch {r[\"train\"][\"best_epoch\"]}' in s and r['train']['best_epoch'] < r['train']['epochs'] and s.count('<td>class ') == 2 and 'lr' in titles"
 else
   fail "report train: $(cat "$work/train.report.out")"
 fi
@@ -76,7 +77,30 @@ fi
 # --- cv, bag, sweep, fed -------------------------------------------------------------------------
 "$pstrain" cv "$cfg" --set data.train="$data/wine.csv" --folds 4 --out "$work/cv" -q >/dev/null 2>&1 || fail "cv"
 "$pstrain" report "$work/cv" -o "$work/cv.html" >/dev/null 2>&1 || fail "report cv"
-page_check cv "$work/cv.html" "n_plots == 1 and titles == ['accuracy per fold'] and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
+page_check cv "$work/cv.html" "n_plots == 6 and titles == ['accuracy per fold', 'train_loss per fold', 'val_loss per fold', 'val_accuracy per fold', 'ROC curve per fold', 'Precision-recall curve per fold'] and all(f'fold {i + 1} macro AUC %.4f' % t['curves']['macro']['auc'] in s for i, t in enumerate(r['tasks'])) and s.split('train_loss per fold')[1].split('</svg>')[0].count('<polyline') == 5 and all(len(t['history']['epoch']) == t['epochs'] for t in r['tasks']) and all(f'<td>fold {i}</td>' in s for i in range(1, 5)) and '<td>fold 5</td>' not in s and ('<td>%.4g</td>' % r['cv']['accuracy']['mean']) in s"
+
+# the thick line of each fold plot is the mean over the folds at each epoch, read back from the
+# plot's own scales (within the 0.1 pixel the points are written to)
+out=$("$py" - "$work/cv.html" "$work/cv/report.json" "$(dirname "$0")/svgpoints.py" <<'PY'
+import json, subprocess, sys
+page, report, reader = sys.argv[1:4]
+tasks = json.load(open(report))["tasks"]
+for key in ("train_loss", "val_loss", "val_accuracy"):
+    lines = json.loads(subprocess.run([sys.executable, reader, page, key + " per fold"],
+                                      capture_output=True, text=True, check=True).stdout)
+    mean = [l for l in lines if l["width"] == 3.2]
+    assert len(lines) == len(tasks) + 1 and len(mean) == 1, (key, len(lines))
+    epochs = max(len(t["history"]["epoch"]) for t in tasks)
+    assert len(mean[0]["points"]) == epochs, (key, len(mean[0]["points"]), epochs)
+    for e, (x, y) in enumerate(mean[0]["points"], 1):
+        vals = [t["history"][key][e - 1] for t in tasks if len(t["history"]["epoch"]) >= e and t["history"][key][e - 1] is not None]
+        want = sum(vals) / len(vals)
+        px, py = mean[0]["per_pixel"]
+        assert abs(x - e) <= 0.1 * px and abs(y - want) <= 0.1 * py, (key, e, x, y, want)
+print("True")
+PY
+)
+check "cv: each fold plot's thick line is the folds' mean at every epoch" "$(echo "$out" | tail -1)"
 
 "$pstrain" bag "$cfg" --set data.train="$data/wine.csv" --members 3 --out "$work/bag" -q >/dev/null 2>&1 || fail "bag"
 "$pstrain" report "$work/bag" -o "$work/bag.html" >/dev/null 2>&1 || fail "report bag"
@@ -98,7 +122,7 @@ page_check sweep "$work/sweep.html" "titles == ['val.accuracy against optimizer.
 
 "$pstrain" fed simulate "$cfg" --set data.train="$data/digits.csv" --set fed.rounds=3 --out "$work/fed" -q >/dev/null 2>&1 || fail "fed"
 "$pstrain" report "$work/fed" -o "$work/fed.html" >/dev/null 2>&1 || fail "report fed"
-page_check fed "$work/fed.html" "n_plots == $curve_plots + 1 and {'sites_answered', 'sites_asked', 'val_accuracy'} <= set(titles) and 'Federated rounds' in s and re.search(r'<svg class=\"plot\".*?<text[^>]*>round</text>', s, re.S)"
+page_check fed "$work/fed.html" "n_plots == $curve_plots + 4 and 'ROC curve (test)' in titles and {'sites_answered', 'sites_asked', 'val_accuracy'} <= set(titles) and 'Federated rounds' in s and re.search(r'<svg class=\"plot\".*?<text[^>]*>round</text>', s, re.S)"
 
 # --- bad input -----------------------------------------------------------------------------------
 mkdir -p "$work/notarun"

@@ -276,6 +276,16 @@ int pst_sparse_loop_stream_epoch(pst_sparse_loop_t *self, pst_sparse_stream_t *s
 int pst_sparse_evaluate(const pst_sparse_trainer_t *trainer, const pst_dataset_t *d,
                         pst_binary_metrics_t *m, pst_err_t *err)
 {
+    float *prob = NULL;
+    int rc = pst_sparse_evaluate_keep(trainer, d, m, &prob, err);
+    free(prob);
+    return rc;
+}
+
+int pst_sparse_evaluate_keep(const pst_sparse_trainer_t *trainer, const pst_dataset_t *d,
+                             pst_binary_metrics_t *m, float **kept, pst_err_t *err)
+{
+    *kept = NULL;
     pst_binary_metrics_none(m);
     if (d->n_rows == 0)
         return PST_OK;
@@ -290,8 +300,11 @@ int pst_sparse_evaluate(const pst_sparse_trainer_t *trainer, const pst_dataset_t
         pst_sparse_batch_t b = window(d, start, len);
         rc = trainer->predict(trainer->ctx, &b, prob + start, err);
     }
-    if (rc == PST_OK)
+    if (rc == PST_OK) {
         pst_binary_metrics_compute(m, prob, d->y, d->n_rows);
-    free(prob);
+        *kept = prob;
+    } else {
+        free(prob);
+    }
     return rc;
 }

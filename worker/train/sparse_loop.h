@@ -89,5 +89,9 @@ int pst_sparse_loop_stream_epoch(pst_sparse_loop_t *self, pst_sparse_stream_t *s
  * gives pst_binary_metrics_none. */
 int pst_sparse_evaluate(const pst_sparse_trainer_t *trainer, const pst_dataset_t *d,
                         pst_binary_metrics_t *m, pst_err_t *err);
+/* The same, handing the probabilities (n_rows of them; caller frees) to *prob, or NULL for a set
+ * without rows or on failure. */
+int pst_sparse_evaluate_keep(const pst_sparse_trainer_t *trainer, const pst_dataset_t *d,
+                             pst_binary_metrics_t *m, float **prob, pst_err_t *err);
 
 #endif
