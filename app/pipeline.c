@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/seqsplit.h"
 #include "app/tabular.h"
 #include "common/data/dataload.h"
 #include "common/data/table.h"
@@ -161,8 +162,8 @@ int pst_pipeline_load(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *err
         pst_err_prefix(err, rc, "%s: ", cfg->data.train);
     if (rc == PST_OK && cfg->data.test[0])
         rc = load_test(p, cfg, all, err);
-    if (rc == PST_OK)
-        rc = split_parts(p, cfg, all, err);
+    if (rc == PST_OK) /* a time series keeps its order: see app/seqsplit.h */
+        rc = cfg->data.window > 0 ? pst_seqsplit(p, cfg, all, err) : split_parts(p, cfg, all, err);
     if (rc == PST_OK && !p->test && !(p->test = pst_dataset_take_rows(all, NULL, 0)))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
     if (rc == PST_OK && cfg->data.drop_duplicates)

@@ -22,16 +22,24 @@ static size_t round_up(size_t n)
     return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
-/* W (rows, cols) then b (rows) of layer l at *offset. */
-static void add_tensors(pst_model_t *m, layer_t *l, int rows, int cols, size_t *offset)
+/* W (rows, cols) then b (bias_rows) of layer l at *offset. */
+static void add_tensors(pst_model_t *m, layer_t *l, int rows, int cols, int bias_rows,
+                        size_t *offset)
 {
     l->w_tensor = m->n_tensors;
     pst_tensor_info_t *w = &m->tensors[m->n_tensors++];
     *w = (pst_tensor_info_t){*offset, (size_t)rows * (size_t)cols, rows, cols, false};
     *offset += w->size;
     pst_tensor_info_t *b = &m->tensors[m->n_tensors++];
-    *b = (pst_tensor_info_t){*offset, (size_t)rows, rows, 1, true};
+    *b = (pst_tensor_info_t){*offset, (size_t)bias_rows, bias_rows, 1, true};
     *offset += b->size;
+}
+
+static int rnn_features(const layer_t *l)
+{
+    int steps, features;
+    pst_rnn_dims(l, &steps, &features);
+    return features;
 }
 
 /* Fills shapes, widths and the tensor table (W then b per dense or conv2d layer, in layer
@@ -45,6 +53,8 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
         memcpy(l->in_shape, shape, sizeof shape);
         l->w_tensor = -1;
         int rc = pst_spatial_shape(l, i, err);
+        if (rc == PST_OK && pst_rnn_is_recurrent(l->spec.kind))
+            rc = pst_rnn_shape(l, i, err);
         if (rc != PST_OK)
             return rc;
         if (l->spec.kind == PST_LAYER_DENSE)
@@ -54,11 +64,15 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
         if (pst_layer_kind_has_params(l->spec.kind) && m->first_dense < 0)
             m->first_dense = i;
         if (l->spec.kind == PST_LAYER_DENSE)
-            add_tensors(m, l, l->out, l->in, &offset);
+            add_tensors(m, l, l->out, l->in, l->out, &offset);
         else if (l->spec.kind == PST_LAYER_CONV2D)
-            add_tensors(m, l, l->out_shape[0], shape[0] * l->spec.kernel * l->spec.kernel, &offset);
+            add_tensors(m, l, l->out_shape[0], shape[0] * l->spec.kernel * l->spec.kernel,
+                        l->out_shape[0], &offset);
+        else if (pst_rnn_is_recurrent(l->spec.kind))
+            add_tensors(m, l, pst_rnn_gate_rows(l), rnn_features(l) + l->spec.units,
+                        4 * l->spec.units, &offset);
         if (l->spec.kind == PST_LAYER_BATCHNORM) {
-            add_tensors(m, l, shape[0], 1, &offset);
+            add_tensors(m, l, shape[0], 1, shape[0], &offset);
             l->state_offset = m->n_state;
             m->n_state += 2 * (size_t)shape[0];
         }
@@ -170,6 +184,11 @@ static int alloc_buffers(pst_model_t *m, pst_err_t *err)
         return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for %zu parameters",
                            __LINE__, m->n_params);
     carve_activations(m, max_width, tmp, dcol);
+    for (int i = 0; i < m->n_layers; i++)
+        if (pst_rnn_is_recurrent(m->layers[i].spec.kind) &&
+            pst_rnn_alloc(&m->layers[i], m->max_batch) != PST_OK)
+            return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for layer %d's steps",
+                               __LINE__, i);
     for (int i = 0; i < m->n_layers; i++) /* running variance starts at 1, the mean at 0 */
         if (m->layers[i].spec.kind == PST_LAYER_BATCHNORM)
             for (int c = 0; c < m->layers[i].in_shape[0]; c++)
@@ -216,6 +235,8 @@ void pst_model_destroy(pst_model_t **self_p)
     free(m->argmax);
     free(m->state);
     free(m->tensors);
+    for (int i = 0; m->layers != NULL && i < m->n_layers; i++)
+        pst_rnn_free(&m->layers[i]);
     free(m->layers);
     free(m);
     *self_p = NULL;
@@ -425,6 +446,11 @@ static void layer_forward(pst_model_t *m, layer_t *l, const float *x, int batch,
                               m->params + m->tensors[l->w_tensor + 1].offset,
                               m->state + l->state_offset, x, batch, training);
         break;
+    case PST_LAYER_LSTM:
+    case PST_LAYER_GRU:
+        pst_rnn_forward(l, m->params + m->tensors[l->w_tensor].offset,
+                        m->params + m->tensors[l->w_tensor + 1].offset, x, batch);
+        break;
     }
 }
 
@@ -562,6 +588,14 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
         const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
         pst_batchnorm_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
                                m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch);
+        return dx;
+    }
+    case PST_LAYER_LSTM:
+    case PST_LAYER_GRU: {
+        float *dx = need_dx ? other_scratch(m, g) : NULL;
+        const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
+        pst_rnn_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
+                         m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch);
         return dx;
     }
     }

@@ -23,6 +23,8 @@ typedef enum {
     PST_LAYER_FLATTEN,        /* (C, H, W) -> (C*H*W): the memory is already flat */
     PST_LAYER_GLOBAL_AVGPOOL, /* (C, H, W) -> (C) */
     PST_LAYER_BATCHNORM,      /* per channel: gamma (x - mean) / std + beta */
+    PST_LAYER_LSTM,           /* units hidden; over a (steps, features) sequence */
+    PST_LAYER_GRU,            /* units hidden; over a (steps, features) sequence */
 } pst_layer_kind_t;
 
 /* How a layer's weights are drawn: auto is He-normal before a ReLU and Glorot-uniform otherwise;
@@ -36,13 +38,15 @@ typedef enum {
     PST_INIT_GLOROT_UNIFORM,
     PST_INIT_LECUN_NORMAL,
     PST_INIT_LECUN_UNIFORM,
+    PST_INIT_ORTHOGONAL, /* orthonormal rows (or columns, whichever are fewer), gain 1 */
 } pst_init_kind_t;
 
 int pst_init_kind_parse(const char *name, pst_init_kind_t *kind);
 const char *pst_init_kind_name(pst_init_kind_t kind);
 
 /* Tensors flow as (batch, C, H, W) row-major; a flat vector of n features is (n, 1, 1), and
- * dense layers take whatever shape comes as its flat width. */
+ * dense layers take whatever shape comes as its flat width. A recurrent layer reads its input as
+ * (steps, features) = (C, H * W): a flat row of n values is n steps of one feature. */
 typedef struct pst_layer_spec {
     pst_layer_kind_t kind;
     int units;            /* dense: output width */
@@ -53,7 +57,12 @@ typedef struct pst_layer_spec {
     int pad;              /* conv2d: zero padding on every side */
     int height;           /* input: image height (0 with width 0: inferred from a square image) */
     int width;            /* input: image width */
-    pst_init_kind_t init; /* dense, conv2d: how the weights are drawn */
+    pst_init_kind_t init; /* dense, conv2d: how the weights are drawn; lstm, gru: the input
+                             weights (the recurrent ones are orthogonal unless init names
+                             another kind) */
+    bool sequences;       /* lstm, gru: output every step's state (steps, units), not the last */
+    int steps;            /* lstm, gru: a flat input of n values is (steps, n / steps); 0: the
+                             input's shape says (its C steps of H * W features) */
 } pst_layer_spec_t;
 
 /* One parameter tensor inside the arena. */

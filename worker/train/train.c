@@ -166,7 +166,8 @@ typedef struct train_state {
     size_t *order;      // (n_train) row order of the epoch
     float *xb, *yb;     // (batch, d), (batch)
     float *dout;        // (batch, n_out)
-    float *best;        // (n_params) weights of the best epoch, or NULL
+    float *best;        // (n_params + n_state) weights, then running statistics, of the best
+                        // epoch, or NULL
     pst_optim_t *optim; // local mode only
     float *aug_scratch; // (d) one image, when augmenting
 } train_state_t;
@@ -192,7 +193,8 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
     st->yb = malloc(b * sizeof(float));
     st->dout = malloc(b * n_out * sizeof(float));
     if (opts->patience > 0 && opts->restore_best)
-        st->best = malloc(pst_model_n_params(model) * sizeof(float));
+        st->best =
+            malloc((pst_model_n_params(model) + pst_model_n_state(model) + 1) * sizeof(float));
     if (opts->augment.n_ops > 0 &&
         !(st->aug_scratch = malloc(pst_rows_width(train) * sizeof(float))))
         return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
@@ -459,6 +461,23 @@ static int average_state(epoch_ctx_t *c, pst_err_t *err)
     return rc;
 }
 
+/* The best epoch is its weights and its batchnorm running statistics: evaluation uses both, so
+ * restoring one without the other would give a model no epoch ever had. save: model -> best. */
+static void keep_best(pst_model_t *model, float *best, bool save)
+{
+    size_t n_params = pst_model_n_params(model), n_state = pst_model_n_state(model);
+    float *params = pst_model_params(model), *state = pst_model_state(model);
+    if (save) {
+        memcpy(best, params, n_params * sizeof(float));
+        if (n_state > 0)
+            memcpy(best + n_params, state, n_state * sizeof(float));
+    } else {
+        memcpy(params, best, n_params * sizeof(float));
+        if (n_state > 0)
+            memcpy(state, best + n_params, n_state * sizeof(float));
+    }
+}
+
 static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
 {
     if (opts->steps_per_epoch > 0)
@@ -536,7 +555,7 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
             result->best_val_loss = stop.best_loss;
             result->best_epoch = epoch;
             if (st.best)
-                memcpy(st.best, pst_model_params(model), pst_model_n_params(model) * sizeof(float));
+                keep_best(model, st.best, true);
         }
         result->epochs_run = epoch;
         if (hooks && hooks->on_epoch)
@@ -550,7 +569,7 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
     if (rc == PST_OK && remote && result->epochs_run == 0)
         rc = hooks->pull(hooks->ctx, pst_model_params(model), c.clock, err);
     if (rc == PST_OK && st.best && result->best_epoch > 0)
-        memcpy(pst_model_params(model), st.best, pst_model_n_params(model) * sizeof(float));
+        keep_best(model, st.best, false);
     result->clock = c.clock;
     result->samples_per_s = result->seconds > 0 ? result->rows_trained / result->seconds : 0;
     state_free(&st);
