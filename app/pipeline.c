@@ -191,6 +191,13 @@ int pst_pipeline_load_for(const pst_config_t *cfg, const char *path, const char 
 {
     bool classify = mf->task == PST_TASK_CLASSIFICATION;
     const pst_encoder_t *e = mf->encoder;
+    if (e == NULL && cfg->data.window > 0) { /* trained on windows: scores windows */
+        int rc = load_spec(cfg, path, labels_path, NULL, classify ? mf->class_values : NULL,
+                           classify ? mf->n_classes : 0, true, out, err);
+        if (rc == PST_OK && (rc = pst_dataset_densify(*out, 0, err)) != PST_OK)
+            pst_err_prefix(err, rc, "%s: ", path);
+        return rc == PST_OK ? pst_seqsplit_whole(cfg, out, path, err) : rc;
+    }
     if (e == NULL)
         return load_spec(cfg, path, labels_path, NULL, classify ? mf->class_values : NULL,
                          classify ? mf->n_classes : 0, need_target, out, err);

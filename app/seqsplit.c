@@ -18,13 +18,34 @@ static int cut_part(const pst_seqwin_t *w, const pst_dataset_t *src, size_t firs
     return pst_seqwin_cut(w, src, first, n, part, out, err);
 }
 
+static int seqwin_of(const pst_config_t *cfg, const pst_dataset_t *all, pst_seqwin_t *w,
+                     pst_err_t *err)
+{
+    return pst_seqwin_init(w, all, (int)cfg->data.window, (int)cfg->data.horizon,
+                           (const char *const *)cfg->data.sequence_columns.items,
+                           cfg->data.sequence_columns.n, cfg->data.target, err);
+}
+
+int pst_seqsplit_whole(const pst_config_t *cfg, pst_dataset_t **ds, const char *path,
+                       pst_err_t *err)
+{
+    pst_seqwin_t w;
+    pst_dataset_t *windows = NULL;
+    int rc = seqwin_of(cfg, *ds, &w, err);
+    if (rc == PST_OK)
+        rc = pst_seqwin_cut(&w, *ds, 0, (*ds)->n_rows, "scored", &windows, err);
+    if (rc != PST_OK)
+        return pst_err_prefix(err, rc, "%s: ", path);
+    pst_dataset_destroy(ds);
+    *ds = windows;
+    return PST_OK;
+}
+
 int pst_seqsplit(pst_pipeline_t *p, const pst_config_t *cfg, const pst_dataset_t *all,
                  pst_err_t *err)
 {
     pst_seqwin_t w;
-    int rc = pst_seqwin_init(&w, all, (int)cfg->data.window, (int)cfg->data.horizon,
-                             (const char *const *)cfg->data.sequence_columns.items,
-                             cfg->data.sequence_columns.n, cfg->data.target, err);
+    int rc = seqwin_of(cfg, all, &w, err);
     if (rc != PST_OK)
         return rc;
     size_t n = all->n_rows, n_val = (size_t)llround((double)n * cfg->data.val_fraction);

@@ -12,4 +12,9 @@
 int pst_seqsplit(pst_pipeline_t *p, const pst_config_t *cfg, const pst_dataset_t *all,
                  pst_err_t *err);
 
+/* A file scored by a model trained on windows (eval, predict): *ds, time-ordered, is replaced by
+ * all its windows, cut as the model's configuration says. */
+int pst_seqsplit_whole(const pst_config_t *cfg, pst_dataset_t **ds, const char *path,
+                       pst_err_t *err);
+
 #endif
