@@ -248,8 +248,10 @@ static int worker_train(worker_t *w, pst_err_t *err)
     w->remote.reduce_timeout_s = w->c->cfg->cluster.timeout;
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
-    /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer */
-    if (rc == PST_OK && w->c->cfg->transport.prefetch && layers_pay(w->s.model))
+    /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer; frozen
+     * layers (train.freeze) need that split to stay off the servers */
+    bool frozen = w->c->cfg->train.freeze.n > 0;
+    if (rc == PST_OK && ((w->c->cfg->transport.prefetch && layers_pay(w->s.model)) || frozen))
         rc = pst_remote_begin_layers(&w->remote, 0, w->s.model, &clock, err);
     else if (rc == PST_OK)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);

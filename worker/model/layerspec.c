@@ -49,6 +49,11 @@ bool pst_layer_kind_is_spatial(pst_layer_kind_t kind)
            kind == PST_LAYER_GLOBAL_AVGPOOL;
 }
 
+bool pst_layer_kind_has_weights(pst_layer_kind_t kind)
+{
+    return pst_layer_kind_has_params(kind);
+}
+
 bool pst_layer_kind_has_params(pst_layer_kind_t kind)
 {
     return kind == PST_LAYER_DENSE || kind == PST_LAYER_CONV2D || kind == PST_LAYER_BATCHNORM ||

@@ -28,10 +28,11 @@ static void add_tensors(pst_model_t *m, layer_t *l, int rows, int cols, int bias
 {
     l->w_tensor = m->n_tensors;
     pst_tensor_info_t *w = &m->tensors[m->n_tensors++];
-    *w = (pst_tensor_info_t){*offset, (size_t)rows * (size_t)cols, rows, cols, false};
+    *w = (pst_tensor_info_t){*offset,       (size_t)rows * (size_t)cols, rows, cols, false,
+                             l->spec.frozen};
     *offset += w->size;
     pst_tensor_info_t *b = &m->tensors[m->n_tensors++];
-    *b = (pst_tensor_info_t){*offset, (size_t)bias_rows, bias_rows, 1, true};
+    *b = (pst_tensor_info_t){*offset, (size_t)bias_rows, bias_rows, 1, true, l->spec.frozen};
     *offset += b->size;
 }
 
@@ -63,6 +64,8 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
         l->out = l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
         if (pst_layer_kind_has_params(l->spec.kind) && m->first_dense < 0)
             m->first_dense = i;
+        if (pst_layer_kind_has_params(l->spec.kind) && !l->spec.frozen && i < m->first_trained)
+            m->first_trained = i;
         if (l->spec.kind == PST_LAYER_DENSE)
             add_tensors(m, l, l->out, l->in, l->out, &offset);
         else if (l->spec.kind == PST_LAYER_CONV2D)
@@ -210,6 +213,7 @@ pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_l
     m->n_layers = n_layers;
     m->max_batch = max_batch;
     m->first_dense = -1;
+    m->first_trained = n_layers;
     m->layers = calloc((size_t)n_layers, sizeof(layer_t));
     m->tensors = calloc(2 * (size_t)n_layers, sizeof(pst_tensor_info_t));
     if (m->layers == NULL || m->tensors == NULL) {
@@ -617,11 +621,14 @@ static const float *backward_pass(pst_model_t *self, const float *dout, int batc
     memset(self->grads, 0, self->n_params * sizeof(float));
     float *g = self->scratch[0];
     memcpy(g, dout, (size_t)batch * (size_t)self->n_outputs * sizeof(float));
-    int bottom = with_input ? 0 : self->first_dense;
+    int bottom = with_input ? 0 : self->first_trained;
     for (int i = top; i >= bottom; i--) {
-        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > self->first_dense);
+        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > bottom);
         int w = self->layers[i].w_tensor;
-        if (w >= 0 && self->hooks.after_backward != NULL)
+        if (w >= 0 && self->layers[i].spec.frozen) /* its gradient only passed through */
+            memset(self->grads + self->tensors[w].offset, 0,
+                   (self->tensors[w].size + self->tensors[w + 1].size) * sizeof(float));
+        else if (w >= 0 && self->hooks.after_backward != NULL)
             self->hooks.after_backward(self->hooks.ctx, w / 2);
     }
     return with_input ? g : NULL;

@@ -63,6 +63,7 @@ typedef struct pst_layer_spec {
     bool sequences;       /* lstm, gru: output every step's state (steps, units), not the last */
     int steps;            /* lstm, gru: a flat input of n values is (steps, n / steps); 0: the
                              input's shape says (its C steps of H * W features) */
+    bool frozen;          /* layers with weights: kept fixed (train.freeze); never in files */
 } pst_layer_spec_t;
 
 /* One parameter tensor inside the arena. */
@@ -72,12 +73,16 @@ typedef struct pst_tensor_info {
     int rows, cols; /* dense weight: (out, in); conv2d: (out_channels, in_channels*k*k);
                        bias: (out, 1) */
     bool is_bias;   /* biases take no L1/L2 penalty */
+    bool frozen;    /* its layer is frozen: backward leaves its gradient 0, nothing updates it */
 } pst_tensor_info_t;
 
 typedef struct pst_model pst_model_t;
 
 int pst_layer_kind_parse(const char *name, pst_layer_kind_t *kind);
 const char *pst_layer_kind_name(pst_layer_kind_t kind);
+
+/* True for layers with a weight and a bias tensor: dense, conv2d, batchnorm, lstm, gru. */
+bool pst_layer_kind_has_weights(pst_layer_kind_t kind);
 
 /* True for layers that need a (C, H, W) input: conv2d, the pools and global_avgpool. */
 bool pst_layer_kind_is_spatial(pst_layer_kind_t kind);
@@ -114,7 +119,8 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
                                pst_rng_t *rng);
 
 /* Backward pass for the last forward: dout is d(loss)/d(output) (batch, n_outputs). Overwrites
- * the gradient arena (does not accumulate). When fused_output is true, dout is taken as the
+ * the gradient arena (does not accumulate); frozen layers' gradients stay 0, and the pass stops
+ * at the lowest layer that is not frozen. When fused_output is true, dout is taken as the
  * gradient with respect to the *input* of a trailing softmax or sigmoid layer (the fused
  * cross-entropy case: p - y), and that layer's Jacobian is skipped. */
 void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output);

@@ -30,7 +30,8 @@ typedef struct pst_model_layer {
 /* The stack: shared with init.c, which draws the initial weights. */
 struct pst_model {
     int n_inputs, n_outputs, n_layers, max_batch;
-    int first_dense; /* first layer with parameters: backward stops there, nothing below learns */
+    int first_dense;   /* first layer with parameters: backward stops there, nothing below learns */
+    int first_trained; /* first layer with parameters that is not frozen (n_layers: none) */
     pst_model_layer_t *layers;
     pst_tensor_info_t *tensors;
     int n_tensors;

@@ -231,6 +231,52 @@ static void apply_window(pst_modelspec_t *spec, const pst_config_t *cfg)
     }
 }
 
+/* Marks entry `name` of train.freeze (an index of model.layers, or a kind: all of that kind) in
+ * spec; first is the stack's index of model.layers[0] (1 after an inserted input layer). */
+static int freeze_entry(pst_modelspec_t *spec, const char *name, int first, pst_err_t *err)
+{
+    char *end = NULL;
+    long index = strtol(name, &end, 10);
+    pst_layer_kind_t kind;
+    if (end != name && *end == '\0') {
+        int i = (int)index + first;
+        if (index < 0 || i >= spec->n_layers)
+            return pst_err_set(err, PST_EINVAL, "train.freeze: no layer %ld (the model has %d)",
+                               index, spec->n_layers - first);
+        if (!pst_layer_kind_has_weights(spec->layers[i].kind))
+            return pst_err_set(err, PST_EINVAL, "train.freeze: layer %ld (%s) has no weights",
+                               index, pst_layer_kind_name(spec->layers[i].kind));
+        spec->layers[i].frozen = true;
+        return PST_OK;
+    }
+    bool found = false;
+    if (pst_layer_kind_parse(name, &kind) == PST_OK)
+        for (int i = 0; i < spec->n_layers; i++)
+            if (spec->layers[i].kind == kind && pst_layer_kind_has_weights(kind))
+                found = spec->layers[i].frozen = true;
+    if (!found)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.freeze: '%s' is neither a layer index nor the kind of a layer "
+                           "with weights in the model",
+                           name);
+    return PST_OK;
+}
+
+/* train.freeze: at least one layer with weights must stay trainable. */
+static int apply_freeze(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
+{
+    int first = cfg->model.layers.n > 0 && spec->n_layers > cfg->model.layers.n ? 1 : 0;
+    for (int i = 0; i < cfg->train.freeze.n; i++) {
+        int rc = freeze_entry(spec, cfg->train.freeze.items[i], first, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    for (int i = 0; i < spec->n_layers; i++)
+        if (pst_layer_kind_has_weights(spec->layers[i].kind) && !spec->layers[i].frozen)
+            return PST_OK;
+    return pst_err_set(err, PST_EINVAL, "train.freeze: every layer with weights is frozen");
+}
+
 /* model.init for every layer with weights that names none. */
 static void apply_init(pst_modelspec_t *spec, const pst_config_t *cfg)
 {
@@ -356,6 +402,8 @@ int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task
     }
     apply_init(spec, cfg);
     apply_window(spec, cfg);
+    if ((rc = apply_freeze(spec, cfg, err)) != PST_OK)
+        return rc;
     return choose_loss(spec, cfg, task, err);
 }
 

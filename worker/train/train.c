@@ -170,6 +170,7 @@ typedef struct train_state {
                         // epoch, or NULL
     pst_optim_t *optim; // local mode only
     float *aug_scratch; // (d) one image, when augmenting
+    float *frozen;      // (n_params) the weights at the start, when a layer is frozen (local)
 } train_state_t;
 
 static void state_free(train_state_t *st)
@@ -180,7 +181,29 @@ static void state_free(train_state_t *st)
     free(st->dout);
     free(st->best);
     free(st->aug_scratch);
+    free(st->frozen);
     pst_optim_destroy(&st->optim);
+}
+
+static bool any_frozen(const pst_model_t *model)
+{
+    for (int t = 0; t < pst_model_n_tensors(model); t++)
+        if (pst_model_tensor(model, t)->frozen)
+            return true;
+    return false;
+}
+
+/* Frozen layers' gradients are 0, yet some optimizers still move their weights (decoupled
+ * weight decay, lookahead): the local step puts them back, so they stay exactly as they began.
+ * (Under mpirun they are not on the servers at all.) */
+static void restore_frozen(pst_model_t *model, const float *frozen)
+{
+    float *params = pst_model_params(model);
+    for (int t = 0; frozen != NULL && t < pst_model_n_tensors(model); t++) {
+        const pst_tensor_info_t *info = pst_model_tensor(model, t);
+        if (info->frozen)
+            memcpy(params + info->offset, frozen + info->offset, info->size * sizeof(float));
+    }
 }
 
 static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *train,
@@ -205,6 +228,12 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
         st->order[i] = i;
     if (local && !(st->optim = pst_optim_new(&opts->optim, pst_model_n_params(model), err)))
         return err ? err->code : PST_ENOMEM;
+    if (local && any_frozen(model)) {
+        size_t bytes = pst_model_n_params(model) * sizeof(float);
+        if (!(st->frozen = malloc(bytes)))
+            return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
+        memcpy(st->frozen, pst_model_params(model), bytes);
+    }
     return PST_OK;
 }
 
@@ -387,8 +416,10 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         if (remote && !layered &&
             (rc = h->push(h->ctx, pst_model_grads(c->model), c->clock, lr, err)) != PST_OK)
             return rc;
-        if (!remote)
+        if (!remote) {
             pst_optim_step(c->st->optim, params, pst_model_grads(c->model), lr);
+            restore_frozen(c->model, c->st->frozen);
+        }
         c->clock++;
         *loss_sum += loss;
         *rows += b;
