@@ -16,6 +16,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
+#include "app/mpi/workerstate.h"
 #include "app/rundir.h"
 #include "app/mpi/steptime.h"
 #include "app/mpi/watchdog.h"
@@ -272,6 +273,12 @@ static int worker_train(worker_t *w, pst_err_t *err)
     pst_train_hooks_t hooks = {0};
     pst_remote_hooks(&w->remote, &hooks);
     pst_session_hooks(s, &hooks);
+    /* the weights come back from the servers' checkpoints, the running statistics from ours */
+    pst_workerstate_t ws;
+    pst_workerstate_hooks(&ws, s->model, w->c->ckpt_dir, w->index,
+                          w->c->cfg->cluster.checkpoint_every, &hooks);
+    if ((rc = pst_workerstate_resume(&ws, clock, s->opts.steps_per_epoch, &hooks, err)) != PST_OK)
+        return rc;
     rc = pst_session_train(s, &hooks, err);
     int flush_rc = pst_remote_flush(&w->remote, rc == PST_OK ? err : NULL);
     return rc != PST_OK ? rc : flush_rc;

@@ -421,6 +421,8 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
             restore_frozen(c->model, c->st->frozen);
         }
         c->clock++;
+        if (h && h->on_clock && (rc = h->on_clock(h->clock_ctx, c->clock, err)) != PST_OK)
+            return rc;
         *loss_sum += loss;
         *rows += b;
         double t = pst_clock_seconds();
