@@ -6,11 +6,11 @@ Science 197 (1977) 287-289, with the customary parameters beta 0.2, gamma 0.1, n
 term read from the stored history (linear interpolation at the half steps), sampled every time
 unit after a transient of 500. No randomness: the same arguments give the same bytes.
 
-usage: gen_mackey_glass.py [ROWS] > mackey_glass.csv
+usage: gen_mackey_glass.py [ROWS [TAU]] > mackey_glass.csv   (defaults 2000 rows, tau 17)
 """
 import sys
 
-BETA, GAMMA, N, TAU, DT = 0.2, 0.1, 10, 17.0, 0.1
+BETA, GAMMA, N, DT = 0.2, 0.1, 10, 0.1
 
 
 def rhs(x, x_tau):
@@ -19,7 +19,8 @@ def rhs(x, x_tau):
 
 def main():
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    lag = int(round(TAU / DT))
+    tau = float(sys.argv[2]) if len(sys.argv) > 2 else 17.0
+    lag = int(round(tau / DT))
     per_unit = int(round(1.0 / DT))
     transient = 500 * per_unit
     hist = [1.2] * (lag + 1)  # x at steps -lag..0
