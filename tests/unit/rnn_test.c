@@ -205,6 +205,26 @@ static void gradcheck_gru(void **state)
     check_gradients(seq, N_OF(seq), 6, 2, 22);
 }
 
+/* data.window's form: a flat row of steps x features values read through spec.steps. */
+static void gradcheck_flat_steps(void **state)
+{
+    (void)state;
+    pst_layer_spec_t spec[] = {{.kind = PST_LAYER_GRU, .units = 4, .steps = 3},
+                               {.kind = PST_LAYER_DENSE, .units = 2}};
+    pst_model_t *m = random_model(6, spec, N_OF(spec), 2, 51);
+    assert_int_equal(pst_model_tensor(m, 0)->cols, 2 + 4); /* 2 features a step */
+    pst_model_destroy(&m);
+    check_gradients(spec, N_OF(spec), 6, 2, 52);
+    pst_layer_spec_t lstm[] = {{.kind = PST_LAYER_LSTM, .units = 3, .steps = 2, .sequences = true},
+                               {.kind = PST_LAYER_DENSE, .units = 1}};
+    check_gradients(lstm, N_OF(lstm), 8, 3, 53);
+    /* a row that is not whole steps is refused by layer */
+    pst_err_t err = {0};
+    spec[0].steps = 4;
+    assert_null(pst_model_new(6, spec, N_OF(spec), 2, &err));
+    assert_non_null(strstr(err.msg, "layer 0: gru: an input of 6 values is not 4 steps"));
+}
+
 static void gradcheck_stacked(void **state)
 {
     (void)state;
@@ -336,10 +356,15 @@ int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(lstm_forward_values),   cmocka_unit_test(gru_forward_values),
-        cmocka_unit_test(gradcheck_lstm),        cmocka_unit_test(gradcheck_gru),
-        cmocka_unit_test(gradcheck_stacked),     cmocka_unit_test(orthogonal_init),
-        cmocka_unit_test(model_file_round_trip), cmocka_unit_test(specs_parse_format_and_errors),
+        cmocka_unit_test(lstm_forward_values),
+        cmocka_unit_test(gru_forward_values),
+        cmocka_unit_test(gradcheck_lstm),
+        cmocka_unit_test(gradcheck_gru),
+        cmocka_unit_test(gradcheck_stacked),
+        cmocka_unit_test(gradcheck_flat_steps),
+        cmocka_unit_test(orthogonal_init),
+        cmocka_unit_test(model_file_round_trip),
+        cmocka_unit_test(specs_parse_format_and_errors),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
