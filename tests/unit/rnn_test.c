@@ -1,5 +1,6 @@
 /* Tests for the recurrent layers (worker/model/rnn.c through the model API): lstm and gru
- * forward values against a direct step-by-step computation, finite-difference gradient checks of
+ * forward values against a direct step-by-step computation and against PyTorch's nn.LSTM and
+ * nn.GRU (golden numbers), finite-difference gradient checks of
  * the parameters and the input (last state, whole sequence, stacked), orthogonal initialisation,
  * the model file round trip and the layer specs' errors. */
 #include <setjmp.h>
@@ -128,6 +129,51 @@ static void gru_forward_values(void **state)
     (void)state;
     forward_matches_step_by_step(PST_LAYER_GRU, false);
     forward_matches_step_by_step(PST_LAYER_GRU, true);
+}
+
+/* Produced by scripts/golden/rnn_golden.py (torch 1.13.0, float64): torch.nn.LSTM and
+ * torch.nn.GRU over 2 sequences of 4 steps of 3 features, 3 units, parameter k
+ * 0.5 sin(0.7 k + 0.3) in pstrain's layout, input value k cos(0.37 k); every step's state. */
+static const double GOLDEN_LSTM[24] = {
+    0.236361284814,    -0.113807395483,  -0.0344637756798, -0.0236972062104, -0.234381049439,
+    0.000563928804159, -0.0942893673179, -0.0574519720533, 0.0696409318624,  -0.130355579683,
+    0.256030825661,    -0.0271489514488, -0.100429558207,  -0.136819406052,  -0.107395855556,
+    0.190156669147,    -0.126172801604,  -0.0986816033329, 0.27682536205,    -0.159487908866,
+    -0.0579949266523,  -0.0577190402412, -0.24379653963,   -0.0045753333088};
+static const double GOLDEN_GRU[24] = {
+    0.122559305793,  -0.63115023384,  0.117252339457,   -0.0941330666079, -0.529994097922,
+    0.307828207877,  -0.642449359247, -0.163517788517,  0.39104937987,    -0.808830429921,
+    0.0824759573704, 0.346129840102,  -0.0588492754119, -0.0600711136549, -0.0653664405723,
+    0.0806331045717, -0.631666958141, 0.0155196387916,  0.153870950903,   -0.782186020986,
+    0.228945942156,  -0.28967036198,  -0.430054709161,  0.375882305815};
+
+static void matches_pytorch(pst_layer_kind_t kind, const double *golden)
+{
+    enum { B = 2, T = 4, F = 3, H = 3 };
+    pst_layer_spec_t spec[] = {{.kind = PST_LAYER_INPUT, .channels = T, .height = F, .width = 1},
+                               {.kind = kind, .units = H, .sequences = true}};
+    pst_err_t err = {0};
+    pst_model_t *m = pst_model_new(T * F, spec, 2, B, &err);
+    assert_non_null(m);
+    float *p = pst_model_params(m);
+    for (size_t k = 0; k < pst_model_n_params(m); k++)
+        p[k] = (float)(0.5 * sin(0.7 * (double)k + 0.3));
+    float x[B * T * F];
+    for (int k = 0; k < B * T * F; k++)
+        x[k] = (float)cos(0.37 * k);
+    const float *y = pst_model_forward(m, x, B, false, NULL);
+    for (int i = 0; i < B * T * H; i++)
+        if (fabs(y[i] - golden[i]) > 1e-6)
+            fail_msg("%s output %d: %.9g, PyTorch %.9g", pst_layer_kind_name(kind), i, y[i],
+                     golden[i]);
+    pst_model_destroy(&m);
+}
+
+static void lstm_and_gru_match_pytorch(void **state)
+{
+    (void)state;
+    matches_pytorch(PST_LAYER_LSTM, GOLDEN_LSTM);
+    matches_pytorch(PST_LAYER_GRU, GOLDEN_GRU);
 }
 
 static double objective(pst_model_t *m, const float *x, int batch, const float *proj)
@@ -356,15 +402,11 @@ int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(lstm_forward_values),
-        cmocka_unit_test(gru_forward_values),
-        cmocka_unit_test(gradcheck_lstm),
-        cmocka_unit_test(gradcheck_gru),
-        cmocka_unit_test(gradcheck_stacked),
-        cmocka_unit_test(gradcheck_flat_steps),
-        cmocka_unit_test(orthogonal_init),
-        cmocka_unit_test(model_file_round_trip),
-        cmocka_unit_test(specs_parse_format_and_errors),
+        cmocka_unit_test(lstm_forward_values),   cmocka_unit_test(lstm_and_gru_match_pytorch),
+        cmocka_unit_test(gru_forward_values),    cmocka_unit_test(gradcheck_lstm),
+        cmocka_unit_test(gradcheck_gru),         cmocka_unit_test(gradcheck_stacked),
+        cmocka_unit_test(gradcheck_flat_steps),  cmocka_unit_test(orthogonal_init),
+        cmocka_unit_test(model_file_round_trip), cmocka_unit_test(specs_parse_format_and_errors),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
