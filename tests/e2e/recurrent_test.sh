@@ -10,6 +10,7 @@
 #  - train.freeze: a model fine-tuned from a saved one with its lstm frozen keeps that layer's
 #    weights exactly, locally and under mpirun, where the frozen layer never reaches the servers
 #    (one push per step, for the dense layer alone) and the result equals local training;
+#  - sequence classification (data.horizon 0): a GRU labels windows by their last row's target;
 #  - bad window settings and sequence columns are clear errors.
 # usage: recurrent_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -89,6 +90,27 @@ fi
 # 399 windows / 16 = 25 steps an epoch, 4 epochs: one push per step, for the dense layer only
 [ -f "$work/ft-bsp/report.json" ] && check "no gradient of the frozen lstm is pushed (100 pushes: the dense layer's)" \
   "$(jexpr "$work/ft-bsp/report.json" "d['comm']['pushes'] == 100")"
+
+# --- sequence classification: the target of the window's last row (data.horizon 0) ---------------
+# up = 1 when the series rose into this row: a GRU must read it off the window's last two steps.
+python3 - "$work/mg.csv" "$work/updown.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+with open(sys.argv[2], "w") as f:
+    f.write("t,value,up\n")
+    for i in range(1, len(rows)):
+        up = int(float(rows[i]["value"]) > float(rows[i - 1]["value"]))
+        f.write("%s,%s,%d\n" % (rows[i]["t"], rows[i]["value"], up))
+PY
+if "$pstrain" train "$work/lstm.yaml" --set data.train="$work/updown.csv" --set data.target=up \
+     --set data.task=classification --set data.horizon=0 --set 'model.layers=[gru:8, dense:2, softmax]' \
+     --set train.epochs=30 --out "$work/updown" -q >"$work/updown.log" 2>&1; then
+  acc=$(json "$work/updown/report.json" "['test']['accuracy']")
+  check "a GRU classifies each window by its last row's target (test accuracy $acc >= 0.9)" "$(python3 -c "print($acc >= 0.9)")"
+  check "horizon 0: 419 training rows give 419 - 16 + 1 = 404 windows" "$(jexpr "$work/updown/report.json" "d['data']['train_rows'] == 404")"
+else
+  fail "sequence classification: $(tail -3 "$work/updown.log")"
+fi
 
 # --- errors --------------------------------------------------------------------------------------
 expect_error() {
