@@ -52,7 +52,9 @@ else
 fi
 
 # --- BSP == local, bit for bit ------------------------------------------------------------------
-for stack in "lstm:12:seq, gru:8, dense:1" "gru:16, dense:4, tanh, dense:1"; do
+# lstm:40 makes the first stack 7,913 floats, over the 4,096 from which prefetch sends weights per
+# layer; the second stays one tensor either way.
+for stack in "lstm:40:seq, gru:8, dense:1" "gru:16, dense:4, tanh, dense:1"; do
   set_layers=(--set "model.layers=[$stack]")
   tag=$(echo "$stack" | tr -cd 'a-z0-9')
   "$pstrain" train "$work/lstm.yaml" "${set_layers[@]}" --out "$work/l-$tag" -q >/dev/null 2>&1 || fail "local $stack"
@@ -68,6 +70,8 @@ for stack in "lstm:12:seq, gru:8, dense:1" "gru:16, dense:4, tanh, dense:1"; do
     fi
   done
 done
+[ -f "$work/b-lstm40seqgru8dense1-true/report.json" ] && check "prefetch held the lstm/gru stack as 3 tensors: 3 pushes a step (4 epochs of 25)" \
+  "$(jexpr "$work/b-lstm40seqgru8dense1-true/report.json" "d['comm']['pushes'] == 3 * 4 * 25")"
 
 # --- fine-tuning with a frozen lstm --------------------------------------------------------------
 ft=(--set model.init_from="$work/local/model.pst" --set 'train.freeze=[lstm]' --set optimizer.lr=0.003)
