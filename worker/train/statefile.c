@@ -60,6 +60,11 @@ int pst_statefile_load(const char *path, uint64_t clock, float *state, size_t n_
     size_t want = HEADER + n_state * sizeof(float) + TRAILER, len = 0;
     unsigned char *buf = NULL;
     int rc = pst_read_file(path, want, &buf, &len, err);
+    if (rc == PST_EFORMAT) /* larger than this model's statistics */
+        return pst_err_set(err, PST_EFORMAT,
+                           "%s: not the running statistics of this model (more than the %zu "
+                           "bytes expected)",
+                           path, want);
     if (rc != PST_OK)
         return rc;
     uint32_t crc = 0;
