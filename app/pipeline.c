@@ -196,7 +196,7 @@ int pst_pipeline_load_for(const pst_config_t *cfg, const char *path, const char 
                            classify ? mf->n_classes : 0, true, out, err);
         if (rc == PST_OK && (rc = pst_dataset_densify(*out, 0, err)) != PST_OK)
             pst_err_prefix(err, rc, "%s: ", path);
-        return rc == PST_OK ? pst_seqsplit_whole(cfg, out, path, err) : rc;
+        return rc == PST_OK ? pst_seqsplit_whole(cfg, out, path, !need_target, err) : rc;
     }
     if (e == NULL)
         return load_spec(cfg, path, labels_path, NULL, classify ? mf->class_values : NULL,

@@ -26,12 +26,13 @@ static int seqwin_of(const pst_config_t *cfg, const pst_dataset_t *all, pst_seqw
                            cfg->data.sequence_columns.n, cfg->data.target, err);
 }
 
-int pst_seqsplit_whole(const pst_config_t *cfg, pst_dataset_t **ds, const char *path,
+int pst_seqsplit_whole(const pst_config_t *cfg, pst_dataset_t **ds, const char *path, bool open_end,
                        pst_err_t *err)
 {
     pst_seqwin_t w;
     pst_dataset_t *windows = NULL;
     int rc = seqwin_of(cfg, *ds, &w, err);
+    w.open_end = open_end;
     if (rc == PST_OK)
         rc = pst_seqwin_cut(&w, *ds, 0, (*ds)->n_rows, "scored", &windows, err);
     if (rc != PST_OK)

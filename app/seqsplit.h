@@ -13,8 +13,9 @@ int pst_seqsplit(pst_pipeline_t *p, const pst_config_t *cfg, const pst_dataset_t
                  pst_err_t *err);
 
 /* A file scored by a model trained on windows (eval, predict): *ds, time-ordered, is replaced by
- * all its windows, cut as the model's configuration says. */
-int pst_seqsplit_whole(const pst_config_t *cfg, pst_dataset_t **ds, const char *path,
+ * all its windows, cut as the model's configuration says; open_end (predict) adds the windows
+ * whose targets lie past the file's end, the forecasts proper. */
+int pst_seqsplit_whole(const pst_config_t *cfg, pst_dataset_t **ds, const char *path, bool open_end,
                        pst_err_t *err);
 
 #endif

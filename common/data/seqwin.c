@@ -75,7 +75,7 @@ int pst_seqwin_init(pst_seqwin_t *w, const pst_dataset_t *src, int window, int h
 
 size_t pst_seqwin_count(const pst_seqwin_t *w, size_t n)
 {
-    size_t span = (size_t)w->window + (size_t)w->horizon;
+    size_t span = (size_t)w->window + (w->open_end ? 0 : (size_t)w->horizon);
     return n + 1 > span ? n + 1 - span : 0;
 }
 
@@ -96,8 +96,10 @@ int pst_seqwin_cut(const pst_seqwin_t *w, const pst_dataset_t *src, size_t first
         free(x);
         return pst_err_set(err, PST_ENOMEM, "data.window: out of memory for %zu windows", count);
     }
+    size_t last = first + n - 1;
     for (size_t i = 0; i < count; i++) {
         target_rows[i] = first + i + (size_t)w->window - 1 + (size_t)w->horizon;
+        target_rows[i] = target_rows[i] > last ? last : target_rows[i]; /* open_end: see below */
         float *row = x + i * width;
         for (int t = 0; t < w->window; t++) {
             size_t r = first + i + (size_t)t;
@@ -110,6 +112,9 @@ int pst_seqwin_cut(const pst_seqwin_t *w, const pst_dataset_t *src, size_t first
     /* The target rows carry y and the classes; their features give way to the windows. */
     pst_dataset_t *d = pst_dataset_take_rows(src, target_rows, count);
     free(target_rows);
+    for (size_t i = 0; d != NULL && i < count; i++) /* targets not known yet: 0, as a file */
+        if (first + i + (size_t)w->window - 1 + (size_t)w->horizon > last) /* lacking them */
+            d->y[i] = 0.0f;
     if (d == NULL) {
         free(x);
         return pst_err_set(err, PST_ENOMEM, "data.window: out of memory for %zu windows", count);

@@ -3,6 +3,7 @@
 #ifndef PST_COMMON_DATA_SEQWIN_H
 #define PST_COMMON_DATA_SEQWIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/data/dataset.h"
@@ -16,6 +17,9 @@ typedef struct pst_seqwin {
     int horizon; /* target: y of the row this far after the window's last row (0: that row) */
     int n_cols;
     long cols[PST_SEQWIN_MAX_COLS]; /* each step's columns: feature index or PST_SEQWIN_TARGET */
+    bool open_end; /* predicting: a window at every row, its target 0 past the range (the
+                      forecasts a model is for: nothing reads those targets); set after
+                      pst_seqwin_init */
 } pst_seqwin_t;
 
 /* Resolves the step columns of src by name (data.sequence_columns; target names the target
@@ -32,7 +36,8 @@ int pst_seqwin_init(pst_seqwin_t *w, const pst_dataset_t *src, int window, int h
 int pst_seqwin_cut(const pst_seqwin_t *w, const pst_dataset_t *src, size_t first, size_t n,
                    const char *part, pst_dataset_t **out, pst_err_t *err);
 
-/* Samples the rows [first, first + n) give: n - window - horizon + 1, or 0. */
+/* Samples the rows [first, first + n) give: n - window - horizon + 1 (open_end: n - window + 1),
+ * or 0. */
 size_t pst_seqwin_count(const pst_seqwin_t *w, size_t n);
 
 #endif

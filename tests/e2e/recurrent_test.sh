@@ -4,7 +4,8 @@
 #  - data.window cuts each time-ordered part into its own windows: train, validation and test hold
 #    n_part - window - horizon + 1 samples, so no window or target crosses a split;
 #  - an LSTM forecasting 6 steps ahead learns (test r2 >= 0.9); pstrain eval of its model file cuts
-#    the file into windows and scores them; export refuses the lstm layer by name;
+#    the file into windows and scores them, predict forecasts past the file's end too; export
+#    refuses the lstm layer by name;
 #  - under mpirun (1 server + 1 worker, BSP) lstm and gru stacks equal local training bit for bit,
 #    with the whole model as one tensor and with weights per layer;
 #  - train.freeze: a model fine-tuned from a saved one with its lstm frozen keeps that layer's
@@ -40,6 +41,12 @@ if "$pstrain" train "$work/lstm.yaml" --set train.epochs=30 --out "$work/local" 
     check "eval cuts the whole file into its 579 windows" "$(jexpr "$work/eval.json" "d['n'] == 579")"
   else
     fail "eval: $(tail -3 "$work/eval.log")"
+  fi
+  # predict also forecasts from the last 6 windows, whose targets lie past the file's end
+  if "$pstrain" predict "$work/local/model.pst" "$work/mg.csv" -o "$work/pred.csv" 2>"$work/pred.log"; then
+    check "predict writes a forecast for each of the 585 windows" "$(python3 -c "print(sum(1 for _ in open('$work/pred.csv')) == 586)")"
+  else
+    fail "predict: $(tail -3 "$work/pred.log")"
   fi
   if "$pstrain" export "$work/local/model.pst" -o "$work/m.onnx" >"$work/export.log" 2>&1; then
     fail "export of an lstm model succeeded"

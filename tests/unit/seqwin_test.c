@@ -61,6 +61,14 @@ static void forecasting_windows(void **state)
         assert_true(w->y[i] == 100.0f + (2 + i + 2 + 2));
     }
     pst_dataset_destroy(&w);
+    /* predicting: windows up to the range's last row, targets past it unknown (0) */
+    sw.open_end = true;
+    assert_int_equal(pst_seqwin_count(&sw, 7), 5);
+    assert_int_equal(pst_seqwin_cut(&sw, d, 2, 7, "scored", &w, &err), PST_OK);
+    assert_int_equal(w->n_rows, 5);
+    assert_true(w->x[4 * 6 + 2 * 2] == -8.0f); /* the last window ends on row 8 */
+    assert_true(w->y[2] == 100.0f + 8 && w->y[3] == 0.0f && w->y[4] == 0.0f);
+    pst_dataset_destroy(&w);
     pst_dataset_destroy(&d);
 }
 
