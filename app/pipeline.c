@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/seqsplit.h"
 #include "app/tabular.h"
 #include "common/clock.h"
 #include "common/data/dataload.h"
@@ -174,8 +175,8 @@ int pst_pipeline_load(pst_pipeline_t *p, const pst_config_t *cfg, pst_err_t *err
         pst_err_prefix(err, rc, "%s: ", cfg->data.train);
     if (rc == PST_OK && cfg->data.test[0])
         rc = load_test(p, cfg, all, err);
-    if (rc == PST_OK)
-        rc = split_parts(p, cfg, all, err);
+    if (rc == PST_OK) /* a time series keeps its order: see app/seqsplit.h */
+        rc = cfg->data.window > 0 ? pst_seqsplit(p, cfg, all, err) : split_parts(p, cfg, all, err);
     if (rc == PST_OK && !p->test && !(p->test = pst_dataset_take_rows(all, NULL, 0)))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
     if (rc == PST_OK && cfg->data.drop_duplicates)
@@ -204,6 +205,13 @@ int pst_pipeline_load_for(const pst_config_t *cfg, const char *path, const char 
 {
     bool classify = mf->task == PST_TASK_CLASSIFICATION;
     const pst_encoder_t *e = mf->encoder;
+    if (e == NULL && cfg->data.window > 0) { /* trained on windows: scores windows */
+        int rc = load_spec(cfg, path, labels_path, NULL, classify ? mf->class_values : NULL,
+                           classify ? mf->n_classes : 0, true, out, err);
+        if (rc == PST_OK && (rc = pst_dataset_densify(*out, 0, err)) != PST_OK)
+            pst_err_prefix(err, rc, "%s: ", path);
+        return rc == PST_OK ? pst_seqsplit_whole(cfg, out, path, !need_target, err) : rc;
+    }
     if (e == NULL)
         return load_spec(cfg, path, labels_path, NULL, classify ? mf->class_values : NULL,
                          classify ? mf->n_classes : 0, need_target, out, err);

@@ -209,6 +209,11 @@ int pst_shardload(pst_pipeline_t *p, const pst_config_t *cfg, int worker,
                   const pst_reducer_t *reduce, pst_err_t *err)
 {
     memset(p, 0, sizeof *p);
+    if (cfg->data.window > 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "data.window: a time series is one ordered file; data.train names "
+                           "one file per worker (%s)",
+                           PST_WORKER_PATTERN);
     if (!cfg->data.test[0])
         return pst_err_set(err, PST_EINVAL,
                            "data.train names one file per worker (%s): give data.test too",

@@ -123,6 +123,20 @@ static const pst_config_key_t keys[] = {
      "and the step: shift:N (move by up to N pixels, zero fill), flip (left-right, p 1/2), "
      "rotate:DEG (up to DEG degrees, bilinear), cutout:N (zero an N x N square). Rows are images "
      "of the model's input shape (data.image_shape)."},
+
+    /* sequence windows */
+    {"data.window", PST_CFG_INT, OFF(data.window), "0", NULL, 0, 65536,
+     "Time series: > 0 cuts the time-ordered rows of a CSV into windows of this many steps, one "
+     "sample each (steps x data.sequence_columns values, for lstm and gru layers). The rows are "
+     "split in time order (train, then validation, then test) and windows never straddle a "
+     "split, so no sample sees a value of a later part. 0: rows are samples."},
+    {"data.horizon", PST_CFG_INT, OFF(data.horizon), "1", NULL, 0, 65536,
+     "With data.window: the target is data.target this many rows after the window's last row "
+     "(forecasting); 0: the target of the window's last row (sequence classification)."},
+    {"data.sequence_columns", PST_CFG_STR_LIST, OFF(data.sequence_columns), "[]", NULL, NOB,
+     "With data.window: the columns of each step, by name (data.target may be one). Empty: "
+     "every feature column, and data.target too when forecasting (data.horizon > 0)."},
+
     {"model.hidden", PST_CFG_INT_LIST, OFF(model.hidden), "[]", NULL, 1, 1e6,
      "Hidden layer widths, e.g. [256, 128]. Empty: linear/logistic/softmax regression."},
     {"model.activation", PST_CFG_STR, OFF(model.activation), "relu", "relu|tanh|sigmoid", NOB,
@@ -133,9 +147,14 @@ static const pst_config_key_t keys[] = {
      "Explicit stack instead of model.hidden, e.g. [dense:256, relu, dropout:0.2, dense:10, "
      "softmax]."},
     {"model.init", PST_CFG_STR, OFF(model.init), "auto",
-     "auto|he_normal|he_uniform|glorot_normal|glorot_uniform|lecun_normal|lecun_uniform", NOB,
-     "Weight initialisation of every dense and conv2d layer (a model.layers entry may add its "
-     "own, e.g. dense:64:init=lecun_normal). auto: he_normal before a ReLU, else glorot_uniform."},
+     "auto|he_normal|he_uniform|glorot_normal|glorot_uniform|lecun_normal|lecun_uniform|"
+     "orthogonal",
+     NOB,
+     "Weight initialisation of every dense, conv2d, lstm and gru layer (a model.layers entry may "
+     "add its own, e.g. dense:64:init=lecun_normal). auto: he_normal before a ReLU, else "
+     "glorot_uniform; lstm and gru: glorot_uniform input weights and orthogonal recurrent ones. "
+     "orthogonal: orthonormal rows or columns (modified Gram-Schmidt of a Gaussian draw); for "
+     "lstm and gru, the input weights and each gate's recurrent block."},
     {"model.init_from", PST_CFG_STR, OFF(model.init_from), "", NULL, NOB,
      "A model file (model.pst) whose weights start training (fine-tuning): its layers must "
      "match model.layers kind for kind; when only the output layer's size differs (another "
@@ -228,6 +247,10 @@ static const pst_config_key_t keys[] = {
      "Early stopping: smallest decrease of validation loss that counts."},
     {"train.restore_best", PST_CFG_BOOL, OFF(train.restore_best), "true", NULL, NOB,
      "Early stopping: keep the weights of the best validation epoch."},
+    {"train.freeze", PST_CFG_STR_LIST, OFF(train.freeze), "[]", NULL, NOB,
+     "Layers kept fixed (fine-tuning): their 0-based indices in model.layers, or kind names "
+     "(dense, conv2d, lstm, gru, batchnorm: every layer of that kind). A frozen layer's "
+     "weights get no updates, and under mpirun no gradients are pushed for them."},
     {"train.shuffle", PST_CFG_BOOL, OFF(train.shuffle), "true", NULL, NOB,
      "Shuffle training rows every epoch."},
     {"train.imbalance", PST_CFG_STR, OFF(train.imbalance), "none",

@@ -50,6 +50,9 @@ typedef struct pst_config {
         double outlier_threshold;
         pst_int_list_t image_shape; /* [channels, height, width] or [height, width] of a row */
         pst_str_list_t augment;     /* image augmentation ops, applied per training batch */
+        /* sequence windows cut from a time-ordered CSV (recurrent models) */
+        long window, horizon;
+        pst_str_list_t sequence_columns;
     } data;
 
     struct {
@@ -87,6 +90,7 @@ typedef struct pst_config {
         double l1, l2, clip_norm, clip_value, min_delta;
         bool restore_best, shuffle;
         char *progress, *imbalance;
+        pst_str_list_t freeze; /* layers (indices or kind names) that receive no updates */
     } train;
 
     struct {

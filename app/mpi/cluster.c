@@ -16,6 +16,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
+#include "app/mpi/workerstate.h"
 #include "app/rundir.h"
 #include "app/mpi/steptime.h"
 #include "app/mpi/watchdog.h"
@@ -248,8 +249,10 @@ static int worker_train(worker_t *w, pst_err_t *err)
     w->remote.reduce_timeout_s = w->c->cfg->cluster.timeout;
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
-    /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer */
-    if (rc == PST_OK && w->c->cfg->transport.prefetch && layers_pay(w->s.model))
+    /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer; frozen
+     * layers (train.freeze) need that split to stay off the servers */
+    bool frozen = w->c->cfg->train.freeze.n > 0;
+    if (rc == PST_OK && ((w->c->cfg->transport.prefetch && layers_pay(w->s.model)) || frozen))
         rc = pst_remote_begin_layers(&w->remote, 0, w->s.model, &clock, err);
     else if (rc == PST_OK)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
@@ -270,6 +273,12 @@ static int worker_train(worker_t *w, pst_err_t *err)
     pst_train_hooks_t hooks = {0};
     pst_remote_hooks(&w->remote, &hooks);
     pst_session_hooks(s, &hooks);
+    /* the weights come back from the servers' checkpoints, the running statistics from ours */
+    pst_workerstate_t ws;
+    pst_workerstate_hooks(&ws, s->model, w->c->ckpt_dir, w->index,
+                          w->c->cfg->cluster.checkpoint_every, &hooks);
+    if ((rc = pst_workerstate_resume(&ws, clock, s->opts.steps_per_epoch, &hooks, err)) != PST_OK)
+        return rc;
     rc = pst_session_train(s, &hooks, err);
     int flush_rc = pst_remote_flush(&w->remote, rc == PST_OK ? err : NULL);
     return rc != PST_OK ? rc : flush_rc;

@@ -52,6 +52,10 @@ static int begin_parts(pst_remote_t *r, uint32_t model_id, const float *params, 
     for (int k = 0; k < r->n_parts && rc == PST_OK; k++) {
         pst_remote_part_t *p = &r->parts[k];
         uint64_t c = 0;
+        if (p->frozen) {
+            p->tensor = -1;
+            continue;
+        }
         p->tensor = pst_psclient_register_dense(r->client, model_id, (uint32_t)k, p->len, err);
         rc = p->tensor < 0
                  ? p->tensor
@@ -99,6 +103,7 @@ int pst_remote_begin_layers(pst_remote_t *r, uint32_t model_id, pst_model_t *mod
         const pst_tensor_info_t *b = pst_model_tensor(model, 2 * k + 1);
         r->parts[k].off = w->offset;
         r->parts[k].len = b->offset + b->size - w->offset;
+        r->parts[k].frozen = w->frozen;
     }
     return begin_parts(r, model_id, pst_model_params(model), clock, err);
 }
@@ -146,6 +151,8 @@ static int hook_pull_start(void *ctx, float *params, uint64_t clock, pst_err_t *
     int rc = PST_OK;
     for (int k = 0; k < r->n_parts && rc == PST_OK; k++) {
         pst_remote_part_t *p = &r->parts[k];
+        if (p->frozen)
+            continue;
         rc = pst_psclient_pull(r->client, p->tensor, params + p->off, clock, &p->pull_ticket, err);
         p->pull_pending = rc == PST_OK;
     }
@@ -185,6 +192,8 @@ static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock,
         return pst_err_set(err, PST_EINVAL, "no layer %d among %d", k, r->n_parts);
     pst_remote_part_t *p = &r->parts[k];
     int rc = PST_OK;
+    if (p->frozen)
+        return PST_OK;
     if (p->push_pending) {
         p->push_pending = false;
         rc = timed_wait(r, p->push_ticket, &r->push_wait_s, err);

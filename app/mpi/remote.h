@@ -19,6 +19,7 @@
 typedef struct pst_remote_part {
     int tensor;
     size_t off, len; /* floats */
+    bool frozen;     /* a frozen layer: never on the servers, never pulled or pushed */
     bool push_pending, pull_pending;
     pst_ticket_t push_ticket, pull_ticket;
 } pst_remote_part_t;
@@ -46,8 +47,10 @@ int pst_remote_begin(pst_remote_t *r, uint32_t model_id, const float *params, si
                      uint64_t *clock, pst_err_t *err);
 /* pst_remote_begin with tensor k of model_id holding dense layer k of model (weights and bias),
  * so each layer can be pulled and pushed on its own (pst_remote_hooks then fills the per-layer
- * hooks). Under BSP training is the same to the bit as with one tensor: the server's optimizers
- * work element by element. */
+ * hooks). A frozen layer (train.freeze) is left out: every worker keeps the weights it started
+ * with (the same on all: one seed, or one model.init_from file) and no gradient of it travels.
+ * Under BSP training is the same to the bit as with one tensor: the server's optimizers work
+ * element by element. */
 int pst_remote_begin_layers(pst_remote_t *r, uint32_t model_id, pst_model_t *model, uint64_t *clock,
                             pst_err_t *err);
 /* Waits for the last push, then has the servers forget model_id (app/fed/fedjoin_mpi: each

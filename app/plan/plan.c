@@ -52,6 +52,11 @@ int pst_plan_load(const pst_config_t *cfg, const char *group_column, pst_dataset
     *out = NULL;
     if (groups)
         *groups = NULL;
+    if (cfg->data.window > 0) /* folds and bootstrap samples of windows would mix past and future */
+        return pst_err_set(err, PST_EINVAL,
+                           "data.window: a plan of fits (cv, bag, stack, sweep) draws rows at "
+                           "random, which would let a time series' future into its training "
+                           "folds; train windowed data with 'pstrain train'");
     pst_data_spec_t spec = {.path = cfg->data.train,
                             .format = strcmp(cfg->data.format, "auto") ? cfg->data.format : NULL};
     int rc = pst_data_infer_format(&spec, format, err);

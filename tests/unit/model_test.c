@@ -427,7 +427,7 @@ static void init_kinds_follow_their_laws(void **state)
         pst_model_destroy(&m);
     }
     pst_init_kind_t parsed;
-    assert_int_equal(pst_init_kind_parse("orthogonal", &parsed), PST_EINVAL);
+    assert_int_equal(pst_init_kind_parse("identity", &parsed), PST_EINVAL);
 }
 
 static void init_is_deterministic_per_seed(void **state)

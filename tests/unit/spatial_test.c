@@ -357,8 +357,9 @@ static void model_layers_parse_spatial_entries(void **state)
         {"[maxpool2d:2:2:2, dense:10, softmax]", "bad fields"},
         {"[flatten:3, dense:10, softmax]", "'flatten:3' takes no argument"},
         {"[conv3d:8:3, dense:10, softmax]", "unknown layer 'conv3d:8:3'"},
-        {"[conv2d:8:3:init=orthogonal, dense:10, softmax]", "bad init"},
-        {"[conv2d:8:3, relu:init=he_normal, dense:10, softmax]", "only dense and conv2d take"},
+        {"[conv2d:8:3:init=identity, dense:10, softmax]", "bad init"},
+        {"[conv2d:8:3, relu:init=he_normal, dense:10, softmax]",
+         "only dense, conv2d, lstm and gru take"},
     };
     for (int i = 0; i < N_OF(bad); i++) {
         char yaml[256];

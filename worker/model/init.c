@@ -12,6 +12,7 @@ static const char *const INIT_NAMES[] = {
     [PST_INIT_GLOROT_UNIFORM] = "glorot_uniform",
     [PST_INIT_LECUN_NORMAL] = "lecun_normal",
     [PST_INIT_LECUN_UNIFORM] = "lecun_uniform",
+    [PST_INIT_ORTHOGONAL] = "orthogonal",
 };
 #define N_INITS ((int)(sizeof INIT_NAMES / sizeof INIT_NAMES[0]))
 
@@ -28,6 +29,46 @@ int pst_init_kind_parse(const char *name, pst_init_kind_t *kind)
 const char *pst_init_kind_name(pst_init_kind_t kind)
 {
     return (int)kind >= 0 && (int)kind < N_INITS ? INIT_NAMES[kind] : "unknown";
+}
+
+/* Vector k of the set being orthonormalised: row k (by_rows) or column k of w. */
+static float *vec_at(float *w, int k, int ld, bool by_rows, int *stride)
+{
+    *stride = by_rows ? 1 : ld;
+    return by_rows ? w + (size_t)k * ld : w + k;
+}
+
+static double dot(const float *a, const float *b, int n, int stride)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)a[(size_t)i * stride] * b[(size_t)i * stride];
+    return s;
+}
+
+/* Modified Gram-Schmidt over Gaussian draws, each vector orthogonalised twice ("twice is enough"
+ * in float32): the result is a uniformly random orthonormal set, like the QR of a Gaussian
+ * matrix with its signs fixed, with no LAPACK and no scratch memory. */
+void pst_init_orthogonal(float *w, int rows, int cols, int ld, pst_rng_t *rng)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            w[(size_t)r * ld + c] = (float)pst_rng_normal(rng);
+    bool by_rows = rows <= cols;
+    int n_vecs = by_rows ? rows : cols, len = by_rows ? cols : rows, stride;
+    for (int k = 0; k < n_vecs; k++) {
+        float *v = vec_at(w, k, ld, by_rows, &stride);
+        for (int pass = 0; pass < 2; pass++)
+            for (int j = 0; j < k; j++) {
+                float *u = vec_at(w, j, ld, by_rows, &stride);
+                double p = dot(u, v, len, stride);
+                for (int i = 0; i < len; i++)
+                    v[(size_t)i * stride] -= (float)(p * u[(size_t)i * stride]);
+            }
+        double norm = sqrt(dot(v, v, len, stride));
+        for (int i = 0; i < len; i++)
+            v[(size_t)i * stride] = (float)(v[(size_t)i * stride] / norm);
+    }
 }
 
 /* Fills w (n) by kind with the given fans; auto has been resolved by the caller. */
@@ -68,13 +109,50 @@ void pst_model_init_params(pst_model_t *self, pst_rng_t *rng)
             memset(self->params + bt->offset, 0, bt->size * sizeof(float));
             continue;
         }
+        if (pst_rnn_is_recurrent(l->spec.kind)) {
+            pst_rnn_init(l, w, self->params + bt->offset, l->spec.init, rng);
+            continue;
+        }
         bool relu = i + 1 < self->n_layers && self->layers[i + 1].spec.kind == PST_LAYER_RELU;
         pst_init_kind_t kind = l->spec.init;
         if (kind == PST_INIT_AUTO)
             kind = relu ? PST_INIT_HE_NORMAL : PST_INIT_GLOROT_UNIFORM;
         /* A conv2d filter sees cols inputs and each input feeds rows * k * k outputs. */
         int window = l->spec.kind == PST_LAYER_CONV2D ? l->spec.kernel * l->spec.kernel : 1;
-        draw(w, wt->size, kind, wt->cols, (double)wt->rows * window, rng);
+        if (kind == PST_INIT_ORTHOGONAL)
+            pst_init_orthogonal(w, wt->rows, wt->cols, wt->cols, rng);
+        else
+            draw(w, wt->size, kind, wt->cols, (double)wt->rows * window, rng);
         memset(self->params + bt->offset, 0, bt->size * sizeof(float));
     }
+}
+
+void pst_rnn_init(const pst_model_layer_t *l, float *w, float *b, pst_init_kind_t kind,
+                  pst_rng_t *rng)
+{
+    int T, F, H = l->spec.units, G = pst_rnn_gate_rows(l);
+    pst_rnn_dims(l, &T, &F);
+    (void)T;
+    int ld = F + H;
+    pst_init_kind_t in_kind = kind == PST_INIT_AUTO ? PST_INIT_GLOROT_UNIFORM : kind;
+    bool recurrent_orthogonal = kind == PST_INIT_AUTO || kind == PST_INIT_ORTHOGONAL;
+    if (in_kind == PST_INIT_ORTHOGONAL) {
+        pst_init_orthogonal(w, G, F, ld, rng);
+    } else {
+        for (int r = 0; r < G; r++) /* the input block: G rows of F columns */
+            draw(w + (size_t)r * ld, (size_t)F, in_kind, F, G, rng);
+    }
+    /* The recurrent block gate by gate, so each gate's H x H map keeps the state's norm. */
+    for (int gate = 0; gate < G / H; gate++) {
+        float *block = w + (size_t)gate * H * ld + F;
+        if (recurrent_orthogonal)
+            pst_init_orthogonal(block, H, H, ld, rng);
+        else
+            for (int r = 0; r < H; r++)
+                draw(block + (size_t)r * ld, (size_t)H, kind, H, G, rng);
+    }
+    memset(b, 0, 4 * (size_t)H * sizeof(float));
+    if (l->spec.kind == PST_LAYER_LSTM) /* forget gate open at first: long memory is learnable */
+        for (int j = 0; j < H; j++)
+            b[H + j] = 1.0f;
 }

@@ -7,13 +7,21 @@
 #define MAX_WIDTH (1 << 24)
 
 static const char *const KIND_NAMES[] = {
-    [PST_LAYER_DENSE] = "dense",         [PST_LAYER_RELU] = "relu",
-    [PST_LAYER_SIGMOID] = "sigmoid",     [PST_LAYER_TANH] = "tanh",
-    [PST_LAYER_SOFTMAX] = "softmax",     [PST_LAYER_DROPOUT] = "dropout",
-    [PST_LAYER_INPUT] = "input",         [PST_LAYER_CONV2D] = "conv2d",
-    [PST_LAYER_MAXPOOL2D] = "maxpool2d", [PST_LAYER_AVGPOOL2D] = "avgpool2d",
-    [PST_LAYER_FLATTEN] = "flatten",     [PST_LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
+    [PST_LAYER_DENSE] = "dense",
+    [PST_LAYER_RELU] = "relu",
+    [PST_LAYER_SIGMOID] = "sigmoid",
+    [PST_LAYER_TANH] = "tanh",
+    [PST_LAYER_SOFTMAX] = "softmax",
+    [PST_LAYER_DROPOUT] = "dropout",
+    [PST_LAYER_INPUT] = "input",
+    [PST_LAYER_CONV2D] = "conv2d",
+    [PST_LAYER_MAXPOOL2D] = "maxpool2d",
+    [PST_LAYER_AVGPOOL2D] = "avgpool2d",
+    [PST_LAYER_FLATTEN] = "flatten",
+    [PST_LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
     [PST_LAYER_BATCHNORM] = "batchnorm",
+    [PST_LAYER_LSTM] = "lstm",
+    [PST_LAYER_GRU] = "gru",
 };
 #define N_KINDS ((int)(sizeof(KIND_NAMES) / sizeof(KIND_NAMES[0])))
 
@@ -41,9 +49,15 @@ bool pst_layer_kind_is_spatial(pst_layer_kind_t kind)
            kind == PST_LAYER_GLOBAL_AVGPOOL;
 }
 
+bool pst_layer_kind_has_weights(pst_layer_kind_t kind)
+{
+    return pst_layer_kind_has_params(kind);
+}
+
 bool pst_layer_kind_has_params(pst_layer_kind_t kind)
 {
-    return kind == PST_LAYER_DENSE || kind == PST_LAYER_CONV2D || kind == PST_LAYER_BATCHNORM;
+    return kind == PST_LAYER_DENSE || kind == PST_LAYER_CONV2D || kind == PST_LAYER_BATCHNORM ||
+           kind == PST_LAYER_LSTM || kind == PST_LAYER_GRU;
 }
 
 /* ---- spec validation ---- */
@@ -57,6 +71,11 @@ static int check_layer(const pst_layer_spec_t *l, int i, int n_layers, pst_err_t
         return pst_err_set(err, PST_EINVAL,
                            "layerspec.c:%d: layer %d: dense units must be in [1, %d], got %d",
                            __LINE__, i, MAX_WIDTH, l->units);
+    if ((l->kind == PST_LAYER_LSTM || l->kind == PST_LAYER_GRU) &&
+        (l->units <= 0 || l->units > 65536))
+        return pst_err_set(err, PST_EINVAL,
+                           "layerspec.c:%d: layer %d: %s units must be in [1, 65536], got %d",
+                           __LINE__, i, pst_layer_kind_name(l->kind), l->units);
     if (l->kind == PST_LAYER_DROPOUT && !(l->rate >= 0.0f && l->rate < 1.0f))
         return pst_err_set(err, PST_EINVAL,
                            "layerspec.c:%d: layer %d: dropout rate must be in [0, 1), got %g",
@@ -92,7 +111,8 @@ int pst_layer_specs_check(int n_inputs, const pst_layer_spec_t *layers, int n_la
     }
     if (n_dense == 0)
         return pst_err_set(err, PST_EINVAL,
-                           "layerspec.c:%d: the model needs at least one dense or conv2d layer",
+                           "layerspec.c:%d: the model needs at least one dense or conv2d layer, "
+                           "or an lstm or gru",
                            __LINE__);
     return PST_OK;
 }

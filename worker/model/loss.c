@@ -195,7 +195,7 @@ double pst_loss_penalty(struct pst_model *model, float l1, float l2, bool add_gr
     double total = 0.0;
     for (int t = 0; t < pst_model_n_tensors(model); t++) {
         const pst_tensor_info_t *info = pst_model_tensor(model, t);
-        if (info->is_bias)
+        if (info->is_bias || info->frozen)
             continue;
         total += tensor_penalty(params + info->offset, grads ? grads + info->offset : NULL,
                                 info->size, l1, l2);

@@ -22,16 +22,25 @@ static size_t round_up(size_t n)
     return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
-/* W (rows, cols) then b (rows) of layer l at *offset. */
-static void add_tensors(pst_model_t *m, layer_t *l, int rows, int cols, size_t *offset)
+/* W (rows, cols) then b (bias_rows) of layer l at *offset. */
+static void add_tensors(pst_model_t *m, layer_t *l, int rows, int cols, int bias_rows,
+                        size_t *offset)
 {
     l->w_tensor = m->n_tensors;
     pst_tensor_info_t *w = &m->tensors[m->n_tensors++];
-    *w = (pst_tensor_info_t){*offset, (size_t)rows * (size_t)cols, rows, cols, false};
+    *w = (pst_tensor_info_t){*offset,       (size_t)rows * (size_t)cols, rows, cols, false,
+                             l->spec.frozen};
     *offset += w->size;
     pst_tensor_info_t *b = &m->tensors[m->n_tensors++];
-    *b = (pst_tensor_info_t){*offset, (size_t)rows, rows, 1, true};
+    *b = (pst_tensor_info_t){*offset, (size_t)bias_rows, bias_rows, 1, true, l->spec.frozen};
     *offset += b->size;
+}
+
+static int rnn_features(const layer_t *l)
+{
+    int steps, features;
+    pst_rnn_dims(l, &steps, &features);
+    return features;
 }
 
 /* Fills shapes, widths and the tensor table (W then b per dense or conv2d layer, in layer
@@ -45,6 +54,8 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
         memcpy(l->in_shape, shape, sizeof shape);
         l->w_tensor = -1;
         int rc = pst_spatial_shape(l, i, err);
+        if (rc == PST_OK && pst_rnn_is_recurrent(l->spec.kind))
+            rc = pst_rnn_shape(l, i, err);
         if (rc != PST_OK)
             return rc;
         if (l->spec.kind == PST_LAYER_DENSE)
@@ -53,12 +64,18 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
         l->out = l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
         if (pst_layer_kind_has_params(l->spec.kind) && m->first_dense < 0)
             m->first_dense = i;
+        if (pst_layer_kind_has_params(l->spec.kind) && !l->spec.frozen && i < m->first_trained)
+            m->first_trained = i;
         if (l->spec.kind == PST_LAYER_DENSE)
-            add_tensors(m, l, l->out, l->in, &offset);
+            add_tensors(m, l, l->out, l->in, l->out, &offset);
         else if (l->spec.kind == PST_LAYER_CONV2D)
-            add_tensors(m, l, l->out_shape[0], shape[0] * l->spec.kernel * l->spec.kernel, &offset);
+            add_tensors(m, l, l->out_shape[0], shape[0] * l->spec.kernel * l->spec.kernel,
+                        l->out_shape[0], &offset);
+        else if (pst_rnn_is_recurrent(l->spec.kind))
+            add_tensors(m, l, pst_rnn_gate_rows(l), rnn_features(l) + l->spec.units,
+                        4 * l->spec.units, &offset);
         if (l->spec.kind == PST_LAYER_BATCHNORM) {
-            add_tensors(m, l, shape[0], 1, &offset);
+            add_tensors(m, l, shape[0], 1, shape[0], &offset);
             l->state_offset = m->n_state;
             m->n_state += 2 * (size_t)shape[0];
         }
@@ -170,6 +187,11 @@ static int alloc_buffers(pst_model_t *m, pst_err_t *err)
         return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for %zu parameters",
                            __LINE__, m->n_params);
     carve_activations(m, max_width, tmp, dcol);
+    for (int i = 0; i < m->n_layers; i++)
+        if (pst_rnn_is_recurrent(m->layers[i].spec.kind) &&
+            pst_rnn_alloc(&m->layers[i], m->max_batch) != PST_OK)
+            return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for layer %d's steps",
+                               __LINE__, i);
     for (int i = 0; i < m->n_layers; i++) /* running variance starts at 1, the mean at 0 */
         if (m->layers[i].spec.kind == PST_LAYER_BATCHNORM)
             for (int c = 0; c < m->layers[i].in_shape[0]; c++)
@@ -191,6 +213,7 @@ pst_model_t *pst_model_new(int n_inputs, const pst_layer_spec_t *layers, int n_l
     m->n_layers = n_layers;
     m->max_batch = max_batch;
     m->first_dense = -1;
+    m->first_trained = n_layers;
     m->layers = calloc((size_t)n_layers, sizeof(layer_t));
     m->tensors = calloc(2 * (size_t)n_layers, sizeof(pst_tensor_info_t));
     if (m->layers == NULL || m->tensors == NULL) {
@@ -216,6 +239,8 @@ void pst_model_destroy(pst_model_t **self_p)
     free(m->argmax);
     free(m->state);
     free(m->tensors);
+    for (int i = 0; m->layers != NULL && i < m->n_layers; i++)
+        pst_rnn_free(&m->layers[i]);
     free(m->layers);
     free(m);
     *self_p = NULL;
@@ -425,6 +450,11 @@ static void layer_forward(pst_model_t *m, layer_t *l, const float *x, int batch,
                               m->params + m->tensors[l->w_tensor + 1].offset,
                               m->state + l->state_offset, x, batch, training);
         break;
+    case PST_LAYER_LSTM:
+    case PST_LAYER_GRU:
+        pst_rnn_forward(l, m->params + m->tensors[l->w_tensor].offset,
+                        m->params + m->tensors[l->w_tensor + 1].offset, x, batch);
+        break;
     }
 }
 
@@ -564,6 +594,14 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
                                m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch);
         return dx;
     }
+    case PST_LAYER_LSTM:
+    case PST_LAYER_GRU: {
+        float *dx = need_dx ? other_scratch(m, g) : NULL;
+        const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
+        pst_rnn_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
+                         m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch);
+        return dx;
+    }
     }
     return g;
 }
@@ -583,11 +621,14 @@ static const float *backward_pass(pst_model_t *self, const float *dout, int batc
     memset(self->grads, 0, self->n_params * sizeof(float));
     float *g = self->scratch[0];
     memcpy(g, dout, (size_t)batch * (size_t)self->n_outputs * sizeof(float));
-    int bottom = with_input ? 0 : self->first_dense;
+    int bottom = with_input ? 0 : self->first_trained;
     for (int i = top; i >= bottom; i--) {
-        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > self->first_dense);
+        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > bottom);
         int w = self->layers[i].w_tensor;
-        if (w >= 0 && self->hooks.after_backward != NULL)
+        if (w >= 0 && self->layers[i].spec.frozen) /* its gradient only passed through */
+            memset(self->grads + self->tensors[w].offset, 0,
+                   (self->tensors[w].size + self->tensors[w + 1].size) * sizeof(float));
+        else if (w >= 0 && self->hooks.after_backward != NULL)
             self->hooks.after_backward(self->hooks.ctx, w / 2);
     }
     return with_input ? g : NULL;

@@ -23,6 +23,8 @@ typedef enum {
     PST_LAYER_FLATTEN,        /* (C, H, W) -> (C*H*W): the memory is already flat */
     PST_LAYER_GLOBAL_AVGPOOL, /* (C, H, W) -> (C) */
     PST_LAYER_BATCHNORM,      /* per channel: gamma (x - mean) / std + beta */
+    PST_LAYER_LSTM,           /* units hidden; over a (steps, features) sequence */
+    PST_LAYER_GRU,            /* units hidden; over a (steps, features) sequence */
 } pst_layer_kind_t;
 
 /* How a layer's weights are drawn: auto is He-normal before a ReLU and Glorot-uniform otherwise;
@@ -36,13 +38,15 @@ typedef enum {
     PST_INIT_GLOROT_UNIFORM,
     PST_INIT_LECUN_NORMAL,
     PST_INIT_LECUN_UNIFORM,
+    PST_INIT_ORTHOGONAL, /* orthonormal rows (or columns, whichever are fewer), gain 1 */
 } pst_init_kind_t;
 
 int pst_init_kind_parse(const char *name, pst_init_kind_t *kind);
 const char *pst_init_kind_name(pst_init_kind_t kind);
 
 /* Tensors flow as (batch, C, H, W) row-major; a flat vector of n features is (n, 1, 1), and
- * dense layers take whatever shape comes as its flat width. */
+ * dense layers take whatever shape comes as its flat width. A recurrent layer reads its input as
+ * (steps, features) = (C, H * W): a flat row of n values is n steps of one feature. */
 typedef struct pst_layer_spec {
     pst_layer_kind_t kind;
     int units;            /* dense: output width */
@@ -53,7 +57,13 @@ typedef struct pst_layer_spec {
     int pad;              /* conv2d: zero padding on every side */
     int height;           /* input: image height (0 with width 0: inferred from a square image) */
     int width;            /* input: image width */
-    pst_init_kind_t init; /* dense, conv2d: how the weights are drawn */
+    pst_init_kind_t init; /* dense, conv2d: how the weights are drawn; lstm, gru: the input
+                             weights (the recurrent ones are orthogonal unless init names
+                             another kind) */
+    bool sequences;       /* lstm, gru: output every step's state (steps, units), not the last */
+    int steps;            /* lstm, gru: a flat input of n values is (steps, n / steps); 0: the
+                             input's shape says (its C steps of H * W features) */
+    bool frozen;          /* layers with weights: kept fixed (train.freeze); never in files */
 } pst_layer_spec_t;
 
 /* One parameter tensor inside the arena. */
@@ -63,12 +73,16 @@ typedef struct pst_tensor_info {
     int rows, cols; /* dense weight: (out, in); conv2d: (out_channels, in_channels*k*k);
                        bias: (out, 1) */
     bool is_bias;   /* biases take no L1/L2 penalty */
+    bool frozen;    /* its layer is frozen: backward leaves its gradient 0, nothing updates it */
 } pst_tensor_info_t;
 
 typedef struct pst_model pst_model_t;
 
 int pst_layer_kind_parse(const char *name, pst_layer_kind_t *kind);
 const char *pst_layer_kind_name(pst_layer_kind_t kind);
+
+/* True for layers with a weight and a bias tensor: dense, conv2d, batchnorm, lstm, gru. */
+bool pst_layer_kind_has_weights(pst_layer_kind_t kind);
 
 /* True for layers that need a (C, H, W) input: conv2d, the pools and global_avgpool. */
 bool pst_layer_kind_is_spatial(pst_layer_kind_t kind);
@@ -105,7 +119,8 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
                                pst_rng_t *rng);
 
 /* Backward pass for the last forward: dout is d(loss)/d(output) (batch, n_outputs). Overwrites
- * the gradient arena (does not accumulate). When fused_output is true, dout is taken as the
+ * the gradient arena (does not accumulate); frozen layers' gradients stay 0, and the pass stops
+ * at the lowest layer that is not frozen. When fused_output is true, dout is taken as the
  * gradient with respect to the *input* of a trailing softmax or sigmoid layer (the fused
  * cross-entropy case: p - y), and that layer's Jacobian is skipped. */
 void pst_model_backward(pst_model_t *self, const float *dout, int batch, bool fused_output);

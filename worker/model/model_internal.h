@@ -21,6 +21,7 @@ typedef struct pst_model_layer {
     int32_t *argmax;     // maxpool2d: (max_batch, out), input offset of each window's maximum
     float *bn_inv_std;   // batchnorm: (C) 1/sqrt(var + eps) of the last forward
     size_t state_offset; /* batchnorm: running mean (C) then variance (C) in the state block */
+    float *rnn;          /* lstm, gru: the layer's own block of step buffers (see rnn.c) */
     const float *input;  /* of the last forward: x or the previous layer's output */
     const float *y;      /* output of the last forward: buf, or input for a pass-through */
     bool mask_active;    /* dropout applied in the last forward */
@@ -29,7 +30,8 @@ typedef struct pst_model_layer {
 /* The stack: shared with init.c, which draws the initial weights. */
 struct pst_model {
     int n_inputs, n_outputs, n_layers, max_batch;
-    int first_dense; /* first layer with parameters: backward stops there, nothing below learns */
+    int first_dense;   /* first layer with parameters: backward stops there, nothing below learns */
+    int first_trained; /* first layer with parameters that is not frozen (n_layers: none) */
     pst_model_layer_t *layers;
     pst_tensor_info_t *tensors;
     int n_tensors;
@@ -84,5 +86,34 @@ void pst_batchnorm_forward(pst_model_layer_t *l, const float *gamma, const float
 /* dgamma and dbeta accumulate; dx (if non-NULL) is overwritten. */
 void pst_batchnorm_backward(const pst_model_layer_t *l, const float *gamma, const float *dy,
                             float *dgamma, float *dbeta, float *dx, int batch);
+
+/* Recurrent layers (rnn.c). The input is (batch, steps, features), the output (batch, units) or,
+ * with spec.sequences, (batch, steps, units). W (G, features + units) holds the input weights
+ * in its first columns and the recurrent ones after them, G = 4 units (lstm gates i, f, g, o) or
+ * 3 units (gru gates r, z, n); b is 4 units (lstm: per gate; gru: r, z, n on the input side,
+ * then n on the recurrent side, where the reset gate multiplies it). */
+bool pst_rnn_is_recurrent(pst_layer_kind_t kind);
+/* Steps and features per step of the layer's input. */
+void pst_rnn_dims(const pst_model_layer_t *l, int *steps, int *features);
+/* Output shape from the input shape; an error names layer i. */
+int pst_rnn_shape(pst_model_layer_t *l, int i, pst_err_t *err);
+/* Rows of W (gates * units); the bias has 4 units. */
+int pst_rnn_gate_rows(const pst_model_layer_t *l);
+/* Allocates the layer's step buffers for max_batch rows (freed with pst_rnn_free). */
+int pst_rnn_alloc(pst_model_layer_t *l, int max_batch);
+void pst_rnn_free(pst_model_layer_t *l);
+/* Forward over all steps into l->buf; every step's gates and states are kept for backward. */
+void pst_rnn_forward(pst_model_layer_t *l, const float *w, const float *b, const float *x,
+                     int batch);
+/* Backpropagation through time: dW and db accumulate into dw, db; dx (if non-NULL) is
+ * overwritten. dy is (batch, out). */
+void pst_rnn_backward(const pst_model_layer_t *l, const float *w, const float *dy, float *dw,
+                      float *db, float *dx, int batch);
+/* Draws W: the input columns by kind (fans features and G), each gate's recurrent block
+ * orthogonal (or by kind when it is not auto/orthogonal); b zero but the lstm forget gate's 1. */
+void pst_rnn_init(const pst_model_layer_t *l, float *w, float *b, pst_init_kind_t kind,
+                  pst_rng_t *rng);
+/* Fills w (rows, cols), row-major, with orthonormal rows (rows <= cols) or columns. */
+void pst_init_orthogonal(float *w, int rows, int cols, int ld, pst_rng_t *rng);
 
 #endif

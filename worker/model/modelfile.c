@@ -73,6 +73,8 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         specs[i].pad = (uint32_t)mf->layers[i].pad;
         specs[i].height = (uint32_t)mf->layers[i].height;
         specs[i].width = (uint32_t)mf->layers[i].width;
+        specs[i].sequences = mf->layers[i].sequences;
+        specs[i].steps = (uint32_t)mf->layers[i].steps;
         specs[i].init = mf->layers[i].init == PST_INIT_AUTO
                             ? ""
                             : (char *)pst_init_kind_name(mf->layers[i].init);
@@ -178,7 +180,8 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
         const Pst__LayerSpec *l = m->layers[i];
         if (l->units > MAX_LAYER_FIELD || l->channels > MAX_LAYER_FIELD ||
             l->kernel > MAX_LAYER_FIELD || l->stride > MAX_LAYER_FIELD ||
-            l->pad > MAX_LAYER_FIELD || l->height > MAX_LAYER_FIELD || l->width > MAX_LAYER_FIELD)
+            l->pad > MAX_LAYER_FIELD || l->height > MAX_LAYER_FIELD || l->width > MAX_LAYER_FIELD ||
+            l->steps > MAX_LAYER_FIELD)
             return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has a size over %u", path, i + 1,
                                MAX_LAYER_FIELD);
         if (mf->layers[i].kind == PST_LAYER_DENSE && l->units == 0)
@@ -191,6 +194,8 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
         mf->layers[i].pad = (int)l->pad;
         mf->layers[i].height = (int)l->height;
         mf->layers[i].width = (int)l->width;
+        mf->layers[i].sequences = l->sequences;
+        mf->layers[i].steps = (int)l->steps;
         if (l->init[0] != '\0' && pst_init_kind_parse(l->init, &mf->layers[i].init) != PST_OK)
             return pst_err_set(err, PST_EFORMAT, "%s: layer %zu has unknown init '%s'", path, i + 1,
                                l->init);
@@ -202,14 +207,15 @@ static int read_layers(pst_modelfile_t *mf, const Pst__Model *m, const char *pat
  * model is built from them: a file's claims are checked against the bytes it holds, so a small
  * file cannot make the reader allocate gigabytes. */
 /* The parameters a stack of dense and element-wise layers needs; UINT64_MAX for a stack with
- * spatial or batchnorm layers, whose count needs the shapes the model builds (their fields are
- * bounded by MAX_LAYER_FIELD instead). */
+ * spatial, batchnorm or recurrent layers, whose count needs the shapes the model builds (their
+ * fields are bounded by MAX_LAYER_FIELD instead). */
 static uint64_t layer_params(const pst_modelfile_t *mf)
 {
     uint64_t width = (uint64_t)mf->n_inputs, n = 0;
     for (int i = 0; i < mf->n_layers; i++) {
         if (pst_layer_kind_is_spatial(mf->layers[i].kind) ||
-            mf->layers[i].kind == PST_LAYER_BATCHNORM || mf->layers[i].kind == PST_LAYER_INPUT)
+            mf->layers[i].kind == PST_LAYER_BATCHNORM || mf->layers[i].kind == PST_LAYER_INPUT ||
+            mf->layers[i].kind == PST_LAYER_LSTM || mf->layers[i].kind == PST_LAYER_GRU)
             return UINT64_MAX;
         if (mf->layers[i].kind != PST_LAYER_DENSE)
             continue;

@@ -18,7 +18,9 @@ static int push_layer(pst_modelspec_t *spec, pst_layer_kind_t kind, int units, f
 
 #define LAYER_NAMES                                                                                \
     "dense:N, relu, sigmoid, tanh, softmax, dropout:RATE, conv2d:CHANNELS:KERNEL[:STRIDE[:PAD]], " \
-    "maxpool2d:K[:STRIDE], avgpool2d:K[:STRIDE], flatten, global_avgpool, batchnorm, input:C:H:W"
+    "maxpool2d:K[:STRIDE], avgpool2d:K[:STRIDE], flatten, global_avgpool, batchnorm, "             \
+    "input:C:H:W, "                                                                                \
+    "lstm:UNITS[:seq], gru:UNITS[:seq]"
 
 /* Up to four integer fields after the kind, "conv2d:32:3:1:1"; named fields ("pad=1", "stride=2",
  * "kernel=3") set the same places. Returns the count of fields, or -1 on a bad one. */
@@ -88,6 +90,25 @@ static bool takes_shape(pst_layer_kind_t kind)
            kind == PST_LAYER_INPUT;
 }
 
+/* "lstm:64" (the last step's state) or "lstm:64:seq" (every step's), the same for gru. */
+static int parse_recurrent(pst_modelspec_t *spec, pst_layer_kind_t kind, const char *text,
+                           int index, pst_err_t *err)
+{
+    const char *colon = strchr(text, ':');
+    char *end = NULL;
+    long units = colon ? strtol(colon + 1, &end, 10) : 0;
+    bool seq = end != NULL && strcmp(end, ":seq") == 0;
+    if (colon == NULL || end == colon + 1 || units < 1 || units > 65536 || (*end != '\0' && !seq))
+        return pst_err_set(err, PST_EINVAL,
+                           "model.layers[%d]: '%s' needs units in [1, 65536] and optionally "
+                           "':seq', e.g. %s:64 or %s:64:seq",
+                           index, text, pst_layer_kind_name(kind), pst_layer_kind_name(kind));
+    int rc = push_layer(spec, kind, (int)units, 0, err);
+    if (rc == PST_OK)
+        spec->layers[spec->n_layers - 1].sequences = seq;
+    return rc;
+}
+
 /* Parses "dense:256", "dropout:0.2", "relu", "conv2d:32:3:pad=1", ... */
 static int parse_layer_body(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
 {
@@ -102,6 +123,8 @@ static int parse_layer_body(pst_modelspec_t *spec, const char *text, int index, 
     if (pst_layer_kind_parse(name, &kind) != PST_OK)
         return pst_err_set(err, PST_EINVAL,
                            "model.layers[%d]: unknown layer '%s' (" LAYER_NAMES ")", index, text);
+    if (kind == PST_LAYER_LSTM || kind == PST_LAYER_GRU)
+        return parse_recurrent(spec, kind, text, index, err);
     if (takes_shape(kind)) {
         pst_layer_spec_t l = {.kind = kind};
         int rc = parse_shaped(&l, text, index, err);
@@ -156,7 +179,13 @@ static int add_input_layer(pst_modelspec_t *spec, const pst_config_t *cfg, pst_e
     return PST_OK;
 }
 
-/* An entry may end in ":init=NAME" (dense, conv2d); the rest is parse_layer_body's. */
+static bool takes_init(pst_layer_kind_t kind)
+{
+    return kind == PST_LAYER_DENSE || kind == PST_LAYER_CONV2D || kind == PST_LAYER_LSTM ||
+           kind == PST_LAYER_GRU;
+}
+
+/* An entry may end in ":init=NAME" (dense, conv2d, lstm, gru); the rest is parse_layer_body's. */
 static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_err_t *err)
 {
     const char *at = strstr(text, ":init=");
@@ -168,7 +197,8 @@ static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_e
     if (pst_init_kind_parse(at + 6, &init) != PST_OK || n >= sizeof body)
         return pst_err_set(err, PST_EINVAL,
                            "model.layers[%d]: bad init in '%s' (he_normal, he_uniform, "
-                           "glorot_normal, glorot_uniform, lecun_normal, lecun_uniform)",
+                           "glorot_normal, glorot_uniform, lecun_normal, lecun_uniform, "
+                           "orthogonal)",
                            index, text);
     memcpy(body, text, n);
     body[n] = '\0';
@@ -176,23 +206,85 @@ static int parse_layer(pst_modelspec_t *spec, const char *text, int index, pst_e
     if (rc != PST_OK)
         return rc;
     pst_layer_spec_t *l = &spec->layers[spec->n_layers - 1];
-    if (l->kind != PST_LAYER_DENSE && l->kind != PST_LAYER_CONV2D)
+    if (!takes_init(l->kind))
         return pst_err_set(err, PST_EINVAL,
-                           "model.layers[%d]: '%s': only dense and conv2d take "
+                           "model.layers[%d]: '%s': only dense, conv2d, lstm and gru take "
                            "an init",
                            index, text);
     l->init = init;
     return rc;
 }
 
-/* model.init for every dense and conv2d layer that names none. */
+/* With data.window, a row is window steps: the first recurrent layer reads its flat input so
+ * unless an input layer already shaped it. */
+static void apply_window(pst_modelspec_t *spec, const pst_config_t *cfg)
+{
+    for (int i = 0; cfg->data.window > 0 && i < spec->n_layers; i++) {
+        pst_layer_kind_t k = spec->layers[i].kind;
+        if (k == PST_LAYER_INPUT)
+            return;
+        if (k == PST_LAYER_LSTM || k == PST_LAYER_GRU) {
+            if (spec->layers[i].steps == 0)
+                spec->layers[i].steps = (int)cfg->data.window;
+            return;
+        }
+    }
+}
+
+/* Marks entry `name` of train.freeze (an index of model.layers, or a kind: all of that kind) in
+ * spec; first is the stack's index of model.layers[0] (1 after an inserted input layer). */
+static int freeze_entry(pst_modelspec_t *spec, const char *name, int first, pst_err_t *err)
+{
+    char *end = NULL;
+    long index = strtol(name, &end, 10);
+    pst_layer_kind_t kind;
+    if (end != name && *end == '\0') {
+        int i = (int)index + first;
+        if (index < 0 || i >= spec->n_layers)
+            return pst_err_set(err, PST_EINVAL, "train.freeze: no layer %ld (the model has %d)",
+                               index, spec->n_layers - first);
+        if (!pst_layer_kind_has_weights(spec->layers[i].kind))
+            return pst_err_set(err, PST_EINVAL, "train.freeze: layer %ld (%s) has no weights",
+                               index, pst_layer_kind_name(spec->layers[i].kind));
+        spec->layers[i].frozen = true;
+        return PST_OK;
+    }
+    bool found = false;
+    if (pst_layer_kind_parse(name, &kind) == PST_OK)
+        for (int i = 0; i < spec->n_layers; i++)
+            if (spec->layers[i].kind == kind && pst_layer_kind_has_weights(kind))
+                found = spec->layers[i].frozen = true;
+    if (!found)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.freeze: '%s' is neither a layer index nor the kind of a layer "
+                           "with weights in the model",
+                           name);
+    return PST_OK;
+}
+
+/* train.freeze: at least one layer with weights must stay trainable. */
+static int apply_freeze(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err_t *err)
+{
+    int first = cfg->model.layers.n > 0 && spec->n_layers > cfg->model.layers.n ? 1 : 0;
+    for (int i = 0; i < cfg->train.freeze.n; i++) {
+        int rc = freeze_entry(spec, cfg->train.freeze.items[i], first, err);
+        if (rc != PST_OK)
+            return rc;
+    }
+    for (int i = 0; i < spec->n_layers; i++)
+        if (pst_layer_kind_has_weights(spec->layers[i].kind) && !spec->layers[i].frozen)
+            return PST_OK;
+    return pst_err_set(err, PST_EINVAL, "train.freeze: every layer with weights is frozen");
+}
+
+/* model.init for every layer with weights that names none. */
 static void apply_init(pst_modelspec_t *spec, const pst_config_t *cfg)
 {
     pst_init_kind_t init = PST_INIT_AUTO;
     pst_init_kind_parse(cfg->model.init, &init);
     for (int i = 0; i < spec->n_layers; i++) {
         pst_layer_spec_t *l = &spec->layers[i];
-        if ((l->kind == PST_LAYER_DENSE || l->kind == PST_LAYER_CONV2D) && l->init == PST_INIT_AUTO)
+        if (takes_init(l->kind) && l->init == PST_INIT_AUTO)
             l->init = init;
     }
 }
@@ -280,6 +372,7 @@ int pst_modelspec_hidden(pst_modelspec_t *spec, const pst_config_t *cfg, pst_err
     int rc =
         cfg->model.layers.n > 0 ? explicit_layers(spec, cfg, err) : hidden_layers(spec, cfg, err);
     apply_init(spec, cfg);
+    apply_window(spec, cfg);
     return rc;
 }
 
@@ -308,6 +401,9 @@ int pst_modelspec_build(pst_modelspec_t *spec, const pst_config_t *cfg, pst_task
             return rc;
     }
     apply_init(spec, cfg);
+    apply_window(spec, cfg);
+    if ((rc = apply_freeze(spec, cfg, err)) != PST_OK)
+        return rc;
     return choose_loss(spec, cfg, task, err);
 }
 
@@ -331,6 +427,10 @@ const char *pst_layer_spec_format(const pst_layer_spec_t *l, char *buf, size_t n
         break;
     case PST_LAYER_INPUT:
         snprintf(buf, n, "%s:%d:%d:%d", name, l->channels, l->height, l->width);
+        break;
+    case PST_LAYER_LSTM:
+    case PST_LAYER_GRU:
+        snprintf(buf, n, "%s:%d%s", name, l->units, l->sequences ? ":seq" : "");
         break;
     default:
         snprintf(buf, n, "%s", name);

@@ -166,9 +166,11 @@ typedef struct train_state {
     size_t *order;      // (n_train) row order of the epoch
     float *xb, *yb;     // (batch, d), (batch)
     float *dout;        // (batch, n_out)
-    float *best;        // (n_params) weights of the best epoch, or NULL
+    float *best;        // (n_params + n_state) weights, then running statistics, of the best
+                        // epoch, or NULL
     pst_optim_t *optim; // local mode only
     float *aug_scratch; // (d) one image, when augmenting
+    float *frozen;      // (n_params) the weights at the start, when a layer is frozen (local)
 } train_state_t;
 
 static void state_free(train_state_t *st)
@@ -179,7 +181,29 @@ static void state_free(train_state_t *st)
     free(st->dout);
     free(st->best);
     free(st->aug_scratch);
+    free(st->frozen);
     pst_optim_destroy(&st->optim);
+}
+
+static bool any_frozen(const pst_model_t *model)
+{
+    for (int t = 0; t < pst_model_n_tensors(model); t++)
+        if (pst_model_tensor(model, t)->frozen)
+            return true;
+    return false;
+}
+
+/* Frozen layers' gradients are 0, yet some optimizers still move their weights (decoupled
+ * weight decay, lookahead): the local step puts them back, so they stay exactly as they began.
+ * (Under mpirun they are not on the servers at all.) */
+static void restore_frozen(pst_model_t *model, const float *frozen)
+{
+    float *params = pst_model_params(model);
+    for (int t = 0; frozen != NULL && t < pst_model_n_tensors(model); t++) {
+        const pst_tensor_info_t *info = pst_model_tensor(model, t);
+        if (info->frozen)
+            memcpy(params + info->offset, frozen + info->offset, info->size * sizeof(float));
+    }
 }
 
 static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *train,
@@ -192,7 +216,8 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
     st->yb = malloc(b * sizeof(float));
     st->dout = malloc(b * n_out * sizeof(float));
     if (opts->patience > 0 && opts->restore_best)
-        st->best = malloc(pst_model_n_params(model) * sizeof(float));
+        st->best =
+            malloc((pst_model_n_params(model) + pst_model_n_state(model) + 1) * sizeof(float));
     if (opts->augment.n_ops > 0 &&
         !(st->aug_scratch = malloc(pst_rows_width(train) * sizeof(float))))
         return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
@@ -203,6 +228,12 @@ static int state_alloc(train_state_t *st, pst_model_t *model, const pst_rows_t *
         st->order[i] = i;
     if (local && !(st->optim = pst_optim_new(&opts->optim, pst_model_n_params(model), err)))
         return err ? err->code : PST_ENOMEM;
+    if (local && any_frozen(model)) {
+        size_t bytes = pst_model_n_params(model) * sizeof(float);
+        if (!(st->frozen = malloc(bytes)))
+            return pst_err_set(err, PST_ENOMEM, "training buffers: out of memory");
+        memcpy(st->frozen, pst_model_params(model), bytes);
+    }
     return PST_OK;
 }
 
@@ -385,9 +416,13 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         if (remote && !layered &&
             (rc = h->push(h->ctx, pst_model_grads(c->model), c->clock, lr, err)) != PST_OK)
             return rc;
-        if (!remote)
+        if (!remote) {
             pst_optim_step(c->st->optim, params, pst_model_grads(c->model), lr);
+            restore_frozen(c->model, c->st->frozen);
+        }
         c->clock++;
+        if (h && h->on_clock && (rc = h->on_clock(h->clock_ctx, c->clock, err)) != PST_OK)
+            return rc;
         *loss_sum += loss;
         *rows += b;
         double t = pst_clock_seconds();
@@ -457,6 +492,23 @@ static int average_state(epoch_ctx_t *c, pst_err_t *err)
         state[i] = (float)(v[i] / v[n]);
     free(v);
     return rc;
+}
+
+/* The best epoch is its weights and its batchnorm running statistics: evaluation uses both, so
+ * restoring one without the other would give a model no epoch ever had. save: model -> best. */
+static void keep_best(pst_model_t *model, float *best, bool save)
+{
+    size_t n_params = pst_model_n_params(model), n_state = pst_model_n_state(model);
+    float *params = pst_model_params(model), *state = pst_model_state(model);
+    if (save) {
+        memcpy(best, params, n_params * sizeof(float));
+        if (n_state > 0)
+            memcpy(best + n_params, state, n_state * sizeof(float));
+    } else {
+        memcpy(params, best, n_params * sizeof(float));
+        if (n_state > 0)
+            memcpy(state, best + n_params, n_state * sizeof(float));
+    }
 }
 
 static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
@@ -536,7 +588,7 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
             result->best_val_loss = stop.best_loss;
             result->best_epoch = epoch;
             if (st.best)
-                memcpy(st.best, pst_model_params(model), pst_model_n_params(model) * sizeof(float));
+                keep_best(model, st.best, true);
         }
         result->epochs_run = epoch;
         if (hooks && hooks->on_epoch)
@@ -550,7 +602,7 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
     if (rc == PST_OK && remote && result->epochs_run == 0)
         rc = hooks->pull(hooks->ctx, pst_model_params(model), c.clock, err);
     if (rc == PST_OK && st.best && result->best_epoch > 0)
-        memcpy(pst_model_params(model), st.best, pst_model_n_params(model) * sizeof(float));
+        keep_best(model, st.best, false);
     result->clock = c.clock;
     result->samples_per_s = result->seconds > 0 ? result->rows_trained / result->seconds : 0;
     state_free(&st);

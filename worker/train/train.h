@@ -107,6 +107,10 @@ typedef struct pst_train_hooks {
     void (*on_step)(void *ctx, const pst_step_progress_t *progress);
     long step_every;
     void *observer_ctx;
+    /* Optional: after every step, with the clocks now completed; a failure stops training (a
+     * worker saving its running statistics beside the servers' checkpoints). */
+    int (*on_clock)(void *clock_ctx, uint64_t clock, pst_err_t *err);
+    void *clock_ctx;
 } pst_train_hooks_t;
 
 typedef struct pst_train_result {
