@@ -154,9 +154,10 @@ static void importance_html(FILE *f, const html_ctx_t *c)
         y[n + i] = imp->mean[g] - imp->std[g];
         y[2 * n + i] = imp->mean[g] + imp->std[g];
     }
-    pst_svg_series_t s[3] = {{"mean drop", x, y, n, true, false},
-                             {"mean - std", x, y + n, n, false, true},
-                             {"mean + std", x, y + 2 * n, n, false, true}};
+    pst_svg_series_t s[3] = {
+        {.name = "mean drop", .x = x, .y = y, .n = n, .points = true, .dashed = false},
+        {.name = "mean - std", .x = x, .y = y + n, .n = n, .points = false, .dashed = true},
+        {.name = "mean + std", .x = x, .y = y + 2 * n, .n = n, .points = false, .dashed = true}};
     char ylabel[64];
     snprintf(ylabel, sizeof ylabel, "%s worsening", pst_importance_metric_name(imp->metric));
     fprintf(f,
@@ -182,7 +183,8 @@ static void attributions_html(FILE *f, const html_ctx_t *c)
         for (size_t i = 0; i < at->n_rows; i++)
             y[g] += fabs(at->phi[i * (size_t)n + (size_t)g]) / (double)at->n_rows;
     }
-    pst_svg_series_t s = {"mean |attribution|", x, y, n, true, false};
+    pst_svg_series_t s = {
+        .name = "mean |attribution|", .x = x, .y = y, .n = n, .points = true, .dashed = false};
     fprintf(f,
             "<h2>Attributions (%s)</h2>\n<p>%zu rows; completeness: attributions sum to "
             "f(x) - f(baseline) within %.3g.</p>\n",

@@ -73,9 +73,15 @@ static void plot_rows(FILE *out, const imp_row_t *rows, int n)
             y[2 * n + i] = rows[i].mean + rows[i].std;
             ticks[i] = rows[i].column;
         }
-        pst_svg_series_t s[3] = {{"mean", x, y, n, true, false},
-                                 {"mean - std", x, y + n, n, false, true},
-                                 {"mean + std", x, y + 2 * n, n, false, true}};
+        pst_svg_series_t s[3] = {
+            {.name = "mean", .x = x, .y = y, .n = n, .points = true, .dashed = false},
+            {.name = "mean - std", .x = x, .y = y + n, .n = n, .points = false, .dashed = true},
+            {.name = "mean + std",
+             .x = x,
+             .y = y + 2 * n,
+             .n = n,
+             .points = false,
+             .dashed = true}};
         char ylabel[48];
         snprintf(ylabel, sizeof ylabel, "%s worsening", rows[0].metric);
         pst_svg_axes_t ax = {.title = "Permutation importance",
