@@ -87,6 +87,9 @@ typedef struct pst_config {
         double l1, l2, clip_norm, clip_value, min_delta;
         bool restore_best, shuffle;
         char *progress, *imbalance;
+        struct {
+            double clip, noise, delta, epsilon_budget;
+        } dp; /* DP-SGD in the dense loop (train.dp.*) */
     } train;
 
     struct {

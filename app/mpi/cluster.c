@@ -176,6 +176,7 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
     if (smallest == 0)
         return pst_err_set(err, PST_EINVAL, "a worker has no training rows");
     s->n_workers = w->c->ranks.n_workers;
+    s->opts.dp.worker = w->index; /* DP-SGD: this worker's own sample and noise streams */
     /* Every worker takes the same number of steps per epoch, or BSP clocks would not meet: the
      * smallest share decides. */
     size_t b = (size_t)s->opts.batch_size;
