@@ -1,6 +1,7 @@
 /* DP-SGD: Poisson-sampled batches, per-example clipping, Gaussian noise, RDP accounting. */
 #include "worker/train/dpsgd.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct pst_dpsgd {
     pst_dpsgd_setup_t s;
     double q, sigma, noise_std;
     pst_dpacct_t *acct;
+    pst_dpacct_t *probe; /* same (q, sigma): the accountant's state plus steps not yet taken */
     uint64_t sample_seed, noise_seed; /* this worker's */
     float *sum;                       // (n_params) clipped per-example gradients of the step
     float *dout;                      // (n_outputs) one example's loss gradient
@@ -74,7 +76,8 @@ pst_dpsgd_t *pst_dpsgd_new(const pst_dp_opts_t *opts, const pst_dpsgd_setup_t *s
     int rc = choose_sigma(dp, err);
     /* One share per worker: see pst_dpsgd_gradient for why sigma / sqrt(W) adds up. */
     dp->noise_std = dp->sigma * opts->clip / sqrt((double)setup->n_workers);
-    if (rc == PST_OK && !(dp->acct = pst_dpacct_new(dp->q, dp->sigma, err)))
+    if (rc == PST_OK && (!(dp->acct = pst_dpacct_new(dp->q, dp->sigma, err)) ||
+                         !(dp->probe = pst_dpacct_new(dp->q, dp->sigma, err))))
         rc = pst_err_code(err, PST_ENOMEM);
     dp->sum = rc == PST_OK ? malloc(setup->n_params * sizeof *dp->sum) : NULL;
     dp->sample = dp->sum ? malloc(setup->n_rows * sizeof *dp->sample) : NULL;
@@ -92,6 +95,7 @@ void pst_dpsgd_destroy(pst_dpsgd_t **self_p)
         return;
     pst_dpsgd_t *dp = *self_p;
     pst_dpacct_destroy(&dp->acct);
+    pst_dpacct_destroy(&dp->probe);
     free(dp->sum);
     free(dp->dout);
     free(dp->sample);
@@ -138,19 +142,28 @@ size_t pst_dpsgd_poisson_sample(pst_rng_t *rng, double q, size_t n, size_t *out)
     return m;
 }
 
+/* Squared L2 norm in double: eight independent sums keep the adds pipelined (a single chain
+ * waits on each add's latency), and double keeps the clipping bound exact to far below float's
+ * rounding. (BLAS dsdot is not enough: OpenBLAS's kernel rounds the products to float.) */
+static double sum_squares(const float *g, size_t n)
+{
+    double acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += (double)g[i + k] * g[i + k];
+    for (; i < n; i++)
+        acc[0] += (double)g[i] * g[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* The per-example pass is the hot loop of a private step. */
 double pst_dpsgd_clip_add(float *sum, float *g, size_t n, double clip)
 {
-    double sq = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sq += (double)g[i] * g[i];
-    double norm = sqrt(sq);
-    if (norm > clip) {
-        float scale = (float)(clip / norm);
-        for (size_t i = 0; i < n; i++)
-            g[i] *= scale;
-    }
-    for (size_t i = 0; i < n; i++)
-        sum[i] += g[i];
+    double norm = sqrt(sum_squares(g, n));
+    if (norm > clip)
+        cblas_sscal((int)n, (float)(clip / norm), g, 1);
+    cblas_saxpy((int)n, 1.0f, g, 1, sum, 1);
     return norm;
 }
 
@@ -228,10 +241,15 @@ double pst_dpsgd_epsilon(const pst_dpsgd_t *dp)
     return eps;
 }
 
+/* What pst_dpacct_epsilon_after computes (rdp + steps x one step's rdp, then the conversion),
+ * without evaluating every order's series again each epoch: the probe holds one step's rdp. */
 double pst_dpsgd_epsilon_after(const pst_dpsgd_t *dp, uint64_t steps)
 {
+    size_t n = pst_dpacct_n_orders(dp->acct);
+    memcpy(pst_dpacct_rdp(dp->probe), pst_dpacct_rdp(dp->acct), n * sizeof(double));
+    pst_dpacct_step_n(dp->probe, steps);
     double eps = NAN;
-    pst_dpacct_epsilon_after(dp->acct, dp->q, dp->sigma, steps, dp->o.delta, &eps, NULL);
+    pst_dpacct_epsilon(dp->probe, dp->o.delta, &eps, NULL);
     return eps;
 }
 
