@@ -20,6 +20,7 @@
 #include "app/mpi/steptime.h"
 #include "app/mpi/watchdog.h"
 #include "app/session.h"
+#include "app/session_dp.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
 #include "common/numparse.h"
@@ -341,6 +342,8 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *given)
         return 2;
     }
     int rc = pst_ranks_init(&c.ranks, cfg, &err), status = 0;
+    if (rc == PST_OK)
+        rc = pst_session_dp_check(cfg, true, &err);
     if (rc == PST_OK)
         rc = resolve_auto_resume(&c, &resolved, &err);
     if (rc == PST_OK && c.ranks.rank == 0 && args->resume)

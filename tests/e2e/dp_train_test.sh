@@ -68,6 +68,19 @@ check "2 workers x batch 16 spend the epsilon per epoch of a local batch of 32 (
 check "2 workers: q = 32/512 in report.json, and the model learns (test accuracy > 0.7)" \
   "$(jexpr "$work/bsp2/report.json" "d['train']['dp']['sampling_rate'] == 32 / 512 and d['test']['accuracy'] > 0.7")"
 
+# --- CNN layers: each example through conv2d and pooling on its own ---------------------------
+cat > "$work/cnn.yaml" <<YAML
+name: dpsgd-cnn
+seed: 1
+data: {train: $2/data/digits.csv, val_fraction: 0, test_fraction: 0.2, train_fraction: 0.8, target: target, image_shape: [8, 8]}
+model: {layers: [conv2d:4:3:pad=1, relu, maxpool2d:2, flatten, dense:10, softmax]}
+optimizer: {name: adam, lr: 0.01}
+train: {epochs: 3, batch_size: 32, dp: {clip: 1.0, epsilon_budget: 8}}
+YAML
+"$pstrain" train "$work/cnn.yaml" --out "$work/cnn" -q >"$work/cnn.log" 2>&1 || fail "private CNN: $(tail -3 "$work/cnn.log")"
+check "a private CNN spends at most its budget of 8 in 3 epochs and learns digits (test accuracy > 0.6)" \
+  "$(jexpr "$work/cnn/report.json" "7.99 < d['train']['dp']['epsilon'] <= 8 and d['train']['epochs'] == 3 and d['test']['accuracy'] > 0.6")"
+
 # --- the budget --------------------------------------------------------------------------------
 budget=$(mexpr "$work/local/metrics.jsonl" "(m[1]['epsilon'] + m[2]['epsilon']) / 2")
 "$pstrain" train "$work/base.yaml" --set train.epochs=10 --set train.dp.epsilon_budget="$budget" --out "$work/budget" >"$work/budget.log" 2>&1 || fail "budget run: $(tail -3 "$work/budget.log")"
