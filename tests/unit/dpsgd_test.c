@@ -376,6 +376,40 @@ static void stops_before_the_epoch_that_passes_the_budget(void **state)
     pst_dataset_destroy(&train);
 }
 
+/* A run resumed at clock 15 (one epoch done) first composes those 15 steps: its second epoch ends
+ * at the uninterrupted run's epsilon, and the budget counts them. */
+static void resumed_run_counts_the_steps_already_taken(void **state)
+{
+    (void)state;
+    pst_dataset_t *train = blobs(300, 3, 1);
+    pst_model_t *model = mlp(3, 20, false);
+    pst_train_opts_t o;
+    dp_opts(&o, 2, 1.1, 0);
+    o.start_clock = 15;
+    epochs_seen_t seen = {{0}, 0};
+    pst_train_hooks_t hooks = {.ctx = &seen, .on_epoch = on_epoch};
+    pst_train_result_t r;
+    pst_err_t err = {0};
+    assert_int_equal(pst_train_run(model, train, NULL, &o, &hooks, &r, &err), PST_OK);
+    assert_int_equal(seen.n, 1);
+    pst_dpacct_t *acct = pst_dpacct_new(20.0 / 300.0, 1.1, NULL);
+    double eps1, eps2;
+    pst_dpacct_step_n(acct, 15);
+    pst_dpacct_epsilon(acct, 1e-5, &eps1, NULL);
+    pst_dpacct_step_n(acct, 15);
+    pst_dpacct_epsilon(acct, 1e-5, &eps2, NULL);
+    assert_true(seen.eps[0] == eps2 && r.epsilon == eps2);
+    /* A budget between one and two epochs: the resumed run may not train its second. */
+    dp_opts(&o, 2, 1.1, 0.5 * (eps1 + eps2));
+    o.start_clock = 15;
+    assert_int_equal(pst_train_run(model, train, NULL, &o, NULL, &r, &err), PST_OK);
+    assert_int_equal(r.epochs_run, 0);
+    assert_true(r.stopped_at_budget && r.epsilon == eps1 && r.clock == 15);
+    pst_dpacct_destroy(&acct);
+    pst_model_destroy(&model);
+    pst_dataset_destroy(&train);
+}
+
 /* noise 0 with a budget: the smallest sigma that spends the budget in the run's epochs. */
 static void calibrated_noise_spends_the_budget(void **state)
 {
@@ -439,6 +473,7 @@ int main(void)
         cmocka_unit_test(step_gradient_is_the_clipped_sum),
         cmocka_unit_test(epsilon_per_epoch_is_the_accountants),
         cmocka_unit_test(stops_before_the_epoch_that_passes_the_budget),
+        cmocka_unit_test(resumed_run_counts_the_steps_already_taken),
         cmocka_unit_test(calibrated_noise_spends_the_budget),
         cmocka_unit_test(refuses_what_it_cannot_make_private),
     };
