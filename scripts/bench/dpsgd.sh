@@ -2,8 +2,11 @@
 # DP-SGD (train.dp.*) on a real CSV against the same DP-SGD in PyTorch, and its epsilon per epoch
 # against an accountant written apart from pstrain's.
 #
-# usage: scripts/bench/dpsgd.sh [--data CSV] [--epochs E] [--seeds K] [--eps LIST] [--quick]
+# usage: scripts/bench/dpsgd.sh [--data CSV | --fashion N] [--epochs E] [--seeds K] [--eps LIST]
+#                              [--quick]
 #
+# --fashion N: the first N Fashion-MNIST training images (from /usr/share/datasets/fashion-mnist)
+# and its 10,000 test images instead of a CSV split, written as CSV for both trainers.
 # The CSV (default /work/shared/data/digits.csv: 1797 8x8 images, 10 classes) is split 75/25 once
 # (seed 0). For each target epsilon in LIST (default 1,3,8) and without privacy, pstrain trains an
 # MLP (64 hidden relu units, Adam lr 0.005, expected batch 64, E epochs, default 30) on the training
@@ -27,14 +30,16 @@ data=/work/shared/data/digits.csv
 epochs=30
 seeds=3
 eps=1,3,8
+fashion=
 while [ $# -gt 0 ]; do
   case "$1" in
   --data) data=${2:?--data needs a file}; shift 2 ;;
+  --fashion) fashion=${2:?--fashion needs a row count}; shift 2 ;;
   --epochs) epochs=${2:?--epochs needs a value}; shift 2 ;;
   --seeds) seeds=${2:?--seeds needs a value}; shift 2 ;;
   --eps) eps=${2:?--eps needs a list}; shift 2 ;;
   --quick) epochs=5; seeds=1; shift ;;
-  -h | --help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "dpsgd: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +56,8 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 scripts/bench/dpsgd_bench.py --pstrain "$PSTRAIN" --data "$data" --work "$work" \
+source=(--data "$data")
+[ -z "$fashion" ] || source=(--fashion-rows "$fashion")
+/usr/bin/python3 scripts/bench/dpsgd_bench.py --pstrain "$PSTRAIN" "${source[@]}" --work "$work" \
   --epochs "$epochs" --seeds "$seeds" --eps "$eps" --cpu "${PST_BENCH_CPU:-0}"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -25,6 +25,31 @@ def split(src, out_dir, test_fraction, seed):
     return paths, len(d) - n_test, n_test, d.shape[1] - 1, len(set(d[:, -1]))
 
 
+def fashion(out_dir, n_train):
+    """The first n_train Fashion-MNIST training images and the 10,000 test images as CSV files."""
+    import gzip
+
+    import numpy as np
+
+    base = "/usr/share/datasets/fashion-mnist/"
+
+    def idx(name, offset):
+        with gzip.open(base + name) as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+    parts = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", n_train),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 10000)}
+    header = ",".join(f"p{i}" for i in range(784)) + ",target"
+    paths = {}
+    for name, (images, labels, n) in parts.items():
+        x = idx(images, 16).reshape(-1, 784)[:n]
+        y = idx(labels, 8)[:n]
+        paths[name] = os.path.join(out_dir, name + ".csv")
+        np.savetxt(paths[name], np.column_stack([x, y]), delimiter=",", header=header,
+                   comments="", fmt="%d")
+    return paths, n_train, 10000, 784, 10
+
+
 def pinned(cmd, cpu):
     return ["taskset", "-c", str(cpu)] + cmd if cpu is not None else cmd
 
@@ -73,7 +98,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pstrain", required=True)
     ap.add_argument("--python", default="/usr/bin/python3")
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data")
+    ap.add_argument("--fashion-rows", type=int, help="Fashion-MNIST: the first N training images")
     ap.add_argument("--work", required=True)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=64)
@@ -87,10 +113,15 @@ def main():
     a = ap.parse_args()
     targets = [float(e) for e in a.eps.split(",")]
 
-    paths, n_train, n_test, n_feat, n_classes = split(a.data, a.work, 0.25, 0)
+    if a.fashion_rows:
+        paths, n_train, n_test, n_feat, n_classes = fashion(a.work, a.fashion_rows)
+        name = f"Fashion-MNIST (first {a.fashion_rows} training images, the test set)"
+    else:
+        paths, n_train, n_test, n_feat, n_classes = split(a.data, a.work, 0.25, 0)
+        name = os.path.basename(a.data)
     steps = -(-n_train // a.batch)
     q = a.batch / n_train
-    print(f"DP-SGD on {os.path.basename(a.data)}: {n_train} train / {n_test} test rows, {n_feat} "
+    print(f"DP-SGD on {name}: {n_train} train / {n_test} test rows, {n_feat} "
           f"features, {n_classes} classes; MLP {n_feat}-{a.hidden}-{n_classes} relu, Adam lr {a.lr}, "
           f"expected batch {a.batch} (Poisson sampling, q = {q:.6g}), {steps} steps an epoch, "
           f"{a.epochs} epochs, clip {a.clip}, delta {a.delta}; seeds 0..{a.seeds - 1}, medians; "
