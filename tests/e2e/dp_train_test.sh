@@ -68,6 +68,30 @@ check "2 workers x batch 16 spend the epsilon per epoch of a local batch of 32 (
 check "2 workers: q = 32/512 in report.json, and the model learns (test accuracy > 0.7)" \
   "$(jexpr "$work/bsp2/report.json" "d['train']['dp']['sampling_rate'] == 32 / 512 and d['test']['accuracy'] > 0.7")"
 
+# --- the noise of a real 2-worker step: variance sigma^2 C^2 ---------------------------------
+# One SGD step (lr 1) with q = 1 (2 workers x batch 256 = all 512 rows), so the clipped sum S is
+# the same in every run; a run with sigma 1e-12 gives w0 - S / 512, one with sigma 1000 gives
+# w0 - (S + Z) / 512: 512 times their difference is the applied noise Z, over 515 weights.
+# Z's variance must be (sigma C)^2 = 1e6 (relative sd of the estimate sqrt(2/515) = 6%); noise of
+# sigma C per worker instead of sigma C / sqrt(2) would give 2e6.
+one=(--set model.hidden=[64] --set model.dropout=0 --set optimizer.name=sgd --set optimizer.lr=1
+     --set train.epochs=1 --set train.batch_size=256 -q)
+mpi 3 train "$work/base.yaml" "${one[@]}" --set train.dp.noise=1e-12 --out "$work/quiet" >"$work/quiet.log" 2>&1 || fail "sigma 1e-12 step: $(tail -3 "$work/quiet.log")"
+mpi 3 train "$work/base.yaml" "${one[@]}" --set train.dp.noise=1000 --out "$work/loud" >"$work/loud.log" 2>&1 || fail "sigma 1000 step: $(tail -3 "$work/loud.log")"
+params "$work/quiet/model.pst" > "$work/quiet.txt"
+params "$work/loud/model.pst" > "$work/loud.txt"
+check "2 workers: the applied noise has variance sigma^2 C^2 (within 25%), not 2 sigma^2 C^2" \
+  "$(python3 - "$work/quiet.txt" "$work/loud.txt" <<'PY'
+import sys
+a = [float(x) for x in open(sys.argv[1])]
+b = [float(x) for x in open(sys.argv[2])]
+z = [512 * (x - y) for x, y in zip(a, b)]
+mean = sum(z) / len(z)
+var = sum((v - mean) ** 2 for v in z) / len(z)
+print(len(z) == 515 and abs(var / 1e6 - 1) < 0.25 and abs(mean) < 4 * 1000 / len(z) ** 0.5)
+PY
+)"
+
 # --- CNN layers: each example through conv2d and pooling on its own ---------------------------
 cat > "$work/cnn.yaml" <<YAML
 name: dpsgd-cnn
