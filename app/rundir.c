@@ -204,6 +204,8 @@ void pst_rundir_log_epoch(pst_rundir_t *rd, const pst_epoch_stats_t *es)
     pst_json_add_number(line, "seconds", es->seconds);
     pst_json_add_number(line, "samples_per_s", es->samples_per_s);
     cJSON_AddBoolToObject(line, "improved", es->improved);
+    if (isfinite(es->epsilon))
+        pst_json_add_number(line, "epsilon", es->epsilon);
     write_line(rd, NULL, line);
 }
 

@@ -10,6 +10,7 @@
 #include "app/console.h"
 #include "app/drift/driftfit.h"
 #include "app/evalcurves.h"
+#include "app/session_dp.h"
 #include "app/session_tb.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -64,6 +65,10 @@ void pst_session_train_opts(const pst_config_t *cfg, const pst_modelspec_t *spec
     o->sched.factor = (float)cfg->schedule.factor;
     o->sched.patience = (int)cfg->schedule.patience;
     o->sched.threshold = (float)cfg->schedule.threshold;
+    o->dp.clip = cfg->train.dp.clip;
+    o->dp.noise = cfg->train.dp.noise;
+    o->dp.delta = cfg->train.dp.delta;
+    o->dp.epsilon_budget = cfg->train.dp.epsilon_budget;
 }
 
 void pst_session_augment_shape(pst_train_opts_t *o, const pst_config_t *cfg,
@@ -191,6 +196,8 @@ void pst_session_print_epoch(pst_session_t *s, const pst_epoch_stats_t *es)
            es->epoch, es->epochs, es->train_loss);
     if (isfinite(es->val_loss))
         printf("  val_loss %.4f  val_%s %.4f", es->val_loss, es->val_metric_name, es->val_metric);
+    if (isfinite(es->epsilon))
+        printf("  epsilon %.4f", es->epsilon);
     if (s->n_workers > 1) /* every worker takes the same steps: the lead's rate times workers */
         printf("  lr %.3g  %d workers, %.0f samples/s  %.1fs%s\n", es->lr, s->n_workers,
                es->samples_per_s * s->n_workers, es->seconds, es->improved ? "  *" : "");
@@ -392,6 +399,7 @@ static cJSON *build_report(pst_session_t *s)
     pst_json_add_number(train, "clock", (double)r->clock);
     if (s->imbalance.class_rows)
         pst_imbalance_json(&s->imbalance, cJSON_AddObjectToObject(train, "imbalance"));
+    pst_session_dp_json(s, train);
     cJSON *t = cJSON_AddObjectToObject(doc, "timings");
     pst_json_add_number(t, "load_seconds", s->load_seconds);
     pst_json_add_number(t, "train_seconds", r->seconds);
@@ -414,6 +422,7 @@ static void print_summary(const pst_session_t *s, const cJSON *doc)
         printf("); loading %.1fs, evaluation %.1fs\n", s->load_seconds, s->eval_seconds);
         if (r->stopped_early)
             printf("stopped early: no validation improvement for %d epochs\n", s->opts.patience);
+        pst_session_print_dp(s);
         if (s->opts.patience > 0 && s->opts.restore_best && r->best_epoch > 0 &&
             r->best_epoch < r->epochs_run)
             printf("restored the weights of epoch %d (best validation loss %.4f)\n", r->best_epoch,

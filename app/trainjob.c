@@ -6,6 +6,7 @@
 #include "app/console.h"
 #include "app/rundir.h"
 #include "app/session.h"
+#include "app/session_dp.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
 
@@ -43,6 +44,8 @@ int pst_trainjob_run(const pst_train_args_t *a)
     int rc = pst_load_config(&cfg, a->config, a->sets, a->n_sets, &err);
     if (rc == PST_OK)
         rc = pst_config_validate(&cfg, &err);
+    if (rc == PST_OK && !pst_cluster_launched()) /* under mpirun: once the ranks agree */
+        rc = pst_session_dp_check(&cfg, false, &err);
     if (a->quiet) /* -q: errors and the final summary only */
         pst_log_set_level(PST_LOG_ERROR);
     else if (!a->verbose && rc == PST_OK && strcmp(cfg.log_level, "info") == 0)

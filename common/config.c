@@ -260,6 +260,18 @@ static const pst_config_key_t keys[] = {
      "the loss, random over- or under-sampling, or SMOTE."},
     {"train.smote_k", PST_CFG_INT, OFF(train.smote_k), "5", NULL, 1, 1000,
      "SMOTE: neighbours a synthetic row may be drawn towards."},
+    /* DP-SGD in the dense training loop. */
+    {"train.dp.clip", PST_CFG_FLOAT, OFF(train.dp.clip), "0", NULL, 0, 1e12,
+     "DP-SGD: clip each example's whole gradient to this L2 norm, then add Gaussian noise to "
+     "the batch sum; batches are Poisson-sampled (each row with probability q = batch_size x "
+     "workers / training rows). 0: off. Dense models without batchnorm only."},
+    {"train.dp.noise", PST_CFG_FLOAT, OFF(train.dp.noise), "0", NULL, 0, 1e6,
+     "DP-SGD: noise multiplier sigma (noise std = sigma x train.dp.clip on the global step's "
+     "sum). 0: the smallest sigma that spends train.dp.epsilon_budget in train.epochs epochs."},
+    {"train.dp.delta", PST_CFG_FLOAT, OFF(train.dp.delta), "1e-5", NULL, 1e-300, 0.999999,
+     "DP-SGD: delta at which the spent epsilon is reported (keep it below 1 / training rows)."},
+    {"train.dp.epsilon_budget", PST_CFG_FLOAT, OFF(train.dp.epsilon_budget), "0", NULL, 0, 1e12,
+     "DP-SGD: stop before an epoch that would spend more than this epsilon (0: no budget)."},
     {"train.progress", PST_CFG_STR, OFF(train.progress), "auto", "auto|bar|lines|none", NOB,
      "Progress display: a live bar on a terminal, plain lines otherwise."},
     {"train.drift_profile", PST_CFG_BOOL, OFF(drift.profile), "true", NULL, NOB,

@@ -91,6 +91,9 @@ typedef struct pst_config {
         bool restore_best, shuffle;
         char *progress, *imbalance;
         pst_str_list_t freeze; /* layers (indices or kind names) that receive no updates */
+        struct {
+            double clip, noise, delta, epsilon_budget;
+        } dp; /* DP-SGD in the dense loop (train.dp.*) */
     } train;
 
     struct {

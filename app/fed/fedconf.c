@@ -67,6 +67,9 @@ int pst_fedconf_check(const pst_config_t *cfg, const pst_dataset_t *train, pst_e
                            cfg->fed.aggregator);
     if (cfg->fed.dp.epsilon_budget > 0 && !(cfg->fed.dp.clip > 0))
         return pst_err_set(err, PST_EINVAL, "fed.dp.epsilon_budget needs fed.dp.clip > 0");
+    if (cfg->train.dp.clip > 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.dp.clip: federated runs protect sites with fed.dp.* instead");
     int rc = check_krum(cfg, rule, err);
     if (rc != PST_OK)
         return rc;

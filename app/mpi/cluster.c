@@ -21,6 +21,7 @@
 #include "app/mpi/steptime.h"
 #include "app/mpi/watchdog.h"
 #include "app/session.h"
+#include "app/session_dp.h"
 #include "app/sparse/sparse_train.h"
 #include "common/log.h"
 #include "common/numparse.h"
@@ -177,6 +178,7 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
     if (smallest == 0)
         return pst_err_set(err, PST_EINVAL, "a worker has no training rows");
     s->n_workers = w->c->ranks.n_workers;
+    s->opts.dp.worker = w->index; /* DP-SGD: this worker's own sample and noise streams */
     /* Every worker takes the same number of steps per epoch, or BSP clocks would not meet: the
      * smallest share decides. */
     size_t b = (size_t)s->opts.batch_size;
@@ -349,6 +351,8 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *given)
         return 2;
     }
     int rc = pst_ranks_init(&c.ranks, cfg, &err), status = 0;
+    if (rc == PST_OK)
+        rc = pst_session_dp_check(cfg, true, &err);
     if (rc == PST_OK)
         rc = resolve_auto_resume(&c, &resolved, &err);
     if (rc == PST_OK && c.ranks.rank == 0 && args->resume)

@@ -163,6 +163,9 @@ static int train_and_predict(const pst_fit_t *t, fit_rows_t *r, const pst_fit_en
 {
     pst_train_opts_t opts;
     pst_session_train_opts(t->cfg, &out->spec, &opts);
+    if (opts.dp.clip >
+        0) /* a member's overrides too: the fits' privacy would compose unaccounted */
+        return pst_err_set(err, PST_EINVAL, "train.dp.clip: DP-SGD runs in pstrain train only");
     pst_session_augment_shape(&opts, t->cfg, out->model);
     opts.seed = pst_rng_derive(t->seed, 100);
     opts.class_weights = r->class_weights;

@@ -175,6 +175,9 @@ int pst_plan_config(pst_config_t *cfg, const pst_plan_args_t *a, pst_err_t *err)
     int rc = pst_load_config(cfg, a->config, a->sets, a->n_sets, err);
     if (rc == PST_OK)
         rc = pst_config_validate(cfg, err);
+    /* Folds, members and trials share the rows: their privacy would compose, unaccounted. */
+    if (rc == PST_OK && cfg->train.dp.clip > 0)
+        rc = pst_err_set(err, PST_EINVAL, "train.dp.clip: DP-SGD runs in pstrain train only");
     /* Loading sets the log level from log_level; -q outranks it on every load (a sweep or a
      * stack loads CONFIG again for each trial or base model). */
     if (a->quiet)

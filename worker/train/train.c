@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "worker/train/early_stop.h"
 
 void pst_train_opts_defaults(pst_train_opts_t *opts)
@@ -171,6 +172,7 @@ typedef struct train_state {
     pst_optim_t *optim; // local mode only
     float *aug_scratch; // (d) one image, when augmenting
     float *frozen;      // (n_params) the weights at the start, when a layer is frozen (local)
+    pst_dpsgd_t *dp;    // DP-SGD, or NULL
 } train_state_t;
 
 static void state_free(train_state_t *st)
@@ -183,6 +185,7 @@ static void state_free(train_state_t *st)
     free(st->aug_scratch);
     free(st->frozen);
     pst_optim_destroy(&st->optim);
+    pst_dpsgd_destroy(&st->dp);
 }
 
 static bool any_frozen(const pst_model_t *model)
@@ -346,6 +349,39 @@ static int layered_gradient(const epoch_ctx_t *c, int n, float lr, pst_rng_t *dr
     return link.rc;
 }
 
+/* DP-SGD's rows: gathered, then augmented with the step's stream (a chunk's own). */
+typedef struct dp_gather_ctx {
+    const epoch_ctx_t *c;
+    pst_rng_t aug_rng;
+} dp_gather_ctx_t;
+
+static int dp_gather(void *ctx, const size_t *pos, size_t n, float *x, float *y, pst_err_t *err)
+{
+    dp_gather_ctx_t *g = ctx;
+    int rc = gather_rows(g->c->train, pos, 0, n, x, y, err);
+    if (rc == PST_OK && g->c->opts->augment.n_ops > 0)
+        pst_augment_apply(&g->c->opts->augment, x, (int)n, &g->aug_rng, g->c->st->aug_scratch);
+    return rc;
+}
+
+/* The step's private gradient (worker/train/dpsgd.h); *b receives the sample's size. */
+static int dp_gradient(const epoch_ctx_t *c, pst_rng_t *dropout_rng, double *loss, int *b,
+                       pst_err_t *err)
+{
+    const pst_train_opts_t *o = c->opts;
+    dp_gather_ctx_t g = {.c = c};
+    pst_rng_init(&g.aug_rng, pst_rng_derive(pst_rng_derive(o->seed, 3), c->clock));
+    pst_dpsgd_loss_t l = {(int)o->loss, o->fused_output, o->huber_delta, o->class_weights};
+    size_t m = 0;
+    int rc = pst_dpsgd_gradient(c->st->dp, c->model, &l, c->clock, dp_gather, &g, c->st->xb,
+                                c->st->yb, o->batch_size, dropout_rng, loss, &m, err);
+    /* The penalty's gradient reads only the weights: added after the noise, it costs no privacy. */
+    if (rc == PST_OK && (o->l1 > 0 || o->l2 > 0))
+        *loss += pst_loss_penalty(c->model, o->l1, o->l2, true);
+    *b = (int)m;
+    return rc;
+}
+
 /* Every epoch's row order and every step's dropout masks come from their own seeded streams, so a
  * run resumed at any clock draws exactly what an uninterrupted run would have drawn. */
 static void epoch_order(const epoch_ctx_t *c, int epoch)
@@ -369,6 +405,8 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     bool remote = h && h->push;
     bool layered = remote && h->pull_start != NULL;
     size_t n = c->train->n;
+    bool dp = c->st->dp != NULL;
+    layered = layered && !dp; /* a private gradient is final only once the noise is in */
     epoch_order(c, epoch);
     float *params = pst_model_params(c->model);
     double t0 = pst_clock_seconds(), last_report = t0;
@@ -378,7 +416,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     *rows = 0;
     for (long step = first_step; step < c->steps; step++) {
         size_t start = (size_t)step * (size_t)opts->batch_size;
-        if (start >= n)
+        if (start >= n && !dp)
             break;
         int b = (int)(n - start < (size_t)opts->batch_size ? n - start : (size_t)opts->batch_size);
         float lr = pst_sched_lr(c->sched, epoch - 1, (long)c->clock);
@@ -389,12 +427,12 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
             rc = h->pull_start(h->ctx, params, c->clock, err);
         else if (remote)
             rc = h->pull(h->ctx, params, c->clock, err);
-        if (rc == PST_OK)
+        if (rc == PST_OK && !dp)
             rc = gather_rows(c->train, c->st->order + start, 0, (size_t)b, c->st->xb, c->st->yb,
                              err);
         if (rc != PST_OK)
             return rc;
-        if (opts->augment.n_ops > 0) { /* a stream per step, like dropout's: resumable */
+        if (opts->augment.n_ops > 0 && !dp) { /* a stream per step, like dropout's: resumable */
             pst_rng_t aug_rng;
             pst_rng_init(&aug_rng, pst_rng_derive(augment_seed, c->clock));
             pst_augment_apply(&opts->augment, c->st->xb, b, &aug_rng, c->st->aug_scratch);
@@ -402,7 +440,9 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         pst_rng_t dropout_rng;
         pst_rng_init(&dropout_rng, pst_rng_derive(dropout_seed, c->clock));
         double loss = 0.0;
-        if (layered)
+        if (dp)
+            rc = dp_gradient(c, &dropout_rng, &loss, &b, err);
+        else if (layered)
             rc = layered_gradient(c, b, lr, &dropout_rng, &loss, err);
         else
             loss = compute_gradient(c->model, c->st, b, opts, &dropout_rng);
@@ -518,6 +558,64 @@ static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
     return (long)((n_rows + (size_t)opts->batch_size - 1) / (size_t)opts->batch_size);
 }
 
+/* DP-SGD set-up: the sampling rate counts every worker's rows (summed under mpirun); a resumed
+ * run first composes the steps already taken. */
+static int dp_begin(epoch_ctx_t *c, pst_train_result_t *r, pst_err_t *err)
+{
+    const pst_train_opts_t *o = c->opts;
+    const pst_train_hooks_t *h = c->hooks;
+    r->dp_q = r->dp_sigma = r->epsilon = r->epsilon_next = NAN;
+    if (!(o->dp.clip > 0))
+        return PST_OK;
+    if (o->clip_norm > 0 || o->clip_value > 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.dp.clip bounds each example's gradient: set train.clip_norm "
+                           "and train.clip_value to 0");
+    int rc = pst_dpsgd_check_model(c->model, err);
+    double v[2] = {(double)c->train->n, 1.0}; /* rows, workers */
+    if (rc == PST_OK && h && h->push && h->allreduce_sum)
+        rc = h->allreduce_sum(h->ctx, v, 2, err);
+    if (rc != PST_OK)
+        return rc;
+    pst_dpsgd_setup_t s = {pst_model_n_params(c->model),
+                           c->train->n,
+                           (size_t)v[0],
+                           (int)v[1],
+                           o->batch_size,
+                           c->steps,
+                           o->epochs,
+                           o->seed};
+    if (!(c->st->dp = pst_dpsgd_new(&o->dp, &s, err)))
+        return pst_err_code(err, PST_ENOMEM);
+    pst_dpsgd_account_steps(c->st->dp, o->start_clock);
+    r->dp_q = pst_dpsgd_q(c->st->dp);
+    r->dp_sigma = pst_dpsgd_sigma(c->st->dp);
+    r->epsilon = pst_dpsgd_epsilon(c->st->dp);
+    pst_info("dp-sgd: Poisson sampling q %.6g (%zu rows, %d worker%s), noise multiplier %.6g, "
+             "clip %g, delta %g",
+             r->dp_q, s.n_rows_total, s.n_workers, s.n_workers == 1 ? "" : "s", r->dp_sigma,
+             o->dp.clip, o->dp.delta);
+    return PST_OK;
+}
+
+/* Whether the next epoch's steps stay within train.dp.epsilon_budget; a run that cannot afford
+ * even its first epoch is an error rather than an untrained model. */
+static int dp_epoch_fits(const epoch_ctx_t *c, long first_step, pst_train_result_t *r, bool *fits,
+                         pst_err_t *err)
+{
+    *fits = true;
+    if (!c->st->dp)
+        return PST_OK;
+    *fits = pst_dpsgd_within_budget(c->st->dp, (uint64_t)(c->steps - first_step), &r->epsilon_next);
+    r->stopped_at_budget = !*fits;
+    if (!*fits && c->clock == 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "train.dp.epsilon_budget %g: one epoch already spends epsilon %.4g; "
+                           "raise train.dp.noise or set it to 0 to calibrate",
+                           c->opts->dp.epsilon_budget, r->epsilon_next);
+    return PST_OK;
+}
+
 int pst_train_run(pst_model_t *model, const pst_dataset_t *train, const pst_dataset_t *val,
                   const pst_train_opts_t *opts, const pst_train_hooks_t *hooks,
                   pst_train_result_t *result, pst_err_t *err)
@@ -553,12 +651,20 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
     result->best_val_loss = INFINITY;
     pst_early_stop_t stop;
     pst_early_stop_init(&stop, opts->patience, opts->min_delta);
-    for (int epoch = first_epoch; epoch <= opts->epochs; epoch++) {
+    rc = dp_begin(&c, result, err);
+    for (int epoch = first_epoch; rc == PST_OK && epoch <= opts->epochs; epoch++) {
         double t0 = pst_clock_seconds(), loss_sum;
         long rows;
+        bool fits;
+        if ((rc = dp_epoch_fits(&c, first_step, result, &fits, err)) != PST_OK || !fits)
+            break;
         if ((rc = run_epoch(&c, epoch, first_step, &loss_sum, &rows, err)) != PST_OK)
             break;
         double steps_run = (double)(c.steps - first_step);
+        if (st.dp) {
+            pst_dpsgd_account_steps(st.dp, (uint64_t)(c.steps - first_step));
+            result->epsilon = pst_dpsgd_epsilon(st.dp);
+        }
         first_step = 0;
         double seconds = pst_clock_seconds() - t0;
         result->seconds += seconds;
@@ -577,7 +683,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
                                 pst_sched_lr(&sched, epoch - 1, (long)c.clock),
                                 seconds,
                                 (double)rows / seconds,
-                                false};
+                                false,
+                                result->epsilon};
         if (sums.n > 0) {
             es.val_loss = sums.loss_sum / sums.n;
             es.val_metric = classify ? sums.correct / sums.n : sums.sq_err_sum / sums.n;

@@ -14,6 +14,7 @@
 #include "common/optim/sched.h"
 #include "worker/model/loss.h"
 #include "worker/model/model.h"
+#include "worker/train/dpsgd.h"
 
 /* Rows of a dataset as training and evaluation see them: all rows or an index list (repeats
  * allowed), with preprocessing applied as rows are gathered, so folds and bootstrap samples are
@@ -57,6 +58,7 @@ typedef struct pst_train_opts {
     const double *class_weights; /* (n_classes) weight of each class's rows in the gradient, or
                                     NULL; the reported loss stays unweighted */
     pst_augment_t augment;       /* applied to every training batch; n_ops 0: none */
+    pst_dp_opts_t dp;            /* DP-SGD (worker/train/dpsgd.h); dp.clip 0: off */
 } pst_train_opts_t;
 
 typedef struct pst_epoch_stats {
@@ -70,6 +72,7 @@ typedef struct pst_epoch_stats {
     double seconds;       /* wall time of the epoch's training steps */
     double samples_per_s; /* this worker's training rows per second */
     bool improved;
+    double epsilon; /* DP-SGD: epsilon spent after this epoch; NaN: off */
 } pst_epoch_stats_t;
 
 /* Progress inside an epoch, for a live display. */
@@ -122,6 +125,10 @@ typedef struct pst_train_result {
     long rows_trained;
     uint64_t clock; /* clocks completed */
     bool stopped_early;
+    /* DP-SGD (NaN when off): sampling rate, noise multiplier, epsilon spent at the end, and
+     * whether the run stopped because the next epoch would pass the budget (epsilon_next). */
+    double dp_q, dp_sigma, epsilon, epsilon_next;
+    bool stopped_at_budget;
 } pst_train_result_t;
 
 /* Fills opts with defaults (adam 1e-3, batch 64, 10 epochs, softmax CE). */
