@@ -37,6 +37,11 @@ static inline size_t pst_rows_width(const pst_rows_t *r)
 /* All rows of a ready dataset (NULL gives an empty view). */
 pst_rows_t pst_rows_all(const pst_dataset_t *ds);
 
+/* Copies n rows of the view into the contiguous buffers x (n, width) and y (n), applying the
+ * view's preprocessing. Row i is view position pos[i], or first + i when pos is NULL. */
+int pst_rows_gather(const pst_rows_t *rows, const size_t *pos, size_t first, size_t n, float *x,
+                    float *y, pst_err_t *err);
+
 typedef struct pst_train_opts {
     int epochs;
     int batch_size;
