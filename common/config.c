@@ -427,14 +427,14 @@ static const pst_config_key_t keys[] = {
      "Dense training: histograms of each layer's weights and gradients every epoch in the event "
      "files (TensorBoard's Histograms and Distributions views)."},
 
-    {"predict.drift_warn", PST_CFG_FLOAT, OFF(drift.warn), "0.25", NULL, 0, 1e6,
-     "pstrain predict warns once, naming the worst inputs, when an input's PSI against the "
-     "model's training distribution passes this (0.1-0.25 moderate, above 0.25 major); 0: off, "
-     "and models without stored distributions are not checked."},
     {"output.test_predictions", PST_CFG_INT, OFF(output.test_predictions), "10000", NULL, 0, 1e8,
      "pstrain train: write test_predictions.csv in the run directory, the true label and the "
      "model's outputs of the first this many rows of the test split (0: no file). The ROC, "
      "precision-recall and reliability curves in report.json come from every row regardless."},
+    {"predict.drift_warn", PST_CFG_FLOAT, OFF(drift.warn), "0.25", NULL, 0, 1e6,
+     "pstrain predict warns once, naming the worst inputs, when an input's PSI against the "
+     "model's training distribution passes this (0.1-0.25 moderate, above 0.25 major); 0: off, "
+     "and models without stored distributions are not checked."},
     {NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 
@@ -915,24 +915,43 @@ static void write_value(const pst_config_t *cfg, const pst_config_key_t *k, FILE
     }
 }
 
+/* Length of a key's section ("train" of "train.dp.clip"), 0 for a top-level key. */
+static size_t section_len(const char *key)
+{
+    const char *dot = strchr(key, '.');
+    return dot ? (size_t)(dot - key) : 0;
+}
+
+static bool same_section(const char *a, const char *b)
+{
+    size_t n = section_len(a);
+    return n == section_len(b) && strncmp(a, b, n) == 0;
+}
+
+/* Top-level keys first, then each section once, in the order sections first appear in the table
+ * (a section's keys need not be adjacent there: YAML refuses a repeated mapping key). */
 int pst_config_write(const pst_config_t *cfg, FILE *out)
 {
-    char section[64] = "";
-    for (const pst_config_key_t *k = keys; k->key; k++) {
-        const char *dot = strchr(k->key, '.');
-        if (dot) {
-            size_t n = (size_t)(dot - k->key);
-            if (strlen(section) != n || strncmp(section, k->key, n) != 0) {
-                snprintf(section, sizeof section, "%.*s", (int)n, k->key);
-                fprintf(out, "%s:\n", section);
-            }
-            fprintf(out, "  %s: ", dot + 1);
-        } else {
-            section[0] = '\0';
+    for (const pst_config_key_t *k = keys; k->key; k++)
+        if (!section_len(k->key)) {
             fprintf(out, "%s: ", k->key);
+            write_value(cfg, k, out);
+            fputc('\n', out);
         }
-        write_value(cfg, k, out);
-        fputc('\n', out);
+    for (const pst_config_key_t *k = keys; k->key; k++) {
+        size_t n = section_len(k->key);
+        bool seen = false;
+        for (const pst_config_key_t *e = keys; e < k && !seen; e++)
+            seen = same_section(e->key, k->key);
+        if (!n || seen)
+            continue;
+        fprintf(out, "%.*s:\n", (int)n, k->key);
+        for (const pst_config_key_t *m = k; m->key; m++)
+            if (same_section(m->key, k->key)) {
+                fprintf(out, "  %s: ", m->key + n + 1);
+                write_value(cfg, m, out);
+                fputc('\n', out);
+            }
     }
     return ferror(out) ? PST_EIO : PST_OK;
 }
