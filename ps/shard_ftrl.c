@@ -87,25 +87,25 @@ static void prefetch_row(const pst_slice_t *s, uint32_t r, bool acc)
         __builtin_prefetch(s->acc + (size_t)r * s->row_width);
 }
 
-/* The rows' weights, z, n and scaled gradients into the four parts of the block. */
+/* The rows' weights, z, n and scaled gradients into the four parts of the block. Rows are a few
+ * floats wide (one for LR): element loops, as a memcpy call per row would cost more than the copy.
+ */
 static void gather(pst_slice_t *s, const uint32_t *rows, size_t n, const float *g, bool acc,
                    float scale, float *bw, float *bz, float *bn, float *bg)
 {
-    size_t w = s->row_width;
+    size_t w = s->row_width, sw = s->state_width;
     for (size_t i = 0; i < n; i++) {
         if (i + GATHER_AHEAD < n)
             prefetch_row(s, rows[i + GATHER_AHEAD], acc);
         size_t r = rows[i];
-        const float *state = s->row_state + r * s->state_width;
+        const float *v = s->rows + r * w, *z = s->row_state + r * sw, *n_sq = z + w;
         const float *gi = acc ? s->acc + r * w : g + i * w;
-        memcpy(bw + i * w, s->rows + r * w, w * sizeof(float));
-        memcpy(bz + i * w, state, w * sizeof(float));
-        memcpy(bn + i * w, state + w, w * sizeof(float));
-        if (scale == 1.0f) {
-            memcpy(bg + i * w, gi, w * sizeof(float));
-        } else {
-            for (size_t j = 0; j < w; j++)
-                bg[i * w + j] = gi[j] * scale;
+        for (size_t j = 0; j < w; j++) {
+            bw[i * w + j] = v[j];
+            bz[i * w + j] = z[j];
+            bn[i * w + j] = n_sq[j];
+            /* as scale_floats does it: untouched when 1 */
+            bg[i * w + j] = scale == 1.0f ? gi[j] : gi[j] * scale;
         }
     }
 }
@@ -113,13 +113,15 @@ static void gather(pst_slice_t *s, const uint32_t *rows, size_t n, const float *
 static void scatter(pst_slice_t *s, const uint32_t *rows, size_t n, const float *bw,
                     const float *bz, const float *bn)
 {
-    size_t w = s->row_width;
+    size_t w = s->row_width, sw = s->state_width;
     for (size_t i = 0; i < n; i++) {
         size_t r = rows[i];
-        float *state = s->row_state + r * s->state_width;
-        memcpy(s->rows + r * w, bw + i * w, w * sizeof(float));
-        memcpy(state, bz + i * w, w * sizeof(float));
-        memcpy(state + w, bn + i * w, w * sizeof(float));
+        float *v = s->rows + r * w, *z = s->row_state + r * sw, *n_sq = z + w;
+        for (size_t j = 0; j < w; j++) {
+            v[j] = bw[i * w + j];
+            z[j] = bz[i * w + j];
+            n_sq[j] = bn[i * w + j];
+        }
         s->row_steps[r]++;
     }
 }
