@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/net/codec.h"
+#include "ps/shard_ftrl.h"
 
 #define INIT_STREAM 0x9e3779b97f4a7c15ull
 /* Keys looked up ahead of use, hiding the latency of random access into large slices. */
@@ -83,6 +84,7 @@ static void slice_free(pst_slice_t *s)
     free(s->acc);
     free(s->touched);
     free(s->is_touched);
+    pst_slice_ftrl_fini(&s->ftrl);
     free(s);
 }
 
@@ -438,8 +440,11 @@ int pst_slice_rows(pst_slice_t *s, const uint64_t *keys, size_t n, uint32_t *row
 void pst_slice_gather(const pst_slice_t *s, const uint32_t *rows, size_t n, float *out)
 {
     size_t w = s->row_width;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(s->rows + (size_t)rows[i + PREFETCH_AHEAD] * w);
         memcpy(out + i * w, s->rows + (size_t)rows[i] * w, w * sizeof(float));
+    }
 }
 
 bool pst_slice_stateful(const pst_slice_t *s)
@@ -458,6 +463,20 @@ const float *pst_slice_row_state(const pst_slice_t *s, size_t row, size_t *n_sta
     return s->row_state + row * s->state_width;
 }
 
+/* Loads the cache lines a step of row r reads and writes (its values, optimizer state and step
+ * count, and with_acc its accumulator): a batch's rows are scattered over arrays far larger than
+ * the cache, so each would otherwise stall on three or four misses in turn. */
+static inline void prefetch_step(const pst_slice_t *s, uint32_t r, bool with_acc)
+{
+    __builtin_prefetch(s->rows + (size_t)r * s->row_width, 1);
+    if (s->state_width > 0) {
+        __builtin_prefetch(s->row_state + (size_t)r * s->state_width, 1);
+        __builtin_prefetch(&s->row_steps[r], 1);
+    }
+    if (with_acc)
+        __builtin_prefetch(s->acc + (size_t)r * s->row_width, 1);
+}
+
 /* A stateless optimizer steps every row itself; a stateful one steps each row's own state. */
 static void step_row(pst_slice_t *s, uint32_t row, const float *g, float lr)
 {
@@ -474,8 +493,13 @@ int pst_slice_sparse_step(pst_slice_t *s, const uint32_t *rows, size_t n, const 
 {
     (void)err;
     size_t w = s->row_width;
-    for (size_t i = 0; i < n; i++)
+    if (pst_slice_ftrl_block_step(s, rows, n, g, false, 1.0f, lr))
+        return PST_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            prefetch_step(s, rows[i + PREFETCH_AHEAD], false);
         step_row(s, rows[i], g + i * w, lr);
+    }
     return PST_OK;
 }
 
@@ -507,6 +531,10 @@ int pst_slice_sparse_acc_add(pst_slice_t *s, const uint32_t *rows, size_t n, con
         return pst_err_set(err, PST_ENOMEM, "shard: no memory for an accumulator");
     size_t w = s->row_width;
     for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) {
+            __builtin_prefetch(s->acc + (size_t)rows[i + PREFETCH_AHEAD] * w, 1);
+            __builtin_prefetch(&s->is_touched[rows[i + PREFETCH_AHEAD]], 1);
+        }
         uint32_t r = rows[i];
         float *acc = s->acc + (size_t)r * w;
         const float *gi = g + i * w;
@@ -526,7 +554,15 @@ int pst_slice_sparse_apply(pst_slice_t *s, float scale, float lr, pst_err_t *err
 {
     (void)err;
     size_t w = s->row_width;
+    if (pst_slice_ftrl_block_step(s, s->touched, s->n_touched, NULL, true, scale, lr)) {
+        for (size_t i = 0; i < s->n_touched; i++)
+            s->is_touched[s->touched[i]] = 0;
+        s->n_touched = 0;
+        return PST_OK;
+    }
     for (size_t i = 0; i < s->n_touched; i++) {
+        if (i + PREFETCH_AHEAD < s->n_touched)
+            prefetch_step(s, s->touched[i + PREFETCH_AHEAD], true);
         uint32_t r = s->touched[i];
         float *acc = s->acc + (size_t)r * w;
         scale_floats(acc, w, scale);
@@ -545,6 +581,7 @@ int pst_slice_restore_row(pst_slice_t *s, uint64_t key, const float *values, con
     if (rc != PST_OK)
         return rc;
     memcpy(s->rows + (size_t)row * s->row_width, values, s->row_width * sizeof(float));
+    pst_slice_ftrl_forget(&s->ftrl);
     if (state == NULL)
         return PST_OK;
     if (n_state != s->state_width)

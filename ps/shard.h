@@ -18,6 +18,14 @@
  * functions below. */
 struct pst_values_block;
 
+/* A sparse FTRL slice's blocks of rows stepped together (ps/shard_ftrl.h); zeroed = empty. */
+typedef struct pst_slice_ftrl {
+    float *block; // (cap, 4): the weights, z, n and gradients of the rows stepped together
+    size_t cap;   /* floats per part */
+    float alpha;  /* the alpha every row was last stepped with; 0: not known yet */
+    bool mixed;   /* rows stepped with different alphas: each is stepped on its own */
+} pst_slice_ftrl_t;
+
 typedef struct pst_slice {
     uint32_t model_id, tensor_id;
     bool sparse;
@@ -48,6 +56,7 @@ typedef struct pst_slice {
     uint32_t *touched;              /* sparse: rows in acc this clock; (rows_cap) */
     uint8_t *is_touched;            /* (rows_cap) */
     size_t n_touched;
+    pst_slice_ftrl_t ftrl; /* sparse FTRL: blocks for pst_slice_ftrl_block_step */
 } pst_slice_t;
 
 typedef struct pst_shard pst_shard_t;

@@ -30,6 +30,11 @@ static int count_owners(pst_psclient_t *c, pst_psclient_op_t *op, const uint64_t
         if (keys[i] <= keys[i - 1])
             return pst_err_set(err, PST_EINVAL, "client: keys not sorted and unique at %zu", i);
     }
+    if (S == 1) {
+        /* one server owns every key: the caller's list travels as it is */
+        op->n_sent[0] = n;
+        return PST_OK;
+    }
     if (n > c->owner_cap) {
         uint32_t *grown = realloc(c->owner, n * sizeof(uint32_t));
         if (grown == NULL)
@@ -47,10 +52,16 @@ static int count_owners(pst_psclient_t *c, pst_psclient_op_t *op, const uint64_t
 }
 
 /* Splits the keys by owner into c->split, and their rows (when values != NULL) into rows[s], the
- * frame of server s. */
+ * frame of server s; server_keys[s] is then server s's list (with one server, the caller's). */
 static void split_keys(pst_psclient_t *c, const uint64_t *keys, size_t n, const float *values,
-                       size_t w, float *const *rows)
+                       size_t w, float *const *rows, const uint64_t **server_keys)
 {
+    if (c->cfg.n_servers == 1) {
+        server_keys[0] = keys;
+        return;
+    }
+    for (uint32_t s = 0; s < c->cfg.n_servers; s++)
+        server_keys[s] = c->split[s].keys;
     memset(c->fill, 0, c->cfg.n_servers * sizeof *c->fill);
     for (size_t i = 0; i < n; i++) {
         uint32_t s = c->owner[i];
@@ -135,7 +146,8 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
         pst_psclient_op_release(op);
         return rc;
     }
-    split_keys(c, keys, n_keys, push && S > 1 ? grad : NULL, t->row_width, rows);
+    const uint64_t *server_keys[S];
+    split_keys(c, keys, n_keys, push && S > 1 ? grad : NULL, t->row_width, rows, server_keys);
     op->dst = dst;
     op->keys = kind == PST__OP__OP_PULL ? keys : NULL;
     op->n_keys = n_keys;
@@ -145,9 +157,9 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
         h.codec = (Pst__Codec)(push ? c->cfg.push_codec : c->cfg.pull_codec);
         h.lr = lr;
         pst_keycodec_list_t *mine = &t->sent[(size_t)s * PST_WIRE_KEY_LISTS];
-        bool cached = use_cached_keys(mine, &h, c->split[s].keys);
+        bool cached = use_cached_keys(mine, &h, server_keys[s]);
         pst_wire_payload_t out = push ? outs[s] : (pst_wire_payload_t){0};
-        out.keys = c->split[s].keys;
+        out.keys = server_keys[s];
         rc = pst_psclient_send_to(c, s, op, &h, &out, err);
         if (rc != PST_OK) {
             /* The failed send released its own payload; the later ones never left. */
@@ -158,7 +170,7 @@ static int send_sparse(pst_psclient_t *c, int tensor, Pst__Op kind, const uint64
             return rc;
         }
         if (!cached && h.count > 0)
-            remember_keys(mine, &t->sent_newest[s], &h, c->split[s].keys);
+            remember_keys(mine, &t->sent_newest[s], &h, server_keys[s]);
     }
     *ticket = op->seq;
     return PST_OK;
@@ -200,6 +212,10 @@ void pst_psclient_absorb_sparse_pull(pst_psclient_t *c, uint32_t s, pst_psclient
     pst_err_t err = {0};
     if (pst_wire_view(c->wires[s], msg, &rows, &err) != PST_OK) {
         pst_psclient_op_fail(op, PST_EPROTO, s, "%s", err.msg);
+        return;
+    }
+    if (c->cfg.n_servers == 1) { /* every key's row, in the caller's order */
+        memcpy(op->dst, rows, (size_t)h->count * w * sizeof(float));
         return;
     }
     size_t j = 0;

@@ -104,7 +104,7 @@ static int step_buf_load(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b,
     if (rc == PST_OK)
         rc = pst_step_rows_reserve(&b->step, pst_sparse_batch_nnz(batch), r->width, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(batch, b->step.keys, &b->n_keys, b->step.slot, err);
+        rc = pst_step_rows_keys(&b->step, batch, &b->n_keys, err);
     return rc;
 }
 
@@ -226,7 +226,7 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
     if (rc == PST_OK)
         rc = pst_step_rows_reserve(&e->step, pst_sparse_batch_nnz(b), w, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, e->step.keys, &n_keys, e->step.slot, err);
+        rc = pst_step_rows_keys(&e->step, b, &n_keys, err);
     if (rc == PST_OK)
         rc = select_trained(r, n_keys, &n_pull, err);
     /* e->step.grad holds the pulled rows, compacted */

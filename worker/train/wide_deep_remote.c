@@ -176,7 +176,7 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
     size_t n_keys = 0;
     int rc = pst_step_rows_reserve(&cur->step, pst_sparse_batch_nnz(b), r->width, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, cur->step.keys, &n_keys, cur->step.slot, err);
+        rc = pst_step_rows_keys(&cur->step, b, &n_keys, err);
     if (rc == PST_OK)
         rc = pull_weights(r, cur->step.keys, n_keys, cur->step.rows, true, prev, err);
     pst_rng_t dropout;
@@ -250,7 +250,7 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
     if (rc == PST_OK)
         rc = pst_step_rows_reserve(&e->step, pst_sparse_batch_nnz(b), w, err);
     if (rc == PST_OK)
-        rc = pst_sparse_batch_keys(b, e->step.keys, &n_keys, e->step.slot, err);
+        rc = pst_step_rows_keys(&e->step, b, &n_keys, err);
     if (rc == PST_OK)
         rc = select_trained(r, n_keys, &n_pull, err);
     /* e->step.grad holds the pulled rows, compacted */
