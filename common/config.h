@@ -87,6 +87,13 @@ typedef struct pst_config {
         double l1, l2, clip_norm, clip_value, min_delta;
         bool restore_best, shuffle;
         char *progress, *imbalance;
+        struct {
+            double sparsity; /* 0: no pruning */
+            long start, end; /* epochs: pruning grows over start..end, then fine-tunes */
+            char *scope;     /* global | layer */
+        } prune;
+        char *teacher; /* knowledge distillation from this model or ensemble file ("": off) */
+        double distill_temperature, distill_alpha;
     } train;
 
     struct {
