@@ -116,20 +116,21 @@ static int load_teacher(pst_ensemble_t *e, const char *path, pst_err_t *err)
 }
 
 /* The teacher must classify the student's classes from the student's columns. */
-static int check_teacher(const pst_ensemble_t *e, const pst_distill_student_t *s, pst_err_t *err)
+static int check_teacher(const pst_ensemble_t *e, const pst_distill_student_t *s, const char *path,
+                         pst_err_t *err)
 {
     const pst_modelfile_t *first = &e->members[0];
     if (first->task != PST_TASK_CLASSIFICATION)
-        return pst_err_set(err, PST_EINVAL, "the teacher is not a classifier");
+        return pst_err_set(err, PST_EINVAL, "%s: the teacher is not a classifier", path);
     int width = pst_ensemble_width(first->task, first->n_classes);
     if (width != s->n_classes)
-        return pst_err_set(err, PST_EINVAL, "the teacher has %d classes, the model %d outputs",
-                           width, s->n_classes);
+        return pst_err_set(err, PST_EINVAL, "%s: the teacher has %d classes, the model %d outputs",
+                           path, width, s->n_classes);
     for (int m = 0; m < e->n_members; m++)
         if (e->members[m].n_inputs != s->n_inputs)
             return pst_err_set(err, PST_EINVAL,
-                               "the teacher takes %d input features, the training data has %d",
-                               e->members[m].n_inputs, s->n_inputs);
+                               "%s: the teacher takes %d input features, the training data has %d",
+                               path, e->members[m].n_inputs, s->n_inputs);
     return PST_OK;
 }
 
@@ -138,13 +139,13 @@ static int distill_init(pst_distill_t *d, const char *path, const pst_distill_st
 {
     int rc = load_teacher(&d->ens, path, err);
     if (rc == PST_OK)
-        rc = check_teacher(&d->ens, s, err);
+        rc = check_teacher(&d->ens, s, path, err);
     if (rc != PST_OK)
         return rc;
     int n = d->ens.n_members, k = s->n_classes, widest = s->n_inputs;
     d->nets = calloc(n > 0 ? (size_t)n : 1, sizeof *d->nets);
     if (!d->nets)
-        return pst_err_set(err, PST_ENOMEM, "out of memory");
+        return pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
     for (int m = 0; m < n && rc == PST_OK; m++)
         rc = net_init(&d->nets[m], &d->ens.members[m], s->pp, d->max_batch, err);
     if (rc == PST_OK && d->ens.meta) {
@@ -158,7 +159,7 @@ static int distill_init(pst_distill_t *d, const char *path, const pst_distill_st
     d->probs = malloc(b * (size_t)k * sizeof(float));
     if (rc == PST_OK && (!d->member_probs || !d->stack || !d->in || !d->probs))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
-    return rc;
+    return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", path);
 }
 
 pst_distill_t *pst_distill_new(const char *path, const pst_distill_student_t *student,
@@ -176,7 +177,7 @@ pst_distill_t *pst_distill_new(const char *path, const pst_distill_student_t *st
     d->alpha = alpha;
     int rc = distill_init(d, path, student, err);
     if (rc != PST_OK) {
-        pst_err_prefix(err, rc, "train.teacher: %s: ", path);
+        pst_err_prefix(err, rc, "train.teacher: ");
         pst_distill_destroy(&d);
     }
     return d;
