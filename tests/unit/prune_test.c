@@ -145,6 +145,37 @@ static void mask_prunes_exactly_the_smallest(void **state)
     pst_model_destroy(&m);
 }
 
+static void conv_weights_are_pruned_batchnorm_is_not(void **state)
+{
+    (void)state;
+    pst_layer_spec_t layers[] = {{.kind = PST_LAYER_INPUT, .channels = 1, .height = 6, .width = 6},
+                                 {.kind = PST_LAYER_CONV2D, .channels = 4, .kernel = 3},
+                                 {.kind = PST_LAYER_BATCHNORM},
+                                 {.kind = PST_LAYER_FLATTEN},
+                                 {.kind = PST_LAYER_DENSE, .units = 3},
+                                 {.kind = PST_LAYER_SOFTMAX}};
+    pst_err_t err;
+    pst_model_t *m = pst_model_new(36, layers, 6, 2, &err);
+    assert_non_null(m);
+    pst_rng_t rng;
+    pst_rng_init(&rng, 2);
+    pst_model_init_params(m, &rng);
+    float *w = pst_model_params(m);
+    const pst_tensor_info_t *conv = pst_model_tensor(m, 0), *gamma = pst_model_tensor(m, 2),
+                            *dense = pst_model_tensor(m, 4);
+    assert_int_equal(conv->size, 4 * 9);
+    pst_prune_opts_t o = {0.5, 1, 1, PST_PRUNE_LAYER};
+    pst_prune_t *p = pst_prune_new(m, &o, &err);
+    assert_int_equal(pst_prune_update(p, w, 0.5, &err), PST_OK);
+    pst_prune_apply(p, w);
+    bool smallest;
+    assert_int_equal(zeros_in(w, w, conv->offset, conv->size, &smallest), 18);
+    assert_int_equal(zeros_in(w, w, dense->offset, dense->size, &smallest), dense->size / 2);
+    assert_int_equal(zeros_in(w, w, gamma->offset, gamma->size, &smallest), 0); /* gamma = 1 */
+    pst_prune_destroy(&p);
+    pst_model_destroy(&m);
+}
+
 static void opts_for(pst_train_opts_t *o, int epochs)
 {
     pst_train_opts_defaults(o);
@@ -254,6 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(schedule_is_cubic),
         cmocka_unit_test(mask_prunes_exactly_the_smallest),
+        cmocka_unit_test(conv_weights_are_pruned_batchnorm_is_not),
         cmocka_unit_test(training_keeps_pruned_weights_at_zero),
         cmocka_unit_test(remote_training_with_pruning_equals_local),
     };

@@ -136,7 +136,7 @@ void pst_model_shape(const pst_model_t *self, int i, int shape[3]);
  * gets a compressed copy (CSR) that forwards of at most max_rows rows use instead of sgemm,
  * skipping the zeros. For models that only predict: the copy does not follow later changes of
  * the weights. max_rows 0 drops the copies. */
-#define PST_MODEL_SPARSE_DENSITY 0.35 /* measured by scripts/bench/prune.sh */
+#define PST_MODEL_SPARSE_DENSITY 0.45 /* scripts/bench/prune.sh: break-even near 0.5 */
 #define PST_MODEL_SPARSE_ROWS 4
 int pst_model_use_sparse(pst_model_t *self, double max_density, int max_rows, pst_err_t *err);
 /* Dense layers the last pst_model_use_sparse compressed. */
