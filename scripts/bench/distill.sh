@@ -6,33 +6,35 @@ cd "$(dirname "$0")/../.."
 usage() {
   cat <<'EOF2'
 usage: scripts/bench/distill.sh [--epochs E] [--teacher-epochs T] [--repeats R] [--bag M]
-                               [--temperature T] [--alpha A]
+                               [--temperatures LIST] [--alpha A]
 
 Trains the teacher (examples/fashion_mlp.yaml, 784-256-128-10; with --bag M a bag of M of them,
 'pstrain bag'), then for each of R seeds the student 784-64-10 alone and distilled from the
 teacher (train.teacher), the same epochs and seed for both; and the same in PyTorch
 (scripts/bench/distill_torch.py, its own teacher). Prints the median test accuracy of each, and
-whether the distilled student beats the student alone.
+whether the distilled student beats the student alone. The temperature is chosen on validation:
+seed 0's distilled student is trained at each temperature of LIST and the one of the best
+validation accuracy is used for every seed, by both tools.
 
   --epochs E           student epochs (default 5)
   --teacher-epochs T   teacher epochs (default 5)
   --repeats R          seeds (default 3)
   --bag M              pstrain's teacher is a bag of M reference MLPs (default 0: one MLP)
-  --temperature T      train.distill_temperature (default 3)
+  --temperatures L     train.distill_temperature candidates, comma-separated (default 2,3,4)
   --alpha A            train.distill_alpha (default 0.5)
 
 Timings are not the point here; the load average is printed all the same.
 EOF2
 }
 
-epochs=5 teacher_epochs=5 repeats=3 bag=0 temperature=3 alpha=0.5
+epochs=5 teacher_epochs=5 repeats=3 bag=0 temperatures=2,3,4 alpha=0.5
 while [ $# -gt 0 ]; do
   case "$1" in
   --epochs) epochs=${2:?}; shift 2 ;;
   --teacher-epochs) teacher_epochs=${2:?}; shift 2 ;;
   --repeats) repeats=${2:?}; shift 2 ;;
   --bag) bag=${2:?}; shift 2 ;;
-  --temperature) temperature=${2:?}; shift 2 ;;
+  --temperatures) temperatures=${2:?}; shift 2 ;;
   --alpha) alpha=${2:?}; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) echo "distill: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -66,10 +68,23 @@ else
   run teacher train examples/fashion_mlp.yaml --set train.epochs="$teacher_epochs" "${common[@]}"
 fi
 student=(examples/fashion_mlp.yaml --set 'model.hidden=[64]' --set train.epochs="$epochs" "${common[@]}")
+distilled=(--set train.teacher="$tmp/teacher/model.pst" --set train.distill_alpha="$alpha")
+for t in ${temperatures//,/ }; do
+  run "choose-$t" train "${student[@]}" --set seed=0 "${distilled[@]}" --set train.distill_temperature="$t"
+done
+temperature=$("$python" - "$tmp" "$temperatures" <<'EOF2'
+import json, os, sys
+ts = sys.argv[2].split(",")
+val = {t: json.load(open(os.path.join(sys.argv[1], "choose-" + t, "report.json")))["val"]["accuracy"] for t in ts}
+print("temperature on validation (seed 0): " + ", ".join("T=%s %.4f" % kv for kv in val.items()), file=sys.stderr)
+print(max(ts, key=lambda t: (val[t], -float(t))))
+EOF2
+)
+echo "chosen temperature: $temperature"
 for seed in $(seq 0 $((repeats - 1))); do
   run "alone-$seed" train "${student[@]}" --set seed="$seed"
-  run "distilled-$seed" train "${student[@]}" --set seed="$seed" --set train.teacher="$tmp/teacher/model.pst" \
-    --set train.distill_temperature="$temperature" --set train.distill_alpha="$alpha"
+  run "distilled-$seed" train "${student[@]}" --set seed="$seed" "${distilled[@]}" \
+    --set train.distill_temperature="$temperature"
   OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c 1 "$python" scripts/bench/distill_torch.py --seed "$seed" \
     --epochs "$epochs" --teacher-epochs "$teacher_epochs" --temperature "$temperature" --alpha "$alpha" >>"$tmp/torch.jsonl"
 done
