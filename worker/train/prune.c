@@ -115,6 +115,8 @@ static void prune_group(pst_prune_t *p, const prune_range_t *ranges, int n_range
         for (size_t i = ranges[r].offset; i < ranges[r].offset + ranges[r].size; i++)
             rank[n++] = (prune_rank_t){p->keep[i] ? fabsf(params[i]) : -1.0f, (uint32_t)i};
     size_t n_pruned = (size_t)llround(sparsity * (double)n);
+    if (n > 0 && n_pruned >= n) /* a scope keeps one weight: a layer of zeros passes nothing */
+        n_pruned = n - 1;
     qsort(rank, n, sizeof *rank, compare_rank);
     for (size_t j = 0; j < n; j++)
         p->keep[rank[j].idx] = j >= n_pruned;

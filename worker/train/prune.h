@@ -34,8 +34,8 @@ void pst_prune_destroy(pst_prune_t **self_p);
 
 /* Recomputes the mask so that exactly round(sparsity * n) weights of each scope (all prunable
  * weights, or each layer's) are pruned: the smallest |w| of params with the current mask
- * applied, so a pruned weight stays pruned; ties go to the lower index. Deterministic: the same
- * params give the same mask on every worker. */
+ * applied, so a pruned weight stays pruned; ties go to the lower index; a scope always keeps one
+ * weight. Deterministic: the same params give the same mask on every worker. */
 int pst_prune_update(pst_prune_t *self, const float *params, double sparsity, pst_err_t *err);
 
 /* The end of epoch: updates the mask to pst_prune_target when epoch is in start..end. Returns
