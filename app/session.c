@@ -11,6 +11,7 @@
 #include "app/drift/driftfit.h"
 #include "app/evalcurves.h"
 #include "app/session_dp.h"
+#include "app/session_compress.h"
 #include "app/session_tb.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -95,7 +96,7 @@ static int fill_opts(pst_session_t *s, pst_err_t *err)
     pst_session_augment_shape(&s->opts, cfg, s->model);
     if (s->opts.optim.kind != PST_OPT_ADAMW && cfg->optimizer.weight_decay > 0 && cfg->train.l2 > 0)
         pst_warn("optimizer.weight_decay and train.l2 both penalise the weights");
-    return PST_OK;
+    return pst_session_compress_setup(s, err);
 }
 
 /* model.init_from: the weights of a saved model, all of them or all but the output layer's. */
@@ -462,6 +463,7 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
     cJSON *doc = build_report(s);
     cJSON_AddItemToObject(doc, "val", val);
     cJSON_AddItemToObject(doc, "test", test);
+    pst_session_compress_report(s, doc);
     if (rc == PST_OK && s->extra) {
         for (cJSON *it = s->extra->child; it; it = it->next)
             cJSON_AddItemReferenceToObject(doc, it->string, it);
@@ -481,6 +483,7 @@ int pst_session_finish(pst_session_t *s, pst_err_t *err)
 void pst_session_fini(pst_session_t *s)
 {
     pst_rundir_close(&s->rundir);
+    pst_session_compress_fini(s);
     pst_model_destroy(&s->model);
     free(s->train_share);
     free(s->val_share);

@@ -280,6 +280,23 @@ static const pst_config_key_t keys[] = {
      "categories and other, the predictions on the validation rows (else the training rows) "
      "and the labels. Inputs beyond the first 1024 are not profiled."},
 
+    {"train.prune.sparsity", PST_CFG_FLOAT, OFF(train.prune.sparsity), "0", NULL, 0, 0.999,
+     "Magnitude pruning: share of dense and conv2d weights set to zero by the end (0: off)."},
+    {"train.prune.start", PST_CFG_INT, OFF(train.prune.start), "1", NULL, 1, 1e9,
+     "Pruning: first epoch at whose end weights are pruned."},
+    {"train.prune.end", PST_CFG_INT, OFF(train.prune.end), "1", NULL, 1, 1e9,
+     "Pruning: epoch at whose end the target sparsity is reached (cubic schedule from start); "
+     "later epochs fine-tune with the mask fixed. At most train.epochs."},
+    {"train.prune.scope", PST_CFG_STR, OFF(train.prune.scope), "global", "global|layer", NOB,
+     "Pruning: rank weights by magnitude over all layers together, or each layer on its own."},
+    {"train.teacher", PST_CFG_STR, OFF(train.teacher), "", NULL, NOB,
+     "Knowledge distillation: a model or bag/stack ensemble file whose softened outputs the "
+     "model learns from (classification, softmax output; \"\": off)."},
+    {"train.distill_temperature", PST_CFG_FLOAT, OFF(train.distill_temperature), "3", NULL, 1, 100,
+     "Distillation: temperature T softening teacher and student outputs."},
+    {"train.distill_alpha", PST_CFG_FLOAT, OFF(train.distill_alpha), "0.5", NULL, 0, 1,
+     "Distillation: loss = alpha T^2 KL(teacher_T || student_T) + (1 - alpha) CE(labels)."},
+
     {"cluster.servers", PST_CFG_INT, OFF(cluster.servers), "1", NULL, 1, 1e6,
      "Under mpirun: the first S ranks are parameter servers, the rest workers."},
     {"cluster.groups", PST_CFG_INT, OFF(cluster.groups), "1", NULL, 1, 1e6,
@@ -838,6 +855,22 @@ int pst_config_set(pst_config_t *cfg, const char *assignment, pst_err_t *err)
     return rc;
 }
 
+/* train.prune.* and train.teacher: the schedule must fit in the run. */
+static int validate_compression(const pst_config_t *cfg, pst_err_t *err)
+{
+    if (cfg->train.prune.sparsity > 0) {
+        if (cfg->train.prune.start > cfg->train.prune.end)
+            return pst_err_set(err, PST_EINVAL,
+                               "train.prune.start (%ld) is after train.prune.end (%ld)",
+                               cfg->train.prune.start, cfg->train.prune.end);
+        if (cfg->train.prune.end > cfg->train.epochs)
+            return pst_err_set(err, PST_EINVAL,
+                               "train.prune.end (%ld) is after the last epoch (train.epochs %ld)",
+                               cfg->train.prune.end, cfg->train.epochs);
+    }
+    return PST_OK;
+}
+
 int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
 {
     if (!cfg->data.train || !cfg->data.train[0])
@@ -854,6 +887,9 @@ int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
     }
     if (cfg->model.layers.n > 0 && cfg->model.hidden.n > 0)
         return pst_err_set(err, PST_EINVAL, "model.layers and model.hidden are exclusive");
+    int rc = validate_compression(cfg, err);
+    if (rc != PST_OK)
+        return rc;
     pst_augment_t aug;
     return pst_augment_parse(&aug, cfg->data.augment.items, cfg->data.augment.n, err);
 }

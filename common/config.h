@@ -94,6 +94,13 @@ typedef struct pst_config {
         struct {
             double clip, noise, delta, epsilon_budget;
         } dp; /* DP-SGD in the dense loop (train.dp.*) */
+        struct {
+            double sparsity; /* 0: no pruning */
+            long start, end; /* epochs: pruning grows over start..end, then fine-tunes */
+            char *scope;     /* global | layer */
+        } prune;
+        char *teacher; /* knowledge distillation from this model or ensemble file ("": off) */
+        double distill_temperature, distill_alpha;
     } train;
 
     struct {

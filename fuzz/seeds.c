@@ -323,6 +323,17 @@ static void file_seeds(void)
     remove(path);
     free(packed);
     drift_seed(&mf);
+    float pruned[32]; /* every other weight zero: stored as bitmaps and values (field 20) */
+    memcpy(pruned, params, mf.n_params * sizeof(float));
+    for (size_t i = 0; i < mf.n_params; i += 2)
+        pruned[i] = 0.0f;
+    pst_modelfile_t pmf = mf;
+    pmf.params = pruned;
+    if (pst_modelfile_pack(&pmf, &packed, &len, NULL) != PST_OK)
+        die("pruned model pack");
+    buf_t pb = {.data = packed, .len = len, .cap = len};
+    save("modelfile", "mlp-pruned", &pb);
+    free(packed);
     pst_modelfile_t members[2] = {mf, mf};
     pst_ensemble_t e = {.method = PST_ENSEMBLE_BAGGING, .n_members = 2, .members = members};
     snprintf(path, sizeof path, "%s/ensemble.tmp", root);

@@ -233,6 +233,7 @@ void pst_model_destroy(pst_model_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     pst_model_t *m = *self_p;
+    pst_model_csr_free(m);
     free(m->params);
     free(m->grads);
     free(m->activation);
@@ -326,6 +327,10 @@ static void dense_forward(const pst_model_t *m, layer_t *l, const float *x, int 
     const float *b = m->params + m->tensors[l->w_tensor + 1].offset;
     for (int r = 0; r < batch; r++)
         memcpy(l->buf + (size_t)r * l->out, b, (size_t)l->out * sizeof(float));
+    if (l->csr && batch <= m->csr_max_rows) {
+        pst_model_csr_forward(l->csr, x, batch, l->buf);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->out, l->in, 1.0f, x, l->in, w,
                 l->in, 1.0f, l->buf, l->out);
 }

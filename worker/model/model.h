@@ -147,6 +147,16 @@ void pst_model_set_layer_hooks(pst_model_t *self, const pst_model_layer_hooks_t 
 /* The (channels, height, width) of layer i's output; i = -1 gives the input's. */
 void pst_model_shape(const pst_model_t *self, int i, int shape[3]);
 
+/* Inference on pruned weights: each dense layer whose weights are at most max_density nonzero
+ * gets a compressed copy (CSR) that forwards of at most max_rows rows use instead of sgemm,
+ * skipping the zeros. For models that only predict: the copy does not follow later changes of
+ * the weights. max_rows 0 drops the copies. */
+#define PST_MODEL_SPARSE_DENSITY 0.45 /* scripts/bench/prune.sh: break-even near 0.5 */
+#define PST_MODEL_SPARSE_ROWS 4
+int pst_model_use_sparse(pst_model_t *self, double max_density, int max_rows, pst_err_t *err);
+/* Dense layers the last pst_model_use_sparse compressed. */
+int pst_model_n_sparse_layers(const pst_model_t *self);
+
 /* Logits of the last forward: the input of a trailing softmax/sigmoid layer, or the output. */
 const float *pst_model_pre_output(const pst_model_t *self);
 

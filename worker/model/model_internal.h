@@ -25,6 +25,7 @@ typedef struct pst_model_layer {
     const float *input;  /* of the last forward: x or the previous layer's output */
     const float *y;      /* output of the last forward: buf, or input for a pass-through */
     bool mask_active;    /* dropout applied in the last forward */
+    struct pst_model_csr *csr; /* dense: compressed copy of pruned weights, or NULL */
 } pst_model_layer_t;
 
 /* The stack: shared with init.c, which draws the initial weights. */
@@ -48,8 +49,13 @@ struct pst_model {
     float *conv_dcol;  // conv2d gradient of the lowered input, the largest layer's size
     int32_t *argmax;   /* one block carved into the maxpool layers */
     int batch;         /* rows of the last forward; 0 before the first */
+    int csr_max_rows;  /* forwards of at most this many rows use the layers' csr */
     pst_model_layer_hooks_t hooks;
 };
+
+/* y (batch, out) += W x for a dense layer's compressed weights (model_sparse.c). */
+void pst_model_csr_forward(const struct pst_model_csr *csr, const float *x, int batch, float *y);
+void pst_model_csr_free(pst_model_t *m);
 
 /* Layers with a weight and a bias tensor: dense, conv2d, batchnorm (gamma, beta). */
 bool pst_layer_kind_has_params(pst_layer_kind_t kind);

@@ -11,6 +11,7 @@
 #include "common/drift/profile_proto.h"
 #include "common/filesum.h"
 #include "common/data/preprocess.h"
+#include "worker/model/prunedfile.h"
 #include "worker/model/sparsefile.h"
 #include "pstrain.pb-c.h"
 
@@ -119,19 +120,18 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         columns = NULL;
     }
     m.encoder = mf->encoder ? &enc : NULL;
+    pst_prunedfile_pack_t pruned;
+    int rc = pst_prunedfile_pack(mf, &m, &pruned, err);
     Pst__DriftProfile drift = PST__DRIFT_PROFILE__INIT;
-    if (columns && mf->drift && pst_drift_to_proto(mf->drift, &drift, err) != PST_OK) {
-        free(columns);
-        columns = NULL;
-    }
+    if (rc == PST_OK && columns && mf->drift)
+        rc = pst_drift_to_proto(mf->drift, &drift, err);
     m.drift = mf->drift ? &drift : NULL;
 
     size_t len = pst__model__get_packed_size(&m);
-    uint8_t *buf = columns ? malloc(len ? len : 1) : NULL;
-    int rc = PST_OK;
-    if (!buf) {
+    uint8_t *buf = columns && rc == PST_OK ? malloc(len ? len : 1) : NULL;
+    if (rc == PST_OK && !buf) {
         rc = pst_err_set(err, PST_ENOMEM, "model file: out of memory");
-    } else {
+    } else if (rc == PST_OK) {
         pst__model__pack(&m, buf);
         *buf_out = buf;
         *len_out = len;
@@ -141,6 +141,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     free(spec_ptrs);
     pst_encoder_proto_free(&enc);
     pst_drift_proto_free(&drift);
+    pst_prunedfile_pack_fini(&pruned);
     return rc;
 }
 
@@ -337,10 +338,9 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     }
     if ((rc = read_preprocess(mf, m->preprocess, path, err)) != PST_OK)
         return rc;
-    if (m->params.len % sizeof(float) != 0)
-        return pst_err_set(err, PST_EFORMAT, "%s: parameter block of %zu bytes", path,
-                           m->params.len);
-    mf->n_params = m->params.len / sizeof(float);
+    /* a pruned model's tensors expand: every bound is checked before anything is allocated */
+    if ((rc = pst_prunedfile_count(m, path, &mf->n_params, err)) != PST_OK)
+        return rc;
     /* pst_modelfile_width: the layers see the selected columns when the file names them. */
     int saved_inputs = mf->n_inputs;
     if (m->n_columns > 0 && m->n_columns <= m->n_inputs)
@@ -350,8 +350,9 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     if (need != UINT64_MAX && need != mf->n_params)
         return pst_err_set(err, PST_EFORMAT, "%s: %zu parameters stored, its layers need %llu",
                            path, mf->n_params, (unsigned long long)need);
-    if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
+    if (!(mf->params = malloc((mf->n_params ? mf->n_params : 1) * sizeof(float))))
         return PST_ENOMEM;
+    pst_prunedfile_expand(m, mf->params, mf->n_params);
     if (m->state.len % sizeof(float) != 0)
         return pst_err_set(err, PST_EFORMAT, "%s: state block of %zu bytes", path, m->state.len);
     mf->n_state = m->state.len / sizeof(float);
@@ -467,6 +468,9 @@ pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_e
     memcpy(pst_model_params(model), mf->params, mf->n_params * sizeof(float));
     if (mf->n_state > 0)
         memcpy(pst_model_state(model), mf->state, mf->n_state * sizeof(float));
+    /* pruned layers: single rows skip the zeros (where that is faster, see model.h) */
+    if (pst_model_use_sparse(model, PST_MODEL_SPARSE_DENSITY, PST_MODEL_SPARSE_ROWS, err) != PST_OK)
+        pst_model_destroy(&model);
     return model;
 }
 

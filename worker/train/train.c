@@ -132,8 +132,10 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
 {
     int n_out = pst_model_n_outputs(model);
     const float *out = pst_model_forward(model, st->xb, n, true, dropout_rng);
-    double loss = pst_loss_eval(opts->loss, out, st->yb, n, n_out, opts->huber_delta,
-                                opts->fused_output, st->dout);
+    double loss = opts->distill ? pst_distill_loss(opts->distill, st->xb,
+                                                   pst_model_pre_output(model), st->yb, n, st->dout)
+                                : pst_loss_eval(opts->loss, out, st->yb, n, n_out,
+                                                opts->huber_delta, opts->fused_output, st->dout);
     if (opts->class_weights)
         for (int i = 0; i < n; i++) {
             float wt = (float)opts->class_weights[(int)st->yb[i]];
@@ -145,6 +147,8 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
         loss += pst_loss_penalty(model, opts->l1, opts->l2, true);
     float *g = pst_model_grads(model);
     size_t n_params = pst_model_n_params(model);
+    if (opts->prune) /* pruned weights learn nothing, and clipping sees what is pushed */
+        pst_prune_apply(opts->prune, g);
     if (opts->clip_value > 0)
         pst_clip_value(g, n_params, opts->clip_value);
     if (opts->clip_norm > 0)
@@ -157,6 +161,8 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
  * transfers; the passes finish on whatever weights they hold and the step then fails. */
 typedef struct layer_link {
     const pst_train_hooks_t *h;
+    const pst_prune_t *prune;
+    float *params;
     const float *grads;
     uint64_t clock;
     float lr;
@@ -169,6 +175,8 @@ static void link_before_forward(void *ctx, int k)
     layer_link_t *l = ctx;
     if (l->rc == PST_OK)
         l->rc = l->h->pull_wait(l->h->ctx, k, l->err);
+    if (l->rc == PST_OK && l->prune)
+        pst_prune_apply_layer(l->prune, l->params, k);
 }
 
 static void link_after_backward(void *ctx, int k)
@@ -197,8 +205,11 @@ static int layered_gradient(const epoch_ctx_t *c, int n, float lr, pst_rng_t *dr
 {
     const pst_train_hooks_t *h = c->hooks;
     const pst_train_opts_t *o = c->opts;
-    bool final_in_backward = o->l1 == 0 && o->l2 == 0 && o->clip_norm == 0 && o->clip_value == 0;
-    layer_link_t link = {h, pst_model_grads(c->model), c->clock, lr, PST_OK, err};
+    bool final_in_backward =
+        o->l1 == 0 && o->l2 == 0 && o->clip_norm == 0 && o->clip_value == 0 && !o->prune;
+    layer_link_t link = {
+        h,      o->prune, pst_model_params(c->model), pst_model_grads(c->model), c->clock, lr,
+        PST_OK, err};
     pst_model_layer_hooks_t mh = {&link, link_before_forward,
                                   final_in_backward ? link_after_backward : NULL};
     pst_model_set_layer_hooks(c->model, &mh);
@@ -287,8 +298,8 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
          * travel. */
         if (layered)
             rc = h->pull_start(h->ctx, params, c->clock, err);
-        else if (remote)
-            rc = h->pull(h->ctx, params, c->clock, err);
+        else if (remote && (rc = h->pull(h->ctx, params, c->clock, err)) == PST_OK && opts->prune)
+            pst_prune_apply(opts->prune, params);
         if (rc == PST_OK && !dp)
             rc = pst_rows_gather(c->train, c->st->order + start, 0, (size_t)b, c->st->xb, c->st->yb,
                                  err);
@@ -321,6 +332,8 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         if (!remote) {
             pst_optim_step(c->st->optim, params, pst_model_grads(c->model), lr);
             restore_frozen(c->model, c->st->frozen);
+            if (opts->prune) /* momentum would move pruned weights off zero */
+                pst_prune_apply(opts->prune, params);
         }
         c->clock++;
         if (h && h->on_clock && (rc = h->on_clock(h->clock_ctx, c->clock, err)) != PST_OK)
@@ -359,6 +372,8 @@ static int validate(epoch_ctx_t *c, const pst_rows_t *val, double *train_stats,
     int rc;
     if (h && h->push && (rc = h->pull(h->ctx, pst_model_params(c->model), c->clock, err)) != PST_OK)
         return rc;
+    if (h && h->push && c->opts->prune) /* servers keep every weight: the mask lives here */
+        pst_prune_apply(c->opts->prune, pst_model_params(c->model));
     if ((rc = pst_eval_sums_rows(c->model, val, c->opts->batch_size, c->opts->loss,
                                  c->opts->huber_delta, sums, err)) != PST_OK)
         return rc;
@@ -411,6 +426,42 @@ static void keep_best(pst_model_t *model, float *best, bool save)
         if (n_state > 0)
             memcpy(state, best + n_params, n_state * sizeof(float));
     }
+}
+
+/* The mask grows at the end of the epochs start..end, from the weights every worker pulls at
+ * the same clock: under BSP they are one set, so every worker derives the same mask. */
+static int prune_epoch_end(epoch_ctx_t *c, int epoch, pst_err_t *err)
+{
+    const pst_train_hooks_t *h = c->hooks;
+    pst_prune_t *prune = c->opts->prune;
+    float *params = pst_model_params(c->model);
+    const pst_prune_opts_t *po = prune ? pst_prune_opts(prune) : NULL;
+    if (!prune || epoch < po->start || epoch > po->end)
+        return PST_OK;
+    int rc;
+    if (h && h->push && (rc = h->pull(h->ctx, params, c->clock, err)) != PST_OK)
+        return rc;
+    pst_prune_apply(prune, params);
+    bool changed;
+    if ((rc = pst_prune_epoch_end(prune, params, epoch, &changed, err)) == PST_OK)
+        pst_prune_apply(prune, params);
+    return rc;
+}
+
+/* The final weights (perhaps restored from a best epoch) carry the target sparsity: a run that
+ * stopped or resumed past the schedule prunes the rest at once. A mask already at the target
+ * comes out unchanged (pruned weights rank first). */
+static int prune_finish(epoch_ctx_t *c, pst_err_t *err)
+{
+    pst_prune_t *prune = c->opts->prune;
+    if (!prune)
+        return PST_OK;
+    float *params = pst_model_params(c->model);
+    pst_prune_apply(prune, params);
+    int rc = pst_prune_update(prune, params, pst_prune_opts(prune)->sparsity, err);
+    if (rc == PST_OK)
+        pst_prune_apply(prune, params);
+    return rc;
 }
 
 static long steps_for(const pst_train_opts_t *opts, size_t n_rows)
@@ -533,7 +584,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         result->rows_trained += rows;
         double train_stats[2] = {loss_sum, steps_run};
         pst_eval_sums_t sums;
-        if ((rc = average_state(&c, err)) != PST_OK ||
+        if ((rc = prune_epoch_end(&c, epoch, err)) != PST_OK ||
+            (rc = average_state(&c, err)) != PST_OK ||
             (rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
             break;
         pst_epoch_stats_t es = {epoch,
@@ -572,6 +624,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         rc = hooks->pull(hooks->ctx, pst_model_params(model), c.clock, err);
     if (rc == PST_OK && st.best && result->best_epoch > 0)
         keep_best(model, st.best, false);
+    if (rc == PST_OK)
+        rc = prune_finish(&c, err);
     result->clock = c.clock;
     result->samples_per_s = result->seconds > 0 ? result->rows_trained / result->seconds : 0;
     state_free(&st);

@@ -15,6 +15,8 @@
 #include "worker/model/loss.h"
 #include "worker/model/model.h"
 #include "worker/train/dpsgd.h"
+#include "worker/train/distill.h"
+#include "worker/train/prune.h"
 
 /* Rows of a dataset as training and evaluation see them: all rows or an index list (repeats
  * allowed), with preprocessing applied as rows are gathered, so folds and bootstrap samples are
@@ -64,6 +66,10 @@ typedef struct pst_train_opts {
                                     NULL; the reported loss stays unweighted */
     pst_augment_t augment;       /* applied to every training batch; n_ops 0: none */
     pst_dp_opts_t dp;            /* DP-SGD (worker/train/dpsgd.h); dp.clip 0: off */
+    pst_prune_t *prune;          /* gradual magnitude pruning (caller owns), or NULL: the mask
+                                    grows at epoch ends and holds weights and gradients at zero */
+    pst_distill_t *distill;      /* distillation teacher (caller owns), or NULL; needs a fused
+                                    softmax output */
 } pst_train_opts_t;
 
 typedef struct pst_epoch_stats {
