@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/datagen.h"
 #include "cli/fed.h"
+#include "cli/quantize.h"
 #include "common/config.h"
 
 #define PSTRAIN_VERSION "0.1.0"
@@ -40,6 +41,8 @@ static const command_t commands[] = {
      "an HTML page of run directories: curves, metrics, confusion matrix, folds, trials"},
     {"embed", pst_cmd_embed, pst_usage_embed,
      "a layer's activations over a data file as TensorBoard projector files"},
+    {"quantize", pst_cmd_quantize, pst_usage_quantize,
+     "post-training int8 quantisation of a dense model, calibrated on sample rows"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -26,6 +26,9 @@ typedef struct pst_model_layer {
     bool mask_active;    /* dropout applied in the last forward */
 } pst_model_layer_t;
 
+/* The int8 inference plan of a quantised model (qplan.c). */
+typedef struct pst_qplan pst_qplan_t;
+
 /* The stack: shared with init.c, which draws the initial weights. */
 struct pst_model {
     int n_inputs, n_outputs, n_layers, max_batch;
@@ -47,6 +50,7 @@ struct pst_model {
     int32_t *argmax;   /* one block carved into the maxpool layers */
     int batch;         /* rows of the last forward; 0 before the first */
     pst_model_layer_hooks_t hooks;
+    pst_qplan_t *qplan; /* int8 layers for inference forwards, or NULL: all float */
 };
 
 /* Layers with a weight and a bias tensor: dense, conv2d, batchnorm (gamma, beta). */
@@ -84,5 +88,10 @@ void pst_batchnorm_forward(pst_model_layer_t *l, const float *gamma, const float
 /* dgamma and dbeta accumulate; dx (if non-NULL) is overwritten. */
 void pst_batchnorm_backward(const pst_model_layer_t *l, const float *gamma, const float *dy,
                             float *dgamma, float *dbeta, float *dx, int batch);
+
+/* Runs layer i of an inference forward in int8 when m's plan quantises it (true); false leaves
+ * it to the float path. */
+bool pst_qplan_forward_layer(pst_model_t *m, int i, const float *x, int batch);
+void pst_qplan_destroy(pst_qplan_t **self_p);
 
 #endif

@@ -10,6 +10,7 @@
 #include "common/data/encoder_proto.h"
 #include "common/filesum.h"
 #include "common/data/preprocess.h"
+#include "worker/model/quantfile.h"
 #include "worker/model/sparsefile.h"
 #include "pstrain.pb-c.h"
 
@@ -38,6 +39,7 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
         for (int i = 0; i < mf->n_classes; i++)
             free(mf->class_names[i]);
     free(mf->class_names);
+    pst_quant_destroy(&mf->quant);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -115,12 +117,22 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         columns = NULL;
     }
     m.encoder = mf->encoder ? &enc : NULL;
+    Pst__QuantModel quant = PST__QUANT_MODEL__INIT;
+    if (mf->quant && columns) {
+        if (pst_quantfile_to_msg(mf->quant, mf->params, mf->n_params, &quant, err) != PST_OK) {
+            free(columns);
+            columns = NULL;
+        }
+        m.quant = &quant;
+        m.params.len = 0;
+    }
 
     size_t len = pst__model__get_packed_size(&m);
     uint8_t *buf = columns ? malloc(len ? len : 1) : NULL;
     int rc = PST_OK;
     if (!buf) {
-        rc = pst_err_set(err, PST_ENOMEM, "model file: out of memory");
+        rc = err && err->code != PST_OK ? err->code
+                                        : pst_err_set(err, PST_ENOMEM, "model file: out of memory");
     } else {
         pst__model__pack(&m, buf);
         *buf_out = buf;
@@ -130,6 +142,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     free(specs);
     free(spec_ptrs);
     pst_encoder_proto_free(&enc);
+    pst_quantfile_msg_fini(&quant);
     return rc;
 }
 
@@ -322,10 +335,13 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     }
     if ((rc = read_preprocess(mf, m->preprocess, path, err)) != PST_OK)
         return rc;
-    if (m->params.len % sizeof(float) != 0)
-        return pst_err_set(err, PST_EFORMAT, "%s: parameter block of %zu bytes", path,
-                           m->params.len);
+    if (m->params.len % sizeof(float) != 0 || (m->quant && m->params.len != 0))
+        return pst_err_set(err, PST_EFORMAT, "%s: parameter block of %zu bytes%s", path,
+                           m->params.len, m->quant ? " beside int8 weights" : "");
     mf->n_params = m->params.len / sizeof(float);
+    if (m->quant && (rc = pst_quantfile_from_msg(m->quant, path, &mf->quant, &mf->params,
+                                                 &mf->n_params, err)) != PST_OK)
+        return rc;
     /* pst_modelfile_width: the layers see the selected columns when the file names them. */
     int saved_inputs = mf->n_inputs;
     if (m->n_columns > 0 && m->n_columns <= m->n_inputs)
@@ -335,7 +351,7 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     if (need != UINT64_MAX && need != mf->n_params)
         return pst_err_set(err, PST_EFORMAT, "%s: %zu parameters stored, its layers need %llu",
                            path, mf->n_params, (unsigned long long)need);
-    if (copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
+    if (!mf->quant && copy_floats(&mf->params, (const float *)m->params.data, mf->n_params))
         return PST_ENOMEM;
     if (m->state.len % sizeof(float) != 0)
         return pst_err_set(err, PST_EFORMAT, "%s: state block of %zu bytes", path, m->state.len);
@@ -449,6 +465,8 @@ pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_e
     memcpy(pst_model_params(model), mf->params, mf->n_params * sizeof(float));
     if (mf->n_state > 0)
         memcpy(pst_model_state(model), mf->state, mf->n_state * sizeof(float));
+    if (mf->quant && pst_model_attach_quant(model, mf->quant, err) != PST_OK)
+        pst_model_destroy(&model);
     return model;
 }
 

@@ -1,0 +1,93 @@
+/* int8 x int8 -> int32 matrix products for the quantised inference path: an AVX2 kernel chosen at
+ * run time, and a plain loop (which the compiler vectorises where it can) everywhere else. */
+#include <stdint.h>
+
+#include "worker/model/quant.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86_KERNEL 1
+#endif
+
+static int32_t dot_plain(const int8_t *restrict a, const int8_t *restrict b, int k)
+{
+    int32_t sum = 0;
+    for (int i = 0; i < k; i++)
+        sum += (int16_t)a[i] * (int16_t)b[i];
+    return sum;
+}
+
+static void qgemm_plain(const int8_t *a, const int8_t *b, int32_t *c, int m, int n, int k)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            c[(size_t)i * n + j] = dot_plain(a + (size_t)i * k, b + (size_t)j * k, k);
+}
+
+#ifdef HAVE_X86_KERNEL
+/* a * b for 32 pairs summed into 8 int32 lanes. maddubs wants an unsigned operand: |a| times b
+ * with a's sign moved onto b gives the same products, and with both in [-127, 127] each pair sum
+ * (at most 2 * 127^2 = 32258) stays inside int16, so nothing saturates and the sum is exact. */
+__attribute__((target("avx2"))) static inline __m256i madd32(__m256i abs_a, __m256i a, __m256i b)
+{
+    __m256i pairs = _mm256_maddubs_epi16(abs_a, _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+/* The four lane sums of a0..a3 as one vector. */
+__attribute__((target("avx2"))) static inline __m128i sum4(__m256i a0, __m256i a1, __m256i a2,
+                                                           __m256i a3)
+{
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+/* c[0..3] = a . b[j] for the four rows b, b + k, b + 2k, b + 3k. */
+__attribute__((target("avx2"))) static void dot4_avx2(const int8_t *a, const int8_t *b, int k,
+                                                      int32_t *c)
+{
+    const int8_t *b1 = b + k, *b2 = b1 + k, *b3 = b2 + k;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 32 <= k; i += 32) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + i));
+        __m256i abs_a = _mm256_abs_epi8(va);
+        s0 = _mm256_add_epi32(s0, madd32(abs_a, va, _mm256_loadu_si256((const __m256i *)(b + i))));
+        s1 = _mm256_add_epi32(s1, madd32(abs_a, va, _mm256_loadu_si256((const __m256i *)(b1 + i))));
+        s2 = _mm256_add_epi32(s2, madd32(abs_a, va, _mm256_loadu_si256((const __m256i *)(b2 + i))));
+        s3 = _mm256_add_epi32(s3, madd32(abs_a, va, _mm256_loadu_si256((const __m256i *)(b3 + i))));
+    }
+    _mm_storeu_si128((__m128i *)c, sum4(s0, s1, s2, s3));
+    if (i < k) {
+        c[0] += dot_plain(a + i, b + i, k - i);
+        c[1] += dot_plain(a + i, b1 + i, k - i);
+        c[2] += dot_plain(a + i, b2 + i, k - i);
+        c[3] += dot_plain(a + i, b3 + i, k - i);
+    }
+}
+
+__attribute__((target("avx2"))) static void qgemm_avx2(const int8_t *a, const int8_t *b, int32_t *c,
+                                                       int m, int n, int k)
+{
+    for (int i = 0; i < m; i++) {
+        const int8_t *ai = a + (size_t)i * k;
+        int32_t *ci = c + (size_t)i * n;
+        int j = 0;
+        for (; j + 4 <= n; j += 4)
+            dot4_avx2(ai, b + (size_t)j * k, k, ci + j);
+        for (; j < n; j++)
+            ci[j] = dot_plain(ai, b + (size_t)j * k, k);
+    }
+}
+#endif
+
+void pst_qgemm(const int8_t *a, const int8_t *b, int32_t *c, int m, int n, int k)
+{
+#ifdef HAVE_X86_KERNEL
+    if (__builtin_cpu_supports("avx2")) {
+        qgemm_avx2(a, b, c, m, n, k);
+        return;
+    }
+#endif
+    qgemm_plain(a, b, c, m, n, k);
+}
