@@ -226,7 +226,7 @@ void pst_cost_print_quant(const pst_modelfile_t *mf, const char *indent, FILE *o
     for (int j = 0; j < mf->quant->n_layers; j++)
         weights += (size_t)mf->quant->layers[j].rows * (size_t)mf->quant->layers[j].cols;
     fprintf(out,
-            "%squantized: int8, %d dense layers (%zu weights, per output channel), activations "
+            "%squantized: int8, %d layers (%zu weights, per output channel), activations "
             "calibrated by %s on %zu rows\n",
             indent, mf->quant->n_layers, weights, mf->quant->rule, mf->quant->calib_rows);
 }

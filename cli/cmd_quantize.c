@@ -13,9 +13,10 @@ void pst_usage_quantize(FILE *out)
     fprintf(out,
             "usage: pstrain quantize MODEL -o OUT.pst --calibration DATA [--calibration-rows N]\n"
             "                        [--percentile P]\n\n"
-            "Post-training int8 quantisation of a dense model (MLP, linear): each dense layer's\n"
-            "weights become int8, symmetric, with one scale per output channel (max |w| / 127),\n"
-            "and each dense layer's input gets an int8 scale calibrated on the first N rows of\n"
+            "Post-training int8 quantisation of a dense model (MLP, linear, CNN): the weights of\n"
+            "each dense layer (and conv2d layer of 32 or more values per window) become int8,\n"
+            "symmetric, with one scale per output channel (max |w| / 127), and each such\n"
+            "layer's input gets an int8 scale calibrated on the first N rows of\n"
             "DATA, read as the model's training data was (training or validation rows; labels\n"
             "are not needed). The calibration rule is the largest |x| seen (--percentile 100,\n"
             "the default), or the P-th percentile of |x| to clip rare outliers. Biases and\n"
@@ -87,7 +88,7 @@ int pst_cmd_quantize(int argc, char **argv)
         pst_app_error("%s", err.msg);
         return 1;
     }
-    printf("quantized %d dense layers to int8 (per output channel), activations calibrated on "
+    printf("quantized %d layers to int8 (per output channel), activations calibrated on "
            "%zu rows (rule: ",
            res.n_layers, res.rows);
     if (o.percentile >= 100.0)

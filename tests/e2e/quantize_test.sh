@@ -30,7 +30,7 @@ int8=$work/int8.pst
 if "$pstrain" quantize "$float" -o "$int8" --calibration "$data/digits.csv" \
   --calibration-rows 500 >"$work/q.txt" 2>&1; then pass "quantize runs"
 else fail "quantize: $(cat "$work/q.txt")"; fi
-grep -q "quantized 2 dense layers to int8" "$work/q.txt" && grep -q "on 500 rows" "$work/q.txt" &&
+grep -q "quantized 2 layers to int8" "$work/q.txt" && grep -q "on 500 rows" "$work/q.txt" &&
   pass "quantize reports the layers and rows" || fail "quantize report: $(cat "$work/q.txt")"
 check "the int8 file is under half the float one" \
   "$(python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) < 0.5 * os.path.getsize(sys.argv[2]))" "$int8" "$float")"
@@ -54,7 +54,7 @@ check "int8 probabilities differ from float (it ran in int8)" \
   "$(cmp -s "$work/f.csv" "$work/q.csv" && echo False || echo True)"
 
 "$pstrain" info "$int8" >"$work/info.txt" 2>&1
-grep -q "quantized: int8, 2 dense layers (4736 weights, per output channel), activations calibrated by max on 500 rows" \
+grep -q "quantized: int8, 2 layers (4736 weights, per output channel), activations calibrated by max on 500 rows" \
   "$work/info.txt" && pass "info describes the quantisation" || fail "info: $(head -12 "$work/info.txt")"
 
 # info --cost: the table's columns and two rows of positive figures, int8 smaller

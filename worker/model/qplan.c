@@ -1,5 +1,5 @@
 /* The int8 inference plan of a model: its quantised layers, the int8 input and int32 product
- * buffers for max_batch rows, and the dense forward that uses them. */
+ * buffers for max_batch rows, and the dense and conv2d forwards that use them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +9,7 @@
 struct pst_qplan {
     pst_quant_t *q;
     int *by_layer; // (n_layers) index into q->layers, or -1 for a layer left in float
-    int8_t *qx;    // (max_batch, widest quantised input)
+    int8_t *qx;    // (max_batch, widest quantised input: in, or Ho*Wo*C*k*k for conv2d)
     int32_t *acc;  // (max_batch, widest quantised output)
 };
 
@@ -26,15 +26,16 @@ void pst_qplan_destroy(pst_qplan_t **self_p)
     *self_p = NULL;
 }
 
-/* Layer ql must be a dense layer of m whose W has its shape and offset. */
+/* Layer ql must be a dense or conv2d layer of m whose W has its shape and offset. */
 static int check_layer(const pst_model_t *m, const pst_quant_layer_t *ql, int j, pst_err_t *err)
 {
     if (ql->layer < 0 || ql->layer >= m->n_layers)
         return pst_err_set(err, PST_EFORMAT, "quantised layer %d names layer %d of %d", j + 1,
                            ql->layer + 1, m->n_layers);
     const pst_model_layer_t *l = &m->layers[ql->layer];
-    if (l->spec.kind != PST_LAYER_DENSE)
-        return pst_err_set(err, PST_EFORMAT, "quantised layer %d: layer %d is %s, not dense", j + 1,
+    if (l->spec.kind != PST_LAYER_DENSE && l->spec.kind != PST_LAYER_CONV2D)
+        return pst_err_set(err, PST_EFORMAT,
+                           "quantised layer %d: layer %d is %s, not dense or conv2d", j + 1,
                            ql->layer + 1, pst_layer_kind_name(l->spec.kind));
     const pst_tensor_info_t *t = &m->tensors[l->w_tensor];
     if (t->rows != ql->rows || t->cols != ql->cols || t->offset != ql->offset)
@@ -46,12 +47,22 @@ static int check_layer(const pst_model_t *m, const pst_quant_layer_t *ql, int j,
     return PST_OK;
 }
 
+/* int8 inputs per row of a quantised layer: its input, or for conv2d its lowered input. */
+static size_t input_bytes(const pst_model_layer_t *l, const pst_quant_layer_t *ql)
+{
+    if (l->spec.kind != PST_LAYER_CONV2D)
+        return (size_t)l->in;
+    return (size_t)l->out_shape[1] * (size_t)l->out_shape[2] * (size_t)ql->cols;
+}
+
 static pst_qplan_t *plan_new(const pst_model_t *m, const pst_quant_t *q, pst_err_t *err)
 {
     size_t in = 1, out = 1;
     for (int j = 0; j < q->n_layers; j++) {
-        in = (size_t)q->layers[j].cols > in ? (size_t)q->layers[j].cols : in;
-        out = (size_t)q->layers[j].rows > out ? (size_t)q->layers[j].rows : out;
+        const pst_model_layer_t *l = &m->layers[q->layers[j].layer];
+        size_t bytes = input_bytes(l, &q->layers[j]);
+        in = bytes > in ? bytes : in;
+        out = (size_t)l->out > out ? (size_t)l->out : out;
     }
     size_t rows = (size_t)m->max_batch;
     pst_qplan_t *p = calloc(1, sizeof *p);
@@ -100,6 +111,45 @@ static void requantize(const int32_t *restrict acc, const float *restrict w_scal
         y[o] = (float)acc[o] * (in_scale * w_scale[o]) + b[o];
 }
 
+/* y (batch, out) from x (batch, in): each row's int8 products with every W row. */
+static void dense_int8(const pst_qplan_t *p, const pst_quant_layer_t *ql, pst_model_layer_t *l,
+                       const float *b, const float *x, int batch)
+{
+    pst_quant_values(x, (size_t)batch * (size_t)l->in, ql->in_scale, p->qx);
+    pst_qgemm(p->qx, ql->w, p->acc, batch, l->out, l->in);
+    for (int r = 0; r < batch; r++)
+        requantize(p->acc + (size_t)r * l->out, ql->w_scale, b, ql->in_scale,
+                   l->buf + (size_t)r * l->out, l->out);
+}
+
+/* conv2d: the lowered input (rows, n_cols) quantised into qx transposed (n_cols, rows), so each
+ * output position's window is contiguous, then acc (oc, n_cols) = W qx^T and y (batch, oc, p). */
+static void conv_int8(const pst_qplan_t *p, const pst_quant_layer_t *ql, pst_model_layer_t *l,
+                      const float *b, const float *x, int batch)
+{
+    size_t n_cols = pst_conv_lower(l, x, batch), rows = (size_t)ql->cols;
+    size_t positions = n_cols / (size_t)batch;
+    int oc = ql->rows;
+    for (size_t r = 0; r < rows; r++) {
+        int8_t q[256];
+        for (size_t j0 = 0; j0 < n_cols; j0 += sizeof q) {
+            size_t n = n_cols - j0 < sizeof q ? n_cols - j0 : sizeof q;
+            pst_quant_values(l->col + r * n_cols + j0, n, ql->in_scale, q);
+            for (size_t j = 0; j < n; j++)
+                p->qx[(j0 + j) * rows + r] = q[j];
+        }
+    }
+    pst_qgemm(ql->w, p->qx, p->acc, oc, (int)n_cols, (int)rows);
+    for (int n = 0; n < batch; n++)
+        for (int o = 0; o < oc; o++) {
+            float scale = ql->in_scale * ql->w_scale[o], bias = b[o];
+            const int32_t *src = p->acc + (size_t)o * n_cols + (size_t)n * positions;
+            float *dst = l->buf + ((size_t)n * oc + o) * positions;
+            for (size_t i = 0; i < positions; i++)
+                dst[i] = (float)src[i] * scale + bias;
+        }
+}
+
 bool pst_qplan_forward_layer(pst_model_t *m, int i, const float *x, int batch)
 {
     const pst_qplan_t *p = m->qplan;
@@ -109,11 +159,10 @@ bool pst_qplan_forward_layer(pst_model_t *m, int i, const float *x, int batch)
     const pst_quant_layer_t *ql = &p->q->layers[j];
     pst_model_layer_t *l = &m->layers[i];
     const float *b = m->params + m->tensors[l->w_tensor + 1].offset;
-    pst_quant_values(x, (size_t)batch * (size_t)l->in, ql->in_scale, p->qx);
-    pst_qgemm(p->qx, ql->w, p->acc, batch, l->out, l->in);
-    for (int r = 0; r < batch; r++)
-        requantize(p->acc + (size_t)r * l->out, ql->w_scale, b, ql->in_scale,
-                   l->buf + (size_t)r * l->out, l->out);
+    if (l->spec.kind == PST_LAYER_CONV2D)
+        conv_int8(p, ql, l, b, x, batch);
+    else
+        dense_int8(p, ql, l, b, x, batch);
     l->input = x;
     l->y = l->buf;
     l->mask_active = false;

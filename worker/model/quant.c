@@ -1,5 +1,5 @@
-/* Post-training quantisation: per-output-channel int8 weights of the dense layers and each
- * layer's input scale calibrated on sample rows through the float model. */
+/* Post-training quantisation: per-output-channel int8 weights of the dense and conv2d layers and
+ * each layer's input scale calibrated on sample rows through the float model. */
 #include "worker/model/quant.h"
 
 #include <math.h>
@@ -185,11 +185,21 @@ static int calibrate(calib_t *c, double percentile, pst_err_t *err)
 
 /* ---- building the quantisation ---- */
 
-static int count_dense(const pst_model_t *m)
+/* Dense layers, and conv2d layers whose window holds at least PST_QUANT_MIN_WINDOW values: the
+ * int8 kernel works in blocks of 32, and a smaller window (a first layer over one channel) would
+ * run its scalar tail only, slower than the float sgemm, for a few hundred weights' saving. */
+static bool quantizable(const pst_model_t *m, const pst_model_layer_t *l)
+{
+    return l->spec.kind == PST_LAYER_DENSE ||
+           (l->spec.kind == PST_LAYER_CONV2D &&
+            m->tensors[l->w_tensor].cols >= PST_QUANT_MIN_WINDOW);
+}
+
+static int count_quantizable(const pst_model_t *m)
 {
     int n = 0;
     for (int i = 0; i < m->n_layers; i++)
-        n += m->layers[i].spec.kind == PST_LAYER_DENSE;
+        n += quantizable(m, &m->layers[i]);
     return n;
 }
 
@@ -198,7 +208,7 @@ static int quantize_weights(pst_model_t *m, pst_quant_t *q)
     int j = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const pst_model_layer_t *l = &m->layers[i];
-        if (l->spec.kind != PST_LAYER_DENSE)
+        if (!quantizable(m, l))
             continue;
         const pst_tensor_info_t *t = &m->tensors[l->w_tensor];
         pst_quant_layer_t *ql = &q->layers[j++];
@@ -222,7 +232,7 @@ pst_quant_t *pst_quant_new(pst_model_t *model, const float *x, size_t n_rows, do
                     percentile);
         return NULL;
     }
-    pst_quant_t *q = quant_alloc(count_dense(model));
+    pst_quant_t *q = quant_alloc(count_quantizable(model));
     if (!q || quantize_weights(model, q) != PST_OK) {
         pst_err_set(err, PST_ENOMEM, "quantize: out of memory");
         pst_quant_destroy(&q);

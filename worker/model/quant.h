@@ -10,13 +10,14 @@
 #include "common/err.h"
 #include "worker/model/model.h"
 
-#define PST_QUANT_MAX 127 /* symmetric range [-127, 127]: no -128, so |a * b| <= 127^2 */
+#define PST_QUANT_MAX 127       /* symmetric range [-127, 127]: no -128, so |a * b| <= 127^2 */
+#define PST_QUANT_MIN_WINDOW 32 /* conv2d layers with fewer values per window stay float */
 
 /* One quantised weight tensor: w[r][c] ~ q[r][c] * w_scale[r]. */
 typedef struct pst_quant_layer {
-    int layer;      /* index in the stack: a dense layer */
+    int layer;      /* index in the stack: a dense or conv2d layer */
     size_t offset;  /* floats from the arena's start to its W */
-    int rows, cols; /* W (rows, cols): (out, in) */
+    int rows, cols; /* W (rows, cols): dense (out, in), conv2d (out channels, in channels*k*k) */
     int8_t *w;      // (rows, cols)
     float *w_scale; // (rows) > 0
     float in_scale; /* the layer's input: x_q = clamp(round(x / in_scale), -127, 127) */
@@ -39,8 +40,9 @@ void pst_quant_row(const float *w, size_t n, int8_t *q, float *scale);
 /* x (n) -> q (n): round(x / scale) clamped into [-127, 127]. */
 void pst_quant_values(const float *x, size_t n, float scale, int8_t *q);
 
-/* Quantises the dense layers of model and calibrates each one's input scale on the n_rows rows of
- * x (n_rows, n_inputs): percentile 100 takes the largest |x| seen, below 100 that percentile of
+/* Quantises the dense layers of model, and its conv2d layers of at least PST_QUANT_MIN_WINDOW
+ * values per window (per output channel), and calibrates each one's input scale on the n_rows rows
+ * of x (n_rows, n_inputs): percentile 100 takes the largest |x| seen, below 100 that percentile of
  * |x| (a 4096-bin histogram over [0, max]). Runs float forwards of up to the model's max_batch
  * rows. Caller owns the result. */
 pst_quant_t *pst_quant_new(pst_model_t *model, const float *x, size_t n_rows, double percentile,
@@ -54,8 +56,8 @@ pst_quant_t *pst_quant_copy(const pst_quant_t *q);
 void pst_quant_dequantize(const pst_quant_t *q, float *params);
 
 /* Makes model's inference forwards (training = false) run q's layers in int8; q is copied, so it
- * need not outlive the model. Checks that every layer of q is a dense layer of model with the
- * same shape and offset, an error naming the first that is not. */
+ * need not outlive the model. Checks that every layer of q is a dense or conv2d layer of model
+ * with the same shape and offset, an error naming the first that is not. */
 int pst_model_attach_quant(pst_model_t *model, const pst_quant_t *q, pst_err_t *err);
 
 /* True when model runs an int8 plan. */
