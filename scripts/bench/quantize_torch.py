@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # The quantisation peer: the reference MLP in PyTorch, float and torch.quantization.quantize_dynamic.
-"""Trains the Fashion-MNIST MLP 784-256-128-10 as fashion_torch.py does (one thread), then
-measures the float model and its dynamic int8 quantisation (torch.quantization.quantize_dynamic
-on the Linear layers): serialised state_dict bytes, single-row latency p50/p99 (median over
+"""Trains the Fashion-MNIST MLP 784-256-128-10 as fashion_torch.py does (one thread), or with
+--model cnn the CNN of fashion_cnn_torch.py, then measures the float model and its dynamic int8
+quantisation (torch.quantization.quantize_dynamic: the Linear layers only, dynamic quantisation
+has no convolution): serialised state_dict bytes, single-row latency p50/p99 (median over
 --repeats of --single-rows timed forwards), throughput in batches of 256, and test accuracy.
 Prints one JSON line per variant.
 """
@@ -63,6 +64,7 @@ def main(argv):
     p.add_argument("--single-rows", type=int, default=2000)
     p.add_argument("--batch-secs", type=float, default=0.5)
     p.add_argument("--data-dir", default=ft.DATA_DIR)
+    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -71,7 +73,12 @@ def main(argv):
     train_idx, _ = ft.stratified_holdout(y_all, 0.1, 0)
     x_train, y_train = torch.from_numpy(x_all[train_idx]), torch.from_numpy(y_all[train_idx])
     x_test, y_test = torch.from_numpy(x_test), torch.from_numpy(y_test)
-    model = ft.make_model(784, [256, 128], 10)
+    if args.model == "cnn":
+        import fashion_cnn_torch
+
+        model = fashion_cnn_torch.make_cnn()
+    else:
+        model = ft.make_model(784, [256, 128], 10)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     for _ in range(args.epochs):

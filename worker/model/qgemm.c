@@ -66,17 +66,26 @@ __attribute__((target("avx2"))) static void dot4_avx2(const int8_t *a, const int
     }
 }
 
+/* b rows are taken in blocks that stay in cache while every a row passes over them: a conv2d's
+ * lowered input is megabytes, and would otherwise be read from memory once per output channel. */
+#define B_BLOCK_BYTES (32 * 1024)
+
 __attribute__((target("avx2"))) static void qgemm_avx2(const int8_t *a, const int8_t *b, int32_t *c,
                                                        int m, int n, int k)
 {
-    for (int i = 0; i < m; i++) {
-        const int8_t *ai = a + (size_t)i * k;
-        int32_t *ci = c + (size_t)i * n;
-        int j = 0;
-        for (; j + 4 <= n; j += 4)
-            dot4_avx2(ai, b + (size_t)j * k, k, ci + j);
-        for (; j < n; j++)
-            ci[j] = dot_plain(ai, b + (size_t)j * k, k);
+    int block = (int)(B_BLOCK_BYTES / (size_t)k) & ~3;
+    block = block < 4 ? 4 : block;
+    for (int j0 = 0; j0 < n; j0 += block) {
+        int j1 = n - j0 < block ? n : j0 + block;
+        for (int i = 0; i < m; i++) {
+            const int8_t *ai = a + (size_t)i * k;
+            int32_t *ci = c + (size_t)i * n;
+            int j = j0;
+            for (; j + 4 <= j1; j += 4)
+                dot4_avx2(ai, b + (size_t)j * k, k, ci + j);
+            for (; j < j1; j++)
+                ci[j] = dot_plain(ai, b + (size_t)j * k, k);
+        }
     }
 }
 #endif
