@@ -71,9 +71,6 @@ int pst_spatial_shape(pst_model_layer_t *l, int i, pst_err_t *err);
  * tmp holds pst_spatial_tmp_floats floats. */
 void pst_conv_forward(pst_model_layer_t *l, const float *w, const float *b, const float *x,
                       int batch, float *tmp);
-/* conv2d: lowers x (batch, C, H, W) into l->col (C*k*k, batch*Ho*Wo) as the forward does;
- * returns batch*Ho*Wo. */
-size_t pst_conv_lower(pst_model_layer_t *l, const float *x, int batch);
 /* conv2d backward: dW and db accumulate into dw, db; dx (if non-NULL) is overwritten. dy is
  * (batch, OC, Ho, Wo); tmp as for the forward; dcol holds pst_spatial_col_floats floats. */
 void pst_conv_backward(const pst_model_layer_t *l, const float *w, const float *dy, float *dw,

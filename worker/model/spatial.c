@@ -260,13 +260,6 @@ static void col2im(const geom_t *g, const float *col, int batch, float *dx)
             }
 }
 
-size_t pst_conv_lower(pst_model_layer_t *l, const float *x, int batch)
-{
-    geom_t g = geometry(l, batch);
-    im2col(&g, x, batch, l->col);
-    return g.n_cols;
-}
-
 void pst_conv_forward(pst_model_layer_t *l, const float *w, const float *b, const float *x,
                       int batch, float *tmp)
 {
