@@ -57,13 +57,31 @@ static void test_values_clamp_and_round(void **state)
     assert_int_equal(q[5], 127);
 }
 
+/* The vector path (32 at a time) and the scalar tail agree, ties to even included. */
+static void test_values_vector_and_tail_agree(void **state)
+{
+    (void)state;
+    float x[77];
+    int8_t q[77], one;
+    for (int i = 0; i < 77; i++)
+        x[i] = (float)(i - 38) * 0.5f - 0.25f * (float)(i % 3); /* halves: ties */
+    x[3] = 500.0f, x[40] = -500.0f;
+    pst_quant_values(x, 77, 0.5f, q);
+    for (int i = 0; i < 77; i++) {
+        pst_quant_values(&x[i], 1, 0.5f, &one); /* n = 1: the scalar span */
+        assert_int_equal(q[i], one);
+        assert_int_equal(one, (int8_t)fmaxf(-127.0f, fminf(127.0f, rintf(x[i] / 0.5f))));
+    }
+}
+
 static void random_int8(int8_t *v, size_t n, pst_rng_t *rng)
 {
     for (size_t i = 0; i < n; i++)
         v[i] = (int8_t)((int)(pst_rng_uniform(rng) * 255.0) - 127);
 }
 
-/* Shapes around the kernel's blocks: k below, at and past 32, n not a multiple of 4. */
+/* Every kernel this processor runs, on shapes around the kernels' blocks: k below, at and past
+ * 32, n not a multiple of 4 and past a cache block. */
 static void test_qgemm_matches_direct_loop(void **state)
 {
     (void)state;
@@ -80,14 +98,22 @@ static void test_qgemm_matches_direct_loop(void **state)
         a[0] = -127, b[0] = -127; /* extremes too */
         if (k > 1)
             a[1] = 127, b[1] = -127;
-        pst_qgemm(a, b, c, m, n, k);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) {
-                int32_t want = 0;
-                for (int t = 0; t < k; t++)
-                    want += (int32_t)a[(size_t)i * k + t] * (int32_t)b[(size_t)j * k + t];
-                assert_int_equal(c[(size_t)i * n + j], want);
-            }
+        for (int kernel = PST_QGEMM_PLAIN; kernel <= PST_QGEMM_VNNI; kernel++) {
+            if (!pst_qgemm_has((pst_qgemm_kernel_t)kernel))
+                continue;
+            memset(c, 0x5a, (size_t)m * n * sizeof(int32_t));
+            pst_qgemm_with((pst_qgemm_kernel_t)kernel, a, b, c, m, n, k);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    int32_t want = 0;
+                    for (int t = 0; t < k; t++)
+                        want += (int32_t)a[(size_t)i * k + t] * (int32_t)b[(size_t)j * k + t];
+                    if (c[(size_t)i * n + j] != want)
+                        fail_msg("kernel %d, (%d, %d, %d): c[%d][%d] = %d, want %d", kernel, m, n,
+                                 k, i, j, c[(size_t)i * n + j], want);
+                }
+        }
+        pst_qgemm(a, b, c, m, n, k); /* the dispatcher picks one of those */
         free(a);
         free(b);
         free(c);
@@ -461,6 +487,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_round_trip_within_half_a_step),
         cmocka_unit_test(test_values_clamp_and_round),
+        cmocka_unit_test(test_values_vector_and_tail_agree),
         cmocka_unit_test(test_qgemm_matches_direct_loop),
         cmocka_unit_test(test_int8_forward_matches_hand_computation),
         cmocka_unit_test(test_int8_close_to_float),

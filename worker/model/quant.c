@@ -16,15 +16,57 @@ float pst_quant_scale(float max_abs)
     return max_abs > 0.0f && isfinite(max_abs) ? max_abs / (float)PST_QUANT_MAX : 1.0f;
 }
 
-void pst_quant_values(const float *restrict x, size_t n, float scale, int8_t *restrict q)
+/* Adding and removing 1.5 * 2^23 rounds a float of magnitude under 2^22 to the nearest integer,
+ * ties to even, as lrintf does, in plain float arithmetic (no libm call, vectorisable); the
+ * result is a whole number, so the conversion truncates nothing. */
+#define ROUNDING_MAGIC 12582912.0f
+
+static void quant_span(const float *restrict x, size_t n, float inv, int8_t *restrict q)
 {
-    float inv = 1.0f / scale, lim = (float)PST_QUANT_MAX;
+    const float lim = (float)PST_QUANT_MAX;
     for (size_t i = 0; i < n; i++) {
         float v = x[i] * inv;
         v = v > lim ? lim : v;
         v = v < -lim ? -lim : v;
-        q[i] = (int8_t)lrintf(v); /* NaN never reaches here: inputs are checked finite */
+        q[i] = (int8_t)(int)((v + ROUNDING_MAGIC) - ROUNDING_MAGIC);
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* 32 values a step: scale, clamp, convert (rounding to nearest even, as the span does), then
+ * narrow to int8; the packs interleave 128-bit lanes, and the permute puts them back in order. */
+__attribute__((target("avx2"))) static size_t quant_avx2(const float *x, size_t n, float inv,
+                                                         int8_t *q)
+{
+    const __m256 s = _mm256_set1_ps(inv), hi = _mm256_set1_ps((float)PST_QUANT_MAX),
+                 lo = _mm256_set1_ps(-(float)PST_QUANT_MAX);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v[4];
+        for (int j = 0; j < 4; j++) {
+            __m256 f = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), s);
+            v[j] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(f, hi), lo));
+        }
+        __m256i packed =
+            _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(packed, order));
+    }
+    return i;
+}
+#endif
+
+void pst_quant_values(const float *x, size_t n, float scale, int8_t *q)
+{
+    float inv = 1.0f / scale;
+    size_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2"))
+        i = quant_avx2(x, n, inv, q);
+#endif
+    quant_span(x + i, n - i, inv, q + i); /* inputs are finite: checked when data is read */
 }
 
 void pst_quant_row(const float *w, size_t n, int8_t *q, float *scale)

@@ -4,6 +4,7 @@
 #ifndef PST_WORKER_MODEL_QUANT_H
 #define PST_WORKER_MODEL_QUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,8 +64,14 @@ int pst_model_attach_quant(pst_model_t *model, const pst_quant_t *q, pst_err_t *
 /* True when model runs an int8 plan. */
 bool pst_model_is_quantized(const pst_model_t *model);
 
-/* c (m, n) = a (m, k) b (n, k)^T in int8 x int8 -> int32, exact for entries in [-127, 127]
- * (AVX2 where the processor has it, else a loop the compiler vectorises). */
+/* c (m, n) = a (m, k) b (n, k)^T in int8 x int8 -> int32, exact for entries in [-127, 127],
+ * with the best kernel the processor runs: AVX-VNNI, AVX2, else a loop the compiler vectorises. */
 void pst_qgemm(const int8_t *a, const int8_t *b, int32_t *c, int m, int n, int k);
+
+typedef enum { PST_QGEMM_PLAIN = 0, PST_QGEMM_AVX2, PST_QGEMM_VNNI } pst_qgemm_kernel_t;
+/* Whether this processor runs kernel; pst_qgemm_with runs that one (tests compare them all). */
+bool pst_qgemm_has(pst_qgemm_kernel_t kernel);
+void pst_qgemm_with(pst_qgemm_kernel_t kernel, const int8_t *a, const int8_t *b, int32_t *c, int m,
+                    int n, int k);
 
 #endif
