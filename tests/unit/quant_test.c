@@ -18,6 +18,7 @@
 #include "scratch.h"
 #include "worker/model/modelfile.h"
 #include "worker/model/quant.h"
+#include "worker/model/quantfile.h"
 
 static void test_row_round_trip_within_half_a_step(void **state)
 {
@@ -447,8 +448,38 @@ static void test_refuses_bad_quantisation(void **state)
     expect_refused(zero_scale, "quantised layer 2 row 3 has scale 0");
     expect_refused(minus_128, "quantised layer 1 holds weight -128");
     expect_refused(nan_input_scale, "quantised layer 1 has input scale nan");
-    expect_refused(wrong_layer, "layer 2 is relu, not dense");
+    expect_refused(wrong_layer, "layer 2 is relu, not dense or conv2d");
     expect_refused(wrong_shape, "quantised layer 1: (20, 13) at 0");
+}
+
+/* An offset so large that offset + size wraps around: refused when read, and when written. */
+static void test_refuses_wrapping_offset(void **state)
+{
+    (void)state;
+    pst_quant_t *q;
+    float *x;
+    char path[256];
+    save_quantised(pst_scratch_path(path, "wrap.pst"), &q, &x);
+    size_t n_params = (size_t)(N_IN * N_HID + N_HID + N_HID * N_OUT + N_OUT);
+    float *params = calloc(n_params, sizeof(float));
+    Pst__QuantModel msg;
+    pst_err_t err = {0};
+    assert_int_equal(pst_quantfile_to_msg(q, params, n_params, &msg, &err), PST_OK);
+    msg.layers[1]->offset = UINT64_MAX - 8;
+    pst_quant_t *back = NULL;
+    float *arena = NULL;
+    size_t n = 0;
+    assert_int_equal(pst_quantfile_from_msg(&msg, "m.pst", &back, &arena, &n, &err), PST_EFORMAT);
+    assert_string_equal(err.msg, "m.pst: quantised layer 2 at 18446744073709551607 runs past the "
+                                 "315 parameters");
+    assert_null(back);
+    pst_quantfile_msg_fini(&msg);
+    q->layers[1].offset = SIZE_MAX - 8;
+    assert_int_equal(pst_quantfile_to_msg(q, params, n_params, &msg, &err), PST_EINVAL);
+    assert_null(msg.layers);
+    free(params);
+    pst_quant_destroy(&q);
+    free(x);
 }
 
 /* Byte-level damage: the checksum trailer covers the int8 block; a truncated file is refused. */
@@ -495,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_percentile_scale_below_max),
         cmocka_unit_test(test_modelfile_round_trip),
         cmocka_unit_test(test_refuses_bad_quantisation),
+        cmocka_unit_test(test_refuses_wrapping_offset),
         cmocka_unit_test(test_refuses_corrupt_bytes),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);

@@ -35,7 +35,7 @@ int pst_quantfile_to_msg(const pst_quant_t *q, const float *params, size_t n_par
     size_t n_rest = n_params;
     for (int j = 0; j < q->n_layers; j++) {
         const pst_quant_layer_t *ql = &q->layers[j];
-        if (ql->offset + layer_size(ql) > n_params ||
+        if (ql->offset > n_params || layer_size(ql) > n_params - ql->offset ||
             (j > 0 && ql->offset < q->layers[j - 1].offset + layer_size(&q->layers[j - 1])))
             return pst_err_set(err, PST_EINVAL, "quantised layer %d does not fit the arena", j + 1);
         n_rest -= layer_size(ql);
@@ -129,12 +129,13 @@ static int check_msg(const Pst__QuantModel *msg, const char *origin, pst_err_t *
         int rc = check_layer_msg(l, (int)j, end, origin, err);
         if (rc != PST_OK)
             return rc;
+        /* compared without forming offset + len, which a hostile offset could wrap */
+        if (l->offset > msg->n_params || l->weights.len > msg->n_params - l->offset)
+            return pst_err_set(
+                err, PST_EFORMAT, "%s: quantised layer %zu at %llu runs past the %llu parameters",
+                origin, j + 1, (unsigned long long)l->offset, (unsigned long long)msg->n_params);
         end = l->offset + l->weights.len;
         held += l->weights.len;
-        if (end > msg->n_params)
-            return pst_err_set(
-                err, PST_EFORMAT, "%s: quantised layer %zu ends at %llu, past the %llu parameters",
-                origin, j + 1, (unsigned long long)end, (unsigned long long)msg->n_params);
     }
     if (held != msg->n_params)
         return pst_err_set(err, PST_EFORMAT,
