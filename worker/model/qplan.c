@@ -11,6 +11,7 @@ struct pst_qplan {
     int *by_layer; // (n_layers) index into q->layers, or -1 for a layer left in float
     int8_t *qx;    // (max_batch, widest quantised input: in, or Ho*Wo*C*k*k for conv2d)
     int8_t *qin;   // (max_batch, widest conv2d input C*H*W): quantised before lowering
+    int8_t *qpad;  // (max_batch, widest conv2d input with its zero border)
     int32_t *acc;  // (max_batch, widest quantised output)
 };
 
@@ -23,6 +24,7 @@ void pst_qplan_destroy(pst_qplan_t **self_p)
     free(p->by_layer);
     free(p->qx);
     free(p->qin);
+    free(p->qpad);
     free(p->acc);
     free(p);
     *self_p = NULL;
@@ -59,21 +61,26 @@ static size_t input_bytes(const pst_model_layer_t *l, const pst_quant_layer_t *q
 
 static pst_qplan_t *plan_new(const pst_model_t *m, const pst_quant_t *q, pst_err_t *err)
 {
-    size_t in = 1, out = 1, conv_in = 1;
+    size_t in = 1, out = 1, conv_in = 1, conv_pad = 1;
     for (int j = 0; j < q->n_layers; j++) {
         const pst_model_layer_t *l = &m->layers[q->layers[j].layer];
         size_t bytes = input_bytes(l, &q->layers[j]);
         in = bytes > in ? bytes : in;
         out = (size_t)l->out > out ? (size_t)l->out : out;
-        if (l->spec.kind == PST_LAYER_CONV2D && (size_t)l->in > conv_in)
-            conv_in = (size_t)l->in;
+        if (l->spec.kind == PST_LAYER_CONV2D) {
+            size_t padded = (size_t)l->in_shape[0] * ((size_t)l->in_shape[1] + 2 * l->spec.pad) *
+                            ((size_t)l->in_shape[2] + 2 * l->spec.pad);
+            conv_in = (size_t)l->in > conv_in ? (size_t)l->in : conv_in;
+            conv_pad = padded > conv_pad ? padded : conv_pad;
+        }
     }
     size_t rows = (size_t)m->max_batch;
     pst_qplan_t *p = calloc(1, sizeof *p);
-    if (p && (!(p->q = pst_quant_copy(q)) ||
-              !(p->by_layer = malloc((size_t)m->n_layers * sizeof(int))) ||
-              !(p->qx = malloc(rows * in)) || !(p->qin = malloc(rows * conv_in)) ||
-              !(p->acc = malloc(rows * out * sizeof(int32_t)))))
+    if (p &&
+        (!(p->q = pst_quant_copy(q)) ||
+         !(p->by_layer = malloc((size_t)m->n_layers * sizeof(int))) ||
+         !(p->qx = malloc(rows * in)) || !(p->qin = malloc(rows * conv_in)) ||
+         !(p->qpad = malloc(rows * conv_pad)) || !(p->acc = malloc(rows * out * sizeof(int32_t)))))
         pst_qplan_destroy(&p);
     if (!p) {
         pst_err_set(err, PST_ENOMEM, "quantised model: out of memory");
@@ -127,35 +134,39 @@ static void dense_int8(const pst_qplan_t *p, const pst_quant_layer_t *ql, pst_mo
                    l->buf + (size_t)r * l->out, l->out);
 }
 
-/* The int8 input qin (batch, C, H, W) lowered into qx (batch*Ho*Wo, C*k*k): each output
- * position's window contiguous (the order of W's columns), zeros in the padding. Quantising
- * before lowering gives the same values as after (a zero pad quantises to 0) for a ninth of the
- * work with a 3x3 window, and the windows are written in order, not transposed. */
-static void lower_int8(const pst_model_layer_t *l, const int8_t *qin, int batch, int8_t *qx)
+/* qin (batch, C, H, W) copied into qpad (batch, C, H + 2 pad, W + 2 pad) inside a zero border,
+ * so that lowering reads every window without a bounds check. */
+static void pad_int8(const pst_model_layer_t *l, const int8_t *qin, int batch, int8_t *qpad)
 {
-    int c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2], k = l->spec.kernel;
-    int stride = l->spec.stride > 0 ? l->spec.stride : 1, pad = l->spec.pad;
+    int c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2], pad = l->spec.pad;
+    size_t hp = (size_t)h + 2 * (size_t)pad, wp = (size_t)w + 2 * (size_t)pad;
+    memset(qpad, 0, (size_t)batch * c * hp * wp);
+    for (size_t plane = 0; plane < (size_t)batch * c; plane++)
+        for (int iy = 0; iy < h; iy++)
+            memcpy(qpad + (plane * hp + (size_t)iy + pad) * wp + pad,
+                   qin + (plane * h + (size_t)iy) * w, (size_t)w);
+}
+
+/* The padded int8 input lowered into qx (batch*Ho*Wo, C*k*k): each output position's window
+ * contiguous, in the order of W's columns. Quantising before lowering gives the same values as
+ * after (a zero pad quantises to 0) for a ninth of the work with a 3x3 window. */
+static void lower_int8(const pst_model_layer_t *l, const int8_t *qpad, int batch, int8_t *qx)
+{
+    int c = l->in_shape[0], k = l->spec.kernel, stride = l->spec.stride > 0 ? l->spec.stride : 1;
     int oh = l->out_shape[1], ow = l->out_shape[2];
-    size_t rows = (size_t)c * k * k, plane = (size_t)h * w;
+    size_t hp = (size_t)l->in_shape[1] + 2 * (size_t)l->spec.pad;
+    size_t wp = (size_t)l->in_shape[2] + 2 * (size_t)l->spec.pad, rows = (size_t)c * k * k;
     for (int n = 0; n < batch; n++)
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
-                int8_t *dst = qx + (((size_t)n * oh + oy) * ow + ox) * rows;
+                int8_t *d = qx + (((size_t)n * oh + oy) * ow + ox) * rows;
                 for (int ch = 0; ch < c; ch++) {
-                    const int8_t *xc = qin + ((size_t)n * c + ch) * plane;
-                    for (int ky = 0; ky < k; ky++) {
-                        int8_t *d = dst + ((size_t)ch * k + ky) * k;
-                        int iy = oy * stride - pad + ky;
-                        if (iy < 0 || iy >= h) {
-                            memset(d, 0, (size_t)k);
-                            continue;
-                        }
-                        const int8_t *row = xc + (size_t)iy * w;
-                        for (int kx = 0; kx < k; kx++) {
-                            int ix = ox * stride - pad + kx;
-                            d[kx] = ix >= 0 && ix < w ? row[ix] : 0;
-                        }
-                    }
+                    const int8_t *src = qpad +
+                                        (((size_t)n * c + ch) * hp + (size_t)oy * stride) * wp +
+                                        (size_t)ox * stride;
+                    for (int ky = 0; ky < k; ky++, src += wp)
+                        for (int kx = 0; kx < k; kx++)
+                            *d++ = src[kx];
                 }
             }
 }
@@ -168,7 +179,8 @@ static void conv_int8(const pst_qplan_t *p, const pst_quant_layer_t *ql, pst_mod
     size_t n_cols = positions * (size_t)batch;
     int oc = ql->rows;
     pst_quant_values(x, (size_t)batch * (size_t)l->in, ql->in_scale, p->qin);
-    lower_int8(l, p->qin, batch, p->qx);
+    pad_int8(l, p->qin, batch, p->qpad);
+    lower_int8(l, p->qpad, batch, p->qx);
     pst_qgemm(ql->w, p->qx, p->acc, oc, (int)n_cols, ql->cols);
     for (int n = 0; n < batch; n++)
         for (int o = 0; o < oc; o++) {
