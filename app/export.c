@@ -71,6 +71,11 @@ int pst_export_onnx(const pst_export_opts_t *opts, pst_err_t *err)
     if (rc == PST_OK)
         rc = x.ensemble ? pst_ensemble_load(&x.ens, opts->model, err)
                         : pst_modelfile_load(&x.mf, opts->model, err);
+    if (rc == PST_OK && x.mf.quant)
+        rc = pst_err_set(err, PST_EINVAL,
+                         "%s: an int8 model (pstrain quantize); ONNX export takes the float model "
+                         "it was quantised from",
+                         opts->model);
     if (rc == PST_OK && (rc = write_graph(&x, opts->out, err)) != PST_OK)
         pst_err_prefix(err, rc, "exporting %s: ", opts->model);
     pst_modelfile_fini(&x.mf);

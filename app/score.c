@@ -9,6 +9,7 @@
 #include "app/console.h"
 #include "app/drift/driftcheck.h"
 #include "app/drift/driftwarn.h"
+#include "app/cost.h"
 #include "app/pipeline.h"
 #include "app/rundir.h"
 #include "app/score_csv.h"
@@ -340,6 +341,8 @@ static void print_model(const pst_modelfile_t *mf, const char *indent, bool para
     printf("\n%sparameters: %zu\n%schecksum: %08x\n", indent, mf->n_params, indent,
            pst_checksum(mf->params, mf->n_params * sizeof(float)));
     /* --params output is the parameters after the fixed header lines (tests diff it). */
+    if (!params)
+        pst_cost_print_quant(mf, indent, stdout);
     if (!params)
         pst_info_print_inputs(mf, indent);
     if (!params && !indent[0])

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/datagen.h"
 #include "cli/fed.h"
+#include "cli/quantize.h"
 #include "common/config.h"
 
 #define PSTRAIN_VERSION "0.1.0"
@@ -44,6 +45,8 @@ static const command_t commands[] = {
      "permutation importance and per-row attributions of a saved model on a data file"},
     {"drift", pst_cmd_drift, pst_usage_drift,
      "compare a data file with a model's training distributions (PSI, KS, chi-square)"},
+    {"quantize", pst_cmd_quantize, pst_usage_quantize,
+     "post-training int8 quantisation of a dense model, calibrated on sample rows"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -19,6 +19,7 @@
 #include "ps/checkpoint.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
+#include "worker/model/quant.h"
 #include "worker/model/sparsefile.h"
 
 static const char *root;
@@ -301,6 +302,28 @@ static void drift_seed(pst_modelfile_t *mf)
     pst_dataset_destroy(&ds);
 }
 
+/* The same model quantised to int8 (Model field 19), calibrated on four rows. */
+static void int8_seed(pst_modelfile_t *mf)
+{
+    float x[16];
+    fill(x, 16);
+    pst_model_t *model = pst_modelfile_build(mf, 4, NULL);
+    pst_quant_t *q = model ? pst_quant_new(model, x, 4, 100.0, NULL) : NULL;
+    if (!q)
+        die("model quantize");
+    mf->quant = q;
+    uint8_t *packed;
+    size_t len;
+    if (pst_modelfile_pack(mf, &packed, &len, NULL) != PST_OK)
+        die("int8 model pack");
+    buf_t b = {.data = packed, .len = len, .cap = len};
+    save("modelfile", "mlp-int8", &b);
+    free(packed);
+    mf->quant = NULL;
+    pst_quant_destroy(&q);
+    pst_model_destroy(&model);
+}
+
 static void file_seeds(void)
 {
     char path[4096];
@@ -334,6 +357,7 @@ static void file_seeds(void)
     buf_t pb = {.data = packed, .len = len, .cap = len};
     save("modelfile", "mlp-pruned", &pb);
     free(packed);
+    int8_seed(&mf);
     pst_modelfile_t members[2] = {mf, mf};
     pst_ensemble_t e = {.method = PST_ENSEMBLE_BAGGING, .n_members = 2, .members = members};
     snprintf(path, sizeof path, "%s/ensemble.tmp", root);

@@ -239,6 +239,7 @@ void pst_model_destroy(pst_model_t **self_p)
     free(m->activation);
     free(m->argmax);
     free(m->state);
+    pst_qplan_destroy(&m->qplan);
     free(m->tensors);
     for (int i = 0; m->layers != NULL && i < m->n_layers; i++)
         pst_rnn_free(&m->layers[i]);
@@ -477,7 +478,8 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
         int w = self->layers[i].w_tensor;
         if (w >= 0 && self->hooks.before_forward != NULL)
             self->hooks.before_forward(self->hooks.ctx, w / 2);
-        layer_forward(self, &self->layers[i], cur, batch, training, rng);
+        if (training || !self->qplan || !pst_qplan_forward_layer(self, i, cur, batch))
+            layer_forward(self, &self->layers[i], cur, batch, training, rng);
         cur = self->layers[i].y;
     }
     self->batch = batch;

@@ -28,6 +28,9 @@ typedef struct pst_model_layer {
     struct pst_model_csr *csr; /* dense: compressed copy of pruned weights, or NULL */
 } pst_model_layer_t;
 
+/* The int8 inference plan of a quantised model (qplan.c). */
+typedef struct pst_qplan pst_qplan_t;
+
 /* The stack: shared with init.c, which draws the initial weights. */
 struct pst_model {
     int n_inputs, n_outputs, n_layers, max_batch;
@@ -51,6 +54,7 @@ struct pst_model {
     int batch;         /* rows of the last forward; 0 before the first */
     int csr_max_rows;  /* forwards of at most this many rows use the layers' csr */
     pst_model_layer_hooks_t hooks;
+    pst_qplan_t *qplan; /* int8 layers for inference forwards, or NULL: all float */
 };
 
 /* y (batch, out) += W x for a dense layer's compressed weights (model_sparse.c). */
@@ -121,5 +125,9 @@ void pst_rnn_init(const pst_model_layer_t *l, float *w, float *b, pst_init_kind_
                   pst_rng_t *rng);
 /* Fills w (rows, cols), row-major, with orthonormal rows (rows <= cols) or columns. */
 void pst_init_orthogonal(float *w, int rows, int cols, int ld, pst_rng_t *rng);
+/* Runs layer i of an inference forward in int8 when m's plan quantises it (true); false leaves
+ * it to the float path. */
+bool pst_qplan_forward_layer(pst_model_t *m, int i, const float *x, int batch);
+void pst_qplan_destroy(pst_qplan_t **self_p);
 
 #endif

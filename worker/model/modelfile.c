@@ -12,6 +12,7 @@
 #include "common/filesum.h"
 #include "common/data/preprocess.h"
 #include "worker/model/prunedfile.h"
+#include "worker/model/quantfile.h"
 #include "worker/model/sparsefile.h"
 #include "pstrain.pb-c.h"
 
@@ -41,6 +42,7 @@ void pst_modelfile_fini(pst_modelfile_t *mf)
         for (int i = 0; i < mf->n_classes; i++)
             free(mf->class_names[i]);
     free(mf->class_names);
+    pst_quant_destroy(&mf->quant);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -121,16 +123,27 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     }
     m.encoder = mf->encoder ? &enc : NULL;
     pst_prunedfile_pack_t pruned;
-    int rc = pst_prunedfile_pack(mf, &m, &pruned, err);
+    memset(&pruned, 0, sizeof pruned);
+    Pst__QuantModel quant = PST__QUANT_MODEL__INIT;
     Pst__DriftProfile drift = PST__DRIFT_PROFILE__INIT;
+    int rc = PST_OK;
+    if (mf->quant && columns) {
+        /* the int8 weights replace the float arena */
+        rc = pst_quantfile_to_msg(mf->quant, mf->params, mf->n_params, &quant, err);
+        m.quant = &quant;
+        m.params.len = 0;
+    } else if (columns) {
+        rc = pst_prunedfile_pack(mf, &m, &pruned, err);
+    }
     if (rc == PST_OK && columns && mf->drift)
         rc = pst_drift_to_proto(mf->drift, &drift, err);
     m.drift = mf->drift ? &drift : NULL;
 
-    size_t len = pst__model__get_packed_size(&m);
+    size_t len = rc == PST_OK ? pst__model__get_packed_size(&m) : 0;
     uint8_t *buf = columns && rc == PST_OK ? malloc(len ? len : 1) : NULL;
     if (rc == PST_OK && !buf) {
-        rc = pst_err_set(err, PST_ENOMEM, "model file: out of memory");
+        rc = err && err->code != PST_OK ? err->code
+                                        : pst_err_set(err, PST_ENOMEM, "model file: out of memory");
     } else if (rc == PST_OK) {
         pst__model__pack(&m, buf);
         *buf_out = buf;
@@ -142,6 +155,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     pst_encoder_proto_free(&enc);
     pst_drift_proto_free(&drift);
     pst_prunedfile_pack_fini(&pruned);
+    pst_quantfile_msg_fini(&quant);
     return rc;
 }
 
@@ -338,8 +352,14 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     }
     if ((rc = read_preprocess(mf, m->preprocess, path, err)) != PST_OK)
         return rc;
-    /* a pruned model's tensors expand: every bound is checked before anything is allocated */
-    if ((rc = pst_prunedfile_count(m, path, &mf->n_params, err)) != PST_OK)
+    if (m->quant && (m->params.len != 0 || m->pruned))
+        return pst_err_set(err, PST_EFORMAT, "%s: %s beside int8 weights", path,
+                           m->pruned ? "pruned tensors" : "a float parameter block");
+    if (m->quant)
+        rc = pst_quantfile_from_msg(m->quant, path, &mf->quant, &mf->params, &mf->n_params, err);
+    else /* a pruned model's tensors expand: every bound is checked before anything is allocated */
+        rc = pst_prunedfile_count(m, path, &mf->n_params, err);
+    if (rc != PST_OK)
         return rc;
     /* pst_modelfile_width: the layers see the selected columns when the file names them. */
     int saved_inputs = mf->n_inputs;
@@ -350,9 +370,10 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     if (need != UINT64_MAX && need != mf->n_params)
         return pst_err_set(err, PST_EFORMAT, "%s: %zu parameters stored, its layers need %llu",
                            path, mf->n_params, (unsigned long long)need);
-    if (!(mf->params = malloc((mf->n_params ? mf->n_params : 1) * sizeof(float))))
+    if (!mf->quant && !(mf->params = malloc((mf->n_params ? mf->n_params : 1) * sizeof(float))))
         return PST_ENOMEM;
-    pst_prunedfile_expand(m, mf->params, mf->n_params);
+    if (!mf->quant)
+        pst_prunedfile_expand(m, mf->params, mf->n_params);
     if (m->state.len % sizeof(float) != 0)
         return pst_err_set(err, PST_EFORMAT, "%s: state block of %zu bytes", path, m->state.len);
     mf->n_state = m->state.len / sizeof(float);
@@ -469,7 +490,9 @@ pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_e
     if (mf->n_state > 0)
         memcpy(pst_model_state(model), mf->state, mf->n_state * sizeof(float));
     /* pruned layers: single rows skip the zeros (where that is faster, see model.h) */
-    if (pst_model_use_sparse(model, PST_MODEL_SPARSE_DENSITY, PST_MODEL_SPARSE_ROWS, err) != PST_OK)
+    if (pst_model_use_sparse(model, PST_MODEL_SPARSE_DENSITY, PST_MODEL_SPARSE_ROWS, err) !=
+            PST_OK ||
+        (mf->quant && pst_model_attach_quant(model, mf->quant, err) != PST_OK))
         pst_model_destroy(&model);
     return model;
 }

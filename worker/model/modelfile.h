@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "worker/model/loss.h"
 #include "worker/model/model.h"
+#include "worker/model/quant.h"
 
 #define PST_MODELFILE_MAGIC 0x50535431u /* "PST1" */
 #define PST_MODELFILE_VERSION 1u
@@ -42,6 +43,9 @@ typedef struct pst_modelfile {
     /* Training distributions of the inputs (the encoder's named columns, else the n_inputs
      * features), predictions and labels, for drift checks; NULL in older files. */
     struct pst_drift_profile *drift;
+    /* An int8 model: its quantised layers, or NULL. params then holds the dequantised weights,
+     * and the file stores the int8 weights instead of the floats. */
+    pst_quant_t *quant;
 } pst_modelfile_t;
 
 /* Inputs of the layer stack: n_columns when the model takes a feature subset, else n_inputs. */
@@ -63,7 +67,8 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf, size_t *len, ps
 int pst_modelfile_unpack(pst_modelfile_t *mf, const uint8_t *buf, size_t len, const char *origin,
                          pst_err_t *err);
 
-/* Builds the model described by mf with its parameters, for batches of up to max_batch rows. */
+/* Builds the model described by mf with its parameters, for batches of up to max_batch rows; a
+ * quantised mf gives a model whose inference forwards run in int8. */
 pst_model_t *pst_modelfile_build(const pst_modelfile_t *mf, int max_batch, pst_err_t *err);
 
 /* Starts model from mf's weights (fine-tuning): the layer kinds must match one for one; every
