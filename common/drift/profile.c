@@ -190,7 +190,7 @@ int pst_drift_dist_copy(pst_drift_dist_t *dst, const pst_drift_dist_t *src, pst_
     *dst = *src;
     dst->name = strdup(src->name);
     dst->edges = malloc((src->n_edges ? src->n_edges : 1) * sizeof *dst->edges);
-    dst->counts = malloc(src->n_bins * sizeof *dst->counts);
+    dst->counts = malloc((src->n_bins ? src->n_bins : 1) * sizeof *dst->counts);
     dst->categories = calloc(src->n_categories ? src->n_categories : 1, sizeof(char *));
     bool ok = dst->name && dst->edges && dst->counts && dst->categories;
     size_t done = 0;
@@ -201,8 +201,10 @@ int pst_drift_dist_copy(pst_drift_dist_t *dst, const pst_drift_dist_t *src, pst_
         pst_drift_dist_fini(dst);
         return pst_err_set(err, PST_ENOMEM, "drift profile: out of memory");
     }
-    memcpy(dst->edges, src->edges, src->n_edges * sizeof *dst->edges);
-    memcpy(dst->counts, src->counts, src->n_bins * sizeof *dst->counts);
+    if (src->n_edges > 0) /* a categorical distribution has no edges (and may have no array) */
+        memcpy(dst->edges, src->edges, src->n_edges * sizeof *dst->edges);
+    if (src->n_bins > 0)
+        memcpy(dst->counts, src->counts, src->n_bins * sizeof *dst->counts);
     return PST_OK;
 }
 

@@ -57,20 +57,28 @@ grep -q "ignored: note, campaign" "$work/p2.err" && [ "$(grep -c ignored "$work/
   grep -q "columns of the model are missing: signup_date, plan, monthly_spend" "$work/miss.err" &&
   pass "missing columns named" || fail "missing columns: $(cat "$work/miss.err")"
 
-# predict streams: 400k rows (about 25 MB of CSV) scored in bounded memory
-python3 - "$data/new_customers.csv" "$work/big.csv" <<'PY'
+# predict streams: 400k rows (about 25 MB of CSV) and 1.2M rows (75 MB) scored in bounded
+# memory: the larger file must not take more memory than the smaller one (allocator noise aside),
+# and neither may come near its own size
+python3 - "$data/new_customers.csv" "$work/big.csv" "$work/big3.csv" <<'PY'
 import sys
 lines = open(sys.argv[1]).read().splitlines()
-with open(sys.argv[2], "w") as f:
-    f.write(lines[0] + "\n")
-    for i in range(20000):
-        f.write("\n".join(lines[1:]) + "\n")
+body = "\n".join(lines[1:]) + "\n"
+for path, copies in ((sys.argv[2], 20000), (sys.argv[3], 60000)):
+    with open(path, "w") as f:
+        f.write(lines[0] + "\n")
+        for i in range(copies):
+            f.write(body)
 PY
 /usr/bin/time -f %M -o "$work/rss" "$pstrain" predict "$m" "$work/big.csv" -o "$work/big_pred.csv" 2>/dev/null
 rss=$(tail -1 "$work/rss")
-[ "$(wc -l <"$work/big_pred.csv")" = 400001 ] && [ "$rss" -lt 24000 ] &&
-  pass "400k rows streamed in $rss KiB (the file is $(($(stat -c %s "$work/big.csv") / 1024)) KiB)" ||
-  fail "streaming: $(wc -l <"$work/big_pred.csv") lines, max RSS $rss KiB"
+/usr/bin/time -f %M -o "$work/rss3" "$pstrain" predict "$m" "$work/big3.csv" -o "$work/big3_pred.csv" 2>/dev/null
+rss3=$(tail -1 "$work/rss3")
+[ "$(wc -l <"$work/big_pred.csv")" = 400001 ] && [ "$(wc -l <"$work/big3_pred.csv")" = 1200001 ] &&
+  [ "$rss3" -lt $((rss + 2048)) ] && [ "$rss" -lt 48000 ] &&
+  pass "400k rows streamed in $rss KiB, 1.2M rows in $rss3 KiB (files of $(($(stat -c %s "$work/big.csv") / 1024)) and $(($(stat -c %s "$work/big3.csv") / 1024)) KiB)" ||
+  fail "streaming: $(wc -l <"$work/big_pred.csv") and $(wc -l <"$work/big3_pred.csv") lines, max RSS $rss and $rss3 KiB"
+rm -f "$work/big3.csv" "$work/big3_pred.csv"
 
 # eval: text labels in the confusion matrix and the JSON
 "$pstrain" eval "$m" "$work/new.csv" >/dev/null 2>"$work/e0.err"
