@@ -152,6 +152,8 @@ static int load_checked(pst_config_t *cfg, const pst_fedcmd_opts_t *a)
 {
     pst_err_t err = {0};
     int rc = pst_plan_config(cfg, &a->plan, &err);
+    /* A federated model describes no one's data: its sites keep their distributions. */
+    cfg->drift.profile = false;
     if (rc == PST_OK)
         rc = pst_fedconf_check(cfg, NULL, &err);
     if (rc != PST_OK && pst_cluster_is_first_rank())
