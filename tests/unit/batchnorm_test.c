@@ -13,28 +13,17 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "tests/unit/gradcheck.h"
 #include "tests/unit/scratch.h"
 #include "worker/model/modelfile.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static void fill_uniform(float *v, size_t n, float lo, float hi, pst_rng_t *rng)
-{
-    for (size_t i = 0; i < n; i++)
-        v[i] = lo + (hi - lo) * (float)pst_rng_uniform(rng);
-}
-
+/* Parameters drawn from [-0.5, 1.5]. */
 static pst_model_t *random_model(int n_inputs, const pst_layer_spec_t *layers, int n_layers,
                                  int max_batch, uint64_t seed)
 {
-    pst_err_t err = {0};
-    pst_model_t *m = pst_model_new(n_inputs, layers, n_layers, max_batch, &err);
-    if (m == NULL)
-        fail_msg("pst_model_new: %s", err.msg);
-    pst_rng_t rng;
-    pst_rng_init(&rng, seed);
-    fill_uniform(pst_model_params(m), pst_model_n_params(m), -0.5f, 1.5f, &rng);
-    return m;
+    return random_model_in(n_inputs, layers, n_layers, max_batch, seed, -0.5f, 1.5f);
 }
 
 /* dense 3 -> batchnorm over 3 features, batch 4: the output of training is gamma * z + beta with
@@ -81,55 +70,19 @@ static void training_forward_and_running_statistics(void **state)
     pst_model_destroy(&m);
 }
 
-/* sum(out * proj) at the current parameters and input. */
-static double objective(pst_model_t *m, const float *x, int batch, const float *proj, bool training)
-{
-    const float *out = pst_model_forward(m, x, batch, training, NULL);
-    double v = 0;
-    for (int i = 0; i < batch * pst_model_n_outputs(m); i++)
-        v += (double)out[i] * proj[i];
-    return v;
-}
-
+/* Batch sums in float32: a wider step beats rounding. Evaluation mode gets running moments
+ * that are not the trivial 0 and 1. */
 static void check_gradients(const pst_layer_spec_t *spec, int n_layers, int n_inputs, int batch,
                             bool training, uint64_t seed)
 {
-    pst_model_t *m = random_model(n_inputs, spec, n_layers, batch, seed);
-    pst_rng_t rng;
-    pst_rng_init(&rng, seed + 1);
-    int n_out = pst_model_n_outputs(m);
-    size_t n_x = (size_t)batch * n_inputs, n_p = pst_model_n_params(m);
-    float *x = malloc(n_x * sizeof *x), *proj = malloc((size_t)batch * n_out * sizeof *proj);
-    float *gp = malloc(n_p * sizeof *gp), *gx = malloc(n_x * sizeof *gx);
-    fill_uniform(x, n_x, -1.5f, 1.5f, &rng);
-    fill_uniform(proj, (size_t)batch * n_out, -1, 1, &rng);
-    /* evaluation mode: running moments that are not the trivial 0 and 1 */
-    fill_uniform(pst_model_state(m), pst_model_n_state(m), 0.2f, 1.2f, &rng);
-    objective(m, x, batch, proj, training);
-    memcpy(gx, pst_model_backward_input(m, proj, batch, false), n_x * sizeof *gx);
-    memcpy(gp, pst_model_grads(m), n_p * sizeof *gp);
-    const float eps = 1e-2f; /* float32 sums over whole batches: a wider step beats rounding */
-    float *values[2] = {pst_model_params(m), x};
-    const float *analytic[2] = {gp, gx};
-    size_t counts[2] = {n_p, n_x};
-    for (int which = 0; which < 2; which++)
-        for (size_t i = 0; i < counts[which]; i++) {
-            float saved = values[which][i];
-            values[which][i] = saved + eps;
-            double plus = objective(m, x, batch, proj, training);
-            values[which][i] = saved - eps;
-            double minus = objective(m, x, batch, proj, training);
-            values[which][i] = saved;
-            double numeric = (plus - minus) / (2.0 * eps), a = analytic[which][i];
-            if (!(fabs(a - numeric) <= 2e-2 * fmax(fabs(a), fabs(numeric)) + 2e-4))
-                fail_msg("%s %zu: analytic %g, numeric %g", which ? "input" : "parameter", i, a,
-                         numeric);
-        }
-    free(x);
-    free(proj);
-    free(gp);
-    free(gx);
-    pst_model_destroy(&m);
+    gradcheck_t g = {.training = training,
+                     .eps = 1e-2f,
+                     .rel = 2e-2,
+                     .abs = 2e-4,
+                     .param_lo = -0.5f,
+                     .param_hi = 1.5f,
+                     .random_state = true};
+    gradcheck_run(&g, spec, n_layers, n_inputs, batch, seed);
 }
 
 static void gradcheck_batchnorm_after_dense(void **state)
