@@ -13,19 +13,7 @@ pstrain=$1
 source "$(dirname "$0")/lib.sh"
 
 # A 3-class problem with 256 training rows (so shares and batches divide evenly) and a test file.
-python3 - "$work" <<'PY'
-import random, sys
-random.seed(1)
-def write(path, n):
-    with open(path, "w") as f:
-        f.write("a,b,c,d,target\n")
-        for i in range(n):
-            c = i % 3
-            x = [random.gauss(1.5 if j == c else 0.0, 0.7) for j in range(4)]
-            f.write(",".join("%.5f" % v for v in x) + ",%d\n" % c)
-write(sys.argv[1] + "/train.csv", 256)
-write(sys.argv[1] + "/test.csv", 90)
-PY
+blobs3 1 256 90
 cat > "$work/base.yaml" <<YAML
 name: cluster-test
 seed: 3

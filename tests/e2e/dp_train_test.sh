@@ -12,19 +12,7 @@ set -uo pipefail
 pstrain=$1
 source "$(dirname "$0")/lib.sh"
 
-python3 - "$work" <<'PY'
-import random, sys
-random.seed(1)
-def write(path, n):
-    with open(path, "w") as f:
-        f.write("a,b,c,d,target\n")
-        for i in range(n):
-            c = i % 3
-            x = [random.gauss(1.5 if j == c else 0.0, 0.7) for j in range(4)]
-            f.write(",".join("%.5f" % v for v in x) + ",%d\n" % c)
-write(sys.argv[1] + "/train.csv", 512)
-write(sys.argv[1] + "/test.csv", 90)
-PY
+blobs3 1 512 90
 cat > "$work/base.yaml" <<YAML
 name: dpsgd-test
 seed: 3

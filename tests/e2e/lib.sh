@@ -49,3 +49,21 @@ PY
 }
 # mpi NP ARGS...: pstrain ARGS under mpirun with NP ranks, at most 300 s
 mpi() { local np=$1; shift; timeout 300 mpirun --oversubscribe -np "$np" "$pstrain" "$@"; }
+
+# Three Gaussian classes over columns a..d (class c centred at 1.5 on column c), target last:
+# $work/train.csv with TRAIN rows and $work/test.csv with TEST rows, drawn with SEED.
+blobs3() {
+  python3 - "$work" "$1" "$2" "$3" <<'PY'
+import random, sys
+random.seed(int(sys.argv[2]))
+def write(path, n):
+    with open(path, "w") as f:
+        f.write("a,b,c,d,target\n")
+        for i in range(n):
+            c = i % 3
+            x = [random.gauss(1.5 if j == c else 0.0, 0.7) for j in range(4)]
+            f.write(",".join("%.5f" % v for v in x) + ",%d\n" % c)
+write(sys.argv[1] + "/train.csv", int(sys.argv[3]))
+write(sys.argv[1] + "/test.csv", int(sys.argv[4]))
+PY
+}
