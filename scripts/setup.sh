@@ -19,6 +19,7 @@ packages=(
   libonnx-dev python3-onnx
   protobuf-compiler python3-protobuf
   librsvg2-dev chromium
+  slurm-wlm munge
 )
 # tests/e2e/scaling_netns_test.sh and scripts/bench/scaling.sh create network namespaces and
 # shape their links with ip and tc (iproute2).
@@ -35,6 +36,10 @@ packages=(
 # build leaves --png out without it). tests/e2e/report_browser_test.sh loads the report pages in
 # headless Chromium (chromium, about 350 MB installed; its install took 105 s on a bookworm VM,
 # librsvg2-dev's 80 s with its -dev dependencies); without it that test says so and skips.
+# tests/e2e/slurm_test.sh brings up a one-node Slurm (slurm-wlm: slurmctld, slurmd, sbatch,
+# srun with its PMIx plugin; munge for its authentication) in a scratch directory and runs
+# cluster/slurm.sbatch through it; the packages' own services are not used (13 MB installed,
+# 47 s here).
 # scripts/fuzz.sh builds libFuzzer targets with clang and its runtime.
 if [ "${PST_SETUP_FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-dev)

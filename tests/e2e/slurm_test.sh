@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# cluster/slurm.sbatch through a real Slurm: the test brings up a one-node cluster (munged,
+# slurmctld and slurmd from Debian's munge and slurm-wlm, in the foreground as background
+# processes) configured entirely in its scratch directory (its own slurm.conf, munge key and
+# socket, free ports, state, spool, logs and job temporary files), then submits the batch script
+# with sbatch and checks
+#  - an end-to-end run (srun + PMIx, 1 server + 1 worker): COMPLETED with exit code 0, a model
+#    file that `pstrain info` reads, every epoch once in metrics.jsonl, a test accuracy;
+#  - kill -9 of the worker rank mid-run: srun ends the step, `pstrain supervise` (inside the
+#    job) reruns it with --resume auto, and the job completes with Slurm's restart count still 0
+#    and the same final weights as the uninterrupted run, bit for bit;
+#  - `scontrol requeue` of a running job (the path a node failure or preemption takes), launched
+#    with mpirun: Slurm reruns the batch script under the same job id and run directory, which
+#    resumes from its checkpoint and ends with the same weights again (restart count 1).
+# The daemons, their jobs and everything they write stay in the scratch directory and are
+# stopped on every exit, and by a watchdog if the test itself is killed.
+# Skips (exit 77) when munge or Slurm is not installed or the daemons do not start.
+# usage: slurm_test.sh PSTRAIN TESTS_DIR
+set -uo pipefail
+pstrain=$(realpath "$1")
+source "$(dirname "$0")/lib.sh"
+sbatch_script=$(realpath "$2/../cluster/slurm.sbatch")
+export PATH=$PATH:/usr/sbin:/sbin
+
+skip() {
+  echo "skipped: $*"
+  exit 77
+}
+for c in munged munge slurmctld slurmd sbatch scontrol sinfo srun; do
+  command -v "$c" >/dev/null ||
+    skip "$c is not installed (Debian packages slurm-wlm and munge; scripts/setup.sh installs them)"
+done
+
+# --- a one-node cluster in $work/slurm -----------------------------------------------------------
+s=$work/slurm
+conf=$s/slurm.conf
+node=$(hostname -s)
+# Every process of this cluster (daemons, job steps, ranks) carries this variable: the clean-up
+# finds them by it, and by nothing broader.
+tag=PST_SLURM_TEST=$s
+# munged wants its socket directory and the ones above it searchable by everyone, its key
+# directory private.
+chmod 755 "$work"
+mkdir -p "$s"/{munge,run,state,spool,log,tmp}
+chmod 700 "$s/munge"
+
+# tagged_pids: the processes that carry this cluster's tag (one grep over every environment:
+# a loop of processes per /proc entry takes seconds on a loaded machine)
+tagged_pids() {
+  grep -lxzF "$tag" /proc/[0-9]*/environ 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+}
+# sweep: kills whatever of this cluster is still running
+sweep() {
+  local pids
+  pids=$(tagged_pids)
+  [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+  return 0
+}
+# stop_cluster: cancels the jobs (a job's slurmstepd would outlive slurmd), stops the daemons
+# and sweeps what is left; safe to call twice
+stop_cluster() {
+  [ -n "${reaper:-}" ] && kill "$reaper" 2>/dev/null
+  reaper=""
+  if [ -e "$conf" ] && [ -n "$(tagged_pids)" ]; then
+    SLURM_CONF=$conf timeout 5 scancel --quiet --partition=test >/dev/null 2>&1
+    for _ in $(seq 40); do
+      SLURM_CONF=$conf timeout 5 squeue -h -t PD,CF,R,CG,S -o %i 2>/dev/null | grep -q . || break
+      sleep 0.25
+    done
+    local p
+    for p in ${daemons:-}; do kill -TERM "$p" 2>/dev/null; done
+    for _ in $(seq 20); do
+      local alive=""
+      for p in ${daemons:-}; do kill -0 "$p" 2>/dev/null && alive=1; done
+      [ -z "$alive" ] && break
+      sleep 0.25
+    done
+  fi
+  sweep
+}
+trap 'stop_cluster; scratch_cleanup' EXIT
+trap 'exit 130' INT TERM
+# The watchdog: if this script dies without its traps (SIGKILL from a test runner's time
+# limit), it sweeps the cluster and removes the scratch directory. Its own session, so that a
+# signal to the test's process group does not take it too.
+setsid bash -c "$(declare -f tagged_pids sweep); tag='$tag'
+  while kill -0 $$ 2>/dev/null; do sleep 1; done
+  sweep; rm -rf '$work'" >/dev/null 2>&1 </dev/null &
+reaper=$!
+
+dd if=/dev/urandom of="$s/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$s/munge/munge.key"
+env "$tag" munged --foreground --force --socket="$s/run/munge.socket" \
+  --key-file="$s/munge/munge.key" --pid-file="$s/run/munged.pid" --log-file="$s/log/munged.log" \
+  --seed-file="$s/munge/munged.seed" >"$s/log/munged.out" 2>&1 &
+daemons=$!
+for _ in $(seq 50); do [ -S "$s/run/munge.socket" ] && break; sleep 0.1; done
+munge -S "$s/run/munge.socket" -n 2>/dev/null | unmunge -S "$s/run/munge.socket" >/dev/null 2>&1 ||
+  skip "munged did not start: $(tail -2 "$s/log/munged.out")"
+
+ctld_port=$(free_port)
+slurmd_port=$(free_port)
+# The node declares 8 CPUs whatever the machine has (config_overrides), so that the test's
+# ranks fit on a 2-core machine; the task and process-tracking plugins need no cgroups. A
+# requeued job waits cred_expire seconds (120 by default) before it may start again, and the
+# scheduler looks every sched_interval seconds (60): short here, so a requeue takes seconds.
+cat >"$conf" <<CONF
+ClusterName=psttest
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=$(id -un)
+SlurmdUser=$(id -un)
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$s/run/munge.socket,cred_expire=5
+StateSaveLocation=$s/state
+SlurmdSpoolDir=$s/spool
+TmpFS=$s/tmp
+SlurmctldPidFile=$s/run/slurmctld.pid
+SlurmdPidFile=$s/run/slurmd.pid
+SlurmctldLogFile=$s/log/slurmctld.log
+SlurmdLogFile=$s/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+MailProg=/bin/true
+ReturnToService=2
+MinJobAge=600
+SchedulerParameters=sched_interval=1,bf_interval=1
+KillWait=5
+NodeName=$node NodeAddr=127.0.0.1 CPUs=8 Sockets=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN
+PartitionName=test Nodes=$node Default=YES MaxTime=10 State=UP
+CONF
+env "$tag" SLURM_CONF="$conf" slurmctld -D -i -f "$conf" >"$s/log/slurmctld.out" 2>&1 &
+daemons="$daemons $!"
+env "$tag" SLURM_CONF="$conf" slurmd -D -N "$node" -f "$conf" >"$s/log/slurmd.out" 2>&1 &
+daemons="$daemons $!"
+export SLURM_CONF=$conf
+state=""
+for _ in $(seq 60); do
+  state=$(timeout 5 sinfo -h -n "$node" -o %T 2>/dev/null)
+  [ "$state" = idle ] && break
+  sleep 0.5
+done
+[ "$state" = idle ] || skip "the Slurm node did not come up (state '$state'):
+$(tail -3 "$s/log/slurmctld.out" "$s/log/slurmd.out")"
+pass "a one-node Slurm is up ($(slurmctld -V), node $node, ports $ctld_port and $slurmd_port)"
+
+# --- the job -------------------------------------------------------------------------------------
+blobs3 7 2048 600
+epochs=40
+cat >"$work/job.yaml" <<YAML
+name: slurm-test
+seed: 2
+data: {train: $work/train.csv, test: $work/test.csv, val_fraction: 0.2, target: target}
+model: {hidden: [16], activation: tanh}
+optimizer: {name: sgd, lr: 0.05}
+train: {epochs: $epochs, batch_size: 8, progress: none}
+YAML
+
+# submit NAME [VAR=VALUE]...: submits the batch script (1 server + 1 worker on the one node) from
+# $work with the settings given, prints the job id. TMPDIR and Open MPI's shared-memory backing
+# directory keep the ranks' session files in the scratch directory too.
+submit() {
+  local name=$1
+  shift
+  (cd "$work" && env "$tag" PSTRAIN="$pstrain" PSTRAIN_SERVERS=1 PSTRAIN_CHECKPOINT_EVERY=150 \
+    PSTRAIN_RESTARTS=2 PSTRAIN_DELAY=0.5 TMPDIR="$s/tmp" \
+    OMPI_MCA_btl_vader_backing_directory="$s/tmp" "$@" \
+    timeout 10 sbatch --parsable -N 1 -n 2 --ntasks-per-node=2 --time=5 --job-name="$name" -o "$work/$name.out" \
+    "$sbatch_script" "$work/job.yaml" -v)
+}
+# job_field JOB FIELD: FIELD of scontrol's view of JOB (JobState, ExitCode, Restarts...)
+job_field() { timeout 5 scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+# wait_job JOB LIMIT: waits for JOB to end, at most LIMIT seconds; prints its final state
+wait_job() {
+  local st=""
+  for _ in $(seq $(($2 * 4))); do
+    st=$(job_field "$1" JobState)
+    case $st in
+      COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
+        echo "$st"
+        return
+        ;;
+    esac
+    sleep 0.25
+  done
+  echo "still $st after $2 s"
+}
+# rank_pid JOB RANK: the pstrain process of task RANK of JOB's srun step
+rank_pid() {
+  local p
+  for p in $(tagged_pids); do
+    tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | sed -n 2p | grep -qx train || continue
+    [ "$(grep -cxzE "SLURM_JOB_ID=$1|SLURM_PROCID=$2" "/proc/$p/environ" 2>/dev/null)" = 2 ] &&
+      echo "$p" && return
+  done
+}
+# wait_checkpoint JOB: waits (at most 60 s) until JOB is running with a checkpoint written. The
+# file is looked for every 50 ms, the job's state (a round trip to slurmctld) once a second: the
+# kill or requeue that follows must come well before the run's end.
+wait_checkpoint() {
+  local i
+  for i in $(seq 1200); do
+    [ -e "$work/runs/slurm-$1/checkpoints/server-0.ckpt" ] && return 0
+    if [ $((i % 20)) = 0 ]; then
+      case $(job_field "$1" JobState) in PENDING | RUNNING | CONFIGURING) ;; *) return 1 ;; esac
+    fi
+    sleep 0.05
+  done
+  return 1
+}
+# check_run NAME JOB: the common checks of a finished job's run directory
+check_run() {
+  local name=$1 job=$2 run=$work/runs/slurm-$2
+  check "$name: metrics.jsonl holds epochs 1 to $epochs once each" \
+    "$(mexpr "$run/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, $epochs + 1))")"
+  params "$run/model.pst" >"$work/$name.params" 2>/dev/null
+  [ -s "$work/$name.params" ] && pass "$name: pstrain info reads the model ($(wc -l <"$work/$name.params") parameters)" ||
+    fail "$name: no model file in $run"
+}
+
+# 1. End to end, uninterrupted.
+t0=$(date +%s)
+job=$(submit whole)
+[ -n "$job" ] && pass "sbatch accepted the batch script (job $job)" || fail "sbatch refused the batch script"
+st=$(wait_job "$job" 60)
+echo "whole: job $job $st in $(($(date +%s) - t0)) s, exit code $(job_field "$job" ExitCode)"
+check "whole: the job COMPLETED with exit code 0:0 ($st, $(job_field "$job" ExitCode))" \
+  "$([ "$st" = COMPLETED ] && [ "$(job_field "$job" ExitCode)" = 0:0 ] && echo True)"
+grep -q "srun, 2 ranks, 1 servers" "$work/whole.out" && pass "whole: the ranks were started by srun" ||
+  fail "whole: no srun launch line: $(tail -3 "$work/whole.out")"
+grep -q "no checkpoint yet; starting" "$work/whole.out" && pass "whole: --resume auto started the run" ||
+  fail "whole: --resume auto did not start the run: $(tail -3 "$work/whole.out")"
+check_run whole "$job"
+check "whole: test accuracy above 0.8 on three separated classes" \
+  "$(jexpr "$work/runs/slurm-$job/report.json" "d['test']['accuracy'] > 0.8")"
+[ -e "$work/runs/slurm-$job/checkpoints/server-0.ckpt" ] && pass "whole: the server wrote checkpoints" ||
+  fail "whole: no checkpoint in the run directory"
+
+# 2. kill -9 of the worker rank: pstrain supervise reruns the step inside the same job.
+job=$(submit kill)
+pid=""
+wait_checkpoint "$job" && pid=$(rank_pid "$job" 1)
+if [ -n "$pid" ]; then
+  kill -KILL "$pid"
+  st=$(wait_job "$job" 60)
+  echo "kill: job $job $st after kill -9 of rank 1 (pid $pid), exit code $(job_field "$job" ExitCode)"
+  check "kill: the job COMPLETED with exit code 0:0 ($st, $(job_field "$job" ExitCode))" \
+    "$([ "$st" = COMPLETED ] && [ "$(job_field "$job" ExitCode)" = 0:0 ] && echo True)"
+  grep -q "supervise: restart 1 of 2" "$work/kill.out" && pass "kill: $(grep -m1 -o 'supervise: restart.*' "$work/kill.out")" ||
+    fail "kill: no restart by supervise: $(tail -3 "$work/kill.out")"
+  grep -q "resuming at clock" "$work/kill.out" && pass "kill: the rerun $(grep -m1 -o 'resuming at clock.*' "$work/kill.out")" ||
+    fail "kill: the rerun did not resume"
+  check "kill: recovered inside the job, not by Slurm (Restarts=$(job_field "$job" Restarts))" \
+    "$([ "$(job_field "$job" Restarts)" = 0 ] && echo True)"
+  check_run kill "$job"
+  cmp -s "$work/whole.params" "$work/kill.params" && pass "kill: the final weights equal the uninterrupted run's" ||
+    fail "kill: the final weights differ from the uninterrupted run's"
+else
+  fail "kill: no checkpoint or no rank 1 to kill in job $job: $(tail -3 "$work/kill.out")"
+  wait_job "$job" 60 >/dev/null
+fi
+
+# 3. Slurm requeues a running job (mpirun as the launcher this time).
+job=$(submit requeue PSTRAIN_LAUNCHER=mpirun)
+if wait_checkpoint "$job"; then
+  timeout 10 scontrol requeue "$job" || fail "requeue: scontrol requeue $job failed"
+  st=$(wait_job "$job" 90)
+  echo "requeue: job $job $st after scontrol requeue, restarts $(job_field "$job" Restarts), exit code $(job_field "$job" ExitCode)"
+  check "requeue: the job COMPLETED with exit code 0:0 ($st, $(job_field "$job" ExitCode))" \
+    "$([ "$st" = COMPLETED ] && [ "$(job_field "$job" ExitCode)" = 0:0 ] && echo True)"
+  check "requeue: Slurm ran the batch script again (Restarts=$(job_field "$job" Restarts))" \
+    "$([ "$(job_field "$job" Restarts)" = 1 ] && grep -q "restart count 1" "$work/requeue.out" && echo True)"
+  grep -q "mpirun, 2 ranks" "$work/requeue.out" && pass "requeue: the ranks were started by mpirun" ||
+    fail "requeue: no mpirun launch line"
+  grep -q "resuming at clock" "$work/requeue.out" && pass "requeue: the requeued job $(grep -m1 -o 'resuming at clock.*' "$work/requeue.out")" ||
+    fail "requeue: the requeued job did not resume: $(tail -3 "$work/requeue.out")"
+  check_run requeue "$job"
+  cmp -s "$work/whole.params" "$work/requeue.params" && pass "requeue: the final weights equal the uninterrupted run's" ||
+    fail "requeue: the final weights differ from the uninterrupted run's"
+else
+  fail "requeue: job $job wrote no checkpoint: $(tail -3 "$work/requeue.out")"
+fi
+
+# Nothing of the cluster outlives it.
+stop_cluster
+left=$(tagged_pids)
+[ -z "$left" ] && pass "no daemon, step or rank of the cluster is left" || fail "left running: $left"
+echo "total $(($(date +%s) - t0)) s of jobs"
+echo "$failures checks failed"
+[ "$failures" = 0 ]
