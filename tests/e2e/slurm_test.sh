@@ -61,21 +61,20 @@ sweep() {
 stop_cluster() {
   [ -n "${reaper:-}" ] && kill "$reaper" 2>/dev/null
   reaper=""
-  if [ -e "$conf" ] && [ -n "$(tagged_pids)" ]; then
-    SLURM_CONF=$conf timeout 5 scancel --quiet --partition=test >/dev/null 2>&1
-    for _ in $(seq 40); do
-      SLURM_CONF=$conf timeout 5 squeue -h -t PD,CF,R,CG,S -o %i 2>/dev/null | grep -q . || break
-      sleep 0.25
-    done
-    local p
-    for p in ${daemons:-}; do kill -TERM "$p" 2>/dev/null; done
-    for _ in $(seq 20); do
-      local alive=""
-      for p in ${daemons:-}; do kill -0 "$p" 2>/dev/null && alive=1; done
-      [ -z "$alive" ] && break
+  local p deadline
+  if [ -n "${ctld_pid:-}" ] && kill -0 "$ctld_pid" 2>/dev/null; then
+    timeout 5 scancel --quiet --partition=test >/dev/null 2>&1
+    deadline=$((SECONDS + 10))
+    while [ "$SECONDS" -lt "$deadline" ] &&
+      timeout 2 squeue -h -t PD,CF,R,CG,S -o %i 2>/dev/null | grep -q .; do
       sleep 0.25
     done
   fi
+  for p in ${daemons:-}; do kill -TERM "$p" 2>/dev/null; done
+  deadline=$((SECONDS + 5))
+  for p in ${daemons:-}; do
+    while kill -0 "$p" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  done
   sweep
 }
 trap 'stop_cluster; scratch_cleanup' EXIT
@@ -137,22 +136,26 @@ ReturnToService=2
 MinJobAge=600
 SchedulerParameters=sched_interval=1,bf_interval=1
 KillWait=5
-NodeName=$node NodeAddr=127.0.0.1 CPUs=8 Sockets=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=1000 State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=8 RealMemory=1000 State=UNKNOWN
 PartitionName=test Nodes=$node Default=YES MaxTime=10 State=UP
 CONF
-env "$tag" SLURM_CONF="$conf" slurmctld -D -i -f "$conf" >"$s/log/slurmctld.out" 2>&1 &
-daemons="$daemons $!"
-env "$tag" SLURM_CONF="$conf" slurmd -D -N "$node" -f "$conf" >"$s/log/slurmd.out" 2>&1 &
-daemons="$daemons $!"
 export SLURM_CONF=$conf
+env "$tag" slurmctld -D -i -f "$conf" >"$s/log/slurmctld.out" 2>&1 &
+ctld_pid=$!
+env "$tag" slurmd -D -N "$node" -f "$conf" >"$s/log/slurmd.out" 2>&1 &
+slurmd_pid=$!
+daemons="$daemons $ctld_pid $slurmd_pid"
 state=""
-for _ in $(seq 60); do
-  state=$(timeout 5 sinfo -h -n "$node" -o %T 2>/dev/null)
+deadline=$((SECONDS + 30))
+# up: both daemons still run (a bad configuration makes them exit at once)
+up() { kill -0 "$ctld_pid" 2>/dev/null && kill -0 "$slurmd_pid" 2>/dev/null; }
+while [ "$SECONDS" -lt "$deadline" ] && up; do
+  state=$(timeout 3 sinfo -h -n "$node" -o %T 2>/dev/null)
   [ "$state" = idle ] && break
   sleep 0.5
 done
 [ "$state" = idle ] || skip "the Slurm node did not come up (state '$state'):
-$(tail -3 "$s/log/slurmctld.out" "$s/log/slurmd.out")"
+$(tail -n 3 "$s/log/slurmctld.out" "$s/log/slurmd.out")"
 pass "a one-node Slurm is up ($(slurmctld -V), node $node, ports $ctld_port and $slurmd_port)"
 
 # --- the job -------------------------------------------------------------------------------------
@@ -176,7 +179,8 @@ submit() {
   (cd "$work" && env "$tag" PSTRAIN="$pstrain" PSTRAIN_SERVERS=1 PSTRAIN_CHECKPOINT_EVERY=150 \
     PSTRAIN_RESTARTS=2 PSTRAIN_DELAY=0.5 TMPDIR="$s/tmp" \
     OMPI_MCA_btl_vader_backing_directory="$s/tmp" "$@" \
-    timeout 10 sbatch --parsable -N 1 -n 2 --ntasks-per-node=2 --time=5 --job-name="$name" -o "$work/$name.out" \
+    timeout 10 sbatch --parsable -N 1 -n 2 --ntasks-per-node=2 --time=5 --job-name="$name" \
+    -o "$work/$name.out" \
     "$sbatch_script" "$work/job.yaml" -v)
 }
 # job_field JOB FIELD: FIELD of scontrol's view of JOB (JobState, ExitCode, Restarts...)
@@ -219,83 +223,92 @@ wait_checkpoint() {
   done
   return 1
 }
-# check_run NAME JOB: the common checks of a finished job's run directory
+# check_run NAME JOB: the checks of every finished job: COMPLETED with exit code 0:0, every
+# epoch once in metrics.jsonl, 1 server and 1 worker, a model file that pstrain info reads
 check_run() {
-  local name=$1 job=$2 run=$work/runs/slurm-$2
+  local name=$1 job=$2 st=$3 run=$work/runs/slurm-$2 code
+  code=$(job_field "$job" ExitCode)
+  echo "$name: job $job $st, exit code $code, Slurm restarts $(job_field "$job" Restarts)"
+  check "$name: the job COMPLETED with exit code 0:0 ($st, $code)" \
+    "$([ "$st" = COMPLETED ] && [ "$code" = 0:0 ] && echo True)"
   check "$name: metrics.jsonl holds epochs 1 to $epochs once each" \
     "$(mexpr "$run/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, $epochs + 1))")"
+  check "$name: the run had 1 server and 1 worker" \
+    "$(jexpr "$run/report.json" "(d['comm']['servers'], d['comm']['workers']) == (1, 1)")"
   params "$run/model.pst" >"$work/$name.params" 2>/dev/null
-  [ -s "$work/$name.params" ] && pass "$name: pstrain info reads the model ($(wc -l <"$work/$name.params") parameters)" ||
+  if [ -s "$work/$name.params" ]; then
+    pass "$name: pstrain info reads the model ($(wc -l <"$work/$name.params") parameters)"
+  else
     fail "$name: no model file in $run"
+  fi
+}
+# expect_line NAME PATTERN: passes with the first line of NAME's job output matching PATTERN
+expect_line() {
+  local line
+  line=$(grep -m1 -o -e "$2.*" "$work/$1.out")
+  [ -n "$line" ] && pass "$1: $line" || fail "$1: no '$2' in: $(tail -n 3 "$work/$1.out")"
+}
+# same_weights NAME: NAME's final weights are the uninterrupted run's, bit for bit
+same_weights() {
+  if [ -s "$work/whole.params" ] && cmp -s "$work/whole.params" "$work/$1.params"; then
+    pass "$1: the final weights equal the uninterrupted run's"
+  else
+    fail "$1: the final weights differ from the uninterrupted run's (or one is missing)"
+  fi
 }
 
-# 1. End to end, uninterrupted.
-t0=$(date +%s)
+# 1. End to end, uninterrupted, through srun.
+t0=$SECONDS
 job=$(submit whole)
-[ -n "$job" ] && pass "sbatch accepted the batch script (job $job)" || fail "sbatch refused the batch script"
-st=$(wait_job "$job" 60)
-echo "whole: job $job $st in $(($(date +%s) - t0)) s, exit code $(job_field "$job" ExitCode)"
-check "whole: the job COMPLETED with exit code 0:0 ($st, $(job_field "$job" ExitCode))" \
-  "$([ "$st" = COMPLETED ] && [ "$(job_field "$job" ExitCode)" = 0:0 ] && echo True)"
-grep -q "srun, 2 ranks, 1 servers" "$work/whole.out" && pass "whole: the ranks were started by srun" ||
-  fail "whole: no srun launch line: $(tail -3 "$work/whole.out")"
-grep -q "no checkpoint yet; starting" "$work/whole.out" && pass "whole: --resume auto started the run" ||
-  fail "whole: --resume auto did not start the run: $(tail -3 "$work/whole.out")"
-check_run whole "$job"
+[ -n "$job" ] && pass "sbatch accepted the batch script (job $job)" ||
+  fail "sbatch refused the batch script"
+check_run whole "$job" "$(wait_job "$job" 60)"
+expect_line whole "srun, 2 ranks, 1 servers"
+expect_line whole "no checkpoint yet; starting"
 check "whole: test accuracy above 0.8 on three separated classes" \
   "$(jexpr "$work/runs/slurm-$job/report.json" "d['test']['accuracy'] > 0.8")"
-[ -e "$work/runs/slurm-$job/checkpoints/server-0.ckpt" ] && pass "whole: the server wrote checkpoints" ||
+[ -e "$work/runs/slurm-$job/checkpoints/server-0.ckpt" ] &&
+  pass "whole: the server wrote checkpoints" ||
   fail "whole: no checkpoint in the run directory"
 
-# 2. kill -9 of the worker rank: pstrain supervise reruns the step inside the same job.
+# 2. kill -9 of the worker rank: srun ends the step, pstrain supervise reruns it in the same job.
 job=$(submit kill)
 pid=""
 wait_checkpoint "$job" && pid=$(rank_pid "$job" 1)
 if [ -n "$pid" ]; then
   kill -KILL "$pid"
-  st=$(wait_job "$job" 60)
-  echo "kill: job $job $st after kill -9 of rank 1 (pid $pid), exit code $(job_field "$job" ExitCode)"
-  check "kill: the job COMPLETED with exit code 0:0 ($st, $(job_field "$job" ExitCode))" \
-    "$([ "$st" = COMPLETED ] && [ "$(job_field "$job" ExitCode)" = 0:0 ] && echo True)"
-  grep -q "supervise: restart 1 of 2" "$work/kill.out" && pass "kill: $(grep -m1 -o 'supervise: restart.*' "$work/kill.out")" ||
-    fail "kill: no restart by supervise: $(tail -3 "$work/kill.out")"
-  grep -q "resuming at clock" "$work/kill.out" && pass "kill: the rerun $(grep -m1 -o 'resuming at clock.*' "$work/kill.out")" ||
-    fail "kill: the rerun did not resume"
+  echo "kill: kill -9 of rank 1 (pid $pid) of job $job"
+  check_run kill "$job" "$(wait_job "$job" 60)"
+  expect_line kill "supervise: restart 1 of 2"
+  expect_line kill "resuming at clock"
   check "kill: recovered inside the job, not by Slurm (Restarts=$(job_field "$job" Restarts))" \
     "$([ "$(job_field "$job" Restarts)" = 0 ] && echo True)"
-  check_run kill "$job"
-  cmp -s "$work/whole.params" "$work/kill.params" && pass "kill: the final weights equal the uninterrupted run's" ||
-    fail "kill: the final weights differ from the uninterrupted run's"
+  same_weights kill
 else
-  fail "kill: no checkpoint or no rank 1 to kill in job $job: $(tail -3 "$work/kill.out")"
+  fail "kill: no checkpoint or no rank 1 to kill in job $job: $(tail -n 3 "$work/kill.out")"
   wait_job "$job" 60 >/dev/null
 fi
 
-# 3. Slurm requeues a running job (mpirun as the launcher this time).
+# 3. Slurm requeues a running job (mpirun as the launcher this time): the batch script runs
+# again under the same job id, so in the same run directory.
 job=$(submit requeue PSTRAIN_LAUNCHER=mpirun)
 if wait_checkpoint "$job"; then
   timeout 10 scontrol requeue "$job" || fail "requeue: scontrol requeue $job failed"
-  st=$(wait_job "$job" 90)
-  echo "requeue: job $job $st after scontrol requeue, restarts $(job_field "$job" Restarts), exit code $(job_field "$job" ExitCode)"
-  check "requeue: the job COMPLETED with exit code 0:0 ($st, $(job_field "$job" ExitCode))" \
-    "$([ "$st" = COMPLETED ] && [ "$(job_field "$job" ExitCode)" = 0:0 ] && echo True)"
+  check_run requeue "$job" "$(wait_job "$job" 90)"
   check "requeue: Slurm ran the batch script again (Restarts=$(job_field "$job" Restarts))" \
-    "$([ "$(job_field "$job" Restarts)" = 1 ] && grep -q "restart count 1" "$work/requeue.out" && echo True)"
-  grep -q "mpirun, 2 ranks" "$work/requeue.out" && pass "requeue: the ranks were started by mpirun" ||
-    fail "requeue: no mpirun launch line"
-  grep -q "resuming at clock" "$work/requeue.out" && pass "requeue: the requeued job $(grep -m1 -o 'resuming at clock.*' "$work/requeue.out")" ||
-    fail "requeue: the requeued job did not resume: $(tail -3 "$work/requeue.out")"
-  check_run requeue "$job"
-  cmp -s "$work/whole.params" "$work/requeue.params" && pass "requeue: the final weights equal the uninterrupted run's" ||
-    fail "requeue: the final weights differ from the uninterrupted run's"
+    "$([ "$(job_field "$job" Restarts)" = 1 ] && echo True)"
+  expect_line requeue "(restart count 1) on $node: mpirun, 2 ranks"
+  expect_line requeue "resuming at clock"
+  same_weights requeue
 else
-  fail "requeue: job $job wrote no checkpoint: $(tail -3 "$work/requeue.out")"
+  fail "requeue: job $job wrote no checkpoint: $(tail -n 3 "$work/requeue.out")"
 fi
 
 # Nothing of the cluster outlives it.
 stop_cluster
 left=$(tagged_pids)
-[ -z "$left" ] && pass "no daemon, step or rank of the cluster is left" || fail "left running: $left"
-echo "total $(($(date +%s) - t0)) s of jobs"
+[ -z "$left" ] && pass "no daemon, step or rank of the cluster is left" ||
+  fail "left running: $left"
+echo "jobs and checks took $((SECONDS - t0)) s"
 echo "$failures checks failed"
 [ "$failures" = 0 ]
