@@ -80,14 +80,14 @@ static int open_socket(pst_server_t *srv, pst_err_t *err)
     /* The handler runs before the socket can bind, so no handshake is ever admitted unasked. */
     if (srv->cfg.worker_keys == NULL || srv->cfg.worker_keys->n != srv->cfg.n_workers)
         return pst_err_set(err, PST_EINVAL, "server: authentication needs one key per worker");
-    if (srv->cfg.plain_tokens) {
-        if (!(srv->auth = pst_fedauth_start_plain(srv->ctx, srv->cfg.worker_keys, err)))
-            return err ? err->code : PST_EIO;
-        return pst_fedauth_plain_server_socket(srv->sock, err);
-    }
-    if (!(srv->auth = pst_fedauth_start(srv->ctx, srv->cfg.worker_keys, err)))
+    char owner[32];
+    snprintf(owner, sizeof owner, "server %u", (unsigned)srv->cfg.server_index);
+    srv->auth =
+        pst_fedauth_start_named(srv->ctx, srv->cfg.worker_keys, srv->cfg.plain_tokens, owner, err);
+    if (srv->auth == NULL)
         return err ? err->code : PST_EIO;
-    return pst_fedauth_server_socket(srv->sock, srv->cfg.curve_key, err);
+    return srv->cfg.plain_tokens ? pst_fedauth_plain_server_socket(srv->sock, err)
+                                 : pst_fedauth_server_socket(srv->sock, srv->cfg.curve_key, err);
 }
 
 pst_server_t *pst_server_new(const pst_server_cfg_t *cfg, pst_err_t *err)

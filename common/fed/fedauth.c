@@ -1,6 +1,7 @@
 /* CURVE security of federated training: a ZAP handler thread (ZeroMQ RFC 27) admitting listed
- * site keys, and the CURVE options of server and site sockets. The same handler admits PLAIN
- * handshakes carrying a listed secret token instead (one host's parameter servers). */
+ * site keys, and the CURVE options of server and site sockets. The same handler guards the
+ * parameter servers (worker keys, or PLAIN handshakes carrying a listed secret token on one host),
+ * its log lines naming the server it speaks for. */
 #include "common/fed/fedauth.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ struct pst_fedauth {
     pthread_t thread;
     atomic_uint_fast64_t admitted, refused;
     bool plain; /* PLAIN handshakes: user name = the entry's site, password = its key (a token) */
+    char owner[PST_FEDAUTH_OWNER_MAX + 1]; /* who the log lines speak for: "server 0" */
 };
 
 /* The frames of one ZAP request after the REP envelope. */
@@ -179,7 +181,7 @@ static zap_verdict_t judge(const pst_fedauth_t *a, zap_request_t *req, char key[
         return (zap_verdict_t){"400", "a handshake in another ZAP domain", ""};
     const pst_fedkey_entry_t *entry = pst_fedkey_list_find(&a->allowed, key);
     if (entry == NULL)
-        return (zap_verdict_t){"400", "an unknown site key", ""};
+        return (zap_verdict_t){"400", "an unknown key", ""};
     return (zap_verdict_t){"200", "OK", entry->site[0] ? entry->site : PST_FEDAUTH_ANY_SITE};
 }
 
@@ -197,7 +199,7 @@ static void note_refusal(pst_fedauth_t *a, zap_request_t *req, const zap_verdict
     if (n > LOG_FIRST)
         snprintf(suffix, sizeof suffix, " [%llu refusals so far; logging one in %d]",
                  (unsigned long long)n, LOG_EVERY);
-    pst_warn("federated auth: refused %s from %s (key %.*s)%s", v->text, address, KEY_SHOWN,
+    pst_warn("%s auth: refused %s from %s (key %.*s)%s", a->owner, v->text, address, KEY_SHOWN,
              key[0] ? key : "-", suffix);
 }
 
@@ -236,7 +238,7 @@ static int serve_one(pst_fedauth_t *a)
     zap_verdict_t v = judge(a, &req, key);
     if (strcmp(v.status, "200") == 0) {
         atomic_fetch_add(&a->admitted, 1);
-        pst_debug("federated auth: admitted site %s (key %.*s)", v.user_id, KEY_SHOWN, key);
+        pst_debug("%s auth: admitted %s (key %.*s)", a->owner, v.user_id, KEY_SHOWN, key);
     } else {
         note_refusal(a, &req, &v, key);
     }
@@ -259,7 +261,7 @@ static void *handler_main(void *arg)
         if (e != 0) {
             /* Handshakes now wait for a reply that never comes and time out: closed, not open. */
             if (e != ETERM)
-                pst_error("federated auth: the ZAP handler stopped: %s", zmq_strerror(e));
+                pst_error("%s auth: the ZAP handler stopped: %s", a->owner, zmq_strerror(e));
             return NULL;
         }
     }
@@ -291,13 +293,13 @@ static int open_zap_socket(pst_fedauth_t *a, void *zmq_ctx, pst_err_t *err)
     int linger = 0;
     a->zap = zmq_socket(zmq_ctx, ZMQ_REP);
     if (a->zap == NULL)
-        return pst_err_set(err, PST_EIO, "federated auth: cannot create the ZAP socket: %s",
+        return pst_err_set(err, PST_EIO, "%s auth: cannot create the ZAP socket: %s", a->owner,
                            zmq_strerror(errno));
     zmq_setsockopt(a->zap, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_bind(a->zap, ZAP_ENDPOINT) != 0) {
         int e = errno;
         return pst_err_set(err, e == EADDRINUSE ? PST_ESTATE : PST_EIO,
-                           "federated auth: cannot bind %s: %s%s", ZAP_ENDPOINT, zmq_strerror(e),
+                           "%s auth: cannot bind %s: %s%s", a->owner, ZAP_ENDPOINT, zmq_strerror(e),
                            e == EADDRINUSE ? " (this context already has a ZAP handler)" : "");
     }
     a->zap_bound = true;
@@ -320,31 +322,34 @@ static void release(pst_fedauth_t *a)
     free(a);
 }
 
-static pst_fedauth_t *start(void *zmq_ctx, const pst_fedkey_list_t *allowed, bool plain,
-                            pst_err_t *err)
+pst_fedauth_t *pst_fedauth_start_named(void *zmq_ctx, const pst_fedkey_list_t *allowed, bool plain,
+                                       const char *owner, pst_err_t *err)
 {
+    if (owner == NULL || owner[0] == '\0')
+        owner = "federated server";
     if (zmq_ctx == NULL || allowed == NULL || allowed->n == 0) {
-        pst_err_set(err, PST_EINVAL, "federated auth: no allowed site keys");
+        pst_err_set(err, PST_EINVAL, "%s auth: no allowed keys", owner);
         return NULL;
     }
     pst_fedauth_t *a = calloc(1, sizeof *a);
     if (a == NULL) {
-        pst_err_set(err, PST_ENOMEM, "federated auth: out of memory");
+        pst_err_set(err, PST_ENOMEM, "%s auth: out of memory", owner);
         return NULL;
     }
     a->wake_fds[0] = a->wake_fds[1] = -1;
     a->plain = plain;
+    snprintf(a->owner, sizeof a->owner, "%s", owner);
     atomic_init(&a->admitted, 0);
     atomic_init(&a->refused, 0);
     int rc = copy_list(&a->allowed, allowed);
     if (rc != PST_OK)
-        pst_err_set(err, rc, "federated auth: out of memory");
+        pst_err_set(err, rc, "%s auth: out of memory", owner);
     else if (open_wake_pipe(a->wake_fds) != 0)
-        rc = pst_err_set(err, PST_EIO, "federated auth: pipe: %s", strerror(errno));
+        rc = pst_err_set(err, PST_EIO, "%s auth: pipe: %s", owner, strerror(errno));
     else
         rc = open_zap_socket(a, zmq_ctx, err);
     if (rc == PST_OK && pthread_create(&a->thread, NULL, handler_main, a) != 0)
-        rc = pst_err_set(err, PST_EIO, "federated auth: cannot start the ZAP handler thread");
+        rc = pst_err_set(err, PST_EIO, "%s auth: cannot start the ZAP handler thread", owner);
     if (rc != PST_OK) {
         release(a);
         return NULL;
@@ -354,13 +359,7 @@ static pst_fedauth_t *start(void *zmq_ctx, const pst_fedkey_list_t *allowed, boo
 
 pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed, pst_err_t *err)
 {
-    return start(zmq_ctx, allowed, false, err);
-}
-
-pst_fedauth_t *pst_fedauth_start_plain(void *zmq_ctx, const pst_fedkey_list_t *tokens,
-                                       pst_err_t *err)
-{
-    return start(zmq_ctx, tokens, true, err);
+    return pst_fedauth_start_named(zmq_ctx, allowed, false, "federated server", err);
 }
 
 void pst_fedauth_stop(pst_fedauth_t **self_p)
@@ -394,13 +393,13 @@ static int set_option(void *sock, int option, const char *name, const void *valu
 {
     if (zmq_setsockopt(sock, option, value, size) == 0)
         return PST_OK;
-    return pst_err_set(err, PST_EIO, "federated auth: setting %s: %s", name, zmq_strerror(errno));
+    return pst_err_set(err, PST_EIO, "auth: setting %s: %s", name, zmq_strerror(errno));
 }
 
 int pst_fedauth_server_socket(void *sock, const pst_fedkey_pair_t *server, pst_err_t *err)
 {
     if (!pst_fedkey_valid(server->secret_key))
-        return pst_err_set(err, PST_EINVAL, "federated auth: the server's secret key is not Z85");
+        return pst_err_set(err, PST_EINVAL, "auth: the server's secret key is not Z85");
     int one = 1, rc;
     if ((rc = set_option(sock, ZMQ_CURVE_SERVER, "ZMQ_CURVE_SERVER", &one, sizeof one, err)) ||
         (rc = set_option(sock, ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", server->secret_key,
@@ -412,7 +411,7 @@ int pst_fedauth_server_socket(void *sock, const pst_fedkey_pair_t *server, pst_e
      * without the draft API refuses the option; the server dropping messages whose
      * pst_fedauth_peer_site is NULL still keeps such peers out. */
     if (zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0)
-        pst_debug("federated auth: this libzmq cannot enforce ZAP: %s", zmq_strerror(errno));
+        pst_debug("auth: this libzmq cannot enforce ZAP: %s", zmq_strerror(errno));
     return PST_OK;
 }
 
@@ -423,7 +422,7 @@ static int enforce_zap(void *sock, pst_err_t *err)
     int rc = set_option(sock, ZMQ_ZAP_DOMAIN, "ZMQ_ZAP_DOMAIN", PST_FEDAUTH_DOMAIN,
                         strlen(PST_FEDAUTH_DOMAIN), err);
     if (rc == PST_OK && zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0)
-        pst_debug("federated auth: this libzmq cannot enforce ZAP: %s", zmq_strerror(errno));
+        pst_debug("auth: this libzmq cannot enforce ZAP: %s", zmq_strerror(errno));
     return rc;
 }
 
@@ -448,10 +447,10 @@ int pst_fedauth_client_socket(void *sock, const pst_fedkey_pair_t *client,
                               const char *server_public, pst_err_t *err)
 {
     if (!pst_fedkey_valid(client->public_key) || !pst_fedkey_valid(client->secret_key))
-        return pst_err_set(err, PST_EINVAL, "federated auth: the site's key pair is not Z85");
+        return pst_err_set(err, PST_EINVAL, "auth: the client's key pair is not Z85");
     if (server_public == NULL || !pst_fedkey_valid(server_public))
         return pst_err_set(err, PST_EINVAL,
-                           "federated auth: the server's public key is not a 40-character Z85 key");
+                           "auth: the server's public key is not a 40-character Z85 key");
     int rc;
     if ((rc = set_option(sock, ZMQ_CURVE_SERVERKEY, "ZMQ_CURVE_SERVERKEY", server_public,
                          PST_FEDKEY_Z85, err)) ||

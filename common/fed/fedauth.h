@@ -1,8 +1,10 @@
 /* CURVE security of federated training: the server's ZAP handler admitting listed site keys, and
- * the socket options that make a server or a site socket encrypted and authenticated. */
+ * the socket options that make a server or a site socket encrypted and authenticated. Parameter
+ * servers use the same handler for their workers' keys or tokens. */
 #ifndef PST_COMMON_FED_FEDAUTH_H
 #define PST_COMMON_FED_FEDAUTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <zmq.h>
@@ -47,13 +49,17 @@ typedef struct pst_fedauth pst_fedauth_t;
  * frees it with pst_fedauth_stop. */
 pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed, pst_err_t *err);
 
-/* The same handler for PLAIN handshakes, used by one host's parameter servers where encrypting
- * loopback traffic buys nothing (only root can read it, and root can read the processes): each
- * entry of tokens is (key: a secret 40-character token, site: the user name that must come with
- * it). A handshake is admitted with User-Id = site when both match one entry; every other
- * mechanism, domain, name or token is refused and counted like an unknown CURVE key. */
-pst_fedauth_t *pst_fedauth_start_plain(void *zmq_ctx, const pst_fedkey_list_t *tokens,
-                                       pst_err_t *err);
+/* The handler of pst_fedauth_start for another owner, whose name its log lines and errors carry
+ * ("server 0 auth: refused ..."; pst_fedauth_start's owner is "federated server"), and, with
+ * plain, for PLAIN handshakes instead of CURVE: one host's parameter servers, where encrypting
+ * loopback traffic buys nothing (only root can read it, and root can read the processes). Each
+ * entry of allowed is then (key: a secret 40-character token, site: the user name that must come
+ * with it); a handshake is admitted with User-Id = site when both match one entry, and every other
+ * mechanism, domain, name or token is refused and counted like an unknown CURVE key. owner is
+ * copied (its first PST_FEDAUTH_OWNER_MAX characters). */
+#define PST_FEDAUTH_OWNER_MAX 47
+pst_fedauth_t *pst_fedauth_start_named(void *zmq_ctx, const pst_fedkey_list_t *allowed, bool plain,
+                                       const char *owner, pst_err_t *err);
 
 /* Stops and joins the handler thread, closes its sockets and frees it; *self_p becomes NULL. Safe
  * twice and on NULL. Call it before zmq_ctx_term of the context (which would otherwise wait for

@@ -1,6 +1,6 @@
 /* Tests for common/fedauth: CURVE sockets over loopback TCP, the ZAP handler admitting listed site
  * keys (with their site ids) and refusing everything else, malformed requests, rate-limited
- * refusal logs, and a clean start/stop. */
+ * refusal logs naming the handler's owner, and a clean start/stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -397,6 +397,24 @@ static int count_lines_with(const char *path, const char *needle, char *first, s
     return n;
 }
 
+/* Sends stderr to path until stderr_restore(saved) (the handler logs there). */
+static int stderr_to(const char *path)
+{
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static void stderr_restore(int saved)
+{
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+
 static void refusals_are_logged_rate_limited(void **state)
 {
     fixture_t *f = *state;
@@ -407,25 +425,58 @@ static void refusals_are_logged_rate_limited(void **state)
     assert_non_null(zmq_z85_decode(unknown, f->unknown.public_key));
     char path[256], status[4], user[80];
     pst_scratch_path(path, "fedauth.log");
-    fflush(stderr);
-    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
+    int saved = stderr_to(path);
     for (int i = 0; i < 250; i++)
         zap_ask_curve(req, "1.0", PST_FEDAUTH_DOMAIN, "CURVE", unknown, 32, status, user);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(fd);
+    stderr_restore(saved);
     zmq_close(req);
     assert_int_equal(pst_fedauth_refused(f->auth), 250);
     char first[1024] = "", expected_key[16];
     /* the first 10, then the 100th and the 200th */
     assert_int_equal(count_lines_with(path, "refused", first, sizeof first), 12);
+    assert_non_null(strstr(first, "federated server auth: refused an unknown key from"));
     assert_non_null(strstr(first, "198.51.100.9"));
     snprintf(expected_key, sizeof expected_key, "key %.8s)", f->unknown.public_key);
     assert_non_null(strstr(first, expected_key));
     assert_null(strstr(first, f->unknown.public_key)); /* never the whole key */
+}
+
+/* A parameter server's handler (PLAIN tokens) names that server in its log lines, never
+ * "federated", and admits a worker's name and token. */
+static void a_named_handler_speaks_for_its_owner(void **state)
+{
+    fixture_t *f = *state;
+    pst_fedkey_list_t tokens = {0};
+    assert_int_equal(pst_fedkey_list_add(&tokens, f->bound.public_key, "1", NULL), PST_OK);
+    pst_err_t err = {0};
+    f->auth = pst_fedauth_start_named(f->ctx, &tokens, true, "server 3", &err);
+    pst_fedkey_list_fini(&tokens);
+    assert_non_null(f->auth);
+    void *req = new_socket(f->ctx, ZMQ_REQ, EVENT_MS);
+    assert_int_equal(zmq_connect(req, "inproc://zeromq.zap.01"), 0);
+    char path[256], status[4], user[80];
+    pst_scratch_path(path, "fedauth-named.log");
+    const char *frames[] = {"1.0",   "7", PST_FEDAUTH_DOMAIN,   "198.51.100.9", "",
+                            "PLAIN", "1", f->unknown.public_key};
+    size_t sizes[] = {3, 1, strlen(PST_FEDAUTH_DOMAIN), 12, 0, 5, 1, PST_FEDKEY_Z85};
+    int saved = stderr_to(path);
+    zap_ask(req, frames, sizes, 8, status, user);
+    stderr_restore(saved);
+    assert_string_equal(status, "400");
+    frames[7] = f->bound.public_key;
+    zap_ask(req, frames, sizes, 8, status, user);
+    assert_string_equal(status, "200");
+    assert_string_equal(user, "1");
+    zmq_close(req);
+    char first[1024] = "";
+    assert_int_equal(count_lines_with(path, "refused", first, sizeof first), 1);
+    assert_non_null(strstr(first, "server 3 auth: refused a wrong user name or token from"));
+    assert_int_equal(count_lines_with(path, "federated", first, sizeof first), 0);
+
+    /* a failed start names its owner too */
+    pst_fedkey_list_t empty = {0};
+    assert_null(pst_fedauth_start_named(f->ctx, &empty, true, "server 3", &err));
+    assert_string_equal(err.msg, "server 3 auth: no allowed keys");
 }
 
 static void without_a_handler_no_peer_is_authenticated(void **state)
@@ -466,6 +517,7 @@ int main(void)
         TEST(start_and_stop_are_clean),
         TEST(malformed_requests_get_errors_and_the_handler_keeps_working),
         TEST(refusals_are_logged_rate_limited),
+        TEST(a_named_handler_speaks_for_its_owner),
         TEST(without_a_handler_no_peer_is_authenticated),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
