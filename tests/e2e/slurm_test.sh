@@ -14,7 +14,8 @@
 #    resumes from its checkpoint and ends with the same weights again (restart count 1).
 # The daemons, their jobs and everything they write stay in the scratch directory and are
 # stopped on every exit, and by a watchdog if the test itself is killed.
-# Skips (exit 77) when munge or Slurm is not installed or the daemons do not start.
+# Skips (exit 77) when munge or Slurm is not installed, the test does not run as root, or the
+# daemons do not start.
 # usage: slurm_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
 pstrain=$(realpath "$1")
@@ -26,6 +27,8 @@ skip() {
   echo "skipped: $*"
   exit 77
 }
+# slurmd starts job steps as their user, which takes root.
+[ "$(id -u)" = 0 ] || skip "slurmd needs root to start jobs (this test runs as $(id -un))"
 for c in munged munge slurmctld slurmd sbatch scontrol sinfo srun; do
   command -v "$c" >/dev/null ||
     skip "$c is not installed (Debian packages slurm-wlm and munge; scripts/setup.sh installs them)"
@@ -87,6 +90,14 @@ setsid bash -c "$(declare -f tagged_pids sweep); tag='$tag'
   sweep; rm -rf '$work'" >/dev/null 2>&1 </dev/null &
 reaper=$!
 
+# default_places: the files (and their times) where the packages' own daemons keep keys, state,
+# logs and sockets; the test's cluster must change none of them
+default_places() {
+  find /etc/slurm /etc/munge /var/lib/slurm /var/log/slurm /var/spool/slurmd /var/spool/slurmctld \
+    /run/slurm /run/munge /var/lib/munge /var/log/munge -printf '%p %s %T@\n' 2>/dev/null | sort
+}
+default_places >"$work/places.before"
+
 dd if=/dev/urandom of="$s/munge/munge.key" bs=1024 count=1 status=none
 chmod 400 "$s/munge/munge.key"
 env "$tag" munged --foreground --force --socket="$s/run/munge.socket" \
@@ -108,8 +119,8 @@ ClusterName=psttest
 SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
-SlurmUser=$(id -un)
-SlurmdUser=$(id -un)
+SlurmUser=root
+SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$s/run/munge.socket,cred_expire=5
@@ -304,11 +315,18 @@ else
   fail "requeue: job $job wrote no checkpoint: $(tail -n 3 "$work/requeue.out")"
 fi
 
-# Nothing of the cluster outlives it.
+# Nothing of the cluster outlives it, nor writes outside the scratch directory.
 stop_cluster
 left=$(tagged_pids)
 [ -z "$left" ] && pass "no daemon, step or rank of the cluster is left" ||
   fail "left running: $left"
+default_places >"$work/places.after"
+if cmp -s "$work/places.before" "$work/places.after"; then
+  pass "nothing changed in the packages' own key, state, log and socket places"
+else
+  fail "changed outside the scratch directory:
+$(diff "$work/places.before" "$work/places.after" | head -5)"
+fi
 echo "jobs and checks took $((SECONDS - t0)) s"
 echo "$failures checks failed"
 [ "$failures" = 0 ]
