@@ -34,6 +34,12 @@ for c in munged munge slurmctld slurmd sbatch scontrol sinfo srun; do
     skip "$c is not installed (Debian packages slurm-wlm and munge; scripts/setup.sh installs them)"
 done
 
+# The batch script refuses an unknown launcher before it starts anything.
+PSTRAIN_LAUNCHER=pdsh SLURM_JOB_ID=0 bash "$sbatch_script" job.yaml >"$work/launcher.out" 2>&1
+rc=$?
+check "a bad PSTRAIN_LAUNCHER exits with 2 naming it (rc $rc: $(head -1 "$work/launcher.out"))" \
+  "$([ "$rc" = 2 ] && grep -q "must be srun or mpirun, not 'pdsh'" "$work/launcher.out" && echo True)"
+
 # --- a one-node cluster in $work/slurm -----------------------------------------------------------
 s=$work/slurm
 conf=$s/slurm.conf
