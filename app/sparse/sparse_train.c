@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/mpi/jobcontract.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
 #include "app/mpi/steptime.h"
@@ -449,6 +450,8 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     /* Every worker reads the same files and meets the same error: worker 0 reports it. */
     if (rc != PST_OK && index == 0)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+    /* the servers' side of the model contract: a sparse job declares none yet */
+    pst_jobcontract_share(ranks, rc != PST_OK, NULL, NULL, NULL, NULL);
     if (!pst_ranks_exchange(ranks, &hello)) {
         pst_sparse_run_fini(&run);
         worker_fini(&r);
