@@ -39,6 +39,7 @@ int pst_fedserve_open(pst_fedserve_t *fs, pst_session_t *s, const pst_fedserve_n
         .expected_sites = net->expected_sites,
         .start_timeout = cfg->fed.start_timeout,
         .heartbeat_timeout = cfg->fed.heartbeat_timeout,
+        .max_sites = (int)cfg->fed.max_sites,
     };
     fs->srv = pst_fedserver_new(&sc, fs->coord, fs->endpoint, sizeof fs->endpoint, err);
     free(contract);
@@ -68,6 +69,7 @@ static cJSON *server_section(pst_fedserve_t *fs)
     pst_json_add_number(srv, "rejoins", (double)st.rejoins);
     pst_json_add_number(srv, "refused_registrations", (double)st.refused_registrations);
     pst_json_add_number(srv, "impostors", (double)st.impostors);
+    pst_json_add_number(srv, "lowered_claims", (double)st.lowered_claims);
     pst_json_add_number(srv, "bad_frames", (double)st.bad_frames);
     pst_json_add_number(srv, "bad_updates", (double)st.bad_updates);
     pst_json_add_number(srv, "declined", (double)st.declined);

@@ -273,6 +273,8 @@ int pst_fedcoord_end(pst_fedcoord_t *c, double now, pst_fedcoord_round_t *out, p
     int k = gather(c, out);
     out->answered = k;
     int rc = PST_OK;
+    /* the server's policy on the claimed rows, after out->samples recorded the claims */
+    out->capped = pst_fedweight_apply(c->cfg.weighting, c->counts, k);
     if (k > 0)
         rc = pst_fedagg_round(c->agg, c->global, c->ptrs, c->counts, k, err);
     if (k > 0 && rc == PST_OK) {

@@ -26,6 +26,7 @@ typedef struct pst_fedserver_cfg {
     double start_timeout;     /* ...for at most this many seconds */
     double heartbeat_timeout; /* a round stops waiting for an asked site silent this long */
     void *zmq_ctx;            /* a context to use, or NULL for the server's own */
+    int max_sites;            /* most site ids that may register; 0: no limit */
 } pst_fedserver_cfg_t;
 
 /* Model traffic of a round: "raw" counts floats (4 bytes each), "wire" the bytes of the messages
@@ -48,6 +49,7 @@ typedef struct pst_fedserver_stats {
     uint64_t registrations, rejoins; /* REGISTER accepted: new sites, known ones again */
     uint64_t refused_registrations;  /* bad site ids */
     uint64_t impostors;              /* messages naming another site than the key is bound to */
+    uint64_t lowered_claims;         /* updates claiming more rows than the site registered with */
     uint64_t bad_frames;             /* malformed messages dropped */
     uint64_t bad_updates;            /* updates that failed to decode or had the wrong size */
     uint64_t declined;               /* sites that answered a task without an update */
