@@ -64,6 +64,12 @@ bool pst_fedcoord_budget_stopped(const pst_fedcoord_t *c);
 /* Epsilon spent so far at dp_delta (0 without DP). */
 double pst_fedcoord_epsilon(const pst_fedcoord_t *c);
 
+/* Checkpoint support: the aggregator (its optimizer state, rounds and noise stream), and the
+ * round the coordinator resumes after (its registry restored): the run is finished when no round
+ * is left. PST_EINVAL with differential privacy on (its accountant is not checkpointed). */
+pst_fedagg_t *pst_fedcoord_agg(pst_fedcoord_t *c);
+int pst_fedcoord_resume_after(pst_fedcoord_t *c, uint64_t round, pst_err_t *err);
+
 /* Starts the next round at time now. PST_OK: *asked (valid until the next begin) holds the
  * n_asked site indices asked, in sampling order. PST_ENOTFOUND: fewer than min_sites sites are
  * eligible; nothing started, try again later. PST_ESTATE: a round is open, or the run is finished

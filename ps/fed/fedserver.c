@@ -50,6 +50,7 @@ struct pst_fedserver {
     pst_fedtrust_t *trust; /* key bindings, the registry's size, rows claims */
     pst_fedserver_stats_t stats;
     bool round_open, waiting_logged;
+    bool started_any; /* this server started a round (the first waits for the expected sites) */
     double run_started, round_started;
     pst_fedtraffic_t traffic;
 };
@@ -180,6 +181,16 @@ void pst_fedserver_stats(const pst_fedserver_t *self, pst_fedserver_stats_t *out
         out->auth_admitted = pst_fedauth_admitted(self->auth);
         out->auth_refused = pst_fedauth_refused(self->auth);
     }
+}
+
+pst_fedtrust_t *pst_fedserver_trust(pst_fedserver_t *self)
+{
+    return self->trust;
+}
+
+void pst_fedserver_expect_sites(pst_fedserver_t *self, int n_sites)
+{
+    self->cfg.expected_sites = n_sites;
 }
 
 /* ---- sending ---- */
@@ -503,10 +514,11 @@ static int drain(pst_fedserver_t *srv)
 
 /* ---- rounds ---- */
 
-/* Round 1 waits for the expected sites (or the start timeout); later rounds start at once. */
+/* The first round this server starts (round 1, or the first after a restart) waits for the
+ * expected sites (or the start timeout); later rounds start at once. */
 static bool ready_to_start(pst_fedserver_t *srv, double now)
 {
-    if (pst_fedcoord_round(srv->coord) > 0)
+    if (srv->started_any)
         return true;
     int ready = 0;
     for (int i = 0; i < pst_fedround_n_sites(pst_fedcoord_sites(srv->coord)); i++) {
@@ -541,6 +553,7 @@ static int start_round(pst_fedserver_t *srv, double now, pst_err_t *err)
         return rc;
     }
     srv->waiting_logged = false;
+    srv->started_any = true;
     srv->round_open = true;
     srv->round_started = now;
     memset(&srv->traffic, 0, sizeof srv->traffic);

@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/fed/fedkeys.h"
 #include "ps/fed/fedcoord.h"
+#include "ps/fed/fedtrust.h"
 
 typedef struct pst_fedserver_cfg {
     const char *endpoint;             /* to bind, e.g. tcp://0.0.0.0:7600 or tcp://127.0.0.1:* */
@@ -76,5 +77,11 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
 void pst_fedserver_stop(pst_fedserver_t *self);
 
 void pst_fedserver_stats(const pst_fedserver_t *self, pst_fedserver_stats_t *out);
+
+/* What the server believes of its sites (ps/fed/fedtrust), for its checkpoint. */
+pst_fedtrust_t *pst_fedserver_trust(pst_fedserver_t *self);
+/* Before run(), after a registry was restored: the first round this server starts waits for
+ * n_sites ready sites (or fed.start_timeout), as round 1 waits for expected_sites. */
+void pst_fedserver_expect_sites(pst_fedserver_t *self, int n_sites);
 
 #endif

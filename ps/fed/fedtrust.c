@@ -1,6 +1,7 @@
 /* The federated server's trust in its sites: key bindings, the registry's size, rows claims. */
 #include "ps/fed/fedtrust.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,4 +170,30 @@ double pst_fedtrust_claim(pst_fedtrust_t *t, int index, double claim, bool *lowe
 double pst_fedtrust_rows(const pst_fedtrust_t *t, int index)
 {
     return index >= 0 && (size_t)index < t->rows_cap ? t->rows[index] : 0;
+}
+
+const char *pst_fedtrust_bound_key(const pst_fedtrust_t *t, const char *site)
+{
+    for (size_t i = 0; i < t->n_bindings; i++)
+        if (strcmp(t->bindings[i].site, site) == 0)
+            return t->bindings[i].key;
+    return NULL;
+}
+
+int pst_fedtrust_restore_binding(pst_fedtrust_t *t, const char *key, const char *site,
+                                 pst_err_t *err)
+{
+    char peer[sizeof PST_FEDAUTH_ANY_SITE + PST_FEDKEY_Z85];
+    if (strlen(key) != PST_FEDKEY_Z85)
+        return pst_err_set(err, PST_EFORMAT, "a key binding of '%.64s' without a key", site);
+    snprintf(peer, sizeof peer, "%s%s", PST_FEDAUTH_ANY_SITE, key);
+    return pst_fedtrust_bind(t, peer, site, err);
+}
+
+int pst_fedtrust_restore_rows(pst_fedtrust_t *t, int index, double rows, pst_err_t *err)
+{
+    int rc = pst_fedtrust_set_rows(t, index, 0, err);
+    if (rc == PST_OK)
+        t->rows[index] = rows >= 0 ? rows : 0;
+    return rc;
 }

@@ -45,4 +45,12 @@ double pst_fedtrust_claim(pst_fedtrust_t *t, int index, double claim, bool *lowe
 /* The registered rows of site index (0: none known yet). */
 double pst_fedtrust_rows(const pst_fedtrust_t *t, int index);
 
+/* Checkpoint support: the key bound to a site id by its first registration (NULL: none), and
+ * such a binding restored (the key as Z85). */
+const char *pst_fedtrust_bound_key(const pst_fedtrust_t *t, const char *site);
+int pst_fedtrust_restore_binding(pst_fedtrust_t *t, const char *key, const char *site,
+                                 pst_err_t *err);
+/* Sets the rows of site index as registered (a restored registry). */
+int pst_fedtrust_restore_rows(pst_fedtrust_t *t, int index, double rows, pst_err_t *err);
+
 #endif
