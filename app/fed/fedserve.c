@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app/fed/fedconf.h"
+#include "app/fed/fedresume.h"
 #include "app/rundir.h"
 #include "common/log.h"
 
@@ -55,8 +56,10 @@ static int on_round(void *ctx, const pst_fedcoord_round_t *r, const pst_fedtraff
                     double seconds, pst_err_t *err)
 {
     pst_fedserve_t *fs = ctx;
-    return pst_fedreport_round(&fs->report, r, pst_fedcoord_global(fs->coord), traffic, seconds,
-                               err);
+    int rc =
+        pst_fedreport_round(&fs->report, r, pst_fedcoord_global(fs->coord), traffic, seconds, err);
+    /* after the round's line: a restart finds the metrics of every round its checkpoint holds */
+    return rc == PST_OK && fs->checkpoint ? pst_fedresume_save(fs, err) : rc;
 }
 
 static cJSON *server_section(pst_fedserve_t *fs)
