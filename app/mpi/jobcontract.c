@@ -39,6 +39,12 @@ int pst_jobcontract_dense(const pst_config_t *cfg, pst_model_t *model, uint32_t 
     return PST_OK;
 }
 
+int pst_jobcontract_sparse(uint32_t row_width, pst_contract_t *c, pst_err_t *err)
+{
+    int rc = pst_contract_add_sparse(c, 0, 0, row_width, err);
+    return rc == PST_OK ? pst_contract_add_dense(c, 0, 1, 1, err) : rc;
+}
+
 /* The contract of worker w out of the gathered entries; NULL when it declared none. */
 static int worker_contract(const pst_ranks_t *r, const long long *counts, const int *displs,
                            const pst_contract_tensor_t *all, int w, pst_contract_t *out,

@@ -19,6 +19,10 @@ bool pst_jobcontract_layered(const pst_config_t *cfg, pst_model_t *model);
 int pst_jobcontract_dense(const pst_config_t *cfg, pst_model_t *model, uint32_t model_id,
                           pst_contract_t *c, pst_err_t *err);
 
+/* The tensors of a sparse_lr or fm training (worker/train/sparse_remote): the rows of model 0's
+ * tensor 0, row_width floats each, and the one-float bias of its tensor 1. */
+int pst_jobcontract_sparse(uint32_t row_width, pst_contract_t *c, pst_err_t *err);
+
 /* Collective over MPI_COMM_WORLD, before the hello exchange. Workers pass the contract they
  * declare (NULL: none; failed: this worker's preparation failed and the hello exchange will end
  * the job), servers NULL. On a server, *has tells whether the workers declared one

@@ -3,7 +3,8 @@
 # every worker declares from its model and the servers receive over MPI before serving: an INIT of
 # a tensor outside it (another namespace, or the job's own tensor with another size) is refused
 # with a named error and counted, the job finishes normally with the weights of an undisturbed
-# run, and a layered model (transport.prefetch) declares one tensor per layer and trains.
+# run, and a layered model (transport.prefetch) declares one tensor per layer, a sparse one its
+# rows and bias, and both train.
 # cluster.security=none lets the client in: it plays a buggy worker of the job, not a stranger.
 # usage: init_contract_test.sh PSTRAIN TESTS_DIR   (PST_STRANGER: the client program)
 set -uo pipefail
@@ -22,7 +23,7 @@ seed: 4
 data: {train: $work/train.csv, val_fraction: 0.2, target: target}
 model: {hidden: [16], activation: tanh}
 optimizer: {name: sgd, lr: 0.05}
-train: {epochs: 40, batch_size: 8, progress: none}
+train: {epochs: 25, batch_size: 8, progress: none}
 cluster: {security: none}
 YAML
 # 4 inputs, 16 hidden, 3 classes: 4*16 + 16 + 16*3 + 3 parameters in one tensor
@@ -74,11 +75,20 @@ fi
 
 # --- one tensor per layer: three layers of 4675 parameters, each declared -----------------------
 mpi 3 train "$work/job.yaml" --out "$work/layers" -v --set model.hidden=[64,64] \
-  --set transport.prefetch=true --set train.epochs=2 >"$work/layers.log" 2>&1
+  --set transport.prefetch=true --set train.epochs=1 >"$work/layers.log" 2>&1
 rc=$?
 [ "$rc" = 0 ] && pass "a layered model trains within its contract" || fail "layered run failed (rc $rc): $(tail -3 "$work/layers.log")"
 check "the layered contract holds one tensor per layer" \
   "$(grep -q 'accepts INIT only for the 3 tensors of the job' "$work/layers.log" && echo True)"
+
+# --- a sparse model: its rows tensor and its bias ---------------------------------------------------
+"$pstrain" datagen clicks --rows 4000 --features 1000 --nnz 10 --seed 7 --out "$work/clicks.svm" >/dev/null 2>&1
+mpi 3 train "$(dirname "$0")/../../examples/clicks_lr.yaml" --set data.train="$work/clicks.svm" \
+  --set train.epochs=1 --out "$work/sparse" -v >"$work/sparse.log" 2>&1
+rc=$?
+[ "$rc" = 0 ] && pass "a sparse model trains within its contract" || fail "sparse run failed (rc $rc): $(tail -3 "$work/sparse.log")"
+check "the sparse contract holds the rows and the bias" \
+  "$(grep -q 'accepts INIT only for the 2 tensors of the job' "$work/sparse.log" && echo True)"
 
 echo "$failures checks failed"
 [ "$failures" = 0 ]
