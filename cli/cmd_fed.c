@@ -44,6 +44,8 @@ void pst_usage_fed(FILE *out)
         "          fed.key (the server's key pair) admits only the keys in fed.allowed_keys (a\n"
         "          directory of SITE.pub files, or a file of 'KEY [SITE]' lines); fed.insecure:\n"
         "          true serves plaintext instead. Ctrl-C ends the run after writing its outputs.\n"
+        "          Started again on the same --out, it carries on after the last round it\n"
+        "          checkpointed (DIR/checkpoints/fed-server.ckpt); the sites reconnect.\n"
         "join      runs one site: data.train is its own data; the model, preprocessing and\n"
         "          training settings come from the server. With CURVE it needs fed.key (its key\n"
         "          pair) and fed.server_key (the server's .pub). A dropped connection is\n"

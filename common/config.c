@@ -432,6 +432,15 @@ static const pst_config_key_t keys[] = {
     {"fed.attack_scale", PST_CFG_FLOAT, OFF(fed.attack_scale), "10", NULL, 0, 1e6,
      "pstrain fed simulate: the size of the attack, in multiples of the honest update."},
 
+    {"fed.weighting", PST_CFG_STR, OFF(fed.weighting), "samples", "samples|equal|capped", NOB,
+     "How much each answered site's update weighs in the round's mean: samples, its claimed "
+     "rows (FedAvg); equal, every site alike; capped, its claimed rows but at most 2 times the "
+     "round's lower median claim. Under fed serve a site's claim never counts for more than its "
+     "first accepted claim (or the rows it registered with)."},
+    {"fed.max_sites", PST_CFG_INT, OFF(fed.max_sites), "1000", NULL, 1, 1e6,
+     "fed serve: the most site ids that may register; a registration past it is refused (sites "
+     "already registered may rejoin)."},
+
     {"output.tensorboard", PST_CFG_BOOL, OFF(output.tensorboard), "true", NULL, NOB,
      "Write TensorBoard event files (events.out.tfevents.*) in the run directory: every "
      "number of metrics.jsonl as a scalar (cv folds, bag members and sweep trials as runs of "

@@ -149,6 +149,7 @@ void pst_server_destroy(pst_server_t **self_p)
         pst_server_tensor_fini(&srv->tensors[i]);
     free(srv->tensors);
     pst_shard_destroy(&srv->shard);
+    pst_contract_fini(&srv->contract);
     free(srv->workers);
     free(srv->ckpt_dir);
     free(srv->scratch);
@@ -167,6 +168,13 @@ int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size
     if (actual == NULL)
         return PST_OK;
     return pst_wire_last_endpoint(self->sock, actual, actual_len, err);
+}
+
+int pst_server_set_contract(pst_server_t *self, const pst_contract_t *contract, pst_err_t *err)
+{
+    int rc = pst_contract_copy(&self->contract, contract, err);
+    self->has_contract = rc == PST_OK;
+    return rc;
 }
 
 void pst_server_stop(pst_server_t *self)

@@ -10,6 +10,7 @@
 #include "common/fed/fedkeys.h"
 #include "common/optim/optim.h"
 #include "common/net/wire.h"
+#include "ps/contract.h"
 
 typedef enum {
     PST_CONSISTENCY_BSP = 0, /* one averaged step per clock, after every live worker pushed */
@@ -60,6 +61,12 @@ void pst_server_destroy(pst_server_t **self_p);
  */
 int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size_t actual_len,
                     pst_err_t *err);
+
+/* Before run(): the server accepts INIT only for the tensors contract declares, with their shapes
+ * (a copy is kept); any other INIT, or a second INIT of a tensor with another shape, is refused
+ * with an ERROR naming the tensor and counted (PST_STAT_CONTRACT). Without a contract every INIT
+ * within max_store_bytes is accepted. */
+int pst_server_set_contract(pst_server_t *self, const pst_contract_t *contract, pst_err_t *err);
 
 /* Loads DIR/server-S.ckpt before run(): slices, optimizer state and clocks come back, and pulls
  * are answered as if the checkpoint's clocks had just completed. *clock receives the file's clock

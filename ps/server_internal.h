@@ -81,6 +81,8 @@ struct pst_server {
     pst_wire_t *wire;
     pst_fedauth_t *auth; /* the ZAP handler admitting the job's workers, or NULL (plain TCP) */
     pst_shard_t *shard;
+    pst_contract_t contract; /* the tensors INIT may create, when has_contract */
+    bool has_contract;
     pst_server_tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
     size_t tensors_cap;
     pst_server_worker_t *workers; /* (n_workers) */

@@ -115,10 +115,33 @@ static int register_tensor(pst_server_t *srv, const pst_wire_msg_t *msg)
     return rc;
 }
 
+/* An INIT refused for its shape: counted apart from other errors, it is a bug or a hostile peer. */
+static bool refuse_shape(pst_server_t *srv, const pst_wire_msg_t *msg, const char *why)
+{
+    srv->counters[PST_STAT_CONTRACT]++;
+    pst_server_reply_error(srv, msg, PST_EINVAL, "worker %u: %s", msg->hdr->sender, why);
+    return false;
+}
+
+/* With a contract, an INIT must be for a declared tensor with its declared shape. */
+static bool init_in_contract(pst_server_t *srv, const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    pst_err_t err = {0};
+    if (!srv->has_contract ||
+        pst_contract_admit(&srv->contract, h->model_id, h->tensor_id, h->sparse, h->total_size,
+                           h->row_width, &err) == PST_OK)
+        return true;
+    return refuse_shape(srv, msg, err.msg);
+}
+
 /* An INIT must describe the tensor the way this server holds (or would hold) it. */
 static bool init_matches(pst_server_t *srv, const pst_wire_msg_t *msg, int idx)
 {
     const Pst__Header *h = msg->hdr;
+    char why[160];
+    if (!init_in_contract(srv, msg))
+        return false;
     if (h->sparse) {
         if (h->count != 0) {
             pst_server_reply_error(srv, msg, PST_EINVAL, "sparse INIT carries no rows");
@@ -126,10 +149,9 @@ static bool init_matches(pst_server_t *srv, const pst_wire_msg_t *msg, int idx)
         }
         if (idx >= 0 && (!pst_shard_slice(srv->shard, (size_t)idx)->sparse ||
                          pst_shard_slice(srv->shard, (size_t)idx)->row_width != h->row_width)) {
-            pst_server_reply_error(srv, msg, PST_EINVAL,
-                                   "tensor %u/%u is not sparse with rows of %u", h->model_id,
-                                   h->tensor_id, h->row_width);
-            return false;
+            snprintf(why, sizeof why, "tensor %u/%u is not sparse with rows of %u", h->model_id,
+                     h->tensor_id, h->row_width);
+            return refuse_shape(srv, msg, why);
         }
         return true;
     }
@@ -146,10 +168,9 @@ static bool init_matches(pst_server_t *srv, const pst_wire_msg_t *msg, int idx)
     }
     if (idx >= 0 && (pst_shard_slice(srv->shard, (size_t)idx)->sparse ||
                      pst_shard_slice(srv->shard, (size_t)idx)->total != h->total_size)) {
-        pst_server_reply_error(srv, msg, PST_EINVAL,
-                               "tensor %u/%u is registered with another shape", h->model_id,
-                               h->tensor_id);
-        return false;
+        snprintf(why, sizeof why, "tensor %u/%u is registered with another shape", h->model_id,
+                 h->tensor_id);
+        return refuse_shape(srv, msg, why);
     }
     return true;
 }

@@ -9,6 +9,7 @@
 #include "app/fed/fedconf.h"
 #include "app/fed/fedjoin.h"
 #include "app/fed/fedjoin_mpi.h"
+#include "app/fed/fedresume.h"
 #include "app/fed/fedserve.h"
 #include "app/fed/fedsim.h"
 #include "app/fed/fedsim_mpi.h"
@@ -73,11 +74,20 @@ static int serve_session(pst_session_t *s, const pst_fedcmd_opts_t *a,
                          const pst_fedserve_net_t *net, pst_err_t *err)
 {
     pst_fedserve_t fs;
+    /* a server started again on the same --out carries on after its last round */
+    bool resume = pst_fedresume_found(a->plan.out);
+    s->rundir.append = resume;
     int rc = pst_session_open_rundir(s, a->plan.out, err);
     if (rc == PST_OK)
         rc = pst_fedserve_open(&fs, s, net, err);
     if (rc != PST_OK)
         return rc;
+    fs.checkpoint = true;
+    uint64_t round = 0;
+    if (resume && (rc = pst_fedresume_restore(&fs, &round, err)) != PST_OK) {
+        pst_fedserve_close(&fs);
+        return rc;
+    }
     if (net->key)
         printf("fed server: listening on %s, public key %s, %zu site key(s) admitted\n",
                fs.endpoint, net->key->public_key, net->allowed->n);

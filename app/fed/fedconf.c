@@ -102,6 +102,7 @@ void pst_fedconf_coord(const pst_config_t *cfg, pst_fedcoord_cfg_t *out)
     out->rounds = (uint64_t)cfg->fed.rounds;
     out->dp_delta = cfg->fed.dp.delta;
     out->dp_budget = cfg->fed.dp.epsilon_budget;
+    pst_fedweight_parse(cfg->fed.weighting, &out->weighting); /* the key table allows no other */
 }
 
 /* A codec key's value; the configuration's choices admit only known names. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app/fed/fedconf.h"
+#include "app/fed/fedresume.h"
 #include "app/rundir.h"
 #include "common/log.h"
 
@@ -39,6 +40,7 @@ int pst_fedserve_open(pst_fedserve_t *fs, pst_session_t *s, const pst_fedserve_n
         .expected_sites = net->expected_sites,
         .start_timeout = cfg->fed.start_timeout,
         .heartbeat_timeout = cfg->fed.heartbeat_timeout,
+        .max_sites = (int)cfg->fed.max_sites,
     };
     fs->srv = pst_fedserver_new(&sc, fs->coord, fs->endpoint, sizeof fs->endpoint, err);
     free(contract);
@@ -54,8 +56,10 @@ static int on_round(void *ctx, const pst_fedcoord_round_t *r, const pst_fedtraff
                     double seconds, pst_err_t *err)
 {
     pst_fedserve_t *fs = ctx;
-    return pst_fedreport_round(&fs->report, r, pst_fedcoord_global(fs->coord), traffic, seconds,
-                               err);
+    int rc =
+        pst_fedreport_round(&fs->report, r, pst_fedcoord_global(fs->coord), traffic, seconds, err);
+    /* after the round's line: a restart finds the metrics of every round its checkpoint holds */
+    return rc == PST_OK && fs->checkpoint ? pst_fedresume_save(fs, err) : rc;
 }
 
 static cJSON *server_section(pst_fedserve_t *fs)
@@ -68,6 +72,7 @@ static cJSON *server_section(pst_fedserve_t *fs)
     pst_json_add_number(srv, "rejoins", (double)st.rejoins);
     pst_json_add_number(srv, "refused_registrations", (double)st.refused_registrations);
     pst_json_add_number(srv, "impostors", (double)st.impostors);
+    pst_json_add_number(srv, "lowered_claims", (double)st.lowered_claims);
     pst_json_add_number(srv, "bad_frames", (double)st.bad_frames);
     pst_json_add_number(srv, "bad_updates", (double)st.bad_updates);
     pst_json_add_number(srv, "declined", (double)st.declined);

@@ -26,6 +26,7 @@ typedef struct pst_fedserve {
     pst_fedserver_t *srv;
     pst_fedreport_t report;
     char endpoint[256]; /* bound */
+    bool checkpoint;    /* fed serve: the state is checkpointed after every round (fedresume) */
 } pst_fedserve_t;
 
 /* Builds the coordinator from the session's model and fed.* keys and binds the server. */

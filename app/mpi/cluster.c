@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "app/console.h"
+#include "app/mpi/jobcontract.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
@@ -83,6 +84,7 @@ static int run_server(cluster_t *c)
     bool checkpoints = c->cfg->cluster.checkpoint_every > 0 || c->args->resume;
     int rc = pst_ranks_open_server(&c->ranks, c->cfg, checkpoints ? c->ckpt_dir : NULL,
                                    c->args->resume != NULL, &srv, &hello, &err);
+    rc = pst_jobcontract_serve(&c->ranks, srv, rc, &err);
     hello.ok = rc == PST_OK;
     if (rc != PST_OK)
         pst_error("server %d: %s%s", c->ranks.rank, c->args->resume ? "--resume: " : "", err.msg);
@@ -235,15 +237,6 @@ static void report_comm(worker_t *w)
     w->s.extra = extra;
 }
 
-/* Per-layer transfers hide only what takes time: below this many floats a message's fixed costs
- * (and a quantising codec's per-block scales) outweigh the overlap. */
-enum { LAYERED_MIN_PARAMS = 4096 };
-
-static bool layers_pay(pst_model_t *model)
-{
-    return pst_model_n_tensors(model) >= 4 && pst_model_n_params(model) >= LAYERED_MIN_PARAMS;
-}
-
 static int worker_train(worker_t *w, pst_err_t *err)
 {
     int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
@@ -253,8 +246,7 @@ static int worker_train(worker_t *w, pst_err_t *err)
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
     /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer; frozen
      * layers (train.freeze) need that split to stay off the servers */
-    bool frozen = w->c->cfg->train.freeze.n > 0;
-    if (rc == PST_OK && ((w->c->cfg->transport.prefetch && layers_pay(w->s.model)) || frozen))
+    if (rc == PST_OK && pst_jobcontract_layered(w->c->cfg, w->s.model))
         rc = pst_remote_begin_layers(&w->remote, 0, w->s.model, &clock, err);
     else if (rc == PST_OK)
         rc = pst_remote_begin(&w->remote, 0, pst_model_params(w->s.model), n, &clock, err);
@@ -299,6 +291,14 @@ static int run_worker(cluster_t *c)
     if (rc != PST_OK &&
         (w.index == 0 ? !(own_file && rc == PST_ESTATE) : own_file && rc != PST_ESTATE))
         pst_app_error("worker %d: %s", w.index, err.msg);
+    /* The servers create only the tensors every worker declares from its model. */
+    pst_contract_t mine;
+    pst_contract_init(&mine);
+    if (rc == PST_OK && (rc = pst_jobcontract_dense(c->cfg, w.s.model, 0, &mine, &err)) != PST_OK)
+        pst_app_error("worker %d: %s", w.index, err.msg);
+    hello.ok = rc == PST_OK;
+    pst_jobcontract_share(&c->ranks, rc != PST_OK, &mine, NULL, NULL, NULL);
+    pst_contract_fini(&mine);
     if (!pst_ranks_exchange(&c->ranks, &hello)) {
         pst_session_fini(&w.s);
         return 1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/mpi/jobcontract.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
 #include "app/mpi/steptime.h"
@@ -449,6 +450,15 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     /* Every worker reads the same files and meets the same error: worker 0 reports it. */
     if (rc != PST_OK && index == 0)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
+    /* The servers create only the tensors the workers declare (wide_deep declares none yet). */
+    pst_contract_t mine;
+    pst_contract_init(&mine);
+    bool declares = rc == PST_OK && r.wd == NULL;
+    if (declares && (rc = pst_jobcontract_sparse(r.remote.width, &mine, &err)) != PST_OK)
+        pst_app_error("%s", err.msg);
+    hello.ok = rc == PST_OK;
+    pst_jobcontract_share(ranks, rc != PST_OK, declares ? &mine : NULL, NULL, NULL, NULL);
+    pst_contract_fini(&mine);
     if (!pst_ranks_exchange(ranks, &hello)) {
         pst_sparse_run_fini(&run);
         worker_fini(&r);

@@ -53,10 +53,16 @@ typedef struct {
 enum { F_VERSION, F_REQUEST_ID, F_DOMAIN, F_ADDRESS, F_ROUTING_ID, F_MECHANISM, F_CREDENTIALS };
 
 typedef struct {
-    const char *status; /* "200", "400" or "500" */
-    const char *text;   /* why, for the log (libzmq passes only the status to the peer) */
-    const char *user_id;
+    const char *status;  /* "200", "400" or "500" */
+    const char *text;    /* why, for the log (libzmq passes only the status to the peer) */
+    const char *user_id; /* NULL: any_key */
+    char any_key[sizeof PST_FEDAUTH_ANY_SITE + PST_FEDKEY_Z85]; /* "*KEY": a key without a site */
 } zap_verdict_t;
+
+static const char *user_id(const zap_verdict_t *v)
+{
+    return v->user_id != NULL ? v->user_id : v->any_key;
+}
 
 /* ---- one request ---- */
 
@@ -144,11 +150,11 @@ static bool same_secret(const unsigned char *a, const unsigned char *b, size_t n
 static zap_verdict_t judge_plain(const pst_fedauth_t *a, zap_request_t *req)
 {
     if (!frame_is(&req->frames[F_MECHANISM], "PLAIN"))
-        return (zap_verdict_t){"400", "a handshake without the job's token", ""};
+        return (zap_verdict_t){"400", "a handshake without the job's token", "", ""};
     if (req->n != F_CREDENTIALS + 2)
-        return (zap_verdict_t){"500", "a PLAIN request without a user name and a password", ""};
+        return (zap_verdict_t){"500", "a PLAIN request without a user name and a password", "", ""};
     if (!frame_is(&req->frames[F_DOMAIN], PST_FEDAUTH_DOMAIN))
-        return (zap_verdict_t){"400", "a handshake in another ZAP domain", ""};
+        return (zap_verdict_t){"400", "a handshake in another ZAP domain", "", ""};
     zmq_msg_t *user = &req->frames[F_CREDENTIALS], *password = &req->frames[F_CREDENTIALS + 1];
     const pst_fedkey_entry_t *match = NULL;
     for (size_t i = 0; i < a->allowed.n; i++) {
@@ -160,8 +166,8 @@ static zap_verdict_t judge_plain(const pst_fedauth_t *a, zap_request_t *req)
             match = e;
     }
     if (match == NULL)
-        return (zap_verdict_t){"400", "a wrong user name or token", ""};
-    return (zap_verdict_t){"200", "OK", match->site};
+        return (zap_verdict_t){"400", "a wrong user name or token", "", ""};
+    return (zap_verdict_t){"200", "OK", match->site, ""};
 }
 
 /* Decides one request. key gets the offered CURVE key, or "" when there is none. */
@@ -170,19 +176,24 @@ static zap_verdict_t judge(const pst_fedauth_t *a, zap_request_t *req, char key[
     key[0] = '\0';
     if (req->too_many || req->too_big || req->n <= F_MECHANISM ||
         !frame_is(&req->frames[F_VERSION], ZAP_VERSION))
-        return (zap_verdict_t){"500", "a malformed ZAP request", ""};
+        return (zap_verdict_t){"500", "a malformed ZAP request", "", ""};
     if (a->plain)
         return judge_plain(a, req);
     if (!frame_is(&req->frames[F_MECHANISM], "CURVE"))
-        return (zap_verdict_t){"400", "a handshake without CURVE", ""};
+        return (zap_verdict_t){"400", "a handshake without CURVE", "", ""};
     if (!curve_key(req, key))
-        return (zap_verdict_t){"500", "a CURVE request without one 32-byte key", ""};
+        return (zap_verdict_t){"500", "a CURVE request without one 32-byte key", "", ""};
     if (!frame_is(&req->frames[F_DOMAIN], PST_FEDAUTH_DOMAIN))
-        return (zap_verdict_t){"400", "a handshake in another ZAP domain", ""};
+        return (zap_verdict_t){"400", "a handshake in another ZAP domain", "", ""};
     const pst_fedkey_entry_t *entry = pst_fedkey_list_find(&a->allowed, key);
     if (entry == NULL)
-        return (zap_verdict_t){"400", "an unknown key", ""};
-    return (zap_verdict_t){"200", "OK", entry->site[0] ? entry->site : PST_FEDAUTH_ANY_SITE};
+        return (zap_verdict_t){"400", "an unknown key", "", ""};
+    if (entry->site[0] != '\0')
+        return (zap_verdict_t){"200", "OK", entry->site, ""};
+    /* the key itself, so that the server can bind it to the first site id it registers */
+    zap_verdict_t v = {"200", "OK", NULL, ""};
+    snprintf(v.any_key, sizeof v.any_key, "%s%s", PST_FEDAUTH_ANY_SITE, key);
+    return v;
 }
 
 /* Counts a refusal and logs it, rate-limited so that a peer retrying forever cannot flood the
@@ -220,7 +231,7 @@ static int send_reply(void *zap, zap_request_t *req, const zap_verdict_t *v)
     }
     if (send_text(zap, ZAP_VERSION, true) != 0 || zmq_send(zap, id, id_size, ZMQ_SNDMORE) < 0 ||
         send_text(zap, v->status, true) != 0 || send_text(zap, v->text, true) != 0 ||
-        send_text(zap, v->user_id, true) != 0 || send_text(zap, "", false) != 0)
+        send_text(zap, user_id(v), true) != 0 || send_text(zap, "", false) != 0)
         return -1;
     return 0;
 }
@@ -238,7 +249,8 @@ static int serve_one(pst_fedauth_t *a)
     zap_verdict_t v = judge(a, &req, key);
     if (strcmp(v.status, "200") == 0) {
         atomic_fetch_add(&a->admitted, 1);
-        pst_debug("%s auth: admitted %s (key %.*s)", a->owner, v.user_id, KEY_SHOWN, key);
+        pst_debug("%s auth: admitted %s (key %.*s)", a->owner, v.user_id ? v.user_id : "any site id",
+                  KEY_SHOWN, key);
     } else {
         note_refusal(a, &req, &v, key);
     }

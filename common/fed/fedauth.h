@@ -40,13 +40,13 @@ typedef struct pst_fedauth pst_fedauth_t;
 /* Starts the ZAP handler of zmq_ctx: a thread with a REP socket bound to inproc://zeromq.zap.01
  * that admits a CURVE handshake in domain PST_FEDAUTH_DOMAIN whose client public key is in allowed
  * (copied: the caller keeps its list), with User-Id = the site id the key is bound to, or
- * PST_FEDAUTH_ANY_SITE. It refuses (status 400) unknown keys, other mechanisms and other domains,
- * and answers a malformed request with status 500; each refusal is counted and logged as a
- * warning naming the peer address and the key's first 8 characters (the first 10 refusals, then
- * one in 100). The handler is bound when this returns, so sockets set up afterwards are always
- * checked. A context has at most one ZAP handler: a second start in it fails with PST_ESTATE.
- * Returns NULL with err set on failure (PST_EINVAL for an empty list). Caller owns the result and
- * frees it with pst_fedauth_stop. */
+ * PST_FEDAUTH_ANY_SITE followed by the key. It refuses (status 400) unknown keys, other mechanisms
+ * and other domains, and answers a malformed request with status 500; each refusal is counted and
+ * logged as a warning naming the peer address and the key's first 8 characters (the first 10
+ * refusals, then one in 100). The handler is bound when this returns, so sockets set up afterwards
+ * are always checked. A context has at most one ZAP handler: a second start in it fails with
+ * PST_ESTATE. Returns NULL with err set on failure (PST_EINVAL for an empty list). Caller owns the
+ * result and frees it with pst_fedauth_stop. */
 pst_fedauth_t *pst_fedauth_start(void *zmq_ctx, const pst_fedkey_list_t *allowed, pst_err_t *err);
 
 /* The handler of pst_fedauth_start for another owner, whose name its log lines and errors carry
@@ -96,7 +96,8 @@ int pst_fedauth_client_socket(void *sock, const pst_fedkey_pair_t *client,
 
 /* The site id the peer that sent frame was admitted as (ZAP User-Id of a received frame; read it
  * from a frame the peer sent, since the routing-id frame a ROUTER adds does not always carry it):
- * the bound site id or PST_FEDAUTH_ANY_SITE.
+ * the bound site id, or for a key allowed without one PST_FEDAUTH_ANY_SITE followed by the key
+ * (Z85), so that the server can bind that key to the first site id it registers.
  * The handler admits a bound key whatever site id the peer later claims: the server must refuse
  * a site registering under another id than a bound one.
  * NULL when the frame did not come through a handshake the handler admitted (a socket without ZAP,

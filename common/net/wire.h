@@ -212,6 +212,7 @@ enum {
     PST_STAT_PULL_US,        /* microseconds spent on pulls: receive, gather, encode, reply */
     PST_STAT_NONFINITE,      /* pushes refused for a NaN or infinite value */
     PST_STAT_SPOOFED,        /* requests naming another worker than the authenticated one */
+    PST_STAT_CONTRACT,       /* INITs refused: outside the model contract, or a changed shape */
     PST_STAT_COUNT
 };
 

@@ -273,6 +273,8 @@ int pst_fedcoord_end(pst_fedcoord_t *c, double now, pst_fedcoord_round_t *out, p
     int k = gather(c, out);
     out->answered = k;
     int rc = PST_OK;
+    /* the server's policy on the claimed rows, after out->samples recorded the claims */
+    out->capped = pst_fedweight_apply(c->cfg.weighting, c->counts, k);
     if (k > 0)
         rc = pst_fedagg_round(c->agg, c->global, c->ptrs, c->counts, k, err);
     if (k > 0 && rc == PST_OK) {
@@ -296,4 +298,23 @@ uint64_t pst_fedcoord_task_seed(uint64_t run_seed, uint64_t round, const char *s
     for (const unsigned char *p = (const unsigned char *)site; *p; p++)
         h = (h ^ *p) * 0x100000001b3ull;
     return pst_rng_derive(pst_rng_derive(pst_rng_derive(run_seed, STREAM_SITE), round), h);
+}
+
+pst_fedagg_t *pst_fedcoord_agg(pst_fedcoord_t *c)
+{
+    return c->agg;
+}
+
+int pst_fedcoord_resume_after(pst_fedcoord_t *c, uint64_t round, pst_err_t *err)
+{
+    if (c->acct != NULL)
+        return pst_err_set(err, PST_EINVAL,
+                           "fed: a run with differential privacy (fed.dp.clip) cannot resume: its "
+                           "privacy accounting is not checkpointed");
+    if (round > c->cfg.rounds)
+        return pst_err_set(err, PST_EINVAL, "fed: resuming after round %llu of %llu",
+                           (unsigned long long)round, (unsigned long long)c->cfg.rounds);
+    int rc = pst_fedround_set_round(c->sites, round, err);
+    c->finished = rc == PST_OK && round >= c->cfg.rounds;
+    return rc;
 }

@@ -13,13 +13,15 @@
 #include "common/err.h"
 #include "common/fed/fedagg.h"
 #include "ps/fed/fedround.h"
+#include "ps/fed/fedweight.h"
 
 typedef struct pst_fedcoord_cfg {
-    pst_fedround_cfg_t round; /* sampling and when a round closes */
-    pst_fedagg_cfg_t agg;     /* aggregation; agg.dp_clip > 0 turns on privacy accounting */
-    uint64_t rounds;          /* rounds to run, >= 1 */
-    double dp_delta;          /* epsilon is reported at this delta */
-    double dp_budget;         /* > 0: no round starts that would spend more epsilon */
+    pst_fedround_cfg_t round;  /* sampling and when a round closes */
+    pst_fedagg_cfg_t agg;      /* aggregation; agg.dp_clip > 0 turns on privacy accounting */
+    uint64_t rounds;           /* rounds to run, >= 1 */
+    double dp_delta;           /* epsilon is reported at this delta */
+    double dp_budget;          /* > 0: no round starts that would spend more epsilon */
+    pst_fedweight_t weighting; /* the answered updates' weights in the mean (fed.weighting) */
 } pst_fedcoord_cfg_t;
 
 /* What one finished round did. */
@@ -36,6 +38,7 @@ typedef struct pst_fedcoord_round {
                            * none answered */
     double update_norm;   /* L2 norm of the combined update (after DP noise) */
     int n_skipped;        /* updates left out for NaN or infinite values */
+    int capped;           /* claims lowered by fed.weighting=capped */
     double sampling_rate; /* sites asked / sites eligible when the round started */
     double epsilon;       /* spent after this round at dp_delta; 0 without DP */
 } pst_fedcoord_round_t;
@@ -60,6 +63,12 @@ bool pst_fedcoord_finished(const pst_fedcoord_t *c);
 bool pst_fedcoord_budget_stopped(const pst_fedcoord_t *c);
 /* Epsilon spent so far at dp_delta (0 without DP). */
 double pst_fedcoord_epsilon(const pst_fedcoord_t *c);
+
+/* Checkpoint support: the aggregator (its optimizer state, rounds and noise stream), and the
+ * round the coordinator resumes after (its registry restored): the run is finished when no round
+ * is left. PST_EINVAL with differential privacy on (its accountant is not checkpointed). */
+pst_fedagg_t *pst_fedcoord_agg(pst_fedcoord_t *c);
+int pst_fedcoord_resume_after(pst_fedcoord_t *c, uint64_t round, pst_err_t *err);
 
 /* Starts the next round at time now. PST_OK: *asked (valid until the next begin) holds the
  * n_asked site indices asked, in sampling order. PST_ENOTFOUND: fewer than min_sites sites are

@@ -314,3 +314,17 @@ bool pst_fedround_answered(const pst_fedround_t *r, int index)
 {
     return index >= 0 && index < r->n_sites && r->sites[index].answered;
 }
+
+pst_rng_t *pst_fedround_rng(pst_fedround_t *r)
+{
+    return &r->rng;
+}
+
+int pst_fedround_set_round(pst_fedround_t *r, uint64_t round, pst_err_t *err)
+{
+    if (r->open)
+        return pst_err_set(err, PST_ESTATE, "fed rounds: round %llu is open",
+                           (unsigned long long)r->round);
+    r->round = round;
+    return PST_OK;
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/rng.h"
 
 #include "common/fed/fedkeys.h"
 
@@ -71,6 +72,12 @@ void pst_fedround_hold(pst_fedround_t *r, int index);
  * at the asked indices (valid until the next start), in sampling order. */
 int pst_fedround_start(pst_fedround_t *r, uint64_t round, double now, const int **asked,
                        int *n_asked, pst_err_t *err);
+/* Checkpoint support: the sampling stream (read or overwrite in place), and the number of the last
+ * round run, set on a registry restored between rounds so that the next round is round + 1.
+ * PST_ESTATE while a round is open. */
+pst_rng_t *pst_fedround_rng(pst_fedround_t *r);
+int pst_fedround_set_round(pst_fedround_t *r, uint64_t round, pst_err_t *err);
+
 /* Whether a round is open, and its number (0 before the first). */
 bool pst_fedround_is_open(const pst_fedround_t *r);
 uint64_t pst_fedround_current(const pst_fedround_t *r);

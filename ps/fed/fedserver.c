@@ -3,6 +3,7 @@
 #include "ps/fed/fedserver.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,6 +18,7 @@
 #include "common/fed/fedauth.h"
 #include "common/log.h"
 #include "common/net/wire.h"
+#include "ps/fed/fedtrust.h"
 
 #define POLL_MS 50
 #define BATCH 64               /* messages handled between two looks at the round */
@@ -45,8 +47,10 @@ struct pst_fedserver {
     int links_cap;
     float *scratch; /* (n) a decoded update */
     atomic_int stop;
+    pst_fedtrust_t *trust; /* key bindings, the registry's size, rows claims */
     pst_fedserver_stats_t stats;
     bool round_open, waiting_logged;
+    bool started_any; /* this server started a round (the first waits for the expected sites) */
     double run_started, round_started;
     pst_fedtraffic_t traffic;
 };
@@ -121,8 +125,12 @@ pst_fedserver_t *pst_fedserver_new(const pst_fedserver_cfg_t *cfg, pst_fedcoord_
     /* An update is n floats; nothing larger is ever accepted from a site. */
     srv->wire = pst_wire_new(PST_WIRE_ROUTER, 4 * (uint64_t)srv->n + 65536, err);
     int rc = PST_OK;
+    srv->trust = pst_fedtrust_new(cfg->key != NULL ? cfg->allowed : NULL,
+                                  cfg->max_sites > 0 ? cfg->max_sites : INT_MAX, err);
     if (srv->contract == NULL || srv->scratch == NULL)
         rc = pst_err_set(err, PST_ENOMEM, "fed server: out of memory");
+    else if (srv->trust == NULL)
+        rc = PST_ENOMEM;
     else if (srv->wire == NULL)
         rc = PST_ENOMEM;
     else
@@ -151,6 +159,7 @@ void pst_fedserver_destroy(pst_fedserver_t **self_p)
         zmq_ctx_term(srv->ctx);
     pst_wire_destroy(&srv->wire);
     free(srv->contract);
+    pst_fedtrust_destroy(&srv->trust);
     free(srv->links);
     free(srv->scratch);
     free(srv);
@@ -172,6 +181,16 @@ void pst_fedserver_stats(const pst_fedserver_t *self, pst_fedserver_stats_t *out
         out->auth_admitted = pst_fedauth_admitted(self->auth);
         out->auth_refused = pst_fedauth_refused(self->auth);
     }
+}
+
+pst_fedtrust_t *pst_fedserver_trust(pst_fedserver_t *self)
+{
+    return self->trust;
+}
+
+void pst_fedserver_expect_sites(pst_fedserver_t *self, int n_sites)
+{
+    self->cfg.expected_sites = n_sites;
 }
 
 /* ---- sending ---- */
@@ -314,29 +333,43 @@ static void site_seen(pst_fedserver_t *srv, int index, const pst_wire_msg_t *msg
     }
 }
 
-/* With CURVE every message must come through the ZAP handler, and a key bound to a site id may
- * only speak as that site. */
-static bool identity_allowed(pst_fedserver_t *srv, pst_wire_msg_t *msg, char *bound, size_t len)
+/* With CURVE every message must come through the ZAP handler, and a key may only speak as the
+ * site it is bound to (by the allowed list, or by its first registration). *peer: the ZAP User-Id
+ * (NULL without CURVE). False after dropping or refusing the message. */
+static bool identity_allowed(pst_fedserver_t *srv, pst_wire_msg_t *msg, const char **peer)
 {
-    bound[0] = '\0';
+    *peer = NULL;
     if (srv->auth == NULL)
         return true;
     /* The header frame: a ROUTER's routing-id frame does not always carry the peer's metadata. */
-    const char *peer = pst_fedauth_peer_site(&msg->frames[1]);
-    if (peer == NULL)
+    *peer = pst_fedauth_peer_site(&msg->frames[1]);
+    if (*peer == NULL) { /* not admitted through ZAP at all: no answer */
+        srv->stats.impostors++;
         return false;
-    if (strcmp(peer, PST_FEDAUTH_ANY_SITE) == 0)
+    }
+    pst_err_t err = {0};
+    bool registering = msg->hdr->op == PST__OP__OP_FED_REGISTER;
+    if (pst_fedtrust_admit(srv->trust, *peer, msg->hdr->site, registering, &err) == PST_OK)
         return true;
-    snprintf(bound, len, "%s", peer);
-    return strcmp(peer, msg->hdr->site) == 0;
+    srv->stats.impostors++;
+    if (registering)
+        srv->stats.refused_registrations++;
+    reply_error(srv, msg, PST_EINVAL, "%s", err.msg);
+    return false;
 }
 
-static void on_register(pst_fedserver_t *srv, pst_wire_msg_t *msg, double now)
+static void on_register(pst_fedserver_t *srv, pst_wire_msg_t *msg, const char *peer, double now)
 {
     pst_fedround_t *sites = pst_fedcoord_sites(srv->coord);
     bool known = pst_fedround_find(sites, msg->hdr->site) >= 0;
     pst_err_t err = {0};
-    int index = pst_fedround_register(sites, msg->hdr->site, &err);
+    int index = pst_fedtrust_may_register(srv->trust, pst_fedround_n_sites(sites), known, &err);
+    if (index == PST_OK)
+        index = pst_fedround_register(sites, msg->hdr->site, &err);
+    /* the rows a site registers with (0: none declared) bound every later claim of it */
+    if (index >= 0 && (pst_fedtrust_bind(srv->trust, peer, msg->hdr->site, &err) != PST_OK ||
+                       pst_fedtrust_set_rows(srv->trust, index, msg->hdr->samples, &err) != PST_OK))
+        index = PST_EINVAL;
     if (index < 0 || link_of(srv, index) == NULL) {
         srv->stats.refused_registrations++;
         reply_error(srv, msg, index < 0 ? index : PST_ENOMEM, "registration refused: %s", err.msg);
@@ -410,8 +443,16 @@ static void on_update(pst_fedserver_t *srv, pst_wire_msg_t *msg, double wire_byt
                     err.msg);
         return;
     }
-    pst_fedround_verdict_t v = pst_fedcoord_offer(srv->coord, index, h->clock, srv->scratch,
-                                                  (double)h->samples, h->loss, now);
+    bool lowered = false;
+    double rows = pst_fedtrust_claim(srv->trust, index, (double)h->samples, &lowered);
+    if (lowered) {
+        srv->stats.lowered_claims++;
+        pst_warn("fed server: %s claims %llu rows for round %llu; it counts for the %.0f it "
+                 "registered with",
+                 h->site, (unsigned long long)h->samples, (unsigned long long)h->clock, rows);
+    }
+    pst_fedround_verdict_t v =
+        pst_fedcoord_offer(srv->coord, index, h->clock, srv->scratch, rows, h->loss, now);
     if (v == PST_FEDROUND_ACCEPTED) {
         srv->traffic.up_raw += 4.0 * (double)srv->n;
         srv->traffic.up_wire += wire_bytes;
@@ -424,17 +465,12 @@ static void on_update(pst_fedserver_t *srv, pst_wire_msg_t *msg, double wire_byt
 
 static void handle(pst_fedserver_t *srv, pst_wire_msg_t *msg, double wire_bytes, double now)
 {
-    char bound[PST_FEDKEY_NAME_MAX + 1];
-    if (!identity_allowed(srv, msg, bound, sizeof bound)) {
-        srv->stats.impostors++;
-        if (bound[0] == '\0') /* not admitted through ZAP at all: no answer */
-            return;
-        reply_error(srv, msg, PST_EINVAL, "this site's key may only speak as '%s'", bound);
+    const char *peer = NULL;
+    if (!identity_allowed(srv, msg, &peer))
         return;
-    }
     switch (msg->hdr->op) {
     case PST__OP__OP_FED_REGISTER:
-        on_register(srv, msg, now);
+        on_register(srv, msg, peer, now);
         break;
     case PST__OP__OP_HEARTBEAT:
         on_heartbeat(srv, msg, now);
@@ -478,10 +514,11 @@ static int drain(pst_fedserver_t *srv)
 
 /* ---- rounds ---- */
 
-/* Round 1 waits for the expected sites (or the start timeout); later rounds start at once. */
+/* The first round this server starts (round 1, or the first after a restart) waits for the
+ * expected sites (or the start timeout); later rounds start at once. */
 static bool ready_to_start(pst_fedserver_t *srv, double now)
 {
-    if (pst_fedcoord_round(srv->coord) > 0)
+    if (srv->started_any)
         return true;
     int ready = 0;
     for (int i = 0; i < pst_fedround_n_sites(pst_fedcoord_sites(srv->coord)); i++) {
@@ -516,6 +553,7 @@ static int start_round(pst_fedserver_t *srv, double now, pst_err_t *err)
         return rc;
     }
     srv->waiting_logged = false;
+    srv->started_any = true;
     srv->round_open = true;
     srv->round_started = now;
     memset(&srv->traffic, 0, sizeof srv->traffic);

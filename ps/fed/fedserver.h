@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/fed/fedkeys.h"
 #include "ps/fed/fedcoord.h"
+#include "ps/fed/fedtrust.h"
 
 typedef struct pst_fedserver_cfg {
     const char *endpoint;             /* to bind, e.g. tcp://0.0.0.0:7600 or tcp://127.0.0.1:* */
@@ -26,6 +27,7 @@ typedef struct pst_fedserver_cfg {
     double start_timeout;     /* ...for at most this many seconds */
     double heartbeat_timeout; /* a round stops waiting for an asked site silent this long */
     void *zmq_ctx;            /* a context to use, or NULL for the server's own */
+    int max_sites;            /* most site ids that may register; 0: no limit */
 } pst_fedserver_cfg_t;
 
 /* Model traffic of a round: "raw" counts floats (4 bytes each), "wire" the bytes of the messages
@@ -48,6 +50,7 @@ typedef struct pst_fedserver_stats {
     uint64_t registrations, rejoins; /* REGISTER accepted: new sites, known ones again */
     uint64_t refused_registrations;  /* bad site ids */
     uint64_t impostors;              /* messages naming another site than the key is bound to */
+    uint64_t lowered_claims;         /* updates claiming more rows than the site registered with */
     uint64_t bad_frames;             /* malformed messages dropped */
     uint64_t bad_updates;            /* updates that failed to decode or had the wrong size */
     uint64_t declined;               /* sites that answered a task without an update */
@@ -74,5 +77,11 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
 void pst_fedserver_stop(pst_fedserver_t *self);
 
 void pst_fedserver_stats(const pst_fedserver_t *self, pst_fedserver_stats_t *out);
+
+/* What the server believes of its sites (ps/fed/fedtrust), for its checkpoint. */
+pst_fedtrust_t *pst_fedserver_trust(pst_fedserver_t *self);
+/* Before run(), after a registry was restored: the first round this server starts waits for
+ * n_sites ready sites (or fed.start_timeout), as round 1 waits for expected_sites. */
+void pst_fedserver_expect_sites(pst_fedserver_t *self, int n_sites);
 
 #endif

@@ -105,11 +105,23 @@ static int attempt(const char *endpoint, const char *op)
     if (strcmp(op, "stats") == 0) {
         uint64_t counters[PST_STAT_COUNT];
         rc = pst_psclient_server_stats(c, 0, counters, &err);
-    } else if (strcmp(op, "pull") == 0 || strcmp(op, "init") == 0) {
-        /* 1 Mi floats of a model the job does not have: a pull of model 0 would need its size. */
+    } else if (strcmp(op, "counters") == 0) {
+        uint64_t counters[PST_STAT_COUNT];
+        rc = pst_psclient_server_stats(c, 0, counters, &err);
+        if (rc == PST_OK) {
+            printf("counters: contract=%llu tensors=%llu\n",
+                   (unsigned long long)counters[PST_STAT_CONTRACT],
+                   (unsigned long long)counters[PST_STAT_TENSORS]);
+            pst_psclient_destroy(&c);
+            return 0;
+        }
+    } else if (strcmp(op, "pull") == 0 || strcmp(op, "init") == 0 || strcmp(op, "init0") == 0) {
+        /* 1 Mi floats of a model the job does not have (init0: of the job's own tensor 0/0, with
+         * another size): a pull of model 0 would need its size. */
         enum { LEN = 1 << 20 };
         float *values = calloc(LEN, sizeof *values);
-        int t = values ? pst_psclient_register_dense(c, op[0] == 'p' ? 0 : 99, 0, LEN, &err) : -1;
+        uint32_t model = strcmp(op, "init") == 0 ? 99 : 0;
+        int t = values ? pst_psclient_register_dense(c, model, 0, LEN, &err) : -1;
         uint64_t clock = 0;
         pst_ticket_t ticket;
         if (t >= 0 && op[0] == 'p' && (rc = pst_psclient_pull(c, t, values, 0, &ticket, &err)) == 0)
@@ -132,8 +144,8 @@ static int attempt(const char *endpoint, const char *op)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr,
-                "usage: pst_stranger ENDPOINT [handshake|guess|stats|pull|init|shutdown]...\n");
+        fprintf(stderr, "usage: pst_stranger ENDPOINT "
+                        "[handshake|guess|stats|counters|pull|init|init0|shutdown]...\n");
         return 2;
     }
     pst_log_set_level(PST_LOG_ERROR);

@@ -1,7 +1,9 @@
 /* Tests for ps/fedserver: a live server in a thread, driven by sites played by hand over raw
  * DEALER sockets on loopback TCP: a whole run checked against hand-computed FedAvg, malformed and
  * hostile messages, silent and reconnecting sites, the start of round 1, CURVE sites that speak
- * for another site, and a ZeroMQ context shut down under the server. */
+ * for another site, a key without a site id bound to the first id it registers, the limit on
+ * registered sites, rows claims held to what a site registered with, and a ZeroMQ context shut
+ * down under the server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -935,6 +937,140 @@ static void curve_keys_speak_only_for_their_bound_site(void **state)
     pst_fedkey_list_fini(&allowed);
 }
 
+/* A key allowed without a site id binds to the first site id it registers: it may not register
+ * or speak as another, and no other key may take that id (nor an id bound to a key). */
+static void an_unbound_key_binds_to_its_first_site_id(void **state)
+{
+    (void)state;
+    pst_fedkey_pair_t server, key_a, key_u, key_v;
+    pst_fedkey_list_t allowed = {0};
+    assert_int_equal(pst_fedkey_generate(&server, NULL), PST_OK);
+    assert_int_equal(pst_fedkey_generate(&key_a, NULL), PST_OK);
+    assert_int_equal(pst_fedkey_generate(&key_u, NULL), PST_OK);
+    assert_int_equal(pst_fedkey_generate(&key_v, NULL), PST_OK);
+    assert_int_equal(pst_fedkey_list_add(&allowed, key_a.public_key, "site-a", NULL), PST_OK);
+    assert_int_equal(pst_fedkey_list_add(&allowed, key_u.public_key, NULL, NULL), PST_OK);
+    assert_int_equal(pst_fedkey_list_add(&allowed, key_v.public_key, NULL, NULL), PST_OK);
+    pst_fedserver_cfg_t cfg = server_cfg(1);
+    cfg.key = &server;
+    cfg.allowed = &allowed;
+    fed_t *f = fed_start(&cfg, 1);
+    site_t *u = site_open_curve(f, "site-u", &key_u, server.public_key);
+    site_t *v = site_open_curve(f, "site-v", &key_v, server.public_key);
+    reply_t r;
+    /* before registering, an unbound key speaks for no site */
+    heartbeat(v, &r);
+    expect_error(&r, PST_EINVAL);
+    assert_non_null(strstr(r.error, "this key has registered no site yet"));
+
+    site_register(u); /* binds key_u to site-u */
+    const char *others[] = {"site-x", "site-a"};
+    for (int i = 0; i < 2; i++) {
+        Pst__Header h = header(u, PST__OP__OP_FED_REGISTER);
+        h.site = (char *)others[i];
+        request(u, &h, NULL, &r);
+        expect_error(&r, PST_EINVAL);
+        assert_non_null(strstr(r.error, "this key registered as 'site-u'"));
+    }
+    Pst__Header h = header(u, PST__OP__OP_HEARTBEAT);
+    h.site = "site-a";
+    request(u, &h, NULL, &r);
+    expect_error(&r, PST_EINVAL);
+    /* another unbound key cannot take site-u's id, nor the id bound to key_a */
+    const char *taken[] = {"site-u", "site-a"};
+    for (int i = 0; i < 2; i++) {
+        h = header(v, PST__OP__OP_FED_REGISTER);
+        h.site = (char *)taken[i];
+        request(v, &h, NULL, &r);
+        expect_error(&r, PST_EINVAL);
+        assert_non_null(strstr(r.error, "belongs to another key"));
+    }
+
+    heartbeat(u, &r); /* ready: round 1 asks site-u only */
+    expect_ack(&r, 0);
+    expect_task(u, 1, INIT);
+    float d[N], w[N];
+    delta_of(0, 1, d);
+    update(u, 1, d, 4, &r);
+    expect_ack(&r, 0);
+    memcpy(w, INIT, sizeof w);
+    fedavg(w, (const float(*)[N])d, (const double[]){4}, 1);
+    expect_done(u, w);
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, false, &st), PST_OK);
+    assert_int_equal(st.impostors, 6);
+    assert_int_equal(st.refused_registrations, 4);
+    assert_int_equal(st.registrations, 1);
+    assert_weights(pst_fedcoord_global(f->coord), w);
+    fed_free(f);
+    pst_fedkey_list_fini(&allowed);
+}
+
+/* With max_sites 2 a third site id is refused; the registered ones may still rejoin. */
+static void registrations_past_max_sites_are_refused(void **state)
+{
+    (void)state;
+    pst_fedserver_cfg_t cfg = server_cfg(3);
+    cfg.max_sites = 2;
+    fed_t *f = fed_start(&cfg, 1);
+    site_t *a = site_open(f, "site-a"), *b = site_open(f, "site-b"), *c = site_open(f, "site-c");
+    site_register(a);
+    site_register(b);
+    reply_t r;
+    Pst__Header h = header(c, PST__OP__OP_FED_REGISTER);
+    request(c, &h, NULL, &r);
+    expect_error(&r, PST_ERANGE);
+    assert_non_null(strstr(r.error, "2 sites are registered already (fed.max_sites)"));
+    site_register(a); /* a rejoin is no new id */
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, true, &st), PST_ESTATE);
+    assert_int_equal(st.registrations, 2);
+    assert_int_equal(st.rejoins, 1);
+    assert_int_equal(st.refused_registrations, 1);
+    fed_free(f);
+}
+
+/* A site that registered with 10 rows counts for 10 whatever it claims; one that registered with
+ * none is held to its first accepted claim (30). FedAvg by hand with those rows. */
+static void claims_count_for_no_more_than_the_site_registered_with(void **state)
+{
+    (void)state;
+    pst_fedserver_cfg_t cfg = server_cfg(2);
+    fed_t *f = fed_start(&cfg, 2);
+    site_t *a = site_open(f, "site-a"), *b = site_open(f, "site-b");
+    reply_t r;
+    Pst__Header h = header(a, PST__OP__OP_FED_REGISTER);
+    h.samples = 10;
+    request(a, &h, NULL, &r);
+    assert_int_equal(r.op, PST__OP__OP_FED_WELCOME);
+    heartbeat(a, &r);
+    expect_ack(&r, 0);
+    site_join(b);
+    const uint64_t claims[2][2] = {{1000000, 30}, {10, 3000}}; /* [round - 1][site] */
+    const double rows[2] = {10, 30};
+    float w[N], d[2][N];
+    memcpy(w, INIT, sizeof w);
+    for (uint64_t round = 1; round <= 2; round++) {
+        expect_task(a, round, w);
+        expect_task(b, round, w);
+        delta_of(0, round, d[0]);
+        delta_of(1, round, d[1]);
+        update(a, round, d[0], claims[round - 1][0], &r);
+        expect_ack(&r, 0);
+        update(b, round, d[1], claims[round - 1][1], &r);
+        expect_ack(&r, 0);
+        fedavg(w, d, rows, 2);
+    }
+    expect_done(a, w);
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, false, &st), PST_OK);
+    assert_int_equal(st.lowered_claims, 2);
+    assert_float_equal(f->rounds[0].samples, 40, 0);
+    assert_float_equal(f->rounds[1].samples, 40, 0);
+    assert_weights(pst_fedcoord_global(f->coord), w);
+    fed_free(f);
+}
+
 /* When its ZeroMQ context is shut down under it, run() ends with PST_EIO, with or without an
  * error buffer. */
 static void a_terminated_context_ends_the_run(void **state)
@@ -972,6 +1108,9 @@ int main(void)
         cmocka_unit_test(round_one_waits_for_the_expected_sites),
         cmocka_unit_test(round_one_starts_at_start_timeout_with_the_ready_sites),
         cmocka_unit_test(curve_keys_speak_only_for_their_bound_site),
+        cmocka_unit_test(an_unbound_key_binds_to_its_first_site_id),
+        cmocka_unit_test(registrations_past_max_sites_are_refused),
+        cmocka_unit_test(claims_count_for_no_more_than_the_site_registered_with),
         cmocka_unit_test(a_terminated_context_ends_the_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
