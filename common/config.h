@@ -125,9 +125,11 @@ typedef struct pst_config {
         struct {
             double clip, noise, delta, epsilon_budget;
         } dp;
-        char *attack;        /* none | sign_flip | noise: what attacking simulated sites send */
-        long attack_sites;   /* the first attack_sites sites attack */
-        double attack_scale; /* the attack's size, in multiples of the honest update */
+        char *attack;         /* none | sign_flip | noise: what attacking simulated sites send */
+        long attack_sites;    /* the first attack_sites sites attack */
+        double attack_scale;  /* the attack's size, in multiples of the honest update */
+        char *local_state;    /* reset | keep: a site's optimizer state across rounds */
+        bool server_nesterov; /* FedAvgM steps along the Nesterov look-ahead */
     } fed;
 
     struct {
