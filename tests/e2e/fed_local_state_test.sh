@@ -6,6 +6,7 @@
 #  2. fed.server_nesterov: not the rounds of plain FedAvgM at the same momentum.
 #  3. Through fed serve and one fed join site: keep travels in the server's contract (the site's
 #     rounds differ from a reset run's), and the run completes.
+#     A site that is an mpirun job refuses keep with the key named.
 #  4. Bad settings are refused with the key named: nesterov without momentum, keep with lookahead.
 # usage: fed_local_state_test.sh PSTRAIN TESTS_DIR
 set -uo pipefail
@@ -99,6 +100,22 @@ if deploy srv-reset && deploy srv-keep --set fed.local_state=keep; then
     "$(jexpr "$work/srv-keep/report.json" "d['fed']['sites_answered'] == 3")"
   check "serve/join: keep reaches the site (not reset's rounds)" "$(differ srv-reset srv-keep)"
 fi
+
+# A site that is an mpirun job runs its optimizer on its parameter servers: it refuses keep.
+port=$(free_port)
+serve srv-mpi "$port" --set fed.local_state=keep
+if wait_for "$work/srv-mpi.log" "listening on" 20; then
+  timeout 120 mpirun --oversubscribe -np 3 "$pstrain" fed join "$config" \
+    --server "tcp://127.0.0.1:$port" --site site-m --set data.train="$data/digits.csv" \
+    --set fed.insecure=true --set fed.server_timeout=30 \
+    --out "$work/site-mpi" >"$work/site-mpi.log" 2>&1
+  rc=$?
+  check "an mpirun site refuses keep (exit $rc)" \
+    "$([ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "fed.local_state: the server asks keep" "$work/site-mpi.log" && echo True || echo False)"
+else
+  fail "srv-mpi: server did not start"
+fi
+kill "$srv_pid" 2>/dev/null
 
 # --- 4. refusals ------------------------------------------------------------------------------
 fed badn --set fed.server_nesterov=true
