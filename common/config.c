@@ -440,6 +440,14 @@ static const pst_config_key_t keys[] = {
     {"fed.max_sites", PST_CFG_INT, OFF(fed.max_sites), "1000", NULL, 1, 1e6,
      "fed serve: the most site ids that may register; a registration past it is refused (sites "
      "already registered may rejoin)."},
+    {"fed.local_state", PST_CFG_STR, OFF(fed.local_state), "reset", "reset|keep", NOB,
+     "pstrain fed: a site's local optimizer state (Adam's moments and step count) across rounds: "
+     "reset, fresh every round; keep, each site continues its own state from its previous round "
+     "(a site's own data, never sent), as one optimizer would over its rows. Sites that are "
+     "mpirun jobs run the optimizer on their servers and take reset only."},
+    {"fed.server_nesterov", PST_CFG_BOOL, OFF(fed.server_nesterov), "false", NULL, NOB,
+     "pstrain fed, with fed.server_momentum > 0: Nesterov server momentum, the server steps "
+     "along server_momentum m + update (m already updated) instead of m."},
 
     {"output.tensorboard", PST_CFG_BOOL, OFF(output.tensorboard), "true", NULL, NOB,
      "Write TensorBoard event files (events.out.tfevents.*) in the run directory: every "

@@ -125,11 +125,16 @@ typedef struct pst_config {
         struct {
             double clip, noise, delta, epsilon_budget;
         } dp;
-        char *attack;        /* none | sign_flip | noise: what attacking simulated sites send */
-        long attack_sites;   /* the first attack_sites sites attack */
-        double attack_scale; /* the attack's size, in multiples of the honest update */
-        char *weighting;     /* samples | equal | capped: the updates' weights in the mean */
-        long max_sites;      /* fed serve: most site ids that may register */
+        char *attack;         /* none | sign_flip | noise: what attacking simulated sites send */
+        long attack_sites;    /* the first attack_sites sites attack */
+        double attack_scale;  /* the attack's size, in multiples of the honest update */
+        char *weighting;      /* samples | equal | capped: the updates' weights in the mean */
+        long max_sites;       /* fed serve: most site ids that may register */
+        char *attack;         /* none | sign_flip | noise: what attacking simulated sites send */
+        long attack_sites;    /* the first attack_sites sites attack */
+        double attack_scale;  /* the attack's size, in multiples of the honest update */
+        char *local_state;    /* reset | keep: a site's optimizer state across rounds */
+        bool server_nesterov; /* FedAvgM steps along the Nesterov look-ahead */
     } fed;
 
     struct {

@@ -57,6 +57,14 @@ int pst_fedconf_check(const pst_config_t *cfg, const pst_dataset_t *train, pst_e
                            "fed.server_momentum: %s keeps its own first moment; server momentum "
                            "is for fedavg, fedprox and the robust rules",
                            cfg->fed.aggregator);
+    if (cfg->fed.server_nesterov && !(cfg->fed.server_momentum > 0))
+        return pst_err_set(err, PST_EINVAL,
+                           "fed.server_nesterov: needs fed.server_momentum > 0 (it is %g)",
+                           cfg->fed.server_momentum);
+    if (strcmp(cfg->fed.local_state, "keep") == 0 && cfg->optimizer.lookahead_k > 0)
+        return pst_err_set(err, PST_EINVAL,
+                           "fed.local_state: keep does not carry optimizer.lookahead_k's slow "
+                           "weights across rounds; set fed.local_state: reset or lookahead_k: 0");
     if (cfg->fed.min_sites > cfg->fed.sites)
         return pst_err_set(err, PST_EINVAL, "fed.min_sites (%ld) exceeds fed.sites (%ld)",
                            cfg->fed.min_sites, cfg->fed.sites);
@@ -89,6 +97,7 @@ void pst_fedconf_coord(const pst_config_t *cfg, pst_fedcoord_cfg_t *out)
     if (cfg->fed.server_lr > 0)
         out->agg.server_lr = cfg->fed.server_lr;
     out->agg.server_momentum = cfg->fed.server_momentum;
+    out->agg.server_nesterov = cfg->fed.server_nesterov;
     out->agg.dp_clip = cfg->fed.dp.clip;
     out->agg.dp_noise = cfg->fed.dp.clip > 0 ? cfg->fed.dp.noise : 0;
     out->agg.skip_nonfinite = 1;

@@ -317,6 +317,7 @@ int pst_fedjoin_run_ext(const pst_config_t *cfg, const pst_fedjoin_args_t *args,
                (unsigned long long)j->rounds, j->rundir.path);
     pst_fedsite_destroy(&j->fs);
     pst_rundir_close(&j->rundir);
+    pst_fedtrain_site_fini(&j->play);
     pst_fedjoin_model_fini(&j->m);
     free(j);
     return rc == PST_OK ? 0 : 1;

@@ -188,6 +188,10 @@ static int worker_setup(sitempi_t *x, const uint8_t *contract, const start_t *st
     int rc = open_contract(x, contract, st, err);
     if (rc == PST_OK)
         rc = pst_fedjoin_model_load(x->m, x->cfg, st->n_params, err);
+    if (rc == PST_OK && x->m->trainer.keep_state)
+        rc = pst_err_set(err, PST_EINVAL,
+                         "fed.local_state: the server asks keep, but a site that is an mpirun "
+                         "job runs its optimizer on its parameter servers, fresh every round");
     rc = take_share(x, rc, err);
     size_t n = st->n_params, W = (size_t)x->ranks.n_workers;
     if (rc == PST_OK && !(x->worker_rows = malloc(W * sizeof *x->worker_rows)))

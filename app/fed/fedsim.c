@@ -104,6 +104,7 @@ typedef struct sim {
     pst_fedtrainer_t trainer;
     pst_fedreport_t report;
     float *delta;         /* (n_params) */
+    pst_optim_t **kept;   /* (sites) each site's optimizer across rounds (fed.local_state keep) */
     pst_codec_t up, down; /* fed.codec, fed.down_codec */
     float *residuals;     /* (sites, n_params) error feedback of a lossy fed.codec, or NULL */
     uint8_t *payload;     /* an encoded update or global model */
@@ -134,6 +135,7 @@ static int sim_init(sim_t *sim, pst_session_t *s, pst_err_t *err)
     sim->up = pst_fedconf_up_codec(s->cfg);
     sim->down = pst_fedconf_down_codec(s->cfg);
     sim->delta = malloc(n * sizeof *sim->delta);
+    sim->kept = calloc((size_t)sim->sites.n, sizeof *sim->kept);
     sim->payload_cap = pst_codec_bound(sim->up, n) > pst_codec_bound(sim->down, n)
                            ? pst_codec_bound(sim->up, n)
                            : pst_codec_bound(sim->down, n);
@@ -141,7 +143,7 @@ static int sim_init(sim_t *sim, pst_session_t *s, pst_err_t *err)
     bool lossy = pst_codec_lossy(sim->up);
     if (lossy)
         sim->residuals = calloc((size_t)sim->sites.n * n, sizeof *sim->residuals);
-    if (!sim->delta || !sim->payload || (lossy && !sim->residuals))
+    if (!sim->delta || !sim->kept || !sim->payload || (lossy && !sim->residuals))
         return pst_err_set(err, PST_ENOMEM, "out of memory");
     pst_fedreport_init(&sim->report, s, s->cfg->fed.dp.clip > 0);
     return PST_OK;
@@ -149,6 +151,9 @@ static int sim_init(sim_t *sim, pst_session_t *s, pst_err_t *err)
 
 static void sim_fini(sim_t *sim)
 {
+    for (int i = 0; sim->kept && i < sim->sites.n; i++)
+        pst_optim_destroy(&sim->kept[i]);
+    free(sim->kept);
     pst_fedsim_sites_fini(&sim->sites);
     pst_fedcoord_destroy(&sim->coord);
     pst_fedtrainer_fini(&sim->trainer);
@@ -204,8 +209,9 @@ static int train_site(sim_t *sim, int site, pst_fedtraffic_t *traffic, pst_err_t
     uint64_t seed = pst_fedcoord_task_seed((uint64_t)s->cfg->seed, round, sim->sites.ids[site]);
     pst_fedtrain_result_t res;
     pst_err_t site_err = {0};
-    int rc = pst_fedtrainer_run(&sim->trainer, &rows, global, round, seed, NULL, sim->delta, &res,
-                                &site_err);
+    pst_optim_t **kept = sim->trainer.keep_state ? &sim->kept[site] : NULL;
+    int rc = pst_fedtrainer_run_kept(&sim->trainer, &rows, global, round, seed, kept, sim->delta,
+                                     &res, &site_err);
     if (rc != PST_OK) {
         *err = site_err;
         return pst_err_prefix(err, rc, "%s: ", sim->sites.ids[site]);

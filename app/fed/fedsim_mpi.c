@@ -125,6 +125,7 @@ static void player_close(player_t *p, simrank_t *r)
         r->s.result.rows_trained += p->plays[i].rows_trained;
         r->s.result.seconds += p->plays[i].seconds;
         pst_fedsite_destroy(&p->sites[i]);
+        pst_fedtrain_site_fini(&p->plays[i]);
     }
     free(p->sites);
     free(p->plays);

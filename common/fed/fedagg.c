@@ -103,6 +103,10 @@ static int check_optimizer_cfg(const pst_fedagg_cfg_t *c, pst_err_t *err)
     if (!(c->server_momentum >= 0 && c->server_momentum < 1))
         return pst_err_set(err, PST_EINVAL, "fedagg: server_momentum %g not in [0, 1)",
                            c->server_momentum);
+    if (c->server_nesterov && !(c->server_opt == PST_FEDOPT_SGD && c->server_momentum > 0))
+        return pst_err_set(err, PST_EINVAL,
+                           "fedagg: server_nesterov needs the sgd server optimizer with "
+                           "server_momentum > 0");
     if (c->server_opt == PST_FEDOPT_SGD)
         return PST_OK;
     if (c->server_momentum > 0)
@@ -523,8 +527,9 @@ static float max_abs(const float *x, size_t n)
 static float step_one(const pst_fedagg_cfg_t *c, float *m, float *v, float d, float w)
 {
     if (c->server_opt == PST_FEDOPT_SGD && c->server_momentum > 0) {
-        *m = (float)c->server_momentum * *m + d;
-        return w + (float)c->server_lr * *m;
+        float b = (float)c->server_momentum;
+        *m = b * *m + d;
+        return w + (float)c->server_lr * (c->server_nesterov ? b * *m + d : *m);
     }
     if (c->server_opt == PST_FEDOPT_SGD)
         return w + (float)c->server_lr * d;

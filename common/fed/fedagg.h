@@ -26,6 +26,7 @@ typedef enum {
  * Optimization", Algorithm 2; m starts at 0, v at tau^2, no bias correction):
  *   sgd:      global += lr * d                         (FedAvg: lr = 1)
  *   sgd with server_momentum b > 0 (FedAvgM): m = b m + d, global += lr * m
+ *   ... and server_nesterov: m = b m + d, global += lr * (b m + d)
  *   m = beta1 m + (1 - beta1) d, then
  *   adagrad:  v = v + d^2
  *   adam:     v = beta2 v + (1 - beta2) d^2
@@ -44,6 +45,8 @@ typedef struct pst_fedagg_cfg {
     double server_lr; /* sgd 1; adaptive 0.01 */
     /* sgd only, in [0, 1) (0): FedAvgM (Hsu et al. 2019), m = momentum m + d, global += lr m */
     double server_momentum;
+    /* sgd with server_momentum > 0 only: Nesterov's look-ahead, global += lr (b m + d) */
+    int server_nesterov;
     double beta1, beta2;  /* adaptive (0.9, 0.99); beta1 = 0 makes FedAdagrad plain Adagrad */
     double tau;           /* adaptivity epsilon, > 0 (1e-3) */
     double trim_fraction; /* trimmed mean, in [0, 0.5) (0.1) */

@@ -118,6 +118,40 @@ static void fedavgm_steps_along_the_momentum(void **state)
     assert_non_null(strstr(err.msg, "server_momentum 1 not in [0, 1)"));
 }
 
+/* Nesterov FedAvgM: m = b m + d, global += lr (b m + d). With b = 0.5, lr 2 and the mean delta
+ * (1, -2) twice: m = (1, -2), global -> 2 (0.5 (1, -2) + (1, -2)) = (3, -6); m = (1.5, -3),
+ * global += 2 (0.5 (1.5, -3) + (1, -2)) = (3.5, -7) -> (6.5, -13). Without momentum, or on an
+ * adaptive server optimizer, it is refused. */
+static void fedavgm_nesterov_looks_ahead(void **state)
+{
+    (void)state;
+    const float d0[] = {2, -4}, d1[] = {0, 0};
+    const float *deltas[] = {d0, d1};
+    pst_fedagg_cfg_t c = cfg_for(PST_FEDAGG_MEAN, PST_FEDOPT_SGD);
+    c.server_lr = 2;
+    c.server_momentum = 0.5;
+    c.server_nesterov = 1;
+    pst_fedagg_t *a = make(&c, 2);
+    float g[] = {0, 0};
+    assert_int_equal(pst_fedagg_round(a, g, deltas, NULL, 2, NULL), PST_OK);
+    assert_vec(g, (const double[]){3, -6}, 2, 1e-6);
+    assert_int_equal(pst_fedagg_round(a, g, deltas, NULL, 2, NULL), PST_OK);
+    assert_vec(g, (const double[]){6.5, -13}, 2, 1e-6);
+    size_t n_state = 0;
+    const float *st = pst_fedagg_state(a, &n_state);
+    assert_int_equal(n_state, 4);
+    assert_vec(st, (const double[]){1.5, -3, 0, 0}, 4, 1e-6);
+    pst_fedagg_destroy(&a);
+    pst_err_t err = {0};
+    c.server_momentum = 0;
+    assert_null(pst_fedagg_new(&c, 2, &err));
+    assert_non_null(strstr(err.msg, "server_nesterov needs the sgd server optimizer"));
+    pst_fedagg_cfg_t adam = cfg_for(PST_FEDAGG_MEAN, PST_FEDOPT_ADAM);
+    adam.server_nesterov = 1;
+    assert_null(pst_fedagg_new(&adam, 2, &err));
+    assert_non_null(strstr(err.msg, "server_nesterov needs the sgd server optimizer"));
+}
+
 static void server_lr_scales_the_mean(void **state)
 {
     (void)state;
@@ -722,6 +756,7 @@ int main(void)
         cmocka_unit_test(fedavg_weights_by_counts),
         cmocka_unit_test(server_lr_scales_the_mean),
         cmocka_unit_test(fedavgm_steps_along_the_momentum),
+        cmocka_unit_test(fedavgm_nesterov_looks_ahead),
         cmocka_unit_test(fedprox_gradient_term),
         cmocka_unit_test(median_by_hand),
         cmocka_unit_test(median_sorts_many_sites),

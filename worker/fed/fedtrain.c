@@ -20,6 +20,7 @@ int pst_fedtrainer_init(pst_fedtrainer_t *t, const pst_modelspec_t *spec, size_t
     t->opts.steps_per_epoch = 0;
     t->mu = strcmp(cfg->fed.aggregator, "fedprox") == 0 ? (float)cfg->fed.mu : 0.0f;
     t->lr_decay = cfg->fed.lr_decay;
+    t->keep_state = strcmp(cfg->fed.local_state, "keep") == 0;
     t->local = pst_model_new(n_inputs, spec->layers, spec->n_layers, t->opts.batch_size, err);
     if (!t->local)
         return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "model: ");
@@ -41,7 +42,7 @@ void pst_fedtrainer_fini(pst_fedtrainer_t *t)
 typedef struct site_ctx {
     pst_fedtrainer_t *t;
     const float *w_global;
-    pst_optim_t *optim;              /* alone: the site's optimizer, fresh every round */
+    pst_optim_t *optim;              /* alone: the site's optimizer (fresh or kept) */
     const pst_train_hooks_t *remote; /* the servers' pull and push, or NULL */
     double last_loss;
 } site_ctx_t;
@@ -77,9 +78,9 @@ static void site_progress(void *ctx, const pst_step_progress_t *progress)
         c->t->keepalive(c->t->keepalive_ctx);
 }
 
-int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
-                       uint64_t round, uint64_t seed, const pst_train_hooks_t *remote, float *delta,
-                       pst_fedtrain_result_t *res, pst_err_t *err)
+static int run_site(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                    uint64_t round, uint64_t seed, const pst_train_hooks_t *remote,
+                    pst_optim_t **kept, float *delta, pst_fedtrain_result_t *res, pst_err_t *err)
 {
     memset(res, 0, sizeof *res);
     res->rows = (double)rows->n;
@@ -90,8 +91,12 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     o.seed = seed;
     o.sched.base_lr = (float)(t->opts.sched.base_lr * pow(t->lr_decay, round > 1 ? round - 1 : 0));
     site_ctx_t ctx = {t, global, NULL, remote, NAN};
-    if (!remote && !(ctx.optim = pst_optim_new(&o.optim, t->n_params, err)))
+    if (kept && *kept)
+        ctx.optim = *kept;
+    else if (!remote && !(ctx.optim = pst_optim_new(&o.optim, t->n_params, err)))
         return pst_err_prefix(err, pst_err_code(err, PST_ENOMEM), "optimizer: ");
+    if (kept)
+        *kept = ctx.optim; /* continued next round, diverged or not: the caller frees it */
     pst_train_hooks_t hooks = {.ctx = &ctx,
                                .pull = site_pull,
                                .push = site_push,
@@ -99,7 +104,10 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
                                .on_progress = site_progress};
     pst_train_result_t r;
     int rc = pst_train_rows(t->local, rows, NULL, &o, &hooks, &r, err);
-    pst_optim_destroy(&ctx.optim);
+    /* A kept state stays only after a clean round: a failed or diverged one may have left
+     * NaN moments, and the site's next round starts fresh. */
+    if (!kept || rc != PST_OK)
+        pst_optim_destroy(kept ? kept : &ctx.optim);
     if (rc == PST_ENUMERIC)
         return PST_OK; /* res->ok stays false; err says why */
     if (rc != PST_OK)
@@ -111,6 +119,25 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
     res->rows_trained = r.rows_trained;
     res->seconds = r.seconds;
     return PST_OK;
+}
+
+int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                       uint64_t round, uint64_t seed, const pst_train_hooks_t *remote, float *delta,
+                       pst_fedtrain_result_t *res, pst_err_t *err)
+{
+    return run_site(t, rows, global, round, seed, remote, NULL, delta, res, err);
+}
+
+int pst_fedtrainer_run_kept(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                            uint64_t round, uint64_t seed, pst_optim_t **kept, float *delta,
+                            pst_fedtrain_result_t *res, pst_err_t *err)
+{
+    return run_site(t, rows, global, round, seed, NULL, kept, delta, res, err);
+}
+
+void pst_fedtrain_site_fini(pst_fedtrain_site_t *fs)
+{
+    pst_optim_destroy(&fs->optim);
 }
 
 int pst_fedtrain_site_begin(pst_fedtrain_site_t *fs, const pst_fedsite_task_t *task, pst_err_t *err)
@@ -148,7 +175,8 @@ int pst_fedtrain_hook(void *ctx, pst_fedsite_t *site, const pst_fedsite_task_t *
     if (rc != PST_OK)
         return rc;
     pst_fedtrain_result_t res;
-    rc = pst_fedtrainer_run(fs->trainer, &fs->rows, task->global, task->round, task->seed, NULL,
-                            delta, &res, err);
+    pst_optim_t **kept = fs->trainer->keep_state ? &fs->optim : NULL;
+    rc = pst_fedtrainer_run_kept(fs->trainer, &fs->rows, task->global, task->round, task->seed,
+                                 kept, delta, &res, err);
     return pst_fedtrain_site_end(fs, rc, &res, samples, loss);
 }

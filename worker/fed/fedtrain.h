@@ -10,6 +10,7 @@
 
 #include "worker/model/modelspec.h"
 #include "common/config.h"
+#include "common/optim/optim.h"
 #include "worker/model/model.h"
 #include "worker/fed/fedsite.h"
 #include "worker/train/train.h"
@@ -19,6 +20,7 @@ typedef struct pst_fedtrainer {
     pst_train_opts_t opts; /* local training: epochs = fed.local_epochs, no early stopping */
     float mu;              /* FedProx proximal weight; 0 for the other aggregators */
     double lr_decay;       /* round r trains with the learning rate times lr_decay^(r-1) */
+    bool keep_state;       /* fed.local_state keep: each site's optimizer lives across rounds */
     size_t n_params;
     /* Called about every quarter second while training (NULL: nothing), e.g. to send heartbeats. */
     void (*keepalive)(void *ctx);
@@ -56,13 +58,25 @@ int pst_fedtrainer_run(pst_fedtrainer_t *t, const pst_rows_t *rows, const float 
                        uint64_t round, uint64_t seed, const pst_train_hooks_t *remote, float *delta,
                        pst_fedtrain_result_t *res, pst_err_t *err);
 
+/* pst_fedtrainer_run for a site that trains alone, with its own optimizer *kept: NULL for a
+ * fresh optimizer every round (fed.local_state reset); otherwise the site's optimizer across
+ * rounds, created at its first round (*kept NULL) and continued at the next ones (Adam's moments
+ * and step count), which the caller frees with pst_optim_destroy. */
+int pst_fedtrainer_run_kept(pst_fedtrainer_t *t, const pst_rows_t *rows, const float *global,
+                            uint64_t round, uint64_t seed, pst_optim_t **kept, float *delta,
+                            pst_fedtrain_result_t *res, pst_err_t *err);
+
 /* One site a process plays: its rows and the trainer it shares with the process's other sites. */
 typedef struct pst_fedtrain_site {
     pst_fedtrainer_t *trainer;
+    pst_optim_t *optim; /* the site's own optimizer across rounds when trainer->keep_state */
     pst_rows_t rows;
     long rows_trained;
     double seconds;
 } pst_fedtrain_site_t;
+
+/* Frees what the site kept across rounds (its optimizer). */
+void pst_fedtrain_site_fini(pst_fedtrain_site_t *fs);
 
 /* What every train hook of a site does around its training. begin checks the task against the
  * trainer and keeps every site of the run alive while it trains. end stops that and returns the
