@@ -31,6 +31,8 @@
 /* Seconds a rank whose training failed waits for the others at the end: they are failing too, and
  * only the few reductions of a failed run remain. */
 #define FAILED_END_S 10.0
+/* Seconds a failed worker gives its figures to reach server 0 for the others' final agreement. */
+#define FAILED_SEND_S 0.2
 
 typedef struct cluster {
     const pst_config_t *cfg;
@@ -280,6 +282,12 @@ static bool finish_together(worker_t *w, int rc)
             MPI_SUCCESS)
             return true;
     } else if (w->remote.client == NULL) {
+        return true;
+    } else if (rc != PST_OK) {
+        /* Failed: the others learn it from this worker's figures at their final agreement; it
+         * does not wait for them (its SHUTDOWN next lets them go on without it). */
+        w->remote.reduce_timeout_s = FAILED_SEND_S;
+        pst_elastic_reduce_at(&w->remote, PST_ELASTIC_FINAL_CLOCK, v, N_SUMS, &err);
         return true;
     } else if (pst_elastic_reduce_at(&w->remote, PST_ELASTIC_FINAL_CLOCK, v, N_SUMS, &err) !=
                PST_OK) {

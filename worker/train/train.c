@@ -606,6 +606,8 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
                                       err)) != PST_OK)
             break;
         if (jump > 0) { /* rejoining past this epoch: its end, and those skipped, were others' */
+            result->seconds += pst_clock_seconds() - t0;
+            result->rows_trained += rows;
             c.clock = jump;
             epoch = (int)((jump - 1) / (uint64_t)c.steps); /* the loop's ++ makes it jump's epoch */
             first_step = (long)(jump - (uint64_t)epoch * (uint64_t)c.steps);
