@@ -70,12 +70,17 @@ else
 fi
 
 # --- a worker stopped, then continued: it rejoins ----------------------------------------------
-start_and_stop back 2 --set train.epochs=80
+start_and_stop back 2 --set train.epochs=150
 if [ -z "$pid" ]; then
   fail "back: worker rank 2 not stopped in time: $(tail -3 "$work/back.log")"
   wait "$job"
 else
-  sleep 5 # past heartbeat_timeout (2 s): dropped
+  # once the server dropped it (heartbeat_timeout, 2 s), and while the other trains on
+  for _ in $(seq 200); do
+    grep -q "worker 1 silent for .* declared dead" "$work/back.log" && break
+    sleep 0.1
+  done
+  sleep 1
   kill -CONT "$pid"
   wait "$job"; rc=$?
   check "back: the job ends with rc 0 (got $rc)" "$([ "$rc" = 0 ] && echo True)"
@@ -86,7 +91,7 @@ else
   # came back stale (the one that told the worker it had been dropped) was computed but not
   # applied, so it may count on both sides: at most one batch.
   check "back: the worker trained again, and trained plus not seen rows are both workers' shares" \
-    "$(jexpr "$work/back/report.json" "d['train']['rows'] > 80 * 717 and 0 <= d['train']['rows'] + d['elastic']['rows_not_seen'] - 2 * 80 * 717 <= 8")"
+    "$(jexpr "$work/back/report.json" "d['train']['rows'] > 150 * 717 and 0 <= d['train']['rows'] + d['elastic']['rows_not_seen'] - 2 * 150 * 717 <= 8")"
   grep -q "worker 1 dropped at clock [0-9]*, rejoined at clock [0-9]*" "$work/back.log" &&
     pass "back: $(grep -m1 -o 'worker 1 dropped at clock.*' "$work/back.log")" ||
     fail "back: no rejoin in the lead's log: $(grep -i warn "$work/back.log" | head -3)"
