@@ -296,6 +296,14 @@ static bool finish_together(worker_t *w, int rc)
     }
     for (int k = 0; elastic && k < w->c->ranks.n_workers; k++)
         w->missing = w->missing || !pst_elastic_contributed(&w->remote, N_SUMS, k);
+    /* The lead writes the run directory: without it the run has no outputs, whatever the others
+     * trained. */
+    if (elastic && !pst_elastic_contributed(&w->remote, N_SUMS, 0)) {
+        pst_app_error("worker %d: the lead worker (0) was dropped and did not come back: the run "
+                      "has no report or model",
+                      w->index);
+        return true;
+    }
     bool failed = v[SUM_FAILED] > 0;
     if (!failed && w->index == 0)
         report_comm(w, v);

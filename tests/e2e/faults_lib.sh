@@ -79,5 +79,22 @@ start_and_stop() {
   fi
 }
 
+# rows_ok NAME: report.json's rows_not_seen of each drop equals the rows worker 1 (717 rows a
+# epoch: 1434 training rows in two strided shares, 90 steps of 8, the last of 5) has in its
+# clocks [dropped_at, rejoined_at or the run's end)
+rows_ok() {
+  python3 - "$work/$1/report.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+drops = d["elastic"]["dropped_workers"]
+ok = bool(drops)
+for x in drops:
+    until = x["dropped_at_clock"] + x["clocks_missed"]
+    rows = sum(5 if c % 90 == 89 else 8 for c in range(x["dropped_at_clock"], until))
+    ok = ok and rows == x["rows_not_seen"] and x["clocks_missed"] > 0
+print(ok and d["elastic"]["rows_not_seen"] == sum(x["rows_not_seen"] for x in drops))
+PY
+}
+
 # since T0: seconds from T0 to now, one decimal
 since() { python3 -c "import time; print(round(time.time() - $1, 1))"; }
