@@ -376,13 +376,17 @@ static int run_epoch_rejoining(epoch_ctx_t *c, int epoch, long first_step, doubl
                                long *rows, double *steps_run, uint64_t *jump, pst_err_t *err)
 {
     uint64_t epoch_end = (uint64_t)epoch * (uint64_t)c->steps;
-    *loss_sum = 0, *rows = 0, *steps_run = 0;
-    for (;;) {
+    *loss_sum = 0, *rows = 0;
+    *steps_run = (double)(c->steps - first_step); /* without a rejoin: the epoch's steps */
+    double taken = 0;
+    for (bool rejoined = false;; rejoined = true) {
         double l;
         long r;
         uint64_t before = c->clock;
         int rc = run_epoch(c, epoch, first_step, &l, &r, jump, err);
-        *loss_sum += l, *rows += r, *steps_run += (double)(c->clock - before);
+        *loss_sum += l, *rows += r, taken += (double)(c->clock - before);
+        if (rejoined || *jump != 0)
+            *steps_run = taken;
         if (rc != PST_OK || *jump == 0)
             return rc;
         if (*jump > epoch_end)
