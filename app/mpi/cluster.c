@@ -386,6 +386,13 @@ static int run_worker(cluster_t *c)
     arm_end(c, rc != PST_OK);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", w.index, err.msg);
+    /* A server silent past cluster.timeout cannot join the end: the job ends now, not after the
+     * final join's bound. */
+    if (rc == PST_ETIMEOUT) {
+        pst_app_error("worker %d: a parameter server is silent: ending the job", w.index);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     /* Every live worker must agree the run succeeded before the lead writes its report. */
     bool any_failed = finish_together(&w, rc);
     /* Tell the servers this worker is gone, whatever happened, so nobody waits for it. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A rank that hangs or is stopped ends the job with a clear error within its timeouts, never a
-# hang: a stopped (SIGSTOP) parameter server within cluster.timeout + a few seconds, and, with the
+# hang: a stopped (SIGSTOP) parameter server within cluster.timeout + a few seconds (the worker
+# that times out ends the job with MPI_Abort), and, with the
 # workers' sums over MPI (cluster.elastic=false), a stopped worker within cluster.timeout after
 # the other worker reaches its epoch-end reduction. (With cluster.elastic on, the default, a
 # stopped worker is dropped instead: elastic_test.sh.)
@@ -35,9 +36,9 @@ stop_rank() {
   fi
 }
 
-# A stopped server: the workers' requests time out after cluster.timeout (4 s); the watchdog then
-# gives the final join 10 s.
-stop_rank server 0 25 "did not happen within"
+# A stopped server: the workers' requests time out after cluster.timeout (4 s) and the job ends
+# at once (MPI_Abort).
+stop_rank server 0 12 "a parameter server is silent: ending the job"
 grep -q "no reply from server 0 .* within 4000 ms" "$work/server.log" && pass "server: the workers name the silent server" \
   || fail "server: no timeout message: $(grep -i error "$work/server.log" | head -3)"
 # A stopped worker, sums over MPI: the other worker waits at most cluster.timeout +
