@@ -28,7 +28,7 @@ check "the same communication figures, no drop reported" \
   "$(jexpr "$work/bsp-true/report.json" "d['comm']['pushes'] == $(json "$work/bsp-false/report.json" "['comm']['pushes']") and d['train']['rows'] == $(json "$work/bsp-false/report.json" "['train']['rows']") == 6 * 1434 and 'elastic' not in d")"
 
 # --- a worker stopped for good: the other finishes, rc 0 ------------------------------------
-start_and_stop gone 2 --set train.epochs=80
+start_and_stop gone 2 --set train.epochs=60
 if [ -z "$pid" ]; then
   fail "gone: worker rank 2 not stopped in time: $(tail -3 "$work/gone.log")"
   wait "$job"
@@ -39,12 +39,12 @@ else
   echo "gone: the job ended $took s after worker 1 stopped (rc $rc)"
   check "gone: the job ends with rc 0 (got $rc) within 60 s (took $took s)" \
     "$(python3 -c "print($rc == 0 and $took < 60)")"
-  check "gone: every epoch is logged" "$(mexpr "$work/gone/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, 81))")"
+  check "gone: every epoch is logged" "$(mexpr "$work/gone/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, 61))")"
   check "gone: report.json names worker 1, dropped and not back" \
     "$(jexpr "$work/gone/report.json" "[(x['worker'], x['rejoined'], x['rejoined_at_clock']) for x in d['elastic']['dropped_workers']] == [(1, False, None)]")"
   check "gone: its rows not seen are those of its clocks from the drop to the end" "$(rows_ok gone)"
   check "gone: the drop is the run's end minus the clocks missed" \
-    "$(jexpr "$work/gone/report.json" "d['elastic']['dropped_workers'][0]['dropped_at_clock'] + d['elastic']['dropped_workers'][0]['clocks_missed'] == 80 * 90")"
+    "$(jexpr "$work/gone/report.json" "d['elastic']['dropped_workers'][0]['dropped_at_clock'] + d['elastic']['dropped_workers'][0]['clocks_missed'] == 60 * 90")"
   grep -q "worker 1 dropped at clock [0-9]*, did not rejoin: [0-9]* of its rows not seen" "$work/gone.log" &&
     pass "gone: $(grep -m1 -o 'worker 1 dropped at clock.*' "$work/gone.log")" ||
     fail "gone: no drop in the log: $(grep -i warn "$work/gone.log" | head -3)"
