@@ -312,6 +312,15 @@ static const pst_config_key_t keys[] = {
      "Seconds a worker waits for a server reply before failing."},
     {"cluster.checkpoint_every", PST_CFG_INT, OFF(cluster.checkpoint_every), "0", NULL, 0, 1e12,
      "Servers checkpoint their slices every N clocks (0: off)."},
+    {"cluster.keep_checkpoints", PST_CFG_INT, OFF(cluster.keep_checkpoints), "3", NULL, 0, 1e6,
+     "Clock-named checkpoints each server keeps (server-S-clock-C.ckpt beside server-S.ckpt, "
+     "which a resume reads); older ones are deleted once a newer one is complete. 0: keep all."},
+    {"cluster.elastic", PST_CFG_BOOL, OFF(cluster.elastic), "true", NULL, NOB,
+     "Dense models under mpirun: the workers' epoch sums and final agreement go through server 0, "
+     "so a worker silent past cluster.heartbeat_timeout is dropped (its rows skipped, stated in "
+     "report.json) and rejoins at the servers' clock when it comes back. false: MPI collectives, "
+     "which wait for every worker (a stopped one ends the job after cluster.timeout)."},
+
     {"cluster.interface", PST_CFG_STR, OFF(cluster.interface), "auto", NULL, NOB,
      "Network interface or IP the servers bind; auto: the host's first non-loopback IPv4, or "
      "loopback when all ranks share one host. 0.0.0.0 (every interface) is logged as a warning."},

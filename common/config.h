@@ -107,6 +107,8 @@ typedef struct pst_config {
         long servers, staleness, checkpoint_every, groups, server_memory;
         char *consistency, *interface, *security;
         double heartbeat_timeout, timeout;
+        long keep_checkpoints; /* checkpoints each server keeps; 0: all */
+        bool elastic; /* dense jobs: workers' sums through server 0, dropped workers skipped */
     } cluster;
 
     struct {

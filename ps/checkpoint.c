@@ -141,8 +141,12 @@ int pst_checkpoint_write(const char *dir, pst_shard_t *shard, uint64_t clock, ps
     int rc = pst_checkpoint_path(dir, pst_shard_server(shard), path, sizeof path, err);
     if (rc == PST_OK)
         rc = pst_mkdir_p(dir, err);
-    if (rc != PST_OK)
-        return rc;
+    return rc == PST_OK ? pst_checkpoint_write_file(path, shard, clock, err) : rc;
+}
+
+int pst_checkpoint_write_file(const char *path, pst_shard_t *shard, uint64_t clock, pst_err_t *err)
+{
+    int rc;
     writer_t w = {0};
     put(&w, MAGIC, sizeof MAGIC);
     put_u32(&w, PST_CHECKPOINT_VERSION);

@@ -46,6 +46,7 @@ void pst_server_cfg_defaults(pst_server_cfg_t *cfg)
     cfg->n_workers = 1;
     cfg->consistency = PST_CONSISTENCY_BSP;
     cfg->heartbeat_timeout_ms = 30000;
+    cfg->keep_checkpoints = 3;
     pst_optim_cfg_defaults(&cfg->optim, PST_OPT_SGD);
 }
 
@@ -148,6 +149,7 @@ void pst_server_destroy(pst_server_t **self_p)
     for (size_t i = 0; i < n; i++)
         pst_server_tensor_fini(&srv->tensors[i]);
     free(srv->tensors);
+    pst_server_reductions_free(srv);
     pst_shard_destroy(&srv->shard);
     pst_contract_fini(&srv->contract);
     free(srv->workers);
@@ -286,7 +288,8 @@ static void on_checkpoint(pst_server_t *srv, const pst_wire_msg_t *msg)
     }
     clock = clock == UINT64_MAX ? 0 : clock;
     pst_err_t err = {0};
-    if (pst_checkpoint_write(srv->ckpt_dir, srv->shard, clock, &err) != PST_OK) {
+    if (pst_checkpoint_write_kept(srv->ckpt_dir, srv->shard, clock, srv->cfg.keep_checkpoints,
+                                  &err) != PST_OK) {
         pst_server_reply_error(srv, msg, err.code, "checkpoint: %s", err.msg);
         return;
     }
@@ -345,8 +348,13 @@ static void handle(pst_server_t *srv, pst_wire_msg_t *msg)
     wk->last_seen_ms = now_ms();
     if (!wk->alive) {
         wk->alive = true;
-        pst_warn("server %u: worker %u is back after being declared dead", srv->cfg.server_index,
-                 h->sender);
+        pst_server_note_rejoin(srv, h->sender);
+        pst_warn(
+            "server %u: worker %u is back after being declared dead; it rejoins at clock "
+            "%llu",
+            srv->cfg.server_index, h->sender,
+            (unsigned long long)wk->rejoined_at
+                [(wk->n_drops < PST_REDUCE_MAX_DROPS ? wk->n_drops : PST_REDUCE_MAX_DROPS) - 1]);
     }
     switch (h->op) {
     case PST__OP__OP_INIT:
@@ -361,7 +369,10 @@ static void handle(pst_server_t *srv, pst_wire_msg_t *msg)
             pst_server_on_pull(srv, msg);
         break;
     case PST__OP__OP_BARRIER:
-        on_barrier(srv, msg);
+        if (h->count > 0 || msg->blob_len > 0)
+            pst_server_on_reduce(srv, msg);
+        else
+            on_barrier(srv, msg);
         break;
     case PST__OP__OP_HEARTBEAT:
         break;

@@ -31,6 +31,8 @@ typedef struct pst_server_cfg {
     pst_optim_cfg_t optim;      /* every slice's optimizer (default SGD) */
     const char *checkpoint_dir; /* NULL: no checkpoints; copied by pst_server_new */
     uint64_t checkpoint_every;  /* write after every N clocks of a model; 0: on request only */
+    uint32_t
+        keep_checkpoints; /* clock-named checkpoints kept (ps/checkpoint.h), default 3; 0: all */
     uint64_t max_message_bytes; /* largest keys or values frame; 0: 1 GiB */
     void *zmq_ctx;              /* a ZeroMQ context to use, or NULL for the server's own */
     /* CURVE: with curve_key set, the socket is a CURVE server with that key pair, and a ZAP
@@ -82,6 +84,8 @@ void pst_server_stop(pst_server_t *self);
 
 /* Counters in PST_STAT_* order (common/net/wire.h). Call from the thread that runs the server, or
  * after run() returned; workers use a STATS request instead. */
+/* Workers neither done (SHUTDOWN) nor alive: dropped for silence and not back. */
+uint32_t pst_server_workers_missing(const pst_server_t *self);
 void pst_server_stats(const pst_server_t *self, uint64_t counters[PST_STAT_COUNT]);
 
 #endif

@@ -80,7 +80,8 @@ void pst_server_tensor_fini(pst_server_tensor_t *t)
 static void write_checkpoint(pst_server_t *srv, uint64_t clock)
 {
     pst_err_t err = {0};
-    if (pst_checkpoint_write(srv->ckpt_dir, srv->shard, clock, &err) != PST_OK) {
+    if (pst_checkpoint_write_kept(srv->ckpt_dir, srv->shard, clock, srv->cfg.keep_checkpoints,
+                                  &err) != PST_OK) {
         pst_error("server %u: checkpoint at clock %llu failed: %s", srv->cfg.server_index,
                   (unsigned long long)clock, err.msg);
         return;
@@ -326,6 +327,7 @@ void pst_server_recheck_all(pst_server_t *srv)
     for (size_t i = 0; i < pst_shard_count(srv->shard); i++)
         pst_server_progress(srv, i);
     pst_server_check_barrier(srv);
+    pst_server_reduce_progress(srv);
 }
 
 void pst_server_check_heartbeats(pst_server_t *srv, int64_t now)
@@ -339,8 +341,13 @@ void pst_server_check_heartbeats(pst_server_t *srv, int64_t now)
         wk->alive = false;
         changed = true;
         srv->counters[PST_STAT_DEAD_WORKERS]++;
-        pst_warn("server %u: worker %u silent for %lld ms: declared dead", srv->cfg.server_index, w,
-                 (long long)silent);
+        pst_server_note_drop(srv, w);
+        pst_warn(
+            "server %u: worker %u silent for %lld ms: declared dead; the others go on from "
+            "clock %llu without it",
+            srv->cfg.server_index, w, (long long)silent,
+            (unsigned long long)wk->dropped_at
+                [(wk->n_drops < PST_REDUCE_MAX_DROPS ? wk->n_drops : PST_REDUCE_MAX_DROPS) - 1]);
     }
     if (changed)
         pst_server_recheck_all(srv);

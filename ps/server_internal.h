@@ -9,6 +9,7 @@
 
 #include "common/fed/fedauth.h"
 #include "common/net/keycodec.h"
+#include "common/net/reduce_layout.h"
 #include "common/net/wire.h"
 #include "ps/server.h"
 #include "ps/shard.h"
@@ -32,6 +33,9 @@ typedef struct pst_server_worker {
     bool at_barrier;
     pst_server_route_t barrier_route;
     uint64_t barrier_seq;
+    /* BSP elastic: the latest drops, (first clock missed, clock back at or UINT64_MAX) */
+    uint32_t n_drops;
+    uint64_t dropped_at[PST_REDUCE_MAX_DROPS], rejoined_at[PST_REDUCE_MAX_DROPS];
 } pst_server_worker_t;
 
 /* A key list a worker sent in full, and the slice rows of its keys once looked up: rows never move
@@ -93,6 +97,7 @@ struct pst_server {
     size_t rows_cap;
     pst_server_keylist_t
         *msg_list; /* the remembered list of the PUSH/PULL being handled, or NULL */
+    struct pst_server_reductions *reductions; /* server_reduce.c; NULL until the first */
     atomic_int stop;
 };
 
@@ -137,6 +142,17 @@ void pst_server_check_barrier(pst_server_t *srv);
 void pst_server_recheck_all(pst_server_t *srv);
 /* Declares workers silent for longer than the heartbeat timeout dead; now in ms, monotonic. */
 void pst_server_check_heartbeats(pst_server_t *srv, int64_t now);
+
+/* ---- reductions among the workers and drops (server_reduce.c) ---- */
+
+/* A BARRIER with a blob: a reduction (common/net/reduce_layout.h). */
+void pst_server_on_reduce(pst_server_t *srv, const pst_wire_msg_t *msg);
+/* Completes the reductions every live worker contributed to (after a worker died or left). */
+void pst_server_reduce_progress(pst_server_t *srv);
+void pst_server_reductions_free(pst_server_t *srv);
+/* Records that worker w was declared dead, or came back: the clocks of its drop. */
+void pst_server_note_drop(pst_server_t *srv, uint32_t w);
+void pst_server_note_rejoin(pst_server_t *srv, uint32_t w);
 
 /* ---- tensor requests (server_tensors.c) ---- */
 

@@ -3,6 +3,7 @@
 #ifndef PST_PSCLIENT_H
 #define PST_PSCLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,18 @@ int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms,
  * may be outstanding (PST_ESTATE); a pull another worker still has queued on it fails. Dropping
  * a model a server does not hold is no error, so every worker of a model may drop it. */
 int pst_psclient_drop(pst_psclient_t *self, uint32_t model_id, pst_err_t *err);
+
+/* A reduction among the workers through server 0 (common/net/reduce_layout.h): sends n values
+ * for the reduction named (clock, index) and waits up to timeout_ms (time this process spent
+ * stopped not counted) for the result: out (cap doubles) receives the sums, then each worker's
+ * PST_REDUCE_WORKER_FIELDS; *got says how many doubles came, *late whether the reduction had
+ * completed without these values (a worker that was declared dead and came back). */
+int pst_psclient_reduce(pst_psclient_t *self, uint64_t clock, uint64_t index, const double *vals,
+                        uint32_t n, double *out, size_t cap, size_t *got, bool *late,
+                        int timeout_ms, pst_err_t *err);
+/* BSP: the least clock a server named in acknowledging a push as stale since the last call (0:
+ * none), and forgets it. A worker the servers went on without learns there where they are. */
+uint64_t pst_psclient_take_stale_clock(pst_psclient_t *self);
 
 /* Waits until every live worker reached the barrier on every server. */
 int pst_psclient_barrier(pst_psclient_t *self, pst_err_t *err);

@@ -48,6 +48,9 @@ typedef struct pst_psclient_op {
     uint64_t *n_sent;   /* (n_servers) sparse: keys sent to each server */
     uint32_t n_waiting;
     uint64_t clock; /* INIT: least clock the servers reported */
+    double *sums;   /* reduction (a BARRIER with a blob): where the reply's doubles go */
+    size_t sums_cap, sums_got;
+    bool late; /* reduction: it completed before this worker's values came */
     int64_t start_ns, end_ns;
     int rc;
     char error[512];
@@ -83,6 +86,7 @@ struct pst_psclient {
     size_t *fill;                /* (n_servers) split cursor */
     size_t owner_cap;
     uint64_t pushes, pulls, stale, errors;
+    uint64_t stale_clock; /* the least clock of the stale acknowledgements not yet taken; 0: none */
     double push_ms, pull_ms;           /* sums */
     double push_wait_ms, pull_wait_ms; /* sums of the time callers blocked waiting */
     /* heartbeats */
@@ -121,6 +125,9 @@ void pst_psclient_op_lend(pst_psclient_op_t *op, pst_wire_payload_t *out, const 
 /* Marks op failed by server s with the formatted text; the first failure wins. */
 void pst_psclient_op_fail(pst_psclient_op_t *op, int code, uint32_t s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* pst_psclient_wait with its own time limit. */
+int pst_psclient_wait_for(pst_psclient_t *c, pst_ticket_t ticket, int timeout_ms, pst_err_t *err);
 
 /* ---- sparse key routing (psclient_sparse.c) ---- */
 

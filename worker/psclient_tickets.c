@@ -49,6 +49,9 @@ pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int te
     op->keys = NULL;
     op->n_keys = 0;
     op->counters = NULL;
+    op->sums = NULL;
+    op->sums_cap = op->sums_got = 0;
+    op->late = false;
     memset(op->replied, 0, c->cfg.n_servers);
     memset(op->n_sent, 0, c->cfg.n_servers * sizeof(uint64_t));
     op->n_waiting = c->cfg.n_servers;
@@ -131,6 +134,29 @@ static void copy_counters(uint64_t *out, const Pst__Header *h)
         out[i] = i < h->n_counters ? h->counters[i] : 0;
 }
 
+/* A reduction's result: the doubles of the blob (copied: a frame need not be aligned). */
+static void absorb_sums(pst_psclient_op_t *op, uint32_t s, const pst_wire_msg_t *msg)
+{
+    size_t n = msg->blob_len / sizeof(double);
+    if (msg->blob_len % sizeof(double) != 0 || n > op->sums_cap) {
+        pst_psclient_op_fail(op, PST_EPROTO, s, "reduction result of %zu bytes, room for %zu",
+                             msg->blob_len, op->sums_cap * sizeof(double));
+        return;
+    }
+    memcpy(op->sums, msg->blob, msg->blob_len);
+    op->sums_got = n;
+    op->late = (msg->hdr->flags & PST_WIRE_FLAG_STALE) != 0;
+}
+
+/* A stale push's acknowledgement carries the clock the server is at: a worker that was away
+ * (declared dead) carries on from there. */
+static void note_stale(pst_psclient_t *c, const Pst__Header *h)
+{
+    c->stale++;
+    if (c->stale_clock == 0 || h->clock < c->stale_clock)
+        c->stale_clock = h->clock;
+}
+
 static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
@@ -155,7 +181,9 @@ static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const p
     else if (op->kind == PST__OP__OP_PULL)
         pst_psclient_absorb_sparse_pull(c, s, op, msg);
     else if (op->kind == PST__OP__OP_PUSH && (h->flags & PST_WIRE_FLAG_STALE))
-        c->stale++;
+        note_stale(c, h);
+    else if (op->kind == PST__OP__OP_BARRIER && op->sums != NULL)
+        absorb_sums(op, s, msg);
     else if (op->kind == PST__OP__OP_INIT && h->clock < op->clock)
         op->clock = h->clock;
     else if (op->kind == PST__OP__OP_STATS && op->counters != NULL)
@@ -243,18 +271,28 @@ static int wait_released(const pst_psclient_op_t *op, int64_t deadline)
     return PST_OK;
 }
 
+/* Polls wait at most this long, so that time this process spent stopped is noticed. */
+#define POLL_SLICE_MS 200
+#define STOPPED_NS 1000000000LL
+
 /* Pumps until op is done and its lent frames released, or timeout_ms passed (PST_ETIMEOUT, op
  * still open). */
 static int pump_until_done(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
 {
     int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
     while (!op->done) {
-        int64_t left_ms = (deadline - now_ns()) / 1000000;
-        if (left_ms <= 0 && now_ns() >= deadline)
+        int64_t before = now_ns(), left_ms = (deadline - before) / 1000000;
+        if (left_ms <= 0 && before >= deadline)
             return PST_ETIMEOUT;
-        int rc = pump(c, left_ms > 0 ? (int)left_ms : 1, err);
+        int wait_ms = left_ms > 0 ? (int)(left_ms < POLL_SLICE_MS ? left_ms : POLL_SLICE_MS) : 1;
+        int rc = pump(c, wait_ms, err);
         if (rc != PST_OK)
             return rc;
+        /* A poll that returned much later than it could have: this process was not running
+         * (stopped, SIGSTOP then SIGCONT); that time is not the servers' silence. */
+        int64_t overslept = now_ns() - before - (int64_t)wait_ms * 1000000;
+        if (overslept > (int64_t)STOPPED_NS)
+            deadline += overslept;
     }
     return wait_released(op, deadline);
 }
@@ -273,7 +311,8 @@ static int op_wait(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst
     return rc;
 }
 
-static void timeout_error(pst_psclient_t *c, const pst_psclient_op_t *op, pst_err_t *err)
+static void timeout_error(pst_psclient_t *c, const pst_psclient_op_t *op, int timeout_ms,
+                          pst_err_t *err)
 {
     char who[256] = "";
     size_t at = 0;
@@ -283,7 +322,7 @@ static void timeout_error(pst_psclient_t *c, const pst_psclient_op_t *op, pst_er
                                    c->endpoints[s]);
     }
     pst_err_set(err, PST_ETIMEOUT, "client: %s: no reply from %s within %d ms",
-                pst_wire_op_name(op->kind), who, c->cfg.timeout_ms);
+                pst_wire_op_name(op->kind), who, timeout_ms);
 }
 
 /* Accounts a finished request, releases it and returns its outcome. */
@@ -318,14 +357,19 @@ int pst_psclient_test(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms,
 
 int pst_psclient_wait(pst_psclient_t *self, pst_ticket_t ticket, pst_err_t *err)
 {
+    return pst_psclient_wait_for(self, ticket, self->cfg.timeout_ms, err);
+}
+
+int pst_psclient_wait_for(pst_psclient_t *self, pst_ticket_t ticket, int timeout_ms, pst_err_t *err)
+{
     pst_psclient_op_t *op = find_op(self, ticket, err);
     if (op == NULL)
         return PST_EINVAL;
-    int rc = op_wait(self, op, self->cfg.timeout_ms, err);
+    int rc = op_wait(self, op, timeout_ms, err);
     if (rc == PST_OK)
         return op_finish(self, op, err);
     if (rc == PST_ETIMEOUT)
-        timeout_error(self, op, err);
+        timeout_error(self, op, timeout_ms, err);
     self->errors++;
     pst_psclient_op_release(op);
     return rc;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "app/console.h"
+#include "app/mpi/elastic.h"
 #include "app/mpi/jobcontract.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
@@ -31,6 +32,8 @@
 /* Seconds a rank whose training failed waits for the others at the end: they are failing too, and
  * only the few reductions of a failed run remain. */
 #define FAILED_END_S 10.0
+/* Seconds a failed worker gives its figures to reach server 0 for the others' final agreement. */
+#define FAILED_SEND_S 0.2
 
 typedef struct cluster {
     const pst_config_t *cfg;
@@ -39,6 +42,7 @@ typedef struct cluster {
     pst_watchdog_t *watchdog; /* bounds the wait for the others at the end */
     pst_ranks_t ranks;
     char run_dir[1024], ckpt_dir[1100];
+    bool missing; /* this worker's run succeeded without a worker that did not come back */
 } cluster_t;
 
 static int env_int(const char *name)
@@ -93,7 +97,13 @@ static int run_server(cluster_t *c)
         return 1;
     }
     rc = pst_server_run(srv, &err);
+    uint32_t missing = pst_server_workers_missing(srv);
     arm_end(c, rc != PST_OK);
+    /* A dropped worker that never came back cannot join: the workers end the job without it
+     * (pst_cluster_train) once their bounded join runs out; this rank waits longer than that. */
+    if (rc == PST_OK && missing > 0)
+        pst_watchdog_arm(c->watchdog, 2 * c->cfg->cluster.timeout + FAILED_END_S,
+                         "the end of the job without a dropped worker");
     if (rc != PST_OK)
         pst_error("server %d: %s", c->ranks.rank, err.msg);
     uint64_t counters[PST_STAT_COUNT];
@@ -113,6 +123,8 @@ typedef struct worker {
     pst_remote_t remote;
     pst_psclient_stats_t at_start; /* the link's counters before the first step */
     int index;                     /* worker index 0..n_workers-1 */
+    long *share_rows;              /* (n_workers) every worker's training rows per epoch */
+    bool missing;                  /* a worker was dropped and did not come back */
 } worker_t;
 
 static int reduce_sum(void *ctx, double *vals, int n, pst_err_t *err)
@@ -180,6 +192,11 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
     if (smallest == 0)
         return pst_err_set(err, PST_EINVAL, "a worker has no training rows");
     s->n_workers = w->c->ranks.n_workers;
+    /* Every worker's rows, for the rows a dropped worker did not see (all ranks live here). */
+    long mine = (long)(s->train_share ? s->n_train_share : s->data.train->n_rows);
+    if (!(w->share_rows = calloc((size_t)s->n_workers, sizeof *w->share_rows)))
+        return pst_err_set(err, PST_ENOMEM, "out of memory");
+    MPI_Allgather(&mine, 1, MPI_LONG, w->share_rows, 1, MPI_LONG, w->c->ranks.role);
     s->opts.dp.worker = w->index; /* DP-SGD: this worker's own sample and noise streams */
     /* Every worker takes the same number of steps per epoch, or BSP clocks would not meet: the
      * smallest share decides. */
@@ -192,56 +209,117 @@ static int worker_prepare(worker_t *w, pst_err_t *err)
     return rc;
 }
 
-/* Sums the workers' communication counters into the lead's report, with the mean step's time
- * blocked on pulls (evaluation's whole-model pulls included), on push acknowledgements, and the
- * rest (computation). */
-static void report_comm(worker_t *w)
+/* The figures every worker adds to the final agreement: whether it failed, its communication
+ * counters, rows, steps and waits, and its per-step times. */
+enum {
+    SUM_FAILED,
+    SUM_COMM,
+    SUM_ROWS = SUM_COMM + PST_COMM_N,
+    SUM_STEPS,
+    SUM_SECONDS,
+    SUM_PULL_WAIT,
+    SUM_PUSH_WAIT,
+    SUM_STEPTIME,
+    N_SUMS = SUM_STEPTIME + PST_STEPTIME_N
+};
+
+static void final_values(worker_t *w, int rc, double v[N_SUMS])
 {
     pst_psclient_stats_t st = {0};
     if (w->remote.client)
         pst_psclient_stats(w->remote.client, &st);
-    enum { ROWS = PST_COMM_N, STEPS, SECONDS, PULL_WAIT, PUSH_WAIT, N_SUMS };
-    double v[N_SUMS], sum[N_SUMS];
-    pst_comm_counters(&st, v);
     pst_train_result_t *r = &w->s.result;
-    v[ROWS] = (double)r->rows_trained;
-    v[STEPS] = (double)(r->clock - w->s.opts.start_clock);
-    v[SECONDS] = r->seconds;
-    v[PULL_WAIT] = w->remote.pull_wait_s;
-    v[PUSH_WAIT] = w->remote.push_wait_s;
-    MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
+    v[SUM_FAILED] = rc != PST_OK;
+    pst_comm_counters(&st, v + SUM_COMM);
+    v[SUM_ROWS] = (double)r->rows_trained;
+    v[SUM_STEPS] = (double)(r->clock - w->s.opts.start_clock);
+    v[SUM_SECONDS] = r->seconds;
+    v[SUM_PULL_WAIT] = w->remote.pull_wait_s;
+    v[SUM_PUSH_WAIT] = w->remote.push_wait_s;
     /* A dense step is one push; evaluation pulls between epochs count as waiting (a few against
      * every epoch's steps). */
-    double step[PST_STEPTIME_N], step_sum[PST_STEPTIME_N];
     pst_steptime_worker(&w->at_start, &st, (double)(st.pushes - w->at_start.pushes),
-                        w->s.result.seconds, step);
-    MPI_Reduce(step, step_sum, PST_STEPTIME_N, MPI_DOUBLE, MPI_SUM, 0, w->c->ranks.role);
-    if (w->index != 0)
-        return;
+                        w->s.result.seconds, v + SUM_STEPTIME);
+}
+
+/* The lead's report sections from the sums over workers: communication, step times, drops. */
+static void report_comm(worker_t *w, const double sum[N_SUMS])
+{
+    pst_train_result_t *r = &w->s.result;
     /* The run's throughput is every worker's rows over the lead's training time. */
-    r->rows_trained = (long)sum[ROWS];
-    r->samples_per_s = r->seconds > 0 ? sum[ROWS] / r->seconds : 0;
+    r->rows_trained = (long)sum[SUM_ROWS];
+    r->samples_per_s = r->seconds > 0 ? sum[SUM_ROWS] / r->seconds : 0;
     cJSON *extra = cJSON_CreateObject();
     cJSON *comm = cJSON_AddObjectToObject(extra, "comm");
-    pst_comm_json(comm, &w->c->ranks, w->c->cfg, sum);
+    pst_comm_json(comm, &w->c->ranks, w->c->cfg, sum + SUM_COMM);
     pst_comm_codec_json(comm, w->remote.client);
-    double per_step_ms = sum[STEPS] > 0 ? 1e3 / sum[STEPS] : NAN;
-    pst_json_add_number(comm, "step_pull_wait_ms", sum[PULL_WAIT] * per_step_ms);
-    pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
+    double per_step_ms = sum[SUM_STEPS] > 0 ? 1e3 / sum[SUM_STEPS] : NAN;
+    pst_json_add_number(comm, "step_pull_wait_ms", sum[SUM_PULL_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_push_wait_ms", sum[SUM_PUSH_WAIT] * per_step_ms);
     pst_json_add_number(comm, "step_compute_ms",
-                        (sum[SECONDS] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
-    pst_steptime_json(comm, step_sum);
+                        (sum[SUM_SECONDS] - sum[SUM_PULL_WAIT] - sum[SUM_PUSH_WAIT]) * per_step_ms);
+    pst_steptime_json(comm, sum + SUM_STEPTIME);
     if (w->remote.client)
         pst_steptime_query_servers(comm, w->remote.client, w->c->ranks.n_servers,
-                                   step_sum[PST_STEPTIME_STEPS]);
+                                   sum[SUM_STEPTIME + PST_STEPTIME_STEPS]);
+    pst_elastic_drop_t drops[64];
+    int n_drops = pst_elastic_drops(&w->remote, N_SUMS, w->share_rows, w->s.opts.steps_per_epoch,
+                                    w->s.opts.batch_size, r->clock, drops, 64);
+    if (n_drops > 0)
+        pst_elastic_report(extra, drops, n_drops);
     w->s.extra = extra;
+}
+
+/* The final agreement through server 0: every live worker's figures summed, and whether any of
+ * them failed. A worker dropped and not back is not waited for (w->missing says there was one).
+ * Returns whether the run failed (here, or anywhere it could not learn otherwise). */
+static bool finish_together(worker_t *w, int rc)
+{
+    double v[N_SUMS];
+    final_values(w, rc, v);
+    pst_err_t err = {0};
+    bool elastic = w->c->cfg->cluster.elastic;
+    if (!elastic) { /* every worker joins, failed or not */
+        if (MPI_Allreduce(MPI_IN_PLACE, v, N_SUMS, MPI_DOUBLE, MPI_SUM, w->c->ranks.role) !=
+            MPI_SUCCESS)
+            return true;
+    } else if (w->remote.client == NULL) {
+        return true;
+    } else if (rc != PST_OK) {
+        /* Failed: the others learn it from this worker's figures at their final agreement; it
+         * does not wait for them (its SHUTDOWN next lets them go on without it). */
+        w->remote.reduce_timeout_s = FAILED_SEND_S;
+        pst_elastic_reduce_at(&w->remote, PST_ELASTIC_FINAL_CLOCK, v, N_SUMS, &err);
+        return true;
+    } else if (pst_elastic_reduce_at(&w->remote, PST_ELASTIC_FINAL_CLOCK, v, N_SUMS, &err) !=
+               PST_OK) {
+        pst_app_error("worker %d: the final agreement: %s", w->index, err.msg);
+        return true;
+    }
+    for (int k = 0; elastic && k < w->c->ranks.n_workers; k++)
+        w->missing = w->missing || !pst_elastic_contributed(&w->remote, N_SUMS, k);
+    /* The lead writes the run directory: without it the run has no outputs, whatever the others
+     * trained. */
+    if (elastic && !pst_elastic_contributed(&w->remote, N_SUMS, 0)) {
+        pst_app_error("worker %d: the lead worker (0) was dropped and did not come back: the run "
+                      "has no report or model",
+                      w->index);
+        return true;
+    }
+    bool failed = v[SUM_FAILED] > 0;
+    if (!failed && w->index == 0)
+        report_comm(w, v);
+    return failed;
 }
 
 static int worker_train(worker_t *w, pst_err_t *err)
 {
     int rc = pst_remote_connect(&w->remote, &w->c->ranks, w->c->cfg, w->c->ranks.role, err);
     w->remote.watchdog = w->c->watchdog;
-    w->remote.reduce_timeout_s = w->c->cfg->cluster.timeout;
+    /* a reduction waits for a worker until the servers declare it dead, then for the others */
+    w->remote.reduce_timeout_s = w->c->cfg->cluster.timeout + w->c->cfg->cluster.heartbeat_timeout;
+    w->remote.elastic = w->c->cfg->cluster.elastic;
+    w->remote.n_workers = w->c->ranks.n_workers;
     uint64_t clock = 0;
     size_t n = rc == PST_OK ? pst_model_n_params(w->s.model) : 0;
     /* transport.prefetch: a tensor per dense layer, pulled and pushed layer by layer; frozen
@@ -255,6 +333,7 @@ static int worker_train(worker_t *w, pst_err_t *err)
     pst_psclient_stats(w->remote.client, &w->at_start);
     pst_session_t *s = &w->s;
     s->opts.start_clock = clock;
+    w->remote.clock = clock;
     uint64_t epoch = clock / (uint64_t)s->opts.steps_per_epoch + 1;
     if (clock > 0 && w->index == 0)
         pst_info("resuming at clock %llu (epoch %llu, step %llu)", (unsigned long long)clock,
@@ -307,15 +386,41 @@ static int run_worker(cluster_t *c)
     arm_end(c, rc != PST_OK);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", w.index, err.msg);
-    report_comm(&w);
+    /* A server silent past cluster.timeout cannot join the end: the job ends now, not after the
+     * final join's bound. */
+    if (rc == PST_ETIMEOUT) {
+        pst_app_error("worker %d: a parameter server is silent: ending the job", w.index);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    /* Every live worker must agree the run succeeded before the lead writes its report. */
+    bool any_failed = finish_together(&w, rc);
     /* Tell the servers this worker is gone, whatever happened, so nobody waits for it. */
     pst_remote_close(&w.remote);
-    /* Every worker must agree the run succeeded before the lead writes its report. */
-    bool any_failed = pst_mpijob_agree(c->ranks.role, rc) != PST_OK;
     if (!any_failed && w.s.lead && (rc = pst_session_finish(&w.s, &err)) != PST_OK)
         pst_app_error("%s", err.msg);
     pst_session_fini(&w.s);
+    free(w.share_rows);
+    c->missing = w.missing && !any_failed;
     return rc == PST_OK && !any_failed ? 0 : 1;
+}
+
+/* The final join when a dropped worker never came back (it is stopped, or gone): the others wait
+ * cluster.timeout for it, then end the job with their own status; MPI_Abort is what ends a rank
+ * that cannot run, and with status 0 mpirun then exits 0. */
+static int end_without_dropped(cluster_t *c, int status)
+{
+    double bound = c->cfg->cluster.timeout;
+    pst_watchdog_arm(c->watchdog, bound + FAILED_END_S,
+                     "the end of the job without a dropped worker");
+    bool timed_out = false;
+    int worst = pst_mpijob_end_within(&c->job, status, bound, &timed_out);
+    if (!timed_out)
+        return worst;
+    pst_warn("a dropped worker did not come back within %g s: the job ends without it", bound);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, status);
+    return status;
 }
 
 /* --resume auto: the run in --out DIR resumes when DIR holds a checkpoint of server 0, else it
@@ -379,7 +484,11 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *given)
     }
     pst_ranks_fini(&c.ranks);
     /* The final join: every rank exits with the worst status of any rank. */
-    status = pst_mpijob_end(&c.job, status);
+    if (c.missing) {
+        status = end_without_dropped(&c, status);
+    } else {
+        status = pst_mpijob_end(&c.job, status);
+    }
     pst_watchdog_destroy(&c.watchdog);
     return status;
 }

@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 
 /* The plan runner serves parameters from a thread beside the coordinating main thread, and
  * ZeroMQ runs its own I/O threads: MPI is called from the main thread only. */
@@ -69,10 +70,36 @@ int pst_mpijob_agree_err(MPI_Comm comm, int rc, int weight, pst_err_t *err)
 
 int pst_mpijob_end(pst_mpijob_t *job, int status)
 {
+    return pst_mpijob_end_within(job, status, 0, NULL);
+}
+
+/* Every rank joins with the same non-blocking reduction (blocking and non-blocking collectives do
+ * not match), tested until it completes or the time is up. */
+int pst_mpijob_end_within(pst_mpijob_t *job, int status, double seconds, bool *timed_out)
+{
+    if (timed_out)
+        *timed_out = false;
     if (!job->begun)
         return status;
-    int worst = status;
-    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int worst = status, done = 0;
+    MPI_Request req;
+    MPI_Iallreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited =
+            (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
+        if (seconds > 0 && waited > seconds) {
+            if (timed_out)
+                *timed_out = true;
+            return status;
+        }
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
     if (job->owns_mpi)
         MPI_Finalize();
     job->begun = false;

@@ -37,5 +37,9 @@ int pst_mpijob_agree_err(MPI_Comm comm, int rc, int weight, pst_err_t *err);
  * any rank, then MPI is finalized. Every rank calls it, also after a failure. Without a begun job
  * (begin never reached, or end called already) it only returns status. */
 int pst_mpijob_end(pst_mpijob_t *job, int status);
+/* pst_mpijob_end waiting at most seconds (<= 0: no limit) for the other ranks: a rank that never
+ * comes (a worker stopped and dropped from the job) cannot be joined. On timeout *timed_out is
+ * set, MPI is left running and status is returned: the caller ends the job (MPI_Abort). */
+int pst_mpijob_end_within(pst_mpijob_t *job, int status, double seconds, bool *timed_out);
 
 #endif

@@ -174,6 +174,7 @@ static int server_config(const pst_ranks_t *r, const pst_config_t *cfg, const ch
     if (ckpt_dir) {
         sc->checkpoint_dir = ckpt_dir;
         sc->checkpoint_every = (uint64_t)cfg->cluster.checkpoint_every;
+        sc->keep_checkpoints = (uint32_t)cfg->cluster.keep_checkpoints;
     }
     return PST_OK;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/mpi/elastic.h"
 #include "app/mpi/mpijob.h"
 #include "app/rundir.h"
 
@@ -149,6 +150,7 @@ static int hook_pull_start(void *ctx, float *params, uint64_t clock, pst_err_t *
 {
     pst_remote_t *r = ctx;
     int rc = PST_OK;
+    r->clock = clock;
     for (int k = 0; k < r->n_parts && rc == PST_OK; k++) {
         pst_remote_part_t *p = &r->parts[k];
         if (p->frozen)
@@ -192,6 +194,7 @@ static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock,
         return pst_err_set(err, PST_EINVAL, "no layer %d among %d", k, r->n_parts);
     pst_remote_part_t *p = &r->parts[k];
     int rc = PST_OK;
+    r->clock = clock + 1;
     if (p->frozen)
         return PST_OK;
     if (p->push_pending) {
@@ -218,6 +221,8 @@ static int hook_push(void *ctx, const float *grads, uint64_t clock, float lr, ps
 static int hook_allreduce(void *ctx, double *vals, int n, pst_err_t *err)
 {
     pst_remote_t *r = ctx;
+    if (r->elastic)
+        return pst_elastic_reduce(r, vals, n, err);
     pst_watchdog_arm(r->watchdog, r->reduce_timeout_s,
                      "the epoch-end reduction with every worker of the group");
     int rc = MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, r->group);
@@ -233,6 +238,8 @@ void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks)
     hooks->pull = hook_pull;
     hooks->push = hook_push;
     hooks->allreduce_sum = hook_allreduce;
+    if (r->elastic)
+        hooks->rejoin_clock = pst_elastic_rejoin_clock;
     if (r->layered) {
         hooks->pull_start = hook_pull_start;
         hooks->pull_wait = hook_pull_wait;
@@ -252,6 +259,9 @@ void pst_remote_close(pst_remote_t *r)
     free(r->parts);
     r->parts = NULL;
     r->n_parts = 0;
+    free(r->reduce_buf);
+    r->reduce_buf = NULL;
+    r->reduce_cap = r->reduce_got = 0;
 }
 
 void pst_comm_counters(const pst_psclient_stats_t *st, double out[PST_COMM_N])

@@ -36,6 +36,16 @@ typedef struct pst_remote {
      * message instead of holding it forever. */
     pst_watchdog_t *watchdog;
     double reduce_timeout_s;
+    /* app/mpi/elastic: with elastic set, epoch sums go through server 0 (workers the servers
+     * declared dead left out) instead of MPI, and a worker the servers went on without rejoins at
+     * their clock. */
+    bool elastic;
+    int n_workers;
+    uint64_t clock;                /* the clock this worker is at: its last pull, or push + 1 */
+    uint64_t reduce_clock;         /* the clock of the last reduction, and how many were made */
+    uint64_t reduce_index;         /* there */
+    double *reduce_buf;            /* (reduce_cap) the last result: sums, then workers' fields */
+    size_t reduce_cap, reduce_got; /* doubles */
 } pst_remote_t;
 
 /* Connects worker `worker` to every server with the transport.* codecs and cluster.timeout. */

@@ -197,7 +197,7 @@ static bool op_carries_values(int op)
 
 bool pst_wire_op_carries_blob(int op)
 {
-    return op == PST__OP__OP_FED_WELCOME;
+    return op == PST__OP__OP_FED_WELCOME || op == PST__OP__OP_BARRIER;
 }
 
 /* Whether a message with this header has a blob frame. */

@@ -27,7 +27,8 @@
  *            header.checksum (only for PUSH, PULL_REPLY, INIT, FED_TASK, FED_UPDATE and FED_DONE
  *            with count > 0)
  *   frame 3  blob: header.blob_size opaque bytes whose checksum is header.blob_checksum (only
- *            FED_WELCOME with blob_size > 0: the federated model contract)
+ *            FED_WELCOME with blob_size > 0: the federated model contract; BARRIER with
+ *            blob_size > 0: a reduction's doubles, common/net/reduce_layout.h)
  * Frames that do not apply are absent, not empty. No other frame may follow. */
 
 #define PST_WIRE_MAX_BYTES_DEFAULT (1ull << 30) /* largest values or keys frame accepted */

@@ -1,5 +1,5 @@
-/* Tests for ps/checkpoint: round trip of every slice kind, rejection of torn or corrupt files, and
- * the old checkpoint surviving a failed write. */
+/* Tests for ps/checkpoint: round trip of every slice kind, rejection of torn or corrupt files, the
+ * old checkpoint surviving a failed write, and the history cluster.keep_checkpoints keeps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,11 +7,13 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ps/checkpoint.h"
@@ -326,12 +328,86 @@ static void failed_write_keeps_the_old_checkpoint(void **state)
     remove_dir(dir);
 }
 
+static bool exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static bool history_exists(const char *dir, uint64_t clock)
+{
+    char path[4200];
+    assert_int_equal(pst_checkpoint_history_path(dir, 1, clock, path, sizeof path, NULL), PST_OK);
+    return exists(path);
+}
+
+static uint64_t latest_clock(const char *dir)
+{
+    char path[4096];
+    pst_checkpoint_path(dir, 1, path, sizeof path, NULL);
+    pst_optim_cfg_t cfg = adam();
+    uint64_t clock = 0;
+    pst_shard_t *back = pst_checkpoint_load(path, &cfg, &clock, NULL);
+    assert_non_null(back);
+    pst_shard_destroy(&back);
+    return clock;
+}
+
+/* keep 3: after five checkpoints the clock-named files of the last three remain, and server-S.ckpt
+ * is the newest; keep 0 deletes none. */
+static void only_the_last_k_checkpoints_are_kept(void **state)
+{
+    char *dir = temp_dir();
+    pst_shard_t *sh = sample_shard();
+    for (uint64_t c = 10; c <= 50; c += 10) {
+        assert_int_equal(pst_checkpoint_write_kept(dir, sh, c, 3, NULL), PST_OK);
+        assert_int_equal(latest_clock(dir), c);
+    }
+    assert_false(history_exists(dir, 10));
+    assert_false(history_exists(dir, 20));
+    assert_true(history_exists(dir, 30) && history_exists(dir, 40) && history_exists(dir, 50));
+    assert_int_equal(count_entries(dir), 4); /* three clock-named files and server-1.ckpt */
+    /* keep 1: only the newest; it is the file a resume reads */
+    assert_int_equal(pst_checkpoint_write_kept(dir, sh, 60, 1, NULL), PST_OK);
+    assert_int_equal(count_entries(dir), 2);
+    assert_true(history_exists(dir, 60));
+    assert_int_equal(latest_clock(dir), 60);
+    /* keep 0: all of them */
+    for (uint64_t c = 70; c <= 90; c += 10)
+        assert_int_equal(pst_checkpoint_write_kept(dir, sh, c, 0, NULL), PST_OK);
+    assert_int_equal(count_entries(dir), 5);
+    assert_true(history_exists(dir, 60) && history_exists(dir, 90));
+    pst_shard_destroy(&sh);
+    remove_dir(dir);
+}
+
+/* A checkpoint that cannot be written deletes nothing: the newest stays, and stays the one a
+ * resume reads. The write is made to fail by a directory in the way of its file. */
+static void a_failed_write_prunes_nothing(void **state)
+{
+    char *dir = temp_dir();
+    pst_shard_t *sh = sample_shard();
+    assert_int_equal(pst_checkpoint_write_kept(dir, sh, 10, 1, NULL), PST_OK);
+    char blocked[4200];
+    pst_checkpoint_history_path(dir, 1, 20, blocked, sizeof blocked, NULL);
+    assert_int_equal(mkdir(blocked, 0700), 0);
+    pst_err_t err = {0};
+    assert_int_not_equal(pst_checkpoint_write_kept(dir, sh, 20, 1, &err), PST_OK);
+    assert_true(strlen(err.msg) > 0);
+    assert_true(history_exists(dir, 10));
+    assert_int_equal(latest_clock(dir), 10);
+    rmdir(blocked);
+    pst_shard_destroy(&sh);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(write_then_load_is_identical),
         cmocka_unit_test(torn_or_corrupt_files_are_refused),
         cmocka_unit_test(failed_write_keeps_the_old_checkpoint),
+        cmocka_unit_test(only_the_last_k_checkpoints_are_kept),
+        cmocka_unit_test(a_failed_write_prunes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

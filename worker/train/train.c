@@ -271,7 +271,7 @@ static void epoch_order(const epoch_ctx_t *c, int epoch)
 
 /* Runs steps first_step.. of an epoch. */
 static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_sum, long *rows,
-                     pst_err_t *err)
+                     uint64_t *jump, pst_err_t *err)
 {
     const pst_train_opts_t *opts = c->opts;
     const pst_train_hooks_t *h = c->hooks;
@@ -287,6 +287,7 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     uint64_t augment_seed = pst_rng_derive(opts->seed, 3);
     *loss_sum = 0;
     *rows = 0;
+    *jump = 0;
     for (long step = first_step; step < c->steps; step++) {
         size_t start = (size_t)step * (size_t)opts->batch_size;
         if (start >= n && !dp)
@@ -300,6 +301,10 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
             rc = h->pull_start(h->ctx, params, c->clock, err);
         else if (remote && (rc = h->pull(h->ctx, params, c->clock, err)) == PST_OK && opts->prune)
             pst_prune_apply(opts->prune, params);
+        if (rc == PST_OK && remote && h->rejoin_clock &&
+            (*jump = h->rejoin_clock(h->ctx, c->clock)) > c->clock)
+            return PST_OK;
+        *jump = 0;
         if (rc == PST_OK && !dp)
             rc = pst_rows_gather(c->train, c->st->order + start, 0, (size_t)b, c->st->xb, c->st->yb,
                                  err);
@@ -362,6 +367,34 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         }
     }
     return PST_OK;
+}
+
+/* run_epoch from first_step, following the servers' clock when this worker rejoins a BSP run
+ * (hooks->rejoin_clock): inside the epoch it carries on from there; a clock past the epoch's end
+ * comes back in *jump (0: none). *steps_run counts the steps taken. */
+static int run_epoch_rejoining(epoch_ctx_t *c, int epoch, long first_step, double *loss_sum,
+                               long *rows, double *steps_run, uint64_t *jump, pst_err_t *err)
+{
+    uint64_t epoch_end = (uint64_t)epoch * (uint64_t)c->steps;
+    *loss_sum = 0, *rows = 0;
+    *steps_run = (double)(c->steps - first_step); /* without a rejoin: the epoch's steps */
+    double taken = 0;
+    for (bool rejoined = false;; rejoined = true) {
+        double l;
+        long r;
+        uint64_t before = c->clock;
+        int rc = run_epoch(c, epoch, first_step, &l, &r, jump, err);
+        *loss_sum += l, *rows += r, taken += (double)(c->clock - before);
+        if (rejoined || *jump != 0)
+            *steps_run = taken;
+        if (rc != PST_OK || *jump == 0)
+            return rc;
+        if (*jump > epoch_end)
+            return PST_OK;
+        c->clock = *jump; /* within the epoch, or its end: this epoch's end comes next */
+        first_step = (long)(*jump - (epoch_end - (uint64_t)c->steps));
+        *jump = 0;
+    }
 }
 
 /* Validation sums, summed over workers when distributed. vals: loss, correct, sq_err, n. */
@@ -571,11 +604,21 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         bool fits;
         if ((rc = dp_epoch_fits(&c, first_step, result, &fits, err)) != PST_OK || !fits)
             break;
-        if ((rc = run_epoch(&c, epoch, first_step, &loss_sum, &rows, err)) != PST_OK)
+        double steps_run;
+        uint64_t jump;
+        if ((rc = run_epoch_rejoining(&c, epoch, first_step, &loss_sum, &rows, &steps_run, &jump,
+                                      err)) != PST_OK)
             break;
-        double steps_run = (double)(c.steps - first_step);
+        if (jump > 0) { /* rejoining past this epoch: its end, and those skipped, were others' */
+            result->seconds += pst_clock_seconds() - t0;
+            result->rows_trained += rows;
+            c.clock = jump;
+            epoch = (int)((jump - 1) / (uint64_t)c.steps); /* the loop's ++ makes it jump's epoch */
+            first_step = (long)(jump - (uint64_t)epoch * (uint64_t)c.steps);
+            continue;
+        }
         if (st.dp) {
-            pst_dpsgd_account_steps(st.dp, (uint64_t)(c.steps - first_step));
+            pst_dpsgd_account_steps(st.dp, (uint64_t)steps_run);
             result->epsilon = pst_dpsgd_epsilon(st.dp);
         }
         first_step = 0;

@@ -1,0 +1,194 @@
+/* Tests for ps/server_reduce (through worker/psclient_reduce): reductions sum every live
+ * worker's values, a worker declared dead is left out, one that comes back gets the completed
+ * result flagged late with its drop's clocks, and a stale push tells it the servers' clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/net/reduce_layout.h"
+#include "ps/server.h"
+#include "worker/psclient.h"
+
+typedef struct server_run {
+    pst_server_t *srv;
+    pthread_t thread;
+    int rc;
+    char endpoint[256];
+} server_run_t;
+
+static void *run_main(void *arg)
+{
+    server_run_t *r = arg;
+    r->rc = pst_server_run(r->srv, NULL);
+    return NULL;
+}
+
+static server_run_t *start_server(int heartbeat_timeout_ms)
+{
+    pst_server_cfg_t cfg;
+    pst_server_cfg_defaults(&cfg);
+    cfg.n_workers = 2;
+    cfg.heartbeat_timeout_ms = heartbeat_timeout_ms;
+    server_run_t *r = calloc(1, sizeof *r);
+    pst_err_t err = {0};
+    r->srv = pst_server_new(&cfg, &err);
+    assert_non_null(r->srv);
+    assert_int_equal(
+        pst_server_bind(r->srv, "tcp://127.0.0.1:*", r->endpoint, sizeof r->endpoint, &err),
+        PST_OK);
+    assert_int_equal(pthread_create(&r->thread, NULL, run_main, r), 0);
+    return r;
+}
+
+static void finish_server(server_run_t *r)
+{
+    assert_int_equal(pthread_join(r->thread, NULL), 0);
+    assert_int_equal(r->rc, PST_OK);
+    pst_server_destroy(&r->srv);
+    free(r);
+}
+
+static pst_psclient_t *connect_client(server_run_t *srv, uint32_t id, int heartbeat_ms)
+{
+    const char *endpoints[1] = {srv->endpoint};
+    pst_psclient_cfg_t cfg;
+    pst_psclient_cfg_defaults(&cfg);
+    cfg.endpoints = endpoints;
+    cfg.n_servers = 1;
+    cfg.worker_id = id;
+    cfg.heartbeat_ms = heartbeat_ms;
+    cfg.timeout_ms = 5000;
+    cfg.push_codec = cfg.pull_codec = PST_CODEC_RAW;
+    pst_err_t err = {0};
+    pst_psclient_t *c = pst_psclient_new(&cfg, &err);
+    if (c == NULL)
+        fail_msg("client: %s", err.msg);
+    return c;
+}
+
+static void ok(int rc, const pst_err_t *err)
+{
+    if (rc != PST_OK)
+        fail_msg("rc %d: %s", rc, err->msg);
+}
+
+enum { N_VALUES = 2, RESULT = N_VALUES + 2 * PST_REDUCE_WORKER_FIELDS };
+
+/* One worker's reduction in a thread, as the other blocks in its own. */
+typedef struct reduce_arg {
+    pst_psclient_t *c;
+    double vals[N_VALUES], out[RESULT];
+    size_t got;
+    bool late;
+    int rc;
+} reduce_arg_t;
+
+static void *reduce_main(void *p)
+{
+    reduce_arg_t *a = p;
+    a->rc = pst_psclient_reduce(a->c, 7, 1, a->vals, N_VALUES, a->out, RESULT, &a->got, &a->late,
+                                5000, NULL);
+    return NULL;
+}
+
+static const double *fields(const double *out, int w)
+{
+    return out + N_VALUES + w * PST_REDUCE_WORKER_FIELDS;
+}
+
+static void sums_over_every_live_worker(void **state)
+{
+    server_run_t *srv = start_server(30000);
+    reduce_arg_t a = {.c = connect_client(srv, 0, 100), .vals = {1.5, -2}};
+    reduce_arg_t b = {.c = connect_client(srv, 1, 100), .vals = {0.25, 8}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reduce_main, &a), 0);
+    reduce_main(&b);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    for (reduce_arg_t *x = &a; x != NULL; x = x == &a ? &b : NULL) {
+        assert_int_equal(x->rc, PST_OK);
+        assert_int_equal(x->got, RESULT);
+        assert_false(x->late);
+        assert_true(x->out[0] == 1.75 && x->out[1] == 6);
+        for (int w = 0; w < 2; w++) {
+            assert_true(fields(x->out, w)[PST_REDUCE_CONTRIBUTED] == 1);
+            assert_true(fields(x->out, w)[PST_REDUCE_N_DROPS] == 0);
+        }
+    }
+    pst_err_t err = {0};
+    ok(pst_psclient_shutdown(a.c, &err), &err);
+    ok(pst_psclient_shutdown(b.c, &err), &err);
+    pst_psclient_destroy(&a.c);
+    pst_psclient_destroy(&b.c);
+    finish_server(srv);
+}
+
+/* Worker 1 never heartbeats: declared dead after 500 ms, the reduction completes with worker 0's
+ * values and clock 0 with its push; when worker 1 speaks again it is back: its push of clock 0 is
+ * stale (the server is at 1) and its reduction gets the completed result, flagged late, naming
+ * its drop at clock 0 and its return at clock 1. */
+static void a_dead_worker_is_left_out_and_rejoins(void **state)
+{
+    server_run_t *srv = start_server(500);
+    pst_psclient_t *live = connect_client(srv, 0, 100);
+    pst_psclient_t *away = connect_client(srv, 1, 0);
+    pst_err_t err = {0};
+    float w0[3] = {1, 2, 3}, g[3] = {0.5f, 0.5f, 0.5f}, w[3];
+    int tl = pst_psclient_register_dense(live, 0, 0, 3, &err);
+    int ta = pst_psclient_register_dense(away, 0, 0, 3, &err);
+    ok(pst_psclient_init_on_servers(live, tl, w0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(away, ta, w0, NULL, &err), &err);
+    pst_ticket_t t;
+    ok(pst_psclient_push(live, tl, g, 0, 1.0f, &t, &err), &err);
+    ok(pst_psclient_wait(live, t, &err), &err);
+
+    reduce_arg_t a = {.c = live, .vals = {3, 4}};
+    reduce_main(&a); /* returns once worker 1 is declared dead */
+    assert_int_equal(a.rc, PST_OK);
+    assert_false(a.late);
+    assert_true(a.out[0] == 3 && a.out[1] == 4);
+    assert_true(fields(a.out, 0)[PST_REDUCE_CONTRIBUTED] == 1);
+    assert_true(fields(a.out, 1)[PST_REDUCE_CONTRIBUTED] == 0);
+    assert_true(fields(a.out, 1)[PST_REDUCE_N_DROPS] == 1);
+    assert_true(fields(a.out, 1)[PST_REDUCE_DROPS] == 0);
+    assert_true(fields(a.out, 1)[PST_REDUCE_DROPS + 1] == -1); /* not back */
+
+    ok(pst_psclient_pull(live, tl, w, 1, &t, &err), &err);
+    ok(pst_psclient_wait(live, t, &err), &err);
+    assert_true(w[0] == 0.5f); /* clock 0 went on with worker 0's gradient alone */
+
+    ok(pst_psclient_push(away, ta, g, 0, 1.0f, &t, &err), &err);
+    ok(pst_psclient_wait(away, t, &err), &err);
+    assert_int_equal(pst_psclient_take_stale_clock(away), 1);
+    assert_int_equal(pst_psclient_take_stale_clock(away), 0); /* taken */
+    reduce_arg_t b = {.c = away, .vals = {100, 100}};
+    reduce_main(&b);
+    assert_int_equal(b.rc, PST_OK);
+    assert_true(b.late);
+    assert_true(b.out[0] == 3 && b.out[1] == 4); /* the others' figures */
+    assert_true(fields(b.out, 1)[PST_REDUCE_DROPS] == 0);
+    assert_true(fields(b.out, 1)[PST_REDUCE_DROPS + 1] == 1); /* back at clock 1 */
+
+    ok(pst_psclient_shutdown(live, &err), &err);
+    ok(pst_psclient_shutdown(away, &err), &err);
+    pst_psclient_destroy(&live);
+    pst_psclient_destroy(&away);
+    finish_server(srv);
+}
+
+int main(void)
+{
+    pst_log_set_level(PST_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sums_over_every_live_worker),
+        cmocka_unit_test(a_dead_worker_is_left_out_and_rejoins),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
