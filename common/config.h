@@ -132,9 +132,6 @@ typedef struct pst_config {
         double attack_scale;  /* the attack's size, in multiples of the honest update */
         char *weighting;      /* samples | equal | capped: the updates' weights in the mean */
         long max_sites;       /* fed serve: most site ids that may register */
-        char *attack;         /* none | sign_flip | noise: what attacking simulated sites send */
-        long attack_sites;    /* the first attack_sites sites attack */
-        double attack_scale;  /* the attack's size, in multiples of the honest update */
         char *local_state;    /* reset | keep: a site's optimizer state across rounds */
         bool server_nesterov; /* FedAvgM steps along the Nesterov look-ahead */
     } fed;
