@@ -112,6 +112,8 @@ typedef struct pst_config {
     struct {
         char *codec, *pull_codec;
         bool prefetch;
+        bool push_acks;
+        bool coalesce;
     } transport;
 
     struct {

@@ -422,9 +422,16 @@ static int drain(pst_server_t *srv, pst_err_t *err)
         }
         if (rc != PST_OK)
             return pst_err_set(err, rc, "server %u: %s", srv->cfg.server_index, why.msg);
+        /* Answers to requests coalesced in one ZeroMQ message travel back in one; the last
+         * answer (or the flush after a request that has none) ends it. */
+        bool more = pst_wire_in_open(srv->wire);
+        pst_wire_set_coalesce(srv->wire, more);
+        int op = msg.hdr->op;
         handle(srv, &msg);
-        account_time(srv, msg.hdr->op, now_us() - t0);
         pst_wire_msg_close(&msg);
+        if (!more)
+            pst_wire_flush(srv->wire, srv->sock, NULL);
+        account_time(srv, op, now_us() - t0);
     }
     return PST_OK;
 }
@@ -437,6 +444,9 @@ int pst_server_run(pst_server_t *self, pst_err_t *err)
     for (uint32_t w = 0; w < self->cfg.n_workers; w++)
         self->workers[w].last_seen_ms = start;
     while (!atomic_load(&self->stop) && !all_workers_gone(self)) {
+        /* a reply left open (the loop stopped inside coalesced requests) goes before any wait */
+        pst_wire_set_coalesce(self->wire, false);
+        pst_wire_flush(self->wire, self->sock, NULL);
         zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
         int n = zmq_poll(&item, 1, POLL_MS);
         if (n < 0 && errno != EINTR)
@@ -449,6 +459,7 @@ int pst_server_run(pst_server_t *self, pst_err_t *err)
         }
         pst_server_check_heartbeats(self, now_ms());
     }
+    pst_wire_flush(self->wire, self->sock, NULL);
     return PST_OK;
 }
 

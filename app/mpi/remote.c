@@ -32,6 +32,8 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pc.n_servers = (uint32_t)ranks->n_servers;
     pc.worker_id = (uint32_t)ranks->worker;
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
+    pc.push_acks = cfg->transport.push_acks;
+    pc.coalesce = cfg->transport.coalesce;
     const char *pull = strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
                                                                  : cfg->transport.codec;
     if (pst_codec_parse(cfg->transport.codec, &pc.push_codec) != PST_OK ||
@@ -218,6 +220,10 @@ static int hook_push(void *ctx, const float *grads, uint64_t clock, float lr, ps
 static int hook_allreduce(void *ctx, double *vals, int n, pst_err_t *err)
 {
     pst_remote_t *r = ctx;
+    /* requests still coalesced go first: another worker may be waiting on them */
+    int flushed = pst_psclient_flush(r->client, err);
+    if (flushed != PST_OK)
+        return flushed;
     pst_watchdog_arm(r->watchdog, r->reduce_timeout_s,
                      "the epoch-end reduction with every worker of the group");
     int rc = MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_SUM, r->group);

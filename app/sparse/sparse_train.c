@@ -141,6 +141,9 @@ static int worker_flush(worker_t *r, pst_err_t *err)
 static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
 {
     worker_t *r = ctx;
+    /* coalesced requests go before the reduction: another worker's evaluation may wait on them */
+    int flushed = r->link.client != NULL ? pst_psclient_flush(r->link.client, err) : PST_OK;
+    rc = rc != PST_OK ? rc : flushed;
     int failed = pst_mpijob_agree_err(r->comm, rc, 1, err);
     if (rc == PST_OK && failed != PST_OK)
         pst_err_prefix(err, failed, "another worker failed: ");

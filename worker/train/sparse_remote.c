@@ -65,7 +65,7 @@ static int step_buf_flush(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b, ps
 int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err)
 {
     pst_err_t scratch;
-    int rc = PST_OK;
+    int rc = r->client != NULL ? pst_psclient_flush(r->client, err) : PST_OK;
     for (int i = 0; i < PST_SPARSE_REMOTE_DEPTH; i++) {
         int one = step_buf_flush(r, &r->buf[i], rc == PST_OK ? err : &scratch);
         rc = rc != PST_OK ? rc : one;
