@@ -217,7 +217,6 @@ static void on_reply(pst_psclient_t *c, uint32_t s, const pst_wire_msg_t *msg)
     }
 }
 
-/* Receives whatever arrives within timeout_ms and matches it to requests. */
 /* Hands coalesced requests to ZeroMQ: before any wait, since what is awaited (an answer, the
  * release of lent values) may depend on them. */
 static int flush_all(pst_psclient_t *c, pst_err_t *err)
@@ -235,12 +234,39 @@ int pst_psclient_flush(pst_psclient_t *self, pst_err_t *err)
     return flush_all(self, err);
 }
 
+/* Reads server s's replies: the first with first_flags (0: blocking up to the socket's receive
+ * timeout), the rest while they are waiting. */
+static int read_replies(pst_psclient_t *c, uint32_t s, int first_flags, pst_err_t *err)
+{
+    for (int flags = first_flags;; flags = ZMQ_DONTWAIT) {
+        pst_wire_msg_t msg;
+        pst_err_t why = {0};
+        int rc = pst_wire_recv(c->wires[s], c->socks[s], &msg, flags, &why);
+        if (rc == PST_ETIMEOUT)
+            return PST_OK;
+        if (rc == PST_EPROTO) {
+            pst_warn("client: malformed reply from server %u dropped: %s", s, why.msg);
+            continue;
+        }
+        if (rc != PST_OK)
+            return pst_err_set(err, rc, "client: server %u: %s", s, why.msg);
+        on_reply(c, s, &msg);
+        pst_wire_msg_close(&msg);
+    }
+}
+
+/* Receives whatever arrives within timeout_ms and matches it to requests. With one server a
+ * blocking receive waits (one wait in the kernel); with several, zmq_poll watches them all. */
 static int pump(pst_psclient_t *c, int timeout_ms, pst_err_t *err)
 {
     uint32_t S = c->cfg.n_servers;
     int flushed = flush_all(c, err);
     if (flushed != PST_OK)
         return flushed;
+    if (S == 1) {
+        zmq_setsockopt(c->socks[0], ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+        return read_replies(c, 0, 0, err);
+    }
     int n = zmq_poll(c->items, (int)S, timeout_ms);
     if (n < 0)
         return errno == EINTR ? PST_OK
@@ -248,21 +274,9 @@ static int pump(pst_psclient_t *c, int timeout_ms, pst_err_t *err)
     for (uint32_t s = 0; n > 0 && s < S; s++) {
         if (!(c->items[s].revents & ZMQ_POLLIN))
             continue;
-        for (;;) {
-            pst_wire_msg_t msg;
-            pst_err_t why = {0};
-            int rc = pst_wire_recv(c->wires[s], c->socks[s], &msg, ZMQ_DONTWAIT, &why);
-            if (rc == PST_ETIMEOUT)
-                break;
-            if (rc == PST_EPROTO) {
-                pst_warn("client: malformed reply from server %u dropped: %s", s, why.msg);
-                continue;
-            }
-            if (rc != PST_OK)
-                return pst_err_set(err, rc, "client: server %u: %s", s, why.msg);
-            on_reply(c, s, &msg);
-            pst_wire_msg_close(&msg);
-        }
+        int rc = read_replies(c, s, ZMQ_DONTWAIT, err);
+        if (rc != PST_OK)
+            return rc;
     }
     return PST_OK;
 }
