@@ -351,9 +351,10 @@ static const pst_config_key_t keys[] = {
      "server handles a worker's requests in the order sent)."},
     {"transport.coalesce", PST_CFG_BOOL, OFF(transport.coalesce), "true", NULL, NOB,
      "Under mpirun: a worker's requests to a server travel together in one ZeroMQ message until "
-     "it waits for an answer (a step's pushes with the next pulls, rows with the bias), and a "
-     "server answers such requests in one message: fewer wake-ups and system calls per step. "
-     "The order of requests, and so what each consistency mode guarantees, is unchanged."},
+     "it waits for an answer (rows with the bias; under asp a sparse step's pushes with the next "
+     "pulls, under bsp and ssp the pushes leave at once since the next answer waits for them), "
+     "and a server answers such requests in one message: fewer wake-ups and system calls per "
+     "step. The order of requests, and so what each consistency mode guarantees, is unchanged."},
 
     {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,
      "pstrain fed: simulate: sites the training rows are split into; serve: sites round 1 waits "

@@ -45,7 +45,8 @@ typedef struct pst_psclient_stats {
     uint64_t bytes_wire; /* header, keys and values frames as they travelled, both directions */
     uint64_t bytes_raw_sent, bytes_wire_sent, bytes_raw_received, bytes_wire_received;
     uint64_t pushes, pulls; /* completed */
-    double push_latency_ms; /* mean, send to the last server's ACK */
+    double push_latency_ms; /* mean, send to the last server's ACK (unacknowledged pushes: to
+                               the send, as ZeroMQ's release is not timed) */
     double pull_latency_ms; /* mean, send to the last server's reply */
     double push_wait_ms;    /* total time callers blocked in wait/test on pushes (latency not
                                hidden behind their own work) */

@@ -258,7 +258,9 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                                      .init_scale = j->init_scale,
                                      .init_seed = j->init_seed,
                                      .n_workers = (uint32_t)ranks->n_workers,
-                                     .prefetch = run->cfg->transport.prefetch};
+                                     .prefetch = run->cfg->transport.prefetch,
+                                     .pushes_now =
+                                         strcmp(run->cfg->cluster.consistency, "asp") != 0};
     pst_sparse_remote_init(&r->remote, NULL, &opts);
     if (rc == PST_OK && j->wide_deep)
         r->wd = pst_wd_job_remote(&j->wd, j->lr, j->init_scale, j->init_seed,

@@ -180,6 +180,8 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
     if (rc == PST_OK)
         rc = pst_psclient_push(c, r->bias_tensor, &cur->bias_grad, r->clock, r->opts.lr,
                                &cur->push_bias, err);
+    if (rc == PST_OK && r->opts.pushes_now)
+        rc = pst_psclient_flush(c, err);
     if (rc != PST_OK)
         return rc;
     cur->pending = true;
