@@ -353,6 +353,18 @@ static const pst_config_key_t keys[] = {
      "as backward produces its gradient. bsp trains bit for bit as without it; ssp and asp may "
      "read one more step of staleness within their bounds."},
 
+    {"transport.push_acks", PST_CFG_BOOL, OFF(transport.push_acks), "false", NULL, NOB,
+     "Under mpirun: true: servers acknowledge every push. false: a server answers a push only when "
+     "it refuses it or drops it as stale (one message per push fewer); a refusal fails the "
+     "worker's next wait. Either way a worker's later requests see its pushes applied (each "
+     "server handles a worker's requests in the order sent)."},
+    {"transport.coalesce", PST_CFG_BOOL, OFF(transport.coalesce), "true", NULL, NOB,
+     "Under mpirun: a worker's requests to a server travel together in one ZeroMQ message until "
+     "it waits for an answer (rows with the bias; under asp a sparse step's pushes with the next "
+     "pulls, under bsp and ssp the pushes leave at once since the next answer waits for them), "
+     "and a server answers such requests in one message: fewer wake-ups and system calls per "
+     "step. The order of requests, and so what each consistency mode guarantees, is unchanged."},
+
     {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,
      "pstrain fed: simulate: sites the training rows are split into; serve: sites round 1 waits "
      "for (up to fed.start_timeout)."},

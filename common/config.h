@@ -114,6 +114,8 @@ typedef struct pst_config {
     struct {
         char *codec, *pull_codec;
         bool prefetch;
+        bool push_acks;
+        bool coalesce;
     } transport;
 
     struct {

@@ -333,7 +333,8 @@ void pst_server_on_push(pst_server_t *srv, const pst_wire_msg_t *msg)
         t->pushed[h->sender] = h->clock + 1;
     }
     srv->counters[PST_STAT_PUSHES]++;
-    pst_server_reply_ack(srv, msg, h->clock, 0);
+    if (!(h->flags & PST_WIRE_FLAG_NO_ACK))
+        pst_server_reply_ack(srv, msg, h->clock, 0);
     pst_server_progress(srv, idx);
     /* A contribution still held in the message's frame is copied before the frame goes. */
     if (bsp && !s->sparse && pst_slice_dense_acc_settle(s, &err) != PST_OK)

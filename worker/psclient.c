@@ -19,6 +19,7 @@ void pst_psclient_cfg_defaults(pst_psclient_cfg_t *cfg)
     cfg->pull_codec = PST_CODEC_RAW;
     cfg->timeout_ms = 120000;
     cfg->heartbeat_ms = 1000;
+    cfg->push_acks = true;
 }
 
 /* ---- connections ---- */
@@ -62,6 +63,7 @@ static int open_connections(pst_psclient_t *c, const char *const *endpoints, pst
         c->socks[s] = pst_psclient_connect_dealer(c, s, c->cfg.timeout_ms, err);
         if (c->socks[s] == NULL)
             return err ? err->code : PST_EIO;
+        pst_wire_set_coalesce(c->wires[s], c->cfg.coalesce);
         int rc = pst_wire_prepare_socket(c->wires[s], c->socks[s], err);
         if (rc != PST_OK)
             return rc;
@@ -334,12 +336,17 @@ int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, P
 {
     h->sender = c->cfg.worker_id;
     h->seq = op->seq;
+    bool unasked = op->kind == PST__OP__OP_PUSH && !c->cfg.push_acks;
+    if (unasked)
+        h->flags |= PST_WIRE_FLAG_NO_ACK;
     int rc = pst_wire_send(c->wires[s], c->socks[s], NULL, 0, h, payload, err);
     if (rc != PST_OK) {
         if (err != NULL)
             pst_err_prefix(err, rc, "server %u (%s): ", s, c->endpoints[s]);
         pst_psclient_op_release(op);
         c->errors++;
+    } else if (unasked) {
+        pst_psclient_op_unasked(op, s);
     }
     return rc;
 }

@@ -21,7 +21,14 @@ typedef struct pst_psclient_cfg {
     int timeout_ms;         /* a request unanswered this long fails (default 120000) */
     int heartbeat_ms;       /* heartbeat period of a background thread; 0: none (default 1000) */
     uint64_t max_message_bytes; /* 0: 1 GiB */
-    void *zmq_ctx;              /* a ZeroMQ context to use, or NULL for the client's own */
+    /* false: pushes travel with PST_WIRE_FLAG_NO_ACK; a push's ticket is done once ZeroMQ
+     * released its values, and a server's later refusal (or stale drop) of it is reported by
+     * the next wait on any ticket (default true: every push is acknowledged) */
+    bool push_acks;
+    /* true: requests to a server are coalesced into one ZeroMQ message (common/net/wire.h) until
+     * the client waits for anything (default false: one ZeroMQ message per request) */
+    bool coalesce;
+    void *zmq_ctx; /* a ZeroMQ context to use, or NULL for the client's own */
     /* CURVE: with curve_key set, every connection is a CURVE client with this worker's key pair,
      * trusting server s only under server_keys[s] (Z85). Copied by pst_psclient_new. */
     const pst_fedkey_pair_t *curve_key;
@@ -39,7 +46,8 @@ typedef struct pst_psclient_stats {
     uint64_t bytes_wire; /* header, keys and values frames as they travelled, both directions */
     uint64_t bytes_raw_sent, bytes_wire_sent, bytes_raw_received, bytes_wire_received;
     uint64_t pushes, pulls; /* completed */
-    double push_latency_ms; /* mean, send to the last server's ACK */
+    double push_latency_ms; /* mean, send to the last server's ACK (unacknowledged pushes: to
+                               the send, as ZeroMQ's release is not timed) */
     double pull_latency_ms; /* mean, send to the last server's reply */
     double push_wait_ms;    /* total time callers blocked in wait/test on pushes (latency not
                                hidden behind their own work) */
@@ -102,6 +110,11 @@ int pst_psclient_push_sparse(pst_psclient_t *self, int tensor, const uint64_t *k
                              pst_err_t *err);
 int pst_psclient_pull_sparse(pst_psclient_t *self, int tensor, const uint64_t *keys, size_t n_keys,
                              float *dst, uint64_t clock, pst_ticket_t *ticket, pst_err_t *err);
+
+/* Hands every coalesced request to ZeroMQ now (cfg.coalesce). Waits do so by themselves; call it
+ * before blocking elsewhere (an MPI collective, say) while other workers may depend on the
+ * requests sent. */
+int pst_psclient_flush(pst_psclient_t *self, pst_err_t *err);
 
 /* Waits for every server's reply to a request. Fails with the servers' error text, or with
  * PST_ETIMEOUT naming the servers that did not answer within timeout_ms. The ticket is spent

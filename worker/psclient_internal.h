@@ -47,6 +47,7 @@ typedef struct pst_psclient_op {
     uint8_t *replied;   /* (n_servers) 1 once answered, or when not asked */
     uint64_t *n_sent;   /* (n_servers) sparse: keys sent to each server */
     uint32_t n_waiting;
+    bool unasked;   /* a push sent with PST_WIRE_FLAG_NO_ACK: servers answer only a refusal */
     uint64_t clock; /* INIT: least clock the servers reported */
     double *sums;   /* reduction (a BARRIER with a blob): where the reply's doubles go */
     size_t sums_cap, sums_got;
@@ -89,6 +90,8 @@ struct pst_psclient {
     uint64_t stale_clock; /* the least clock of the stale acknowledgements not yet taken; 0: none */
     double push_ms, pull_ms;           /* sums */
     double push_wait_ms, pull_wait_ms; /* sums of the time callers blocked waiting */
+    int deferred_rc; /* a refusal of an unacknowledged push, reported by the next wait */
+    char deferred_error[512];
     /* heartbeats */
     bool hb_running, hb_stop;
     pthread_t hb_thread;
@@ -119,6 +122,8 @@ int pst_psclient_send_to(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, P
 pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int tensor,
                                          pst_err_t *err);
 void pst_psclient_op_release(pst_psclient_op_t *op);
+/* Server s was sent op without asking for an answer: it counts as answered. */
+void pst_psclient_op_unasked(pst_psclient_op_t *op, uint32_t s);
 /* Lends values (the caller's buffer) to ZeroMQ for op's message to one server: fills the payload's
  * lend, release and hint so that ZeroMQ's release is counted against op. */
 void pst_psclient_op_lend(pst_psclient_op_t *op, pst_wire_payload_t *out, const float *values);

@@ -55,6 +55,7 @@ pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int te
     memset(op->replied, 0, c->cfg.n_servers);
     memset(op->n_sent, 0, c->cfg.n_servers * sizeof(uint64_t));
     op->n_waiting = c->cfg.n_servers;
+    op->unasked = false;
     op->clock = UINT64_MAX;
     op->rc = PST_OK;
     op->error[0] = '\0';
@@ -65,6 +66,16 @@ pst_psclient_op_t *pst_psclient_op_start(pst_psclient_t *c, Pst__Op kind, int te
 void pst_psclient_op_release(pst_psclient_op_t *op)
 {
     op->active = false;
+}
+
+void pst_psclient_op_unasked(pst_psclient_op_t *op, uint32_t s)
+{
+    op->unasked = true;
+    op->replied[s] = 1;
+    if (--op->n_waiting == 0) {
+        op->done = true;
+        op->end_ns = now_ns();
+    }
 }
 
 /* Called by ZeroMQ, possibly on its I/O thread, once it no longer reads a lent frame. */
@@ -190,9 +201,37 @@ static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const p
         copy_counters(op->counters, h);
 }
 
+/* An answer to an unacknowledged push: a stale drop is counted; a refusal fails the push's ticket
+ * while it is open, else it is kept for the next wait (the first one kept wins). */
+static void on_unasked_reply(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op,
+                             const pst_wire_msg_t *msg)
+{
+    const Pst__Header *h = msg->hdr;
+    if (h->op == PST__OP__OP_ACK && (h->flags & PST_WIRE_FLAG_STALE)) {
+        c->stale++;
+        return;
+    }
+    if (h->op != PST__OP__OP_ERROR)
+        return;
+    if (op->active) {
+        absorb(c, s, op, msg);
+        return;
+    }
+    if (c->deferred_rc != PST_OK)
+        return;
+    int code = -(int)h->flags;
+    c->deferred_rc = code < 0 && code >= PST_ENUMERIC ? code : PST_EPROTO;
+    snprintf(c->deferred_error, sizeof c->deferred_error, "push %llu, server %u: %s",
+             (unsigned long long)h->seq, s, h->error);
+}
+
 static void on_reply(pst_psclient_t *c, uint32_t s, const pst_wire_msg_t *msg)
 {
     pst_psclient_op_t *op = &c->ops[msg->hdr->seq % PST_PSCLIENT_MAX_OPS];
+    if (op->seq == msg->hdr->seq && op->unasked) {
+        on_unasked_reply(c, s, op, msg);
+        return;
+    }
     if (!op->active || op->seq != msg->hdr->seq || op->replied[s]) {
         pst_debug("client: late reply %s seq %llu from server %u dropped",
                   pst_wire_op_name(msg->hdr->op), (unsigned long long)msg->hdr->seq, s);
@@ -206,10 +245,56 @@ static void on_reply(pst_psclient_t *c, uint32_t s, const pst_wire_msg_t *msg)
     }
 }
 
-/* Receives whatever arrives within timeout_ms and matches it to requests. */
+/* Hands coalesced requests to ZeroMQ: before any wait, since what is awaited (an answer, the
+ * release of lent values) may depend on them. */
+static int flush_all(pst_psclient_t *c, pst_err_t *err)
+{
+    for (uint32_t s = 0; s < c->cfg.n_servers; s++) {
+        int rc = pst_wire_flush(c->wires[s], c->socks[s], err);
+        if (rc != PST_OK)
+            return pst_err_prefix(err, rc, "client: server %u: ", s);
+    }
+    return PST_OK;
+}
+
+int pst_psclient_flush(pst_psclient_t *self, pst_err_t *err)
+{
+    return flush_all(self, err);
+}
+
+/* Reads server s's replies: the first with first_flags (0: blocking up to the socket's receive
+ * timeout), the rest while they are waiting. */
+static int read_replies(pst_psclient_t *c, uint32_t s, int first_flags, pst_err_t *err)
+{
+    for (int flags = first_flags;; flags = ZMQ_DONTWAIT) {
+        pst_wire_msg_t msg;
+        pst_err_t why = {0};
+        int rc = pst_wire_recv(c->wires[s], c->socks[s], &msg, flags, &why);
+        if (rc == PST_ETIMEOUT)
+            return PST_OK;
+        if (rc == PST_EPROTO) {
+            pst_warn("client: malformed reply from server %u dropped: %s", s, why.msg);
+            continue;
+        }
+        if (rc != PST_OK)
+            return pst_err_set(err, rc, "client: server %u: %s", s, why.msg);
+        on_reply(c, s, &msg);
+        pst_wire_msg_close(&msg);
+    }
+}
+
+/* Receives whatever arrives within timeout_ms and matches it to requests. With one server a
+ * blocking receive waits (one wait in the kernel); with several, zmq_poll watches them all. */
 static int pump(pst_psclient_t *c, int timeout_ms, pst_err_t *err)
 {
     uint32_t S = c->cfg.n_servers;
+    int flushed = flush_all(c, err);
+    if (flushed != PST_OK)
+        return flushed;
+    if (S == 1) {
+        zmq_setsockopt(c->socks[0], ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+        return read_replies(c, 0, 0, err);
+    }
     int n = zmq_poll(c->items, (int)S, timeout_ms);
     if (n < 0)
         return errno == EINTR ? PST_OK
@@ -217,21 +302,9 @@ static int pump(pst_psclient_t *c, int timeout_ms, pst_err_t *err)
     for (uint32_t s = 0; n > 0 && s < S; s++) {
         if (!(c->items[s].revents & ZMQ_POLLIN))
             continue;
-        for (;;) {
-            pst_wire_msg_t msg;
-            pst_err_t why = {0};
-            int rc = pst_wire_recv(c->wires[s], c->socks[s], &msg, ZMQ_DONTWAIT, &why);
-            if (rc == PST_ETIMEOUT)
-                break;
-            if (rc == PST_EPROTO) {
-                pst_warn("client: malformed reply from server %u dropped: %s", s, why.msg);
-                continue;
-            }
-            if (rc != PST_OK)
-                return pst_err_set(err, rc, "client: server %u: %s", s, why.msg);
-            on_reply(c, s, &msg);
-            pst_wire_msg_close(&msg);
-        }
+        int rc = read_replies(c, s, ZMQ_DONTWAIT, err);
+        if (rc != PST_OK)
+            return rc;
     }
     return PST_OK;
 }
@@ -280,6 +353,12 @@ static int wait_released(const pst_psclient_op_t *op, int64_t deadline)
 static int pump_until_done(pst_psclient_t *c, pst_psclient_op_t *op, int timeout_ms, pst_err_t *err)
 {
     int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+    /* A request already settled (an unacknowledged push ZeroMQ let go of) leaves the coalesced
+     * requests open: they wait for the next request that needs them sent. */
+    bool settled = op->done && atomic_load_explicit(&op->lent, memory_order_acquire) == 0;
+    int flushed = settled ? PST_OK : flush_all(c, err);
+    if (flushed != PST_OK)
+        return flushed;
     while (!op->done) {
         int64_t before = now_ns(), left_ms = (deadline - before) / 1000000;
         if (left_ms <= 0 && before >= deadline)
@@ -330,6 +409,13 @@ static int op_finish(pst_psclient_t *c, pst_psclient_op_t *op, pst_err_t *err)
 {
     double ms = (double)(op->end_ns - op->start_ns) / 1e6;
     int rc = op->rc;
+    if (rc == PST_OK && c->deferred_rc != PST_OK) {
+        c->errors++;
+        rc = pst_err_set(err, c->deferred_rc, "client: %s", c->deferred_error);
+        c->deferred_rc = PST_OK;
+        pst_psclient_op_release(op);
+        return rc;
+    }
     if (rc != PST_OK) {
         c->errors++;
         pst_err_set(err, rc, "client: %s: %s", pst_wire_op_name(op->kind), op->error);

@@ -33,6 +33,9 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pc.n_servers = (uint32_t)ranks->n_servers;
     pc.worker_id = (uint32_t)ranks->worker;
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
+    pc.push_acks = cfg->transport.push_acks;
+    pc.coalesce = cfg->transport.coalesce;
+    r->pushes_now = strcmp(cfg->cluster.consistency, "asp") != 0;
     const char *pull = strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
                                                                  : cfg->transport.codec;
     if (pst_codec_parse(cfg->transport.codec, &pc.push_codec) != PST_OK ||
@@ -205,6 +208,8 @@ static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock,
         rc = pst_psclient_push(r->client, p->tensor, grads + p->off, clock, lr, &p->push_ticket,
                                err);
     p->push_pending = rc == PST_OK;
+    if (rc == PST_OK && r->pushes_now)
+        rc = pst_psclient_flush(r->client, err);
     return rc;
 }
 
@@ -221,6 +226,10 @@ static int hook_push(void *ctx, const float *grads, uint64_t clock, float lr, ps
 static int hook_allreduce(void *ctx, double *vals, int n, pst_err_t *err)
 {
     pst_remote_t *r = ctx;
+    /* requests still coalesced go first: another worker may be waiting on them */
+    int flushed = pst_psclient_flush(r->client, err);
+    if (flushed != PST_OK)
+        return flushed;
     if (r->elastic)
         return pst_elastic_reduce(r, vals, n, err);
     pst_watchdog_arm(r->watchdog, r->reduce_timeout_s,

@@ -142,6 +142,9 @@ static int worker_flush(worker_t *r, pst_err_t *err)
 static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
 {
     worker_t *r = ctx;
+    /* coalesced requests go before the reduction: another worker's evaluation may wait on them */
+    int flushed = r->link.client != NULL ? pst_psclient_flush(r->link.client, err) : PST_OK;
+    rc = rc != PST_OK ? rc : flushed;
     int failed = pst_mpijob_agree_err(r->comm, rc, 1, err);
     if (rc == PST_OK && failed != PST_OK)
         pst_err_prefix(err, failed, "another worker failed: ");
@@ -256,7 +259,9 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                                      .init_scale = j->init_scale,
                                      .init_seed = j->init_seed,
                                      .n_workers = (uint32_t)ranks->n_workers,
-                                     .prefetch = run->cfg->transport.prefetch};
+                                     .prefetch = run->cfg->transport.prefetch,
+                                     .pushes_now =
+                                         strcmp(run->cfg->cluster.consistency, "asp") != 0};
     pst_sparse_remote_init(&r->remote, NULL, &opts);
     if (rc == PST_OK && j->wide_deep)
         r->wd = pst_wd_job_remote(&j->wd, j->lr, j->init_scale, j->init_seed,

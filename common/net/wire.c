@@ -165,6 +165,10 @@ void pst_wire_destroy(pst_wire_t **self_p)
         if (w->pool[i] != NULL)
             buf_unref(w->pool[i]);
     }
+    if (w->in_route_kept)
+        zmq_msg_close(&w->in_route);
+    if (w->in_open)
+        zmq_msg_close(&w->in_next);
     pst_wire_auto_fini(w);
     pst_keycodec_destroy(&w->kc);
     free(w->keys);
@@ -421,10 +425,50 @@ static void resolve_auto(pst_wire_t *w, Pst__Header *hdr, const pst_wire_payload
     hdr->codec = (Pst__Codec)codec;
 }
 
+/* Whether a message to route continues the ZeroMQ message being sent; when it goes to another
+ * peer, that message is ended first. */
+static bool continues_open(pst_wire_t *w, void *sock, const uint8_t *route, size_t route_len)
+{
+    if (!w->out_open)
+        return false;
+    if (w->role == PST_WIRE_DEALER ||
+        (route_len == w->out_route_len && memcmp(route, w->out_route, route_len) == 0))
+        return true;
+    pst_wire_flush(w, sock, NULL);
+    return false;
+}
+
+/* The header packed, with PST_WIRE_FLAG_MORE when coalescing (hdr itself unchanged). */
+static size_t pack_header(const pst_wire_t *w, Pst__Header *hdr, uint8_t *packed)
+{
+    uint32_t flags = hdr->flags;
+    if (w->coalesce)
+        hdr->flags |= PST_WIRE_FLAG_MORE;
+    size_t len = pst__header__get_packed_size(hdr);
+    if (len <= PST_WIRE_MAX_HEADER)
+        pst__header__pack(hdr, packed);
+    hdr->flags = flags;
+    return len;
+}
+
+static void open_message(pst_wire_t *w, const uint8_t *route, size_t route_len)
+{
+    w->out_open = true;
+    if (w->role == PST_WIRE_ROUTER) {
+        memcpy(w->out_route, route, route_len);
+        w->out_route_len = route_len;
+    }
+}
+
 int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t route_len,
                   Pst__Header *hdr, const pst_wire_payload_t *payload, pst_err_t *err)
 {
     int rc = check_outgoing(self, hdr, payload, err);
+    if (rc == PST_OK && (hdr->flags & PST_WIRE_FLAG_MORE))
+        rc = pst_err_set(err, PST_EINVAL, "wire: PST_WIRE_FLAG_MORE is the wire's own");
+    if (rc == PST_OK && self->role == PST_WIRE_ROUTER &&
+        (route == NULL || route_len == 0 || route_len > sizeof self->out_route))
+        rc = pst_err_set(err, PST_EINVAL, "wire: a route of %zu bytes", route_len);
     size_t n_values = (size_t)pst_wire_value_count(hdr);
     bool has_keys = pst_wire_has_keys_frame(hdr), has_values = n_values > 0;
     size_t entry = SIZE_MAX;
@@ -458,14 +502,22 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
         return rc;
     }
     uint8_t packed[PST_WIRE_MAX_HEADER];
-    size_t header_len = pst__header__get_packed_size(hdr);
+    size_t header_len = pack_header(self, hdr, packed);
+    /* coalescing: every frame goes with SNDMORE, the ZeroMQ message ends at pst_wire_flush */
+    int last_more = self->coalesce ? 1 : 0;
     if (header_len > sizeof packed) {
         rc = pst_err_set(err, PST_EINVAL, "wire: header of %zu bytes is too large", header_len);
     } else {
-        pst__header__pack(hdr, packed);
-        if ((route != NULL && send_bytes(sock, route, route_len, 1) != 0) ||
-            send_bytes(sock, packed, header_len, has_keys || has_values || has_blob) != 0)
+        bool cont = continues_open(self, sock, route, route_len);
+        if (!cont && route != NULL && send_bytes(sock, route, route_len, 1) != 0)
             rc = send_failed(err, "header");
+        else if (!cont && route != NULL)
+            open_message(self, route, route_len); /* the route went: the message must end */
+        if (rc == PST_OK &&
+            send_bytes(sock, packed, header_len, has_keys || has_values || has_blob || last_more))
+            rc = send_failed(err, "header");
+        else if (rc == PST_OK && (has_keys || has_values || has_blob || last_more))
+            open_message(self, route, route_len);
     }
     if (rc != PST_OK) {
         if (has_keys)
@@ -474,16 +526,17 @@ int pst_wire_send(pst_wire_t *self, void *sock, const uint8_t *route, size_t rou
             zmq_msg_close(&values_msg);
         return rc;
     }
-    if (has_keys && send_msg(sock, &keys_msg, has_values || has_blob) != 0) {
+    if (has_keys && send_msg(sock, &keys_msg, has_values || has_blob || last_more) != 0) {
         rc = send_failed(err, "keys");
         if (has_values)
             zmq_msg_close(&values_msg);
         return rc;
     }
-    if (has_values && send_msg(sock, &values_msg, has_blob) != 0)
+    if (has_values && send_msg(sock, &values_msg, has_blob || last_more) != 0)
         return send_failed(err, "values");
-    if (has_blob && send_bytes(sock, payload->blob, payload->blob_len, 0) != 0)
+    if (has_blob && send_bytes(sock, payload->blob, payload->blob_len, last_more) != 0)
         return send_failed(err, "blob");
+    self->out_open = self->coalesce;
     count_sent(self, hdr, header_len, keys_len);
     return PST_OK;
 }
@@ -498,5 +551,22 @@ int pst_wire_last_endpoint(void *sock, char *buf, size_t len, pst_err_t *err)
     size_t size = len;
     if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, buf, &size) != 0)
         return pst_err_set(err, PST_EIO, "wire: ZMQ_LAST_ENDPOINT: %s", zmq_strerror(errno));
+    return PST_OK;
+}
+
+/* ---- coalescing ---- */
+
+void pst_wire_set_coalesce(pst_wire_t *self, bool on)
+{
+    self->coalesce = on;
+}
+
+int pst_wire_flush(pst_wire_t *self, void *sock, pst_err_t *err)
+{
+    if (!self->out_open)
+        return PST_OK;
+    self->out_open = false;
+    if (send_bytes(sock, "", 0, 0) != 0)
+        return send_failed(err, "the end of coalesced messages");
     return PST_OK;
 }

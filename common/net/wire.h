@@ -29,7 +29,11 @@
  *   frame 3  blob: header.blob_size opaque bytes whose checksum is header.blob_checksum (only
  *            FED_WELCOME with blob_size > 0: the federated model contract; BARRIER with
  *            blob_size > 0: a reduction's doubles, common/net/reduce_layout.h)
- * Frames that do not apply are absent, not empty. No other frame may follow. */
+ * Frames that do not apply are absent, not empty. No other frame may follow, except when
+ * header.flags has PST_WIRE_FLAG_MORE: then the ZeroMQ message goes on with the header frame of
+ * another message to or from the same peer (no routing frame again), or with one empty frame that
+ * ends it. Coalesced so, several requests (or replies) cost the sockets and their I/O threads one
+ * message: one wake-up and one write instead of one each. */
 
 #define PST_WIRE_MAX_BYTES_DEFAULT (1ull << 30) /* largest values or keys frame accepted */
 #define PST_WIRE_MAX_HEADER 4096                /* largest packed header */
@@ -41,6 +45,13 @@
 #define PST_WIRE_FLAG_STALE 1u /* ACK: the push was for a clock already applied; it was dropped */
 #define PST_WIRE_FLAG_KEYS_CACHED 2u /* sparse PUSH/PULL: no keys frame; see key_signature */
 #define PST_WIRE_FLAG_DECLINED 4u    /* FED_UPDATE: no update (count 0); the reason is in error */
+/* PUSH: answer only a refusal (ERROR) or a stale push (ACK with FLAG_STALE); an applied push gets
+ * no ACK. Requests of one worker are handled in the order sent, so anything the worker sends later
+ * still sees the push applied. */
+#define PST_WIRE_FLAG_NO_ACK 8u
+/* Set by a coalescing wire: another message follows in the same ZeroMQ message (see
+ * pst_wire_set_coalesce). */
+#define PST_WIRE_FLAG_MORE 16u
 
 /* Key lists a receiver remembers per sender and tensor: the last ones sent in full, each new one
  * replacing the older. Two, so that a worker prefetching the next batch's pull (a new list)
@@ -156,6 +167,18 @@ int pst_wire_view(pst_wire_t *self, const pst_wire_msg_t *msg, const float **val
 void pst_wire_msg_close(pst_wire_msg_t *msg);
 
 void pst_wire_stats(const pst_wire_t *self, pst_wire_stats_t *out);
+
+/* Coalescing: while on, pst_wire_send leaves the ZeroMQ message open (PST_WIRE_FLAG_MORE), so that
+ * the next messages to the same peer travel in it; pst_wire_flush ends it and hands it to ZeroMQ's
+ * I/O thread. A ROUTER ends it by itself before a message to another peer. The caller must flush
+ * before it waits for anything the messages held back cause (an answer, a release of lent
+ * values). Receiving needs no switch: every wire reads coalesced messages one at a time. */
+void pst_wire_set_coalesce(pst_wire_t *self, bool on);
+/* Ends the open ZeroMQ message, if any (one empty frame). */
+int pst_wire_flush(pst_wire_t *self, void *sock, pst_err_t *err);
+/* Whether the last message received has another after it in the same ZeroMQ message (already
+ * arrived: reading it does not block). */
+bool pst_wire_in_open(const pst_wire_t *self);
 
 /* ---- automatic codec choice: a header with codec PST_CODEC_AUTO has its values sent raw or
  * compressed as the tensor's measurements decide (common/net/codec_auto.h) ---- */

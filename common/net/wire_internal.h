@@ -76,6 +76,16 @@ struct pst_wire {
     uint8_t *probe_enc;      /* a probe's encoded sample; (probe_enc_cap) bytes */
     size_t probe_enc_cap;
     float *probe_back; /* a probe's decoded sample; (PST_WIRE_AUTO_SAMPLE) floats */
+    /* coalescing (see pst_wire_set_coalesce) */
+    bool coalesce;
+    bool out_open; /* a ZeroMQ message is being sent: its last frame went with ZMQ_SNDMORE */
+    uint8_t out_route[256]; /* ROUTER: the peer that message goes to */
+    size_t out_route_len;
+    bool in_open; /* the last message received has another after it in the same ZeroMQ message,
+                   * whose header frame is in_next */
+    zmq_msg_t in_next;
+    zmq_msg_t in_route; /* ROUTER: that ZeroMQ message's routing frame, when in_route_kept */
+    bool in_route_kept;
     _Alignas(16) uint8_t arena[ARENA_BYTES];
 };
 

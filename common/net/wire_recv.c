@@ -30,15 +30,87 @@ static int recv_part(zmq_msg_t *part, void *sock, int flags)
     return 0;
 }
 
-/* Reads every part of one message; parts past PST_WIRE_MAX_FRAMES are counted and dropped. */
-static int recv_frames(pst_wire_msg_t *msg, void *sock, int flags, int *extra, pst_err_t *err)
+static const uint8_t *frame_data(const pst_wire_msg_t *msg, int i)
 {
+    return zmq_msg_data((zmq_msg_t *)&msg->frames[i]);
+}
+
+static size_t frame_size(const pst_wire_msg_t *msg, int i)
+{
+    return zmq_msg_size((zmq_msg_t *)&msg->frames[i]);
+}
+
+static int unpack_header(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err);
+
+/* Frames a message with this header has after its header frame. */
+static int frames_after_header(const Pst__Header *h)
+{
+    return (pst_wire_has_keys_frame(h) ? 1 : 0) + (pst_wire_value_count(h) > 0 ? 1 : 0) +
+           (pst_wire_has_blob_frame(h) ? 1 : 0);
+}
+
+/* The frames of one message so far end where a header announcing PST_WIRE_FLAG_MORE says this
+ * message ends (the next frames are the next message's); its header is unpacked here then. */
+static bool coalesced_end(pst_wire_t *w, pst_wire_msg_t *msg, int at)
+{
+    if (msg->n_frames <= at)
+        return false;
+    if (msg->hdr == NULL && (frame_size(msg, at) == 0 || unpack_header(w, msg, at, NULL) != PST_OK))
+        return false;
+    return (msg->hdr->flags & PST_WIRE_FLAG_MORE) &&
+           msg->n_frames == at + 1 + frames_after_header(msg->hdr);
+}
+
+/* After a message announcing PST_WIRE_FLAG_MORE: the next frame, already arrived, is either the
+ * empty frame that ends the ZeroMQ message (read and dropped) or the next message's header,
+ * kept for it; in_open says which. */
+static int read_ahead(pst_wire_t *w, void *sock, pst_err_t *err)
+{
+    if (recv_part(&w->in_next, sock, 0) != 0)
+        return pst_err_set(err, PST_EIO, "wire: receiving: %s", zmq_strerror(errno));
+    if (zmq_msg_size(&w->in_next) == 0 && !zmq_msg_more(&w->in_next)) {
+        zmq_msg_close(&w->in_next);
+        return PST_OK;
+    }
+    w->in_open = true;
+    return PST_OK;
+}
+
+/* A coalesced message's first frames: the routing frame of the ZeroMQ message it travels in
+ * (ROUTER) and the header frame read ahead. */
+static void continue_message(pst_wire_t *w, pst_wire_msg_t *msg, int at)
+{
+    if (at == 1) {
+        zmq_msg_init(&msg->frames[0]);
+        zmq_msg_copy(&msg->frames[0], &w->in_route);
+    }
+    zmq_msg_init(&msg->frames[at]);
+    zmq_msg_move(&msg->frames[at], &w->in_next);
+    zmq_msg_close(&w->in_next);
+    msg->n_frames = at + 1;
+}
+
+/* Reads the parts of one message: a whole ZeroMQ message, or one of the messages coalesced in it.
+ * Parts past PST_WIRE_MAX_FRAMES are counted and dropped. */
+static int recv_frames(pst_wire_t *w, pst_wire_msg_t *msg, void *sock, int flags, int *extra,
+                       pst_err_t *err)
+{
+    int at = w->role == PST_WIRE_ROUTER ? 1 : 0;
     *extra = 0;
+    if (w->in_open) {
+        w->in_open = false;
+        continue_message(w, msg, at);
+        if (!zmq_msg_more(&msg->frames[at]))
+            return PST_OK;
+        if (coalesced_end(w, msg, at))
+            return read_ahead(w, sock, err);
+    }
     for (;;) {
         zmq_msg_t overflow,
             *part = msg->n_frames < PST_WIRE_MAX_FRAMES ? &msg->frames[msg->n_frames] : &overflow;
-        if (recv_part(part, sock, msg->n_frames == 0 && *extra == 0 ? flags : 0) != 0) {
-            bool nothing = errno == EAGAIN && msg->n_frames == 0;
+        bool first = msg->n_frames == 0 && *extra == 0;
+        if (recv_part(part, sock, first ? flags : 0) != 0) {
+            bool nothing = errno == EAGAIN && first;
             int code = nothing ? PST_ETIMEOUT : PST_EIO;
             if (!nothing)
                 pst_err_set(err, code, "wire: receiving: %s", zmq_strerror(errno));
@@ -52,19 +124,38 @@ static int recv_frames(pst_wire_msg_t *msg, void *sock, int flags, int *extra, p
         } else {
             msg->n_frames++;
         }
+        if (more && *extra == 0 && coalesced_end(w, msg, at))
+            return read_ahead(w, sock, err);
         if (!more)
             return PST_OK;
     }
 }
 
-static const uint8_t *frame_data(const pst_wire_msg_t *msg, int i)
+/* ROUTER: the routing frame of a ZeroMQ message whose next coalesced message is still to read. */
+static void keep_route(pst_wire_t *w, const pst_wire_msg_t *msg)
 {
-    return zmq_msg_data((zmq_msg_t *)&msg->frames[i]);
+    if (w->in_route_kept)
+        zmq_msg_close(&w->in_route);
+    zmq_msg_init(&w->in_route);
+    zmq_msg_copy(&w->in_route, (zmq_msg_t *)&msg->frames[0]);
+    w->in_route_kept = true;
 }
 
-static size_t frame_size(const pst_wire_msg_t *msg, int i)
+/* Reads and drops the rest of a ZeroMQ message whose coalesced messages can no longer be trusted.
+ */
+static void drain_rest(pst_wire_t *w, void *sock)
 {
-    return zmq_msg_size((zmq_msg_t *)&msg->frames[i]);
+    int more = w->in_open && zmq_msg_more(&w->in_next);
+    if (w->in_open)
+        zmq_msg_close(&w->in_next);
+    w->in_open = false;
+    while (more) {
+        zmq_msg_t part;
+        if (recv_part(&part, sock, 0) != 0)
+            return;
+        more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+    }
 }
 
 static int unpack_header(pst_wire_t *w, pst_wire_msg_t *msg, int at, pst_err_t *err)
@@ -207,7 +298,7 @@ static int validate(pst_wire_t *w, pst_wire_msg_t *msg, int extra, pst_err_t *er
         msg->route = frame_data(msg, 0);
         msg->route_len = frame_size(msg, 0);
     }
-    int rc = unpack_header(w, msg, at, err);
+    int rc = msg->hdr != NULL ? PST_OK : unpack_header(w, msg, at, err);
     if (rc == PST_OK)
         rc = check_header(w, msg->hdr, err);
     if (rc != PST_OK)
@@ -253,18 +344,30 @@ int pst_wire_recv(pst_wire_t *self, void *sock, pst_wire_msg_t *msg, int flags, 
     msg->values_frame = -1;
     msg->blob = NULL;
     msg->blob_len = 0;
-    int extra = 0;
-    int rc = recv_frames(msg, sock, flags, &extra, err);
-    if (rc != PST_OK)
+    int extra = 0, at = self->role == PST_WIRE_ROUTER ? 1 : 0;
+    int rc = recv_frames(self, msg, sock, flags, &extra, err);
+    if (rc != PST_OK) {
+        pst_wire_msg_close(msg);
+        drain_rest(self, sock);
         return rc;
+    }
     rc = validate(self, msg, extra, err);
     if (rc != PST_OK) {
         self->stats.bad_frames++;
         pst_wire_msg_close(msg);
+        drain_rest(self, sock);
         return rc;
     }
+    if (self->in_open && at == 1)
+        keep_route(self, msg);
+    msg->hdr->flags &= ~PST_WIRE_FLAG_MORE; /* the wire's own */
     count_received(self, msg);
     return PST_OK;
+}
+
+bool pst_wire_in_open(const pst_wire_t *self)
+{
+    return self->in_open;
 }
 
 static int verify_checksum(pst_wire_t *w, const Pst__Header *h, const void *raw, pst_err_t *err)

@@ -1137,6 +1137,86 @@ static void drop_forgets_a_model_and_its_optimizer_state(void **state)
     }
 }
 
+/* ---- unacknowledged, coalesced requests ---- */
+
+/* A worker whose pushes are not acknowledged and whose requests travel coalesced. */
+static pst_psclient_t *connect_lean(server_run_t *srv, uint32_t id)
+{
+    const char *endpoints[1] = {srv->endpoint};
+    pst_psclient_cfg_t cfg;
+    pst_psclient_cfg_defaults(&cfg);
+    cfg.endpoints = endpoints;
+    cfg.n_servers = 1;
+    cfg.worker_id = id;
+    cfg.timeout_ms = 5000;
+    cfg.push_acks = false;
+    cfg.coalesce = true;
+    pst_err_t err = {0};
+    pst_psclient_t *c = pst_psclient_new(&cfg, &err);
+    if (c == NULL)
+        fail_msg("client: %s", err.msg);
+    return c;
+}
+
+/* Two lean BSP workers train exactly as acknowledged ones; a refused push fails the worker's next
+ * wait with the server's text (once), a stale one is counted, and the server sends no ACK. */
+static void unacknowledged_pushes_apply_and_report_refusals_later(void **state)
+{
+    (void)state;
+    pst_server_cfg_t cfg = server_cfg(2, PST_CONSISTENCY_BSP);
+    server_run_t *srv = start_server(&cfg);
+    pst_psclient_t *a = connect_lean(srv, 0), *b = connect_lean(srv, 1);
+    pst_err_t err = {0};
+    int ta = pst_psclient_register_dense(a, 1, 0, N, &err);
+    int tb = pst_psclient_register_dense(b, 1, 0, N, &err);
+    uint64_t clock;
+    ok(pst_psclient_init_on_servers(a, ta, W0, &clock, &err), &err);
+    ok(pst_psclient_init_on_servers(b, tb, W0, &clock, &err), &err);
+    /* a's push of clock 0 and its pull of clock 1 leave together; the pull waits for b. */
+    pst_ticket_t push_a, pull_a;
+    float wa[N], wb[N];
+    ok(pst_psclient_push(a, ta, G1, 0, 0.5f, &push_a, &err), &err);
+    ok(pst_psclient_pull(a, ta, wa, 1, &pull_a, &err), &err);
+    assert_int_equal(pst_psclient_test(a, pull_a, 300, &err), PST_ETIMEOUT);
+    ok(pst_psclient_wait(a, push_a, &err), &err); /* done once ZeroMQ let go of G1 */
+    push_now(b, tb, G2, 0, 0.5f);
+    ok(pst_psclient_wait(a, pull_a, &err), &err);
+    pull_now(b, tb, wb, 1);
+    for (int i = 0; i < N; i++) {
+        float expect = W0[i] - 0.5f * ((G1[i] + G2[i]) * 0.5f);
+        assert_true(wa[i] == expect);
+        assert_true(wb[i] == expect);
+    }
+    /* A push from the future is refused: its own wait succeeds, the next one fails. */
+    pst_ticket_t t;
+    ok(pst_psclient_push(a, ta, G1, 7, 0.5f, &t, &err), &err);
+    ok(pst_psclient_wait(a, t, &err), &err);
+    ok(pst_psclient_pull(a, ta, wa, 1, &t, &err), &err);
+    assert_int_equal(pst_psclient_wait(a, t, &err), PST_ESTATE);
+    assert_non_null(strstr(err.msg, "clock 1 is open"));
+    pull_now(a, ta, wa, 1); /* reported once */
+    assert_true(wa[0] == W0[0] - 0.5f * ((G1[0] + G2[0]) * 0.5f));
+    /* A late push for clock 0 is dropped and counted as stale. */
+    push_now(b, tb, G2, 0, 0.5f);
+    pull_now(b, tb, wb, 1);
+    pst_psclient_stats_t st;
+    pst_psclient_stats(b, &st);
+    assert_int_equal(st.stale_pushes, 1);
+    assert_int_equal(st.errors, 0);
+    pst_psclient_stats(a, &st);
+    assert_int_equal(st.errors, 1);
+    shutdown_client(&a);
+    shutdown_client(&b);
+    uint64_t c[PST_STAT_COUNT];
+    finish_server(srv, c);
+    assert_int_equal(c[PST_STAT_UPDATES], 1);
+    assert_int_equal(c[PST_STAT_PUSHES], 2);
+    assert_int_equal(c[PST_STAT_STALE_PUSHES], 1);
+    assert_int_equal(c[PST_STAT_ERRORS], 1);
+    assert_int_equal(c[PST_STAT_BAD_FRAMES], 0);
+    assert_int_equal(c[PST_STAT_PULLS], 5); /* a: 3 (one answered, its wait failed), b: 2 */
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -1159,6 +1239,7 @@ int main(void)
         cmocka_unit_test(silent_server_times_out_with_its_name),
         cmocka_unit_test(checkpoint_and_resume),
         cmocka_unit_test(drop_forgets_a_model_and_its_optimizer_state),
+        cmocka_unit_test(unacknowledged_pushes_apply_and_report_refusals_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

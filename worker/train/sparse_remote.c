@@ -65,7 +65,7 @@ static int step_buf_flush(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b, ps
 int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err)
 {
     pst_err_t scratch;
-    int rc = PST_OK;
+    int rc = r->client != NULL ? pst_psclient_flush(r->client, err) : PST_OK;
     for (int i = 0; i < PST_SPARSE_REMOTE_DEPTH; i++) {
         int one = step_buf_flush(r, &r->buf[i], rc == PST_OK ? err : &scratch);
         rc = rc != PST_OK ? rc : one;
@@ -180,6 +180,8 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
     if (rc == PST_OK)
         rc = pst_psclient_push(c, r->bias_tensor, &cur->bias_grad, r->clock, r->opts.lr,
                                &cur->push_bias, err);
+    if (rc == PST_OK && r->opts.pushes_now)
+        rc = pst_psclient_flush(c, err);
     if (rc != PST_OK)
         return rc;
     cur->pending = true;

@@ -21,6 +21,10 @@ typedef struct pst_sparse_remote_opts {
     uint64_t init_seed;
     uint32_t n_workers; /* the workers training together: batch means are scaled by it */
     bool prefetch; /* pull the next batch's rows while the current one computes (prepare hook) */
+    /* hand a step's pushes to ZeroMQ at once rather than coalesced with the next pulls (when the
+     * client coalesces): under bsp and ssp the next answer waits for them, and the server applies
+     * them while the worker prepares the next batch */
+    bool pushes_now;
 } pst_sparse_remote_opts_t;
 
 /* Steps whose buffers live at once: the one computing, the one whose pull is prefetched, and one

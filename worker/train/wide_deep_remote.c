@@ -101,7 +101,9 @@ int pst_wd_remote_flush(pst_wd_remote_t *self, pst_err_t *err)
     if (self->client == NULL)
         return PST_OK;
     pst_err_t scratch;
-    int rc = step_buf_flush(self, &self->buf[0], err);
+    int rc = pst_psclient_flush(self->client, err);
+    if (rc == PST_OK)
+        rc = step_buf_flush(self, &self->buf[0], err);
     int rc2 = step_buf_flush(self, &self->buf[1], rc == PST_OK ? err : &scratch);
     return rc != PST_OK ? rc : rc2;
 }
