@@ -1,7 +1,8 @@
 /* Tests for the fused conv2d - relu - maxpool2d block (worker/model/convblock.c through the model
  * API): bit for bit the values of the same layers run one by one (kept apart by a dropout of rate
- * 0, which passes values through), for tiling 2x2 pools, an odd side and overlapping windows, and
- * finite-difference gradient checks of the fused path. */
+ * 0, which passes values through), for tiling 2x2 pools, an odd side and overlapping windows; the
+ * 2x2 maxpool against direct loops where windows tie; finite-difference gradient checks of the
+ * fused path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +100,61 @@ static void overlapping_pool_matches_separate_layers(void **state)
     expect_same_as_separate_layers(&c, 3, 13);
 }
 
+static void wide_tiling_2x2_pool_matches_separate_layers(void **state)
+{
+    (void)state; /* 6 outputs a row: one vector of four and two left over */
+    block_case_t c = {.c = 2, .h = 10, .w = 12, .oc = 3, .k = 3, .pad = 1, .pool = 2};
+    expect_same_as_separate_layers(&c, 3, 14);
+}
+
+/* The 2x2 maxpool against direct loops, on values drawn from {-2, ..., 2} so that windows tie: the
+ * first maximum in row order takes the value and, in backward, the whole gradient. */
+static void maxpool_2x2_first_maximum_wins_ties(void **state)
+{
+    (void)state;
+    enum { B = 2, C = 3, H = 10, W = 14, OH = 5, OW = 7 };
+    pst_layer_spec_t spec[] = {{.kind = PST_LAYER_INPUT, .channels = C, .height = H, .width = W},
+                               {.kind = PST_LAYER_CONV2D, .channels = C, .kernel = 1, .stride = 1},
+                               {.kind = PST_LAYER_MAXPOOL2D, .kernel = 2, .stride = 2}};
+    pst_err_t err = {0};
+    pst_model_t *m = pst_model_new(C * H * W, spec, N_OF(spec), B, &err);
+    if (m == NULL)
+        fail_msg("pst_model_new: %s", err.msg);
+    float *params = pst_model_params(m); /* the 1x1 convolution passes its input through */
+    memset(params, 0, pst_model_n_params(m) * sizeof(float));
+    for (int c = 0; c < C; c++)
+        params[pst_model_tensor(m, 0)->offset + (size_t)c * C + c] = 1.0f;
+    pst_rng_t rng;
+    pst_rng_init(&rng, 7);
+    float x[B * C * H * W], dout[B * C * OH * OW], want_dx[B * C * H * W] = {0};
+    for (int i = 0; i < N_OF(x); i++)
+        x[i] = (float)(int)(pst_rng_uniform(&rng) * 5) - 2.0f;
+    fill_uniform(dout, N_OF(dout), 0.5f, 1.5f, &rng);
+    const float *y = pst_model_forward(m, x, B, true, NULL);
+    int ties = 0;
+    for (int nc = 0; nc < B * C; nc++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int best = -1, n_best = 0;
+                for (int ky = 0; ky < 2; ky++)
+                    for (int kx = 0; kx < 2; kx++) {
+                        int at = nc * H * W + (2 * oy + ky) * W + 2 * ox + kx;
+                        if (best < 0 || x[at] > x[best])
+                            best = at, n_best = 1;
+                        else if (x[at] == x[best])
+                            n_best++;
+                    }
+                int o = (nc * OH + oy) * OW + ox;
+                assert_true(y[o] == x[best]);
+                want_dx[best] = dout[o];
+                ties += n_best > 1;
+            }
+    assert_true(ties > 20);
+    const float *dx = pst_model_backward_input(m, dout, B, false);
+    assert_memory_equal(dx, want_dx, sizeof want_dx);
+    pst_model_destroy(&m);
+}
+
 static void gradcheck_block(const block_case_t *c, int batch, uint64_t seed)
 {
     pst_layer_spec_t spec[MAX_LAYERS];
@@ -130,6 +186,8 @@ int main(void)
         cmocka_unit_test(tiling_2x2_pool_matches_separate_layers),
         cmocka_unit_test(odd_side_2x2_pool_matches_separate_layers),
         cmocka_unit_test(overlapping_pool_matches_separate_layers),
+        cmocka_unit_test(wide_tiling_2x2_pool_matches_separate_layers),
+        cmocka_unit_test(maxpool_2x2_first_maximum_wins_ties),
         cmocka_unit_test(gradcheck_fused_tiling_and_overlapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,35 +51,17 @@ static float masked(float pooled, float g)
     return pooled > 0.0f ? 0.0f + g : 0.0f;
 }
 
-/* 2x2 windows with stride 2 that tile the plane: every input is in exactly one window, so each is
- * written once, its gradient or 0, with no zeroing pass first. */
-static void tiled_2x2(const pst_model_layer_t *pool, const float *dy, float *dx, size_t planes)
-{
-    pst_spatial_geom_t g = pst_spatial_geometry(pool);
-    size_t plane = (size_t)g.h * g.w;
-    for (size_t nc = 0; nc < planes; nc++) {
-        const float *d = dy + nc * g.p, *y = pool->buf + nc * g.p;
-        const int32_t *arg = pool->argmax + nc * g.p;
-        float *xc = dx + nc * plane;
-        for (int oy = 0; oy < g.oh; oy++)
-            for (int ox = 0; ox < g.ow; ox++) {
-                int o = oy * g.ow + ox, at = 2 * oy * g.w + 2 * ox, best = arg[o];
-                float v = masked(y[o], d[o]);
-                xc[at] = best == at ? v : 0.0f;
-                xc[at + 1] = best == at + 1 ? v : 0.0f;
-                xc[at + g.w] = best == at + g.w ? v : 0.0f;
-                xc[at + g.w + 1] = best == at + g.w + 1 ? v : 0.0f;
-            }
-    }
-}
-
 void pst_maxpool_relu_backward(const pst_model_layer_t *pool, const float *dy, float *dx, int batch)
 {
     pst_spatial_geom_t g = pst_spatial_geometry(pool);
     int k = pool->spec.kernel, stride = pool->spec.stride > 0 ? pool->spec.stride : k;
     size_t plane = (size_t)g.h * g.w, planes = (size_t)batch * (size_t)g.c;
     if (k == 2 && stride == 2 && g.h == 2 * g.oh && g.w == 2 * g.ow) {
-        tiled_2x2(pool, dy, dx, planes);
+        /* the windows tile the plane: every input is written once, its gradient or 0, with no
+         * zeroing pass first */
+        for (size_t nc = 0; nc < planes; nc++)
+            pst_maxpool2x2_relu_backward_plane(&g, dy + nc * g.p, pool->buf + nc * g.p,
+                                               pool->argmax + nc * g.p, dx + nc * plane);
         return;
     }
     memset(dx, 0, planes * plane * sizeof(float));

@@ -100,6 +100,15 @@ void pst_conv_backward(const pst_model_layer_t *l, const float *w, const float *
 /* maxpool2d forward over the input planes [first, first + count) of the batch (plane n*C + c). */
 void pst_maxpool_planes(pst_model_layer_t *l, const float *x, size_t first, size_t count);
 
+/* One plane (h, w) of a 2x2, stride-2 maxpool (pool2x2.c): y and arg (oh, ow) as the general
+ * loop writes them. */
+void pst_maxpool2x2_forward_plane(const pst_spatial_geom_t *g, const float *xc, float *y,
+                                  int32_t *arg);
+/* One plane of the fused pool-ReLU backward for windows that tile it (h = 2 oh, w = 2 ow): xc
+ * (h, w) is overwritten from the pool's gradient d, output y and argmax arg (oh, ow). */
+void pst_maxpool2x2_relu_backward_plane(const pst_spatial_geom_t *g, const float *d, const float *y,
+                                        const int32_t *arg, float *xc);
+
 /* The conv2d - relu - maxpool2d block (convblock.c). Layers i, i+1, i+2 form one: */
 bool pst_convblock_fuses(const pst_model_t *m, int i);
 /* Runs the three layers image by image, each image's convolution output still in cache when its

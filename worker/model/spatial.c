@@ -143,21 +143,6 @@ pst_spatial_geom_t pst_spatial_geometry(const pst_model_layer_t *l)
 
 /* ---- pooling ---- */
 
-/* One plane of a 2x2 window with stride 2, the common case, with the window's four reads
- * unrolled; the same comparisons in the same order as the general loop. */
-static void maxpool_plane_2x2(const pst_spatial_geom_t *g, const float *xc, float *y, int32_t *arg)
-{
-    for (int oy = 0; oy < g->oh; oy++)
-        for (int ox = 0; ox < g->ow; ox++) {
-            int at = 2 * oy * g->w + 2 * ox, best = at;
-            best = xc[at + 1] > xc[best] ? at + 1 : best;
-            best = xc[at + g->w] > xc[best] ? at + g->w : best;
-            best = xc[at + g->w + 1] > xc[best] ? at + g->w + 1 : best;
-            y[oy * g->ow + ox] = xc[best];
-            arg[oy * g->ow + ox] = best;
-        }
-}
-
 void pst_maxpool_planes(pst_model_layer_t *l, const float *x, size_t first, size_t count)
 {
     pst_spatial_geom_t g = pst_spatial_geometry(l);
@@ -168,7 +153,7 @@ void pst_maxpool_planes(pst_model_layer_t *l, const float *x, size_t first, size
         float *y = l->buf + nc * g.p;
         int32_t *arg = l->argmax + nc * g.p;
         if (k == 2 && stride == 2) {
-            maxpool_plane_2x2(&g, xc, y, arg);
+            pst_maxpool2x2_forward_plane(&g, xc, y, arg); /* pool2x2.c */
             continue;
         }
         for (int oy = 0; oy < g.oh; oy++)
