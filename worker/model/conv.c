@@ -31,6 +31,44 @@ size_t pst_spatial_tmp_floats(const pst_model_layer_t *l)
     return window_rows(l) * pst_spatial_geometry(l).p;
 }
 
+/* Fixed-length inner loops, which the compiler vectorises at -O2 (its cost model rejects loops of
+ * unknown length); the sum keeps 8 partial sums, so its order is fixed and needs no -ffast-math. */
+#define BLOCK 8
+
+static void fill(float *restrict y, float v, int n)
+{
+    int i = 0;
+    for (; i + BLOCK <= n; i += BLOCK)
+        for (int j = 0; j < BLOCK; j++)
+            y[i + j] = v;
+    for (; i < n; i++)
+        y[i] = v;
+}
+
+/* y += x */
+static void add(float *restrict y, const float *restrict x, int n)
+{
+    int i = 0;
+    for (; i + BLOCK <= n; i += BLOCK)
+        for (int j = 0; j < BLOCK; j++)
+            y[i + j] += x[i + j];
+    for (; i < n; i++)
+        y[i] += x[i];
+}
+
+static float sum(const float *restrict x, int n)
+{
+    float part[BLOCK] = {0};
+    int i = 0;
+    for (; i + BLOCK <= n; i += BLOCK)
+        for (int j = 0; j < BLOCK; j++)
+            part[j] += x[i + j];
+    for (; i < n; i++)
+        part[0] += x[i];
+    return ((part[0] + part[4]) + (part[1] + part[5])) +
+           ((part[2] + part[6]) + (part[3] + part[7]));
+}
+
 /* Stride 1: the outputs ox in [lo, hi) read inside the row at window column kx. */
 static void valid_span(const pst_spatial_geom_t *g, int kx, int *lo, int *hi)
 {
@@ -55,10 +93,12 @@ static void lower_plane(const pst_spatial_geom_t *g, const float *xc, int ky, in
         if (g->stride == 1) { /* a contiguous run between zero margins */
             int lo, hi;
             valid_span(g, kx, &lo, &hi);
-            memset(d, 0, (size_t)lo * sizeof(float));
+            for (int ox = 0; ox < lo; ox++) /* margins are a pixel or two: no calls */
+                d[ox] = 0.0f;
             if (hi > lo)
                 memcpy(d + lo, row + lo - g->pad + kx, (size_t)(hi - lo) * sizeof(float));
-            memset(d + hi, 0, (size_t)(g->ow - hi) * sizeof(float));
+            for (int ox = hi; ox < g->ow; ox++)
+                d[ox] = 0.0f;
             continue;
         }
         for (int ox = 0; ox < g->ow; ox++) {
@@ -91,9 +131,7 @@ static void raise_plane(const pst_spatial_geom_t *g, const float *src, int ky, i
         if (g->stride == 1) {
             int lo, hi;
             valid_span(g, kx, &lo, &hi);
-            float *r = row - g->pad + kx;
-            for (int ox = lo; ox < hi; ox++)
-                r[ox] += s[ox];
+            add(row - g->pad + kx + lo, s + lo, hi - lo);
             continue;
         }
         for (int ox = 0; ox < g->ow; ox++) {
@@ -114,33 +152,6 @@ static void col2im(const pst_spatial_geom_t *g, const float *col, float *dx)
             for (int kx = 0; kx < g->k; kx++)
                 raise_plane(g, col + ((size_t)(ch * g->k + ky) * g->k + kx) * g->p, ky, kx,
                             dx + ch * plane);
-}
-
-/* Fixed-length inner loops, which the compiler vectorises at -O2 (its cost model rejects loops of
- * unknown length); the sum keeps 8 partial sums, so its order is fixed and needs no -ffast-math. */
-#define BLOCK 8
-
-static void fill(float *restrict y, float v, int n)
-{
-    int i = 0;
-    for (; i + BLOCK <= n; i += BLOCK)
-        for (int j = 0; j < BLOCK; j++)
-            y[i + j] = v;
-    for (; i < n; i++)
-        y[i] = v;
-}
-
-static float sum(const float *restrict x, int n)
-{
-    float part[BLOCK] = {0};
-    int i = 0;
-    for (; i + BLOCK <= n; i += BLOCK)
-        for (int j = 0; j < BLOCK; j++)
-            part[j] += x[i + j];
-    for (; i < n; i++)
-        part[0] += x[i];
-    return ((part[0] + part[4]) + (part[1] + part[5])) +
-           ((part[2] + part[6]) + (part[3] + part[7]));
 }
 
 void pst_conv_forward_image(pst_model_layer_t *l, const float *w, const float *b, const float *x,
