@@ -10,7 +10,9 @@
  * every other window (a quarter of the inputs of a CNN's first pool are the maximum of theirs),
  * and the pools took a fifth of a training step. The vector code makes the same comparisons in
  * the same order (strictly greater replaces, so the first maximum in row order wins, and a NaN
- * never does), so values and argmax offsets are those of the general loop in spatial.c. */
+ * never does), so values and argmax offsets are those of the general loop in spatial.c. A row
+ * whose length is not a multiple of 4 ends with its last four outputs, some of them computed
+ * (and written, with the same values) twice: scalar leftovers would bring the branches back. */
 
 /* Outputs [ox0, ow) of output row oy, one at a time. */
 static void forward_scalar(const pst_spatial_geom_t *g, const float *xc, float *y, int32_t *arg,
@@ -46,7 +48,8 @@ void pst_maxpool2x2_forward_plane(const pst_spatial_geom_t *g, const float *xc, 
         const float *r0 = xc + (size_t)2 * oy * g->w, *r1 = r0 + g->w;
         __m128i step = _mm_set_epi32(6, 4, 2, 0), one = _mm_set1_epi32(1);
         __m128i down = _mm_set1_epi32(g->w);
-        for (; ox + 4 <= g->ow; ox += 4) {
+        for (int next = 0; g->ow >= 4 && next < g->ow; next += 4) {
+            ox = next + 4 <= g->ow ? next : g->ow - 4; /* a short last group: the row's last four */
             __m128 t0 = _mm_loadu_ps(r0 + 2 * ox), t1 = _mm_loadu_ps(r0 + 2 * ox + 4);
             __m128 u0 = _mm_loadu_ps(r1 + 2 * ox), u1 = _mm_loadu_ps(r1 + 2 * ox + 4);
             __m128i at = _mm_add_epi32(_mm_set1_epi32(2 * oy * g->w + 2 * ox), step);
@@ -61,6 +64,7 @@ void pst_maxpool2x2_forward_plane(const pst_spatial_geom_t *g, const float *xc, 
             _mm_storeu_ps(y + oy * g->ow + ox, best);
             _mm_storeu_si128((__m128i *)(arg + oy * g->ow + ox), idx);
         }
+        ox = g->ow >= 4 ? g->ow : 0;
 #endif
         forward_scalar(g, xc, y, arg, oy, ox);
     }
@@ -96,7 +100,8 @@ void pst_maxpool2x2_relu_backward_plane(const pst_spatial_geom_t *g, const float
         __m128i step = _mm_set_epi32(6, 4, 2, 0), one = _mm_set1_epi32(1);
         __m128i down = _mm_set1_epi32(g->w);
         __m128 zero = _mm_setzero_ps();
-        for (; ox + 4 <= g->ow; ox += 4) {
+        for (int next = 0; g->ow >= 4 && next < g->ow; next += 4) {
+            ox = next + 4 <= g->ow ? next : g->ow - 4; /* a short last group: the row's last four */
             int o = oy * g->ow + ox;
             __m128 positive = _mm_cmpgt_ps(_mm_loadu_ps(y + o), zero);
             __m128 v = _mm_and_ps(positive, _mm_add_ps(zero, _mm_loadu_ps(d + o)));
@@ -115,6 +120,7 @@ void pst_maxpool2x2_relu_backward_plane(const pst_spatial_geom_t *g, const float
             _mm_storeu_ps(r1 + 2 * ox, _mm_unpacklo_ps(c, e));
             _mm_storeu_ps(r1 + 2 * ox + 4, _mm_unpackhi_ps(c, e));
         }
+        ox = g->ow >= 4 ? g->ow : 0;
 #endif
         backward_scalar(g, d, y, arg, xc, oy, ox);
     }
