@@ -1,5 +1,6 @@
 /* Times training steps (forward and backward) of the fashion_cnn layer stack on random data,
- * in thread CPU time, and prints each parameter layer's share and GEMM rate in GFLOP/s. */
+ * in thread CPU time, and prints each parameter layer's share and GEMM rate in GFLOP/s (and as a
+ * share of a given sgemm ceiling). usage: cnn_layers [STEPS [CEILING_GFLOPS]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,9 @@ static void after_backward(void *ctx, int k)
 int main(int argc, char **argv)
 {
     int steps = argc > 1 ? atoi(argv[1]) : 100;
-    if (steps < 1) {
-        fprintf(stderr, "usage: cnn_layers [STEPS]\n");
+    double ceiling = argc > 2 ? atof(argv[2]) : 0.0;
+    if (steps < 1 || argc > 3 || (argc > 2 && !(ceiling > 0.0))) {
+        fprintf(stderr, "usage: cnn_layers [STEPS [CEILING_GFLOPS]]\n");
         return 2;
     }
     pst_layer_spec_t spec[] = {
@@ -109,13 +111,18 @@ int main(int argc, char **argv)
                                         "dense 128 + relu", "dense 10 + softmax"};
     printf("%d steps of batch %d, thread CPU time: %.2f ms a step, %.0f samples/s\n", steps, BATCH,
            1e3 * total / steps, steps * BATCH / total);
-    printf("%-22s %9s %9s %12s %12s\n", "layer group", "fwd ms", "bwd ms", "fwd GFLOP/s",
+    printf("%-22s %8s %8s %12s %12s\n", "layer group", "fwd ms", "bwd ms", "fwd GFLOP/s",
            "bwd GFLOP/s");
     for (int k = 0; k < N_PARAM_LAYERS; k++) {
         double bwd_flop = fwd_flop[k] * (k == 0 ? 1 : 2);
-        printf("%-22s %9.3f %9.3f %12.1f %12.1f\n", name[k], 1e3 * t.fwd[k] / steps,
-               1e3 * t.bwd[k] / steps, fwd_flop[k] * BATCH * steps / t.fwd[k] / 1e9,
-               bwd_flop * BATCH * steps / t.bwd[k] / 1e9);
+        double fwd_rate = fwd_flop[k] * BATCH * steps / t.fwd[k] / 1e9;
+        double bwd_rate = bwd_flop * BATCH * steps / t.bwd[k] / 1e9;
+        printf("%-22s %8.3f %8.3f %12.1f %12.1f", name[k], 1e3 * t.fwd[k] / steps,
+               1e3 * t.bwd[k] / steps, fwd_rate, bwd_rate);
+        if (ceiling > 0.0)
+            printf("   (%3.0f%% and %3.0f%% of %.1f)", 100 * fwd_rate / ceiling,
+                   100 * bwd_rate / ceiling, ceiling);
+        printf("\n");
     }
     pst_model_destroy(&m);
     return 0;
