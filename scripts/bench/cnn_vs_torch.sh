@@ -123,12 +123,11 @@ for r in $(seq 1 "$repeats"); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # Where pstrain's step goes, layer group by layer group, in thread CPU time (so that other work on
-# the core does not count), against the median sgemm rate measured above.
+# the core does not count), against an sgemm rate it measures in CPU time too.
 layers_bin=$build_dir/scripts/bench/cnn_layers
 layers_out=$tmp/layers.txt
 if [ -x "$layers_bin" ]; then
-  ceiling_median=$(printf '%s\n' "${ceilings[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
-  OPENBLAS_NUM_THREADS=1 "${pin[@]}" "$layers_bin" 200 "$ceiling_median" >"$layers_out" 2>&1 || true
+  OPENBLAS_NUM_THREADS=1 "${pin[@]}" "$layers_bin" 200 >"$layers_out" 2>&1 || true
 fi
 
 "$python" - "$results" "$repeats" "$epochs" "$load_before" "$load_after" "${ceilings[@]}" <<'EOF'
