@@ -122,6 +122,13 @@ for r in $(seq 1 "$repeats"); do
   say_last
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# Where pstrain's step goes, layer group by layer group, in thread CPU time (so that other work on
+# the core does not count), against an sgemm rate it measures in CPU time too.
+layers_bin=$build_dir/scripts/bench/cnn_layers
+layers_out=$tmp/layers.txt
+if [ -x "$layers_bin" ]; then
+  OPENBLAS_NUM_THREADS=1 "${pin[@]}" "$layers_bin" 200 >"$layers_out" 2>&1 || true
+fi
 
 "$python" - "$results" "$repeats" "$epochs" "$load_before" "$load_after" "${ceilings[@]}" <<'EOF'
 import json, statistics, sys
@@ -168,3 +175,8 @@ print("  (%.2f MFLOP of GEMM per sample)" % (FLOP / 1e6))
 print("load average : %s before, %s after (other work on the machine makes the numbers noisy)"
       % (load_before, load_after))
 EOF
+if [ -s "$layers_out" ]; then
+  echo
+  echo "pstrain per layer group ($layers_bin, random data, pinned to core $cpu):"
+  cat "$layers_out"
+fi

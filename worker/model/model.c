@@ -87,25 +87,23 @@ static int lay_out_tensors(pst_model_t *m, pst_err_t *err)
 }
 
 /* Floats needed by the activation block, or 0 when it would be unreasonably large. */
-static size_t activation_floats(const pst_model_t *m, int *max_width, size_t *tmp, size_t *dcol)
+static size_t activation_floats(const pst_model_t *m, int *max_width, size_t *tmp)
 {
     size_t rows = (size_t)m->max_batch, total = round_up(rows * (size_t)m->n_inputs);
     *max_width = m->n_inputs;
-    *tmp = *dcol = 0;
+    *tmp = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const layer_t *l = &m->layers[i];
         size_t col = pst_spatial_col_floats(l, m->max_batch);
-        size_t t = pst_spatial_tmp_floats(l, m->max_batch);
+        size_t t = pst_spatial_tmp_floats(l);
         total += round_up(rows * (size_t)l->out) + round_up(col);
         if (l->spec.kind == PST_LAYER_DROPOUT || l->spec.kind == PST_LAYER_BATCHNORM)
             total += round_up(rows * (size_t)l->out) + round_up((size_t)l->in_shape[0]);
         if (l->out > *max_width)
             *max_width = l->out;
         *tmp = t > *tmp ? t : *tmp;
-        *dcol = col > *dcol ? col : *dcol;
     }
-    total +=
-        2 * round_up(rows * (size_t)*max_width) + round_up(rows) + round_up(*tmp) + round_up(*dcol);
+    total += 2 * round_up(rows * (size_t)*max_width) + round_up(rows) + round_up(*tmp);
     return total > MAX_ACT_FLOATS ? 0 : total;
 }
 
@@ -116,7 +114,7 @@ static float *take(float **cursor, size_t n)
     return p;
 }
 
-static void carve_activations(pst_model_t *m, int max_width, size_t tmp, size_t dcol)
+static void carve_activations(pst_model_t *m, int max_width, size_t tmp)
 {
     size_t rows = (size_t)m->max_batch;
     float *cursor = m->activation;
@@ -132,7 +130,6 @@ static void carve_activations(pst_model_t *m, int max_width, size_t tmp, size_t 
             l->col = take(&cursor, pst_spatial_col_floats(l, m->max_batch));
     }
     m->conv_tmp = take(&cursor, tmp);
-    m->conv_dcol = take(&cursor, dcol);
     m->scratch[0] = take(&cursor, rows * (size_t)max_width);
     m->scratch[1] = take(&cursor, rows * (size_t)max_width);
     m->ones = take(&cursor, rows);
@@ -172,8 +169,8 @@ static int carve_argmax(pst_model_t *m)
 static int alloc_buffers(pst_model_t *m, pst_err_t *err)
 {
     int max_width = 0;
-    size_t tmp, dcol;
-    size_t act = activation_floats(m, &max_width, &tmp, &dcol);
+    size_t tmp;
+    size_t act = activation_floats(m, &max_width, &tmp);
     if (act == 0)
         return pst_err_set(err, PST_EINVAL,
                            "model.c:%d: activations for max_batch %d are too large", __LINE__,
@@ -186,7 +183,7 @@ static int alloc_buffers(pst_model_t *m, pst_err_t *err)
         carve_argmax(m) != PST_OK)
         return pst_err_set(err, PST_ENOMEM, "model.c:%d: out of memory for %zu parameters",
                            __LINE__, m->n_params);
-    carve_activations(m, max_width, tmp, dcol);
+    carve_activations(m, max_width, tmp);
     for (int i = 0; i < m->n_layers; i++)
         if (pst_rnn_is_recurrent(m->layers[i].spec.kind) &&
             pst_rnn_alloc(&m->layers[i], m->max_batch) != PST_OK)
@@ -356,6 +353,11 @@ static void relu_span(const float *restrict x, float *restrict y, size_t n)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+void pst_relu_forward(const float *x, float *y, size_t n)
+{
+    run_blocked(relu_span, x, y, n);
+}
+
 /* b *= a, element-wise. */
 static void mul_span(const float *restrict a, float *restrict b, size_t n)
 {
@@ -440,7 +442,7 @@ static void layer_forward(pst_model_t *m, layer_t *l, const float *x, int batch,
         break;
     case PST_LAYER_CONV2D:
         pst_conv_forward(l, m->params + m->tensors[l->w_tensor].offset,
-                         m->params + m->tensors[l->w_tensor + 1].offset, x, batch, m->conv_tmp);
+                         m->params + m->tensors[l->w_tensor + 1].offset, x, batch);
         break;
     case PST_LAYER_MAXPOOL2D:
     case PST_LAYER_AVGPOOL2D:
@@ -478,8 +480,12 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
         int w = self->layers[i].w_tensor;
         if (w >= 0 && self->hooks.before_forward != NULL)
             self->hooks.before_forward(self->hooks.ctx, w / 2);
-        if (training || !self->qplan || !pst_qplan_forward_layer(self, i, cur, batch))
+        if ((training || !self->qplan) && pst_convblock_fuses(self, i)) {
+            pst_convblock_forward(self, i, cur, batch);
+            i += 2; /* the relu and the pool ran too */
+        } else if (training || !self->qplan || !pst_qplan_forward_layer(self, i, cur, batch)) {
             layer_forward(self, &self->layers[i], cur, batch, training, rng);
+        }
         cur = self->layers[i].y;
     }
     self->batch = batch;
@@ -580,8 +586,7 @@ static float *layer_backward(pst_model_t *m, const layer_t *l, float *g, int bat
         float *dx = need_dx ? other_scratch(m, g) : NULL;
         const pst_tensor_info_t *wt = &m->tensors[l->w_tensor];
         pst_conv_backward(l, m->params + wt->offset, g, m->grads + wt->offset,
-                          m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch, m->conv_tmp,
-                          m->conv_dcol);
+                          m->grads + m->tensors[l->w_tensor + 1].offset, dx, batch, m->conv_tmp);
         return dx;
     }
     case PST_LAYER_MAXPOOL2D:
@@ -630,7 +635,14 @@ static const float *backward_pass(pst_model_t *self, const float *dout, int batc
     memcpy(g, dout, (size_t)batch * (size_t)self->n_outputs * sizeof(float));
     int bottom = with_input ? 0 : self->first_trained;
     for (int i = top; i >= bottom; i--) {
-        g = layer_backward(self, &self->layers[i], g, batch, with_input || i > bottom);
+        if (i - 1 >= bottom && pst_convblock_pool_relu_fuses(self, i)) {
+            float *dx = other_scratch(self, g);
+            pst_maxpool_relu_backward(&self->layers[i], g, dx, batch);
+            g = dx;
+            i--; /* the relu's backward is done */
+        } else {
+            g = layer_backward(self, &self->layers[i], g, batch, with_input || i > bottom);
+        }
         int w = self->layers[i].w_tensor;
         if (w >= 0 && self->layers[i].spec.frozen) /* its gradient only passed through */
             memset(self->grads + self->tensors[w].offset, 0,

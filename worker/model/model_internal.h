@@ -1,5 +1,5 @@
 /* Types shared by the layer-stack files: model.c (the stack, dense and element-wise layers) and
- * spatial.c (convolution and pooling over (batch, C, H, W) tensors). */
+ * spatial.c and conv.c (pooling and convolution over (batch, C, H, W) tensors). */
 #ifndef PST_WORKER_MODEL_MODEL_INTERNAL_H
 #define PST_WORKER_MODEL_MODEL_INTERNAL_H
 
@@ -17,7 +17,7 @@ typedef struct pst_model_layer {
     int w_tensor;        /* dense, conv2d: index of W in the tensor table (b follows); else -1 */
     float *buf;          // (max_batch, out): the output this layer writes
     float *mask;         // dropout: (max_batch, out), 0 or 1/(1-rate) of the last training forward
-    float *col;          // conv2d: (in_C*k*k, max_batch*out_H*out_W), the lowered input
+    float *col;          // conv2d: (max_batch, in_C*k*k, out_H*out_W), the lowered input
     int32_t *argmax;     // maxpool2d: (max_batch, out), input offset of each window's maximum
     float *bn_inv_std;   // batchnorm: (C) 1/sqrt(var + eps) of the last forward
     size_t state_offset; /* batchnorm: running mean (C) then variance (C) in the state block */
@@ -48,8 +48,7 @@ struct pst_model {
     float *x_copy;     // (max_batch, n_inputs): backward needs the input of the first dense layer
     float *scratch[2]; // 2 x (max_batch, max_width): ping-pong gradients in backward
     float *ones;       // (max_batch) all 1: bias gradients are dY^T ones
-    float *conv_tmp;   // conv2d sgemm output and its gradient, the largest layer's size
-    float *conv_dcol;  // conv2d gradient of the lowered input, the largest layer's size
+    float *conv_tmp;   // conv2d: one image's lowered input gradient, the largest layer's size
     int32_t *argmax;   /* one block carved into the maxpool layers */
     int batch;         /* rows of the last forward; 0 before the first */
     int csr_max_rows;  /* forwards of at most this many rows use the layers' csr */
@@ -67,22 +66,62 @@ bool pst_layer_kind_has_params(pst_layer_kind_t kind);
 int pst_layer_specs_check(int n_inputs, const pst_layer_spec_t *layers, int n_layers, int max_batch,
                           pst_err_t *err);
 
-/* Floats of the lowered input of a conv2d layer for max_batch rows (0 for other layers). */
+/* The geometry of a conv2d or pool layer: input (c, h, w), window, output side, pixels per image.
+ */
+typedef struct pst_spatial_geom {
+    int c, h, w;
+    int k, stride, pad; /* stride and pad as conv2d reads them; pools keep their own */
+    int oh, ow;
+    size_t p; /* oh * ow */
+} pst_spatial_geom_t;
+pst_spatial_geom_t pst_spatial_geometry(const pst_model_layer_t *l);
+
+/* Floats of the lowered input of a conv2d layer for max_batch rows (0 for other layers): kept
+ * from the forward for the weight gradient. */
 size_t pst_spatial_col_floats(const pst_model_layer_t *l, int max_batch);
-/* Floats of the conv2d scratch (the sgemm output and its gradient) for max_batch rows. */
-size_t pst_spatial_tmp_floats(const pst_model_layer_t *l, int max_batch);
+/* Floats of the conv2d scratch: one image's lowered input gradient (0 for other layers). */
+size_t pst_spatial_tmp_floats(const pst_model_layer_t *l);
 
 /* Output shape of a spatial or reshaping layer from its input shape; an error names layer i. */
 int pst_spatial_shape(pst_model_layer_t *l, int i, pst_err_t *err);
 
-/* conv2d: y (batch, OC, Ho, Wo) = W * x + b, lowered with im2col into one sgemm for the batch.
- * tmp holds pst_spatial_tmp_floats floats. */
+/* conv2d: y (batch, OC, Ho, Wo) = W * x + b, image by image: each image is lowered (im2col) into
+ * its block of l->col and multiplied straight into its rows of l->buf. */
 void pst_conv_forward(pst_model_layer_t *l, const float *w, const float *b, const float *x,
-                      int batch, float *tmp);
+                      int batch);
+/* The forward of image n of the batch alone (x is the whole batch's input). */
+void pst_conv_forward_image(pst_model_layer_t *l, const float *w, const float *b, const float *x,
+                            int n);
 /* conv2d backward: dW and db accumulate into dw, db; dx (if non-NULL) is overwritten. dy is
- * (batch, OC, Ho, Wo); tmp as for the forward; dcol holds pst_spatial_col_floats floats. */
+ * (batch, OC, Ho, Wo); tmp holds pst_spatial_tmp_floats floats. */
 void pst_conv_backward(const pst_model_layer_t *l, const float *w, const float *dy, float *dw,
-                       float *db, float *dx, int batch, float *tmp, float *dcol);
+                       float *db, float *dx, int batch, float *tmp);
+
+/* maxpool2d forward over the input planes [first, first + count) of the batch (plane n*C + c). */
+void pst_maxpool_planes(pst_model_layer_t *l, const float *x, size_t first, size_t count);
+
+/* One plane (h, w) of a 2x2, stride-2 maxpool (pool2x2.c): y and arg (oh, ow) as the general
+ * loop writes them. */
+void pst_maxpool2x2_forward_plane(const pst_spatial_geom_t *g, const float *xc, float *y,
+                                  int32_t *arg);
+/* One plane of the fused pool-ReLU backward for windows that tile it (h = 2 oh, w = 2 ow): xc
+ * (h, w) is overwritten from the pool's gradient d, output y and argmax arg (oh, ow). */
+void pst_maxpool2x2_relu_backward_plane(const pst_spatial_geom_t *g, const float *d, const float *y,
+                                        const int32_t *arg, float *xc);
+
+/* The conv2d - relu - maxpool2d block (convblock.c). Layers i, i+1, i+2 form one: */
+bool pst_convblock_fuses(const pst_model_t *m, int i);
+/* Runs the three layers image by image, each image's convolution output still in cache when its
+ * ReLU and pool read it; the same values as running them one after the other. */
+void pst_convblock_forward(pst_model_t *m, int i, const float *x, int batch);
+/* Layer i is a maxpool2d over a relu's output, so both backward passes fuse into one: */
+bool pst_convblock_pool_relu_fuses(const pst_model_t *m, int i);
+/* dx (batch, relu input) = the relu's backward of the pool's backward of dy (batch, pool out), in
+ * one write over dx; the same values as the two passes. */
+void pst_maxpool_relu_backward(const pst_model_layer_t *pool, const float *dy, float *dx,
+                               int batch);
+/* y = max(x, 0), n floats (model.c's element-wise kernel). */
+void pst_relu_forward(const float *x, float *y, size_t n);
 
 /* Pools: maxpool2d, avgpool2d, global_avgpool. */
 void pst_pool_forward(pst_model_layer_t *l, const float *x, int batch);

@@ -1,8 +1,7 @@
-/* Convolution and pooling over (batch, C, H, W) tensors: shapes, im2col lowering to one sgemm per
- * batch, and the pools' forward and backward passes. */
+/* Spatial layers over (batch, C, H, W) tensors: the shapes of every spatial layer and the pools'
+ * forward and backward passes (convolution itself is conv.c). */
 #include "worker/model/model_internal.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <string.h>
 
@@ -122,201 +121,41 @@ int pst_spatial_shape(pst_model_layer_t *l, int i, pst_err_t *err)
     return rc;
 }
 
-static size_t window_rows(const pst_model_layer_t *l)
-{
-    return (size_t)l->in_shape[0] * (size_t)l->spec.kernel * (size_t)l->spec.kernel;
-}
-
 static size_t out_pixels(const pst_model_layer_t *l)
 {
     return (size_t)l->out_shape[1] * (size_t)l->out_shape[2];
 }
 
-size_t pst_spatial_col_floats(const pst_model_layer_t *l, int max_batch)
+pst_spatial_geom_t pst_spatial_geometry(const pst_model_layer_t *l)
 {
-    if (l->spec.kind != PST_LAYER_CONV2D)
-        return 0;
-    return window_rows(l) * (size_t)max_batch * out_pixels(l);
-}
-
-size_t pst_spatial_tmp_floats(const pst_model_layer_t *l, int max_batch)
-{
-    if (l->spec.kind != PST_LAYER_CONV2D)
-        return 0;
-    return (size_t)l->out_shape[0] * (size_t)max_batch * out_pixels(l);
-}
-
-/* ---- convolution ---- */
-
-typedef struct geom {
-    int c, h, w; /* input */
-    int k, stride, pad;
-    int oh, ow;       /* output side */
-    size_t p, n_cols; /* output pixels per image, and over the batch */
-} geom_t;
-
-static geom_t geometry(const pst_model_layer_t *l, int batch)
-{
-    geom_t g = {l->in_shape[0],
-                l->in_shape[1],
-                l->in_shape[2],
-                l->spec.kernel,
-                l->spec.stride > 0 ? l->spec.stride : 1,
-                l->spec.pad,
-                l->out_shape[1],
-                l->out_shape[2],
-                0,
-                0};
+    pst_spatial_geom_t g = {l->in_shape[0],
+                            l->in_shape[1],
+                            l->in_shape[2],
+                            l->spec.kernel,
+                            l->spec.stride > 0 ? l->spec.stride : 1,
+                            l->spec.pad,
+                            l->out_shape[1],
+                            l->out_shape[2],
+                            0};
     g.p = (size_t)g.oh * (size_t)g.ow;
-    g.n_cols = g.p * (size_t)batch;
     return g;
-}
-
-/* Stride 1: the outputs ox in [lo, hi) read inside the row at window column kx. */
-static void valid_span(const geom_t *g, int kx, int *lo, int *hi)
-{
-    int first = g->pad - kx, last = g->w + g->pad - kx; /* ox with 0 <= ox - pad + kx < w */
-    *lo = first < 0 ? 0 : first > g->ow ? g->ow : first;
-    *hi = last > g->ow ? g->ow : last;
-    *hi = *hi < *lo ? *lo : *hi;
-}
-
-/* One row of the lowered matrix, for input channel plane xc and window offset (ky, kx), image n:
- * dst[oy * ow + ox] = xc[oy * stride - pad + ky][ox * stride - pad + kx], 0 outside. */
-static void lower_plane(const geom_t *g, const float *xc, int ky, int kx, float *dst)
-{
-    for (int oy = 0; oy < g->oh; oy++) {
-        float *d = dst + (size_t)oy * g->ow;
-        int iy = oy * g->stride - g->pad + ky;
-        if (iy < 0 || iy >= g->h) {
-            memset(d, 0, (size_t)g->ow * sizeof(float));
-            continue;
-        }
-        const float *row = xc + (size_t)iy * g->w;
-        if (g->stride == 1) { /* a contiguous run between zero margins */
-            int lo, hi;
-            valid_span(g, kx, &lo, &hi);
-            memset(d, 0, (size_t)lo * sizeof(float));
-            if (hi > lo)
-                memcpy(d + lo, row + lo - g->pad + kx, (size_t)(hi - lo) * sizeof(float));
-            memset(d + hi, 0, (size_t)(g->ow - hi) * sizeof(float));
-            continue;
-        }
-        for (int ox = 0; ox < g->ow; ox++) {
-            int ix = ox * g->stride - g->pad + kx;
-            d[ox] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;
-        }
-    }
-}
-
-/* col (c*k*k, batch*p): row (ch*k + ky)*k + kx, column n*p + pixel. */
-static void im2col(const geom_t *g, const float *x, int batch, float *col)
-{
-    size_t plane = (size_t)g->h * g->w;
-    for (int ch = 0; ch < g->c; ch++)
-        for (int ky = 0; ky < g->k; ky++)
-            for (int kx = 0; kx < g->k; kx++) {
-                float *dst = col + ((size_t)(ch * g->k + ky) * g->k + kx) * g->n_cols;
-                for (int n = 0; n < batch; n++)
-                    lower_plane(g, x + ((size_t)n * g->c + ch) * plane, ky, kx, dst + n * g->p);
-            }
-}
-
-/* The adjoint of lower_plane: adds src back into the input positions it was read from. */
-static void raise_plane(const geom_t *g, const float *src, int ky, int kx, float *xc)
-{
-    for (int oy = 0; oy < g->oh; oy++) {
-        int iy = oy * g->stride - g->pad + ky;
-        if (iy < 0 || iy >= g->h)
-            continue;
-        const float *s = src + (size_t)oy * g->ow;
-        float *row = xc + (size_t)iy * g->w;
-        if (g->stride == 1) {
-            int lo, hi;
-            valid_span(g, kx, &lo, &hi);
-            float *r = row - g->pad + kx;
-            for (int ox = lo; ox < hi; ox++)
-                r[ox] += s[ox];
-            continue;
-        }
-        for (int ox = 0; ox < g->ow; ox++) {
-            int ix = ox * g->stride - g->pad + kx;
-            if (ix >= 0 && ix < g->w)
-                row[ix] += s[ox];
-        }
-    }
-}
-
-static void col2im(const geom_t *g, const float *col, int batch, float *dx)
-{
-    size_t plane = (size_t)g->h * g->w;
-    memset(dx, 0, (size_t)batch * g->c * plane * sizeof(float));
-    for (int ch = 0; ch < g->c; ch++)
-        for (int ky = 0; ky < g->k; ky++)
-            for (int kx = 0; kx < g->k; kx++) {
-                const float *src = col + ((size_t)(ch * g->k + ky) * g->k + kx) * g->n_cols;
-                for (int n = 0; n < batch; n++)
-                    raise_plane(g, src + n * g->p, ky, kx, dx + ((size_t)n * g->c + ch) * plane);
-            }
-}
-
-void pst_conv_forward(pst_model_layer_t *l, const float *w, const float *b, const float *x,
-                      int batch, float *tmp)
-{
-    geom_t g = geometry(l, batch);
-    int oc = l->out_shape[0], rows = (int)window_rows(l);
-    im2col(&g, x, batch, l->col);
-    /* tmp (oc, batch*p) = W (oc, c*k*k) col (c*k*k, batch*p) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, (int)g.n_cols, rows, 1.0f, w, rows,
-                l->col, (int)g.n_cols, 0.0f, tmp, (int)g.n_cols);
-    for (int n = 0; n < batch; n++)
-        for (int o = 0; o < oc; o++) {
-            const float *src = tmp + (size_t)o * g.n_cols + n * g.p;
-            float *dst = l->buf + ((size_t)n * oc + o) * g.p, bias = b[o];
-            for (size_t i = 0; i < g.p; i++)
-                dst[i] = src[i] + bias;
-        }
-}
-
-void pst_conv_backward(const pst_model_layer_t *l, const float *w, const float *dy, float *dw,
-                       float *db, float *dx, int batch, float *tmp, float *dcol)
-{
-    geom_t g = geometry(l, batch);
-    int oc = l->out_shape[0], rows = (int)window_rows(l);
-    for (int o = 0; o < oc; o++) {
-        float sum = 0.0f;
-        for (int n = 0; n < batch; n++) {
-            const float *src = dy + ((size_t)n * oc + o) * g.p;
-            float *dst = tmp + (size_t)o * g.n_cols + n * g.p;
-            for (size_t i = 0; i < g.p; i++) {
-                dst[i] = src[i];
-                sum += src[i];
-            }
-        }
-        db[o] += sum;
-    }
-    /* dW (oc, c*k*k) += tmp (oc, batch*p) col^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, oc, rows, (int)g.n_cols, 1.0f, tmp,
-                (int)g.n_cols, l->col, (int)g.n_cols, 1.0f, dw, rows);
-    if (dx == NULL)
-        return;
-    /* dcol (c*k*k, batch*p) = W^T tmp */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, (int)g.n_cols, oc, 1.0f, w, rows,
-                tmp, (int)g.n_cols, 0.0f, dcol, (int)g.n_cols);
-    col2im(&g, dcol, batch, dx);
 }
 
 /* ---- pooling ---- */
 
-static void maxpool_forward(pst_model_layer_t *l, const float *x, int batch)
+void pst_maxpool_planes(pst_model_layer_t *l, const float *x, size_t first, size_t count)
 {
-    geom_t g = geometry(l, batch);
+    pst_spatial_geom_t g = pst_spatial_geometry(l);
     int k = l->spec.kernel, stride = l->spec.stride > 0 ? l->spec.stride : k;
     size_t plane = (size_t)g.h * g.w;
-    for (size_t nc = 0; nc < (size_t)batch * g.c; nc++) {
+    for (size_t nc = first; nc < first + count; nc++) {
         const float *xc = x + nc * plane;
         float *y = l->buf + nc * g.p;
         int32_t *arg = l->argmax + nc * g.p;
+        if (k == 2 && stride == 2) {
+            pst_maxpool2x2_forward_plane(&g, xc, y, arg); /* pool2x2.c */
+            continue;
+        }
         for (int oy = 0; oy < g.oh; oy++)
             for (int ox = 0; ox < g.ow; ox++) {
                 int best = (oy * stride) * g.w + ox * stride;
@@ -333,7 +172,7 @@ static void maxpool_forward(pst_model_layer_t *l, const float *x, int batch)
 
 static void avgpool_forward(pst_model_layer_t *l, const float *x, int batch)
 {
-    geom_t g = geometry(l, batch);
+    pst_spatial_geom_t g = pst_spatial_geometry(l);
     int k = l->spec.kernel, stride = l->spec.stride > 0 ? l->spec.stride : k;
     size_t plane = (size_t)g.h * g.w;
     float inv = 1.0f / (float)(k * k);
@@ -366,7 +205,7 @@ static void global_avgpool_forward(pst_model_layer_t *l, const float *x, int bat
 void pst_pool_forward(pst_model_layer_t *l, const float *x, int batch)
 {
     if (l->spec.kind == PST_LAYER_MAXPOOL2D)
-        maxpool_forward(l, x, batch);
+        pst_maxpool_planes(l, x, 0, (size_t)batch * (size_t)l->in_shape[0]);
     else if (l->spec.kind == PST_LAYER_AVGPOOL2D)
         avgpool_forward(l, x, batch);
     else
@@ -375,7 +214,7 @@ void pst_pool_forward(pst_model_layer_t *l, const float *x, int batch)
 
 static void avgpool_backward(const pst_model_layer_t *l, const float *dy, float *dx, int batch)
 {
-    geom_t g = geometry(l, batch);
+    pst_spatial_geom_t g = pst_spatial_geometry(l);
     int k = l->spec.kernel, stride = l->spec.stride > 0 ? l->spec.stride : k;
     size_t plane = (size_t)g.h * g.w;
     float inv = 1.0f / (float)(k * k);
