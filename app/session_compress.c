@@ -23,6 +23,8 @@ static int setup_distill(pst_session_t *s, pst_err_t *err)
 {
     const pst_config_t *cfg = s->cfg;
     int n_out = pst_model_n_outputs(s->model);
+    if (cfg->train.dp.clip > 0) /* DP-SGD's per-example passes compute their own loss */
+        return pst_err_set(err, PST_EINVAL, "train.teacher does not combine with train.dp.clip");
     if (s->spec.loss != PST_LOSS_SOFTMAX_CE || !s->spec.fused_output || n_out < 2)
         return pst_err_set(err, PST_EINVAL,
                            "train.teacher: distillation needs a classifier with a softmax output "
