@@ -8,10 +8,13 @@ usage() {
 usage: scripts/bench/distill.sh [--epochs E] [--teacher-epochs T] [--repeats R] [--bag M]
                                [--temperatures LIST] [--alphas LIST]
 
-Trains the teacher once (examples/fashion_mlp.yaml, 784-256-128-10; with --bag M a bag of M of
-them, 'pstrain bag'), then chooses the student's temperature and alpha on validation rows: seed
-0's distilled student 784-64-10 is trained at every (T, alpha) of the grid and the pair of the
-best validation accuracy is kept (the test rows are never looked at). Then for each of R seeds
+Splits the 60,000 training images as distill_torch.py does (a 10% validation share per class,
+seed 0) and trains the teacher once on the other 90% (examples/fashion_mlp.yaml,
+784-256-128-10; with --bag M a bag of M of them, 'pstrain bag'): the teacher never sees the
+validation rows, which would otherwise reach the student through it. Then chooses the student's
+temperature and alpha on the validation rows: seed 0's distilled student 784-64-10 is trained at
+every (T, alpha) of the grid and the pair of the best validation accuracy is kept (the test
+rows are never looked at). Then for each of R seeds
 the student alone and distilled (train.teacher) with that pair, the same epochs and seed for
 both. PyTorch (scripts/bench/distill_torch.py) follows the same protocol with its own teacher of
 the same kind, its own grid search on its validation rows, and the same seeds, on the other core
@@ -72,7 +75,27 @@ run() { # $1: out dir, then pstrain arguments
   OPENBLAS_NUM_THREADS=1 taskset -c 0 "$pstrain" "$@" --quiet --out "$tmp/$out" >"$tmp/$out.log" 2>&1 ||
     { cat "$tmp/$out.log" >&2; echo "distill: pstrain $1 failed" >&2; exit 1; }
 }
-common=(--set train.progress=none)
+# The validation rows must be rows the teacher never saw (a teacher that learnt them passes them
+# on to a student that mimics it): the 60,000 training images are split as distill_torch.py
+# splits them (10% per class, seed 0) into two IDX files; the teacher and the students train on
+# the first, the (T, alpha) grid is scored on the second with pstrain eval.
+"$python" - "$tmp/split" <<'EOF2'
+import gzip, os, struct, sys
+sys.path.insert(0, "scripts/bench")
+import numpy as np
+from fashion_torch import DATA_DIR, read_idx, stratified_holdout
+out = sys.argv[1]
+os.makedirs(out)
+x, y = read_idx(os.path.join(DATA_DIR, "train-images-idx3-ubyte.gz")), read_idx(os.path.join(DATA_DIR, "train-labels-idx1-ubyte.gz"))
+train_idx, val_idx = stratified_holdout(y, 0.1, 0)
+for name, idx in (("fit", train_idx), ("holdout", val_idx)):
+    idx = np.sort(np.asarray(idx))
+    with gzip.open(os.path.join(out, name + "-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, len(idx), 28, 28) + x[idx].astype(np.uint8).tobytes())
+    with gzip.open(os.path.join(out, name + "-labels-idx1-ubyte.gz"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(idx)) + y[idx].astype(np.uint8).tobytes())
+EOF2
+common=(--set train.progress=none --set data.train="$tmp/split/fit-images-idx3-ubyte.gz" --set data.val_fraction=0)
 if [ "$bag" -gt 0 ]; then
   run teacher bag examples/fashion_mlp.yaml --members "$bag" --set train.epochs="$teacher_epochs" "${common[@]}"
 else
@@ -84,12 +107,14 @@ for t in ${temperatures//,/ }; do
   for a in ${alphas//,/ }; do
     run "choose-$t-$a" train "${student[@]}" --set seed=0 "${teacher[@]}" \
       --set train.distill_temperature="$t" --set train.distill_alpha="$a"
+    "$pstrain" eval "$tmp/choose-$t-$a/model.pst" "$tmp/split/holdout-images-idx3-ubyte.gz" \
+      --json "$tmp/choose-$t-$a/holdout.json" >/dev/null
   done
 done
 read -r temperature alpha < <("$python" - "$tmp" "$temperatures" "$alphas" <<'EOF2'
 import json, os, sys
 grid = [(t, a) for t in sys.argv[2].split(",") for a in sys.argv[3].split(",")]
-val = {g: json.load(open(os.path.join(sys.argv[1], "choose-%s-%s" % g, "report.json")))["val"]["accuracy"] for g in grid}
+val = {g: json.load(open(os.path.join(sys.argv[1], "choose-%s-%s" % g, "holdout.json")))["accuracy"] for g in grid}
 print("pstrain validation accuracy (seed 0): " + ", ".join("T=%s a=%s %.4f" % (g + (v,)) for g, v in val.items()), file=sys.stderr)
 print("%s %s" % max(grid, key=lambda g: (val[g], -float(g[0]), -float(g[1]))))
 EOF2
