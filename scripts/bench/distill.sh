@@ -125,33 +125,38 @@ for seed in $(seq 0 $((repeats - 1))); do
   run "distilled-$seed" train "${student[@]}" --set seed="$seed" "${teacher[@]}" \
     --set train.distill_temperature="$temperature" --set train.distill_alpha="$alpha"
 done
-wait "$torch_pid" || { cat "$tmp/torch.log" >&2; echo "distill: distill_torch.py failed" >&2; exit 1; }
-
-"$python" - "$tmp" "$repeats" "$bag" "$temperature" "$alpha" <<'EOF2'
+# table TOOL: TOOL's row of the final table (pstrain's printed while PyTorch may still run)
+table() {
+  "$python" - "$tmp" "$repeats" "$bag" "$temperature" "$alpha" "$1" <<'EOF2'
 import json, os, statistics, sys
-tmp, repeats, bag, t, a = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+tmp, repeats, bag, t, a, tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 rep = lambda name: json.load(open(os.path.join(tmp, name, "report.json")))
-teacher = rep("teacher")
-teacher_acc = teacher["bag"]["test"]["accuracy"] if bag else teacher["test"]["accuracy"]
-alone = [rep("alone-%d" % s)["test"]["accuracy"] for s in range(repeats)]
-dist = [rep("distilled-%d" % s)["test"]["accuracy"] for s in range(repeats)]
-torch = json.load(open(os.path.join(tmp, "torch.json")))
-ta = [r["alone_accuracy"] for r in torch["seeds"]]
-td = [r["distilled_accuracy"] for r in torch["seeds"]]
-print("pytorch validation accuracy (seed 0): " + ", ".join("%s %.4f" % kv for kv in torch["grid"].items()))
-print("pytorch chose T=%g alpha=%g on validation" % (torch["temperature"], torch["alpha"]))
-print("\nstudent 784-64-10 on Fashion-MNIST, median test accuracy of %d seeds (spread: min..max)" % repeats)
-print("%-8s %-22s %-12s %8s %8s %9s %8s %8s  %s" % ("tool", "teacher", "T, alpha", "teacher", "alone", "distilled",
-                                                    "gain", "wins", "distilled > alone"))
 name = "bag of %d MLPs" % bag if bag else "MLP 784-256-128-10"
-def row(tool, tacc, ta_, al, di):
-    ma, md = statistics.median(al), statistics.median(di)
-    wins = sum(d > x for d, x in zip(di, al))
-    print("%-8s %-22s %-12s %8.4f %8.4f %9.4f %+8.4f %5d/%-2d  %s" % (tool, name, ta_, tacc, ma, md, md - ma, wins, len(al),
-                                                               "met" if md > ma else "NOT met"))
-    print("%-8s alone %.4f..%.4f, distilled %.4f..%.4f; per-seed gains %s" % (
-        "", min(al), max(al), min(di), max(di), " ".join("%+.4f" % (d - x) for d, x in zip(di, al))))
-row("pstrain", teacher_acc, "%s, %s" % (t, a), alone, dist)
-row("pytorch", torch["teacher_accuracy"], "%g, %g" % (torch["temperature"], torch["alpha"]), ta, td)
+if tool == "pstrain":
+    teacher = rep("teacher")
+    tacc = teacher["bag"]["test"]["accuracy"] if bag else teacher["test"]["accuracy"]
+    al = [rep("alone-%d" % s)["test"]["accuracy"] for s in range(repeats)]
+    di = [rep("distilled-%d" % s)["test"]["accuracy"] for s in range(repeats)]
+    chosen = "%s, %s" % (t, a)
+    print("\nstudent 784-64-10 on Fashion-MNIST, median test accuracy of %d seeds (spread: min..max)" % repeats)
+    print("%-8s %-22s %-12s %8s %8s %9s %8s %8s  %s" % ("tool", "teacher", "T, alpha", "teacher", "alone",
+                                                        "distilled", "gain", "wins", "distilled > alone"))
+else:
+    torch = json.load(open(os.path.join(tmp, "torch.json")))
+    print("pytorch validation accuracy (seed 0): " + ", ".join("%s %.4f" % kv for kv in torch["grid"].items()))
+    tacc = torch["teacher_accuracy"]
+    al = [r["alone_accuracy"] for r in torch["seeds"]]
+    di = [r["distilled_accuracy"] for r in torch["seeds"]]
+    chosen = "%g, %g" % (torch["temperature"], torch["alpha"])
+ma, md = statistics.median(al), statistics.median(di)
+wins = sum(d > x for d, x in zip(di, al))
+print("%-8s %-22s %-12s %8.4f %8.4f %9.4f %+8.4f %5d/%-2d  %s" % (tool, name, chosen, tacc, ma, md, md - ma, wins,
+                                                           len(al), "met" if md > ma else "NOT met"))
+print("%-8s alone %.4f..%.4f, distilled %.4f..%.4f; per-seed gains %s" % (
+    "", min(al), max(al), min(di), max(di), " ".join("%+.4f" % (d - x) for d, x in zip(di, al))))
 EOF2
+}
+table pstrain
+wait "$torch_pid" || { cat "$tmp/torch.log" >&2; echo "distill: distill_torch.py failed" >&2; exit 1; }
+table pytorch
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared with other builds)"
