@@ -61,7 +61,7 @@ if [ -z "${PSTRAIN:-}" ]; then
 fi
 python=/usr/bin/python3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pst-bench.XXXXXX")
-trap 'kill "${torch_pid:-}" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill "${torch_pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # PyTorch runs its whole protocol on core 1 while pstrain runs on core 0.
