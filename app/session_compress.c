@@ -1,4 +1,5 @@
-/* Pruning and distillation set-up for a training session (see session_compress.h). */
+/* Pruning, distillation and quantisation-aware training set-up for a training session (see
+ * session_compress.h). */
 #include "app/session_compress.h"
 
 #include "common/log.h"
@@ -22,6 +23,8 @@ static int setup_distill(pst_session_t *s, pst_err_t *err)
 {
     const pst_config_t *cfg = s->cfg;
     int n_out = pst_model_n_outputs(s->model);
+    if (cfg->train.dp.clip > 0) /* DP-SGD's per-example passes compute their own loss */
+        return pst_err_set(err, PST_EINVAL, "train.teacher does not combine with train.dp.clip");
     if (s->spec.loss != PST_LOSS_SOFTMAX_CE || !s->spec.fused_output || n_out < 2)
         return pst_err_set(err, PST_EINVAL,
                            "train.teacher: distillation needs a classifier with a softmax output "
@@ -37,6 +40,19 @@ static int setup_distill(pst_session_t *s, pst_err_t *err)
     return PST_OK;
 }
 
+static int setup_qat(pst_session_t *s, pst_err_t *err)
+{
+    if (s->cfg->train.dp.clip > 0) /* DP-SGD's per-example passes do not run the step's hooks */
+        return pst_err_set(err, PST_EINVAL, "train.qat does not combine with train.dp.clip");
+    s->opts.qat = pst_fakequant_new(s->model, err);
+    if (!s->opts.qat)
+        return pst_err_code(err, PST_EINVAL);
+    if (s->lead)
+        pst_info("qat: %d layers trained fake-quantised to int8",
+                 pst_fakequant_n_layers(s->opts.qat));
+    return PST_OK;
+}
+
 int pst_session_compress_setup(pst_session_t *s, pst_err_t *err)
 {
     int rc = PST_OK;
@@ -44,6 +60,8 @@ int pst_session_compress_setup(pst_session_t *s, pst_err_t *err)
         rc = setup_prune(s, err);
     if (rc == PST_OK && s->cfg->train.teacher[0])
         rc = setup_distill(s, err);
+    if (rc == PST_OK && s->cfg->train.qat)
+        rc = setup_qat(s, err);
     return rc;
 }
 
@@ -64,10 +82,18 @@ void pst_session_compress_report(const pst_session_t *s, cJSON *report)
         cJSON_AddNumberToObject(d, "temperature", cfg->train.distill_temperature);
         cJSON_AddNumberToObject(d, "alpha", cfg->train.distill_alpha);
     }
+    if (s->opts.qat) {
+        cJSON *q = cJSON_AddObjectToObject(report, "qat");
+        cJSON *maxes = cJSON_AddArrayToObject(q, "input_max");
+        for (int j = 0; j < pst_fakequant_n_layers(s->opts.qat); j++)
+            cJSON_AddItemToArray(maxes,
+                                 cJSON_CreateNumber(pst_fakequant_input_max(s->opts.qat, j)));
+    }
 }
 
 void pst_session_compress_fini(pst_session_t *s)
 {
     pst_prune_destroy(&s->opts.prune);
     pst_distill_destroy(&s->opts.distill);
+    pst_fakequant_destroy(&s->opts.qat);
 }

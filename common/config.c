@@ -297,6 +297,12 @@ static const pst_config_key_t keys[] = {
     {"train.distill_alpha", PST_CFG_FLOAT, OFF(train.distill_alpha), "0.5", NULL, 0, 1,
      "Distillation: loss = alpha T^2 KL(teacher_T || student_T) + (1 - alpha) CE(labels)."},
 
+    {"train.qat", PST_CFG_BOOL, OFF(train.qat), "false", NULL, NOB,
+     "Quantisation-aware training (fine-tune a float model with model.init_from): training "
+     "forwards see the dense and conv2d layers that pstrain quantize makes int8 (weights per "
+     "output channel, inputs with a running-max scale) and backward passes the gradient "
+     "straight through the rounding (zero where an input was clipped). Not with train.dp.clip."},
+
     {"cluster.servers", PST_CFG_INT, OFF(cluster.servers), "1", NULL, 1, 1e6,
      "Under mpirun: the first S ranks are parameter servers, the rest workers."},
     {"cluster.groups", PST_CFG_INT, OFF(cluster.groups), "1", NULL, 1, 1e6,

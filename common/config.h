@@ -101,6 +101,7 @@ typedef struct pst_config {
         } prune;
         char *teacher; /* knowledge distillation from this model or ensemble file ("": off) */
         double distill_temperature, distill_alpha;
+        bool qat; /* quantisation-aware training: fake-quantised int8 forwards */
     } train;
 
     struct {

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/../.."
 
 usage() {
   cat <<'EOF'
-usage: scripts/bench/quantize_vs_torch.sh [--repeats R] [--epochs E] [--core C] [--cnn [--cnn-epochs N]]
+usage: scripts/bench/quantize_vs_torch.sh [--repeats R] [--epochs E] [--core C] [--qat Q]
+                                          [--cnn [--cnn-epochs N]]
 
 Trains examples/fashion_mlp.yaml with pstrain for E epochs (default 3), quantises it with
 `pstrain quantize --calibration` (the first 2048 training images, rule: max |x|), and trains the
@@ -17,6 +18,12 @@ state_dict bytes, single-row latency p50/p99, throughput in batches of 256, test
 ratios to the float model and the targets (int8 accuracy within 0.005 of float, size <= 0.3x,
 single-row latency <= 0.5x pstrain float). The load average is printed: on a busy machine the
 latencies (the p99s above all) carry the noise of the other processes.
+
+Quantisation-aware fine-tuning: the float model is fine-tuned Q more epochs (default 1; 0: skip)
+from its weights (model.init_from, lr 1e-4) twice, once plainly and once with train.qat, each
+quantised the same way; a second table gives float and int8 test accuracy of the float model
+(post-training quantisation), the plain fine-tune and the qat fine-tune, so that qat is compared
+with the same extra training without it.
 
 --cnn then does the same for examples/fashion_cnn.yaml (N epochs, default 1; calibrated on 1024
 training images) against fashion_cnn_torch.py's network, whose quantize_dynamic leaves the
@@ -31,12 +38,14 @@ epochs=3
 core=1
 cnn=0
 cnn_epochs=1
+qat_epochs=1
 while [ $# -gt 0 ]; do
   case "$1" in
   --repeats) repeats=${2:?--repeats needs a value}; shift 2 ;;
   --epochs) epochs=${2:?--epochs needs a value}; shift 2 ;;
   --core) core=${2:?--core needs a value}; shift 2 ;;
   --cnn) cnn=1; shift ;;
+  --qat) qat_epochs=${2:?--qat needs a value}; shift 2 ;;
   --cnn-epochs) cnn_epochs=${2:?--cnn-epochs needs a value}; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   *) echo "quantize_vs_torch: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -45,6 +54,7 @@ done
 for v in "$repeats" "$epochs" "$cnn_epochs"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "quantize_vs_torch: '$v' is not a positive integer" >&2; exit 2; }
 done
+[[ "$qat_epochs" =~ ^[0-9]+$ ]] || { echo "quantize_vs_torch: --qat takes an epoch count" >&2; exit 2; }
 [[ "$core" =~ ^[0-9]+$ ]] || { echo "quantize_vs_torch: --core takes a core number" >&2; exit 2; }
 
 PST_SETUP_BENCH=1 bash scripts/setup.sh
@@ -106,6 +116,35 @@ print(f"batch throughput int8/float: pstrain {pq['rows_per_s'] / pf['rows_per_s'
 EOF
 }
 
+# finetune DIR CONFIG CALIBRATION_ROWS: the plain and the qat fine-tune of DIR's float model, each
+# quantised and evaluated on the test images, then their accuracy table
+finetune() {
+  local dir=$1 config=$2 rows=$3
+  for kind in plain qat; do
+    echo "quantize_vs_torch: fine-tuning $qat_epochs epoch(s), $kind" >&2
+    "${pin[@]}" "$pstrain" train "$config" --quiet --out "$dir/$kind" --set train.progress=none \
+      --set model.init_from="$dir/run/model.pst" --set train.epochs="$qat_epochs" \
+      --set optimizer.lr=0.0001 --set train.qat="$([ "$kind" = qat ] && echo true || echo false)" \
+      >"$dir/$kind.log" 2>&1 || { cat "$dir/$kind.log" >&2; exit 1; }
+    "$pstrain" quantize "$dir/$kind/model.pst" -o "$dir/$kind.int8.pst" \
+      --calibration "$data/train-images-idx3-ubyte.gz" --calibration-rows "$rows" >/dev/null
+    "$pstrain" eval "$dir/$kind/model.pst" "$data/t10k-images-idx3-ubyte.gz" --json "$dir/eval-$kind-float.json" >/dev/null
+    "$pstrain" eval "$dir/$kind.int8.pst" "$data/t10k-images-idx3-ubyte.gz" --json "$dir/eval-$kind-int8.json" >/dev/null
+  done
+  "$python" - "$dir" "$qat_epochs" <<'EOF'
+import json, os, sys
+d, ep = sys.argv[1], sys.argv[2]
+acc = lambda name: json.load(open(os.path.join(d, name)))["accuracy"]
+print("\nquantisation-aware fine-tuning (%s epoch(s), lr 1e-4, from the float model): test accuracy" % ep)
+print("%-26s %8s %8s %8s  %s" % ("model", "float", "int8", "drop", "target drop <= 0.005"))
+for label, f, q in (("float (ptq)", "eval-float.json", "eval-int8.json"),
+                    ("plain fine-tune + ptq", "eval-plain-float.json", "eval-plain-int8.json"),
+                    ("qat fine-tune + quantize", "eval-qat-float.json", "eval-qat-int8.json")):
+    a, b = acc(f), acc(q)
+    print("%-26s %8.4f %8.4f %+8.4f  %s" % (label, a, b, a - b, "met" if a - b <= 0.005 else "NOT met"))
+EOF
+}
+
 # bench NAME CONFIG EPOCHS CALIBRATION_ROWS TORCH_MODEL: trains, quantises and times one network
 # into $tmp/NAME, then prints its table
 bench() {
@@ -131,6 +170,8 @@ bench() {
     --repeats "$repeats" >"$dir/torch.jsonl"
   echo "load average after $name: $(cut -d' ' -f1-3 /proc/loadavg)"
   table "$dir" "$name"
+  [ "$qat_epochs" -gt 0 ] && finetune "$dir" "$config" "$rows"
+  return 0
 }
 
 

@@ -125,6 +125,8 @@ refused scope 1 "train.prune.scope" train "$work/base.yaml" --set train.prune.sc
 refused regression 1 "train.teacher: distillation needs a classifier with a softmax output" train "$work/base.yaml" \
   "${split[@]}" --set data.train="$work/train4.csv" --set data.task=regression --set model.output=linear --set model.loss=mse \
   --set train.teacher="$work/t4/model.pst" --out "$work/e7" -q
+refused dp 1 "train.teacher does not combine with train.dp.clip" train "$work/base.yaml" "${nod[@]}" "${dis[@]}" \
+  --set train.dp.clip=1 --set train.dp.noise=1 --out "$work/e8" -q
 
 echo "$failures checks failed"
 [ "$failures" = 0 ]

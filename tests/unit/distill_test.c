@@ -2,7 +2,9 @@
  * (alpha 0 is cross-entropy, a teacher equal to the student costs nothing), the teacher's
  * probabilities from a model file and from bagging and stacking ensemble files equal to what the
  * ensemble gives on raw rows (the student's preprocessing mapped to the teacher's), and teachers
- * that do not fit refused. */
+ * that do not fit refused; the loss and its gradient against the textbook formula (Hinton et al.
+ * 2015) computed independently in double from the teacher's logits, and a single-network teacher's
+ * scores equal to its logits even where its probabilities round to zero. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +63,78 @@ static void loss_gradient_matches_finite_differences(void **state)
     assert_true(fabs(pst_distill_loss_probs(t, 1.0, self, z, y, 2, 4, g)) < 1e-6);
     for (int i = 0; i < 8; i++)
         assert_true(fabsf(g[i]) < 1e-6f);
+}
+
+/* log sum_j exp(v_j / t), stable. */
+static double ref_logsumexp(const double *v, int k, double t)
+{
+    double top = v[0] / t, sum = 0;
+    for (int j = 1; j < k; j++)
+        top = v[j] / t > top ? v[j] / t : top;
+    for (int j = 0; j < k; j++)
+        sum += exp(v[j] / t - top);
+    return top + log(sum);
+}
+
+/* The textbook loss of one row: alpha T^2 KL(softmax(tz/T) || softmax(z/T)) + (1 - alpha)
+ * CE(label, softmax(z)), written from the definitions and nothing of distill.c. */
+static double ref_row_loss(const double *tz, const double *z, int k, int label, double t,
+                           double alpha)
+{
+    double lt = ref_logsumexp(tz, k, t), ls = ref_logsumexp(z, k, t), kl = 0;
+    for (int j = 0; j < k; j++) {
+        double log_q = tz[j] / t - lt, log_p = z[j] / t - ls;
+        kl += exp(log_q) * (log_q - log_p);
+    }
+    double ce = -(z[label] - ref_logsumexp(z, k, 1.0));
+    return alpha * t * t * kl + (1.0 - alpha) * ce;
+}
+
+#define RB 3
+#define RK 5
+
+static double ref_batch_loss(const double *tz, const double *z, const float *y, double t,
+                             double alpha)
+{
+    double total = 0;
+    for (int i = 0; i < RB; i++)
+        total += ref_row_loss(tz + i * RK, z + i * RK, RK, (int)y[i], t, alpha);
+    return total / RB;
+}
+
+static void loss_and_gradient_match_the_textbook(void **state)
+{
+    (void)state;
+    /* row 2's teacher is sure of itself: a logit gap of 60, whose probabilities underflow float */
+    const float tzf[RB * RK] = {1.5f, -0.5f, 0.2f,  3.0f, -2.0f, 0.0f, 0.1f, -0.1f,
+                                0.3f, 0.2f,  60.0f, 0.0f, -3.0f, 1.0f, 2.0f};
+    const float zf[RB * RK] = {0.3f, -1.2f, 0.8f, 0.1f, 2.0f,  -0.4f, 0.0f, 1.1f,
+                               0.5f, -0.7f, 1.0f, 2.5f, -1.5f, 0.2f,  0.9f};
+    const float y[RB] = {3, 0, 1};
+    double tz[RB * RK], z[RB * RK];
+    for (int i = 0; i < RB * RK; i++)
+        tz[i] = tzf[i], z[i] = zf[i];
+    const double temps[3] = {1.0, 2.0, 4.0}, alphas[3] = {0.0, 0.5, 1.0};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            double t = temps[a], alpha = alphas[b];
+            float g[RB * RK];
+            double got = pst_distill_loss_scores(t, alpha, tzf, zf, y, RB, RK, g);
+            double want = ref_batch_loss(tz, z, y, t, alpha);
+            assert_true(fabs(got - want) <= 1e-9 * (1 + fabs(want)));
+            for (int i = 0; i < RB * RK; i++) { /* central differences of the reference */
+                double h = 1e-5, save = z[i];
+                z[i] = save + h;
+                double up = ref_batch_loss(tz, z, y, t, alpha);
+                z[i] = save - h;
+                double down = ref_batch_loss(tz, z, y, t, alpha);
+                z[i] = save;
+                double numeric = (up - down) / (2 * h);
+                if (fabs(numeric - g[i]) > 1e-6 + 1e-5 * fabs(numeric))
+                    fail_msg("T %g alpha %g logit %d: gradient %.9g, reference %.9g", t, alpha, i,
+                             g[i], numeric);
+            }
+        }
 }
 
 /* A softmax regression model file on the given columns with its own preprocessing. */
@@ -153,6 +227,39 @@ static void teacher_from_a_model_file(void **state)
     expect_teacher_matches(path, &one);
 }
 
+static void teacher_scores_are_a_single_models_logits(void **state)
+{
+    (void)state;
+    member_t a;
+    make_member(&a, N_IN, NULL, 0, 9.0f, NULL, NULL); /* large weights: saturated softmax */
+    char path[256];
+    pst_err_t err;
+    assert_int_equal(pst_modelfile_save(&a.mf, pst_scratch_path(path, "sure.pst"), &err), PST_OK);
+    pst_distill_student_t s = {N_IN, K, NULL};
+    pst_distill_t *d = pst_distill_new(path, &s, 2.0, 0.5, 8, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    float x[N_ROWS * N_IN];
+    for (int i = 0; i < N_ROWS * N_IN; i++)
+        x[i] = (float)((i * 37) % 11) * 0.4f - 2.0f;
+    const float *got = pst_distill_teacher_scores(d, x, N_ROWS);
+    double widest = 0;
+    for (int r = 0; r < N_ROWS; r++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int c = 0; c < K; c++) {
+            double want = a.params[K * N_IN + c]; /* W (K, N_IN) then b (K) */
+            for (int j = 0; j < N_IN; j++)
+                want += (double)a.params[c * N_IN + j] * x[r * N_IN + j];
+            assert_true(fabs(got[r * K + c] - want) <= 1e-4 * (1 + fabs(want)));
+            lo = want < lo ? want : lo;
+            hi = want > hi ? want : hi;
+        }
+        widest = hi - lo > widest ? hi - lo : widest;
+    }
+    assert_true(widest > 104); /* some row's smallest probability is below float's range */
+    pst_distill_destroy(&d);
+}
+
 static void teacher_from_ensemble_files(void **state)
 {
     (void)state;
@@ -210,6 +317,8 @@ int main(void)
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loss_gradient_matches_finite_differences),
+        cmocka_unit_test(loss_and_gradient_match_the_textbook),
+        cmocka_unit_test(teacher_scores_are_a_single_models_logits),
         cmocka_unit_test(teacher_from_a_model_file),
         cmocka_unit_test(teacher_from_ensemble_files),
         cmocka_unit_test(mismatched_teachers_refused),

@@ -1,6 +1,7 @@
 /* Feed-forward layer stack: spec validation, one parameter arena, batched forward and backward. */
 #include "worker/model/model.h"
 #include "worker/model/model_internal.h"
+#include "worker/model/fakequant.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -480,6 +481,8 @@ const float *pst_model_forward(pst_model_t *self, const float *x, int batch, boo
         int w = self->layers[i].w_tensor;
         if (w >= 0 && self->hooks.before_forward != NULL)
             self->hooks.before_forward(self->hooks.ctx, w / 2);
+        if (training && self->fakequant)
+            cur = pst_fakequant_forward_input(self->fakequant, i, cur, batch);
         if ((training || !self->qplan) && pst_convblock_fuses(self, i)) {
             pst_convblock_forward(self, i, cur, batch);
             i += 2; /* the relu and the pool ran too */
@@ -636,12 +639,15 @@ static const float *backward_pass(pst_model_t *self, const float *dout, int batc
     int bottom = with_input ? 0 : self->first_trained;
     for (int i = top; i >= bottom; i--) {
         if (i - 1 >= bottom && pst_convblock_pool_relu_fuses(self, i)) {
+            /* neither a pool nor a relu is quantised: no straight-through step here */
             float *dx = other_scratch(self, g);
             pst_maxpool_relu_backward(&self->layers[i], g, dx, batch);
             g = dx;
             i--; /* the relu's backward is done */
         } else {
             g = layer_backward(self, &self->layers[i], g, batch, with_input || i > bottom);
+            if (self->fakequant && g) /* the rounding of the layer's input, straight through */
+                pst_fakequant_backward_input(self->fakequant, i, g, batch);
         }
         int w = self->layers[i].w_tensor;
         if (w >= 0 && self->layers[i].spec.frozen) /* its gradient only passed through */

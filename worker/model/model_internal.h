@@ -53,7 +53,8 @@ struct pst_model {
     int batch;         /* rows of the last forward; 0 before the first */
     int csr_max_rows;  /* forwards of at most this many rows use the layers' csr */
     pst_model_layer_hooks_t hooks;
-    pst_qplan_t *qplan; /* int8 layers for inference forwards, or NULL: all float */
+    pst_qplan_t *qplan;              /* int8 layers for inference forwards, or NULL: all float */
+    struct pst_fakequant *fakequant; /* quantisation-aware training (fakequant.h), or NULL */
 };
 
 /* y (batch, out) += W x for a dense layer's compressed weights (model_sparse.c). */

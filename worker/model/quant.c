@@ -237,6 +237,11 @@ static bool quantizable(const pst_model_t *m, const pst_model_layer_t *l)
             m->tensors[l->w_tensor].cols >= PST_QUANT_MIN_WINDOW);
 }
 
+bool pst_quant_layer_quantizable(const pst_model_t *m, int i)
+{
+    return quantizable(m, &m->layers[i]);
+}
+
 static int count_quantizable(const pst_model_t *m)
 {
     int n = 0;

@@ -41,6 +41,10 @@ void pst_quant_row(const float *w, size_t n, int8_t *q, float *scale);
 /* x (n) -> q (n): round(x / scale) clamped into [-127, 127]. */
 void pst_quant_values(const float *x, size_t n, float scale, int8_t *q);
 
+/* Whether pst_quant_new quantises layer i of m: a dense layer, or a conv2d layer of at least
+ * PST_QUANT_MIN_WINDOW values per window. */
+bool pst_quant_layer_quantizable(const pst_model_t *m, int i);
+
 /* Quantises the dense layers of model, and its conv2d layers of at least PST_QUANT_MIN_WINDOW
  * values per window (per output channel), and calibrates each one's input scale on the n_rows rows
  * of x (n_rows, n_inputs): percentile 100 takes the largest |x| seen, below 100 that percentile of

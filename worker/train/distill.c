@@ -32,6 +32,7 @@ struct pst_distill {
     float *stack;        // (max_batch, n_members * n_classes) meta inputs
     float *in;           // (max_batch, widest input) one network's mapped inputs
     float *probs;        // (max_batch, n_classes) the teacher's output
+    float *scores;       // (max_batch, n_classes) its soft-target scores (see teacher_scores)
 };
 
 /* x_pixel = x_pre / scale + shift undoes a preprocessing (fill only concerns missing cells). */
@@ -157,7 +158,8 @@ static int distill_init(pst_distill_t *d, const char *path, const pst_distill_st
     d->stack = malloc(b * (size_t)(n * k) * sizeof(float));
     d->in = malloc(b * (size_t)widest * sizeof(float));
     d->probs = malloc(b * (size_t)k * sizeof(float));
-    if (rc == PST_OK && (!d->member_probs || !d->stack || !d->in || !d->probs))
+    d->scores = malloc(b * (size_t)k * sizeof(float));
+    if (rc == PST_OK && (!d->member_probs || !d->stack || !d->in || !d->probs || !d->scores))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
     return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", path);
 }
@@ -197,6 +199,7 @@ void pst_distill_destroy(pst_distill_t **self_p)
     free(d->stack);
     free(d->in);
     free(d->probs);
+    free(d->scores);
     free(d);
     *self_p = NULL;
 }
@@ -237,17 +240,42 @@ static void soft_row(const double *v, int k, double t, double *out)
         out[j] /= sum;
 }
 
-double pst_distill_loss_probs(double temperature, double alpha, const float *teacher,
-                              const float *logits, const float *y, int batch, int n_classes,
-                              float *dlogits)
+/* True when the teacher is one network ending in a softmax over the classes: its logits are then
+ * at hand, and the soft targets come from them rather than from rounded probabilities. */
+static bool has_logits(const pst_distill_t *d)
+{
+    if (d->ens.n_members != 1 || d->meta.model)
+        return false;
+    const pst_model_t *m = d->nets[0].model;
+    int last = pst_model_n_layers(m) - 1;
+    return pst_model_n_outputs(m) == d->n_classes &&
+           pst_model_layer(m, last)->kind == PST_LAYER_SOFTMAX;
+}
+
+const float *pst_distill_teacher_scores(pst_distill_t *d, const float *x, int batch)
+{
+    const float *p = pst_distill_teacher_probs(d, x, batch);
+    size_t n = (size_t)batch * (size_t)d->n_classes;
+    if (has_logits(d)) { /* the forward just run left them before the softmax */
+        memcpy(d->scores, pst_model_pre_output(d->nets[0].model), n * sizeof(float));
+        return d->scores;
+    }
+    for (size_t i = 0; i < n; i++) /* softmax(log p / T) is p^(1/T) renormalised */
+        d->scores[i] = (float)log(p[i] > PROB_FLOOR ? p[i] : PROB_FLOOR);
+    return d->scores;
+}
+
+double pst_distill_loss_scores(double temperature, double alpha, const float *scores,
+                               const float *logits, const float *y, int batch, int n_classes,
+                               float *dlogits)
 {
     int k = n_classes;
     double v[k], q[k], ps_t[k], ps[k], total = 0, t = temperature;
     for (int i = 0; i < batch; i++) {
-        const float *tp = teacher + (size_t)i * k, *z = logits + (size_t)i * k;
+        const float *tz = scores + (size_t)i * k, *z = logits + (size_t)i * k;
         for (int j = 0; j < k; j++)
-            v[j] = log(tp[j] > PROB_FLOOR ? tp[j] : PROB_FLOOR);
-        soft_row(v, k, t, q); /* the teacher softened: p^(1/T), renormalised */
+            v[j] = tz[j];
+        soft_row(v, k, t, q); /* the teacher softened */
         for (int j = 0; j < k; j++)
             v[j] = z[j];
         soft_row(v, k, t, ps_t);
@@ -270,10 +298,31 @@ double pst_distill_loss_probs(double temperature, double alpha, const float *tea
     return batch > 0 ? total / batch : 0.0;
 }
 
+double pst_distill_loss_probs(double temperature, double alpha, const float *teacher,
+                              const float *logits, const float *y, int batch, int n_classes,
+                              float *dlogits)
+{
+    int k = n_classes;
+    double total = 0;
+    for (int i = 0; i < batch; i++) { /* row by row: no buffer for the scores of a whole batch */
+        float v[k];
+        for (int j = 0; j < k; j++) {
+            float p = teacher[(size_t)i * k + j];
+            v[j] = (float)log(p > PROB_FLOOR ? p : PROB_FLOOR);
+        }
+        total += pst_distill_loss_scores(temperature, alpha, v, logits + (size_t)i * k, y + i, 1, k,
+                                         dlogits ? dlogits + (size_t)i * k : NULL);
+    }
+    if (dlogits)
+        for (size_t j = 0; j < (size_t)batch * (size_t)k; j++)
+            dlogits[j] /= (float)batch;
+    return batch > 0 ? total / batch : 0.0;
+}
+
 double pst_distill_loss(pst_distill_t *d, const float *x, const float *logits, const float *y,
                         int batch, float *dlogits)
 {
-    const float *teacher = pst_distill_teacher_probs(d, x, batch);
-    return pst_distill_loss_probs(d->temperature, d->alpha, teacher, logits, y, batch, d->n_classes,
-                                  dlogits);
+    const float *scores = pst_distill_teacher_scores(d, x, batch);
+    return pst_distill_loss_scores(d->temperature, d->alpha, scores, logits, y, batch, d->n_classes,
+                                   dlogits);
 }

@@ -29,9 +29,22 @@ void pst_distill_destroy(pst_distill_t **self_p);
  * returns a (batch, n_classes) block owned by d, valid until the next call. */
 const float *pst_distill_teacher_probs(pst_distill_t *d, const float *x, int batch);
 
-/* Mean distillation loss of a batch given the teacher's probabilities (batch, n_classes), the
- * student's logits (batch, n_classes) and labels y (batch); dlogits, when not NULL, receives
- * its gradient with respect to the logits. */
+/* The teacher's soft-target scores for batch rows of x: softmax(scores / T) is the softened
+ * teacher. A single network ending in a softmax gives its logits (exact at any temperature); an
+ * ensemble, which has no logits, the log of its probabilities. (batch, n_classes), owned by d,
+ * valid until the next call. */
+const float *pst_distill_teacher_scores(pst_distill_t *d, const float *x, int batch);
+
+/* Mean distillation loss of a batch, alpha T^2 KL(softmax(scores/T) || softmax(logits/T)) +
+ * (1 - alpha) CE(y, softmax(logits)), from the teacher's scores (batch, n_classes), the student's
+ * logits (batch, n_classes) and labels y (batch); dlogits, when not NULL, receives its gradient
+ * with respect to the logits: (alpha T (softmax(logits/T) - softmax(scores/T)) + (1 - alpha)
+ * (softmax(logits) - onehot(y))) / batch. */
+double pst_distill_loss_scores(double temperature, double alpha, const float *scores,
+                               const float *logits, const float *y, int batch, int n_classes,
+                               float *dlogits);
+
+/* The same from the teacher's probabilities (batch, n_classes), floored before their log. */
 double pst_distill_loss_probs(double temperature, double alpha, const float *teacher,
                               const float *logits, const float *y, int batch, int n_classes,
                               float *dlogits);

@@ -131,6 +131,8 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
                                const pst_train_opts_t *opts, pst_rng_t *dropout_rng)
 {
     int n_out = pst_model_n_outputs(model);
+    if (opts->qat)
+        pst_fakequant_weights_begin(opts->qat);
     const float *out = pst_model_forward(model, st->xb, n, true, dropout_rng);
     double loss = opts->distill ? pst_distill_loss(opts->distill, st->xb,
                                                    pst_model_pre_output(model), st->yb, n, st->dout)
@@ -143,6 +145,8 @@ static double compute_gradient(pst_model_t *model, train_state_t *st, int n,
                 st->dout[(size_t)i * n_out + k] *= wt;
         }
     pst_model_backward(model, st->dout, n, opts->fused_output);
+    if (opts->qat) /* the float weights back: the optimizer and the penalty act on them */
+        pst_fakequant_weights_end(opts->qat);
     if (opts->l1 > 0 || opts->l2 > 0)
         loss += pst_loss_penalty(model, opts->l1, opts->l2, true);
     float *g = pst_model_grads(model);
@@ -279,7 +283,8 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
     bool layered = remote && h->pull_start != NULL;
     size_t n = c->train->n;
     bool dp = c->st->dp != NULL;
-    layered = layered && !dp; /* a private gradient is final only once the noise is in */
+    layered = layered && !dp;        /* a private gradient is final only once the noise is in */
+    layered = layered && !opts->qat; /* the weights are fake-quantised whole, before forward */
     epoch_order(c, epoch);
     float *params = pst_model_params(c->model);
     double t0 = pst_clock_seconds(), last_report = t0;

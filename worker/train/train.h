@@ -12,6 +12,7 @@
 #include "common/optim/optim.h"
 #include "common/data/preprocess.h"
 #include "common/optim/sched.h"
+#include "worker/model/fakequant.h"
 #include "worker/model/loss.h"
 #include "worker/model/model.h"
 #include "worker/train/dpsgd.h"
@@ -70,6 +71,8 @@ typedef struct pst_train_opts {
                                     grows at epoch ends and holds weights and gradients at zero */
     pst_distill_t *distill;      /* distillation teacher (caller owns), or NULL; needs a fused
                                     softmax output */
+    pst_fakequant_t *qat;        /* quantisation-aware training attached to the model (caller
+                                    owns), or NULL; not with DP-SGD */
 } pst_train_opts_t;
 
 typedef struct pst_epoch_stats {
