@@ -291,9 +291,9 @@ static void send_corrupt(session_t *ss, message_t *m)
     pst__header__pack(h, packed);
     void *sock = ss->conns[m->conn];
     bool more = m->n_values > 0;
-    pst_fuzz_check(zmq_send(sock, packed, len, more ? ZMQ_SNDMORE : 0) >= 0, "send");
+    pst_fuzz_check(pst_fuzz_zmq_send(sock, packed, len, more ? ZMQ_SNDMORE : 0) >= 0, "send");
     if (more)
-        pst_fuzz_check(zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
+        pst_fuzz_check(pst_fuzz_zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
 }
 
 /* Reads until the answer to seq arrives. Tasks and final weights on the way must be finite. */
