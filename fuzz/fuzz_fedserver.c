@@ -8,6 +8,7 @@
  * updates and refuses a step that would overflow. */
 #include <float.h>
 #include <math.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -151,7 +152,10 @@ static void start_server(uint8_t setup, served_t *s)
                                .start_timeout = setup & 0x80 ? 5 : 0,
                                .heartbeat_timeout = 0.05,
                                .zmq_ctx = zmq_context()};
-    s->srv = pst_fedserver_new(&cfg, s->coord, s->endpoint, sizeof s->endpoint, NULL);
+    pst_err_t err = {0};
+    s->srv = pst_fedserver_new(&cfg, s->coord, s->endpoint, sizeof s->endpoint, &err);
+    if (s->srv == NULL) /* say why: a resource the earlier inputs did not give back, say */
+        fprintf(stderr, "fuzz: fed server %u: %s (errno %d)\n", instance, err.msg, errno);
     pst_fuzz_check(s->srv != NULL, "server starts");
     atomic_init(&s->finished, 0);
     pst_fuzz_check(pthread_create(&s->thread, NULL, serve, s) == 0, "server thread");
