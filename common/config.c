@@ -896,7 +896,8 @@ int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
 
 /* Writes a string as a YAML scalar that reads back exactly as s: plain when that style keeps its
  * meaning, else double-quoted with every character YAML would fold or drop there escaped (control
- * characters, and the line breaks NEL, LS and PS of YAML 1.1) rather than written raw. */
+ * characters C0 and C1, the line breaks LS and PS of YAML 1.1, the BOM and U+FFFE/U+FFFF, which
+ * YAML refuses or folds) rather than written raw. */
 static void write_string(FILE *out, const char *s)
 {
     size_t n = strlen(s);
@@ -918,8 +919,11 @@ static void write_string(FILE *out, const char *s)
             fputc(*c, out);
         } else if (*c < 0x20 || *c == 0x7f) {
             fprintf(out, "\\x%02x", *c);
-        } else if (c[0] == 0xc2 && c[1] == 0x85) {
-            fputs("\\N", out), c++;
+        } else if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) { /* C1 controls, NEL */
+            fprintf(out, "\\x%02x", c[1]), c++;
+        } else if (c[0] == 0xef && ((c[1] == 0xbb && c[2] == 0xbf) ||
+                                    (c[1] == 0xbf && (c[2] == 0xbe || c[2] == 0xbf)))) {
+            fprintf(out, "\\u%s", c[1] == 0xbb ? "feff" : c[2] == 0xbe ? "fffe" : "ffff"), c += 2;
         } else if (c[0] == 0xe2 && c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9)) {
             fputs(c[2] == 0xa8 ? "\\L" : "\\P", out), c += 2;
         } else {

@@ -118,11 +118,11 @@ static void overrides_and_round_trip(void **state)
  * (the fuzz target config found carriage returns folded on the way back). */
 static void awkward_strings_round_trip(void **state)
 {
-    static const char *const values[] = {"a\r\rb",       "line\nbreak",
-                                         "tab\there",    "\x01ctl\x7f",
-                                         "nel\xc2\x85x", "ls\xe2\x80\xa8ps\xe2\x80\xa9",
-                                         "trailing ",    "- item",
-                                         "? key",        "caf\xc3\xa9"};
+    static const char *const values[] = {
+        "a\r\rb",      "line\nbreak",  "tab\there",
+        "\x01ctl\x7f", "nel\xc2\x85x", "ls\xe2\x80\xa8ps\xe2\x80\xa9",
+        "trailing ",   "- item",       "? key",
+        "caf\xc3\xa9", "c1\xc2\x87x",  "bom\xef\xbb\xbfx\xef\xbf\xbe"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         pst_config_t cfg, back;
         pst_err_t err;
