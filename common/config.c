@@ -938,22 +938,41 @@ int pst_config_validate(const pst_config_t *cfg, pst_err_t *err)
     return pst_augment_parse(&aug, cfg->data.augment.items, cfg->data.augment.n, err);
 }
 
-/* Writes a string as a YAML scalar, quoted when plain style would change its meaning. */
+/* Writes a string as a YAML scalar that reads back exactly as s: plain when that style keeps its
+ * meaning, else double-quoted with every character YAML would fold or drop there escaped (control
+ * characters C0 and C1, the line breaks LS and PS of YAML 1.1, the BOM and U+FFFE/U+FFFF, which
+ * YAML refuses or folds) rather than written raw. */
 static void write_string(FILE *out, const char *s)
 {
-    bool plain = s[0] != '\0' && !isspace((unsigned char)s[0]);
+    size_t n = strlen(s);
+    /* a leading "-" or "?" can start a sequence or a complex key; trailing blanks are trimmed */
+    bool plain = n > 0 && !isspace((unsigned char)s[0]) && !isspace((unsigned char)s[n - 1]) &&
+                 s[0] != '-' && s[0] != '?';
     for (const char *c = s; *c && plain; c++)
-        if (strchr(":#{}[],&*!|>'\"%@`", *c) || (unsigned char)*c < 0x20)
+        if (strchr(":#{}[],&*!|>'\"%@`", *c) || (unsigned char)*c < 0x20 ||
+            (unsigned char)*c >= 0x7f)
             plain = false;
     if (plain) {
         fputs(s, out);
         return;
     }
     fputc('"', out);
-    for (const char *c = s; *c; c++) {
-        if (*c == '"' || *c == '\\')
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
             fputc('\\', out);
-        fputc(*c, out);
+            fputc(*c, out);
+        } else if (*c < 0x20 || *c == 0x7f) {
+            fprintf(out, "\\x%02x", *c);
+        } else if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) { /* C1 controls, NEL */
+            fprintf(out, "\\x%02x", c[1]), c++;
+        } else if (c[0] == 0xef && ((c[1] == 0xbb && c[2] == 0xbf) ||
+                                    (c[1] == 0xbf && (c[2] == 0xbe || c[2] == 0xbf)))) {
+            fprintf(out, "\\u%s", c[1] == 0xbb ? "feff" : c[2] == 0xbe ? "fffe" : "ffff"), c += 2;
+        } else if (c[0] == 0xe2 && c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9)) {
+            fputs(c[2] == 0xa8 ? "\\L" : "\\P", out), c += 2;
+        } else {
+            fputc(*c, out);
+        }
     }
     fputc('"', out);
 }

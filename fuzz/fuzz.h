@@ -17,6 +17,10 @@ void pst_fuzz_check(int cond, const char *what);
  * DROP (the federated ops 12..16 are not a parameter server's). */
 enum { PST_FUZZ_SERVER_OPS = 13, PST_FUZZ_SERVER_OP_DROP = 12 };
 
+/* zmq_send that retries when a signal interrupts it: libFuzzer's timeout timer (SIGALRM) does now
+ * and then, and a harness must not report that as a bug. Returns zmq_send's result. */
+int pst_fuzz_zmq_send(void *sock, const void *data, size_t len, int flags);
+
 /* Writes data to a scratch file private to this process (the same path on every call, so one
  * input at a time) whose name ends in suffix; returns its path. Aborts on I/O failure. */
 const char *pst_fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix);

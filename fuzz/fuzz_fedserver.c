@@ -8,6 +8,7 @@
  * updates and refuses a step that would overflow. */
 #include <float.h>
 #include <math.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -151,7 +152,10 @@ static void start_server(uint8_t setup, served_t *s)
                                .start_timeout = setup & 0x80 ? 5 : 0,
                                .heartbeat_timeout = 0.05,
                                .zmq_ctx = zmq_context()};
-    s->srv = pst_fedserver_new(&cfg, s->coord, s->endpoint, sizeof s->endpoint, NULL);
+    pst_err_t err = {0};
+    s->srv = pst_fedserver_new(&cfg, s->coord, s->endpoint, sizeof s->endpoint, &err);
+    if (s->srv == NULL) /* say why: a resource the earlier inputs did not give back, say */
+        fprintf(stderr, "fuzz: fed server %u: %s (errno %d)\n", instance, err.msg, errno);
     pst_fuzz_check(s->srv != NULL, "server starts");
     atomic_init(&s->finished, 0);
     pst_fuzz_check(pthread_create(&s->thread, NULL, serve, s) == 0, "server thread");
@@ -291,9 +295,9 @@ static void send_corrupt(session_t *ss, message_t *m)
     pst__header__pack(h, packed);
     void *sock = ss->conns[m->conn];
     bool more = m->n_values > 0;
-    pst_fuzz_check(zmq_send(sock, packed, len, more ? ZMQ_SNDMORE : 0) >= 0, "send");
+    pst_fuzz_check(pst_fuzz_zmq_send(sock, packed, len, more ? ZMQ_SNDMORE : 0) >= 0, "send");
     if (more)
-        pst_fuzz_check(zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
+        pst_fuzz_check(pst_fuzz_zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
 }
 
 /* Reads until the answer to seq arrives. Tasks and final weights on the way must be finite. */

@@ -1,10 +1,13 @@
 /* Helpers shared by the fuzz targets. */
 #include "fuzz/fuzz.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <zmq.h>
 
 void pst_fuzz_check(int cond, const char *what)
 {
@@ -45,4 +48,12 @@ int pst_fuzz_split_frames(const uint8_t *data, size_t size, pst_fuzz_frame_t *fr
     if (used != NULL)
         *used = at;
     return n;
+}
+
+int pst_fuzz_zmq_send(void *sock, const void *data, size_t len, int flags)
+{
+    int rc;
+    while ((rc = zmq_send(sock, data, len, flags)) < 0 && errno == EINTR)
+        ;
+    return rc;
 }

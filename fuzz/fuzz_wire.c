@@ -68,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pipe_pair_t *p = pipes();
     for (int i = 0; i < n; i++) {
         int more = i + 1 < n ? ZMQ_SNDMORE : 0;
-        pst_fuzz_check(zmq_send(p->tx, frames[i].data, frames[i].len, more) == (int)frames[i].len,
+        pst_fuzz_check(pst_fuzz_zmq_send(p->tx, frames[i].data, frames[i].len, more) ==
+                           (int)frames[i].len,
                        "send frame");
     }
     pst_wire_msg_t msg;

@@ -16,6 +16,7 @@
 #include "common/net/keycodec.h"
 #include "common/net/wire.h"
 #include "fuzz/fuzz.h"
+#include "fuzz/seeds_more.h"
 #include "ps/checkpoint.h"
 #include "worker/model/ensemble.h"
 #include "worker/model/modelfile.h"
@@ -692,5 +693,6 @@ int main(int argc, char **argv)
     config_seeds();
     server_seeds();
     fedserver_seeds();
+    pst_fuzz_more_seeds(root);
     return 0;
 }

@@ -185,6 +185,8 @@ static bool get(reader_t *r, void *dst, size_t n)
 {
     if (n > r->left)
         return false;
+    if (n == 0) /* an empty array's dst may be NULL, which memcpy must not see even for 0 bytes */
+        return true;
     memcpy(dst, r->p, n);
     r->p += n;
     r->left -= n;

@@ -149,9 +149,13 @@ static void civil_from_days(long z, long *y, unsigned *m, unsigned *d)
     *y = (long)yoe + era * 400 + (*m <= 2);
 }
 
+/* Beyond about 270,000 years either way a day count is no date: it is expanded as a missing one
+ * (converting it to long could overflow, which is undefined). */
+#define PST_DATE_MAX_DAYS 1e8
+
 void pst_date_expand(double days, float out[PST_DATE_PARTS])
 {
-    if (isnan(days)) {
+    if (!(fabs(days) <= PST_DATE_MAX_DAYS)) {
         for (int i = 0; i < PST_DATE_PARTS; i++)
             out[i] = NAN;
         return;

@@ -33,7 +33,8 @@ bool pst_cell_date(const char *s, size_t len, long *days);
 /* Features a date expands into, in this order. */
 #define PST_DATE_PARTS 4
 /* Year, month (1-12), day of week (0 = Monday .. 6 = Sunday) and day of year (1-366) of a
- * day count as pst_cell_date returns it; NaN days give four NaNs. */
+ * day count as pst_cell_date returns it; NaN days, and counts beyond 1e8 days either way, give
+ * four NaNs. */
 void pst_date_expand(double days, float out[PST_DATE_PARTS]);
 /* Suffix of each part's feature name: "_year", "_month", "_dow", "_doy". */
 extern const char *const pst_date_part_names[PST_DATE_PARTS];

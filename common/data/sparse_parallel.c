@@ -192,9 +192,14 @@ static void range_copy(void *arg)
     pst_data_csr_t *c = r->out;
     if (r->n_ranges == 1)
         return;
-    memcpy(c->col_idx + r->nnz0, r->col, r->nnz * sizeof *r->col);
-    memcpy(c->val + r->nnz0, r->val, r->nnz * sizeof *r->val);
-    memcpy(c->raw + r->row0, r->label, r->n_rows * sizeof *r->label);
+    /* An empty range's arrays, and the joined ones when all are empty, may be NULL: neither
+     * memcpy nor pointer arithmetic may see those, even for 0 bytes. */
+    if (r->nnz > 0) {
+        memcpy(c->col_idx + r->nnz0, r->col, r->nnz * sizeof *r->col);
+        memcpy(c->val + r->nnz0, r->val, r->nnz * sizeof *r->val);
+    }
+    if (r->n_rows > 0)
+        memcpy(c->raw + r->row0, r->label, r->n_rows * sizeof *r->label);
     for (size_t i = 0; i < r->n_rows; i++)
         c->row_ptr[r->row0 + i + 1] = r->nnz0 + r->row_ptr[i + 1];
     for (size_t i = 0; r->with_lines && i < r->n_rows; i++)

@@ -347,16 +347,20 @@ int pst_sparse_stream_open(const pst_sparse_source_t *src, const pst_sparse_stre
 static int csr_reserve(pst_sparse_csr_build_t *b, size_t rows, size_t nnz, pst_err_t *err)
 {
     pst_data_csr_t *c = &b->csr;
-    size_t cap_rows = b->cap_rows, cap_ptr = b->cap_rows ? b->cap_rows + 1 : 0,
-           cap_lines = cap_rows;
+    /* Each array grows on its own (doubling from what it holds), so the row pointers need not
+     * end up one longer than the labels: cap_rows is what all of them have room for. */
+    size_t cap_raw = b->cap_rows, cap_ptr = b->cap_rows ? b->cap_rows + 1 : 0,
+           cap_lines = b->cap_rows;
     size_t cap_nnz = b->cap_nnz;
-    if (!pst_sparse_grow_array((void **)&c->raw, &b->cap_rows, rows, sizeof *c->raw) ||
+    if (!pst_sparse_grow_array((void **)&c->raw, &cap_raw, rows, sizeof *c->raw) ||
         !pst_sparse_grow_array((void **)&c->row_ptr, &cap_ptr, rows + 1, sizeof *c->row_ptr) ||
         (b->with_lines &&
          !pst_sparse_grow_array((void **)&c->lines, &cap_lines, rows, sizeof *c->lines)) ||
         !pst_sparse_grow_array((void **)&c->col_idx, &cap_nnz, nnz, sizeof *c->col_idx) ||
         !pst_sparse_grow_array((void **)&c->val, &b->cap_nnz, nnz, sizeof *c->val))
         return pst_err_set(err, PST_ENOMEM, "out of memory loading %zu rows", c->n_rows);
+    size_t cap = cap_raw < cap_ptr - 1 ? cap_raw : cap_ptr - 1;
+    b->cap_rows = b->with_lines && cap_lines < cap ? cap_lines : cap;
     return PST_OK;
 }
 

@@ -124,7 +124,8 @@ static uint32_t checksum_with(void (*mix)(lanes_t *, const uint8_t *, size_t), c
     lanes_init(&l);
     mix(&l, p, n_stripes);
     uint64_t h = lanes_fold(&l, (uint64_t)len * MIX_K3);
-    h = mix_tail(h, p + n_stripes * CHECKSUM_STRIPE, len % CHECKSUM_STRIPE);
+    /* no arithmetic on the NULL of an empty block (undefined, even adding 0) */
+    h = mix_tail(h, len ? p + n_stripes * CHECKSUM_STRIPE : p, len % CHECKSUM_STRIPE);
     return finish(h);
 }
 

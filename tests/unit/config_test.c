@@ -114,6 +114,32 @@ static void overrides_and_round_trip(void **state)
     pst_config_fini(&cfg);
 }
 
+/* Strings YAML would fold, trim or read as structure dump to text that loads back byte for byte
+ * (the fuzz target config found carriage returns folded on the way back). */
+static void awkward_strings_round_trip(void **state)
+{
+    static const char *const values[] = {
+        "a\r\rb",      "line\nbreak",  "tab\there",
+        "\x01ctl\x7f", "nel\xc2\x85x", "ls\xe2\x80\xa8ps\xe2\x80\xa9",
+        "trailing ",   "- item",       "? key",
+        "caf\xc3\xa9", "c1\xc2\x87x",  "bom\xef\xbb\xbfx\xef\xbf\xbe"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        pst_config_t cfg, back;
+        pst_err_t err;
+        pst_config_init(&cfg);
+        free(cfg.data.train);
+        cfg.data.train = strdup(values[i]);
+        char *text = pst_config_to_string(&cfg);
+        assert_non_null(text);
+        pst_config_init(&back);
+        assert_int_equal(pst_config_load_string(&back, text, "dump", &err), PST_OK);
+        assert_string_equal(back.data.train, values[i]);
+        free(text);
+        pst_config_fini(&back);
+        pst_config_fini(&cfg);
+    }
+}
+
 static void validation_checks_fractions(void **state)
 {
     pst_config_t cfg;
@@ -221,6 +247,7 @@ int main(void)
         cmocka_unit_test(deep_nesting_and_aliases_are_refused),
         cmocka_unit_test(endless_file_is_refused),
         cmocka_unit_test(run_names_cannot_leave_runs),
+        cmocka_unit_test(awkward_strings_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

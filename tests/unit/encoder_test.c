@@ -105,6 +105,14 @@ static void dates_expand(void **state)
     assert_false(pst_cell_date("2023-13-01", 10, &days));
     assert_false(pst_cell_date("2023-1-01", 9, &days));
     assert_false(pst_cell_date("2023-01-01x", 11, &days));
+    /* a day count no long can hold (a number given for a date column) expands as missing */
+    const double huge[] = {-3.55556e20, 1e300, INFINITY, -1.0000001e8};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        pst_date_expand(huge[i], f);
+        assert_true(isnan(f[0]) && isnan(f[1]) && isnan(f[2]) && isnan(f[3]));
+    }
+    pst_date_expand(-1e8, f); /* the bound itself is a date, year -271,821 or so */
+    assert_true(f[0] < -270000 && f[1] >= 1 && f[1] <= 12);
 }
 
 static pst_encoder_t *fit(const pst_dataset_t *d, const size_t *rows, size_t n, size_t max_cat,

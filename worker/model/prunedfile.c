@@ -194,8 +194,11 @@ void pst_prunedfile_expand(const Pst__Model *m, float *params, size_t n_params)
     for (size_t j = 0; pp && j < pp->n_tensors; j++) {
         const Pst__PrunedTensor *t = pp->tensors[j];
         size_t gap = (size_t)t->offset - at;
-        memcpy(params + at, rest, gap * sizeof(float));
-        rest += gap * sizeof(float);
+        /* the dense stretches may be empty, with no bytes at all: rest is NULL then */
+        if (gap > 0) {
+            memcpy(params + at, rest, gap * sizeof(float));
+            rest += gap * sizeof(float);
+        }
         const uint8_t *vals = t->values.data;
         float *w = params + t->offset;
         for (size_t i = 0; i < t->size; i++) {
@@ -208,5 +211,6 @@ void pst_prunedfile_expand(const Pst__Model *m, float *params, size_t n_params)
         }
         at = (size_t)(t->offset + t->size);
     }
-    memcpy(params + at, rest, (n_params - at) * sizeof(float));
+    if (n_params > at)
+        memcpy(params + at, rest, (n_params - at) * sizeof(float));
 }

@@ -5,6 +5,7 @@
 #include "worker/model/quant.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86_KERNEL 1
 #endif
@@ -111,6 +112,16 @@ static void qgemm_blocked(dot4_fn *dot4, const int8_t *a, const int8_t *b, int32
 }
 #endif
 
+#ifdef HAVE_X86_KERNEL
+/* AVX-VNNI is CPUID leaf 7 subleaf 1, EAX bit 4, read directly: clang 14's
+ * __builtin_cpu_supports does not know the "avxvnni" name. */
+static bool has_avxvnni(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1u);
+}
+#endif
+
 bool pst_qgemm_has(pst_qgemm_kernel_t kernel)
 {
     switch (kernel) {
@@ -120,7 +131,7 @@ bool pst_qgemm_has(pst_qgemm_kernel_t kernel)
     case PST_QGEMM_AVX2:
         return __builtin_cpu_supports("avx2");
     case PST_QGEMM_VNNI:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+        return __builtin_cpu_supports("avx2") && has_avxvnni();
 #endif
     default:
         return false;
