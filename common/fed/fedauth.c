@@ -249,8 +249,8 @@ static int serve_one(pst_fedauth_t *a)
     zap_verdict_t v = judge(a, &req, key);
     if (strcmp(v.status, "200") == 0) {
         atomic_fetch_add(&a->admitted, 1);
-        pst_debug("%s auth: admitted %s (key %.*s)", a->owner, v.user_id ? v.user_id : "any site id",
-                  KEY_SHOWN, key);
+        pst_debug("%s auth: admitted %s (key %.*s)", a->owner,
+                  v.user_id ? v.user_id : "any site id", KEY_SHOWN, key);
     } else {
         note_refusal(a, &req, &v, key);
     }
