@@ -1,6 +1,7 @@
 /* Reductions among the workers through server 0, and the clocks of dropped workers: a worker
  * declared dead is left out of the sums instead of holding every other worker at an MPI
- * collective, and a worker that comes back after a reduction completed gets its result. */
+ * collective, and a worker that comes back after a reduction completed gets its result, or, when
+ * that one is forgotten, the clock to rejoin at. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,25 @@ static void send_result(pst_server_t *srv, const slot_t *s, const uint8_t *route
     free(blob);
 }
 
+static uint64_t worker_clock(const pst_server_t *srv, uint32_t w);
+
+/* The answer to a reduction forgotten long ago, asked for by a worker that was away: no sums, but
+ * the clock it goes on from (flagged stale, like a stale push's acknowledgement), past that
+ * reduction; its own epoch's reduction there is the one to join. */
+static void send_skip(pst_server_t *srv, const pst_wire_msg_t *msg, uint32_t w, uint64_t clock)
+{
+    Pst__Header h = PST__HEADER__INIT;
+    h.op = PST__OP__OP_BARRIER;
+    h.sender = w;
+    h.seq = msg->hdr->seq;
+    h.clock = clock;
+    h.offset = msg->hdr->offset;
+    h.count = 0;
+    h.flags = PST_WIRE_FLAG_STALE;
+    pst_wire_payload_t p = {0};
+    pst_server_send_reply(srv, msg->route, msg->route_len, &h, &p);
+}
+
 static void try_complete(pst_server_t *srv, slot_t *s)
 {
     for (uint32_t w = 0; w < srv->cfg.n_workers; w++) {
@@ -199,6 +219,11 @@ void pst_server_on_reduce(pst_server_t *srv, const pst_wire_msg_t *msg)
     }
     if (s == NULL && r->forgot_any &&
         tag_le(h->clock, h->offset, r->forgot_clock, r->forgot_index)) {
+        uint64_t now = worker_clock(srv, w);
+        if (now > h->clock) { /* a worker back from its absence: the servers went on */
+            send_skip(srv, msg, w, now);
+            return;
+        }
         pst_server_reply_error(srv, msg, PST_ESTATE,
                                "the reduction at clock %llu (#%llu) ended too long ago",
                                (unsigned long long)h->clock, (unsigned long long)h->offset);

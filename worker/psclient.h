@@ -134,12 +134,15 @@ int pst_psclient_drop(pst_psclient_t *self, uint32_t model_id, pst_err_t *err);
  * for the reduction named (clock, index) and waits up to timeout_ms (time this process spent
  * stopped not counted) for the result: out (cap doubles) receives the sums, then each worker's
  * PST_REDUCE_WORKER_FIELDS; *got says how many doubles came, *late whether the reduction had
- * completed without these values (a worker that was declared dead and came back). */
+ * completed without these values (a worker that was declared dead and came back). Late with
+ * *got 0, the reduction is long forgotten: the clock the servers went on to is kept for
+ * pst_psclient_take_stale_clock. */
 int pst_psclient_reduce(pst_psclient_t *self, uint64_t clock, uint64_t index, const double *vals,
                         uint32_t n, double *out, size_t cap, size_t *got, bool *late,
                         int timeout_ms, pst_err_t *err);
-/* BSP: the least clock a server named in acknowledging a push as stale since the last call (0:
- * none), and forgets it. A worker the servers went on without learns there where they are. */
+/* BSP: the least clock a server named in acknowledging a push as stale, or in answering a
+ * forgotten reduction, since the last call (0: none), and forgets it. A worker the servers went
+ * on without learns there where they are. */
 uint64_t pst_psclient_take_stale_clock(pst_psclient_t *self);
 
 /* Waits until every live worker reached the barrier on every server. */

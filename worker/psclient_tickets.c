@@ -145,8 +145,18 @@ static void copy_counters(uint64_t *out, const Pst__Header *h)
         out[i] = i < h->n_counters ? h->counters[i] : 0;
 }
 
-/* A reduction's result: the doubles of the blob (copied: a frame need not be aligned). */
-static void absorb_sums(pst_psclient_op_t *op, uint32_t s, const pst_wire_msg_t *msg)
+/* The clock the servers went on to without this worker (declared dead while away): the least
+ * told since the last pst_psclient_take_stale_clock. */
+static void note_servers_clock(pst_psclient_t *c, uint64_t clock)
+{
+    if (c->stale_clock == 0 || clock < c->stale_clock)
+        c->stale_clock = clock;
+}
+
+/* A reduction's result: the doubles of the blob (copied: a frame need not be aligned). Flagged
+ * stale without any, it is gone: the servers went on, and its clock is the one to rejoin at. */
+static void absorb_sums(pst_psclient_t *c, pst_psclient_op_t *op, uint32_t s,
+                        const pst_wire_msg_t *msg)
 {
     size_t n = msg->blob_len / sizeof(double);
     if (msg->blob_len % sizeof(double) != 0 || n > op->sums_cap) {
@@ -157,6 +167,8 @@ static void absorb_sums(pst_psclient_op_t *op, uint32_t s, const pst_wire_msg_t 
     memcpy(op->sums, msg->blob, msg->blob_len);
     op->sums_got = n;
     op->late = (msg->hdr->flags & PST_WIRE_FLAG_STALE) != 0;
+    if (op->late && n == 0)
+        note_servers_clock(c, msg->hdr->clock);
 }
 
 /* A stale push's acknowledgement carries the clock the server is at: a worker that was away
@@ -164,8 +176,7 @@ static void absorb_sums(pst_psclient_op_t *op, uint32_t s, const pst_wire_msg_t 
 static void note_stale(pst_psclient_t *c, const Pst__Header *h)
 {
     c->stale++;
-    if (c->stale_clock == 0 || h->clock < c->stale_clock)
-        c->stale_clock = h->clock;
+    note_servers_clock(c, h->clock);
 }
 
 static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const pst_wire_msg_t *msg)
@@ -194,7 +205,7 @@ static void absorb(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *op, const p
     else if (op->kind == PST__OP__OP_PUSH && (h->flags & PST_WIRE_FLAG_STALE))
         note_stale(c, h);
     else if (op->kind == PST__OP__OP_BARRIER && op->sums != NULL)
-        absorb_sums(op, s, msg);
+        absorb_sums(c, op, s, msg);
     else if (op->kind == PST__OP__OP_INIT && h->clock < op->clock)
         op->clock = h->clock;
     else if (op->kind == PST__OP__OP_STATS && op->counters != NULL)
@@ -208,7 +219,7 @@ static void on_unasked_reply(pst_psclient_t *c, uint32_t s, pst_psclient_op_t *o
 {
     const Pst__Header *h = msg->hdr;
     if (h->op == PST__OP__OP_ACK && (h->flags & PST_WIRE_FLAG_STALE)) {
-        c->stale++;
+        note_stale(c, h); /* the only word a worker that was away gets of the servers' clock */
         return;
     }
     if (h->op != PST__OP__OP_ERROR)
@@ -233,6 +244,8 @@ static void on_reply(pst_psclient_t *c, uint32_t s, const pst_wire_msg_t *msg)
         return;
     }
     if (!op->active || op->seq != msg->hdr->seq || op->replied[s]) {
+        if (msg->hdr->op == PST__OP__OP_ACK && (msg->hdr->flags & PST_WIRE_FLAG_STALE))
+            note_stale(c, msg->hdr); /* its request is gone, but the clock it tells still holds */
         pst_debug("client: late reply %s seq %llu from server %u dropped",
                   pst_wire_op_name(msg->hdr->op), (unsigned long long)msg->hdr->seq, s);
         return;

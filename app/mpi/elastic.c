@@ -31,6 +31,11 @@ int pst_elastic_reduce_at(pst_remote_t *r, uint64_t clock, double *vals, int n, 
                                  r->reduce_cap, &got, &late, timeout_ms, err);
     if (rc != PST_OK)
         return rc;
+    if (late && got == 0) /* the servers' clock waits for pst_elastic_rejoin_clock */
+        return pst_err_set(err, PST_ESTATE,
+                           "the reduction at clock %llu (#%llu) ended long before this worker "
+                           "came back: it rejoins at the servers' clock",
+                           (unsigned long long)clock, (unsigned long long)index);
     if (got != need)
         return pst_err_set(err, PST_EPROTO, "a reduction of %d values came back with %zu", n, got);
     r->reduce_got = got;

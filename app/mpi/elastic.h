@@ -16,7 +16,9 @@
 #define PST_ELASTIC_FINAL_CLOCK UINT64_MAX
 
 /* Sums vals[0..n) over the live workers through server 0, as the reduction at the worker's clock
- * (the k-th there); r->reduce_buf keeps the result with every worker's drops. */
+ * (the k-th there); r->reduce_buf keeps the result with every worker's drops. PST_ESTATE when
+ * that reduction is long gone (this worker was away): pst_elastic_rejoin_clock then has the
+ * servers' clock. */
 int pst_elastic_reduce(pst_remote_t *r, double *vals, int n, pst_err_t *err);
 /* The same at a given clock. */
 int pst_elastic_reduce_at(pst_remote_t *r, uint64_t clock, double *vals, int n, pst_err_t *err);

@@ -1,6 +1,7 @@
 /* Tests for ps/server_reduce (through worker/psclient_reduce): reductions sum every live
  * worker's values, a worker declared dead is left out, one that comes back gets the completed
- * result flagged late with its drop's clocks, and a stale push tells it the servers' clock. */
+ * result flagged late with its drop's clocks (or, for one long forgotten, the clock to rejoin
+ * at), and a stale push tells it the servers' clock, acknowledged or not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,7 +56,8 @@ static void finish_server(server_run_t *r)
     free(r);
 }
 
-static pst_psclient_t *connect_client(server_run_t *srv, uint32_t id, int heartbeat_ms)
+static pst_psclient_t *connect_client_acks(server_run_t *srv, uint32_t id, int heartbeat_ms,
+                                           bool push_acks)
 {
     const char *endpoints[1] = {srv->endpoint};
     pst_psclient_cfg_t cfg;
@@ -66,11 +68,17 @@ static pst_psclient_t *connect_client(server_run_t *srv, uint32_t id, int heartb
     cfg.heartbeat_ms = heartbeat_ms;
     cfg.timeout_ms = 5000;
     cfg.push_codec = cfg.pull_codec = PST_CODEC_RAW;
+    cfg.push_acks = push_acks;
     pst_err_t err = {0};
     pst_psclient_t *c = pst_psclient_new(&cfg, &err);
     if (c == NULL)
         fail_msg("client: %s", err.msg);
     return c;
+}
+
+static pst_psclient_t *connect_client(server_run_t *srv, uint32_t id, int heartbeat_ms)
+{
+    return connect_client_acks(srv, id, heartbeat_ms, true);
 }
 
 static void ok(int rc, const pst_err_t *err)
@@ -183,12 +191,107 @@ static void a_dead_worker_is_left_out_and_rejoins(void **state)
     finish_server(srv);
 }
 
+/* Worker 1 never heartbeats and pushes without acknowledgements (transport.push_acks false):
+ * declared dead, its push of clock 0 is dropped as stale and answered anyway, since that answer
+ * is all it learns of the servers' clock; it is read by the time the next pull's answer is. */
+static void an_unacknowledged_stale_push_tells_the_clock(void **state)
+{
+    server_run_t *srv = start_server(500);
+    pst_psclient_t *live = connect_client(srv, 0, 100);
+    pst_psclient_t *away = connect_client_acks(srv, 1, 0, false);
+    pst_err_t err = {0};
+    float w0[3] = {1, 2, 3}, g[3] = {0.5f, 0.5f, 0.5f}, w[3];
+    int tl = pst_psclient_register_dense(live, 0, 0, 3, &err);
+    int ta = pst_psclient_register_dense(away, 0, 0, 3, &err);
+    ok(pst_psclient_init_on_servers(live, tl, w0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(away, ta, w0, NULL, &err), &err);
+    pst_ticket_t t;
+    for (uint64_t clock = 0; clock < 3; clock++) { /* clock 0 goes on once worker 1 is dead */
+        ok(pst_psclient_push(live, tl, g, clock, 1.0f, &t, &err), &err);
+        ok(pst_psclient_wait(live, t, &err), &err);
+        ok(pst_psclient_pull(live, tl, w, clock + 1, &t, &err), &err);
+        ok(pst_psclient_wait(live, t, &err), &err);
+    }
+    ok(pst_psclient_push(away, ta, g, 0, 1.0f, &t, &err), &err);
+    ok(pst_psclient_wait(away, t, &err), &err); /* no answer awaited */
+    ok(pst_psclient_pull(away, ta, w, 1, &t, &err), &err);
+    ok(pst_psclient_wait(away, t, &err), &err);
+    assert_true(w[0] == -0.5f); /* the weights of clock 3: three of worker 0's steps */
+    assert_int_equal(pst_psclient_take_stale_clock(away), 3);
+    assert_int_equal(pst_psclient_take_stale_clock(away), 0);
+
+    ok(pst_psclient_shutdown(live, &err), &err);
+    ok(pst_psclient_shutdown(away, &err), &err);
+    pst_psclient_destroy(&live);
+    pst_psclient_destroy(&away);
+    finish_server(srv);
+}
+
+static int reduce_at(pst_psclient_t *c, uint64_t clock, uint64_t index, reduce_arg_t *a)
+{
+    a->c = c;
+    a->rc = pst_psclient_reduce(c, clock, index, a->vals, N_VALUES, a->out, RESULT, &a->got,
+                                &a->late, 5000, NULL);
+    return a->rc;
+}
+
+/* Worker 1 is declared dead; worker 0 goes on to clock 3 and through more reductions than the
+ * server remembers. Back, worker 1 asks for the first of them, long forgotten: it gets no sums
+ * but the clock it rejoins at (3: it pushed nothing since), kept for take_stale_clock; a
+ * reduction still remembered is answered with its sums as before. */
+static void a_forgotten_reduction_answers_with_the_clock_to_rejoin_at(void **state)
+{
+    server_run_t *srv = start_server(500);
+    pst_psclient_t *live = connect_client(srv, 0, 100);
+    pst_psclient_t *away = connect_client(srv, 1, 0);
+    pst_err_t err = {0};
+    float w0[3] = {1, 2, 3}, g[3] = {0.5f, 0.5f, 0.5f}, w[3];
+    int tl = pst_psclient_register_dense(live, 0, 0, 3, &err);
+    int ta = pst_psclient_register_dense(away, 0, 0, 3, &err);
+    ok(pst_psclient_init_on_servers(live, tl, w0, NULL, &err), &err);
+    ok(pst_psclient_init_on_servers(away, ta, w0, NULL, &err), &err);
+    pst_ticket_t t;
+    reduce_arg_t a = {.vals = {1, 2}};
+    for (uint64_t clock = 0; clock < 3; clock++) {
+        ok(pst_psclient_push(live, tl, g, clock, 1.0f, &t, &err), &err);
+        ok(pst_psclient_wait(live, t, &err), &err);
+        ok(pst_psclient_pull(live, tl, w, clock + 1, &t, &err), &err);
+        ok(pst_psclient_wait(live, t, &err), &err);
+    }
+    enum { MANY = 40 }; /* more than the server keeps */
+    for (uint64_t i = 0; i < MANY; i++) {
+        assert_int_equal(reduce_at(live, 1 + i / 2, i % 2, &a), PST_OK);
+        assert_false(a.late);
+        assert_true(a.out[0] == 1 && a.out[1] == 2);
+    }
+
+    reduce_arg_t b = {.vals = {100, 100}};
+    assert_int_equal(reduce_at(away, 1, 0, &b), PST_OK);
+    assert_true(b.late);
+    assert_int_equal(b.got, 0);
+    assert_int_equal(pst_psclient_take_stale_clock(away), 3);
+    assert_int_equal(reduce_at(away, MANY / 2, 1, &b), PST_OK); /* the latest: remembered */
+    assert_true(b.late);
+    assert_int_equal(b.got, RESULT);
+    assert_true(b.out[0] == 1 && b.out[1] == 2);
+    assert_true(fields(b.out, 1)[PST_REDUCE_DROPS + 1] == 3); /* back at clock 3 */
+    assert_int_equal(pst_psclient_take_stale_clock(away), 0);
+
+    ok(pst_psclient_shutdown(live, &err), &err);
+    ok(pst_psclient_shutdown(away, &err), &err);
+    pst_psclient_destroy(&live);
+    pst_psclient_destroy(&away);
+    finish_server(srv);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sums_over_every_live_worker),
         cmocka_unit_test(a_dead_worker_is_left_out_and_rejoins),
+        cmocka_unit_test(an_unacknowledged_stale_push_tells_the_clock),
+        cmocka_unit_test(a_forgotten_reduction_answers_with_the_clock_to_rejoin_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

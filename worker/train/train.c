@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/train/early_stop.h"
+#include "worker/train/rejoin.h"
 
 void pst_train_opts_defaults(pst_train_opts_t *opts)
 {
@@ -618,8 +619,7 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
             result->seconds += pst_clock_seconds() - t0;
             result->rows_trained += rows;
             c.clock = jump;
-            epoch = (int)((jump - 1) / (uint64_t)c.steps); /* the loop's ++ makes it jump's epoch */
-            first_step = (long)(jump - (uint64_t)epoch * (uint64_t)c.steps);
+            epoch = pst_train_rejoin_epoch(jump, c.steps, &first_step) - 1; /* (the loop's ++) */
             continue;
         }
         if (st.dp) {
@@ -634,8 +634,14 @@ int pst_train_rows(pst_model_t *model, const pst_rows_t *train, const pst_rows_t
         pst_eval_sums_t sums;
         if ((rc = prune_epoch_end(&c, epoch, err)) != PST_OK ||
             (rc = average_state(&c, err)) != PST_OK ||
-            (rc = validate(&c, val, train_stats, &sums, err)) != PST_OK)
-            break;
+            (rc = validate(&c, val, train_stats, &sums, err)) != PST_OK) {
+            if ((jump = pst_train_rejoin_after(hooks, c.clock, rc, err)) == 0)
+                break;
+            rc = PST_OK; /* its reduction long gone: the servers went on without this worker */
+            c.clock = jump;
+            epoch = pst_train_rejoin_epoch(jump, c.steps, &first_step) - 1; /* (the loop's ++) */
+            continue;
+        }
         pst_epoch_stats_t es = {epoch,
                                 opts->epochs,
                                 train_stats[0] / train_stats[1],

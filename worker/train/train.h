@@ -116,9 +116,10 @@ typedef struct pst_train_hooks {
                       pst_err_t *err);
     /* Sums vals[0..n) over all workers in place, so every worker takes the same decisions. */
     int (*allreduce_sum)(void *ctx, double *vals, int n, pst_err_t *err);
-    /* Optional (BSP): asked after each step's pull, the clock to train at: clock itself, or a
-     * later one when the servers went on without this worker (declared dead while it was
-     * stopped); training then carries on from there, the steps between not taken. */
+    /* Optional (BSP): asked after each step's pull, and when an epoch-end exchange fails with
+     * PST_ESTATE (its reduction long gone), the clock to train at: clock itself, or a later one
+     * when the servers went on without this worker (declared dead while it was stopped);
+     * training then carries on from there, the steps and epoch ends between not taken. */
     uint64_t (*rejoin_clock)(void *ctx, uint64_t clock);
     /* Observers; they receive observer_ctx (or ctx when that is NULL). */
     void (*on_epoch)(void *ctx, const pst_epoch_stats_t *stats);

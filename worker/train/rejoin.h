@@ -1,0 +1,21 @@
+/* Rejoining a BSP run (train.h's rejoin_clock hook): where a worker that the servers went on
+ * without carries on, when a stale push or a reduction long gone tells it their clock. */
+#ifndef PST_WORKER_TRAIN_REJOIN_H
+#define PST_WORKER_TRAIN_REJOIN_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "worker/train/train.h"
+
+/* After an epoch-end exchange at clock failed with rc: the clock to rejoin at when its reduction
+ * was long gone (PST_ESTATE while hooks->rejoin_clock names a later clock: the servers went on
+ * while this worker was away and the epoch's end was the others'), else 0 (rc stands). */
+uint64_t pst_train_rejoin_after(const pst_train_hooks_t *hooks, uint64_t clock, int rc,
+                                const pst_err_t *err);
+
+/* The epoch (from 1) and its first step (0-based; steps when it starts at the epoch's end) of
+ * clock jump > 0, in epochs of steps. */
+int pst_train_rejoin_epoch(uint64_t jump, long steps, long *first_step);
+
+#endif
