@@ -45,15 +45,16 @@ PY
 # Both sites every round (min_sites 2), FedAvgM: the momentum must survive the restart too.
 common=(--set fed.insecure=true --set fed.sites=2 --set fed.min_sites=2 --set fed.rounds=8
   --set fed.server_momentum=0.5 --set fed.local_epochs=20 --set model.hidden=[32])
+# The server and the sites run at a lower priority than this script, so its polling below keeps up.
 serve() { # NAME PORT
-  "$pstrain" fed serve "$config" --set data.train="$data/digits.csv" "${common[@]}" \
+  nice -n 10 "$pstrain" fed serve "$config" --set data.train="$data/digits.csv" "${common[@]}" \
     --set fed.listen="tcp://127.0.0.1:$2" --set fed.start_timeout=60 -v \
     --out "$work/$1" >>"$work/$1.log" 2>&1 &
   srv_pid=$!
   pids+=("$srv_pid")
 }
 join() { # NAME SITE PORT
-  timeout 200 "$pstrain" fed join "$config" --server "tcp://127.0.0.1:$3" --site "$2" \
+  timeout 200 nice -n 10 "$pstrain" fed join "$config" --server "tcp://127.0.0.1:$3" --site "$2" \
     --set data.train="$work/$2.csv" "${common[@]}" --set fed.server_timeout=60 \
     --set fed.heartbeat=0.25 --out "$work/$1" >"$work/$1.log" 2>&1
 }
@@ -74,19 +75,19 @@ params "$work/whole/model.pst" >"$work/whole.txt"
 check "a finished run's checkpoint holds its rounds" \
   "$([ -s "$work/whole/checkpoints/fed-server.ckpt" ] && echo True)"
 
-# --- killed after round 3, started again ------------------------------------------------------------
-# The server is stopped (SIGSTOP) the moment metrics.jsonl has 3 rounds, so it cannot run ahead
+# --- killed after round 2, started again ------------------------------------------------------------
+# The server is stopped (SIGSTOP) the moment metrics.jsonl has 2 rounds, so it cannot run ahead
 # however late the SIGKILL comes; the file is polled every 10 ms without forking.
 port=$(free_port)
 serve res "$port"
 wait_for "$work/res.log" "listening on" 20 || fail "server did not start: $(tail -3 "$work/res.log")"
 run_sites res "$port"
 for ((i = 0; i < 12000; i++)); do
-  [ "$(lines "$work/res/metrics.jsonl")" -ge 3 ] && break
+  [ "$(lines "$work/res/metrics.jsonl")" -ge 2 ] && break
   kill -0 "$srv_pid" 2>/dev/null || break
   nap 0.01
 done
-if [ "$(lines "$work/res/metrics.jsonl")" -ge 3 ]; then
+if [ "$(lines "$work/res/metrics.jsonl")" -ge 2 ]; then
   kill -STOP "$srv_pid" 2>/dev/null
   kill -9 "$srv_pid" 2>/dev/null
   wait "$srv_pid" 2>/dev/null
@@ -99,7 +100,7 @@ if [ "$(lines "$work/res/metrics.jsonl")" -ge 3 ]; then
   [ "$rc" = 0 ] && pass "the restarted server finishes (rc 0)" || fail "restarted server rc $rc: $(tail -3 "$work/res.log")"
   check "it resumed from its checkpoint" "$(grep -q 'resuming after round' "$work/res.log" && echo True)"
 else
-  fail "round 3 never ended: $(tail -3 "$work/res.log")"
+  fail "round 2 never ended: $(tail -3 "$work/res.log")"
 fi
 wait "$a_pid"; ra=$?
 wait "$b_pid"; rb=$?
