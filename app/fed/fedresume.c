@@ -85,9 +85,15 @@ int pst_fedresume_restore(pst_fedserve_t *fs, uint64_t *round, pst_err_t *err)
         return pst_err_prefix(err, rc, "fed serve cannot resume: ");
     *round = pst_fedcoord_round(fs->coord);
     int n_sites = pst_fedround_n_sites(pst_fedcoord_sites(fs->coord));
-    pst_fedserver_expect_sites(fs->srv, n_sites);
+    /* The final model is written after the sites were sent the final weights: without it, a
+     * server stopped after its last round owes them those weights. */
+    char model[1100];
+    pst_rundir_file(&fs->s->rundir, "model.pst", model, sizeof model);
+    bool owed = pst_fedcoord_finished(fs->coord) && access(model, F_OK) != 0;
+    pst_fedserver_expect_sites(fs->srv, pst_fedcoord_finished(fs->coord) && !owed ? 0 : n_sites);
     fs->report.rounds_run = (int)*round;
-    pst_info("fed server: resuming after round %llu with %d registered sites (%s)",
-             (unsigned long long)*round, n_sites, path);
+    pst_info("fed server: resuming after round %llu with %d registered sites (%s)%s",
+             (unsigned long long)*round, n_sites, path,
+             owed ? "; the run is over: its sites get the final weights as they come back" : "");
     return keep_rounds(&fs->s->rundir, *round, err);
 }

@@ -32,6 +32,7 @@ typedef struct site_link {
     size_t route_len; /* 0: no connection known */
     double last_seen;
     bool ready; /* said it is ready to train (a heartbeat or an update after its welcome) */
+    bool told;  /* was sent DONE by hand_over */
 } site_link_t;
 
 struct pst_fedserver {
@@ -603,18 +604,25 @@ static int end_round(pst_fedserver_t *srv, double now, const pst_fedserver_hooks
     return hooks->on_round(hooks->ctx, &r, &srv->traffic, now - srv->round_started, err);
 }
 
-/* Tells every connected site the run is over: the final weights, or none when interrupted. */
-static void send_done(pst_fedserver_t *srv, bool with_weights)
+/* Tells every connected site the run is over: the final weights, or none when interrupted. With
+ * only_new, just the ready sites not told yet. Returns the sites told. */
+static int send_done(pst_fedserver_t *srv, bool with_weights, bool only_new)
 {
     pst_fedround_t *sites = pst_fedcoord_sites(srv->coord);
+    int told = 0;
     for (int i = 0; i < pst_fedround_n_sites(sites); i++) {
+        site_link_t *l = link_of(srv, i);
+        if (only_new && (l == NULL || !l->ready || l->told))
+            continue;
         Pst__Header h = header(PST__OP__OP_FED_DONE, site_name(srv, i));
         h.clock = pst_fedcoord_round(srv->coord);
         h.count = with_weights ? srv->n : 0;
         h.codec = (Pst__Codec)srv->cfg.down_codec;
         pst_wire_payload_t p = {.values = pst_fedcoord_global(srv->coord)};
-        send_site(srv, i, &h, with_weights ? &p : NULL, NULL);
+        if (send_site(srv, i, &h, with_weights ? &p : NULL, NULL) == PST_OK && l != NULL)
+            told += (l->told = true);
     }
+    return told;
 }
 
 /* Waits for a message, at most until the open round's deadline or a poll tick. */
@@ -633,10 +641,34 @@ static int wait_input(pst_fedserver_t *srv, double now)
     return PST_OK;
 }
 
+/* Started again after its last round (stopped before its sites had the final weights): hands
+ * them to the expected sites as they come back, for up to the start timeout. */
+static int hand_over(pst_fedserver_t *srv, pst_err_t *err)
+{
+    int told = 0, want = srv->cfg.expected_sites;
+    while (told < want && !atomic_load(&srv->stop)) {
+        double now = pst_clock_seconds();
+        if (now - srv->run_started >= srv->cfg.start_timeout) {
+            pst_warn("fed server: %d of %d sites did not come back for the final weights",
+                     want - told, want);
+            break;
+        }
+        if (wait_input(srv, now) != PST_OK)
+            return pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
+        int rc = drain(srv);
+        if (rc != PST_OK)
+            return pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
+        told += send_done(srv, true, true);
+    }
+    return PST_OK;
+}
+
 int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, pst_err_t *err)
 {
     pst_fedserver_t *srv = self;
     srv->run_started = pst_clock_seconds();
+    if (pst_fedcoord_finished(srv->coord))
+        return hand_over(srv, err);
     int rc = PST_OK;
     while (rc == PST_OK && !atomic_load(&srv->stop)) {
         double now = pst_clock_seconds();
@@ -660,7 +692,7 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
             pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
     }
     bool stopped = atomic_load(&srv->stop) && !pst_fedcoord_finished(srv->coord);
-    send_done(srv, rc == PST_OK && !stopped);
+    send_done(srv, rc == PST_OK && !stopped, false);
     if (rc == PST_OK && stopped)
         rc = pst_err_set(err, PST_ESTATE, "fed server: stopped after round %llu",
                          (unsigned long long)pst_fedcoord_round(srv->coord));

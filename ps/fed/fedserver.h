@@ -70,7 +70,9 @@ void pst_fedserver_destroy(pst_fedserver_t **self_p);
 
 /* Runs rounds until the coordinator is finished, then sends every registered site the final
  * weights (DONE). PST_ESTATE when pst_fedserver_stop ended it early (sites are told the run is
- * over, without weights). */
+ * over, without weights). A coordinator finished already (restored after its last round) runs
+ * no round: the expected sites get the final weights as they come back, for up to the start
+ * timeout. */
 int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, pst_err_t *err);
 
 /* Makes run() return within a poll tick. Safe from a signal handler or another thread. */
@@ -81,7 +83,8 @@ void pst_fedserver_stats(const pst_fedserver_t *self, pst_fedserver_stats_t *out
 /* What the server believes of its sites (ps/fed/fedtrust), for its checkpoint. */
 pst_fedtrust_t *pst_fedserver_trust(pst_fedserver_t *self);
 /* Before run(), after a registry was restored: the first round this server starts waits for
- * n_sites ready sites (or fed.start_timeout), as round 1 waits for expected_sites. */
+ * n_sites ready sites (or fed.start_timeout), as round 1 waits for expected_sites; after the last
+ * round, run() waits as long for n_sites sites to collect the final weights (0: none). */
 void pst_fedserver_expect_sites(pst_fedserver_t *self, int n_sites);
 
 #endif

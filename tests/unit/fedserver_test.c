@@ -2,8 +2,9 @@
  * DEALER sockets on loopback TCP: a whole run checked against hand-computed FedAvg, malformed and
  * hostile messages, silent and reconnecting sites, the start of round 1, CURVE sites that speak
  * for another site, a key without a site id bound to the first id it registers, the limit on
- * registered sites, rows claims held to what a site registered with, and a ZeroMQ context shut
- * down under the server. */
+ * registered sites, rows claims held to what a site registered with, a ZeroMQ context shut
+ * down under the server, and a server started again after its last round handing over the final
+ * weights. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -122,6 +123,9 @@ static void *serve_without_err(void *arg)
 
 /* FedAvg (plain mean weighted by rows, server lr 1) over every site, for `rounds` rounds, run by
  * serve_fn in a thread. */
+/* When set, fed_launch calls it on the new server before its thread starts (a restored state). */
+static void (*fed_before_run)(fed_t *f);
+
 static fed_t *fed_launch(const pst_fedserver_cfg_t *cfg, uint64_t rounds, void *(*serve_fn)(void *))
 {
     fed_t *f = calloc(1, sizeof *f);
@@ -145,6 +149,8 @@ static fed_t *fed_launch(const pst_fedserver_cfg_t *cfg, uint64_t rounds, void *
         fail_msg("fed server: %s", err.msg);
     f->ctx = zmq_ctx_new();
     assert_non_null(f->ctx);
+    if (fed_before_run != NULL)
+        fed_before_run(f);
     assert_int_equal(pthread_create(&f->thread, NULL, serve_fn, f), 0);
     return f;
 }
@@ -1094,6 +1100,79 @@ static void a_terminated_context_ends_the_run(void **state)
     }
 }
 
+/* ---- a server started again after its last round ---- */
+
+/* The state a checkpoint of the last of 2 rounds restores: sites a and b registered. */
+static void restore_after_last_round(fed_t *f)
+{
+    pst_fedround_t *reg = pst_fedcoord_sites(f->coord);
+    assert_int_equal(pst_fedround_register(reg, "a", NULL), 0);
+    assert_int_equal(pst_fedround_register(reg, "b", NULL), 1);
+    assert_int_equal(pst_fedcoord_resume_after(f->coord, 2, NULL), PST_OK);
+    assert_true(pst_fedcoord_finished(f->coord));
+    pst_fedserver_expect_sites(f->srv, 2);
+}
+
+static void heartbeat_acked(site_t *s)
+{
+    Pst__Header h = header(s, PST__OP__OP_HEARTBEAT);
+    reply_t r;
+    request(s, &h, NULL, &r);
+    expect_ack(&r, 0);
+}
+
+static void expect_final(site_t *s)
+{
+    reply_t r;
+    take(s, PST__OP__OP_FED_DONE, 0, &r);
+    assert_int_equal(r.clock, 2);
+    assert_int_equal(r.count, N);
+    assert_memory_equal(r.values, INIT, sizeof INIT);
+}
+
+/* Killed after its last round, before the sites had the final weights: started again, it runs no
+ * round, and each registered site that comes back gets DONE with the final weights, once; the
+ * run ends when both had them. */
+static void a_restart_after_the_last_round_hands_over_the_final_weights(void **state)
+{
+    (void)state;
+    pst_fedserver_cfg_t cfg = server_cfg(2);
+    fed_before_run = restore_after_last_round;
+    fed_t *f = fed_start(&cfg, 2);
+    fed_before_run = NULL;
+    site_t *a = site_open(f, "a"), *b = site_open(f, "b");
+    heartbeat_acked(a);
+    expect_final(a);
+    heartbeat_acked(a); /* already told: only the ack */
+    quiet(a);
+    heartbeat_acked(b);
+    expect_final(b);
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, false, &st), PST_OK);
+    assert_int_equal(f->n_rounds, 0);
+    fed_free(f);
+}
+
+/* A site that never comes back holds the end of such a run for the start timeout only. */
+static void a_site_that_does_not_come_back_is_given_up_at_the_start_timeout(void **state)
+{
+    (void)state;
+    pst_fedserver_cfg_t cfg = server_cfg(2);
+    cfg.start_timeout = 0.5;
+    fed_before_run = restore_after_last_round;
+    double t0 = pst_clock_seconds();
+    fed_t *f = fed_start(&cfg, 2);
+    fed_before_run = NULL;
+    site_t *a = site_open(f, "a");
+    heartbeat_acked(a);
+    expect_final(a);
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, false, &st), PST_OK);
+    double took = pst_clock_seconds() - t0;
+    assert_true(took >= 0.5 && took < 5.0);
+    fed_free(f);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -1112,6 +1191,8 @@ int main(void)
         cmocka_unit_test(registrations_past_max_sites_are_refused),
         cmocka_unit_test(claims_count_for_no_more_than_the_site_registered_with),
         cmocka_unit_test(a_terminated_context_ends_the_run),
+        cmocka_unit_test(a_restart_after_the_last_round_hands_over_the_final_weights),
+        cmocka_unit_test(a_site_that_does_not_come_back_is_given_up_at_the_start_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
