@@ -98,6 +98,16 @@ typedef struct reduce_arg {
     int rc;
 } reduce_arg_t;
 
+/* Registers the one 3-float tensor every test shares, and INITs it to (1, 2, 3); its handle. */
+static int share_tensor(pst_psclient_t *c)
+{
+    pst_err_t err = {0};
+    const float w0[3] = {1, 2, 3};
+    int t = pst_psclient_register_dense(c, 0, 0, 3, &err);
+    ok(pst_psclient_init_on_servers(c, t, w0, NULL, &err), &err);
+    return t;
+}
+
 static void *reduce_main(void *p)
 {
     reduce_arg_t *a = p;
@@ -148,11 +158,8 @@ static void a_dead_worker_is_left_out_and_rejoins(void **state)
     pst_psclient_t *live = connect_client(srv, 0, 100);
     pst_psclient_t *away = connect_client(srv, 1, 0);
     pst_err_t err = {0};
-    float w0[3] = {1, 2, 3}, g[3] = {0.5f, 0.5f, 0.5f}, w[3];
-    int tl = pst_psclient_register_dense(live, 0, 0, 3, &err);
-    int ta = pst_psclient_register_dense(away, 0, 0, 3, &err);
-    ok(pst_psclient_init_on_servers(live, tl, w0, NULL, &err), &err);
-    ok(pst_psclient_init_on_servers(away, ta, w0, NULL, &err), &err);
+    float g[3] = {0.5f, 0.5f, 0.5f}, w[3];
+    int tl = share_tensor(live), ta = share_tensor(away);
     pst_ticket_t t;
     ok(pst_psclient_push(live, tl, g, 0, 1.0f, &t, &err), &err);
     ok(pst_psclient_wait(live, t, &err), &err);
@@ -200,11 +207,8 @@ static void an_unacknowledged_stale_push_tells_the_clock(void **state)
     pst_psclient_t *live = connect_client(srv, 0, 100);
     pst_psclient_t *away = connect_client_acks(srv, 1, 0, false);
     pst_err_t err = {0};
-    float w0[3] = {1, 2, 3}, g[3] = {0.5f, 0.5f, 0.5f}, w[3];
-    int tl = pst_psclient_register_dense(live, 0, 0, 3, &err);
-    int ta = pst_psclient_register_dense(away, 0, 0, 3, &err);
-    ok(pst_psclient_init_on_servers(live, tl, w0, NULL, &err), &err);
-    ok(pst_psclient_init_on_servers(away, ta, w0, NULL, &err), &err);
+    float g[3] = {0.5f, 0.5f, 0.5f}, w[3];
+    int tl = share_tensor(live), ta = share_tensor(away);
     pst_ticket_t t;
     for (uint64_t clock = 0; clock < 3; clock++) { /* clock 0 goes on once worker 1 is dead */
         ok(pst_psclient_push(live, tl, g, clock, 1.0f, &t, &err), &err);
@@ -245,11 +249,9 @@ static void a_forgotten_reduction_answers_with_the_clock_to_rejoin_at(void **sta
     pst_psclient_t *live = connect_client(srv, 0, 100);
     pst_psclient_t *away = connect_client(srv, 1, 0);
     pst_err_t err = {0};
-    float w0[3] = {1, 2, 3}, g[3] = {0.5f, 0.5f, 0.5f}, w[3];
-    int tl = pst_psclient_register_dense(live, 0, 0, 3, &err);
-    int ta = pst_psclient_register_dense(away, 0, 0, 3, &err);
-    ok(pst_psclient_init_on_servers(live, tl, w0, NULL, &err), &err);
-    ok(pst_psclient_init_on_servers(away, ta, w0, NULL, &err), &err);
+    float g[3] = {0.5f, 0.5f, 0.5f}, w[3];
+    int tl = share_tensor(live);
+    share_tensor(away); /* the same tensor, known to both */
     pst_ticket_t t;
     reduce_arg_t a = {.vals = {1, 2}};
     for (uint64_t clock = 0; clock < 3; clock++) {
