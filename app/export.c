@@ -25,8 +25,8 @@ static int refuse_sparse(const char *path, pst_err_t *err)
         return pst_err_set(err, PST_EINVAL,
                            "%s: a sparse model (model.type sparse_lr, fm or wide_deep) cannot be "
                            "exported to ONNX: its hashed input keys have no ONNX form; export "
-                           "takes the dense models (linear, logistic, softmax, MLP) and their "
-                           "ensembles",
+                           "takes the dense models (linear, logistic, softmax, MLP, CNN, RNN) and "
+                           "their ensembles",
                            path);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Exporting a saved model to a foreign format: ONNX, for the dense models (linear, logistic and
- * softmax regression, MLPs) and their ensembles, with their fitted preprocessing. */
+ * softmax regression, MLPs, convolutional and recurrent networks) and their ensembles, with their
+ * fitted preprocessing. */
 #ifndef PST_APP_EXPORT_H
 #define PST_APP_EXPORT_H
 

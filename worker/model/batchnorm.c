@@ -7,7 +7,7 @@
 
 /* PyTorch's defaults, so a model ported from it behaves alike. */
 #define BN_MOMENTUM 0.1f
-#define BN_EPS 1e-5f
+#define BN_EPS PST_BATCHNORM_EPS
 
 static size_t plane_of(const pst_model_layer_t *l)
 {

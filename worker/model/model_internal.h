@@ -129,6 +129,8 @@ void pst_pool_forward(pst_model_layer_t *l, const float *x, int batch);
 /* dx (batch, in) is overwritten with the gradient of the pool's input. */
 void pst_pool_backward(const pst_model_layer_t *l, const float *dy, float *dx, int batch);
 
+/* The eps of batchnorm (PyTorch's default); the ONNX export gives BatchNormalization the same. */
+#define PST_BATCHNORM_EPS 1e-5f
 /* batchnorm: y = gamma (x - mean) / sqrt(var + eps) + beta per channel; training uses the batch's
  * moments and moves running (mean (C), then variance (C)) towards them, else running is used. */
 void pst_batchnorm_forward(pst_model_layer_t *l, const float *gamma, const float *beta,

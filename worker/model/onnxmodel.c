@@ -1,5 +1,5 @@
 /* A dense model file as one ONNX graph: preprocessing (common/onnx/onnxprep), column selection,
- * the layer stack as Gemm and activation nodes, and the label and probability outputs. */
+ * the layer stack (worker/model/onnxlayers), and the label and probability outputs. */
 #include "worker/model/onnxmodel.h"
 
 #include <cjson/cJSON.h>
@@ -12,6 +12,7 @@
 
 #include "common/onnx/onnxprep.h"
 #include "worker/model/onnxcolumns.h"
+#include "worker/model/onnxlayers.h"
 
 static int out_of_memory(pst_err_t *err, const char *what)
 {
@@ -52,74 +53,17 @@ static int emit_features(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const c
     return PST_OK;
 }
 
-/* y = Gemm(x, W, b) with W (out, in) as stored, transposed by the node. */
-static const char *emit_dense(pst_onnx_graph_t *g, const pst_model_t *model, int k, const char *x)
-{
-    const float *params = pst_model_params((pst_model_t *)model);
-    const pst_tensor_info_t *w = pst_model_tensor(model, 2 * k);
-    const pst_tensor_info_t *b = pst_model_tensor(model, 2 * k + 1);
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "dense%d_weight", k);
-    const char *w_name = pst_onnx_graph_unique(g, prefix);
-    snprintf(prefix, sizeof prefix, "dense%d_bias", k);
-    const char *b_name = pst_onnx_graph_unique(g, prefix);
-    int64_t w_dims[2] = {w->rows, w->cols}, b_dims[1] = {b->rows};
-    if (pst_onnx_graph_floats(g, w_name, 2, w_dims, params + w->offset) != PST_OK ||
-        pst_onnx_graph_floats(g, b_name, 1, b_dims, params + b->offset) != PST_OK)
-        return NULL;
-    snprintf(prefix, sizeof prefix, "dense%d", k);
-    const char *y = pst_onnx_graph_unique(g, prefix);
-    const char *in[] = {x, w_name, b_name, NULL};
-    pst_onnx_node_t *node = pst_onnx_graph_op(g, "Gemm", y, in);
-    return pst_onnx_attr_int(g, node, "transB", 1) == PST_OK ? y : NULL;
-}
-
-static const char *emit_activation(pst_onnx_graph_t *g, pst_layer_kind_t kind, const char *x)
-{
-    static const char *const ops[] = {[PST_LAYER_RELU] = "Relu",
-                                      [PST_LAYER_SIGMOID] = "Sigmoid",
-                                      [PST_LAYER_TANH] = "Tanh",
-                                      [PST_LAYER_SOFTMAX] = "Softmax"};
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "%s", pst_layer_kind_name(kind));
-    const char *y = pst_onnx_graph_unique(g, prefix);
-    const char *in[] = {x, NULL};
-    pst_onnx_node_t *node = pst_onnx_graph_op(g, ops[kind], y, in);
-    if (kind == PST_LAYER_SOFTMAX && pst_onnx_attr_int(g, node, "axis", 1) != PST_OK)
-        return NULL;
-    return node ? y : NULL;
-}
-
 /* The layer stack over x; *out names its (N, n_outputs) result. */
 static int emit_layers(pst_onnx_graph_t *g, const pst_modelfile_t *mf, const char *x,
                        const char **out, int *n_outputs, pst_err_t *err)
 {
-    for (int i = 0; i < mf->n_layers; i++) {
-        pst_layer_kind_t kind = mf->layers[i].kind;
-        if (kind != PST_LAYER_DENSE && kind != PST_LAYER_DROPOUT && kind != PST_LAYER_RELU &&
-            kind != PST_LAYER_SIGMOID && kind != PST_LAYER_TANH && kind != PST_LAYER_SOFTMAX)
-            return pst_err_set(err, PST_EINVAL,
-                               "layer %d is %s: ONNX export covers dense layers and their "
-                               "activations only",
-                               i + 1, pst_layer_kind_name(kind));
-    }
     pst_model_t *model = pst_modelfile_build(mf, 1, err);
     if (!model)
         return err ? err->code : PST_EFORMAT;
-    int k = 0;
-    for (int i = 0; i < mf->n_layers && x; i++) {
-        pst_layer_kind_t kind = mf->layers[i].kind;
-        if (kind == PST_LAYER_DENSE)
-            x = emit_dense(g, model, k++, x);
-        else if (kind != PST_LAYER_DROPOUT) /* dropout is the identity at inference */
-            x = emit_activation(g, kind, x);
-    }
+    int rc = pst_onnx_emit_stack(g, model, x, out, err);
     *n_outputs = pst_model_n_outputs(model);
     pst_model_destroy(&model);
-    if (!x)
-        return out_of_memory(err, "layers");
-    *out = x;
-    return PST_OK;
+    return rc;
 }
 
 static bool integral_classes(const pst_modelfile_t *mf)
