@@ -9,6 +9,8 @@
 #    dense - softmax on digits.csv as 1x8x8 images, standard scaling in front;
 #  - cnn_gap: a stride-2 padded conv2d, a 2x2 maxpool of stride 1 (overlapping windows), conv2d,
 #    global_avgpool, then dense straight on its (C, 1, 1) output;
+#  - cnn_idx: a CNN on digits written as IDX images, the pixel scaling (Mul) in front;
+#  - cnn_bag: a bag of two CNNs (the members' graphs, then the soft vote);
 #  - cnn_bn: batchnorm after a conv2d and after a dense layer, whose running statistics after an
 #    epoch are checked to be far from the identity (mean 0, variance 1) in the exported file;
 #  - mlp_bn: dense - batchnorm - tanh - dense - softmax on wine.csv;
@@ -53,26 +55,34 @@ split "$data/wine.csv" wine
 head -1201 "$root/examples/data/mackey_glass.csv" >"$work/mg_train.csv"
 { head -1 "$root/examples/data/mackey_glass.csv"; sed -n 1502,1651p "$root/examples/data/mackey_glass.csv"; } >"$work/mg_test.csv"
 
-# train NAME CONFIG SETS...: pstrain train CONFIG (from examples/) for one epoch into $work/NAME
+# train NAME CONFIG SETS... [-- COMMAND ARGS...]: pstrain train (or COMMAND with ARGS, e.g. bag
+# --members 2) of CONFIG (from examples/) for one epoch into $work/NAME
 train() {
   local name=$1 config=$2; shift 2
-  local sets=() s
-  for s in "$@"; do sets+=(--set "$s"); done
-  "$pstrain" train "$root/examples/$config" --set train.epochs=1 --set train.patience=0 \
-    "${sets[@]}" --out "$work/$name" -q >"$work/$name.log" 2>&1
+  local sets=() s command=(train)
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do sets+=(--set "$1"); shift; done
+  [ $# -gt 0 ] && { shift; command=("$@"); }
+  "$pstrain" "${command[0]}" "$root/examples/$config" "${command[@]:1}" --set train.epochs=1 \
+    --set train.patience=0 "${sets[@]}" --out "$work/$name" -q >"$work/$name.log" 2>&1
 }
 
 # inputs NAME CSV [WINDOW COLUMNS]: $work/NAME-in.json, the graph input for the rows of CSV (the
-# target column left out), or for its windows of WINDOW rows of the comma-separated COLUMNS
+# target column left out), or for its windows of WINDOW rows of the comma-separated COLUMNS; an
+# IDX images file gives each image's bytes
 inputs() {
   "$py" - "$2" "$work/$1-in.json" "${3:-0}" "${4:-}" <<'PY'
-import csv, json, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
+import csv, json, struct, sys
 window, columns = int(sys.argv[3]), sys.argv[4].split(",")
-if window:
+if "idx3" in sys.argv[1]:  # an IDX images file: each image's bytes
+    raw = open(sys.argv[1], "rb").read()
+    n, h, w = struct.unpack(">III", raw[4:16])
+    x = [list(raw[16 + i * h * w:16 + (i + 1) * h * w]) for i in range(n)]
+elif window:
+    rows = list(csv.DictReader(open(sys.argv[1])))
     steps = [[float(r[c]) for c in columns] for r in rows]
     x = [sum(steps[i:i + window], []) for i in range(len(steps) - window + 1)]
 else:
+    rows = list(csv.DictReader(open(sys.argv[1])))
     x = [[float(v) for k, v in r.items() if k != "target"] for r in rows]
 json.dump([{"name": "input", "type": "float32", "dims": [len(x), len(x[0])], "data": sum(x, [])}],
           open(sys.argv[2], "w"))
@@ -160,6 +170,33 @@ if train cnn_gap csv_logreg.yaml "${digits[@]}" \
   'model.layers=[conv2d:4:3:2:1, relu, maxpool2d:2:1, conv2d:8:3:pad=1, tanh, global_avgpool, dense:10, softmax]'; then
   agrees cnn_gap "$work/digits_test.csv" "Conv MaxPool GlobalAveragePool Flatten Gemm"
 else fail "cnn_gap: training failed: $(tail -3 "$work/cnn_gap.log")"; fi
+
+# digits as IDX images (16 x the CSV's 0..16 levels): the 1x8x8 shape is inferred from the square
+# rows, and the graph starts with the pixel scaling
+"$py" - "$work/digits_train.csv" "$work/digits_test.csv" "$work" <<'PY'
+import csv, struct, sys
+for src, prefix in ((sys.argv[1], "dtrain"), (sys.argv[2], "dtest")):
+    rows = list(csv.reader(open(src)))
+    target = rows[0].index("target")
+    rows = rows[1:]
+    with open(f"{sys.argv[3]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, len(rows), 8, 8))
+        f.write(bytes(min(255, int(float(r[j])) * 16) for r in rows for j in range(len(r)) if j != target))
+    with open(f"{sys.argv[3]}/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(rows)))
+        f.write(bytes(int(float(r[target])) for r in rows))
+PY
+if train cnn_idx csv_logreg.yaml data.train="$work/dtrain-images-idx3-ubyte" \
+  data.test="$work/dtest-images-idx3-ubyte" data.scaler=none \
+  'model.layers=[conv2d:4:3:pad=1, relu, maxpool2d:2, dense:10, softmax]'; then
+  agrees cnn_idx "$work/dtest-images-idx3-ubyte" "Mul Reshape Conv MaxPool Flatten Gemm"
+else fail "cnn_idx: training failed: $(tail -3 "$work/cnn_idx.log")"; fi
+
+# an ensemble of CNNs: every member's graph over the one input, then the soft vote
+if train cnn_bag csv_logreg.yaml "${digits[@]}" \
+  'model.layers=[conv2d:3:3, relu, maxpool2d:2, dense:10, softmax]' -- bag --members 2; then
+  agrees cnn_bag "$work/digits_test.csv" "Conv MaxPool Gemm Softmax Add"
+else fail "cnn_bag: training failed: $(tail -3 "$work/cnn_bag.log")"; fi
 
 if train cnn_bn csv_logreg.yaml "${digits[@]}" \
   'model.layers=[conv2d:4:3:pad=1, batchnorm, relu, maxpool2d:2, flatten, dense:16, batchnorm, relu, dense:10, softmax]'; then
