@@ -223,7 +223,13 @@ else fail "mlp_bn: training failed: $(tail -3 "$work/mlp_bn.log")"; fi
 
 series=(data.train="$work/mg_train.csv" data.window=12 data.horizon=3)
 if train lstm mackey_glass_lstm.yaml "${series[@]}" 'model.layers=[lstm:8, dense:1]'; then
-  agrees lstm "$work/mg_test.csv" "Reshape Transpose LSTM Squeeze Gemm" 12 value
+  if agrees lstm "$work/mg_test.csv" "Reshape Transpose LSTM Squeeze Gemm" 12 value; then
+    out=$("$py" -c "import onnx, sys; m = onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}.get('window'), m.graph.input[0].doc_string)" "$work/lstm.onnx")
+    case $out in
+      "12 one window of the series per row"*) pass "lstm: the input is documented as windows of 12 steps" ;;
+      *) fail "lstm: the input's window metadata or doc: $out" ;;
+    esac
+  fi
 else fail "lstm: training failed: $(tail -3 "$work/lstm.log")"; fi
 
 if train gru mackey_glass_lstm.yaml "${series[@]}" 'data.sequence_columns=[t, value]' \

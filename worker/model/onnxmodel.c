@@ -235,14 +235,36 @@ static char *names_json(const pst_modelfile_t *mf)
     return text;
 }
 
-/* The graph input, documented with its columns by name when the model file knows them. */
+/* The steps of a window when mf was trained on data.window (which alone sets a recurrent
+ * layer's steps: it reads the flat row as that many steps), else 0. */
+static int window_steps(const pst_modelfile_t *mf)
+{
+    for (int i = 0; i < mf->n_layers; i++)
+        if ((mf->layers[i].kind == PST_LAYER_LSTM || mf->layers[i].kind == PST_LAYER_GRU) &&
+            mf->layers[i].steps > 0)
+            return mf->layers[i].steps;
+    return 0;
+}
+
+/* The graph input, documented with its columns by name when the model file knows them, or as
+ * windows of a series with their steps in the metadata window. */
 static int emit_input(pst_onnx_graph_t *g, const pst_modelfile_t *mf)
 {
     static const char doc[] = "raw feature columns in the training file's order (the target left "
                               "out), NaN for a missing value; their names are the metadata "
                               "feature_names";
+    static const char window_doc[] = "one window of the series per row: its rows in time order "
+                                     "(the metadata window counts them), each row's sequence "
+                                     "columns in order, NaN for a missing value";
     int64_t dims[2] = {PST_ONNX_BATCH, mf->n_inputs};
-    int rc = pst_onnx_graph_input(g, PST_ONNX_INPUT_NAME, PST_ONNX_FLOAT, 2, dims, doc);
+    int steps = window_steps(mf);
+    int rc = pst_onnx_graph_input(g, PST_ONNX_INPUT_NAME, PST_ONNX_FLOAT, 2, dims,
+                                  steps ? window_doc : doc);
+    if (rc == PST_OK && steps) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", steps);
+        rc = pst_onnx_graph_metadata(g, "window", text);
+    }
     if (rc == PST_OK && mf->feature_names) {
         char *names = names_json(mf);
         rc = names ? pst_onnx_graph_metadata(g, "feature_names", names) : PST_ENOMEM;
