@@ -11,16 +11,16 @@
 
 /* The stack being emitted: x is the tensor so far, (N, C, H, W) as the previous layer's
  * out_shape when spatial, else its flat rows (N, width). */
-typedef struct stack {
+typedef struct emitter {
     pst_onnx_graph_t *g;
     const pst_model_t *m;
     int i; /* the layer being emitted */
     const char *x;
     bool spatial;
-} stack_t;
+} emitter_t;
 
 /* A fresh tensor name "<kind><layer number><suffix>", e.g. conv2d1_weight. */
-static const char *name_for(stack_t *s, const char *suffix)
+static const char *name_for(emitter_t *s, const char *suffix)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s%d%s", pst_layer_kind_name(s->m->layers[s->i].spec.kind),
@@ -28,22 +28,22 @@ static const char *name_for(stack_t *s, const char *suffix)
     return pst_onnx_graph_unique(s->g, prefix);
 }
 
-static const char *floats(stack_t *s, const char *suffix, int n_dims, const int64_t *dims,
+static const char *floats(emitter_t *s, const char *suffix, int n_dims, const int64_t *dims,
                           const float *values)
 {
     const char *name = name_for(s, suffix);
     return pst_onnx_graph_floats(s->g, name, n_dims, dims, values) == PST_OK ? name : NULL;
 }
 
-static const char *params_of(stack_t *s, const pst_model_layer_t *l, int which, const char *suffix,
-                             int n_dims, const int64_t *dims)
+static const char *params_of(emitter_t *s, const pst_model_layer_t *l, int which,
+                             const char *suffix, int n_dims, const int64_t *dims)
 {
     const pst_tensor_info_t *t = &s->m->tensors[l->w_tensor + which];
     return floats(s, suffix, n_dims, dims, s->m->params + t->offset);
 }
 
 /* x = Reshape(x, (N, dims...)): the 0 keeps the batch dimension as it is. */
-static bool reshape(stack_t *s, int n_dims, const int *dims)
+static bool reshape(emitter_t *s, int n_dims, const int *dims)
 {
     int64_t shape[4] = {0}, shape_dims[1] = {n_dims + 1};
     for (int d = 0; d < n_dims; d++)
@@ -58,7 +58,7 @@ static bool reshape(stack_t *s, int n_dims, const int *dims)
     return true;
 }
 
-static bool to_flat(stack_t *s)
+static bool to_flat(emitter_t *s)
 {
     if (!s->spatial)
         return true;
@@ -72,7 +72,7 @@ static bool to_flat(stack_t *s)
 }
 
 /* (N, C, H, W) of the layer's input shape. */
-static bool to_image(stack_t *s, const pst_model_layer_t *l)
+static bool to_image(emitter_t *s, const pst_model_layer_t *l)
 {
     if (s->spatial)
         return true;
@@ -81,7 +81,7 @@ static bool to_image(stack_t *s, const pst_model_layer_t *l)
 }
 
 /* y = op(x) for a node whose attributes the caller sets; NULL on failure. */
-static pst_onnx_node_t *unary(stack_t *s, const char *op, const char *suffix, const char *extra[])
+static pst_onnx_node_t *unary(emitter_t *s, const char *op, const char *suffix, const char *extra[])
 {
     const char *y = name_for(s, suffix);
     const char *in[6] = {s->x, NULL};
@@ -94,7 +94,7 @@ static pst_onnx_node_t *unary(stack_t *s, const char *op, const char *suffix, co
 }
 
 /* Gemm(x, W, b) with W (out, in) as stored, transposed by the node. */
-static bool emit_dense(stack_t *s, const pst_model_layer_t *l)
+static bool emit_dense(emitter_t *s, const pst_model_layer_t *l)
 {
     int64_t w_dims[2] = {l->out, l->in}, b_dims[1] = {l->out};
     const char *w = params_of(s, l, 0, "_weight", 2, w_dims);
@@ -105,7 +105,7 @@ static bool emit_dense(stack_t *s, const pst_model_layer_t *l)
     return pst_onnx_attr_int(s->g, unary(s, "Gemm", "", extra), "transB", 1) == PST_OK;
 }
 
-static bool emit_conv(stack_t *s, const pst_model_layer_t *l)
+static bool emit_conv(emitter_t *s, const pst_model_layer_t *l)
 {
     int k = l->spec.kernel, stride = l->spec.stride > 0 ? l->spec.stride : 1, p = l->spec.pad;
     int64_t w_dims[4], b_dims[1] = {l->out_shape[0]};
@@ -125,7 +125,7 @@ static bool emit_conv(stack_t *s, const pst_model_layer_t *l)
 
 /* pstrain's pools read only windows that fit inside the input (no padding, the output side
  * rounded down), so every average is over kernel^2 values, as AveragePool's without pads. */
-static bool emit_pool(stack_t *s, const pst_model_layer_t *l)
+static bool emit_pool(emitter_t *s, const pst_model_layer_t *l)
 {
     if (!to_image(s, l))
         return false;
@@ -140,7 +140,7 @@ static bool emit_pool(stack_t *s, const pst_model_layer_t *l)
 }
 
 /* Over the channels of the input shape; a flat row is n channels of one pixel. */
-static bool emit_batchnorm(stack_t *s, const pst_model_layer_t *l)
+static bool emit_batchnorm(emitter_t *s, const pst_model_layer_t *l)
 {
     int64_t c_dims[1] = {l->in_shape[0]};
     const float *running = s->m->state + l->state_offset; /* mean (C), then variance (C) */
@@ -155,7 +155,7 @@ static bool emit_batchnorm(stack_t *s, const pst_model_layer_t *l)
     return pst_onnx_attr_float(s->g, node, "epsilon", PST_BATCHNORM_EPS) == PST_OK;
 }
 
-static bool emit_activation(stack_t *s, pst_layer_kind_t kind)
+static bool emit_activation(emitter_t *s, pst_layer_kind_t kind)
 {
     static const char *const ops[] = {[PST_LAYER_RELU] = "Relu",
                                       [PST_LAYER_SIGMOID] = "Sigmoid",
@@ -170,7 +170,7 @@ static bool emit_activation(stack_t *s, pst_layer_kind_t kind)
 }
 
 /* W, R and B of a recurrent layer, each with ONNX's leading direction dimension of 1. */
-static bool rnn_weights(stack_t *s, const pst_model_layer_t *l, int F, const char **names)
+static bool rnn_weights(emitter_t *s, const pst_model_layer_t *l, int F, const char **names)
 {
     const pst_tensor_info_t *wt = &s->m->tensors[l->w_tensor];
     const float *w = s->m->params + wt->offset;
@@ -193,7 +193,7 @@ static bool rnn_weights(stack_t *s, const pst_model_layer_t *l, int F, const cha
 }
 
 /* The layer's output from ONNX's Y (steps, 1, N, units) or Y_h (1, N, units). */
-static bool rnn_output(stack_t *s, const pst_model_layer_t *l, int steps, const char *y,
+static bool rnn_output(emitter_t *s, const pst_model_layer_t *l, int steps, const char *y,
                        const char *y_h)
 {
     pst_onnx_graph_t *g = s->g;
@@ -213,7 +213,7 @@ static bool rnn_output(stack_t *s, const pst_model_layer_t *l, int steps, const 
            reshape(s, 1, flat);
 }
 
-static bool emit_rnn(stack_t *s, const pst_model_layer_t *l)
+static bool emit_rnn(emitter_t *s, const pst_model_layer_t *l)
 {
     int steps, features;
     pst_rnn_dims(l, &steps, &features);
@@ -235,7 +235,7 @@ static bool emit_rnn(stack_t *s, const pst_model_layer_t *l)
     return rnn_output(s, l, steps, y, y_h);
 }
 
-static bool emit_layer(stack_t *s, const pst_model_layer_t *l)
+static bool emit_layer(emitter_t *s, const pst_model_layer_t *l)
 {
     switch (l->spec.kind) {
     case PST_LAYER_DENSE:
@@ -268,7 +268,7 @@ static bool emit_layer(stack_t *s, const pst_model_layer_t *l)
 int pst_onnx_emit_stack(pst_onnx_graph_t *g, const pst_model_t *model, const char *x,
                         const char **out, pst_err_t *err)
 {
-    stack_t s = {g, model, 0, x, false};
+    emitter_t s = {g, model, 0, x, false};
     for (s.i = 0; s.i < model->n_layers; s.i++) {
         const pst_model_layer_t *l = &model->layers[s.i];
         if ((int)l->spec.kind < 0 || (int)l->spec.kind > PST_LAYER_GRU)
