@@ -15,7 +15,9 @@
 #    epoch are checked to be far from the identity (mean 0, variance 1) in the exported file;
 #  - mlp_bn: dense - batchnorm - tanh - dense - softmax on wine.csv;
 #  - lstm: an LSTM forecaster (the last state) on windows of the Mackey-Glass series;
-#  - gru: a GRU returning its sequence into a second GRU, two step columns, on the same series.
+#  - gru: a GRU returning its sequence into a second GRU, two step columns, on the same series;
+#  - seq_class: sequence classification (is the series rising), an LSTM's sequence normalised per
+#    step by batchnorm into a GRU and a softmax.
 # Windowed models take one window per row: (window, step columns) flattened row-major, one row per
 # window of the file as `pstrain predict` cuts them.
 # Exits 77 (skipped) only when neither the checker nor the runtime can be installed.
@@ -236,6 +238,23 @@ if train gru mackey_glass_lstm.yaml "${series[@]}" 'data.sequence_columns=[t, va
   'model.layers=[gru:6:seq, gru:5, dense:1]'; then
   agrees gru "$work/mg_test.csv" "Transpose GRU Squeeze Gemm" 12 t,value
 else fail "gru: training failed: $(tail -3 "$work/gru.log")"; fi
+
+# sequence classification: is the series rising at a window's last row (horizon 0), from an lstm
+# sequence normalised per step by batchnorm into a gru, softmax over the two classes
+"$py" - "$work/mg_train.csv" "$work/mg_test.csv" <<'PY'
+import csv, sys
+for path in sys.argv[1:]:
+    rows = list(csv.DictReader(open(path)))
+    with open(path.replace(".csv", "_up.csv"), "w") as f:
+        f.write("t,value,up\n")
+        for prev, r in zip(rows, rows[1:]):
+            f.write(f"{r['t']},{r['value']},{int(float(r['value']) > float(prev['value']))}\n")
+PY
+if train seq_class mackey_glass_lstm.yaml data.train="$work/mg_train_up.csv" data.window=8 \
+  data.horizon=0 data.target=up data.task=classification 'data.sequence_columns=[value]' \
+  'model.layers=[lstm:6:seq, batchnorm, gru:4, dense:2, softmax]'; then
+  agrees seq_class "$work/mg_test_up.csv" "LSTM BatchNormalization GRU Softmax ArgMax" 8 value
+else fail "seq_class: training failed: $(tail -3 "$work/seq_class.log")"; fi
 
 echo "$failures checks failed"
 [ "$failures" = 0 ]
