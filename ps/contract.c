@@ -89,6 +89,25 @@ const pst_contract_tensor_t *pst_contract_find(const pst_contract_t *c, uint32_t
     return t != NULL ? t : find_exact(c, PST_CONTRACT_ANY_MODEL, tensor_id);
 }
 
+bool pst_contract_has_model(const pst_contract_t *c, uint32_t model_id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->tensors[i].model_id == model_id)
+            return true;
+    return false;
+}
+
+size_t pst_contract_remove_model(pst_contract_t *c, uint32_t model_id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->tensors[i].model_id != model_id)
+            c->tensors[kept++] = c->tensors[i];
+    size_t removed = c->n - kept;
+    c->n = kept;
+    return removed;
+}
+
 int pst_contract_admit(const pst_contract_t *c, uint32_t model_id, uint32_t tensor_id, bool sparse,
                        uint64_t total, uint32_t row_width, pst_err_t *err)
 {

@@ -48,6 +48,12 @@ bool pst_contract_equal(const pst_contract_t *a, const pst_contract_t *b);
 const pst_contract_tensor_t *pst_contract_find(const pst_contract_t *c, uint32_t model_id,
                                                uint32_t tensor_id);
 
+/* Whether the contract declares any tensor of namespace model_id (its own entries, not any-model
+ * ones). */
+bool pst_contract_has_model(const pst_contract_t *c, uint32_t model_id);
+/* Removes every entry of namespace model_id; returns how many there were. */
+size_t pst_contract_remove_model(pst_contract_t *c, uint32_t model_id);
+
 /* PST_OK when the contract allows an INIT of tensor model_id/tensor_id with this shape (dense:
  * total elements; sparse: rows of row_width); otherwise PST_EINVAL with the reason in err. */
 int pst_contract_admit(const pst_contract_t *c, uint32_t model_id, uint32_t tensor_id, bool sparse,

@@ -128,9 +128,7 @@ static bool init_in_contract(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
     pst_err_t err = {0};
-    if (!srv->has_contract ||
-        pst_contract_admit(&srv->contract, h->model_id, h->tensor_id, h->sparse, h->total_size,
-                           h->row_width, &err) == PST_OK)
+    if (pst_server_contract_admit(srv, h, &err) == PST_OK)
         return true;
     return refuse_shape(srv, msg, err.msg);
 }
@@ -534,6 +532,7 @@ void pst_server_on_drop(pst_server_t *srv, const pst_wire_msg_t *msg)
     if (kept < n)
         memset(srv->tensors + kept, 0, (n - kept) * sizeof *srv->tensors);
     size_t dropped = pst_shard_drop_model(srv->shard, model);
+    pst_server_forget_namespace(srv, model);
     if (dropped > 0)
         pst_info("server %u: model %u dropped (%zu tensor slices)", srv->cfg.server_index, model,
                  dropped);
