@@ -51,6 +51,10 @@ static int add_namespace(pst_server_t *srv, uint32_t model_id, const pst_contrac
         return pst_err_set(err, PST_EINVAL, "namespace %u: declared without tensors", model_id);
     if (pst_contract_has_model(&srv->contract, model_id))
         return pst_err_set(err, PST_EINVAL, "namespace %u is declared already", model_id);
+    for (size_t i = 0; i < ns->n; i++)
+        if (ns->tensors[i].model_id != model_id)
+            return pst_err_set(err, PST_EINVAL, "namespace %u: declares tensor %u/%u of another",
+                               model_id, ns->tensors[i].model_id, ns->tensors[i].tensor_id);
     if (n->n_live >= n->max_live)
         return pst_err_set(err, PST_ERANGE,
                            "namespace %u: %zu namespaces are declared, the most the plan runs "
@@ -62,10 +66,7 @@ static int add_namespace(pst_server_t *srv, uint32_t model_id, const pst_contrac
     int rc = PST_OK;
     for (size_t i = 0; i < ns->n && rc == PST_OK; i++) {
         const pst_contract_tensor_t *t = &ns->tensors[i];
-        if (t->model_id != model_id)
-            rc = pst_err_set(err, PST_EINVAL, "namespace %u: declares tensor %u/%u of another",
-                             model_id, t->model_id, t->tensor_id);
-        else if (t->sparse)
+        if (t->sparse)
             rc = pst_contract_add_sparse(&srv->contract, model_id, t->tensor_id, t->row_width, err);
         else
             rc = pst_contract_add_dense(&srv->contract, model_id, t->tensor_id, t->total, err);
