@@ -114,6 +114,11 @@ void pst_plancontract_wait(pst_plancontract_t *pc, MPI_Request *req)
     int done = 0;
     for (MPI_Test(req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(req, &done, MPI_STATUS_IGNORE))
         pst_plancontract_idle(pc);
+    if (pc != NULL && pc->server != NULL)
+        pst_info("server %d: the plan's tasks declared %llu namespaces (%llu refused), %zu still "
+                 "declared",
+                 pc->ranks->rank, (unsigned long long)pc->n_declared,
+                 (unsigned long long)pc->n_refused, pst_server_namespaces_live(pc->server));
 }
 
 /* The leader's part: the declaration sent to every server, and their answers. */

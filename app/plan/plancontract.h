@@ -29,7 +29,8 @@ int pst_plancontract_begin(pst_plancontract_t *pc, const pst_ranks_t *r, pst_ser
 /* A server rank's main thread while it waits: handles every declaration that arrived (each
  * answered to its declarer), then naps 50 us. Nothing on a worker rank. */
 void pst_plancontract_idle(pst_plancontract_t *pc);
-/* Completes req, handling declarations meanwhile (pst_plancontract_idle). */
+/* Completes req (the plan's closing barrier), handling declarations meanwhile
+ * (pst_plancontract_idle); a server then logs how many namespaces were declared. */
 void pst_plancontract_wait(pst_plancontract_t *pc, MPI_Request *req);
 
 /* Collective over group (every worker of a task's group): the leader declares namespace
