@@ -65,6 +65,27 @@ int pst_contract_add_sparse(pst_contract_t *c, uint32_t model_id, uint32_t tenso
     return add(c, &t, err);
 }
 
+int pst_contract_add_sparse_keys(pst_contract_t *c, uint32_t model_id, uint32_t tensor_id,
+                                 uint32_t row_width, uint64_t key_bound, pst_err_t *err)
+{
+    if (key_bound == 0)
+        return pst_err_set(err, PST_EINVAL, "model contract: sparse tensor %u/%u of no key",
+                           model_id, tensor_id);
+    int rc = pst_contract_add_sparse(c, model_id, tensor_id, row_width, err);
+    if (rc == PST_OK)
+        c->tensors[c->n - 1].total = key_bound;
+    return rc;
+}
+
+int pst_contract_add(pst_contract_t *c, const pst_contract_tensor_t *t, pst_err_t *err)
+{
+    if (!t->sparse)
+        return pst_contract_add_dense(c, t->model_id, t->tensor_id, t->total, err);
+    if (t->total == 0)
+        return pst_contract_add_sparse(c, t->model_id, t->tensor_id, t->row_width, err);
+    return pst_contract_add_sparse_keys(c, t->model_id, t->tensor_id, t->row_width, t->total, err);
+}
+
 int pst_contract_copy(pst_contract_t *dst, const pst_contract_t *src, pst_err_t *err)
 {
     pst_contract_fini(dst);

@@ -181,6 +181,8 @@ void pst_server_on_drop(pst_server_t *srv, const pst_wire_msg_t *msg);
 typedef struct pst_server_namespaces pst_server_namespaces_t;
 /* PST_OK when the contract (if any) admits INIT h; else the reason in err. */
 int pst_server_contract_admit(pst_server_t *srv, const Pst__Header *h, pst_err_t *err);
+/* The key bound the contract declares for sparse INIT h (0: none). */
+uint64_t pst_server_contract_key_bound(pst_server_t *srv, const Pst__Header *h);
 /* A dropped namespace's declaration is gone with it (plans only). */
 void pst_server_forget_namespace(pst_server_t *srv, uint32_t model_id);
 void pst_server_namespaces_free(pst_server_t *srv);

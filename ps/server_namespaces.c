@@ -64,13 +64,8 @@ static int add_namespace(pst_server_t *srv, uint32_t model_id, const pst_contrac
         return pst_err_set(err, PST_ERANGE, "namespace %u: more than %d tensors declared", model_id,
                            PST_CONTRACT_MAX_TENSORS);
     int rc = PST_OK;
-    for (size_t i = 0; i < ns->n && rc == PST_OK; i++) {
-        const pst_contract_tensor_t *t = &ns->tensors[i];
-        if (t->sparse)
-            rc = pst_contract_add_sparse(&srv->contract, model_id, t->tensor_id, t->row_width, err);
-        else
-            rc = pst_contract_add_dense(&srv->contract, model_id, t->tensor_id, t->total, err);
-    }
+    for (size_t i = 0; i < ns->n && rc == PST_OK; i++)
+        rc = pst_contract_add(&srv->contract, &ns->tensors[i], err);
     if (rc != PST_OK) {
         pst_contract_remove_model(&srv->contract, model_id);
         return rc;
@@ -136,4 +131,17 @@ int pst_server_contract_admit(pst_server_t *srv, const Pst__Header *h, pst_err_t
                                 h->row_width, err);
     pthread_mutex_unlock(&srv->namespaces->lock);
     return rc;
+}
+
+uint64_t pst_server_contract_key_bound(pst_server_t *srv, const Pst__Header *h)
+{
+    if (!srv->has_contract || !h->sparse)
+        return 0;
+    if (srv->namespaces != NULL)
+        pthread_mutex_lock(&srv->namespaces->lock);
+    const pst_contract_tensor_t *t = pst_contract_find(&srv->contract, h->model_id, h->tensor_id);
+    uint64_t bound = t != NULL && t->sparse ? t->total : 0;
+    if (srv->namespaces != NULL)
+        pthread_mutex_unlock(&srv->namespaces->lock);
+    return bound;
 }

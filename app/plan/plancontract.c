@@ -59,8 +59,7 @@ static int take_declaration(pst_plancontract_t *pc, const char *buf, size_t len,
     for (uint32_t i = 0; i < head.n_tensors && rc == PST_OK; i++) {
         pst_contract_tensor_t t;
         memcpy(&t, buf + sizeof head + i * sizeof t, sizeof t);
-        rc = t.sparse ? pst_contract_add_sparse(&ns, t.model_id, t.tensor_id, t.row_width, err)
-                      : pst_contract_add_dense(&ns, t.model_id, t.tensor_id, t.total, err);
+        rc = pst_contract_add(&ns, &t, err);
     }
     if (rc == PST_OK)
         rc = pst_server_declare_namespace(pc->server, head.model_id, &ns, err);
