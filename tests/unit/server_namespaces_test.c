@@ -2,7 +2,8 @@
  * before its declaration a namespace takes no INIT; once declared, INIT inside its tensors and
  * shapes is accepted and anything else refused by name and counted; a namespace is declared once,
  * at most max_live at a time, with its own tensors only; its DROP frees the declaration, and the
- * next task may declare it again with other shapes. The server runs live on loopback in a thread
+ * next task may declare it again with other shapes; a sparse tensor's key bound keeps rows of other
+ * keys from being created. The server runs live on loopback in a thread
  * and the declarations come from the test thread, as they do from a rank's main thread. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -289,6 +290,53 @@ static void a_dropped_namespace_frees_its_declaration(void **state)
     stop_server(r, c);
 }
 
+/* Pulls rows of keys[0..n) of sparse model/1 (rows of WIDTH); the round trip's result. */
+static int pull_rows(pst_psclient_t *c, uint32_t model, const uint64_t *keys, size_t n,
+                     pst_err_t *err)
+{
+    int t = pst_psclient_register_sparse(c, model, 1, WIDTH, 0.0f, 1, err);
+    if (t < 0)
+        return t;
+    float rows[4 * WIDTH];
+    pst_ticket_t ticket;
+    int rc = pst_psclient_pull_sparse(c, t, keys, n, rows, 0, &ticket, err);
+    return rc == PST_OK ? pst_psclient_wait(c, ticket, err) : rc;
+}
+
+static void a_sparse_key_outside_its_bound_creates_no_row(void **state)
+{
+    (void)state;
+    server_run_t *r = start_server();
+    pst_psclient_t *a = connect_client(r, 0);
+    pst_err_t err = {0};
+    pst_contract_t ns;
+    pst_contract_init(&ns);
+    assert_int_equal(pst_contract_add_sparse_keys(&ns, 6, 1, WIDTH, 100, &err), PST_OK);
+    assert_int_equal(pst_contract_add_sparse_keys(&ns, 6, 2, WIDTH, 0, &err), PST_EINVAL);
+    assert_int_equal(pst_server_declare_namespace(r->srv, 6, &ns, &err), PST_OK);
+    pst_contract_fini(&ns);
+    assert_int_equal(init_sparse(a, 6, 1, WIDTH, &err), PST_OK);
+    uint64_t c[PST_STAT_COUNT];
+    server_stats(a, c);
+    uint64_t store = c[PST_STAT_STORE_BYTES];
+    const uint64_t inside[2] = {5, 99}, outside[2] = {5, 100}, far[1] = {UINT64_C(1) << 40};
+    assert_int_equal(pull_rows(a, 6, inside, 2, &err), PST_OK);
+    server_stats(a, c);
+    uint64_t two_rows = c[PST_STAT_STORE_BYTES] - store;
+    assert_true(two_rows >= 2 * WIDTH * sizeof(float));
+    assert_int_equal(pull_rows(a, 6, outside, 2, &err), PST_ERANGE);
+    assert_non_null(strstr(err.msg, "tensor 6/1: key 100 is outside the job's model contract "
+                                    "(keys below 100)"));
+    assert_int_equal(pull_rows(a, 6, far, 1, &err), PST_ERANGE);
+    assert_non_null(strstr(err.msg, "key 1099511627776 is outside"));
+    server_stats(a, c);
+    assert_int_equal(c[PST_STAT_CONTRACT], 2);
+    /* neither refused pull created a row, not even the in-bound key 5 beside key 100 */
+    assert_int_equal(c[PST_STAT_STORE_BYTES] - store, two_rows);
+    pst_psclient_destroy(&a);
+    stop_server(r, c);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -298,6 +346,7 @@ int main(void)
         cmocka_unit_test(a_declared_namespace_admits_its_shapes_only),
         cmocka_unit_test(declarations_are_bounded_and_checked),
         cmocka_unit_test(a_dropped_namespace_frees_its_declaration),
+        cmocka_unit_test(a_sparse_key_outside_its_bound_creates_no_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
