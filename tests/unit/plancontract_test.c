@@ -1,8 +1,8 @@
 /* Tests for app/plan/plancontract under mpirun (3 ranks: one server, a group of two workers): the
  * group's leader declares a task's namespace over MPI and every member learns the outcome; the
  * server's refusal (a namespace declared twice, more namespaces than the plan runs at once) comes
- * back to every member with the server's reason; the
- * server counts what it accepted and refused, and holds exactly the declared tensors. */
+ * back to every member with the server's reason; the server counts what it accepted and refused
+ * and keeps the namespaces it accepted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
