@@ -126,9 +126,9 @@ int pst_server_contract_admit(pst_server_t *srv, const Pst__Header *h, pst_err_t
                          "namespaces are)",
                          h->model_id, h->tensor_id, h->model_id, srv->namespaces->n_live,
                          srv->namespaces->max_live);
-    else
-        rc = pst_contract_admit(&srv->contract, h->model_id, h->tensor_id, h->sparse, h->total_size,
-                                h->row_width, err);
+    else if ((rc = pst_contract_admit(&srv->contract, h->model_id, h->tensor_id, h->sparse,
+                                      h->total_size, h->row_width, err)) != PST_OK)
+        pst_err_prefix(err, rc, "namespace %u: ", h->model_id);
     pthread_mutex_unlock(&srv->namespaces->lock);
     return rc;
 }

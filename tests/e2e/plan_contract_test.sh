@@ -96,7 +96,7 @@ else
   check "an INIT of an undeclared namespace is refused by name" \
     "$(grep -q "^init: answered (.*tensor 99/0: namespace 99 is not declared (1 of at most 1 namespaces are)" "$work/client.txt" && echo True)"
   check "an INIT of the running fold's namespace with another size is refused with both sizes" \
-    "$(grep -q "^init1: answered (.*tensor 1/0: INIT of 1048576 elements; the job's model contract declares 131" "$work/client.txt" && echo True)"
+    "$(grep -q "^init1: answered (.*namespace 1: tensor 1/0: INIT of 1048576 elements; the job's model contract declares 131" "$work/client.txt" && echo True)"
   check "both refusals are counted and no tensor was added" \
     "$(grep -qx 'counters: contract=2 tensors=1' "$work/client.txt" && echo True)"
   kill -0 "$job_pid" 2>/dev/null && pass "the plan still runs after the refused INITs" \

@@ -189,8 +189,8 @@ static void a_declared_namespace_admits_its_shapes_only(void **state)
 
     /* another size, another tensor of the namespace, wider rows, sparse as dense: all refused */
     assert_int_equal(init_dense(b, 3, 0, BIG, &err), PST_EINVAL);
-    assert_non_null(strstr(err.msg, "tensor 3/0: INIT of 1048576 elements; the job's model "
-                                    "contract declares 5"));
+    assert_non_null(strstr(err.msg, "namespace 3: tensor 3/0: INIT of 1048576 elements; the "
+                                    "job's model contract declares 5"));
     assert_int_equal(init_dense(b, 3, 2, N, &err), PST_EINVAL);
     assert_non_null(strstr(err.msg, "tensor 3/2 is not in the job's model contract"));
     assert_int_equal(init_sparse(b, 3, 1, WIDTH + 1, &err), PST_EINVAL);
