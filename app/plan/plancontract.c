@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "app/mpi/mpijob.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #define TAG_DECLARE 74  /* group leader -> every server: a namespace's tensors */
@@ -73,13 +74,14 @@ static void handle_declaration(pst_plancontract_t *pc, const MPI_Status *st)
     int len = 0;
     MPI_Get_count(st, MPI_BYTE, &len);
     char *buf = malloc(len > 0 ? (size_t)len : 1);
-    /* the message is received whatever the memory, or it would stay in front of the next */
-    char scratch[sizeof(declare_head_t)];
-    MPI_Recv(buf != NULL ? buf : scratch, buf != NULL ? len : 0, MPI_BYTE, st->MPI_SOURCE,
-             TAG_DECLARE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (buf == NULL) {
+        /* a message left unreceived would hold its declarer (and its group) forever */
+        pst_error("server %d: out of memory for a declaration of %d bytes", pc->ranks->rank, len);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    MPI_Recv(buf, len, MPI_BYTE, st->MPI_SOURCE, TAG_DECLARE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     pst_err_t err = {0};
-    int rc = buf == NULL ? pst_err_set(&err, PST_ENOMEM, "out of memory")
-                         : take_declaration(pc, buf, (size_t)len, st->MPI_SOURCE, &err);
+    int rc = take_declaration(pc, buf, (size_t)len, st->MPI_SOURCE, &err);
     free(buf);
     declare_answer_t answer = {.rc = rc};
     if (rc != PST_OK) {
@@ -165,9 +167,12 @@ int pst_plancontract_remote_begin(pst_plancontract_t *pc, pst_remote_t *remote, 
 {
     pst_contract_t ns;
     pst_contract_init(&ns);
+    double t0 = pst_clock_seconds();
     int rc = leader ? pst_contract_add_dense(&ns, model_id, 0, n, err) : PST_OK;
-    if (rc == PST_OK && leader)
-        rc = send_declaration(pc, model_id, &ns, err);
+    if (rc == PST_OK && leader && (rc = send_declaration(pc, model_id, &ns, err)) == PST_OK)
+        pst_info("rank %d: namespace %u (%zu parameters) declared to %d servers in %.3f ms",
+                 pc->ranks->rank, model_id, n, pc->ranks->n_servers,
+                 1e3 * (pst_clock_seconds() - t0));
     pst_contract_fini(&ns);
     rc = pst_mpijob_agree_err(remote->group, rc, 1, err);
     return rc == PST_OK ? pst_remote_begin(remote, model_id, params, n, NULL, err) : rc;
