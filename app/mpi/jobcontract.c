@@ -39,9 +39,11 @@ int pst_jobcontract_dense(const pst_config_t *cfg, pst_model_t *model, uint32_t 
     return PST_OK;
 }
 
-int pst_jobcontract_sparse(uint32_t row_width, pst_contract_t *c, pst_err_t *err)
+int pst_jobcontract_sparse(uint32_t row_width, uint64_t key_bound, pst_contract_t *c,
+                           pst_err_t *err)
 {
-    int rc = pst_contract_add_sparse(c, 0, 0, row_width, err);
+    int rc = key_bound > 0 ? pst_contract_add_sparse_keys(c, 0, 0, row_width, key_bound, err)
+                           : pst_contract_add_sparse(c, 0, 0, row_width, err);
     return rc == PST_OK ? pst_contract_add_dense(c, 0, 1, 1, err) : rc;
 }
 

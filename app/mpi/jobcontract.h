@@ -21,8 +21,10 @@ int pst_jobcontract_dense(const pst_config_t *cfg, pst_model_t *model, uint32_t 
                           pst_contract_t *c, pst_err_t *err);
 
 /* The tensors of a sparse_lr or fm training (worker/train/sparse_remote): the rows of model 0's
- * tensor 0, row_width floats each, and the one-float bias of its tensor 1. */
-int pst_jobcontract_sparse(uint32_t row_width, pst_contract_t *c, pst_err_t *err);
+ * tensor 0, row_width floats each, every key below key_bound (hashed TSV: the feature index space;
+ * 0: no bound, LIBSVM ids), and the one-float bias of its tensor 1. */
+int pst_jobcontract_sparse(uint32_t row_width, uint64_t key_bound, pst_contract_t *c,
+                           pst_err_t *err);
 
 /* The tensors of a wide_deep training (worker/train/wide_deep_remote): model 0's tensor 0, the
  * embedding and wide rows (1 + spec->dim floats each; with hashed fields, field << field_shift |

@@ -445,7 +445,8 @@ static int sparse_contract(const pst_sparse_run_t *run, const worker_t *r, pst_c
                            pst_err_t *err)
 {
     if (r->wd == NULL)
-        return pst_jobcontract_sparse(r->remote.width, c, err);
+        return pst_jobcontract_sparse(
+            r->remote.width, run->job.tsv ? pst_hash_spec_n_features(&run->job.hash) : 0, c, err);
     pst_wide_deep_spec_t spec;
     pst_wd_job_spec(&run->job.wd, &spec);
     size_t n_dense = pst_wd_job_dense_params(&run->job.wd, err);
