@@ -65,6 +65,27 @@ int pst_contract_add_sparse(pst_contract_t *c, uint32_t model_id, uint32_t tenso
     return add(c, &t, err);
 }
 
+int pst_contract_add_sparse_keys(pst_contract_t *c, uint32_t model_id, uint32_t tensor_id,
+                                 uint32_t row_width, uint64_t key_bound, pst_err_t *err)
+{
+    if (key_bound == 0)
+        return pst_err_set(err, PST_EINVAL, "model contract: sparse tensor %u/%u of no key",
+                           model_id, tensor_id);
+    int rc = pst_contract_add_sparse(c, model_id, tensor_id, row_width, err);
+    if (rc == PST_OK)
+        c->tensors[c->n - 1].total = key_bound;
+    return rc;
+}
+
+int pst_contract_add(pst_contract_t *c, const pst_contract_tensor_t *t, pst_err_t *err)
+{
+    if (!t->sparse)
+        return pst_contract_add_dense(c, t->model_id, t->tensor_id, t->total, err);
+    if (t->total == 0)
+        return pst_contract_add_sparse(c, t->model_id, t->tensor_id, t->row_width, err);
+    return pst_contract_add_sparse_keys(c, t->model_id, t->tensor_id, t->row_width, t->total, err);
+}
+
 int pst_contract_copy(pst_contract_t *dst, const pst_contract_t *src, pst_err_t *err)
 {
     pst_contract_fini(dst);
@@ -87,6 +108,25 @@ const pst_contract_tensor_t *pst_contract_find(const pst_contract_t *c, uint32_t
 {
     const pst_contract_tensor_t *t = find_exact(c, model_id, tensor_id);
     return t != NULL ? t : find_exact(c, PST_CONTRACT_ANY_MODEL, tensor_id);
+}
+
+bool pst_contract_has_model(const pst_contract_t *c, uint32_t model_id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->tensors[i].model_id == model_id)
+            return true;
+    return false;
+}
+
+size_t pst_contract_remove_model(pst_contract_t *c, uint32_t model_id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->tensors[i].model_id != model_id)
+            c->tensors[kept++] = c->tensors[i];
+    size_t removed = c->n - kept;
+    c->n = kept;
+    return removed;
 }
 
 int pst_contract_admit(const pst_contract_t *c, uint32_t model_id, uint32_t tensor_id, bool sparse,

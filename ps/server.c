@@ -153,6 +153,7 @@ void pst_server_destroy(pst_server_t **self_p)
     pst_server_reductions_free(srv);
     pst_shard_destroy(&srv->shard);
     pst_contract_fini(&srv->contract);
+    pst_server_namespaces_free(srv);
     free(srv->workers);
     free(srv->ckpt_dir);
     free(srv->scratch);
@@ -175,6 +176,9 @@ int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size
 
 int pst_server_set_contract(pst_server_t *self, const pst_contract_t *contract, pst_err_t *err)
 {
+    if (self->namespaces != NULL)
+        return pst_err_set(err, PST_ESTATE, "server %u: its namespaces are declared as it runs",
+                           self->cfg.server_index);
     int rc = pst_contract_copy(&self->contract, contract, err);
     self->has_contract = rc == PST_OK;
     return rc;

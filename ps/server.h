@@ -70,6 +70,21 @@ int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size
  * within max_store_bytes is accepted. */
 int pst_server_set_contract(pst_server_t *self, const pst_contract_t *contract, pst_err_t *err);
 
+/* Before run(), instead of a fixed contract, for plans (cv folds, bag members, stack models, sweep
+ * trials: each task a namespace of its own, created when it starts and dropped when it ends): the
+ * server starts with an empty contract and admits INIT only in namespaces declared while it runs,
+ * at most max_live of them at once. */
+int pst_server_expect_namespaces(pst_server_t *self, size_t max_live, pst_err_t *err);
+/* Thread-safe while run() goes on: namespace model_id may create the tensors of ns (every entry
+ * of model_id) with their shapes. PST_EINVAL when model_id is declared already or ns names
+ * another namespace, PST_ERANGE when max_live namespaces are declared; PST_ESTATE without
+ * pst_server_expect_namespaces. A DROP of the namespace removes its declaration with its
+ * tensors. The caller vouches for the declarer (the job's own ranks, over MPI). */
+int pst_server_declare_namespace(pst_server_t *self, uint32_t model_id, const pst_contract_t *ns,
+                                 pst_err_t *err);
+/* Namespaces declared and not dropped (thread-safe). */
+size_t pst_server_namespaces_live(pst_server_t *self);
+
 /* Loads DIR/server-S.ckpt before run(): slices, optimizer state and clocks come back, and pulls
  * are answered as if the checkpoint's clocks had just completed. *clock receives the file's clock
  * (clocks completed). PST_ENOTFOUND when there is no checkpoint to resume from. */

@@ -87,6 +87,7 @@ struct pst_server {
     pst_shard_t *shard;
     pst_contract_t contract; /* the tensors INIT may create, when has_contract */
     bool has_contract;
+    struct pst_server_namespaces *namespaces; /* server_namespaces.c: declared while running */
     pst_server_tensor_t *tensors; /* (tensors_cap), the first pst_shard_count(shard) in use */
     size_t tensors_cap;
     pst_server_worker_t *workers; /* (n_workers) */
@@ -174,5 +175,16 @@ void pst_server_on_pull(pst_server_t *srv, const pst_wire_msg_t *msg);
 /* Forgets every tensor of the message's model: slices, clocks, remembered keys; pulls still
  * queued on them get an ERROR reply. */
 void pst_server_on_drop(pst_server_t *srv, const pst_wire_msg_t *msg);
+
+/* ---- the model contract (server_namespaces.c) ---- */
+
+typedef struct pst_server_namespaces pst_server_namespaces_t;
+/* PST_OK when the contract (if any) admits INIT h; else the reason in err. */
+int pst_server_contract_admit(pst_server_t *srv, const Pst__Header *h, pst_err_t *err);
+/* The key bound the contract declares for sparse INIT h (0: none). */
+uint64_t pst_server_contract_key_bound(pst_server_t *srv, const Pst__Header *h);
+/* A dropped namespace's declaration is gone with it (plans only). */
+void pst_server_forget_namespace(pst_server_t *srv, uint32_t model_id);
+void pst_server_namespaces_free(pst_server_t *srv);
 
 #endif

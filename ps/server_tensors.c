@@ -55,6 +55,23 @@ static int store_check(const pst_server_t *srv, uint64_t n_values, pst_err_t *er
                        (unsigned long long)(held >> 20));
 }
 
+/* A sparse slice's keys must lie below the bound the model contract declares: a key outside it
+ * would create a row the job never uses (the bound caps the rows a slice may hold). */
+static int keys_in_bound(pst_server_t *srv, const pst_slice_t *s, const uint64_t *keys, size_t n,
+                         pst_err_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] >= s->key_bound) {
+            srv->counters[PST_STAT_CONTRACT]++;
+            return pst_err_set(err, PST_ERANGE,
+                               "tensor %u/%u: key %llu is outside the job's model contract "
+                               "(keys below %llu)",
+                               s->model_id, s->tensor_id, (unsigned long long)keys[i],
+                               (unsigned long long)s->key_bound);
+        }
+    return PST_OK;
+}
+
 /* *rows = the rows of keys[0..n) in slice s, created on first touch: list's when it knows them,
  * else looked up (and kept in list, when given and there is memory). */
 static int rows_of_keys(pst_server_t *srv, pst_slice_t *s, const uint64_t *keys, size_t n,
@@ -65,7 +82,9 @@ static int rows_of_keys(pst_server_t *srv, pst_slice_t *s, const uint64_t *keys,
         return PST_OK;
     }
     /* Rows are created on first touch: the keys may all be new. */
-    int rc = store_check(srv, (uint64_t)n * s->row_width, err);
+    int rc = s->key_bound > 0 ? keys_in_bound(srv, s, keys, n, err) : PST_OK;
+    if (rc == PST_OK)
+        rc = store_check(srv, (uint64_t)n * s->row_width, err);
     if (rc != PST_OK)
         return rc;
     if (list != NULL && n > list->rows_cap &&
@@ -128,9 +147,7 @@ static bool init_in_contract(pst_server_t *srv, const pst_wire_msg_t *msg)
 {
     const Pst__Header *h = msg->hdr;
     pst_err_t err = {0};
-    if (!srv->has_contract ||
-        pst_contract_admit(&srv->contract, h->model_id, h->tensor_id, h->sparse, h->total_size,
-                           h->row_width, &err) == PST_OK)
+    if (pst_server_contract_admit(srv, h, &err) == PST_OK)
         return true;
     return refuse_shape(srv, msg, err.msg);
 }
@@ -183,6 +200,8 @@ void pst_server_on_init(pst_server_t *srv, const pst_wire_msg_t *msg)
         return;
     if (idx < 0 && (idx = register_tensor(srv, msg)) < 0)
         return;
+    if (h->sparse)
+        pst_shard_slice(srv->shard, (size_t)idx)->key_bound = pst_server_contract_key_bound(srv, h);
     pst_server_tensor_t *t = &srv->tensors[idx];
     if (!t->participant[h->sender]) {
         t->participant[h->sender] = 1;
@@ -534,6 +553,7 @@ void pst_server_on_drop(pst_server_t *srv, const pst_wire_msg_t *msg)
     if (kept < n)
         memset(srv->tensors + kept, 0, (n - kept) * sizeof *srv->tensors);
     size_t dropped = pst_shard_drop_model(srv->shard, model);
+    pst_server_forget_namespace(srv, model);
     if (dropped > 0)
         pst_info("server %u: model %u dropped (%zu tensor slices)", srv->cfg.server_index, model,
                  dropped);

@@ -36,7 +36,8 @@ typedef struct pst_slice {
     float *values;        /* (len); moves to a new block when lent values are updated */
     /* sparse */
     uint32_t row_width;
-    float init_scale; /* new rows: uniform in [-init_scale, init_scale], 0 = zeros */
+    uint64_t key_bound; /* every key below it (the server's model contract); 0: any key */
+    float init_scale;   /* new rows: uniform in [-init_scale, init_scale], 0 = zeros */
     uint64_t seed;
     size_t n_rows;
     uint64_t *row_keys; /* (n_rows) in order of first touch */

@@ -39,10 +39,26 @@ int pst_jobcontract_dense(const pst_config_t *cfg, pst_model_t *model, uint32_t 
     return PST_OK;
 }
 
-int pst_jobcontract_sparse(uint32_t row_width, pst_contract_t *c, pst_err_t *err)
+int pst_jobcontract_sparse(uint32_t row_width, uint64_t key_bound, pst_contract_t *c,
+                           pst_err_t *err)
 {
-    int rc = pst_contract_add_sparse(c, 0, 0, row_width, err);
+    int rc = key_bound > 0 ? pst_contract_add_sparse_keys(c, 0, 0, row_width, key_bound, err)
+                           : pst_contract_add_sparse(c, 0, 0, row_width, err);
     return rc == PST_OK ? pst_contract_add_dense(c, 0, 1, 1, err) : rc;
+}
+
+int pst_jobcontract_wide_deep(const pst_wide_deep_spec_t *spec, size_t n_dense, pst_contract_t *c,
+                              pst_err_t *err)
+{
+    uint32_t width = 1 + spec->dim;
+    int rc;
+    if (spec->field_shift > 0 && spec->field_shift < 64 &&
+        spec->n_fields <= UINT64_MAX >> spec->field_shift)
+        rc = pst_contract_add_sparse_keys(c, 0, 0, width,
+                                          (uint64_t)spec->n_fields << spec->field_shift, err);
+    else
+        rc = pst_contract_add_sparse(c, 0, 0, width, err);
+    return rc == PST_OK ? pst_contract_add_dense(c, 0, 1, n_dense, err) : rc;
 }
 
 /* The contract of worker w out of the gathered entries; NULL when it declared none. */
@@ -54,9 +70,7 @@ static int worker_contract(const pst_ranks_t *r, const long long *counts, const 
     pst_contract_fini(out);
     for (long long i = 0; i < counts[rank]; i++) {
         const pst_contract_tensor_t *t = &all[(size_t)displs[rank] / sizeof *t + (size_t)i];
-        int rc = t->sparse
-                     ? pst_contract_add_sparse(out, t->model_id, t->tensor_id, t->row_width, err)
-                     : pst_contract_add_dense(out, t->model_id, t->tensor_id, t->total, err);
+        int rc = pst_contract_add(out, t, err);
         if (rc != PST_OK)
             return pst_err_prefix(err, rc, "worker %d: ", w);
     }

@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "ps/contract.h"
 #include "worker/model/model.h"
+#include "worker/model/wide_deep.h"
 
 /* Whether a dense model travels as one tensor per dense layer (transport.prefetch on a model
  * large enough for the overlap to pay, or any frozen layer) rather than as one tensor. */
@@ -20,8 +21,17 @@ int pst_jobcontract_dense(const pst_config_t *cfg, pst_model_t *model, uint32_t 
                           pst_contract_t *c, pst_err_t *err);
 
 /* The tensors of a sparse_lr or fm training (worker/train/sparse_remote): the rows of model 0's
- * tensor 0, row_width floats each, and the one-float bias of its tensor 1. */
-int pst_jobcontract_sparse(uint32_t row_width, pst_contract_t *c, pst_err_t *err);
+ * tensor 0, row_width floats each, every key below key_bound (hashed TSV: the feature index space;
+ * 0: no bound, LIBSVM ids), and the one-float bias of its tensor 1. */
+int pst_jobcontract_sparse(uint32_t row_width, uint64_t key_bound, pst_contract_t *c,
+                           pst_err_t *err);
+
+/* The tensors of a wide_deep training (worker/train/wide_deep_remote): model 0's tensor 0, the
+ * embedding and wide rows (1 + spec->dim floats each; with hashed fields, field << field_shift |
+ * bucket, every key below n_fields << field_shift), and its tensor 1, the deep stack's n_dense
+ * parameters. LIBSVM ids (field_shift 0) have no key bound. */
+int pst_jobcontract_wide_deep(const pst_wide_deep_spec_t *spec, size_t n_dense, pst_contract_t *c,
+                              pst_err_t *err);
 
 /* Collective over MPI_COMM_WORLD, before the hello exchange. Workers pass the contract they
  * declare (NULL: none; failed: this worker's preparation failed and the hello exchange will end

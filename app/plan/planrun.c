@@ -13,6 +13,7 @@
 #include "app/mpi/mpijob.h"
 #include "app/mpi/ranks.h"
 #include "app/mpi/remote.h"
+#include "app/plan/plancontract.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -30,6 +31,7 @@ typedef struct pst_planrun_cluster {
     bool server_running;
     int server_rc;
     pst_remote_t remote;
+    pst_plancontract_t contract; /* the tasks' namespaces, declared as they start */
     double idle_s;  /* group leader: between sending a result and receiving the next task */
     int tasks_done; /* group leader: tasks its group ran */
     struct rank_stats *stats; /* (ranks.size) rank 0, once the plan ran */
@@ -95,6 +97,8 @@ static int cluster_connect(pst_planrun_t *run, int data_rc, pst_err_t *err)
     int rc = data_rc;
     if (rc == PST_OK && c->ranks.worker < 0)
         rc = pst_ranks_open_server(&c->ranks, &run->cfg, NULL, false, &c->server, &hello, err);
+    if (rc == PST_OK)
+        rc = pst_plancontract_begin(&c->contract, &c->ranks, c->server, (size_t)c->n_groups, err);
     hello.ok = rc == PST_OK;
     if (!pst_ranks_exchange(&c->ranks, &hello))
         return rc != PST_OK ? rc : pst_err_set(err, PST_ESTATE, "another rank failed to start");
@@ -113,7 +117,8 @@ static int env_begin(void *ctx, uint32_t model_id, const float *params, size_t n
                      pst_train_hooks_t *hooks, pst_err_t *err)
 {
     planrun_cluster_t *c = ctx;
-    int rc = pst_remote_begin(&c->remote, model_id, params, n, NULL, err);
+    int rc = pst_plancontract_remote_begin(&c->contract, &c->remote, c->group_leader, model_id,
+                                           params, n, err);
     if (rc == PST_OK)
         pst_remote_hooks(&c->remote, hooks);
     return rc;
@@ -342,7 +347,7 @@ static int receive_result(pst_planrun_t *run, const pst_planrun_kind_t *kind, in
     int ready = 0;
     for (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st); !ready;
          MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &ready, &st))
-        short_nap();
+        pst_plancontract_idle(&run->cluster->contract);
     int len;
     MPI_Get_count(&st, MPI_BYTE, &len);
     char *buf = malloc((size_t)len);
@@ -487,7 +492,7 @@ static void gather_stats(pst_planrun_t *run)
     planrun_cluster_t *c = run->cluster;
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait_handoff(&req);
+    pst_plancontract_wait(&c->contract, &req);
     struct rusage ru;
     rank_stats_t mine = {.peak_rss_kb =
                              getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss : 0, /* KiB */

@@ -440,6 +440,20 @@ static int worker_train(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
     return rc;
 }
 
+/* The job's model contract: wide_deep's rows and deep stack, or the rows and bias of the others. */
+static int sparse_contract(const pst_sparse_run_t *run, const worker_t *r, pst_contract_t *c,
+                           pst_err_t *err)
+{
+    if (r->wd == NULL)
+        return pst_jobcontract_sparse(
+            r->remote.width, run->job.tsv ? pst_hash_spec_n_features(&run->job.hash) : 0, c, err);
+    pst_wide_deep_spec_t spec;
+    pst_wd_job_spec(&run->job.wd, &spec);
+    size_t n_dense = pst_wd_job_dense_params(&run->job.wd, err);
+    return n_dense > 0 ? pst_jobcontract_wide_deep(&spec, n_dense, c, err)
+                       : pst_err_code(err, PST_EINVAL);
+}
+
 int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const char *run_dir,
                             bool resume)
 {
@@ -455,11 +469,11 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     /* Every worker reads the same files and meets the same error: worker 0 reports it. */
     if (rc != PST_OK && index == 0)
         pst_app_error("%s", err.msg[0] ? err.msg : pst_strerror(rc));
-    /* The servers create only the tensors the workers declare (wide_deep declares none yet). */
+    /* The servers create only the tensors the workers declare. */
     pst_contract_t mine;
     pst_contract_init(&mine);
-    bool declares = rc == PST_OK && r.wd == NULL;
-    if (declares && (rc = pst_jobcontract_sparse(r.remote.width, &mine, &err)) != PST_OK)
+    bool declares = rc == PST_OK;
+    if (declares && (rc = sparse_contract(&run, &r, &mine, &err)) != PST_OK)
         pst_app_error("%s", err.msg);
     hello.ok = rc == PST_OK;
     pst_jobcontract_share(ranks, rc != PST_OK, declares ? &mine : NULL, NULL, NULL, NULL);

@@ -4,7 +4,7 @@
 # a tensor outside it (another namespace, or the job's own tensor with another size) is refused
 # with a named error and counted, the job finishes normally with the weights of an undisturbed
 # run, and a layered model (transport.prefetch) declares one tensor per layer, a sparse one its
-# rows and bias, and both train.
+# rows and bias, a wide_deep one its bounded rows and deep stack, and all train.
 # cluster.security=none lets the client in: it plays a buggy worker of the job, not a stranger.
 # usage: init_contract_test.sh PSTRAIN TESTS_DIR   (PST_STRANGER: the client program)
 set -uo pipefail
@@ -89,6 +89,19 @@ rc=$?
 [ "$rc" = 0 ] && pass "a sparse model trains within its contract" || fail "sparse run failed (rc $rc): $(tail -3 "$work/sparse.log")"
 check "the sparse contract holds the rows and the bias" \
   "$(grep -q 'accepts INIT only for the 2 tensors of the job' "$work/sparse.log" && echo True)"
+
+# --- wide_deep on hashed TSV fields: its rows (keys bounded by fields << hash_bits), deep stack ---
+"$pstrain" datagen criteo --rows 6000 --numeric 4 --categorical 8 --vocab 200 --interaction 1.5 \
+  --seed 3 --out "$work/clicks.tsv" >/dev/null 2>&1
+mpi 3 train "$(dirname "$0")/../../examples/clicks_wd.yaml" --set data.train="$work/clicks.tsv" \
+  --set data.test="$work/clicks.tsv" --set train.epochs=1 --set train.batch_size=64 \
+  --out "$work/wd" -v >"$work/wd.log" 2>&1
+rc=$?
+[ "$rc" = 0 ] && pass "a wide_deep model trains within its contract" || fail "wide_deep run failed (rc $rc): $(tail -3 "$work/wd.log")"
+check "the wide_deep contract holds the rows and the deep stack" \
+  "$(grep -q 'accepts INIT only for the 2 tensors of the job' "$work/wd.log" && echo True)"
+check "no key of the run fell outside the rows' bound" \
+  "$(grep -q 'outside the job.s model contract' "$work/wd.log" || echo True)"
 
 echo "$failures checks failed"
 [ "$failures" = 0 ]

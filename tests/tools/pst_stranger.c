@@ -115,12 +115,14 @@ static int attempt(const char *endpoint, const char *op)
             pst_psclient_destroy(&c);
             return 0;
         }
-    } else if (strcmp(op, "pull") == 0 || strcmp(op, "init") == 0 || strcmp(op, "init0") == 0) {
+    } else if (strcmp(op, "pull") == 0 || strcmp(op, "init") == 0 || strcmp(op, "init0") == 0 ||
+               strcmp(op, "init1") == 0) {
         /* 1 Mi floats of a model the job does not have (init0: of the job's own tensor 0/0, with
-         * another size): a pull of model 0 would need its size. */
+         * another size; init1: of a plan's first task, 1/0): a pull of model 0 would need its
+         * size. */
         enum { LEN = 1 << 20 };
         float *values = calloc(LEN, sizeof *values);
-        uint32_t model = strcmp(op, "init") == 0 ? 99 : 0;
+        uint32_t model = strcmp(op, "init") == 0 ? 99 : strcmp(op, "init1") == 0 ? 1 : 0;
         int t = values ? pst_psclient_register_dense(c, model, 0, LEN, &err) : -1;
         uint64_t clock = 0;
         pst_ticket_t ticket;
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: pst_stranger ENDPOINT "
-                        "[handshake|guess|stats|counters|pull|init|init0|shutdown]...\n");
+                        "[handshake|guess|stats|counters|pull|init|init0|init1|shutdown]...\n");
         return 2;
     }
     pst_log_set_level(PST_LOG_ERROR);

@@ -1,7 +1,7 @@
 /* Tests for app/mpi/jobcontract under mpirun (3 ranks: one server, two workers): the server gets
  * the contract the workers agree on; none when no worker declares one; a worker declaring another
  * contract, or none beside one, is named; a worker whose preparation failed is passed over (the
- * hello exchange ends such a job). */
+ * hello exchange ends such a job); wide_deep's contract keeps its rows' key bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,6 +105,43 @@ static void a_worker_declaring_otherwise_is_named(void **state)
     pst_contract_fini(&agreed);
 }
 
+/* wide_deep's rows and deep stack reach the server, the rows' key bound with them. */
+static void a_wide_deep_contract_keeps_its_key_bound(void **state)
+{
+    (void)state;
+    pst_contract_t mine, agreed;
+    pst_contract_init(&mine);
+    pst_contract_init(&agreed);
+    pst_wide_deep_spec_t hashed = {.dim = 8, .n_fields = 12, .field_shift = 16};
+    pst_wide_deep_spec_t ids = {.dim = 4, .n_fields = 4, .field_shift = 0};
+    pst_err_t err = {0};
+    for (int round = 0; round < 2; round++) {
+        pst_contract_fini(&mine);
+        if (ranks.worker >= 0)
+            assert_int_equal(
+                pst_jobcontract_wide_deep(round == 0 ? &hashed : &ids, 1000, &mine, &err), PST_OK);
+        bool has = false;
+        int rc = pst_jobcontract_share(&ranks, false, ranks.worker >= 0 ? &mine : NULL, &agreed,
+                                       &has, &err);
+        assert_int_equal(rc, PST_OK);
+        if (ranks.worker >= 0)
+            continue;
+        assert_true(has);
+        assert_int_equal(agreed.n, 2);
+        const pst_contract_tensor_t *rows = &agreed.tensors[0], *deep = &agreed.tensors[1];
+        assert_int_equal(rows->tensor_id, 0);
+        assert_int_equal(rows->sparse, 1);
+        assert_int_equal(rows->row_width, round == 0 ? 9 : 5);
+        /* hashed fields: field << 16 | bucket below 12 << 16; LIBSVM ids: no bound */
+        assert_int_equal(rows->total, round == 0 ? UINT64_C(12) << 16 : 0);
+        assert_int_equal(deep->tensor_id, 1);
+        assert_int_equal(deep->sparse, 0);
+        assert_int_equal(deep->total, 1000);
+    }
+    pst_contract_fini(&mine);
+    pst_contract_fini(&agreed);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -120,6 +157,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(agreed_contracts_reach_the_server, arm_alarm, disarm_alarm),
         cmocka_unit_test_setup_teardown(a_worker_declaring_otherwise_is_named, arm_alarm,
+                                        disarm_alarm),
+        cmocka_unit_test_setup_teardown(a_wide_deep_contract_keeps_its_key_bound, arm_alarm,
                                         disarm_alarm),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
