@@ -5,7 +5,7 @@
 #    (cluster.elastic=false) figures exactly, and no drop is reported;
 #  - continued (SIGCONT) once dropped: the worker rejoins at the servers' clock, the job ends with
 #    rc 0, report.json and the log name it, and the test figures are close to the uninterrupted
-#    run's;
+#    run's; the same rejoin for wide_deep;
 #  - never continued: the other worker finishes, report.json names worker 1 as dropped and not
 #    back, and the job ends within cluster.timeout and a few seconds of the report with rc 0
 #    and a message saying why (its model learnt from one share of the rows for most epochs: its
@@ -48,32 +48,41 @@ ref_auc=$(json "$work/bsp-true/report.json" "['test']['roc_auc']" 2>/dev/null ||
 ref_loss=$(json "$work/bsp-true/report.json" "['test']['log_loss']" 2>/dev/null || echo nan)
 
 # --- worker 1 stopped past the heartbeat timeout, then continued: it rejoins -------------------
-start_and_stop back 2
-if [ -z "$pid" ]; then
-  fail "back: worker rank 2 not stopped in time: $(tail -3 "$work/back.log")"
-  wait "$job"
-else
-  wait_dropped back # and continued at once, while the other still trains
+# back_case NAME [ARGS...]: the job (with ARGS) whose worker 1 is stopped after the first epoch
+# and continued as soon as the server declared it dead, while the other still trains
+back_case() {
+  local name=$1
+  shift
+  start_and_stop "$name" 2 "$@"
+  if [ -z "$pid" ]; then
+    fail "$name: worker rank 2 not stopped in time: $(tail -3 "$work/$name.log")"
+    wait "$job"
+    return 1
+  fi
+  wait_dropped "$name"
   kill -CONT "$pid"
   wait "$job"; rc=$?
-  check "back: the job ends with rc 0 (got $rc)" "$([ "$rc" = 0 ] && echo True)"
-  check "back: report.json says worker 1 rejoined, at a later clock than it dropped" \
-    "$(jexpr "$work/back/report.json" "[(x['worker'], x['rejoined'], x['rejoined_at_clock'] > x['dropped_at_clock'] and x['rows_not_seen'] > 0) for x in d['elastic']['dropped_workers']] == [(1, True, True)]")"
-  check "back: every epoch is logged once" \
-    "$(mexpr "$work/back/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, 21))")"
-  check "back: test ROC-AUC and log-loss within 0.01 of the uninterrupted run's ($ref_auc, $ref_loss)" \
-    "$(jexpr "$work/back/report.json" "abs(d['test']['roc_auc'] - $ref_auc) < 0.01 and abs(d['test']['log_loss'] - $ref_loss) < 0.01")"
+  check "$name: the job ends with rc 0 (got $rc)" "$([ "$rc" = 0 ] && echo True)"
+  check "$name: report.json says worker 1 rejoined, at a later clock than it dropped" \
+    "$(jexpr "$work/$name/report.json" "[(x['worker'], x['rejoined'], x['rejoined_at_clock'] > x['dropped_at_clock'] and x['rows_not_seen'] > 0) for x in d['elastic']['dropped_workers']] == [(1, True, True)]")"
+  check "$name: every epoch is logged once" \
+    "$(mexpr "$work/$name/metrics.jsonl" "[l['epoch'] for l in m] == list(range(1, 21))")"
   # trained and not-seen rows make up both shares of every epoch; the steps whose pushes came back
   # stale (computed, not applied) may count on both sides
-  check "back: the worker trained again; trained plus not seen rows are both workers' shares" \
-    "$(jexpr "$work/back/report.json" "d['train']['rows'] > 20 * 9000 and 0 <= d['train']['rows'] + d['elastic']['rows_not_seen'] - 20 * 18000 <= 4 * 32")"
-  grep -q "\[worker 1\].*it rejoins at clock" "$work/back.log" &&
-    pass "back: the worker carries on at the servers' clock" ||
-    fail "back: the worker did not say it rejoins: $(grep -i warn "$work/back.log" | head -3)"
-  grep -q "worker 1 dropped at clock [0-9]*, rejoined at clock [0-9]*" "$work/back.log" &&
-    pass "back: $(grep -m1 -o 'worker 1 dropped at clock.*' "$work/back.log")" ||
-    fail "back: no rejoin in the lead's log"
-fi
+  check "$name: the worker trained again; trained plus not seen rows are both workers' shares" \
+    "$(jexpr "$work/$name/report.json" "d['train']['rows'] > 20 * 9000 and 0 <= d['train']['rows'] + d['elastic']['rows_not_seen'] - 20 * 18000 <= 4 * 32")"
+  grep -q "\[worker 1\].*it rejoins at clock" "$work/$name.log" &&
+    pass "$name: the worker carries on at the servers' clock" ||
+    fail "$name: the worker did not say it rejoins: $(grep -i warn "$work/$name.log" | head -3)"
+  grep -q "worker 1 dropped at clock [0-9]*, rejoined at clock [0-9]*" "$work/$name.log" &&
+    pass "$name: $(grep -m1 -o 'worker 1 dropped at clock.*' "$work/$name.log")" ||
+    fail "$name: no rejoin in the lead's log"
+}
+back_case back &&
+  check "back: test ROC-AUC and log-loss within 0.01 of the uninterrupted run's ($ref_auc, $ref_loss)" \
+    "$(jexpr "$work/back/report.json" "abs(d['test']['roc_auc'] - $ref_auc) < 0.01 and abs(d['test']['log_loss'] - $ref_loss) < 0.01")"
+# wide & deep: its trainer rejoins the same way (the deep stack pulled again at the new clock)
+back_case back-wd --set model.type=wide_deep --set model.fields=4
 
 # --- worker 1 stopped for good: the other finishes, the job ends without it ---------------------
 start_and_stop gone 2
