@@ -41,6 +41,13 @@ for e in true false; do
 done
 check "no faults: elastic and MPI agreements give the same test and validation figures, exactly" \
   "$(python3 -c "import json; a, b = (json.load(open('$work/bsp-%s/report.json' % e)) for e in ('true', 'false')); print(a['test'] == b['test'] and a['val'] == b['val'] and a['train']['history'] == b['train']['history'] and a['test']['n'] == 4000)" 2>&1)"
+# the bias and the weights, key by key (not the file's size and checksum: the file keeps the
+# config, where cluster.elastic differs)
+for e in true false; do
+  "$pstrain" info "$work/bsp-$e/model.pst" --params | grep -v '^file size:\|^checksum:' >"$work/w-$e.txt"
+done
+check "no faults: the same bias and weights bit for bit (model.pst, $(grep -c "^[0-9]" "$work/w-true.txt") rows)" \
+  "$([ -s "$work/w-true.txt" ] && cmp -s "$work/w-true.txt" "$work/w-false.txt" && echo True)"
 check "no faults: the same pushes and rows, no drop reported" \
   "$(jexpr "$work/bsp-true/report.json" "d['comm']['pushes'] == $(json "$work/bsp-false/report.json" "['comm']['pushes']") and d['train']['rows'] == $(json "$work/bsp-false/report.json" "['train']['rows']") == 20 * 18000 and 'elastic' not in d")"
 # the uninterrupted run the faulty ones are held to
