@@ -2,7 +2,7 @@
 # Elastic sparse jobs (cluster.elastic, on by default): a sparse_lr BSP job of 1 server and 2
 # workers whose worker 1 is stopped (SIGSTOP) past cluster.heartbeat_timeout goes on without it.
 #  - no faults: the epoch ends and the final agreement through server 0 give the MPI run's
-#    (cluster.elastic=false) figures exactly, and no drop is reported;
+#    (cluster.elastic=false) figures exactly and its weights bit for bit, and no drop is reported;
 #  - continued (SIGCONT) once dropped: the worker rejoins at the servers' clock, the job ends with
 #    rc 0, report.json and the log name it, and the test figures are close to the uninterrupted
 #    run's; the same rejoin for wide_deep;
