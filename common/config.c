@@ -322,7 +322,8 @@ static const pst_config_key_t keys[] = {
      "Clock-named checkpoints each server keeps (server-S-clock-C.ckpt beside server-S.ckpt, "
      "which a resume reads); older ones are deleted once a newer one is complete. 0: keep all."},
     {"cluster.elastic", PST_CFG_BOOL, OFF(cluster.elastic), "true", NULL, NOB,
-     "Dense models under mpirun: the workers' epoch sums and final agreement go through server 0, "
+     "Jobs under mpirun (dense and sparse models): the workers' epoch-end agreements and final "
+     "agreement go through server 0, "
      "so a worker silent past cluster.heartbeat_timeout is dropped (its rows skipped, stated in "
      "report.json) and rejoins at the servers' clock when it comes back. false: MPI collectives, "
      "which wait for every worker (a stopped one ends the job after cluster.timeout)."},

@@ -32,8 +32,6 @@
 /* Seconds a rank whose training failed waits for the others at the end: they are failing too, and
  * only the few reductions of a failed run remain. */
 #define FAILED_END_S 10.0
-/* Seconds a failed worker gives its figures to reach server 0 for the others' final agreement. */
-#define FAILED_SEND_S 0.2
 
 typedef struct cluster {
     const pst_config_t *cfg;
@@ -277,36 +275,15 @@ static bool finish_together(worker_t *w, int rc)
 {
     double v[N_SUMS];
     final_values(w, rc, v);
-    pst_err_t err = {0};
-    bool elastic = w->c->cfg->cluster.elastic;
-    if (!elastic) { /* every worker joins, failed or not */
+    bool failed;
+    if (w->c->cfg->cluster.elastic) {
+        failed = pst_elastic_finish(&w->remote, rc, v, N_SUMS, w->index, &w->missing);
+    } else { /* every worker joins, failed or not */
         if (MPI_Allreduce(MPI_IN_PLACE, v, N_SUMS, MPI_DOUBLE, MPI_SUM, w->c->ranks.role) !=
             MPI_SUCCESS)
             return true;
-    } else if (w->remote.client == NULL) {
-        return true;
-    } else if (rc != PST_OK) {
-        /* Failed: the others learn it from this worker's figures at their final agreement; it
-         * does not wait for them (its SHUTDOWN next lets them go on without it). */
-        w->remote.reduce_timeout_s = FAILED_SEND_S;
-        pst_elastic_reduce_at(&w->remote, PST_ELASTIC_FINAL_CLOCK, v, N_SUMS, &err);
-        return true;
-    } else if (pst_elastic_reduce_at(&w->remote, PST_ELASTIC_FINAL_CLOCK, v, N_SUMS, &err) !=
-               PST_OK) {
-        pst_app_error("worker %d: the final agreement: %s", w->index, err.msg);
-        return true;
+        failed = v[SUM_FAILED] > 0;
     }
-    for (int k = 0; elastic && k < w->c->ranks.n_workers; k++)
-        w->missing = w->missing || !pst_elastic_contributed(&w->remote, N_SUMS, k);
-    /* The lead writes the run directory: without it the run has no outputs, whatever the others
-     * trained. */
-    if (elastic && !pst_elastic_contributed(&w->remote, N_SUMS, 0)) {
-        pst_app_error("worker %d: the lead worker (0) was dropped and did not come back: the run "
-                      "has no report or model",
-                      w->index);
-        return true;
-    }
-    bool failed = v[SUM_FAILED] > 0;
     if (!failed && w->index == 0)
         report_comm(w, v);
     return failed;
@@ -477,7 +454,8 @@ int pst_cluster_train(const pst_config_t *cfg, const pst_train_args_t *given)
     if (c.ranks.worker < 0) {
         status = run_server(&c);
     } else if (pst_sparse_train_selected(cfg)) {
-        status = pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL);
+        status =
+            pst_sparse_train_worker(&c.ranks, cfg, c.run_dir, args->resume != NULL, &c.missing);
         arm_end(&c, status != 0);
     } else {
         status = run_worker(&c); /* armed once its training ended */

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/console.h"
 #include "common/log.h"
 #include "common/net/reduce_layout.h"
+#include "worker/train/rejoin.h"
 
 int pst_elastic_reduce_at(pst_remote_t *r, uint64_t clock, double *vals, int n, pst_err_t *err)
 {
@@ -55,7 +57,7 @@ int pst_elastic_reduce(pst_remote_t *r, double *vals, int n, pst_err_t *err)
 uint64_t pst_elastic_rejoin_clock(void *ctx, uint64_t clock)
 {
     pst_remote_t *r = ctx;
-    uint64_t to = pst_psclient_take_stale_clock(r->client);
+    uint64_t to = pst_train_rejoin_servers_clock(r->client, clock);
     if (to <= clock)
         return clock;
     /* The pulls of this step are in flight into the model: they land before it moves on. */
@@ -68,11 +70,37 @@ uint64_t pst_elastic_rejoin_clock(void *ctx, uint64_t clock)
         if (pst_psclient_wait(r->client, p->pull_ticket, &scratch) != PST_OK)
             pst_warn("rejoining: %s", scratch.msg);
     }
-    pst_warn("the servers went on without this worker (declared dead at clock %llu or later): "
-             "it rejoins at clock %llu",
-             (unsigned long long)clock, (unsigned long long)to);
     r->clock = to;
     return to;
+}
+
+bool pst_elastic_finish(pst_remote_t *r, int rc, double *vals, int n, int worker, bool *missing)
+{
+    pst_err_t err = {0};
+    if (r->client == NULL)
+        return true;
+    if (rc != PST_OK) {
+        /* the others learn it from this worker's figures at their final agreement; it does not
+         * wait for them (its SHUTDOWN next lets them go on without it) */
+        r->reduce_timeout_s = PST_ELASTIC_FAILED_SEND_S;
+        pst_elastic_reduce_at(r, PST_ELASTIC_FINAL_CLOCK, vals, n, &err);
+        return true;
+    }
+    if (pst_elastic_reduce_at(r, PST_ELASTIC_FINAL_CLOCK, vals, n, &err) != PST_OK) {
+        pst_app_error("worker %d: the final agreement: %s", worker, err.msg);
+        return true;
+    }
+    for (int k = 0; missing != NULL && k < r->n_workers; k++)
+        *missing = *missing || !pst_elastic_contributed(r, n, k);
+    /* The lead writes the run directory: without it the run has no outputs, whatever the others
+     * trained. */
+    if (!pst_elastic_contributed(r, n, 0)) {
+        pst_app_error("worker %d: the lead worker (0) was dropped and did not come back: the run "
+                      "has no report or model",
+                      worker);
+        return true;
+    }
+    return vals[0] > 0;
 }
 
 bool pst_elastic_contributed(const pst_remote_t *r, int n, int w)

@@ -14,6 +14,8 @@
 
 /* The clock of the job's final reduction (the agreement after training). */
 #define PST_ELASTIC_FINAL_CLOCK UINT64_MAX
+/* Seconds a failed worker gives its figures to reach server 0 for the others' final agreement. */
+#define PST_ELASTIC_FAILED_SEND_S 0.2
 
 /* Sums vals[0..n) over the live workers through server 0, as the reduction at the worker's clock
  * (the k-th there); r->reduce_buf keeps the result with every worker's drops. PST_ESTATE when
@@ -25,6 +27,15 @@ int pst_elastic_reduce_at(pst_remote_t *r, uint64_t clock, double *vals, int n, 
 /* The train hook rejoin_clock (ctx: the remote): the clock a stale push revealed, after waiting
  * for the pulls in flight. */
 uint64_t pst_elastic_rejoin_clock(void *ctx, uint64_t clock);
+
+/* The final agreement of an elastic job (after training; rc: this worker's outcome) through
+ * server 0: vals[0..n) summed over the live workers in place, vals[0] being each worker's
+ * failure flag (1 when rc failed). A failed worker only sends its figures (for
+ * PST_ELASTIC_FAILED_SEND_S) and does not wait for the others. *missing (may be NULL) is set when a
+ * worker was dropped and did not come back. Returns whether the run failed: here, at any worker, at
+ * the reduction (the error printed for worker `worker`), or because the lead worker (0) was dropped
+ * and is not back (the run then has no report). */
+bool pst_elastic_finish(pst_remote_t *r, int rc, double *vals, int n, int worker, bool *missing);
 
 /* Whether worker w's values were in the last reduction of n sums. */
 bool pst_elastic_contributed(const pst_remote_t *r, int n, int w);

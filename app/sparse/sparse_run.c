@@ -32,6 +32,8 @@ void pst_sparse_run_fini(pst_sparse_run_t *run)
     run->test_prob = NULL;
     cJSON_Delete(run->comm);
     run->comm = NULL;
+    cJSON_Delete(run->elastic);
+    run->elastic = NULL;
     cJSON_Delete(run->epochs_json);
     run->epochs_json = NULL;
 }
@@ -352,6 +354,8 @@ static cJSON *build_report(const pst_sparse_run_t *run)
     pst_json_add_number(sparse, "model_file_bytes", run->sparse.model_file_bytes);
     if (run->comm != NULL)
         cJSON_AddItemReferenceToObject(doc, "comm", run->comm);
+    if (run->elastic != NULL)
+        cJSON_AddItemReferenceToObject(doc, "elastic", run->elastic);
     return doc;
 }
 

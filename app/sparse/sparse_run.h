@@ -64,7 +64,8 @@ typedef struct pst_sparse_run {
     pst_binary_metrics_t best_val;  /* the best epoch's validation figures */
     cJSON *epochs_json;             /* the lead's per-epoch figures, owned */
     pst_sparse_stats_t sparse;
-    cJSON *comm; /* distributed: the comm section, owned */
+    cJSON *comm;    /* distributed: the comm section, owned */
+    cJSON *elastic; /* distributed: the workers dropped (app/sparse/sparse_elastic), owned */
 
     float *test_prob; /* (test rows) the test probabilities, for report.json's curves; or NULL */
 } pst_sparse_run_t;

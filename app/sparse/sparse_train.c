@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "app/console.h"
+#include "app/mpi/elastic.h"
 #include "app/mpi/jobcontract.h"
 #include "app/mpi/mpijob.h"
 #include "app/mpi/remote.h"
 #include "app/mpi/steptime.h"
+#include "app/sparse/sparse_elastic.h"
 #include "app/sparse/sparse_run.h"
 #include "app/sparse/sparse_save.h"
 #include "app/sparse/sparse_wd.h"
@@ -42,7 +44,7 @@ static int train_local(pst_sparse_run_t *run, const char *out, pst_err_t *err)
         wd = pst_wd_job_local(&run->job.wd, &opts, &dense, run->job.lr, run->job.init_seed,
                               run->job.wd.dropout_seed, err);
         run->trainer =
-            (pst_sparse_trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb, NULL};
+            (pst_sparse_trainer_t){wd, pst_wd_local_step_cb, pst_wd_local_predict_cb, NULL, NULL};
     } else {
         model = pst_sparse_model_new(&opts, err);
         run->trainer = pst_sparse_trainer_local(model);
@@ -104,6 +106,7 @@ typedef struct worker {
     pst_wd_remote_t *wd;
     pst_sparse_best_t best;        /* lead: the best epoch's model, pulled from the servers */
     MPI_Comm comm;                 /* the workers */
+    const pst_sparse_run_t *run;   /* its epochs and steps tag the elastic agreements */
     pst_psclient_stats_t at_start; /* the link's counters before the first step */
     double step[PST_STEPTIME_N];   /* this worker's training figures */
 } worker_t;
@@ -145,6 +148,10 @@ static int agree_epoch(void *ctx, int rc, bool *stop, pst_err_t *err)
     /* coalesced requests go before the reduction: another worker's evaluation may wait on them */
     int flushed = r->link.client != NULL ? pst_psclient_flush(r->link.client, err) : PST_OK;
     rc = rc != PST_OK ? rc : flushed;
+    if (r->link.elastic)
+        return pst_sparse_elastic_agree(
+            &r->link, (uint64_t)r->run->epochs_run * (uint64_t)r->run->steps_per_epoch, rc, stop,
+            err);
     int failed = pst_mpijob_agree_err(r->comm, rc, 1, err);
     if (rc == PST_OK && failed != PST_OK)
         pst_err_prefix(err, failed, "another worker failed: ");
@@ -160,6 +167,10 @@ static int remote_begin(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, 
 {
     int rc = pst_remote_connect(&r->link, ranks, run->cfg, ranks->role, err);
     r->remote.client = r->link.client;
+    /* an agreement waits for a worker until the servers declare it dead, then for the others */
+    r->link.reduce_timeout_s = run->cfg->cluster.timeout + run->cfg->cluster.heartbeat_timeout;
+    r->link.n_workers = ranks->n_workers;
+    r->link.elastic = run->cfg->cluster.elastic;
     if (rc == PST_OK && resume && r->wd != NULL)
         rc = pst_err_set(err, PST_EINVAL,
                          "--resume: wide_deep runs cannot resume yet; sparse_lr and fm runs can");
@@ -232,7 +243,8 @@ static int best_begin(pst_sparse_run_t *run, worker_t *r, pst_err_t *err)
         pst_wd_local_t *copy = NULL;
         if ((rc = local_copy(run, NULL, &copy, err)) != PST_OK)
             return rc;
-        pst_sparse_trainer_t scorer = {copy, pst_wd_local_step_cb, pst_wd_local_predict_cb, NULL};
+        pst_sparse_trainer_t scorer = {copy, pst_wd_local_step_cb, pst_wd_local_predict_cb, NULL,
+                                       NULL};
         pst_sparse_best_init_wd_remote(&r->best, r->wd, copy, scorer);
     } else {
         pst_sparse_train_opts_t local;
@@ -284,7 +296,10 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
         rc = best_begin(run, r, err);
     run->trainer =
         r->wd != NULL ? pst_wd_remote_trainer(r->wd) : pst_sparse_remote_trainer(&r->remote);
+    if (!run->cfg->cluster.elastic) /* the MPI agreements hold every worker: none is left behind */
+        run->trainer.rejoin = NULL;
     r->comm = ranks->role;
+    r->run = run;
     run->agree = agree_epoch;
     run->agree_ctx = r;
     return rc;
@@ -311,53 +326,98 @@ static void server_memory(pst_sparse_run_t *run, worker_t *r, int n_servers)
     run->sparse.server_peak_rss = rss > 0 ? rss : NAN;
 }
 
-/* Sums the workers' traffic and rows into the lead's report (collective). train_wire and
- * train_raw: this worker's bytes of the training steps. */
-static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, double train_wire,
-                        double train_raw)
+/* The figures every worker adds up at the end: whether it failed, its link's counters, rows,
+ * training wire and raw bytes, keys pushed, waits, steps and step times. */
+enum {
+    SUM_FAILED,
+    SUM_COMM,
+    SUM_ROWS = SUM_COMM + PST_COMM_N,
+    SUM_TRAIN_WIRE,
+    SUM_TRAIN_RAW,
+    SUM_KEYS,
+    SUM_PULL_WAIT,
+    SUM_PUSH_WAIT,
+    SUM_STEP,
+    SUM_STEPS,
+    SUM_STEPTIME,
+    N_SUMS = SUM_STEPTIME + PST_STEPTIME_N
+};
+
+/* This worker's figures. train_wire and train_raw: its bytes of the training steps. */
+static void final_values(const pst_sparse_run_t *run, const worker_t *r, int rc, double train_wire,
+                         double train_raw, double v[N_SUMS])
 {
     pst_psclient_stats_t st = {0};
     if (r->link.client != NULL)
         pst_psclient_stats(r->link.client, &st);
-    /* The link's counters, then rows, training wire and raw bytes, keys pushed, step times. */
-    enum { ROWS = PST_COMM_N, TRAIN_WIRE, TRAIN_RAW, KEYS, PULL_WAIT, PUSH_WAIT, STEP, N_SUMS };
     pst_wd_remote_stats_t counts;
     worker_counts(r, &counts);
-    double v[N_SUMS], sum[N_SUMS], steps = (double)counts.steps, all_steps = 0;
-    pst_comm_counters(&st, v);
-    v[ROWS] = (double)run->rows_trained;
-    v[TRAIN_WIRE] = train_wire;
-    v[TRAIN_RAW] = train_raw;
-    v[KEYS] = (double)counts.keys_pushed;
+    v[SUM_FAILED] = rc != PST_OK;
+    pst_comm_counters(&st, v + SUM_COMM);
+    v[SUM_ROWS] = (double)run->rows_trained;
+    v[SUM_TRAIN_WIRE] = train_wire;
+    v[SUM_TRAIN_RAW] = train_raw;
+    v[SUM_KEYS] = (double)counts.keys_pushed;
     /* the wide & deep trainer does not time its waits: unknown rather than zero */
-    v[PULL_WAIT] = r->wd != NULL ? NAN : r->remote.times.pull_wait;
-    v[PUSH_WAIT] = r->wd != NULL ? NAN : r->remote.times.push_wait;
-    v[STEP] = r->wd != NULL ? NAN : r->remote.times.total;
-    MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
-    MPI_Reduce(&steps, &all_steps, 1, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
-    double step_sum[PST_STEPTIME_N];
-    MPI_Reduce(r->step, step_sum, PST_STEPTIME_N, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
-    if (!run->lead)
-        return;
-    run->rows_trained = (uint64_t)sum[ROWS];
-    run->sparse.bytes_per_example = sum[ROWS] > 0 ? sum[TRAIN_WIRE] / sum[ROWS] : NAN;
-    run->sparse.raw_bytes_per_example = sum[ROWS] > 0 ? sum[TRAIN_RAW] / sum[ROWS] : NAN;
-    run->sparse.keys_per_step = all_steps > 0 ? sum[KEYS] / all_steps : NAN;
+    v[SUM_PULL_WAIT] = r->wd != NULL ? NAN : r->remote.times.pull_wait;
+    v[SUM_PUSH_WAIT] = r->wd != NULL ? NAN : r->remote.times.push_wait;
+    v[SUM_STEP] = r->wd != NULL ? NAN : r->remote.times.total;
+    v[SUM_STEPS] = (double)counts.steps;
+    memcpy(v + SUM_STEPTIME, r->step, sizeof r->step);
+}
+
+/* Lead: the workers' traffic and rows, summed, into the report. */
+static void report_comm(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks,
+                        const double sum[N_SUMS])
+{
+    double all_steps = sum[SUM_STEPS];
+    run->rows_trained = (uint64_t)sum[SUM_ROWS];
+    run->sparse.bytes_per_example = sum[SUM_ROWS] > 0 ? sum[SUM_TRAIN_WIRE] / sum[SUM_ROWS] : NAN;
+    run->sparse.raw_bytes_per_example =
+        sum[SUM_ROWS] > 0 ? sum[SUM_TRAIN_RAW] / sum[SUM_ROWS] : NAN;
+    run->sparse.keys_per_step = all_steps > 0 ? sum[SUM_KEYS] / all_steps : NAN;
     cJSON *comm = run->comm = cJSON_CreateObject();
-    pst_comm_json(comm, ranks, run->cfg, sum);
+    pst_comm_json(comm, ranks, run->cfg, sum + SUM_COMM);
     pst_comm_codec_json(comm, r->link.client);
-    pst_json_add_number(comm, "train_bytes_wire", sum[TRAIN_WIRE]);
+    pst_json_add_number(comm, "train_bytes_wire", sum[SUM_TRAIN_WIRE]);
     /* Per training step, mean over workers: blocked on pulls, on push acknowledgements, the rest */
     double per_step_ms = all_steps > 0 ? 1e3 / all_steps : NAN;
-    pst_json_add_number(comm, "step_pull_wait_ms", sum[PULL_WAIT] * per_step_ms);
-    pst_json_add_number(comm, "step_push_wait_ms", sum[PUSH_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_pull_wait_ms", sum[SUM_PULL_WAIT] * per_step_ms);
+    pst_json_add_number(comm, "step_push_wait_ms", sum[SUM_PUSH_WAIT] * per_step_ms);
     pst_json_add_number(comm, "step_compute_ms",
-                        (sum[STEP] - sum[PULL_WAIT] - sum[PUSH_WAIT]) * per_step_ms);
-    pst_steptime_json(comm, step_sum);
+                        (sum[SUM_STEP] - sum[SUM_PULL_WAIT] - sum[SUM_PUSH_WAIT]) * per_step_ms);
+    pst_steptime_json(comm, sum + SUM_STEPTIME);
     if (r->link.client != NULL) {
         server_memory(run, r, ranks->n_servers);
         pst_steptime_query_servers(comm, r->link.client, ranks->n_servers, all_steps);
     }
+}
+
+/* The end of a worker's run (collective): every worker's figures summed into the lead's report
+ * and whether any failed, through server 0 with cluster.elastic (a worker dropped and not back is
+ * not waited for: *missing says there was one) or MPI; the link closed. Returns whether the run
+ * failed. */
+static bool finish_together(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks, int rc,
+                            double train_wire, double train_raw, bool *missing)
+{
+    double v[N_SUMS], sum[N_SUMS];
+    final_values(run, r, rc, train_wire, train_raw, v);
+    if (run->cfg->cluster.elastic) {
+        bool failed = pst_elastic_finish(&r->link, rc, v, N_SUMS, ranks->worker, missing);
+        if (!failed && run->lead) {
+            pst_wd_remote_stats_t counts; /* the lead's steps: the run's last clock */
+            worker_counts(r, &counts);
+            report_comm(run, r, ranks, v);
+            pst_sparse_elastic_report(run, &r->link, N_SUMS, counts.steps);
+        }
+        worker_fini(r);
+        return failed;
+    }
+    MPI_Reduce(v, sum, N_SUMS, MPI_DOUBLE, MPI_SUM, 0, ranks->role);
+    if (run->lead)
+        report_comm(run, r, ranks, sum);
+    worker_fini(r);
+    return pst_mpijob_agree(ranks->role, rc) != PST_OK;
 }
 
 /* This worker's per-step figures from its link counters st after training, without the
@@ -455,7 +515,7 @@ static int sparse_contract(const pst_sparse_run_t *run, const worker_t *r, pst_c
 }
 
 int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const char *run_dir,
-                            bool resume)
+                            bool resume, bool *missing)
 {
     pst_sparse_run_t run;
     worker_t r;
@@ -488,10 +548,8 @@ int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const c
     rc = worker_train(&run, &r, ranks, resume, &train_wire, &train_raw, &pulled, &err);
     if (rc != PST_OK)
         pst_app_error("worker %d: %s", index, err.msg[0] ? err.msg : pst_strerror(rc));
-    report_comm(&run, &r, ranks, train_wire, train_raw);
-    worker_fini(&r);
     /* Every worker must agree the run succeeded before the lead writes its report. */
-    bool any_failed = pst_mpijob_agree(ranks->role, rc) != PST_OK;
+    bool any_failed = finish_together(&run, &r, ranks, rc, train_wire, train_raw, missing);
     if (!any_failed && run.lead &&
         ((rc = save_pulled(&run, &pulled, &err)) != PST_OK ||
          (rc = pst_sparse_run_finish(&run, &err)) != PST_OK))

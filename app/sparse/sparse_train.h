@@ -21,8 +21,12 @@ int pst_sparse_train_local(const pst_config_t *cfg, const char *out, const char 
  * a local run would, joins the start-up exchange (pst_ranks_exchange, once), trains its
  * rank-strided share of the training rows with sparse pulls and pushes of exactly each batch's
  * keys plus a one-float bias tensor, and on worker 0 evaluates validation at epoch ends and test
- * at the end and writes run_dir. Collective over the workers. Returns the exit status. */
+ * at the end and writes run_dir. Collective over the workers; with cluster.elastic the epoch
+ * ends and the final agreement go through server 0 instead, so a worker the servers declared dead
+ * holds nobody up (it rejoins at their clock when it comes back), and *missing is set when one
+ * was dropped and did not come back (the caller's final join must not wait for it). Returns the
+ * exit status. */
 int pst_sparse_train_worker(pst_ranks_t *ranks, const pst_config_t *cfg, const char *run_dir,
-                            bool resume);
+                            bool resume, bool *missing);
 
 #endif

@@ -18,10 +18,7 @@ if [ -z "$pid" ]; then
   wait "$job"
 else
   # once the server dropped it (heartbeat_timeout, 2 s), and while the other trains on
-  for _ in $(seq 200); do
-    grep -q "worker 1 silent for .* declared dead" "$work/back.log" && break
-    sleep 0.1
-  done
+  wait_dropped back
   sleep 1
   kill -CONT "$pid"
   wait "$job"; rc=$?

@@ -79,6 +79,15 @@ start_and_stop() {
   fi
 }
 
+# wait_dropped NAME: waits (at most 20 s) until $work/NAME.log says the server declared worker 1
+# dead
+wait_dropped() {
+  for _ in $(seq 400); do
+    grep -q "worker 1 silent for .* declared dead" "$work/$1.log" && return
+    sleep 0.05
+  done
+}
+
 # rows_ok NAME: report.json's rows_not_seen of each drop equals the rows worker 1 (717 rows a
 # epoch: 1434 training rows in two strided shares, 90 steps of 8, the last of 5) has in its
 # clocks [dropped_at, rejoined_at or the run's end)

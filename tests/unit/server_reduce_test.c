@@ -1,7 +1,8 @@
 /* Tests for ps/server_reduce (through worker/psclient_reduce): reductions sum every live
  * worker's values, a worker declared dead is left out, one that comes back gets the completed
  * result flagged late with its drop's clocks (or, for one long forgotten, the clock to rejoin
- * at), and a stale push tells it the servers' clock, acknowledged or not. */
+ * at), and a stale push tells it the servers' clock, acknowledged or not; a sparse shard's BSP
+ * clocks leave a dead worker out and take it back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -286,6 +287,69 @@ static void a_forgotten_reduction_answers_with_the_clock_to_rejoin_at(void **sta
     finish_server(srv);
 }
 
+/* Registers a sparse tensor of one-float rows starting at 0 and INITs it; its handle. */
+static int share_rows(pst_psclient_t *c)
+{
+    pst_err_t err = {0};
+    int t = pst_psclient_register_sparse(c, 0, 0, 1, 0.0f, 1, &err);
+    ok(pst_psclient_init_on_servers(c, t, NULL, NULL, &err), &err);
+    return t;
+}
+
+/* Pushes grad for keys at clock and waits for the acknowledgement. */
+static void push_rows(pst_psclient_t *c, int t, const uint64_t keys[2], const float grad[2],
+                      uint64_t clock)
+{
+    pst_err_t err = {0};
+    pst_ticket_t ticket;
+    ok(pst_psclient_push_sparse(c, t, keys, 2, grad, clock, 1.0f, &ticket, &err), &err);
+    ok(pst_psclient_wait(c, ticket, &err), &err);
+}
+
+/* Pulls the rows of keys at clock (waiting for it, under BSP) into rows. */
+static void pull_rows(pst_psclient_t *c, int t, const uint64_t keys[2], float rows[2],
+                      uint64_t clock)
+{
+    pst_err_t err = {0};
+    pst_ticket_t ticket;
+    ok(pst_psclient_pull_sparse(c, t, keys, 2, rows, clock, &ticket, &err), &err);
+    ok(pst_psclient_wait(c, ticket, &err), &err);
+}
+
+/* The same on a sparse shard: worker 1 never heartbeats, so clock 0 of the rows goes on with
+ * worker 0's push alone once it is declared dead; back, its push of clock 0 is stale and tells it
+ * clock 1, and from there the clocks wait for both workers again and average both pushes. */
+static void sparse_rows_go_on_without_a_dead_worker(void **state)
+{
+    (void)state;
+    server_run_t *srv = start_server(500);
+    pst_psclient_t *live = connect_client(srv, 0, 100);
+    pst_psclient_t *away = connect_client(srv, 1, 0);
+    int tl = share_rows(live), ta = share_rows(away);
+    const uint64_t keys[2] = {3, 70};
+    const float g[2] = {0.5f, -1.0f}, g_away[2] = {1.5f, 1.0f};
+    float w[2];
+    push_rows(live, tl, keys, g, 0);
+    pull_rows(live, tl, keys, w, 1); /* answered once worker 1 is declared dead */
+    assert_true(w[0] == -0.5f && w[1] == 1.0f);
+
+    push_rows(away, ta, keys, g, 0);
+    assert_int_equal(pst_psclient_take_stale_clock(away), 1);
+    pull_rows(away, ta, keys, w, 1);
+    assert_true(w[0] == -0.5f && w[1] == 1.0f); /* the rows of clock 1: its push not applied */
+    push_rows(away, ta, keys, g_away, 1);
+    push_rows(live, tl, keys, g, 1);
+    pull_rows(live, tl, keys, w, 2);
+    assert_true(w[0] == -1.5f && w[1] == 1.0f); /* the mean of both pushes of clock 1 */
+
+    pst_err_t err = {0};
+    ok(pst_psclient_shutdown(live, &err), &err);
+    ok(pst_psclient_shutdown(away, &err), &err);
+    pst_psclient_destroy(&live);
+    pst_psclient_destroy(&away);
+    finish_server(srv);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
@@ -294,6 +358,7 @@ int main(void)
         cmocka_unit_test(a_dead_worker_is_left_out_and_rejoins),
         cmocka_unit_test(an_unacknowledged_stale_push_tells_the_clock),
         cmocka_unit_test(a_forgotten_reduction_answers_with_the_clock_to_rejoin_at),
+        cmocka_unit_test(sparse_rows_go_on_without_a_dead_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -341,17 +341,33 @@ typedef struct skip_recorder {
     int n;
 } skip_recorder_t;
 
+static double batch_print(const pst_sparse_batch_t *b)
+{
+    double f = (double)b->n_rows;
+    for (size_t k = b->row_ptr[0]; k < b->row_ptr[b->n_rows]; k++)
+        f += (double)(b->col32 ? b->col32[k] : b->col64[k]) * (double)(k - b->row_ptr[0] + 1);
+    return f;
+}
+
 static int skip_record_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
 {
     (void)err;
     skip_recorder_t *r = ctx;
-    double f = (double)b->n_rows;
-    for (size_t k = b->row_ptr[0]; k < b->row_ptr[b->n_rows]; k++)
-        f += (double)(b->col32 ? b->col32[k] : b->col64[k]) * (double)(k - b->row_ptr[0] + 1);
     assert_true(r->n < 64);
-    r->seen[r->n++] = f;
+    r->seen[r->n++] = batch_print(b);
     *loss = 0.5;
     return PST_OK;
+}
+
+/* n_rows rows of nnz keys below 40, drawn from a fixed seed. */
+static pst_dataset_t *random_csr(size_t n_rows, size_t nnz)
+{
+    pst_rng_t rng;
+    pst_rng_init(&rng, 5);
+    pst_dataset_t *d = csr_new(n_rows, nnz, 40);
+    for (size_t k = 0; k < n_rows * nnz; k++)
+        d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 40);
+    return d;
 }
 
 /* A resumed run's loop passes over skip_steps batches, across epochs, and then steps exactly the
@@ -360,11 +376,7 @@ static void skipped_steps_resume_where_the_run_was(void **state)
 {
     (void)state;
     enum { N_ROWS = 50, NNZ = 3, BATCH = 8, EPOCHS = 3, SKIP = 10 };
-    pst_rng_t rng;
-    pst_rng_init(&rng, 5);
-    pst_dataset_t *d = csr_new(N_ROWS, NNZ, 40);
-    for (size_t k = 0; k < N_ROWS * NNZ; k++)
-        d->col_idx[k] = (uint32_t)pst_rng_below(&rng, 40);
+    pst_dataset_t *d = random_csr(N_ROWS, NNZ);
     skip_recorder_t whole = {0}, resumed = {0};
     pst_sparse_epoch_t e[EPOCHS];
     for (int run = 0; run < 2; run++) {
@@ -372,7 +384,8 @@ static void skipped_steps_resume_where_the_run_was(void **state)
         pst_sparse_loop_opts_t o = {
             .batch_size = BATCH, .shuffle = true, .seed = 9, .skip_steps = run == 0 ? 0 : SKIP};
         pst_sparse_loop_t loop;
-        pst_sparse_loop_init(&loop, (pst_sparse_trainer_t){r, skip_record_step, NULL, NULL}, &o);
+        pst_sparse_loop_init(&loop, (pst_sparse_trainer_t){r, skip_record_step, NULL, NULL, NULL},
+                             &o);
         for (int epoch = 1; epoch <= EPOCHS; epoch++)
             assert_int_equal(pst_sparse_loop_epoch(&loop, d, epoch, &e[epoch - 1], NULL), PST_OK);
         pst_sparse_loop_fini(&loop);
@@ -388,6 +401,92 @@ static void skipped_steps_resume_where_the_run_was(void **state)
     assert_int_equal(e[1].steps, 4);
     assert_int_equal(e[1].rows, N_ROWS - 3 * BATCH);
     assert_int_equal(e[2].steps, 7);
+    pst_dataset_destroy(&d);
+}
+
+/* A trainer that falls behind the servers: after its after[i]-th step its rejoin hook says
+ * behind[i] steps went on without it. With look-ahead, every stepped batch must be the one
+ * prepared last (a rejoin forgets the prepared one). */
+typedef struct rejoin_recorder {
+    skip_recorder_t rec;
+    int after[2];
+    uint64_t behind[2];
+    double prepared[2]; /* the batches prepared and not yet stepped, oldest first */
+    int n_prepared, mismatched;
+} rejoin_recorder_t;
+
+static int rejoin_record_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst_err_t *err)
+{
+    rejoin_recorder_t *r = ctx;
+    if (r->n_prepared > 0) {
+        r->mismatched += r->prepared[0] != batch_print(b);
+        r->prepared[0] = r->prepared[1];
+        r->n_prepared--;
+    }
+    return skip_record_step(&r->rec, b, loss, err);
+}
+
+static int rejoin_record_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
+{
+    (void)err;
+    rejoin_recorder_t *r = ctx;
+    assert_true(r->n_prepared < 2);
+    r->prepared[r->n_prepared++] = batch_print(next);
+    return PST_OK;
+}
+
+static uint64_t rejoin_record_behind(void *ctx)
+{
+    rejoin_recorder_t *r = ctx;
+    for (int i = 0; i < 2; i++) {
+        if (r->rec.n == r->after[i]) {
+            r->n_prepared = 0; /* the trainer forgets what it prepared */
+            return r->behind[i];
+        }
+    }
+    return 0;
+}
+
+/* A worker back from being dropped passes over the batches of the steps the servers went on
+ * without it, inside an epoch and into the next ones, and then steps exactly the batches of the
+ * uninterrupted run's steps; with look-ahead the batch it rejoins at is prepared again. */
+static void rejoining_passes_over_the_steps_missed(void **state)
+{
+    (void)state;
+    enum { N_ROWS = 50, NNZ = 3, BATCH = 8, EPOCHS = 3 };
+    pst_dataset_t *d = random_csr(N_ROWS, NNZ);
+    pst_sparse_loop_opts_t o = {.batch_size = BATCH, .shuffle = true, .seed = 9};
+    skip_recorder_t whole = {0};
+    pst_sparse_loop_t loop;
+    pst_sparse_epoch_t e[EPOCHS];
+    pst_sparse_loop_init(&loop, (pst_sparse_trainer_t){&whole, skip_record_step, NULL, NULL, NULL},
+                         &o);
+    for (int epoch = 1; epoch <= EPOCHS; epoch++)
+        assert_int_equal(pst_sparse_loop_epoch(&loop, d, epoch, &e[epoch - 1], NULL), PST_OK);
+    pst_sparse_loop_fini(&loop);
+    assert_int_equal(whole.n, 7 * EPOCHS);
+    /* after step 1 (epoch 1), 3 steps missed: step 5 next; after step 7 (epoch 2's first), 9
+     * missed: epoch 2's end and epoch 3's first three batches passed over */
+    const int want[] = {0, 1, 5, 6, 7, 17, 18, 19, 20};
+    for (int look_ahead = 0; look_ahead < 2; look_ahead++) {
+        rejoin_recorder_t r = {.after = {2, 5}, .behind = {3, 9}};
+        pst_sparse_trainer_t t = {&r, rejoin_record_step, NULL,
+                                  look_ahead ? rejoin_record_prepare : NULL, rejoin_record_behind};
+        pst_sparse_loop_init(&loop, t, &o);
+        for (int epoch = 1; epoch <= EPOCHS; epoch++)
+            assert_int_equal(pst_sparse_loop_epoch(&loop, d, epoch, &e[epoch - 1], NULL), PST_OK);
+        pst_sparse_loop_fini(&loop);
+        assert_int_equal(r.rec.n, 9);
+        for (int i = 0; i < r.rec.n; i++)
+            assert_true(r.rec.seen[i] == whole.seen[want[i]]);
+        assert_int_equal(r.mismatched, 0);
+        assert_int_equal(r.n_prepared, 0);
+        assert_int_equal(e[0].steps, 4);
+        assert_int_equal(e[1].steps, 1);
+        assert_int_equal(e[1].rows, BATCH);
+        assert_int_equal(e[2].steps, 4);
+        assert_int_equal(e[2].rows, N_ROWS - 3 * BATCH);
+    }
     pst_dataset_destroy(&d);
 }
 
@@ -470,7 +569,7 @@ static void look_ahead_prepares_every_next_batch(void **state)
             rec[i].model = pst_sparse_model_new(&opts, NULL);
             assert_non_null(rec[i].model);
             pst_sparse_trainer_t t = {&rec[i], recorder_step, recorder_predict,
-                                      i == 1 ? recorder_prepare : NULL};
+                                      i == 1 ? recorder_prepare : NULL, NULL};
             pst_sparse_loop_opts_t o = {
                 .batch_size = BATCH, .shuffle = true, .seed = 5, .steps_per_epoch = caps[c]};
             pst_sparse_loop_init(&loop[i], t, &o);
@@ -517,6 +616,7 @@ int main(void)
         cmocka_unit_test(unshuffled_training_steps_through_windows),
         cmocka_unit_test(shuffling_starts_with_the_second_epoch),
         cmocka_unit_test(skipped_steps_resume_where_the_run_was),
+        cmocka_unit_test(rejoining_passes_over_the_steps_missed),
         cmocka_unit_test(look_ahead_prepares_every_next_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -357,7 +357,7 @@ static void wide_deep_best_restores_rows_and_dense_stack(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(pst_wd_local_update(wd, &b2, NULL, NULL), PST_OK);
     assert_true(memcmp(dense, pst_model_params(mlp), n_dense * sizeof(float)) != 0);
-    pst_sparse_trainer_t trainer = {wd, NULL, NULL, NULL};
+    pst_sparse_trainer_t trainer = {wd, NULL, NULL, NULL, NULL};
     assert_int_equal(pst_sparse_best_restore(&best, &trainer, NULL), PST_OK);
     assert_ptr_equal(trainer.ctx, wd);
     assert_memory_equal(dense, pst_model_params(mlp), n_dense * sizeof(float));

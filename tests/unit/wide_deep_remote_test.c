@@ -280,7 +280,7 @@ static void equals_local(pst_optim_kind_t kind, uint32_t n_servers)
 
     pst_wd_local_t *local = local_trainer(kind);
     outcome_t want, got;
-    train((pst_sparse_trainer_t){local, local_step, local_predict, NULL}, &tr, &val, &want);
+    train((pst_sparse_trainer_t){local, local_step, local_predict, NULL, NULL}, &tr, &val, &want);
 
     pst_optim_cfg_t optim = server_optim(kind);
     server_run_t srv[2];
@@ -315,8 +315,8 @@ static void equals_local(pst_optim_kind_t kind, uint32_t n_servers)
     assert_same_rows(local, pulled, n_trained);
     /* the pulled model scores the validation rows as the local one */
     pst_binary_metrics_t again;
-    ok(pst_sparse_evaluate(&(pst_sparse_trainer_t){pulled, local_step, local_predict, NULL}, &val,
-                           &again, &err),
+    ok(pst_sparse_evaluate(&(pst_sparse_trainer_t){pulled, local_step, local_predict, NULL, NULL},
+                           &val, &again, &err),
        &err);
     assert_same_bits(&want.val[EPOCHS - 1].log_loss, &again.log_loss, sizeof(double),
                      "pulled model's log-loss");

@@ -26,7 +26,7 @@ static int local_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, ps
 
 pst_sparse_trainer_t pst_sparse_trainer_local(pst_sparse_model_t *model)
 {
-    return (pst_sparse_trainer_t){model, local_step, local_predict, NULL};
+    return (pst_sparse_trainer_t){model, local_step, local_predict, NULL, NULL};
 }
 
 /* Rows [start, start + n) of a CSR set as a batch, without copying. */
@@ -166,6 +166,25 @@ static int epoch_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size
     return gather(&self->batch[k & 1], train, self->order + start, len, b, err);
 }
 
+/* After step k the servers were `behind` steps ahead of this worker: the batch of the step they
+ * are at becomes the current one (made again, and prepared when looking ahead), with *k just
+ * before it; a step past this epoch's last is left to the coming epochs' skip_left. */
+static int rejoin_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t *k,
+                        size_t steps, uint64_t behind, pst_sparse_batch_t *cur, pst_err_t *err)
+{
+    uint64_t at = (uint64_t)*k + 1 + behind;
+    if (at >= steps) {
+        self->skip_left += at - steps;
+        *k = steps;
+        return PST_OK;
+    }
+    *k = (size_t)at - 1; /* the loop's k++ comes next */
+    int rc = epoch_batch(self, train, (size_t)at, (size_t)at * self->opts.batch_size, cur, err);
+    if (rc == PST_OK && self->trainer.prepare != NULL)
+        rc = self->trainer.prepare(self->trainer.ctx, cur, err);
+    return rc;
+}
+
 int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, int epoch,
                           pst_sparse_epoch_t *out, pst_err_t *err)
 {
@@ -211,6 +230,9 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
         if (more && !look_ahead)
             rc = epoch_batch(self, train, k + 1, (k + 1) * bs, &next, err);
         cur = next;
+        uint64_t behind = self->trainer.rejoin ? self->trainer.rejoin(self->trainer.ctx) : 0;
+        if (rc == PST_OK && behind > 0)
+            rc = rejoin_batch(self, train, &k, steps, behind, &cur, err);
     }
     if (rc != PST_OK)
         return rc;

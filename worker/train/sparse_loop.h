@@ -28,6 +28,12 @@ typedef struct pst_sparse_trainer {
      * returns. The loop looks ahead only within an epoch (never across evaluation) and not on
      * streams, whose batches live only until the next one is read. */
     int (*prepare)(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err);
+    /* Optional (BSP with elastic workers): asked after each step, how many steps the servers
+     * went on without this worker (it was stopped past their heartbeat timeout and declared
+     * dead), 0 when none. The trainer is then at the servers' clock with nothing in flight; the
+     * loop passes over as many batches, into later epochs if need be (as a resumed run passes
+     * over its checkpoint's), so the batches that follow are those of the uninterrupted run. */
+    uint64_t (*rejoin)(void *ctx);
 } pst_sparse_trainer_t;
 
 /* The trainer of a local model (pst_sparse_model_update and pst_sparse_model_predict). */

@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "worker/train/rejoin.h"
 
 void pst_sparse_remote_init(pst_sparse_remote_t *r, pst_psclient_t *client,
                             const pst_sparse_remote_opts_t *opts)
@@ -323,10 +324,23 @@ int pst_sparse_remote_mark_trained(pst_sparse_remote_t *r, const pst_dataset_t *
     return PST_OK;
 }
 
+/* The rejoin hook: the steps between this worker's clock and the one a stale push revealed,
+ * after the requests in flight (pulls sent ahead, pushes) are answered and forgotten. */
+static int flush_cb(void *ctx, pst_err_t *err)
+{
+    return pst_sparse_remote_flush(ctx, err);
+}
+
+static uint64_t remote_rejoin(void *ctx)
+{
+    pst_sparse_remote_t *r = ctx;
+    return pst_train_rejoin_steps(r->client, &r->clock, flush_cb, r);
+}
+
 pst_sparse_trainer_t pst_sparse_remote_trainer(pst_sparse_remote_t *r)
 {
     return (pst_sparse_trainer_t){r, remote_step, remote_predict,
-                                  r->opts.prefetch ? remote_prepare : NULL};
+                                  r->opts.prefetch ? remote_prepare : NULL, remote_rejoin};
 }
 
 /* The marked keys from *next on, at most PST_SPARSE_REMOTE_PULL_CHUNK of them, into pull_keys

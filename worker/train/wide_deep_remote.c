@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/rng.h"
+#include "worker/train/rejoin.h"
 #include "worker/train/step_rows.h"
 
 /* Keys per pull when copying the trained rows into a local model. */
@@ -267,9 +268,24 @@ static int remote_predict(void *ctx, const pst_sparse_batch_t *b, float *prob, p
     return pst_wide_deep_predict(r->model, b, e->step.slot, e->step.rows, n_keys, prob, err);
 }
 
+/* The rejoin hook: as the sparse trainer's (worker/train/sparse_remote.c). */
+static int flush_cb(void *ctx, pst_err_t *err)
+{
+    return pst_wd_remote_flush(ctx, err);
+}
+
+static uint64_t remote_rejoin(void *ctx)
+{
+    pst_wd_remote_t *r = ctx;
+    uint64_t behind = pst_train_rejoin_steps(r->client, &r->clock, flush_cb, r);
+    if (behind > 0)
+        r->dense_pulled = false; /* the deep stack is pulled again at the new clock */
+    return behind;
+}
+
 pst_sparse_trainer_t pst_wd_remote_trainer(pst_wd_remote_t *self)
 {
-    return (pst_sparse_trainer_t){self, remote_step, remote_predict, NULL};
+    return (pst_sparse_trainer_t){self, remote_step, remote_predict, NULL, remote_rejoin};
 }
 
 int pst_wd_remote_register(pst_wd_remote_t *self, pst_psclient_t *client, pst_err_t *err)
