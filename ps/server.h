@@ -79,6 +79,12 @@ int pst_server_restore(pst_server_t *self, uint64_t *clock, pst_err_t *err);
  * Malformed frames are counted, logged and dropped; bad requests get an ERROR reply. */
 int pst_server_run(pst_server_t *self, pst_err_t *err);
 
+/* Handles the requests already waiting on the socket (at most 256), in the caller's thread and
+ * without waiting for more, then sends the replies: one pass of run()'s loop without its wait or
+ * heartbeat checks, for a caller that drives the server itself (the fuzz target replays a whole
+ * input this way instead of through a server thread). Returns run()'s receive errors. */
+int pst_server_serve_waiting(pst_server_t *self, pst_err_t *err);
+
 /* Makes run() return within a poll tick. Safe from any thread. */
 void pst_server_stop(pst_server_t *self);
 
