@@ -161,6 +161,32 @@ void pst_server_destroy(pst_server_t **self_p)
     *self_p = NULL;
 }
 
+int pst_server_reset(pst_server_t *self, pst_consistency_t consistency,
+                     const pst_optim_cfg_t *optim, pst_err_t *err)
+{
+    if (consistency > PST_CONSISTENCY_ASP)
+        return pst_err_set(err, PST_EINVAL, "server: consistency %d", (int)consistency);
+    pst_shard_t *shard = pst_shard_new(self->cfg.server_index, self->cfg.n_servers, optim, err);
+    if (shard == NULL)
+        return PST_ENOMEM;
+    for (size_t i = 0; i < pst_shard_count(self->shard); i++)
+        pst_server_tensor_fini(&self->tensors[i]);
+    pst_server_reductions_free(self);
+    pst_shard_destroy(&self->shard);
+    self->shard = shard;
+    pst_contract_fini(&self->contract);
+    self->has_contract = false;
+    self->cfg.consistency = consistency;
+    self->cfg.optim = *optim;
+    memset(self->workers, 0, self->cfg.n_workers * sizeof *self->workers);
+    for (uint32_t w = 0; w < self->cfg.n_workers; w++)
+        self->workers[w].alive = true;
+    memset(self->counters, 0, sizeof self->counters);
+    self->msg_list = NULL;
+    atomic_store(&self->stop, 0);
+    return PST_OK;
+}
+
 int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size_t actual_len,
                     pst_err_t *err)
 {
