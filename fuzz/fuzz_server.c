@@ -196,19 +196,11 @@ static void reset(harness_t *h, uint8_t setup)
                    "server reset");
 }
 
-/* One input in THREADED_ONE_IN (chosen by a hash of its bytes, so a replay does the same) meets
+/* One input in THREADED_ONE_IN (pst_fuzz_one_in) meets
  * the server as workers do: pst_server_run on a thread of its own, its loop, ticks and stop. The
  * others are served in this thread (pst_server_serve_waiting): the same receive and dispatch
  * without a thread start and the wake-ups of every request, many times faster. */
 enum { THREADED_ONE_IN = 1000 };
-
-static bool threaded(const uint8_t *data, size_t size)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < size; i++)
-        h = (h ^ data[i]) * 16777619u;
-    return h % THREADED_ONE_IN == 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -217,7 +209,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     harness_t *h = harness();
     reset(h, data[0]);
     served_t s = {.srv = h->srv};
-    bool own_thread = threaded(data, size);
+    bool own_thread = pst_fuzz_one_in(data, size, THREADED_ONE_IN);
     if (own_thread)
         pst_fuzz_check(pthread_create(&s.thread, NULL, serve, &s) == 0, "server thread");
     request_t *r = requests();
