@@ -42,7 +42,10 @@ enum {
 
 #define ANSWER_MS 5000
 #define TICK 0.02 /* seconds of the server's clock per message */
-enum { THREADED_ONE_IN = 1000, MAX_TURNS = 8 };
+/* Turns the server may take before it answers a request: a turn that ends a round returns before
+ * reading, and rounds can follow one another at once only while each silences an asked site that
+ * did not answer, at most one round per site known. */
+enum { THREADED_ONE_IN = 1000, MAX_TURNS = 2 * (MAX_MESSAGES + 2) };
 
 static const char CONTRACT[] = "fuzz model: 8 floats";
 
@@ -334,6 +337,9 @@ static void await_answer(session_t *ss, served_t *s, int conn, uint64_t seq, ans
             step(s);
             continue;
         }
+        if (rc != PST_OK && !s->threaded)
+            fprintf(stderr, "fuzz: no answer to request %llu on connection %d after %d turns\n",
+                    (unsigned long long)seq, conn, turns);
         pst_fuzz_check(rc == PST_OK, "every request is answered");
         const Pst__Header *h = msg.hdr;
         if (h->op == PST__OP__OP_FED_TASK || (h->op == PST__OP__OP_FED_DONE && h->count > 0)) {
