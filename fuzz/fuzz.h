@@ -3,6 +3,7 @@
 #ifndef PST_FUZZ_H
 #define PST_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@ int pst_fuzz_zmq_send(void *sock, const void *data, size_t len, int flags);
 /* Writes data to a scratch file private to this process (the same path on every call, so one
  * input at a time) whose name ends in suffix; returns its path. Aborts on I/O failure. */
 const char *pst_fuzz_scratch_file(const uint8_t *data, size_t size, const char *suffix);
+
+/* Whether this input is one of the 1 in n (by a hash of its bytes, so a replay decides the same)
+ * that a target sends through its slower, outer path: a file instead of memory, a server thread
+ * instead of the caller's. */
+bool pst_fuzz_one_in(const uint8_t *data, size_t size, uint32_t n);
 
 /* Splits input into frames: each frame is a 2-byte little-endian length, then that many bytes
  * (cut short at the end of the input). Returns the frames found, at most max. */

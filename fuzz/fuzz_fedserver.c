@@ -5,7 +5,13 @@
  * descriptor followed by value bytes (see next_message). Every request must get one answer of the
  * kind its op calls for; afterwards a new site must still be welcomed, and the global weights
  * (and every task) must be finite whatever the updates held: common/fedagg skips non-finite
- * updates and refuses a step that would overflow. */
+ * updates and refuses a step that would overflow.
+ *
+ * The server is driven in this thread (pst_fedserver_step) at a clock of the target's own, which
+ * moves on by TICK seconds with every message: rounds time out and silent sites are dropped at
+ * the same points of an input on every run, and no server thread is started or woken per input.
+ * One input in THREADED_ONE_IN (pst_fuzz_one_in) meets a server thread (pst_fedserver_run)
+ * on the real clock instead, as sites do. */
 #include <float.h>
 #include <math.h>
 #include <errno.h>
@@ -35,6 +41,11 @@ enum {
 };
 
 #define ANSWER_MS 5000
+#define TICK 0.02 /* seconds of the server's clock per message */
+/* Turns the server may take before it answers a request: a turn that ends a round returns before
+ * reading, and rounds can follow one another at once only while each silences an asked site that
+ * did not answer, at most one round per site known. */
+enum { THREADED_ONE_IN = 1000, MAX_TURNS = 2 * (MAX_MESSAGES + 2) };
 
 static const char CONTRACT[] = "fuzz model: 8 floats";
 
@@ -63,6 +74,8 @@ typedef struct served {
     pst_fedcoord_t *coord;
     pst_fedserver_t *srv;
     pthread_t thread;
+    bool threaded; /* pst_fedserver_run on a thread of its own; else stepped here */
+    double now;    /* stepped: the server's clock */
     int rc;
     atomic_int finished;
     char endpoint[64];
@@ -158,7 +171,19 @@ static void start_server(uint8_t setup, served_t *s)
         fprintf(stderr, "fuzz: fed server %u: %s (errno %d)\n", instance, err.msg, errno);
     pst_fuzz_check(s->srv != NULL, "server starts");
     atomic_init(&s->finished, 0);
-    pst_fuzz_check(pthread_create(&s->thread, NULL, serve, s) == 0, "server thread");
+    s->now = 1000.0;
+    if (s->threaded)
+        pst_fuzz_check(pthread_create(&s->thread, NULL, serve, s) == 0, "server thread");
+}
+
+/* Stepped: the clock moves on and the server takes a turn. */
+static void step(served_t *s)
+{
+    if (s->threaded)
+        return;
+    s->now += TICK;
+    pst_err_t err = {0};
+    pst_fuzz_check(pst_fedserver_step(s->srv, NULL, s->now, &err) == PST_OK, "the server steps");
 }
 
 /* ---- the sites ---- */
@@ -300,12 +325,21 @@ static void send_corrupt(session_t *ss, message_t *m)
         pst_fuzz_check(pst_fuzz_zmq_send(sock, m->values, h->raw_size, 0) >= 0, "send");
 }
 
-/* Reads until the answer to seq arrives. Tasks and final weights on the way must be finite. */
-static void await_answer(session_t *ss, int conn, uint64_t seq, answer_t *a)
+/* Reads until the answer to seq arrives (stepped: the server takes turns until it has answered).
+ * Tasks and final weights on the way must be finite. */
+static void await_answer(session_t *ss, served_t *s, int conn, uint64_t seq, answer_t *a)
 {
-    for (;;) {
+    for (int turns = 0;;) {
         pst_wire_msg_t msg;
-        int rc = pst_wire_recv(ss->wires[conn], ss->conns[conn], &msg, 0, NULL);
+        int rc = pst_wire_recv(ss->wires[conn], ss->conns[conn], &msg,
+                               s->threaded ? 0 : ZMQ_DONTWAIT, NULL);
+        if (rc == PST_ETIMEOUT && !s->threaded && turns++ < MAX_TURNS) {
+            step(s);
+            continue;
+        }
+        if (rc != PST_OK && !s->threaded)
+            fprintf(stderr, "fuzz: no answer to request %llu on connection %d after %d turns\n",
+                    (unsigned long long)seq, conn, turns);
         pst_fuzz_check(rc == PST_OK, "every request is answered");
         const Pst__Header *h = msg.hdr;
         if (h->op == PST__OP__OP_FED_TASK || (h->op == PST__OP__OP_FED_DONE && h->count > 0)) {
@@ -378,7 +412,7 @@ static void check_answer(session_t *ss, const message_t *m, const answer_t *a)
                    "updates are acknowledged exactly when they fit");
 }
 
-static void play(session_t *ss, const served_t *s, message_t *m)
+static void play(session_t *ss, served_t *s, message_t *m)
 {
     if (m->kind == RECONNECT) {
         zmq_close(ss->conns[m->conn]);
@@ -395,12 +429,13 @@ static void play(session_t *ss, const served_t *s, message_t *m)
                        "send");
     }
     answer_t a = {0};
-    await_answer(ss, m->conn, m->hdr.seq, &a);
+    step(s);
+    await_answer(ss, s, m->conn, m->hdr.seq, &a);
     check_answer(ss, m, &a);
 }
 
 /* A new site that registers the way worker/fedsite does is welcomed. */
-static void expect_serving(session_t *ss, const served_t *s)
+static void expect_serving(session_t *ss, served_t *s)
 {
     message_t m;
     memset(&m, 0, sizeof m);
@@ -416,20 +451,33 @@ static void expect_serving(session_t *ss, const served_t *s)
     play(ss, s, &m);
 }
 
+/* The sites' wires, made once: a wire holds no state of a connection between messages. */
+static pst_wire_t **site_wires(void)
+{
+    static pst_wire_t *wires[N_CONNS];
+    for (int i = 0; i < N_CONNS; i++) {
+        if (wires[i] == NULL)
+            wires[i] = pst_wire_new(PST_WIRE_DEALER, 0, NULL);
+        pst_fuzz_check(wires[i] != NULL, "wire");
+    }
+    return wires;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 + DESCRIPTOR)
         return 0;
     served_t s;
     memset(&s, 0, sizeof s);
+    s.threaded = pst_fuzz_one_in(data, size, THREADED_ONE_IN);
     start_server(data[0], &s);
     session_t *ss = calloc(1, sizeof *ss);
     message_t *m = malloc(sizeof *m);
     pst_fuzz_check(ss != NULL && m != NULL, "allocation");
+    pst_wire_t **wires = site_wires();
     for (int i = 0; i < N_CONNS; i++) {
         ss->conns[i] = connect_site(&s);
-        ss->wires[i] = pst_wire_new(PST_WIRE_DEALER, 0, NULL);
-        pst_fuzz_check(ss->wires[i] != NULL, "wire");
+        ss->wires[i] = wires[i];
     }
     size_t at = 1;
     for (int i = 0; i < MAX_MESSAGES && size - at >= DESCRIPTOR; i++) {
@@ -437,18 +485,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         play(ss, &s, m);
     }
     expect_serving(ss, &s);
-    pst_fedserver_stop(s.srv);
-    Pst__Header wake = PST__HEADER__INIT; /* ends the server's poll wait at once */
-    wake.op = PST__OP__OP_HEARTBEAT;
-    (void)pst_wire_send(ss->wires[0], ss->conns[0], NULL, 0, &wake, NULL, NULL);
-    pthread_join(s.thread, NULL);
-    pst_fuzz_check(s.rc == PST_ESTATE, "the run ends only when stopped");
+    if (s.threaded) {
+        pst_fedserver_stop(s.srv);
+        Pst__Header wake = PST__HEADER__INIT; /* ends the server's poll wait at once */
+        wake.op = PST__OP__OP_HEARTBEAT;
+        (void)pst_wire_send(ss->wires[0], ss->conns[0], NULL, 0, &wake, NULL, NULL);
+        pthread_join(s.thread, NULL);
+        pst_fuzz_check(s.rc == PST_ESTATE, "the run ends only when stopped");
+    }
     pst_fuzz_check(within(pst_fedcoord_global(s.coord), N_PARAMS, FLT_MAX),
                    "the global weights stay finite");
-    for (int i = 0; i < N_CONNS; i++) {
+    for (int i = 0; i < N_CONNS; i++)
         zmq_close(ss->conns[i]);
-        pst_wire_destroy(&ss->wires[i]);
-    }
     pst_fedserver_destroy(&s.srv);
     pst_fedcoord_destroy(&s.coord);
     free(m);

@@ -30,6 +30,14 @@ const char *pst_fuzz_scratch_file(const uint8_t *data, size_t size, const char *
     return path;
 }
 
+bool pst_fuzz_one_in(const uint8_t *data, size_t size, uint32_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ data[i]) * 16777619u;
+    return n <= 1 || h % n == 0;
+}
+
 int pst_fuzz_split_frames(const uint8_t *data, size_t size, pst_fuzz_frame_t *frames, int max,
                           size_t *used)
 {

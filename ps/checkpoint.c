@@ -372,6 +372,29 @@ static int check_file(const uint8_t *data, size_t len, const char *path, file_he
     return PST_OK;
 }
 
+pst_shard_t *pst_checkpoint_load_mem(const uint8_t *data, size_t len, const char *name,
+                                     const pst_optim_cfg_t *optim, uint64_t *clock, pst_err_t *err)
+{
+    file_header_t h = {0};
+    pst_shard_t *sh = NULL;
+    int rc = check_file(data, len, name, &h, err);
+    if (rc == PST_OK) {
+        sh = pst_shard_new(h.server, h.n_servers, optim, err);
+        rc = sh != NULL ? PST_OK : PST_ENOMEM;
+    }
+    reader_t r = {data + HEADER_BYTES, rc == PST_OK ? len - HEADER_BYTES - sizeof(uint32_t) : 0};
+    for (uint32_t i = 0; rc == PST_OK && i < h.n_slices; i++)
+        rc = get_slice(&r, sh, name, err);
+    if (rc == PST_OK && r.left != 0)
+        rc = corrupt(err, name, "bytes after the last slice");
+    if (rc != PST_OK) {
+        pst_shard_destroy(&sh);
+        return NULL;
+    }
+    *clock = h.clock;
+    return sh;
+}
+
 pst_shard_t *pst_checkpoint_load(const char *path, const pst_optim_cfg_t *optim, uint64_t *clock,
                                  pst_err_t *err)
 {
@@ -379,23 +402,7 @@ pst_shard_t *pst_checkpoint_load(const char *path, const pst_optim_cfg_t *optim,
     size_t len = 0;
     if (pst_read_file(path, MAX_FILE_BYTES, &data, &len, err) != PST_OK)
         return NULL;
-    file_header_t h = {0};
-    pst_shard_t *sh = NULL;
-    int rc = check_file(data, len, path, &h, err);
-    if (rc == PST_OK) {
-        sh = pst_shard_new(h.server, h.n_servers, optim, err);
-        rc = sh != NULL ? PST_OK : PST_ENOMEM;
-    }
-    reader_t r = {data + HEADER_BYTES, len - HEADER_BYTES - sizeof(uint32_t)};
-    for (uint32_t i = 0; rc == PST_OK && i < h.n_slices; i++)
-        rc = get_slice(&r, sh, path, err);
-    if (rc == PST_OK && r.left != 0)
-        rc = corrupt(err, path, "bytes after the last slice");
+    pst_shard_t *sh = pst_checkpoint_load_mem(data, len, path, optim, clock, err);
     free(data);
-    if (rc != PST_OK) {
-        pst_shard_destroy(&sh);
-        return NULL;
-    }
-    *clock = h.clock;
     return sh;
 }

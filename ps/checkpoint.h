@@ -40,5 +40,9 @@ int pst_checkpoint_history_path(const char *dir, uint32_t server, uint64_t clock
  * result. */
 pst_shard_t *pst_checkpoint_load(const char *path, const pst_optim_cfg_t *optim, uint64_t *clock,
                                  pst_err_t *err);
+/* The same from a checkpoint's len bytes at data (borrowed); name stands for the file in
+ * messages. */
+pst_shard_t *pst_checkpoint_load_mem(const uint8_t *data, size_t len, const char *name,
+                                     const pst_optim_cfg_t *optim, uint64_t *clock, pst_err_t *err);
 
 #endif

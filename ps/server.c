@@ -162,6 +162,32 @@ void pst_server_destroy(pst_server_t **self_p)
     *self_p = NULL;
 }
 
+int pst_server_reset(pst_server_t *self, pst_consistency_t consistency,
+                     const pst_optim_cfg_t *optim, pst_err_t *err)
+{
+    if (consistency > PST_CONSISTENCY_ASP)
+        return pst_err_set(err, PST_EINVAL, "server: consistency %d", (int)consistency);
+    pst_shard_t *shard = pst_shard_new(self->cfg.server_index, self->cfg.n_servers, optim, err);
+    if (shard == NULL)
+        return PST_ENOMEM;
+    for (size_t i = 0; i < pst_shard_count(self->shard); i++)
+        pst_server_tensor_fini(&self->tensors[i]);
+    pst_server_reductions_free(self);
+    pst_shard_destroy(&self->shard);
+    self->shard = shard;
+    pst_contract_fini(&self->contract);
+    self->has_contract = false;
+    self->cfg.consistency = consistency;
+    self->cfg.optim = *optim;
+    memset(self->workers, 0, self->cfg.n_workers * sizeof *self->workers);
+    for (uint32_t w = 0; w < self->cfg.n_workers; w++)
+        self->workers[w].alive = true;
+    memset(self->counters, 0, sizeof self->counters);
+    self->msg_list = NULL;
+    atomic_store(&self->stop, 0);
+    return PST_OK;
+}
+
 int pst_server_bind(pst_server_t *self, const char *endpoint, char *actual, size_t actual_len,
                     pst_err_t *err)
 {
@@ -430,8 +456,8 @@ static void account_time(pst_server_t *srv, int op, int64_t us)
         srv->counters[PST_STAT_PULL_US] += (uint64_t)us;
 }
 
-/* Handles the messages that arrive within POLL_MS, at most BATCH of them. */
-static int drain(pst_server_t *srv, pst_err_t *err)
+/* Handles the messages that arrive within POLL_MS (wait) or are waiting already, at most BATCH. */
+static int drain(pst_server_t *srv, bool wait, pst_err_t *err)
 {
     for (int i = 0; i < BATCH; i++) {
         pst_wire_msg_t msg;
@@ -439,7 +465,7 @@ static int drain(pst_server_t *srv, pst_err_t *err)
         /* The first receive blocks (up to the socket's POLL_MS timeout): one wait in the kernel,
          * where zmq_poll and a receive after it cost two or three system calls more a message. */
         int64_t t0 = now_us();
-        int rc = pst_wire_recv(srv->wire, srv->sock, &msg, i == 0 ? 0 : ZMQ_DONTWAIT, &why);
+        int rc = pst_wire_recv(srv->wire, srv->sock, &msg, i == 0 && wait ? 0 : ZMQ_DONTWAIT, &why);
         if (i == 0)
             t0 = now_us();
         if (rc == PST_ETIMEOUT)
@@ -475,13 +501,23 @@ int pst_server_run(pst_server_t *self, pst_err_t *err)
         /* a reply left open (the loop stopped inside coalesced requests) goes before any wait */
         pst_wire_set_coalesce(self->wire, false);
         pst_wire_flush(self->wire, self->sock, NULL);
-        int rc = drain(self, err);
+        int rc = drain(self, true, err);
         if (rc != PST_OK)
             return rc;
         pst_server_check_heartbeats(self, now_ms());
     }
     pst_wire_flush(self->wire, self->sock, NULL);
     return PST_OK;
+}
+
+int pst_server_serve_waiting(pst_server_t *self, pst_err_t *err)
+{
+    if (!self->bound)
+        return pst_err_set(err, PST_ESTATE, "server %u: serve before bind", self->cfg.server_index);
+    int rc = drain(self, false, err);
+    pst_wire_set_coalesce(self->wire, false);
+    pst_wire_flush(self->wire, self->sock, NULL);
+    return rc;
 }
 
 int pst_server_restore(pst_server_t *self, uint64_t *clock, pst_err_t *err)

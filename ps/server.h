@@ -58,6 +58,13 @@ pst_server_t *pst_server_new(const pst_server_cfg_t *cfg, pst_err_t *err);
 /* Closes the socket (letting queued replies leave for up to a second) and frees everything. */
 void pst_server_destroy(pst_server_t **self_p);
 
+/* Forgets every tensor, clock, queued pull, reduction, worker state, contract and counter, as a
+ * new server with this consistency and optimizer would start, keeping the socket, its bindings
+ * and connections (the fuzz target reuses one server for every input this way; the wire's own
+ * byte counters go on). Not while run() runs. */
+int pst_server_reset(pst_server_t *self, pst_consistency_t consistency,
+                     const pst_optim_cfg_t *optim, pst_err_t *err);
+
 /* Binds the ROUTER to an endpoint such as tcp://127.0.0.1 with port "*" (ephemeral); actual gets
  * the endpoint bound (ZMQ_LAST_ENDPOINT) for workers to connect to. May be called more than once.
  */
@@ -93,6 +100,12 @@ int pst_server_restore(pst_server_t *self, uint64_t *clock, pst_err_t *err);
 /* Serves until every worker has sent SHUTDOWN or is dead, or pst_server_stop was called.
  * Malformed frames are counted, logged and dropped; bad requests get an ERROR reply. */
 int pst_server_run(pst_server_t *self, pst_err_t *err);
+
+/* Handles the requests already waiting on the socket (at most 256), in the caller's thread and
+ * without waiting for more, then sends the replies: one pass of run()'s loop without its wait or
+ * heartbeat checks, for a caller that drives the server itself (the fuzz target replays a whole
+ * input this way instead of through a server thread). Returns run()'s receive errors. */
+int pst_server_serve_waiting(pst_server_t *self, pst_err_t *err);
 
 /* Makes run() return within a poll tick. Safe from any thread. */
 void pst_server_stop(pst_server_t *self);

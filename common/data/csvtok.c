@@ -6,13 +6,16 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/data/dataload.h"
+
 /* END and READ_ERROR are far from the PST_E* codes that the field readers also return. */
 enum { CHUNK = 1 << 20, END = -100, READ_ERROR = -101 };
 
 struct pst_csvtok {
     char *name;
-    gzFile file;     /* NULL when reading memory */
-    char *owned;     /* the refill buffer of a file */
+    gzFile file; /* NULL when reading memory */
+    char *owned; /* the refill buffer of a file; (chunk) */
+    size_t chunk;
     const char *buf; /* bytes buf[pos..len) are unread */
     size_t pos, len;
     bool started, failed;
@@ -39,7 +42,8 @@ static pst_csvtok_t *tok_new(const char *name)
 pst_csvtok_t *pst_csvtok_open(const char *path, pst_err_t *err)
 {
     pst_csvtok_t *t = tok_new(path);
-    if (t == NULL || (t->owned = malloc(CHUNK)) == NULL) {
+    size_t chunk = pst_data_buffer_bytes(path, CHUNK);
+    if (t == NULL || (t->owned = malloc(chunk)) == NULL) {
         pst_csvtok_destroy(&t);
         pst_err_set(err, PST_ENOMEM, "%s: out of memory", path);
         return NULL;
@@ -49,7 +53,8 @@ pst_csvtok_t *pst_csvtok_open(const char *path, pst_err_t *err)
         pst_csvtok_destroy(&t);
         return NULL;
     }
-    gzbuffer(t->file, CHUNK);
+    gzbuffer(t->file, (unsigned)chunk);
+    t->chunk = chunk;
     t->buf = t->owned;
     return t;
 }
@@ -92,7 +97,7 @@ static bool refill(pst_csvtok_t *t)
 {
     if (t->file == NULL || t->failed)
         return false;
-    int got = gzread(t->file, t->owned, CHUNK);
+    int got = gzread(t->file, t->owned, (unsigned)t->chunk);
     if (got < 0)
         t->failed = true;
     if (got <= 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdint.h>
 #include <zlib.h>
@@ -19,6 +20,17 @@
 #include "common/log.h"
 
 enum { READ_CHUNK = 1 << 20 };
+
+size_t pst_data_buffer_bytes(const char *path, size_t max)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size >= max)
+        return max;
+    size_t bytes = PST_DATA_MIN_BUFFER;
+    while (bytes < (size_t)st.st_size && bytes < max)
+        bytes *= 2;
+    return bytes < max ? bytes : max;
+}
 
 /* Half the physical memory: a larger text file could not be parsed next to its rows anyway. */
 static size_t max_text_bytes(void)

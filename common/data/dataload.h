@@ -55,6 +55,12 @@ int pst_data_infer_format(const pst_data_spec_t *spec, const char **format, pst_
  * only: a line longer than PST_DATA_MAX_LINE (a device like /dev/zero, a binary file) or content
  * larger than half the machine's memory is refused with the byte where reading stopped. */
 #define PST_DATA_MAX_LINE ((size_t)16 << 20)
+
+/* The buffer a reader streams path through, at most max bytes: the file's size on disk rounded up
+ * to a power of two, from PST_DATA_MIN_BUFFER, so that a small file is not read through megabytes
+ * of buffers (each a fresh mapping to fault in). Only the speed depends on it. */
+#define PST_DATA_MIN_BUFFER ((size_t)16 << 10)
+size_t pst_data_buffer_bytes(const char *path, size_t max);
 int pst_data_read_file(const char *path, char **buf, size_t *len, pst_err_t *err);
 
 /* For the readers: resolves the task from spec and turns raw targets into d->y, d->task,

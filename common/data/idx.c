@@ -69,7 +69,7 @@ static int idx_open(idx_file_t *file, const char *path, uint32_t magic, const ch
     file->f = gzopen(path, "rb");
     if (file->f == NULL)
         return pst_err_set(err, PST_EIO, "%s: cannot open: %s", path, strerror(errno));
-    gzbuffer(file->f, IDX_BLOCK);
+    gzbuffer(file->f, (unsigned)pst_data_buffer_bytes(path, IDX_BLOCK));
     unsigned char head[16];
     size_t n_dims = magic & 0xff, head_len = 4 + 4 * n_dims;
     int rc = read_exact(file->f, path, head, 4, &file->offset, "the magic number", err);
@@ -95,13 +95,14 @@ static void idx_close(idx_file_t *file)
 /* Streams n_values uint8 pixels into x as floats, one block at a time. */
 static int read_pixels(idx_file_t *file, float *x, size_t n_values, pst_err_t *err)
 {
-    unsigned char *block = malloc(IDX_BLOCK);
+    size_t block_len = n_values < IDX_BLOCK ? n_values : IDX_BLOCK;
+    unsigned char *block = malloc(block_len > 0 ? block_len : 1);
     if (block == NULL)
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", file->path);
     int rc = PST_OK;
     size_t done = 0, start = file->offset;
     while (rc == PST_OK && done < n_values) {
-        size_t len = n_values - done > IDX_BLOCK ? IDX_BLOCK : n_values - done;
+        size_t len = n_values - done > block_len ? block_len : n_values - done;
         int n = gzread(file->f, block, (unsigned)len);
         if (n < 0) {
             int zerr;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -126,10 +127,22 @@ static void *run_thread(void *p)
     return NULL;
 }
 
+static atomic_bool run_inline;
+
+void pst_text_set_inline(bool on)
+{
+    atomic_store(&run_inline, on);
+}
+
 void pst_text_run_parallel(void (*fn)(void *arg), void *args, size_t arg_size, unsigned n)
 {
     if (n == 0)
         return;
+    if (atomic_load(&run_inline)) {
+        for (unsigned k = 0; k < n && k < MAX_THREADS; k++)
+            fn((char *)args + k * arg_size);
+        return;
+    }
     pthread_t tid[MAX_THREADS];
     run_arg_t run[MAX_THREADS];
     bool started[MAX_THREADS] = {false};

@@ -42,4 +42,9 @@ void pst_text_advise_huge(void *p, size_t bytes);
  * thread instead: slower, never lost. */
 void pst_text_run_parallel(void (*fn)(void *arg), void *args, size_t arg_size, unsigned n);
 
+/* With on, pst_text_run_parallel runs every arg on the caller's thread, one after another: the
+ * same ranges and the same join, without a thread start per call (a fuzz target checks the ranges
+ * against the serial reader on every input). Process-wide; off by default. */
+void pst_text_set_inline(bool on);
+
 #endif

@@ -18,6 +18,7 @@
 #include "common/fed/fedauth.h"
 #include "common/log.h"
 #include "common/net/wire.h"
+#include "ps/fed/fedserver_internal.h"
 #include "ps/fed/fedtrust.h"
 
 #define POLL_MS 50
@@ -25,36 +26,6 @@
 #define CLOSE_LINGER_MS 2000   /* the DONE messages get this long to leave */
 #define ZMTP_HEARTBEAT_MS 2000 /* connection-level pings, so dead TCP peers are noticed */
 #define LOG_BAD 10             /* malformed messages logged one by one; then one in 100 */
-
-/* Where a registered site is reached: the routing id of its latest connection. */
-typedef struct site_link {
-    uint8_t route[256];
-    size_t route_len; /* 0: no connection known */
-    double last_seen;
-    bool ready; /* said it is ready to train (a heartbeat or an update after its welcome) */
-    bool told;  /* was sent DONE by hand_over */
-} site_link_t;
-
-struct pst_fedserver {
-    pst_fedserver_cfg_t cfg;
-    uint8_t *contract; /* (cfg.contract_len) own copy */
-    pst_fedcoord_t *coord;
-    size_t n;
-    void *ctx, *sock;
-    bool own_ctx;
-    pst_wire_t *wire;
-    pst_fedauth_t *auth;
-    site_link_t *links; /* (links_cap) by registry index */
-    int links_cap;
-    float *scratch; /* (n) a decoded update */
-    atomic_int stop;
-    pst_fedtrust_t *trust; /* key bindings, the registry's size, rows claims */
-    pst_fedserver_stats_t stats;
-    bool round_open, waiting_logged;
-    bool started_any; /* this server started a round (the first waits for the expected sites) */
-    double run_started, round_started;
-    pst_fedtraffic_t traffic;
-};
 
 /* ---- lifecycle ---- */
 
@@ -485,8 +456,9 @@ static void handle(pst_fedserver_t *srv, pst_wire_msg_t *msg, double wire_bytes,
     }
 }
 
-/* Receives and handles what is waiting, at most BATCH messages. */
-static int drain(pst_fedserver_t *srv)
+/* Receives and handles what is waiting, at most BATCH messages, as if at now (< 0: the clock's
+ * time when each arrives). */
+static int drain(pst_fedserver_t *srv, double now)
 {
     for (int i = 0; i < BATCH; i++) {
         pst_wire_msg_t msg;
@@ -507,7 +479,7 @@ static int drain(pst_fedserver_t *srv)
             return rc;
         pst_wire_stats(srv->wire, &after);
         handle(srv, &msg, (double)(after.bytes_wire_received - before.bytes_wire_received),
-               pst_clock_seconds());
+               now < 0 ? pst_clock_seconds() : now);
         pst_wire_msg_close(&msg);
     }
     return PST_OK;
@@ -655,12 +627,52 @@ static int hand_over(pst_fedserver_t *srv, pst_err_t *err)
         }
         if (wait_input(srv, now) != PST_OK)
             return pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
-        int rc = drain(srv);
+        int rc = drain(srv, -1.0);
         if (rc != PST_OK)
             return pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
         told += send_done(srv, true, true);
     }
     return PST_OK;
+}
+
+/* One turn of the loop at now: a round started or ended when due, then (after waiting for input
+ * up to a poll tick or the round's deadline, with wait) the messages waiting handled. *over:
+ * nothing more to serve (the coordinator finished, or an error). */
+static int turn(pst_fedserver_t *srv, const pst_fedserver_hooks_t *hooks, double now, bool wait,
+                bool *over, pst_err_t *err)
+{
+    int rc = PST_OK;
+    *over = false;
+    if (!srv->round_open && !pst_fedcoord_finished(srv->coord))
+        rc = start_round(srv, now, err);
+    if (rc == PST_OK && srv->round_open) {
+        drop_silent(srv, now);
+        if (pst_fedcoord_poll(srv->coord, now, NULL) != PST_FEDROUND_OPEN) {
+            rc = end_round(srv, now, hooks, err);
+            if (rc == PST_OK && !pst_fedcoord_finished(srv->coord))
+                return PST_OK; /* the next round starts at once */
+        }
+    }
+    if ((*over = rc != PST_OK || (!srv->round_open && pst_fedcoord_finished(srv->coord))))
+        return rc;
+    if (wait && wait_input(srv, now) != PST_OK)
+        rc = pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
+    else
+        rc = drain(srv, wait ? -1.0 : now);
+    if (rc != PST_OK && err != NULL && err->msg[0] == '\0')
+        pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
+    return rc;
+}
+
+int pst_fedserver_step(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, double now,
+                       pst_err_t *err)
+{
+    if (!self->stepping) {
+        self->stepping = true;
+        self->run_started = now;
+    }
+    bool over;
+    return turn(self, hooks, now, false, &over, err);
 }
 
 int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, pst_err_t *err)
@@ -670,27 +682,9 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
     if (pst_fedcoord_finished(srv->coord))
         return hand_over(srv, err);
     int rc = PST_OK;
-    while (rc == PST_OK && !atomic_load(&srv->stop)) {
-        double now = pst_clock_seconds();
-        if (!srv->round_open && !pst_fedcoord_finished(srv->coord))
-            rc = start_round(srv, now, err);
-        if (rc == PST_OK && srv->round_open) {
-            drop_silent(srv, now);
-            if (pst_fedcoord_poll(srv->coord, now, NULL) != PST_FEDROUND_OPEN) {
-                rc = end_round(srv, now, hooks, err);
-                if (rc == PST_OK && !pst_fedcoord_finished(srv->coord))
-                    continue; /* the next round starts at once */
-            }
-        }
-        if (rc != PST_OK || (!srv->round_open && pst_fedcoord_finished(srv->coord)))
-            break;
-        if (wait_input(srv, now) != PST_OK)
-            rc = pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
-        else
-            rc = drain(srv);
-        if (rc != PST_OK && err != NULL && err->msg[0] == '\0')
-            pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
-    }
+    bool over = false;
+    while (rc == PST_OK && !over && !atomic_load(&srv->stop))
+        rc = turn(srv, hooks, pst_clock_seconds(), true, &over, err);
     bool stopped = atomic_load(&srv->stop) && !pst_fedcoord_finished(srv->coord);
     send_done(srv, rc == PST_OK && !stopped, false);
     if (rc == PST_OK && stopped)

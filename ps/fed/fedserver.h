@@ -75,6 +75,14 @@ void pst_fedserver_destroy(pst_fedserver_t **self_p);
  * timeout. */
 int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, pst_err_t *err);
 
+/* For a caller that drives the server at a clock of its own instead of run() (the fuzz target):
+ * one turn of run()'s loop at now (seconds; the first call starts the run's clock), without
+ * waiting: a round started or ended when due, then the messages already waiting handled as if
+ * they arrived at now. A turn that ends a round returns before reading any: call again. Sends no
+ * DONE; not while run() runs. Returns run()'s errors. */
+int pst_fedserver_step(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, double now,
+                       pst_err_t *err);
+
 /* Makes run() return within a poll tick. Safe from a signal handler or another thread. */
 void pst_fedserver_stop(pst_fedserver_t *self);
 
