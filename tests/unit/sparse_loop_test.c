@@ -397,8 +397,9 @@ static void skipped_steps_resume_where_the_run_was(void **state)
  * of each stepped one, which must be the oldest prepared one (same contents, still intact). */
 typedef struct recorder {
     pst_sparse_model_t *model;
-    uint64_t queue[2]; /* fingerprints of the prepared batches not yet stepped, oldest first */
-    size_t queued;
+    uint64_t queue[PST_SPARSE_LOOP_MAX_AHEAD + 1]; /* fingerprints of the prepared batches not
+                                                    * yet stepped, oldest first */
+    size_t queued, limit, max_queued;              /* limit: the look-ahead + 1 */
     size_t n_prepared, n_steps, n_matched;
     uint64_t trail; /* fingerprints of every stepped batch, folded */
 } recorder_t;
@@ -417,9 +418,10 @@ static uint64_t fingerprint(const pst_sparse_batch_t *b)
 static int recorder_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
 {
     recorder_t *r = ctx;
-    if (r->queued == 2)
-        return pst_err_set(err, PST_ESTATE, "a third batch prepared before a step");
+    if (r->queued == r->limit)
+        return pst_err_set(err, PST_ESTATE, "batch %zu prepared before a step", r->limit + 1);
     r->queue[r->queued++] = fingerprint(next);
+    r->max_queued = r->queued > r->max_queued ? r->queued : r->max_queued;
     r->n_prepared++;
     return PST_OK;
 }
@@ -430,7 +432,7 @@ static int recorder_step(void *ctx, const pst_sparse_batch_t *b, double *loss, p
     uint64_t f = fingerprint(b);
     if (r->queued > 0) {
         r->n_matched += r->queue[0] == f;
-        r->queue[0] = r->queue[1];
+        memmove(r->queue, r->queue + 1, (r->queued - 1) * sizeof r->queue[0]);
         r->queued--;
     }
     r->n_steps++;
@@ -443,10 +445,10 @@ static int recorder_predict(void *ctx, const pst_sparse_batch_t *b, float *prob,
     return pst_sparse_model_predict(((recorder_t *)ctx)->model, b, prob, err);
 }
 
-/* With a prepare hook the loop hands over an epoch's first batch, then each next batch before the
- * current step, every one intact until its own step (windows in the first epoch, shuffled copies in
- * later ones, a capped epoch), and trains exactly as without it: the same batches, the same losses,
- * bit-identical weights. */
+/* With a prepare hook the loop hands over an epoch's first batch (first `ahead` batches), then
+ * batch k + ahead before step k, every one intact until its own step (windows in the first epoch,
+ * shuffled copies in later ones, a capped epoch), and trains exactly as without it: the same
+ * batches, the same losses, bit-identical weights. Look-ahead 1, 2 and 3. */
 static void look_ahead_prepares_every_next_batch(void **state)
 {
     enum { N_ROWS = 61, NNZ = 5, BATCH = 8, EPOCHS = 3 };
@@ -461,18 +463,23 @@ static void look_ahead_prepares_every_next_batch(void **state)
     pst_sparse_train_opts_defaults(&opts, PST_SPARSE_FM);
     opts.spec.n_factors = 2;
     const long caps[2] = {0, 5};
-    for (int c = 0; c < 2; c++) {
+    for (int run = 0; run < 2 * PST_SPARSE_LOOP_MAX_AHEAD; run++) {
+        int c = run % 2, ahead = 1 + run / 2;
         recorder_t rec[2];
         pst_sparse_loop_t loop[2];
         pst_sparse_epoch_t e[2][EPOCHS];
         for (int i = 0; i < 2; i++) {
             memset(&rec[i], 0, sizeof rec[i]);
             rec[i].model = pst_sparse_model_new(&opts, NULL);
+            rec[i].limit = (size_t)ahead + 1;
             assert_non_null(rec[i].model);
             pst_sparse_trainer_t t = {&rec[i], recorder_step, recorder_predict,
                                       i == 1 ? recorder_prepare : NULL};
-            pst_sparse_loop_opts_t o = {
-                .batch_size = BATCH, .shuffle = true, .seed = 5, .steps_per_epoch = caps[c]};
+            pst_sparse_loop_opts_t o = {.batch_size = BATCH,
+                                        .shuffle = true,
+                                        .seed = 5,
+                                        .steps_per_epoch = caps[c],
+                                        .ahead = ahead};
             pst_sparse_loop_init(&loop[i], t, &o);
             for (int epoch = 1; epoch <= EPOCHS; epoch++)
                 assert_int_equal(pst_sparse_loop_epoch(&loop[i], d, epoch, &e[i][epoch - 1], NULL),
@@ -485,6 +492,8 @@ static void look_ahead_prepares_every_next_batch(void **state)
         assert_int_equal(rec[1].n_prepared, EPOCHS * steps);
         assert_int_equal(rec[1].n_matched, EPOCHS * steps);
         assert_int_equal(rec[1].queued, 0);
+        /* the look-ahead asked for: ahead batches beyond the one about to step */
+        assert_int_equal(rec[1].max_queued, (size_t)ahead + 1);
         assert_true(rec[0].trail == rec[1].trail);
         for (int epoch = 0; epoch < EPOCHS; epoch++) {
             assert_true(e[0][epoch].loss == e[1][epoch].loss);
