@@ -70,9 +70,10 @@ for rep in $(seq 1 "$repeats"); do
     local_run "${sparse[@]}" --out "$work/sparse-local-$rep"
     for mode in $modes; do
       for pf in $(sparse_variants "$mode"); do
-        depth=${pf#true}
+        depth=1
+        [ "$pf" = false ] || depth=${pf#true}
         mpi_run "${sparse[@]}" --set cluster.consistency="$mode" \
-          --set transport.prefetch="${pf%%[0-9]*}" --set transport.prefetch_depth="${depth:-1}" \
+          --set transport.prefetch="${pf%%[0-9]*}" --set transport.prefetch_depth="$depth" \
           --out "$work/sparse-$mode-$pf-$rep"
       done
     done
