@@ -360,6 +360,13 @@ static const pst_config_key_t keys[] = {
      "as backward produces its gradient. bsp trains bit for bit as without it; ssp and asp may "
      "read one more step of staleness within their bounds."},
 
+    {"transport.prefetch_depth", PST_CFG_INT, OFF(transport.prefetch_depth), "2", NULL, 1, 3,
+     "Under mpirun with transport.prefetch, sparse models: batches whose rows are pulled ahead, "
+     "so that this many pulls are in flight while a step computes and a server's answer has "
+     "that many steps to arrive. bsp trains bit for bit alike at any depth; under ssp and asp a "
+     "step's rows may miss this worker's own last depth pushes (asp: depth steps more staleness "
+     "than without prefetching; ssp: never past its bound)."},
+
     {"transport.push_acks", PST_CFG_BOOL, OFF(transport.push_acks), "false", NULL, NOB,
      "Under mpirun: true: servers acknowledge every push. false: a server answers a push only when "
      "it refuses it or drops it as stale (one message per push fewer); a refusal fails the "

@@ -115,6 +115,7 @@ typedef struct pst_config {
     struct {
         char *codec, *pull_codec;
         bool prefetch;
+        long prefetch_depth; /* sparse: pulls in flight while a step computes */
         bool push_acks;
         bool coalesce;
     } transport;

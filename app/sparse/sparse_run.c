@@ -229,7 +229,8 @@ int pst_sparse_run_train(pst_sparse_run_t *run, pst_err_t *err)
                                    .steps_per_epoch = run->steps_per_epoch,
                                    .source = run->cfg->data.train,
                                    .model_type = run->job.type,
-                                   .skip_steps = run->start_clock};
+                                   .skip_steps = run->start_clock,
+                                   .ahead = (int)run->cfg->transport.prefetch_depth};
     pst_sparse_loop_fini(&run->loop);
     pst_sparse_loop_init(&run->loop, run->trainer, &opts);
     if (run->lead)

@@ -272,6 +272,7 @@ static int worker_prepare(pst_sparse_run_t *run, worker_t *r, pst_ranks_t *ranks
                                      .init_seed = j->init_seed,
                                      .n_workers = (uint32_t)ranks->n_workers,
                                      .prefetch = run->cfg->transport.prefetch,
+                                     .prefetch_depth = (int)run->cfg->transport.prefetch_depth,
                                      .pushes_now =
                                          strcmp(run->cfg->cluster.consistency, "asp") != 0};
     pst_sparse_remote_init(&r->remote, NULL, &opts);

@@ -54,9 +54,9 @@
 #define PST_WIRE_FLAG_MORE 16u
 
 /* Key lists a receiver remembers per sender and tensor: the last ones sent in full, each new one
- * replacing the older. Two, so that a worker prefetching the next batch's pull (a new list)
- * before pushing the current batch (the list before it) still names the push's keys. */
-#define PST_WIRE_KEY_LISTS 2
+ * replacing the oldest. Four, so that a worker prefetching up to three batches' pulls (new lists)
+ * before pushing the current batch (the list before them) still names the push's keys. */
+#define PST_WIRE_KEY_LISTS 4
 
 /* header.key_encoding */
 #define PST_WIRE_KEYS_RAW 0u   /* uint64 little-endian */

@@ -8,14 +8,18 @@
 # Each distributed run goes with transport.prefetch on and off (off: whole-model pulls waited
 # for before each step, the pre-overlap path) and per consistency mode; medians over the repeats
 # (interleaved, so a noisy minute hurts every variant alike), with the mean step's pull wait, push
-# wait and compute from report.json.
+# wait and compute from report.json. Sparse runs with prefetch go once per transport.prefetch_depth
+# of --depths (pulls in flight while a step computes; under bsp only the first depth is run, since
+# the server holds every early pull and depth changes nothing there).
 # usage: scripts/bench/distributed_efficiency.sh [--repeats N] [--dense-epochs N]
-#                                                [--modes "bsp asp"] [--skip-dense] [--skip-sparse]
+#                                                [--modes "bsp asp"] [--depths "1 2 3"]
+#                                                [--skip-dense] [--skip-sparse]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeats=3
 dense_epochs=2
 modes="bsp asp"
+depths="1 2 3"
 run_dense=1
 run_sparse=1
 while [ $# -gt 0 ]; do
@@ -23,9 +27,10 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift 2 ;;
     --dense-epochs) dense_epochs=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
+    --depths) depths=$2; shift 2 ;;
     --skip-dense) run_dense=0; shift ;;
     --skip-sparse) run_sparse=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +42,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
+# the sparse variants of a mode: true<depth> for each depth (the first only under bsp), and false
+sparse_variants() {
+  local d
+  for d in $depths; do
+    echo "true$d"
+    [ "$1" = bsp ] && break
+  done
+  echo false
+}
 local_run() { taskset -c 0 "$pstrain" train "$@" -q >/dev/null; }
 mpi_run() { mpirun --oversubscribe -np 2 --bind-to core "$pstrain" train "$@" -q >/dev/null; }
 
@@ -55,8 +69,11 @@ for rep in $(seq 1 "$repeats"); do
   if [ "$run_sparse" = 1 ]; then
     local_run "${sparse[@]}" --out "$work/sparse-local-$rep"
     for mode in $modes; do
-      for pf in true false; do
-        mpi_run "${sparse[@]}" --set cluster.consistency="$mode" --set transport.prefetch="$pf" \
+      for pf in $(sparse_variants "$mode"); do
+        depth=1
+        [ "$pf" = false ] || depth=${pf#true}
+        mpi_run "${sparse[@]}" --set cluster.consistency="$mode" \
+          --set transport.prefetch="${pf%%[0-9]*}" --set transport.prefetch_depth="$depth" \
           --out "$work/sparse-$mode-$pf-$rep"
       done
     done
@@ -72,9 +89,15 @@ for rep in $(seq 1 "$repeats"); do
   fi
 done
 
-python3 - "$work" "$repeats" "$modes" "$run_sparse" "$run_dense" <<'PY'
+python3 - "$work" "$repeats" "$modes" "$run_sparse" "$run_dense" "$depths" <<'PY'
 import json, os, statistics, sys
 work, repeats, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+depths = sys.argv[6].split()
+def variants(kind, mode):
+    if kind == "dense":
+        return [("true", "prefetch on"), ("false", "prefetch off")]
+    ds = depths[:1] if mode == "bsp" else depths
+    return [(f"true{d}", f"prefetch {d}") for d in ds] + [("false", "prefetch off")]
 kinds = [k for k, on in (("sparse", sys.argv[4]), ("dense", sys.argv[5])) if on == "1"]
 def reports(name):
     return [json.load(open(f"{work}/{name}-{r}/report.json")) for r in range(1, repeats + 1)]
@@ -98,14 +121,14 @@ for kind in kinds:
     print("%-30s %11.0f %8s %9.4f %9s %10s %10s %10s" % ("local, 1 core", lspeed, "1.00x", lq, "-",
           "-", "-", "-"))
     for mode in modes:
-        for pf in ("true", "false"):
+        for pf, label in variants(kind, mode):
             rs = reports(f"{kind}-{mode}-{pf}")
             speed = med(rs, lambda r: r["train"]["samples_per_s"])
             q = med(rs, quality)
             c = lambda key: med(rs, lambda r: r["comm"][key])
             met = speed >= target * lspeed and abs(q - lq) <= tol
             print("%-30s %11.0f %7.2fx %9.4f %+9.4f %10.3f %10.3f %10.3f  %s" % (
-                f"1+1 pinned, {mode}, prefetch {'on' if pf == 'true' else 'off'}", speed,
+                f"1+1 pinned, {mode}, {label}", speed,
                 speed / lspeed, q, q - lq, c("step_pull_wait_ms"), c("step_push_wait_ms"),
                 c("step_compute_ms"), "met" if met else "NOT met"))
     print(f"target: >= {target}x local {unit} at {qname} within {tol} of local. Per step: time "

@@ -207,6 +207,13 @@ if [ -f "$work/bsp-pf-true/report.json" ] && [ -f "$work/bsp-pf-false/report.jso
     "$(same_training "$work/bsp-pf-true" "$work/bsp-pf-false")"
   check "the comparison tells runs apart (BSP 3 epochs against the 1-epoch run)" \
     "not $(same_training "$work/bsp-pf-true" "$work/dist")"
+  # A deeper pipeline (three pulls in flight while a step computes, up to four key lists the
+  # server must remember) changes nothing under BSP either.
+  mpi 3 train "$work/lr.yaml" --set train.epochs=3 --set transport.prefetch_depth=3 \
+    --out "$work/bsp-depth3" -q >"$work/bsp-depth3.log" 2>&1 || fail "BSP, transport.prefetch_depth=3: $(tail -3 "$work/bsp-depth3.log")"
+  [ -f "$work/bsp-depth3/report.json" ] &&
+    check "BSP, 2 workers, 3 epochs: prefetch depth 3 trains bit for bit as prefetching off" \
+      "$(same_training "$work/bsp-depth3" "$work/bsp-pf-false")"
   r="$work/bsp-pf-true/report.json"
   check "report.json splits a step into pull wait, push wait and compute" \
     "$(json "$r" "['comm']['step_pull_wait_ms']") >= 0 and $(json "$r" "['comm']['step_push_wait_ms']") >= 0 and $(json "$r" "['comm']['step_compute_ms']") > 0"

@@ -682,52 +682,59 @@ static void push_after_pull_names_its_keys_by_signature(void **state)
     finish_server(srv, NULL);
 }
 
-/* A worker prefetching sends the next batch's pull (a new list) before the current batch's push:
- * the server remembers the last two lists, so the push still names its keys by signature, and so
- * does a push of the list before it; a third list replaces the oldest, which travels in full
- * again. */
-static void the_last_two_lists_are_named_by_signature(void **state)
+/* The weight of key a[i], coordinate w, after a push of g (SGD, lr 0.5) with each of lists[0..n):
+ * every list holding the key stepped it by its own row of g. */
+static float pushed_weight(uint64_t lists[][KN], int n, uint64_t key, const float *g, int w)
 {
+    float want = 0.0f;
+    for (int l = 0; l < n; l++) {
+        for (int j = 0; j < KN; j++) {
+            if (lists[l][j] == key)
+                want += -0.5f * g[j * KW + w];
+        }
+    }
+    return want;
+}
+
+/* A worker prefetching sends the next batches' pulls (new lists) before the current batch's push:
+ * the server remembers the last PST_WIRE_KEY_LISTS lists, so the push still names its keys by
+ * signature, and so do pushes of every list after it; one list more replaces the oldest, which
+ * travels in full again. */
+static void the_last_lists_are_named_by_signature(void **state)
+{
+    enum { L = PST_WIRE_KEY_LISTS };
     pst_server_cfg_t cfg = server_cfg(1, PST_CONSISTENCY_ASP);
     server_run_t *srv = start_server(&cfg);
     pst_psclient_t *c = connect_client(&srv, 1, 0, 1000, PST_CODEC_RAW);
     pst_err_t err = {0};
     int t = pst_psclient_register_sparse(c, 5, 0, KW, 0.0f, 7, &err);
     ok(pst_psclient_init_on_servers(c, t, NULL, NULL, &err), &err);
-    static uint64_t a[KN], b[KN], third[KN];
+    static uint64_t lists[L + 1][KN];
     static float g[KN * KW], rows[KN * KW];
-    spread_keys(a, 3);
-    spread_keys(b, 4);
-    spread_keys(third, 5);
+    for (int l = 0; l <= L; l++)
+        spread_keys(lists[l], 3 + (uint64_t)l);
     for (int i = 0; i < KN * KW; i++)
         g[i] = (float)(i % 16) - 8.0f;
     uint64_t wire, raw;
     const uint64_t values = KN * KW * 4, header = 100;
-    sparse_round(c, t, a, NULL, rows, 0, &wire, &raw); /* step 0's pull */
+    for (int l = 0; l < L; l++) { /* step 0's pull, then steps 1 .. L - 1's, prefetched */
+        sparse_round(c, t, lists[l], NULL, rows, (uint64_t)l, &wire, &raw);
+        assert_true(wire > KN);
+    }
+    for (int l = 0; l < L; l++) { /* each step's push: its list by signature */
+        sparse_round(c, t, lists[l], g, NULL, (uint64_t)l, &wire, &raw);
+        assert_true(wire >= values && wire < values + header);
+    }
+    sparse_round(c, t, lists[L], NULL, rows, L, &wire, &raw); /* replaces lists[0], the oldest */
     assert_true(wire > KN);
-    sparse_round(c, t, b, NULL, rows, 1, &wire, &raw); /* step 1's, prefetched */
-    assert_true(wire > KN);
-    sparse_round(c, t, a, g, NULL, 0, &wire, &raw); /* step 0's push: a by signature */
-    assert_true(wire >= values && wire < values + header);
-    sparse_round(c, t, b, g, NULL, 1, &wire, &raw);
-    assert_true(wire >= values && wire < values + header);
-    sparse_round(c, t, third, NULL, rows, 2, &wire, &raw); /* replaces a, the older */
-    assert_true(wire > KN);
-    sparse_round(c, t, b, NULL, rows, 2, &wire, &raw);
+    sparse_round(c, t, lists[1], NULL, rows, L, &wire, &raw);
     assert_true(wire < header);
-    sparse_round(c, t, a, NULL, rows, 2, &wire, &raw); /* a travels in full, replacing b */
+    sparse_round(c, t, lists[0], NULL, rows, L, &wire, &raw); /* in full again */
     assert_true(wire > KN);
-    /* Every key of a got its push, and the push of b where b holds it too: SGD, lr 0.5. */
+    /* Every key of lists[0] got its push, and the push of every other list holding it too. */
     for (int i = 0; i < KN; i++) {
-        int j = 0;
-        while (j < KN && b[j] < a[i])
-            j++;
-        for (int w = 0; w < KW; w++) {
-            float want = -0.5f * g[i * KW + w];
-            if (j < KN && b[j] == a[i])
-                want += -0.5f * g[j * KW + w];
-            assert_true(rows[i * KW + w] == want);
-        }
+        for (int w = 0; w < KW; w++)
+            assert_true(rows[i * KW + w] == pushed_weight(lists, L, lists[0][i], g, w));
     }
     uint64_t counters[PST_STAT_COUNT];
     ok(pst_psclient_server_stats(c, 0, counters, &err), &err);
@@ -1234,7 +1241,7 @@ int main(void)
         cmocka_unit_test(hostile_frames_are_dropped_and_counted),
         cmocka_unit_test(corrupt_payload_is_refused),
         cmocka_unit_test(push_after_pull_names_its_keys_by_signature),
-        cmocka_unit_test(the_last_two_lists_are_named_by_signature),
+        cmocka_unit_test(the_last_lists_are_named_by_signature),
         cmocka_unit_test(unknown_key_signature_is_refused),
         cmocka_unit_test(silent_server_times_out_with_its_name),
         cmocka_unit_test(checkpoint_and_resume),

@@ -411,7 +411,7 @@ typedef struct rejoin_recorder {
     skip_recorder_t rec;
     int after[2];
     uint64_t behind[2];
-    double prepared[2]; /* the batches prepared and not yet stepped, oldest first */
+    double prepared[PST_SPARSE_LOOP_MAX_AHEAD + 1]; /* prepared, not yet stepped, oldest first */
     int n_prepared, mismatched;
 } rejoin_recorder_t;
 
@@ -420,7 +420,7 @@ static int rejoin_record_step(void *ctx, const pst_sparse_batch_t *b, double *lo
     rejoin_recorder_t *r = ctx;
     if (r->n_prepared > 0) {
         r->mismatched += r->prepared[0] != batch_print(b);
-        r->prepared[0] = r->prepared[1];
+        memmove(r->prepared, r->prepared + 1, (size_t)(r->n_prepared - 1) * sizeof r->prepared[0]);
         r->n_prepared--;
     }
     return skip_record_step(&r->rec, b, loss, err);
@@ -430,7 +430,7 @@ static int rejoin_record_prepare(void *ctx, const pst_sparse_batch_t *next, pst_
 {
     (void)err;
     rejoin_recorder_t *r = ctx;
-    assert_true(r->n_prepared < 2);
+    assert_true(r->n_prepared <= PST_SPARSE_LOOP_MAX_AHEAD);
     r->prepared[r->n_prepared++] = batch_print(next);
     return PST_OK;
 }
@@ -449,7 +449,8 @@ static uint64_t rejoin_record_behind(void *ctx)
 
 /* A worker back from being dropped passes over the batches of the steps the servers went on
  * without it, inside an epoch and into the next ones, and then steps exactly the batches of the
- * uninterrupted run's steps; with look-ahead the batch it rejoins at is prepared again. */
+ * uninterrupted run's steps; with look-ahead (1 to the most) the batches from the one it rejoins
+ * at are prepared again. */
 static void rejoining_passes_over_the_steps_missed(void **state)
 {
     (void)state;
@@ -468,11 +469,13 @@ static void rejoining_passes_over_the_steps_missed(void **state)
     /* after step 1 (epoch 1), 3 steps missed: step 5 next; after step 7 (epoch 2's first), 9
      * missed: epoch 2's end and epoch 3's first three batches passed over */
     const int want[] = {0, 1, 5, 6, 7, 17, 18, 19, 20};
-    for (int look_ahead = 0; look_ahead < 2; look_ahead++) {
+    for (int look_ahead = 0; look_ahead <= PST_SPARSE_LOOP_MAX_AHEAD; look_ahead++) {
         rejoin_recorder_t r = {.after = {2, 5}, .behind = {3, 9}};
         pst_sparse_trainer_t t = {&r, rejoin_record_step, NULL,
                                   look_ahead ? rejoin_record_prepare : NULL, rejoin_record_behind};
-        pst_sparse_loop_init(&loop, t, &o);
+        pst_sparse_loop_opts_t deep = o;
+        deep.ahead = look_ahead;
+        pst_sparse_loop_init(&loop, t, &deep);
         for (int epoch = 1; epoch <= EPOCHS; epoch++)
             assert_int_equal(pst_sparse_loop_epoch(&loop, d, epoch, &e[epoch - 1], NULL), PST_OK);
         pst_sparse_loop_fini(&loop);
@@ -496,8 +499,9 @@ static void rejoining_passes_over_the_steps_missed(void **state)
  * of each stepped one, which must be the oldest prepared one (same contents, still intact). */
 typedef struct recorder {
     pst_sparse_model_t *model;
-    uint64_t queue[2]; /* fingerprints of the prepared batches not yet stepped, oldest first */
-    size_t queued;
+    uint64_t queue[PST_SPARSE_LOOP_MAX_AHEAD + 1]; /* fingerprints of the prepared batches not
+                                                    * yet stepped, oldest first */
+    size_t queued, limit, max_queued;              /* limit: the look-ahead + 1 */
     size_t n_prepared, n_steps, n_matched;
     uint64_t trail; /* fingerprints of every stepped batch, folded */
 } recorder_t;
@@ -516,9 +520,10 @@ static uint64_t fingerprint(const pst_sparse_batch_t *b)
 static int recorder_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
 {
     recorder_t *r = ctx;
-    if (r->queued == 2)
-        return pst_err_set(err, PST_ESTATE, "a third batch prepared before a step");
+    if (r->queued == r->limit)
+        return pst_err_set(err, PST_ESTATE, "batch %zu prepared before a step", r->limit + 1);
     r->queue[r->queued++] = fingerprint(next);
+    r->max_queued = r->queued > r->max_queued ? r->queued : r->max_queued;
     r->n_prepared++;
     return PST_OK;
 }
@@ -529,7 +534,7 @@ static int recorder_step(void *ctx, const pst_sparse_batch_t *b, double *loss, p
     uint64_t f = fingerprint(b);
     if (r->queued > 0) {
         r->n_matched += r->queue[0] == f;
-        r->queue[0] = r->queue[1];
+        memmove(r->queue, r->queue + 1, (r->queued - 1) * sizeof r->queue[0]);
         r->queued--;
     }
     r->n_steps++;
@@ -542,10 +547,10 @@ static int recorder_predict(void *ctx, const pst_sparse_batch_t *b, float *prob,
     return pst_sparse_model_predict(((recorder_t *)ctx)->model, b, prob, err);
 }
 
-/* With a prepare hook the loop hands over an epoch's first batch, then each next batch before the
- * current step, every one intact until its own step (windows in the first epoch, shuffled copies in
- * later ones, a capped epoch), and trains exactly as without it: the same batches, the same losses,
- * bit-identical weights. */
+/* With a prepare hook the loop hands over an epoch's first batch (first `ahead` batches), then
+ * batch k + ahead before step k, every one intact until its own step (windows in the first epoch,
+ * shuffled copies in later ones, a capped epoch), and trains exactly as without it: the same
+ * batches, the same losses, bit-identical weights. Look-ahead 1, 2 and 3. */
 static void look_ahead_prepares_every_next_batch(void **state)
 {
     enum { N_ROWS = 61, NNZ = 5, BATCH = 8, EPOCHS = 3 };
@@ -560,18 +565,23 @@ static void look_ahead_prepares_every_next_batch(void **state)
     pst_sparse_train_opts_defaults(&opts, PST_SPARSE_FM);
     opts.spec.n_factors = 2;
     const long caps[2] = {0, 5};
-    for (int c = 0; c < 2; c++) {
+    for (int run = 0; run < 2 * PST_SPARSE_LOOP_MAX_AHEAD; run++) {
+        int c = run % 2, ahead = 1 + run / 2;
         recorder_t rec[2];
         pst_sparse_loop_t loop[2];
         pst_sparse_epoch_t e[2][EPOCHS];
         for (int i = 0; i < 2; i++) {
             memset(&rec[i], 0, sizeof rec[i]);
             rec[i].model = pst_sparse_model_new(&opts, NULL);
+            rec[i].limit = (size_t)ahead + 1;
             assert_non_null(rec[i].model);
             pst_sparse_trainer_t t = {&rec[i], recorder_step, recorder_predict,
                                       i == 1 ? recorder_prepare : NULL, NULL};
-            pst_sparse_loop_opts_t o = {
-                .batch_size = BATCH, .shuffle = true, .seed = 5, .steps_per_epoch = caps[c]};
+            pst_sparse_loop_opts_t o = {.batch_size = BATCH,
+                                        .shuffle = true,
+                                        .seed = 5,
+                                        .steps_per_epoch = caps[c],
+                                        .ahead = ahead};
             pst_sparse_loop_init(&loop[i], t, &o);
             for (int epoch = 1; epoch <= EPOCHS; epoch++)
                 assert_int_equal(pst_sparse_loop_epoch(&loop[i], d, epoch, &e[i][epoch - 1], NULL),
@@ -584,6 +594,8 @@ static void look_ahead_prepares_every_next_batch(void **state)
         assert_int_equal(rec[1].n_prepared, EPOCHS * steps);
         assert_int_equal(rec[1].n_matched, EPOCHS * steps);
         assert_int_equal(rec[1].queued, 0);
+        /* the look-ahead asked for: ahead batches beyond the one about to step */
+        assert_int_equal(rec[1].max_queued, (size_t)ahead + 1);
         assert_true(rec[0].trail == rec[1].trail);
         for (int epoch = 0; epoch < EPOCHS; epoch++) {
             assert_true(e[0][epoch].loss == e[1][epoch].loss);

@@ -60,8 +60,8 @@ static void loop_batch_fini(pst_sparse_loop_batch_t *g)
 void pst_sparse_loop_fini(pst_sparse_loop_t *self)
 {
     free(self->order);
-    loop_batch_fini(&self->batch[0]);
-    loop_batch_fini(&self->batch[1]);
+    for (int i = 0; i <= PST_SPARSE_LOOP_MAX_AHEAD; i++)
+        loop_batch_fini(&self->batch[i]);
     memset(self, 0, sizeof *self);
 }
 
@@ -154,23 +154,57 @@ static int csr_check(const pst_dataset_t *d, pst_err_t *err)
     return PST_OK;
 }
 
-/* Batch number k (rows from start) of the epoch in slot k % 2: a window, or gathered rows. */
-static int epoch_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t k, size_t start,
+/* Batches prepared beyond the current one (0: the trainer has no prepare hook). */
+static size_t look_ahead(const pst_sparse_loop_t *self)
+{
+    int ahead = self->opts.ahead;
+    if (self->trainer.prepare == NULL)
+        return 0;
+    return ahead < 1 ? 1 : ahead > PST_SPARSE_LOOP_MAX_AHEAD ? PST_SPARSE_LOOP_MAX_AHEAD : ahead;
+}
+
+/* Batch number k of the epoch in slot k % (look-ahead + 1) (rows from k * batch_size): a window,
+ * or gathered rows. */
+static int epoch_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t k,
                        pst_sparse_batch_t *b, pst_err_t *err)
 {
-    size_t n = train->n_rows, bs = self->opts.batch_size;
+    size_t n = train->n_rows, bs = self->opts.batch_size, start = k * bs;
     size_t len = n - start < bs ? n - start : bs;
     *b = window(train, start, len);
     if (self->order == NULL)
         return PST_OK;
-    return gather(&self->batch[k & 1], train, self->order + start, len, b, err);
+    pst_sparse_loop_batch_t *slot = &self->batch[k % (look_ahead(self) + 1)];
+    return gather(slot, train, self->order + start, len, b, err);
 }
 
-/* After step k the servers were `behind` steps ahead of this worker: the batch of the step they
- * are at becomes the current one (made again, and prepared when looking ahead), with *k just
- * before it; a step past this epoch's last is left to the coming epochs' skip_left. */
-static int rejoin_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t *k,
-                        size_t steps, uint64_t behind, pst_sparse_batch_t *cur, pst_err_t *err)
+/* Makes batch k and hands it to the prepare hook. */
+static int prepare_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t k,
+                         pst_sparse_batch_t *b, pst_err_t *err)
+{
+    int rc = epoch_batch(self, train, k, b, err);
+    return rc == PST_OK ? self->trainer.prepare(self->trainer.ctx, b, err) : rc;
+}
+
+/* Makes batches first.. of the epoch: the `ahead` coming ones made and prepared, or without a
+ * prepare hook the first one only. */
+static int fill_batches(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t first,
+                        size_t steps, pst_sparse_batch_t *batches, pst_err_t *err)
+{
+    size_t ahead = look_ahead(self), slots = ahead + 1;
+    int rc = PST_OK;
+    for (size_t k = first; rc == PST_OK && k < steps && k < first + (ahead > 0 ? ahead : 1); k++)
+        rc = ahead > 0 ? prepare_batch(self, train, k, &batches[k % slots], err)
+                       : epoch_batch(self, train, k, &batches[k % slots], err);
+    return rc;
+}
+
+/* After step k the servers were `behind` steps ahead of this worker (the trainer has answered
+ * and forgotten every batch prepared ahead): the batches from the step they are at are made (and
+ * prepared) again, with *k just before it; a step past this epoch's last is left to the coming
+ * epochs' skip_left. */
+static int rejoin_batches(pst_sparse_loop_t *self, const pst_dataset_t *train, size_t *k,
+                          size_t steps, uint64_t behind, pst_sparse_batch_t *batches,
+                          pst_err_t *err)
 {
     uint64_t at = (uint64_t)*k + 1 + behind;
     if (at >= steps) {
@@ -179,10 +213,7 @@ static int rejoin_batch(pst_sparse_loop_t *self, const pst_dataset_t *train, siz
         return PST_OK;
     }
     *k = (size_t)at - 1; /* the loop's k++ comes next */
-    int rc = epoch_batch(self, train, (size_t)at, (size_t)at * self->opts.batch_size, cur, err);
-    if (rc == PST_OK && self->trainer.prepare != NULL)
-        rc = self->trainer.prepare(self->trainer.ctx, cur, err);
-    return rc;
+    return fill_batches(self, train, (size_t)at, steps, batches, err);
 }
 
 int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, int epoch,
@@ -203,36 +234,30 @@ int pst_sparse_loop_epoch(pst_sparse_loop_t *self, const pst_dataset_t *train, i
      * drawn all the same, so the rest come as in the uninterrupted run). */
     size_t first = self->skip_left < steps ? (size_t)self->skip_left : steps;
     self->skip_left -= first;
-    pst_sparse_batch_t cur = {0}, next = {0};
-    bool look_ahead = self->trainer.prepare != NULL;
-    if (first < steps)
-        rc = epoch_batch(self, train, first, first * bs, &cur, err);
-    if (first < steps && look_ahead && rc == PST_OK)
-        rc = self->trainer.prepare(self->trainer.ctx, &cur, err);
+    /* batches[k % slots]: batch k, made (and prepared) `ahead` steps before its own */
+    pst_sparse_batch_t batches[PST_SPARSE_LOOP_MAX_AHEAD + 1] = {{0}};
+    size_t ahead = look_ahead(self), slots = ahead + 1;
+    rc = fill_batches(self, train, first, steps, batches, err);
     for (size_t k = first; rc == PST_OK && k < steps; k++) {
-        bool more = k + 1 < steps;
-        /* With a prepare hook the next batch is made and handed over before this one trains;
+        /* With a prepare hook batch k + ahead is made and handed over before batch k trains;
          * the batches are the same either way. */
-        if (more && look_ahead) {
-            rc = epoch_batch(self, train, k + 1, (k + 1) * bs, &next, err);
-            if (rc == PST_OK)
-                rc = self->trainer.prepare(self->trainer.ctx, &next, err);
-        }
+        if (ahead > 0 && k + ahead < steps)
+            rc = prepare_batch(self, train, k + ahead, &batches[(k + ahead) % slots], err);
+        const pst_sparse_batch_t *cur = &batches[k % slots];
         double batch_loss = 0.0;
         if (rc == PST_OK)
-            rc = self->trainer.step(self->trainer.ctx, &cur, &batch_loss, err);
+            rc = self->trainer.step(self->trainer.ctx, cur, &batch_loss, err);
         if (rc != PST_OK)
             break;
         sum += batch_loss;
         e.steps++;
-        e.rows += cur.n_rows;
-        e.nnz += pst_sparse_batch_nnz(&cur);
-        if (more && !look_ahead)
-            rc = epoch_batch(self, train, k + 1, (k + 1) * bs, &next, err);
-        cur = next;
+        e.rows += cur->n_rows;
+        e.nnz += pst_sparse_batch_nnz(cur);
+        if (ahead == 0 && k + 1 < steps)
+            rc = epoch_batch(self, train, k + 1, &batches[(k + 1) % slots], err);
         uint64_t behind = self->trainer.rejoin ? self->trainer.rejoin(self->trainer.ctx) : 0;
         if (rc == PST_OK && behind > 0)
-            rc = rejoin_batch(self, train, &k, steps, behind, &cur, err);
+            rc = rejoin_batches(self, train, &k, steps, behind, batches, err);
     }
     if (rc != PST_OK)
         return rc;

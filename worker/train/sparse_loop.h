@@ -24,9 +24,10 @@ typedef struct pst_sparse_trainer {
     /* Optional (NULL: no look-ahead). Every batch is handed to prepare, in order, before step
      * receives it: an epoch's first batch, then each next batch before the current one's step,
      * so a trainer can fetch a batch's weights while the one before it computes (at most two
-     * prepared batches wait for their steps). A batch stays valid and unchanged until its step
-     * returns. The loop looks ahead only within an epoch (never across evaluation) and not on
-     * streams, whose batches live only until the next one is read. */
+     * prepared batches wait for their steps; opts.ahead + 1 with a deeper look-ahead).
+     * A batch stays valid and unchanged until its step returns. The loop looks ahead only within an
+     * epoch (never across evaluation) and not on streams, whose batches live only until the next
+     * one is read. */
     int (*prepare)(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err);
     /* Optional (BSP with elastic workers): asked after each step, how many steps the servers
      * went on without this worker (it was stopped past their heartbeat timeout and declared
@@ -35,6 +36,8 @@ typedef struct pst_sparse_trainer {
      * over its checkpoint's), so the batches that follow are those of the uninterrupted run. */
     uint64_t (*rejoin)(void *ctx);
 } pst_sparse_trainer_t;
+
+#define PST_SPARSE_LOOP_MAX_AHEAD 3
 
 /* The trainer of a local model (pst_sparse_model_update and pst_sparse_model_predict). */
 pst_sparse_trainer_t pst_sparse_trainer_local(pst_sparse_model_t *model);
@@ -51,6 +54,10 @@ typedef struct pst_sparse_loop_opts {
      * their first skip_steps batches without stepping; epochs passed over still draw their
      * shuffles, so the batches after them are those an uninterrupted run takes. */
     uint64_t skip_steps;
+    /* With a prepare hook: batches prepared beyond the current one, 1 (0 counts as 1) up to
+     * PST_SPARSE_LOOP_MAX_AHEAD; batch k + ahead is prepared before batch k steps. The trainer
+     * must take that many (a remote sparse trainer: its prefetch depth). */
+    int ahead;
 } pst_sparse_loop_opts_t;
 
 /* What one epoch did (batches passed over by opts.skip_steps are not counted). */
@@ -75,8 +82,9 @@ typedef struct pst_sparse_loop {
     pst_rng_t rng;
     size_t *order; // (order_n) this epoch's row order; NULL: as stored
     size_t order_n;
-    pst_sparse_loop_batch_t batch[2]; /* the current batch and the one looked ahead to */
-    uint64_t skip_left;               /* of opts.skip_steps */
+    /* the current batch and those looked ahead to; batch k in slot k % (ahead + 1) */
+    pst_sparse_loop_batch_t batch[PST_SPARSE_LOOP_MAX_AHEAD + 1];
+    uint64_t skip_left; /* of opts.skip_steps */
 } pst_sparse_loop_t;
 
 void pst_sparse_loop_init(pst_sparse_loop_t *self, pst_sparse_trainer_t trainer,

@@ -17,6 +17,17 @@ void pst_sparse_remote_init(pst_sparse_remote_t *r, pst_psclient_t *client,
     r->client = client;
     r->opts = *opts;
     r->width = pst_sparse_row_width(&opts->spec);
+    int d = opts->prefetch_depth;
+    r->ahead = d < 1                             ? 1
+               : d > PST_SPARSE_REMOTE_MAX_AHEAD ? PST_SPARSE_REMOTE_MAX_AHEAD
+                                                 : (uint32_t)d;
+    r->n_bufs = r->ahead + 2;
+}
+
+/* The buffer of step clock. */
+static pst_sparse_remote_buf_t *buf_of(pst_sparse_remote_t *r, uint64_t clock)
+{
+    return &r->buf[clock % r->n_bufs];
 }
 
 static void step_buf_fini(pst_sparse_remote_buf_t *b)
@@ -96,7 +107,7 @@ static int pull_weights(pst_sparse_remote_t *r, const uint64_t *keys, size_t n, 
     return rc == PST_OK ? wait_pair(r, rows_t, bias_t, waited, err) : rc;
 }
 
-/* Makes buffer b ready for a batch of step `clock`: the pushes it held (step clock - DEPTH)
+/* Makes buffer b ready for a batch of step `clock`: the pushes it held (step clock - n_bufs)
  * acknowledged, the batch's unique keys extracted. */
 static int step_buf_load(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b,
                          const pst_sparse_batch_t *batch, pst_err_t *err)
@@ -110,17 +121,18 @@ static int step_buf_load(pst_sparse_remote_t *r, pst_sparse_remote_buf_t *b,
 }
 
 /* The prepare hook: a coming step's keys, and its pull sent for that step's clock (the first
- * clock not yet prepared: the current one at an epoch's start, else the next). */
+ * clock not yet prepared: the current one at an epoch's start, else one of the next `ahead`). */
 static int remote_prepare(void *ctx, const pst_sparse_batch_t *next, pst_err_t *err)
 {
     pst_sparse_remote_t *r = ctx;
     double t0 = pst_clock_seconds();
-    uint64_t clock = r->clock;
-    while (clock < r->clock + 2 && r->buf[clock % PST_SPARSE_REMOTE_DEPTH].prepared)
+    uint64_t clock = r->clock, end = r->clock + r->ahead + 1;
+    while (clock < end && buf_of(r, clock)->prepared)
         clock++;
-    if (clock == r->clock + 2)
-        return pst_err_set(err, PST_ESTATE, "sparse trainer: two batches already prepared");
-    pst_sparse_remote_buf_t *b = &r->buf[clock % PST_SPARSE_REMOTE_DEPTH];
+    if (clock == end)
+        return pst_err_set(err, PST_ESTATE, "sparse trainer: %u batches already prepared",
+                           r->ahead + 1);
+    pst_sparse_remote_buf_t *b = buf_of(r, clock);
     int rc = step_buf_load(r, b, next, err);
     if (rc == PST_OK)
         rc = send_pulls(r, b->step.keys, b->n_keys, b->step.rows, &b->bias, clock, &b->pull_rows,
@@ -165,7 +177,7 @@ static int remote_step(void *ctx, const pst_sparse_batch_t *b, double *loss, pst
 {
     pst_sparse_remote_t *r = ctx;
     double t0 = pst_clock_seconds();
-    pst_sparse_remote_buf_t *cur = &r->buf[r->clock % PST_SPARSE_REMOTE_DEPTH];
+    pst_sparse_remote_buf_t *cur = buf_of(r, r->clock);
     int rc = step_weights(r, cur, b, err);
     pst_sparse_weights_t w = {.rows = cur->step.rows, .n_keys = cur->n_keys, .bias = cur->bias};
     pst_sparse_grad_t g = {.rows = cur->step.grad};

@@ -21,15 +21,20 @@ typedef struct pst_sparse_remote_opts {
     uint64_t init_seed;
     uint32_t n_workers; /* the workers training together: batch means are scaled by it */
     bool prefetch; /* pull the next batch's rows while the current one computes (prepare hook) */
+    /* with prefetch: steps whose pulls are in flight while a step computes, 1 to
+     * PST_SPARSE_REMOTE_MAX_AHEAD (0 counts as 1) */
+    int prefetch_depth;
     /* hand a step's pushes to ZeroMQ at once rather than coalesced with the next pulls (when the
      * client coalesces): under bsp and ssp the next answer waits for them, and the server applies
      * them while the worker prepares the next batch */
     bool pushes_now;
 } pst_sparse_remote_opts_t;
 
-/* Steps whose buffers live at once: the one computing, the one whose pull is prefetched, and one
- * whose push may still await its acknowledgement. Step c uses buf[c % DEPTH]. */
-#define PST_SPARSE_REMOTE_DEPTH 3
+/* Steps whose buffers live at once: the one computing, up to PST_SPARSE_REMOTE_MAX_AHEAD whose
+ * pulls are prefetched, and one whose push may still await its acknowledgement. With a prefetch
+ * depth d, step c uses buf[c % (d + 2)]. */
+#define PST_SPARSE_REMOTE_MAX_AHEAD 3
+#define PST_SPARSE_REMOTE_DEPTH (PST_SPARSE_REMOTE_MAX_AHEAD + 2)
 
 /* What one step holds while its pull or push is in flight. */
 typedef struct pst_sparse_remote_buf {
@@ -56,6 +61,8 @@ typedef struct pst_sparse_remote {
     pst_psclient_t *client; /* not owned */
     pst_sparse_remote_opts_t opts;
     uint32_t width;
+    uint32_t ahead;  /* prefetch depth in use, 1..PST_SPARSE_REMOTE_MAX_AHEAD */
+    uint32_t n_bufs; /* buffers in use: ahead + 2 */
     int rows_tensor, bias_tensor;
     uint64_t clock; /* steps pushed */
     pst_sparse_remote_buf_t buf[PST_SPARSE_REMOTE_DEPTH], eval;
@@ -115,9 +122,9 @@ int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err);
  *
  * With opts.prefetch, prepare sends each batch's pull ahead: the next batch's (clock + 1) before
  * the current batch computes, so it is in flight during the computation and the current push.
- * (An epoch's first batch is prepared first, so the servers' two remembered key lists are always
- * the current and the next batch's, and every push names its keys by signature.) What each
- * consistency mode then guarantees:
+ * (An epoch's first batch is prepared first, so the key lists the servers remember always hold
+ * the current batch's and those prepared after it, and every push names its keys by signature.)
+ * What each consistency mode then guarantees:
  *  - bsp: the server holds a pull for clock c until clock c - 1 is applied (every worker's push),
  *    so the prefetched pull is answered with exactly the weights a pull sent after the push
  *    would get: training is bit for bit the same as without prefetching. Only the key
@@ -126,7 +133,17 @@ int pst_sparse_remote_flush(pst_sparse_remote_t *r, pst_err_t *err);
  *    as without prefetching; it may miss this worker's own push of clock c - 1 (sent after the
  *    pull), which staleness 0 never does (the server holds the pull until that push arrives).
  *  - asp: answered at once; it misses this worker's push of clock c - 1 and whatever other
- *    workers have not yet pushed (one step more staleness than without prefetching). */
+ *    workers have not yet pushed (one step more staleness than without prefetching).
+ * With opts.prefetch_depth d > 1 the pull of clock c + d is sent before step c computes, so d
+ * pulls are in flight while a step computes and the server's answer has d steps to arrive:
+ *  - bsp: still bit for bit the same (the server holds each pull until its previous clock is
+ *    applied; the worker waits only for the current clock's pull before it pushes);
+ *  - ssp: a pull of clock c may miss this worker's own pushes of clocks c - d to c - 1, never
+ *    more than the staleness bound allows (the server holds it until every live worker pushed
+ *    clock c - staleness - 1);
+ *  - asp: the rows of step c miss this worker's pushes of clocks c - d to c - 1 (d steps more
+ *    staleness than without prefetching) and whatever other workers have not yet pushed; each
+ *    push is still applied exactly once, in the order sent, and the bias as well. */
 pst_sparse_trainer_t pst_sparse_remote_trainer(pst_sparse_remote_t *r);
 
 #endif
