@@ -35,7 +35,6 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
     pc.push_acks = cfg->transport.push_acks;
     pc.coalesce = cfg->transport.coalesce;
-    r->pushes_now = strcmp(cfg->cluster.consistency, "asp") != 0;
     const char *pull = strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
                                                                  : cfg->transport.codec;
     if (pst_codec_parse(cfg->transport.codec, &pc.push_codec) != PST_OK ||
@@ -208,7 +207,10 @@ static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock,
         rc = pst_psclient_push(r->client, p->tensor, grads + p->off, clock, lr, &p->push_ticket,
                                err);
     p->push_pending = rc == PST_OK;
-    if (rc == PST_OK && r->pushes_now)
+    /* In every mode the push leaves at once: held back for the next step's pulls (as a sparse
+     * step's small pushes are under asp) a layer's gradient would travel only after backward, in
+     * front of those pulls, and the next step would first wait for ZeroMQ to let go of it. */
+    if (rc == PST_OK)
         rc = pst_psclient_flush(r->client, err);
     return rc;
 }

@@ -31,8 +31,6 @@ typedef struct pst_remote {
     int n_parts;
     bool layered; /* one part per dense layer, with the per-layer training hooks */
     double pull_wait_s, push_wait_s; /* blocked in the hooks on pulls and on acknowledgements */
-    bool pushes_now; /* bsp and ssp: each push is handed to ZeroMQ at once, not coalesced with
-                      * the next pulls (the servers apply it while backward goes on) */
     /* Set after connecting (NULL: unbounded): the epoch-end reduction with the other workers
      * may wait reduce_timeout_s for them; a stopped or hung worker then ends the job with a
      * message instead of holding it forever. */
