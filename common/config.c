@@ -372,13 +372,6 @@ static const pst_config_key_t keys[] = {
      "and a server answers such requests in one message: fewer wake-ups and system calls per "
      "step. The order of requests, and so what each consistency mode guarantees, is unchanged."},
 
-    {"transport.io_cpu", PST_CFG_INT, OFF(transport.io_cpu), "-1", NULL, -1, 4095,
-     "Under mpirun: the CPU a worker's ZeroMQ I/O thread runs on; -1: the CPUs the worker runs "
-     "on. The kernel's socket copies of every push and pull run on that thread: on a host whose "
-     "worker cores compute all the time, a core with time to spare (the server's, with 1 server + "
-     "1 worker on 2 cores) takes them off the compute core. A CPU the worker may not use fails "
-     "the run."},
-
     {"fed.sites", PST_CFG_INT, OFF(fed.sites), "10", NULL, 1, 1e6,
      "pstrain fed: simulate: sites the training rows are split into; serve: sites round 1 waits "
      "for (up to fed.start_timeout)."},

@@ -117,7 +117,6 @@ typedef struct pst_config {
         bool prefetch;
         bool push_acks;
         bool coalesce;
-        long io_cpu; /* -1: none */
     } transport;
 
     struct {

@@ -1,11 +1,8 @@
 /* Push/pull client: lifecycle, connections, tensor registration, and the dense and control
  * requests split across the servers' ranges. */
-#define _GNU_SOURCE /* pthread_setaffinity_np */
 #include "worker/psclient.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,45 +20,6 @@ void pst_psclient_cfg_defaults(pst_psclient_cfg_t *cfg)
     cfg->timeout_ms = 120000;
     cfg->heartbeat_ms = 1000;
     cfg->push_acks = true;
-    cfg->io_cpu = -1;
-}
-
-/* Whether this process may run a thread on cpu: tried on the calling thread, whose own CPUs are
- * then restored (ZeroMQ aborts when it cannot pin its I/O thread, so it is asked only after). */
-static bool cpu_usable(int cpu)
-{
-    cpu_set_t mine, one;
-    if (cpu >= CPU_SETSIZE || pthread_getaffinity_np(pthread_self(), sizeof mine, &mine) != 0)
-        return false;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0)
-        return false;
-    pthread_setaffinity_np(pthread_self(), sizeof mine, &mine);
-    return true;
-}
-
-/* The client's own ZeroMQ context, its I/O thread on cfg->io_cpu when that is set (before the
- * first socket: the thread starts with it). */
-static void *own_context(const pst_psclient_cfg_t *cfg, pst_err_t *err)
-{
-    if (cfg->io_cpu >= 0 && !cpu_usable(cfg->io_cpu)) {
-        pst_err_set(err, PST_EINVAL, "client: transport.io_cpu %d: no such CPU for this process",
-                    cfg->io_cpu);
-        return NULL;
-    }
-    void *ctx = zmq_ctx_new();
-    if (ctx == NULL) {
-        pst_err_set(err, PST_EIO, "client: no ZeroMQ context");
-        return NULL;
-    }
-    if (cfg->io_cpu >= 0 && zmq_ctx_set(ctx, ZMQ_THREAD_AFFINITY_CPU_ADD, cfg->io_cpu) != 0) {
-        pst_err_set(err, PST_EINVAL, "client: I/O thread on CPU %d: %s", cfg->io_cpu,
-                    zmq_strerror(errno));
-        zmq_ctx_term(ctx);
-        return NULL;
-    }
-    return ctx;
 }
 
 /* ---- connections ---- */
@@ -201,9 +159,9 @@ pst_psclient_t *pst_psclient_new(const pst_psclient_cfg_t *cfg, pst_err_t *err)
         pst_err_set(err, rc, "client: out of memory");
     } else if ((rc = copy_curve(c, cfg, err)) == PST_OK) {
         c->own_ctx = cfg->zmq_ctx == NULL;
-        c->ctx = c->own_ctx ? own_context(cfg, err) : cfg->zmq_ctx;
+        c->ctx = c->own_ctx ? zmq_ctx_new() : cfg->zmq_ctx;
         rc = c->ctx ? open_connections(c, cfg->endpoints, err)
-                    : (err && err->code ? err->code : PST_EIO);
+                    : pst_err_set(err, PST_EIO, "client: no ZeroMQ context");
     }
     if (rc == PST_OK && cfg->heartbeat_ms > 0)
         rc = pst_psclient_start_heartbeats(c, err);

@@ -29,9 +29,6 @@ typedef struct pst_psclient_cfg {
      * the client waits for anything (default false: one ZeroMQ message per request) */
     bool coalesce;
     void *zmq_ctx; /* a ZeroMQ context to use, or NULL for the client's own */
-    /* >= 0: the client's own context runs its I/O thread on this CPU (ZMQ_THREAD_AFFINITY_CPU_ADD),
-     * so that the socket copies leave the caller's CPU; -1 (default): wherever the caller runs */
-    int io_cpu;
     /* CURVE: with curve_key set, every connection is a CURVE client with this worker's key pair,
      * trusting server s only under server_keys[s] (Z85). Copied by pst_psclient_new. */
     const pst_fedkey_pair_t *curve_key;

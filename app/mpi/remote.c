@@ -35,7 +35,6 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
     pc.push_acks = cfg->transport.push_acks;
     pc.coalesce = cfg->transport.coalesce;
-    pc.io_cpu = (int)cfg->transport.io_cpu;
     const char *pull = strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
                                                                  : cfg->transport.codec;
     if (pst_codec_parse(cfg->transport.codec, &pc.push_codec) != PST_OK ||
