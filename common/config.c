@@ -356,9 +356,10 @@ static const pst_config_key_t keys[] = {
     {"transport.prefetch", PST_CFG_BOOL, OFF(transport.prefetch), "true", NULL, NOB,
      "Under mpirun: send pulls ahead and overlap them with computation. Sparse models: the next "
      "batch's rows are pulled while the current batch computes. Dense models of 4096 floats or "
-     "more: a tensor per dense layer, each waited for just before its forward and pushed as soon "
-     "as backward produces its gradient. bsp trains bit for bit as without it; ssp and asp may "
-     "read one more step of staleness within their bounds."},
+     "more: a tensor per dense layer, each pushed as soon as backward produces its gradient, the "
+     "next step's pulls sent right behind the last push and each waited for just before its "
+     "layer's forward. bsp trains bit for bit as without it; sparse ssp and asp pulls may read "
+     "one more step of staleness within their bounds."},
 
     {"transport.prefetch_depth", PST_CFG_INT, OFF(transport.prefetch_depth), "2", NULL, 1, 3,
      "Under mpirun with transport.prefetch, sparse models: batches whose rows are pulled ahead, "

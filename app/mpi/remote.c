@@ -35,7 +35,6 @@ int pst_remote_connect(pst_remote_t *r, const pst_ranks_t *ranks, const pst_conf
     pc.timeout_ms = (int)(cfg->cluster.timeout * 1000);
     pc.push_acks = cfg->transport.push_acks;
     pc.coalesce = cfg->transport.coalesce;
-    r->pushes_now = strcmp(cfg->cluster.consistency, "asp") != 0;
     const char *pull = strcmp(cfg->transport.pull_codec, "same") ? cfg->transport.pull_codec
                                                                  : cfg->transport.codec;
     if (pst_codec_parse(cfg->transport.codec, &pc.push_codec) != PST_OK ||
@@ -146,6 +145,25 @@ int pst_remote_drop(pst_remote_t *r, uint32_t model_id, pst_err_t *err)
     return rc != PST_OK ? rc : drop_rc;
 }
 
+/* Sends part p's pull for clock into params, unless that very pull is on its way already (sent
+ * ahead); a pending pull of another clock is waited for first. */
+static int send_pull(pst_remote_t *r, pst_remote_part_t *p, float *params, uint64_t clock,
+                     pst_err_t *err)
+{
+    if (p->frozen || (p->pull_pending && p->pull_clock == clock))
+        return PST_OK;
+    int rc = PST_OK;
+    if (p->pull_pending) {
+        p->pull_pending = false;
+        rc = timed_wait(r, p->pull_ticket, &r->pull_wait_s, err);
+    }
+    if (rc == PST_OK)
+        rc = pst_psclient_pull(r->client, p->tensor, params + p->off, clock, &p->pull_ticket, err);
+    p->pull_pending = rc == PST_OK;
+    p->pull_clock = clock;
+    return rc;
+}
+
 /* Sends every part's pull for clock, then waits for the previous pushes: the transfers overlap,
  * and the pushed gradients stay untouched until acknowledged (the next backward pass comes after
  * this). */
@@ -154,15 +172,22 @@ static int hook_pull_start(void *ctx, float *params, uint64_t clock, pst_err_t *
     pst_remote_t *r = ctx;
     int rc = PST_OK;
     r->clock = clock;
-    for (int k = 0; k < r->n_parts && rc == PST_OK; k++) {
-        pst_remote_part_t *p = &r->parts[k];
-        if (p->frozen)
-            continue;
-        rc = pst_psclient_pull(r->client, p->tensor, params + p->off, clock, &p->pull_ticket, err);
-        p->pull_pending = rc == PST_OK;
-    }
+    for (int k = 0; k < r->n_parts && rc == PST_OK; k++)
+        rc = send_pull(r, &r->parts[k], params, clock, err);
     int push_rc = pst_remote_flush(r, rc == PST_OK ? err : NULL);
     return rc != PST_OK ? rc : push_rc;
+}
+
+/* The next step's pulls, sent right behind this step's pushes, the first layer first (its
+ * forward needs it first). Each server handles a worker's requests in order, so every reply holds
+ * this worker's pushes; bsp answers them once the clock before is applied, as it would later. */
+static int hook_pull_ahead(void *ctx, float *params, uint64_t clock, pst_err_t *err)
+{
+    pst_remote_t *r = ctx;
+    int rc = PST_OK;
+    for (int k = 0; k < r->n_parts && rc == PST_OK; k++)
+        rc = send_pull(r, &r->parts[k], params, clock, err);
+    return rc == PST_OK ? pst_psclient_flush(r->client, err) : rc;
 }
 
 static int hook_pull_wait(void *ctx, int k, pst_err_t *err)
@@ -208,7 +233,10 @@ static int hook_push_layer(void *ctx, int k, const float *grads, uint64_t clock,
         rc = pst_psclient_push(r->client, p->tensor, grads + p->off, clock, lr, &p->push_ticket,
                                err);
     p->push_pending = rc == PST_OK;
-    if (rc == PST_OK && r->pushes_now)
+    /* In every mode the push leaves at once: held back for the next step's pulls (as a sparse
+     * step's small pushes are under asp) a layer's gradient would travel only after backward, in
+     * front of those pulls, and the next step would first wait for ZeroMQ to let go of it. */
+    if (rc == PST_OK)
         rc = pst_psclient_flush(r->client, err);
     return rc;
 }
@@ -253,6 +281,7 @@ void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks)
         hooks->pull_start = hook_pull_start;
         hooks->pull_wait = hook_pull_wait;
         hooks->push_layer = hook_push_layer;
+        hooks->pull_ahead = hook_pull_ahead;
     }
 }
 

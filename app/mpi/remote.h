@@ -22,6 +22,7 @@ typedef struct pst_remote_part {
     bool frozen;     /* a frozen layer: never on the servers, never pulled or pushed */
     bool push_pending, pull_pending;
     pst_ticket_t push_ticket, pull_ticket;
+    uint64_t pull_clock; /* the clock of the pull pending */
 } pst_remote_part_t;
 
 typedef struct pst_remote {
@@ -31,8 +32,6 @@ typedef struct pst_remote {
     int n_parts;
     bool layered; /* one part per dense layer, with the per-layer training hooks */
     double pull_wait_s, push_wait_s; /* blocked in the hooks on pulls and on acknowledgements */
-    bool pushes_now; /* bsp and ssp: each push is handed to ZeroMQ at once, not coalesced with
-                      * the next pulls (the servers apply it while backward goes on) */
     /* Set after connecting (NULL: unbounded): the epoch-end reduction with the other workers
      * may wait reduce_timeout_s for them; a stopped or hung worker then ends the job with a
      * message instead of holding it forever. */
@@ -69,8 +68,8 @@ int pst_remote_begin_layers(pst_remote_t *r, uint32_t model_id, pst_model_t *mod
  * federated round trains a fresh namespace, so the servers hold one round's model at a time). Needs
  * no other worker; a model already dropped is no error. */
 int pst_remote_drop(pst_remote_t *r, uint32_t model_id, pst_err_t *err);
-/* Fills the pull, push and allreduce_sum hooks (ctx = r), and pull_start, pull_wait and
- * push_layer after pst_remote_begin_layers. */
+/* Fills the pull, push and allreduce_sum hooks (ctx = r), and pull_start, pull_wait, push_layer
+ * and pull_ahead after pst_remote_begin_layers. */
 void pst_remote_hooks(pst_remote_t *r, pst_train_hooks_t *hooks);
 /* Waits for the last pushes' acknowledgements, if any. */
 int pst_remote_flush(pst_remote_t *r, pst_err_t *err);

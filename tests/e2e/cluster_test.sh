@@ -2,6 +2,7 @@
 # Multi-process tests of pstrain train under mpirun: servers and workers as real ranks on loopback
 # (dense models; sparse ones under mpirun are in sparse_train_test.sh).
 #  - BSP with one worker reproduces local training's weights exactly;
+#  - layered ASP with one worker (pulls sent right behind the pushes) reproduces them too;
 #  - BSP with two workers of batch b matches local training with batch 2b (float tolerance);
 #  - each consistency mode (bsp, ssp, asp) trains to a useful accuracy, with 2 servers as well;
 #  - every codec carries training, and shrinks the bytes on the wire by its own ratio;
@@ -59,6 +60,17 @@ else
 fi
 [ -f "$work/wbsp1/report.json" ] && check "prefetching held the model as 3 tensors: 3 pushes a step (48 steps)" \
   "$(jexpr "$work/wbsp1/report.json" "d['comm']['pushes'] == 3 * 48")"
+# ASP with 1 worker: each step's pulls leave right behind its pushes and the next forward waits
+# for them layer by layer; a server answers a worker's requests in order, so every pull holds
+# the worker's own last push and the run still equals local training to the bit.
+mpi 2 train "$work/base.yaml" "${wide[@]}" --set cluster.consistency=asp --out "$work/wasp1" -q \
+  >"$work/wasp1.log" 2>&1 || fail "layered asp 1 worker: $(tail -3 "$work/wasp1.log")"
+params "$work/wasp1/model.pst" > "$work/wasp1.txt"
+if [ -s "$work/wasp1.txt" ] && cmp -s "$work/wlocal.txt" "$work/wasp1.txt"; then
+  pass "layered ASP with 1 worker, pulls sent right after the pushes, reproduces local weights exactly"
+else
+  fail "layered ASP with 1 worker differs from local: max rel diff $(max_rel_diff "$work/wasp1.txt" "$work/wlocal.txt")"
+fi
 # With a penalty and clipping the gradients change after backward: each layer is pushed once they
 # are final, still bit for bit.
 pen=(--set train.l2=0.001 --set train.clip_norm=0.5)

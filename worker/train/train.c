@@ -340,6 +340,12 @@ static int run_epoch(epoch_ctx_t *c, int epoch, long first_step, double *loss_su
         if (remote && !layered &&
             (rc = h->push(h->ctx, pst_model_grads(c->model), c->clock, lr, err)) != PST_OK)
             return rc;
+        /* The next step's weights are asked for as soon as the pushes are out: the servers
+         * answer them while this worker finishes the step and gathers the next batch. */
+        bool next_follows = step + 1 < c->steps && start + (size_t)b < n;
+        if (layered && h->pull_ahead && next_follows &&
+            (rc = h->pull_ahead(h->ctx, params, c->clock + 1, err)) != PST_OK)
+            return rc;
         if (!remote) {
             pst_optim_step(c->st->optim, params, pst_model_grads(c->model), lr);
             restore_frozen(c->model, c->st->frozen);

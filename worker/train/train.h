@@ -114,6 +114,11 @@ typedef struct pst_train_hooks {
     int (*pull_wait)(void *ctx, int k, pst_err_t *err);
     int (*push_layer)(void *ctx, int k, const float *grads, uint64_t clock, float lr,
                       pst_err_t *err);
+    /* Optional, with the three above: called once a step's last layer was pushed when the next
+     * step of the same epoch follows, to send that step's pulls (clock) at once, the first layer
+     * first; pull_start of that clock then sends only what is not already on its way. Between
+     * this call and that step's pull_wait nothing else reads params. */
+    int (*pull_ahead)(void *ctx, float *params, uint64_t clock, pst_err_t *err);
     /* Sums vals[0..n) over all workers in place, so every worker takes the same decisions. */
     int (*allreduce_sum)(void *ctx, double *vals, int n, pst_err_t *err);
     /* Optional (BSP): asked after each step's pull, and when an epoch-end exchange fails with
