@@ -20,7 +20,8 @@ the student alone and distilled (train.teacher) with that pair, the same epochs 
 both. PyTorch (scripts/bench/distill_torch.py) follows the same protocol with its own teacher of
 the same kind, its own grid search on its validation rows, and the same seeds, on the other core
 at the same time. Prints the grids, the median test accuracy of each, the spread over seeds, and
-whether the distilled student beats the student alone (median and seed by seed).
+whether the distilled student beats the student alone (median and seed by seed). Both score each
+training row with the fixed teacher once (pstrain's teacher cache, distill_torch.py's table).
 
   --teacher K          cnn or bag (default bag)
   --epochs E           student epochs (default 15)

@@ -1,7 +1,10 @@
 /* Tests for worker/train/distill with a convolutional teacher: a CNN model file (conv2d, relu,
  * maxpool, flatten, dense, softmax on flat 4x4 image rows, as IDX images reach it) gives the
  * student the probabilities the model gives on the raw rows, whatever the student's own pixel
- * scaling and standardisation, and its logits as scores. */
+ * scaling and standardisation, and its logits as scores; the teacher runs once per distinct row
+ * (distill_cache): a batch seen before costs no teacher run and gives the same loss and gradient
+ * bit for bit, a batch half new runs it on the new half only; the cache's own contract (a row
+ * found only by its content, a full cache keeps no more). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 #include "scratch.h"
 #include "worker/model/ensemble.h"
 #include "worker/train/distill.h"
+#include "worker/train/distill_cache.h"
 
 #define SIDE 4
 #define N_IN (SIDE * SIDE)
@@ -93,15 +97,78 @@ static void conv_teacher_matches_the_model_on_raw_rows(void **state)
     }
     assert_true(spread > 1e-2); /* the rows' probabilities differ: the image matters */
     /* a single softmax network: the scores are its logits, log p up to a constant per row */
-    const float *scores = pst_distill_teacher_scores(d, student, N_ROWS);
+    float scores[N_ROWS * K];
+    memcpy(scores, pst_distill_teacher_scores(d, student, N_ROWS), sizeof scores);
     for (int i = 0; i < N_ROWS; i++)
         for (int c = 1; c < K; c++)
             assert_true(fabs((scores[i * K + c] - scores[i * K]) -
                              (log(want[i * K + c]) - log(want[i * K]))) < 1e-3);
+    /* the loss through the cache: the teacher once per distinct row */
+    float y[N_ROWS], logits[N_ROWS * K], g1[N_ROWS * K], g2[N_ROWS * K], g0[N_ROWS * K];
+    for (int i = 0; i < N_ROWS * K; i++)
+        logits[i] = 0.1f * (float)(i % 7) - 0.3f;
+    for (int i = 0; i < N_ROWS; i++)
+        y[i] = (float)(i % K);
+    size_t ran = pst_distill_teacher_rows(d);
+    double l1 = pst_distill_loss(d, student, logits, y, N_ROWS, g1);
+    assert_int_equal(pst_distill_teacher_rows(d), ran + N_ROWS);
+    double l2 = pst_distill_loss(d, student, logits, y, N_ROWS, g2);
+    assert_int_equal(pst_distill_teacher_rows(d), ran + N_ROWS); /* all cached */
+    double l0 = pst_distill_loss_scores(4.0, 0.9, scores, logits, y, N_ROWS, K, g0);
+    assert_memory_equal(&l1, &l0, sizeof l0);
+    assert_memory_equal(&l2, &l0, sizeof l0);
+    assert_memory_equal(g1, g0, sizeof g0);
+    assert_memory_equal(g2, g0, sizeof g0);
+    /* rows 0..1 seen, 2..3 new (row 2 changed by one pixel): the teacher runs on two rows */
+    float mixed[4 * N_IN];
+    memcpy(mixed, student, sizeof mixed);
+    mixed[2 * N_IN + 5] += 0.5f;
+    for (int j = 0; j < N_IN; j++)
+        mixed[3 * N_IN + j] = -student[j];
+    const float *cached = pst_distill_cached_scores(d, mixed, 4);
+    assert_int_equal(pst_distill_teacher_rows(d), ran + N_ROWS + 2);
+    float want_mixed[4 * K];
+    memcpy(want_mixed, cached, sizeof want_mixed);
+    const float *fresh = pst_distill_teacher_scores(d, mixed, 4);
+    assert_memory_equal(want_mixed, fresh, sizeof want_mixed);
+    assert_true(fabsf(want_mixed[2 * K] - scores[2 * K]) > 1e-6f ||
+                fabsf(want_mixed[2 * K + 1] - scores[2 * K + 1]) > 1e-6f);
     pst_distill_destroy(&d);
     pst_dataset_destroy(&raw);
     pst_preproc_destroy(&pp);
     free(params);
+}
+
+static void cache_finds_rows_by_content_and_stops_when_full(void **state)
+{
+    (void)state;
+    pst_distill_cache_t *c = pst_distill_cache_new(N_IN, K, 3);
+    assert_non_null(c);
+    float rows[4][N_IN], scores[4][K];
+    for (int r = 0; r < 4; r++) {
+        for (int j = 0; j < N_IN; j++)
+            rows[r][j] = (float)(r * N_IN + j);
+        for (int k = 0; k < K; k++)
+            scores[r][k] = (float)(10 * r + k);
+    }
+    assert_null(pst_distill_cache_find(c, rows[0]));
+    for (int r = 0; r < 3; r++)
+        assert_true(pst_distill_cache_put(c, rows[r], scores[r]));
+    assert_false(pst_distill_cache_put(c, rows[3], scores[3])); /* full at 3 */
+    assert_false(pst_distill_cache_put(c, rows[1], scores[0])); /* kept already */
+    assert_int_equal(pst_distill_cache_size(c), 3);
+    for (int r = 0; r < 3; r++) {
+        float copy[N_IN];
+        memcpy(copy, rows[r], sizeof copy); /* found by content, not by address */
+        const float *got = pst_distill_cache_find(c, copy);
+        assert_non_null(got);
+        assert_memory_equal(got, scores[r], sizeof scores[r]);
+    }
+    assert_null(pst_distill_cache_find(c, rows[3]));
+    rows[0][N_IN - 1] = 15.5f; /* one value differs from the kept row's */
+    assert_null(pst_distill_cache_find(c, rows[0]));
+    pst_distill_cache_destroy(&c);
+    pst_distill_cache_destroy(&c); /* safe twice */
 }
 
 int main(void)
@@ -109,6 +176,7 @@ int main(void)
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_teacher_matches_the_model_on_raw_rows),
+        cmocka_unit_test(cache_finds_rows_by_content_and_stops_when_full),
     };
     return cmocka_run_group_tests(tests, pst_scratch_make, pst_scratch_remove);
 }
