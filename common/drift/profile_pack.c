@@ -31,7 +31,8 @@ static double grid_value(const pst_drift_dist_t *d, size_t k)
 }
 
 /* The grid exponent that holds d's edges and range exactly, or false when there is none (a
- * categorical distribution, no edges, no range, or values too far apart in magnitude). */
+ * categorical distribution, no edges, no range, or values too far apart in magnitude). A -0.0
+ * comes back as 0.0, which bins alike (as the plain form, whose proto3 doubles drop it too). */
 static bool grid_of(const pst_drift_dist_t *d, int *exp_out)
 {
     if (d->kind != PST_DRIFT_NUMERIC || d->n_edges == 0 || !isfinite(d->min) || !isfinite(d->max))

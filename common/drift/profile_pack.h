@@ -1,5 +1,6 @@
 /* Drift profile <-> pst.DriftProfilePacked (proto/pstrain.proto): the compact form model files
- * write. Lossless: a profile read back has the same edges, counts, range and names, bit for bit.
+ * write. Lossless: a profile read back has the same edges, counts, range and names, bit for bit
+ * (a -0.0 reads back as 0.0, as in the plain form).
  *
  * A numeric input's edges and range go on the coarsest power-of-two grid that holds them
  * exactly (step 1 for integer data such as pixels), each edge as its step from the one before
