@@ -11,8 +11,8 @@ usage: scripts/bench/distill.sh [--teacher cnn|bag] [--epochs E] [--teacher-epoc
 Splits the 60,000 training images as distill_torch.py does (a 10% validation share per class,
 seed 0) and trains the teacher once on the other 90%: with --teacher bag (the default) the
 reference MLP (examples/fashion_mlp.yaml, 784-256-128-10) or a bag of M of them ('pstrain bag',
---bag M), with --teacher cnn the CNN of examples/fashion_cnn.yaml (a single model file): the teacher never sees the
-validation rows, which would otherwise reach the student through it. Then chooses the student's
+--bag M), with --teacher cnn the CNN of examples/fashion_cnn.yaml (a single model file): the
+teacher never sees the validation rows, which would otherwise reach the student through it. Then chooses the student's
 temperature and alpha on the validation rows: seed 0's distilled student 784-64-10 is trained at
 every (T, alpha) of the grid and the pair of the best validation accuracy is kept (the test
 rows are never looked at). Then for each of R seeds
