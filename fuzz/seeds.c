@@ -278,7 +278,7 @@ static void small_model(pst_modelfile_t *mf, float *params, float *pre)
     mf->fill = pre + 8;
 }
 
-/* The same model with a drift profile of 16 rows (model file field 21). */
+/* The same model with a drift profile of 16 rows (model file field 22, packed). */
 static void drift_seed(pst_modelfile_t *mf)
 {
     pst_dataset_t *ds = pst_dataset_new(16, 4, PST_TASK_CLASSIFICATION);

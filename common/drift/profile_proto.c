@@ -11,7 +11,7 @@
 /* Counts above this cannot come from a real file and would overflow their sums. */
 #define MAX_COUNT ((uint64_t)1 << 53)
 
-static Pst__DriftDist *dist_msg(const pst_drift_dist_t *d)
+Pst__DriftDist *pst_drift_dist_to_proto(const pst_drift_dist_t *d)
 {
     Pst__DriftDist *m = malloc(sizeof *m);
     if (m == NULL)
@@ -36,11 +36,11 @@ int pst_drift_to_proto(const pst_drift_profile_t *p, Pst__DriftProfile *msg, pst
     msg->features = calloc(p->n_features ? p->n_features : 1, sizeof *msg->features);
     bool ok = msg->features != NULL;
     for (size_t j = 0; ok && j < p->n_features; j++, msg->n_features++)
-        ok = (msg->features[j] = dist_msg(&p->features[j])) != NULL;
+        ok = (msg->features[j] = pst_drift_dist_to_proto(&p->features[j])) != NULL;
     if (ok && p->has_prediction)
-        ok = (msg->prediction = dist_msg(&p->prediction)) != NULL;
+        ok = (msg->prediction = pst_drift_dist_to_proto(&p->prediction)) != NULL;
     if (ok && p->has_label)
-        ok = (msg->label = dist_msg(&p->label)) != NULL;
+        ok = (msg->label = pst_drift_dist_to_proto(&p->label)) != NULL;
     msg->prediction_rows = p->prediction_rows ? p->prediction_rows : "";
     msg->n_inputs = (uint32_t)p->n_inputs;
     if (!ok) {
@@ -99,8 +99,8 @@ static int check_dist(const Pst__DriftDist *m, const char *origin, const char *w
     return PST_OK;
 }
 
-static int read_dist(const Pst__DriftDist *m, pst_drift_dist_t *d, const char *origin,
-                     const char *what, pst_err_t *err)
+int pst_drift_dist_from_proto(const Pst__DriftDist *m, pst_drift_dist_t *d, const char *origin,
+                              const char *what, pst_err_t *err)
 {
     pst_drift_kind_t kind = PST_DRIFT_NUMERIC;
     int rc = check_dist(m, origin, what, &kind, err);
@@ -134,13 +134,15 @@ static int read_profile(pst_drift_profile_t *p, const Pst__DriftProfile *msg, si
         return pst_err_set(err, PST_ENOMEM, "%s: out of memory", origin);
     int rc = PST_OK;
     for (size_t j = 0; j < want && rc == PST_OK; j++)
-        if ((rc = read_dist(msg->features[j], &p->features[j], origin, "feature", err)) == PST_OK)
+        if ((rc = pst_drift_dist_from_proto(msg->features[j], &p->features[j], origin, "feature",
+                                            err)) == PST_OK)
             p->n_features++;
     if (rc == PST_OK && msg->prediction &&
-        (rc = read_dist(msg->prediction, &p->prediction, origin, "prediction", err)) == PST_OK)
+        (rc = pst_drift_dist_from_proto(msg->prediction, &p->prediction, origin, "prediction",
+                                        err)) == PST_OK)
         p->has_prediction = true;
     if (rc == PST_OK && msg->label &&
-        (rc = read_dist(msg->label, &p->label, origin, "label", err)) == PST_OK)
+        (rc = pst_drift_dist_from_proto(msg->label, &p->label, origin, "label", err)) == PST_OK)
         p->has_label = true;
     if (rc == PST_OK && msg->prediction_rows && msg->prediction_rows[0] &&
         !(p->prediction_rows = strdup(msg->prediction_rows)))

@@ -5,13 +5,14 @@ cd "$(dirname "$0")/../.."
 
 usage() {
   cat <<'EOF2'
-usage: scripts/bench/distill.sh [--epochs E] [--teacher-epochs T] [--repeats R] [--bag M]
-                               [--temperatures LIST] [--alphas LIST]
+usage: scripts/bench/distill.sh [--teacher cnn|bag] [--epochs E] [--teacher-epochs T]
+                               [--repeats R] [--bag M] [--temperatures LIST] [--alphas LIST]
 
 Splits the 60,000 training images as distill_torch.py does (a 10% validation share per class,
-seed 0) and trains the teacher once on the other 90% (examples/fashion_mlp.yaml,
-784-256-128-10; with --bag M a bag of M of them, 'pstrain bag'): the teacher never sees the
-validation rows, which would otherwise reach the student through it. Then chooses the student's
+seed 0) and trains the teacher once on the other 90%: with --teacher bag (the default) the
+reference MLP (examples/fashion_mlp.yaml, 784-256-128-10) or a bag of M of them ('pstrain bag',
+--bag M), with --teacher cnn the CNN of examples/fashion_cnn.yaml (a single model file): the
+teacher never sees the validation rows, which would otherwise reach the student through it. Then chooses the student's
 temperature and alpha on the validation rows: seed 0's distilled student 784-64-10 is trained at
 every (T, alpha) of the grid and the pair of the best validation accuracy is kept (the test
 rows are never looked at). Then for each of R seeds
@@ -19,10 +20,12 @@ the student alone and distilled (train.teacher) with that pair, the same epochs 
 both. PyTorch (scripts/bench/distill_torch.py) follows the same protocol with its own teacher of
 the same kind, its own grid search on its validation rows, and the same seeds, on the other core
 at the same time. Prints the grids, the median test accuracy of each, the spread over seeds, and
-whether the distilled student beats the student alone (median and seed by seed).
+whether the distilled student beats the student alone (median and seed by seed). Both score each
+training row with the fixed teacher once (pstrain's teacher cache, distill_torch.py's table).
 
+  --teacher K          cnn or bag (default bag)
   --epochs E           student epochs (default 15)
-  --teacher-epochs T   teacher epochs (default 15)
+  --teacher-epochs T   teacher epochs (default 15; 5 with --teacher cnn)
   --repeats R          seeds (default 5)
   --bag M              the teacher is a bag of M reference MLPs (default 3; 0: one MLP)
   --temperatures L     train.distill_temperature candidates, comma-separated (default 2,4)
@@ -32,9 +35,10 @@ Timings are not the point here; the load average is printed all the same.
 EOF2
 }
 
-epochs=15 teacher_epochs=15 repeats=5 bag=3 temperatures=2,4 alphas=0.5,0.9
+epochs=15 teacher_epochs= repeats=5 bag=3 temperatures=2,4 alphas=0.5,0.9 teacher_kind=bag
 while [ $# -gt 0 ]; do
   case "$1" in
+  --teacher) teacher_kind=${2:?}; shift 2 ;;
   --epochs) epochs=${2:?}; shift 2 ;;
   --teacher-epochs) teacher_epochs=${2:?}; shift 2 ;;
   --repeats) repeats=${2:?}; shift 2 ;;
@@ -45,6 +49,9 @@ while [ $# -gt 0 ]; do
   *) echo "distill: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+[[ "$teacher_kind" =~ ^(cnn|bag)$ ]] || { echo "distill: --teacher takes cnn or bag, not '$teacher_kind'" >&2; exit 2; }
+[ -n "$teacher_epochs" ] || teacher_epochs=$([ "$teacher_kind" = cnn ] && echo 5 || echo 15)
+[ "$teacher_kind" = bag ] || bag=0
 for v in "$epochs" "$teacher_epochs" "$repeats"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "distill: '$v' is not a positive integer" >&2; exit 2; }
 done
@@ -67,7 +74,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # PyTorch runs its whole protocol on core 1 while pstrain runs on core 0.
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c 1 "$python" scripts/bench/distill_torch.py \
   --epochs "$epochs" --teacher-epochs "$teacher_epochs" --bag "$bag" --temperatures "$temperatures" \
-  --alphas "$alphas" --repeats "$repeats" >"$tmp/torch.json" 2>"$tmp/torch.log" &
+  --alphas "$alphas" --repeats "$repeats" $([ "$teacher_kind" = cnn ] && echo --cnn) >"$tmp/torch.json" 2>"$tmp/torch.log" &
 torch_pid=$!
 
 run() { # $1: out dir, then pstrain arguments
@@ -96,7 +103,9 @@ for name, idx in (("fit", train_idx), ("holdout", val_idx)):
         f.write(struct.pack(">II", 0x801, len(idx)) + y[idx].astype(np.uint8).tobytes())
 EOF2
 common=(--set train.progress=none --set data.train="$tmp/split/fit-images-idx3-ubyte.gz" --set data.val_fraction=0)
-if [ "$bag" -gt 0 ]; then
+if [ "$teacher_kind" = cnn ]; then
+  run teacher train examples/fashion_cnn.yaml --set train.epochs="$teacher_epochs" "${common[@]}"
+elif [ "$bag" -gt 0 ]; then
   run teacher bag examples/fashion_mlp.yaml --members "$bag" --set train.epochs="$teacher_epochs" "${common[@]}"
 else
   run teacher train examples/fashion_mlp.yaml --set train.epochs="$teacher_epochs" "${common[@]}"
@@ -127,11 +136,11 @@ for seed in $(seq 0 $((repeats - 1))); do
 done
 # table TOOL: TOOL's row of the final table (pstrain's printed while PyTorch may still run)
 table() {
-  "$python" - "$tmp" "$repeats" "$bag" "$temperature" "$alpha" "$1" <<'EOF2'
+  "$python" - "$tmp" "$repeats" "$bag" "$temperature" "$alpha" "$1" "$teacher_kind" <<'EOF2'
 import json, os, statistics, sys
 tmp, repeats, bag, t, a, tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 rep = lambda name: json.load(open(os.path.join(tmp, name, "report.json")))
-name = "bag of %d MLPs" % bag if bag else "MLP 784-256-128-10"
+name = "CNN (fashion_cnn)" if sys.argv[7] == "cnn" else "bag of %d MLPs" % bag if bag else "MLP 784-256-128-10"
 if tool == "pstrain":
     teacher = rep("teacher")
     tacc = teacher["bag"]["test"]["accuracy"] if bag else teacher["test"]["accuracy"]

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # The distillation peer of scripts/bench/distill.sh: the same student, teacher and protocol in PyTorch.
 """Trains the teacher once: the reference Fashion-MNIST MLP (784-256-128-10), or with --bag M a bag
-of M of them (each on its own bootstrap draw of the training rows, probabilities averaged). Then
+of M of them (each on its own bootstrap draw of the training rows, probabilities averaged), or
+with --cnn the CNN of examples/fashion_cnn.yaml (fashion_cnn_torch.py's network). Then
 chooses the student's temperature and alpha on the validation rows (seed 0's distilled student at
 every pair of the grid; the test rows are never looked at), and for each seed trains the student
 784-64-10 alone (cross-entropy) and distilled with
@@ -23,6 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from fashion_cnn_torch import make_cnn  # noqa: E402
 from fashion_torch import DATA_DIR, accuracy, load_split, make_model, stratified_holdout  # noqa: E402
 
 
@@ -39,6 +41,7 @@ class Bag(torch.nn.Module):
 
 
 def train(model, x, y, epochs, batch, lr, seed, teacher=None, t=3.0, alpha=0.5):
+    """teacher: None, or the teacher's scores of every row of x (scored once: it is fixed)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -50,8 +53,7 @@ def train(model, x, y, epochs, batch, lr, seed, teacher=None, t=3.0, alpha=0.5):
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             if teacher is not None:
-                with torch.no_grad():
-                    soft = F.softmax(teacher(xb) / t, dim=1)
+                soft = F.softmax(teacher.index_select(0, idx) / t, dim=1)
                 kl = F.kl_div(F.log_softmax(logits / t, dim=1), soft, reduction="batchmean")
                 loss = alpha * t * t * kl + (1 - alpha) * loss
             opt.zero_grad(set_to_none=True)
@@ -61,7 +63,10 @@ def train(model, x, y, epochs, batch, lr, seed, teacher=None, t=3.0, alpha=0.5):
     return model
 
 
-def make_teacher(x, y, epochs, bag):
+def make_teacher(x, y, epochs, bag, cnn):
+    if cnn:
+        torch.manual_seed(1000)
+        return train(make_cnn(), x, y, epochs, 64, 1e-3, 1000).eval()
     if bag == 0:
         torch.manual_seed(1000)
         return train(make_model(784, [256, 128], 10), x, y, epochs, 64, 1e-3, 1000).eval()
@@ -85,6 +90,7 @@ def main(argv):
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--teacher-epochs", type=int, default=15)
     p.add_argument("--bag", type=int, default=0)
+    p.add_argument("--cnn", action="store_true", help="the teacher is the CNN (--bag is ignored)")
     p.add_argument("--temperatures", default="2,4")
     p.add_argument("--alphas", default="0.5,0.9")
     p.add_argument("--repeats", type=int, default=3)
@@ -96,20 +102,22 @@ def main(argv):
     x, y = torch.from_numpy(x_all[train_idx]), torch.from_numpy(y_all[train_idx])
     x_val, y_val = torch.from_numpy(x_all[val_idx]), torch.from_numpy(y_all[val_idx])
     x_test, y_test = torch.from_numpy(x_test), torch.from_numpy(y_test)
-    teacher = make_teacher(x, y, args.teacher_epochs, args.bag)
+    teacher = make_teacher(x, y, args.teacher_epochs, args.bag, args.cnn)
     with torch.no_grad():
         teacher_acc = accuracy(teacher, x_test, y_test)
+        # as pstrain's cache does: the fixed teacher scores each training row once
+        scores = torch.cat([teacher(x[i : i + 1024]) for i in range(0, x.shape[0], 1024)])
     grid = {}
     for t in args.temperatures.split(","):
         for a in args.alphas.split(","):
-            s = student(x, y, args.epochs, 0, teacher, float(t), float(a))
+            s = student(x, y, args.epochs, 0, scores, float(t), float(a))
             with torch.no_grad():
                 grid["T=%s a=%s" % (t, a)] = (accuracy(s, x_val, y_val), float(t), float(a))
     best = max(grid.values(), key=lambda v: (v[0], -v[1], -v[2]))
     seeds = []
     for seed in range(args.repeats):
         alone = student(x, y, args.epochs, seed)
-        dist = student(x, y, args.epochs, seed, teacher, best[1], best[2])
+        dist = student(x, y, args.epochs, seed, scores, best[1], best[2])
         with torch.no_grad():
             seeds.append({"seed": seed, "alone_accuracy": accuracy(alone, x_test, y_test),
                           "distilled_accuracy": accuracy(dist, x_test, y_test)})

@@ -1,6 +1,7 @@
-/* Tests for the drift profile in worker/model/modelfile (field 21): a profile saved with a model
- * reads back bit for bit; a file without one (as written before profiles) loads with none and
- * the same parameters; a profile that does not fit the model's inputs is refused naming the
+/* Tests for the drift profile in worker/model/modelfile (packed, field 22): a profile saved with a
+ * model reads back bit for bit; a file with the plain profile of field 21 (as written before the
+ * packed form) still loads it; a file without one (as written before profiles) loads with none
+ * and the same parameters; a profile that does not fit the model's inputs is refused naming the
  * file. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "common/drift/profile.h"
+#include "common/drift/profile_proto.h"
 #include "common/log.h"
 #include "scratch.h"
 #include "worker/model/modelfile.h"
@@ -92,6 +94,45 @@ static void profile_reads_back_bit_for_bit(void **state)
     pst_drift_profile_destroy(&p);
 }
 
+/* A file as written before the packed form: the plain profile in field 21, none in 22. */
+static void a_plain_profile_still_loads(void **state)
+{
+    (void)state;
+    pst_modelfile_t mf, back;
+    pst_drift_profile_t *p = NULL;
+    small_model(&mf, &p);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(pst_modelfile_pack(&mf, &buf, &len, NULL), PST_OK);
+    Pst__Model *m = pst__model__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(m);
+    assert_non_null(m->drift_packed); /* what files write now */
+    assert_null(m->drift);
+    Pst__DriftProfilePacked *packed = m->drift_packed;
+    Pst__DriftProfile plain = PST__DRIFT_PROFILE__INIT;
+    assert_int_equal(pst_drift_to_proto(p, &plain, NULL), PST_OK);
+    m->drift_packed = NULL;
+    m->drift = &plain;
+    len = pst__model__get_packed_size(m);
+    buf = malloc(len);
+    pst__model__pack(m, buf);
+    m->drift = NULL;
+    m->drift_packed = packed;
+    pst__model__free_unpacked(m, NULL);
+    pst_drift_proto_free(&plain);
+    pst_err_t err = {0};
+    assert_int_equal(pst_modelfile_unpack(&back, buf, len, "old.pst", &err), PST_OK);
+    free(buf);
+    assert_non_null(back.drift);
+    assert_int_equal(back.drift->n_features, p->n_features);
+    for (size_t j = 0; j < p->n_features; j++)
+        assert_same_dist(&p->features[j], &back.drift->features[j]);
+    assert_same_dist(&p->label, &back.drift->label);
+    pst_modelfile_fini(&back);
+    pst_drift_profile_destroy(&p);
+}
+
 static void a_file_without_profile_loads_without_one(void **state)
 {
     (void)state;
@@ -126,6 +167,7 @@ int main(void)
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(profile_reads_back_bit_for_bit),
+        cmocka_unit_test(a_plain_profile_still_loads),
         cmocka_unit_test(a_file_without_profile_loads_without_one),
         cmocka_unit_test(a_profile_of_other_inputs_is_refused),
     };

@@ -8,6 +8,7 @@
 
 #include "common/atomicfile.h"
 #include "common/data/encoder_proto.h"
+#include "common/drift/profile_pack.h"
 #include "common/drift/profile_proto.h"
 #include "common/filesum.h"
 #include "common/data/preprocess.h"
@@ -125,7 +126,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     pst_prunedfile_pack_t pruned;
     memset(&pruned, 0, sizeof pruned);
     Pst__QuantModel quant = PST__QUANT_MODEL__INIT;
-    Pst__DriftProfile drift = PST__DRIFT_PROFILE__INIT;
+    Pst__DriftProfilePacked drift = PST__DRIFT_PROFILE_PACKED__INIT;
     int rc = PST_OK;
     if (mf->quant && columns) {
         /* the int8 weights replace the float arena */
@@ -136,8 +137,8 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
         rc = pst_prunedfile_pack(mf, &m, &pruned, err);
     }
     if (rc == PST_OK && columns && mf->drift)
-        rc = pst_drift_to_proto(mf->drift, &drift, err);
-    m.drift = mf->drift ? &drift : NULL;
+        rc = pst_drift_to_packed(mf->drift, &drift, err);
+    m.drift_packed = mf->drift ? &drift : NULL;
 
     size_t len = rc == PST_OK ? pst__model__get_packed_size(&m) : 0;
     uint8_t *buf = columns && rc == PST_OK ? malloc(len ? len : 1) : NULL;
@@ -153,7 +154,7 @@ int pst_modelfile_pack(const pst_modelfile_t *mf, uint8_t **buf_out, size_t *len
     free(specs);
     free(spec_ptrs);
     pst_encoder_proto_free(&enc);
-    pst_drift_proto_free(&drift);
+    pst_drift_packed_free(&drift);
     pst_prunedfile_pack_fini(&pruned);
     pst_quantfile_msg_fini(&quant);
     return rc;
@@ -384,7 +385,12 @@ static int read_model(pst_modelfile_t *mf, const Pst__Model *m, const char *path
     if ((rc = read_tabular(mf, m, path, err)) != PST_OK)
         return rc;
     size_t n_named = mf->encoder ? mf->encoder->n_inputs : (size_t)mf->n_inputs;
-    if (m->drift && (rc = pst_drift_from_proto(m->drift, n_named, path, &mf->drift, err)))
+    /* files before the packed form hold the plain one */
+    if (m->drift_packed)
+        rc = pst_drift_from_packed(m->drift_packed, n_named, path, &mf->drift, err);
+    else if (m->drift)
+        rc = pst_drift_from_proto(m->drift, n_named, path, &mf->drift, err);
+    if (rc != PST_OK)
         return rc;
     return read_columns(mf, m, path, err);
 }

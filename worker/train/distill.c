@@ -9,6 +9,7 @@
 #include "worker/model/ensemble.h"
 #include "worker/model/model.h"
 #include "worker/model/modelfile.h"
+#include "worker/train/distill_cache.h"
 
 /* Teacher probabilities are floored here before their logarithm. */
 #define PROB_FLOOR 1e-12
@@ -33,6 +34,11 @@ struct pst_distill {
     float *in;           // (max_batch, widest input) one network's mapped inputs
     float *probs;        // (max_batch, n_classes) the teacher's output
     float *scores;       // (max_batch, n_classes) its soft-target scores (see teacher_scores)
+    pst_distill_cache_t *cache; /* scores of the rows seen, by content */
+    float *miss_x;              // (max_batch, n_inputs) rows of a batch the cache lacks
+    int *miss_at;               // (max_batch) their places in the batch
+    float *batch_scores;        // (max_batch, n_classes) a batch's scores, cached or not
+    size_t teacher_rows;        /* rows the teacher ran on */
 };
 
 /* x_pixel = x_pre / scale + shift undoes a preprocessing (fill only concerns missing cells). */
@@ -159,7 +165,12 @@ static int distill_init(pst_distill_t *d, const char *path, const pst_distill_st
     d->in = malloc(b * (size_t)widest * sizeof(float));
     d->probs = malloc(b * (size_t)k * sizeof(float));
     d->scores = malloc(b * (size_t)k * sizeof(float));
-    if (rc == PST_OK && (!d->member_probs || !d->stack || !d->in || !d->probs || !d->scores))
+    d->cache = pst_distill_cache_new(s->n_inputs, k, 0);
+    d->miss_x = malloc(b * (size_t)s->n_inputs * sizeof(float));
+    d->miss_at = malloc(b * sizeof *d->miss_at);
+    d->batch_scores = malloc(b * (size_t)k * sizeof(float));
+    if (rc == PST_OK && (!d->member_probs || !d->stack || !d->in || !d->probs || !d->scores ||
+                         !d->cache || !d->miss_x || !d->miss_at || !d->batch_scores))
         rc = pst_err_set(err, PST_ENOMEM, "out of memory");
     return rc == PST_OK ? rc : pst_err_prefix(err, rc, "%s: ", path);
 }
@@ -198,6 +209,10 @@ void pst_distill_destroy(pst_distill_t **self_p)
     free(d->member_probs);
     free(d->stack);
     free(d->in);
+    pst_distill_cache_destroy(&d->cache);
+    free(d->miss_x);
+    free(d->miss_at);
+    free(d->batch_scores);
     free(d->probs);
     free(d->scores);
     free(d);
@@ -206,6 +221,7 @@ void pst_distill_destroy(pst_distill_t **self_p)
 
 const float *pst_distill_teacher_probs(pst_distill_t *d, const float *x, int batch)
 {
+    d->teacher_rows += (size_t)batch;
     int n = d->ens.n_members, k = d->n_classes;
     size_t block = (size_t)d->max_batch * (size_t)k;
     const float *member[n];
@@ -319,10 +335,39 @@ double pst_distill_loss_probs(double temperature, double alpha, const float *tea
     return batch > 0 ? total / batch : 0.0;
 }
 
+const float *pst_distill_cached_scores(pst_distill_t *d, const float *x, int batch)
+{
+    int k = d->n_classes, n_miss = 0;
+    size_t row = (size_t)d->n_inputs, kb = (size_t)k * sizeof(float);
+    for (int i = 0; i < batch; i++) {
+        const float *hit = pst_distill_cache_find(d->cache, x + (size_t)i * row);
+        if (hit) {
+            memcpy(d->batch_scores + (size_t)i * k, hit, kb);
+        } else {
+            memcpy(d->miss_x + (size_t)n_miss * row, x + (size_t)i * row, row * sizeof(float));
+            d->miss_at[n_miss++] = i;
+        }
+    }
+    if (n_miss == 0)
+        return d->batch_scores;
+    const float *s = pst_distill_teacher_scores(d, d->miss_x, n_miss);
+    for (int m = 0; m < n_miss; m++) {
+        memcpy(d->batch_scores + (size_t)d->miss_at[m] * k, s + (size_t)m * k, kb);
+        /* a full cache only means this row's teacher runs again next time */
+        (void)pst_distill_cache_put(d->cache, d->miss_x + (size_t)m * row, s + (size_t)m * k);
+    }
+    return d->batch_scores;
+}
+
+size_t pst_distill_teacher_rows(const pst_distill_t *d)
+{
+    return d->teacher_rows;
+}
+
 double pst_distill_loss(pst_distill_t *d, const float *x, const float *logits, const float *y,
                         int batch, float *dlogits)
 {
-    const float *scores = pst_distill_teacher_scores(d, x, batch);
+    const float *scores = pst_distill_cached_scores(d, x, batch);
     return pst_distill_loss_scores(d->temperature, d->alpha, scores, logits, y, batch, d->n_classes,
                                    dlogits);
 }

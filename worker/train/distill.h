@@ -35,6 +35,14 @@ const float *pst_distill_teacher_probs(pst_distill_t *d, const float *x, int bat
  * valid until the next call. */
 const float *pst_distill_teacher_scores(pst_distill_t *d, const float *x, int batch);
 
+/* pst_distill_teacher_scores through the cache of rows seen (worker/train/distill_cache.h): the
+ * teacher runs only on the rows of x it has not scored before. (batch, n_classes), owned by d,
+ * valid until the next call. */
+const float *pst_distill_cached_scores(pst_distill_t *d, const float *x, int batch);
+
+/* Rows the teacher has run on so far (each network of an ensemble counts a row once). */
+size_t pst_distill_teacher_rows(const pst_distill_t *d);
+
 /* Mean distillation loss of a batch, alpha T^2 KL(softmax(scores/T) || softmax(logits/T)) +
  * (1 - alpha) CE(y, softmax(logits)), from the teacher's scores (batch, n_classes), the student's
  * logits (batch, n_classes) and labels y (batch); dlogits, when not NULL, receives its gradient
@@ -49,7 +57,8 @@ double pst_distill_loss_probs(double temperature, double alpha, const float *tea
                               const float *logits, const float *y, int batch, int n_classes,
                               float *dlogits);
 
-/* The two together: the teacher on x, then the loss, with d's temperature and alpha. */
+/* The two together: the teacher on x (through the cache), then the loss, with d's temperature
+ * and alpha. */
 double pst_distill_loss(pst_distill_t *d, const float *x, const float *logits, const float *y,
                         int batch, float *dlogits);
 
