@@ -43,6 +43,7 @@ srv_pid=$!
 pids+=("$srv_pid")
 wait_for "$work/srv.log" "listening on" 30 || fail "server did not start: $(tail -3 "$work/srv.log")"
 SECONDS=0
+held=0
 timeout 120 nice -n 10 "$pstrain" fed join "$config" --server "tcp://127.0.0.1:$port" --site s1 \
   --set data.train="$work/site.csv" "${common[@]}" --set fed.server_timeout=20 \
   --set fed.heartbeat=0.25 --out "$work/s1" >"$work/s1.log" 2>&1 &
@@ -73,7 +74,7 @@ fi
 wait "$site_pid"; rs=$?
 took=$SECONDS
 wait "$srv_pid"; rc=$?
-check "the stopped site ends with rc 0 (rc $rs after ${took} s, resumed at ${held:-?} s): $(tail -1 "$work/s1.log")" \
+check "the stopped site ends with rc 0 (rc $rs after ${took} s, resumed at ${held} s): $(tail -1 "$work/s1.log")" \
   "$([ "$rs" = 0 ] && echo True)"
 check "the server ends with rc 0 (rc $rc)" "$([ "$rc" = 0 ] && echo True)"
 check "the site has the server's final model, bit for bit" \
