@@ -23,7 +23,7 @@
 
 #define POLL_MS 50
 #define BATCH 64               /* messages handled between two looks at the round */
-#define CLOSE_LINGER_MS 2000   /* the DONE messages get this long to leave */
+#define CLOSE_LINGER_MS 2000   /* last words to sites that did not ack DONE (see feddone.c) */
 #define ZMTP_HEARTBEAT_MS 2000 /* connection-level pings, so dead TCP peers are noticed */
 #define LOG_BAD 10             /* malformed messages logged one by one; then one in 100 */
 
@@ -167,7 +167,7 @@ void pst_fedserver_expect_sites(pst_fedserver_t *self, int n_sites)
 
 /* ---- sending ---- */
 
-static site_link_t *link_of(pst_fedserver_t *srv, int index)
+site_link_t *pst_fedserver_link(pst_fedserver_t *srv, int index)
 {
     if (index >= srv->links_cap) {
         int cap = srv->links_cap ? srv->links_cap : 16;
@@ -183,7 +183,7 @@ static site_link_t *link_of(pst_fedserver_t *srv, int index)
     return &srv->links[index];
 }
 
-static const char *site_name(pst_fedserver_t *srv, int index)
+const char *pst_fedserver_site_name(pst_fedserver_t *srv, int index)
 {
     return pst_fedround_site(pst_fedcoord_sites(srv->coord), index);
 }
@@ -208,13 +208,13 @@ static int send_route(pst_fedserver_t *srv, const uint8_t *route, size_t route_l
     return rc;
 }
 
-/* Sends to a registered site over its latest connection. */
-static int send_site(pst_fedserver_t *srv, int index, Pst__Header *h,
-                     const pst_wire_payload_t *payload, pst_err_t *err)
+int pst_fedserver_send_site(pst_fedserver_t *srv, int index, Pst__Header *h,
+                            const pst_wire_payload_t *payload, pst_err_t *err)
 {
-    site_link_t *l = link_of(srv, index);
+    site_link_t *l = pst_fedserver_link(srv, index);
     if (l == NULL || l->route_len == 0)
-        return pst_err_set(err, PST_EIO, "no connection to %s", site_name(srv, index));
+        return pst_err_set(err, PST_EIO, "no connection to %s",
+                           pst_fedserver_site_name(srv, index));
     bool gone = false;
     int rc = send_route(srv, l->route, l->route_len, h, payload, &gone, err);
     if (gone)
@@ -222,7 +222,7 @@ static int send_site(pst_fedserver_t *srv, int index, Pst__Header *h,
     return rc;
 }
 
-static Pst__Header header(int op, const char *site)
+Pst__Header pst_fedserver_header(int op, const char *site)
 {
     Pst__Header h = PST__HEADER__INIT;
     h.op = (Pst__Op)op;
@@ -232,7 +232,7 @@ static Pst__Header header(int op, const char *site)
 
 static void reply_ack(pst_fedserver_t *srv, const pst_wire_msg_t *msg, uint32_t flags)
 {
-    Pst__Header h = header(PST__OP__OP_ACK, msg->hdr->site);
+    Pst__Header h = pst_fedserver_header(PST__OP__OP_ACK, msg->hdr->site);
     h.seq = msg->hdr->seq;
     h.clock = pst_fedcoord_round(srv->coord);
     h.flags = flags;
@@ -251,7 +251,7 @@ static void reply_error(pst_fedserver_t *srv, const pst_wire_msg_t *msg, int cod
     va_end(ap);
     pst_warn("fed server: %s (%s from '%.64s')", text, pst_wire_op_name(msg->hdr->op),
              msg->hdr->site);
-    Pst__Header h = header(PST__OP__OP_ERROR, msg->hdr->site);
+    Pst__Header h = pst_fedserver_header(PST__OP__OP_ERROR, msg->hdr->site);
     h.seq = msg->hdr->seq;
     h.error = text;
     h.flags = (uint32_t)(-code);
@@ -262,15 +262,15 @@ static void reply_error(pst_fedserver_t *srv, const pst_wire_msg_t *msg, int cod
 static int send_task(pst_fedserver_t *srv, int index, pst_err_t *err)
 {
     uint64_t round = pst_fedcoord_round(srv->coord);
-    const char *site = site_name(srv, index);
-    Pst__Header h = header(PST__OP__OP_FED_TASK, site);
+    const char *site = pst_fedserver_site_name(srv, index);
+    Pst__Header h = pst_fedserver_header(PST__OP__OP_FED_TASK, site);
     h.clock = round;
     h.seed = pst_fedcoord_task_seed(srv->cfg.seed, round, site);
     h.count = srv->n;
     h.codec = (Pst__Codec)srv->cfg.down_codec;
     pst_wire_payload_t p = {.values = pst_fedcoord_global(srv->coord)};
     double before = wire_bytes_sent(srv);
-    int rc = send_site(srv, index, &h, &p, err);
+    int rc = pst_fedserver_send_site(srv, index, &h, &p, err);
     if (rc == PST_OK) {
         srv->traffic.down_raw += 4.0 * (double)srv->n;
         srv->traffic.down_wire += wire_bytes_sent(srv) - before;
@@ -284,7 +284,7 @@ static int send_task(pst_fedserver_t *srv, int index, pst_err_t *err)
  * over a new connection (it reconnected) is sent its task again, since the first may be lost. */
 static void site_seen(pst_fedserver_t *srv, int index, const pst_wire_msg_t *msg, double now)
 {
-    site_link_t *l = link_of(srv, index);
+    site_link_t *l = pst_fedserver_link(srv, index);
     if (l == NULL || msg->route_len > sizeof l->route)
         return;
     bool moved = l->route_len != msg->route_len || memcmp(l->route, msg->route, msg->route_len);
@@ -293,6 +293,8 @@ static void site_seen(pst_fedserver_t *srv, int index, const pst_wire_msg_t *msg
     l->last_seen = now;
     if (msg->hdr->op == PST__OP__OP_HEARTBEAT || msg->hdr->op == PST__OP__OP_FED_UPDATE)
         l->ready = true;
+    if (moved && l->told && !l->acked) /* the DONE may have been lost with the old connection */
+        pst_fedserver_done_again(srv, index);
     if (l->ready)
         pst_fedround_seen(pst_fedcoord_sites(srv->coord), index);
     if (moved && srv->round_open &&
@@ -301,7 +303,8 @@ static void site_seen(pst_fedserver_t *srv, int index, const pst_wire_msg_t *msg
         pst_err_t err = {0};
         if (send_task(srv, index, &err) == PST_OK)
             pst_info("fed server: %s reconnected; its round %llu task sent again",
-                     site_name(srv, index), (unsigned long long)pst_fedcoord_round(srv->coord));
+                     pst_fedserver_site_name(srv, index),
+                     (unsigned long long)pst_fedcoord_round(srv->coord));
     }
 }
 
@@ -342,7 +345,7 @@ static void on_register(pst_fedserver_t *srv, pst_wire_msg_t *msg, const char *p
     if (index >= 0 && (pst_fedtrust_bind(srv->trust, peer, msg->hdr->site, &err) != PST_OK ||
                        pst_fedtrust_set_rows(srv->trust, index, msg->hdr->samples, &err) != PST_OK))
         index = PST_EINVAL;
-    if (index < 0 || link_of(srv, index) == NULL) {
+    if (index < 0 || pst_fedserver_link(srv, index) == NULL) {
         srv->stats.refused_registrations++;
         reply_error(srv, msg, index < 0 ? index : PST_ENOMEM, "registration refused: %s", err.msg);
         return;
@@ -350,13 +353,13 @@ static void on_register(pst_fedserver_t *srv, pst_wire_msg_t *msg, const char *p
     known ? srv->stats.rejoins++ : srv->stats.registrations++;
     pst_info("fed server: %s %s (%d registered)", msg->hdr->site, known ? "rejoined" : "joined",
              pst_fedround_n_sites(sites));
-    Pst__Header h = header(PST__OP__OP_FED_WELCOME, msg->hdr->site);
+    Pst__Header h = pst_fedserver_header(PST__OP__OP_FED_WELCOME, msg->hdr->site);
     h.seq = msg->hdr->seq;
     h.count = srv->n;
     h.clock = pst_fedcoord_round(srv->coord);
     h.codec = (Pst__Codec)srv->cfg.up_codec;
     pst_wire_payload_t p = {.blob = srv->contract, .blob_len = srv->cfg.contract_len};
-    site_link_t *l = link_of(srv, index);
+    site_link_t *l = pst_fedserver_link(srv, index);
     l->route_len = 0; /* a (re)registration always gets its task again below if one is due */
     /* Not asked until it says it is ready: setting up from the contract may take a while. */
     l->ready = false;
@@ -450,6 +453,9 @@ static void handle(pst_fedserver_t *srv, pst_wire_msg_t *msg, double wire_bytes,
     case PST__OP__OP_FED_UPDATE:
         on_update(srv, msg, wire_bytes, now);
         break;
+    case PST__OP__OP_ACK: /* a site has its DONE */
+        pst_fedserver_on_done_ack(srv, msg);
+        break;
     default:
         reply_error(srv, msg, PST_EPROTO, "%s is not a request of the federated protocol",
                     pst_wire_op_name(msg->hdr->op));
@@ -458,7 +464,7 @@ static void handle(pst_fedserver_t *srv, pst_wire_msg_t *msg, double wire_bytes,
 
 /* Receives and handles what is waiting, at most BATCH messages, as if at now (< 0: the clock's
  * time when each arrives). */
-static int drain(pst_fedserver_t *srv, double now)
+int pst_fedserver_drain(pst_fedserver_t *srv, double now)
 {
     for (int i = 0; i < BATCH; i++) {
         pst_wire_msg_t msg;
@@ -495,7 +501,7 @@ static bool ready_to_start(pst_fedserver_t *srv, double now)
         return true;
     int ready = 0;
     for (int i = 0; i < pst_fedround_n_sites(pst_fedcoord_sites(srv->coord)); i++) {
-        const site_link_t *l = link_of(srv, i);
+        const site_link_t *l = pst_fedserver_link(srv, i);
         ready += l != NULL && l->ready;
     }
     return ready >= srv->cfg.expected_sites || now - srv->run_started >= srv->cfg.start_timeout;
@@ -536,8 +542,8 @@ static int start_round(pst_fedserver_t *srv, double now, pst_err_t *err)
         pst_err_t send_err = {0};
         if (send_task(srv, asked[i], &send_err) != PST_OK) {
             pst_warn("fed server: round %llu: %s left out: %s",
-                     (unsigned long long)pst_fedcoord_round(srv->coord), site_name(srv, asked[i]),
-                     send_err.msg);
+                     (unsigned long long)pst_fedcoord_round(srv->coord),
+                     pst_fedserver_site_name(srv, asked[i]), send_err.msg);
             pst_fedcoord_drop(srv->coord, asked[i]);
         }
     }
@@ -551,13 +557,13 @@ static void drop_silent(pst_fedserver_t *srv, double now)
     for (int i = 0; i < pst_fedround_n_sites(sites); i++) {
         if (!pst_fedround_waiting_for(sites, i))
             continue;
-        site_link_t *l = link_of(srv, i);
+        site_link_t *l = pst_fedserver_link(srv, i);
         if (l == NULL || now - l->last_seen <= srv->cfg.heartbeat_timeout)
             continue;
         srv->stats.heartbeat_drops++;
         pst_warn("fed server: round %llu goes on without %s (silent for %.1f s)",
-                 (unsigned long long)pst_fedcoord_round(srv->coord), site_name(srv, i),
-                 now - l->last_seen);
+                 (unsigned long long)pst_fedcoord_round(srv->coord),
+                 pst_fedserver_site_name(srv, i), now - l->last_seen);
         pst_fedcoord_drop(srv->coord, i);
     }
 }
@@ -576,29 +582,7 @@ static int end_round(pst_fedserver_t *srv, double now, const pst_fedserver_hooks
     return hooks->on_round(hooks->ctx, &r, &srv->traffic, now - srv->round_started, err);
 }
 
-/* Tells every connected site the run is over: the final weights, or none when interrupted. With
- * only_new, just the ready sites not told yet. Returns the sites told. */
-static int send_done(pst_fedserver_t *srv, bool with_weights, bool only_new)
-{
-    pst_fedround_t *sites = pst_fedcoord_sites(srv->coord);
-    int told = 0;
-    for (int i = 0; i < pst_fedround_n_sites(sites); i++) {
-        site_link_t *l = link_of(srv, i);
-        if (only_new && (l == NULL || !l->ready || l->told))
-            continue;
-        Pst__Header h = header(PST__OP__OP_FED_DONE, site_name(srv, i));
-        h.clock = pst_fedcoord_round(srv->coord);
-        h.count = with_weights ? srv->n : 0;
-        h.codec = (Pst__Codec)srv->cfg.down_codec;
-        pst_wire_payload_t p = {.values = pst_fedcoord_global(srv->coord)};
-        if (send_site(srv, i, &h, with_weights ? &p : NULL, NULL) == PST_OK && l != NULL)
-            told += (l->told = true);
-    }
-    return told;
-}
-
-/* Waits for a message, at most until the open round's deadline or a poll tick. */
-static int wait_input(pst_fedserver_t *srv, double now)
+int pst_fedserver_wait_input(pst_fedserver_t *srv, double now)
 {
     long ms = POLL_MS;
     double deadline;
@@ -610,28 +594,6 @@ static int wait_input(pst_fedserver_t *srv, double now)
     zmq_pollitem_t item = {srv->sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, ms) < 0 && errno != EINTR)
         return PST_EIO;
-    return PST_OK;
-}
-
-/* Started again after its last round (stopped before its sites had the final weights): hands
- * them to the expected sites as they come back, for up to the start timeout. */
-static int hand_over(pst_fedserver_t *srv, pst_err_t *err)
-{
-    int told = 0, want = srv->cfg.expected_sites;
-    while (told < want && !atomic_load(&srv->stop)) {
-        double now = pst_clock_seconds();
-        if (now - srv->run_started >= srv->cfg.start_timeout) {
-            pst_warn("fed server: %d of %d sites did not come back for the final weights",
-                     want - told, want);
-            break;
-        }
-        if (wait_input(srv, now) != PST_OK)
-            return pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
-        int rc = drain(srv, -1.0);
-        if (rc != PST_OK)
-            return pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
-        told += send_done(srv, true, true);
-    }
     return PST_OK;
 }
 
@@ -655,10 +617,10 @@ static int turn(pst_fedserver_t *srv, const pst_fedserver_hooks_t *hooks, double
     }
     if ((*over = rc != PST_OK || (!srv->round_open && pst_fedcoord_finished(srv->coord))))
         return rc;
-    if (wait && wait_input(srv, now) != PST_OK)
+    if (wait && pst_fedserver_wait_input(srv, now) != PST_OK)
         rc = pst_err_set(err, PST_EIO, "fed server: poll: %s", zmq_strerror(errno));
     else
-        rc = drain(srv, wait ? -1.0 : now);
+        rc = pst_fedserver_drain(srv, wait ? -1.0 : now);
     if (rc != PST_OK && err != NULL && err->msg[0] == '\0')
         pst_err_set(err, rc, "fed server: receiving: %s", zmq_strerror(errno));
     return rc;
@@ -680,13 +642,16 @@ int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks,
     pst_fedserver_t *srv = self;
     srv->run_started = pst_clock_seconds();
     if (pst_fedcoord_finished(srv->coord))
-        return hand_over(srv, err);
+        return pst_fedserver_hand_over(srv, err);
     int rc = PST_OK;
     bool over = false;
     while (rc == PST_OK && !over && !atomic_load(&srv->stop))
         rc = turn(srv, hooks, pst_clock_seconds(), true, &over, err);
     bool stopped = atomic_load(&srv->stop) && !pst_fedcoord_finished(srv->coord);
-    send_done(srv, rc == PST_OK && !stopped, false);
+    srv->final_weights = rc == PST_OK && !stopped;
+    pst_fedserver_send_done(srv, false);
+    if (srv->final_weights)
+        rc = pst_fedserver_await_acks(srv, err);
     if (rc == PST_OK && stopped)
         rc = pst_err_set(err, PST_ESTATE, "fed server: stopped after round %llu",
                          (unsigned long long)pst_fedcoord_round(srv->coord));

@@ -57,6 +57,8 @@ typedef struct pst_fedserver_stats {
     uint64_t heartbeat_drops;        /* asked sites dropped from a round for silence */
     uint64_t unreachable;            /* messages to sites that were no longer connected */
     uint64_t auth_admitted, auth_refused; /* CURVE handshakes (0 without CURVE) */
+    uint64_t done_acked;                  /* sites that acknowledged the final weights (DONE) */
+    uint64_t done_unacked; /* sites told DONE that had not acknowledged it when the wait ended */
 } pst_fedserver_stats_t;
 
 typedef struct pst_fedserver pst_fedserver_t;
@@ -65,14 +67,17 @@ typedef struct pst_fedserver pst_fedserver_t;
  * receives the endpoint bound (for tcp://HOST:* the port chosen). Caller owns the result. */
 pst_fedserver_t *pst_fedserver_new(const pst_fedserver_cfg_t *cfg, pst_fedcoord_t *coord,
                                    char *actual, size_t actual_len, pst_err_t *err);
-/* Closes the socket (letting the last messages leave for up to two seconds) and frees all. */
+/* Closes the socket (letting the last messages leave for up to two seconds: only sites that did
+ * not acknowledge their DONE within the wait of run() still depend on that) and frees all. */
 void pst_fedserver_destroy(pst_fedserver_t **self_p);
 
 /* Runs rounds until the coordinator is finished, then sends every registered site the final
- * weights (DONE). PST_ESTATE when pst_fedserver_stop ended it early (sites are told the run is
- * over, without weights). A coordinator finished already (restored after its last round) runs
- * no round: the expected sites get the final weights as they come back, for up to the start
- * timeout. */
+ * weights (DONE) and waits until each has acknowledged them (an ACK), for up to
+ * cfg.heartbeat_timeout, sending DONE again to a site that reconnects meanwhile; the sites that did
+ * not acknowledge are named in the log. PST_ESTATE when pst_fedserver_stop ended it early (sites
+ * are told the run is over, without weights). A coordinator finished already (restored after its
+ * last round) runs no round: the expected sites get the final weights as they come back, for up to
+ * the start timeout, and their acknowledgements are awaited as above. */
 int pst_fedserver_run(pst_fedserver_t *self, const pst_fedserver_hooks_t *hooks, pst_err_t *err);
 
 /* For a caller that drives the server at a clock of its own instead of run() (the fuzz target):

@@ -3,20 +3,23 @@
  * hostile messages, silent and reconnecting sites, the start of round 1, CURVE sites that speak
  * for another site, a key without a site id bound to the first id it registers, the limit on
  * registered sites, rows claims held to what a site registered with, a ZeroMQ context shut
- * down under the server, and a server started again after its last round handing over the final
- * weights. */
+ * down under the server, a server started again after its last round handing over the final
+ * weights, and the end of a run waiting for each site to acknowledge its DONE. */
+#define _GNU_SOURCE /* pthread_tryjoin_np */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -379,14 +382,30 @@ static void expect_task(site_t *s, uint64_t round, const float *want)
     assert_weights(r.values, want);
 }
 
-/* The end of the run: the final weights want, or none (want NULL: stopped early). */
-static void expect_done(site_t *s, const float *want)
+/* Acknowledges the DONE of round clock, as a site does. */
+static void ack_done(site_t *s, uint64_t clock)
+{
+    Pst__Header h = header(s, PST__OP__OP_ACK);
+    h.clock = clock;
+    send_msg(s, &h, NULL);
+}
+
+/* The end of the run: the final weights want, or none (want NULL: stopped early); acknowledged
+ * when ack is set. */
+static void take_done(site_t *s, const float *want, bool ack)
 {
     reply_t r;
     take(s, PST__OP__OP_FED_DONE, 0, &r);
     assert_int_equal(r.count, want != NULL ? N : 0);
     if (want != NULL)
         assert_weights(r.values, want);
+    if (ack)
+        ack_done(s, r.clock);
+}
+
+static void expect_done(site_t *s, const float *want)
+{
+    take_done(s, want, true);
 }
 
 /* Sends frames as they are, as one multipart message. */
@@ -626,6 +645,8 @@ static void bad_updates_are_refused_and_the_round_closes_without_them(void **sta
     expect_ack(&r, 0);
     fedavg(w, (const float(*)[N])d, (const double[]){7}, 1);
     expect_done(good, w);
+    for (int i = 0; i < 3; i++) /* told too; the run ends at their acknowledgements */
+        ack_done(all[i], 2);
 
     pst_fedserver_stats_t st;
     assert_int_equal(fed_join(f, false, &st), PST_OK);
@@ -681,6 +702,7 @@ static void stale_future_and_duplicate_updates_do_not_count(void **state)
         fedavg(w, d, rows, 2);
     }
     expect_done(a, w);
+    expect_done(b, w);
     pst_fedserver_stats_t st;
     assert_int_equal(fed_join(f, false, &st), PST_OK);
     assert_weights(pst_fedcoord_global(f->coord), w);
@@ -890,6 +912,7 @@ static void round_one_starts_at_start_timeout_with_the_ready_sites(void **state)
     memcpy(w, INIT, sizeof w);
     fedavg(w, (const float(*)[N])d, (const double[]){2}, 1);
     expect_done(a, w);
+    ack_done(late, 1); /* told too, though never asked */
     pst_fedserver_stats_t st;
     assert_int_equal(fed_join(f, false, &st), PST_OK);
     assert_int_equal(f->rounds[0].asked, 1);
@@ -1068,6 +1091,7 @@ static void claims_count_for_no_more_than_the_site_registered_with(void **state)
         fedavg(w, d, rows, 2);
     }
     expect_done(a, w);
+    expect_done(b, w);
     pst_fedserver_stats_t st;
     assert_int_equal(fed_join(f, false, &st), PST_OK);
     assert_int_equal(st.lowered_claims, 2);
@@ -1128,6 +1152,7 @@ static void expect_final(site_t *s)
     assert_int_equal(r.clock, 2);
     assert_int_equal(r.count, N);
     assert_memory_equal(r.values, INIT, sizeof INIT);
+    ack_done(s, r.clock);
 }
 
 /* Killed after its last round, before the sites had the final weights: started again, it runs no
@@ -1173,11 +1198,84 @@ static void a_site_that_does_not_come_back_is_given_up_at_the_start_timeout(void
     fed_free(f);
 }
 
+/* ---- the end of the run: DONE is acknowledged ---- */
+
+/* One round of two sites, up to the DONE messages (not taken yet). */
+static void one_round(fed_t *f, site_t *a, site_t *b, float w[N])
+{
+    site_join(a);
+    site_join(b);
+    float d[2][N];
+    const double rows[2] = {10, 30};
+    memcpy(w, INIT, N * sizeof *w);
+    expect_task(a, 1, w);
+    expect_task(b, 1, w);
+    delta_of(0, 1, d[0]);
+    delta_of(1, 1, d[1]);
+    reply_t r;
+    update(a, 1, d[0], 10, &r);
+    update(b, 1, d[1], 30, &r);
+    fedavg(w, d, rows, 2);
+    (void)f;
+}
+
+/* The server stays until every site acknowledged DONE: a site whose DONE was lost with its old
+ * connection gets it again when it comes back, and the run ends when it acknowledges. */
+static void the_server_waits_for_each_site_to_acknowledge_done(void **state)
+{
+    (void)state;
+    pst_fedserver_cfg_t cfg = server_cfg(2);
+    fed_t *f = fed_start(&cfg, 1);
+    site_t *a = site_open(f, "a"), *b = site_open(f, "b");
+    float w[N];
+    one_round(f, a, b, w);
+    expect_done(a, w);
+    /* b loses its connection, and with it the DONE queued for it */
+    site_reconnect(f, b);
+    usleep(3 * QUIET_MS * 1000);
+    assert_int_equal(pthread_tryjoin_np(f->thread, NULL), EBUSY); /* still waiting for b */
+    reply_t r;
+    heartbeat(b, &r);
+    take_done(b, w, true);
+    double t0 = pst_clock_seconds();
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, false, &st), PST_OK);
+    assert_true(pst_clock_seconds() - t0 < 5.0); /* at b's ACK, far before the 30 s bound */
+    assert_int_equal(st.done_acked, 2);
+    assert_int_equal(st.done_unacked, 0);
+    fed_free(f);
+}
+
+/* A site that never acknowledges (an older site) holds the end for fed.heartbeat_timeout only,
+ * and is counted. */
+static void a_site_that_never_acknowledges_is_given_up_after_the_heartbeat_timeout(void **state)
+{
+    (void)state;
+    pst_fedserver_cfg_t cfg = server_cfg(2);
+    cfg.heartbeat_timeout = 1.5;
+    fed_t *f = fed_start(&cfg, 1);
+    site_t *a = site_open(f, "a"), *b = site_open(f, "b");
+    float w[N];
+    one_round(f, a, b, w);
+    double t0 = pst_clock_seconds();
+    expect_done(a, w);
+    take_done(b, w, false);
+    pst_fedserver_stats_t st;
+    assert_int_equal(fed_join(f, false, &st), PST_OK);
+    double took = pst_clock_seconds() - t0;
+    assert_true(took >= 1.0 && took < 6.0);
+    assert_int_equal(st.done_acked, 1);
+    assert_int_equal(st.done_unacked, 1);
+    fed_free(f);
+}
+
 int main(void)
 {
     pst_log_set_level(PST_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(well_behaved_sites_run_to_the_end),
+        cmocka_unit_test(the_server_waits_for_each_site_to_acknowledge_done),
+        cmocka_unit_test(a_site_that_never_acknowledges_is_given_up_after_the_heartbeat_timeout),
         cmocka_unit_test(malformed_messages_are_dropped_and_counted),
         cmocka_unit_test(bad_updates_are_refused_and_the_round_closes_without_them),
         cmocka_unit_test(stale_future_and_duplicate_updates_do_not_count),

@@ -387,6 +387,8 @@ static void a_whole_run_registers_trains_and_gets_the_final_weights(void **state
     take(srv, PST__OP__OP_FED_UPDATE, &r);
     expect_update(&r, 2, g2);
     send_done(srv, 2, final);
+    take(srv, PST__OP__OP_ACK, &r); /* the site acknowledges the final weights */
+    assert_int_equal(r.clock, 2);
     assert_int_equal(site_join(srv), PST_OK);
 
     script_t *s = &srv->script;

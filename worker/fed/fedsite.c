@@ -414,6 +414,11 @@ static int on_done(pst_fedsite_t *s, const pst_wire_msg_t *msg)
         final = s->global;
     }
     s->done = true;
+    /* The server waits for this before it closes: the DONE of a large model may still have been
+     * on its way. */
+    Pst__Header ack = header(s, PST__OP__OP_ACK);
+    ack.clock = h->clock;
+    send_msg(s, &ack, NULL, NULL);
     pst_info("fed site %s: the run ended after round %llu%s", s->site, (unsigned long long)h->clock,
              final ? "" : " (stopped early, no final weights)");
     if (s->hooks.done == NULL)
