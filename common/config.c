@@ -361,7 +361,7 @@ static const pst_config_key_t keys[] = {
      "layer's forward. bsp trains bit for bit as without it; sparse ssp and asp pulls may read "
      "one more step of staleness within their bounds."},
 
-    {"transport.prefetch_depth", PST_CFG_INT, OFF(transport.prefetch_depth), "2", NULL, 1, 3,
+    {"transport.prefetch_depth", PST_CFG_INT, OFF(transport.prefetch_depth), "1", NULL, 1, 3,
      "Under mpirun with transport.prefetch, sparse models: batches whose rows are pulled ahead, "
      "so that this many pulls are in flight while a step computes and a server's answer has "
      "that many steps to arrive. bsp trains bit for bit alike at any depth; under ssp and asp a "
