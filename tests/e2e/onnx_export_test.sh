@@ -30,16 +30,7 @@ tests=$2
 data=$tests/data
 root=$(cd "$tests/.." && pwd)
 source "$(dirname "$0")/lib.sh"
-py=/usr/bin/python3
-
-if ! "$py" -c "import onnx, onnx.checker" 2>/dev/null; then
-  echo "SKIP: the onnx Python package (Debian's python3-onnx) is not installed: run scripts/setup.sh"
-  exit 77
-fi
-if ! ort=$(bash "$root/scripts/setup_onnxruntime.sh" 2>"$work/ort_setup.log"); then
-  echo "SKIP: onnxruntime-node cannot be installed: $(tail -2 "$work/ort_setup.log")"
-  exit 77
-fi
+source "$(dirname "$0")/onnx_lib.sh"
 
 # with_missing SRC DST SHARE SEED: SRC with a SHARE of its feature cells replaced by "nan"
 with_missing() {
